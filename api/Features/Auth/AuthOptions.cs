@@ -1,0 +1,90 @@
+using System.Text;
+using Microsoft.AspNetCore.Authentication.JwtBearer;
+using Microsoft.IdentityModel.Tokens;
+using MedSpa.Api.Infrastructure;
+
+namespace MedSpa.Api.Features.Auth;
+
+/// <summary>Settings under <c>Auth:</c>. The signing key comes from configuration or the environment, never the repo.</summary>
+public sealed class AuthOptions
+{
+    public const string Section = "Auth";
+
+    /// <summary>HMAC-SHA256 key for access tokens, at least 32 bytes (base64 or plain text).</summary>
+    public string SigningKey { get; set; } = "";
+    public string Issuer { get; set; } = "medspa-orleans";
+    public string Audience { get; set; } = "medspa-orleans";
+    public TimeSpan AccessTokenLifetime { get; set; } = TimeSpan.FromMinutes(15);
+    public TimeSpan RefreshTokenLifetime { get; set; } = TimeSpan.FromDays(30);
+    public int MaxFailedLogins { get; set; } = 5;
+    public TimeSpan LockoutDuration { get; set; } = TimeSpan.FromMinutes(15);
+
+    public SymmetricSecurityKey GetSigningKey()
+    {
+        if (string.IsNullOrWhiteSpace(SigningKey))
+        {
+            throw new InvalidOperationException("Auth:SigningKey is not set: set Auth__SigningKey (./medspa run generates one for you).");
+        }
+
+        byte[] bytes;
+        try
+        {
+            bytes = Convert.FromBase64String(SigningKey);
+        }
+        catch (FormatException)
+        {
+            bytes = Encoding.UTF8.GetBytes(SigningKey);
+        }
+
+        if (bytes.Length < 32)
+        {
+            throw new InvalidOperationException("Auth:SigningKey must be at least 32 bytes.");
+        }
+
+        return new SymmetricSecurityKey(bytes);
+    }
+}
+
+public static class AuthSetup
+{
+    public static IHostApplicationBuilder AddMedSpaAuth(this IHostApplicationBuilder builder)
+    {
+        builder.Services.AddOptions<AuthOptions>().BindConfiguration(AuthOptions.Section)
+            .Validate(o => o.GetSigningKey() is not null, "Auth:SigningKey is invalid.")
+            .ValidateOnStart();
+
+        builder.Services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme).AddJwtBearer();
+        builder.Services.AddOptions<JwtBearerOptions>(JwtBearerDefaults.AuthenticationScheme)
+            .Configure<Microsoft.Extensions.Options.IOptions<AuthOptions>>((jwt, auth) =>
+            {
+                var o = auth.Value;
+                jwt.MapInboundClaims = false;
+                jwt.TokenValidationParameters = new TokenValidationParameters
+                {
+                    ValidIssuer = o.Issuer,
+                    ValidAudience = o.Audience,
+                    IssuerSigningKey = o.GetSigningKey(),
+                    ValidAlgorithms = [SecurityAlgorithms.HmacSha256],
+                    NameClaimType = MedSpaClaims.Name,
+                    RoleClaimType = MedSpaClaims.Role,
+                    ClockSkew = TimeSpan.FromSeconds(30),
+                };
+                // Browsers cannot set headers on WebSocket requests: SignalR sends the token in the query string.
+                jwt.Events = new JwtBearerEvents
+                {
+                    OnMessageReceived = ctx =>
+                    {
+                        if (ctx.Request.Path.StartsWithSegments("/hubs", StringComparison.Ordinal)
+                            && ctx.Request.Query.TryGetValue("access_token", out var token))
+                        {
+                            ctx.Token = token;
+                        }
+
+                        return Task.CompletedTask;
+                    },
+                };
+            });
+        builder.Services.AddMedSpaPolicies();
+        return builder;
+    }
+}

@@ -1,0 +1,114 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Microsoft.AspNetCore.Diagnostics;
+using Scalar.AspNetCore;
+
+namespace MedSpa.Api.Infrastructure;
+
+public static class ApiConventions
+{
+    /// <summary>JSON as the clinics' front ends speak it: camelCase fields, kebab-case enum strings, ISO 8601 times.</summary>
+    public static void ConfigureJson(JsonSerializerOptions options)
+    {
+        options.PropertyNamingPolicy = JsonNamingPolicy.CamelCase;
+        options.Converters.Add(new JsonStringEnumConverter(JsonNamingPolicy.KebabCaseLower, allowIntegerValues: false));
+        options.DefaultIgnoreCondition = JsonIgnoreCondition.Never;
+    }
+
+    public static IHostApplicationBuilder AddMedSpaApiConventions(this IHostApplicationBuilder builder)
+    {
+        builder.Services.ConfigureHttpJsonOptions(o => ConfigureJson(o.SerializerOptions));
+        builder.Services.AddProblemDetails(o => o.CustomizeProblemDetails = ctx =>
+        {
+            // Every problem carries a stable code, including the ones the framework writes itself (401, 403, 405...).
+            if (!ctx.ProblemDetails.Extensions.ContainsKey("code"))
+            {
+                ctx.ProblemDetails.Extensions["code"] = ctx.ProblemDetails.Status switch
+                {
+                    StatusCodes.Status400BadRequest => ErrorCodes.ValidationFailed,
+                    StatusCodes.Status401Unauthorized => ErrorCodes.Unauthorized,
+                    StatusCodes.Status403Forbidden => ErrorCodes.Forbidden,
+                    StatusCodes.Status404NotFound => ErrorCodes.NotFound,
+                    StatusCodes.Status409Conflict => ErrorCodes.Conflict,
+                    StatusCodes.Status405MethodNotAllowed => "method_not_allowed",
+                    StatusCodes.Status415UnsupportedMediaType => "unsupported_media_type",
+                    StatusCodes.Status429TooManyRequests => "too_many_requests",
+                    >= 500 => ErrorCodes.InternalError,
+                    _ => "error",
+                };
+            }
+
+            ctx.ProblemDetails.Extensions["traceId"] = ctx.HttpContext.TraceIdentifier;
+        });
+        builder.Services.AddExceptionHandler<BadRequestExceptionHandler>();
+        builder.Services.AddOpenApi("v1", o => o.AddDocumentTransformer((doc, _, _) =>
+        {
+            doc.Info.Title = "MedSpa.Orleans API";
+            doc.Info.Description = "Real-time medical spa operations: clinics, rooms, providers, patients, checkout.";
+            return Task.CompletedTask;
+        }));
+        return builder;
+    }
+
+    public static WebApplication UseMedSpaApiConventions(this WebApplication app)
+    {
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+        return app;
+    }
+
+    public static WebApplication MapMedSpaApiReference(this WebApplication app)
+    {
+        app.MapOpenApi("/openapi/{documentName}.json");
+        app.MapScalarApiReference("/docs", o => o.WithTitle("MedSpa.Orleans API").WithOpenApiRoutePattern("/openapi/{documentName}.json"));
+        return app;
+    }
+
+    /// <summary>
+    /// Turns request-reading failures (malformed JSON, a wrong type in a field, a missing body) into a 400 naming the
+    /// field, instead of the framework's generic message or a 500.
+    /// </summary>
+    private sealed class BadRequestExceptionHandler(IProblemDetailsService problems) : IExceptionHandler
+    {
+        public async ValueTask<bool> TryHandleAsync(HttpContext httpContext, Exception exception, CancellationToken cancellationToken)
+        {
+            if (exception is not BadHttpRequestException bad)
+            {
+                return false;
+            }
+
+            var errors = new Dictionary<string, string[]>(StringComparer.Ordinal);
+            var detail = bad.Message;
+            if (bad.InnerException is JsonException json)
+            {
+                var field = string.IsNullOrEmpty(json.Path) || json.Path == "$" ? "body" : json.Path.TrimStart('$', '.');
+                detail = $"The JSON body is invalid at '{field}': {FirstSentence(json.Message)}";
+                errors[field] = [detail];
+            }
+            else
+            {
+                errors["body"] = [detail];
+            }
+
+            httpContext.Response.StatusCode = bad.StatusCode;
+            return await problems.TryWriteAsync(new ProblemDetailsContext
+            {
+                HttpContext = httpContext,
+                Exception = exception,
+                ProblemDetails = new HttpValidationProblemDetails(errors)
+                {
+                    Status = bad.StatusCode,
+                    Title = "The request could not be read.",
+                    Detail = detail,
+                    Extensions = { ["code"] = ErrorCodes.ValidationFailed },
+                },
+            });
+        }
+
+        private static string FirstSentence(string message)
+        {
+            var cut = message.IndexOf(". Path:", StringComparison.Ordinal);
+            return cut > 0 ? message[..(cut + 1)] : message;
+        }
+    }
+}

@@ -1,0 +1,22 @@
+using MedSpa.Api.Features;
+using MedSpa.Api.Features.Auth;
+using MedSpa.Api.Infrastructure;
+using MedSpa.Silo;
+
+var builder = WebApplication.CreateBuilder(args);
+
+builder.AddMedSpaDatabase();        // Npgsql data source; migrations run before the silo starts
+builder.AddMedSpaOrleans();         // co-hosted silo (default) or client of an external cluster
+builder.AddMedSpaApiConventions();  // JSON, ProblemDetails with stable codes, OpenAPI
+builder.AddMedSpaAuth();            // JWT bearer + role policies
+builder.AddMedSpaFeatures();
+
+var app = builder.Build();
+
+app.UseMedSpaApiConventions();
+app.UseAuthentication();
+app.UseAuthorization();
+app.MapMedSpaApiReference();
+app.MapMedSpaApi();
+
+app.Run();

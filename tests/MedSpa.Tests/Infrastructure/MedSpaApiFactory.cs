@@ -1,0 +1,93 @@
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json;
+using MedSpa.Api.Infrastructure;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.Configuration;
+
+namespace MedSpa.Tests.Infrastructure;
+
+/// <summary>
+/// The real server (api + co-hosted silo) on its own fresh PostgreSQL database, with its own Orleans cluster id
+/// and free ports, so factories can run side by side. Use one per test class through <c>IClassFixture</c>, or
+/// share one through a collection; tests isolate themselves by creating their own tenant.
+/// </summary>
+public class MedSpaApiFactory : WebApplicationFactory<Program>, IAsyncLifetime
+{
+    public static readonly JsonSerializerOptions Json = CreateJsonOptions();
+
+    private TestDatabase? _database;
+
+    public string ConnectionString => _database?.ConnectionString ?? throw new InvalidOperationException("Not initialised.");
+    public int SiloPort { get; } = FreePorts.Next();
+    public int GatewayPort { get; } = FreePorts.Next();
+    public string ClusterId { get; } = "test-" + Guid.NewGuid().ToString("N")[..8];
+
+    /// <summary>Extra settings a derived factory or test wants (e.g. Orleans:Mode=client).</summary>
+    protected virtual IDictionary<string, string?> ExtraSettings => new Dictionary<string, string?>();
+
+    public virtual async Task InitializeAsync()
+    {
+        _database = await TestDatabase.CreateAsync();
+        // Start the host now so the first test doesn't pay for (or time out on) silo start.
+        _ = Server;
+    }
+
+    protected override void ConfigureWebHost(IWebHostBuilder builder)
+    {
+        builder.UseEnvironment("Testing");
+        builder.ConfigureAppConfiguration((_, config) =>
+        {
+            var settings = new Dictionary<string, string?>
+            {
+                ["ConnectionStrings:Postgres"] = ConnectionString,
+                ["Orleans:ClusterId"] = ClusterId,
+                ["Orleans:ServiceId"] = ClusterId,
+                ["Orleans:SiloPort"] = SiloPort.ToString(),
+                ["Orleans:GatewayPort"] = GatewayPort.ToString(),
+                ["Auth:SigningKey"] = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(48)),
+                ["Seed:Demo"] = "false",
+            };
+            foreach (var (key, value) in ExtraSettings)
+            {
+                settings[key] = value;
+            }
+
+            config.AddInMemoryCollection(settings);
+        });
+    }
+
+    public HttpClient CreateClient(string accessToken)
+    {
+        var client = CreateClient();
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", accessToken);
+        return client;
+    }
+
+    async Task IAsyncLifetime.DisposeAsync()
+    {
+        await base.DisposeAsync();
+        if (_database is not null)
+        {
+            await _database.DisposeAsync();
+        }
+    }
+
+    private static JsonSerializerOptions CreateJsonOptions()
+    {
+        var options = new JsonSerializerOptions(JsonSerializerDefaults.Web);
+        ApiConventions.ConfigureJson(options);
+        return options;
+    }
+}
+
+public static class HttpJsonExtensions
+{
+    public static async Task<T> ReadJsonAsync<T>(this HttpResponseMessage response) =>
+        await response.Content.ReadFromJsonAsync<T>(MedSpaApiFactory.Json)
+        ?? throw new InvalidOperationException("Empty JSON body.");
+
+    public static async Task<JsonElement> ReadJsonAsync(this HttpResponseMessage response) =>
+        await response.Content.ReadFromJsonAsync<JsonElement>(MedSpaApiFactory.Json);
+}
