@@ -1,5 +1,6 @@
 using System.Text;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.IdentityModel.Tokens;
 using MedSpa.Api.Infrastructure;
 
@@ -85,6 +86,8 @@ public static class AuthSetup
                 };
             });
         builder.Services.AddMedSpaPolicies();
+        builder.Services.TryAddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<AccessTokenIssuer>();
         return builder;
     }
 }

@@ -4,7 +4,6 @@ using System.Text.Json;
 using MedSpa.Api.Infrastructure;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
-using Microsoft.Extensions.Configuration;
 
 namespace MedSpa.Tests.Infrastructure;
 
@@ -23,6 +22,7 @@ public class MedSpaApiFactory : WebApplicationFactory<Program>, IAsyncLifetime
     public int SiloPort { get; } = FreePorts.Next();
     public int GatewayPort { get; } = FreePorts.Next();
     public string ClusterId { get; } = "test-" + Guid.NewGuid().ToString("N")[..8];
+    public string SigningKey { get; } = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(48));
 
     /// <summary>Extra settings a derived factory or test wants (e.g. Orleans:Mode=client).</summary>
     protected virtual IDictionary<string, string?> ExtraSettings => new Dictionary<string, string?>();
@@ -37,25 +37,27 @@ public class MedSpaApiFactory : WebApplicationFactory<Program>, IAsyncLifetime
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
         builder.UseEnvironment("Testing");
-        builder.ConfigureAppConfiguration((_, config) =>
+        // UseSetting, not ConfigureAppConfiguration: Program reads these while building (connection string, Orleans
+        // endpoints), before configuration callbacks of the test host would apply.
+        var settings = new Dictionary<string, string?>
         {
-            var settings = new Dictionary<string, string?>
-            {
-                ["ConnectionStrings:Postgres"] = ConnectionString,
-                ["Orleans:ClusterId"] = ClusterId,
-                ["Orleans:ServiceId"] = ClusterId,
-                ["Orleans:SiloPort"] = SiloPort.ToString(),
-                ["Orleans:GatewayPort"] = GatewayPort.ToString(),
-                ["Auth:SigningKey"] = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(48)),
-                ["Seed:Demo"] = "false",
-            };
-            foreach (var (key, value) in ExtraSettings)
-            {
-                settings[key] = value;
-            }
+            ["ConnectionStrings:Postgres"] = ConnectionString,
+            ["Orleans:ClusterId"] = ClusterId,
+            ["Orleans:ServiceId"] = ClusterId,
+            ["Orleans:SiloPort"] = SiloPort.ToString(),
+            ["Orleans:GatewayPort"] = GatewayPort.ToString(),
+            ["Auth:SigningKey"] = SigningKey,
+            ["Seed:Demo"] = "false",
+        };
+        foreach (var (key, value) in ExtraSettings)
+        {
+            settings[key] = value;
+        }
 
-            config.AddInMemoryCollection(settings);
-        });
+        foreach (var (key, value) in settings)
+        {
+            builder.UseSetting(key, value);
+        }
     }
 
     public HttpClient CreateClient(string accessToken)
