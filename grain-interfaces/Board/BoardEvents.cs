@@ -21,7 +21,7 @@ public static class BoardEventNames
 /// Base of everything carried in <see cref="BoardEnvelope.Data"/>. The derived-type list lets System.Text.Json
 /// write the runtime type's properties (no discriminator is written: clients tell data apart by the event name).
 /// </summary>
-[GenerateSerializer, Alias("medspa.board.event-data.v1")]
+[GenerateSerializer, Immutable, Alias("medspa.board.event-data.v1")]
 [JsonDerivedType(typeof(RoomCard))]
 [JsonDerivedType(typeof(ProviderCard))]
 [JsonDerivedType(typeof(WaitingQueueView))]
