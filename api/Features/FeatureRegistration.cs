@@ -1,3 +1,5 @@
+using MedSpa.Api.Infrastructure.Idempotency;
+
 namespace MedSpa.Api.Features;
 
 /// <summary>One line per feature: its services, then its endpoints (each feature maps one MapGroup with its policy).</summary>
@@ -5,6 +7,7 @@ public static class FeatureRegistration
 {
     public static IHostApplicationBuilder AddMedSpaFeatures(this IHostApplicationBuilder builder)
     {
+        builder.Services.AddMedSpaIdempotency();
         return builder;
     }
 
