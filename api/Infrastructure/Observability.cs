@@ -18,8 +18,11 @@ public sealed class ObservabilityOptions
     /// <summary>One JSON object per log line on stdout (for log shippers) instead of the human-readable console.</summary>
     public bool JsonConsoleLogs { get; set; }
 
-    /// <summary>Orleans Dashboard at <c>/dashboard</c>, owners and admins only. It profiles every grain call.</summary>
-    public bool Dashboard { get; set; } = true;
+    /// <summary>
+    /// Orleans Dashboard at <c>/dashboard</c>, owners and admins only (it profiles every grain call). Default: on when
+    /// co-hosting; off in client mode, where it would also need the dashboard registered on every standalone silo.
+    /// </summary>
+    public bool? Dashboard { get; set; }
 }
 
 /// <summary>
@@ -41,10 +44,10 @@ public static class Observability
     {
         var options = builder.Configuration.GetSection(ObservabilityOptions.Section).Get<ObservabilityOptions>() ?? new ObservabilityOptions();
         var orleans = builder.Configuration.GetSection(MedSpaOrleansOptions.Section).Get<MedSpaOrleansOptions>() ?? new MedSpaOrleansOptions();
+        options.Dashboard ??= !orleans.IsClient;
 
         if (options.JsonConsoleLogs)
         {
-            builder.Logging.ClearProviders();
             builder.Logging.AddJsonConsole(o =>
             {
                 o.IncludeScopes = true;
@@ -82,7 +85,7 @@ public static class Observability
             builder.UseOrleansClient(client =>
             {
                 client.AddActivityPropagation();
-                if (options.Dashboard)
+                if (options.Dashboard == true)
                 {
                     client.AddDashboard();
                 }
@@ -93,7 +96,7 @@ public static class Observability
             builder.UseOrleans(silo =>
             {
                 silo.AddActivityPropagation();
-                if (options.Dashboard)
+                if (options.Dashboard == true)
                 {
                     silo.AddDashboard();
                 }
@@ -125,7 +128,7 @@ public static class Observability
         // Anonymous like any Prometheus target: keep it off the public ingress (see deploy/README.md).
         app.MapPrometheusScrapingEndpoint(MetricsPath).AllowAnonymous();
 
-        if (app.Services.GetRequiredService<ObservabilityOptions>().Dashboard)
+        if (app.Services.GetRequiredService<ObservabilityOptions>().Dashboard == true)
         {
             app.MapOrleansDashboard(DashboardPath).RequireAuthorization(Policies.Admin);
         }
