@@ -94,9 +94,11 @@ internal static class IdempotentExecution
         var options = services.GetRequiredService<IOptions<IdempotencyOptions>>().Value;
         var time = services.GetRequiredService<TimeProvider>();
         var path = context.Request.PathBase + context.Request.Path + context.Request.QueryString;
-        var request = new IdempotentRequest(user.TenantId, user.UserId, key, await HashRequestAsync(context, path), context.Request.Method, path);
+        var request = new IdempotentRequest(user.TenantId, user.UserId, key, await HashRequestAsync(context, user.UserId, path), context.Request.Method, path);
 
-        var reservation = await store.ReserveAsync(request, time.GetUtcNow(), options, context.RequestAborted);
+        // Not cancellable: a reservation committed just as the client went away would otherwise block its key until
+        // AbandonedAfter.
+        var reservation = await store.ReserveAsync(request, time.GetUtcNow(), options, CancellationToken.None);
         Activity.Current?.SetTag("medspa.idempotency.outcome", reservation.GetType().Name.ToLowerInvariant());
         switch (reservation)
         {
@@ -179,11 +181,15 @@ internal static class IdempotentExecution
         await response.Body.WriteAsync(stored.Body, context.RequestAborted);
     }
 
-    /// <summary>SHA-256 of method, path with query, and the raw body: what makes a repeat "the same request".</summary>
-    private static async Task<byte[]> HashRequestAsync(HttpContext context, string path)
+    /// <summary>
+    /// SHA-256 of caller, method, path with query, and the raw body: what makes a repeat "the same request". Keys are
+    /// scoped per tenant; the caller is hashed in so that another user of the tenant who sends the same key gets 422,
+    /// never someone else's stored answer.
+    /// </summary>
+    private static async Task<byte[]> HashRequestAsync(HttpContext context, Guid userId, string path)
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        hash.AppendData(Encoding.UTF8.GetBytes(context.Request.Method.ToUpperInvariant() + "\n" + path + "\n"));
+        hash.AppendData(Encoding.UTF8.GetBytes(userId.ToString("N") + "\n" + context.Request.Method.ToUpperInvariant() + "\n" + path + "\n"));
 
         // Buffered so the endpoint's own binding can read the body again after us.
         context.Request.EnableBuffering();

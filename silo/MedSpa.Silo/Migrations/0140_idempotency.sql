@@ -6,7 +6,7 @@
 CREATE TABLE idempotency_records (
     tenant_id             uuid NOT NULL,
     idempotency_key       text NOT NULL CHECK (length(idempotency_key) BETWEEN 1 AND 255),
-    -- SHA-256 of method, path and query, and body: the same key with another request is refused (422).
+    -- SHA-256 of caller, method, path and query, and body: the same key with another request is refused (422).
     request_hash          bytea NOT NULL,
     request_method        text NOT NULL,
     request_path          text NOT NULL,

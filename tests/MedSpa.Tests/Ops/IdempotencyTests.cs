@@ -124,6 +124,12 @@ public sealed class IdempotencyTests(IdempotencyProbeFactory factory) : IClassFi
         Assert.NotEqual((await a.ReadJsonAsync<ProbeOrderCreated>()).Id, (await b.ReadJsonAsync<ProbeOrderCreated>()).Id);
         Assert.Equal(1, await factory.CountOrdersAsync(tenantA.TenantId, "scoped"));
         Assert.Equal(1, await factory.CountOrdersAsync(tenantB.TenantId, "scoped"));
+
+        // Within a tenant, another user sending the same key never receives the first user's stored answer.
+        var colleague = await tenantA.CreateUserAsync("front-desk");
+        var fromColleague = await PostAsync(tenantA.ClientFor(colleague), Required, new ProbeOrder("scoped"), key);
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, fromColleague.StatusCode);
+        Assert.Equal(1, await factory.CountOrdersAsync(tenantA.TenantId, "scoped"));
     }
 
     [Fact]
