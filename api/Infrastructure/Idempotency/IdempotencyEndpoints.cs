@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.OpenApi;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 
@@ -18,6 +19,7 @@ public static class IdempotencyEndpoints
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<IdempotencyStore>();
         services.TryAddSingleton<ExpiredIdempotencyRecordsPurge>();
+        services.ConfigureAll<OpenApiOptions>(o => o.AddOperationTransformer<IdempotencyKeyOperationTransformer>());
         return services;
     }
 
