@@ -1,3 +1,4 @@
+using MedSpa.Api.Features.Cluster;
 using MedSpa.Api.Infrastructure.Idempotency;
 
 namespace MedSpa.Api.Features;
@@ -8,11 +9,13 @@ public static class FeatureRegistration
     public static IHostApplicationBuilder AddMedSpaFeatures(this IHostApplicationBuilder builder)
     {
         builder.Services.AddMedSpaIdempotency();
+        builder.AddClusterFeature();
         return builder;
     }
 
     public static WebApplication MapMedSpaApi(this WebApplication app)
     {
+        app.MapClusterApi();
         return app;
     }
 }
