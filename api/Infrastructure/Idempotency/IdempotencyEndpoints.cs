@@ -115,7 +115,7 @@ internal static class IdempotentExecution
                 return;
             case Reservation.KeyReused reused:
                 await WriteAsync(context, ApiProblems.Unprocessable(ErrorCodes.IdempotencyKeyReused,
-                    $"This {IdempotencyOptions.HeaderName} was already used for a different request ({reused.Method} {reused.Path} or another body). Use a new key for a new operation."));
+                    $"This {IdempotencyOptions.HeaderName} was already used for a different request (first {reused.Method} {reused.Path}; the path, body or caller differ). Use a new key for a new operation."));
                 return;
             case Reservation.Acquired acquired:
                 await ExecuteAndStoreAsync(context, next, store, request, acquired.AttemptId, time);
