@@ -1,4 +1,5 @@
 using MedSpa.Api.Features.Cluster;
+using MedSpa.Api.Infrastructure.Idempotency;
 
 namespace MedSpa.Api.Features;
 
@@ -7,6 +8,7 @@ public static class FeatureRegistration
 {
     public static IHostApplicationBuilder AddMedSpaFeatures(this IHostApplicationBuilder builder)
     {
+        builder.Services.AddMedSpaIdempotency();
         builder.AddClusterFeature();
         return builder;
     }
