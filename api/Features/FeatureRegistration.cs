@@ -1,3 +1,7 @@
+using MedSpa.Api.Features.Auth;
+using MedSpa.Api.Features.Tenants;
+using MedSpa.Api.Features.Users;
+
 namespace MedSpa.Api.Features;
 
 /// <summary>One line per feature: its services, then its endpoints (each feature maps one MapGroup with its policy).</summary>
@@ -5,11 +9,16 @@ public static class FeatureRegistration
 {
     public static IHostApplicationBuilder AddMedSpaFeatures(this IHostApplicationBuilder builder)
     {
+        builder.Services.AddMedSpaSignIn();
+        builder.Services.AddMedSpaUsers();
         return builder;
     }
 
     public static WebApplication MapMedSpaApi(this WebApplication app)
     {
+        app.MapAuthApi();
+        app.MapUsersApi();
+        app.MapTenantsApi();
         return app;
     }
 }
