@@ -9,12 +9,29 @@ namespace MedSpa.Api.Features.Auth;
 /// </summary>
 public sealed class RefreshTokenPurge(NpgsqlDataSource db)
 {
+    /// <summary>Rows per DELETE: short transactions that never hold many locks, so sign-ins are not held up.</summary>
+    public const int BatchSize = 5000;
+
     public async Task<int> PurgeExpiredAsync(DateTimeOffset now, CancellationToken cancellationToken)
     {
         await using var conn = await db.OpenConnectionAsync(cancellationToken);
-        // Housekeeping spans every tenant by design.
-        return await conn.ExecuteAsync(new CommandDefinition(
-            "DELETE FROM refresh_tokens WHERE expires_at <= @now OR revoked_at IS NOT NULL",
-            new { now }, cancellationToken: cancellationToken, commandTimeout: 300));
+        var total = 0;
+        while (true)
+        {
+            // Housekeeping spans every tenant by design.
+            var removed = await conn.ExecuteAsync(new CommandDefinition(
+                """
+                DELETE FROM refresh_tokens
+                WHERE token_hash IN (SELECT token_hash FROM refresh_tokens
+                                     WHERE expires_at <= @now OR revoked_at IS NOT NULL
+                                     LIMIT @batch)
+                """,
+                new { now, batch = BatchSize }, cancellationToken: cancellationToken));
+            total += removed;
+            if (removed < BatchSize || cancellationToken.IsCancellationRequested)
+            {
+                return total;
+            }
+        }
     }
 }

@@ -107,4 +107,51 @@ public sealed partial class TenantProvisioning(NpgsqlDataSource db, PasswordHash
 
         return new ProvisionedTenant(tenantId, clinicId, ownerId);
     }
+
+    /// <summary>
+    /// Adds a user who can sign in with <paramref name="password"/> (the demo seed's staff, tests). Endpoints go
+    /// through <c>/api/users</c>, which also enforces who may create whom.
+    /// </summary>
+    /// <exception cref="ArgumentException">An input breaks a rule.</exception>
+    /// <exception cref="ProvisioningConflictException">The email is taken.</exception>
+    public async Task<Guid> AddUserAsync(
+        Guid tenantId, string email, string password, string displayName, string role, IReadOnlyCollection<Guid> clinicIds,
+        CancellationToken ct = default)
+    {
+        var v = new Validation().Email("email", email).Required("displayName", displayName).OneOf("role", role, Roles.All);
+        PasswordHashing.CheckPolicy(v, "password", password);
+        if (!v.IsValid)
+        {
+            throw new ArgumentException(v.ToProblem().ProblemDetails.Detail);
+        }
+
+        var userId = Guid.NewGuid();
+        var now = time.GetUtcNow();
+        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var tx = await conn.BeginTransactionAsync(ct);
+        try
+        {
+            await conn.ExecuteAsync(new CommandDefinition(
+                """
+                INSERT INTO users (tenant_id, id, email, display_name, role, password_hash, created_at, updated_at, password_changed_at)
+                VALUES (@tenantId, @userId, @email, @displayName, @role, @hash, @now, @now, @now)
+                """,
+                new { tenantId, userId, email = email.Trim(), displayName = displayName.Trim(), role, hash = passwords.Hash(password), now },
+                tx, cancellationToken: ct));
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
+        {
+            throw new ProvisioningConflictException("email", "A user with this email already exists.");
+        }
+
+        // A clinic of another tenant fails the (tenant_id, clinic_id) foreign key.
+        await conn.ExecuteAsync(new CommandDefinition(
+            """
+            INSERT INTO user_clinics (tenant_id, user_id, clinic_id)
+            SELECT @tenantId, @userId, c FROM unnest(@ids) AS c
+            """,
+            new { tenantId, userId, ids = clinicIds.Distinct().ToArray() }, tx, cancellationToken: ct));
+        await tx.CommitAsync(ct);
+        return userId;
+    }
 }

@@ -47,6 +47,7 @@ CREATE TABLE refresh_tokens (
 
 CREATE INDEX refresh_tokens_by_session ON refresh_tokens (tenant_id, session_id);
 CREATE INDEX refresh_tokens_by_expiry ON refresh_tokens (expires_at);
+CREATE INDEX refresh_tokens_revoked ON refresh_tokens (revoked_at) WHERE revoked_at IS NOT NULL;
 
 CREATE TABLE mfa_recovery_codes (
     tenant_id   uuid NOT NULL,

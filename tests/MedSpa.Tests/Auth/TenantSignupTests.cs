@@ -94,6 +94,15 @@ public sealed class TenantSignupTests(MedSpaApiFactory factory) : IClassFixture<
         var login = await factory.CreateClient().LoginOkAsync(email, "seeded-password");
         Assert.Equal(created.TenantId, login.GetProperty("user").GetProperty("tenantId").GetGuid());
         Assert.Equal(created.OwnerUserId, login.GetProperty("user").GetProperty("id").GetGuid());
+
+        var deskEmail = $"desk-{Guid.NewGuid():N}@example.test";
+        var deskId = await provisioning.AddUserAsync(created.TenantId, deskEmail, "front-desk-password", "Fran Desk", "front-desk", [created.ClinicId]);
+        var desk = await factory.CreateClient().LoginOkAsync(deskEmail, "front-desk-password");
+        Assert.Equal(deskId, desk.GetProperty("user").GetProperty("id").GetGuid());
+        Assert.Equal(created.ClinicId, Assert.Single(desk.GetProperty("user").GetProperty("clinicIds").EnumerateArray()).GetGuid());
+        await Assert.ThrowsAsync<ProvisioningConflictException>(() =>
+            provisioning.AddUserAsync(created.TenantId, deskEmail, "front-desk-password", "Again", "front-desk", []));
+
         await Assert.ThrowsAsync<ProvisioningConflictException>(() => provisioning.CreateTenantAsync(
             "Again", slug, $"other-{Guid.NewGuid():N}@example.test", "seeded-password", "Sam", new ClinicSpec("C", "Europe/London", "GBP")));
         await Assert.ThrowsAsync<ArgumentException>(() => provisioning.CreateTenantAsync(
