@@ -1,4 +1,5 @@
 using MedSpa.Api.Features.Auth;
+using MedSpa.Api.Features.Cluster;
 using MedSpa.Api.Features.Tenants;
 using MedSpa.Api.Features.Users;
 
@@ -9,6 +10,7 @@ public static class FeatureRegistration
 {
     public static IHostApplicationBuilder AddMedSpaFeatures(this IHostApplicationBuilder builder)
     {
+        builder.AddClusterFeature();
         builder.Services.AddMedSpaSignIn();
         builder.Services.AddMedSpaUsers();
         return builder;
@@ -16,6 +18,7 @@ public static class FeatureRegistration
 
     public static WebApplication MapMedSpaApi(this WebApplication app)
     {
+        app.MapClusterApi();
         app.MapAuthApi();
         app.MapUsersApi();
         app.MapTenantsApi();
