@@ -1,4 +1,7 @@
+using MedSpa.Api.Features.Auth;
 using MedSpa.Api.Features.Cluster;
+using MedSpa.Api.Features.Tenants;
+using MedSpa.Api.Features.Users;
 using MedSpa.Api.Infrastructure.Idempotency;
 
 namespace MedSpa.Api.Features;
@@ -10,12 +13,17 @@ public static class FeatureRegistration
     {
         builder.Services.AddMedSpaIdempotency();
         builder.AddClusterFeature();
+        builder.Services.AddMedSpaSignIn();
+        builder.Services.AddMedSpaUsers();
         return builder;
     }
 
     public static WebApplication MapMedSpaApi(this WebApplication app)
     {
         app.MapClusterApi();
+        app.MapAuthApi();
+        app.MapUsersApi();
+        app.MapTenantsApi();
         return app;
     }
 }
