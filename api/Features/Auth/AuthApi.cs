@@ -18,7 +18,6 @@ public static class AuthApi
         services.AddSingleton<SessionService>();
         services.AddSingleton<MfaService>();
         services.AddSingleton<SignInService>();
-        services.AddSingleton<RefreshTokenPurge>();
         services.AddSingleton<Tenants.TenantProvisioning>();
         return services;
     }

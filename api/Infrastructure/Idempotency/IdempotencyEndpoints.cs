@@ -18,7 +18,6 @@ public static class IdempotencyEndpoints
         services.AddOptions<IdempotencyOptions>().BindConfiguration(IdempotencyOptions.Section);
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<IdempotencyStore>();
-        services.TryAddSingleton<ExpiredIdempotencyRecordsPurge>();
         services.ConfigureAll<OpenApiOptions>(o => o.AddOperationTransformer<IdempotencyKeyOperationTransformer>());
         return services;
     }

@@ -1,3 +1,4 @@
+using MedSpa.Silo.Housekeeping;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Security.Claims;

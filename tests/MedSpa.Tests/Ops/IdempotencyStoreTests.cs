@@ -1,3 +1,4 @@
+using MedSpa.Silo.Housekeeping;
 using Dapper;
 using MedSpa.Api.Infrastructure.Idempotency;
 using MedSpa.Silo;

@@ -1,15 +1,18 @@
 using Dapper;
+using MedSpa.Grains.Housekeeping;
 using Npgsql;
 
-namespace MedSpa.Api.Infrastructure.Idempotency;
+namespace MedSpa.Silo.Housekeeping;
 
 /// <summary>
 /// Deletes idempotency records past their retention. Meant to run from the housekeeping schedule; expired records
 /// are already ignored by reservations, so a late purge only costs disk.
 /// </summary>
-public sealed class ExpiredIdempotencyRecordsPurge(NpgsqlDataSource dataSource)
+public sealed class ExpiredIdempotencyRecordsPurge(NpgsqlDataSource dataSource) : IHousekeepingTask
 {
-    public const string Name = "idempotency-records";
+    public string Name => "idempotency-records";
+
+    public Task<int> RunAsync(DateTimeOffset now, CancellationToken cancellationToken) => PurgeExpiredAsync(now, cancellationToken);
 
     /// <summary>Batch size: keeps each DELETE's locks and WAL small on a table that can grow by the day.</summary>
     private const int BatchSize = 5_000;

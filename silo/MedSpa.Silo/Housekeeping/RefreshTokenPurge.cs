@@ -1,14 +1,19 @@
 using Dapper;
+using MedSpa.Grains.Housekeeping;
 using Npgsql;
 
-namespace MedSpa.Api.Features.Auth;
+namespace MedSpa.Silo.Housekeeping;
 
 /// <summary>
 /// Housekeeping: deletes refresh tokens that can never be honoured again — expired ones and those of revoked
 /// sessions. Used-but-unexpired tokens stay: they are how a replayed token is recognised as reuse.
 /// </summary>
-public sealed class RefreshTokenPurge(NpgsqlDataSource db)
+public sealed class RefreshTokenPurge(NpgsqlDataSource db) : IHousekeepingTask
 {
+    public string Name => "refresh-tokens";
+
+    public Task<int> RunAsync(DateTimeOffset now, CancellationToken cancellationToken) => PurgeExpiredAsync(now, cancellationToken);
+
     /// <summary>Rows per DELETE: short transactions that never hold many locks, so sign-ins are not held up.</summary>
     public const int BatchSize = 5000;
 
