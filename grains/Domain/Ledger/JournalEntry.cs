@@ -114,42 +114,52 @@ public sealed class JournalEntry
 }
 
 /// <summary>
-/// Collects debits and credits, nets them per account and currency, and builds the entry. A negative amount is
-/// posted to the other side and zero amounts are dropped, so callers can post computed differences directly.
+/// Collects debits and credits and builds the entry. Postings to the same account on the same side are merged; a
+/// negative amount is posted to the other side and zero amounts are dropped, so callers can post computed
+/// differences directly. Debits and credits on one account are kept apart, not netted: a refund of a gift card
+/// sold and paid with a gift card still shows both movements (and netting could leave an entry with no postings).
 /// </summary>
 public sealed class JournalEntryBuilder
 {
-    private readonly Dictionary<(LedgerAccount Account, string Currency), long> _net = [];
-    private readonly List<(LedgerAccount Account, string Currency)> _order = [];
+    private readonly Dictionary<(LedgerAccount Account, PostingSide Side, string Currency), long> _sums = [];
+    private readonly List<(LedgerAccount Account, PostingSide Side, string Currency)> _order = [];
 
-    public JournalEntryBuilder Debit(LedgerAccount account, Money amount) => Add(account, amount.Amount, amount);
+    public JournalEntryBuilder Debit(LedgerAccount account, Money amount) => Add(account, PostingSide.Debit, amount);
 
-    public JournalEntryBuilder Credit(LedgerAccount account, Money amount) => Add(account, checked(-amount.Amount), amount);
+    public JournalEntryBuilder Credit(LedgerAccount account, Money amount) => Add(account, PostingSide.Credit, amount);
 
-    public bool IsEmpty => _net.Values.All(v => v == 0);
+    public bool IsEmpty => _sums.Values.All(v => v == 0);
 
     public JournalEntry Build(string operationId, JournalEntryKind kind, string reference)
     {
         var postings = _order
-            .Where(key => _net[key] != 0)
-            .Select(key => new Posting(
-                key.Account,
-                _net[key] > 0 ? PostingSide.Debit : PostingSide.Credit,
-                new Money(Math.Abs(_net[key]), key.Currency)))
+            .Where(key => _sums[key] != 0)
+            .Select(key => new Posting(key.Account, key.Side, new Money(_sums[key], key.Currency)))
             .ToArray();
         return new JournalEntry(operationId, kind, reference, postings);
     }
 
-    private JournalEntryBuilder Add(LedgerAccount account, long signed, Money amount)
+    private JournalEntryBuilder Add(LedgerAccount account, PostingSide side, Money amount)
     {
-        var key = (account, amount.Currency ?? throw new ArgumentException("Money has no currency.", nameof(amount)));
-        if (!_net.TryGetValue(key, out var current))
+        var currency = amount.Currency ?? throw new ArgumentException("Money has no currency.", nameof(amount));
+        if (amount.IsZero)
+        {
+            return this;
+        }
+
+        if (amount.IsNegative)
+        {
+            side = side == PostingSide.Debit ? PostingSide.Credit : PostingSide.Debit;
+        }
+
+        var key = (account, side, currency);
+        if (!_sums.TryGetValue(key, out var current))
         {
             _order.Add(key);
             current = 0;
         }
 
-        _net[key] = checked(current + signed);
+        _sums[key] = checked(current + Math.Abs(amount.Amount));
         return this;
     }
 }

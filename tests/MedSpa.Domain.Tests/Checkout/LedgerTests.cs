@@ -31,18 +31,19 @@ public class LedgerTests
     }
 
     [Fact]
-    public void The_builder_nets_postings_per_account_and_flips_negative_amounts()
+    public void The_builder_merges_postings_per_account_and_side_and_flips_negative_amounts()
     {
         var entry = new JournalEntryBuilder()
-            .Debit(LedgerAccount.CashDrawer, M(1000))
+            .Debit(LedgerAccount.CashDrawer, M(600))
+            .Debit(LedgerAccount.CashDrawer, M(400))
             .Credit(LedgerAccount.CashDrawer, M(300))
             .Debit(LedgerAccount.TaxPayable("x"), M(-200))
             .Credit(LedgerAccount.AccountsReceivable, M(500))
             .Debit(LedgerAccount.Discounts("services"), M(0))
             .Build("op", JournalEntryKind.Tender, "inv");
-        Assert.Equal(["Dr cash-drawer 700", "Cr tax-payable:x 200", "Cr accounts-receivable 500"], entry.Postings.Select(Key));
-        Assert.Equal(700, entry.TotalDebits("USD"));
-        Assert.Equal(700, entry.TotalCredits("USD"));
+        Assert.Equal(["Dr cash-drawer 1000", "Cr cash-drawer 300", "Cr tax-payable:x 200", "Cr accounts-receivable 500"], entry.Postings.Select(Key));
+        Assert.Equal(1000, entry.TotalDebits("USD"));
+        Assert.Equal(1000, entry.TotalCredits("USD"));
     }
 
     /// <summary>Service $100 −10 % (A), retail $40 at 8.875 %, a $50 gift card, a $500 package, $20 tip to A.</summary>
