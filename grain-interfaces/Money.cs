@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.Json.Serialization;
 
 namespace MedSpa.GrainInterfaces;
 
@@ -26,9 +27,10 @@ public readonly record struct Money
 
     public static Money Zero(string currency) => new(0, currency);
 
-    public bool IsZero => Amount == 0;
-    public bool IsNegative => Amount < 0;
-    public bool IsPositive => Amount > 0;
+    // Not part of the JSON shape { "amount", "currency" }.
+    [JsonIgnore] public bool IsZero => Amount == 0;
+    [JsonIgnore] public bool IsNegative => Amount < 0;
+    [JsonIgnore] public bool IsPositive => Amount > 0;
 
     public void Deconstruct(out long amount, out string currency)
     {

@@ -54,6 +54,25 @@ public static class InvoiceTotalsCalculator
             IsPartiallyRefunded: refunded.IsPositive && refunded < paid);
     }
 
+    /// <summary>
+    /// A finalised invoice can be voided only while nothing has been paid on it; after a payment the correction is
+    /// a refund (voiding would reverse a sale whose money is still in a drawer or a card batch). A draft is simply
+    /// discarded — it was never posted.
+    /// </summary>
+    public static void EnsureCanVoid(InvoiceTotals totals)
+    {
+        ArgumentNullException.ThrowIfNull(totals);
+        if (totals.Status == InvoiceStatus.Void)
+        {
+            throw new CheckoutRuleException("status", "The invoice is already void.", "conflict");
+        }
+
+        if (totals.Paid.IsPositive)
+        {
+            throw new CheckoutRuleException("status", "An invoice with payments is corrected by refunds, not voided.", "conflict");
+        }
+    }
+
     public static InvoiceStatus DeriveStatus(InvoiceLifecycle lifecycle, Money total, Money paid, Money refunded)
     {
         if (lifecycle == InvoiceLifecycle.Voided)

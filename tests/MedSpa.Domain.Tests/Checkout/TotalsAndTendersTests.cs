@@ -150,4 +150,16 @@ public class TotalsAndTendersTests
         var all = InvoiceTotalsCalculator.Compute(invoice, InvoiceLifecycle.Finalized, [card], [new TenderRefund(Guid.NewGuid(), card.Id, M(1000))]);
         Assert.Equal((InvoiceStatus.Refunded, false), (all.Status, all.IsPartiallyRefunded));
     }
+
+    [Fact]
+    public void Only_an_unpaid_invoice_can_be_voided()
+    {
+        var invoice = InvoicePricer.Price(new InvoiceDraft(UsdCode, [Line(InvoiceLineKind.RetailProduct, 1000)]), []);
+        InvoiceTotalsCalculator.EnsureCanVoid(InvoiceTotalsCalculator.Compute(invoice, InvoiceLifecycle.Finalized, [], []));
+        var card = new Tender(Guid.NewGuid(), TenderKind.Credit, M(10));
+        var refundedInFull = InvoiceTotalsCalculator.Compute(invoice, InvoiceLifecycle.Finalized, [card], [new TenderRefund(Guid.NewGuid(), card.Id, M(10))]);
+        Assert.Equal("conflict", Assert.Throws<CheckoutRuleException>(() => InvoiceTotalsCalculator.EnsureCanVoid(refundedInFull)).Code);
+        Assert.Throws<CheckoutRuleException>(() => InvoiceTotalsCalculator.EnsureCanVoid(
+            InvoiceTotalsCalculator.Compute(invoice, InvoiceLifecycle.Voided, [], [])));
+    }
 }
