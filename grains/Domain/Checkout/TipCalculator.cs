@@ -58,7 +58,8 @@ public static class TipCalculator
     }
 
     /// <summary>
-    /// Splits a tip among providers. Equal and by-revenue splits with no providers named use the providers of the
+    /// Splits a tip among providers. With no split given, a lone service provider gets it all and several share it
+    /// by service revenue. Equal and by-revenue splits with no providers named use the providers of the
     /// tip-base lines in order of first appearance. By revenue weighs each provider by their tip-base net; if that
     /// is zero for everyone (e.g. 100 % discounted services) it falls back to equal parts. A zero tip gives no
     /// allocations.
