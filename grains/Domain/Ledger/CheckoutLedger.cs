@@ -113,6 +113,21 @@ public static class CheckoutLedger
             .Credit(LedgerAccount.GiftCardLiability, amount)
             .Build(operationId, JournalEntryKind.GiftCardSale, giftCardCode);
 
+    /// <summary>Money put on a patient's wallet (account credit): Dr how it was paid, Cr the wallet liability.
+    /// Spending it is a <see cref="TenderKind.Wallet"/> tender.</summary>
+    public static JournalEntry WalletTopUp(string operationId, string patientReference, Money amount, TenderKind paidWith)
+    {
+        if (paidWith == TenderKind.Wallet)
+        {
+            throw new CheckoutRuleException("paidWith", "A wallet cannot be topped up from itself.");
+        }
+
+        return new JournalEntryBuilder()
+            .Debit(TenderAccount(paidWith), amount)
+            .Credit(LedgerAccount.PatientWallet, amount)
+            .Build(operationId, JournalEntryKind.WalletTopUp, patientReference);
+    }
+
     /// <summary>A package sold outside an invoice: Dr how it was paid (net + tax), Cr the package liability (net)
     /// and tax payable per rate.</summary>
     public static JournalEntry PackageSale(string operationId, string packagePurchaseId, Money netExcludingTax, IReadOnlyList<LineTax> taxes, TenderKind paidWith)

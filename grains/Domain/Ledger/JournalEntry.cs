@@ -21,6 +21,7 @@ public enum JournalEntryKind
     PackageSale = 6,
     PackageRedemption = 7,
     Reversal = 8,
+    WalletTopUp = 9,
 }
 
 /// <summary>One side of a journal entry: a strictly positive amount debited or credited to an account.</summary>

@@ -191,6 +191,19 @@ public class LedgerTests
     }
 
     [Fact]
+    public void Wallet_topped_up_with_cash_then_spent_on_an_invoice()
+    {
+        var topUp = CheckoutLedger.WalletTopUp("w-1", "patient-1", M(30000), TenderKind.Cash);
+        var sale = CheckoutLedger.Sale("s", "inv", InvoicePricer.Price(new InvoiceDraft(UsdCode, [Service(12000)]), []))!;
+        var spent = CheckoutLedger.Tender("t", "inv", new Tender(Guid.NewGuid(), TenderKind.Wallet, M(12000)));
+        var tb = TrialBalance.From([topUp, sale, spent]);
+        Assert.Equal(18000, tb.NormalBalance(LedgerAccount.PatientWallet, UsdCode));
+        Assert.Equal(30000, tb.NormalBalance(LedgerAccount.CashDrawer, UsdCode));
+        Assert.Equal(0, tb.Balance(LedgerAccount.AccountsReceivable, UsdCode));
+        Assert.Throws<CheckoutRuleException>(() => CheckoutLedger.WalletTopUp("w-2", "patient-1", M(1), TenderKind.Wallet));
+    }
+
+    [Fact]
     public void Trial_balance_sums_per_account_and_currency()
     {
         var usd = CheckoutLedger.Tender("a", "inv", new Tender(Guid.NewGuid(), TenderKind.Cash, M(500)));
