@@ -1,3 +1,9 @@
+using MedSpa.Api.Features.Catalog;
+using MedSpa.Api.Features.Clinics;
+using MedSpa.Api.Features.Patients;
+using MedSpa.Api.Features.Providers;
+using MedSpa.Api.Features.Rooms;
+
 namespace MedSpa.Api.Features;
 
 /// <summary>One line per feature: its services, then its endpoints (each feature maps one MapGroup with its policy).</summary>
@@ -5,11 +11,19 @@ public static class FeatureRegistration
 {
     public static IHostApplicationBuilder AddMedSpaFeatures(this IHostApplicationBuilder builder)
     {
+        builder.AddMedSpaReferenceData();
         return builder;
     }
 
     public static WebApplication MapMedSpaApi(this WebApplication app)
     {
+        app.MapClinicsApi();
+        app.MapRoomsApi();
+        app.MapProvidersApi();
+        app.MapServicesApi();
+        app.MapProductsApi();
+        app.MapTaxRatesApi();
+        app.MapPatientsApi();
         return app;
     }
 }

@@ -41,6 +41,9 @@ public static class ApiConventions
             ctx.ProblemDetails.Extensions["traceId"] = ctx.HttpContext.TraceIdentifier;
         });
         builder.Services.AddExceptionHandler<BadRequestExceptionHandler>();
+        // Without this, minimal APIs answer unreadable bodies and unparsable query values with a bare 400 outside
+        // Development; throwing lets BadRequestExceptionHandler name the offending field.
+        builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         builder.Services.AddOpenApi("v1", o => o.AddDocumentTransformer((doc, _, _) =>
         {
             doc.Info.Title = "MedSpa.Orleans API";
