@@ -1,10 +1,15 @@
 using System.Net;
+using MedSpa.Grains;
+using MedSpa.Grains.Housekeeping;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
 using Orleans.Hosting;
+using Orleans.Serialization;
+using Orleans.Storage;
 
 namespace MedSpa.Silo;
 
@@ -30,7 +35,7 @@ public sealed class MedSpaOrleansOptions
 public static class OrleansHostingExtensions
 {
     /// <summary>Name of the PostgreSQL grain storage every grain uses.</summary>
-    public const string StorageName = "medspa";
+    public const string StorageName = GrainStorage.Name;
     private const string Invariant = "Npgsql";
 
     /// <summary>
@@ -66,12 +71,34 @@ public static class OrleansHostingExtensions
         silo.Configure<ClusterOptions>(o => { o.ClusterId = options.ClusterId; o.ServiceId = options.ServiceId; });
         silo.ConfigureEndpoints(IPAddress.Parse(options.AdvertisedIPAddress), options.SiloPort, options.GatewayPort, listenOnAnyHostAddress: false);
         silo.UseAdoNetClustering(o => { o.Invariant = Invariant; o.ConnectionString = connectionString; });
-        silo.AddAdoNetGrainStorage(StorageName, o => { o.Invariant = Invariant; o.ConnectionString = connectionString; });
-        silo.AddAdoNetGrainStorageAsDefault(o => { o.Invariant = Invariant; o.ConnectionString = connectionString; });
+        silo.AddAdoNetGrainStorage(StorageName, o => ConfigureStorage(o, connectionString));
+        silo.AddAdoNetGrainStorageAsDefault(o => ConfigureStorage(o, connectionString));
         silo.UseAdoNetReminderService(o => { o.Invariant = Invariant; o.ConnectionString = connectionString; });
         if (options.MinimumReminderPeriod is { } minimum)
         {
             silo.Configure<ReminderOptions>(o => o.MinimumReminderPeriod = minimum);
         }
+
+        silo.Services.TryAddSingleton(TimeProvider.System);
+        silo.Services.AddOptions<HousekeepingOptions>().BindConfiguration(HousekeepingOptions.Section)
+            .Validate(o => o.Period > TimeSpan.Zero && o.TaskTimeout > TimeSpan.Zero, "Housekeeping:Period and Housekeeping:TaskTimeout must be positive.")
+            .ValidateOnStart();
+        // Grains can only be called once the silo is active, so the reminder is ensured by a silo startup task
+        // rather than a hosted service or database startup task.
+        silo.AddStartupTask<HousekeepingScheduler>();
     }
+
+    private static void ConfigureStorage(OptionsBuilder<AdoNetGrainStorageOptions> builder, string connectionString) =>
+        builder.Configure<Serializer>((o, serializer) =>
+        {
+            o.Invariant = Invariant;
+            o.ConnectionString = connectionString;
+            // Orleans' own binary serializer rather than the default Newtonsoft JSON: state types are the same
+            // [GenerateSerializer] records the grains exchange, versioned by their [Id]s and [Alias]es, so a field
+            // added or renamed later still reads old rows. Changing this once data exists makes old rows unreadable.
+            o.GrainStorageSerializer = new OrleansGrainStorageSerializer(serializer);
+            // Clearing keeps the row (NULL payload, bumped version): a late duplicate activation holding a NULL ETag
+            // then cannot silently re-create cleared state.
+            o.DeleteStateOnClear = false;
+        });
 }

@@ -1,0 +1,27 @@
+namespace MedSpa.Grains.Housekeeping;
+
+/// <summary>
+/// One periodic clean-up job run by the housekeeping grain on every tick. Register implementations in DI
+/// (<c>services.AddSingleton&lt;IHousekeepingTask, MyTask&gt;()</c>); the silo that owns the reminder runs them all.
+/// A task runs inside a grain turn: keep each run bounded (delete in batches, honour the token).
+/// </summary>
+public interface IHousekeepingTask
+{
+    /// <summary>Stable name: the grain keeps its run history under it.</summary>
+    string Name { get; }
+
+    /// <summary>Does one pass and returns how many rows it removed.</summary>
+    Task<int> RunAsync(DateTimeOffset now, CancellationToken cancellationToken);
+}
+
+/// <summary>Settings under <c>Housekeeping:</c>.</summary>
+public sealed class HousekeepingOptions
+{
+    public const string Section = "Housekeeping";
+
+    /// <summary>Time between ticks. Below one minute it needs <c>Orleans:MinimumReminderPeriod</c> lowered too.</summary>
+    public TimeSpan Period { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>How long one task may run before its token is cancelled.</summary>
+    public TimeSpan TaskTimeout { get; set; } = TimeSpan.FromMinutes(2);
+}
