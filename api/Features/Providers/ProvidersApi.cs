@@ -1,5 +1,6 @@
 using System.Text.RegularExpressions;
 using Dapper;
+using MedSpa.Api.Features.Clinics;
 using MedSpa.Api.Infrastructure;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
@@ -80,15 +81,16 @@ public static partial class ProvidersApi
             return v.ToProblem();
         }
 
-        // Filtering by a clinic the caller cannot see is answered like an unknown clinic.
-        if (clinicId is { } c && !user.CanAccessClinic(c))
+        await using var conn = await db.OpenConnectionAsync(ct);
+
+        // Filtering by a clinic the caller cannot see (or another tenant's) is answered like an unknown clinic.
+        if (clinicId is { } c && !await ClinicsApi.IsVisibleAsync(conn, user, c, ct))
         {
             return ApiProblems.NotFound("Clinic");
         }
 
         const string where = "WHERE tenant_id = @TenantId AND (@all OR active) AND (@clinicId::uuid IS NULL OR @clinicId = ANY(clinic_ids))";
         var args = new { user.TenantId, clinicId, all = includeInactive == true, paging.PageSize, paging.Offset };
-        await using var conn = await db.OpenConnectionAsync(ct);
         var total = await conn.ExecuteScalarAsync<long>(new CommandDefinition($"SELECT count(*) FROM providers {where}", args, cancellationToken: ct));
         var rows = await conn.QueryAsync<ProviderRow>(new CommandDefinition(
             $"SELECT {Columns} FROM providers {where} ORDER BY lower(last_name), lower(first_name), id LIMIT @PageSize OFFSET @Offset",
