@@ -193,7 +193,7 @@ public static class ProductsApi
         return changed == 0 ? ApiProblems.NotFound("Product") : TypedResults.NoContent();
     }
 
-    internal static Validation Validate(ProductRequest r)
+    public static Validation Validate(ProductRequest r)
     {
         var v = new Validation()
             .Required("name", r.Name)

@@ -156,7 +156,7 @@ public static class ServicesApi
         return changed == 0 ? ApiProblems.NotFound("Service") : TypedResults.NoContent();
     }
 
-    internal static Validation Validate(ServiceRequest r) =>
+    public static Validation Validate(ServiceRequest r) =>
         new Validation()
             .Required("name", r.Name)
             .Slug("category", r.Category)

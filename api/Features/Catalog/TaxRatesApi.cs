@@ -163,7 +163,7 @@ public static class TaxRatesApi
         return changed == 0 ? ApiProblems.NotFound("Tax rate") : TypedResults.NoContent();
     }
 
-    internal static Validation Validate(TaxRateRequest r) =>
+    public static Validation Validate(TaxRateRequest r) =>
         new Validation()
             .Required("name", r.Name)
             .Range("ratePercent", r.RatePercent, 0m, 100m)

@@ -219,7 +219,7 @@ public static class PatientsApi
         return changed == 0 ? ApiProblems.NotFound("Patient") : TypedResults.NoContent();
     }
 
-    internal static async Task<Validation> ValidateAsync(NpgsqlConnection conn, Guid tenantId, PatientRequest r, TimeProvider time, CancellationToken ct)
+    public static async Task<Validation> ValidateAsync(NpgsqlConnection conn, Guid tenantId, PatientRequest r, TimeProvider time, CancellationToken ct)
     {
         var today = DateOnly.FromDateTime(time.GetUtcNow().UtcDateTime);
         var v = new Validation()

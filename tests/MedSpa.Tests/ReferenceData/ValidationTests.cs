@@ -23,7 +23,7 @@ public sealed class ValidationTests(MedSpaApiFactory factory) : IClassFixture<Me
         { "clinic: lowercase currency", "POST", "/api/clinics", """{"name":"A","timeZone":"America/New_York","currency":"usd"}""", "currency", "/api/clinics?includeInactive=true" },
         { "clinic: bad email", "POST", "/api/clinics", """{"name":"A","timeZone":"UTC","currency":"USD","email":"not-an-email"}""", "email", "/api/clinics?includeInactive=true" },
         { "clinic: country not ISO", "POST", "/api/clinics", """{"name":"A","timeZone":"UTC","currency":"USD","address":{"country":"USA"}}""", "address.country", "/api/clinics?includeInactive=true" },
-        { "clinic: malformed JSON", "POST", "/api/clinics", """{"name": "A", """, "*", "/api/clinics?includeInactive=true" },
+        { "clinic: malformed JSON", "POST", "/api/clinics", """{"name": "A", """, "body", "/api/clinics?includeInactive=true" },
         { "clinic: wrong type for flag", "PUT", "/api/clinics/{clinic}", """{"name":"A","timeZone":"UTC","currency":"USD","showFullPatientNames":"yes"}""", "showFullPatientNames", "/api/clinics/{clinic}" },
         // Rooms
         { "room: missing number", "POST", "/api/clinics/{clinic}/rooms", """{"name":"Treatment 1","kind":"treatment"}""", "number", "/api/clinics/{clinic}/rooms?includeInactive=true" },
@@ -31,11 +31,13 @@ public sealed class ValidationTests(MedSpaApiFactory factory) : IClassFixture<Me
         { "room: number too long", "POST", "/api/clinics/{clinic}/rooms", """{"number":"123456789012345678901","name":"X","kind":"laser"}""", "number", "/api/clinics/{clinic}/rooms?includeInactive=true" },
         { "room: sortOrder not a number", "POST", "/api/clinics/{clinic}/rooms", """{"number":"7","name":"X","kind":"laser","sortOrder":"first"}""", "sortOrder", "/api/clinics/{clinic}/rooms?includeInactive=true" },
         { "room: update without name", "PUT", "/api/clinics/{clinic}/rooms/{room}", """{"number":"1","kind":"treatment"}""", "name", "/api/clinics/{clinic}/rooms/{room}" },
+        { "room: malformed JSON", "POST", "/api/clinics/{clinic}/rooms", """{"number": 1""", "number", "/api/clinics/{clinic}/rooms?includeInactive=true" },
         // Tax rates
         { "tax: more than 3 decimals", "POST", "/api/clinics/{clinic}/tax-rates", """{"name":"T","ratePercent":8.8755,"taxCategory":"retail"}""", "ratePercent", "/api/clinics/{clinic}/tax-rates?includeInactive=true" },
         { "tax: over 100 %", "POST", "/api/clinics/{clinic}/tax-rates", """{"name":"T","ratePercent":101,"taxCategory":"retail"}""", "ratePercent", "/api/clinics/{clinic}/tax-rates?includeInactive=true" },
         { "tax: exempt category", "POST", "/api/clinics/{clinic}/tax-rates", """{"name":"T","ratePercent":5,"taxCategory":"exempt"}""", "taxCategory", "/api/clinics/{clinic}/tax-rates?includeInactive=true" },
         { "tax: rate is a boolean", "POST", "/api/clinics/{clinic}/tax-rates", """{"name":"T","ratePercent":true,"taxCategory":"retail"}""", "ratePercent", "/api/clinics/{clinic}/tax-rates?includeInactive=true" },
+        { "tax: malformed JSON", "POST", "/api/clinics/{clinic}/tax-rates", """{"name" "T"}""", "body", "/api/clinics/{clinic}/tax-rates?includeInactive=true" },
         // Providers
         { "provider: missing names", "POST", "/api/providers", """{"title":"rn","color":"#112233"}""", "firstName", "/api/providers?includeInactive=true" },
         { "provider: colour not hex", "POST", "/api/providers", """{"firstName":"A","lastName":"B","title":"rn","color":"purple"}""", "color", "/api/providers?includeInactive=true" },
@@ -44,6 +46,7 @@ public sealed class ValidationTests(MedSpaApiFactory factory) : IClassFixture<Me
         { "provider: unknown clinic", "POST", "/api/providers", """{"firstName":"A","lastName":"B","title":"rn","color":"#112233","clinicIds":["6f9619ff-8b86-d011-b42d-00c04fc964ff"]}""", "clinicIds", "/api/providers?includeInactive=true" },
         { "provider: clinicIds not a list", "POST", "/api/providers", """{"firstName":"A","lastName":"B","title":"rn","color":"#112233","clinicIds":"abc"}""", "clinicIds", "/api/providers?includeInactive=true" },
         { "provider: blank specialty", "POST", "/api/providers", """{"firstName":"A","lastName":"B","title":"rn","color":"#112233","specialties":[" "]}""", "specialties[0]", "/api/providers?includeInactive=true" },
+        { "provider: malformed JSON", "PUT", "/api/providers/{provider}", """[1, 2""", "body", "/api/providers/{provider}" },
         // Services
         { "service: duration not a number", "POST", "/api/services", $$"""{"name":"S","category":"facial","durationMinutes":"thirty","price":{{Money}},"taxCategory":"service","incomeCategory":"facials"}""", "durationMinutes", "/api/services?includeInactive=true" },
         { "service: duration zero", "POST", "/api/services", $$"""{"name":"S","category":"facial","durationMinutes":0,"price":{{Money}},"taxCategory":"service","incomeCategory":"facials"}""", "durationMinutes", "/api/services?includeInactive=true" },
@@ -54,6 +57,7 @@ public sealed class ValidationTests(MedSpaApiFactory factory) : IClassFixture<Me
         { "service: category not kebab-case", "POST", "/api/services", $$"""{"name":"S","category":"Neuro Toxin","durationMinutes":30,"price":{{Money}},"taxCategory":"service","incomeCategory":"facials"}""", "category", "/api/services?includeInactive=true" },
         { "service: unknown tax category", "POST", "/api/services", $$"""{"name":"S","category":"facial","durationMinutes":30,"price":{{Money}},"taxCategory":"luxury","incomeCategory":"facials"}""", "taxCategory", "/api/services?includeInactive=true" },
         { "service: list filter not kebab-case", "GET", "/api/services?category=Bad%20Cat", "", "category", "" },
+        { "service: malformed JSON", "PUT", "/api/services/{service}", """{"name": "S",,}""", "body", "/api/services/{service}" },
         // Products
         { "product: unknown kind", "POST", "/api/products", $$"""{"name":"P","kind":"potion","unit":"each","unitsPerPackage":1,"pricePerUnit":{{Money}},"taxCategory":"retail","incomeCategory":"retail"}""", "kind", "/api/products?includeInactive=true" },
         { "product: toxin priced per syringe", "POST", "/api/products", $$"""{"name":"P","kind":"neurotoxin","unit":"syringe","syringeSizeMl":1,"unitsPerPackage":100,"pricePerUnit":{{Money}},"taxCategory":"medical","incomeCategory":"injectables"}""", "unit", "/api/products?includeInactive=true" },
@@ -63,6 +67,7 @@ public sealed class ValidationTests(MedSpaApiFactory factory) : IClassFixture<Me
         { "product: units per package not a number", "POST", "/api/products", $$"""{"name":"P","kind":"retail","unit":"each","unitsPerPackage":"lots","pricePerUnit":{{Money}},"taxCategory":"retail","incomeCategory":"retail"}""", "unitsPerPackage", "/api/products?includeInactive=true" },
         { "product: zero stability", "POST", "/api/products", $$"""{"name":"P","kind":"neurotoxin","unit":"units","unitsPerPackage":100,"pricePerUnit":{{Money}},"stabilityHours":0,"taxCategory":"medical","incomeCategory":"injectables"}""", "stabilityHours", "/api/products?includeInactive=true" },
         { "product: cost in another currency", "POST", "/api/products", $$"""{"name":"P","kind":"retail","unit":"each","unitsPerPackage":1,"pricePerUnit":{{Money}},"costPerPackage":{"amount":1,"currency":"EUR"},"taxCategory":"retail","incomeCategory":"retail"}""", "costPerPackage.currency", "/api/products?includeInactive=true" },
+        { "product: malformed JSON", "PUT", "/api/products/{product}", """{"name": 'P'}""", "name", "/api/products/{product}" },
         // Patients
         { "patient: empty body", "POST", "/api/patients", "{}", "lastName", "/api/patients?includeInactive=true" },
         { "patient: bad email", "POST", "/api/patients", """{"firstName":"A","lastName":"B","email":"a@"}""", "email", "/api/patients?includeInactive=true" },
@@ -72,7 +77,7 @@ public sealed class ValidationTests(MedSpaApiFactory factory) : IClassFixture<Me
         { "patient: unknown sex", "POST", "/api/patients", """{"firstName":"A","lastName":"B","sex":"robot"}""", "sex", "/api/patients?includeInactive=true" },
         { "patient: unknown preferred clinic", "POST", "/api/patients", """{"firstName":"A","lastName":"B","preferredClinicId":"6f9619ff-8b86-d011-b42d-00c04fc964ff"}""", "preferredClinicId", "/api/patients?includeInactive=true" },
         { "patient: allergies not a list", "POST", "/api/patients", """{"firstName":"A","lastName":"B","allergies":"peanuts"}""", "allergies", "/api/patients?includeInactive=true" },
-        { "patient: not JSON at all", "POST", "/api/patients", "hello", "*", "/api/patients?includeInactive=true" },
+        { "patient: not JSON at all", "POST", "/api/patients", "hello", "body", "/api/patients?includeInactive=true" },
         { "patient: update wrong type", "PUT", "/api/patients/{patient}", """{"firstName":"A","lastName":"B","marketingConsent":"sure"}""", "marketingConsent", "/api/patients/{patient}" },
         // Paging, shared by every list
         { "paging: pageSize over 100", "GET", "/api/patients?pageSize=101", "", "pageSize", "" },
