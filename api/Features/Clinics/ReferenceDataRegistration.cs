@@ -1,5 +1,7 @@
 using MedSpa.Api.Features.Catalog;
 using MedSpa.Api.Features.Patients;
+using MedSpa.Api.Features.Providers;
+using MedSpa.Api.Features.Rooms;
 
 namespace MedSpa.Api.Features.Clinics;
 
@@ -12,6 +14,8 @@ public static class ReferenceDataRegistration
         Dapper.DefaultTypeMap.MatchNamesWithUnderscores = true;
         builder.Services.AddSingleton<DemoCatalog>();
         builder.Services.AddSingleton<DemoPatients>();
+        builder.Services.AddSingleton<DemoRooms>();
+        builder.Services.AddSingleton<DemoProviders>();
         return builder;
     }
 }

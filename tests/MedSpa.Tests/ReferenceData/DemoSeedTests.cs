@@ -1,6 +1,8 @@
 using Dapper;
 using MedSpa.Api.Features.Catalog;
 using MedSpa.Api.Features.Patients;
+using MedSpa.Api.Features.Providers;
+using MedSpa.Api.Features.Rooms;
 using MedSpa.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
@@ -99,5 +101,31 @@ public sealed class DemoSeedTests(MedSpaApiFactory factory) : IClassFixture<MedS
         // Searchable like any other patient.
         var found = await tenant.ClientFor(tenant.Owner).GetJsonAsync("/api/patients?phone=5550101");
         Assert.Equal("Martinez", found.GetProperty("items")[0].GetProperty("lastName").GetString());
+    }
+
+    [Fact]
+    public async Task Demo_rooms_and_providers_are_seeded_once()
+    {
+        var tenant = await TestTenant.CreateAsync(factory);
+        var rooms = factory.Services.GetRequiredService<DemoRooms>();
+        var providers = factory.Services.GetRequiredService<DemoProviders>();
+        var login = await tenant.CreateUserAsync("provider");
+
+        Assert.Equal(6, await rooms.SeedAsync(tenant.TenantId, tenant.ClinicId));
+        Assert.Equal(0, await rooms.SeedAsync(tenant.TenantId, tenant.ClinicId));
+        Assert.Equal(4, await providers.SeedAsync(tenant.TenantId, tenant.ClinicId, [login.UserId]));
+        Assert.Equal(0, await providers.SeedAsync(tenant.TenantId, tenant.ClinicId, [login.UserId]));
+
+        var owner = tenant.ClientFor(tenant.Owner);
+        var roomList = await owner.GetJsonAsync($"/api/clinics/{tenant.ClinicId}/rooms");
+        Assert.Equal(6, roomList.GetProperty("total").GetInt64());
+        var providerList = (await owner.GetJsonAsync($"/api/providers?clinicId={tenant.ClinicId}")).GetProperty("items").EnumerateArray().ToList();
+        Assert.Equal(4, providerList.Count);
+        Assert.Single(providerList, p => p.GetProperty("userId").ValueKind == System.Text.Json.JsonValueKind.String
+                                         && p.GetProperty("userId").GetGuid() == login.UserId);
+        foreach (var (_, p) in DemoProviders.Providers)
+        {
+            Assert.True(p.Color is not null && p.Title is not null && ProvidersApi.Titles.Contains(p.Title), p.LastName);
+        }
     }
 }
