@@ -1,5 +1,6 @@
 using MedSpa.Api.Features.Catalog;
 using MedSpa.Api.Features.Clinics;
+using MedSpa.Api.Features.Cluster;
 using MedSpa.Api.Features.Patients;
 using MedSpa.Api.Features.Providers;
 using MedSpa.Api.Features.Rooms;
@@ -11,12 +12,14 @@ public static class FeatureRegistration
 {
     public static IHostApplicationBuilder AddMedSpaFeatures(this IHostApplicationBuilder builder)
     {
+        builder.AddClusterFeature();
         builder.AddMedSpaReferenceData();
         return builder;
     }
 
     public static WebApplication MapMedSpaApi(this WebApplication app)
     {
+        app.MapClusterApi();
         app.MapClinicsApi();
         app.MapRoomsApi();
         app.MapProvidersApi();
