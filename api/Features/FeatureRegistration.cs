@@ -1,9 +1,13 @@
+using MedSpa.Api.Features.Auth;
 using MedSpa.Api.Features.Catalog;
 using MedSpa.Api.Features.Clinics;
 using MedSpa.Api.Features.Cluster;
 using MedSpa.Api.Features.Patients;
 using MedSpa.Api.Features.Providers;
 using MedSpa.Api.Features.Rooms;
+using MedSpa.Api.Features.Tenants;
+using MedSpa.Api.Features.Users;
+using MedSpa.Api.Infrastructure.Idempotency;
 
 namespace MedSpa.Api.Features;
 
@@ -12,7 +16,10 @@ public static class FeatureRegistration
 {
     public static IHostApplicationBuilder AddMedSpaFeatures(this IHostApplicationBuilder builder)
     {
+        builder.Services.AddMedSpaIdempotency();
         builder.AddClusterFeature();
+        builder.Services.AddMedSpaSignIn();
+        builder.Services.AddMedSpaUsers();
         builder.AddMedSpaReferenceData();
         return builder;
     }
@@ -20,6 +27,9 @@ public static class FeatureRegistration
     public static WebApplication MapMedSpaApi(this WebApplication app)
     {
         app.MapClusterApi();
+        app.MapAuthApi();
+        app.MapUsersApi();
+        app.MapTenantsApi();
         app.MapClinicsApi();
         app.MapRoomsApi();
         app.MapProvidersApi();
