@@ -1,4 +1,5 @@
 using MedSpa.Api.Features.Auth;
+using MedSpa.Api.Features.Board.Live;
 using MedSpa.Api.Features.Catalog;
 using MedSpa.Api.Features.Clinics;
 using MedSpa.Api.Features.Cluster;
@@ -21,6 +22,7 @@ public static class FeatureRegistration
         builder.Services.AddMedSpaSignIn();
         builder.Services.AddMedSpaUsers();
         builder.AddMedSpaReferenceData();
+        builder.AddMedSpaBoardLive();
         return builder;
     }
 
@@ -37,6 +39,7 @@ public static class FeatureRegistration
         app.MapProductsApi();
         app.MapTaxRatesApi();
         app.MapPatientsApi();
+        app.MapBoardLive();
         return app;
     }
 }
