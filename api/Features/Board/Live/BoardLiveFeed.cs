@@ -121,7 +121,7 @@ public sealed class BoardLiveFeed(
             }
         }
 
-        if (_reference is not null) grains.DeleteObjectReference<IBoardObserver>(_reference);
+        // The observer reference dies with this process; the boards drop it when its lease lapses.
     }
 
     private IClinicBoardFeed Board(string key) => grains.GetGrain<IClinicBoardFeed>(key);
