@@ -76,7 +76,7 @@ public sealed class BoardClient : IAsyncDisposable
         Connection.On<System.Text.Json.JsonElement>(ClinicHub.EventMethod, json =>
         {
             _raw.Enqueue(json.GetRawText());
-            _received.Enqueue(json.Deserialize<BoardEnvelope>(_json)!);
+            _received.Enqueue(System.Text.Json.JsonSerializer.Deserialize<BoardEnvelope>(json, _json)!);
         });
         Connection.On<BoardPresence>(ClinicHub.PresenceMethod, p => Presence = p);
     }
