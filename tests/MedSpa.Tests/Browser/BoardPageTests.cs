@@ -1,0 +1,114 @@
+using System.Collections.Concurrent;
+using MedSpa.GrainInterfaces.Board;
+using MedSpa.Tests.Board.Live;
+using MedSpa.Tests.Infrastructure;
+using Microsoft.Playwright;
+
+namespace MedSpa.Tests.Browser;
+
+/// <summary>
+/// The wall-screen page in headless Debian Chromium (Playwright drives /usr/bin/chromium; no downloaded browsers)
+/// against the real server on a socket.
+/// </summary>
+public sealed class BoardPageTests(LiveServerFactory factory) : IClassFixture<LiveServerFactory>, IAsyncLifetime
+{
+    private IPlaywright? _playwright;
+    private IBrowser? _browser;
+
+    public async Task InitializeAsync()
+    {
+        _playwright = await Playwright.CreateAsync();
+        _browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+        {
+            ExecutablePath = "/usr/bin/chromium",
+            Headless = true,
+            Args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+        });
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (_browser is not null) await _browser.DisposeAsync();
+        _playwright?.Dispose();
+    }
+
+    [Fact]
+    public async Task The_board_shows_a_room_change_and_catches_up_after_the_connection_is_lost()
+    {
+        var tenant = await TestTenant.CreateAsync(factory);
+        var roomId = await tenant.AddRoomAsync("4", "Room 4");
+        var frontDesk = await tenant.CreateUserWithPasswordAsync("front-desk");
+        var board = factory.Grains.Board(tenant);
+
+        var page = await _browser!.NewPageAsync(new BrowserNewPageOptions { BaseURL = factory.BaseAddress.ToString() });
+        // A switch for "the network is down": hub sockets are closed and new ones refused, negotiation fails.
+        var down = false;
+        var sockets = new ConcurrentBag<IWebSocketRoute>();
+        await page.RouteWebSocketAsync("**/hubs/clinic**", ws =>
+        {
+            if (down)
+            {
+                _ = ws.CloseAsync(new WebSocketRouteCloseOptions { Code = 4000, Reason = "network down" });
+                return;
+            }
+
+            ws.ConnectToServer();
+            sockets.Add(ws);
+        });
+        await page.RouteAsync("**/hubs/clinic/negotiate**", route => down ? route.AbortAsync() : route.ContinueAsync());
+
+        await page.GotoAsync("/board");
+        await page.FillAsync("#email", frontDesk.Email);
+        await page.FillAsync("#password", frontDesk.Password!);
+        await page.ClickAsync("button[type=submit]");
+
+        var card = page.Locator($".room[data-room-id='{roomId}']");
+        await Assertions.Expect(card).ToHaveAttributeAsync("data-status", "empty");
+        await Assertions.Expect(card.Locator(".name")).ToHaveTextAsync("Room 4");
+
+        await board.PublishAsync([BoardTestData.RoomChange(roomId, RoomStatus.InProgress, "John Doe")]);
+        await Assertions.Expect(card).ToHaveAttributeAsync("data-status", "in-progress");
+        await Assertions.Expect(card.Locator(".patient")).ToHaveTextAsync("J.D.");
+
+        // Take the connection down: the banner says so.
+        down = true;
+        foreach (var socket in sockets)
+        {
+            await socket.CloseAsync(new WebSocketRouteCloseOptions { Code = 4000, Reason = "network down" });
+        }
+
+        var banner = page.Locator("#banner");
+        await Assertions.Expect(banner).ToHaveAttributeAsync("data-state", "lost");
+        await Assertions.Expect(banner).ToBeVisibleAsync();
+
+        // Changes while the screen is offline...
+        await board.PublishAsync([BoardTestData.RoomChange(roomId, RoomStatus.Documenting, "John Doe")]);
+        var last = await board.PublishAsync([BoardTestData.RoomChange(roomId, RoomStatus.Ready, "John Doe")]);
+
+        // ...arrive once it is back, without a reload.
+        down = false;
+        await Assertions.Expect(banner).ToHaveAttributeAsync("data-state", "restored", new() { Timeout = 20_000 });
+        await Assertions.Expect(card).ToHaveAttributeAsync("data-status", "ready");
+        await Assertions.Expect(page.Locator("body")).ToHaveAttributeAsync("data-seq", last.ToString());
+    }
+
+    [Fact]
+    public async Task A_display_link_opens_the_board_without_signing_in()
+    {
+        var tenant = await TestTenant.CreateAsync(factory);
+        var roomId = await tenant.AddRoomAsync("7", "Room 7");
+        using var admin = tenant.ClientFor(tenant.Owner);
+        var created = await admin.PostAsync($"/api/clinics/{tenant.ClinicId}/display-links", System.Net.Http.Json.JsonContent.Create(new { name = "Hall TV" }));
+        var link = await created.ReadJsonAsync<MedSpa.Api.Features.Board.Live.DisplayLinkResponse>();
+
+        var page = await _browser!.NewPageAsync(new BrowserNewPageOptions { BaseURL = factory.BaseAddress.ToString() });
+        await page.GotoAsync(link.Url!);
+        var card = page.Locator($".room[data-room-id='{roomId}']");
+        await Assertions.Expect(card).ToHaveAttributeAsync("data-status", "empty");
+        await Assertions.Expect(page.Locator("#signin")).ToBeHiddenAsync();
+
+        await factory.Grains.Board(tenant).PublishAsync([BoardTestData.RoomChange(roomId, RoomStatus.Waiting, "Mary Ann Smith")]);
+        await Assertions.Expect(card).ToHaveAttributeAsync("data-status", "waiting");
+        await Assertions.Expect(card.Locator(".patient")).ToHaveTextAsync("M.S.");
+    }
+}
