@@ -264,10 +264,12 @@ public sealed partial class ClinicBoardGrain(
             .Select(g => new PresenceEntry(g.Key.UserId, g.First().Name, g.First().Role, g.Key.DeviceId, g.Count(), g.Min(c => c.ConnectedAt)))
             .OrderBy(e => e.Name, StringComparer.OrdinalIgnoreCase).ThenBy(e => e.DeviceId, StringComparer.Ordinal)
             .ToImmutableArray();
-        var changed = !entries.SequenceEqual(_presence.Connected);
+        // Who is connected matters to the screens; how many tabs each has does not: a wall of 1,000 identical
+        // connections joining must not fan out 1,000 presence updates to everyone.
+        var changed = !entries.Select(PresenceKey).SequenceEqual(_presence.Connected.Select(PresenceKey));
+        _presence = new BoardPresence(entries, changed ? now : _presence.AsOf);
         if (changed)
         {
-            _presence = new BoardPresence(entries, now);
             foreach (var host in _hosts.Values)
             {
                 host.Observer.OnPresence(_key, _presence).Ignore();
@@ -299,6 +301,8 @@ public sealed partial class ClinicBoardGrain(
             [.. updates.Select(u => (BoardEventNames.ProviderStatusChanged, (BoardEventData)u))],
             now, _rooms, providers, _queue);
     }
+
+    private static (Guid, string?, string, string) PresenceKey(PresenceEntry e) => (e.UserId, e.DeviceId, e.Name, e.Role);
 
     private ProviderCard WithPresence(ProviderCard card) =>
         card.Connection == DeviceConnection.Disconnected && _connectedProviders.Contains(card.ProviderId)
