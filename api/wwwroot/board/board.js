@@ -76,9 +76,9 @@
 
     connection.on("boardEvent", onEvent);
     connection.on("presence", (p) => { state.presence = p.connected; renderPresence(); });
-    connection.on("boardResync", () => join(null));
+    connection.on("boardResync", () => join(null).catch(() => setTimeout(rejoin, 2000)));
     connection.onreconnecting(() => banner("lost", "Connection lost — reconnecting…"));
-    connection.onreconnected(async () => { await join(state.seq); banner("restored", "Connection restored"); });
+    connection.onreconnected(() => rejoin());
     // Automatic reconnect gave up (or the first start failed): keep trying, forever, without interaction.
     connection.onclose(() => { banner("lost", "Connection lost — reconnecting…"); setTimeout(start, 2000); });
     return start();
@@ -87,13 +87,23 @@
   async function start() {
     try {
       if (auth.displayKey) await exchangeDisplayKey();
-      await connection.start();
+      if (connection.state === signalR.HubConnectionState.Disconnected) await connection.start();
       await join(everConnected ? state.seq : null);
       if (everConnected) banner("restored", "Connection restored"); else banner(null);
       everConnected = true;
     } catch (err) {
       banner("lost", "Connection lost — reconnecting…");
       setTimeout(start, 2000);
+    }
+  }
+
+  // After a reconnect: catch up from the last applied seq; keep trying while the server cannot answer yet.
+  async function rejoin() {
+    try {
+      await join(state.seq);
+      banner("restored", "Connection restored");
+    } catch {
+      if (connection.state === signalR.HubConnectionState.Connected) setTimeout(rejoin, 2000);
     }
   }
 
