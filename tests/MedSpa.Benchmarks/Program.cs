@@ -43,7 +43,7 @@ public static class BoardPushBenchmark
         await using var server = new BenchServer(cs);
         server.Start();
         Console.WriteLine($"# Live board push benchmark — {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, .NET {Environment.Version}");
-        Console.WriteLine($"server {server.BaseAddress}; rate {settings.Rate}/s; {settings.Events} events per run; warm-up {settings.Warmup}");
+        Console.WriteLine($"server {server.BaseAddress}; rate {settings.Rate}/s; {settings.Events} events per run; warm-up {settings.Warmup}; clients: {settings.Client}");
         Console.WriteLine();
         Console.WriteLine("| path | clients | events | deliveries | lost | p50 ms | p99 ms | max ms | publish p50 ms |");
         Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
@@ -52,7 +52,17 @@ public static class BoardPushBenchmark
         foreach (var clients in settings.Clients)
         {
             var tenant = await server.CreateTenantAsync();
-            var connected = await ConnectAsync(server, tenant, clients);
+            var connected = await ConnectAsync(server, tenant, clients, settings.Client);
+        // Raw clients ping like the board page does (every 5 s), or the server would time them out.
+        using var pinging = new CancellationTokenSource();
+        var pinger = Task.Run(async () =>
+        {
+            using var timer = new PeriodicTimer(TimeSpan.FromSeconds(5));
+            while (await timer.WaitForNextTickAsync(pinging.Token).ConfigureAwait(false))
+            {
+                foreach (var raw in connected.OfType<RawBoardClient>()) await raw.PingAsync();
+            }
+        });
             var room = Guid.NewGuid();
             foreach (var path in new[] { "baseline", "board" })
             {
@@ -63,7 +73,9 @@ public static class BoardPushBenchmark
             // Idle: everyone connected, nothing published (keep-alive pings, renewals and timers only).
             var cpu = await MeasureIdleCpuAsync(settings.IdleSeconds);
             idle.Add($"| {clients} | {settings.IdleSeconds} s | {cpu:F2} % of one core |");
-            await Task.WhenAll(connected.Select(c => c.Connection.DisposeAsync().AsTask()));
+            await pinging.CancelAsync();
+        await pinger.ContinueWith(_ => { });
+        await Task.WhenAll(connected.Select(c => c.DisposeAsync().AsTask()));
         }
 
         Console.WriteLine();
@@ -82,18 +94,30 @@ public static class BoardPushBenchmark
         }
     }
 
-    private static async Task<List<BenchClient>> ConnectAsync(BenchServer server, BenchTenant tenant, int count)
+    private static async Task<List<IBenchClient>> ConnectAsync(BenchServer server, BenchTenant tenant, int count, string kind)
     {
-        var clients = new List<BenchClient>(count);
+        var clients = new List<IBenchClient>(count);
         using var gate = new SemaphoreSlim(32);
         var tasks = Enumerable.Range(0, count).Select(async _ =>
         {
             await gate.WaitAsync();
             try
             {
-                var client = new BenchClient(server.BaseAddress, tenant.Token);
-                await client.Connection.StartAsync();
-                await client.Connection.InvokeAsync<JsonElement>("JoinBoard", tenant.ClinicId, (long?)null);
+                IBenchClient client;
+                if (kind == "signalr")
+                {
+                    var hubClient = new BenchClient(server.BaseAddress, tenant.Token);
+                    await hubClient.Connection.StartAsync();
+                    await hubClient.Connection.InvokeAsync<JsonElement>("JoinBoard", tenant.ClinicId, (long?)null);
+                    client = hubClient;
+                }
+                else
+                {
+                    var raw = new RawBoardClient();
+                    await raw.ConnectAsync(server.BaseAddress, tenant.Token, tenant.ClinicId);
+                    client = raw;
+                }
+
                 lock (clients) clients.Add(client);
             }
             finally
@@ -105,7 +129,7 @@ public static class BoardPushBenchmark
         return clients;
     }
 
-    private static async Task<string> RunAsync(BenchServer server, BenchTenant tenant, List<BenchClient> clients, Guid room, string path, Settings settings)
+    private static async Task<string> RunAsync(BenchServer server, BenchTenant tenant, List<IBenchClient> clients, Guid room, string path, Settings settings)
     {
         var board = server.Grains.GetGrain<IClinicBoardGrain>(BoardKeys.For(tenant.TenantId, tenant.ClinicId));
         var hub = server.Services.GetRequiredService<IHubContext<ClinicHub>>();
@@ -185,11 +209,11 @@ public static class BoardPushBenchmark
     }
 }
 
-sealed record Settings(int[] Clients, double Rate, int Events, int Warmup, int IdleSeconds)
+sealed record Settings(int[] Clients, double Rate, int Events, int Warmup, int IdleSeconds, string Client)
 {
     public static Settings Parse(string[] args)
     {
-        var s = new Settings([100, 1000], 20, 400, 40, 30);
+        var s = new Settings([100, 1000], 20, 400, 40, 30, "raw");
         for (var i = 0; i + 1 < args.Length; i += 2)
         {
             var v = args[i + 1];
@@ -199,8 +223,9 @@ sealed record Settings(int[] Clients, double Rate, int Events, int Warmup, int I
                 "--rate" => s with { Rate = double.Parse(v, CultureInfo.InvariantCulture) },
                 "--events" => s with { Events = int.Parse(v, CultureInfo.InvariantCulture) },
                 "--warmup" => s with { Warmup = int.Parse(v, CultureInfo.InvariantCulture) },
+                "--client" => s with { Client = v is "raw" or "signalr" ? v : throw new ArgumentException("--client raw|signalr") },
                 "--idle" => s with { IdleSeconds = int.Parse(v, CultureInfo.InvariantCulture) },
-                _ => throw new ArgumentException($"Unknown option {args[i]} (--clients 100,1000 --rate 20 --events 400 --warmup 40 --idle 30)"),
+                _ => throw new ArgumentException($"Unknown option {args[i]} (--clients 100,1000 --rate 20 --events 400 --warmup 40 --idle 30 --client raw|signalr)"),
             };
         }
 
@@ -208,10 +233,17 @@ sealed record Settings(int[] Clients, double Rate, int Events, int Warmup, int I
     }
 }
 
+public interface IBenchClient : IAsyncDisposable
+{
+    void Reset();
+    bool HasAll(HashSet<long> seqs);
+    Dictionary<long, long> Snapshot();
+}
+
 sealed record BenchTenant(Guid TenantId, Guid ClinicId, string Token);
 
 /// <summary>One SignalR client: records when each seq arrived (reads only the seq of the envelope).</summary>
-sealed class BenchClient
+sealed class BenchClient : IBenchClient
 {
     private readonly object _lock = new();
     private Dictionary<long, long> _received = [];
@@ -236,6 +268,8 @@ sealed class BenchClient
     }
 
     public HubConnection Connection { get; }
+
+    public ValueTask DisposeAsync() => Connection.DisposeAsync();
 
     public void Reset() { lock (_lock) _received = []; }
 

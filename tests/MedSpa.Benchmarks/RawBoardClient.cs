@@ -1,0 +1,116 @@
+using System.Buffers.Text;
+using System.Diagnostics;
+using System.Net.WebSockets;
+using System.Text;
+
+namespace MedSpa.Benchmarks;
+
+/// <summary>
+/// A deliberately cheap SignalR client (JSON protocol over a bare WebSocket) so that 1,000 of them in the benchmark's
+/// process cost little next to the server: it timestamps each frame as it arrives and reads only the envelope's seq,
+/// instead of the full HubConnection dispatch and JSON binding of the .NET client.
+/// </summary>
+public sealed class RawBoardClient : IBenchClient
+{
+    private const char RecordSeparator = '\u001e';
+    private static readonly byte[] TargetMarker = Encoding.UTF8.GetBytes("\"target\":\"boardEvent\"");
+    private static readonly byte[] SeqMarker = Encoding.UTF8.GetBytes("\"seq\":");
+    private static readonly byte[] Ping = Encoding.UTF8.GetBytes("{\"type\":6}" + RecordSeparator);
+
+    private readonly ClientWebSocket _socket = new();
+    private readonly object _lock = new();
+    private readonly CancellationTokenSource _stop = new();
+    private Dictionary<long, long> _received = [];
+    private TaskCompletionSource _joined = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private Task? _reader;
+
+    public async Task ConnectAsync(Uri baseAddress, string token, Guid clinicId)
+    {
+        var ws = new UriBuilder(baseAddress) { Scheme = "ws", Path = "/hubs/clinic", Query = "access_token=" + Uri.EscapeDataString(token) }.Uri;
+        await _socket.ConnectAsync(ws, CancellationToken.None);
+        await SendAsync("{\"protocol\":\"json\",\"version\":1}" + RecordSeparator);
+        _reader = Task.Run(ReadAsync);
+        await SendAsync($"{{\"type\":1,\"invocationId\":\"join\",\"target\":\"JoinBoard\",\"arguments\":[\"{clinicId}\",null]}}{RecordSeparator}");
+        await _joined.Task.WaitAsync(TimeSpan.FromSeconds(60));
+    }
+
+    public Task PingAsync() => _socket.State == WebSocketState.Open
+        ? _socket.SendAsync(Ping, WebSocketMessageType.Text, true, CancellationToken.None)
+        : Task.CompletedTask;
+
+    public void Reset() { lock (_lock) _received = []; }
+
+    public bool HasAll(HashSet<long> seqs) { lock (_lock) return seqs.All(_received.ContainsKey); }
+
+    public Dictionary<long, long> Snapshot() { lock (_lock) return new Dictionary<long, long>(_received); }
+
+    private Task SendAsync(string text) =>
+        _socket.SendAsync(Encoding.UTF8.GetBytes(text), WebSocketMessageType.Text, true, CancellationToken.None);
+
+    private async Task ReadAsync()
+    {
+        var buffer = new byte[64 * 1024];
+        var filled = 0;
+        try
+        {
+            while (!_stop.IsCancellationRequested)
+            {
+                if (filled == buffer.Length) Array.Resize(ref buffer, buffer.Length * 2);
+                var result = await _socket.ReceiveAsync(buffer.AsMemory(filled), _stop.Token);
+                var at = Stopwatch.GetTimestamp();
+                if (result.MessageType == WebSocketMessageType.Close) return;
+                filled += result.Count;
+                var start = 0;
+                int end;
+                while ((end = Array.IndexOf(buffer, (byte)RecordSeparator, start, filled - start)) >= 0)
+                {
+                    OnMessage(buffer.AsSpan(start, end - start), at);
+                    start = end + 1;
+                }
+
+                if (start > 0)
+                {
+                    Buffer.BlockCopy(buffer, start, buffer, 0, filled - start);
+                    filled -= start;
+                }
+            }
+        }
+        catch (Exception) when (_stop.IsCancellationRequested || _socket.State != WebSocketState.Open)
+        {
+        }
+    }
+
+    private void OnMessage(ReadOnlySpan<byte> message, long at)
+    {
+        if (message.IndexOf(TargetMarker) >= 0)
+        {
+            var seqAt = message.IndexOf(SeqMarker);
+            if (seqAt >= 0 && Utf8Parser.TryParse(message[(seqAt + SeqMarker.Length)..], out long seq, out _))
+            {
+                lock (_lock) _received.TryAdd(seq, at);
+            }
+        }
+        else if (message.IndexOf("\"invocationId\":\"join\""u8) >= 0)
+        {
+            if (message.IndexOf("\"error\""u8) >= 0) _joined.TrySetException(new InvalidOperationException(Encoding.UTF8.GetString(message)));
+            else _joined.TrySetResult();
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        try
+        {
+            if (_socket.State == WebSocketState.Open)
+                await _socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "done", CancellationToken.None);
+        }
+        catch (WebSocketException)
+        {
+        }
+
+        if (_reader is not null) await Task.WhenAny(_reader, Task.Delay(1000));
+        _socket.Dispose();
+        _stop.Dispose();
+    }
+}
