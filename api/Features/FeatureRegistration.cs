@@ -1,4 +1,6 @@
+using MedSpa.Api.Features.Appointments;
 using MedSpa.Api.Features.Auth;
+using MedSpa.Api.Features.Board.Flow;
 using MedSpa.Api.Features.Catalog;
 using MedSpa.Api.Features.Clinics;
 using MedSpa.Api.Features.Cluster;
@@ -7,6 +9,7 @@ using MedSpa.Api.Features.Providers;
 using MedSpa.Api.Features.Rooms;
 using MedSpa.Api.Features.Tenants;
 using MedSpa.Api.Features.Users;
+using MedSpa.Api.Features.Visits;
 using MedSpa.Api.Infrastructure.Idempotency;
 
 namespace MedSpa.Api.Features;
@@ -37,6 +40,9 @@ public static class FeatureRegistration
         app.MapProductsApi();
         app.MapTaxRatesApi();
         app.MapPatientsApi();
+        app.MapAppointmentsApi();
+        app.MapVisitsApi();
+        app.MapBoardFlowApi();
         return app;
     }
 }
