@@ -21,9 +21,20 @@ namespace MedSpa.Tests.Board.Flow;
 public sealed class RecordingBoardPublisher : IBoardPublisher
 {
     private readonly ConcurrentQueue<(Guid TenantId, Guid ClinicId, BoardChange Change)> _published = new();
+    private readonly ConcurrentDictionary<Guid, bool> _unreachable = new();
+
+    /// <summary>Makes publishes for the tenant fail (as when the board's silo is down) until <see cref="Restore"/>.</summary>
+    public void MakeUnreachable(Guid tenantId) => _unreachable[tenantId] = true;
+
+    public void Restore(Guid tenantId) => _unreachable.TryRemove(tenantId, out _);
 
     public Task PublishAsync(Guid tenantId, Guid clinicId, ImmutableArray<BoardChange> changes)
     {
+        if (_unreachable.ContainsKey(tenantId))
+        {
+            throw new TimeoutException("The board is unreachable (test).");
+        }
+
         foreach (var change in changes)
         {
             _published.Enqueue((tenantId, clinicId, change));
