@@ -1,6 +1,7 @@
 using MedSpa.Api.Features.Appointments;
 using MedSpa.Api.Features.Auth;
 using MedSpa.Api.Features.Board.Flow;
+using MedSpa.Api.Features.Board.Live;
 using MedSpa.Api.Features.Catalog;
 using MedSpa.Api.Features.Clinics;
 using MedSpa.Api.Features.Cluster;
@@ -24,6 +25,7 @@ public static class FeatureRegistration
         builder.Services.AddMedSpaSignIn();
         builder.Services.AddMedSpaUsers();
         builder.AddMedSpaReferenceData();
+        builder.AddMedSpaBoardLive();
         return builder;
     }
 
@@ -43,6 +45,7 @@ public static class FeatureRegistration
         app.MapAppointmentsApi();
         app.MapVisitsApi();
         app.MapBoardFlowApi();
+        app.MapBoardLive();
         return app;
     }
 }

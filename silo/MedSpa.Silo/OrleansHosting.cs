@@ -93,6 +93,7 @@ public static class OrleansHostingExtensions
         silo.Services.AddSingleton<IHousekeepingTask>(sp => sp.GetRequiredService<RefreshTokenPurge>());
         silo.Services.AddSingleton<ExpiredIdempotencyRecordsPurge>();
         silo.Services.AddSingleton<IHousekeepingTask>(sp => sp.GetRequiredService<ExpiredIdempotencyRecordsPurge>());
+        silo.Services.TryAddSingleton<MedSpa.Grains.Board.IClinicBoardStore, MedSpa.Silo.Board.PostgresClinicBoardStore>();
     }
 
     private static void ConfigureStorage(OptionsBuilder<AdoNetGrainStorageOptions> builder, string connectionString) =>

@@ -31,8 +31,11 @@ public class MedSpaApiFactory : WebApplicationFactory<Program>, IAsyncLifetime
     {
         _database = await TestDatabase.CreateAsync();
         // Start the host now so the first test doesn't pay for (or time out on) silo start.
-        _ = Server;
+        StartHost();
     }
+
+    /// <summary>Starts the in-memory test server; a factory on a real Kestrel socket starts that instead.</summary>
+    protected virtual void StartHost() => _ = Server;
 
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {

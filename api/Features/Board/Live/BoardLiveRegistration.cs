@@ -1,0 +1,62 @@
+using MedSpa.Api.Features.Clinics;
+using MedSpa.Api.Infrastructure;
+using MedSpa.GrainInterfaces.Board;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.FileProviders;
+using Npgsql;
+
+namespace MedSpa.Api.Features.Board.Live;
+
+/// <summary>The live board's host side: the push feed, the SignalR hub, wall-screen links and the /board page.</summary>
+public static class BoardLiveRegistration
+{
+    public static IHostApplicationBuilder AddMedSpaBoardLive(this IHostApplicationBuilder builder)
+    {
+        builder.Services.AddOptions<BoardLiveOptions>().BindConfiguration(BoardLiveOptions.Section)
+            .Validate(o => o.RenewEvery > TimeSpan.Zero && o.RenewEvery < TimeSpan.FromSeconds(40), "BoardLive:RenewEvery must be under the board's 45 s lease.")
+            .Validate(o => o.ClientTimeout >= TimeSpan.FromSeconds(4), "BoardLive:ClientTimeout must be at least 4 s.");
+        builder.Services.AddSingleton<BoardLiveFeed>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<BoardLiveFeed>());
+        var clientTimeout = builder.Configuration.GetSection(BoardLiveOptions.Section).Get<BoardLiveOptions>()?.ClientTimeout
+                            ?? new BoardLiveOptions().ClientTimeout;
+        builder.Services.AddSignalR(o =>
+            {
+                o.KeepAliveInterval = TimeSpan.FromSeconds(5);
+                o.ClientTimeoutInterval = clientTimeout;
+            })
+            .AddJsonProtocol(o => ApiConventions.ConfigureJson(o.PayloadSerializerOptions));
+        return builder;
+    }
+
+    public static WebApplication MapBoardLive(this WebApplication app)
+    {
+        app.MapHub<ClinicHub>(ClinicHub.Path, o => o.AllowStatefulReconnects = true);
+        app.MapDisplayLinksApi();
+        app.MapGroup("/api/clinics/{clinicId:guid}/board").WithTags("Board")
+            .RequireAuthorization(Policies.SignedIn)
+            .MapGet("", GetSnapshotAsync).WithName("GetBoardSnapshot");
+
+        // The wall-screen page: static files under wwwroot/board (signalr.min.js is copied there by the build).
+        var index = app.Environment.WebRootFileProvider.GetFileInfo("board/index.html");
+        app.MapGet("/board", () => index.Exists
+                ? Results.Stream(index.CreateReadStream(), "text/html; charset=utf-8")
+                : Results.NotFound())
+            .AllowAnonymous().ExcludeFromDescription();
+        app.UseStaticFiles(new StaticFileOptions
+        {
+            FileProvider = app.Environment.WebRootFileProvider ?? new NullFileProvider(),
+            OnPrepareResponse = ctx => ctx.Context.Response.Headers.CacheControl = "no-cache",
+        });
+        return app;
+    }
+
+    /// <summary>The board as a wall screen would draw it now (same access rule as the hub).</summary>
+    private static async Task<Results<Ok<BoardSnapshot>, ProblemHttpResult>> GetSnapshotAsync(
+        Guid clinicId, CurrentUser user, NpgsqlDataSource db, IGrainFactory grains, CancellationToken ct)
+    {
+        if (user.Role == Roles.Patient) return ApiProblems.NotFound("Clinic");
+        await using var conn = await db.OpenConnectionAsync(ct);
+        if (!await ClinicsApi.IsVisibleAsync(conn, user, clinicId, ct)) return ApiProblems.NotFound("Clinic");
+        return TypedResults.Ok(await grains.GetGrain<IClinicBoardGrain>(BoardKeys.For(user.TenantId, clinicId)).GetSnapshotAsync());
+    }
+}

@@ -1,0 +1,99 @@
+using MedSpa.Api.Features.Clinics;
+using MedSpa.Api.Infrastructure;
+using MedSpa.GrainInterfaces.Board;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.SignalR;
+using Npgsql;
+
+namespace MedSpa.Api.Features.Board.Live;
+
+/// <summary>
+/// The answer to <see cref="ClinicHub.JoinBoard"/>: a <see cref="Snapshot"/> (first join, or too far behind), or
+/// exactly the <see cref="Events"/> after the client's last seq. <see cref="Seq"/> is where the client now stands;
+/// pushed events at or below it are duplicates to drop.
+/// </summary>
+public sealed record BoardJoinResult(
+    Guid ClinicId,
+    long Seq,
+    BoardSnapshot? Snapshot,
+    IReadOnlyList<BoardEnvelope>? Events,
+    BoardPresence Presence);
+
+/// <summary>
+/// <c>/hubs/clinic</c>: the live board of one clinic per connection. Server → client messages:
+/// <c>boardEvent</c> (<see cref="BoardEnvelope"/>, strictly consecutive seqs), <c>presence</c>
+/// (<see cref="BoardPresence"/>), <c>boardResync</c> (the server could not fill a gap: join again without a seq).
+/// Devices name themselves with the <c>device</c> query-string parameter (tablet presence).
+/// </summary>
+[Authorize(Policy = Policies.SignedIn)]
+public sealed class ClinicHub(BoardLiveFeed feed, IGrainFactory grains, NpgsqlDataSource db, TimeProvider time) : Hub
+{
+    public const string Path = "/hubs/clinic";
+    public const string EventMethod = "boardEvent";
+    public const string PresenceMethod = "presence";
+    public const string ResyncMethod = "boardResync";
+
+    private const string JoinedClinicItem = "board.clinic";
+
+    private static readonly HashSet<string> BoardRoles = [Roles.Owner, Roles.Admin, Roles.Provider, Roles.FrontDesk, Roles.Display];
+
+    public async Task<BoardJoinResult> JoinBoard(Guid clinicId, long? lastSeq)
+    {
+        var user = CurrentUser.From(Context.User!) ?? throw new HubException("Not signed in.");
+        // One message for "not yours" and "does not exist", like the API's 404 for another tenant's objects.
+        if (!BoardRoles.Contains(user.Role) || !user.CanAccessClinic(clinicId) || !await ClinicExistsAsync(user, clinicId))
+        {
+            throw new HubException("You cannot see this clinic's board.");
+        }
+
+        if (Context.Items.TryGetValue(JoinedClinicItem, out var previous) && previous is Guid joined && joined != clinicId)
+        {
+            await feed.LeaveAsync(user.TenantId, joined, Context.ConnectionId);
+        }
+
+        Context.Items[JoinedClinicItem] = clinicId;
+        var http = Context.GetHttpContext();
+        var device = http?.Request.Query["device"].ToString();
+        var connection = new PresenceConnection(
+            Context.ConnectionId,
+            user.UserId,
+            Context.User!.FindFirst(MedSpaClaims.Name)?.Value ?? user.Role,
+            user.Role,
+            string.IsNullOrWhiteSpace(device) ? null : device[..Math.Min(device.Length, 100)],
+            time.GetUtcNow());
+        // Join the group before reading the board: every event numbered after what we read is then pushed to us.
+        await feed.JoinAsync(user.TenantId, clinicId, connection, Context.ConnectionAborted);
+
+        var key = BoardKeys.For(user.TenantId, clinicId);
+        var board = grains.GetGrain<IClinicBoardGrain>(key);
+        var presence = await grains.GetGrain<IClinicBoardFeed>(key).GetPresenceAsync();
+        if (lastSeq is { } seq)
+        {
+            var catchUp = await board.GetSinceAsync(seq);
+            if (!catchUp.SnapshotNeeded)
+            {
+                return new BoardJoinResult(clinicId, catchUp.LastSeq, null, catchUp.Events, presence);
+            }
+        }
+
+        var snapshot = await board.GetSnapshotAsync();
+        return new BoardJoinResult(clinicId, snapshot.Seq, snapshot, null, presence);
+    }
+
+    public override async Task OnDisconnectedAsync(Exception? exception)
+    {
+        if (Context.Items.TryGetValue(JoinedClinicItem, out var joined) && joined is Guid clinicId
+            && CurrentUser.From(Context.User!) is { } user)
+        {
+            await feed.LeaveAsync(user.TenantId, clinicId, Context.ConnectionId);
+        }
+
+        await base.OnDisconnectedAsync(exception);
+    }
+
+    private async Task<bool> ClinicExistsAsync(CurrentUser user, Guid clinicId)
+    {
+        await using var conn = await db.OpenConnectionAsync(Context.ConnectionAborted);
+        return await ClinicsApi.IsVisibleAsync(conn, user, clinicId, Context.ConnectionAborted);
+    }
+}

@@ -1,0 +1,227 @@
+// Wall-screen board: signs in (email/password, or a display link #display=KEY), joins the clinic's board over
+// SignalR, applies numbered events in order, and keeps timers running. Sequence rule: an event is applied only if
+// its seq is exactly one more than the last applied; older ones are duplicates, a gap means "join again from seq".
+(() => {
+  "use strict";
+
+  const $ = (id) => document.getElementById(id);
+  const state = { seq: 0, snapshot: null, rooms: new Map(), providers: new Map(), queue: null, presence: [] };
+  const auth = { token: null, refreshToken: null, clinicId: null, displayKey: null, renewTimer: null };
+  let connection = null;
+  let joining = null;        // events pushed while a join is in flight wait here
+  let everConnected = false;
+  let restoredTimer = null;
+
+  const deviceId = (() => {
+    try {
+      let id = localStorage.getItem("medspa.board.device");
+      if (!id) { id = "board-" + Math.random().toString(36).slice(2, 10); localStorage.setItem("medspa.board.device", id); }
+      return id;
+    } catch { return "board-" + Math.random().toString(36).slice(2, 10); }
+  })();
+
+  // ---- sign-in ----------------------------------------------------------------------------------------------------
+  async function post(url, body) {
+    const res = await fetch(url, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    const json = await res.json().catch(() => ({}));
+    if (!res.ok) throw new Error(json.detail || json.title || ("HTTP " + res.status));
+    return json;
+  }
+
+  async function exchangeDisplayKey() {
+    const r = await post("/api/board/display-token", { key: auth.displayKey });
+    auth.token = r.accessToken; auth.clinicId = r.clinicId;
+    scheduleRenewal(r.expiresAt, exchangeDisplayKey);
+  }
+
+  async function refreshStaffToken() {
+    const r = await post("/api/auth/refresh", { refreshToken: auth.refreshToken });
+    auth.token = r.accessToken; auth.refreshToken = r.refreshToken;
+    scheduleRenewal(r.accessTokenExpiresAt, refreshStaffToken);
+  }
+
+  function scheduleRenewal(expiresAt, renew) {
+    clearTimeout(auth.renewTimer);
+    const ms = Math.max(30_000, (new Date(expiresAt) - Date.now()) * 0.7);
+    auth.renewTimer = setTimeout(() => renew().catch(() => scheduleRenewal(new Date(Date.now() + 60_000), renew)), ms);
+  }
+
+  async function signIn(email, password) {
+    const r = await post("/api/auth/login", { email, password, device: { id: deviceId, name: "Wall screen" } });
+    auth.token = r.accessToken; auth.refreshToken = r.refreshToken;
+    const wanted = new URLSearchParams(location.search).get("clinic");
+    auth.clinicId = wanted || (r.user.clinicIds && r.user.clinicIds[0]);
+    if (!auth.clinicId) throw new Error("This account is not assigned to a clinic; open /board?clinic=ID.");
+    scheduleRenewal(r.accessTokenExpiresAt, refreshStaffToken);
+  }
+
+  // ---- connection -------------------------------------------------------------------------------------------------
+  function banner(kind, text) {
+    const b = $("banner");
+    clearTimeout(restoredTimer);
+    if (!kind) { b.hidden = true; b.className = "banner"; b.textContent = ""; return; }
+    b.hidden = false; b.className = "banner " + kind; b.textContent = text;
+    b.dataset.state = kind;
+    if (kind === "restored") restoredTimer = setTimeout(() => banner(null), 5000);
+  }
+
+  function connect() {
+    connection = new signalR.HubConnectionBuilder()
+      .withUrl("/hubs/clinic?device=" + encodeURIComponent(deviceId), { accessTokenFactory: () => auth.token })
+      .withAutomaticReconnect({ nextRetryDelayInMilliseconds: (ctx) => Math.min(500 * 2 ** ctx.previousRetryCount, 5000) })
+      .withKeepAliveInterval(5000)
+      .withServerTimeout(15000)
+      .configureLogging(signalR.LogLevel.Warning)
+      .build();
+
+    connection.on("boardEvent", onEvent);
+    connection.on("presence", (p) => { state.presence = p.connected; renderPresence(); });
+    connection.on("boardResync", () => join(null));
+    connection.onreconnecting(() => banner("lost", "Connection lost — reconnecting…"));
+    connection.onreconnected(async () => { await join(state.seq); banner("restored", "Connection restored"); });
+    // Automatic reconnect gave up (or the first start failed): keep trying, forever, without interaction.
+    connection.onclose(() => { banner("lost", "Connection lost — reconnecting…"); setTimeout(start, 2000); });
+    return start();
+  }
+
+  async function start() {
+    try {
+      if (auth.displayKey) await exchangeDisplayKey();
+      await connection.start();
+      await join(everConnected ? state.seq : null);
+      if (everConnected) banner("restored", "Connection restored"); else banner(null);
+      everConnected = true;
+    } catch (err) {
+      banner("lost", "Connection lost — reconnecting…");
+      setTimeout(start, 2000);
+    }
+  }
+
+  async function join(lastSeq) {
+    joining = [];
+    try {
+      const result = await connection.invoke("JoinBoard", auth.clinicId, lastSeq);
+      if (result.snapshot) applySnapshot(result.snapshot);
+      else for (const e of result.events) apply(e);
+      state.presence = result.presence.connected;
+      const pending = joining; joining = null;
+      for (const e of pending) onEvent(e);
+      renderAll();
+    } catch (err) {
+      joining = null;
+      throw err;
+    }
+  }
+
+  function onEvent(e) {
+    if (joining) { joining.push(e); return; }
+    if (e.seq <= state.seq) return;
+    if (e.seq !== state.seq + 1) { join(state.seq).catch(() => {}); return; }
+    apply(e);
+    renderAll();
+  }
+
+  // ---- state ------------------------------------------------------------------------------------------------------
+  function applySnapshot(s) {
+    state.seq = s.seq;
+    state.rooms = new Map(s.rooms.map((r) => [r.roomId, r]));
+    state.providers = new Map(s.providers.map((p) => [p.providerId, p]));
+    state.queue = s.queue;
+  }
+
+  function apply(e) {
+    if (e.seq !== state.seq + 1) return;
+    state.seq = e.seq;
+    switch (e.event) {
+      case "room.updated": state.rooms.set(e.data.roomId, e.data); break;
+      case "provider.status_changed": state.providers.set(e.data.providerId, e.data); break;
+      case "waitingRoom.queue_updated": state.queue = e.data; break;
+    }
+    document.body.dataset.seq = String(state.seq);
+  }
+
+  // ---- rendering --------------------------------------------------------------------------------------------------
+  const label = (s) => (s || "").replace(/-/g, " ");
+  const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
+  const mmss = (ms) => { const t = Math.max(0, Math.floor(ms / 1000)); const m = Math.floor(t / 60), s = t % 60; return m + ":" + String(s).padStart(2, "0"); };
+
+  // Same thresholds as TreatmentPhases on the server: < 15 % just started, ≥ 85 % almost done.
+  function phaseOf(room, now) {
+    if (room.status !== "in-progress" || !room.startedAt) return room.phase;
+    if (!room.estimatedMinutes) return "in-progress";
+    const pct = (now - new Date(room.startedAt)) / (room.estimatedMinutes * 600);
+    return pct < 15 ? "just-started" : pct < 85 ? "in-progress" : "almost-done";
+  }
+
+  function renderRooms() {
+    const now = Date.now();
+    const html = [...state.rooms.values()].map((r) => {
+      const provider = r.providerId && state.providers.get(r.providerId);
+      const phase = phaseOf(r, now);
+      const running = r.startedAt && ["in-progress", "documenting", "waiting"].includes(r.status);
+      const elapsed = running ? now - new Date(r.startedAt) : 0;
+      const overdue = running && r.estimatedMinutes && elapsed > r.estimatedMinutes * 60000;
+      const statusText = r.status === "in-progress" && phase ? label(phase) : label(r.status);
+      return `<article class="room" data-room-id="${esc(r.roomId)}" data-status="${esc(r.status)}" data-phase="${esc(phase || "")}">
+        <h3><span class="name">${esc(r.name)}</span><span class="status">${esc(statusText)}</span></h3>
+        <div class="patient">${esc(r.patient || "")}</div>
+        <div class="detail">${esc(provider ? provider.name : "")}${r.treatment ? " · " + esc(r.treatment) : ""}</div>
+        ${running ? `<div class="timer${overdue ? " overdue" : ""}">${mmss(elapsed)}${r.estimatedMinutes ? " / " + r.estimatedMinutes + " min" : ""}</div>` : ""}
+        ${r.status === "out-of-service" && r.outOfServiceReason ? `<div class="detail">${esc(r.outOfServiceReason)}</div>` : ""}
+      </article>`;
+    }).join("");
+    $("rooms").innerHTML = html || `<p class="detail">No rooms yet.</p>`;
+  }
+
+  function renderProviders() {
+    $("providers").innerHTML = [...state.providers.values()].map((p) =>
+      `<li data-provider-id="${esc(p.providerId)}" data-status="${esc(p.status)}" data-connection="${esc(p.connection)}">
+        <span><span class="dot ${esc(p.connection)}" title="tablet ${esc(p.connection)}"></span>${esc(p.name)}</span>
+        <span class="pstatus">${esc(label(p.status))}</span></li>`).join("");
+  }
+
+  function renderQueue() {
+    const entries = (state.queue && state.queue.entries) || [];
+    const now = Date.now();
+    $("queue-count").textContent = entries.length ? "(" + entries.length + ")" : "";
+    $("queue").innerHTML = entries.map((q) => {
+      const waited = Math.max(0, Math.floor((now - new Date(q.arrivedAt)) / 60000));
+      return `<li class="${esc(q.priority)}"><span>${esc(q.patient)}${q.waiting === "in-car" ? " 🚗" : ""}</span><span>${waited} min</span></li>`;
+    }).join("");
+  }
+
+  function renderPresence() {
+    $("presence").innerHTML = (state.presence || []).map((p) =>
+      `<li><span>${esc(p.name)}</span><span class="pstatus">${esc(label(p.role))}</span></li>`).join("");
+  }
+
+  function renderAll() { renderRooms(); renderProviders(); renderQueue(); renderPresence(); }
+
+  function tick() {
+    $("clock").textContent = new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    if (state.rooms.size) { renderRooms(); renderQueue(); }
+  }
+
+  // ---- start ------------------------------------------------------------------------------------------------------
+  function showBoard() {
+    $("signin").hidden = true; $("board").hidden = false;
+    setInterval(tick, 1000); tick();
+    return connect();
+  }
+
+  const hash = new URLSearchParams(location.hash.slice(1));
+  if (hash.get("display")) {
+    auth.displayKey = hash.get("display");
+    showBoard();
+  } else {
+    $("signin").hidden = false;
+    $("signin").addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      $("signin-error").textContent = "";
+      try { await signIn($("email").value, $("password").value); await showBoard(); }
+      catch (err) { $("signin-error").textContent = err.message; }
+    });
+  }
+
+  window.medspaBoard = { state, get connection() { return connection; } };
+})();

@@ -1,0 +1,77 @@
+using System.Collections.Immutable;
+using Orleans.Concurrency;
+
+namespace MedSpa.GrainInterfaces.Board;
+
+/// <summary>
+/// One API host's receiver of a clinic board's events (a client object, <c>CreateObjectReference</c>). Calls are
+/// one-way so a slow or dead host never holds up the board; the host detects anything lost by the gap in
+/// <see cref="BoardEnvelope.Seq"/> and fetches it with <see cref="IClinicBoardGrain.GetSinceAsync"/>.
+/// </summary>
+public interface IBoardObserver : IGrainObserver
+{
+    [OneWay]
+    Task OnBoardEvents(string boardKey, ImmutableArray<BoardEnvelope> events);
+
+    /// <summary>Who is connected to the clinic now, cluster-wide (not numbered: presence is a current view).</summary>
+    [OneWay]
+    Task OnPresence(string boardKey, BoardPresence presence);
+}
+
+/// <summary>One SignalR connection to a clinic's board, as its API host reports it.</summary>
+[GenerateSerializer, Immutable, Alias("medspa.board.presence-connection.v1")]
+public sealed record PresenceConnection(
+    [property: Id(0)] string ConnectionId,
+    [property: Id(1)] Guid UserId,
+    [property: Id(2)] string Name,
+    [property: Id(3)] string Role,
+    [property: Id(4)] string? DeviceId,
+    [property: Id(5)] DateTimeOffset ConnectedAt);
+
+/// <summary>A connected user or device as the board lists it (several connections of one device count once).</summary>
+[GenerateSerializer, Immutable, Alias("medspa.board.presence-entry.v1")]
+public sealed record PresenceEntry(
+    [property: Id(0)] Guid UserId,
+    [property: Id(1)] string Name,
+    [property: Id(2)] string Role,
+    [property: Id(3)] string? DeviceId,
+    [property: Id(4)] int Connections,
+    [property: Id(5)] DateTimeOffset Since);
+
+[GenerateSerializer, Immutable, Alias("medspa.board.presence.v1")]
+public sealed record BoardPresence(
+    [property: Id(0)] ImmutableArray<PresenceEntry> Connected,
+    [property: Id(1)] DateTimeOffset AsOf);
+
+/// <summary>
+/// What an API host learns when it (re)subscribes: the board's last sequence number (so it can notice events it
+/// missed while unsubscribed) and the current presence.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("medspa.board.subscription.v1")]
+public sealed record BoardSubscription(
+    [property: Id(0)] long LastSeq,
+    [property: Id(1)] BoardPresence Presence);
+
+/// <summary>
+/// Push and presence side of the clinic board, used by API hosts (not by the flow grains). Implemented by the same
+/// grain class as <see cref="IClinicBoardGrain"/>, so the same key reaches the same activation.
+/// </summary>
+public interface IClinicBoardFeed : IGrainWithStringKey
+{
+    /// <summary>
+    /// Subscribes (or renews) <paramref name="observer"/> for this board and replaces everything
+    /// <paramref name="hostId"/> reported as connected. A subscription and its presence lapse unless renewed within
+    /// the board's lease (see ClinicBoardGrain.Lease), so a host that dies disappears on its own.
+    /// </summary>
+    Task<BoardSubscription> SubscribeAsync(string hostId, IBoardObserver observer, ImmutableArray<PresenceConnection> connections);
+
+    Task UnsubscribeAsync(string hostId, IBoardObserver observer);
+
+    /// <summary>A SignalR connection of <paramref name="hostId"/> joined the board.</summary>
+    Task ConnectedAsync(string hostId, PresenceConnection connection);
+
+    /// <summary>A connection left (closed, or timed out after its keep-alives stopped).</summary>
+    Task DisconnectedAsync(string hostId, string connectionId);
+
+    Task<BoardPresence> GetPresenceAsync();
+}

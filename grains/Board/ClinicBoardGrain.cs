@@ -1,0 +1,343 @@
+using System.Collections.Immutable;
+using System.Text.RegularExpressions;
+using MedSpa.GrainInterfaces.Board;
+using MedSpa.Grains.Domain.Board;
+using Microsoft.Extensions.Logging;
+
+namespace MedSpa.Grains.Board;
+
+/// <summary>
+/// A clinic's live board: the snapshot every wall screen draws, the numbered event log (the last 1,024 events in a
+/// <see cref="BoardEventRing"/>), the API hosts subscribed to it, and who is connected.
+/// <para>
+/// Not reentrant: one publish at a time, so sequence numbers are assigned, stored and pushed strictly in order and
+/// exactly one storage write is in flight. Each publish is persisted (events + snapshot, one transaction) before
+/// anything is pushed, so a host never shows an event a restarted board would not know.
+/// </para>
+/// <para>
+/// Privacy: publishers put the patient's name as booked on cards; the board applies the clinic's
+/// <c>show_full_patient_names</c> before storing or pushing, so with the default (off) full names never reach a wall
+/// screen, the event log or the wire.
+/// </para>
+/// </summary>
+public sealed partial class ClinicBoardGrain(
+    IClinicBoardStore store,
+    TimeProvider time,
+    ILogger<ClinicBoardGrain> logger) : Grain, IClinicBoardGrain, IClinicBoardFeed
+{
+    /// <summary>A host's subscription and presence lapse unless renewed within this time (hosts renew every 15 s).</summary>
+    public static readonly TimeSpan Lease = TimeSpan.FromSeconds(45);
+
+    private static readonly TimeSpan ReferenceRefresh = TimeSpan.FromSeconds(60);
+
+    private readonly Dictionary<string, HostSubscription> _hosts = new(StringComparer.Ordinal);
+    private Guid _tenantId;
+    private Guid _clinicId;
+    private string _key = "";
+    private BoardEventRing _ring = new();
+    private ImmutableArray<RoomCard> _rooms = [];
+    private ImmutableArray<ProviderCard> _providers = [];
+    private WaitingQueueView _queue = new([], DateTimeOffset.MinValue);
+    private PatientNameDisplay _nameDisplay = PatientNameDisplay.Initials;
+    private Dictionary<Guid, Guid> _providerByUser = [];
+    private ImmutableHashSet<Guid> _connectedProviders = [];
+    private BoardPresence _presence = new([], DateTimeOffset.MinValue);
+
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        _key = this.GetPrimaryKeyString();
+        (_tenantId, _clinicId) = BoardKeys.Parse(_key);
+        var reference = await store.LoadReferenceAsync(_tenantId, _clinicId);
+        var stored = await store.LoadAsync(_tenantId, _clinicId, BoardEventRing.DefaultCapacity);
+        if (stored is not null)
+        {
+            _ring = BoardEventRing.Restore(stored.State.LastSeq, stored.RecentEvents);
+            _rooms = stored.State.Rooms;
+            _providers = stored.State.Providers;
+            _queue = stored.State.Queue;
+        }
+
+        _queue = _queue with { AsOf = time.GetUtcNow() };
+        ApplyReference(reference);
+        this.RegisterGrainTimer(RefreshReferenceAsync, ReferenceRefresh, ReferenceRefresh);
+        this.RegisterGrainTimer(ExpireHostsAsync, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(5));
+        await base.OnActivateAsync(cancellationToken);
+    }
+
+    public async Task<long> PublishAsync(ImmutableArray<BoardChange> changes)
+    {
+        if (changes.IsDefaultOrEmpty) return _ring.LastSeq;
+        var now = time.GetUtcNow();
+        var applied = new List<(string Event, BoardEventData Data)>(changes.Length);
+        var rooms = _rooms;
+        var providers = _providers;
+        var queue = _queue;
+        foreach (var change in changes)
+        {
+            ArgumentNullException.ThrowIfNull(change);
+            ArgumentException.ThrowIfNullOrWhiteSpace(change.Event);
+            ArgumentNullException.ThrowIfNull(change.Data);
+            var data = change.Data;
+            switch (change.Event)
+            {
+                case BoardEventNames.RoomUpdated:
+                    var room = Mask(Expect<RoomCard>(change));
+                    rooms = Upsert(rooms, room, r => r.RoomId == room.RoomId);
+                    data = room;
+                    break;
+                case BoardEventNames.ProviderStatusChanged:
+                    var provider = WithPresence(Expect<ProviderCard>(change));
+                    providers = Upsert(providers, provider, p => p.ProviderId == provider.ProviderId);
+                    data = provider;
+                    break;
+                case BoardEventNames.QueueUpdated:
+                    queue = Mask(Expect<WaitingQueueView>(change));
+                    data = queue;
+                    break;
+            }
+
+            applied.Add((change.Event, data));
+        }
+
+        await CommitAsync(applied, now, rooms, providers, queue);
+        return _ring.LastSeq;
+    }
+
+    public Task<BoardSnapshot> GetSnapshotAsync() => Task.FromResult(Snapshot());
+
+    public Task<BoardCatchUp> GetSinceAsync(long lastSeq) => Task.FromResult(_ring.GetSince(lastSeq));
+
+    public async Task<BoardSubscription> SubscribeAsync(string hostId, IBoardObserver observer, ImmutableArray<PresenceConnection> connections)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(hostId);
+        ArgumentNullException.ThrowIfNull(observer);
+        var host = _hosts.TryGetValue(hostId, out var existing) ? existing : _hosts[hostId] = new HostSubscription(observer);
+        host.Observer = observer;
+        host.ExpiresAt = time.GetUtcNow() + Lease;
+        host.Connections.Clear();
+        foreach (var connection in connections.IsDefault ? [] : connections)
+        {
+            host.Connections[connection.ConnectionId] = connection;
+        }
+
+        await PresenceChangedAsync();
+        return new BoardSubscription(_ring.LastSeq, _presence);
+    }
+
+    public async Task UnsubscribeAsync(string hostId, IBoardObserver observer)
+    {
+        if (_hosts.Remove(hostId)) await PresenceChangedAsync();
+    }
+
+    public async Task ConnectedAsync(string hostId, PresenceConnection connection)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        if (!_hosts.TryGetValue(hostId, out var host))
+        {
+            // The host joins before it subscribes only if its subscription lapsed; its next renewal brings the rest.
+            logger.LogDebug("Connection {ConnectionId} reported by unsubscribed host {HostId}", connection.ConnectionId, hostId);
+            return;
+        }
+
+        host.Connections[connection.ConnectionId] = connection;
+        await PresenceChangedAsync();
+    }
+
+    public async Task DisconnectedAsync(string hostId, string connectionId)
+    {
+        if (_hosts.TryGetValue(hostId, out var host) && host.Connections.Remove(connectionId))
+        {
+            await PresenceChangedAsync();
+        }
+    }
+
+    public Task<BoardPresence> GetPresenceAsync() => Task.FromResult(_presence);
+
+    private BoardSnapshot Snapshot() =>
+        new(_clinicId, _ring.LastSeq, time.GetUtcNow(), _rooms, _providers, _queue);
+
+    /// <summary>Numbers, stores, then pushes. Nothing changes in memory unless the write succeeded.</summary>
+    private async Task CommitAsync(
+        List<(string Event, BoardEventData Data)> changes,
+        DateTimeOffset at,
+        ImmutableArray<RoomCard> rooms,
+        ImmutableArray<ProviderCard> providers,
+        WaitingQueueView queue)
+    {
+        var expected = _ring.LastSeq;
+        var envelopes = new List<BoardEnvelope>(changes.Count);
+        for (var i = 0; i < changes.Count; i++)
+        {
+            envelopes.Add(new BoardEnvelope(changes[i].Event, expected + i + 1, at, changes[i].Data));
+        }
+
+        var state = new StoredBoardState(expected + changes.Count, rooms, providers, queue);
+        try
+        {
+            await store.SaveAsync(_tenantId, _clinicId, expected, state, envelopes, BoardEventRing.DefaultCapacity);
+        }
+        catch (BoardConcurrencyException)
+        {
+            // Another activation owns the stored board: this one's numbers would collide. Start over from storage.
+            DeactivateOnIdle();
+            throw;
+        }
+
+        foreach (var envelope in envelopes)
+        {
+            _ring.Append(envelope.Event, envelope.At, envelope.Data);
+        }
+
+        _rooms = rooms;
+        _providers = providers;
+        _queue = queue;
+        var batch = envelopes.ToImmutableArray();
+        foreach (var host in _hosts.Values)
+        {
+            host.Observer.OnBoardEvents(_key, batch).Ignore();
+        }
+    }
+
+    private void ApplyReference(ClinicReference reference)
+    {
+        _nameDisplay = reference.NameDisplay;
+        _providerByUser = reference.Providers.Where(p => p.UserId is not null).ToDictionary(p => p.UserId!.Value, p => p.ProviderId);
+
+        // Rooms and providers added to the clinic since the board was stored get their initial cards (empty,
+        // offline); the stored cards keep their live status. Order follows the reference tables.
+        var now = time.GetUtcNow();
+        var knownRooms = _rooms.ToDictionary(r => r.RoomId);
+        var rooms = reference.Rooms
+            .Select(r => knownRooms.TryGetValue(r.RoomId, out var card)
+                ? card
+                : new RoomCard(r.RoomId, r.Name, r.OutOfService ? RoomStatus.OutOfService : RoomStatus.Empty, null, null, null,
+                    null, null, null, null, null, false, null, r.OutOfServiceReason, now))
+            .ToList();
+        rooms.AddRange(_rooms.Where(r => reference.Rooms.All(x => x.RoomId != r.RoomId)));
+        _rooms = [.. rooms];
+
+        var knownProviders = _providers.ToDictionary(p => p.ProviderId);
+        var providers = reference.Providers
+            .Select(p => knownProviders.TryGetValue(p.ProviderId, out var card)
+                ? card
+                : new ProviderCard(p.ProviderId, p.Name, ProviderStatus.Offline, DeviceConnection.Disconnected, null, null, null, null))
+            .ToList();
+        providers.AddRange(_providers.Where(p => reference.Providers.All(x => x.ProviderId != p.ProviderId)));
+        _providers = [.. providers];
+    }
+
+    private async Task RefreshReferenceAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            var reference = await store.LoadReferenceAsync(_tenantId, _clinicId);
+            _nameDisplay = reference.NameDisplay;
+            _providerByUser = reference.Providers.Where(p => p.UserId is not null).ToDictionary(p => p.UserId!.Value, p => p.ProviderId);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            logger.LogWarning(ex, "Board {Board}: could not refresh the clinic's settings; keeping the previous ones", _key);
+        }
+    }
+
+    private async Task ExpireHostsAsync(CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        var lapsed = _hosts.Where(h => h.Value.ExpiresAt <= now).Select(h => h.Key).ToList();
+        if (lapsed.Count == 0) return;
+        foreach (var hostId in lapsed)
+        {
+            logger.LogInformation("Board {Board}: host {HostId} did not renew its subscription; dropping it and its connections", _key, hostId);
+            _hosts.Remove(hostId);
+        }
+
+        await PresenceChangedAsync();
+    }
+
+    /// <summary>Recomputes presence, pushes it, and republishes the providers whose tablet connection changed.</summary>
+    private async Task PresenceChangedAsync()
+    {
+        var now = time.GetUtcNow();
+        var connections = _hosts.Values.SelectMany(h => h.Connections.Values).ToList();
+        var entries = connections
+            .GroupBy(c => (c.UserId, c.DeviceId))
+            .Select(g => new PresenceEntry(g.Key.UserId, g.First().Name, g.First().Role, g.Key.DeviceId, g.Count(), g.Min(c => c.ConnectedAt)))
+            .OrderBy(e => e.Name, StringComparer.OrdinalIgnoreCase).ThenBy(e => e.DeviceId, StringComparer.Ordinal)
+            .ToImmutableArray();
+        var changed = !entries.SequenceEqual(_presence.Connected);
+        if (changed)
+        {
+            _presence = new BoardPresence(entries, now);
+            foreach (var host in _hosts.Values)
+            {
+                host.Observer.OnPresence(_key, _presence).Ignore();
+            }
+        }
+
+        var connectedProviders = connections
+            .Where(c => _providerByUser.ContainsKey(c.UserId))
+            .Select(c => _providerByUser[c.UserId])
+            .ToImmutableHashSet();
+        if (connectedProviders.SetEquals(_connectedProviders)) return;
+        _connectedProviders = connectedProviders;
+
+        // The provider grain (issue 3 §1) owns device state once it exists; until it reports, the board derives the
+        // tablet's connection from SignalR presence so a dropped tablet shows as disconnected within seconds.
+        var updates = _providers
+            .Where(p => (p.Connection == DeviceConnection.Disconnected) == connectedProviders.Contains(p.ProviderId)
+                        && p.Connection != DeviceConnection.Syncing)
+            .Select(p => p with { Connection = connectedProviders.Contains(p.ProviderId) ? DeviceConnection.Connected : DeviceConnection.Disconnected })
+            .ToList();
+        if (updates.Count == 0) return;
+        var providers = _providers;
+        foreach (var card in updates)
+        {
+            providers = Upsert(providers, card, p => p.ProviderId == card.ProviderId);
+        }
+
+        await CommitAsync(
+            [.. updates.Select(u => (BoardEventNames.ProviderStatusChanged, (BoardEventData)u))],
+            now, _rooms, providers, _queue);
+    }
+
+    private ProviderCard WithPresence(ProviderCard card) =>
+        card.Connection == DeviceConnection.Disconnected && _connectedProviders.Contains(card.ProviderId)
+            ? card with { Connection = DeviceConnection.Connected }
+            : card;
+
+    private RoomCard Mask(RoomCard card) => card.Patient is null ? card : card with { Patient = DisplayName(card.Patient) };
+
+    private WaitingQueueView Mask(WaitingQueueView queue) =>
+        queue with { Entries = [.. queue.Entries.Select(e => e with { Patient = DisplayName(e.Patient) })] };
+
+    private string DisplayName(string name) =>
+        _nameDisplay == PatientNameDisplay.FullName || AlreadyInitials().IsMatch(name)
+            ? PatientNames.FullName(name)
+            : PatientNames.Initials(name);
+
+    private static T Expect<T>(BoardChange change) where T : BoardEventData =>
+        change.Data as T ?? throw new ArgumentException(
+            $"'{change.Event}' carries a {typeof(T).Name}, not a {change.Data.GetType().Name}.", nameof(change));
+
+    private static ImmutableArray<T> Upsert<T>(ImmutableArray<T> items, T item, Func<T, bool> match)
+    {
+        var index = -1;
+        for (var i = 0; i < items.Length; i++)
+        {
+            if (match(items[i])) { index = i; break; }
+        }
+
+        return index >= 0 ? items.SetItem(index, item) : items.Add(item);
+    }
+
+    /// <summary>A publisher that already masked the name ("J.D.") keeps it: initials of initials would lose one.</summary>
+    [GeneratedRegex(@"^(\p{Lu}\p{M}*\.)+$")]
+    private static partial Regex AlreadyInitials();
+
+    private sealed class HostSubscription(IBoardObserver observer)
+    {
+        public IBoardObserver Observer { get; set; } = observer;
+        public DateTimeOffset ExpiresAt { get; set; }
+        public Dictionary<string, PresenceConnection> Connections { get; } = new(StringComparer.Ordinal);
+    }
+}

@@ -1,0 +1,125 @@
+using Dapper;
+using MedSpa.GrainInterfaces.Board;
+using MedSpa.Grains.Board;
+using Npgsql;
+using Orleans.Serialization;
+
+namespace MedSpa.Silo.Board;
+
+/// <summary>
+/// The clinic boards in PostgreSQL (tables of migration 0160) and the clinic's rooms and providers (0121/0122).
+/// Payloads use Orleans' serializer, the same versioned format as grain state.
+/// </summary>
+public sealed class PostgresClinicBoardStore(NpgsqlDataSource dataSource, Serializer serializer) : IClinicBoardStore
+{
+    /// <summary>Pruning runs when the sequence crosses a multiple of this, not on every write.</summary>
+    private const int PruneEvery = 128;
+
+    public async Task<StoredBoard?> LoadAsync(Guid tenantId, Guid clinicId, int maxEvents)
+    {
+        await using var conn = await dataSource.OpenConnectionAsync();
+        var state = await conn.QuerySingleOrDefaultAsync<byte[]>(
+            "SELECT state FROM board_states WHERE tenant_id = @tenantId AND clinic_id = @clinicId",
+            new { tenantId, clinicId });
+        if (state is null) return null;
+        var stored = serializer.Deserialize<StoredBoardState>(state)!;
+        var payloads = await conn.QueryAsync<byte[]>(
+            """
+            SELECT payload FROM board_events
+            WHERE tenant_id = @tenantId AND clinic_id = @clinicId AND seq > @from AND seq <= @lastSeq
+            ORDER BY seq
+            """,
+            new { tenantId, clinicId, from = stored.LastSeq - maxEvents, lastSeq = stored.LastSeq });
+        return new StoredBoard(stored, [.. payloads.Select(p => serializer.Deserialize<BoardEnvelope>(p)!)]);
+    }
+
+    public async Task<ClinicReference> LoadReferenceAsync(Guid tenantId, Guid clinicId)
+    {
+        await using var conn = await dataSource.OpenConnectionAsync();
+        var showFullNames = await conn.QuerySingleOrDefaultAsync<bool?>(
+            "SELECT show_full_patient_names FROM clinics WHERE tenant_id = @tenantId AND id = @clinicId",
+            new { tenantId, clinicId });
+        if (showFullNames is null) return new ClinicReference(false, PatientNameDisplay.Initials, [], []);
+
+        var rooms = await conn.QueryAsync<(Guid Id, string Number, string Name, bool OutOfService, string? Reason)>(
+            """
+            SELECT id, number, name, out_of_service, out_of_service_reason FROM rooms
+            WHERE tenant_id = @tenantId AND clinic_id = @clinicId AND active
+            ORDER BY sort_order, lower(number), id
+            """,
+            new { tenantId, clinicId });
+        var providers = await conn.QueryAsync<(Guid Id, string Name, Guid? UserId)>(
+            """
+            SELECT id, display_name, user_id FROM providers
+            WHERE tenant_id = @tenantId AND @clinicId = ANY (clinic_ids) AND active
+            ORDER BY lower(display_name), id
+            """,
+            new { tenantId, clinicId });
+        return new ClinicReference(
+            true,
+            showFullNames.Value ? PatientNameDisplay.FullName : PatientNameDisplay.Initials,
+            [.. rooms.Select(r => new ReferenceRoom(r.Id, RoomLabel(r.Number, r.Name), r.OutOfService, r.Reason))],
+            [.. providers.Select(p => new ReferenceProvider(p.Id, p.Name, p.UserId))]);
+    }
+
+    public async Task SaveAsync(Guid tenantId, Guid clinicId, long expectedSeq, StoredBoardState state, IReadOnlyList<BoardEnvelope> newEvents, int keepEvents)
+    {
+        await using var conn = await dataSource.OpenConnectionAsync();
+        await using var tx = await conn.BeginTransactionAsync();
+        await using (var batch = new NpgsqlBatch(conn, tx))
+        {
+            // The state row is the guard: it only moves from the sequence this activation last saw.
+            batch.BatchCommands.Add(Command(
+                expectedSeq == 0
+                    ? "INSERT INTO board_states (tenant_id, clinic_id, last_seq, state) VALUES ($1, $2, $4, $5) ON CONFLICT DO NOTHING"
+                    : "UPDATE board_states SET last_seq = $4, state = $5, updated_at = now() WHERE tenant_id = $1 AND clinic_id = $2 AND last_seq = $3",
+                tenantId, clinicId, expectedSeq, state.LastSeq, serializer.SerializeToArray(state)));
+            batch.BatchCommands.Add(Command(
+                """
+                INSERT INTO board_events (tenant_id, clinic_id, seq, event, at, payload)
+                SELECT $1, $2, e.seq, e.event, e.at, e.payload FROM unnest($3::bigint[], $4::text[], $5::timestamptz[], $6::bytea[]) AS e(seq, event, at, payload)
+                """,
+                tenantId, clinicId,
+                newEvents.Select(e => e.Seq).ToArray(),
+                newEvents.Select(e => e.Event).ToArray(),
+                newEvents.Select(e => e.At.UtcDateTime).ToArray(),
+                newEvents.Select(e => serializer.SerializeToArray(e)).ToArray()));
+            if (state.LastSeq / PruneEvery != expectedSeq / PruneEvery && state.LastSeq > keepEvents)
+            {
+                batch.BatchCommands.Add(Command(
+                    "DELETE FROM board_events WHERE tenant_id = $1 AND clinic_id = $2 AND seq <= $3",
+                    tenantId, clinicId, state.LastSeq - keepEvents));
+            }
+
+            try
+            {
+                await batch.ExecuteNonQueryAsync();
+            }
+            catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.UniqueViolation)
+            {
+                throw new BoardConcurrencyException($"Board {tenantId:N}/{clinicId:N}: events after {expectedSeq} are already stored.");
+            }
+
+            if (batch.BatchCommands[0].RecordsAffected != 1)
+            {
+                throw new BoardConcurrencyException($"Board {tenantId:N}/{clinicId:N} is no longer at seq {expectedSeq}.");
+            }
+        }
+
+        await tx.CommitAsync();
+    }
+
+    private static string RoomLabel(string number, string name) =>
+        name.Contains(number, StringComparison.OrdinalIgnoreCase) ? name : $"{number} · {name}";
+
+    private static NpgsqlBatchCommand Command(string sql, params object[] values)
+    {
+        var command = new NpgsqlBatchCommand(sql);
+        foreach (var value in values)
+        {
+            command.Parameters.Add(new NpgsqlParameter { Value = value });
+        }
+
+        return command;
+    }
+}

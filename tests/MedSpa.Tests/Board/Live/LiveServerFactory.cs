@@ -1,0 +1,184 @@
+using System.Collections.Concurrent;
+using System.Collections.Immutable;
+using Dapper;
+using MedSpa.Api.Features.Board.Live;
+using MedSpa.GrainInterfaces.Board;
+using MedSpa.Tests.Infrastructure;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.SignalR.Client;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+
+namespace MedSpa.Tests.Board.Live;
+
+/// <summary>The real server on a real Kestrel socket (SignalR over WebSockets, browsers).</summary>
+public class LiveServerFactory : MedSpaApiFactory
+{
+    public LiveServerFactory() => UseKestrel(0);
+
+    public Uri BaseAddress =>
+        new(Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+
+    public IGrainFactory Grains => Services.GetRequiredService<IGrainFactory>();
+
+    protected override void StartHost() => StartServer();
+
+    protected override IDictionary<string, string?> ExtraSettings => new Dictionary<string, string?>
+    {
+        // Renew often so lapsed subscriptions and presence heal within a test's patience.
+        ["BoardLive:RenewEvery"] = "00:00:03",
+    };
+
+    /// <summary>A SignalR client of <c>/hubs/clinic</c> signed in as <paramref name="accessToken"/>.</summary>
+    public BoardClient Client(string accessToken, string? device = null) => new(BaseAddress, accessToken, device);
+}
+
+/// <summary>A second API host + silo on the primary's database and cluster (its own ports).</summary>
+public sealed class SecondHostFactory(LiveServerFactory primary) : LiveServerFactory
+{
+    protected override IDictionary<string, string?> ExtraSettings => new Dictionary<string, string?>(base.ExtraSettings)
+    {
+        ["ConnectionStrings:Postgres"] = primary.ConnectionString,
+        ["Orleans:ClusterId"] = primary.ClusterId,
+        ["Orleans:ServiceId"] = primary.ClusterId,
+        ["Auth:SigningKey"] = primary.SigningKey,
+    };
+}
+
+/// <summary>Records every board event a connection receives, in arrival order.</summary>
+public sealed class BoardClient : IAsyncDisposable
+{
+    private readonly ConcurrentQueue<BoardEnvelope> _received = new();
+    private readonly ConcurrentQueue<string> _raw = new();
+    private static readonly System.Text.Json.JsonSerializerOptions _json = CreateJson();
+
+    private static System.Text.Json.JsonSerializerOptions CreateJson()
+    {
+        var options = new System.Text.Json.JsonSerializerOptions(System.Text.Json.JsonSerializerDefaults.Web);
+        MedSpa.Api.Infrastructure.ApiConventions.ConfigureJson(options);
+        options.Converters.Add(new BoardEventDataReader());
+        return options;
+    }
+
+    public BoardClient(Uri baseAddress, string accessToken, string? device)
+    {
+        var url = new Uri(baseAddress, ClinicHub.Path + (device is null ? "" : "?device=" + Uri.EscapeDataString(device)));
+        Connection = new HubConnectionBuilder()
+            .WithUrl(url, o => o.AccessTokenProvider = () => Task.FromResult<string?>(accessToken))
+            .WithStatefulReconnect()
+            .AddJsonProtocol(o =>
+            {
+                MedSpa.Api.Infrastructure.ApiConventions.ConfigureJson(o.PayloadSerializerOptions);
+                o.PayloadSerializerOptions.Converters.Add(new BoardEventDataReader());
+            })
+            .Build();
+        Connection.On<System.Text.Json.JsonElement>(ClinicHub.EventMethod, json =>
+        {
+            _raw.Enqueue(json.GetRawText());
+            _received.Enqueue(System.Text.Json.JsonSerializer.Deserialize<BoardEnvelope>(json, _json)!);
+        });
+        Connection.On<BoardPresence>(ClinicHub.PresenceMethod, p => Presence = p);
+    }
+
+    public HubConnection Connection { get; }
+    public BoardPresence? Presence { get; private set; }
+    public IReadOnlyList<BoardEnvelope> Received => [.. _received];
+    /// <summary>The same events as JSON text, as they came over the wire.</summary>
+    public IReadOnlyList<string> ReceivedJson => [.. _raw];
+
+    public async Task<BoardJoinResult> JoinAsync(Guid clinicId, long? lastSeq = null)
+    {
+        if (Connection.State == HubConnectionState.Disconnected) await Connection.StartAsync();
+        return await Connection.InvokeAsync<BoardJoinResult>("JoinBoard", clinicId, lastSeq);
+    }
+
+    public async ValueTask DisposeAsync() => await Connection.DisposeAsync();
+}
+
+public static class BoardTestData
+{
+    public static RoomCard Room(Guid roomId, RoomStatus status, string? patient = null, string name = "Room 1") =>
+        new(roomId, name, status, status == RoomStatus.InProgress ? TreatmentPhase.JustStarted : null, null, patient, null,
+            patient is null ? null : "Botox", null, 30, null, false, DateTimeOffset.UtcNow, null, DateTimeOffset.UtcNow);
+
+    public static BoardChange RoomChange(Guid roomId, RoomStatus status, string? patient = null) =>
+        new(BoardEventNames.RoomUpdated, Room(roomId, status, patient));
+
+    public static IClinicBoardGrain Board(this IGrainFactory grains, TestTenant tenant) =>
+        grains.GetGrain<IClinicBoardGrain>(BoardKeys.For(tenant.TenantId, tenant.ClinicId));
+
+    public static async Task<Guid> AddRoomAsync(this TestTenant tenant, string number, string name)
+    {
+        var id = Guid.NewGuid();
+        await using var conn = new NpgsqlConnection(tenant.Factory.ConnectionString);
+        await conn.ExecuteAsync(
+            "INSERT INTO rooms (tenant_id, id, clinic_id, number, name, kind) VALUES (@TenantId, @id, @ClinicId, @number, @name, 'treatment')",
+            new { tenant.TenantId, id, tenant.ClinicId, number, name });
+        return id;
+    }
+
+    public static async Task<Guid> AddProviderAsync(this TestTenant tenant, string displayName, Guid? userId)
+    {
+        var id = Guid.NewGuid();
+        await using var conn = new NpgsqlConnection(tenant.Factory.ConnectionString);
+        await conn.ExecuteAsync(
+            """
+            INSERT INTO providers (tenant_id, id, user_id, first_name, last_name, display_name, title, color, clinic_ids)
+            VALUES (@TenantId, @id, @userId, 'First', 'Last', @displayName, 'injector', '#336699', ARRAY[@ClinicId])
+            """,
+            new { tenant.TenantId, id, userId, displayName, tenant.ClinicId });
+        return id;
+    }
+
+    public static async Task<Guid> AddClinicAsync(this TestTenant tenant, bool showFullNames = false)
+    {
+        var id = Guid.NewGuid();
+        await using var conn = new NpgsqlConnection(tenant.Factory.ConnectionString);
+        await conn.ExecuteAsync(
+            """
+            INSERT INTO clinics (tenant_id, id, name, time_zone, currency, show_full_patient_names)
+            VALUES (@TenantId, @id, 'Second clinic', 'America/New_York', 'USD', @showFullNames)
+            """,
+            new { tenant.TenantId, id, showFullNames });
+        return id;
+    }
+
+    public static ImmutableArray<BoardChange> RoomChanges(Guid roomId, int count) =>
+        [.. Enumerable.Range(0, count).Select(i => RoomChange(roomId, i % 2 == 0 ? RoomStatus.Waiting : RoomStatus.InProgress, $"Patient Number{i}"))];
+}
+
+/// <summary>
+/// Reads <see cref="BoardEventData"/> the way a client does: the wire carries no type discriminator, so the shape
+/// tells (clients usually switch on the event name instead).
+/// </summary>
+public sealed class BoardEventDataReader : System.Text.Json.Serialization.JsonConverter<BoardEventData>
+{
+    public override BoardEventData? Read(ref System.Text.Json.Utf8JsonReader reader, Type typeToConvert, System.Text.Json.JsonSerializerOptions options)
+    {
+        using var doc = System.Text.Json.JsonDocument.ParseValue(ref reader);
+        var root = doc.RootElement;
+        Type type = root.TryGetProperty("roomId", out _) && root.TryGetProperty("outOfServiceReason", out _) ? typeof(RoomCard)
+            : root.TryGetProperty("connection", out _) ? typeof(ProviderCard)
+            : root.TryGetProperty("entries", out _) ? typeof(WaitingQueueView)
+            : typeof(VisitFlowEvent);
+        return (BoardEventData?)System.Text.Json.JsonSerializer.Deserialize(root, type, options);
+    }
+
+    public override void Write(System.Text.Json.Utf8JsonWriter writer, BoardEventData value, System.Text.Json.JsonSerializerOptions options) =>
+        System.Text.Json.JsonSerializer.Serialize(writer, value, value.GetType(), options);
+}
+
+/// <summary>Waits for a condition that becomes true asynchronously (no fixed sleeps).</summary>
+public static class Eventually
+{
+    public static async Task TrueAsync(Func<bool> condition, string what, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(20));
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline) Assert.Fail("Timed out waiting until " + what);
+            await Task.Delay(20);
+        }
+    }
+}
