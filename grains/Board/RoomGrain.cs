@@ -96,15 +96,27 @@ public sealed class RoomGrain(
             return new RoomCommandResult(true, Card(), null);
         }
 
-        await SaveAsync(store.State with { Room = outcome.State, Occupant = visit });
+        // Published when the visit reports its seat (ApplyVisitAsync), so the board hears visit.status_changed first;
+        // if the visit never gets there, the next change or activation publishes the card as it is.
+        await SaveAsync(store.State with { Room = outcome.State, Occupant = visit }, publish: false);
         return new RoomCommandResult(true, Card(), null);
     }
 
     public async Task ApplyVisitAsync(VisitState visit)
     {
-        if (_missing || store.State.Room!.CurrentVisitId != visit.VisitId
-            || (store.State.Occupant is { } known && known.Version >= visit.Version))
+        if (_missing)
         {
+            return;
+        }
+
+        if (store.State.Room!.CurrentVisitId != visit.VisitId || (store.State.Occupant is { } known && known.Version >= visit.Version))
+        {
+            // Nothing new, but the seat itself may still be waiting to be published.
+            if (!await PublishAsync())
+            {
+                _retry.Schedule();
+            }
+
             return;
         }
 
@@ -163,11 +175,11 @@ public sealed class RoomGrain(
         return new RoomCommandResult(true, Card(), null);
     }
 
-    private async Task SaveAsync(RoomGrainState next)
+    private async Task SaveAsync(RoomGrainState next, bool publish = true)
     {
         store.State = next with { Revision = store.State.Revision + 1, PublishedRevision = _publishedRevision };
         await store.WriteStateAsync();
-        if (!await PublishAsync())
+        if (publish && !await PublishAsync())
         {
             _retry.Schedule();
         }

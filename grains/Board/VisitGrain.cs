@@ -40,6 +40,7 @@ public sealed class VisitGrain(
     private bool _missing;
     // Undelivered events in memory; the stored list may be longer until the next write (replays are harmless).
     private ImmutableList<VisitFlowEvent> _undelivered = [];
+    private long _ownPublishedVersion;
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -182,33 +183,43 @@ public sealed class VisitGrain(
         {
             await _sql.SyncAppointmentStatusAsync(_tenantId, visit);
 
-            if (events.Any(e => e.Event == BoardEventNames.RoomUpdated) && visit.RoomId is { } roomId)
-            {
-                await GrainFactory.GetGrain<IRoomGrain>(BoardKeys.For(_tenantId, roomId)).ApplyVisitAsync(visit);
-            }
-
-            // The latest provider event per provider is the one that counts (status is a fact, not a delta).
-            foreach (var providerEvent in events
-                         .Where(e => e.Event == BoardEventNames.ProviderStatusChanged && e.ProviderId is not null)
-                         .GroupBy(e => e.ProviderId!.Value)
-                         .Select(g => g.Last()))
-            {
-                await GrainFactory.GetGrain<IProviderGrain>(BoardKeys.For(_tenantId, providerEvent.ProviderId!.Value))
-                    .ApplyVisitAsync(providerEvent);
-            }
-
-            if (events.Any(e => e.Event == BoardEventNames.QueueUpdated))
-            {
-                await GrainFactory.GetGrain<IWaitingRoomGrain>(BoardKeys.For(_tenantId, visit.ClinicId)).ApplyVisitAsync(visit);
-            }
-
+            // The visit's own events first (visit.status_changed leads), then the views they touched. A retry after a
+            // later step failed does not repeat what this activation already published.
             var own = events
-                .Where(e => e.Event is not (BoardEventNames.RoomUpdated or BoardEventNames.ProviderStatusChanged or BoardEventNames.QueueUpdated))
+                .Where(e => e.Version > _ownPublishedVersion && !IsView(e.Event))
                 .Select(e => new BoardChange(e.Event, e))
                 .ToImmutableArray();
             if (!own.IsEmpty)
             {
                 await _board.PublishAsync(_tenantId, visit.ClinicId, own);
+            }
+
+            _ownPublishedVersion = events.Max(e => e.Version);
+
+            // The views in the order the flow named them (seat: queue then room; start: room then provider).
+            foreach (var view in events.Select(e => e.Event).Where(IsView).Distinct().ToList())
+            {
+                switch (view)
+                {
+                    case BoardEventNames.RoomUpdated when visit.RoomId is { } roomId:
+                        await GrainFactory.GetGrain<IRoomGrain>(BoardKeys.For(_tenantId, roomId)).ApplyVisitAsync(visit);
+                        break;
+                    case BoardEventNames.ProviderStatusChanged:
+                        // The latest provider event per provider is the one that counts (status is a fact, not a delta).
+                        foreach (var providerEvent in events
+                                     .Where(e => e.Event == BoardEventNames.ProviderStatusChanged && e.ProviderId is not null)
+                                     .GroupBy(e => e.ProviderId!.Value)
+                                     .Select(g => g.Last()))
+                        {
+                            await GrainFactory.GetGrain<IProviderGrain>(BoardKeys.For(_tenantId, providerEvent.ProviderId!.Value))
+                                .ApplyVisitAsync(providerEvent);
+                        }
+
+                        break;
+                    case BoardEventNames.QueueUpdated:
+                        await GrainFactory.GetGrain<IWaitingRoomGrain>(BoardKeys.For(_tenantId, visit.ClinicId)).ApplyVisitAsync(visit);
+                        break;
+                }
             }
 
             _undelivered = _undelivered.RemoveRange(events);
@@ -221,6 +232,10 @@ public sealed class VisitGrain(
             return false;
         }
     }
+
+    /// <summary>Events naming a live view another grain re-derives and publishes (not relayed by the visit itself).</summary>
+    private static bool IsView(string name) =>
+        name is BoardEventNames.RoomUpdated or BoardEventNames.ProviderStatusChanged or BoardEventNames.QueueUpdated;
 
     private VisitState NewVisit(AppointmentBooking booking) =>
         VisitFlow.NewVisit(_appointmentId, booking.ClinicId, booking.PatientId, booking.PatientName, booking.StartsAt,
