@@ -79,8 +79,12 @@ public sealed class BoardSql(NpgsqlDataSource db)
         var row = await conn.QuerySingleOrDefaultAsync<RoomRow>(
             "SELECT clinic_id, number, name, out_of_service, out_of_service_reason FROM rooms WHERE tenant_id = @tenantId AND id = @roomId",
             new { tenantId, roomId });
-        return row is null ? null : (row.ClinicId, row.Name, row.OutOfService, row.OutOfServiceReason);
+        return row is null ? null : (row.ClinicId, RoomLabel(row.Number, row.Name), row.OutOfService, row.OutOfServiceReason);
     }
+
+    /// <summary>The door label the board's initial snapshot uses too (PostgresClinicBoardStore): "3 · Laser suite".</summary>
+    public static string RoomLabel(string number, string name) =>
+        name.Contains(number, StringComparison.OrdinalIgnoreCase) ? name : $"{number} · {name}";
 
     /// <summary>Keeps the reference list's out-of-service flag in step with the room grain (idempotent).</summary>
     public async Task SyncRoomServiceAsync(Guid tenantId, Guid roomId, bool outOfService, string? reason)

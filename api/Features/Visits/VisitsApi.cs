@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using Dapper;
 using MedSpa.Api.Infrastructure;
+using MedSpa.Api.Infrastructure.Idempotency;
 using MedSpa.GrainInterfaces.Board;
 using MedSpa.Grains.Domain.Board;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -84,7 +85,9 @@ public static class VisitsApi
                         [FromKeyedServices(GrainCallRetry.Key)] ResiliencePipeline retry, CancellationToken ct) =>
                         Execute(kind, appointmentId, request, http, user, grains, db, time, retry, ct))
                 .WithName("Visit" + string.Concat(route.Split('-').Select(w => char.ToUpperInvariant(w[0]) + w[1..])))
-                .WithSummary($"Visit command '{route}'; 409 invalid_transition with the current state when the flow does not allow it.");
+                .WithSummary($"Visit command '{route}'; 409 invalid_transition with the current state when the flow does not allow it.")
+                // A tablet that lost the answer retries with the same key and gets the original answer, not a 409.
+                .WithIdempotency();
         }
 
         return app;

@@ -2,6 +2,7 @@ using Dapper;
 using MedSpa.Api.Features.Clinics;
 using MedSpa.Api.Features.Visits;
 using MedSpa.Api.Infrastructure;
+using MedSpa.Api.Infrastructure.Idempotency;
 using MedSpa.GrainInterfaces.Board;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
@@ -27,11 +28,11 @@ public static class BoardFlowApi
         var rooms = app.MapGroup("/api/rooms/{roomId:guid}").RequireAuthorization(Policies.Staff).WithTags("Live rooms");
         rooms.MapGet("/status", GetRoom).WithName("GetRoomStatus");
         rooms.MapPost("/clean", (Guid roomId, [FromBody] RoomCommandRequest? body, HttpContext http, CurrentUser user, IGrainFactory grains, NpgsqlDataSource db, TimeProvider time, CancellationToken ct) =>
-            RoomCommand(roomId, body, http, user, grains, db, time, (g, c, _) => g.MarkCleanAsync(c), ct)).WithName("MarkRoomClean");
+            RoomCommand(roomId, body, http, user, grains, db, time, (g, c, _) => g.MarkCleanAsync(c), ct)).WithName("MarkRoomClean").WithIdempotency();
         rooms.MapPost("/out-of-service", (Guid roomId, [FromBody] RoomCommandRequest? body, HttpContext http, CurrentUser user, IGrainFactory grains, NpgsqlDataSource db, TimeProvider time, CancellationToken ct) =>
-            RoomCommand(roomId, body, http, user, grains, db, time, (g, c, r) => g.TakeOutOfServiceAsync(r, c), ct)).WithName("TakeRoomOutOfService");
+            RoomCommand(roomId, body, http, user, grains, db, time, (g, c, r) => g.TakeOutOfServiceAsync(r, c), ct)).WithName("TakeRoomOutOfService").WithIdempotency();
         rooms.MapPost("/in-service", (Guid roomId, [FromBody] RoomCommandRequest? body, HttpContext http, CurrentUser user, IGrainFactory grains, NpgsqlDataSource db, TimeProvider time, CancellationToken ct) =>
-            RoomCommand(roomId, body, http, user, grains, db, time, (g, c, _) => g.ReturnToServiceAsync(c), ct)).WithName("ReturnRoomToService");
+            RoomCommand(roomId, body, http, user, grains, db, time, (g, c, _) => g.ReturnToServiceAsync(c), ct)).WithName("ReturnRoomToService").WithIdempotency();
 
         var providers = app.MapGroup("/api/providers/{providerId:guid}").RequireAuthorization(Policies.Staff).WithTags("Live providers");
         providers.MapGet("/status", GetProvider).WithName("GetProviderStatus");
@@ -48,7 +49,7 @@ public static class BoardFlowApi
     private static void MapProviderCommand(RouteGroupBuilder group, string route, string name,
         Func<IProviderGrain, ChangeContext, Task<ProviderCommandResult>> call) =>
         group.MapPost(route, (Guid providerId, [FromBody] ProviderCommandRequest? body, HttpContext http, CurrentUser user, IGrainFactory grains, NpgsqlDataSource db, TimeProvider time, CancellationToken ct) =>
-            ProviderCommand(providerId, body, http, user, grains, db, time, call, ct)).WithName(name);
+            ProviderCommand(providerId, body, http, user, grains, db, time, call, ct)).WithName(name).WithIdempotency();
 
     private static async Task<Results<Ok<RoomCard>, ProblemHttpResult>> GetRoom(
         Guid roomId, CurrentUser user, IGrainFactory grains, NpgsqlDataSource db,

@@ -181,6 +181,30 @@ public sealed class VisitFlowTests(FlowApiFactory factory) : IClassFixture<FlowA
     }
 
     [Fact]
+    public async Task A_command_retried_with_the_same_idempotency_key_gets_the_original_answer()
+    {
+        var world = await FlowWorld.CreateAsync(factory);
+        var desk = world.Desk();
+        var appointment = await world.BookAsync(desk, world.Booking());
+        var key = Guid.NewGuid().ToString();
+
+        async Task<HttpResponseMessage> CheckIn()
+        {
+            var request = new HttpRequestMessage(HttpMethod.Post, $"/api/visits/{appointment}/check-in") { Content = System.Net.Http.Json.JsonContent.Create(new { }) };
+            request.Headers.Add("Idempotency-Key", key);
+            return await desk.SendAsync(request);
+        }
+
+        var first = await Task.FromResult(await CheckIn()).OkJsonAsync();
+        var retried = await Task.FromResult(await CheckIn()).OkJsonAsync();
+        Assert.Equal(1, first.GetProperty("version").GetInt64());
+        Assert.Equal(1, retried.GetProperty("version").GetInt64());
+        // Without the key, the same command is a second check-in, which the flow refuses.
+        await desk.Visit(appointment, "check-in").ProblemAsync(HttpStatusCode.Conflict, "invalid_transition");
+        Assert.Single((await desk.GetAsync($"/api/visits/{appointment}").OkJsonAsync()).GetProperty("history").EnumerateArray());
+    }
+
+    [Fact]
     public async Task The_waiting_queue_orders_by_priority_then_arrival()
     {
         var world = await FlowWorld.CreateAsync(factory, patients: 3, providers: 3);
