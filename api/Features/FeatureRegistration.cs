@@ -1,5 +1,10 @@
 using MedSpa.Api.Features.Auth;
+using MedSpa.Api.Features.Catalog;
+using MedSpa.Api.Features.Clinics;
 using MedSpa.Api.Features.Cluster;
+using MedSpa.Api.Features.Patients;
+using MedSpa.Api.Features.Providers;
+using MedSpa.Api.Features.Rooms;
 using MedSpa.Api.Features.Tenants;
 using MedSpa.Api.Features.Users;
 using MedSpa.Api.Infrastructure.Idempotency;
@@ -15,6 +20,7 @@ public static class FeatureRegistration
         builder.AddClusterFeature();
         builder.Services.AddMedSpaSignIn();
         builder.Services.AddMedSpaUsers();
+        builder.AddMedSpaReferenceData();
         return builder;
     }
 
@@ -24,6 +30,13 @@ public static class FeatureRegistration
         app.MapAuthApi();
         app.MapUsersApi();
         app.MapTenantsApi();
+        app.MapClinicsApi();
+        app.MapRoomsApi();
+        app.MapProvidersApi();
+        app.MapServicesApi();
+        app.MapProductsApi();
+        app.MapTaxRatesApi();
+        app.MapPatientsApi();
         return app;
     }
 }
