@@ -2,6 +2,7 @@ using MedSpa.Api.Features.Auth;
 using MedSpa.Api.Features.Catalog;
 using MedSpa.Api.Features.Clinics;
 using MedSpa.Api.Features.Cluster;
+using MedSpa.Api.Features.Demo;
 using MedSpa.Api.Features.Patients;
 using MedSpa.Api.Features.Providers;
 using MedSpa.Api.Features.Rooms;
@@ -21,6 +22,7 @@ public static class FeatureRegistration
         builder.Services.AddMedSpaSignIn();
         builder.Services.AddMedSpaUsers();
         builder.AddMedSpaReferenceData();
+        builder.AddMedSpaDemoSeed();
         return builder;
     }
 
