@@ -6,7 +6,7 @@ using Orleans.Hosting;
 using Orleans.Runtime;
 using Orleans.Storage;
 
-namespace MedSpa.Tests.Orleans;
+namespace MedSpa.Tests.OrleansCluster;
 
 /// <summary>One silo on a fresh database; its storage providers are called directly, as a grain's state would be.</summary>
 public sealed class GrainStorageFixture : IAsyncLifetime
