@@ -86,6 +86,7 @@ public static class OrleansHostingExtensions
         // Grains can only be called once the silo is active, so the reminder is ensured by a silo startup task
         // rather than a hosted service or database startup task.
         silo.AddStartupTask<HousekeepingScheduler>();
+        silo.Services.AddMedSpaHousekeepingTasks();
     }
 
     private static void ConfigureStorage(OptionsBuilder<AdoNetGrainStorageOptions> builder, string connectionString) =>

@@ -101,7 +101,7 @@ public sealed class HousekeepingTests(MigratedDatabase database) : IClassFixture
         await using (var first = await TestSilo.StartAsync(database.ConnectionString, clusterId, settings))
         {
             // Nobody calls the grain: the silo's startup task registered the reminder, and its ticks run the grain.
-            var ticked = await Eventually.WaitForAsync(() => Housekeeping(first).GetStatusAsync(), s => s.RunCount >= 2, deadline, "two housekeeping ticks");
+            var ticked = await Eventually.WaitForAsync(() => Housekeeping(first).GetStatusAsync(), s => s.RunCount >= 1, deadline, "a housekeeping tick");
             Assert.Equal(TimeSpan.FromSeconds(1), ticked.Period);
             runsBeforeStop = ticked.RunCount;
             await first.StopAsync();
