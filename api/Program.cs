@@ -9,6 +9,7 @@ builder.AddMedSpaDatabase();        // Npgsql data source; migrations run before
 builder.AddMedSpaOrleans();         // co-hosted silo (default) or client of an external cluster
 builder.AddMedSpaApiConventions();  // JSON, ProblemDetails with stable codes, OpenAPI
 builder.AddMedSpaAuth();            // JWT bearer + role policies
+builder.AddMedSpaObservability();   // OpenTelemetry, /metrics, health probes, Orleans Dashboard
 builder.AddMedSpaFeatures();
 
 var app = builder.Build();
@@ -17,6 +18,7 @@ app.UseMedSpaApiConventions();
 app.UseAuthentication();
 app.UseAuthorization();
 app.MapMedSpaApiReference();
+app.MapMedSpaOperations();        // /health/live, /health/ready, /metrics, /dashboard (admins)
 app.MapMedSpaApi();
 
 app.Run();

@@ -1,4 +1,14 @@
+using MedSpa.Api.Features.Auth;
+using MedSpa.Api.Features.Catalog;
+using MedSpa.Api.Features.Clinics;
 using MedSpa.Api.Features.Cluster;
+using MedSpa.Api.Features.Demo;
+using MedSpa.Api.Features.Patients;
+using MedSpa.Api.Features.Providers;
+using MedSpa.Api.Features.Rooms;
+using MedSpa.Api.Features.Tenants;
+using MedSpa.Api.Features.Users;
+using MedSpa.Api.Infrastructure.Idempotency;
 
 namespace MedSpa.Api.Features;
 
@@ -7,13 +17,28 @@ public static class FeatureRegistration
 {
     public static IHostApplicationBuilder AddMedSpaFeatures(this IHostApplicationBuilder builder)
     {
+        builder.Services.AddMedSpaIdempotency();
         builder.AddClusterFeature();
+        builder.Services.AddMedSpaSignIn();
+        builder.Services.AddMedSpaUsers();
+        builder.AddMedSpaReferenceData();
+        builder.AddMedSpaDemoSeed();
         return builder;
     }
 
     public static WebApplication MapMedSpaApi(this WebApplication app)
     {
         app.MapClusterApi();
+        app.MapAuthApi();
+        app.MapUsersApi();
+        app.MapTenantsApi();
+        app.MapClinicsApi();
+        app.MapRoomsApi();
+        app.MapProvidersApi();
+        app.MapServicesApi();
+        app.MapProductsApi();
+        app.MapTaxRatesApi();
+        app.MapPatientsApi();
         return app;
     }
 }

@@ -5,7 +5,7 @@ using Scalar.AspNetCore;
 
 namespace MedSpa.Api.Infrastructure;
 
-public static class ApiConventions
+public static partial class ApiConventions
 {
     /// <summary>JSON as the clinics' front ends speak it: camelCase fields, kebab-case enum strings, ISO 8601 times.</summary>
     public static void ConfigureJson(JsonSerializerOptions options)
@@ -41,6 +41,9 @@ public static class ApiConventions
             ctx.ProblemDetails.Extensions["traceId"] = ctx.HttpContext.TraceIdentifier;
         });
         builder.Services.AddExceptionHandler<BadRequestExceptionHandler>();
+        // Without this, minimal APIs answer unreadable bodies and unparsable query values with a bare 400 outside
+        // Development; throwing lets BadRequestExceptionHandler name the offending field.
+        builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         builder.Services.AddOpenApi("v1", o => o.AddDocumentTransformer((doc, _, _) =>
         {
             doc.Info.Title = "MedSpa.Orleans API";
@@ -68,7 +71,7 @@ public static class ApiConventions
     /// Turns request-reading failures (malformed JSON, a wrong type in a field, a missing body) into a 400 naming the
     /// field, instead of the framework's generic message or a 500.
     /// </summary>
-    private sealed class BadRequestExceptionHandler(IProblemDetailsService problems) : IExceptionHandler
+    private sealed partial class BadRequestExceptionHandler(IProblemDetailsService problems) : IExceptionHandler
     {
         public async ValueTask<bool> TryHandleAsync(HttpContext httpContext, Exception exception, CancellationToken cancellationToken)
         {
@@ -84,6 +87,11 @@ public static class ApiConventions
                 var field = string.IsNullOrEmpty(json.Path) || json.Path == "$" ? "body" : json.Path.TrimStart('$', '.');
                 detail = $"The JSON body is invalid at '{field}': {FirstSentence(json.Message)}";
                 errors[field] = [detail];
+            }
+            else if (BoundParameter().Match(bad.Message) is { Success: true } parameter)
+            {
+                // "Failed to bind parameter "int? page" from "abc"." names a query/route value: report it under its name.
+                errors[parameter.Groups["name"].Value] = [detail];
             }
             else
             {
@@ -104,6 +112,9 @@ public static class ApiConventions
                 },
             });
         }
+
+        [System.Text.RegularExpressions.GeneratedRegex(@"parameter ""(?:[^""]*\s)?(?<name>[A-Za-z_][A-Za-z0-9_]*)""")]
+        private static partial System.Text.RegularExpressions.Regex BoundParameter();
 
         private static string FirstSentence(string message)
         {

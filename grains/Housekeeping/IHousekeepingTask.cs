@@ -2,8 +2,8 @@ namespace MedSpa.Grains.Housekeeping;
 
 /// <summary>
 /// One periodic clean-up job run by the housekeeping grain on every tick. Register implementations in
-/// <c>MedSpa.Silo.HousekeepingTasks</c> so that every silo (co-hosted or standalone) has them; the silo where the
-/// grain is active runs them all.
+/// <c>MedSpa.Silo.OrleansHostingExtensions.ConfigureSilo</c> (not in the api's feature registration) so that every
+/// silo, co-hosted or standalone, has them; the silo where the grain is active runs them all.
 /// A task runs inside a grain turn: keep each run bounded (delete in batches, honour the token).
 /// </summary>
 public interface IHousekeepingTask

@@ -1,6 +1,7 @@
 using System.Net;
 using MedSpa.Grains;
 using MedSpa.Grains.Housekeeping;
+using MedSpa.Silo.Housekeeping;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -86,7 +87,12 @@ public static class OrleansHostingExtensions
         // Grains can only be called once the silo is active, so the reminder is ensured by a silo startup task
         // rather than a hosted service or database startup task.
         silo.AddStartupTask<HousekeepingScheduler>();
-        silo.Services.AddMedSpaHousekeepingTasks();
+        // The purges run on whichever silo holds the housekeeping reminder, standalone silos included, so they
+        // live here rather than in the api.
+        silo.Services.AddSingleton<RefreshTokenPurge>();
+        silo.Services.AddSingleton<IHousekeepingTask>(sp => sp.GetRequiredService<RefreshTokenPurge>());
+        silo.Services.AddSingleton<ExpiredIdempotencyRecordsPurge>();
+        silo.Services.AddSingleton<IHousekeepingTask>(sp => sp.GetRequiredService<ExpiredIdempotencyRecordsPurge>());
     }
 
     private static void ConfigureStorage(OptionsBuilder<AdoNetGrainStorageOptions> builder, string connectionString) =>

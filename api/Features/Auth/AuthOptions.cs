@@ -20,6 +20,19 @@ public sealed class AuthOptions
     public int MaxFailedLogins { get; set; } = 5;
     public TimeSpan LockoutDuration { get; set; } = TimeSpan.FromMinutes(15);
 
+    /// <summary>Whether <c>POST /api/tenants</c> lets anyone sign up a new organisation.</summary>
+    public bool AllowSignup { get; set; } = true;
+
+    /// <summary>
+    /// Key material (≥ 32 bytes, base64 or text) for encrypting TOTP secrets at rest. When empty, a key is derived
+    /// from <see cref="SigningKey"/> with HKDF under a separate label, so one secret suffices for a small deployment;
+    /// set it explicitly to rotate the signing key without losing enrolled authenticators.
+    /// </summary>
+    public string MfaEncryptionKey { get; set; } = "";
+
+    /// <summary>The issuer name authenticator apps show next to the account.</summary>
+    public string MfaIssuer { get; set; } = "MedSpa";
+
     public SymmetricSecurityKey GetSigningKey()
     {
         if (string.IsNullOrWhiteSpace(SigningKey))
@@ -27,22 +40,26 @@ public sealed class AuthOptions
             throw new InvalidOperationException("Auth:SigningKey is not set: set Auth__SigningKey (./medspa run generates one for you).");
         }
 
-        byte[] bytes;
-        try
-        {
-            bytes = Convert.FromBase64String(SigningKey);
-        }
-        catch (FormatException)
-        {
-            bytes = Encoding.UTF8.GetBytes(SigningKey);
-        }
-
+        var bytes = DecodeKey(SigningKey);
         if (bytes.Length < 32)
         {
             throw new InvalidOperationException("Auth:SigningKey must be at least 32 bytes.");
         }
 
         return new SymmetricSecurityKey(bytes);
+    }
+
+    /// <summary>A key setting is base64 when it decodes as such, otherwise its UTF-8 text.</summary>
+    internal static byte[] DecodeKey(string value)
+    {
+        try
+        {
+            return Convert.FromBase64String(value);
+        }
+        catch (FormatException)
+        {
+            return Encoding.UTF8.GetBytes(value);
+        }
     }
 }
 
@@ -56,7 +73,7 @@ public static class AuthSetup
 
         builder.Services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme).AddJwtBearer();
         builder.Services.AddOptions<JwtBearerOptions>(JwtBearerDefaults.AuthenticationScheme)
-            .Configure<Microsoft.Extensions.Options.IOptions<AuthOptions>>((jwt, auth) =>
+            .Configure<Microsoft.Extensions.Options.IOptions<AuthOptions>, TimeProvider>((jwt, auth, time) =>
             {
                 var o = auth.Value;
                 jwt.MapInboundClaims = false;
@@ -69,6 +86,14 @@ public static class AuthSetup
                     NameClaimType = MedSpaClaims.Name,
                     RoleClaimType = MedSpaClaims.Role,
                     ClockSkew = TimeSpan.FromSeconds(30),
+                    // The same clock that issues tokens judges their lifetime (a fake one in tests).
+                    LifetimeValidator = (notBefore, expires, _, parameters) =>
+                    {
+                        var now = time.GetUtcNow().UtcDateTime;
+                        return expires is { } exp
+                               && exp > now - parameters.ClockSkew
+                               && (notBefore is not { } nbf || nbf <= now + parameters.ClockSkew);
+                    },
                 };
                 // Browsers cannot set headers on WebSocket requests: SignalR sends the token in the query string.
                 jwt.Events = new JwtBearerEvents

@@ -5,7 +5,11 @@ using Npgsql;
 
 namespace MedSpa.Tests.Infrastructure;
 
-public sealed record TestUser(Guid UserId, string Email, string Role, string AccessToken, IReadOnlyCollection<Guid> ClinicIds);
+public sealed record TestUser(Guid UserId, string Email, string Role, string AccessToken, IReadOnlyCollection<Guid> ClinicIds)
+{
+    /// <summary>Set for users made by <see cref="TestTenant.CreateUserWithPasswordAsync"/>: they can sign in.</summary>
+    public string? Password { get; init; }
+}
 
 /// <summary>
 /// A fresh tenant with one clinic and an owner, created straight in the database so tests of other features don't
@@ -68,6 +72,22 @@ public sealed class TestTenant
         var issuer = Factory.Services.GetRequiredService<AccessTokenIssuer>();
         var (token, _) = issuer.Issue(new TokenSubject(userId, TenantId, role, email, role + " user", clinics, Guid.NewGuid()));
         return new TestUser(userId, email, role, token, clinics);
+    }
+
+    /// <summary>Like <see cref="CreateUserAsync"/>, but with a real password hash, so the user can sign in.</summary>
+    public async Task<TestUser> CreateUserWithPasswordAsync(string role, string? password = null, params Guid[] clinicIds)
+    {
+        var user = await CreateUserAsync(role, clinicIds);
+        password ??= "pw-" + Guid.NewGuid().ToString("N")[..16];
+        var hash = Factory.Services.GetRequiredService<PasswordHashing>().Hash(password);
+        await using (var conn = new NpgsqlConnection(Factory.ConnectionString))
+        {
+            await conn.ExecuteAsync(
+                "UPDATE users SET password_hash = @hash WHERE tenant_id = @TenantId AND id = @UserId",
+                new { hash, TenantId, user.UserId });
+        }
+
+        return user with { Password = password };
     }
 
     public HttpClient ClientFor(TestUser user) => Factory.CreateClient(user.AccessToken);

@@ -1,0 +1,127 @@
+using Dapper;
+using Npgsql;
+
+namespace MedSpa.Api.Features.Auth;
+
+/// <summary>A <c>users</c> row with what sign-in needs. Timestamps are UTC DateTimes as Npgsql reads timestamptz.</summary>
+public sealed class UserAccount
+{
+    public Guid TenantId { get; set; }
+    public Guid Id { get; set; }
+    public string Email { get; set; } = "";
+    public string DisplayName { get; set; } = "";
+    public string Role { get; set; } = "";
+    public string PasswordHash { get; set; } = "";
+    public bool IsActive { get; set; }
+    public int FailedLoginCount { get; set; }
+    public DateTime? LockedUntil { get; set; }
+    public string? MfaSecret { get; set; }
+    public DateTime? MfaEnabledAt { get; set; }
+    public long? MfaLastTimeStep { get; set; }
+    public DateTime CreatedAt { get; set; }
+    public DateTime UpdatedAt { get; set; }
+    public Guid[] ClinicIds { get; set; } = [];
+
+    public bool MfaEnabled => MfaSecret is not null;
+
+    public UserResponse ToResponse() => new(
+        Id, TenantId, Email, DisplayName, Role, ClinicIds, IsActive, MfaEnabled, AsUtc(CreatedAt), AsUtc(UpdatedAt));
+
+    public TokenSubject ToSubject(Guid sessionId) => new(Id, TenantId, Role, Email, DisplayName, ClinicIds, sessionId);
+
+    internal static DateTimeOffset AsUtc(DateTime value) => new(DateTime.SpecifyKind(value, DateTimeKind.Utc));
+}
+
+/// <summary>Reads users and keeps their sign-in counters. Every query names the tenant, except the look-up by email
+/// at sign-in: the caller has no tenant yet, and emails are unique across the deployment.</summary>
+public sealed class UserAccounts(NpgsqlDataSource db)
+{
+    internal const string Columns = """
+        u.tenant_id, u.id, u.email, u.display_name, u.role, u.password_hash, u.is_active, u.failed_login_count,
+        u.locked_until, u.mfa_secret, u.mfa_enabled_at, u.mfa_last_time_step, u.created_at, u.updated_at,
+        ARRAY(SELECT uc.clinic_id FROM user_clinics uc WHERE uc.tenant_id = u.tenant_id AND uc.user_id = u.id ORDER BY uc.clinic_id) AS clinic_ids
+        """;
+
+    public async Task<UserAccount?> FindByEmailAsync(string email, CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        return await conn.QuerySingleOrDefaultAsync<UserAccount>(new CommandDefinition(
+            $"SELECT {Columns} FROM users u WHERE lower(u.email) = lower(@email)", new { email }, cancellationToken: ct));
+    }
+
+    public async Task<UserAccount?> GetAsync(Guid tenantId, Guid userId, CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        return await GetAsync(conn, null, tenantId, userId, ct);
+    }
+
+    public static Task<UserAccount?> GetAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, Guid tenantId, Guid userId, CancellationToken ct) =>
+        conn.QuerySingleOrDefaultAsync<UserAccount>(new CommandDefinition(
+            $"SELECT {Columns} FROM users u WHERE u.tenant_id = @tenantId AND u.id = @userId",
+            new { tenantId, userId }, tx, cancellationToken: ct));
+
+    public async Task<IReadOnlyList<UserAccount>> ListAsync(Guid tenantId, CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        var rows = await conn.QueryAsync<UserAccount>(new CommandDefinition(
+            $"SELECT {Columns} FROM users u WHERE u.tenant_id = @tenantId ORDER BY lower(u.display_name), u.id",
+            new { tenantId }, cancellationToken: ct));
+        return rows.AsList();
+    }
+
+    public async Task<TenantSummary?> GetTenantAsync(Guid tenantId, CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        return await conn.QuerySingleOrDefaultAsync<TenantSummary>(new CommandDefinition(
+            "SELECT id, name, slug FROM tenants WHERE id = @tenantId", new { tenantId }, cancellationToken: ct));
+    }
+
+    /// <summary>
+    /// Counts one failed attempt and locks the account once the count reaches <paramref name="maxFailures"/>.
+    /// Returns when the account is locked until, if it is. The row lock makes concurrent failures count each.
+    /// </summary>
+    public async Task<DateTimeOffset?> RecordFailedLoginAsync(Guid tenantId, Guid userId, DateTimeOffset now, int maxFailures, TimeSpan lockout, CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        var lockedUntil = await conn.ExecuteScalarAsync<DateTime?>(new CommandDefinition(
+            """
+            WITH next AS (
+                SELECT tenant_id, id,
+                       -- a lock that has run out starts a fresh count
+                       CASE WHEN locked_until IS NOT NULL AND locked_until <= @now THEN 1 ELSE failed_login_count + 1 END AS failures
+                FROM users WHERE tenant_id = @tenantId AND id = @userId FOR UPDATE)
+            UPDATE users u
+            SET failed_login_count = CASE WHEN next.failures >= @maxFailures THEN 0 ELSE next.failures END,
+                locked_until = CASE WHEN next.failures >= @maxFailures THEN @lockUntil
+                                    WHEN u.locked_until <= @now THEN NULL
+                                    ELSE u.locked_until END
+            FROM next
+            WHERE u.tenant_id = next.tenant_id AND u.id = next.id
+            RETURNING u.locked_until
+            """,
+            new { tenantId, userId, now, maxFailures, lockUntil = now + lockout }, cancellationToken: ct));
+        return lockedUntil is { } value && UserAccount.AsUtc(value) > now ? UserAccount.AsUtc(value) : null;
+    }
+
+    public async Task RecordSuccessfulLoginAsync(Guid tenantId, Guid userId, string? newPasswordHash, CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        await conn.ExecuteAsync(new CommandDefinition(
+            """
+            UPDATE users SET failed_login_count = 0, locked_until = NULL,
+                             password_hash = COALESCE(@newPasswordHash, password_hash)
+            WHERE tenant_id = @tenantId AND id = @userId
+            """,
+            new { tenantId, userId, newPasswordHash }, cancellationToken: ct));
+    }
+
+    /// <summary>Sets a new password hash and clears any lockout (a reset is how a locked-out user gets back in).</summary>
+    public static Task SetPasswordAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, Guid tenantId, Guid userId, string passwordHash, DateTimeOffset now, CancellationToken ct) =>
+        conn.ExecuteAsync(new CommandDefinition(
+            """
+            UPDATE users SET password_hash = @passwordHash, password_changed_at = @now, updated_at = @now,
+                             failed_login_count = 0, locked_until = NULL
+            WHERE tenant_id = @tenantId AND id = @userId
+            """,
+            new { tenantId, userId, passwordHash, now }, tx, cancellationToken: ct));
+}

@@ -1,0 +1,225 @@
+using Dapper;
+using MedSpa.Api.Infrastructure;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Npgsql;
+using static MedSpa.Api.Features.Clinics.ReferenceDataSql;
+
+namespace MedSpa.Api.Features.Clinics;
+
+public sealed record ClinicRequest(
+    string? Name,
+    string? TimeZone,
+    string? Currency,
+    PostalAddress? Address,
+    string? Phone,
+    string? Email,
+    string? Website,
+    bool? ShowFullPatientNames,
+    string? ReceiptFooter,
+    bool? Active);
+
+public sealed record ClinicResponse(
+    Guid Id,
+    string Name,
+    string TimeZone,
+    string Currency,
+    PostalAddress? Address,
+    string? Phone,
+    string? Email,
+    string? Website,
+    bool ShowFullPatientNames,
+    string? ReceiptFooter,
+    bool Active,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset UpdatedAt);
+
+/// <summary>
+/// Clinics (locations) of the caller's tenant. Owners/admins manage them; other staff read only the clinics they are
+/// assigned to, and any other clinic answers 404 exactly like a missing one. DELETE archives (active = false): users,
+/// rooms and history keep pointing at it.
+/// </summary>
+public static class ClinicsApi
+{
+    private const string Columns =
+        "id, name, time_zone, currency, address::text AS address, phone, email, website, show_full_patient_names, receipt_footer, active, created_at, updated_at";
+
+    public static IEndpointRouteBuilder MapClinicsApi(this IEndpointRouteBuilder app)
+    {
+        var clinics = app.MapGroup("/api/clinics").WithTags("Clinics");
+
+        var read = clinics.MapGroup("").RequireAuthorization(Policies.Staff);
+        read.MapGet("", List).WithName("ListClinics");
+        read.MapGet("/{clinicId:guid}", Get).WithName("GetClinic");
+
+        var write = clinics.MapGroup("").RequireAuthorization(Policies.Admin);
+        write.MapPost("", Create).WithName("CreateClinic");
+        write.MapPut("/{clinicId:guid}", Update).WithName("UpdateClinic");
+        write.MapDelete("/{clinicId:guid}", Archive).WithName("ArchiveClinic");
+        return app;
+    }
+
+    /// <summary>
+    /// True when the clinic exists in the caller's tenant and the caller may see it. Every clinic-scoped endpoint
+    /// (rooms, tax rates) starts here so that "not yours" and "not there" look the same.
+    /// </summary>
+    public static async Task<bool> IsVisibleAsync(NpgsqlConnection conn, CurrentUser user, Guid clinicId, CancellationToken ct) =>
+        user.CanAccessClinic(clinicId)
+        && await conn.ExecuteScalarAsync<bool>(new CommandDefinition(
+            "SELECT EXISTS (SELECT 1 FROM clinics WHERE tenant_id = @TenantId AND id = @clinicId)",
+            new { user.TenantId, clinicId }, cancellationToken: ct));
+
+    private static async Task<Results<Ok<Paged<ClinicResponse>>, ValidationProblem>> List(
+        CurrentUser user, NpgsqlDataSource db, int? page, int? pageSize, bool? includeInactive, CancellationToken ct)
+    {
+        var v = new Validation();
+        var paging = PageRequest.From(page, pageSize, v);
+        if (!v.IsValid)
+        {
+            return v.ToProblem();
+        }
+
+        // Non-admins only ever see their assigned clinics.
+        const string where = """
+            WHERE tenant_id = @TenantId
+              AND (@all OR active)
+              AND (@isAdmin OR id = ANY(@clinicIds))
+            """;
+        var args = new
+        {
+            user.TenantId,
+            all = includeInactive == true,
+            isAdmin = user.IsAdmin,
+            clinicIds = user.ClinicIds.ToArray(),
+            paging.PageSize,
+            paging.Offset,
+        };
+        await using var conn = await db.OpenConnectionAsync(ct);
+        var total = await conn.ExecuteScalarAsync<long>(new CommandDefinition($"SELECT count(*) FROM clinics {where}", args, cancellationToken: ct));
+        var rows = await conn.QueryAsync<ClinicRow>(new CommandDefinition(
+            $"SELECT {Columns} FROM clinics {where} ORDER BY lower(name), id LIMIT @PageSize OFFSET @Offset", args, cancellationToken: ct));
+        return TypedResults.Ok(paging.Envelope(rows.Select(r => r.ToResponse()).ToList(), total));
+    }
+
+    private static async Task<Results<Ok<ClinicResponse>, ProblemHttpResult>> Get(
+        Guid clinicId, CurrentUser user, NpgsqlDataSource db, CancellationToken ct)
+    {
+        if (!user.CanAccessClinic(clinicId))
+        {
+            return ApiProblems.NotFound("Clinic");
+        }
+
+        await using var conn = await db.OpenConnectionAsync(ct);
+        var row = await FindAsync(conn, user.TenantId, clinicId, ct);
+        return row is null ? ApiProblems.NotFound("Clinic") : TypedResults.Ok(row.ToResponse());
+    }
+
+    private static async Task<Results<Created<ClinicResponse>, ValidationProblem>> Create(
+        ClinicRequest request, CurrentUser user, NpgsqlDataSource db, CancellationToken ct)
+    {
+        var v = Validate(request);
+        if (!v.IsValid)
+        {
+            return v.ToProblem();
+        }
+
+        await using var conn = await db.OpenConnectionAsync(ct);
+        var row = await conn.QuerySingleAsync<ClinicRow>(new CommandDefinition(
+            $"""
+            INSERT INTO clinics (tenant_id, id, name, time_zone, currency, address, phone, email, website,
+                                 show_full_patient_names, receipt_footer, active)
+            VALUES (@TenantId, @Id, @Name, @TimeZone, @Currency, @Address::jsonb, @Phone, @Email, @Website,
+                    @ShowFullPatientNames, @ReceiptFooter, @Active)
+            RETURNING {Columns}
+            """,
+            Parameters(user.TenantId, Guid.NewGuid(), request, active: request.Active ?? true), cancellationToken: ct));
+        var clinic = row.ToResponse();
+        return TypedResults.Created($"/api/clinics/{clinic.Id}", clinic);
+    }
+
+    private static async Task<Results<Ok<ClinicResponse>, ValidationProblem, ProblemHttpResult>> Update(
+        Guid clinicId, ClinicRequest request, CurrentUser user, NpgsqlDataSource db, CancellationToken ct)
+    {
+        var v = Validate(request);
+        if (!v.IsValid)
+        {
+            return v.ToProblem();
+        }
+
+        await using var conn = await db.OpenConnectionAsync(ct);
+        var row = await conn.QuerySingleOrDefaultAsync<ClinicRow>(new CommandDefinition(
+            $"""
+            UPDATE clinics SET name = @Name, time_zone = @TimeZone, currency = @Currency, address = @Address::jsonb,
+                   phone = @Phone, email = @Email, website = @Website, show_full_patient_names = @ShowFullPatientNames,
+                   receipt_footer = @ReceiptFooter, active = coalesce(@Active, active), updated_at = now()
+            WHERE tenant_id = @TenantId AND id = @Id
+            RETURNING {Columns}
+            """,
+            Parameters(user.TenantId, clinicId, request, active: request.Active), cancellationToken: ct));
+        return row is null ? ApiProblems.NotFound("Clinic") : TypedResults.Ok(row.ToResponse());
+    }
+
+    private static async Task<Results<NoContent, ProblemHttpResult>> Archive(
+        Guid clinicId, CurrentUser user, NpgsqlDataSource db, CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        var changed = await conn.ExecuteAsync(new CommandDefinition(
+            "UPDATE clinics SET active = false, updated_at = now() WHERE tenant_id = @TenantId AND id = @clinicId",
+            new { user.TenantId, clinicId }, cancellationToken: ct));
+        return changed == 0 ? ApiProblems.NotFound("Clinic") : TypedResults.NoContent();
+    }
+
+    private static Task<ClinicRow?> FindAsync(NpgsqlConnection conn, Guid tenantId, Guid clinicId, CancellationToken ct) =>
+        conn.QuerySingleOrDefaultAsync<ClinicRow>(new CommandDefinition(
+            $"SELECT {Columns} FROM clinics WHERE tenant_id = @tenantId AND id = @clinicId",
+            new { tenantId, clinicId }, cancellationToken: ct));
+
+    private static Validation Validate(ClinicRequest r) =>
+        new Validation()
+            .Required("name", r.Name)
+            .TimeZone("timeZone", r.TimeZone)
+            .When(r.TimeZone is not null && !r.TimeZone.Contains('/', StringComparison.Ordinal) && r.TimeZone != "UTC",
+                "timeZone", "timeZone must be an IANA time zone such as America/New_York.")
+            .Currency("currency", r.Currency)
+            .Address("address", r.Address)
+            .Phone("phone", r.Phone)
+            .Email("email", r.Email, required: false)
+            .Optional("website", r.Website, 500)
+            .Optional("receiptFooter", r.ReceiptFooter, 2000);
+
+    private static object Parameters(Guid tenantId, Guid id, ClinicRequest r, bool? active) => new
+    {
+        TenantId = tenantId,
+        Id = id,
+        Name = r.Name!.Trim(),
+        r.TimeZone,
+        r.Currency,
+        Address = ToJson(r.Address),
+        Phone = Clean(r.Phone),
+        Email = Clean(r.Email),
+        Website = Clean(r.Website),
+        ShowFullPatientNames = r.ShowFullPatientNames ?? false,
+        ReceiptFooter = Clean(r.ReceiptFooter),
+        Active = active,
+    };
+
+    private sealed class ClinicRow
+    {
+        public Guid Id { get; init; }
+        public string Name { get; init; } = "";
+        public string TimeZone { get; init; } = "";
+        public string Currency { get; init; } = "";
+        public string? Address { get; init; }
+        public string? Phone { get; init; }
+        public string? Email { get; init; }
+        public string? Website { get; init; }
+        public bool ShowFullPatientNames { get; init; }
+        public string? ReceiptFooter { get; init; }
+        public bool Active { get; init; }
+        public DateTime CreatedAt { get; init; }
+        public DateTime UpdatedAt { get; init; }
+
+        public ClinicResponse ToResponse() => new(
+            Id, Name, TimeZone, Currency, FromJson<PostalAddress>(Address), Phone, Email, Website,
+            ShowFullPatientNames, ReceiptFooter, Active, Utc(CreatedAt), Utc(UpdatedAt));
+    }
+}

@@ -1,0 +1,35 @@
+using System.Text.Json;
+using MedSpa.Api.Infrastructure;
+
+namespace MedSpa.Api.Features.Clinics;
+
+/// <summary>Small conversions shared by the reference-data features' Dapper rows.</summary>
+internal static class ReferenceDataSql
+{
+    private static readonly JsonSerializerOptions Json = CreateJson();
+
+    /// <summary>timestamptz comes back from Npgsql as a UTC DateTime; the API speaks DateTimeOffset.</summary>
+    public static DateTimeOffset Utc(DateTime value) => new(DateTime.SpecifyKind(value, DateTimeKind.Utc));
+
+    public static string? ToJson<T>(T? value) => value is null ? null : JsonSerializer.Serialize(value, Json);
+
+    public static T? FromJson<T>(string? json) => string.IsNullOrEmpty(json) ? default : JsonSerializer.Deserialize<T>(json, Json);
+
+    /// <summary>Blank optional strings are stored as NULL, so "" and absent mean the same thing.</summary>
+    public static string? Clean(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
+
+    public static string[] CleanList(IReadOnlyList<string>? values) =>
+        values is null ? [] : values.Select(v => v.Trim()).Distinct(StringComparer.OrdinalIgnoreCase).ToArray();
+
+    /// <summary>numeric columns come back with their column scale (100.000); drop the trailing zeros for the API.</summary>
+    public static decimal Trim(decimal value) => value / 1.000000000000000000000000000000000m;
+
+    public static decimal? Trim(decimal? value) => value is { } d ? Trim(d) : null;
+
+    private static JsonSerializerOptions CreateJson()
+    {
+        var options = new JsonSerializerOptions(JsonSerializerDefaults.Web);
+        ApiConventions.ConfigureJson(options);
+        return options;
+    }
+}

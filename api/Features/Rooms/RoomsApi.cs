@@ -1,0 +1,214 @@
+using Dapper;
+using MedSpa.Api.Features.Clinics;
+using MedSpa.Api.Infrastructure;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Npgsql;
+using static MedSpa.Api.Features.Clinics.ReferenceDataSql;
+
+namespace MedSpa.Api.Features.Rooms;
+
+public sealed record RoomRequest(
+    string? Number,
+    string? Name,
+    string? Kind,
+    int? SortOrder,
+    bool? OutOfService,
+    string? OutOfServiceReason,
+    bool? Active);
+
+public sealed record RoomResponse(
+    Guid Id,
+    Guid ClinicId,
+    string Number,
+    string Name,
+    string Kind,
+    int SortOrder,
+    bool OutOfService,
+    string? OutOfServiceReason,
+    bool Active,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset UpdatedAt);
+
+/// <summary>
+/// The rooms of one clinic, under <c>/api/clinics/{clinicId}/rooms</c>. A room number is unique within its clinic
+/// (409 otherwise). Out-of-service is a flag staff set here; the live status on the board belongs to the room grain.
+/// DELETE archives: visits and charts keep referring to the room.
+/// </summary>
+public static class RoomsApi
+{
+    public static readonly IReadOnlyList<string> Kinds = ["treatment", "consult", "laser", "facial", "procedure", "photo"];
+
+    private const string Columns =
+        "id, clinic_id, number, name, kind, sort_order, out_of_service, out_of_service_reason, active, created_at, updated_at";
+
+    public static IEndpointRouteBuilder MapRoomsApi(this IEndpointRouteBuilder app)
+    {
+        var rooms = app.MapGroup("/api/clinics/{clinicId:guid}/rooms").WithTags("Rooms");
+
+        var read = rooms.MapGroup("").RequireAuthorization(Policies.Staff);
+        read.MapGet("", List).WithName("ListRooms");
+        read.MapGet("/{roomId:guid}", Get).WithName("GetRoom");
+
+        var write = rooms.MapGroup("").RequireAuthorization(Policies.Admin);
+        write.MapPost("", Create).WithName("CreateRoom");
+        write.MapPut("/{roomId:guid}", Update).WithName("UpdateRoom");
+        write.MapDelete("/{roomId:guid}", Archive).WithName("ArchiveRoom");
+        return app;
+    }
+
+    private static async Task<Results<Ok<Paged<RoomResponse>>, ValidationProblem, ProblemHttpResult>> List(
+        Guid clinicId, CurrentUser user, NpgsqlDataSource db, int? page, int? pageSize, bool? includeInactive, CancellationToken ct)
+    {
+        var v = new Validation();
+        var paging = PageRequest.From(page, pageSize, v);
+        if (!v.IsValid)
+        {
+            return v.ToProblem();
+        }
+
+        await using var conn = await db.OpenConnectionAsync(ct);
+        if (!await ClinicsApi.IsVisibleAsync(conn, user, clinicId, ct))
+        {
+            return ApiProblems.NotFound("Clinic");
+        }
+
+        const string where = "WHERE tenant_id = @TenantId AND clinic_id = @clinicId AND (@all OR active)";
+        var args = new { user.TenantId, clinicId, all = includeInactive == true, paging.PageSize, paging.Offset };
+        var total = await conn.ExecuteScalarAsync<long>(new CommandDefinition($"SELECT count(*) FROM rooms {where}", args, cancellationToken: ct));
+        var rows = await conn.QueryAsync<RoomRow>(new CommandDefinition(
+            $"SELECT {Columns} FROM rooms {where} ORDER BY sort_order, lower(number), id LIMIT @PageSize OFFSET @Offset",
+            args, cancellationToken: ct));
+        return TypedResults.Ok(paging.Envelope(rows.Select(r => r.ToResponse()).ToList(), total));
+    }
+
+    private static async Task<Results<Ok<RoomResponse>, ProblemHttpResult>> Get(
+        Guid clinicId, Guid roomId, CurrentUser user, NpgsqlDataSource db, CancellationToken ct)
+    {
+        if (!user.CanAccessClinic(clinicId))
+        {
+            return ApiProblems.NotFound("Room");
+        }
+
+        await using var conn = await db.OpenConnectionAsync(ct);
+        var row = await conn.QuerySingleOrDefaultAsync<RoomRow>(new CommandDefinition(
+            $"SELECT {Columns} FROM rooms WHERE tenant_id = @TenantId AND clinic_id = @clinicId AND id = @roomId",
+            new { user.TenantId, clinicId, roomId }, cancellationToken: ct));
+        return row is null ? ApiProblems.NotFound("Room") : TypedResults.Ok(row.ToResponse());
+    }
+
+    private static async Task<Results<Created<RoomResponse>, ValidationProblem, ProblemHttpResult>> Create(
+        Guid clinicId, RoomRequest request, CurrentUser user, NpgsqlDataSource db, CancellationToken ct)
+    {
+        var v = Validate(request);
+        if (!v.IsValid)
+        {
+            return v.ToProblem();
+        }
+
+        await using var conn = await db.OpenConnectionAsync(ct);
+        if (!await ClinicsApi.IsVisibleAsync(conn, user, clinicId, ct))
+        {
+            return ApiProblems.NotFound("Clinic");
+        }
+
+        try
+        {
+            var row = await conn.QuerySingleAsync<RoomRow>(new CommandDefinition(
+                $"""
+                INSERT INTO rooms (tenant_id, id, clinic_id, number, name, kind, sort_order, out_of_service, out_of_service_reason, active)
+                VALUES (@TenantId, @Id, @ClinicId, @Number, @Name, @Kind, @SortOrder, @OutOfService, @OutOfServiceReason, @Active)
+                RETURNING {Columns}
+                """,
+                Parameters(user.TenantId, clinicId, Guid.NewGuid(), request, request.Active ?? true), cancellationToken: ct));
+            var room = row.ToResponse();
+            return TypedResults.Created($"/api/clinics/{clinicId}/rooms/{room.Id}", room);
+        }
+        catch (PostgresException e) when (e.IsUniqueViolation())
+        {
+            return DuplicateNumber(request);
+        }
+    }
+
+    private static async Task<Results<Ok<RoomResponse>, ValidationProblem, ProblemHttpResult>> Update(
+        Guid clinicId, Guid roomId, RoomRequest request, CurrentUser user, NpgsqlDataSource db, CancellationToken ct)
+    {
+        var v = Validate(request);
+        if (!v.IsValid)
+        {
+            return v.ToProblem();
+        }
+
+        await using var conn = await db.OpenConnectionAsync(ct);
+        try
+        {
+            var row = await conn.QuerySingleOrDefaultAsync<RoomRow>(new CommandDefinition(
+                $"""
+                UPDATE rooms SET number = @Number, name = @Name, kind = @Kind, sort_order = @SortOrder,
+                       out_of_service = @OutOfService, out_of_service_reason = @OutOfServiceReason,
+                       active = coalesce(@Active, active), updated_at = now()
+                WHERE tenant_id = @TenantId AND clinic_id = @ClinicId AND id = @Id
+                RETURNING {Columns}
+                """,
+                Parameters(user.TenantId, clinicId, roomId, request, request.Active), cancellationToken: ct));
+            return row is null ? ApiProblems.NotFound("Room") : TypedResults.Ok(row.ToResponse());
+        }
+        catch (PostgresException e) when (e.IsUniqueViolation())
+        {
+            return DuplicateNumber(request);
+        }
+    }
+
+    private static async Task<Results<NoContent, ProblemHttpResult>> Archive(
+        Guid clinicId, Guid roomId, CurrentUser user, NpgsqlDataSource db, CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        var changed = await conn.ExecuteAsync(new CommandDefinition(
+            "UPDATE rooms SET active = false, updated_at = now() WHERE tenant_id = @TenantId AND clinic_id = @clinicId AND id = @roomId",
+            new { user.TenantId, clinicId, roomId }, cancellationToken: ct));
+        return changed == 0 ? ApiProblems.NotFound("Room") : TypedResults.NoContent();
+    }
+
+    private static ProblemHttpResult DuplicateNumber(RoomRequest request) =>
+        ApiProblems.Conflict($"This clinic already has a room numbered '{request.Number!.Trim()}' (possibly archived: reactivate it instead).");
+
+    private static Validation Validate(RoomRequest r) =>
+        new Validation()
+            .Required("number", r.Number, 20)
+            .Required("name", r.Name)
+            .OneOf("kind", r.Kind, Kinds)
+            .Range("sortOrder", r.SortOrder, 0, 10_000, required: false)
+            .Optional("outOfServiceReason", r.OutOfServiceReason, 500);
+
+    private static object Parameters(Guid tenantId, Guid clinicId, Guid id, RoomRequest r, bool? active) => new
+    {
+        TenantId = tenantId,
+        ClinicId = clinicId,
+        Id = id,
+        Number = r.Number!.Trim(),
+        Name = r.Name!.Trim(),
+        r.Kind,
+        SortOrder = r.SortOrder ?? 0,
+        OutOfService = r.OutOfService ?? false,
+        // A reason only means something while the room is out of service.
+        OutOfServiceReason = r.OutOfService == true ? Clean(r.OutOfServiceReason) : null,
+        Active = active,
+    };
+
+    private sealed class RoomRow
+    {
+        public Guid Id { get; init; }
+        public Guid ClinicId { get; init; }
+        public string Number { get; init; } = "";
+        public string Name { get; init; } = "";
+        public string Kind { get; init; } = "";
+        public int SortOrder { get; init; }
+        public bool OutOfService { get; init; }
+        public string? OutOfServiceReason { get; init; }
+        public bool Active { get; init; }
+        public DateTime CreatedAt { get; init; }
+        public DateTime UpdatedAt { get; init; }
+
+        public RoomResponse ToResponse() => new(
+            Id, ClinicId, Number, Name, Kind, SortOrder, OutOfService, OutOfServiceReason, Active, Utc(CreatedAt), Utc(UpdatedAt));
+    }
+}

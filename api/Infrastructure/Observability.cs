@@ -1,0 +1,141 @@
+using MedSpa.Silo;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Npgsql;
+using OpenTelemetry;
+using OpenTelemetry.Logs;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
+using Orleans.Dashboard;
+
+namespace MedSpa.Api.Infrastructure;
+
+/// <summary>Settings under <c>Observability:</c>.</summary>
+public sealed class ObservabilityOptions
+{
+    public const string Section = "Observability";
+
+    /// <summary>One JSON object per log line on stdout (for log shippers) instead of the human-readable console.</summary>
+    public bool JsonConsoleLogs { get; set; }
+
+    /// <summary>
+    /// Orleans Dashboard at <c>/dashboard</c>, owners and admins only (it profiles every grain call). Default: on when
+    /// co-hosting; off in client mode, where it would also need the dashboard registered on every standalone silo.
+    /// </summary>
+    public bool? Dashboard { get; set; }
+}
+
+/// <summary>
+/// Traces, metrics, logs and health: OpenTelemetry for ASP.NET Core, HttpClient, Npgsql, the .NET runtime and
+/// Orleans; a Prometheus scrape endpoint; OTLP export when <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set; liveness and
+/// readiness probes; the Orleans Dashboard for admins.
+/// </summary>
+public static class Observability
+{
+    public const string ServiceName = "medspa-orleans";
+    public const string MetricsPath = "/metrics";
+    public const string DashboardPath = "/dashboard";
+
+    /// <summary>Orleans' activity sources: grain calls made by application code, and runtime/storage work.</summary>
+    private static readonly string[] OrleansActivitySources = ["Microsoft.Orleans.Application", "Microsoft.Orleans.Runtime", "Microsoft.Orleans.Storage"];
+    private const string OrleansMeter = "Microsoft.Orleans";
+
+    public static IHostApplicationBuilder AddMedSpaObservability(this IHostApplicationBuilder builder)
+    {
+        var options = builder.Configuration.GetSection(ObservabilityOptions.Section).Get<ObservabilityOptions>() ?? new ObservabilityOptions();
+        var orleans = builder.Configuration.GetSection(MedSpaOrleansOptions.Section).Get<MedSpaOrleansOptions>() ?? new MedSpaOrleansOptions();
+        options.Dashboard ??= !orleans.IsClient;
+
+        if (options.JsonConsoleLogs)
+        {
+            builder.Logging.AddJsonConsole(o =>
+            {
+                o.IncludeScopes = true;
+                o.UseUtcTimestamp = true;
+                o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ";
+            });
+        }
+
+        var otel = builder.Services.AddOpenTelemetry()
+            .ConfigureResource(r => r.AddService(ServiceName, serviceVersion: typeof(Observability).Assembly.GetName().Version?.ToString(),
+                serviceInstanceId: Environment.MachineName + ":" + Environment.ProcessId))
+            .WithTracing(tracing => tracing
+                .AddAspNetCoreInstrumentation(o => o.Filter = ctx => !IsOperationsPath(ctx.Request.Path))
+                .AddHttpClientInstrumentation()
+                .AddNpgsql()
+                .AddSource(OrleansActivitySources))
+            .WithMetrics(metrics => metrics
+                .AddAspNetCoreInstrumentation()
+                .AddHttpClientInstrumentation()
+                .AddRuntimeInstrumentation()
+                .AddNpgsqlInstrumentation()
+                .AddMeter(OrleansMeter)
+                .AddPrometheusExporter());
+
+        // OTLP only when a collector is configured: the standard variable (and its _PROTOCOL/_HEADERS siblings)
+        // configures the exporter itself; without it, nothing tries to send anywhere.
+        if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
+        {
+            otel.WithLogging().UseOtlpExporter();
+        }
+
+        // Grain calls carry the caller's trace context, so an HTTP request and the grain work it causes are one trace.
+        if (orleans.IsClient)
+        {
+            builder.UseOrleansClient(client =>
+            {
+                client.AddActivityPropagation();
+                if (options.Dashboard == true)
+                {
+                    client.AddDashboard();
+                }
+            });
+        }
+        else
+        {
+            builder.UseOrleans(silo =>
+            {
+                silo.AddActivityPropagation();
+                if (options.Dashboard == true)
+                {
+                    silo.AddDashboard();
+                }
+            });
+        }
+
+        builder.Services.AddSingleton(options);
+        builder.Services.AddHealthChecks()
+            .AddCheck<PostgresHealthCheck>("postgresql", tags: [HealthProbes.ReadyTag])
+            .AddCheck<OrleansHealthCheck>("orleans", tags: [HealthProbes.ReadyTag]);
+        return builder;
+    }
+
+    /// <summary>Maps <c>/health/live</c>, <c>/health/ready</c>, <c>/metrics</c> and (for admins) <c>/dashboard</c>.</summary>
+    public static WebApplication MapMedSpaOperations(this WebApplication app)
+    {
+        app.MapHealthChecks("/health/live", new HealthCheckOptions
+        {
+            // Liveness is "the process answers": dependencies failing must not get a healthy process restarted.
+            Predicate = _ => false,
+            ResponseWriter = HealthProbes.WriteJsonAsync,
+        }).AllowAnonymous();
+        app.MapHealthChecks("/health/ready", new HealthCheckOptions
+        {
+            Predicate = check => check.Tags.Contains(HealthProbes.ReadyTag),
+            ResponseWriter = HealthProbes.WriteJsonAsync,
+        }).AllowAnonymous();
+
+        // Anonymous like any Prometheus target: keep it off the public ingress (see deploy/README.md).
+        app.MapPrometheusScrapingEndpoint(MetricsPath).AllowAnonymous();
+
+        if (app.Services.GetRequiredService<ObservabilityOptions>().Dashboard == true)
+        {
+            app.MapOrleansDashboard(DashboardPath).RequireAuthorization(Policies.Admin);
+        }
+
+        return app;
+    }
+
+    private static bool IsOperationsPath(PathString path) =>
+        path.StartsWithSegments("/health", StringComparison.Ordinal) || path.StartsWithSegments(MetricsPath, StringComparison.Ordinal);
+}

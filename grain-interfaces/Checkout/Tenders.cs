@@ -1,0 +1,47 @@
+namespace MedSpa.GrainInterfaces.Checkout;
+
+/// <summary>How (part of) an invoice is paid. Each kind posts to its own ledger account.</summary>
+[GenerateSerializer, Alias("medspa.checkout.tender-kind.v1")]
+public enum TenderKind
+{
+    Cash = 0,
+    Credit = 1,
+    Debit = 2,
+    Check = 3,
+    GiftCard = 4,
+    Package = 5,
+    Membership = 6,
+
+    /// <summary>The patient's wallet (account credit, "Botox bank" dollars).</summary>
+    Wallet = 7,
+    Hsa = 8,
+    Fsa = 9,
+    Other = 10,
+}
+
+/// <summary>
+/// A tender applied to an invoice. <see cref="Amount"/> is what it pays off the invoice; for cash,
+/// <see cref="Tendered"/> is what was handed over and the difference is change given back.
+/// <see cref="Reference"/> names the card payment, gift card code or package purchase it came from.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("medspa.checkout.tender.v1")]
+public sealed record Tender(
+    [property: Id(0)] Guid Id,
+    [property: Id(1)] TenderKind Kind,
+    [property: Id(2)] Money Amount,
+    [property: Id(3)] Money? Tendered = null,
+    [property: Id(4)] string? Reference = null)
+{
+    /// <summary>Change handed back: tendered − applied for cash, otherwise zero.</summary>
+    public Money ChangeDue => Kind == TenderKind.Cash && Tendered is { } t && t > Amount ? t - Amount : Money.Zero(Amount.Currency);
+
+    public bool IsHsaFsa => Kind is TenderKind.Hsa or TenderKind.Fsa;
+}
+
+/// <summary>A refund of (part of) one tender, back to where it came from.</summary>
+[GenerateSerializer, Immutable, Alias("medspa.checkout.tender-refund.v1")]
+public sealed record TenderRefund(
+    [property: Id(0)] Guid Id,
+    [property: Id(1)] Guid TenderId,
+    [property: Id(2)] Money Amount,
+    [property: Id(3)] string? Reason = null);

@@ -1,0 +1,248 @@
+using MedSpa.GrainInterfaces;
+using MedSpa.GrainInterfaces.Checkout;
+using MedSpa.Grains.Domain.Checkout;
+
+namespace MedSpa.Grains.Domain.Ledger;
+
+/// <summary>
+/// The journal entries of checkout. The model, in one place:
+/// <list type="bullet">
+/// <item><b>Sale</b> (invoice finalised): Dr accounts receivable (the total). Revenue lines: Cr revenue by income
+/// category at the pre-tax amount before discounts, Dr discounts (contra) by the discounts, so revenue − discounts =
+/// the pre-tax net. Package and gift-card sales: Cr their liability (deferred until redeemed) at the pre-tax net,
+/// no contra. Cr tax payable per rate, Cr tips payable per provider. Memberships are revenue.</item>
+/// <item><b>Tender</b>: Dr the tender's account (cash drawer, card/HSA-FSA/check/other clearing, or the gift-card,
+/// package, membership or wallet liability it draws down — that is the redemption), Cr accounts receivable.
+/// So receivable's balance is always the sum of balances due.</item>
+/// <item><b>Refund</b> of part of a tender: Cr that tender's account (money goes back where it came from) and Dr the
+/// sale's components in proportion: refunds (contra) by income category, the package/gift-card liabilities sold,
+/// tax payable per rate and tips payable per provider. The proportion is taken on the <i>cumulative</i> refunded
+/// amount by largest remainder and the earlier refunds' share subtracted, so refunding everything, in any number of
+/// pieces, reverses tax and tips to the cent.</item>
+/// <item><b>Void</b> (only before any payment): the exact reversal of the sale entry.</item>
+/// </list>
+/// </summary>
+public static class CheckoutLedger
+{
+    public static LedgerAccount TenderAccount(TenderKind kind) => kind switch
+    {
+        TenderKind.Cash => LedgerAccount.CashDrawer,
+        TenderKind.Credit or TenderKind.Debit => LedgerAccount.CardClearing,
+        TenderKind.Hsa or TenderKind.Fsa => LedgerAccount.HsaFsaClearing,
+        TenderKind.Check => LedgerAccount.CheckClearing,
+        TenderKind.GiftCard => LedgerAccount.GiftCardLiability,
+        TenderKind.Package => LedgerAccount.PackageLiability,
+        TenderKind.Membership => LedgerAccount.MembershipLiability,
+        TenderKind.Wallet => LedgerAccount.PatientWallet,
+        TenderKind.Other => LedgerAccount.OtherClearing,
+        _ => throw new ArgumentOutOfRangeException(nameof(kind)),
+    };
+
+    /// <summary>The account a sold line is credited to: a liability for prepaid value, else revenue.</summary>
+    public static LedgerAccount SaleAccount(InvoiceLine line)
+    {
+        ArgumentNullException.ThrowIfNull(line);
+        return line.Kind switch
+        {
+            InvoiceLineKind.PackageSale => LedgerAccount.PackageLiability,
+            InvoiceLineKind.GiftCardSale => LedgerAccount.GiftCardLiability,
+            _ => LedgerAccount.Revenue(line.IncomeCategory),
+        };
+    }
+
+    public static bool IsRevenue(InvoiceLine line) => SaleAccount(line).Kind == AccountKind.Revenue;
+
+    /// <summary>The sale entry of a finalised invoice, or null if the invoice moves no money at all (no lines).</summary>
+    public static JournalEntry? Sale(string operationId, string invoiceReference, PricedInvoice invoice)
+    {
+        ArgumentNullException.ThrowIfNull(invoice);
+        var b = new JournalEntryBuilder();
+        b.Debit(LedgerAccount.AccountsReceivable, invoice.Total);
+        foreach (var line in invoice.Lines)
+        {
+            var account = SaleAccount(line.Line);
+            if (account.Kind == AccountKind.Revenue)
+            {
+                b.Credit(account, line.NetExcludingTax + line.Discounts);
+                b.Debit(LedgerAccount.Discounts(line.Line.IncomeCategory), line.Discounts);
+            }
+            else
+            {
+                b.Credit(account, line.NetExcludingTax);
+            }
+
+            foreach (var tax in line.Taxes)
+            {
+                b.Credit(LedgerAccount.TaxPayable(tax.RateId), tax.Amount);
+            }
+        }
+
+        CreditTips(b, invoice);
+        return b.IsEmpty ? null : b.Build(operationId, JournalEntryKind.Sale, invoiceReference);
+    }
+
+    /// <summary>A tender applied to an invoice (a gift-card, package, membership or wallet tender is a redemption).</summary>
+    public static JournalEntry Tender(string operationId, string invoiceReference, Tender tender)
+    {
+        ArgumentNullException.ThrowIfNull(tender);
+        var kind = tender.Kind switch
+        {
+            TenderKind.GiftCard => JournalEntryKind.GiftCardRedemption,
+            TenderKind.Package => JournalEntryKind.PackageRedemption,
+            _ => JournalEntryKind.Tender,
+        };
+        return new JournalEntryBuilder()
+            .Debit(TenderAccount(tender.Kind), tender.Amount)
+            .Credit(LedgerAccount.AccountsReceivable, tender.Amount)
+            .Build(operationId, kind, invoiceReference);
+    }
+
+    /// <summary>Redeeming gift-card value against an invoice.</summary>
+    public static JournalEntry GiftCardRedemption(string operationId, string invoiceReference, Guid tenderId, Money amount, string giftCardCode) =>
+        Tender(operationId, invoiceReference, new Tender(tenderId, TenderKind.GiftCard, amount, Reference: giftCardCode));
+
+    /// <summary>Redeeming package value (a session's value) against an invoice.</summary>
+    public static JournalEntry PackageRedemption(string operationId, string invoiceReference, Guid tenderId, Money amount, string packagePurchaseId) =>
+        Tender(operationId, invoiceReference, new Tender(tenderId, TenderKind.Package, amount, Reference: packagePurchaseId));
+
+    /// <summary>A gift card sold outside an invoice (e.g. the online store): Dr how it was paid, Cr the liability.
+    /// At the front desk a gift card is an invoice line and the sale entry credits the same liability.</summary>
+    public static JournalEntry GiftCardSale(string operationId, string giftCardCode, Money amount, TenderKind paidWith) =>
+        new JournalEntryBuilder()
+            .Debit(TenderAccount(paidWith), amount)
+            .Credit(LedgerAccount.GiftCardLiability, amount)
+            .Build(operationId, JournalEntryKind.GiftCardSale, giftCardCode);
+
+    /// <summary>Money put on a patient's wallet (account credit): Dr how it was paid, Cr the wallet liability.
+    /// Spending it is a <see cref="TenderKind.Wallet"/> tender.</summary>
+    public static JournalEntry WalletTopUp(string operationId, string patientReference, Money amount, TenderKind paidWith)
+    {
+        if (paidWith == TenderKind.Wallet)
+        {
+            throw new CheckoutRuleException("paidWith", "A wallet cannot be topped up from itself.");
+        }
+
+        return new JournalEntryBuilder()
+            .Debit(TenderAccount(paidWith), amount)
+            .Credit(LedgerAccount.PatientWallet, amount)
+            .Build(operationId, JournalEntryKind.WalletTopUp, patientReference);
+    }
+
+    /// <summary>A package sold outside an invoice: Dr how it was paid (net + tax), Cr the package liability (net)
+    /// and tax payable per rate.</summary>
+    public static JournalEntry PackageSale(string operationId, string packagePurchaseId, Money netExcludingTax, IReadOnlyList<LineTax> taxes, TenderKind paidWith)
+    {
+        ArgumentNullException.ThrowIfNull(taxes);
+        var tax = Money.Sum(taxes.Select(t => t.Amount), netExcludingTax.Currency);
+        var b = new JournalEntryBuilder()
+            .Debit(TenderAccount(paidWith), netExcludingTax + tax)
+            .Credit(LedgerAccount.PackageLiability, netExcludingTax);
+        foreach (var t in taxes)
+        {
+            b.Credit(LedgerAccount.TaxPayable(t.RateId), t.Amount);
+        }
+
+        return b.Build(operationId, JournalEntryKind.PackageSale, packagePurchaseId);
+    }
+
+    /// <summary>
+    /// A refund of <paramref name="amount"/> on <paramref name="tender"/>, where <paramref name="refundedBefore"/> is
+    /// everything already refunded on the invoice (all tenders). The caller checks the tender has that much left
+    /// (<see cref="TenderRules.ValidateRefund"/>); this refuses a refund beyond the invoice total.
+    /// </summary>
+    public static JournalEntry Refund(string operationId, string invoiceReference, PricedInvoice invoice, Tender tender, Money refundedBefore, Money amount)
+    {
+        ArgumentNullException.ThrowIfNull(invoice);
+        ArgumentNullException.ThrowIfNull(tender);
+        if (!amount.IsPositive || refundedBefore.IsNegative)
+        {
+            throw new CheckoutRuleException("amount", "A refund amount must be positive.");
+        }
+
+        var after = refundedBefore + amount;
+        if (after > invoice.Total)
+        {
+            throw new CheckoutRuleException("amount", $"Refunds ({after}) would exceed the invoice total ({invoice.Total}).");
+        }
+
+        var components = RefundComponents(invoice);
+        var weights = components.Select(c => c.Amount.Amount).ToArray();
+        var cumulativeAfter = after.Allocate(weights);
+        var cumulativeBefore = refundedBefore.Allocate(weights);
+        var b = new JournalEntryBuilder();
+        for (var i = 0; i < components.Count; i++)
+        {
+            // May be −1¢ on some component when largest remainder shifts a cent between refunds; the builder
+            // then posts it on the credit side. The cumulative figures are what stays exact.
+            b.Debit(components[i].Account, cumulativeAfter[i] - cumulativeBefore[i]);
+        }
+
+        b.Credit(TenderAccount(tender.Kind), amount);
+        return b.Build(operationId, JournalEntryKind.Refund, invoiceReference);
+    }
+
+    /// <summary>Voiding an unpaid finalised invoice: the sale entry reversed.</summary>
+    public static JournalEntry? Void(string operationId, string invoiceReference, PricedInvoice invoice) =>
+        Sale(operationId, invoiceReference, invoice)?.Reverse(operationId, JournalEntryKind.Void);
+
+    /// <summary>What a full refund would reverse, merged per account, in a fixed order; sums to the total.</summary>
+    public static IReadOnlyList<(LedgerAccount Account, Money Amount)> RefundComponents(PricedInvoice invoice)
+    {
+        ArgumentNullException.ThrowIfNull(invoice);
+        var sums = new Dictionary<LedgerAccount, Money>();
+        var order = new List<LedgerAccount>();
+        void Add(LedgerAccount account, Money m)
+        {
+            if (sums.TryGetValue(account, out var current))
+            {
+                sums[account] = current + m;
+            }
+            else
+            {
+                sums[account] = m;
+                order.Add(account);
+            }
+        }
+
+        foreach (var line in invoice.Lines)
+        {
+            var account = SaleAccount(line.Line);
+            Add(account.Kind == AccountKind.Revenue ? LedgerAccount.Refunds(line.Line.IncomeCategory) : account, line.NetExcludingTax);
+            foreach (var tax in line.Taxes)
+            {
+                Add(LedgerAccount.TaxPayable(tax.RateId), tax.Amount);
+            }
+        }
+
+        foreach (var (account, amount) in TipCredits(invoice))
+        {
+            Add(account, amount);
+        }
+
+        return order.Select(a => (a, sums[a])).ToArray();
+    }
+
+    private static void CreditTips(JournalEntryBuilder b, PricedInvoice invoice)
+    {
+        foreach (var (account, amount) in TipCredits(invoice))
+        {
+            b.Credit(account, amount);
+        }
+    }
+
+    /// <summary>Tips payable per provider; anything not allocated (there should be nothing) stays unassigned.</summary>
+    private static IEnumerable<(LedgerAccount, Money)> TipCredits(PricedInvoice invoice)
+    {
+        var allocated = Money.Zero(invoice.Currency);
+        foreach (var a in invoice.TipAllocations)
+        {
+            allocated += a.Amount;
+            yield return (LedgerAccount.TipsPayable(a.ProviderId), a.Amount);
+        }
+
+        if (invoice.Tip != allocated)
+        {
+            yield return (LedgerAccount.TipsPayable(null), invoice.Tip - allocated);
+        }
+    }
+}
