@@ -30,9 +30,13 @@ public class MedSpaApiFactory : WebApplicationFactory<Program>, IAsyncLifetime
     public virtual async Task InitializeAsync()
     {
         _database = await TestDatabase.CreateAsync();
+        await BeforeServerStartAsync();
         // Start the host now so the first test doesn't pay for (or time out on) silo start.
         _ = Server;
     }
+
+    /// <summary>Runs once the database exists, before the server starts (e.g. to start a standalone silo first).</summary>
+    protected virtual Task BeforeServerStartAsync() => Task.CompletedTask;
 
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
