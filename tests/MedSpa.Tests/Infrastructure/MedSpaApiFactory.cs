@@ -52,6 +52,8 @@ public class MedSpaApiFactory : WebApplicationFactory<Program>, IAsyncLifetime
             ["Orleans:GatewayPort"] = GatewayPort.ToString(),
             ["Auth:SigningKey"] = SigningKey,
             ["Seed:Demo"] = "false",
+            // Test output stays readable; failures still show warnings and errors.
+            ["Logging:LogLevel:Default"] = "Warning",
         };
         foreach (var (key, value) in ExtraSettings)
         {
