@@ -1,5 +1,6 @@
 using Dapper;
 using MedSpa.Api.Infrastructure;
+using MedSpa.Api.Infrastructure.Idempotency;
 using MedSpa.GrainInterfaces;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
@@ -80,7 +81,7 @@ public static class ProductsApi
         read.MapGet("/{productId:guid}", Get).WithName("GetProduct");
 
         var write = products.MapGroup("").RequireAuthorization(Policies.Admin);
-        write.MapPost("", Create).WithName("CreateProduct");
+        write.MapPost("", Create).WithName("CreateProduct").WithIdempotency();
         write.MapPut("/{productId:guid}", Update).WithName("UpdateProduct");
         write.MapDelete("/{productId:guid}", Deactivate).WithName("DeactivateProduct");
         return app;

@@ -1,5 +1,6 @@
 using Dapper;
 using MedSpa.Api.Infrastructure;
+using MedSpa.Api.Infrastructure.Idempotency;
 using MedSpa.GrainInterfaces;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
@@ -50,7 +51,7 @@ public static class ServicesApi
         read.MapGet("/{serviceId:guid}", Get).WithName("GetService");
 
         var write = services.MapGroup("").RequireAuthorization(Policies.Admin);
-        write.MapPost("", Create).WithName("CreateService");
+        write.MapPost("", Create).WithName("CreateService").WithIdempotency();
         write.MapPut("/{serviceId:guid}", Update).WithName("UpdateService");
         write.MapDelete("/{serviceId:guid}", Deactivate).WithName("DeactivateService");
         return app;

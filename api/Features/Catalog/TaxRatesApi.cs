@@ -1,6 +1,7 @@
 using Dapper;
 using MedSpa.Api.Features.Clinics;
 using MedSpa.Api.Infrastructure;
+using MedSpa.Api.Infrastructure.Idempotency;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
 using static MedSpa.Api.Features.Clinics.ReferenceDataSql;
@@ -41,7 +42,7 @@ public static class TaxRatesApi
         read.MapGet("/{taxRateId:guid}", Get).WithName("GetTaxRate");
 
         var write = rates.MapGroup("").RequireAuthorization(Policies.Admin);
-        write.MapPost("", Create).WithName("CreateTaxRate");
+        write.MapPost("", Create).WithName("CreateTaxRate").WithIdempotency();
         write.MapPut("/{taxRateId:guid}", Update).WithName("UpdateTaxRate");
         write.MapDelete("/{taxRateId:guid}", Deactivate).WithName("DeactivateTaxRate");
         return app;

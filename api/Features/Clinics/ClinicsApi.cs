@@ -1,5 +1,6 @@
 using Dapper;
 using MedSpa.Api.Infrastructure;
+using MedSpa.Api.Infrastructure.Idempotency;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
 using static MedSpa.Api.Features.Clinics.ReferenceDataSql;
@@ -52,7 +53,7 @@ public static class ClinicsApi
         read.MapGet("/{clinicId:guid}", Get).WithName("GetClinic");
 
         var write = clinics.MapGroup("").RequireAuthorization(Policies.Admin);
-        write.MapPost("", Create).WithName("CreateClinic");
+        write.MapPost("", Create).WithName("CreateClinic").WithIdempotency();
         write.MapPut("/{clinicId:guid}", Update).WithName("UpdateClinic");
         write.MapDelete("/{clinicId:guid}", Archive).WithName("ArchiveClinic");
         return app;

@@ -1,6 +1,7 @@
 using System.Text;
 using Dapper;
 using MedSpa.Api.Infrastructure;
+using MedSpa.Api.Infrastructure.Idempotency;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
 using static MedSpa.Api.Features.Clinics.ReferenceDataSql;
@@ -67,7 +68,7 @@ public static class PatientsApi
         read.MapGet("/{patientId:guid}", Get).WithName("GetPatient");
 
         var write = patients.MapGroup("").RequireAuthorization(Policies.FrontDesk);
-        write.MapPost("", Create).WithName("CreatePatient");
+        write.MapPost("", Create).WithName("CreatePatient").WithIdempotency();
         write.MapPut("/{patientId:guid}", Update).WithName("UpdatePatient");
         write.MapDelete("/{patientId:guid}", Archive).WithName("ArchivePatient");
         return app;

@@ -2,6 +2,7 @@ using System.Text.RegularExpressions;
 using Dapper;
 using MedSpa.Api.Features.Clinics;
 using MedSpa.Api.Infrastructure;
+using MedSpa.Api.Infrastructure.Idempotency;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
 using static MedSpa.Api.Features.Clinics.ReferenceDataSql;
@@ -65,7 +66,7 @@ public static partial class ProvidersApi
         read.MapGet("/{providerId:guid}", Get).WithName("GetProvider");
 
         var write = providers.MapGroup("").RequireAuthorization(Policies.Admin);
-        write.MapPost("", Create).WithName("CreateProvider");
+        write.MapPost("", Create).WithName("CreateProvider").WithIdempotency();
         write.MapPut("/{providerId:guid}", Update).WithName("UpdateProvider");
         write.MapDelete("/{providerId:guid}", Deactivate).WithName("DeactivateProvider");
         return app;

@@ -1,6 +1,7 @@
 using Dapper;
 using MedSpa.Api.Features.Clinics;
 using MedSpa.Api.Infrastructure;
+using MedSpa.Api.Infrastructure.Idempotency;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
 using static MedSpa.Api.Features.Clinics.ReferenceDataSql;
@@ -50,7 +51,7 @@ public static class RoomsApi
         read.MapGet("/{roomId:guid}", Get).WithName("GetRoom");
 
         var write = rooms.MapGroup("").RequireAuthorization(Policies.Admin);
-        write.MapPost("", Create).WithName("CreateRoom");
+        write.MapPost("", Create).WithName("CreateRoom").WithIdempotency();
         write.MapPut("/{roomId:guid}", Update).WithName("UpdateRoom");
         write.MapDelete("/{roomId:guid}", Archive).WithName("ArchiveRoom");
         return app;
