@@ -95,10 +95,8 @@ public static class ClinicsApi
             paging.Offset,
         };
         await using var conn = await db.OpenConnectionAsync(ct);
-        var total = await conn.ExecuteScalarAsync<long>(new CommandDefinition($"SELECT count(*) FROM clinics {where}", args, cancellationToken: ct));
-        var rows = await conn.QueryAsync<ClinicRow>(new CommandDefinition(
-            $"SELECT {Columns} FROM clinics {where} ORDER BY lower(name), id LIMIT @PageSize OFFSET @Offset", args, cancellationToken: ct));
-        return TypedResults.Ok(paging.Envelope(rows.Select(r => r.ToResponse()).ToList(), total));
+        return TypedResults.Ok(await conn.QueryPageAsync(
+            paging, "clinics", Columns, where, "lower(name), id", args, (ClinicRow r) => r.ToResponse(), ct));
     }
 
     private static async Task<Results<Ok<ClinicResponse>, ProblemHttpResult>> Get(

@@ -92,11 +92,8 @@ public static partial class ProvidersApi
 
         const string where = "WHERE tenant_id = @TenantId AND (@all OR active) AND (@clinicId::uuid IS NULL OR @clinicId = ANY(clinic_ids))";
         var args = new { user.TenantId, clinicId, all = includeInactive == true, paging.PageSize, paging.Offset };
-        var total = await conn.ExecuteScalarAsync<long>(new CommandDefinition($"SELECT count(*) FROM providers {where}", args, cancellationToken: ct));
-        var rows = await conn.QueryAsync<ProviderRow>(new CommandDefinition(
-            $"SELECT {Columns} FROM providers {where} ORDER BY lower(last_name), lower(first_name), id LIMIT @PageSize OFFSET @Offset",
-            args, cancellationToken: ct));
-        return TypedResults.Ok(paging.Envelope(rows.Select(r => r.ToResponse()).ToList(), total));
+        return TypedResults.Ok(await conn.QueryPageAsync(
+            paging, "providers", Columns, where, "lower(last_name), lower(first_name), id", args, (ProviderRow r) => r.ToResponse(), ct));
     }
 
     private static async Task<Results<Ok<ProviderResponse>, ProblemHttpResult>> Get(

@@ -75,11 +75,8 @@ public static class RoomsApi
 
         const string where = "WHERE tenant_id = @TenantId AND clinic_id = @clinicId AND (@all OR active)";
         var args = new { user.TenantId, clinicId, all = includeInactive == true, paging.PageSize, paging.Offset };
-        var total = await conn.ExecuteScalarAsync<long>(new CommandDefinition($"SELECT count(*) FROM rooms {where}", args, cancellationToken: ct));
-        var rows = await conn.QueryAsync<RoomRow>(new CommandDefinition(
-            $"SELECT {Columns} FROM rooms {where} ORDER BY sort_order, lower(number), id LIMIT @PageSize OFFSET @Offset",
-            args, cancellationToken: ct));
-        return TypedResults.Ok(paging.Envelope(rows.Select(r => r.ToResponse()).ToList(), total));
+        return TypedResults.Ok(await conn.QueryPageAsync(
+            paging, "rooms", Columns, where, "sort_order, lower(number), id", args, (RoomRow r) => r.ToResponse(), ct));
     }
 
     private static async Task<Results<Ok<RoomResponse>, ProblemHttpResult>> Get(
