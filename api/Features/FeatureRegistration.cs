@@ -5,6 +5,7 @@ using MedSpa.Api.Features.Board.Live;
 using MedSpa.Api.Features.Catalog;
 using MedSpa.Api.Features.Clinics;
 using MedSpa.Api.Features.Cluster;
+using MedSpa.Api.Features.Demo;
 using MedSpa.Api.Features.Patients;
 using MedSpa.Api.Features.Providers;
 using MedSpa.Api.Features.Rooms;
@@ -26,6 +27,7 @@ public static class FeatureRegistration
         builder.Services.AddMedSpaUsers();
         builder.AddMedSpaReferenceData();
         builder.AddMedSpaBoardLive();
+        builder.AddMedSpaDemoSeed();
         return builder;
     }
 
