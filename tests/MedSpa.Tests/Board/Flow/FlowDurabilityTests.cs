@@ -2,6 +2,7 @@ using System.Diagnostics;
 using MedSpa.GrainInterfaces.Board;
 using MedSpa.Tests.Infrastructure;
 using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace MedSpa.Tests.Board.Flow;
 
@@ -33,6 +34,37 @@ public sealed class FlowDurabilityTests(FlowApiFactory factory) : IClassFixture<
         var events = factory.Board.For(world.TenantId, world.ClinicId).Select(c => c.Event).ToList();
         Assert.Equal(1, events.Count(e => e == BoardEventNames.PatientCheckedIn));
         Assert.True(events.IndexOf(BoardEventNames.VisitStatusChanged) < events.IndexOf(BoardEventNames.PatientCheckedIn));
+    }
+}
+
+public sealed class AppointmentStatusRepairTests(FlowApiFactory factory) : IClassFixture<FlowApiFactory>
+{
+    [Fact]
+    public async Task A_lost_sql_status_update_is_repaired_by_the_next_transition_and_an_old_version_never_overwrites()
+    {
+        var world = await FlowWorld.CreateAsync(factory);
+        var desk = world.Desk();
+        var appointment = await world.BookAsync(desk, world.Booking(room: 0));
+        await desk.Visit(appointment, "confirm").OkJsonAsync();
+        await desk.Visit(appointment, "check-in").OkJsonAsync();
+
+        // As if the process died after the grain wrote "arrived" but before the row was updated.
+        await using var conn = new Npgsql.NpgsqlConnection(factory.ConnectionString);
+        await Dapper.SqlMapper.ExecuteAsync(conn,
+            "UPDATE appointments SET status = 'confirmed', visit_version = 1 WHERE tenant_id = @TenantId AND id = @appointment",
+            new { world.TenantId, appointment });
+
+        await desk.Visit(appointment, "seat").OkJsonAsync();
+        Assert.Equal("in-progress", await world.SqlStatusAsync(appointment));
+        Assert.Equal(3L, await Dapper.SqlMapper.ExecuteScalarAsync<long>(conn,
+            "SELECT visit_version FROM appointments WHERE tenant_id = @TenantId AND id = @appointment", new { world.TenantId, appointment }));
+
+        // A late replay of an older visit version (e.g. a retry still in flight) cannot move the row back.
+        var grains = factory.Services.GetRequiredService<IGrainFactory>();
+        var visit = (await grains.GetGrain<IVisitGrain>(BoardKeys.For(world.TenantId, appointment)).GetAsync())!;
+        var sql = new MedSpa.Grains.Board.BoardSql(factory.Services.GetRequiredService<Npgsql.NpgsqlDataSource>());
+        await sql.SyncAppointmentStatusAsync(world.TenantId, visit with { Version = 2, Status = VisitStatus.Arrived });
+        Assert.Equal("in-progress", await world.SqlStatusAsync(appointment));
     }
 }
 
