@@ -228,9 +228,18 @@ public sealed class AppointmentsTests(FlowApiFactory factory) : IClassFixture<Fl
         Assert.Equal("scheduled", await world.SqlStatusAsync(appointment));
         Assert.Equal(0, (await outsider.GetAsync("/api/appointments").OkJsonAsync()).GetProperty("total").GetInt64());
 
-        // Providers read the schedule but do not book.
-        var provider = world.Tenant.ClientFor(await world.Tenant.CreateUserAsync("provider"));
-        Assert.Equal(new[] { appointment }, Ids(await provider.GetAsync($"/api/appointments?clinicId={world.ClinicId}").OkJsonAsync()));
+        // Providers read the schedule (mine=true: only their own) but do not book.
+        var providerUser = await world.Tenant.CreateUserAsync("provider");
+        await using (var conn = new Npgsql.NpgsqlConnection(factory.ConnectionString))
+        {
+            await Dapper.SqlMapper.ExecuteAsync(conn, "UPDATE providers SET user_id = @UserId WHERE tenant_id = @TenantId AND id = @id",
+                new { providerUser.UserId, world.TenantId, id = world.Providers[1] });
+        }
+
+        var theirs = await world.BookAsync(world.Desk(), world.Booking(patient: 1, provider: 1, start: FlowWorld.Day.AddHours(2)));
+        var provider = world.Tenant.ClientFor(providerUser);
+        Assert.Equal(new[] { appointment, theirs }, Ids(await provider.GetAsync($"/api/appointments?clinicId={world.ClinicId}").OkJsonAsync()));
+        Assert.Equal(new[] { theirs }, Ids(await provider.GetAsync("/api/appointments?mine=true").OkJsonAsync()));
         var booking = await provider.PostAsJsonAsync("/api/appointments", world.Booking(patient: 1, provider: 1, start: FlowWorld.Day.AddHours(4)), MedSpaApiFactory.Json);
         Assert.Equal(HttpStatusCode.Forbidden, booking.StatusCode);
     }
