@@ -1,13 +1,17 @@
+using MedSpa.Api.Features.Appointments;
 using MedSpa.Api.Features.Auth;
+using MedSpa.Api.Features.Board.Flow;
 using MedSpa.Api.Features.Board.Live;
 using MedSpa.Api.Features.Catalog;
 using MedSpa.Api.Features.Clinics;
 using MedSpa.Api.Features.Cluster;
+using MedSpa.Api.Features.Demo;
 using MedSpa.Api.Features.Patients;
 using MedSpa.Api.Features.Providers;
 using MedSpa.Api.Features.Rooms;
 using MedSpa.Api.Features.Tenants;
 using MedSpa.Api.Features.Users;
+using MedSpa.Api.Features.Visits;
 using MedSpa.Api.Infrastructure.Idempotency;
 
 namespace MedSpa.Api.Features;
@@ -23,6 +27,7 @@ public static class FeatureRegistration
         builder.Services.AddMedSpaUsers();
         builder.AddMedSpaReferenceData();
         builder.AddMedSpaBoardLive();
+        builder.AddMedSpaDemoSeed();
         return builder;
     }
 
@@ -39,6 +44,9 @@ public static class FeatureRegistration
         app.MapProductsApi();
         app.MapTaxRatesApi();
         app.MapPatientsApi();
+        app.MapAppointmentsApi();
+        app.MapVisitsApi();
+        app.MapBoardFlowApi();
         app.MapBoardLive();
         return app;
     }

@@ -1,8 +1,9 @@
 namespace MedSpa.Grains.Housekeeping;
 
 /// <summary>
-/// One periodic clean-up job run by the housekeeping grain on every tick. Register implementations in DI
-/// (<c>services.AddSingleton&lt;IHousekeepingTask, MyTask&gt;()</c>); the silo that owns the reminder runs them all.
+/// One periodic clean-up job run by the housekeeping grain on every tick. Register implementations in
+/// <c>MedSpa.Silo.OrleansHostingExtensions.ConfigureSilo</c> (not in the api's feature registration) so that every
+/// silo, co-hosted or standalone, has them; the silo where the grain is active runs them all.
 /// A task runs inside a grain turn: keep each run bounded (delete in batches, honour the token).
 /// </summary>
 public interface IHousekeepingTask

@@ -75,8 +75,23 @@ public sealed class SessionService(
         await using var conn = await db.OpenConnectionAsync(ct);
         await using var tx = await conn.BeginTransactionAsync(ct);
 
+        // Looked up by hash alone: the token is the only thing the caller has (no tenant yet).
+        var owner = await conn.QuerySingleOrDefaultAsync<TokenOwner>(new CommandDefinition(
+            "SELECT tenant_id, session_id, used_at FROM refresh_tokens WHERE token_hash = @hash",
+            new { hash }, tx, cancellationToken: ct));
+        if (owner is null)
+        {
+            return null;
+        }
+
+        // Every transaction on a session's token family locks the session row first (refresh, reuse revocation,
+        // logout, revoke-all). One lock order means concurrent refreshes and revocations queue instead of deadlocking.
+        var session = await conn.QuerySingleOrDefaultAsync<SessionRow>(new CommandDefinition(
+            "SELECT user_id, revoked_at FROM sessions WHERE tenant_id = @TenantId AND id = @SessionId FOR UPDATE",
+            owner, tx, cancellationToken: ct));
+
         // The conditional UPDATE is the race guard: of two concurrent refreshes with one token, the second waits on
-        // the row lock, then finds used_at set, matches nothing, and is handled below as a reuse.
+        // the session lock, then finds used_at set, matches nothing, and is handled below as a reuse.
         var claimed = await conn.QuerySingleOrDefaultAsync<TokenOwner>(new CommandDefinition(
             """
             UPDATE refresh_tokens SET used_at = @now
@@ -86,27 +101,22 @@ public sealed class SessionService(
             new { hash, now }, tx, cancellationToken: ct));
         if (claimed is null)
         {
-            // Looked up by hash alone: the token is the only thing the caller has (no tenant yet).
-            var known = await conn.QuerySingleOrDefaultAsync<TokenOwner>(new CommandDefinition(
-                "SELECT tenant_id, session_id, used_at FROM refresh_tokens WHERE token_hash = @hash",
+            var usedAt = await conn.ExecuteScalarAsync<DateTime?>(new CommandDefinition(
+                "SELECT used_at FROM refresh_tokens WHERE token_hash = @hash",
                 new { hash }, tx, cancellationToken: ct));
-            if (known?.UsedAt is not null)
+            if (usedAt is not null)
             {
-                var revoked = await RevokeCoreAsync(conn, tx, known.TenantId, known.SessionId, "refresh-token-reuse", now, ct);
+                var revoked = await RevokeCoreAsync(conn, tx, owner.TenantId, owner.SessionId, "refresh-token-reuse", now, ct);
                 await tx.CommitAsync(ct);
                 if (revoked)
                 {
-                    logger.LogWarning("Refresh token reused: session {SessionId} of tenant {TenantId} revoked", known.SessionId, known.TenantId);
+                    logger.LogWarning("Refresh token reused: session {SessionId} of tenant {TenantId} revoked", owner.SessionId, owner.TenantId);
                 }
             }
 
             return null;
         }
 
-        // Locks the session against a concurrent revoke for the rest of this transaction.
-        var session = await conn.QuerySingleOrDefaultAsync<SessionRow>(new CommandDefinition(
-            "SELECT user_id, revoked_at FROM sessions WHERE tenant_id = @TenantId AND id = @SessionId FOR UPDATE",
-            claimed, tx, cancellationToken: ct));
         if (session is null || session.RevokedAt is not null)
         {
             await tx.CommitAsync(ct);

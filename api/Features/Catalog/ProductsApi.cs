@@ -1,5 +1,6 @@
 using Dapper;
 using MedSpa.Api.Infrastructure;
+using MedSpa.Api.Infrastructure.Idempotency;
 using MedSpa.GrainInterfaces;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
@@ -80,7 +81,7 @@ public static class ProductsApi
         read.MapGet("/{productId:guid}", Get).WithName("GetProduct");
 
         var write = products.MapGroup("").RequireAuthorization(Policies.Admin);
-        write.MapPost("", Create).WithName("CreateProduct");
+        write.MapPost("", Create).WithName("CreateProduct").WithIdempotency();
         write.MapPut("/{productId:guid}", Update).WithName("UpdateProduct");
         write.MapDelete("/{productId:guid}", Deactivate).WithName("DeactivateProduct");
         return app;
@@ -100,10 +101,8 @@ public static class ProductsApi
         const string where = "WHERE tenant_id = @TenantId AND (@all OR active) AND (@kind::text IS NULL OR kind = @kind)";
         var args = new { user.TenantId, kind, all = includeInactive == true, paging.PageSize, paging.Offset };
         await using var conn = await db.OpenConnectionAsync(ct);
-        var total = await conn.ExecuteScalarAsync<long>(new CommandDefinition($"SELECT count(*) FROM products {where}", args, cancellationToken: ct));
-        var rows = await conn.QueryAsync<ProductRow>(new CommandDefinition(
-            $"SELECT {Columns} FROM products {where} ORDER BY kind, lower(name), id LIMIT @PageSize OFFSET @Offset", args, cancellationToken: ct));
-        return TypedResults.Ok(paging.Envelope(rows.Select(r => r.ToResponse()).ToList(), total));
+        return TypedResults.Ok(await conn.QueryPageAsync(
+            paging, "products", Columns, where, "kind, lower(name), id", args, (ProductRow r) => r.ToResponse(), ct));
     }
 
     private static async Task<Results<Ok<ProductResponse>, ProblemHttpResult>> Get(

@@ -1,5 +1,6 @@
 using Dapper;
 using MedSpa.Api.Infrastructure;
+using MedSpa.Api.Infrastructure.Idempotency;
 using MedSpa.GrainInterfaces;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
@@ -50,7 +51,7 @@ public static class ServicesApi
         read.MapGet("/{serviceId:guid}", Get).WithName("GetService");
 
         var write = services.MapGroup("").RequireAuthorization(Policies.Admin);
-        write.MapPost("", Create).WithName("CreateService");
+        write.MapPost("", Create).WithName("CreateService").WithIdempotency();
         write.MapPut("/{serviceId:guid}", Update).WithName("UpdateService");
         write.MapDelete("/{serviceId:guid}", Deactivate).WithName("DeactivateService");
         return app;
@@ -70,10 +71,8 @@ public static class ServicesApi
         const string where = "WHERE tenant_id = @TenantId AND (@all OR active) AND (@category::text IS NULL OR category = @category)";
         var args = new { user.TenantId, category, all = includeInactive == true, paging.PageSize, paging.Offset };
         await using var conn = await db.OpenConnectionAsync(ct);
-        var total = await conn.ExecuteScalarAsync<long>(new CommandDefinition($"SELECT count(*) FROM services {where}", args, cancellationToken: ct));
-        var rows = await conn.QueryAsync<ServiceRow>(new CommandDefinition(
-            $"SELECT {Columns} FROM services {where} ORDER BY category, lower(name), id LIMIT @PageSize OFFSET @Offset", args, cancellationToken: ct));
-        return TypedResults.Ok(paging.Envelope(rows.Select(r => r.ToResponse()).ToList(), total));
+        return TypedResults.Ok(await conn.QueryPageAsync(
+            paging, "services", Columns, where, "category, lower(name), id", args, (ServiceRow r) => r.ToResponse(), ct));
     }
 
     private static async Task<Results<Ok<ServiceResponse>, ProblemHttpResult>> Get(

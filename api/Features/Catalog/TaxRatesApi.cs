@@ -1,6 +1,7 @@
 using Dapper;
 using MedSpa.Api.Features.Clinics;
 using MedSpa.Api.Infrastructure;
+using MedSpa.Api.Infrastructure.Idempotency;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
 using static MedSpa.Api.Features.Clinics.ReferenceDataSql;
@@ -41,7 +42,7 @@ public static class TaxRatesApi
         read.MapGet("/{taxRateId:guid}", Get).WithName("GetTaxRate");
 
         var write = rates.MapGroup("").RequireAuthorization(Policies.Admin);
-        write.MapPost("", Create).WithName("CreateTaxRate");
+        write.MapPost("", Create).WithName("CreateTaxRate").WithIdempotency();
         write.MapPut("/{taxRateId:guid}", Update).WithName("UpdateTaxRate");
         write.MapDelete("/{taxRateId:guid}", Deactivate).WithName("DeactivateTaxRate");
         return app;
@@ -70,11 +71,8 @@ public static class TaxRatesApi
 
         const string where = "WHERE tenant_id = @TenantId AND clinic_id = @clinicId AND (@all OR active)";
         var args = new { user.TenantId, clinicId, all = includeInactive == true, paging.PageSize, paging.Offset };
-        var total = await conn.ExecuteScalarAsync<long>(new CommandDefinition($"SELECT count(*) FROM tax_rates {where}", args, cancellationToken: ct));
-        var rows = await conn.QueryAsync<TaxRateRow>(new CommandDefinition(
-            $"SELECT {Columns} FROM tax_rates {where} ORDER BY tax_category, lower(name), id LIMIT @PageSize OFFSET @Offset",
-            args, cancellationToken: ct));
-        return TypedResults.Ok(paging.Envelope(rows.Select(r => r.ToResponse()).ToList(), total));
+        return TypedResults.Ok(await conn.QueryPageAsync(
+            paging, "tax_rates", Columns, where, "tax_category, lower(name), id", args, (TaxRateRow r) => r.ToResponse(), ct));
     }
 
     private static async Task<Results<Ok<TaxRateResponse>, ProblemHttpResult>> Get(

@@ -1,5 +1,6 @@
 using Dapper;
 using MedSpa.Api.Infrastructure;
+using MedSpa.Api.Infrastructure.Idempotency;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
 using static MedSpa.Api.Features.Clinics.ReferenceDataSql;
@@ -52,7 +53,7 @@ public static class ClinicsApi
         read.MapGet("/{clinicId:guid}", Get).WithName("GetClinic");
 
         var write = clinics.MapGroup("").RequireAuthorization(Policies.Admin);
-        write.MapPost("", Create).WithName("CreateClinic");
+        write.MapPost("", Create).WithName("CreateClinic").WithIdempotency();
         write.MapPut("/{clinicId:guid}", Update).WithName("UpdateClinic");
         write.MapDelete("/{clinicId:guid}", Archive).WithName("ArchiveClinic");
         return app;
@@ -94,10 +95,8 @@ public static class ClinicsApi
             paging.Offset,
         };
         await using var conn = await db.OpenConnectionAsync(ct);
-        var total = await conn.ExecuteScalarAsync<long>(new CommandDefinition($"SELECT count(*) FROM clinics {where}", args, cancellationToken: ct));
-        var rows = await conn.QueryAsync<ClinicRow>(new CommandDefinition(
-            $"SELECT {Columns} FROM clinics {where} ORDER BY lower(name), id LIMIT @PageSize OFFSET @Offset", args, cancellationToken: ct));
-        return TypedResults.Ok(paging.Envelope(rows.Select(r => r.ToResponse()).ToList(), total));
+        return TypedResults.Ok(await conn.QueryPageAsync(
+            paging, "clinics", Columns, where, "lower(name), id", args, (ClinicRow r) => r.ToResponse(), ct));
     }
 
     private static async Task<Results<Ok<ClinicResponse>, ProblemHttpResult>> Get(

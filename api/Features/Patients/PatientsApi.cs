@@ -1,6 +1,7 @@
 using System.Text;
 using Dapper;
 using MedSpa.Api.Infrastructure;
+using MedSpa.Api.Infrastructure.Idempotency;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
 using static MedSpa.Api.Features.Clinics.ReferenceDataSql;
@@ -67,7 +68,7 @@ public static class PatientsApi
         read.MapGet("/{patientId:guid}", Get).WithName("GetPatient");
 
         var write = patients.MapGroup("").RequireAuthorization(Policies.FrontDesk);
-        write.MapPost("", Create).WithName("CreatePatient");
+        write.MapPost("", Create).WithName("CreatePatient").WithIdempotency();
         write.MapPut("/{patientId:guid}", Update).WithName("UpdatePatient");
         write.MapDelete("/{patientId:guid}", Archive).WithName("ArchivePatient");
         return app;
@@ -140,11 +141,8 @@ public static class PatientsApi
             paging.Offset,
         };
         await using var conn = await db.OpenConnectionAsync(ct);
-        var total = await conn.ExecuteScalarAsync<long>(new CommandDefinition($"SELECT count(*) FROM patients {where}", args, cancellationToken: ct));
-        var rows = await conn.QueryAsync<PatientRow>(new CommandDefinition(
-            $"SELECT {Columns} FROM patients {where} ORDER BY lower(last_name), lower(first_name), id LIMIT @PageSize OFFSET @Offset",
-            args, cancellationToken: ct));
-        return TypedResults.Ok(paging.Envelope(rows.Select(r => r.ToResponse()).ToList(), total));
+        return TypedResults.Ok(await conn.QueryPageAsync(
+            paging, "patients", Columns, where, "lower(last_name), lower(first_name), id", args, (PatientRow r) => r.ToResponse(), ct));
     }
 
     private static async Task<Results<Ok<PatientResponse>, ProblemHttpResult>> Get(

@@ -2,6 +2,7 @@ using System.Text.RegularExpressions;
 using Dapper;
 using MedSpa.Api.Features.Clinics;
 using MedSpa.Api.Infrastructure;
+using MedSpa.Api.Infrastructure.Idempotency;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
 using static MedSpa.Api.Features.Clinics.ReferenceDataSql;
@@ -65,7 +66,7 @@ public static partial class ProvidersApi
         read.MapGet("/{providerId:guid}", Get).WithName("GetProvider");
 
         var write = providers.MapGroup("").RequireAuthorization(Policies.Admin);
-        write.MapPost("", Create).WithName("CreateProvider");
+        write.MapPost("", Create).WithName("CreateProvider").WithIdempotency();
         write.MapPut("/{providerId:guid}", Update).WithName("UpdateProvider");
         write.MapDelete("/{providerId:guid}", Deactivate).WithName("DeactivateProvider");
         return app;
@@ -91,11 +92,8 @@ public static partial class ProvidersApi
 
         const string where = "WHERE tenant_id = @TenantId AND (@all OR active) AND (@clinicId::uuid IS NULL OR @clinicId = ANY(clinic_ids))";
         var args = new { user.TenantId, clinicId, all = includeInactive == true, paging.PageSize, paging.Offset };
-        var total = await conn.ExecuteScalarAsync<long>(new CommandDefinition($"SELECT count(*) FROM providers {where}", args, cancellationToken: ct));
-        var rows = await conn.QueryAsync<ProviderRow>(new CommandDefinition(
-            $"SELECT {Columns} FROM providers {where} ORDER BY lower(last_name), lower(first_name), id LIMIT @PageSize OFFSET @Offset",
-            args, cancellationToken: ct));
-        return TypedResults.Ok(paging.Envelope(rows.Select(r => r.ToResponse()).ToList(), total));
+        return TypedResults.Ok(await conn.QueryPageAsync(
+            paging, "providers", Columns, where, "lower(last_name), lower(first_name), id", args, (ProviderRow r) => r.ToResponse(), ct));
     }
 
     private static async Task<Results<Ok<ProviderResponse>, ProblemHttpResult>> Get(

@@ -1,6 +1,7 @@
 using Dapper;
 using MedSpa.Api.Features.Clinics;
 using MedSpa.Api.Infrastructure;
+using MedSpa.Api.Infrastructure.Idempotency;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
 using static MedSpa.Api.Features.Clinics.ReferenceDataSql;
@@ -50,7 +51,7 @@ public static class RoomsApi
         read.MapGet("/{roomId:guid}", Get).WithName("GetRoom");
 
         var write = rooms.MapGroup("").RequireAuthorization(Policies.Admin);
-        write.MapPost("", Create).WithName("CreateRoom");
+        write.MapPost("", Create).WithName("CreateRoom").WithIdempotency();
         write.MapPut("/{roomId:guid}", Update).WithName("UpdateRoom");
         write.MapDelete("/{roomId:guid}", Archive).WithName("ArchiveRoom");
         return app;
@@ -74,11 +75,8 @@ public static class RoomsApi
 
         const string where = "WHERE tenant_id = @TenantId AND clinic_id = @clinicId AND (@all OR active)";
         var args = new { user.TenantId, clinicId, all = includeInactive == true, paging.PageSize, paging.Offset };
-        var total = await conn.ExecuteScalarAsync<long>(new CommandDefinition($"SELECT count(*) FROM rooms {where}", args, cancellationToken: ct));
-        var rows = await conn.QueryAsync<RoomRow>(new CommandDefinition(
-            $"SELECT {Columns} FROM rooms {where} ORDER BY sort_order, lower(number), id LIMIT @PageSize OFFSET @Offset",
-            args, cancellationToken: ct));
-        return TypedResults.Ok(paging.Envelope(rows.Select(r => r.ToResponse()).ToList(), total));
+        return TypedResults.Ok(await conn.QueryPageAsync(
+            paging, "rooms", Columns, where, "sort_order, lower(number), id", args, (RoomRow r) => r.ToResponse(), ct));
     }
 
     private static async Task<Results<Ok<RoomResponse>, ProblemHttpResult>> Get(

@@ -30,12 +30,16 @@ public class MedSpaApiFactory : WebApplicationFactory<Program>, IAsyncLifetime
     public virtual async Task InitializeAsync()
     {
         _database = await TestDatabase.CreateAsync();
+        await BeforeServerStartAsync();
         // Start the host now so the first test doesn't pay for (or time out on) silo start.
         StartHost();
     }
 
     /// <summary>Starts the in-memory test server; a factory on a real Kestrel socket starts that instead.</summary>
     protected virtual void StartHost() => _ = Server;
+
+    /// <summary>Runs once the database exists, before the server starts (e.g. to start a standalone silo first).</summary>
+    protected virtual Task BeforeServerStartAsync() => Task.CompletedTask;
 
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
@@ -51,6 +55,8 @@ public class MedSpaApiFactory : WebApplicationFactory<Program>, IAsyncLifetime
             ["Orleans:GatewayPort"] = GatewayPort.ToString(),
             ["Auth:SigningKey"] = SigningKey,
             ["Seed:Demo"] = "false",
+            // Test output stays readable; failures still show warnings and errors.
+            ["Logging:LogLevel:Default"] = "Warning",
         };
         foreach (var (key, value) in ExtraSettings)
         {

@@ -6,7 +6,7 @@ using Orleans.Hosting;
 using Orleans.Runtime;
 using Orleans.Storage;
 
-namespace MedSpa.Tests.Orleans;
+namespace MedSpa.Tests.OrleansCluster;
 
 /// <summary>One silo on a fresh database; its storage providers are called directly, as a grain's state would be.</summary>
 public sealed class GrainStorageFixture : IAsyncLifetime
@@ -208,6 +208,23 @@ public sealed class GrainStorageTests(GrainStorageFixture fixture) : IClassFixtu
             var reread = Fresh();
             await fixture.Storage.ReadStateAsync(StateName, key, reread);
             Assert.Equal([key.ToString()], reread.State);
+        }
+
+        // Rows are found by their full identity, never by the hashes Orleans also sends: with every hash colliding
+        // (or after a hasher change) each grain still reads its own state.
+        await using (var collide = new NpgsqlConnection(fixture.ConnectionString))
+        {
+            await collide.ExecuteAsync("UPDATE orleans_grain_state SET grain_id_hash = 42, grain_type_hash = 42 WHERE service_id = @s", new { s = fixture.Silo.ClusterId });
+        }
+
+        foreach (var key in keys)
+        {
+            var reread = Fresh();
+            await fixture.Storage.ReadStateAsync(StateName, key, reread);
+            Assert.Equal([key.ToString()], reread.State);
+            reread.State!.Add("updated");
+            await fixture.Storage.WriteStateAsync(StateName, key, reread);
+            Assert.Equal("2", reread.ETag);
         }
 
         // The same key under another state name is another row.

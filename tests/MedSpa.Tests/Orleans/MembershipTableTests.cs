@@ -8,7 +8,7 @@ using Orleans.Configuration;
 using Orleans.Runtime;
 using Orleans.Runtime.MembershipService;
 
-namespace MedSpa.Tests.Orleans;
+namespace MedSpa.Tests.OrleansCluster;
 
 public sealed class MembershipTableFixture : IAsyncLifetime
 {

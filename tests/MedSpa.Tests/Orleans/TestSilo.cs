@@ -5,7 +5,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
-namespace MedSpa.Tests.Orleans;
+namespace MedSpa.Tests.OrleansCluster;
 
 /// <summary>
 /// A silo host built exactly as the server builds it (<c>AddMedSpaDatabase</c> + <c>AddMedSpaOrleans</c>: migrations,

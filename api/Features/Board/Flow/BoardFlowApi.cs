@@ -1,0 +1,196 @@
+using Dapper;
+using MedSpa.Api.Features.Clinics;
+using MedSpa.Api.Features.Visits;
+using MedSpa.Api.Infrastructure;
+using MedSpa.Api.Infrastructure.Idempotency;
+using MedSpa.GrainInterfaces.Board;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+using Npgsql;
+using Polly;
+
+namespace MedSpa.Api.Features.Board.Flow;
+
+public sealed record RoomCommandRequest(string? Reason, string? DeviceId);
+
+public sealed record ProviderCommandRequest(string? DeviceId);
+
+/// <summary>
+/// Live room and provider commands and the clinic's waiting queue, each through its grain:
+/// <c>/api/rooms/{roomId}/{status|clean|out-of-service|in-service}</c>,
+/// <c>/api/providers/{providerId}/{status|on-duty|off-duty|break/start|break/end}</c>, <c>/api/clinics/{clinicId}/queue</c>.
+/// Refusals: 409 <c>invalid_transition</c> with the current card, 400 naming the field for a missing reason.
+/// </summary>
+public static class BoardFlowApi
+{
+    public static IEndpointRouteBuilder MapBoardFlowApi(this IEndpointRouteBuilder app)
+    {
+        var rooms = app.MapGroup("/api/rooms/{roomId:guid}").RequireAuthorization(Policies.Staff).WithTags("Live rooms");
+        rooms.MapGet("/status", GetRoom).WithName("GetRoomStatus");
+        rooms.MapPost("/clean", (Guid roomId, [FromBody] RoomCommandRequest? body, HttpContext http, CurrentUser user, IGrainFactory grains, NpgsqlDataSource db, TimeProvider time, CancellationToken ct) =>
+            RoomCommand(roomId, body, http, user, grains, db, time, (g, c, _) => g.MarkCleanAsync(c), ct)).WithName("MarkRoomClean").WithIdempotency();
+        rooms.MapPost("/out-of-service", (Guid roomId, [FromBody] RoomCommandRequest? body, HttpContext http, CurrentUser user, IGrainFactory grains, NpgsqlDataSource db, TimeProvider time, CancellationToken ct) =>
+            RoomCommand(roomId, body, http, user, grains, db, time, (g, c, r) => g.TakeOutOfServiceAsync(r, c), ct)).WithName("TakeRoomOutOfService").WithIdempotency();
+        rooms.MapPost("/in-service", (Guid roomId, [FromBody] RoomCommandRequest? body, HttpContext http, CurrentUser user, IGrainFactory grains, NpgsqlDataSource db, TimeProvider time, CancellationToken ct) =>
+            RoomCommand(roomId, body, http, user, grains, db, time, (g, c, _) => g.ReturnToServiceAsync(c), ct)).WithName("ReturnRoomToService").WithIdempotency();
+
+        var providers = app.MapGroup("/api/providers/{providerId:guid}").RequireAuthorization(Policies.Staff).WithTags("Live providers");
+        providers.MapGet("/status", GetProvider).WithName("GetProviderStatus");
+        MapProviderCommand(providers, "/on-duty", "ProviderOnDuty", (g, c) => g.GoOnDutyAsync(c));
+        MapProviderCommand(providers, "/off-duty", "ProviderOffDuty", (g, c) => g.GoOffDutyAsync(c));
+        MapProviderCommand(providers, "/break/start", "ProviderStartBreak", (g, c) => g.StartBreakAsync(c));
+        MapProviderCommand(providers, "/break/end", "ProviderEndBreak", (g, c) => g.EndBreakAsync(c));
+
+        app.MapGet("/api/clinics/{clinicId:guid}/queue", GetQueue).RequireAuthorization(Policies.Staff).WithTags("Live rooms")
+            .WithName("GetWaitingQueue").WithSummary("Arrived patients by priority, then arrival, with minutes waited.");
+        return app;
+    }
+
+    private static void MapProviderCommand(RouteGroupBuilder group, string route, string name,
+        Func<IProviderGrain, ChangeContext, Task<ProviderCommandResult>> call) =>
+        group.MapPost(route, (Guid providerId, [FromBody] ProviderCommandRequest? body, HttpContext http, CurrentUser user, IGrainFactory grains, NpgsqlDataSource db, TimeProvider time, CancellationToken ct) =>
+            ProviderCommand(providerId, body, http, user, grains, db, time, call, ct)).WithName(name).WithIdempotency();
+
+    private static async Task<Results<Ok<RoomCard>, ProblemHttpResult>> GetRoom(
+        Guid roomId, CurrentUser user, IGrainFactory grains, NpgsqlDataSource db,
+        [FromKeyedServices(GrainCallRetry.Key)] ResiliencePipeline retry, CancellationToken ct)
+    {
+        if (!await RoomVisibleAsync(db, user, roomId, ct))
+        {
+            return ApiProblems.NotFound("Room");
+        }
+
+        var card = await retry.ExecuteAsync(async _ => await grains.GetGrain<IRoomGrain>(BoardKeys.For(user.TenantId, roomId)).GetCardAsync(), ct);
+        return card is null ? ApiProblems.NotFound("Room") : TypedResults.Ok(card);
+    }
+
+    private static async Task<Results<Ok<RoomCard>, ProblemHttpResult, ValidationProblem>> RoomCommand(
+        Guid roomId, RoomCommandRequest? body, HttpContext http, CurrentUser user, IGrainFactory grains, NpgsqlDataSource db,
+        TimeProvider time, Func<IRoomGrain, ChangeContext, string?, Task<RoomCommandResult>> call, CancellationToken ct)
+    {
+        var device = VisitsApi.DeviceId(http, body?.DeviceId, user);
+        var v = new Validation().Optional("reason", body?.Reason, 500).Optional("deviceId", device, 100);
+        if (!v.IsValid)
+        {
+            return v.ToProblem();
+        }
+
+        if (!await RoomVisibleAsync(db, user, roomId, ct))
+        {
+            return ApiProblems.NotFound("Room");
+        }
+
+        var result = await call(grains.GetGrain<IRoomGrain>(BoardKeys.For(user.TenantId, roomId)),
+            new ChangeContext(user.UserId, device, time.GetUtcNow()), body?.Reason);
+        if (!result.Found)
+        {
+            return ApiProblems.NotFound("Room");
+        }
+
+        return result.Refusal switch
+        {
+            null => TypedResults.Ok(result.Card!),
+            { Field: not null } refusal => VisitsApi.FieldRefusal(refusal),
+            var refusal => ApiProblems.Problem(StatusCodes.Status409Conflict, refusal.Code, "The room cannot do that now.", refusal.Message,
+                new Dictionary<string, object?> { ["status"] = Kebab(result.Card!.Status.ToString()) }),
+        };
+    }
+
+    private static async Task<Results<Ok<ProviderCard>, ProblemHttpResult>> GetProvider(
+        Guid providerId, CurrentUser user, IGrainFactory grains, NpgsqlDataSource db,
+        [FromKeyedServices(GrainCallRetry.Key)] ResiliencePipeline retry, CancellationToken ct)
+    {
+        if (await ProviderAccessAsync(db, user, providerId, ct) is null)
+        {
+            return ApiProblems.NotFound("Provider");
+        }
+
+        var card = await retry.ExecuteAsync(async _ => await grains.GetGrain<IProviderGrain>(BoardKeys.For(user.TenantId, providerId)).GetCardAsync(), ct);
+        return card is null ? ApiProblems.NotFound("Provider") : TypedResults.Ok(card);
+    }
+
+    private static async Task<Results<Ok<ProviderCard>, ProblemHttpResult, ValidationProblem>> ProviderCommand(
+        Guid providerId, ProviderCommandRequest? body, HttpContext http, CurrentUser user, IGrainFactory grains, NpgsqlDataSource db,
+        TimeProvider time, Func<IProviderGrain, ChangeContext, Task<ProviderCommandResult>> call, CancellationToken ct)
+    {
+        var device = VisitsApi.DeviceId(http, body?.DeviceId, user);
+        var v = new Validation().Optional("deviceId", device, 100);
+        if (!v.IsValid)
+        {
+            return v.ToProblem();
+        }
+
+        var owner = await ProviderAccessAsync(db, user, providerId, ct);
+        if (owner is null)
+        {
+            return ApiProblems.NotFound("Provider");
+        }
+
+        // Front desk and above manage anyone's duty and breaks; a provider only their own.
+        if (user.Role == Roles.Provider && owner.Value.UserId != user.UserId)
+        {
+            return ApiProblems.Problem(StatusCodes.Status403Forbidden, ErrorCodes.Forbidden, "Forbidden.",
+                "Providers can change only their own duty and breaks.");
+        }
+
+        var result = await call(grains.GetGrain<IProviderGrain>(BoardKeys.For(user.TenantId, providerId)),
+            new ChangeContext(user.UserId, device, time.GetUtcNow()));
+        if (!result.Found)
+        {
+            return ApiProblems.NotFound("Provider");
+        }
+
+        return result.Refusal is { } refusal
+            ? ApiProblems.Problem(StatusCodes.Status409Conflict, refusal.Code, "The provider cannot do that now.", refusal.Message,
+                new Dictionary<string, object?> { ["status"] = Kebab(result.Card!.Status.ToString()) })
+            : TypedResults.Ok(result.Card!);
+    }
+
+    private static async Task<Results<Ok<WaitingQueueView>, ProblemHttpResult>> GetQueue(
+        Guid clinicId, CurrentUser user, IGrainFactory grains, NpgsqlDataSource db,
+        [FromKeyedServices(GrainCallRetry.Key)] ResiliencePipeline retry, CancellationToken ct)
+    {
+        await using (var conn = await db.OpenConnectionAsync(ct))
+        {
+            if (!await ClinicsApi.IsVisibleAsync(conn, user, clinicId, ct))
+            {
+                return ApiProblems.NotFound("Clinic");
+            }
+        }
+
+        var queue = await retry.ExecuteAsync(async _ => await grains.GetGrain<IWaitingRoomGrain>(BoardKeys.For(user.TenantId, clinicId)).GetQueueAsync(), ct);
+        return TypedResults.Ok(queue);
+    }
+
+    private static async Task<bool> RoomVisibleAsync(NpgsqlDataSource db, CurrentUser user, Guid roomId, CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        var clinicId = await conn.ExecuteScalarAsync<Guid?>(new CommandDefinition(
+            "SELECT clinic_id FROM rooms WHERE tenant_id = @TenantId AND id = @roomId", new { user.TenantId, roomId }, cancellationToken: ct));
+        return clinicId is { } c && user.CanAccessClinic(c);
+    }
+
+    /// <summary>The provider's login (if any) when the provider exists in the caller's tenant and shares a clinic with them.</summary>
+    private static async Task<(Guid? UserId, bool Found)?> ProviderAccessAsync(NpgsqlDataSource db, CurrentUser user, Guid providerId, CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        var row = await conn.QuerySingleOrDefaultAsync<ProviderAccessRow>(new CommandDefinition(
+            "SELECT user_id, clinic_ids FROM providers WHERE tenant_id = @TenantId AND id = @providerId",
+            new { user.TenantId, providerId }, cancellationToken: ct));
+        if (row is not { } p)
+        {
+            return null;
+        }
+
+        var visible = user.IsAdmin || p.UserId == user.UserId || p.ClinicIds.Any(user.CanAccessClinic);
+        return visible ? (p.UserId, true) : null;
+    }
+
+    private sealed class ProviderAccessRow
+    {
+        public Guid? UserId { get; init; }
+        public Guid[] ClinicIds { get; init; } = [];
+    }
+
+    private static string Kebab(string name) => System.Text.Json.JsonNamingPolicy.KebabCaseLower.ConvertName(name);
+}

@@ -1,0 +1,55 @@
+using System.Text;
+using MedSpa.Silo;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.Options;
+
+namespace MedSpa.Api.Features.Demo;
+
+/// <summary>
+/// Prints where the server answers once it is listening: API reference, health, metrics, dashboard, and the demo
+/// sign-ins when the demo is seeded. Written to standard output so `./medspa run` shows it above the logs.
+/// </summary>
+public sealed class StartupBanner(
+    IHostApplicationLifetime lifetime,
+    IServer server,
+    DemoSeedResult demo,
+    IOptions<DemoSeedOptions> seed,
+    IConfiguration configuration) : IHostedService
+{
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        lifetime.ApplicationStarted.Register(() => Console.Out.Write(Render()));
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public string Render()
+    {
+        var address = server.Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault() ?? "http://localhost:5080";
+        address = address.Replace("://[::]", "://localhost", StringComparison.Ordinal).Replace("://+", "://localhost", StringComparison.Ordinal).TrimEnd('/');
+        var orleans = configuration.GetSection(MedSpaOrleansOptions.Section).Get<MedSpaOrleansOptions>() ?? new MedSpaOrleansOptions();
+        var sb = new StringBuilder();
+        sb.AppendLine();
+        sb.AppendLine("  MedSpa.Orleans is running");
+        sb.AppendLine($"    API                {address}/api");
+        sb.AppendLine($"    API reference      {address}/docs   (OpenAPI: {address}/openapi/v1.json)");
+        sb.AppendLine($"    Health             {address}/health/live   {address}/health/ready");
+        sb.AppendLine($"    Metrics            {address}/metrics");
+        sb.AppendLine($"    Orleans            mode {orleans.Mode}, cluster '{orleans.ClusterId}', silo port {orleans.SiloPort}, gateway {orleans.GatewayPort}");
+        if (demo.Logins.Count > 0)
+        {
+            sb.AppendLine($"    Demo organisation  {DemoSeed.OrganisationName} — sign in with POST {address}/api/auth/login");
+            foreach (var login in demo.Logins)
+            {
+                sb.AppendLine($"      {login.Role,-11} {login.Email,-40} {login.Name}");
+            }
+
+            sb.AppendLine($"      password    {seed.Value.DemoPassword}   (kept in .medspa/demo-password)");
+        }
+
+        sb.AppendLine();
+        return sb.ToString();
+    }
+}

@@ -1,0 +1,35 @@
+namespace MedSpa.GrainInterfaces.Board;
+
+/// <summary>
+/// One treatment room's live state (key: <see cref="BoardKeys.For"/>(tenant, roomId)), through the pure RoomRules.
+/// Keeps the occupant visit's latest state so the card it publishes never disagrees with the visit.
+/// </summary>
+public interface IRoomGrain : IGrainWithStringKey
+{
+    /// <summary>The card as of now, or null when the tenant has no such room.</summary>
+    Task<RoomCard?> GetCardAsync();
+
+    /// <summary>Seats <paramref name="visit"/> (already in its in-room state): refused with room_not_free unless free.</summary>
+    Task<RoomCommandResult> OccupyAsync(VisitState visit, ChangeContext context);
+
+    /// <summary>The occupant's visit moved on (started, documenting, ready, completed → turnover). Idempotent per version.</summary>
+    Task ApplyVisitAsync(VisitState visit);
+
+    Task<RoomCommandResult> MarkCleanAsync(ChangeContext context);
+
+    Task<RoomCommandResult> TakeOutOfServiceAsync(string? reason, ChangeContext context);
+
+    Task<RoomCommandResult> ReturnToServiceAsync(ChangeContext context);
+}
+
+/// <summary>The answer to a room command. <see cref="Found"/> false: no such room in the tenant.</summary>
+[GenerateSerializer, Immutable, Alias("medspa.board.room-command-result.v1")]
+public sealed record RoomCommandResult(
+    [property: Id(0)] bool Found,
+    [property: Id(1)] RoomCard? Card,
+    [property: Id(2)] Refusal? Refusal)
+{
+    public bool Accepted => Found && Refusal is null;
+
+    public static RoomCommandResult NotFound { get; } = new(false, null, null);
+}

@@ -1,0 +1,202 @@
+using System.Diagnostics;
+using System.Text;
+using Dapper;
+using MedSpa.Tests.Infrastructure;
+using Npgsql;
+
+namespace MedSpa.Tests.OrleansCluster;
+
+/// <summary>
+/// The standalone silo executable (<c>silo/MedSpa.Silo.Host</c>) run as a real child process against a test
+/// database. Killed on dispose, and at process exit should a fixture never get disposed.
+/// </summary>
+public sealed class StandaloneSiloProcess : IDisposable
+{
+    private const int MaxOutputLines = 400;
+    private readonly Process _process;
+    private readonly Queue<string> _output = new();
+
+    private StandaloneSiloProcess(Process process, int siloPort, int gatewayPort)
+    {
+        _process = process;
+        SiloPort = siloPort;
+        GatewayPort = gatewayPort;
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => Dispose();
+    }
+
+    public int SiloPort { get; }
+    public int GatewayPort { get; }
+    public bool HasExited => _process.HasExited;
+
+    public string RecentOutput
+    {
+        get
+        {
+            lock (_output)
+            {
+                return string.Join('\n', _output);
+            }
+        }
+    }
+
+    public static StandaloneSiloProcess Start(string connectionString, string clusterId)
+    {
+        var siloPort = FreePorts.Next();
+        var gatewayPort = FreePorts.Next();
+        var info = new ProcessStartInfo(DotnetHost(), [HostAssemblyPath()])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        info.Environment["ConnectionStrings__Postgres"] = connectionString;
+        info.Environment["Orleans__ClusterId"] = clusterId;
+        info.Environment["Orleans__ServiceId"] = clusterId;
+        info.Environment["Orleans__SiloPort"] = siloPort.ToString();
+        info.Environment["Orleans__GatewayPort"] = gatewayPort.ToString();
+        info.Environment["ASPNETCORE_URLS"] = $"http://127.0.0.1:{FreePorts.Next()}";
+        info.Environment["ASPNETCORE_ENVIRONMENT"] = "Testing";
+        info.Environment["Logging__LogLevel__Default"] = "Warning";
+        info.Environment["Logging__LogLevel__Microsoft.Hosting.Lifetime"] = "Information";
+
+        var process = new Process { StartInfo = info, EnableRaisingEvents = true };
+        var silo = new StandaloneSiloProcess(process, siloPort, gatewayPort);
+        process.OutputDataReceived += (_, e) => silo.Record(e.Data);
+        process.ErrorDataReceived += (_, e) => silo.Record(e.Data);
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return silo;
+    }
+
+    /// <summary>Waits until the membership table shows this silo Active (status 3); fails fast if the process exits.</summary>
+    public async Task WaitUntilActiveAsync(string connectionString, string clusterId, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        await using var conn = new NpgsqlConnection(connectionString);
+        while (true)
+        {
+            if (_process.HasExited)
+            {
+                throw new InvalidOperationException($"The standalone silo exited with code {_process.ExitCode}:\n{RecentOutput}");
+            }
+
+            int active;
+            try
+            {
+                active = await conn.ExecuteScalarAsync<int>(
+                    "SELECT count(*) FROM orleans_membership WHERE deployment_id = @clusterId AND port = @port AND status = 3",
+                    new { clusterId, port = SiloPort });
+            }
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UndefinedTable)
+            {
+                active = 0; // the silo has not applied the migrations yet
+            }
+
+            if (active == 1)
+            {
+                return;
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"The standalone silo did not become active within {timeout}:\n{RecentOutput}");
+            }
+
+            await Task.Delay(100);
+        }
+    }
+
+    /// <summary>Hard kill (SIGKILL): the silo gets no chance to leave the cluster, as in a crash.</summary>
+    public void Kill()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            _process.WaitForExit(10_000);
+        }
+    }
+
+    public void Dispose()
+    {
+        try
+        {
+            Kill();
+        }
+        catch (InvalidOperationException)
+        {
+            // Never started or already reaped.
+        }
+    }
+
+    private void Record(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (_output)
+        {
+            _output.Enqueue(line);
+            while (_output.Count > MaxOutputLines)
+            {
+                _output.Dequeue();
+            }
+        }
+    }
+
+    private static string DotnetHost() =>
+        Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host : "dotnet";
+
+    /// <summary>
+    /// The silo host's build output for the configuration these tests were built with. The solution builds it
+    /// before the tests (a build dependency in MedSpa.Orleans.sln); when run from the test project alone, build it.
+    /// </summary>
+    private static string HostAssemblyPath()
+    {
+        var testOutput = new DirectoryInfo(AppContext.BaseDirectory);
+        // .../tests/MedSpa.Tests/bin/<Configuration>/net10.0/linux-x64/
+        var configuration = testOutput.Parent?.Parent?.Name ?? "Release";
+        var root = testOutput;
+        while (root is not null && !File.Exists(Path.Combine(root.FullName, "MedSpa.Orleans.sln")))
+        {
+            root = root.Parent;
+        }
+
+        if (root is null)
+        {
+            throw new InvalidOperationException($"MedSpa.Orleans.sln not found above {AppContext.BaseDirectory}.");
+        }
+
+        var project = Path.Combine(root.FullName, "silo", "MedSpa.Silo.Host");
+        var dll = Path.Combine(project, "bin", configuration, "net10.0", "linux-x64", "MedSpa.Silo.Host.dll");
+        if (!File.Exists(dll))
+        {
+            BuildHost(project, configuration);
+        }
+
+        return dll;
+    }
+
+    private static readonly Lock BuildLock = new();
+
+    private static void BuildHost(string project, string configuration)
+    {
+        lock (BuildLock)
+        {
+            using var build = Process.Start(new ProcessStartInfo(DotnetHost(), ["build", project, "-c", configuration, "-nologo", "-v", "quiet"])
+            {
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+            })!;
+            var output = new StringBuilder();
+            output.Append(build.StandardOutput.ReadToEnd()).Append(build.StandardError.ReadToEnd());
+            build.WaitForExit();
+            if (build.ExitCode != 0)
+            {
+                throw new InvalidOperationException($"Building {project} failed:\n{output}");
+            }
+        }
+    }
+}
