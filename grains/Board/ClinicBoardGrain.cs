@@ -40,7 +40,7 @@ public sealed partial class ClinicBoardGrain(
     private WaitingQueueView _queue = new([], DateTimeOffset.MinValue);
     private PatientNameDisplay _nameDisplay = PatientNameDisplay.Initials;
     private Dictionary<Guid, Guid> _providerByUser = [];
-    private ImmutableHashSet<Guid> _connectedProviders = [];
+    private ImmutableHashSet<(Guid Provider, string Device)> _connectedDevices = [];
     private BoardPresence _presence = new([], DateTimeOffset.MinValue);
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
@@ -86,7 +86,7 @@ public sealed partial class ClinicBoardGrain(
                     data = room;
                     break;
                 case BoardEventNames.ProviderStatusChanged:
-                    var provider = WithPresence(Expect<ProviderCard>(change));
+                    var provider = Expect<ProviderCard>(change);
                     providers = Upsert(providers, provider, p => p.ProviderId == provider.ProviderId);
                     data = provider;
                     break;
@@ -254,8 +254,8 @@ public sealed partial class ClinicBoardGrain(
         await PresenceChangedAsync();
     }
 
-    /// <summary>Recomputes presence, pushes it, and republishes the providers whose tablet connection changed.</summary>
-    private async Task PresenceChangedAsync()
+    /// <summary>Recomputes presence, pushes it, and tells provider grains which of their devices came or went.</summary>
+    private Task PresenceChangedAsync()
     {
         var now = time.GetUtcNow();
         var connections = _hosts.Values.SelectMany(h => h.Connections.Values).ToList();
@@ -276,38 +276,36 @@ public sealed partial class ClinicBoardGrain(
             }
         }
 
-        var connectedProviders = connections
+        // The provider grain owns tablet state (ProviderRules.DeriveConnection) and publishes the provider's card.
+        // Tell it about each (provider, device) that came or went. Not awaited: the provider grain publishes back to
+        // this non-reentrant board, so awaiting it here would deadlock; a lost call is repaired when the host renews
+        // (the board re-derives from scratch after a re-activation) or the device reconnects.
+        var devices = connections
             .Where(c => _providerByUser.ContainsKey(c.UserId))
-            .Select(c => _providerByUser[c.UserId])
+            .Select(c => (Provider: _providerByUser[c.UserId], Device: c.DeviceId ?? "browser"))
             .ToImmutableHashSet();
-        if (connectedProviders.SetEquals(_connectedProviders)) return;
-        _connectedProviders = connectedProviders;
-
-        // The provider grain (issue 3 §1) owns device state once it exists; until it reports, the board derives the
-        // tablet's connection from SignalR presence so a dropped tablet shows as disconnected within seconds.
-        var updates = _providers
-            .Where(p => (p.Connection == DeviceConnection.Disconnected) == connectedProviders.Contains(p.ProviderId)
-                        && p.Connection != DeviceConnection.Syncing)
-            .Select(p => p with { Connection = connectedProviders.Contains(p.ProviderId) ? DeviceConnection.Connected : DeviceConnection.Disconnected })
-            .ToList();
-        if (updates.Count == 0) return;
-        var providers = _providers;
-        foreach (var card in updates)
+        foreach (var (provider, device) in devices.Except(_connectedDevices))
         {
-            providers = Upsert(providers, card, p => p.ProviderId == card.ProviderId);
+            TellProvider(provider, device, DeviceConnection.Connected);
         }
 
-        await CommitAsync(
-            [.. updates.Select(u => (BoardEventNames.ProviderStatusChanged, (BoardEventData)u))],
-            now, _rooms, providers, _queue);
+        foreach (var (provider, device) in _connectedDevices.Except(devices))
+        {
+            TellProvider(provider, device, DeviceConnection.Disconnected);
+        }
+
+        _connectedDevices = devices;
+        return Task.CompletedTask;
     }
 
-    private static (Guid, string?, string, string) PresenceKey(PresenceEntry e) => (e.UserId, e.DeviceId, e.Name, e.Role);
+    private void TellProvider(Guid providerId, string deviceId, DeviceConnection connection) =>
+        GrainFactory.GetGrain<IProviderGrain>(BoardKeys.For(_tenantId, providerId))
+            .SetDeviceConnectionAsync(deviceId, connection)
+            .ContinueWith(
+                t => logger.LogWarning(t.Exception, "Board {Board}: could not tell provider {Provider} that device {Device} is {Connection}", _key, providerId, deviceId, connection),
+                CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Current);
 
-    private ProviderCard WithPresence(ProviderCard card) =>
-        card.Connection == DeviceConnection.Disconnected && _connectedProviders.Contains(card.ProviderId)
-            ? card with { Connection = DeviceConnection.Connected }
-            : card;
+    private static (Guid, string?, string, string) PresenceKey(PresenceEntry e) => (e.UserId, e.DeviceId, e.Name, e.Role);
 
     private RoomCard Mask(RoomCard card) => card.Patient is null ? card : card with { Patient = DisplayName(card.Patient) };
 
