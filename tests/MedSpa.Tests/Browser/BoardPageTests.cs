@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using MedSpa.GrainInterfaces.Board;
+using MedSpa.Tests.Board.Flow;
 using MedSpa.Tests.Board.Live;
 using MedSpa.Tests.Infrastructure;
 using Microsoft.Playwright;
@@ -110,5 +111,36 @@ public sealed class BoardPageTests(LiveServerFactory factory) : IClassFixture<Li
         await factory.Grains.Board(tenant).PublishAsync([BoardTestData.RoomChange(roomId, RoomStatus.Waiting, "Mary Ann Smith")]);
         await Assertions.Expect(card).ToHaveAttributeAsync("data-status", "waiting");
         await Assertions.Expect(card.Locator(".patient")).ToHaveTextAsync("M.S.");
+    }
+
+    [Fact]
+    public async Task A_visit_moved_through_the_http_api_shows_on_the_board()
+    {
+        var world = await FlowWorld.CreateAsync(factory, patients: 1, providers: 1, rooms: 1);
+        using var desk = world.Desk();
+        var appointment = await world.BookAsync(desk, world.Booking(patient: 0, provider: 0, room: 0, start: DateTimeOffset.UtcNow));
+        using var admin = world.Tenant.ClientFor(world.Tenant.Owner);
+        var link = await (await admin.PostAsync($"/api/clinics/{world.ClinicId}/display-links", System.Net.Http.Json.JsonContent.Create(new { })))
+            .ReadJsonAsync<MedSpa.Api.Features.Board.Live.DisplayLinkResponse>();
+
+        var page = await _browser!.NewPageAsync(new BrowserNewPageOptions { BaseURL = factory.BaseAddress.ToString() });
+        await page.GotoAsync(link.Url!);
+        var card = page.Locator($".room[data-room-id='{world.Rooms[0]}']");
+        await Assertions.Expect(card).ToHaveAttributeAsync("data-status", "empty");
+
+        await desk.Visit(appointment, "check-in").OkJsonAsync();
+        // The waiting queue lists the patient by initials (Jane Doe).
+        await Assertions.Expect(page.Locator("#queue li")).ToContainTextAsync("J.D.");
+
+        await desk.Visit(appointment, "seat").OkJsonAsync();
+        await Assertions.Expect(card).ToHaveAttributeAsync("data-status", "waiting");
+        await Assertions.Expect(card.Locator(".patient")).ToHaveTextAsync("J.D.");
+        await Assertions.Expect(page.Locator("#queue li")).ToHaveCountAsync(0);
+
+        await desk.Visit(appointment, "start").OkJsonAsync();
+        await Assertions.Expect(card).ToHaveAttributeAsync("data-status", "in-progress");
+        await Assertions.Expect(card.Locator(".timer")).ToBeVisibleAsync();
+        await Assertions.Expect(card.Locator(".detail").First).ToContainTextAsync("Ana Rivera 0");
+        Assert.DoesNotContain("Jane", await page.ContentAsync());
     }
 }
