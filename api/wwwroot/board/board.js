@@ -196,7 +196,7 @@
     $("queue-count").textContent = entries.length ? "(" + entries.length + ")" : "";
     $("queue").innerHTML = entries.map((q) => {
       const waited = Math.max(0, Math.floor((now - new Date(q.arrivedAt)) / 60000));
-      return `<li class="${esc(q.priority)}"><span>${esc(q.patient)}${q.waiting === "in-car" ? " 🚗" : ""}</span><span>${waited} min</span></li>`;
+      return `<li class="${esc(q.priority)}"><span>${esc(q.patient)}${q.waiting === "in-car" ? " · in car" : ""}</span><span>${waited} min</span></li>`;
     }).join("");
   }
 
