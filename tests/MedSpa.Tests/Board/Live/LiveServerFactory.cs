@@ -84,6 +84,28 @@ public sealed class BoardClient : IAsyncDisposable
     public HubConnection Connection { get; }
     public BoardPresence? Presence { get; private set; }
     public IReadOnlyList<BoardEnvelope> Received => [.. _received];
+
+    /// <summary>
+    /// What a client applies under the board protocol (the /board page does the same): an event whose seq it already
+    /// has is a harmless redelivery (e.g. a transport resend after a stateful reconnect) and is skipped. Gaps and
+    /// out-of-order events are not hidden: they stay in the list.
+    /// </summary>
+    public IReadOnlyList<BoardEnvelope> Applied
+    {
+        get
+        {
+            var applied = new List<BoardEnvelope>();
+            foreach (var e in _received)
+            {
+                if (applied.Count == 0 || e.Seq != applied[^1].Seq && !applied.Exists(a => a.Seq == e.Seq))
+                {
+                    applied.Add(e);
+                }
+            }
+
+            return applied;
+        }
+    }
     /// <summary>The same events as JSON text, as they came over the wire.</summary>
     public IReadOnlyList<string> ReceivedJson => [.. _raw];
 

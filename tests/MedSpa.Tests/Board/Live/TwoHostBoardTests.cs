@@ -58,8 +58,8 @@ public sealed class TwoHostBoardTests(TwoHosts hosts) : IClassFixture<TwoHosts>
 
         foreach (var client in new[] { onFirst, onSecond })
         {
-            await Eventually.TrueAsync(() => client.Received.Count >= expected.Count, "every event arrives");
-            Assert.Equal(expected, client.Received.Select(e => e.Seq));
+            await Eventually.TrueAsync(() => client.Applied.Count >= expected.Count, "every event arrives");
+            Assert.Equal(expected, client.Applied.Select(e => e.Seq));
             Assert.All(client.Received, e => Assert.Equal(BoardEventNames.RoomUpdated, e.Event));
         }
     }
