@@ -3,8 +3,10 @@ using MedSpa.Api.Features.Catalog;
 using MedSpa.Api.Features.Clinics;
 using MedSpa.Api.Features.Cluster;
 using MedSpa.Api.Features.Demo;
+using MedSpa.Api.Features.Invoices;
 using MedSpa.Api.Features.Patients;
 using MedSpa.Api.Features.Providers;
+using MedSpa.Api.Features.Reports;
 using MedSpa.Api.Features.Rooms;
 using MedSpa.Api.Features.Tenants;
 using MedSpa.Api.Features.Users;
@@ -39,6 +41,8 @@ public static class FeatureRegistration
         app.MapProductsApi();
         app.MapTaxRatesApi();
         app.MapPatientsApi();
+        app.MapInvoicesApi();
+        app.MapReportsApi();
         return app;
     }
 }
