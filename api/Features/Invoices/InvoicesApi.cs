@@ -134,7 +134,7 @@ public static class InvoicesApi
         }
 
         var line = ToLine(Guid.NewGuid(), request, invoice.Currency, out var problem);
-        return line is null ? problem! : Respond(user, await grain.AddLineAsync(line, request.PriceIncludesTax));
+        return line is null ? problem! : Respond(user, ForLineRequest(await grain.AddLineAsync(line, request.PriceIncludesTax)));
     }
 
     private static async Task<Results<Ok<InvoiceView>, ValidationProblem, ProblemHttpResult>> UpdateLine(
@@ -147,7 +147,7 @@ public static class InvoicesApi
         }
 
         var line = ToLine(lineId, request, invoice.Currency, out var problem);
-        return line is null ? problem! : Respond(user, await grain.UpdateLineAsync(line, request.PriceIncludesTax));
+        return line is null ? problem! : Respond(user, ForLineRequest(await grain.UpdateLineAsync(line, request.PriceIncludesTax)));
     }
 
     private static async Task<Results<Ok<InvoiceView>, ValidationProblem, ProblemHttpResult>> RemoveLine(
@@ -330,6 +330,13 @@ public static class InvoicesApi
             new Dictionary<string, object?> { ["field"] = error.Field }),
     };
 
+    /// <summary>Pricing names a line's fields by its place in the invoice (<c>lines[2].quantity</c>); a request
+    /// that carries one line names them as the request does (<c>quantity</c>).</summary>
+    private static InvoiceResult ForLineRequest(InvoiceResult result) =>
+        result.Error is { Field: var f } e && f.StartsWith("lines[", StringComparison.Ordinal) && f.IndexOf("].", StringComparison.Ordinal) is var end and > 0
+            ? result with { Error = e with { Field = f[(end + 2)..] } }
+            : result;
+
     private static T Add<T>(Validation v, string field, string message, T value)
     {
         v.Add(field, message);
@@ -416,12 +423,20 @@ public static class InvoicesApi
         problem = null;
         return new InvoiceLine(
             lineId, kind, r.Description!.Trim(), r.Quantity!.Value, price.Value, r.ProviderId,
-            string.IsNullOrWhiteSpace(r.TaxCategory) ? TaxCategories.Standard : r.TaxCategory.Trim(),
+            string.IsNullOrWhiteSpace(r.TaxCategory) ? DefaultTaxCategory(kind) : r.TaxCategory.Trim(),
             string.IsNullOrWhiteSpace(r.IncomeCategory) ? DefaultIncomeCategory(kind) : r.IncomeCategory.Trim(),
             r.HsaFsaEligible ?? false, r.PriceIncludesTax ?? false, discount, r.CatalogItemId,
             r.Filler is { } fd ? new FillerDetails(fd.VolumeMl!.Value, fd.SyringeSizeMl!.Value, fd.AdjustmentSyringes ?? 0m) : null,
             r.Lot is { } l ? new ProductLot(l.LotNumber!.Trim(), l.Expiry) : null);
     }
+
+    /// <summary>The catalog's tax categories (service, retail, medical): what a line is taxed as unless it says.</summary>
+    private static string DefaultTaxCategory(InvoiceLineKind kind) => kind switch
+    {
+        InvoiceLineKind.RetailProduct => "retail",
+        InvoiceLineKind.GiftCardSale => TaxCategories.Exempt,
+        _ => "service",
+    };
 
     private static string DefaultIncomeCategory(InvoiceLineKind kind) => kind switch
     {

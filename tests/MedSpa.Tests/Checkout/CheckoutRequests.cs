@@ -13,7 +13,7 @@ public static class CheckoutRequests
     public static object Usd(long cents) => new { amount = cents, currency = "USD" };
 
     public static object Line(long unitPriceCents, string kind = "service", decimal quantity = 1, Guid? providerId = null,
-        string taxCategory = "standard", bool? priceIncludesTax = null) => new
+        string? taxCategory = null, bool? priceIncludesTax = null) => new
     {
         kind,
         description = kind + " line",
