@@ -86,6 +86,33 @@ public sealed class InvoiceLifecycleTests(MedSpaApiFactory factory) : IClassFixt
     }
 
     [Fact]
+    public async Task Editing_an_unpaid_open_invoice_reposts_the_sale_and_voiding_reverses_it()
+    {
+        var tenant = await TestTenant.CreateAsync(factory);
+        var desk = tenant.ClientFor(tenant.Owner);
+        var invoiceId = await desk.CreateInvoiceAsync(tenant.ClinicId);
+        await desk.AddLineAsync(invoiceId, Line(10000));
+        var opened = await desk.OpenAsync(invoiceId);
+        var edited = await desk.AddLineAsync(invoiceId, Line(5000, kind: "retail-product"));
+        Assert.Equal("open", edited.GetProperty("status").GetString());
+        Assert.Equal(opened.GetProperty("number").GetString(), edited.GetProperty("number").GetString());
+        Assert.Equal(15000, edited.Total("total"));
+
+        var voided = await desk.SendAsync(HttpMethod.Post, $"/api/invoices/{invoiceId}/void", new { reason = "patient left" });
+        Assert.Equal("void", voided.GetProperty("status").GetString());
+        var (payStatus, _) = await desk.TrySendAsync(HttpMethod.Post, $"/api/invoices/{invoiceId}/payments",
+            new { tenders = new[] { new { kind = "cash", amount = Usd(100) } } }, Guid.NewGuid().ToString("N"));
+        Assert.Equal(HttpStatusCode.Conflict, payStatus);
+
+        Assert.Equal(new Dictionary<string, int> { ["sale"] = 2, ["reversal"] = 1, ["void"] = 1 },
+            await JournalCountsAsync(factory, tenant.TenantId, invoiceId));
+        var day = await LatestBusinessDateAsync(factory, tenant.TenantId);
+        var tb = await desk.SendAsync(HttpMethod.Get, $"/api/reports/trial-balance?clinicId={tenant.ClinicId}&date={day:yyyy-MM-dd}", null);
+        Assert.True(tb.GetProperty("balanced").GetBoolean());
+        Assert.All(tb.GetProperty("accounts").EnumerateArray(), a => Assert.Equal(0, a.GetProperty("closingBalance").GetInt64()));
+    }
+
+    [Fact]
     public async Task Inclusive_8_875_percent_rate_extracts_tax_end_to_end()
     {
         var tenant = await TestTenant.CreateAsync(factory);
