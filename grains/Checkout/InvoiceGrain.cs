@@ -26,7 +26,11 @@ public sealed class InvoiceGrain(
     /// packages through their grains (reserve, capture, release): until those are wired, they are refused.</summary>
     public static readonly IReadOnlySet<TenderKind> RecordedTenderKinds = new HashSet<TenderKind> { TenderKind.Cash, TenderKind.Check, TenderKind.Other };
 
+    /// <summary>How soon a failed projection is retried while the grain stays active.</summary>
+    public static readonly TimeSpan ProjectionRetryPeriod = TimeSpan.FromSeconds(15);
+
     private readonly InvoiceProjection projection = new(db);
+    private IGrainTimer? _retryTimer;
     private Guid _tenantId;
     private Guid _invoiceId;
 
@@ -488,6 +492,22 @@ public sealed class InvoiceGrain(
         {
             // The change is committed in grain state; the outbox keeps the rows for the next call or activation.
             logger.LogWarning(e, "Invoice {InvoiceId}: projection to PostgreSQL deferred ({Pending} journal entries pending)", _invoiceId, S.Outbox.Count);
+            // Keep the activation (and its outbox) alive and retry on a timer, so pending rows don't wait for the
+            // next call on this invoice. A silo crash meanwhile loses nothing: the next activation flushes.
+            _retryTimer ??= this.RegisterGrainTimer(RetryProjectionAsync, new GrainTimerCreationOptions
+            {
+                DueTime = ProjectionRetryPeriod, Period = ProjectionRetryPeriod, KeepAlive = true,
+            });
+        }
+    }
+
+    private async Task RetryProjectionAsync(CancellationToken cancellationToken)
+    {
+        await TryFlushAsync();
+        if (S.Outbox.Count == 0 && S.ProjectedVersion == S.Version)
+        {
+            _retryTimer?.Dispose();
+            _retryTimer = null;
         }
     }
 

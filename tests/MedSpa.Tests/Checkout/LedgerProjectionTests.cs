@@ -4,7 +4,9 @@ using MedSpa.GrainInterfaces.Checkout;
 using MedSpa.Grains.Checkout;
 using MedSpa.Grains.Domain.Ledger;
 using MedSpa.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
+using Orleans.Runtime;
 using static MedSpa.Tests.Checkout.CheckoutRequests;
 
 namespace MedSpa.Tests.Checkout;
@@ -112,5 +114,30 @@ public sealed class LedgerProjectionTests(MedSpaApiFactory factory) : IClassFixt
         Assert.Equal(0, await UnbalancedEntriesAsync(factory, tenant.TenantId));
         var list = await desk.SendAsync(HttpMethod.Get, $"/api/invoices?clinicId={tenant.ClinicId}", null);
         Assert.Equal("paid", list.GetProperty("items")[0].GetProperty("status").GetString());
+    }
+
+    [Fact]
+    public async Task An_invoice_survives_deactivation_from_stored_state()
+    {
+        var tenant = await TestTenant.CreateAsync(factory);
+        var desk = tenant.ClientFor(tenant.Owner);
+        var invoiceId = await desk.CreateInvoiceAsync(tenant.ClinicId);
+        await desk.AddLineAsync(invoiceId, Line(6000));
+        await desk.OpenAsync(invoiceId);
+        var payKey = Guid.NewGuid().ToString("N");
+        var before = await desk.PayAsync(invoiceId, new[] { new { kind = "cash", amount = Usd(2000), tendered = Usd(2000) } }, payKey);
+
+        var grains = factory.Services.GetRequiredService<IGrainFactory>();
+        await grains.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero);
+
+        var after = await desk.GetInvoiceAsync(invoiceId);
+        Assert.Equal(before.GetRawText(), after.GetRawText());
+        // The applied-operation ids came back too: the grain itself still refuses to apply the same payment twice.
+        var replay = await grains.GetGrain<IInvoiceGrain>(InvoiceGrainKey.For(tenant.TenantId, invoiceId))
+            .PayAsync(new PayCommand(payKey, [new TenderInput(TenderKind.Cash, new Money(2000, "USD"))]));
+        Assert.Equal(2000, replay.Invoice!.Totals.Paid.Amount);
+        var paid = await desk.PayAsync(invoiceId, new[] { new { kind = "check", amount = Usd(4000) } });
+        Assert.Equal("paid", paid.GetProperty("status").GetString());
+        Assert.Equal(new Dictionary<string, int> { ["sale"] = 1, ["tender"] = 2 }, await JournalCountsAsync(factory, tenant.TenantId, invoiceId));
     }
 }
