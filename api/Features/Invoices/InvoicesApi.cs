@@ -202,6 +202,10 @@ public static class InvoicesApi
         {
             v.OneOf("split.kind", s.Kind, KebabEnum.Names<TipSplitKind>());
             var splitKind = KebabEnum.ParseOrDefault<TipSplitKind>(s.Kind);
+            // Checked here, not only when pricing: on an invoice without tip-eligible lines the tip is zero and the
+            // split would go unchecked until a later line edit failed on it.
+            v.When(splitKind == TipSplitKind.SingleProvider && s.ProviderId is null, "split.providerId", "providerId is required for a single-provider split.");
+            v.When(splitKind == TipSplitKind.Custom && (s.Shares is null || s.Shares.Count == 0), "split.shares", "shares are required for a custom split.");
             var shares = s.Shares?.Select((x, i) =>
             {
                 v.When(x.ProviderId is null, $"split.shares[{i}].providerId", "providerId is required.");

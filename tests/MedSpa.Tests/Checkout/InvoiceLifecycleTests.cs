@@ -190,6 +190,8 @@ public sealed class InvoiceLifecycleTests(MedSpaApiFactory factory) : IClassFixt
         await ExpectField(HttpMethod.Post, $"/api/invoices/{invoiceId}/open", null, "lines");
         await ExpectField(HttpMethod.Put, $"/api/invoices/{invoiceId}/discount", new { kind = "percent", percent = 120 }, "percent");
         await ExpectField(HttpMethod.Get, "/api/invoices?status=lost", null, "status");
+        await ExpectField(HttpMethod.Post, $"/api/invoices/{invoiceId}/lines", new { kind = "service", quantity = "lots" }, "");
+        await ExpectField(HttpMethod.Put, $"/api/invoices/{invoiceId}/tip", new { kind = "percent", percent = 20, split = new { kind = "single-provider" } }, "split.providerId");
         await ExpectField(HttpMethod.Get, $"/api/reports/trial-balance?clinicId={tenant.ClinicId}", null, "date");
 
         await desk.AddLineAsync(invoiceId, Line(5000));
