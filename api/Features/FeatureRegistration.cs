@@ -6,8 +6,10 @@ using MedSpa.Api.Features.Catalog;
 using MedSpa.Api.Features.Clinics;
 using MedSpa.Api.Features.Cluster;
 using MedSpa.Api.Features.Demo;
+using MedSpa.Api.Features.Invoices;
 using MedSpa.Api.Features.Patients;
 using MedSpa.Api.Features.Providers;
+using MedSpa.Api.Features.Reports;
 using MedSpa.Api.Features.Rooms;
 using MedSpa.Api.Features.Tenants;
 using MedSpa.Api.Features.Users;
@@ -48,6 +50,8 @@ public static class FeatureRegistration
         app.MapVisitsApi();
         app.MapBoardFlowApi();
         app.MapBoardLive();
+        app.MapInvoicesApi();
+        app.MapReportsApi();
         return app;
     }
 }

@@ -1,0 +1,81 @@
+using System.Text.Json;
+using MedSpa.GrainInterfaces;
+using MedSpa.GrainInterfaces.Checkout;
+
+namespace MedSpa.Api.Features.Invoices;
+
+/// <summary>Money as clients send it; validated into <see cref="Money"/> so a bad currency is a 400, not a 500.</summary>
+public sealed record MoneyRequest(long? Amount, string? Currency);
+
+public sealed record CreateInvoiceRequest(Guid? ClinicId, Guid? PatientId);
+
+public sealed record DiscountRequest(string? Kind, decimal? Percent, MoneyRequest? Amount, string? Reason);
+
+public sealed record FillerRequest(decimal? VolumeMl, decimal? SyringeSizeMl, decimal? AdjustmentSyringes);
+
+public sealed record LotRequest(string? LotNumber, DateOnly? Expiry);
+
+/// <param name="Kind">service, retail-product, injectable, filler, package-sale, gift-card-sale, membership, adjustment.</param>
+/// <param name="PriceIncludesTax">Omitted: inclusive when the clinic's rate for the tax category is inclusive.</param>
+public sealed record InvoiceLineRequest(
+    string? Kind,
+    string? Description,
+    decimal? Quantity,
+    MoneyRequest? UnitPrice,
+    Guid? ProviderId,
+    string? TaxCategory,
+    string? IncomeCategory,
+    bool? HsaFsaEligible,
+    bool? PriceIncludesTax,
+    DiscountRequest? Discount,
+    Guid? CatalogItemId,
+    FillerRequest? Filler,
+    LotRequest? Lot);
+
+public sealed record TipShareRequest(Guid? ProviderId, decimal? Percent);
+
+public sealed record TipSplitRequest(string? Kind, Guid? ProviderId, IReadOnlyList<Guid>? Providers, IReadOnlyList<TipShareRequest>? Shares);
+
+/// <param name="Kind">none, percent or amount.</param>
+public sealed record TipRequestBody(string? Kind, decimal? Percent, MoneyRequest? Amount, TipSplitRequest? Split);
+
+/// <param name="Kind">cash, check or other (card, gift-card and package tenders are refused until their services are wired).</param>
+/// <param name="Tendered">Cash only: what was handed over; the difference is change.</param>
+public sealed record TenderRequest(string? Kind, MoneyRequest? Amount, MoneyRequest? Tendered, string? Reference);
+
+public sealed record PayRequest(IReadOnlyList<TenderRequest>? Tenders);
+
+public sealed record RefundRequest(Guid? TenderId, MoneyRequest? Amount, string? Reason);
+
+public sealed record VoidRequest(string? Reason);
+
+/// <summary>A row of the invoice list (the header projection).</summary>
+public sealed record InvoiceSummary(
+    Guid Id, Guid ClinicId, Guid? PatientId, string? Number, string Status, Money Subtotal, Money Discounts, Money Tax,
+    Money Tips, Money Total, Money Paid, Money Refunded, Money BalanceDue, DateTimeOffset CreatedAt, DateTimeOffset? OpenedAt,
+    DateTimeOffset UpdatedAt);
+
+/// <summary>Kebab-case names of enum members, the way the JSON conventions spell them.</summary>
+public static class KebabEnum
+{
+    public static IReadOnlyList<string> Names<T>() where T : struct, Enum =>
+        Enum.GetNames<T>().Select(n => JsonNamingPolicy.KebabCaseLower.ConvertName(n)).ToArray();
+
+    /// <summary>The member, or default when the text is not one (callers have validated it with OneOf).</summary>
+    public static T ParseOrDefault<T>(string? text) where T : struct, Enum => TryParse<T>(text, out var value) ? value : default;
+
+    public static bool TryParse<T>(string? text, out T value) where T : struct, Enum
+    {
+        foreach (var v in Enum.GetValues<T>())
+        {
+            if (string.Equals(JsonNamingPolicy.KebabCaseLower.ConvertName(v.ToString()), text, StringComparison.Ordinal))
+            {
+                value = v;
+                return true;
+            }
+        }
+
+        value = default;
+        return false;
+    }
+}

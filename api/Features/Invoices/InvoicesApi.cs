@@ -1,0 +1,486 @@
+using Dapper;
+using MedSpa.Api.Features.Clinics;
+using MedSpa.Api.Infrastructure;
+using MedSpa.Api.Infrastructure.Idempotency;
+using MedSpa.GrainInterfaces;
+using MedSpa.GrainInterfaces.Checkout;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+using Npgsql;
+
+namespace MedSpa.Api.Features.Invoices;
+
+/// <summary>
+/// Invoices under <c>/api/invoices</c>: front desk and above. The invoice grain owns every change; this layer
+/// validates the shape of requests (naming the field), checks the caller may see the invoice's clinic, and maps the
+/// grain's refusals to 4xx. Lists come from the header projection in PostgreSQL.
+/// </summary>
+public static class InvoicesApi
+{
+    public static IEndpointRouteBuilder MapInvoicesApi(this IEndpointRouteBuilder app)
+    {
+        var invoices = app.MapGroup("/api/invoices").WithTags("Invoices").RequireAuthorization(Policies.FrontDesk);
+        invoices.MapPost("", Create).WithName("CreateInvoice").WithIdempotency();
+        invoices.MapGet("", List).WithName("ListInvoices");
+        invoices.MapGet("/{invoiceId:guid}", Get).WithName("GetInvoice");
+        invoices.MapGet("/{invoiceId:guid}/quote", Quote).WithName("QuoteInvoice");
+        invoices.MapPost("/{invoiceId:guid}/lines", AddLine).WithName("AddInvoiceLine");
+        invoices.MapPut("/{invoiceId:guid}/lines/{lineId:guid}", UpdateLine).WithName("UpdateInvoiceLine");
+        invoices.MapDelete("/{invoiceId:guid}/lines/{lineId:guid}", RemoveLine).WithName("RemoveInvoiceLine");
+        invoices.MapPut("/{invoiceId:guid}/discount", SetDiscount).WithName("SetInvoiceDiscount");
+        invoices.MapDelete("/{invoiceId:guid}/discount", ClearDiscount).WithName("ClearInvoiceDiscount");
+        invoices.MapPut("/{invoiceId:guid}/tip", SetTip).WithName("SetInvoiceTip");
+        invoices.MapPost("/{invoiceId:guid}/open", Open).WithName("OpenInvoice");
+        invoices.MapPost("/{invoiceId:guid}/payments", Pay).WithName("PayInvoice").WithIdempotency(required: true);
+        invoices.MapPost("/{invoiceId:guid}/refunds", Refund).WithName("RefundInvoice").WithIdempotency(required: true);
+        invoices.MapPost("/{invoiceId:guid}/void", Void).WithName("VoidInvoice");
+        return app;
+    }
+
+    private static IInvoiceGrain Grain(IGrainFactory grains, CurrentUser user, Guid invoiceId) =>
+        grains.GetGrain<IInvoiceGrain>(InvoiceGrainKey.For(user.TenantId, invoiceId));
+
+    private static async Task<Results<Created<InvoiceView>, ValidationProblem, ProblemHttpResult>> Create(
+        CreateInvoiceRequest request, CurrentUser user, NpgsqlDataSource db, IGrainFactory grains, CancellationToken ct)
+    {
+        if (request.ClinicId is not { } clinicId)
+        {
+            return ApiProblems.Validation("clinicId", "clinicId is required.");
+        }
+
+        await using (var conn = await db.OpenConnectionAsync(ct))
+        {
+            if (!await ClinicsApi.IsVisibleAsync(conn, user, clinicId, ct))
+            {
+                return ApiProblems.NotFound("Clinic");
+            }
+
+            if (request.PatientId is { } patientId && !await conn.ExecuteScalarAsync<bool>(new CommandDefinition(
+                    "SELECT EXISTS (SELECT 1 FROM patients WHERE tenant_id = @TenantId AND id = @patientId)",
+                    new { user.TenantId, patientId }, cancellationToken: ct)))
+            {
+                return ApiProblems.Validation("patientId", "No such patient.");
+            }
+        }
+
+        var invoiceId = Guid.NewGuid();
+        var result = await Grain(grains, user, invoiceId).CreateAsync(new CreateInvoiceCommand(clinicId, request.PatientId, user.UserId));
+        return result.Invoice is { } invoice
+            ? TypedResults.Created($"/api/invoices/{invoice.Id}", invoice)
+            : Problem(result.Error!) switch
+            {
+                ValidationProblem v => v,
+                ProblemHttpResult p => p,
+                _ => throw new InvalidOperationException(),
+            };
+    }
+
+    private static async Task<Results<Ok<Paged<InvoiceSummary>>, ValidationProblem, ProblemHttpResult>> List(
+        CurrentUser user, NpgsqlDataSource db, Guid? clinicId, string? status, Guid? patientId, DateTimeOffset? from,
+        DateTimeOffset? to, int? page, int? pageSize, CancellationToken ct)
+    {
+        var v = new Validation();
+        var paging = PageRequest.From(page, pageSize, v);
+        v.OneOf("status", status, KebabEnum.Names<InvoiceStatus>(), required: false);
+        v.When(from is not null && to is not null && from > to, "to", "to must not be before from.");
+        if (!v.IsValid)
+        {
+            return v.ToProblem();
+        }
+
+        if (clinicId is { } c && !user.CanAccessClinic(c))
+        {
+            return ApiProblems.NotFound("Clinic");
+        }
+
+        // Staff who are not admins see only their clinics' invoices.
+        var clinics = user.IsAdmin ? null : user.ClinicIds.ToArray();
+        const string where =
+            """
+            WHERE tenant_id = @TenantId AND (@clinicId::uuid IS NULL OR clinic_id = @clinicId)
+              AND (@clinics::uuid[] IS NULL OR clinic_id = ANY(@clinics)) AND (@status::text IS NULL OR status = @status)
+              AND (@patientId::uuid IS NULL OR patient_id = @patientId)
+              AND (@from::timestamptz IS NULL OR created_at >= @from) AND (@to::timestamptz IS NULL OR created_at < @to)
+            """;
+        await using var conn = await db.OpenConnectionAsync(ct);
+        var args = new { user.TenantId, clinicId, clinics, status, patientId, from, to, paging.PageSize, paging.Offset };
+        return TypedResults.Ok(await conn.QueryPageAsync(
+            paging, "invoices", SummaryColumns, where, "created_at DESC, id", args, (SummaryRow r) => r.ToSummary(), ct));
+    }
+
+    private static async Task<Results<Ok<InvoiceView>, ValidationProblem, ProblemHttpResult>> Get(
+        Guid invoiceId, CurrentUser user, IGrainFactory grains) =>
+        Respond(user, await Grain(grains, user, invoiceId).GetAsync());
+
+    private static async Task<Results<Ok<InvoiceQuote>, ValidationProblem, ProblemHttpResult>> Quote(
+        Guid invoiceId, CurrentUser user, IGrainFactory grains)
+    {
+        var result = await Grain(grains, user, invoiceId).GetAsync();
+        if (result.Invoice is not { } invoice || !user.CanAccessClinic(invoice.ClinicId))
+        {
+            return result.Error is { } e && Problem(e) is ValidationProblem vp ? vp : ApiProblems.NotFound("Invoice");
+        }
+
+        return TypedResults.Ok(new InvoiceQuote(invoice.Lines, invoice.TipAllocations, invoice.Totals));
+    }
+
+    private static async Task<Results<Ok<InvoiceView>, ValidationProblem, ProblemHttpResult>> AddLine(
+        Guid invoiceId, InvoiceLineRequest request, CurrentUser user, IGrainFactory grains)
+    {
+        var grain = Grain(grains, user, invoiceId);
+        if (await Visible(grain, user) is not { } invoice)
+        {
+            return ApiProblems.NotFound("Invoice");
+        }
+
+        var line = ToLine(Guid.NewGuid(), request, invoice.Currency, out var problem);
+        return line is null ? problem! : Respond(user, ForLineRequest(await grain.AddLineAsync(line, request.PriceIncludesTax)));
+    }
+
+    private static async Task<Results<Ok<InvoiceView>, ValidationProblem, ProblemHttpResult>> UpdateLine(
+        Guid invoiceId, Guid lineId, InvoiceLineRequest request, CurrentUser user, IGrainFactory grains)
+    {
+        var grain = Grain(grains, user, invoiceId);
+        if (await Visible(grain, user) is not { } invoice)
+        {
+            return ApiProblems.NotFound("Invoice");
+        }
+
+        var line = ToLine(lineId, request, invoice.Currency, out var problem);
+        return line is null ? problem! : Respond(user, ForLineRequest(await grain.UpdateLineAsync(line, request.PriceIncludesTax)));
+    }
+
+    private static async Task<Results<Ok<InvoiceView>, ValidationProblem, ProblemHttpResult>> RemoveLine(
+        Guid invoiceId, Guid lineId, CurrentUser user, IGrainFactory grains)
+    {
+        var grain = Grain(grains, user, invoiceId);
+        return await Visible(grain, user) is null ? ApiProblems.NotFound("Invoice") : Respond(user, await grain.RemoveLineAsync(lineId));
+    }
+
+    private static async Task<Results<Ok<InvoiceView>, ValidationProblem, ProblemHttpResult>> SetDiscount(
+        Guid invoiceId, DiscountRequest request, CurrentUser user, IGrainFactory grains)
+    {
+        var grain = Grain(grains, user, invoiceId);
+        if (await Visible(grain, user) is not { } invoice)
+        {
+            return ApiProblems.NotFound("Invoice");
+        }
+
+        var v = new Validation();
+        var discount = ToDiscount("", request, invoice.Currency, v);
+        return !v.IsValid ? v.ToProblem() : Respond(user, await grain.SetInvoiceDiscountAsync(discount));
+    }
+
+    private static async Task<Results<Ok<InvoiceView>, ValidationProblem, ProblemHttpResult>> ClearDiscount(
+        Guid invoiceId, CurrentUser user, IGrainFactory grains)
+    {
+        var grain = Grain(grains, user, invoiceId);
+        return await Visible(grain, user) is null ? ApiProblems.NotFound("Invoice") : Respond(user, await grain.SetInvoiceDiscountAsync(null));
+    }
+
+    private static async Task<Results<Ok<InvoiceView>, ValidationProblem, ProblemHttpResult>> SetTip(
+        Guid invoiceId, TipRequestBody request, CurrentUser user, IGrainFactory grains)
+    {
+        var grain = Grain(grains, user, invoiceId);
+        if (await Visible(grain, user) is not { } invoice)
+        {
+            return ApiProblems.NotFound("Invoice");
+        }
+
+        var v = new Validation();
+        v.OneOf("kind", request.Kind, KebabEnum.Names<TipKind>());
+        var kind = KebabEnum.ParseOrDefault<TipKind>(request.Kind);
+        var tip = kind switch
+        {
+            TipKind.Percent when request.Percent is { } p => TipRequest.OfPercent(p),
+            TipKind.Percent => Add(v, "percent", "percent is required for a percent tip.", TipRequest.None),
+            TipKind.Amount => ToMoney("amount", request.Amount, invoice.Currency, v) is { } m ? TipRequest.OfAmount(m) : TipRequest.None,
+            _ => TipRequest.None,
+        };
+        TipSplit? split = null;
+        if (request.Split is { } s)
+        {
+            v.OneOf("split.kind", s.Kind, KebabEnum.Names<TipSplitKind>());
+            var splitKind = KebabEnum.ParseOrDefault<TipSplitKind>(s.Kind);
+            // Checked here, not only when pricing: on an invoice without tip-eligible lines the tip is zero and the
+            // split would go unchecked until a later line edit failed on it.
+            v.When(splitKind == TipSplitKind.SingleProvider && s.ProviderId is null, "split.providerId", "providerId is required for a single-provider split.");
+            v.When(splitKind == TipSplitKind.Custom && (s.Shares is null || s.Shares.Count == 0), "split.shares", "shares are required for a custom split.");
+            var shares = s.Shares?.Select((x, i) =>
+            {
+                v.When(x.ProviderId is null, $"split.shares[{i}].providerId", "providerId is required.");
+                v.When(x.Percent is null, $"split.shares[{i}].percent", "percent is required.");
+                return new TipShare(x.ProviderId ?? Guid.Empty, x.Percent ?? 0m);
+            }).ToArray();
+            split = new TipSplit(splitKind, s.ProviderId, s.Providers, shares);
+        }
+
+        return !v.IsValid ? v.ToProblem() : Respond(user, await grain.SetTipAsync(tip, split));
+    }
+
+    private static async Task<Results<Ok<InvoiceView>, ValidationProblem, ProblemHttpResult>> Open(
+        Guid invoiceId, CurrentUser user, IGrainFactory grains)
+    {
+        var grain = Grain(grains, user, invoiceId);
+        return await Visible(grain, user) is null ? ApiProblems.NotFound("Invoice") : Respond(user, await grain.OpenAsync());
+    }
+
+    private static async Task<Results<Ok<InvoiceView>, ValidationProblem, ProblemHttpResult>> Pay(
+        Guid invoiceId, PayRequest request, CurrentUser user, IGrainFactory grains,
+        [FromHeader(Name = "Idempotency-Key")] string? idempotencyKey)
+    {
+        var grain = Grain(grains, user, invoiceId);
+        if (await Visible(grain, user) is not { } invoice)
+        {
+            return ApiProblems.NotFound("Invoice");
+        }
+
+        var v = new Validation();
+        v.When(request.Tenders is null || request.Tenders.Count == 0, "tenders", "At least one tender is required.");
+        v.When(request.Tenders is { Count: > 20 }, "tenders", "At most 20 tenders.");
+        var tenders = new List<TenderInput>();
+        for (var i = 0; i < (request.Tenders?.Count ?? 0); i++)
+        {
+            var t = request.Tenders![i];
+            v.OneOf($"tenders[{i}].kind", t.Kind, KebabEnum.Names<TenderKind>());
+            var kind = KebabEnum.ParseOrDefault<TenderKind>(t.Kind);
+            v.Optional($"tenders[{i}].reference", t.Reference, 200);
+            var amount = t.Amount is null ? (Money?)null : ToMoney($"tenders[{i}].amount", t.Amount, invoice.Currency, v);
+            var tendered = t.Tendered is null ? (Money?)null : ToMoney($"tenders[{i}].tendered", t.Tendered, invoice.Currency, v);
+            v.When(amount is null && tendered is null, $"tenders[{i}].amount", "amount is required (cash may give tendered instead).");
+            tenders.Add(new TenderInput(kind, amount, tendered, t.Reference));
+        }
+
+        if (!v.IsValid)
+        {
+            return v.ToProblem();
+        }
+
+        return Respond(user, await grain.PayAsync(new PayCommand(idempotencyKey ?? Guid.NewGuid().ToString("N"), tenders)));
+    }
+
+    private static async Task<Results<Ok<InvoiceView>, ValidationProblem, ProblemHttpResult>> Refund(
+        Guid invoiceId, RefundRequest request, CurrentUser user, IGrainFactory grains,
+        [FromHeader(Name = "Idempotency-Key")] string? idempotencyKey)
+    {
+        var grain = Grain(grains, user, invoiceId);
+        if (await Visible(grain, user) is not { } invoice)
+        {
+            return ApiProblems.NotFound("Invoice");
+        }
+
+        var v = new Validation();
+        v.When(request.TenderId is null, "tenderId", "tenderId is required.");
+        v.Optional("reason", request.Reason, 500);
+        var amount = ToMoney("amount", request.Amount, invoice.Currency, v);
+        if (!v.IsValid || amount is null)
+        {
+            return v.ToProblem();
+        }
+
+        return Respond(user, await grain.RefundAsync(new RefundCommand(
+            idempotencyKey ?? Guid.NewGuid().ToString("N"), request.TenderId!.Value, amount.Value, request.Reason)));
+    }
+
+    private static async Task<Results<Ok<InvoiceView>, ValidationProblem, ProblemHttpResult>> Void(
+        Guid invoiceId, VoidRequest? request, CurrentUser user, IGrainFactory grains)
+    {
+        var grain = Grain(grains, user, invoiceId);
+        if (await Visible(grain, user) is null)
+        {
+            return ApiProblems.NotFound("Invoice");
+        }
+
+        if (request?.Reason is { Length: > 500 })
+        {
+            return ApiProblems.Validation("reason", "reason must be at most 500 characters.");
+        }
+
+        return Respond(user, await grain.VoidAsync(request?.Reason));
+    }
+
+    /// <summary>The invoice if it exists in the caller's tenant (the grain key carries it) and clinic; else null.</summary>
+    private static async Task<InvoiceView?> Visible(IInvoiceGrain grain, CurrentUser user)
+    {
+        var result = await grain.GetAsync();
+        return result.Invoice is { } invoice && user.CanAccessClinic(invoice.ClinicId) ? invoice : null;
+    }
+
+    private static Results<Ok<InvoiceView>, ValidationProblem, ProblemHttpResult> Respond(CurrentUser user, InvoiceResult result)
+    {
+        if (result.Invoice is { } invoice)
+        {
+            return user.CanAccessClinic(invoice.ClinicId) ? TypedResults.Ok(invoice) : ApiProblems.NotFound("Invoice");
+        }
+
+        return Problem(result.Error!) switch
+        {
+            ValidationProblem v => v,
+            ProblemHttpResult p => p,
+            _ => throw new InvalidOperationException(),
+        };
+    }
+
+    private static IResult Problem(InvoiceError error) => error.Kind switch
+    {
+        InvoiceErrorKind.NotFound when error.Field is "invoiceId" => ApiProblems.NotFound("Invoice"),
+        InvoiceErrorKind.NotFound when error.Field is "lineId" => ApiProblems.NotFound("Invoice line"),
+        InvoiceErrorKind.NotFound => ApiProblems.Validation(error.Field, error.Message),
+        InvoiceErrorKind.Conflict => ApiProblems.Problem(StatusCodes.Status409Conflict, error.Code, "Conflict.", error.Message,
+            new Dictionary<string, object?> { ["field"] = error.Field }),
+        InvoiceErrorKind.Unsupported => ApiProblems.Unprocessable(error.Code, error.Message),
+        _ when error.Code == ErrorCodes.ValidationFailed => ApiProblems.Validation(error.Field, error.Message),
+        _ => ApiProblems.Problem(StatusCodes.Status400BadRequest, error.Code, "The request breaks a checkout rule.", error.Message,
+            new Dictionary<string, object?> { ["field"] = error.Field }),
+    };
+
+    /// <summary>Pricing names a line's fields by its place in the invoice (<c>lines[2].quantity</c>); a request
+    /// that carries one line names them as the request does (<c>quantity</c>).</summary>
+    private static InvoiceResult ForLineRequest(InvoiceResult result) =>
+        result.Error is { Field: var f } e && f.StartsWith("lines[", StringComparison.Ordinal) && f.IndexOf("].", StringComparison.Ordinal) is var end and > 0
+            ? result with { Error = e with { Field = f[(end + 2)..] } }
+            : result;
+
+    private static T Add<T>(Validation v, string field, string message, T value)
+    {
+        v.Add(field, message);
+        return value;
+    }
+
+    internal static Money? ToMoney(string field, MoneyRequest? request, string currency, Validation v)
+    {
+        if (request is null)
+        {
+            v.Add(field, $"{field} is required.");
+            return null;
+        }
+
+        if (request.Amount is null)
+        {
+            v.Add($"{field}.amount", $"{field}.amount is required.");
+        }
+        else if (request.Amount is < 0 or > 100_000_000_00)
+        {
+            v.Add($"{field}.amount", $"{field}.amount must be between 0 and 10000000000 minor units.");
+        }
+
+        if (!string.Equals(request.Currency, currency, StringComparison.Ordinal))
+        {
+            v.Add($"{field}.currency", $"{field}.currency must be the clinic's currency, {currency}.");
+        }
+
+        return v.IsValid && request.Amount is { } a ? new Money(a, currency) : null;
+    }
+
+    private static Discount? ToDiscount(string prefix, DiscountRequest? request, string currency, Validation v)
+    {
+        if (request is null)
+        {
+            return null;
+        }
+
+        var p = prefix.Length == 0 ? "" : prefix + ".";
+        v.OneOf($"{p}kind", request.Kind, KebabEnum.Names<DiscountKind>());
+        v.Optional($"{p}reason", request.Reason, 200);
+        if (!KebabEnum.TryParse<DiscountKind>(request.Kind, out var kind))
+        {
+            return null;
+        }
+
+        if (kind == DiscountKind.Percent)
+        {
+            v.Range($"{p}percent", request.Percent, 0m, 100m);
+            return Discount.OfPercent(request.Percent ?? 0m, request.Reason);
+        }
+
+        return ToMoney($"{p}amount", request.Amount, currency, v) is { } m ? Discount.OfAmount(m, request.Reason) : null;
+    }
+
+    private static InvoiceLine? ToLine(Guid lineId, InvoiceLineRequest r, string currency, out ValidationProblem? problem)
+    {
+        var v = new Validation();
+        v.OneOf("kind", r.Kind, KebabEnum.Names<InvoiceLineKind>());
+        v.Required("description", r.Description, 500);
+        v.Range("quantity", r.Quantity, 0.001m, 100_000m);
+        v.Optional("taxCategory", r.TaxCategory, 100);
+        v.Optional("incomeCategory", r.IncomeCategory, 100);
+        var price = ToMoney("unitPrice", r.UnitPrice, currency, v);
+        var discount = ToDiscount("discount", r.Discount, currency, v);
+        if (r.Filler is { } f)
+        {
+            v.Range("filler.volumeMl", f.VolumeMl, 0.01m, 1000m);
+            v.Range("filler.syringeSizeMl", f.SyringeSizeMl, 0.01m, 100m);
+        }
+
+        if (r.Lot is { } lot)
+        {
+            v.Required("lot.lotNumber", lot.LotNumber, 100);
+        }
+
+        var kind = KebabEnum.ParseOrDefault<InvoiceLineKind>(r.Kind);
+        if (!v.IsValid || price is null)
+        {
+            problem = v.ToProblem();
+            return null;
+        }
+
+        problem = null;
+        return new InvoiceLine(
+            lineId, kind, r.Description!.Trim(), r.Quantity!.Value, price.Value, r.ProviderId,
+            string.IsNullOrWhiteSpace(r.TaxCategory) ? DefaultTaxCategory(kind) : r.TaxCategory.Trim(),
+            string.IsNullOrWhiteSpace(r.IncomeCategory) ? DefaultIncomeCategory(kind) : r.IncomeCategory.Trim(),
+            r.HsaFsaEligible ?? false, r.PriceIncludesTax ?? false, discount, r.CatalogItemId,
+            r.Filler is { } fd ? new FillerDetails(fd.VolumeMl!.Value, fd.SyringeSizeMl!.Value, fd.AdjustmentSyringes ?? 0m) : null,
+            r.Lot is { } l ? new ProductLot(l.LotNumber!.Trim(), l.Expiry) : null);
+    }
+
+    /// <summary>The catalog's tax categories (service, retail, medical): what a line is taxed as unless it says.</summary>
+    private static string DefaultTaxCategory(InvoiceLineKind kind) => kind switch
+    {
+        InvoiceLineKind.RetailProduct => "retail",
+        InvoiceLineKind.GiftCardSale => TaxCategories.Exempt,
+        _ => "service",
+    };
+
+    private static string DefaultIncomeCategory(InvoiceLineKind kind) => kind switch
+    {
+        InvoiceLineKind.RetailProduct => "retail",
+        InvoiceLineKind.Injectable or InvoiceLineKind.Filler => "injectables",
+        InvoiceLineKind.Membership => "memberships",
+        InvoiceLineKind.Adjustment => "fees",
+        _ => "services",
+    };
+
+    private const string SummaryColumns =
+        "id, clinic_id, patient_id, number, status, currency, subtotal, discounts, tax, tips, total, paid, refunded, balance_due, created_at, opened_at, updated_at";
+
+    private sealed class SummaryRow
+    {
+        public Guid Id { get; init; }
+        public Guid ClinicId { get; init; }
+        public Guid? PatientId { get; init; }
+        public string? Number { get; init; }
+        public string Status { get; init; } = "";
+        public string Currency { get; init; } = "";
+        public long Subtotal { get; init; }
+        public long Discounts { get; init; }
+        public long Tax { get; init; }
+        public long Tips { get; init; }
+        public long Total { get; init; }
+        public long Paid { get; init; }
+        public long Refunded { get; init; }
+        public long BalanceDue { get; init; }
+        public DateTime CreatedAt { get; init; }
+        public DateTime? OpenedAt { get; init; }
+        public DateTime UpdatedAt { get; init; }
+
+        public InvoiceSummary ToSummary()
+        {
+            Money M(long a) => new(a, Currency);
+            return new InvoiceSummary(
+                Id, ClinicId, PatientId, Number, Status, M(Subtotal), M(Discounts), M(Tax), M(Tips), M(Total), M(Paid), M(Refunded),
+                M(BalanceDue), new DateTimeOffset(CreatedAt, TimeSpan.Zero),
+                OpenedAt is { } o ? new DateTimeOffset(o, TimeSpan.Zero) : null, new DateTimeOffset(UpdatedAt, TimeSpan.Zero));
+        }
+    }
+}

@@ -1,0 +1,127 @@
+namespace MedSpa.GrainInterfaces.Checkout;
+
+/// <summary>
+/// One invoice, keyed <c>"{tenantId:N}/{invoiceId:N}"</c> (see <see cref="InvoiceGrainKey"/>). The grain state is
+/// the commit point of every change; the header row and the journal entries in PostgreSQL are projections written
+/// from it. Every method answers an <see cref="InvoiceResult"/>: refusals are values, not exceptions, so the API can
+/// map them to 4xx without depending on exception serialisation.
+/// </summary>
+[Alias("medspa.checkout.invoice-grain.v1")]
+public interface IInvoiceGrain : IGrainWithStringKey
+{
+    [Alias("create")] Task<InvoiceResult> CreateAsync(CreateInvoiceCommand command);
+
+    [Alias("get")] Task<InvoiceResult> GetAsync();
+
+    [Alias("add-line")] Task<InvoiceResult> AddLineAsync(InvoiceLine line, bool? priceIncludesTax);
+
+    [Alias("update-line")] Task<InvoiceResult> UpdateLineAsync(InvoiceLine line, bool? priceIncludesTax);
+
+    [Alias("remove-line")] Task<InvoiceResult> RemoveLineAsync(Guid lineId);
+
+    [Alias("set-discount")] Task<InvoiceResult> SetInvoiceDiscountAsync(Discount? discount);
+
+    [Alias("set-tip")] Task<InvoiceResult> SetTipAsync(TipRequest tip, TipSplit? split);
+
+    /// <summary>Finalises the invoice: numbers it, freezes its tax rates and posts the sale.</summary>
+    [Alias("open")] Task<InvoiceResult> OpenAsync();
+
+    /// <summary>Applies tenders; <see cref="PayCommand.OperationId"/> makes a repeat a no-op.</summary>
+    [Alias("pay")] Task<InvoiceResult> PayAsync(PayCommand command);
+
+    [Alias("refund")] Task<InvoiceResult> RefundAsync(RefundCommand command);
+
+    [Alias("void")] Task<InvoiceResult> VoidAsync(string? reason);
+
+    /// <summary>Writes any pending projection (header row, outbox journal entries) to PostgreSQL now.</summary>
+    [Alias("flush")] Task<int> FlushProjectionAsync();
+}
+
+public static class InvoiceGrainKey
+{
+    public static string For(Guid tenantId, Guid invoiceId) => $"{tenantId:N}/{invoiceId:N}";
+
+    public static bool TryParse(string key, out Guid tenantId, out Guid invoiceId)
+    {
+        tenantId = invoiceId = Guid.Empty;
+        var parts = key?.Split('/') ?? [];
+        return parts.Length == 2 && Guid.TryParseExact(parts[0], "N", out tenantId) && Guid.TryParseExact(parts[1], "N", out invoiceId);
+    }
+}
+
+[GenerateSerializer, Immutable, Alias("medspa.checkout.create-invoice.v1")]
+public sealed record CreateInvoiceCommand(
+    [property: Id(0)] Guid ClinicId,
+    [property: Id(1)] Guid? PatientId,
+    [property: Id(2)] Guid CreatedBy);
+
+/// <summary>One tender of a payment as asked for. Cash may give only <see cref="Tendered"/>: it then pays
+/// min(tendered, what is left of the balance) and the rest is change.</summary>
+[GenerateSerializer, Immutable, Alias("medspa.checkout.tender-input.v1")]
+public sealed record TenderInput(
+    [property: Id(0)] TenderKind Kind,
+    [property: Id(1)] Money? Amount,
+    [property: Id(2)] Money? Tendered = null,
+    [property: Id(3)] string? Reference = null);
+
+[GenerateSerializer, Immutable, Alias("medspa.checkout.pay-command.v1")]
+public sealed record PayCommand(
+    [property: Id(0)] string OperationId,
+    [property: Id(1)] IReadOnlyList<TenderInput> Tenders);
+
+[GenerateSerializer, Immutable, Alias("medspa.checkout.refund-command.v1")]
+public sealed record RefundCommand(
+    [property: Id(0)] string OperationId,
+    [property: Id(1)] Guid TenderId,
+    [property: Id(2)] Money Amount,
+    [property: Id(3)] string? Reason = null);
+
+[GenerateSerializer, Alias("medspa.checkout.invoice-error-kind.v1")]
+public enum InvoiceErrorKind
+{
+    NotFound = 0,
+    Validation = 1,
+    Conflict = 2,
+
+    /// <summary>Understood but not available yet (e.g. card tenders before the payment gateway is wired).</summary>
+    Unsupported = 3,
+}
+
+[GenerateSerializer, Immutable, Alias("medspa.checkout.invoice-error.v1")]
+public sealed record InvoiceError(
+    [property: Id(0)] InvoiceErrorKind Kind,
+    [property: Id(1)] string Code,
+    [property: Id(2)] string Field,
+    [property: Id(3)] string Message);
+
+[GenerateSerializer, Immutable, Alias("medspa.checkout.invoice-result.v1")]
+public sealed record InvoiceResult(
+    [property: Id(0)] InvoiceView? Invoice,
+    [property: Id(1)] InvoiceError? Error)
+{
+    public static InvoiceResult Ok(InvoiceView invoice) => new(invoice, null);
+
+    public static InvoiceResult Fail(InvoiceErrorKind kind, string code, string field, string message) =>
+        new(null, new InvoiceError(kind, code, field, message));
+}
+
+[GenerateSerializer, Immutable, Alias("medspa.checkout.invoice-view.v1")]
+public sealed record InvoiceView(
+    [property: Id(0)] Guid Id,
+    [property: Id(1)] Guid ClinicId,
+    [property: Id(2)] Guid? PatientId,
+    [property: Id(3)] string? Number,
+    [property: Id(4)] InvoiceStatus Status,
+    [property: Id(5)] string Currency,
+    [property: Id(6)] IReadOnlyList<PricedLine> Lines,
+    [property: Id(7)] Discount? InvoiceDiscount,
+    [property: Id(8)] TipRequest? Tip,
+    [property: Id(9)] TipSplit? TipSplit,
+    [property: Id(10)] IReadOnlyList<TipAllocation> TipAllocations,
+    [property: Id(11)] IReadOnlyList<Tender> Tenders,
+    [property: Id(12)] IReadOnlyList<TenderRefund> Refunds,
+    [property: Id(13)] InvoiceTotals Totals,
+    [property: Id(14)] DateTimeOffset CreatedAt,
+    [property: Id(15)] DateTimeOffset? OpenedAt,
+    [property: Id(16)] DateTimeOffset UpdatedAt,
+    [property: Id(17)] long Version);

@@ -1,0 +1,59 @@
+using MedSpa.GrainInterfaces.Checkout;
+using MedSpa.Grains.Domain.Ledger;
+
+namespace MedSpa.Grains.Checkout;
+
+/// <summary>Where the invoice is in its life (mirrors the domain's InvoiceLifecycle, with stable ids for storage).</summary>
+[GenerateSerializer, Alias("medspa.checkout.invoice-lifecycle-state.v1")]
+public enum InvoiceStage
+{
+    Draft = 0,
+    Finalized = 1,
+    Voided = 2,
+}
+
+/// <summary>A journal entry waiting to be written to PostgreSQL, with the clinic-local day it belongs to.</summary>
+[GenerateSerializer, Immutable, Alias("medspa.checkout.outbox-entry.v1")]
+public sealed record OutboxEntry(
+    [property: Id(0)] JournalEntry Entry,
+    [property: Id(1)] DateOnly BusinessDate,
+    [property: Id(2)] DateTimeOffset OccurredAt);
+
+[GenerateSerializer, Alias("medspa.checkout.invoice-state.v1")]
+public sealed class InvoiceState
+{
+    [Id(0)] public bool Created { get; set; }
+    [Id(1)] public Guid ClinicId { get; set; }
+    [Id(2)] public Guid? PatientId { get; set; }
+    [Id(3)] public string Currency { get; set; } = "";
+    [Id(4)] public string TimeZone { get; set; } = "UTC";
+    [Id(5)] public List<InvoiceLine> Lines { get; set; } = [];
+    [Id(6)] public Discount? InvoiceDiscount { get; set; }
+    [Id(7)] public TipRequest? Tip { get; set; }
+    [Id(8)] public TipSplit? TipSplit { get; set; }
+
+    /// <summary>The clinic's rates: refreshed on every change while draft, frozen when the invoice is opened.</summary>
+    [Id(9)] public List<TaxRate> TaxRates { get; set; } = [];
+
+    /// <summary>Tax categories whose clinic rate is inclusive: a new line of one is priced tax-included by default.</summary>
+    [Id(10)] public List<string> InclusiveCategories { get; set; } = [];
+    [Id(11)] public InvoiceStage Stage { get; set; }
+    [Id(12)] public string? Number { get; set; }
+
+    /// <summary>How many times the sale has been posted (edits of an unpaid open invoice reverse and repost it).</summary>
+    [Id(13)] public int SaleRevision { get; set; }
+    [Id(14)] public List<Tender> Tenders { get; set; } = [];
+    [Id(15)] public List<TenderRefund> Refunds { get; set; } = [];
+
+    /// <summary>Operation ids (idempotency keys) of payments and refunds already applied: a repeat is a no-op.</summary>
+    [Id(16)] public HashSet<string> AppliedOperations { get; set; } = new(StringComparer.Ordinal);
+    [Id(17)] public List<OutboxEntry> Outbox { get; set; } = [];
+    [Id(18)] public long Version { get; set; }
+
+    /// <summary>The <see cref="Version"/> the SQL header row last received.</summary>
+    [Id(19)] public long ProjectedVersion { get; set; } = -1;
+    [Id(20)] public DateTimeOffset CreatedAt { get; set; }
+    [Id(21)] public DateTimeOffset? OpenedAt { get; set; }
+    [Id(22)] public DateTimeOffset UpdatedAt { get; set; }
+    [Id(23)] public Guid CreatedBy { get; set; }
+}
