@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Net.Http.Json;
 using System.Text.Json;
 using Dapper;
 using MedSpa.Api.Features.Auth;
@@ -21,6 +22,9 @@ namespace MedSpa.Benchmarks;
 // board; status changes are published at a steady rate; each client timestamps every event it receives.
 //   board   — publish through the clinic's board grain (what the flow grains do once their state is durable):
 //             PostgreSQL write, one-way observer call to the host, SignalR group send.
+//   http    — through the HTTP API as a front desk would (POST /api/rooms/{id}/out-of-service | in-service):
+//             HTTP handler, room grain (its own PostgreSQL write), then the board path above. Latency counts from
+//             just before the request is sent, so it includes the whole API call.
 //   baseline — the same envelopes sent straight to the SignalR group from the same process (no Orleans, no database):
 //             the floor the board path adds to.
 // Latency = client receipt − moment the publish call was made (one process, one monotonic clock).
@@ -63,8 +67,8 @@ public static class BoardPushBenchmark
                 foreach (var raw in connected.OfType<RawBoardClient>()) await raw.PingAsync();
             }
         });
-            var room = Guid.NewGuid();
-            foreach (var path in new[] { "baseline", "board" })
+            var room = tenant.RoomId;
+            foreach (var path in new[] { "baseline", "board", "http" })
             {
                 var result = await RunAsync(server, tenant, connected, room, path, settings);
                 Console.WriteLine(result);
@@ -140,6 +144,13 @@ public static class BoardPushBenchmark
         var publishTimes = new List<double>(total);
         foreach (var c in clients) c.Reset();
 
+        // http: alternate out-of-service / in-service on the room through the API, as a front desk would; each call
+        // makes the room grain publish exactly one room.updated, matched to its call by order afterwards.
+        using var http = new HttpClient { BaseAddress = server.BaseAddress };
+        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", tenant.DeskToken);
+        var httpStartSeq = path == "http" ? (await board.GetSnapshotAsync()).Seq : 0;
+        var httpCalls = new List<(long T0, long T1)>(total);
+
         var interval = TimeSpan.FromSeconds(1.0 / settings.Rate);
         var start = Stopwatch.GetTimestamp();
         for (var i = 0; i < total; i++)
@@ -157,6 +168,16 @@ public static class BoardPushBenchmark
             {
                 seq = await board.PublishAsync([new BoardChange(BoardEventNames.RoomUpdated, card)]);
             }
+            else if (path == "http")
+            {
+                var outOfService = _roomOutOfService = !_roomOutOfService;
+                using var response = outOfService
+                    ? await http.PostAsJsonAsync($"/api/rooms/{room}/out-of-service", new { reason = $"bench {i}" })
+                    : await http.PostAsync($"/api/rooms/{room}/in-service", null);
+                response.EnsureSuccessStatusCode();
+                httpCalls.Add((t0, Stopwatch.GetTimestamp()));
+                continue;
+            }
             else
             {
                 seq = ++baselineSeq;
@@ -168,6 +189,22 @@ public static class BoardPushBenchmark
             {
                 sentAt[seq] = t0;
                 publishTimes.Add(Stopwatch.GetElapsedTime(t0, t1).TotalMilliseconds);
+            }
+        }
+
+        if (path == "http")
+        {
+            var catchUp = await board.GetSinceAsync(httpStartSeq);
+            var roomEvents = catchUp.Events.Where(e => e.Event == BoardEventNames.RoomUpdated && e.Data is RoomCard c && c.RoomId == room).ToList();
+            if (catchUp.SnapshotNeeded || roomEvents.Count != httpCalls.Count)
+            {
+                throw new InvalidOperationException($"http path: {httpCalls.Count} calls but {roomEvents.Count} room.updated events");
+            }
+
+            for (var i = settings.Warmup; i < httpCalls.Count; i++)
+            {
+                sentAt[roomEvents[i].Seq] = httpCalls[i].T0;
+                publishTimes.Add(Stopwatch.GetElapsedTime(httpCalls[i].T0, httpCalls[i].T1).TotalMilliseconds);
             }
         }
 
@@ -193,6 +230,9 @@ public static class BoardPushBenchmark
         return string.Create(CultureInfo.InvariantCulture,
             $"| {path} | {clients.Count} | {expected.Count} | {latencies.Count} | {lost} | {Pct(latencies, 50):F2} | {Pct(latencies, 99):F2} | {(latencies.Count > 0 ? latencies[^1] : double.NaN):F2} | {Pct(publishTimes, 50):F2} |");
     }
+
+    // The bench room's out-of-service flag, carried across runs so every call is a real change.
+    private static bool _roomOutOfService;
 
     private static double Pct(List<double> sorted, double p) =>
         sorted.Count == 0 ? double.NaN : sorted[Math.Min(sorted.Count - 1, (int)Math.Ceiling(p / 100 * sorted.Count) - 1)];
@@ -240,7 +280,8 @@ public interface IBenchClient : IAsyncDisposable
     Dictionary<long, long> Snapshot();
 }
 
-sealed record BenchTenant(Guid TenantId, Guid ClinicId, string Token);
+/// <summary>Token: the wall screen's (display) token; DeskToken: a front desk's, for the HTTP path; RoomId: a real room.</summary>
+sealed record BenchTenant(Guid TenantId, Guid ClinicId, string Token, string DeskToken, Guid RoomId);
 
 /// <summary>One SignalR client: records when each seq arrived (reads only the seq of the envelope).</summary>
 sealed class BenchClient : IBenchClient
@@ -314,6 +355,8 @@ sealed class BenchServer(string connectionString) : WebApplicationFactory<Progra
         var tenantId = Guid.NewGuid();
         var clinicId = Guid.NewGuid();
         var userId = Guid.NewGuid();
+        var deskId = Guid.NewGuid();
+        var roomId = Guid.NewGuid();
         await using var conn = new NpgsqlConnection(ConnectionString);
         await conn.ExecuteAsync(
             """
@@ -321,11 +364,19 @@ sealed class BenchServer(string connectionString) : WebApplicationFactory<Progra
             INSERT INTO clinics (tenant_id, id, name, time_zone, currency) VALUES (@tenantId, @clinicId, 'Bench clinic', 'UTC', 'USD');
             INSERT INTO users (tenant_id, id, email, display_name, role, password_hash) VALUES (@tenantId, @userId, @email, 'Wall', 'display', '!');
             INSERT INTO user_clinics (tenant_id, user_id, clinic_id) VALUES (@tenantId, @userId, @clinicId);
+            INSERT INTO users (tenant_id, id, email, display_name, role, password_hash) VALUES (@tenantId, @deskId, @deskEmail, 'Desk', 'front-desk', '!');
+            INSERT INTO user_clinics (tenant_id, user_id, clinic_id) VALUES (@tenantId, @deskId, @clinicId);
+            INSERT INTO rooms (tenant_id, id, clinic_id, number, name, kind) VALUES (@tenantId, @roomId, @clinicId, '1', 'Room 1', 'treatment');
             """,
-            new { tenantId, clinicId, userId, slug = "b-" + tenantId.ToString("N")[..12], email = $"bench-{userId:N}@example.test" });
+            new
+            {
+                tenantId, clinicId, userId, deskId, roomId, slug = "b-" + tenantId.ToString("N")[..12],
+                email = $"bench-{userId:N}@example.test", deskEmail = $"desk-{deskId:N}@example.test",
+            });
         var issuer = Services.GetRequiredService<AccessTokenIssuer>();
         var (token, _) = issuer.Issue(new TokenSubject(userId, tenantId, Roles.Display, "bench@example.test", "Wall", [clinicId], Guid.NewGuid()));
-        return new BenchTenant(tenantId, clinicId, token);
+        var (deskToken, _) = issuer.Issue(new TokenSubject(deskId, tenantId, Roles.FrontDesk, "desk@example.test", "Desk", [clinicId], Guid.NewGuid()));
+        return new BenchTenant(tenantId, clinicId, token, deskToken, roomId);
     }
 
     private static int FreePort()
