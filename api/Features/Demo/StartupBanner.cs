@@ -35,6 +35,7 @@ public sealed class StartupBanner(
         sb.AppendLine("  MedSpa.Orleans is running");
         sb.AppendLine($"    API                {address}/api");
         sb.AppendLine($"    API reference      {address}/docs   (OpenAPI: {address}/openapi/v1.json)");
+        sb.AppendLine($"    Wall board         {address}/board   (sign in as staff, or open a display link)");
         sb.AppendLine($"    Health             {address}/health/live   {address}/health/ready");
         sb.AppendLine($"    Metrics            {address}/metrics");
         sb.AppendLine($"    Orleans            mode {orleans.Mode}, cluster '{orleans.ClusterId}', silo port {orleans.SiloPort}, gateway {orleans.GatewayPort}");
