@@ -110,8 +110,9 @@ public static class ProviderRules
             }
             : state with { ActiveVisits = state.ActiveVisits.Remove(visitId) };
 
-        // The provider is evidently back from the break they forgot to end.
-        if (status == VisitStatus.InProgress) next = EndBreakAt(next, context.At);
+        // A provider who starts a treatment is evidently working: back from a break they forgot to end, and on duty
+        // even if nobody clocked them in (the board must not show someone treating a patient as offline).
+        if (status == VisitStatus.InProgress) next = EndBreakAt(next, context.At) with { OnDuty = true };
         return Stamp(state, next, context);
     }
 

@@ -32,6 +32,17 @@ public sealed class ProviderRulesTests
     }
 
     [Fact]
+    public void Starting_a_treatment_puts_a_provider_nobody_clocked_in_on_duty_and_in_the_room()
+    {
+        var provider = With(NewProvider(), VisitA, VisitStatus.InProgress);
+        Assert.True(provider.OnDuty);
+        Assert.Equal(ProviderStatus.InRoom, ProviderRules.DeriveStatus(provider));
+
+        // Only starting a treatment says they are working; a visit merely documented or ready does not clock them in.
+        Assert.Equal(ProviderStatus.Offline, ProviderRules.DeriveStatus(With(NewProvider(), VisitB, VisitStatus.Ready)));
+    }
+
+    [Fact]
     public void Going_on_duty_makes_the_provider_waiting_once()
     {
         var provider = OnDuty();
