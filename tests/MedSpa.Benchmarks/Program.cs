@@ -54,8 +54,8 @@ public static class BoardPushBenchmark
         Console.WriteLine($"# Live board push benchmark — {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, .NET {Environment.Version}");
         Console.WriteLine($"server {server.BaseAddress}; rate {settings.Rate}/s; {settings.Events} events per run; warm-up {settings.Warmup}; clients: {settings.Client}, {(settings.ClientsInProcess ? "in the server's process" : "in a separate process")}");
         Console.WriteLine();
-        Console.WriteLine("| path | clients | events | deliveries | lost | p50 ms | p99 ms | max ms | publish p50 ms |");
-        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        Console.WriteLine("| path | clients | events | deliveries | lost | p50 ms | p99 ms | max ms | publish p50 ms | server CPU | clients CPU |");
+        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
 
         var idle = new List<string>();
         var clockChecks = new List<string>();
@@ -130,6 +130,9 @@ public static class BoardPushBenchmark
         var httpCalls = new List<(long T0, long T1)>(total);
 
         var interval = TimeSpan.FromSeconds(1.0 / settings.Rate);
+        using var self = Process.GetCurrentProcess();
+        var serverCpu0 = self.TotalProcessorTime;
+        var clientsCpu0 = clients.ClientsProcessorTime;
         var start = Stopwatch.GetTimestamp();
         for (var i = 0; i < total; i++)
         {
@@ -170,6 +173,12 @@ public static class BoardPushBenchmark
             }
         }
 
+        // CPU while publishing (all events, warm-up included), in % of one core: this process and the clients' own.
+        var publishWall = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+        self.Refresh();
+        var serverCpu = (self.TotalProcessorTime - serverCpu0).TotalMilliseconds / publishWall * 100;
+        var clientsCpu = clients.ClientsProcessorTime is { } c1 && clientsCpu0 is { } c0 ? (c1 - c0).TotalMilliseconds / publishWall * 100 : double.NaN;
+
         if (path == "http")
         {
             var catchUp = await board.GetSinceAsync(httpStartSeq);
@@ -204,7 +213,7 @@ public static class BoardPushBenchmark
         latencies.Sort();
         publishTimes.Sort();
         return string.Create(CultureInfo.InvariantCulture,
-            $"| {path} | {clients.Count} | {expected.Count} | {latencies.Count} | {lost} | {Pct(latencies, 50):F2} | {Pct(latencies, 99):F2} | {(latencies.Count > 0 ? latencies[^1] : double.NaN):F2} | {Pct(publishTimes, 50):F2} |");
+            $"| {path} | {clients.Count} | {expected.Count} | {latencies.Count} | {lost} | {Pct(latencies, 50):F2} | {Pct(latencies, 99):F2} | {(latencies.Count > 0 ? latencies[^1] : double.NaN):F2} | {Pct(publishTimes, 50):F2} | {serverCpu:F0} % | {(double.IsNaN(clientsCpu) ? "—" : $"{clientsCpu:F0} %")} |");
     }
 
     // The bench room's out-of-service flag, carried across its runs so every call is a real change.
