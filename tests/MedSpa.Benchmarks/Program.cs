@@ -27,11 +27,16 @@ namespace MedSpa.Benchmarks;
 //             just before the request is sent, so it includes the whole API call.
 //   baseline — the same envelopes sent straight to the SignalR group from the same process (no Orleans, no database):
 //             the floor the board path adds to.
-// Latency = client receipt − moment the publish call was made (one process, one monotonic clock).
+// Latency = client receipt − moment the publish call was made. By default the clients run in a child process of this
+// benchmark (--clients-mode, see ClientsProcess.cs) so their CPU does not compete with the server's inside one process;
+// both processes read the same monotonic clock (Stopwatch = CLOCK_MONOTONIC on Linux, checked at start).
+// --clients-in-process keeps the earlier mode: the clients in the server's process.
 public static class BoardPushBenchmark
 {
-    public static async Task Main(string[] args)
+    public static async Task<int> Main(string[] args)
     {
+        if (args.Length > 0 && args[0] == "--clients-mode") return await ClientsMode.RunAsync(args);
+
         // WebApplicationFactory finds the api's content root through MvcTestingAppManifest.json in the working directory.
         Directory.SetCurrentDirectory(AppContext.BaseDirectory);
         var settings = Settings.Parse(args);
@@ -47,48 +52,54 @@ public static class BoardPushBenchmark
         await using var server = new BenchServer(cs);
         server.Start();
         Console.WriteLine($"# Live board push benchmark — {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, .NET {Environment.Version}");
-        Console.WriteLine($"server {server.BaseAddress}; rate {settings.Rate}/s; {settings.Events} events per run; warm-up {settings.Warmup}; clients: {settings.Client}");
+        Console.WriteLine($"server {server.BaseAddress}; rate {settings.Rate}/s; {settings.Events} events per run; warm-up {settings.Warmup}; clients: {settings.Client}, {(settings.ClientsInProcess ? "in the server's process" : "in a separate process")}");
         Console.WriteLine();
-        Console.WriteLine("| path | clients | events | deliveries | lost | p50 ms | p99 ms | max ms | publish p50 ms |");
-        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        Console.WriteLine("| path | clients | events | deliveries | lost | p50 ms | p99 ms | max ms | publish p50 ms | server CPU | clients CPU |");
+        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
 
         var idle = new List<string>();
+        var clockChecks = new List<string>();
         foreach (var clients in settings.Clients)
         {
             var tenant = await server.CreateTenantAsync();
-            var connected = await ConnectAsync(server, tenant, clients, settings.Client);
-        // Raw clients ping like the board page does (every 5 s), or the server would time them out.
-        using var pinging = new CancellationTokenSource();
-        var pinger = Task.Run(async () =>
-        {
-            using var timer = new PeriodicTimer(TimeSpan.FromSeconds(5));
-            while (await timer.WaitForNextTickAsync(pinging.Token).ConfigureAwait(false))
+            _roomOutOfService = false; // a fresh room, in service
+            await using var group = settings.ClientsInProcess
+                ? await InProcessClients.StartAsync(server.BaseAddress, tenant.Token, tenant.ClinicId, clients, settings.Client)
+                : (IClientGroup)await ChildProcessClients.StartAsync(server.BaseAddress, tenant.Token, tenant.ClinicId, clients, settings.Client);
+            if (group is ChildProcessClients child)
             {
-                foreach (var raw in connected.OfType<RawBoardClient>()) await raw.PingAsync();
+                var window = await child.CheckClockAsync();
+                clockChecks.Add(string.Create(CultureInfo.InvariantCulture,
+                    $"{clients} clients in process {child.ProcessId}: its Stopwatch timestamp lay within this process's before/after readings (narrowest window {window.TotalMicroseconds:F0} µs, same frequency {Stopwatch.Frequency})"));
             }
-        });
+
             var room = tenant.RoomId;
             foreach (var path in new[] { "baseline", "board", "http" })
             {
-                var result = await RunAsync(server, tenant, connected, room, path, settings);
+                var result = await RunAsync(server, tenant, group, room, path, settings);
                 Console.WriteLine(result);
             }
 
             // Idle: everyone connected, nothing published (keep-alive pings, renewals and timers only).
-            var cpu = await MeasureIdleCpuAsync(settings.IdleSeconds);
-            idle.Add($"| {clients} | {settings.IdleSeconds} s | {cpu:F2} % of one core |");
-            await pinging.CancelAsync();
-        await pinger.ContinueWith(_ => { });
-        await Task.WhenAll(connected.Select(c => c.DisposeAsync().AsTask()));
+            var (cpu, clientsCpu) = await MeasureIdleCpuAsync(settings.IdleSeconds, group);
+            idle.Add($"| {clients} | {settings.IdleSeconds} s | {cpu:F2} % | {(clientsCpu is { } c ? $"{c:F2} %" : "(same process)")} |");
         }
 
         Console.WriteLine();
-        Console.WriteLine("Idle CPU of the process (server + silo + the connected benchmark clients), no events published:");
+        Console.WriteLine(settings.ClientsInProcess
+            ? "Idle CPU (% of one core) of the process (server + silo + the connected benchmark clients), no events published:"
+            : "Idle CPU (% of one core) of the server process (server + silo) and of the clients' process, no events published:");
         Console.WriteLine();
-        Console.WriteLine("| clients | window | CPU |");
-        Console.WriteLine("|---:|---:|---:|");
-        Console.WriteLine($"| 0 | {settings.IdleSeconds} s | {await MeasureIdleCpuAsync(settings.IdleSeconds):F2} % of one core |");
+        Console.WriteLine("| clients | window | server process | clients process |");
+        Console.WriteLine("|---:|---:|---:|---:|");
+        Console.WriteLine($"| 0 | {settings.IdleSeconds} s | {(await MeasureIdleCpuAsync(settings.IdleSeconds, null)).Server:F2} % | — |");
         foreach (var line in idle) Console.WriteLine(line);
+        if (clockChecks.Count > 0)
+        {
+            Console.WriteLine();
+            Console.WriteLine("Clients in a separate process; clock check (Stopwatch = CLOCK_MONOTONIC, shared by both processes):");
+            foreach (var line in clockChecks) Console.WriteLine("- " + line);
+        }
 
         await server.DisposeAsync();
         await using (var admin = new NpgsqlConnection(adminCs))
@@ -96,44 +107,11 @@ public static class BoardPushBenchmark
             NpgsqlConnection.ClearAllPools();
             await admin.ExecuteAsync($"DROP DATABASE IF EXISTS \"{dbName}\" WITH (FORCE)");
         }
+
+        return 0;
     }
 
-    private static async Task<List<IBenchClient>> ConnectAsync(BenchServer server, BenchTenant tenant, int count, string kind)
-    {
-        var clients = new List<IBenchClient>(count);
-        using var gate = new SemaphoreSlim(32);
-        var tasks = Enumerable.Range(0, count).Select(async _ =>
-        {
-            await gate.WaitAsync();
-            try
-            {
-                IBenchClient client;
-                if (kind == "signalr")
-                {
-                    var hubClient = new BenchClient(server.BaseAddress, tenant.Token);
-                    await hubClient.Connection.StartAsync();
-                    await hubClient.Connection.InvokeAsync<JsonElement>("JoinBoard", tenant.ClinicId, (long?)null);
-                    client = hubClient;
-                }
-                else
-                {
-                    var raw = new RawBoardClient();
-                    await raw.ConnectAsync(server.BaseAddress, tenant.Token, tenant.ClinicId);
-                    client = raw;
-                }
-
-                lock (clients) clients.Add(client);
-            }
-            finally
-            {
-                gate.Release();
-            }
-        });
-        await Task.WhenAll(tasks);
-        return clients;
-    }
-
-    private static async Task<string> RunAsync(BenchServer server, BenchTenant tenant, List<IBenchClient> clients, Guid room, string path, Settings settings)
+    private static async Task<string> RunAsync(BenchServer server, BenchTenant tenant, IClientGroup clients, Guid room, string path, Settings settings)
     {
         var board = server.Grains.GetGrain<IClinicBoardGrain>(BoardKeys.For(tenant.TenantId, tenant.ClinicId));
         var hub = server.Services.GetRequiredService<IHubContext<ClinicHub>>();
@@ -142,7 +120,7 @@ public static class BoardPushBenchmark
         var total = settings.Warmup + settings.Events;
         var sentAt = new Dictionary<long, long>(total);
         var publishTimes = new List<double>(total);
-        foreach (var c in clients) c.Reset();
+        await clients.ResetAsync();
 
         // http: alternate out-of-service / in-service on the room through the API, as a front desk would; each call
         // makes the room grain publish exactly one room.updated, matched to its call by order afterwards.
@@ -152,6 +130,9 @@ public static class BoardPushBenchmark
         var httpCalls = new List<(long T0, long T1)>(total);
 
         var interval = TimeSpan.FromSeconds(1.0 / settings.Rate);
+        using var self = Process.GetCurrentProcess();
+        var serverCpu0 = self.TotalProcessorTime;
+        var clientsCpu0 = clients.ClientsProcessorTime;
         var start = Stopwatch.GetTimestamp();
         for (var i = 0; i < total; i++)
         {
@@ -192,6 +173,12 @@ public static class BoardPushBenchmark
             }
         }
 
+        // CPU while publishing (all events, warm-up included), in % of one core: this process and the clients' own.
+        var publishWall = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+        self.Refresh();
+        var serverCpu = (self.TotalProcessorTime - serverCpu0).TotalMilliseconds / publishWall * 100;
+        var clientsCpu = clients.ClientsProcessorTime is { } c1 && clientsCpu0 is { } c0 ? (c1 - c0).TotalMilliseconds / publishWall * 100 : double.NaN;
+
         if (path == "http")
         {
             var catchUp = await board.GetSinceAsync(httpStartSeq);
@@ -209,15 +196,13 @@ public static class BoardPushBenchmark
         }
 
         // Wait (bounded) for the last deliveries.
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        var expected = sentAt.Keys.ToHashSet();
-        while (DateTime.UtcNow < deadline && clients.Any(c => !c.HasAll(expected))) await Task.Delay(50);
+        var expected = sentAt.Keys.ToList();
+        await clients.WaitForAsync(expected, TimeSpan.FromSeconds(10));
 
         var latencies = new List<double>(clients.Count * expected.Count);
         long lost = 0;
-        foreach (var c in clients)
+        foreach (var received in await clients.SnapshotAsync())
         {
-            var received = c.Snapshot();
             foreach (var (seq, t0) in sentAt)
             {
                 if (received.TryGetValue(seq, out var t)) latencies.Add(Stopwatch.GetElapsedTime(t0, t).TotalMilliseconds);
@@ -228,34 +213,47 @@ public static class BoardPushBenchmark
         latencies.Sort();
         publishTimes.Sort();
         return string.Create(CultureInfo.InvariantCulture,
-            $"| {path} | {clients.Count} | {expected.Count} | {latencies.Count} | {lost} | {Pct(latencies, 50):F2} | {Pct(latencies, 99):F2} | {(latencies.Count > 0 ? latencies[^1] : double.NaN):F2} | {Pct(publishTimes, 50):F2} |");
+            $"| {path} | {clients.Count} | {expected.Count} | {latencies.Count} | {lost} | {Pct(latencies, 50):F2} | {Pct(latencies, 99):F2} | {(latencies.Count > 0 ? latencies[^1] : double.NaN):F2} | {Pct(publishTimes, 50):F2} | {serverCpu:F0} % | {(double.IsNaN(clientsCpu) ? "—" : $"{clientsCpu:F0} %")} |");
     }
 
-    // The bench room's out-of-service flag, carried across runs so every call is a real change.
+    // The bench room's out-of-service flag, carried across its runs so every call is a real change.
     private static bool _roomOutOfService;
 
     private static double Pct(List<double> sorted, double p) =>
         sorted.Count == 0 ? double.NaN : sorted[Math.Min(sorted.Count - 1, (int)Math.Ceiling(p / 100 * sorted.Count) - 1)];
 
-    private static async Task<double> MeasureIdleCpuAsync(int seconds)
+    /// <summary>CPU of this (the server's) process and, when the clients have their own, of theirs, in % of one core.</summary>
+    private static async Task<(double Server, double? Clients)> MeasureIdleCpuAsync(int seconds, IClientGroup? clients)
     {
         var process = Process.GetCurrentProcess();
         process.Refresh();
         var cpu0 = process.TotalProcessorTime;
+        var clients0 = clients?.ClientsProcessorTime;
         var wall = Stopwatch.StartNew();
         await Task.Delay(TimeSpan.FromSeconds(seconds));
         process.Refresh();
-        return (process.TotalProcessorTime - cpu0).TotalMilliseconds / wall.Elapsed.TotalMilliseconds * 100;
+        var elapsed = wall.Elapsed.TotalMilliseconds;
+        var clients1 = clients?.ClientsProcessorTime;
+        return ((process.TotalProcessorTime - cpu0).TotalMilliseconds / elapsed * 100,
+            clients0 is { } a && clients1 is { } b ? (b - a).TotalMilliseconds / elapsed * 100 : null);
     }
 }
 
-sealed record Settings(int[] Clients, double Rate, int Events, int Warmup, int IdleSeconds, string Client)
+sealed record Settings(int[] Clients, double Rate, int Events, int Warmup, int IdleSeconds, string Client, bool ClientsInProcess)
 {
     public static Settings Parse(string[] args)
     {
-        var s = new Settings([100, 1000], 20, 400, 40, 30, "raw");
-        for (var i = 0; i + 1 < args.Length; i += 2)
+        var s = new Settings([100, 1000], 20, 400, 40, 30, "raw", false);
+        for (var i = 0; i < args.Length; i += 2)
         {
+            if (args[i] == "--clients-in-process")
+            {
+                s = s with { ClientsInProcess = true };
+                i--;
+                continue;
+            }
+
+            if (i + 1 >= args.Length) throw new ArgumentException($"{args[i]} needs a value");
             var v = args[i + 1];
             s = args[i] switch
             {
@@ -265,7 +263,7 @@ sealed record Settings(int[] Clients, double Rate, int Events, int Warmup, int I
                 "--warmup" => s with { Warmup = int.Parse(v, CultureInfo.InvariantCulture) },
                 "--client" => s with { Client = v is "raw" or "signalr" ? v : throw new ArgumentException("--client raw|signalr") },
                 "--idle" => s with { IdleSeconds = int.Parse(v, CultureInfo.InvariantCulture) },
-                _ => throw new ArgumentException($"Unknown option {args[i]} (--clients 100,1000 --rate 20 --events 400 --warmup 40 --idle 30 --client raw|signalr)"),
+                _ => throw new ArgumentException($"Unknown option {args[i]} (--clients 100,1000 --rate 20 --events 400 --warmup 40 --idle 30 --client raw|signalr --clients-in-process)"),
             };
         }
 

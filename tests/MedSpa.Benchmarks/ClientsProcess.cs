@@ -1,0 +1,396 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using MedSpa.Api.Features.Board.Live;
+using Microsoft.AspNetCore.SignalR.Client;
+
+namespace MedSpa.Benchmarks;
+
+/// <summary>The N benchmark clients of one run, wherever they live (this process or a child process).</summary>
+public interface IClientGroup : IAsyncDisposable
+{
+    int Count { get; }
+
+    /// <summary>Forget every receipt recorded so far.</summary>
+    Task ResetAsync();
+
+    /// <summary>Wait until every client has received every seq, or the timeout passes.</summary>
+    Task WaitForAsync(IReadOnlyCollection<long> seqs, TimeSpan timeout);
+
+    /// <summary>Per client: seq → Stopwatch timestamp of its receipt.</summary>
+    Task<List<Dictionary<long, long>>> SnapshotAsync();
+
+    /// <summary>CPU time used by the clients' own process when it is not the server's, else null.</summary>
+    TimeSpan? ClientsProcessorTime { get; }
+}
+
+static class BenchClients
+{
+    /// <summary>Connects <paramref name="count"/> clients of <paramref name="kind"/> (raw | signalr) to one clinic's board.</summary>
+    public static async Task<List<IBenchClient>> ConnectAsync(Uri baseAddress, string token, Guid clinicId, int count, string kind)
+    {
+        var clients = new List<IBenchClient>(count);
+        using var gate = new SemaphoreSlim(32);
+        var tasks = Enumerable.Range(0, count).Select(async _ =>
+        {
+            await gate.WaitAsync();
+            try
+            {
+                IBenchClient client;
+                if (kind == "signalr")
+                {
+                    var hubClient = new BenchClient(baseAddress, token);
+                    await hubClient.Connection.StartAsync();
+                    await hubClient.Connection.InvokeAsync<JsonElement>("JoinBoard", clinicId, (long?)null);
+                    client = hubClient;
+                }
+                else
+                {
+                    var raw = new RawBoardClient();
+                    await raw.ConnectAsync(baseAddress, token, clinicId);
+                    client = raw;
+                }
+
+                lock (clients) clients.Add(client);
+            }
+            finally
+            {
+                gate.Release();
+            }
+        });
+        await Task.WhenAll(tasks);
+        return clients;
+    }
+
+    /// <summary>Raw clients ping like the board page does (every 5 s), or the server would time them out.</summary>
+    public static Task PingUntilAsync(List<IBenchClient> clients, CancellationToken stop) => Task.Run(async () =>
+    {
+        try
+        {
+            using var timer = new PeriodicTimer(TimeSpan.FromSeconds(5));
+            while (await timer.WaitForNextTickAsync(stop).ConfigureAwait(false))
+            {
+                foreach (var raw in clients.OfType<RawBoardClient>()) await raw.PingAsync();
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    });
+
+    public static async Task WaitForAsync(List<IBenchClient> clients, IReadOnlyCollection<long> seqs, TimeSpan timeout)
+    {
+        var expected = seqs.ToHashSet();
+        var deadline = Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
+        while (Stopwatch.GetTimestamp() < deadline && clients.Any(c => !c.HasAll(expected))) await Task.Delay(50);
+    }
+}
+
+/// <summary>The clients in the benchmark's own process, sharing the server's cores (the --clients-in-process mode).</summary>
+sealed class InProcessClients : IClientGroup
+{
+    private readonly List<IBenchClient> _clients;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _pinger;
+
+    private InProcessClients(List<IBenchClient> clients)
+    {
+        _clients = clients;
+        _pinger = BenchClients.PingUntilAsync(clients, _stop.Token);
+    }
+
+    public static async Task<InProcessClients> StartAsync(Uri baseAddress, string token, Guid clinicId, int count, string kind) =>
+        new(await BenchClients.ConnectAsync(baseAddress, token, clinicId, count, kind));
+
+    public int Count => _clients.Count;
+
+    public TimeSpan? ClientsProcessorTime => null;
+
+    public Task ResetAsync()
+    {
+        foreach (var c in _clients) c.Reset();
+        return Task.CompletedTask;
+    }
+
+    public Task WaitForAsync(IReadOnlyCollection<long> seqs, TimeSpan timeout) => BenchClients.WaitForAsync(_clients, seqs, timeout);
+
+    public Task<List<Dictionary<long, long>>> SnapshotAsync() => Task.FromResult(_clients.Select(c => c.Snapshot()).ToList());
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        await _pinger;
+        await Task.WhenAll(_clients.Select(c => c.DisposeAsync().AsTask()));
+        _stop.Dispose();
+    }
+}
+
+/// <summary>
+/// The clients in a child process of this benchmark (<c>--clients-mode</c>), so that their CPU does not compete with
+/// the server's inside one process. Commands go over the child's stdin, one line each, and each gets one reply line on
+/// its stdout. Receipts are Stopwatch timestamps taken in the child: on Linux that is CLOCK_MONOTONIC, one clock for
+/// every process of the machine, which <see cref="CheckClockAsync"/> verifies.
+/// </summary>
+sealed class ChildProcessClients : IClientGroup
+{
+    private readonly Process _process;
+    private readonly string _reportPath = Path.Combine(Path.GetTempPath(), $"medspa-bench-{Guid.NewGuid():N}.bin");
+
+    private ChildProcessClients(Process process, int count)
+    {
+        _process = process;
+        Count = count;
+    }
+
+    public int Count { get; }
+
+    public int ProcessId => _process.Id;
+
+    public TimeSpan? ClientsProcessorTime
+    {
+        get
+        {
+            _process.Refresh();
+            return _process.TotalProcessorTime;
+        }
+    }
+
+    public static async Task<ChildProcessClients> StartAsync(Uri baseAddress, string token, Guid clinicId, int count, string kind)
+    {
+        var host = Environment.ProcessPath ?? throw new InvalidOperationException("no process path");
+        var start = new ProcessStartInfo(host)
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = false,
+            UseShellExecute = false,
+        };
+        // Under `dotnet MedSpa.Benchmarks.dll` the host is dotnet itself and needs the dll; the apphost does not.
+        if (Path.GetFileNameWithoutExtension(host).Equals("dotnet", StringComparison.OrdinalIgnoreCase))
+        {
+            start.ArgumentList.Add(typeof(ChildProcessClients).Assembly.Location);
+        }
+
+        foreach (var a in new[] { "--clients-mode", "--url", baseAddress.ToString(), "--token", token, "--clinic", clinicId.ToString(), "--count", count.ToString(CultureInfo.InvariantCulture), "--client", kind })
+        {
+            start.ArgumentList.Add(a);
+        }
+
+        var process = Process.Start(start) ?? throw new InvalidOperationException("could not start the clients process");
+        process.StandardInput.AutoFlush = true;
+        var group = new ChildProcessClients(process, count);
+        var ready = await group.ReadReplyAsync(TimeSpan.FromMinutes(5));
+        if (ready != $"ready {count}") throw new InvalidOperationException($"clients process: expected 'ready {count}', got '{ready}'");
+        return group;
+    }
+
+    /// <summary>
+    /// Checks that the child's Stopwatch timestamp, taken while it answers, lies between this process's readings just
+    /// before the request and just after the reply (same clock and same frequency); returns that window.
+    /// </summary>
+    public async Task<TimeSpan> CheckClockAsync()
+    {
+        var best = TimeSpan.MaxValue;
+        for (var i = 0; i < 5; i++)
+        {
+            var before = Stopwatch.GetTimestamp();
+            var reply = await CommandAsync("clock");
+            var after = Stopwatch.GetTimestamp();
+            var parts = reply.Split(' ');
+            var child = long.Parse(parts[1], CultureInfo.InvariantCulture);
+            var frequency = long.Parse(parts[2], CultureInfo.InvariantCulture);
+            if (frequency != Stopwatch.Frequency || child < before || child > after)
+            {
+                throw new InvalidOperationException(
+                    $"clock check failed: child timestamp {child} (frequency {frequency}) not within [{before}, {after}] (frequency {Stopwatch.Frequency})");
+            }
+
+            var window = Stopwatch.GetElapsedTime(before, after);
+            if (window < best) best = window;
+        }
+
+        return best;
+    }
+
+    public async Task ResetAsync() => Expect("ok", await CommandAsync("reset"));
+
+    public async Task WaitForAsync(IReadOnlyCollection<long> seqs, TimeSpan timeout)
+    {
+        var command = string.Create(CultureInfo.InvariantCulture, $"await {(long)timeout.TotalMilliseconds} {string.Join(' ', seqs)}");
+        Expect("ok", await CommandAsync(command, timeout + TimeSpan.FromSeconds(30)));
+    }
+
+    public async Task<List<Dictionary<long, long>>> SnapshotAsync()
+    {
+        Expect("ok", await CommandAsync("report " + _reportPath));
+        var result = new List<Dictionary<long, long>>(Count);
+        await using (var file = File.OpenRead(_reportPath))
+        using (var reader = new BinaryReader(file))
+        {
+            var clients = reader.ReadInt32();
+            for (var c = 0; c < clients; c++)
+            {
+                var n = reader.ReadInt32();
+                var received = new Dictionary<long, long>(n);
+                for (var i = 0; i < n; i++) received[reader.ReadInt64()] = reader.ReadInt64();
+                result.Add(received);
+            }
+        }
+
+        File.Delete(_reportPath);
+        return result;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            await _process.StandardInput.WriteLineAsync("quit");
+            _process.StandardInput.Close();
+            await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        }
+        catch (Exception) when (!_process.HasExited)
+        {
+            _process.Kill();
+        }
+
+        _process.Dispose();
+        if (File.Exists(_reportPath)) File.Delete(_reportPath);
+    }
+
+    private async Task<string> CommandAsync(string command, TimeSpan? timeout = null)
+    {
+        await _process.StandardInput.WriteLineAsync(command);
+        return await ReadReplyAsync(timeout ?? TimeSpan.FromSeconds(60));
+    }
+
+    private async Task<string> ReadReplyAsync(TimeSpan timeout)
+    {
+        var line = await _process.StandardOutput.ReadLineAsync().WaitAsync(timeout)
+                   ?? throw new InvalidOperationException($"clients process exited (code {(_process.HasExited ? _process.ExitCode : -1)})");
+        if (line.StartsWith("error", StringComparison.Ordinal)) throw new InvalidOperationException("clients process: " + line);
+        return line;
+    }
+
+    private static void Expect(string expected, string reply)
+    {
+        if (reply != expected) throw new InvalidOperationException($"clients process: expected '{expected}', got '{reply}'");
+    }
+}
+
+/// <summary>
+/// The child side (<c>--clients-mode --url U --token T --clinic C --count N [--client raw|signalr]</c>): connects the
+/// clients, prints "ready N", then serves one command per stdin line until "quit" or end of input:
+/// <c>clock</c> → "clock &lt;timestamp&gt; &lt;frequency&gt;"; <c>reset</c> → "ok";
+/// <c>await &lt;timeout ms&gt; &lt;seq&gt;…</c> → "ok" once every client has every seq (or at the timeout);
+/// <c>report &lt;path&gt;</c> → writes, little-endian, int32 clients, then per client int32 n and n × (int64 seq,
+/// int64 receipt timestamp), and answers "ok". Nothing else is written to stdout.
+/// </summary>
+static class ClientsMode
+{
+    public static async Task<int> RunAsync(string[] args)
+    {
+        Uri? url = null;
+        string? token = null;
+        Guid clinic = default;
+        var count = 0;
+        var kind = "raw";
+        for (var i = 1; i + 1 < args.Length; i += 2)
+        {
+            var v = args[i + 1];
+            switch (args[i])
+            {
+                case "--url": url = new Uri(v); break;
+                case "--token": token = v; break;
+                case "--clinic": clinic = Guid.Parse(v); break;
+                case "--count": count = int.Parse(v, CultureInfo.InvariantCulture); break;
+                case "--client": kind = v; break;
+                default: throw new ArgumentException($"clients mode: unknown option {args[i]}");
+            }
+        }
+
+        if (url is null || token is null || clinic == Guid.Empty || count <= 0)
+        {
+            throw new ArgumentException("clients mode needs --url, --token, --clinic and --count");
+        }
+
+        var stdout = Console.Out;
+        List<IBenchClient> clients;
+        try
+        {
+            clients = await BenchClients.ConnectAsync(url, token, clinic, count, kind);
+        }
+        catch (Exception e)
+        {
+            await stdout.WriteLineAsync("error connecting: " + e.Message.ReplaceLineEndings(" "));
+            return 1;
+        }
+
+        using var stop = new CancellationTokenSource();
+        var pinger = BenchClients.PingUntilAsync(clients, stop.Token);
+        await stdout.WriteLineAsync($"ready {clients.Count}");
+        await stdout.FlushAsync();
+
+        string? line;
+        while ((line = await Console.In.ReadLineAsync()) is not null && line != "quit")
+        {
+            string reply;
+            try
+            {
+                var parts = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                switch (parts[0])
+                {
+                    case "clock":
+                        reply = string.Create(CultureInfo.InvariantCulture, $"clock {Stopwatch.GetTimestamp()} {Stopwatch.Frequency}");
+                        break;
+                    case "reset":
+                        foreach (var c in clients) c.Reset();
+                        reply = "ok";
+                        break;
+                    case "await":
+                        var timeout = TimeSpan.FromMilliseconds(long.Parse(parts[1], CultureInfo.InvariantCulture));
+                        var seqs = parts.Skip(2).Select(s => long.Parse(s, CultureInfo.InvariantCulture)).ToList();
+                        await BenchClients.WaitForAsync(clients, seqs, timeout);
+                        reply = "ok";
+                        break;
+                    case "report":
+                        await WriteReportAsync(clients, line["report ".Length..]);
+                        reply = "ok";
+                        break;
+                    default:
+                        reply = "error unknown command " + parts[0];
+                        break;
+                }
+            }
+            catch (Exception e)
+            {
+                reply = "error " + e.Message.ReplaceLineEndings(" ");
+            }
+
+            await stdout.WriteLineAsync(reply);
+            await stdout.FlushAsync();
+        }
+
+        await stop.CancelAsync();
+        await pinger;
+        await Task.WhenAll(clients.Select(c => c.DisposeAsync().AsTask()));
+        return 0;
+    }
+
+    private static async Task WriteReportAsync(List<IBenchClient> clients, string path)
+    {
+        await using var file = File.Create(path);
+        await using var writer = new BinaryWriter(file);
+        writer.Write(clients.Count);
+        foreach (var c in clients)
+        {
+            var received = c.Snapshot();
+            writer.Write(received.Count);
+            foreach (var (seq, at) in received)
+            {
+                writer.Write(seq);
+                writer.Write(at);
+            }
+        }
+    }
+}
