@@ -73,4 +73,8 @@ public sealed record BoardSnapshot(
     [property: Id(2)] DateTimeOffset AsOf,
     [property: Id(3)] ImmutableArray<RoomCard> Rooms,
     [property: Id(4)] ImmutableArray<ProviderCard> Providers,
-    [property: Id(5)] WaitingQueueView Queue);
+    [property: Id(5)] WaitingQueueView Queue)
+{
+    /// <summary>The clinic's name, for the wall screen's title.</summary>
+    [Id(6)] public string? ClinicName { get; init; }
+}

@@ -39,6 +39,7 @@ public sealed partial class ClinicBoardGrain(
     private ImmutableArray<ProviderCard> _providers = [];
     private WaitingQueueView _queue = new([], DateTimeOffset.MinValue);
     private PatientNameDisplay _nameDisplay = PatientNameDisplay.Initials;
+    private string? _clinicName;
     private Dictionary<Guid, Guid> _providerByUser = [];
     private ImmutableHashSet<(Guid Provider, string Device)> _connectedDevices = [];
     private BoardPresence _presence = new([], DateTimeOffset.MinValue);
@@ -154,7 +155,7 @@ public sealed partial class ClinicBoardGrain(
     public Task<BoardPresence> GetPresenceAsync() => Task.FromResult(_presence);
 
     private BoardSnapshot Snapshot() =>
-        new(_clinicId, _ring.LastSeq, time.GetUtcNow(), _rooms, _providers, _queue);
+        new(_clinicId, _ring.LastSeq, time.GetUtcNow(), _rooms, _providers, _queue) { ClinicName = _clinicName };
 
     /// <summary>Numbers, stores, then pushes. Nothing changes in memory unless the write succeeded.</summary>
     private async Task CommitAsync(
@@ -201,6 +202,7 @@ public sealed partial class ClinicBoardGrain(
     private void ApplyReference(ClinicReference reference)
     {
         _nameDisplay = reference.NameDisplay;
+        _clinicName = reference.ClinicName;
         _providerByUser = reference.Providers.Where(p => p.UserId is not null).ToDictionary(p => p.UserId!.Value, p => p.ProviderId);
 
         // Rooms and providers added to the clinic since the board was stored get their initial cards (empty,
@@ -232,6 +234,7 @@ public sealed partial class ClinicBoardGrain(
         {
             var reference = await store.LoadReferenceAsync(_tenantId, _clinicId);
             _nameDisplay = reference.NameDisplay;
+            _clinicName = reference.ClinicName;
             _providerByUser = reference.Providers.Where(p => p.UserId is not null).ToDictionary(p => p.UserId!.Value, p => p.ProviderId);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)

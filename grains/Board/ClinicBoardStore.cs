@@ -23,7 +23,8 @@ public sealed record ClinicReference(
     bool Exists,
     PatientNameDisplay NameDisplay,
     IReadOnlyList<ReferenceRoom> Rooms,
-    IReadOnlyList<ReferenceProvider> Providers);
+    IReadOnlyList<ReferenceProvider> Providers,
+    string? ClinicName = null);
 
 /// <summary>
 /// PostgreSQL persistence of the clinic boards (MedSpa.Silo's PostgresClinicBoardStore). A separate store rather than

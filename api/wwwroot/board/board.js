@@ -134,6 +134,10 @@
   // ---- state ------------------------------------------------------------------------------------------------------
   function applySnapshot(s) {
     state.seq = s.seq;
+    if (s.clinicName) {
+      document.getElementById("clinic-title").textContent = s.clinicName;
+      document.title = s.clinicName + " · board";
+    }
     state.rooms = new Map(s.rooms.map((r) => [r.roomId, r]));
     state.providers = new Map(s.providers.map((p) => [p.providerId, p]));
     state.queue = s.queue;

@@ -36,10 +36,11 @@ public sealed class PostgresClinicBoardStore(NpgsqlDataSource dataSource, Serial
     public async Task<ClinicReference> LoadReferenceAsync(Guid tenantId, Guid clinicId)
     {
         await using var conn = await dataSource.OpenConnectionAsync();
-        var showFullNames = await conn.QuerySingleOrDefaultAsync<bool?>(
-            "SELECT show_full_patient_names FROM clinics WHERE tenant_id = @tenantId AND id = @clinicId",
+        var clinic = await conn.QuerySingleOrDefaultAsync<(string Name, bool ShowFullNames)?>(
+            "SELECT name, show_full_patient_names FROM clinics WHERE tenant_id = @tenantId AND id = @clinicId",
             new { tenantId, clinicId });
-        if (showFullNames is null) return new ClinicReference(false, PatientNameDisplay.Initials, [], []);
+        if (clinic is not { } found) return new ClinicReference(false, PatientNameDisplay.Initials, [], []);
+        var showFullNames = (bool?)found.ShowFullNames;
 
         var rooms = await conn.QueryAsync<(Guid Id, string Number, string Name, bool OutOfService, string? Reason)>(
             """
@@ -59,7 +60,8 @@ public sealed class PostgresClinicBoardStore(NpgsqlDataSource dataSource, Serial
             true,
             showFullNames.Value ? PatientNameDisplay.FullName : PatientNameDisplay.Initials,
             [.. rooms.Select(r => new ReferenceRoom(r.Id, RoomLabel(r.Number, r.Name), r.OutOfService, r.Reason))],
-            [.. providers.Select(p => new ReferenceProvider(p.Id, p.Name, p.UserId))]);
+            [.. providers.Select(p => new ReferenceProvider(p.Id, p.Name, p.UserId))],
+            found.Name);
     }
 
     public async Task SaveAsync(Guid tenantId, Guid clinicId, long expectedSeq, StoredBoardState state, IReadOnlyList<BoardEnvelope> newEvents, int keepEvents)

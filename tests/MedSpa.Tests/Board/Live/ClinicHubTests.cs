@@ -62,6 +62,7 @@ public sealed class ClinicHubTests(LiveServerFactory factory) : IClassFixture<Li
         var snapshot = Assert.IsType<BoardSnapshot>(joined.Snapshot);
         Assert.Null(joined.Events);
         Assert.Equal(0, snapshot.Seq);
+        Assert.Equal("Main clinic", snapshot.ClinicName);
         var card = Assert.Single(snapshot.Rooms);
         Assert.Equal((room, RoomStatus.Empty, "3 · Laser suite"), (card.RoomId, card.Status, card.Name));
         var providerCard = Assert.Single(snapshot.Providers);
