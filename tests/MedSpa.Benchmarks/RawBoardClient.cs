@@ -109,7 +109,18 @@ public sealed class RawBoardClient : IBenchClient
         {
         }
 
-        if (_reader is not null) await Task.WhenAny(_reader, Task.Delay(1000));
+        if (_reader is not null)
+        {
+            // Bounded: a reader stuck on a dead socket must not hold up the benchmark's shutdown (disposing the socket
+            // below ends it). How the reader ended does not matter here: its receipts were already reported.
+            try
+            {
+                await _reader.WaitAsync(TimeSpan.FromSeconds(1));
+            }
+            catch (Exception)
+            {
+            }
+        }
         _socket.Dispose();
         _stop.Dispose();
     }
