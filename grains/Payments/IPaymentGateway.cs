@@ -21,6 +21,10 @@ public interface IPaymentGateway
     /// <summary>Starts saving a card: the returned client secret goes to the front end (Stripe.js collects the card).</summary>
     Task<SetupIntentResult> CreateSetupIntentAsync(string customerId, string idempotencyKey, CancellationToken cancellationToken = default);
 
+    /// <summary>Attaches a payment method the front end created with Stripe.js (or a Stripe test method such as
+    /// <c>pm_card_visa</c>) to the customer; answers the card as saved. Attaching one already on this customer is a no-op.</summary>
+    Task<SavedCard> AttachCardAsync(string customerId, string paymentMethodId, string idempotencyKey, CancellationToken cancellationToken = default);
+
     Task<IReadOnlyList<SavedCard>> ListCardsAsync(string customerId, CancellationToken cancellationToken = default);
 
     Task SetDefaultCardAsync(string customerId, string paymentMethodId, string idempotencyKey, CancellationToken cancellationToken = default);
