@@ -5,6 +5,7 @@ using MedSpa.Silo.Payments;
 using MedSpa.Tests.Payments.StripeMock;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
 namespace MedSpa.Tests.Payments;
 
@@ -14,6 +15,7 @@ namespace MedSpa.Tests.Payments;
 /// </summary>
 public sealed class StripeGatewayTests : IAsyncLifetime
 {
+    private readonly CapturingLoggerProvider _logs = new();
     private StripeMockServer _stripe = null!;
     private ServiceProvider _services = null!;
     private IPaymentGateway _gateway = null!;
@@ -30,7 +32,7 @@ public sealed class StripeGatewayTests : IAsyncLifetime
         await _stripe.DisposeAsync();
     }
 
-    private (ServiceProvider, IPaymentGateway) CreateGateway(string secretKey, int maxRetries = 3)
+    private (ServiceProvider, IPaymentGateway) CreateGateway(string secretKey, int maxRetries = 3, string requestTimeout = "00:00:30")
     {
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
         {
@@ -38,8 +40,9 @@ public sealed class StripeGatewayTests : IAsyncLifetime
             ["Payments:Stripe:ApiBase"] = _stripe.BaseUrl,
             ["Payments:Stripe:MaxRetries"] = maxRetries.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["Payments:Stripe:RetryBaseDelay"] = "00:00:00.010",
+            ["Payments:Stripe:RequestTimeout"] = requestTimeout,
         }).Build();
-        var services = new ServiceCollection().AddLogging();
+        var services = new ServiceCollection().AddLogging(logging => logging.AddProvider(_logs).SetMinimumLevel(LogLevel.Trace));
         services.AddMedSpaPayments(configuration);
         var provider = services.BuildServiceProvider();
         return (provider, provider.GetRequiredService<IPaymentGateway>());
@@ -256,6 +259,43 @@ public sealed class StripeGatewayTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_attempt_that_times_out_is_retried_with_the_same_key()
+    {
+        var (services, gateway) = CreateGateway(_stripe.SecretKey, requestTimeout: "00:00:00.500");
+        await using var _ = services;
+        _stripe.FailNext(1, StripeMockFailure.Stall);
+        var key = Key();
+
+        var customer = await gateway.CreateCustomerAsync(new CustomerRequest(Guid.NewGuid(), Guid.NewGuid(), "Ada", null, null), key);
+
+        var attempts = _stripe.RequestsTo("POST", "/v1/customers");
+        Assert.Equal(["stalled", "processed"], attempts.Select(a => a.Outcome));
+        Assert.All(attempts, a => Assert.Equal(key, a.IdempotencyKey));
+        Assert.NotNull(_stripe.Find(customer));
+    }
+
+    [Fact]
+    public async Task Logs_carry_ids_and_outcomes_but_no_card_details()
+    {
+        var customer = await NewCustomer();
+        var card = await _gateway.AttachCardAsync(customer, "pm_card_chargeDeclinedInsufficientFunds", Key());
+        var declined = await _gateway.CreatePaymentAsync(Charge(card.PaymentMethodId, 10_00, customer: customer, offSession: true));
+        var paid = await _gateway.CreatePaymentAsync(Charge("tok_visa", 10_00));
+        await _gateway.RefundAsync(paid.PaymentId!, Usd(10_00), Key(), null);
+
+        var gatewayLogs = _logs.Messages.Where(m => m.Category == typeof(StripePaymentGateway).FullName).Select(m => m.Text).ToList();
+        Assert.Contains(gatewayLogs, m => m.Contains(declined.PaymentId!, StringComparison.Ordinal) && m.Contains("insufficient_funds", StringComparison.Ordinal));
+        Assert.Contains(gatewayLogs, m => m.Contains(paid.PaymentId!, StringComparison.Ordinal));
+        foreach (var text in _logs.Messages.Select(m => m.Text))
+        {
+            Assert.DoesNotContain("9995", text, StringComparison.Ordinal);
+            Assert.DoesNotContain("4242", text, StringComparison.Ordinal);
+            Assert.DoesNotContain("exp_", text, StringComparison.Ordinal);
+            Assert.DoesNotContain(_stripe.SecretKey, text, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
     public async Task Retries_exhausted_is_a_transient_gateway_exception()
     {
         _stripe.FailNext(10, StripeMockFailure.ServiceUnavailable);
@@ -436,5 +476,60 @@ public sealed class StripeGatewayTests : IAsyncLifetime
         Assert.All(requests.Where(r => r.Method == "POST"), r => Assert.False(string.IsNullOrWhiteSpace(r.IdempotencyKey), r.ToString()));
         Assert.All(requests.Where(r => r.Method == "GET"), r => Assert.Null(r.IdempotencyKey));
         Assert.Equal(requests.Count(r => r.Method == "POST"), requests.Where(r => r.Method == "POST").Select(r => r.IdempotencyKey).Distinct().Count());
+    }
+}
+
+/// <summary>The server wires the Stripe gateway from configuration (ConfigureSilo → AddMedSpaPayments) and sends to
+/// the configured API base.</summary>
+public sealed class StripeGatewayHostingTests(StripeMockApiFactory factory) : IClassFixture<StripeMockApiFactory>
+{
+    [Fact]
+    public async Task The_server_uses_stripe_when_a_secret_key_is_configured_and_calls_the_configured_api_base()
+    {
+        var gateway = factory.Services.GetRequiredService<IPaymentGateway>();
+
+        var customer = await gateway.CreateCustomerAsync(new CustomerRequest(Guid.NewGuid(), Guid.NewGuid(), "Ada", null, null), "hosting-" + Guid.NewGuid());
+
+        Assert.IsType<StripePaymentGateway>(gateway);
+        Assert.Same(gateway, factory.Services.GetRequiredService<IPaymentGateway>());
+        Assert.NotNull(factory.Stripe.Find(customer));
+    }
+}
+
+internal sealed class CapturingLoggerProvider : ILoggerProvider
+{
+    private readonly List<(string Category, string Text)> _messages = [];
+
+    public IReadOnlyList<(string Category, string Text)> Messages
+    {
+        get
+        {
+            lock (_messages)
+            {
+                return _messages.ToList();
+            }
+        }
+    }
+
+    public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
+
+    public void Dispose()
+    {
+    }
+
+    private sealed class Logger(CapturingLoggerProvider owner, string category) : ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            var text = formatter(state, exception) + (exception is null ? "" : " " + exception);
+            lock (owner._messages)
+            {
+                owner._messages.Add((category, text));
+            }
+        }
     }
 }

@@ -66,6 +66,9 @@ public enum StripeMockFailure
     /// <summary>The connection is closed without an answer; nothing is processed.</summary>
     DropConnection,
 
+    /// <summary>No answer until the client gives up (its timeout) or a minute passes; nothing is processed.</summary>
+    Stall,
+
     /// <summary>The request is processed (and its idempotent answer stored), then the connection is closed without
     /// the answer: the client cannot know it succeeded.</summary>
     DropConnectionAfterProcessing,

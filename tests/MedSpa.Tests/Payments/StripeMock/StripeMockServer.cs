@@ -19,7 +19,8 @@ namespace MedSpa.Tests.Payments.StripeMock;
 /// <para>Use: <c>await using var stripe = await StripeMockServer.StartAsync();</c> then set
 /// <c>Payments:Stripe:ApiBase = stripe.BaseUrl</c> and <c>Payments:Stripe:SecretKey = stripe.SecretKey</c>.
 /// <see cref="Requests"/> holds every request as received (fields, headers incl. Idempotency-Key and Authorization);
-/// <see cref="FailNext"/> makes the next requests fail (500/503/429, dropped connection, or dropped after processing);
+/// <see cref="FailNext"/> makes the next requests fail (500/503/429, dropped connection, a stall until the client
+/// times out, or dropped after processing);
 /// <see cref="RegisterPaymentMethod"/> adds a test payment method with a card of your choosing.</para>
 /// <para>Like Stripe: a POST with an Idempotency-Key seen before answers the stored status and body again (header
 /// <c>Idempotent-Replayed: true</c>) without processing; the same key with other parameters is a 400
@@ -186,6 +187,20 @@ public sealed class StripeMockServer : IAsyncDisposable, IDisposable
         {
             case StripeMockFailure.DropConnection:
                 Record("dropped", null);
+                context.Abort();
+                return;
+            case StripeMockFailure.Stall:
+                Record("stalled", null);
+                // Held open until the client's own timeout closes the connection (bounded so a test cannot hang).
+                try
+                {
+                    await Task.Delay(TimeSpan.FromMinutes(1), context.RequestAborted);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+
                 context.Abort();
                 return;
             case StripeMockFailure.ServerError or StripeMockFailure.ServiceUnavailable or StripeMockFailure.RateLimited:
