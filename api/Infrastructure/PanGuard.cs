@@ -236,7 +236,7 @@ public sealed partial class PanGuardMiddleware(RequestDelegate next, ILogger<Pan
         }
 
         // Buffered so the handler (and the idempotency wrapper) read the same body after us.
-        request.EnableBuffering(bufferThreshold: _maxBodyBytes, bufferLimit: null);
+        request.EnableBuffering(_maxBodyBytes);
         var buffer = ArrayPool<byte>.Shared.Rent(_maxBodyBytes + 1);
         try
         {
