@@ -16,8 +16,8 @@ namespace MedSpa.Api.Infrastructure;
 /// <list type="number">
 /// <item>it has 13 to 19 digits (every issued PAN length), and</item>
 /// <item>its digits pass the Luhn check, and</item>
-/// <item>it stands on its own: the character before it and the one after it are not letters, digits or '_', and a
-/// dash right before it does not follow a letter or digit. So the digits inside a GUID
+/// <item>it stands on its own: the character before it and the one after it are not letters, digits or '_', and no
+/// dash joins it to a letter or digit on either side. So the digits inside a GUID
 /// ("abcdef01-2345-6789-0123-abcdef012345"), a Stripe id ("pm_1PQx..."), or a prefixed number ("ORD-4242...")
 /// are parts of an identifier, not card numbers.</item>
 /// </list>
@@ -120,7 +120,8 @@ public static class PanDetector
             }
         }
 
-        return end >= text.Length || !IsWordChar(text[end]);
+        return end >= text.Length
+               || (!IsWordChar(text[end]) && !(text[end] == '-' && end + 1 < text.Length && IsWordChar(text[end + 1])));
     }
 
     // Non-ASCII counts as a letter: "é4242..." is a word, as a parsed JSON string would read it too.
