@@ -264,6 +264,22 @@ public sealed partial class PanGuardMiddleware(RequestDelegate next, ILogger<Pan
 
     private static Hit? Scan(ReadOnlySpan<byte> body, string? contentType)
     {
+        // Most bodies carry fewer than 13 digits in all. Escapes (%34, \u0034) only add digits, so this never
+        // skips a body whose decoded text has a card number.
+        var digits = 0;
+        foreach (var b in body)
+        {
+            if (b is >= (byte)'0' and <= (byte)'9')
+            {
+                digits++;
+            }
+        }
+
+        if (digits < PanDetector.MinDigits)
+        {
+            return null;
+        }
+
         var text = Encoding.UTF8.GetString(body);
         if (contentType is not null && contentType.StartsWith("application/x-www-form-urlencoded", StringComparison.OrdinalIgnoreCase))
         {

@@ -120,9 +120,15 @@ public static class StripeWebhookApi
             {
                 setupCard = (await gateway.ListCardsAsync(setupCustomer, ct)).FirstOrDefault(c => c.PaymentMethodId == setupMethod);
             }
+            catch (PaymentGatewayException e) when (e.Transient)
+            {
+                // Not recorded: Stripe delivers the event again later.
+                return SavedCardsApi.GatewayProblem(e, logs, "reading the card of a setup intent");
+            }
             catch (PaymentGatewayException e)
             {
-                return SavedCardsApi.GatewayProblem(e, logs, "reading the card of a setup intent");
+                // Stripe refuses to show it (customer or card gone): retrying would not help; recorded without effect.
+                log.LogWarning(e, "Stripe event {EventId}: the card of setup intent {SetupIntent} could not be read", stripeEvent.Id, setup.Id);
             }
         }
 
