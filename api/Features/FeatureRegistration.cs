@@ -7,7 +7,9 @@ using MedSpa.Api.Features.Clinics;
 using MedSpa.Api.Features.Cluster;
 using MedSpa.Api.Features.Demo;
 using MedSpa.Api.Features.Invoices;
+using MedSpa.Api.Features.Notifications;
 using MedSpa.Api.Features.Patients;
+using MedSpa.Api.Features.Payments;
 using MedSpa.Api.Features.Providers;
 using MedSpa.Api.Features.Reports;
 using MedSpa.Api.Features.Rooms;
@@ -30,6 +32,7 @@ public static class FeatureRegistration
         builder.AddMedSpaReferenceData();
         builder.AddMedSpaBoardLive();
         builder.AddMedSpaDemoSeed();
+        builder.AddMedSpaSavedCards();
         return builder;
     }
 
@@ -52,6 +55,9 @@ public static class FeatureRegistration
         app.MapBoardLive();
         app.MapInvoicesApi();
         app.MapReportsApi();
+        app.MapSavedCardsApi();
+        app.MapStripeWebhookApi();
+        app.MapNotificationsApi();
         return app;
     }
 }
