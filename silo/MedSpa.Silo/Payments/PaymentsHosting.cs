@@ -27,16 +27,16 @@ public static class PaymentsHosting
                 "Payments:Stripe:MaxRetries must not be negative and the timeouts must be positive.");
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton(sp => new SandboxPaymentGateway(sp.GetRequiredService<TimeProvider>()));
+        services.AddHttpClient(StripePaymentGateway.HttpClientName)
+            .ConfigureHttpClient((sp, http) => http.Timeout = sp.GetRequiredService<IOptions<StripeOptions>>().Value.RequestTimeout);
+        services.TryAddSingleton<StripePaymentGateway>();
         // Chosen when first resolved, so settings a test host adds late are still seen.
         services.TryAddSingleton<IPaymentGateway>(sp =>
         {
             var stripe = sp.GetRequiredService<IOptions<StripeOptions>>().Value;
-            if (stripe.IsConfigured)
-            {
-                throw new InvalidOperationException("Payments:Stripe:SecretKey is set, but this build has no Stripe gateway yet; remove the key to use the sandbox.");
-            }
-
-            return sp.GetRequiredService<SandboxPaymentGateway>();
+            return stripe.IsConfigured
+                ? sp.GetRequiredService<StripePaymentGateway>()
+                : sp.GetRequiredService<SandboxPaymentGateway>();
         });
         return services;
     }
