@@ -36,8 +36,11 @@ public static partial class InvoicesApi
         invoices.MapDelete("/{invoiceId:guid}/discount", ClearDiscount).WithName("ClearInvoiceDiscount");
         invoices.MapPut("/{invoiceId:guid}/tip", SetTip).WithName("SetInvoiceTip");
         invoices.MapPost("/{invoiceId:guid}/open", Open).WithName("OpenInvoice");
-        invoices.MapPost("/{invoiceId:guid}/payments", Pay).WithName("PayInvoice").WithIdempotency(required: true);
-        invoices.MapPost("/{invoiceId:guid}/refunds", Refund).WithName("RefundInvoice").WithIdempotency(required: true);
+        invoices.MapPost("/{invoiceId:guid}/payments", Pay).WithName("PayInvoice").WithIdempotency(required: true)
+            .ProducesProblem(StatusCodes.Status402PaymentRequired).ProducesProblem(StatusCodes.Status422UnprocessableEntity)
+            .ProducesProblem(StatusCodes.Status502BadGateway).ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+        invoices.MapPost("/{invoiceId:guid}/refunds", Refund).WithName("RefundInvoice").WithIdempotency(required: true)
+            .ProducesProblem(StatusCodes.Status502BadGateway).ProducesProblem(StatusCodes.Status503ServiceUnavailable);
         invoices.MapPost("/{invoiceId:guid}/void", Void).WithName("VoidInvoice");
         return app;
     }

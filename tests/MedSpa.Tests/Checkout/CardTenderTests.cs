@@ -315,6 +315,32 @@ public sealed class CardTenderTests(CardCheckoutFactory factory) : IClassFixture
     }
 
     [Fact]
+    public async Task A_card_refund_the_gateway_did_not_confirm_is_finished_with_the_same_key()
+    {
+        var (_, desk, invoiceId) = await OpenInvoiceAsync(5000);
+        var paid = await desk.PayAsync(invoiceId, new[] { Card(5000) });
+        var tenderId = paid.GetProperty("tenders")[0].GetProperty("id").GetGuid();
+        factory.Gateway.FailWhen(invoiceId, (op, _) => op == "refund" ? new PaymentGatewayException("timeout", transient: true) : null);
+        var key = Guid.NewGuid().ToString("N");
+        var refund = new { tenderId, amount = Usd(2000) };
+        var (status, problem) = await desk.TrySendAsync(HttpMethod.Post, $"/api/invoices/{invoiceId}/refunds", refund, key);
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, status);
+        Assert.Equal("payment_gateway_unavailable", problem.GetProperty("code").GetString());
+        // In doubt, so not applied yet, and other money operations wait for it.
+        Assert.Equal(0, (await desk.GetInvoiceAsync(invoiceId)).Total("refunded"));
+        var (blocked, _) = await desk.TrySendAsync(HttpMethod.Post, $"/api/invoices/{invoiceId}/refunds", new { tenderId, amount = Usd(100) }, Guid.NewGuid().ToString("N"));
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, blocked);
+
+        factory.Gateway.Heal(invoiceId);
+        var done = await desk.SendAsync(HttpMethod.Post, $"/api/invoices/{invoiceId}/refunds", refund, idempotencyKey: key);
+        Assert.Equal(2000, done.Total("refunded"));
+        var refunds = factory.Gateway.CallsFor(invoiceId).Where(c => c.Operation == "refund").ToList();
+        // Two injected failures, then the one refund that reached the sandbox, all under the operation's one key.
+        Assert.Single(refunds, r => r.Error is null);
+        Assert.Single(refunds.Select(r => r.IdempotencyKey).Distinct());
+    }
+
+    [Fact]
     public async Task A_saved_default_card_is_charged_on_the_patients_customer_off_session()
     {
         var tenant = await TestTenant.CreateAsync(factory);
