@@ -12,7 +12,9 @@ namespace MedSpa.Grains.Payments;
 /// <remarks>
 /// <para>Register it as a singleton: customers, saved cards, payments and idempotency keys live in this instance and
 /// are lost on restart, which is acceptable for a sandbox (a payment id from before a restart is then unknown, like a
-/// live-mode id in test mode). One lock guards all state, so it is safe under concurrent grain calls.</para>
+/// live-mode id in test mode). One lock guards all state, so it is safe under concurrent grain calls. State is per
+/// process: with the api as an Orleans client of standalone silos, a card saved through the api's instance is unknown
+/// to a silo's instance, so such deployments should use Stripe's test mode (a <c>sk_test_</c> key) instead.</para>
 /// <para>Stripe behaviours it follows: test payment methods (<c>pm_card_visa</c>, <c>tok_chargeDeclined</c>, …, see
 /// <see cref="SandboxTestCards"/>) create a new <c>pm_sandbox_…</c> method each time they are attached or charged;
 /// an unknown id is refused like Stripe's <c>resource_missing</c>; a decline still creates a payment (status

@@ -23,6 +23,10 @@ namespace MedSpa.Silo.Payments;
 /// Stripe refuses (<c>invalid_request_error</c>, <c>idempotency_error</c>, authentication) is a
 /// <see cref="PaymentGatewayException"/> that is not transient; a failure still there after the retries is one that
 /// is. Logs carry Stripe object ids and outcomes only, never card details.
+/// <para>The retries wrap the Stripe.net call rather than sitting in the HttpClient (Microsoft.Extensions.Http.Resilience):
+/// only here are Stripe's error types known (a 402 decline or a 400 idempotency error must not be retried, a
+/// <c>Stripe-Should-Retry</c> answer is honoured), and each attempt is a fresh request from Stripe.net carrying the
+/// one idempotency key.</para>
 /// </remarks>
 public sealed class StripePaymentGateway : IPaymentGateway
 {

@@ -261,7 +261,7 @@ public sealed class StripeGatewayTests : IAsyncLifetime
     [Fact]
     public async Task An_attempt_that_times_out_is_retried_with_the_same_key()
     {
-        var (services, gateway) = CreateGateway(_stripe.SecretKey, requestTimeout: "00:00:00.500");
+        var (services, gateway) = CreateGateway(_stripe.SecretKey, requestTimeout: "00:00:02");
         await using var _ = services;
         _stripe.FailNext(1, StripeMockFailure.Stall);
         var key = Key();
@@ -269,7 +269,9 @@ public sealed class StripeGatewayTests : IAsyncLifetime
         var customer = await gateway.CreateCustomerAsync(new CustomerRequest(Guid.NewGuid(), Guid.NewGuid(), "Ada", null, null), key);
 
         var attempts = _stripe.RequestsTo("POST", "/v1/customers");
-        Assert.Equal(["stalled", "processed"], attempts.Select(a => a.Outcome));
+        Assert.Equal("stalled", attempts[0].Outcome);
+        // Under load a later attempt may time out too; Stripe then replays it, and the customer is created once.
+        Assert.Single(attempts, a => a.Outcome == "processed");
         Assert.All(attempts, a => Assert.Equal(key, a.IdempotencyKey));
         Assert.NotNull(_stripe.Find(customer));
     }
@@ -286,10 +288,11 @@ public sealed class StripeGatewayTests : IAsyncLifetime
         var gatewayLogs = _logs.Messages.Where(m => m.Category == typeof(StripePaymentGateway).FullName).Select(m => m.Text).ToList();
         Assert.Contains(gatewayLogs, m => m.Contains(declined.PaymentId!, StringComparison.Ordinal) && m.Contains("insufficient_funds", StringComparison.Ordinal));
         Assert.Contains(gatewayLogs, m => m.Contains(paid.PaymentId!, StringComparison.Ordinal));
+        // Last 4 digits as a standalone token (not inside an id, nor HttpClient's "after 2.9995ms" timings).
+        var last4 = new System.Text.RegularExpressions.Regex(@"(?<![\w.])(9995|4242)(?![\w.])");
         foreach (var text in _logs.Messages.Select(m => m.Text))
         {
-            Assert.DoesNotContain("9995", text, StringComparison.Ordinal);
-            Assert.DoesNotContain("4242", text, StringComparison.Ordinal);
+            Assert.DoesNotMatch(last4, text);
             Assert.DoesNotContain("exp_", text, StringComparison.Ordinal);
             Assert.DoesNotContain(_stripe.SecretKey, text, StringComparison.Ordinal);
         }
