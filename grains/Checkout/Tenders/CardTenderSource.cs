@@ -124,7 +124,18 @@ internal sealed class CardTenderSource(IPaymentGateway? gateway, TenderMetadata 
         switch (tender.Phase)
         {
             case TenderPhase.Reserved when paymentId is not null:
-                var canceled = await gateway.CancelAsync(paymentId, tender.IdempotencyKey + ":cancel", cancellationToken);
+                PaymentResult canceled;
+                try
+                {
+                    canceled = await gateway.CancelAsync(paymentId, tender.IdempotencyKey + ":cancel", cancellationToken);
+                }
+                catch (PaymentGatewayException e) when (!e.Transient)
+                {
+                    // Not cancellable: a capture whose answer was lost went through after all. Refund it instead
+                    // (if it was not captured either, the refund is refused too and the undo is retried).
+                    return await RefundAllAsync(tender, paymentId, cancellationToken);
+                }
+
                 if (canceled.Status == PaymentStatus.Succeeded)
                 {
                     // Captured after all (a capture whose answer was lost): give the money back instead.

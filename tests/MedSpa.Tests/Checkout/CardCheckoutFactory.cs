@@ -21,6 +21,7 @@ public sealed class RecordingPaymentGateway : IPaymentGateway
 {
     private readonly ConcurrentQueue<GatewayCall> _calls = new();
     private readonly ConcurrentDictionary<Guid, Func<string, string, Exception?>> _faults = new();
+    private readonly ConcurrentDictionary<Guid, Func<string, string, Exception?>> _lostAnswers = new();
 
     public SandboxPaymentGateway Sandbox { get; } = new();
 
@@ -34,7 +35,15 @@ public sealed class RecordingPaymentGateway : IPaymentGateway
     /// exception to throw instead of calling the sandbox.</summary>
     public void FailWhen(Guid invoiceId, Func<string, string, Exception?> fault) => _faults[invoiceId] = fault;
 
-    public void Heal(Guid invoiceId) => _faults.TryRemove(invoiceId, out _);
+    /// <summary>Like <see cref="FailWhen"/>, but the sandbox processes the call first and only its answer is lost
+    /// (a connection dropped after the processor did the work).</summary>
+    public void LoseAnswerWhen(Guid invoiceId, Func<string, string, Exception?> fault) => _lostAnswers[invoiceId] = fault;
+
+    public void Heal(Guid invoiceId)
+    {
+        _faults.TryRemove(invoiceId, out _);
+        _lostAnswers.TryRemove(invoiceId, out _);
+    }
 
     /// <summary>The last status the sandbox gave each payment of the invoice.</summary>
     public IReadOnlyDictionary<string, PaymentStatus> PaymentStatuses(Guid invoiceId)
@@ -98,6 +107,15 @@ public sealed class RecordingPaymentGateway : IPaymentGateway
         {
             var result = await call();
             _calls.Enqueue(new GatewayCall(operation, key, result.PaymentId ?? paymentId, amount ?? result.Amount.Amount, result.Status, null));
+            foreach (var (invoiceId, fault) in _lostAnswers)
+            {
+                if (key.StartsWith($"inv_{invoiceId:N}_", StringComparison.Ordinal) && fault(operation, key) is { } lost)
+                {
+                    _calls.Enqueue(new GatewayCall(operation, key, result.PaymentId ?? paymentId, amount, null, "answer lost: " + lost.Message));
+                    throw lost;
+                }
+            }
+
             return result;
         }
         catch (PaymentGatewayException e)

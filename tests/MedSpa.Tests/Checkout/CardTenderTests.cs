@@ -251,6 +251,26 @@ public sealed class CardTenderTests(CardCheckoutFactory factory) : IClassFixture
     }
 
     [Fact]
+    public async Task A_capture_that_went_through_with_its_answer_lost_is_refunded_when_the_payment_is_undone()
+    {
+        var (tenant, desk, invoiceId) = await OpenInvoiceAsync(10000);
+        // The second capture happens at the processor but its answer never arrives (after the adapter's retries).
+        factory.Gateway.LoseAnswerWhen(invoiceId, (op, key) => op == "capture" && key.Contains("_1:capture", StringComparison.Ordinal)
+            ? new PaymentGatewayException("connection reset", transient: true) : null);
+        var (status, _) = await desk.TrySendAsync(HttpMethod.Post, $"/api/invoices/{invoiceId}/payments",
+            new { tenders = new[] { Card(4000), Card(6000, "pm_card_mastercard") } }, Guid.NewGuid().ToString("N"));
+        factory.Gateway.Heal(invoiceId);
+
+        Assert.Equal(HttpStatusCode.BadGateway, status);
+        // Both cards were captured, and both are refunded in full: the cancel of the second is refused, so it is refunded.
+        var refunds = factory.Gateway.CallsFor(invoiceId).Where(c => c is { Operation: "refund", Error: null }).Select(c => c.Amount).Order();
+        Assert.Equal([4000L, 6000L], refunds.Select(a => a!.Value));
+        var invoice = await desk.GetInvoiceAsync(invoiceId);
+        Assert.Empty(invoice.GetProperty("tenders").EnumerateArray());
+        Assert.Equal(new Dictionary<string, int> { ["sale"] = 1 }, await JournalCountsAsync(factory, tenant.TenantId, invoiceId));
+    }
+
+    [Fact]
     public async Task Gateway_unavailable_applies_nothing_and_a_retry_with_the_same_key_pays()
     {
         var (tenant, desk, invoiceId) = await OpenInvoiceAsync(9000);
