@@ -11,6 +11,10 @@ public interface IInvoiceGrain : IGrainWithStringKey
 {
     [Alias("create")] Task<InvoiceResult> CreateAsync(CreateInvoiceCommand command);
 
+    /// <summary>Creates the invoice of a board visit (appointment) with the visit's service as its line. The invoice
+    /// id is derived from the visit (<see cref="InvoiceGrainKey.ForVisit"/>), so a second call answers the same invoice.</summary>
+    [Alias("create-from-visit")] Task<InvoiceResult> CreateFromVisitAsync(Guid visitId, Guid createdBy);
+
     [Alias("get")] Task<InvoiceResult> GetAsync();
 
     [Alias("add-line")] Task<InvoiceResult> AddLineAsync(InvoiceLine line, bool? priceIncludesTax);
@@ -41,6 +45,17 @@ public static class InvoiceGrainKey
 {
     public static string For(Guid tenantId, Guid invoiceId) => $"{tenantId:N}/{invoiceId:N}";
 
+    /// <summary>The one invoice id of a visit: a name-based id (SHA-256 of tenant and visit, RFC 9562 version 8
+    /// layout), so every API host derives the same invoice for the same visit without a lookup table.</summary>
+    public static Guid ForVisit(Guid tenantId, Guid visitId)
+    {
+        var hash = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes($"medspa:visit-invoice:{tenantId:N}/{visitId:N}"));
+        var bytes = hash.AsSpan(0, 16).ToArray();
+        bytes[6] = (byte)((bytes[6] & 0x0F) | 0x80); // version 8 (custom)
+        bytes[8] = (byte)((bytes[8] & 0x3F) | 0x80); // RFC variant
+        return new Guid(bytes, bigEndian: true);
+    }
+
     public static bool TryParse(string key, out Guid tenantId, out Guid invoiceId)
     {
         tenantId = invoiceId = Guid.Empty;
@@ -53,16 +68,24 @@ public static class InvoiceGrainKey
 public sealed record CreateInvoiceCommand(
     [property: Id(0)] Guid ClinicId,
     [property: Id(1)] Guid? PatientId,
-    [property: Id(2)] Guid CreatedBy);
+    [property: Id(2)] Guid CreatedBy,
+    [property: Id(3)] Guid? VisitId = null);
 
 /// <summary>One tender of a payment as asked for. Cash may give only <see cref="Tendered"/>: it then pays
 /// min(tendered, what is left of the balance) and the rest is change.</summary>
+/// <remarks>Card kinds (credit, debit, HSA, FSA) name the card: <see cref="PaymentMethodId"/> is a token made by
+/// Stripe.js (<c>tok_...</c>/<c>pm_...</c>) or one of the patient's saved cards; <see cref="UseDefaultCard"/> takes the
+/// patient's default saved card; <see cref="SavedCard"/> insists the method is one of the patient's saved cards.</remarks>
 [GenerateSerializer, Immutable, Alias("medspa.checkout.tender-input.v1")]
 public sealed record TenderInput(
     [property: Id(0)] TenderKind Kind,
     [property: Id(1)] Money? Amount,
     [property: Id(2)] Money? Tendered = null,
-    [property: Id(3)] string? Reference = null);
+    [property: Id(3)] string? Reference = null,
+    [property: Id(4)] string? PaymentMethodId = null,
+    [property: Id(5)] bool UseDefaultCard = false,
+    [property: Id(6)] bool SavedCard = false,
+    [property: Id(7)] bool OffSession = false);
 
 [GenerateSerializer, Immutable, Alias("medspa.checkout.pay-command.v1")]
 public sealed record PayCommand(
@@ -83,8 +106,17 @@ public enum InvoiceErrorKind
     Validation = 1,
     Conflict = 2,
 
-    /// <summary>Understood but not available yet (e.g. card tenders before the payment gateway is wired).</summary>
+    /// <summary>Understood but not available yet (e.g. gift-card tenders before the gift-card service is wired).</summary>
     Unsupported = 3,
+
+    /// <summary>A card was declined (or needs the patient for 3-D Secure): nothing of the payment was applied.</summary>
+    PaymentDeclined = 4,
+
+    /// <summary>The payment gateway could not be reached (after retries): nothing of the payment was applied.</summary>
+    GatewayUnavailable = 5,
+
+    /// <summary>The gateway failed part-way (e.g. a capture after every reservation): what was taken was given back.</summary>
+    GatewayFailed = 6,
 }
 
 [GenerateSerializer, Immutable, Alias("medspa.checkout.invoice-error.v1")]
@@ -92,7 +124,9 @@ public sealed record InvoiceError(
     [property: Id(0)] InvoiceErrorKind Kind,
     [property: Id(1)] string Code,
     [property: Id(2)] string Field,
-    [property: Id(3)] string Message);
+    [property: Id(3)] string Message,
+    [property: Id(4)] int? TenderIndex = null,
+    [property: Id(5)] string? DeclineCode = null);
 
 [GenerateSerializer, Immutable, Alias("medspa.checkout.invoice-result.v1")]
 public sealed record InvoiceResult(
@@ -100,6 +134,8 @@ public sealed record InvoiceResult(
     [property: Id(1)] InvoiceError? Error)
 {
     public static InvoiceResult Ok(InvoiceView invoice) => new(invoice, null);
+
+    public static InvoiceResult Fail(InvoiceError error) => new(null, error);
 
     public static InvoiceResult Fail(InvoiceErrorKind kind, string code, string field, string message) =>
         new(null, new InvoiceError(kind, code, field, message));
@@ -124,4 +160,5 @@ public sealed record InvoiceView(
     [property: Id(14)] DateTimeOffset CreatedAt,
     [property: Id(15)] DateTimeOffset? OpenedAt,
     [property: Id(16)] DateTimeOffset UpdatedAt,
-    [property: Id(17)] long Version);
+    [property: Id(17)] long Version,
+    [property: Id(18)] Guid? VisitId = null);

@@ -1,3 +1,5 @@
+using MedSpa.GrainInterfaces.Payments;
+
 namespace MedSpa.GrainInterfaces.Checkout;
 
 /// <summary>How (part of) an invoice is paid. Each kind posts to its own ledger account.</summary>
@@ -23,6 +25,7 @@ public enum TenderKind
 /// A tender applied to an invoice. <see cref="Amount"/> is what it pays off the invoice; for cash,
 /// <see cref="Tendered"/> is what was handed over and the difference is change given back.
 /// <see cref="Reference"/> names the card payment, gift card code or package purchase it came from.
+/// <see cref="Card"/> is set for tenders taken through the payment gateway (credit, debit, HSA, FSA).
 /// </summary>
 [GenerateSerializer, Immutable, Alias("medspa.checkout.tender.v1")]
 public sealed record Tender(
@@ -30,8 +33,12 @@ public sealed record Tender(
     [property: Id(1)] TenderKind Kind,
     [property: Id(2)] Money Amount,
     [property: Id(3)] Money? Tendered = null,
-    [property: Id(4)] string? Reference = null)
+    [property: Id(4)] string? Reference = null,
+    [property: Id(5)] TenderCardPayment? Card = null)
 {
+    /// <summary>Kinds charged through the payment gateway (a card of some sort).</summary>
+    public static bool IsCardKind(TenderKind kind) => kind is TenderKind.Credit or TenderKind.Debit or TenderKind.Hsa or TenderKind.Fsa;
+
     /// <summary>Change handed back: tendered − applied for cash, otherwise zero.</summary>
     public Money ChangeDue => Kind == TenderKind.Cash && Tendered is { } t && t > Amount ? t - Amount : Money.Zero(Amount.Currency);
 
@@ -44,4 +51,18 @@ public sealed record TenderRefund(
     [property: Id(0)] Guid Id,
     [property: Id(1)] Guid TenderId,
     [property: Id(2)] Money Amount,
-    [property: Id(3)] string? Reason = null);
+    [property: Id(3)] string? Reason = null,
+    [property: Id(4)] string? GatewayRefundId = null);
+
+/// <summary>
+/// The gateway payment behind a card tender: which processor (<c>stripe</c> or <c>sandbox</c>), its payment id
+/// (Stripe <c>pi_...</c>), the payment method charged and what may be shown of the card (never its number), with the
+/// CVC and postal-code check results the network reported.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("medspa.checkout.tender-card-payment.v1")]
+public sealed record TenderCardPayment(
+    [property: Id(0)] string Gateway,
+    [property: Id(1)] string PaymentId,
+    [property: Id(2)] string? PaymentMethodId,
+    [property: Id(3)] CardSummary? Card,
+    [property: Id(4)] bool OffSession = false);

@@ -1,7 +1,11 @@
 using MedSpa.GrainInterfaces;
+using MedSpa.GrainInterfaces.Board;
 using MedSpa.GrainInterfaces.Checkout;
+using MedSpa.Grains.Checkout.Tenders;
 using MedSpa.Grains.Domain.Checkout;
 using MedSpa.Grains.Domain.Ledger;
+using MedSpa.Grains.Payments;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
 namespace MedSpa.Grains.Checkout;
@@ -14,17 +18,26 @@ namespace MedSpa.Grains.Checkout;
 /// the entries in the outbox, written on the next call or activation; a crash after the SQL commit but before the
 /// outbox is cleared writes them again, which the operation-id key turns into a no-op.
 /// </summary>
-/// <remarks>Not reentrant: concurrent pay calls on one invoice run one after the other, so the second sees the
-/// first's tenders and is refused if it would over-pay.</remarks>
+/// <remarks>
+/// Not reentrant: concurrent pay calls on one invoice run one after the other, so the second sees the first's
+/// tenders and is refused if it would over-pay. A payment with tenders held elsewhere (cards through the payment
+/// gateway; gift cards, packages and wallets through their grains once wired) is all-or-nothing: the intent is saved,
+/// every tender reserved in order, then all captured and committed — or every reservation released
+/// (<see cref="PaymentOrchestrator"/>). A half-done payment or card refund left by a crash is finished on activation.
+/// </remarks>
 public sealed class InvoiceGrain(
     [PersistentState("invoice", GrainStorage.Name)] IPersistentState<InvoiceState> state,
     Npgsql.NpgsqlDataSource db,
     TimeProvider time,
+    IServiceProvider services,
     ILogger<InvoiceGrain> logger) : Grain, IInvoiceGrain
 {
-    /// <summary>Tender kinds this grain records itself. Cards go through the payment gateway, gift cards and
-    /// packages through their grains (reserve, capture, release): until those are wired, they are refused.</summary>
-    public static readonly IReadOnlySet<TenderKind> RecordedTenderKinds = new HashSet<TenderKind> { TenderKind.Cash, TenderKind.Check, TenderKind.Other };
+    /// <summary>The payment gateway when the silo registered one; card tenders are refused as unavailable without.</summary>
+    private IPaymentGateway? Gateway { get; } = services.GetService<IPaymentGateway>();
+
+    private TenderSources Sources => _sources ??= new TenderSources(Gateway, new TenderMetadata(_tenantId, _invoiceId, () => S.Number));
+
+    private TenderSources? _sources;
 
     /// <summary>How soon a failed projection is retried while the grain stays active.</summary>
     public static readonly TimeSpan ProjectionRetryPeriod = TimeSpan.FromSeconds(15);
@@ -44,6 +57,11 @@ public sealed class InvoiceGrain(
         }
 
         await TryFlushAsync();
+        if (S.PendingPayment is not null || S.PendingRefund is not null)
+        {
+            // A crash left a payment or refund half-done: finish it now, not when someone next touches the invoice.
+            await ResolvePendingAsync();
+        }
     }
 
     public async Task<InvoiceResult> CreateAsync(CreateInvoiceCommand command)
@@ -61,15 +79,78 @@ public sealed class InvoiceGrain(
             return InvoiceResult.Fail(InvoiceErrorKind.NotFound, "not_found", "clinicId", "Clinic was not found.");
         }
 
-        var now = time.GetUtcNow();
+        await InitialiseAsync(command, clinic);
+        return await CommitAsync();
+    }
+
+    private async Task InitialiseAsync(CreateInvoiceCommand command, ClinicBilling clinic)
+    {
         S.Created = true;
         S.ClinicId = command.ClinicId;
         S.PatientId = command.PatientId;
+        S.VisitId = command.VisitId;
         S.Currency = clinic.Currency;
         S.TimeZone = clinic.TimeZone;
         S.CreatedBy = command.CreatedBy;
-        S.CreatedAt = now;
+        S.CreatedAt = time.GetUtcNow();
         (S.TaxRates, S.InclusiveCategories) = await projection.LoadTaxRatesAsync(_tenantId, command.ClinicId);
+    }
+
+    public async Task<InvoiceResult> CreateFromVisitAsync(Guid visitId, Guid createdBy)
+    {
+        if (S.Created)
+        {
+            // The invoice id is the visit's: a repeat (or a second desk) gets the invoice made the first time.
+            return S.VisitId == visitId ? InvoiceResult.Ok(View()) : Conflict("id", "The invoice already exists.");
+        }
+
+        if (_invoiceId != InvoiceGrainKey.ForVisit(_tenantId, visitId))
+        {
+            return Validation("visitId", "This invoice is not the visit's invoice.");
+        }
+
+        var visit = await projection.LoadVisitServiceAsync(_tenantId, visitId);
+        if (visit is null)
+        {
+            return InvoiceResult.Fail(InvoiceErrorKind.NotFound, "not_found", "visitId", "Visit was not found.");
+        }
+
+        if (visit.Status is "cancelled" or "no-show")
+        {
+            return Conflict("visitId", $"A {visit.Status} visit has nothing to invoice.");
+        }
+
+        var clinic = await projection.LoadClinicAsync(_tenantId, visit.ClinicId);
+        if (clinic is null)
+        {
+            return InvoiceResult.Fail(InvoiceErrorKind.NotFound, "not_found", "clinicId", "Clinic was not found.");
+        }
+
+        if (visit.PriceCurrency != clinic.Currency)
+        {
+            return Validation("visitId", $"The service is priced in {visit.PriceCurrency}, the clinic bills in {clinic.Currency}.");
+        }
+
+        // Whoever actually treated the patient (the live board's visit) earns the line; the booked provider otherwise.
+        var live = await GrainFactory.GetGrain<IVisitGrain>(BoardKeys.For(_tenantId, visitId)).GetAsync();
+        var providerId = live?.ProviderId ?? visit.ProviderId;
+        await InitialiseAsync(new CreateInvoiceCommand(visit.ClinicId, visit.PatientId, createdBy, visitId), clinic);
+        // One line at the catalog price; its id is derived from the visit too, so it is stable across hosts.
+        var line = new InvoiceLine(
+            InvoiceGrainKey.ForVisit(_invoiceId, visit.ServiceId), InvoiceLineKind.Service, visit.ServiceName, 1m,
+            new Money(visit.PriceAmount, clinic.Currency), providerId, visit.TaxCategory, visit.IncomeCategory, visit.HsaFsaEligible,
+            CatalogItemId: visit.ServiceId);
+        S.Lines.Add(Resolve(line, null));
+        try
+        {
+            _ = Price(S.Lines, null, null, null);
+        }
+        catch (CheckoutRuleException e)
+        {
+            state.State = new InvoiceState(); // nothing was written: forget the half-made invoice
+            return FromRule(e);
+        }
+
         return await CommitAsync();
     }
 
@@ -176,9 +257,15 @@ public sealed class InvoiceGrain(
             return NotFound();
         }
 
-        if (S.AppliedOperations.Contains(OperationKey("pay", command.OperationId)))
+        var opKey = OperationKey("pay", command.OperationId);
+        if (await ResolvePendingAsync() is { } busy)
         {
-            return InvoiceResult.Ok(View());
+            return Replay(opKey) ?? busy;
+        }
+
+        if (Replay(opKey) is { } replay)
+        {
+            return replay;
         }
 
         if (S.Stage != InvoiceStage.Finalized)
@@ -191,16 +278,19 @@ public sealed class InvoiceGrain(
             return Validation("tenders", "At least one tender is required.");
         }
 
+        // 1. Validate everything before anything is reserved: kinds available, amounts, cards resolved, rules.
         var totals = Totals(Price(S.Lines, S.InvoiceDiscount, S.Tip, S.TipSplit));
-        var tenders = new List<Tender>();
+        var attempt = S.PayAttempts.GetValueOrDefault(opKey) + 1;
+        var pending = new List<PendingTender>();
         var remaining = totals.BalanceDue;
+        CardsOnFile? cardsOnFile = null;
         for (var i = 0; i < command.Tenders.Count; i++)
         {
             var input = command.Tenders[i];
-            if (!RecordedTenderKinds.Contains(input.Kind))
+            var source = Sources.For(input.Kind);
+            if (source.Unavailable is { } unavailable)
             {
-                return InvoiceResult.Fail(InvoiceErrorKind.Unsupported, "tender_not_supported", $"tenders[{i}].kind",
-                    $"{input.Kind} tenders are not available yet; cash, check and other are.");
+                return InvoiceResult.Fail(PaymentOrchestrator.Refusal(i, unavailable) with { Field = $"tenders[{i}].kind" });
             }
 
             if (input.Amount is { } a && a.Currency != S.Currency || input.Tendered is { } t && t.Currency != S.Currency)
@@ -228,28 +318,144 @@ public sealed class InvoiceGrain(
             }
 
             remaining -= amount;
-            tenders.Add(new Tender(Guid.NewGuid(), input.Kind, amount, input.Tendered, input.Reference));
+            var tender = new PendingTender
+            {
+                Index = i,
+                Tender = new Tender(Guid.NewGuid(), input.Kind, amount, input.Tendered, input.Reference),
+                IdempotencyKey = GatewayKeys.ForTender(_invoiceId, command.OperationId, attempt, i),
+                OffSession = input.OffSession,
+            };
+            if (Tender.IsCardKind(input.Kind))
+            {
+                cardsOnFile ??= await projection.LoadCardsOnFileAsync(_tenantId, S.PatientId, Gateway!.Name);
+                if (ResolveCard(i, input, cardsOnFile, tender) is { } refused)
+                {
+                    return refused;
+                }
+            }
+            else if (input.PaymentMethodId is not null || input.UseDefaultCard || input.SavedCard || input.OffSession)
+            {
+                return Validation($"tenders[{i}].paymentMethodId", "Only card tenders (credit, debit, HSA, FSA) take a payment method.");
+            }
+
+            pending.Add(tender);
         }
 
         try
         {
-            TenderRules.ValidatePayment(totals, tenders);
+            TenderRules.ValidatePayment(totals, pending.Select(p => p.Tender).ToList());
         }
         catch (CheckoutRuleException e)
         {
             return FromRule(e);
         }
 
+        if (!pending.Any(p => Sources.For(p.Tender.Kind).Reserves))
+        {
+            // Only tenders the invoice records itself: nothing to reserve, one commit.
+            return await CommitPaymentAsync(opKey, pending);
+        }
+
+        // 2. The intent is saved before the gateway hears of it, so a crash never leaves money held without a record.
+        var payment = new PendingPayment { OperationId = command.OperationId, Attempt = attempt, Tenders = pending, StartedAt = time.GetUtcNow() };
+        S.PayAttempts[opKey] = attempt;
+        S.PendingPayment = payment;
+        await state.WriteStateAsync();
+
+        // 3. Reserve each tender in order, capture them all, or undo everything.
+        var outcome = await Orchestrator().RunAsync(payment);
+        return await FinishPaymentAsync(payment, outcome);
+    }
+
+    /// <summary>Commits a payment whose tenders are all captured, or answers (and forgets) one that was undone.</summary>
+    private async Task<InvoiceResult> FinishPaymentAsync(PendingPayment payment, PaymentRunResult outcome)
+    {
+        var opKey = OperationKey("pay", payment.OperationId);
+        switch (outcome)
+        {
+            case PaymentRunResult.Completed:
+                S.PendingPayment = null;
+                return await CommitPaymentAsync(opKey, payment.Tenders);
+            case PaymentRunResult.Undone:
+                S.PendingPayment = null;
+                var failure = payment.Failure ?? PaymentOrchestrator.GatewayUnavailable(null, "The payment was interrupted.");
+                if (failure.Kind is InvoiceErrorKind.PaymentDeclined or InvoiceErrorKind.Validation or InvoiceErrorKind.Unsupported)
+                {
+                    // A refusal is the answer to this operation for good; gateway trouble (5xx) may be retried.
+                    S.FailedOperations[opKey] = failure;
+                }
+
+                await state.WriteStateAsync();
+                return InvoiceResult.Fail(failure);
+            default:
+                // Something is still held at the gateway: the pending payment stays and is undone on the next call,
+                // activation or the retry timer. Nothing is applied to the invoice.
+                await state.WriteStateAsync();
+                EnsureRetryTimer();
+                return InvoiceResult.Fail(PaymentOrchestrator.GatewayUnavailable(null,
+                    "A reservation could not be released yet; it is retried automatically and the invoice is unchanged."));
+        }
+    }
+
+    private async Task<InvoiceResult> CommitPaymentAsync(string opKey, IReadOnlyList<PendingTender> tenders)
+    {
         var now = time.GetUtcNow();
-        foreach (var tender in tenders)
+        foreach (var tender in tenders.Select(p => p.Tender))
         {
             S.Tenders.Add(tender);
             AddToOutbox(CheckoutLedger.Tender($"{_invoiceId:N}:tender:{tender.Id:N}", S.Number!, tender), now);
         }
 
-        S.AppliedOperations.Add(OperationKey("pay", command.OperationId));
+        S.AppliedOperations.Add(opKey);
         return await CommitAsync();
     }
+
+    /// <summary>Picks the card a card tender charges: the patient's default saved card, one of their saved cards
+    /// (charged on their gateway customer), or a fresh token from Stripe.js.</summary>
+    private InvoiceResult? ResolveCard(int i, TenderInput input, CardsOnFile cards, PendingTender tender)
+    {
+        if (input.Tendered is not null)
+        {
+            return Validation($"tenders[{i}].tendered", "Only cash has an amount tendered.");
+        }
+
+        var method = input.PaymentMethodId;
+        if (input.UseDefaultCard)
+        {
+            if (method is not null)
+            {
+                return Validation($"tenders[{i}].paymentMethodId", "Give a payment method or useDefaultCard, not both.");
+            }
+
+            method = cards.DefaultCard;
+            if (method is null)
+            {
+                return InvoiceResult.Fail(InvoiceErrorKind.Unsupported, "no_default_card", $"tenders[{i}].useDefaultCard",
+                    S.PatientId is null ? "The invoice has no patient, so there is no card on file." : "The patient has no default saved card.");
+            }
+        }
+
+        if (string.IsNullOrWhiteSpace(method))
+        {
+            return Validation($"tenders[{i}].paymentMethodId", "A card tender needs a paymentMethodId (a Stripe.js token or a saved card) or useDefaultCard.");
+        }
+
+        var saved = cards.SavedCards.Contains(method);
+        if ((input.SavedCard || input.OffSession) && !saved)
+        {
+            return InvoiceResult.Fail(InvoiceErrorKind.Unsupported, "card_not_on_file", $"tenders[{i}].paymentMethodId",
+                "This payment method is not one of the patient's saved cards" + (input.OffSession ? " (an off-session charge needs a saved card)." : "."));
+        }
+
+        tender.PaymentMethod = method;
+        tender.CustomerId = saved ? cards.CustomerId : null;
+        return null;
+    }
+
+    private InvoiceResult? Replay(string opKey) =>
+        S.AppliedOperations.Contains(opKey) ? InvoiceResult.Ok(View())
+        : S.FailedOperations.TryGetValue(opKey, out var failure) ? InvoiceResult.Fail(failure)
+        : null;
 
     public async Task<InvoiceResult> RefundAsync(RefundCommand command)
     {
@@ -259,9 +465,15 @@ public sealed class InvoiceGrain(
             return NotFound();
         }
 
-        if (S.AppliedOperations.Contains(OperationKey("refund", command.OperationId)))
+        var opKey = OperationKey("refund", command.OperationId);
+        if (await ResolvePendingAsync() is { } busy)
         {
-            return InvoiceResult.Ok(View());
+            return Replay(opKey) ?? busy;
+        }
+
+        if (Replay(opKey) is { } replay)
+        {
+            return replay;
         }
 
         var tender = S.Tenders.FirstOrDefault(t => t.Id == command.TenderId);
@@ -278,24 +490,122 @@ public sealed class InvoiceGrain(
         }
 
         var refund = new TenderRefund(Guid.NewGuid(), tender.Id, command.Amount, command.Reason);
-        JournalEntry entry;
         try
         {
             TenderRules.ValidateRefund(tender, S.Refunds, refund);
-            var priced = Price(S.Lines, S.InvoiceDiscount, S.Tip, S.TipSplit);
-            var refundedBefore = Money.Sum(S.Refunds.Select(r => r.Amount), S.Currency);
-            entry = CheckoutLedger.Refund($"{_invoiceId:N}:refund:{refund.Id:N}", S.Number!, priced, tender, refundedBefore, command.Amount);
+            _ = RefundEntry(refund);
         }
         catch (CheckoutRuleException e)
         {
             return FromRule(e);
         }
 
+        var source = Sources.For(tender.Kind);
+        if (!source.Reserves)
+        {
+            return await CommitRefundAsync(opKey, refund);
+        }
+
+        if (source.Unavailable is { } unavailable)
+        {
+            return InvoiceResult.Fail(PaymentOrchestrator.Refusal(0, unavailable) with { Field = "tenderId", TenderIndex = null });
+        }
+
+        // Saved before the gateway call: a crash after the gateway refunded is finished on activation, same key.
+        S.PendingRefund = new PendingRefund { OperationId = command.OperationId, Refund = refund, IdempotencyKey = GatewayKeys.ForRefund(_invoiceId, command.OperationId) };
+        await state.WriteStateAsync();
+        return await ContinueRefundAsync(S.PendingRefund) ?? InvoiceResult.Fail(PaymentOrchestrator.GatewayUnavailable(null,
+            "The refund could not be confirmed with the gateway yet; it is retried with the same key and applied when confirmed."));
+    }
+
+    /// <summary>Sends (or repeats) a pending card refund. Null: the gateway could not be reached, the refund stays pending.</summary>
+    private async Task<InvoiceResult?> ContinueRefundAsync(PendingRefund pending)
+    {
+        var tender = S.Tenders.First(t => t.Id == pending.Refund.TenderId);
+        TenderStep step;
+        try
+        {
+            step = await Sources.For(tender.Kind).RefundAsync(tender, pending.Refund, pending.IdempotencyKey, CancellationToken.None);
+        }
+        catch (PaymentGatewayException e)
+        {
+            logger.LogWarning(e, "Invoice {InvoiceId}: card refund {RefundId} not confirmed by the gateway; will retry", _invoiceId, pending.Refund.Id);
+            EnsureRetryTimer();
+            return null;
+        }
+
+        S.PendingRefund = null;
+        if (!step.IsDone)
+        {
+            await state.WriteStateAsync();
+            return InvoiceResult.Fail(InvoiceErrorKind.GatewayFailed, step.Code ?? "refund_failed", "tenderId", step.Message ?? "The gateway refused the refund.");
+        }
+
+        return await CommitRefundAsync(OperationKey("refund", pending.OperationId), pending.Refund with { GatewayRefundId = step.GatewayRefundId });
+    }
+
+    private JournalEntry RefundEntry(TenderRefund refund)
+    {
+        var tender = S.Tenders.First(t => t.Id == refund.TenderId);
+        var priced = Price(S.Lines, S.InvoiceDiscount, S.Tip, S.TipSplit);
+        var refundedBefore = Money.Sum(S.Refunds.Select(r => r.Amount), S.Currency);
+        return CheckoutLedger.Refund($"{_invoiceId:N}:refund:{refund.Id:N}", S.Number!, priced, tender, refundedBefore, refund.Amount);
+    }
+
+    private async Task<InvoiceResult> CommitRefundAsync(string opKey, TenderRefund refund)
+    {
+        var entry = RefundEntry(refund);
         S.Refunds.Add(refund);
-        S.AppliedOperations.Add(OperationKey("refund", command.OperationId));
+        S.AppliedOperations.Add(opKey);
         AddToOutbox(entry, time.GetUtcNow());
         return await CommitAsync();
     }
+
+    /// <summary>
+    /// Finishes whatever money operation a crash or a gateway outage left half-done: a payment that had every tender
+    /// reserved is captured and committed, one that had not is undone; a card refund sent to the gateway is repeated
+    /// with its key and committed. Answers null when nothing is pending any more, else the refusal for new operations.
+    /// </summary>
+    private async Task<InvoiceResult?> ResolvePendingAsync()
+    {
+        if (S.PendingPayment is { } payment)
+        {
+            if (payment.Stage == PaymentStage.Reserving)
+            {
+                // Interrupted while reserving: the tender after the last saved reservation may have reached the
+                // gateway without its answer being saved; undoing asks again with its key and cancels it.
+                if (payment.Tenders.FirstOrDefault(t => t.Phase == TenderPhase.Pending && Sources.For(t.Tender.Kind).Reserves) is { } maybe)
+                {
+                    maybe.Attempted = true;
+                }
+
+                logger.LogWarning("Invoice {InvoiceId}: undoing payment {OperationId} interrupted while reserving", _invoiceId, payment.OperationId);
+                var undone = await Orchestrator().UndoAsync(payment, PaymentOrchestrator.GatewayUnavailable(null, "The payment was interrupted before every tender was reserved."));
+                await FinishPaymentAsync(payment, undone);
+            }
+            else
+            {
+                logger.LogWarning("Invoice {InvoiceId}: finishing payment {OperationId} left at {Stage}", _invoiceId, payment.OperationId, payment.Stage);
+                await FinishPaymentAsync(payment, await Orchestrator().RunAsync(payment));
+            }
+
+            if (S.PendingPayment is not null)
+            {
+                return InvoiceResult.Fail(PaymentOrchestrator.GatewayUnavailable(null,
+                    "An earlier payment on this invoice is still being settled with the payment gateway; try again shortly."));
+            }
+        }
+
+        if (S.PendingRefund is { } refund && await ContinueRefundAsync(refund) is null)
+        {
+            return InvoiceResult.Fail(PaymentOrchestrator.GatewayUnavailable(null,
+                "An earlier card refund on this invoice is still being confirmed with the payment gateway; try again shortly."));
+        }
+
+        return null;
+    }
+
+    private PaymentOrchestrator Orchestrator() => new(Sources, () => state.WriteStateAsync(), logger, _invoiceId);
 
     public async Task<InvoiceResult> VoidAsync(string? reason)
     {
@@ -434,7 +744,8 @@ public sealed class InvoiceGrain(
         var totals = Totals(priced);
         return new InvoiceView(
             _invoiceId, S.ClinicId, S.PatientId, S.Number, totals.Status, S.Currency, priced.Lines, S.InvoiceDiscount, S.Tip,
-            S.TipSplit, priced.TipAllocations, [.. S.Tenders], [.. S.Refunds], totals, S.CreatedAt, S.OpenedAt, S.UpdatedAt, S.Version);
+            S.TipSplit, priced.TipAllocations, [.. S.Tenders], [.. S.Refunds], totals, S.CreatedAt, S.OpenedAt, S.UpdatedAt, S.Version,
+            S.VisitId);
     }
 
     private InvoiceHeader Header()
@@ -444,8 +755,24 @@ public sealed class InvoiceGrain(
         return new InvoiceHeader(
             _tenantId, _invoiceId, S.ClinicId, S.PatientId, S.Number, InvoiceProjection.StatusCode(v.Status), S.Currency,
             t.Subtotal.Amount, t.Discounts.Amount, t.Tax.Amount, t.Tips.Amount, t.Total.Amount, t.Paid.Amount,
-            t.Refunded.Amount, t.BalanceDue.Amount, S.Version, S.CreatedAt, S.OpenedAt, S.UpdatedAt);
+            t.Refunded.Amount, t.BalanceDue.Amount, S.Version, S.CreatedAt, S.OpenedAt, S.UpdatedAt, S.VisitId);
     }
+
+    /// <summary>The card_payments rows of this invoice's card tenders, as the invoice knows them.</summary>
+    private List<CardPaymentRow> CardPayments() =>
+        S.Tenders.Where(t => t.Card is not null).Select(t =>
+        {
+            var refunded = Money.Sum(S.Refunds.Where(r => r.TenderId == t.Id).Select(r => r.Amount), S.Currency);
+            var card = t.Card!;
+            return new CardPaymentRow(
+                _tenantId, card.PaymentId, card.Gateway, S.ClinicId, _invoiceId, t.Id, S.PatientId, KebabKind(t.Kind),
+                refunded == t.Amount ? "refunded" : refunded.IsPositive ? "partially-refunded" : "succeeded",
+                S.Currency, t.Amount.Amount, t.Amount.Amount, refunded.Amount, card.PaymentMethodId, card.Card?.Brand,
+                card.Card?.Funding.ToString().ToLowerInvariant(), card.Card?.Last4, card.Card?.ExpMonth, card.Card?.ExpYear,
+                card.Card?.CvcCheck.ToString().ToLowerInvariant(), card.Card?.PostalCodeCheck.ToString().ToLowerInvariant());
+        }).ToList();
+
+    private static string KebabKind(TenderKind kind) => System.Text.Json.JsonNamingPolicy.KebabCaseLower.ConvertName(kind.ToString());
 
     private string SaleOperation(int revision) => $"{_invoiceId:N}:sale:{revision}";
 
@@ -494,17 +821,26 @@ public sealed class InvoiceGrain(
             logger.LogWarning(e, "Invoice {InvoiceId}: projection to PostgreSQL deferred ({Pending} journal entries pending)", _invoiceId, S.Outbox.Count);
             // Keep the activation (and its outbox) alive and retry on a timer, so pending rows don't wait for the
             // next call on this invoice. A silo crash meanwhile loses nothing: the next activation flushes.
-            _retryTimer ??= this.RegisterGrainTimer(RetryProjectionAsync, new GrainTimerCreationOptions
-            {
-                DueTime = ProjectionRetryPeriod, Period = ProjectionRetryPeriod, KeepAlive = true,
-            });
+            EnsureRetryTimer();
         }
     }
+
+    /// <summary>Retries the projection and any half-done payment or refund while the activation stays alive.</summary>
+    private void EnsureRetryTimer() =>
+        _retryTimer ??= this.RegisterGrainTimer(RetryProjectionAsync, new GrainTimerCreationOptions
+        {
+            DueTime = ProjectionRetryPeriod, Period = ProjectionRetryPeriod, KeepAlive = true,
+        });
 
     private async Task RetryProjectionAsync(CancellationToken cancellationToken)
     {
         await TryFlushAsync();
-        if (S.Outbox.Count == 0 && S.ProjectedVersion == S.Version)
+        if (S.PendingPayment is not null || S.PendingRefund is not null)
+        {
+            await ResolvePendingAsync();
+        }
+
+        if (S.Outbox.Count == 0 && S.ProjectedVersion == S.Version && S.PendingPayment is null && S.PendingRefund is null)
         {
             _retryTimer?.Dispose();
             _retryTimer = null;
@@ -520,7 +856,7 @@ public sealed class InvoiceGrain(
 
         var batch = S.Outbox.ToList();
         var version = S.Version;
-        await projection.WriteAsync(Header(), batch);
+        await projection.WriteAsync(Header(), batch, CardPayments());
         S.Outbox.RemoveRange(0, batch.Count);
         S.ProjectedVersion = version;
         await state.WriteStateAsync();

@@ -7,6 +7,23 @@ namespace MedSpa.Grains.Checkout;
 
 public sealed record ClinicBilling(string Currency, string TimeZone);
 
+/// <summary>A board visit (appointment) with its booked service as the catalog prices it.</summary>
+public sealed record VisitService(
+    Guid ClinicId, Guid PatientId, Guid ProviderId, string Status, Guid ServiceId, string ServiceName, long PriceAmount,
+    string PriceCurrency, string TaxCategory, string IncomeCategory, bool HsaFsaEligible);
+
+/// <summary>The patient's cards on one gateway: their customer id, saved cards (not removed) and the default.</summary>
+public sealed record CardsOnFile(string? CustomerId, string? DefaultCard, IReadOnlySet<string> SavedCards)
+{
+    public static CardsOnFile None { get; } = new(null, null, new HashSet<string>());
+}
+
+/// <summary>One row of <c>card_payments</c> as the invoice writes it (the webhook updates the same row).</summary>
+public sealed record CardPaymentRow(
+    Guid TenantId, string PaymentId, string Gateway, Guid ClinicId, Guid InvoiceId, Guid TenderId, Guid? PatientId, string TenderKind,
+    string Status, string Currency, long Amount, long AmountCaptured, long AmountRefunded, string? PaymentMethodId, string? CardBrand,
+    string? CardFunding, string? CardLast4, int? CardExpMonth, int? CardExpYear, string? CvcCheck, string? PostalCodeCheck);
+
 /// <summary>
 /// The invoice grain's reads and writes in PostgreSQL: the clinic's currency and tax rates, invoice numbers, and the
 /// projection (header row + journal entries). Every statement filters by tenant.
@@ -19,6 +36,41 @@ public sealed class InvoiceProjection(NpgsqlDataSource db)
         return await conn.QuerySingleOrDefaultAsync<ClinicBilling>(
             "SELECT currency AS Currency, time_zone AS TimeZone FROM clinics WHERE tenant_id = @tenantId AND id = @clinicId",
             new { tenantId, clinicId });
+    }
+
+    public async Task<VisitService?> LoadVisitServiceAsync(Guid tenantId, Guid visitId)
+    {
+        await using var conn = await db.OpenConnectionAsync();
+        return await conn.QuerySingleOrDefaultAsync<VisitService>(
+            """
+            SELECT a.clinic_id AS ClinicId, a.patient_id AS PatientId, a.provider_id AS ProviderId, a.status AS Status,
+                   s.id AS ServiceId, s.name AS ServiceName, s.price_amount AS PriceAmount, s.price_currency AS PriceCurrency,
+                   s.tax_category AS TaxCategory, s.income_category AS IncomeCategory, s.hsa_fsa_eligible AS HsaFsaEligible
+            FROM appointments a JOIN services s ON s.tenant_id = a.tenant_id AND s.id = a.service_id
+            WHERE a.tenant_id = @tenantId AND a.id = @visitId
+            """,
+            new { tenantId, visitId });
+    }
+
+    public async Task<CardsOnFile> LoadCardsOnFileAsync(Guid tenantId, Guid? patientId, string gateway)
+    {
+        if (patientId is null)
+        {
+            return CardsOnFile.None;
+        }
+
+        await using var conn = await db.OpenConnectionAsync();
+        var customerId = await conn.QuerySingleOrDefaultAsync<string?>(
+            "SELECT customer_id FROM payment_customers WHERE tenant_id = @tenantId AND patient_id = @patientId AND gateway = @gateway",
+            new { tenantId, patientId, gateway });
+        var cards = (await conn.QueryAsync<(string Id, bool IsDefault)>(
+            """
+            SELECT payment_method_id, is_default FROM saved_cards
+            WHERE tenant_id = @tenantId AND patient_id = @patientId AND gateway = @gateway AND removed_at IS NULL
+            ORDER BY created_at DESC
+            """,
+            new { tenantId, patientId, gateway })).ToList();
+        return new CardsOnFile(customerId, cards.FirstOrDefault(c => c.IsDefault).Id, cards.Select(c => c.Id).ToHashSet(StringComparer.Ordinal));
     }
 
     /// <summary>The clinic's active rates as the tax calculator takes them (rate id = the row id), and the
@@ -73,16 +125,16 @@ public sealed class InvoiceProjection(NpgsqlDataSource db)
 
     /// <summary>Writes the header row (unless a newer version is there) and the outbox entries (each once, by
     /// operation id) in one transaction.</summary>
-    public async Task WriteAsync(InvoiceHeader header, IReadOnlyList<OutboxEntry> outbox)
+    public async Task WriteAsync(InvoiceHeader header, IReadOnlyList<OutboxEntry> outbox, IReadOnlyList<CardPaymentRow>? cardPayments = null)
     {
         await using var conn = await db.OpenConnectionAsync();
         await using var tx = await conn.BeginTransactionAsync();
         await conn.ExecuteAsync(
             """
             INSERT INTO invoices (tenant_id, id, clinic_id, patient_id, number, status, currency, subtotal, discounts, tax, tips,
-                                  total, paid, refunded, balance_due, version, created_at, opened_at, updated_at)
+                                  total, paid, refunded, balance_due, version, created_at, opened_at, updated_at, visit_id)
             VALUES (@TenantId, @Id, @ClinicId, @PatientId, @Number, @Status, @Currency, @Subtotal, @Discounts, @Tax, @Tips,
-                    @Total, @Paid, @Refunded, @BalanceDue, @Version, @CreatedAt, @OpenedAt, @UpdatedAt)
+                    @Total, @Paid, @Refunded, @BalanceDue, @Version, @CreatedAt, @OpenedAt, @UpdatedAt, @VisitId)
             ON CONFLICT (tenant_id, id) DO UPDATE SET
                 patient_id = EXCLUDED.patient_id, number = COALESCE(invoices.number, EXCLUDED.number),
                 status = EXCLUDED.status, subtotal = EXCLUDED.subtotal, discounts = EXCLUDED.discounts, tax = EXCLUDED.tax,
@@ -125,6 +177,32 @@ public sealed class InvoiceProjection(NpgsqlDataSource db)
                 postings, tx);
         }
 
+        // Card tenders: one row per gateway payment. Refunds only grow; a refund made in the processor's dashboard
+        // and reported by the webhook may already be larger than what the invoice knows.
+        await conn.ExecuteAsync(
+            """
+            INSERT INTO card_payments (tenant_id, payment_id, gateway, clinic_id, invoice_id, tender_id, patient_id, tender_kind, status,
+                                       currency, amount, amount_captured, amount_refunded, payment_method_id, card_brand, card_funding,
+                                       card_last4, card_exp_month, card_exp_year, cvc_check, postal_code_check)
+            VALUES (@TenantId, @PaymentId, @Gateway, @ClinicId, @InvoiceId, @TenderId, @PatientId, @TenderKind, @Status,
+                    @Currency, @Amount, @AmountCaptured, @AmountRefunded, @PaymentMethodId, @CardBrand, @CardFunding,
+                    @CardLast4, @CardExpMonth, @CardExpYear, @CvcCheck, @PostalCodeCheck)
+            ON CONFLICT (tenant_id, payment_id) DO UPDATE SET
+                invoice_id = EXCLUDED.invoice_id, tender_id = EXCLUDED.tender_id, tender_kind = EXCLUDED.tender_kind,
+                amount = EXCLUDED.amount, amount_captured = GREATEST(card_payments.amount_captured, EXCLUDED.amount_captured),
+                amount_refunded = GREATEST(card_payments.amount_refunded, EXCLUDED.amount_refunded),
+                status = CASE WHEN card_payments.status = 'disputed' THEN card_payments.status ELSE EXCLUDED.status END,
+                payment_method_id = COALESCE(EXCLUDED.payment_method_id, card_payments.payment_method_id),
+                card_brand = COALESCE(EXCLUDED.card_brand, card_payments.card_brand),
+                card_funding = COALESCE(EXCLUDED.card_funding, card_payments.card_funding),
+                card_last4 = COALESCE(EXCLUDED.card_last4, card_payments.card_last4),
+                card_exp_month = COALESCE(EXCLUDED.card_exp_month, card_payments.card_exp_month),
+                card_exp_year = COALESCE(EXCLUDED.card_exp_year, card_payments.card_exp_year),
+                cvc_check = COALESCE(EXCLUDED.cvc_check, card_payments.cvc_check),
+                postal_code_check = COALESCE(EXCLUDED.postal_code_check, card_payments.postal_code_check),
+                updated_at = now()
+            """,
+            cardPayments ?? [], tx);
         await tx.CommitAsync();
     }
 
@@ -166,4 +244,4 @@ public sealed class InvoiceProjection(NpgsqlDataSource db)
 public sealed record InvoiceHeader(
     Guid TenantId, Guid Id, Guid ClinicId, Guid? PatientId, string? Number, string Status, string Currency,
     long Subtotal, long Discounts, long Tax, long Tips, long Total, long Paid, long Refunded, long BalanceDue,
-    long Version, DateTimeOffset CreatedAt, DateTimeOffset? OpenedAt, DateTimeOffset UpdatedAt);
+    long Version, DateTimeOffset CreatedAt, DateTimeOffset? OpenedAt, DateTimeOffset UpdatedAt, Guid? VisitId = null);

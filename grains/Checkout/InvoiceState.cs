@@ -1,4 +1,5 @@
 using MedSpa.GrainInterfaces.Checkout;
+using MedSpa.Grains.Checkout.Tenders;
 using MedSpa.Grains.Domain.Ledger;
 
 namespace MedSpa.Grains.Checkout;
@@ -56,4 +57,21 @@ public sealed class InvoiceState
     [Id(21)] public DateTimeOffset? OpenedAt { get; set; }
     [Id(22)] public DateTimeOffset UpdatedAt { get; set; }
     [Id(23)] public Guid CreatedBy { get; set; }
+
+    /// <summary>A payment between its first gateway call and its commit (see <see cref="PaymentOrchestrator"/>):
+    /// saved before the gateway is called, resolved on activation and before any other money operation.</summary>
+    [Id(24)] public PendingPayment? PendingPayment { get; set; }
+
+    /// <summary>A card refund sent to the gateway and not yet committed: repeated with the same key until it is.</summary>
+    [Id(25)] public PendingRefund? PendingRefund { get; set; }
+
+    /// <summary>Payments refused with a 4xx after reaching the gateway (declines): a replay answers the same refusal
+    /// without calling the gateway again.</summary>
+    [Id(26)] public Dictionary<string, InvoiceError> FailedOperations { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>Attempts per pay operation that were undone after a gateway failure (the next attempt uses new keys).</summary>
+    [Id(27)] public Dictionary<string, int> PayAttempts { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>The board visit (appointment) this invoice was created from.</summary>
+    [Id(28)] public Guid? VisitId { get; set; }
 }

@@ -9,6 +9,9 @@ public sealed record MoneyRequest(long? Amount, string? Currency);
 
 public sealed record CreateInvoiceRequest(Guid? ClinicId, Guid? PatientId);
 
+/// <summary>An invoice for a visit of the live board (the appointment id).</summary>
+public sealed record InvoiceFromVisitRequest(Guid? VisitId);
+
 public sealed record DiscountRequest(string? Kind, decimal? Percent, MoneyRequest? Amount, string? Reason);
 
 public sealed record FillerRequest(decimal? VolumeMl, decimal? SyringeSizeMl, decimal? AdjustmentSyringes);
@@ -39,9 +42,17 @@ public sealed record TipSplitRequest(string? Kind, Guid? ProviderId, IReadOnlyLi
 /// <param name="Kind">none, percent or amount.</param>
 public sealed record TipRequestBody(string? Kind, decimal? Percent, MoneyRequest? Amount, TipSplitRequest? Split);
 
-/// <param name="Kind">cash, check or other (card, gift-card and package tenders are refused until their services are wired).</param>
+/// <param name="Kind">cash, check, other, credit, debit, hsa, fsa (gift-card, package, membership and wallet tenders
+/// are refused with 422 tender_not_supported until their services are wired).</param>
 /// <param name="Tendered">Cash only: what was handed over; the difference is change.</param>
-public sealed record TenderRequest(string? Kind, MoneyRequest? Amount, MoneyRequest? Tendered, string? Reference);
+/// <param name="PaymentMethodId">Cards: a token made by Stripe.js (<c>tok_...</c>/<c>pm_...</c>) or one of the
+/// patient's saved cards (<c>pm_...</c>). Never a card number.</param>
+/// <param name="SavedCard">Cards: the payment method must be one of the patient's saved cards.</param>
+/// <param name="UseDefaultCard">Cards: charge the patient's default saved card (instead of paymentMethodId).</param>
+/// <param name="OffSession">Cards: the patient is not present (saved cards only).</param>
+public sealed record TenderRequest(
+    string? Kind, MoneyRequest? Amount, MoneyRequest? Tendered, string? Reference, string? PaymentMethodId = null,
+    bool? SavedCard = null, bool? UseDefaultCard = null, bool? OffSession = null);
 
 public sealed record PayRequest(IReadOnlyList<TenderRequest>? Tenders);
 

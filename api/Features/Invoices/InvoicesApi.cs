@@ -11,18 +11,23 @@ using Npgsql;
 namespace MedSpa.Api.Features.Invoices;
 
 /// <summary>
-/// Invoices under <c>/api/invoices</c>: front desk and above. The invoice grain owns every change; this layer
-/// validates the shape of requests (naming the field), checks the caller may see the invoice's clinic, and maps the
-/// grain's refusals to 4xx. Lists come from the header projection in PostgreSQL.
+/// Invoices under <c>/api/invoices</c>: front desk and above; a patient user may list and read their own invoices
+/// (see <see cref="PatientLink"/>). The invoice grain owns every change; this layer validates the shape of requests
+/// (naming the field), checks the caller may see the invoice's clinic, and maps the grain's refusals to 4xx (402 for
+/// a declined card, 502/503 when the payment gateway fails). Lists come from the header projection in PostgreSQL.
 /// </summary>
-public static class InvoicesApi
+public static partial class InvoicesApi
 {
     public static IEndpointRouteBuilder MapInvoicesApi(this IEndpointRouteBuilder app)
     {
         var invoices = app.MapGroup("/api/invoices").WithTags("Invoices").RequireAuthorization(Policies.FrontDesk);
+        // Reading is also open to patients, each limited to their own invoices in the handlers.
+        var readers = app.MapGroup("/api/invoices").WithTags("Invoices").RequireAuthorization(p => p.RequireAuthenticatedUser()
+            .RequireClaim(MedSpaClaims.Role, Roles.Owner, Roles.Admin, Roles.FrontDesk, Roles.Patient));
         invoices.MapPost("", Create).WithName("CreateInvoice").WithIdempotency();
-        invoices.MapGet("", List).WithName("ListInvoices");
-        invoices.MapGet("/{invoiceId:guid}", Get).WithName("GetInvoice");
+        invoices.MapPost("/from-visit", CreateFromVisit).WithName("CreateInvoiceFromVisit");
+        readers.MapGet("", List).WithName("ListInvoices");
+        readers.MapGet("/{invoiceId:guid}", Get).WithName("GetInvoice");
         invoices.MapGet("/{invoiceId:guid}/quote", Quote).WithName("QuoteInvoice");
         invoices.MapPost("/{invoiceId:guid}/lines", AddLine).WithName("AddInvoiceLine");
         invoices.MapPut("/{invoiceId:guid}/lines/{lineId:guid}", UpdateLine).WithName("UpdateInvoiceLine");
@@ -31,8 +36,11 @@ public static class InvoicesApi
         invoices.MapDelete("/{invoiceId:guid}/discount", ClearDiscount).WithName("ClearInvoiceDiscount");
         invoices.MapPut("/{invoiceId:guid}/tip", SetTip).WithName("SetInvoiceTip");
         invoices.MapPost("/{invoiceId:guid}/open", Open).WithName("OpenInvoice");
-        invoices.MapPost("/{invoiceId:guid}/payments", Pay).WithName("PayInvoice").WithIdempotency(required: true);
-        invoices.MapPost("/{invoiceId:guid}/refunds", Refund).WithName("RefundInvoice").WithIdempotency(required: true);
+        invoices.MapPost("/{invoiceId:guid}/payments", Pay).WithName("PayInvoice").WithIdempotency(required: true)
+            .ProducesProblem(StatusCodes.Status402PaymentRequired).ProducesProblem(StatusCodes.Status422UnprocessableEntity)
+            .ProducesProblem(StatusCodes.Status502BadGateway).ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+        invoices.MapPost("/{invoiceId:guid}/refunds", Refund).WithName("RefundInvoice").WithIdempotency(required: true)
+            .ProducesProblem(StatusCodes.Status502BadGateway).ProducesProblem(StatusCodes.Status503ServiceUnavailable);
         invoices.MapPost("/{invoiceId:guid}/void", Void).WithName("VoidInvoice");
         return app;
     }
@@ -75,6 +83,31 @@ public static class InvoicesApi
             };
     }
 
+    /// <summary>The invoice of a board visit, made on the first call (its service as a line at the catalog price,
+    /// with the provider who treated, tax and income categories and HSA/FSA flag); every later call answers it.</summary>
+    private static async Task<Results<Ok<InvoiceView>, ValidationProblem, ProblemHttpResult>> CreateFromVisit(
+        InvoiceFromVisitRequest request, CurrentUser user, NpgsqlDataSource db, IGrainFactory grains, CancellationToken ct)
+    {
+        if (request.VisitId is not { } visitId)
+        {
+            return ApiProblems.Validation("visitId", "visitId is required.");
+        }
+
+        await using (var conn = await db.OpenConnectionAsync(ct))
+        {
+            var clinicId = await conn.ExecuteScalarAsync<Guid?>(new CommandDefinition(
+                "SELECT clinic_id FROM appointments WHERE tenant_id = @TenantId AND id = @visitId", new { user.TenantId, visitId }, cancellationToken: ct));
+            if (clinicId is not { } c || !user.CanAccessClinic(c))
+            {
+                return ApiProblems.NotFound("Visit");
+            }
+        }
+
+        var invoiceId = InvoiceGrainKey.ForVisit(user.TenantId, visitId);
+        var result = await Grain(grains, user, invoiceId).CreateFromVisitAsync(visitId, user.UserId);
+        return result.Error is { Kind: InvoiceErrorKind.NotFound, Field: "visitId" } ? ApiProblems.NotFound("Visit") : Respond(user, result);
+    }
+
     private static async Task<Results<Ok<Paged<InvoiceSummary>>, ValidationProblem, ProblemHttpResult>> List(
         CurrentUser user, NpgsqlDataSource db, Guid? clinicId, string? status, Guid? patientId, DateTimeOffset? from,
         DateTimeOffset? to, int? page, int? pageSize, CancellationToken ct)
@@ -88,13 +121,30 @@ public static class InvoicesApi
             return v.ToProblem();
         }
 
-        if (clinicId is { } c && !user.CanAccessClinic(c))
+        Guid[]? clinics;
+        if (user.Role == Roles.Patient)
         {
-            return ApiProblems.NotFound("Clinic");
+            // A patient sees their own invoices, at any clinic of the organisation, and nobody else's.
+            var own = await PatientLink.PatientOfAsync(db, user, ct);
+            if (own is null || (patientId is { } asked && asked != own))
+            {
+                return TypedResults.Ok(new Paged<InvoiceSummary>([], paging.Page, paging.PageSize, 0));
+            }
+
+            patientId = own;
+            clinics = null;
+        }
+        else
+        {
+            if (clinicId is { } c && !user.CanAccessClinic(c))
+            {
+                return ApiProblems.NotFound("Clinic");
+            }
+
+            // Staff who are not admins see only their clinics' invoices.
+            clinics = user.IsAdmin ? null : user.ClinicIds.ToArray();
         }
 
-        // Staff who are not admins see only their clinics' invoices.
-        var clinics = user.IsAdmin ? null : user.ClinicIds.ToArray();
         const string where =
             """
             WHERE tenant_id = @TenantId AND (@clinicId::uuid IS NULL OR clinic_id = @clinicId)
@@ -109,8 +159,19 @@ public static class InvoicesApi
     }
 
     private static async Task<Results<Ok<InvoiceView>, ValidationProblem, ProblemHttpResult>> Get(
-        Guid invoiceId, CurrentUser user, IGrainFactory grains) =>
-        Respond(user, await Grain(grains, user, invoiceId).GetAsync());
+        Guid invoiceId, CurrentUser user, IGrainFactory grains, NpgsqlDataSource db, CancellationToken ct)
+    {
+        var result = await Grain(grains, user, invoiceId).GetAsync();
+        if (user.Role != Roles.Patient)
+        {
+            return Respond(user, result);
+        }
+
+        // Someone else's invoice looks exactly like a missing one.
+        return result.Invoice is { PatientId: { } owner } invoice && owner == await PatientLink.PatientOfAsync(db, user, ct)
+            ? TypedResults.Ok(invoice)
+            : ApiProblems.NotFound("Invoice");
+    }
 
     private static async Task<Results<Ok<InvoiceQuote>, ValidationProblem, ProblemHttpResult>> Quote(
         Guid invoiceId, CurrentUser user, IGrainFactory grains)
@@ -245,10 +306,14 @@ public static class InvoicesApi
             v.OneOf($"tenders[{i}].kind", t.Kind, KebabEnum.Names<TenderKind>());
             var kind = KebabEnum.ParseOrDefault<TenderKind>(t.Kind);
             v.Optional($"tenders[{i}].reference", t.Reference, 200);
+            v.Optional($"tenders[{i}].paymentMethodId", t.PaymentMethodId, 255);
+            v.When(t.PaymentMethodId is { Length: > 0 } pm && !PaymentMethodPattern().IsMatch(pm), $"tenders[{i}].paymentMethodId",
+                "paymentMethodId must be a payment method or token id such as pm_... or tok_... (never a card number).");
             var amount = t.Amount is null ? (Money?)null : ToMoney($"tenders[{i}].amount", t.Amount, invoice.Currency, v);
             var tendered = t.Tendered is null ? (Money?)null : ToMoney($"tenders[{i}].tendered", t.Tendered, invoice.Currency, v);
             v.When(amount is null && tendered is null, $"tenders[{i}].amount", "amount is required (cash may give tendered instead).");
-            tenders.Add(new TenderInput(kind, amount, tendered, t.Reference));
+            tenders.Add(new TenderInput(kind, amount, tendered, t.Reference, string.IsNullOrEmpty(t.PaymentMethodId) ? null : t.PaymentMethodId,
+                t.UseDefaultCard ?? false, t.SavedCard ?? false, t.OffSession ?? false));
         }
 
         if (!v.IsValid)
@@ -328,11 +393,42 @@ public static class InvoicesApi
         InvoiceErrorKind.NotFound => ApiProblems.Validation(error.Field, error.Message),
         InvoiceErrorKind.Conflict => ApiProblems.Problem(StatusCodes.Status409Conflict, error.Code, "Conflict.", error.Message,
             new Dictionary<string, object?> { ["field"] = error.Field }),
-        InvoiceErrorKind.Unsupported => ApiProblems.Unprocessable(error.Code, error.Message),
+        InvoiceErrorKind.Unsupported => ApiProblems.Problem(StatusCodes.Status422UnprocessableEntity, error.Code, "The request cannot be processed.",
+            error.Message, PaymentExtensions(error)),
+        // Nothing of the payment was applied: the decline names the tender and the network's decline code.
+        InvoiceErrorKind.PaymentDeclined => ApiProblems.Problem(StatusCodes.Status402PaymentRequired, error.Code, "A card was declined.",
+            error.Message, PaymentExtensions(error)),
+        InvoiceErrorKind.GatewayUnavailable => ApiProblems.Problem(StatusCodes.Status503ServiceUnavailable, error.Code,
+            "The payment gateway is unavailable.", error.Message, PaymentExtensions(error)),
+        InvoiceErrorKind.GatewayFailed => ApiProblems.Problem(StatusCodes.Status502BadGateway, error.Code, "The payment gateway failed.",
+            error.Message, PaymentExtensions(error)),
+        // Understood but refused by a payment rule (HSA/FSA beyond the eligible items, a payment method the processor
+        // does not know): 422, with the field.
+        _ when error.Code is "hsa_fsa_limit" or "payment_method_invalid" => ApiProblems.Problem(StatusCodes.Status422UnprocessableEntity,
+            error.Code, "The payment cannot be processed.", error.Message, PaymentExtensions(error)),
         _ when error.Code == ErrorCodes.ValidationFailed => ApiProblems.Validation(error.Field, error.Message),
         _ => ApiProblems.Problem(StatusCodes.Status400BadRequest, error.Code, "The request breaks a checkout rule.", error.Message,
             new Dictionary<string, object?> { ["field"] = error.Field }),
     };
+
+    private static Dictionary<string, object?> PaymentExtensions(InvoiceError error)
+    {
+        var ext = new Dictionary<string, object?> { ["field"] = error.Field };
+        if (error.TenderIndex is { } index)
+        {
+            ext["tenderIndex"] = index;
+        }
+
+        if (error.DeclineCode is { } decline)
+        {
+            ext["declineCode"] = decline;
+        }
+
+        return ext;
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex("^[A-Za-z][A-Za-z0-9]*_[A-Za-z0-9_]+$")]
+    private static partial System.Text.RegularExpressions.Regex PaymentMethodPattern();
 
     /// <summary>Pricing names a line's fields by its place in the invoice (<c>lines[2].quantity</c>); a request
     /// that carries one line names them as the request does (<c>quantity</c>).</summary>

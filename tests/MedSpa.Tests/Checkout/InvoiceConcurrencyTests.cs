@@ -1,6 +1,8 @@
 using System.Net;
 using System.Text.Json;
+using Dapper;
 using MedSpa.Tests.Infrastructure;
+using Npgsql;
 using static MedSpa.Tests.Checkout.CheckoutRequests;
 
 namespace MedSpa.Tests.Checkout;
@@ -88,71 +90,156 @@ public sealed class InvoiceConcurrencyTests(MedSpaApiFactory factory) : IClassFi
     }
 
     /// <summary>
-    /// ~200 random operations (fixed seed) through the API: create, add lines, open, pay (cash/check/other, partial and
-    /// full), refund parts of tenders, void unpaid invoices. Afterwards every journal entry balances and the trial
-    /// balance agrees with the invoices: receivable = Σ balance due, cash drawer = cash taken − cash refunded.
+    /// 1,000 random operations (fixed seeds) through the API from four concurrent desks of one clinic: create invoices with
+    /// every kind of line (services, retail, injectables, package and gift-card sales, memberships, adjustments; some
+    /// HSA/FSA-eligible, some discounted, tips), open, pay with one to three mixed tenders (cash, check, other, credit,
+    /// debit, HSA, FSA through the sandbox gateway; some cards decline, which must leave no trace), refund parts or all of
+    /// tenders, void unpaid invoices. Afterwards every journal entry balances and the trial balance agrees with the
+    /// invoices: receivable = Σ balance due; each tender account = Σ taken − Σ refunded of its kinds; revenue, discounts,
+    /// refunds, deferred liabilities, tax and tips together = Σ (total − refunded) of finalised, non-void invoices; and
+    /// card_payments holds exactly the card tenders with their amounts and refunds. Money is neither lost nor created.
     /// </summary>
     [Fact]
     public async Task Randomised_operations_keep_the_ledger_balanced_and_equal_to_the_invoices()
     {
+        const int Desks = 4, OperationsPerDesk = 250;
         var tenant = await TestTenant.CreateAsync(factory);
-        var desk = tenant.ClientFor(tenant.Owner);
-        await desk.SendAsync(HttpMethod.Post, $"/api/clinics/{tenant.ClinicId}/tax-rates",
+        var owner = tenant.ClientFor(tenant.Owner);
+        await owner.SendAsync(HttpMethod.Post, $"/api/clinics/{tenant.ClinicId}/tax-rates",
             new { name = "State", ratePercent = 4.5m, taxCategory = "service", inclusive = false }, HttpStatusCode.Created);
-        await desk.SendAsync(HttpMethod.Post, $"/api/clinics/{tenant.ClinicId}/tax-rates",
+        await owner.SendAsync(HttpMethod.Post, $"/api/clinics/{tenant.ClinicId}/tax-rates",
             new { name = "City", ratePercent = 4.375m, taxCategory = "service", inclusive = false }, HttpStatusCode.Created);
-        var random = new Random(20261124);
+        await owner.SendAsync(HttpMethod.Post, $"/api/clinics/{tenant.ClinicId}/tax-rates",
+            new { name = "Retail", ratePercent = 8.875m, taxCategory = "retail", inclusive = true }, HttpStatusCode.Created);
         var providers = new[] { Guid.NewGuid(), Guid.NewGuid(), Guid.NewGuid() };
-        var invoices = new List<Guid>();
-        var state = new Dictionary<Guid, JsonElement>();
-        string[] kinds = ["cash", "check", "other"];
+        var outcomes = new System.Collections.Concurrent.ConcurrentDictionary<string, int>();
 
-        for (var op = 0; op < 200; op++)
+        var desks = await Task.WhenAll(Enumerable.Range(0, Desks).Select(d => RunDeskAsync(d)));
+        var invoices = desks.SelectMany(x => x).ToList();
+
+        async Task<List<Guid>> RunDeskAsync(int desk)
         {
-            var roll = random.Next(100);
-            if (invoices.Count < 3 || roll < 15)
+            var client = tenant.ClientFor(tenant.Owner);
+            var random = new Random(20261124 + desk);
+            var mine = new List<Guid>();
+            var state = new Dictionary<Guid, JsonElement>();
+            for (var op = 0; op < OperationsPerDesk; op++)
             {
-                var id = await desk.CreateInvoiceAsync(tenant.ClinicId);
-                invoices.Add(id);
-                state[id] = await desk.AddLineAsync(id, Line(random.Next(1, 50_000), providerId: providers[random.Next(3)]));
-                continue;
+                var roll = random.Next(100);
+                if (mine.Count < 3 || roll < 12)
+                {
+                    var id = await client.CreateInvoiceAsync(tenant.ClinicId);
+                    mine.Add(id);
+                    state[id] = await client.AddLineAsync(id, RandomLine(random));
+                    Count("create");
+                    continue;
+                }
+
+                var target = mine[random.Next(mine.Count)];
+                var inv = state[target];
+                var status = inv.GetProperty("status").GetString();
+                var (kind, result, expected) = status switch
+                {
+                    "draft" when roll < 45 => ("add-line", await client.TrySendAsync(HttpMethod.Post, $"/api/invoices/{target}/lines", RandomLine(random)), HttpStatusCode.OK),
+                    "draft" when roll < 53 => ("tip", await client.TrySendAsync(HttpMethod.Put, $"/api/invoices/{target}/tip",
+                        new { kind = "percent", percent = new[] { 15, 18, 20, 25 }[random.Next(4)], split = new { kind = "by-service-revenue" } }), HttpStatusCode.OK),
+                    "draft" when roll < 58 => ("discount", await client.TrySendAsync(HttpMethod.Put, $"/api/invoices/{target}/discount",
+                        new { kind = "percent", percent = random.Next(0, 30) }), HttpStatusCode.OK),
+                    "draft" when roll < 61 => ("void-draft", await client.TrySendAsync(HttpMethod.Post, $"/api/invoices/{target}/void", new { }), HttpStatusCode.OK),
+                    "draft" => ("open", await client.TrySendAsync(HttpMethod.Post, $"/api/invoices/{target}/open", null), HttpStatusCode.OK),
+                    "open" when roll < 22 => ("void", await client.TrySendAsync(HttpMethod.Post, $"/api/invoices/{target}/void", new { }), HttpStatusCode.OK),
+                    "open" or "partially-paid" => await PayRandomly(client, random, target, inv),
+                    "paid" or "refunded" when roll < 60 => ("refund", await RefundRandomly(client, random, target, inv), HttpStatusCode.OK),
+                    _ => ("get", await client.TrySendAsync(HttpMethod.Get, $"/api/invoices/{target}", null), HttpStatusCode.OK),
+                };
+                Assert.True(result.Status == expected, $"desk {desk} op {op} {kind} on {status}: expected {(int)expected}, got {(int)result.Status} {result.Body}");
+                Count(kind + (expected == HttpStatusCode.OK ? "" : "-declined"));
+                if (result.Status == HttpStatusCode.OK)
+                {
+                    state[target] = result.Body;
+                    continue;
+                }
+
+                // A declined payment changed nothing: same paid total, same tenders.
+                var after = await client.GetInvoiceAsync(target);
+                Assert.Equal(inv.Total("paid"), after.Total("paid"));
+                Assert.Equal(inv.GetProperty("tenders").GetArrayLength(), after.GetProperty("tenders").GetArrayLength());
+                state[target] = after;
             }
 
-            var target = invoices[random.Next(invoices.Count)];
-            var inv = state[target];
-            var status = inv.GetProperty("status").GetString();
-            var result = status switch
-            {
-                "draft" when roll < 45 => await desk.TrySendAsync(HttpMethod.Post, $"/api/invoices/{target}/lines",
-                    Line(random.Next(1, 30_000), kind: random.Next(3) == 0 ? "retail-product" : "service", quantity: random.Next(1, 3),
-                        providerId: providers[random.Next(3)])),
-                "draft" when roll < 55 => await desk.TrySendAsync(HttpMethod.Put, $"/api/invoices/{target}/tip",
-                    new { kind = "percent", percent = new[] { 15, 18, 20, 25 }[random.Next(4)], split = new { kind = "by-service-revenue" } }),
-                "draft" when roll < 60 => await desk.TrySendAsync(HttpMethod.Put, $"/api/invoices/{target}/discount",
-                    new { kind = "percent", percent = random.Next(0, 30) }),
-                "draft" when roll < 63 => await desk.TrySendAsync(HttpMethod.Post, $"/api/invoices/{target}/void", new { }),
-                "draft" => await desk.TrySendAsync(HttpMethod.Post, $"/api/invoices/{target}/open", null),
-                "open" when roll < 25 => await desk.TrySendAsync(HttpMethod.Post, $"/api/invoices/{target}/void", new { }),
-                "open" or "partially-paid" => await PayRandomly(target, inv),
-                "paid" when roll < 60 => await RefundRandomly(target, inv),
-                _ => await desk.TrySendAsync(HttpMethod.Get, $"/api/invoices/{target}", null),
-            };
-            Assert.True(result.Status is HttpStatusCode.OK, $"op {op} on {status}: {(int)result.Status} {result.Body}");
-            state[target] = result.Body;
+            return mine;
         }
 
-        async Task<(HttpStatusCode Status, JsonElement Body)> PayRandomly(Guid id, JsonElement inv)
+        void Count(string kind) => outcomes.AddOrUpdate(kind, 1, (_, n) => n + 1);
+
+        object RandomLine(Random random)
+        {
+            var providerId = providers[random.Next(providers.Length)];
+            var hsa = random.Next(3) == 0;
+            object? discount = random.Next(6) == 0 ? new { kind = "percent", percent = random.Next(5, 50) } : null;
+            return random.Next(10) switch
+            {
+                0 => new { kind = "retail-product", description = "Serum", quantity = random.Next(1, 4), unitPrice = Usd(random.Next(500, 12_000)), providerId },
+                1 => new { kind = "injectable", description = "Botox", quantity = random.Next(10, 600) / 10m, unitPrice = Usd(random.Next(1000, 1600)), providerId, hsaFsaEligible = hsa },
+                2 => new { kind = "package-sale", description = "3 facials", quantity = 1, unitPrice = Usd(random.Next(20_000, 60_000)), providerId },
+                3 => new { kind = "gift-card-sale", description = "Gift card", quantity = 1, unitPrice = Usd(random.Next(1, 20) * 2500), providerId },
+                4 => new { kind = "membership", description = "Glow club", quantity = 1, unitPrice = Usd(random.Next(5000, 15_000)), providerId },
+                5 => new { kind = "adjustment", description = "Late fee", quantity = 1, unitPrice = Usd(random.Next(1, 5000)), providerId },
+                _ => (object)new { kind = "service", description = "Treatment", quantity = random.Next(1, 3), unitPrice = Usd(random.Next(1, 50_000)), providerId, hsaFsaEligible = hsa, discount },
+            };
+        }
+
+        async Task<(string, (HttpStatusCode Status, JsonElement Body), HttpStatusCode)> PayRandomly(HttpClient client, Random random, Guid id, JsonElement inv)
         {
             var due = inv.Total("balanceDue");
-            var amount = random.Next(3) == 0 ? due : Math.Max(1, (long)(due * random.NextDouble()));
-            var kind = kinds[random.Next(kinds.Length)];
-            object tender = kind == "cash" && random.Next(2) == 0
-                ? new { kind, tendered = Usd(amount + random.Next(0, 2000)) }
-                : new { kind, amount = Usd(amount) };
-            return await desk.TrySendAsync(HttpMethod.Post, $"/api/invoices/{id}/payments", new { tenders = new[] { tender } }, Guid.NewGuid().ToString("N"));
+            var hsaLeft = inv.Total("hsaFsaAvailable");
+            var total = random.Next(3) == 0 ? due : Math.Max(1, (long)(due * random.NextDouble()));
+            var parts = (int)Math.Min(total, random.Next(1, 4));
+            var tenders = new List<object>();
+            var declines = false;
+            var left = total;
+            for (var i = 0; i < parts; i++)
+            {
+                var amount = i == parts - 1 ? left : Math.Max(1, left / (parts - i) + random.Next(-(int)Math.Min(left / 4, 1000), (int)Math.Min(left / 4, 1000) + 1));
+                amount = Math.Min(amount, left - (parts - i - 1));
+                left -= amount;
+                var kind = new[] { "cash", "cash", "check", "other", "credit", "credit", "debit", "hsa", "fsa" }[random.Next(9)];
+                if (kind is "hsa" or "fsa")
+                {
+                    if (hsaLeft < amount)
+                    {
+                        kind = "credit";
+                    }
+                    else
+                    {
+                        hsaLeft -= amount;
+                    }
+                }
+
+                if (kind is "credit" or "debit" or "hsa" or "fsa")
+                {
+                    var declined = random.Next(12) == 0;
+                    declines |= declined;
+                    var method = declined
+                        ? new[] { "pm_card_chargeDeclined", "tok_chargeDeclinedInsufficientFunds", "pm_card_authenticationRequired", "pm_card_chargeDeclinedIncorrectCvc" }[random.Next(4)]
+                        : kind == "debit" ? "tok_visa_debit" : new[] { "pm_card_visa", "tok_mastercard", "pm_card_amex", "pm_card_cvcCheckFail" }[random.Next(4)];
+                    tenders.Add(new { kind, amount = Usd(amount), paymentMethodId = method });
+                }
+                else if (kind == "cash" && i == parts - 1 && random.Next(2) == 0)
+                {
+                    tenders.Add(new { kind, tendered = Usd(amount + random.Next(0, 2000)) });
+                }
+                else
+                {
+                    tenders.Add(new { kind, amount = Usd(amount) });
+                }
+            }
+
+            var result = await client.TrySendAsync(HttpMethod.Post, $"/api/invoices/{id}/payments", new { tenders }, Guid.NewGuid().ToString("N"));
+            return (parts > 1 ? "pay-split" : "pay", result, declines ? HttpStatusCode.PaymentRequired : HttpStatusCode.OK);
         }
 
-        async Task<(HttpStatusCode Status, JsonElement Body)> RefundRandomly(Guid id, JsonElement inv)
+        async Task<(HttpStatusCode Status, JsonElement Body)> RefundRandomly(HttpClient client, Random random, Guid id, JsonElement inv)
         {
             var refunds = inv.GetProperty("refunds").EnumerateArray().ToList();
             var candidates = inv.GetProperty("tenders").EnumerateArray()
@@ -161,27 +248,31 @@ public sealed class InvoiceConcurrencyTests(MedSpaApiFactory factory) : IClassFi
                 .Where(t => t.Left > 0).ToList();
             if (candidates.Count == 0)
             {
-                return await desk.TrySendAsync(HttpMethod.Get, $"/api/invoices/{id}", null);
+                return await client.TrySendAsync(HttpMethod.Get, $"/api/invoices/{id}", null);
             }
 
             var (tenderId, left) = candidates[random.Next(candidates.Count)];
             var amount = random.Next(2) == 0 ? left : Math.Max(1, left / 2);
-            return await desk.TrySendAsync(HttpMethod.Post, $"/api/invoices/{id}/refunds", new { tenderId, amount = Usd(amount) }, Guid.NewGuid().ToString("N"));
+            return await client.TrySendAsync(HttpMethod.Post, $"/api/invoices/{id}/refunds", new { tenderId, amount = Usd(amount) }, Guid.NewGuid().ToString("N"));
         }
 
         Assert.Equal(0, await UnbalancedEntriesAsync(factory, tenant.TenantId));
-        var finals = await Task.WhenAll(invoices.Select(id => desk.GetInvoiceAsync(id)));
+        var finals = await Task.WhenAll(invoices.Select(id => owner.GetInvoiceAsync(id)));
         var statuses = finals.GroupBy(f => f.GetProperty("status").GetString()!).ToDictionary(g => g.Key, g => g.Count());
-        Assert.True(statuses.GetValueOrDefault("paid") + statuses.GetValueOrDefault("refunded") > 3, string.Join(", ", statuses));
+        var summary = string.Join(", ", statuses) + " | " + string.Join(", ", outcomes.OrderBy(o => o.Key));
+        // The mix really exercised what it claims to.
+        Assert.True(statuses.GetValueOrDefault("paid") + statuses.GetValueOrDefault("refunded") > 20, summary);
+        Assert.True(outcomes.GetValueOrDefault("pay-split-declined") + outcomes.GetValueOrDefault("pay-declined") > 5, summary);
+        Assert.True(outcomes.GetValueOrDefault("refund") > 20 && outcomes.GetValueOrDefault("void") > 3, summary);
 
         var day = await LatestBusinessDateAsync(factory, tenant.TenantId);
-        var tb = await desk.SendAsync(HttpMethod.Get, $"/api/reports/trial-balance?clinicId={tenant.ClinicId}&date={day:yyyy-MM-dd}", null);
+        var tb = await owner.SendAsync(HttpMethod.Get, $"/api/reports/trial-balance?clinicId={tenant.ClinicId}&date={day:yyyy-MM-dd}", null);
         Assert.True(tb.GetProperty("balanced").GetBoolean());
         Assert.Equal(finals.Where(f => f.GetProperty("status").GetString() is "open" or "partially-paid").Sum(f => f.Total("balanceDue")),
             tb.Closing("accounts-receivable"));
-        long TakenMinusRefunded(JsonElement f, string kind)
+        long TakenMinusRefunded(JsonElement f, params string[] kinds)
         {
-            var tenders = f.GetProperty("tenders").EnumerateArray().Where(t => t.GetProperty("kind").GetString() == kind).ToList();
+            var tenders = f.GetProperty("tenders").EnumerateArray().Where(t => kinds.Contains(t.GetProperty("kind").GetString())).ToList();
             var ids = tenders.Select(t => t.GetProperty("id").GetGuid()).ToHashSet();
             return tenders.Sum(t => t.Amount("amount"))
                    - f.GetProperty("refunds").EnumerateArray().Where(r => ids.Contains(r.GetProperty("tenderId").GetGuid())).Sum(r => r.Amount("amount"));
@@ -190,8 +281,33 @@ public sealed class InvoiceConcurrencyTests(MedSpaApiFactory factory) : IClassFi
         Assert.Equal(finals.Sum(f => TakenMinusRefunded(f, "cash")), tb.Closing("cash-drawer"));
         Assert.Equal(finals.Sum(f => TakenMinusRefunded(f, "check")), tb.Closing("check-clearing"));
         Assert.Equal(finals.Sum(f => TakenMinusRefunded(f, "other")), tb.Closing("other-clearing"));
-        // Fully paid-and-unrefunded invoices: their tax is all still payable.
-        var list = await desk.SendAsync(HttpMethod.Get, $"/api/invoices?clinicId={tenant.ClinicId}&pageSize=100", null);
+        Assert.Equal(finals.Sum(f => TakenMinusRefunded(f, "credit", "debit")), tb.Closing("card-clearing"));
+        Assert.Equal(finals.Sum(f => TakenMinusRefunded(f, "hsa", "fsa")), tb.Closing("hsa-fsa-clearing"));
+        Assert.True(finals.Sum(f => TakenMinusRefunded(f, "credit", "debit", "hsa", "fsa")) > 0, summary);
+
+        // What the sales owe (revenue net of discounts and refunds, deferred package/gift-card value, tax, tips) is what
+        // finalised, non-void invoices total less what was refunded on them (credit-positive, hence the minus).
+        string[] saleAccounts = ["revenue", "discounts", "refunds", "package-liability", "gift-card-liability", "tax-payable", "tips-payable"];
+        var owed = -tb.GetProperty("accounts").EnumerateArray()
+            .Where(a => saleAccounts.Contains(a.GetProperty("account").GetString()!.Split(':')[0]))
+            .Sum(a => a.GetProperty("closingBalance").GetInt64());
+        Assert.Equal(finals.Where(f => f.GetProperty("status").GetString() is not ("draft" or "void")).Sum(f => f.Total("total") - f.Total("refunded")), owed);
+        Assert.True(tb.Closing("gift-card-liability") < 0 && tb.Closing("package-liability") < 0, "deferred liabilities were sold");
+
+        // card_payments: exactly the card tenders, each with its amount captured and its refunds.
+        var cardTenders = finals.SelectMany(f => f.GetProperty("tenders").EnumerateArray()
+                .Where(t => t.GetProperty("kind").GetString() is "credit" or "debit" or "hsa" or "fsa")
+                .Select(t => (Id: t.GetProperty("id").GetGuid(), Amount: t.Amount("amount"),
+                    Refunded: f.GetProperty("refunds").EnumerateArray().Where(r => r.GetProperty("tenderId").GetGuid() == t.GetProperty("id").GetGuid()).Sum(r => r.Amount("amount")),
+                    PaymentId: t.GetProperty("card").GetProperty("paymentId").GetString()!)))
+            .OrderBy(t => t.Id).ToList();
+        await using var conn = new NpgsqlConnection(factory.ConnectionString);
+        var rows = (await conn.QueryAsync<(Guid TenderId, long Amount, long Captured, long Refunded, string PaymentId)>(
+            "SELECT tender_id, amount, amount_captured, amount_refunded, payment_id FROM card_payments WHERE tenant_id = @TenantId ORDER BY tender_id",
+            new { tenant.TenantId })).ToList();
+        Assert.Equal(cardTenders.Select(t => (t.Id, t.Amount, t.Amount, t.Refunded, t.PaymentId)), rows);
+
+        var list = await owner.SendAsync(HttpMethod.Get, $"/api/invoices?clinicId={tenant.ClinicId}&pageSize=1", null);
         Assert.Equal(invoices.Count, list.GetProperty("total").GetInt64());
     }
 }

@@ -206,11 +206,18 @@ public sealed class InvoiceLifecycleTests(MedSpaApiFactory factory) : IClassFixt
             new { tenders = new[] { new { kind = "cash", amount = Usd(5001) } } }, "tenders", key: k());
         await ExpectField(HttpMethod.Post, $"/api/invoices/{invoiceId}/payments",
             new { tenders = new[] { new { kind = "check", amount = new { amount = 100, currency = "CAD" } } } }, "tenders[0].amount.currency", key: k());
-        // Cards, gift cards and packages are understood but not wired yet: 422, not a silent success.
-        var (card, cardProblem) = await desk.TrySendAsync(HttpMethod.Post, $"/api/invoices/{invoiceId}/payments",
-            new { tenders = new[] { new { kind = "credit", amount = Usd(100) } } }, k());
-        Assert.Equal(HttpStatusCode.UnprocessableEntity, card);
-        Assert.Equal("tender_not_supported", cardProblem.GetProperty("code").GetString());
+        // Gift cards and packages are understood but not wired yet: 422, not a silent success.
+        var (giftCard, giftCardProblem) = await desk.TrySendAsync(HttpMethod.Post, $"/api/invoices/{invoiceId}/payments",
+            new { tenders = new[] { new { kind = "gift-card", amount = Usd(100) } } }, k());
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, giftCard);
+        Assert.Equal("tender_not_supported", giftCardProblem.GetProperty("code").GetString());
+        // A card tender names its card.
+        await ExpectField(HttpMethod.Post, $"/api/invoices/{invoiceId}/payments",
+            new { tenders = new[] { new { kind = "credit", amount = Usd(100) } } }, "tenders[0].paymentMethodId", key: k());
+        await ExpectField(HttpMethod.Post, $"/api/invoices/{invoiceId}/payments",
+            new { tenders = new[] { new { kind = "debit", amount = Usd(100), paymentMethodId = "visa card" } } }, "tenders[0].paymentMethodId", key: k());
+        await ExpectField(HttpMethod.Post, $"/api/invoices/{invoiceId}/payments",
+            new { tenders = new[] { new { kind = "cash", amount = Usd(100), paymentMethodId = "pm_card_visa" } } }, "tenders[0].paymentMethodId", key: k());
         await ExpectField(HttpMethod.Post, $"/api/invoices/{invoiceId}/refunds",
             new { tenderId = Guid.NewGuid(), amount = Usd(100) }, "tenderId", key: k());
 
