@@ -54,14 +54,24 @@ public static class CheckoutBenchmark
 
             // Warm-up (JIT, pools, grain activations' code paths), not reported.
             await ClosedLoopAsync(world, 20, settings.Warmup);
+            if (settings.SqlTrace > 0)
+            {
+                Console.WriteLine(await SqlTrace.RunAsync(cs, settings.SqlTrace, () => world.CheckoutAsync(new RunResult(), Stopwatch.GetTimestamp())));
+            }
+
             foreach (var clients in settings.ClosedLoopClients)
             {
-                Console.WriteLine((await ClosedLoopAsync(world, clients, settings.Duration)).Row($"closed loop, {clients} clients"));
+                var before = await DatabaseStats.ReadAsync(cs);
+                var result = await ClosedLoopAsync(world, clients, settings.Duration);
+                result.Database = (await DatabaseStats.ReadAsync(cs)).Describe(before, result.Checkouts);
+                Console.WriteLine(result.Row($"closed loop, {clients} clients"));
             }
 
             foreach (var rate in settings.OpenLoopRates)
             {
-                var result = await OpenLoopAsync(world, rate, settings.Duration);
+                var before = await DatabaseStats.ReadAsync(cs);
+                var result = await OpenLoopAsync(world, rate, settings.Duration, settings.MaxInFlight);
+                result.Database = (await DatabaseStats.ReadAsync(cs)).Describe(before, result.Checkouts);
                 Console.WriteLine(result.Row($"open loop, {rate} req/s offered"));
             }
 
@@ -105,22 +115,43 @@ public static class CheckoutBenchmark
     }
 
     /// <summary>Checkouts started on a fixed schedule so that <paramref name="requestsPerSecond"/> requests are offered.</summary>
-    private static async Task<RunResult> OpenLoopAsync(CheckoutWorld world, int requestsPerSecond, TimeSpan duration)
+    private static async Task<RunResult> OpenLoopAsync(CheckoutWorld world, int requestsPerSecond, TimeSpan duration, int maxInFlight)
     {
         var result = new RunResult();
         var checkoutsPerSecond = requestsPerSecond / (double)CheckoutWorld.RequestsPerCheckout;
         var total = (int)(checkoutsPerSecond * duration.TotalSeconds);
         var start = Stopwatch.GetTimestamp();
         var running = new List<Task>(total);
+        var inFlight = 0;
         result.Begin();
         for (var i = 0; i < total; i++)
         {
             var due = start + (long)(i / checkoutsPerSecond * Stopwatch.Frequency);
             var wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), due);
             if (wait > TimeSpan.FromMilliseconds(1)) await Task.Delay(wait);
-            running.Add(Task.Run(() => world.CheckoutAsync(result, due)));
+            // A server that cannot keep up would otherwise queue work without bound: past the cap, a scheduled
+            // checkout is not started and counted as such (the achieved rate shows the shortfall too).
+            if (Volatile.Read(ref inFlight) >= maxInFlight)
+            {
+                result.NotStarted++;
+                continue;
+            }
+
+            Interlocked.Increment(ref inFlight);
+            running.Add(Task.Run(async () =>
+            {
+                try
+                {
+                    await world.CheckoutAsync(result, due);
+                }
+                finally
+                {
+                    Interlocked.Decrement(ref inFlight);
+                }
+            }));
         }
 
+        result.EndOffered();
         await Task.WhenAll(running);
         result.End();
         return result;
@@ -135,6 +166,13 @@ public static class CheckoutBenchmark
         private TimeSpan _cpu0, _cpu1;
 
         public int Checkouts { get; private set; }
+        public int NotStarted { get; set; }
+        private long _offeredEnd;
+
+        public void EndOffered() => _offeredEnd = Stopwatch.GetTimestamp();
+
+        /// <summary>PostgreSQL work over the run (pg_stat_database of the benchmark's database), per checkout.</summary>
+        public string? Database { get; set; }
         public int Errors { get; private set; }
         public List<string> ErrorSamples { get; } = [];
 
@@ -177,7 +215,23 @@ public static class CheckoutBenchmark
             var cpu = (_cpu1 - _cpu0).TotalSeconds / seconds * 100;
             var row = string.Create(CultureInfo.InvariantCulture,
                 $"| {name} | {Checkouts} | {all.Count} | {Errors} | {all.Count / seconds:F0} | {Pct(all, 50):F2} | {Pct(all, 99):F2} | {(all.Count > 0 ? all[^1] : double.NaN):F2} | {Pct(pay, 50):F2} | {Pct(pay, 99):F2} | {cpu:F0} % |");
-            return ErrorSamples.Count == 0 ? row : row + Environment.NewLine + string.Join(Environment.NewLine, ErrorSamples.Select(e => "  error: " + e));
+            var notes = new List<string>
+            {
+                "  per step p50/p99 ms: " + string.Join(", ", Steps.Select(s =>
+                {
+                    var l = _latencies[s].Order().ToList();
+                    return string.Create(CultureInfo.InvariantCulture, $"{s} {Pct(l, 50):F1}/{Pct(l, 99):F1}");
+                })),
+            };
+            if (_offeredEnd != 0)
+            {
+                notes.Add(string.Create(CultureInfo.InvariantCulture,
+                    $"  open loop: {NotStarted} scheduled checkouts not started (over {Checkouts + NotStarted + Errors} scheduled: too many in flight); completed requests over the scheduling window + drain: {all.Count / seconds:F0}/s"));
+            }
+
+            if (Database is not null) notes.Add("  " + Database);
+            notes.AddRange(ErrorSamples.Select(e => "  error: " + e));
+            return row + Environment.NewLine + string.Join(Environment.NewLine, notes);
         }
 
         private static double Pct(List<double> sorted, double p) =>
@@ -234,11 +288,11 @@ public static class CheckoutBenchmark
             }, HttpStatusCode.Created);
             var retail = await SendAsync(http, owner, HttpMethod.Post, "/api/products", new
             {
-                name = "SPF 50 sunscreen", brand = "Bench", sku = "SPF50-" + slug, kind = "retail", unit = "each", unitsPerPackage = 1, pricePerUnit = Usd(RetailPrice), taxCategory = "retail",
+                name = "SPF 50 sunscreen", brand = "Bench", sku = "SPF50-" + slug, kind = "retail", unit = "each", unitsPerPackage = 1, pricePerUnit = Usd(RetailPrice), taxCategory = "retail", incomeCategory = "skin-care",
             }, HttpStatusCode.Created);
             var injectable = await SendAsync(http, owner, HttpMethod.Post, "/api/products", new
             {
-                name = "Botox 100U", brand = "Allergan", sku = "BTX100-" + slug, kind = "neurotoxin", unit = "units", unitsPerPackage = 100, pricePerUnit = Usd(InjectableUnitPrice), taxCategory = "medical",
+                name = "Botox 100U", brand = "Allergan", sku = "BTX100-" + slug, kind = "neurotoxin", unit = "units", unitsPerPackage = 100, pricePerUnit = Usd(InjectableUnitPrice), taxCategory = "medical", incomeCategory = "injectables",
             }, HttpStatusCode.Created);
             await SendAsync(http, owner, HttpMethod.Post, $"/api/clinics/{clinicId}/tax-rates",
                 new { name = "Retail sales tax", ratePercent = 8.875m, taxCategory = "retail", inclusive = false }, HttpStatusCode.Created);
@@ -419,11 +473,97 @@ public static class CheckoutBenchmark
     }
 }
 
+/// <summary>
+/// Where a checkout's database time goes: turns on PostgreSQL's per-statement duration log, runs checkouts one at a
+/// time, turns it off, and tallies the statements the server logged (the throw-away cluster's log file lies next to its
+/// data directory, as ./medspa starts it).
+/// </summary>
+static class SqlTrace
+{
+    public static async Task<string> RunAsync(string connectionString, int checkouts, Func<Task> checkout)
+    {
+        await using var conn = new NpgsqlConnection(connectionString);
+        var dataDirectory = await conn.ExecuteScalarAsync<string>("SHOW data_directory");
+        var log = Path.Combine(Path.GetDirectoryName(dataDirectory!)!, "postgres.log");
+        if (!File.Exists(log)) return $"(sql trace: no log at {log})";
+        var from = new FileInfo(log).Length;
+        await conn.ExecuteAsync("ALTER SYSTEM SET log_min_duration_statement = 0");
+        await conn.ExecuteAsync("SELECT pg_reload_conf()");
+        await Task.Delay(500); // the reload reaches the backends asynchronously
+        var wall = Stopwatch.StartNew();
+        for (var i = 0; i < checkouts; i++) await checkout();
+        var elapsed = wall.Elapsed.TotalMilliseconds;
+        await conn.ExecuteAsync("ALTER SYSTEM RESET log_min_duration_statement");
+        await conn.ExecuteAsync("SELECT pg_reload_conf()");
+        await Task.Delay(500);
+
+        string text;
+        await using (var file = new FileStream(log, FileMode.Open, FileAccess.Read, FileShare.ReadWrite))
+        {
+            file.Seek(from, SeekOrigin.Begin);
+            text = await new StreamReader(file).ReadToEndAsync();
+        }
+
+        // "LOG:  duration: 0.123 ms  execute <unnamed>: SELECT ..." / "... statement: ..." (parse/bind lines skipped).
+        var tally = new Dictionary<string, (int Count, double Ms)>();
+        foreach (var line in text.Split('\n'))
+        {
+            var d = line.IndexOf("duration: ", StringComparison.Ordinal);
+            if (d < 0) continue;
+            var rest = line[(d + 10)..];
+            var ms = double.Parse(rest[..rest.IndexOf(' ', StringComparison.Ordinal)], CultureInfo.InvariantCulture);
+            var kind = rest.IndexOf("  execute ", StringComparison.Ordinal) is var e and >= 0 ? e : rest.IndexOf("  statement: ", StringComparison.Ordinal);
+            if (kind < 0) continue;
+            var sql = rest[(rest.IndexOf(": ", kind, StringComparison.Ordinal) + 2)..].Trim();
+            sql = System.Text.RegularExpressions.Regex.Replace(sql, @"\s+", " ");
+            sql = sql.Length > 100 ? sql[..100] + "…" : sql;
+            var now = tally.GetValueOrDefault(sql);
+            tally[sql] = (now.Count + 1, now.Ms + ms);
+        }
+
+        var lines = new List<string>
+        {
+            string.Create(CultureInfo.InvariantCulture,
+                $"SQL of {checkouts} checkouts run one at a time ({elapsed / checkouts:F1} ms each): {tally.Values.Sum(t => t.Count) / (double)checkouts:F1} statements, {tally.Values.Sum(t => t.Ms) / checkouts:F1} ms of statement time per checkout (as PostgreSQL logs it; multi-line statements show their first line)"),
+            "",
+            "| per checkout | statements | ms | statement |",
+            "|---:|---:|---:|---|",
+        };
+        lines.AddRange(tally.OrderByDescending(t => t.Value.Count).ThenByDescending(t => t.Value.Ms).Take(25).Select(t => string.Create(CultureInfo.InvariantCulture,
+            $"| {t.Value.Count / (double)checkouts:F1} | {t.Value.Count} | {t.Value.Ms / checkouts:F2} | `{t.Key.Replace("|", "\\|", StringComparison.Ordinal)}` |")));
+        return string.Join(Environment.NewLine, lines) + Environment.NewLine;
+    }
+}
+
+/// <summary>pg_stat_database counters of the benchmark's database (whole database: the run is the only client).</summary>
+sealed record DatabaseStats(long Commits, long Inserted, long Updated, long Deleted, long Returned)
+{
+    public static async Task<DatabaseStats> ReadAsync(string connectionString)
+    {
+        await using var conn = new NpgsqlConnection(connectionString);
+        // Counters reach pg_stat_database when a backend reports (at most every ~1 s, and at transaction end); a
+        // fresh snapshot is forced so the figures are current.
+        await conn.ExecuteAsync("SELECT pg_stat_clear_snapshot()");
+        return await conn.QuerySingleAsync<DatabaseStats>(
+            "SELECT xact_commit AS Commits, tup_inserted AS Inserted, tup_updated AS Updated, tup_deleted AS Deleted, tup_returned AS Returned FROM pg_stat_database WHERE datname = current_database()");
+    }
+
+    public string Describe(DatabaseStats before, int checkouts)
+    {
+        double Per(long a, long b) => checkouts == 0 ? double.NaN : (a - b) / (double)checkouts;
+        return string.Create(CultureInfo.InvariantCulture,
+            $"PostgreSQL per checkout (≈, whole database): {Per(Commits, before.Commits):F1} commits, {Per(Inserted, before.Inserted):F1} rows inserted, {Per(Updated, before.Updated):F1} updated, {Per(Deleted, before.Deleted):F1} deleted");
+    }
+}
+
 sealed record CheckoutSettings(int[] ClosedLoopClients, int[] OpenLoopRates, TimeSpan Duration, TimeSpan Warmup, int DbPool, string Card)
 {
+    public int MaxInFlight { get; init; } = 400;
+    public int SqlTrace { get; init; }
+
     public Dictionary<string, string> ServerSettings { get; init; } = [];
 
-    public const string Usage = "checkout --clients 50,200 --rate 500 --duration 20 --warmup 10 --db-pool 50 --card auto|on|off --set Config:Key=value";
+    public const string Usage = "checkout --clients 50,200 --rate 500 --duration 20 --warmup 10 --db-pool 50 --max-inflight 400 --sql-trace N (log and tally the SQL of N checkouts run one at a time) --card auto|on|off --set Config:Key=value";
 
     public static CheckoutSettings Parse(string[] args)
     {
@@ -439,6 +579,8 @@ sealed record CheckoutSettings(int[] ClosedLoopClients, int[] OpenLoopRates, Tim
                 "--duration" => s with { Duration = TimeSpan.FromSeconds(double.Parse(v, CultureInfo.InvariantCulture)) },
                 "--warmup" => s with { Warmup = TimeSpan.FromSeconds(double.Parse(v, CultureInfo.InvariantCulture)) },
                 "--db-pool" => s with { DbPool = int.Parse(v, CultureInfo.InvariantCulture) },
+                "--max-inflight" => s with { MaxInFlight = int.Parse(v, CultureInfo.InvariantCulture) },
+                "--sql-trace" => s with { SqlTrace = int.Parse(v, CultureInfo.InvariantCulture) },
                 "--card" => s with { Card = v is "auto" or "on" or "off" ? v : throw new ArgumentException("--card auto|on|off") },
                 "--set" when v.Contains('=', StringComparison.Ordinal) => s with { ServerSettings = new(s.ServerSettings) { [v[..v.IndexOf('=', StringComparison.Ordinal)]] = v[(v.IndexOf('=', StringComparison.Ordinal) + 1)..] } },
                 _ => throw new ArgumentException($"Unknown option {args[i]} ({Usage})"),

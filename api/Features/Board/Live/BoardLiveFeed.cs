@@ -21,13 +21,14 @@ public sealed class BoardLiveOptions
     public TimeSpan ClientTimeout { get; set; } = TimeSpan.FromSeconds(20);
 
     /// <summary>
-    /// How many SignalR sub-groups one clinic's connections are spread over on this host (0 = one per processor).
-    /// Each event is sent to the sub-groups concurrently, so the per-connection writes of a large clinic run on every
-    /// core instead of one after another; 1 = a single group, sent inline. A connection is in exactly one sub-group
-    /// and one clinic's sends are awaited one after another, so each connection still sees the clinic's messages in
-    /// order (see tests/MedSpa.Benchmarks/RESULTS.md, run 7, for the measurement).
+    /// How many SignalR sub-groups one clinic's connections are spread over on this host (default 1 = one group; 0 = one
+    /// per processor). With several, each event is sent to the sub-groups concurrently from separate thread-pool work
+    /// items. A connection is in exactly one sub-group and one clinic's sends are awaited one after another, so each
+    /// connection still sees the clinic's messages in order. Measured (tests/MedSpa.Benchmarks/RESULTS.md, run 7): no
+    /// gain at 1,000 clients on 2 cores, because a group send only queues each connection's write and the writes
+    /// already run on the thread pool — so it stays off unless a measurement on the target machine says otherwise.
     /// </summary>
-    public int FanOutShards { get; set; }
+    public int FanOutShards { get; set; } = 1;
 
     public int EffectiveFanOutShards => FanOutShards > 0 ? FanOutShards : Environment.ProcessorCount;
 }

@@ -113,3 +113,57 @@ public sealed class BoardFeedLifecycleTests(LiveServerFactory factory) : IClassF
         }
     }
 }
+
+/// <summary>A host that spreads each clinic's connections over 3 SignalR sub-groups (BoardLive:FanOutShards).</summary>
+public sealed class ShardedLiveServerFactory : LiveServerFactory
+{
+    protected override IDictionary<string, string?> ExtraSettings => new Dictionary<string, string?>(base.ExtraSettings)
+    {
+        ["BoardLive:FanOutShards"] = "3",
+    };
+}
+
+public sealed class ShardedFanOutTests(ShardedLiveServerFactory factory) : IClassFixture<ShardedLiveServerFactory>
+{
+    [Fact]
+    public async Task Clients_spread_over_fan_out_sub_groups_each_get_every_event_once_and_in_order()
+    {
+        var tenant = await TestTenant.CreateAsync(factory);
+        var room = await tenant.AddRoomAsync("1", "Room 1");
+        var feed = factory.Services.GetRequiredService<BoardLiveFeed>();
+        Assert.Equal(3, feed.ShardGroupNames(tenant.TenantId, tenant.ClinicId).Length);
+
+        var clients = Enumerable.Range(0, 7).Select(i => factory.Client(tenant.Owner.AccessToken, device: $"screen-{i}")).ToList();
+        try
+        {
+            var joined = new List<long>();
+            foreach (var client in clients) joined.Add((await client.JoinAsync(tenant.ClinicId)).Seq);
+            var start = joined.Max();
+            Assert.All(joined, seq => Assert.Equal(start, seq));
+
+            // Single events and batches, while presence messages (a late joiner, a leaver) go out on the same path.
+            var board = factory.Grains.Board(tenant);
+            long last = 0;
+            for (var i = 0; i < 30; i++)
+            {
+                last = i % 3 == 0
+                    ? await board.PublishAsync(BoardTestData.RoomChanges(room, 2))
+                    : await board.PublishAsync([BoardTestData.RoomChange(room, RoomStatus.Waiting, "A B")]);
+                if (i == 10) await using (var passer = factory.Client(tenant.Owner.AccessToken)) await passer.JoinAsync(tenant.ClinicId);
+            }
+
+            var expected = Enumerable.Range(1, (int)(last - start)).Select(n => start + n).ToList();
+            foreach (var client in clients)
+            {
+                await Eventually.TrueAsync(() => client.Received.Count >= expected.Count, "every event reaches every sub-group");
+                Assert.Equal(expected, client.Received.Select(e => e.Seq));
+            }
+
+            await Eventually.TrueAsync(() => clients.All(c => c.Presence?.Connected.Sum(p => p.Connections) == 7), "presence reaches every sub-group");
+        }
+        finally
+        {
+            foreach (var client in clients) await client.DisposeAsync();
+        }
+    }
+}
