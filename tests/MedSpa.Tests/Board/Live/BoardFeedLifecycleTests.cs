@@ -36,7 +36,7 @@ public sealed class BoardFeedLifecycleTests(LiveServerFactory factory) : IClassF
         // The last one leaves: the host lets go of the board, and the board lists nobody.
         await second.DisposeAsync();
         await Eventually.TrueAsync(() => !Feed.IsSubscribed(tenant.TenantId, tenant.ClinicId), "the subscription is released");
-        Assert.Empty((await boardFeed.GetPresenceAsync()).Connected);
+        await EventuallyAsync(async () => (await boardFeed.GetPresenceAsync()).Connected.IsEmpty, "the board lists nobody");
 
         // Events meanwhile are not lost to a later client: it joins with its last seq and gets them, then live ones.
         await board.PublishAsync([BoardTestData.RoomChange(room, RoomStatus.InProgress, "A B")]);
