@@ -20,6 +20,12 @@ public interface IRoomGrain : IGrainWithStringKey
     Task<RoomCommandResult> TakeOutOfServiceAsync(string? reason, ChangeContext context);
 
     Task<RoomCommandResult> ReturnToServiceAsync(ChangeContext context);
+
+    /// <summary>
+    /// The room's reference data (number, name) changed through the rooms API: re-read it and publish the card with
+    /// the new label. Live status is untouched.
+    /// </summary>
+    Task RefreshDetailsAsync();
 }
 
 /// <summary>The answer to a room command. <see cref="Found"/> false: no such room in the tenant.</summary>

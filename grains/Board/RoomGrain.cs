@@ -144,6 +144,24 @@ public sealed class RoomGrain(
     public Task<RoomCommandResult> ReturnToServiceAsync(ChangeContext context) =>
         ChangeAsync(room => RoomRules.ReturnToService(room, context));
 
+    public async Task RefreshDetailsAsync()
+    {
+        if (_missing)
+        {
+            return;
+        }
+
+        var row = await _sql.LoadRoomAsync(_tenantId, store.State.Room!.RoomId);
+        if (row is null)
+        {
+            return;
+        }
+
+        // Saved and published even when this activation just read the same label: the board's card may still carry
+        // the old one (the board built it from the table before the rename).
+        await SaveAsync(store.State with { Room = store.State.Room! with { Name = row.Value.Name } });
+    }
+
     private async Task<RoomCommandResult> ChangeAsync(Func<RoomState, RoomChangeOutcome> rule)
     {
         if (_missing)

@@ -21,7 +21,10 @@ public interface IClientGroup : IAsyncDisposable
     Task<List<Dictionary<long, long>>> SnapshotAsync();
 
     /// <summary>CPU time used by the clients' own process when it is not the server's, else null.</summary>
-    TimeSpan? ClientsProcessorTime { get; }
+    TimeSpan? ClientsProcessorTime => ClientsProcessorTimes is { } t ? t.User + t.System : null;
+
+    /// <summary>The same, split into user and system (kernel) time.</summary>
+    (TimeSpan User, TimeSpan System)? ClientsProcessorTimes { get; }
 }
 
 static class BenchClients
@@ -104,7 +107,7 @@ sealed class InProcessClients : IClientGroup
 
     public int Count => _clients.Count;
 
-    public TimeSpan? ClientsProcessorTime => null;
+    public (TimeSpan User, TimeSpan System)? ClientsProcessorTimes => null;
 
     public Task ResetAsync()
     {
@@ -146,16 +149,17 @@ sealed class ChildProcessClients : IClientGroup
 
     public int ProcessId => _process.Id;
 
-    public TimeSpan? ClientsProcessorTime
+    public (TimeSpan User, TimeSpan System)? ClientsProcessorTimes
     {
         get
         {
             _process.Refresh();
-            return _process.TotalProcessorTime;
+            return (_process.UserProcessorTime, _process.PrivilegedProcessorTime);
         }
     }
 
-    public static async Task<ChildProcessClients> StartAsync(Uri baseAddress, string token, Guid clinicId, int count, string kind)
+    public static async Task<ChildProcessClients> StartAsync(
+        Uri baseAddress, string token, Guid clinicId, int count, string kind, IReadOnlyDictionary<string, string> environment)
     {
         var host = Environment.ProcessPath ?? throw new InvalidOperationException("no process path");
         var start = new ProcessStartInfo(host)
@@ -165,6 +169,7 @@ sealed class ChildProcessClients : IClientGroup
             RedirectStandardError = false,
             UseShellExecute = false,
         };
+        foreach (var (name, value) in environment) start.Environment[name] = value;
         // Under `dotnet MedSpa.Benchmarks.dll` the host is dotnet itself and needs the dll; the apphost does not.
         if (Path.GetFileNameWithoutExtension(host).Equals("dotnet", StringComparison.OrdinalIgnoreCase))
         {

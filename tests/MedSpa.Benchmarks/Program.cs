@@ -36,6 +36,7 @@ public static class BoardPushBenchmark
     public static async Task<int> Main(string[] args)
     {
         if (args.Length > 0 && args[0] == "--clients-mode") return await ClientsMode.RunAsync(args);
+        if (args.Length > 0 && args[0] == "checkout") return await CheckoutBenchmark.RunAsync(args);
 
         // WebApplicationFactory finds the api's content root through MvcTestingAppManifest.json in the working directory.
         Directory.SetCurrentDirectory(AppContext.BaseDirectory);
@@ -49,12 +50,14 @@ public static class BoardPushBenchmark
         }
 
         var cs = new NpgsqlConnectionStringBuilder(adminCs) { Database = dbName, MaxPoolSize = 50 }.ConnectionString;
-        await using var server = new BenchServer(cs);
+        await using var server = new BenchServer(cs, settings.ServerSettings);
         server.Start();
         Console.WriteLine($"# Live board push benchmark — {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, .NET {Environment.Version}");
         Console.WriteLine($"server {server.BaseAddress}; rate {settings.Rate}/s; {settings.Events} events per run; warm-up {settings.Warmup}; clients: {settings.Client}, {(settings.ClientsInProcess ? "in the server's process" : "in a separate process")}");
+        Console.WriteLine($"fan-out: {server.Shards} sub-group(s) per clinic; server settings: {(settings.ServerSettings.Count == 0 ? "defaults" : string.Join(", ", settings.ServerSettings.Select(kv => $"{kv.Key}={kv.Value}")))}; "
+                          + $"GC: {(System.Runtime.GCSettings.IsServerGC ? "server" : "workstation")}; env: {BenchEnvironment.Describe()}; clients env: {(settings.ClientsEnvironment.Count == 0 ? "(inherited)" : string.Join(", ", settings.ClientsEnvironment.Select(kv => $"{kv.Key}={kv.Value}")))}");
         Console.WriteLine();
-        Console.WriteLine("| path | clients | events | deliveries | lost | p50 ms | p99 ms | max ms | publish p50 ms | server CPU | clients CPU |");
+        Console.WriteLine("| path | clients | events | deliveries | lost | p50 ms | p99 ms | max ms | publish p50 ms | server CPU (usr+sys) | clients CPU (usr+sys) |");
         Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
 
         var idle = new List<string>();
@@ -65,7 +68,7 @@ public static class BoardPushBenchmark
             _roomOutOfService = false; // a fresh room, in service
             await using var group = settings.ClientsInProcess
                 ? await InProcessClients.StartAsync(server.BaseAddress, tenant.Token, tenant.ClinicId, clients, settings.Client)
-                : (IClientGroup)await ChildProcessClients.StartAsync(server.BaseAddress, tenant.Token, tenant.ClinicId, clients, settings.Client);
+                : (IClientGroup)await ChildProcessClients.StartAsync(server.BaseAddress, tenant.Token, tenant.ClinicId, clients, settings.Client, settings.ClientsEnvironment);
             if (group is ChildProcessClients child)
             {
                 var window = await child.CheckClockAsync();
@@ -74,17 +77,23 @@ public static class BoardPushBenchmark
             }
 
             var room = tenant.RoomId;
-            foreach (var path in new[] { "baseline", "board", "http" })
+            for (var repeat = 0; repeat < settings.Repeat; repeat++)
             {
-                var result = await RunAsync(server, tenant, group, room, path, settings);
-                Console.WriteLine(result);
+                foreach (var path in settings.Paths)
+                {
+                    var result = await RunAsync(server, tenant, group, room, path, settings);
+                    Console.WriteLine(result);
+                }
             }
 
             // Idle: everyone connected, nothing published (keep-alive pings, renewals and timers only).
+            if (settings.IdleSeconds <= 0) continue;
             var (cpu, clientsCpu) = await MeasureIdleCpuAsync(settings.IdleSeconds, group);
             idle.Add($"| {clients} | {settings.IdleSeconds} s | {cpu:F2} % | {(clientsCpu is { } c ? $"{c:F2} %" : "(same process)")} |");
         }
 
+        if (settings.IdleSeconds > 0)
+        {
         Console.WriteLine();
         Console.WriteLine(settings.ClientsInProcess
             ? "Idle CPU (% of one core) of the process (server + silo + the connected benchmark clients), no events published:"
@@ -94,6 +103,8 @@ public static class BoardPushBenchmark
         Console.WriteLine("|---:|---:|---:|---:|");
         Console.WriteLine($"| 0 | {settings.IdleSeconds} s | {(await MeasureIdleCpuAsync(settings.IdleSeconds, null)).Server:F2} % | — |");
         foreach (var line in idle) Console.WriteLine(line);
+        }
+
         if (clockChecks.Count > 0)
         {
             Console.WriteLine();
@@ -115,11 +126,19 @@ public static class BoardPushBenchmark
     {
         var board = server.Grains.GetGrain<IClinicBoardGrain>(BoardKeys.For(tenant.TenantId, tenant.ClinicId));
         var hub = server.Services.GetRequiredService<IHubContext<ClinicHub>>();
-        var group = BoardLiveFeed.GroupName(tenant.TenantId, tenant.ClinicId);
-        var baselineSeq = 1_000_000_000L * (path == "baseline" ? 1 : 0);
+        var feed = server.Services.GetRequiredService<BoardLiveFeed>();
+        var groups = feed.ShardGroupNames(tenant.TenantId, tenant.ClinicId);
+        // "baseline~fanout": the direct variants alternate event by event within one run, so both meet the same
+        // machine (other processes' load changes by the second on a shared machine); each gets its own row.
+        var variants = path.Split('~');
+        var direct = variants.All(v => v is "baseline" or "fanout" or "baseline-small");
+        var variantOf = new Dictionary<long, string>();
+        _directSeq += 10_000_000;
+        var baselineSeq = direct ? _directSeq : 0;
         var total = settings.Warmup + settings.Events;
         var sentAt = new Dictionary<long, long>(total);
         var publishTimes = new List<double>(total);
+        var publishOf = new Dictionary<long, double>(total);
         await clients.ResetAsync();
 
         // http: alternate out-of-service / in-service on the room through the API, as a front desk would; each call
@@ -131,8 +150,8 @@ public static class BoardPushBenchmark
 
         var interval = TimeSpan.FromSeconds(1.0 / settings.Rate);
         using var self = Process.GetCurrentProcess();
-        var serverCpu0 = self.TotalProcessorTime;
-        var clientsCpu0 = clients.ClientsProcessorTime;
+        var serverCpu0 = (self.UserProcessorTime, self.PrivilegedProcessorTime);
+        var clientsCpu0 = clients.ClientsProcessorTimes;
         var start = Stopwatch.GetTimestamp();
         for (var i = 0; i < total; i++)
         {
@@ -159,10 +178,20 @@ public static class BoardPushBenchmark
                 httpCalls.Add((t0, Stopwatch.GetTimestamp()));
                 continue;
             }
+            else if (direct)
+            {
+                // baseline: one sweep over the clinic's connections on this thread (what a single SignalR group send
+                // does, sub-group after sub-group); fanout: the sub-groups' sweeps concurrently (what the feed does
+                // when BoardLive:FanOutShards > 1); baseline-small: baseline with a tiny payload (cost per byte).
+                seq = ++baselineSeq;
+                var variant = variants[i % variants.Length];
+                variantOf[seq] = variant;
+                object payload = variant == "baseline-small" ? new { seq } : new BoardEnvelope(BoardEventNames.RoomUpdated, seq, DateTimeOffset.UtcNow, card);
+                await BoardLiveFeed.SendToGroupsAsync(hub, groups, ClinicHub.EventMethod, [payload], concurrently: variant == "fanout");
+            }
             else
             {
-                seq = ++baselineSeq;
-                await hub.Clients.Group(group).SendAsync(ClinicHub.EventMethod, new BoardEnvelope(BoardEventNames.RoomUpdated, seq, DateTimeOffset.UtcNow, card));
+                throw new ArgumentException($"unknown path {path}");
             }
 
             var t1 = Stopwatch.GetTimestamp();
@@ -170,14 +199,15 @@ public static class BoardPushBenchmark
             {
                 sentAt[seq] = t0;
                 publishTimes.Add(Stopwatch.GetElapsedTime(t0, t1).TotalMilliseconds);
+                publishOf[seq] = Stopwatch.GetElapsedTime(t0, t1).TotalMilliseconds;
             }
         }
 
         // CPU while publishing (all events, warm-up included), in % of one core: this process and the clients' own.
         var publishWall = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
         self.Refresh();
-        var serverCpu = (self.TotalProcessorTime - serverCpu0).TotalMilliseconds / publishWall * 100;
-        var clientsCpu = clients.ClientsProcessorTime is { } c1 && clientsCpu0 is { } c0 ? (c1 - c0).TotalMilliseconds / publishWall * 100 : double.NaN;
+        var serverCpu = CpuShare((self.UserProcessorTime, self.PrivilegedProcessorTime), serverCpu0, publishWall);
+        var clientsCpu = clients.ClientsProcessorTimes is { } c1 && clientsCpu0 is { } c0 ? CpuShare(c1, c0, publishWall) : "—";
 
         if (path == "http")
         {
@@ -196,24 +226,42 @@ public static class BoardPushBenchmark
         }
 
         // Wait (bounded) for the last deliveries.
-        var expected = sentAt.Keys.ToList();
-        await clients.WaitForAsync(expected, TimeSpan.FromSeconds(10));
-
-        var latencies = new List<double>(clients.Count * expected.Count);
-        long lost = 0;
-        foreach (var received in await clients.SnapshotAsync())
+        await clients.WaitForAsync(sentAt.Keys.ToList(), TimeSpan.FromSeconds(10));
+        var snapshot = await clients.SnapshotAsync();
+        var rows = new List<string>();
+        foreach (var variant in variants)
         {
-            foreach (var (seq, t0) in sentAt)
+            var mine = sentAt.Where(kv => variants.Length == 1 || variantOf[kv.Key] == variant).ToList();
+            var latencies = new List<double>(clients.Count * mine.Count);
+            long lost = 0;
+            foreach (var received in snapshot)
             {
-                if (received.TryGetValue(seq, out var t)) latencies.Add(Stopwatch.GetElapsedTime(t0, t).TotalMilliseconds);
-                else lost++;
+                foreach (var (seq, t0) in mine)
+                {
+                    if (received.TryGetValue(seq, out var t)) latencies.Add(Stopwatch.GetElapsedTime(t0, t).TotalMilliseconds);
+                    else lost++;
+                }
             }
+
+            latencies.Sort();
+            var publish = variants.Length == 1 ? publishTimes : [.. mine.Select(kv => publishOf[kv.Key])];
+            publish.Sort();
+            var name = variants.Length == 1 ? path : $"{variant} (alternating: {path})";
+            rows.Add(string.Create(CultureInfo.InvariantCulture,
+                $"| {name} | {clients.Count} | {mine.Count} | {latencies.Count} | {lost} | {Pct(latencies, 50):F2} | {Pct(latencies, 99):F2} | {(latencies.Count > 0 ? latencies[^1] : double.NaN):F2} | {Pct(publish, 50):F2} | {serverCpu} | {clientsCpu} |"));
         }
 
-        latencies.Sort();
-        publishTimes.Sort();
-        return string.Create(CultureInfo.InvariantCulture,
-            $"| {path} | {clients.Count} | {expected.Count} | {latencies.Count} | {lost} | {Pct(latencies, 50):F2} | {Pct(latencies, 99):F2} | {(latencies.Count > 0 ? latencies[^1] : double.NaN):F2} | {Pct(publishTimes, 50):F2} | {serverCpu:F0} % | {(double.IsNaN(clientsCpu) ? "—" : $"{clientsCpu:F0} %")} |");
+        return string.Join(Environment.NewLine, rows);
+    }
+
+    private static long _directSeq = 1_000_000_000L;
+
+    /// <summary>"44 % (30+14)": CPU over the wall time in % of one core, user + system.</summary>
+    private static string CpuShare((TimeSpan User, TimeSpan System) now, (TimeSpan User, TimeSpan System) before, double wallMs)
+    {
+        var user = (now.User - before.User).TotalMilliseconds / wallMs * 100;
+        var system = (now.System - before.System).TotalMilliseconds / wallMs * 100;
+        return string.Create(CultureInfo.InvariantCulture, $"{user + system:F0} % ({user:F0}+{system:F0})");
     }
 
     // The bench room's out-of-service flag, carried across its runs so every call is a real change.
@@ -241,6 +289,21 @@ public static class BoardPushBenchmark
 
 sealed record Settings(int[] Clients, double Rate, int Events, int Warmup, int IdleSeconds, string Client, bool ClientsInProcess)
 {
+    public string[] Paths { get; init; } = ["baseline", "board", "http"];
+    public int Repeat { get; init; } = 1;
+    public Dictionary<string, string> ServerSettings { get; init; } = [];
+    /// <summary>
+    /// The clients' process handles socket completions on the epoll thread (no thread-pool hop per receipt): it is the
+    /// measuring instrument, sharing the server's 2 cores only because there is one machine, and its reader does
+    /// nothing blocking. Run 7 measured about a third less clients' CPU with it. Override with --clients-env NAME=0.
+    /// </summary>
+    public Dictionary<string, string> ClientsEnvironment { get; init; } = new() { ["DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS"] = "1" };
+
+    public const string Usage =
+        "--clients 100,1000 --rate 20 --events 400 --warmup 40 --idle 30 --client raw|signalr --clients-in-process "
+        + "--paths baseline,fanout,baseline-small,board,http (a~b: alternate a and b event by event in one run) --repeat N --set Config:Key=value (server configuration, repeatable) "
+        + "--clients-env NAME=value (environment of the clients' process, repeatable)";
+
     public static Settings Parse(string[] args)
     {
         var s = new Settings([100, 1000], 20, 400, 40, 30, "raw", false);
@@ -263,11 +326,39 @@ sealed record Settings(int[] Clients, double Rate, int Events, int Warmup, int I
                 "--warmup" => s with { Warmup = int.Parse(v, CultureInfo.InvariantCulture) },
                 "--client" => s with { Client = v is "raw" or "signalr" ? v : throw new ArgumentException("--client raw|signalr") },
                 "--idle" => s with { IdleSeconds = int.Parse(v, CultureInfo.InvariantCulture) },
-                _ => throw new ArgumentException($"Unknown option {args[i]} (--clients 100,1000 --rate 20 --events 400 --warmup 40 --idle 30 --client raw|signalr --clients-in-process)"),
+                "--paths" => s with { Paths = v.Split(',', StringSplitOptions.RemoveEmptyEntries) },
+                "--repeat" => s with { Repeat = int.Parse(v, CultureInfo.InvariantCulture) },
+                "--set" => s with { ServerSettings = new(s.ServerSettings) { [KeyOf(v)] = ValueOf(v) } },
+                "--clients-env" => s with { ClientsEnvironment = new(s.ClientsEnvironment) { [KeyOf(v)] = ValueOf(v) } },
+                _ => throw new ArgumentException($"Unknown option {args[i]} ({Usage})"),
             };
         }
 
+        var unknown = s.Paths.SelectMany(p => p.Split('~')).Except(["baseline", "fanout", "baseline-small", "board", "http"]).ToList();
+        if (unknown.Count > 0) throw new ArgumentException($"unknown path(s) {string.Join(',', unknown)}");
         return s;
+    }
+
+    private static string KeyOf(string pair) => pair.Contains('=', StringComparison.Ordinal) ? pair[..pair.IndexOf('=', StringComparison.Ordinal)] : throw new ArgumentException($"expected NAME=value, got {pair}");
+
+    private static string ValueOf(string pair) => pair[(pair.IndexOf('=', StringComparison.Ordinal) + 1)..];
+}
+
+/// <summary>The runtime knobs of this process that matter to the figures, as the run found them.</summary>
+static class BenchEnvironment
+{
+    private static readonly string[] Names =
+    [
+        "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS", "DOTNET_gcServer", "DOTNET_GCgen0size", "DOTNET_TieredPGO",
+        "DOTNET_TieredCompilation", "DOTNET_ReadyToRun", "DOTNET_ThreadPool_ForceMinWorkerThreads", "DOTNET_GCDynamicAdaptationMode",
+    ];
+
+    public static string Describe()
+    {
+        var set = Names.Where(n => Environment.GetEnvironmentVariable(n) is not null).Select(n => $"{n}={Environment.GetEnvironmentVariable(n)}").ToList();
+        ThreadPool.GetMinThreads(out var workers, out _);
+        set.Add($"min worker threads {workers}");
+        return string.Join(", ", set);
     }
 }
 
@@ -318,8 +409,11 @@ sealed class BenchClient : IBenchClient
 }
 
 /// <summary>The real server (api + co-hosted silo) on a Kestrel socket, on the benchmark's database.</summary>
-sealed class BenchServer(string connectionString) : WebApplicationFactory<Program>
+sealed class BenchServer(string connectionString, IReadOnlyDictionary<string, string> extraSettings) : WebApplicationFactory<Program>
 {
+    /// <summary>The clinic's fan-out sub-groups on this host (BoardLive:FanOutShards as configured).</summary>
+    public int Shards => Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<BoardLiveOptions>>().Value.EffectiveFanOutShards;
+
     public Uri BaseAddress =>
         new(Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
 
@@ -346,6 +440,7 @@ sealed class BenchServer(string connectionString) : WebApplicationFactory<Progra
         builder.UseSetting("Logging:LogLevel:Default", "Warning");
         builder.UseSetting("Auth:SigningKey", Environment.GetEnvironmentVariable("Auth__SigningKey")
                                               ?? Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(48)));
+        foreach (var (key, value) in extraSettings) builder.UseSetting(key, value);
     }
 
     public async Task<BenchTenant> CreateTenantAsync()

@@ -128,7 +128,8 @@ public static class RoomsApi
     }
 
     private static async Task<Results<Ok<RoomResponse>, ValidationProblem, ProblemHttpResult>> Update(
-        Guid clinicId, Guid roomId, RoomRequest request, CurrentUser user, NpgsqlDataSource db, CancellationToken ct)
+        Guid clinicId, Guid roomId, RoomRequest request, CurrentUser user, NpgsqlDataSource db, IGrainFactory grains,
+        ILoggerFactory loggers, CancellationToken ct)
     {
         var v = Validate(request);
         if (!v.IsValid)
@@ -148,7 +149,13 @@ public static class RoomsApi
                 RETURNING {Columns}
                 """,
                 Parameters(user.TenantId, clinicId, roomId, request, request.Active), cancellationToken: ct));
-            return row is null ? ApiProblems.NotFound("Room") : TypedResults.Ok(row.ToResponse());
+            if (row is null)
+            {
+                return ApiProblems.NotFound("Room");
+            }
+
+            await Board.Live.RoomBoardNotifications.RoomDetailsChangedAsync(grains, user.TenantId, roomId, loggers);
+            return TypedResults.Ok(row.ToResponse());
         }
         catch (PostgresException e) when (e.IsUniqueViolation())
         {

@@ -68,6 +68,9 @@
   function connect() {
     connection = new signalR.HubConnectionBuilder()
       .withUrl("/hubs/clinic?device=" + encodeURIComponent(deviceId), { accessTokenFactory: () => auth.token })
+      // A socket that drops briefly is resumed as the same connection (the server replays what the page had not
+      // acknowledged); only if that fails does the automatic reconnect + catch-up by seq below take over.
+      .withStatefulReconnect()
       .withAutomaticReconnect({ nextRetryDelayInMilliseconds: (ctx) => Math.min(500 * 2 ** ctx.previousRetryCount, 5000) })
       .withKeepAliveInterval(5000)
       .withServerTimeout(15000)

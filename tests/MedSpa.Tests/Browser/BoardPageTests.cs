@@ -114,6 +114,40 @@ public sealed class BoardPageTests(LiveServerFactory factory) : IClassFixture<Li
     }
 
     [Fact]
+    public async Task The_page_negotiates_stateful_reconnect_and_the_server_grants_it()
+    {
+        var tenant = await TestTenant.CreateAsync(factory);
+        var roomId = await tenant.AddRoomAsync("5", "Room 5");
+        using var admin = tenant.ClientFor(tenant.Owner);
+        var link = await (await admin.PostAsync($"/api/clinics/{tenant.ClinicId}/display-links", System.Net.Http.Json.JsonContent.Create(new { })))
+            .ReadJsonAsync<MedSpa.Api.Features.Board.Live.DisplayLinkResponse>();
+
+        var page = await _browser!.NewPageAsync(new BrowserNewPageOptions { BaseURL = factory.BaseAddress.ToString() });
+        var negotiations = new ConcurrentQueue<(string Url, Task<string> Body)>();
+        page.Response += (_, response) =>
+        {
+            if (response.Url.Contains("/hubs/clinic/negotiate", StringComparison.Ordinal)) negotiations.Enqueue((response.Url, response.TextAsync()));
+        };
+        var sockets = new ConcurrentQueue<string>();
+        page.WebSocket += (_, socket) => sockets.Enqueue(socket.Url);
+
+        await page.GotoAsync(link.Url!);
+        var card = page.Locator($".room[data-room-id='{roomId}']");
+        await Assertions.Expect(card).ToHaveAttributeAsync("data-status", "empty");
+
+        // The page asked for it, the server agreed, and the WebSocket carries the reconnectable connection token.
+        var (url, body) = Assert.Single(negotiations);
+        Assert.Contains("useStatefulReconnect=true", url);
+        using var answer = System.Text.Json.JsonDocument.Parse(await body);
+        Assert.True(answer.RootElement.GetProperty("useStatefulReconnect").GetBoolean());
+        var token = answer.RootElement.GetProperty("connectionToken").GetString();
+        Assert.Contains(sockets, s => s.Contains("id=" + token, StringComparison.Ordinal));
+
+        await factory.Grains.Board(tenant).PublishAsync([BoardTestData.RoomChange(roomId, RoomStatus.InProgress, "Ann Lee")]);
+        await Assertions.Expect(card).ToHaveAttributeAsync("data-status", "in-progress");
+    }
+
+    [Fact]
     public async Task A_visit_moved_through_the_http_api_shows_on_the_board()
     {
         var world = await FlowWorld.CreateAsync(factory, patients: 1, providers: 1, rooms: 1);

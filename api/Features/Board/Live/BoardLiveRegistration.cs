@@ -15,6 +15,12 @@ public static class BoardLiveRegistration
         builder.Services.AddOptions<BoardLiveOptions>().BindConfiguration(BoardLiveOptions.Section)
             .Validate(o => o.RenewEvery > TimeSpan.Zero && o.RenewEvery < TimeSpan.FromSeconds(40), "BoardLive:RenewEvery must be under the board's 45 s lease.")
             .Validate(o => o.ClientTimeout >= TimeSpan.FromSeconds(4), "BoardLive:ClientTimeout must be at least 4 s.");
+        builder.Services.AddOptions<BoardLiveOptions>()
+            .Validate(o => o.FanOutShards is >= 0 and <= 64, "BoardLive:FanOutShards must be 0 (one per processor) to 64.");
+        // Kestrel's socket transport (IOQueueCount, UnsafePreferInlineScheduling, ...) from Kestrel:Sockets, so the
+        // push path's transport can be tuned by configuration (the board benchmark measures these).
+        builder.Services.Configure<Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets.SocketTransportOptions>(
+            builder.Configuration.GetSection("Kestrel:Sockets"));
         builder.Services.AddSingleton<BoardLiveFeed>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<BoardLiveFeed>());
         var clientTimeout = builder.Configuration.GetSection(BoardLiveOptions.Section).Get<BoardLiveOptions>()?.ClientTimeout
