@@ -9,6 +9,7 @@ using MedSpa.Api.Features.Demo;
 using MedSpa.Api.Features.Invoices;
 using MedSpa.Api.Features.Patients;
 using MedSpa.Api.Features.Providers;
+using MedSpa.Api.Features.Receipts;
 using MedSpa.Api.Features.Reports;
 using MedSpa.Api.Features.Rooms;
 using MedSpa.Api.Features.Tenants;
@@ -30,6 +31,7 @@ public static class FeatureRegistration
         builder.AddMedSpaReferenceData();
         builder.AddMedSpaBoardLive();
         builder.AddMedSpaDemoSeed();
+        builder.AddMedSpaReceiptsFeature();
         return builder;
     }
 
@@ -52,6 +54,7 @@ public static class FeatureRegistration
         app.MapBoardLive();
         app.MapInvoicesApi();
         app.MapReportsApi();
+        app.MapReceiptsApi();
         return app;
     }
 }
