@@ -8,13 +8,16 @@ namespace MedSpa.Silo.Receipts;
 /// Tokens for the public receipt link <c>/r/{token}</c>: the tenant and invoice ids with an HMAC-SHA256 tag, so a
 /// link names exactly one receipt and cannot be edited into another one. The link carries no expiry: a printed QR
 /// code should keep working; rotating the key revokes every link at once.
-/// Layout (base64url, 66 chars): version (1 byte) · tenant id (16) · invoice id (16) · tag (first 16 bytes of the HMAC).
+/// Layout (base64url, 64 chars): version (1 byte) · tenant id (16) · invoice id (16) · tag (first 15 bytes of the HMAC).
+/// 48 bytes is a multiple of 3, so the base64url text has no spare bits: every other string of 64 characters decodes
+/// to different bytes, and no two spellings of one token exist.
 /// </summary>
 public sealed class ReceiptLinkSigner
 {
     private const byte Version = 1;
-    private const int TagLength = 16; // 128-bit tag: forging one is 2^128 work, and the link stays short enough for a QR code
+    private const int TagLength = 15; // 120-bit tag: forging one is 2^120 work, and the link stays short enough for a QR code
     private const int PayloadLength = 1 + 16 + 16;
+    private const int TokenLength = (PayloadLength + TagLength) / 3 * 4;
     private static readonly byte[] DerivationLabel = Encoding.ASCII.GetBytes("medspa-receipt-links-v1");
 
     private readonly byte[] _key;
@@ -64,13 +67,14 @@ public sealed class ReceiptLinkSigner
     public bool TryReadToken(string? token, out Guid tenantId, out Guid invoiceId)
     {
         tenantId = invoiceId = Guid.Empty;
-        if (string.IsNullOrEmpty(token) || token.Length > 100)
+        // Exact length and alphabet first: Base64Url throws (rather than answering false) on some malformed input.
+        if (token is not { Length: TokenLength } || !token.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_'))
         {
             return false;
         }
 
-        Span<byte> buffer = stackalloc byte[PayloadLength + TagLength + 3];
-        if (!Base64Url.TryDecodeFromChars(token, buffer, out var written) || written != PayloadLength + TagLength || buffer[0] != Version)
+        Span<byte> buffer = stackalloc byte[PayloadLength + TagLength];
+        if (!Base64Url.TryDecodeFromChars(token, buffer, out var written) || written != buffer.Length || buffer[0] != Version)
         {
             return false;
         }

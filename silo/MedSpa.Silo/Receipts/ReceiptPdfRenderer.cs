@@ -36,6 +36,9 @@ public sealed class ReceiptPdfRenderer
             Creation = receipt.IssuedAt.UtcDateTime,
             Modified = receipt.IssuedAt.UtcDateTime,
             RasterDpi = 300,
+            // Lossless (Flate) images: the default of a fresh metadata struct is 0, i.e. JPEG at quality 0, which
+            // smears the QR code's modules. JPEG logos are passed through as they are either way.
+            EncodingQuality = 101,
         };
         using (var document = SKDocument.CreatePdf(output, metadata))
         {
@@ -329,7 +332,7 @@ public sealed class ReceiptPdfRenderer
                 Row(label, Format(t.Amount));
                 if (!t.Change.IsZero)
                 {
-                    Row("    Change given", Format(t.Change));
+                    Row("Change given", Format(t.Change), indent: 14);
                 }
             }
 
@@ -352,29 +355,36 @@ public sealed class ReceiptPdfRenderer
             Figure("Balance due", _r.BalanceDue, bold: true);
         }
 
+        /// <summary>Only when something on the invoice is HSA/FSA eligible or an HSA/FSA card paid: otherwise the
+        /// section would repeat every line only to say none of them counts.</summary>
         private void HsaFsa()
         {
+            if (_r.HsaFsa.EligibleLines.Count == 0 && _r.HsaFsa.PaidWithHsaFsa.IsZero)
+            {
+                return;
+            }
+
             Section("HSA/FSA summary");
             Row("Eligible items (medical services and products):", null, _bold);
             foreach (var line in _r.HsaFsa.EligibleLines)
             {
-                Row("    " + line.Description, Format(line.Charged));
+                Row(line.Description, Format(line.Charged), indent: 14);
             }
 
             if (_r.HsaFsa.EligibleLines.Count == 0)
             {
-                Row("    None", null);
+                Row("None", null, indent: 14);
             }
 
             Row("Not eligible:", null, _bold);
             foreach (var line in _r.HsaFsa.IneligibleLines)
             {
-                Row("    " + line.Description, Format(line.Charged));
+                Row(line.Description, Format(line.Charged), indent: 14);
             }
 
             if (!_r.TipsTotal.IsZero)
             {
-                Row("    Tips", Format(_r.TipsTotal));
+                Row("Tips", Format(_r.TipsTotal), indent: 14);
             }
 
             Figure("HSA/FSA eligible total", _r.HsaFsa.Eligible, bold: true);
@@ -459,10 +469,10 @@ public sealed class ReceiptPdfRenderer
         }
 
         /// <summary>A full-width row: label on the left (wrapped), optional value on the right.</summary>
-        private void Row(string label, string? value, SKFont? font = null)
+        private void Row(string label, string? value, SKFont? font = null, float indent = 0)
         {
             font ??= _body;
-            var lines = Wrap(label, font, ContentWidth - 120);
+            var lines = Wrap(label, font, ContentWidth - 120 - indent);
             Ensure(13 * lines.Count);
             var y = _y + 11;
             if (value is not null)
@@ -472,7 +482,7 @@ public sealed class ReceiptPdfRenderer
 
             foreach (var line in lines)
             {
-                Text(line, Margin, y, _ink, font);
+                Text(line, Margin + indent, y, _ink, font);
                 y += 13;
             }
 
