@@ -15,6 +15,7 @@ builder.AddMedSpaFeatures();
 var app = builder.Build();
 
 app.UseMedSpaApiConventions();
+app.UseMedSpaPanGuard();         // 400 pan_not_accepted for anything that looks like a card number
 app.UseAuthentication();
 app.UseAuthorization();
 app.MapMedSpaApiReference();

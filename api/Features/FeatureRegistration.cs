@@ -7,7 +7,9 @@ using MedSpa.Api.Features.Clinics;
 using MedSpa.Api.Features.Cluster;
 using MedSpa.Api.Features.Demo;
 using MedSpa.Api.Features.Invoices;
+using MedSpa.Api.Features.Notifications;
 using MedSpa.Api.Features.Patients;
+using MedSpa.Api.Features.Payments;
 using MedSpa.Api.Features.Providers;
 using MedSpa.Api.Features.Receipts;
 using MedSpa.Api.Features.Reports;
@@ -31,6 +33,7 @@ public static class FeatureRegistration
         builder.AddMedSpaReferenceData();
         builder.AddMedSpaBoardLive();
         builder.AddMedSpaDemoSeed();
+        builder.AddMedSpaSavedCards();
         builder.AddMedSpaReceiptsFeature();
         return builder;
     }
@@ -54,6 +57,9 @@ public static class FeatureRegistration
         app.MapBoardLive();
         app.MapInvoicesApi();
         app.MapReportsApi();
+        app.MapSavedCardsApi();
+        app.MapStripeWebhookApi();
+        app.MapNotificationsApi();
         app.MapReceiptsApi();
         return app;
     }

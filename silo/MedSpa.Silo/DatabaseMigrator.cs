@@ -18,7 +18,8 @@ public static class DatabaseMigrator
 
     public static async Task<IReadOnlyList<string>> MigrateAsync(string connectionString, ILogger? logger = null, CancellationToken ct = default)
     {
-        await using var lockConnection = new NpgsqlConnection(connectionString);
+        // Unpooled: a session-level lock must never go back to a pool that does not reset connections.
+        await using var lockConnection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(connectionString) { Pooling = false }.ConnectionString);
         await lockConnection.OpenAsync(ct);
         await using (var cmd = new NpgsqlCommand("SELECT pg_advisory_lock(@k)", lockConnection))
         {

@@ -93,7 +93,9 @@ public static class OrleansHostingExtensions
         silo.Services.AddSingleton<IHousekeepingTask>(sp => sp.GetRequiredService<RefreshTokenPurge>());
         silo.Services.AddSingleton<ExpiredIdempotencyRecordsPurge>();
         silo.Services.AddSingleton<IHousekeepingTask>(sp => sp.GetRequiredService<ExpiredIdempotencyRecordsPurge>());
+        silo.Services.AddSingleton<CardExpiryNotifications>().AddSingleton<IHousekeepingTask>(sp => sp.GetRequiredService<CardExpiryNotifications>());
         silo.Services.TryAddSingleton<MedSpa.Grains.Board.IClinicBoardStore, MedSpa.Silo.Board.PostgresClinicBoardStore>();
+        MedSpa.Silo.Payments.PaymentsHosting.AddMedSpaPayments(silo.Services, silo.Configuration);
     }
 
     private static void ConfigureStorage(OptionsBuilder<AdoNetGrainStorageOptions> builder, string connectionString) =>

@@ -17,7 +17,8 @@ public sealed record UserResponse(
     bool Active,
     bool MfaEnabled,
     DateTimeOffset CreatedAt,
-    DateTimeOffset UpdatedAt);
+    DateTimeOffset UpdatedAt,
+    Guid? PatientId = null);
 
 public sealed record TokenResponse(
     string AccessToken,

@@ -4,7 +4,7 @@ using Npgsql;
 
 namespace MedSpa.Api.Features.Users;
 
-public sealed record NewUser(string Email, string DisplayName, string Role, string PasswordHash, IReadOnlyCollection<Guid> ClinicIds);
+public sealed record NewUser(string Email, string DisplayName, string Role, string PasswordHash, IReadOnlyCollection<Guid> ClinicIds, Guid? PatientId = null);
 
 public sealed record UserChanges(string? DisplayName, string? Role, IReadOnlyCollection<Guid>? ClinicIds, bool? Active);
 
@@ -34,6 +34,14 @@ public sealed class UserDirectory(NpgsqlDataSource db, TimeProvider time)
         return clinicIds.Where(id => !known.Contains(id)).Distinct().ToList();
     }
 
+    public async Task<bool> PatientExistsAsync(Guid tenantId, Guid patientId, CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        return await conn.ExecuteScalarAsync<bool>(new CommandDefinition(
+            "SELECT EXISTS (SELECT 1 FROM patients WHERE tenant_id = @tenantId AND id = @patientId)",
+            new { tenantId, patientId }, cancellationToken: ct));
+    }
+
     public async Task<(UserChangeOutcome Outcome, Guid UserId)> CreateAsync(Guid tenantId, NewUser user, CancellationToken ct)
     {
         var userId = Guid.NewGuid();
@@ -44,10 +52,10 @@ public sealed class UserDirectory(NpgsqlDataSource db, TimeProvider time)
         {
             await conn.ExecuteAsync(new CommandDefinition(
                 """
-                INSERT INTO users (tenant_id, id, email, display_name, role, password_hash, created_at, updated_at, password_changed_at)
-                VALUES (@tenantId, @userId, @Email, @DisplayName, @Role, @PasswordHash, @now, @now, @now)
+                INSERT INTO users (tenant_id, id, email, display_name, role, password_hash, created_at, updated_at, password_changed_at, patient_id)
+                VALUES (@tenantId, @userId, @Email, @DisplayName, @Role, @PasswordHash, @now, @now, @now, @PatientId)
                 """,
-                new { tenantId, userId, user.Email, user.DisplayName, user.Role, user.PasswordHash, now }, tx, cancellationToken: ct));
+                new { tenantId, userId, user.Email, user.DisplayName, user.Role, user.PasswordHash, now, user.PatientId }, tx, cancellationToken: ct));
         }
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
         {

@@ -4,7 +4,9 @@ using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace MedSpa.Api.Features.Users;
 
-public sealed record CreateUserRequest(string? Email, string? DisplayName, string? Role, string? Password, IReadOnlyList<Guid>? ClinicIds);
+/// <param name="PatientId">Required for role <c>patient</c> (the patients-directory row this sign-in belongs to:
+/// the patient then sees their own invoices and saved cards, nothing else); refused for any other role.</param>
+public sealed record CreateUserRequest(string? Email, string? DisplayName, string? Role, string? Password, IReadOnlyList<Guid>? ClinicIds, Guid? PatientId = null);
 
 public sealed record UpdateUserRequest(string? DisplayName, string? Role, IReadOnlyList<Guid>? ClinicIds, bool? Active);
 
@@ -46,6 +48,13 @@ public static class UsersApi
         PasswordHashing.CheckPolicy(v, "password", request.Password);
         CheckClinicCount(v, request.Role, clinicIds);
         await CheckClinicsAsync(v, directory, caller.TenantId, clinicIds, ct);
+        v.When(request.Role == Roles.Patient && request.PatientId is null, "patientId", "A patient user needs the patientId of their row in the patients directory.")
+            .When(request.Role is not null && request.Role != Roles.Patient && request.PatientId is not null, "patientId", "Only a patient user is linked to a patient.");
+        if (request.Role == Roles.Patient && request.PatientId is { } patientId && !await directory.PatientExistsAsync(caller.TenantId, patientId, ct))
+        {
+            v.When(true, "patientId", "No patient with this id.");
+        }
+
         if (!v.IsValid)
         {
             return v.ToProblem();
@@ -57,7 +66,7 @@ public static class UsersApi
         }
 
         var (outcome, userId) = await directory.CreateAsync(caller.TenantId, new NewUser(
-            request.Email!.Trim(), request.DisplayName!.Trim(), request.Role!, passwords.Hash(request.Password!), clinicIds), ct);
+            request.Email!.Trim(), request.DisplayName!.Trim(), request.Role!, passwords.Hash(request.Password!), clinicIds, request.PatientId), ct);
         if (outcome == UserChangeOutcome.EmailTaken)
         {
             return EmailTaken();
