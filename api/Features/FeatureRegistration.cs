@@ -11,6 +11,7 @@ using MedSpa.Api.Features.Notifications;
 using MedSpa.Api.Features.Patients;
 using MedSpa.Api.Features.Payments;
 using MedSpa.Api.Features.Providers;
+using MedSpa.Api.Features.Receipts;
 using MedSpa.Api.Features.Reports;
 using MedSpa.Api.Features.Rooms;
 using MedSpa.Api.Features.Tenants;
@@ -33,6 +34,7 @@ public static class FeatureRegistration
         builder.AddMedSpaBoardLive();
         builder.AddMedSpaDemoSeed();
         builder.AddMedSpaSavedCards();
+        builder.AddMedSpaReceiptsFeature();
         return builder;
     }
 
@@ -58,6 +60,7 @@ public static class FeatureRegistration
         app.MapSavedCardsApi();
         app.MapStripeWebhookApi();
         app.MapNotificationsApi();
+        app.MapReceiptsApi();
         return app;
     }
 }
