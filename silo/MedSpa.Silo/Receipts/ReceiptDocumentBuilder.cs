@@ -120,14 +120,10 @@ public static class ReceiptDocumentBuilder
 
     private static string Describe(Tender t) => TenderDetail(t) is { } d ? $"{TenderKindName(t.Kind)} {d}" : TenderKindName(t.Kind);
 
-    /// <summary>
-    /// Card brand and last 4 when the tender carries a <see cref="CardSummary"/>, else its reference. The tenders
-    /// work is adding a <c>Card</c> property to <see cref="Tender"/>; it is read by name so that this builds and
-    /// works before and after that change. Replace with <c>t.Card</c> once it has landed.
-    /// </summary>
+    /// <summary>Card brand and last 4 for a tender taken through the payment gateway, else its reference.</summary>
     private static string? TenderDetail(Tender t)
     {
-        if (typeof(Tender).GetProperty("Card")?.GetValue(t) is CardSummary card && !string.IsNullOrEmpty(card.Last4))
+        if (t.Card?.Card is { Last4.Length: > 0 } card)
         {
             return $"{BrandName(card.Brand)} •••• {card.Last4}";
         }

@@ -55,6 +55,25 @@ public sealed partial class ReceiptsApiTests(ReceiptsApiFactory factory) : IClas
     }
 
     [Fact]
+    public async Task A_card_tender_prints_the_card_brand_and_last_4_never_more()
+    {
+        var tenant = await TestTenant.CreateAsync(factory);
+        var desk = tenant.ClientFor(await tenant.CreateUserAsync("front-desk"));
+        var created = await desk.SendAsync(HttpMethod.Post, "/api/invoices", new { clinicId = tenant.ClinicId }, HttpStatusCode.Created);
+        var invoiceId = created.GetProperty("id").GetGuid();
+        await desk.AddLineAsync(invoiceId, new { kind = "service", description = "HydraFacial", quantity = 1, unitPrice = Usd(19900) });
+        var opened = await desk.OpenAsync(invoiceId);
+        var paid = await desk.PayAsync(invoiceId, new[] { new { kind = "credit", amount = Usd(opened.Total("total")), paymentMethodId = "pm_card_visa" } });
+        Assert.Equal("paid", paid.GetProperty("status").GetString());
+
+        var text = SampleReceipts.Text(await desk.GetPdfAsync($"/api/invoices/{invoiceId}/receipt.pdf"));
+
+        Assert.Contains("Credit card (Visa •••• 4242) $199.00", text);
+        Assert.DoesNotContain("4242424242424242", text);
+        Assert.DoesNotContain("pm_card_visa", text);
+    }
+
+    [Fact]
     public async Task Public_link_serves_the_pdf_without_sign_in_and_a_tampered_link_is_404()
     {
         var tenant = await TestTenant.CreateAsync(factory);
