@@ -14,8 +14,7 @@ public static class BoardLiveRegistration
     {
         builder.Services.AddOptions<BoardLiveOptions>().BindConfiguration(BoardLiveOptions.Section)
             .Validate(o => o.RenewEvery > TimeSpan.Zero && o.RenewEvery < TimeSpan.FromSeconds(40), "BoardLive:RenewEvery must be under the board's 45 s lease.")
-            .Validate(o => o.ClientTimeout >= TimeSpan.FromSeconds(4), "BoardLive:ClientTimeout must be at least 4 s.");
-        builder.Services.AddOptions<BoardLiveOptions>()
+            .Validate(o => o.ClientTimeout >= TimeSpan.FromSeconds(4), "BoardLive:ClientTimeout must be at least 4 s.")
             .Validate(o => o.FanOutShards is >= 0 and <= 64, "BoardLive:FanOutShards must be 0 (one per processor) to 64.");
         // Kestrel's socket transport (IOQueueCount, UnsafePreferInlineScheduling, ...) from Kestrel:Sockets, so the
         // push path's transport can be tuned by configuration (the board benchmark measures these).
