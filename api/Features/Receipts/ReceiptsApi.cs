@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net;
+using MedSpa.Api.Features.Invoices;
 using MedSpa.Api.Infrastructure;
 using MedSpa.GrainInterfaces.Checkout;
 using MedSpa.Silo.Email;
@@ -51,7 +52,11 @@ public static class ReceiptsApi
     public static IEndpointRouteBuilder MapReceiptsApi(this IEndpointRouteBuilder app)
     {
         var invoices = app.MapGroup("/api/invoices/{invoiceId:guid}").WithTags("Receipts").RequireAuthorization(Policies.FrontDesk);
-        invoices.MapGet("/receipt.pdf", GetPdf).WithName("GetReceiptPdf");
+        // Patients may download the receipts of their own invoices (checked in the handler); emailing stays with staff.
+        app.MapGroup("/api/invoices/{invoiceId:guid}").WithTags("Receipts")
+            .RequireAuthorization(p => p.RequireAuthenticatedUser()
+                .RequireClaim(MedSpaClaims.Role, Roles.Owner, Roles.Admin, Roles.FrontDesk, Roles.Patient))
+            .MapGet("/receipt.pdf", GetPdf).WithName("GetReceiptPdf");
         invoices.MapPost("/receipt/email", Email).WithName("EmailReceipt");
 
         var clinics = app.MapGroup("/api/clinics/{clinicId:guid}").WithTags("Receipts");
@@ -70,9 +75,11 @@ public static class ReceiptsApi
     // ---- receipts ----------------------------------------------------------------------------------------------
 
     private static async Task<Results<FileContentHttpResult, ProblemHttpResult>> GetPdf(
-        Guid invoiceId, CurrentUser user, ReceiptService receipts, IOptions<ReceiptOptions> options, HttpContext http, CancellationToken ct)
+        Guid invoiceId, CurrentUser user, ReceiptService receipts, IOptions<ReceiptOptions> options, HttpContext http,
+        NpgsqlDataSource db, CancellationToken ct)
     {
-        var (problem, receipt) = await RenderVisibleAsync(invoiceId, user, receipts, options.Value, http.Request, ct);
+        var patient = user.Role == Roles.Patient ? await PatientLink.PatientOfAsync(db, user, ct) : null;
+        var (problem, receipt) = await RenderVisibleAsync(invoiceId, user, receipts, options.Value, http.Request, ct, patient);
         if (problem is not null)
         {
             return problem;
@@ -148,9 +155,14 @@ public static class ReceiptsApi
     }
 
     private static async Task<(ProblemHttpResult? Problem, RenderedReceipt? Receipt)> RenderVisibleAsync(
-        Guid invoiceId, CurrentUser user, ReceiptService receipts, ReceiptOptions options, HttpRequest request, CancellationToken ct)
+        Guid invoiceId, CurrentUser user, ReceiptService receipts, ReceiptOptions options, HttpRequest request, CancellationToken ct,
+        Guid? callerPatientId = null)
     {
-        if (await receipts.GetInvoiceAsync(user.TenantId, invoiceId) is not { } invoice || !user.CanAccessClinic(invoice.ClinicId))
+        // A patient sees only their own invoices' receipts (another's looks absent); staff only their clinics'.
+        if (await receipts.GetInvoiceAsync(user.TenantId, invoiceId) is not { } invoice
+            || (user.Role == Roles.Patient
+                ? callerPatientId is null || invoice.PatientId != callerPatientId
+                : !user.CanAccessClinic(invoice.ClinicId)))
         {
             return (ApiProblems.NotFound("Invoice"), null);
         }

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Http.Json;
 using System.Text.RegularExpressions;
 using MedSpa.Tests.Infrastructure;
 using MimeKit;
@@ -71,6 +72,37 @@ public sealed partial class ReceiptsApiTests(ReceiptsApiFactory factory) : IClas
         Assert.Contains("Credit card (Visa •••• 4242) $199.00", text);
         Assert.DoesNotContain("4242424242424242", text);
         Assert.DoesNotContain("pm_card_visa", text);
+    }
+
+    [Fact]
+    public async Task A_patient_downloads_the_receipts_of_their_own_invoices_only()
+    {
+        var tenant = await TestTenant.CreateAsync(factory);
+        var desk = tenant.ClientFor(await tenant.CreateUserAsync("front-desk"));
+        var visit = await CheckOutVisitAsync(tenant, desk);
+        var someoneElse = await desk.SendAsync(HttpMethod.Post, "/api/patients", new { firstName = "John", lastName = "Roe" }, HttpStatusCode.Created);
+        var otherInvoice = (await desk.SendAsync(HttpMethod.Post, "/api/invoices",
+            new { clinicId = tenant.ClinicId, patientId = someoneElse.GetProperty("id").GetGuid() }, HttpStatusCode.Created)).GetProperty("id").GetGuid();
+        await desk.AddLineAsync(otherInvoice, new { kind = "service", description = "Peel", quantity = 1, unitPrice = Usd(9900) });
+        await desk.OpenAsync(otherInvoice);
+        var ownerOfVisit = (await desk.GetInvoiceAsync(visit.InvoiceId)).GetProperty("patientId").GetGuid();
+        var patientUser = await tenant.CreateUserAsync("patient");
+        await using (var conn = new Npgsql.NpgsqlConnection(factory.ConnectionString))
+        {
+            await conn.OpenAsync();
+            await using var link = new Npgsql.NpgsqlCommand("UPDATE users SET patient_id = @p WHERE tenant_id = @t AND id = @u", conn);
+            link.Parameters.AddWithValue("p", ownerOfVisit);
+            link.Parameters.AddWithValue("t", tenant.TenantId);
+            link.Parameters.AddWithValue("u", patientUser.UserId);
+            Assert.Equal(1, await link.ExecuteNonQueryAsync());
+        }
+
+        var asPatient = tenant.ClientFor(patientUser);
+        var text = SampleReceipts.Text(await asPatient.GetPdfAsync($"/api/invoices/{visit.InvoiceId}/receipt.pdf"));
+        Assert.Contains($"Invoice {visit.Number}", text);
+        await asPatient.GetPdfAsync($"/api/invoices/{otherInvoice}/receipt.pdf", HttpStatusCode.NotFound);
+        var email = await asPatient.PostAsJsonAsync($"/api/invoices/{visit.InvoiceId}/receipt/email", new { });
+        Assert.Equal(HttpStatusCode.Forbidden, email.StatusCode);
     }
 
     [Fact]
