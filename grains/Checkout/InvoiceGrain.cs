@@ -15,8 +15,15 @@ namespace MedSpa.Grains.Checkout;
 /// <see cref="InvoiceTotalsCalculator"/>, <see cref="TenderRules"/>, <see cref="CheckoutLedger"/>), then saved to grain
 /// state together with the journal entries it causes (the outbox); only then are the header row and those entries
 /// written to PostgreSQL, keyed by operation id, and dropped from the outbox. A crash between the two writes leaves
-/// the entries in the outbox, written on the next call or activation; a crash after the SQL commit but before the
-/// outbox is cleared writes them again, which the operation-id key turns into a no-op.
+/// the entries in the outbox, written on the next call or activation.
+/// <para>
+/// One grain-state write per change: after a successful projection the outbox is trimmed (and the projected version
+/// recorded) in memory only, and that trimmed state reaches storage with the NEXT state write. Until then the stored
+/// outbox still holds the entries of the last change, already in PostgreSQL; an activation re-flushes them, which
+/// writes nothing twice (journal entries are keyed by operation id, the header row is guarded by version, card rows
+/// only grow). The stored outbox is therefore bounded by the entries of one change (plus whatever a projection
+/// outage keeps pending): every write stores the outbox as trimmed by all earlier flushes.
+/// </para>
 /// </summary>
 /// <remarks>
 /// Not reentrant: concurrent pay calls on one invoice run one after the other, so the second sees the first's
@@ -799,7 +806,8 @@ public sealed class InvoiceGrain(
         }
     }
 
-    /// <summary>The commit point: state first, then the projection.</summary>
+    /// <summary>The commit point: state first (one write, which also stores the outbox as trimmed by earlier
+    /// flushes), then the projection.</summary>
     private async Task<InvoiceResult> CommitAsync()
     {
         S.Version++;
@@ -857,9 +865,10 @@ public sealed class InvoiceGrain(
         var batch = S.Outbox.ToList();
         var version = S.Version;
         await projection.WriteAsync(Header(), batch, CardPayments());
+        // In memory only: the next state write stores the trimmed outbox. Until then storage keeps these entries,
+        // and an activation that finds them writes them again as no-ops (see the class comment).
         S.Outbox.RemoveRange(0, batch.Count);
         S.ProjectedVersion = version;
-        await state.WriteStateAsync();
     }
 
     private static InvoiceResult NotFound() =>
