@@ -28,7 +28,7 @@ public sealed record CardPaymentRow(
 /// The invoice grain's reads and writes in PostgreSQL: the clinic's currency and tax rates, invoice numbers, and the
 /// projection (header row + journal entries). Every statement filters by tenant.
 /// </summary>
-public sealed class InvoiceProjection(NpgsqlDataSource db)
+public sealed partial class InvoiceProjection(NpgsqlDataSource db)
 {
     /// <summary>The clinic's billing settings and its active tax rates, read in one round trip (null clinic: not in
     /// this tenant).</summary>
@@ -164,7 +164,7 @@ public sealed class InvoiceProjection(NpgsqlDataSource db)
     /// atomically, in one round trip: the header upsert and one multi-row insert per journal table go out as one
     /// multi-statement command, which PostgreSQL runs as one implicit transaction (all or nothing; the deferred
     /// balance check runs at its end). Postings are inserted only for the entries this call inserted, so re-writing
-    /// an outbox after a crash adds nothing. Card rows, when there are any, join an explicit transaction.
+    /// an outbox after a crash adds nothing. Card rows, when there are any, are upserted in the same command.
     /// </summary>
     public async Task WriteAsync(InvoiceHeader header, IReadOnlyList<OutboxEntry> outbox, IReadOnlyList<CardPaymentRow>? cardPayments = null)
     {
@@ -188,21 +188,36 @@ public sealed class InvoiceProjection(NpgsqlDataSource db)
             PostingAmounts = postings.Select(p => p.Posting.Amount.Amount).ToArray(),
             PostingCurrencies = postings.Select(p => p.Posting.Amount.Currency).ToArray(),
         });
-        var sql = outbox.Count == 0 ? UpsertHeader : UpsertHeader + ";\n" + InsertJournal;
-        await using var conn = await db.OpenConnectionAsync();
-        if (cardPayments is not { Count: > 0 })
+        var sql = new System.Text.StringBuilder(UpsertHeader);
+        if (outbox.Count > 0)
         {
-            await conn.ExecuteAsync(sql, args);
-            return;
+            sql.Append(";\n").Append(InsertJournal);
         }
 
-        await using var tx = await conn.BeginTransactionAsync();
-        await conn.ExecuteAsync(sql, args, tx);
-        // Card tenders: one row per gateway payment. Refunds only grow; a refund made in the processor's dashboard
-        // and reported by the webhook may already be larger than what the invoice knows.
-        await conn.ExecuteAsync(UpsertCardPayment, cardPayments, tx);
-        await tx.CommitAsync();
+        // Card tenders: one row per gateway payment, each upsert with its own parameter names (c0_…, c1_…). Refunds
+        // only grow; a refund made in the processor's dashboard and reported by the webhook may already be larger
+        // than what the invoice knows.
+        for (var i = 0; i < (cardPayments?.Count ?? 0); i++)
+        {
+            var prefix = $"c{i}_";
+            sql.Append(";\n").Append(CardParameter().Replace(UpsertCardPayment, m => "@" + prefix + m.Groups[1].Value));
+            foreach (var property in typeof(CardPaymentRow).GetProperties())
+            {
+                var type = Nullable.GetUnderlyingType(property.PropertyType) ?? property.PropertyType;
+                var dbType = type == typeof(Guid) ? System.Data.DbType.Guid
+                    : type == typeof(long) ? System.Data.DbType.Int64
+                    : type == typeof(int) ? System.Data.DbType.Int32
+                    : System.Data.DbType.String;
+                args.Add(prefix + property.Name, property.GetValue(cardPayments![i]), dbType);
+            }
+        }
+
+        await using var conn = await db.OpenConnectionAsync();
+        await conn.ExecuteAsync(sql.ToString(), args);
     }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"@(\w+)")]
+    private static partial System.Text.RegularExpressions.Regex CardParameter();
 
     private const string UpsertHeader =
         """
