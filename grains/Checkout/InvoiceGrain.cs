@@ -15,8 +15,15 @@ namespace MedSpa.Grains.Checkout;
 /// <see cref="InvoiceTotalsCalculator"/>, <see cref="TenderRules"/>, <see cref="CheckoutLedger"/>), then saved to grain
 /// state together with the journal entries it causes (the outbox); only then are the header row and those entries
 /// written to PostgreSQL, keyed by operation id, and dropped from the outbox. A crash between the two writes leaves
-/// the entries in the outbox, written on the next call or activation; a crash after the SQL commit but before the
-/// outbox is cleared writes them again, which the operation-id key turns into a no-op.
+/// the entries in the outbox, written on the next call or activation.
+/// <para>
+/// One grain-state write per change: after a successful projection the outbox is trimmed (and the projected version
+/// recorded) in memory only, and that trimmed state reaches storage with the NEXT state write. Until then the stored
+/// outbox still holds the entries of the last change, already in PostgreSQL; an activation re-flushes them, which
+/// writes nothing twice (journal entries are keyed by operation id, the header row is guarded by version, card rows
+/// only grow). The stored outbox is therefore bounded by the entries of one change (plus whatever a projection
+/// outage keeps pending): every write stores the outbox as trimmed by all earlier flushes.
+/// </para>
 /// </summary>
 /// <remarks>
 /// Not reentrant: concurrent pay calls on one invoice run one after the other, so the second sees the first's
@@ -42,7 +49,14 @@ public sealed class InvoiceGrain(
     /// <summary>How soon a failed projection is retried while the grain stays active.</summary>
     public static readonly TimeSpan ProjectionRetryPeriod = TimeSpan.FromSeconds(15);
 
+    /// <summary>How long a draft trusts the clinic's tax rates it loaded before reading them again (see
+    /// <see cref="RefreshTaxRatesAsync"/>).</summary>
+    public static readonly TimeSpan TaxRatesTtl = TimeSpan.FromSeconds(30);
+
     private readonly InvoiceProjection projection = new(db);
+
+    /// <summary>When this activation last read the clinic's tax rates into the state; null: not since activation.</summary>
+    private DateTimeOffset? _taxRatesLoadedAt;
     private IGrainTimer? _retryTimer;
     private Guid _tenantId;
     private Guid _invoiceId;
@@ -72,18 +86,19 @@ public sealed class InvoiceGrain(
             return Conflict("id", "The invoice already exists.");
         }
 
-        // The clinic is looked up within the grain's own tenant: another tenant's clinic is simply not found.
-        var clinic = await projection.LoadClinicAsync(_tenantId, command.ClinicId);
+        // The clinic is looked up within the grain's own tenant: another tenant's clinic is simply not found. Its
+        // tax rates come on the same connection.
+        var (clinic, rates) = await projection.LoadClinicWithTaxRatesAsync(_tenantId, command.ClinicId);
         if (clinic is null)
         {
             return InvoiceResult.Fail(InvoiceErrorKind.NotFound, "not_found", "clinicId", "Clinic was not found.");
         }
 
-        await InitialiseAsync(command, clinic);
+        Initialise(command, clinic, rates);
         return await CommitAsync();
     }
 
-    private async Task InitialiseAsync(CreateInvoiceCommand command, ClinicBilling clinic)
+    private void Initialise(CreateInvoiceCommand command, ClinicBilling clinic, (List<TaxRate> Rates, List<string> InclusiveCategories) rates)
     {
         S.Created = true;
         S.ClinicId = command.ClinicId;
@@ -93,7 +108,8 @@ public sealed class InvoiceGrain(
         S.TimeZone = clinic.TimeZone;
         S.CreatedBy = command.CreatedBy;
         S.CreatedAt = time.GetUtcNow();
-        (S.TaxRates, S.InclusiveCategories) = await projection.LoadTaxRatesAsync(_tenantId, command.ClinicId);
+        (S.TaxRates, S.InclusiveCategories) = rates;
+        _taxRatesLoadedAt = time.GetUtcNow();
     }
 
     public async Task<InvoiceResult> CreateFromVisitAsync(Guid visitId, Guid createdBy)
@@ -120,7 +136,7 @@ public sealed class InvoiceGrain(
             return Conflict("visitId", $"A {visit.Status} visit has nothing to invoice.");
         }
 
-        var clinic = await projection.LoadClinicAsync(_tenantId, visit.ClinicId);
+        var (clinic, rates) = await projection.LoadClinicWithTaxRatesAsync(_tenantId, visit.ClinicId);
         if (clinic is null)
         {
             return InvoiceResult.Fail(InvoiceErrorKind.NotFound, "not_found", "clinicId", "Clinic was not found.");
@@ -134,7 +150,7 @@ public sealed class InvoiceGrain(
         // Whoever actually treated the patient (the live board's visit) earns the line; the booked provider otherwise.
         var live = await GrainFactory.GetGrain<IVisitGrain>(BoardKeys.For(_tenantId, visitId)).GetAsync();
         var providerId = live?.ProviderId ?? visit.ProviderId;
-        await InitialiseAsync(new CreateInvoiceCommand(visit.ClinicId, visit.PatientId, createdBy, visitId), clinic);
+        Initialise(new CreateInvoiceCommand(visit.ClinicId, visit.PatientId, createdBy, visitId), clinic, rates);
         // One line at the catalog price; its id is derived from the visit too, so it is stable across hosts.
         var line = new InvoiceLine(
             InvoiceGrainKey.ForVisit(_invoiceId, visit.ServiceId), InvoiceLineKind.Service, visit.ServiceName, 1m,
@@ -227,7 +243,7 @@ public sealed class InvoiceGrain(
             return Validation("lines", "An invoice needs at least one line before it is opened.");
         }
 
-        (S.TaxRates, S.InclusiveCategories) = await projection.LoadTaxRatesAsync(_tenantId, S.ClinicId);
+        await RefreshTaxRatesAsync(); // the rates the invoice is opened with are frozen from here on
         PricedInvoice priced;
         try
         {
@@ -681,7 +697,7 @@ public sealed class InvoiceGrain(
         }
         else
         {
-            (S.TaxRates, S.InclusiveCategories) = await projection.LoadTaxRatesAsync(_tenantId, S.ClinicId);
+            await RefreshTaxRatesAsync();
         }
 
         var draft = new DraftEdit { Lines = [.. S.Lines], Discount = S.InvoiceDiscount, Tip = S.Tip, TipSplit = S.TipSplit };
@@ -718,6 +734,24 @@ public sealed class InvoiceGrain(
         }
 
         return await CommitAsync();
+    }
+
+    /// <summary>
+    /// A draft follows the clinic's tax rates: they are read again when this activation has not read them within
+    /// <see cref="TaxRatesTtl"/> (always on the first edit or open after an activation). So a rate added, changed or
+    /// deactivated reaches a draft's next edit, and the rates an invoice is opened with, at most that long after the
+    /// change, instead of costing a query on every line edit. Rates stay frozen once the invoice is open.
+    /// </summary>
+    private async Task RefreshTaxRatesAsync()
+    {
+        var now = time.GetUtcNow();
+        if (_taxRatesLoadedAt is { } loaded && now - loaded < TaxRatesTtl && now >= loaded)
+        {
+            return;
+        }
+
+        (S.TaxRates, S.InclusiveCategories) = await projection.LoadTaxRatesAsync(_tenantId, S.ClinicId);
+        _taxRatesLoadedAt = now;
     }
 
     private InvoiceLine Resolve(InvoiceLine line, bool? priceIncludesTax) =>
@@ -799,7 +833,8 @@ public sealed class InvoiceGrain(
         }
     }
 
-    /// <summary>The commit point: state first, then the projection.</summary>
+    /// <summary>The commit point: state first (one write, which also stores the outbox as trimmed by earlier
+    /// flushes), then the projection.</summary>
     private async Task<InvoiceResult> CommitAsync()
     {
         S.Version++;
@@ -857,9 +892,10 @@ public sealed class InvoiceGrain(
         var batch = S.Outbox.ToList();
         var version = S.Version;
         await projection.WriteAsync(Header(), batch, CardPayments());
+        // In memory only: the next state write stores the trimmed outbox. Until then storage keeps these entries,
+        // and an activation that finds them writes them again as no-ops (see the class comment).
         S.Outbox.RemoveRange(0, batch.Count);
         S.ProjectedVersion = version;
-        await state.WriteStateAsync();
     }
 
     private static InvoiceResult NotFound() =>

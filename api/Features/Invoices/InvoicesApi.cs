@@ -1,5 +1,4 @@
 using Dapper;
-using MedSpa.Api.Features.Clinics;
 using MedSpa.Api.Infrastructure;
 using MedSpa.Api.Infrastructure.Idempotency;
 using MedSpa.GrainInterfaces;
@@ -56,16 +55,26 @@ public static partial class InvoicesApi
             return ApiProblems.Validation("clinicId", "clinicId is required.");
         }
 
+        if (!user.CanAccessClinic(clinicId))
+        {
+            return ApiProblems.NotFound("Clinic");
+        }
+
+        // Both checks in one statement (one connection rent, one round trip); the clinic's absence answers first.
         await using (var conn = await db.OpenConnectionAsync(ct))
         {
-            if (!await ClinicsApi.IsVisibleAsync(conn, user, clinicId, ct))
+            var (clinicExists, patientExists) = await conn.QuerySingleAsync<(bool, bool)>(new CommandDefinition(
+                """
+                SELECT EXISTS (SELECT 1 FROM clinics WHERE tenant_id = @TenantId AND id = @clinicId),
+                       @patientId::uuid IS NULL OR EXISTS (SELECT 1 FROM patients WHERE tenant_id = @TenantId AND id = @patientId)
+                """,
+                new { user.TenantId, clinicId, patientId = request.PatientId }, cancellationToken: ct));
+            if (!clinicExists)
             {
                 return ApiProblems.NotFound("Clinic");
             }
 
-            if (request.PatientId is { } patientId && !await conn.ExecuteScalarAsync<bool>(new CommandDefinition(
-                    "SELECT EXISTS (SELECT 1 FROM patients WHERE tenant_id = @TenantId AND id = @patientId)",
-                    new { user.TenantId, patientId }, cancellationToken: ct)))
+            if (!patientExists)
             {
                 return ApiProblems.Validation("patientId", "No such patient.");
             }

@@ -1,3 +1,4 @@
+using System.Net;
 using Dapper;
 using MedSpa.GrainInterfaces;
 using MedSpa.GrainInterfaces.Checkout;
@@ -139,5 +140,119 @@ public sealed class LedgerProjectionTests(MedSpaApiFactory factory) : IClassFixt
         var paid = await desk.PayAsync(invoiceId, new[] { new { kind = "check", amount = Usd(4000) } });
         Assert.Equal("paid", paid.GetProperty("status").GetString());
         Assert.Equal(new Dictionary<string, int> { ["sale"] = 1, ["tender"] = 2 }, await JournalCountsAsync(factory, tenant.TenantId, invoiceId));
+    }
+
+    [Fact]
+    public async Task Projection_written_without_the_second_state_write_is_rewritten_as_no_ops_on_reactivation()
+    {
+        var tenant = await TestTenant.CreateAsync(factory);
+        var desk = tenant.ClientFor(tenant.Owner);
+        var invoiceId = await desk.CreateInvoiceAsync(tenant.ClinicId);
+        await desk.AddLineAsync(invoiceId, Line(8000));
+        await desk.OpenAsync(invoiceId);
+        await desk.PayAsync(invoiceId, new[] { new { kind = "cash", amount = Usd(3000) }, new { kind = "check", amount = Usd(5000) } });
+
+        // One state write per change: storage holds the payment's entries in the outbox although PostgreSQL has them
+        // (exactly the state a crash right after the projection commit used to leave).
+        var stored = await StoredStateAsync(tenant.TenantId, invoiceId);
+        Assert.Equal(2, stored.Outbox.Count);
+        Assert.True(stored.ProjectedVersion < stored.Version);
+        var journal = new Dictionary<string, int> { ["sale"] = 1, ["tender"] = 2 };
+        Assert.Equal(journal, await JournalCountsAsync(factory, tenant.TenantId, invoiceId));
+        var postings = await PostingCountAsync(tenant.TenantId);
+
+        await factory.Services.GetRequiredService<IGrainFactory>().GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero);
+        var again = await desk.GetInvoiceAsync(invoiceId); // the activation re-flushes the stored outbox
+
+        Assert.Equal("paid", again.GetProperty("status").GetString());
+        Assert.Equal(journal, await JournalCountsAsync(factory, tenant.TenantId, invoiceId));
+        Assert.Equal(postings, await PostingCountAsync(tenant.TenantId));
+        Assert.Equal(0, await UnbalancedEntriesAsync(factory, tenant.TenantId));
+        await using var conn = new NpgsqlConnection(factory.ConnectionString);
+        Assert.Equal(("paid", 8000L), await conn.QuerySingleAsync<(string, long)>(
+            "SELECT status, paid FROM invoices WHERE tenant_id = @TenantId AND id = @invoiceId", new { tenant.TenantId, invoiceId }));
+    }
+
+    [Fact]
+    public async Task The_stored_outbox_of_a_long_lived_invoice_holds_at_most_the_last_change()
+    {
+        var tenant = await TestTenant.CreateAsync(factory);
+        var desk = tenant.ClientFor(tenant.Owner);
+        var invoiceId = await desk.CreateInvoiceAsync(tenant.ClinicId);
+        var line = (await desk.AddLineAsync(invoiceId, Line(1000))).GetProperty("lines")[0].GetProperty("line").GetProperty("id").GetGuid();
+        await desk.OpenAsync(invoiceId);
+        // Each edit of an unpaid open invoice reverses the posted sale and posts the new one: two entries per change.
+        for (var i = 1; i <= 12; i++)
+        {
+            await desk.SendAsync(HttpMethod.Put, $"/api/invoices/{invoiceId}/lines/{line}", Line(1000 + i));
+        }
+
+        var stored = await StoredStateAsync(tenant.TenantId, invoiceId);
+        Assert.InRange(stored.Outbox.Count, 1, 2);
+        Assert.Equal(new Dictionary<string, int> { ["sale"] = 13, ["reversal"] = 12 }, await JournalCountsAsync(factory, tenant.TenantId, invoiceId));
+        await using var conn = new NpgsqlConnection(factory.ConnectionString);
+        var written = (await conn.QueryAsync<string>(
+            "SELECT operation_id FROM journal_entries WHERE tenant_id = @TenantId", new { tenant.TenantId })).ToHashSet();
+        Assert.All(stored.Outbox, o => Assert.Contains(o.Entry.OperationId, written));
+    }
+
+    [Fact]
+    public async Task Numbering_is_one_statement_that_gives_a_renumbered_invoice_its_first_number_again()
+    {
+        var tenant = await TestTenant.CreateAsync(factory);
+        await using var db = NpgsqlDataSource.Create(factory.ConnectionString);
+        var projection = new InvoiceProjection(db);
+        var now = DateTimeOffset.UtcNow;
+        InvoiceHeader Header(Guid id) => new(
+            tenant.TenantId, id, tenant.ClinicId, null, null, "draft", "USD", 0, 0, 0, 0, 0, 0, 0, 0, 0, now, null, now);
+        static string Format(long seq) => MedSpa.Grains.Domain.Checkout.InvoiceNumber.Format(2031, seq);
+
+        // Neither invoice row exists yet (a deferred first projection): the placeholder is inserted and numbered.
+        var first = Guid.NewGuid();
+        var second = Guid.NewGuid();
+        Assert.Equal(1, await projection.AssignNumberAsync(tenant.TenantId, first, Header(first), 2031, Format));
+        Assert.Equal(2, await projection.AssignNumberAsync(tenant.TenantId, second, Header(second), 2031, Format));
+        // A crash after the number was committed but before the grain saved it: the retry gets the same number and
+        // the counter does not move.
+        Assert.Equal(1, await projection.AssignNumberAsync(tenant.TenantId, first, Header(first), 2031, Format));
+        var third = Guid.NewGuid();
+        Assert.Equal(3, await projection.AssignNumberAsync(tenant.TenantId, third, Header(third), 2031, Format));
+
+        await using var conn = new NpgsqlConnection(factory.ConnectionString);
+        var numbers = (await conn.QueryAsync<string>(
+            "SELECT number FROM invoices WHERE tenant_id = @TenantId ORDER BY number", new { tenant.TenantId })).ToList();
+        Assert.Equal(["INV-2031-0001", "INV-2031-0002", "INV-2031-0003"], numbers);
+    }
+
+    [Fact]
+    public async Task A_draft_picks_up_a_tax_rate_added_after_it_was_created_once_reactivated()
+    {
+        var tenant = await TestTenant.CreateAsync(factory);
+        var owner = tenant.ClientFor(tenant.Owner);
+        var invoiceId = await owner.CreateInvoiceAsync(tenant.ClinicId);
+        Assert.Equal(0, (await owner.AddLineAsync(invoiceId, Line(1000, kind: "retail-product", taxCategory: "retail"))).Total("tax"));
+        await owner.SendAsync(HttpMethod.Post, $"/api/clinics/{tenant.ClinicId}/tax-rates",
+            new { name = "Sales tax", ratePercent = 10m, taxCategory = "retail", inclusive = false }, HttpStatusCode.Created);
+
+        // The activation's cached rates are dropped with it; the next edit reads the clinic's rates again.
+        await factory.Services.GetRequiredService<IGrainFactory>().GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero);
+        var repriced = await owner.AddLineAsync(invoiceId, Line(500, kind: "retail-product", taxCategory: "retail"));
+        Assert.Equal(150, repriced.Total("tax"));
+        Assert.Equal(150, (await owner.OpenAsync(invoiceId)).Total("tax"));
+    }
+
+    private async Task<InvoiceState> StoredStateAsync(Guid tenantId, Guid invoiceId)
+    {
+        var grainId = factory.Services.GetRequiredService<IGrainFactory>().GetGrain<IInvoiceGrain>(InvoiceGrainKey.For(tenantId, invoiceId)).GetGrainId();
+        var storage = factory.Services.GetRequiredKeyedService<Orleans.Storage.IGrainStorage>(MedSpa.Grains.GrainStorage.Name);
+        var stored = new GrainState<InvoiceState>();
+        await storage.ReadStateAsync("invoice", grainId, stored);
+        return stored.State ?? throw new InvalidOperationException("No stored state.");
+    }
+
+    private async Task<int> PostingCountAsync(Guid tenantId)
+    {
+        await using var conn = new NpgsqlConnection(factory.ConnectionString);
+        return await conn.ExecuteScalarAsync<int>("SELECT count(*)::int FROM journal_postings WHERE tenant_id = @tenantId", new { tenantId });
     }
 }
