@@ -233,13 +233,7 @@ public static partial class SavedCardsApi
                     new { user.TenantId, patientId }, cancellationToken: ct));
                 return exists ? null : ApiProblems.NotFound("Patient");
             case Roles.Patient:
-                var own = await conn.ExecuteScalarAsync<bool>(new CommandDefinition(
-                    """
-                    SELECT EXISTS (SELECT 1 FROM users
-                                   WHERE tenant_id = @TenantId AND id = @UserId AND role = 'patient' AND is_active AND patient_id = @patientId)
-                    """,
-                    new { user.TenantId, user.UserId, patientId }, cancellationToken: ct));
-                return own ? null : ApiProblems.NotFound("Patient");
+                return await PatientLink.PatientOfAsync(conn, user, ct) == patientId ? null : ApiProblems.NotFound("Patient");
             default:
                 return ApiProblems.Problem(StatusCodes.Status403Forbidden, ErrorCodes.Forbidden, "Forbidden.",
                     "Saved cards are managed by the front desk and above, or by the patient themself.");

@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Net;
-using MedSpa.Api.Features.Invoices;
 using MedSpa.Api.Infrastructure;
 using MedSpa.GrainInterfaces.Checkout;
 using MedSpa.Silo.Email;
