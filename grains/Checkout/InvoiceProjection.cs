@@ -65,17 +65,18 @@ public sealed partial class InvoiceProjection(NpgsqlDataSource db)
             return CardsOnFile.None;
         }
 
+        // Customer and cards in one round trip (this runs inside a card payment, before anything is reserved).
         await using var conn = await db.OpenConnectionAsync();
-        var customerId = await conn.QuerySingleOrDefaultAsync<string?>(
-            "SELECT customer_id FROM payment_customers WHERE tenant_id = @tenantId AND patient_id = @patientId AND gateway = @gateway",
-            new { tenantId, patientId, gateway });
-        var cards = (await conn.QueryAsync<(string Id, bool IsDefault)>(
+        await using var results = await conn.QueryMultipleAsync(
             """
+            SELECT customer_id FROM payment_customers WHERE tenant_id = @tenantId AND patient_id = @patientId AND gateway = @gateway;
             SELECT payment_method_id, is_default FROM saved_cards
             WHERE tenant_id = @tenantId AND patient_id = @patientId AND gateway = @gateway AND removed_at IS NULL
             ORDER BY created_at DESC
             """,
-            new { tenantId, patientId, gateway })).ToList();
+            new { tenantId, patientId, gateway });
+        var customerId = await results.ReadSingleOrDefaultAsync<string?>();
+        var cards = (await results.ReadAsync<(string Id, bool IsDefault)>()).ToList();
         return new CardsOnFile(customerId, cards.FirstOrDefault(c => c.IsDefault).Id, cards.Select(c => c.Id).ToHashSet(StringComparer.Ordinal));
     }
 
