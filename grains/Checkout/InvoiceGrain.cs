@@ -782,9 +782,9 @@ public sealed class InvoiceGrain(
             S.VisitId);
     }
 
-    private InvoiceHeader Header()
+    private InvoiceHeader Header(InvoiceView? view = null)
     {
-        var v = View();
+        var v = view ?? View();
         var t = v.Totals;
         return new InvoiceHeader(
             _tenantId, _invoiceId, S.ClinicId, S.PatientId, S.Number, InvoiceProjection.StatusCode(v.Status), S.Currency,
@@ -840,15 +840,17 @@ public sealed class InvoiceGrain(
         S.Version++;
         S.UpdatedAt = time.GetUtcNow();
         await state.WriteStateAsync();
-        await TryFlushAsync();
-        return InvoiceResult.Ok(View());
+        // Priced once for both the projection and the answer (a flush changes nothing the view shows).
+        var view = View();
+        await TryFlushAsync(view);
+        return InvoiceResult.Ok(view);
     }
 
-    private async Task TryFlushAsync()
+    private async Task TryFlushAsync(InvoiceView? view = null)
     {
         try
         {
-            await FlushAsync();
+            await FlushAsync(view);
         }
         catch (Exception e) when (e is Npgsql.NpgsqlException or TimeoutException)
         {
@@ -882,7 +884,7 @@ public sealed class InvoiceGrain(
         }
     }
 
-    private async Task FlushAsync()
+    private async Task FlushAsync(InvoiceView? view = null)
     {
         if (!S.Created || (S.Outbox.Count == 0 && S.ProjectedVersion == S.Version))
         {
@@ -891,7 +893,7 @@ public sealed class InvoiceGrain(
 
         var batch = S.Outbox.ToList();
         var version = S.Version;
-        await projection.WriteAsync(Header(), batch, CardPayments());
+        await projection.WriteAsync(Header(view), batch, CardPayments());
         // In memory only: the next state write stores the trimmed outbox. Until then storage keeps these entries,
         // and an activation that finds them writes them again as no-ops (see the class comment).
         S.Outbox.RemoveRange(0, batch.Count);

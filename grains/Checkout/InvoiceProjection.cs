@@ -28,7 +28,7 @@ public sealed record CardPaymentRow(
 /// The invoice grain's reads and writes in PostgreSQL: the clinic's currency and tax rates, invoice numbers, and the
 /// projection (header row + journal entries). Every statement filters by tenant.
 /// </summary>
-public sealed partial class InvoiceProjection(NpgsqlDataSource db)
+public sealed class InvoiceProjection(NpgsqlDataSource db)
 {
     /// <summary>The clinic's billing settings and its active tax rates, read in one round trip (null clinic: not in
     /// this tenant).</summary>
@@ -65,17 +65,18 @@ public sealed partial class InvoiceProjection(NpgsqlDataSource db)
             return CardsOnFile.None;
         }
 
+        // Customer and cards in one round trip (this runs inside a card payment, before anything is reserved).
         await using var conn = await db.OpenConnectionAsync();
-        var customerId = await conn.QuerySingleOrDefaultAsync<string?>(
-            "SELECT customer_id FROM payment_customers WHERE tenant_id = @tenantId AND patient_id = @patientId AND gateway = @gateway",
-            new { tenantId, patientId, gateway });
-        var cards = (await conn.QueryAsync<(string Id, bool IsDefault)>(
+        await using var results = await conn.QueryMultipleAsync(
             """
+            SELECT customer_id FROM payment_customers WHERE tenant_id = @tenantId AND patient_id = @patientId AND gateway = @gateway;
             SELECT payment_method_id, is_default FROM saved_cards
             WHERE tenant_id = @tenantId AND patient_id = @patientId AND gateway = @gateway AND removed_at IS NULL
             ORDER BY created_at DESC
             """,
-            new { tenantId, patientId, gateway })).ToList();
+            new { tenantId, patientId, gateway });
+        var customerId = await results.ReadSingleOrDefaultAsync<string?>();
+        var cards = (await results.ReadAsync<(string Id, bool IsDefault)>()).ToList();
         return new CardsOnFile(customerId, cards.FirstOrDefault(c => c.IsDefault).Id, cards.Select(c => c.Id).ToHashSet(StringComparer.Ordinal));
     }
 
@@ -194,30 +195,38 @@ public sealed partial class InvoiceProjection(NpgsqlDataSource db)
             sql.Append(";\n").Append(InsertJournal);
         }
 
-        // Card tenders: one row per gateway payment, each upsert with its own parameter names (c0_…, c1_…). Refunds
-        // only grow; a refund made in the processor's dashboard and reported by the webhook may already be larger
-        // than what the invoice knows.
-        for (var i = 0; i < (cardPayments?.Count ?? 0); i++)
+        if (cardPayments is { Count: > 0 } cards)
         {
-            var prefix = $"c{i}_";
-            sql.Append(";\n").Append(CardParameter().Replace(UpsertCardPayment, m => "@" + prefix + m.Groups[1].Value));
-            foreach (var property in typeof(CardPaymentRow).GetProperties())
+            // Card tenders: one row per gateway payment, all in one multi-row upsert (arrays, like the journal).
+            sql.Append(";\n").Append(UpsertCardPayments);
+            args.AddDynamicParams(new
             {
-                var type = Nullable.GetUnderlyingType(property.PropertyType) ?? property.PropertyType;
-                var dbType = type == typeof(Guid) ? System.Data.DbType.Guid
-                    : type == typeof(long) ? System.Data.DbType.Int64
-                    : type == typeof(int) ? System.Data.DbType.Int32
-                    : System.Data.DbType.String;
-                args.Add(prefix + property.Name, property.GetValue(cardPayments![i]), dbType);
-            }
+                CardPaymentIds = cards.Select(c => c.PaymentId).ToArray(),
+                CardGateways = cards.Select(c => c.Gateway).ToArray(),
+                CardClinicIds = cards.Select(c => c.ClinicId).ToArray(),
+                CardInvoiceIds = cards.Select(c => c.InvoiceId).ToArray(),
+                CardTenderIds = cards.Select(c => c.TenderId).ToArray(),
+                CardPatientIds = cards.Select(c => c.PatientId).ToArray(),
+                CardTenderKinds = cards.Select(c => c.TenderKind).ToArray(),
+                CardStatuses = cards.Select(c => c.Status).ToArray(),
+                CardCurrencies = cards.Select(c => c.Currency).ToArray(),
+                CardAmounts = cards.Select(c => c.Amount).ToArray(),
+                CardCaptured = cards.Select(c => c.AmountCaptured).ToArray(),
+                CardRefunded = cards.Select(c => c.AmountRefunded).ToArray(),
+                CardMethods = cards.Select(c => c.PaymentMethodId).ToArray(),
+                CardBrands = cards.Select(c => c.CardBrand).ToArray(),
+                CardFundings = cards.Select(c => c.CardFunding).ToArray(),
+                CardLast4s = cards.Select(c => c.CardLast4).ToArray(),
+                CardExpMonths = cards.Select(c => c.CardExpMonth).ToArray(),
+                CardExpYears = cards.Select(c => c.CardExpYear).ToArray(),
+                CardCvcChecks = cards.Select(c => c.CvcCheck).ToArray(),
+                CardPostalChecks = cards.Select(c => c.PostalCodeCheck).ToArray(),
+            });
         }
 
         await using var conn = await db.OpenConnectionAsync();
         await conn.ExecuteAsync(sql.ToString(), args);
     }
-
-    [System.Text.RegularExpressions.GeneratedRegex(@"@(\w+)")]
-    private static partial System.Text.RegularExpressions.Regex CardParameter();
 
     private const string UpsertHeader =
         """
@@ -254,14 +263,21 @@ public sealed partial class InvoiceProjection(NpgsqlDataSource db)
         JOIN e ON e.operation_id = p.op
         """;
 
-    private const string UpsertCardPayment =
+    // Refunds only grow: a refund made in the processor's dashboard and reported by the webhook may already be larger
+    // than what the invoice knows. A tender's payment id is its own, so no row is upserted twice in one statement.
+    private const string UpsertCardPayments =
         """
         INSERT INTO card_payments (tenant_id, payment_id, gateway, clinic_id, invoice_id, tender_id, patient_id, tender_kind, status,
                                    currency, amount, amount_captured, amount_refunded, payment_method_id, card_brand, card_funding,
                                    card_last4, card_exp_month, card_exp_year, cvc_check, postal_code_check)
-        VALUES (@TenantId, @PaymentId, @Gateway, @ClinicId, @InvoiceId, @TenderId, @PatientId, @TenderKind, @Status,
-                @Currency, @Amount, @AmountCaptured, @AmountRefunded, @PaymentMethodId, @CardBrand, @CardFunding,
-                @CardLast4, @CardExpMonth, @CardExpYear, @CvcCheck, @PostalCodeCheck)
+        SELECT @TenantId, c.*
+        FROM unnest(@CardPaymentIds::text[], @CardGateways::text[], @CardClinicIds::uuid[], @CardInvoiceIds::uuid[], @CardTenderIds::uuid[],
+                    @CardPatientIds::uuid[], @CardTenderKinds::text[], @CardStatuses::text[], @CardCurrencies::text[], @CardAmounts::bigint[],
+                    @CardCaptured::bigint[], @CardRefunded::bigint[], @CardMethods::text[], @CardBrands::text[], @CardFundings::text[],
+                    @CardLast4s::text[], @CardExpMonths::int[], @CardExpYears::int[], @CardCvcChecks::text[], @CardPostalChecks::text[])
+             AS c(payment_id, gateway, clinic_id, invoice_id, tender_id, patient_id, tender_kind, status, currency, amount,
+                  amount_captured, amount_refunded, payment_method_id, card_brand, card_funding, card_last4, card_exp_month,
+                  card_exp_year, cvc_check, postal_code_check)
         ON CONFLICT (tenant_id, payment_id) DO UPDATE SET
             invoice_id = EXCLUDED.invoice_id, tender_id = EXCLUDED.tender_id, tender_kind = EXCLUDED.tender_kind,
             amount = EXCLUDED.amount, amount_captured = GREATEST(card_payments.amount_captured, EXCLUDED.amount_captured),
