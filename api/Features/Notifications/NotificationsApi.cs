@@ -26,7 +26,7 @@ public sealed record NotificationResponse(
 /// </summary>
 public static class NotificationsApi
 {
-    public const string CardExpiring = "card-expiring";
+    public const string CardExpiring = MedSpa.Silo.Housekeeping.CardExpiryNotifications.Kind;
     public const string PaymentDisputed = "payment-disputed";
 
     private const string Columns = "id, clinic_id, kind, subject_type, subject_id, message, created_at, read_at";

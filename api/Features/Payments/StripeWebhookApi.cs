@@ -184,11 +184,11 @@ public static class StripeWebhookApi
                     new { Gateway, pi, refunded = charge.AmountRefunded }, tx, cancellationToken: ct)),
             (EventTypes.ChargeDisputeCreated, Dispute dispute) => DisputeAsync(conn, tx, dispute, ct),
             (EventTypes.SetupIntentSucceeded, SetupIntent setup) when setup.CustomerId is { } customer =>
-                (setup.PaymentMethod?.Card is not null ? ToSavedCard(setup.PaymentMethod) : setupCard) is { } card
+                (setup.PaymentMethod?.Card is not null ? StripePaymentGateway.ToSavedCard(setup.PaymentMethod) : setupCard) is { } card
                     ? SaveCardAsync(conn, tx, customer, card, ct)
                     : Task.FromResult<Guid?>(null),
             (EventTypes.PaymentMethodAttached, PaymentMethod method) when method.CustomerId is { } customer && method.Card is not null =>
-                SaveCardAsync(conn, tx, customer, ToSavedCard(method), ct),
+                SaveCardAsync(conn, tx, customer, StripePaymentGateway.ToSavedCard(method), ct),
             (EventTypes.PaymentMethodDetached, PaymentMethod method) => RemoveCardAsync(conn, tx, method.Id, ct),
             _ => Task.FromResult<Guid?>(null),
         };
@@ -281,19 +281,6 @@ public static class StripeWebhookApi
         conn.QuerySingleOrDefaultAsync<CardHolder>(new CommandDefinition(
             "SELECT tenant_id, patient_id FROM payment_customers WHERE gateway = @Gateway AND customer_id = @customerId",
             new { Gateway, customerId }, tx, cancellationToken: ct));
-
-    private static SavedCard ToSavedCard(PaymentMethod method)
-    {
-        var card = method.Card;
-        var funding = card.Funding switch
-        {
-            "credit" => CardFunding.Credit,
-            "debit" => CardFunding.Debit,
-            "prepaid" => CardFunding.Prepaid,
-            _ => CardFunding.Unknown,
-        };
-        return new SavedCard(method.Id, new CardSummary(card.Brand ?? "unknown", funding, card.Last4, (int)card.ExpMonth, (int)card.ExpYear), IsDefault: false);
-    }
 
     private sealed class CardHolder
     {

@@ -52,7 +52,7 @@ public static class UsersApi
             .When(request.Role is not null && request.Role != Roles.Patient && request.PatientId is not null, "patientId", "Only a patient user is linked to a patient.");
         if (request.Role == Roles.Patient && request.PatientId is { } patientId && !await directory.PatientExistsAsync(caller.TenantId, patientId, ct))
         {
-            v.When(true, "patientId", "No patient with this id.");
+            v.Add("patientId", "No patient with this id.");
         }
 
         if (!v.IsValid)

@@ -442,7 +442,9 @@ public sealed class StripePaymentGateway : IPaymentGateway
             error.Message);
     }
 
-    private static SavedCard ToSavedCard(PaymentMethod method, string? defaultPaymentMethodId) =>
+    /// <summary>A Stripe card payment method as a saved card; also how the webhook reads the payment methods in
+    /// Stripe's events, so both paths store the same brand, funding, last 4 and expiry.</summary>
+    public static SavedCard ToSavedCard(PaymentMethod method, string? defaultPaymentMethodId = null) =>
         new(method.Id, CardOf(method.Card) ?? new CardSummary("unknown", CardFunding.Unknown, "", 0, 0), method.Id == defaultPaymentMethodId);
 
     private static CardSummary? CardOf(ChargePaymentMethodDetailsCard? card) => card is null
