@@ -1,9 +1,9 @@
 using System.Data;
-using System.Globalization;
 using System.Text;
 using Dapper;
 using MedSpa.Api.Features.Notifications;
 using MedSpa.Api.Infrastructure;
+using MedSpa.GrainInterfaces;
 using MedSpa.GrainInterfaces.Payments;
 using MedSpa.Grains.Payments;
 using MedSpa.Silo.Payments;
@@ -226,9 +226,10 @@ public static class StripeWebhookApi
             return null;
         }
 
-        var amount = (dispute.Amount / 100m).ToString("0.00", CultureInfo.InvariantCulture);
+        // Money knows each currency's minor-unit digits (JPY has none): never assume cents.
+        var amount = new Money(dispute.Amount, payment.Currency);
         var message = $"A card payment{(payment.InvoiceNumber is { } n ? " on invoice " + n : "")} is disputed by the cardholder: "
-                      + $"{payment.Currency} {amount}, reason {dispute.Reason ?? "unknown"}. Respond with evidence in the Stripe dashboard before the deadline.";
+                      + $"{amount}, reason {dispute.Reason ?? "unknown"}. Respond with evidence in the Stripe dashboard before the deadline.";
         await conn.ExecuteAsync(new CommandDefinition(
             """
             INSERT INTO notifications (tenant_id, id, clinic_id, kind, subject_type, subject_id, message, dedupe_key)

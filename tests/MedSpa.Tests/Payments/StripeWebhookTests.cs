@@ -301,7 +301,7 @@ public sealed class StripeWebhookTests(WebhookApiFactory factory) : IClassFixtur
         Assert.Equal("payment-disputed", disputed.GetProperty("kind").GetString());
         Assert.Equal(paymentId, disputed.GetProperty("subjectId").GetString());
         Assert.Equal(tenant.ClinicId, disputed.GetProperty("clinicId").GetGuid());
-        Assert.Contains("USD 125.00", disputed.GetProperty("message").GetString(), StringComparison.Ordinal);
+        Assert.Contains("125.00 USD", disputed.GetProperty("message").GetString(), StringComparison.Ordinal);
         Assert.Contains("fraudulent", disputed.GetProperty("message").GetString(), StringComparison.Ordinal);
     }
 
