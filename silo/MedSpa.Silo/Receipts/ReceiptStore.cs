@@ -35,6 +35,12 @@ public sealed class ReceiptStore(NpgsqlDataSource dataSource)
     public async Task<ReceiptSettings?> GetSettingsAsync(Guid tenantId, Guid clinicId, CancellationToken ct = default)
     {
         await using var conn = await dataSource.OpenConnectionAsync(ct);
+        return await GetSettingsAsync(conn, tenantId, clinicId, ct);
+    }
+
+    /// <summary>The settings as read on <paramref name="conn"/>: a save answers on its own connection, not a second one.</summary>
+    private static async Task<ReceiptSettings?> GetSettingsAsync(NpgsqlConnection conn, Guid tenantId, Guid clinicId, CancellationToken ct)
+    {
         var row = await conn.QuerySingleOrDefaultAsync<SettingsRow>(new CommandDefinition(
             """
             SELECT c.id AS clinic_id,
@@ -60,22 +66,23 @@ public sealed class ReceiptStore(NpgsqlDataSource dataSource)
                 SET footer_text = excluded.footer_text, show_patient_name = excluded.show_patient_name, updated_at = now()
             """,
             new { tenantId, clinicId, footerText, showPatientName }, cancellationToken: ct));
-        return saved == 0 ? null : await GetSettingsAsync(tenantId, clinicId, ct);
+        return saved == 0 ? null : await GetSettingsAsync(conn, tenantId, clinicId, ct);
     }
 
-    /// <summary>Stores the logo; false when the clinic does not exist in the tenant.</summary>
-    public async Task<bool> SaveLogoAsync(Guid tenantId, Guid clinicId, ReceiptLogo logo, CancellationToken ct = default)
+    /// <summary>Stores the logo and returns the settings as saved; null when the clinic does not exist in the tenant.</summary>
+    public async Task<ReceiptSettings?> SaveLogoAsync(Guid tenantId, Guid clinicId, ReceiptLogo logo, CancellationToken ct = default)
     {
         await using var conn = await dataSource.OpenConnectionAsync(ct);
         // The first save of any setting copies the clinic's older footer in (see migration 0190).
-        return await conn.ExecuteAsync(new CommandDefinition(
+        var saved = await conn.ExecuteAsync(new CommandDefinition(
             """
             INSERT INTO clinic_receipt_settings (tenant_id, clinic_id, footer_text, logo, logo_content_type)
             SELECT tenant_id, id, left(receipt_footer, 1000), @bytes, @contentType FROM clinics WHERE tenant_id = @tenantId AND id = @clinicId
             ON CONFLICT (tenant_id, clinic_id) DO UPDATE
                 SET logo = excluded.logo, logo_content_type = excluded.logo_content_type, updated_at = now()
             """,
-            new { tenantId, clinicId, bytes = logo.Bytes, contentType = logo.ContentType }, cancellationToken: ct)) > 0;
+            new { tenantId, clinicId, bytes = logo.Bytes, contentType = logo.ContentType }, cancellationToken: ct));
+        return saved == 0 ? null : await GetSettingsAsync(conn, tenantId, clinicId, ct);
     }
 
     /// <summary>Removes the logo; false when the clinic does not exist in the tenant (no logo is not an error).</summary>
