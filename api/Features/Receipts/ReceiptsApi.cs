@@ -296,8 +296,7 @@ public static class ReceiptsApi
             return Unsupported($"The logo was sent as {declaredType} but its content is {contentType}.");
         }
 
-        if (!await store.SaveLogoAsync(user.TenantId, clinicId, new ReceiptLogo(bytes, contentType!), ct)
-            || await store.GetSettingsAsync(user.TenantId, clinicId, ct) is not { } settings)
+        if (await store.SaveLogoAsync(user.TenantId, clinicId, new ReceiptLogo(bytes, contentType!), ct) is not { } settings)
         {
             return ApiProblems.NotFound("Clinic");
         }

@@ -46,16 +46,15 @@ public sealed class ReceiptService(IGrainFactory grains, ReceiptStore store, Rec
             return (ReceiptOutcome.Draft, null);
         }
 
-        if (await store.LoadClinicAsync(tenantId, invoice.ClinicId, ct) is not { } clinic)
+        var providerIds = invoice.TipAllocations.Select(a => a.ProviderId).Distinct().ToArray();
+        if (await store.LoadPartiesAsync(tenantId, invoice.ClinicId, invoice.PatientId, providerIds, ct) is not { } parties)
         {
             return (ReceiptOutcome.NotFound, null);
         }
 
-        var patient = invoice.PatientId is { } patientId ? await store.LoadPatientAsync(tenantId, patientId, ct) : null;
-        var providerIds = invoice.TipAllocations.Select(a => a.ProviderId).Distinct().ToArray();
-        var providers = await store.LoadProviderNamesAsync(tenantId, providerIds, ct);
+        var patient = parties.Patient;
         var document = ReceiptDocumentBuilder.Build(
-            invoice, clinic.Clinic, clinic.ShowPatientName ? patient?.Name : null, providers,
+            invoice, parties.Clinic, parties.ShowPatientName ? patient?.Name : null, parties.ProviderNames,
             PublicUrl(tenantId, invoice.Id, publicBaseUrl), packages);
         return (ReceiptOutcome.Ready, new RenderedReceipt(invoice, document, renderer.Render(document), patient?.Email));
     }

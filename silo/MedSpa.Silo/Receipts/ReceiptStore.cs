@@ -18,6 +18,10 @@ public sealed record ReceiptLogo(byte[] Bytes, string ContentType);
 /// <summary>The patient as a receipt needs them: the name to print and the address to email.</summary>
 public sealed record ReceiptPatient(string Name, string? Email);
 
+/// <summary>The clinic, patient and provider names one receipt prints (see <see cref="ReceiptStore.LoadPartiesAsync"/>).</summary>
+public sealed record ReceiptParties(
+    ReceiptClinic Clinic, bool ShowPatientName, ReceiptPatient? Patient, IReadOnlyDictionary<Guid, string> ProviderNames);
+
 /// <summary>
 /// Receipt settings (migration 0190) and the clinic, patient and provider data a receipt prints, in PostgreSQL.
 /// Every statement filters by tenant; callers check clinic visibility before they ask.
@@ -31,6 +35,12 @@ public sealed class ReceiptStore(NpgsqlDataSource dataSource)
     public async Task<ReceiptSettings?> GetSettingsAsync(Guid tenantId, Guid clinicId, CancellationToken ct = default)
     {
         await using var conn = await dataSource.OpenConnectionAsync(ct);
+        return await GetSettingsAsync(conn, tenantId, clinicId, ct);
+    }
+
+    /// <summary>The settings as read on <paramref name="conn"/>: a save answers on its own connection, not a second one.</summary>
+    private static async Task<ReceiptSettings?> GetSettingsAsync(NpgsqlConnection conn, Guid tenantId, Guid clinicId, CancellationToken ct)
+    {
         var row = await conn.QuerySingleOrDefaultAsync<SettingsRow>(new CommandDefinition(
             """
             SELECT c.id AS clinic_id,
@@ -56,22 +66,23 @@ public sealed class ReceiptStore(NpgsqlDataSource dataSource)
                 SET footer_text = excluded.footer_text, show_patient_name = excluded.show_patient_name, updated_at = now()
             """,
             new { tenantId, clinicId, footerText, showPatientName }, cancellationToken: ct));
-        return saved == 0 ? null : await GetSettingsAsync(tenantId, clinicId, ct);
+        return saved == 0 ? null : await GetSettingsAsync(conn, tenantId, clinicId, ct);
     }
 
-    /// <summary>Stores the logo; false when the clinic does not exist in the tenant.</summary>
-    public async Task<bool> SaveLogoAsync(Guid tenantId, Guid clinicId, ReceiptLogo logo, CancellationToken ct = default)
+    /// <summary>Stores the logo and returns the settings as saved; null when the clinic does not exist in the tenant.</summary>
+    public async Task<ReceiptSettings?> SaveLogoAsync(Guid tenantId, Guid clinicId, ReceiptLogo logo, CancellationToken ct = default)
     {
         await using var conn = await dataSource.OpenConnectionAsync(ct);
         // The first save of any setting copies the clinic's older footer in (see migration 0190).
-        return await conn.ExecuteAsync(new CommandDefinition(
+        var saved = await conn.ExecuteAsync(new CommandDefinition(
             """
             INSERT INTO clinic_receipt_settings (tenant_id, clinic_id, footer_text, logo, logo_content_type)
             SELECT tenant_id, id, left(receipt_footer, 1000), @bytes, @contentType FROM clinics WHERE tenant_id = @tenantId AND id = @clinicId
             ON CONFLICT (tenant_id, clinic_id) DO UPDATE
                 SET logo = excluded.logo, logo_content_type = excluded.logo_content_type, updated_at = now()
             """,
-            new { tenantId, clinicId, bytes = logo.Bytes, contentType = logo.ContentType }, cancellationToken: ct)) > 0;
+            new { tenantId, clinicId, bytes = logo.Bytes, contentType = logo.ContentType }, cancellationToken: ct));
+        return saved == 0 ? null : await GetSettingsAsync(conn, tenantId, clinicId, ct);
     }
 
     /// <summary>Removes the logo; false when the clinic does not exist in the tenant (no logo is not an error).</summary>
@@ -101,50 +112,41 @@ public sealed class ReceiptStore(NpgsqlDataSource dataSource)
         return row is { } r ? new ReceiptLogo(r.Logo, r.ContentType) : null;
     }
 
-    /// <summary>The clinic as printed (with logo and footer) and whether the patient's name is printed; null if absent.</summary>
-    public async Task<(ReceiptClinic Clinic, bool ShowPatientName)?> LoadClinicAsync(Guid tenantId, Guid clinicId, CancellationToken ct = default)
+    /// <summary>
+    /// What a receipt prints besides the invoice, in one round trip: the clinic (with logo and footer) and whether the
+    /// patient's name is printed, the patient, and the names of <paramref name="providerIds"/>. Null when the clinic
+    /// is absent.
+    /// </summary>
+    public async Task<ReceiptParties?> LoadPartiesAsync(
+        Guid tenantId, Guid clinicId, Guid? patientId, IReadOnlyCollection<Guid> providerIds, CancellationToken ct = default)
     {
         await using var conn = await dataSource.OpenConnectionAsync(ct);
-        var row = await conn.QuerySingleOrDefaultAsync<ClinicRow>(new CommandDefinition(
+        await using var results = await conn.QueryMultipleAsync(new CommandDefinition(
             """
             SELECT c.name, c.time_zone, c.address::text AS address, c.phone, c.email, c.website,
                    CASE WHEN s.clinic_id IS NULL THEN left(c.receipt_footer, 1000) ELSE s.footer_text END AS footer_text,
                    coalesce(s.show_patient_name, true) AS show_patient_name, s.logo
             FROM clinics c
             LEFT JOIN clinic_receipt_settings s ON s.tenant_id = c.tenant_id AND s.clinic_id = c.id
-            WHERE c.tenant_id = @tenantId AND c.id = @clinicId
+            WHERE c.tenant_id = @tenantId AND c.id = @clinicId;
+            SELECT first_name, last_name, email FROM patients WHERE tenant_id = @tenantId AND id = @patientId;
+            SELECT id, display_name FROM providers WHERE tenant_id = @tenantId AND id = ANY(@providerIds);
             """,
-            new { tenantId, clinicId }, cancellationToken: ct));
+            new { tenantId, clinicId, patientId, providerIds = providerIds.ToArray() }, cancellationToken: ct));
+        var row = await results.ReadSingleOrDefaultAsync<ClinicRow>();
+        var patient = await results.ReadSingleOrDefaultAsync<(string First, string Last, string? Email)?>();
+        var providers = (await results.ReadAsync<(Guid Id, string Name)>()).ToDictionary(r => r.Id, r => r.Name);
         if (row is null)
         {
             return null;
         }
 
         var clinic = new ReceiptClinic(row.Name, AddressLines(row.Address), row.Phone, row.Email, row.Website, row.TimeZone, row.Logo, row.FooterText);
-        return (clinic, row.ShowPatientName);
-    }
-
-    public async Task<ReceiptPatient?> LoadPatientAsync(Guid tenantId, Guid patientId, CancellationToken ct = default)
-    {
-        await using var conn = await dataSource.OpenConnectionAsync(ct);
-        var row = await conn.QuerySingleOrDefaultAsync<(string First, string Last, string? Email)?>(new CommandDefinition(
-            "SELECT first_name, last_name, email FROM patients WHERE tenant_id = @tenantId AND id = @patientId",
-            new { tenantId, patientId }, cancellationToken: ct));
-        return row is { } p ? new ReceiptPatient($"{p.First} {p.Last}", string.IsNullOrWhiteSpace(p.Email) ? null : p.Email) : null;
-    }
-
-    public async Task<IReadOnlyDictionary<Guid, string>> LoadProviderNamesAsync(Guid tenantId, IReadOnlyCollection<Guid> providerIds, CancellationToken ct = default)
-    {
-        if (providerIds.Count == 0)
-        {
-            return new Dictionary<Guid, string>();
-        }
-
-        await using var conn = await dataSource.OpenConnectionAsync(ct);
-        var rows = await conn.QueryAsync<(Guid Id, string Name)>(new CommandDefinition(
-            "SELECT id, display_name FROM providers WHERE tenant_id = @tenantId AND id = ANY(@ids)",
-            new { tenantId, ids = providerIds.ToArray() }, cancellationToken: ct));
-        return rows.ToDictionary(r => r.Id, r => r.Name);
+        return new ReceiptParties(
+            clinic,
+            row.ShowPatientName,
+            patient is { } p ? new ReceiptPatient($"{p.First} {p.Last}", string.IsNullOrWhiteSpace(p.Email) ? null : p.Email) : null,
+            providers);
     }
 
     /// <summary>The clinic's postal address (jsonb of PostalAddress) as printed lines: street lines, then "City, Region Postal".</summary>
