@@ -47,6 +47,12 @@ static class BenchClients
                     await hubClient.Connection.InvokeAsync<JsonElement>("JoinBoard", clinicId, (long?)null);
                     client = hubClient;
                 }
+                else if (kind == "epoll")
+                {
+                    var epoll = new EpollBoardClient();
+                    await epoll.ConnectAsync(baseAddress, token, clinicId);
+                    client = epoll;
+                }
                 else
                 {
                     var raw = new RawBoardClient();
@@ -65,7 +71,7 @@ static class BenchClients
         return clients;
     }
 
-    /// <summary>Raw clients ping like the board page does (every 5 s), or the server would time them out.</summary>
+    /// <summary>Raw and epoll clients ping like the board page does (every 5 s), or the server would time them out.</summary>
     public static Task PingUntilAsync(List<IBenchClient> clients, CancellationToken stop) => Task.Run(async () =>
     {
         try
@@ -73,7 +79,7 @@ static class BenchClients
             using var timer = new PeriodicTimer(TimeSpan.FromSeconds(5));
             while (await timer.WaitForNextTickAsync(stop).ConfigureAwait(false))
             {
-                foreach (var raw in clients.OfType<RawBoardClient>()) await raw.PingAsync();
+                foreach (var raw in clients.OfType<IPingingClient>()) await raw.PingAsync();
             }
         }
         catch (OperationCanceledException)
@@ -284,7 +290,7 @@ sealed class ChildProcessClients : IClientGroup
 }
 
 /// <summary>
-/// The child side (<c>--clients-mode --url U --token T --clinic C --count N [--client raw|signalr]</c>): connects the
+/// The child side (<c>--clients-mode --url U --token T --clinic C --count N [--client raw|epoll|signalr]</c>): connects the
 /// clients, prints "ready N", then serves one command per stdin line until "quit" or end of input:
 /// <c>clock</c> → "clock &lt;timestamp&gt; &lt;frequency&gt;"; <c>reset</c> → "ok";
 /// <c>await &lt;timeout ms&gt; &lt;seq&gt;…</c> → "ok" once every client has every seq (or at the timeout);

@@ -300,7 +300,7 @@ sealed record Settings(int[] Clients, double Rate, int Events, int Warmup, int I
     public Dictionary<string, string> ClientsEnvironment { get; init; } = new() { ["DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS"] = "1" };
 
     public const string Usage =
-        "--clients 100,1000 --rate 20 --events 400 --warmup 40 --idle 30 --client raw|signalr --clients-in-process "
+        "--clients 100,1000 --rate 20 --events 400 --warmup 40 --idle 30 --client raw|epoll|signalr --clients-in-process "
         + "--paths baseline,fanout,baseline-small,board,http (a~b: alternate a and b event by event in one run) --repeat N --set Config:Key=value (server configuration, repeatable) "
         + "--clients-env NAME=value (environment of the clients' process, repeatable)";
 
@@ -324,7 +324,7 @@ sealed record Settings(int[] Clients, double Rate, int Events, int Warmup, int I
                 "--rate" => s with { Rate = double.Parse(v, CultureInfo.InvariantCulture) },
                 "--events" => s with { Events = int.Parse(v, CultureInfo.InvariantCulture) },
                 "--warmup" => s with { Warmup = int.Parse(v, CultureInfo.InvariantCulture) },
-                "--client" => s with { Client = v is "raw" or "signalr" ? v : throw new ArgumentException("--client raw|signalr") },
+                "--client" => s with { Client = v is "raw" or "epoll" or "signalr" ? v : throw new ArgumentException("--client raw|epoll|signalr") },
                 "--idle" => s with { IdleSeconds = int.Parse(v, CultureInfo.InvariantCulture) },
                 "--paths" => s with { Paths = v.Split(',', StringSplitOptions.RemoveEmptyEntries) },
                 "--repeat" => s with { Repeat = int.Parse(v, CultureInfo.InvariantCulture) },

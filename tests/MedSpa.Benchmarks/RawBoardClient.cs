@@ -10,7 +10,7 @@ namespace MedSpa.Benchmarks;
 /// process cost little next to the server: it timestamps each frame as it arrives and reads only the envelope's seq,
 /// instead of the full HubConnection dispatch and JSON binding of the .NET client.
 /// </summary>
-public sealed class RawBoardClient : IBenchClient
+public sealed class RawBoardClient : IBenchClient, IPingingClient
 {
     private const char RecordSeparator = '\u001e';
     private static readonly byte[] TargetMarker = Encoding.UTF8.GetBytes("\"target\":\"boardEvent\"");

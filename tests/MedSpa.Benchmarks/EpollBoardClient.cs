@@ -1,0 +1,407 @@
+using System.Buffers.Binary;
+using System.Buffers.Text;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using System.Text;
+
+namespace MedSpa.Benchmarks;
+
+/// <summary>
+/// The cheapest instrument of the benchmark (<c>--client epoll</c>): a SignalR JSON-protocol client on a plain TCP
+/// socket speaking WebSocket (RFC 6455) itself. It connects, upgrades, does the SignalR handshake and JoinBoard with
+/// blocking calls, then hands the socket to one of a few reader threads of the process, each blocked in
+/// <c>epoll_wait</c> over its share of the sockets: per receipt one <c>recv</c>, a Stopwatch timestamp and a scan for
+/// the envelope's seq — no task, no thread-pool hop, no second <c>recv</c> that returns EAGAIN. Everything the server
+/// sees is what the .NET client or a browser sends (a masked text frame per message, pings every 5 s, pongs to pings, a
+/// close frame at the end). Written by hand: no served library exposes a readiness loop over many sockets.
+/// Linux only (epoll); the benchmark runs on Linux.
+/// </summary>
+public sealed class EpollBoardClient : IBenchClient, IPingingClient
+{
+    private const byte RecordSeparator = 0x1e;
+    private static ReadOnlySpan<byte> TargetMarker => "\"target\":\"boardEvent\""u8;
+    private static ReadOnlySpan<byte> SeqMarker => "\"seq\":"u8;
+    private static ReadOnlySpan<byte> JoinMarker => "\"invocationId\":\"join\""u8;
+
+    private readonly object _lock = new();
+    private readonly object _sendLock = new();
+    private Dictionary<long, long> _received = [];
+    private Socket? _socket;
+    private int _fd = -1;
+    private byte[] _in = new byte[16 * 1024];
+    private int _filled;
+    private byte[] _text = new byte[4 * 1024];
+    private int _textLength;
+    private bool _joined;
+    private string? _joinError;
+    private volatile bool _closed;
+    private GCHandle _self;
+    private EpollReader? _reader;
+
+    public Task ConnectAsync(Uri baseAddress, string token, Guid clinicId) =>
+        // Blocking I/O on its own thread: the connect phase must not register the socket with .NET's own epoll engine.
+        Task.Factory.StartNew(() => Connect(baseAddress, token, clinicId), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+
+    private void Connect(Uri baseAddress, string token, Guid clinicId)
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true, ReceiveTimeout = 60_000, SendTimeout = 60_000 };
+        _socket = socket;
+        socket.Connect(new IPEndPoint(IPAddress.Parse(baseAddress.Host), baseAddress.Port));
+        _fd = (int)socket.Handle;
+
+        var key = Convert.ToBase64String(RandomNumberGenerator.GetBytes(16));
+        var request = $"GET /hubs/clinic?access_token={Uri.EscapeDataString(token)} HTTP/1.1\r\nHost: {baseAddress.Authority}\r\n"
+                      + $"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n";
+        SendAll(Encoding.ASCII.GetBytes(request));
+        ReadUpgradeResponse(key);
+
+        SendText("{\"protocol\":\"json\",\"version\":1}\u001e"u8);
+        SendText(Encoding.UTF8.GetBytes($"{{\"type\":1,\"invocationId\":\"join\",\"target\":\"JoinBoard\",\"arguments\":[\"{clinicId}\",null]}}\u001e"));
+        while (!_joined && _joinError is null)
+        {
+            EnsureSpace();
+            var n = socket.Receive(_in, _filled, _in.Length - _filled, SocketFlags.None);
+            if (n == 0) throw new InvalidOperationException("the server closed the connection before JoinBoard answered");
+            _filled += n;
+            ParseFrames(Stopwatch.GetTimestamp());
+        }
+
+        if (_joinError is not null) throw new InvalidOperationException("JoinBoard failed: " + _joinError);
+        _self = GCHandle.Alloc(this);
+        _reader = EpollReader.Next();
+        _reader.Add(_fd, GCHandle.ToIntPtr(_self));
+    }
+
+    private void ReadUpgradeResponse(string key)
+    {
+        while (true)
+        {
+            EnsureSpace();
+            var n = _socket!.Receive(_in, _filled, _in.Length - _filled, SocketFlags.None);
+            if (n == 0) throw new InvalidOperationException("the server closed the connection during the WebSocket upgrade");
+            _filled += n;
+            var end = _in.AsSpan(0, _filled).IndexOf("\r\n\r\n"u8);
+            if (end < 0) continue;
+            var head = Encoding.ASCII.GetString(_in, 0, end);
+            if (!head.StartsWith("HTTP/1.1 101", StringComparison.Ordinal)) throw new InvalidOperationException("WebSocket upgrade refused: " + head.Split("\r\n")[0]);
+#pragma warning disable CA5350 // RFC 6455 defines Sec-WebSocket-Accept with SHA-1; it is a handshake check, not security
+            var accept = Convert.ToBase64String(SHA1.HashData(Encoding.ASCII.GetBytes(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11")));
+#pragma warning restore CA5350
+            if (!head.Contains("Sec-WebSocket-Accept: " + accept, StringComparison.OrdinalIgnoreCase))
+                throw new InvalidOperationException("WebSocket upgrade: wrong Sec-WebSocket-Accept");
+            var rest = _filled - (end + 4);
+            Buffer.BlockCopy(_in, end + 4, _in, 0, rest);
+            _filled = rest;
+            return;
+        }
+    }
+
+    /// <summary>Called by the reader thread when the socket is readable: one non-blocking recv, then the frames.</summary>
+    internal unsafe void OnReadable()
+    {
+        if (_closed) return;
+        EnsureSpace();
+        nint n;
+        fixed (byte* p = &_in[_filled]) n = Native.recv(_fd, p, _in.Length - _filled, Native.MSG_DONTWAIT);
+        var at = Stopwatch.GetTimestamp();
+        if (n > 0)
+        {
+            _filled += (int)n;
+            ParseFrames(at);
+            return;
+        }
+
+        if (n < 0 && Marshal.GetLastPInvokeError() is Native.EAGAIN or Native.EINTR) return;
+        Close(); // 0: the server closed; < 0: the socket failed
+    }
+
+    private void EnsureSpace()
+    {
+        if (_in.Length - _filled < 4096) Array.Resize(ref _in, _in.Length * 2);
+    }
+
+    /// <summary>Consumes every complete frame in the input buffer (server frames are never masked).</summary>
+    private void ParseFrames(long at)
+    {
+        var pos = 0;
+        while (_filled - pos >= 2)
+        {
+            var b0 = _in[pos];
+            var b1 = _in[pos + 1];
+            var header = 2;
+            long length = b1 & 0x7F;
+            if (length == 126)
+            {
+                if (_filled - pos < 4) break;
+                length = BinaryPrimitives.ReadUInt16BigEndian(_in.AsSpan(pos + 2));
+                header = 4;
+            }
+            else if (length == 127)
+            {
+                if (_filled - pos < 10) break;
+                length = (long)BinaryPrimitives.ReadUInt64BigEndian(_in.AsSpan(pos + 2));
+                header = 10;
+            }
+
+            if ((b1 & 0x80) != 0) throw new InvalidOperationException("a masked frame from the server");
+            if (header + length > _in.Length) Array.Resize(ref _in, (int)Math.Max(_in.Length * 2, header + length + 4096));
+            if (_filled - pos < header + length) break;
+
+            var payload = _in.AsSpan(pos + header, (int)length);
+            switch (b0 & 0x0F)
+            {
+                case 0x0 or 0x1 or 0x2: OnText(payload, at); break;
+                case 0x8: Close(); return;
+                case 0x9: SendFrame(0xA, payload); break; // ping → pong with the same payload
+            }
+
+            pos += header + (int)length;
+        }
+
+        if (pos > 0)
+        {
+            Buffer.BlockCopy(_in, pos, _in, 0, _filled - pos);
+            _filled -= pos;
+        }
+    }
+
+    /// <summary>SignalR text: records end with 0x1E and may span frames.</summary>
+    private void OnText(ReadOnlySpan<byte> payload, long at)
+    {
+        if (_textLength > 0)
+        {
+            if (_text.Length < _textLength + payload.Length) Array.Resize(ref _text, Math.Max(_text.Length * 2, _textLength + payload.Length));
+            payload.CopyTo(_text.AsSpan(_textLength));
+            _textLength += payload.Length;
+            var consumed = OnRecords(_text.AsSpan(0, _textLength), at);
+            _text.AsSpan(consumed, _textLength - consumed).CopyTo(_text);
+            _textLength -= consumed;
+            return;
+        }
+
+        var used = OnRecords(payload, at);
+        var rest = payload[used..];
+        if (rest.IsEmpty) return;
+        if (_text.Length < rest.Length) _text = new byte[rest.Length * 2];
+        rest.CopyTo(_text);
+        _textLength = rest.Length;
+    }
+
+    private int OnRecords(ReadOnlySpan<byte> text, long at)
+    {
+        var start = 0;
+        int end;
+        while ((end = text[start..].IndexOf(RecordSeparator)) >= 0)
+        {
+            OnMessage(text.Slice(start, end), at);
+            start += end + 1;
+        }
+
+        return start;
+    }
+
+    private void OnMessage(ReadOnlySpan<byte> message, long at)
+    {
+        if (message.IndexOf(TargetMarker) >= 0)
+        {
+            var seqAt = message.IndexOf(SeqMarker);
+            if (seqAt >= 0 && Utf8Parser.TryParse(message[(seqAt + SeqMarker.Length)..], out long seq, out _))
+            {
+                lock (_lock) _received.TryAdd(seq, at);
+            }
+        }
+        else if (!_joined && message.IndexOf(JoinMarker) >= 0)
+        {
+            if (message.IndexOf("\"error\""u8) >= 0) _joinError = Encoding.UTF8.GetString(message);
+            else _joined = true;
+        }
+    }
+
+    public Task PingAsync()
+    {
+        if (!_closed) SendText("{\"type\":6}\u001e"u8);
+        return Task.CompletedTask;
+    }
+
+    private void SendText(ReadOnlySpan<byte> payload) => SendFrame(0x1, payload);
+
+    /// <summary>One final, masked frame (clients must mask), written with one blocking send under the send lock.</summary>
+    private void SendFrame(byte opcode, ReadOnlySpan<byte> payload)
+    {
+        var header = payload.Length < 126 ? 2 : 4;
+        if (payload.Length > ushort.MaxValue) throw new ArgumentOutOfRangeException(nameof(payload), "frames over 64 KiB are not sent by this client");
+        var frame = new byte[header + 4 + payload.Length];
+        frame[0] = (byte)(0x80 | opcode);
+        if (header == 2)
+        {
+            frame[1] = (byte)(0x80 | payload.Length);
+        }
+        else
+        {
+            frame[1] = 0x80 | 126;
+            BinaryPrimitives.WriteUInt16BigEndian(frame.AsSpan(2), (ushort)payload.Length);
+        }
+
+        var mask = frame.AsSpan(header, 4);
+        RandomNumberGenerator.Fill(mask);
+        for (var i = 0; i < payload.Length; i++) frame[header + 4 + i] = (byte)(payload[i] ^ mask[i & 3]);
+        lock (_sendLock)
+        {
+            if (_closed) return;
+            try
+            {
+                SendAll(frame);
+            }
+            catch (SocketException)
+            {
+                Close();
+            }
+            catch (ObjectDisposedException)
+            {
+                Close();
+            }
+        }
+    }
+
+    private void SendAll(ReadOnlySpan<byte> bytes)
+    {
+        while (!bytes.IsEmpty) bytes = bytes[_socket!.Send(bytes)..];
+    }
+
+    private void Close()
+    {
+        if (_closed) return;
+        _closed = true;
+        _reader?.Remove(_fd);
+    }
+
+    public void Reset() { lock (_lock) _received = []; }
+
+    public bool HasAll(HashSet<long> seqs) { lock (_lock) return seqs.All(_received.ContainsKey); }
+
+    public Dictionary<long, long> Snapshot() { lock (_lock) return new Dictionary<long, long>(_received); }
+
+    public ValueTask DisposeAsync()
+    {
+        if (_socket is not null)
+        {
+            if (!_closed)
+            {
+                SendFrame(0x8, [0x03, 0xE8]); // close, 1000 normal closure
+                Close();
+            }
+
+            _socket.Dispose();
+        }
+
+        // The GCHandle is not freed: a reader thread may still hold this client's event from its last epoll_wait, and a
+        // freed handle there would be undefined behaviour. One handle per client for the life of the process.
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>One reader thread and its epoll set; the process has one per core and spreads the clients over them.</summary>
+    private sealed class EpollReader
+    {
+        private static readonly EpollReader[] Readers = [.. Enumerable.Range(0, ReaderCount()).Select(i => new EpollReader(i))];
+        private static int _next;
+        private readonly int _epoll;
+
+        private EpollReader(int index)
+        {
+            if (!OperatingSystem.IsLinux()) throw new PlatformNotSupportedException("--client epoll needs Linux");
+            _epoll = Native.epoll_create1(Native.EPOLL_CLOEXEC);
+            if (_epoll < 0) throw new InvalidOperationException($"epoll_create1 failed (errno {Marshal.GetLastPInvokeError()})");
+            new Thread(Run) { IsBackground = true, Name = $"epoll reader {index}" }.Start();
+        }
+
+        /// <summary>One per core, or MEDSPA_BENCH_EPOLL_READERS (the clients' process inherits --clients-env).</summary>
+        private static int ReaderCount() =>
+            int.TryParse(Environment.GetEnvironmentVariable("MEDSPA_BENCH_EPOLL_READERS"), out var n) && n > 0 ? n : Math.Max(1, Environment.ProcessorCount);
+
+        public static EpollReader Next() => Readers[(int)((uint)Interlocked.Increment(ref _next) % Readers.Length)];
+
+        public unsafe void Add(int fd, IntPtr client)
+        {
+            var ev = stackalloc byte[Native.EventSize];
+            Native.WriteEvent(ev, Native.EPOLLIN | Native.EPOLLRDHUP, (ulong)client);
+            if (Native.epoll_ctl(_epoll, Native.EPOLL_CTL_ADD, fd, ev) != 0)
+                throw new InvalidOperationException($"epoll_ctl ADD failed (errno {Marshal.GetLastPInvokeError()})");
+        }
+
+        public unsafe void Remove(int fd)
+        {
+            var ev = stackalloc byte[Native.EventSize];
+            _ = Native.epoll_ctl(_epoll, Native.EPOLL_CTL_DEL, fd, ev); // a failure means it is already gone (socket closed)
+        }
+
+        private unsafe void Run()
+        {
+            const int max = 256;
+            var events = new byte[max * Native.EventSize];
+            fixed (byte* p = events)
+            {
+                while (true)
+                {
+                    var n = Native.epoll_wait(_epoll, p, max, -1);
+                    if (n < 0)
+                    {
+                        if (Marshal.GetLastPInvokeError() == Native.EINTR) continue;
+                        throw new InvalidOperationException($"epoll_wait failed (errno {Marshal.GetLastPInvokeError()})");
+                    }
+
+                    for (var i = 0; i < n; i++)
+                    {
+                        var handle = GCHandle.FromIntPtr(checked((IntPtr)(long)Native.ReadData(p + i * Native.EventSize)));
+                        if (handle.Target is EpollBoardClient client) client.OnReadable();
+                    }
+                }
+            }
+        }
+    }
+
+    private static unsafe class Native
+    {
+        public const int EPOLL_CLOEXEC = 0x80000;
+        public const int EPOLL_CTL_ADD = 1;
+        public const int EPOLL_CTL_DEL = 2;
+        public const uint EPOLLIN = 0x001;
+        public const uint EPOLLRDHUP = 0x2000;
+        public const int MSG_DONTWAIT = 0x40;
+        public const int EAGAIN = 11;
+        public const int EINTR = 4;
+
+        // struct epoll_event is packed on x86-64 (12 bytes: events, then data at 4); elsewhere naturally aligned (16).
+        private static readonly bool Packed = RuntimeInformation.ProcessArchitecture == Architecture.X64;
+        public static readonly int EventSize = Packed ? 12 : 16;
+
+        public static void WriteEvent(byte* at, uint events, ulong data)
+        {
+            *(uint*)at = events;
+            Unsafe.WriteUnaligned(at + (Packed ? 4 : 8), data);
+        }
+
+        public static ulong ReadData(byte* at) => Unsafe.ReadUnaligned<ulong>(at + (Packed ? 4 : 8));
+
+        [DllImport("libc.so.6", SetLastError = true)]
+        public static extern int epoll_create1(int flags);
+
+        [DllImport("libc.so.6", SetLastError = true)]
+        public static extern int epoll_ctl(int epfd, int op, int fd, byte* ev);
+
+        [DllImport("libc.so.6", SetLastError = true)]
+        public static extern int epoll_wait(int epfd, byte* events, int maxevents, int timeout);
+
+        [DllImport("libc.so.6", SetLastError = true)]
+        public static extern nint recv(int fd, byte* buffer, nint length, int flags);
+    }
+}
+
+/// <summary>A benchmark client that must ping the server itself (SignalR keep-alive), as the board page does.</summary>
+public interface IPingingClient
+{
+    Task PingAsync();
+}
