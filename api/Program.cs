@@ -3,6 +3,8 @@ using MedSpa.Api.Features.Auth;
 using MedSpa.Api.Infrastructure;
 using MedSpa.Silo;
 
+RuntimeTuning.Apply();               // before anything rents from the shared array pool (see RuntimeTuning)
+
 var builder = WebApplication.CreateBuilder(args);
 
 builder.AddMedSpaDatabase();        // Npgsql data source; migrations run before the silo starts

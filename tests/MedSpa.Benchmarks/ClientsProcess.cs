@@ -71,15 +71,20 @@ static class BenchClients
         return clients;
     }
 
-    /// <summary>Raw and epoll clients ping like the board page does (every 5 s), or the server would time them out.</summary>
+    /// <summary>Raw and epoll clients ping like the board page does (every 5 s), or the server would time them out, and
+    /// epoll clients acknowledge for stateful reconnect every second.</summary>
     public static Task PingUntilAsync(List<IBenchClient> clients, CancellationToken stop) => Task.Run(async () =>
     {
         try
         {
-            using var timer = new PeriodicTimer(TimeSpan.FromSeconds(5));
-            while (await timer.WaitForNextTickAsync(stop).ConfigureAwait(false))
+            using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
+            for (var tick = 1; await timer.WaitForNextTickAsync(stop).ConfigureAwait(false); tick++)
             {
-                foreach (var raw in clients.OfType<IPingingClient>()) await raw.PingAsync();
+                foreach (var raw in clients.OfType<IPingingClient>())
+                {
+                    raw.Ack();
+                    if (tick % 5 == 0) await raw.PingAsync();
+                }
             }
         }
         catch (OperationCanceledException)

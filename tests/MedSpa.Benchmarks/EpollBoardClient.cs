@@ -26,6 +26,9 @@ public sealed class EpollBoardClient : IBenchClient, IPingingClient
     private static ReadOnlySpan<byte> TargetMarker => "\"target\":\"boardEvent\""u8;
     private static ReadOnlySpan<byte> SeqMarker => "\"seq\":"u8;
     private static ReadOnlySpan<byte> JoinMarker => "\"invocationId\":\"join\""u8;
+    private static ReadOnlySpan<byte> TypeMarker => "\"type\":"u8;
+    private static readonly bool Stateful = Environment.GetEnvironmentVariable("MEDSPA_BENCH_STATEFUL_RECONNECT") != "0";
+    private static readonly HttpClient Negotiator = new();
 
     private readonly object _lock = new();
     private readonly object _sendLock = new();
@@ -39,6 +42,8 @@ public sealed class EpollBoardClient : IBenchClient, IPingingClient
     private bool _joined;
     private string? _joinError;
     private volatile bool _closed;
+    private long _sequenced; // hub messages received (invocations, completions, ...): the stateful-reconnect sequence id
+    private long _acked;
     private GCHandle _self;
     private EpollReader? _reader;
 
@@ -48,13 +53,28 @@ public sealed class EpollBoardClient : IBenchClient, IPingingClient
 
     private void Connect(Uri baseAddress, string token, Guid clinicId)
     {
+        // Negotiate as the board page does (stateful reconnect on, unless MEDSPA_BENCH_STATEFUL_RECONNECT=0): the server
+        // then buffers every message per connection until this client acknowledges it (see Ack).
+        var query = "access_token=" + Uri.EscapeDataString(token);
+        if (Stateful)
+        {
+            using var negotiate = new HttpRequestMessage(HttpMethod.Post, new Uri(baseAddress, "/hubs/clinic/negotiate?negotiateVersion=1&useStatefulReconnect=true"));
+            negotiate.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+            using var response = Negotiator.Send(negotiate);
+            response.EnsureSuccessStatusCode();
+            using var body = System.Text.Json.JsonDocument.Parse(response.Content.ReadAsStream());
+            if (!body.RootElement.TryGetProperty("useStatefulReconnect", out var granted) || !granted.GetBoolean())
+                throw new InvalidOperationException("the server did not grant stateful reconnect");
+            query += "&id=" + Uri.EscapeDataString(body.RootElement.GetProperty("connectionToken").GetString()!);
+        }
+
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true, ReceiveTimeout = 60_000, SendTimeout = 60_000 };
         _socket = socket;
         socket.Connect(new IPEndPoint(IPAddress.Parse(baseAddress.Host), baseAddress.Port));
         _fd = (int)socket.Handle;
 
         var key = Convert.ToBase64String(RandomNumberGenerator.GetBytes(16));
-        var request = $"GET /hubs/clinic?access_token={Uri.EscapeDataString(token)} HTTP/1.1\r\nHost: {baseAddress.Authority}\r\n"
+        var request = $"GET /hubs/clinic?{query} HTTP/1.1\r\nHost: {baseAddress.Authority}\r\n"
                       + $"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n";
         SendAll(Encoding.ASCII.GetBytes(request));
         ReadUpgradeResponse(key);
@@ -206,6 +226,14 @@ public sealed class EpollBoardClient : IBenchClient, IPingingClient
 
     private void OnMessage(ReadOnlySpan<byte> message, long at)
     {
+        // SignalR's JSON protocol writes "type" first. Types 1-5 (invocation, stream item, completion, stream
+        // invocation, cancel) count towards the stateful-reconnect sequence; pings, acks and sequence messages do not.
+        var typeAt = message.IndexOf(TypeMarker);
+        if (typeAt >= 0 && Utf8Parser.TryParse(message[(typeAt + TypeMarker.Length)..], out int type, out _) && type is >= 1 and <= 5)
+        {
+            Interlocked.Increment(ref _sequenced);
+        }
+
         if (message.IndexOf(TargetMarker) >= 0)
         {
             var seqAt = message.IndexOf(SeqMarker);
@@ -225,6 +253,18 @@ public sealed class EpollBoardClient : IBenchClient, IPingingClient
     {
         if (!_closed) SendText("{\"type\":6}\u001e"u8);
         return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// Stateful reconnect: acknowledges what arrived since the last ack, as the JavaScript client does about once a
+    /// second after it receives messages, so the server can drop them from its replay buffer.
+    /// </summary>
+    public void Ack()
+    {
+        var sequenced = Interlocked.Read(ref _sequenced);
+        if (!Stateful || _closed || sequenced == _acked) return;
+        _acked = sequenced;
+        SendText(Encoding.UTF8.GetBytes(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{{\"type\":8,\"sequenceId\":{sequenced}}}\u001e")));
     }
 
     private void SendText(ReadOnlySpan<byte> payload) => SendFrame(0x1, payload);
@@ -404,4 +444,7 @@ public sealed class EpollBoardClient : IBenchClient, IPingingClient
 public interface IPingingClient
 {
     Task PingAsync();
+
+    /// <summary>Called every second: a client with stateful reconnect acknowledges what it received.</summary>
+    void Ack() { }
 }

@@ -35,6 +35,7 @@ public static class BoardPushBenchmark
 {
     public static async Task<int> Main(string[] args)
     {
+        RuntimeTuning.Apply(); // as the api's Program does, before anything uses the shared array pool
         if (args.Length > 0 && args[0] == "--clients-mode") return await ClientsMode.RunAsync(args);
         if (args.Length > 0 && args[0] == "checkout") return await CheckoutBenchmark.RunAsync(args);
 
@@ -57,8 +58,8 @@ public static class BoardPushBenchmark
         Console.WriteLine($"fan-out: {server.Shards} sub-group(s) per clinic; server settings: {(settings.ServerSettings.Count == 0 ? "defaults" : string.Join(", ", settings.ServerSettings.Select(kv => $"{kv.Key}={kv.Value}")))}; "
                           + $"GC: {(System.Runtime.GCSettings.IsServerGC ? "server" : "workstation")}; env: {BenchEnvironment.Describe()}; clients env: {(settings.ClientsEnvironment.Count == 0 ? "(inherited)" : string.Join(", ", settings.ClientsEnvironment.Select(kv => $"{kv.Key}={kv.Value}")))}");
         Console.WriteLine();
-        Console.WriteLine("| path | clients | events | deliveries | lost | p50 ms | p99 ms | max ms | publish p50 ms | server CPU (usr+sys) | clients CPU (usr+sys) |");
-        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        Console.WriteLine("| path | clients | events | deliveries | lost | p50 ms | p99 ms | max ms | publish p50 ms | server CPU (usr+sys) | clients CPU (usr+sys) | server GCs gen0/1/2, pause |");
+        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
 
         var idle = new List<string>();
         var clockChecks = new List<string>();
@@ -152,6 +153,7 @@ public static class BoardPushBenchmark
         using var self = Process.GetCurrentProcess();
         var serverCpu0 = (self.UserProcessorTime, self.PrivilegedProcessorTime);
         var clientsCpu0 = clients.ClientsProcessorTimes;
+        var gc0 = (G0: GC.CollectionCount(0), G1: GC.CollectionCount(1), G2: GC.CollectionCount(2), Pause: GC.GetTotalPauseDuration());
         var start = Stopwatch.GetTimestamp();
         for (var i = 0; i < total; i++)
         {
@@ -208,6 +210,8 @@ public static class BoardPushBenchmark
         self.Refresh();
         var serverCpu = CpuShare((self.UserProcessorTime, self.PrivilegedProcessorTime), serverCpu0, publishWall);
         var clientsCpu = clients.ClientsProcessorTimes is { } c1 && clientsCpu0 is { } c0 ? CpuShare(c1, c0, publishWall) : "—";
+        var gc = string.Create(CultureInfo.InvariantCulture,
+            $"{GC.CollectionCount(0) - gc0.G0}/{GC.CollectionCount(1) - gc0.G1}/{GC.CollectionCount(2) - gc0.G2}, {(GC.GetTotalPauseDuration() - gc0.Pause).TotalMilliseconds:F0} ms");
 
         if (path == "http")
         {
@@ -248,7 +252,7 @@ public static class BoardPushBenchmark
             publish.Sort();
             var name = variants.Length == 1 ? path : $"{variant} (alternating: {path})";
             rows.Add(string.Create(CultureInfo.InvariantCulture,
-                $"| {name} | {clients.Count} | {mine.Count} | {latencies.Count} | {lost} | {Pct(latencies, 50):F2} | {Pct(latencies, 99):F2} | {(latencies.Count > 0 ? latencies[^1] : double.NaN):F2} | {Pct(publish, 50):F2} | {serverCpu} | {clientsCpu} |"));
+                $"| {name} | {clients.Count} | {mine.Count} | {latencies.Count} | {lost} | {Pct(latencies, 50):F2} | {Pct(latencies, 99):F2} | {(latencies.Count > 0 ? latencies[^1] : double.NaN):F2} | {Pct(publish, 50):F2} | {serverCpu} | {clientsCpu} | {gc} |"));
         }
 
         return string.Join(Environment.NewLine, rows);
