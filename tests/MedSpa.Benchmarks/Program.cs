@@ -304,13 +304,13 @@ sealed record Settings(int[] Clients, double Rate, int Events, int Warmup, int I
     public Dictionary<string, string> ClientsEnvironment { get; init; } = new() { ["DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS"] = "1" };
 
     public const string Usage =
-        "--clients 100,1000 --rate 20 --events 400 --warmup 40 --idle 30 --client raw|epoll|signalr --clients-in-process "
+        "--clients 100,1000 --rate 20 --events 400 --warmup 200 --idle 30 --client epoll|raw|signalr --clients-in-process "
         + "--paths baseline,fanout,baseline-small,board,http (a~b: alternate a and b event by event in one run) --repeat N --set Config:Key=value (server configuration, repeatable) "
         + "--clients-env NAME=value (environment of the clients' process, repeatable)";
 
     public static Settings Parse(string[] args)
     {
-        var s = new Settings([100, 1000], 20, 400, 40, 30, "raw", false);
+        var s = new Settings([100, 1000], 20, 400, 200, 30, "epoll", false);
         for (var i = 0; i < args.Length; i += 2)
         {
             if (args[i] == "--clients-in-process")

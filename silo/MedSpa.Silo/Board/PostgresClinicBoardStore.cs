@@ -66,62 +66,55 @@ public sealed class PostgresClinicBoardStore(NpgsqlDataSource dataSource, Serial
 
     public async Task SaveAsync(Guid tenantId, Guid clinicId, long expectedSeq, StoredBoardState state, IReadOnlyList<BoardEnvelope> newEvents, int keepEvents)
     {
-        await using var conn = await dataSource.OpenConnectionAsync();
-        await using var tx = await conn.BeginTransactionAsync();
-        await using (var batch = new NpgsqlBatch(conn, tx))
-        {
-            // The state row is the guard: it only moves from the sequence this activation last saw.
-            batch.BatchCommands.Add(Command(
-                expectedSeq == 0
-                    ? "INSERT INTO board_states (tenant_id, clinic_id, last_seq, state) VALUES ($1, $2, $4, $5) ON CONFLICT DO NOTHING"
-                    : "UPDATE board_states SET last_seq = $4, state = $5, updated_at = now() WHERE tenant_id = $1 AND clinic_id = $2 AND last_seq = $3",
-                tenantId, clinicId, expectedSeq, state.LastSeq, serializer.SerializeToArray(state)));
-            batch.BatchCommands.Add(Command(
-                """
-                INSERT INTO board_events (tenant_id, clinic_id, seq, event, at, payload)
-                SELECT $1, $2, e.seq, e.event, e.at, e.payload FROM unnest($3::bigint[], $4::text[], $5::timestamptz[], $6::bytea[]) AS e(seq, event, at, payload)
-                """,
-                tenantId, clinicId,
-                newEvents.Select(e => e.Seq).ToArray(),
-                newEvents.Select(e => e.Event).ToArray(),
-                newEvents.Select(e => e.At.UtcDateTime).ToArray(),
-                newEvents.Select(e => serializer.SerializeToArray(e)).ToArray()));
-            if (state.LastSeq / PruneEvery != expectedSeq / PruneEvery && state.LastSeq > keepEvents)
-            {
-                batch.BatchCommands.Add(Command(
-                    "DELETE FROM board_events WHERE tenant_id = $1 AND clinic_id = $2 AND seq <= $3",
-                    tenantId, clinicId, state.LastSeq - keepEvents));
-            }
-
-            try
-            {
-                await batch.ExecuteNonQueryAsync();
-            }
-            catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.UniqueViolation)
-            {
-                throw new BoardConcurrencyException($"Board {tenantId:N}/{clinicId:N}: events after {expectedSeq} are already stored.");
-            }
-
-            if (batch.BatchCommands[0].RecordsAffected != 1)
-            {
-                throw new BoardConcurrencyException($"Board {tenantId:N}/{clinicId:N} is no longer at seq {expectedSeq}.");
-            }
-        }
-
-        await tx.CommitAsync();
-    }
-
-    private static string RoomLabel(string number, string name) =>
-        name.Contains(number, StringComparison.OrdinalIgnoreCase) ? name : $"{number} · {name}";
-
-    private static NpgsqlBatchCommand Command(string sql, params object[] values)
-    {
-        var command = new NpgsqlBatchCommand(sql);
-        foreach (var value in values)
+        ArgumentOutOfRangeException.ThrowIfZero(newEvents.Count);
+        // One statement, so one round trip and its own transaction: the state row is the guard (it only moves from the
+        // sequence this activation last saw, or is created when none is stored yet); the events are appended and old
+        // ones pruned only when the guard matched. No row inserted = the guard did not match; a duplicate seq = another
+        // activation already stored these events. Either way nothing changed.
+        var guard = expectedSeq == 0
+            ? "INSERT INTO board_states (tenant_id, clinic_id, last_seq, state) VALUES ($1, $2, $4, $5) ON CONFLICT DO NOTHING RETURNING 1"
+            : "UPDATE board_states SET last_seq = $4, state = $5, updated_at = now() WHERE tenant_id = $1 AND clinic_id = $2 AND last_seq = $3 RETURNING 1";
+        var prune = state.LastSeq / PruneEvery != expectedSeq / PruneEvery && state.LastSeq > keepEvents;
+        var sql = $"""
+            WITH guard AS ({guard}){(prune ? """
+            ,
+            pruned AS (
+                DELETE FROM board_events
+                WHERE tenant_id = $1 AND clinic_id = $2 AND seq <= $4 - $10 AND EXISTS (SELECT 1 FROM guard)
+            )
+            """ : "")}
+            INSERT INTO board_events (tenant_id, clinic_id, seq, event, at, payload)
+            SELECT $1, $2, e.seq, e.event, e.at, e.payload
+            FROM unnest($6::bigint[], $7::text[], $8::timestamptz[], $9::bytea[]) AS e(seq, event, at, payload), guard
+            """;
+        await using var command = dataSource.CreateCommand(sql);
+        foreach (var value in new object[]
+                 {
+                     tenantId, clinicId, expectedSeq, state.LastSeq, serializer.SerializeToArray(state),
+                     newEvents.Select(e => e.Seq).ToArray(), newEvents.Select(e => e.Event).ToArray(),
+                     newEvents.Select(e => e.At.UtcDateTime).ToArray(), newEvents.Select(e => serializer.SerializeToArray(e)).ToArray(),
+                     (long)keepEvents,
+                 })
         {
             command.Parameters.Add(new NpgsqlParameter { Value = value });
         }
 
-        return command;
+        int inserted;
+        try
+        {
+            inserted = await command.ExecuteNonQueryAsync();
+        }
+        catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.UniqueViolation)
+        {
+            throw new BoardConcurrencyException($"Board {tenantId:N}/{clinicId:N}: events after {expectedSeq} are already stored.");
+        }
+
+        if (inserted != newEvents.Count)
+        {
+            throw new BoardConcurrencyException($"Board {tenantId:N}/{clinicId:N} is no longer at seq {expectedSeq}.");
+        }
     }
+
+    private static string RoomLabel(string number, string name) =>
+        name.Contains(number, StringComparison.OrdinalIgnoreCase) ? name : $"{number} · {name}";
 }
