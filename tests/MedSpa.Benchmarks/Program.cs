@@ -93,6 +93,7 @@ public static class BoardPushBenchmark
             idle.Add($"| {clients} | {settings.IdleSeconds} s | {cpu:F2} % | {(clientsCpu is { } c ? $"{c:F2} %" : "(same process)")} |");
         }
 
+        PrintRatios();
         if (settings.IdleSeconds > 0)
         {
         Console.WriteLine();
@@ -151,12 +152,23 @@ public static class BoardPushBenchmark
 
         var interval = TimeSpan.FromSeconds(1.0 / settings.Rate);
         using var self = Process.GetCurrentProcess();
-        var serverCpu0 = (self.UserProcessorTime, self.PrivilegedProcessorTime);
-        var clientsCpu0 = clients.ClientsProcessorTimes;
-        var gc0 = (G0: GC.CollectionCount(0), G1: GC.CollectionCount(1), G2: GC.CollectionCount(2), Pause: GC.GetTotalPauseDuration());
+        // CPU and GC are counted from the first measured event (after the warm-up, which includes JIT tiering).
+        (TimeSpan User, TimeSpan System) serverCpu0 = default;
+        (TimeSpan User, TimeSpan System)? clientsCpu0 = null;
+        (int G0, int G1, int G2, TimeSpan Pause) gc0 = default;
+        long measuredFrom = 0;
         var start = Stopwatch.GetTimestamp();
         for (var i = 0; i < total; i++)
         {
+            if (i == settings.Warmup)
+            {
+                self.Refresh();
+                serverCpu0 = (self.UserProcessorTime, self.PrivilegedProcessorTime);
+                clientsCpu0 = clients.ClientsProcessorTimes;
+                gc0 = (GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2), GC.GetTotalPauseDuration());
+                measuredFrom = Stopwatch.GetTimestamp();
+            }
+
             // Steady rate: wait until this event's slot (no catching up in bursts after a slow publish).
             var due = start + (long)(i * interval.TotalSeconds * Stopwatch.Frequency);
             var wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), due);
@@ -205,8 +217,8 @@ public static class BoardPushBenchmark
             }
         }
 
-        // CPU while publishing (all events, warm-up included), in % of one core: this process and the clients' own.
-        var publishWall = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+        // CPU while publishing the measured events, in % of one core: this process and the clients' own.
+        var publishWall = Stopwatch.GetElapsedTime(measuredFrom).TotalMilliseconds;
         self.Refresh();
         var serverCpu = CpuShare((self.UserProcessorTime, self.PrivilegedProcessorTime), serverCpu0, publishWall);
         var clientsCpu = clients.ClientsProcessorTimes is { } c1 && clientsCpu0 is { } c0 ? CpuShare(c1, c0, publishWall) : "—";
@@ -251,6 +263,7 @@ public static class BoardPushBenchmark
             var publish = variants.Length == 1 ? publishTimes : [.. mine.Select(kv => publishOf[kv.Key])];
             publish.Sort();
             var name = variants.Length == 1 ? path : $"{variant} (alternating: {path})";
+            Percentiles.Add((clients.Count, name, Pct(latencies, 50), Pct(latencies, 99)));
             rows.Add(string.Create(CultureInfo.InvariantCulture,
                 $"| {name} | {clients.Count} | {mine.Count} | {latencies.Count} | {lost} | {Pct(latencies, 50):F2} | {Pct(latencies, 99):F2} | {(latencies.Count > 0 ? latencies[^1] : double.NaN):F2} | {Pct(publish, 50):F2} | {serverCpu} | {clientsCpu} | {gc} |"));
         }
@@ -259,6 +272,33 @@ public static class BoardPushBenchmark
     }
 
     private static long _directSeq = 1_000_000_000L;
+
+    /// <summary>Every row's (clients, path, p50, p99), for the ratios against the baseline printed at the end.</summary>
+    private static readonly List<(int Clients, string Path, double P50, double P99)> Percentiles = [];
+
+    /// <summary>Each path's p50 and p99 over the same run's SignalR-only baseline with the same clients.</summary>
+    private static void PrintRatios()
+    {
+        var lines = new List<string>();
+        foreach (var group in Percentiles.GroupBy(p => p.Clients))
+        {
+            var baseline = group.Where(p => p.Path == "baseline").ToList();
+            if (baseline.Count == 0) continue;
+            var (b50, b99) = (baseline.Average(b => b.P50), baseline.Average(b => b.P99));
+            foreach (var row in group.Where(p => p.Path != "baseline"))
+            {
+                lines.Add(string.Create(CultureInfo.InvariantCulture, $"| {row.Path} | {group.Key} | {row.P50 / b50:F2} | {row.P99 / b99:F2} |"));
+            }
+        }
+
+        if (lines.Count == 0) return;
+        Console.WriteLine();
+        Console.WriteLine("Ratio to the baseline of the same run (SignalR group send from the same process, no Orleans, no database):");
+        Console.WriteLine();
+        Console.WriteLine("| path | clients | p50 ÷ baseline | p99 ÷ baseline |");
+        Console.WriteLine("|---|---:|---:|---:|");
+        foreach (var line in lines) Console.WriteLine(line);
+    }
 
     /// <summary>"44 % (30+14)": CPU over the wall time in % of one core, user + system.</summary>
     private static string CpuShare((TimeSpan User, TimeSpan System) now, (TimeSpan User, TimeSpan System) before, double wallMs)
