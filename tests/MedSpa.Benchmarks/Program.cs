@@ -276,24 +276,21 @@ public static class BoardPushBenchmark
     /// <summary>Every row's (clients, path, p50, p99), for the ratios against the baseline printed at the end.</summary>
     private static readonly List<(int Clients, string Path, double P50, double P99)> Percentiles = [];
 
-    /// <summary>Each path's p50 and p99 over the same run's SignalR-only baseline with the same clients.</summary>
+    /// <summary>Each path's p50 and p99 over the SignalR-only baseline measured just before it with the same clients.</summary>
     private static void PrintRatios()
     {
         var lines = new List<string>();
-        foreach (var group in Percentiles.GroupBy(p => p.Clients))
+        var baselines = new Dictionary<int, (double P50, double P99)>();
+        foreach (var row in Percentiles)
         {
-            var baseline = group.Where(p => p.Path == "baseline").ToList();
-            if (baseline.Count == 0) continue;
-            var (b50, b99) = (baseline.Average(b => b.P50), baseline.Average(b => b.P99));
-            foreach (var row in group.Where(p => p.Path != "baseline"))
-            {
-                lines.Add(string.Create(CultureInfo.InvariantCulture, $"| {row.Path} | {group.Key} | {row.P50 / b50:F2} | {row.P99 / b99:F2} |"));
-            }
+            if (row.Path == "baseline") baselines[row.Clients] = (row.P50, row.P99);
+            else if (baselines.TryGetValue(row.Clients, out var b))
+                lines.Add(string.Create(CultureInfo.InvariantCulture, $"| {row.Path} | {row.Clients} | {row.P50 / b.P50:F2} | {row.P99 / b.P99:F2} |"));
         }
 
         if (lines.Count == 0) return;
         Console.WriteLine();
-        Console.WriteLine("Ratio to the baseline of the same run (SignalR group send from the same process, no Orleans, no database):");
+        Console.WriteLine("Ratio to the baseline row before it (same run and clients; a SignalR group send from the same process, no Orleans, no database):");
         Console.WriteLine();
         Console.WriteLine("| path | clients | p50 ÷ baseline | p99 ÷ baseline |");
         Console.WriteLine("|---|---:|---:|---:|");
