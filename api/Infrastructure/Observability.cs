@@ -27,8 +27,8 @@ public sealed class ObservabilityOptions
 
 /// <summary>
 /// Traces, metrics, logs and health: OpenTelemetry for ASP.NET Core, HttpClient, Npgsql, the .NET runtime and
-/// Orleans; a Prometheus scrape endpoint; OTLP export when <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set; liveness and
-/// readiness probes; the Orleans Dashboard for admins.
+/// Orleans; a Prometheus scrape endpoint; traces and logs over OTLP when <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set
+/// (and only then recorded); liveness and readiness probes; the Orleans Dashboard for admins.
 /// </summary>
 public static class Observability
 {
@@ -57,14 +57,13 @@ public static class Observability
             });
         }
 
+        // Traces are only recorded when something exports them: without a collector an always-on sampler would still
+        // build an Activity for every request, grain call and SQL command (≈ 2 % of the server's CPU in the board
+        // benchmark) for nobody. The standard variable (and its _PROTOCOL/_HEADERS siblings) configures the exporter.
+        var exportTelemetry = !string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]);
         var otel = builder.Services.AddOpenTelemetry()
             .ConfigureResource(r => r.AddService(ServiceName, serviceVersion: typeof(Observability).Assembly.GetName().Version?.ToString(),
                 serviceInstanceId: Environment.MachineName + ":" + Environment.ProcessId))
-            .WithTracing(tracing => tracing
-                .AddAspNetCoreInstrumentation(o => o.Filter = ctx => !IsOperationsPath(ctx.Request.Path))
-                .AddHttpClientInstrumentation()
-                .AddNpgsql()
-                .AddSource(OrleansActivitySources))
             .WithMetrics(metrics => metrics
                 .AddAspNetCoreInstrumentation()
                 // Kestrel's memory pool counts every block rented and returned: two measurements per message written,
@@ -77,12 +76,15 @@ public static class Observability
                 .AddNpgsqlInstrumentation()
                 .AddMeter(OrleansMeter)
                 .AddPrometheusExporter());
-
-        // OTLP only when a collector is configured: the standard variable (and its _PROTOCOL/_HEADERS siblings)
-        // configures the exporter itself; without it, nothing tries to send anywhere.
-        if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
+        if (exportTelemetry)
         {
-            otel.WithLogging().UseOtlpExporter();
+            otel.WithTracing(tracing => tracing
+                    .AddAspNetCoreInstrumentation(o => o.Filter = ctx => !IsOperationsPath(ctx.Request.Path))
+                    .AddHttpClientInstrumentation()
+                    .AddNpgsql()
+                    .AddSource(OrleansActivitySources))
+                .WithLogging()
+                .UseOtlpExporter();
         }
 
         // Grain calls carry the caller's trace context, so an HTTP request and the grain work it causes are one trace.
@@ -90,7 +92,11 @@ public static class Observability
         {
             builder.UseOrleansClient(client =>
             {
-                client.AddActivityPropagation();
+                if (exportTelemetry)
+                {
+                    client.AddActivityPropagation();
+                }
+
                 if (options.Dashboard == true)
                 {
                     client.AddDashboard();
@@ -101,7 +107,11 @@ public static class Observability
         {
             builder.UseOrleans(silo =>
             {
-                silo.AddActivityPropagation();
+                if (exportTelemetry)
+                {
+                    silo.AddActivityPropagation();
+                }
+
                 if (options.Dashboard == true)
                 {
                     silo.AddDashboard();
