@@ -129,7 +129,8 @@ public sealed partial class ReceiptsApiTests(ReceiptsApiFactory factory) : IClas
 
         await anonymous.GetPdfAsync($"/r/{token[..^2]}", HttpStatusCode.NotFound);
         await anonymous.GetPdfAsync("/r/not-a-token", HttpStatusCode.NotFound);
-        var (status, problem) = await anonymous.TrySendAsync(HttpMethod.Get, $"/r/{token[..^1]}x", null);
+        // The last character replaced by a different one (a token ending in 'x' made this test pass the real link).
+        var (status, problem) = await anonymous.TrySendAsync(HttpMethod.Get, $"/r/{token[..^1]}{(token[^1] == 'x' ? 'y' : 'x')}", null);
         Assert.Equal(HttpStatusCode.NotFound, status);
         Assert.Equal("not_found", problem.GetProperty("code").GetString());
     }
