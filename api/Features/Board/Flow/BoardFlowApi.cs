@@ -27,12 +27,12 @@ public static class BoardFlowApi
     {
         var rooms = app.MapGroup("/api/rooms/{roomId:guid}").RequireAuthorization(Policies.Staff).WithTags("Live rooms");
         rooms.MapGet("/status", GetRoom).WithName("GetRoomStatus");
-        rooms.MapPost("/clean", (Guid roomId, [FromBody] RoomCommandRequest? body, HttpContext http, CurrentUser user, IGrainFactory grains, NpgsqlDataSource db, TimeProvider time, CancellationToken ct) =>
-            RoomCommand(roomId, body, http, user, grains, db, time, (g, c, _) => g.MarkCleanAsync(c), ct)).WithName("MarkRoomClean").WithIdempotency();
-        rooms.MapPost("/out-of-service", (Guid roomId, [FromBody] RoomCommandRequest? body, HttpContext http, CurrentUser user, IGrainFactory grains, NpgsqlDataSource db, TimeProvider time, CancellationToken ct) =>
-            RoomCommand(roomId, body, http, user, grains, db, time, (g, c, r) => g.TakeOutOfServiceAsync(r, c), ct)).WithName("TakeRoomOutOfService").WithIdempotency();
-        rooms.MapPost("/in-service", (Guid roomId, [FromBody] RoomCommandRequest? body, HttpContext http, CurrentUser user, IGrainFactory grains, NpgsqlDataSource db, TimeProvider time, CancellationToken ct) =>
-            RoomCommand(roomId, body, http, user, grains, db, time, (g, c, _) => g.ReturnToServiceAsync(c), ct)).WithName("ReturnRoomToService").WithIdempotency();
+        rooms.MapPost("/clean", (Guid roomId, [FromBody] RoomCommandRequest? body, HttpContext http, CurrentUser user, IGrainFactory grains, RoomClinics roomClinics, TimeProvider time, CancellationToken ct) =>
+            RoomCommand(roomId, body, http, user, grains, roomClinics, time, (g, c, _) => g.MarkCleanAsync(c), ct)).WithName("MarkRoomClean").WithIdempotency();
+        rooms.MapPost("/out-of-service", (Guid roomId, [FromBody] RoomCommandRequest? body, HttpContext http, CurrentUser user, IGrainFactory grains, RoomClinics roomClinics, TimeProvider time, CancellationToken ct) =>
+            RoomCommand(roomId, body, http, user, grains, roomClinics, time, (g, c, r) => g.TakeOutOfServiceAsync(r, c), ct)).WithName("TakeRoomOutOfService").WithIdempotency();
+        rooms.MapPost("/in-service", (Guid roomId, [FromBody] RoomCommandRequest? body, HttpContext http, CurrentUser user, IGrainFactory grains, RoomClinics roomClinics, TimeProvider time, CancellationToken ct) =>
+            RoomCommand(roomId, body, http, user, grains, roomClinics, time, (g, c, _) => g.ReturnToServiceAsync(c), ct)).WithName("ReturnRoomToService").WithIdempotency();
 
         var providers = app.MapGroup("/api/providers/{providerId:guid}").RequireAuthorization(Policies.Staff).WithTags("Live providers");
         providers.MapGet("/status", GetProvider).WithName("GetProviderStatus");
@@ -52,10 +52,10 @@ public static class BoardFlowApi
             ProviderCommand(providerId, body, http, user, grains, db, time, call, ct)).WithName(name).WithIdempotency();
 
     private static async Task<Results<Ok<RoomCard>, ProblemHttpResult>> GetRoom(
-        Guid roomId, CurrentUser user, IGrainFactory grains, NpgsqlDataSource db,
+        Guid roomId, CurrentUser user, IGrainFactory grains, RoomClinics roomClinics,
         [FromKeyedServices(GrainCallRetry.Key)] ResiliencePipeline retry, CancellationToken ct)
     {
-        if (!await RoomVisibleAsync(db, user, roomId, ct))
+        if (!await RoomVisibleAsync(roomClinics, user, roomId, ct))
         {
             return ApiProblems.NotFound("Room");
         }
@@ -65,7 +65,7 @@ public static class BoardFlowApi
     }
 
     private static async Task<Results<Ok<RoomCard>, ProblemHttpResult, ValidationProblem>> RoomCommand(
-        Guid roomId, RoomCommandRequest? body, HttpContext http, CurrentUser user, IGrainFactory grains, NpgsqlDataSource db,
+        Guid roomId, RoomCommandRequest? body, HttpContext http, CurrentUser user, IGrainFactory grains, RoomClinics roomClinics,
         TimeProvider time, Func<IRoomGrain, ChangeContext, string?, Task<RoomCommandResult>> call, CancellationToken ct)
     {
         var device = VisitsApi.DeviceId(http, body?.DeviceId, user);
@@ -75,7 +75,7 @@ public static class BoardFlowApi
             return v.ToProblem();
         }
 
-        if (!await RoomVisibleAsync(db, user, roomId, ct))
+        if (!await RoomVisibleAsync(roomClinics, user, roomId, ct))
         {
             return ApiProblems.NotFound("Room");
         }
@@ -162,13 +162,8 @@ public static class BoardFlowApi
         return TypedResults.Ok(queue);
     }
 
-    private static async Task<bool> RoomVisibleAsync(NpgsqlDataSource db, CurrentUser user, Guid roomId, CancellationToken ct)
-    {
-        await using var conn = await db.OpenConnectionAsync(ct);
-        var clinicId = await conn.ExecuteScalarAsync<Guid?>(new CommandDefinition(
-            "SELECT clinic_id FROM rooms WHERE tenant_id = @TenantId AND id = @roomId", new { user.TenantId, roomId }, cancellationToken: ct));
-        return clinicId is { } c && user.CanAccessClinic(c);
-    }
+    private static async Task<bool> RoomVisibleAsync(RoomClinics rooms, CurrentUser user, Guid roomId, CancellationToken ct) =>
+        await rooms.ClinicOfAsync(user.TenantId, roomId, ct) is { } clinicId && user.CanAccessClinic(clinicId);
 
     /// <summary>The provider's login (if any) when the provider exists in the caller's tenant and shares a clinic with them.</summary>
     private static async Task<(Guid? UserId, bool Found)?> ProviderAccessAsync(NpgsqlDataSource db, CurrentUser user, Guid providerId, CancellationToken ct)

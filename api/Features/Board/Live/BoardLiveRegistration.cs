@@ -21,6 +21,7 @@ public static class BoardLiveRegistration
         builder.Services.Configure<Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets.SocketTransportOptions>(
             builder.Configuration.GetSection("Kestrel:Sockets"));
         builder.Services.AddSingleton<BoardLiveFeed>();
+        builder.Services.AddSingleton<Flow.RoomClinics>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<BoardLiveFeed>());
         var clientTimeout = builder.Configuration.GetSection(BoardLiveOptions.Section).Get<BoardLiveOptions>()?.ClientTimeout
                             ?? new BoardLiveOptions().ClientTimeout;
