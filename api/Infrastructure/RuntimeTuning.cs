@@ -14,7 +14,9 @@ namespace MedSpa.Api.Infrastructure;
 /// per core by default, so about 940 of them were new arrays every event — 4 MB of garbage per event, a gen0/gen1
 /// collection every few events (a pause in the middle of a sweep). The benchmark measured 66 collections per 330
 /// events before and none after raising the limit (RESULTS.md, run 9). The runtime reads the limit from the
-/// environment variable <see cref="ArraysPerPartitionVariable"/> only, once, when the pool is first used.
+/// environment variable <see cref="ArraysPerPartitionVariable"/> only, once, when the pool is first used. The limit
+/// is a ceiling per array size: the pool holds only what was returned (at most the peak rented at once), and the
+/// runtime still trims arrays left unused under memory pressure.
 /// </para>
 /// <para>
 /// A value already in the environment wins (an operator can set it for the process, as deploy/Dockerfile does, which
