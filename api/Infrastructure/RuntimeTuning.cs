@@ -30,16 +30,11 @@ public static class RuntimeTuning
     /// <summary>Arrays of each size kept per core: a clinic's whole wall of screens (a few thousand) in one sweep.</summary>
     public const int ArraysPerPartition = 4096;
 
-    /// <summary>Sets the runtime variables that are not set yet. Returns the names it set.</summary>
-    public static IReadOnlyList<string> Apply()
+    /// <summary>Sets the array-pool limit unless the environment already has one. True when it set it.</summary>
+    public static bool Apply()
     {
-        var set = new List<string>();
-        if (string.IsNullOrWhiteSpace(Environment.GetEnvironmentVariable(ArraysPerPartitionVariable)))
-        {
-            Environment.SetEnvironmentVariable(ArraysPerPartitionVariable, ArraysPerPartition.ToString(CultureInfo.InvariantCulture));
-            set.Add(ArraysPerPartitionVariable);
-        }
-
-        return set;
+        if (!string.IsNullOrWhiteSpace(Environment.GetEnvironmentVariable(ArraysPerPartitionVariable))) return false;
+        Environment.SetEnvironmentVariable(ArraysPerPartitionVariable, ArraysPerPartition.ToString(CultureInfo.InvariantCulture));
+        return true;
     }
 }

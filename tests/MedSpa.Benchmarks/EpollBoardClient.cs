@@ -23,9 +23,6 @@ namespace MedSpa.Benchmarks;
 public sealed class EpollBoardClient : IBenchClient, IPingingClient
 {
     private const byte RecordSeparator = 0x1e;
-    private static ReadOnlySpan<byte> TargetMarker => "\"target\":\"boardEvent\""u8;
-    private static ReadOnlySpan<byte> SeqMarker => "\"seq\":"u8;
-    private static ReadOnlySpan<byte> JoinMarker => "\"invocationId\":\"join\""u8;
     private static ReadOnlySpan<byte> TypeMarker => "\"type\":"u8;
     private static readonly bool Stateful = Environment.GetEnvironmentVariable("MEDSPA_BENCH_STATEFUL_RECONNECT") != "0";
     private static readonly HttpClient Negotiator = new();
@@ -234,17 +231,13 @@ public sealed class EpollBoardClient : IBenchClient, IPingingClient
             Interlocked.Increment(ref _sequenced);
         }
 
-        if (message.IndexOf(TargetMarker) >= 0)
+        if (BoardMessages.TryReadEventSeq(message, out var seq))
         {
-            var seqAt = message.IndexOf(SeqMarker);
-            if (seqAt >= 0 && Utf8Parser.TryParse(message[(seqAt + SeqMarker.Length)..], out long seq, out _))
-            {
-                lock (_lock) _received.TryAdd(seq, at);
-            }
+            lock (_lock) _received.TryAdd(seq, at);
         }
-        else if (!_joined && message.IndexOf(JoinMarker) >= 0)
+        else if (!_joined && BoardMessages.IsJoinAnswer(message, out var error))
         {
-            if (message.IndexOf("\"error\""u8) >= 0) _joinError = Encoding.UTF8.GetString(message);
+            if (error is not null) _joinError = error;
             else _joined = true;
         }
     }

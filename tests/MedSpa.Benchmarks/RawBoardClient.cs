@@ -13,8 +13,6 @@ namespace MedSpa.Benchmarks;
 public sealed class RawBoardClient : IBenchClient, IPingingClient
 {
     private const char RecordSeparator = '\u001e';
-    private static readonly byte[] TargetMarker = Encoding.UTF8.GetBytes("\"target\":\"boardEvent\"");
-    private static readonly byte[] SeqMarker = Encoding.UTF8.GetBytes("\"seq\":");
     private static readonly byte[] Ping = Encoding.UTF8.GetBytes("{\"type\":6}" + RecordSeparator);
 
     private readonly ClientWebSocket _socket = new();
@@ -82,17 +80,13 @@ public sealed class RawBoardClient : IBenchClient, IPingingClient
 
     private void OnMessage(ReadOnlySpan<byte> message, long at)
     {
-        if (message.IndexOf(TargetMarker) >= 0)
+        if (BoardMessages.TryReadEventSeq(message, out var seq))
         {
-            var seqAt = message.IndexOf(SeqMarker);
-            if (seqAt >= 0 && Utf8Parser.TryParse(message[(seqAt + SeqMarker.Length)..], out long seq, out _))
-            {
-                lock (_lock) _received.TryAdd(seq, at);
-            }
+            lock (_lock) _received.TryAdd(seq, at);
         }
-        else if (message.IndexOf("\"invocationId\":\"join\""u8) >= 0)
+        else if (BoardMessages.IsJoinAnswer(message, out var error))
         {
-            if (message.IndexOf("\"error\""u8) >= 0) _joined.TrySetException(new InvalidOperationException(Encoding.UTF8.GetString(message)));
+            if (error is not null) _joined.TrySetException(new InvalidOperationException(error));
             else _joined.TrySetResult();
         }
     }

@@ -147,15 +147,10 @@ public static partial class SavedCardsApi
         ILoggerFactory logs, CancellationToken ct)
     {
         await using var conn = await db.OpenConnectionAsync(ct);
-        if (await CheckAccessAsync(conn, user, patientId, ct) is { } denied)
-        {
-            return denied;
-        }
-
-        var card = await SavedCardStore.GetActiveAsync(conn, user.TenantId, patientId, paymentMethodId, ct);
+        var (card, problem) = await ActiveCardAsync(conn, user, patientId, paymentMethodId, ct);
         if (card is null)
         {
-            return ApiProblems.NotFound("Saved card");
+            return problem!;
         }
 
         try
@@ -183,15 +178,10 @@ public static partial class SavedCardsApi
         Guid patientId, string paymentMethodId, CurrentUser user, NpgsqlDataSource db, IPaymentGateway gateway, ILoggerFactory logs, CancellationToken ct)
     {
         await using var conn = await db.OpenConnectionAsync(ct);
-        if (await CheckAccessAsync(conn, user, patientId, ct) is { } denied)
-        {
-            return denied;
-        }
-
-        var card = await SavedCardStore.GetActiveAsync(conn, user.TenantId, patientId, paymentMethodId, ct);
+        var (card, problem) = await ActiveCardAsync(conn, user, patientId, paymentMethodId, ct);
         if (card is null)
         {
-            return ApiProblems.NotFound("Saved card");
+            return problem!;
         }
 
         try
@@ -216,6 +206,20 @@ public static partial class SavedCardsApi
         var removed = await SavedCardStore.MarkRemovedAsync(conn, tx, user.TenantId, patientId, paymentMethodId, ct);
         await tx.CommitAsync(ct);
         return removed ? TypedResults.NoContent() : ApiProblems.NotFound("Saved card");
+    }
+
+    /// <summary>The patient's active card when the caller may manage it; else the problem to answer (403/404).</summary>
+    private static async Task<(SavedCardResponse? Card, ProblemHttpResult? Problem)> ActiveCardAsync(
+        NpgsqlConnection conn, CurrentUser user, Guid patientId, string paymentMethodId, CancellationToken ct)
+    {
+        if (await CheckAccessAsync(conn, user, patientId, ct) is { } denied)
+        {
+            return (null, denied);
+        }
+
+        return await SavedCardStore.GetActiveAsync(conn, user.TenantId, patientId, paymentMethodId, ct) is { } card
+            ? (card, null)
+            : (null, ApiProblems.NotFound("Saved card"));
     }
 
     /// <summary>
