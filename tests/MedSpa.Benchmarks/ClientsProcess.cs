@@ -169,11 +169,15 @@ sealed class ChildProcessClients : IClientGroup
         }
     }
 
+    /// <summary>
+    /// Starts the child. <paramref name="idlePriority"/>: under <c>chrt --idle 0</c>, so every thread of it is
+    /// SCHED_IDLE and runs only on CPU time the server leaves unused, as if the screens had their own machines.
+    /// </summary>
     public static async Task<ChildProcessClients> StartAsync(
-        Uri baseAddress, string token, Guid clinicId, int count, string kind, IReadOnlyDictionary<string, string> environment)
+        Uri baseAddress, string token, Guid clinicId, int count, string kind, IReadOnlyDictionary<string, string> environment, bool idlePriority = false)
     {
         var host = Environment.ProcessPath ?? throw new InvalidOperationException("no process path");
-        var start = new ProcessStartInfo(host)
+        var start = new ProcessStartInfo(idlePriority ? "chrt" : host)
         {
             RedirectStandardInput = true,
             RedirectStandardOutput = true,
@@ -181,6 +185,13 @@ sealed class ChildProcessClients : IClientGroup
             UseShellExecute = false,
         };
         foreach (var (name, value) in environment) start.Environment[name] = value;
+        if (idlePriority)
+        {
+            start.ArgumentList.Add("--idle");
+            start.ArgumentList.Add("0");
+            start.ArgumentList.Add(host);
+        }
+
         // Under `dotnet MedSpa.Benchmarks.dll` the host is dotnet itself and needs the dll; the apphost does not.
         if (Path.GetFileNameWithoutExtension(host).Equals("dotnet", StringComparison.OrdinalIgnoreCase))
         {
@@ -229,6 +240,13 @@ sealed class ChildProcessClients : IClientGroup
     }
 
     public async Task ResetAsync() => Expect("ok", await CommandAsync("reset"));
+
+    /// <summary>The child's arrival-stamp checks since the last reset (see EpollBoardClient.ArrivalClock), or "off".</summary>
+    public async Task<string> StampsAsync()
+    {
+        var reply = await CommandAsync("stamps");
+        return reply.StartsWith("stamps ", StringComparison.Ordinal) ? reply["stamps ".Length..] : throw new InvalidOperationException($"clients process: expected 'stamps …', got '{reply}'");
+    }
 
     public async Task WaitForAsync(IReadOnlyCollection<long> seqs, TimeSpan timeout)
     {
@@ -297,7 +315,8 @@ sealed class ChildProcessClients : IClientGroup
 /// <summary>
 /// The child side (<c>--clients-mode --url U --token T --clinic C --count N [--client raw|epoll|signalr]</c>): connects the
 /// clients, prints "ready N", then serves one command per stdin line until "quit" or end of input:
-/// <c>clock</c> → "clock &lt;timestamp&gt; &lt;frequency&gt;"; <c>reset</c> → "ok";
+/// <c>clock</c> → "clock &lt;timestamp&gt; &lt;frequency&gt;"; <c>reset</c> → "ok"; <c>stamps</c> → "stamps &lt;the arrival
+/// stamps' checks since the last reset&gt;" (or "stamps off");
 /// <c>await &lt;timeout ms&gt; &lt;seq&gt;…</c> → "ok" once every client has every seq (or at the timeout);
 /// <c>report &lt;path&gt;</c> → writes, little-endian, int32 clients, then per client int32 n and n × (int64 seq,
 /// int64 receipt timestamp), and answers "ok". Nothing else is written to stdout.
@@ -361,7 +380,11 @@ static class ClientsMode
                         break;
                     case "reset":
                         foreach (var c in clients) c.Reset();
+                        if (EpollBoardClient.ArrivalStamps) EpollBoardClient.ArrivalClock.Calibrate();
                         reply = "ok";
+                        break;
+                    case "stamps":
+                        reply = "stamps " + (EpollBoardClient.ArrivalStamps ? EpollBoardClient.ArrivalClock.Report() : "off");
                         break;
                     case "await":
                         var timeout = TimeSpan.FromMilliseconds(long.Parse(parts[1], CultureInfo.InvariantCulture));

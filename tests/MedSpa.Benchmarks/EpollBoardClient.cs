@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Buffers.Text;
 using System.Diagnostics;
+using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
@@ -25,6 +26,13 @@ public sealed class EpollBoardClient : IBenchClient, IPingingClient
     private const byte RecordSeparator = 0x1e;
     private static ReadOnlySpan<byte> TypeMarker => "\"type\":"u8;
     private static readonly bool Stateful = Environment.GetEnvironmentVariable("MEDSPA_BENCH_STATEFUL_RECONNECT") != "0";
+
+    /// <summary>
+    /// MEDSPA_BENCH_STAMP=arrival (<c>--stamp arrival</c>): each receipt is stamped with the kernel's receive timestamp
+    /// of the data (SO_TIMESTAMPNS: when it reached this client's socket), not with the moment this process got round to
+    /// reading it. See <see cref="ArrivalClock"/>.
+    /// </summary>
+    internal static readonly bool ArrivalStamps = Environment.GetEnvironmentVariable("MEDSPA_BENCH_STAMP") == "arrival";
     private static readonly HttpClient Negotiator = new();
 
     private readonly object _lock = new();
@@ -88,6 +96,7 @@ public sealed class EpollBoardClient : IBenchClient, IPingingClient
         }
 
         if (_joinError is not null) throw new InvalidOperationException("JoinBoard failed: " + _joinError);
+        if (ArrivalStamps) ArrivalClock.Enable(_fd);
         _self = GCHandle.Alloc(this);
         _reader = EpollReader.Next();
         _reader.Add(_fd, GCHandle.ToIntPtr(_self));
@@ -123,8 +132,17 @@ public sealed class EpollBoardClient : IBenchClient, IPingingClient
         if (_closed) return;
         EnsureSpace();
         nint n;
-        fixed (byte* p = &_in[_filled]) n = Native.recv(_fd, p, _in.Length - _filled, Native.MSG_DONTWAIT);
-        var at = Stopwatch.GetTimestamp();
+        long at;
+        if (ArrivalStamps)
+        {
+            fixed (byte* p = &_in[_filled]) n = ArrivalClock.Receive(_fd, p, _in.Length - _filled, out at);
+        }
+        else
+        {
+            fixed (byte* p = &_in[_filled]) n = Native.recv(_fd, p, _in.Length - _filled, Native.MSG_DONTWAIT);
+            at = Stopwatch.GetTimestamp();
+        }
+
         if (n > 0)
         {
             _filled += (int)n;
@@ -430,6 +448,133 @@ public sealed class EpollBoardClient : IBenchClient, IPingingClient
 
         [DllImport("libc.so.6", SetLastError = true)]
         public static extern nint recv(int fd, byte* buffer, nint length, int flags);
+
+        [DllImport("libc.so.6", SetLastError = true)]
+        public static extern nint recvmsg(int fd, byte* message, int flags);
+
+        [DllImport("libc.so.6", SetLastError = true)]
+        public static extern int setsockopt(int fd, int level, int name, byte* value, int length);
+
+        [DllImport("libc.so.6", SetLastError = true)]
+        public static extern int clock_gettime(int clock, long* timespec);
+    }
+
+    /// <summary>
+    /// Arrival stamps (<c>--stamp arrival</c>). With SO_TIMESTAMPNS the kernel stamps each packet as it is received
+    /// and <c>recvmsg</c> hands back the stamp of the last packet it read: the moment the server's bytes reached this
+    /// client's socket, however late this process, which shares the server's two cores, gets round to reading them —
+    /// what a wall screen on its own machine would see, less its own parsing. The stamp is CLOCK_REALTIME; receipts are
+    /// kept on the Stopwatch clock (CLOCK_MONOTONIC), so the offset between the two is measured (<see cref="Calibrate"/>,
+    /// again at every reset) and checked: every receipt counts how far its arrival lies before this process read it,
+    /// and one that would lie after it (a wrong offset) is counted apart and stamped with the read time instead.
+    /// </summary>
+    internal static unsafe class ArrivalClock
+    {
+        private const int SolSocket = 1;
+        private const int SoTimestampNs = 35; // SO_TIMESTAMPNS (== SCM_TIMESTAMPNS) on x86-64 and arm64
+        private const int ClockRealtime = 0;
+        private static long _offsetNs; // CLOCK_REALTIME − CLOCK_MONOTONIC
+        private static long _stamped, _unstamped, _afterRead, _gapTicks, _maxGapTicks;
+
+        static ArrivalClock()
+        {
+            if (Stopwatch.Frequency != 1_000_000_000) throw new PlatformNotSupportedException("--stamp arrival needs a nanosecond Stopwatch (Linux)");
+            Calibrate();
+        }
+
+        public static void Enable(int fd)
+        {
+            var one = 1;
+            if (Native.setsockopt(fd, SolSocket, SoTimestampNs, (byte*)&one, sizeof(int)) != 0)
+                throw new InvalidOperationException($"setsockopt(SO_TIMESTAMPNS) failed (errno {Marshal.GetLastPInvokeError()})");
+        }
+
+        /// <summary>The realtime − monotonic offset, from the narrowest of 50 bracketed readings; clears the counters.</summary>
+        public static void Calibrate()
+        {
+            var best = long.MaxValue;
+            long offset = 0;
+            var ts = stackalloc long[2];
+            for (var i = 0; i < 50; i++)
+            {
+                var before = Stopwatch.GetTimestamp();
+                if (Native.clock_gettime(ClockRealtime, ts) != 0) throw new InvalidOperationException($"clock_gettime failed (errno {Marshal.GetLastPInvokeError()})");
+                var after = Stopwatch.GetTimestamp();
+                if (after - before >= best) continue;
+                best = after - before;
+                offset = ts[0] * 1_000_000_000 + ts[1] - (before + (after - before) / 2);
+            }
+
+            Volatile.Write(ref _offsetNs, offset);
+            Interlocked.Exchange(ref _stamped, 0);
+            Interlocked.Exchange(ref _unstamped, 0);
+            Interlocked.Exchange(ref _afterRead, 0);
+            Interlocked.Exchange(ref _gapTicks, 0);
+            Interlocked.Exchange(ref _maxGapTicks, 0);
+        }
+
+        /// <summary>One non-blocking recvmsg; <paramref name="at"/> = the kernel's arrival stamp on the Stopwatch clock.</summary>
+        public static nint Receive(int fd, byte* buffer, int length, out long at)
+        {
+            // struct msghdr / iovec / cmsghdr as laid out on 64-bit Linux.
+            var iov = stackalloc nint[2];
+            iov[0] = (nint)buffer;
+            iov[1] = length;
+            const int controlSize = 64;
+            var control = stackalloc byte[controlSize];
+            var msg = stackalloc byte[56];
+            new Span<byte>(msg, 56).Clear();
+            *(nint*)(msg + 16) = (nint)iov;
+            *(nint*)(msg + 24) = 1;
+            *(nint*)(msg + 32) = (nint)control;
+            *(nint*)(msg + 40) = controlSize;
+            var n = Native.recvmsg(fd, msg, Native.MSG_DONTWAIT);
+            var read = Stopwatch.GetTimestamp();
+            at = read;
+            if (n <= 0) return n;
+
+            var controlLength = (long)*(nint*)(msg + 40);
+            for (long pos = 0; pos + 16 <= controlLength;)
+            {
+                var cmsgLength = (long)*(nint*)(control + pos);
+                if (cmsgLength < 16) break;
+                if (*(int*)(control + pos + 8) == SolSocket && *(int*)(control + pos + 12) == SoTimestampNs && cmsgLength >= 32)
+                {
+                    var seconds = *(long*)(control + pos + 16);
+                    var nanoseconds = *(long*)(control + pos + 24);
+                    var arrival = seconds * 1_000_000_000 + nanoseconds - Volatile.Read(ref _offsetNs);
+                    if (arrival > read)
+                    {
+                        Interlocked.Increment(ref _afterRead);
+                        return n;
+                    }
+
+                    at = arrival;
+                    Interlocked.Increment(ref _stamped);
+                    Interlocked.Add(ref _gapTicks, read - arrival);
+                    long max;
+                    while ((max = Volatile.Read(ref _maxGapTicks)) < read - arrival && Interlocked.CompareExchange(ref _maxGapTicks, read - arrival, max) != max)
+                    {
+                    }
+
+                    return n;
+                }
+
+                pos += (cmsgLength + 7) & ~7L;
+            }
+
+            Interlocked.Increment(ref _unstamped);
+            return n;
+        }
+
+        /// <summary>The checks since the last calibration, one line.</summary>
+        public static string Report()
+        {
+            var stamped = Interlocked.Read(ref _stamped);
+            var mean = stamped == 0 ? 0 : Interlocked.Read(ref _gapTicks) / (double)stamped / 1e6;
+            return string.Create(CultureInfo.InvariantCulture,
+                $"{stamped} reads stamped, {Interlocked.Read(ref _unstamped)} without a stamp, {Interlocked.Read(ref _afterRead)} with a stamp after the read (read time kept); arrival before read by {mean:F2} ms on average, {Interlocked.Read(ref _maxGapTicks) / 1e6:F2} ms at most");
+        }
     }
 }
 

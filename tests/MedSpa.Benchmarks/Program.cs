@@ -54,12 +54,12 @@ public static class BoardPushBenchmark
         await using var server = new BenchServer(cs, settings.ServerSettings);
         server.Start();
         Console.WriteLine($"# Live board push benchmark — {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, .NET {Environment.Version}");
-        Console.WriteLine($"server {server.BaseAddress}; rate {settings.Rate}/s; {settings.Events} events per run; warm-up {settings.Warmup}; clients: {settings.Client}, {(settings.ClientsInProcess ? "in the server's process" : "in a separate process")}");
+        Console.WriteLine($"server {server.BaseAddress}; rate {settings.Rate}/s; {settings.Events} events per run; warm-up {settings.Warmup}; clients: {settings.Client}, {(settings.ClientsInProcess ? "in the server's process" : "in a separate process")}{(settings.IdleClients ? " at idle priority (SCHED_IDLE)" : "")}; receipt = {(settings.ArrivalStamps ? "arrival at the client's socket (kernel stamp)" : "when the client read it")}");
         Console.WriteLine($"fan-out: {server.Shards} sub-group(s) per clinic; server settings: {(settings.ServerSettings.Count == 0 ? "defaults" : string.Join(", ", settings.ServerSettings.Select(kv => $"{kv.Key}={kv.Value}")))}; "
                           + $"GC: {(System.Runtime.GCSettings.IsServerGC ? "server" : "workstation")}; env: {BenchEnvironment.Describe()}; clients env: {(settings.ClientsEnvironment.Count == 0 ? "(inherited)" : string.Join(", ", settings.ClientsEnvironment.Select(kv => $"{kv.Key}={kv.Value}")))}");
         Console.WriteLine();
-        Console.WriteLine("| path | clients | events | deliveries | lost | p50 ms | p99 ms | max ms | publish p50 ms | server CPU (usr+sys) | clients CPU (usr+sys) | server GCs gen0/1/2, pause |");
-        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        Console.WriteLine("| path | clients | events | deliveries | lost | p50 ms | p99 ms | max ms | publish p50 ms | first / last delivery p50 ms | server CPU (usr+sys) | clients CPU (usr+sys) | server GCs gen0/1/2, pause |");
+        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
 
         var idle = new List<string>();
         var clockChecks = new List<string>();
@@ -69,7 +69,7 @@ public static class BoardPushBenchmark
             _roomOutOfService = false; // a fresh room, in service
             await using var group = settings.ClientsInProcess
                 ? await InProcessClients.StartAsync(server.BaseAddress, tenant.Token, tenant.ClinicId, clients, settings.Client)
-                : (IClientGroup)await ChildProcessClients.StartAsync(server.BaseAddress, tenant.Token, tenant.ClinicId, clients, settings.Client, settings.ClientsEnvironment);
+                : (IClientGroup)await ChildProcessClients.StartAsync(server.BaseAddress, tenant.Token, tenant.ClinicId, clients, settings.Client, settings.ClientsEnvironment, settings.IdleClients);
             if (group is ChildProcessClients child)
             {
                 var window = await child.CheckClockAsync();
@@ -105,6 +105,13 @@ public static class BoardPushBenchmark
         Console.WriteLine("|---:|---:|---:|---:|");
         Console.WriteLine($"| 0 | {settings.IdleSeconds} s | {(await MeasureIdleCpuAsync(settings.IdleSeconds, null)).Server:F2} % | — |");
         foreach (var line in idle) Console.WriteLine(line);
+        }
+
+        if (StampChecks.Count > 0)
+        {
+            Console.WriteLine();
+            Console.WriteLine("Receipts are arrival stamps (--stamp arrival: the kernel's SO_TIMESTAMPNS stamp of the data at each client's socket, CLOCK_REALTIME mapped onto CLOCK_MONOTONIC); the clients' check per run:");
+            foreach (var line in StampChecks) Console.WriteLine("- " + line);
         }
 
         if (clockChecks.Count > 0)
@@ -244,20 +251,44 @@ public static class BoardPushBenchmark
         // Wait (bounded) for the last deliveries.
         await clients.WaitForAsync(sentAt.Keys.ToList(), TimeSpan.FromSeconds(10));
         var snapshot = await clients.SnapshotAsync();
+        if (settings.ArrivalStamps && clients is ChildProcessClients child) StampChecks.Add($"{path}, {clients.Count} clients: {await child.StampsAsync()}");
         var rows = new List<string>();
         foreach (var variant in variants)
         {
             var mine = sentAt.Where(kv => variants.Length == 1 || variantOf[kv.Key] == variant).ToList();
             var latencies = new List<double>(clients.Count * mine.Count);
+            var first = mine.ToDictionary(kv => kv.Key, _ => double.MaxValue);
+            var last = mine.ToDictionary(kv => kv.Key, _ => double.MinValue);
             long lost = 0;
             foreach (var received in snapshot)
             {
                 foreach (var (seq, t0) in mine)
                 {
-                    if (received.TryGetValue(seq, out var t)) latencies.Add(Stopwatch.GetElapsedTime(t0, t).TotalMilliseconds);
-                    else lost++;
+                    if (received.TryGetValue(seq, out var t))
+                    {
+                        var ms = Stopwatch.GetElapsedTime(t0, t).TotalMilliseconds;
+                        latencies.Add(ms);
+                        first[seq] = Math.Min(first[seq], ms);
+                        last[seq] = Math.Max(last[seq], ms);
+                    }
+                    else
+                    {
+                        lost++;
+                    }
                 }
             }
+
+            if (Environment.GetEnvironmentVariable("MEDSPA_BENCH_EVENTS_CSV") is { Length: > 0 } csv)
+            {
+                // Per measured event, for looking at the tail: when it was published (ms since the first), first and last delivery.
+                var origin = mine.Min(kv => kv.Value);
+                await File.AppendAllLinesAsync(csv, mine.OrderBy(kv => kv.Value).Select(kv => string.Create(CultureInfo.InvariantCulture,
+                    $"{path}:{variant},{clients.Count},{kv.Key},{Stopwatch.GetElapsedTime(origin, kv.Value).TotalMilliseconds:F3},{first[kv.Key]:F3},{last[kv.Key]:F3}")));
+            }
+
+            // Per event: its first and its last delivery (the start and the end of the sweep over the screens).
+            var firsts = first.Values.Where(v => v != double.MaxValue).Order().ToList();
+            var lasts = last.Values.Where(v => v != double.MinValue).Order().ToList();
 
             latencies.Sort();
             var publish = variants.Length == 1 ? publishTimes : [.. mine.Select(kv => publishOf[kv.Key])];
@@ -265,13 +296,16 @@ public static class BoardPushBenchmark
             var name = variants.Length == 1 ? path : $"{variant} (alternating: {path})";
             Percentiles.Add((clients.Count, name, Pct(latencies, 50), Pct(latencies, 99)));
             rows.Add(string.Create(CultureInfo.InvariantCulture,
-                $"| {name} | {clients.Count} | {mine.Count} | {latencies.Count} | {lost} | {Pct(latencies, 50):F2} | {Pct(latencies, 99):F2} | {(latencies.Count > 0 ? latencies[^1] : double.NaN):F2} | {Pct(publish, 50):F2} | {serverCpu} | {clientsCpu} | {gc} |"));
+                $"| {name} | {clients.Count} | {mine.Count} | {latencies.Count} | {lost} | {Pct(latencies, 50):F2} | {Pct(latencies, 99):F2} | {(latencies.Count > 0 ? latencies[^1] : double.NaN):F2} | {Pct(publish, 50):F2} | {Pct(firsts, 50):F2} / {Pct(lasts, 50):F2} | {serverCpu} | {clientsCpu} | {gc} |"));
         }
 
         return string.Join(Environment.NewLine, rows);
     }
 
     private static long _directSeq = 1_000_000_000L;
+
+    /// <summary>Per run with --stamp arrival: the clients' own check of the arrival stamps.</summary>
+    private static readonly List<string> StampChecks = [];
 
     /// <summary>Every row's (clients, path, p50, p99), for the ratios against the baseline printed at the end.</summary>
     private static readonly List<(int Clients, string Path, double P50, double P99)> Percentiles = [];
@@ -333,6 +367,12 @@ sealed record Settings(int[] Clients, double Rate, int Events, int Warmup, int I
     public string[] Paths { get; init; } = ["baseline", "board", "http"];
     public int Repeat { get; init; } = 1;
     public Dictionary<string, string> ServerSettings { get; init; } = [];
+
+    /// <summary>--stamp arrival: receipts are the kernel's arrival stamps at the clients' sockets (epoll clients in their own process).</summary>
+    public bool ArrivalStamps => ClientsEnvironment.GetValueOrDefault("MEDSPA_BENCH_STAMP") == "arrival";
+
+    /// <summary>--clients-priority idle: the clients' process runs SCHED_IDLE (chrt --idle 0).</summary>
+    public bool IdleClients { get; init; }
     /// <summary>
     /// The clients' process handles socket completions on the epoll thread (no thread-pool hop per receipt): it is the
     /// measuring instrument, sharing the server's 2 cores only because there is one machine, and its reader does
@@ -343,7 +383,7 @@ sealed record Settings(int[] Clients, double Rate, int Events, int Warmup, int I
     public const string Usage =
         "--clients 100,1000 --rate 20 --events 400 --warmup 200 --idle 30 --client epoll|raw|signalr --clients-in-process "
         + "--paths baseline,fanout,baseline-small,board,http (a~b: alternate a and b event by event in one run) --repeat N --set Config:Key=value (server configuration, repeatable) "
-        + "--clients-env NAME=value (environment of the clients' process, repeatable)";
+        + "--clients-env NAME=value (environment of the clients' process, repeatable) --stamp read|arrival --clients-priority normal|idle";
 
     public static Settings Parse(string[] args)
     {
@@ -370,11 +410,17 @@ sealed record Settings(int[] Clients, double Rate, int Events, int Warmup, int I
                 "--paths" => s with { Paths = v.Split(',', StringSplitOptions.RemoveEmptyEntries) },
                 "--repeat" => s with { Repeat = int.Parse(v, CultureInfo.InvariantCulture) },
                 "--set" => s with { ServerSettings = new(s.ServerSettings) { [KeyOf(v)] = ValueOf(v) } },
+                "--stamp" => v is "read" or "arrival"
+                    ? s with { ClientsEnvironment = new(s.ClientsEnvironment) { ["MEDSPA_BENCH_STAMP"] = v } }
+                    : throw new ArgumentException("--stamp read|arrival"),
+                "--clients-priority" => v is "normal" or "idle" ? s with { IdleClients = v == "idle" } : throw new ArgumentException("--clients-priority normal|idle"),
                 "--clients-env" => s with { ClientsEnvironment = new(s.ClientsEnvironment) { [KeyOf(v)] = ValueOf(v) } },
                 _ => throw new ArgumentException($"Unknown option {args[i]} ({Usage})"),
             };
         }
 
+        if (s.ArrivalStamps && (s.Client != "epoll" || s.ClientsInProcess)) throw new ArgumentException("--stamp arrival needs --client epoll in a separate process");
+        if (s.IdleClients && s.ClientsInProcess) throw new ArgumentException("--clients-priority idle needs the clients in a separate process");
         var unknown = s.Paths.SelectMany(p => p.Split('~')).Except(["baseline", "fanout", "baseline-small", "board", "http"]).ToList();
         if (unknown.Count > 0) throw new ArgumentException($"unknown path(s) {string.Join(',', unknown)}");
         return s;

@@ -1,3 +1,5 @@
+using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
+using Microsoft.Extensions.Options;
 using System.Net.Http.Json;
 using MedSpa.Api.Features.Board.Live;
 using MedSpa.GrainInterfaces.Board;
@@ -10,6 +12,13 @@ namespace MedSpa.Tests.Board.Live;
 public sealed class BoardFeedLifecycleTests(LiveServerFactory factory) : IClassFixture<LiveServerFactory>
 {
     private BoardLiveFeed Feed => factory.Services.GetRequiredService<BoardLiveFeed>();
+
+    [Fact]
+    public void Kestrel_writes_to_sockets_inline_by_default()
+    {
+        // The default of BoardLiveRegistration; ShardedFanOutTests runs a host with it turned off by configuration.
+        Assert.True(factory.Services.GetRequiredService<IOptions<SocketTransportOptions>>().Value.UnsafePreferInlineScheduling);
+    }
 
     [Fact]
     public async Task The_host_releases_the_board_subscription_after_the_clinics_last_client_leaves_and_takes_it_again_on_the_next_join()
@@ -114,14 +123,19 @@ public sealed class BoardFeedLifecycleTests(LiveServerFactory factory) : IClassF
     }
 }
 
-/// <summary>A host that spreads each clinic's connections over 3 SignalR sub-groups (BoardLive:FanOutShards).</summary>
+/// <summary>
+/// A host that spreads each clinic's connections over 3 SignalR sub-groups (BoardLive:FanOutShards), and whose Kestrel
+/// goes back to handing socket writes to its I/O queues (the configuration overriding the inline default).
+/// </summary>
 public sealed class ShardedLiveServerFactory : LiveServerFactory
 {
     protected override IDictionary<string, string?> ExtraSettings => new Dictionary<string, string?>(base.ExtraSettings)
     {
         ["BoardLive:FanOutShards"] = "3",
+        ["Kestrel:Sockets:UnsafePreferInlineScheduling"] = "false",
     };
 }
+
 
 public sealed class ShardedFanOutTests(ShardedLiveServerFactory factory) : IClassFixture<ShardedLiveServerFactory>
 {
@@ -131,6 +145,7 @@ public sealed class ShardedFanOutTests(ShardedLiveServerFactory factory) : IClas
         var tenant = await TestTenant.CreateAsync(factory);
         var room = await tenant.AddRoomAsync("1", "Room 1");
         var feed = factory.Services.GetRequiredService<BoardLiveFeed>();
+        Assert.False(factory.Services.GetRequiredService<IOptions<SocketTransportOptions>>().Value.UnsafePreferInlineScheduling);
         Assert.Equal(3, feed.ShardGroupNames(tenant.TenantId, tenant.ClinicId).Length);
 
         var clients = Enumerable.Range(0, 7).Select(i => factory.Client(tenant.Owner.AccessToken, device: $"screen-{i}")).ToList();
