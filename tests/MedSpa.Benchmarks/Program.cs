@@ -368,11 +368,17 @@ sealed record Settings(int[] Clients, double Rate, int Events, int Warmup, int I
     public int Repeat { get; init; } = 1;
     public Dictionary<string, string> ServerSettings { get; init; } = [];
 
-    /// <summary>--stamp arrival: receipts are the kernel's arrival stamps at the clients' sockets (epoll clients in their own process).</summary>
+    /// <summary>
+    /// --stamp arrival (the default with epoll clients in their own process): receipts are the kernel's arrival stamps at
+    /// the clients' sockets; --stamp read: when the client read them. Both since run 10; runs 1–9 are "read".
+    /// </summary>
     public bool ArrivalStamps => ClientsEnvironment.GetValueOrDefault("MEDSPA_BENCH_STAMP") == "arrival";
 
-    /// <summary>--clients-priority idle: the clients' process runs SCHED_IDLE (chrt --idle 0).</summary>
+    /// <summary>--clients-priority idle (the default with the clients in their own process, since run 10): the clients'
+    /// process runs SCHED_IDLE (chrt --idle 0), on CPU time the server leaves unused; normal: runs 1–9.</summary>
     public bool IdleClients { get; init; }
+
+    private bool _priorityChosen;
     /// <summary>
     /// The clients' process handles socket completions on the epoll thread (no thread-pool hop per receipt): it is the
     /// measuring instrument, sharing the server's 2 cores only because there is one machine, and its reader does
@@ -413,12 +419,15 @@ sealed record Settings(int[] Clients, double Rate, int Events, int Warmup, int I
                 "--stamp" => v is "read" or "arrival"
                     ? s with { ClientsEnvironment = new(s.ClientsEnvironment) { ["MEDSPA_BENCH_STAMP"] = v } }
                     : throw new ArgumentException("--stamp read|arrival"),
-                "--clients-priority" => v is "normal" or "idle" ? s with { IdleClients = v == "idle" } : throw new ArgumentException("--clients-priority normal|idle"),
+                "--clients-priority" => v is "normal" or "idle" ? s with { IdleClients = v == "idle", _priorityChosen = true } : throw new ArgumentException("--clients-priority normal|idle"),
                 "--clients-env" => s with { ClientsEnvironment = new(s.ClientsEnvironment) { [KeyOf(v)] = ValueOf(v) } },
                 _ => throw new ArgumentException($"Unknown option {args[i]} ({Usage})"),
             };
         }
 
+        // The defaults: the screens stood in for as closely as one machine allows (see RESULTS.md, run 10).
+        if (!s.ClientsEnvironment.ContainsKey("MEDSPA_BENCH_STAMP") && s.Client == "epoll" && !s.ClientsInProcess) s = s with { ClientsEnvironment = new(s.ClientsEnvironment) { ["MEDSPA_BENCH_STAMP"] = "arrival" } };
+        if (!s._priorityChosen && !s.ClientsInProcess) s = s with { IdleClients = true };
         if (s.ArrivalStamps && (s.Client != "epoll" || s.ClientsInProcess)) throw new ArgumentException("--stamp arrival needs --client epoll in a separate process");
         if (s.IdleClients && s.ClientsInProcess) throw new ArgumentException("--clients-priority idle needs the clients in a separate process");
         var unknown = s.Paths.SelectMany(p => p.Split('~')).Except(["baseline", "fanout", "baseline-small", "board", "http"]).ToList();
