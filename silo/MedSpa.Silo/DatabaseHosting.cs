@@ -22,7 +22,13 @@ public static class DatabaseHosting
     /// checkout, measured by the checkout benchmark). Safe because nothing here leaves session state on a pooled
     /// connection: no SET, no temporary tables, and the one session-level advisory lock (migrations) is taken on an
     /// unpooled connection.
+    /// And with Npgsql's automatic preparation (<c>Max Auto Prepare</c>, unless the configuration sets it; 0 turns it
+    /// off, e.g. behind a transaction-pooling PgBouncer): a statement run a few times on a connection is prepared there
+    /// once, so PostgreSQL stops parsing and planning it on every call — the board's publish, the grains' state reads
+    /// and writes, the checkout's statements all repeat the same few texts.
     /// </summary>
+    public const int AutoPreparedStatements = 100;
+
     public static string RequireConnectionString(IConfiguration configuration)
     {
         if (configuration.GetConnectionString(ConnectionStringName) is not { Length: > 0 } configured)
@@ -35,6 +41,11 @@ public static class DatabaseHosting
         if (!configured.Contains("reset on close", StringComparison.OrdinalIgnoreCase))
         {
             builder.NoResetOnClose = true;
+        }
+
+        if (!configured.Contains("auto prepare", StringComparison.OrdinalIgnoreCase) && !configured.Contains("autoprepare", StringComparison.OrdinalIgnoreCase))
+        {
+            builder.MaxAutoPrepare = AutoPreparedStatements;
         }
 
         return builder.ConnectionString;
