@@ -385,6 +385,7 @@ sealed record Settings(int[] Clients, double Rate, int Events, int Warmup, int I
     public bool IdleClients { get; init; }
 
     private bool _priorityChosen;
+
     /// <summary>
     /// The clients' process handles socket completions on the epoll thread (no thread-pool hop per receipt): it is the
     /// measuring instrument, sharing the server's 2 cores only because there is one machine, and its reader does

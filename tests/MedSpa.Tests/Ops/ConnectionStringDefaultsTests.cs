@@ -19,7 +19,7 @@ public sealed class ConnectionStringDefaultsTests
         Assert.True(defaults.NoResetOnClose);
         Assert.Equal("medspa", defaults.Database);
 
-        // An operator behind a transaction-pooling PgBouncer turns both off, in either spelling of the keyword.
+        // An operator's own values win (Max Auto Prepare=0 behind a transaction-pooling PgBouncer), in either spelling.
         var off = Effective("Host=127.0.0.1;Database=medspa;Max Auto Prepare=0;No Reset On Close=false");
         Assert.Equal(0, off.MaxAutoPrepare);
         Assert.False(off.NoResetOnClose);

@@ -19,7 +19,7 @@ public static class BoardLiveRegistration
         // Kestrel's socket transport. By default a connection's writes reach its socket on the thread that flushes them
         // instead of a second hop through Kestrel's I/O queues: a board event is one small write to each of a clinic's
         // screens, and behind the hop the first screen's send waited for the whole sweep's queued work (the board
-        // benchmark, run 10: first delivery at 1,000 screens 3.7-4.5 → 1.4-2.8 ms, p99 15-16 → 12.4-13.1 ms). Socket
+        // benchmark, run 10, 1,000 screens: first delivery p50 3.8-4.5 → 2.8 ms, p99 15.1-16.2 → 12.4-12.6 ms). Socket
         // completions still run on the thread pool (the runtime's own inlining stays off), so application code never runs
         // on the epoll thread. Kestrel:Sockets (IOQueueCount, UnsafePreferInlineScheduling=false, ...) overrides it.
         builder.Services.Configure<Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets.SocketTransportOptions>(

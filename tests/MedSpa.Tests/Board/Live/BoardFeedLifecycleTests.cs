@@ -1,10 +1,10 @@
-using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
-using Microsoft.Extensions.Options;
 using System.Net.Http.Json;
 using MedSpa.Api.Features.Board.Live;
 using MedSpa.GrainInterfaces.Board;
 using MedSpa.Tests.Infrastructure;
+using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 
 namespace MedSpa.Tests.Board.Live;
 
@@ -135,7 +135,6 @@ public sealed class ShardedLiveServerFactory : LiveServerFactory
         ["Kestrel:Sockets:UnsafePreferInlineScheduling"] = "false",
     };
 }
-
 
 public sealed class ShardedFanOutTests(ShardedLiveServerFactory factory) : IClassFixture<ShardedLiveServerFactory>
 {
