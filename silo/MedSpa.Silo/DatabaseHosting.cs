@@ -27,8 +27,6 @@ public static class DatabaseHosting
     /// once, so PostgreSQL stops parsing and planning it on every call — the board's publish, the grains' state reads
     /// and writes, the checkout's statements all repeat the same few texts.
     /// </summary>
-    public const int AutoPreparedStatements = 100;
-
     public static string RequireConnectionString(IConfiguration configuration)
     {
         if (configuration.GetConnectionString(ConnectionStringName) is not { Length: > 0 } configured)
@@ -37,19 +35,25 @@ public static class DatabaseHosting
                 "No PostgreSQL connection string: set ConnectionStrings__Postgres (./medspa run sets it for you).");
         }
 
+        // The keywords the configuration spells out, spaces dropped ("No Reset On Close" and "NoResetOnClose" alike).
+        var given = new System.Data.Common.DbConnectionStringBuilder { ConnectionString = configured }.Keys
+            .Cast<string>().Select(k => k.Replace(" ", "", StringComparison.Ordinal)).ToHashSet(StringComparer.OrdinalIgnoreCase);
         var builder = new NpgsqlConnectionStringBuilder(configured);
-        if (!configured.Contains("reset on close", StringComparison.OrdinalIgnoreCase))
+        if (!given.Contains("NoResetOnClose"))
         {
             builder.NoResetOnClose = true;
         }
 
-        if (!configured.Contains("auto prepare", StringComparison.OrdinalIgnoreCase) && !configured.Contains("autoprepare", StringComparison.OrdinalIgnoreCase))
+        if (!given.Contains("MaxAutoPrepare"))
         {
             builder.MaxAutoPrepare = AutoPreparedStatements;
         }
 
         return builder.ConnectionString;
     }
+
+    /// <summary>Statements Npgsql keeps prepared per connection unless the connection string says otherwise.</summary>
+    public const int AutoPreparedStatements = 100;
 
     /// <summary>
     /// Registers the shared <see cref="NpgsqlDataSource"/> and a hosted service that applies migrations and the

@@ -382,9 +382,10 @@ sealed record Settings(int[] Clients, double Rate, int Events, int Warmup, int I
 
     /// <summary>--clients-priority idle (the default with the clients in their own process, since run 10): the clients'
     /// process runs SCHED_IDLE (chrt --idle 0), on CPU time the server leaves unused; normal: runs 1–9.</summary>
-    public bool IdleClients { get; init; }
+    public bool IdleClients => ClientsPriority is { } idle ? idle : !ClientsInProcess;
 
-    private bool _priorityChosen;
+    /// <summary>--clients-priority as given (true = idle), or null for the default.</summary>
+    public bool? ClientsPriority { get; init; }
 
     /// <summary>
     /// The clients' process handles socket completions on the epoll thread (no thread-pool hop per receipt): it is the
@@ -426,7 +427,7 @@ sealed record Settings(int[] Clients, double Rate, int Events, int Warmup, int I
                 "--stamp" => v is "read" or "arrival"
                     ? s with { ClientsEnvironment = new(s.ClientsEnvironment) { ["MEDSPA_BENCH_STAMP"] = v } }
                     : throw new ArgumentException("--stamp read|arrival"),
-                "--clients-priority" => v is "normal" or "idle" ? s with { IdleClients = v == "idle", _priorityChosen = true } : throw new ArgumentException("--clients-priority normal|idle"),
+                "--clients-priority" => v is "normal" or "idle" ? s with { ClientsPriority = v == "idle" } : throw new ArgumentException("--clients-priority normal|idle"),
                 "--clients-env" => s with { ClientsEnvironment = new(s.ClientsEnvironment) { [KeyOf(v)] = ValueOf(v) } },
                 _ => throw new ArgumentException($"Unknown option {args[i]} ({Usage})"),
             };
@@ -434,7 +435,6 @@ sealed record Settings(int[] Clients, double Rate, int Events, int Warmup, int I
 
         // The defaults: the screens stood in for as closely as one machine allows (see RESULTS.md, run 10).
         if (!s.ClientsEnvironment.ContainsKey("MEDSPA_BENCH_STAMP") && s.Client == "epoll" && !s.ClientsInProcess) s = s with { ClientsEnvironment = new(s.ClientsEnvironment) { ["MEDSPA_BENCH_STAMP"] = "arrival" } };
-        if (!s._priorityChosen && !s.ClientsInProcess) s = s with { IdleClients = true };
         if (s.ArrivalStamps && (s.Client != "epoll" || s.ClientsInProcess)) throw new ArgumentException("--stamp arrival needs --client epoll in a separate process");
         if (s.IdleClients && s.ClientsInProcess) throw new ArgumentException("--clients-priority idle needs the clients in a separate process");
         var unknown = s.Paths.SelectMany(p => p.Split('~')).Except(["baseline", "fanout", "baseline-small", "board", "http"]).ToList();

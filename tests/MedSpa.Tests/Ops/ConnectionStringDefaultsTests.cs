@@ -23,7 +23,9 @@ public sealed class ConnectionStringDefaultsTests
         var off = Effective("Host=127.0.0.1;Database=medspa;Max Auto Prepare=0;No Reset On Close=false");
         Assert.Equal(0, off.MaxAutoPrepare);
         Assert.False(off.NoResetOnClose);
-        Assert.Equal(0, Effective("Host=127.0.0.1;Database=medspa;MaxAutoPrepare=0").MaxAutoPrepare);
+        var compact = Effective("Host=127.0.0.1;Database=medspa;MaxAutoPrepare=0;NoResetOnClose=false");
+        Assert.Equal(0, compact.MaxAutoPrepare);
+        Assert.False(compact.NoResetOnClose);
     }
 
     [Fact]
