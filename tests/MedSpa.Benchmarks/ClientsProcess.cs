@@ -71,19 +71,32 @@ static class BenchClients
         return clients;
     }
 
-    /// <summary>Raw and epoll clients ping like the board page does (every 5 s), or the server would time them out, and
-    /// epoll clients acknowledge for stateful reconnect every second.</summary>
+    /// <summary>
+    /// Raw and epoll clients ping like the board page does (every 5 s), or the server would time them out, and epoll
+    /// clients acknowledge for stateful reconnect as the JavaScript client does (see <see cref="EpollBoardClient.AckIfDue"/>).
+    /// Each client pings on its own phase of the 5 s period, as screens started at different moments do; runs 1–11 pinged
+    /// (and acked) all clients in one burst, which put ≈ 2,000 inbound messages on the server at one instant every 5 s;
+    /// <c>MEDSPA_BENCH_TIMERS=burst</c> in the clients' environment (<c>--clients-env</c>) does that again.
+    /// </summary>
     public static Task PingUntilAsync(List<IBenchClient> clients, CancellationToken stop) => Task.Run(async () =>
     {
+        var pinging = clients.OfType<IPingingClient>().ToArray();
+        var burst = Environment.GetEnvironmentVariable("MEDSPA_BENCH_TIMERS") == "burst";
+        var period = 5 * Stopwatch.Frequency;
+        var start = Stopwatch.GetTimestamp();
+        var nextPing = pinging.Select((_, i) => burst ? start + period : start + period * (i + 1) / pinging.Length).ToArray();
         try
         {
-            using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
-            for (var tick = 1; await timer.WaitForNextTickAsync(stop).ConfigureAwait(false); tick++)
+            using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(burst ? 1000 : 20));
+            while (await timer.WaitForNextTickAsync(stop).ConfigureAwait(false))
             {
-                foreach (var raw in clients.OfType<IPingingClient>())
+                var now = Stopwatch.GetTimestamp();
+                for (var i = 0; i < pinging.Length; i++)
                 {
-                    raw.Ack();
-                    if (tick % 5 == 0) await raw.PingAsync();
+                    pinging[i].AckIfDue(burst ? long.MaxValue : now);
+                    if (now < nextPing[i]) continue;
+                    nextPing[i] += period;
+                    await pinging[i].PingAsync();
                 }
             }
         }

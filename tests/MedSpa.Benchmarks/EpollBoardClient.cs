@@ -49,6 +49,7 @@ public sealed class EpollBoardClient : IBenchClient, IPingingClient
     private volatile bool _closed;
     private long _sequenced; // hub messages received (invocations, completions, ...): the stateful-reconnect sequence id
     private long _acked;
+    private long _ackDue; // Stopwatch ticks at which the pending ack is due; 0: none pending
     private GCHandle _self;
     private EpollReader? _reader;
 
@@ -247,6 +248,8 @@ public sealed class EpollBoardClient : IBenchClient, IPingingClient
         if (typeAt >= 0 && Utf8Parser.TryParse(message[(typeAt + TypeMarker.Length)..], out int type, out _) && type is >= 1 and <= 5)
         {
             Interlocked.Increment(ref _sequenced);
+            // The JavaScript client's ack timer: armed by the first message after the last ack, fires a second later.
+            if (Volatile.Read(ref _ackDue) == 0) Volatile.Write(ref _ackDue, Stopwatch.GetTimestamp() + Stopwatch.Frequency);
         }
 
         if (BoardMessages.TryReadEventSeq(message, out var seq))
@@ -267,11 +270,15 @@ public sealed class EpollBoardClient : IBenchClient, IPingingClient
     }
 
     /// <summary>
-    /// Stateful reconnect: acknowledges what arrived since the last ack, as the JavaScript client does about once a
-    /// second after it receives messages, so the server can drop them from its replay buffer.
+    /// Stateful reconnect: acknowledges what arrived by now, as the JavaScript client does one second after the first
+    /// message following its previous ack, so the server can drop them from its replay buffer. Each screen's timer runs
+    /// from its own receipts, as on separate machines (runs 1–11 acked all clients in one burst every second).
     /// </summary>
-    public void Ack()
+    public void AckIfDue(long now)
     {
+        var due = Volatile.Read(ref _ackDue);
+        if (due == 0 || now < due) return;
+        Volatile.Write(ref _ackDue, 0);
         var sequenced = Interlocked.Read(ref _sequenced);
         if (!Stateful || _closed || sequenced == _acked) return;
         _acked = sequenced;
@@ -583,6 +590,9 @@ public interface IPingingClient
 {
     Task PingAsync();
 
-    /// <summary>Called every second: a client with stateful reconnect acknowledges what it received.</summary>
-    void Ack() { }
+    /// <summary>
+    /// Called often (every 20 ms): a client with stateful reconnect acknowledges what it received once its ack is due
+    /// (<paramref name="now"/>: Stopwatch ticks).
+    /// </summary>
+    void AckIfDue(long now) { }
 }

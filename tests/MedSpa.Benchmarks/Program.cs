@@ -60,12 +60,12 @@ public static class BoardPushBenchmark
         await using var server = new BenchServer(cs, settings.ServerSettings);
         server.Start();
         Console.WriteLine($"# Live board push benchmark — {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, .NET {Environment.Version}");
-        Console.WriteLine($"server {server.BaseAddress}; rate {settings.Rate}/s; {settings.Events} events per run; warm-up {settings.Warmup}; clients: {settings.Client}, {(settings.ClientsInProcess ? "in the server's process" : "in a separate process")}{(settings.IdleClients ? " at idle priority (SCHED_IDLE)" : "")}; receipt = {(settings.ArrivalStamps ? "arrival at the client's socket (kernel stamp)" : "when the client read it")}");
+        Console.WriteLine($"server {server.BaseAddress}; rate {settings.Rate}/s; {settings.Events} events per run; warm-up {settings.Warmup}{(settings.SettleJit > 0 ? $" and on until ≤ {settings.SettleJit} methods JIT-compiled per 100 events (at most {settings.WarmupMax})" : "")}; clients: {settings.Client}, {(settings.ClientsInProcess ? "in the server's process" : "in a separate process")}{(settings.IdleClients ? " at idle priority (SCHED_IDLE)" : "")}; receipt = {(settings.ArrivalStamps ? "arrival at the client's socket (kernel stamp)" : "when the client read it")}");
         Console.WriteLine($"fan-out: {server.Shards} sub-group(s) per clinic; server settings: {(settings.ServerSettings.Count == 0 ? "defaults" : string.Join(", ", settings.ServerSettings.Select(kv => $"{kv.Key}={kv.Value}")))}; "
                           + $"GC: {(System.Runtime.GCSettings.IsServerGC ? "server" : "workstation")}; env: {BenchEnvironment.Describe()}; clients env: {(settings.ClientsEnvironment.Count == 0 ? "(inherited)" : string.Join(", ", settings.ClientsEnvironment.Select(kv => $"{kv.Key}={kv.Value}")))}");
         Console.WriteLine();
-        Console.WriteLine("| path | clients | events | deliveries | lost | p50 ms | p99 ms | max ms | publish p50 ms | first / last delivery p50 ms | server CPU (usr+sys) | clients CPU (usr+sys) | server GCs gen0/1/2, pause |");
-        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        Console.WriteLine("| path | clients | events | deliveries | lost | p50 ms | p99 ms | max ms | publish p50 ms | first / last delivery p50 ms | server CPU (usr+sys) | clients CPU (usr+sys) | server GCs gen0/1/2, pause, allocated | server JIT: methods, ms (warm-up events) |");
+        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
 
         var idle = new List<string>();
         var clockChecks = new List<string>();
@@ -113,6 +113,13 @@ public static class BoardPushBenchmark
         foreach (var line in idle) Console.WriteLine(line);
         }
 
+        if (Gen2Notes.Count > 0)
+        {
+            Console.WriteLine();
+            Console.WriteLine("Gen2 collections while measuring (the server's process):");
+            foreach (var line in Gen2Notes) Console.WriteLine("- " + line);
+        }
+
         if (StampChecks.Count > 0)
         {
             Console.WriteLine();
@@ -150,7 +157,14 @@ public static class BoardPushBenchmark
         var variantOf = new Dictionary<long, string>();
         _directSeq += 10_000_000;
         var baselineSeq = direct ? _directSeq : 0;
-        var total = settings.Warmup + settings.Events;
+        // The warm-up lasts --warmup events and then, by 100 more at a time, until the server's JIT has settled: at most
+        // --settle-jit methods compiled over the last 100 events (tiered compilation keeps compiling and recompiling for
+        // a minute or more after start: run 12 saw 3,800-5,200 methods and 2-4 s of JIT inside the measured window of
+        // an http run that came first in its process, p99 22-24 ms), capped at --warmup-max events. The measured events
+        // then show the server's steady state, as a clinic's server that has been up for a while runs.
+        var warmup = settings.Warmup;
+        var total = warmup + settings.Events;
+        var jitBefore = new List<long>(total);
         var sentAt = new Dictionary<long, long>(total);
         var publishTimes = new List<double>(total);
         var publishOf = new Dictionary<long, double>(total);
@@ -160,7 +174,7 @@ public static class BoardPushBenchmark
         // makes the room grain publish exactly one room.updated, matched to its call by order afterwards.
         using var http = new HttpClient { BaseAddress = server.BaseAddress };
         http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", tenant.DeskToken);
-        var httpStartSeq = path == "http" ? (await board.GetSnapshotAsync()).Seq : 0;
+        long httpStartSeq = 0; // the board's seq when the measured calls begin (set at the warm-up boundary)
         var httpCalls = new List<(long T0, long T1)>(total);
 
         var interval = TimeSpan.FromSeconds(1.0 / settings.Rate);
@@ -169,16 +183,31 @@ public static class BoardPushBenchmark
         (TimeSpan User, TimeSpan System) serverCpu0 = default;
         (TimeSpan User, TimeSpan System)? clientsCpu0 = null;
         (int G0, int G1, int G2, TimeSpan Pause) gc0 = default;
+        (long Methods, TimeSpan Time) jit0 = default;
+        long allocated0 = 0;
         long measuredFrom = 0;
         var start = Stopwatch.GetTimestamp();
         for (var i = 0; i < total; i++)
         {
-            if (i == settings.Warmup)
+            jitBefore.Add(System.Runtime.JitInfo.GetCompiledMethodCount());
+            if (i == warmup && settings.SettleJit > 0 && warmup < settings.WarmupMax
+                && (i < 100 || jitBefore[i] - jitBefore[i - 100] > settings.SettleJit))
             {
+                warmup += 100;
+                total += 100;
+            }
+
+            if (i == warmup)
+            {
+                // The measured calls' events follow this seq (every warm-up call returned after its event was published;
+                // taken here rather than at the start, so a warm-up longer than the board's event log still matches).
+                if (path == "http") httpStartSeq = (await board.GetSnapshotAsync()).Seq;
                 self.Refresh();
                 serverCpu0 = (self.UserProcessorTime, self.PrivilegedProcessorTime);
                 clientsCpu0 = clients.ClientsProcessorTimes;
                 gc0 = (GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2), GC.GetTotalPauseDuration());
+                jit0 = (System.Runtime.JitInfo.GetCompiledMethodCount(), System.Runtime.JitInfo.GetCompilationTime());
+                allocated0 = GC.GetTotalAllocatedBytes();
                 measuredFrom = Stopwatch.GetTimestamp();
             }
 
@@ -222,7 +251,7 @@ public static class BoardPushBenchmark
             }
 
             var t1 = Stopwatch.GetTimestamp();
-            if (i >= settings.Warmup)
+            if (i >= warmup)
             {
                 sentAt[seq] = t0;
                 publishTimes.Add(Stopwatch.GetElapsedTime(t0, t1).TotalMilliseconds);
@@ -236,20 +265,31 @@ public static class BoardPushBenchmark
         var serverCpu = CpuShare((self.UserProcessorTime, self.PrivilegedProcessorTime), serverCpu0, publishWall);
         var clientsCpu = clients.ClientsProcessorTimes is { } c1 && clientsCpu0 is { } c0 ? CpuShare(c1, c0, publishWall) : "—";
         var gc = string.Create(CultureInfo.InvariantCulture,
-            $"{GC.CollectionCount(0) - gc0.G0}/{GC.CollectionCount(1) - gc0.G1}/{GC.CollectionCount(2) - gc0.G2}, {(GC.GetTotalPauseDuration() - gc0.Pause).TotalMilliseconds:F0} ms");
+            $"{GC.CollectionCount(0) - gc0.G0}/{GC.CollectionCount(1) - gc0.G1}/{GC.CollectionCount(2) - gc0.G2}, {(GC.GetTotalPauseDuration() - gc0.Pause).TotalMilliseconds:F0} ms, {(GC.GetTotalAllocatedBytes() - allocated0) / 1e6:F0} MB allocated");
+        if (GC.CollectionCount(2) > gc0.G2)
+        {
+            static string Describe(GCMemoryInfo i) => string.Create(CultureInfo.InvariantCulture,
+                $"#{i.Index} gen{i.Generation}{(i.Compacted ? " compacting" : "")}{(i.Concurrent ? " concurrent" : "")}, pauses {string.Join(" + ", i.PauseDurations.ToArray().Where(d => d > TimeSpan.Zero).Select(d => $"{d.TotalMilliseconds:F1} ms"))}, heap {i.HeapSizeBytes / 1e6:F0} MB, promoted {i.PromotedBytes / 1e6:F1} MB");
+            Gen2Notes.Add($"{path}, {clients.Count} clients: last full blocking {Describe(GC.GetGCMemoryInfo(GCKind.FullBlocking))}; last background {Describe(GC.GetGCMemoryInfo(GCKind.Background))}");
+        }
+
+        // Methods compiled (or recompiled at a higher tier) by the JIT while the measured events were published: the
+        // server's code is not yet in its steady state while this is large.
+        var jit = string.Create(CultureInfo.InvariantCulture,
+            $"{System.Runtime.JitInfo.GetCompiledMethodCount() - jit0.Methods}, {(System.Runtime.JitInfo.GetCompilationTime() - jit0.Time).TotalMilliseconds:F0} ms (warm-up {warmup})");
 
         if (path == "http")
         {
             var catchUp = await board.GetSinceAsync(httpStartSeq);
             var roomEvents = catchUp.Events.Where(e => e.Event == BoardEventNames.RoomUpdated && e.Data is RoomCard c && c.RoomId == room).ToList();
-            if (catchUp.SnapshotNeeded || roomEvents.Count != httpCalls.Count)
+            if (catchUp.SnapshotNeeded || roomEvents.Count != httpCalls.Count - warmup)
             {
-                throw new InvalidOperationException($"http path: {httpCalls.Count} calls but {roomEvents.Count} room.updated events");
+                throw new InvalidOperationException($"http path: {httpCalls.Count - warmup} measured calls but {roomEvents.Count} room.updated events");
             }
 
-            for (var i = settings.Warmup; i < httpCalls.Count; i++)
+            for (var i = warmup; i < httpCalls.Count; i++)
             {
-                sentAt[roomEvents[i].Seq] = httpCalls[i].T0;
+                sentAt[roomEvents[i - warmup].Seq] = httpCalls[i].T0;
                 publishTimes.Add(Stopwatch.GetElapsedTime(httpCalls[i].T0, httpCalls[i].T1).TotalMilliseconds);
             }
         }
@@ -302,7 +342,7 @@ public static class BoardPushBenchmark
             var name = variants.Length == 1 ? path : $"{variant} (alternating: {path})";
             Percentiles.Add((clients.Count, name, Pct(latencies, 50), Pct(latencies, 99)));
             rows.Add(string.Create(CultureInfo.InvariantCulture,
-                $"| {name} | {clients.Count} | {mine.Count} | {latencies.Count} | {lost} | {Pct(latencies, 50):F2} | {Pct(latencies, 99):F2} | {(latencies.Count > 0 ? latencies[^1] : double.NaN):F2} | {Pct(publish, 50):F2} | {Pct(firsts, 50):F2} / {Pct(lasts, 50):F2} | {serverCpu} | {clientsCpu} | {gc} |"));
+                $"| {name} | {clients.Count} | {mine.Count} | {latencies.Count} | {lost} | {Pct(latencies, 50):F2} | {Pct(latencies, 99):F2} | {(latencies.Count > 0 ? latencies[^1] : double.NaN):F2} | {Pct(publish, 50):F2} | {Pct(firsts, 50):F2} / {Pct(lasts, 50):F2} | {serverCpu} | {clientsCpu} | {gc} | {jit} |"));
         }
 
         return string.Join(Environment.NewLine, rows);
@@ -312,6 +352,9 @@ public static class BoardPushBenchmark
 
     /// <summary>Per run with --stamp arrival: the clients' own check of the arrival stamps.</summary>
     private static readonly List<string> StampChecks = [];
+
+    /// <summary>Per run with a gen2 collection while measuring: what kind it was (full blocking or background).</summary>
+    private static readonly List<string> Gen2Notes = [];
 
     /// <summary>Every row's (clients, path, p50, p99), for the ratios against the baseline printed at the end.</summary>
     private static readonly List<(int Clients, string Path, double P50, double P99)> Percentiles = [];
@@ -372,6 +415,13 @@ sealed record Settings(int[] Clients, double Rate, int Events, int Warmup, int I
 {
     public string[] Paths { get; init; } = ["baseline", "board", "http"];
     public int Repeat { get; init; } = 1;
+
+    /// <summary>--settle-jit N: after --warmup, warm up further until at most N methods were JIT-compiled over the last 100
+    /// events (0: a fixed warm-up of --warmup events, as runs 1–11 did).</summary>
+    public int SettleJit { get; init; } = 20;
+
+    /// <summary>--warmup-max: the longest warm-up --settle-jit may make.</summary>
+    public int WarmupMax { get; init; } = 2400;
     public Dictionary<string, string> ServerSettings { get; init; } = [];
 
     /// <summary>
@@ -395,7 +445,7 @@ sealed record Settings(int[] Clients, double Rate, int Events, int Warmup, int I
     public Dictionary<string, string> ClientsEnvironment { get; init; } = new() { ["DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS"] = "1" };
 
     public const string Usage =
-        "--clients 100,1000 --rate 20 --events 400 --warmup 200 --idle 30 --client epoll|raw|signalr --clients-in-process "
+        "--clients 100,1000 --rate 20 --events 400 --warmup 200 --settle-jit 20 --warmup-max 2400 --idle 30 --client epoll|raw|signalr --clients-in-process "
         + "--paths baseline,fanout,baseline-small,board,http (a~b: alternate a and b event by event in one run) --repeat N --set Config:Key=value (server configuration, repeatable) "
         + "--clients-env NAME=value (environment of the clients' process, repeatable) --stamp read|arrival --clients-priority normal|idle";
 
@@ -419,6 +469,8 @@ sealed record Settings(int[] Clients, double Rate, int Events, int Warmup, int I
                 "--rate" => s with { Rate = double.Parse(v, CultureInfo.InvariantCulture) },
                 "--events" => s with { Events = int.Parse(v, CultureInfo.InvariantCulture) },
                 "--warmup" => s with { Warmup = int.Parse(v, CultureInfo.InvariantCulture) },
+                "--settle-jit" => s with { SettleJit = int.Parse(v, CultureInfo.InvariantCulture) },
+                "--warmup-max" => s with { WarmupMax = int.Parse(v, CultureInfo.InvariantCulture) },
                 "--client" => s with { Client = v is "raw" or "epoll" or "signalr" ? v : throw new ArgumentException("--client raw|epoll|signalr") },
                 "--idle" => s with { IdleSeconds = int.Parse(v, CultureInfo.InvariantCulture) },
                 "--paths" => s with { Paths = v.Split(',', StringSplitOptions.RemoveEmptyEntries) },
