@@ -441,8 +441,13 @@ sealed record Settings(int[] Clients, double Rate, int Events, int Warmup, int I
     /// The clients' process handles socket completions on the epoll thread (no thread-pool hop per receipt): it is the
     /// measuring instrument, sharing the server's 2 cores only because there is one machine, and its reader does
     /// nothing blocking. Run 7 measured about a third less clients' CPU with it. Override with --clients-env NAME=0.
+    /// The clients' process uses workstation GC (the executable's own setting is server GC, for the server it hosts).
     /// </summary>
-    public Dictionary<string, string> ClientsEnvironment { get; init; } = new() { ["DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS"] = "1" };
+    public Dictionary<string, string> ClientsEnvironment { get; init; } = new()
+    {
+        ["DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS"] = "1",
+        ["DOTNET_gcServer"] = "0",
+    };
 
     public const string Usage =
         "--clients 100,1000 --rate 20 --events 400 --warmup 200 --settle-jit 20 --warmup-max 2400 --idle 30 --client epoll|raw|signalr --clients-in-process "
