@@ -184,7 +184,7 @@ public static class BoardPushBenchmark
         (TimeSpan User, TimeSpan System)? clientsCpu0 = null;
         (int G0, int G1, int G2, TimeSpan Pause) gc0 = default;
         (long Methods, TimeSpan Time) jit0 = default;
-        long allocated0 = 0;
+        long allocated0 = 0, gcIndex0 = 0;
         long measuredFrom = 0;
         var start = Stopwatch.GetTimestamp();
         for (var i = 0; i < total; i++)
@@ -208,6 +208,7 @@ public static class BoardPushBenchmark
                 gc0 = (GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2), GC.GetTotalPauseDuration());
                 jit0 = (System.Runtime.JitInfo.GetCompiledMethodCount(), System.Runtime.JitInfo.GetCompilationTime());
                 allocated0 = GC.GetTotalAllocatedBytes();
+                gcIndex0 = GC.GetGCMemoryInfo(GCKind.Any).Index;
                 measuredFrom = Stopwatch.GetTimestamp();
             }
 
@@ -270,7 +271,10 @@ public static class BoardPushBenchmark
         {
             static string Describe(GCMemoryInfo i) => string.Create(CultureInfo.InvariantCulture,
                 $"#{i.Index} gen{i.Generation}{(i.Compacted ? " compacting" : "")}{(i.Concurrent ? " concurrent" : "")}, pauses {string.Join(" + ", i.PauseDurations.ToArray().Where(d => d > TimeSpan.Zero).Select(d => $"{d.TotalMilliseconds:F1} ms"))}, heap {i.HeapSizeBytes / 1e6:F0} MB, promoted {i.PromotedBytes / 1e6:F1} MB");
-            Gen2Notes.Add($"{path}, {clients.Count} clients: last full blocking {Describe(GC.GetGCMemoryInfo(GCKind.FullBlocking))}; last background {Describe(GC.GetGCMemoryInfo(GCKind.Background))}");
+            // The last of each kind, if it happened while measuring.
+            var kinds = new[] { ("full blocking", GC.GetGCMemoryInfo(GCKind.FullBlocking)), ("background", GC.GetGCMemoryInfo(GCKind.Background)) }
+                .Where(k => k.Item2.Index > gcIndex0).Select(k => $"{k.Item1} {Describe(k.Item2)}");
+            Gen2Notes.Add($"{path}, {clients.Count} clients: {string.Join("; ", kinds)}");
         }
 
         // Methods compiled (or recompiled at a higher tier) by the JIT while the measured events were published: the
