@@ -426,6 +426,7 @@ sealed record Settings(int[] Clients, double Rate, int Events, int Warmup, int I
 
     /// <summary>--warmup-max: the longest warm-up --settle-jit may make.</summary>
     public int WarmupMax { get; init; } = 2400;
+
     public Dictionary<string, string> ServerSettings { get; init; } = [];
 
     /// <summary>
