@@ -41,6 +41,8 @@ public static class Policies
     public const string Staff = "staff";
     /// <summary>Any signed-in user, patients and wall screens included.</summary>
     public const string SignedIn = "signed-in";
+    /// <summary>The platform operator (no tenant): cluster-wide views. See <see cref="PlatformOperator"/>.</summary>
+    public const string Operator = "operator";
 
     public static IServiceCollection AddMedSpaPolicies(this IServiceCollection services) =>
         services.AddAuthorizationBuilder()

@@ -19,7 +19,8 @@ public sealed class ObservabilityOptions
     public bool JsonConsoleLogs { get; set; }
 
     /// <summary>
-    /// Orleans Dashboard at <c>/dashboard</c>, owners and admins only (it profiles every grain call). Default: on when
+    /// Orleans Dashboard at <c>/dashboard</c>, for the platform operator only (it shows every tenant's grains and
+    /// reminders; see <see cref="PlatformOperator"/>). Default: on when
     /// co-hosting; off in client mode, where it would also need the dashboard registered on every standalone silo.
     /// </summary>
     public bool? Dashboard { get; set; }
@@ -28,7 +29,7 @@ public sealed class ObservabilityOptions
 /// <summary>
 /// Traces, metrics, logs and health: OpenTelemetry for ASP.NET Core, HttpClient, Npgsql, the .NET runtime and
 /// Orleans; a Prometheus scrape endpoint; traces and logs over OTLP when <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set
-/// (and only then recorded); liveness and readiness probes; the Orleans Dashboard for admins.
+/// (and only then recorded); liveness and readiness probes; the Orleans Dashboard for the platform operator.
 /// </summary>
 public static class Observability
 {
@@ -47,6 +48,8 @@ public static class Observability
         var orleans = builder.Configuration.GetSection(MedSpaOrleansOptions.Section).Get<MedSpaOrleansOptions>() ?? new MedSpaOrleansOptions();
         options.Dashboard ??= !orleans.IsClient;
 
+        // Every logger (framework, Orleans, Npgsql, ours) masks secrets before any provider sees a line.
+        builder.Services.AddLogRedaction();
         if (options.JsonConsoleLogs)
         {
             builder.Logging.AddJsonConsole(o =>
@@ -79,8 +82,14 @@ public static class Observability
         if (exportTelemetry)
         {
             otel.WithTracing(tracing => tracing
-                    .AddAspNetCoreInstrumentation(o => o.Filter = ctx => !IsOperationsPath(ctx.Request.Path))
-                    .AddHttpClientInstrumentation()
+                    .AddAspNetCoreInstrumentation(o =>
+                    {
+                        o.Filter = ctx => !IsOperationsPath(ctx.Request.Path);
+                        // The hub's ?access_token= and the receipt link's /r/{token} must not reach the collector,
+                        // whatever the instrumentation's own query redaction is set to.
+                        o.EnrichWithHttpRequest = (activity, _) => LogRedaction.RedactUrlTags(activity);
+                    })
+                    .AddHttpClientInstrumentation(o => o.EnrichWithHttpRequestMessage = (activity, _) => LogRedaction.RedactUrlTags(activity))
                     .AddNpgsql()
                     .AddSource(OrleansActivitySources))
                 .WithLogging()
@@ -99,7 +108,7 @@ public static class Observability
 
                 if (options.Dashboard == true)
                 {
-                    client.AddDashboard();
+                    client.AddDashboard(ConfigureDashboard);
                 }
             });
         }
@@ -114,19 +123,23 @@ public static class Observability
 
                 if (options.Dashboard == true)
                 {
-                    silo.AddDashboard();
+                    silo.AddDashboard(ConfigureDashboard);
                 }
             });
         }
 
         builder.Services.AddSingleton(options);
+        builder.AddMedSpaOperator();
         builder.Services.AddHealthChecks()
             .AddCheck<PostgresHealthCheck>("postgresql", tags: [HealthProbes.ReadyTag])
             .AddCheck<OrleansHealthCheck>("orleans", tags: [HealthProbes.ReadyTag]);
         return builder;
     }
 
-    /// <summary>Maps <c>/health/live</c>, <c>/health/ready</c>, <c>/metrics</c> and (for admins) <c>/dashboard</c>.</summary>
+    /// <summary>
+    /// Maps <c>/health/live</c>, <c>/health/ready</c>, <c>/metrics</c>, the operator's sign-in and (for the operator
+    /// only; 404 to everyone else) <c>/dashboard</c>.
+    /// </summary>
     public static WebApplication MapMedSpaOperations(this WebApplication app)
     {
         app.MapHealthChecks("/health/live", new HealthCheckOptions
@@ -144,13 +157,21 @@ public static class Observability
         // Anonymous like any Prometheus target: keep it off the public ingress (see deploy/README.md).
         app.MapPrometheusScrapingEndpoint(MetricsPath).AllowAnonymous();
 
+        app.MapOperatorApi();
         if (app.Services.GetRequiredService<ObservabilityOptions>().Dashboard == true)
         {
-            app.MapOrleansDashboard(DashboardPath).RequireAuthorization(Policies.Admin);
+            // Its internal data routes are not the API: keep them out of the OpenAPI document.
+            app.MapOrleansDashboard(DashboardPath).RequireOperator().ExcludeFromDescription();
         }
 
         return app;
     }
+
+    /// <summary>
+    /// The dashboard's Trace view streams every log line of the cluster; logs are redacted (see LogRedaction), but the
+    /// console and the OTLP collector are the places for them, so the view is off.
+    /// </summary>
+    private static void ConfigureDashboard(DashboardOptions dashboard) => dashboard.HideTrace = true;
 
     private static bool IsOperationsPath(PathString path) =>
         path.StartsWithSegments("/health", StringComparison.Ordinal) || path.StartsWithSegments(MetricsPath, StringComparison.Ordinal);

@@ -20,8 +20,9 @@ public sealed record ClusterSilo(
 public sealed record ClusterStatusResponse(int ActiveSilos, IReadOnlyList<ClusterSilo> Silos, HousekeepingStatus Housekeeping);
 
 /// <summary>
-/// Admin diagnostics for the Orleans cluster: which silos the membership table knows (dead ones are kept a while
-/// by Orleans) and what the housekeeping grain last did. Deployment-wide, not per tenant: it shows no tenant data.
+/// Operator diagnostics for the Orleans cluster: which silos the membership table knows (dead ones are kept a while
+/// by Orleans) and what the housekeeping grain last did. Deployment-wide, not per tenant, so it is for the platform
+/// operator only; every tenant role gets 404.
 /// </summary>
 public static class ClusterApi
 {
@@ -33,7 +34,7 @@ public static class ClusterApi
 
     public static WebApplication MapClusterApi(this WebApplication app)
     {
-        var group = app.MapGroup("/api/admin/cluster").RequireAuthorization(Policies.Admin).WithTags("Cluster");
+        var group = app.MapGroup("/api/admin/cluster").RequireOperator().WithTags("Operations");
         group.MapGet("", GetClusterAsync)
             .WithName("GetClusterStatus")
             .WithSummary("Silos of the Orleans cluster and the housekeeping status.");

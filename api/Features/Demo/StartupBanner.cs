@@ -2,6 +2,7 @@ using System.Text;
 using MedSpa.Silo;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
+using MedSpa.Api.Infrastructure;
 using Microsoft.Extensions.Options;
 
 namespace MedSpa.Api.Features.Demo;
@@ -15,6 +16,7 @@ public sealed class StartupBanner(
     IServer server,
     DemoSeedResult demo,
     IOptions<DemoSeedOptions> seed,
+    IOptions<OperatorOptions> platformOperator,
     IConfiguration configuration) : IHostedService
 {
     public Task StartAsync(CancellationToken cancellationToken)
@@ -39,6 +41,16 @@ public sealed class StartupBanner(
         sb.AppendLine($"    Health             {address}/health/live   {address}/health/ready");
         sb.AppendLine($"    Metrics            {address}/metrics");
         sb.AppendLine($"    Orleans            mode {orleans.Mode}, cluster '{orleans.ClusterId}', silo port {orleans.SiloPort}, gateway {orleans.GatewayPort}");
+        if (platformOperator.Value.IsConfigured)
+        {
+            sb.AppendLine($"    Operator           {address}/operator   (Orleans Dashboard {address}/dashboard/, cluster {address}/api/admin/cluster; no tenant user reaches them)");
+            if (demo.Logins.Count > 0)
+            {
+                // Printed only with the demo (./medspa run), like the demo password; elsewhere it stays in the environment.
+                sb.AppendLine($"      key         {platformOperator.Value.Key}   (kept in .medspa/operator-key)");
+            }
+        }
+
         if (demo.Logins.Count > 0)
         {
             sb.AppendLine($"    Demo organisation  {DemoSeed.OrganisationName} — sign in with POST {address}/api/auth/login");

@@ -23,6 +23,8 @@ public class MedSpaApiFactory : WebApplicationFactory<Program>, IAsyncLifetime
     public int GatewayPort { get; } = FreePorts.Next();
     public string ClusterId { get; } = "test-" + Guid.NewGuid().ToString("N")[..8];
     public string SigningKey { get; } = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(48));
+    /// <summary>The platform operator's key (Operator:Key): cluster-wide views, no tenant.</summary>
+    public string OperatorKey { get; } = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(33));
 
     /// <summary>Extra settings a derived factory or test wants (e.g. Orleans:Mode=client).</summary>
     protected virtual IDictionary<string, string?> ExtraSettings => new Dictionary<string, string?>();
@@ -54,6 +56,7 @@ public class MedSpaApiFactory : WebApplicationFactory<Program>, IAsyncLifetime
             ["Orleans:SiloPort"] = SiloPort.ToString(),
             ["Orleans:GatewayPort"] = GatewayPort.ToString(),
             ["Auth:SigningKey"] = SigningKey,
+            ["Operator:Key"] = OperatorKey,
             ["Seed:Demo"] = "false",
             // Test output stays readable; failures still show warnings and errors.
             ["Logging:LogLevel:Default"] = "Warning",
@@ -74,6 +77,15 @@ public class MedSpaApiFactory : WebApplicationFactory<Program>, IAsyncLifetime
         var client = CreateClient();
         client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", accessToken);
         return client;
+    }
+
+    /// <summary>A client signed in as the platform operator through <c>POST /api/operator/session</c>.</summary>
+    public async Task<HttpClient> CreateOperatorClientAsync()
+    {
+        using var response = await CreateClient().PostAsJsonAsync("/api/operator/session", new { key = OperatorKey });
+        response.EnsureSuccessStatusCode();
+        var token = (await response.ReadJsonAsync()).GetProperty("accessToken").GetString()!;
+        return CreateClient(token);
     }
 
     async Task IAsyncLifetime.DisposeAsync()

@@ -20,8 +20,7 @@ public sealed class SiloFailoverTests(FailoverClusterFactory factory, ITestOutpu
     [Fact]
     public async Task After_the_silo_hosting_a_grain_is_killed_the_endpoint_retries_until_the_grain_is_reactivated_elsewhere_with_its_state()
     {
-        var tenant = await TestTenant.CreateAsync(factory);
-        using var client = tenant.ClientFor(tenant.Owner);
+        using var client = await factory.CreateOperatorClientAsync();
         var housekeeping = factory.Grains.GetGrain<IHousekeepingGrain>(IHousekeepingGrain.GlobalKey);
         var before = await housekeeping.RunNowAsync();
         var location = await factory.HousekeepingLocationAsync();
