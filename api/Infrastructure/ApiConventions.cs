@@ -49,7 +49,7 @@ public static partial class ApiConventions
             doc.Info.Title = "MedSpa.Orleans API";
             doc.Info.Description = "Real-time medical spa operations: clinics, rooms, providers, patients, checkout.";
             return Task.CompletedTask;
-        }));
+        }).AddMedSpaOpenApiConventions());
         return builder;
     }
 
@@ -63,7 +63,10 @@ public static partial class ApiConventions
     public static WebApplication MapMedSpaApiReference(this WebApplication app)
     {
         app.MapOpenApi("/openapi/{documentName}.json");
-        app.MapScalarApiReference("/docs", o => o.WithTitle("MedSpa.Orleans API").WithOpenApiRoutePattern("/openapi/{documentName}.json"));
+        // Everything the page needs comes from this server (the script is embedded in Scalar.AspNetCore): a clinic's
+        // closed network reaches no font CDN, AI agent, MCP or telemetry service, and the page asks none.
+        app.MapScalarApiReference("/docs", o => o.WithTitle("MedSpa.Orleans API").WithOpenApiRoutePattern("/openapi/{documentName}.json")
+            .DisableDefaultFonts().DisableTelemetry().DisableAgent().DisableMcp());
         return app;
     }
 
