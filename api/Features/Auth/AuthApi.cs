@@ -120,7 +120,7 @@ public static class AuthApi
 
     private static async Task<Results<NoContent, ProblemHttpResult, ValidationProblem>> ChangePasswordAsync(
         ChangePasswordRequest request, CurrentUser user, UserAccounts users, PasswordHashing passwords, NpgsqlDataSource db,
-        TimeProvider time, IOptions<AuthOptions> options, CancellationToken ct)
+        TimeProvider time, IOptions<AuthOptions> options, RevokedAccessList revokedAccess, CancellationToken ct)
     {
         var v = new Validation().Required("currentPassword", request.CurrentPassword, PasswordHashing.MaxLength);
         PasswordHashing.CheckPolicy(v, "newPassword", request.NewPassword);
@@ -148,8 +148,9 @@ public static class AuthApi
         var now = time.GetUtcNow();
         await UserAccounts.SetPasswordAsync(conn, tx, user.TenantId, user.UserId, passwords.Hash(request.NewPassword!), now, ct);
         // Whoever else knew the old password is signed out everywhere; this device stays signed in.
-        await SessionService.RevokeAllAsync(conn, tx, user.TenantId, user.UserId, user.SessionId, "password-changed", now, ct);
+        var revoked = await SessionService.RevokeAllAsync(conn, tx, user.TenantId, user.UserId, user.SessionId, "password-changed", now, ct);
         await tx.CommitAsync(ct);
+        revokedAccess.Apply(revoked);
         return TypedResults.NoContent();
     }
 

@@ -25,12 +25,15 @@ public sealed class UserAccount
     /// <summary>For a <c>patient</c> user: the patients-directory row they are (migration 0181).</summary>
     public Guid? PatientId { get; set; }
 
+    /// <summary>Raised by every revocation of the user's tokens (role, clinics, deactivation): tokens carry it.</summary>
+    public int TokenEpoch { get; set; }
+
     public bool MfaEnabled => MfaSecret is not null;
 
     public UserResponse ToResponse() => new(
         Id, TenantId, Email, DisplayName, Role, ClinicIds, IsActive, MfaEnabled, AsUtc(CreatedAt), AsUtc(UpdatedAt), PatientId);
 
-    public TokenSubject ToSubject(Guid sessionId) => new(Id, TenantId, Role, Email, DisplayName, ClinicIds, sessionId);
+    public TokenSubject ToSubject(Guid sessionId) => new(Id, TenantId, Role, Email, DisplayName, ClinicIds, sessionId, TokenEpoch);
 
     internal static DateTimeOffset AsUtc(DateTime value) => new(DateTime.SpecifyKind(value, DateTimeKind.Utc));
 }
@@ -41,7 +44,7 @@ public sealed class UserAccounts(NpgsqlDataSource db)
 {
     internal const string Columns = """
         u.tenant_id, u.id, u.email, u.display_name, u.role, u.password_hash, u.is_active, u.failed_login_count,
-        u.locked_until, u.mfa_secret, u.mfa_enabled_at, u.mfa_last_time_step, u.created_at, u.updated_at, u.patient_id,
+        u.locked_until, u.mfa_secret, u.mfa_enabled_at, u.mfa_last_time_step, u.created_at, u.updated_at, u.patient_id, u.token_epoch,
         ARRAY(SELECT uc.clinic_id FROM user_clinics uc WHERE uc.tenant_id = u.tenant_id AND uc.user_id = u.id ORDER BY uc.clinic_id) AS clinic_ids
         """;
 
