@@ -18,8 +18,9 @@ public sealed class AuthOptions
     public string Audience { get; set; } = "medspa-orleans";
     public TimeSpan AccessTokenLifetime { get; set; } = TimeSpan.FromMinutes(15);
     public TimeSpan RefreshTokenLifetime { get; set; } = TimeSpan.FromDays(30);
-    public int MaxFailedLogins { get; set; } = 5;
-    public TimeSpan LockoutDuration { get; set; } = TimeSpan.FromMinutes(15);
+
+    /// <summary>Growing delays after failed sign-ins (<see cref="SignInThrottle"/>), under <c>Auth:Throttle:</c>.</summary>
+    public SignInThrottleOptions Throttle { get; set; } = new();
 
     /// <summary>
     /// How often a host re-reads recent revocations even when no notification came: the backstop for one that was

@@ -2,6 +2,7 @@ using System.Buffers.Text;
 using System.Security.Cryptography;
 using System.Text;
 using Dapper;
+using MedSpa.Api.Infrastructure;
 using Microsoft.Extensions.Options;
 using Npgsql;
 
@@ -189,21 +190,20 @@ public sealed class SessionService(
         return await AccessRevocationStore.RevokeSessionsAsync(conn, tx, tenantId, sessions, reason, now, ct);
     }
 
-    public async Task<IReadOnlyList<SessionResponse>> ListAsync(Guid tenantId, Guid userId, Guid? currentSessionId, CancellationToken ct)
+    public async Task<Paged<SessionResponse>> ListAsync(Guid tenantId, Guid userId, Guid? currentSessionId, PageRequest paging, CancellationToken ct)
     {
         await using var conn = await db.OpenConnectionAsync(ct);
-        var rows = await conn.QueryAsync<SessionRow>(new CommandDefinition(
-            """
-            SELECT id, user_id, device_id, device_name, user_agent, ip, created_at, last_seen_at, expires_at, revoked_at
-            FROM sessions
-            WHERE tenant_id = @tenantId AND user_id = @userId AND revoked_at IS NULL AND expires_at > @now
-            ORDER BY last_seen_at DESC, id
-            """,
-            new { tenantId, userId, now = time.GetUtcNow() }, cancellationToken: ct));
-        return rows.Select(r => new SessionResponse(
-            r.Id, r.DeviceId, r.DeviceName, r.UserAgent, r.Ip,
-            UserAccount.AsUtc(r.CreatedAt), UserAccount.AsUtc(r.LastSeenAt), UserAccount.AsUtc(r.ExpiresAt),
-            r.Id == currentSessionId)).ToList();
+        return await conn.QueryPageAsync(
+            paging, "sessions",
+            "id, user_id, device_id, device_name, user_agent, ip, created_at, last_seen_at, expires_at, revoked_at",
+            "WHERE tenant_id = @tenantId AND user_id = @userId AND revoked_at IS NULL AND expires_at > @now",
+            "last_seen_at DESC, id",
+            new { tenantId, userId, now = time.GetUtcNow(), paging.PageSize, paging.Offset },
+            (SessionRow r) => new SessionResponse(
+                r.Id, r.DeviceId, r.DeviceName, r.UserAgent, r.Ip,
+                UserAccount.AsUtc(r.CreatedAt), UserAccount.AsUtc(r.LastSeenAt), UserAccount.AsUtc(r.ExpiresAt),
+                r.Id == currentSessionId),
+            ct);
     }
 
     public static byte[] HashRefreshToken(string token) => SHA256.HashData(Encoding.UTF8.GetBytes(token));

@@ -1,4 +1,5 @@
 using Dapper;
+using MedSpa.Api.Infrastructure;
 using Npgsql;
 
 namespace MedSpa.Api.Features.Auth;
@@ -66,13 +67,13 @@ public sealed class UserAccounts(NpgsqlDataSource db)
             $"SELECT {Columns} FROM users u WHERE u.tenant_id = @tenantId AND u.id = @userId",
             new { tenantId, userId }, tx, cancellationToken: ct));
 
-    public async Task<IReadOnlyList<UserAccount>> ListAsync(Guid tenantId, CancellationToken ct)
+    /// <summary>One page of the tenant's users, by name.</summary>
+    public async Task<Paged<UserResponse>> ListAsync(Guid tenantId, PageRequest paging, CancellationToken ct)
     {
         await using var conn = await db.OpenConnectionAsync(ct);
-        var rows = await conn.QueryAsync<UserAccount>(new CommandDefinition(
-            $"SELECT {Columns} FROM users u WHERE u.tenant_id = @tenantId ORDER BY lower(u.display_name), u.id",
-            new { tenantId }, cancellationToken: ct));
-        return rows.AsList();
+        return await conn.QueryPageAsync(
+            paging, "users u", Columns, "WHERE u.tenant_id = @tenantId", "lower(u.display_name), u.id",
+            new { tenantId, paging.PageSize, paging.Offset }, (UserAccount u) => u.ToResponse(), ct);
     }
 
     public async Task<TenantSummary?> GetTenantAsync(Guid tenantId, CancellationToken ct)
@@ -80,33 +81,6 @@ public sealed class UserAccounts(NpgsqlDataSource db)
         await using var conn = await db.OpenConnectionAsync(ct);
         return await conn.QuerySingleOrDefaultAsync<TenantSummary>(new CommandDefinition(
             "SELECT id, name, slug FROM tenants WHERE id = @tenantId", new { tenantId }, cancellationToken: ct));
-    }
-
-    /// <summary>
-    /// Counts one failed attempt and locks the account once the count reaches <paramref name="maxFailures"/>.
-    /// Returns when the account is locked until, if it is. The row lock makes concurrent failures count each.
-    /// </summary>
-    public async Task<DateTimeOffset?> RecordFailedLoginAsync(Guid tenantId, Guid userId, DateTimeOffset now, int maxFailures, TimeSpan lockout, CancellationToken ct)
-    {
-        await using var conn = await db.OpenConnectionAsync(ct);
-        var lockedUntil = await conn.ExecuteScalarAsync<DateTime?>(new CommandDefinition(
-            """
-            WITH next AS (
-                SELECT tenant_id, id,
-                       -- a lock that has run out starts a fresh count
-                       CASE WHEN locked_until IS NOT NULL AND locked_until <= @now THEN 1 ELSE failed_login_count + 1 END AS failures
-                FROM users WHERE tenant_id = @tenantId AND id = @userId FOR UPDATE)
-            UPDATE users u
-            SET failed_login_count = CASE WHEN next.failures >= @maxFailures THEN 0 ELSE next.failures END,
-                locked_until = CASE WHEN next.failures >= @maxFailures THEN @lockUntil
-                                    WHEN u.locked_until <= @now THEN NULL
-                                    ELSE u.locked_until END
-            FROM next
-            WHERE u.tenant_id = next.tenant_id AND u.id = next.id
-            RETURNING u.locked_until
-            """,
-            new { tenantId, userId, now, maxFailures, lockUntil = now + lockout }, cancellationToken: ct));
-        return lockedUntil is { } value && UserAccount.AsUtc(value) > now ? UserAccount.AsUtc(value) : null;
     }
 
     public async Task RecordSuccessfulLoginAsync(Guid tenantId, Guid userId, string? newPasswordHash, CancellationToken ct)

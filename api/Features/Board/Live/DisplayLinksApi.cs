@@ -75,22 +75,22 @@ public static class DisplayLinksApi
         return TypedResults.Created($"/api/clinics/{clinicId}/display-links/{linkId}", response);
     }
 
-    private static async Task<Results<Ok<IReadOnlyList<DisplayLinkResponse>>, ProblemHttpResult>> List(
-        Guid clinicId, CurrentUser user, NpgsqlDataSource db, CancellationToken ct)
+    private static async Task<Results<Ok<Paged<DisplayLinkResponse>>, ValidationProblem, ProblemHttpResult>> List(
+        Guid clinicId, CurrentUser user, NpgsqlDataSource db, int? page, int? pageSize, CancellationToken ct)
     {
+        var v = new Validation();
+        var paging = PageRequest.From(page, pageSize, v);
+        if (!v.IsValid) return v.ToProblem();
+
         await using var conn = await db.OpenConnectionAsync(ct);
         if (!await ClinicsApi.IsVisibleAsync(conn, user, clinicId, ct)) return ApiProblems.NotFound("Clinic");
-        var rows = await conn.QueryAsync<(Guid Id, string Name, DateTime CreatedAt, DateTime? RevokedAt, DateTime? LastUsedAt)>(new CommandDefinition(
-            """
-            SELECT id, name, created_at, revoked_at, last_used_at FROM display_links
-            WHERE tenant_id = @TenantId AND clinic_id = @clinicId ORDER BY created_at, id
-            """,
-            new { user.TenantId, clinicId }, cancellationToken: ct));
-        IReadOnlyList<DisplayLinkResponse> links =
-        [
-            .. rows.Select(r => new DisplayLinkResponse(r.Id, clinicId, r.Name, Utc(r.CreatedAt), UtcOrNull(r.RevokedAt), UtcOrNull(r.LastUsedAt), null, null)),
-        ];
-        return TypedResults.Ok(links);
+        return TypedResults.Ok(await conn.QueryPageAsync(
+            paging, "display_links", "id, name, created_at, revoked_at, last_used_at",
+            "WHERE tenant_id = @TenantId AND clinic_id = @clinicId", "created_at, id",
+            new { user.TenantId, clinicId, paging.PageSize, paging.Offset },
+            ((Guid Id, string Name, DateTime CreatedAt, DateTime? RevokedAt, DateTime? LastUsedAt) r) =>
+                new DisplayLinkResponse(r.Id, clinicId, r.Name, Utc(r.CreatedAt), UtcOrNull(r.RevokedAt), UtcOrNull(r.LastUsedAt), null, null),
+            ct));
     }
 
     /// <summary>
