@@ -120,9 +120,10 @@ public static class AuthSetup
                     // the token was issued. An in-memory look-up (RevokedAccessList), not a database round trip.
                     OnTokenValidated = ctx =>
                     {
+                        // A token without user and tenant names nothing a revocation could name; policies judge it.
                         var revoked = ctx.HttpContext.RequestServices.GetRequiredService<RevokedAccessList>();
-                        if (TokenIdentity.From(ctx.Principal) is not { } token
-                            || revoked.IsRevoked(token.TenantId, token.UserId, token.SessionId, token.TokenEpoch))
+                        if (TokenIdentity.From(ctx.Principal) is { } token
+                            && revoked.IsRevoked(token.TenantId, token.UserId, token.SessionId, token.TokenEpoch))
                         {
                             ctx.Fail("The access token was revoked.");
                         }
