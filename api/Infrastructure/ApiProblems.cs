@@ -14,7 +14,8 @@ public static class ErrorCodes
     public const string Unauthorized = "unauthorized";
     public const string Forbidden = "forbidden";
     public const string InvalidCredentials = "invalid_credentials";
-    public const string AccountLocked = "account_locked";
+    /// <summary>429 from sign-in: too many failures, wait Retry-After seconds (api/Features/Auth/SignInThrottle.cs).</summary>
+    public const string SignInThrottled = "sign_in_throttled";
     public const string MfaRequired = "mfa_required";
     public const string InvalidMfaCode = "invalid_mfa_code";
     public const string InvalidRefreshToken = "invalid_refresh_token";

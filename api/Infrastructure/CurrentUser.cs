@@ -26,6 +26,8 @@ public static class MedSpaClaims
     /// <summary>One claim per clinic the user is assigned to (owners/admins see every clinic regardless).</summary>
     public const string Clinic = "clinic";
     public const string SessionId = "sid";
+    /// <summary>The user's token epoch when the token was issued; a revocation raises it (api/Features/Auth/AccessRevocations.cs).</summary>
+    public const string TokenEpoch = "tep";
 }
 
 /// <summary>

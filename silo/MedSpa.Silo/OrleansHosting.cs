@@ -91,6 +91,7 @@ public static class OrleansHostingExtensions
         // live here rather than in the api.
         silo.Services.AddSingleton<RefreshTokenPurge>();
         silo.Services.AddSingleton<IHousekeepingTask>(sp => sp.GetRequiredService<RefreshTokenPurge>());
+        silo.Services.AddSingleton<IHousekeepingTask, AuthRecordsPurge>();
         silo.Services.AddSingleton<ExpiredIdempotencyRecordsPurge>();
         silo.Services.AddSingleton<IHousekeepingTask>(sp => sp.GetRequiredService<ExpiredIdempotencyRecordsPurge>());
         silo.Services.AddSingleton<CardExpiryNotifications>().AddSingleton<IHousekeepingTask>(sp => sp.GetRequiredService<CardExpiryNotifications>());

@@ -7,12 +7,12 @@ using Microsoft.IdentityModel.Tokens;
 namespace MedSpa.Api.Features.Auth;
 
 /// <summary>Who an access token speaks for. ClinicIds are the user's assigned clinics.</summary>
-public sealed record TokenSubject(Guid UserId, Guid TenantId, string Role, string Email, string DisplayName, IReadOnlyCollection<Guid> ClinicIds, Guid SessionId);
+public sealed record TokenSubject(Guid UserId, Guid TenantId, string Role, string Email, string DisplayName, IReadOnlyCollection<Guid> ClinicIds, Guid SessionId, int TokenEpoch = 0);
 
 /// <summary>
 /// Issues the short-lived (15 min by default) HMAC-signed JWT access tokens that every API call and the SignalR hub
-/// accept. Access tokens are stateless: revoking a session stops its refresh token at once, and its access token
-/// within its remaining lifetime.
+/// accept. Each carries its session id and the user's token epoch, which is what a revocation names: every host refuses
+/// a revoked token at once from an in-memory deny list (<see cref="RevokedAccessList"/>).
 /// </summary>
 public sealed class AccessTokenIssuer(IOptions<AuthOptions> options, TimeProvider time)
 {
@@ -31,6 +31,7 @@ public sealed class AccessTokenIssuer(IOptions<AuthOptions> options, TimeProvide
             new(MedSpaClaims.Email, subject.Email),
             new(MedSpaClaims.Name, subject.DisplayName),
             new(MedSpaClaims.SessionId, subject.SessionId.ToString()),
+            new(MedSpaClaims.TokenEpoch, subject.TokenEpoch.ToString(System.Globalization.CultureInfo.InvariantCulture), ClaimValueTypes.Integer32),
         };
         claims.AddRange(subject.ClinicIds.Select(c => new Claim(MedSpaClaims.Clinic, c.ToString())));
 

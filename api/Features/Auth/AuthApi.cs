@@ -18,6 +18,7 @@ public static class AuthApi
         services.AddSingleton<SessionService>();
         services.AddSingleton<MfaService>();
         services.AddSingleton<SignInService>();
+        services.AddSingleton<SignInThrottle>();
         services.AddSingleton<Tenants.TenantProvisioning>();
         return services;
     }
@@ -63,9 +64,15 @@ public static class AuthApi
             return TypedResults.Ok(tokens);
         }
 
+        if (result.RetryAt is { } retryAt && result.Failure != SignInFailure.Throttled)
+        {
+            // This failure started a delay: say so now rather than on the next attempt.
+            RetryAfter(http, retryAt);
+        }
+
         return result.Failure switch
         {
-            SignInFailure.AccountLocked => Locked(http, result.LockedUntil!.Value),
+            SignInFailure.Throttled => Throttled(http, result.RetryAt!.Value),
             SignInFailure.MfaRequired => Unauthorized(ErrorCodes.MfaRequired, "A code from your authenticator app (totpCode) or a recovery code (recoveryCode) is required."),
             SignInFailure.InvalidMfaCode => Unauthorized(ErrorCodes.InvalidMfaCode, "The authentication code is wrong, expired or already used."),
             _ => Unauthorized(ErrorCodes.InvalidCredentials, "The email or password is wrong."),
@@ -110,8 +117,13 @@ public static class AuthApi
         return TypedResults.Ok(new MeResponse(account.ToResponse(), tenant, user.SessionId));
     }
 
-    private static async Task<Ok<IReadOnlyList<SessionResponse>>> ListSessionsAsync(CurrentUser user, SessionService sessions, CancellationToken ct) =>
-        TypedResults.Ok(await sessions.ListAsync(user.TenantId, user.UserId, user.SessionId, ct));
+    private static async Task<Results<Ok<Paged<SessionResponse>>, ValidationProblem>> ListSessionsAsync(
+        CurrentUser user, SessionService sessions, int? page, int? pageSize, CancellationToken ct)
+    {
+        var v = new Validation();
+        var paging = PageRequest.From(page, pageSize, v);
+        return v.IsValid ? TypedResults.Ok(await sessions.ListAsync(user.TenantId, user.UserId, user.SessionId, paging, ct)) : v.ToProblem();
+    }
 
     private static async Task<Results<NoContent, ProblemHttpResult>> RevokeSessionAsync(Guid id, CurrentUser user, SessionService sessions, CancellationToken ct) =>
         await sessions.RevokeAsync(user.TenantId, user.UserId, id, "revoked-by-user", ct)
@@ -120,7 +132,7 @@ public static class AuthApi
 
     private static async Task<Results<NoContent, ProblemHttpResult, ValidationProblem>> ChangePasswordAsync(
         ChangePasswordRequest request, CurrentUser user, UserAccounts users, PasswordHashing passwords, NpgsqlDataSource db,
-        TimeProvider time, IOptions<AuthOptions> options, CancellationToken ct)
+        TimeProvider time, SignInThrottle throttle, RevokedAccessList revokedAccess, HttpContext http, CancellationToken ct)
     {
         var v = new Validation().Required("currentPassword", request.CurrentPassword, PasswordHashing.MaxLength);
         PasswordHashing.CheckPolicy(v, "newPassword", request.NewPassword);
@@ -135,11 +147,20 @@ public static class AuthApi
             return ApiProblems.NotFound("The user");
         }
 
+        // Throttled and counted like a sign-in, or this endpoint would be a way round the throttle.
+        var address = ClientContext.From(http).Ip;
+        if (await throttle.BlockedUntilAsync(account.Email, address, account, ct) is { } blocked)
+        {
+            return Throttled(http, blocked);
+        }
+
         if (passwords.Verify(account.PasswordHash, request.CurrentPassword!) == PasswordCheck.Failed)
         {
-            // Counts like a failed sign-in, or this endpoint would be a way round the lockout.
-            var o = options.Value;
-            await users.RecordFailedLoginAsync(user.TenantId, user.UserId, time.GetUtcNow(), o.MaxFailedLogins, o.LockoutDuration, ct);
+            if (await throttle.RecordFailureAsync(account.Email, address, account, ct) is { } retryAt)
+            {
+                RetryAfter(http, retryAt);
+            }
+
             return new Validation().Add("currentPassword", "currentPassword is wrong.").ToProblem();
         }
 
@@ -148,8 +169,9 @@ public static class AuthApi
         var now = time.GetUtcNow();
         await UserAccounts.SetPasswordAsync(conn, tx, user.TenantId, user.UserId, passwords.Hash(request.NewPassword!), now, ct);
         // Whoever else knew the old password is signed out everywhere; this device stays signed in.
-        await SessionService.RevokeAllAsync(conn, tx, user.TenantId, user.UserId, user.SessionId, "password-changed", now, ct);
+        var revoked = await SessionService.RevokeAllAsync(conn, tx, user.TenantId, user.UserId, user.SessionId, "password-changed", now, ct);
         await tx.CommitAsync(ct);
+        revokedAccess.Apply(revoked);
         return TypedResults.NoContent();
     }
 
@@ -226,12 +248,19 @@ public static class AuthApi
         ApiProblems.Problem(StatusCodes.Status400BadRequest, ErrorCodes.InvalidMfaCode, "Wrong code.", $"{field} is wrong, expired or already used.",
             new Dictionary<string, object?> { ["errors"] = new Dictionary<string, string[]> { [field] = [$"{field} is wrong, expired or already used."] } });
 
-    private static ProblemHttpResult Locked(HttpContext http, DateTimeOffset lockedUntil)
+    /// <summary>Sets Retry-After (whole seconds, at least 1) and returns the seconds.</summary>
+    private static int RetryAfter(HttpContext http, DateTimeOffset retryAt)
     {
-        var seconds = Math.Max(1, (int)Math.Ceiling((lockedUntil - http.RequestServices.GetRequiredService<TimeProvider>().GetUtcNow()).TotalSeconds));
+        var seconds = Math.Max(1, (int)Math.Ceiling((retryAt - http.RequestServices.GetRequiredService<TimeProvider>().GetUtcNow()).TotalSeconds));
         http.Response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        return ApiProblems.Problem(StatusCodes.Status423Locked, ErrorCodes.AccountLocked, "Account locked.",
-            $"Too many failed sign-ins. Try again after {lockedUntil:O}.",
-            new Dictionary<string, object?> { ["lockedUntil"] = lockedUntil });
+        return seconds;
+    }
+
+    private static ProblemHttpResult Throttled(HttpContext http, DateTimeOffset retryAt)
+    {
+        var seconds = RetryAfter(http, retryAt);
+        return ApiProblems.Problem(StatusCodes.Status429TooManyRequests, ErrorCodes.SignInThrottled, "Too many failed sign-ins.",
+            $"Too many failed sign-ins. Wait {seconds} s (until {retryAt:O}) before trying again, or ask an owner or admin to unlock the account.",
+            new Dictionary<string, object?> { ["retryAt"] = retryAt, ["retryAfterSeconds"] = seconds });
     }
 }

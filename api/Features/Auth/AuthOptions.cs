@@ -1,5 +1,6 @@
 using System.Text;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
+using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.IdentityModel.Tokens;
 using MedSpa.Api.Infrastructure;
@@ -17,8 +18,15 @@ public sealed class AuthOptions
     public string Audience { get; set; } = "medspa-orleans";
     public TimeSpan AccessTokenLifetime { get; set; } = TimeSpan.FromMinutes(15);
     public TimeSpan RefreshTokenLifetime { get; set; } = TimeSpan.FromDays(30);
-    public int MaxFailedLogins { get; set; } = 5;
-    public TimeSpan LockoutDuration { get; set; } = TimeSpan.FromMinutes(15);
+
+    /// <summary>Growing delays after failed sign-ins (<see cref="SignInThrottle"/>), under <c>Auth:Throttle:</c>.</summary>
+    public SignInThrottleOptions Throttle { get; set; } = new();
+
+    /// <summary>
+    /// How often a host re-reads recent revocations even when no notification came: the backstop for one that was
+    /// lost (see <see cref="AccessRevocationListener"/>).
+    /// </summary>
+    public TimeSpan RevocationResync { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>Whether <c>POST /api/tenants</c> lets anyone sign up a new organisation.</summary>
     public bool AllowSignup { get; set; } = true;
@@ -108,11 +116,31 @@ public static class AuthSetup
 
                         return Task.CompletedTask;
                     },
+                    // A valid signature is not enough: the session, display link or user may have been revoked since
+                    // the token was issued. An in-memory look-up (RevokedAccessList), not a database round trip.
+                    OnTokenValidated = ctx =>
+                    {
+                        // A token without user and tenant names nothing a revocation could name; policies judge it.
+                        var revoked = ctx.HttpContext.RequestServices.GetRequiredService<RevokedAccessList>();
+                        if (TokenIdentity.From(ctx.Principal) is { } token
+                            && revoked.IsRevoked(token.TenantId, token.UserId, token.SessionId, token.TokenEpoch))
+                        {
+                            ctx.Fail("The access token was revoked.");
+                        }
+
+                        return Task.CompletedTask;
+                    },
                 };
             });
         builder.Services.AddMedSpaPolicies();
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<AccessTokenIssuer>();
+        builder.Services.AddSingleton<RevokedConnections>();
+        builder.Services.AddSingleton<RevokedAccessList>();
+        builder.Services.AddHostedService<AccessRevocationListener>();
+        // Global hub filter: every hub's connections are tracked so that a revocation closes them (see RevokedConnections).
+        builder.Services.Configure<HubOptions>(o => o.AddFilter<RevocationHubFilter>());
+        builder.Services.AddSingleton<RevocationHubFilter>();
         return builder;
     }
 }

@@ -2,6 +2,7 @@ using System.Buffers.Text;
 using System.Security.Cryptography;
 using System.Text;
 using Dapper;
+using MedSpa.Api.Infrastructure;
 using Microsoft.Extensions.Options;
 using Npgsql;
 
@@ -29,6 +30,7 @@ public sealed class SessionService(
     AccessTokenIssuer issuer,
     IOptions<AuthOptions> options,
     TimeProvider time,
+    RevokedAccessList revokedAccess,
     ILogger<SessionService> logger)
 {
     public async Task<TokenResponse> StartAsync(UserAccount user, DeviceInfo? device, ClientContext client, CancellationToken ct)
@@ -108,7 +110,8 @@ public sealed class SessionService(
             {
                 var revoked = await RevokeCoreAsync(conn, tx, owner.TenantId, owner.SessionId, "refresh-token-reuse", now, ct);
                 await tx.CommitAsync(ct);
-                if (revoked)
+                revokedAccess.Apply(revoked);
+                if (revoked.Count > 0)
                 {
                     logger.LogWarning("Refresh token reused: session {SessionId} of tenant {TenantId} revoked", owner.SessionId, owner.TenantId);
                 }
@@ -126,8 +129,9 @@ public sealed class SessionService(
         var user = await UserAccounts.GetAsync(conn, tx, claimed.TenantId, session.UserId, ct);
         if (user is null || !user.IsActive)
         {
-            await RevokeCoreAsync(conn, tx, claimed.TenantId, claimed.SessionId, "user-inactive", now, ct);
+            var revoked = await RevokeCoreAsync(conn, tx, claimed.TenantId, claimed.SessionId, "user-inactive", now, ct);
             await tx.CommitAsync(ct);
+            revokedAccess.Apply(revoked);
             return null;
         }
 
@@ -155,20 +159,26 @@ public sealed class SessionService(
             return false;
         }
 
-        await RevokeCoreAsync(conn, tx, tenantId, sessionId, reason, time.GetUtcNow(), ct);
+        var revoked = await RevokeCoreAsync(conn, tx, tenantId, sessionId, reason, time.GetUtcNow(), ct);
         await tx.CommitAsync(ct);
+        // This host refuses the token from the next request on; the others as soon as the notification arrives.
+        revokedAccess.Apply(revoked);
         return true;
     }
 
-    /// <summary>Revokes every live session of a user, except <paramref name="keepSessionId"/>. Returns how many.</summary>
-    public static async Task<int> RevokeAllAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, Guid tenantId, Guid userId, Guid? keepSessionId, string reason, DateTimeOffset now, CancellationToken ct)
+    /// <summary>
+    /// Revokes every live session of a user, except <paramref name="keepSessionId"/>, and their access tokens.
+    /// Returns the revocations for <see cref="RevokedAccessList.Apply"/> once the transaction has committed.
+    /// </summary>
+    public static async Task<IReadOnlyList<AccessRevocation>> RevokeAllAsync(NpgsqlConnection conn, NpgsqlTransaction tx, Guid tenantId, Guid userId, Guid? keepSessionId, string reason, DateTimeOffset now, CancellationToken ct)
     {
-        var sessions = await conn.ExecuteAsync(new CommandDefinition(
+        var sessions = (await conn.QueryAsync<Guid>(new CommandDefinition(
             """
             UPDATE sessions SET revoked_at = @now, revoked_reason = @reason
             WHERE tenant_id = @tenantId AND user_id = @userId AND revoked_at IS NULL AND id IS DISTINCT FROM @keepSessionId
+            RETURNING id
             """,
-            new { tenantId, userId, keepSessionId, reason, now }, tx, cancellationToken: ct));
+            new { tenantId, userId, keepSessionId, reason, now }, tx, cancellationToken: ct))).AsList();
         await conn.ExecuteAsync(new CommandDefinition(
             """
             UPDATE refresh_tokens t SET revoked_at = @now
@@ -177,24 +187,23 @@ public sealed class SessionService(
               AND t.tenant_id = s.tenant_id AND t.session_id = s.id AND t.revoked_at IS NULL
             """,
             new { tenantId, userId, now }, tx, cancellationToken: ct));
-        return sessions;
+        return await AccessRevocationStore.RevokeSessionsAsync(conn, tx, tenantId, sessions, reason, now, ct);
     }
 
-    public async Task<IReadOnlyList<SessionResponse>> ListAsync(Guid tenantId, Guid userId, Guid? currentSessionId, CancellationToken ct)
+    public async Task<Paged<SessionResponse>> ListAsync(Guid tenantId, Guid userId, Guid? currentSessionId, PageRequest paging, CancellationToken ct)
     {
         await using var conn = await db.OpenConnectionAsync(ct);
-        var rows = await conn.QueryAsync<SessionRow>(new CommandDefinition(
-            """
-            SELECT id, user_id, device_id, device_name, user_agent, ip, created_at, last_seen_at, expires_at, revoked_at
-            FROM sessions
-            WHERE tenant_id = @tenantId AND user_id = @userId AND revoked_at IS NULL AND expires_at > @now
-            ORDER BY last_seen_at DESC, id
-            """,
-            new { tenantId, userId, now = time.GetUtcNow() }, cancellationToken: ct));
-        return rows.Select(r => new SessionResponse(
-            r.Id, r.DeviceId, r.DeviceName, r.UserAgent, r.Ip,
-            UserAccount.AsUtc(r.CreatedAt), UserAccount.AsUtc(r.LastSeenAt), UserAccount.AsUtc(r.ExpiresAt),
-            r.Id == currentSessionId)).ToList();
+        return await conn.QueryPageAsync(
+            paging, "sessions",
+            "id, user_id, device_id, device_name, user_agent, ip, created_at, last_seen_at, expires_at, revoked_at",
+            "WHERE tenant_id = @tenantId AND user_id = @userId AND revoked_at IS NULL AND expires_at > @now",
+            "last_seen_at DESC, id",
+            new { tenantId, userId, now = time.GetUtcNow(), paging.PageSize, paging.Offset },
+            (SessionRow r) => new SessionResponse(
+                r.Id, r.DeviceId, r.DeviceName, r.UserAgent, r.Ip,
+                UserAccount.AsUtc(r.CreatedAt), UserAccount.AsUtc(r.LastSeenAt), UserAccount.AsUtc(r.ExpiresAt),
+                r.Id == currentSessionId),
+            ct);
     }
 
     public static byte[] HashRefreshToken(string token) => SHA256.HashData(Encoding.UTF8.GetBytes(token));
@@ -218,8 +227,8 @@ public sealed class SessionService(
             "INSERT INTO refresh_tokens (token_hash, tenant_id, session_id, created_at, expires_at) VALUES (@hash, @tenantId, @sessionId, @now, @expires)",
             new { hash, tenantId, sessionId, now, expires }, tx, cancellationToken: ct));
 
-    /// <summary>Revokes a session and its whole token family. True if it was live until now.</summary>
-    private static async Task<bool> RevokeCoreAsync(NpgsqlConnection conn, NpgsqlTransaction tx, Guid tenantId, Guid sessionId, string reason, DateTimeOffset now, CancellationToken ct)
+    /// <summary>Revokes a session, its whole token family and its access tokens. Empty if it was revoked already.</summary>
+    private static async Task<IReadOnlyList<AccessRevocation>> RevokeCoreAsync(NpgsqlConnection conn, NpgsqlTransaction tx, Guid tenantId, Guid sessionId, string reason, DateTimeOffset now, CancellationToken ct)
     {
         var revoked = await conn.ExecuteAsync(new CommandDefinition(
             "UPDATE sessions SET revoked_at = @now, revoked_reason = @reason WHERE tenant_id = @tenantId AND id = @sessionId AND revoked_at IS NULL",
@@ -227,7 +236,9 @@ public sealed class SessionService(
         await conn.ExecuteAsync(new CommandDefinition(
             "UPDATE refresh_tokens SET revoked_at = @now WHERE tenant_id = @tenantId AND session_id = @sessionId AND revoked_at IS NULL",
             new { tenantId, sessionId, now }, tx, cancellationToken: ct));
-        return revoked > 0;
+        return revoked > 0
+            ? await AccessRevocationStore.RevokeSessionsAsync(conn, tx, tenantId, [sessionId], reason, now, ct)
+            : [];
     }
 
     private sealed class TokenOwner

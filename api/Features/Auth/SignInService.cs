@@ -1,54 +1,55 @@
-using Microsoft.Extensions.Options;
-
 namespace MedSpa.Api.Features.Auth;
 
 public enum SignInFailure
 {
     InvalidCredentials,
-    AccountLocked,
+    Throttled,
     MfaRequired,
     InvalidMfaCode,
 }
 
-public sealed record SignInResult(TokenResponse? Tokens, SignInFailure Failure = SignInFailure.InvalidCredentials, DateTimeOffset? LockedUntil = null)
+/// <param name="RetryAt">When set, the caller must wait until then before the next attempt (<see cref="SignInThrottle"/>).</param>
+public sealed record SignInResult(TokenResponse? Tokens, SignInFailure Failure = SignInFailure.InvalidCredentials, DateTimeOffset? RetryAt = null)
 {
-    public static SignInResult Failed(SignInFailure failure, DateTimeOffset? lockedUntil = null) => new(null, failure, lockedUntil);
+    public static SignInResult Failed(SignInFailure failure, DateTimeOffset? retryAt = null) => new(null, failure, retryAt);
 }
 
 /// <summary>
 /// Password (+ TOTP or recovery code) sign-in. A wrong password and a wrong second factor both count towards the
-/// lockout (so a 6-digit code cannot be brute-forced either); being asked for the second factor does not.
+/// throttle (so a 6-digit code cannot be brute-forced either); being asked for the second factor does not.
 /// </summary>
 public sealed class SignInService(
     UserAccounts users,
     PasswordHashing passwords,
     MfaService mfa,
     SessionService sessions,
-    IOptions<AuthOptions> options,
-    TimeProvider time,
+    SignInThrottle throttle,
     ILogger<SignInService> logger)
 {
     public async Task<SignInResult> SignInAsync(LoginRequest request, ClientContext client, CancellationToken ct)
     {
         var password = request.Password ?? "";
-        var user = await users.FindByEmailAsync(request.Email!.Trim(), ct);
-        if (user is null || !user.IsActive)
+        var email = request.Email!.Trim();
+        var found = await users.FindByEmailAsync(email, ct);
+        var user = found is { IsActive: true } ? found : null;
+
+        // Checked before the password: while blocked, a guess teaches nothing, right or wrong.
+        if (await throttle.BlockedUntilAsync(email, client.Ip, user, ct) is { } blocked)
         {
-            // Same work, same answer as a wrong password: the response must not tell which emails exist.
-            passwords.VerifyDummy(password);
-            return SignInResult.Failed(SignInFailure.InvalidCredentials);
+            return SignInResult.Failed(SignInFailure.Throttled, blocked);
         }
 
-        var now = time.GetUtcNow();
-        if (user.LockedUntil is { } locked && UserAccount.AsUtc(locked) > now)
+        if (user is null)
         {
-            return SignInResult.Failed(SignInFailure.AccountLocked, UserAccount.AsUtc(locked));
+            // Same work, same answer, same throttling as a wrong password: the response must not tell which emails exist.
+            passwords.VerifyDummy(password);
+            return await StrikeAsync(email, client, null, SignInFailure.InvalidCredentials, ct);
         }
 
         var check = passwords.Verify(user.PasswordHash, password);
         if (check == PasswordCheck.Failed)
         {
-            return await StrikeAsync(user, SignInFailure.InvalidCredentials, now, ct);
+            return await StrikeAsync(email, client, user, SignInFailure.InvalidCredentials, ct);
         }
 
         if (user.MfaEnabled)
@@ -63,7 +64,7 @@ public sealed class SignInService(
                 : await mfa.UseRecoveryCodeAsync(user, request.RecoveryCode, ct);
             if (!passed)
             {
-                return await StrikeAsync(user, SignInFailure.InvalidMfaCode, now, ct);
+                return await StrikeAsync(email, client, user, SignInFailure.InvalidMfaCode, ct);
             }
 
             if (string.IsNullOrWhiteSpace(request.TotpCode))
@@ -73,19 +74,10 @@ public sealed class SignInService(
         }
 
         await users.RecordSuccessfulLoginAsync(user.TenantId, user.Id, check == PasswordCheck.SucceededRehashNeeded ? passwords.Hash(password) : null, ct);
+        await throttle.RecordSuccessAsync(user, client.Ip, ct);
         return new SignInResult(await sessions.StartAsync(user, request.Device, client, ct));
     }
 
-    private async Task<SignInResult> StrikeAsync(UserAccount user, SignInFailure failure, DateTimeOffset now, CancellationToken ct)
-    {
-        var o = options.Value;
-        var lockedUntil = await users.RecordFailedLoginAsync(user.TenantId, user.Id, now, o.MaxFailedLogins, o.LockoutDuration, ct);
-        if (lockedUntil is not null)
-        {
-            logger.LogWarning("User {UserId} of tenant {TenantId} locked out until {LockedUntil}", user.Id, user.TenantId, lockedUntil);
-            return SignInResult.Failed(SignInFailure.AccountLocked, lockedUntil);
-        }
-
-        return SignInResult.Failed(failure);
-    }
+    private async Task<SignInResult> StrikeAsync(string email, ClientContext client, UserAccount? user, SignInFailure failure, CancellationToken ct) =>
+        SignInResult.Failed(failure, await throttle.RecordFailureAsync(email, client.Ip, user, ct));
 }

@@ -1,4 +1,5 @@
 using Dapper;
+using MedSpa.Api.Infrastructure;
 using Npgsql;
 
 namespace MedSpa.Api.Features.Auth;
@@ -25,12 +26,15 @@ public sealed class UserAccount
     /// <summary>For a <c>patient</c> user: the patients-directory row they are (migration 0181).</summary>
     public Guid? PatientId { get; set; }
 
+    /// <summary>Raised by every revocation of the user's tokens (role, clinics, deactivation): tokens carry it.</summary>
+    public int TokenEpoch { get; set; }
+
     public bool MfaEnabled => MfaSecret is not null;
 
     public UserResponse ToResponse() => new(
         Id, TenantId, Email, DisplayName, Role, ClinicIds, IsActive, MfaEnabled, AsUtc(CreatedAt), AsUtc(UpdatedAt), PatientId);
 
-    public TokenSubject ToSubject(Guid sessionId) => new(Id, TenantId, Role, Email, DisplayName, ClinicIds, sessionId);
+    public TokenSubject ToSubject(Guid sessionId) => new(Id, TenantId, Role, Email, DisplayName, ClinicIds, sessionId, TokenEpoch);
 
     internal static DateTimeOffset AsUtc(DateTime value) => new(DateTime.SpecifyKind(value, DateTimeKind.Utc));
 }
@@ -41,7 +45,7 @@ public sealed class UserAccounts(NpgsqlDataSource db)
 {
     internal const string Columns = """
         u.tenant_id, u.id, u.email, u.display_name, u.role, u.password_hash, u.is_active, u.failed_login_count,
-        u.locked_until, u.mfa_secret, u.mfa_enabled_at, u.mfa_last_time_step, u.created_at, u.updated_at, u.patient_id,
+        u.locked_until, u.mfa_secret, u.mfa_enabled_at, u.mfa_last_time_step, u.created_at, u.updated_at, u.patient_id, u.token_epoch,
         ARRAY(SELECT uc.clinic_id FROM user_clinics uc WHERE uc.tenant_id = u.tenant_id AND uc.user_id = u.id ORDER BY uc.clinic_id) AS clinic_ids
         """;
 
@@ -63,13 +67,13 @@ public sealed class UserAccounts(NpgsqlDataSource db)
             $"SELECT {Columns} FROM users u WHERE u.tenant_id = @tenantId AND u.id = @userId",
             new { tenantId, userId }, tx, cancellationToken: ct));
 
-    public async Task<IReadOnlyList<UserAccount>> ListAsync(Guid tenantId, CancellationToken ct)
+    /// <summary>One page of the tenant's users, by name.</summary>
+    public async Task<Paged<UserResponse>> ListAsync(Guid tenantId, PageRequest paging, CancellationToken ct)
     {
         await using var conn = await db.OpenConnectionAsync(ct);
-        var rows = await conn.QueryAsync<UserAccount>(new CommandDefinition(
-            $"SELECT {Columns} FROM users u WHERE u.tenant_id = @tenantId ORDER BY lower(u.display_name), u.id",
-            new { tenantId }, cancellationToken: ct));
-        return rows.AsList();
+        return await conn.QueryPageAsync(
+            paging, "users u", Columns, "WHERE u.tenant_id = @tenantId", "lower(u.display_name), u.id",
+            new { tenantId, paging.PageSize, paging.Offset }, (UserAccount u) => u.ToResponse(), ct);
     }
 
     public async Task<TenantSummary?> GetTenantAsync(Guid tenantId, CancellationToken ct)
@@ -77,33 +81,6 @@ public sealed class UserAccounts(NpgsqlDataSource db)
         await using var conn = await db.OpenConnectionAsync(ct);
         return await conn.QuerySingleOrDefaultAsync<TenantSummary>(new CommandDefinition(
             "SELECT id, name, slug FROM tenants WHERE id = @tenantId", new { tenantId }, cancellationToken: ct));
-    }
-
-    /// <summary>
-    /// Counts one failed attempt and locks the account once the count reaches <paramref name="maxFailures"/>.
-    /// Returns when the account is locked until, if it is. The row lock makes concurrent failures count each.
-    /// </summary>
-    public async Task<DateTimeOffset?> RecordFailedLoginAsync(Guid tenantId, Guid userId, DateTimeOffset now, int maxFailures, TimeSpan lockout, CancellationToken ct)
-    {
-        await using var conn = await db.OpenConnectionAsync(ct);
-        var lockedUntil = await conn.ExecuteScalarAsync<DateTime?>(new CommandDefinition(
-            """
-            WITH next AS (
-                SELECT tenant_id, id,
-                       -- a lock that has run out starts a fresh count
-                       CASE WHEN locked_until IS NOT NULL AND locked_until <= @now THEN 1 ELSE failed_login_count + 1 END AS failures
-                FROM users WHERE tenant_id = @tenantId AND id = @userId FOR UPDATE)
-            UPDATE users u
-            SET failed_login_count = CASE WHEN next.failures >= @maxFailures THEN 0 ELSE next.failures END,
-                locked_until = CASE WHEN next.failures >= @maxFailures THEN @lockUntil
-                                    WHEN u.locked_until <= @now THEN NULL
-                                    ELSE u.locked_until END
-            FROM next
-            WHERE u.tenant_id = next.tenant_id AND u.id = next.id
-            RETURNING u.locked_until
-            """,
-            new { tenantId, userId, now, maxFailures, lockUntil = now + lockout }, cancellationToken: ct));
-        return lockedUntil is { } value && UserAccount.AsUtc(value) > now ? UserAccount.AsUtc(value) : null;
     }
 
     public async Task RecordSuccessfulLoginAsync(Guid tenantId, Guid userId, string? newPasswordHash, CancellationToken ct)

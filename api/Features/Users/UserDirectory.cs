@@ -17,7 +17,7 @@ public enum UserChangeOutcome
 }
 
 /// <summary>Writes to the tenant's users. Every statement is scoped by tenant_id.</summary>
-public sealed class UserDirectory(NpgsqlDataSource db, TimeProvider time)
+public sealed class UserDirectory(NpgsqlDataSource db, TimeProvider time, RevokedAccessList revokedAccess)
 {
     /// <summary>The ids among <paramref name="clinicIds"/> that are not clinics of the tenant.</summary>
     public async Task<IReadOnlyList<Guid>> ForeignClinicsAsync(Guid tenantId, IReadOnlyCollection<Guid> clinicIds, CancellationToken ct)
@@ -105,13 +105,23 @@ public sealed class UserDirectory(NpgsqlDataSource db, TimeProvider time)
             await SetClinicsAsync(conn, tx, tenantId, userId, changes.ClinicIds, ct);
         }
 
+        var revoked = new List<AccessRevocation>();
         if (changes.Active == false && current.IsActive)
         {
-            // A deactivated user is signed out everywhere at once (their access tokens run out within minutes).
-            await SessionService.RevokeAllAsync(conn, tx, tenantId, userId, keepSessionId: null, "user-deactivated", now, ct);
+            // A deactivated user is signed out everywhere, and every access token and hub connection of theirs ends now.
+            revoked.AddRange(await SessionService.RevokeAllAsync(conn, tx, tenantId, userId, keepSessionId: null, "user-deactivated", now, ct));
+            await RevokeTokensAsync(conn, tx, tenantId, userId, "user-deactivated", now, revoked, ct);
+        }
+        else if ((changes.Role is not null && changes.Role != current.Role)
+                 || (changes.ClinicIds is not null && !changes.ClinicIds.ToHashSet().SetEquals(current.ClinicIds)))
+        {
+            // The role and the clinics travel in the access token: tokens issued before the change are refused, and the
+            // next refresh (which reads the user again) issues one with what the user may do now.
+            await RevokeTokensAsync(conn, tx, tenantId, userId, "user-rights-changed", now, revoked, ct);
         }
 
         await tx.CommitAsync(ct);
+        revokedAccess.Apply(revoked);
         return UserChangeOutcome.Updated;
     }
 
@@ -122,8 +132,18 @@ public sealed class UserDirectory(NpgsqlDataSource db, TimeProvider time)
         await using var conn = await db.OpenConnectionAsync(ct);
         await using var tx = await conn.BeginTransactionAsync(ct);
         await UserAccounts.SetPasswordAsync(conn, tx, tenantId, userId, passwordHash, now, ct);
-        await SessionService.RevokeAllAsync(conn, tx, tenantId, userId, keepSessionId: null, "password-reset", now, ct);
+        var revoked = new List<AccessRevocation>(await SessionService.RevokeAllAsync(conn, tx, tenantId, userId, keepSessionId: null, "password-reset", now, ct));
+        await RevokeTokensAsync(conn, tx, tenantId, userId, "password-reset", now, revoked, ct);
         await tx.CommitAsync(ct);
+        revokedAccess.Apply(revoked);
+    }
+
+    private static async Task RevokeTokensAsync(NpgsqlConnection conn, NpgsqlTransaction tx, Guid tenantId, Guid userId, string reason, DateTimeOffset now, List<AccessRevocation> into, CancellationToken ct)
+    {
+        if (await AccessRevocationStore.RevokeUserTokensAsync(conn, tx, tenantId, userId, reason, now, ct) is { } revocation)
+        {
+            into.Add(revocation);
+        }
     }
 
     private static async Task SetClinicsAsync(NpgsqlConnection conn, NpgsqlTransaction tx, Guid tenantId, Guid userId, IReadOnlyCollection<Guid> clinicIds, CancellationToken ct)

@@ -28,11 +28,17 @@ public static class UsersApi
         group.MapGet("/{id:guid}", GetAsync);
         group.MapPatch("/{id:guid}", UpdateAsync);
         group.MapPost("/{id:guid}/password", ResetPasswordAsync);
+        group.MapPost("/{id:guid}/unlock", UnlockAsync);
         return app;
     }
 
-    private static async Task<Ok<IReadOnlyList<UserResponse>>> ListAsync(CurrentUser caller, UserAccounts users, CancellationToken ct) =>
-        TypedResults.Ok<IReadOnlyList<UserResponse>>((await users.ListAsync(caller.TenantId, ct)).Select(u => u.ToResponse()).ToList());
+    private static async Task<Results<Ok<Paged<UserResponse>>, ValidationProblem>> ListAsync(
+        CurrentUser caller, UserAccounts users, int? page, int? pageSize, CancellationToken ct)
+    {
+        var v = new Validation();
+        var paging = PageRequest.From(page, pageSize, v);
+        return v.IsValid ? TypedResults.Ok(await users.ListAsync(caller.TenantId, paging, ct)) : v.ToProblem();
+    }
 
     private static async Task<Results<Ok<UserResponse>, ProblemHttpResult>> GetAsync(Guid id, CurrentUser caller, UserAccounts users, CancellationToken ct) =>
         await users.GetAsync(caller.TenantId, id, ct) is { } user ? TypedResults.Ok(user.ToResponse()) : ApiProblems.NotFound("The user");
@@ -120,7 +126,8 @@ public static class UsersApi
     }
 
     private static async Task<Results<NoContent, ProblemHttpResult, ValidationProblem>> ResetPasswordAsync(
-        Guid id, ResetPasswordRequest request, CurrentUser caller, UserDirectory directory, UserAccounts users, PasswordHashing passwords, CancellationToken ct)
+        Guid id, ResetPasswordRequest request, CurrentUser caller, UserDirectory directory, UserAccounts users, PasswordHashing passwords,
+        SignInThrottle throttle, CancellationToken ct)
     {
         var target = await users.GetAsync(caller.TenantId, id, ct);
         if (target is null)
@@ -140,6 +147,27 @@ public static class UsersApi
         }
 
         await directory.ResetPasswordAsync(caller.TenantId, id, passwords.Hash(request.Password!), ct);
+        // A reset is how a user who is held up gets back in: the new password works at once.
+        await throttle.UnlockAsync(target.Email, ct);
+        return TypedResults.NoContent();
+    }
+
+    /// <summary>
+    /// Clears the sign-in delays of one account (its own and those of every address it was tried from), for an owner
+    /// who is held up by someone guessing their password elsewhere. Admins may unlock owners too: unlocking takes no
+    /// right away from anyone, and the owner may be the one locked out. Address-wide delays stay (see SignInThrottle).
+    /// </summary>
+    private static async Task<Results<NoContent, ProblemHttpResult>> UnlockAsync(
+        Guid id, CurrentUser caller, UserAccounts users, SignInThrottle throttle, ILogger<SignInThrottle> logger, CancellationToken ct)
+    {
+        var target = await users.GetAsync(caller.TenantId, id, ct);
+        if (target is null)
+        {
+            return ApiProblems.NotFound("The user");
+        }
+
+        var cleared = await throttle.UnlockAsync(target.Email, ct);
+        logger.LogInformation("User {UserId} of tenant {TenantId} unlocked by {CallerId} ({Cleared} counters cleared)", id, caller.TenantId, caller.UserId, cleared);
         return TypedResults.NoContent();
     }
 

@@ -11,37 +11,40 @@ namespace MedSpa.Tests.Auth;
 public sealed class LockoutAndMfaTests(FakeClockApiFactory factory) : IClassFixture<FakeClockApiFactory>
 {
     [Fact]
-    public async Task Five_failures_lock_the_account_for_fifteen_minutes()
+    public async Task Failures_from_one_place_earn_growing_delays_announced_with_retry_after()
     {
         var tenant = await TestTenant.CreateAsync(factory);
         var user = await tenant.CreateUserWithPasswordAsync("provider");
         var client = factory.CreateClient();
 
-        for (var attempt = 1; attempt <= 4; attempt++)
+        for (var attempt = 1; attempt <= 3; attempt++)
         {
             var wrong = await client.LoginAsync(user.Email, "wrong-password-" + attempt);
             Assert.Equal(HttpStatusCode.Unauthorized, wrong.StatusCode);
             Assert.Equal("invalid_credentials", await wrong.ProblemCodeAsync());
+            Assert.Null(wrong.Headers.RetryAfter);
         }
 
-        var lockedAt = factory.Clock.GetUtcNow();
-        var fifth = await client.LoginAsync(user.Email, "wrong-password-5");
-        Assert.Equal((HttpStatusCode)423, fifth.StatusCode);
-        var problem = await fifth.ReadJsonAsync();
-        Assert.Equal("account_locked", problem.Str("code"));
-        // PostgreSQL keeps microseconds; the clock has ticks.
-        var lockedUntil = problem.GetProperty("lockedUntil").GetDateTimeOffset();
-        Assert.InRange(lockedUntil, lockedAt.AddMinutes(15).AddMilliseconds(-1), lockedAt.AddMinutes(15));
+        // From the fourth failure on, each one doubles the wait, and the answer says how long.
+        var waits = new List<TimeSpan>();
+        for (var attempt = 4; attempt <= 7; attempt++)
+        {
+            var wrong = await client.LoginAsync(user.Email, "wrong-password-" + attempt);
+            Assert.Equal(HttpStatusCode.Unauthorized, wrong.StatusCode);
+            var wait = wrong.Headers.RetryAfter!.Delta!.Value;
+            waits.Add(wait);
 
-        // Locked means locked: the right password does not get in either.
-        var rightButLocked = await client.LoginAsync(user.Email, user.Password);
-        Assert.Equal((HttpStatusCode)423, rightButLocked.StatusCode);
-        Assert.NotNull(rightButLocked.Headers.RetryAfter);
+            // While waiting, even the right password is refused, before it is checked.
+            var early = await client.LoginAsync(user.Email, user.Password);
+            Assert.Equal(HttpStatusCode.TooManyRequests, early.StatusCode);
+            var problem = await early.ReadBufferedJsonAsync();
+            Assert.Equal("sign_in_throttled", problem.Str("code"));
+            Assert.Equal((int)wait.TotalSeconds, problem.GetProperty("retryAfterSeconds").GetInt32());
+            Assert.Equal(wait, early.Headers.RetryAfter!.Delta);
+            factory.Clock.Advance(wait);
+        }
 
-        factory.Clock.Advance(TimeSpan.FromMinutes(14) + TimeSpan.FromSeconds(59));
-        Assert.Equal((HttpStatusCode)423, (await client.LoginAsync(user.Email, user.Password)).StatusCode);
-
-        factory.Clock.Advance(TimeSpan.FromSeconds(2));
+        Assert.Equal([1, 2, 4, 8], waits.Select(w => (int)w.TotalSeconds));
         Assert.Equal(HttpStatusCode.OK, (await client.LoginAsync(user.Email, user.Password)).StatusCode);
     }
 
@@ -52,16 +55,17 @@ public sealed class LockoutAndMfaTests(FakeClockApiFactory factory) : IClassFixt
         var user = await tenant.CreateUserWithPasswordAsync("provider");
         var client = factory.CreateClient();
 
-        for (var i = 0; i < 4; i++)
+        for (var i = 0; i < 3; i++)
         {
             Assert.Equal(HttpStatusCode.Unauthorized, (await client.LoginAsync(user.Email, "wrong-password")).StatusCode);
         }
 
         Assert.Equal(HttpStatusCode.OK, (await client.LoginAsync(user.Email, user.Password)).StatusCode);
-        for (var i = 0; i < 4; i++)
+        for (var i = 0; i < 3; i++)
         {
             var wrong = await client.LoginAsync(user.Email, "wrong-password");
             Assert.Equal("invalid_credentials", await wrong.ProblemCodeAsync());
+            Assert.Null(wrong.Headers.RetryAfter);
         }
 
         Assert.Equal(HttpStatusCode.OK, (await client.LoginAsync(user.Email, user.Password)).StatusCode);

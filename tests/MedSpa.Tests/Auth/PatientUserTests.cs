@@ -55,7 +55,7 @@ public sealed class PatientUserTests(MedSpaApiFactory factory) : IClassFixture<M
         await AssertRefusedAsync("patient", foreign);
         await AssertRefusedAsync("front-desk", mine);
 
-        var users = await (await owner.GetAsync("/api/users")).ReadJsonAsync();
+        var users = (await (await owner.GetAsync("/api/users")).ReadJsonAsync()).GetProperty("items");
         Assert.Single(users.EnumerateArray()); // only the owner: nothing was created by the refused requests
     }
 

@@ -176,7 +176,7 @@ public sealed class SignInAndSessionTests(MedSpaApiFactory factory) : IClassFixt
         var othersSession = await client.LoginOkAsync(other.Email, other.Password!);
         var asTablet = factory.CreateClient(tablet.Str("accessToken"));
 
-        var list = await (await asTablet.GetAsync("/api/auth/sessions")).ReadJsonAsync();
+        var list = (await (await asTablet.GetAsync("/api/auth/sessions")).ReadJsonAsync()).GetProperty("items");
         Assert.Equal(2, list.GetArrayLength());
         var current = list.EnumerateArray().Single(s => s.GetProperty("current").GetBoolean());
         Assert.Equal(tablet.GetProperty("sessionId").GetGuid(), current.GetProperty("id").GetGuid());
@@ -191,7 +191,7 @@ public sealed class SignInAndSessionTests(MedSpaApiFactory factory) : IClassFixt
         Assert.Equal(HttpStatusCode.NoContent, revoke.StatusCode);
         Assert.Equal(HttpStatusCode.Unauthorized, (await client.RefreshAsync(phone.Str("refreshToken"))).StatusCode);
 
-        var after = await (await asTablet.GetAsync("/api/auth/sessions")).ReadJsonAsync();
+        var after = (await (await asTablet.GetAsync("/api/auth/sessions")).ReadJsonAsync()).GetProperty("items");
         Assert.Equal(tablet.GetProperty("sessionId").GetGuid(), Assert.Single(after.EnumerateArray()).GetProperty("id").GetGuid());
         Assert.Equal(HttpStatusCode.OK, (await client.RefreshAsync(tablet.Str("refreshToken"))).StatusCode);
     }

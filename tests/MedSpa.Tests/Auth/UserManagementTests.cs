@@ -34,7 +34,7 @@ public sealed class UserManagementTests(MedSpaApiFactory factory) : IClassFixtur
 
         var fetched = await (await tenant.ClientFor(admin).GetAsync($"/api/users/{id}")).ReadJsonAsync();
         Assert.Equal(email, fetched.Str("email"));
-        var list = await (await tenant.ClientFor(admin).GetAsync("/api/users")).ReadJsonAsync();
+        var list = (await (await tenant.ClientFor(admin).GetAsync("/api/users")).ReadJsonAsync()).GetProperty("items");
         Assert.Contains(list.EnumerateArray(), u => u.GetProperty("id").GetGuid() == id);
 
         var login = await factory.CreateClient().LoginOkAsync(email, "correct horse battery");
@@ -116,7 +116,7 @@ public sealed class UserManagementTests(MedSpaApiFactory factory) : IClassFixtur
         Assert.Contains("password", await Fields(await asOwner.PostAsJsonAsync($"/api/users/{provider.UserId}/password", new { password = "123" })));
 
         // None of the rejected requests left a trace.
-        var users = await (await asOwner.GetAsync("/api/users")).ReadJsonAsync();
+        var users = (await (await asOwner.GetAsync("/api/users")).ReadJsonAsync()).GetProperty("items");
         Assert.DoesNotContain(users.EnumerateArray(), u => u.Str("email") == email);
         var unchanged = await (await asOwner.GetAsync($"/api/users/{provider.UserId}")).ReadJsonAsync();
         Assert.Equal("provider", unchanged.Str("role"));
@@ -156,7 +156,7 @@ public sealed class UserManagementTests(MedSpaApiFactory factory) : IClassFixtur
         Assert.Equal(HttpStatusCode.NotFound, (await asOwner.PostAsJsonAsync($"/api/users/{theirs.UserId}/password", new { password = "hijacked-password" })).StatusCode);
         var theirView = await (await other.ClientFor(other.Owner).GetAsync($"/api/users/{theirs.UserId}")).ReadJsonAsync();
         Assert.Equal("provider user", theirView.Str("displayName"));
-        Assert.DoesNotContain((await (await asOwner.GetAsync("/api/users")).ReadJsonAsync()).EnumerateArray(), u => u.GetProperty("id").GetGuid() == theirs.UserId);
+        Assert.DoesNotContain((await (await asOwner.GetAsync("/api/users")).ReadJsonAsync()).GetProperty("items").EnumerateArray(), u => u.GetProperty("id").GetGuid() == theirs.UserId);
     }
 
     [Theory]

@@ -75,30 +75,35 @@ public static class DisplayLinksApi
         return TypedResults.Created($"/api/clinics/{clinicId}/display-links/{linkId}", response);
     }
 
-    private static async Task<Results<Ok<IReadOnlyList<DisplayLinkResponse>>, ProblemHttpResult>> List(
-        Guid clinicId, CurrentUser user, NpgsqlDataSource db, CancellationToken ct)
+    private static async Task<Results<Ok<Paged<DisplayLinkResponse>>, ValidationProblem, ProblemHttpResult>> List(
+        Guid clinicId, CurrentUser user, NpgsqlDataSource db, int? page, int? pageSize, CancellationToken ct)
     {
+        var v = new Validation();
+        var paging = PageRequest.From(page, pageSize, v);
+        if (!v.IsValid) return v.ToProblem();
+
         await using var conn = await db.OpenConnectionAsync(ct);
         if (!await ClinicsApi.IsVisibleAsync(conn, user, clinicId, ct)) return ApiProblems.NotFound("Clinic");
-        var rows = await conn.QueryAsync<(Guid Id, string Name, DateTime CreatedAt, DateTime? RevokedAt, DateTime? LastUsedAt)>(new CommandDefinition(
-            """
-            SELECT id, name, created_at, revoked_at, last_used_at FROM display_links
-            WHERE tenant_id = @TenantId AND clinic_id = @clinicId ORDER BY created_at, id
-            """,
-            new { user.TenantId, clinicId }, cancellationToken: ct));
-        IReadOnlyList<DisplayLinkResponse> links =
-        [
-            .. rows.Select(r => new DisplayLinkResponse(r.Id, clinicId, r.Name, Utc(r.CreatedAt), UtcOrNull(r.RevokedAt), UtcOrNull(r.LastUsedAt), null, null)),
-        ];
-        return TypedResults.Ok(links);
+        return TypedResults.Ok(await conn.QueryPageAsync(
+            paging, "display_links", "id, name, created_at, revoked_at, last_used_at",
+            "WHERE tenant_id = @TenantId AND clinic_id = @clinicId", "created_at, id",
+            new { user.TenantId, clinicId, paging.PageSize, paging.Offset },
+            ((Guid Id, string Name, DateTime CreatedAt, DateTime? RevokedAt, DateTime? LastUsedAt) r) =>
+                new DisplayLinkResponse(r.Id, clinicId, r.Name, Utc(r.CreatedAt), UtcOrNull(r.RevokedAt), UtcOrNull(r.LastUsedAt), null, null),
+            ct));
     }
 
+    /// <summary>
+    /// Revokes the link: no new tokens, the display user deactivated, and the tokens it already holds refused on every
+    /// host with its open wall screens disconnected (its tokens carry the link id as their session).
+    /// </summary>
     private static async Task<Results<NoContent, ProblemHttpResult>> Revoke(
-        Guid clinicId, Guid linkId, CurrentUser user, NpgsqlDataSource db, CancellationToken ct)
+        Guid clinicId, Guid linkId, CurrentUser user, NpgsqlDataSource db, RevokedAccessList revokedAccess, TimeProvider time, CancellationToken ct)
     {
         await using var conn = await db.OpenConnectionAsync(ct);
         if (!await ClinicsApi.IsVisibleAsync(conn, user, clinicId, ct)) return ApiProblems.NotFound("Display link");
-        var revoked = await conn.ExecuteAsync(new CommandDefinition(
+        await using var tx = await conn.BeginTransactionAsync(ct);
+        var displayUser = await conn.QuerySingleOrDefaultAsync<Guid?>(new CommandDefinition(
             """
             WITH link AS (
                 UPDATE display_links SET revoked_at = coalesce(revoked_at, now())
@@ -106,9 +111,22 @@ public static class DisplayLinksApi
                 RETURNING user_id)
             UPDATE users SET is_active = false, updated_at = now()
             WHERE tenant_id = @TenantId AND id IN (SELECT user_id FROM link)
+            RETURNING id
             """,
-            new { user.TenantId, clinicId, linkId }, cancellationToken: ct));
-        return revoked == 0 ? ApiProblems.NotFound("Display link") : TypedResults.NoContent();
+            new { user.TenantId, clinicId, linkId }, tx, cancellationToken: ct));
+        if (displayUser is not { } displayUserId) return ApiProblems.NotFound("Display link");
+
+        var now = time.GetUtcNow();
+        var revoked = new List<AccessRevocation>(
+            await AccessRevocationStore.RevokeSessionsAsync(conn, tx, user.TenantId, [linkId], "display-link-revoked", now, ct));
+        if (await AccessRevocationStore.RevokeUserTokensAsync(conn, tx, user.TenantId, displayUserId, "display-link-revoked", now, ct) is { } byUser)
+        {
+            revoked.Add(byUser);
+        }
+
+        await tx.CommitAsync(ct);
+        revokedAccess.Apply(revoked);
+        return TypedResults.NoContent();
     }
 
     private static async Task<Results<Ok<DisplayTokenResponse>, ValidationProblem, ProblemHttpResult>> ExchangeAsync(
@@ -117,13 +135,13 @@ public static class DisplayLinksApi
         if (string.IsNullOrWhiteSpace(request?.Key) || request.Key.Length > 100) return ApiProblems.Validation("key", "A display link key is required.");
 
         await using var conn = await db.OpenConnectionAsync(ct);
-        var link = await conn.QuerySingleOrDefaultAsync<(Guid TenantId, Guid Id, Guid ClinicId, Guid UserId, string Name, string Email)?>(new CommandDefinition(
+        var link = await conn.QuerySingleOrDefaultAsync<(Guid TenantId, Guid Id, Guid ClinicId, Guid UserId, string Name, string Email, int TokenEpoch)?>(new CommandDefinition(
             """
             UPDATE display_links l SET last_used_at = now()
             FROM users u
             WHERE l.secret_hash = @hash AND l.revoked_at IS NULL
               AND u.tenant_id = l.tenant_id AND u.id = l.user_id AND u.is_active
-            RETURNING l.tenant_id, l.id, l.clinic_id, l.user_id, l.name, u.email
+            RETURNING l.tenant_id, l.id, l.clinic_id, l.user_id, l.name, u.email, u.token_epoch
             """,
             new { hash = Hash(request.Key.Trim()) }, cancellationToken: ct));
         if (link is not { } l)
@@ -131,7 +149,7 @@ public static class DisplayLinksApi
             return ApiProblems.Problem(StatusCodes.Status401Unauthorized, ErrorCodes.Unauthorized, "Unknown or revoked display link.");
         }
 
-        var (token, expiresAt) = issuer.Issue(new TokenSubject(l.UserId, l.TenantId, Roles.Display, l.Email, l.Name, [l.ClinicId], l.Id));
+        var (token, expiresAt) = issuer.Issue(new TokenSubject(l.UserId, l.TenantId, Roles.Display, l.Email, l.Name, [l.ClinicId], l.Id, l.TokenEpoch));
         return TypedResults.Ok(new DisplayTokenResponse(token, expiresAt, l.TenantId, l.ClinicId));
     }
 

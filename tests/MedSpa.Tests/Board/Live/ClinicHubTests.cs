@@ -212,8 +212,8 @@ public sealed class ClinicHubTests(LiveServerFactory factory) : IClassFixture<Li
         using var asDisplay = factory.CreateClient(token.AccessToken);
         Assert.Equal(HttpStatusCode.Forbidden, (await asDisplay.GetAsync($"/api/clinics/{tenant.ClinicId}/rooms")).StatusCode);
 
-        var list = await (await admin.GetAsync($"/api/clinics/{tenant.ClinicId}/display-links")).ReadJsonAsync<List<DisplayLinkResponse>>();
-        Assert.Null(Assert.Single(list).Secret);
+        var list = await (await admin.GetAsync($"/api/clinics/{tenant.ClinicId}/display-links")).ReadJsonAsync<MedSpa.Api.Infrastructure.Paged<DisplayLinkResponse>>();
+        Assert.Null(Assert.Single(list.Items).Secret);
 
         Assert.Equal(HttpStatusCode.NoContent, (await admin.DeleteAsync($"/api/clinics/{tenant.ClinicId}/display-links/{link.Id}")).StatusCode);
         var refused = await anonymous.PostAsJsonAsync("/api/board/display-token", new { key = link.Secret });
