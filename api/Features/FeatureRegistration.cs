@@ -17,6 +17,7 @@ using MedSpa.Api.Features.Rooms;
 using MedSpa.Api.Features.Tenants;
 using MedSpa.Api.Features.Users;
 using MedSpa.Api.Features.Visits;
+using MedSpa.Api.Infrastructure;
 using MedSpa.Api.Infrastructure.Idempotency;
 
 namespace MedSpa.Api.Features;
@@ -40,27 +41,29 @@ public static class FeatureRegistration
 
     public static WebApplication MapMedSpaApi(this WebApplication app)
     {
+        // Every feature's string and date arguments from the route, query or headers meet InputGuard's limits.
+        var api = app.MapGroup("").AddEndpointFilterFactory(InputGuard.ArgumentsFilter);
         app.MapClusterApi();
-        app.MapAuthApi();
-        app.MapUsersApi();
-        app.MapTenantsApi();
-        app.MapClinicsApi();
-        app.MapRoomsApi();
-        app.MapProvidersApi();
-        app.MapServicesApi();
-        app.MapProductsApi();
-        app.MapTaxRatesApi();
-        app.MapPatientsApi();
-        app.MapAppointmentsApi();
-        app.MapVisitsApi();
-        app.MapBoardFlowApi();
+        api.MapAuthApi();
+        api.MapUsersApi();
+        api.MapTenantsApi();
+        api.MapClinicsApi();
+        api.MapRoomsApi();
+        api.MapProvidersApi();
+        api.MapServicesApi();
+        api.MapProductsApi();
+        api.MapTaxRatesApi();
+        api.MapPatientsApi();
+        api.MapAppointmentsApi();
+        api.MapVisitsApi();
+        api.MapBoardFlowApi();
         app.MapBoardLive();
-        app.MapInvoicesApi();
-        app.MapReportsApi();
-        app.MapSavedCardsApi();
-        app.MapStripeWebhookApi();
-        app.MapNotificationsApi();
-        app.MapReceiptsApi();
+        api.MapInvoicesApi();
+        api.MapReportsApi();
+        api.MapSavedCardsApi();
+        api.MapStripeWebhookApi();
+        api.MapNotificationsApi();
+        api.MapReceiptsApi();
         return app;
     }
 }

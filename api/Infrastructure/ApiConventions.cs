@@ -13,6 +13,7 @@ public static partial class ApiConventions
         options.PropertyNamingPolicy = JsonNamingPolicy.CamelCase;
         options.Converters.Add(new JsonStringEnumConverter(JsonNamingPolicy.KebabCaseLower, allowIntegerValues: false));
         options.DefaultIgnoreCondition = JsonIgnoreCondition.Never;
+        InputGuard.ConfigureJson(options);  // no control characters in text, dates within 1900-2200
     }
 
     public static IHostApplicationBuilder AddMedSpaApiConventions(this IHostApplicationBuilder builder)

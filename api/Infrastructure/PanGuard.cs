@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.WebUtilities;
+using Microsoft.Net.Http.Headers;
 
 namespace MedSpa.Api.Infrastructure;
 
@@ -128,30 +129,11 @@ public static class PanDetector
     private static bool IsWordChar(char c) => char.IsAsciiLetterOrDigit(c) || c == '_' || c > 127;
 }
 
-/// <summary>Settings under <c>PanGuard:</c>.</summary>
-public sealed class PanGuardOptions
-{
-    public const string Section = "PanGuard";
-
-    /// <summary>Bodies up to this size are scanned; larger ones pass unscanned (uploads, imports), so the guard
-    /// stays cheap. JSON requests of this API are far smaller.</summary>
-    public int MaxBodyBytes { get; set; } = 64 * 1024;
-}
-
-/// <summary>
-/// Refuses, before authentication, routing to a handler, or any write, every <c>/api</c> request whose path, query
-/// string or body (JSON, form, or other text) carries something that looks like a card number
-/// (<see cref="PanDetector"/>): 400 <c>pan_not_accepted</c>. The log line names the path, where (query, body,
-/// path), the field when known and the last 4 digits at most — never the number. Processors' webhooks
-/// (<c>/api/webhooks/...</c>) are exempt: they are signed, carry no PANs, and their long numeric fields are the
-/// processor's own. Multipart and binary bodies are not scanned.
-/// </summary>
-public sealed partial class PanGuardMiddleware(RequestDelegate next, ILogger<PanGuardMiddleware> logger, IConfiguration configuration)
+public sealed partial class PanGuardMiddleware(RequestDelegate next, ILogger<PanGuardMiddleware> logger)
 {
     public const string ErrorCode = "pan_not_accepted";
 
-    private readonly int _maxBodyBytes = configuration.GetValue<int?>($"{PanGuardOptions.Section}:{nameof(PanGuardOptions.MaxBodyBytes)}")
-                                         ?? new PanGuardOptions().MaxBodyBytes;
+    private const int ChunkBytes = 16 * 1024;
 
     public async Task InvokeAsync(HttpContext context, IProblemDetailsService problems)
     {
@@ -228,33 +210,39 @@ public sealed partial class PanGuardMiddleware(RequestDelegate next, ILogger<Pan
         return null;
     }
 
-    private async Task<Hit?> FindInBodyAsync(HttpRequest request, CancellationToken ct)
+    private static async Task<Hit?> FindInBodyAsync(HttpRequest request, CancellationToken ct)
     {
         if (HttpMethods.IsGet(request.Method) || HttpMethods.IsHead(request.Method) || request.ContentLength == 0
-            || request.ContentLength > _maxBodyBytes || !IsScannedContentType(request.ContentType))
+            || !IsScannedContentType(request.ContentType))
         {
             return null;
         }
 
-        // Buffered so the handler (and the idempotency wrapper) read the same body after us.
-        request.EnableBuffering(_maxBodyBytes);
-        var buffer = ArrayPool<byte>.Shared.Rent(_maxBodyBytes + 1);
+        // The body is kept once, for the handler (and the idempotency wrapper) to read after us: in memory up to
+        // 30 KB, then in a temporary file. The scan itself streams through it a chunk at a time, whatever its size.
+        request.EnableBuffering();
+        var hit = IsMultipart(request.ContentType, out var boundary)
+            ? await ScanMultipartAsync(request.Body, boundary, ct)
+            : await ScanAsync(request.Body, PanBodyScanner.For(request.ContentType), prefix: null, ct);
+        request.Body.Position = 0;
+        return hit;
+    }
+
+    private static async Task<Hit?> ScanAsync(Stream body, PanBodyScanner scanner, string? prefix, CancellationToken ct)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(ChunkBytes);
         try
         {
-            var length = 0;
             int read;
-            while (length <= _maxBodyBytes && (read = await request.Body.ReadAsync(buffer.AsMemory(length, _maxBodyBytes + 1 - length), ct)) > 0)
+            while ((read = await body.ReadAsync(buffer.AsMemory(0, ChunkBytes), ct)) > 0)
             {
-                length += read;
+                if (scanner.Feed(buffer.AsSpan(0, read)) is { } hit)
+                {
+                    return new Hit("body", Join(prefix, hit.Field), hit.Last4);
+                }
             }
 
-            request.Body.Position = 0;
-            if (length > _maxBodyBytes)
-            {
-                return null;
-            }
-
-            return Scan(buffer.AsSpan(0, length), request.ContentType);
+            return scanner.Finish() is { } last ? new Hit("body", Join(prefix, last.Field), last.Last4) : null;
         }
         finally
         {
@@ -262,123 +250,51 @@ public sealed partial class PanGuardMiddleware(RequestDelegate next, ILogger<Pan
         }
     }
 
-    private static Hit? Scan(ReadOnlySpan<byte> body, string? contentType)
+    /// <summary>Each text part on its own (a form field is named by its part); binary file parts are skipped.</summary>
+    private static async Task<Hit?> ScanMultipartAsync(Stream body, string boundary, CancellationToken ct)
     {
-        // Most bodies carry fewer than 13 digits in all. Escapes (%34, \u0034) only add digits, so this never
-        // skips a body whose decoded text has a card number.
-        var digits = 0;
-        foreach (var b in body)
-        {
-            if (b is >= (byte)'0' and <= (byte)'9')
-            {
-                digits++;
-            }
-        }
-
-        if (digits < PanDetector.MinDigits)
-        {
-            return null;
-        }
-
-        var text = Encoding.UTF8.GetString(body);
-        if (contentType is not null && contentType.StartsWith("application/x-www-form-urlencoded", StringComparison.OrdinalIgnoreCase))
-        {
-            foreach (var (key, values) in QueryHelpers.ParseQuery(text.StartsWith('?') ? text : "?" + text))
-            {
-                foreach (var value in values)
-                {
-                    if (value is not null && PanDetector.FindLast4(value) is { } last4)
-                    {
-                        return new Hit("body", key, last4);
-                    }
-                }
-            }
-
-            return null;
-        }
-
-        // The raw text is scanned first: JSON punctuation is never a letter or digit, so a number inside a JSON
-        // string or number token is found as it is. Only escapes ("\n4242...", "\u0034...") can hide or glue
-        // digits; then the parser decides.
-        var raw = PanDetector.FindLast4(text);
-        var hasEscapes = text.Contains('\\', StringComparison.Ordinal);
-        if (raw is null && !hasEscapes)
-        {
-            return null;
-        }
-
-        // Parsed for the field name (for the log and the problem), and to see through escapes.
-        if (FindInJson(body) is { } inJson)
-        {
-            return inJson;
-        }
-
-        return raw is null ? null : new Hit("body", null, raw);
-    }
-
-    private static Hit? FindInJson(ReadOnlySpan<byte> body)
-    {
-        var path = new List<string>();
-        var reader = new Utf8JsonReader(body, new JsonReaderOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
-        string? property = null;
+        var reader = new MultipartReader(boundary, body);
         try
         {
-            while (reader.Read())
+            while (await reader.ReadNextSectionAsync(ct) is { } section)
             {
-                switch (reader.TokenType)
+                if (!IsScannedContentType(section.ContentType))
                 {
-                    case JsonTokenType.PropertyName:
-                        property = reader.GetString();
-                        if (property is not null && PanDetector.FindLast4(property) is { } inName)
-                        {
-                            return new Hit("body", FieldPath(path, null), inName);
-                        }
+                    continue; // the reader skips the rest of this part when asked for the next
+                }
 
-                        break;
-                    case JsonTokenType.StartObject or JsonTokenType.StartArray:
-                        path.Add(property ?? "[]");
-                        property = null;
-                        break;
-                    case JsonTokenType.EndObject or JsonTokenType.EndArray:
-                        if (path.Count > 0)
-                        {
-                            path.RemoveAt(path.Count - 1);
-                        }
-
-                        property = null;
-                        break;
-                    case JsonTokenType.String or JsonTokenType.Number:
-                        var value = reader.TokenType == JsonTokenType.String
-                            ? reader.GetString()
-                            : Encoding.UTF8.GetString(reader.HasValueSequence ? reader.ValueSequence.ToArray() : reader.ValueSpan);
-                        if (value is not null && PanDetector.FindLast4(value) is { } last4)
-                        {
-                            return new Hit("body", FieldPath(path, property), last4);
-                        }
-
-                        property = null;
-                        break;
-                    default:
-                        property = null;
-                        break;
+                var name = section.GetContentDispositionHeader()?.Name.Value?.Trim('"');
+                if (await ScanAsync(section.Body, PanBodyScanner.For(section.ContentType), name, ct) is { } hit)
+                {
+                    return hit;
                 }
             }
+
+            return null;
         }
-        catch (JsonException)
+        catch (Exception e) when (e is InvalidDataException or IOException && e is not BadHttpRequestException)
         {
-            // Not JSON (or broken JSON): the raw scan's answer stands; the handler reports the syntax error.
+            // Not well-formed multipart: scan it as plain text, from the start.
+            body.Position = 0;
+            return await ScanAsync(body, PanBodyScanner.For("text/plain"), prefix: null, ct);
+        }
+    }
+
+    private static bool IsMultipart(string? contentType, out string boundary)
+    {
+        boundary = "";
+        if (contentType is null || !contentType.StartsWith("multipart/", StringComparison.OrdinalIgnoreCase)
+            || !MediaTypeHeaderValue.TryParse(contentType, out var media))
+        {
+            return false;
         }
 
-        return null;
+        boundary = HeaderUtilities.RemoveQuotes(media.Boundary).Value ?? "";
+        return boundary.Length is > 0 and <= 200;
     }
 
-    /// <summary>camelCase dotted path as the validation errors name fields, e.g. <c>payer.card.number</c>; array
-    /// elements are not numbered.</summary>
-    private static string? FieldPath(List<string> path, string? property)
-    {
-        var parts = path.Skip(1).Append(property).Where(p => p is not null && p != "[]").ToList();
-        return parts.Count == 0 ? null : string.Join('.', parts);
-    }
+    private static string? Join(string? prefix, string? field) =>
+        prefix is null ? field : field is null ? prefix : $"{prefix}.{field}";
 
     private static bool IsScannedContentType(string? contentType)
     {
@@ -387,8 +303,7 @@ public sealed partial class PanGuardMiddleware(RequestDelegate next, ILogger<Pan
             return true;
         }
 
-        return !(contentType.StartsWith("multipart/", StringComparison.OrdinalIgnoreCase)
-                 || contentType.StartsWith("image/", StringComparison.OrdinalIgnoreCase)
+        return !(contentType.StartsWith("image/", StringComparison.OrdinalIgnoreCase)
                  || contentType.StartsWith("audio/", StringComparison.OrdinalIgnoreCase)
                  || contentType.StartsWith("video/", StringComparison.OrdinalIgnoreCase)
                  || contentType.StartsWith("application/octet-stream", StringComparison.OrdinalIgnoreCase)

@@ -125,7 +125,8 @@ public sealed partial class Validation
 
     public Validation OneOf(string field, string? value, IReadOnlyCollection<string> allowed, bool required = true)
     {
-        if (string.IsNullOrWhiteSpace(value))
+        // Absent (null) is "unchanged" for an optional field; an empty string is a value, and not one of the allowed.
+        if (value is null || (required && string.IsNullOrWhiteSpace(value)))
         {
             if (required)
             {

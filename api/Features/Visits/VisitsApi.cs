@@ -205,7 +205,8 @@ public static class VisitsApi
     private static Dictionary<string, object?> CurrentState(VisitState current) => new()
     {
         // Strings, as the JSON enums elsewhere: extension values are written without the API's enum converter.
-        ["status"] = Kebab(current.Status.ToString()),
+        // Not "status": that is the problem's HTTP status, and a body with two "status" keys means what the parser says.
+        ["currentStatus"] = Kebab(current.Status.ToString()),
         ["waiting"] = current.Waiting is { } waiting ? Kebab(waiting.ToString()) : null,
         ["version"] = current.Version,
         ["allowedCommands"] = VisitFlow.AllowedCommands(current).Select(RouteName).ToArray(),

@@ -160,3 +160,133 @@ public sealed class PanGuardTests(LogCapturingApiFactory factory) : IClassFixtur
         Assert.Equal("stripe_webhook_not_configured", body.GetProperty("code").GetString());
     }
 }
+
+/// <summary>The streaming scanner finds exactly what <see cref="PanDetector"/> finds, wherever the reads split the body.</summary>
+public sealed class PanBodyScannerTests
+{
+    public static TheoryData<string> Texts => new()
+    {
+        "4242424242424242", "4242 4242 4242 4242", "4242-4242-4242-4242", "card: 4000 0566 5566 5556 exp 12/30", "3782 822463 10005",
+        "(4242424242424242)", "-4242424242424242", "4242424242424241", "pm_4242424242424242", "ORD-4242424242424242",
+        "4242424242424242-x", "4242424242424242- 1", "4242424242424242 4242", "4242424242424242x", "x 4242424242424242 ",
+        "abcdef01-2345-6789-0123-abcdef012345", "+1 (212) 555-0101", "é4242424242424242", "4242424242424242é", "",
+    };
+
+    [Theory]
+    [MemberData(nameof(Texts))]
+    public void Text_fed_in_any_split_gives_the_same_answer_as_the_detector(string text)
+    {
+        var expected = PanDetector.FindLast4(text);
+        var bytes = Encoding.UTF8.GetBytes(text);
+        for (var split = 0; split <= bytes.Length; split++)
+        {
+            var scanner = PanBodyScanner.For("text/plain");
+            var hit = scanner.Feed(bytes.AsSpan(0, split)) ?? scanner.Feed(bytes.AsSpan(split)) ?? scanner.Finish();
+            Assert.Equal(expected, hit?.Last4);
+        }
+    }
+
+    [Theory]
+    [InlineData("""{"notes":"card 4242 4242 4242 4242"}""", "notes")]
+    [InlineData("""{"payer":{"card":{"number":"4242424242424242"}},"x":1}""", "payer.card.number")]
+    [InlineData("""{"lines":[{"qty":1},{"amount":4242424242424242}]}""", "lines.amount")]
+    [InlineData("""{"notes":"\u00342424242 42424242"}""", "notes")]
+    [InlineData("""{"notes":"a\n4242424242424242"}""", "notes")]
+    [InlineData("""{"a":{"4242424242424242":1}}""", "a")]
+    public void Json_is_scanned_through_escapes_and_names_the_field_at_every_split(string json, string field)
+    {
+        var bytes = Encoding.UTF8.GetBytes(json);
+        for (var split = 0; split <= bytes.Length; split++)
+        {
+            var scanner = PanBodyScanner.For("application/json");
+            var hit = scanner.Feed(bytes.AsSpan(0, split)) ?? scanner.Feed(bytes.AsSpan(split)) ?? scanner.Finish();
+            Assert.NotNull(hit);
+            Assert.Equal(field, hit.Value.Field);
+        }
+    }
+
+    [Fact]
+    public void Form_values_are_percent_decoded_and_named_by_their_key()
+    {
+        var bytes = Encoding.ASCII.GetBytes("firstName=Pan&card=%34242+4242%204242-4242&x=1");
+        for (var split = 0; split <= bytes.Length; split++)
+        {
+            var scanner = PanBodyScanner.For("application/x-www-form-urlencoded");
+            var hit = scanner.Feed(bytes.AsSpan(0, split)) ?? scanner.Feed(bytes.AsSpan(split)) ?? scanner.Finish();
+            Assert.Equal(new PanBodyHit("card", "4242"), hit);
+        }
+    }
+}
+
+/// <summary>Bodies larger than any buffer are scanned to their end (they used to pass unscanned above 64 KiB).</summary>
+public sealed class PanGuardLargeBodyTests(MedSpaApiFactory factory) : IClassFixture<MedSpaApiFactory>
+{
+    private async Task<long> PatientCountAsync(TestTenant tenant) =>
+        await factory.ScalarAsync<long>("SELECT count(*) FROM patients WHERE tenant_id = @TenantId", new { tenant.TenantId });
+
+    [Theory]
+    [InlineData(70 * 1024)]
+    [InlineData(16 * 1024 - 60)] // the number straddles the end of the scanner's first 16 KiB read
+    [InlineData(1024 * 1024)]
+    public async Task A_card_number_after_any_amount_of_padding_is_refused_and_nothing_is_stored(int padding)
+    {
+        var tenant = await TestTenant.CreateAsync(factory);
+        using var desk = tenant.ClientFor(await tenant.CreateUserAsync("front-desk"));
+        var json = $$"""{"firstName":"Pan","lastName":"Padded","notes":"{{new string('x', padding)}} card 4242 4242 4242 4242 ok"}""";
+
+        using var response = await desk.PostAsync("/api/patients", new StringContent(json, Encoding.UTF8, "application/json"));
+        var body = await response.ReadJsonAsync();
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal(PanGuardMiddleware.ErrorCode, body.GetProperty("code").GetString());
+        Assert.Equal("notes", body.GetProperty("field").GetString());
+        Assert.Equal(0, await PatientCountAsync(tenant));
+    }
+
+    [Fact]
+    public async Task A_large_clean_body_still_reaches_the_handler_whole()
+    {
+        var tenant = await TestTenant.CreateAsync(factory);
+        using var desk = tenant.ClientFor(await tenant.CreateUserAsync("front-desk"));
+        var json = $$"""{"firstName":"Pan","lastName":"Clean","notes":"{{new string('x', 200 * 1024)}}"}""";
+
+        using var response = await desk.PostAsync("/api/patients", new StringContent(json, Encoding.UTF8, "application/json"));
+        var body = await response.ReadJsonAsync();
+
+        // The handler read the whole body after the guard: it refuses the notes for their length, not the JSON.
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal("validation_failed", body.GetProperty("code").GetString());
+        Assert.True(body.GetProperty("errors").TryGetProperty("notes", out _), body.GetRawText());
+    }
+
+    [Fact]
+    public async Task Multipart_text_parts_are_scanned_and_binary_file_parts_are_not()
+    {
+        var tenant = await TestTenant.CreateAsync(factory);
+        using var desk = tenant.ClientFor(await tenant.CreateUserAsync("front-desk"));
+
+        using (var form = new MultipartFormDataContent())
+        {
+            form.Add(new StringContent(new string('x', 80 * 1024)), "padding");
+            form.Add(new StringContent("4242-4242-4242-4242"), "cardNumber");
+            using var response = await desk.PostAsync("/api/patients", form);
+            var body = await response.ReadJsonAsync();
+            Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+            Assert.Equal(PanGuardMiddleware.ErrorCode, body.GetProperty("code").GetString());
+            Assert.Equal("cardNumber", body.GetProperty("field").GetString());
+        }
+
+        using (var form = new MultipartFormDataContent())
+        {
+            // Digits in an image are pixels, not a card number: the part is not scanned, the handler answers.
+            var image = new ByteArrayContent(Encoding.ASCII.GetBytes("\x89PNG 4242424242424242"));
+            image.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("image/png");
+            form.Add(image, "logo", "logo.png");
+            using var response = await desk.PostAsync("/api/patients", form);
+            Assert.DoesNotContain(PanGuardMiddleware.ErrorCode, await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+            Assert.Equal(HttpStatusCode.UnsupportedMediaType, response.StatusCode);
+        }
+
+        Assert.Equal(0, await PatientCountAsync(tenant));
+    }
+}

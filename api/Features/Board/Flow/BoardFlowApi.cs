@@ -92,7 +92,7 @@ public static class BoardFlowApi
             null => TypedResults.Ok(result.Card!),
             { Field: not null } refusal => VisitsApi.FieldRefusal(refusal),
             var refusal => ApiProblems.Problem(StatusCodes.Status409Conflict, refusal.Code, "The room cannot do that now.", refusal.Message,
-                new Dictionary<string, object?> { ["status"] = Kebab(result.Card!.Status.ToString()) }),
+                new Dictionary<string, object?> { ["currentStatus"] = Kebab(result.Card!.Status.ToString()) }),
         };
     }
 
@@ -142,7 +142,7 @@ public static class BoardFlowApi
 
         return result.Refusal is { } refusal
             ? ApiProblems.Problem(StatusCodes.Status409Conflict, refusal.Code, "The provider cannot do that now.", refusal.Message,
-                new Dictionary<string, object?> { ["status"] = Kebab(result.Card!.Status.ToString()) })
+                new Dictionary<string, object?> { ["currentStatus"] = Kebab(result.Card!.Status.ToString()) })
             : TypedResults.Ok(result.Card!);
     }
 

@@ -152,7 +152,7 @@ public sealed class AppointmentsTests(FlowApiFactory factory) : IClassFixture<Fl
 
         var again = await desk.PostAsJsonAsync($"/api/appointments/{appointment}/cancel", new { reason = "twice" }, MedSpaApiFactory.Json)
             .ProblemAsync(HttpStatusCode.Conflict, "invalid_transition");
-        Assert.Equal("cancelled", again.GetProperty("status").GetString());
+        Assert.Equal("cancelled", again.GetProperty("currentStatus").GetString());
 
         var noShow = await desk.PostJson($"/api/appointments/{other}/no-show", new { }).OkJsonAsync();
         Assert.Equal("no-show", noShow.GetProperty("status").GetString());

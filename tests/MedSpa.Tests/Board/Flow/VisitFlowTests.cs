@@ -100,7 +100,9 @@ public sealed class VisitFlowTests(FlowApiFactory factory) : IClassFixture<FlowA
         var appointment = await world.BookAsync(desk, world.Booking());
 
         var refused = await desk.Visit(appointment, "start").ProblemAsync(HttpStatusCode.Conflict, "invalid_transition");
-        Assert.Equal("scheduled", refused.GetProperty("status").GetString());
+        Assert.Equal("scheduled", refused.GetProperty("currentStatus").GetString());
+        // "status" is the problem's HTTP status, once: the visit's state is not written over it.
+        Assert.Equal(409, Assert.Single(refused.EnumerateObject(), p => p.Name == "status").Value.GetInt32());
         Assert.Equal("not-arrived", refused.GetProperty("waiting").GetString());
         Assert.Equal(0, refused.GetProperty("version").GetInt64());
         Assert.Contains("confirm", refused.GetProperty("allowedCommands").EnumerateArray().Select(c => c.GetString()));
@@ -114,7 +116,7 @@ public sealed class VisitFlowTests(FlowApiFactory factory) : IClassFixture<FlowA
         Assert.True(cancel.GetProperty("errors").TryGetProperty("reason", out _));
 
         var complete = await desk.Visit(appointment, "complete").ProblemAsync(HttpStatusCode.Conflict, "invalid_transition");
-        Assert.Equal("arrived", complete.GetProperty("status").GetString());
+        Assert.Equal("arrived", complete.GetProperty("currentStatus").GetString());
         Assert.Equal("checked-in", complete.GetProperty("waiting").GetString());
         Assert.Equal(1, complete.GetProperty("version").GetInt64());
 
@@ -259,7 +261,8 @@ public sealed class VisitFlowTests(FlowApiFactory factory) : IClassFixture<FlowA
 
         var self = world.Tenant.ClientFor(providerUser);
         var offline = await self.PostJson($"/api/providers/{world.Providers[1]}/break/start", new { }).ProblemAsync(HttpStatusCode.Conflict, "invalid_transition");
-        Assert.Equal("offline", offline.GetProperty("status").GetString());
+        Assert.Equal("offline", offline.GetProperty("currentStatus").GetString());
+        Assert.Equal(409, Assert.Single(offline.EnumerateObject(), p => p.Name == "status").Value.GetInt32());
         await self.PostJson($"/api/providers/{world.Providers[1]}/on-duty", new { }).OkJsonAsync();
         var onBreak = await self.PostJson($"/api/providers/{world.Providers[1]}/break/start", new { }).OkJsonAsync();
         Assert.Equal("break", onBreak.GetProperty("status").GetString());
