@@ -826,8 +826,9 @@ public sealed class InvoiceGrain(
         {
             var totals = Totals(Price(S.Lines, S.InvoiceDiscount, S.Tip, S.TipSplit));
             var after = Price(S.Lines, S.InvoiceDiscount, command.Tip, command.Split);
+            var refundedOnTender = Money.Sum(S.Refunds.Where(r => r.TenderId == tender.Id).Select(r => r.Amount), S.Currency);
             difference = InvoiceLifecycleRules.PlanTipAdjustment(
-                totals, after.Tip, tender, S.TenderDates.GetValueOrDefault(tender.Id, DateOnly.MinValue), BusinessDate(now));
+                totals, after.Tip, tender, refundedOnTender, S.TenderDates.GetValueOrDefault(tender.Id, DateOnly.MinValue), BusinessDate(now));
         }
         catch (CheckoutRuleException e)
         {

@@ -159,19 +159,21 @@ public static class InvoiceLifecycleRules
 
     /// <summary>
     /// A tip changed after a card payment (the patient asked for another tip, the desk keyed it wrong): allowed on a
-    /// paid invoice, with nothing refunded or written off, on the business day the card was charged, against a credit
-    /// or debit tender. Answers the difference to charge (positive) or to refund on the card (negative).
+    /// paid invoice, with no sale refunded or written off (earlier tip adjustments are fine), on the business day the
+    /// card was charged, against a credit or debit tender. Answers the difference to charge (positive) or to refund on
+    /// the card (negative); <paramref name="refundedOnTender"/> is what that card already got back.
     /// </summary>
     public static Money PlanTipAdjustment(
-        InvoiceTotals totals, Money newTip, Tender cardTender, DateOnly tenderBusinessDate, DateOnly today)
+        InvoiceTotals totals, Money newTip, Tender cardTender, Money refundedOnTender, DateOnly tenderBusinessDate, DateOnly today)
     {
         ArgumentNullException.ThrowIfNull(totals);
         ArgumentNullException.ThrowIfNull(cardTender);
-        if (totals.Status != InvoiceStatus.Paid || totals.Refunded.IsPositive || totals.WrittenOff.IsPositive)
+        var salesRefunded = totals.Refunded - totals.TipRefunded;
+        if (totals.Status != InvoiceStatus.Paid || salesRefunded.IsPositive || totals.WrittenOff.IsPositive)
         {
             throw new CheckoutRuleException("status",
                 $"A tip is adjusted on a paid invoice with nothing refunded or written off; this one is {Kebab(totals.Status)}"
-                + (totals.Refunded.IsPositive ? " with refunds." : totals.WrittenOff.IsPositive ? " with a write-off." : "."), "conflict");
+                + (salesRefunded.IsPositive ? " with refunds." : totals.WrittenOff.IsPositive ? " with a write-off." : "."), "conflict");
         }
 
         if (cardTender.Kind is not (TenderKind.Credit or TenderKind.Debit) || cardTender.Card is null)
@@ -191,9 +193,10 @@ public static class InvoiceLifecycleRules
         }
 
         var difference = newTip - totals.Tips;
-        if (difference.IsNegative && -difference > cardTender.Amount)
+        var left = cardTender.Amount - refundedOnTender;
+        if (difference.IsNegative && -difference > left)
         {
-            throw new CheckoutRuleException("tip", $"The card paid {cardTender.Amount}; the tip cannot go down by {-difference} on it.");
+            throw new CheckoutRuleException("tip", $"The card holds {left} of this invoice; the tip cannot go down by {-difference} on it.");
         }
 
         return difference;
