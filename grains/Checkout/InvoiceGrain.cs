@@ -825,10 +825,13 @@ public sealed class InvoiceGrain(
         try
         {
             var totals = Totals(Price(S.Lines, S.InvoiceDiscount, S.Tip, S.TipSplit));
-            var after = Price(S.Lines, S.InvoiceDiscount, command.Tip, command.Split);
             var refundedOnTender = Money.Sum(S.Refunds.Where(r => r.TenderId == tender.Id).Select(r => r.Amount), S.Currency);
-            difference = InvoiceLifecycleRules.PlanTipAdjustment(
-                totals, after.Tip, tender, refundedOnTender, S.TenderDates.GetValueOrDefault(tender.Id, DateOnly.MinValue), BusinessDate(now));
+            var tenderDate = S.TenderDates.GetValueOrDefault(tender.Id, DateOnly.MinValue);
+            // The invoice and the tender first (planning the current tip), so a cash tender or a refunded invoice is
+            // named as the reason rather than whatever is wrong with the new tip.
+            _ = InvoiceLifecycleRules.PlanTipAdjustment(totals, totals.Tips, tender, refundedOnTender, tenderDate, BusinessDate(now));
+            var after = Price(S.Lines, S.InvoiceDiscount, command.Tip, command.Split);
+            difference = InvoiceLifecycleRules.PlanTipAdjustment(totals, after.Tip, tender, refundedOnTender, tenderDate, BusinessDate(now));
         }
         catch (CheckoutRuleException e)
         {
