@@ -37,6 +37,13 @@ public interface IInvoiceGrain : IGrainWithStringKey
 
     [Alias("void")] Task<InvoiceResult> VoidAsync(string? reason);
 
+    /// <summary>Closes what is left of the balance without payment (owner/admin): the sale's remainder is reversed.</summary>
+    [Alias("write-off")] Task<InvoiceResult> WriteOffAsync(WriteOffCommand command);
+
+    /// <summary>Changes the tip of a card-paid invoice the same business day: the difference is charged to, or
+    /// refunded on, the card, and the sale reposted with the new tip.</summary>
+    [Alias("adjust-tip")] Task<InvoiceResult> AdjustTipAsync(TipAdjustmentCommand command);
+
     /// <summary>Writes any pending projection (header row, outbox journal entries) to PostgreSQL now.</summary>
     [Alias("flush")] Task<int> FlushProjectionAsync();
 }
@@ -99,6 +106,22 @@ public sealed record RefundCommand(
     [property: Id(2)] Money Amount,
     [property: Id(3)] string? Reason = null);
 
+/// <param name="Role">The caller's role: the grain checks the write-off permission too (defence in depth).</param>
+[GenerateSerializer, Immutable, Alias("medspa.checkout.write-off-command.v1")]
+public sealed record WriteOffCommand(
+    [property: Id(0)] string OperationId,
+    [property: Id(1)] string Reason,
+    [property: Id(2)] Guid By,
+    [property: Id(3)] string Role);
+
+/// <param name="TenderId">The card tender the difference goes to; null: the invoice's latest credit/debit tender.</param>
+[GenerateSerializer, Immutable, Alias("medspa.checkout.tip-adjustment-command.v1")]
+public sealed record TipAdjustmentCommand(
+    [property: Id(0)] string OperationId,
+    [property: Id(1)] TipRequest Tip,
+    [property: Id(2)] TipSplit? Split,
+    [property: Id(3)] Guid? TenderId);
+
 [GenerateSerializer, Alias("medspa.checkout.invoice-error-kind.v1")]
 public enum InvoiceErrorKind
 {
@@ -117,6 +140,9 @@ public enum InvoiceErrorKind
 
     /// <summary>The gateway failed part-way (e.g. a capture after every reservation): what was taken was given back.</summary>
     GatewayFailed = 6,
+
+    /// <summary>The caller's role may not do this (e.g. a write-off by front desk).</summary>
+    Forbidden = 7,
 }
 
 [GenerateSerializer, Immutable, Alias("medspa.checkout.invoice-error.v1")]
@@ -161,4 +187,5 @@ public sealed record InvoiceView(
     [property: Id(15)] DateTimeOffset? OpenedAt,
     [property: Id(16)] DateTimeOffset UpdatedAt,
     [property: Id(17)] long Version,
-    [property: Id(18)] Guid? VisitId = null);
+    [property: Id(18)] Guid? VisitId = null,
+    [property: Id(19)] IReadOnlyList<InvoiceWriteOff>? WriteOffs = null);

@@ -86,7 +86,16 @@ public sealed record InvoiceLine(
     [property: Id(10)] Discount? Discount = null,
     [property: Id(11)] Guid? CatalogItemId = null,
     [property: Id(12)] FillerDetails? Filler = null,
-    [property: Id(13)] ProductLot? Lot = null);
+    [property: Id(13)] ProductLot? Lot = null,
+    [property: Id(14)] PriceOverride? PriceOverride = null);
+
+/// <summary>A catalog line sold at another price than the catalog's: who allowed it, why, and what the catalog
+/// said. Only roles with the price-override permission (owner/admin) may make one.</summary>
+[GenerateSerializer, Immutable, Alias("medspa.checkout.price-override.v1")]
+public sealed record PriceOverride(
+    [property: Id(0)] Money CatalogPrice,
+    [property: Id(1)] string Reason,
+    [property: Id(2)] Guid By);
 
 /// <summary>Well-known tax categories. Clinics may define more; a category no clinic rate lists is untaxed.</summary>
 public static class TaxCategories

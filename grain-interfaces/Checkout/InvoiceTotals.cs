@@ -15,8 +15,11 @@ public enum InvoiceStatus
 /// <summary>
 /// The figures of an invoice. Identities that always hold:
 /// <c>Subtotal − Discounts = NetSales + TaxIncluded</c>; <c>Tax = TaxIncluded + TaxAdded</c>;
-/// <c>Total = NetSales + Tax + Tips</c>; <c>BalanceDue = max(0, Total − Paid)</c> while the invoice is open.
-/// <see cref="Paid"/> is what tenders applied (before refunds); <see cref="Refunded"/> what went back.
+/// <c>Total = NetSales + Tax + Tips</c>; <c>BalanceDue = max(0, Total − (Paid − TipRefunded) − WrittenOff)</c> once
+/// the invoice is opened (a draft owes nothing yet: its balance due is zero).
+/// <see cref="Paid"/> is what tenders applied (before refunds); <see cref="Refunded"/> what went back (all of it);
+/// <see cref="TipRefunded"/> the part of it that returned a tip lowered after payment (it reverses no sale);
+/// <see cref="WrittenOff"/> what was cancelled or written off of the balance (see grains/Domain/Checkout/README.md).
 /// </summary>
 [GenerateSerializer, Immutable, Alias("medspa.checkout.invoice-totals.v1")]
 public sealed record InvoiceTotals(
@@ -40,7 +43,9 @@ public sealed record InvoiceTotals(
     [property: Id(17)] Money HsaFsaPaid,
     [property: Id(18)] Money HsaFsaAvailable,
     [property: Id(19)] InvoiceStatus Status,
-    [property: Id(20)] bool IsPartiallyRefunded);
+    [property: Id(20)] bool IsPartiallyRefunded,
+    [property: Id(21)] Money WrittenOff,
+    [property: Id(22)] Money TipRefunded);
 
 /// <summary>A priced invoice: its lines, how the tip is split, and the totals.</summary>
 [GenerateSerializer, Immutable, Alias("medspa.checkout.invoice-quote.v1")]

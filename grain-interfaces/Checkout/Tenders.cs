@@ -45,14 +45,31 @@ public sealed record Tender(
     public bool IsHsaFsa => Kind is TenderKind.Hsa or TenderKind.Fsa;
 }
 
-/// <summary>A refund of (part of) one tender, back to where it came from.</summary>
+/// <summary>A refund of (part of) one tender, back to where it came from. <see cref="TipAdjustment"/>: money given
+/// back because the tip was lowered after the payment (the sale was already reposted with the lower tip, so this
+/// refund reverses no sale; it only returns the overpayment).</summary>
 [GenerateSerializer, Immutable, Alias("medspa.checkout.tender-refund.v1")]
 public sealed record TenderRefund(
     [property: Id(0)] Guid Id,
     [property: Id(1)] Guid TenderId,
     [property: Id(2)] Money Amount,
     [property: Id(3)] string? Reason = null,
-    [property: Id(4)] string? GatewayRefundId = null);
+    [property: Id(4)] string? GatewayRefundId = null,
+    [property: Id(5)] bool TipAdjustment = false);
+
+/// <summary>
+/// The rest of an invoice's balance closed without payment: a <see cref="Cancellation"/> (void of an invoice whose
+/// payments were all refunded, by front desk and up) or a write-off (owner/admin, with a reason). Either posts the
+/// reversal of that part of the sale.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("medspa.checkout.invoice-write-off.v1")]
+public sealed record InvoiceWriteOff(
+    [property: Id(0)] Guid Id,
+    [property: Id(1)] Money Amount,
+    [property: Id(2)] string? Reason,
+    [property: Id(3)] Guid By,
+    [property: Id(4)] DateTimeOffset At,
+    [property: Id(5)] bool Cancellation);
 
 /// <summary>
 /// The gateway payment behind a card tender: which processor (<c>stripe</c> or <c>sandbox</c>), its payment id

@@ -391,9 +391,10 @@ public sealed class InvoiceGrain(
         {
             case PaymentRunResult.Completed:
                 S.PendingPayment = null;
-                return await CommitPaymentAsync(opKey, payment.Tenders);
+                return await CommitPaymentAsync(opKey, payment.Tenders, payment.TipAdjustment);
             case PaymentRunResult.Undone:
                 S.PendingPayment = null;
+                RecordReleasedAuthorizations(payment);
                 var failure = payment.Failure ?? PaymentOrchestrator.GatewayUnavailable(null, "The payment was interrupted.");
                 if (failure.Kind is InvoiceErrorKind.PaymentDeclined or InvoiceErrorKind.Validation or InvoiceErrorKind.Unsupported)
                 {
@@ -402,6 +403,7 @@ public sealed class InvoiceGrain(
                 }
 
                 await state.WriteStateAsync();
+                await TryFlushAsync();
                 return InvoiceResult.Fail(failure);
             default:
                 // Something is still held at the gateway: the pending payment stays and is undone on the next call,
@@ -413,17 +415,53 @@ public sealed class InvoiceGrain(
         }
     }
 
-    private async Task<InvoiceResult> CommitPaymentAsync(string opKey, IReadOnlyList<PendingTender> tenders)
+    private async Task<InvoiceResult> CommitPaymentAsync(string opKey, IReadOnlyList<PendingTender> tenders, TipAdjustmentCommand? tipAdjustment = null)
     {
         var now = time.GetUtcNow();
+        if (tipAdjustment is not null)
+        {
+            // A raised tip: the sale is reposted with it first (receivable grows by the difference), then the
+            // charge below settles that difference, all in one commit.
+            ApplyTip(tipAdjustment, now);
+        }
+
         foreach (var tender in tenders.Select(p => p.Tender))
         {
             S.Tenders.Add(tender);
-            AddToOutbox(CheckoutLedger.Tender($"{_invoiceId:N}:tender:{tender.Id:N}", S.Number!, tender), now);
+            S.TenderDates[tender.Id] = BusinessDate(now);
+            var operation = $"{_invoiceId:N}:tender:{tender.Id:N}";
+            AddToOutbox(CheckoutLedger.Tender(operation, S.Number!, tender), now);
+            if (tender.Card is { } card)
+            {
+                S.CardOutbox.Add(new CardTransaction(operation, "charge", "succeeded", tender.Id, tender.Kind, card, tender.Amount.Amount, null, BusinessDate(now), now));
+            }
         }
 
         S.AppliedOperations.Add(opKey);
         return await CommitAsync();
+    }
+
+    /// <summary>Sets the tip of an opened invoice and reposts the sale (reversal of the last posting + the new one).</summary>
+    private void ApplyTip(TipAdjustmentCommand adjustment, DateTimeOffset now)
+    {
+        var before = Price(S.Lines, S.InvoiceDiscount, S.Tip, S.TipSplit);
+        var after = Price(S.Lines, S.InvoiceDiscount, adjustment.Tip, adjustment.Split);
+        S.Tip = adjustment.Tip;
+        S.TipSplit = adjustment.Split;
+        RepostSale(before, after, now);
+    }
+
+    /// <summary>Append-only correction of the sale: the last sale posting reversed, the new one posted.</summary>
+    private void RepostSale(PricedInvoice before, PricedInvoice after, DateTimeOffset now)
+    {
+        var previous = CheckoutLedger.Sale(SaleOperation(S.SaleRevision), S.Number!, before);
+        if (previous is not null)
+        {
+            AddToOutbox(previous.Reverse($"{_invoiceId:N}:sale-reversal:{S.SaleRevision}"), now);
+        }
+
+        S.SaleRevision++;
+        AddToOutbox(CheckoutLedger.Sale(SaleOperation(S.SaleRevision), S.Number!, after), now);
     }
 
     /// <summary>Picks the card a card tender charges: the patient's default saved card, one of their saved cards
@@ -557,24 +595,59 @@ public sealed class InvoiceGrain(
             return InvoiceResult.Fail(InvoiceErrorKind.GatewayFailed, step.Code ?? "refund_failed", "tenderId", step.Message ?? "The gateway refused the refund.");
         }
 
-        return await CommitRefundAsync(OperationKey("refund", pending.OperationId), pending.Refund with { GatewayRefundId = step.GatewayRefundId });
+        var opKey = pending.TipAdjustment is null ? OperationKey("refund", pending.OperationId) : OperationKey("tip", pending.OperationId);
+        return await CommitRefundAsync(opKey, pending.Refund with { GatewayRefundId = step.GatewayRefundId }, pending.TipAdjustment);
     }
 
     private JournalEntry RefundEntry(TenderRefund refund)
     {
         var tender = S.Tenders.First(t => t.Id == refund.TenderId);
         var priced = Price(S.Lines, S.InvoiceDiscount, S.Tip, S.TipSplit);
-        var refundedBefore = Money.Sum(S.Refunds.Select(r => r.Amount), S.Currency);
-        return CheckoutLedger.Refund($"{_invoiceId:N}:refund:{refund.Id:N}", S.Number!, priced, tender, refundedBefore, refund.Amount);
+        return CheckoutLedger.Refund($"{_invoiceId:N}:refund:{refund.Id:N}", S.Number!, priced, tender, SaleReversed(), refund.Amount);
     }
 
-    private async Task<InvoiceResult> CommitRefundAsync(string opKey, TenderRefund refund)
+    /// <summary>How much of the sale refunds and write-offs have reversed so far (tip-adjustment refunds reverse
+    /// nothing: the sale was reposted instead).</summary>
+    private Money SaleReversed() =>
+        Money.Sum(S.Refunds.Where(r => !r.TipAdjustment).Select(r => r.Amount), S.Currency) + Money.Sum(S.WriteOffs.Select(w => w.Amount), S.Currency);
+
+    private async Task<InvoiceResult> CommitRefundAsync(string opKey, TenderRefund refund, TipAdjustmentCommand? tipAdjustment = null)
     {
-        var entry = RefundEntry(refund);
+        var now = time.GetUtcNow();
+        var operation = $"{_invoiceId:N}:refund:{refund.Id:N}";
+        var tender = S.Tenders.First(t => t.Id == refund.TenderId);
+        if (tipAdjustment is not null)
+        {
+            // A lowered tip: the sale is reposted with it (receivable goes below zero by the difference), and the
+            // difference goes back on the card, which brings receivable back to zero.
+            ApplyTip(tipAdjustment, now);
+            AddToOutbox(CheckoutLedger.TipRefund(operation, S.Number!, tender, refund.Amount, refund.Reason), now);
+        }
+        else
+        {
+            AddToOutbox(RefundEntry(refund), now);
+        }
+
         S.Refunds.Add(refund);
         S.AppliedOperations.Add(opKey);
-        AddToOutbox(entry, time.GetUtcNow());
+        if (tender.Card is { } card)
+        {
+            S.CardOutbox.Add(new CardTransaction(operation, "refund", "succeeded", tender.Id, tender.Kind, card, refund.Amount.Amount, refund.GatewayRefundId, BusinessDate(now), now));
+        }
+
         return await CommitAsync();
+    }
+
+    /// <summary>Card reservations of an undone payment that were authorised and then released: the patient saw a
+    /// hold that went away; the payments list shows it so the desk can explain it.</summary>
+    private void RecordReleasedAuthorizations(PendingPayment payment)
+    {
+        var now = time.GetUtcNow();
+        foreach (var t in payment.Tenders.Where(t => t.Phase == TenderPhase.Released && t.Tender.Card is not null))
+        {
+            S.CardOutbox.Add(new CardTransaction($"{_invoiceId:N}:authorization:{t.Tender.Card!.PaymentId}", "authorization", "released",
+                t.Tender.Id, t.Tender.Kind, t.Tender.Card, t.Tender.Amount.Amount, null, BusinessDate(now), now));
+        }
     }
 
     /// <summary>
@@ -637,20 +710,201 @@ public sealed class InvoiceGrain(
             return await CommitAsync();
         }
 
+        if (await ResolvePendingAsync() is { } busy)
+        {
+            return busy;
+        }
+
         var priced = Price(S.Lines, S.InvoiceDiscount, S.Tip, S.TipSplit);
+        var totals = Totals(priced);
         try
         {
-            InvoiceTotalsCalculator.EnsureCanVoid(Totals(priced));
+            InvoiceLifecycleRules.EnsureCanVoid(totals);
         }
         catch (CheckoutRuleException e)
         {
             return FromRule(e);
         }
 
+        var now = time.GetUtcNow();
+        if (!totals.Paid.IsPositive && !totals.WrittenOff.IsPositive)
+        {
+            // Never paid: the sale is reversed exactly.
+            AddToOutbox(CheckoutLedger.Void($"{_invoiceId:N}:void", S.Number!, priced), now);
+        }
+        else if (totals.BalanceDue.IsPositive)
+        {
+            // Every payment was refunded: the refunds reversed their share of the sale; the rest is cancelled here,
+            // which takes the balance out of receivable.
+            var cancellation = new InvoiceWriteOff(Guid.NewGuid(), totals.BalanceDue, reason, Guid.Empty, now, Cancellation: true);
+            AddToOutbox(CheckoutLedger.WriteOff($"{_invoiceId:N}:void", S.Number!, priced, SaleReversed(), cancellation.Amount,
+                JournalEntryKind.Void, reason is null ? "void after refunds" : $"void after refunds: {reason}"), now);
+            S.WriteOffs.Add(cancellation);
+        }
+
         S.Stage = InvoiceStage.Voided;
-        AddToOutbox(CheckoutLedger.Void($"{_invoiceId:N}:void", S.Number!, priced), time.GetUtcNow());
         return await CommitAsync();
     }
+
+    public async Task<InvoiceResult> WriteOffAsync(WriteOffCommand command)
+    {
+        ArgumentNullException.ThrowIfNull(command);
+        if (!S.Created)
+        {
+            return NotFound();
+        }
+
+        var opKey = OperationKey("write-off", command.OperationId);
+        if (await ResolvePendingAsync() is { } busy)
+        {
+            return Replay(opKey) ?? busy;
+        }
+
+        if (Replay(opKey) is { } replay)
+        {
+            return replay;
+        }
+
+        var priced = Price(S.Lines, S.InvoiceDiscount, S.Tip, S.TipSplit);
+        var totals = Totals(priced);
+        try
+        {
+            InvoiceLifecycleRules.EnsureCanWriteOff(totals, command.Role, command.Reason);
+        }
+        catch (CheckoutRuleException e)
+        {
+            return FromRule(e);
+        }
+
+        var now = time.GetUtcNow();
+        var writeOff = new InvoiceWriteOff(Guid.NewGuid(), totals.BalanceDue, command.Reason.Trim(), command.By, now, Cancellation: false);
+        AddToOutbox(CheckoutLedger.WriteOff($"{_invoiceId:N}:write-off:{writeOff.Id:N}", S.Number!, priced, SaleReversed(), writeOff.Amount,
+            JournalEntryKind.WriteOff, $"written off by user {command.By:D} ({command.Role}): {writeOff.Reason}"), now);
+        S.WriteOffs.Add(writeOff);
+        S.AppliedOperations.Add(opKey);
+        return await CommitAsync();
+    }
+
+    public async Task<InvoiceResult> AdjustTipAsync(TipAdjustmentCommand command)
+    {
+        ArgumentNullException.ThrowIfNull(command);
+        if (!S.Created)
+        {
+            return NotFound();
+        }
+
+        var opKey = OperationKey("tip", command.OperationId);
+        var payOpKey = OperationKey("pay", TipPaymentOperation(command.OperationId));
+        if (await ResolvePendingAsync() is { } busy)
+        {
+            return Replay(opKey) ?? Replay(payOpKey) ?? busy;
+        }
+
+        if ((Replay(opKey) ?? Replay(payOpKey)) is { } replay)
+        {
+            return replay;
+        }
+
+        if (S.Stage != InvoiceStage.Finalized)
+        {
+            return Conflict("status", $"A tip is adjusted on a paid invoice; this one is {Status()}.");
+        }
+
+        var tender = command.TenderId is { } id
+            ? S.Tenders.FirstOrDefault(t => t.Id == id)
+            : S.Tenders.LastOrDefault(t => t.Kind is TenderKind.Credit or TenderKind.Debit);
+        if (tender is null)
+        {
+            return Validation("tenderId", command.TenderId is null
+                ? "The invoice has no credit or debit card tender to adjust the tip on."
+                : "No tender with this id was applied to the invoice.");
+        }
+
+        var now = time.GetUtcNow();
+        Money difference;
+        try
+        {
+            var totals = Totals(Price(S.Lines, S.InvoiceDiscount, S.Tip, S.TipSplit));
+            var refundedOnTender = Money.Sum(S.Refunds.Where(r => r.TenderId == tender.Id).Select(r => r.Amount), S.Currency);
+            var tenderDate = S.TenderDates.GetValueOrDefault(tender.Id, DateOnly.MinValue);
+            // The invoice and the tender first (planning the current tip), so a cash tender or a refunded invoice is
+            // named as the reason rather than whatever is wrong with the new tip.
+            _ = InvoiceLifecycleRules.PlanTipAdjustment(totals, totals.Tips, tender, refundedOnTender, tenderDate, BusinessDate(now));
+            var after = Price(S.Lines, S.InvoiceDiscount, command.Tip, command.Split);
+            difference = InvoiceLifecycleRules.PlanTipAdjustment(totals, after.Tip, tender, refundedOnTender, tenderDate, BusinessDate(now));
+        }
+        catch (CheckoutRuleException e)
+        {
+            return FromRule(e);
+        }
+
+        if (difference.IsZero)
+        {
+            // Same amount (perhaps split differently): no money moves, the sale is reposted with the new split.
+            ApplyTip(command, now);
+            S.AppliedOperations.Add(opKey);
+            return await CommitAsync();
+        }
+
+        if (Sources.For(tender.Kind).Unavailable is { } unavailable)
+        {
+            return InvoiceResult.Fail(PaymentOrchestrator.Refusal(0, unavailable) with { Field = "tenderId", TenderIndex = null });
+        }
+
+        var memo = $"tip adjusted from {Price(S.Lines, S.InvoiceDiscount, S.Tip, S.TipSplit).Tip} by {difference}";
+        if (difference.IsNegative)
+        {
+            // Lowered: the difference goes back on the card (a partial refund of the tip), saved before the gateway
+            // hears of it and committed with the new tip when the gateway confirms (see ContinueRefundAsync).
+            var refund = new TenderRefund(Guid.NewGuid(), tender.Id, -difference, memo, TipAdjustment: true);
+            try
+            {
+                TenderRules.ValidateRefund(tender, S.Refunds, refund);
+            }
+            catch (CheckoutRuleException e)
+            {
+                return FromRule(e);
+            }
+
+            S.PendingRefund = new PendingRefund
+            {
+                OperationId = command.OperationId, Refund = refund, TipAdjustment = command,
+                IdempotencyKey = GatewayKeys.ForRefund(_invoiceId, "tip:" + command.OperationId),
+            };
+            await state.WriteStateAsync();
+            return await ContinueRefundAsync(S.PendingRefund) ?? InvoiceResult.Fail(PaymentOrchestrator.GatewayUnavailable(null,
+                "The tip refund could not be confirmed with the gateway yet; it is retried with the same key and applied when confirmed."));
+        }
+
+        // Raised: the difference is a new charge on the same card (its saved customer when it is a saved card),
+        // through the same reserve-capture path as any payment, committed together with the new tip.
+        var card = tender.Card!;
+        var cards = await projection.LoadCardsOnFileAsync(_tenantId, S.PatientId, Gateway!.Name);
+        var operationId = TipPaymentOperation(command.OperationId);
+        var attempt = S.PayAttempts.GetValueOrDefault(payOpKey) + 1;
+        var pending = new PendingTender
+        {
+            Index = 0,
+            Tender = new Tender(Guid.NewGuid(), tender.Kind, difference, Reference: $"tip adjustment of {tender.Id:D}"),
+            IdempotencyKey = GatewayKeys.ForTender(_invoiceId, operationId, attempt, 0),
+            PaymentMethod = card.PaymentMethodId,
+            CustomerId = card.PaymentMethodId is { } pm && cards.SavedCards.Contains(pm) ? cards.CustomerId : null,
+            OffSession = card.OffSession,
+        };
+        var payment = new PendingPayment
+        {
+            OperationId = operationId, Attempt = attempt, Tenders = [pending], StartedAt = now, TipAdjustment = command,
+        };
+        S.PayAttempts[payOpKey] = attempt;
+        S.PendingPayment = payment;
+        await state.WriteStateAsync();
+        return await FinishPaymentAsync(payment, await Orchestrator().RunAsync(payment));
+    }
+
+    /// <summary>The payment operation that charges a raised tip: its own key space, so it never meets a payment.</summary>
+    private static string TipPaymentOperation(string operationId) => "tip-adjustment:" + operationId;
+
+    private DateOnly BusinessDate(DateTimeOffset at) => DateOnly.FromDateTime(TimeZoneInfo.ConvertTime(at, ClinicTimeZone()).DateTime);
 
     public async Task<int> FlushProjectionAsync()
     {
@@ -680,22 +934,19 @@ public sealed class InvoiceGrain(
             return NotFound();
         }
 
-        if (S.Stage == InvoiceStage.Voided)
+        PricedInvoice? before = null;
+        try
         {
-            return Conflict("status", "A void invoice cannot be changed.");
+            var current = Price(S.Lines, S.InvoiceDiscount, S.Tip, S.TipSplit);
+            InvoiceLifecycleRules.EnsureCanEdit(Totals(current));
+            before = S.Stage == InvoiceStage.Finalized ? current : null;
+        }
+        catch (CheckoutRuleException e)
+        {
+            return FromRule(e);
         }
 
-        PricedInvoice? before = null;
-        if (S.Stage == InvoiceStage.Finalized)
-        {
-            before = Price(S.Lines, S.InvoiceDiscount, S.Tip, S.TipSplit);
-            var totals = Totals(before);
-            if (totals.Paid.IsPositive || totals.Status != InvoiceStatus.Open)
-            {
-                return Conflict("status", $"An invoice that is {Status()} cannot be changed; corrections are refunds or a new invoice.");
-            }
-        }
-        else
+        if (before is null)
         {
             await RefreshTaxRatesAsync();
         }
@@ -705,6 +956,7 @@ public sealed class InvoiceGrain(
         try
         {
             edit(draft);
+            InvoiceLifecycleRules.EnsureKeepsALine(Lifecycle(), draft.Lines.Count);
             after = Price(draft.Lines, draft.Discount, draft.Tip, draft.TipSplit);
         }
         catch (CheckoutRuleException e)
@@ -722,15 +974,7 @@ public sealed class InvoiceGrain(
         S.TipSplit = draft.TipSplit;
         if (before is not null)
         {
-            var now = time.GetUtcNow();
-            var previous = CheckoutLedger.Sale(SaleOperation(S.SaleRevision), S.Number!, before);
-            if (previous is not null)
-            {
-                AddToOutbox(previous.Reverse($"{_invoiceId:N}:sale-reversal:{S.SaleRevision}"), now);
-            }
-
-            S.SaleRevision++;
-            AddToOutbox(CheckoutLedger.Sale(SaleOperation(S.SaleRevision), S.Number!, after), now);
+            RepostSale(before, after, time.GetUtcNow());
         }
 
         return await CommitAsync();
@@ -761,7 +1005,7 @@ public sealed class InvoiceGrain(
         InvoicePricer.Price(new InvoiceDraft(S.Currency, lines, discount, null, tip, split), S.TaxRates);
 
     private InvoiceTotals Totals(PricedInvoice priced) =>
-        InvoiceTotalsCalculator.Compute(priced, Lifecycle(), S.Tenders, S.Refunds);
+        InvoiceTotalsCalculator.Compute(priced, Lifecycle(), S.Tenders, S.Refunds, S.WriteOffs);
 
     private InvoiceLifecycle Lifecycle() => S.Stage switch
     {
@@ -779,7 +1023,7 @@ public sealed class InvoiceGrain(
         return new InvoiceView(
             _invoiceId, S.ClinicId, S.PatientId, S.Number, totals.Status, S.Currency, priced.Lines, S.InvoiceDiscount, S.Tip,
             S.TipSplit, priced.TipAllocations, [.. S.Tenders], [.. S.Refunds], totals, S.CreatedAt, S.OpenedAt, S.UpdatedAt, S.Version,
-            S.VisitId);
+            S.VisitId, [.. S.WriteOffs]);
     }
 
     private InvoiceHeader Header(InvoiceView? view = null)
@@ -805,6 +1049,10 @@ public sealed class InvoiceGrain(
                 card.Card?.Funding.ToString().ToLowerInvariant(), card.Card?.Last4, card.Card?.ExpMonth, card.Card?.ExpYear,
                 card.Card?.CvcCheck.ToString().ToLowerInvariant(), card.Card?.PostalCodeCheck.ToString().ToLowerInvariant());
         }).ToList();
+
+    private List<CardTransactionRow> CardTransactions(List<CardTransaction> batch) => batch.Select(c => new CardTransactionRow(
+        _tenantId, c.OperationId, S.ClinicId, _invoiceId, S.Number, c.TenderId, KebabKind(c.TenderKind), c.Kind, c.Status, c.Card.Gateway,
+        c.Card.PaymentId, c.GatewayRefundId, S.Currency, c.Amount, c.Card.Card?.Brand, c.Card.Card?.Last4, c.BusinessDate, c.OccurredAt)).ToList();
 
     private static string KebabKind(TenderKind kind) => System.Text.Json.JsonNamingPolicy.KebabCaseLower.ConvertName(kind.ToString());
 
@@ -886,17 +1134,19 @@ public sealed class InvoiceGrain(
 
     private async Task FlushAsync(InvoiceView? view = null)
     {
-        if (!S.Created || (S.Outbox.Count == 0 && S.ProjectedVersion == S.Version))
+        if (!S.Created || (S.Outbox.Count == 0 && S.CardOutbox.Count == 0 && S.ProjectedVersion == S.Version))
         {
             return;
         }
 
         var batch = S.Outbox.ToList();
+        var cardBatch = S.CardOutbox.ToList();
         var version = S.Version;
-        await projection.WriteAsync(Header(view), batch, CardPayments());
+        await projection.WriteAsync(Header(view), batch, CardPayments(), CardTransactions(cardBatch));
         // In memory only: the next state write stores the trimmed outbox. Until then storage keeps these entries,
         // and an activation that finds them writes them again as no-ops (see the class comment).
         S.Outbox.RemoveRange(0, batch.Count);
+        S.CardOutbox.RemoveRange(0, cardBatch.Count);
         S.ProjectedVersion = version;
     }
 
@@ -913,6 +1163,7 @@ public sealed class InvoiceGrain(
     {
         "conflict" => InvoiceResult.Fail(InvoiceErrorKind.Conflict, e.Code, e.Field, e.Message),
         "not_found" => InvoiceResult.Fail(InvoiceErrorKind.NotFound, e.Code, e.Field, e.Message),
+        "forbidden" => InvoiceResult.Fail(InvoiceErrorKind.Forbidden, e.Code, e.Field, e.Message),
         _ => InvoiceResult.Fail(InvoiceErrorKind.Validation, e.Code, e.Field, e.Message),
     };
 }

@@ -24,6 +24,12 @@ public sealed record CardPaymentRow(
     string Status, string Currency, long Amount, long AmountCaptured, long AmountRefunded, string? PaymentMethodId, string? CardBrand,
     string? CardFunding, string? CardLast4, int? CardExpMonth, int? CardExpYear, string? CvcCheck, string? PostalCodeCheck);
 
+/// <summary>One row of <c>card_transactions</c> (the payments list): a charge, a released authorisation or a refund.</summary>
+public sealed record CardTransactionRow(
+    Guid TenantId, string OperationId, Guid ClinicId, Guid InvoiceId, string? InvoiceNumber, Guid TenderId, string TenderKind, string Kind,
+    string Status, string Gateway, string PaymentId, string? GatewayRefundId, string Currency, long Amount, string? CardBrand,
+    string? CardLast4, DateOnly BusinessDate, DateTimeOffset OccurredAt);
+
 /// <summary>
 /// The invoice grain's reads and writes in PostgreSQL: the clinic's currency and tax rates, invoice numbers, and the
 /// projection (header row + journal entries). Every statement filters by tenant.
@@ -167,7 +173,8 @@ public sealed class InvoiceProjection(NpgsqlDataSource db)
     /// balance check runs at its end). Postings are inserted only for the entries this call inserted, so re-writing
     /// an outbox after a crash adds nothing. Card rows, when there are any, are upserted in the same command.
     /// </summary>
-    public async Task WriteAsync(InvoiceHeader header, IReadOnlyList<OutboxEntry> outbox, IReadOnlyList<CardPaymentRow>? cardPayments = null)
+    public async Task WriteAsync(InvoiceHeader header, IReadOnlyList<OutboxEntry> outbox, IReadOnlyList<CardPaymentRow>? cardPayments = null,
+        IReadOnlyList<CardTransactionRow>? cardTransactions = null)
     {
         ArgumentNullException.ThrowIfNull(header);
         ArgumentNullException.ThrowIfNull(outbox);
@@ -178,6 +185,7 @@ public sealed class InvoiceProjection(NpgsqlDataSource db)
             EntryOps = outbox.Select(o => o.Entry.OperationId).ToArray(),
             EntryKinds = outbox.Select(o => KindCode(o.Entry.Kind)).ToArray(),
             EntryRefs = outbox.Select(o => o.Entry.Reference).ToArray(),
+            EntryMemos = outbox.Select(o => o.Entry.Memo).ToArray(),
             EntryDates = outbox.Select(o => o.BusinessDate).ToArray(),
             EntryTimes = outbox.Select(o => o.OccurredAt.UtcDateTime).ToArray(),
             PostingOps = postings.Select(p => p.OperationId).ToArray(),
@@ -224,9 +232,45 @@ public sealed class InvoiceProjection(NpgsqlDataSource db)
             });
         }
 
+        if (cardTransactions is { Count: > 0 } moves)
+        {
+            // The payments list: one row per card movement, keyed by operation id (a repeat is a no-op).
+            sql.Append(";\n").Append(InsertCardTransactions);
+            args.AddDynamicParams(new
+            {
+                MoveOps = moves.Select(m => m.OperationId).ToArray(),
+                MoveInvoiceNumbers = moves.Select(m => m.InvoiceNumber).ToArray(),
+                MoveTenderIds = moves.Select(m => m.TenderId).ToArray(),
+                MoveTenderKinds = moves.Select(m => m.TenderKind).ToArray(),
+                MoveKinds = moves.Select(m => m.Kind).ToArray(),
+                MoveStatuses = moves.Select(m => m.Status).ToArray(),
+                MoveGateways = moves.Select(m => m.Gateway).ToArray(),
+                MovePaymentIds = moves.Select(m => m.PaymentId).ToArray(),
+                MoveRefundIds = moves.Select(m => m.GatewayRefundId).ToArray(),
+                MoveAmounts = moves.Select(m => m.Amount).ToArray(),
+                MoveBrands = moves.Select(m => m.CardBrand).ToArray(),
+                MoveLast4s = moves.Select(m => m.CardLast4).ToArray(),
+                MoveDates = moves.Select(m => m.BusinessDate).ToArray(),
+                MoveTimes = moves.Select(m => m.OccurredAt.UtcDateTime).ToArray(),
+            });
+        }
+
         await using var conn = await db.OpenConnectionAsync();
         await conn.ExecuteAsync(sql.ToString(), args);
     }
+
+    private const string InsertCardTransactions =
+        """
+        INSERT INTO card_transactions (tenant_id, operation_id, clinic_id, invoice_id, invoice_number, tender_id, tender_kind, kind, status,
+                                       gateway, payment_id, gateway_refund_id, currency, amount, card_brand, card_last4, business_date, occurred_at)
+        SELECT @TenantId, m.op, @ClinicId, @Id, m.number, m.tender_id, m.tender_kind, m.kind, m.status, m.gateway, m.payment_id, m.refund_id,
+               @Currency, m.amount, m.brand, m.last4, m.business_date, m.occurred_at
+        FROM unnest(@MoveOps::text[], @MoveInvoiceNumbers::text[], @MoveTenderIds::uuid[], @MoveTenderKinds::text[], @MoveKinds::text[],
+                    @MoveStatuses::text[], @MoveGateways::text[], @MovePaymentIds::text[], @MoveRefundIds::text[], @MoveAmounts::bigint[],
+                    @MoveBrands::text[], @MoveLast4s::text[], @MoveDates::date[], @MoveTimes::timestamptz[])
+             AS m(op, number, tender_id, tender_kind, kind, status, gateway, payment_id, refund_id, amount, brand, last4, business_date, occurred_at)
+        ON CONFLICT (tenant_id, operation_id) DO NOTHING
+        """;
 
     private const string UpsertHeader =
         """
@@ -248,10 +292,10 @@ public sealed class InvoiceProjection(NpgsqlDataSource db)
     private const string InsertJournal =
         """
         WITH e AS (
-            INSERT INTO journal_entries (tenant_id, operation_id, clinic_id, invoice_id, kind, reference, business_date, occurred_at)
-            SELECT @TenantId, x.op, @ClinicId, @Id, x.kind, x.ref, x.business_date, x.occurred_at
-            FROM unnest(@EntryOps::text[], @EntryKinds::text[], @EntryRefs::text[], @EntryDates::date[], @EntryTimes::timestamptz[])
-                 AS x(op, kind, ref, business_date, occurred_at)
+            INSERT INTO journal_entries (tenant_id, operation_id, clinic_id, invoice_id, kind, reference, business_date, occurred_at, memo)
+            SELECT @TenantId, x.op, @ClinicId, @Id, x.kind, x.ref, x.business_date, x.occurred_at, x.memo
+            FROM unnest(@EntryOps::text[], @EntryKinds::text[], @EntryRefs::text[], @EntryDates::date[], @EntryTimes::timestamptz[], @EntryMemos::text[])
+                 AS x(op, kind, ref, business_date, occurred_at, memo)
             ON CONFLICT (tenant_id, operation_id) DO NOTHING
             RETURNING operation_id
         )
@@ -306,6 +350,8 @@ public sealed class InvoiceProjection(NpgsqlDataSource db)
         JournalEntryKind.PackageRedemption => "package-redemption",
         JournalEntryKind.Reversal => "reversal",
         JournalEntryKind.WalletTopUp => "wallet-top-up",
+        JournalEntryKind.WriteOff => "write-off",
+        JournalEntryKind.TipAdjustment => "tip-adjustment",
         _ => kind.ToString().ToLowerInvariant(),
     };
 

@@ -74,4 +74,29 @@ public sealed class InvoiceState
 
     /// <summary>The board visit (appointment) this invoice was created from.</summary>
     [Id(28)] public Guid? VisitId { get; set; }
+
+    /// <summary>Balance closed without payment: cancellations (void after refunds) and write-offs.</summary>
+    [Id(29)] public List<InvoiceWriteOff> WriteOffs { get; set; } = [];
+
+    /// <summary>The clinic-local business day each tender was taken (a tip is adjusted only the same day).</summary>
+    [Id(30)] public Dictionary<Guid, DateOnly> TenderDates { get; set; } = [];
+
+    /// <summary>Card movements (charges, released authorisations, refunds) waiting to be written to the payments
+    /// list in PostgreSQL, with the journal outbox and as idempotently (keyed by operation id).</summary>
+    [Id(31)] public List<CardTransaction> CardOutbox { get; set; } = [];
 }
+
+/// <summary>One movement on a card as the processor's batch shows it: a <c>charge</c> (captured), an
+/// <c>authorization</c> that was released uncaptured (a split payment undone), or a <c>refund</c>.</summary>
+[GenerateSerializer, Immutable, Alias("medspa.checkout.card-transaction.v1")]
+public sealed record CardTransaction(
+    [property: Id(0)] string OperationId,
+    [property: Id(1)] string Kind,
+    [property: Id(2)] string Status,
+    [property: Id(3)] Guid TenderId,
+    [property: Id(4)] TenderKind TenderKind,
+    [property: Id(5)] TenderCardPayment Card,
+    [property: Id(6)] long Amount,
+    [property: Id(7)] string? GatewayRefundId,
+    [property: Id(8)] DateOnly BusinessDate,
+    [property: Id(9)] DateTimeOffset OccurredAt);

@@ -33,7 +33,8 @@ public sealed record InvoiceLineRequest(
     DiscountRequest? Discount,
     Guid? CatalogItemId,
     FillerRequest? Filler,
-    LotRequest? Lot);
+    LotRequest? Lot,
+    string? PriceOverrideReason = null);
 
 public sealed record TipShareRequest(Guid? ProviderId, decimal? Percent);
 
@@ -59,6 +60,13 @@ public sealed record PayRequest(IReadOnlyList<TenderRequest>? Tenders);
 public sealed record RefundRequest(Guid? TenderId, MoneyRequest? Amount, string? Reason);
 
 public sealed record VoidRequest(string? Reason);
+
+/// <summary>Write off the balance due (owner/admin); the reason is recorded on the invoice and in the ledger memo.</summary>
+public sealed record WriteOffRequest(string? Reason);
+
+/// <summary>The new tip (as for <c>PUT .../tip</c>) of a card-paid invoice, and optionally the card tender the
+/// difference goes to (default: the latest credit or debit tender).</summary>
+public sealed record TipAdjustmentRequest(string? Kind, decimal? Percent, MoneyRequest? Amount, TipSplitRequest? Split, Guid? TenderId);
 
 /// <summary>A row of the invoice list (the header projection).</summary>
 public sealed record InvoiceSummary(

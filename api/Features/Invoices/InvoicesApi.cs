@@ -3,6 +3,7 @@ using MedSpa.Api.Infrastructure;
 using MedSpa.Api.Infrastructure.Idempotency;
 using MedSpa.GrainInterfaces;
 using MedSpa.GrainInterfaces.Checkout;
+using MedSpa.Grains.Domain.Checkout;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Npgsql;
@@ -41,6 +42,13 @@ public static partial class InvoicesApi
         invoices.MapPost("/{invoiceId:guid}/refunds", Refund).WithName("RefundInvoice").WithIdempotency(required: true)
             .ProducesProblem(StatusCodes.Status502BadGateway).ProducesProblem(StatusCodes.Status503ServiceUnavailable);
         invoices.MapPost("/{invoiceId:guid}/void", Void).WithName("VoidInvoice");
+        invoices.MapPost("/{invoiceId:guid}/write-off", WriteOff).WithName("WriteOffInvoice").WithIdempotency(required: true)
+            .ProducesProblem(StatusCodes.Status403Forbidden).ProducesProblem(StatusCodes.Status409Conflict);
+        invoices.MapPost("/{invoiceId:guid}/tip-adjustments", AdjustTip).WithName("AdjustInvoiceTip").WithIdempotency(required: true)
+            .ProducesProblem(StatusCodes.Status402PaymentRequired).ProducesProblem(StatusCodes.Status409Conflict)
+            .ProducesProblem(StatusCodes.Status422UnprocessableEntity).ProducesProblem(StatusCodes.Status502BadGateway)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+        app.MapPaymentsListApi();
         return app;
     }
 
@@ -195,7 +203,7 @@ public static partial class InvoicesApi
     }
 
     private static async Task<Results<Ok<InvoiceView>, ValidationProblem, ProblemHttpResult>> AddLine(
-        Guid invoiceId, InvoiceLineRequest request, CurrentUser user, IGrainFactory grains)
+        Guid invoiceId, InvoiceLineRequest request, CurrentUser user, IGrainFactory grains, NpgsqlDataSource db, CancellationToken ct)
     {
         var grain = Grain(grains, user, invoiceId);
         if (await Visible(grain, user) is not { } invoice)
@@ -203,12 +211,12 @@ public static partial class InvoicesApi
             return ApiProblems.NotFound("Invoice");
         }
 
-        var line = ToLine(Guid.NewGuid(), request, invoice.Currency, out var problem);
+        var (line, problem) = await ResolveLineAsync(Guid.NewGuid(), request, invoice.Currency, user, db, ct);
         return line is null ? problem! : Respond(user, ForLineRequest(await grain.AddLineAsync(line, request.PriceIncludesTax)));
     }
 
     private static async Task<Results<Ok<InvoiceView>, ValidationProblem, ProblemHttpResult>> UpdateLine(
-        Guid invoiceId, Guid lineId, InvoiceLineRequest request, CurrentUser user, IGrainFactory grains)
+        Guid invoiceId, Guid lineId, InvoiceLineRequest request, CurrentUser user, IGrainFactory grains, NpgsqlDataSource db, CancellationToken ct)
     {
         var grain = Grain(grains, user, invoiceId);
         if (await Visible(grain, user) is not { } invoice)
@@ -216,8 +224,88 @@ public static partial class InvoicesApi
             return ApiProblems.NotFound("Invoice");
         }
 
-        var line = ToLine(lineId, request, invoice.Currency, out var problem);
+        var (line, problem) = await ResolveLineAsync(lineId, request, invoice.Currency, user, db, ct);
         return line is null ? problem! : Respond(user, ForLineRequest(await grain.UpdateLineAsync(line, request.PriceIncludesTax)));
+    }
+
+    /// <summary>
+    /// A line request checked against the caller's tenant: its provider must be one of the tenant's providers, and a
+    /// catalog line (<c>catalogItemId</c>) is priced from the catalog. Another unit price on a catalog line needs the
+    /// price-override permission (owner/admin) and a reason, and is recorded on the line (and in the sale's ledger memo).
+    /// </summary>
+    private static async Task<(InvoiceLine? Line, Results<Ok<InvoiceView>, ValidationProblem, ProblemHttpResult>? Problem)> ResolveLineAsync(
+        Guid lineId, InvoiceLineRequest request, string currency, CurrentUser user, NpgsqlDataSource db, CancellationToken ct)
+    {
+        Money? catalogPrice = null;
+        await using (var conn = await db.OpenConnectionAsync(ct))
+        {
+            if (request.ProviderId is { } providerId && await UnknownProviderAsync(conn, user.TenantId, [("providerId", providerId)], ct) is { } field)
+            {
+                return (null, ApiProblems.Validation(field, "No such provider in this organisation."));
+            }
+
+            if (request.CatalogItemId is { } itemId)
+            {
+                var price = await conn.QueryFirstOrDefaultAsync<(long Amount, string Currency)?>(new CommandDefinition(
+                    """
+                    SELECT price_amount, price_currency FROM services WHERE tenant_id = @TenantId AND id = @itemId
+                    UNION ALL
+                    SELECT price_per_unit_amount, price_currency FROM products WHERE tenant_id = @TenantId AND id = @itemId
+                    LIMIT 1
+                    """, new { user.TenantId, itemId }, cancellationToken: ct));
+                if (price is not { } p)
+                {
+                    return (null, ApiProblems.Validation("catalogItemId", "No such service or product in this organisation's catalog."));
+                }
+
+                if (p.Currency != currency)
+                {
+                    return (null, ApiProblems.Validation("catalogItemId", $"The catalog item is priced in {p.Currency}, the invoice is in {currency}."));
+                }
+
+                catalogPrice = new Money(p.Amount, currency);
+            }
+        }
+
+        var line = ToLine(lineId, request, currency, catalogPrice, out var problem);
+        if (line is null)
+        {
+            return (null, problem!);
+        }
+
+        if (catalogPrice is { } catalog && line.UnitPrice != catalog)
+        {
+            if (!InvoiceLifecycleRules.MayOverridePrice(user.Role))
+            {
+                return (null, ApiProblems.Problem(StatusCodes.Status403Forbidden, "price_override_not_allowed", "The price cannot be overridden.",
+                    $"This catalog item sells at {catalog}; only an owner or admin may sell it at another price.",
+                    new Dictionary<string, object?> { ["field"] = "unitPrice" }));
+            }
+
+            if (string.IsNullOrWhiteSpace(request.PriceOverrideReason))
+            {
+                return (null, ApiProblems.Validation("priceOverrideReason",
+                    $"This catalog item sells at {catalog}; a different unit price needs a reason."));
+            }
+
+            line = line with { PriceOverride = new PriceOverride(catalog, request.PriceOverrideReason.Trim(), user.UserId) };
+        }
+
+        return (line, null);
+    }
+
+    /// <summary>The field of the first provider id that is not one of the tenant's providers, or null.</summary>
+    private static async Task<string?> UnknownProviderAsync(NpgsqlConnection conn, Guid tenantId, IReadOnlyList<(string Field, Guid Id)> ids, CancellationToken ct)
+    {
+        if (ids.Count == 0)
+        {
+            return null;
+        }
+
+        var found = (await conn.QueryAsync<Guid>(new CommandDefinition(
+            "SELECT id FROM providers WHERE tenant_id = @tenantId AND id = ANY(@ids)",
+            new { tenantId, ids = ids.Select(i => i.Id).Distinct().ToArray() }, cancellationToken: ct))).ToHashSet();
+        return ids.FirstOrDefault(i => !found.Contains(i.Id)).Field;
     }
 
     private static async Task<Results<Ok<InvoiceView>, ValidationProblem, ProblemHttpResult>> RemoveLine(
@@ -249,7 +337,7 @@ public static partial class InvoicesApi
     }
 
     private static async Task<Results<Ok<InvoiceView>, ValidationProblem, ProblemHttpResult>> SetTip(
-        Guid invoiceId, TipRequestBody request, CurrentUser user, IGrainFactory grains)
+        Guid invoiceId, TipRequestBody request, CurrentUser user, IGrainFactory grains, NpgsqlDataSource db, CancellationToken ct)
     {
         var grain = Grain(grains, user, invoiceId);
         if (await Visible(grain, user) is not { } invoice)
@@ -257,6 +345,14 @@ public static partial class InvoicesApi
             return ApiProblems.NotFound("Invoice");
         }
 
+        var (tip, split, problem) = await ParseTipAsync(request, invoice.Currency, user, db, ct);
+        return problem is not null ? problem : Respond(user, await grain.SetTipAsync(tip, split));
+    }
+
+    /// <summary>A tip request as the grain takes it; every provider it names must be one of the tenant's providers.</summary>
+    private static async Task<(TipRequest Tip, TipSplit? Split, ValidationProblem? Problem)> ParseTipAsync(
+        TipRequestBody request, string currency, CurrentUser user, NpgsqlDataSource db, CancellationToken ct)
+    {
         var v = new Validation();
         v.OneOf("kind", request.Kind, KebabEnum.Names<TipKind>());
         var kind = KebabEnum.ParseOrDefault<TipKind>(request.Kind);
@@ -264,10 +360,11 @@ public static partial class InvoicesApi
         {
             TipKind.Percent when request.Percent is { } p => TipRequest.OfPercent(p),
             TipKind.Percent => Add(v, "percent", "percent is required for a percent tip.", TipRequest.None),
-            TipKind.Amount => ToMoney("amount", request.Amount, invoice.Currency, v) is { } m ? TipRequest.OfAmount(m) : TipRequest.None,
+            TipKind.Amount => ToMoney("amount", request.Amount, currency, v) is { } m ? TipRequest.OfAmount(m) : TipRequest.None,
             _ => TipRequest.None,
         };
         TipSplit? split = null;
+        var providers = new List<(string Field, Guid Id)>();
         if (request.Split is { } s)
         {
             v.OneOf("split.kind", s.Kind, KebabEnum.Names<TipSplitKind>());
@@ -276,16 +373,48 @@ public static partial class InvoicesApi
             // split would go unchecked until a later line edit failed on it.
             v.When(splitKind == TipSplitKind.SingleProvider && s.ProviderId is null, "split.providerId", "providerId is required for a single-provider split.");
             v.When(splitKind == TipSplitKind.Custom && (s.Shares is null || s.Shares.Count == 0), "split.shares", "shares are required for a custom split.");
+            v.When(s.Providers is { Count: > 50 } || s.Shares is { Count: > 50 }, "split", "At most 50 providers share a tip.");
+            if (s.ProviderId is { } single)
+            {
+                providers.Add(("split.providerId", single));
+            }
+
+            for (var i = 0; i < (s.Providers?.Count ?? 0); i++)
+            {
+                providers.Add(($"split.providers[{i}]", s.Providers![i]));
+            }
+
             var shares = s.Shares?.Select((x, i) =>
             {
+                if (x is null)
+                {
+                    v.Add($"split.shares[{i}]", "A share must be an object with providerId and percent.");
+                    return new TipShare(Guid.Empty, 0m);
+                }
+
                 v.When(x.ProviderId is null, $"split.shares[{i}].providerId", "providerId is required.");
                 v.When(x.Percent is null, $"split.shares[{i}].percent", "percent is required.");
+                v.When(x.Percent is < 0m or > 100m, $"split.shares[{i}].percent", "percent must be between 0 and 100.");
+                if (x.ProviderId is { } sp)
+                {
+                    providers.Add(($"split.shares[{i}].providerId", sp));
+                }
+
                 return new TipShare(x.ProviderId ?? Guid.Empty, x.Percent ?? 0m);
             }).ToArray();
             split = new TipSplit(splitKind, s.ProviderId, s.Providers, shares);
         }
 
-        return !v.IsValid ? v.ToProblem() : Respond(user, await grain.SetTipAsync(tip, split));
+        if (v.IsValid && providers.Count > 0)
+        {
+            await using var conn = await db.OpenConnectionAsync(ct);
+            if (await UnknownProviderAsync(conn, user.TenantId, providers, ct) is { } field)
+            {
+                v.Add(field, "No such provider in this organisation.");
+            }
+        }
+
+        return (tip, split, v.IsValid ? null : v.ToProblem());
     }
 
     private static async Task<Results<Ok<InvoiceView>, ValidationProblem, ProblemHttpResult>> Open(
@@ -312,6 +441,12 @@ public static partial class InvoicesApi
         for (var i = 0; i < (request.Tenders?.Count ?? 0); i++)
         {
             var t = request.Tenders![i];
+            if (t is null)
+            {
+                v.Add($"tenders[{i}]", "A tender must be an object with kind and amount.");
+                continue;
+            }
+
             v.OneOf($"tenders[{i}].kind", t.Kind, KebabEnum.Names<TenderKind>());
             var kind = KebabEnum.ParseOrDefault<TenderKind>(t.Kind);
             v.Optional($"tenders[{i}].reference", t.Reference, 200);
@@ -373,6 +508,57 @@ public static partial class InvoicesApi
         return Respond(user, await grain.VoidAsync(request?.Reason));
     }
 
+    /// <summary>Closes the balance due without payment (owner/admin, with a reason): see grains/Domain/Checkout/README.md.</summary>
+    private static async Task<Results<Ok<InvoiceView>, ValidationProblem, ProblemHttpResult>> WriteOff(
+        Guid invoiceId, WriteOffRequest? request, CurrentUser user, IGrainFactory grains,
+        [FromHeader(Name = "Idempotency-Key")] string? idempotencyKey)
+    {
+        var grain = Grain(grains, user, invoiceId);
+        if (await Visible(grain, user) is null)
+        {
+            return ApiProblems.NotFound("Invoice");
+        }
+
+        if (!InvoiceLifecycleRules.MayWriteOff(user.Role))
+        {
+            return ApiProblems.Problem(StatusCodes.Status403Forbidden, "write_off_not_allowed", "The invoice cannot be written off.",
+                "Only an owner or admin may write off an invoice's balance.");
+        }
+
+        var v = new Validation();
+        v.Required("reason", request?.Reason, 500);
+        if (!v.IsValid)
+        {
+            return v.ToProblem();
+        }
+
+        return Respond(user, await grain.WriteOffAsync(new WriteOffCommand(
+            idempotencyKey ?? Guid.NewGuid().ToString("N"), request!.Reason!.Trim(), user.UserId, user.Role)));
+    }
+
+    /// <summary>Changes the tip of a card-paid invoice the same business day: the difference is charged to or refunded
+    /// on the card.</summary>
+    private static async Task<Results<Ok<InvoiceView>, ValidationProblem, ProblemHttpResult>> AdjustTip(
+        Guid invoiceId, TipAdjustmentRequest request, CurrentUser user, IGrainFactory grains, NpgsqlDataSource db,
+        [FromHeader(Name = "Idempotency-Key")] string? idempotencyKey, CancellationToken ct)
+    {
+        var grain = Grain(grains, user, invoiceId);
+        if (await Visible(grain, user) is not { } invoice)
+        {
+            return ApiProblems.NotFound("Invoice");
+        }
+
+        var (tip, split, problem) = await ParseTipAsync(new TipRequestBody(request.Kind, request.Percent, request.Amount, request.Split),
+            invoice.Currency, user, db, ct);
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        return Respond(user, await grain.AdjustTipAsync(new TipAdjustmentCommand(
+            idempotencyKey ?? Guid.NewGuid().ToString("N"), tip, split, request.TenderId)));
+    }
+
     /// <summary>The invoice if it exists in the caller's tenant (the grain key carries it) and clinic; else null.</summary>
     private static async Task<InvoiceView?> Visible(IInvoiceGrain grain, CurrentUser user)
     {
@@ -400,6 +586,8 @@ public static partial class InvoicesApi
         InvoiceErrorKind.NotFound when error.Field is "invoiceId" => ApiProblems.NotFound("Invoice"),
         InvoiceErrorKind.NotFound when error.Field is "lineId" => ApiProblems.NotFound("Invoice line"),
         InvoiceErrorKind.NotFound => ApiProblems.Validation(error.Field, error.Message),
+        InvoiceErrorKind.Forbidden => ApiProblems.Problem(StatusCodes.Status403Forbidden, error.Code, "Not allowed.", error.Message,
+            new Dictionary<string, object?> { ["field"] = error.Field }),
         InvoiceErrorKind.Conflict => ApiProblems.Problem(StatusCodes.Status409Conflict, error.Code, "Conflict.", error.Message,
             new Dictionary<string, object?> { ["field"] = error.Field }),
         InvoiceErrorKind.Unsupported => ApiProblems.Problem(StatusCodes.Status422UnprocessableEntity, error.Code, "The request cannot be processed.",
@@ -501,15 +689,22 @@ public static partial class InvoicesApi
         return ToMoney($"{p}amount", request.Amount, currency, v) is { } m ? Discount.OfAmount(m, request.Reason) : null;
     }
 
-    private static InvoiceLine? ToLine(Guid lineId, InvoiceLineRequest r, string currency, out ValidationProblem? problem)
+    /// <summary>Tax categories a line may name: the catalog's, and the checkout core's well-known ones. Anything else
+    /// is a typo that would silently leave the line untaxed.</summary>
+    private static readonly IReadOnlyList<string> KnownTaxCategories =
+        [.. Catalog.CatalogVocabulary.TaxCategories.Union([TaxCategories.Standard, TaxCategories.Medical, TaxCategories.ZeroRated, TaxCategories.Exempt])];
+
+    private static InvoiceLine? ToLine(Guid lineId, InvoiceLineRequest r, string currency, Money? catalogPrice, out ValidationProblem? problem)
     {
         var v = new Validation();
         v.OneOf("kind", r.Kind, KebabEnum.Names<InvoiceLineKind>());
         v.Required("description", r.Description, 500);
         v.Range("quantity", r.Quantity, 0.001m, 100_000m);
-        v.Optional("taxCategory", r.TaxCategory, 100);
+        v.OneOf("taxCategory", r.TaxCategory, KnownTaxCategories, required: false);
         v.Optional("incomeCategory", r.IncomeCategory, 100);
-        var price = ToMoney("unitPrice", r.UnitPrice, currency, v);
+        v.Optional("priceOverrideReason", r.PriceOverrideReason, 500);
+        // A catalog line without a price sells at the catalog's.
+        var price = r.UnitPrice is null && catalogPrice is { } c ? c : ToMoney("unitPrice", r.UnitPrice, currency, v);
         var discount = ToDiscount("discount", r.Discount, currency, v);
         if (r.Filler is { } f)
         {
@@ -532,7 +727,7 @@ public static partial class InvoicesApi
         problem = null;
         return new InvoiceLine(
             lineId, kind, r.Description!.Trim(), r.Quantity!.Value, price.Value, r.ProviderId,
-            string.IsNullOrWhiteSpace(r.TaxCategory) ? DefaultTaxCategory(kind) : r.TaxCategory.Trim(),
+            string.IsNullOrWhiteSpace(r.TaxCategory) ? DefaultTaxCategory(kind) : r.TaxCategory,
             string.IsNullOrWhiteSpace(r.IncomeCategory) ? DefaultIncomeCategory(kind) : r.IncomeCategory.Trim(),
             r.HsaFsaEligible ?? false, r.PriceIncludesTax ?? false, discount, r.CatalogItemId,
             r.Filler is { } fd ? new FillerDetails(fd.VolumeMl!.Value, fd.SyringeSizeMl!.Value, fd.AdjustmentSyringes ?? 0m) : null,

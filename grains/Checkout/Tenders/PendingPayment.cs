@@ -68,6 +68,10 @@ public sealed class PendingPayment
 
     /// <summary>Why the payment is being undone (answered to the caller once the unwinding completes).</summary>
     [Id(5)] public InvoiceError? Failure { get; set; }
+
+    /// <summary>Set when this payment charges a tip raised after the invoice was paid: the new tip is applied (and the
+    /// sale reposted) in the same commit as the charge, also when a crash makes activation finish it.</summary>
+    [Id(6)] public TipAdjustmentCommand? TipAdjustment { get; set; }
 }
 
 /// <summary>A card refund sent (or about to be sent) to the processor and not yet committed to the invoice.</summary>
@@ -77,6 +81,9 @@ public sealed class PendingRefund
     [Id(0)] public required string OperationId { get; set; }
     [Id(1)] public required TenderRefund Refund { get; set; }
     [Id(2)] public required string IdempotencyKey { get; set; }
+
+    /// <summary>Set when this refund gives back a tip lowered after payment (applied with the refund's commit).</summary>
+    [Id(3)] public TipAdjustmentCommand? TipAdjustment { get; set; }
 }
 
 /// <summary>The processor idempotency keys of an invoice's payments and refunds.</summary>

@@ -48,6 +48,9 @@ public enum AccountKind
 
     /// <summary>Sales returned by refunds, qualified by income category.</summary>
     Refunds = 14,
+
+    /// <summary>Sales cancelled or written off unpaid (void after refunds, owner/admin write-off), by income category.</summary>
+    WriteOffs = 15,
 }
 
 /// <summary>A ledger account: a kind plus an optional qualifier. <see cref="Code"/> is its stable text form,
@@ -72,13 +75,14 @@ public readonly record struct LedgerAccount(
     public static LedgerAccount Revenue(string incomeCategory) => new(AccountKind.Revenue, incomeCategory);
     public static LedgerAccount Discounts(string incomeCategory) => new(AccountKind.Discounts, incomeCategory);
     public static LedgerAccount Refunds(string incomeCategory) => new(AccountKind.Refunds, incomeCategory);
+    public static LedgerAccount WriteOffs(string incomeCategory) => new(AccountKind.WriteOffs, incomeCategory);
 
     public AccountType Type => Kind switch
     {
         AccountKind.CashDrawer or AccountKind.CardClearing or AccountKind.HsaFsaClearing or AccountKind.CheckClearing
             or AccountKind.OtherClearing or AccountKind.AccountsReceivable => AccountType.Asset,
         AccountKind.Revenue => AccountType.Revenue,
-        AccountKind.Discounts or AccountKind.Refunds => AccountType.ContraRevenue,
+        AccountKind.Discounts or AccountKind.Refunds or AccountKind.WriteOffs => AccountType.ContraRevenue,
         _ => AccountType.Liability,
     };
 
@@ -106,6 +110,7 @@ public readonly record struct LedgerAccount(
         AccountKind.Revenue => "revenue",
         AccountKind.Discounts => "discounts",
         AccountKind.Refunds => "refunds",
+        AccountKind.WriteOffs => "write-offs",
         _ => throw new ArgumentOutOfRangeException(nameof(kind)),
     };
 }

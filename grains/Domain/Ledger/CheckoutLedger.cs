@@ -19,7 +19,11 @@ namespace MedSpa.Grains.Domain.Ledger;
 /// tax payable per rate and tips payable per provider. The proportion is taken on the <i>cumulative</i> refunded
 /// amount by largest remainder and the earlier refunds' share subtracted, so refunding everything, in any number of
 /// pieces, reverses tax and tips to the cent.</item>
-/// <item><b>Void</b> (only before any payment): the exact reversal of the sale entry.</item>
+/// <item><b>Void</b> before any payment: the exact reversal of the sale entry. After every payment was refunded, and
+/// <b>write-off</b> (owner/admin): the rest of the sale reversed like a refund (revenue to <c>write-offs</c>), Cr
+/// accounts receivable.</item>
+/// <item><b>Tip adjustment</b> after a card payment: the sale reposted with the new tip, then the difference charged
+/// on the card (an ordinary tender) or given back (Dr receivable, Cr the card's clearing account).</item>
 /// </list>
 /// </summary>
 public static class CheckoutLedger
@@ -78,7 +82,19 @@ public static class CheckoutLedger
         }
 
         CreditTips(b, invoice);
-        return b.IsEmpty ? null : b.Build(operationId, JournalEntryKind.Sale, invoiceReference);
+        return b.IsEmpty ? null : b.Build(operationId, JournalEntryKind.Sale, invoiceReference, PriceOverrideMemo(invoice));
+    }
+
+    /// <summary>The memo of a sale with catalog lines sold at another price: each override, by whom and why.</summary>
+    public static string? PriceOverrideMemo(PricedInvoice invoice)
+    {
+        ArgumentNullException.ThrowIfNull(invoice);
+        var overrides = invoice.Lines.Where(l => l.Line.PriceOverride is not null).Select(l =>
+        {
+            var o = l.Line.PriceOverride!;
+            return $"price override on '{l.Line.Description}': catalog {o.CatalogPrice}, sold at {l.Line.UnitPrice} by user {o.By:D}: {o.Reason}";
+        }).ToList();
+        return overrides.Count == 0 ? null : string.Join("; ", overrides);
     }
 
     /// <summary>A tender applied to an invoice (a gift-card, package, membership or wallet tender is a redemption).</summary>
@@ -146,39 +162,90 @@ public static class CheckoutLedger
     }
 
     /// <summary>
-    /// A refund of <paramref name="amount"/> on <paramref name="tender"/>, where <paramref name="refundedBefore"/> is
-    /// everything already refunded on the invoice (all tenders). The caller checks the tender has that much left
-    /// (<see cref="TenderRules.ValidateRefund"/>); this refuses a refund beyond the invoice total.
+    /// A refund of <paramref name="amount"/> on <paramref name="tender"/>, where <paramref name="reversedBefore"/> is
+    /// everything of the sale already reversed on the invoice (earlier sales refunds on any tender, and write-offs).
+    /// The caller checks the tender has that much left (<see cref="TenderRules.ValidateRefund"/>); this refuses a
+    /// reversal beyond the invoice total.
     /// </summary>
-    public static JournalEntry Refund(string operationId, string invoiceReference, PricedInvoice invoice, Tender tender, Money refundedBefore, Money amount)
+    public static JournalEntry Refund(string operationId, string invoiceReference, PricedInvoice invoice, Tender tender, Money reversedBefore, Money amount)
+    {
+        ArgumentNullException.ThrowIfNull(tender);
+        return ReverseSale(invoice, reversedBefore, amount, AccountKind.Refunds)
+            .Credit(TenderAccount(tender.Kind), amount)
+            .Build(operationId, JournalEntryKind.Refund, invoiceReference);
+    }
+
+    /// <summary>
+    /// Closing <paramref name="amount"/> of an invoice's balance without payment: the same share of the sale is
+    /// reversed as a refund would (revenue to the write-offs contra account, deferred liabilities, tax and tips
+    /// directly) and receivable is credited, so the balance leaves accounts receivable. <paramref name="kind"/> is
+    /// <see cref="JournalEntryKind.WriteOff"/> (owner/admin) or <see cref="JournalEntryKind.Void"/> (cancelling an
+    /// invoice whose payments were all refunded).
+    /// </summary>
+    public static JournalEntry WriteOff(string operationId, string invoiceReference, PricedInvoice invoice, Money reversedBefore, Money amount,
+        JournalEntryKind kind, string? memo) =>
+        ReverseSale(invoice, reversedBefore, amount, AccountKind.WriteOffs)
+            .Credit(LedgerAccount.AccountsReceivable, amount)
+            .Build(operationId, kind, invoiceReference, memo);
+
+    /// <summary>
+    /// The money side of a tip lowered after a card payment: the sale has already been reposted with the lower tip
+    /// (receivable went below zero by the difference: the clinic owes the patient), and this entry gives the
+    /// difference back on the card: Dr receivable, Cr the tender's account.
+    /// </summary>
+    public static JournalEntry TipRefund(string operationId, string invoiceReference, Tender tender, Money amount, string? memo)
+    {
+        ArgumentNullException.ThrowIfNull(tender);
+        if (!amount.IsPositive)
+        {
+            throw new CheckoutRuleException("amount", "A tip refund must be positive.");
+        }
+
+        return new JournalEntryBuilder()
+            .Debit(LedgerAccount.AccountsReceivable, amount)
+            .Credit(TenderAccount(tender.Kind), amount)
+            .Build(operationId, JournalEntryKind.TipAdjustment, invoiceReference, memo);
+    }
+
+    /// <summary>
+    /// Debits the sale's components for a reversal of <paramref name="amount"/> after <paramref name="reversedBefore"/>
+    /// was already reversed. The proportion is taken on the <i>cumulative</i> reversed amount by largest remainder and
+    /// the earlier reversals' share subtracted, so reversing everything, in any number of pieces and any mix of refunds
+    /// and write-offs, reverses tax and tips to the cent. The caller adds the credit side.
+    /// </summary>
+    private static JournalEntryBuilder ReverseSale(PricedInvoice invoice, Money reversedBefore, Money amount, AccountKind revenueContra)
     {
         ArgumentNullException.ThrowIfNull(invoice);
-        ArgumentNullException.ThrowIfNull(tender);
-        if (!amount.IsPositive || refundedBefore.IsNegative)
+        if (!amount.IsPositive || reversedBefore.IsNegative)
         {
             throw new CheckoutRuleException("amount", "A refund amount must be positive.");
         }
 
-        var after = refundedBefore + amount;
+        var after = reversedBefore + amount;
         if (after > invoice.Total)
         {
-            throw new CheckoutRuleException("amount", $"Refunds ({after}) would exceed the invoice total ({invoice.Total}).");
+            throw new CheckoutRuleException("amount", $"Refunds and write-offs ({after}) would exceed the invoice total ({invoice.Total}).");
         }
 
         var components = RefundComponents(invoice);
         var weights = components.Select(c => c.Amount.Amount).ToArray();
         var cumulativeAfter = after.Allocate(weights);
-        var cumulativeBefore = refundedBefore.Allocate(weights);
+        var cumulativeBefore = reversedBefore.Allocate(weights);
         var b = new JournalEntryBuilder();
         for (var i = 0; i < components.Count; i++)
         {
-            // May be −1¢ on some component when largest remainder shifts a cent between refunds; the builder
+            // May be −1¢ on some component when largest remainder shifts a cent between reversals; the builder
             // then posts it on the credit side. The cumulative figures are what stays exact.
-            b.Debit(components[i].Account, cumulativeAfter[i] - cumulativeBefore[i]);
+            var account = components[i].Account;
+            if (account.Kind == AccountKind.Refunds && revenueContra != AccountKind.Refunds)
+            {
+                account = new LedgerAccount(revenueContra, account.Qualifier);
+            }
+
+            b.Debit(account, cumulativeAfter[i] - cumulativeBefore[i]);
         }
 
-        b.Credit(TenderAccount(tender.Kind), amount);
-        return b.Build(operationId, JournalEntryKind.Refund, invoiceReference);
+        return b;
     }
 
     /// <summary>Voiding an unpaid finalised invoice: the sale entry reversed.</summary>

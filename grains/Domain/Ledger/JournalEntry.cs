@@ -22,6 +22,12 @@ public enum JournalEntryKind
     PackageRedemption = 7,
     Reversal = 8,
     WalletTopUp = 9,
+
+    /// <summary>The rest of an invoice's balance written off (owner/admin): the remainder of the sale reversed.</summary>
+    WriteOff = 10,
+
+    /// <summary>Money given back on a card because the tip was lowered after payment (the sale was reposted).</summary>
+    TipAdjustment = 11,
 }
 
 /// <summary>One side of a journal entry: a strictly positive amount debited or credited to an account.</summary>
@@ -102,6 +108,10 @@ public sealed class JournalEntry
 
     [Id(3)] public IReadOnlyList<Posting> Postings { get; }
 
+    /// <summary>Why, in words, when the entry records a decision someone made (a price override, a write-off, a
+    /// tip adjustment): who, what, and their reason. Written to the ledger with the entry.</summary>
+    [Id(4)] public string? Memo { get; init; }
+
     public long TotalDebits(string currency) =>
         Postings.Where(p => p.Side == PostingSide.Debit && p.Amount.Currency == currency).Sum(p => p.Amount.Amount);
 
@@ -111,7 +121,10 @@ public sealed class JournalEntry
     /// <summary>The mirror image of this entry (every debit a credit and vice versa): the append-only correction.</summary>
     public JournalEntry Reverse(string operationId, JournalEntryKind kind = JournalEntryKind.Reversal) =>
         new(operationId, kind, Reference,
-            Postings.Select(p => p with { Side = p.Side == PostingSide.Debit ? PostingSide.Credit : PostingSide.Debit }).ToArray());
+            Postings.Select(p => p with { Side = p.Side == PostingSide.Debit ? PostingSide.Credit : PostingSide.Debit }).ToArray())
+        {
+            Memo = Memo,
+        };
 }
 
 /// <summary>
@@ -131,13 +144,13 @@ public sealed class JournalEntryBuilder
 
     public bool IsEmpty => _sums.Values.All(v => v == 0);
 
-    public JournalEntry Build(string operationId, JournalEntryKind kind, string reference)
+    public JournalEntry Build(string operationId, JournalEntryKind kind, string reference, string? memo = null)
     {
         var postings = _order
             .Where(key => _sums[key] != 0)
             .Select(key => new Posting(key.Account, key.Side, new Money(_sums[key], key.Currency)))
             .ToArray();
-        return new JournalEntry(operationId, kind, reference, postings);
+        return new JournalEntry(operationId, kind, reference, postings) { Memo = memo };
     }
 
     private JournalEntryBuilder Add(LedgerAccount account, PostingSide side, Money amount)

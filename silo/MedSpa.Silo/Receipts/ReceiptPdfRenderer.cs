@@ -436,9 +436,13 @@ public sealed class ReceiptPdfRenderer
 
             if (_r.PublicUrl is { } url)
             {
-                foreach (var part in Wrap(url, _small, ContentWidth - (textLeft - Margin)))
+                var width = ContentWidth - (textLeft - Margin);
+                foreach (var part in WrapLink(url, _small, width))
                 {
-                    Text(part, textLeft, Math.Max(y, top + qrSize - 10) + 2, _muted, _small);
+                    // The token never breaks: when it alone is wider than the line it is drawn smaller instead.
+                    var measured = _small.MeasureText(part);
+                    using var fitted = measured > width ? new SKFont(_small.Typeface, _small.Size * width / measured) : null;
+                    Text(part, textLeft, Math.Max(y, top + qrSize - 10) + 2, _muted, fitted ?? _small);
                     y = Math.Max(y, top + qrSize - 10) + 10;
                 }
             }
@@ -501,6 +505,47 @@ public sealed class ReceiptPdfRenderer
             {
                 _canvas!.DrawText(text, x, y, align, font, paint);
             }
+        }
+
+        /// <summary>
+        /// A link broken only after a <c>/</c> of its path, never inside its last segment: that is the signed token,
+        /// and a token split over two lines breaks when it is copied (the reader joins the lines with a space or
+        /// loses the second). Lines hold as many path segments as fit; the token keeps a line of its own if needed.
+        /// </summary>
+        private static List<string> WrapLink(string url, SKFont font, float width)
+        {
+            if (font.MeasureText(url) <= width)
+            {
+                return [url];
+            }
+
+            var tokenStart = url.LastIndexOf('/') + 1;
+            var token = url[tokenStart..];
+            var lines = new List<string>();
+            var line = "";
+            var start = 0;
+            while (start < tokenStart)
+            {
+                var slash = url.IndexOf('/', start);
+                var segment = url[start..(slash + 1)];
+                start = slash + 1;
+                if (line.Length > 0 && font.MeasureText(line + segment) > width)
+                {
+                    lines.Add(line);
+                    line = "";
+                }
+
+                line += segment;
+            }
+
+            if (line.Length > 0 && font.MeasureText(line + token) > width)
+            {
+                lines.Add(line);
+                line = "";
+            }
+
+            lines.Add(line + token);
+            return lines;
         }
 
         /// <summary>Greedy word wrap to <paramref name="width"/> points; keeps the text's own line breaks and

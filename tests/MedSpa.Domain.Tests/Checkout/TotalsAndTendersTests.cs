@@ -18,11 +18,13 @@ public class TotalsAndTendersTests
     [InlineData(InvoiceLifecycle.Finalized, 0, 0, 0, InvoiceStatus.Paid)]          // a $0 invoice is settled when finalised
     [InlineData(InvoiceLifecycle.Finalized, 1000, 1000, 400, InvoiceStatus.Paid)]  // partially refunded, still paid
     [InlineData(InvoiceLifecycle.Finalized, 1000, 1000, 1000, InvoiceStatus.Refunded)]
-    [InlineData(InvoiceLifecycle.Finalized, 1000, 300, 300, InvoiceStatus.Refunded)]
+    [InlineData(InvoiceLifecycle.Finalized, 1000, 300, 300, InvoiceStatus.Open)]   // nothing held, 700 still due: payable, voidable
+    [InlineData(InvoiceLifecycle.Finalized, 1000, 500, 300, InvoiceStatus.PartiallyPaid)]
     [InlineData(InvoiceLifecycle.Voided, 1000, 0, 0, InvoiceStatus.Void)]
     public void Status_is_derived_from_the_figures(InvoiceLifecycle lifecycle, long total, long paid, long refunded, InvoiceStatus expected)
     {
-        Assert.Equal(expected, InvoiceTotalsCalculator.DeriveStatus(lifecycle, M(total), M(paid), M(refunded)));
+        var due = lifecycle == InvoiceLifecycle.Finalized ? Math.Max(0, total - paid) : 0;
+        Assert.Equal(expected, InvoiceLifecycleRules.DeriveStatus(lifecycle, M(due), M(paid - refunded), M(refunded), M(0)));
     }
 
     private static PricedInvoice Sample() => InvoicePricer.Price(new InvoiceDraft(UsdCode,
@@ -152,13 +154,17 @@ public class TotalsAndTendersTests
     }
 
     [Fact]
-    public void Only_an_unpaid_invoice_can_be_voided()
+    public void An_invoice_is_voided_only_while_it_holds_no_money()
     {
         var invoice = InvoicePricer.Price(new InvoiceDraft(UsdCode, [Line(InvoiceLineKind.RetailProduct, 1000)]), []);
         InvoiceTotalsCalculator.EnsureCanVoid(InvoiceTotalsCalculator.Compute(invoice, InvoiceLifecycle.Finalized, [], []));
         var card = new Tender(Guid.NewGuid(), TenderKind.Credit, M(10));
+        var holding = InvoiceTotalsCalculator.Compute(invoice, InvoiceLifecycle.Finalized, [card], []);
+        Assert.Equal("conflict", Assert.Throws<CheckoutRuleException>(() => InvoiceTotalsCalculator.EnsureCanVoid(holding)).Code);
+        // Every payment refunded: nothing held, $9.90 still due → the void cancels the rest.
         var refundedInFull = InvoiceTotalsCalculator.Compute(invoice, InvoiceLifecycle.Finalized, [card], [new TenderRefund(Guid.NewGuid(), card.Id, M(10))]);
-        Assert.Equal("conflict", Assert.Throws<CheckoutRuleException>(() => InvoiceTotalsCalculator.EnsureCanVoid(refundedInFull)).Code);
+        Assert.Equal((InvoiceStatus.Open, M(990)), (refundedInFull.Status, refundedInFull.BalanceDue));
+        InvoiceTotalsCalculator.EnsureCanVoid(refundedInFull);
         Assert.Throws<CheckoutRuleException>(() => InvoiceTotalsCalculator.EnsureCanVoid(
             InvoiceTotalsCalculator.Compute(invoice, InvoiceLifecycle.Voided, [], [])));
     }
