@@ -13,9 +13,14 @@ public interface IBoardObserver : IGrainObserver
     [OneWay]
     Task OnBoardEvents(string boardKey, ImmutableArray<BoardEnvelope> events);
 
-    /// <summary>Who is connected to the clinic now, cluster-wide (not numbered: presence is a current view).</summary>
+    /// <summary>
+    /// Who came, went or changed since the previous presence version, cluster-wide. The board sends at most a few of
+    /// these a second (changes in between are coalesced), so a wall of screens joining costs each screen one small
+    /// message per interval instead of the whole list per join. A host that misses one (one-way) sees the version gap
+    /// and fetches <see cref="IClinicBoardFeed.GetPresenceAsync"/>.
+    /// </summary>
     [OneWay]
-    Task OnPresence(string boardKey, BoardPresence presence);
+    Task OnPresence(string boardKey, BoardPresenceChange change);
 }
 
 /// <summary>One SignalR connection to a clinic's board, as its API host reports it.</summary>
@@ -38,10 +43,35 @@ public sealed record PresenceEntry(
     [property: Id(4)] int Connections,
     [property: Id(5)] DateTimeOffset Since);
 
+/// <summary>
+/// Who is connected, as of presence <see cref="Version"/> (a counter of the board activation's presence changes;
+/// <see cref="BoardPresenceChange"/>s apply on top of it).
+/// </summary>
 [GenerateSerializer, Immutable, Alias("medspa.board.presence.v1")]
 public sealed record BoardPresence(
     [property: Id(0)] ImmutableArray<PresenceEntry> Connected,
-    [property: Id(1)] DateTimeOffset AsOf);
+    [property: Id(1)] DateTimeOffset AsOf,
+    [property: Id(2)] long Version = 0);
+
+/// <summary>A connected user's device, as presence entries are keyed.</summary>
+[GenerateSerializer, Immutable, Alias("medspa.board.presence-key.v1")]
+public sealed record PresenceKey(
+    [property: Id(0)] Guid UserId,
+    [property: Id(1)] string? DeviceId);
+
+/// <summary>
+/// Presence from <see cref="PreviousVersion"/> to <see cref="Version"/>: entries that appeared or changed
+/// (<see cref="Upserted"/>, replacing any entry with the same user and device) and those that left (<see cref="Removed"/>).
+/// A client applies it when it holds <see cref="PreviousVersion"/>, drops it when it already holds
+/// <see cref="Version"/> or later.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("medspa.board.presence-change.v1")]
+public sealed record BoardPresenceChange(
+    [property: Id(0)] long Version,
+    [property: Id(1)] long PreviousVersion,
+    [property: Id(2)] ImmutableArray<PresenceEntry> Upserted,
+    [property: Id(3)] ImmutableArray<PresenceKey> Removed,
+    [property: Id(4)] DateTimeOffset AsOf);
 
 /// <summary>
 /// What an API host learns when it (re)subscribes: the board's last sequence number (so it can notice events it

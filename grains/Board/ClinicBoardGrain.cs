@@ -30,6 +30,13 @@ public sealed partial class ClinicBoardGrain(
 
     private static readonly TimeSpan ReferenceRefresh = TimeSpan.FromSeconds(60);
 
+    /// <summary>
+    /// Presence changes go out at most this often per clinic: the first change after a quiet period at once, the ones
+    /// that follow within the interval together at its end (a wall of screens joining costs each screen a few small
+    /// messages a second, not one list per join).
+    /// </summary>
+    public static readonly TimeSpan PresenceInterval = TimeSpan.FromMilliseconds(250);
+
     private readonly Dictionary<string, HostSubscription> _hosts = new(StringComparer.Ordinal);
     private Guid _tenantId;
     private Guid _clinicId;
@@ -42,7 +49,12 @@ public sealed partial class ClinicBoardGrain(
     private string? _clinicName;
     private Dictionary<Guid, Guid> _providerByUser = [];
     private ImmutableHashSet<(Guid Provider, string Device)> _connectedDevices = [];
+    // The presence last pushed (what GetPresenceAsync and subscriptions answer, with its version); the live view is
+    // computed from _hosts when the next push is due.
     private BoardPresence _presence = new([], DateTimeOffset.MinValue);
+    private bool _presenceDirty;
+    private DateTimeOffset _presencePushedAt = DateTimeOffset.MinValue;
+    private IGrainTimer? _presenceTimer;
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -59,6 +71,9 @@ public sealed partial class ClinicBoardGrain(
         }
 
         _queue = _queue with { AsOf = time.GetUtcNow() };
+        // Presence versions only grow, also across activations (hosts drop changes at or below the version they hold):
+        // this activation counts on from its start time in microseconds.
+        _presence = new BoardPresence([], DateTimeOffset.MinValue, time.GetUtcNow().ToUnixTimeMilliseconds() * 1000);
         ApplyReference(reference);
         this.RegisterGrainTimer(RefreshReferenceAsync, ReferenceRefresh, ReferenceRefresh);
         this.RegisterGrainTimer(ExpireHostsAsync, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(5));
@@ -257,26 +272,22 @@ public sealed partial class ClinicBoardGrain(
         await PresenceChangedAsync();
     }
 
-    /// <summary>Recomputes presence, pushes it, and tells provider grains which of their devices came or went.</summary>
+    /// <summary>
+    /// Schedules a presence push (coalesced, see <see cref="PresenceInterval"/>) and tells provider grains which of their
+    /// devices came or went (at once: the provider grain owns tablet state).
+    /// </summary>
     private Task PresenceChangedAsync()
     {
-        var now = time.GetUtcNow();
         var connections = _hosts.Values.SelectMany(h => h.Connections.Values).ToList();
-        var entries = connections
-            .GroupBy(c => (c.UserId, c.DeviceId))
-            .Select(g => new PresenceEntry(g.Key.UserId, g.First().Name, g.First().Role, g.Key.DeviceId, g.Count(), g.Min(c => c.ConnectedAt)))
-            .OrderBy(e => e.Name, StringComparer.OrdinalIgnoreCase).ThenBy(e => e.DeviceId, StringComparer.Ordinal)
-            .ToImmutableArray();
-        // Who is connected matters to the screens; how many tabs each has does not: a wall of 1,000 identical
-        // connections joining must not fan out 1,000 presence updates to everyone.
-        var changed = !entries.Select(PresenceKey).SequenceEqual(_presence.Connected.Select(PresenceKey));
-        _presence = new BoardPresence(entries, changed ? now : _presence.AsOf);
-        if (changed)
+        _presenceDirty = true;
+        var wait = _presencePushedAt + PresenceInterval - time.GetUtcNow();
+        if (wait <= TimeSpan.Zero && _presenceTimer is null)
         {
-            foreach (var host in _hosts.Values)
-            {
-                host.Observer.OnPresence(_key, _presence).Ignore();
-            }
+            PushPresence();
+        }
+        else
+        {
+            _presenceTimer ??= this.RegisterGrainTimer(PushPresenceDueAsync, wait > TimeSpan.Zero ? wait : TimeSpan.Zero, PresenceInterval);
         }
 
         // The provider grain owns tablet state (ProviderRules.DeriveConnection) and publishes the provider's card.
@@ -301,6 +312,53 @@ public sealed partial class ClinicBoardGrain(
         return Task.CompletedTask;
     }
 
+    private Task PushPresenceDueAsync(CancellationToken cancellationToken)
+    {
+        if (_presenceDirty)
+        {
+            PushPresence();
+        }
+        else
+        {
+            // A whole interval without changes: the next change goes out at once again.
+            _presenceTimer?.Dispose();
+            _presenceTimer = null;
+        }
+
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Pushes what changed in presence since the last push, as one <see cref="BoardPresenceChange"/>.</summary>
+    private void PushPresence()
+    {
+        _presenceDirty = false;
+        var now = time.GetUtcNow();
+        _presencePushedAt = now;
+        var entries = _hosts.Values.SelectMany(h => h.Connections.Values)
+            .GroupBy(c => (c.UserId, c.DeviceId))
+            .Select(g => new PresenceEntry(g.Key.UserId, g.First().Name, g.First().Role, g.Key.DeviceId, g.Count(), g.Min(c => c.ConnectedAt)))
+            .OrderBy(e => e.Name, StringComparer.OrdinalIgnoreCase).ThenBy(e => e.DeviceId, StringComparer.Ordinal)
+            .ToImmutableArray();
+        // Who is connected matters to the screens; how many tabs each has does not: a wall of identical connections
+        // joining must not send anything after the first.
+        var before = _presence.Connected.ToDictionary(e => new PresenceKey(e.UserId, e.DeviceId), PresenceShown);
+        var upserted = entries.Where(e => !before.TryGetValue(new PresenceKey(e.UserId, e.DeviceId), out var shown) || shown != PresenceShown(e)).ToImmutableArray();
+        var after = entries.Select(e => new PresenceKey(e.UserId, e.DeviceId)).ToHashSet();
+        var removed = before.Keys.Where(k => !after.Contains(k)).ToImmutableArray();
+        if (upserted.IsEmpty && removed.IsEmpty)
+        {
+            _presence = _presence with { Connected = entries };
+            return;
+        }
+
+        var change = new BoardPresenceChange(_presence.Version + 1, _presence.Version, upserted, removed, now);
+        _presence = new BoardPresence(entries, now, change.Version);
+        foreach (var host in _hosts.Values)
+        {
+            host.Observer.OnPresence(_key, change).Ignore();
+        }
+    }
+
     private void TellProvider(Guid providerId, string deviceId, DeviceConnection connection) =>
         GrainFactory.GetGrain<IProviderGrain>(BoardKeys.For(_tenantId, providerId))
             .SetDeviceConnectionAsync(deviceId, connection)
@@ -308,7 +366,7 @@ public sealed partial class ClinicBoardGrain(
                 t => logger.LogWarning(t.Exception, "Board {Board}: could not tell provider {Provider} that device {Device} is {Connection}", _key, providerId, deviceId, connection),
                 CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Current);
 
-    private static (Guid, string?, string, string) PresenceKey(PresenceEntry e) => (e.UserId, e.DeviceId, e.Name, e.Role);
+    private static (string, string) PresenceShown(PresenceEntry e) => (e.Name, e.Role);
 
     private RoomCard Mask(RoomCard card) => card.Patient is null ? card : card with { Patient = DisplayName(card.Patient) };
 

@@ -61,7 +61,7 @@ public static class BoardPushBenchmark
         server.Start();
         Console.WriteLine($"# Live board push benchmark — {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, .NET {Environment.Version}");
         Console.WriteLine($"server {server.BaseAddress}; rate {settings.Rate}/s; {settings.Events} events per run; warm-up {settings.Warmup}{(settings.SettleJit > 0 ? $" and on until ≤ {settings.SettleJit} methods JIT-compiled per 100 events (at most {settings.WarmupMax})" : "")}; clients: {settings.Client}, {(settings.ClientsInProcess ? "in the server's process" : "in a separate process")}{(settings.IdleClients ? " at idle priority (SCHED_IDLE)" : "")}; receipt = {(settings.ArrivalStamps ? "arrival at the client's socket (kernel stamp)" : "when the client read it")}");
-        Console.WriteLine($"fan-out: {server.Shards} sub-group(s) per clinic; server settings: {(settings.ServerSettings.Count == 0 ? "defaults" : string.Join(", ", settings.ServerSettings.Select(kv => $"{kv.Key}={kv.Value}")))}; "
+        Console.WriteLine($"screen queue limit: {server.ScreenQueueLimit}; server settings: {(settings.ServerSettings.Count == 0 ? "defaults" : string.Join(", ", settings.ServerSettings.Select(kv => $"{kv.Key}={kv.Value}")))}; "
                           + $"GC: {(System.Runtime.GCSettings.IsServerGC ? "server" : "workstation")}; env: {BenchEnvironment.Describe()}; clients env: {(settings.ClientsEnvironment.Count == 0 ? "(inherited)" : string.Join(", ", settings.ClientsEnvironment.Select(kv => $"{kv.Key}={kv.Value}")))}");
         Console.WriteLine();
         Console.WriteLine("| path | clients | events | deliveries | lost | p50 ms | p99 ms | max ms | publish p50 ms | first / last delivery p50 ms | server CPU (usr+sys) | clients CPU (usr+sys) | server GCs gen0/1/2, pause, allocated | server JIT: methods, ms (warm-up events) |");
@@ -147,13 +147,11 @@ public static class BoardPushBenchmark
     private static async Task<string> RunAsync(BenchServer server, BenchTenant tenant, IClientGroup clients, Guid room, string path, Settings settings)
     {
         var board = server.Grains.GetGrain<IClinicBoardGrain>(BoardKeys.For(tenant.TenantId, tenant.ClinicId));
-        var hub = server.Services.GetRequiredService<IHubContext<ClinicHub>>();
         var feed = server.Services.GetRequiredService<BoardLiveFeed>();
-        var groups = feed.ShardGroupNames(tenant.TenantId, tenant.ClinicId);
-        // "baseline~fanout": the direct variants alternate event by event within one run, so both meet the same
+        // "baseline~baseline-small": the direct variants alternate event by event within one run, so both meet the same
         // machine (other processes' load changes by the second on a shared machine); each gets its own row.
         var variants = path.Split('~');
-        var direct = variants.All(v => v is "baseline" or "fanout" or "baseline-small");
+        var direct = variants.All(v => v is "baseline" or "baseline-small");
         var variantOf = new Dictionary<long, string>();
         _directSeq += 10_000_000;
         var baselineSeq = direct ? _directSeq : 0;
@@ -237,14 +235,14 @@ public static class BoardPushBenchmark
             }
             else if (direct)
             {
-                // baseline: one sweep over the clinic's connections on this thread (what a single SignalR group send
-                // does, sub-group after sub-group); fanout: the sub-groups' sweeps concurrently (what the feed does
-                // when BoardLive:FanOutShards > 1); baseline-small: baseline with a tiny payload (cost per byte).
+                // baseline: one sweep over the clinic's screens on this thread, as the feed forwards an event (serialized
+                // once, posted to every screen's outbox; before issue 12 a SignalR group send); baseline-small: baseline
+                // with a tiny payload (cost per byte).
                 seq = ++baselineSeq;
                 var variant = variants[i % variants.Length];
                 variantOf[seq] = variant;
                 object payload = variant == "baseline-small" ? new { seq } : new BoardEnvelope(BoardEventNames.RoomUpdated, seq, DateTimeOffset.UtcNow, card);
-                await BoardLiveFeed.SendToGroupsAsync(hub, groups, ClinicHub.EventMethod, [payload], concurrently: variant == "fanout");
+                feed.SendToScreens(tenant.TenantId, tenant.ClinicId, ClinicHub.EventMethod, payload);
             }
             else
             {
@@ -456,7 +454,7 @@ sealed record Settings(int[] Clients, double Rate, int Events, int Warmup, int I
 
     public const string Usage =
         "--clients 100,1000 --rate 20 --events 400 --warmup 200 --settle-jit 20 --warmup-max 2400 --idle 30 --client epoll|raw|signalr --clients-in-process "
-        + "--paths baseline,fanout,baseline-small,board,http (a~b: alternate a and b event by event in one run) --repeat N --set Config:Key=value (server configuration, repeatable) "
+        + "--paths baseline,baseline-small,board,http (a~b: alternate a and b event by event in one run) --repeat N --set Config:Key=value (server configuration, repeatable) "
         + "--clients-env NAME=value (environment of the clients' process, repeatable) --stamp read|arrival --clients-priority normal|idle";
 
     public static Settings Parse(string[] args)
@@ -499,7 +497,7 @@ sealed record Settings(int[] Clients, double Rate, int Events, int Warmup, int I
         if (!s.ClientsEnvironment.ContainsKey("MEDSPA_BENCH_STAMP") && s.Client == "epoll" && !s.ClientsInProcess) s = s with { ClientsEnvironment = new(s.ClientsEnvironment) { ["MEDSPA_BENCH_STAMP"] = "arrival" } };
         if (s.ArrivalStamps && (s.Client != "epoll" || s.ClientsInProcess)) throw new ArgumentException("--stamp arrival needs --client epoll in a separate process");
         if (s.IdleClients && s.ClientsInProcess) throw new ArgumentException("--clients-priority idle needs the clients in a separate process");
-        var unknown = s.Paths.SelectMany(p => p.Split('~')).Except(["baseline", "fanout", "baseline-small", "board", "http"]).ToList();
+        var unknown = s.Paths.SelectMany(p => p.Split('~')).Except(["baseline", "baseline-small", "board", "http"]).ToList();
         if (unknown.Count > 0) throw new ArgumentException($"unknown path(s) {string.Join(',', unknown)}");
         return s;
     }
@@ -576,8 +574,8 @@ sealed class BenchClient : IBenchClient
 /// <summary>The real server (api + co-hosted silo) on a Kestrel socket, on the benchmark's database.</summary>
 sealed class BenchServer(string connectionString, IReadOnlyDictionary<string, string> extraSettings) : WebApplicationFactory<Program>
 {
-    /// <summary>The clinic's fan-out sub-groups on this host (BoardLive:FanOutShards as configured).</summary>
-    public int Shards => Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<BoardLiveOptions>>().Value.EffectiveFanOutShards;
+    /// <summary>BoardLive:ScreenQueueLimit as configured: messages a screen may fall behind before it is cut loose.</summary>
+    public int ScreenQueueLimit => Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<BoardLiveOptions>>().Value.ScreenQueueLimit;
 
     public Uri BaseAddress =>
         new(Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());

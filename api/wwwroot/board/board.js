@@ -5,7 +5,7 @@
   "use strict";
 
   const $ = (id) => document.getElementById(id);
-  const state = { seq: 0, snapshot: null, rooms: new Map(), providers: new Map(), queue: null, presence: [] };
+  const state = { seq: 0, snapshot: null, rooms: new Map(), providers: new Map(), queue: null, presence: [], presenceVersion: -1 };
   const auth = { token: null, refreshToken: null, clinicId: null, displayKey: null, renewTimer: null };
   let connection = null;
   let joining = null;        // events pushed while a join is in flight wait here
@@ -78,7 +78,10 @@
       .build();
 
     connection.on("boardEvent", onEvent);
-    connection.on("presence", (p) => { state.presence = p.connected; renderPresence(); });
+    // Presence: the join's list, then only what changed (presenceChanged, a few a second at most); the whole list again
+    // only when the server missed a change. Versions order them: anything not newer than what we hold is dropped.
+    connection.on("presence", (p) => { if (setPresence(p)) renderPresence(); });
+    connection.on("presenceChanged", (c) => { if (applyPresenceChange(c)) renderPresence(); });
     connection.on("boardResync", () => join(null).catch(() => setTimeout(rejoin, 2000)));
     connection.onreconnecting(() => banner("lost", "Connection lost — reconnecting…"));
     connection.onreconnected(() => rejoin());
@@ -116,7 +119,7 @@
       const result = await connection.invoke("JoinBoard", auth.clinicId, lastSeq);
       if (result.snapshot) applySnapshot(result.snapshot);
       else for (const e of result.events) apply(e);
-      state.presence = result.presence.connected;
+      setPresence(result.presence);
       const pending = joining; joining = null;
       for (const e of pending) onEvent(e);
       renderAll();
@@ -205,6 +208,26 @@
       const waited = Math.max(0, Math.floor((now - new Date(q.arrivedAt)) / 60000));
       return `<li class="${esc(q.priority)}"><span>${esc(q.patient)}${q.waiting === "in-car" ? " · in car" : ""}</span><span>${waited} min</span></li>`;
     }).join("");
+  }
+
+  function presenceKey(p) { return p.userId + "/" + (p.deviceId || ""); }
+
+  function setPresence(p) {
+    if (p.version < state.presenceVersion) return false;
+    state.presence = p.connected;
+    state.presenceVersion = p.version;
+    return true;
+  }
+
+  function applyPresenceChange(c) {
+    if (c.version <= state.presenceVersion) return false;
+    const entries = new Map(state.presence.map((p) => [presenceKey(p), p]));
+    for (const key of c.removed) entries.delete(presenceKey(key));
+    for (const p of c.upserted) entries.set(presenceKey(p), p);
+    state.presence = [...entries.values()].sort((a, b) =>
+      a.name.localeCompare(b.name, undefined, { sensitivity: "base" }) || (a.deviceId || "").localeCompare(b.deviceId || ""));
+    state.presenceVersion = c.version;
+    return true;
   }
 
   function renderPresence() {

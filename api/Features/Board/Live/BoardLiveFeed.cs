@@ -3,6 +3,7 @@ using System.Collections.Immutable;
 using System.Threading.Channels;
 using MedSpa.GrainInterfaces.Board;
 using Microsoft.AspNetCore.SignalR;
+using Microsoft.AspNetCore.SignalR.Protocol;
 
 namespace MedSpa.Api.Features.Board.Live;
 
@@ -21,35 +22,33 @@ public sealed class BoardLiveOptions
     public TimeSpan ClientTimeout { get; set; } = TimeSpan.FromSeconds(20);
 
     /// <summary>
-    /// How many SignalR sub-groups one clinic's connections are spread over on this host (default 1 = one group; 0 = one
-    /// per processor). With several, each event is sent to the sub-groups concurrently from separate thread-pool work
-    /// items. A connection is in exactly one sub-group and one clinic's sends are awaited one after another, so each
-    /// connection still sees the clinic's messages in order. Measured (tests/MedSpa.Benchmarks/RESULTS.md, run 7): no
-    /// gain at 1,000 clients on 2 cores, because a group send only queues each connection's write and the writes
-    /// already run on the thread pool — so it stays off unless a measurement on the target machine says otherwise.
+    /// How many board messages may wait for one screen that does not keep up before it is cut loose (its connection
+    /// closed; it reconnects and catches up by seq). Each queued message is a reference to one serialized for the whole
+    /// clinic. The default equals the board's event log, so a screen cut at the limit can still catch up by events. A
+    /// healthy screen's queue stays near 0; it grows while the screen's socket is full or, with stateful reconnect, while
+    /// 100 KB wait for its acknowledgement (about a second for a live screen during a burst).
     /// </summary>
-    public int FanOutShards { get; set; } = 1;
-
-    public int EffectiveFanOutShards => FanOutShards > 0 ? FanOutShards : Environment.ProcessorCount;
+    public int ScreenQueueLimit { get; set; } = 1024;
 }
 
 /// <summary>
 /// This API host's end of the push path. For every clinic with SignalR clients here it keeps one subscription on the
-/// clinic's board grain (a client-object observer, renewed on a timer), and forwards the board's events to the
-/// clinic's SignalR sub-groups <c>clinic:{tenant}:{clinic}/{n}</c> strictly in sequence order. A gap in the numbers (a
-/// lost one-way message, a board that re-activated elsewhere, a lapsed subscription) is filled from the board's event
-/// log before anything later is forwarded, so clients never see a gap. When the clinic's last connection here leaves,
-/// the subscription is released (the board stops pushing to this host) until a connection joins again.
+/// clinic's board grain (a client-object observer, renewed on a timer), and forwards the board's events to the clinic's
+/// screens on this host strictly in sequence order. A gap in the numbers (a lost one-way message, a board that
+/// re-activated elsewhere, a lapsed subscription) is filled from the board's event log before anything later is
+/// forwarded, so clients never see a gap. Each message is serialized once and posted to every screen's
+/// <see cref="ScreenOutbox"/> without waiting for any of them, so one screen that stops reading cannot hold up the
+/// others. When the clinic's last connection here leaves, the subscription is released (the board stops pushing to
+/// this host) until a connection joins again.
 /// </summary>
 public sealed class BoardLiveFeed(
     IGrainFactory grains,
-    IHubContext<ClinicHub> hub,
+    ClinicHubConnections connections,
     Microsoft.Extensions.Options.IOptions<BoardLiveOptions> options,
     ILogger<BoardLiveFeed> logger) : BackgroundService, IBoardObserver
 {
-    private readonly IHubContext<ClinicHub> _hub = hub;
     private readonly ILogger _logger = logger;
-    private readonly int _shards = options.Value.EffectiveFanOutShards;
+    private readonly int _screenQueueLimit = options.Value.ScreenQueueLimit;
     private readonly ConcurrentDictionary<string, ClinicFeed> _feeds = new(StringComparer.Ordinal);
     // Per board: subscribe, renew and release one at a time, so a release of a clinic's old feed can never land on the
     // board after the subscription of a new feed for the same clinic (both use this host's id).
@@ -59,60 +58,53 @@ public sealed class BoardLiveFeed(
     /// <summary>Identifies this process to the boards (presence and subscriptions are per host).</summary>
     public string HostId { get; } = $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid():N}";
 
-    public static string GroupName(Guid tenantId, Guid clinicId) => $"clinic:{tenantId:N}:{clinicId:N}";
-
-    /// <summary>The SignalR groups one clinic's connections on this host are spread over (see <see cref="BoardLiveOptions.FanOutShards"/>).</summary>
-    public static string[] ShardGroupNames(Guid tenantId, Guid clinicId, int shards) => ShardGroupNames(GroupName(tenantId, clinicId), shards);
-
-    /// <summary>This host's sub-groups for the clinic, as configured.</summary>
-    public string[] ShardGroupNames(Guid tenantId, Guid clinicId) => ShardGroupNames(tenantId, clinicId, _shards);
-
-    private static string[] ShardGroupNames(string group, int shards) =>
-        [.. Enumerable.Range(0, shards).Select(n => $"{group}/{n}")];
-
-    /// <summary>
-    /// Sends one message to every connection of <paramref name="groups"/>. With several groups, each group's sweep
-    /// over its connections runs as its own thread-pool work item, so the sweeps run on all cores; the returned task
-    /// completes when every write has (the order guarantee rests on callers awaiting it before the next send).
-    /// </summary>
-    public static Task SendToGroupsAsync(IHubContext<ClinicHub> hub, string[] groups, string method, object?[] args, bool concurrently)
-    {
-        if (groups.Length == 1) return hub.Clients.Group(groups[0]).SendCoreAsync(method, args);
-        var sends = new Task[groups.Length];
-        for (var i = 0; i < groups.Length; i++)
-        {
-            var group = groups[i];
-            sends[i] = concurrently
-                ? Task.Run(() => hub.Clients.Group(group).SendCoreAsync(method, args))
-                : hub.Clients.Group(group).SendCoreAsync(method, args);
-        }
-
-        return Task.WhenAll(sends);
-    }
-
     /// <summary>Whether this host holds a subscription to the clinic's board (it does while it has a client of it).</summary>
     public bool IsSubscribed(Guid tenantId, Guid clinicId) =>
         _feeds.TryGetValue(BoardKeys.For(tenantId, clinicId), out var feed) && feed.IsSubscribed;
 
+    /// <summary>The connections of the clinic's board on this host that are still written to (not cut loose).</summary>
+    public IReadOnlyList<string> ScreenConnectionIds(Guid tenantId, Guid clinicId) =>
+        _feeds.TryGetValue(BoardKeys.For(tenantId, clinicId), out var feed)
+            ? [.. feed.Outboxes.Where(o => !o.IsClosed).Select(o => o.ConnectionId)]
+            : [];
+
+    /// <summary>
+    /// Sends one message to the clinic's screens on this host the way forwarded events go (serialized once, posted to
+    /// every screen's outbox), bypassing the board: the fan-out alone, which the benchmark's baseline path measures.
+    /// </summary>
+    public void SendToScreens(Guid tenantId, Guid clinicId, string method, params object?[] args)
+    {
+        if (_feeds.TryGetValue(BoardKeys.For(tenantId, clinicId), out var feed)) feed.Send(method, args);
+    }
+
+    /// <summary>Messages waiting for one screen of the clinic on this host (null: not one of its screens here).</summary>
+    public int? QueuedFor(Guid tenantId, Guid clinicId, string connectionId) =>
+        _feeds.TryGetValue(BoardKeys.For(tenantId, clinicId), out var feed)
+            ? feed.Outboxes.FirstOrDefault(o => o.ConnectionId == connectionId)?.Queued
+            : null;
+
     private IBoardObserver Reference => _reference ??= grains.CreateObjectReference<IBoardObserver>(this);
 
     /// <summary>
-    /// Puts <paramref name="connection"/> in one of the clinic's sub-groups, subscribing this host to the board first if
-    /// it is the clinic's first connection here. Returns once events after the board's current seq are sure to reach it.
+    /// Adds <paramref name="connection"/> to the clinic's screens on this host, subscribing this host to the board first
+    /// if it is the clinic's first connection here. Returns once events after the board's current seq are sure to reach it.
     /// </summary>
     public async Task JoinAsync(Guid tenantId, Guid clinicId, PresenceConnection connection, CancellationToken ct)
     {
+        if (!connections.TryGet(connection.ConnectionId, out var context))
+        {
+            throw new InvalidOperationException($"Connection {connection.ConnectionId} is not connected to this host.");
+        }
+
         var key = BoardKeys.For(tenantId, clinicId);
         ClinicFeed feed;
-        int shard;
         // A feed being released (its last connection just left) takes no new members: start a fresh one.
-        while (!(feed = _feeds.GetOrAdd(key, k => new ClinicFeed(this, k, ShardGroupNames(GroupName(tenantId, clinicId), _shards))))
-                   .TryAdd(connection, out shard))
+        while (!(feed = _feeds.GetOrAdd(key, k => new ClinicFeed(this, k))).TryAdd(connection, context))
         {
             _feeds.TryRemove(new KeyValuePair<string, ClinicFeed>(key, feed));
         }
 
-        await _hub.Groups.AddToGroupAsync(connection.ConnectionId, feed.Groups[shard], ct);
+        ct.ThrowIfCancellationRequested();
         await feed.EnsureSubscribedAsync();
         await Board(key).ConnectedAsync(HostId, connection);
     }
@@ -120,8 +112,7 @@ public sealed class BoardLiveFeed(
     public async Task LeaveAsync(Guid tenantId, Guid clinicId, string connectionId)
     {
         var key = BoardKeys.For(tenantId, clinicId);
-        if (!_feeds.TryGetValue(key, out var feed) || !feed.TryRemove(connectionId, out var shard, out var wasLast)) return;
-        await _hub.Groups.RemoveFromGroupAsync(connectionId, feed.Groups[shard]);
+        if (!_feeds.TryGetValue(key, out var feed) || !feed.TryRemove(connectionId, out var wasLast)) return;
         if (wasLast) _feeds.TryRemove(new KeyValuePair<string, ClinicFeed>(key, feed));
         try
         {
@@ -142,9 +133,9 @@ public sealed class BoardLiveFeed(
         return Task.CompletedTask;
     }
 
-    Task IBoardObserver.OnPresence(string boardKey, BoardPresence presence)
+    Task IBoardObserver.OnPresence(string boardKey, BoardPresenceChange change)
     {
-        if (_feeds.TryGetValue(boardKey, out var feed)) feed.Post(new FeedWork.Presence(presence));
+        if (_feeds.TryGetValue(boardKey, out var feed)) feed.Post(new FeedWork.PresenceChanged(change));
         return Task.CompletedTask;
     }
 
@@ -191,67 +182,62 @@ public sealed class BoardLiveFeed(
     private abstract record FeedWork
     {
         public sealed record Events(ImmutableArray<BoardEnvelope> Batch) : FeedWork;
-        public sealed record Presence(BoardPresence Value) : FeedWork;
+        /// <summary>The board's presence changed from one version to the next.</summary>
+        public sealed record PresenceChanged(BoardPresenceChange Change) : FeedWork;
+        /// <summary>The board's whole presence (on renewal): forwarded only if newer than what screens have.</summary>
+        public sealed record PresenceState(BoardPresence Presence) : FeedWork;
         /// <summary>The board said its last seq is this: fetch anything up to it not yet forwarded.</summary>
         public sealed record CatchUp(long LastSeq) : FeedWork;
     }
 
     /// <summary>One clinic's subscription on this host; a single reader forwards in order.</summary>
-    private sealed class ClinicFeed(BoardLiveFeed owner, string key, string[] groups)
+    private sealed class ClinicFeed(BoardLiveFeed owner, string key)
     {
         private readonly Channel<FeedWork> _work = Channel.CreateUnbounded<FeedWork>(new UnboundedChannelOptions { SingleReader = true });
         private readonly object _membership = new();
-        private readonly Dictionary<string, (PresenceConnection Connection, int Shard)> _connections = new(StringComparer.Ordinal);
-        private readonly int[] _shardSizes = new int[groups.Length];
+        private readonly Dictionary<string, (PresenceConnection Connection, ScreenOutbox Outbox)> _connections = new(StringComparer.Ordinal);
+        // The screens the reader writes to: replaced (never mutated) on every join and leave, read without a lock.
+        private ScreenOutbox[] _outboxes = [];
         private Task? _reader;
         private bool _released;
         private long _forwarded = -1;
+        private long _presenceVersion = -1;
 
         public string Key { get; } = key;
 
-        /// <summary>The clinic's sub-groups on this host: every connection is in exactly one.</summary>
-        public string[] Groups { get; } = groups;
-
         public bool IsSubscribed => _reader is not null && !Volatile.Read(ref _released);
+
+        public ScreenOutbox[] Outboxes => Volatile.Read(ref _outboxes);
 
         public void Post(FeedWork work) => _work.Writer.TryWrite(work);
 
-        /// <summary>Adds a connection to the least-filled sub-group (the same one again if it joins twice); false once released.</summary>
-        public bool TryAdd(PresenceConnection connection, out int shard)
+        /// <summary>Adds a connection (once, if it joins twice); false once released.</summary>
+        public bool TryAdd(PresenceConnection connection, Microsoft.AspNetCore.SignalR.HubConnectionContext context)
         {
             lock (_membership)
             {
-                shard = 0;
                 if (_released) return false;
                 if (_connections.TryGetValue(connection.ConnectionId, out var existing))
                 {
-                    shard = existing.Shard;
-                }
-                else
-                {
-                    for (var i = 1; i < _shardSizes.Length; i++)
-                    {
-                        if (_shardSizes[i] < _shardSizes[shard]) shard = i;
-                    }
-
-                    _shardSizes[shard]++;
+                    _connections[connection.ConnectionId] = (connection, existing.Outbox);
+                    return true;
                 }
 
-                _connections[connection.ConnectionId] = (connection, shard);
+                _connections[connection.ConnectionId] = (connection, new ScreenOutbox(context, owner._screenQueueLimit, owner._logger, Key));
+                Volatile.Write(ref _outboxes, [.. _connections.Values.Select(c => c.Outbox)]);
                 return true;
             }
         }
 
         /// <summary>Removes a connection; <paramref name="wasLast"/>: it was the last, and the feed is now released.</summary>
-        public bool TryRemove(string connectionId, out int shard, out bool wasLast)
+        public bool TryRemove(string connectionId, out bool wasLast)
         {
             lock (_membership)
             {
-                shard = 0;
                 wasLast = false;
                 if (!_connections.Remove(connectionId, out var removed)) return false;
-                shard = removed.Shard;
-                _shardSizes[shard]--;
+                removed.Outbox.Dispose();
+                Volatile.Write(ref _outboxes, [.. _connections.Values.Select(c => c.Outbox)]);
                 if (_connections.Count == 0)
                 {
                     _released = true;
@@ -276,9 +262,10 @@ public sealed class BoardLiveFeed(
             {
                 if (_reader is not null || Volatile.Read(ref _released)) return;
                 var subscription = await owner.Board(Key).SubscribeAsync(owner.HostId, owner.Reference, Connections());
-                // Everything up to here reaches clients through their join (snapshot or catch-up); events the board
-                // pushed meanwhile wait in the channel and are forwarded from here on.
+                // Everything up to here reaches clients through their join (snapshot or catch-up, presence); what the
+                // board pushed meanwhile waits in the channel and is forwarded from here on.
                 _forwarded = subscription.LastSeq;
+                _presenceVersion = subscription.Presence.Version;
                 _reader = Task.Run(ReadAsync);
             }
             finally
@@ -297,6 +284,7 @@ public sealed class BoardLiveFeed(
                 if (Volatile.Read(ref _released)) return;
                 var subscription = await owner.Board(Key).SubscribeAsync(owner.HostId, owner.Reference, Connections());
                 Post(new FeedWork.CatchUp(subscription.LastSeq));
+                Post(new FeedWork.PresenceState(subscription.Presence));
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
@@ -333,7 +321,17 @@ public sealed class BoardLiveFeed(
             }
         }
 
-        private Task SendAsync(string method, params object?[] args) => SendToGroupsAsync(owner._hub, Groups, method, args, concurrently: true);
+        /// <summary>Serializes the message once and hands it to every screen; waits for none of them.</summary>
+        public void Send(string method, params object?[] args)
+        {
+            var outboxes = Outboxes;
+            if (outboxes.Length == 0) return;
+            var message = new SerializedHubMessage(new InvocationMessage(method, args));
+            foreach (var outbox in outboxes)
+            {
+                outbox.Post(message);
+            }
+        }
 
         private async Task ReadAsync()
         {
@@ -348,7 +346,7 @@ public sealed class BoardLiveFeed(
                             {
                                 if (envelope.Seq <= _forwarded) continue;
                                 if (envelope.Seq != _forwarded + 1) await CatchUpAsync();
-                                if (envelope.Seq == _forwarded + 1) await ForwardAsync(envelope);
+                                if (envelope.Seq == _forwarded + 1) Forward(envelope);
                             }
 
                             break;
@@ -358,10 +356,23 @@ public sealed class BoardLiveFeed(
                         case FeedWork.CatchUp c when c.LastSeq < _forwarded:
                             // The board's numbering went back (its stored state was reset): clients must start over.
                             _forwarded = c.LastSeq;
-                            await SendAsync(ClinicHub.ResyncMethod);
+                            Send(ClinicHub.ResyncMethod);
                             break;
-                        case FeedWork.Presence p:
-                            await SendAsync(ClinicHub.PresenceMethod, p.Value);
+                        case FeedWork.PresenceChanged p when p.Change.Version > _presenceVersion:
+                            if (p.Change.PreviousVersion == _presenceVersion)
+                            {
+                                _presenceVersion = p.Change.Version;
+                                Send(ClinicHub.PresenceChangedMethod, p.Change);
+                            }
+                            else
+                            {
+                                // A change went missing (one-way message): send the whole list once instead.
+                                SendPresence(await owner.Board(Key).GetPresenceAsync());
+                            }
+
+                            break;
+                        case FeedWork.PresenceState s when s.Presence.Version > _presenceVersion:
+                            SendPresence(s.Presence);
                             break;
                     }
                 }
@@ -373,6 +384,13 @@ public sealed class BoardLiveFeed(
             }
         }
 
+        private void SendPresence(BoardPresence presence)
+        {
+            if (presence.Version <= _presenceVersion) return;
+            _presenceVersion = presence.Version;
+            Send(ClinicHub.PresenceMethod, presence);
+        }
+
         private async Task CatchUpAsync()
         {
             var catchUp = await owner.Board(Key).Cast<IClinicBoardGrain>().GetSinceAsync(_forwarded);
@@ -380,19 +398,19 @@ public sealed class BoardLiveFeed(
             {
                 owner._logger.LogWarning("Board {Board}: host fell behind beyond the event log ({Forwarded} → {Last}); clients resync", Key, _forwarded, catchUp.LastSeq);
                 _forwarded = catchUp.LastSeq;
-                await SendAsync(ClinicHub.ResyncMethod);
+                Send(ClinicHub.ResyncMethod);
                 return;
             }
 
             foreach (var envelope in catchUp.Events)
             {
-                if (envelope.Seq == _forwarded + 1) await ForwardAsync(envelope);
+                if (envelope.Seq == _forwarded + 1) Forward(envelope);
             }
         }
 
-        private async Task ForwardAsync(BoardEnvelope envelope)
+        private void Forward(BoardEnvelope envelope)
         {
-            await SendAsync(ClinicHub.EventMethod, envelope);
+            Send(ClinicHub.EventMethod, envelope);
             _forwarded = envelope.Seq;
         }
     }

@@ -15,7 +15,7 @@ public static class BoardLiveRegistration
         builder.Services.AddOptions<BoardLiveOptions>().BindConfiguration(BoardLiveOptions.Section)
             .Validate(o => o.RenewEvery > TimeSpan.Zero && o.RenewEvery < TimeSpan.FromSeconds(40), "BoardLive:RenewEvery must be under the board's 45 s lease.")
             .Validate(o => o.ClientTimeout >= TimeSpan.FromSeconds(4), "BoardLive:ClientTimeout must be at least 4 s.")
-            .Validate(o => o.FanOutShards is >= 0 and <= 64, "BoardLive:FanOutShards must be 0 (one per processor) to 64.");
+            .Validate(o => o.ScreenQueueLimit is >= 16 and <= 1_000_000, "BoardLive:ScreenQueueLimit must be 16 to 1,000,000.");
         // Kestrel's socket transport. By default a connection's writes reach its socket on the thread that flushes them
         // instead of a second hop through Kestrel's I/O queues: a board event is one small write to each of a clinic's
         // screens, and behind the hop the first screen's send waited for the whole sweep's queued work (the board
@@ -27,6 +27,12 @@ public static class BoardLiveRegistration
         builder.Services.Configure<Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets.SocketTransportOptions>(
             builder.Configuration.GetSection("Kestrel:Sockets"));
         builder.Services.AddSingleton<BoardLiveFeed>();
+        // SignalR's default bookkeeping plus a lookup of each connection, through which the feed writes to each screen.
+        builder.Services.AddSingleton<ClinicHubConnections>();
+        builder.Services.AddSingleton<Microsoft.AspNetCore.SignalR.HubLifetimeManager<ClinicHub>>(sp => sp.GetRequiredService<ClinicHubConnections>());
+        builder.Services.AddSingleton<Microsoft.AspNetCore.Authorization.IAuthorizationHandler, BoardJoinHandler>();
+        builder.Services.AddAuthorizationBuilder()
+            .AddPolicy(BoardJoinRequirement.Policy, p => p.RequireAuthenticatedUser().AddRequirements(new BoardJoinRequirement()));
         builder.Services.AddSingleton<Flow.RoomClinics>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<BoardLiveFeed>());
         var clientTimeout = builder.Configuration.GetSection(BoardLiveOptions.Section).Get<BoardLiveOptions>()?.ClientTimeout

@@ -1,9 +1,7 @@
-using MedSpa.Api.Features.Clinics;
 using MedSpa.Api.Infrastructure;
 using MedSpa.GrainInterfaces.Board;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.SignalR;
-using Npgsql;
 
 namespace MedSpa.Api.Features.Board.Live;
 
@@ -21,30 +19,28 @@ public sealed record BoardJoinResult(
 
 /// <summary>
 /// <c>/hubs/clinic</c>: the live board of one clinic per connection. Server → client messages:
-/// <c>boardEvent</c> (<see cref="BoardEnvelope"/>, strictly consecutive seqs), <c>presence</c>
-/// (<see cref="BoardPresence"/>), <c>boardResync</c> (the server could not fill a gap: join again without a seq).
+/// <c>boardEvent</c> (<see cref="BoardEnvelope"/>, strictly consecutive seqs), <c>presenceChanged</c>
+/// (<see cref="BoardPresenceChange"/>: who came, went or changed since the presence version the client holds),
+/// <c>presence</c> (<see cref="BoardPresence"/>, the whole list, sent only when a host missed a change),
+/// <c>boardResync</c> (the server could not fill a gap: join again without a seq).
 /// Devices name themselves with the <c>device</c> query-string parameter (tablet presence).
 /// </summary>
 [Authorize(Policy = Policies.SignedIn)]
-public sealed class ClinicHub(BoardLiveFeed feed, IGrainFactory grains, NpgsqlDataSource db, TimeProvider time) : Hub
+public sealed class ClinicHub(BoardLiveFeed feed, IGrainFactory grains, TimeProvider time) : Hub
 {
     public const string Path = "/hubs/clinic";
     public const string EventMethod = "boardEvent";
     public const string PresenceMethod = "presence";
+    public const string PresenceChangedMethod = "presenceChanged";
     public const string ResyncMethod = "boardResync";
 
     private const string JoinedClinicItem = "board.clinic";
 
-    private static readonly HashSet<string> BoardRoles = [Roles.Owner, Roles.Admin, Roles.Provider, Roles.FrontDesk, Roles.Display];
-
+    /// <summary>Joins the clinic's board; who may is <see cref="BoardJoinRequirement"/> (checked before this runs).</summary>
+    [Authorize(Policy = BoardJoinRequirement.Policy)]
     public async Task<BoardJoinResult> JoinBoard(Guid clinicId, long? lastSeq)
     {
         var user = CurrentUser.From(Context.User!) ?? throw new HubException("Not signed in.");
-        // One message for "not yours" and "does not exist", like the API's 404 for another tenant's objects.
-        if (!BoardRoles.Contains(user.Role) || !user.CanAccessClinic(clinicId) || !await ClinicExistsAsync(user, clinicId))
-        {
-            throw new HubException("You cannot see this clinic's board.");
-        }
 
         if (Context.Items.TryGetValue(JoinedClinicItem, out var previous) && previous is Guid joined && joined != clinicId)
         {
@@ -61,7 +57,8 @@ public sealed class ClinicHub(BoardLiveFeed feed, IGrainFactory grains, NpgsqlDa
             user.Role,
             string.IsNullOrWhiteSpace(device) ? null : device[..Math.Min(device.Length, 100)],
             time.GetUtcNow());
-        // Join the group before reading the board: every event numbered after what we read is then pushed to us.
+        // Become one of the clinic's screens before reading the board: every event numbered after what we read (and
+        // every presence change after the version we read) is then pushed to us.
         await feed.JoinAsync(user.TenantId, clinicId, connection, Context.ConnectionAborted);
 
         var key = BoardKeys.For(user.TenantId, clinicId);
@@ -89,11 +86,5 @@ public sealed class ClinicHub(BoardLiveFeed feed, IGrainFactory grains, NpgsqlDa
         }
 
         await base.OnDisconnectedAsync(exception);
-    }
-
-    private async Task<bool> ClinicExistsAsync(CurrentUser user, Guid clinicId)
-    {
-        await using var conn = await db.OpenConnectionAsync(Context.ConnectionAborted);
-        return await ClinicsApi.IsVisibleAsync(conn, user, clinicId, Context.ConnectionAborted);
     }
 }

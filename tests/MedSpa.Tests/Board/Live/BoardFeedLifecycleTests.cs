@@ -16,7 +16,7 @@ public sealed class BoardFeedLifecycleTests(LiveServerFactory factory) : IClassF
     [Fact]
     public void Kestrel_writes_to_sockets_inline_by_default()
     {
-        // The default of BoardLiveRegistration; ShardedFanOutTests runs a host with it turned off by configuration.
+        // The default of BoardLiveRegistration; IoQueueFanOutTests runs a host with it turned off by configuration.
         Assert.True(factory.Services.GetRequiredService<IOptions<SocketTransportOptions>>().Value.UnsafePreferInlineScheduling);
     }
 
@@ -123,29 +123,23 @@ public sealed class BoardFeedLifecycleTests(LiveServerFactory factory) : IClassF
     }
 }
 
-/// <summary>
-/// A host that spreads each clinic's connections over 3 SignalR sub-groups (BoardLive:FanOutShards), and whose Kestrel
-/// goes back to handing socket writes to its I/O queues (the configuration overriding the inline default).
-/// </summary>
-public sealed class ShardedLiveServerFactory : LiveServerFactory
+/// <summary>A host whose Kestrel goes back to handing socket writes to its I/O queues (the configuration overriding the inline default).</summary>
+public sealed class IoQueueLiveServerFactory : LiveServerFactory
 {
     protected override IDictionary<string, string?> ExtraSettings => new Dictionary<string, string?>(base.ExtraSettings)
     {
-        ["BoardLive:FanOutShards"] = "3",
         ["Kestrel:Sockets:UnsafePreferInlineScheduling"] = "false",
     };
 }
 
-public sealed class ShardedFanOutTests(ShardedLiveServerFactory factory) : IClassFixture<ShardedLiveServerFactory>
+public sealed class IoQueueFanOutTests(IoQueueLiveServerFactory factory) : IClassFixture<IoQueueLiveServerFactory>
 {
     [Fact]
-    public async Task Clients_spread_over_fan_out_sub_groups_each_get_every_event_once_and_in_order()
+    public async Task Every_screen_gets_every_event_once_and_in_order_while_screens_come_and_go()
     {
         var tenant = await TestTenant.CreateAsync(factory);
         var room = await tenant.AddRoomAsync("1", "Room 1");
-        var feed = factory.Services.GetRequiredService<BoardLiveFeed>();
         Assert.False(factory.Services.GetRequiredService<IOptions<SocketTransportOptions>>().Value.UnsafePreferInlineScheduling);
-        Assert.Equal(3, feed.ShardGroupNames(tenant.TenantId, tenant.ClinicId).Length);
 
         var clients = Enumerable.Range(0, 7).Select(i => factory.Client(tenant.Owner.AccessToken, device: $"screen-{i}")).ToList();
         try
@@ -169,11 +163,11 @@ public sealed class ShardedFanOutTests(ShardedLiveServerFactory factory) : IClas
             var expected = Enumerable.Range(1, (int)(last - start)).Select(n => start + n).ToList();
             foreach (var client in clients)
             {
-                await Eventually.TrueAsync(() => client.Received.Count >= expected.Count, "every event reaches every sub-group");
+                await Eventually.TrueAsync(() => client.Received.Count >= expected.Count, "every event reaches every screen");
                 Assert.Equal(expected, client.Received.Select(e => e.Seq));
             }
 
-            await Eventually.TrueAsync(() => clients.All(c => c.Presence?.Connected.Sum(p => p.Connections) == 7), "presence reaches every sub-group");
+            await Eventually.TrueAsync(() => clients.All(c => c.Presence?.Connected.Sum(p => p.Connections) == 7), "presence reaches every screen");
         }
         finally
         {

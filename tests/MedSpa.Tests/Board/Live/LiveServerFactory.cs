@@ -78,11 +78,46 @@ public sealed class BoardClient : IAsyncDisposable
             _raw.Enqueue(json.GetRawText());
             _received.Enqueue(System.Text.Json.JsonSerializer.Deserialize<BoardEnvelope>(json, _json)!);
         });
-        Connection.On<BoardPresence>(ClinicHub.PresenceMethod, p => Presence = p);
+        Connection.On<BoardPresence>(ClinicHub.PresenceMethod, p =>
+        {
+            lock (_presenceLock)
+            {
+                PresenceMessages++;
+                PresenceEntriesReceived += p.Connected.Length;
+                if (Presence is null || p.Version >= Presence.Version) Presence = p;
+            }
+        });
+        Connection.On<BoardPresenceChange>(ClinicHub.PresenceChangedMethod, change =>
+        {
+            lock (_presenceLock)
+            {
+                PresenceMessages++;
+                PresenceEntriesReceived += change.Upserted.Length + change.Removed.Length;
+                if (Presence is null || change.Version <= Presence.Version) return;
+                Presence = Apply(Presence, change);
+            }
+        });
     }
 
+    private readonly object _presenceLock = new();
+
     public HubConnection Connection { get; }
+
+    /// <summary>Who is connected, as this client holds it: the join's list with every later change applied (as the page does).</summary>
     public BoardPresence? Presence { get; private set; }
+
+    /// <summary>Presence messages received (whole lists and changes) and the entries they carried.</summary>
+    public int PresenceMessages { get; private set; }
+
+    public int PresenceEntriesReceived { get; private set; }
+
+    private static BoardPresence Apply(BoardPresence presence, BoardPresenceChange change)
+    {
+        var entries = presence.Connected.ToDictionary(e => new PresenceKey(e.UserId, e.DeviceId));
+        foreach (var key in change.Removed) entries.Remove(key);
+        foreach (var entry in change.Upserted) entries[new PresenceKey(entry.UserId, entry.DeviceId)] = entry;
+        return new BoardPresence([.. entries.Values], change.AsOf, change.Version);
+    }
     public IReadOnlyList<BoardEnvelope> Received => [.. _received];
 
     /// <summary>
@@ -112,7 +147,13 @@ public sealed class BoardClient : IAsyncDisposable
     public async Task<BoardJoinResult> JoinAsync(Guid clinicId, long? lastSeq = null)
     {
         if (Connection.State == HubConnectionState.Disconnected) await Connection.StartAsync();
-        return await Connection.InvokeAsync<BoardJoinResult>("JoinBoard", clinicId, lastSeq);
+        var result = await Connection.InvokeAsync<BoardJoinResult>("JoinBoard", clinicId, lastSeq);
+        lock (_presenceLock)
+        {
+            if (Presence is null || result.Presence.Version >= Presence.Version) Presence = result.Presence;
+        }
+
+        return result;
     }
 
     public async ValueTask DisposeAsync() => await Connection.DisposeAsync();

@@ -1,0 +1,48 @@
+using MedSpa.Api.Features.Clinics;
+using MedSpa.Api.Infrastructure;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.SignalR;
+using Npgsql;
+
+namespace MedSpa.Api.Features.Board.Live;
+
+/// <summary>
+/// Who may join a clinic's board (<see cref="ClinicHub.JoinBoard"/>): owner/admin for any clinic of their tenant;
+/// provider, front desk and display for a clinic they are assigned to; nobody for a clinic that does not exist or
+/// belongs to another tenant (the same answer for both).
+/// <para>
+/// An authorization requirement on the hub method rather than a <see cref="HubException"/> thrown from it: a refusal is
+/// an expected event (a display link opened for the wrong clinic), and SignalR logs every exception a hub method throws
+/// as an error with its stack trace, while a failed authorization is logged as what it is — here one warning line
+/// without a stack trace — and the caller gets SignalR's plain "unauthorized" hub error.
+/// </para>
+/// </summary>
+public sealed class BoardJoinRequirement : IAuthorizationRequirement
+{
+    public const string Policy = "board-join";
+
+    public static readonly IReadOnlySet<string> Roles =
+        new HashSet<string> { Infrastructure.Roles.Owner, Infrastructure.Roles.Admin, Infrastructure.Roles.Provider, Infrastructure.Roles.FrontDesk, Infrastructure.Roles.Display };
+}
+
+public sealed class BoardJoinHandler(NpgsqlDataSource db, ILogger<BoardJoinHandler> logger)
+    : AuthorizationHandler<BoardJoinRequirement, HubInvocationContext>
+{
+    protected override async Task HandleRequirementAsync(AuthorizationHandlerContext context, BoardJoinRequirement requirement, HubInvocationContext invocation)
+    {
+        var user = CurrentUser.From(context.User);
+        var clinicId = invocation.HubMethodArguments.Count > 0 && invocation.HubMethodArguments[0] is Guid id ? id : Guid.Empty;
+        if (user is not null && clinicId != Guid.Empty && BoardJoinRequirement.Roles.Contains(user.Role) && user.CanAccessClinic(clinicId))
+        {
+            await using var conn = await db.OpenConnectionAsync(invocation.Context.ConnectionAborted);
+            if (await ClinicsApi.IsVisibleAsync(conn, user, clinicId, invocation.Context.ConnectionAborted))
+            {
+                context.Succeed(requirement);
+                return;
+            }
+        }
+
+        logger.LogWarning("JoinBoard refused: user {UserId} ({Role}) of tenant {TenantId} cannot see clinic {ClinicId}",
+            user?.UserId, user?.Role, user?.TenantId, clinicId);
+    }
+}

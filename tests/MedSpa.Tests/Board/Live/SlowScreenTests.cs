@@ -1,0 +1,295 @@
+using System.Net.Http.Headers;
+using System.Net.WebSockets;
+using System.Text;
+using System.Text.Json;
+using MedSpa.Api.Features.Board.Live;
+using MedSpa.GrainInterfaces.Board;
+using MedSpa.Tests.Infrastructure;
+using MedSpa.Tests.Payments;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.SignalR;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace MedSpa.Tests.Board.Live;
+
+/// <summary>A host with a small per-screen queue (so a test reaches it quickly) and its log captured.</summary>
+public sealed class SlowScreenServerFactory : LiveServerFactory
+{
+    public const int ScreenQueueLimit = 100;
+
+    public CapturedLogs Logs { get; } = new();
+
+    protected override IDictionary<string, string?> ExtraSettings => new Dictionary<string, string?>(base.ExtraSettings)
+    {
+        ["BoardLive:ScreenQueueLimit"] = ScreenQueueLimit.ToString(System.Globalization.CultureInfo.InvariantCulture),
+    };
+
+    protected override void ConfigureWebHost(IWebHostBuilder builder)
+    {
+        base.ConfigureWebHost(builder);
+        builder.ConfigureServices(s => s.AddSingleton<ILoggerProvider>(Logs));
+    }
+}
+
+/// <summary>
+/// Issue 12 §4: one screen that stops reading (a sleeping TV, a background tab, bad Wi-Fi) cannot hold up the others,
+/// and gets everything it missed once it reads again; presence costs O(screens) per join. §9: a refused join is a
+/// warning, not an error with a stack trace.
+/// </summary>
+public sealed class SlowScreenTests(SlowScreenServerFactory factory) : IClassFixture<SlowScreenServerFactory>
+{
+    private BoardLiveFeed Feed => factory.Services.GetRequiredService<BoardLiveFeed>();
+
+    [Fact]
+    public async Task A_screen_that_stops_reading_does_not_hold_up_the_others_and_recovers_every_event_once_it_reads_again()
+    {
+        var tenant = await TestTenant.CreateAsync(factory);
+        var room = await tenant.AddRoomAsync("1", "Room 1");
+        var board = factory.Grains.Board(tenant);
+        await using var wall1 = factory.Client(tenant.Owner.AccessToken, device: "wall-1");
+        await using var wall2 = factory.Client(tenant.Owner.AccessToken, device: "wall-2");
+        var start = (await wall1.JoinAsync(tenant.ClinicId)).Seq;
+        await wall2.JoinAsync(tenant.ClinicId);
+
+        // The frozen screen negotiates stateful reconnect like the board page, joins, then neither reads nor
+        // acknowledges (it keeps pinging, so the server does not time it out).
+        await using var frozen = await RawScreen.ConnectAsync(factory.BaseAddress, tenant.Owner.AccessToken, "frozen-tv", tenant.ClinicId);
+        Assert.Equal(start, frozen.JoinedSeq);
+        frozen.StopReading();
+
+        // How many events fill the server's replay buffer for a screen that does not acknowledge (100 KB by default).
+        var probe = await board.PublishAsync(BoardTestData.RoomChanges(room, 1));
+        await Eventually.TrueAsync(() => wall1.Received.Any(e => e.Seq == probe), "the first event reaches the wall");
+        var eventBytes = Encoding.UTF8.GetByteCount(wall1.ReceivedJson[0]) + 60;
+        var fillBuffer = 100_000 / eventBytes + 10;
+
+        // 1. Enough to block every write to the frozen screen, and some more that wait in its queue: the walls get all
+        //    of them while the frozen screen is still connected and blocked.
+        var last = await PublishAsync(board, room, fillBuffer + SlowScreenServerFactory.ScreenQueueLimit / 2);
+        await Eventually.TrueAsync(() => HasAll(wall1, start, last) && HasAll(wall2, start, last), "the walls get every event while one screen is frozen");
+        var queued = Feed.QueuedFor(tenant.TenantId, tenant.ClinicId, frozen.ConnectionId);
+        Assert.True(queued > 0, $"the frozen screen is blocked with messages waiting for it (queued: {queued})");
+
+        // 2. It falls further behind than its queue allows: it is cut loose, the walls carry on.
+        last = await PublishAsync(board, room, SlowScreenServerFactory.ScreenQueueLimit + 20);
+        await Eventually.TrueAsync(() => !Feed.ScreenConnectionIds(tenant.TenantId, tenant.ClinicId).Contains(frozen.ConnectionId), "the frozen screen is cut loose");
+        last = await PublishAsync(board, room, 5);
+        await Eventually.TrueAsync(() => HasAll(wall1, start, last) && HasAll(wall2, start, last), "the walls get every event after the cut");
+        Assert.Equal([.. Enumerable.Range(1, (int)(last - start)).Select(i => start + i)], wall1.Applied.Select(e => e.Seq));
+
+        // 3. The screen wakes up: it reads what had reached it, in order without gaps, until the server's close; then
+        //    reconnects with the last seq it has, as the page does, and gets exactly the rest.
+        var got = await frozen.ReadToEndAsync();
+        Assert.NotEmpty(got);
+        Assert.Equal([.. Enumerable.Range(1, got.Count).Select(i => start + i)], got);
+        await using var again = factory.Client(tenant.Owner.AccessToken, device: "frozen-tv");
+        var rejoined = await again.JoinAsync(tenant.ClinicId, got[^1]);
+        var recovered = got.Concat(rejoined.Events!.Select(e => e.Seq)).ToList();
+        Assert.Equal([.. Enumerable.Range(1, (int)(last - start)).Select(i => start + i)], recovered);
+        // A screen cut loose is a normal event in a clinic: the server logs no error of its own about it. (SignalR's
+        // HubConnectionContext logs "Failed writing message" when the write it held for the frozen screen ends.)
+        Assert.DoesNotContain(factory.Logs.Entries, e => e.Level >= LogLevel.Error && e.Category.StartsWith("MedSpa", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Presence_entries_sent_per_join_stay_linear_in_the_number_of_screens()
+    {
+        var tenant = await TestTenant.CreateAsync(factory);
+        const int screens = 40;
+        var clients = new List<BoardClient>();
+        try
+        {
+            for (var i = 0; i < screens; i++)
+            {
+                var client = factory.Client(tenant.Owner.AccessToken, device: $"screen-{i:00}");
+                clients.Add(client);
+                await client.JoinAsync(tenant.ClinicId);
+            }
+
+            await Eventually.TrueAsync(() => clients.All(c => c.Presence?.Connected.Length == screens), "every screen lists all screens");
+            foreach (var client in clients)
+            {
+                Assert.Equal([.. Enumerable.Range(0, screens).Select(i => $"screen-{i:00}")], client.Presence!.Connected.Select(e => e.DeviceId).Order());
+            }
+
+            // Whole lists on every join would deliver about screens³/3 entries (21,000 here); changes deliver each
+            // screen's entry to each screen about once.
+            var delivered = clients.Sum(c => c.PresenceEntriesReceived);
+            Assert.True(delivered <= 2 * screens * screens, $"{delivered} presence entries delivered for {screens} joins");
+
+            // A screen leaving is one small change to each remaining screen.
+            var before = clients.Skip(1).Select(c => c.PresenceEntriesReceived).ToList();
+            await clients[0].DisposeAsync();
+            await Eventually.TrueAsync(() => clients.Skip(1).All(c => c.Presence!.Connected.Length == screens - 1), "the departure reaches every screen");
+            Assert.All(clients.Skip(1).Zip(before), pair => Assert.True(pair.First.PresenceEntriesReceived - pair.Second <= 2));
+        }
+        finally
+        {
+            foreach (var client in clients) await client.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task A_refused_join_is_a_warning_without_a_stack_trace_and_the_caller_gets_a_hub_error()
+    {
+        var tenant = await TestTenant.CreateAsync(factory);
+        var other = await TestTenant.CreateAsync(factory);
+        await using var client = factory.Client(tenant.Owner.AccessToken, device: "lobby");
+        var refused = await Assert.ThrowsAsync<HubException>(() => client.JoinAsync(other.ClinicId));
+        Assert.Contains("unauthorized", refused.Message);
+
+        await Eventually.TrueAsync(() => factory.Logs.Entries.Any(e => e.Message.Contains("JoinBoard refused") && e.Message.Contains(other.ClinicId.ToString())), "the refusal is logged");
+        var refusal = factory.Logs.Entries.Single(e => e.Message.Contains("JoinBoard refused") && e.Message.Contains(other.ClinicId.ToString()));
+        Assert.Equal(LogLevel.Warning, refusal.Level);
+        Assert.DoesNotContain(" at ", refusal.Message);
+        Assert.DoesNotContain(factory.Logs.Entries, e => e.Level >= LogLevel.Error && e.Message.Contains("JoinBoard"));
+        // The connection stays usable.
+        Assert.NotNull((await client.JoinAsync(tenant.ClinicId)).Snapshot);
+    }
+
+    private static async Task<long> PublishAsync(IClinicBoardGrain board, Guid room, int count)
+    {
+        long last = 0;
+        for (var done = 0; done < count; done += 10)
+        {
+            last = await board.PublishAsync(BoardTestData.RoomChanges(room, Math.Min(10, count - done)));
+        }
+
+        return last;
+    }
+
+    private static bool HasAll(BoardClient client, long after, long last)
+    {
+        var seqs = client.Received.Select(e => e.Seq).ToHashSet();
+        for (var s = after + 1; s <= last; s++)
+        {
+            if (!seqs.Contains(s)) return false;
+        }
+
+        return true;
+    }
+}
+
+/// <summary>
+/// A board screen on a bare WebSocket (SignalR JSON protocol, stateful reconnect negotiated like the board page) that
+/// can stop reading its socket — what a sleeping TV or a frozen tab looks like to the server.
+/// </summary>
+public sealed class RawScreen : IAsyncDisposable
+{
+    private const char RecordSeparator = '\u001e';
+    private readonly ClientWebSocket _socket = new();
+    private readonly CancellationTokenSource _stop = new();
+    private readonly List<long> _events = [];
+    private byte[] _pending = new byte[64 * 1024];
+    private int _filled;
+    private Task? _pinging;
+
+    public string ConnectionId { get; private set; } = "";
+    public long JoinedSeq { get; private set; }
+
+    public static async Task<RawScreen> ConnectAsync(Uri baseAddress, string token, string device, Guid clinicId)
+    {
+        var screen = new RawScreen();
+        using var http = new HttpClient { BaseAddress = baseAddress };
+        using var negotiate = new HttpRequestMessage(HttpMethod.Post, "/hubs/clinic/negotiate?negotiateVersion=1&useStatefulReconnect=true");
+        negotiate.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        using var response = await http.SendAsync(negotiate);
+        response.EnsureSuccessStatusCode();
+        using var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        Assert.True(body.RootElement.GetProperty("useStatefulReconnect").GetBoolean());
+        screen.ConnectionId = body.RootElement.GetProperty("connectionId").GetString()!;
+        var id = body.RootElement.GetProperty("connectionToken").GetString()!;
+        var ws = new UriBuilder(baseAddress)
+        {
+            Scheme = "ws", Path = ClinicHub.Path,
+            Query = $"id={Uri.EscapeDataString(id)}&device={Uri.EscapeDataString(device)}&access_token={Uri.EscapeDataString(token)}",
+        }.Uri;
+        await screen._socket.ConnectAsync(ws, CancellationToken.None);
+        // Version 2: the protocol version with acks; the server turns stateful reconnect off for version 1.
+        await screen.SendAsync("{\"protocol\":\"json\",\"version\":2}");
+        await screen.SendAsync($"{{\"type\":1,\"invocationId\":\"join\",\"target\":\"JoinBoard\",\"arguments\":[\"{clinicId}\",null]}}");
+        while (true)
+        {
+            var message = await screen.ReceiveAsync() ?? throw new InvalidOperationException("closed before JoinBoard answered");
+            if (message.RootElement.TryGetProperty("invocationId", out var invocation) && invocation.GetString() == "join")
+            {
+                if (message.RootElement.TryGetProperty("error", out var error)) throw new InvalidOperationException(error.GetString());
+                screen.JoinedSeq = message.RootElement.GetProperty("result").GetProperty("seq").GetInt64();
+                return screen;
+            }
+        }
+    }
+
+    /// <summary>From now on the socket is not read (and nothing acknowledged); pings keep the connection alive.</summary>
+    public void StopReading() => _pinging = Task.Run(async () =>
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(2));
+        while (await timer.WaitForNextTickAsync(_stop.Token).ConfigureAwait(false))
+        {
+            await SendAsync("{\"type\":6}").ConfigureAwait(false);
+        }
+    });
+
+    /// <summary>Reads again, until the server closes the connection: the seqs of the board events that had reached it.</summary>
+    public async Task<List<long>> ReadToEndAsync()
+    {
+        await _stop.CancelAsync();
+        if (_pinging is not null) await _pinging.ContinueWith(_ => { }, TaskScheduler.Default);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        while (await ReceiveAsync(timeout.Token) is { } message)
+        {
+            using (message)
+            {
+            }
+        }
+
+        return _events;
+    }
+
+    private async Task<JsonDocument?> ReceiveAsync(CancellationToken ct = default)
+    {
+        while (true)
+        {
+            var end = Array.IndexOf(_pending, (byte)RecordSeparator, 0, _filled);
+            if (end >= 0)
+            {
+                var doc = JsonDocument.Parse(_pending.AsMemory(0, end));
+                doc = JsonDocument.Parse(doc.RootElement.GetRawText()); // detach from the buffer reused below
+                Buffer.BlockCopy(_pending, end + 1, _pending, 0, _filled - end - 1);
+                _filled -= end + 1;
+                if (doc.RootElement.TryGetProperty("target", out var target) && target.GetString() == ClinicHub.EventMethod)
+                {
+                    _events.Add(doc.RootElement.GetProperty("arguments")[0].GetProperty("seq").GetInt64());
+                }
+
+                return doc;
+            }
+
+            if (_filled == _pending.Length) Array.Resize(ref _pending, _pending.Length * 2);
+            WebSocketReceiveResult result;
+            try
+            {
+                result = await _socket.ReceiveAsync(new ArraySegment<byte>(_pending, _filled, _pending.Length - _filled), ct);
+            }
+            catch (WebSocketException)
+            {
+                return null; // the server aborted the connection
+            }
+
+            if (result.MessageType == WebSocketMessageType.Close) return null;
+            _filled += result.Count;
+        }
+    }
+
+    private Task SendAsync(string message) =>
+        _socket.SendAsync(Encoding.UTF8.GetBytes(message + RecordSeparator), WebSocketMessageType.Text, true, CancellationToken.None);
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        _socket.Abort();
+        _socket.Dispose();
+        _stop.Dispose();
+    }
+}
