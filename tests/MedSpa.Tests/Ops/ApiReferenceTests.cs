@@ -72,7 +72,8 @@ public sealed class ApiReferenceTests(LiveServerFactory factory) : IClassFixture
 
         // Each added status is a problem document.
         var notFound = doc.GetProperty("paths").GetProperty("/api/invoices/{invoiceId}").GetProperty("get").GetProperty("responses").GetProperty("404");
-        Assert.True(notFound.GetProperty("content").TryGetProperty("application/problem+json", out _));
+        Assert.Equal("#/components/schemas/ProblemDetails",
+            notFound.GetProperty("content").GetProperty("application/problem+json").GetProperty("schema").GetProperty("$ref").GetString());
     }
 
     [Fact]
