@@ -184,13 +184,32 @@ public static class OpenApiConventions
                 continue;
             }
 
-            problem ??= await context.GetOrCreateSchemaAsync(typeof(ProblemDetails), null, ct);
+            problem ??= await ProblemSchemaAsync(context, ct);
             operation.Responses[key] = new OpenApiResponse
             {
                 Description = ReasonPhrase(status),
                 Content = new Dictionary<string, OpenApiMediaType> { ["application/problem+json"] = new() { Schema = problem } },
             };
         }
+    }
+
+    /// <summary>A reference to the one ProblemDetails component (inlining it in every response made the document 1 MB).</summary>
+    private static async Task<IOpenApiSchema> ProblemSchemaAsync(OpenApiOperationTransformerContext context, CancellationToken ct)
+    {
+        const string name = nameof(ProblemDetails);
+        if (context.Document is not { } document)
+        {
+            return await context.GetOrCreateSchemaAsync(typeof(ProblemDetails), null, ct);
+        }
+
+        document.Components ??= new OpenApiComponents();
+        document.Components.Schemas ??= new Dictionary<string, IOpenApiSchema>();
+        if (!document.Components.Schemas.ContainsKey(name))
+        {
+            document.Components.Schemas[name] = await context.GetOrCreateSchemaAsync(typeof(ProblemDetails), null, ct);
+        }
+
+        return new OpenApiSchemaReference(name, document);
     }
 
     private static string ReasonPhrase(int status) => status switch
