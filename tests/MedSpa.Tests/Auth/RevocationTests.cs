@@ -265,6 +265,31 @@ public sealed class RevocationTests(RevocationHosts hosts) : IClassFixture<Revoc
     }
 
     [Fact]
+    public async Task Listeners_whose_connection_dropped_listen_again_and_revocations_still_reach_both_hosts()
+    {
+        var tenant = await TestTenant.CreateAsync(First);
+        var user = await tenant.CreateUserWithPasswordAsync("provider");
+        var login = await First.CreateClient().LoginOkAsync(user.Email, user.Password!);
+        var token = login.Str("accessToken");
+        await using var hub = Second.Client(token);
+        await hub.JoinAsync(tenant.ClinicId);
+        var closed = ClosedAsync(hub.Connection);
+
+        // Cut both hosts' LISTEN connections, as a database restart or a network blip would.
+        await using var conn = new NpgsqlConnection(First.ConnectionString);
+        const string listeners = "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN medspa_access_revoked%'";
+        var cut = (await conn.QueryAsync<int>(listeners)).ToList();
+        Assert.Equal(2, cut.Count);
+        await conn.ExecuteAsync("SELECT pg_terminate_backend(pid) FROM unnest(@cut) AS pid", new { cut = cut.ToArray() });
+        await Eventually.TrueAsync(
+            () => conn.Query<int>(listeners).Count(pid => !cut.Contains(pid)) == 2, "both hosts listen again on new connections", CloseWithin);
+
+        Assert.Equal(HttpStatusCode.NoContent, (await First.CreateClient(token).PostAsync("/api/auth/logout", null)).StatusCode);
+        await closed.WaitAsync(CloseWithin);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await Second.CreateClient(token).GetAsync("/api/auth/me")).StatusCode);
+    }
+
+    [Fact]
     public async Task A_host_started_after_a_revocation_knows_it_before_its_first_request()
     {
         var tenant = await TestTenant.CreateAsync(First);
