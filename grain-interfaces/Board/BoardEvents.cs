@@ -11,6 +11,8 @@ public static class BoardEventNames
     public const string TreatmentReadyForPayment = "treatment.ready_for_payment";
     public const string TreatmentCompleted = "treatment.completed";
     public const string RoomUpdated = "room.updated";
+    /// <summary>The room was archived through the rooms API: screens drop its card (the data is its last card).</summary>
+    public const string RoomRemoved = "room.removed";
     public const string ProviderStatusChanged = "provider.status_changed";
     public const string QueueUpdated = "waitingRoom.queue_updated";
     public const string PatientCheckedIn = "waitingRoom.patient_checked_in";

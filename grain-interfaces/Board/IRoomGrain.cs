@@ -22,8 +22,10 @@ public interface IRoomGrain : IGrainWithStringKey
     Task<RoomCommandResult> ReturnToServiceAsync(ChangeContext context);
 
     /// <summary>
-    /// The room's reference data (number, name) changed through the rooms API: re-read it and publish the card with
-    /// the new label. Live status is untouched.
+    /// The room's reference row changed through the rooms API (created, renamed, archived, reactivated): re-read it
+    /// and publish. A new room's card appears on the board; an archived room leaves it (room.removed) and refuses
+    /// every command as not found until it is reactivated. Out-of-service is not read here: the rooms API changes it
+    /// through <see cref="TakeOutOfServiceAsync"/>/<see cref="ReturnToServiceAsync"/>, so the rules decide it.
     /// </summary>
     Task RefreshDetailsAsync();
 }

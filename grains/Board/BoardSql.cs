@@ -73,13 +73,13 @@ public sealed class BoardSql(NpgsqlDataSource db)
             new { tenantId, status = AppointmentStatus(visit.Status), visit.Version, visit.CancelReason, visit.VisitId });
     }
 
-    public async Task<(Guid ClinicId, string Name, bool OutOfService, string? Reason)?> LoadRoomAsync(Guid tenantId, Guid roomId)
+    public async Task<(Guid ClinicId, string Name, bool OutOfService, string? Reason, bool Active)?> LoadRoomAsync(Guid tenantId, Guid roomId)
     {
         await using var conn = await db.OpenConnectionAsync();
         var row = await conn.QuerySingleOrDefaultAsync<RoomRow>(
-            "SELECT clinic_id, number, name, out_of_service, out_of_service_reason FROM rooms WHERE tenant_id = @tenantId AND id = @roomId",
+            "SELECT clinic_id, number, name, out_of_service, out_of_service_reason, active FROM rooms WHERE tenant_id = @tenantId AND id = @roomId",
             new { tenantId, roomId });
-        return row is null ? null : (row.ClinicId, RoomLabel(row.Number, row.Name), row.OutOfService, row.OutOfServiceReason);
+        return row is null ? null : (row.ClinicId, RoomLabel(row.Number, row.Name), row.OutOfService, row.OutOfServiceReason, row.Active);
     }
 
     /// <summary>The door label the board's initial snapshot uses too (PostgresClinicBoardStore): "3 · Laser suite".</summary>
@@ -145,6 +145,7 @@ public sealed class BoardSql(NpgsqlDataSource db)
         public string Name { get; init; } = "";
         public bool OutOfService { get; init; }
         public string? OutOfServiceReason { get; init; }
+        public bool Active { get; init; }
     }
 
     private sealed class ProviderRow

@@ -101,6 +101,11 @@ public sealed partial class ClinicBoardGrain(
                     rooms = Upsert(rooms, room, r => r.RoomId == room.RoomId);
                     data = room;
                     break;
+                case BoardEventNames.RoomRemoved:
+                    var removed = Mask(Expect<RoomCard>(change));
+                    rooms = rooms.RemoveAll(r => r.RoomId == removed.RoomId);
+                    data = removed;
+                    break;
                 case BoardEventNames.ProviderStatusChanged:
                     var provider = Expect<ProviderCard>(change);
                     providers = Upsert(providers, provider, p => p.ProviderId == provider.ProviderId);
@@ -230,7 +235,13 @@ public sealed partial class ClinicBoardGrain(
                 : new RoomCard(r.RoomId, r.Name, r.OutOfService ? RoomStatus.OutOfService : RoomStatus.Empty, null, null, null,
                     null, null, null, null, null, false, null, r.OutOfServiceReason, now))
             .ToList();
-        rooms.AddRange(_rooms.Where(r => reference.Rooms.All(x => x.RoomId != r.RoomId)));
+        // A stored card whose room is no longer an active room of the clinic (archived while this board was not
+        // active) is not carried over: the board shows what the rooms API lists.
+        if (!reference.Exists)
+        {
+            rooms.AddRange(_rooms.Where(r => reference.Rooms.All(x => x.RoomId != r.RoomId)));
+        }
+
         _rooms = [.. rooms];
 
         var knownProviders = _providers.ToDictionary(p => p.ProviderId);

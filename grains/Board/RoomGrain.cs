@@ -16,6 +16,8 @@ public sealed record RoomGrainState
     [Id(2)] public long Revision { get; init; }
     /// <summary>The last revision known to be on the board when this state was written.</summary>
     [Id(3)] public long PublishedRevision { get; init; }
+    /// <summary>Archived through the rooms API: off the board, and every command answers not found.</summary>
+    [Id(4)] public bool Archived { get; init; }
 }
 
 /// <summary>
@@ -57,7 +59,14 @@ public sealed class RoomGrain(
                 OutOfService = row.Value.OutOfService,
                 OutOfServiceReason = row.Value.OutOfService ? row.Value.Reason : null,
             };
-            store.State = new RoomGrainState { Room = room };
+            store.State = new RoomGrainState { Room = room, Archived = !row.Value.Active };
+        }
+        else if (await _sql.LoadRoomAsync(_tenantId, roomId) is { } current && current.Active == store.State.Archived)
+        {
+            // Archived or reactivated while the rooms API could not reach this grain: the table decides, and the
+            // board hears it below.
+            store.State = store.State with { Archived = !current.Active, Revision = store.State.Revision + 1 };
+            await store.WriteStateAsync();
         }
 
         _display = await _sql.LoadNameDisplayAsync(_tenantId, store.State.Room!.ClinicId);
@@ -68,11 +77,14 @@ public sealed class RoomGrain(
         }
     }
 
-    public Task<RoomCard?> GetCardAsync() => Task.FromResult(_missing ? null : Card());
+    public Task<RoomCard?> GetCardAsync() => Task.FromResult(Gone ? null : Card());
+
+    /// <summary>No such room, or archived: to commands and readers alike, it is not there.</summary>
+    private bool Gone => _missing || store.State.Archived;
 
     public async Task<RoomCommandResult> OccupyAsync(VisitState visit, ChangeContext context)
     {
-        if (_missing)
+        if (Gone)
         {
             return RoomCommandResult.NotFound;
         }
@@ -148,7 +160,24 @@ public sealed class RoomGrain(
     {
         if (_missing)
         {
-            return;
+            // Activated (by a command or a read) before the room's row existed: the row may be there now.
+            var (_, roomId) = BoardKeys.Parse(this.GetPrimaryKeyString());
+            var created = await _sql.LoadRoomAsync(_tenantId, roomId);
+            if (created is null)
+            {
+                return;
+            }
+
+            _missing = false;
+            store.State = new RoomGrainState
+            {
+                Room = RoomRules.NewRoom(roomId, created.Value.ClinicId, created.Value.Name) with
+                {
+                    OutOfService = created.Value.OutOfService,
+                    OutOfServiceReason = created.Value.OutOfService ? created.Value.Reason : null,
+                },
+            };
+            _display = await _sql.LoadNameDisplayAsync(_tenantId, created.Value.ClinicId);
         }
 
         var row = await _sql.LoadRoomAsync(_tenantId, store.State.Room!.RoomId);
@@ -157,14 +186,14 @@ public sealed class RoomGrain(
             return;
         }
 
-        // Saved and published even when this activation just read the same label: the board's card may still carry
-        // the old one (the board built it from the table before the rename).
-        await SaveAsync(store.State with { Room = store.State.Room! with { Name = row.Value.Name } });
+        // Saved and published even when this activation just read the same label or flag: the board's card may still
+        // carry the old one (the board built it from the table before the change), or not exist yet (a new room).
+        await SaveAsync(store.State with { Room = store.State.Room! with { Name = row.Value.Name }, Archived = !row.Value.Active });
     }
 
     private async Task<RoomCommandResult> ChangeAsync(Func<RoomState, RoomChangeOutcome> rule)
     {
-        if (_missing)
+        if (Gone)
         {
             return RoomCommandResult.NotFound;
         }
@@ -213,7 +242,8 @@ public sealed class RoomGrain(
 
         try
         {
-            await _board.PublishAsync(_tenantId, store.State.Room!.ClinicId, [new BoardChange(BoardEventNames.RoomUpdated, Card())]);
+            var name = store.State.Archived ? BoardEventNames.RoomRemoved : BoardEventNames.RoomUpdated;
+            await _board.PublishAsync(_tenantId, store.State.Room!.ClinicId, [new BoardChange(name, Card())]);
             _publishedRevision = revision;
             return true;
         }

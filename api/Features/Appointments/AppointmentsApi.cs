@@ -22,6 +22,8 @@ public enum AppointmentStatus
     NoShow,
 }
 
+/// <param name="AllowOverlap">true books the patient even though they already have an appointment at that time
+/// (two providers treating together); otherwise that is 409 naming the other appointment.</param>
 public sealed record AppointmentRequest(
     Guid? ClinicId,
     Guid? PatientId,
@@ -31,10 +33,11 @@ public sealed record AppointmentRequest(
     DateTimeOffset? Start,
     int? DurationMinutes,
     string? Notes,
-    int? Priority);
+    int? Priority,
+    bool? AllowOverlap = null);
 
-/// <summary>What to move; absent fields keep their value.</summary>
-public sealed record RescheduleRequest(DateTimeOffset? Start, int? DurationMinutes, Guid? ProviderId, Guid? RoomId);
+/// <summary>What to move; absent fields keep their value. <c>allowOverlap</c>: see <see cref="AppointmentRequest"/>.</summary>
+public sealed record RescheduleRequest(DateTimeOffset? Start, int? DurationMinutes, Guid? ProviderId, Guid? RoomId, bool? AllowOverlap = null);
 
 public sealed record CancelAppointmentRequest(string? Reason, string? DeviceId);
 
@@ -209,6 +212,13 @@ public static class AppointmentsApi
         var id = Guid.NewGuid();
         var start = request.Start!.Value.ToUniversalTime();
         var minutes = request.DurationMinutes ?? refs.ServiceDuration!.Value;
+        await using var tx = await conn.BeginTransactionAsync(ct);
+        if (request.AllowOverlap != true
+            && await PatientClashAsync(conn, tx, user.TenantId, request.PatientId!.Value, id, start, minutes, ct) is { } clash)
+        {
+            return PatientOverlap(clash);
+        }
+
         try
         {
             var row = await conn.QuerySingleAsync<AppointmentRow>(new CommandDefinition(
@@ -224,11 +234,13 @@ public static class AppointmentsApi
                     user.TenantId, id, request.ClinicId, request.PatientId, request.ProviderId, request.ServiceId, request.RoomId,
                     start, minutes, notes = Clinics.ReferenceDataSql.Clean(request.Notes), priority = (short)(request.Priority ?? 0), user.UserId,
                 },
-                cancellationToken: ct));
+                transaction: tx, cancellationToken: ct));
+            await tx.CommitAsync(ct);
             return TypedResults.Created($"/api/appointments/{id}", row.ToResponse());
         }
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.ExclusionViolation)
         {
+            await tx.RollbackAsync(ct);
             return await OverlapAsync(conn, user, id, e, request.ProviderId!.Value, request.RoomId, start, minutes, ct);
         }
     }
@@ -273,6 +285,13 @@ public static class AppointmentsApi
         var providerId = request.ProviderId ?? current.ProviderId;
         var roomId = request.RoomId ?? current.RoomId;
         AppointmentRow? row;
+        await using var tx = await conn.BeginTransactionAsync(ct);
+        if (request.AllowOverlap != true
+            && await PatientClashAsync(conn, tx, user.TenantId, current.PatientId, appointmentId, start, minutes, ct) is { } clash)
+        {
+            return PatientOverlap(clash);
+        }
+
         try
         {
             // Only a visit that has not begun can move; the visit grain then takes the new booking.
@@ -284,10 +303,12 @@ public static class AppointmentsApi
                 WHERE tenant_id = @TenantId AND id = @appointmentId AND status IN ('scheduled', 'confirmed')
                 RETURNING {Columns}
                 """,
-                new { user.TenantId, appointmentId, start, minutes, providerId, roomId }, cancellationToken: ct));
+                new { user.TenantId, appointmentId, start, minutes, providerId, roomId }, transaction: tx, cancellationToken: ct));
+            await tx.CommitAsync(ct);
         }
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.ExclusionViolation)
         {
+            await tx.RollbackAsync(ct);
             return await OverlapAsync(conn, user, appointmentId, e, providerId, roomId, start, minutes, ct);
         }
 
@@ -370,6 +391,36 @@ public static class AppointmentsApi
         return ApiProblems.Problem(StatusCodes.Status409Conflict, ErrorCodes.Conflict, "Conflict.", detail,
             new Dictionary<string, object?> { ["conflictingAppointmentId"] = other?.Id, ["conflictOn"] = what });
     }
+
+    /// <summary>
+    /// Another active appointment of the patient overlapping [start, start + minutes), or null. One patient cannot be
+    /// in two chairs at once, so this is a mistake unless the request says otherwise (<c>allowOverlap</c>: e.g. a
+    /// numbing consult with one provider while another prepares). Unlike providers and rooms it is not an exclusion
+    /// constraint, because some overlaps are intended; the transaction-scoped advisory lock on the patient serialises
+    /// concurrent bookings of one patient on every host, so two racing requests cannot both pass the check.
+    /// </summary>
+    private static async Task<AppointmentRow?> PatientClashAsync(
+        NpgsqlConnection conn, NpgsqlTransaction tx, Guid tenantId, Guid patientId, Guid selfId, DateTimeOffset start, int minutes,
+        CancellationToken ct)
+    {
+        await conn.ExecuteAsync(new CommandDefinition(
+            "SELECT pg_advisory_xact_lock(hashtextextended('appointments:patient:' || @patientId::text, 0))",
+            new { patientId }, transaction: tx, cancellationToken: ct));
+        return await conn.QueryFirstOrDefaultAsync<AppointmentRow>(new CommandDefinition(
+            $"""
+            SELECT {Columns} FROM appointments
+            WHERE tenant_id = @tenantId AND patient_id = @patientId AND id <> @selfId AND status IN {ActiveStatuses}
+              AND tstzrange(starts_at, ends_at, '[)') && tstzrange(@start, @start + make_interval(mins => @minutes), '[)')
+            ORDER BY starts_at LIMIT 1
+            """,
+            new { tenantId, patientId, selfId, start, minutes }, transaction: tx, cancellationToken: ct));
+    }
+
+    private static ProblemHttpResult PatientOverlap(AppointmentRow other) =>
+        ApiProblems.Problem(StatusCodes.Status409Conflict, ErrorCodes.Conflict, "Conflict.",
+            $"The patient is already booked at that time by appointment {other.Id} ({other.StartsAtOffset:O} to {other.EndsAtOffset:O}). "
+            + "Send \"allowOverlap\": true if both appointments are intended.",
+            new Dictionary<string, object?> { ["conflictingAppointmentId"] = other.Id, ["conflictOn"] = "patient" });
 
     private static async Task<AppointmentRow?> LoadAsync(NpgsqlConnection conn, CurrentUser user, Guid appointmentId, CancellationToken ct)
     {

@@ -2,6 +2,7 @@ using Dapper;
 using MedSpa.Api.Features.Clinics;
 using MedSpa.Api.Infrastructure;
 using MedSpa.Api.Infrastructure.Idempotency;
+using MedSpa.GrainInterfaces.Board;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
 using static MedSpa.Api.Features.Clinics.ReferenceDataSql;
@@ -95,7 +96,8 @@ public static class RoomsApi
     }
 
     private static async Task<Results<Created<RoomResponse>, ValidationProblem, ProblemHttpResult>> Create(
-        Guid clinicId, RoomRequest request, CurrentUser user, NpgsqlDataSource db, CancellationToken ct)
+        Guid clinicId, RoomRequest request, CurrentUser user, NpgsqlDataSource db, IGrainFactory grains, ILoggerFactory loggers,
+        CancellationToken ct)
     {
         var v = Validate(request);
         if (!v.IsValid)
@@ -119,6 +121,8 @@ public static class RoomsApi
                 """,
                 Parameters(user.TenantId, clinicId, Guid.NewGuid(), request, request.Active ?? true), cancellationToken: ct));
             var room = row.ToResponse();
+            // On the board at once, not only after the room's first status change.
+            await Board.Live.RoomBoardNotifications.RoomDetailsChangedAsync(grains, user.TenantId, room.Id, loggers);
             return TypedResults.Created($"/api/clinics/{clinicId}/rooms/{room.Id}", room);
         }
         catch (PostgresException e) when (e.IsUniqueViolation())
@@ -128,8 +132,8 @@ public static class RoomsApi
     }
 
     private static async Task<Results<Ok<RoomResponse>, ValidationProblem, ProblemHttpResult>> Update(
-        Guid clinicId, Guid roomId, RoomRequest request, CurrentUser user, NpgsqlDataSource db, IGrainFactory grains,
-        ILoggerFactory loggers, CancellationToken ct)
+        Guid clinicId, Guid roomId, RoomRequest request, HttpContext http, CurrentUser user, NpgsqlDataSource db, IGrainFactory grains,
+        ILoggerFactory loggers, TimeProvider time, CancellationToken ct)
     {
         var v = Validate(request);
         if (!v.IsValid)
@@ -138,6 +142,26 @@ public static class RoomsApi
         }
 
         await using var conn = await db.OpenConnectionAsync(ct);
+        var current = await conn.QuerySingleOrDefaultAsync<RoomRow>(new CommandDefinition(
+            $"SELECT {Columns} FROM rooms WHERE tenant_id = @TenantId AND clinic_id = @clinicId AND id = @roomId",
+            new { user.TenantId, clinicId, roomId }, cancellationToken: ct));
+        if (current is null || !user.CanAccessClinic(clinicId))
+        {
+            return ApiProblems.NotFound("Room");
+        }
+
+        // Out of service is one fact: the room grain's live status, which the rules guard (a room with a patient in
+        // it cannot be taken out of service) and which copies itself to this table. So a change goes through the grain
+        // first; a refusal leaves both unchanged.
+        var outOfService = request.OutOfService ?? false;
+        if (current.Active
+            && await grains.GetGrain<IRoomGrain>(BoardKeys.For(user.TenantId, roomId)).GetCardAsync() is { } live
+            && outOfService != (live.Status == RoomStatus.OutOfService)
+            && await ChangeServiceAsync(grains, http, user, time, roomId, outOfService, request.OutOfServiceReason) is { } refused)
+        {
+            return refused;
+        }
+
         try
         {
             var row = await conn.QuerySingleOrDefaultAsync<RoomRow>(new CommandDefinition(
@@ -164,13 +188,53 @@ public static class RoomsApi
     }
 
     private static async Task<Results<NoContent, ProblemHttpResult>> Archive(
-        Guid clinicId, Guid roomId, CurrentUser user, NpgsqlDataSource db, CancellationToken ct)
+        Guid clinicId, Guid roomId, CurrentUser user, NpgsqlDataSource db, IGrainFactory grains, ILoggerFactory loggers,
+        CancellationToken ct)
     {
+        if (!user.CanAccessClinic(clinicId))
+        {
+            return ApiProblems.NotFound("Room");
+        }
+
+        // A patient's room cannot vanish from under the visit: the visit leaves first.
+        var card = await grains.GetGrain<IRoomGrain>(BoardKeys.For(user.TenantId, roomId)).GetCardAsync();
+        if (card?.VisitId is { } visitId)
+        {
+            return ApiProblems.Conflict($"The room has a visit in it ({visitId}); it can be archived once the visit has left.", "room_occupied");
+        }
+
         await using var conn = await db.OpenConnectionAsync(ct);
         var changed = await conn.ExecuteAsync(new CommandDefinition(
             "UPDATE rooms SET active = false, updated_at = now() WHERE tenant_id = @TenantId AND clinic_id = @clinicId AND id = @roomId",
             new { user.TenantId, clinicId, roomId }, cancellationToken: ct));
-        return changed == 0 ? ApiProblems.NotFound("Room") : TypedResults.NoContent();
+        if (changed == 0)
+        {
+            return ApiProblems.NotFound("Room");
+        }
+
+        // Off the board at once, and its live commands answer 404 from now on.
+        await Board.Live.RoomBoardNotifications.RoomDetailsChangedAsync(grains, user.TenantId, roomId, loggers);
+        return TypedResults.NoContent();
+    }
+
+    /// <summary>Takes the room out of service or returns it through its grain; the problem when the rules refuse.</summary>
+    private static async Task<ProblemHttpResult?> ChangeServiceAsync(
+        IGrainFactory grains, HttpContext http, CurrentUser user, TimeProvider time, Guid roomId, bool outOfService, string? reason)
+    {
+        var room = grains.GetGrain<IRoomGrain>(BoardKeys.For(user.TenantId, roomId));
+        var context = new ChangeContext(user.UserId, Visits.VisitsApi.DeviceId(http, null, user), time.GetUtcNow());
+        var result = outOfService
+            ? await room.TakeOutOfServiceAsync(string.IsNullOrWhiteSpace(reason) ? "Out of service" : reason.Trim(), context)
+            : await room.ReturnToServiceAsync(context);
+        if (!result.Found)
+        {
+            return ApiProblems.NotFound("Room");
+        }
+
+        return result.Refusal is { } refusal
+            ? ApiProblems.Problem(StatusCodes.Status409Conflict, refusal.Code, "The room cannot do that now.", refusal.Message,
+                new Dictionary<string, object?> { ["currentStatus"] = System.Text.Json.JsonNamingPolicy.KebabCaseLower.ConvertName(result.Card!.Status.ToString()) })
+            : null;
     }
 
     private static ProblemHttpResult DuplicateNumber(RoomRequest request) =>

@@ -154,6 +154,7 @@
     state.seq = e.seq;
     switch (e.event) {
       case "room.updated": state.rooms.set(e.data.roomId, e.data); break;
+      case "room.removed": state.rooms.delete(e.data.roomId); break;
       case "provider.status_changed": state.providers.set(e.data.providerId, e.data); break;
       case "waitingRoom.queue_updated": state.queue = e.data; break;
     }

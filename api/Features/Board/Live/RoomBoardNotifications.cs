@@ -6,9 +6,10 @@ namespace MedSpa.Api.Features.Board.Live;
 public static class RoomBoardNotifications
 {
     /// <summary>
-    /// A room's number or name changed: its grain re-reads them and publishes the card, so wall screens show the new
-    /// label at once. Best effort: the rename is already saved, and a failure here (logged) leaves the old label on
-    /// the board until the room is saved again.
+    /// A room was created, renamed, archived or reactivated: its grain re-reads its row and publishes, so wall screens
+    /// show the new room, the new label, or drop the archived room at once. Best effort: the change is already saved,
+    /// and a failure here (logged) is caught up when the room grain next activates (it reconciles archived/active
+    /// with the table) or the room is saved again.
     /// </summary>
     public static async Task RoomDetailsChangedAsync(IGrainFactory grains, Guid tenantId, Guid roomId, ILoggerFactory loggers)
     {
@@ -18,7 +19,7 @@ public static class RoomBoardNotifications
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            loggers.CreateLogger(typeof(RoomBoardNotifications)).LogWarning(e, "Room {RoomId} renamed, but its board card was not refreshed", roomId);
+            loggers.CreateLogger(typeof(RoomBoardNotifications)).LogWarning(e, "Room {RoomId} changed, but its board card was not refreshed", roomId);
         }
     }
 }
