@@ -111,7 +111,11 @@ public sealed class InvoiceConcurrencyTests(MedSpaApiFactory factory) : IClassFi
             new { name = "City", ratePercent = 4.375m, taxCategory = "service", inclusive = false }, HttpStatusCode.Created);
         await owner.SendAsync(HttpMethod.Post, $"/api/clinics/{tenant.ClinicId}/tax-rates",
             new { name = "Retail", ratePercent = 8.875m, taxCategory = "retail", inclusive = true }, HttpStatusCode.Created);
-        var providers = new[] { Guid.NewGuid(), Guid.NewGuid(), Guid.NewGuid() };
+        var providers = new[]
+        {
+            await Receipts.ReceiptRequests.CreateProviderAsync(tenant, "Dr. A"), await Receipts.ReceiptRequests.CreateProviderAsync(tenant, "Dr. B"),
+            await Receipts.ReceiptRequests.CreateProviderAsync(tenant, "Dr. C"),
+        };
         var outcomes = new System.Collections.Concurrent.ConcurrentDictionary<string, int>();
 
         var desks = await Task.WhenAll(Enumerable.Range(0, Desks).Select(d => RunDeskAsync(d)));
@@ -147,11 +151,25 @@ public sealed class InvoiceConcurrencyTests(MedSpaApiFactory factory) : IClassFi
                         new { kind = "percent", percent = random.Next(0, 30) }), HttpStatusCode.OK),
                     "draft" when roll < 61 => ("void-draft", await client.TrySendAsync(HttpMethod.Post, $"/api/invoices/{target}/void", new { }), HttpStatusCode.OK),
                     "draft" => ("open", await client.TrySendAsync(HttpMethod.Post, $"/api/invoices/{target}/open", null), HttpStatusCode.OK),
+                    // An open invoice holds no money (never paid, or every payment refunded): void cancels the rest.
                     "open" when roll < 22 => ("void", await client.TrySendAsync(HttpMethod.Post, $"/api/invoices/{target}/void", new { }), HttpStatusCode.OK),
+                    "partially-paid" when roll < 20 => ("void-while-held", await client.TrySendAsync(HttpMethod.Post, $"/api/invoices/{target}/void", new { }), HttpStatusCode.Conflict),
+                    "partially-paid" when roll < 40 => ("refund-of-partial-payment", await RefundRandomly(client, random, target, inv), HttpStatusCode.OK),
+                    "open" or "partially-paid" when roll < 46 => ("write-off", await client.TrySendAsync(HttpMethod.Post, $"/api/invoices/{target}/write-off",
+                        new { reason = "uncollectable" }, Guid.NewGuid().ToString("N")), HttpStatusCode.OK),
                     "open" or "partially-paid" => await PayRandomly(client, random, target, inv),
-                    "paid" or "refunded" when roll < 60 => ("refund", await RefundRandomly(client, random, target, inv), HttpStatusCode.OK),
+                    "paid" when roll < 50 && !inv.GetProperty("refunds").EnumerateArray().Any(r => !r.GetProperty("tipAdjustment").GetBoolean())
+                        => await AdjustTipRandomly(client, random, target, inv),
+                    "paid" when roll < 50 && roll % 4 == 0 => await AdjustTipRandomly(client, random, target, inv),
+                    "paid" or "refunded" when roll < 70 => ("refund", await RefundRandomly(client, random, target, inv), HttpStatusCode.OK),
                     _ => ("get", await client.TrySendAsync(HttpMethod.Get, $"/api/invoices/{target}", null), HttpStatusCode.OK),
                 };
+                if (kind == "tip-lowered-too-far" && result.Status == HttpStatusCode.OK)
+                {
+                    kind = "tip-adjust"; // the new percentage happened to fit on the card after all
+                    expected = HttpStatusCode.OK;
+                }
+
                 Assert.True(result.Status == expected, $"desk {desk} op {op} {kind} on {status}: expected {(int)expected}, got {(int)result.Status} {result.Body}");
                 Count(kind + (expected == HttpStatusCode.OK ? "" : "-declined"));
                 if (result.Status == HttpStatusCode.OK)
@@ -160,10 +178,13 @@ public sealed class InvoiceConcurrencyTests(MedSpaApiFactory factory) : IClassFi
                     continue;
                 }
 
-                // A declined payment changed nothing: same paid total, same tenders.
+                // A refused operation changed nothing: same paid total, same tenders, refunds, write-offs and tip.
                 var after = await client.GetInvoiceAsync(target);
                 Assert.Equal(inv.Total("paid"), after.Total("paid"));
+                Assert.Equal(inv.Total("tips"), after.Total("tips"));
+                Assert.Equal(inv.Total("writtenOff"), after.Total("writtenOff"));
                 Assert.Equal(inv.GetProperty("tenders").GetArrayLength(), after.GetProperty("tenders").GetArrayLength());
+                Assert.Equal(inv.GetProperty("refunds").GetArrayLength(), after.GetProperty("refunds").GetArrayLength());
                 state[target] = after;
             }
 
@@ -239,6 +260,36 @@ public sealed class InvoiceConcurrencyTests(MedSpaApiFactory factory) : IClassFi
             return (parts > 1 ? "pay-split" : "pay", result, declines ? HttpStatusCode.PaymentRequired : HttpStatusCode.OK);
         }
 
+        // A tip changed after payment: charged to or refunded on the invoice's last credit/debit card. Refused (400)
+        // without such a card, 409 once the sale was refunded; lowering by more than the card still holds is a 400.
+        async Task<(string, (HttpStatusCode Status, JsonElement Body), HttpStatusCode)> AdjustTipRandomly(HttpClient client, Random random, Guid id, JsonElement inv)
+        {
+            var tenders = inv.GetProperty("tenders").EnumerateArray().ToList();
+            var refunds = inv.GetProperty("refunds").EnumerateArray().ToList();
+            var card = tenders.LastOrDefault(t => t.GetProperty("kind").GetString() is "credit" or "debit");
+            var salesRefunded = refunds.Any(r => !r.GetProperty("tipAdjustment").GetBoolean());
+            // Raise a tip that is zero, lower one that is not (to 0 % or 5 %), so both directions are exercised.
+            var percent = inv.Total("tips") == 0 ? new[] { 15, 18, 20, 25, 30 }[random.Next(5)] : new[] { 0, 5 }[random.Next(2)];
+            var result = await client.TrySendAsync(HttpMethod.Post, $"/api/invoices/{id}/tip-adjustments",
+                new { kind = "percent", percent, split = new { kind = "by-service-revenue" } }, Guid.NewGuid().ToString("N"));
+            if (card.ValueKind == JsonValueKind.Undefined)
+            {
+                return ("tip-no-card", result, HttpStatusCode.BadRequest);
+            }
+
+            if (salesRefunded)
+            {
+                return ("tip-after-refund", result, HttpStatusCode.Conflict);
+            }
+
+            var cardLeft = card.Amount("amount") - refunds.Where(r => r.GetProperty("tenderId").GetGuid() == card.GetProperty("id").GetGuid()).Sum(r => r.Amount("amount"));
+            var lowered = inv.Total("tips") - (result.Status == HttpStatusCode.OK ? result.Body.Total("tips") : 0);
+            return lowered > cardLeft
+                ? ("tip-lowered-too-far", result, HttpStatusCode.BadRequest)
+                : (result.Status == HttpStatusCode.OK && result.Body.Total("tips") > inv.Total("tips") ? "tip-raised"
+                    : result.Status == HttpStatusCode.OK && result.Body.Total("tips") < inv.Total("tips") ? "tip-lowered" : "tip-adjust", result, HttpStatusCode.OK);
+        }
+
         async Task<(HttpStatusCode Status, JsonElement Body)> RefundRandomly(HttpClient client, Random random, Guid id, JsonElement inv)
         {
             var refunds = inv.GetProperty("refunds").EnumerateArray().ToList();
@@ -264,12 +315,15 @@ public sealed class InvoiceConcurrencyTests(MedSpaApiFactory factory) : IClassFi
         Assert.True(statuses.GetValueOrDefault("paid") + statuses.GetValueOrDefault("refunded") > 20, summary);
         Assert.True(outcomes.GetValueOrDefault("pay-split-declined") + outcomes.GetValueOrDefault("pay-declined") > 5, summary);
         Assert.True(outcomes.GetValueOrDefault("refund") > 20 && outcomes.GetValueOrDefault("void") > 3, summary);
+        Assert.True(outcomes.GetValueOrDefault("refund-of-partial-payment") > 5 && outcomes.GetValueOrDefault("write-off") > 5, summary);
+        Assert.True(outcomes.GetValueOrDefault("tip-raised") > 1 && outcomes.GetValueOrDefault("tip-lowered") > 1, summary);
 
         var day = await LatestBusinessDateAsync(factory, tenant.TenantId);
         var tb = await owner.SendAsync(HttpMethod.Get, $"/api/reports/trial-balance?clinicId={tenant.ClinicId}&date={day:yyyy-MM-dd}", null);
         Assert.True(tb.GetProperty("balanced").GetBoolean());
         Assert.Equal(finals.Where(f => f.GetProperty("status").GetString() is "open" or "partially-paid").Sum(f => f.Total("balanceDue")),
             tb.Closing("accounts-receivable"));
+        Assert.All(finals.Where(f => f.GetProperty("status").GetString() is not ("open" or "partially-paid")), f => Assert.Equal(0, f.Total("balanceDue")));
         long TakenMinusRefunded(JsonElement f, params string[] kinds)
         {
             var tenders = f.GetProperty("tenders").EnumerateArray().Where(t => kinds.Contains(t.GetProperty("kind").GetString())).ToList();
@@ -287,11 +341,16 @@ public sealed class InvoiceConcurrencyTests(MedSpaApiFactory factory) : IClassFi
 
         // What the sales owe (revenue net of discounts and refunds, deferred package/gift-card value, tax, tips) is what
         // finalised, non-void invoices total less what was refunded on them (credit-positive, hence the minus).
-        string[] saleAccounts = ["revenue", "discounts", "refunds", "package-liability", "gift-card-liability", "tax-payable", "tips-payable"];
-        var owed = -tb.GetProperty("accounts").EnumerateArray()
+        // A refund for a lowered tip returns an overpayment and reverses no sale; write-offs (and voids after refunds)
+        // reverse what they closed; a void before any payment reversed everything.
+        string[] saleAccounts = ["revenue", "discounts", "refunds", "write-offs", "package-liability", "gift-card-liability", "tax-payable", "tips-payable"];
+        long Owed(JsonElement trialBalance) => -trialBalance.GetProperty("accounts").EnumerateArray()
             .Where(a => saleAccounts.Contains(a.GetProperty("account").GetString()!.Split(':')[0]))
             .Sum(a => a.GetProperty("closingBalance").GetInt64());
-        Assert.Equal(finals.Where(f => f.GetProperty("status").GetString() is not ("draft" or "void")).Sum(f => f.Total("total") - f.Total("refunded")), owed);
+        long StillSold(JsonElement f) => f.GetProperty("status").GetString() is "draft" || (f.GetProperty("status").GetString() is "void" && f.Total("writtenOff") == 0)
+            ? 0
+            : f.Total("total") - (f.Total("refunded") - f.Total("tipRefunded")) - f.Total("writtenOff");
+        Assert.Equal(finals.Sum(StillSold), Owed(tb));
         Assert.True(tb.Closing("gift-card-liability") < 0 && tb.Closing("package-liability") < 0, "deferred liabilities were sold");
 
         // card_payments: exactly the card tenders, each with its amount captured and its refunds.
@@ -309,5 +368,54 @@ public sealed class InvoiceConcurrencyTests(MedSpaApiFactory factory) : IClassFi
 
         var list = await owner.SendAsync(HttpMethod.Get, $"/api/invoices?clinicId={tenant.ClinicId}&pageSize=1", null);
         Assert.Equal(invoices.Count, list.GetProperty("total").GetInt64());
+
+        // Every invoice can be closed: each one still owing is paid in full, voided (when it holds no money) or
+        // written off, in turn; then nothing is receivable, no invoice is open, and the ledger still equals the invoices.
+        var closer = new Random(20261206);
+        var closedHow = new Dictionary<string, int>();
+        foreach (var f in finals.Where(f => f.GetProperty("status").GetString() is "open" or "partially-paid" or "draft"))
+        {
+            var id = f.GetProperty("id").GetGuid();
+            var status = f.GetProperty("status").GetString();
+            var how = status == "draft" ? "open-and-pay" : closer.Next(3) switch
+            {
+                0 when status == "open" => "void",
+                1 => "write-off",
+                _ => "pay",
+            };
+            if (how == "open-and-pay")
+            {
+                await owner.OpenAsync(id);
+                how = "pay";
+            }
+
+            var due = (await owner.GetInvoiceAsync(id)).Total("balanceDue");
+            var closed = how switch
+            {
+                "void" => await owner.SendAsync(HttpMethod.Post, $"/api/invoices/{id}/void", new { reason = "closing the day" }),
+                "write-off" => await owner.SendAsync(HttpMethod.Post, $"/api/invoices/{id}/write-off", new { reason = "closing the day" },
+                    idempotencyKey: Guid.NewGuid().ToString("N")),
+                _ when due == 0 => await owner.GetInvoiceAsync(id),
+                _ => await owner.PayAsync(id, new[] { new { kind = "cash", amount = Usd(due) } }),
+            };
+            Assert.Equal(0, closed.Total("balanceDue"));
+            Assert.True(closed.GetProperty("status").GetString() is "paid" or "refunded" or "void", closed.ToString());
+            closedHow[how] = closedHow.GetValueOrDefault(how) + 1;
+        }
+
+        Assert.True(closedHow.Count >= 2, string.Join(", ", closedHow));
+        Assert.Equal(0, await UnbalancedEntriesAsync(factory, tenant.TenantId));
+        var closedDay = await LatestBusinessDateAsync(factory, tenant.TenantId);
+        var end = await owner.SendAsync(HttpMethod.Get, $"/api/reports/trial-balance?clinicId={tenant.ClinicId}&date={closedDay:yyyy-MM-dd}", null);
+        Assert.True(end.GetProperty("balanced").GetBoolean());
+        Assert.Equal(0, end.Closing("accounts-receivable"));
+        var closedFinals = await Task.WhenAll(invoices.Select(id => owner.GetInvoiceAsync(id)));
+        Assert.All(closedFinals, f => Assert.True(f.GetProperty("status").GetString() is "paid" or "refunded" or "void" && f.Total("balanceDue") == 0, f.ToString()));
+        Assert.Equal(closedFinals.Sum(StillSold), Owed(end));
+        // Money held on every tender account equals what the invoices kept (tenders − refunds): nothing lost or made.
+        long Held(JsonElement trialBalance) => new[] { "cash-drawer", "check-clearing", "other-clearing", "card-clearing", "hsa-fsa-clearing" }
+            .Sum(a => trialBalance.Closing(a));
+        Assert.Equal(closedFinals.Sum(f => f.Total("paid") - f.Total("refunded")), Held(end));
+        Assert.Equal(Held(end), Owed(end));
     }
 }

@@ -11,7 +11,7 @@ public sealed class InvoiceLifecycleTests(MedSpaApiFactory factory) : IClassFixt
     {
         var tenant = await TestTenant.CreateAsync(factory);
         var desk = tenant.ClientFor(await tenant.CreateUserAsync("front-desk"));
-        var provider = Guid.NewGuid();
+        var provider = await Receipts.ReceiptRequests.CreateProviderAsync(tenant, "Dr. Ana Rivera");
 
         var invoiceId = await desk.CreateInvoiceAsync(tenant.ClinicId);
         await desk.AddLineAsync(invoiceId, Line(20000, providerId: provider));

@@ -80,6 +80,44 @@ public sealed class ReceiptPdfRendererTests
         Assert.Contains("Page 1 of 1", text);
     }
 
+    /// <summary>
+    /// The printed link breaks only between path segments, never inside the signed token (a token split over two lines
+    /// breaks when copied): with the usual link, a long public base URL, and a base so long the token needs a line of
+    /// its own, some printed line holds the whole token and the lines joined give back the exact link.
+    /// </summary>
+    [Theory]
+    [InlineData("https://clinic.example/r/")]
+    [InlineData("https://receipts.glow-aesthetics-soho-new-york.example.com/r/")]
+    [InlineData("https://receipts.glow-aesthetics-soho-new-york.example.com/tenants/glow-aesthetics/clinics/soho/public/receipts/r/")]
+    public void Receipt_link_is_never_broken_inside_its_token(string baseUrl)
+    {
+        const string token = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyAhIiMkJSYnKCkqKywtLi8wMTIzNDU2Nzg5Ojs8PT4_QEFCQ0RFRkdISUpLTE1OT1BR";
+        var url = baseUrl + token;
+        var pdf = new ReceiptPdfRenderer().Render(Build(PaidVisit(), Clinic(), "Jane Doe", Providers, url, null));
+        using var doc = PdfDocument.Open(pdf);
+        // Printed lines: letters grouped by baseline, left to right (no word splitting, so a break shows as two lines).
+        var lines = doc.GetPages().SelectMany(p => p.Letters
+                .GroupBy(l => Math.Round(l.StartBaseLine.Y, 1))
+                .OrderByDescending(g => g.Key)
+                .Select(g => string.Concat(g.OrderBy(l => l.StartBaseLine.X).Select(l => l.Value))))
+            .ToList();
+        Assert.Contains(lines, l => l.Contains(token, StringComparison.Ordinal));
+        // The link's lines, in print order (the QR code's caption sits on a baseline between them, to the left).
+        var linkLines = lines.SkipWhile(l => !url.StartsWith(l.Trim(), StringComparison.Ordinal) || l.Trim().Length < 8)
+            .Where(l => url.Contains(l.Trim(), StringComparison.Ordinal)).ToList();
+        var joined = "";
+        foreach (var line in linkLines)
+        {
+            joined += line.Trim();
+            if (joined.Length >= url.Length)
+            {
+                break;
+            }
+        }
+
+        Assert.Equal(url, joined);
+    }
+
     [Fact]
     public void Hsa_fsa_section_itemises_eligible_and_ineligible_amounts()
     {
