@@ -222,14 +222,15 @@ public sealed class BoardPageTests(LiveServerFactory factory) : IClassFixture<Li
         await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(Path.GetTempPath(), $"medspa-board-{width}x{height}.png") });
 
         // Measured in one pass inside the page (the page redraws the cards every second).
-        var cards = await page.EvaluateAsync<CardGeometry[]>("""
-            () => [...document.querySelectorAll('.room')].map(card => {
+        var json = await page.EvaluateAsync<string>("""
+            () => JSON.stringify([...document.querySelectorAll('.room')].map(card => {
               const box = e => { const r = e.getBoundingClientRect(); return { x: r.x, y: r.y, width: r.width, height: r.height }; };
               const name = card.querySelector('.name'), status = card.querySelector('.status');
               return { name: name.textContent, status: status.textContent, card: box(card), nameBox: box(name), badge: box(status),
                        textFits: status.scrollWidth <= status.clientWidth };
-            })
+            }))
             """);
+        var cards = System.Text.Json.JsonSerializer.Deserialize<CardGeometry[]>(json, new System.Text.Json.JsonSerializerOptions(System.Text.Json.JsonSerializerDefaults.Web))!;
         Assert.Equal(rooms.Count, cards.Length);
         Assert.Contains(cards, c => c.Status == "just started");
         foreach (var c in cards)
