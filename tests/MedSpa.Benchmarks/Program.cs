@@ -86,10 +86,59 @@ public static class BoardPushBenchmark
             var room = tenant.RoomId;
             for (var repeat = 0; repeat < settings.Repeat; repeat++)
             {
-                foreach (var path in settings.Paths)
+                foreach (var stalledPercent in settings.Stalled)
                 {
-                    var result = await RunAsync(server, tenant, group, room, path, settings);
-                    Console.WriteLine(result);
+                    foreach (var path in settings.Paths)
+                    {
+                        // Screens that stop reading, added next to the measured ones for this row only (each row starts
+                        // with fresh ones: the server cuts a stalled screen loose once it is far enough behind).
+                        var stalled = new List<StalledBoardClient>();
+                        var count = clients * stalledPercent / 100;
+                        using (var http = new HttpClient())
+                        {
+                            for (var k = 0; k < count; k++)
+                            {
+                                stalled.Add(await StalledBoardClient.ConnectAsync(http, server.BaseAddress, tenant.Token, tenant.ClinicId, $"stalled-{k}"));
+                            }
+                        }
+
+                        var note = stalledPercent == 0 ? null : $"+ {count} stalled";
+                        var result = await RunAsync(server, tenant, group, room, path, settings, note);
+                        var feed = server.Services.GetRequiredService<BoardLiveFeed>();
+                        var stillServed = feed.ScreenConnectionIds(tenant.TenantId, tenant.ClinicId).Count - clients;
+                        Console.WriteLine(result + (count > 0 ? $" ({count - stillServed} of {count} stalled screens cut loose by the end)" : ""));
+                        foreach (var s in stalled) await s.DisposeAsync();
+                    }
+                }
+
+                if (settings.JoinStorm > 0)
+                {
+                    var joiners = new System.Collections.Concurrent.ConcurrentBag<RawBoardClient>();
+                    var storm = new TaskCompletionSource<TimeSpan>();
+                    Task Storm() => Task.Run(async () =>
+                    {
+                        // N screens, each with its own device id, joining at an even pace over 10 s while events flow.
+                        var began = Stopwatch.GetTimestamp();
+                        var joins = new List<Task>();
+                        for (var k = 0; k < settings.JoinStorm; k++)
+                        {
+                            var due = began + (long)(k * 10.0 / settings.JoinStorm * Stopwatch.Frequency);
+                            var wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), due);
+                            if (wait > TimeSpan.Zero) await Task.Delay(wait);
+                            var joiner = new RawBoardClient { Device = $"joiner-{k}" };
+                            joiners.Add(joiner);
+                            joins.Add(joiner.ConnectAsync(server.BaseAddress, tenant.Token, tenant.ClinicId));
+                        }
+
+                        await Task.WhenAll(joins);
+                        storm.SetResult(Stopwatch.GetElapsedTime(began));
+                    });
+                    var result = await RunAsync(server, tenant, group, room, "board", settings, $"+ {settings.JoinStorm} joining", Storm);
+                    var took = await storm.Task;
+                    var presence = joiners.Sum(j => j.PresenceMessages);
+                    Console.WriteLine(result + string.Create(CultureInfo.InvariantCulture,
+                        $" ({settings.JoinStorm} joins in {took.TotalSeconds:F1} s; presence messages received by the joiners: {presence}, {(double)presence / settings.JoinStorm:F1} per joiner)"));
+                    foreach (var joiner in joiners) await joiner.DisposeAsync();
                 }
             }
 
@@ -144,8 +193,10 @@ public static class BoardPushBenchmark
         return 0;
     }
 
-    private static async Task<string> RunAsync(BenchServer server, BenchTenant tenant, IClientGroup clients, Guid room, string path, Settings settings)
+    private static async Task<string> RunAsync(BenchServer server, BenchTenant tenant, IClientGroup clients, Guid room, string path, Settings settings,
+        string? note = null, Func<Task>? whileMeasuring = null)
     {
+        Task? alongside = null;
         var board = server.Grains.GetGrain<IClinicBoardGrain>(BoardKeys.For(tenant.TenantId, tenant.ClinicId));
         var feed = server.Services.GetRequiredService<BoardLiveFeed>();
         // "baseline~baseline-small": the direct variants alternate event by event within one run, so both meet the same
@@ -208,6 +259,7 @@ public static class BoardPushBenchmark
                 allocated0 = GC.GetTotalAllocatedBytes();
                 gcIndex0 = GC.GetGCMemoryInfo(GCKind.Any).Index;
                 measuredFrom = Stopwatch.GetTimestamp();
+                alongside = whileMeasuring?.Invoke();
             }
 
             // Steady rate: wait until this event's slot (no catching up in bursts after a slow publish).
@@ -296,6 +348,8 @@ public static class BoardPushBenchmark
             }
         }
 
+        if (alongside is not null) await alongside;
+
         // Wait (bounded) for the last deliveries.
         await clients.WaitForAsync(sentAt.Keys.ToList(), TimeSpan.FromSeconds(10));
         var snapshot = await clients.SnapshotAsync();
@@ -341,7 +395,7 @@ public static class BoardPushBenchmark
             latencies.Sort();
             var publish = variants.Length == 1 ? publishTimes : [.. mine.Select(kv => publishOf[kv.Key])];
             publish.Sort();
-            var name = variants.Length == 1 ? path : $"{variant} (alternating: {path})";
+            var name = (variants.Length == 1 ? path : $"{variant} (alternating: {path})") + (note is null ? "" : " " + note);
             Percentiles.Add((clients.Count, name, Pct(latencies, 50), Pct(latencies, 99)));
             rows.Add(string.Create(CultureInfo.InvariantCulture,
                 $"| {name} | {clients.Count} | {mine.Count} | {latencies.Count} | {lost} | {Pct(latencies, 50):F2} | {Pct(latencies, 99):F2} | {(latencies.Count > 0 ? latencies[^1] : double.NaN):F2} | {Pct(publish, 50):F2} | {Pct(firsts, 50):F2} / {Pct(lasts, 50):F2} | {serverCpu} | {clientsCpu} | {gc} | {jit} |"));
@@ -418,6 +472,12 @@ sealed record Settings(int[] Clients, double Rate, int Events, int Warmup, int I
     public string[] Paths { get; init; } = ["baseline", "board", "http"];
     public int Repeat { get; init; } = 1;
 
+    /// <summary>--stalled 0,1,10: runs each path again with that % of the clients count added as screens that stop reading.</summary>
+    public int[] Stalled { get; init; } = [0];
+
+    /// <summary>--join-storm N: a board row while N more screens with distinct device ids join within 10 s (0: none).</summary>
+    public int JoinStorm { get; init; }
+
     /// <summary>--settle-jit N: after --warmup, warm up further until at most N methods were JIT-compiled over the last 100
     /// events (0: a fixed warm-up of --warmup events, as runs 1–11 did).</summary>
     public int SettleJit { get; init; } = 20;
@@ -455,7 +515,8 @@ sealed record Settings(int[] Clients, double Rate, int Events, int Warmup, int I
     public const string Usage =
         "--clients 100,1000 --rate 20 --events 400 --warmup 200 --settle-jit 20 --warmup-max 2400 --idle 30 --client epoll|raw|signalr --clients-in-process "
         + "--paths baseline,baseline-small,board,http (a~b: alternate a and b event by event in one run) --repeat N --set Config:Key=value (server configuration, repeatable) "
-        + "--clients-env NAME=value (environment of the clients' process, repeatable) --stamp read|arrival --clients-priority normal|idle";
+        + "--clients-env NAME=value (environment of the clients' process, repeatable) --stamp read|arrival --clients-priority normal|idle "
+        + "--stalled 0,1,10 (% of the clients added as screens that never read) --join-storm 1000 (screens with distinct device ids joining within 10 s during a board run)";
 
     public static Settings Parse(string[] args)
     {
@@ -483,6 +544,8 @@ sealed record Settings(int[] Clients, double Rate, int Events, int Warmup, int I
                 "--idle" => s with { IdleSeconds = int.Parse(v, CultureInfo.InvariantCulture) },
                 "--paths" => s with { Paths = v.Split(',', StringSplitOptions.RemoveEmptyEntries) },
                 "--repeat" => s with { Repeat = int.Parse(v, CultureInfo.InvariantCulture) },
+                "--stalled" => s with { Stalled = [.. v.Split(',').Select(x => int.Parse(x, CultureInfo.InvariantCulture))] },
+                "--join-storm" => s with { JoinStorm = int.Parse(v, CultureInfo.InvariantCulture) },
                 "--set" => s with { ServerSettings = new(s.ServerSettings) { [KeyOf(v)] = ValueOf(v) } },
                 "--stamp" => v is "read" or "arrival"
                     ? s with { ClientsEnvironment = new(s.ClientsEnvironment) { ["MEDSPA_BENCH_STAMP"] = v } }

@@ -22,9 +22,18 @@ public sealed class RawBoardClient : IBenchClient, IPingingClient
     private TaskCompletionSource _joined = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Task? _reader;
 
+    /// <summary>The device id the screen names itself with (the board lists each device once); null: none.</summary>
+    public string? Device { get; init; }
+
+    /// <summary>Presence messages (whole lists and changes) received.</summary>
+    public int PresenceMessages => Volatile.Read(ref _presenceMessages);
+
+    private int _presenceMessages;
+
     public async Task ConnectAsync(Uri baseAddress, string token, Guid clinicId)
     {
-        var ws = new UriBuilder(baseAddress) { Scheme = "ws", Path = "/hubs/clinic", Query = "access_token=" + Uri.EscapeDataString(token) }.Uri;
+        var query = "access_token=" + Uri.EscapeDataString(token) + (Device is null ? "" : "&device=" + Uri.EscapeDataString(Device));
+        var ws = new UriBuilder(baseAddress) { Scheme = "ws", Path = "/hubs/clinic", Query = query }.Uri;
         await _socket.ConnectAsync(ws, CancellationToken.None);
         await SendAsync("{\"protocol\":\"json\",\"version\":1}" + RecordSeparator);
         _reader = Task.Run(ReadAsync);
@@ -80,7 +89,11 @@ public sealed class RawBoardClient : IBenchClient, IPingingClient
 
     private void OnMessage(ReadOnlySpan<byte> message, long at)
     {
-        if (BoardMessages.TryReadEventSeq(message, out var seq))
+        if (message.IndexOf("\"target\":\"presence"u8) >= 0)
+        {
+            Interlocked.Increment(ref _presenceMessages);
+        }
+        else if (BoardMessages.TryReadEventSeq(message, out var seq))
         {
             lock (_lock) _received.TryAdd(seq, at);
         }

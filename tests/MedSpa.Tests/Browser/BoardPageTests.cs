@@ -177,4 +177,77 @@ public sealed class BoardPageTests(LiveServerFactory factory) : IClassFixture<Li
         await Assertions.Expect(card.Locator(".detail").First).ToContainTextAsync("Ana Rivera 0");
         Assert.DoesNotContain("Jane", await page.ContentAsync());
     }
+
+    [Theory]
+    [InlineData(1920, 1080)]
+    [InlineData(1280, 720)]
+    public async Task At_tv_sizes_every_status_badge_stays_inside_its_card_clear_of_the_room_name_and_nothing_answers_404(int width, int height)
+    {
+        var tenant = await TestTenant.CreateAsync(factory);
+        // Long names next to the longest statuses the board shows (JUST STARTED is in progress, first phase).
+        var statuses = new[] { RoomStatus.Documenting, RoomStatus.InProgress, RoomStatus.OutOfService, RoomStatus.Turnover, RoomStatus.Waiting, RoomStatus.Documenting, RoomStatus.InProgress, RoomStatus.Ready };
+        var rooms = new List<(Guid Id, RoomStatus Status, string Name)>();
+        for (var i = 0; i < statuses.Length; i++)
+        {
+            var name = i % 2 == 0 ? "Laser and skin suite" : "Injectables";
+            rooms.Add((await tenant.AddRoomAsync($"{10 + i}", name), statuses[i], $"{10 + i} · {name}"));
+        }
+
+        using var admin = tenant.ClientFor(tenant.Owner);
+        var link = await (await admin.PostAsync($"/api/clinics/{tenant.ClinicId}/display-links", System.Net.Http.Json.JsonContent.Create(new { name = "Lobby TV" })))
+            .ReadJsonAsync<MedSpa.Api.Features.Board.Live.DisplayLinkResponse>();
+
+        var page = await _browser!.NewPageAsync(new BrowserNewPageOptions
+        {
+            BaseURL = factory.BaseAddress.ToString(),
+            ViewportSize = new ViewportSize { Width = width, Height = height },
+        });
+        var notFound = new ConcurrentQueue<string>();
+        page.Response += (_, response) =>
+        {
+            if (response.Status == 404) notFound.Enqueue(response.Url);
+        };
+
+        await page.GotoAsync(link.Url!);
+        var board = factory.Grains.Board(tenant);
+        foreach (var (id, status, name) in rooms)
+        {
+            var patient = status == RoomStatus.OutOfService ? null : "Maximilian Oppenheimer";
+            await board.PublishAsync([new BoardChange(BoardEventNames.RoomUpdated, BoardTestData.Room(id, status, patient, name))]);
+        }
+
+        await Assertions.Expect(page.Locator(".room[data-status='documenting']")).ToHaveCountAsync(2);
+        await Assertions.Expect(page.Locator(".room[data-status='in-progress']")).ToHaveCountAsync(2);
+        await Assertions.Expect(page.Locator(".room .name", new() { HasText = "17 · Injectables" })).ToHaveCountAsync(1);
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(Path.GetTempPath(), $"medspa-board-{width}x{height}.png") });
+
+        // Measured in one pass inside the page (the page redraws the cards every second).
+        var json = await page.EvaluateAsync<string>("""
+            () => JSON.stringify([...document.querySelectorAll('.room')].map(card => {
+              const box = e => { const r = e.getBoundingClientRect(); return { x: r.x, y: r.y, width: r.width, height: r.height }; };
+              const name = card.querySelector('.name'), status = card.querySelector('.status');
+              return { name: name.textContent, status: status.textContent, card: box(card), nameBox: box(name), badge: box(status),
+                       textFits: status.scrollWidth <= status.clientWidth };
+            }))
+            """);
+        var cards = System.Text.Json.JsonSerializer.Deserialize<CardGeometry[]>(json, new System.Text.Json.JsonSerializerOptions(System.Text.Json.JsonSerializerDefaults.Web))!;
+        Assert.Equal(rooms.Count, cards.Length);
+        Assert.Contains(cards, c => c.Status == "just started");
+        foreach (var c in cards)
+        {
+            var what = $"'{c.Name}' / '{c.Status}' at {width}x{height}";
+            Assert.True(c.Badge.X >= c.Card.X - 0.5 && c.Badge.X + c.Badge.Width <= c.Card.X + c.Card.Width + 0.5
+                        && c.Badge.Y >= c.Card.Y - 0.5 && c.Badge.Y + c.Badge.Height <= c.Card.Y + c.Card.Height + 0.5, $"{what}: the badge lies within the card");
+            var overlaps = c.Badge.X < c.NameBox.X + c.NameBox.Width && c.NameBox.X < c.Badge.X + c.Badge.Width
+                           && c.Badge.Y < c.NameBox.Y + c.NameBox.Height && c.NameBox.Y < c.Badge.Y + c.Badge.Height;
+            Assert.False(overlaps, $"{what}: the badge does not overlap the room name");
+            Assert.True(c.TextFits, $"{what}: the badge shows its whole word");
+        }
+
+        Assert.Empty(notFound);
+    }
+
+    public sealed record Rect(double X, double Y, double Width, double Height);
+
+    public sealed record CardGeometry(string Name, string Status, Rect Card, Rect NameBox, Rect Badge, bool TextFits);
 }
