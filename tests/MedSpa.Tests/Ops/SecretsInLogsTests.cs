@@ -34,6 +34,8 @@ public sealed class CapturingLoggerProvider : ILoggerProvider, ISupportExternalS
 
     public int Count => _lines.Count;
 
+    public IReadOnlyList<string> Lines => [.. _lines];
+
     public string Text() => string.Join('\n', _lines);
 
     public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
