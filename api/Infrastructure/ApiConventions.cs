@@ -8,12 +8,17 @@ namespace MedSpa.Api.Infrastructure;
 public static partial class ApiConventions
 {
     /// <summary>JSON as the clinics' front ends speak it: camelCase fields, kebab-case enum strings, ISO 8601 times.</summary>
-    public static void ConfigureJson(JsonSerializerOptions options)
+    /// <param name="guardInput">Refuse control characters and out-of-window dates while reading (<see cref="InputGuard"/>);
+    /// off only for reading back what is already stored.</param>
+    public static void ConfigureJson(JsonSerializerOptions options, bool guardInput = true)
     {
         options.PropertyNamingPolicy = JsonNamingPolicy.CamelCase;
         options.Converters.Add(new JsonStringEnumConverter(JsonNamingPolicy.KebabCaseLower, allowIntegerValues: false));
         options.DefaultIgnoreCondition = JsonIgnoreCondition.Never;
-        InputGuard.ConfigureJson(options);  // no control characters in text, dates within 1900-2200
+        if (guardInput)
+        {
+            InputGuard.ConfigureJson(options);  // no control characters in text, dates within 1900-2200
+        }
     }
 
     public static IHostApplicationBuilder AddMedSpaApiConventions(this IHostApplicationBuilder builder)

@@ -29,7 +29,8 @@ internal static class ReferenceDataSql
     private static JsonSerializerOptions CreateJson()
     {
         var options = new JsonSerializerOptions(JsonSerializerDefaults.Web);
-        ApiConventions.ConfigureJson(options);
+        // Reads back stored JSON (addresses, ...): a row written before the input guard existed must still load.
+        ApiConventions.ConfigureJson(options, guardInput: false);
         return options;
     }
 }
