@@ -237,33 +237,39 @@ public static partial class InvoicesApi
         Guid lineId, InvoiceLineRequest request, string currency, CurrentUser user, NpgsqlDataSource db, CancellationToken ct)
     {
         Money? catalogPrice = null;
-        await using (var conn = await db.OpenConnectionAsync(ct))
+        if (request.ProviderId is not null || request.CatalogItemId is not null)
         {
-            if (request.ProviderId is { } providerId && await UnknownProviderAsync(conn, user.TenantId, [("providerId", providerId)], ct) is { } field)
-            {
-                return (null, ApiProblems.Validation(field, "No such provider in this organisation."));
-            }
-
-            if (request.CatalogItemId is { } itemId)
-            {
-                var price = await conn.QueryFirstOrDefaultAsync<(long Amount, string Currency)?>(new CommandDefinition(
-                    """
-                    SELECT price_amount, price_currency FROM services WHERE tenant_id = @TenantId AND id = @itemId
+            // Both checks in one round trip, and none for a free-form line without a provider.
+            await using var conn = await db.OpenConnectionAsync(ct);
+            var found = await conn.QuerySingleAsync<(bool ProviderKnown, long? Amount, string? Currency)>(new CommandDefinition(
+                """
+                SELECT @providerId::uuid IS NULL OR EXISTS (SELECT 1 FROM providers WHERE tenant_id = @TenantId AND id = @providerId),
+                       c.amount, c.currency
+                FROM (SELECT 1) AS one
+                LEFT JOIN LATERAL (
+                    SELECT price_amount AS amount, price_currency AS currency FROM services WHERE tenant_id = @TenantId AND id = @itemId
                     UNION ALL
                     SELECT price_per_unit_amount, price_currency FROM products WHERE tenant_id = @TenantId AND id = @itemId
-                    LIMIT 1
-                    """, new { user.TenantId, itemId }, cancellationToken: ct));
-                if (price is not { } p)
+                    LIMIT 1) AS c ON true
+                """, new { user.TenantId, providerId = request.ProviderId, itemId = request.CatalogItemId }, cancellationToken: ct));
+            if (!found.ProviderKnown)
+            {
+                return (null, ApiProblems.Validation("providerId", "No such provider in this organisation."));
+            }
+
+            if (request.CatalogItemId is not null)
+            {
+                if (found.Amount is not { } amount || found.Currency is not { } itemCurrency)
                 {
                     return (null, ApiProblems.Validation("catalogItemId", "No such service or product in this organisation's catalog."));
                 }
 
-                if (p.Currency != currency)
+                if (itemCurrency != currency)
                 {
-                    return (null, ApiProblems.Validation("catalogItemId", $"The catalog item is priced in {p.Currency}, the invoice is in {currency}."));
+                    return (null, ApiProblems.Validation("catalogItemId", $"The catalog item is priced in {itemCurrency}, the invoice is in {currency}."));
                 }
 
-                catalogPrice = new Money(p.Amount, currency);
+                catalogPrice = new Money(amount, currency);
             }
         }
 

@@ -106,4 +106,39 @@ public sealed class StripeCheckoutTests(StripeMockApiFactory factory) : IClassFi
         Assert.Equal((3000L, paymentId), (stripeRefund["amount"]!.GetValue<long>(), stripeRefund["payment_intent"]!.GetValue<string>()));
         Assert.Equal(3000, (await desk.GetInvoiceAsync(invoiceId)).Total("refunded"));
     }
+
+    /// <summary>
+    /// Tip adjustment on Stripe: lowering refunds the difference on the card's PaymentIntent; raising charges the
+    /// difference as a new PaymentIntent on the same payment method (reserved with manual capture, then captured).
+    /// </summary>
+    [Fact]
+    public async Task A_lowered_tip_is_refunded_and_a_raised_tip_charged_at_stripe()
+    {
+        var tenant = await TestTenant.CreateAsync(factory);
+        var desk = tenant.ClientFor(tenant.Owner);
+        var provider = await Receipts.ReceiptRequests.CreateProviderAsync(tenant, "Dr. Ana Rivera");
+        var invoiceId = await desk.CreateInvoiceAsync(tenant.ClinicId);
+        await desk.AddLineAsync(invoiceId, Line(20000, providerId: provider));
+        object Tip(int percent) => new { kind = "percent", percent, split = new { kind = "single-provider", providerId = provider } };
+        await desk.SendAsync(HttpMethod.Put, $"/api/invoices/{invoiceId}/tip", Tip(20));
+        await desk.OpenAsync(invoiceId);
+        var paid = await desk.PayAsync(invoiceId, new[] { Card(24000) });
+        var paymentId = paid.GetProperty("tenders")[0].GetProperty("card").GetProperty("paymentId").GetString()!;
+
+        var lowered = await desk.SendAsync(HttpMethod.Post, $"/api/invoices/{invoiceId}/tip-adjustments", Tip(15), idempotencyKey: Guid.NewGuid().ToString("N"));
+        Assert.Equal((3000L, 1000L, "paid"), (lowered.Total("tips"), lowered.Total("tipRefunded"), lowered.GetProperty("status").GetString()));
+        var refund = Assert.Single(RequestsFor(invoiceId), r => r.Path == "/v1/refunds");
+        Assert.Equal((paymentId, "1000"), (refund.Fields.Single(f => f.Key == "payment_intent").Value, refund.Fields.Single(f => f.Key == "amount").Value));
+
+        var raised = await desk.SendAsync(HttpMethod.Post, $"/api/invoices/{invoiceId}/tip-adjustments", Tip(25), idempotencyKey: Guid.NewGuid().ToString("N"));
+        Assert.Equal((5000L, "paid", 0L), (raised.Total("tips"), raised.GetProperty("status").GetString(), raised.Total("balanceDue")));
+        var extra = raised.GetProperty("tenders")[1];
+        Assert.Equal(2000, extra.Amount("amount"));
+        var extraId = extra.GetProperty("card").GetProperty("paymentId").GetString()!;
+        Assert.NotEqual(paymentId, extraId);
+        var intent = factory.Stripe.Find(extraId)!;
+        Assert.Equal(("succeeded", 2000L), (intent["status"]!.GetValue<string>(), intent["amount"]!.GetValue<long>()));
+        Assert.Single(RequestsFor(invoiceId), r => r.Path == $"/v1/payment_intents/{extraId}/capture");
+        Assert.Equal(0, await UnbalancedEntriesAsync(factory, tenant.TenantId));
+    }
 }
