@@ -21,11 +21,11 @@ namespace MedSpa.Benchmarks;
 // Live-board push benchmark (issue 3 §6). For each client count: N SignalR clients (WebSockets) join one clinic's
 // board; status changes are published at a steady rate; each client timestamps every event it receives.
 //   board   — publish through the clinic's board grain (what the flow grains do once their state is durable):
-//             PostgreSQL write, one-way observer call to the host, SignalR group send.
+//             PostgreSQL write, one-way observer call to the host, the feed's fan-out to every screen's outbox.
 //   http    — through the HTTP API as a front desk would (POST /api/rooms/{id}/out-of-service | in-service):
 //             HTTP handler, room grain (its own PostgreSQL write), then the board path above. Latency counts from
 //             just before the request is sent, so it includes the whole API call.
-//   baseline — the same envelopes sent straight to the SignalR group from the same process (no Orleans, no database):
+//   baseline — the same envelopes handed straight to the feed's fan-out from the same process (no Orleans, no database):
 //             the floor the board path adds to.
 // Latency = client receipt − moment the publish call was made. By default the clients run in a child process of this
 // benchmark (--clients-mode, see ClientsProcess.cs) so their CPU does not compete with the server's inside one process;
@@ -429,7 +429,7 @@ public static class BoardPushBenchmark
 
         if (lines.Count == 0) return;
         Console.WriteLine();
-        Console.WriteLine("Ratio to the baseline row before it (same run and clients; a SignalR group send from the same process, no Orleans, no database):");
+        Console.WriteLine("Ratio to the baseline row before it (same run and clients; the feed's fan-out called from the same process, no Orleans, no database):");
         Console.WriteLine();
         Console.WriteLine("| path | clients | p50 ÷ baseline | p99 ÷ baseline |");
         Console.WriteLine("|---|---:|---:|---:|");
