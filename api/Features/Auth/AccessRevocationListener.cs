@@ -22,8 +22,17 @@ public sealed class AccessRevocationListener(
     public override async Task StartAsync(CancellationToken cancellationToken)
     {
         // Hosted services start before the server accepts requests: a restarted host knows every live revocation
-        // before it authenticates anyone.
-        await CatchUpAsync(cancellationToken);
+        // before it authenticates anyone. When PostgreSQL is unreachable the host still starts (liveness stays up,
+        // readiness says 503), but it accepts no token until the listener has read the revocations (fail closed).
+        try
+        {
+            await CatchUpAsync(cancellationToken);
+        }
+        catch (Exception e) when (e is NpgsqlException or TimeoutException or System.Net.Sockets.SocketException)
+        {
+            logger.LogWarning("Revocations could not be read at start-up ({Error}); access tokens are refused until they are", e.Message);
+        }
+
         await base.StartAsync(cancellationToken);
     }
 
@@ -75,13 +84,19 @@ public sealed class AccessRevocationListener(
         try
         {
             await CatchUpAsync(ct);
+            var period = options.Value.RevocationResync;
+            var nextResync = time.GetUtcNow() + period;
             while (!ct.IsCancellationRequested)
             {
-                // Notifications are raised from inside WaitAsync; a timeout is the periodic backstop.
-                if (!await conn.WaitAsync(options.Value.RevocationResync, ct))
+                // Notifications are raised from inside WaitAsync. The backstop re-read runs on its own deadline, not
+                // only after a quiet period: a busy host (a notification every few seconds) would otherwise never
+                // re-read, and a revocation whose notification it missed would stay unknown.
+                var wait = nextResync - time.GetUtcNow();
+                if (wait <= TimeSpan.Zero || !await conn.WaitAsync(wait, ct))
                 {
                     await CatchUpAsync(ct);
                     revoked.Prune();
+                    nextResync = time.GetUtcNow() + period;
                 }
             }
         }
@@ -107,5 +122,6 @@ public sealed class AccessRevocationListener(
     {
         await using var conn = await db.OpenConnectionAsync(ct);
         revoked.Apply(await AccessRevocationStore.SinceAsync(conn, time.GetUtcNow() - revoked.Horizon, ct));
+        revoked.MarkCaughtUp();
     }
 }

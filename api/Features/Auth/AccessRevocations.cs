@@ -125,6 +125,16 @@ public sealed class RevokedAccessList(IOptions<AuthOptions> options, TimeProvide
     /// <summary>How far back a host must read revocations to know every one that can still refuse a token.</summary>
     public TimeSpan Horizon => options.Value.AccessTokenLifetime + Margin;
 
+    private volatile bool _caughtUp;
+
+    /// <summary>
+    /// False until this host has read the stored revocations once: until then it cannot tell a revoked token from a
+    /// good one, so the token check refuses every token (fail closed) rather than trusting them all.
+    /// </summary>
+    public bool IsCaughtUp => _caughtUp;
+
+    public void MarkCaughtUp() => _caughtUp = true;
+
     public bool IsRevoked(Guid tenantId, Guid userId, Guid? sessionId, int tokenEpoch) =>
         (sessionId is { } sid && _sessions.ContainsKey((tenantId, sid)))
         || (_users.TryGetValue((tenantId, userId), out var user) && tokenEpoch < user.MinEpoch);

@@ -122,10 +122,16 @@ public static class AuthSetup
                     {
                         // A token without user and tenant names nothing a revocation could name; policies judge it.
                         var revoked = ctx.HttpContext.RequestServices.GetRequiredService<RevokedAccessList>();
-                        if (TokenIdentity.From(ctx.Principal) is { } token
-                            && revoked.IsRevoked(token.TenantId, token.UserId, token.SessionId, token.TokenEpoch))
+                        if (TokenIdentity.From(ctx.Principal) is { } token)
                         {
-                            ctx.Fail("The access token was revoked.");
+                            if (!revoked.IsCaughtUp)
+                            {
+                                ctx.Fail("Revocations are not known yet on this host (database unreachable).");
+                            }
+                            else if (revoked.IsRevoked(token.TenantId, token.UserId, token.SessionId, token.TokenEpoch))
+                            {
+                                ctx.Fail("The access token was revoked.");
+                            }
                         }
 
                         return Task.CompletedTask;
