@@ -162,6 +162,7 @@ public sealed class MalformedRequestTests(MedSpaApiFactory factory, ITestOutputH
         {
             yield return ("empty", "");
             yield return ("blank", "   ");
+            yield return ("NUL", "a\u0000b");
             yield return ("100k", new string('a', 100_000));
             yield return ("emoji", "\U0001F600\u200B\uFEFF");
             yield return ("number", 1);
@@ -250,6 +251,14 @@ public sealed class MalformedRequestTests(MedSpaApiFactory factory, ITestOutputH
                 _ when name.Contains("password", StringComparison.OrdinalIgnoreCase) => "correct horse battery staple 42",
                 "role" => "front-desk",
                 "country" => "US",
+                "title" => "np",
+                "color" => "#7c3aed",
+                "category" => "neurotoxin",
+                "taxCategory" => "medical",
+                "incomeCategory" => "injectables",
+                "sex" => "female",
+                "slug" => $"fuzz-{Guid.NewGuid():N}"[..20],
+                "number" => "F1",
                 _ => "fuzz",
             };
         }
@@ -270,7 +279,13 @@ public sealed class MalformedRequestTests(MedSpaApiFactory factory, ITestOutputH
 
         if (t == typeof(int) || t == typeof(long) || t == typeof(short))
         {
-            return 1;
+            // Values the handlers' range checks accept, so an edge value in another field gets as far as the store.
+            return name switch
+            {
+                _ when name.Contains("minutes", StringComparison.OrdinalIgnoreCase) => 30,
+                "priority" or "sortOrder" => 0,
+                _ => 1,
+            };
         }
 
         if (t == typeof(decimal) || t == typeof(double))
