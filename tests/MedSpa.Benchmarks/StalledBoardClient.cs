@@ -73,8 +73,9 @@ public sealed class StalledBoardClient : IAsyncDisposable
                 await SendAsync("{\"type\":6}");
             }
         }
-        catch (Exception) when (_stop.IsCancellationRequested || _socket.State != WebSocketState.Open)
+        catch (Exception ex) when (ex is WebSocketException or IOException or OperationCanceledException or ObjectDisposedException)
         {
+            // Cut loose by the server (what a stalled screen expects), or disposed.
         }
     }
 
