@@ -51,7 +51,7 @@ public sealed class AccessRevocationListener(
             }
             catch (Exception e) when (e is NpgsqlException or TimeoutException or InvalidOperationException)
             {
-                logger.LogWarning(e, "Revocation listener lost its PostgreSQL connection; reconnecting in {Delay}", retry);
+                logger.LogWarning("Revocation listener lost its PostgreSQL connection ({Error}); reconnecting in {Delay}", e.Message, retry);
                 try
                 {
                     await Task.Delay(retry, stoppingToken);
