@@ -9,6 +9,7 @@
   const auth = { token: null, refreshToken: null, clinicId: null, displayKey: null, renewTimer: null };
   let connection = null;
   let joining = null;        // events pushed while a join is in flight wait here
+  let joiningPresence = null; // presence changes pushed while a join is in flight wait here
   let everConnected = false;
   let restoredTimer = null;
 
@@ -115,16 +116,20 @@
 
   async function join(lastSeq) {
     joining = [];
+    joiningPresence = [];
     try {
       const result = await connection.invoke("JoinBoard", auth.clinicId, lastSeq);
       if (result.snapshot) applySnapshot(result.snapshot);
       else for (const e of result.events) apply(e);
       setPresence(result.presence);
       const pending = joining; joining = null;
+      const pendingPresence = joiningPresence; joiningPresence = null;
+      for (const c of pendingPresence) applyPresenceChange(c);
       for (const e of pending) onEvent(e);
       renderAll();
     } catch (err) {
       joining = null;
+      joiningPresence = null;
       throw err;
     }
   }
@@ -220,8 +225,13 @@
     return true;
   }
 
+  // A change may arrive while a join is in flight (the screen is a member before it reads the board): it is kept and
+  // applied after the join's list. A change applies only on top of the version it was made from; one that does not
+  // follow on (a message lost) is not guessed at: a rejoin brings the whole list.
   function applyPresenceChange(c) {
+    if (joiningPresence) { joiningPresence.push(c); return false; }
     if (c.version <= state.presenceVersion) return false;
+    if (c.previousVersion !== state.presenceVersion) { join(state.seq).catch(() => {}); return false; }
     const entries = new Map(state.presence.map((p) => [presenceKey(p), p]));
     for (const key of c.removed) entries.delete(presenceKey(key));
     for (const p of c.upserted) entries.set(presenceKey(p), p);

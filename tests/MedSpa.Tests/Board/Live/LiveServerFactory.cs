@@ -93,10 +93,29 @@ public sealed class BoardClient : IAsyncDisposable
             {
                 PresenceMessages++;
                 PresenceEntriesReceived += change.Upserted.Length + change.Removed.Length;
-                if (Presence is null || change.Version <= Presence.Version) return;
-                Presence = Apply(Presence, change);
+                // A change can arrive before the join's answer (the screen is a member before it reads the board):
+                // keep it, and apply it after the join's list if it follows on from it.
+                if (Presence is null) _earlyChanges.Add(change);
+                else ApplyChange(change);
             }
         });
+    }
+
+    private readonly List<BoardPresenceChange> _earlyChanges = [];
+
+    /// <summary>Changes that did not follow on from the version held (the page rejoins for a whole list then).</summary>
+    public int PresenceGaps { get; private set; }
+
+    private void ApplyChange(BoardPresenceChange change)
+    {
+        if (change.Version <= Presence!.Version) return;
+        if (change.PreviousVersion != Presence.Version)
+        {
+            PresenceGaps++;
+            return;
+        }
+
+        Presence = Apply(Presence, change);
     }
 
     private readonly object _presenceLock = new();
@@ -151,6 +170,8 @@ public sealed class BoardClient : IAsyncDisposable
         lock (_presenceLock)
         {
             if (Presence is null || result.Presence.Version >= Presence.Version) Presence = result.Presence;
+            foreach (var change in _earlyChanges) ApplyChange(change);
+            _earlyChanges.Clear();
         }
 
         return result;

@@ -113,6 +113,8 @@ public sealed class SlowScreenTests(SlowScreenServerFactory factory) : IClassFix
             }
 
             await Eventually.TrueAsync(() => clients.All(c => c.Presence?.Connected.Length == screens), "every screen lists all screens");
+            // Every change a screen received followed on from what it held (none lost, none out of order).
+            Assert.All(clients, c => Assert.Equal(0, c.PresenceGaps));
             foreach (var client in clients)
             {
                 Assert.Equal([.. Enumerable.Range(0, screens).Select(i => $"screen-{i:00}")], client.Presence!.Connected.Select(e => e.DeviceId).Order());
