@@ -130,16 +130,25 @@ public static partial class SavedCardsApi
         }
     }
 
-    private static async Task<Results<Ok<IReadOnlyList<SavedCardResponse>>, ProblemHttpResult>> List(
-        Guid patientId, CurrentUser user, NpgsqlDataSource db, CancellationToken ct)
+    private static async Task<Results<Ok<Paged<SavedCardResponse>>, ValidationProblem, ProblemHttpResult>> List(
+        Guid patientId, CurrentUser user, NpgsqlDataSource db, int? page, int? pageSize, CancellationToken ct)
     {
+        var v = new Validation();
+        var paging = PageRequest.From(page, pageSize, v);
+        if (!v.IsValid)
+        {
+            return v.ToProblem();
+        }
+
         await using var conn = await db.OpenConnectionAsync(ct);
         if (await CheckAccessAsync(conn, user, patientId, ct) is { } denied)
         {
             return denied;
         }
 
-        return TypedResults.Ok(await SavedCardStore.ListAsync(conn, user.TenantId, patientId, ct));
+        // The paged shape every list answers; a patient keeps a handful of cards, so the page is cut in memory.
+        var cards = await SavedCardStore.ListAsync(conn, user.TenantId, patientId, ct);
+        return TypedResults.Ok(paging.Envelope<SavedCardResponse>([.. cards.Skip(paging.Offset).Take(paging.PageSize)], cards.Count));
     }
 
     private static async Task<Results<Ok<SavedCardResponse>, ProblemHttpResult>> SetDefault(

@@ -52,8 +52,14 @@ public sealed class SavedCardsApiTests(MedSpaApiFactory factory) : IClassFixture
 
         Assert.All(results, r => Assert.True(r.Status is HttpStatusCode.OK or HttpStatusCode.Created, r.Body.GetRawText()));
         Assert.Equal(1, await CustomerRowsAsync(tenant.TenantId, patientId));
-        var cards = await desk.SendAsync(HttpMethod.Get, Cards(patientId), null);
+        var page = await desk.SendAsync(HttpMethod.Get, Cards(patientId), null);
+        Assert.Equal(4, page.GetProperty("total").GetInt64());
+        var cards = page.GetProperty("items");
         Assert.Equal(4, cards.GetArrayLength());
+        // The paged shape every list answers: page 2 of size 3 holds the fourth card.
+        var second = await desk.SendAsync(HttpMethod.Get, Cards(patientId) + "?page=2&pageSize=3", null);
+        Assert.Equal(1, second.GetProperty("items").GetArrayLength());
+        Assert.Equal(4, second.GetProperty("total").GetInt64());
         Assert.Single(cards.EnumerateArray(), c => c.GetProperty("isDefault").GetBoolean());
     }
 
@@ -78,18 +84,18 @@ public sealed class SavedCardsApiTests(MedSpaApiFactory factory) : IClassFixture
         Assert.Equal("debit", debit.GetProperty("funding").GetString());
         Assert.False(debit.GetProperty("isDefault").GetBoolean());
 
-        var listed = await desk.SendAsync(HttpMethod.Get, Cards(patientId), null);
+        var listed = (await desk.SendAsync(HttpMethod.Get, Cards(patientId), null)).GetProperty("items");
         Assert.Equal([visaId, debitId], listed.EnumerateArray().Select(c => c.GetProperty("paymentMethodId").GetString()));
 
         var made = await desk.SendAsync(HttpMethod.Put, $"{Cards(patientId)}/{debitId}/default", null);
         Assert.True(made.GetProperty("isDefault").GetBoolean());
-        listed = await desk.SendAsync(HttpMethod.Get, Cards(patientId), null);
+        listed = (await desk.SendAsync(HttpMethod.Get, Cards(patientId), null)).GetProperty("items");
         Assert.Equal([debitId, visaId], listed.EnumerateArray().Select(c => c.GetProperty("paymentMethodId").GetString()));
         Assert.Equal([true, false], listed.EnumerateArray().Select(c => c.GetProperty("isDefault").GetBoolean()));
 
         // Removing the default promotes the remaining card; the row stays, marked removed.
         await desk.SendAsync(HttpMethod.Delete, $"{Cards(patientId)}/{debitId}", null, HttpStatusCode.NoContent);
-        listed = await desk.SendAsync(HttpMethod.Get, Cards(patientId), null);
+        listed = (await desk.SendAsync(HttpMethod.Get, Cards(patientId), null)).GetProperty("items");
         var remaining = Assert.Single(listed.EnumerateArray());
         Assert.Equal(visaId, remaining.GetProperty("paymentMethodId").GetString());
         Assert.True(remaining.GetProperty("isDefault").GetBoolean());
@@ -168,7 +174,7 @@ public sealed class SavedCardsApiTests(MedSpaApiFactory factory) : IClassFixture
             .GetProperty("paymentMethodId").GetString()!;
         await me.SendAsync(HttpMethod.Put, $"{Cards(mine)}/{visa}/default", null);
         await me.SendAsync(HttpMethod.Delete, $"{Cards(mine)}/{amex}", null, HttpStatusCode.NoContent);
-        var own = await me.SendAsync(HttpMethod.Get, Cards(mine), null);
+        var own = (await me.SendAsync(HttpMethod.Get, Cards(mine), null)).GetProperty("items");
         Assert.Equal([visa], own.EnumerateArray().Select(c => c.GetProperty("paymentMethodId").GetString()));
 
         // Another patient's cards look absent, for every verb, and nothing of theirs changes.
@@ -179,7 +185,7 @@ public sealed class SavedCardsApiTests(MedSpaApiFactory factory) : IClassFixture
         await me.SendAsync(HttpMethod.Delete, $"{Cards(theirs)}/{theirCard}", null, HttpStatusCode.NotFound);
         // Nor can their card be reached through my own patient id.
         await me.SendAsync(HttpMethod.Delete, $"{Cards(mine)}/{theirCard}", null, HttpStatusCode.NotFound);
-        var theirList = await desk.SendAsync(HttpMethod.Get, Cards(theirs), null);
+        var theirList = (await desk.SendAsync(HttpMethod.Get, Cards(theirs), null)).GetProperty("items");
         Assert.Equal([theirCard], theirList.EnumerateArray().Select(c => c.GetProperty("paymentMethodId").GetString()));
 
         // A patient user not linked to any patient reaches no one.
@@ -240,7 +246,7 @@ public sealed class SavedCardsOnStripeTests(StripeMockApiFactory factory) : ICla
         var detach = Assert.Single(sent, r => r.Method == "POST" && r.Path == $"/v1/payment_methods/{visa}/detach");
         Assert.Equal($"detach:{tenant.TenantId:N}:{visa}", detach.IdempotencyKey);
 
-        var listed = await desk.SendAsync(HttpMethod.Get, Cards(patientId), null);
+        var listed = (await desk.SendAsync(HttpMethod.Get, Cards(patientId), null)).GetProperty("items");
         var only = Assert.Single(listed.EnumerateArray());
         Assert.Equal((amex, "amex", "0005", true, "stripe"), (only.GetProperty("paymentMethodId").GetString(), only.GetProperty("brand").GetString(),
             only.GetProperty("last4").GetString(), only.GetProperty("isDefault").GetBoolean(), only.GetProperty("gateway").GetString()));
@@ -264,11 +270,11 @@ public sealed class SavedCardsOnStripeTests(StripeMockApiFactory factory) : ICla
 
         // Once Stripe answers again the same calls work, and still make one customer.
         await desk.SendAsync(HttpMethod.Post, Cards(patientId), new { paymentMethodId = "pm_card_visa" }, HttpStatusCode.Created);
-        var card = (await desk.SendAsync(HttpMethod.Get, Cards(patientId), null))[0].GetProperty("paymentMethodId").GetString()!;
+        var card = (await desk.SendAsync(HttpMethod.Get, Cards(patientId), null)).GetProperty("items")[0].GetProperty("paymentMethodId").GetString()!;
         factory.Stripe.FailNext(4, StripeMockFailure.ServerError);
         problem = await desk.SendAsync(HttpMethod.Delete, $"{Cards(patientId)}/{card}", null, HttpStatusCode.ServiceUnavailable);
         Assert.Equal("payment_gateway_unavailable", problem.GetProperty("code").GetString());
-        Assert.Single((await desk.SendAsync(HttpMethod.Get, Cards(patientId), null)).EnumerateArray()); // not removed
+        Assert.Single((await desk.SendAsync(HttpMethod.Get, Cards(patientId), null)).GetProperty("items").EnumerateArray()); // not removed
         Assert.Equal(1, await factory.ScalarAsync<long>("SELECT count(*) FROM payment_customers WHERE tenant_id = @TenantId", new { tenant.TenantId }));
     }
 
@@ -322,7 +328,7 @@ public sealed class SavedCardsOnStripeTests(StripeMockApiFactory factory) : ICla
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.True(body.GetProperty("applied").GetBoolean(), body.GetRawText());
 
-        var card = Assert.Single((await desk.SendAsync(HttpMethod.Get, Cards(patientId), null)).EnumerateArray());
+        var card = Assert.Single((await desk.SendAsync(HttpMethod.Get, Cards(patientId), null)).GetProperty("items").EnumerateArray());
         Assert.Equal((paymentMethodId, "mastercard", "4444", true), (card.GetProperty("paymentMethodId").GetString(), card.GetProperty("brand").GetString(),
             card.GetProperty("last4").GetString(), card.GetProperty("isDefault").GetBoolean()));
     }

@@ -335,7 +335,7 @@ public sealed class StripeWebhookTests(WebhookApiFactory factory) : IClassFixtur
         await DeliverOkAsync(Event(NewId("evt"), "payment_method.attached", Card(first, customer, "visa", "4242", 12, 2030)));
         await DeliverOkAsync(Event(NewId("evt"), "setup_intent.succeeded", SetupIntent(customer, Card(second, customer, "mastercard", "4444", 3, 2031, "debit"))));
 
-        var cards = await desk.SendAsync(HttpMethod.Get, $"/api/patients/{patientId}/cards", null);
+        var cards = (await desk.SendAsync(HttpMethod.Get, $"/api/patients/{patientId}/cards", null)).GetProperty("items");
         Assert.Equal(
             [(first, "visa", "credit", "4242", 12, 2030, true), (second, "mastercard", "debit", "4444", 3, 2031, false)],
             cards.EnumerateArray().Select(c => (c.GetProperty("paymentMethodId").GetString(), c.GetProperty("brand").GetString(),
@@ -348,7 +348,7 @@ public sealed class StripeWebhookTests(WebhookApiFactory factory) : IClassFixtur
         await DeliverOkAsync(Event(NewId("evt"), "payment_method.detached", Card(first, null, "visa", "4242", 1, 2033),
             previousAttributes: $$"""{ "customer": "{{customer}}" }"""));
 
-        cards = await desk.SendAsync(HttpMethod.Get, $"/api/patients/{patientId}/cards", null);
+        cards = (await desk.SendAsync(HttpMethod.Get, $"/api/patients/{patientId}/cards", null)).GetProperty("items");
         var remaining = Assert.Single(cards.EnumerateArray());
         Assert.Equal(second, remaining.GetProperty("paymentMethodId").GetString());
         Assert.True(remaining.GetProperty("isDefault").GetBoolean());

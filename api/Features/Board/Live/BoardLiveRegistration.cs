@@ -48,6 +48,22 @@ public static class BoardLiveRegistration
 
     public static WebApplication MapBoardLive(this WebApplication app)
     {
+        // The hub's query string is input too: the device name is shown on every screen and handed to the provider
+        // grain, so it follows the rule of every string the API takes (no control characters) — refused with 400 at
+        // negotiate/connect, before the connection exists (a hub method throwing would log an error per attempt).
+        app.Use(async (http, next) =>
+        {
+            if (http.Request.Path.StartsWithSegments(ClinicHub.Path, StringComparison.Ordinal)
+                && http.Request.Query["device"].ToString() is { Length: > 0 } device
+                && InputGuard.IndexOfControl(device) is var at && at >= 0)
+            {
+                await TypedResults.Problem(detail: InputGuard.ControlMessage("device", device, at), statusCode: StatusCodes.Status400BadRequest,
+                    title: "One or more validation errors occurred.").ExecuteAsync(http);
+                return;
+            }
+
+            await next(http);
+        });
         app.MapHub<ClinicHub>(ClinicHub.Path, o => o.AllowStatefulReconnects = true);
         app.MapDisplayLinksApi();
         app.MapGroup("/api/clinics/{clinicId:guid}/board").WithTags("Board")

@@ -50,6 +50,9 @@ public sealed class ClinicHub(BoardLiveFeed feed, IGrainFactory grains, TimeProv
         Context.Items[JoinedClinicItem] = clinicId;
         var http = Context.GetHttpContext();
         var device = http?.Request.Query["device"].ToString();
+        // The device name is shown on every screen and handed to the provider grain: the same rule as every other
+        // string the API takes (no control characters), refused before the screen becomes a member.
+
         var connection = new PresenceConnection(
             Context.ConnectionId,
             user.UserId,

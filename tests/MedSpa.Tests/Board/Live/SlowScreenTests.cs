@@ -137,6 +137,22 @@ public sealed class SlowScreenTests(SlowScreenServerFactory factory) : IClassFix
     }
 
     [Fact]
+    public async Task A_device_name_with_a_control_character_is_refused_and_joins_nothing()
+    {
+        var tenant = await TestTenant.CreateAsync(factory);
+        await using var client = factory.Client(tenant.Owner.AccessToken, device: "wall\u0000tv");
+        var refused = await Assert.ThrowsAsync<HttpRequestException>(() => client.JoinAsync(tenant.ClinicId));
+        Assert.Equal(System.Net.HttpStatusCode.BadRequest, refused.StatusCode);
+        Assert.Empty(Feed.ScreenConnectionIds(tenant.TenantId, tenant.ClinicId));
+
+        using var http = new HttpClient { BaseAddress = factory.BaseAddress };
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", tenant.Owner.AccessToken);
+        var negotiate = await http.PostAsync(ClinicHub.Path + "/negotiate?negotiateVersion=1&device=" + Uri.EscapeDataString("tv\u0007"), null);
+        Assert.Equal(System.Net.HttpStatusCode.BadRequest, negotiate.StatusCode);
+        Assert.Contains("device contains a control character", await negotiate.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
     public async Task A_refused_join_is_a_warning_without_a_stack_trace_and_the_caller_gets_a_hub_error()
     {
         var tenant = await TestTenant.CreateAsync(factory);
