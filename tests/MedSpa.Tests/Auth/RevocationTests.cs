@@ -147,13 +147,8 @@ public sealed class RevocationTests(RevocationHosts hosts) : IClassFixture<Revoc
     [Fact]
     public async Task Signing_out_refuses_the_access_token_and_closes_the_hub_connection()
     {
-        var tenant = await TestTenant.CreateAsync(First);
-        var user = await tenant.CreateUserWithPasswordAsync("provider");
-        var login = await First.CreateClient().LoginOkAsync(user.Email, user.Password!);
-        var token = login.Str("accessToken");
-        await using var hub = Second.Client(token);
-        await hub.JoinAsync(tenant.ClinicId);
-        var closed = ClosedAsync(hub.Connection);
+        await using var signedIn = await SignInWithBoardOnSecondAsync("provider");
+        var (tenant, user, login, token, closed) = (signedIn.Tenant, signedIn.User, signedIn.Login, signedIn.Token, signedIn.Closed);
 
         Assert.Equal(HttpStatusCode.NoContent, (await First.CreateClient(token).PostAsync("/api/auth/logout", null)).StatusCode);
 
@@ -166,13 +161,8 @@ public sealed class RevocationTests(RevocationHosts hosts) : IClassFixture<Revoc
     [Fact]
     public async Task Deactivating_a_user_refuses_every_token_of_theirs_and_closes_their_connections()
     {
-        var tenant = await TestTenant.CreateAsync(First);
-        var user = await tenant.CreateUserWithPasswordAsync("front-desk");
-        var login = await First.CreateClient().LoginOkAsync(user.Email, user.Password!);
-        var token = login.Str("accessToken");
-        await using var hub = Second.Client(token);
-        await hub.JoinAsync(tenant.ClinicId);
-        var closed = ClosedAsync(hub.Connection);
+        await using var signedIn = await SignInWithBoardOnSecondAsync("front-desk");
+        var (tenant, user, login, token, closed) = (signedIn.Tenant, signedIn.User, signedIn.Login, signedIn.Token, signedIn.Closed);
 
         var deactivate = await First.CreateClient(tenant.Owner.AccessToken)
             .PatchAsJsonAsync($"/api/users/{user.UserId}", new { active = false }, MedSpaApiFactory.Json);
@@ -241,13 +231,8 @@ public sealed class RevocationTests(RevocationHosts hosts) : IClassFixture<Revoc
     [Fact]
     public async Task A_host_that_missed_the_notification_still_refuses_the_token_after_its_periodic_reread()
     {
-        var tenant = await TestTenant.CreateAsync(First);
-        var user = await tenant.CreateUserWithPasswordAsync("provider");
-        var login = await First.CreateClient().LoginOkAsync(user.Email, user.Password!);
-        var token = login.Str("accessToken");
-        await using var hub = Second.Client(token);
-        await hub.JoinAsync(tenant.ClinicId);
-        var closed = ClosedAsync(hub.Connection);
+        await using var signedIn = await SignInWithBoardOnSecondAsync("provider");
+        var (tenant, user, login, token, closed) = (signedIn.Tenant, signedIn.User, signedIn.Login, signedIn.Token, signedIn.Closed);
 
         // A revocation stored without its notification: what a host sees that was not listening when it was sent.
         await using (var conn = new NpgsqlConnection(First.ConnectionString))
@@ -269,13 +254,8 @@ public sealed class RevocationTests(RevocationHosts hosts) : IClassFixture<Revoc
     [Fact]
     public async Task Listeners_whose_connection_dropped_listen_again_and_revocations_still_reach_both_hosts()
     {
-        var tenant = await TestTenant.CreateAsync(First);
-        var user = await tenant.CreateUserWithPasswordAsync("provider");
-        var login = await First.CreateClient().LoginOkAsync(user.Email, user.Password!);
-        var token = login.Str("accessToken");
-        await using var hub = Second.Client(token);
-        await hub.JoinAsync(tenant.ClinicId);
-        var closed = ClosedAsync(hub.Connection);
+        await using var signedIn = await SignInWithBoardOnSecondAsync("provider");
+        var (tenant, user, login, token, closed) = (signedIn.Tenant, signedIn.User, signedIn.Login, signedIn.Token, signedIn.Closed);
 
         // Cut both hosts' LISTEN connections, as a database restart or a network blip would.
         await using var conn = new NpgsqlConnection(First.ConnectionString);
@@ -308,6 +288,23 @@ public sealed class RevocationTests(RevocationHosts hosts) : IClassFixture<Revoc
         list.Apply(await AccessRevocationStore.SinceAsync(conn, DateTimeOffset.UtcNow - list.Horizon, default));
         Assert.True(list.IsRevoked(tenant.TenantId, user.UserId, login.GetProperty("sessionId").GetGuid(), 0));
         Assert.False(list.IsRevoked(tenant.TenantId, user.UserId, Guid.NewGuid(), 0));
+    }
+
+    /// <summary>A user of a new tenant signed in on the first host, its wall board open on the second host.</summary>
+    private sealed record SignedIn(TestTenant Tenant, TestUser User, JsonElement Login, string Token, BoardClient Hub, Task Closed) : IAsyncDisposable
+    {
+        public ValueTask DisposeAsync() => Hub.DisposeAsync();
+    }
+
+    private async Task<SignedIn> SignInWithBoardOnSecondAsync(string role)
+    {
+        var tenant = await TestTenant.CreateAsync(First);
+        var user = await tenant.CreateUserWithPasswordAsync(role);
+        var login = await First.CreateClient().LoginOkAsync(user.Email, user.Password!);
+        var token = login.Str("accessToken");
+        var hub = Second.Client(token);
+        await hub.JoinAsync(tenant.ClinicId);
+        return new SignedIn(tenant, user, login, token, hub, ClosedAsync(hub.Connection));
     }
 
     /// <summary>Completes when the connection closes for good (the Closed event), whatever the reason.</summary>
