@@ -113,16 +113,6 @@ public sealed record VisitFlowEvent(
     [property: Id(11)] long Version) : BoardEventData;
 
 /// <summary>
-/// Why a change was refused. <see cref="Code"/> is stable (see <see cref="BoardErrorCodes"/>); <see cref="Field"/>
-/// names the missing input (camelCase JSON name) when the refusal is about input rather than state.
-/// </summary>
-[GenerateSerializer, Immutable, Alias("medspa.board.refusal.v1")]
-public sealed record Refusal(
-    [property: Id(0)] string Code,
-    [property: Id(1)] string Message,
-    [property: Id(2)] string? Field = null);
-
-/// <summary>
 /// The answer to a visit command: accepted (the new <see cref="State"/> and its <see cref="Events"/>) or refused
 /// (<see cref="Refusal"/> set, <see cref="State"/> is the unchanged current state, no events).
 /// </summary>

@@ -1,3 +1,4 @@
+using MedSpa.GrainInterfaces;
 using MedSpa.GrainInterfaces.Board;
 using MedSpa.Grains.Domain.Board;
 using Microsoft.Extensions.DependencyInjection;

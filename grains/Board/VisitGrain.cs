@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using MedSpa.GrainInterfaces;
 using MedSpa.GrainInterfaces.Board;
 using MedSpa.Grains.Domain.Board;
 using Microsoft.Extensions.DependencyInjection;

@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using Dapper;
 using MedSpa.Api.Infrastructure;
 using MedSpa.Api.Infrastructure.Idempotency;
+using MedSpa.GrainInterfaces;
 using MedSpa.GrainInterfaces.Board;
 using MedSpa.Grains.Domain.Board;
 using Microsoft.AspNetCore.Http.HttpResults;

@@ -1,3 +1,4 @@
+using MedSpa.GrainInterfaces;
 using MedSpa.GrainInterfaces.Board;
 
 namespace MedSpa.Grains.Domain.Board;

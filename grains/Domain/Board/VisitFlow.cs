@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using MedSpa.GrainInterfaces;
 using MedSpa.GrainInterfaces.Board;
 
 namespace MedSpa.Grains.Domain.Board;

@@ -1,0 +1,61 @@
+using System.Collections.Frozen;
+using MedSpa.GrainInterfaces;
+using MedSpa.GrainInterfaces.Board;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace MedSpa.Api.Infrastructure;
+
+/// <summary>
+/// The one table that turns a <see cref="Refusal"/> (returned by domain rules and grains) into a ProblemDetails: the
+/// code decides the HTTP status and title; the refusal gives the detail, the field and any extensions. A new feature
+/// adds its codes here and nowhere else. A code missing from the table is a 400: the request broke a rule.
+/// </summary>
+public static class Refusals
+{
+    private static readonly FrozenDictionary<string, (int Status, string Title)> Table = new Dictionary<string, (int, string)>
+    {
+        [Refusal.ValidationFailed] = (StatusCodes.Status400BadRequest, "One or more fields are invalid."),
+        [ErrorCodes.NotFound] = (StatusCodes.Status404NotFound, "Not found."),
+        [ErrorCodes.Forbidden] = (StatusCodes.Status403Forbidden, "Not allowed."),
+        [ErrorCodes.Conflict] = (StatusCodes.Status409Conflict, "Conflict."),
+
+        // The live board (grain-interfaces/Board/VisitContracts.cs, BoardErrorCodes).
+        [BoardErrorCodes.InvalidTransition] = (StatusCodes.Status409Conflict, "The change is not allowed now."),
+        [BoardErrorCodes.RoomNotFree] = (StatusCodes.Status409Conflict, "The room is not free."),
+    }.ToFrozenDictionary(StringComparer.Ordinal);
+
+    /// <summary>The HTTP status a refusal code answers with (400 when the table does not name it).</summary>
+    public static int StatusOf(string code) => Table.TryGetValue(code, out var row) ? row.Status : StatusCodes.Status400BadRequest;
+
+    /// <summary>
+    /// The ProblemDetails of a refusal. A 400 names its field under <c>errors</c> (the validation shape every 400 of
+    /// the API has); every problem carries <c>code</c>, <c>field</c> when there is one, and the refusal's details.
+    /// One result type, so endpoints declare <c>ProblemHttpResult</c> and never cast back.
+    /// </summary>
+    public static ProblemHttpResult ToProblem(this Refusal refusal)
+    {
+        var (status, title) = Table.TryGetValue(refusal.Code, out var row)
+            ? row
+            : (StatusCodes.Status400BadRequest, "The request breaks a rule.");
+        var problem = status == StatusCodes.Status400BadRequest
+            ? new HttpValidationProblemDetails(new Dictionary<string, string[]> { [refusal.Field ?? "request"] = [refusal.Message] })
+            {
+                Title = Table.ContainsKey(refusal.Code) ? title : "One or more fields are invalid.",
+            }
+            : new Microsoft.AspNetCore.Mvc.ProblemDetails { Title = title };
+        problem.Status = status;
+        problem.Detail = refusal.Message;
+        problem.Extensions["code"] = refusal.Code;
+        if (refusal.Field is { } field && status != StatusCodes.Status400BadRequest)
+        {
+            problem.Extensions["field"] = field;
+        }
+
+        foreach (var (key, value) in refusal.Details ?? [])
+        {
+            problem.Extensions[key] = value;
+        }
+
+        return TypedResults.Problem(problem);
+    }
+}
