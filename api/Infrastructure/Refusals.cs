@@ -19,13 +19,26 @@ public static class Refusals
         [ErrorCodes.Forbidden] = (StatusCodes.Status403Forbidden, "Not allowed."),
         [ErrorCodes.Conflict] = (StatusCodes.Status409Conflict, "Conflict."),
 
-        // The live board (grain-interfaces/Board/VisitContracts.cs, BoardErrorCodes).
+        // The live board (grain-interfaces/Board/VisitContracts.cs, BoardErrorCodes and BoardFlowCodes).
         [BoardErrorCodes.InvalidTransition] = (StatusCodes.Status409Conflict, "The change is not allowed now."),
         [BoardErrorCodes.RoomNotFree] = (StatusCodes.Status409Conflict, "The room is not free."),
+        [BoardErrorCodes.RoomRequired] = (StatusCodes.Status400BadRequest, "One or more fields are invalid."),
+        [BoardErrorCodes.ProviderRequired] = (StatusCodes.Status400BadRequest, "One or more fields are invalid."),
+        [BoardErrorCodes.ReasonRequired] = (StatusCodes.Status400BadRequest, "One or more fields are invalid."),
+        [BoardFlowCodes.RoomNotFound] = (StatusCodes.Status400BadRequest, "One or more fields are invalid."),
+        [BoardFlowCodes.RoomInOtherClinic] = (StatusCodes.Status400BadRequest, "One or more fields are invalid."),
+        [BoardFlowCodes.RoomOccupied] = (StatusCodes.Status409Conflict, "Conflict."),
     }.ToFrozenDictionary(StringComparer.Ordinal);
 
     /// <summary>The HTTP status a refusal code answers with (400 when the table does not name it).</summary>
     public static int StatusOf(string code) => Table.TryGetValue(code, out var row) ? row.Status : StatusCodes.Status400BadRequest;
+
+    /// <summary>
+    /// A refusal about state (a 409 and the like) with where the object stands now, added by <paramref name="state"/>
+    /// (e.g. <c>currentStatus</c>); a refusal about input (a 400 naming its field) stays as it is.
+    /// </summary>
+    public static Refusal WithCurrentState(this Refusal refusal, Func<Refusal, Refusal> state) =>
+        StatusOf(refusal.Code) == StatusCodes.Status400BadRequest ? refusal : state(refusal);
 
     /// <summary>
     /// The ProblemDetails of a refusal. A 400 names its field under <c>errors</c> (the validation shape every 400 of

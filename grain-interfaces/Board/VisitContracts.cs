@@ -139,3 +139,14 @@ public static class BoardErrorCodes
     /// <summary>The room is occupied, in turnover or out of service (409).</summary>
     public const string RoomNotFree = "room_not_free";
 }
+
+/// <summary>Refusal codes of the flow grains and the rooms API beyond the domain's <see cref="BoardErrorCodes"/>.</summary>
+public static class BoardFlowCodes
+{
+    /// <summary>The room named does not exist in the tenant (400, field roomId).</summary>
+    public const string RoomNotFound = "room_not_found";
+    /// <summary>The room belongs to another clinic than the visit (400, field roomId).</summary>
+    public const string RoomInOtherClinic = "room_in_other_clinic";
+    /// <summary>A room with a visit in it cannot be archived (409).</summary>
+    public const string RoomOccupied = "room_occupied";
+}

@@ -1,28 +1,37 @@
 namespace MedSpa.Grains.Board;
 
 /// <summary>
-/// Retries a grain's undelivered follow-up work (board publish, SQL status, other grains) on a grain timer until it
-/// succeeds. The timer exists only while something is pending, so an idle board costs no CPU. Grain timers do not
+/// Runs a grain's follow-up work (board publish, SQL status, other grains) now and, until it succeeds, again on a
+/// grain timer. The timer exists only while something is pending, so an idle board costs no CPU. Grain timers do not
 /// interleave with calls, so the retry never races the grain's own writes.
 /// </summary>
-internal sealed class BoardRetry(Grain grain, Func<CancellationToken, Task<bool>> attempt)
+internal sealed class BoardRetry(Grain grain, Func<Task<bool>> attempt)
 {
     private static readonly TimeSpan FirstDelay = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan Period = TimeSpan.FromSeconds(5);
     private IGrainTimer? _timer;
 
-    public void Schedule()
+    /// <summary>Attempts the work now; when it does not go through, the timer attempts it until it does.</summary>
+    public async Task RunAsync()
     {
-        _timer ??= grain.RegisterGrainTimer(async ct =>
+        if (!await attempt())
         {
-            if (await attempt(ct))
+            Schedule();
+        }
+    }
+
+    private void Schedule()
+    {
+        _timer ??= grain.RegisterGrainTimer(async _ =>
+        {
+            if (await attempt())
             {
                 Cancel();
             }
         }, new GrainTimerCreationOptions { DueTime = FirstDelay, Period = Period });
     }
 
-    public void Cancel()
+    private void Cancel()
     {
         _timer?.Dispose();
         _timer = null;

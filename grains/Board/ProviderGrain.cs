@@ -1,44 +1,39 @@
 using System.Collections.Immutable;
 using MedSpa.GrainInterfaces.Board;
 using MedSpa.Grains.Domain.Board;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
-using Npgsql;
 
 namespace MedSpa.Grains.Board;
 
 [GenerateSerializer, Alias("medspa.board.provider-grain-state.v1")]
-public sealed record ProviderGrainState
+public sealed record ProviderGrainState : IBoardViewState<ProviderGrainState>
 {
     [Id(0)] public ProviderState? Provider { get; init; }
     /// <summary>The clinics whose boards list this provider (their assignments plus any clinic they treated in).</summary>
     [Id(1)] public ImmutableHashSet<Guid> ClinicIds { get; init; } = [];
     [Id(2)] public long Revision { get; init; }
     [Id(3)] public long PublishedRevision { get; init; }
+
+    public ProviderGrainState WithRevisions(long revision, long publishedRevision) =>
+        this with { Revision = revision, PublishedRevision = publishedRevision };
 }
 
 /// <summary>A provider's live status; publishes its card to the board of every clinic they work at.</summary>
 public sealed class ProviderGrain(
     [PersistentState("provider", GrainStorage.Name)] IPersistentState<ProviderGrainState> store,
-    NpgsqlDataSource db,
-    IServiceProvider services,
+    IBoardFlowStore rows,
+    IBoardPublisher board,
     TimeProvider time,
     ILogger<ProviderGrain> logger) : Grain, IProviderGrain
 {
-    private readonly BoardSql _sql = new(db);
-    private IBoardPublisher _board = null!;
-    private BoardRetry _retry = null!;
-    private Guid _tenantId;
+    private BoardView<ProviderGrainState> _view = null!;
     private bool _missing;
-    private long _publishedRevision;
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        (_tenantId, var providerId) = BoardKeys.Parse(this.GetPrimaryKeyString());
-        _board = services.GetService<IBoardPublisher>() ?? new ClinicBoardPublisher(GrainFactory);
-        _retry = new BoardRetry(this, _ => PublishAsync());
-
-        var row = await _sql.LoadProviderAsync(_tenantId, providerId);
+        var (tenantId, providerId) = BoardKeys.Parse(this.GetPrimaryKeyString());
+        _view = new BoardView<ProviderGrainState>(this, store, board, tenantId, View, logger);
+        var row = await rows.LoadProviderAsync(tenantId, providerId);
         if (row is null)
         {
             _missing = true;
@@ -46,20 +41,15 @@ public sealed class ProviderGrain(
         }
 
         // Clinic assignments are reference data: refreshed on every activation, kept when added by a visit.
-        var clinics = store.State.ClinicIds.Union(row.Value.ClinicIds);
+        var clinics = store.State.ClinicIds.Union(row.ClinicIds);
         store.State = store.State.Provider is null
             ? new ProviderGrainState
             {
-                Provider = ProviderRules.NewProvider(providerId, clinics.FirstOrDefault(), row.Value.Name),
+                Provider = ProviderRules.NewProvider(providerId, clinics.FirstOrDefault(), row.Name),
                 ClinicIds = clinics,
             }
             : store.State with { ClinicIds = clinics };
-
-        _publishedRevision = store.State.PublishedRevision;
-        if (_publishedRevision < store.State.Revision && !await PublishAsync())
-        {
-            _retry.Schedule();
-        }
+        await _view.CatchUpAsync();
     }
 
     public Task<ProviderCard?> GetCardAsync() =>
@@ -89,7 +79,7 @@ public sealed class ProviderGrain(
             return;
         }
 
-        await SaveAsync(store.State with
+        await _view.SaveAsync(store.State with
         {
             Provider = ProviderRules.ApplyVisit(provider, visitEvent),
             ClinicIds = store.State.ClinicIds.Add(visitEvent.ClinicId),
@@ -112,7 +102,7 @@ public sealed class ProviderGrain(
 
         // Per-device detail is stored, but the board only hears about a change of the provider's tablet state.
         var visible = ProviderRules.DeriveConnection(before) != ProviderRules.DeriveConnection(after);
-        await SaveAsync(store.State with { Provider = after }, publish: visible);
+        await _view.SaveAsync(store.State with { Provider = after }, visible ? BoardNews.Now : BoardNews.None);
     }
 
     private async Task<ProviderCommandResult> ChangeAsync(Func<ProviderState, ProviderChangeOutcome> rule)
@@ -128,51 +118,13 @@ public sealed class ProviderGrain(
             return new ProviderCommandResult(true, ProviderRules.Card(store.State.Provider!), outcome.Refusal);
         }
 
-        await SaveAsync(store.State with { Provider = outcome.State });
+        await _view.SaveAsync(store.State with { Provider = outcome.State });
         return new ProviderCommandResult(true, ProviderRules.Card(outcome.State), null);
     }
 
-    private async Task SaveAsync(ProviderGrainState next, bool publish = true)
+    private IEnumerable<(Guid, BoardChange)> View()
     {
-        var revision = store.State.Revision + 1;
-        if (!publish && _publishedRevision == store.State.Revision)
-        {
-            // Nothing the board shows changed: count this revision as already published.
-            _publishedRevision = revision;
-        }
-
-        store.State = next with { Revision = revision, PublishedRevision = _publishedRevision };
-        await store.WriteStateAsync();
-        if (!await PublishAsync())
-        {
-            _retry.Schedule();
-        }
-    }
-
-    private async Task<bool> PublishAsync()
-    {
-        var revision = store.State.Revision;
-        if (_publishedRevision >= revision)
-        {
-            return true;
-        }
-
-        try
-        {
-            var card = ProviderRules.Card(store.State.Provider!);
-            foreach (var clinicId in store.State.ClinicIds.Order())
-            {
-                await _board.PublishAsync(_tenantId, clinicId, [new BoardChange(BoardEventNames.ProviderStatusChanged, card)]);
-            }
-
-            _publishedRevision = revision;
-            return true;
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            logger.LogWarning(e, "Provider {ProviderKey}: card of revision {Revision} not published yet; will retry",
-                this.GetPrimaryKeyString(), revision);
-            return false;
-        }
+        var card = ProviderRules.Card(store.State.Provider!);
+        return store.State.ClinicIds.Order().Select(clinicId => (clinicId, new BoardChange(BoardEventNames.ProviderStatusChanged, card)));
     }
 }

@@ -1,14 +1,13 @@
+using System.Data.Common;
 using MedSpa.GrainInterfaces;
 using MedSpa.GrainInterfaces.Board;
 using MedSpa.Grains.Domain.Board;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
-using Npgsql;
 
 namespace MedSpa.Grains.Board;
 
 [GenerateSerializer, Alias("medspa.board.room-grain-state.v1")]
-public sealed record RoomGrainState
+public sealed record RoomGrainState : IBoardViewState<RoomGrainState>
 {
     [Id(0)] public RoomState? Room { get; init; }
     /// <summary>The latest state of the visit in the room (null when empty): the card is derived from it.</summary>
@@ -19,6 +18,9 @@ public sealed record RoomGrainState
     [Id(3)] public long PublishedRevision { get; init; }
     /// <summary>Archived through the rooms API: off the board, and every command answers not found.</summary>
     [Id(4)] public bool Archived { get; init; }
+
+    public RoomGrainState WithRevisions(long revision, long publishedRevision) =>
+        this with { Revision = revision, PublishedRevision = publishedRevision };
 }
 
 /// <summary>
@@ -27,55 +29,41 @@ public sealed record RoomGrainState
 /// </summary>
 public sealed class RoomGrain(
     [PersistentState("room", GrainStorage.Name)] IPersistentState<RoomGrainState> store,
-    NpgsqlDataSource db,
-    IServiceProvider services,
+    IBoardFlowStore rows,
+    IBoardPublisher board,
     TimeProvider time,
     ILogger<RoomGrain> logger) : Grain, IRoomGrain
 {
-    private readonly BoardSql _sql = new(db);
-    private IBoardPublisher _board = null!;
-    private BoardRetry _retry = null!;
+    private BoardView<RoomGrainState> _view = null!;
     private Guid _tenantId;
+    private Guid _roomId;
     private bool _missing;
     private PatientNameDisplay _display;
-    private long _publishedRevision;
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        (_tenantId, var roomId) = BoardKeys.Parse(this.GetPrimaryKeyString());
-        _board = services.GetService<IBoardPublisher>() ?? new ClinicBoardPublisher(GrainFactory);
-        _retry = new BoardRetry(this, _ => PublishAsync());
-
+        (_tenantId, _roomId) = BoardKeys.Parse(this.GetPrimaryKeyString());
+        _view = new BoardView<RoomGrainState>(this, store, board, _tenantId, View, logger);
+        var row = await rows.LoadRoomAsync(_tenantId, _roomId);
         if (store.State.Room is null)
         {
-            var row = await _sql.LoadRoomAsync(_tenantId, roomId);
             if (row is null)
             {
                 _missing = true;
                 return;
             }
 
-            var room = RoomRules.NewRoom(roomId, row.Value.ClinicId, row.Value.Name) with
-            {
-                OutOfService = row.Value.OutOfService,
-                OutOfServiceReason = row.Value.OutOfService ? row.Value.Reason : null,
-            };
-            store.State = new RoomGrainState { Room = room, Archived = !row.Value.Active };
+            store.State = new RoomGrainState { Room = NewRoom(row), Archived = !row.Active };
         }
-        else if (await _sql.LoadRoomAsync(_tenantId, roomId) is { } current && current.Active == store.State.Archived)
+        else if (row is not null && row.Active == store.State.Archived)
         {
             // Archived or reactivated while the rooms API could not reach this grain: the table decides, and the
             // board hears it below.
-            store.State = store.State with { Archived = !current.Active, Revision = store.State.Revision + 1 };
-            await store.WriteStateAsync();
+            await _view.SaveAsync(store.State with { Archived = !row.Active }, BoardNews.Later);
         }
 
-        _display = await _sql.LoadNameDisplayAsync(_tenantId, store.State.Room!.ClinicId);
-        _publishedRevision = store.State.PublishedRevision;
-        if (_publishedRevision < store.State.Revision && !await PublishAsync())
-        {
-            _retry.Schedule();
-        }
+        _display = await rows.LoadNameDisplayAsync(_tenantId, store.State.Room!.ClinicId);
+        await _view.CatchUpAsync();
     }
 
     public Task<RoomCard?> GetCardAsync() => Task.FromResult(Gone ? null : Card());
@@ -111,7 +99,7 @@ public sealed class RoomGrain(
 
         // Published when the visit reports its seat (ApplyVisitAsync), so the board hears visit.status_changed first;
         // if the visit never gets there, the next change or activation publishes the card as it is.
-        await SaveAsync(store.State with { Room = outcome.State, Occupant = visit }, publish: false);
+        await _view.SaveAsync(store.State with { Room = outcome.State, Occupant = visit }, BoardNews.Later);
         return new RoomCommandResult(true, Card(), null);
     }
 
@@ -122,18 +110,14 @@ public sealed class RoomGrain(
             return;
         }
 
-        if (store.State.Room!.CurrentVisitId != visit.VisitId || (store.State.Occupant is { } known && known.Version >= visit.Version))
+        var room = store.State.Room!;
+        if (room.CurrentVisitId != visit.VisitId || (store.State.Occupant is { } known && known.Version >= visit.Version))
         {
             // Nothing new, but the seat itself may still be waiting to be published.
-            if (!await PublishAsync())
-            {
-                _retry.Schedule();
-            }
-
+            await _view.CatchUpAsync();
             return;
         }
 
-        var room = store.State.Room!;
         if (visit.Status is VisitStatus.Completed or VisitStatus.Cancelled or VisitStatus.NoShow)
         {
             // A visit only ends through a transition, so its history has the who/when/device of the ending.
@@ -141,11 +125,11 @@ public sealed class RoomGrain(
             var context = new ChangeContext(last.UserId, last.DeviceId, last.At);
             // After checkout the room needs cleaning before the next patient.
             var vacated = RoomRules.Vacate(room, visit.VisitId, visit.Status == VisitStatus.Completed, context);
-            await SaveAsync(store.State with { Room = vacated.State, Occupant = null });
+            await _view.SaveAsync(store.State with { Room = vacated.State, Occupant = null });
             return;
         }
 
-        await SaveAsync(store.State with { Occupant = visit });
+        await _view.SaveAsync(store.State with { Occupant = visit });
     }
 
     public Task<RoomCommandResult> MarkCleanAsync(ChangeContext context) =>
@@ -159,37 +143,23 @@ public sealed class RoomGrain(
 
     public async Task RefreshDetailsAsync()
     {
-        if (_missing)
-        {
-            // Activated (by a command or a read) before the room's row existed: the row may be there now.
-            var (_, roomId) = BoardKeys.Parse(this.GetPrimaryKeyString());
-            var created = await _sql.LoadRoomAsync(_tenantId, roomId);
-            if (created is null)
-            {
-                return;
-            }
-
-            _missing = false;
-            store.State = new RoomGrainState
-            {
-                Room = RoomRules.NewRoom(roomId, created.Value.ClinicId, created.Value.Name) with
-                {
-                    OutOfService = created.Value.OutOfService,
-                    OutOfServiceReason = created.Value.OutOfService ? created.Value.Reason : null,
-                },
-            };
-            _display = await _sql.LoadNameDisplayAsync(_tenantId, created.Value.ClinicId);
-        }
-
-        var row = await _sql.LoadRoomAsync(_tenantId, store.State.Room!.RoomId);
+        var row = await rows.LoadRoomAsync(_tenantId, _roomId);
         if (row is null)
         {
             return;
         }
 
+        if (_missing)
+        {
+            // Activated (by a command or a read) before the room's row existed: it is there now.
+            _missing = false;
+            store.State = new RoomGrainState { Room = NewRoom(row) };
+            _display = await rows.LoadNameDisplayAsync(_tenantId, row.ClinicId);
+        }
+
         // Saved and published even when this activation just read the same label or flag: the board's card may still
         // carry the old one (the board built it from the table before the change), or not exist yet (a new room).
-        await SaveAsync(store.State with { Room = store.State.Room! with { Name = row.Value.Name }, Archived = !row.Value.Active });
+        await _view.SaveAsync(store.State with { Room = store.State.Room! with { Name = row.Name }, Archived = !row.Active });
     }
 
     private async Task<RoomCommandResult> ChangeAsync(Func<RoomState, RoomChangeOutcome> rule)
@@ -206,54 +176,32 @@ public sealed class RoomGrain(
             return new RoomCommandResult(true, Card(), outcome.Refusal);
         }
 
-        await SaveAsync(store.State with { Room = outcome.State });
+        await _view.SaveAsync(store.State with { Room = outcome.State });
         if (before.OutOfService != outcome.State.OutOfService)
         {
             try
             {
-                await _sql.SyncRoomServiceAsync(_tenantId, before.RoomId, outcome.State.OutOfService, outcome.State.OutOfServiceReason);
+                await rows.SyncRoomServiceAsync(_tenantId, _roomId, outcome.State.OutOfService, outcome.State.OutOfServiceReason);
             }
-            catch (NpgsqlException e)
+            catch (DbException e)
             {
                 // The grain is the source of truth for live status; the list's flag catches up on the next change.
-                logger.LogWarning(e, "Room {RoomId}: out-of-service flag not copied to the rooms table", before.RoomId);
+                logger.LogWarning(e, "Room {RoomId}: out-of-service flag not copied to the rooms table", _roomId);
             }
         }
 
         return new RoomCommandResult(true, Card(), null);
     }
 
-    private async Task SaveAsync(RoomGrainState next, bool publish = true)
-    {
-        store.State = next with { Revision = store.State.Revision + 1, PublishedRevision = _publishedRevision };
-        await store.WriteStateAsync();
-        if (publish && !await PublishAsync())
+    private RoomState NewRoom(RoomDetails row) =>
+        RoomRules.NewRoom(_roomId, row.ClinicId, row.Name) with
         {
-            _retry.Schedule();
-        }
-    }
+            OutOfService = row.OutOfService,
+            OutOfServiceReason = row.OutOfService ? row.OutOfServiceReason : null,
+        };
 
-    private async Task<bool> PublishAsync()
-    {
-        var revision = store.State.Revision;
-        if (_publishedRevision >= revision)
-        {
-            return true;
-        }
-
-        try
-        {
-            var name = store.State.Archived ? BoardEventNames.RoomRemoved : BoardEventNames.RoomUpdated;
-            await _board.PublishAsync(_tenantId, store.State.Room!.ClinicId, [new BoardChange(name, Card())]);
-            _publishedRevision = revision;
-            return true;
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            logger.LogWarning(e, "Room {RoomKey}: card of revision {Revision} not published yet; will retry", this.GetPrimaryKeyString(), revision);
-            return false;
-        }
-    }
+    private IEnumerable<(Guid, BoardChange)> View() =>
+        [(store.State.Room!.ClinicId, new BoardChange(store.State.Archived ? BoardEventNames.RoomRemoved : BoardEventNames.RoomUpdated, Card()))];
 
     private RoomCard Card()
     {

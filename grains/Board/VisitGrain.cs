@@ -2,9 +2,7 @@ using System.Collections.Immutable;
 using MedSpa.GrainInterfaces;
 using MedSpa.GrainInterfaces.Board;
 using MedSpa.Grains.Domain.Board;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
-using Npgsql;
 
 namespace MedSpa.Grains.Board;
 
@@ -29,12 +27,10 @@ public sealed record VisitGrainState
 /// </summary>
 public sealed class VisitGrain(
     [PersistentState("visit", GrainStorage.Name)] IPersistentState<VisitGrainState> store,
-    NpgsqlDataSource db,
-    IServiceProvider services,
+    IBoardFlowStore rows,
+    IBoardPublisher board,
     ILogger<VisitGrain> logger) : Grain, IVisitGrain
 {
-    private readonly BoardSql _sql = new(db);
-    private IBoardPublisher _board = null!;
     private BoardRetry _retry = null!;
     private Guid _tenantId;
     private Guid _appointmentId;
@@ -46,12 +42,11 @@ public sealed class VisitGrain(
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         (_tenantId, _appointmentId) = BoardKeys.Parse(this.GetPrimaryKeyString());
-        _board = services.GetService<IBoardPublisher>() ?? new ClinicBoardPublisher(GrainFactory);
-        _retry = new BoardRetry(this, _ => DeliverAsync());
+        _retry = new BoardRetry(this, DeliverAsync);
 
         if (store.State.Visit is null)
         {
-            var booking = await _sql.LoadAppointmentAsync(_tenantId, _appointmentId);
+            var booking = await rows.LoadAppointmentAsync(_tenantId, _appointmentId);
             if (booking is null)
             {
                 _missing = true;
@@ -64,9 +59,9 @@ public sealed class VisitGrain(
         }
 
         _undelivered = store.State.Undelivered;
-        if (!_undelivered.IsEmpty && !await DeliverAsync())
+        if (!_undelivered.IsEmpty)
         {
-            _retry.Schedule();
+            await _retry.RunAsync();
         }
     }
 
@@ -115,11 +110,7 @@ public sealed class VisitGrain(
         store.State = new VisitGrainState { Visit = outcome.State, Undelivered = undelivered };
         await store.WriteStateAsync();
         _undelivered = undelivered;
-
-        if (!await DeliverAsync())
-        {
-            _retry.Schedule();
-        }
+        await _retry.RunAsync();
 
         return new VisitCommandResult(true, outcome.State, null);
     }
@@ -137,7 +128,7 @@ public sealed class VisitGrain(
             return visit;
         }
 
-        var booking = await _sql.LoadAppointmentAsync(_tenantId, _appointmentId);
+        var booking = await rows.LoadAppointmentAsync(_tenantId, _appointmentId);
         if (booking is null)
         {
             return visit;
@@ -182,7 +173,7 @@ public sealed class VisitGrain(
         var events = _undelivered;
         try
         {
-            await _sql.SyncAppointmentStatusAsync(_tenantId, visit);
+            await rows.SyncAppointmentStatusAsync(_tenantId, visit);
 
             // The visit's own events first (visit.status_changed leads), then the views they touched. A retry after a
             // later step failed does not repeat what this activation already published.
@@ -192,7 +183,7 @@ public sealed class VisitGrain(
                 .ToImmutableArray();
             if (!own.IsEmpty)
             {
-                await _board.PublishAsync(_tenantId, visit.ClinicId, own);
+                await board.PublishAsync(_tenantId, visit.ClinicId, own);
             }
 
             _ownPublishedVersion = events.Max(e => e.Version);
@@ -241,13 +232,4 @@ public sealed class VisitGrain(
     private VisitState NewVisit(AppointmentBooking booking) =>
         VisitFlow.NewVisit(_appointmentId, booking.ClinicId, booking.PatientId, booking.PatientName, booking.StartsAt,
             booking.DurationMinutes, booking.ProviderId, booking.RoomId, booking.Treatment, booking.Priority);
-}
-
-/// <summary>Refusal codes of the flow grains beyond the domain's <see cref="BoardErrorCodes"/>.</summary>
-public static class BoardFlowCodes
-{
-    /// <summary>The room named does not exist in the tenant (400, field roomId).</summary>
-    public const string RoomNotFound = "room_not_found";
-    /// <summary>The room belongs to another clinic than the visit (400, field roomId).</summary>
-    public const string RoomInOtherClinic = "room_in_other_clinic";
 }

@@ -95,7 +95,7 @@ public static class OrleansHostingExtensions
         silo.Services.AddSingleton<ExpiredIdempotencyRecordsPurge>();
         silo.Services.AddSingleton<IHousekeepingTask>(sp => sp.GetRequiredService<ExpiredIdempotencyRecordsPurge>());
         silo.Services.AddSingleton<CardExpiryNotifications>().AddSingleton<IHousekeepingTask>(sp => sp.GetRequiredService<CardExpiryNotifications>());
-        silo.Services.TryAddSingleton<MedSpa.Grains.Board.IClinicBoardStore, MedSpa.Silo.Board.PostgresClinicBoardStore>();
+        MedSpa.Silo.Board.BoardHosting.AddMedSpaBoard(silo.Services);
         MedSpa.Silo.Payments.PaymentsHosting.AddMedSpaPayments(silo.Services, silo.Configuration);
     }
 

@@ -365,7 +365,7 @@ public static class AppointmentsApi
         // The grain writes the status back itself; show the visit's word even if that write is still being retried.
         return TypedResults.Ok(row.ToResponse() with
         {
-            Status = ToStatus(MedSpa.Grains.Board.BoardSql.AppointmentStatus(visit.Status)),
+            Status = ToStatus(MedSpa.Grains.Domain.Board.VisitFlow.AppointmentStatus(visit.Status)),
             CancelReason = visit.CancelReason ?? row.CancelReason,
         });
     }

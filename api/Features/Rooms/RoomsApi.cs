@@ -2,6 +2,7 @@ using Dapper;
 using MedSpa.Api.Features.Clinics;
 using MedSpa.Api.Infrastructure;
 using MedSpa.Api.Infrastructure.Idempotency;
+using MedSpa.GrainInterfaces;
 using MedSpa.GrainInterfaces.Board;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
@@ -200,7 +201,8 @@ public static class RoomsApi
         var card = await grains.GetGrain<IRoomGrain>(BoardKeys.For(user.TenantId, roomId)).GetCardAsync();
         if (card?.VisitId is { } visitId)
         {
-            return ApiProblems.Conflict($"The room has a visit in it ({visitId}); it can be archived once the visit has left.", "room_occupied");
+            return new Refusal(BoardFlowCodes.RoomOccupied, $"The room has a visit in it ({visitId}); it can be archived once the visit has left.")
+                .ToProblem();
         }
 
         await using var conn = await db.OpenConnectionAsync(ct);
@@ -222,7 +224,7 @@ public static class RoomsApi
         IGrainFactory grains, HttpContext http, CurrentUser user, TimeProvider time, Guid roomId, bool outOfService, string? reason)
     {
         var room = grains.GetGrain<IRoomGrain>(BoardKeys.For(user.TenantId, roomId));
-        var context = new ChangeContext(user.UserId, Visits.VisitsApi.DeviceId(http, null, user), time.GetUtcNow());
+        var context = new ChangeContext(user.UserId, DeviceIds.Of(http, null, user), time.GetUtcNow());
         var result = outOfService
             ? await room.TakeOutOfServiceAsync(string.IsNullOrWhiteSpace(reason) ? "Out of service" : reason.Trim(), context)
             : await room.ReturnToServiceAsync(context);
@@ -231,10 +233,9 @@ public static class RoomsApi
             return ApiProblems.NotFound("Room");
         }
 
-        return result.Refusal is { } refusal
-            ? ApiProblems.Problem(StatusCodes.Status409Conflict, refusal.Code, "The room cannot do that now.", refusal.Message,
-                new Dictionary<string, object?> { ["currentStatus"] = System.Text.Json.JsonNamingPolicy.KebabCaseLower.ConvertName(result.Card!.Status.ToString()) })
-            : null;
+        return result.Refusal?
+            .WithCurrentState(r => r.With("currentStatus", System.Text.Json.JsonNamingPolicy.KebabCaseLower.ConvertName(result.Card!.Status.ToString())))
+            .ToProblem();
     }
 
     private static ProblemHttpResult DuplicateNumber(RoomRequest request) =>

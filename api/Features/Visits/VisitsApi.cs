@@ -54,8 +54,6 @@ public sealed record VisitResponse(
 /// </summary>
 public static class VisitsApi
 {
-    public const string DeviceHeader = "X-Device-Id";
-
     /// <summary>Route segment of each command (the words the front desk and tablets use).</summary>
     public static readonly ImmutableDictionary<VisitCommandKind, string> Routes = new Dictionary<VisitCommandKind, string>
     {
@@ -116,7 +114,7 @@ public static class VisitsApi
         IGrainFactory grains, NpgsqlDataSource db, TimeProvider time, ResiliencePipeline retry, CancellationToken ct)
     {
         request ??= new VisitCommandRequest(null, null, null, null);
-        var device = DeviceId(http, request.DeviceId, user);
+        var device = DeviceIds.Of(http, request.DeviceId, user);
         var v = new Validation()
             .Optional("reason", request.Reason, 500)
             .Optional("deviceId", device, 100);
@@ -166,50 +164,17 @@ public static class VisitsApi
         return result.Refusal is { } refusal ? Refused(refusal, result.State!) : TypedResults.Ok(VisitResponse.From(result.State!));
     }
 
-    /// <summary>X-Device-Id header, else the body's deviceId, else the sign-in session (every change names a device).</summary>
-    public static string DeviceId(HttpContext http, string? fromBody, CurrentUser user)
-    {
-        var header = http.Request.Headers[DeviceHeader].ToString();
-        if (!string.IsNullOrWhiteSpace(header))
-        {
-            return header.Trim();
-        }
-
-        if (!string.IsNullOrWhiteSpace(fromBody))
-        {
-            return fromBody.Trim();
-        }
-
-        return user.SessionId is { } sid ? $"session:{sid:N}" : "unknown";
-    }
-
-    public static Results<Ok<VisitResponse>, ProblemHttpResult, ValidationProblem> Refused(Refusal refusal, VisitState current) =>
-        refusal.Code switch
-        {
-            BoardErrorCodes.InvalidTransition => ApiProblems.Problem(StatusCodes.Status409Conflict, BoardErrorCodes.InvalidTransition,
-                "The visit cannot do that now.", refusal.Message, CurrentState(current)),
-            BoardErrorCodes.RoomNotFree => ApiProblems.Problem(StatusCodes.Status409Conflict, BoardErrorCodes.RoomNotFree,
-                "The room is not free.", refusal.Message, CurrentState(current)),
-            _ => FieldRefusal(refusal),
-        };
-
-    /// <summary>A refusal about input (room_required, reason_required, ...): 400 naming the field, with the refusal code.</summary>
-    public static ValidationProblem FieldRefusal(Refusal refusal) =>
-        TypedResults.ValidationProblem(
-            new Dictionary<string, string[]> { [refusal.Field ?? "request"] = [refusal.Message] },
-            detail: refusal.Message,
-            title: "One or more fields are invalid.",
-            extensions: new Dictionary<string, object?> { ["code"] = refusal.Code });
+    /// <summary>The visit grain's refusal; one about the visit's state (409) says where the visit stands.</summary>
+    private static ProblemHttpResult Refused(Refusal refusal, VisitState current) =>
+        refusal.WithCurrentState(r => CurrentState(r, current)).ToProblem();
 
     private static string Kebab(string name) => System.Text.Json.JsonNamingPolicy.KebabCaseLower.ConvertName(name);
 
-    private static Dictionary<string, object?> CurrentState(VisitState current) => new()
-    {
+    private static Refusal CurrentState(Refusal refusal, VisitState current) => refusal
         // Strings, as the JSON enums elsewhere: extension values are written without the API's enum converter.
         // Not "status": that is the problem's HTTP status, and a body with two "status" keys means what the parser says.
-        ["currentStatus"] = Kebab(current.Status.ToString()),
-        ["waiting"] = current.Waiting is { } waiting ? Kebab(waiting.ToString()) : null,
-        ["version"] = current.Version,
-        ["allowedCommands"] = VisitFlow.AllowedCommands(current).Select(RouteName).ToArray(),
-    };
+        .With("currentStatus", Kebab(current.Status.ToString()))
+        .With("waiting", current.Waiting is { } waiting ? Kebab(waiting.ToString()) : null)
+        .With("version", current.Version)
+        .With("allowedCommands", VisitFlow.AllowedCommands(current).Select(RouteName).ToArray());
 }

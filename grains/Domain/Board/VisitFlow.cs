@@ -91,6 +91,19 @@ public static class VisitFlow
     public static bool IsTerminal(VisitStatus status) =>
         status is VisitStatus.Completed or VisitStatus.Cancelled or VisitStatus.NoShow;
 
+    /// <summary>The schedule's word for a visit status (appointments.status): the in-room steps are all "in-progress".</summary>
+    public static string AppointmentStatus(VisitStatus status) => status switch
+    {
+        VisitStatus.Scheduled => "scheduled",
+        VisitStatus.Confirmed => "confirmed",
+        VisitStatus.Arrived => "arrived",
+        VisitStatus.InRoom or VisitStatus.InProgress or VisitStatus.Documenting or VisitStatus.Ready => "in-progress",
+        VisitStatus.Completed => "completed",
+        VisitStatus.Cancelled => "cancelled",
+        VisitStatus.NoShow => "no-show",
+        _ => throw new ArgumentOutOfRangeException(nameof(status)),
+    };
+
     /// <summary>
     /// Applies <paramref name="command"/> to <paramref name="state"/>. Refusals leave the state untouched and carry
     /// the reason; the state check comes first, so a command the state forbids is <c>invalid_transition</c> even when

@@ -1,6 +1,7 @@
 using Dapper;
 using MedSpa.GrainInterfaces.Board;
 using MedSpa.Grains.Board;
+using MedSpa.Silo.Data;
 using Npgsql;
 using Orleans.Serialization;
 
@@ -8,7 +9,8 @@ namespace MedSpa.Silo.Board;
 
 /// <summary>
 /// The clinic boards in PostgreSQL (tables of migration 0160) and the clinic's rooms and providers (0121/0122).
-/// Payloads use Orleans' serializer, the same versioned format as grain state.
+/// Payloads use Orleans' serializer, the same versioned format as grain state. Every connection is scoped to the
+/// board's tenant.
 /// </summary>
 public sealed class PostgresClinicBoardStore(NpgsqlDataSource dataSource, Serializer serializer) : IClinicBoardStore
 {
@@ -17,7 +19,7 @@ public sealed class PostgresClinicBoardStore(NpgsqlDataSource dataSource, Serial
 
     public async Task<StoredBoard?> LoadAsync(Guid tenantId, Guid clinicId, int maxEvents)
     {
-        await using var conn = await dataSource.OpenConnectionAsync();
+        await using var conn = await dataSource.OpenTenantConnectionAsync(tenantId);
         var state = await conn.QuerySingleOrDefaultAsync<byte[]>(
             "SELECT state FROM board_states WHERE tenant_id = @tenantId AND clinic_id = @clinicId",
             new { tenantId, clinicId });
@@ -35,7 +37,7 @@ public sealed class PostgresClinicBoardStore(NpgsqlDataSource dataSource, Serial
 
     public async Task<ClinicReference> LoadReferenceAsync(Guid tenantId, Guid clinicId)
     {
-        await using var conn = await dataSource.OpenConnectionAsync();
+        await using var conn = await dataSource.OpenTenantConnectionAsync(tenantId);
         var clinic = await conn.QuerySingleOrDefaultAsync<(string Name, bool ShowFullNames)?>(
             "SELECT name, show_full_patient_names FROM clinics WHERE tenant_id = @tenantId AND id = @clinicId",
             new { tenantId, clinicId });
@@ -59,7 +61,7 @@ public sealed class PostgresClinicBoardStore(NpgsqlDataSource dataSource, Serial
         return new ClinicReference(
             true,
             showFullNames.Value ? PatientNameDisplay.FullName : PatientNameDisplay.Initials,
-            [.. rooms.Select(r => new ReferenceRoom(r.Id, RoomLabel(r.Number, r.Name), r.OutOfService, r.Reason))],
+            [.. rooms.Select(r => new ReferenceRoom(r.Id, PostgresBoardFlowStore.RoomLabel(r.Number, r.Name), r.OutOfService, r.Reason))],
             [.. providers.Select(p => new ReferenceProvider(p.Id, p.Name, p.UserId))],
             found.Name);
     }
@@ -87,7 +89,8 @@ public sealed class PostgresClinicBoardStore(NpgsqlDataSource dataSource, Serial
             SELECT $1, $2, e.seq, e.event, e.at, e.payload
             FROM unnest($6::bigint[], $7::text[], $8::timestamptz[], $9::bytea[]) AS e(seq, event, at, payload), guard
             """;
-        await using var command = dataSource.CreateCommand(sql);
+        await using var conn = await dataSource.OpenTenantConnectionAsync(tenantId);
+        await using var command = new NpgsqlCommand(sql, conn);
         foreach (var value in new object[]
                  {
                      tenantId, clinicId, expectedSeq, state.LastSeq, serializer.SerializeToArray(state),
@@ -114,7 +117,4 @@ public sealed class PostgresClinicBoardStore(NpgsqlDataSource dataSource, Serial
             throw new BoardConcurrencyException($"Board {tenantId:N}/{clinicId:N} is no longer at seq {expectedSeq}.");
         }
     }
-
-    private static string RoomLabel(string number, string name) =>
-        name.Contains(number, StringComparison.OrdinalIgnoreCase) ? name : $"{number} · {name}";
 }

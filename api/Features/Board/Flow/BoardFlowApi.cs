@@ -1,6 +1,5 @@
 using Dapper;
 using MedSpa.Api.Features.Clinics;
-using MedSpa.Api.Features.Visits;
 using MedSpa.Api.Infrastructure;
 using MedSpa.Api.Infrastructure.Idempotency;
 using MedSpa.GrainInterfaces.Board;
@@ -19,7 +18,8 @@ public sealed record ProviderCommandRequest(string? DeviceId);
 /// Live room and provider commands and the clinic's waiting queue, each through its grain:
 /// <c>/api/rooms/{roomId}/{status|clean|out-of-service|in-service}</c>,
 /// <c>/api/providers/{providerId}/{status|on-duty|off-duty|break/start|break/end}</c>, <c>/api/clinics/{clinicId}/queue</c>.
-/// Refusals: 409 <c>invalid_transition</c> with the current card, 400 naming the field for a missing reason.
+/// Refusals answer through the API's one table (<see cref="Refusals"/>): 409 <c>invalid_transition</c> with the card's
+/// <c>currentStatus</c>, 400 naming the field for a missing reason.
 /// </summary>
 public static class BoardFlowApi
 {
@@ -68,7 +68,7 @@ public static class BoardFlowApi
         Guid roomId, RoomCommandRequest? body, HttpContext http, CurrentUser user, IGrainFactory grains, RoomClinics roomClinics,
         TimeProvider time, Func<IRoomGrain, ChangeContext, string?, Task<RoomCommandResult>> call, CancellationToken ct)
     {
-        var device = VisitsApi.DeviceId(http, body?.DeviceId, user);
+        var device = DeviceIds.Of(http, body?.DeviceId, user);
         var v = new Validation().Optional("reason", body?.Reason, 500).Optional("deviceId", device, 100);
         if (!v.IsValid)
         {
@@ -87,13 +87,9 @@ public static class BoardFlowApi
             return ApiProblems.NotFound("Room");
         }
 
-        return result.Refusal switch
-        {
-            null => TypedResults.Ok(result.Card!),
-            { Field: not null } refusal => VisitsApi.FieldRefusal(refusal),
-            var refusal => ApiProblems.Problem(StatusCodes.Status409Conflict, refusal.Code, "The room cannot do that now.", refusal.Message,
-                new Dictionary<string, object?> { ["currentStatus"] = Kebab(result.Card!.Status.ToString()) }),
-        };
+        return result.Refusal is { } refusal
+            ? refusal.WithCurrentState(r => r.With("currentStatus", Kebab(result.Card!.Status.ToString()))).ToProblem()
+            : TypedResults.Ok(result.Card!);
     }
 
     private static async Task<Results<Ok<ProviderCard>, ProblemHttpResult>> GetProvider(
@@ -113,7 +109,7 @@ public static class BoardFlowApi
         Guid providerId, ProviderCommandRequest? body, HttpContext http, CurrentUser user, IGrainFactory grains, NpgsqlDataSource db,
         TimeProvider time, Func<IProviderGrain, ChangeContext, Task<ProviderCommandResult>> call, CancellationToken ct)
     {
-        var device = VisitsApi.DeviceId(http, body?.DeviceId, user);
+        var device = DeviceIds.Of(http, body?.DeviceId, user);
         var v = new Validation().Optional("deviceId", device, 100);
         if (!v.IsValid)
         {
@@ -141,8 +137,7 @@ public static class BoardFlowApi
         }
 
         return result.Refusal is { } refusal
-            ? ApiProblems.Problem(StatusCodes.Status409Conflict, refusal.Code, "The provider cannot do that now.", refusal.Message,
-                new Dictionary<string, object?> { ["currentStatus"] = Kebab(result.Card!.Status.ToString()) })
+            ? refusal.WithCurrentState(r => r.With("currentStatus", Kebab(result.Card!.Status.ToString()))).ToProblem()
             : TypedResults.Ok(result.Card!);
     }
 

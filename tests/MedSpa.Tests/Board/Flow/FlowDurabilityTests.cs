@@ -62,8 +62,8 @@ public sealed class AppointmentStatusRepairTests(FlowApiFactory factory) : IClas
         // A late replay of an older visit version (e.g. a retry still in flight) cannot move the row back.
         var grains = factory.Services.GetRequiredService<IGrainFactory>();
         var visit = (await grains.GetGrain<IVisitGrain>(BoardKeys.For(world.TenantId, appointment)).GetAsync())!;
-        var sql = new MedSpa.Grains.Board.BoardSql(factory.Services.GetRequiredService<Npgsql.NpgsqlDataSource>());
-        await sql.SyncAppointmentStatusAsync(world.TenantId, visit with { Version = 2, Status = VisitStatus.Arrived });
+        var rows = factory.Services.GetRequiredService<MedSpa.Grains.Board.IBoardFlowStore>();
+        await rows.SyncAppointmentStatusAsync(world.TenantId, visit with { Version = 2, Status = VisitStatus.Arrived });
         Assert.Equal("in-progress", await world.SqlStatusAsync(appointment));
     }
 }
