@@ -232,6 +232,50 @@ public sealed class VisitFlowTests(FlowApiFactory factory) : IClassFixture<FlowA
     }
 
     [Fact]
+    public async Task Board_refusals_have_one_problem_shape_each_kind_with_the_current_state_only_on_409s()
+    {
+        var world = await FlowWorld.CreateAsync(factory);
+        var desk = world.Desk();
+        var room = world.Rooms[0];
+        var appointment = await world.BookAsync(desk, world.Booking());
+
+        // Every 400 has the shape of the API's validation failures; every 409 that shape without errors, plus the state.
+        var validation = await desk.Visit(appointment, "seat", new { roomId = Guid.NewGuid() }).ProblemAsync(HttpStatusCode.BadRequest, "validation_failed");
+        var input = Keys(validation);
+        var problem = input.Where(k => k != "errors").ToArray();
+        Assert.Contains("errors", input);
+
+        var visit409 = await desk.Visit(appointment, "start").ProblemAsync(HttpStatusCode.Conflict, "invalid_transition");
+        Assert.Equal(With(problem, "allowedCommands", "currentStatus", "version", "waiting"), Keys(visit409));
+        var visit400 = await desk.Visit(appointment, "cancel").ProblemAsync(HttpStatusCode.BadRequest, "reason_required");
+        Assert.Equal(input, Keys(visit400));
+        Assert.Equal(["reason"], visit400.GetProperty("errors").EnumerateObject().Select(e => e.Name));
+        Assert.Equal(validation.GetProperty("title").GetString(), visit400.GetProperty("title").GetString());
+
+        var room409 = await desk.PostJson($"/api/rooms/{room}/clean", new { }).ProblemAsync(HttpStatusCode.Conflict, "invalid_transition");
+        Assert.Equal(With(problem, "currentStatus"), Keys(room409));
+        Assert.Equal("empty", room409.GetProperty("currentStatus").GetString());
+        var room400 = await desk.PostJson($"/api/rooms/{room}/out-of-service", new { }).ProblemAsync(HttpStatusCode.BadRequest, "reason_required");
+        Assert.Equal(input, Keys(room400));
+
+        var provider409 = await desk.PostJson($"/api/providers/{world.Providers[0]}/off-duty", new { }).ProblemAsync(HttpStatusCode.Conflict, "invalid_transition");
+        Assert.Equal(With(problem, "currentStatus"), Keys(provider409));
+        Assert.Equal("offline", provider409.GetProperty("currentStatus").GetString());
+
+        // Archiving a room with a patient in it: a 409 with nothing but the code.
+        await desk.Visit(appointment, "check-in").OkJsonAsync();
+        await desk.Visit(appointment, "seat", new { roomId = room }).OkJsonAsync();
+        var owner = world.Tenant.ClientFor(world.Tenant.Owner);
+        var occupied = await owner.DeleteAsync($"/api/clinics/{world.ClinicId}/rooms/{room}").ProblemAsync(HttpStatusCode.Conflict, "room_occupied");
+        Assert.Equal(problem, Keys(occupied));
+        Assert.Equal(appointment, (await desk.GetAsync($"/api/rooms/{room}/status").OkJsonAsync()).GetProperty("visitId").GetGuid());
+    }
+
+    private static string[] Keys(JsonElement problem) => [.. problem.EnumerateObject().Select(p => p.Name).Order(StringComparer.Ordinal)];
+
+    private static string[] With(string[] keys, params string[] more) => [.. keys.Concat(more).Order(StringComparer.Ordinal)];
+
+    [Fact]
     public async Task Rooms_go_out_of_and_back_into_service_and_providers_take_breaks()
     {
         var world = await FlowWorld.CreateAsync(factory);
