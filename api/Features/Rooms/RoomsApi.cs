@@ -233,9 +233,7 @@ public static class RoomsApi
             return ApiProblems.NotFound("Room");
         }
 
-        return result.Refusal?
-            .WithCurrentState(r => r.With("currentStatus", System.Text.Json.JsonNamingPolicy.KebabCaseLower.ConvertName(result.Card!.Status.ToString())))
-            .ToProblem();
+        return result.Refusal is { } refusal ? Board.Flow.BoardFlowApi.Refused(refusal, result.Card!.Status) : null;
     }
 
     private static ProblemHttpResult DuplicateNumber(RoomRequest request) =>

@@ -2,6 +2,7 @@ using Dapper;
 using MedSpa.Api.Features.Clinics;
 using MedSpa.Api.Infrastructure;
 using MedSpa.Api.Infrastructure.Idempotency;
+using MedSpa.GrainInterfaces;
 using MedSpa.GrainInterfaces.Board;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
@@ -87,9 +88,7 @@ public static class BoardFlowApi
             return ApiProblems.NotFound("Room");
         }
 
-        return result.Refusal is { } refusal
-            ? refusal.WithCurrentState(r => r.With("currentStatus", Kebab(result.Card!.Status.ToString()))).ToProblem()
-            : TypedResults.Ok(result.Card!);
+        return result.Refusal is { } refusal ? Refused(refusal, result.Card!.Status) : TypedResults.Ok(result.Card!);
     }
 
     private static async Task<Results<Ok<ProviderCard>, ProblemHttpResult>> GetProvider(
@@ -136,9 +135,7 @@ public static class BoardFlowApi
             return ApiProblems.NotFound("Provider");
         }
 
-        return result.Refusal is { } refusal
-            ? refusal.WithCurrentState(r => r.With("currentStatus", Kebab(result.Card!.Status.ToString()))).ToProblem()
-            : TypedResults.Ok(result.Card!);
+        return result.Refusal is { } refusal ? Refused(refusal, result.Card!.Status) : TypedResults.Ok(result.Card!);
     }
 
     private static async Task<Results<Ok<WaitingQueueView>, ProblemHttpResult>> GetQueue(
@@ -181,6 +178,10 @@ public static class BoardFlowApi
         public Guid? UserId { get; init; }
         public Guid[] ClinicIds { get; init; } = [];
     }
+
+    /// <summary>A live room's or provider's refusal; one about its state (409) carries the card's current status.</summary>
+    internal static ProblemHttpResult Refused(Refusal refusal, Enum currentStatus) =>
+        refusal.WithCurrentState(r => r.With("currentStatus", Kebab(currentStatus.ToString()))).ToProblem();
 
     private static string Kebab(string name) => System.Text.Json.JsonNamingPolicy.KebabCaseLower.ConvertName(name);
 }
