@@ -226,4 +226,25 @@ public sealed class VisitFlowTests
         Assert.Throws<ArgumentOutOfRangeException>(() =>
             VisitFlow.NewVisit(VisitId, ClinicId, PatientId, "A B", Nine, 30, priority: (PatientPriority)7));
     }
+
+    [Theory]
+    [InlineData(VisitStatus.Scheduled, "scheduled")]
+    [InlineData(VisitStatus.Confirmed, "confirmed")]
+    [InlineData(VisitStatus.Arrived, "arrived")]
+    [InlineData(VisitStatus.InRoom, "in-progress")]
+    [InlineData(VisitStatus.InProgress, "in-progress")]
+    [InlineData(VisitStatus.Documenting, "in-progress")]
+    [InlineData(VisitStatus.Ready, "in-progress")]
+    [InlineData(VisitStatus.Completed, "completed")]
+    [InlineData(VisitStatus.Cancelled, "cancelled")]
+    [InlineData(VisitStatus.NoShow, "no-show")]
+    public void The_schedule_word_of_each_visit_status(VisitStatus status, string appointmentStatus) =>
+        Assert.Equal(appointmentStatus, VisitFlow.AppointmentStatus(status));
+
+    [Fact]
+    public void Every_visit_status_has_a_schedule_word()
+    {
+        Assert.All(Enum.GetValues<VisitStatus>(), s => Assert.False(string.IsNullOrEmpty(VisitFlow.AppointmentStatus(s))));
+        Assert.Throws<ArgumentOutOfRangeException>(() => VisitFlow.AppointmentStatus((VisitStatus)99));
+    }
 }
