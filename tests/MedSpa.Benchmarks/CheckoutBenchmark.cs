@@ -464,7 +464,7 @@ public static class CheckoutBenchmark
             return JsonDocument.Parse(text).RootElement.Clone();
         }
 
-        private object[] Tenders(long total, bool withCard)
+        private static object[] Tenders(long total, bool withCard)
         {
             var rest = total - Cash - (withCard ? Card : 0);
             return withCard
