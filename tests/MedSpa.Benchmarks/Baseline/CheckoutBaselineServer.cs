@@ -76,7 +76,7 @@ public sealed class CheckoutBaselineServer : IAsyncDisposable
         {
             EnvironmentName = Environments.Production,
             ContentRootPath = AppContext.BaseDirectory,
-            ApplicationName = "MedSpa.Benchmarks.Baseline",
+            ApplicationName = typeof(CheckoutBaselineServer).Assembly.GetName().Name, // the hosting startup assembly: this one
         });
         // Only failures reach the console (an unhandled exception here is a defect of the baseline, to be seen).
         builder.Logging.ClearProviders();
