@@ -21,6 +21,9 @@ namespace MedSpa.Benchmarks;
 // when they were sent (each needs the previous answer). The HTTP clients live in the benchmark's own process.
 // Afterwards the money is checked: the trial balance (GET /api/reports/trial-balance) balances, the cash drawer and
 // check clearing accounts hold exactly the tenders sent, and every paid invoice's total equals what was tendered.
+// Baseline (issue 13 §7, --baseline on by default): each run is first measured on a plain ASP.NET Core + PostgreSQL
+// server with row locks and no Orleans (Baseline/CheckoutBaselineServer.cs) serving the same four calls to the same client
+// code, and MedSpa's figures are printed as ratios to it: absolute figures move from machine to machine, ratios much less.
 public static class CheckoutBenchmark
 {
     private static readonly string[] Steps = ["create", "line", "open", "pay"];
