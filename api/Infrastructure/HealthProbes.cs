@@ -78,7 +78,7 @@ public sealed class OrleansHealthCheck(IServiceProvider services) : IHealthCheck
         try
         {
             var hosts = await services.GetRequiredService<IClusterClient>().GetGrain<IManagementGrain>(0)
-                .GetHosts(onlyActive: true).WaitAsync(HealthProbes.ProbeTimeout, cancellationToken);
+                .GetHosts(onlyActive: true, cancellationToken).WaitAsync(HealthProbes.ProbeTimeout, cancellationToken);
             return hosts.Count > 0
                 ? HealthCheckResult.Healthy($"Connected to a cluster with {hosts.Count} active silo(s).")
                 : HealthCheckResult.Unhealthy("The cluster has no active silo.");

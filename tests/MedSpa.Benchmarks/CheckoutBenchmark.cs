@@ -5,6 +5,7 @@ using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Dapper;
+using MedSpa.Benchmarks.Baseline;
 using Npgsql;
 
 namespace MedSpa.Benchmarks;
@@ -20,6 +21,9 @@ namespace MedSpa.Benchmarks;
 // when they were sent (each needs the previous answer). The HTTP clients live in the benchmark's own process.
 // Afterwards the money is checked: the trial balance (GET /api/reports/trial-balance) balances, the cash drawer and
 // check clearing accounts hold exactly the tenders sent, and every paid invoice's total equals what was tendered.
+// Baseline (issue 13 §7, --baseline on by default): each run is first measured on a plain ASP.NET Core + PostgreSQL
+// server with row locks and no Orleans (Baseline/CheckoutBaselineServer.cs) serving the same four calls to the same client
+// code, and MedSpa's figures are printed as ratios to it: absolute figures move from machine to machine, ratios much less.
 public static class CheckoutBenchmark
 {
     private static readonly string[] Steps = ["create", "line", "open", "pay"];
@@ -39,48 +43,92 @@ public static class CheckoutBenchmark
         // The server's pool: as many PostgreSQL connections as a production host would allow.
         var cs = new NpgsqlConnectionStringBuilder(adminCs) { Database = dbName, MaxPoolSize = settings.DbPool }.ConnectionString;
         var server = new BenchServer(cs, settings.ServerSettings);
+        CheckoutBaselineServer? baseline = null;
         try
         {
             server.Start();
             using var handler = new SocketsHttpHandler { MaxConnectionsPerServer = 1000, PooledConnectionLifetime = Timeout.InfiniteTimeSpan };
             using var http = new HttpClient(handler) { BaseAddress = server.BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
             var world = await CheckoutWorld.CreateAsync(http, settings);
+            // The same client code drives the baseline: same requests, same HTTP client settings, its own connections.
+            using var baselineHandler = new SocketsHttpHandler { MaxConnectionsPerServer = 1000, PooledConnectionLifetime = Timeout.InfiniteTimeSpan };
+            HttpClient? baselineHttp = null;
+            CheckoutWorld? baselineWorld = null;
+            if (settings.Baseline)
+            {
+                baseline = await CheckoutBaselineServer.StartAsync(cs);
+                baselineHttp = new HttpClient(baselineHandler) { BaseAddress = baseline.BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
+                baselineWorld = await CheckoutWorld.ForBaselineAsync(baselineHttp, baseline);
+            }
+
             Console.WriteLine($"# Checkout benchmark — {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, .NET {Environment.Version}, load average {LoadAverage()}");
             Console.WriteLine($"server {server.BaseAddress}; PostgreSQL pool {settings.DbPool}; GC {(System.Runtime.GCSettings.IsServerGC ? "server" : "workstation")}; "
                               + $"mix per checkout: create, 3 × add line, open, pay ({world.TenderDescription}); warm-up {settings.Warmup.TotalSeconds:F0} s, then {settings.Duration.TotalSeconds:F0} s per run");
+            Console.WriteLine(baseline is null
+                ? $"baseline: off{(settings.BaselineOffReason is { } why ? $" ({why})" : "")}"
+                : $"baseline: {baseline.BaseAddress} — plain ASP.NET Core + PostgreSQL, row locks (SELECT … FOR UPDATE in a transaction), no Orleans; the same four calls and client, "
+                  + "each row measured right before MedSpa's row of the same run (tests/MedSpa.Benchmarks/Baseline/CheckoutBaselineServer.cs)");
             Console.WriteLine();
             Console.WriteLine("| run | checkouts | requests | errors | req/s | p50 ms | p99 ms | max ms | pay p50 ms | pay p99 ms | server CPU |");
             Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
 
             // Warm-up (JIT, pools, grain activations' code paths), not reported.
+            if (baselineWorld is not null) await ClosedLoopAsync(baselineWorld, 20, settings.Warmup);
             await ClosedLoopAsync(world, 20, settings.Warmup);
             if (settings.SqlTrace > 0)
             {
                 Console.WriteLine(await SqlTrace.RunAsync(cs, settings.SqlTrace, () => world.CheckoutAsync(new RunResult(), Stopwatch.GetTimestamp())));
             }
 
+            // Each run: the baseline's row first, then MedSpa's, back to back, so both meet the same machine.
+            var ratios = new List<string>();
+            async Task RowAsync(string name, Func<CheckoutWorld, Task<RunResult>> run)
+            {
+                RunResult? reference = null;
+                if (baselineWorld is not null)
+                {
+                    var b = await DatabaseStats.ReadAsync(cs);
+                    reference = await run(baselineWorld);
+                    reference.Database = (await DatabaseStats.ReadAsync(cs)).Describe(b, reference.Checkouts);
+                    Console.WriteLine(reference.Row($"{name} — baseline"));
+                }
+
+                var before = await DatabaseStats.ReadAsync(cs);
+                var result = await run(world);
+                result.Database = (await DatabaseStats.ReadAsync(cs)).Describe(before, result.Checkouts);
+                Console.WriteLine(result.Row(name));
+                if (reference is not null) ratios.Add(result.RatioRow(name, reference));
+            }
+
             foreach (var clients in settings.ClosedLoopClients)
             {
-                var before = await DatabaseStats.ReadAsync(cs);
-                var result = await ClosedLoopAsync(world, clients, settings.Duration);
-                result.Database = (await DatabaseStats.ReadAsync(cs)).Describe(before, result.Checkouts);
-                Console.WriteLine(result.Row($"closed loop, {clients} clients"));
+                await RowAsync($"closed loop, {clients} clients", w => ClosedLoopAsync(w, clients, settings.Duration));
             }
 
             foreach (var rate in settings.OpenLoopRates)
             {
-                var before = await DatabaseStats.ReadAsync(cs);
-                var result = await OpenLoopAsync(world, rate, settings.Duration, settings.MaxInFlight);
-                result.Database = (await DatabaseStats.ReadAsync(cs)).Describe(before, result.Checkouts);
-                Console.WriteLine(result.Row($"open loop, {rate} req/s offered"));
+                await RowAsync($"open loop, {rate} req/s offered", w => OpenLoopAsync(w, rate, settings.Duration, settings.MaxInFlight));
+            }
+
+            if (ratios.Count > 0)
+            {
+                Console.WriteLine();
+                Console.WriteLine("Ratio to the baseline row before it (same run and load; plain ASP.NET Core + PostgreSQL with row locks, no Orleans):");
+                Console.WriteLine();
+                Console.WriteLine("| run | req/s (MedSpa / baseline) | req/s ÷ baseline | p50 ms (MedSpa / baseline) | p50 ÷ baseline | p99 ms (MedSpa / baseline) | p99 ÷ baseline | pay p99 ÷ baseline |");
+                Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|");
+                foreach (var line in ratios) Console.WriteLine(line);
             }
 
             Console.WriteLine();
             Console.WriteLine(await world.VerifyMoneyAsync(cs));
+            if (baselineWorld is not null) Console.WriteLine(await baselineWorld.VerifyMoneyAsync(cs));
+            baselineHttp?.Dispose();
             return 0;
         }
         finally
         {
+            if (baseline is not null) await baseline.DisposeAsync();
             await server.DisposeAsync();
             await using var admin = new NpgsqlConnection(adminCs);
             NpgsqlConnection.ClearAllPools();
@@ -234,6 +282,22 @@ public static class CheckoutBenchmark
             return row + Environment.NewLine + string.Join(Environment.NewLine, notes);
         }
 
+        /// <summary>This run's throughput and latencies beside the baseline's of the same run, and their ratios.</summary>
+        public string RatioRow(string name, RunResult baseline)
+        {
+            var (rate, p50, p99, payP99) = Figures();
+            var (bRate, bP50, bP99, bPayP99) = baseline.Figures();
+            return string.Create(CultureInfo.InvariantCulture,
+                $"| {name} | {rate:F0} / {bRate:F0} | {rate / bRate:F2} | {p50:F2} / {bP50:F2} | {p50 / bP50:F2} | {p99:F2} / {bP99:F2} | {p99 / bP99:F2} | {payP99 / bPayP99:F2} |");
+        }
+
+        private (double RequestsPerSecond, double P50, double P99, double PayP99) Figures()
+        {
+            var all = _latencies.Values.SelectMany(l => l).Order().ToList();
+            var pay = _latencies["pay"].Order().ToList();
+            return (all.Count / Stopwatch.GetElapsedTime(_start, _end).TotalSeconds, Pct(all, 50), Pct(all, 99), Pct(pay, 99));
+        }
+
         private static double Pct(List<double> sorted, double p) =>
             sorted.Count == 0 ? double.NaN : sorted[Math.Min(sorted.Count - 1, (int)Math.Ceiling(p / 100 * sorted.Count) - 1)];
     }
@@ -249,6 +313,9 @@ public static class CheckoutBenchmark
         private long _cashTendered, _checkTendered, _cardTendered, _paidInvoices;
 
         private CheckoutWorld(HttpClient http) => _http = http;
+
+        /// <summary>The baseline server of the same run, when this world's checkouts go to it.</summary>
+        private CheckoutBaselineServer? _baseline;
 
         public Guid TenantId { get; private init; }
         public Guid ClinicId { get; private init; }
@@ -309,6 +376,17 @@ public static class CheckoutBenchmark
                 _ => await world.CardAcceptedAsync(),
             };
             return world;
+        }
+
+        /// <summary>The same tenant, catalog and prices in the baseline's own tables; its front desk's token.</summary>
+        public static async Task<CheckoutWorld> ForBaselineAsync(HttpClient http, CheckoutBaselineServer baseline)
+        {
+            var t = await baseline.SeedAsync(ServicePrice, RetailPrice, InjectableUnitPrice, 8.875m);
+            return new CheckoutWorld(http)
+            {
+                _baseline = baseline, TenantId = t.TenantId, ClinicId = t.ClinicId, DeskToken = t.DeskToken,
+                ServiceId = t.ServiceId, RetailId = t.RetailId, InjectableId = t.InjectableId, WithCard = false,
+            };
         }
 
         /// <summary>One checkout on a throw-away invoice: does this server take a card tender through its gateway?</summary>
@@ -389,7 +467,7 @@ public static class CheckoutBenchmark
             return JsonDocument.Parse(text).RootElement.Clone();
         }
 
-        private object[] Tenders(long total, bool withCard)
+        private static object[] Tenders(long total, bool withCard)
         {
             var rest = total - Cash - (withCard ? Card : 0);
             return withCard
@@ -421,6 +499,7 @@ public static class CheckoutBenchmark
         /// <summary>No money lost or created: the ledger and the invoices agree with what the clients tendered.</summary>
         public async Task<string> VerifyMoneyAsync(string connectionString)
         {
+            if (_baseline is not null) return await _baseline.VerifyMoneyAsync(TenantId, _cashTendered, _checkTendered, _paidInvoices);
             var date = DateOnly.FromDateTime(DateTime.UtcNow).ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
             await using var conn = new NpgsqlConnection(connectionString);
             // The ledger projection is written by the invoice grain as part of each change; allow a pending outbox
@@ -559,11 +638,17 @@ sealed record DatabaseStats(long Commits, long Inserted, long Updated, long Dele
 sealed record CheckoutSettings(int[] ClosedLoopClients, int[] OpenLoopRates, TimeSpan Duration, TimeSpan Warmup, int DbPool, string Card)
 {
     public int MaxInFlight { get; init; } = 400;
+
+    /// <summary>--baseline on|off: measure the plain ASP.NET Core + PostgreSQL server beside MedSpa in every run.</summary>
+    public bool Baseline { get; init; } = true;
+
+    /// <summary>Why the baseline is off, for the header line.</summary>
+    public string? BaselineOffReason => Baseline ? null : Card == "on" ? "--card on: the baseline takes no card" : "--baseline off";
     public int SqlTrace { get; init; }
 
     public Dictionary<string, string> ServerSettings { get; init; } = [];
 
-    public const string Usage = "checkout --clients 50,200 --rate 500 --duration 20 --warmup 10 --db-pool 50 --max-inflight 400 --sql-trace N (log and tally the SQL of N checkouts run one at a time) --card auto|on|off --set Config:Key=value";
+    public const string Usage = "checkout --clients 50,200 --rate 500 --duration 20 --warmup 10 --db-pool 50 --max-inflight 400 --sql-trace N (log and tally the SQL of N checkouts run one at a time) --card auto|on|off --baseline on|off (default on: each run first measures the same mix on a plain ASP.NET Core + PostgreSQL server with row locks and prints MedSpa's figures as ratios to it; it pays cash + check only, so --card auto means off while it is on) --set Config:Key=value";
 
     public static CheckoutSettings Parse(string[] args)
     {
@@ -582,11 +667,16 @@ sealed record CheckoutSettings(int[] ClosedLoopClients, int[] OpenLoopRates, Tim
                 "--max-inflight" => s with { MaxInFlight = int.Parse(v, CultureInfo.InvariantCulture) },
                 "--sql-trace" => s with { SqlTrace = int.Parse(v, CultureInfo.InvariantCulture) },
                 "--card" => s with { Card = v is "auto" or "on" or "off" ? v : throw new ArgumentException("--card auto|on|off") },
+                "--baseline" => s with { Baseline = v is "on" || (v is "off" ? false : throw new ArgumentException("--baseline on|off")) },
                 "--set" when v.Contains('=', StringComparison.Ordinal) => s with { ServerSettings = new(s.ServerSettings) { [v[..v.IndexOf('=', StringComparison.Ordinal)]] = v[(v.IndexOf('=', StringComparison.Ordinal) + 1)..] } },
                 _ => throw new ArgumentException($"Unknown option {args[i]} ({Usage})"),
             };
         }
 
+        // The baseline has no card gateway: the comparison is of the same work, so with it the mix pays cash + check,
+        // and an explicit --card on turns the baseline off.
+        if (s.Baseline && s.Card == "on") s = s with { Baseline = false };
+        else if (s.Baseline) s = s with { Card = "off" };
         return s;
     }
 

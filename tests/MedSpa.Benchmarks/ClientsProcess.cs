@@ -103,7 +103,7 @@ static class BenchClients
         catch (OperationCanceledException)
         {
         }
-    });
+    }, CancellationToken.None); // runs to the end once started; `stop` ends its loop
 
     public static async Task WaitForAsync(List<IBenchClient> clients, IReadOnlyCollection<long> seqs, TimeSpan timeout)
     {

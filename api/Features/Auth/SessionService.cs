@@ -222,7 +222,7 @@ public sealed class SessionService(
         return new TokenResponse(accessToken, accessExpires, refreshToken, refreshExpires, sessionId, user.ToResponse());
     }
 
-    private static Task InsertRefreshTokenAsync(NpgsqlConnection conn, NpgsqlTransaction tx, Guid tenantId, Guid sessionId, byte[] hash, DateTimeOffset now, DateTimeOffset expires, CancellationToken ct) =>
+    private static Task<int> InsertRefreshTokenAsync(NpgsqlConnection conn, NpgsqlTransaction tx, Guid tenantId, Guid sessionId, byte[] hash, DateTimeOffset now, DateTimeOffset expires, CancellationToken ct) =>
         conn.ExecuteAsync(new CommandDefinition(
             "INSERT INTO refresh_tokens (token_hash, tenant_id, session_id, created_at, expires_at) VALUES (@hash, @tenantId, @sessionId, @now, @expires)",
             new { hash, tenantId, sessionId, now, expires }, tx, cancellationToken: ct));

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text;
 using MedSpa.Silo;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -35,31 +36,31 @@ public sealed class StartupBanner(
         var sb = new StringBuilder();
         sb.AppendLine();
         sb.AppendLine("  MedSpa.Orleans is running");
-        sb.AppendLine($"    API                {address}/api");
-        sb.AppendLine($"    API reference      {address}/docs   (OpenAPI: {address}/openapi/v1.json)");
-        sb.AppendLine($"    Wall board         {address}/board   (sign in as staff, or open a display link)");
-        sb.AppendLine($"    Health             {address}/health/live   {address}/health/ready");
-        sb.AppendLine($"    Metrics            {address}/metrics");
-        sb.AppendLine($"    Orleans            mode {orleans.Mode}, cluster '{orleans.ClusterId}', silo port {orleans.SiloPort}, gateway {orleans.GatewayPort}");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"    API                {address}/api");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"    API reference      {address}/docs   (OpenAPI: {address}/openapi/v1.json)");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"    Wall board         {address}/board   (sign in as staff, or open a display link)");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"    Health             {address}/health/live   {address}/health/ready");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"    Metrics            {address}/metrics");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"    Orleans            mode {orleans.Mode}, cluster '{orleans.ClusterId}', silo port {orleans.SiloPort}, gateway {orleans.GatewayPort}");
         if (platformOperator.Value.IsConfigured)
         {
-            sb.AppendLine($"    Operator           {address}/operator   (Orleans Dashboard {address}/dashboard/, cluster {address}/api/admin/cluster; no tenant user reaches them)");
+            sb.AppendLine(CultureInfo.InvariantCulture, $"    Operator           {address}/operator   (Orleans Dashboard {address}/dashboard/, cluster {address}/api/admin/cluster; no tenant user reaches them)");
             if (demo.Logins.Count > 0)
             {
                 // Printed only with the demo (./medspa run), like the demo password; elsewhere it stays in the environment.
-                sb.AppendLine($"      key         {platformOperator.Value.Key}   (kept in .medspa/operator-key)");
+                sb.AppendLine(CultureInfo.InvariantCulture, $"      key         {platformOperator.Value.Key}   (kept in .medspa/operator-key)");
             }
         }
 
         if (demo.Logins.Count > 0)
         {
-            sb.AppendLine($"    Demo organisation  {DemoSeed.OrganisationName} — sign in with POST {address}/api/auth/login");
+            sb.AppendLine(CultureInfo.InvariantCulture, $"    Demo organisation  {DemoSeed.OrganisationName} — sign in with POST {address}/api/auth/login");
             foreach (var login in demo.Logins)
             {
-                sb.AppendLine($"      {login.Role,-11} {login.Email,-40} {login.Name}");
+                sb.AppendLine(CultureInfo.InvariantCulture, $"      {login.Role,-11} {login.Email,-40} {login.Name}");
             }
 
-            sb.AppendLine($"      password    {seed.Value.DemoPassword}   (kept in .medspa/demo-password)");
+            sb.AppendLine(CultureInfo.InvariantCulture, $"      password    {seed.Value.DemoPassword}   (kept in .medspa/demo-password)");
         }
 
         sb.AppendLine();

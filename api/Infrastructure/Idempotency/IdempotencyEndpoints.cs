@@ -224,7 +224,7 @@ internal static class IdempotentExecution
         return null;
     }
 
-    private static IResult InvalidKey(string message) =>
+    private static Microsoft.AspNetCore.Http.HttpResults.ValidationProblem InvalidKey(string message) =>
         TypedResults.ValidationProblem(
             new Dictionary<string, string[]> { [IdempotencyOptions.HeaderName] = [message] },
             detail: message,

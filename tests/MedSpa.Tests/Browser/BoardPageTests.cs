@@ -90,7 +90,7 @@ public sealed class BoardPageTests(LiveServerFactory factory) : IClassFixture<Li
         down = false;
         await Assertions.Expect(banner).ToHaveAttributeAsync("data-state", "restored", new() { Timeout = 20_000 });
         await Assertions.Expect(card).ToHaveAttributeAsync("data-status", "ready");
-        await Assertions.Expect(page.Locator("body")).ToHaveAttributeAsync("data-seq", last.ToString());
+        await Assertions.Expect(page.Locator("body")).ToHaveAttributeAsync("data-seq", last.ToString(System.Globalization.CultureInfo.InvariantCulture));
     }
 
     [Fact]
@@ -230,7 +230,7 @@ public sealed class BoardPageTests(LiveServerFactory factory) : IClassFixture<Li
                        textFits: status.scrollWidth <= status.clientWidth };
             }))
             """);
-        var cards = System.Text.Json.JsonSerializer.Deserialize<CardGeometry[]>(json, new System.Text.Json.JsonSerializerOptions(System.Text.Json.JsonSerializerDefaults.Web))!;
+        var cards = System.Text.Json.JsonSerializer.Deserialize<CardGeometry[]>(json, System.Text.Json.JsonSerializerOptions.Web)!;
         Assert.Equal(rooms.Count, cards.Length);
         Assert.Contains(cards, c => c.Status == "just started");
         foreach (var c in cards)

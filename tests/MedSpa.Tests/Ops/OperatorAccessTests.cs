@@ -17,7 +17,7 @@ namespace MedSpa.Tests.Ops;
 public sealed class OperatorAccessTests(MedSpaApiFactory factory) : IClassFixture<MedSpaApiFactory>
 {
     /// <summary>Every operator-only route the server maps, with its parameters filled in.</summary>
-    private IReadOnlyList<string> OperatorRoutes()
+    private List<string> OperatorRoutes()
     {
         var routes = factory.Services.GetRequiredService<EndpointDataSource>().Endpoints
             .OfType<RouteEndpoint>()

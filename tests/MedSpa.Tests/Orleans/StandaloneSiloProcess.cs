@@ -52,8 +52,8 @@ public sealed class StandaloneSiloProcess : IDisposable
         info.Environment["ConnectionStrings__Postgres"] = connectionString;
         info.Environment["Orleans__ClusterId"] = clusterId;
         info.Environment["Orleans__ServiceId"] = clusterId;
-        info.Environment["Orleans__SiloPort"] = siloPort.ToString();
-        info.Environment["Orleans__GatewayPort"] = gatewayPort.ToString();
+        info.Environment["Orleans__SiloPort"] = siloPort.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        info.Environment["Orleans__GatewayPort"] = gatewayPort.ToString(System.Globalization.CultureInfo.InvariantCulture);
         info.Environment["ASPNETCORE_URLS"] = $"http://127.0.0.1:{FreePorts.Next()}";
         info.Environment["ASPNETCORE_ENVIRONMENT"] = "Testing";
         info.Environment["Logging__LogLevel__Default"] = "Warning";

@@ -66,8 +66,8 @@ public sealed class TestSilo : IAsyncDisposable
             ["ConnectionStrings:Postgres"] = connectionString,
             ["Orleans:ClusterId"] = clusterId,
             ["Orleans:ServiceId"] = clusterId,
-            ["Orleans:SiloPort"] = siloPort.ToString(),
-            ["Orleans:GatewayPort"] = FreePorts.Next().ToString(),
+            ["Orleans:SiloPort"] = siloPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Orleans:GatewayPort"] = FreePorts.Next().ToString(System.Globalization.CultureInfo.InvariantCulture),
         };
         foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
         {

@@ -13,7 +13,7 @@ namespace MedSpa.Tests.Payments;
 /// The Stripe adapter against a loopback server that answers like Stripe's API: what is sent (form fields, keys,
 /// idempotency keys, retries), and how answers, declines and failures come back.
 /// </summary>
-public sealed class StripeGatewayTests : IAsyncLifetime
+public sealed class StripeGatewayTests : IAsyncLifetime, IDisposable
 {
     private readonly CapturingLoggerProvider _logs = new();
     private StripeMockServer _stripe = null!;
@@ -31,6 +31,8 @@ public sealed class StripeGatewayTests : IAsyncLifetime
         await _services.DisposeAsync();
         await _stripe.DisposeAsync();
     }
+
+    public void Dispose() => _logs.Dispose();
 
     private (ServiceProvider, IPaymentGateway) CreateGateway(string secretKey, int maxRetries = 3, string requestTimeout = "00:00:30")
     {

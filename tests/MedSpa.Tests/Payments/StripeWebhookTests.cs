@@ -42,7 +42,7 @@ public sealed class StripeWebhookTests(WebhookApiFactory factory) : IClassFixtur
           "amount": 12500,
           "amount_capturable": 0,
           "amount_received": {{amountReceived}},
-          "canceled_at": {{(cancellationReason is null ? "null" : Now.ToString())}},
+          "canceled_at": {{(cancellationReason is null ? "null" : Now.ToString(System.Globalization.CultureInfo.InvariantCulture))}},
           "cancellation_reason": {{(cancellationReason is null ? "null" : "\"" + cancellationReason + "\"")}},
           "capture_method": "automatic",
           "client_secret": "{{id}}_secret_abc",

@@ -692,7 +692,7 @@ public sealed class StripeMockServer : IAsyncDisposable, IDisposable
             $"This PaymentIntent could not be {verb} because it has a status of {intent.Status}. Only a PaymentIntent with one of the following statuses may be {verb}: {expected}.",
             paymentIntentId: intent.Id));
 
-    private JsonObject RenderCustomer(MockCustomer customer) => new()
+    private static JsonObject RenderCustomer(MockCustomer customer) => new()
     {
         ["id"] = customer.Id,
         ["object"] = "customer",
@@ -855,7 +855,7 @@ public sealed class StripeMockServer : IAsyncDisposable, IDisposable
             .Where(f => f.Key.StartsWith(name + "[", StringComparison.Ordinal) && f.Key.EndsWith(']'))
             .Select(f => (f.Key[(name.Length + 1)..^1], f.Value));
 
-        public IReadOnlyCollection<string> ExpandList() =>
+        public HashSet<string> ExpandList() =>
             fields.Where(f => f.Key == "expand[]" || StripeMockForm.IsListKey(f.Key, "expand")).Select(f => f.Value).ToHashSet();
 
         public bool Expands(string path) => ExpandList().Contains(path);
