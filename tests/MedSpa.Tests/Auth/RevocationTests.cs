@@ -5,7 +5,7 @@ using Dapper;
 using MedSpa.Api.Features.Auth;
 using MedSpa.GrainInterfaces.Board;
 using MedSpa.Tests.Board.Live;
-using MedSpa.Tests.Infrastructure;
+using MedSpa.Tests.TestHost;
 using Microsoft.AspNetCore.SignalR.Client;
 using Microsoft.Extensions.DependencyInjection;
 using Npgsql;

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using MedSpa.Tests.Board.Live;
-using MedSpa.Tests.Infrastructure;
+using MedSpa.Tests.TestHost;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;

@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using MedSpa.GrainInterfaces.Board;
 using MedSpa.Tests.Board.Flow;
 using MedSpa.Tests.Board.Live;
-using MedSpa.Tests.Infrastructure;
+using MedSpa.Tests.TestHost;
 using Microsoft.Playwright;
 
 namespace MedSpa.Tests.Browser;

@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using MedSpa.GrainInterfaces;
 using MedSpa.GrainInterfaces.Payments;
 using MedSpa.Grains.Payments;
-using MedSpa.Tests.Infrastructure;
+using MedSpa.Tests.TestHost;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;

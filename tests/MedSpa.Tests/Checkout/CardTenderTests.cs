@@ -5,7 +5,7 @@ using MedSpa.GrainInterfaces;
 using MedSpa.GrainInterfaces.Checkout;
 using MedSpa.GrainInterfaces.Payments;
 using MedSpa.Grains.Payments;
-using MedSpa.Tests.Infrastructure;
+using MedSpa.Tests.TestHost;
 using Npgsql;
 using static MedSpa.Tests.Checkout.CheckoutRequests;
 

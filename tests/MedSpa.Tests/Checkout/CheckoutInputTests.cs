@@ -3,7 +3,7 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using Dapper;
-using MedSpa.Tests.Infrastructure;
+using MedSpa.Tests.TestHost;
 using MedSpa.Tests.Receipts;
 using Npgsql;
 using static MedSpa.Tests.Checkout.CheckoutRequests;

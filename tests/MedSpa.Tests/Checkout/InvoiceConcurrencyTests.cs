@@ -1,7 +1,7 @@
 using System.Net;
 using System.Text.Json;
 using Dapper;
-using MedSpa.Tests.Infrastructure;
+using MedSpa.Tests.TestHost;
 using Npgsql;
 using static MedSpa.Tests.Checkout.CheckoutRequests;
 

@@ -4,7 +4,7 @@ using MedSpa.GrainInterfaces;
 using MedSpa.GrainInterfaces.Checkout;
 using MedSpa.Grains.Checkout;
 using MedSpa.Grains.Domain.Ledger;
-using MedSpa.Tests.Infrastructure;
+using MedSpa.Tests.TestHost;
 using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 using Orleans.Runtime;

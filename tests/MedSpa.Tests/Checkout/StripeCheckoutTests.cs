@@ -1,5 +1,5 @@
 using System.Net;
-using MedSpa.Tests.Infrastructure;
+using MedSpa.Tests.TestHost;
 using MedSpa.Tests.Payments.StripeMock;
 using static MedSpa.Tests.Checkout.CheckoutRequests;
 

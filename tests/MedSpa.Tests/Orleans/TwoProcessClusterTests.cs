@@ -2,7 +2,7 @@ using System.Net;
 using MedSpa.Api.Features.Cluster;
 using MedSpa.Api.Infrastructure;
 using MedSpa.GrainInterfaces.Housekeeping;
-using MedSpa.Tests.Infrastructure;
+using MedSpa.Tests.TestHost;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.Runtime;
 using Polly;

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Text.Json;
 using MedSpa.Tests.Checkout;
-using MedSpa.Tests.Infrastructure;
+using MedSpa.Tests.TestHost;
 using MedSpa.Tests.Payments.StripeMock;
 
 namespace MedSpa.Tests.Payments;

@@ -2,7 +2,7 @@ using System.Net;
 using System.Text;
 using System.Text.Json;
 using MedSpa.Tests.Checkout;
-using MedSpa.Tests.Infrastructure;
+using MedSpa.Tests.TestHost;
 
 namespace MedSpa.Tests.Payments;
 

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Http.Headers;
 using Dapper;
-using MedSpa.Tests.Infrastructure;
+using MedSpa.Tests.TestHost;
 using Npgsql;
 using SkiaSharp;
 using UglyToad.PdfPig;

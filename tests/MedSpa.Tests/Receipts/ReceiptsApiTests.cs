@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.RegularExpressions;
-using MedSpa.Tests.Infrastructure;
+using MedSpa.Tests.TestHost;
 using MimeKit;
 using UglyToad.PdfPig;
 using static MedSpa.Tests.Checkout.CheckoutRequests;

@@ -2,7 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
-using MedSpa.Tests.Infrastructure;
+using MedSpa.Tests.TestHost;
 
 namespace MedSpa.Tests.ReferenceData;
 

@@ -6,7 +6,7 @@ using System.Text.Json;
 using Dapper;
 using MedSpa.GrainInterfaces.Board;
 using MedSpa.Grains.Board;
-using MedSpa.Tests.Infrastructure;
+using MedSpa.Tests.TestHost;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;

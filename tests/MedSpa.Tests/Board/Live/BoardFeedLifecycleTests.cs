@@ -1,7 +1,7 @@
 using System.Net.Http.Json;
 using MedSpa.Api.Features.Board.Live;
 using MedSpa.GrainInterfaces.Board;
-using MedSpa.Tests.Infrastructure;
+using MedSpa.Tests.TestHost;
 using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;

@@ -2,7 +2,7 @@ using System.Collections.Immutable;
 using Dapper;
 using MedSpa.GrainInterfaces.Board;
 using MedSpa.Grains.Board;
-using MedSpa.Tests.Infrastructure;
+using MedSpa.Tests.TestHost;
 using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 

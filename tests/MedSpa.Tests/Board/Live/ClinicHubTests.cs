@@ -4,7 +4,7 @@ using System.Net.Http.Json;
 using Dapper;
 using MedSpa.Api.Features.Board.Live;
 using MedSpa.GrainInterfaces.Board;
-using MedSpa.Tests.Infrastructure;
+using MedSpa.Tests.TestHost;
 using Microsoft.AspNetCore.SignalR;
 using Npgsql;
 

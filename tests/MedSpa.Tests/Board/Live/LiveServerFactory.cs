@@ -3,7 +3,7 @@ using System.Collections.Immutable;
 using Dapper;
 using MedSpa.Api.Features.Board.Live;
 using MedSpa.GrainInterfaces.Board;
-using MedSpa.Tests.Infrastructure;
+using MedSpa.Tests.TestHost;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.SignalR.Client;

@@ -3,7 +3,7 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using MedSpa.GrainInterfaces.Board;
 using MedSpa.Tests.Board.Flow;
-using MedSpa.Tests.Infrastructure;
+using MedSpa.Tests.TestHost;
 
 namespace MedSpa.Tests.Board.Live;
 

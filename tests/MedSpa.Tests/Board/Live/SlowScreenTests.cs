@@ -4,7 +4,7 @@ using System.Text;
 using System.Text.Json;
 using MedSpa.Api.Features.Board.Live;
 using MedSpa.GrainInterfaces.Board;
-using MedSpa.Tests.Infrastructure;
+using MedSpa.Tests.TestHost;
 using MedSpa.Tests.Payments;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.SignalR;
