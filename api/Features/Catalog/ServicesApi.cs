@@ -4,7 +4,7 @@ using MedSpa.Api.Infrastructure.Idempotency;
 using MedSpa.GrainInterfaces;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
-using static MedSpa.Api.Features.Clinics.ReferenceDataSql;
+using static MedSpa.Api.Infrastructure.ReferenceDataSql;
 
 namespace MedSpa.Api.Features.Catalog;
 

@@ -1,10 +1,9 @@
 using Dapper;
-using MedSpa.Api.Features.Clinics;
 using MedSpa.Api.Infrastructure;
 using MedSpa.Api.Infrastructure.Idempotency;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
-using static MedSpa.Api.Features.Clinics.ReferenceDataSql;
+using static MedSpa.Api.Infrastructure.ReferenceDataSql;
 
 namespace MedSpa.Api.Features.Catalog;
 
@@ -64,7 +63,7 @@ public static class TaxRatesApi
         }
 
         await using var conn = await db.OpenConnectionAsync(ct);
-        if (!await ClinicsApi.IsVisibleAsync(conn, user, clinicId, ct))
+        if (!await ClinicAccess.IsVisibleAsync(conn, user, clinicId, ct))
         {
             return ApiProblems.NotFound("Clinic");
         }
@@ -100,7 +99,7 @@ public static class TaxRatesApi
         }
 
         await using var conn = await db.OpenConnectionAsync(ct);
-        if (!await ClinicsApi.IsVisibleAsync(conn, user, clinicId, ct))
+        if (!await ClinicAccess.IsVisibleAsync(conn, user, clinicId, ct))
         {
             return ApiProblems.NotFound("Clinic");
         }

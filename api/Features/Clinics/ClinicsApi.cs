@@ -3,7 +3,7 @@ using MedSpa.Api.Infrastructure;
 using MedSpa.Api.Infrastructure.Idempotency;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
-using static MedSpa.Api.Features.Clinics.ReferenceDataSql;
+using static MedSpa.Api.Infrastructure.ReferenceDataSql;
 
 namespace MedSpa.Api.Features.Clinics;
 
@@ -58,16 +58,6 @@ public static class ClinicsApi
         write.MapDelete("/{clinicId:guid}", Archive).WithName("ArchiveClinic");
         return app;
     }
-
-    /// <summary>
-    /// True when the clinic exists in the caller's tenant and the caller may see it. Every clinic-scoped endpoint
-    /// (rooms, tax rates) starts here so that "not yours" and "not there" look the same.
-    /// </summary>
-    public static async Task<bool> IsVisibleAsync(NpgsqlConnection conn, CurrentUser user, Guid clinicId, CancellationToken ct) =>
-        user.CanAccessClinic(clinicId)
-        && await conn.ExecuteScalarAsync<bool>(new CommandDefinition(
-            "SELECT EXISTS (SELECT 1 FROM clinics WHERE tenant_id = @TenantId AND id = @clinicId)",
-            new { user.TenantId, clinicId }, cancellationToken: ct));
 
     private static async Task<Results<Ok<Paged<ClinicResponse>>, ValidationProblem>> List(
         CurrentUser user, NpgsqlDataSource db, int? page, int? pageSize, bool? includeInactive, CancellationToken ct)

@@ -3,7 +3,7 @@ using System.Text.Json;
 using Dapper;
 using MedSpa.GrainInterfaces.Payments;
 using Npgsql;
-using static MedSpa.Api.Features.Clinics.ReferenceDataSql;
+using static MedSpa.Api.Infrastructure.ReferenceDataSql;
 
 namespace MedSpa.Api.Features.Payments;
 

@@ -1,11 +1,10 @@
 using System.Text.RegularExpressions;
 using Dapper;
-using MedSpa.Api.Features.Clinics;
 using MedSpa.Api.Infrastructure;
 using MedSpa.Api.Infrastructure.Idempotency;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
-using static MedSpa.Api.Features.Clinics.ReferenceDataSql;
+using static MedSpa.Api.Infrastructure.ReferenceDataSql;
 
 namespace MedSpa.Api.Features.Providers;
 
@@ -85,7 +84,7 @@ public static partial class ProvidersApi
         await using var conn = await db.OpenConnectionAsync(ct);
 
         // Filtering by a clinic the caller cannot see (or another tenant's) is answered like an unknown clinic.
-        if (clinicId is { } c && !await ClinicsApi.IsVisibleAsync(conn, user, c, ct))
+        if (clinicId is { } c && !await ClinicAccess.IsVisibleAsync(conn, user, c, ct))
         {
             return ApiProblems.NotFound("Clinic");
         }

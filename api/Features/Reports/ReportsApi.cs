@@ -1,8 +1,6 @@
 using System.Globalization;
 using System.Text;
 using Dapper;
-using MedSpa.Api.Features.Clinics;
-using MedSpa.Api.Features.Invoices;
 using MedSpa.Api.Infrastructure;
 using MedSpa.GrainInterfaces;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -124,7 +122,7 @@ public static class ReportsApi
             return ApiProblems.NotFound("Clinic");
         }
 
-        var counted = InvoicesApi.ToMoney("counted", request.Counted, currency, v);
+        var counted = MoneyRequests.ToMoney("counted", request.Counted, currency, v);
         if (!v.IsValid || counted is null)
         {
             return v.ToProblem();

@@ -1,11 +1,10 @@
 using Dapper;
-using MedSpa.Api.Features.Clinics;
 using MedSpa.Api.Infrastructure;
 using MedSpa.Api.Infrastructure.Idempotency;
 using MedSpa.GrainInterfaces.Board;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
-using static MedSpa.Api.Features.Clinics.ReferenceDataSql;
+using static MedSpa.Api.Infrastructure.ReferenceDataSql;
 
 namespace MedSpa.Api.Features.Rooms;
 
@@ -69,7 +68,7 @@ public static class RoomsApi
         }
 
         await using var conn = await db.OpenConnectionAsync(ct);
-        if (!await ClinicsApi.IsVisibleAsync(conn, user, clinicId, ct))
+        if (!await ClinicAccess.IsVisibleAsync(conn, user, clinicId, ct))
         {
             return ApiProblems.NotFound("Clinic");
         }
@@ -106,7 +105,7 @@ public static class RoomsApi
         }
 
         await using var conn = await db.OpenConnectionAsync(ct);
-        if (!await ClinicsApi.IsVisibleAsync(conn, user, clinicId, ct))
+        if (!await ClinicAccess.IsVisibleAsync(conn, user, clinicId, ct))
         {
             return ApiProblems.NotFound("Clinic");
         }

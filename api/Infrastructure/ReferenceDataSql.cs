@@ -1,9 +1,9 @@
 using System.Text.Json;
-using MedSpa.Api.Infrastructure;
 
-namespace MedSpa.Api.Features.Clinics;
+namespace MedSpa.Api.Infrastructure;
 
-/// <summary>Small conversions shared by the reference-data features' Dapper rows.</summary>
+/// <summary>Small conversions shared by the features that read and write rows with Dapper (reference data,
+/// appointments, notifications, saved cards).</summary>
 internal static class ReferenceDataSql
 {
     private static readonly JsonSerializerOptions Json = CreateJson();
