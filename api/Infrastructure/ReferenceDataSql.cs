@@ -1,4 +1,6 @@
 using System.Text.Json;
+using Dapper;
+using Npgsql;
 
 namespace MedSpa.Api.Infrastructure;
 
@@ -25,6 +27,15 @@ internal static class ReferenceDataSql
     public static decimal Trim(decimal value) => value / 1.000000000000000000000000000000000m;
 
     public static decimal? Trim(decimal? value) => value is { } d ? Trim(d) : null;
+
+    /// <summary>
+    /// DELETE on reference data: the row stays, inactive, because appointments, invoices and history refer to it.
+    /// False when the caller's tenant has no such row.
+    /// </summary>
+    public static async Task<bool> DeactivateAsync(this NpgsqlConnection conn, string table, Guid tenantId, Guid id, CancellationToken ct) =>
+        await conn.ExecuteAsync(new CommandDefinition(
+            $"UPDATE {table} SET active = false, updated_at = now() WHERE tenant_id = @tenantId AND id = @id",
+            new { tenantId, id }, cancellationToken: ct)) > 0;
 
     private static JsonSerializerOptions CreateJson()
     {

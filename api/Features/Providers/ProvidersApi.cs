@@ -1,7 +1,7 @@
 using System.Text.RegularExpressions;
 using Dapper;
 using MedSpa.Api.Infrastructure;
-using MedSpa.Api.Infrastructure.Idempotency;
+using MedSpa.Silo.Data;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
 using static MedSpa.Api.Infrastructure.ReferenceDataSql;
@@ -53,23 +53,22 @@ public static partial class ProvidersApi
     public static readonly IReadOnlyList<string> Titles =
         ["rn", "np", "pa", "md", "do", "dds", "lpn", "aesthetician", "laser-technician", "other"];
 
-    private const string Columns =
-        "id, user_id, first_name, last_name, display_name, title, credentials, license_number, license_state, specialties, color, clinic_ids, email, phone, active, created_at, updated_at";
+    /// <summary>The columns a request writes and their <see cref="Parameters"/>, in one order for INSERT and UPDATE.</summary>
+    private const string Written =
+        "user_id, first_name, last_name, display_name, title, credentials, license_number, license_state, specialties, color, "
+        + "clinic_ids, email, phone";
 
-    public static IEndpointRouteBuilder MapProvidersApi(this IEndpointRouteBuilder app)
-    {
-        var providers = app.MapGroup("/api/providers").WithTags("Providers");
+    private const string WrittenValues =
+        "@UserId, @FirstName, @LastName, @DisplayName, @Title, @Credentials, @LicenseNumber, @LicenseState, @Specialties, @Color, "
+        + "@ClinicIds, @Email, @Phone";
 
-        var read = providers.MapGroup("").RequireAuthorization(Policies.Staff);
-        read.MapGet("", List).WithName("ListProviders");
-        read.MapGet("/{providerId:guid}", Get).WithName("GetProvider");
+    /// <summary>What every read, insert and update returns.</summary>
+    private const string Columns = $"id, {Written}, active, created_at, updated_at";
 
-        var write = providers.MapGroup("").RequireAuthorization(Policies.Admin);
-        write.MapPost("", Create).WithName("CreateProvider").WithIdempotency();
-        write.MapPut("/{providerId:guid}", Update).WithName("UpdateProvider");
-        write.MapDelete("/{providerId:guid}", Deactivate).WithName("DeactivateProvider");
-        return app;
-    }
+    public static IEndpointRouteBuilder MapProvidersApi(this IEndpointRouteBuilder app) =>
+        app.MapReferenceData("/api/providers", "/{providerId:guid}", "Providers", Policies.Admin,
+            new("ListProviders", List), new("GetProvider", Get), new("CreateProvider", Create),
+            new("UpdateProvider", Update), new("DeactivateProvider", Deactivate));
 
     private static async Task<Results<Ok<Paged<ProviderResponse>>, ValidationProblem, ProblemHttpResult>> List(
         CurrentUser user, NpgsqlDataSource db, Guid? clinicId, int? page, int? pageSize, bool? includeInactive, CancellationToken ct)
@@ -81,7 +80,7 @@ public static partial class ProvidersApi
             return v.ToProblem();
         }
 
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
 
         // Filtering by a clinic the caller cannot see (or another tenant's) is answered like an unknown clinic.
         if (clinicId is { } c && !await ClinicAccess.IsVisibleAsync(conn, user, c, ct))
@@ -98,7 +97,7 @@ public static partial class ProvidersApi
     private static async Task<Results<Ok<ProviderResponse>, ProblemHttpResult>> Get(
         Guid providerId, CurrentUser user, NpgsqlDataSource db, CancellationToken ct)
     {
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         var row = await conn.QuerySingleOrDefaultAsync<ProviderRow>(new CommandDefinition(
             $"SELECT {Columns} FROM providers WHERE tenant_id = @TenantId AND id = @providerId",
             new { user.TenantId, providerId }, cancellationToken: ct));
@@ -108,7 +107,7 @@ public static partial class ProvidersApi
     private static async Task<Results<Created<ProviderResponse>, ValidationProblem, ProblemHttpResult>> Create(
         ProviderRequest request, CurrentUser user, NpgsqlDataSource db, CancellationToken ct)
     {
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         var v = await ValidateAsync(conn, user.TenantId, request, ct);
         if (!v.IsValid)
         {
@@ -119,10 +118,7 @@ public static partial class ProvidersApi
         {
             var row = await conn.QuerySingleAsync<ProviderRow>(new CommandDefinition(
                 $"""
-                INSERT INTO providers (tenant_id, id, user_id, first_name, last_name, display_name, title, credentials,
-                                       license_number, license_state, specialties, color, clinic_ids, email, phone, active)
-                VALUES (@TenantId, @Id, @UserId, @FirstName, @LastName, @DisplayName, @Title, @Credentials,
-                        @LicenseNumber, @LicenseState, @Specialties, @Color, @ClinicIds, @Email, @Phone, @Active)
+                INSERT INTO providers (tenant_id, id, {Written}, active) VALUES (@TenantId, @Id, {WrittenValues}, @Active)
                 RETURNING {Columns}
                 """,
                 Parameters(user.TenantId, Guid.NewGuid(), request, request.Active ?? true), cancellationToken: ct));
@@ -138,7 +134,7 @@ public static partial class ProvidersApi
     private static async Task<Results<Ok<ProviderResponse>, ValidationProblem, ProblemHttpResult>> Update(
         Guid providerId, ProviderRequest request, CurrentUser user, NpgsqlDataSource db, CancellationToken ct)
     {
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         var v = await ValidateAsync(conn, user.TenantId, request, ct);
         if (!v.IsValid)
         {
@@ -149,11 +145,7 @@ public static partial class ProvidersApi
         {
             var row = await conn.QuerySingleOrDefaultAsync<ProviderRow>(new CommandDefinition(
                 $"""
-                UPDATE providers SET user_id = @UserId, first_name = @FirstName, last_name = @LastName,
-                       display_name = @DisplayName, title = @Title, credentials = @Credentials,
-                       license_number = @LicenseNumber, license_state = @LicenseState, specialties = @Specialties,
-                       color = @Color, clinic_ids = @ClinicIds, email = @Email, phone = @Phone,
-                       active = coalesce(@Active, active), updated_at = now()
+                UPDATE providers SET ({Written}) = ({WrittenValues}), active = coalesce(@Active, active), updated_at = now()
                 WHERE tenant_id = @TenantId AND id = @Id
                 RETURNING {Columns}
                 """,
@@ -169,11 +161,8 @@ public static partial class ProvidersApi
     private static async Task<Results<NoContent, ProblemHttpResult>> Deactivate(
         Guid providerId, CurrentUser user, NpgsqlDataSource db, CancellationToken ct)
     {
-        await using var conn = await db.OpenConnectionAsync(ct);
-        var changed = await conn.ExecuteAsync(new CommandDefinition(
-            "UPDATE providers SET active = false, updated_at = now() WHERE tenant_id = @TenantId AND id = @providerId",
-            new { user.TenantId, providerId }, cancellationToken: ct));
-        return changed == 0 ? ApiProblems.NotFound("Provider") : TypedResults.NoContent();
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
+        return await conn.DeactivateAsync("providers", user.TenantId, providerId, ct) ? TypedResults.NoContent() : ApiProblems.NotFound("Provider");
     }
 
     private static async Task<Validation> ValidateAsync(NpgsqlConnection conn, Guid tenantId, ProviderRequest r, CancellationToken ct)
@@ -212,7 +201,8 @@ public static partial class ProvidersApi
         if (clinicIds.Length > 0)
         {
             var known = await conn.ExecuteScalarAsync<int>(new CommandDefinition(
-                "SELECT count(*) FROM clinics WHERE tenant_id = @tenantId AND id = ANY(@clinicIds)", new { tenantId, clinicIds }, cancellationToken: ct));
+                "SELECT count(*) FROM clinics WHERE tenant_id = @tenantId AND id = ANY(@clinicIds)", new { tenantId, clinicIds },
+                cancellationToken: ct));
             if (known != clinicIds.Length)
             {
                 v.Add("clinicIds", "clinicIds contains a clinic that does not exist.");
