@@ -68,7 +68,8 @@ public sealed record AppointmentResponse(
 public static class AppointmentsApi
 {
     private const string Columns =
-        "id, clinic_id, patient_id, provider_id, service_id, room_id, starts_at, ends_at, duration_minutes, notes, status, priority, cancel_reason, created_by, created_at, updated_at";
+        "id, clinic_id, patient_id, provider_id, service_id, room_id, starts_at, ends_at, duration_minutes, notes, status, priority, "
+        + "cancel_reason, created_by, created_at, updated_at";
 
     private const string ActiveStatuses = "('scheduled', 'confirmed', 'arrived', 'in-progress')";
 
@@ -317,7 +318,8 @@ public static class AppointmentsApi
             return ApiProblems.Conflict($"A {current.Status} appointment cannot be rescheduled.");
         }
 
-        await retry.ExecuteAsync(async _ => await grains.GetGrain<IVisitGrain>(BoardKeys.For(user.TenantId, appointmentId)).RefreshBookingAsync(), ct);
+        await retry.ExecuteAsync(
+            async _ => await grains.GetGrain<IVisitGrain>(BoardKeys.For(user.TenantId, appointmentId)).RefreshBookingAsync(), ct);
         return TypedResults.Ok(row.ToResponse());
     }
 

@@ -16,16 +16,20 @@ public class LedgerTests
     public void An_unbalanced_entry_cannot_be_constructed()
     {
         var ex = Assert.Throws<UnbalancedEntryException>(() => new JournalEntry("op-1", JournalEntryKind.Sale, "inv",
-            [new Posting(LedgerAccount.CashDrawer, PostingSide.Debit, M(1000)), new Posting(LedgerAccount.Revenue("services"), PostingSide.Credit, M(999))]));
+            [new Posting(LedgerAccount.CashDrawer, PostingSide.Debit, M(1000)),
+                new Posting(LedgerAccount.Revenue("services"), PostingSide.Credit, M(999))]));
         Assert.Contains("does not balance", ex.Message);
         Assert.Throws<UnbalancedEntryException>(() => new JournalEntry("op-2", JournalEntryKind.Sale, "inv", []));
         Assert.Throws<UnbalancedEntryException>(() => new JournalEntry("op-3", JournalEntryKind.Sale, "inv",
-            [new Posting(LedgerAccount.CashDrawer, PostingSide.Debit, M(0)), new Posting(LedgerAccount.AccountsReceivable, PostingSide.Credit, M(0))]));
+            [new Posting(LedgerAccount.CashDrawer, PostingSide.Debit, M(0)),
+                new Posting(LedgerAccount.AccountsReceivable, PostingSide.Credit, M(0))]));
         Assert.Throws<UnbalancedEntryException>(() => new JournalEntry("op-4", JournalEntryKind.Sale, "inv",
-            [new Posting(LedgerAccount.CashDrawer, PostingSide.Debit, M(-5)), new Posting(LedgerAccount.AccountsReceivable, PostingSide.Debit, M(5))]));
+            [new Posting(LedgerAccount.CashDrawer, PostingSide.Debit, M(-5)),
+                new Posting(LedgerAccount.AccountsReceivable, PostingSide.Debit, M(5))]));
         // Balanced in total but not per currency.
         Assert.Throws<UnbalancedEntryException>(() => new JournalEntry("op-5", JournalEntryKind.Sale, "inv",
-            [new Posting(LedgerAccount.CashDrawer, PostingSide.Debit, M(100)), new Posting(LedgerAccount.AccountsReceivable, PostingSide.Credit, new Money(100, "CAD"))]));
+            [new Posting(LedgerAccount.CashDrawer, PostingSide.Debit, M(100)),
+                new Posting(LedgerAccount.AccountsReceivable, PostingSide.Credit, new Money(100, "CAD"))]));
         Assert.Throws<UnbalancedEntryException>(() => new JournalEntryBuilder()
             .Debit(LedgerAccount.CashDrawer, M(10)).Credit(LedgerAccount.AccountsReceivable, M(9)).Build("op-6", JournalEntryKind.Tender, "inv"));
     }
@@ -125,7 +129,9 @@ public class LedgerTests
         Assert.Equal(9000, tb.NormalBalance(LedgerAccount.Refunds("services"), UsdCode));
         Assert.Equal(4000, tb.NormalBalance(LedgerAccount.Refunds("retail"), UsdCode));
         // Net revenue: 10000 + 4000 gross − 1000 discounts − 13000 returned = 0.
-        Assert.Equal(0, tb.NormalBalance(AccountKind.Revenue, UsdCode) - tb.NormalBalance(AccountKind.Discounts, UsdCode) - tb.NormalBalance(AccountKind.Refunds, UsdCode));
+        Assert.Equal(
+            0, tb.NormalBalance(
+                AccountKind.Revenue, UsdCode) - tb.NormalBalance(AccountKind.Discounts, UsdCode) - tb.NormalBalance(AccountKind.Refunds, UsdCode));
         Assert.Throws<CheckoutRuleException>(() => CheckoutLedger.Refund("r-extra", "inv", invoice, card, refunded, M(1)));
     }
 

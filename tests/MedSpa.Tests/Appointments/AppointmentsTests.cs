@@ -15,7 +15,8 @@ public sealed class AppointmentsTests(FlowApiFactory factory) : IClassFixture<Fl
 
         var morning = await world.BookAsync(desk, world.Booking(patient: 0, provider: 0, room: 0));
         // 23:30 in New York is already the next day in UTC: it must still list under the clinic's own day.
-        var late = await world.BookAsync(desk, world.Booking(patient: 1, provider: 1, room: 1, start: new DateTimeOffset(2030, 12, 2, 23, 30, 0, TimeSpan.FromHours(-5))));
+        var late = await world.BookAsync(
+            desk, world.Booking(patient: 1, provider: 1, room: 1, start: new DateTimeOffset(2030, 12, 2, 23, 30, 0, TimeSpan.FromHours(-5))));
         var nextDay = await world.BookAsync(desk, world.Booking(patient: 0, provider: 0, start: FlowWorld.Day.AddDays(1)));
 
         var got = await desk.GetAsync($"/api/appointments/{morning}").OkJsonAsync();
@@ -143,7 +144,8 @@ public sealed class AppointmentsTests(FlowApiFactory factory) : IClassFixture<Fl
         Assert.True(noReason.GetProperty("errors").TryGetProperty("reason", out _));
         Assert.Equal("scheduled", await world.SqlStatusAsync(appointment));
 
-        var cancelled = await desk.PostAsJsonAsync($"/api/appointments/{appointment}/cancel", new { reason = "Rebooking next week" }, MedSpaApiFactory.Json)
+        var cancelled = await desk.PostAsJsonAsync(
+            $"/api/appointments/{appointment}/cancel", new { reason = "Rebooking next week" }, MedSpaApiFactory.Json)
             .OkJsonAsync();
         Assert.Equal("cancelled", cancelled.GetProperty("status").GetString());
         Assert.Equal("Rebooking next week", cancelled.GetProperty("cancelReason").GetString());
@@ -208,7 +210,8 @@ public sealed class AppointmentsTests(FlowApiFactory factory) : IClassFixture<Fl
         Assert.Equal(0, listed.GetProperty("total").GetInt64());
 
         await desk.GetAsync($"/api/appointments?date=2030-12-02").ProblemAsync(HttpStatusCode.BadRequest, "validation_failed");
-        await desk.GetAsync($"/api/appointments?clinicId={world.ClinicId}&date=12/02/2030").ProblemAsync(HttpStatusCode.BadRequest, "validation_failed");
+        await desk.GetAsync($"/api/appointments?clinicId={world.ClinicId}&date=12/02/2030")
+            .ProblemAsync(HttpStatusCode.BadRequest, "validation_failed");
     }
 
     [Fact]
@@ -241,7 +244,8 @@ public sealed class AppointmentsTests(FlowApiFactory factory) : IClassFixture<Fl
         var provider = world.Tenant.ClientFor(providerUser);
         Assert.Equal(new[] { appointment, theirs }, Ids(await provider.GetAsync($"/api/appointments?clinicId={world.ClinicId}").OkJsonAsync()));
         Assert.Equal(new[] { theirs }, Ids(await provider.GetAsync("/api/appointments?mine=true").OkJsonAsync()));
-        var booking = await provider.PostAsJsonAsync("/api/appointments", world.Booking(patient: 1, provider: 1, start: FlowWorld.Day.AddHours(4)), MedSpaApiFactory.Json);
+        var booking = await provider.PostAsJsonAsync(
+            "/api/appointments", world.Booking(patient: 1, provider: 1, start: FlowWorld.Day.AddHours(4)), MedSpaApiFactory.Json);
         Assert.Equal(HttpStatusCode.Forbidden, booking.StatusCode);
     }
 

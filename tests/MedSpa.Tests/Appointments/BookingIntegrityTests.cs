@@ -108,9 +108,11 @@ public sealed class BookingIntegrityTests(MedSpaApiFactory factory) : IClassFixt
         await ExpectFieldAsync(await owner.PostAsJsonAsync("/api/patients",
             new { firstName = "Ann", lastName = "Lee", preferredClinicId = theirs.ClinicId }, MedSpaApiFactory.Json), "preferredClinicId");
         await ExpectFieldAsync(await owner.PostAsJsonAsync("/api/providers",
-            new { firstName = "Ana", lastName = "R", displayName = "Ana R", title = "np", color = "#7c3aed", clinicIds = new[] { theirs.ClinicId } }, MedSpaApiFactory.Json), "clinicIds");
+            new { firstName = "Ana", lastName = "R", displayName = "Ana R", title = "np", color = "#7c3aed", clinicIds = new[] { theirs.ClinicId } },
+            MedSpaApiFactory.Json), "clinicIds");
         await ExpectFieldAsync(await owner.PostAsJsonAsync("/api/providers",
-            new { firstName = "Ana", lastName = "R", displayName = "Ana R", title = "np", color = "#7c3aed", clinicIds = new[] { mine.ClinicId }, userId = theirs.FrontDesk.UserId },
+            new { firstName = "Ana", lastName = "R", displayName = "Ana R", title = "np", color = "#7c3aed", clinicIds = new[] { mine.ClinicId },
+                userId = theirs.FrontDesk.UserId },
             MedSpaApiFactory.Json), "userId");
 
         // Nothing of theirs changed hands.
@@ -121,7 +123,8 @@ public sealed class BookingIntegrityTests(MedSpaApiFactory factory) : IClassFixt
     }
 
     private static JsonObject Booking(FlowWorld world, int patient, int provider, DateTimeOffset start, int minutes = 30) =>
-        JsonSerializer.SerializeToNode(world.Booking(patient: patient, provider: provider, start: start, minutes: minutes), MedSpaApiFactory.Json)!.AsObject();
+        JsonSerializer.SerializeToNode(
+            world.Booking(patient: patient, provider: provider, start: start, minutes: minutes), MedSpaApiFactory.Json)!.AsObject();
 
     private static async Task ExpectFieldAsync(HttpResponseMessage response, string field)
     {

@@ -26,7 +26,8 @@ public sealed class DemoSeedTests(MedSpaApiFactory factory) : IClassFixture<MedS
         var owner = tenant.ClientFor(tenant.Owner);
         var services = await owner.GetJsonAsync("/api/services?pageSize=100");
         var serviceNames = services.GetProperty("items").EnumerateArray().Select(s => s.GetProperty("name").GetString()).ToList();
-        foreach (var expected in new[] { "Botox Cosmetic treatment", "Dysport treatment", "Xeomin treatment", "Daxxify treatment", "Dermal filler treatment", "Sculptra treatment", "HydraFacial", "Chemical peel", "Microneedling", "Consultation" })
+        foreach (var expected in new[] { "Botox Cosmetic treatment", "Dysport treatment", "Xeomin treatment", "Daxxify treatment",
+            "Dermal filler treatment", "Sculptra treatment", "HydraFacial", "Chemical peel", "Microneedling", "Consultation" })
         {
             Assert.Contains(expected, serviceNames);
         }
@@ -36,7 +37,8 @@ public sealed class DemoSeedTests(MedSpaApiFactory factory) : IClassFixture<MedS
         var products = (await owner.GetJsonAsync("/api/products?pageSize=100")).GetProperty("items").EnumerateArray()
             .ToDictionary(p => p.GetProperty("name").GetString()!);
         Assert.Equal(DemoCatalog.Products.Count, products.Count);
-        foreach (var injectable in new[] { "Botox Cosmetic", "Dysport", "Xeomin", "Daxxify", "Juvéderm Ultra XC", "Juvéderm Voluma XC", "Restylane-L", "Restylane Lyft", "Restylane Eyelight", "Radiesse", "Sculptra" })
+        foreach (var injectable in new[] { "Botox Cosmetic", "Dysport", "Xeomin", "Daxxify", "Juvéderm Ultra XC", "Juvéderm Voluma XC", "Restylane-L",
+            "Restylane Lyft", "Restylane Eyelight", "Radiesse", "Sculptra" })
         {
             Assert.True(products.ContainsKey(injectable), $"missing {injectable}");
         }
@@ -93,7 +95,8 @@ public sealed class DemoSeedTests(MedSpaApiFactory factory) : IClassFixture<MedS
         await conn.OpenAsync();
         foreach (var (_, patient) in DemoPatients.Patients)
         {
-            var v = await PatientsApi.ValidateAsync(conn, tenant.TenantId, patient with { PreferredClinicId = tenant.ClinicId }, TimeProvider.System, CancellationToken.None);
+            var v = await PatientsApi.ValidateAsync(
+                conn, tenant.TenantId, patient with { PreferredClinicId = tenant.ClinicId }, TimeProvider.System, CancellationToken.None);
             Assert.True(v.IsValid, patient.LastName);
         }
 

@@ -17,14 +17,16 @@ public sealed class ExpiredProbeRowsTask(string connectionString, string table) 
         await using var conn = new NpgsqlConnection(connectionString);
         await conn.ExecuteAsync($"CREATE TABLE {table} (id serial PRIMARY KEY, expires_at timestamptz NOT NULL)");
         await conn.ExecuteAsync(
-            $"INSERT INTO {table} (expires_at) SELECT now() - interval '1 hour' FROM generate_series(1, @expired) UNION ALL SELECT now() + interval '1 day' FROM generate_series(1, @live)",
+            $"INSERT INTO {table} (expires_at) SELECT now() - interval '1 hour' FROM generate_series(1, @expired) UNION ALL SELECT now() + "
+            + "interval '1 day' FROM generate_series(1, @live)",
             new { expired, live });
     }
 
     public async Task<int> RunAsync(DateTimeOffset now, CancellationToken cancellationToken)
     {
         await using var conn = new NpgsqlConnection(connectionString);
-        return await conn.ExecuteAsync(new CommandDefinition($"DELETE FROM {table} WHERE expires_at < @now", new { now }, cancellationToken: cancellationToken));
+        return await conn.ExecuteAsync(
+            new CommandDefinition($"DELETE FROM {table} WHERE expires_at < @now", new { now }, cancellationToken: cancellationToken));
     }
 }
 
@@ -104,7 +106,8 @@ public sealed class HousekeepingTests(MigratedDatabase database) : IClassFixture
         await using (var first = await TestSilo.StartAsync(database.ConnectionString, clusterId, settings))
         {
             // Nobody calls the grain: the silo's startup task registered the reminder, and its ticks run the grain.
-            var ticked = await Eventually.WaitForAsync(() => Housekeeping(first).GetStatusAsync(), s => s.RunCount >= 1, deadline, "a housekeeping tick");
+            var ticked = await Eventually.WaitForAsync(
+                () => Housekeeping(first).GetStatusAsync(), s => s.RunCount >= 1, deadline, "a housekeeping tick");
             Assert.Equal(TimeSpan.FromSeconds(1), ticked.Period);
             runsBeforeStop = ticked.RunCount;
             await first.StopAsync();

@@ -39,10 +39,13 @@ public sealed class ApiReferenceTests(LiveServerFactory factory) : IClassFixture
         var tags = doc.GetProperty("tags").EnumerateArray().ToList();
         var names = tags.Select(t => t.GetProperty("name").GetString()!).ToList();
         Assert.Equal(operationTags.Order(), names.Order());
-        Assert.All(tags, t => Assert.False(string.IsNullOrWhiteSpace(t.TryGetProperty("description", out var d) ? d.GetString() : null), t.ToString()));
+        Assert.All(
+            tags, t => Assert.False(string.IsNullOrWhiteSpace(t.TryGetProperty("description", out var d) ? d.GetString() : null), t.ToString()));
         // As a front-end developer meets the API: sign in, reference data, booking and visits, the board, checkout, operations last.
         Assert.Equal("Auth", names[0]);
-        string[] journey = ["Auth", "Tenants", "Users", "Clinics", "Rooms", "Providers", "Catalog", "Patients", "Appointments", "Visits", "Board", "Invoices", "Receipts", "Reports", "Operations"];
+        string[] journey =
+            ["Auth", "Tenants", "Users", "Clinics", "Rooms", "Providers", "Catalog", "Patients", "Appointments", "Visits", "Board", "Invoices",
+                "Receipts", "Reports", "Operations"];
         Assert.Equal(journey, names.Where(journey.Contains).ToArray());
         Assert.Equal("Operations", names[^1]);
         Assert.Equal(OpenApiConventions.Tags.Select(t => t.Name).Where(names.Contains), names);
@@ -71,7 +74,8 @@ public sealed class ApiReferenceTests(LiveServerFactory factory) : IClassFixture
         Assert.DoesNotContain("403", cluster);
 
         // Each added status is a problem document.
-        var notFound = doc.GetProperty("paths").GetProperty("/api/invoices/{invoiceId}").GetProperty("get").GetProperty("responses").GetProperty("404");
+        var notFound = doc.GetProperty("paths")
+            .GetProperty("/api/invoices/{invoiceId}").GetProperty("get").GetProperty("responses").GetProperty("404");
         Assert.Equal("#/components/schemas/ProblemDetails",
             notFound.GetProperty("content").GetProperty("application/problem+json").GetProperty("schema").GetProperty("$ref").GetString());
     }
@@ -84,7 +88,9 @@ public sealed class ApiReferenceTests(LiveServerFactory factory) : IClassFixture
         {
             ExecutablePath = "/usr/bin/chromium",
             Headless = true,
-            Args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+            Args =
+                ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    "--no-first-run"],
         });
         var origin = factory.BaseAddress.GetLeftPart(UriPartial.Authority);
         var context = await browser.NewContextAsync();
@@ -129,7 +135,8 @@ public sealed class ApiReferenceTests(LiveServerFactory factory) : IClassFixture
 
         await page.WaitForLoadStateAsync(LoadState.NetworkIdle);
         Assert.Contains(requests, r => r.Contains("/openapi/v1.json", StringComparison.Ordinal));
-        var outside = requests.Where(r => !r.StartsWith(origin + "/", StringComparison.Ordinal) && !r.StartsWith("data:", StringComparison.Ordinal)).ToList();
+        var outside = requests.Where(r => !r.StartsWith(origin + "/", StringComparison.Ordinal) && !r.StartsWith("data:", StringComparison.Ordinal))
+            .ToList();
         Assert.True(outside.Count == 0, "Requests outside the server: " + string.Join(", ", outside));
     }
 }

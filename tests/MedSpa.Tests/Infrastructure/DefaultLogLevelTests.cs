@@ -45,7 +45,10 @@ public sealed class DefaultLogLevelTests(ShippedLogLevelsFactory factory) : ICla
         Assert.Contains("Application started", lines, StringComparison.Ordinal);
         // Warnings and errors still show (a loaded machine may make Orleans warn); nothing below that per request.
         var duringRequests = factory.Logs.Lines.Skip(before)
-            .Where(l => l.StartsWith("Information ", StringComparison.Ordinal) || l.StartsWith("Debug ", StringComparison.Ordinal) || l.StartsWith("Trace ", StringComparison.Ordinal))
+            .Where(
+                l => l.StartsWith("Information ", StringComparison.Ordinal)
+                || l.StartsWith("Debug ", StringComparison.Ordinal)
+                || l.StartsWith("Trace ", StringComparison.Ordinal))
             .ToList();
         Assert.True(duringRequests.Count == 0, "Logged while serving requests:\n" + string.Join('\n', duringRequests));
         Assert.DoesNotContain("Execution attempt", lines, StringComparison.Ordinal);

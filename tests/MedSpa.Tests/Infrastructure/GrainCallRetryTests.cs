@@ -18,7 +18,8 @@ public sealed class GrainCallRetryTests
     {
         new SiloUnavailableException(),
         // Orleans raises it (e.g. "connection refused" to a dead silo) but does not let others construct it.
-        (Exception)Activator.CreateInstance(typeof(OrleansMessageRejectionException), BindingFlags.NonPublic | BindingFlags.Instance, null, ["connection refused"], null)!,
+        (Exception)Activator.CreateInstance(
+            typeof(OrleansMessageRejectionException), BindingFlags.NonPublic | BindingFlags.Instance, null, ["connection refused"], null)!,
         new TimeoutException("response did not arrive in time"),
     };
 

@@ -39,7 +39,9 @@ public sealed class InputGuardTests(MedSpaApiFactory factory) : IClassFixture<Me
     [InlineData("POST", "/api/providers", """{"firstName":"Ana","lastName":"R","displayName":"Ana\u0000"}""", "displayName")]
     [InlineData("POST", "/api/services", """{"name":"Botox\u0000","category":"neurotoxin"}""", "name")]
     [InlineData("POST", "/api/products", """{"name":"Serum\u0000","kind":"retail"}""", "name")]
-    [InlineData("POST", "/api/users", """{"email":"n@example.test","displayName":"New\u0000","role":"front-desk","password":"correct horse battery"}""", "displayName")]
+    [InlineData(
+        "POST", "/api/users", """{"email":"n@example.test","displayName":"New\u0000","role":"front-desk","password":"correct horse battery"}""",
+        "displayName")]
     [InlineData("PATCH", "/api/users/{user}", """{"displayName":"Renamed\u0000"}""", "displayName")]
     [InlineData("POST", "/api/appointments", """{"clinicId":"{clinic}","notes":"\u0000"}""", "notes")]
     [InlineData("POST", "/api/appointments/{appointment}/cancel", """{"reason":"sick\u0000"}""", "reason")]
@@ -73,7 +75,8 @@ public sealed class InputGuardTests(MedSpaApiFactory factory) : IClassFixture<Me
     {
         var tenant = await TestTenant.CreateAsync(factory);
         using var owner = tenant.ClientFor(tenant.Owner);
-        using var content = new StringContent("""{"firstName":"Ann","lastName":"Lee","notes":"line one\r\nline two\tindented"}""", Encoding.UTF8, "application/json");
+        using var content = new StringContent(
+            """{"firstName":"Ann","lastName":"Lee","notes":"line one\r\nline two\tindented"}""", Encoding.UTF8, "application/json");
         using var response = await owner.PostAsync("/api/patients", content);
         Assert.Equal(HttpStatusCode.Created, response.StatusCode);
         Assert.Equal("line one\r\nline two\tindented", (await response.ReadJsonAsync()).GetProperty("notes").GetString());
@@ -111,7 +114,8 @@ public sealed class InputGuardTests(MedSpaApiFactory factory) : IClassFixture<Me
 
         await using (var conn = new NpgsqlConnection(factory.ConnectionString))
         {
-            Assert.Equal(0L, await conn.ExecuteScalarAsync<long>("SELECT count(*) FROM appointments WHERE tenant_id = @TenantId", new { world.TenantId }));
+            Assert.Equal(
+                0L, await conn.ExecuteScalarAsync<long>("SELECT count(*) FROM appointments WHERE tenant_id = @TenantId", new { world.TenantId }));
         }
 
         using var list = await desk.GetAsync($"/api/appointments?clinicId={world.ClinicId}");

@@ -74,7 +74,10 @@ public sealed class MalformedRequestTests(MedSpaApiFactory factory, ITestOutputH
     {
         var source = factory.Services.GetRequiredService<EndpointDataSource>();
         return source.Endpoints.OfType<RouteEndpoint>()
-            .Where(e => e.RoutePattern.RawText is { } raw && raw.StartsWith("/api/", StringComparison.Ordinal) && !raw.StartsWith("/api/webhooks", StringComparison.Ordinal))
+            .Where(
+                e => e.RoutePattern.RawText is { } raw
+                && raw.StartsWith("/api/", StringComparison.Ordinal)
+                && !raw.StartsWith("/api/webhooks", StringComparison.Ordinal))
             .SelectMany(e => (e.Metadata.GetMetadata<IHttpMethodMetadata>()?.HttpMethods ?? [])
                 .Where(m => WriteMethods.Contains(m))
                 .Select(m => (m, e.RoutePattern.RawText!, e.Metadata.GetMetadata<IAcceptsMetadata>()?.RequestType)))
@@ -109,7 +112,8 @@ public sealed class MalformedRequestTests(MedSpaApiFactory factory, ITestOutputH
                 "serviceId" => world.ServiceId.ToString(),
                 "appointmentId" or "visitId" => appointment.ToString(),
                 "userId" => world.FrontDesk.UserId.ToString(),
-                _ when segment.Contains(":guid", StringComparison.Ordinal) || name.EndsWith("Id", StringComparison.Ordinal) => Guid.NewGuid().ToString(),
+                _ when segment.Contains(":guid", StringComparison.Ordinal) || name.EndsWith("Id", StringComparison.Ordinal) =>
+                    Guid.NewGuid().ToString(),
                 _ => "fuzz",
             });
         }
@@ -150,7 +154,8 @@ public sealed class MalformedRequestTests(MedSpaApiFactory factory, ITestOutputH
     }
 
     private static PropertyInfo[] Properties(Type type) =>
-        type.GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.CanRead && p.GetIndexParameters().Length == 0 && p.Name != "EqualityContract").ToArray();
+        type.GetProperties(BindingFlags.Public | BindingFlags.Instance)
+        .Where(p => p.CanRead && p.GetIndexParameters().Length == 0 && p.Name != "EqualityContract").ToArray();
 
     private static IEnumerable<(string Label, JsonNode? Value)> EdgeValues(Type type)
     {

@@ -22,7 +22,8 @@ public sealed class OperationsTests(MedSpaApiFactory factory) : IClassFixture<Me
         Assert.Equal(HttpStatusCode.OK, ready.StatusCode);
         var report = await ready.ReadJsonAsync();
         Assert.Equal("healthy", report.GetProperty("status").GetString());
-        var checks = report.GetProperty("checks").EnumerateArray().ToDictionary(c => c.GetProperty("name").GetString()!, c => c.GetProperty("status").GetString());
+        var checks = report.GetProperty("checks")
+            .EnumerateArray().ToDictionary(c => c.GetProperty("name").GetString()!, c => c.GetProperty("status").GetString());
         Assert.Equal("healthy", checks["postgresql"]);
         Assert.Equal("healthy", checks["orleans"]);
     }
@@ -67,7 +68,8 @@ public sealed class UnreachablePostgresFactory : MedSpaApiFactory
         var closedPort = FreePorts.Next();
         builder.ConfigureTestServices(services =>
         {
-            services.AddSingleton(_ => NpgsqlDataSource.Create($"Host=127.0.0.1;Port={closedPort};Database=none;Username=none;Password=none;Timeout=2"));
+            services.AddSingleton(
+                _ => NpgsqlDataSource.Create($"Host=127.0.0.1;Port={closedPort};Database=none;Username=none;Password=none;Timeout=2"));
         });
     }
 }

@@ -53,7 +53,8 @@ public sealed class OperatorAccessTests(MedSpaApiFactory factory) : IClassFixtur
         var owner = factory.CreateClient(ownerToken);
         var tokens = new Dictionary<string, string> { [Roles.Owner] = ownerToken };
 
-        var patient = await owner.PostAsJsonAsync("/api/patients", new { firstName = "Pat", lastName = "Ient", email = $"pat-{Guid.NewGuid():N}@example.test" });
+        var patient = await owner.PostAsJsonAsync(
+            "/api/patients", new { firstName = "Pat", lastName = "Ient", email = $"pat-{Guid.NewGuid():N}@example.test" });
         Assert.Equal(HttpStatusCode.Created, patient.StatusCode);
         var patientId = (await patient.ReadJsonAsync()).GetProperty("id").GetGuid();
         foreach (var role in new[] { Roles.Admin, Roles.Provider, Roles.FrontDesk, Roles.Patient })
@@ -70,7 +71,8 @@ public sealed class OperatorAccessTests(MedSpaApiFactory factory) : IClassFixtur
 
         var link = await owner.PostAsJsonAsync($"/api/clinics/{clinicId}/display-links", new { name = "Lobby TV" });
         Assert.Equal(HttpStatusCode.Created, link.StatusCode);
-        var display = await factory.CreateClient().PostAsJsonAsync("/api/board/display-token", new { key = (await link.ReadJsonAsync()).Str("secret") });
+        var display = await factory.CreateClient()
+            .PostAsJsonAsync("/api/board/display-token", new { key = (await link.ReadJsonAsync()).Str("secret") });
         tokens[Roles.Display] = (await display.ReadJsonAsync()).Str("accessToken");
         Assert.Equal(Roles.All.Count, tokens.Count);
         return tokens;
@@ -200,8 +202,11 @@ public sealed class NoOperatorConfiguredTests(NoOperatorFactory factory) : IClas
     public async Task Without_an_operator_key_the_cluster_views_and_the_operator_sign_in_are_404_for_everyone()
     {
         var tenant = await TestTenant.CreateAsync(factory);
-        Assert.Equal(HttpStatusCode.NotFound, (await factory.CreateClient().PostAsJsonAsync(PlatformOperator.SessionPath, new { key = "" })).StatusCode);
-        Assert.Equal(HttpStatusCode.NotFound, (await factory.CreateClient().PostAsJsonAsync(PlatformOperator.SessionPath, new { key = new string('k', 40) })).StatusCode);
+        Assert.Equal(
+            HttpStatusCode.NotFound, (await factory.CreateClient().PostAsJsonAsync(PlatformOperator.SessionPath, new { key = "" })).StatusCode);
+        Assert.Equal(
+            HttpStatusCode.NotFound,
+            (await factory.CreateClient().PostAsJsonAsync(PlatformOperator.SessionPath, new { key = new string('k', 40) })).StatusCode);
         Assert.Equal(HttpStatusCode.NotFound, (await factory.CreateClient().GetAsync(PlatformOperator.SignInPagePath)).StatusCode);
         Assert.Equal(HttpStatusCode.NotFound, (await tenant.ClientFor(tenant.Owner).GetAsync("/dashboard/")).StatusCode);
         Assert.Equal(HttpStatusCode.NotFound, (await tenant.ClientFor(tenant.Owner).GetAsync("/api/admin/cluster")).StatusCode);

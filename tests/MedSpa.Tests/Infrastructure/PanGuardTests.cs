@@ -70,7 +70,8 @@ public sealed class PanGuardTests(LogCapturingApiFactory factory) : IClassFixtur
         using var desk = tenant.ClientFor(await tenant.CreateUserAsync("front-desk"));
         var logged = factory.Logs.Entries.Count;
 
-        var (status, body) = await desk.TrySendAsync(HttpMethod.Post, "/api/patients", Patient("Spaces", notes: "card 4242 4242 4242 4242 exp 12/29"));
+        var (status, body) = await desk.TrySendAsync(
+            HttpMethod.Post, "/api/patients", Patient("Spaces", notes: "card 4242 4242 4242 4242 exp 12/29"));
 
         AssertPanRefused(status, body, "notes");
         Assert.Equal(0, await PatientCountAsync(tenant));
@@ -101,7 +102,8 @@ public sealed class PanGuardTests(LogCapturingApiFactory factory) : IClassFixtur
         AssertPanRefused(status, body, "extra.card");
 
         // "\u0034" is '4': the raw text shows no run of digits, the parsed string does.
-        using (var escaped = new StringContent("""{"firstName":"Pan","lastName":"Escaped","notes":"\u00342424242 42424242"}""", Encoding.UTF8, "application/json"))
+        using (var escaped = new StringContent(
+            """{"firstName":"Pan","lastName":"Escaped","notes":"\u00342424242 42424242"}""", Encoding.UTF8, "application/json"))
         {
             using var response = await desk.PostAsync("/api/patients", escaped);
             AssertPanRefused(response.StatusCode, await response.ReadJsonAsync(), "notes");
@@ -154,7 +156,8 @@ public sealed class PanGuardTests(LogCapturingApiFactory factory) : IClassFixtur
     {
         // Without a webhook secret the endpoint says so (503); what matters is that the guard let it through.
         using var anonymous = factory.CreateClient();
-        using var content = new StringContent("""{"id":"evt_1","type":"charge.refunded","data":{"object":{"amount":4242424242424242}}}""", Encoding.UTF8, "application/json");
+        using var content = new StringContent(
+            """{"id":"evt_1","type":"charge.refunded","data":{"object":{"amount":4242424242424242}}}""", Encoding.UTF8, "application/json");
         using var response = await anonymous.PostAsync("/api/webhooks/stripe", content);
         var body = await response.ReadJsonAsync();
         Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);

@@ -200,7 +200,8 @@ public sealed class SecretsInLogsTests(SecretCaptureFactory factory) : IClassFix
         var confirmCode = new Totp(secret).ComputeTotp(DateTime.UtcNow);
         var confirm = await owner.PostAsJsonAsync("/api/auth/mfa/confirm", new { code = confirmCode });
         Assert.Equal(HttpStatusCode.OK, confirm.StatusCode);
-        var recoveryCodes = (await confirm.ReadJsonAsync()).GetProperty("recoveryCodes").EnumerateArray().Select(c => Keep("recovery code", c.GetString()!)).ToList();
+        var recoveryCodes = (await confirm.ReadJsonAsync())
+            .GetProperty("recoveryCodes").EnumerateArray().Select(c => Keep("recovery code", c.GetString()!)).ToList();
         var totp = await anonymous.LoginAsync(email, password, totpCode: new Totp(secret).ComputeTotp(DateTime.UtcNow));
         // A code is single-use: when the confirmation used this time step's code, the next step's is the one to sign in with.
         if (totp.StatusCode != HttpStatusCode.OK)
@@ -232,7 +233,8 @@ public sealed class SecretsInLogsTests(SecretCaptureFactory factory) : IClassFix
         // A receipt link, opened, and one with a token that is almost right.
         var tenant = await TestTenant.CreateAsync(factory);
         var visit = await ReceiptRequests.CheckOutVisitAsync(tenant, tenant.ClientFor(tenant.Owner));
-        var receiptToken = Keep("receipt link token", factory.Services.GetRequiredService<ReceiptLinkSigner>().CreateToken(tenant.TenantId, visit.InvoiceId));
+        var receiptToken = Keep(
+            "receipt link token", factory.Services.GetRequiredService<ReceiptLinkSigner>().CreateToken(tenant.TenantId, visit.InvoiceId));
         await anonymous.GetPdfAsync("/r/" + receiptToken);
         await anonymous.GetPdfAsync("/r/" + receiptToken[..^1] + (receiptToken[^1] == 'A' ? 'B' : 'A'), HttpStatusCode.NotFound);
 
@@ -297,13 +299,16 @@ public sealed class LogRedactionTests
 {
     [Theory]
     [InlineData("GET http://h/hubs/clinic?id=abc&access_token=eyJhbGciOi.eyJzdWIiOi.sig", "GET http://h/hubs/clinic?id=***&access_token=***")]
-    [InlineData("Request starting HTTP/1.1 GET http://localhost/r/AQIDBAUGBwgJCgsMDQ4PEBESExQ - - -", "Request starting HTTP/1.1 GET http://localhost/r/*** - - -")]
+    [InlineData(
+        "Request starting HTTP/1.1 GET http://localhost/r/AQIDBAUGBwgJCgsMDQ4PEBESExQ - - -",
+        "Request starting HTTP/1.1 GET http://localhost/r/*** - - -")]
     [InlineData("Authorization: Bearer abcdefghijkl.mnopqrstu.vwxyz", "Authorization: Bearer ***")]
     [InlineData("AuthenticationScheme: Bearer was not authenticated.", "AuthenticationScheme: Bearer was not authenticated.")]
     [InlineData("key sk_test_51HxYz and whsec_test_abc123", "key sk_test_*** and whsec_***")]
     [InlineData("Host=db;Password=hunter2;Database=x", "Host=db;Password=***;Database=x")]
     [InlineData("/board#display=s3cr3t-value", "/board#display=***")]
-    [InlineData("Grain call failed transiently (attempt 2); retrying in 00:00:00.4", "Grain call failed transiently (attempt 2); retrying in 00:00:00.4")]
+    [InlineData(
+        "Grain call failed transiently (attempt 2); retrying in 00:00:00.4", "Grain call failed transiently (attempt 2); retrying in 00:00:00.4")]
     public void Secrets_are_masked_and_plain_text_is_left_alone(string input, string expected) =>
         Assert.Equal(expected, LogRedaction.Redact(input));
 }

@@ -18,7 +18,8 @@ public sealed class CardExpiryNotificationTests(MedSpaApiFactory factory) : ICla
         var testMethod = "pm_card_expiring_" + Guid.NewGuid().ToString("N")[..12];
         factory.Services.GetRequiredService<SandboxPaymentGateway>()
             .RegisterTestCard(testMethod, new SandboxCardProfile("visa", CardFunding.Credit, last4, month.Month, month.Year));
-        var card = await desk.SendAsync(HttpMethod.Post, $"/api/patients/{patientId}/cards", new { paymentMethodId = testMethod }, HttpStatusCode.Created);
+        var card = await desk.SendAsync(
+            HttpMethod.Post, $"/api/patients/{patientId}/cards", new { paymentMethodId = testMethod }, HttpStatusCode.Created);
         Assert.Equal((month.Month, month.Year), (card.GetProperty("expMonth").GetInt32(), card.GetProperty("expYear").GetInt32()));
         return card.GetProperty("paymentMethodId").GetString()!;
     }
@@ -60,7 +61,8 @@ public sealed class CardExpiryNotificationTests(MedSpaApiFactory factory) : ICla
     {
         var tenant = await TestTenant.CreateAsync(factory);
         var patientId = await tenant.CreatePatientAsync("Yara", "Yearend");
-        foreach (var (pm, month, year) in new[] { ("pm_jan_" + Guid.NewGuid().ToString("N"), 1, 2031), ("pm_dec_" + Guid.NewGuid().ToString("N"), 12, 2030) })
+        foreach (var (pm, month, year) in new[] { ("pm_jan_" + Guid.NewGuid().ToString("N"), 1, 2031),
+            ("pm_dec_" + Guid.NewGuid().ToString("N"), 12, 2030) })
         {
             await factory.ExecuteAsync(
                 """

@@ -47,7 +47,8 @@ public sealed class PatientsTests(MedSpaApiFactory factory) : IClassFixture<MedS
         Assert.Equal(consentAt, updated.GetProperty("marketingConsentAt").GetDateTimeOffset());
         Assert.Equal(System.Text.Json.JsonValueKind.Null, updated.GetProperty("address").ValueKind);
 
-        var optOut = await desk.PutJsonAsync($"/api/patients/{id}", new { firstName = "Sophia", lastName = "Martinez-Lopez", marketingConsent = false });
+        var optOut = await desk.PutJsonAsync(
+            $"/api/patients/{id}", new { firstName = "Sophia", lastName = "Martinez-Lopez", marketingConsent = false });
         Assert.Equal(HttpStatusCode.OK, optOut.StatusCode);
         Assert.Equal(System.Text.Json.JsonValueKind.Null, (await optOut.ReadJsonAsync()).GetProperty("marketingConsentAt").ValueKind);
 

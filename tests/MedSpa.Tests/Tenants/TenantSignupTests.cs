@@ -33,7 +33,8 @@ public sealed class TenantSignupTests(MedSpaApiFactory factory) : IClassFixture<
         Assert.Equal(slug, body.Str("slug"));
         var tokens = body.GetProperty("tokens");
         Assert.Equal("owner", tokens.GetProperty("user").Str("role"));
-        Assert.Equal(body.GetProperty("clinicId").GetGuid(), Assert.Single(tokens.GetProperty("user").GetProperty("clinicIds").EnumerateArray()).GetGuid());
+        Assert.Equal(
+            body.GetProperty("clinicId").GetGuid(), Assert.Single(tokens.GetProperty("user").GetProperty("clinicIds").EnumerateArray()).GetGuid());
 
         var me = await (await factory.CreateClient(tokens.Str("accessToken")).GetAsync("/api/auth/me")).ReadJsonAsync();
         Assert.Equal(slug, me.GetProperty("tenant").Str("slug"));
@@ -97,7 +98,8 @@ public sealed class TenantSignupTests(MedSpaApiFactory factory) : IClassFixture<
         Assert.Equal(created.OwnerUserId, login.GetProperty("user").GetProperty("id").GetGuid());
 
         var deskEmail = $"desk-{Guid.NewGuid():N}@example.test";
-        var deskId = await provisioning.AddUserAsync(created.TenantId, deskEmail, "front-desk-password", "Fran Desk", "front-desk", [created.ClinicId]);
+        var deskId = await provisioning.AddUserAsync(
+            created.TenantId, deskEmail, "front-desk-password", "Fran Desk", "front-desk", [created.ClinicId]);
         var desk = await factory.CreateClient().LoginOkAsync(deskEmail, "front-desk-password");
         Assert.Equal(deskId, desk.GetProperty("user").GetProperty("id").GetGuid());
         Assert.Equal(created.ClinicId, Assert.Single(desk.GetProperty("user").GetProperty("clinicIds").EnumerateArray()).GetGuid());

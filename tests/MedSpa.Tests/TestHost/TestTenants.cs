@@ -40,7 +40,8 @@ public sealed class TestTenant
                 "INSERT INTO tenants (id, name, slug) VALUES (@tenantId, @name, @slug)",
                 new { tenantId, name = name ?? "Tenant " + tenantId.ToString("N")[..6], slug = "t-" + tenantId.ToString("N")[..12] });
             await conn.ExecuteAsync(
-                "INSERT INTO clinics (tenant_id, id, name, time_zone, currency) VALUES (@tenantId, @clinicId, 'Main clinic', 'America/New_York', 'USD')",
+                "INSERT INTO clinics (tenant_id, id, name, time_zone, currency) VALUES (@tenantId, @clinicId, 'Main clinic', 'America/New_York', "
+                + "'USD')",
                 new { tenantId, clinicId });
         }
 

@@ -59,9 +59,14 @@ public sealed class UserManagementTests(MedSpaApiFactory factory) : IClassFixtur
         Assert.Equal("forbidden", await createOwner.ProblemCodeAsync());
 
         Assert.Equal(HttpStatusCode.Forbidden, (await asAdmin.PatchAsJsonAsync($"/api/users/{provider.UserId}", new { role = "owner" })).StatusCode);
-        Assert.Equal(HttpStatusCode.Forbidden, (await asAdmin.PatchAsJsonAsync($"/api/users/{tenant.Owner.UserId}", new { displayName = "Renamed" })).StatusCode);
-        Assert.Equal(HttpStatusCode.Forbidden, (await asAdmin.PatchAsJsonAsync($"/api/users/{tenant.Owner.UserId}", new { active = false })).StatusCode);
-        Assert.Equal(HttpStatusCode.Forbidden, (await asAdmin.PostAsJsonAsync($"/api/users/{tenant.Owner.UserId}/password", new { password = "taken-over-now" })).StatusCode);
+        Assert.Equal(
+            HttpStatusCode.Forbidden,
+            (await asAdmin.PatchAsJsonAsync($"/api/users/{tenant.Owner.UserId}", new { displayName = "Renamed" })).StatusCode);
+        Assert.Equal(
+            HttpStatusCode.Forbidden, (await asAdmin.PatchAsJsonAsync($"/api/users/{tenant.Owner.UserId}", new { active = false })).StatusCode);
+        Assert.Equal(
+            HttpStatusCode.Forbidden,
+            (await asAdmin.PostAsJsonAsync($"/api/users/{tenant.Owner.UserId}/password", new { password = "taken-over-now" })).StatusCode);
 
         // An admin still manages everyone below owner.
         var demote = await asAdmin.PatchAsJsonAsync($"/api/users/{provider.UserId}", new { role = "front-desk", displayName = "Front desk Fran" });
@@ -81,11 +86,13 @@ public sealed class UserManagementTests(MedSpaApiFactory factory) : IClassFixtur
 
         var demote = await asOwner.PatchAsJsonAsync($"/api/users/{tenant.Owner.UserId}", new { role = "admin" });
         Assert.Equal(HttpStatusCode.Conflict, demote.StatusCode);
-        Assert.Equal(HttpStatusCode.Conflict, (await asOwner.PatchAsJsonAsync($"/api/users/{tenant.Owner.UserId}", new { active = false })).StatusCode);
+        Assert.Equal(
+            HttpStatusCode.Conflict, (await asOwner.PatchAsJsonAsync($"/api/users/{tenant.Owner.UserId}", new { active = false })).StatusCode);
 
         var second = await tenant.CreateUserAsync("owner");
         Assert.Equal(HttpStatusCode.OK, (await asOwner.PatchAsJsonAsync($"/api/users/{second.UserId}", new { active = false })).StatusCode);
-        Assert.Equal(HttpStatusCode.Conflict, (await asOwner.PatchAsJsonAsync($"/api/users/{tenant.Owner.UserId}", new { role = "admin" })).StatusCode);
+        Assert.Equal(
+            HttpStatusCode.Conflict, (await asOwner.PatchAsJsonAsync($"/api/users/{tenant.Owner.UserId}", new { role = "admin" })).StatusCode);
     }
 
     [Fact]
@@ -103,16 +110,37 @@ public sealed class UserManagementTests(MedSpaApiFactory factory) : IClassFixtur
             return await r.ProblemFieldsAsync();
         }
 
-        Assert.Contains("password", await Fields(await asOwner.PostAsJsonAsync("/api/users", new { email, displayName = "A", role = "provider", password = "short" })));
-        Assert.Contains("email", await Fields(await asOwner.PostAsJsonAsync("/api/users", new { email = "not-an-email", displayName = "A", role = "provider", password = "long-enough-pw" })));
-        Assert.Contains("role", await Fields(await asOwner.PostAsJsonAsync("/api/users", new { email, displayName = "A", role = "janitor", password = "long-enough-pw" })));
-        Assert.Contains("displayName", await Fields(await asOwner.PostAsJsonAsync("/api/users", new { email, role = "provider", password = "long-enough-pw" })));
+        Assert.Contains(
+            "password",
+            await Fields(await asOwner.PostAsJsonAsync("/api/users", new { email, displayName = "A", role = "provider", password = "short" })));
+        Assert.Contains(
+            "email",
+            await Fields(
+                await asOwner.PostAsJsonAsync(
+                    "/api/users", new { email = "not-an-email", displayName = "A", role = "provider", password = "long-enough-pw" })));
+        Assert.Contains(
+            "role",
+            await Fields(
+                await asOwner.PostAsJsonAsync("/api/users", new { email, displayName = "A", role = "janitor", password = "long-enough-pw" })));
+        Assert.Contains(
+            "displayName", await Fields(await asOwner.PostAsJsonAsync("/api/users", new { email, role = "provider", password = "long-enough-pw" })));
         // Another tenant's clinic is as unknown as a made-up one.
-        Assert.Contains("clinicIds", await Fields(await asOwner.PostAsJsonAsync("/api/users", new { email, displayName = "A", role = "provider", password = "long-enough-pw", clinicIds = new[] { other.ClinicId } })));
-        Assert.Contains("clinicIds", await Fields(await asOwner.PostAsJsonAsync("/api/users", new { email, displayName = "Wall", role = "display", password = "long-enough-pw" })));
+        Assert.Contains(
+            "clinicIds",
+            await Fields(
+                await asOwner.PostAsJsonAsync(
+                    "/api/users",
+                    new { email, displayName = "A", role = "provider", password = "long-enough-pw", clinicIds = new[] { other.ClinicId } })));
+        Assert.Contains(
+            "clinicIds",
+            await Fields(
+                await asOwner.PostAsJsonAsync("/api/users", new { email, displayName = "Wall", role = "display", password = "long-enough-pw" })));
 
         var provider = await tenant.CreateUserAsync("provider");
-        Assert.Contains("clinicIds", await Fields(await asOwner.PatchAsJsonAsync($"/api/users/{provider.UserId}", new { clinicIds = new[] { tenant.ClinicId, Guid.NewGuid() } })));
+        Assert.Contains(
+            "clinicIds",
+            await Fields(
+                await asOwner.PatchAsJsonAsync($"/api/users/{provider.UserId}", new { clinicIds = new[] { tenant.ClinicId, Guid.NewGuid() } })));
         Assert.Contains("role", await Fields(await asOwner.PatchAsJsonAsync($"/api/users/{provider.UserId}", new { role = "superuser" })));
         Assert.Contains("password", await Fields(await asOwner.PostAsJsonAsync($"/api/users/{provider.UserId}/password", new { password = "123" })));
 
@@ -153,11 +181,16 @@ public sealed class UserManagementTests(MedSpaApiFactory factory) : IClassFixtur
         Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
         Assert.Equal((await missing.ReadJsonAsync()).Str("detail"), (await get.ReadJsonAsync()).Str("detail"));
 
-        Assert.Equal(HttpStatusCode.NotFound, (await asOwner.PatchAsJsonAsync($"/api/users/{theirs.UserId}", new { displayName = "Hijacked" })).StatusCode);
-        Assert.Equal(HttpStatusCode.NotFound, (await asOwner.PostAsJsonAsync($"/api/users/{theirs.UserId}/password", new { password = "hijacked-password" })).StatusCode);
+        Assert.Equal(
+            HttpStatusCode.NotFound, (await asOwner.PatchAsJsonAsync($"/api/users/{theirs.UserId}", new { displayName = "Hijacked" })).StatusCode);
+        Assert.Equal(
+            HttpStatusCode.NotFound,
+            (await asOwner.PostAsJsonAsync($"/api/users/{theirs.UserId}/password", new { password = "hijacked-password" })).StatusCode);
         var theirView = await (await other.ClientFor(other.Owner).GetAsync($"/api/users/{theirs.UserId}")).ReadJsonAsync();
         Assert.Equal("provider user", theirView.Str("displayName"));
-        Assert.DoesNotContain((await (await asOwner.GetAsync("/api/users")).ReadJsonAsync()).GetProperty("items").EnumerateArray(), u => u.GetProperty("id").GetGuid() == theirs.UserId);
+        Assert.DoesNotContain(
+            (await (await asOwner.GetAsync("/api/users")).ReadJsonAsync()).GetProperty("items").EnumerateArray(), u =>
+                u.GetProperty("id").GetGuid() == theirs.UserId);
     }
 
     [Theory]
@@ -193,7 +226,9 @@ public sealed class UserManagementTests(MedSpaApiFactory factory) : IClassFixtur
         var login = await client.LoginAsync(user.Email, user.Password);
         Assert.Equal("invalid_credentials", await login.ProblemCodeAsync());
 
-        Assert.Equal(HttpStatusCode.OK, (await tenant.ClientFor(tenant.Owner).PatchAsJsonAsync($"/api/users/{user.UserId}", new { active = true })).StatusCode);
+        Assert.Equal(
+            HttpStatusCode.OK,
+            (await tenant.ClientFor(tenant.Owner).PatchAsJsonAsync($"/api/users/{user.UserId}", new { active = true })).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await client.LoginAsync(user.Email, user.Password)).StatusCode);
     }
 
@@ -246,13 +281,15 @@ public sealed class UserManagementTests(MedSpaApiFactory factory) : IClassFixtur
         var elsewhere = await client.LoginOkAsync(user.Email, user.Password!, deviceId: "elsewhere");
         var signedIn = factory.CreateClient(here.Str("accessToken"));
 
-        var wrong = await signedIn.PostAsJsonAsync("/api/auth/password", new { currentPassword = "not-it-at-all", newPassword = "another-long-password" });
+        var wrong = await signedIn.PostAsJsonAsync(
+            "/api/auth/password", new { currentPassword = "not-it-at-all", newPassword = "another-long-password" });
         Assert.Equal(HttpStatusCode.BadRequest, wrong.StatusCode);
         Assert.Contains("currentPassword", await wrong.ProblemFieldsAsync());
         var tooShort = await signedIn.PostAsJsonAsync("/api/auth/password", new { currentPassword = user.Password, newPassword = "short" });
         Assert.Contains("newPassword", await tooShort.ProblemFieldsAsync());
 
-        var change = await signedIn.PostAsJsonAsync("/api/auth/password", new { currentPassword = user.Password, newPassword = "another-long-password" });
+        var change = await signedIn.PostAsJsonAsync(
+            "/api/auth/password", new { currentPassword = user.Password, newPassword = "another-long-password" });
         Assert.Equal(HttpStatusCode.NoContent, change.StatusCode);
         Assert.Equal(HttpStatusCode.Unauthorized, (await client.RefreshAsync(elsewhere.Str("refreshToken"))).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await client.RefreshAsync(here.Str("refreshToken"))).StatusCode);

@@ -229,7 +229,8 @@ public static class BoardTestData
     }
 
     public static ImmutableArray<BoardChange> RoomChanges(Guid roomId, int count) =>
-        [.. Enumerable.Range(0, count).Select(i => RoomChange(roomId, i % 2 == 0 ? RoomStatus.Waiting : RoomStatus.InProgress, $"Patient Number{i}"))];
+        [.. Enumerable.Range(0, count)
+            .Select(i => RoomChange(roomId, i % 2 == 0 ? RoomStatus.Waiting : RoomStatus.InProgress, $"Patient Number{i}"))];
 }
 
 /// <summary>
@@ -238,7 +239,8 @@ public static class BoardTestData
 /// </summary>
 public sealed class BoardEventDataReader : System.Text.Json.Serialization.JsonConverter<BoardEventData>
 {
-    public override BoardEventData? Read(ref System.Text.Json.Utf8JsonReader reader, Type typeToConvert, System.Text.Json.JsonSerializerOptions options)
+    public override BoardEventData? Read(
+        ref System.Text.Json.Utf8JsonReader reader, Type typeToConvert, System.Text.Json.JsonSerializerOptions options)
     {
         using var doc = System.Text.Json.JsonDocument.ParseValue(ref reader);
         var root = doc.RootElement;

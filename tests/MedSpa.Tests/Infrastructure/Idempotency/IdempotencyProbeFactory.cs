@@ -26,7 +26,8 @@ public sealed class IdempotencyProbeFactory : MedSpaApiFactory
         await base.InitializeAsync();
         await using var conn = new NpgsqlConnection(ConnectionString);
         await conn.ExecuteAsync(
-            "CREATE TABLE ops_probe_orders (tenant_id uuid NOT NULL, id uuid PRIMARY KEY, note text NOT NULL, created_at timestamptz NOT NULL DEFAULT now())");
+            "CREATE TABLE ops_probe_orders (tenant_id uuid NOT NULL, id uuid PRIMARY KEY, note text NOT NULL, created_at timestamptz NOT NULL "
+            + "DEFAULT now())");
     }
 
     protected override void ConfigureWebHost(IWebHostBuilder builder)
@@ -93,7 +94,8 @@ public sealed class IdempotencyProbeFactory : MedSpaApiFactory
 
         var id = Guid.NewGuid();
         await using var conn = await db.OpenConnectionAsync();
-        await conn.ExecuteAsync("INSERT INTO ops_probe_orders (tenant_id, id, note) VALUES (@TenantId, @id, @Note)", new { user.TenantId, id, order.Note });
+        await conn.ExecuteAsync(
+            "INSERT INTO ops_probe_orders (tenant_id, id, note) VALUES (@TenantId, @id, @Note)", new { user.TenantId, id, order.Note });
         var executions = await conn.ExecuteScalarAsync<int>(
             "SELECT count(*) FROM ops_probe_orders WHERE tenant_id = @TenantId AND note = @Note", new { user.TenantId, order.Note });
         return TypedResults.Created($"/probe/orders/{id}", new ProbeOrderCreated(id, order.Note, executions));

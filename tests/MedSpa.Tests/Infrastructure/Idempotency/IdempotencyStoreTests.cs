@@ -84,7 +84,8 @@ public sealed class IdempotencyStoreTests : IAsyncLifetime
     }
 
     private static IdempotentRequest Request(Guid tenant, string key, string body = "body") =>
-        new(tenant, Guid.NewGuid(), key, System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes("POST\n/x\n" + body)), "POST", "/x");
+        new(tenant, Guid.NewGuid(), key, System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes("POST\n/x\n" + body)),
+            "POST", "/x");
 
     private async Task CompleteAsync(IdempotencyStore store, IdempotentRequest request, DateTimeOffset at)
     {

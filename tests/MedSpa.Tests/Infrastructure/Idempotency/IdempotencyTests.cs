@@ -98,7 +98,8 @@ public sealed class IdempotencyTests(IdempotencyProbeFactory factory) : IClassFi
         var responses = await Task.WhenAll(clients.Select(c => PostAsync(c, Required, new ProbeOrder("storm"), key)));
 
         Assert.All(responses, r => Assert.True(r.StatusCode is HttpStatusCode.Created or HttpStatusCode.Conflict, r.StatusCode.ToString()));
-        var executed = Assert.Single(responses, r => r.StatusCode == HttpStatusCode.Created && !r.Headers.Contains(IdempotencyOptions.ReplayedHeaderName));
+        var executed = Assert.Single(
+            responses, r => r.StatusCode == HttpStatusCode.Created && !r.Headers.Contains(IdempotencyOptions.ReplayedHeaderName));
         Assert.Equal(1, await factory.CountOrdersAsync(tenant.TenantId, "storm"));
         Assert.Equal(1, factory.Control.Attempts(tenant.TenantId, "storm"));
         var executedBody = await executed.Content.ReadAsStringAsync();
