@@ -32,7 +32,8 @@ public sealed class CardTenderTests(CardCheckoutFactory factory) : IClassFixture
         return (tenant, desk, invoiceId);
     }
 
-    private async Task<List<(string PaymentId, string Status, long Amount, long Captured, long Refunded, string? Brand, string? Last4)>> CardRowsAsync(Guid tenantId, Guid invoiceId)
+    private async Task<List<(string PaymentId, string Status, long Amount, long Captured, long Refunded, string? Brand, string? Last4)>>
+        CardRowsAsync(Guid tenantId, Guid invoiceId)
     {
         await using var conn = new NpgsqlConnection(factory.ConnectionString);
         return (await conn.QueryAsync<(string, string, long, long, long, string?, string?)>(

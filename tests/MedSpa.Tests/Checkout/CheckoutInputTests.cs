@@ -185,11 +185,14 @@ public sealed class CheckoutInputTests(MedSpaApiFactory factory) : IClassFixture
             "{\"kind\":\"service\",\"description\":\"x\",\"quantity\":100000,\"unitPrice\":{\"amount\":10000000000,\"currency\":\"USD\"}}",
             "{\"kind\":\"injectable\",\"description\":\"x\",\"quantity\":0.0001,\"unitPrice\":{\"amount\":100,\"currency\":\"USD\"}}",
             "{\"kind\":\"filler\",\"description\":\"x\",\"quantity\":1,\"unitPrice\":{\"amount\":100,\"currency\":\"USD\"},\"filler\":{}}",
-            "{\"kind\":\"service\",\"description\":\"x\",\"quantity\":1,\"unitPrice\":{\"amount\":100,\"currency\":\"usd\"},\"discount\":{\"kind\":\"percent\",\"percent\":1e20}}",
-            "{\"kind\":\"service\",\"description\":\"x\",\"quantity\":1,\"unitPrice\":{\"amount\":100,\"currency\":\"USD\"},\"discount\":{\"kind\":\"fixed\"}}",
+            "{\"kind\":\"service\",\"description\":\"x\",\"quantity\":1,"
+            + "\"unitPrice\":{\"amount\":100,\"currency\":\"usd\"},\"discount\":{\"kind\":\"percent\",\"percent\":1e20}}",
+            "{\"kind\":\"service\",\"description\":\"x\",\"quantity\":1,"
+            + "\"unitPrice\":{\"amount\":100,\"currency\":\"USD\"},\"discount\":{\"kind\":\"fixed\"}}",
             "{\"kind\":\"service\",\"description\":\"x\",\"quantity\":1,\"unitPrice\":{\"amount\":100,\"currency\":\"USD\"},\"lot\":{}}",
             "{\"kind\":\"service\",\"description\":\"x\",\"quantity\":\"one\",\"unitPrice\":[]}",
-            "{\"kind\":\"service\",\"description\":\"x\",\"quantity\":1,\"unitPrice\":{\"amount\":100,\"currency\":\"USD\"},\"providerId\":\"not-a-guid\"}",
+            "{\"kind\":\"service\",\"description\":\"x\",\"quantity\":1,"
+            + "\"unitPrice\":{\"amount\":100,\"currency\":\"USD\"},\"providerId\":\"not-a-guid\"}",
             "{\"kind\":\"percent\",\"percent\":-10}", "{\"kind\":\"percent\",\"percent\":1e30}",
             "{\"kind\":\"amount\",\"amount\":{\"amount\":-1,\"currency\":\"USD\"}}",
             "{\"kind\":\"percent\",\"percent\":20,\"split\":{\"kind\":\"custom\",\"shares\":[null]}}",

@@ -37,7 +37,8 @@ public sealed class DemoSeedTests(MedSpaApiFactory factory) : IClassFixture<MedS
         var products = (await owner.GetJsonAsync("/api/products?pageSize=100")).GetProperty("items").EnumerateArray()
             .ToDictionary(p => p.GetProperty("name").GetString()!);
         Assert.Equal(DemoCatalog.Products.Count, products.Count);
-        foreach (var injectable in new[] { "Botox Cosmetic", "Dysport", "Xeomin", "Daxxify", "Juvéderm Ultra XC", "Juvéderm Voluma XC", "Restylane-L",
+        foreach (var injectable in new[] { "Botox Cosmetic", "Dysport", "Xeomin", "Daxxify",
+            "Juvéderm Ultra XC", "Juvéderm Voluma XC", "Restylane-L",
             "Restylane Lyft", "Restylane Eyelight", "Radiesse", "Sculptra" })
         {
             Assert.True(products.ContainsKey(injectable), $"missing {injectable}");
