@@ -6,6 +6,9 @@ namespace MedSpa.Api.Infrastructure;
 
 /// <summary>Small conversions shared by the features that read and write rows with Dapper (reference data,
 /// appointments, notifications, saved cards).</summary>
+/// <summary>What <see cref="ReferenceDataSql.SaveAsync{TRow}"/> wrote: the row as stored, or a refusal for a duplicate.</summary>
+public readonly record struct Saved<TRow>(TRow? Row, bool Duplicate);
+
 internal static class ReferenceDataSql
 {
     private static readonly JsonSerializerOptions Json = CreateJson();
@@ -27,6 +30,23 @@ internal static class ReferenceDataSql
     public static decimal Trim(decimal value) => value / 1.000000000000000000000000000000000m;
 
     public static decimal? Trim(decimal? value) => value is { } d ? Trim(d) : null;
+
+    /// <summary>
+    /// Runs an INSERT or UPDATE ... RETURNING of one row. A unique constraint that refuses it (a second service with
+    /// the same name) comes back as <see cref="Saved{TRow}.Duplicate"/>, so the handler answers 409 in its own words;
+    /// <see cref="Saved{TRow}.Row"/> is null when an UPDATE found no row of the caller's tenant.
+    /// </summary>
+    public static async Task<Saved<TRow>> SaveAsync<TRow>(this NpgsqlConnection conn, string sql, object args, CancellationToken ct)
+    {
+        try
+        {
+            return new(await conn.QuerySingleOrDefaultAsync<TRow>(new CommandDefinition(sql, args, cancellationToken: ct)), false);
+        }
+        catch (PostgresException e) when (e.IsUniqueViolation())
+        {
+            return new(default, true);
+        }
+    }
 
     /// <summary>
     /// DELETE on reference data: the row stays, inactive, because appointments, invoices and history refer to it.

@@ -70,6 +70,14 @@ public static class ProductsApi
         tax_category, income_category, hsa_fsa_eligible, active, created_at, updated_at
         """;
 
+    private const string InsertSql =
+        $"INSERT INTO products (tenant_id, id, {Written}, active) "
+        + $"VALUES (@TenantId, @Id, {WrittenValues}, @Active) RETURNING {Columns}";
+
+    private const string UpdateSql =
+        $"UPDATE products SET ({Written}) = ({WrittenValues}), active = coalesce(@Active, active), updated_at = now() "
+        + $"WHERE tenant_id = @TenantId AND id = @Id RETURNING {Columns}";
+
     /// <summary>The columns a request writes and their <see cref="Parameters"/>, in one order for INSERT and UPDATE.</summary>
     private const string Written =
         """
@@ -131,21 +139,14 @@ public static class ProductsApi
         }
 
         await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
-        try
-        {
-            var row = await conn.QuerySingleAsync<ProductRow>(new CommandDefinition(
-                $"""
-                INSERT INTO products (tenant_id, id, {Written}, active) VALUES (@TenantId, @Id, {WrittenValues}, @Active)
-                RETURNING {Columns}
-                """,
-                Parameters(user.TenantId, Guid.NewGuid(), request, request.Active ?? true), cancellationToken: ct));
-            var product = row.ToResponse();
-            return TypedResults.Created($"/api/products/{product.Id}", product);
-        }
-        catch (PostgresException e) when (e.IsUniqueViolation())
+        var saved = await conn.SaveAsync<ProductRow>(InsertSql, Parameters(user.TenantId, Guid.NewGuid(), request, request.Active ?? true), ct);
+        if (saved.Duplicate)
         {
             return ApiProblems.Conflict($"A product named '{request.Name!.Trim()}' already exists.");
         }
+
+        var product = saved.Row!.ToResponse();
+        return TypedResults.Created($"/api/products/{product.Id}", product);
     }
 
     private static async Task<Results<Ok<ProductResponse>, ValidationProblem, ProblemHttpResult>> Update(
@@ -158,21 +159,10 @@ public static class ProductsApi
         }
 
         await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
-        try
-        {
-            var row = await conn.QuerySingleOrDefaultAsync<ProductRow>(new CommandDefinition(
-                $"""
-                UPDATE products SET ({Written}) = ({WrittenValues}), active = coalesce(@Active, active), updated_at = now()
-                WHERE tenant_id = @TenantId AND id = @Id
-                RETURNING {Columns}
-                """,
-                Parameters(user.TenantId, productId, request, request.Active), cancellationToken: ct));
-            return row is null ? ApiProblems.NotFound("Product") : TypedResults.Ok(row.ToResponse());
-        }
-        catch (PostgresException e) when (e.IsUniqueViolation())
-        {
-            return ApiProblems.Conflict($"A product named '{request.Name!.Trim()}' already exists.");
-        }
+        var saved = await conn.SaveAsync<ProductRow>(UpdateSql, Parameters(user.TenantId, productId, request, request.Active), ct);
+        return saved.Duplicate ? ApiProblems.Conflict($"A product named '{request.Name!.Trim()}' already exists.")
+            : saved.Row is null ? ApiProblems.NotFound("Product")
+            : TypedResults.Ok(saved.Row.ToResponse());
     }
 
     private static async Task<Results<NoContent, ProblemHttpResult>> Deactivate(

@@ -51,6 +51,14 @@ public static class ServicesApi
     /// <summary>What every read, insert and update returns.</summary>
     private const string Columns = $"id, {Written}, active, created_at, updated_at";
 
+    private const string InsertSql =
+        $"INSERT INTO services (tenant_id, id, {Written}, active) "
+        + $"VALUES (@TenantId, @Id, {WrittenValues}, @Active) RETURNING {Columns}";
+
+    private const string UpdateSql =
+        $"UPDATE services SET ({Written}) = ({WrittenValues}), active = coalesce(@Active, active), updated_at = now() "
+        + $"WHERE tenant_id = @TenantId AND id = @Id RETURNING {Columns}";
+
     public static IEndpointRouteBuilder MapServicesApi(this IEndpointRouteBuilder app) =>
         app.MapReferenceData("/api/services", "/{serviceId:guid}", "Catalog", Policies.Admin,
             new("ListServices", List), new("GetService", Get), new("CreateService", Create),
@@ -94,21 +102,14 @@ public static class ServicesApi
         }
 
         await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
-        try
-        {
-            var row = await conn.QuerySingleAsync<ServiceRow>(new CommandDefinition(
-                $"""
-                INSERT INTO services (tenant_id, id, {Written}, active) VALUES (@TenantId, @Id, {WrittenValues}, @Active)
-                RETURNING {Columns}
-                """,
-                Parameters(user.TenantId, Guid.NewGuid(), request, request.Active ?? true), cancellationToken: ct));
-            var service = row.ToResponse();
-            return TypedResults.Created($"/api/services/{service.Id}", service);
-        }
-        catch (PostgresException e) when (e.IsUniqueViolation())
+        var saved = await conn.SaveAsync<ServiceRow>(InsertSql, Parameters(user.TenantId, Guid.NewGuid(), request, request.Active ?? true), ct);
+        if (saved.Duplicate)
         {
             return ApiProblems.Conflict($"A service named '{request.Name!.Trim()}' already exists.");
         }
+
+        var service = saved.Row!.ToResponse();
+        return TypedResults.Created($"/api/services/{service.Id}", service);
     }
 
     private static async Task<Results<Ok<ServiceResponse>, ValidationProblem, ProblemHttpResult>> Update(
@@ -121,21 +122,10 @@ public static class ServicesApi
         }
 
         await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
-        try
-        {
-            var row = await conn.QuerySingleOrDefaultAsync<ServiceRow>(new CommandDefinition(
-                $"""
-                UPDATE services SET ({Written}) = ({WrittenValues}), active = coalesce(@Active, active), updated_at = now()
-                WHERE tenant_id = @TenantId AND id = @Id
-                RETURNING {Columns}
-                """,
-                Parameters(user.TenantId, serviceId, request, request.Active), cancellationToken: ct));
-            return row is null ? ApiProblems.NotFound("Service") : TypedResults.Ok(row.ToResponse());
-        }
-        catch (PostgresException e) when (e.IsUniqueViolation())
-        {
-            return ApiProblems.Conflict($"A service named '{request.Name!.Trim()}' already exists.");
-        }
+        var saved = await conn.SaveAsync<ServiceRow>(UpdateSql, Parameters(user.TenantId, serviceId, request, request.Active), ct);
+        return saved.Duplicate ? ApiProblems.Conflict($"A service named '{request.Name!.Trim()}' already exists.")
+            : saved.Row is null ? ApiProblems.NotFound("Service")
+            : TypedResults.Ok(saved.Row.ToResponse());
     }
 
     private static async Task<Results<NoContent, ProblemHttpResult>> Deactivate(

@@ -37,6 +37,14 @@ public static class TaxRatesApi
     /// <summary>What every read, insert and update returns.</summary>
     private const string Columns = $"id, clinic_id, {Written}, active, created_at, updated_at";
 
+    private const string InsertSql =
+        $"INSERT INTO tax_rates (tenant_id, id, clinic_id, {Written}, active) "
+        + $"VALUES (@TenantId, @Id, @ClinicId, {WrittenValues}, @Active) RETURNING {Columns}";
+
+    private const string UpdateSql =
+        $"UPDATE tax_rates SET ({Written}) = ({WrittenValues}), active = coalesce(@Active, active), updated_at = now() "
+        + $"WHERE tenant_id = @TenantId AND clinic_id = @ClinicId AND id = @Id RETURNING {Columns}";
+
     public static IEndpointRouteBuilder MapTaxRatesApi(this IEndpointRouteBuilder app) =>
         app.MapReferenceData("/api/clinics/{clinicId:guid}/tax-rates", "/{taxRateId:guid}", "Catalog", Policies.Admin,
             new("ListTaxRates", List), new("GetTaxRate", Get), new("CreateTaxRate", Create),
@@ -99,22 +107,15 @@ public static class TaxRatesApi
             return ApiProblems.NotFound("Clinic");
         }
 
-        try
-        {
-            var row = await conn.QuerySingleAsync<TaxRateRow>(new CommandDefinition(
-                $"""
-                INSERT INTO tax_rates (tenant_id, id, clinic_id, {Written}, active)
-                VALUES (@TenantId, @Id, @ClinicId, {WrittenValues}, @Active)
-                RETURNING {Columns}
-                """,
-                Parameters(user.TenantId, clinicId, Guid.NewGuid(), request, request.Active ?? true), cancellationToken: ct));
-            var rate = row.ToResponse();
-            return TypedResults.Created($"/api/clinics/{clinicId}/tax-rates/{rate.Id}", rate);
-        }
-        catch (PostgresException e) when (e.IsUniqueViolation())
+        var saved = await conn.SaveAsync<TaxRateRow>(
+            InsertSql, Parameters(user.TenantId, clinicId, Guid.NewGuid(), request, request.Active ?? true), ct);
+        if (saved.Duplicate)
         {
             return ApiProblems.Conflict($"This clinic already has a tax rate named '{request.Name!.Trim()}'.");
         }
+
+        var rate = saved.Row!.ToResponse();
+        return TypedResults.Created($"/api/clinics/{clinicId}/tax-rates/{rate.Id}", rate);
     }
 
     private static async Task<Results<Ok<TaxRateResponse>, ValidationProblem, ProblemHttpResult>> Update(
@@ -127,21 +128,10 @@ public static class TaxRatesApi
         }
 
         await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
-        try
-        {
-            var row = await conn.QuerySingleOrDefaultAsync<TaxRateRow>(new CommandDefinition(
-                $"""
-                UPDATE tax_rates SET ({Written}) = ({WrittenValues}), active = coalesce(@Active, active), updated_at = now()
-                WHERE tenant_id = @TenantId AND clinic_id = @ClinicId AND id = @Id
-                RETURNING {Columns}
-                """,
-                Parameters(user.TenantId, clinicId, taxRateId, request, request.Active), cancellationToken: ct));
-            return row is null ? ApiProblems.NotFound("Tax rate") : TypedResults.Ok(row.ToResponse());
-        }
-        catch (PostgresException e) when (e.IsUniqueViolation())
-        {
-            return ApiProblems.Conflict($"This clinic already has a tax rate named '{request.Name!.Trim()}'.");
-        }
+        var saved = await conn.SaveAsync<TaxRateRow>(UpdateSql, Parameters(user.TenantId, clinicId, taxRateId, request, request.Active), ct);
+        return saved.Duplicate ? ApiProblems.Conflict($"This clinic already has a tax rate named '{request.Name!.Trim()}'.")
+            : saved.Row is null ? ApiProblems.NotFound("Tax rate")
+            : TypedResults.Ok(saved.Row.ToResponse());
     }
 
     private static async Task<Results<NoContent, ProblemHttpResult>> Deactivate(

@@ -65,6 +65,14 @@ public static partial class ProvidersApi
     /// <summary>What every read, insert and update returns.</summary>
     private const string Columns = $"id, {Written}, active, created_at, updated_at";
 
+    private const string InsertSql =
+        $"INSERT INTO providers (tenant_id, id, {Written}, active) "
+        + $"VALUES (@TenantId, @Id, {WrittenValues}, @Active) RETURNING {Columns}";
+
+    private const string UpdateSql =
+        $"UPDATE providers SET ({Written}) = ({WrittenValues}), active = coalesce(@Active, active), updated_at = now() "
+        + $"WHERE tenant_id = @TenantId AND id = @Id RETURNING {Columns}";
+
     public static IEndpointRouteBuilder MapProvidersApi(this IEndpointRouteBuilder app) =>
         app.MapReferenceData("/api/providers", "/{providerId:guid}", "Providers", Policies.Admin,
             new("ListProviders", List), new("GetProvider", Get), new("CreateProvider", Create),
@@ -114,21 +122,14 @@ public static partial class ProvidersApi
             return v.ToProblem();
         }
 
-        try
-        {
-            var row = await conn.QuerySingleAsync<ProviderRow>(new CommandDefinition(
-                $"""
-                INSERT INTO providers (tenant_id, id, {Written}, active) VALUES (@TenantId, @Id, {WrittenValues}, @Active)
-                RETURNING {Columns}
-                """,
-                Parameters(user.TenantId, Guid.NewGuid(), request, request.Active ?? true), cancellationToken: ct));
-            var provider = row.ToResponse();
-            return TypedResults.Created($"/api/providers/{provider.Id}", provider);
-        }
-        catch (PostgresException e) when (e.IsUniqueViolation())
+        var saved = await conn.SaveAsync<ProviderRow>(InsertSql, Parameters(user.TenantId, Guid.NewGuid(), request, request.Active ?? true), ct);
+        if (saved.Duplicate)
         {
             return ApiProblems.Conflict("That user already has a provider profile.");
         }
+
+        var provider = saved.Row!.ToResponse();
+        return TypedResults.Created($"/api/providers/{provider.Id}", provider);
     }
 
     private static async Task<Results<Ok<ProviderResponse>, ValidationProblem, ProblemHttpResult>> Update(
@@ -141,21 +142,10 @@ public static partial class ProvidersApi
             return v.ToProblem();
         }
 
-        try
-        {
-            var row = await conn.QuerySingleOrDefaultAsync<ProviderRow>(new CommandDefinition(
-                $"""
-                UPDATE providers SET ({Written}) = ({WrittenValues}), active = coalesce(@Active, active), updated_at = now()
-                WHERE tenant_id = @TenantId AND id = @Id
-                RETURNING {Columns}
-                """,
-                Parameters(user.TenantId, providerId, request, request.Active), cancellationToken: ct));
-            return row is null ? ApiProblems.NotFound("Provider") : TypedResults.Ok(row.ToResponse());
-        }
-        catch (PostgresException e) when (e.IsUniqueViolation())
-        {
-            return ApiProblems.Conflict("That user already has a provider profile.");
-        }
+        var saved = await conn.SaveAsync<ProviderRow>(UpdateSql, Parameters(user.TenantId, providerId, request, request.Active), ct);
+        return saved.Duplicate ? ApiProblems.Conflict("That user already has a provider profile.")
+            : saved.Row is null ? ApiProblems.NotFound("Provider")
+            : TypedResults.Ok(saved.Row.ToResponse());
     }
 
     private static async Task<Results<NoContent, ProblemHttpResult>> Deactivate(
