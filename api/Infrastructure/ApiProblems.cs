@@ -29,7 +29,8 @@ public static class ErrorCodes
 /// <summary>Factory for the RFC 7807 results every endpoint returns on failure.</summary>
 public static class ApiProblems
 {
-    public static ProblemHttpResult Problem(int status, string code, string title, string? detail = null, IDictionary<string, object?>? extensions = null)
+    public static ProblemHttpResult Problem(
+        int status, string code, string title, string? detail = null, IDictionary<string, object?>? extensions = null)
     {
         var ext = extensions is null ? new Dictionary<string, object?>() : new Dictionary<string, object?>(extensions);
         ext["code"] = code;

@@ -50,7 +50,8 @@ public static class Policies
         services.AddAuthorizationBuilder()
             .AddPolicy(Admin, p => p.RequireAuthenticatedUser().RequireClaim(MedSpaClaims.Role, Roles.Owner, Roles.Admin))
             .AddPolicy(FrontDesk, p => p.RequireAuthenticatedUser().RequireClaim(MedSpaClaims.Role, Roles.Owner, Roles.Admin, Roles.FrontDesk))
-            .AddPolicy(Staff, p => p.RequireAuthenticatedUser().RequireClaim(MedSpaClaims.Role, Roles.Owner, Roles.Admin, Roles.Provider, Roles.FrontDesk))
+            .AddPolicy(
+                Staff, p => p.RequireAuthenticatedUser().RequireClaim(MedSpaClaims.Role, Roles.Owner, Roles.Admin, Roles.Provider, Roles.FrontDesk))
             .AddPolicy(SignedIn, p => p.RequireAuthenticatedUser())
             .Services;
 }

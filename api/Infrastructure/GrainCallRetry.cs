@@ -15,7 +15,8 @@ public sealed class GrainCallRetryOptions
     // silo. The defaults (about 0.2, 0.4, 0.8, 1.6, then 2 s apart, jittered; 20 retries, about 35 s in all) cover
     // that twice over; a caller sees the last error only when the cluster stays unreachable beyond that.
     public int MaxRetryAttempts { get; set; } = 20;
-    /// <summary>First delay; later ones double up to <see cref="MaxDelay"/>, with jitter so callers that failed together don't retry together.</summary>
+    /// <summary>First delay; later ones double up to <see cref="MaxDelay"/>, with jitter so callers that failed
+    /// together don't retry together.</summary>
     public TimeSpan BaseDelay { get; set; } = TimeSpan.FromMilliseconds(200);
     public TimeSpan MaxDelay { get; set; } = TimeSpan.FromSeconds(2);
 }

@@ -82,7 +82,8 @@ public static class InputGuard
     }
 
     public static string ControlMessage(string field, ReadOnlySpan<char> value, int index) =>
-        $"{field} contains a control character (U+{(int)value[index]:X4} at position {index}); only printable text, tabs and line breaks are accepted.";
+        $"{field} contains a control character (U+{(int)value[index]:X4} at position {index}); only printable text, tabs and line breaks are "
+        + "accepted.";
 
     public static bool InRange(DateOnly value) => value >= MinDate && value <= MaxDate;
 
@@ -108,7 +109,11 @@ public static class InputGuard
             }
 
             var type = Nullable.GetUnderlyingType(p.ParameterType) ?? p.ParameterType;
-            if (type == typeof(string) || type == typeof(string[]) || type == typeof(DateOnly) || type == typeof(DateTime) || type == typeof(DateTimeOffset))
+            if (type == typeof(string)
+                || type == typeof(string[])
+                || type == typeof(DateOnly)
+                || type == typeof(DateTime)
+                || type == typeof(DateTimeOffset))
             {
                 var name = p.GetCustomAttribute<FromQueryAttribute>()?.Name
                            ?? p.GetCustomAttribute<FromRouteAttribute>()?.Name

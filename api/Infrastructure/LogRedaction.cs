@@ -56,7 +56,8 @@ public static partial class LogRedaction
     }
 
     /// <summary>A query string with every value masked; null stays null.</summary>
-    public static string? RedactQuery(string? query) => string.IsNullOrEmpty(query) ? query : Redact(query.StartsWith('?') ? query : "?" + query).TrimStart('?');
+    public static string? RedactQuery(string? query) =>
+        string.IsNullOrEmpty(query) ? query : Redact(query.StartsWith('?') ? query : "?" + query).TrimStart('?');
 
     /// <summary>Rewrites the URL attributes of an HTTP span (<c>url.path</c>, <c>url.query</c>, <c>url.full</c>) when they hold a secret.</summary>
     public static void RedactUrlTags(Activity activity)
@@ -159,7 +160,9 @@ public sealed class RedactingLoggerFactory(ILoggerFactory inner) : ILoggerFactor
 
             var message = formatter(state, null) ?? "";
             var pairs = LogRedaction.RedactPairs(state);
-            var redactedException = exception is not null && LogRedaction.NeedsRedaction(exception.ToString()) ? new RedactedException(exception) : null;
+            var redactedException = exception is not null && LogRedaction.NeedsRedaction(exception.ToString())
+                ? new RedactedException(exception)
+                : null;
             if (pairs is null && redactedException is null && !LogRedaction.NeedsRedaction(message))
             {
                 inner.Log(logLevel, eventId, state, exception, formatter);
@@ -174,7 +177,8 @@ public sealed class RedactingLoggerFactory(ILoggerFactory inner) : ILoggerFactor
     }
 
     /// <summary>A log state whose values and text were masked; providers read it like the original.</summary>
-    private sealed class RedactedState(IReadOnlyList<KeyValuePair<string, object?>> pairs, string message) : IReadOnlyList<KeyValuePair<string, object?>>
+    private sealed class RedactedState(
+        IReadOnlyList<KeyValuePair<string, object?>> pairs, string message) : IReadOnlyList<KeyValuePair<string, object?>>
     {
         public string Message => message;
         public KeyValuePair<string, object?> this[int index] => pairs[index];

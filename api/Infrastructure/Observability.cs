@@ -38,7 +38,8 @@ public static class Observability
     public const string DashboardPath = "/dashboard";
 
     /// <summary>Orleans' activity sources: grain calls made by application code, and runtime/storage work.</summary>
-    private static readonly string[] OrleansActivitySources = ["Microsoft.Orleans.Application", "Microsoft.Orleans.Runtime", "Microsoft.Orleans.Storage"];
+    private static readonly string[] OrleansActivitySources =
+        ["Microsoft.Orleans.Application", "Microsoft.Orleans.Runtime", "Microsoft.Orleans.Storage"];
     private const string OrleansMeter = "Microsoft.Orleans";
     private const string MemoryPoolMeter = "aspnetcore.memory_pool"; // instruments of the Microsoft.AspNetCore.MemoryPool meter
 

@@ -20,9 +20,12 @@ public static class OpenApiConventions
     /// <summary>The tags in reading order, each with what a front-end developer finds there.</summary>
     public static readonly IReadOnlyList<(string Name, string Description)> Tags =
     [
-        ("Auth", "Sign in (email + password, then a TOTP or recovery code when two-factor is on), refresh, sign out, sessions and two-factor enrolment. Every other call sends the access token as `Authorization: Bearer …` (the SignalR hub also accepts `?access_token=`)."),
+        ("Auth",
+            "Sign in (email + password, then a TOTP or recovery code when two-factor is on), refresh, sign out, sessions and two-factor enrolment. "
+            + "Every other call sends the access token as `Authorization: Bearer …` (the SignalR hub also accepts `?access_token=`)."),
         ("Tenants", "Self-service sign-up of a new organisation with its first clinic; its owner is signed in at once."),
-        ("Users", "Staff and patient accounts of the organisation: roles (owner, admin, provider, front-desk, patient) and the clinics each may see."),
+        ("Users",
+            "Staff and patient accounts of the organisation: roles (owner, admin, provider, front-desk, patient) and the clinics each may see."),
         ("Clinics", "The organisation's clinics: name, time zone, currency and board settings. Most other resources belong to a clinic."),
         ("Rooms", "Treatment rooms of a clinic (reference data); their live state is under Live rooms."),
         ("Providers", "The injectors and practitioners who treat patients, and the clinics they work in."),
@@ -30,16 +33,21 @@ public static class OpenApiConventions
         ("Patients", "The patient directory: contact details, consent and notes."),
         ("Appointments", "Booking: a patient, a provider, a service and a time in a clinic."),
         ("Visits", "A patient's visit from arrival and check-in through treatment to checkout."),
-        ("Board", "The live board: a clinic's snapshot, display links for wall screens, and the SignalR hub `/hubs/clinic` that pushes every change."),
+        ("Board",
+            "The live board: a clinic's snapshot, display links for wall screens, and the SignalR hub `/hubs/clinic` that pushes every change."),
         ("Live rooms", "Commands on a room's live state (start, phase, finish, clean, out of service) and the clinic's waiting queue."),
         ("Live providers", "A provider's live state on the board: on the floor, on break, with a patient."),
-        ("Invoices", "Checkout: an invoice from a visit or from scratch, lines, discounts, tips, payments (cash, check, card, gift card, package), refunds and voids."),
+        ("Invoices",
+            "Checkout: an invoice from a visit or from scratch, lines, discounts, tips, payments (cash, check, card, gift card, package), refunds "
+            + "and voids."),
         ("Saved cards", "A patient's cards on file with the payment processor (setup intents; no card number ever reaches this server)."),
         ("Receipts", "Receipt PDFs, emailing them, the public receipt link `/r/{token}`, and each clinic's receipt settings and logo."),
         ("Reports", "What an owner reads: sales, tips and provider figures per clinic and business day."),
         ("Notifications", "Notices for staff, e.g. saved cards about to expire."),
         ("Webhooks", "Called by the payment processor (Stripe), not by front ends; signed requests only."),
-        ("Operations", "For the platform operator only, who belongs to no organisation (`Operator:Key`): sign-in and the cluster status. Every tenant role gets 404."),
+        ("Operations",
+            "For the platform operator only, who belongs to no organisation (`Operator:Key`): sign-in and the cluster status. Every tenant role "
+            + "gets 404."),
     ];
 
     /// <summary>
@@ -60,7 +68,9 @@ public static class OpenApiConventions
         ["TenantsApi"] = [StatusCodes.Status409Conflict],
         ["VisitsApi"] = [StatusCodes.Status409Conflict],
         ["InvoicesApi"] = [StatusCodes.Status409Conflict, StatusCodes.Status422UnprocessableEntity],
-        ["SavedCardsApi"] = [StatusCodes.Status409Conflict, StatusCodes.Status422UnprocessableEntity, StatusCodes.Status502BadGateway, StatusCodes.Status503ServiceUnavailable],
+        ["SavedCardsApi"] =
+            [StatusCodes.Status409Conflict, StatusCodes.Status422UnprocessableEntity, StatusCodes.Status502BadGateway,
+                StatusCodes.Status503ServiceUnavailable],
         ["AuthApi.LoginAsync"] = [StatusCodes.Status401Unauthorized, StatusCodes.Status423Locked],
         ["AuthApi.RefreshAsync"] = [StatusCodes.Status401Unauthorized],
         ["DisplayLinksApi.ExchangeAsync"] = [StatusCodes.Status401Unauthorized],
@@ -68,9 +78,12 @@ public static class OpenApiConventions
         ["AuthApi.EnrollMfaAsync"] = [StatusCodes.Status409Conflict],
         ["AuthApi.ConfirmMfaAsync"] = [StatusCodes.Status409Conflict],
         ["AuthApi.DisableMfaAsync"] = [StatusCodes.Status409Conflict],
-        ["ReceiptsApi.Email"] = [StatusCodes.Status409Conflict, StatusCodes.Status422UnprocessableEntity, StatusCodes.Status502BadGateway, StatusCodes.Status503ServiceUnavailable],
+        ["ReceiptsApi.Email"] =
+            [StatusCodes.Status409Conflict, StatusCodes.Status422UnprocessableEntity, StatusCodes.Status502BadGateway,
+                StatusCodes.Status503ServiceUnavailable],
         ["ReceiptsApi.PutLogo"] = [StatusCodes.Status413PayloadTooLarge, StatusCodes.Status415UnsupportedMediaType],
-        ["StripeWebhookApi.Receive"] = [StatusCodes.Status400BadRequest, StatusCodes.Status413PayloadTooLarge, StatusCodes.Status503ServiceUnavailable],
+        ["StripeWebhookApi.Receive"] =
+            [StatusCodes.Status400BadRequest, StatusCodes.Status413PayloadTooLarge, StatusCodes.Status503ServiceUnavailable],
     };
 
     public static void AddMedSpaOpenApiConventions(this OpenApiOptions options)
@@ -125,7 +138,8 @@ public static class OpenApiConventions
             if (!metadata.OfType<IAllowAnonymous>().Any())
             {
                 statuses.Add(StatusCodes.Status401Unauthorized);
-                var onlySignedIn = metadata.OfType<IAuthorizeData>().All(a => a.Policy == Policies.SignedIn) && !metadata.OfType<AuthorizationPolicy>().Any();
+                var onlySignedIn = metadata.OfType<IAuthorizeData>().All(a => a.Policy == Policies.SignedIn)
+                    && !metadata.OfType<AuthorizationPolicy>().Any();
                 if (!onlySignedIn || isWrite)
                 {
                     statuses.Add(StatusCodes.Status403Forbidden);
@@ -220,7 +234,8 @@ public static class OpenApiConventions
         StatusCodes.Status404NotFound => "Not Found: no such object in the caller's organisation.",
         StatusCodes.Status409Conflict => "Conflict: the object's current state does not allow this, or the same Idempotency-Key is still running.",
         StatusCodes.Status415UnsupportedMediaType => "Unsupported Media Type: send application/json.",
-        StatusCodes.Status422UnprocessableEntity => "Unprocessable Entity: understood but refused by a rule (e.g. an Idempotency-Key reused with a different request).",
+        StatusCodes.Status422UnprocessableEntity =>
+            "Unprocessable Entity: understood but refused by a rule (e.g. an Idempotency-Key reused with a different request).",
         _ => Microsoft.AspNetCore.WebUtilities.ReasonPhrases.GetReasonPhrase(status),
     };
 }

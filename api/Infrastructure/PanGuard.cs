@@ -315,7 +315,8 @@ public sealed partial class PanGuardMiddleware(RequestDelegate next, ILogger<Pan
         text is null ? "" : new string(text.Select(c => char.IsAsciiDigit(c) ? '#' : c).ToArray());
 
     [LoggerMessage(EventId = 4001, Level = LogLevel.Warning,
-        Message = "Refused {Method} {Path}: the {Location} field {Field} carries what looks like a card number ending {Last4} (not logged, not stored)")]
+        Message =
+            "Refused {Method} {Path}: the {Location} field {Field} carries what looks like a card number ending {Last4} (not logged, not stored)")]
     private static partial void LogRefused(ILogger logger, string method, string? path, string location, string field, string last4);
 }
 

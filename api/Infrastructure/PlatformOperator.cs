@@ -75,14 +75,17 @@ public static class PlatformOperator
                     ValidIssuer = auth.Value.Issuer,
                     ValidAudience = Audience,
                     // Without an operator key nothing can validate: a random key nobody holds.
-                    IssuerSigningKey = new SymmetricSecurityKey(op.Value.IsConfigured ? DeriveSigningKey(op.Value.Key) : RandomNumberGenerator.GetBytes(32)),
+                    IssuerSigningKey = new SymmetricSecurityKey(
+                        op.Value.IsConfigured ? DeriveSigningKey(op.Value.Key) : RandomNumberGenerator.GetBytes(32)),
                     ValidAlgorithms = [SecurityAlgorithms.HmacSha256],
                     RoleClaimType = MedSpaClaims.Role,
                     ClockSkew = TimeSpan.FromSeconds(30),
                     LifetimeValidator = (notBefore, expires, _, parameters) =>
                     {
                         var now = time.GetUtcNow().UtcDateTime;
-                        return expires is { } exp && exp > now - parameters.ClockSkew && (notBefore is not { } nbf || nbf <= now + parameters.ClockSkew);
+                        return expires is { } exp
+                            && exp > now - parameters.ClockSkew
+                            && (notBefore is not { } nbf || nbf <= now + parameters.ClockSkew);
                     },
                 };
                 jwt.Events = new JwtBearerEvents
@@ -153,7 +156,8 @@ public static class PlatformOperator
         {
             loggers.CreateLogger(typeof(PlatformOperator).FullName!)
                 .LogWarning("Operator sign-in refused (wrong key) from {RemoteIp}", http.Connection.RemoteIpAddress);
-            return ApiProblems.Problem(StatusCodes.Status401Unauthorized, ErrorCodes.InvalidCredentials, "Sign-in failed.", "The operator key is wrong.");
+            return ApiProblems.Problem(
+                StatusCodes.Status401Unauthorized, ErrorCodes.InvalidCredentials, "Sign-in failed.", "The operator key is wrong.");
         }
 
         var now = time.GetUtcNow();
@@ -162,7 +166,8 @@ public static class PlatformOperator
         {
             Issuer = auth.Value.Issuer,
             Audience = Audience,
-            Subject = new ClaimsIdentity([new Claim(MedSpaClaims.UserId, Role), new Claim(MedSpaClaims.Role, Role), new Claim(MedSpaClaims.Name, "Platform operator")]),
+            Subject = new ClaimsIdentity(
+                [new Claim(MedSpaClaims.UserId, Role), new Claim(MedSpaClaims.Role, Role), new Claim(MedSpaClaims.Name, "Platform operator")]),
             IssuedAt = now.UtcDateTime,
             NotBefore = now.UtcDateTime,
             Expires = expires.UtcDateTime,
@@ -182,7 +187,8 @@ public static class PlatformOperator
 
     private static NoContent SignOut(HttpContext http)
     {
-        http.Response.Cookies.Delete(CookieName, new CookieOptions { Path = "/", HttpOnly = true, SameSite = SameSiteMode.Strict, Secure = http.Request.IsHttps });
+        http.Response.Cookies.Delete(
+            CookieName, new CookieOptions { Path = "/", HttpOnly = true, SameSite = SameSiteMode.Strict, Secure = http.Request.IsHttps });
         return TypedResults.NoContent();
     }
 

@@ -95,7 +95,10 @@ public sealed partial class Validation
             return this;
         }
 
-        if (value.Length > 320 || !MailAddress.TryCreate(value, out var parsed) || parsed.Address != value.Trim() || !value.Contains('.', StringComparison.Ordinal))
+        if (value.Length > 320
+            || !MailAddress.TryCreate(value, out var parsed)
+            || parsed.Address != value.Trim()
+            || !value.Contains('.', StringComparison.Ordinal))
         {
             Add(field, $"{field} must be a valid email address.");
         }

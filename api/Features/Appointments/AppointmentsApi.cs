@@ -68,7 +68,8 @@ public sealed record AppointmentResponse(
 public static class AppointmentsApi
 {
     private const string Columns =
-        "id, clinic_id, patient_id, provider_id, service_id, room_id, starts_at, ends_at, duration_minutes, notes, status, priority, cancel_reason, created_by, created_at, updated_at";
+        "id, clinic_id, patient_id, provider_id, service_id, room_id, starts_at, ends_at, duration_minutes, notes, status, priority, "
+        + "cancel_reason, created_by, created_at, updated_at";
 
     private const string ActiveStatuses = "('scheduled', 'confirmed', 'arrived', 'in-progress')";
 
@@ -119,7 +120,7 @@ public static class AppointmentsApi
         }
 
         await using var conn = await db.OpenConnectionAsync(ct);
-        if (clinicId is { } c && !await Clinics.ClinicsApi.IsVisibleAsync(conn, user, c, ct))
+        if (clinicId is { } c && !await ClinicAccess.IsVisibleAsync(conn, user, c, ct))
         {
             return ApiProblems.NotFound("Clinic");
         }
@@ -232,7 +233,7 @@ public static class AppointmentsApi
                 new
                 {
                     user.TenantId, id, request.ClinicId, request.PatientId, request.ProviderId, request.ServiceId, request.RoomId,
-                    start, minutes, notes = Clinics.ReferenceDataSql.Clean(request.Notes), priority = (short)(request.Priority ?? 0), user.UserId,
+                    start, minutes, notes = ReferenceDataSql.Clean(request.Notes), priority = (short)(request.Priority ?? 0), user.UserId,
                 },
                 transaction: tx, cancellationToken: ct));
             await tx.CommitAsync(ct);
@@ -317,7 +318,8 @@ public static class AppointmentsApi
             return ApiProblems.Conflict($"A {current.Status} appointment cannot be rescheduled.");
         }
 
-        await retry.ExecuteAsync(async _ => await grains.GetGrain<IVisitGrain>(BoardKeys.For(user.TenantId, appointmentId)).RefreshBookingAsync(), ct);
+        await retry.ExecuteAsync(
+            async _ => await grains.GetGrain<IVisitGrain>(BoardKeys.For(user.TenantId, appointmentId)).RefreshBookingAsync(), ct);
         return TypedResults.Ok(row.ToResponse());
     }
 
@@ -480,11 +482,11 @@ public static class AppointmentsApi
         public DateTime CreatedAt { get; init; }
         public DateTime UpdatedAt { get; init; }
 
-        public DateTimeOffset StartsAtOffset => Clinics.ReferenceDataSql.Utc(StartsAt);
-        public DateTimeOffset EndsAtOffset => Clinics.ReferenceDataSql.Utc(EndsAt);
+        public DateTimeOffset StartsAtOffset => ReferenceDataSql.Utc(StartsAt);
+        public DateTimeOffset EndsAtOffset => ReferenceDataSql.Utc(EndsAt);
 
         public AppointmentResponse ToResponse() => new(
             Id, ClinicId, PatientId, ProviderId, ServiceId, RoomId, StartsAtOffset, EndsAtOffset, DurationMinutes, Notes,
-            ToStatus(Status), Priority, CancelReason, CreatedBy, Clinics.ReferenceDataSql.Utc(CreatedAt), Clinics.ReferenceDataSql.Utc(UpdatedAt));
+            ToStatus(Status), Priority, CancelReason, CreatedBy, ReferenceDataSql.Utc(CreatedAt), ReferenceDataSql.Utc(UpdatedAt));
     }
 }

@@ -54,7 +54,8 @@ public static class AccessRevocationStore
 
     /// <summary>Revokes every token of the given sessions.</summary>
     public static async Task<IReadOnlyList<AccessRevocation>> RevokeSessionsAsync(
-        NpgsqlConnection conn, NpgsqlTransaction tx, Guid tenantId, IReadOnlyCollection<Guid> sessionIds, string reason, DateTimeOffset now, CancellationToken ct)
+        NpgsqlConnection conn, NpgsqlTransaction tx, Guid tenantId, IReadOnlyCollection<Guid> sessionIds, string reason, DateTimeOffset now,
+        CancellationToken ct)
     {
         if (sessionIds.Count == 0)
         {
@@ -100,7 +101,8 @@ public static class AccessRevocationStore
     public static async Task<IReadOnlyList<AccessRevocation>> SinceAsync(NpgsqlConnection conn, DateTimeOffset since, CancellationToken ct)
     {
         // Spans every tenant by design: the deny list is the host's, not a tenant's.
-        var rows = await conn.QueryAsync<(Guid TenantId, Guid? SessionId, Guid? UserId, int? MinTokenEpoch, DateTime RevokedAt)>(new CommandDefinition(
+        var rows = await conn.QueryAsync<(Guid TenantId, Guid? SessionId, Guid? UserId, int? MinTokenEpoch, DateTime RevokedAt)>(
+            new CommandDefinition(
             "SELECT tenant_id, session_id, user_id, min_token_epoch, revoked_at FROM access_revocations WHERE revoked_at > @since",
             new { since }, cancellationToken: ct));
         return [.. rows.Select(r => new AccessRevocation(r.TenantId, r.SessionId, r.UserId, r.MinTokenEpoch, UserAccount.AsUtc(r.RevokedAt)))];

@@ -7,7 +7,9 @@ using Microsoft.IdentityModel.Tokens;
 namespace MedSpa.Api.Features.Auth;
 
 /// <summary>Who an access token speaks for. ClinicIds are the user's assigned clinics.</summary>
-public sealed record TokenSubject(Guid UserId, Guid TenantId, string Role, string Email, string DisplayName, IReadOnlyCollection<Guid> ClinicIds, Guid SessionId, int TokenEpoch = 0);
+public sealed record TokenSubject(
+    Guid UserId, Guid TenantId, string Role, string Email, string DisplayName, IReadOnlyCollection<Guid> ClinicIds, Guid SessionId,
+    int TokenEpoch = 0);
 
 /// <summary>
 /// Issues the short-lived (15 min by default) HMAC-signed JWT access tokens that every API call and the SignalR hub

@@ -73,7 +73,8 @@ public static class AuthApi
         return result.Failure switch
         {
             SignInFailure.Throttled => Throttled(http, result.RetryAt!.Value),
-            SignInFailure.MfaRequired => Unauthorized(ErrorCodes.MfaRequired, "A code from your authenticator app (totpCode) or a recovery code (recoveryCode) is required."),
+            SignInFailure.MfaRequired =>
+                Unauthorized(ErrorCodes.MfaRequired, "A code from your authenticator app (totpCode) or a recovery code (recoveryCode) is required."),
             SignInFailure.InvalidMfaCode => Unauthorized(ErrorCodes.InvalidMfaCode, "The authentication code is wrong, expired or already used."),
             _ => Unauthorized(ErrorCodes.InvalidCredentials, "The email or password is wrong."),
         };
@@ -90,7 +91,9 @@ public static class AuthApi
 
         var tokens = await sessions.RefreshAsync(request.RefreshToken!, ClientContext.From(http), ct);
         return tokens is null
-            ? Unauthorized(ErrorCodes.InvalidRefreshToken, "The refresh token is not valid: it expired, was already used, or its session was revoked. Sign in again.")
+            ? Unauthorized(
+                ErrorCodes.InvalidRefreshToken,
+                "The refresh token is not valid: it expired, was already used, or its session was revoked. Sign in again.")
             : TypedResults.Ok(tokens);
     }
 
@@ -98,7 +101,8 @@ public static class AuthApi
     {
         if (user.SessionId is not { } sessionId)
         {
-            return ApiProblems.Problem(StatusCodes.Status400BadRequest, ErrorCodes.ValidationFailed, "No session.", "This access token belongs to no session.");
+            return ApiProblems.Problem(
+                StatusCodes.Status400BadRequest, ErrorCodes.ValidationFailed, "No session.", "This access token belongs to no session.");
         }
 
         await sessions.RevokeAsync(user.TenantId, user.UserId, sessionId, "logout", ct);
@@ -125,7 +129,8 @@ public static class AuthApi
         return v.IsValid ? TypedResults.Ok(await sessions.ListAsync(user.TenantId, user.UserId, user.SessionId, paging, ct)) : v.ToProblem();
     }
 
-    private static async Task<Results<NoContent, ProblemHttpResult>> RevokeSessionAsync(Guid id, CurrentUser user, SessionService sessions, CancellationToken ct) =>
+    private static async Task<Results<NoContent, ProblemHttpResult>> RevokeSessionAsync(
+        Guid id, CurrentUser user, SessionService sessions, CancellationToken ct) =>
         await sessions.RevokeAsync(user.TenantId, user.UserId, id, "revoked-by-user", ct)
             ? TypedResults.NoContent()
             : ApiProblems.NotFound("The session");
@@ -175,7 +180,8 @@ public static class AuthApi
         return TypedResults.NoContent();
     }
 
-    private static async Task<Results<Ok<MfaEnrollResponse>, ProblemHttpResult>> EnrollMfaAsync(CurrentUser user, UserAccounts users, MfaService mfa, CancellationToken ct)
+    private static async Task<Results<Ok<MfaEnrollResponse>, ProblemHttpResult>> EnrollMfaAsync(
+        CurrentUser user, UserAccounts users, MfaService mfa, CancellationToken ct)
     {
         var account = await users.GetAsync(user.TenantId, user.UserId, ct);
         if (account is null)
@@ -246,7 +252,8 @@ public static class AuthApi
 
     private static ProblemHttpResult InvalidMfaCode(string field) =>
         ApiProblems.Problem(StatusCodes.Status400BadRequest, ErrorCodes.InvalidMfaCode, "Wrong code.", $"{field} is wrong, expired or already used.",
-            new Dictionary<string, object?> { ["errors"] = new Dictionary<string, string[]> { [field] = [$"{field} is wrong, expired or already used."] } });
+            new Dictionary<string, object?> { ["errors"] =
+                new Dictionary<string, string[]> { [field] = [$"{field} is wrong, expired or already used."] } });
 
     /// <summary>Sets Retry-After (whole seconds, at least 1) and returns the seconds.</summary>
     private static int RetryAfter(HttpContext http, DateTimeOffset retryAt)

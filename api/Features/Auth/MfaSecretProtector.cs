@@ -37,7 +37,8 @@ public sealed class MfaSecretProtector
         var nonce = output.AsSpan(0, NonceSize);
         RandomNumberGenerator.Fill(nonce);
         using var aes = new AesGcm(_key, TagSize);
-        aes.Encrypt(nonce, secret, output.AsSpan(NonceSize, secret.Length), output.AsSpan(NonceSize + secret.Length), AssociatedData(tenantId, userId));
+        aes.Encrypt(
+            nonce, secret, output.AsSpan(NonceSize, secret.Length), output.AsSpan(NonceSize + secret.Length), AssociatedData(tenantId, userId));
         return Version + Convert.ToBase64String(output);
     }
 
@@ -57,7 +58,8 @@ public sealed class MfaSecretProtector
 
         var secret = new byte[length];
         using var aes = new AesGcm(_key, TagSize);
-        aes.Decrypt(input.AsSpan(0, NonceSize), input.AsSpan(NonceSize, length), input.AsSpan(NonceSize + length), secret, AssociatedData(tenantId, userId));
+        aes.Decrypt(
+            input.AsSpan(0, NonceSize), input.AsSpan(NonceSize, length), input.AsSpan(NonceSize + length), secret, AssociatedData(tenantId, userId));
         return secret;
     }
 

@@ -45,7 +45,8 @@ public sealed class MfaService(NpgsqlDataSource db, MfaSecretProtector protector
     }
 
     /// <summary>Turns MFA on when the code matches the pending secret; returns the recovery codes (shown once).</summary>
-    public async Task<(MfaConfirmFailure Failure, IReadOnlyList<string> RecoveryCodes)> ConfirmAsync(Guid tenantId, Guid userId, string? code, CancellationToken ct)
+    public async Task<(MfaConfirmFailure Failure, IReadOnlyList<string> RecoveryCodes)> ConfirmAsync(
+        Guid tenantId, Guid userId, string? code, CancellationToken ct)
     {
         await using var conn = await db.OpenConnectionAsync(ct);
         await using var tx = await conn.BeginTransactionAsync(ct);
@@ -140,7 +141,8 @@ public sealed class MfaService(NpgsqlDataSource db, MfaSecretProtector protector
         return new Totp(secret).VerifyTotp(now.UtcDateTime, digits, out timeStep, new VerificationWindow(previous: 1, future: 1));
     }
 
-    private async Task<IReadOnlyList<string>> ReplaceRecoveryCodesAsync(NpgsqlConnection conn, NpgsqlTransaction tx, Guid tenantId, Guid userId, CancellationToken ct)
+    private async Task<IReadOnlyList<string>> ReplaceRecoveryCodesAsync(
+        NpgsqlConnection conn, NpgsqlTransaction tx, Guid tenantId, Guid userId, CancellationToken ct)
     {
         await conn.ExecuteAsync(new CommandDefinition(
             "DELETE FROM mfa_recovery_codes WHERE tenant_id = @tenantId AND user_id = @userId",

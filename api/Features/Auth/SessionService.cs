@@ -170,7 +170,9 @@ public sealed class SessionService(
     /// Revokes every live session of a user, except <paramref name="keepSessionId"/>, and their access tokens.
     /// Returns the revocations for <see cref="RevokedAccessList.Apply"/> once the transaction has committed.
     /// </summary>
-    public static async Task<IReadOnlyList<AccessRevocation>> RevokeAllAsync(NpgsqlConnection conn, NpgsqlTransaction tx, Guid tenantId, Guid userId, Guid? keepSessionId, string reason, DateTimeOffset now, CancellationToken ct)
+    public static async Task<IReadOnlyList<AccessRevocation>> RevokeAllAsync(
+        NpgsqlConnection conn, NpgsqlTransaction tx, Guid tenantId, Guid userId, Guid? keepSessionId, string reason, DateTimeOffset now,
+        CancellationToken ct)
     {
         var sessions = (await conn.QueryAsync<Guid>(new CommandDefinition(
             """
@@ -222,13 +224,17 @@ public sealed class SessionService(
         return new TokenResponse(accessToken, accessExpires, refreshToken, refreshExpires, sessionId, user.ToResponse());
     }
 
-    private static Task<int> InsertRefreshTokenAsync(NpgsqlConnection conn, NpgsqlTransaction tx, Guid tenantId, Guid sessionId, byte[] hash, DateTimeOffset now, DateTimeOffset expires, CancellationToken ct) =>
+    private static Task<int> InsertRefreshTokenAsync(
+        NpgsqlConnection conn, NpgsqlTransaction tx, Guid tenantId, Guid sessionId, byte[] hash, DateTimeOffset now, DateTimeOffset expires,
+        CancellationToken ct) =>
         conn.ExecuteAsync(new CommandDefinition(
-            "INSERT INTO refresh_tokens (token_hash, tenant_id, session_id, created_at, expires_at) VALUES (@hash, @tenantId, @sessionId, @now, @expires)",
+            "INSERT INTO refresh_tokens (token_hash, tenant_id, session_id, created_at, expires_at) VALUES (@hash, @tenantId, @sessionId, @now, "
+            + "@expires)",
             new { hash, tenantId, sessionId, now, expires }, tx, cancellationToken: ct));
 
     /// <summary>Revokes a session, its whole token family and its access tokens. Empty if it was revoked already.</summary>
-    private static async Task<IReadOnlyList<AccessRevocation>> RevokeCoreAsync(NpgsqlConnection conn, NpgsqlTransaction tx, Guid tenantId, Guid sessionId, string reason, DateTimeOffset now, CancellationToken ct)
+    private static async Task<IReadOnlyList<AccessRevocation>> RevokeCoreAsync(
+        NpgsqlConnection conn, NpgsqlTransaction tx, Guid tenantId, Guid sessionId, string reason, DateTimeOffset now, CancellationToken ct)
     {
         var revoked = await conn.ExecuteAsync(new CommandDefinition(
             "UPDATE sessions SET revoked_at = @now, revoked_reason = @reason WHERE tenant_id = @tenantId AND id = @sessionId AND revoked_at IS NULL",

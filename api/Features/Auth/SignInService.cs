@@ -73,11 +73,13 @@ public sealed class SignInService(
             }
         }
 
-        await users.RecordSuccessfulLoginAsync(user.TenantId, user.Id, check == PasswordCheck.SucceededRehashNeeded ? passwords.Hash(password) : null, ct);
+        await users.RecordSuccessfulLoginAsync(
+            user.TenantId, user.Id, check == PasswordCheck.SucceededRehashNeeded ? passwords.Hash(password) : null, ct);
         await throttle.RecordSuccessAsync(user, client.Ip, ct);
         return new SignInResult(await sessions.StartAsync(user, request.Device, client, ct));
     }
 
-    private async Task<SignInResult> StrikeAsync(string email, ClientContext client, UserAccount? user, SignInFailure failure, CancellationToken ct) =>
+    private async Task<SignInResult> StrikeAsync(
+        string email, ClientContext client, UserAccount? user, SignInFailure failure, CancellationToken ct) =>
         SignInResult.Failed(failure, await throttle.RecordFailureAsync(email, client.Ip, user, ct));
 }

@@ -94,7 +94,8 @@ public sealed class SignInThrottle(NpgsqlDataSource db, IOptions<AuthOptions> op
                     last_failure_at = @now
                 RETURNING failures
                 """,
-                new { scope = Name(scope), key, accountKey = scope == Scope.Address ? null : AccountKey(email), now, windowStart = now - O.FailureWindow },
+                new { scope = Name(scope), key, accountKey = scope == Scope.Address ? null : AccountKey(email), now,
+                    windowStart = now - O.FailureWindow },
                 tx, cancellationToken: ct));
             var delay = Delay(scope, failures);
             if (delay <= TimeSpan.Zero)
@@ -107,7 +108,8 @@ public sealed class SignInThrottle(NpgsqlDataSource db, IOptions<AuthOptions> op
                 "UPDATE sign_in_throttle SET blocked_until = @until WHERE scope = @scope AND key = @key",
                 new { scope = Name(scope), key, until }, tx, cancellationToken: ct));
             blockedUntil = blockedUntil is { } b && b > until ? b : until;
-            logger.LogWarning("Sign-in throttled ({Scope}) after {Failures} failures for {Delay}; user {UserId}", Name(scope), failures, delay, user?.Id);
+            logger.LogWarning(
+                "Sign-in throttled ({Scope}) after {Failures} failures for {Delay}; user {UserId}", Name(scope), failures, delay, user?.Id);
         }
 
         await tx.CommitAsync(ct);
@@ -164,7 +166,8 @@ public sealed class SignInThrottle(NpgsqlDataSource db, IOptions<AuthOptions> op
         _ => Delay(failures, O.AccountFreeFailures, O.AccountMaxDelay),
     };
 
-    private async Task<List<(Scope Scope, byte[] Key)>> ScopesAsync(NpgsqlConnection conn, string email, string? address, UserAccount? user, DateTimeOffset now, CancellationToken ct)
+    private async Task<List<(Scope Scope, byte[] Key)>> ScopesAsync(
+        NpgsqlConnection conn, string email, string? address, UserAccount? user, DateTimeOffset now, CancellationToken ct)
     {
         var scopes = new List<(Scope, byte[])> { (Scope.Pair, Key(Scope.Pair, email, address)) };
         if (address is not null)
@@ -177,7 +180,8 @@ public sealed class SignInThrottle(NpgsqlDataSource db, IOptions<AuthOptions> op
             SELECT EXISTS (SELECT 1 FROM sign_in_known_addresses
                            WHERE tenant_id = @TenantId AND user_id = @Id AND address = @address AND last_success_at > @since)
             """,
-            new { user.TenantId, user.Id, address = ClientContext.Truncate(address, 64), since = now - O.KnownAddressLifetime }, cancellationToken: ct));
+            new { user.TenantId, user.Id, address = ClientContext.Truncate(address, 64), since = now - O.KnownAddressLifetime },
+            cancellationToken: ct));
         if (!familiar)
         {
             scopes.Add((Scope.Account, AccountKey(email)));

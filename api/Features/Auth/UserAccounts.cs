@@ -96,7 +96,8 @@ public sealed class UserAccounts(NpgsqlDataSource db)
     }
 
     /// <summary>Sets a new password hash and clears any lockout (a reset is how a locked-out user gets back in).</summary>
-    public static Task SetPasswordAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, Guid tenantId, Guid userId, string passwordHash, DateTimeOffset now, CancellationToken ct) =>
+    public static Task SetPasswordAsync(
+        NpgsqlConnection conn, NpgsqlTransaction? tx, Guid tenantId, Guid userId, string passwordHash, DateTimeOffset now, CancellationToken ct) =>
         conn.ExecuteAsync(new CommandDefinition(
             """
             UPDATE users SET password_hash = @passwordHash, password_changed_at = @now, updated_at = @now,

@@ -1,10 +1,10 @@
 using Dapper;
 using MedSpa.Api.Infrastructure;
-using MedSpa.Api.Infrastructure.Idempotency;
 using MedSpa.GrainInterfaces;
+using MedSpa.Silo.Data;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
-using static MedSpa.Api.Features.Clinics.ReferenceDataSql;
+using static MedSpa.Api.Infrastructure.ReferenceDataSql;
 
 namespace MedSpa.Api.Features.Catalog;
 
@@ -62,6 +62,7 @@ public sealed record ProductResponse(
 /// </summary>
 public static class ProductsApi
 {
+    /// <summary>What every read, insert and update returns.</summary>
     private const string Columns =
         """
         id, name, brand, sku, kind, unit, units_per_package, price_per_unit_amount, price_currency, cost_per_package_amount,
@@ -69,23 +70,36 @@ public static class ProductsApi
         tax_category, income_category, hsa_fsa_eligible, active, created_at, updated_at
         """;
 
+    private const string InsertSql =
+        $"INSERT INTO products (tenant_id, id, {Written}, active) "
+        + $"VALUES (@TenantId, @Id, {WrittenValues}, @Active) RETURNING {Columns}";
+
+    private const string UpdateSql =
+        $"UPDATE products SET ({Written}) = ({WrittenValues}), active = coalesce(@Active, active), updated_at = now() "
+        + $"WHERE tenant_id = @TenantId AND id = @Id RETURNING {Columns}";
+
+    /// <summary>The columns a request writes and their <see cref="Parameters"/>, in one order for INSERT and UPDATE.</summary>
+    private const string Written =
+        """
+        name, brand, sku, kind, unit, units_per_package, price_per_unit_amount, price_currency, cost_per_package_amount,
+        reconstitution_options, default_diluent_ml, diluent, stability_hours, syringe_size_ml, tax_category, income_category,
+        hsa_fsa_eligible
+        """;
+
+    private const string WrittenValues =
+        """
+        @Name, @Brand, @Sku, @Kind, @Unit, @UnitsPerPackage, @PriceAmount, @PriceCurrency, @CostAmount,
+        @ReconstitutionOptions::jsonb, @DefaultDiluentMl, @Diluent, @StabilityHours, @SyringeSizeMl, @TaxCategory, @IncomeCategory,
+        @HsaFsaEligible
+        """;
+
     /// <summary>Kinds that are mixed before use and so may carry reconstitution options and a stability window.</summary>
     private static readonly HashSet<string> MixedKinds = ["neurotoxin", "biostimulator", "skin-booster", "other"];
 
-    public static IEndpointRouteBuilder MapProductsApi(this IEndpointRouteBuilder app)
-    {
-        var products = app.MapGroup("/api/products").WithTags("Catalog");
-
-        var read = products.MapGroup("").RequireAuthorization(Policies.Staff);
-        read.MapGet("", List).WithName("ListProducts");
-        read.MapGet("/{productId:guid}", Get).WithName("GetProduct");
-
-        var write = products.MapGroup("").RequireAuthorization(Policies.Admin);
-        write.MapPost("", Create).WithName("CreateProduct").WithIdempotency();
-        write.MapPut("/{productId:guid}", Update).WithName("UpdateProduct");
-        write.MapDelete("/{productId:guid}", Deactivate).WithName("DeactivateProduct");
-        return app;
-    }
+    public static IEndpointRouteBuilder MapProductsApi(this IEndpointRouteBuilder app) =>
+        app.MapReferenceData("/api/products", "/{productId:guid}", "Catalog", Policies.Admin,
+            new("ListProducts", List), new("GetProduct", Get), new("CreateProduct", Create),
+            new("UpdateProduct", Update), new("DeactivateProduct", Deactivate));
 
     private static async Task<Results<Ok<Paged<ProductResponse>>, ValidationProblem>> List(
         CurrentUser user, NpgsqlDataSource db, string? kind, int? page, int? pageSize, bool? includeInactive, CancellationToken ct)
@@ -100,7 +114,7 @@ public static class ProductsApi
 
         const string where = "WHERE tenant_id = @TenantId AND (@all OR active) AND (@kind::text IS NULL OR kind = @kind)";
         var args = new { user.TenantId, kind, all = includeInactive == true, paging.PageSize, paging.Offset };
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         return TypedResults.Ok(await conn.QueryPageAsync(
             paging, "products", Columns, where, "kind, lower(name), id", args, (ProductRow r) => r.ToResponse(), ct));
     }
@@ -108,7 +122,7 @@ public static class ProductsApi
     private static async Task<Results<Ok<ProductResponse>, ProblemHttpResult>> Get(
         Guid productId, CurrentUser user, NpgsqlDataSource db, CancellationToken ct)
     {
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         var row = await conn.QuerySingleOrDefaultAsync<ProductRow>(new CommandDefinition(
             $"SELECT {Columns} FROM products WHERE tenant_id = @TenantId AND id = @productId",
             new { user.TenantId, productId }, cancellationToken: ct));
@@ -124,29 +138,15 @@ public static class ProductsApi
             return v.ToProblem();
         }
 
-        await using var conn = await db.OpenConnectionAsync(ct);
-        try
-        {
-            var row = await conn.QuerySingleAsync<ProductRow>(new CommandDefinition(
-                $"""
-                INSERT INTO products (tenant_id, id, name, brand, sku, kind, unit, units_per_package, price_per_unit_amount,
-                                      price_currency, cost_per_package_amount, reconstitution_options, default_diluent_ml,
-                                      diluent, stability_hours, syringe_size_ml, tax_category, income_category,
-                                      hsa_fsa_eligible, active)
-                VALUES (@TenantId, @Id, @Name, @Brand, @Sku, @Kind, @Unit, @UnitsPerPackage, @PriceAmount,
-                        @PriceCurrency, @CostAmount, @ReconstitutionOptions::jsonb, @DefaultDiluentMl,
-                        @Diluent, @StabilityHours, @SyringeSizeMl, @TaxCategory, @IncomeCategory,
-                        @HsaFsaEligible, @Active)
-                RETURNING {Columns}
-                """,
-                Parameters(user.TenantId, Guid.NewGuid(), request, request.Active ?? true), cancellationToken: ct));
-            var product = row.ToResponse();
-            return TypedResults.Created($"/api/products/{product.Id}", product);
-        }
-        catch (PostgresException e) when (e.IsUniqueViolation())
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
+        var saved = await conn.SaveAsync<ProductRow>(InsertSql, Parameters(user.TenantId, Guid.NewGuid(), request, request.Active ?? true), ct);
+        if (saved.Duplicate)
         {
             return ApiProblems.Conflict($"A product named '{request.Name!.Trim()}' already exists.");
         }
+
+        var product = saved.Row!.ToResponse();
+        return TypedResults.Created($"/api/products/{product.Id}", product);
     }
 
     private static async Task<Results<Ok<ProductResponse>, ValidationProblem, ProblemHttpResult>> Update(
@@ -158,38 +158,18 @@ public static class ProductsApi
             return v.ToProblem();
         }
 
-        await using var conn = await db.OpenConnectionAsync(ct);
-        try
-        {
-            var row = await conn.QuerySingleOrDefaultAsync<ProductRow>(new CommandDefinition(
-                $"""
-                UPDATE products SET name = @Name, brand = @Brand, sku = @Sku, kind = @Kind, unit = @Unit,
-                       units_per_package = @UnitsPerPackage, price_per_unit_amount = @PriceAmount,
-                       price_currency = @PriceCurrency, cost_per_package_amount = @CostAmount,
-                       reconstitution_options = @ReconstitutionOptions::jsonb, default_diluent_ml = @DefaultDiluentMl,
-                       diluent = @Diluent, stability_hours = @StabilityHours, syringe_size_ml = @SyringeSizeMl,
-                       tax_category = @TaxCategory, income_category = @IncomeCategory, hsa_fsa_eligible = @HsaFsaEligible,
-                       active = coalesce(@Active, active), updated_at = now()
-                WHERE tenant_id = @TenantId AND id = @Id
-                RETURNING {Columns}
-                """,
-                Parameters(user.TenantId, productId, request, request.Active), cancellationToken: ct));
-            return row is null ? ApiProblems.NotFound("Product") : TypedResults.Ok(row.ToResponse());
-        }
-        catch (PostgresException e) when (e.IsUniqueViolation())
-        {
-            return ApiProblems.Conflict($"A product named '{request.Name!.Trim()}' already exists.");
-        }
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
+        var saved = await conn.SaveAsync<ProductRow>(UpdateSql, Parameters(user.TenantId, productId, request, request.Active), ct);
+        return saved.Duplicate ? ApiProblems.Conflict($"A product named '{request.Name!.Trim()}' already exists.")
+            : saved.Row is null ? ApiProblems.NotFound("Product")
+            : TypedResults.Ok(saved.Row.ToResponse());
     }
 
     private static async Task<Results<NoContent, ProblemHttpResult>> Deactivate(
         Guid productId, CurrentUser user, NpgsqlDataSource db, CancellationToken ct)
     {
-        await using var conn = await db.OpenConnectionAsync(ct);
-        var changed = await conn.ExecuteAsync(new CommandDefinition(
-            "UPDATE products SET active = false, updated_at = now() WHERE tenant_id = @TenantId AND id = @productId",
-            new { user.TenantId, productId }, cancellationToken: ct));
-        return changed == 0 ? ApiProblems.NotFound("Product") : TypedResults.NoContent();
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
+        return await conn.DeactivateAsync("products", user.TenantId, productId, ct) ? TypedResults.NoContent() : ApiProblems.NotFound("Product");
     }
 
     public static Validation Validate(ProductRequest r)

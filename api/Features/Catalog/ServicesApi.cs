@@ -1,10 +1,10 @@
 using Dapper;
 using MedSpa.Api.Infrastructure;
-using MedSpa.Api.Infrastructure.Idempotency;
 using MedSpa.GrainInterfaces;
+using MedSpa.Silo.Data;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
-using static MedSpa.Api.Features.Clinics.ReferenceDataSql;
+using static MedSpa.Api.Infrastructure.ReferenceDataSql;
 
 namespace MedSpa.Api.Features.Catalog;
 
@@ -39,23 +39,30 @@ public sealed record ServiceResponse(
 /// </summary>
 public static class ServicesApi
 {
-    private const string Columns =
-        "id, name, category, description, duration_minutes, price_amount, price_currency, tax_category, income_category, hsa_fsa_eligible, active, created_at, updated_at";
+    /// <summary>The columns a request writes and their <see cref="Parameters"/>, in one order for INSERT and UPDATE.</summary>
+    private const string Written =
+        "name, category, description, duration_minutes, price_amount, price_currency, tax_category, income_category, "
+        + "hsa_fsa_eligible";
 
-    public static IEndpointRouteBuilder MapServicesApi(this IEndpointRouteBuilder app)
-    {
-        var services = app.MapGroup("/api/services").WithTags("Catalog");
+    private const string WrittenValues =
+        "@Name, @Category, @Description, @DurationMinutes, @PriceAmount, @PriceCurrency, @TaxCategory, @IncomeCategory, "
+        + "@HsaFsaEligible";
 
-        var read = services.MapGroup("").RequireAuthorization(Policies.Staff);
-        read.MapGet("", List).WithName("ListServices");
-        read.MapGet("/{serviceId:guid}", Get).WithName("GetService");
+    /// <summary>What every read, insert and update returns.</summary>
+    private const string Columns = $"id, {Written}, active, created_at, updated_at";
 
-        var write = services.MapGroup("").RequireAuthorization(Policies.Admin);
-        write.MapPost("", Create).WithName("CreateService").WithIdempotency();
-        write.MapPut("/{serviceId:guid}", Update).WithName("UpdateService");
-        write.MapDelete("/{serviceId:guid}", Deactivate).WithName("DeactivateService");
-        return app;
-    }
+    private const string InsertSql =
+        $"INSERT INTO services (tenant_id, id, {Written}, active) "
+        + $"VALUES (@TenantId, @Id, {WrittenValues}, @Active) RETURNING {Columns}";
+
+    private const string UpdateSql =
+        $"UPDATE services SET ({Written}) = ({WrittenValues}), active = coalesce(@Active, active), updated_at = now() "
+        + $"WHERE tenant_id = @TenantId AND id = @Id RETURNING {Columns}";
+
+    public static IEndpointRouteBuilder MapServicesApi(this IEndpointRouteBuilder app) =>
+        app.MapReferenceData("/api/services", "/{serviceId:guid}", "Catalog", Policies.Admin,
+            new("ListServices", List), new("GetService", Get), new("CreateService", Create),
+            new("UpdateService", Update), new("DeactivateService", Deactivate));
 
     private static async Task<Results<Ok<Paged<ServiceResponse>>, ValidationProblem>> List(
         CurrentUser user, NpgsqlDataSource db, string? category, int? page, int? pageSize, bool? includeInactive, CancellationToken ct)
@@ -70,7 +77,7 @@ public static class ServicesApi
 
         const string where = "WHERE tenant_id = @TenantId AND (@all OR active) AND (@category::text IS NULL OR category = @category)";
         var args = new { user.TenantId, category, all = includeInactive == true, paging.PageSize, paging.Offset };
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         return TypedResults.Ok(await conn.QueryPageAsync(
             paging, "services", Columns, where, "category, lower(name), id", args, (ServiceRow r) => r.ToResponse(), ct));
     }
@@ -78,7 +85,7 @@ public static class ServicesApi
     private static async Task<Results<Ok<ServiceResponse>, ProblemHttpResult>> Get(
         Guid serviceId, CurrentUser user, NpgsqlDataSource db, CancellationToken ct)
     {
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         var row = await conn.QuerySingleOrDefaultAsync<ServiceRow>(new CommandDefinition(
             $"SELECT {Columns} FROM services WHERE tenant_id = @TenantId AND id = @serviceId",
             new { user.TenantId, serviceId }, cancellationToken: ct));
@@ -94,25 +101,15 @@ public static class ServicesApi
             return v.ToProblem();
         }
 
-        await using var conn = await db.OpenConnectionAsync(ct);
-        try
-        {
-            var row = await conn.QuerySingleAsync<ServiceRow>(new CommandDefinition(
-                $"""
-                INSERT INTO services (tenant_id, id, name, category, description, duration_minutes, price_amount, price_currency,
-                                      tax_category, income_category, hsa_fsa_eligible, active)
-                VALUES (@TenantId, @Id, @Name, @Category, @Description, @DurationMinutes, @PriceAmount, @PriceCurrency,
-                        @TaxCategory, @IncomeCategory, @HsaFsaEligible, @Active)
-                RETURNING {Columns}
-                """,
-                Parameters(user.TenantId, Guid.NewGuid(), request, request.Active ?? true), cancellationToken: ct));
-            var service = row.ToResponse();
-            return TypedResults.Created($"/api/services/{service.Id}", service);
-        }
-        catch (PostgresException e) when (e.IsUniqueViolation())
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
+        var saved = await conn.SaveAsync<ServiceRow>(InsertSql, Parameters(user.TenantId, Guid.NewGuid(), request, request.Active ?? true), ct);
+        if (saved.Duplicate)
         {
             return ApiProblems.Conflict($"A service named '{request.Name!.Trim()}' already exists.");
         }
+
+        var service = saved.Row!.ToResponse();
+        return TypedResults.Created($"/api/services/{service.Id}", service);
     }
 
     private static async Task<Results<Ok<ServiceResponse>, ValidationProblem, ProblemHttpResult>> Update(
@@ -124,35 +121,18 @@ public static class ServicesApi
             return v.ToProblem();
         }
 
-        await using var conn = await db.OpenConnectionAsync(ct);
-        try
-        {
-            var row = await conn.QuerySingleOrDefaultAsync<ServiceRow>(new CommandDefinition(
-                $"""
-                UPDATE services SET name = @Name, category = @Category, description = @Description,
-                       duration_minutes = @DurationMinutes, price_amount = @PriceAmount, price_currency = @PriceCurrency,
-                       tax_category = @TaxCategory, income_category = @IncomeCategory, hsa_fsa_eligible = @HsaFsaEligible,
-                       active = coalesce(@Active, active), updated_at = now()
-                WHERE tenant_id = @TenantId AND id = @Id
-                RETURNING {Columns}
-                """,
-                Parameters(user.TenantId, serviceId, request, request.Active), cancellationToken: ct));
-            return row is null ? ApiProblems.NotFound("Service") : TypedResults.Ok(row.ToResponse());
-        }
-        catch (PostgresException e) when (e.IsUniqueViolation())
-        {
-            return ApiProblems.Conflict($"A service named '{request.Name!.Trim()}' already exists.");
-        }
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
+        var saved = await conn.SaveAsync<ServiceRow>(UpdateSql, Parameters(user.TenantId, serviceId, request, request.Active), ct);
+        return saved.Duplicate ? ApiProblems.Conflict($"A service named '{request.Name!.Trim()}' already exists.")
+            : saved.Row is null ? ApiProblems.NotFound("Service")
+            : TypedResults.Ok(saved.Row.ToResponse());
     }
 
     private static async Task<Results<NoContent, ProblemHttpResult>> Deactivate(
         Guid serviceId, CurrentUser user, NpgsqlDataSource db, CancellationToken ct)
     {
-        await using var conn = await db.OpenConnectionAsync(ct);
-        var changed = await conn.ExecuteAsync(new CommandDefinition(
-            "UPDATE services SET active = false, updated_at = now() WHERE tenant_id = @TenantId AND id = @serviceId",
-            new { user.TenantId, serviceId }, cancellationToken: ct));
-        return changed == 0 ? ApiProblems.NotFound("Service") : TypedResults.NoContent();
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
+        return await conn.DeactivateAsync("services", user.TenantId, serviceId, ct) ? TypedResults.NoContent() : ApiProblems.NotFound("Service");
     }
 
     public static Validation Validate(ServiceRequest r) =>

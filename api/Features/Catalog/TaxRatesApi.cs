@@ -1,10 +1,9 @@
 using Dapper;
-using MedSpa.Api.Features.Clinics;
 using MedSpa.Api.Infrastructure;
-using MedSpa.Api.Infrastructure.Idempotency;
+using MedSpa.Silo.Data;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
-using static MedSpa.Api.Features.Clinics.ReferenceDataSql;
+using static MedSpa.Api.Infrastructure.ReferenceDataSql;
 
 namespace MedSpa.Api.Features.Catalog;
 
@@ -30,23 +29,26 @@ public sealed record TaxRateResponse(
 /// </summary>
 public static class TaxRatesApi
 {
-    private const string Columns =
-        "id, clinic_id, name, rate_millipercent, tax_category, inclusive, active, created_at, updated_at";
+    /// <summary>The columns a request writes and their <see cref="Parameters"/>, in one order for INSERT and UPDATE.</summary>
+    private const string Written = "name, rate_millipercent, tax_category, inclusive";
 
-    public static IEndpointRouteBuilder MapTaxRatesApi(this IEndpointRouteBuilder app)
-    {
-        var rates = app.MapGroup("/api/clinics/{clinicId:guid}/tax-rates").WithTags("Catalog");
+    private const string WrittenValues = "@Name, @RateMillipercent, @TaxCategory, @Inclusive";
 
-        var read = rates.MapGroup("").RequireAuthorization(Policies.Staff);
-        read.MapGet("", List).WithName("ListTaxRates");
-        read.MapGet("/{taxRateId:guid}", Get).WithName("GetTaxRate");
+    /// <summary>What every read, insert and update returns.</summary>
+    private const string Columns = $"id, clinic_id, {Written}, active, created_at, updated_at";
 
-        var write = rates.MapGroup("").RequireAuthorization(Policies.Admin);
-        write.MapPost("", Create).WithName("CreateTaxRate").WithIdempotency();
-        write.MapPut("/{taxRateId:guid}", Update).WithName("UpdateTaxRate");
-        write.MapDelete("/{taxRateId:guid}", Deactivate).WithName("DeactivateTaxRate");
-        return app;
-    }
+    private const string InsertSql =
+        $"INSERT INTO tax_rates (tenant_id, id, clinic_id, {Written}, active) "
+        + $"VALUES (@TenantId, @Id, @ClinicId, {WrittenValues}, @Active) RETURNING {Columns}";
+
+    private const string UpdateSql =
+        $"UPDATE tax_rates SET ({Written}) = ({WrittenValues}), active = coalesce(@Active, active), updated_at = now() "
+        + $"WHERE tenant_id = @TenantId AND clinic_id = @ClinicId AND id = @Id RETURNING {Columns}";
+
+    public static IEndpointRouteBuilder MapTaxRatesApi(this IEndpointRouteBuilder app) =>
+        app.MapReferenceData("/api/clinics/{clinicId:guid}/tax-rates", "/{taxRateId:guid}", "Catalog", Policies.Admin,
+            new("ListTaxRates", List), new("GetTaxRate", Get), new("CreateTaxRate", Create),
+            new("UpdateTaxRate", Update), new("DeactivateTaxRate", Deactivate));
 
     /// <summary>8.875 → 8875. Callers have validated at most 3 decimals, so this is exact.</summary>
     public static int ToMillipercent(decimal percent) => (int)(percent * 1000m);
@@ -63,8 +65,8 @@ public static class TaxRatesApi
             return v.ToProblem();
         }
 
-        await using var conn = await db.OpenConnectionAsync(ct);
-        if (!await ClinicsApi.IsVisibleAsync(conn, user, clinicId, ct))
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
+        if (!await ClinicAccess.IsVisibleAsync(conn, user, clinicId, ct))
         {
             return ApiProblems.NotFound("Clinic");
         }
@@ -83,7 +85,7 @@ public static class TaxRatesApi
             return ApiProblems.NotFound("Tax rate");
         }
 
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         var row = await conn.QuerySingleOrDefaultAsync<TaxRateRow>(new CommandDefinition(
             $"SELECT {Columns} FROM tax_rates WHERE tenant_id = @TenantId AND clinic_id = @clinicId AND id = @taxRateId",
             new { user.TenantId, clinicId, taxRateId }, cancellationToken: ct));
@@ -99,28 +101,21 @@ public static class TaxRatesApi
             return v.ToProblem();
         }
 
-        await using var conn = await db.OpenConnectionAsync(ct);
-        if (!await ClinicsApi.IsVisibleAsync(conn, user, clinicId, ct))
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
+        if (!await ClinicAccess.IsVisibleAsync(conn, user, clinicId, ct))
         {
             return ApiProblems.NotFound("Clinic");
         }
 
-        try
-        {
-            var row = await conn.QuerySingleAsync<TaxRateRow>(new CommandDefinition(
-                $"""
-                INSERT INTO tax_rates (tenant_id, id, clinic_id, name, rate_millipercent, tax_category, inclusive, active)
-                VALUES (@TenantId, @Id, @ClinicId, @Name, @RateMillipercent, @TaxCategory, @Inclusive, @Active)
-                RETURNING {Columns}
-                """,
-                Parameters(user.TenantId, clinicId, Guid.NewGuid(), request, request.Active ?? true), cancellationToken: ct));
-            var rate = row.ToResponse();
-            return TypedResults.Created($"/api/clinics/{clinicId}/tax-rates/{rate.Id}", rate);
-        }
-        catch (PostgresException e) when (e.IsUniqueViolation())
+        var saved = await conn.SaveAsync<TaxRateRow>(
+            InsertSql, Parameters(user.TenantId, clinicId, Guid.NewGuid(), request, request.Active ?? true), ct);
+        if (saved.Duplicate)
         {
             return ApiProblems.Conflict($"This clinic already has a tax rate named '{request.Name!.Trim()}'.");
         }
+
+        var rate = saved.Row!.ToResponse();
+        return TypedResults.Created($"/api/clinics/{clinicId}/tax-rates/{rate.Id}", rate);
     }
 
     private static async Task<Results<Ok<TaxRateResponse>, ValidationProblem, ProblemHttpResult>> Update(
@@ -132,29 +127,17 @@ public static class TaxRatesApi
             return v.ToProblem();
         }
 
-        await using var conn = await db.OpenConnectionAsync(ct);
-        try
-        {
-            var row = await conn.QuerySingleOrDefaultAsync<TaxRateRow>(new CommandDefinition(
-                $"""
-                UPDATE tax_rates SET name = @Name, rate_millipercent = @RateMillipercent, tax_category = @TaxCategory,
-                       inclusive = @Inclusive, active = coalesce(@Active, active), updated_at = now()
-                WHERE tenant_id = @TenantId AND clinic_id = @ClinicId AND id = @Id
-                RETURNING {Columns}
-                """,
-                Parameters(user.TenantId, clinicId, taxRateId, request, request.Active), cancellationToken: ct));
-            return row is null ? ApiProblems.NotFound("Tax rate") : TypedResults.Ok(row.ToResponse());
-        }
-        catch (PostgresException e) when (e.IsUniqueViolation())
-        {
-            return ApiProblems.Conflict($"This clinic already has a tax rate named '{request.Name!.Trim()}'.");
-        }
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
+        var saved = await conn.SaveAsync<TaxRateRow>(UpdateSql, Parameters(user.TenantId, clinicId, taxRateId, request, request.Active), ct);
+        return saved.Duplicate ? ApiProblems.Conflict($"This clinic already has a tax rate named '{request.Name!.Trim()}'.")
+            : saved.Row is null ? ApiProblems.NotFound("Tax rate")
+            : TypedResults.Ok(saved.Row.ToResponse());
     }
 
     private static async Task<Results<NoContent, ProblemHttpResult>> Deactivate(
         Guid clinicId, Guid taxRateId, CurrentUser user, NpgsqlDataSource db, CancellationToken ct)
     {
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         var changed = await conn.ExecuteAsync(new CommandDefinition(
             "UPDATE tax_rates SET active = false, updated_at = now() WHERE tenant_id = @TenantId AND clinic_id = @clinicId AND id = @taxRateId",
             new { user.TenantId, clinicId, taxRateId }, cancellationToken: ct));

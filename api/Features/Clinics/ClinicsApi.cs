@@ -1,9 +1,9 @@
 using Dapper;
 using MedSpa.Api.Infrastructure;
-using MedSpa.Api.Infrastructure.Idempotency;
+using MedSpa.Silo.Data;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
-using static MedSpa.Api.Features.Clinics.ReferenceDataSql;
+using static MedSpa.Api.Infrastructure.ReferenceDataSql;
 
 namespace MedSpa.Api.Features.Clinics;
 
@@ -41,33 +41,22 @@ public sealed record ClinicResponse(
 /// </summary>
 public static class ClinicsApi
 {
+    /// <summary>What every read, insert and update returns.</summary>
     private const string Columns =
-        "id, name, time_zone, currency, address::text AS address, phone, email, website, show_full_patient_names, receipt_footer, active, created_at, updated_at";
+        "id, name, time_zone, currency, address::text AS address, phone, email, website, show_full_patient_names, "
+        + "receipt_footer, active, created_at, updated_at";
 
-    public static IEndpointRouteBuilder MapClinicsApi(this IEndpointRouteBuilder app)
-    {
-        var clinics = app.MapGroup("/api/clinics").WithTags("Clinics");
+    /// <summary>The columns a request writes and their <see cref="Parameters"/>, in one order for INSERT and UPDATE.</summary>
+    private const string Written =
+        "name, time_zone, currency, address, phone, email, website, show_full_patient_names, receipt_footer";
 
-        var read = clinics.MapGroup("").RequireAuthorization(Policies.Staff);
-        read.MapGet("", List).WithName("ListClinics");
-        read.MapGet("/{clinicId:guid}", Get).WithName("GetClinic");
+    private const string WrittenValues =
+        "@Name, @TimeZone, @Currency, @Address::jsonb, @Phone, @Email, @Website, @ShowFullPatientNames, @ReceiptFooter";
 
-        var write = clinics.MapGroup("").RequireAuthorization(Policies.Admin);
-        write.MapPost("", Create).WithName("CreateClinic").WithIdempotency();
-        write.MapPut("/{clinicId:guid}", Update).WithName("UpdateClinic");
-        write.MapDelete("/{clinicId:guid}", Archive).WithName("ArchiveClinic");
-        return app;
-    }
-
-    /// <summary>
-    /// True when the clinic exists in the caller's tenant and the caller may see it. Every clinic-scoped endpoint
-    /// (rooms, tax rates) starts here so that "not yours" and "not there" look the same.
-    /// </summary>
-    public static async Task<bool> IsVisibleAsync(NpgsqlConnection conn, CurrentUser user, Guid clinicId, CancellationToken ct) =>
-        user.CanAccessClinic(clinicId)
-        && await conn.ExecuteScalarAsync<bool>(new CommandDefinition(
-            "SELECT EXISTS (SELECT 1 FROM clinics WHERE tenant_id = @TenantId AND id = @clinicId)",
-            new { user.TenantId, clinicId }, cancellationToken: ct));
+    public static IEndpointRouteBuilder MapClinicsApi(this IEndpointRouteBuilder app) =>
+        app.MapReferenceData("/api/clinics", "/{clinicId:guid}", "Clinics", Policies.Admin,
+            new("ListClinics", List), new("GetClinic", Get), new("CreateClinic", Create),
+            new("UpdateClinic", Update), new("ArchiveClinic", Archive));
 
     private static async Task<Results<Ok<Paged<ClinicResponse>>, ValidationProblem>> List(
         CurrentUser user, NpgsqlDataSource db, int? page, int? pageSize, bool? includeInactive, CancellationToken ct)
@@ -94,7 +83,7 @@ public static class ClinicsApi
             paging.PageSize,
             paging.Offset,
         };
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         return TypedResults.Ok(await conn.QueryPageAsync(
             paging, "clinics", Columns, where, "lower(name), id", args, (ClinicRow r) => r.ToResponse(), ct));
     }
@@ -107,7 +96,7 @@ public static class ClinicsApi
             return ApiProblems.NotFound("Clinic");
         }
 
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         var row = await FindAsync(conn, user.TenantId, clinicId, ct);
         return row is null ? ApiProblems.NotFound("Clinic") : TypedResults.Ok(row.ToResponse());
     }
@@ -121,13 +110,10 @@ public static class ClinicsApi
             return v.ToProblem();
         }
 
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         var row = await conn.QuerySingleAsync<ClinicRow>(new CommandDefinition(
             $"""
-            INSERT INTO clinics (tenant_id, id, name, time_zone, currency, address, phone, email, website,
-                                 show_full_patient_names, receipt_footer, active)
-            VALUES (@TenantId, @Id, @Name, @TimeZone, @Currency, @Address::jsonb, @Phone, @Email, @Website,
-                    @ShowFullPatientNames, @ReceiptFooter, @Active)
+            INSERT INTO clinics (tenant_id, id, {Written}, active) VALUES (@TenantId, @Id, {WrittenValues}, @Active)
             RETURNING {Columns}
             """,
             Parameters(user.TenantId, Guid.NewGuid(), request, active: request.Active ?? true), cancellationToken: ct));
@@ -144,12 +130,10 @@ public static class ClinicsApi
             return v.ToProblem();
         }
 
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         var row = await conn.QuerySingleOrDefaultAsync<ClinicRow>(new CommandDefinition(
             $"""
-            UPDATE clinics SET name = @Name, time_zone = @TimeZone, currency = @Currency, address = @Address::jsonb,
-                   phone = @Phone, email = @Email, website = @Website, show_full_patient_names = @ShowFullPatientNames,
-                   receipt_footer = @ReceiptFooter, active = coalesce(@Active, active), updated_at = now()
+            UPDATE clinics SET ({Written}) = ({WrittenValues}), active = coalesce(@Active, active), updated_at = now()
             WHERE tenant_id = @TenantId AND id = @Id
             RETURNING {Columns}
             """,
@@ -160,11 +144,8 @@ public static class ClinicsApi
     private static async Task<Results<NoContent, ProblemHttpResult>> Archive(
         Guid clinicId, CurrentUser user, NpgsqlDataSource db, CancellationToken ct)
     {
-        await using var conn = await db.OpenConnectionAsync(ct);
-        var changed = await conn.ExecuteAsync(new CommandDefinition(
-            "UPDATE clinics SET active = false, updated_at = now() WHERE tenant_id = @TenantId AND id = @clinicId",
-            new { user.TenantId, clinicId }, cancellationToken: ct));
-        return changed == 0 ? ApiProblems.NotFound("Clinic") : TypedResults.NoContent();
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
+        return await conn.DeactivateAsync("clinics", user.TenantId, clinicId, ct) ? TypedResults.NoContent() : ApiProblems.NotFound("Clinic");
     }
 
     private static Task<ClinicRow?> FindAsync(NpgsqlConnection conn, Guid tenantId, Guid clinicId, CancellationToken ct) =>

@@ -73,7 +73,8 @@ public sealed class DemoSeed(
 
         if (string.IsNullOrWhiteSpace(o.DemoPassword))
         {
-            throw new InvalidOperationException("Seed:Demo is on but Seed:DemoPassword is empty: set Seed__DemoPassword (./medspa run generates one).");
+            throw new InvalidOperationException(
+                "Seed:Demo is on but Seed:DemoPassword is empty: set Seed__DemoPassword (./medspa run generates one).");
         }
 
         var (tenantId, clinicId) = await EnsureTenantAsync(o.DemoPassword, cancellationToken);
@@ -99,7 +100,8 @@ public sealed class DemoSeed(
         var patientCount = await patients.SeedAsync(tenantId, clinicId, cancellationToken);
         result.Logins = logins;
         logger.LogInformation(
-            "Demo organisation {Name} ready: added {Services} services, {Products} products, {Rooms} rooms, {Providers} providers, {Patients} patients",
+            "Demo organisation {Name} ready: added {Services} services, {Products} products, {Rooms} rooms, {Providers} providers, {Patients} "
+            + "patients",
             OrganisationName, seeded.Services, seeded.Products, roomCount, providerCount, patientCount);
     }
 

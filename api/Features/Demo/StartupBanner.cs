@@ -31,7 +31,8 @@ public sealed class StartupBanner(
     public string Render()
     {
         var address = server.Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault() ?? "http://localhost:5080";
-        address = address.Replace("://[::]", "://localhost", StringComparison.Ordinal).Replace("://+", "://localhost", StringComparison.Ordinal).TrimEnd('/');
+        address = address.Replace("://[::]", "://localhost", StringComparison.Ordinal)
+            .Replace("://+", "://localhost", StringComparison.Ordinal).TrimEnd('/');
         var orleans = configuration.GetSection(MedSpaOrleansOptions.Section).Get<MedSpaOrleansOptions>() ?? new MedSpaOrleansOptions();
         var sb = new StringBuilder();
         sb.AppendLine();
@@ -41,10 +42,16 @@ public sealed class StartupBanner(
         sb.AppendLine(CultureInfo.InvariantCulture, $"    Wall board         {address}/board   (sign in as staff, or open a display link)");
         sb.AppendLine(CultureInfo.InvariantCulture, $"    Health             {address}/health/live   {address}/health/ready");
         sb.AppendLine(CultureInfo.InvariantCulture, $"    Metrics            {address}/metrics");
-        sb.AppendLine(CultureInfo.InvariantCulture, $"    Orleans            mode {orleans.Mode}, cluster '{orleans.ClusterId}', silo port {orleans.SiloPort}, gateway {orleans.GatewayPort}");
+        sb.AppendLine(
+            CultureInfo.InvariantCulture,
+            $"    Orleans            mode {orleans.Mode}, cluster '{orleans.ClusterId}', silo port {orleans.SiloPort}, gateway "
+            + $"{orleans.GatewayPort}");
         if (platformOperator.Value.IsConfigured)
         {
-            sb.AppendLine(CultureInfo.InvariantCulture, $"    Operator           {address}/operator   (Orleans Dashboard {address}/dashboard/, cluster {address}/api/admin/cluster; no tenant user reaches them)");
+            sb.AppendLine(
+                CultureInfo.InvariantCulture,
+                $"    Operator           {address}/operator   (Orleans Dashboard {address}/dashboard/, cluster {address}/api/admin/cluster; no "
+                + "tenant user reaches them)");
             if (demo.Logins.Count > 0)
             {
                 // Printed only with the demo (./medspa run), like the demo password; elsewhere it stays in the environment.

@@ -1,11 +1,9 @@
 using System.Text.Json;
+using MedSpa.Api.Infrastructure;
 using MedSpa.GrainInterfaces;
 using MedSpa.GrainInterfaces.Checkout;
 
 namespace MedSpa.Api.Features.Invoices;
-
-/// <summary>Money as clients send it; validated into <see cref="Money"/> so a bad currency is a 400, not a 500.</summary>
-public sealed record MoneyRequest(long? Amount, string? Currency);
 
 public sealed record CreateInvoiceRequest(Guid? ClinicId, Guid? PatientId);
 

@@ -7,6 +7,7 @@ using MedSpa.Grains.Domain.Checkout;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Npgsql;
+using static MedSpa.Api.Infrastructure.MoneyRequests;
 
 namespace MedSpa.Api.Features.Invoices;
 
@@ -644,31 +645,6 @@ public static partial class InvoicesApi
     {
         v.Add(field, message);
         return value;
-    }
-
-    internal static Money? ToMoney(string field, MoneyRequest? request, string currency, Validation v)
-    {
-        if (request is null)
-        {
-            v.Add(field, $"{field} is required.");
-            return null;
-        }
-
-        if (request.Amount is null)
-        {
-            v.Add($"{field}.amount", $"{field}.amount is required.");
-        }
-        else if (request.Amount is < 0 or > 100_000_000_00)
-        {
-            v.Add($"{field}.amount", $"{field}.amount must be between 0 and 10000000000 minor units.");
-        }
-
-        if (!string.Equals(request.Currency, currency, StringComparison.Ordinal))
-        {
-            v.Add($"{field}.currency", $"{field}.currency must be the clinic's currency, {currency}.");
-        }
-
-        return v.IsValid && request.Amount is { } a ? new Money(a, currency) : null;
     }
 
     private static Discount? ToDiscount(string prefix, DiscountRequest? request, string currency, Validation v)

@@ -1,10 +1,10 @@
 using System.Text;
 using Dapper;
 using MedSpa.Api.Infrastructure;
-using MedSpa.Api.Infrastructure.Idempotency;
+using MedSpa.Silo.Data;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
-using static MedSpa.Api.Features.Clinics.ReferenceDataSql;
+using static MedSpa.Api.Infrastructure.ReferenceDataSql;
 
 namespace MedSpa.Api.Features.Patients;
 
@@ -53,26 +53,31 @@ public static class PatientsApi
 {
     public static readonly IReadOnlyList<string> Sexes = ["female", "male", "intersex", "other", "unknown"];
 
+    /// <summary>What every read, insert and update returns.</summary>
     private const string Columns =
         """
         id, first_name, last_name, preferred_name, date_of_birth, sex, email, phone, address::text AS address, allergies,
         medical_alerts, notes, marketing_consent, marketing_consent_at, preferred_clinic_id, active, created_at, updated_at
         """;
 
-    public static IEndpointRouteBuilder MapPatientsApi(this IEndpointRouteBuilder app)
-    {
-        var patients = app.MapGroup("/api/patients").WithTags("Patients");
+    /// <summary>The columns a request writes and their <see cref="Parameters"/>, in one order for INSERT and UPDATE
+    /// (the consent time is derived: see the statements).</summary>
+    private const string Written =
+        """
+        first_name, last_name, preferred_name, date_of_birth, sex, email, phone, address, allergies, medical_alerts, notes,
+        marketing_consent, preferred_clinic_id
+        """;
 
-        var read = patients.MapGroup("").RequireAuthorization(Policies.Staff);
-        read.MapGet("", Search).WithName("SearchPatients");
-        read.MapGet("/{patientId:guid}", Get).WithName("GetPatient");
+    private const string WrittenValues =
+        """
+        @FirstName, @LastName, @PreferredName, @DateOfBirth::date, @Sex, @Email, @Phone, @Address::jsonb, @Allergies,
+        @MedicalAlerts, @Notes, @MarketingConsent, @PreferredClinicId
+        """;
 
-        var write = patients.MapGroup("").RequireAuthorization(Policies.FrontDesk);
-        write.MapPost("", Create).WithName("CreatePatient").WithIdempotency();
-        write.MapPut("/{patientId:guid}", Update).WithName("UpdatePatient");
-        write.MapDelete("/{patientId:guid}", Archive).WithName("ArchivePatient");
-        return app;
-    }
+    public static IEndpointRouteBuilder MapPatientsApi(this IEndpointRouteBuilder app) =>
+        app.MapReferenceData("/api/patients", "/{patientId:guid}", "Patients", Policies.FrontDesk,
+            new("SearchPatients", Search), new("GetPatient", Get), new("CreatePatient", Create),
+            new("UpdatePatient", Update), new("ArchivePatient", Archive));
 
     /// <param name="q">Free text matched against names, email and (its digits) phone.</param>
     private static async Task<Results<Ok<Paged<PatientResponse>>, ValidationProblem>> Search(
@@ -140,7 +145,7 @@ public static class PatientsApi
             paging.PageSize,
             paging.Offset,
         };
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         return TypedResults.Ok(await conn.QueryPageAsync(
             paging, "patients", Columns, where, "lower(last_name), lower(first_name), id", args, (PatientRow r) => r.ToResponse(), ct));
     }
@@ -148,7 +153,7 @@ public static class PatientsApi
     private static async Task<Results<Ok<PatientResponse>, ProblemHttpResult>> Get(
         Guid patientId, CurrentUser user, NpgsqlDataSource db, CancellationToken ct)
     {
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         var row = await conn.QuerySingleOrDefaultAsync<PatientRow>(new CommandDefinition(
             $"SELECT {Columns} FROM patients WHERE tenant_id = @TenantId AND id = @patientId",
             new { user.TenantId, patientId }, cancellationToken: ct));
@@ -158,7 +163,7 @@ public static class PatientsApi
     private static async Task<Results<Created<PatientResponse>, ValidationProblem>> Create(
         PatientRequest request, CurrentUser user, NpgsqlDataSource db, TimeProvider time, CancellationToken ct)
     {
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         var v = await ValidateAsync(conn, user.TenantId, request, time, ct);
         if (!v.IsValid)
         {
@@ -167,12 +172,8 @@ public static class PatientsApi
 
         var row = await conn.QuerySingleAsync<PatientRow>(new CommandDefinition(
             $"""
-            INSERT INTO patients (tenant_id, id, first_name, last_name, preferred_name, date_of_birth, sex, email, phone,
-                                  address, allergies, medical_alerts, notes, marketing_consent, marketing_consent_at,
-                                  preferred_clinic_id, active)
-            VALUES (@TenantId, @Id, @FirstName, @LastName, @PreferredName, @DateOfBirth::date, @Sex, @Email, @Phone,
-                    @Address::jsonb, @Allergies, @MedicalAlerts, @Notes, @MarketingConsent,
-                    CASE WHEN @MarketingConsent THEN now() END, @PreferredClinicId, @Active)
+            INSERT INTO patients (tenant_id, id, {Written}, marketing_consent_at, active)
+            VALUES (@TenantId, @Id, {WrittenValues}, CASE WHEN @MarketingConsent THEN now() END, @Active)
             RETURNING {Columns}
             """,
             Parameters(user.TenantId, Guid.NewGuid(), request, request.Active ?? true), cancellationToken: ct));
@@ -183,7 +184,7 @@ public static class PatientsApi
     private static async Task<Results<Ok<PatientResponse>, ValidationProblem, ProblemHttpResult>> Update(
         Guid patientId, PatientRequest request, CurrentUser user, NpgsqlDataSource db, TimeProvider time, CancellationToken ct)
     {
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         var v = await ValidateAsync(conn, user.TenantId, request, time, ct);
         if (!v.IsValid)
         {
@@ -193,12 +194,9 @@ public static class PatientsApi
         // Consent time records when the patient opted in; it survives edits and is cleared on opt-out.
         var row = await conn.QuerySingleOrDefaultAsync<PatientRow>(new CommandDefinition(
             $"""
-            UPDATE patients SET first_name = @FirstName, last_name = @LastName, preferred_name = @PreferredName,
-                   date_of_birth = @DateOfBirth::date, sex = @Sex, email = @Email, phone = @Phone, address = @Address::jsonb,
-                   allergies = @Allergies, medical_alerts = @MedicalAlerts, notes = @Notes,
+            UPDATE patients SET ({Written}) = ({WrittenValues}),
                    marketing_consent_at = CASE WHEN NOT @MarketingConsent THEN NULL
                                                WHEN marketing_consent THEN marketing_consent_at ELSE now() END,
-                   marketing_consent = @MarketingConsent, preferred_clinic_id = @PreferredClinicId,
                    active = coalesce(@Active, active), updated_at = now()
             WHERE tenant_id = @TenantId AND id = @Id
             RETURNING {Columns}
@@ -210,14 +208,12 @@ public static class PatientsApi
     private static async Task<Results<NoContent, ProblemHttpResult>> Archive(
         Guid patientId, CurrentUser user, NpgsqlDataSource db, CancellationToken ct)
     {
-        await using var conn = await db.OpenConnectionAsync(ct);
-        var changed = await conn.ExecuteAsync(new CommandDefinition(
-            "UPDATE patients SET active = false, updated_at = now() WHERE tenant_id = @TenantId AND id = @patientId",
-            new { user.TenantId, patientId }, cancellationToken: ct));
-        return changed == 0 ? ApiProblems.NotFound("Patient") : TypedResults.NoContent();
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
+        return await conn.DeactivateAsync("patients", user.TenantId, patientId, ct) ? TypedResults.NoContent() : ApiProblems.NotFound("Patient");
     }
 
-    public static async Task<Validation> ValidateAsync(NpgsqlConnection conn, Guid tenantId, PatientRequest r, TimeProvider time, CancellationToken ct)
+    public static async Task<Validation> ValidateAsync(
+        NpgsqlConnection conn, Guid tenantId, PatientRequest r, TimeProvider time, CancellationToken ct)
     {
         var today = DateOnly.FromDateTime(time.GetUtcNow().UtcDateTime);
         var v = new Validation()
@@ -235,7 +231,8 @@ public static class PatientsApi
             .When(r.DateOfBirth is { } dob && (dob > today || dob < today.AddYears(-130)), "dateOfBirth",
                 "dateOfBirth must be a past date within the last 130 years.");
         if (v.IsValid && r.PreferredClinicId is { } clinicId && !await conn.ExecuteScalarAsync<bool>(new CommandDefinition(
-                "SELECT EXISTS (SELECT 1 FROM clinics WHERE tenant_id = @tenantId AND id = @clinicId)", new { tenantId, clinicId }, cancellationToken: ct)))
+                "SELECT EXISTS (SELECT 1 FROM clinics WHERE tenant_id = @tenantId AND id = @clinicId)", new { tenantId, clinicId },
+                cancellationToken: ct)))
         {
             v.Add("preferredClinicId", "preferredClinicId is not a clinic of this organisation.");
         }
@@ -268,7 +265,10 @@ public static class PatientsApi
 
     /// <summary>Partial match with the user's % and _ taken literally.</summary>
     private static string? Like(string? text) =>
-        text is null ? null : "%" + text.Replace(@"\", @"\\", StringComparison.Ordinal).Replace("%", @"\%", StringComparison.Ordinal).Replace("_", @"\_", StringComparison.Ordinal) + "%";
+        text is null
+            ? null
+            : "%" + text.Replace(@"\", @"\\", StringComparison.Ordinal)
+            .Replace("%", @"\%", StringComparison.Ordinal).Replace("_", @"\_", StringComparison.Ordinal) + "%";
 
     private sealed class PatientRow
     {

@@ -3,7 +3,7 @@ using System.Text.Json;
 using Dapper;
 using MedSpa.GrainInterfaces.Payments;
 using Npgsql;
-using static MedSpa.Api.Features.Clinics.ReferenceDataSql;
+using static MedSpa.Api.Infrastructure.ReferenceDataSql;
 
 namespace MedSpa.Api.Features.Payments;
 
@@ -40,7 +40,8 @@ public static class SavedCardStore
             new { tenantId, patientId }, tx, cancellationToken: ct));
 
     /// <summary>Active cards of a patient, the default first, then newest first.</summary>
-    public static async Task<IReadOnlyList<SavedCardResponse>> ListAsync(NpgsqlConnection conn, Guid tenantId, Guid patientId, CancellationToken ct) =>
+    public static async Task<IReadOnlyList<SavedCardResponse>> ListAsync(
+        NpgsqlConnection conn, Guid tenantId, Guid patientId, CancellationToken ct) =>
         (await conn.QueryAsync<CardRow>(new CommandDefinition(
             $"""
             SELECT {Columns} FROM saved_cards
@@ -49,7 +50,8 @@ public static class SavedCardStore
             """,
             new { tenantId, patientId }, cancellationToken: ct))).Select(r => r.ToResponse()).ToList();
 
-    public static async Task<SavedCardResponse?> GetActiveAsync(NpgsqlConnection conn, Guid tenantId, Guid patientId, string paymentMethodId, CancellationToken ct) =>
+    public static async Task<SavedCardResponse?> GetActiveAsync(
+        NpgsqlConnection conn, Guid tenantId, Guid patientId, string paymentMethodId, CancellationToken ct) =>
         (await conn.QuerySingleOrDefaultAsync<CardRow>(new CommandDefinition(
             $"""
             SELECT {Columns} FROM saved_cards
@@ -97,7 +99,8 @@ public static class SavedCardStore
             tx, cancellationToken: ct));
 
     /// <summary>Makes one active card the default. Under the patient lock. False when it is not an active card.</summary>
-    public static async Task<bool> SetDefaultAsync(NpgsqlConnection conn, IDbTransaction tx, Guid tenantId, Guid patientId, string paymentMethodId, CancellationToken ct)
+    public static async Task<bool> SetDefaultAsync(
+        NpgsqlConnection conn, IDbTransaction tx, Guid tenantId, Guid patientId, string paymentMethodId, CancellationToken ct)
     {
         // Two statements: a unique index is checked row by row, so one UPDATE flipping both rows could trip it.
         await conn.ExecuteAsync(new CommandDefinition(
@@ -119,7 +122,8 @@ public static class SavedCardStore
     /// keeps no default either once its default is detached, and charging "the card on file" needs one).
     /// Under the patient lock. Returns false when it was not an active card.
     /// </summary>
-    public static async Task<bool> MarkRemovedAsync(NpgsqlConnection conn, IDbTransaction tx, Guid tenantId, Guid patientId, string paymentMethodId, CancellationToken ct)
+    public static async Task<bool> MarkRemovedAsync(
+        NpgsqlConnection conn, IDbTransaction tx, Guid tenantId, Guid patientId, string paymentMethodId, CancellationToken ct)
     {
         var wasDefault = await conn.QuerySingleOrDefaultAsync<bool?>(new CommandDefinition(
             """

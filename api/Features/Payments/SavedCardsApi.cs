@@ -77,7 +77,8 @@ public static partial class SavedCardsApi
     }
 
     private static async Task<Results<Created<SavedCardResponse>, Ok<SavedCardResponse>, ValidationProblem, ProblemHttpResult>> Save(
-        Guid patientId, SaveCardRequest request, CurrentUser user, HttpContext http, NpgsqlDataSource db, IPaymentGateway gateway, ILoggerFactory logs, CancellationToken ct)
+        Guid patientId, SaveCardRequest request, CurrentUser user, HttpContext http, NpgsqlDataSource db, IPaymentGateway gateway,
+        ILoggerFactory logs, CancellationToken ct)
     {
         var v = new Validation().Required("paymentMethodId", request.PaymentMethodId, 255);
         v.When(v.IsValid && !PaymentMethodIdPattern().IsMatch(request.PaymentMethodId!), "paymentMethodId",
@@ -184,7 +185,8 @@ public static partial class SavedCardsApi
     }
 
     private static async Task<Results<NoContent, ProblemHttpResult>> Remove(
-        Guid patientId, string paymentMethodId, CurrentUser user, NpgsqlDataSource db, IPaymentGateway gateway, ILoggerFactory logs, CancellationToken ct)
+        Guid patientId, string paymentMethodId, CurrentUser user, NpgsqlDataSource db, IPaymentGateway gateway, ILoggerFactory logs,
+        CancellationToken ct)
     {
         await using var conn = await db.OpenConnectionAsync(ct);
         var (card, problem) = await ActiveCardAsync(conn, user, patientId, paymentMethodId, ct);
@@ -264,7 +266,8 @@ public static partial class SavedCardsApi
     /// refused a request we made (a configuration or programming error on our side, never the caller's).</summary>
     internal static ProblemHttpResult GatewayProblem(PaymentGatewayException e, ILoggerFactory logs, string operation)
     {
-        logs.CreateLogger(typeof(SavedCardsApi)).LogWarning(e, "Payment gateway failed while {Operation} (transient: {Transient})", operation, e.Transient);
+        logs.CreateLogger(typeof(SavedCardsApi))
+            .LogWarning(e, "Payment gateway failed while {Operation} (transient: {Transient})", operation, e.Transient);
         return e.Transient
             ? ApiProblems.Problem(StatusCodes.Status503ServiceUnavailable, GatewayUnavailable, "The payment processor is unavailable.",
                 "The card processor could not be reached. Nothing was changed; try again in a moment.")

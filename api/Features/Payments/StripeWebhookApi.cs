@@ -84,7 +84,8 @@ public static class StripeWebhookApi
 
         try
         {
-            EventUtility.ValidateSignature(json, http.Request.Headers[SignatureHeader].ToString(), secret, ToleranceSeconds, time.GetUtcNow().ToUnixTimeSeconds());
+            EventUtility.ValidateSignature(
+                json, http.Request.Headers[SignatureHeader].ToString(), secret, ToleranceSeconds, time.GetUtcNow().ToUnixTimeSeconds());
         }
         catch (StripeException e)
         {

@@ -1,11 +1,10 @@
 using System.Text.RegularExpressions;
 using Dapper;
-using MedSpa.Api.Features.Clinics;
 using MedSpa.Api.Infrastructure;
-using MedSpa.Api.Infrastructure.Idempotency;
+using MedSpa.Silo.Data;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
-using static MedSpa.Api.Features.Clinics.ReferenceDataSql;
+using static MedSpa.Api.Infrastructure.ReferenceDataSql;
 
 namespace MedSpa.Api.Features.Providers;
 
@@ -54,23 +53,30 @@ public static partial class ProvidersApi
     public static readonly IReadOnlyList<string> Titles =
         ["rn", "np", "pa", "md", "do", "dds", "lpn", "aesthetician", "laser-technician", "other"];
 
-    private const string Columns =
-        "id, user_id, first_name, last_name, display_name, title, credentials, license_number, license_state, specialties, color, clinic_ids, email, phone, active, created_at, updated_at";
+    /// <summary>The columns a request writes and their <see cref="Parameters"/>, in one order for INSERT and UPDATE.</summary>
+    private const string Written =
+        "user_id, first_name, last_name, display_name, title, credentials, license_number, license_state, specialties, color, "
+        + "clinic_ids, email, phone";
 
-    public static IEndpointRouteBuilder MapProvidersApi(this IEndpointRouteBuilder app)
-    {
-        var providers = app.MapGroup("/api/providers").WithTags("Providers");
+    private const string WrittenValues =
+        "@UserId, @FirstName, @LastName, @DisplayName, @Title, @Credentials, @LicenseNumber, @LicenseState, @Specialties, @Color, "
+        + "@ClinicIds, @Email, @Phone";
 
-        var read = providers.MapGroup("").RequireAuthorization(Policies.Staff);
-        read.MapGet("", List).WithName("ListProviders");
-        read.MapGet("/{providerId:guid}", Get).WithName("GetProvider");
+    /// <summary>What every read, insert and update returns.</summary>
+    private const string Columns = $"id, {Written}, active, created_at, updated_at";
 
-        var write = providers.MapGroup("").RequireAuthorization(Policies.Admin);
-        write.MapPost("", Create).WithName("CreateProvider").WithIdempotency();
-        write.MapPut("/{providerId:guid}", Update).WithName("UpdateProvider");
-        write.MapDelete("/{providerId:guid}", Deactivate).WithName("DeactivateProvider");
-        return app;
-    }
+    private const string InsertSql =
+        $"INSERT INTO providers (tenant_id, id, {Written}, active) "
+        + $"VALUES (@TenantId, @Id, {WrittenValues}, @Active) RETURNING {Columns}";
+
+    private const string UpdateSql =
+        $"UPDATE providers SET ({Written}) = ({WrittenValues}), active = coalesce(@Active, active), updated_at = now() "
+        + $"WHERE tenant_id = @TenantId AND id = @Id RETURNING {Columns}";
+
+    public static IEndpointRouteBuilder MapProvidersApi(this IEndpointRouteBuilder app) =>
+        app.MapReferenceData("/api/providers", "/{providerId:guid}", "Providers", Policies.Admin,
+            new("ListProviders", List), new("GetProvider", Get), new("CreateProvider", Create),
+            new("UpdateProvider", Update), new("DeactivateProvider", Deactivate));
 
     private static async Task<Results<Ok<Paged<ProviderResponse>>, ValidationProblem, ProblemHttpResult>> List(
         CurrentUser user, NpgsqlDataSource db, Guid? clinicId, int? page, int? pageSize, bool? includeInactive, CancellationToken ct)
@@ -82,10 +88,10 @@ public static partial class ProvidersApi
             return v.ToProblem();
         }
 
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
 
         // Filtering by a clinic the caller cannot see (or another tenant's) is answered like an unknown clinic.
-        if (clinicId is { } c && !await ClinicsApi.IsVisibleAsync(conn, user, c, ct))
+        if (clinicId is { } c && !await ClinicAccess.IsVisibleAsync(conn, user, c, ct))
         {
             return ApiProblems.NotFound("Clinic");
         }
@@ -99,7 +105,7 @@ public static partial class ProvidersApi
     private static async Task<Results<Ok<ProviderResponse>, ProblemHttpResult>> Get(
         Guid providerId, CurrentUser user, NpgsqlDataSource db, CancellationToken ct)
     {
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         var row = await conn.QuerySingleOrDefaultAsync<ProviderRow>(new CommandDefinition(
             $"SELECT {Columns} FROM providers WHERE tenant_id = @TenantId AND id = @providerId",
             new { user.TenantId, providerId }, cancellationToken: ct));
@@ -109,72 +115,44 @@ public static partial class ProvidersApi
     private static async Task<Results<Created<ProviderResponse>, ValidationProblem, ProblemHttpResult>> Create(
         ProviderRequest request, CurrentUser user, NpgsqlDataSource db, CancellationToken ct)
     {
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         var v = await ValidateAsync(conn, user.TenantId, request, ct);
         if (!v.IsValid)
         {
             return v.ToProblem();
         }
 
-        try
-        {
-            var row = await conn.QuerySingleAsync<ProviderRow>(new CommandDefinition(
-                $"""
-                INSERT INTO providers (tenant_id, id, user_id, first_name, last_name, display_name, title, credentials,
-                                       license_number, license_state, specialties, color, clinic_ids, email, phone, active)
-                VALUES (@TenantId, @Id, @UserId, @FirstName, @LastName, @DisplayName, @Title, @Credentials,
-                        @LicenseNumber, @LicenseState, @Specialties, @Color, @ClinicIds, @Email, @Phone, @Active)
-                RETURNING {Columns}
-                """,
-                Parameters(user.TenantId, Guid.NewGuid(), request, request.Active ?? true), cancellationToken: ct));
-            var provider = row.ToResponse();
-            return TypedResults.Created($"/api/providers/{provider.Id}", provider);
-        }
-        catch (PostgresException e) when (e.IsUniqueViolation())
+        var saved = await conn.SaveAsync<ProviderRow>(InsertSql, Parameters(user.TenantId, Guid.NewGuid(), request, request.Active ?? true), ct);
+        if (saved.Duplicate)
         {
             return ApiProblems.Conflict("That user already has a provider profile.");
         }
+
+        var provider = saved.Row!.ToResponse();
+        return TypedResults.Created($"/api/providers/{provider.Id}", provider);
     }
 
     private static async Task<Results<Ok<ProviderResponse>, ValidationProblem, ProblemHttpResult>> Update(
         Guid providerId, ProviderRequest request, CurrentUser user, NpgsqlDataSource db, CancellationToken ct)
     {
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         var v = await ValidateAsync(conn, user.TenantId, request, ct);
         if (!v.IsValid)
         {
             return v.ToProblem();
         }
 
-        try
-        {
-            var row = await conn.QuerySingleOrDefaultAsync<ProviderRow>(new CommandDefinition(
-                $"""
-                UPDATE providers SET user_id = @UserId, first_name = @FirstName, last_name = @LastName,
-                       display_name = @DisplayName, title = @Title, credentials = @Credentials,
-                       license_number = @LicenseNumber, license_state = @LicenseState, specialties = @Specialties,
-                       color = @Color, clinic_ids = @ClinicIds, email = @Email, phone = @Phone,
-                       active = coalesce(@Active, active), updated_at = now()
-                WHERE tenant_id = @TenantId AND id = @Id
-                RETURNING {Columns}
-                """,
-                Parameters(user.TenantId, providerId, request, request.Active), cancellationToken: ct));
-            return row is null ? ApiProblems.NotFound("Provider") : TypedResults.Ok(row.ToResponse());
-        }
-        catch (PostgresException e) when (e.IsUniqueViolation())
-        {
-            return ApiProblems.Conflict("That user already has a provider profile.");
-        }
+        var saved = await conn.SaveAsync<ProviderRow>(UpdateSql, Parameters(user.TenantId, providerId, request, request.Active), ct);
+        return saved.Duplicate ? ApiProblems.Conflict("That user already has a provider profile.")
+            : saved.Row is null ? ApiProblems.NotFound("Provider")
+            : TypedResults.Ok(saved.Row.ToResponse());
     }
 
     private static async Task<Results<NoContent, ProblemHttpResult>> Deactivate(
         Guid providerId, CurrentUser user, NpgsqlDataSource db, CancellationToken ct)
     {
-        await using var conn = await db.OpenConnectionAsync(ct);
-        var changed = await conn.ExecuteAsync(new CommandDefinition(
-            "UPDATE providers SET active = false, updated_at = now() WHERE tenant_id = @TenantId AND id = @providerId",
-            new { user.TenantId, providerId }, cancellationToken: ct));
-        return changed == 0 ? ApiProblems.NotFound("Provider") : TypedResults.NoContent();
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
+        return await conn.DeactivateAsync("providers", user.TenantId, providerId, ct) ? TypedResults.NoContent() : ApiProblems.NotFound("Provider");
     }
 
     private static async Task<Validation> ValidateAsync(NpgsqlConnection conn, Guid tenantId, ProviderRequest r, CancellationToken ct)
@@ -213,7 +191,8 @@ public static partial class ProvidersApi
         if (clinicIds.Length > 0)
         {
             var known = await conn.ExecuteScalarAsync<int>(new CommandDefinition(
-                "SELECT count(*) FROM clinics WHERE tenant_id = @tenantId AND id = ANY(@clinicIds)", new { tenantId, clinicIds }, cancellationToken: ct));
+                "SELECT count(*) FROM clinics WHERE tenant_id = @tenantId AND id = ANY(@clinicIds)", new { tenantId, clinicIds },
+                cancellationToken: ct));
             if (known != clinicIds.Length)
             {
                 v.Add("clinicIds", "clinicIds contains a clinic that does not exist.");

@@ -323,7 +323,8 @@ public static class ReceiptsApi
         using var buffer = new MemoryStream();
         var chunk = new byte[16 * 1024];
         int read;
-        while (buffer.Length < limit && (read = await stream.ReadAsync(chunk.AsMemory(0, (int)Math.Min(chunk.Length, limit - buffer.Length)), ct)) > 0)
+        while (buffer.Length < limit
+            && (read = await stream.ReadAsync(chunk.AsMemory(0, (int)Math.Min(chunk.Length, limit - buffer.Length)), ct)) > 0)
         {
             buffer.Write(chunk, 0, read);
         }

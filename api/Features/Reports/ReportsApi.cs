@@ -1,8 +1,6 @@
 using System.Globalization;
 using System.Text;
 using Dapper;
-using MedSpa.Api.Features.Clinics;
-using MedSpa.Api.Features.Invoices;
 using MedSpa.Api.Infrastructure;
 using MedSpa.GrainInterfaces;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -124,7 +122,7 @@ public static class ReportsApi
             return ApiProblems.NotFound("Clinic");
         }
 
-        var counted = InvoicesApi.ToMoney("counted", request.Counted, currency, v);
+        var counted = MoneyRequests.ToMoney("counted", request.Counted, currency, v);
         if (!v.IsValid || counted is null)
         {
             return v.ToProblem();
@@ -203,15 +201,21 @@ public static class ReportsApi
     private static string Major(Money m) => m.ToString().Split(' ')[0];
 
     private static string Csv(string? s) =>
-        s is null ? "" : s.IndexOfAny([',', '"', '\n', '\r']) >= 0 || s.StartsWith('=') ? $"\"{s.Replace("\"", "\"\"", StringComparison.Ordinal)}\"" : s;
+        s is null
+            ? ""
+            : s.IndexOfAny([',', '"', '\n', '\r']) >= 0 || s.StartsWith('=')
+            ? $"\"{s.Replace("\"", "\"\"", StringComparison.Ordinal)}\""
+            : s;
 
     private static async Task<string?> ClinicCurrency(NpgsqlConnection conn, CurrentUser user, Guid clinicId, CancellationToken ct) =>
         !user.CanAccessClinic(clinicId)
             ? null
             : await conn.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
-                "SELECT currency FROM clinics WHERE tenant_id = @TenantId AND id = @clinicId", new { user.TenantId, clinicId }, cancellationToken: ct));
+                "SELECT currency FROM clinics WHERE tenant_id = @TenantId AND id = @clinicId", new { user.TenantId, clinicId },
+                cancellationToken: ct));
 
-    private static async Task<long> ExpectedCash(NpgsqlConnection conn, CurrentUser user, Guid clinicId, DateOnly date, string currency, CancellationToken ct) =>
+    private static async Task<long> ExpectedCash(
+        NpgsqlConnection conn, CurrentUser user, Guid clinicId, DateOnly date, string currency, CancellationToken ct) =>
         await conn.ExecuteScalarAsync<long>(new CommandDefinition(
             """
             SELECT coalesce(sum(CASE WHEN p.side = 'debit' THEN p.amount ELSE -p.amount END), 0)::bigint
@@ -226,7 +230,8 @@ public static class ReportsApi
         NpgsqlConnection conn, CurrentUser user, Guid clinicId, DateOnly date, string currency, CancellationToken ct)
     {
         var expected = await ExpectedCash(conn, user, clinicId, date, currency, ct);
-        var counts = (await conn.QueryAsync<(Guid Id, long Counted, long Expected, long Difference, Guid CountedBy, string? Note, DateTime CreatedAt)>(
+        var counts =
+            (await conn.QueryAsync<(Guid Id, long Counted, long Expected, long Difference, Guid CountedBy, string? Note, DateTime CreatedAt)>(
             new CommandDefinition(
                 """
                 SELECT id, counted, expected, difference, counted_by, note, created_at FROM cash_counts

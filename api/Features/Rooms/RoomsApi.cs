@@ -1,12 +1,12 @@
 using Dapper;
-using MedSpa.Api.Features.Clinics;
 using MedSpa.Api.Infrastructure;
 using MedSpa.Api.Infrastructure.Idempotency;
 using MedSpa.GrainInterfaces;
 using MedSpa.GrainInterfaces.Board;
+using MedSpa.Silo.Data;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
-using static MedSpa.Api.Features.Clinics.ReferenceDataSql;
+using static MedSpa.Api.Infrastructure.ReferenceDataSql;
 
 namespace MedSpa.Api.Features.Rooms;
 
@@ -41,23 +41,18 @@ public static class RoomsApi
 {
     public static readonly IReadOnlyList<string> Kinds = ["treatment", "consult", "laser", "facial", "procedure", "photo"];
 
-    private const string Columns =
-        "id, clinic_id, number, name, kind, sort_order, out_of_service, out_of_service_reason, active, created_at, updated_at";
+    /// <summary>The columns a request writes and their <see cref="Parameters"/>, in one order for INSERT and UPDATE.</summary>
+    private const string Written = "number, name, kind, sort_order, out_of_service, out_of_service_reason";
 
-    public static IEndpointRouteBuilder MapRoomsApi(this IEndpointRouteBuilder app)
-    {
-        var rooms = app.MapGroup("/api/clinics/{clinicId:guid}/rooms").WithTags("Rooms");
+    private const string WrittenValues = "@Number, @Name, @Kind, @SortOrder, @OutOfService, @OutOfServiceReason";
 
-        var read = rooms.MapGroup("").RequireAuthorization(Policies.Staff);
-        read.MapGet("", List).WithName("ListRooms");
-        read.MapGet("/{roomId:guid}", Get).WithName("GetRoom");
+    /// <summary>What every read, insert and update returns.</summary>
+    private const string Columns = $"id, clinic_id, {Written}, active, created_at, updated_at";
 
-        var write = rooms.MapGroup("").RequireAuthorization(Policies.Admin);
-        write.MapPost("", Create).WithName("CreateRoom").WithIdempotency();
-        write.MapPut("/{roomId:guid}", Update).WithName("UpdateRoom");
-        write.MapDelete("/{roomId:guid}", Archive).WithName("ArchiveRoom");
-        return app;
-    }
+    public static IEndpointRouteBuilder MapRoomsApi(this IEndpointRouteBuilder app) =>
+        app.MapReferenceData("/api/clinics/{clinicId:guid}/rooms", "/{roomId:guid}", "Rooms", Policies.Admin,
+            new("ListRooms", List), new("GetRoom", Get), new("CreateRoom", Create),
+            new("UpdateRoom", Update), new("ArchiveRoom", Archive));
 
     private static async Task<Results<Ok<Paged<RoomResponse>>, ValidationProblem, ProblemHttpResult>> List(
         Guid clinicId, CurrentUser user, NpgsqlDataSource db, int? page, int? pageSize, bool? includeInactive, CancellationToken ct)
@@ -69,8 +64,8 @@ public static class RoomsApi
             return v.ToProblem();
         }
 
-        await using var conn = await db.OpenConnectionAsync(ct);
-        if (!await ClinicsApi.IsVisibleAsync(conn, user, clinicId, ct))
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
+        if (!await ClinicAccess.IsVisibleAsync(conn, user, clinicId, ct))
         {
             return ApiProblems.NotFound("Clinic");
         }
@@ -89,7 +84,7 @@ public static class RoomsApi
             return ApiProblems.NotFound("Room");
         }
 
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         var row = await conn.QuerySingleOrDefaultAsync<RoomRow>(new CommandDefinition(
             $"SELECT {Columns} FROM rooms WHERE tenant_id = @TenantId AND clinic_id = @clinicId AND id = @roomId",
             new { user.TenantId, clinicId, roomId }, cancellationToken: ct));
@@ -106,8 +101,8 @@ public static class RoomsApi
             return v.ToProblem();
         }
 
-        await using var conn = await db.OpenConnectionAsync(ct);
-        if (!await ClinicsApi.IsVisibleAsync(conn, user, clinicId, ct))
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
+        if (!await ClinicAccess.IsVisibleAsync(conn, user, clinicId, ct))
         {
             return ApiProblems.NotFound("Clinic");
         }
@@ -116,8 +111,8 @@ public static class RoomsApi
         {
             var row = await conn.QuerySingleAsync<RoomRow>(new CommandDefinition(
                 $"""
-                INSERT INTO rooms (tenant_id, id, clinic_id, number, name, kind, sort_order, out_of_service, out_of_service_reason, active)
-                VALUES (@TenantId, @Id, @ClinicId, @Number, @Name, @Kind, @SortOrder, @OutOfService, @OutOfServiceReason, @Active)
+                INSERT INTO rooms (tenant_id, id, clinic_id, {Written}, active)
+                VALUES (@TenantId, @Id, @ClinicId, {WrittenValues}, @Active)
                 RETURNING {Columns}
                 """,
                 Parameters(user.TenantId, clinicId, Guid.NewGuid(), request, request.Active ?? true), cancellationToken: ct));
@@ -142,7 +137,7 @@ public static class RoomsApi
             return v.ToProblem();
         }
 
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         var current = await conn.QuerySingleOrDefaultAsync<RoomRow>(new CommandDefinition(
             $"SELECT {Columns} FROM rooms WHERE tenant_id = @TenantId AND clinic_id = @clinicId AND id = @roomId",
             new { user.TenantId, clinicId, roomId }, cancellationToken: ct));
@@ -167,9 +162,7 @@ public static class RoomsApi
         {
             var row = await conn.QuerySingleOrDefaultAsync<RoomRow>(new CommandDefinition(
                 $"""
-                UPDATE rooms SET number = @Number, name = @Name, kind = @Kind, sort_order = @SortOrder,
-                       out_of_service = @OutOfService, out_of_service_reason = @OutOfServiceReason,
-                       active = coalesce(@Active, active), updated_at = now()
+                UPDATE rooms SET ({Written}) = ({WrittenValues}), active = coalesce(@Active, active), updated_at = now()
                 WHERE tenant_id = @TenantId AND clinic_id = @ClinicId AND id = @Id
                 RETURNING {Columns}
                 """,
@@ -205,7 +198,7 @@ public static class RoomsApi
                 .ToProblem();
         }
 
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         var changed = await conn.ExecuteAsync(new CommandDefinition(
             "UPDATE rooms SET active = false, updated_at = now() WHERE tenant_id = @TenantId AND clinic_id = @clinicId AND id = @roomId",
             new { user.TenantId, clinicId, roomId }, cancellationToken: ct));

@@ -27,12 +27,15 @@ public sealed partial class TenantProvisioning(NpgsqlDataSource db, PasswordHash
     public static partial Regex SlugPattern();
 
     /// <summary>Checks every input; field names are those of the sign-up request.</summary>
-    public static Validation Validate(string? name, string? slug, string? ownerEmail, string? ownerPassword, string? ownerName, ClinicSpec? firstClinic, Validation? into = null)
+    public static Validation Validate(
+        string? name, string? slug, string? ownerEmail, string? ownerPassword, string? ownerName, ClinicSpec? firstClinic, Validation? into = null)
     {
         var v = (into ?? new Validation())
             .Required("name", name)
             .Required("slug", slug, 63)
-            .When(!string.IsNullOrEmpty(slug) && !SlugPattern().IsMatch(slug), "slug", "slug must be lowercase letters, digits and hyphens, starting with a letter or digit (at most 63).")
+            .When(
+                !string.IsNullOrEmpty(slug) && !SlugPattern().IsMatch(slug), "slug",
+                "slug must be lowercase letters, digits and hyphens, starting with a letter or digit (at most 63).")
             .Email("owner.email", ownerEmail)
             .Required("owner.displayName", ownerName);
         PasswordHashing.CheckPolicy(v, "owner.password", ownerPassword);

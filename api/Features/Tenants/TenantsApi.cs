@@ -33,8 +33,11 @@ public static class TenantsApi
                 "This server does not accept new organisations; ask its operator for an account.");
         }
 
-        var clinic = request.Clinic is null ? null : new ClinicSpec(request.Clinic.Name ?? "", request.Clinic.TimeZone ?? "", request.Clinic.Currency ?? "");
-        var v = TenantProvisioning.Validate(request.Name, request.Slug, request.Owner?.Email, request.Owner?.Password, request.Owner?.DisplayName, clinic);
+        var clinic = request.Clinic is null
+            ? null
+            : new ClinicSpec(request.Clinic.Name ?? "", request.Clinic.TimeZone ?? "", request.Clinic.Currency ?? "");
+        var v = TenantProvisioning.Validate(
+            request.Name, request.Slug, request.Owner?.Email, request.Owner?.Password, request.Owner?.DisplayName, clinic);
         if (!v.IsValid)
         {
             return v.ToProblem();

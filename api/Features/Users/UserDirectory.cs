@@ -4,7 +4,8 @@ using Npgsql;
 
 namespace MedSpa.Api.Features.Users;
 
-public sealed record NewUser(string Email, string DisplayName, string Role, string PasswordHash, IReadOnlyCollection<Guid> ClinicIds, Guid? PatientId = null);
+public sealed record NewUser(
+    string Email, string DisplayName, string Role, string PasswordHash, IReadOnlyCollection<Guid> ClinicIds, Guid? PatientId = null);
 
 public sealed record UserChanges(string? DisplayName, string? Role, IReadOnlyCollection<Guid>? ClinicIds, bool? Active);
 
@@ -55,7 +56,8 @@ public sealed class UserDirectory(NpgsqlDataSource db, TimeProvider time, Revoke
                 INSERT INTO users (tenant_id, id, email, display_name, role, password_hash, created_at, updated_at, password_changed_at, patient_id)
                 VALUES (@tenantId, @userId, @Email, @DisplayName, @Role, @PasswordHash, @now, @now, @now, @PatientId)
                 """,
-                new { tenantId, userId, user.Email, user.DisplayName, user.Role, user.PasswordHash, now, user.PatientId }, tx, cancellationToken: ct));
+                new { tenantId, userId, user.Email, user.DisplayName, user.Role, user.PasswordHash, now, user.PatientId }, tx,
+                cancellationToken: ct));
         }
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
         {
@@ -132,13 +134,16 @@ public sealed class UserDirectory(NpgsqlDataSource db, TimeProvider time, Revoke
         await using var conn = await db.OpenConnectionAsync(ct);
         await using var tx = await conn.BeginTransactionAsync(ct);
         await UserAccounts.SetPasswordAsync(conn, tx, tenantId, userId, passwordHash, now, ct);
-        var revoked = new List<AccessRevocation>(await SessionService.RevokeAllAsync(conn, tx, tenantId, userId, keepSessionId: null, "password-reset", now, ct));
+        var revoked = new List<AccessRevocation>(
+            await SessionService.RevokeAllAsync(conn, tx, tenantId, userId, keepSessionId: null, "password-reset", now, ct));
         await RevokeTokensAsync(conn, tx, tenantId, userId, "password-reset", now, revoked, ct);
         await tx.CommitAsync(ct);
         revokedAccess.Apply(revoked);
     }
 
-    private static async Task RevokeTokensAsync(NpgsqlConnection conn, NpgsqlTransaction tx, Guid tenantId, Guid userId, string reason, DateTimeOffset now, List<AccessRevocation> into, CancellationToken ct)
+    private static async Task RevokeTokensAsync(
+        NpgsqlConnection conn, NpgsqlTransaction tx, Guid tenantId, Guid userId, string reason, DateTimeOffset now, List<AccessRevocation> into,
+        CancellationToken ct)
     {
         if (await AccessRevocationStore.RevokeUserTokensAsync(conn, tx, tenantId, userId, reason, now, ct) is { } revocation)
         {
@@ -146,7 +151,8 @@ public sealed class UserDirectory(NpgsqlDataSource db, TimeProvider time, Revoke
         }
     }
 
-    private static async Task SetClinicsAsync(NpgsqlConnection conn, NpgsqlTransaction tx, Guid tenantId, Guid userId, IReadOnlyCollection<Guid> clinicIds, CancellationToken ct)
+    private static async Task SetClinicsAsync(
+        NpgsqlConnection conn, NpgsqlTransaction tx, Guid tenantId, Guid userId, IReadOnlyCollection<Guid> clinicIds, CancellationToken ct)
     {
         await conn.ExecuteAsync(new CommandDefinition(
             "DELETE FROM user_clinics WHERE tenant_id = @tenantId AND user_id = @userId",

@@ -6,7 +6,8 @@ namespace MedSpa.Api.Features.Users;
 
 /// <param name="PatientId">Required for role <c>patient</c> (the patients-directory row this sign-in belongs to:
 /// the patient then sees their own invoices and saved cards, nothing else); refused for any other role.</param>
-public sealed record CreateUserRequest(string? Email, string? DisplayName, string? Role, string? Password, IReadOnlyList<Guid>? ClinicIds, Guid? PatientId = null);
+public sealed record CreateUserRequest(
+    string? Email, string? DisplayName, string? Role, string? Password, IReadOnlyList<Guid>? ClinicIds, Guid? PatientId = null);
 
 public sealed record UpdateUserRequest(string? DisplayName, string? Role, IReadOnlyList<Guid>? ClinicIds, bool? Active);
 
@@ -40,7 +41,8 @@ public static class UsersApi
         return v.IsValid ? TypedResults.Ok(await users.ListAsync(caller.TenantId, paging, ct)) : v.ToProblem();
     }
 
-    private static async Task<Results<Ok<UserResponse>, ProblemHttpResult>> GetAsync(Guid id, CurrentUser caller, UserAccounts users, CancellationToken ct) =>
+    private static async Task<Results<Ok<UserResponse>, ProblemHttpResult>> GetAsync(
+        Guid id, CurrentUser caller, UserAccounts users, CancellationToken ct) =>
         await users.GetAsync(caller.TenantId, id, ct) is { } user ? TypedResults.Ok(user.ToResponse()) : ApiProblems.NotFound("The user");
 
     private static async Task<Results<Created<UserResponse>, ProblemHttpResult, ValidationProblem>> CreateAsync(
@@ -54,9 +56,15 @@ public static class UsersApi
         PasswordHashing.CheckPolicy(v, "password", request.Password);
         CheckClinicCount(v, request.Role, clinicIds);
         await CheckClinicsAsync(v, directory, caller.TenantId, clinicIds, ct);
-        v.When(request.Role == Roles.Patient && request.PatientId is null, "patientId", "A patient user needs the patientId of their row in the patients directory.")
-            .When(request.Role is not null && request.Role != Roles.Patient && request.PatientId is not null, "patientId", "Only a patient user is linked to a patient.");
-        if (request.Role == Roles.Patient && request.PatientId is { } patientId && !await directory.PatientExistsAsync(caller.TenantId, patientId, ct))
+        v.When(
+            request.Role == Roles.Patient && request.PatientId is null, "patientId",
+            "A patient user needs the patientId of their row in the patients directory.")
+            .When(
+                request.Role is not null && request.Role != Roles.Patient && request.PatientId is not null, "patientId",
+                "Only a patient user is linked to a patient.");
+        if (request.Role == Roles.Patient
+            && request.PatientId is { } patientId
+            && !await directory.PatientExistsAsync(caller.TenantId, patientId, ct))
         {
             v.Add("patientId", "No patient with this id.");
         }
@@ -116,7 +124,8 @@ public static class UsersApi
             return Forbidden("Only an owner can make someone an owner.");
         }
 
-        var outcome = await directory.UpdateAsync(caller.TenantId, id, new UserChanges(request.DisplayName?.Trim(), request.Role, request.ClinicIds, request.Active), ct);
+        var outcome = await directory.UpdateAsync(
+            caller.TenantId, id, new UserChanges(request.DisplayName?.Trim(), request.Role, request.ClinicIds, request.Active), ct);
         return outcome switch
         {
             UserChangeOutcome.NotFound => ApiProblems.NotFound("The user"),
@@ -167,7 +176,8 @@ public static class UsersApi
         }
 
         var cleared = await throttle.UnlockAsync(target.Email, ct);
-        logger.LogInformation("User {UserId} of tenant {TenantId} unlocked by {CallerId} ({Cleared} counters cleared)", id, caller.TenantId, caller.UserId, cleared);
+        logger.LogInformation(
+            "User {UserId} of tenant {TenantId} unlocked by {CallerId} ({Cleared} counters cleared)", id, caller.TenantId, caller.UserId, cleared);
         return TypedResults.NoContent();
     }
 
@@ -175,7 +185,8 @@ public static class UsersApi
     private static void CheckClinicCount(Validation v, string? role, IReadOnlyCollection<Guid> clinicIds) =>
         v.When(role == Roles.Display && clinicIds.Count != 1, "clinicIds", "A display user must be assigned exactly one clinic.");
 
-    private static async Task CheckClinicsAsync(Validation v, UserDirectory directory, Guid tenantId, IReadOnlyCollection<Guid> clinicIds, CancellationToken ct)
+    private static async Task CheckClinicsAsync(
+        Validation v, UserDirectory directory, Guid tenantId, IReadOnlyCollection<Guid> clinicIds, CancellationToken ct)
     {
         if (clinicIds.Count > 100)
         {
@@ -195,5 +206,6 @@ public static class UsersApi
 
     private static ProblemHttpResult EmailTaken() =>
         ApiProblems.Problem(StatusCodes.Status409Conflict, ErrorCodes.Conflict, "Conflict.", "A user with this email already exists.",
-            new Dictionary<string, object?> { ["errors"] = new Dictionary<string, string[]> { ["email"] = ["A user with this email already exists."] } });
+            new Dictionary<string, object?> { ["errors"] =
+                new Dictionary<string, string[]> { ["email"] = ["A user with this email already exists."] } });
 }

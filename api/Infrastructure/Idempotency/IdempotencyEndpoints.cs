@@ -37,7 +37,8 @@ public static class IdempotencyEndpoints
     {
         builder.Add(endpoint =>
         {
-            var inner = endpoint.RequestDelegate ?? throw new InvalidOperationException($"{endpoint.DisplayName} has no request delegate to make idempotent.");
+            var inner = endpoint.RequestDelegate
+                ?? throw new InvalidOperationException($"{endpoint.DisplayName} has no request delegate to make idempotent.");
             var metadata = new IdempotencyMetadata(required);
             endpoint.Metadata.Add(metadata);
             endpoint.RequestDelegate = context => IdempotentExecution.RunAsync(context, metadata, inner);
@@ -67,7 +68,11 @@ internal static class IdempotentExecution
         {
             if (metadata.Required)
             {
-                await WriteAsync(context, InvalidKey($"The {IdempotencyOptions.HeaderName} header is required: send a unique value (e.g. a UUID) per operation, and the same value when retrying it."));
+                await WriteAsync(
+                    context,
+                    InvalidKey(
+                        $"The {IdempotencyOptions.HeaderName} header is required: send a unique value (e.g. a UUID) per operation, and the same "
+                        + "value when retrying it."));
                 return;
             }
 
@@ -95,7 +100,8 @@ internal static class IdempotentExecution
         var options = services.GetRequiredService<IOptions<IdempotencyOptions>>().Value;
         var time = services.GetRequiredService<TimeProvider>();
         var path = context.Request.PathBase + context.Request.Path + context.Request.QueryString;
-        var request = new IdempotentRequest(user.TenantId, user.UserId, key, await HashRequestAsync(context, user.UserId, path), context.Request.Method, path);
+        var request = new IdempotentRequest(
+            user.TenantId, user.UserId, key, await HashRequestAsync(context, user.UserId, path), context.Request.Method, path);
 
         // Not cancellable: a reservation committed just as the client went away would otherwise block its key until
         // AbandonedAfter.
@@ -114,7 +120,8 @@ internal static class IdempotentExecution
                 return;
             case Reservation.KeyReused reused:
                 await WriteAsync(context, ApiProblems.Unprocessable(ErrorCodes.IdempotencyKeyReused,
-                    $"This {IdempotencyOptions.HeaderName} was already used for a different request (first {reused.Method} {reused.Path}; the path, body or caller differ). Use a new key for a new operation."));
+                    $"This {IdempotencyOptions.HeaderName} was already used for a different request (first {reused.Method} {reused.Path}; the "
+                    + "path, body or caller differ). Use a new key for a new operation."));
                 return;
             case Reservation.Acquired acquired:
                 await ExecuteAndStoreAsync(context, next, store, request, acquired.AttemptId, time);
@@ -122,7 +129,8 @@ internal static class IdempotentExecution
         }
     }
 
-    private static async Task ExecuteAndStoreAsync(HttpContext context, RequestDelegate next, IdempotencyStore store, IdempotentRequest request, Guid attemptId, TimeProvider time)
+    private static async Task ExecuteAndStoreAsync(
+        HttpContext context, RequestDelegate next, IdempotencyStore store, IdempotentRequest request, Guid attemptId, TimeProvider time)
     {
         // Capture the answer instead of streaming it, so exactly those bytes can be stored and replayed.
         var originalBody = context.Features.Get<IHttpResponseBodyFeature>()!;
@@ -152,11 +160,13 @@ internal static class IdempotentExecution
         }
         else
         {
-            var stored = new StoredResponse(response.StatusCode, response.ContentType, response.Headers.Location.ToString() is { Length: > 0 } l ? l : null, body);
+            var stored = new StoredResponse(
+                response.StatusCode, response.ContentType, response.Headers.Location.ToString() is { Length: > 0 } l ? l : null, body);
             if (!await store.CompleteAsync(request, attemptId, stored, time.GetUtcNow()))
             {
                 context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(IdempotencyEndpoints))
-                    .LogWarning("Idempotency record for key {Key} was taken over before its first attempt finished; its answer was not stored", request.Key);
+                    .LogWarning(
+                        "Idempotency record for key {Key} was taken over before its first attempt finished; its answer was not stored", request.Key);
             }
         }
 

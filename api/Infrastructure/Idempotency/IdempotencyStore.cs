@@ -75,7 +75,8 @@ public sealed class IdempotencyStore(NpgsqlDataSource dataSource)
                 return new Reservation.Acquired(attemptId);
             }
 
-            var row = await conn.QuerySingleOrDefaultAsync<ExistingRow>(new CommandDefinition(existing, new { request.TenantId, request.Key }, cancellationToken: ct));
+            var row = await conn.QuerySingleOrDefaultAsync<ExistingRow>(
+                new CommandDefinition(existing, new { request.TenantId, request.Key }, cancellationToken: ct));
             if (row is null)
             {
                 continue;
@@ -106,7 +107,8 @@ public sealed class IdempotencyStore(NpgsqlDataSource dataSource)
                 response_location = @Location, response_body = @Body, completed_at = @Now
             WHERE tenant_id = @TenantId AND idempotency_key = @Key AND attempt_id = @AttemptId AND state = 'in-progress'
             """,
-            new { request.TenantId, request.Key, AttemptId = attemptId, response.Status, response.ContentType, response.Location, response.Body, Now = now });
+            new { request.TenantId, request.Key, AttemptId = attemptId, response.Status, response.ContentType, response.Location, response.Body,
+                Now = now });
         return updated == 1;
     }
 
@@ -115,9 +117,11 @@ public sealed class IdempotencyStore(NpgsqlDataSource dataSource)
     {
         await using var conn = await dataSource.OpenConnectionAsync(CancellationToken.None);
         await conn.ExecuteAsync(
-            "DELETE FROM idempotency_records WHERE tenant_id = @TenantId AND idempotency_key = @Key AND attempt_id = @AttemptId AND state = 'in-progress'",
+            "DELETE FROM idempotency_records WHERE tenant_id = @TenantId AND idempotency_key = @Key AND attempt_id = @AttemptId AND state = "
+            + "'in-progress'",
             new { request.TenantId, request.Key, AttemptId = attemptId });
     }
 
-    private sealed record ExistingRow(byte[] Hash, string Method, string Path, string State, int? Status, string? ContentType, string? Location, byte[]? Body);
+    private sealed record ExistingRow(
+        byte[] Hash, string Method, string Path, string State, int? Status, string? ContentType, string? Location, byte[]? Body);
 }

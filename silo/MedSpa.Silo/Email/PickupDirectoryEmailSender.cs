@@ -21,7 +21,8 @@ public sealed class PickupDirectoryEmailSender(IOptions<EmailOptions> options, I
         System.IO.Directory.CreateDirectory(Directory);
         var path = Path.Combine(Directory, $"{DateTimeOffset.UtcNow:yyyyMMdd-HHmmss}-{Guid.NewGuid():N}.eml");
         await mime.WriteToAsync(path, cancellationToken);
-        logger.LogInformation("Email {MessageId} to {Recipient} written to {Path} (no mail transport configured)", mime.MessageId, message.To.Address, path);
+        logger.LogInformation(
+            "Email {MessageId} to {Recipient} written to {Path} (no mail transport configured)", mime.MessageId, message.To.Address, path);
         return new EmailSendResult(Transport, mime.MessageId ?? "");
     }
 }

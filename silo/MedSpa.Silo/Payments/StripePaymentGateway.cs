@@ -43,7 +43,8 @@ public sealed class StripePaymentGateway : IPaymentGateway
     private readonly ILogger<StripePaymentGateway> _logger;
     private readonly ResiliencePipeline _pipeline;
 
-    public StripePaymentGateway(IOptions<StripeOptions> options, IHttpClientFactory httpClients, ILogger<StripePaymentGateway> logger, TimeProvider time)
+    public StripePaymentGateway(
+        IOptions<StripeOptions> options, IHttpClientFactory httpClients, ILogger<StripePaymentGateway> logger, TimeProvider time)
     {
         ArgumentNullException.ThrowIfNull(options);
         _options = options.Value;
@@ -79,7 +80,8 @@ public sealed class StripePaymentGateway : IPaymentGateway
         return customer.Id;
     }
 
-    public async Task<SetupIntentResult> CreateSetupIntentAsync(string customerId, string idempotencyKey, CancellationToken cancellationToken = default)
+    public async Task<SetupIntentResult> CreateSetupIntentAsync(
+        string customerId, string idempotencyKey, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(customerId);
         var options = new SetupIntentCreateOptions { Customer = customerId, Usage = "off_session" };
@@ -89,7 +91,8 @@ public sealed class StripePaymentGateway : IPaymentGateway
         return new SetupIntentResult(intent.Id, intent.ClientSecret, Name);
     }
 
-    public async Task<SavedCard> AttachCardAsync(string customerId, string paymentMethodId, string idempotencyKey, CancellationToken cancellationToken = default)
+    public async Task<SavedCard> AttachCardAsync(
+        string customerId, string paymentMethodId, string idempotencyKey, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(customerId);
         ArgumentException.ThrowIfNullOrWhiteSpace(paymentMethodId);
@@ -125,7 +128,8 @@ public sealed class StripePaymentGateway : IPaymentGateway
         }
     }
 
-    public async Task SetDefaultCardAsync(string customerId, string paymentMethodId, string idempotencyKey, CancellationToken cancellationToken = default)
+    public async Task SetDefaultCardAsync(
+        string customerId, string paymentMethodId, string idempotencyKey, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(customerId);
         ArgumentException.ThrowIfNullOrWhiteSpace(paymentMethodId);
@@ -192,12 +196,14 @@ public sealed class StripePaymentGateway : IPaymentGateway
         catch (CardDeclinedException declined)
         {
             var result = ToDeclinedResult(declined.Error, request.Amount);
-            _logger.LogInformation("Stripe payment {PaymentId} declined: {Status} {DeclineCode}", result.PaymentId, result.Status, result.DeclineCode);
+            _logger.LogInformation(
+                "Stripe payment {PaymentId} declined: {Status} {DeclineCode}", result.PaymentId, result.Status, result.DeclineCode);
             return result;
         }
     }
 
-    public async Task<PaymentResult> CaptureAsync(string paymentId, Money? amount, string idempotencyKey, CancellationToken cancellationToken = default)
+    public async Task<PaymentResult> CaptureAsync(
+        string paymentId, Money? amount, string idempotencyKey, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(paymentId);
         var options = new PaymentIntentCaptureOptions { AmountToCapture = amount?.Amount, Expand = PaymentExpansions };
@@ -206,7 +212,9 @@ public sealed class StripePaymentGateway : IPaymentGateway
         if (amount is { } requested && !string.Equals(requested.Currency, intent.Currency, StringComparison.OrdinalIgnoreCase))
         {
             // Stripe captures in the intent's currency; a caller naming another currency has a bug worth surfacing.
-            _logger.LogError("Stripe payment {PaymentId} captured in {Currency}, but the caller asked in {RequestedCurrency}", paymentId, intent.Currency, requested.Currency);
+            _logger.LogError(
+                "Stripe payment {PaymentId} captured in {Currency}, but the caller asked in {RequestedCurrency}", paymentId, intent.Currency,
+                requested.Currency);
         }
 
         _logger.LogInformation("Stripe payment {PaymentId} captured", paymentId);
@@ -223,7 +231,8 @@ public sealed class StripePaymentGateway : IPaymentGateway
         return ToResult(intent);
     }
 
-    public async Task<RefundResult> RefundAsync(string paymentId, Money amount, string idempotencyKey, string? reason, CancellationToken cancellationToken = default)
+    public async Task<RefundResult> RefundAsync(
+        string paymentId, Money amount, string idempotencyKey, string? reason, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(paymentId);
         var options = new RefundCreateOptions { PaymentIntent = paymentId, Amount = amount.Amount };
@@ -251,7 +260,8 @@ public sealed class StripePaymentGateway : IPaymentGateway
             _ => RefundStatus.Pending, // pending, requires_action
         };
         _logger.LogInformation("Stripe refund {RefundId} of payment {PaymentId}: {Status}", refund.Id, paymentId, status);
-        return new RefundResult(Name, refund.Id, paymentId, new Money(refund.Amount, refund.Currency ?? amount.Currency), status, refund.FailureReason);
+        return new RefundResult(
+            Name, refund.Id, paymentId, new Money(refund.Amount, refund.Currency ?? amount.Currency), status, refund.FailureReason);
     }
 
     /// <summary>Like <see cref="CallAsync{T}"/>, but a card error is a refusal too (capture, cancel and refund do not
@@ -301,12 +311,15 @@ public sealed class StripePaymentGateway : IPaymentGateway
         }
         catch (StripeException e) when (IsTransient(e))
         {
-            _logger.LogWarning("Stripe {Operation} still failing after retries: HTTP {Status} {ErrorType}", operation, (int)e.HttpStatusCode, e.StripeError?.Type);
+            _logger.LogWarning(
+                "Stripe {Operation} still failing after retries: HTTP {Status} {ErrorType}", operation, (int)e.HttpStatusCode, e.StripeError?.Type);
             throw new PaymentGatewayException($"Stripe is unavailable ({operation}: HTTP {(int)e.HttpStatusCode}).", transient: true, e);
         }
         catch (StripeException e)
         {
-            _logger.LogWarning("Stripe refused {Operation}: HTTP {Status} {ErrorType} {ErrorCode}", operation, (int)e.HttpStatusCode, e.StripeError?.Type, e.StripeError?.Code);
+            _logger.LogWarning(
+                "Stripe refused {Operation}: HTTP {Status} {ErrorType} {ErrorCode}", operation, (int)e.HttpStatusCode, e.StripeError?.Type,
+                e.StripeError?.Code);
             throw new PaymentGatewayException($"Stripe refused {operation}: {e.StripeError?.Message ?? e.Message}", transient: false, e);
         }
         catch (Exception e) when (IsTransientTransportFailure(e, cancellationToken) || e is TimeoutRejectedException)

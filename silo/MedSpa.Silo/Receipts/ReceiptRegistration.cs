@@ -19,11 +19,14 @@ public static class ReceiptRegistration
         builder.Services.AddSingleton(sp =>
         {
             var config = sp.GetRequiredService<IConfiguration>();
-            var signer = ReceiptLinkSigner.FromSettings(config[$"{ReceiptOptions.Section}:LinkSigningKey"], config["Auth:SigningKey"], out var ephemeral);
+            var signer = ReceiptLinkSigner.FromSettings(
+                config[$"{ReceiptOptions.Section}:LinkSigningKey"], config["Auth:SigningKey"], out var ephemeral);
             if (ephemeral)
             {
                 sp.GetRequiredService<ILoggerFactory>().CreateLogger<ReceiptLinkSigner>()
-                    .LogWarning("Neither Receipts:LinkSigningKey nor Auth:SigningKey is set: receipt links are signed with a random key and stop working when this process restarts");
+                    .LogWarning(
+                        "Neither Receipts:LinkSigningKey nor Auth:SigningKey is set: receipt links are signed with a random key and stop working "
+                        + "when this process restarts");
             }
 
             return signer;

@@ -55,7 +55,8 @@ public sealed class ReceiptStore(NpgsqlDataSource dataSource)
         return row?.ToSettings();
     }
 
-    public async Task<ReceiptSettings?> SaveSettingsAsync(Guid tenantId, Guid clinicId, string? footerText, bool showPatientName, CancellationToken ct = default)
+    public async Task<ReceiptSettings?> SaveSettingsAsync(
+        Guid tenantId, Guid clinicId, string? footerText, bool showPatientName, CancellationToken ct = default)
     {
         await using var conn = await dataSource.OpenConnectionAsync(ct);
         var saved = await conn.ExecuteAsync(new CommandDefinition(
@@ -141,7 +142,8 @@ public sealed class ReceiptStore(NpgsqlDataSource dataSource)
             return null;
         }
 
-        var clinic = new ReceiptClinic(row.Name, AddressLines(row.Address), row.Phone, row.Email, row.Website, row.TimeZone, row.Logo, row.FooterText);
+        var clinic = new ReceiptClinic(
+            row.Name, AddressLines(row.Address), row.Phone, row.Email, row.Website, row.TimeZone, row.Logo, row.FooterText);
         return new ReceiptParties(
             clinic,
             row.ShowPatientName,

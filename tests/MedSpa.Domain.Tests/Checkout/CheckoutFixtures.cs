@@ -38,6 +38,7 @@ internal static class CheckoutFixtures
         new(Guid.NewGuid(), kind, kind.ToString(), quantity, Usd(unitPriceCents), provider, taxCategory, incomeCategory,
             hsa, inclusive, discount, Filler: filler);
 
-    public static InvoiceLine Service(long cents, Guid? provider = null, Discount? discount = null, string taxCategory = TaxCategories.Medical, bool hsa = false) =>
+    public static InvoiceLine Service(
+        long cents, Guid? provider = null, Discount? discount = null, string taxCategory = TaxCategories.Medical, bool hsa = false) =>
         Line(InvoiceLineKind.Service, cents, provider: provider ?? ProviderA, taxCategory: taxCategory, discount: discount, hsa: hsa);
 }

@@ -39,7 +39,9 @@ public class CheckoutPropertyTests
     {
         public PromoApplication? Apply(string code, IReadOnlyList<PromoLineView> lines) =>
             code == "TOX"
-                ? new PromoApplication(code, Discount.OfPercent(15m), lines.Where(l => l.Kind is InvoiceLineKind.Injectable or InvoiceLineKind.Filler).Select(l => l.LineId).ToHashSet())
+                ? new PromoApplication(
+                    code, Discount.OfPercent(15m),
+                    lines.Where(l => l.Kind is InvoiceLineKind.Injectable or InvoiceLineKind.Filler).Select(l => l.LineId).ToHashSet())
                 : code == "FIVE" ? new PromoApplication(code, Discount.OfAmount(Usd(500))) : null;
     }
 
@@ -92,8 +94,11 @@ public class CheckoutPropertyTests
             o.Refunds.Where(r => which(o.Tenders.Single(t => t.Id == r.TenderId).Kind)).Sum(r => r.Amount.Amount);
         static bool DrawsLiability(TenderKind k) => !CheckoutLedger.TenderAccount(k).IsDebitNormal;
 
-        Assert.Equal(live.Sum(o => o.Invoice.Total.Amount - o.Tenders.Sum(t => t.Amount.Amount)), tb.Balance(LedgerAccount.AccountsReceivable, UsdCode));
-        Assert.Equal(outcomes.Sum(o => Applied(o, k => k == TenderKind.Cash) - Returned(o, k => k == TenderKind.Cash)), tb.Balance(LedgerAccount.CashDrawer, UsdCode));
+        Assert.Equal(
+            live.Sum(o => o.Invoice.Total.Amount - o.Tenders.Sum(t => t.Amount.Amount)), tb.Balance(LedgerAccount.AccountsReceivable, UsdCode));
+        Assert.Equal(
+            outcomes.Sum(o => Applied(o, k => k == TenderKind.Cash) - Returned(o, k => k == TenderKind.Cash)),
+            tb.Balance(LedgerAccount.CashDrawer, UsdCode));
         // Everything the clinic owes or earned (revenue net of contra, tax, tips, prepaid liabilities) equals what was
         // sold and not refunded, less the prepaid value patients spent.
         var salesSide = new[]
@@ -257,7 +262,8 @@ public class CheckoutPropertyTests
 
                 var amount = random.Next(3) == 0 ? cap : Usd(random.NextInt64(1, cap.Amount + 1));
                 var tender = kind == TenderKind.Cash
-                    ? TenderRules.Cash(Guid.NewGuid(), TenderRules.CashQuickAmounts(amount)[random.Next(TenderRules.CashQuickAmounts(amount).Count)], amount)
+                    ? TenderRules.Cash(
+                        Guid.NewGuid(), TenderRules.CashQuickAmounts(amount)[random.Next(TenderRules.CashQuickAmounts(amount).Count)], amount)
                     : new Tender(Guid.NewGuid(), kind, amount);
                 batch.Add(tender);
                 due -= tender.Amount;

@@ -103,14 +103,16 @@ public class InvoiceLifecycleRulesTests
     {
         InvoiceLifecycleRules.EnsureKeepsALine(InvoiceLifecycle.Draft, 0);
         InvoiceLifecycleRules.EnsureKeepsALine(InvoiceLifecycle.Finalized, 1);
-        Assert.Equal("conflict", Assert.Throws<CheckoutRuleException>(() => InvoiceLifecycleRules.EnsureKeepsALine(InvoiceLifecycle.Finalized, 0)).Code);
+        Assert.Equal(
+            "conflict", Assert.Throws<CheckoutRuleException>(() => InvoiceLifecycleRules.EnsureKeepsALine(InvoiceLifecycle.Finalized, 0)).Code);
 
         var invoice = Hundred();
         InvoiceLifecycleRules.EnsureCanEdit(Totals(invoice, []));
         var cash = new Tender(Guid.NewGuid(), TenderKind.Cash, M(1000));
         Assert.Throws<CheckoutRuleException>(() => InvoiceLifecycleRules.EnsureCanEdit(Totals(invoice, [cash])));
         // Even with the payment refunded, the sale was partly reversed: no more editing.
-        Assert.Throws<CheckoutRuleException>(() => InvoiceLifecycleRules.EnsureCanEdit(Totals(invoice, [cash], [new TenderRefund(Guid.NewGuid(), cash.Id, M(1000))])));
+        Assert.Throws<CheckoutRuleException>(
+            () => InvoiceLifecycleRules.EnsureCanEdit(Totals(invoice, [cash], [new TenderRefund(Guid.NewGuid(), cash.Id, M(1000))])));
         Assert.Throws<CheckoutRuleException>(() => InvoiceLifecycleRules.EnsureCanEdit(Totals(invoice, [], lifecycle: InvoiceLifecycle.Voided)));
     }
 
@@ -129,7 +131,8 @@ public class InvoiceLifecycleRulesTests
         Assert.Equal("tenderId", Assert.Throws<CheckoutRuleException>(() =>
             InvoiceLifecycleRules.PlanTipAdjustment(Totals(invoice, [cash]), M(2000), cash, M(0), Today, Today)).Field);
         var partly = new Tender(Guid.NewGuid(), TenderKind.Credit, M(100), Card: card.Card);
-        Assert.Throws<CheckoutRuleException>(() => InvoiceLifecycleRules.PlanTipAdjustment(Totals(invoice, [partly]), M(2000), partly, M(0), Today, Today));
+        Assert.Throws<CheckoutRuleException>(
+            () => InvoiceLifecycleRules.PlanTipAdjustment(Totals(invoice, [partly]), M(2000), partly, M(0), Today, Today));
         var refunded = Totals(invoice, [card], [new TenderRefund(Guid.NewGuid(), card.Id, M(100))]);
         Assert.Throws<CheckoutRuleException>(() => InvoiceLifecycleRules.PlanTipAdjustment(refunded, M(2000), card, M(0), Today, Today));
         Assert.Throws<CheckoutRuleException>(() => InvoiceLifecycleRules.PlanTipAdjustment(paid, M(-1), card, M(0), Today, Today));
@@ -158,7 +161,8 @@ public class InvoiceLifecycleRulesTests
         Assert.Equal(0, tb.NormalBalance(AccountKind.Revenue, UsdCode) - tb.NormalBalance(AccountKind.Discounts, UsdCode)
                         - tb.NormalBalance(AccountKind.Refunds, UsdCode) - tb.NormalBalance(AccountKind.WriteOffs, UsdCode));
         Assert.Equal("void after refunds", entries[3].Memo);
-        Assert.Throws<CheckoutRuleException>(() => CheckoutLedger.WriteOff("x", "INV", invoice, M(4000), total - M(3999), JournalEntryKind.WriteOff, null));
+        Assert.Throws<CheckoutRuleException>(
+            () => CheckoutLedger.WriteOff("x", "INV", invoice, M(4000), total - M(3999), JournalEntryKind.WriteOff, null));
     }
 
     /// <summary>
@@ -191,7 +195,8 @@ public class InvoiceLifecycleRulesTests
             var refunds = new List<TenderRefund>();
             var writeOffs = new List<InvoiceWriteOff>();
             InvoiceTotals Now() => Totals(invoice, tenders, refunds, writeOffs);
-            Money SaleReversed() => Money.Sum(refunds.Where(r => !r.TipAdjustment).Select(r => r.Amount), UsdCode) + Money.Sum(writeOffs.Select(w => w.Amount), UsdCode);
+            Money SaleReversed() =>
+                Money.Sum(refunds.Where(r => !r.TipAdjustment).Select(r => r.Amount), UsdCode) + Money.Sum(writeOffs.Select(w => w.Amount), UsdCode);
             void Check()
             {
                 var tb = TrialBalance.From(entries);
@@ -208,7 +213,9 @@ public class InvoiceLifecycleRulesTests
                     case 0 or 1 when t.BalanceDue.IsPositive: // a partial (or full) payment
                     {
                         var card = random.Next(2) == 0;
-                        var tender = new Tender(Guid.NewGuid(), card ? TenderKind.Credit : TenderKind.Cash, random.Next(2) == 0 ? t.BalanceDue : M(random.NextInt64(1, t.BalanceDue.Amount + 1)),
+                        var tender = new Tender(
+                            Guid.NewGuid(), card ? TenderKind.Credit : TenderKind.Cash,
+                            random.Next(2) == 0 ? t.BalanceDue : M(random.NextInt64(1, t.BalanceDue.Amount + 1)),
                             Card: card ? new TenderCardPayment("sandbox", "pi_" + op, "pm", null) : null);
                         TenderRules.ValidatePayment(t, [tender]);
                         tenders.Add(tender);
@@ -218,7 +225,8 @@ public class InvoiceLifecycleRulesTests
 
                     case 2: // a refund of (part of) some tender
                     {
-                        var candidates = tenders.Select(x => (Tender: x, Left: x.Amount - Money.Sum(refunds.Where(r => r.TenderId == x.Id).Select(r => r.Amount), UsdCode)))
+                        var candidates = tenders.Select(
+                            x => (Tender: x, Left: x.Amount - Money.Sum(refunds.Where(r => r.TenderId == x.Id).Select(r => r.Amount), UsdCode)))
                             .Where(x => x.Left.IsPositive).ToList();
                         if (candidates.Count == 0)
                         {
@@ -239,7 +247,9 @@ public class InvoiceLifecycleRulesTests
                     {
                         InvoiceLifecycleRules.EnsureCanWriteOff(t, "admin", "uncollectable");
                         var w = WriteOff(t.BalanceDue.Amount);
-                        entries.Add(CheckoutLedger.WriteOff("write-off:" + op, "INV", invoice, SaleReversed(), w.Amount, JournalEntryKind.WriteOff, w.Reason));
+                        entries.Add(
+                            CheckoutLedger.WriteOff(
+                                "write-off:" + op, "INV", invoice, SaleReversed(), w.Amount, JournalEntryKind.WriteOff, w.Reason));
                         writeOffs.Add(w);
                         break;
                     }
@@ -281,7 +291,8 @@ public class InvoiceLifecycleRulesTests
 
                         Assert.Equal(InvoiceStatus.Paid, Now().Status);
                         exercised[difference.IsPositive ? "tip-raised" : difference.IsNegative ? "tip-lowered" : "tip-same"] =
-                            exercised.GetValueOrDefault(difference.IsPositive ? "tip-raised" : difference.IsNegative ? "tip-lowered" : "tip-same") + 1;
+                            exercised.GetValueOrDefault(
+                                difference.IsPositive ? "tip-raised" : difference.IsNegative ? "tip-lowered" : "tip-same") + 1;
                         break;
                     }
                 }

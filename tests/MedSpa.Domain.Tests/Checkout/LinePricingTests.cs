@@ -72,7 +72,8 @@ public class LinePricingTests
     [InlineData(InvoiceLineKind.GiftCardSale, "0.5")]
     public void Other_kinds_take_whole_quantities(InvoiceLineKind kind, string quantity)
     {
-        Assert.Throws<CheckoutRuleException>(() => LinePricing.Gross(Line(kind, 1000, decimal.Parse(quantity, System.Globalization.CultureInfo.InvariantCulture))));
+        Assert.Throws<CheckoutRuleException>(
+            () => LinePricing.Gross(Line(kind, 1000, decimal.Parse(quantity, System.Globalization.CultureInfo.InvariantCulture))));
     }
 
     [Fact]
@@ -148,14 +149,16 @@ public class LinePricingTests
     public void Gift_cards_cannot_carry_a_line_discount()
     {
         var lines = new[] { Line(InvoiceLineKind.GiftCardSale, 10000, discount: Discount.OfPercent(10m)) };
-        Assert.Equal("lines[0].discount", Assert.Throws<CheckoutRuleException>(() => InvoicePricer.Price(new InvoiceDraft(UsdCode, lines), [])).Field);
+        Assert.Equal(
+            "lines[0].discount", Assert.Throws<CheckoutRuleException>(() => InvoicePricer.Price(new InvoiceDraft(UsdCode, lines), [])).Field);
     }
 
     [Fact]
     public void Lines_in_another_currency_are_refused()
     {
         var eur = new InvoiceLine(Guid.NewGuid(), InvoiceLineKind.Service, "x", 1m, new Money(100, "EUR"));
-        Assert.Equal("lines[0].unitPrice", Assert.Throws<CheckoutRuleException>(() => InvoicePricer.Price(new InvoiceDraft(UsdCode, [eur]), [])).Field);
+        Assert.Equal(
+            "lines[0].unitPrice", Assert.Throws<CheckoutRuleException>(() => InvoicePricer.Price(new InvoiceDraft(UsdCode, [eur]), [])).Field);
     }
 
     private sealed class InjectablesPromo(decimal percent) : IPromoCodeRule

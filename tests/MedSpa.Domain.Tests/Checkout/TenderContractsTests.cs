@@ -43,7 +43,8 @@ public sealed class TenderContractsTests : IDisposable
             }],
         };
         var copy = RoundTrip(payment);
-        Assert.Equal((payment.OperationId, payment.Attempt, payment.Stage, payment.Failure), (copy.OperationId, copy.Attempt, copy.Stage, copy.Failure));
+        Assert.Equal(
+            (payment.OperationId, payment.Attempt, payment.Stage, payment.Failure), (copy.OperationId, copy.Attempt, copy.Stage, copy.Failure));
         var t = Assert.Single(copy.Tenders);
         Assert.Equal((1, tender, TenderPhase.Reserved, "inv_x_y_2_1", "pm_456", "cus_1", true, true),
             (t.Index, t.Tender, t.Phase, t.IdempotencyKey, t.PaymentMethod, t.CustomerId, t.OffSession, t.Attempted));

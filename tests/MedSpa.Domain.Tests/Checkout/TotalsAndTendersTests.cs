@@ -119,8 +119,10 @@ public class TotalsAndTendersTests
         Assert.Throws<CheckoutRuleException>(() => TenderRules.ValidatePayment(open, []));
         Assert.Equal("tenders[0].amount", Assert.Throws<CheckoutRuleException>(() =>
             TenderRules.ValidatePayment(open, [new Tender(Guid.NewGuid(), TenderKind.Credit, M(0))])).Field);
-        Assert.Throws<CheckoutRuleException>(() => TenderRules.ValidatePayment(open, [new Tender(Guid.NewGuid(), TenderKind.Credit, new Money(10, "EUR"))]));
-        Assert.Throws<CheckoutRuleException>(() => TenderRules.ValidatePayment(open, [new Tender(Guid.NewGuid(), TenderKind.Credit, M(10), Tendered: M(20))]));
+        Assert.Throws<CheckoutRuleException>(
+            () => TenderRules.ValidatePayment(open, [new Tender(Guid.NewGuid(), TenderKind.Credit, new Money(10, "EUR"))]));
+        Assert.Throws<CheckoutRuleException>(
+            () => TenderRules.ValidatePayment(open, [new Tender(Guid.NewGuid(), TenderKind.Credit, M(10), Tendered: M(20))]));
 
         var draft = InvoiceTotalsCalculator.Compute(invoice, InvoiceLifecycle.Draft, [], []);
         Assert.Equal("conflict", Assert.Throws<CheckoutRuleException>(() =>
@@ -162,7 +164,8 @@ public class TotalsAndTendersTests
         var holding = InvoiceTotalsCalculator.Compute(invoice, InvoiceLifecycle.Finalized, [card], []);
         Assert.Equal("conflict", Assert.Throws<CheckoutRuleException>(() => InvoiceTotalsCalculator.EnsureCanVoid(holding)).Code);
         // Every payment refunded: nothing held, $9.90 still due → the void cancels the rest.
-        var refundedInFull = InvoiceTotalsCalculator.Compute(invoice, InvoiceLifecycle.Finalized, [card], [new TenderRefund(Guid.NewGuid(), card.Id, M(10))]);
+        var refundedInFull = InvoiceTotalsCalculator.Compute(
+            invoice, InvoiceLifecycle.Finalized, [card], [new TenderRefund(Guid.NewGuid(), card.Id, M(10))]);
         Assert.Equal((InvoiceStatus.Open, M(990)), (refundedInFull.Status, refundedInFull.BalanceDue));
         InvoiceTotalsCalculator.EnsureCanVoid(refundedInFull);
         Assert.Throws<CheckoutRuleException>(() => InvoiceTotalsCalculator.EnsureCanVoid(

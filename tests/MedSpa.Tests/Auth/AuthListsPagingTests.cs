@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
-using MedSpa.Tests.Infrastructure;
+using MedSpa.Tests.TestHost;
 
 namespace MedSpa.Tests.Auth;
 
@@ -26,7 +26,9 @@ public sealed class AuthListsPagingTests(MedSpaApiFactory factory) : IClassFixtu
         var all = new List<Guid>();
         for (var page = 1; page <= 3; page++)
         {
-            all.AddRange((await PageAsync(owner, $"/api/users?page={page}&pageSize=2")).GetProperty("items").EnumerateArray().Select(u => u.GetProperty("id").GetGuid()));
+            all.AddRange(
+                (await PageAsync(owner, $"/api/users?page={page}&pageSize=2"))
+                .GetProperty("items").EnumerateArray().Select(u => u.GetProperty("id").GetGuid()));
         }
 
         Assert.Equal(5, all.Distinct().Count());
@@ -59,7 +61,8 @@ public sealed class AuthListsPagingTests(MedSpaApiFactory factory) : IClassFixtu
         var owner = tenant.ClientFor(tenant.Owner);
         for (var i = 0; i < 3; i++)
         {
-            var created = await owner.PostAsJsonAsync($"/api/clinics/{tenant.ClinicId}/display-links", new { name = "TV " + i }, MedSpaApiFactory.Json);
+            var created = await owner.PostAsJsonAsync(
+                $"/api/clinics/{tenant.ClinicId}/display-links", new { name = "TV " + i }, MedSpaApiFactory.Json);
             Assert.Equal(HttpStatusCode.Created, created.StatusCode);
         }
 

@@ -42,12 +42,14 @@ public sealed class AuthSecretsTests
         var stored = Protector(SigningKey).Protect(secret, tenant, user);
 
         Assert.Equal(secret, Protector(SigningKey).Unprotect(stored, tenant, user));
-        Assert.ThrowsAny<CryptographicException>(() => Protector(Convert.ToBase64String(RandomNumberGenerator.GetBytes(48))).Unprotect(stored, tenant, user));
+        Assert.ThrowsAny<CryptographicException>(
+            () => Protector(Convert.ToBase64String(RandomNumberGenerator.GetBytes(48))).Unprotect(stored, tenant, user));
         var explicitKey = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
         Assert.ThrowsAny<CryptographicException>(() => Protector(SigningKey, explicitKey).Unprotect(stored, tenant, user));
         // With an explicit MFA key, the signing key can rotate without losing enrolled authenticators.
         var withExplicit = Protector(SigningKey, explicitKey).Protect(secret, tenant, user);
-        Assert.Equal(secret, Protector(Convert.ToBase64String(RandomNumberGenerator.GetBytes(48)), explicitKey).Unprotect(withExplicit, tenant, user));
+        Assert.Equal(
+            secret, Protector(Convert.ToBase64String(RandomNumberGenerator.GetBytes(48)), explicitKey).Unprotect(withExplicit, tenant, user));
         Assert.Throws<InvalidOperationException>(() => Protector(SigningKey, "too-short"));
     }
 

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using Dapper;
-using MedSpa.Tests.Infrastructure;
+using MedSpa.Tests.TestHost;
 using Npgsql;
 using OtpNet;
 
@@ -162,17 +162,20 @@ public sealed class LockoutAndMfaTests(FakeClockApiFactory factory) : IClassFixt
         Assert.Equal(HttpStatusCode.BadRequest, wrong.StatusCode);
         Assert.Equal("mfa_required", await (await client.LoginAsync(user.Email, user.Password)).ProblemCodeAsync());
 
-        Assert.Equal(HttpStatusCode.NoContent, (await signedIn.PostAsJsonAsync("/api/auth/mfa/disable", new { password = user.Password })).StatusCode);
+        Assert.Equal(
+            HttpStatusCode.NoContent, (await signedIn.PostAsJsonAsync("/api/auth/mfa/disable", new { password = user.Password })).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await client.LoginAsync(user.Email, user.Password)).StatusCode);
 
         // Enrolled again with a new secret; this time switched off with a current code.
         var secondSecret = Base32Encoding.ToBytes((await (await signedIn.PostAsync("/api/auth/mfa/enroll", null)).ReadJsonAsync()).Str("secret"));
         Assert.NotEqual(secret, secondSecret);
         Assert.Equal(HttpStatusCode.OK, (await signedIn.PostAsJsonAsync("/api/auth/mfa/confirm", new { code = CodeNow(secondSecret) })).StatusCode);
-        var oldSecretCode = await signedIn.PostAsJsonAsync("/api/auth/mfa/disable", new { code = CodeAt(secret, factory.Clock.GetUtcNow().AddSeconds(30)) });
+        var oldSecretCode = await signedIn.PostAsJsonAsync(
+            "/api/auth/mfa/disable", new { code = CodeAt(secret, factory.Clock.GetUtcNow().AddSeconds(30)) });
         Assert.Equal("invalid_mfa_code", await oldSecretCode.ProblemCodeAsync());
         factory.Clock.Advance(TimeSpan.FromSeconds(30));
-        Assert.Equal(HttpStatusCode.NoContent, (await signedIn.PostAsJsonAsync("/api/auth/mfa/disable", new { code = CodeNow(secondSecret) })).StatusCode);
+        Assert.Equal(
+            HttpStatusCode.NoContent, (await signedIn.PostAsJsonAsync("/api/auth/mfa/disable", new { code = CodeNow(secondSecret) })).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await client.LoginAsync(user.Email, user.Password)).StatusCode);
     }
 

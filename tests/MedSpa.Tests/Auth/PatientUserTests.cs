@@ -1,6 +1,6 @@
 using System.Net;
 using System.Net.Http.Json;
-using MedSpa.Tests.Infrastructure;
+using MedSpa.Tests.TestHost;
 
 namespace MedSpa.Tests.Auth;
 

@@ -5,7 +5,7 @@ using Dapper;
 using MedSpa.Api.Features.Auth;
 using MedSpa.GrainInterfaces.Board;
 using MedSpa.Tests.Board.Live;
-using MedSpa.Tests.Infrastructure;
+using MedSpa.Tests.TestHost;
 using Microsoft.AspNetCore.SignalR.Client;
 using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
@@ -74,7 +74,8 @@ public sealed class RevocationTests(RevocationHosts hosts) : IClassFixture<Revoc
         var created = await owner.PostAsJsonAsync($"/api/clinics/{tenant.ClinicId}/display-links", new { name = "Lobby TV" }, MedSpaApiFactory.Json);
         Assert.Equal(HttpStatusCode.Created, created.StatusCode);
         var link = await created.ReadJsonAsync();
-        var exchange = await First.CreateClient().PostAsJsonAsync("/api/board/display-token", new { key = link.Str("secret") }, MedSpaApiFactory.Json);
+        var exchange = await First.CreateClient()
+            .PostAsJsonAsync("/api/board/display-token", new { key = link.Str("secret") }, MedSpaApiFactory.Json);
         var token = (await exchange.ReadJsonAsync()).Str("accessToken");
 
         // The wall screen is open on both hosts and can read the board over HTTP on both.
@@ -128,7 +129,8 @@ public sealed class RevocationTests(RevocationHosts hosts) : IClassFixture<Revoc
         var closed = ClosedAsync(hub.Connection);
         Assert.Equal(HttpStatusCode.OK, (await Second.CreateClient(tabletToken).GetAsync("/api/auth/me")).StatusCode);
 
-        var revoke = await Second.CreateClient(desk.Str("accessToken")).DeleteAsync($"/api/auth/sessions/{tablet.GetProperty("sessionId").GetGuid()}");
+        var revoke = await Second.CreateClient(desk.Str("accessToken"))
+            .DeleteAsync($"/api/auth/sessions/{tablet.GetProperty("sessionId").GetGuid()}");
         Assert.Equal(HttpStatusCode.NoContent, revoke.StatusCode);
 
         Assert.Equal(HttpStatusCode.Unauthorized, (await Second.CreateClient(tabletToken).GetAsync("/api/auth/me")).StatusCode);
@@ -220,7 +222,8 @@ public sealed class RevocationTests(RevocationHosts hosts) : IClassFixture<Revoc
         var closed = ClosedAsync(hub.Connection);
 
         var change = await First.CreateClient(here.Str("accessToken")).PostAsJsonAsync("/api/auth/password",
-            new { currentPassword = user.Password, newPassword = "a-new-long-passphrase-" + Guid.NewGuid().ToString("N")[..8] }, MedSpaApiFactory.Json);
+            new { currentPassword = user.Password, newPassword = "a-new-long-passphrase-" + Guid.NewGuid().ToString("N")[..8] },
+            MedSpaApiFactory.Json);
         Assert.Equal(HttpStatusCode.NoContent, change.StatusCode);
 
         await closed.WaitAsync(CloseWithin);

@@ -6,7 +6,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Dapper;
 using MedSpa.Api.Features.Auth;
-using MedSpa.Tests.Infrastructure;
+using MedSpa.Tests.TestHost;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using MedSpa.Tests.Board.Live;
-using MedSpa.Tests.Infrastructure;
+using MedSpa.Tests.TestHost;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
@@ -138,12 +138,18 @@ public sealed class SignInThrottleTests(ThrottleServerFactory factory) : IClassF
         Assert.Equal(HttpStatusCode.TooManyRequests, (await factory.From(travelling).LoginAsync(owner.Email, owner.Password)).StatusCode);
 
         // Not a provider, not another organisation's admin.
-        Assert.Equal(HttpStatusCode.Forbidden, (await factory.From(travelling, provider.AccessToken).PostAsync($"/api/users/{owner.UserId}/unlock", null)).StatusCode);
+        Assert.Equal(
+            HttpStatusCode.Forbidden,
+            (await factory.From(travelling, provider.AccessToken).PostAsync($"/api/users/{owner.UserId}/unlock", null)).StatusCode);
         var other = await TestTenant.CreateAsync(factory);
-        Assert.Equal(HttpStatusCode.NotFound, (await factory.From(travelling, other.Owner.AccessToken).PostAsync($"/api/users/{owner.UserId}/unlock", null)).StatusCode);
+        Assert.Equal(
+            HttpStatusCode.NotFound,
+            (await factory.From(travelling, other.Owner.AccessToken).PostAsync($"/api/users/{owner.UserId}/unlock", null)).StatusCode);
         Assert.Equal(HttpStatusCode.TooManyRequests, (await factory.From(travelling).LoginAsync(owner.Email, owner.Password)).StatusCode);
 
-        Assert.Equal(HttpStatusCode.NoContent, (await factory.From(NewAddress(), admin.AccessToken).PostAsync($"/api/users/{owner.UserId}/unlock", null)).StatusCode);
+        Assert.Equal(
+            HttpStatusCode.NoContent,
+            (await factory.From(NewAddress(), admin.AccessToken).PostAsync($"/api/users/{owner.UserId}/unlock", null)).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await factory.From(travelling).LoginAsync(owner.Email, owner.Password)).StatusCode);
     }
 

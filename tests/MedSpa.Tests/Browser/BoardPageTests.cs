@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using MedSpa.GrainInterfaces.Board;
 using MedSpa.Tests.Board.Flow;
 using MedSpa.Tests.Board.Live;
-using MedSpa.Tests.Infrastructure;
+using MedSpa.Tests.TestHost;
 using Microsoft.Playwright;
 
 namespace MedSpa.Tests.Browser;
@@ -23,7 +23,9 @@ public sealed class BoardPageTests(LiveServerFactory factory) : IClassFixture<Li
         {
             ExecutablePath = "/usr/bin/chromium",
             Headless = true,
-            Args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+            Args =
+                ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    "--no-first-run"],
         });
     }
 
@@ -99,7 +101,8 @@ public sealed class BoardPageTests(LiveServerFactory factory) : IClassFixture<Li
         var tenant = await TestTenant.CreateAsync(factory);
         var roomId = await tenant.AddRoomAsync("7", "Room 7");
         using var admin = tenant.ClientFor(tenant.Owner);
-        var created = await admin.PostAsync($"/api/clinics/{tenant.ClinicId}/display-links", System.Net.Http.Json.JsonContent.Create(new { name = "Hall TV" }));
+        var created = await admin.PostAsync(
+            $"/api/clinics/{tenant.ClinicId}/display-links", System.Net.Http.Json.JsonContent.Create(new { name = "Hall TV" }));
         var link = await created.ReadJsonAsync<MedSpa.Api.Features.Board.Live.DisplayLinkResponse>();
 
         var page = await _browser!.NewPageAsync(new BrowserNewPageOptions { BaseURL = factory.BaseAddress.ToString() });
@@ -185,7 +188,9 @@ public sealed class BoardPageTests(LiveServerFactory factory) : IClassFixture<Li
     {
         var tenant = await TestTenant.CreateAsync(factory);
         // Long names next to the longest statuses the board shows (JUST STARTED is in progress, first phase).
-        var statuses = new[] { RoomStatus.Documenting, RoomStatus.InProgress, RoomStatus.OutOfService, RoomStatus.Turnover, RoomStatus.Waiting, RoomStatus.Documenting, RoomStatus.InProgress, RoomStatus.Ready };
+        var statuses =
+            new[] { RoomStatus.Documenting, RoomStatus.InProgress, RoomStatus.OutOfService, RoomStatus.Turnover, RoomStatus.Waiting,
+                RoomStatus.Documenting, RoomStatus.InProgress, RoomStatus.Ready };
         var rooms = new List<(Guid Id, RoomStatus Status, string Name)>();
         for (var i = 0; i < statuses.Length; i++)
         {
@@ -194,7 +199,9 @@ public sealed class BoardPageTests(LiveServerFactory factory) : IClassFixture<Li
         }
 
         using var admin = tenant.ClientFor(tenant.Owner);
-        var link = await (await admin.PostAsync($"/api/clinics/{tenant.ClinicId}/display-links", System.Net.Http.Json.JsonContent.Create(new { name = "Lobby TV" })))
+        var link =
+            await (await admin.PostAsync(
+                $"/api/clinics/{tenant.ClinicId}/display-links", System.Net.Http.Json.JsonContent.Create(new { name = "Lobby TV" })))
             .ReadJsonAsync<MedSpa.Api.Features.Board.Live.DisplayLinkResponse>();
 
         var page = await _browser!.NewPageAsync(new BrowserNewPageOptions
@@ -230,14 +237,16 @@ public sealed class BoardPageTests(LiveServerFactory factory) : IClassFixture<Li
                        textFits: status.scrollWidth <= status.clientWidth };
             }))
             """);
-        var cards = System.Text.Json.JsonSerializer.Deserialize<CardGeometry[]>(json, System.Text.Json.JsonSerializerOptions.Web)!;
+        var cards = System.Text.Json.JsonSerializer.Deserialize<CardGeometry[]>(
+            json, System.Text.Json.JsonSerializerOptions.Web)!;
         Assert.Equal(rooms.Count, cards.Length);
         Assert.Contains(cards, c => c.Status == "just started");
         foreach (var c in cards)
         {
             var what = $"'{c.Name}' / '{c.Status}' at {width}x{height}";
             Assert.True(c.Badge.X >= c.Card.X - 0.5 && c.Badge.X + c.Badge.Width <= c.Card.X + c.Card.Width + 0.5
-                        && c.Badge.Y >= c.Card.Y - 0.5 && c.Badge.Y + c.Badge.Height <= c.Card.Y + c.Card.Height + 0.5, $"{what}: the badge lies within the card");
+                        && c.Badge.Y >= c.Card.Y - 0.5 && c.Badge.Y + c.Badge.Height <= c.Card.Y + c.Card.Height + 0.5,
+                        $"{what}: the badge lies within the card");
             var overlaps = c.Badge.X < c.NameBox.X + c.NameBox.Width && c.NameBox.X < c.Badge.X + c.Badge.Width
                            && c.Badge.Y < c.NameBox.Y + c.NameBox.Height && c.NameBox.Y < c.Badge.Y + c.Badge.Height;
             Assert.False(overlaps, $"{what}: the badge does not overlap the room name");

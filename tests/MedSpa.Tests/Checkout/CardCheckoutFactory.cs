@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using MedSpa.GrainInterfaces;
 using MedSpa.GrainInterfaces.Payments;
 using MedSpa.Grains.Payments;
-using MedSpa.Tests.Infrastructure;
+using MedSpa.Tests.TestHost;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
@@ -63,13 +63,15 @@ public sealed class RecordingPaymentGateway : IPaymentGateway
     public Task<SetupIntentResult> CreateSetupIntentAsync(string customerId, string idempotencyKey, CancellationToken cancellationToken = default) =>
         Sandbox.CreateSetupIntentAsync(customerId, idempotencyKey, cancellationToken);
 
-    public Task<SavedCard> AttachCardAsync(string customerId, string paymentMethodId, string idempotencyKey, CancellationToken cancellationToken = default) =>
+    public Task<SavedCard> AttachCardAsync(
+        string customerId, string paymentMethodId, string idempotencyKey, CancellationToken cancellationToken = default) =>
         Sandbox.AttachCardAsync(customerId, paymentMethodId, idempotencyKey, cancellationToken);
 
     public Task<IReadOnlyList<SavedCard>> ListCardsAsync(string customerId, CancellationToken cancellationToken = default) =>
         Sandbox.ListCardsAsync(customerId, cancellationToken);
 
-    public Task SetDefaultCardAsync(string customerId, string paymentMethodId, string idempotencyKey, CancellationToken cancellationToken = default) =>
+    public Task SetDefaultCardAsync(
+        string customerId, string paymentMethodId, string idempotencyKey, CancellationToken cancellationToken = default) =>
         Sandbox.SetDefaultCardAsync(customerId, paymentMethodId, idempotencyKey, cancellationToken);
 
     public Task RemoveCardAsync(string paymentMethodId, string idempotencyKey, CancellationToken cancellationToken = default) =>
@@ -79,18 +81,23 @@ public sealed class RecordingPaymentGateway : IPaymentGateway
         RecordAsync("create", request.IdempotencyKey, null, request.Amount.Amount, () => Sandbox.CreatePaymentAsync(request, cancellationToken));
 
     public Task<PaymentResult> CaptureAsync(string paymentId, Money? amount, string idempotencyKey, CancellationToken cancellationToken = default) =>
-        RecordAsync("capture", idempotencyKey, paymentId, amount?.Amount, () => Sandbox.CaptureAsync(paymentId, amount, idempotencyKey, cancellationToken));
+        RecordAsync(
+            "capture", idempotencyKey, paymentId, amount?.Amount, () => Sandbox.CaptureAsync(paymentId, amount, idempotencyKey, cancellationToken));
 
     public Task<PaymentResult> CancelAsync(string paymentId, string idempotencyKey, CancellationToken cancellationToken = default) =>
         RecordAsync("cancel", idempotencyKey, paymentId, null, () => Sandbox.CancelAsync(paymentId, idempotencyKey, cancellationToken));
 
-    public async Task<RefundResult> RefundAsync(string paymentId, Money amount, string idempotencyKey, string? reason, CancellationToken cancellationToken = default)
+    public async Task<RefundResult> RefundAsync(
+        string paymentId, Money amount, string idempotencyKey, string? reason, CancellationToken cancellationToken = default)
     {
         ThrowIfFaulted("refund", idempotencyKey, paymentId, amount.Amount);
         try
         {
             var result = await Sandbox.RefundAsync(paymentId, amount, idempotencyKey, reason, cancellationToken);
-            _calls.Enqueue(new GatewayCall("refund", idempotencyKey, paymentId, amount.Amount, null, result.Status == RefundStatus.Succeeded ? null : result.Status.ToString()));
+            _calls.Enqueue(
+                new GatewayCall(
+                    "refund", idempotencyKey, paymentId, amount.Amount, null,
+                    result.Status == RefundStatus.Succeeded ? null : result.Status.ToString()));
             return result;
         }
         catch (PaymentGatewayException e)

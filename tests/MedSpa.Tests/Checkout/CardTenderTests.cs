@@ -5,7 +5,7 @@ using MedSpa.GrainInterfaces;
 using MedSpa.GrainInterfaces.Checkout;
 using MedSpa.GrainInterfaces.Payments;
 using MedSpa.Grains.Payments;
-using MedSpa.Tests.Infrastructure;
+using MedSpa.Tests.TestHost;
 using Npgsql;
 using static MedSpa.Tests.Checkout.CheckoutRequests;
 
@@ -32,7 +32,8 @@ public sealed class CardTenderTests(CardCheckoutFactory factory) : IClassFixture
         return (tenant, desk, invoiceId);
     }
 
-    private async Task<List<(string PaymentId, string Status, long Amount, long Captured, long Refunded, string? Brand, string? Last4)>> CardRowsAsync(Guid tenantId, Guid invoiceId)
+    private async Task<List<(string PaymentId, string Status, long Amount, long Captured, long Refunded, string? Brand, string? Last4)>>
+        CardRowsAsync(Guid tenantId, Guid invoiceId)
     {
         await using var conn = new NpgsqlConnection(factory.ConnectionString);
         return (await conn.QueryAsync<(string, string, long, long, long, string?, string?)>(
@@ -143,7 +144,8 @@ public sealed class CardTenderTests(CardCheckoutFactory factory) : IClassFixture
         var tenant = await TestTenant.CreateAsync(factory);
         var desk = tenant.ClientFor(tenant.Owner);
         var invoiceId = await desk.CreateInvoiceAsync(tenant.ClinicId);
-        await desk.AddLineAsync(invoiceId, new { kind = "service", description = "Laser", quantity = 1, unitPrice = Usd(7000), hsaFsaEligible = true });
+        await desk.AddLineAsync(
+            invoiceId, new { kind = "service", description = "Laser", quantity = 1, unitPrice = Usd(7000), hsaFsaEligible = true });
         await desk.AddLineAsync(invoiceId, new { kind = "retail-product", description = "Serum", quantity = 1, unitPrice = Usd(3000) });
         await desk.OpenAsync(invoiceId);
 
@@ -176,7 +178,8 @@ public sealed class CardTenderTests(CardCheckoutFactory factory) : IClassFixture
         Assert.Equal(first.GetRawText(), second.GetRawText());
         // Past the API's idempotency store too: the grain knows the operation and answers without the gateway.
         var grain = factory.Grains.GetGrain<IInvoiceGrain>(InvoiceGrainKey.For(tenant.TenantId, invoiceId));
-        var direct = await grain.PayAsync(new PayCommand(payKey, [new TenderInput(TenderKind.Credit, new Money(7000, "USD"), PaymentMethodId: "pm_card_visa")]));
+        var direct = await grain.PayAsync(
+            new PayCommand(payKey, [new TenderInput(TenderKind.Credit, new Money(7000, "USD"), PaymentMethodId: "pm_card_visa")]));
         Assert.Null(direct.Error);
         Assert.Equal(2, direct.Invoice!.Tenders.Count);
         Assert.Equal(["create", "capture"], factory.Gateway.CallsFor(invoiceId).Select(c => c.Operation));
@@ -200,13 +203,18 @@ public sealed class CardTenderTests(CardCheckoutFactory factory) : IClassFixture
         Assert.StartsWith("re_", record.GetProperty("gatewayRefundId").GetString());
         var invoice = await desk.GetInvoiceAsync(invoiceId);
         Assert.Equal(2500, invoice.Total("refunded"));
-        Assert.Equal(new Dictionary<string, int> { ["sale"] = 1, ["tender"] = 2, ["refund"] = 1 }, await JournalCountsAsync(factory, tenant.TenantId, invoiceId));
+        Assert.Equal(
+            new Dictionary<string, int> { ["sale"] = 1, ["tender"] = 2, ["refund"] = 1 },
+            await JournalCountsAsync(factory, tenant.TenantId, invoiceId));
         var row = Assert.Single(await CardRowsAsync(tenant.TenantId, invoiceId));
         Assert.Equal(("partially-refunded", 7000L, 2500L), (row.Status, row.Captured, row.Refunded));
 
         // The rest of the card, then more than is left: refused without a gateway call.
-        await desk.SendAsync(HttpMethod.Post, $"/api/invoices/{invoiceId}/refunds", new { tenderId, amount = Usd(4500) }, idempotencyKey: Guid.NewGuid().ToString("N"));
-        var (over, _) = await desk.TrySendAsync(HttpMethod.Post, $"/api/invoices/{invoiceId}/refunds", new { tenderId, amount = Usd(1) }, Guid.NewGuid().ToString("N"));
+        await desk.SendAsync(
+            HttpMethod.Post, $"/api/invoices/{invoiceId}/refunds", new { tenderId, amount = Usd(4500) },
+            idempotencyKey: Guid.NewGuid().ToString("N"));
+        var (over, _) = await desk.TrySendAsync(
+            HttpMethod.Post, $"/api/invoices/{invoiceId}/refunds", new { tenderId, amount = Usd(1) }, Guid.NewGuid().ToString("N"));
         Assert.Equal(HttpStatusCode.BadRequest, over);
         Assert.Equal(2, factory.Gateway.CallsFor(invoiceId).Count(c => c.Operation == "refund"));
         Assert.Equal(("refunded", 7000L), (await CardRowsAsync(tenant.TenantId, invoiceId)).Select(r => (r.Status, r.Refunded)).Single());
@@ -348,7 +356,8 @@ public sealed class CardTenderTests(CardCheckoutFactory factory) : IClassFixture
         Assert.Equal("payment_gateway_unavailable", problem.GetProperty("code").GetString());
         // In doubt, so not applied yet, and other money operations wait for it.
         Assert.Equal(0, (await desk.GetInvoiceAsync(invoiceId)).Total("refunded"));
-        var (blocked, _) = await desk.TrySendAsync(HttpMethod.Post, $"/api/invoices/{invoiceId}/refunds", new { tenderId, amount = Usd(100) }, Guid.NewGuid().ToString("N"));
+        var (blocked, _) = await desk.TrySendAsync(
+            HttpMethod.Post, $"/api/invoices/{invoiceId}/refunds", new { tenderId, amount = Usd(100) }, Guid.NewGuid().ToString("N"));
         Assert.Equal(HttpStatusCode.ServiceUnavailable, blocked);
 
         factory.Gateway.Heal(invoiceId);
@@ -366,12 +375,16 @@ public sealed class CardTenderTests(CardCheckoutFactory factory) : IClassFixture
         var tenant = await TestTenant.CreateAsync(factory);
         var desk = tenant.ClientFor(tenant.Owner);
         var patientId = Guid.NewGuid();
-        var customer = await factory.Gateway.CreateCustomerAsync(new CustomerRequest(tenant.TenantId, patientId, "Pat Saved", null, null), Guid.NewGuid().ToString("N"));
+        var customer = await factory.Gateway.CreateCustomerAsync(
+            new CustomerRequest(tenant.TenantId, patientId, "Pat Saved", null, null), Guid.NewGuid().ToString("N"));
         var saved = await factory.Gateway.AttachCardAsync(customer, "pm_card_mastercard", Guid.NewGuid().ToString("N"));
         await using (var conn = new NpgsqlConnection(factory.ConnectionString))
         {
-            await conn.ExecuteAsync("INSERT INTO patients (tenant_id, id, first_name, last_name) VALUES (@TenantId, @patientId, 'Pat', 'Saved')", new { tenant.TenantId, patientId });
-            await conn.ExecuteAsync("INSERT INTO payment_customers (tenant_id, patient_id, gateway, customer_id) VALUES (@TenantId, @patientId, 'sandbox', @customer)",
+            await conn.ExecuteAsync(
+                "INSERT INTO patients (tenant_id, id, first_name, last_name) VALUES (@TenantId, @patientId, 'Pat', 'Saved')",
+                new { tenant.TenantId, patientId });
+            await conn.ExecuteAsync(
+                "INSERT INTO payment_customers (tenant_id, patient_id, gateway, customer_id) VALUES (@TenantId, @patientId, 'sandbox', @customer)",
                 new { tenant.TenantId, patientId, customer });
             await conn.ExecuteAsync(
                 """
@@ -387,7 +400,8 @@ public sealed class CardTenderTests(CardCheckoutFactory factory) : IClassFixture
 
         // A fresh token is not a saved card; insisting on one is refused before the gateway hears of it.
         var (notSaved, notSavedProblem) = await desk.TrySendAsync(HttpMethod.Post, $"/api/invoices/{invoiceId}/payments",
-            new { tenders = new[] { new { kind = "credit", amount = Usd(5000), paymentMethodId = "tok_visa", offSession = true } } }, Guid.NewGuid().ToString("N"));
+            new { tenders = new[] { new { kind = "credit", amount = Usd(5000), paymentMethodId = "tok_visa", offSession = true } } },
+            Guid.NewGuid().ToString("N"));
         Assert.Equal(HttpStatusCode.UnprocessableEntity, notSaved);
         Assert.Equal("card_not_on_file", notSavedProblem.GetProperty("code").GetString());
         Assert.Empty(factory.Gateway.CallsFor(invoiceId));

@@ -3,7 +3,7 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using Dapper;
-using MedSpa.Tests.Infrastructure;
+using MedSpa.Tests.TestHost;
 using MedSpa.Tests.Receipts;
 using Npgsql;
 using static MedSpa.Tests.Checkout.CheckoutRequests;
@@ -44,7 +44,8 @@ public sealed class CheckoutInputTests(MedSpaApiFactory factory) : IClassFixture
         (status, body) = await RawAsync(desk, HttpMethod.Post, $"/api/invoices/{id}/payments", """{"tenders":[null]}""");
         Assert.Equal(HttpStatusCode.BadRequest, status);
         Assert.Contains("tenders[0]", body, StringComparison.Ordinal);
-        (status, _) = await RawAsync(desk, HttpMethod.Post, $"/api/invoices/{id}/payments", """{"tenders":[{"kind":"cash","amount":{"amount":100,"currency":"USD"}},null]}""");
+        (status, _) = await RawAsync(
+            desk, HttpMethod.Post, $"/api/invoices/{id}/payments", """{"tenders":[{"kind":"cash","amount":{"amount":100,"currency":"USD"}},null]}""");
         Assert.Equal(HttpStatusCode.BadRequest, status);
         Assert.Equal(0, (await desk.GetInvoiceAsync(id)).Total("paid"));
     }
@@ -73,7 +74,8 @@ public sealed class CheckoutInputTests(MedSpaApiFactory factory) : IClassFixture
             (status, body) = await desk.TrySendAsync(HttpMethod.Put, $"/api/invoices/{id}/tip", new
             {
                 kind = "percent", percent = 20,
-                split = new { kind = "custom", shares = new[] { new { providerId = mine, percent = 50m }, new { providerId = foreign, percent = 50m } } },
+                split =
+                    new { kind = "custom", shares = new[] { new { providerId = mine, percent = 50m }, new { providerId = foreign, percent = 50m } } },
             });
             Assert.Equal(HttpStatusCode.BadRequest, status);
             Assert.True(body.GetProperty("errors").TryGetProperty("split.shares[1].providerId", out _), body.ToString());
@@ -90,7 +92,9 @@ public sealed class CheckoutInputTests(MedSpaApiFactory factory) : IClassFixture
 
         // The tenant's own provider is accepted on both.
         await desk.AddLineAsync(id, Line(5000, providerId: mine));
-        await desk.SendAsync(HttpMethod.Put, $"/api/invoices/{id}/tip", new { kind = "percent", percent = 20, split = new { kind = "single-provider", providerId = mine } });
+        await desk.SendAsync(
+            HttpMethod.Put, $"/api/invoices/{id}/tip",
+            new { kind = "percent", percent = 20, split = new { kind = "single-provider", providerId = mine } });
     }
 
     [Fact]
@@ -170,7 +174,8 @@ public sealed class CheckoutInputTests(MedSpaApiFactory factory) : IClassFixture
         string[] bodies =
         [
             "", "null", "[]", "{}", "\"text\"", "42", "{", "{\"a\":", "{\"tenders\":[null]}", "{\"tenders\":[1,2]}", "{\"tenders\":null}",
-            "{\"tenders\":[{}]}", "{\"tenders\":[{\"kind\":null,\"amount\":null}]}", "{\"tenders\":[{\"kind\":\"cash\",\"amount\":{\"amount\":-5,\"currency\":\"USD\"}}]}",
+            "{\"tenders\":[{}]}", "{\"tenders\":[{\"kind\":null,\"amount\":null}]}",
+            "{\"tenders\":[{\"kind\":\"cash\",\"amount\":{\"amount\":-5,\"currency\":\"USD\"}}]}",
             "{\"tenders\":[{\"kind\":\"cash\",\"amount\":{\"amount\":1e40,\"currency\":\"USD\"}}]}",
             "{\"tenders\":[{\"kind\":\"cash\",\"amount\":{\"amount\":99999999999999999999,\"currency\":\"USD\"}}]}",
             "{\"tenders\":[{\"kind\":\"cash\",\"tendered\":{\"amount\":9223372036854775807,\"currency\":\"USD\"}}]}",
@@ -180,20 +185,28 @@ public sealed class CheckoutInputTests(MedSpaApiFactory factory) : IClassFixture
             "{\"kind\":\"service\",\"description\":\"x\",\"quantity\":100000,\"unitPrice\":{\"amount\":10000000000,\"currency\":\"USD\"}}",
             "{\"kind\":\"injectable\",\"description\":\"x\",\"quantity\":0.0001,\"unitPrice\":{\"amount\":100,\"currency\":\"USD\"}}",
             "{\"kind\":\"filler\",\"description\":\"x\",\"quantity\":1,\"unitPrice\":{\"amount\":100,\"currency\":\"USD\"},\"filler\":{}}",
-            "{\"kind\":\"service\",\"description\":\"x\",\"quantity\":1,\"unitPrice\":{\"amount\":100,\"currency\":\"usd\"},\"discount\":{\"kind\":\"percent\",\"percent\":1e20}}",
-            "{\"kind\":\"service\",\"description\":\"x\",\"quantity\":1,\"unitPrice\":{\"amount\":100,\"currency\":\"USD\"},\"discount\":{\"kind\":\"fixed\"}}",
+            "{\"kind\":\"service\",\"description\":\"x\",\"quantity\":1,"
+            + "\"unitPrice\":{\"amount\":100,\"currency\":\"usd\"},\"discount\":{\"kind\":\"percent\",\"percent\":1e20}}",
+            "{\"kind\":\"service\",\"description\":\"x\",\"quantity\":1,"
+            + "\"unitPrice\":{\"amount\":100,\"currency\":\"USD\"},\"discount\":{\"kind\":\"fixed\"}}",
             "{\"kind\":\"service\",\"description\":\"x\",\"quantity\":1,\"unitPrice\":{\"amount\":100,\"currency\":\"USD\"},\"lot\":{}}",
             "{\"kind\":\"service\",\"description\":\"x\",\"quantity\":\"one\",\"unitPrice\":[]}",
-            "{\"kind\":\"service\",\"description\":\"x\",\"quantity\":1,\"unitPrice\":{\"amount\":100,\"currency\":\"USD\"},\"providerId\":\"not-a-guid\"}",
-            "{\"kind\":\"percent\",\"percent\":-10}", "{\"kind\":\"percent\",\"percent\":1e30}", "{\"kind\":\"amount\",\"amount\":{\"amount\":-1,\"currency\":\"USD\"}}",
+            "{\"kind\":\"service\",\"description\":\"x\",\"quantity\":1,"
+            + "\"unitPrice\":{\"amount\":100,\"currency\":\"USD\"},\"providerId\":\"not-a-guid\"}",
+            "{\"kind\":\"percent\",\"percent\":-10}", "{\"kind\":\"percent\",\"percent\":1e30}",
+            "{\"kind\":\"amount\",\"amount\":{\"amount\":-1,\"currency\":\"USD\"}}",
             "{\"kind\":\"percent\",\"percent\":20,\"split\":{\"kind\":\"custom\",\"shares\":[null]}}",
             "{\"kind\":\"percent\",\"percent\":20,\"split\":{\"kind\":\"equal\",\"providers\":[null]}}",
             "{\"kind\":\"percent\",\"percent\":20,\"split\":{\"kind\":\"custom\",\"shares\":[{\"providerId\":null,\"percent\":1e30}]}}",
             "{\"kind\":\"percent\",\"percent\":20,\"split\":{\"kind\":\"by-service-revenue\",\"providers\":[]}}",
-            "{\"tenderId\":null,\"amount\":null}", "{\"tenderId\":\"00000000-0000-0000-0000-000000000000\",\"amount\":{\"amount\":1,\"currency\":\"USD\"}}",
+            "{\"tenderId\":null,\"amount\":null}",
+            "{\"tenderId\":\"00000000-0000-0000-0000-000000000000\",\"amount\":{\"amount\":1,\"currency\":\"USD\"}}",
             "{\"tenderId\":\"x\",\"amount\":{\"amount\":-1,\"currency\":\"USD\"}}", "{\"reason\":null}", "{\"reason\":12}",
-            "{\"reason\":\"" + new string('r', 5000) + "\"}", "{\"clinicId\":null}", "{\"clinicId\":\"" + Guid.NewGuid() + "\",\"patientId\":\"" + Guid.NewGuid() + "\"}",
-            "{\"visitId\":\"" + Guid.NewGuid() + "\"}", "{\"to\":null}", "{\"to\":[\"a@b.c\",null]}", "{\"to\":\"not an email\"}", "{\"footerText\":null,\"showProviderNames\":\"yes\"}", "{\"kind\":\"amount\",\"amount\":{\"amount\":100,\"currency\":\"USD\"},\"tenderId\":\"" + Guid.NewGuid() + "\"}",
+            "{\"reason\":\"" + new string('r', 5000) + "\"}", "{\"clinicId\":null}",
+            "{\"clinicId\":\"" + Guid.NewGuid() + "\",\"patientId\":\"" + Guid.NewGuid() + "\"}",
+            "{\"visitId\":\"" + Guid.NewGuid() + "\"}", "{\"to\":null}", "{\"to\":[\"a@b.c\",null]}", "{\"to\":\"not an email\"}",
+            "{\"footerText\":null,\"showProviderNames\":\"yes\"}",
+            "{\"kind\":\"amount\",\"amount\":{\"amount\":100,\"currency\":\"USD\"},\"tenderId\":\"" + Guid.NewGuid() + "\"}",
         ];
         var routes = new List<(HttpMethod, string)> { (HttpMethod.Post, "/api/invoices"), (HttpMethod.Post, "/api/invoices/from-visit") };
         foreach (var id in new[] { draft, open, paid })
@@ -217,7 +230,8 @@ public sealed class CheckoutInputTests(MedSpaApiFactory factory) : IClassFixture
             {
                 var (status, text) = await RawAsync(desk, method, url, body);
                 // 503 "email not configured" is this test server's honest answer to a well-formed receipt email, not a crash.
-                if ((int)status >= 500 && !(status == HttpStatusCode.ServiceUnavailable && text.Contains("email_not_configured", StringComparison.Ordinal)))
+                if ((int)status >= 500
+                    && !(status == HttpStatusCode.ServiceUnavailable && text.Contains("email_not_configured", StringComparison.Ordinal)))
                 {
                     failures.Add($"{method} {url} {body[..Math.Min(body.Length, 120)]} → {(int)status} {text[..Math.Min(text.Length, 300)]}");
                 }

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Text.Json;
 using Dapper;
-using MedSpa.Tests.Infrastructure;
+using MedSpa.Tests.TestHost;
 using MedSpa.Tests.Receipts;
 using Npgsql;
 using static MedSpa.Tests.Checkout.CheckoutRequests;
@@ -42,7 +42,8 @@ public sealed class InvoiceClosingTests(CardCheckoutFactory factory) : IClassFix
             """, new { tenantId });
     }
 
-    private static Task<JsonElement> RefundAsync(HttpClient client, Guid invoiceId, Guid tenderId, long cents, HttpStatusCode expected = HttpStatusCode.OK) =>
+    private static Task<JsonElement> RefundAsync(
+        HttpClient client, Guid invoiceId, Guid tenderId, long cents, HttpStatusCode expected = HttpStatusCode.OK) =>
         client.SendAsync(HttpMethod.Post, $"/api/invoices/{invoiceId}/refunds", new { tenderId, amount = Usd(cents) }, expected, Key());
 
     private static Guid TenderId(JsonElement invoice, int index = 0) => invoice.GetProperty("tenders")[index].GetProperty("id").GetGuid();
@@ -120,14 +121,16 @@ public sealed class InvoiceClosingTests(CardCheckoutFactory factory) : IClassFix
         Assert.Equal(6000, await ReceivableAsync(tenant.TenantId));
 
         var key = Key();
-        var written = await owner.SendAsync(HttpMethod.Post, $"/api/invoices/{id}/write-off", new { reason = "patient moved away" }, idempotencyKey: key);
+        var written = await owner.SendAsync(
+            HttpMethod.Post, $"/api/invoices/{id}/write-off", new { reason = "patient moved away" }, idempotencyKey: key);
         Assert.Equal("paid", written.GetProperty("status").GetString()); // $40 held, nothing due
         Assert.Equal(0, written.Total("balanceDue"));
         Assert.Equal(6000, written.Total("writtenOff"));
         Assert.Equal(0, await ReceivableAsync(tenant.TenantId));
 
         // A replay answers the same, and writes nothing twice.
-        var again = await owner.SendAsync(HttpMethod.Post, $"/api/invoices/{id}/write-off", new { reason = "patient moved away" }, idempotencyKey: key);
+        var again = await owner.SendAsync(
+            HttpMethod.Post, $"/api/invoices/{id}/write-off", new { reason = "patient moved away" }, idempotencyKey: key);
         Assert.Equal(6000, again.Total("writtenOff"));
         Assert.Equal(1, (await JournalCountsAsync(factory, tenant.TenantId, id)).GetValueOrDefault("write-off"));
         // Nothing left to write off.
@@ -227,7 +230,8 @@ public sealed class InvoiceClosingTests(CardCheckoutFactory factory) : IClassFix
     {
         var (tenant, desk, _) = await TenantAsync();
         var id = await OpenInvoiceAsync(desk, tenant.ClinicId, 10000);
-        var (unpaid, _) = await desk.TrySendAsync(HttpMethod.Post, $"/api/invoices/{id}/tip-adjustments", new { kind = "amount", amount = Usd(500) }, Key());
+        var (unpaid, _) = await desk.TrySendAsync(
+            HttpMethod.Post, $"/api/invoices/{id}/tip-adjustments", new { kind = "amount", amount = Usd(500) }, Key());
         Assert.Equal(HttpStatusCode.BadRequest, unpaid); // no card tender to adjust on
         var paid = await desk.PayAsync(id, new[] { new { kind = "cash", amount = Usd(10000) } });
         var (cash, problem) = await desk.TrySendAsync(HttpMethod.Post, $"/api/invoices/{id}/tip-adjustments",
@@ -267,15 +271,20 @@ public sealed class InvoiceClosingTests(CardCheckoutFactory factory) : IClassFix
         Assert.Equal(12500, list.Amount("net"));
 
         // Paged, filtered, validated, and tenant-scoped.
-        var page = await desk.SendAsync(HttpMethod.Get, $"/api/clinics/{tenant.ClinicId}/payments?date={day:yyyy-MM-dd}&kind=charge&pageSize=1&page=2", null);
+        var page = await desk.SendAsync(
+            HttpMethod.Get, $"/api/clinics/{tenant.ClinicId}/payments?date={day:yyyy-MM-dd}&kind=charge&pageSize=1&page=2", null);
         Assert.Equal(2, page.GetProperty("total").GetInt64());
         Assert.Equal(5000, Assert.Single(page.GetProperty("items").EnumerateArray()).Amount("amount"));
         Assert.Equal(HttpStatusCode.BadRequest, (await desk.TrySendAsync(HttpMethod.Get, $"/api/clinics/{tenant.ClinicId}/payments", null)).Status);
-        Assert.Equal(HttpStatusCode.BadRequest, (await desk.TrySendAsync(HttpMethod.Get, $"/api/clinics/{tenant.ClinicId}/payments?date=2026-13-45", null)).Status);
+        Assert.Equal(
+            HttpStatusCode.BadRequest,
+            (await desk.TrySendAsync(HttpMethod.Get, $"/api/clinics/{tenant.ClinicId}/payments?date=2026-13-45", null)).Status);
         var empty = await desk.SendAsync(HttpMethod.Get, $"/api/clinics/{tenant.ClinicId}/payments?date={day.AddDays(-1):yyyy-MM-dd}", null);
         Assert.Equal(0, empty.GetProperty("total").GetInt64());
         var other = await TestTenant.CreateAsync(factory);
         var stranger = other.ClientFor(other.Owner);
-        Assert.Equal(HttpStatusCode.NotFound, (await stranger.TrySendAsync(HttpMethod.Get, $"/api/clinics/{tenant.ClinicId}/payments?date={day:yyyy-MM-dd}", null)).Status);
+        Assert.Equal(
+            HttpStatusCode.NotFound,
+            (await stranger.TrySendAsync(HttpMethod.Get, $"/api/clinics/{tenant.ClinicId}/payments?date={day:yyyy-MM-dd}", null)).Status);
     }
 }

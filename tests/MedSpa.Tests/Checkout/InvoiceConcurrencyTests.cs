@@ -1,7 +1,7 @@
 using System.Net;
 using System.Text.Json;
 using Dapper;
-using MedSpa.Tests.Infrastructure;
+using MedSpa.Tests.TestHost;
 using Npgsql;
 using static MedSpa.Tests.Checkout.CheckoutRequests;
 
@@ -79,7 +79,9 @@ public sealed class InvoiceConcurrencyTests(MedSpaApiFactory factory) : IClassFi
         var numbers = opened.Select(o => o.GetProperty("number").GetString()!).ToList();
         var year = numbers[0][4..8];
         Assert.All(numbers, n => Assert.Matches(@"^INV-\d{4}-\d{4}$", n));
-        Assert.Equal(Enumerable.Range(1, 20).ToList(), numbers.Select(n => int.Parse(n[9..], System.Globalization.CultureInfo.InvariantCulture)).Order().ToList());
+        Assert.Equal(
+            Enumerable.Range(1, 20).ToList(),
+            numbers.Select(n => int.Parse(n[9..], System.Globalization.CultureInfo.InvariantCulture)).Order().ToList());
         Assert.All(numbers, n => Assert.Equal(year, n[4..8]));
 
         // Re-opening is refused and does not consume a number.
@@ -144,18 +146,27 @@ public sealed class InvoiceConcurrencyTests(MedSpaApiFactory factory) : IClassFi
                 var status = inv.GetProperty("status").GetString();
                 var (kind, result, expected) = status switch
                 {
-                    "draft" when roll < 45 => ("add-line", await client.TrySendAsync(HttpMethod.Post, $"/api/invoices/{target}/lines", RandomLine(random)), HttpStatusCode.OK),
+                    "draft" when roll < 45 =>
+                        ("add-line", await client.TrySendAsync(HttpMethod.Post, $"/api/invoices/{target}/lines", RandomLine(random)),
+                            HttpStatusCode.OK),
                     "draft" when roll < 53 => ("tip", await client.TrySendAsync(HttpMethod.Put, $"/api/invoices/{target}/tip",
-                        new { kind = "percent", percent = new[] { 15, 18, 20, 25 }[random.Next(4)], split = new { kind = "by-service-revenue" } }), HttpStatusCode.OK),
+                        new { kind = "percent", percent = new[] { 15, 18, 20, 25 }[random.Next(4)], split = new { kind = "by-service-revenue" } }),
+                            HttpStatusCode.OK),
                     "draft" when roll < 58 => ("discount", await client.TrySendAsync(HttpMethod.Put, $"/api/invoices/{target}/discount",
                         new { kind = "percent", percent = random.Next(0, 30) }), HttpStatusCode.OK),
-                    "draft" when roll < 61 => ("void-draft", await client.TrySendAsync(HttpMethod.Post, $"/api/invoices/{target}/void", new { }), HttpStatusCode.OK),
+                    "draft" when roll < 61 =>
+                        ("void-draft", await client.TrySendAsync(HttpMethod.Post, $"/api/invoices/{target}/void", new { }), HttpStatusCode.OK),
                     "draft" => ("open", await client.TrySendAsync(HttpMethod.Post, $"/api/invoices/{target}/open", null), HttpStatusCode.OK),
                     // An open invoice holds no money (never paid, or every payment refunded): void cancels the rest.
-                    "open" when roll < 22 => ("void", await client.TrySendAsync(HttpMethod.Post, $"/api/invoices/{target}/void", new { }), HttpStatusCode.OK),
-                    "partially-paid" when roll < 20 => ("void-while-held", await client.TrySendAsync(HttpMethod.Post, $"/api/invoices/{target}/void", new { }), HttpStatusCode.Conflict),
-                    "partially-paid" when roll < 40 => ("refund-of-partial-payment", await RefundRandomly(client, random, target, inv), HttpStatusCode.OK),
-                    "open" or "partially-paid" when roll < 46 => ("write-off", await client.TrySendAsync(HttpMethod.Post, $"/api/invoices/{target}/write-off",
+                    "open" when roll < 22 =>
+                        ("void", await client.TrySendAsync(HttpMethod.Post, $"/api/invoices/{target}/void", new { }), HttpStatusCode.OK),
+                    "partially-paid" when roll < 20 =>
+                        ("void-while-held", await client.TrySendAsync(HttpMethod.Post, $"/api/invoices/{target}/void", new { }),
+                            HttpStatusCode.Conflict),
+                    "partially-paid" when roll < 40 =>
+                        ("refund-of-partial-payment", await RefundRandomly(client, random, target, inv), HttpStatusCode.OK),
+                    "open" or "partially-paid" when roll < 46 =>
+                        ("write-off", await client.TrySendAsync(HttpMethod.Post, $"/api/invoices/{target}/write-off",
                         new { reason = "uncollectable" }, Guid.NewGuid().ToString("N")), HttpStatusCode.OK),
                     "open" or "partially-paid" => await PayRandomly(client, random, target, inv),
                     "paid" when roll < 50 && !inv.GetProperty("refunds").EnumerateArray().Any(r => !r.GetProperty("tipAdjustment").GetBoolean())
@@ -170,7 +181,9 @@ public sealed class InvoiceConcurrencyTests(MedSpaApiFactory factory) : IClassFi
                     expected = HttpStatusCode.OK;
                 }
 
-                Assert.True(result.Status == expected, $"desk {desk} op {op} {kind} on {status}: expected {(int)expected}, got {(int)result.Status} {result.Body}");
+                Assert.True(
+                    result.Status == expected,
+                    $"desk {desk} op {op} {kind} on {status}: expected {(int)expected}, got {(int)result.Status} {result.Body}");
                 Count(kind + (expected == HttpStatusCode.OK ? "" : "-declined"));
                 if (result.Status == HttpStatusCode.OK)
                 {
@@ -200,17 +213,21 @@ public sealed class InvoiceConcurrencyTests(MedSpaApiFactory factory) : IClassFi
             object? discount = random.Next(6) == 0 ? new { kind = "percent", percent = random.Next(5, 50) } : null;
             return random.Next(10) switch
             {
-                0 => new { kind = "retail-product", description = "Serum", quantity = random.Next(1, 4), unitPrice = Usd(random.Next(500, 12_000)), providerId },
-                1 => new { kind = "injectable", description = "Botox", quantity = random.Next(10, 600) / 10m, unitPrice = Usd(random.Next(1000, 1600)), providerId, hsaFsaEligible = hsa },
+                0 => new { kind = "retail-product", description = "Serum", quantity = random.Next(1, 4), unitPrice = Usd(random.Next(500, 12_000)),
+                    providerId },
+                1 => new { kind = "injectable", description = "Botox", quantity = random.Next(10, 600) / 10m,
+                    unitPrice = Usd(random.Next(1000, 1600)), providerId, hsaFsaEligible = hsa },
                 2 => new { kind = "package-sale", description = "3 facials", quantity = 1, unitPrice = Usd(random.Next(20_000, 60_000)), providerId },
                 3 => new { kind = "gift-card-sale", description = "Gift card", quantity = 1, unitPrice = Usd(random.Next(1, 20) * 2500), providerId },
                 4 => new { kind = "membership", description = "Glow club", quantity = 1, unitPrice = Usd(random.Next(5000, 15_000)), providerId },
                 5 => new { kind = "adjustment", description = "Late fee", quantity = 1, unitPrice = Usd(random.Next(1, 5000)), providerId },
-                _ => (object)new { kind = "service", description = "Treatment", quantity = random.Next(1, 3), unitPrice = Usd(random.Next(1, 50_000)), providerId, hsaFsaEligible = hsa, discount },
+                _ => (object)new { kind = "service", description = "Treatment", quantity = random.Next(1, 3), unitPrice = Usd(random.Next(1, 50_000)),
+                    providerId, hsaFsaEligible = hsa, discount },
             };
         }
 
-        async Task<(string, (HttpStatusCode Status, JsonElement Body), HttpStatusCode)> PayRandomly(HttpClient client, Random random, Guid id, JsonElement inv)
+        async Task<(string, (HttpStatusCode Status, JsonElement Body), HttpStatusCode)> PayRandomly(
+            HttpClient client, Random random, Guid id, JsonElement inv)
         {
             var due = inv.Total("balanceDue");
             var hsaLeft = inv.Total("hsaFsaAvailable");
@@ -221,7 +238,9 @@ public sealed class InvoiceConcurrencyTests(MedSpaApiFactory factory) : IClassFi
             var left = total;
             for (var i = 0; i < parts; i++)
             {
-                var amount = i == parts - 1 ? left : Math.Max(1, left / (parts - i) + random.Next(-(int)Math.Min(left / 4, 1000), (int)Math.Min(left / 4, 1000) + 1));
+                var amount = i == parts - 1
+                    ? left
+                    : Math.Max(1, left / (parts - i) + random.Next(-(int)Math.Min(left / 4, 1000), (int)Math.Min(left / 4, 1000) + 1));
                 amount = Math.Min(amount, left - (parts - i - 1));
                 left -= amount;
                 var kind = new[] { "cash", "cash", "check", "other", "credit", "credit", "debit", "hsa", "fsa" }[random.Next(9)];
@@ -242,8 +261,11 @@ public sealed class InvoiceConcurrencyTests(MedSpaApiFactory factory) : IClassFi
                     var declined = random.Next(12) == 0;
                     declines |= declined;
                     var method = declined
-                        ? new[] { "pm_card_chargeDeclined", "tok_chargeDeclinedInsufficientFunds", "pm_card_authenticationRequired", "pm_card_chargeDeclinedIncorrectCvc" }[random.Next(4)]
-                        : kind == "debit" ? "tok_visa_debit" : new[] { "pm_card_visa", "tok_mastercard", "pm_card_amex", "pm_card_cvcCheckFail" }[random.Next(4)];
+                        ? new[] { "pm_card_chargeDeclined", "tok_chargeDeclinedInsufficientFunds", "pm_card_authenticationRequired",
+                            "pm_card_chargeDeclinedIncorrectCvc" }[random.Next(4)]
+                        : kind == "debit"
+                            ? "tok_visa_debit"
+                            : new[] { "pm_card_visa", "tok_mastercard", "pm_card_amex", "pm_card_cvcCheckFail" }[random.Next(4)];
                     tenders.Add(new { kind, amount = Usd(amount), paymentMethodId = method });
                 }
                 else if (kind == "cash" && i == parts - 1 && random.Next(2) == 0)
@@ -262,7 +284,8 @@ public sealed class InvoiceConcurrencyTests(MedSpaApiFactory factory) : IClassFi
 
         // A tip changed after payment: charged to or refunded on the invoice's last credit/debit card. Refused (400)
         // without such a card, 409 once the sale was refunded; lowering by more than the card still holds is a 400.
-        async Task<(string, (HttpStatusCode Status, JsonElement Body), HttpStatusCode)> AdjustTipRandomly(HttpClient client, Random random, Guid id, JsonElement inv)
+        async Task<(string, (HttpStatusCode Status, JsonElement Body), HttpStatusCode)> AdjustTipRandomly(
+            HttpClient client, Random random, Guid id, JsonElement inv)
         {
             var tenders = inv.GetProperty("tenders").EnumerateArray().ToList();
             var refunds = inv.GetProperty("refunds").EnumerateArray().ToList();
@@ -282,12 +305,14 @@ public sealed class InvoiceConcurrencyTests(MedSpaApiFactory factory) : IClassFi
                 return ("tip-after-refund", result, HttpStatusCode.Conflict);
             }
 
-            var cardLeft = card.Amount("amount") - refunds.Where(r => r.GetProperty("tenderId").GetGuid() == card.GetProperty("id").GetGuid()).Sum(r => r.Amount("amount"));
+            var cardLeft = card.Amount("amount") - refunds.Where(r => r.GetProperty("tenderId").GetGuid() == card.GetProperty("id").GetGuid())
+                .Sum(r => r.Amount("amount"));
             var lowered = inv.Total("tips") - (result.Status == HttpStatusCode.OK ? result.Body.Total("tips") : 0);
             return lowered > cardLeft
                 ? ("tip-lowered-too-far", result, HttpStatusCode.BadRequest)
                 : (result.Status == HttpStatusCode.OK && result.Body.Total("tips") > inv.Total("tips") ? "tip-raised"
-                    : result.Status == HttpStatusCode.OK && result.Body.Total("tips") < inv.Total("tips") ? "tip-lowered" : "tip-adjust", result, HttpStatusCode.OK);
+                    : result.Status == HttpStatusCode.OK && result.Body.Total("tips") < inv.Total("tips") ? "tip-lowered" : "tip-adjust", result,
+                    HttpStatusCode.OK);
         }
 
         async Task<(HttpStatusCode Status, JsonElement Body)> RefundRandomly(HttpClient client, Random random, Guid id, JsonElement inv)
@@ -304,7 +329,8 @@ public sealed class InvoiceConcurrencyTests(MedSpaApiFactory factory) : IClassFi
 
             var (tenderId, left) = candidates[random.Next(candidates.Count)];
             var amount = random.Next(2) == 0 ? left : Math.Max(1, left / 2);
-            return await client.TrySendAsync(HttpMethod.Post, $"/api/invoices/{id}/refunds", new { tenderId, amount = Usd(amount) }, Guid.NewGuid().ToString("N"));
+            return await client.TrySendAsync(
+                HttpMethod.Post, $"/api/invoices/{id}/refunds", new { tenderId, amount = Usd(amount) }, Guid.NewGuid().ToString("N"));
         }
 
         Assert.Equal(0, await UnbalancedEntriesAsync(factory, tenant.TenantId));
@@ -323,13 +349,15 @@ public sealed class InvoiceConcurrencyTests(MedSpaApiFactory factory) : IClassFi
         Assert.True(tb.GetProperty("balanced").GetBoolean());
         Assert.Equal(finals.Where(f => f.GetProperty("status").GetString() is "open" or "partially-paid").Sum(f => f.Total("balanceDue")),
             tb.Closing("accounts-receivable"));
-        Assert.All(finals.Where(f => f.GetProperty("status").GetString() is not ("open" or "partially-paid")), f => Assert.Equal(0, f.Total("balanceDue")));
+        Assert.All(
+            finals.Where(f => f.GetProperty("status").GetString() is not ("open" or "partially-paid")), f => Assert.Equal(0, f.Total("balanceDue")));
         long TakenMinusRefunded(JsonElement f, params string[] kinds)
         {
             var tenders = f.GetProperty("tenders").EnumerateArray().Where(t => kinds.Contains(t.GetProperty("kind").GetString())).ToList();
             var ids = tenders.Select(t => t.GetProperty("id").GetGuid()).ToHashSet();
             return tenders.Sum(t => t.Amount("amount"))
-                   - f.GetProperty("refunds").EnumerateArray().Where(r => ids.Contains(r.GetProperty("tenderId").GetGuid())).Sum(r => r.Amount("amount"));
+                   - f.GetProperty("refunds")
+                       .EnumerateArray().Where(r => ids.Contains(r.GetProperty("tenderId").GetGuid())).Sum(r => r.Amount("amount"));
         }
 
         Assert.Equal(finals.Sum(f => TakenMinusRefunded(f, "cash")), tb.Closing("cash-drawer"));
@@ -343,11 +371,13 @@ public sealed class InvoiceConcurrencyTests(MedSpaApiFactory factory) : IClassFi
         // finalised, non-void invoices total less what was refunded on them (credit-positive, hence the minus).
         // A refund for a lowered tip returns an overpayment and reverses no sale; write-offs (and voids after refunds)
         // reverse what they closed; a void before any payment reversed everything.
-        string[] saleAccounts = ["revenue", "discounts", "refunds", "write-offs", "package-liability", "gift-card-liability", "tax-payable", "tips-payable"];
+        string[] saleAccounts =
+            ["revenue", "discounts", "refunds", "write-offs", "package-liability", "gift-card-liability", "tax-payable", "tips-payable"];
         long Owed(JsonElement trialBalance) => -trialBalance.GetProperty("accounts").EnumerateArray()
             .Where(a => saleAccounts.Contains(a.GetProperty("account").GetString()!.Split(':')[0]))
             .Sum(a => a.GetProperty("closingBalance").GetInt64());
-        long StillSold(JsonElement f) => f.GetProperty("status").GetString() is "draft" || (f.GetProperty("status").GetString() is "void" && f.Total("writtenOff") == 0)
+        long StillSold(JsonElement f) =>
+            f.GetProperty("status").GetString() is "draft" || (f.GetProperty("status").GetString() is "void" && f.Total("writtenOff") == 0)
             ? 0
             : f.Total("total") - (f.Total("refunded") - f.Total("tipRefunded")) - f.Total("writtenOff");
         Assert.Equal(finals.Sum(StillSold), Owed(tb));
@@ -357,12 +387,14 @@ public sealed class InvoiceConcurrencyTests(MedSpaApiFactory factory) : IClassFi
         var cardTenders = finals.SelectMany(f => f.GetProperty("tenders").EnumerateArray()
                 .Where(t => t.GetProperty("kind").GetString() is "credit" or "debit" or "hsa" or "fsa")
                 .Select(t => (Id: t.GetProperty("id").GetGuid(), Amount: t.Amount("amount"),
-                    Refunded: f.GetProperty("refunds").EnumerateArray().Where(r => r.GetProperty("tenderId").GetGuid() == t.GetProperty("id").GetGuid()).Sum(r => r.Amount("amount")),
+                    Refunded: f.GetProperty("refunds")
+                    .EnumerateArray().Where(r => r.GetProperty("tenderId").GetGuid() == t.GetProperty("id").GetGuid()).Sum(r => r.Amount("amount")),
                     PaymentId: t.GetProperty("card").GetProperty("paymentId").GetString()!)))
             .OrderBy(t => t.Id).ToList();
         await using var conn = new NpgsqlConnection(factory.ConnectionString);
         var rows = (await conn.QueryAsync<(Guid TenderId, long Amount, long Captured, long Refunded, string PaymentId)>(
-            "SELECT tender_id, amount, amount_captured, amount_refunded, payment_id FROM card_payments WHERE tenant_id = @TenantId ORDER BY tender_id",
+            "SELECT tender_id, amount, amount_captured, amount_refunded, payment_id FROM card_payments WHERE tenant_id = @TenantId ORDER BY "
+            + "tender_id",
             new { tenant.TenantId })).ToList();
         Assert.Equal(cardTenders.Select(t => (t.Id, t.Amount, t.Amount, t.Refunded, t.PaymentId)), rows);
 
@@ -410,7 +442,9 @@ public sealed class InvoiceConcurrencyTests(MedSpaApiFactory factory) : IClassFi
         Assert.True(end.GetProperty("balanced").GetBoolean());
         Assert.Equal(0, end.Closing("accounts-receivable"));
         var closedFinals = await Task.WhenAll(invoices.Select(id => owner.GetInvoiceAsync(id)));
-        Assert.All(closedFinals, f => Assert.True(f.GetProperty("status").GetString() is "paid" or "refunded" or "void" && f.Total("balanceDue") == 0, f.ToString()));
+        Assert.All(
+            closedFinals, f =>
+                Assert.True(f.GetProperty("status").GetString() is "paid" or "refunded" or "void" && f.Total("balanceDue") == 0, f.ToString()));
         Assert.Equal(closedFinals.Sum(StillSold), Owed(end));
         // Money held on every tender account equals what the invoices kept (tenders − refunds): nothing lost or made.
         long Held(JsonElement trialBalance) => new[] { "cash-drawer", "check-clearing", "other-clearing", "card-clearing", "hsa-fsa-clearing" }

@@ -1,7 +1,7 @@
 using System.Net;
 using Dapper;
 using MedSpa.Tests.Board.Flow;
-using MedSpa.Tests.Infrastructure;
+using MedSpa.Tests.TestHost;
 using Npgsql;
 using static MedSpa.Tests.Checkout.CheckoutRequests;
 
@@ -16,7 +16,8 @@ public sealed class InvoiceFromVisitAndPatientTests(MedSpaApiFactory factory) : 
         await using (var conn = new NpgsqlConnection(factory.ConnectionString))
         {
             await conn.ExecuteAsync(
-                "UPDATE services SET price_amount = 45000, tax_category = 'medical', income_category = 'injectables', hsa_fsa_eligible = true WHERE tenant_id = @TenantId AND id = @ServiceId",
+                "UPDATE services SET price_amount = 45000, tax_category = 'medical', income_category = 'injectables', hsa_fsa_eligible = true "
+                + "WHERE tenant_id = @TenantId AND id = @ServiceId",
                 new { world.TenantId, world.ServiceId });
         }
 
@@ -75,7 +76,8 @@ public sealed class InvoiceFromVisitAndPatientTests(MedSpaApiFactory factory) : 
         var visitId = await world.BookAsync(desk, world.Booking());
         await using (var conn = new NpgsqlConnection(factory.ConnectionString))
         {
-            await conn.ExecuteAsync("UPDATE appointments SET status = 'cancelled' WHERE tenant_id = @TenantId AND id = @visitId", new { world.TenantId, visitId });
+            await conn.ExecuteAsync(
+                "UPDATE appointments SET status = 'cancelled' WHERE tenant_id = @TenantId AND id = @visitId", new { world.TenantId, visitId });
         }
 
         var (status, _) = await desk.TrySendAsync(HttpMethod.Post, "/api/invoices/from-visit", new { visitId });
@@ -101,7 +103,8 @@ public sealed class InvoiceFromVisitAndPatientTests(MedSpaApiFactory factory) : 
 
         async Task<Guid> InvoiceFor(Guid? patientId)
         {
-            var created = await desk.SendAsync(HttpMethod.Post, "/api/invoices", new { clinicId = tenant.ClinicId, patientId }, HttpStatusCode.Created);
+            var created = await desk.SendAsync(
+                HttpMethod.Post, "/api/invoices", new { clinicId = tenant.ClinicId, patientId }, HttpStatusCode.Created);
             var id = created.GetProperty("id").GetGuid();
             await desk.AddLineAsync(id, Line(2500));
             return id;

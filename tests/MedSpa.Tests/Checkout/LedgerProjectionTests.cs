@@ -4,7 +4,7 @@ using MedSpa.GrainInterfaces;
 using MedSpa.GrainInterfaces.Checkout;
 using MedSpa.Grains.Checkout;
 using MedSpa.Grains.Domain.Ledger;
-using MedSpa.Tests.Infrastructure;
+using MedSpa.Tests.TestHost;
 using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 using Orleans.Runtime;
@@ -27,7 +27,8 @@ public sealed class LedgerProjectionTests(MedSpaApiFactory factory) : IClassFixt
         var tender = new Tender(Guid.NewGuid(), TenderKind.Cash, new Money(2500, "USD"));
         var outbox = new[]
         {
-            new OutboxEntry(CheckoutLedger.Tender($"{invoiceId:N}:tender:{tender.Id:N}", "INV-2026-0001", tender), DateOnly.FromDateTime(now.UtcDateTime), now),
+            new OutboxEntry(
+                CheckoutLedger.Tender($"{invoiceId:N}:tender:{tender.Id:N}", "INV-2026-0001", tender), DateOnly.FromDateTime(now.UtcDateTime), now),
         };
         InvoiceHeader Header(long version, long paid) => new(
             tenant.TenantId, invoiceId, tenant.ClinicId, null, "INV-2026-0001", "partially-paid", "USD", 5000, 0, 0, 0, 5000, paid, 0,
@@ -39,9 +40,13 @@ public sealed class LedgerProjectionTests(MedSpaApiFactory factory) : IClassFixt
         await projection.WriteAsync(Header(1, 0), []);
 
         await using var conn = new NpgsqlConnection(factory.ConnectionString);
-        Assert.Equal(1, await conn.ExecuteScalarAsync<int>("SELECT count(*)::int FROM journal_entries WHERE tenant_id = @TenantId", new { tenant.TenantId }));
-        Assert.Equal(2, await conn.ExecuteScalarAsync<int>("SELECT count(*)::int FROM journal_postings WHERE tenant_id = @TenantId", new { tenant.TenantId }));
-        Assert.Equal(2500, await conn.ExecuteScalarAsync<long>("SELECT paid FROM invoices WHERE tenant_id = @TenantId AND id = @invoiceId", new { tenant.TenantId, invoiceId }));
+        Assert.Equal(
+            1, await conn.ExecuteScalarAsync<int>("SELECT count(*)::int FROM journal_entries WHERE tenant_id = @TenantId", new { tenant.TenantId }));
+        Assert.Equal(
+            2, await conn.ExecuteScalarAsync<int>("SELECT count(*)::int FROM journal_postings WHERE tenant_id = @TenantId", new { tenant.TenantId }));
+        Assert.Equal(
+            2500, await conn.ExecuteScalarAsync<long>(
+                "SELECT paid FROM invoices WHERE tenant_id = @TenantId AND id = @invoiceId", new { tenant.TenantId, invoiceId }));
     }
 
     [Fact]
@@ -243,7 +248,8 @@ public sealed class LedgerProjectionTests(MedSpaApiFactory factory) : IClassFixt
 
     private async Task<InvoiceState> StoredStateAsync(Guid tenantId, Guid invoiceId)
     {
-        var grainId = factory.Services.GetRequiredService<IGrainFactory>().GetGrain<IInvoiceGrain>(InvoiceGrainKey.For(tenantId, invoiceId)).GetGrainId();
+        var grainId = factory.Services.GetRequiredService<IGrainFactory>()
+            .GetGrain<IInvoiceGrain>(InvoiceGrainKey.For(tenantId, invoiceId)).GetGrainId();
         var storage = factory.Services.GetRequiredKeyedService<Orleans.Storage.IGrainStorage>(MedSpa.Grains.GrainStorage.Name);
         var stored = new GrainState<InvoiceState>();
         await storage.ReadStateAsync("invoice", grainId, stored);

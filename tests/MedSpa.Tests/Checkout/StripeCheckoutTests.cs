@@ -1,5 +1,5 @@
 using System.Net;
-using MedSpa.Tests.Infrastructure;
+using MedSpa.Tests.TestHost;
 using MedSpa.Tests.Payments.StripeMock;
 using static MedSpa.Tests.Checkout.CheckoutRequests;
 
@@ -76,7 +76,8 @@ public sealed class StripeCheckoutTests(StripeMockApiFactory factory) : IClassFi
         var paid = await desk.SendAsync(HttpMethod.Post, $"/api/invoices/{invoiceId}/payments", body, idempotencyKey: key);
         Assert.Equal("paid", paid.GetProperty("status").GetString());
         var retry = RequestsFor(invoiceId).Skip(6).ToList();
-        Assert.Equal(["/v1/payment_intents", "capture"], retry.Select(r => r.Path.EndsWith("/capture", StringComparison.Ordinal) ? "capture" : r.Path));
+        Assert.Equal(
+            ["/v1/payment_intents", "capture"], retry.Select(r => r.Path.EndsWith("/capture", StringComparison.Ordinal) ? "capture" : r.Path));
         Assert.NotEqual(attempts[0].IdempotencyKey, retry[0].IdempotencyKey);
         var paymentId = paid.GetProperty("tenders")[1].GetProperty("card").GetProperty("paymentId").GetString()!;
         Assert.Equal("succeeded", factory.Stripe.Find(paymentId)!["status"]!.GetValue<string>());
@@ -125,12 +126,15 @@ public sealed class StripeCheckoutTests(StripeMockApiFactory factory) : IClassFi
         var paid = await desk.PayAsync(invoiceId, new[] { Card(24000) });
         var paymentId = paid.GetProperty("tenders")[0].GetProperty("card").GetProperty("paymentId").GetString()!;
 
-        var lowered = await desk.SendAsync(HttpMethod.Post, $"/api/invoices/{invoiceId}/tip-adjustments", Tip(15), idempotencyKey: Guid.NewGuid().ToString("N"));
+        var lowered = await desk.SendAsync(
+            HttpMethod.Post, $"/api/invoices/{invoiceId}/tip-adjustments", Tip(15), idempotencyKey: Guid.NewGuid().ToString("N"));
         Assert.Equal((3000L, 1000L, "paid"), (lowered.Total("tips"), lowered.Total("tipRefunded"), lowered.GetProperty("status").GetString()));
         var refund = Assert.Single(RequestsFor(invoiceId), r => r.Path == "/v1/refunds");
-        Assert.Equal((paymentId, "1000"), (refund.Fields.Single(f => f.Key == "payment_intent").Value, refund.Fields.Single(f => f.Key == "amount").Value));
+        Assert.Equal(
+            (paymentId, "1000"), (refund.Fields.Single(f => f.Key == "payment_intent").Value, refund.Fields.Single(f => f.Key == "amount").Value));
 
-        var raised = await desk.SendAsync(HttpMethod.Post, $"/api/invoices/{invoiceId}/tip-adjustments", Tip(25), idempotencyKey: Guid.NewGuid().ToString("N"));
+        var raised = await desk.SendAsync(
+            HttpMethod.Post, $"/api/invoices/{invoiceId}/tip-adjustments", Tip(25), idempotencyKey: Guid.NewGuid().ToString("N"));
         Assert.Equal((5000L, "paid", 0L), (raised.Total("tips"), raised.GetProperty("status").GetString(), raised.Total("balanceDue")));
         var extra = raised.GetProperty("tenders")[1];
         Assert.Equal(2000, extra.Amount("amount"));

@@ -214,7 +214,8 @@ public sealed class GrainStorageTests(GrainStorageFixture fixture) : IClassFixtu
         // (or after a hasher change) each grain still reads its own state.
         await using (var collide = new NpgsqlConnection(fixture.ConnectionString))
         {
-            await collide.ExecuteAsync("UPDATE orleans_grain_state SET grain_id_hash = 42, grain_type_hash = 42 WHERE service_id = @s", new { s = fixture.Silo.ClusterId });
+            await collide.ExecuteAsync(
+                "UPDATE orleans_grain_state SET grain_id_hash = 42, grain_type_hash = 42 WHERE service_id = @s", new { s = fixture.Silo.ClusterId });
         }
 
         foreach (var key in keys)
@@ -234,7 +235,8 @@ public sealed class GrainStorageTests(GrainStorageFixture fixture) : IClassFixtu
 
         await using var conn = new NpgsqlConnection(fixture.ConnectionString);
         var guidRow = await conn.QuerySingleAsync<(long N0, long N1, string? Extension)>(
-            "SELECT grain_id_n0, grain_id_n1, grain_id_extension FROM orleans_grain_state WHERE service_id = @s AND grain_id_n0 = @n0 AND grain_id_extension IS NULL",
+            "SELECT grain_id_n0, grain_id_n1, grain_id_extension FROM orleans_grain_state WHERE service_id = @s AND grain_id_n0 = @n0 AND "
+            + "grain_id_extension IS NULL",
             new { s = fixture.Silo.ClusterId, n0 = BitConverter.ToInt64(guid.ToByteArray(), 0) });
         Assert.Equal(BitConverter.ToInt64(guid.ToByteArray(), 8), guidRow.N1);
         var integerRows = await conn.QueryAsync<string>(

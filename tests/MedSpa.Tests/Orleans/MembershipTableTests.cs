@@ -142,7 +142,8 @@ public sealed class MembershipTableTests(MembershipTableFixture fixture) : IClas
         var table = await fixture.TableForNewClusterAsync();
         var version = (await table.ReadAllAsync(CancellationToken.None)).Version;
 
-        var inserts = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => table.InsertRowAsync(NewEntry(), version.Next(), CancellationToken.None)));
+        var inserts = await Task.WhenAll(
+            Enumerable.Range(0, 20).Select(_ => table.InsertRowAsync(NewEntry(), version.Next(), CancellationToken.None)));
         Assert.Single(inserts, ok => ok);
 
         var read = await table.ReadAllAsync(CancellationToken.None);
@@ -202,7 +203,9 @@ public sealed class MembershipTableTests(MembershipTableFixture fixture) : IClas
         // Suspect times are written by updates only (inserts don't carry them).
         oldDeadSuspected.AddSuspector(oldDead.SiloAddress, old);
         var read0 = await table.ReadAllAsync(CancellationToken.None);
-        Assert.True(await table.UpdateRowAsync(oldDeadSuspected, read0.TryGet(oldDeadSuspected.SiloAddress)!.Item2, read0.Version.Next(), CancellationToken.None));
+        Assert.True(
+            await table.UpdateRowAsync(
+                oldDeadSuspected, read0.TryGet(oldDeadSuspected.SiloAddress)!.Item2, read0.Version.Next(), CancellationToken.None));
         Assert.Single((await table.ReadAllAsync(CancellationToken.None)).TryGet(oldDeadSuspected.SiloAddress)!.Item1.SuspectTimes!);
 
         await table.CleanupDefunctSiloEntriesAsync(DateTimeOffset.UtcNow.AddDays(-7), CancellationToken.None);
@@ -232,7 +235,8 @@ public sealed class MembershipTableTests(MembershipTableFixture fixture) : IClas
 
         await using var check = new NpgsqlConnection(fixture.ConnectionString);
         Assert.Equal(0, await check.ExecuteScalarAsync<int>(
-            "SELECT (SELECT count(*) FROM orleans_membership WHERE deployment_id = @id) + (SELECT count(*) FROM orleans_membership_version WHERE deployment_id = @id)",
+            "SELECT (SELECT count(*) FROM orleans_membership WHERE deployment_id = @id) + (SELECT count(*) FROM orleans_membership_version WHERE "
+            + "deployment_id = @id)",
             new { id }));
     }
 }

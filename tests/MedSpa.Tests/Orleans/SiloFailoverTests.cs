@@ -3,7 +3,7 @@ using System.Net;
 using MedSpa.Api.Features.Cluster;
 using MedSpa.Api.Infrastructure;
 using MedSpa.GrainInterfaces.Housekeeping;
-using MedSpa.Tests.Infrastructure;
+using MedSpa.Tests.TestHost;
 using Xunit.Abstractions;
 
 namespace MedSpa.Tests.OrleansCluster;

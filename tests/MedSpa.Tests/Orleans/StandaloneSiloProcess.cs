@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Text;
 using Dapper;
-using MedSpa.Tests.Infrastructure;
+using MedSpa.Tests.TestHost;
 using Npgsql;
 
 namespace MedSpa.Tests.OrleansCluster;

@@ -2,7 +2,7 @@ using System.Net;
 using MedSpa.Api.Features.Cluster;
 using MedSpa.Api.Infrastructure;
 using MedSpa.GrainInterfaces.Housekeeping;
-using MedSpa.Tests.Infrastructure;
+using MedSpa.Tests.TestHost;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.Runtime;
 using Polly;
@@ -127,7 +127,8 @@ public sealed class ApiAsSecondSiloTests(SecondSiloClusterFactory factory) : ICl
     public async Task The_standalone_process_answers_calls_from_the_api_process()
     {
         var management = factory.Grains.GetGrain<IManagementGrain>(0);
-        var hosts = await Eventually.WaitForAsync(() => management.GetHosts(onlyActive: true), h => h.Count == 2, TimeSpan.FromSeconds(30), "two active silos");
+        var hosts = await Eventually.WaitForAsync(
+            () => management.GetHosts(onlyActive: true), h => h.Count == 2, TimeSpan.FromSeconds(30), "two active silos");
         var standalone = hosts.Keys.Single(a => a.Endpoint.Port == factory.StandaloneSilo.SiloPort);
 
         // Served by the standalone silo's own runtime: a call that has to cross to the other process.

@@ -4,7 +4,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Dapper;
 using MedSpa.Tests.Checkout;
-using MedSpa.Tests.Infrastructure;
+using MedSpa.Tests.TestHost;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;

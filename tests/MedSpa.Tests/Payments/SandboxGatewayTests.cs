@@ -21,7 +21,8 @@ public sealed class SandboxGatewayTests
 
     private static Money Usd(long cents) => new(cents, "USD");
 
-    private static PaymentRequest Charge(string method, long cents, bool captureLater = false, bool offSession = false, string? customer = null, string? key = null) =>
+    private static PaymentRequest Charge(
+        string method, long cents, bool captureLater = false, bool offSession = false, string? customer = null, string? key = null) =>
         new(Usd(cents), method, customer, captureLater, offSession, key ?? Key(), "Botox 20 units",
             new Dictionary<string, string> { ["tenant_id"] = "t1", ["invoice_id"] = "i1" });
 

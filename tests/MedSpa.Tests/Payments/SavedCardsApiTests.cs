@@ -1,7 +1,7 @@
 using System.Net;
 using System.Text.Json;
 using MedSpa.Tests.Checkout;
-using MedSpa.Tests.Infrastructure;
+using MedSpa.Tests.TestHost;
 using MedSpa.Tests.Payments.StripeMock;
 
 namespace MedSpa.Tests.Payments;
@@ -12,7 +12,8 @@ public sealed class SavedCardsApiTests(MedSpaApiFactory factory) : IClassFixture
     private static string Cards(Guid patientId) => $"/api/patients/{patientId}/cards";
 
     private async Task<long> CustomerRowsAsync(Guid tenantId, Guid patientId) =>
-        await factory.ScalarAsync<long>("SELECT count(*) FROM payment_customers WHERE tenant_id = @tenantId AND patient_id = @patientId", new { tenantId, patientId });
+        await factory.ScalarAsync<long>(
+            "SELECT count(*) FROM payment_customers WHERE tenant_id = @tenantId AND patient_id = @patientId", new { tenantId, patientId });
 
     private async Task<long> CardRowsAsync(Guid tenantId) =>
         await factory.ScalarAsync<long>("SELECT count(*) FROM saved_cards WHERE tenant_id = @tenantId", new { tenantId });
@@ -79,7 +80,8 @@ public sealed class SavedCardsApiTests(MedSpaApiFactory factory) : IClassFixture
         Assert.InRange(visa.GetProperty("expYear").GetInt32(), DateTime.UtcNow.Year, DateTime.UtcNow.Year + 10);
         Assert.True(visa.GetProperty("isDefault").GetBoolean()); // the first card becomes the default
 
-        var debit = await desk.SendAsync(HttpMethod.Post, Cards(patientId), new { paymentMethodId = "pm_card_mastercard_debit" }, HttpStatusCode.Created);
+        var debit = await desk.SendAsync(
+            HttpMethod.Post, Cards(patientId), new { paymentMethodId = "pm_card_mastercard_debit" }, HttpStatusCode.Created);
         var debitId = debit.GetProperty("paymentMethodId").GetString()!;
         Assert.Equal("debit", debit.GetProperty("funding").GetString());
         Assert.False(debit.GetProperty("isDefault").GetBoolean());
@@ -100,7 +102,8 @@ public sealed class SavedCardsApiTests(MedSpaApiFactory factory) : IClassFixture
         Assert.Equal(visaId, remaining.GetProperty("paymentMethodId").GetString());
         Assert.True(remaining.GetProperty("isDefault").GetBoolean());
         Assert.True(await factory.ScalarAsync<bool>(
-            "SELECT removed_at IS NOT NULL FROM saved_cards WHERE tenant_id = @TenantId AND payment_method_id = @debitId", new { tenant.TenantId, debitId }));
+            "SELECT removed_at IS NOT NULL FROM saved_cards WHERE tenant_id = @TenantId AND payment_method_id = @debitId",
+            new { tenant.TenantId, debitId }));
 
         // Gone is gone: a second delete or making it the default finds nothing.
         await desk.SendAsync(HttpMethod.Delete, $"{Cards(patientId)}/{debitId}", null, HttpStatusCode.NotFound);
@@ -116,11 +119,13 @@ public sealed class SavedCardsApiTests(MedSpaApiFactory factory) : IClassFixture
 
         var missing = await desk.SendAsync(HttpMethod.Post, Cards(patientId), new { }, HttpStatusCode.BadRequest);
         Assert.True(missing.GetProperty("errors").TryGetProperty("paymentMethodId", out _));
-        var malformed = await desk.SendAsync(HttpMethod.Post, Cards(patientId), new { paymentMethodId = "card number please" }, HttpStatusCode.BadRequest);
+        var malformed = await desk.SendAsync(
+            HttpMethod.Post, Cards(patientId), new { paymentMethodId = "card number please" }, HttpStatusCode.BadRequest);
         Assert.True(malformed.GetProperty("errors").TryGetProperty("paymentMethodId", out _));
         await desk.SendAsync(HttpMethod.Post, Cards(patientId), new { paymentMethodId = 42 }, HttpStatusCode.BadRequest);
 
-        var unknown = await desk.SendAsync(HttpMethod.Post, Cards(patientId), new { paymentMethodId = "pm_does_not_exist" }, HttpStatusCode.UnprocessableEntity);
+        var unknown = await desk.SendAsync(
+            HttpMethod.Post, Cards(patientId), new { paymentMethodId = "pm_does_not_exist" }, HttpStatusCode.UnprocessableEntity);
         Assert.Equal("payment_method_rejected", unknown.GetProperty("code").GetString());
 
         await desk.SendAsync(HttpMethod.Post, Cards(Guid.NewGuid()), new { paymentMethodId = "pm_card_visa" }, HttpStatusCode.NotFound);
@@ -233,7 +238,9 @@ public sealed class SavedCardsOnStripeTests(StripeMockApiFactory factory) : ICla
         var setupIntent = Assert.Single(sent, r => r is { Method: "POST", Path: "/v1/setup_intents" });
         Assert.Equal(customerId, setupIntent.Field("customer"));
         Assert.Equal($"setup-intent:{tenant.TenantId:N}:{patientId:N}:setup-1", setupIntent.IdempotencyKey);
-        Assert.Equal(setup.GetProperty("setupIntentId").GetString(), factory.Stripe.Find(setup.GetProperty("setupIntentId").GetString()!)?["id"]?.GetValue<string>());
+        Assert.Equal(
+            setup.GetProperty("setupIntentId").GetString(),
+            factory.Stripe.Find(setup.GetProperty("setupIntentId").GetString()!)?["id"]?.GetValue<string>());
 
         var attaches = sent.Where(r => r.Method == "POST" && r.Path.EndsWith("/attach", StringComparison.Ordinal)).ToList();
         Assert.Equal(["/v1/payment_methods/pm_card_visa/attach", "/v1/payment_methods/pm_card_amex/attach"], attaches.Select(r => r.Path));
@@ -261,12 +268,14 @@ public sealed class SavedCardsOnStripeTests(StripeMockApiFactory factory) : ICla
 
         // The first try and every retry (Payments:Stripe:MaxRetries, 3 by default) fail.
         factory.Stripe.FailNext(4, StripeMockFailure.ServiceUnavailable);
-        var problem = await desk.SendAsync(HttpMethod.Post, Cards(patientId), new { paymentMethodId = "pm_card_visa" }, HttpStatusCode.ServiceUnavailable);
+        var problem = await desk.SendAsync(
+            HttpMethod.Post, Cards(patientId), new { paymentMethodId = "pm_card_visa" }, HttpStatusCode.ServiceUnavailable);
         Assert.Equal("payment_gateway_unavailable", problem.GetProperty("code").GetString());
         factory.Stripe.FailNext(4, StripeMockFailure.DropConnection);
         problem = await desk.SendAsync(HttpMethod.Post, Cards(patientId) + "/setup-intent", new { }, HttpStatusCode.ServiceUnavailable);
         Assert.Equal("payment_gateway_unavailable", problem.GetProperty("code").GetString());
-        Assert.Equal(0, await factory.ScalarAsync<long>("SELECT count(*) FROM payment_customers WHERE tenant_id = @TenantId", new { tenant.TenantId }));
+        Assert.Equal(
+            0, await factory.ScalarAsync<long>("SELECT count(*) FROM payment_customers WHERE tenant_id = @TenantId", new { tenant.TenantId }));
 
         // Once Stripe answers again the same calls work, and still make one customer.
         await desk.SendAsync(HttpMethod.Post, Cards(patientId), new { paymentMethodId = "pm_card_visa" }, HttpStatusCode.Created);
@@ -275,7 +284,8 @@ public sealed class SavedCardsOnStripeTests(StripeMockApiFactory factory) : ICla
         problem = await desk.SendAsync(HttpMethod.Delete, $"{Cards(patientId)}/{card}", null, HttpStatusCode.ServiceUnavailable);
         Assert.Equal("payment_gateway_unavailable", problem.GetProperty("code").GetString());
         Assert.Single((await desk.SendAsync(HttpMethod.Get, Cards(patientId), null)).GetProperty("items").EnumerateArray()); // not removed
-        Assert.Equal(1, await factory.ScalarAsync<long>("SELECT count(*) FROM payment_customers WHERE tenant_id = @TenantId", new { tenant.TenantId }));
+        Assert.Equal(
+            1, await factory.ScalarAsync<long>("SELECT count(*) FROM payment_customers WHERE tenant_id = @TenantId", new { tenant.TenantId }));
     }
 
     [Fact]
@@ -321,15 +331,18 @@ public sealed class SavedCardsOnStripeTests(StripeMockApiFactory factory) : ICla
             }
             """;
         using var anonymous = factory.CreateClient();
-        using var request = new HttpRequestMessage(HttpMethod.Post, "/api/webhooks/stripe") { Content = new StringContent(payload, System.Text.Encoding.UTF8, "application/json") };
-        request.Headers.TryAddWithoutValidation("Stripe-Signature", PaymentApiTestSupport.StripeSignature(payload, factory.WebhookSecret, DateTimeOffset.UtcNow));
+        using var request = new HttpRequestMessage(
+            HttpMethod.Post, "/api/webhooks/stripe") { Content = new StringContent(payload, System.Text.Encoding.UTF8, "application/json") };
+        request.Headers.TryAddWithoutValidation(
+            "Stripe-Signature", PaymentApiTestSupport.StripeSignature(payload, factory.WebhookSecret, DateTimeOffset.UtcNow));
         using var response = await anonymous.SendAsync(request);
         var body = await response.ReadJsonAsync();
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.True(body.GetProperty("applied").GetBoolean(), body.GetRawText());
 
         var card = Assert.Single((await desk.SendAsync(HttpMethod.Get, Cards(patientId), null)).GetProperty("items").EnumerateArray());
-        Assert.Equal((paymentMethodId, "mastercard", "4444", true), (card.GetProperty("paymentMethodId").GetString(), card.GetProperty("brand").GetString(),
+        Assert.Equal(
+            (paymentMethodId, "mastercard", "4444", true), (card.GetProperty("paymentMethodId").GetString(), card.GetProperty("brand").GetString(),
             card.GetProperty("last4").GetString(), card.GetProperty("isDefault").GetBoolean()));
     }
 }

@@ -54,7 +54,8 @@ public sealed class StripeGatewayTests : IAsyncLifetime, IDisposable
 
     private static Money Usd(long cents) => new(cents, "USD");
 
-    private static PaymentRequest Charge(string method, long cents, bool captureLater = false, bool offSession = false, string? customer = null, string? key = null) =>
+    private static PaymentRequest Charge(
+        string method, long cents, bool captureLater = false, bool offSession = false, string? customer = null, string? key = null) =>
         new(Usd(cents), method, customer, captureLater, offSession, key ?? Key(), "Hydrafacial",
             new Dictionary<string, string> { ["tenant_id"] = "tenant-1", ["invoice_id"] = "invoice-7", ["tender_id"] = "tender-2" });
 
@@ -156,7 +157,8 @@ public sealed class StripeGatewayTests : IAsyncLifetime, IDisposable
     [InlineData("pm_card_visa_debit", CardFunding.Debit, CardCheckResult.Pass, CardCheckResult.Pass)]
     [InlineData("pm_card_cvcCheckFail", CardFunding.Credit, CardCheckResult.Fail, CardCheckResult.Pass)]
     [InlineData("pm_card_avsZipFail", CardFunding.Credit, CardCheckResult.Pass, CardCheckResult.Fail)]
-    public async Task Card_funding_and_check_results_come_from_the_latest_charge(string method, CardFunding funding, CardCheckResult cvc, CardCheckResult postalCode)
+    public async Task Card_funding_and_check_results_come_from_the_latest_charge(
+        string method, CardFunding funding, CardCheckResult cvc, CardCheckResult postalCode)
     {
         var result = await _gateway.CreatePaymentAsync(Charge(method, 10_00));
 
@@ -288,7 +290,9 @@ public sealed class StripeGatewayTests : IAsyncLifetime, IDisposable
         await _gateway.RefundAsync(paid.PaymentId!, Usd(10_00), Key(), null);
 
         var gatewayLogs = _logs.Messages.Where(m => m.Category == typeof(StripePaymentGateway).FullName).Select(m => m.Text).ToList();
-        Assert.Contains(gatewayLogs, m => m.Contains(declined.PaymentId!, StringComparison.Ordinal) && m.Contains("insufficient_funds", StringComparison.Ordinal));
+        Assert.Contains(
+            gatewayLogs, m =>
+                m.Contains(declined.PaymentId!, StringComparison.Ordinal) && m.Contains("insufficient_funds", StringComparison.Ordinal));
         Assert.Contains(gatewayLogs, m => m.Contains(paid.PaymentId!, StringComparison.Ordinal));
         // Last 4 digits as a standalone token (not inside an id, nor HttpClient's "after 2.9995ms" timings).
         var last4 = new System.Text.RegularExpressions.Regex(@"(?<![\w.])(9995|4242)(?![\w.])");
@@ -457,7 +461,8 @@ public sealed class StripeGatewayTests : IAsyncLifetime, IDisposable
         var other = await NewCustomer();
         var card = await _gateway.AttachCardAsync(owner, "pm_card_visa", Key());
 
-        var error = await Assert.ThrowsAsync<PaymentGatewayException>(() => _gateway.CreatePaymentAsync(Charge(card.PaymentMethodId, 10_00, customer: other)));
+        var error = await Assert.ThrowsAsync<PaymentGatewayException>(
+            () => _gateway.CreatePaymentAsync(Charge(card.PaymentMethodId, 10_00, customer: other)));
 
         Assert.False(error.Transient);
     }
@@ -480,7 +485,8 @@ public sealed class StripeGatewayTests : IAsyncLifetime, IDisposable
         Assert.True(requests.Count(r => r.Method == "POST") >= 9);
         Assert.All(requests.Where(r => r.Method == "POST"), r => Assert.False(string.IsNullOrWhiteSpace(r.IdempotencyKey), r.ToString()));
         Assert.All(requests.Where(r => r.Method == "GET"), r => Assert.Null(r.IdempotencyKey));
-        Assert.Equal(requests.Count(r => r.Method == "POST"), requests.Where(r => r.Method == "POST").Select(r => r.IdempotencyKey).Distinct().Count());
+        Assert.Equal(
+            requests.Count(r => r.Method == "POST"), requests.Where(r => r.Method == "POST").Select(r => r.IdempotencyKey).Distinct().Count());
     }
 }
 
@@ -493,7 +499,8 @@ public sealed class StripeGatewayHostingTests(StripeMockApiFactory factory) : IC
     {
         var gateway = factory.Services.GetRequiredService<IPaymentGateway>();
 
-        var customer = await gateway.CreateCustomerAsync(new CustomerRequest(Guid.NewGuid(), Guid.NewGuid(), "Ada", null, null), "hosting-" + Guid.NewGuid());
+        var customer = await gateway.CreateCustomerAsync(
+            new CustomerRequest(Guid.NewGuid(), Guid.NewGuid(), "Ada", null, null), "hosting-" + Guid.NewGuid());
 
         Assert.IsType<StripePaymentGateway>(gateway);
         Assert.Same(gateway, factory.Services.GetRequiredService<IPaymentGateway>());

@@ -2,7 +2,7 @@ using System.Net;
 using System.Text;
 using System.Text.Json;
 using MedSpa.Tests.Checkout;
-using MedSpa.Tests.Infrastructure;
+using MedSpa.Tests.TestHost;
 
 namespace MedSpa.Tests.Payments;
 
@@ -209,7 +209,8 @@ public sealed class StripeWebhookTests(WebhookApiFactory factory) : IClassFixtur
         {
             PaymentApiTestSupport.StripeSignature(payload, "whsec_someone_else", DateTimeOffset.UtcNow),
             PaymentApiTestSupport.StripeSignature(payload, WebhookApiFactory.WebhookSecret, DateTimeOffset.UtcNow.AddMinutes(-10)),
-            PaymentApiTestSupport.StripeSignature(payload.Replace("12500", "1", StringComparison.Ordinal), WebhookApiFactory.WebhookSecret, DateTimeOffset.UtcNow),
+            PaymentApiTestSupport.StripeSignature(
+                payload.Replace("12500", "1", StringComparison.Ordinal), WebhookApiFactory.WebhookSecret, DateTimeOffset.UtcNow),
             "",
             "t=1,v1=00",
         };
@@ -272,7 +273,8 @@ public sealed class StripeWebhookTests(WebhookApiFactory factory) : IClassFixtur
         Assert.Equal("declined", (await PaymentAsync(paymentId)).Status);
 
         // Meanwhile the payment moved on (the front desk retried with another card)...
-        await factory.ExecuteAsync("UPDATE card_payments SET status = 'succeeded', failure_code = NULL WHERE payment_id = @paymentId", new { paymentId });
+        await factory.ExecuteAsync(
+            "UPDATE card_payments SET status = 'succeeded', failure_code = NULL WHERE payment_id = @paymentId", new { paymentId });
         // ...and Stripe delivers the old event again, freshly signed: it must not be applied a second time.
         var again = await DeliverOkAsync(payload);
         Assert.True(again.GetProperty("duplicate").GetBoolean());
@@ -333,7 +335,8 @@ public sealed class StripeWebhookTests(WebhookApiFactory factory) : IClassFixtur
         using var desk = tenant.ClientFor(await tenant.CreateUserAsync("front-desk"));
 
         await DeliverOkAsync(Event(NewId("evt"), "payment_method.attached", Card(first, customer, "visa", "4242", 12, 2030)));
-        await DeliverOkAsync(Event(NewId("evt"), "setup_intent.succeeded", SetupIntent(customer, Card(second, customer, "mastercard", "4444", 3, 2031, "debit"))));
+        await DeliverOkAsync(
+            Event(NewId("evt"), "setup_intent.succeeded", SetupIntent(customer, Card(second, customer, "mastercard", "4444", 3, 2031, "debit"))));
 
         var cards = (await desk.SendAsync(HttpMethod.Get, $"/api/patients/{patientId}/cards", null)).GetProperty("items");
         Assert.Equal(
@@ -360,7 +363,8 @@ public sealed class StripeWebhookTests(WebhookApiFactory factory) : IClassFixtur
     public async Task Unknown_types_payments_and_customers_are_recorded_and_acknowledged()
     {
         var unknownType = NewId("evt");
-        var body = await DeliverOkAsync(Event(unknownType, "customer.subscription.created", """{ "id": "sub_1", "object": "subscription", "status": "active" }"""));
+        var body = await DeliverOkAsync(
+            Event(unknownType, "customer.subscription.created", """{ "id": "sub_1", "object": "subscription", "status": "active" }"""));
         Assert.False(body.GetProperty("applied").GetBoolean());
         Assert.Equal("customer.subscription.created", await factory.ScalarAsync<string>(
             "SELECT event_type FROM gateway_events WHERE event_id = @unknownType AND tenant_id IS NULL", new { unknownType }));

@@ -1,5 +1,5 @@
 using System.Net;
-using MedSpa.Tests.Infrastructure;
+using MedSpa.Tests.TestHost;
 using static MedSpa.Tests.Checkout.CheckoutRequests;
 
 namespace MedSpa.Tests.Receipts;

@@ -1,6 +1,6 @@
 using System.Net;
 using Dapper;
-using MedSpa.Tests.Infrastructure;
+using MedSpa.Tests.TestHost;
 using Npgsql;
 using static MedSpa.Tests.Checkout.CheckoutRequests;
 

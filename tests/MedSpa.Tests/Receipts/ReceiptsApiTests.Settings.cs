@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Http.Headers;
 using Dapper;
-using MedSpa.Tests.Infrastructure;
+using MedSpa.Tests.TestHost;
 using Npgsql;
 using SkiaSharp;
 using UglyToad.PdfPig;
@@ -52,7 +52,8 @@ public sealed partial class ReceiptsApiTests
         Assert.DoesNotContain("Jane Doe", text);
         Assert.DoesNotContain("Patient:", text);
 
-        (status, var problem) = await owner.TrySendAsync(HttpMethod.Put, settingsUrl, new { footerText = new string('x', 1001), showPatientName = true });
+        (status, var problem) = await owner.TrySendAsync(
+            HttpMethod.Put, settingsUrl, new { footerText = new string('x', 1001), showPatientName = true });
         Assert.Equal(HttpStatusCode.BadRequest, status);
         Assert.True(problem.GetProperty("errors").TryGetProperty("footerText", out _));
         Assert.Equal(footer, (await owner.SendAsync(HttpMethod.Get, settingsUrl, null)).GetProperty("footerText").GetString());
@@ -125,7 +126,8 @@ public sealed partial class ReceiptsApiTests
         Assert.Equal(HttpStatusCode.NotFound, status);
 
         await owner.SendAsync(HttpMethod.Delete, logoUrl, null, HttpStatusCode.NoContent);
-        Assert.False((await owner.SendAsync(HttpMethod.Get, $"/api/clinics/{tenant.ClinicId}/receipt-settings", null)).GetProperty("hasLogo").GetBoolean());
+        Assert.False(
+            (await owner.SendAsync(HttpMethod.Get, $"/api/clinics/{tenant.ClinicId}/receipt-settings", null)).GetProperty("hasLogo").GetBoolean());
         (status, _) = await owner.TrySendAsync(HttpMethod.Get, logoUrl, null);
         Assert.Equal(HttpStatusCode.NotFound, status);
         using (var doc = PdfDocument.Open(await owner.GetPdfAsync($"/api/invoices/{visit.InvoiceId}/receipt.pdf")))
@@ -143,7 +145,9 @@ public sealed partial class ReceiptsApiTests
         content.Headers.ContentType = new MediaTypeHeaderValue(contentType);
         using var response = await client.PutAsync(url, content);
         var text = await response.Content.ReadAsStringAsync();
-        Assert.True(response.StatusCode == expected, $"PUT {url} ({contentType}, {bytes.Length} bytes): expected {(int)expected}, got {(int)response.StatusCode}: {text}");
+        Assert.True(
+            response.StatusCode == expected,
+            $"PUT {url} ({contentType}, {bytes.Length} bytes): expected {(int)expected}, got {(int)response.StatusCode}: {text}");
         return text.Length == 0 ? default : System.Text.Json.JsonDocument.Parse(text).RootElement.Clone();
     }
 }

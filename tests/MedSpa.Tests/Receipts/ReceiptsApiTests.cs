@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.RegularExpressions;
-using MedSpa.Tests.Infrastructure;
+using MedSpa.Tests.TestHost;
 using MimeKit;
 using UglyToad.PdfPig;
 using static MedSpa.Tests.Checkout.CheckoutRequests;
@@ -64,7 +64,8 @@ public sealed partial class ReceiptsApiTests(ReceiptsApiFactory factory) : IClas
         var invoiceId = created.GetProperty("id").GetGuid();
         await desk.AddLineAsync(invoiceId, new { kind = "service", description = "HydraFacial", quantity = 1, unitPrice = Usd(19900) });
         var opened = await desk.OpenAsync(invoiceId);
-        var paid = await desk.PayAsync(invoiceId, new[] { new { kind = "credit", amount = Usd(opened.Total("total")), paymentMethodId = "pm_card_visa" } });
+        var paid = await desk.PayAsync(
+            invoiceId, new[] { new { kind = "credit", amount = Usd(opened.Total("total")), paymentMethodId = "pm_card_visa" } });
         Assert.Equal("paid", paid.GetProperty("status").GetString());
 
         var text = SampleReceipts.Text(await desk.GetPdfAsync($"/api/invoices/{invoiceId}/receipt.pdf"));
@@ -80,9 +81,11 @@ public sealed partial class ReceiptsApiTests(ReceiptsApiFactory factory) : IClas
         var tenant = await TestTenant.CreateAsync(factory);
         var desk = tenant.ClientFor(await tenant.CreateUserAsync("front-desk"));
         var visit = await CheckOutVisitAsync(tenant, desk);
-        var someoneElse = await desk.SendAsync(HttpMethod.Post, "/api/patients", new { firstName = "John", lastName = "Roe" }, HttpStatusCode.Created);
+        var someoneElse = await desk.SendAsync(
+            HttpMethod.Post, "/api/patients", new { firstName = "John", lastName = "Roe" }, HttpStatusCode.Created);
         var otherInvoice = (await desk.SendAsync(HttpMethod.Post, "/api/invoices",
-            new { clinicId = tenant.ClinicId, patientId = someoneElse.GetProperty("id").GetGuid() }, HttpStatusCode.Created)).GetProperty("id").GetGuid();
+            new { clinicId = tenant.ClinicId, patientId = someoneElse.GetProperty("id").GetGuid() }, HttpStatusCode.Created))
+                .GetProperty("id").GetGuid();
         await desk.AddLineAsync(otherInvoice, new { kind = "service", description = "Peel", quantity = 1, unitPrice = Usd(9900) });
         await desk.OpenAsync(otherInvoice);
         var ownerOfVisit = (await desk.GetInvoiceAsync(visit.InvoiceId)).GetProperty("patientId").GetGuid();
@@ -224,7 +227,8 @@ public sealed partial class ReceiptsApiTests(ReceiptsApiFactory factory) : IClas
         Assert.Single(factory.Smtp.Messages, m => m.Recipients.Contains(to));
         Assert.DoesNotContain(factory.Smtp.Messages, m => m.Recipients.Contains(visit.PatientEmail));
 
-        var (status, problem) = await desk.TrySendAsync(HttpMethod.Post, $"/api/invoices/{visit.InvoiceId}/receipt/email", new { to = "not an address" });
+        var (status, problem) = await desk.TrySendAsync(
+            HttpMethod.Post, $"/api/invoices/{visit.InvoiceId}/receipt/email", new { to = "not an address" });
         Assert.Equal(HttpStatusCode.BadRequest, status);
         Assert.True(problem.GetProperty("errors").TryGetProperty("to", out _));
 

@@ -1,5 +1,5 @@
 using System.Net;
-using MedSpa.Tests.Infrastructure;
+using MedSpa.Tests.TestHost;
 using static MedSpa.Tests.ReferenceData.ReferenceDataRequests;
 
 namespace MedSpa.Tests.ReferenceData;

@@ -2,7 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
-using MedSpa.Tests.Infrastructure;
+using MedSpa.Tests.TestHost;
 
 namespace MedSpa.Tests.ReferenceData;
 
@@ -126,7 +126,8 @@ public static class ReferenceDataRequests
 }
 
 /// <summary>One of every reference-data resource, created through the API by a tenant's owner.</summary>
-public sealed record TenantResources(TestTenant Tenant, Guid ClinicId, Guid RoomId, Guid TaxRateId, Guid ProviderId, Guid ServiceId, Guid ProductId, Guid PatientId)
+public sealed record TenantResources(
+    TestTenant Tenant, Guid ClinicId, Guid RoomId, Guid TaxRateId, Guid ProviderId, Guid ServiceId, Guid ProductId, Guid PatientId)
 {
     public static async Task<TenantResources> CreateAsync(TestTenant tenant)
     {

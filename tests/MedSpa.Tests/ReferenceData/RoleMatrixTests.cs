@@ -1,6 +1,6 @@
 using System.Net;
 using System.Net.Http.Json;
-using MedSpa.Tests.Infrastructure;
+using MedSpa.Tests.TestHost;
 using static MedSpa.Tests.ReferenceData.ReferenceDataRequests;
 
 namespace MedSpa.Tests.ReferenceData;
@@ -12,7 +12,8 @@ public sealed record MatrixRequest(HttpMethod Method, Func<TestTenant, string> U
 /// An endpoint group of the role matrix: one representative read and write request, and the roles allowed each.
 /// Everybody else signed in gets 403; anonymous callers get 401.
 /// </summary>
-public sealed record EndpointGroup(string Name, MatrixRequest Read, IReadOnlyList<string> ReadRoles, MatrixRequest Write, IReadOnlyList<string> WriteRoles);
+public sealed record EndpointGroup(
+    string Name, MatrixRequest Read, IReadOnlyList<string> ReadRoles, MatrixRequest Write, IReadOnlyList<string> WriteRoles);
 
 /// <summary>
 /// The role × endpoint-group matrix. Other features add their groups to <see cref="Groups"/>; every role, including

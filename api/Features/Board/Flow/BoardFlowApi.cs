@@ -1,5 +1,4 @@
 using Dapper;
-using MedSpa.Api.Features.Clinics;
 using MedSpa.Api.Infrastructure;
 using MedSpa.Api.Infrastructure.Idempotency;
 using MedSpa.GrainInterfaces;
@@ -144,7 +143,7 @@ public static class BoardFlowApi
     {
         await using (var conn = await db.OpenConnectionAsync(ct))
         {
-            if (!await ClinicsApi.IsVisibleAsync(conn, user, clinicId, ct))
+            if (!await ClinicAccess.IsVisibleAsync(conn, user, clinicId, ct))
             {
                 return ApiProblems.NotFound("Clinic");
             }

@@ -1,4 +1,3 @@
-using MedSpa.Api.Features.Clinics;
 using MedSpa.Api.Infrastructure;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.SignalR;
@@ -35,7 +34,7 @@ public sealed class BoardJoinHandler(NpgsqlDataSource db, ILogger<BoardJoinHandl
         if (user is not null && clinicId != Guid.Empty && BoardJoinRequirement.Roles.Contains(user.Role) && user.CanAccessClinic(clinicId))
         {
             await using var conn = await db.OpenConnectionAsync(invocation.Context.ConnectionAborted);
-            if (await ClinicsApi.IsVisibleAsync(conn, user, clinicId, invocation.Context.ConnectionAborted))
+            if (await ClinicAccess.IsVisibleAsync(conn, user, clinicId, invocation.Context.ConnectionAborted))
             {
                 context.Succeed(requirement);
                 return;

@@ -1,4 +1,3 @@
-using MedSpa.Api.Features.Clinics;
 using MedSpa.Api.Infrastructure;
 using MedSpa.GrainInterfaces.Board;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -90,7 +89,7 @@ public static class BoardLiveRegistration
     {
         if (user.Role == Roles.Patient) return ApiProblems.NotFound("Clinic");
         await using var conn = await db.OpenConnectionAsync(ct);
-        if (!await ClinicsApi.IsVisibleAsync(conn, user, clinicId, ct)) return ApiProblems.NotFound("Clinic");
+        if (!await ClinicAccess.IsVisibleAsync(conn, user, clinicId, ct)) return ApiProblems.NotFound("Clinic");
         return TypedResults.Ok(await grains.GetGrain<IClinicBoardGrain>(BoardKeys.For(user.TenantId, clinicId)).GetSnapshotAsync());
     }
 }

@@ -1,7 +1,6 @@
 using System.Security.Cryptography;
 using Dapper;
 using MedSpa.Api.Features.Auth;
-using MedSpa.Api.Features.Clinics;
 using MedSpa.Api.Infrastructure;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
@@ -53,7 +52,7 @@ public static class DisplayLinksApi
         if (name.Length > 200) return ApiProblems.Validation("name", "At most 200 characters.");
 
         await using var conn = await db.OpenConnectionAsync(ct);
-        if (!await ClinicsApi.IsVisibleAsync(conn, user, clinicId, ct)) return ApiProblems.NotFound("Clinic");
+        if (!await ClinicAccess.IsVisibleAsync(conn, user, clinicId, ct)) return ApiProblems.NotFound("Clinic");
 
         var secret = Base64Url(RandomNumberGenerator.GetBytes(32));
         var linkId = Guid.NewGuid();
@@ -83,7 +82,7 @@ public static class DisplayLinksApi
         if (!v.IsValid) return v.ToProblem();
 
         await using var conn = await db.OpenConnectionAsync(ct);
-        if (!await ClinicsApi.IsVisibleAsync(conn, user, clinicId, ct)) return ApiProblems.NotFound("Clinic");
+        if (!await ClinicAccess.IsVisibleAsync(conn, user, clinicId, ct)) return ApiProblems.NotFound("Clinic");
         return TypedResults.Ok(await conn.QueryPageAsync(
             paging, "display_links", "id, name, created_at, revoked_at, last_used_at",
             "WHERE tenant_id = @TenantId AND clinic_id = @clinicId", "created_at, id",
@@ -101,7 +100,7 @@ public static class DisplayLinksApi
         Guid clinicId, Guid linkId, CurrentUser user, NpgsqlDataSource db, RevokedAccessList revokedAccess, TimeProvider time, CancellationToken ct)
     {
         await using var conn = await db.OpenConnectionAsync(ct);
-        if (!await ClinicsApi.IsVisibleAsync(conn, user, clinicId, ct)) return ApiProblems.NotFound("Display link");
+        if (!await ClinicAccess.IsVisibleAsync(conn, user, clinicId, ct)) return ApiProblems.NotFound("Display link");
         await using var tx = await conn.BeginTransactionAsync(ct);
         var displayUser = await conn.QuerySingleOrDefaultAsync<Guid?>(new CommandDefinition(
             """

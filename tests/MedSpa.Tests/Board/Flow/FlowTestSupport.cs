@@ -6,7 +6,7 @@ using System.Text.Json;
 using Dapper;
 using MedSpa.GrainInterfaces.Board;
 using MedSpa.Grains.Board;
-using MedSpa.Tests.Infrastructure;
+using MedSpa.Tests.TestHost;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
@@ -145,7 +145,8 @@ public sealed class FlowWorld
 
     public HttpClient Desk() => Tenant.ClientFor(FrontDesk);
 
-    public object Booking(int patient = 0, int provider = 0, int? room = null, DateTimeOffset? start = null, int minutes = 30, int priority = 0) => new
+    public object Booking(int patient = 0, int provider = 0, int? room = null, DateTimeOffset? start = null, int minutes = 30, int priority = 0) =>
+        new
     {
         clinicId = ClinicId,
         patientId = Patients[patient],
@@ -178,7 +179,8 @@ public static class FlowHttp
     public static Task<HttpResponseMessage> PostJson(this HttpClient client, string url, object body) =>
         client.PostAsJsonAsync(url, body, MedSpaApiFactory.Json);
 
-    public static Task<HttpResponseMessage> Visit(this HttpClient client, Guid appointmentId, string command, object? body = null, string? device = null)
+    public static Task<HttpResponseMessage> Visit(
+        this HttpClient client, Guid appointmentId, string command, object? body = null, string? device = null)
     {
         var request = new HttpRequestMessage(HttpMethod.Post, $"/api/visits/{appointmentId}/{command}")
         {

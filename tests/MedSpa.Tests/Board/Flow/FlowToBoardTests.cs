@@ -1,5 +1,5 @@
 using MedSpa.GrainInterfaces.Board;
-using MedSpa.Tests.Infrastructure;
+using MedSpa.Tests.TestHost;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace MedSpa.Tests.Board.Flow;

@@ -1,6 +1,6 @@
 using System.Net;
 using Dapper;
-using MedSpa.Tests.Infrastructure;
+using MedSpa.Tests.TestHost;
 using Npgsql;
 
 namespace MedSpa.Tests.Board.Flow;
@@ -20,7 +20,8 @@ public sealed class RoomAccessTests(FlowApiFactory factory) : IClassFixture<Flow
         await using (var conn = new NpgsqlConnection(factory.ConnectionString))
         {
             await conn.ExecuteAsync(
-                "INSERT INTO clinics (tenant_id, id, name, time_zone, currency) VALUES (@TenantId, @otherClinic, 'Uptown', 'America/New_York', 'USD')",
+                "INSERT INTO clinics (tenant_id, id, name, time_zone, currency) VALUES (@TenantId, @otherClinic, 'Uptown', 'America/New_York', "
+                + "'USD')",
                 new { world.TenantId, otherClinic });
         }
 
@@ -34,7 +35,8 @@ public sealed class RoomAccessTests(FlowApiFactory factory) : IClassFixture<Flow
         {
             Assert.Equal(HttpStatusCode.NotFound, (await unassigned.GetAsync($"/api/rooms/{room}/status")).StatusCode);
             Assert.Equal(HttpStatusCode.NotFound, (await stranger.GetAsync($"/api/rooms/{room}/status")).StatusCode);
-            Assert.Equal(HttpStatusCode.NotFound, (await unassigned.PostJson($"/api/rooms/{room}/out-of-service", new { reason = round })).StatusCode);
+            Assert.Equal(
+                HttpStatusCode.NotFound, (await unassigned.PostJson($"/api/rooms/{room}/out-of-service", new { reason = round })).StatusCode);
             Assert.Equal(HttpStatusCode.NotFound, (await stranger.PostJson($"/api/rooms/{room}/out-of-service", new { reason = round })).StatusCode);
             Assert.Equal(HttpStatusCode.NotFound, (await world.Desk().GetAsync($"/api/rooms/{Guid.NewGuid()}/status")).StatusCode);
             Assert.Equal("empty", (await world.Desk().GetAsync($"/api/rooms/{room}/status").OkJsonAsync()).GetProperty("status").GetString());

@@ -80,16 +80,22 @@ public sealed class VisitFlowTests(FlowApiFactory factory) : IClassFixture<FlowA
         // What the board heard, in order: the room's cards through the whole visit, the visit's own events.
         var published = factory.Board.For(world.TenantId, world.ClinicId);
         var roomStatuses = published.Select(p => p.Data).OfType<RoomCard>().Where(c => c.RoomId == room).Select(c => c.Status).ToList();
-        Assert.Equal([RoomStatus.Waiting, RoomStatus.InProgress, RoomStatus.Documenting, RoomStatus.Ready, RoomStatus.Turnover, RoomStatus.Empty], roomStatuses);
+        Assert.Equal(
+            [RoomStatus.Waiting, RoomStatus.InProgress, RoomStatus.Documenting, RoomStatus.Ready, RoomStatus.Turnover, RoomStatus.Empty],
+            roomStatuses);
         var visitEvents = published.Where(p => p.Data is VisitFlowEvent e && e.VisitId == appointment).Select(p => p.Event).ToList();
         Assert.Equal(8, visitEvents.Count(e => e == BoardEventNames.VisitStatusChanged));
         Assert.Contains(BoardEventNames.PatientCheckedIn, visitEvents);
         Assert.Contains(BoardEventNames.TreatmentStarted, visitEvents);
         Assert.Contains(BoardEventNames.TreatmentReadyForPayment, visitEvents);
         Assert.Contains(BoardEventNames.TreatmentCompleted, visitEvents);
-        var providerStatuses = published.Select(p => p.Data).OfType<ProviderCard>().Where(c => c.ProviderId == provider).Select(c => c.Status).ToList();
-        Assert.Equal([ProviderStatus.Waiting, ProviderStatus.InRoom, ProviderStatus.Documenting, ProviderStatus.Ready, ProviderStatus.Waiting], providerStatuses);
-        Assert.Contains(published, p => p.Event == BoardEventNames.QueueUpdated && ((WaitingQueueView)p.Data).Entries.Any(e => e.VisitId == appointment));
+        var providerStatuses = published.Select(p => p.Data)
+            .OfType<ProviderCard>().Where(c => c.ProviderId == provider).Select(c => c.Status).ToList();
+        Assert.Equal(
+            [ProviderStatus.Waiting, ProviderStatus.InRoom, ProviderStatus.Documenting, ProviderStatus.Ready, ProviderStatus.Waiting],
+            providerStatuses);
+        Assert.Contains(
+            published, p => p.Event == BoardEventNames.QueueUpdated && ((WaitingQueueView)p.Data).Entries.Any(e => e.VisitId == appointment));
     }
 
     [Fact]
@@ -110,7 +116,8 @@ public sealed class VisitFlowTests(FlowApiFactory factory) : IClassFixture<FlowA
         await desk.Visit(appointment, "check-in").OkJsonAsync();
         var seat = await desk.Visit(appointment, "seat").ProblemAsync(HttpStatusCode.BadRequest, "room_required");
         Assert.True(seat.GetProperty("errors").TryGetProperty("roomId", out _));
-        var unknownRoom = await desk.Visit(appointment, "seat", new { roomId = Guid.NewGuid() }).ProblemAsync(HttpStatusCode.BadRequest, "validation_failed");
+        var unknownRoom = await desk.Visit(appointment, "seat", new { roomId = Guid.NewGuid() })
+            .ProblemAsync(HttpStatusCode.BadRequest, "validation_failed");
         Assert.True(unknownRoom.GetProperty("errors").TryGetProperty("roomId", out _));
         var cancel = await desk.Visit(appointment, "cancel").ProblemAsync(HttpStatusCode.BadRequest, "reason_required");
         Assert.True(cancel.GetProperty("errors").TryGetProperty("reason", out _));
@@ -192,7 +199,8 @@ public sealed class VisitFlowTests(FlowApiFactory factory) : IClassFixture<FlowA
 
         async Task<HttpResponseMessage> CheckIn()
         {
-            var request = new HttpRequestMessage(HttpMethod.Post, $"/api/visits/{appointment}/check-in") { Content = System.Net.Http.Json.JsonContent.Create(new { }) };
+            var request = new HttpRequestMessage(
+                HttpMethod.Post, $"/api/visits/{appointment}/check-in") { Content = System.Net.Http.Json.JsonContent.Create(new { }) };
             request.Headers.Add("Idempotency-Key", key);
             return await desk.SendAsync(request);
         }
@@ -304,14 +312,17 @@ public sealed class VisitFlowTests(FlowApiFactory factory) : IClassFixture<FlowA
         }
 
         var self = world.Tenant.ClientFor(providerUser);
-        var offline = await self.PostJson($"/api/providers/{world.Providers[1]}/break/start", new { }).ProblemAsync(HttpStatusCode.Conflict, "invalid_transition");
+        var offline = await self.PostJson($"/api/providers/{world.Providers[1]}/break/start", new { })
+            .ProblemAsync(HttpStatusCode.Conflict, "invalid_transition");
         Assert.Equal("offline", offline.GetProperty("currentStatus").GetString());
         Assert.Equal(409, Assert.Single(offline.EnumerateObject(), p => p.Name == "status").Value.GetInt32());
         await self.PostJson($"/api/providers/{world.Providers[1]}/on-duty", new { }).OkJsonAsync();
         var onBreak = await self.PostJson($"/api/providers/{world.Providers[1]}/break/start", new { }).OkJsonAsync();
         Assert.Equal("break", onBreak.GetProperty("status").GetString());
         await self.PostJson($"/api/providers/{world.Providers[1]}/break/start", new { }).ProblemAsync(HttpStatusCode.Conflict, "invalid_transition");
-        Assert.Equal("waiting", (await self.PostJson($"/api/providers/{world.Providers[1]}/break/end", new { }).OkJsonAsync()).GetProperty("status").GetString());
+        Assert.Equal(
+            "waiting",
+            (await self.PostJson($"/api/providers/{world.Providers[1]}/break/end", new { }).OkJsonAsync()).GetProperty("status").GetString());
         var other = await self.PostJson($"/api/providers/{world.Providers[0]}/on-duty", new { });
         Assert.Equal(HttpStatusCode.Forbidden, other.StatusCode);
         await desk.PostJson($"/api/providers/{world.Providers[0]}/on-duty", new { }).OkJsonAsync();

@@ -1,7 +1,7 @@
 using System.Net.Http.Json;
 using MedSpa.Api.Features.Board.Live;
 using MedSpa.GrainInterfaces.Board;
-using MedSpa.Tests.Infrastructure;
+using MedSpa.Tests.TestHost;
 using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
@@ -37,7 +37,9 @@ public sealed class BoardFeedLifecycleTests(LiveServerFactory factory) : IClassF
 
         // One of two leaves: the other still needs the pushes.
         await first.DisposeAsync();
-        await EventuallyAsync(async () => (await boardFeed.GetPresenceAsync()).Connected.Sum(c => c.Connections) == 1, "the first client's departure reaches the board");
+        await EventuallyAsync(
+            async () =>
+                (await boardFeed.GetPresenceAsync()).Connected.Sum(c => c.Connections) == 1, "the first client's departure reaches the board");
         Assert.True(Feed.IsSubscribed(tenant.TenantId, tenant.ClinicId));
         var stillPushed = await board.PublishAsync([BoardTestData.RoomChange(room, RoomStatus.Waiting, "A B")]);
         await Eventually.TrueAsync(() => second.Received.Any(e => e.Seq == stillPushed), "the remaining client gets events");
@@ -99,7 +101,8 @@ public sealed class BoardFeedLifecycleTests(LiveServerFactory factory) : IClassF
 
         // The room grain holds live state (and the old label) before the rename.
         (await admin.PostAsJsonAsync($"/api/rooms/{room}/out-of-service", new { reason = "new laser" })).EnsureSuccessStatusCode();
-        await Eventually.TrueAsync(() => client.Received.Any(e => e.Data is RoomCard { Status: RoomStatus.OutOfService }), "the out-of-service card arrives");
+        await Eventually.TrueAsync(
+            () => client.Received.Any(e => e.Data is RoomCard { Status: RoomStatus.OutOfService }), "the out-of-service card arrives");
 
         var renamed = await admin.PutAsJsonAsync($"/api/clinics/{tenant.ClinicId}/rooms/{room}",
             new { number = "2", name = "Laser suite", kind = "laser", outOfService = true, outOfServiceReason = "new laser" });

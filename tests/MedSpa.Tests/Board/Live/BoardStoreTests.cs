@@ -2,7 +2,7 @@ using System.Collections.Immutable;
 using Dapper;
 using MedSpa.GrainInterfaces.Board;
 using MedSpa.Grains.Board;
-using MedSpa.Tests.Infrastructure;
+using MedSpa.Tests.TestHost;
 using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 
@@ -49,8 +49,12 @@ public sealed class BoardStoreTests(MedSpaApiFactory factory) : IClassFixture<Me
 
         await Assert.ThrowsAsync<BoardConcurrencyException>(() => Store.SaveAsync(t, c, 1, State(3), [Event(2), Event(3)], 1024));
         await using var check = new NpgsqlConnection(factory.ConnectionString);
-        Assert.Equal(1L, await check.ExecuteScalarAsync<long>("SELECT last_seq FROM board_states WHERE tenant_id = @t AND clinic_id = @c", new { t, c }));
-        Assert.Equal(new long[] { 1, 2 }, (await check.QueryAsync<long>("SELECT seq FROM board_events WHERE tenant_id = @t AND clinic_id = @c ORDER BY seq", new { t, c })).ToArray());
+        Assert.Equal(
+            1L, await check.ExecuteScalarAsync<long>("SELECT last_seq FROM board_states WHERE tenant_id = @t AND clinic_id = @c", new { t, c }));
+        Assert.Equal(
+            new long[] { 1, 2 },
+            (await check.QueryAsync<long>("SELECT seq FROM board_events WHERE tenant_id = @t AND clinic_id = @c ORDER BY seq", new { t, c }))
+            .ToArray());
     }
 
     [Fact]
@@ -84,12 +88,15 @@ public sealed class BoardStoreTests(MedSpaApiFactory factory) : IClassFixture<Me
         Assert.Equal(seqs, stored.RecentEvents.Select(e => e.Seq).ToArray());
         await using var conn = new NpgsqlConnection(factory.ConnectionString);
         Assert.Equal(seqs, (await conn.QueryAsync<long>(
-            "SELECT seq FROM board_events WHERE tenant_id = @tenantId AND clinic_id = @clinicId ORDER BY seq", new { tenantId, clinicId })).ToArray());
+            "SELECT seq FROM board_events WHERE tenant_id = @tenantId AND clinic_id = @clinicId ORDER BY seq", new { tenantId, clinicId }))
+                .ToArray());
     }
 
     private static StoredBoardState State(long lastSeq) =>
-        new(lastSeq, ImmutableArray<RoomCard>.Empty, ImmutableArray<ProviderCard>.Empty, new WaitingQueueView([], DateTimeOffset.UnixEpoch.AddSeconds(lastSeq)));
+        new(lastSeq, ImmutableArray<RoomCard>.Empty, ImmutableArray<ProviderCard>.Empty,
+            new WaitingQueueView([], DateTimeOffset.UnixEpoch.AddSeconds(lastSeq)));
 
     private static BoardEnvelope Event(long seq) =>
-        new(BoardEventNames.QueueUpdated, seq, DateTimeOffset.UnixEpoch.AddSeconds(seq), new WaitingQueueView([], DateTimeOffset.UnixEpoch.AddSeconds(seq)));
+        new(BoardEventNames.QueueUpdated, seq, DateTimeOffset.UnixEpoch.AddSeconds(seq),
+            new WaitingQueueView([], DateTimeOffset.UnixEpoch.AddSeconds(seq)));
 }

@@ -4,7 +4,7 @@ using System.Net.Http.Json;
 using Dapper;
 using MedSpa.Api.Features.Board.Live;
 using MedSpa.GrainInterfaces.Board;
-using MedSpa.Tests.Infrastructure;
+using MedSpa.Tests.TestHost;
 using Microsoft.AspNetCore.SignalR;
 using Npgsql;
 
@@ -66,7 +66,9 @@ public sealed class ClinicHubTests(LiveServerFactory factory) : IClassFixture<Li
         var card = Assert.Single(snapshot.Rooms);
         Assert.Equal((room, RoomStatus.Empty, "3 · Laser suite"), (card.RoomId, card.Status, card.Name));
         var providerCard = Assert.Single(snapshot.Providers);
-        Assert.Equal((providerId, ProviderStatus.Offline, DeviceConnection.Disconnected), (providerCard.ProviderId, providerCard.Status, providerCard.Connection));
+        Assert.Equal(
+            (providerId, ProviderStatus.Offline, DeviceConnection.Disconnected),
+            (providerCard.ProviderId, providerCard.Status, providerCard.Connection));
     }
 
     [Fact]
@@ -179,7 +181,8 @@ public sealed class ClinicHubTests(LiveServerFactory factory) : IClassFixture<Li
 
         await tablet.DisposeAsync();
         await Eventually.TrueAsync(
-            () => wall.Received.LastOrDefault(e => e.Data is ProviderCard p && p.ProviderId == providerId)?.Data is ProviderCard { Connection: DeviceConnection.Disconnected },
+            () => wall.Received.LastOrDefault(
+                e => e.Data is ProviderCard p && p.ProviderId == providerId)?.Data is ProviderCard { Connection: DeviceConnection.Disconnected },
             "the wall screen sees the tablet disconnected");
         var snapshot = await factory.Grains.Board(tenant).GetSnapshotAsync();
         Assert.Equal(DeviceConnection.Disconnected, snapshot.Providers.Single(p => p.ProviderId == providerId).Connection);
@@ -212,13 +215,15 @@ public sealed class ClinicHubTests(LiveServerFactory factory) : IClassFixture<Li
         using var asDisplay = factory.CreateClient(token.AccessToken);
         Assert.Equal(HttpStatusCode.Forbidden, (await asDisplay.GetAsync($"/api/clinics/{tenant.ClinicId}/rooms")).StatusCode);
 
-        var list = await (await admin.GetAsync($"/api/clinics/{tenant.ClinicId}/display-links")).ReadJsonAsync<MedSpa.Api.Infrastructure.Paged<DisplayLinkResponse>>();
+        var list = await (await admin.GetAsync($"/api/clinics/{tenant.ClinicId}/display-links"))
+            .ReadJsonAsync<MedSpa.Api.Infrastructure.Paged<DisplayLinkResponse>>();
         Assert.Null(Assert.Single(list.Items).Secret);
 
         Assert.Equal(HttpStatusCode.NoContent, (await admin.DeleteAsync($"/api/clinics/{tenant.ClinicId}/display-links/{link.Id}")).StatusCode);
         var refused = await anonymous.PostAsJsonAsync("/api/board/display-token", new { key = link.Secret });
         Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
-        Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.PostAsJsonAsync("/api/board/display-token", new { key = "not-a-key" })).StatusCode);
+        Assert.Equal(
+            HttpStatusCode.Unauthorized, (await anonymous.PostAsJsonAsync("/api/board/display-token", new { key = "not-a-key" })).StatusCode);
         Assert.Equal(HttpStatusCode.BadRequest, (await anonymous.PostAsJsonAsync("/api/board/display-token", new { key = "" })).StatusCode);
     }
 
@@ -229,11 +234,13 @@ public sealed class ClinicHubTests(LiveServerFactory factory) : IClassFixture<Li
         var other = await TestTenant.CreateAsync(factory);
         var frontDesk = await tenant.CreateUserAsync("front-desk");
         using var asFrontDesk = tenant.ClientFor(frontDesk);
-        Assert.Equal(HttpStatusCode.Forbidden, (await asFrontDesk.PostAsJsonAsync($"/api/clinics/{tenant.ClinicId}/display-links", new { })).StatusCode);
+        Assert.Equal(
+            HttpStatusCode.Forbidden, (await asFrontDesk.PostAsJsonAsync($"/api/clinics/{tenant.ClinicId}/display-links", new { })).StatusCode);
         using var admin = tenant.ClientFor(tenant.Owner);
         Assert.Equal(HttpStatusCode.NotFound, (await admin.PostAsJsonAsync($"/api/clinics/{other.ClinicId}/display-links", new { })).StatusCode);
         await using var conn = new NpgsqlConnection(factory.ConnectionString);
-        Assert.Equal(0, await conn.ExecuteScalarAsync<int>("SELECT count(*) FROM display_links WHERE tenant_id = @TenantId", new { tenant.TenantId }));
+        Assert.Equal(
+            0, await conn.ExecuteScalarAsync<int>("SELECT count(*) FROM display_links WHERE tenant_id = @TenantId", new { tenant.TenantId }));
     }
 
     [Fact]

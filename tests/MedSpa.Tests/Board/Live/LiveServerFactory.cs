@@ -3,7 +3,7 @@ using System.Collections.Immutable;
 using Dapper;
 using MedSpa.Api.Features.Board.Live;
 using MedSpa.GrainInterfaces.Board;
-using MedSpa.Tests.Infrastructure;
+using MedSpa.Tests.TestHost;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.SignalR.Client;
@@ -229,7 +229,8 @@ public static class BoardTestData
     }
 
     public static ImmutableArray<BoardChange> RoomChanges(Guid roomId, int count) =>
-        [.. Enumerable.Range(0, count).Select(i => RoomChange(roomId, i % 2 == 0 ? RoomStatus.Waiting : RoomStatus.InProgress, $"Patient Number{i}"))];
+        [.. Enumerable.Range(0, count)
+            .Select(i => RoomChange(roomId, i % 2 == 0 ? RoomStatus.Waiting : RoomStatus.InProgress, $"Patient Number{i}"))];
 }
 
 /// <summary>
@@ -238,7 +239,8 @@ public static class BoardTestData
 /// </summary>
 public sealed class BoardEventDataReader : System.Text.Json.Serialization.JsonConverter<BoardEventData>
 {
-    public override BoardEventData? Read(ref System.Text.Json.Utf8JsonReader reader, Type typeToConvert, System.Text.Json.JsonSerializerOptions options)
+    public override BoardEventData? Read(
+        ref System.Text.Json.Utf8JsonReader reader, Type typeToConvert, System.Text.Json.JsonSerializerOptions options)
     {
         using var doc = System.Text.Json.JsonDocument.ParseValue(ref reader);
         var root = doc.RootElement;

@@ -3,7 +3,7 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using MedSpa.GrainInterfaces.Board;
 using MedSpa.Tests.Board.Flow;
-using MedSpa.Tests.Infrastructure;
+using MedSpa.Tests.TestHost;
 
 namespace MedSpa.Tests.Board.Live;
 
@@ -30,7 +30,8 @@ public sealed class RoomReferenceSyncTests(LiveServerFactory factory) : IClassFi
         Assert.Equal(roomId, card.GetProperty("roomId").GetGuid());
         Assert.Equal("empty", card.GetProperty("status").GetString());
         Assert.Equal("7 · Laser suite", card.GetProperty("name").GetString());
-        await Eventually.TrueAsync(() => screen.Received.Any(e => e.Event == BoardEventNames.RoomUpdated && e.Data is RoomCard c && c.RoomId == roomId),
+        await Eventually.TrueAsync(
+            () => screen.Received.Any(e => e.Event == BoardEventNames.RoomUpdated && e.Data is RoomCard c && c.RoomId == roomId),
             "the screen hears of the new room");
     }
 
@@ -51,11 +52,13 @@ public sealed class RoomReferenceSyncTests(LiveServerFactory factory) : IClassFi
 
         var board = await BoardAsync(owner, tenant);
         Assert.Equal([kept], board.GetProperty("rooms").EnumerateArray().Select(r => r.GetProperty("roomId").GetGuid()));
-        await Eventually.TrueAsync(() => screen.Received.Any(e => e.Event == BoardEventNames.RoomRemoved && e.Data is RoomCard c && c.RoomId == roomId),
+        await Eventually.TrueAsync(
+            () => screen.Received.Any(e => e.Event == BoardEventNames.RoomRemoved && e.Data is RoomCard c && c.RoomId == roomId),
             "the screen hears that the room left");
 
         await owner.GetAsync($"/api/rooms/{roomId}/status").ProblemAsync(HttpStatusCode.NotFound, "not_found");
-        await owner.PostJson($"/api/rooms/{roomId}/out-of-service", new { reason = "still here?" }).ProblemAsync(HttpStatusCode.NotFound, "not_found");
+        await owner.PostJson($"/api/rooms/{roomId}/out-of-service", new { reason = "still here?" })
+            .ProblemAsync(HttpStatusCode.NotFound, "not_found");
         await owner.PostJson($"/api/rooms/{roomId}/clean", new { }).ProblemAsync(HttpStatusCode.NotFound, "not_found");
         var listed = await owner.GetFromJsonAsync<JsonElement>($"/api/clinics/{tenant.ClinicId}/rooms/{roomId}");
         Assert.False(listed.GetProperty("active").GetBoolean());
@@ -100,7 +103,8 @@ public sealed class RoomReferenceSyncTests(LiveServerFactory factory) : IClassFi
         Assert.Equal("Deep clean", listed.GetProperty("outOfServiceReason").GetString());
 
         // Rooms API returns it to service → live agrees.
-        await owner.PutAsJsonAsync(path, new { number = "4", name = "Laser room", kind = "laser", outOfService = false }, MedSpaApiFactory.Json).OkJsonAsync();
+        await owner.PutAsJsonAsync(path, new { number = "4", name = "Laser room", kind = "laser", outOfService = false }, MedSpaApiFactory.Json)
+            .OkJsonAsync();
         Assert.Equal("empty", (await owner.GetAsync($"/api/rooms/{roomId}/status").OkJsonAsync()).GetProperty("status").GetString());
     }
 
@@ -118,7 +122,8 @@ public sealed class RoomReferenceSyncTests(LiveServerFactory factory) : IClassFi
         var occupied = (await owner.GetAsync($"/api/rooms/{room}/status").OkJsonAsync()).GetProperty("status").GetString();
         Assert.Equal("waiting", occupied); // the patient is in the room, waiting for the provider
 
-        var refused = await owner.PutAsJsonAsync(path, new { number = "1", name = "Room 1", kind = "treatment", outOfService = true, outOfServiceReason = "Broken" },
+        var refused = await owner.PutAsJsonAsync(
+            path, new { number = "1", name = "Room 1", kind = "treatment", outOfService = true, outOfServiceReason = "Broken" },
             MedSpaApiFactory.Json).ProblemAsync(HttpStatusCode.Conflict, "invalid_transition");
         Assert.Equal(occupied, refused.GetProperty("currentStatus").GetString());
         Assert.False((await owner.GetFromJsonAsync<JsonElement>(path)).GetProperty("outOfService").GetBoolean());

@@ -4,7 +4,7 @@ using System.Text;
 using System.Text.Json;
 using MedSpa.Api.Features.Board.Live;
 using MedSpa.GrainInterfaces.Board;
-using MedSpa.Tests.Infrastructure;
+using MedSpa.Tests.TestHost;
 using MedSpa.Tests.Payments;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.SignalR;
@@ -78,7 +78,8 @@ public sealed class SlowScreenTests(SlowScreenServerFactory factory) : IClassFix
 
         // 2. It falls further behind than its queue allows: it is cut loose, the walls carry on.
         last = await PublishAsync(board, room, SlowScreenServerFactory.ScreenQueueLimit + 20);
-        await Eventually.TrueAsync(() => !Feed.ScreenConnectionIds(tenant.TenantId, tenant.ClinicId).Contains(frozen.ConnectionId), "the frozen screen is cut loose");
+        await Eventually.TrueAsync(
+            () => !Feed.ScreenConnectionIds(tenant.TenantId, tenant.ClinicId).Contains(frozen.ConnectionId), "the frozen screen is cut loose");
         last = await PublishAsync(board, room, 5);
         await Eventually.TrueAsync(() => HasAll(wall1, start, last) && HasAll(wall2, start, last), "the walls get every event after the cut");
         Assert.Equal([.. Enumerable.Range(1, (int)(last - start)).Select(i => start + i)], wall1.Applied.Select(e => e.Seq));
@@ -117,7 +118,8 @@ public sealed class SlowScreenTests(SlowScreenServerFactory factory) : IClassFix
             Assert.All(clients, c => Assert.Equal(0, c.PresenceGaps));
             foreach (var client in clients)
             {
-                Assert.Equal([.. Enumerable.Range(0, screens).Select(i => $"screen-{i:00}")], client.Presence!.Connected.Select(e => e.DeviceId).Order());
+                Assert.Equal(
+                    [.. Enumerable.Range(0, screens).Select(i => $"screen-{i:00}")], client.Presence!.Connected.Select(e => e.DeviceId).Order());
             }
 
             // Whole lists on every join would deliver about screens³/3 entries (21,000 here); changes deliver each
@@ -127,7 +129,8 @@ public sealed class SlowScreenTests(SlowScreenServerFactory factory) : IClassFix
 
             // A screen leaving reaches every remaining screen as a change applied to its list.
             await clients[0].DisposeAsync();
-            await Eventually.TrueAsync(() => clients.Skip(1).All(c => c.Presence!.Connected.Length == screens - 1), "the departure reaches every screen");
+            await Eventually.TrueAsync(
+                () => clients.Skip(1).All(c => c.Presence!.Connected.Length == screens - 1), "the departure reaches every screen");
             Assert.All(clients.Skip(1), c => Assert.DoesNotContain(c.Presence!.Connected, e => e.DeviceId == "screen-00"));
         }
         finally
@@ -161,7 +164,9 @@ public sealed class SlowScreenTests(SlowScreenServerFactory factory) : IClassFix
         var refused = await Assert.ThrowsAsync<HubException>(() => client.JoinAsync(other.ClinicId));
         Assert.Contains("unauthorized", refused.Message);
 
-        await Eventually.TrueAsync(() => factory.Logs.Entries.Any(e => e.Message.Contains("JoinBoard refused") && e.Message.Contains(other.ClinicId.ToString())), "the refusal is logged");
+        await Eventually.TrueAsync(
+            () => factory.Logs.Entries.Any(e => e.Message.Contains("JoinBoard refused") && e.Message.Contains(other.ClinicId.ToString())),
+            "the refusal is logged");
         var refusal = factory.Logs.Entries.Single(e => e.Message.Contains("JoinBoard refused") && e.Message.Contains(other.ClinicId.ToString()));
         Assert.Equal(LogLevel.Warning, refusal.Level);
         Assert.DoesNotContain(" at ", refusal.Message);

@@ -1,6 +1,6 @@
 using Microsoft.Extensions.DependencyInjection;
 using MedSpa.GrainInterfaces.Board;
-using MedSpa.Tests.Infrastructure;
+using MedSpa.Tests.TestHost;
 
 namespace MedSpa.Tests.Board.Live;
 

@@ -1,4 +1,4 @@
-using MedSpa.Tests.Infrastructure;
+using MedSpa.Tests.TestHost;
 
 namespace MedSpa.Tests.Payments.StripeMock;
 

@@ -41,9 +41,12 @@ public sealed record StripeMockCard(
         Add("mastercard_prepaid", new StripeMockCard("mastercard", "prepaid", "5100"));
         Add("amex", new StripeMockCard("amex", "credit", "0005"));
         Add("chargeDeclined", visa with { Last4 = "0002", ErrorCode = "card_declined", DeclineCode = "generic_decline", Message = declined });
-        Add("chargeDeclinedInsufficientFunds", visa with { Last4 = "9995", ErrorCode = "card_declined", DeclineCode = "insufficient_funds", Message = "Your card has insufficient funds." });
+        Add("chargeDeclinedInsufficientFunds",
+            visa with { Last4 = "9995", ErrorCode = "card_declined", DeclineCode = "insufficient_funds",
+                Message = "Your card has insufficient funds." });
         Add("chargeDeclinedExpiredCard", visa with { Last4 = "0069", ErrorCode = "expired_card", Message = "Your card has expired." });
-        Add("chargeDeclinedIncorrectCvc", visa with { Last4 = "0127", CvcCheck = "fail", ErrorCode = "incorrect_cvc", Message = "Your card's security code is incorrect." });
+        Add("chargeDeclinedIncorrectCvc",
+            visa with { Last4 = "0127", CvcCheck = "fail", ErrorCode = "incorrect_cvc", Message = "Your card's security code is incorrect." });
         Add("cvcCheckFail", visa with { Last4 = "0101", CvcCheck = "fail" });
         Add("avsZipFail", visa with { Last4 = "0036", PostalCodeCheck = "fail" });
         Add("authenticationRequired", visa with { Last4 = "3184", RequiresAuthentication = true });

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Text.Json.Nodes;
-using MedSpa.Tests.Infrastructure;
+using MedSpa.Tests.TestHost;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -250,18 +250,22 @@ public sealed class StripeMockServer : IAsyncDisposable, IDisposable
         await context.Response.WriteAsync(body);
     }
 
-    private (int Status, string Body, bool Replayed) Process(string method, string path, List<KeyValuePair<string, string>> fields, string? idempotencyKey)
+    private (int Status, string Body, bool Replayed) Process(
+        string method, string path, List<KeyValuePair<string, string>> fields, string? idempotencyKey)
     {
         lock (_gate)
         {
-            var fingerprint = method + " " + path + "?" + string.Join("&", fields.OrderBy(f => f.Key, StringComparer.Ordinal).ThenBy(f => f.Value, StringComparer.Ordinal).Select(f => f.Key + "=" + f.Value));
+            var fingerprint = method + " " + path + "?" + string.Join(
+                "&", fields.OrderBy(f => f.Key, StringComparer.Ordinal)
+                .ThenBy(f => f.Value, StringComparer.Ordinal).Select(f => f.Key + "=" + f.Value));
             var idempotent = method == "POST" && !string.IsNullOrEmpty(idempotencyKey);
             if (idempotent && _idempotent.TryGetValue(idempotencyKey!, out var stored))
             {
                 if (stored.Fingerprint != fingerprint)
                 {
                     return (400, Error("idempotency_error", null,
-                        $"Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '{idempotencyKey}' if you meant to execute a different request.").ToJsonString(), false);
+                        "Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other "
+                        + $"than '{idempotencyKey}' if you meant to execute a different request.").ToJsonString(), false);
                 }
 
                 return (stored.Status, stored.Body, true);
@@ -298,7 +302,8 @@ public sealed class StripeMockServer : IAsyncDisposable, IDisposable
             ("GET", ["v1", "customers", var id, "payment_methods"]) => (200, ListPaymentMethods(id, form)),
             ("POST", ["v1", "setup_intents"]) => (200, CreateSetupIntent(form)),
             ("POST", ["v1", "payment_methods"]) => (200, CreatePaymentMethod(form)),
-            ("GET", ["v1", "payment_methods", var id]) => (200, RenderPaymentMethod(RequirePaymentMethod(id, "id", inPath: true), form.Expands("customer"))),
+            ("GET", ["v1", "payment_methods", var id]) =>
+                (200, RenderPaymentMethod(RequirePaymentMethod(id, "id", inPath: true), form.Expands("customer"))),
             ("POST", ["v1", "payment_methods", var id, "attach"]) => (200, Attach(id, form)),
             ("POST", ["v1", "payment_methods", var id, "detach"]) => (200, Detach(id)),
             ("POST", ["v1", "payment_intents"]) => CreatePaymentIntent(form),
@@ -339,7 +344,8 @@ public sealed class StripeMockServer : IAsyncDisposable, IDisposable
             else if (!_paymentMethods.TryGetValue(defaultId, out var method) || method.Customer != id)
             {
                 throw new MockApiError(400, Error("invalid_request_error", "resource_missing",
-                    $"No such PaymentMethod: '{defaultId}'; the customer does not have a payment method with that ID.", "invoice_settings[default_payment_method]"));
+                    $"No such PaymentMethod: '{defaultId}'; the customer does not have a payment method with that ID.",
+                    "invoice_settings[default_payment_method]"));
             }
             else
             {
@@ -419,7 +425,8 @@ public sealed class StripeMockServer : IAsyncDisposable, IDisposable
         if (token is null)
         {
             // Raw card numbers are refused: this server, like ours, never takes a PAN.
-            throw new MockApiError(400, Error("invalid_request_error", "parameter_missing", "Only card[token] is accepted by the mock.", "card[token]"));
+            throw new MockApiError(
+                400, Error("invalid_request_error", "parameter_missing", "Only card[token] is accepted by the mock.", "card[token]"));
         }
 
         if (!token.StartsWith("tok_", StringComparison.Ordinal) || !_testMethods.TryGetValue(token, out var card))
@@ -433,18 +440,21 @@ public sealed class StripeMockServer : IAsyncDisposable, IDisposable
 
     private JsonObject Attach(string id, Form form)
     {
-        var customerId = form["customer"] ?? throw new MockApiError(400, Error("invalid_request_error", "parameter_missing", "Missing required param: customer.", "customer"));
+        var customerId = form["customer"]
+            ?? throw new MockApiError(400, Error("invalid_request_error", "parameter_missing", "Missing required param: customer.", "customer"));
         RequireCustomer(customerId, inPath: false);
         var method = RequirePaymentMethod(id, "id", inPath: true);
         if (method.Detached)
         {
             throw new MockApiError(400, Error("invalid_request_error", null,
-                "This PaymentMethod was previously used without being attached to a Customer or was detached from a Customer, and may not be used again."));
+                "This PaymentMethod was previously used without being attached to a Customer or was detached from a Customer, and may not be used "
+                + "again."));
         }
 
         if (method.Customer is { } owner && owner != customerId)
         {
-            throw new MockApiError(400, Error("invalid_request_error", null, "The payment method you provided has already been attached to a customer."));
+            throw new MockApiError(
+                400, Error("invalid_request_error", null, "The payment method you provided has already been attached to a customer."));
         }
 
         method.Customer = customerId;
@@ -475,13 +485,15 @@ public sealed class StripeMockServer : IAsyncDisposable, IDisposable
     {
         if (!long.TryParse(form["amount"], out var amount) || amount < 1)
         {
-            throw new MockApiError(400, Error("invalid_request_error", "parameter_invalid_integer", "Invalid integer: amount must be at least 1.", "amount"));
+            throw new MockApiError(
+                400, Error("invalid_request_error", "parameter_invalid_integer", "Invalid integer: amount must be at least 1.", "amount"));
         }
 
         var currency = form["currency"];
         if (currency is null || currency.Length != 3 || currency.Any(char.IsAsciiLetterUpper))
         {
-            throw new MockApiError(400, Error("invalid_request_error", "parameter_invalid_string", "Invalid currency: expected a lowercase ISO code.", "currency"));
+            throw new MockApiError(
+                400, Error("invalid_request_error", "parameter_invalid_string", "Invalid currency: expected a lowercase ISO code.", "currency"));
         }
 
         var customerId = form["customer"];
@@ -502,7 +514,8 @@ public sealed class StripeMockServer : IAsyncDisposable, IDisposable
 
         if (method.Detached)
         {
-            throw new MockApiError(400, Error("invalid_request_error", null, "This PaymentMethod was detached from a Customer and may not be used again."));
+            throw new MockApiError(
+                400, Error("invalid_request_error", null, "This PaymentMethod was detached from a Customer and may not be used again."));
         }
 
         var intent = new MockPaymentIntent(NewId("pi"), amount, currency, method.Id)
@@ -533,7 +546,8 @@ public sealed class StripeMockServer : IAsyncDisposable, IDisposable
             var message = card.Message ?? "Your card was declined. This transaction requires authentication.";
             intent.Charge = new MockCharge(NewId("ch"), Paid: false, Status: "failed");
             intent.Status = "requires_payment_method";
-            intent.LastError = (JsonObject)Error("card_error", code, message, declineCode: declineCode, charge: intent.Charge.Id)["error"]!.DeepClone();
+            intent.LastError = (JsonObject)Error(
+                "card_error", code, message, declineCode: declineCode, charge: intent.Charge.Id)["error"]!.DeepClone();
             var error = Error("card_error", code, message, declineCode: declineCode, charge: intent.Charge.Id);
             var inner = (JsonObject)error["error"]!;
             inner["payment_intent"] = RenderPaymentIntent(intent, []);
@@ -575,7 +589,8 @@ public sealed class StripeMockServer : IAsyncDisposable, IDisposable
         if (amount < 1 || amount > intent.AmountCapturable)
         {
             throw new MockApiError(400, Error("invalid_request_error", "amount_too_large",
-                $"The amount to capture ({amount}) must be positive and at most the capturable amount ({intent.AmountCapturable}).", "amount_to_capture"));
+                $"The amount to capture ({amount}) must be positive and at most the capturable amount ({intent.AmountCapturable}).",
+                "amount_to_capture"));
         }
 
         intent.AmountReceived = amount;
@@ -589,7 +604,8 @@ public sealed class StripeMockServer : IAsyncDisposable, IDisposable
         var intent = RequireIntent(id);
         if (intent.Status is "succeeded" or "canceled")
         {
-            throw UnexpectedState(intent, "canceled", "requires_payment_method, requires_capture, requires_confirmation, requires_action, processing");
+            throw UnexpectedState(
+                intent, "canceled", "requires_payment_method, requires_capture, requires_confirmation, requires_action, processing");
         }
 
         intent.Status = "canceled";
@@ -600,22 +616,29 @@ public sealed class StripeMockServer : IAsyncDisposable, IDisposable
 
     private JsonObject CreateRefund(Form form)
     {
-        var intentId = form["payment_intent"] ?? throw new MockApiError(400, Error("invalid_request_error", "parameter_missing", "Missing required param: payment_intent.", "payment_intent"));
+        var intentId = form["payment_intent"]
+            ?? throw new MockApiError(
+                400, Error("invalid_request_error", "parameter_missing", "Missing required param: payment_intent.", "payment_intent"));
         if (!_paymentIntents.TryGetValue(intentId, out var intent))
         {
-            throw new MockApiError(400, Error("invalid_request_error", "resource_missing", $"No such payment_intent: '{intentId}'", "payment_intent"));
+            throw new MockApiError(
+                400, Error("invalid_request_error", "resource_missing", $"No such payment_intent: '{intentId}'", "payment_intent"));
         }
 
         if (intent.Status != "succeeded")
         {
-            throw new MockApiError(400, Error("invalid_request_error", "charge_not_refundable", $"This PaymentIntent ({intentId}) does not have a successful charge to refund."));
+            throw new MockApiError(
+                400, Error(
+                    "invalid_request_error", "charge_not_refundable",
+                    $"This PaymentIntent ({intentId}) does not have a successful charge to refund."));
         }
 
         var unrefunded = intent.AmountReceived - intent.AmountRefunded;
         var amount = form["amount"] is { } text && long.TryParse(text, out var parsed) ? parsed : unrefunded;
         if (unrefunded == 0)
         {
-            throw new MockApiError(400, Error("invalid_request_error", "charge_already_refunded", $"Charge {intent.Charge!.Id} has already been refunded."));
+            throw new MockApiError(
+                400, Error("invalid_request_error", "charge_already_refunded", $"Charge {intent.Charge!.Id} has already been refunded."));
         }
 
         if (amount < 1 || amount > unrefunded)
@@ -627,7 +650,10 @@ public sealed class StripeMockServer : IAsyncDisposable, IDisposable
         var reason = form["reason"];
         if (reason is not null && reason is not ("duplicate" or "fraudulent" or "requested_by_customer"))
         {
-            throw new MockApiError(400, Error("invalid_request_error", "parameter_invalid_string", "Invalid reason: must be one of duplicate, fraudulent, or requested_by_customer", "reason"));
+            throw new MockApiError(
+                400, Error(
+                    "invalid_request_error", "parameter_invalid_string",
+                    "Invalid reason: must be one of duplicate, fraudulent, or requested_by_customer", "reason"));
         }
 
         intent.AmountRefunded += amount;
@@ -657,7 +683,8 @@ public sealed class StripeMockServer : IAsyncDisposable, IDisposable
     private MockCustomer RequireCustomer(string id, bool inPath) =>
         _customers.TryGetValue(id, out var customer)
             ? customer
-            : throw new MockApiError(inPath ? 404 : 400, Error("invalid_request_error", "resource_missing", $"No such customer: '{id}'", inPath ? "id" : "customer"));
+            : throw new MockApiError(
+                inPath ? 404 : 400, Error("invalid_request_error", "resource_missing", $"No such customer: '{id}'", inPath ? "id" : "customer"));
 
     private MockPaymentIntent RequireIntent(string id) =>
         _paymentIntents.TryGetValue(id, out var intent)
@@ -689,7 +716,8 @@ public sealed class StripeMockServer : IAsyncDisposable, IDisposable
 
     private static MockApiError UnexpectedState(MockPaymentIntent intent, string verb, string expected) =>
         new(400, Error("invalid_request_error", "payment_intent_unexpected_state",
-            $"This PaymentIntent could not be {verb} because it has a status of {intent.Status}. Only a PaymentIntent with one of the following statuses may be {verb}: {expected}.",
+            $"This PaymentIntent could not be {verb} because it has a status of {intent.Status}. Only a PaymentIntent with one of the following "
+            + $"statuses may be {verb}: {expected}.",
             paymentIntentId: intent.Id));
 
     private static JsonObject RenderCustomer(MockCustomer customer) => new()
