@@ -131,7 +131,12 @@ public static partial class LogRedaction
 /// <summary>Hands out loggers that mask secrets (see <see cref="LogRedaction"/>) in front of the real factory's.</summary>
 public sealed class RedactingLoggerFactory(ILoggerFactory inner) : ILoggerFactory
 {
-    public ILogger CreateLogger(string categoryName) => new RedactingLogger(inner.CreateLogger(categoryName));
+    public ILogger CreateLogger(string categoryName)
+    {
+        ILogger logger = new RedactingLogger(inner.CreateLogger(categoryName));
+        // A write the server cancelled when closing a connection on purpose is not SignalR's error (see the type).
+        return categoryName == CancelledHubWriteLogger.Category ? new CancelledHubWriteLogger(logger) : logger;
+    }
 
     public void AddProvider(ILoggerProvider provider) => inner.AddProvider(provider);
 

@@ -137,9 +137,9 @@ public static class PlatformOperator
         return app;
     }
 
-    private static Results<Ok<OperatorSessionResponse>, ProblemHttpResult, ValidationProblem> SignInAsync(
+    private static async Task<Results<Ok<OperatorSessionResponse>, ProblemHttpResult, ValidationProblem>> SignInAsync(
         OperatorSignInRequest? request, IOptions<OperatorOptions> options, IOptions<AuthOptions> auth, TimeProvider time,
-        HttpContext http, ILoggerFactory loggers)
+        SignInThrottle throttle, HttpContext http, ILoggerFactory loggers, CancellationToken ct)
     {
         var o = options.Value;
         if (!o.IsConfigured)
@@ -152,13 +152,29 @@ public static class PlatformOperator
             return ApiProblems.Validation("key", "The operator key is required.");
         }
 
+        // Throttled like tenant sign-in (per client address, delays that grow; api/Features/Auth/SignInThrottle.cs): a
+        // blocked attempt is refused before the key is compared, so waiting is the only way on.
+        var address = ClientContext.From(http).Ip;
+        if (await throttle.OperatorBlockedUntilAsync(address, ct) is { } blockedUntil)
+        {
+            return Throttled(http, time, blockedUntil);
+        }
+
         if (!KeyMatches(request.Key, o.Key))
         {
             loggers.CreateLogger(typeof(PlatformOperator).FullName!)
                 .LogWarning("Operator sign-in refused (wrong key) from {RemoteIp}", http.Connection.RemoteIpAddress);
+            if (await throttle.RecordOperatorFailureAsync(address, ct) is { } retryAt)
+            {
+                // This failure started a delay: say so now rather than on the next attempt.
+                RetryAfter(http, time, retryAt);
+            }
+
             return ApiProblems.Problem(
                 StatusCodes.Status401Unauthorized, ErrorCodes.InvalidCredentials, "Sign-in failed.", "The operator key is wrong.");
         }
+
+        await throttle.RecordOperatorSuccessAsync(address, ct);
 
         var now = time.GetUtcNow();
         var expires = now.Add(o.SessionLifetime);
@@ -183,6 +199,23 @@ public static class PlatformOperator
         });
         http.Response.Headers.CacheControl = "no-store";
         return TypedResults.Ok(new OperatorSessionResponse(token, expires));
+    }
+
+    /// <summary>429 <c>sign_in_throttled</c> with Retry-After, the same answer as a throttled tenant sign-in.</summary>
+    private static ProblemHttpResult Throttled(HttpContext http, TimeProvider time, DateTimeOffset retryAt)
+    {
+        var seconds = RetryAfter(http, time, retryAt);
+        return ApiProblems.Problem(StatusCodes.Status429TooManyRequests, ErrorCodes.SignInThrottled, "Too many failed sign-ins.",
+            $"Too many failed sign-ins from this address. Wait {seconds} s (until {retryAt:O}) before trying again.",
+            new Dictionary<string, object?> { ["retryAt"] = retryAt, ["retryAfterSeconds"] = seconds });
+    }
+
+    /// <summary>Sets Retry-After (whole seconds, at least 1) and returns the seconds.</summary>
+    private static int RetryAfter(HttpContext http, TimeProvider time, DateTimeOffset retryAt)
+    {
+        var seconds = Math.Max(1, (int)Math.Ceiling((retryAt - time.GetUtcNow()).TotalSeconds));
+        http.Response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return seconds;
     }
 
     private static NoContent SignOut(HttpContext http)

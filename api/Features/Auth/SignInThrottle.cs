@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using Dapper;
+using MedSpa.Silo.Data;
 using Microsoft.Extensions.Options;
 using Npgsql;
 
@@ -80,6 +81,12 @@ public sealed class SignInThrottle(NpgsqlDataSource db, IOptions<AuthOptions> op
         var now = time.GetUtcNow();
         await using var conn = await db.OpenConnectionAsync(ct);
         var scopes = await ScopesAsync(conn, email, address, user, now, ct);
+        return await CountFailureAsync(conn, email, scopes, user, ct);
+    }
+
+    private async Task<DateTimeOffset?> CountFailureAsync(NpgsqlConnection conn, string email, List<(Scope Scope, byte[] Key)> scopes, UserAccount? user, CancellationToken ct)
+    {
+        var now = time.GetUtcNow();
         await using var tx = await conn.BeginTransactionAsync(ct);
         DateTimeOffset? blockedUntil = null;
         foreach (var (scope, key) in scopes)
@@ -114,6 +121,50 @@ public sealed class SignInThrottle(NpgsqlDataSource db, IOptions<AuthOptions> op
 
         await tx.CommitAsync(ct);
         return blockedUntil;
+    }
+
+    /// <summary>
+    /// Until when a platform operator sign-in (<c>POST /api/operator/session</c>) from <paramref name="address"/> must
+    /// wait, if it must. The operator has one key and no account, so its failures count per address only: in an
+    /// (operator, address) pair with the pair's delays, and in the address's own counter that tenant sign-ins from the
+    /// same address share (one guesser is one guesser, whichever door it tries). There is no operator-wide counter:
+    /// nobody elsewhere can hold up the operator at their own address.
+    /// </summary>
+    public async Task<DateTimeOffset?> OperatorBlockedUntilAsync(string? address, CancellationToken ct)
+    {
+        var scopes = OperatorScopes(address);
+        await using var conn = await db.OpenUnscopedConnectionAsync("sign-in throttle counters belong to no tenant", ct);
+        var until = await conn.ExecuteScalarAsync<DateTime?>(new CommandDefinition(
+            "SELECT max(blocked_until) FROM sign_in_throttle WHERE scope = ANY(@names) AND key = ANY(@keys) AND blocked_until > @now",
+            new { names = scopes.Select(s => Name(s.Scope)).ToArray(), keys = scopes.Select(s => s.Key).ToArray(), now = time.GetUtcNow() },
+            cancellationToken: ct));
+        return until is { } u ? UserAccount.AsUtc(u) : null;
+    }
+
+    /// <summary>Counts a wrong operator key from <paramref name="address"/>; returns until when the next attempt must wait, if it must.</summary>
+    public async Task<DateTimeOffset?> RecordOperatorFailureAsync(string? address, CancellationToken ct)
+    {
+        await using var conn = await db.OpenUnscopedConnectionAsync("sign-in throttle counters belong to no tenant", ct);
+        return await CountFailureAsync(conn, OperatorSubject, OperatorScopes(address), null, ct);
+    }
+
+    /// <summary>A right operator key clears its (operator, address) pair; the address counter stays (as for tenants).</summary>
+    public async Task RecordOperatorSuccessAsync(string? address, CancellationToken ct)
+    {
+        await using var conn = await db.OpenUnscopedConnectionAsync("sign-in throttle counters belong to no tenant", ct);
+        await conn.ExecuteAsync(new CommandDefinition(
+            "DELETE FROM sign_in_throttle WHERE scope = 'pair' AND key = @pair",
+            new { pair = Key(Scope.Pair, OperatorSubject, address) }, cancellationToken: ct));
+    }
+
+    // Not an email (it has a space, emails are refused with one), so its pair keys never meet a tenant account's.
+    private const string OperatorSubject = "platform operator";
+
+    private static List<(Scope Scope, byte[] Key)> OperatorScopes(string? address)
+    {
+        var scopes = new List<(Scope, byte[])> { (Scope.Pair, Key(Scope.Pair, OperatorSubject, address)) };
+        if (address is not null) scopes.Add((Scope.Address, Key(Scope.Address, null, address)));
+        return scopes;
     }
 
     /// <summary>

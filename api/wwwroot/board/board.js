@@ -12,6 +12,7 @@
   let joiningPresence = null; // presence changes pushed while a join is in flight wait here
   let everConnected = false;
   let restoredTimer = null;
+  let ended = false;          // the link or session was revoked (or ended): stop reconnecting, say so
 
   const deviceId = (() => {
     try {
@@ -25,7 +26,7 @@
   async function post(url, body) {
     const res = await fetch(url, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
     const json = await res.json().catch(() => ({}));
-    if (!res.ok) throw new Error(json.detail || json.title || ("HTTP " + res.status));
+    if (!res.ok) { const err = new Error(json.detail || json.title || ("HTTP " + res.status)); err.statusCode = res.status; throw err; }
     return json;
   }
 
@@ -57,6 +58,30 @@
   }
 
   // ---- connection -------------------------------------------------------------------------------------------------
+  // The server refused our credentials (401/403): a revoked display link, a revoked or ended session. The SignalR
+  // client reports a refused negotiate as an HttpError (statusCode) or, wrapped, only in its message.
+  function isRefused(err) {
+    if (!err) return false;
+    if (err.statusCode === 401 || err.statusCode === 403) return true;
+    return /\b(401|403)\b|Unauthorized|Forbidden/.test(String(err.message || err));
+  }
+
+  // No more retries: the screen cannot get in again by itself. Tell whoever looks at it what to do.
+  function accessEnded() {
+    if (ended) return;
+    ended = true;
+    clearTimeout(auth.renewTimer);
+    if (connection) connection.stop().catch(() => {});
+    if (auth.displayKey) {
+      banner("revoked", "This screen's display link was revoked or is no longer valid. Ask an owner or admin for a new link.");
+    } else {
+      banner("revoked", "Your session has ended (signed out, revoked or expired). Sign in again.");
+      $("signin-error").textContent = "Your session has ended. Sign in again.";
+      $("board").hidden = true;
+      $("signin").hidden = false;
+    }
+  }
+
   function banner(kind, text) {
     const b = $("banner");
     clearTimeout(restoredTimer);
@@ -72,7 +97,8 @@
       // A socket that drops briefly is resumed as the same connection (the server replays what the page had not
       // acknowledged); only if that fails does the automatic reconnect + catch-up by seq below take over.
       .withStatefulReconnect()
-      .withAutomaticReconnect({ nextRetryDelayInMilliseconds: (ctx) => Math.min(500 * 2 ** ctx.previousRetryCount, 5000) })
+      // A refused reconnect (revoked or expired token) stops here: start() below renews the token or says it ended.
+      .withAutomaticReconnect({ nextRetryDelayInMilliseconds: (ctx) => isRefused(ctx.retryReason) ? null : Math.min(500 * 2 ** ctx.previousRetryCount, 5000) })
       .withKeepAliveInterval(5000)
       .withServerTimeout(15000)
       .configureLogging(signalR.LogLevel.Warning)
@@ -87,18 +113,29 @@
     connection.onreconnecting(() => banner("lost", "Connection lost — reconnecting…"));
     connection.onreconnected(() => rejoin());
     // Automatic reconnect gave up (or the first start failed): keep trying, forever, without interaction.
-    connection.onclose(() => { banner("lost", "Connection lost — reconnecting…"); setTimeout(start, 2000); });
+    connection.onclose(() => { if (ended) return; banner("lost", "Connection lost — reconnecting…"); setTimeout(start, 2000); });
     return start();
   }
 
   async function start() {
+    if (ended) return;
     try {
       if (auth.displayKey) await exchangeDisplayKey();
-      if (connection.state === signalR.HubConnectionState.Disconnected) await connection.start();
+      if (connection.state === signalR.HubConnectionState.Disconnected) {
+        try {
+          await connection.start();
+        } catch (err) {
+          // The token may just have expired (the server closes a connection when its token does): renew, try once more.
+          if (!isRefused(err) || !auth.refreshToken) throw err;
+          await refreshStaffToken();
+          await connection.start();
+        }
+      }
       await join(everConnected ? state.seq : null);
       if (everConnected) banner("restored", "Connection restored"); else banner(null);
       everConnected = true;
     } catch (err) {
+      if (isRefused(err)) { accessEnded(); return; }
       banner("lost", "Connection lost — reconnecting…");
       setTimeout(start, 2000);
     }
@@ -269,7 +306,11 @@
     $("signin").addEventListener("submit", async (ev) => {
       ev.preventDefault();
       $("signin-error").textContent = "";
-      try { await signIn($("email").value, $("password").value); await showBoard(); }
+      try {
+        await signIn($("email").value, $("password").value);
+        if (connection) { ended = false; $("signin").hidden = true; $("board").hidden = false; banner(null); await start(); }
+        else await showBoard();
+      }
       catch (err) { $("signin-error").textContent = err.message; }
     });
   }

@@ -1,3 +1,4 @@
+using System.Net.Http.Json;
 using System.Collections.Concurrent;
 using MedSpa.GrainInterfaces.Board;
 using MedSpa.Tests.Board.Flow;
@@ -114,6 +115,65 @@ public sealed class BoardPageTests(LiveServerFactory factory) : IClassFixture<Li
         await factory.Grains.Board(tenant).PublishAsync([BoardTestData.RoomChange(roomId, RoomStatus.Waiting, "Mary Ann Smith")]);
         await Assertions.Expect(card).ToHaveAttributeAsync("data-status", "waiting");
         await Assertions.Expect(card.Locator(".patient")).ToHaveTextAsync("M.S.");
+    }
+
+    [Fact]
+    public async Task A_wall_screen_whose_display_link_is_revoked_says_so_and_stops_retrying()
+    {
+        var tenant = await TestTenant.CreateAsync(factory);
+        var roomId = await tenant.AddRoomAsync("8", "Room 8");
+        using var admin = tenant.ClientFor(tenant.Owner);
+        var created = await admin.PostAsync($"/api/clinics/{tenant.ClinicId}/display-links", System.Net.Http.Json.JsonContent.Create(new { name = "Lobby TV" }));
+        var link = await created.ReadJsonAsync<MedSpa.Api.Features.Board.Live.DisplayLinkResponse>();
+        var page = await _browser!.NewPageAsync(new BrowserNewPageOptions { BaseURL = factory.BaseAddress.ToString() });
+        var exchanges = 0;
+        await page.RouteAsync("**/api/board/display-token", route =>
+        {
+            Interlocked.Increment(ref exchanges);
+            return route.ContinueAsync();
+        });
+        await page.GotoAsync(link.Url!);
+        await Assertions.Expect(page.Locator($".room[data-room-id='{roomId}']")).ToHaveAttributeAsync("data-status", "empty");
+
+        Assert.Equal(System.Net.HttpStatusCode.NoContent, (await admin.DeleteAsync($"/api/clinics/{tenant.ClinicId}/display-links/{link.Id}")).StatusCode);
+
+        // The server closes the screen's connection; the page's reconnect is refused, and it says why instead of
+        // "reconnecting…" for ever.
+        var banner = page.Locator("#banner");
+        await Assertions.Expect(banner).ToHaveAttributeAsync("data-state", "revoked");
+        await Assertions.Expect(banner).ToContainTextAsync("display link was revoked");
+        await Assertions.Expect(banner).ToBeVisibleAsync();
+        // It stopped: no more exchanges of the dead link (one at start, one that learnt it was revoked).
+        var seen = Volatile.Read(ref exchanges);
+        Assert.InRange(seen, 2, 3);
+        await page.WaitForFunctionAsync("() => window.medspaBoard.connection.state === 'Disconnected'");
+        Assert.Equal(seen, Volatile.Read(ref exchanges));
+    }
+
+    [Fact]
+    public async Task A_signed_in_wall_screen_whose_session_is_revoked_says_so_and_offers_the_sign_in_form()
+    {
+        var tenant = await TestTenant.CreateAsync(factory);
+        var roomId = await tenant.AddRoomAsync("9", "Room 9");
+        var frontDesk = await tenant.CreateUserWithPasswordAsync("front-desk");
+        var page = await _browser!.NewPageAsync(new BrowserNewPageOptions { BaseURL = factory.BaseAddress.ToString() });
+        await page.GotoAsync("/board");
+        await page.FillAsync("#email", frontDesk.Email);
+        await page.FillAsync("#password", frontDesk.Password!);
+        await page.ClickAsync("button[type=submit]");
+        await Assertions.Expect(page.Locator($".room[data-room-id='{roomId}']")).ToHaveAttributeAsync("data-status", "empty");
+
+        // The same user at the desk ends the wall screen's session (Sessions → revoke).
+        var desk = await MedSpa.Tests.Auth.AuthCalls.LoginOkAsync(factory.CreateClient(), frontDesk.Email, frontDesk.Password!, deviceId: "desk");
+        using var deskClient = factory.CreateClient(desk.GetProperty("accessToken").GetString()!);
+        var sessions = await deskClient.GetFromJsonAsync<System.Text.Json.JsonElement>("/api/auth/sessions");
+        var wallSession = sessions.GetProperty("items").EnumerateArray().Single(s => s.GetProperty("deviceId").GetString() != "desk").GetProperty("id").GetGuid();
+        Assert.Equal(System.Net.HttpStatusCode.NoContent, (await deskClient.DeleteAsync($"/api/auth/sessions/{wallSession}")).StatusCode);
+
+        var banner = page.Locator("#banner");
+        await Assertions.Expect(banner).ToHaveAttributeAsync("data-state", "revoked");
+        await Assertions.Expect(banner).ToContainTextAsync("session has ended");
+        await Assertions.Expect(page.Locator("#signin")).ToBeVisibleAsync();
     }
 
     [Fact]

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Collections.Immutable;
+using System.Text.Json;
 using System.Threading.Channels;
 using MedSpa.GrainInterfaces.Board;
 using Microsoft.AspNetCore.SignalR;
@@ -45,9 +46,14 @@ public sealed class BoardLiveFeed(
     IGrainFactory grains,
     ClinicHubConnections connections,
     Microsoft.Extensions.Options.IOptions<BoardLiveOptions> options,
+    Microsoft.Extensions.Options.IOptions<JsonHubProtocolOptions> hubJson,
     ILogger<BoardLiveFeed> logger) : BackgroundService, IBoardObserver
 {
     private readonly ILogger _logger = logger;
+    // Join answers are written with the hub's own JSON settings, so shared bytes equal what SignalR would write.
+    private readonly JsonSerializerOptions _json = hubJson.Value.PayloadSerializerOptions;
+    private long _presenceListsSerialized;
+    private long _snapshotsSerialized;
     private readonly int _screenQueueLimit = options.Value.ScreenQueueLimit;
     private readonly ConcurrentDictionary<string, ClinicFeed> _feeds = new(StringComparer.Ordinal);
     // Per board: subscribe, renew and release one at a time, so a release of a clinic's old feed can never land on the
@@ -83,7 +89,20 @@ public sealed class BoardLiveFeed(
             ? feed.Outboxes.FirstOrDefault(o => o.ConnectionId == connectionId)?.Queued
             : null;
 
+    /// <summary>
+    /// How many presence lists and board snapshots this host has serialized for join answers since it started (joins of
+    /// the same presence version or the same board content share one; tests and diagnostics read it).
+    /// </summary>
+    public (long PresenceLists, long Snapshots) JoinAnswersSerialized =>
+        (Interlocked.Read(ref _presenceListsSerialized), Interlocked.Read(ref _snapshotsSerialized));
+
     private IBoardObserver Reference => _reference ??= grains.CreateObjectReference<IBoardObserver>(this);
+
+    private SerializedOnce<BoardPresence> Serialized(BoardPresence presence) =>
+        new(presence, _json, () => Interlocked.Increment(ref _presenceListsSerialized));
+
+    private SerializedOnce<BoardSnapshot> Serialized(BoardSnapshot snapshot) =>
+        new(snapshot, _json, () => Interlocked.Increment(ref _snapshotsSerialized));
 
     /// <summary>
     /// Adds <paramref name="connection"/> to the clinic's screens on this host, subscribing this host to the board first
@@ -107,6 +126,34 @@ public sealed class BoardLiveFeed(
         ct.ThrowIfCancellationRequested();
         await feed.EnsureSubscribedAsync();
         await Board(key).ConnectedAsync(HostId, connection);
+    }
+
+    /// <summary>
+    /// The answer to a join of the clinic's board by a connection that <see cref="JoinAsync"/> has made one of its screens:
+    /// exactly the events after <paramref name="lastSeq"/> when the board still has them, else the snapshot; and the
+    /// presence list. The snapshot and the presence list come serialized once and shared with every other join that gets
+    /// the same board content or presence version on this host (see <see cref="BoardJoinAnswer"/>).
+    /// </summary>
+    public async Task<BoardJoinAnswer> AnswerJoinAsync(Guid tenantId, Guid clinicId, long? lastSeq)
+    {
+        var key = BoardKeys.For(tenantId, clinicId);
+        _feeds.TryGetValue(key, out var feed);
+        var board = grains.GetGrain<IClinicBoardGrain>(key);
+        var presence = feed is not null
+            ? await feed.PresenceForJoinAsync()
+            : Serialized(await Board(key).GetPresenceAsync());
+        if (lastSeq is { } seq)
+        {
+            var catchUp = await board.GetSinceAsync(seq);
+            if (!catchUp.SnapshotNeeded)
+            {
+                return new BoardJoinAnswer(clinicId, catchUp.LastSeq, null, catchUp.Events, presence);
+            }
+        }
+
+        var snapshot = await board.GetSnapshotAsync();
+        var shared = feed is not null ? feed.ShareSnapshot(snapshot) : Serialized(snapshot);
+        return new BoardJoinAnswer(clinicId, snapshot.Seq, shared, null, presence);
     }
 
     public async Task LeaveAsync(Guid tenantId, Guid clinicId, string connectionId)
@@ -201,7 +248,13 @@ public sealed class BoardLiveFeed(
         private Task? _reader;
         private bool _released;
         private long _forwarded = -1;
+        // The presence version this host's screens hold (the last list or change forwarded to them). Written together
+        // with the screens' membership, under _membership, so a join that reads it after becoming a screen knows that
+        // every later change reaches it and every earlier one is in a list of this version or newer.
         private long _presenceVersion = -1;
+        // The newest whole presence list known here and the last board snapshot given to a join, each serialized once.
+        private SerializedOnce<BoardPresence>? _presenceAnswer;
+        private SerializedOnce<BoardSnapshot>? _snapshotAnswer;
 
         public string Key { get; } = key;
 
@@ -223,8 +276,9 @@ public sealed class BoardLiveFeed(
                     return true;
                 }
 
-                _connections[connection.ConnectionId] = (connection, new ScreenOutbox(context, owner._screenQueueLimit, owner._logger, Key));
-                Volatile.Write(ref _outboxes, [.. _connections.Values.Select(c => c.Outbox)]);
+                var outbox = new ScreenOutbox(context, owner._screenQueueLimit, owner._logger, Key);
+                _connections[connection.ConnectionId] = (connection, outbox);
+                Volatile.Write(ref _outboxes, [.. _outboxes, outbox]);
                 return true;
             }
         }
@@ -237,7 +291,7 @@ public sealed class BoardLiveFeed(
                 wasLast = false;
                 if (!_connections.Remove(connectionId, out var removed)) return false;
                 removed.Outbox.Dispose();
-                Volatile.Write(ref _outboxes, [.. _connections.Values.Select(c => c.Outbox)]);
+                Volatile.Write(ref _outboxes, Array.FindAll(_outboxes, o => o != removed.Outbox));
                 if (_connections.Count == 0)
                 {
                     _released = true;
@@ -265,7 +319,12 @@ public sealed class BoardLiveFeed(
                 // Everything up to here reaches clients through their join (snapshot or catch-up, presence); what the
                 // board pushed meanwhile waits in the channel and is forwarded from here on.
                 _forwarded = subscription.LastSeq;
-                _presenceVersion = subscription.Presence.Version;
+                lock (_membership)
+                {
+                    _presenceVersion = subscription.Presence.Version;
+                    Remember(subscription.Presence);
+                }
+
                 _reader = Task.Run(ReadAsync);
             }
             finally
@@ -322,15 +381,83 @@ public sealed class BoardLiveFeed(
         }
 
         /// <summary>Serializes the message once and hands it to every screen; waits for none of them.</summary>
-        public void Send(string method, params object?[] args)
+        public void Send(string method, params object?[] args) => SendTo(Outboxes, method, args);
+
+        private static void SendTo(ScreenOutbox[] outboxes, string method, params object?[] args)
         {
-            var outboxes = Outboxes;
             if (outboxes.Length == 0) return;
             var message = new SerializedHubMessage(new InvocationMessage(method, args));
             foreach (var outbox in outboxes)
             {
                 outbox.Post(message);
             }
+        }
+
+        /// <summary>
+        /// The presence list for a join's answer, for a connection that is already one of this clinic's screens here:
+        /// the shared list when it is at least the version the screens were last sent (every change after it reaches the
+        /// joiner as a push), else the board's current list, serialized once for every join of its version.
+        /// <para>
+        /// Screens never learn connection counts from changes (a change lists who came, went or was renamed), so a list
+        /// shared within one version can count a user's tabs as of when it was read: what every other screen shows too.
+        /// </para>
+        /// </summary>
+        public async Task<SerializedOnce<BoardPresence>> PresenceForJoinAsync()
+        {
+            lock (_membership)
+            {
+                if (_presenceAnswer is { } known && known.Value.Version >= _presenceVersion) return known;
+            }
+
+            var current = await owner.Board(Key).GetPresenceAsync();
+            lock (_membership) return Remember(current);
+        }
+
+        /// <summary>
+        /// The snapshot for a join's answer, shared with the previous join's when the board is the same (same seq and the
+        /// same cards, queue and clinic name; only the time it was read differs), else serialized anew.
+        /// </summary>
+        public SerializedOnce<BoardSnapshot> ShareSnapshot(BoardSnapshot snapshot)
+        {
+            lock (_membership)
+            {
+                if (_snapshotAnswer is { } known && SameBoard(known.Value, snapshot)) return known;
+                var fresh = owner.Serialized(snapshot);
+                if (_snapshotAnswer is null || snapshot.Seq >= _snapshotAnswer.Value.Seq) _snapshotAnswer = fresh;
+                return fresh;
+            }
+        }
+
+        private static bool SameBoard(BoardSnapshot a, BoardSnapshot b) =>
+            a.Seq == b.Seq && a.ClinicId == b.ClinicId && a.ClinicName == b.ClinicName && a.Queue == b.Queue
+            && a.Rooms.SequenceEqual(b.Rooms) && a.Providers.SequenceEqual(b.Providers);
+
+        /// <summary>Keeps <paramref name="presence"/> as the shared list if it is newer; returns the newest. Under _membership.</summary>
+        private SerializedOnce<BoardPresence> Remember(BoardPresence presence)
+        {
+            if (_presenceAnswer is null || presence.Version > _presenceAnswer.Value.Version)
+            {
+                _presenceAnswer = owner.Serialized(presence);
+            }
+
+            return _presenceAnswer;
+        }
+
+        /// <summary>
+        /// Sends a presence message to the screens and records the version they now hold, in one step with respect to
+        /// joins (see <see cref="_presenceVersion"/>).
+        /// </summary>
+        private void ForwardPresence(string method, object message, long version, BoardPresence? whole)
+        {
+            ScreenOutbox[] outboxes;
+            lock (_membership)
+            {
+                _presenceVersion = version;
+                if (whole is not null) Remember(whole);
+                outboxes = _outboxes;
+            }
+
+            SendTo(outboxes, method, message);
         }
 
         private async Task ReadAsync()
@@ -361,8 +488,7 @@ public sealed class BoardLiveFeed(
                         case FeedWork.PresenceChanged p when p.Change.Version > _presenceVersion:
                             if (p.Change.PreviousVersion == _presenceVersion)
                             {
-                                _presenceVersion = p.Change.Version;
-                                Send(ClinicHub.PresenceChangedMethod, p.Change);
+                                ForwardPresence(ClinicHub.PresenceChangedMethod, p.Change, p.Change.Version, null);
                             }
                             else
                             {
@@ -387,8 +513,7 @@ public sealed class BoardLiveFeed(
         private void SendPresence(BoardPresence presence)
         {
             if (presence.Version <= _presenceVersion) return;
-            _presenceVersion = presence.Version;
-            Send(ClinicHub.PresenceMethod, presence);
+            ForwardPresence(ClinicHub.PresenceMethod, presence, presence.Version, presence);
         }
 
         private async Task CatchUpAsync()

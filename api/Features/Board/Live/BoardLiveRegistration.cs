@@ -63,7 +63,14 @@ public static class BoardLiveRegistration
 
             await next(http);
         });
-        app.MapHub<ClinicHub>(ClinicHub.Path, o => o.AllowStatefulReconnects = true);
+        app.MapHub<ClinicHub>(ClinicHub.Path, o =>
+        {
+            o.AllowStatefulReconnects = true;
+            // A connection is authenticated once, when it opens: without this it would outlive its access token for
+            // as long as it stays up. SignalR closes it when the token it opened with expires (JwtBearer sets the
+            // expiry); the page renews its token ahead of time and reconnects with the new one, catching up by seq.
+            o.CloseOnAuthenticationExpiration = true;
+        });
         app.MapDisplayLinksApi();
         app.MapGroup("/api/clinics/{clinicId:guid}/board").WithTags("Board")
             .RequireAuthorization(Policies.SignedIn)

@@ -26,7 +26,7 @@ public sealed record BoardJoinResult(
 /// Devices name themselves with the <c>device</c> query-string parameter (tablet presence).
 /// </summary>
 [Authorize(Policy = Policies.SignedIn)]
-public sealed class ClinicHub(BoardLiveFeed feed, IGrainFactory grains, TimeProvider time) : Hub
+public sealed class ClinicHub(BoardLiveFeed feed, TimeProvider time) : Hub
 {
     public const string Path = "/hubs/clinic";
     public const string EventMethod = "boardEvent";
@@ -38,7 +38,7 @@ public sealed class ClinicHub(BoardLiveFeed feed, IGrainFactory grains, TimeProv
 
     /// <summary>Joins the clinic's board; who may is <see cref="BoardJoinRequirement"/> (checked before this runs).</summary>
     [Authorize(Policy = BoardJoinRequirement.Policy)]
-    public async Task<BoardJoinResult> JoinBoard(Guid clinicId, long? lastSeq)
+    public async Task<BoardJoinAnswer> JoinBoard(Guid clinicId, long? lastSeq)
     {
         var user = CurrentUser.From(Context.User!) ?? throw new HubException("Not signed in.");
 
@@ -63,21 +63,8 @@ public sealed class ClinicHub(BoardLiveFeed feed, IGrainFactory grains, TimeProv
         // Become one of the clinic's screens before reading the board: every event numbered after what we read (and
         // every presence change after the version we read) is then pushed to us.
         await feed.JoinAsync(user.TenantId, clinicId, connection, Context.ConnectionAborted);
-
-        var key = BoardKeys.For(user.TenantId, clinicId);
-        var board = grains.GetGrain<IClinicBoardGrain>(key);
-        var presence = await grains.GetGrain<IClinicBoardFeed>(key).GetPresenceAsync();
-        if (lastSeq is { } seq)
-        {
-            var catchUp = await board.GetSinceAsync(seq);
-            if (!catchUp.SnapshotNeeded)
-            {
-                return new BoardJoinResult(clinicId, catchUp.LastSeq, null, catchUp.Events, presence);
-            }
-        }
-
-        var snapshot = await board.GetSnapshotAsync();
-        return new BoardJoinResult(clinicId, snapshot.Seq, snapshot, null, presence);
+        // Written on the wire as a BoardJoinResult, from a snapshot and presence list serialized once per version.
+        return await feed.AnswerJoinAsync(user.TenantId, clinicId, lastSeq);
     }
 
     public override async Task OnDisconnectedAsync(Exception? exception)
