@@ -42,16 +42,12 @@ public sealed class StartupBanner(
         sb.AppendLine(CultureInfo.InvariantCulture, $"    Wall board         {address}/board   (sign in as staff, or open a display link)");
         sb.AppendLine(CultureInfo.InvariantCulture, $"    Health             {address}/health/live   {address}/health/ready");
         sb.AppendLine(CultureInfo.InvariantCulture, $"    Metrics            {address}/metrics");
-        sb.AppendLine(
-            CultureInfo.InvariantCulture,
-            $"    Orleans            mode {orleans.Mode}, cluster '{orleans.ClusterId}', silo port {orleans.SiloPort}, gateway "
-            + $"{orleans.GatewayPort}");
+        sb.Append(CultureInfo.InvariantCulture, $"    Orleans            mode {orleans.Mode}, cluster '{orleans.ClusterId}', ")
+            .AppendLine(CultureInfo.InvariantCulture, $"silo port {orleans.SiloPort}, gateway {orleans.GatewayPort}");
         if (platformOperator.Value.IsConfigured)
         {
-            sb.AppendLine(
-                CultureInfo.InvariantCulture,
-                $"    Operator           {address}/operator   (Orleans Dashboard {address}/dashboard/, cluster {address}/api/admin/cluster; no "
-                + "tenant user reaches them)");
+            sb.Append(CultureInfo.InvariantCulture, $"    Operator           {address}/operator   (Orleans Dashboard {address}/dashboard/, ")
+                .AppendLine(CultureInfo.InvariantCulture, $"cluster {address}/api/admin/cluster; no tenant user reaches them)");
             if (demo.Logins.Count > 0)
             {
                 // Printed only with the demo (./medspa run), like the demo password; elsewhere it stays in the environment.

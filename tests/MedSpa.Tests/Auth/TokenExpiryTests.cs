@@ -1,6 +1,6 @@
 using System.Net;
 using MedSpa.Tests.Board.Live;
-using MedSpa.Tests.Infrastructure;
+using MedSpa.Tests.TestHost;
 using Microsoft.AspNetCore.SignalR.Client;
 
 namespace MedSpa.Tests.Auth;

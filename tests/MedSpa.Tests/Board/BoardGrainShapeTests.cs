@@ -1,7 +1,7 @@
 using System.Reflection;
 using MedSpa.Grains.Board;
 using MedSpa.Silo.Board;
-using MedSpa.Tests.Infrastructure;
+using MedSpa.Tests.TestHost;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace MedSpa.Tests.Board;

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using MedSpa.Api.Features.Board.Live;
 using MedSpa.GrainInterfaces.Board;
-using MedSpa.Tests.Infrastructure;
+using MedSpa.Tests.TestHost;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
