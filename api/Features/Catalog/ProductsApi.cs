@@ -2,6 +2,7 @@ using Dapper;
 using MedSpa.Api.Infrastructure;
 using MedSpa.Api.Infrastructure.Idempotency;
 using MedSpa.GrainInterfaces;
+using MedSpa.Silo.Data;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
 using static MedSpa.Api.Features.Clinics.ReferenceDataSql;
@@ -100,7 +101,7 @@ public static class ProductsApi
 
         const string where = "WHERE tenant_id = @TenantId AND (@all OR active) AND (@kind::text IS NULL OR kind = @kind)";
         var args = new { user.TenantId, kind, all = includeInactive == true, paging.PageSize, paging.Offset };
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         return TypedResults.Ok(await conn.QueryPageAsync(
             paging, "products", Columns, where, "kind, lower(name), id", args, (ProductRow r) => r.ToResponse(), ct));
     }
@@ -108,7 +109,7 @@ public static class ProductsApi
     private static async Task<Results<Ok<ProductResponse>, ProblemHttpResult>> Get(
         Guid productId, CurrentUser user, NpgsqlDataSource db, CancellationToken ct)
     {
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         var row = await conn.QuerySingleOrDefaultAsync<ProductRow>(new CommandDefinition(
             $"SELECT {Columns} FROM products WHERE tenant_id = @TenantId AND id = @productId",
             new { user.TenantId, productId }, cancellationToken: ct));
@@ -124,7 +125,7 @@ public static class ProductsApi
             return v.ToProblem();
         }
 
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         try
         {
             var row = await conn.QuerySingleAsync<ProductRow>(new CommandDefinition(
@@ -158,7 +159,7 @@ public static class ProductsApi
             return v.ToProblem();
         }
 
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         try
         {
             var row = await conn.QuerySingleOrDefaultAsync<ProductRow>(new CommandDefinition(
@@ -185,7 +186,7 @@ public static class ProductsApi
     private static async Task<Results<NoContent, ProblemHttpResult>> Deactivate(
         Guid productId, CurrentUser user, NpgsqlDataSource db, CancellationToken ct)
     {
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         var changed = await conn.ExecuteAsync(new CommandDefinition(
             "UPDATE products SET active = false, updated_at = now() WHERE tenant_id = @TenantId AND id = @productId",
             new { user.TenantId, productId }, cancellationToken: ct));

@@ -2,6 +2,7 @@ using Dapper;
 using MedSpa.Api.Infrastructure;
 using MedSpa.Api.Infrastructure.Idempotency;
 using MedSpa.GrainInterfaces;
+using MedSpa.Silo.Data;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
 using static MedSpa.Api.Features.Clinics.ReferenceDataSql;
@@ -70,7 +71,7 @@ public static class ServicesApi
 
         const string where = "WHERE tenant_id = @TenantId AND (@all OR active) AND (@category::text IS NULL OR category = @category)";
         var args = new { user.TenantId, category, all = includeInactive == true, paging.PageSize, paging.Offset };
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         return TypedResults.Ok(await conn.QueryPageAsync(
             paging, "services", Columns, where, "category, lower(name), id", args, (ServiceRow r) => r.ToResponse(), ct));
     }
@@ -78,7 +79,7 @@ public static class ServicesApi
     private static async Task<Results<Ok<ServiceResponse>, ProblemHttpResult>> Get(
         Guid serviceId, CurrentUser user, NpgsqlDataSource db, CancellationToken ct)
     {
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         var row = await conn.QuerySingleOrDefaultAsync<ServiceRow>(new CommandDefinition(
             $"SELECT {Columns} FROM services WHERE tenant_id = @TenantId AND id = @serviceId",
             new { user.TenantId, serviceId }, cancellationToken: ct));
@@ -94,7 +95,7 @@ public static class ServicesApi
             return v.ToProblem();
         }
 
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         try
         {
             var row = await conn.QuerySingleAsync<ServiceRow>(new CommandDefinition(
@@ -124,7 +125,7 @@ public static class ServicesApi
             return v.ToProblem();
         }
 
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         try
         {
             var row = await conn.QuerySingleOrDefaultAsync<ServiceRow>(new CommandDefinition(
@@ -148,7 +149,7 @@ public static class ServicesApi
     private static async Task<Results<NoContent, ProblemHttpResult>> Deactivate(
         Guid serviceId, CurrentUser user, NpgsqlDataSource db, CancellationToken ct)
     {
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         var changed = await conn.ExecuteAsync(new CommandDefinition(
             "UPDATE services SET active = false, updated_at = now() WHERE tenant_id = @TenantId AND id = @serviceId",
             new { user.TenantId, serviceId }, cancellationToken: ct));

@@ -2,6 +2,7 @@ using Dapper;
 using MedSpa.Api.Features.Clinics;
 using MedSpa.Api.Infrastructure;
 using MedSpa.Api.Infrastructure.Idempotency;
+using MedSpa.Silo.Data;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
 using static MedSpa.Api.Features.Clinics.ReferenceDataSql;
@@ -63,7 +64,7 @@ public static class TaxRatesApi
             return v.ToProblem();
         }
 
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         if (!await ClinicsApi.IsVisibleAsync(conn, user, clinicId, ct))
         {
             return ApiProblems.NotFound("Clinic");
@@ -83,7 +84,7 @@ public static class TaxRatesApi
             return ApiProblems.NotFound("Tax rate");
         }
 
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         var row = await conn.QuerySingleOrDefaultAsync<TaxRateRow>(new CommandDefinition(
             $"SELECT {Columns} FROM tax_rates WHERE tenant_id = @TenantId AND clinic_id = @clinicId AND id = @taxRateId",
             new { user.TenantId, clinicId, taxRateId }, cancellationToken: ct));
@@ -99,7 +100,7 @@ public static class TaxRatesApi
             return v.ToProblem();
         }
 
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         if (!await ClinicsApi.IsVisibleAsync(conn, user, clinicId, ct))
         {
             return ApiProblems.NotFound("Clinic");
@@ -132,7 +133,7 @@ public static class TaxRatesApi
             return v.ToProblem();
         }
 
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         try
         {
             var row = await conn.QuerySingleOrDefaultAsync<TaxRateRow>(new CommandDefinition(
@@ -154,7 +155,7 @@ public static class TaxRatesApi
     private static async Task<Results<NoContent, ProblemHttpResult>> Deactivate(
         Guid clinicId, Guid taxRateId, CurrentUser user, NpgsqlDataSource db, CancellationToken ct)
     {
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         var changed = await conn.ExecuteAsync(new CommandDefinition(
             "UPDATE tax_rates SET active = false, updated_at = now() WHERE tenant_id = @TenantId AND clinic_id = @clinicId AND id = @taxRateId",
             new { user.TenantId, clinicId, taxRateId }, cancellationToken: ct));

@@ -1,6 +1,7 @@
 using Dapper;
 using MedSpa.Api.Infrastructure;
 using MedSpa.Api.Infrastructure.Idempotency;
+using MedSpa.Silo.Data;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
 using static MedSpa.Api.Features.Clinics.ReferenceDataSql;
@@ -94,7 +95,7 @@ public static class ClinicsApi
             paging.PageSize,
             paging.Offset,
         };
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         return TypedResults.Ok(await conn.QueryPageAsync(
             paging, "clinics", Columns, where, "lower(name), id", args, (ClinicRow r) => r.ToResponse(), ct));
     }
@@ -107,7 +108,7 @@ public static class ClinicsApi
             return ApiProblems.NotFound("Clinic");
         }
 
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         var row = await FindAsync(conn, user.TenantId, clinicId, ct);
         return row is null ? ApiProblems.NotFound("Clinic") : TypedResults.Ok(row.ToResponse());
     }
@@ -121,7 +122,7 @@ public static class ClinicsApi
             return v.ToProblem();
         }
 
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         var row = await conn.QuerySingleAsync<ClinicRow>(new CommandDefinition(
             $"""
             INSERT INTO clinics (tenant_id, id, name, time_zone, currency, address, phone, email, website,
@@ -144,7 +145,7 @@ public static class ClinicsApi
             return v.ToProblem();
         }
 
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         var row = await conn.QuerySingleOrDefaultAsync<ClinicRow>(new CommandDefinition(
             $"""
             UPDATE clinics SET name = @Name, time_zone = @TimeZone, currency = @Currency, address = @Address::jsonb,
@@ -160,7 +161,7 @@ public static class ClinicsApi
     private static async Task<Results<NoContent, ProblemHttpResult>> Archive(
         Guid clinicId, CurrentUser user, NpgsqlDataSource db, CancellationToken ct)
     {
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         var changed = await conn.ExecuteAsync(new CommandDefinition(
             "UPDATE clinics SET active = false, updated_at = now() WHERE tenant_id = @TenantId AND id = @clinicId",
             new { user.TenantId, clinicId }, cancellationToken: ct));

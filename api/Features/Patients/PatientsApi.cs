@@ -2,6 +2,7 @@ using System.Text;
 using Dapper;
 using MedSpa.Api.Infrastructure;
 using MedSpa.Api.Infrastructure.Idempotency;
+using MedSpa.Silo.Data;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
 using static MedSpa.Api.Features.Clinics.ReferenceDataSql;
@@ -140,7 +141,7 @@ public static class PatientsApi
             paging.PageSize,
             paging.Offset,
         };
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         return TypedResults.Ok(await conn.QueryPageAsync(
             paging, "patients", Columns, where, "lower(last_name), lower(first_name), id", args, (PatientRow r) => r.ToResponse(), ct));
     }
@@ -148,7 +149,7 @@ public static class PatientsApi
     private static async Task<Results<Ok<PatientResponse>, ProblemHttpResult>> Get(
         Guid patientId, CurrentUser user, NpgsqlDataSource db, CancellationToken ct)
     {
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         var row = await conn.QuerySingleOrDefaultAsync<PatientRow>(new CommandDefinition(
             $"SELECT {Columns} FROM patients WHERE tenant_id = @TenantId AND id = @patientId",
             new { user.TenantId, patientId }, cancellationToken: ct));
@@ -158,7 +159,7 @@ public static class PatientsApi
     private static async Task<Results<Created<PatientResponse>, ValidationProblem>> Create(
         PatientRequest request, CurrentUser user, NpgsqlDataSource db, TimeProvider time, CancellationToken ct)
     {
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         var v = await ValidateAsync(conn, user.TenantId, request, time, ct);
         if (!v.IsValid)
         {
@@ -183,7 +184,7 @@ public static class PatientsApi
     private static async Task<Results<Ok<PatientResponse>, ValidationProblem, ProblemHttpResult>> Update(
         Guid patientId, PatientRequest request, CurrentUser user, NpgsqlDataSource db, TimeProvider time, CancellationToken ct)
     {
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         var v = await ValidateAsync(conn, user.TenantId, request, time, ct);
         if (!v.IsValid)
         {
@@ -210,7 +211,7 @@ public static class PatientsApi
     private static async Task<Results<NoContent, ProblemHttpResult>> Archive(
         Guid patientId, CurrentUser user, NpgsqlDataSource db, CancellationToken ct)
     {
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         var changed = await conn.ExecuteAsync(new CommandDefinition(
             "UPDATE patients SET active = false, updated_at = now() WHERE tenant_id = @TenantId AND id = @patientId",
             new { user.TenantId, patientId }, cancellationToken: ct));

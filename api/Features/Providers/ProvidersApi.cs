@@ -3,6 +3,7 @@ using Dapper;
 using MedSpa.Api.Features.Clinics;
 using MedSpa.Api.Infrastructure;
 using MedSpa.Api.Infrastructure.Idempotency;
+using MedSpa.Silo.Data;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
 using static MedSpa.Api.Features.Clinics.ReferenceDataSql;
@@ -82,7 +83,7 @@ public static partial class ProvidersApi
             return v.ToProblem();
         }
 
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
 
         // Filtering by a clinic the caller cannot see (or another tenant's) is answered like an unknown clinic.
         if (clinicId is { } c && !await ClinicsApi.IsVisibleAsync(conn, user, c, ct))
@@ -99,7 +100,7 @@ public static partial class ProvidersApi
     private static async Task<Results<Ok<ProviderResponse>, ProblemHttpResult>> Get(
         Guid providerId, CurrentUser user, NpgsqlDataSource db, CancellationToken ct)
     {
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         var row = await conn.QuerySingleOrDefaultAsync<ProviderRow>(new CommandDefinition(
             $"SELECT {Columns} FROM providers WHERE tenant_id = @TenantId AND id = @providerId",
             new { user.TenantId, providerId }, cancellationToken: ct));
@@ -109,7 +110,7 @@ public static partial class ProvidersApi
     private static async Task<Results<Created<ProviderResponse>, ValidationProblem, ProblemHttpResult>> Create(
         ProviderRequest request, CurrentUser user, NpgsqlDataSource db, CancellationToken ct)
     {
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         var v = await ValidateAsync(conn, user.TenantId, request, ct);
         if (!v.IsValid)
         {
@@ -139,7 +140,7 @@ public static partial class ProvidersApi
     private static async Task<Results<Ok<ProviderResponse>, ValidationProblem, ProblemHttpResult>> Update(
         Guid providerId, ProviderRequest request, CurrentUser user, NpgsqlDataSource db, CancellationToken ct)
     {
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         var v = await ValidateAsync(conn, user.TenantId, request, ct);
         if (!v.IsValid)
         {
@@ -170,7 +171,7 @@ public static partial class ProvidersApi
     private static async Task<Results<NoContent, ProblemHttpResult>> Deactivate(
         Guid providerId, CurrentUser user, NpgsqlDataSource db, CancellationToken ct)
     {
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         var changed = await conn.ExecuteAsync(new CommandDefinition(
             "UPDATE providers SET active = false, updated_at = now() WHERE tenant_id = @TenantId AND id = @providerId",
             new { user.TenantId, providerId }, cancellationToken: ct));

@@ -5,6 +5,7 @@ using MedSpa.Api.Features.Clinics;
 using MedSpa.Api.Features.Invoices;
 using MedSpa.Api.Infrastructure;
 using MedSpa.GrainInterfaces;
+using MedSpa.Silo.Data;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
 
@@ -59,7 +60,7 @@ public static class ReportsApi
             return v.ToProblem();
         }
 
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         if (await ClinicCurrency(conn, user, clinicId!.Value, ct) is not { } currency)
         {
             return ApiProblems.NotFound("Clinic");
@@ -98,7 +99,7 @@ public static class ReportsApi
             return v.ToProblem();
         }
 
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         if (await ClinicCurrency(conn, user, clinicId!.Value, ct) is not { } currency)
         {
             return ApiProblems.NotFound("Clinic");
@@ -118,7 +119,7 @@ public static class ReportsApi
             return v.ToProblem();
         }
 
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         if (await ClinicCurrency(conn, user, request.ClinicId!.Value, ct) is not { } currency)
         {
             return ApiProblems.NotFound("Clinic");
@@ -159,7 +160,7 @@ public static class ReportsApi
             return v.ToProblem();
         }
 
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         if (await ClinicCurrency(conn, user, clinicId!.Value, ct) is not { } currency)
         {
             return ApiProblems.NotFound("Clinic");

@@ -3,6 +3,7 @@ using MedSpa.Api.Features.Clinics;
 using MedSpa.Api.Infrastructure;
 using MedSpa.Api.Infrastructure.Idempotency;
 using MedSpa.GrainInterfaces.Board;
+using MedSpa.Silo.Data;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
 using static MedSpa.Api.Features.Clinics.ReferenceDataSql;
@@ -68,7 +69,7 @@ public static class RoomsApi
             return v.ToProblem();
         }
 
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         if (!await ClinicsApi.IsVisibleAsync(conn, user, clinicId, ct))
         {
             return ApiProblems.NotFound("Clinic");
@@ -88,7 +89,7 @@ public static class RoomsApi
             return ApiProblems.NotFound("Room");
         }
 
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         var row = await conn.QuerySingleOrDefaultAsync<RoomRow>(new CommandDefinition(
             $"SELECT {Columns} FROM rooms WHERE tenant_id = @TenantId AND clinic_id = @clinicId AND id = @roomId",
             new { user.TenantId, clinicId, roomId }, cancellationToken: ct));
@@ -105,7 +106,7 @@ public static class RoomsApi
             return v.ToProblem();
         }
 
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         if (!await ClinicsApi.IsVisibleAsync(conn, user, clinicId, ct))
         {
             return ApiProblems.NotFound("Clinic");
@@ -141,7 +142,7 @@ public static class RoomsApi
             return v.ToProblem();
         }
 
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         var current = await conn.QuerySingleOrDefaultAsync<RoomRow>(new CommandDefinition(
             $"SELECT {Columns} FROM rooms WHERE tenant_id = @TenantId AND clinic_id = @clinicId AND id = @roomId",
             new { user.TenantId, clinicId, roomId }, cancellationToken: ct));
@@ -203,7 +204,7 @@ public static class RoomsApi
             return ApiProblems.Conflict($"The room has a visit in it ({visitId}); it can be archived once the visit has left.", "room_occupied");
         }
 
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         var changed = await conn.ExecuteAsync(new CommandDefinition(
             "UPDATE rooms SET active = false, updated_at = now() WHERE tenant_id = @TenantId AND clinic_id = @clinicId AND id = @roomId",
             new { user.TenantId, clinicId, roomId }, cancellationToken: ct));

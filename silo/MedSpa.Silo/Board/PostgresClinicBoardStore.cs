@@ -1,6 +1,7 @@
 using Dapper;
 using MedSpa.GrainInterfaces.Board;
 using MedSpa.Grains.Board;
+using MedSpa.Silo.Data;
 using Npgsql;
 using Orleans.Serialization;
 
@@ -17,7 +18,7 @@ public sealed class PostgresClinicBoardStore(NpgsqlDataSource dataSource, Serial
 
     public async Task<StoredBoard?> LoadAsync(Guid tenantId, Guid clinicId, int maxEvents)
     {
-        await using var conn = await dataSource.OpenConnectionAsync();
+        await using var conn = await dataSource.OpenTenantConnectionAsync(tenantId);
         var state = await conn.QuerySingleOrDefaultAsync<byte[]>(
             "SELECT state FROM board_states WHERE tenant_id = @tenantId AND clinic_id = @clinicId",
             new { tenantId, clinicId });
@@ -35,7 +36,7 @@ public sealed class PostgresClinicBoardStore(NpgsqlDataSource dataSource, Serial
 
     public async Task<ClinicReference> LoadReferenceAsync(Guid tenantId, Guid clinicId)
     {
-        await using var conn = await dataSource.OpenConnectionAsync();
+        await using var conn = await dataSource.OpenTenantConnectionAsync(tenantId);
         var clinic = await conn.QuerySingleOrDefaultAsync<(string Name, bool ShowFullNames)?>(
             "SELECT name, show_full_patient_names FROM clinics WHERE tenant_id = @tenantId AND id = @clinicId",
             new { tenantId, clinicId });
@@ -87,7 +88,8 @@ public sealed class PostgresClinicBoardStore(NpgsqlDataSource dataSource, Serial
             SELECT $1, $2, e.seq, e.event, e.at, e.payload
             FROM unnest($6::bigint[], $7::text[], $8::timestamptz[], $9::bytea[]) AS e(seq, event, at, payload), guard
             """;
-        await using var command = dataSource.CreateCommand(sql);
+        await using var conn = await dataSource.OpenTenantConnectionAsync(tenantId);
+        await using var command = new NpgsqlCommand(sql, conn);
         foreach (var value in new object[]
                  {
                      tenantId, clinicId, expectedSeq, state.LastSeq, serializer.SerializeToArray(state),
