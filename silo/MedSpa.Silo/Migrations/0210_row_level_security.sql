@@ -58,8 +58,10 @@ BEGIN
             NULL;
         END;
     END IF;
-    -- The login user switches to medspa_app at connection start, so it must be a member (a superuser always is).
-    IF NOT pg_has_role(current_user, 'medspa_app', 'MEMBER') THEN
+    -- The login user switches to medspa_app at connection start, so it must be a member that may SET it (a superuser
+    -- always may). PostgreSQL 16 gives a CREATEROLE creator only ADMIN on the role it made, not SET: ask for SET there.
+    IF NOT pg_has_role(current_user, 'medspa_app',
+                       CASE WHEN current_setting('server_version_num')::int >= 160000 THEN 'SET' ELSE 'MEMBER' END) THEN
         EXECUTE format('GRANT medspa_app TO %I', current_user);
     END IF;
 END $$;
