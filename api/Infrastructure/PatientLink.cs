@@ -1,4 +1,5 @@
 using Dapper;
+using MedSpa.Silo.Data;
 using Npgsql;
 
 namespace MedSpa.Api.Infrastructure;
@@ -20,7 +21,7 @@ public static class PatientLink
             return null;
         }
 
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         return await PatientOfAsync(conn, user, ct);
     }
 

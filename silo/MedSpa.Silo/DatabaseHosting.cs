@@ -21,7 +21,8 @@ public static class DatabaseHosting
     /// otherwise: without it every connection rent from the pool costs a <c>DISCARD ALL</c> round trip (about 29 per
     /// checkout, measured by the checkout benchmark). Safe because nothing here leaves session state on a pooled
     /// connection: no SET, no temporary tables, and the one session-level advisory lock (migrations) is taken on an
-    /// unpooled connection.
+    /// unpooled connection. The tenant settings of row-level security are session state on purpose: the connection
+    /// opener sets them on every open (see <see cref="Data.TenantConnections"/>).
     /// And with Npgsql's automatic preparation (<c>Max Auto Prepare</c>, unless the configuration sets it; 0 turns it
     /// off, e.g. behind a transaction-pooling PgBouncer): a statement run a few times on a connection is prepared there
     /// once, so PostgreSQL stops parsing and planning it on every call — the board's publish, the grains' state reads
@@ -52,6 +53,15 @@ public static class DatabaseHosting
         return builder.ConnectionString;
     }
 
+    /// <summary>
+    /// Dapper's process-wide settings, made once here for the api and the silo's stores alike: columns are
+    /// snake_case, C# properties PascalCase (time_zone maps to TimeZone).
+    /// </summary>
+    public static void UseDapperConventions() => Dapper.DefaultTypeMap.MatchNamesWithUnderscores = true;
+
+    /// <summary>TEMPORARY (issue 13): the key of the runtime-role data source the opener uses (see AddMedSpaDatabase).</summary>
+    public const string RuntimeCompanionKey = "medspa-runtime";
+
     /// <summary>Statements Npgsql keeps prepared per connection unless the connection string says otherwise.</summary>
     public const int AutoPreparedStatements = 100;
 
@@ -59,11 +69,22 @@ public static class DatabaseHosting
     /// Registers the shared <see cref="NpgsqlDataSource"/> and a hosted service that applies migrations and the
     /// registered <see cref="IDatabaseStartupTask"/>s. Call it before <c>AddMedSpaOrleans</c>: hosted services start
     /// in registration order, and Orleans' providers read their query catalog when the silo starts.
+    /// The data source's connections log in as the configured user and run as the role
+    /// <see cref="Data.TenantConnections.RuntimeRole"/>, so row-level security applies to them (migration 0210); the
+    /// migrator and Orleans' providers use the configured connection string as it is (the tables' owner).
     /// </summary>
     public static IHostApplicationBuilder AddMedSpaDatabase(this IHostApplicationBuilder builder)
     {
         var connectionString = RequireConnectionString(builder.Configuration);
-        builder.Services.AddSingleton(_ => new NpgsqlDataSourceBuilder(connectionString).Build());
+        UseDapperConventions();
+        // TEMPORARY (issue 13, until grains/Board/BoardSql.cs and grains/Checkout/InvoiceProjection.cs are moved into
+        // silo stores that use the opener): grains still call OpenConnectionAsync on the injected data source, so it
+        // stays the owner's, and the opener opens from a runtime-role companion. Once no grain opens a connection
+        // itself, register the runtime data source directly and drop the companion:
+        //     builder.Services.AddSingleton(_ => Data.TenantConnections.BuildTracked(new NpgsqlDataSourceBuilder(connectionString)));
+        builder.Services.AddKeyedSingleton(RuntimeCompanionKey, (_, _) => Data.TenantConnections.BuildTracked(new NpgsqlDataSourceBuilder(connectionString)));
+        builder.Services.AddSingleton(sp => Data.TenantConnections.WithRuntimeCompanion(
+            new NpgsqlDataSourceBuilder(connectionString).Build(), sp.GetRequiredKeyedService<NpgsqlDataSource>(RuntimeCompanionKey)));
         builder.Services.AddHostedService<MigrationHostedService>();
         return builder;
     }

@@ -4,6 +4,7 @@ using MedSpa.Api.Features.Visits;
 using MedSpa.Api.Infrastructure;
 using MedSpa.Api.Infrastructure.Idempotency;
 using MedSpa.GrainInterfaces.Board;
+using MedSpa.Silo.Data;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Npgsql;
@@ -119,7 +120,7 @@ public static class AppointmentsApi
             return v.ToProblem();
         }
 
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         if (clinicId is { } c && !await ClinicAccess.IsVisibleAsync(conn, user, c, ct))
         {
             return ApiProblems.NotFound("Clinic");
@@ -162,7 +163,7 @@ public static class AppointmentsApi
     private static async Task<Results<Ok<AppointmentResponse>, ProblemHttpResult>> Get(
         Guid appointmentId, CurrentUser user, NpgsqlDataSource db, CancellationToken ct)
     {
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         var row = await LoadAsync(conn, user, appointmentId, ct);
         return row is null ? ApiProblems.NotFound("Appointment") : TypedResults.Ok(row.ToResponse());
     }
@@ -188,7 +189,7 @@ public static class AppointmentsApi
             return v.ToProblem();
         }
 
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         var refs = await conn.QuerySingleAsync<ReferenceCheck>(new CommandDefinition(
             """
             SELECT EXISTS (SELECT 1 FROM clinics WHERE tenant_id = @TenantId AND id = @ClinicId AND active) AS clinic,
@@ -261,7 +262,7 @@ public static class AppointmentsApi
             return v.ToProblem();
         }
 
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         var current = await LoadAsync(conn, user, appointmentId, ct);
         if (current is null)
         {
@@ -357,7 +358,7 @@ public static class AppointmentsApi
         }
 
         var visit = ((Ok<VisitResponse>)outcome.Result).Value!;
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         var row = await LoadAsync(conn, user, appointmentId, ct);
         if (row is null)
         {

@@ -1,3 +1,4 @@
+using MedSpa.Silo.Data;
 using Npgsql;
 
 namespace MedSpa.Api.Features.Auth;
@@ -68,7 +69,7 @@ public sealed class AccessRevocationListener(
 
     private async Task ListenAsync(CancellationToken ct)
     {
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenUnscopedConnectionAsync("every host listens to the revocations of all tenants", ct);
         conn.Notification += (_, e) =>
         {
             if (AccessRevocation.Parse(e.Payload) is { } r)
@@ -120,7 +121,7 @@ public sealed class AccessRevocationListener(
 
     private async Task CatchUpAsync(CancellationToken ct)
     {
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenUnscopedConnectionAsync("the deny list holds the revocations of all tenants", ct);
         revoked.Apply(await AccessRevocationStore.SinceAsync(conn, time.GetUtcNow() - revoked.Horizon, ct));
         revoked.MarkCaughtUp();
     }

@@ -1,5 +1,6 @@
 using Dapper;
 using MedSpa.Api.Infrastructure;
+using MedSpa.Silo.Data;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 using Npgsql;
@@ -10,8 +11,6 @@ public static class AuthApi
 {
     public static IServiceCollection AddMedSpaSignIn(this IServiceCollection services)
     {
-        // Columns are snake_case, properties PascalCase.
-        DefaultTypeMap.MatchNamesWithUnderscores = true;
         services.AddSingleton<PasswordHashing>();
         services.AddSingleton<MfaSecretProtector>();
         services.AddSingleton<UserAccounts>();
@@ -169,7 +168,7 @@ public static class AuthApi
             return new Validation().Add("currentPassword", "currentPassword is wrong.").ToProblem();
         }
 
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         await using var tx = await conn.BeginTransactionAsync(ct);
         var now = time.GetUtcNow();
         await UserAccounts.SetPasswordAsync(conn, tx, user.TenantId, user.UserId, passwords.Hash(request.NewPassword!), now, ct);

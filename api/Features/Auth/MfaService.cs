@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using Dapper;
+using MedSpa.Silo.Data;
 using Microsoft.Extensions.Options;
 using Npgsql;
 using OtpNet;
@@ -28,7 +29,7 @@ public sealed class MfaService(NpgsqlDataSource db, MfaSecretProtector protector
     public async Task<MfaEnrollResponse?> EnrollAsync(Guid tenantId, Guid userId, string email, CancellationToken ct)
     {
         var secret = KeyGeneration.GenerateRandomKey(20);
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(tenantId, ct);
         var updated = await conn.ExecuteAsync(new CommandDefinition(
             "UPDATE users SET mfa_pending_secret = @pending WHERE tenant_id = @tenantId AND id = @userId AND mfa_secret IS NULL",
             new { tenantId, userId, pending = protector.Protect(secret, tenantId, userId) }, cancellationToken: ct));
@@ -48,7 +49,7 @@ public sealed class MfaService(NpgsqlDataSource db, MfaSecretProtector protector
     public async Task<(MfaConfirmFailure Failure, IReadOnlyList<string> RecoveryCodes)> ConfirmAsync(
         Guid tenantId, Guid userId, string? code, CancellationToken ct)
     {
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(tenantId, ct);
         await using var tx = await conn.BeginTransactionAsync(ct);
         var pending = await conn.ExecuteScalarAsync<string?>(new CommandDefinition(
             "SELECT mfa_pending_secret FROM users WHERE tenant_id = @tenantId AND id = @userId FOR UPDATE",
@@ -84,7 +85,7 @@ public sealed class MfaService(NpgsqlDataSource db, MfaSecretProtector protector
             return false;
         }
 
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         var accepted = await conn.ExecuteAsync(new CommandDefinition(
             """
             UPDATE users SET mfa_last_time_step = @step
@@ -102,7 +103,7 @@ public sealed class MfaService(NpgsqlDataSource db, MfaSecretProtector protector
             return false;
         }
 
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         var used = await conn.ExecuteAsync(new CommandDefinition(
             """
             UPDATE mfa_recovery_codes SET used_at = @now
@@ -114,7 +115,7 @@ public sealed class MfaService(NpgsqlDataSource db, MfaSecretProtector protector
 
     public async Task DisableAsync(Guid tenantId, Guid userId, CancellationToken ct)
     {
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(tenantId, ct);
         await using var tx = await conn.BeginTransactionAsync(ct);
         await conn.ExecuteAsync(new CommandDefinition(
             """

@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Dapper;
 using MedSpa.Api.Infrastructure;
+using MedSpa.Silo.Data;
 using Microsoft.Extensions.Options;
 using Npgsql;
 
@@ -40,7 +41,7 @@ public sealed class SessionService(
         var (refreshToken, refreshHash) = NewRefreshToken();
         var refreshExpires = now + options.Value.RefreshTokenLifetime;
 
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         await using var tx = await conn.BeginTransactionAsync(ct);
         await conn.ExecuteAsync(new CommandDefinition(
             """
@@ -74,7 +75,7 @@ public sealed class SessionService(
         var now = time.GetUtcNow();
         var hash = HashRefreshToken(refreshToken);
 
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenUnscopedConnectionAsync("refresh token looked up by its hash: no tenant yet", ct);
         await using var tx = await conn.BeginTransactionAsync(ct);
 
         // Looked up by hash alone: the token is the only thing the caller has (no tenant yet).
@@ -85,6 +86,8 @@ public sealed class SessionService(
         {
             return null;
         }
+
+        await conn.ScopeToTenantAsync(tx, owner.TenantId, ct);
 
         // Every transaction on a session's token family locks the session row first (refresh, reuse revocation,
         // logout, revoke-all). One lock order means concurrent refreshes and revocations queue instead of deadlocking.
@@ -149,7 +152,7 @@ public sealed class SessionService(
     /// <summary>Revokes one of the user's sessions. False when the user has no such session (someone else's included).</summary>
     public async Task<bool> RevokeAsync(Guid tenantId, Guid userId, Guid sessionId, string reason, CancellationToken ct)
     {
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(tenantId, ct);
         await using var tx = await conn.BeginTransactionAsync(ct);
         var owned = await conn.ExecuteScalarAsync<bool>(new CommandDefinition(
             "SELECT EXISTS (SELECT 1 FROM sessions WHERE tenant_id = @tenantId AND id = @sessionId AND user_id = @userId)",
@@ -194,7 +197,7 @@ public sealed class SessionService(
 
     public async Task<Paged<SessionResponse>> ListAsync(Guid tenantId, Guid userId, Guid? currentSessionId, PageRequest paging, CancellationToken ct)
     {
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(tenantId, ct);
         return await conn.QueryPageAsync(
             paging, "sessions",
             "id, user_id, device_id, device_name, user_agent, ip, created_at, last_seen_at, expires_at, revoked_at",

@@ -66,7 +66,7 @@ public sealed class SignInThrottle(NpgsqlDataSource db, IOptions<AuthOptions> op
     public async Task<DateTimeOffset?> BlockedUntilAsync(string email, string? address, UserAccount? user, CancellationToken ct)
     {
         var now = time.GetUtcNow();
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await OpenAsync(user, ct);
         var scopes = await ScopesAsync(conn, email, address, user, now, ct);
         var until = await conn.ExecuteScalarAsync<DateTime?>(new CommandDefinition(
             "SELECT max(blocked_until) FROM sign_in_throttle WHERE scope = ANY(@names) AND key = ANY(@keys) AND blocked_until > @now",
@@ -79,7 +79,7 @@ public sealed class SignInThrottle(NpgsqlDataSource db, IOptions<AuthOptions> op
     public async Task<DateTimeOffset?> RecordFailureAsync(string email, string? address, UserAccount? user, CancellationToken ct)
     {
         var now = time.GetUtcNow();
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await OpenAsync(user, ct);
         var scopes = await ScopesAsync(conn, email, address, user, now, ct);
         return await CountFailureAsync(conn, email, scopes, user, ct);
     }
@@ -174,7 +174,7 @@ public sealed class SignInThrottle(NpgsqlDataSource db, IOptions<AuthOptions> op
     public async Task RecordSuccessAsync(UserAccount user, string? address, CancellationToken ct)
     {
         var email = user.Email;
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         await conn.ExecuteAsync(new CommandDefinition(
             "DELETE FROM sign_in_throttle WHERE (scope = 'pair' AND key = @pair) OR (scope = 'account' AND key = @account)",
             new { pair = Key(Scope.Pair, email, address), account = AccountKey(email) }, cancellationToken: ct));
@@ -192,7 +192,7 @@ public sealed class SignInThrottle(NpgsqlDataSource db, IOptions<AuthOptions> op
     /// <summary>Clears every counter of the account (its own and all its (account, address) pairs). Returns how many.</summary>
     public async Task<int> UnlockAsync(string email, CancellationToken ct)
     {
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenUnscopedConnectionAsync("sign_in_throttle is global: counters by hashed email", ct);
         return await conn.ExecuteAsync(new CommandDefinition(
             "DELETE FROM sign_in_throttle WHERE account_key = @accountKey", new { accountKey = AccountKey(email) }, cancellationToken: ct));
     }
@@ -216,6 +216,11 @@ public sealed class SignInThrottle(NpgsqlDataSource db, IOptions<AuthOptions> op
         Scope.Address => Delay(failures, O.AddressFreeFailures, O.AddressMaxDelay),
         _ => Delay(failures, O.AccountFreeFailures, O.AccountMaxDelay),
     };
+
+    /// <summary>The counters (sign_in_throttle) are global; the known addresses belong to the user's tenant.</summary>
+    private ValueTask<NpgsqlConnection> OpenAsync(UserAccount? user, CancellationToken ct) => user is null
+        ? db.OpenUnscopedConnectionAsync("sign-in throttle for an email that names no user: its counters are global", ct)
+        : db.OpenTenantConnectionAsync(user.TenantId, ct);
 
     private async Task<List<(Scope Scope, byte[] Key)>> ScopesAsync(
         NpgsqlConnection conn, string email, string? address, UserAccount? user, DateTimeOffset now, CancellationToken ct)

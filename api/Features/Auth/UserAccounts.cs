@@ -1,5 +1,6 @@
 using Dapper;
 using MedSpa.Api.Infrastructure;
+using MedSpa.Silo.Data;
 using Npgsql;
 
 namespace MedSpa.Api.Features.Auth;
@@ -51,14 +52,14 @@ public sealed class UserAccounts(NpgsqlDataSource db)
 
     public async Task<UserAccount?> FindByEmailAsync(string email, CancellationToken ct)
     {
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenUnscopedConnectionAsync("sign-in looks a user up by email: no tenant yet", ct);
         return await conn.QuerySingleOrDefaultAsync<UserAccount>(new CommandDefinition(
             $"SELECT {Columns} FROM users u WHERE lower(u.email) = lower(@email)", new { email }, cancellationToken: ct));
     }
 
     public async Task<UserAccount?> GetAsync(Guid tenantId, Guid userId, CancellationToken ct)
     {
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(tenantId, ct);
         return await GetAsync(conn, null, tenantId, userId, ct);
     }
 
@@ -70,7 +71,7 @@ public sealed class UserAccounts(NpgsqlDataSource db)
     /// <summary>One page of the tenant's users, by name.</summary>
     public async Task<Paged<UserResponse>> ListAsync(Guid tenantId, PageRequest paging, CancellationToken ct)
     {
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(tenantId, ct);
         return await conn.QueryPageAsync(
             paging, "users u", Columns, "WHERE u.tenant_id = @tenantId", "lower(u.display_name), u.id",
             new { tenantId, paging.PageSize, paging.Offset }, (UserAccount u) => u.ToResponse(), ct);
@@ -78,14 +79,14 @@ public sealed class UserAccounts(NpgsqlDataSource db)
 
     public async Task<TenantSummary?> GetTenantAsync(Guid tenantId, CancellationToken ct)
     {
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(tenantId, ct);
         return await conn.QuerySingleOrDefaultAsync<TenantSummary>(new CommandDefinition(
             "SELECT id, name, slug FROM tenants WHERE id = @tenantId", new { tenantId }, cancellationToken: ct));
     }
 
     public async Task RecordSuccessfulLoginAsync(Guid tenantId, Guid userId, string? newPasswordHash, CancellationToken ct)
     {
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(tenantId, ct);
         await conn.ExecuteAsync(new CommandDefinition(
             """
             UPDATE users SET failed_login_count = 0, locked_until = NULL,

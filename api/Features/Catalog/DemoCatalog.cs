@@ -1,5 +1,6 @@
 using Dapper;
 using MedSpa.GrainInterfaces;
+using MedSpa.Silo.Data;
 using Npgsql;
 
 namespace MedSpa.Api.Features.Catalog;
@@ -74,7 +75,7 @@ public sealed class DemoCatalog(NpgsqlDataSource db)
 
     public async Task<DemoCatalogSeeded> SeedAsync(Guid tenantId, Guid clinicId, CancellationToken ct = default)
     {
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(tenantId, ct);
         await using var tx = await conn.BeginTransactionAsync(ct);
         var services = 0;
         foreach (var service in Services)

@@ -5,6 +5,7 @@ using MedSpa.Api.Features.Providers;
 using MedSpa.Api.Features.Rooms;
 using MedSpa.Api.Features.Tenants;
 using MedSpa.Api.Infrastructure;
+using MedSpa.Silo.Data;
 using MedSpa.Silo;
 using Microsoft.Extensions.Options;
 using Npgsql;
@@ -107,16 +108,22 @@ public sealed class DemoSeed(
 
     private async Task<(Guid TenantId, Guid ClinicId)> EnsureTenantAsync(string password, CancellationToken ct)
     {
-        await using var conn = await db.OpenConnectionAsync(ct);
-        var existing = await conn.QuerySingleOrDefaultAsync<(Guid TenantId, Guid ClinicId)?>(new CommandDefinition(
-            """
-            SELECT t.id, c.id FROM tenants t JOIN clinics c ON c.tenant_id = t.id
-            WHERE t.slug = @Slug ORDER BY c.created_at LIMIT 1
-            """,
-            new { Slug }, cancellationToken: ct));
-        if (existing is { } found)
+        Guid? tenantId;
+        await using (var global = await db.OpenUnscopedConnectionAsync("the demo tenant is found by its slug (tenants is global)", ct))
         {
-            return found;
+            tenantId = await global.QuerySingleOrDefaultAsync<Guid?>(new CommandDefinition(
+                "SELECT id FROM tenants WHERE slug = @Slug", new { Slug }, cancellationToken: ct));
+        }
+
+        if (tenantId is { } tid)
+        {
+            await using var conn = await db.OpenTenantConnectionAsync(tid, ct);
+            var clinicId = await conn.QuerySingleOrDefaultAsync<Guid?>(new CommandDefinition(
+                "SELECT id FROM clinics WHERE tenant_id = @tid ORDER BY created_at LIMIT 1", new { tid }, cancellationToken: ct));
+            if (clinicId is { } cid)
+            {
+                return (tid, cid);
+            }
         }
 
         var created = await provisioning.CreateTenantAsync(
@@ -127,7 +134,7 @@ public sealed class DemoSeed(
 
     private async Task<Guid?> FindUserAsync(string email, CancellationToken ct)
     {
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenUnscopedConnectionAsync("a user is found by email as at sign-in: emails are unique across tenants", ct);
         return await conn.QuerySingleOrDefaultAsync<Guid?>(new CommandDefinition(
             "SELECT id FROM users WHERE lower(email) = lower(@email)", new { email }, cancellationToken: ct));
     }

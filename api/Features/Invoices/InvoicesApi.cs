@@ -4,6 +4,7 @@ using MedSpa.Api.Infrastructure.Idempotency;
 using MedSpa.GrainInterfaces;
 using MedSpa.GrainInterfaces.Checkout;
 using MedSpa.Grains.Domain.Checkout;
+using MedSpa.Silo.Data;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Npgsql;
@@ -70,7 +71,7 @@ public static partial class InvoicesApi
         }
 
         // Both checks in one statement (one connection rent, one round trip); the clinic's absence answers first.
-        await using (var conn = await db.OpenConnectionAsync(ct))
+        await using (var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct))
         {
             var (clinicExists, patientExists) = await conn.QuerySingleAsync<(bool, bool)>(new CommandDefinition(
                 """
@@ -111,7 +112,7 @@ public static partial class InvoicesApi
             return ApiProblems.Validation("visitId", "visitId is required.");
         }
 
-        await using (var conn = await db.OpenConnectionAsync(ct))
+        await using (var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct))
         {
             var clinicId = await conn.ExecuteScalarAsync<Guid?>(new CommandDefinition(
                 "SELECT clinic_id FROM appointments WHERE tenant_id = @TenantId AND id = @visitId", new { user.TenantId, visitId }, cancellationToken: ct));
@@ -170,7 +171,7 @@ public static partial class InvoicesApi
               AND (@patientId::uuid IS NULL OR patient_id = @patientId)
               AND (@from::timestamptz IS NULL OR created_at >= @from) AND (@to::timestamptz IS NULL OR created_at < @to)
             """;
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         var args = new { user.TenantId, clinicId, clinics, status, patientId, from, to, paging.PageSize, paging.Offset };
         return TypedResults.Ok(await conn.QueryPageAsync(
             paging, "invoices", SummaryColumns, where, "created_at DESC, id", args, (SummaryRow r) => r.ToSummary(), ct));
@@ -241,7 +242,7 @@ public static partial class InvoicesApi
         if (request.ProviderId is not null || request.CatalogItemId is not null)
         {
             // Both checks in one round trip, and none for a free-form line without a provider.
-            await using var conn = await db.OpenConnectionAsync(ct);
+            await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
             var found = await conn.QuerySingleAsync<(bool ProviderKnown, long? Amount, string? Currency)>(new CommandDefinition(
                 """
                 SELECT @providerId::uuid IS NULL OR EXISTS (SELECT 1 FROM providers WHERE tenant_id = @TenantId AND id = @providerId),
@@ -414,7 +415,7 @@ public static partial class InvoicesApi
 
         if (v.IsValid && providers.Count > 0)
         {
-            await using var conn = await db.OpenConnectionAsync(ct);
+            await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
             if (await UnknownProviderAsync(conn, user.TenantId, providers, ct) is { } field)
             {
                 v.Add(field, "No such provider in this organisation.");

@@ -1,6 +1,7 @@
 using Dapper;
 using MedSpa.Api.Infrastructure;
 using MedSpa.GrainInterfaces;
+using MedSpa.Silo.Data;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
 
@@ -56,7 +57,7 @@ public static class PaymentsListApi
             return ApiProblems.NotFound("Clinic");
         }
 
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         var currency = await conn.ExecuteScalarAsync<string?>(new CommandDefinition(
             "SELECT currency FROM clinics WHERE tenant_id = @TenantId AND id = @clinicId", new { user.TenantId, clinicId }, cancellationToken: ct));
         if (currency is null)

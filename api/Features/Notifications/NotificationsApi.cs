@@ -1,5 +1,6 @@
 using Dapper;
 using MedSpa.Api.Infrastructure;
+using MedSpa.Silo.Data;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
 using static MedSpa.Api.Infrastructure.ReferenceDataSql;
@@ -59,7 +60,7 @@ public static class NotificationsApi
             paging.PageSize,
             paging.Offset,
         };
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         return TypedResults.Ok(await conn.QueryPageAsync(
             paging, "notifications", Columns, VisibleTo + " AND (NOT @unread OR read_at IS NULL) AND (@kind::text IS NULL OR kind = @kind)",
             "(read_at IS NULL) DESC, created_at DESC, id", args, (NotificationRow r) => r.ToResponse(), ct));
@@ -69,7 +70,7 @@ public static class NotificationsApi
     private static async Task<Results<Ok<NotificationResponse>, ProblemHttpResult>> MarkRead(
         Guid notificationId, CurrentUser user, NpgsqlDataSource db, CancellationToken ct)
     {
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         var row = await conn.QuerySingleOrDefaultAsync<NotificationRow>(new CommandDefinition(
             $"""
             UPDATE notifications SET read_at = coalesce(read_at, now())

@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Dapper;
 using MedSpa.Api.Infrastructure;
+using MedSpa.Silo.Data;
 using Npgsql;
 
 namespace MedSpa.Api.Features.Patients;
@@ -44,7 +45,7 @@ public sealed class DemoPatients(NpgsqlDataSource db)
     /// <summary>Inserts the patients missing for this tenant; returns how many were inserted.</summary>
     public async Task<int> SeedAsync(Guid tenantId, Guid preferredClinicId, CancellationToken ct = default)
     {
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(tenantId, ct);
         var inserted = 0;
         foreach (var (key, patient) in Patients)
         {

@@ -3,6 +3,7 @@ using Dapper;
 using MedSpa.Api.Infrastructure;
 using MedSpa.Api.Infrastructure.Idempotency;
 using MedSpa.Grains.Payments;
+using MedSpa.Silo.Data;
 using MedSpa.Silo.Payments;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
@@ -57,7 +58,7 @@ public static partial class SavedCardsApi
         Guid patientId, CurrentUser user, HttpContext http, NpgsqlDataSource db, IPaymentGateway gateway, IOptions<StripeOptions> stripe,
         ILoggerFactory logs, CancellationToken ct)
     {
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         if (await CheckAccessAsync(conn, user, patientId, ct) is { } denied)
         {
             return denied;
@@ -88,7 +89,7 @@ public static partial class SavedCardsApi
             return v.ToProblem();
         }
 
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         if (await CheckAccessAsync(conn, user, patientId, ct) is { } denied)
         {
             return denied;
@@ -141,7 +142,7 @@ public static partial class SavedCardsApi
             return v.ToProblem();
         }
 
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         if (await CheckAccessAsync(conn, user, patientId, ct) is { } denied)
         {
             return denied;
@@ -156,7 +157,7 @@ public static partial class SavedCardsApi
         Guid patientId, string paymentMethodId, CurrentUser user, HttpContext http, NpgsqlDataSource db, IPaymentGateway gateway,
         ILoggerFactory logs, CancellationToken ct)
     {
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         var (card, problem) = await ActiveCardAsync(conn, user, patientId, paymentMethodId, ct);
         if (card is null)
         {
@@ -188,7 +189,7 @@ public static partial class SavedCardsApi
         Guid patientId, string paymentMethodId, CurrentUser user, NpgsqlDataSource db, IPaymentGateway gateway, ILoggerFactory logs,
         CancellationToken ct)
     {
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         var (card, problem) = await ActiveCardAsync(conn, user, patientId, paymentMethodId, ct);
         if (card is null)
         {

@@ -6,6 +6,7 @@ using MedSpa.Api.Infrastructure;
 using MedSpa.GrainInterfaces;
 using MedSpa.GrainInterfaces.Payments;
 using MedSpa.Grains.Payments;
+using MedSpa.Silo.Data;
 using MedSpa.Silo.Payments;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
@@ -133,7 +134,7 @@ public static class StripeWebhookApi
             }
         }
 
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenUnscopedConnectionAsync("a Stripe event names a payment, customer or card, not a tenant", ct);
         await using var tx = await conn.BeginTransactionAsync(ct);
         var first = await conn.ExecuteAsync(new CommandDefinition(
             """
@@ -145,6 +146,12 @@ public static class StripeWebhookApi
         {
             await tx.CommitAsync(ct);
             return TypedResults.Ok(new StripeWebhookResponse(stripeEvent.Id, stripeEvent.Type, Duplicate: true, Applied: false));
+        }
+
+        // Row-level security: the event's tenant is found first, and the transaction writes only that tenant's rows.
+        if (await TenantOfAsync(conn, tx, stripeEvent, ct) is { } eventTenant)
+        {
+            await conn.ScopeToTenantAsync(tx, eventTenant, ct);
         }
 
         var tenantId = await ApplyAsync(conn, tx, stripeEvent, setupCard, ct);
@@ -162,6 +169,28 @@ public static class StripeWebhookApi
         await tx.CommitAsync(ct);
         return TypedResults.Ok(new StripeWebhookResponse(stripeEvent.Id, stripeEvent.Type, Duplicate: false, Applied: tenantId is not null));
     }
+
+    /// <summary>The tenant whose payment, customer or card the event names (global_webhook_lookup policies), if any.</summary>
+    private static async Task<Guid?> TenantOfAsync(NpgsqlConnection conn, NpgsqlTransaction tx, Event e, CancellationToken ct)
+    {
+        var (sql, key) = e.Data?.Object switch
+        {
+            PaymentIntent pi => (ByPayment, pi.Id),
+            Charge { PaymentIntentId: { } pi } => (ByPayment, pi),
+            Dispute { PaymentIntentId: { } pi } => (ByPayment, pi),
+            SetupIntent { CustomerId: { } customer } => (ByCustomer, customer),
+            PaymentMethod { CustomerId: { } customer } => (ByCustomer, customer),
+            PaymentMethod method => (ByMethod, method.Id),
+            _ => (null, null),
+        };
+        return sql is null || key is null
+            ? null
+            : await conn.QuerySingleOrDefaultAsync<Guid?>(new CommandDefinition(sql, new { Gateway, key }, tx, cancellationToken: ct));
+    }
+
+    private const string ByPayment = "SELECT tenant_id FROM card_payments WHERE gateway = @Gateway AND payment_id = @key LIMIT 1";
+    private const string ByCustomer = "SELECT tenant_id FROM payment_customers WHERE gateway = @Gateway AND customer_id = @key LIMIT 1";
+    private const string ByMethod = "SELECT tenant_id FROM saved_cards WHERE gateway = @Gateway AND payment_method_id = @key LIMIT 1";
 
     /// <summary>Applies the event's effect; returns the tenant it touched, or null when it changed nothing.</summary>
     private static Task<Guid?> ApplyAsync(NpgsqlConnection conn, IDbTransaction tx, Event e, SavedCard? setupCard, CancellationToken ct) =>

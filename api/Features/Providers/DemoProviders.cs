@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using Dapper;
+using MedSpa.Silo.Data;
 using Npgsql;
 
 namespace MedSpa.Api.Features.Providers;
@@ -23,7 +24,7 @@ public sealed class DemoProviders(NpgsqlDataSource db)
     /// <summary>Inserts the missing providers at <paramref name="clinicId"/>; returns how many were inserted.</summary>
     public async Task<int> SeedAsync(Guid tenantId, Guid clinicId, IReadOnlyList<Guid?>? userIds = null, CancellationToken ct = default)
     {
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(tenantId, ct);
         var inserted = 0;
         for (var i = 0; i < Providers.Count; i++)
         {

@@ -3,6 +3,7 @@ using System.Text;
 using Dapper;
 using MedSpa.Api.Infrastructure;
 using MedSpa.GrainInterfaces;
+using MedSpa.Silo.Data;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
 
@@ -57,7 +58,7 @@ public static class ReportsApi
             return v.ToProblem();
         }
 
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         if (await ClinicCurrency(conn, user, clinicId!.Value, ct) is not { } currency)
         {
             return ApiProblems.NotFound("Clinic");
@@ -96,7 +97,7 @@ public static class ReportsApi
             return v.ToProblem();
         }
 
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         if (await ClinicCurrency(conn, user, clinicId!.Value, ct) is not { } currency)
         {
             return ApiProblems.NotFound("Clinic");
@@ -116,7 +117,7 @@ public static class ReportsApi
             return v.ToProblem();
         }
 
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         if (await ClinicCurrency(conn, user, request.ClinicId!.Value, ct) is not { } currency)
         {
             return ApiProblems.NotFound("Clinic");
@@ -157,7 +158,7 @@ public static class ReportsApi
             return v.ToProblem();
         }
 
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         if (await ClinicCurrency(conn, user, clinicId!.Value, ct) is not { } currency)
         {
             return ApiProblems.NotFound("Clinic");

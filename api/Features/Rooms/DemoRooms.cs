@@ -1,4 +1,5 @@
 using Dapper;
+using MedSpa.Silo.Data;
 using Npgsql;
 
 namespace MedSpa.Api.Features.Rooms;
@@ -21,7 +22,7 @@ public sealed class DemoRooms(NpgsqlDataSource db)
     /// <summary>Inserts the missing rooms; returns how many were inserted.</summary>
     public async Task<int> SeedAsync(Guid tenantId, Guid clinicId, CancellationToken ct = default)
     {
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(tenantId, ct);
         var inserted = 0;
         foreach (var room in Rooms)
         {

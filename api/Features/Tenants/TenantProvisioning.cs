@@ -2,6 +2,7 @@ using System.Text.RegularExpressions;
 using Dapper;
 using MedSpa.Api.Features.Auth;
 using MedSpa.Api.Infrastructure;
+using MedSpa.Silo.Data;
 using Npgsql;
 
 namespace MedSpa.Api.Features.Tenants;
@@ -51,7 +52,7 @@ public sealed partial class TenantProvisioning(NpgsqlDataSource db, PasswordHash
 
     public async Task<bool> SlugExistsAsync(string slug, CancellationToken ct = default)
     {
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenUnscopedConnectionAsync("slugs are unique across tenants (tenants is global)", ct);
         return await conn.ExecuteScalarAsync<bool>(new CommandDefinition(
             "SELECT EXISTS (SELECT 1 FROM tenants WHERE slug = @slug)", new { slug }, cancellationToken: ct));
     }
@@ -75,7 +76,7 @@ public sealed partial class TenantProvisioning(NpgsqlDataSource db, PasswordHash
         var now = time.GetUtcNow();
         var hash = passwords.Hash(ownerPassword);
 
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(tenantId, ct);
         await using var tx = await conn.BeginTransactionAsync(ct);
         try
         {
@@ -130,7 +131,7 @@ public sealed partial class TenantProvisioning(NpgsqlDataSource db, PasswordHash
 
         var userId = Guid.NewGuid();
         var now = time.GetUtcNow();
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(tenantId, ct);
         await using var tx = await conn.BeginTransactionAsync(ct);
         try
         {

@@ -1,5 +1,6 @@
 using Dapper;
 using MedSpa.Api.Features.Auth;
+using MedSpa.Silo.Data;
 using Npgsql;
 
 namespace MedSpa.Api.Features.Users;
@@ -28,7 +29,7 @@ public sealed class UserDirectory(NpgsqlDataSource db, TimeProvider time, Revoke
             return [];
         }
 
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(tenantId, ct);
         var known = (await conn.QueryAsync<Guid>(new CommandDefinition(
             "SELECT id FROM clinics WHERE tenant_id = @tenantId AND id = ANY(@ids)",
             new { tenantId, ids = clinicIds.Distinct().ToArray() }, cancellationToken: ct))).ToHashSet();
@@ -37,7 +38,7 @@ public sealed class UserDirectory(NpgsqlDataSource db, TimeProvider time, Revoke
 
     public async Task<bool> PatientExistsAsync(Guid tenantId, Guid patientId, CancellationToken ct)
     {
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(tenantId, ct);
         return await conn.ExecuteScalarAsync<bool>(new CommandDefinition(
             "SELECT EXISTS (SELECT 1 FROM patients WHERE tenant_id = @tenantId AND id = @patientId)",
             new { tenantId, patientId }, cancellationToken: ct));
@@ -47,7 +48,7 @@ public sealed class UserDirectory(NpgsqlDataSource db, TimeProvider time, Revoke
     {
         var userId = Guid.NewGuid();
         var now = time.GetUtcNow();
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(tenantId, ct);
         await using var tx = await conn.BeginTransactionAsync(ct);
         try
         {
@@ -76,7 +77,7 @@ public sealed class UserDirectory(NpgsqlDataSource db, TimeProvider time, Revoke
     public async Task<UserChangeOutcome> UpdateAsync(Guid tenantId, Guid userId, UserChanges changes, CancellationToken ct)
     {
         var now = time.GetUtcNow();
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(tenantId, ct);
         await using var tx = await conn.BeginTransactionAsync(ct);
         var owners = (await conn.QueryAsync<Guid>(new CommandDefinition(
             "SELECT id FROM users WHERE tenant_id = @tenantId AND role = 'owner' AND is_active ORDER BY id FOR UPDATE",
@@ -131,7 +132,7 @@ public sealed class UserDirectory(NpgsqlDataSource db, TimeProvider time, Revoke
     public async Task ResetPasswordAsync(Guid tenantId, Guid userId, string passwordHash, CancellationToken ct)
     {
         var now = time.GetUtcNow();
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(tenantId, ct);
         await using var tx = await conn.BeginTransactionAsync(ct);
         await UserAccounts.SetPasswordAsync(conn, tx, tenantId, userId, passwordHash, now, ct);
         var revoked = new List<AccessRevocation>(

@@ -5,6 +5,7 @@ using MedSpa.Api.Infrastructure.Idempotency;
 using MedSpa.GrainInterfaces;
 using MedSpa.GrainInterfaces.Board;
 using MedSpa.Grains.Domain.Board;
+using MedSpa.Silo.Data;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Npgsql;
@@ -131,7 +132,7 @@ public static class VisitsApi
 
         // Named rooms and providers must exist in the tenant (the room also in the visit's clinic) before the grain
         // is asked: a typo is a 400 naming the field, not a room grain for a room that never existed.
-        await using (var conn = await db.OpenConnectionAsync(ct))
+        await using (var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct))
         {
             if (request.RoomId is { } roomId && !await conn.ExecuteScalarAsync<bool>(new CommandDefinition(
                     "SELECT EXISTS (SELECT 1 FROM rooms WHERE tenant_id = @TenantId AND id = @roomId AND clinic_id = @ClinicId AND active)",

@@ -1,4 +1,5 @@
 using Dapper;
+using MedSpa.Silo.Data;
 using Npgsql;
 
 namespace MedSpa.Api.Infrastructure.Idempotency;
@@ -64,7 +65,7 @@ public sealed class IdempotencyStore(NpgsqlDataSource dataSource)
         // then simply try to reserve again.
         for (var round = 0; round < 5; round++)
         {
-            await using var conn = await dataSource.OpenConnectionAsync(ct);
+            await using var conn = await dataSource.OpenTenantConnectionAsync(request.TenantId, ct);
             var acquired = await conn.QuerySingleOrDefaultAsync<Guid?>(new CommandDefinition(reserve, new
             {
                 request.TenantId, request.Key, request.Hash, request.Method, request.Path, request.UserId, AttemptId = attemptId,
@@ -99,7 +100,7 @@ public sealed class IdempotencyStore(NpgsqlDataSource dataSource)
     /// <summary>Stores the first answer. Matches on the attempt, so a late finisher never overwrites a takeover.</summary>
     public async Task<bool> CompleteAsync(IdempotentRequest request, Guid attemptId, StoredResponse response, DateTimeOffset now)
     {
-        await using var conn = await dataSource.OpenConnectionAsync(CancellationToken.None);
+        await using var conn = await dataSource.OpenTenantConnectionAsync(request.TenantId, CancellationToken.None);
         var updated = await conn.ExecuteAsync(
             """
             UPDATE idempotency_records
@@ -115,7 +116,7 @@ public sealed class IdempotencyStore(NpgsqlDataSource dataSource)
     /// <summary>Frees the key after a failed attempt (5xx, exception, client gone) so a retry executes afresh.</summary>
     public async Task ReleaseAsync(IdempotentRequest request, Guid attemptId)
     {
-        await using var conn = await dataSource.OpenConnectionAsync(CancellationToken.None);
+        await using var conn = await dataSource.OpenTenantConnectionAsync(request.TenantId, CancellationToken.None);
         await conn.ExecuteAsync(
             "DELETE FROM idempotency_records WHERE tenant_id = @TenantId AND idempotency_key = @Key AND attempt_id = @AttemptId AND state = "
             + "'in-progress'",

@@ -1,5 +1,6 @@
 using Dapper;
 using MedSpa.Grains.Housekeeping;
+using MedSpa.Silo.Data;
 using Npgsql;
 
 namespace MedSpa.Silo.Housekeeping;
@@ -16,7 +17,7 @@ public sealed class AuthRecordsPurge(NpgsqlDataSource db) : IHousekeepingTask
 
     public async Task<int> RunAsync(DateTimeOffset now, CancellationToken cancellationToken)
     {
-        await using var conn = await db.OpenConnectionAsync(cancellationToken);
+        await using var conn = await db.OpenUnscopedConnectionAsync("housekeeping purges old sign-in records of every tenant", cancellationToken);
         // Housekeeping spans every tenant by design.
         return await conn.ExecuteAsync(new CommandDefinition(
             """

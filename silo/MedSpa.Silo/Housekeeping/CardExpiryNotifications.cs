@@ -1,5 +1,6 @@
 using Dapper;
 using MedSpa.Grains.Housekeeping;
+using MedSpa.Silo.Data;
 using Npgsql;
 
 namespace MedSpa.Silo.Housekeeping;
@@ -21,8 +22,27 @@ public sealed class CardExpiryNotifications(NpgsqlDataSource db) : IHousekeeping
     public async Task<int> RunAsync(DateTimeOffset now, CancellationToken cancellationToken)
     {
         var next = now.UtcDateTime.AddMonths(1);
-        await using var conn = await db.OpenConnectionAsync(cancellationToken);
-        // Spans every tenant by design; the month's cards are few and the index on (exp_year, exp_month) finds them.
+        // Spans every tenant by design, one tenant at a time: notifications and cards are tenant rows (row-level
+        // security), and no global policy lets a connection write them. The tenants table is global.
+        IEnumerable<Guid> tenants;
+        await using (var global = await db.OpenUnscopedConnectionAsync("housekeeping walks every tenant", cancellationToken))
+        {
+            tenants = await global.QueryAsync<Guid>(new CommandDefinition("SELECT id FROM tenants", cancellationToken: cancellationToken));
+        }
+
+        var added = 0;
+        foreach (var tenantId in tenants)
+        {
+            added += await NotifyAsync(tenantId, next, cancellationToken);
+        }
+
+        return added;
+    }
+
+    private async Task<int> NotifyAsync(Guid tenantId, DateTime next, CancellationToken cancellationToken)
+    {
+        await using var conn = await db.OpenTenantConnectionAsync(tenantId, cancellationToken);
+        // The month's cards are few and the index on (exp_year, exp_month) finds them.
         return await conn.ExecuteAsync(new CommandDefinition(
             """
             INSERT INTO notifications (tenant_id, id, clinic_id, kind, subject_type, subject_id, message, dedupe_key)
@@ -32,9 +52,9 @@ public sealed class CardExpiryNotifications(NpgsqlDataSource db) : IHousekeeping
                    format('%s:%s:%s-%s', @kind, c.payment_method_id, c.exp_year, lpad(c.exp_month::text, 2, '0'))
             FROM saved_cards c
             JOIN patients p ON p.tenant_id = c.tenant_id AND p.id = c.patient_id
-            WHERE c.removed_at IS NULL AND c.exp_year = @year AND c.exp_month = @month
+            WHERE c.tenant_id = @tenantId AND c.removed_at IS NULL AND c.exp_year = @year AND c.exp_month = @month
             ON CONFLICT (tenant_id, dedupe_key) DO NOTHING
             """,
-            new { kind = Kind, year = next.Year, month = next.Month }, cancellationToken: cancellationToken));
+            new { tenantId, kind = Kind, year = next.Year, month = next.Month }, cancellationToken: cancellationToken));
     }
 }

@@ -1,5 +1,6 @@
 using Dapper;
 using MedSpa.Grains.Housekeeping;
+using MedSpa.Silo.Data;
 using Npgsql;
 
 namespace MedSpa.Silo.Housekeeping;
@@ -23,7 +24,7 @@ public sealed class ExpiredIdempotencyRecordsPurge(NpgsqlDataSource dataSource) 
         var total = 0;
         while (true)
         {
-            await using var conn = await dataSource.OpenConnectionAsync(ct);
+            await using var conn = await dataSource.OpenUnscopedConnectionAsync("housekeeping purges expired records of every tenant", ct);
             var removed = await conn.ExecuteAsync(new CommandDefinition(
                 """
                 DELETE FROM idempotency_records

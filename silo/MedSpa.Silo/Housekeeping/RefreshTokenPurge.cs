@@ -1,5 +1,6 @@
 using Dapper;
 using MedSpa.Grains.Housekeeping;
+using MedSpa.Silo.Data;
 using Npgsql;
 
 namespace MedSpa.Silo.Housekeeping;
@@ -19,7 +20,7 @@ public sealed class RefreshTokenPurge(NpgsqlDataSource db) : IHousekeepingTask
 
     public async Task<int> PurgeExpiredAsync(DateTimeOffset now, CancellationToken cancellationToken)
     {
-        await using var conn = await db.OpenConnectionAsync(cancellationToken);
+        await using var conn = await db.OpenUnscopedConnectionAsync("housekeeping purges dead refresh tokens of every tenant", cancellationToken);
         var total = 0;
         while (true)
         {

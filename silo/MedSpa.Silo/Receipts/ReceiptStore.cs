@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Dapper;
+using MedSpa.Silo.Data;
 using Npgsql;
 
 namespace MedSpa.Silo.Receipts;
@@ -30,11 +31,9 @@ public sealed class ReceiptStore(NpgsqlDataSource dataSource)
 {
     public const int MaxFooterLength = 1000;
 
-    static ReceiptStore() => DefaultTypeMap.MatchNamesWithUnderscores = true;
-
     public async Task<ReceiptSettings?> GetSettingsAsync(Guid tenantId, Guid clinicId, CancellationToken ct = default)
     {
-        await using var conn = await dataSource.OpenConnectionAsync(ct);
+        await using var conn = await dataSource.OpenTenantConnectionAsync(tenantId, ct);
         return await GetSettingsAsync(conn, tenantId, clinicId, ct);
     }
 
@@ -58,7 +57,7 @@ public sealed class ReceiptStore(NpgsqlDataSource dataSource)
     public async Task<ReceiptSettings?> SaveSettingsAsync(
         Guid tenantId, Guid clinicId, string? footerText, bool showPatientName, CancellationToken ct = default)
     {
-        await using var conn = await dataSource.OpenConnectionAsync(ct);
+        await using var conn = await dataSource.OpenTenantConnectionAsync(tenantId, ct);
         var saved = await conn.ExecuteAsync(new CommandDefinition(
             """
             INSERT INTO clinic_receipt_settings (tenant_id, clinic_id, footer_text, show_patient_name)
@@ -73,7 +72,7 @@ public sealed class ReceiptStore(NpgsqlDataSource dataSource)
     /// <summary>Stores the logo and returns the settings as saved; null when the clinic does not exist in the tenant.</summary>
     public async Task<ReceiptSettings?> SaveLogoAsync(Guid tenantId, Guid clinicId, ReceiptLogo logo, CancellationToken ct = default)
     {
-        await using var conn = await dataSource.OpenConnectionAsync(ct);
+        await using var conn = await dataSource.OpenTenantConnectionAsync(tenantId, ct);
         // The first save of any setting copies the clinic's older footer in (see migration 0190).
         var saved = await conn.ExecuteAsync(new CommandDefinition(
             """
@@ -89,7 +88,7 @@ public sealed class ReceiptStore(NpgsqlDataSource dataSource)
     /// <summary>Removes the logo; false when the clinic does not exist in the tenant (no logo is not an error).</summary>
     public async Task<bool> DeleteLogoAsync(Guid tenantId, Guid clinicId, CancellationToken ct = default)
     {
-        await using var conn = await dataSource.OpenConnectionAsync(ct);
+        await using var conn = await dataSource.OpenTenantConnectionAsync(tenantId, ct);
         await conn.ExecuteAsync(new CommandDefinition(
             """
             UPDATE clinic_receipt_settings SET logo = NULL, logo_content_type = NULL, updated_at = now()
@@ -103,7 +102,7 @@ public sealed class ReceiptStore(NpgsqlDataSource dataSource)
 
     public async Task<ReceiptLogo?> GetLogoAsync(Guid tenantId, Guid clinicId, CancellationToken ct = default)
     {
-        await using var conn = await dataSource.OpenConnectionAsync(ct);
+        await using var conn = await dataSource.OpenTenantConnectionAsync(tenantId, ct);
         var row = await conn.QuerySingleOrDefaultAsync<(byte[] Logo, string ContentType)?>(new CommandDefinition(
             """
             SELECT logo, logo_content_type FROM clinic_receipt_settings
@@ -121,7 +120,7 @@ public sealed class ReceiptStore(NpgsqlDataSource dataSource)
     public async Task<ReceiptParties?> LoadPartiesAsync(
         Guid tenantId, Guid clinicId, Guid? patientId, IReadOnlyCollection<Guid> providerIds, CancellationToken ct = default)
     {
-        await using var conn = await dataSource.OpenConnectionAsync(ct);
+        await using var conn = await dataSource.OpenTenantConnectionAsync(tenantId, ct);
         await using var results = await conn.QueryMultipleAsync(new CommandDefinition(
             """
             SELECT c.name, c.time_zone, c.address::text AS address, c.phone, c.email, c.website,

@@ -3,6 +3,7 @@ using MedSpa.Api.Infrastructure;
 using MedSpa.Api.Infrastructure.Idempotency;
 using MedSpa.GrainInterfaces;
 using MedSpa.GrainInterfaces.Board;
+using MedSpa.Silo.Data;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Npgsql;
@@ -141,7 +142,7 @@ public static class BoardFlowApi
         Guid clinicId, CurrentUser user, IGrainFactory grains, NpgsqlDataSource db,
         [FromKeyedServices(GrainCallRetry.Key)] ResiliencePipeline retry, CancellationToken ct)
     {
-        await using (var conn = await db.OpenConnectionAsync(ct))
+        await using (var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct))
         {
             if (!await ClinicAccess.IsVisibleAsync(conn, user, clinicId, ct))
             {
@@ -159,7 +160,7 @@ public static class BoardFlowApi
     /// <summary>The provider's login (if any) when the provider exists in the caller's tenant and shares a clinic with them.</summary>
     private static async Task<(Guid? UserId, bool Found)?> ProviderAccessAsync(NpgsqlDataSource db, CurrentUser user, Guid providerId, CancellationToken ct)
     {
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         var row = await conn.QuerySingleOrDefaultAsync<ProviderAccessRow>(new CommandDefinition(
             "SELECT user_id, clinic_ids FROM providers WHERE tenant_id = @TenantId AND id = @providerId",
             new { user.TenantId, providerId }, cancellationToken: ct));

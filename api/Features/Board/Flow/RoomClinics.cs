@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Dapper;
+using MedSpa.Silo.Data;
 using Npgsql;
 
 namespace MedSpa.Api.Features.Board.Flow;
@@ -21,7 +22,7 @@ public sealed class RoomClinics(NpgsqlDataSource db)
     public async ValueTask<Guid?> ClinicOfAsync(Guid tenantId, Guid roomId, CancellationToken ct)
     {
         if (_clinics.TryGetValue((tenantId, roomId), out var known)) return known;
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(tenantId, ct);
         var clinicId = await conn.ExecuteScalarAsync<Guid?>(new CommandDefinition(
             "SELECT clinic_id FROM rooms WHERE tenant_id = @tenantId AND id = @roomId", new { tenantId, roomId }, cancellationToken: ct));
         if (clinicId is { } found)

@@ -1,4 +1,5 @@
 using MedSpa.Api.Infrastructure;
+using MedSpa.Silo.Data;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.SignalR;
 using Npgsql;
@@ -33,7 +34,7 @@ public sealed class BoardJoinHandler(NpgsqlDataSource db, ILogger<BoardJoinHandl
         var clinicId = invocation.HubMethodArguments.Count > 0 && invocation.HubMethodArguments[0] is Guid id ? id : Guid.Empty;
         if (user is not null && clinicId != Guid.Empty && BoardJoinRequirement.Roles.Contains(user.Role) && user.CanAccessClinic(clinicId))
         {
-            await using var conn = await db.OpenConnectionAsync(invocation.Context.ConnectionAborted);
+            await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, invocation.Context.ConnectionAborted);
             if (await ClinicAccess.IsVisibleAsync(conn, user, clinicId, invocation.Context.ConnectionAborted))
             {
                 context.Succeed(requirement);

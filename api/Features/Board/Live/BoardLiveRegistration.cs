@@ -1,5 +1,6 @@
 using MedSpa.Api.Infrastructure;
 using MedSpa.GrainInterfaces.Board;
+using MedSpa.Silo.Data;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.FileProviders;
 using Npgsql;
@@ -95,7 +96,7 @@ public static class BoardLiveRegistration
         Guid clinicId, CurrentUser user, NpgsqlDataSource db, IGrainFactory grains, CancellationToken ct)
     {
         if (user.Role == Roles.Patient) return ApiProblems.NotFound("Clinic");
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         if (!await ClinicAccess.IsVisibleAsync(conn, user, clinicId, ct)) return ApiProblems.NotFound("Clinic");
         return TypedResults.Ok(await grains.GetGrain<IClinicBoardGrain>(BoardKeys.For(user.TenantId, clinicId)).GetSnapshotAsync());
     }

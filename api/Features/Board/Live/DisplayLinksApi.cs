@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using Dapper;
 using MedSpa.Api.Features.Auth;
 using MedSpa.Api.Infrastructure;
+using MedSpa.Silo.Data;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
 
@@ -51,7 +52,7 @@ public static class DisplayLinksApi
         var name = string.IsNullOrWhiteSpace(request?.Name) ? "Wall screen" : request.Name.Trim();
         if (name.Length > 200) return ApiProblems.Validation("name", "At most 200 characters.");
 
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         if (!await ClinicAccess.IsVisibleAsync(conn, user, clinicId, ct)) return ApiProblems.NotFound("Clinic");
 
         var secret = Base64Url(RandomNumberGenerator.GetBytes(32));
@@ -81,7 +82,7 @@ public static class DisplayLinksApi
         var paging = PageRequest.From(page, pageSize, v);
         if (!v.IsValid) return v.ToProblem();
 
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         if (!await ClinicAccess.IsVisibleAsync(conn, user, clinicId, ct)) return ApiProblems.NotFound("Clinic");
         return TypedResults.Ok(await conn.QueryPageAsync(
             paging, "display_links", "id, name, created_at, revoked_at, last_used_at",
@@ -99,7 +100,7 @@ public static class DisplayLinksApi
     private static async Task<Results<NoContent, ProblemHttpResult>> Revoke(
         Guid clinicId, Guid linkId, CurrentUser user, NpgsqlDataSource db, RevokedAccessList revokedAccess, TimeProvider time, CancellationToken ct)
     {
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         if (!await ClinicAccess.IsVisibleAsync(conn, user, clinicId, ct)) return ApiProblems.NotFound("Display link");
         await using var tx = await conn.BeginTransactionAsync(ct);
         var displayUser = await conn.QuerySingleOrDefaultAsync<Guid?>(new CommandDefinition(
@@ -133,7 +134,7 @@ public static class DisplayLinksApi
     {
         if (string.IsNullOrWhiteSpace(request?.Key) || request.Key.Length > 100) return ApiProblems.Validation("key", "A display link key is required.");
 
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await db.OpenUnscopedConnectionAsync("a display link key is exchanged before its tenant is known", ct);
         var link = await conn.QuerySingleOrDefaultAsync<(Guid TenantId, Guid Id, Guid ClinicId, Guid UserId, string Name, string Email, int TokenEpoch)?>(new CommandDefinition(
             """
             UPDATE display_links l SET last_used_at = now()

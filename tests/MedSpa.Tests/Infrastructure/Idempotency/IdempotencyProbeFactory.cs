@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using Dapper;
 using MedSpa.Api.Infrastructure;
 using MedSpa.Api.Infrastructure.Idempotency;
+using MedSpa.Silo.Data;
 using MedSpa.Tests.TestHost;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -93,9 +94,8 @@ public sealed class IdempotencyProbeFactory : MedSpaApiFactory
         }
 
         var id = Guid.NewGuid();
-        await using var conn = await db.OpenConnectionAsync();
-        await conn.ExecuteAsync(
-            "INSERT INTO ops_probe_orders (tenant_id, id, note) VALUES (@TenantId, @id, @Note)", new { user.TenantId, id, order.Note });
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId);
+        await conn.ExecuteAsync("INSERT INTO ops_probe_orders (tenant_id, id, note) VALUES (@TenantId, @id, @Note)", new { user.TenantId, id, order.Note });
         var executions = await conn.ExecuteScalarAsync<int>(
             "SELECT count(*) FROM ops_probe_orders WHERE tenant_id = @TenantId AND note = @Note", new { user.TenantId, order.Note });
         return TypedResults.Created($"/probe/orders/{id}", new ProbeOrderCreated(id, order.Note, executions));

@@ -1,0 +1,103 @@
+using System.Net;
+using System.Net.Http.Json;
+using Dapper;
+using MedSpa.Tests.Auth;
+using MedSpa.Tests.Board.Flow;
+using MedSpa.Tests.TestHost;
+using MedSpa.Tests.Receipts;
+using Npgsql;
+
+namespace MedSpa.Tests.Tenancy;
+
+/// <summary>
+/// A tenant with at least one row in every table that carries tenant_id. What a client can do goes through the public
+/// API (sign-in, refresh, logout, a booking with an idempotency key, a full checkout, a display link and its key
+/// exchange); the rest — rows written by the card processor's webhooks, housekeeping, MFA enrolment — is inserted as
+/// the owner. A table added later without a row here makes <see cref="RowLevelSecurityTests"/> name it.
+/// </summary>
+public sealed record TenantSeed(TestTenant Tenant)
+{
+    public Guid TenantId => Tenant.TenantId;
+
+    public static async Task<TenantSeed> CreateAsync(MedSpaApiFactory factory)
+    {
+        var world = await FlowWorld.CreateAsync(factory, patients: 1, providers: 1, rooms: 1);
+        var tenant = world.Tenant;
+        var anonymous = factory.CreateClient();
+
+        // Sign-in (sessions, refresh_tokens), a refresh (the global look-up by hash), a logout (access_revocations).
+        var staff = await tenant.CreateUserWithPasswordAsync("front-desk");
+        var login = await anonymous.LoginOkAsync(staff.Email, staff.Password!);
+        var refreshed = await anonymous.RefreshAsync(login.Str("refreshToken"));
+        Assert.Equal(HttpStatusCode.OK, refreshed.StatusCode);
+        var refreshedToken = (await refreshed.ReadJsonAsync()).Str("accessToken");
+        Assert.Equal(HttpStatusCode.NoContent, (await factory.CreateClient(refreshedToken).PostAsync("/api/auth/logout", null)).StatusCode);
+
+        // A booking with an idempotency key (appointments, idempotency_records).
+        using (var book = new HttpRequestMessage(HttpMethod.Post, "/api/appointments"))
+        {
+            book.Content = JsonContent.Create(world.Booking(), options: MedSpaApiFactory.Json);
+            book.Headers.Add("Idempotency-Key", "rls-" + Guid.NewGuid().ToString("N"));
+            var booked = await world.Desk().SendAsync(book);
+            Assert.Equal(HttpStatusCode.Created, booked.StatusCode);
+        }
+
+        // A checkout (invoices, invoice_number_counters, journal_entries, journal_postings, tax_rates ...).
+        await ReceiptRequests.CheckOutVisitAsync(tenant, world.Desk());
+
+        // A display link and its key exchange (the global look-up by key).
+        var owner = tenant.ClientFor(tenant.Owner);
+        var created = await owner.PostAsJsonAsync($"/api/clinics/{tenant.ClinicId}/display-links", new { name = "Lobby TV" }, MedSpaApiFactory.Json);
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        var exchange = await anonymous.PostAsJsonAsync(
+            "/api/board/display-token", new { key = (await created.ReadJsonAsync()).Str("secret") }, MedSpaApiFactory.Json);
+        Assert.Equal(HttpStatusCode.OK, exchange.StatusCode);
+
+        await InsertAsOwnerAsync(factory, tenant, world, staff.UserId);
+        return new TenantSeed(tenant);
+    }
+
+    private static async Task InsertAsOwnerAsync(MedSpaApiFactory factory, TestTenant tenant, FlowWorld world, Guid userId)
+    {
+        await using var conn = new NpgsqlConnection(factory.ConnectionString);
+        var args = new
+        {
+            tenant.TenantId,
+            tenant.ClinicId,
+            UserId = userId,
+            PatientId = world.Patients[0],
+            InvoiceId = Guid.NewGuid(),
+            Suffix = tenant.TenantId.ToString("N"),
+            Hash = System.Security.Cryptography.RandomNumberGenerator.GetBytes(32),
+        };
+        await conn.ExecuteAsync(
+            """
+            INSERT INTO products (tenant_id, id, name, kind, unit, units_per_package, price_per_unit_amount, price_currency,
+                                  tax_category, income_category)
+            VALUES (@TenantId, gen_random_uuid(), 'Serum', 'retail', 'each', 1, 1000, 'USD', 'retail', 'retail');
+            INSERT INTO mfa_recovery_codes (tenant_id, user_id, code_hash, created_at) VALUES (@TenantId, @UserId, @Hash, now());
+            INSERT INTO sign_in_known_addresses (tenant_id, user_id, address, last_success_at) VALUES (@TenantId, @UserId, '127.0.0.1', now())
+                ON CONFLICT DO NOTHING;
+            INSERT INTO board_states (tenant_id, clinic_id, last_seq, state) VALUES (@TenantId, @ClinicId, 1, '\x00')
+                ON CONFLICT DO NOTHING;
+            INSERT INTO board_events (tenant_id, clinic_id, seq, event, at, payload) VALUES (@TenantId, @ClinicId, 1000000, 'seed', now(), '\x00')
+                ON CONFLICT DO NOTHING;
+            INSERT INTO clinic_receipt_settings (tenant_id, clinic_id) VALUES (@TenantId, @ClinicId) ON CONFLICT DO NOTHING;
+            INSERT INTO cash_counts (tenant_id, id, clinic_id, business_date, currency, counted, expected, difference, counted_by)
+            VALUES (@TenantId, gen_random_uuid(), @ClinicId, current_date, 'USD', 100, 100, 0, @UserId);
+            INSERT INTO payment_customers (tenant_id, patient_id, gateway, customer_id) VALUES (@TenantId, @PatientId, 'stripe', 'cus_' || @Suffix);
+            INSERT INTO saved_cards (tenant_id, payment_method_id, patient_id, gateway, brand, funding, last4, exp_month, exp_year)
+            VALUES (@TenantId, 'pm_' || @Suffix, @PatientId, 'stripe', 'visa', 'credit', '4242', 12, 2030);
+            INSERT INTO card_payments (tenant_id, payment_id, gateway, clinic_id, invoice_id, tender_id, tender_kind, status, currency, amount)
+            VALUES (@TenantId, 'pi_' || @Suffix, 'stripe', @ClinicId, @InvoiceId, gen_random_uuid(), 'card', 'succeeded', 'USD', 1000);
+            INSERT INTO card_transactions (tenant_id, operation_id, clinic_id, invoice_id, tender_id, tender_kind, kind, status, gateway,
+                                           payment_id, currency, amount, business_date, occurred_at)
+            VALUES (@TenantId, 'op-' || @Suffix, @ClinicId, @InvoiceId, gen_random_uuid(), 'card', 'charge', 'succeeded', 'stripe',
+                    'pi_' || @Suffix, 'USD', 1000, current_date, now());
+            INSERT INTO gateway_events (gateway, event_id, event_type, tenant_id) VALUES ('stripe', 'evt_' || @Suffix, 'payment_intent.succeeded', @TenantId);
+            INSERT INTO notifications (tenant_id, id, clinic_id, kind, subject_type, subject_id, message, dedupe_key)
+            VALUES (@TenantId, gen_random_uuid(), @ClinicId, 'card-expiring', 'saved-card', 'pm_' || @Suffix, 'Card expires.', 'seed:' || @Suffix);
+            """,
+            args);
+    }
+}
