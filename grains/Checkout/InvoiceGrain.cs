@@ -3,26 +3,23 @@ using MedSpa.GrainInterfaces.Board;
 using MedSpa.GrainInterfaces.Checkout;
 using MedSpa.Grains.Checkout.Tenders;
 using MedSpa.Grains.Domain.Checkout;
-using MedSpa.Grains.Domain.Ledger;
 using MedSpa.Grains.Payments;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
 namespace MedSpa.Grains.Checkout;
 
 /// <summary>
-/// An invoice. Every change is validated on a copy and priced by the domain core (<see cref="InvoicePricer"/>,
-/// <see cref="InvoiceTotalsCalculator"/>, <see cref="TenderIntake"/>, <see cref="TenderRules"/>,
-/// <see cref="InvoiceLifecycleRules"/>, <see cref="CheckoutLedger"/>), then saved to grain state together with the
-/// journal entries it causes; <see cref="InvoiceOutbox"/> then projects them to PostgreSQL through
-/// <see cref="IInvoiceStore"/>. This class only orchestrates: it decides nothing the domain rules decide.
+/// An invoice. The grain orchestrates; it decides nothing the domain rules decide. Each change is checked by the pure
+/// rules (<see cref="InvoiceLifecycleRules"/>, <see cref="TenderIntake"/>, <see cref="TenderRules"/>) on a copy, applied
+/// to the state with the journal entries it causes by <see cref="InvoiceBook"/>, saved to grain state (the commit
+/// point), then projected to PostgreSQL by <see cref="InvoiceOutbox"/> through <see cref="IInvoiceStore"/>, retried on a
+/// timer while the database is away. Money that moves through tender sources (cards) is <see cref="InvoicePayments"/>;
+/// the clinic's tax rates of a draft are read through <see cref="TaxRateCache"/>.
 /// </summary>
 /// <remarks>
 /// Not reentrant: concurrent pay calls on one invoice run one after the other, so the second sees the first's
-/// tenders and is refused if it would over-pay. A payment with tenders held elsewhere (cards through the payment
-/// gateway; gift cards, packages and wallets through their grains once wired) is all-or-nothing: the intent is saved,
-/// every tender reserved in order, then all captured and committed — or every reservation released
-/// (<see cref="PaymentOrchestrator"/>). A half-done payment or card refund left by a crash is finished on activation.
+/// tenders and is refused if it would over-pay. A half-done payment or card refund left by a crash is finished on
+/// activation, and before any other money operation.
 /// </remarks>
 public sealed class InvoiceGrain(
     [PersistentState("invoice", GrainStorage.Name)] IPersistentState<InvoiceState> state,
@@ -37,7 +34,7 @@ public sealed class InvoiceGrain(
     private readonly TaxRateCache _taxRates = new(store, time);
     private InvoiceOutbox _outbox = null!;
     private InvoiceBook _book = null!;
-    private TenderSources _sources = null!;
+    private InvoicePayments _payments = null!;
     private IGrainTimer? _retryTimer;
     private Guid _tenantId;
     private Guid _invoiceId;
@@ -53,13 +50,15 @@ public sealed class InvoiceGrain(
 
         _outbox = new InvoiceOutbox(state, store, logger, _tenantId, _invoiceId);
         _book = new InvoiceBook(state, _outbox, _invoiceId);
-        _sources = new TenderSources(gateway, new TenderMetadata(_tenantId, _invoiceId, () => S.Number));
+        var sources = new TenderSources(gateway, new TenderMetadata(_tenantId, _invoiceId, () => S.Number));
+        _payments = new InvoicePayments(state, _book, sources, store, gateway.Name, time, logger, _tenantId, _invoiceId,
+            CommitAsync, () => TryFlushAsync(), EnsureRetryTimer);
 
         await TryFlushAsync();
         if (S.PendingPayment is not null || S.PendingRefund is not null)
         {
             // A crash left a payment or refund half-done: finish it now, not when someone next touches the invoice.
-            await ResolvePendingAsync();
+            await _payments.ResolvePendingAsync();
         }
     }
 
@@ -240,252 +239,12 @@ public sealed class InvoiceGrain(
         return await CommitAsync();
     }
 
-    public async Task<InvoiceResult> PayAsync(PayCommand command)
-    {
-        ArgumentNullException.ThrowIfNull(command);
-        if (!S.Created)
-        {
-            return NotFound();
-        }
+    public Task<InvoiceResult> PayAsync(PayCommand command) => S.Created ? _payments.PayAsync(command) : Task.FromResult(NotFound());
 
-        var opKey = OperationKey("pay", command.OperationId);
-        if (await ResolvePendingAsync() is { } busy)
-        {
-            return Replay(opKey) ?? busy;
-        }
+    public Task<InvoiceResult> RefundAsync(RefundCommand command) => S.Created ? _payments.RefundAsync(command) : Task.FromResult(NotFound());
 
-        if (Replay(opKey) is { } replay)
-        {
-            return replay;
-        }
-
-        if (S.Lifecycle != InvoiceLifecycle.Opened)
-        {
-            return Conflict("status", $"An invoice that is {_book.Status()} cannot be paid; open it first.");
-        }
-
-        // 1. Validate everything before anything is reserved: kinds available, amounts, cards resolved, rules.
-        var totals = _book.Totals();
-        var cards = command.Tenders?.Any(t => Tender.IsCardKind(t.Kind)) == true
-            ? await store.LoadCardsOnFileAsync(_tenantId, S.PatientId, gateway.Name)
-            : CardsOnFile.None;
-        var (taken, refused) = TenderIntake.Take(command.Tenders, totals, S.PatientId, cards,
-            (i, kind) => _sources.For(kind).Unavailable is { } unavailable ? PaymentOrchestrator.Refusal(i, unavailable) : null);
-        if (refused is not null)
-        {
-            return Fail(refused);
-        }
-
-        var attempt = S.PayAttempts.GetValueOrDefault(opKey) + 1;
-        var pending = taken.Select(t => new PendingTender
-        {
-            Index = t.Index, Tender = t.Tender, IdempotencyKey = GatewayKeys.ForTender(_invoiceId, command.OperationId, attempt, t.Index),
-            PaymentMethod = t.PaymentMethod, CustomerId = t.CustomerId, OffSession = t.OffSession,
-        }).ToList();
-        if (!pending.Any(p => _sources.For(p.Tender.Kind).Reserves))
-        {
-            // Only tenders the invoice records itself: nothing to reserve, one commit.
-            return await CommitPaymentAsync(opKey, pending);
-        }
-
-        // 2. The intent is saved before the gateway hears of it, so a crash never leaves money held without a record.
-        var payment = new PendingPayment { OperationId = command.OperationId, Attempt = attempt, Tenders = pending, StartedAt = time.GetUtcNow() };
-        S.PayAttempts[opKey] = attempt;
-        S.PendingPayment = payment;
-        await state.WriteStateAsync();
-
-        // 3. Reserve each tender in order, capture them all, or undo everything.
-        var outcome = await Orchestrator().RunAsync(payment);
-        return await FinishPaymentAsync(payment, outcome);
-    }
-
-    /// <summary>Commits a payment whose tenders are all captured, or answers (and forgets) one that was undone.</summary>
-    private async Task<InvoiceResult> FinishPaymentAsync(PendingPayment payment, PaymentRunResult outcome)
-    {
-        var opKey = OperationKey("pay", payment.OperationId);
-        switch (outcome)
-        {
-            case PaymentRunResult.Completed:
-                S.PendingPayment = null;
-                return await CommitPaymentAsync(opKey, payment.Tenders, payment.TipAdjustment);
-            case PaymentRunResult.Undone:
-                S.PendingPayment = null;
-                _book.RecordReleasedAuthorizations(payment, time.GetUtcNow());
-                var failure = payment.Failure?.ToRefusal() ?? PaymentOrchestrator.GatewayUnavailable(null, "The payment was interrupted.");
-                if (!CheckoutRefusals.IsGatewayTrouble(failure.Code))
-                {
-                    // A refusal is the answer to this operation for good; gateway trouble (5xx) may be retried.
-                    S.FailedOperations[opKey] = StoredRefusal.From(failure);
-                }
-
-                await state.WriteStateAsync();
-                await TryFlushAsync();
-                return InvoiceResult.Fail(failure);
-            default:
-                // Something is still held at the gateway: the pending payment stays and is undone on the next call,
-                // activation or the retry timer. Nothing is applied to the invoice.
-                await state.WriteStateAsync();
-                EnsureRetryTimer();
-                return Fail(PaymentOrchestrator.GatewayUnavailable(null,
-                    "A reservation could not be released yet; it is retried automatically and the invoice is unchanged."));
-        }
-    }
-
-    private async Task<InvoiceResult> CommitPaymentAsync(string opKey, IReadOnlyList<PendingTender> tenders, TipAdjustmentCommand? tipAdjustment = null)
-    {
-        var now = time.GetUtcNow();
-        if (tipAdjustment is not null)
-        {
-            // A raised tip: the sale is reposted with it first (receivable grows by the difference), then the
-            // charge below settles that difference, all in one commit.
-            _book.ApplyTip(tipAdjustment, now);
-        }
-
-        _book.RecordTenders(tenders.Select(p => p.Tender), now);
-        S.AppliedOperations.Add(opKey);
-        return await CommitAsync();
-    }
-
-    private InvoiceResult? Replay(string opKey) =>
-        S.AppliedOperations.Contains(opKey) ? InvoiceResult.Ok(_book.View())
-        : S.FailedOperations.TryGetValue(opKey, out var failure) ? Fail(failure.ToRefusal())
-        : null;
-
-    public async Task<InvoiceResult> RefundAsync(RefundCommand command)
-    {
-        ArgumentNullException.ThrowIfNull(command);
-        if (!S.Created)
-        {
-            return NotFound();
-        }
-
-        var opKey = OperationKey("refund", command.OperationId);
-        if (await ResolvePendingAsync() is { } busy)
-        {
-            return Replay(opKey) ?? busy;
-        }
-
-        if (Replay(opKey) is { } replay)
-        {
-            return replay;
-        }
-
-        var tender = S.Tenders.FirstOrDefault(t => t.Id == command.TenderId);
-        if (S.Lifecycle != InvoiceLifecycle.Opened || tender is null)
-        {
-            return tender is null
-                ? Validation("tenderId", "No tender with this id was applied to the invoice.")
-                : Conflict("status", $"An invoice that is {_book.Status()} cannot be refunded.");
-        }
-
-        if (command.Amount.Currency != S.Currency)
-        {
-            return Validation("amount", $"The invoice is in {S.Currency}.");
-        }
-
-        var refund = new TenderRefund(Guid.NewGuid(), tender.Id, command.Amount, command.Reason);
-        if ((TenderRules.ValidateRefund(tender, S.Refunds, refund) ?? _book.CheckRefundEntry(refund)) is { } refused)
-        {
-            return Fail(refused);
-        }
-
-        var source = _sources.For(tender.Kind);
-        if (!source.Reserves)
-        {
-            return await CommitRefundAsync(opKey, refund);
-        }
-
-        if (source.Unavailable is { } unavailable)
-        {
-            return Fail(PaymentOrchestrator.Refusal(0, unavailable) with { Field = "tenderId", Details = null });
-        }
-
-        // Saved before the gateway call: a crash after the gateway refunded is finished on activation, same key.
-        S.PendingRefund = new PendingRefund { OperationId = command.OperationId, Refund = refund, IdempotencyKey = GatewayKeys.ForRefund(_invoiceId, command.OperationId) };
-        await state.WriteStateAsync();
-        return await ContinueRefundAsync(S.PendingRefund) ?? Fail(PaymentOrchestrator.GatewayUnavailable(null,
-            "The refund could not be confirmed with the gateway yet; it is retried with the same key and applied when confirmed."));
-    }
-
-    /// <summary>Sends (or repeats) a pending card refund. Null: the gateway could not be reached, the refund stays pending.</summary>
-    private async Task<InvoiceResult?> ContinueRefundAsync(PendingRefund pending)
-    {
-        var tender = S.Tenders.First(t => t.Id == pending.Refund.TenderId);
-        TenderStep step;
-        try
-        {
-            step = await _sources.For(tender.Kind).RefundAsync(tender, pending.Refund, pending.IdempotencyKey, CancellationToken.None);
-        }
-        catch (PaymentGatewayException e)
-        {
-            logger.LogWarning(e, "Invoice {InvoiceId}: card refund {RefundId} not confirmed by the gateway; will retry", _invoiceId, pending.Refund.Id);
-            EnsureRetryTimer();
-            return null;
-        }
-
-        S.PendingRefund = null;
-        if (!step.IsDone)
-        {
-            await state.WriteStateAsync();
-            return Fail(new Refusal(step.Code ?? CheckoutRefusals.RefundFailed, step.Message ?? "The gateway refused the refund.", "tenderId"));
-        }
-
-        var opKey = pending.TipAdjustment is null ? OperationKey("refund", pending.OperationId) : OperationKey("tip", pending.OperationId);
-        return await CommitRefundAsync(opKey, pending.Refund with { GatewayRefundId = step.GatewayRefundId }, pending.TipAdjustment);
-    }
-
-    private async Task<InvoiceResult> CommitRefundAsync(string opKey, TenderRefund refund, TipAdjustmentCommand? tipAdjustment = null)
-    {
-        _book.RecordRefund(refund, tipAdjustment, time.GetUtcNow());
-        S.AppliedOperations.Add(opKey);
-        return await CommitAsync();
-    }
-
-    /// <summary>
-    /// Finishes whatever money operation a crash or a gateway outage left half-done: a payment that had every tender
-    /// reserved is captured and committed, one that had not is undone; a card refund sent to the gateway is repeated
-    /// with its key and committed. Answers null when nothing is pending any more, else the refusal for new operations.
-    /// </summary>
-    private async Task<InvoiceResult?> ResolvePendingAsync()
-    {
-        if (S.PendingPayment is { } payment)
-        {
-            if (payment.Stage == PaymentStage.Reserving)
-            {
-                // Interrupted while reserving: the tender after the last saved reservation may have reached the
-                // gateway without its answer being saved; undoing asks again with its key and cancels it.
-                if (payment.Tenders.FirstOrDefault(t => t.Phase == TenderPhase.Pending && _sources.For(t.Tender.Kind).Reserves) is { } maybe)
-                {
-                    maybe.Attempted = true;
-                }
-
-                logger.LogWarning("Invoice {InvoiceId}: undoing payment {OperationId} interrupted while reserving", _invoiceId, payment.OperationId);
-                var undone = await Orchestrator().UndoAsync(payment, PaymentOrchestrator.GatewayUnavailable(null, "The payment was interrupted before every tender was reserved."));
-                await FinishPaymentAsync(payment, undone);
-            }
-            else
-            {
-                logger.LogWarning("Invoice {InvoiceId}: finishing payment {OperationId} left at {Stage}", _invoiceId, payment.OperationId, payment.Stage);
-                await FinishPaymentAsync(payment, await Orchestrator().RunAsync(payment));
-            }
-
-            if (S.PendingPayment is not null)
-            {
-                return Fail(PaymentOrchestrator.GatewayUnavailable(null,
-                    "An earlier payment on this invoice is still being settled with the payment gateway; try again shortly."));
-            }
-        }
-
-        if (S.PendingRefund is { } refund && await ContinueRefundAsync(refund) is null)
-        {
-            return Fail(PaymentOrchestrator.GatewayUnavailable(null,
-                "An earlier card refund on this invoice is still being confirmed with the payment gateway; try again shortly."));
-        }
-
-        return null;
-    }
-
-    private PaymentOrchestrator Orchestrator() => new(_sources, () => state.WriteStateAsync(), logger, _invoiceId);
+    public Task<InvoiceResult> AdjustTipAsync(TipAdjustmentCommand command) =>
+        S.Created ? _payments.AdjustTipAsync(command) : Task.FromResult(NotFound());
 
     public async Task<InvoiceResult> VoidAsync(string? reason)
     {
@@ -501,7 +260,7 @@ public sealed class InvoiceGrain(
             return await CommitAsync();
         }
 
-        if (await ResolvePendingAsync() is { } busy)
+        if (await _payments.ResolvePendingAsync() is { } busy)
         {
             return busy;
         }
@@ -525,13 +284,13 @@ public sealed class InvoiceGrain(
             return NotFound();
         }
 
-        var opKey = OperationKey("write-off", command.OperationId);
-        if (await ResolvePendingAsync() is { } busy)
+        var opKey = InvoicePayments.OperationKey("write-off", command.OperationId);
+        if (await _payments.ResolvePendingAsync() is { } busy)
         {
-            return Replay(opKey) ?? busy;
+            return _payments.Replay(opKey) ?? busy;
         }
 
-        if (Replay(opKey) is { } replay)
+        if (_payments.Replay(opKey) is { } replay)
         {
             return replay;
         }
@@ -547,122 +306,6 @@ public sealed class InvoiceGrain(
         S.AppliedOperations.Add(opKey);
         return await CommitAsync();
     }
-
-    public async Task<InvoiceResult> AdjustTipAsync(TipAdjustmentCommand command)
-    {
-        ArgumentNullException.ThrowIfNull(command);
-        if (!S.Created)
-        {
-            return NotFound();
-        }
-
-        var opKey = OperationKey("tip", command.OperationId);
-        var payOpKey = OperationKey("pay", TipPaymentOperation(command.OperationId));
-        if (await ResolvePendingAsync() is { } busy)
-        {
-            return Replay(opKey) ?? Replay(payOpKey) ?? busy;
-        }
-
-        if ((Replay(opKey) ?? Replay(payOpKey)) is { } replay)
-        {
-            return replay;
-        }
-
-        if (S.Lifecycle != InvoiceLifecycle.Opened)
-        {
-            return Conflict("status", $"A tip is adjusted on a paid invoice; this one is {_book.Status()}.");
-        }
-
-        var tender = command.TenderId is { } id
-            ? S.Tenders.FirstOrDefault(t => t.Id == id)
-            : S.Tenders.LastOrDefault(t => t.Kind is TenderKind.Credit or TenderKind.Debit);
-        if (tender is null)
-        {
-            return Validation("tenderId", command.TenderId is null
-                ? "The invoice has no credit or debit card tender to adjust the tip on."
-                : "No tender with this id was applied to the invoice.");
-        }
-
-        var now = time.GetUtcNow();
-        var totals = _book.Totals();
-        var refundedOnTender = _book.RefundedOn(tender.Id);
-        var tenderDate = S.TenderDates.GetValueOrDefault(tender.Id, DateOnly.MinValue);
-        // The invoice and the tender first (planning the current tip), so a cash tender or a refunded invoice is
-        // named as the reason rather than whatever is wrong with the new tip.
-        var (_, refused) = InvoiceLifecycleRules.PlanTipAdjustment(totals, totals.Tips, tender, refundedOnTender, tenderDate, _book.BusinessDate(now));
-        var (after, unpriced) = _book.TryPrice(S.Lines, S.InvoiceDiscount, command.Tip, command.Split);
-        if ((refused ?? unpriced) is { } early)
-        {
-            return Fail(early);
-        }
-
-        (var difference, refused) = InvoiceLifecycleRules.PlanTipAdjustment(totals, after!.Tip, tender, refundedOnTender, tenderDate, _book.BusinessDate(now));
-        if (refused is not null)
-        {
-            return Fail(refused);
-        }
-
-        if (difference.IsZero)
-        {
-            // Same amount (perhaps split differently): no money moves, the sale is reposted with the new split.
-            _book.ApplyTip(command, now);
-            S.AppliedOperations.Add(opKey);
-            return await CommitAsync();
-        }
-
-        if (_sources.For(tender.Kind).Unavailable is { } unavailable)
-        {
-            return Fail(PaymentOrchestrator.Refusal(0, unavailable) with { Field = "tenderId", Details = null });
-        }
-
-        var memo = $"tip adjusted from {_book.Price().Tip} by {difference}";
-        if (difference.IsNegative)
-        {
-            // Lowered: the difference goes back on the card (a partial refund of the tip), saved before the gateway
-            // hears of it and committed with the new tip when the gateway confirms (see ContinueRefundAsync).
-            var refund = new TenderRefund(Guid.NewGuid(), tender.Id, -difference, memo, TipAdjustment: true);
-            if (TenderRules.ValidateRefund(tender, S.Refunds, refund) is { } tooMuch)
-            {
-                return Fail(tooMuch);
-            }
-
-            S.PendingRefund = new PendingRefund
-            {
-                OperationId = command.OperationId, Refund = refund, TipAdjustment = command,
-                IdempotencyKey = GatewayKeys.ForRefund(_invoiceId, "tip:" + command.OperationId),
-            };
-            await state.WriteStateAsync();
-            return await ContinueRefundAsync(S.PendingRefund) ?? Fail(PaymentOrchestrator.GatewayUnavailable(null,
-                "The tip refund could not be confirmed with the gateway yet; it is retried with the same key and applied when confirmed."));
-        }
-
-        // Raised: the difference is a new charge on the same card (its saved customer when it is a saved card),
-        // through the same reserve-capture path as any payment, committed together with the new tip.
-        var card = tender.Card!;
-        var cards = await store.LoadCardsOnFileAsync(_tenantId, S.PatientId, gateway.Name);
-        var operationId = TipPaymentOperation(command.OperationId);
-        var attempt = S.PayAttempts.GetValueOrDefault(payOpKey) + 1;
-        var pending = new PendingTender
-        {
-            Index = 0,
-            Tender = new Tender(Guid.NewGuid(), tender.Kind, difference, Reference: $"tip adjustment of {tender.Id:D}"),
-            IdempotencyKey = GatewayKeys.ForTender(_invoiceId, operationId, attempt, 0),
-            PaymentMethod = card.PaymentMethodId,
-            CustomerId = card.PaymentMethodId is { } pm && cards.SavedCards.Contains(pm) ? cards.CustomerId : null,
-            OffSession = card.OffSession,
-        };
-        var payment = new PendingPayment
-        {
-            OperationId = operationId, Attempt = attempt, Tenders = [pending], StartedAt = now, TipAdjustment = command,
-        };
-        S.PayAttempts[payOpKey] = attempt;
-        S.PendingPayment = payment;
-        await state.WriteStateAsync();
-        return await FinishPaymentAsync(payment, await Orchestrator().RunAsync(payment));
-    }
-
-    /// <summary>The payment operation that charges a raised tip: its own key space, so it never meets a payment.</summary>
-    private static string TipPaymentOperation(string operationId) => "tip-adjustment:" + operationId;
 
     public async Task<int> FlushProjectionAsync()
     {
@@ -734,8 +377,6 @@ public sealed class InvoiceGrain(
         }
     }
 
-    private static string OperationKey(string kind, string operationId) => $"{kind}:{operationId}";
-
     /// <summary>The commit point: state first (one write, which also stores the outbox as trimmed by earlier
     /// flushes), then the projection.</summary>
     private async Task<InvoiceResult> CommitAsync()
@@ -771,7 +412,7 @@ public sealed class InvoiceGrain(
         await TryFlushAsync();
         if (S.PendingPayment is not null || S.PendingRefund is not null)
         {
-            await ResolvePendingAsync();
+            await _payments.ResolvePendingAsync();
         }
 
         if (_outbox.IsProjected && S.PendingPayment is null && S.PendingRefund is null)
