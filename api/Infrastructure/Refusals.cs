@@ -1,6 +1,7 @@
 using System.Collections.Frozen;
 using MedSpa.GrainInterfaces;
 using MedSpa.GrainInterfaces.Board;
+using MedSpa.GrainInterfaces.Checkout;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace MedSpa.Api.Infrastructure;
@@ -28,6 +29,18 @@ public static class Refusals
         [BoardFlowCodes.RoomNotFound] = (StatusCodes.Status400BadRequest, "One or more fields are invalid."),
         [BoardFlowCodes.RoomInOtherClinic] = (StatusCodes.Status400BadRequest, "One or more fields are invalid."),
         [BoardFlowCodes.RoomOccupied] = (StatusCodes.Status409Conflict, "Conflict."),
+
+        // Checkout (grain-interfaces/Checkout/CheckoutRefusals.cs): payment rules and the payment gateway.
+        [CheckoutRefusals.HsaFsaLimit] = (StatusCodes.Status422UnprocessableEntity, "The payment cannot be processed."),
+        [CheckoutRefusals.PaymentMethodInvalid] = (StatusCodes.Status422UnprocessableEntity, "The payment cannot be processed."),
+        [CheckoutRefusals.TenderNotSupported] = (StatusCodes.Status422UnprocessableEntity, "The request cannot be processed."),
+        [CheckoutRefusals.NoDefaultCard] = (StatusCodes.Status422UnprocessableEntity, "The request cannot be processed."),
+        [CheckoutRefusals.CardNotOnFile] = (StatusCodes.Status422UnprocessableEntity, "The request cannot be processed."),
+        // Nothing of the payment was applied: the decline names the tender and the network's decline code.
+        [CheckoutRefusals.PaymentDeclined] = (StatusCodes.Status402PaymentRequired, "A card was declined."),
+        [CheckoutRefusals.GatewayUnavailable] = (StatusCodes.Status503ServiceUnavailable, "The payment gateway is unavailable."),
+        [CheckoutRefusals.CaptureFailed] = (StatusCodes.Status502BadGateway, "The payment gateway failed."),
+        [CheckoutRefusals.RefundFailed] = (StatusCodes.Status502BadGateway, "The payment gateway failed."),
     }.ToFrozenDictionary(StringComparer.Ordinal);
 
     /// <summary>The HTTP status a refusal code answers with (400 when the table does not name it).</summary>

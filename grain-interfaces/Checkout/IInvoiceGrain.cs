@@ -122,49 +122,16 @@ public sealed record TipAdjustmentCommand(
     [property: Id(2)] TipSplit? Split,
     [property: Id(3)] Guid? TenderId);
 
-[GenerateSerializer, Alias("medspa.checkout.invoice-error-kind.v1")]
-public enum InvoiceErrorKind
-{
-    NotFound = 0,
-    Validation = 1,
-    Conflict = 2,
-
-    /// <summary>Understood but not available yet (e.g. gift-card tenders before the gift-card service is wired).</summary>
-    Unsupported = 3,
-
-    /// <summary>A card was declined (or needs the patient for 3-D Secure): nothing of the payment was applied.</summary>
-    PaymentDeclined = 4,
-
-    /// <summary>The payment gateway could not be reached (after retries): nothing of the payment was applied.</summary>
-    GatewayUnavailable = 5,
-
-    /// <summary>The gateway failed part-way (e.g. a capture after every reservation): what was taken was given back.</summary>
-    GatewayFailed = 6,
-
-    /// <summary>The caller's role may not do this (e.g. a write-off by front desk).</summary>
-    Forbidden = 7,
-}
-
-[GenerateSerializer, Immutable, Alias("medspa.checkout.invoice-error.v1")]
-public sealed record InvoiceError(
-    [property: Id(0)] InvoiceErrorKind Kind,
-    [property: Id(1)] string Code,
-    [property: Id(2)] string Field,
-    [property: Id(3)] string Message,
-    [property: Id(4)] int? TenderIndex = null,
-    [property: Id(5)] string? DeclineCode = null);
-
-[GenerateSerializer, Immutable, Alias("medspa.checkout.invoice-result.v1")]
+/// <summary>What every invoice method answers: the invoice, or the <see cref="Refusal"/> that left it unchanged
+/// (codes in <see cref="CheckoutRefusals"/>; the API maps them with its one refusal table).</summary>
+[GenerateSerializer, Immutable, Alias("medspa.checkout.invoice-result.v2")]
 public sealed record InvoiceResult(
     [property: Id(0)] InvoiceView? Invoice,
-    [property: Id(1)] InvoiceError? Error)
+    [property: Id(1)] Refusal? Refusal)
 {
     public static InvoiceResult Ok(InvoiceView invoice) => new(invoice, null);
 
-    public static InvoiceResult Fail(InvoiceError error) => new(null, error);
-
-    public static InvoiceResult Fail(InvoiceErrorKind kind, string code, string field, string message) =>
-        new(null, new InvoiceError(kind, code, field, message));
+    public static InvoiceResult Fail(Refusal refusal) => new(null, refusal);
 }
 
 [GenerateSerializer, Immutable, Alias("medspa.checkout.invoice-view.v1")]

@@ -1,17 +1,9 @@
 using MedSpa.GrainInterfaces.Checkout;
 using MedSpa.Grains.Checkout.Tenders;
+using MedSpa.Grains.Domain.Checkout;
 using MedSpa.Grains.Domain.Ledger;
 
 namespace MedSpa.Grains.Checkout;
-
-/// <summary>Where the invoice is in its life (mirrors the domain's InvoiceLifecycle, with stable ids for storage).</summary>
-[GenerateSerializer, Alias("medspa.checkout.invoice-lifecycle-state.v1")]
-public enum InvoiceStage
-{
-    Draft = 0,
-    Finalized = 1,
-    Voided = 2,
-}
 
 /// <summary>A journal entry waiting to be written to PostgreSQL, with the clinic-local day it belongs to.</summary>
 [GenerateSerializer, Immutable, Alias("medspa.checkout.outbox-entry.v1")]
@@ -38,7 +30,8 @@ public sealed class InvoiceState
 
     /// <summary>Tax categories whose clinic rate is inclusive: a new line of one is priced tax-included by default.</summary>
     [Id(10)] public List<string> InclusiveCategories { get; set; } = [];
-    [Id(11)] public InvoiceStage Stage { get; set; }
+    /// <summary>Where the invoice is in its life (same alias and values as the former InvoiceStage: old rows read).</summary>
+    [Id(11)] public InvoiceLifecycle Lifecycle { get; set; }
     [Id(12)] public string? Number { get; set; }
 
     /// <summary>How many times the sale has been posted (edits of an unpaid open invoice reverse and repost it).</summary>
@@ -67,7 +60,7 @@ public sealed class InvoiceState
 
     /// <summary>Payments refused with a 4xx after reaching the gateway (declines): a replay answers the same refusal
     /// without calling the gateway again.</summary>
-    [Id(26)] public Dictionary<string, InvoiceError> FailedOperations { get; set; } = new(StringComparer.Ordinal);
+    [Id(26)] public Dictionary<string, StoredRefusal> FailedOperations { get; set; } = new(StringComparer.Ordinal);
 
     /// <summary>Attempts per pay operation that were undone after a gateway failure (the next attempt uses new keys).</summary>
     [Id(27)] public Dictionary<string, int> PayAttempts { get; set; } = new(StringComparer.Ordinal);

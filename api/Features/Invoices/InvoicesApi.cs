@@ -94,12 +94,7 @@ public static partial class InvoicesApi
         var result = await Grain(grains, user, invoiceId).CreateAsync(new CreateInvoiceCommand(clinicId, request.PatientId, user.UserId));
         return result.Invoice is { } invoice
             ? TypedResults.Created($"/api/invoices/{invoice.Id}", invoice)
-            : Problem(result.Error!) switch
-            {
-                ValidationProblem v => v,
-                ProblemHttpResult p => p,
-                _ => throw new InvalidOperationException(),
-            };
+            : result.Refusal!.ToProblem();
     }
 
     /// <summary>The invoice of a board visit, made on the first call (its service as a line at the catalog price,
@@ -124,7 +119,7 @@ public static partial class InvoicesApi
 
         var invoiceId = InvoiceGrainKey.ForVisit(user.TenantId, visitId);
         var result = await Grain(grains, user, invoiceId).CreateFromVisitAsync(visitId, user.UserId);
-        return result.Error is { Kind: InvoiceErrorKind.NotFound, Field: "visitId" } ? ApiProblems.NotFound("Visit") : Respond(user, result);
+        return Respond(user, result);
     }
 
     private static async Task<Results<Ok<Paged<InvoiceSummary>>, ValidationProblem, ProblemHttpResult>> List(
@@ -198,7 +193,7 @@ public static partial class InvoicesApi
         var result = await Grain(grains, user, invoiceId).GetAsync();
         if (result.Invoice is not { } invoice || !user.CanAccessClinic(invoice.ClinicId))
         {
-            return result.Error is { } e && Problem(e) is ValidationProblem vp ? vp : ApiProblems.NotFound("Invoice");
+            return ApiProblems.NotFound("Invoice");
         }
 
         return TypedResults.Ok(new InvoiceQuote(invoice.Lines, invoice.TipAllocations, invoice.Totals));
@@ -442,8 +437,9 @@ public static partial class InvoicesApi
             return ApiProblems.NotFound("Invoice");
         }
 
+        // The API only parses the tenders (shape, lengths, money); whether they may pay the invoice is the domain's
+        // one check (TenderIntake, TenderRules), so "at least one tender" and "amount or tendered" are answered there.
         var v = new Validation();
-        v.When(request.Tenders is null || request.Tenders.Count == 0, "tenders", "At least one tender is required.");
         v.When(request.Tenders is { Count: > 20 }, "tenders", "At most 20 tenders.");
         var tenders = new List<TenderInput>();
         for (var i = 0; i < (request.Tenders?.Count ?? 0); i++)
@@ -463,7 +459,6 @@ public static partial class InvoicesApi
                 "paymentMethodId must be a payment method or token id such as pm_... or tok_... (never a card number).");
             var amount = t.Amount is null ? (Money?)null : ToMoney($"tenders[{i}].amount", t.Amount, invoice.Currency, v);
             var tendered = t.Tendered is null ? (Money?)null : ToMoney($"tenders[{i}].tendered", t.Tendered, invoice.Currency, v);
-            v.When(amount is null && tendered is null, $"tenders[{i}].amount", "amount is required (cash may give tendered instead).");
             tenders.Add(new TenderInput(kind, amount, tendered, t.Reference, string.IsNullOrEmpty(t.PaymentMethodId) ? null : t.PaymentMethodId,
                 t.UseDefaultCard ?? false, t.SavedCard ?? false, t.OffSession ?? false));
         }
@@ -581,55 +576,7 @@ public static partial class InvoicesApi
             return user.CanAccessClinic(invoice.ClinicId) ? TypedResults.Ok(invoice) : ApiProblems.NotFound("Invoice");
         }
 
-        return Problem(result.Error!) switch
-        {
-            ValidationProblem v => v,
-            ProblemHttpResult p => p,
-            _ => throw new InvalidOperationException(),
-        };
-    }
-
-    private static IResult Problem(InvoiceError error) => error.Kind switch
-    {
-        InvoiceErrorKind.NotFound when error.Field is "invoiceId" => ApiProblems.NotFound("Invoice"),
-        InvoiceErrorKind.NotFound when error.Field is "lineId" => ApiProblems.NotFound("Invoice line"),
-        InvoiceErrorKind.NotFound => ApiProblems.Validation(error.Field, error.Message),
-        InvoiceErrorKind.Forbidden => ApiProblems.Problem(StatusCodes.Status403Forbidden, error.Code, "Not allowed.", error.Message,
-            new Dictionary<string, object?> { ["field"] = error.Field }),
-        InvoiceErrorKind.Conflict => ApiProblems.Problem(StatusCodes.Status409Conflict, error.Code, "Conflict.", error.Message,
-            new Dictionary<string, object?> { ["field"] = error.Field }),
-        InvoiceErrorKind.Unsupported => ApiProblems.Problem(StatusCodes.Status422UnprocessableEntity, error.Code, "The request cannot be processed.",
-            error.Message, PaymentExtensions(error)),
-        // Nothing of the payment was applied: the decline names the tender and the network's decline code.
-        InvoiceErrorKind.PaymentDeclined => ApiProblems.Problem(StatusCodes.Status402PaymentRequired, error.Code, "A card was declined.",
-            error.Message, PaymentExtensions(error)),
-        InvoiceErrorKind.GatewayUnavailable => ApiProblems.Problem(StatusCodes.Status503ServiceUnavailable, error.Code,
-            "The payment gateway is unavailable.", error.Message, PaymentExtensions(error)),
-        InvoiceErrorKind.GatewayFailed => ApiProblems.Problem(StatusCodes.Status502BadGateway, error.Code, "The payment gateway failed.",
-            error.Message, PaymentExtensions(error)),
-        // Understood but refused by a payment rule (HSA/FSA beyond the eligible items, a payment method the processor
-        // does not know): 422, with the field.
-        _ when error.Code is "hsa_fsa_limit" or "payment_method_invalid" => ApiProblems.Problem(StatusCodes.Status422UnprocessableEntity,
-            error.Code, "The payment cannot be processed.", error.Message, PaymentExtensions(error)),
-        _ when error.Code == ErrorCodes.ValidationFailed => ApiProblems.Validation(error.Field, error.Message),
-        _ => ApiProblems.Problem(StatusCodes.Status400BadRequest, error.Code, "The request breaks a checkout rule.", error.Message,
-            new Dictionary<string, object?> { ["field"] = error.Field }),
-    };
-
-    private static Dictionary<string, object?> PaymentExtensions(InvoiceError error)
-    {
-        var ext = new Dictionary<string, object?> { ["field"] = error.Field };
-        if (error.TenderIndex is { } index)
-        {
-            ext["tenderIndex"] = index;
-        }
-
-        if (error.DeclineCode is { } decline)
-        {
-            ext["declineCode"] = decline;
-        }
-
-        return ext;
+        return result.Refusal!.ToProblem();
     }
 
     [System.Text.RegularExpressions.GeneratedRegex("^[A-Za-z][A-Za-z0-9]*_[A-Za-z0-9_]+$")]
@@ -638,8 +585,8 @@ public static partial class InvoicesApi
     /// <summary>Pricing names a line's fields by its place in the invoice (<c>lines[2].quantity</c>); a request
     /// that carries one line names them as the request does (<c>quantity</c>).</summary>
     private static InvoiceResult ForLineRequest(InvoiceResult result) =>
-        result.Error is { Field: var f } e && f.StartsWith("lines[", StringComparison.Ordinal) && f.IndexOf("].", StringComparison.Ordinal) is var end and > 0
-            ? result with { Error = e with { Field = f[(end + 2)..] } }
+        result.Refusal is { Field: { } f } r && f.StartsWith("lines[", StringComparison.Ordinal) && f.IndexOf("].", StringComparison.Ordinal) is var end and > 0
+            ? result with { Refusal = r with { Field = f[(end + 2)..] } }
             : result;
 
     private static T Add<T>(Validation v, string field, string message, T value)

@@ -11,22 +11,14 @@ namespace MedSpa.Grains.Checkout.Tenders;
 /// it was already captured). HSA/FSA cards are cards like any other here — the invoice limits their total to the
 /// eligible items before anything is reserved (TenderRules).
 /// </summary>
-internal sealed class CardTenderSource(IPaymentGateway? gateway, TenderMetadata metadata) : ITenderSource
+internal sealed class CardTenderSource(IPaymentGateway gateway, TenderMetadata metadata) : ITenderSource
 {
-    private static readonly TenderStep NoGateway = new(TenderStepStatus.Unavailable, Code: "payment_gateway_unavailable",
-        Message: "No payment gateway is configured on this server.");
-
     public bool Reserves => true;
 
-    public TenderStep? Unavailable => gateway is null ? NoGateway : null;
+    public TenderStep? Unavailable => null;
 
     public async Task<TenderStep> ReserveAsync(PendingTender tender, CancellationToken cancellationToken)
     {
-        if (gateway is null)
-        {
-            return NoGateway;
-        }
-
         var t = tender.Tender;
         var number = metadata.InvoiceNumber();
         var request = new PaymentRequest(
@@ -76,11 +68,6 @@ internal sealed class CardTenderSource(IPaymentGateway? gateway, TenderMetadata 
 
     public async Task<TenderStep> CaptureAsync(PendingTender tender, CancellationToken cancellationToken)
     {
-        if (gateway is null)
-        {
-            return NoGateway;
-        }
-
         var paymentId = tender.Tender.Card?.PaymentId ?? throw new InvalidOperationException("Capturing a tender that was never reserved.");
         PaymentResult result;
         try
@@ -100,11 +87,6 @@ internal sealed class CardTenderSource(IPaymentGateway? gateway, TenderMetadata 
 
     public async Task<TenderStep> ReleaseAsync(PendingTender tender, CancellationToken cancellationToken)
     {
-        if (gateway is null)
-        {
-            return NoGateway;
-        }
-
         var paymentId = tender.Tender.Card?.PaymentId;
         if (tender.Phase == TenderPhase.Pending && tender.Attempted && paymentId is null)
         {
@@ -152,11 +134,6 @@ internal sealed class CardTenderSource(IPaymentGateway? gateway, TenderMetadata 
 
     public async Task<TenderStep> RefundAsync(Tender tender, TenderRefund refund, string idempotencyKey, CancellationToken cancellationToken)
     {
-        if (gateway is null)
-        {
-            return NoGateway;
-        }
-
         var paymentId = tender.Card?.PaymentId ?? throw new InvalidOperationException("A card tender without its payment.");
         RefundResult result;
         try

@@ -21,7 +21,7 @@ public interface ITenderSource
     /// a payment made only of them needs no reservation round.</summary>
     bool Reserves { get; }
 
-    /// <summary>Why this source cannot take tenders now (not wired yet, no gateway), or null when it can.</summary>
+    /// <summary>Why this source cannot take tenders now (not wired yet), or null when it can.</summary>
     TenderStep? Unavailable { get; }
 
     Task<TenderStep> ReserveAsync(PendingTender tender, CancellationToken cancellationToken);
@@ -75,9 +75,8 @@ public sealed class TenderSources
     private readonly ITenderSource _card;
     private readonly Dictionary<TenderKind, ITenderSource> _unwired;
 
-    /// <param name="gateway">Null when the silo has no payment gateway registered: cards are then refused as
-    /// unavailable while every other tender keeps working (grain-only test clusters have none).</param>
-    public TenderSources(IPaymentGateway? gateway, TenderMetadata metadata)
+    /// <param name="gateway">The silo's payment gateway (the sandbox unless Stripe is configured: there is always one).</param>
+    public TenderSources(IPaymentGateway gateway, TenderMetadata metadata)
     {
         _card = new CardTenderSource(gateway, metadata);
         _unwired = new[] { TenderKind.GiftCard, TenderKind.Package, TenderKind.Membership, TenderKind.Wallet }

@@ -1,3 +1,4 @@
+using MedSpa.GrainInterfaces;
 using MedSpa.GrainInterfaces.Checkout;
 using MedSpa.Grains.Payments;
 using Microsoft.Extensions.Logging;
@@ -108,10 +109,10 @@ public sealed class PaymentOrchestrator(TenderSources sources, Func<Task> persis
     }
 
     /// <summary>Marks the payment as being undone (saved first: a crash mid-undo resumes the undo) and undoes it.</summary>
-    public async Task<PaymentRunResult> UndoAsync(PendingPayment payment, InvoiceError failure, CancellationToken cancellationToken = default)
+    public async Task<PaymentRunResult> UndoAsync(PendingPayment payment, Refusal failure, CancellationToken cancellationToken = default)
     {
         payment.Stage = PaymentStage.Unwinding;
-        payment.Failure ??= failure;
+        payment.Failure ??= StoredRefusal.From(failure);
         await persist();
         return await ContinueUndoAsync(payment, cancellationToken);
     }
@@ -158,22 +159,22 @@ public sealed class PaymentOrchestrator(TenderSources sources, Func<Task> persis
         return stillHeld ? PaymentRunResult.UndoIncomplete : PaymentRunResult.Undone;
     }
 
-    public static InvoiceError Refusal(int index, TenderStep step) => step.Status switch
+    public static Refusal Refusal(int index, TenderStep step) => step.Status switch
     {
-        TenderStepStatus.Declined => new InvoiceError(InvoiceErrorKind.PaymentDeclined, "payment_declined", $"tenders[{index}]",
+        TenderStepStatus.Declined => CheckoutRefusals.ForTender(CheckoutRefusals.PaymentDeclined, $"tenders[{index}]",
             step.Message ?? "The card was declined.", index, step.Code),
-        TenderStepStatus.Unsupported => new InvoiceError(InvoiceErrorKind.Unsupported, step.Code ?? "tender_not_supported", $"tenders[{index}].kind",
+        TenderStepStatus.Unsupported => CheckoutRefusals.ForTender(step.Code ?? CheckoutRefusals.TenderNotSupported, $"tenders[{index}].kind",
             step.Message ?? "This tender is not available.", index),
         TenderStepStatus.Unavailable => GatewayUnavailable(index, step.Message ?? "The payment gateway is not available."),
-        _ => new InvoiceError(InvoiceErrorKind.Validation, step.Code ?? "payment_method_invalid", $"tenders[{index}].paymentMethodId",
+        _ => CheckoutRefusals.ForTender(step.Code ?? CheckoutRefusals.PaymentMethodInvalid, $"tenders[{index}].paymentMethodId",
             step.Message ?? "The payment method was refused.", index),
     };
 
-    public static InvoiceError GatewayUnavailable(int? index, string message) =>
-        new(InvoiceErrorKind.GatewayUnavailable, "payment_gateway_unavailable", index is { } i ? $"tenders[{i}]" : "tenders",
+    public static Refusal GatewayUnavailable(int? index, string message) =>
+        CheckoutRefusals.ForTender(CheckoutRefusals.GatewayUnavailable, index is { } i ? $"tenders[{i}]" : "tenders",
             $"The payment gateway could not be reached; nothing was charged. {message}", index);
 
-    private static InvoiceError CaptureFailed(int index, string message) =>
-        new(InvoiceErrorKind.GatewayFailed, "payment_capture_failed", $"tenders[{index}]",
+    private static Refusal CaptureFailed(int index, string message) =>
+        CheckoutRefusals.ForTender(CheckoutRefusals.CaptureFailed, $"tenders[{index}]",
             $"Capturing the card failed after every tender was reserved; every reservation was released and anything captured refunded. {message}", index);
 }

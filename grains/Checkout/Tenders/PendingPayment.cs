@@ -67,7 +67,7 @@ public sealed class PendingPayment
     [Id(4)] public DateTimeOffset StartedAt { get; set; }
 
     /// <summary>Why the payment is being undone (answered to the caller once the unwinding completes).</summary>
-    [Id(5)] public InvoiceError? Failure { get; set; }
+    [Id(5)] public StoredRefusal? Failure { get; set; }
 
     /// <summary>Set when this payment charges a tip raised after the invoice was paid: the new tip is applied (and the
     /// sale reposted) in the same commit as the charge, also when a crash makes activation finish it.</summary>

@@ -33,4 +33,7 @@ public sealed class CheckoutRuleException : Exception
 
     public string Field { get; }
     public string Code { get; }
+
+    /// <summary>The refusal this rule break answers with (the pricing core still throws; every other rule returns).</summary>
+    public MedSpa.GrainInterfaces.Refusal ToRefusal() => new(Code, Message, Field);
 }

@@ -73,57 +73,60 @@ public static class InvoiceLifecycleRules
     /// of its money (nothing paid, or every payment refunded): the rest of the sale is reversed and the balance
     /// leaves receivable. With money held the way out is paying the rest, refunding first, or a write-off.
     /// </summary>
-    public static void EnsureCanVoid(InvoiceTotals totals)
+    public static Refusal? CheckVoid(InvoiceTotals totals)
     {
         ArgumentNullException.ThrowIfNull(totals);
         if (totals.Status == InvoiceStatus.Void)
         {
-            throw new CheckoutRuleException("status", "The invoice is already void.", "conflict");
+            return new Refusal(CheckoutRefusals.Conflict, "The invoice is already void.", "status");
         }
 
         if (totals.Status == InvoiceStatus.Draft)
         {
-            return;
+            return null;
         }
 
         if (Held(totals).IsPositive)
         {
-            throw new CheckoutRuleException("status",
-                $"{Held(totals)} paid on this invoice is still held: refund it before voiding, or pay or write off the rest.", "conflict");
+            return new Refusal(CheckoutRefusals.Conflict, $"{Held(totals)} paid on this invoice is still held: refund it before voiding, or pay or write off the rest.", "status");
         }
 
         if (totals.BalanceDue.IsZero && (totals.Refunded.IsPositive || totals.WrittenOff.IsPositive))
         {
-            throw new CheckoutRuleException("status", $"The invoice is {Kebab(totals.Status)} and owes nothing: there is nothing left to void.", "conflict");
+            return new Refusal(CheckoutRefusals.Conflict, $"The invoice is {Kebab(totals.Status)} and owes nothing: there is nothing left to void.", "status");
         }
+
+        return null;
     }
 
     /// <summary>
     /// A write-off closes the balance due of an opened invoice without payment, with a reason, by an owner or admin.
     /// Whatever was paid stays paid; the rest of the sale is reversed.
     /// </summary>
-    public static void EnsureCanWriteOff(InvoiceTotals totals, string? role, string? reason)
+    public static Refusal? CheckWriteOff(InvoiceTotals totals, string? role, string? reason)
     {
         ArgumentNullException.ThrowIfNull(totals);
         if (!MayWriteOff(role))
         {
-            throw new CheckoutRuleException("role", "Only an owner or admin may write off an invoice's balance.", "forbidden");
+            return new Refusal(CheckoutRefusals.Forbidden, "Only an owner or admin may write off an invoice's balance.", "role");
         }
 
         if (string.IsNullOrWhiteSpace(reason))
         {
-            throw new CheckoutRuleException("reason", "A write-off needs a reason.");
+            return Refusal.Invalid("reason", "A write-off needs a reason.");
         }
 
         if (totals.Status is InvoiceStatus.Draft or InvoiceStatus.Void)
         {
-            throw new CheckoutRuleException("status", $"An invoice that is {Kebab(totals.Status)} has no balance to write off.", "conflict");
+            return new Refusal(CheckoutRefusals.Conflict, $"An invoice that is {Kebab(totals.Status)} has no balance to write off.", "status");
         }
 
         if (!totals.BalanceDue.IsPositive)
         {
-            throw new CheckoutRuleException("status", "Nothing is due on this invoice: there is nothing to write off.", "conflict");
+            return new Refusal(CheckoutRefusals.Conflict, "Nothing is due on this invoice: there is nothing to write off.", "status");
         }
+
+        return null;
     }
 
     /// <summary>
@@ -131,30 +134,34 @@ public static class InvoiceLifecycleRules
     /// off yet (the sale is then reposted). After that the invoice is corrected by refunds, a write-off or a tip
     /// adjustment, never by editing.
     /// </summary>
-    public static void EnsureCanEdit(InvoiceTotals totals)
+    public static Refusal? CheckEdit(InvoiceTotals totals)
     {
         ArgumentNullException.ThrowIfNull(totals);
         if (totals.Status == InvoiceStatus.Void)
         {
-            throw new CheckoutRuleException("status", "A void invoice cannot be changed.", "conflict");
+            return new Refusal(CheckoutRefusals.Conflict, "A void invoice cannot be changed.", "status");
         }
 
         if (totals.Status != InvoiceStatus.Draft
             && (totals.Paid.IsPositive || totals.Refunded.IsPositive || totals.WrittenOff.IsPositive || totals.Status != InvoiceStatus.Open))
         {
-            throw new CheckoutRuleException("status",
-                $"An invoice that is {Kebab(totals.Status)} cannot be changed; corrections are refunds, a write-off, a tip adjustment or a new invoice.", "conflict");
+            return new Refusal(CheckoutRefusals.Conflict,
+                $"An invoice that is {Kebab(totals.Status)} cannot be changed; corrections are refunds, a write-off, a tip adjustment or a new invoice.", "status");
         }
+
+        return null;
     }
 
     /// <summary>An opened invoice keeps at least one line: removing the last one would make it a $0 invoice that
     /// looks paid. To cancel it, void it.</summary>
-    public static void EnsureKeepsALine(InvoiceLifecycle lifecycle, int linesAfter)
+    public static Refusal? CheckKeepsALine(InvoiceLifecycle lifecycle, int linesAfter)
     {
-        if (lifecycle == InvoiceLifecycle.Finalized && linesAfter == 0)
+        if (lifecycle == InvoiceLifecycle.Opened && linesAfter == 0)
         {
-            throw new CheckoutRuleException("lineId", "An opened invoice keeps at least one line; void the invoice to cancel it.", "conflict");
+            return new Refusal(CheckoutRefusals.Conflict, "An opened invoice keeps at least one line; void the invoice to cancel it.", "lineId");
         }
+
+        return null;
     }
 
     /// <summary>
@@ -163,7 +170,7 @@ public static class InvoiceLifecycleRules
     /// card was charged, against a credit or debit tender. Answers the difference to charge (positive) or to refund on
     /// the card (negative); <paramref name="refundedOnTender"/> is what that card already got back.
     /// </summary>
-    public static Money PlanTipAdjustment(
+    public static (Money Difference, Refusal? Refusal) PlanTipAdjustment(
         InvoiceTotals totals, Money newTip, Tender cardTender, Money refundedOnTender, DateOnly tenderBusinessDate, DateOnly today)
     {
         ArgumentNullException.ThrowIfNull(totals);
@@ -171,35 +178,35 @@ public static class InvoiceLifecycleRules
         var salesRefunded = totals.Refunded - totals.TipRefunded;
         if (totals.Status != InvoiceStatus.Paid || salesRefunded.IsPositive || totals.WrittenOff.IsPositive)
         {
-            throw new CheckoutRuleException("status",
+            return (default, new Refusal(CheckoutRefusals.Conflict,
                 $"A tip is adjusted on a paid invoice with nothing refunded or written off; this one is {Kebab(totals.Status)}"
-                + (salesRefunded.IsPositive ? " with refunds." : totals.WrittenOff.IsPositive ? " with a write-off." : "."), "conflict");
+                + (salesRefunded.IsPositive ? " with refunds." : totals.WrittenOff.IsPositive ? " with a write-off." : "."), "status"));
         }
 
         if (cardTender.Kind is not (TenderKind.Credit or TenderKind.Debit) || cardTender.Card is null)
         {
-            throw new CheckoutRuleException("tenderId", "A tip is adjusted on a credit or debit card tender.");
+            return (default, Refusal.Invalid("tenderId", "A tip is adjusted on a credit or debit card tender."));
         }
 
         if (tenderBusinessDate != today)
         {
-            throw new CheckoutRuleException("tenderId",
-                $"The card was charged on {tenderBusinessDate:yyyy-MM-dd}; a tip is adjusted only the same business day ({today:yyyy-MM-dd}).", "conflict");
+            return (default, new Refusal(CheckoutRefusals.Conflict,
+                $"The card was charged on {tenderBusinessDate:yyyy-MM-dd}; a tip is adjusted only the same business day ({today:yyyy-MM-dd}).", "tenderId"));
         }
 
         if (newTip.IsNegative || newTip.Currency != totals.Tips.Currency)
         {
-            throw new CheckoutRuleException("tip", "The new tip must be zero or more, in the invoice currency.");
+            return (default, Refusal.Invalid("tip", "The new tip must be zero or more, in the invoice currency."));
         }
 
         var difference = newTip - totals.Tips;
         var left = cardTender.Amount - refundedOnTender;
         if (difference.IsNegative && -difference > left)
         {
-            throw new CheckoutRuleException("tip", $"The card holds {left} of this invoice; the tip cannot go down by {-difference} on it.");
+            return (default, Refusal.Invalid("tip", $"The card holds {left} of this invoice; the tip cannot go down by {-difference} on it."));
         }
 
-        return difference;
+        return (difference, null);
     }
 
     private static string Kebab(InvoiceStatus status) => System.Text.Json.JsonNamingPolicy.KebabCaseLower.ConvertName(status.ToString());

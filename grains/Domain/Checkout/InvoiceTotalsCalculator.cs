@@ -3,18 +3,6 @@ using MedSpa.GrainInterfaces.Checkout;
 
 namespace MedSpa.Grains.Domain.Checkout;
 
-/// <summary>Where an invoice is in its life, independent of the money on it.</summary>
-public enum InvoiceLifecycle
-{
-    /// <summary>Being edited; not yet presented for payment.</summary>
-    Draft,
-
-    /// <summary>Finalised: numbered, lines frozen, sale posted to the ledger.</summary>
-    Finalized,
-
-    Voided,
-}
-
 /// <summary>
 /// Invoice figures and status from the priced sale, the tenders applied, the refunds made and what was written off.
 /// <para>A refund returns money and reverses the same amount of the sale; it does not settle the balance, so
@@ -50,7 +38,7 @@ public static class InvoiceTotalsCalculator
         var hsaTenderIds = tenders.Where(t => t.IsHsaFsa).Select(t => t.Id).ToHashSet();
         var hsaPaid = Money.Sum(tenders.Where(t => t.IsHsaFsa).Select(t => t.Amount), currency)
                       - Money.Sum(refunds.Where(r => hsaTenderIds.Contains(r.TenderId)).Select(r => r.Amount), currency);
-        var balanceDue = lifecycle == InvoiceLifecycle.Finalized
+        var balanceDue = lifecycle == InvoiceLifecycle.Opened
             ? (total - (paid - tipRefunded) - writtenOff).ClampAtZero()
             : Money.Zero(currency);
         var status = InvoiceLifecycleRules.DeriveStatus(lifecycle, balanceDue, paid - refunded, refunded - tipRefunded, writtenOff);
@@ -62,6 +50,6 @@ public static class InvoiceTotalsCalculator
             IsPartiallyRefunded: refunded.IsPositive && refunded < paid, writtenOff, tipRefunded);
     }
 
-    /// <summary>Kept for callers that check a void: see <see cref="InvoiceLifecycleRules.EnsureCanVoid"/>.</summary>
-    public static void EnsureCanVoid(InvoiceTotals totals) => InvoiceLifecycleRules.EnsureCanVoid(totals);
+    /// <summary>Kept for callers that check a void: see <see cref="InvoiceLifecycleRules.CheckVoid"/>.</summary>
+    public static Refusal? CheckVoid(InvoiceTotals totals) => InvoiceLifecycleRules.CheckVoid(totals);
 }

@@ -28,15 +28,10 @@ public static class TenderRules
     }
 
     /// <summary>A cash tender for what was handed over: it pays min(tendered, balance) and the rest is change.</summary>
-    public static Tender Cash(Guid id, Money tendered, Money balanceDue)
-    {
-        if (!tendered.IsPositive)
-        {
-            throw new CheckoutRuleException("tendered", "Cash tendered must be positive.");
-        }
-
-        return new Tender(id, TenderKind.Cash, Money.Min(tendered, balanceDue.ClampAtZero()), tendered);
-    }
+    public static (Tender? Tender, Refusal? Refusal) Cash(Guid id, Money tendered, Money balanceDue) =>
+        tendered.IsPositive
+            ? (new Tender(id, TenderKind.Cash, Money.Min(tendered, balanceDue.ClampAtZero()), tendered), null)
+            : (null, Refusal.Invalid("tendered", "Cash tendered must be positive."));
 
     public static Money ChangeDue(Money tendered, Money balanceDue) => (tendered - balanceDue.ClampAtZero()).ClampAtZero();
 
@@ -46,18 +41,18 @@ public static class TenderRules
     /// balance due (cash over-tender is change, recorded in <see cref="Tender.Tendered"/>), and HSA/FSA tenders
     /// together no more than <see cref="InvoiceTotals.HsaFsaAvailable"/>.
     /// </summary>
-    public static void ValidatePayment(InvoiceTotals current, IReadOnlyList<Tender> tenders)
+    public static Refusal? ValidatePayment(InvoiceTotals current, IReadOnlyList<Tender> tenders)
     {
         ArgumentNullException.ThrowIfNull(current);
         ArgumentNullException.ThrowIfNull(tenders);
         if (current.Status is not (InvoiceStatus.Open or InvoiceStatus.PartiallyPaid))
         {
-            throw new CheckoutRuleException("status", $"An invoice that is {current.Status} cannot be paid.", "conflict");
+            return new Refusal(CheckoutRefusals.Conflict, $"An invoice that is {current.Status} cannot be paid.", "status");
         }
 
         if (tenders.Count == 0)
         {
-            throw new CheckoutRuleException("tenders", "At least one tender is required.");
+            return Refusal.Invalid("tenders", "At least one tender is required.");
         }
 
         var currency = current.Total.Currency;
@@ -66,66 +61,70 @@ public static class TenderRules
             var t = tenders[i];
             if (t.Amount.Currency != currency)
             {
-                throw new CheckoutRuleException($"tenders[{i}].amount", $"The tender is in {t.Amount.Currency}, the invoice in {currency}.");
+                return Refusal.Invalid($"tenders[{i}].amount", $"The tender is in {t.Amount.Currency}, the invoice in {currency}.");
             }
 
             if (!t.Amount.IsPositive)
             {
-                throw new CheckoutRuleException($"tenders[{i}].amount", "A tender amount must be positive.");
+                return Refusal.Invalid($"tenders[{i}].amount", "A tender amount must be positive.");
             }
 
             if (t.Tendered is { } handed)
             {
                 if (t.Kind != TenderKind.Cash)
                 {
-                    throw new CheckoutRuleException($"tenders[{i}].tendered", "Only cash has an amount tendered.");
+                    return Refusal.Invalid($"tenders[{i}].tendered", "Only cash has an amount tendered.");
                 }
 
                 if (handed.Currency != currency || handed < t.Amount)
                 {
-                    throw new CheckoutRuleException($"tenders[{i}].tendered", "Cash tendered must cover the amount applied.");
+                    return Refusal.Invalid($"tenders[{i}].tendered", "Cash tendered must cover the amount applied.");
                 }
             }
         }
 
         if (tenders.Select(t => t.Id).Distinct().Count() != tenders.Count)
         {
-            throw new CheckoutRuleException("tenders", "Tender ids must be unique.");
+            return Refusal.Invalid("tenders", "Tender ids must be unique.");
         }
 
         var sum = Money.Sum(tenders.Select(t => t.Amount), currency);
         if (sum > current.BalanceDue)
         {
-            throw new CheckoutRuleException("tenders", $"The tenders ({sum}) exceed the balance due ({current.BalanceDue}).");
+            return Refusal.Invalid("tenders", $"The tenders ({sum}) exceed the balance due ({current.BalanceDue}).");
         }
 
         var hsa = Money.Sum(tenders.Where(t => t.IsHsaFsa).Select(t => t.Amount), currency);
         if (hsa > current.HsaFsaAvailable)
         {
-            throw new CheckoutRuleException("tenders", $"HSA/FSA cards can pay only the eligible items: at most {current.HsaFsaAvailable}.", "hsa_fsa_limit");
+            return new Refusal(CheckoutRefusals.HsaFsaLimit, $"HSA/FSA cards can pay only the eligible items: at most {current.HsaFsaAvailable}.", "tenders");
         }
+
+        return null;
     }
 
     /// <summary>A refund goes back to its own tender and never exceeds what is left of it.</summary>
-    public static void ValidateRefund(Tender tender, IReadOnlyList<TenderRefund> earlierRefunds, TenderRefund refund)
+    public static Refusal? ValidateRefund(Tender tender, IReadOnlyList<TenderRefund> earlierRefunds, TenderRefund refund)
     {
         ArgumentNullException.ThrowIfNull(tender);
         ArgumentNullException.ThrowIfNull(earlierRefunds);
         ArgumentNullException.ThrowIfNull(refund);
         if (refund.TenderId != tender.Id)
         {
-            throw new CheckoutRuleException("tenderId", "A refund goes back to the tender it refunds.");
+            return Refusal.Invalid("tenderId", "A refund goes back to the tender it refunds.");
         }
 
         if (refund.Amount.Currency != tender.Amount.Currency || !refund.Amount.IsPositive)
         {
-            throw new CheckoutRuleException("amount", "A refund amount must be positive and in the invoice currency.");
+            return Refusal.Invalid("amount", "A refund amount must be positive and in the invoice currency.");
         }
 
         var already = Money.Sum(earlierRefunds.Where(r => r.TenderId == tender.Id).Select(r => r.Amount), tender.Amount.Currency);
         if (refund.Amount > tender.Amount - already)
         {
-            throw new CheckoutRuleException("amount", $"At most {tender.Amount - already} is left to refund on this tender.");
+            return Refusal.Invalid("amount", $"At most {tender.Amount - already} is left to refund on this tender.");
         }
+
+        return null;
     }
 }

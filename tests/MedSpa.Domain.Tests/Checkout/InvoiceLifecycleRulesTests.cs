@@ -18,7 +18,7 @@ public class InvoiceLifecycleRulesTests
             TipSplit: tip is null ? null : TipSplit.To(ProviderA)), SingleRate8875);
 
     private static InvoiceTotals Totals(PricedInvoice invoice, IReadOnlyList<Tender> tenders, IReadOnlyList<TenderRefund>? refunds = null,
-        IReadOnlyList<InvoiceWriteOff>? writeOffs = null, InvoiceLifecycle lifecycle = InvoiceLifecycle.Finalized) =>
+        IReadOnlyList<InvoiceWriteOff>? writeOffs = null, InvoiceLifecycle lifecycle = InvoiceLifecycle.Opened) =>
         InvoiceTotalsCalculator.Compute(invoice, lifecycle, tenders, refunds ?? [], writeOffs ?? []);
 
     private static InvoiceWriteOff WriteOff(long cents, bool cancellation = false) =>
@@ -44,18 +44,18 @@ public class InvoiceLifecycleRulesTests
 
         // 1. Pay the rest.
         var rest = new Tender(Guid.NewGuid(), TenderKind.Cash, total - M(4000));
-        TenderRules.ValidatePayment(after, [rest]);
+        Assert.Null(TenderRules.ValidatePayment(after, [rest]));
         var paid = Totals(invoice, [cash, rest], [back]);
         Assert.Equal((InvoiceStatus.Paid, M(0)), (paid.Status, paid.BalanceDue));
         Assert.True(InvoiceLifecycleRules.IsClosed(paid));
 
         // 2. Void (cancel the rest): allowed because nothing is held.
-        InvoiceLifecycleRules.EnsureCanVoid(after);
+        Assert.Null(InvoiceLifecycleRules.CheckVoid(after));
         var voided = Totals(invoice, [cash], [back], [WriteOff((total - M(4000)).Amount, cancellation: true)], InvoiceLifecycle.Voided);
         Assert.Equal((InvoiceStatus.Void, M(0)), (voided.Status, voided.BalanceDue));
 
         // 3. Write it off (owner/admin): closed, and — nothing held, a refund made — "refunded".
-        InvoiceLifecycleRules.EnsureCanWriteOff(after, "owner", "patient moved away");
+        Assert.Null(InvoiceLifecycleRules.CheckWriteOff(after, "owner", "patient moved away"));
         var written = Totals(invoice, [cash], [back], [WriteOff((total - M(4000)).Amount)]);
         Assert.Equal((InvoiceStatus.Refunded, M(0)), (written.Status, written.BalanceDue));
         Assert.True(InvoiceLifecycleRules.IsClosed(written));
@@ -73,11 +73,11 @@ public class InvoiceLifecycleRulesTests
         var open = Totals(Hundred(), [new Tender(Guid.NewGuid(), TenderKind.Cash, M(1000))]);
         if (refusal is null)
         {
-            InvoiceLifecycleRules.EnsureCanWriteOff(open, role, reason);
+            Assert.Null(InvoiceLifecycleRules.CheckWriteOff(open, role, reason));
         }
         else
         {
-            Assert.Equal(refusal, Assert.Throws<CheckoutRuleException>(() => InvoiceLifecycleRules.EnsureCanWriteOff(open, role, reason)).Code);
+            Assert.Equal(refusal, InvoiceLifecycleRules.CheckWriteOff(open, role, reason)?.Code);
         }
     }
 
@@ -87,33 +87,31 @@ public class InvoiceLifecycleRulesTests
         var invoice = Hundred();
         var full = new Tender(Guid.NewGuid(), TenderKind.Credit, invoice.Total);
         var paid = Totals(invoice, [full]);
-        Assert.Equal("conflict", Assert.Throws<CheckoutRuleException>(() => InvoiceLifecycleRules.EnsureCanWriteOff(paid, "owner", "x")).Code);
-        Assert.Equal("conflict", Assert.Throws<CheckoutRuleException>(() => InvoiceLifecycleRules.EnsureCanVoid(paid)).Code);
+        Assert.Equal("conflict", InvoiceLifecycleRules.CheckWriteOff(paid, "owner", "x")?.Code);
+        Assert.Equal("conflict", InvoiceLifecycleRules.CheckVoid(paid)?.Code);
         var draft = Totals(invoice, [], lifecycle: InvoiceLifecycle.Draft);
-        Assert.Equal("conflict", Assert.Throws<CheckoutRuleException>(() => InvoiceLifecycleRules.EnsureCanWriteOff(draft, "owner", "x")).Code);
-        InvoiceLifecycleRules.EnsureCanVoid(draft);
+        Assert.Equal("conflict", InvoiceLifecycleRules.CheckWriteOff(draft, "owner", "x")?.Code);
+        Assert.Null(InvoiceLifecycleRules.CheckVoid(draft));
         // Fully refunded and closed: nothing left to void.
         var refunded = Totals(invoice, [full], [new TenderRefund(Guid.NewGuid(), full.Id, invoice.Total)]);
         Assert.Equal(InvoiceStatus.Refunded, refunded.Status);
-        Assert.Throws<CheckoutRuleException>(() => InvoiceLifecycleRules.EnsureCanVoid(refunded));
+        Assert.NotNull(InvoiceLifecycleRules.CheckVoid(refunded));
     }
 
     [Fact]
     public void An_opened_invoice_keeps_a_line_and_is_edited_only_while_untouched()
     {
-        InvoiceLifecycleRules.EnsureKeepsALine(InvoiceLifecycle.Draft, 0);
-        InvoiceLifecycleRules.EnsureKeepsALine(InvoiceLifecycle.Finalized, 1);
-        Assert.Equal(
-            "conflict", Assert.Throws<CheckoutRuleException>(() => InvoiceLifecycleRules.EnsureKeepsALine(InvoiceLifecycle.Finalized, 0)).Code);
+        Assert.Null(InvoiceLifecycleRules.CheckKeepsALine(InvoiceLifecycle.Draft, 0));
+        Assert.Null(InvoiceLifecycleRules.CheckKeepsALine(InvoiceLifecycle.Opened, 1));
+        Assert.Equal("conflict", InvoiceLifecycleRules.CheckKeepsALine(InvoiceLifecycle.Opened, 0)?.Code);
 
         var invoice = Hundred();
-        InvoiceLifecycleRules.EnsureCanEdit(Totals(invoice, []));
+        Assert.Null(InvoiceLifecycleRules.CheckEdit(Totals(invoice, [])));
         var cash = new Tender(Guid.NewGuid(), TenderKind.Cash, M(1000));
-        Assert.Throws<CheckoutRuleException>(() => InvoiceLifecycleRules.EnsureCanEdit(Totals(invoice, [cash])));
+        Assert.NotNull(InvoiceLifecycleRules.CheckEdit(Totals(invoice, [cash])));
         // Even with the payment refunded, the sale was partly reversed: no more editing.
-        Assert.Throws<CheckoutRuleException>(
-            () => InvoiceLifecycleRules.EnsureCanEdit(Totals(invoice, [cash], [new TenderRefund(Guid.NewGuid(), cash.Id, M(1000))])));
-        Assert.Throws<CheckoutRuleException>(() => InvoiceLifecycleRules.EnsureCanEdit(Totals(invoice, [], lifecycle: InvoiceLifecycle.Voided)));
+        Assert.NotNull(InvoiceLifecycleRules.CheckEdit(Totals(invoice, [cash], [new TenderRefund(Guid.NewGuid(), cash.Id, M(1000))])));
+        Assert.NotNull(InvoiceLifecycleRules.CheckEdit(Totals(invoice, [], lifecycle: InvoiceLifecycle.Voided)));
     }
 
     [Fact]
@@ -122,20 +120,17 @@ public class InvoiceLifecycleRulesTests
         var invoice = Hundred(TipRequest.OfAmount(M(1500)));
         var card = new Tender(Guid.NewGuid(), TenderKind.Credit, invoice.Total, Card: new TenderCardPayment("sandbox", "pi_1", "pm_1", null));
         var paid = Totals(invoice, [card]);
-        Assert.Equal(M(500), InvoiceLifecycleRules.PlanTipAdjustment(paid, M(2000), card, M(0), Today, Today));
-        Assert.Equal(M(-1500), InvoiceLifecycleRules.PlanTipAdjustment(paid, M(0), card, M(0), Today, Today));
+        Assert.Equal((M(500), (Refusal?)null), InvoiceLifecycleRules.PlanTipAdjustment(paid, M(2000), card, M(0), Today, Today));
+        Assert.Equal((M(-1500), (Refusal?)null), InvoiceLifecycleRules.PlanTipAdjustment(paid, M(0), card, M(0), Today, Today));
 
-        Assert.Equal("conflict", Assert.Throws<CheckoutRuleException>(() =>
-            InvoiceLifecycleRules.PlanTipAdjustment(paid, M(2000), card, M(0), Today.AddDays(-1), Today)).Code);
+        Assert.Equal("conflict", InvoiceLifecycleRules.PlanTipAdjustment(paid, M(2000), card, M(0), Today.AddDays(-1), Today).Refusal?.Code);
         var cash = new Tender(Guid.NewGuid(), TenderKind.Cash, invoice.Total);
-        Assert.Equal("tenderId", Assert.Throws<CheckoutRuleException>(() =>
-            InvoiceLifecycleRules.PlanTipAdjustment(Totals(invoice, [cash]), M(2000), cash, M(0), Today, Today)).Field);
+        Assert.Equal("tenderId", InvoiceLifecycleRules.PlanTipAdjustment(Totals(invoice, [cash]), M(2000), cash, M(0), Today, Today).Refusal?.Field);
         var partly = new Tender(Guid.NewGuid(), TenderKind.Credit, M(100), Card: card.Card);
-        Assert.Throws<CheckoutRuleException>(
-            () => InvoiceLifecycleRules.PlanTipAdjustment(Totals(invoice, [partly]), M(2000), partly, M(0), Today, Today));
+        Assert.NotNull(InvoiceLifecycleRules.PlanTipAdjustment(Totals(invoice, [partly]), M(2000), partly, M(0), Today, Today).Refusal);
         var refunded = Totals(invoice, [card], [new TenderRefund(Guid.NewGuid(), card.Id, M(100))]);
-        Assert.Throws<CheckoutRuleException>(() => InvoiceLifecycleRules.PlanTipAdjustment(refunded, M(2000), card, M(0), Today, Today));
-        Assert.Throws<CheckoutRuleException>(() => InvoiceLifecycleRules.PlanTipAdjustment(paid, M(-1), card, M(0), Today, Today));
+        Assert.NotNull(InvoiceLifecycleRules.PlanTipAdjustment(refunded, M(2000), card, M(0), Today, Today).Refusal);
+        Assert.NotNull(InvoiceLifecycleRules.PlanTipAdjustment(paid, M(-1), card, M(0), Today, Today).Refusal);
     }
 
     [Fact]
@@ -217,7 +212,7 @@ public class InvoiceLifecycleRulesTests
                             Guid.NewGuid(), card ? TenderKind.Credit : TenderKind.Cash,
                             random.Next(2) == 0 ? t.BalanceDue : M(random.NextInt64(1, t.BalanceDue.Amount + 1)),
                             Card: card ? new TenderCardPayment("sandbox", "pi_" + op, "pm", null) : null);
-                        TenderRules.ValidatePayment(t, [tender]);
+                        Assert.Null(TenderRules.ValidatePayment(t, [tender]));
                         tenders.Add(tender);
                         entries.Add(CheckoutLedger.Tender("tender:" + op, "INV", tender));
                         break;
@@ -235,7 +230,7 @@ public class InvoiceLifecycleRulesTests
 
                         var (tender, left) = candidates[random.Next(candidates.Count)];
                         var refund = new TenderRefund(Guid.NewGuid(), tender.Id, M(random.NextInt64(1, left.Amount + 1)));
-                        TenderRules.ValidateRefund(tender, refunds, refund);
+                        Assert.Null(TenderRules.ValidateRefund(tender, refunds, refund));
                         entries.Add(CheckoutLedger.Refund("refund:" + op, "INV", invoice, tender, SaleReversed(), refund.Amount));
                         refunds.Add(refund);
                         exercised[t.BalanceDue.IsPositive ? "refund-of-partial-payment" : "refund"] =
@@ -245,7 +240,7 @@ public class InvoiceLifecycleRulesTests
 
                     case 3 when t.BalanceDue.IsPositive && random.Next(3) == 0: // a write-off of the rest
                     {
-                        InvoiceLifecycleRules.EnsureCanWriteOff(t, "admin", "uncollectable");
+                        Assert.Null(InvoiceLifecycleRules.CheckWriteOff(t, "admin", "uncollectable"));
                         var w = WriteOff(t.BalanceDue.Amount);
                         entries.Add(
                             CheckoutLedger.WriteOff(
@@ -258,13 +253,9 @@ public class InvoiceLifecycleRulesTests
                                 && tenders.LastOrDefault(x => x.Kind == TenderKind.Credit) is { } cardTender:
                     {
                         var newTip = M(random.Next(0, 6000));
-                        Money difference;
-                        try
-                        {
-                            var backAlready = Money.Sum(refunds.Where(r => r.TenderId == cardTender.Id).Select(r => r.Amount), UsdCode);
-                            difference = InvoiceLifecycleRules.PlanTipAdjustment(t, newTip, cardTender, backAlready, Today, Today);
-                        }
-                        catch (CheckoutRuleException)
+                        var backAlready = Money.Sum(refunds.Where(r => r.TenderId == cardTender.Id).Select(r => r.Amount), UsdCode);
+                        var (difference, refused) = InvoiceLifecycleRules.PlanTipAdjustment(t, newTip, cardTender, backAlready, Today, Today);
+                        if (refused is not null)
                         {
                             break; // lowering by more than the card paid: refused, nothing changes
                         }
@@ -284,7 +275,7 @@ public class InvoiceLifecycleRulesTests
                         else if (difference.IsNegative)
                         {
                             var back = new TenderRefund(Guid.NewGuid(), cardTender.Id, -difference, TipAdjustment: true);
-                            TenderRules.ValidateRefund(cardTender, refunds, back);
+                            Assert.Null(TenderRules.ValidateRefund(cardTender, refunds, back));
                             refunds.Add(back);
                             entries.Add(CheckoutLedger.TipRefund("tip-refund:" + op, "INV", cardTender, back.Amount, null));
                         }
@@ -309,7 +300,7 @@ public class InvoiceLifecycleRulesTests
             }
             else if (InvoiceLifecycleRules.Held(end).IsZero && random.Next(2) == 0)
             {
-                InvoiceLifecycleRules.EnsureCanVoid(end);
+                Assert.Null(InvoiceLifecycleRules.CheckVoid(end));
                 var w = WriteOff(end.BalanceDue.Amount, cancellation: true);
                 entries.Add(end.Paid.IsPositive
                     ? CheckoutLedger.WriteOff("void", "INV", invoice, SaleReversed(), w.Amount, JournalEntryKind.Void, null)
@@ -320,14 +311,14 @@ public class InvoiceLifecycleRulesTests
             else if (random.Next(2) == 0)
             {
                 var rest = new Tender(Guid.NewGuid(), TenderKind.Cash, end.BalanceDue);
-                TenderRules.ValidatePayment(end, [rest]);
+                Assert.Null(TenderRules.ValidatePayment(end, [rest]));
                 tenders.Add(rest);
                 entries.Add(CheckoutLedger.Tender("rest", "INV", rest));
                 how = "paid-the-rest";
             }
             else
             {
-                InvoiceLifecycleRules.EnsureCanWriteOff(end, "owner", "closing");
+                Assert.Null(InvoiceLifecycleRules.CheckWriteOff(end, "owner", "closing"));
                 var w = WriteOff(end.BalanceDue.Amount);
                 entries.Add(CheckoutLedger.WriteOff("write-off", "INV", invoice, SaleReversed(), w.Amount, JournalEntryKind.WriteOff, null));
                 writeOffs.Add(w);

@@ -1,6 +1,7 @@
 using MedSpa.GrainInterfaces;
 using MedSpa.GrainInterfaces.Checkout;
 using MedSpa.GrainInterfaces.Payments;
+using MedSpa.Grains.Checkout;
 using MedSpa.Grains.Checkout.Tenders;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.Serialization;
@@ -30,8 +31,13 @@ public sealed class TenderContractsTests : IDisposable
 
         var input = new TenderInput(TenderKind.Credit, Usd(100), PaymentMethodId: "pm_x", UseDefaultCard: false, SavedCard: true, OffSession: true);
         Assert.Equal(input, RoundTrip(input));
-        var error = new InvoiceError(InvoiceErrorKind.PaymentDeclined, "payment_declined", "tenders[1]", "Declined.", 1, "insufficient_funds");
+        var error = new StoredRefusal("payment_declined", "tenders[1]", "Declined.", 1, "insufficient_funds");
         Assert.Equal(error, RoundTrip(error));
+        // The refusal the API maps comes back out of state with its tender and decline code as extensions.
+        var refusal = error.ToRefusal();
+        Assert.Equal(("payment_declined", "tenders[1]", (object?)1, (object?)"insufficient_funds"),
+            (refusal.Code, refusal.Field, refusal.Details!["tenderIndex"], refusal.Details["declineCode"]));
+        Assert.Equal(error, StoredRefusal.From(refusal));
 
         var payment = new PendingPayment
         {

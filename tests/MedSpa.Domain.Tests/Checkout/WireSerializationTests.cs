@@ -41,7 +41,7 @@ public sealed class WireSerializationTests : IDisposable
             filler: new FillerDetails(1.2m, 1.0m, -0.5m)) with { Lot = new ProductLot("LOT-42", new DateOnly(2027, 3, 31)) };
         var priced = InvoicePricer.Price(new InvoiceDraft(UsdCode, [line], Tip: TipRequest.OfPercent(18m)), NycRates);
         var quote = new InvoiceQuote(priced.Lines, priced.TipAllocations,
-            InvoiceTotalsCalculator.Compute(priced, InvoiceLifecycle.Finalized, [], []));
+            InvoiceTotalsCalculator.Compute(priced, InvoiceLifecycle.Opened, [], []));
 
         var copy = RoundTrip(quote);
         Assert.Equal(line, copy.Lines[0].Line);

@@ -180,7 +180,7 @@ public sealed class CardTenderTests(CardCheckoutFactory factory) : IClassFixture
         var grain = factory.Grains.GetGrain<IInvoiceGrain>(InvoiceGrainKey.For(tenant.TenantId, invoiceId));
         var direct = await grain.PayAsync(
             new PayCommand(payKey, [new TenderInput(TenderKind.Credit, new Money(7000, "USD"), PaymentMethodId: "pm_card_visa")]));
-        Assert.Null(direct.Error);
+        Assert.Null(direct.Refusal);
         Assert.Equal(2, direct.Invoice!.Tenders.Count);
         Assert.Equal(["create", "capture"], factory.Gateway.CallsFor(invoiceId).Select(c => c.Operation));
 
@@ -192,7 +192,7 @@ public sealed class CardTenderTests(CardCheckoutFactory factory) : IClassFixture
         var refund = new { tenderId, amount = Usd(2500), reason = "patient unhappy with serum" };
         var refunded = await desk.SendAsync(HttpMethod.Post, $"/api/invoices/{invoiceId}/refunds", refund, idempotencyKey: refundKey);
         await desk.SendAsync(HttpMethod.Post, $"/api/invoices/{invoiceId}/refunds", refund, idempotencyKey: refundKey);
-        Assert.Null((await grain.RefundAsync(new RefundCommand(refundKey, tenderId, new Money(2500, "USD")))).Error);
+        Assert.Null((await grain.RefundAsync(new RefundCommand(refundKey, tenderId, new Money(2500, "USD")))).Refusal);
         await Task.WhenAll(Enumerable.Range(0, 3).Select(_ =>
             desk.TrySendAsync(HttpMethod.Post, $"/api/invoices/{invoiceId}/refunds", refund, refundKey)));
 

@@ -21,7 +21,7 @@ public sealed class LedgerProjectionTests(MedSpaApiFactory factory) : IClassFixt
     {
         var tenant = await TestTenant.CreateAsync(factory);
         await using var db = NpgsqlDataSource.Create(factory.ConnectionString);
-        var projection = new InvoiceProjection(db);
+        var projection = new MedSpa.Silo.Checkout.PostgresInvoiceStore(db);
         var invoiceId = Guid.NewGuid();
         var now = DateTimeOffset.UtcNow;
         var tender = new Tender(Guid.NewGuid(), TenderKind.Cash, new Money(2500, "USD"));
@@ -206,7 +206,7 @@ public sealed class LedgerProjectionTests(MedSpaApiFactory factory) : IClassFixt
     {
         var tenant = await TestTenant.CreateAsync(factory);
         await using var db = NpgsqlDataSource.Create(factory.ConnectionString);
-        var projection = new InvoiceProjection(db);
+        var projection = new MedSpa.Silo.Checkout.PostgresInvoiceStore(db);
         var now = DateTimeOffset.UtcNow;
         InvoiceHeader Header(Guid id) => new(
             tenant.TenantId, id, tenant.ClinicId, null, null, "draft", "USD", 0, 0, 0, 0, 0, 0, 0, 0, 0, now, null, now);

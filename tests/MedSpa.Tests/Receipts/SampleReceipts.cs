@@ -19,7 +19,7 @@ public static class SampleReceipts
         TipSplit? split = null, Discount? invoiceDiscount = null, IReadOnlyList<TenderRefund>? refunds = null)
     {
         var priced = InvoicePricer.Price(new InvoiceDraft("USD", lines, invoiceDiscount, null, tip, split), [StateTax]);
-        var totals = InvoiceTotalsCalculator.Compute(priced, InvoiceLifecycle.Finalized, tenders, refunds ?? []);
+        var totals = InvoiceTotalsCalculator.Compute(priced, InvoiceLifecycle.Opened, tenders, refunds ?? []);
         var at = new DateTimeOffset(2026, 11, 24, 15, 30, 0, TimeSpan.Zero);
         return new InvoiceView(Guid.NewGuid(), Guid.NewGuid(), Guid.NewGuid(), "INV-2026-0042", totals.Status, "USD", priced.Lines,
             invoiceDiscount, tip, split, priced.TipAllocations, tenders, refunds ?? [], totals, at, at, at, 7);

@@ -1,47 +1,25 @@
 using Dapper;
 using MedSpa.GrainInterfaces.Checkout;
+using MedSpa.Grains.Checkout;
+using MedSpa.Grains.Domain.Checkout;
 using MedSpa.Grains.Domain.Ledger;
+using MedSpa.Silo.Data;
 using Npgsql;
 
-namespace MedSpa.Grains.Checkout;
-
-public sealed record ClinicBilling(string Currency, string TimeZone);
-
-/// <summary>A board visit (appointment) with its booked service as the catalog prices it.</summary>
-public sealed record VisitService(
-    Guid ClinicId, Guid PatientId, Guid ProviderId, string Status, Guid ServiceId, string ServiceName, long PriceAmount,
-    string PriceCurrency, string TaxCategory, string IncomeCategory, bool HsaFsaEligible);
-
-/// <summary>The patient's cards on one gateway: their customer id, saved cards (not removed) and the default.</summary>
-public sealed record CardsOnFile(string? CustomerId, string? DefaultCard, IReadOnlySet<string> SavedCards)
-{
-    public static CardsOnFile None { get; } = new(null, null, new HashSet<string>());
-}
-
-/// <summary>One row of <c>card_payments</c> as the invoice writes it (the webhook updates the same row).</summary>
-public sealed record CardPaymentRow(
-    Guid TenantId, string PaymentId, string Gateway, Guid ClinicId, Guid InvoiceId, Guid TenderId, Guid? PatientId, string TenderKind,
-    string Status, string Currency, long Amount, long AmountCaptured, long AmountRefunded, string? PaymentMethodId, string? CardBrand,
-    string? CardFunding, string? CardLast4, int? CardExpMonth, int? CardExpYear, string? CvcCheck, string? PostalCodeCheck);
-
-/// <summary>One row of <c>card_transactions</c> (the payments list): a charge, a released authorisation or a refund.</summary>
-public sealed record CardTransactionRow(
-    Guid TenantId, string OperationId, Guid ClinicId, Guid InvoiceId, string? InvoiceNumber, Guid TenderId, string TenderKind, string Kind,
-    string Status, string Gateway, string PaymentId, string? GatewayRefundId, string Currency, long Amount, string? CardBrand,
-    string? CardLast4, DateOnly BusinessDate, DateTimeOffset OccurredAt);
+namespace MedSpa.Silo.Checkout;
 
 /// <summary>
-/// The invoice grain's reads and writes in PostgreSQL: the clinic's currency and tax rates, invoice numbers, and the
-/// projection (header row + journal entries). Every statement filters by tenant.
+/// The invoice grain's reads and writes in PostgreSQL (<see cref="IInvoiceStore"/>): the clinic's currency and tax
+/// rates, invoice numbers, and the projection (header row + journal entries + card rows). Every connection is scoped
+/// to the grain's tenant, and every statement still filters by tenant as a second line of defence.
 /// </summary>
-public sealed class InvoiceProjection(NpgsqlDataSource db)
+public sealed class PostgresInvoiceStore(NpgsqlDataSource db) : IInvoiceStore
 {
     /// <summary>The clinic's billing settings and its active tax rates, read in one round trip (null clinic: not in
     /// this tenant).</summary>
-    public async Task<(ClinicBilling? Clinic, (List<TaxRate> Rates, List<string> InclusiveCategories) TaxRates)> LoadClinicWithTaxRatesAsync(
-        Guid tenantId, Guid clinicId)
+    public async Task<(ClinicBilling? Clinic, ClinicTaxRates TaxRates)> LoadClinicWithTaxRatesAsync(Guid tenantId, Guid clinicId)
     {
-        await using var conn = await db.OpenConnectionAsync();
+        await using var conn = await db.OpenTenantConnectionAsync(tenantId);
         await using var results = await conn.QueryMultipleAsync(
             "SELECT currency AS Currency, time_zone AS TimeZone FROM clinics WHERE tenant_id = @tenantId AND id = @clinicId;\n" + SelectTaxRates,
             new { tenantId, clinicId });
@@ -52,7 +30,7 @@ public sealed class InvoiceProjection(NpgsqlDataSource db)
 
     public async Task<VisitService?> LoadVisitServiceAsync(Guid tenantId, Guid visitId)
     {
-        await using var conn = await db.OpenConnectionAsync();
+        await using var conn = await db.OpenTenantConnectionAsync(tenantId);
         return await conn.QuerySingleOrDefaultAsync<VisitService>(
             """
             SELECT a.clinic_id AS ClinicId, a.patient_id AS PatientId, a.provider_id AS ProviderId, a.status AS Status,
@@ -72,7 +50,7 @@ public sealed class InvoiceProjection(NpgsqlDataSource db)
         }
 
         // Customer and cards in one round trip (this runs inside a card payment, before anything is reserved).
-        await using var conn = await db.OpenConnectionAsync();
+        await using var conn = await db.OpenTenantConnectionAsync(tenantId);
         await using var results = await conn.QueryMultipleAsync(
             """
             SELECT customer_id FROM payment_customers WHERE tenant_id = @tenantId AND patient_id = @patientId AND gateway = @gateway;
@@ -88,9 +66,9 @@ public sealed class InvoiceProjection(NpgsqlDataSource db)
 
     /// <summary>The clinic's active rates as the tax calculator takes them (rate id = the row id), and the
     /// categories whose rate is inclusive.</summary>
-    public async Task<(List<TaxRate> Rates, List<string> InclusiveCategories)> LoadTaxRatesAsync(Guid tenantId, Guid clinicId)
+    public async Task<ClinicTaxRates> LoadTaxRatesAsync(Guid tenantId, Guid clinicId)
     {
-        await using var conn = await db.OpenConnectionAsync();
+        await using var conn = await db.OpenTenantConnectionAsync(tenantId);
         var rows = (await conn.QueryAsync<TaxRateRow>(SelectTaxRates, new { tenantId, clinicId })).ToList();
         return ToTaxRates(rows);
     }
@@ -105,11 +83,11 @@ public sealed class InvoiceProjection(NpgsqlDataSource db)
         ORDER BY tax_category, lower(name), id
         """;
 
-    private static (List<TaxRate> Rates, List<string> InclusiveCategories) ToTaxRates(List<TaxRateRow> rows)
+    private static ClinicTaxRates ToTaxRates(List<TaxRateRow> rows)
     {
         var rates = rows.Select(r => new TaxRate(r.Id.ToString("D"), r.Name, r.RateMillipercent / 1000m, [r.TaxCategory])).ToList();
         var inclusive = rows.Where(r => r.Inclusive).Select(r => r.TaxCategory).Distinct(StringComparer.Ordinal).ToList();
-        return (rates, inclusive);
+        return new ClinicTaxRates(rates, inclusive);
     }
 
     /// <summary>
@@ -123,7 +101,7 @@ public sealed class InvoiceProjection(NpgsqlDataSource db)
     /// </summary>
     public async Task<long> AssignNumberAsync(Guid tenantId, Guid invoiceId, InvoiceHeader header, int year, Func<long, string> format)
     {
-        await using var conn = await db.OpenConnectionAsync();
+        await using var conn = await db.OpenTenantConnectionAsync(tenantId);
         var args = new { tenantId, invoiceId, clinicId = header.ClinicId, year, prefix = $"INV-{year:D4}-" };
         var assigned = (await conn.QueryAsync<(long Seq, string Number)>(NumberInvoice, args)).ToList();
         if (assigned.Count == 0)
@@ -255,7 +233,7 @@ public sealed class InvoiceProjection(NpgsqlDataSource db)
             });
         }
 
-        await using var conn = await db.OpenConnectionAsync();
+        await using var conn = await db.OpenTenantConnectionAsync(header.TenantId);
         await conn.ExecuteAsync(sql.ToString(), args);
     }
 
@@ -355,17 +333,6 @@ public sealed class InvoiceProjection(NpgsqlDataSource db)
         _ => kind.ToString().ToLowerInvariant(),
     };
 
-    public static string StatusCode(InvoiceStatus status) => status switch
-    {
-        InvoiceStatus.Draft => "draft",
-        InvoiceStatus.Open => "open",
-        InvoiceStatus.PartiallyPaid => "partially-paid",
-        InvoiceStatus.Paid => "paid",
-        InvoiceStatus.Refunded => "refunded",
-        InvoiceStatus.Void => "void",
-        _ => throw new ArgumentOutOfRangeException(nameof(status)),
-    };
-
     private const string InsertHeaderIfMissing =
         """
         INSERT INTO invoices (tenant_id, id, clinic_id, patient_id, status, currency, version, created_at, updated_at)
@@ -373,9 +340,3 @@ public sealed class InvoiceProjection(NpgsqlDataSource db)
         ON CONFLICT (tenant_id, id) DO NOTHING
         """;
 }
-
-/// <summary>The invoice row as projected (amounts in minor units of <see cref="Currency"/>).</summary>
-public sealed record InvoiceHeader(
-    Guid TenantId, Guid Id, Guid ClinicId, Guid? PatientId, string? Number, string Status, string Currency,
-    long Subtotal, long Discounts, long Tax, long Tips, long Total, long Paid, long Refunded, long BalanceDue,
-    long Version, DateTimeOffset CreatedAt, DateTimeOffset? OpenedAt, DateTimeOffset UpdatedAt, Guid? VisitId = null);
