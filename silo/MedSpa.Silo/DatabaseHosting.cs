@@ -59,9 +59,6 @@ public static class DatabaseHosting
     /// </summary>
     public static void UseDapperConventions() => Dapper.DefaultTypeMap.MatchNamesWithUnderscores = true;
 
-    /// <summary>TEMPORARY (issue 13): the key of the runtime-role data source the opener uses (see AddMedSpaDatabase).</summary>
-    public const string RuntimeCompanionKey = "medspa-runtime";
-
     /// <summary>Statements Npgsql keeps prepared per connection unless the connection string says otherwise.</summary>
     public const int AutoPreparedStatements = 100;
 
@@ -77,14 +74,7 @@ public static class DatabaseHosting
     {
         var connectionString = RequireConnectionString(builder.Configuration);
         UseDapperConventions();
-        // TEMPORARY (issue 13, until grains/Board/BoardSql.cs and grains/Checkout/InvoiceProjection.cs are moved into
-        // silo stores that use the opener): grains still call OpenConnectionAsync on the injected data source, so it
-        // stays the owner's, and the opener opens from a runtime-role companion. Once no grain opens a connection
-        // itself, register the runtime data source directly and drop the companion:
-        //     builder.Services.AddSingleton(_ => Data.TenantConnections.BuildTracked(new NpgsqlDataSourceBuilder(connectionString)));
-        builder.Services.AddKeyedSingleton(RuntimeCompanionKey, (_, _) => Data.TenantConnections.BuildTracked(new NpgsqlDataSourceBuilder(connectionString)));
-        builder.Services.AddSingleton(sp => Data.TenantConnections.WithRuntimeCompanion(
-            new NpgsqlDataSourceBuilder(connectionString).Build(), sp.GetRequiredKeyedService<NpgsqlDataSource>(RuntimeCompanionKey)));
+        builder.Services.AddSingleton(_ => Data.TenantConnections.BuildTracked(new NpgsqlDataSourceBuilder(connectionString)));
         builder.Services.AddHostedService<MigrationHostedService>();
         return builder;
     }

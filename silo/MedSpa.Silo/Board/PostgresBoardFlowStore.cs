@@ -14,9 +14,6 @@ namespace MedSpa.Silo.Board;
 /// </summary>
 public sealed class PostgresBoardFlowStore(NpgsqlDataSource db) : IBoardFlowStore
 {
-    // Also set by the api's features; a standalone silo has none of them.
-    static PostgresBoardFlowStore() => DefaultTypeMap.MatchNamesWithUnderscores = true;
-
     public async Task<AppointmentBooking?> LoadAppointmentAsync(Guid tenantId, Guid appointmentId)
     {
         await using var conn = await db.OpenTenantConnectionAsync(tenantId);

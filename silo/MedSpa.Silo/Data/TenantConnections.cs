@@ -115,26 +115,9 @@ public static class TenantConnections
         return dataSource;
     }
 
-    /// <summary>
-    /// TEMPORARY (issue 13): lets <paramref name="owner"/> stay the injected data source while grains still open their
-    /// own connections on it; the opener opens from <paramref name="runtime"/> instead (see DatabaseHosting).
-    /// Returns <paramref name="owner"/>; the host's container owns and disposes both.
-    /// </summary>
-    public static NpgsqlDataSource WithRuntimeCompanion(NpgsqlDataSource owner, NpgsqlDataSource runtime)
-    {
-        Companions.AddOrUpdate(owner, runtime);
-        return owner;
-    }
-
-    private static readonly ConditionalWeakTable<NpgsqlDataSource, NpgsqlDataSource> Companions = [];
-
     private static async ValueTask<NpgsqlConnection> OpenScopedAsync(NpgsqlDataSource dataSource, Scope scope, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(dataSource);
-        if (Companions.TryGetValue(dataSource, out var runtime))
-        {
-            dataSource = runtime;
-        }
 
         var connection = await dataSource.OpenConnectionAsync(ct);
         try
