@@ -31,7 +31,8 @@ namespace MedSpa.Silo.Data;
 /// <c>RESET ALL</c>, a reset-on-close pool) leaves no tenant: the connection sees nothing. A data source whose pool
 /// resets connections, or one not built by <see cref="BuildTracked"/> (tests), does not remember and always sets.
 /// Chosen over sending the setting in the same round trip as the first statement because that would mean wrapping
-/// every Dapper call; the memory makes the steady state free instead.
+/// every Dapper call; the memory makes the steady state free instead. Measured on loopback (open + one statement,
+/// best of six runs of 10,000): 57 µs raw open as the owner, 62 µs with the tenant remembered, 94 µs when it is set.
 /// </para>
 /// </remarks>
 public static class TenantConnections
