@@ -17,27 +17,29 @@ public sealed class InvoiceBook(IPersistentState<InvoiceState> state, InvoiceOut
 
     public PricedInvoice Price() => Price(S.Lines, S.InvoiceDiscount, S.Tip, S.TipSplit);
 
+    /// <summary>Prices lines already accepted (the state, or an edit the rules passed): a refusal here is a bug.</summary>
     public PricedInvoice Price(IReadOnlyList<InvoiceLine> lines, Discount? discount, TipRequest? tip, TipSplit? split) =>
-        InvoicePricer.Price(new InvoiceDraft(S.Currency, lines, discount, null, tip, split), S.TaxRates);
+        PriceDraft(lines, discount, tip, split).Value("Pricing the invoice's accepted lines");
 
     /// <summary>Prices lines the caller may have got wrong (an edit, a new tip): the priced invoice or the pricing
-    /// rules' refusal. The pricing core still reports bad input by throwing; this is the one place that turns it
-    /// into a refusal.</summary>
+    /// rules' refusal.</summary>
     public (PricedInvoice? Priced, Refusal? Refusal) TryPrice(IReadOnlyList<InvoiceLine> lines, Discount? discount, TipRequest? tip, TipSplit? split)
     {
         try
         {
-            return (Price(lines, discount, tip, split), null);
-        }
-        catch (CheckoutRuleException e)
-        {
-            return (null, e.ToRefusal());
+            return PriceDraft(lines, discount, tip, split);
         }
         catch (CurrencyMismatchException e)
         {
+            // Money refuses to add amounts in different currencies; the pricer checks each line's currency first, so
+            // this only catches a combination it does not name a field for.
             return (null, Refusal.Invalid("currency", e.Message));
         }
     }
+
+    private (PricedInvoice? Priced, Refusal? Refusal) PriceDraft(
+        IReadOnlyList<InvoiceLine> lines, Discount? discount, TipRequest? tip, TipSplit? split) =>
+        InvoicePricer.Price(new InvoiceDraft(S.Currency, lines, discount, null, tip, split), S.TaxRates);
 
     public InvoiceTotals Totals() => Totals(Price());
 
@@ -135,11 +137,11 @@ public sealed class InvoiceBook(IPersistentState<InvoiceState> state, InvoiceOut
             // A lowered tip: the sale is reposted with it (receivable goes below zero by the difference), and the
             // difference goes back on the card, which brings receivable back to zero.
             ApplyTip(tipAdjustment, now);
-            outbox.Add(CheckoutLedger.TipRefund(operation, S.Number!, tender, refund.Amount, refund.Reason), now);
+            outbox.Add(CheckoutLedger.TipRefund(operation, S.Number!, tender, refund.Amount, refund.Reason).Value("The tip refund"), now);
         }
         else
         {
-            outbox.Add(RefundEntry(refund), now);
+            outbox.Add(RefundEntry(refund).Value("The refund"), now);
         }
 
         S.Refunds.Add(refund);
@@ -150,18 +152,7 @@ public sealed class InvoiceBook(IPersistentState<InvoiceState> state, InvoiceOut
     }
 
     /// <summary>The ledger's own check of a refund (it never reverses more than the sale).</summary>
-    public Refusal? CheckRefundEntry(TenderRefund refund)
-    {
-        try
-        {
-            _ = RefundEntry(refund);
-            return null;
-        }
-        catch (CheckoutRuleException e)
-        {
-            return e.ToRefusal();
-        }
-    }
+    public Refusal? CheckRefundEntry(TenderRefund refund) => RefundEntry(refund).Refusal;
 
     /// <summary>Voids an opened invoice nothing of which is held: never paid, the sale is reversed exactly; every
     /// payment refunded, the rest of the sale is cancelled, which takes the balance out of receivable.</summary>
@@ -174,8 +165,9 @@ public sealed class InvoiceBook(IPersistentState<InvoiceState> state, InvoiceOut
         else if (totals.BalanceDue.IsPositive)
         {
             var cancellation = new InvoiceWriteOff(Guid.NewGuid(), totals.BalanceDue, reason, Guid.Empty, now, Cancellation: true);
-            outbox.Add(CheckoutLedger.WriteOff($"{invoiceId:N}:void", S.Number!, priced, SaleReversed(), cancellation.Amount,
-                JournalEntryKind.Void, reason is null ? "void after refunds" : $"void after refunds: {reason}"), now);
+            var entry = CheckoutLedger.WriteOff($"{invoiceId:N}:void", S.Number!, priced, SaleReversed(), cancellation.Amount,
+                JournalEntryKind.Void, reason is null ? "void after refunds" : $"void after refunds: {reason}");
+            outbox.Add(entry.Value("The void's cancellation"), now);
             S.WriteOffs.Add(cancellation);
         }
 
@@ -186,12 +178,13 @@ public sealed class InvoiceBook(IPersistentState<InvoiceState> state, InvoiceOut
     public void WriteOff(PricedInvoice priced, InvoiceTotals totals, WriteOffCommand command, DateTimeOffset now)
     {
         var writeOff = new InvoiceWriteOff(Guid.NewGuid(), totals.BalanceDue, command.Reason.Trim(), command.By, now, Cancellation: false);
-        outbox.Add(CheckoutLedger.WriteOff($"{invoiceId:N}:write-off:{writeOff.Id:N}", S.Number!, priced, SaleReversed(), writeOff.Amount,
-            JournalEntryKind.WriteOff, $"written off by user {command.By:D} ({command.Role}): {writeOff.Reason}"), now);
+        var entry = CheckoutLedger.WriteOff($"{invoiceId:N}:write-off:{writeOff.Id:N}", S.Number!, priced, SaleReversed(), writeOff.Amount,
+            JournalEntryKind.WriteOff, $"written off by user {command.By:D} ({command.Role}): {writeOff.Reason}");
+        outbox.Add(entry.Value("The write-off"), now);
         S.WriteOffs.Add(writeOff);
     }
 
-    private JournalEntry RefundEntry(TenderRefund refund)
+    private (JournalEntry? Entry, Refusal? Refusal) RefundEntry(TenderRefund refund)
     {
         var tender = S.Tenders.First(t => t.Id == refund.TenderId);
         return CheckoutLedger.Refund($"{invoiceId:N}:refund:{refund.Id:N}", S.Number!, Price(), tender, SaleReversed(), refund.Amount);

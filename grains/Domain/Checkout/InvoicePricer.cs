@@ -52,11 +52,12 @@ public sealed record PricedInvoice(
 /// <item>tax per line on the discounted amount (<see cref="TaxCalculator"/>);</item>
 /// <item>the tip on the pre-tax service subtotal and its split (<see cref="TipCalculator"/>).</item>
 /// </list>
-/// Bad input throws <see cref="CheckoutRuleException"/> naming the field.
+/// Bad input is refused: the first rule broken, in that order, is returned as a <see cref="Refusal"/> naming the field.
 /// </summary>
 public static class InvoicePricer
 {
-    public static PricedInvoice Price(InvoiceDraft draft, IReadOnlyList<TaxRate> clinicRates, IPromoCodeRule? promoRule = null)
+    public static (PricedInvoice? Priced, Refusal? Refusal) Price(
+        InvoiceDraft draft, IReadOnlyList<TaxRate> clinicRates, IPromoCodeRule? promoRule = null)
     {
         ArgumentNullException.ThrowIfNull(draft);
         ArgumentNullException.ThrowIfNull(clinicRates);
@@ -64,7 +65,7 @@ public static class InvoicePricer
         var lines = draft.Lines;
         if (lines.Select(l => l.Id).Distinct().Count() != lines.Count)
         {
-            throw new CheckoutRuleException("lines", "Line ids must be unique.");
+            return Refuse(Refusal.Invalid("lines", "Line ids must be unique."));
         }
 
         // 1–2: gross and line discounts.
@@ -76,18 +77,27 @@ public static class InvoicePricer
             var field = $"lines[{i}]";
             if (line.UnitPrice.Currency != currency)
             {
-                throw new CheckoutRuleException($"{field}.unitPrice", $"The line is in {line.UnitPrice.Currency}, the invoice in {currency}.");
+                return Refuse(Refusal.Invalid($"{field}.unitPrice", $"The line is in {line.UnitPrice.Currency}, the invoice in {currency}."));
             }
 
-            gross[i] = LinePricing.Gross(line, field);
+            (gross[i], var refusal) = LinePricing.Gross(line, field);
+            if (refusal is not null)
+            {
+                return Refuse(refusal);
+            }
+
             if (line.Discount is { } d)
             {
                 if (!LinePricing.IsDiscountable(line.Kind))
                 {
-                    throw new CheckoutRuleException($"{field}.discount", "Gift cards are sold at face value.");
+                    return Refuse(Refusal.Invalid($"{field}.discount", "Gift cards are sold at face value."));
                 }
 
-                lineDiscount[i] = LinePricing.DiscountAmount(d, gross[i], $"{field}.discount");
+                (lineDiscount[i], refusal) = LinePricing.DiscountAmount(d, gross[i], $"{field}.discount");
+                if (refusal is not null)
+                {
+                    return Refuse(refusal);
+                }
             }
             else
             {
@@ -111,7 +121,12 @@ public static class InvoicePricer
             if (promo is not null)
             {
                 var covered = lines.Select(l => LinePricing.IsDiscountable(l.Kind) && (promo.LineIds is null || promo.LineIds.Contains(l.Id))).ToArray();
-                promoDiscount = Spread(promo.Discount, remaining, covered, currency, "promoCode");
+                (promoDiscount, var refusal) = Spread(promo.Discount, remaining, covered, currency, "promoCode");
+                if (refusal is not null)
+                {
+                    return Refuse(refusal);
+                }
+
                 remaining = remaining.Select((r, i) => r - promoDiscount[i]).ToArray();
             }
         }
@@ -120,7 +135,12 @@ public static class InvoicePricer
         if (draft.InvoiceDiscount is { } invoiceLevel)
         {
             var covered = lines.Select(l => LinePricing.IsDiscountable(l.Kind)).ToArray();
-            invoiceDiscount = Spread(invoiceLevel, remaining, covered, currency, "invoiceDiscount");
+            (invoiceDiscount, var refusal) = Spread(invoiceLevel, remaining, covered, currency, "invoiceDiscount");
+            if (refusal is not null)
+            {
+                return Refuse(refusal);
+            }
+
             remaining = remaining.Select((r, i) => r - invoiceDiscount[i]).ToArray();
         }
 
@@ -130,30 +150,47 @@ public static class InvoicePricer
         {
             var line = lines[i];
             var rates = TaxCalculator.RatesFor(line.Kind, line.TaxCategory, clinicRates);
-            var tax = TaxCalculator.Calculate(remaining[i], line.PriceIncludesTax, rates);
+            var (tax, refusal) = TaxCalculator.Calculate(remaining[i], line.PriceIncludesTax, rates);
+            if (tax is null)
+            {
+                return Refuse(refusal!);
+            }
+
             priced[i] = new PricedLine(line, gross[i], lineDiscount[i], promoDiscount[i], invoiceDiscount[i], remaining[i],
                 tax.NetExcludingTax, tax.Taxes, tax.Tax, tax.Charged);
         }
 
         // 5: tip.
         var tipBase = TipCalculator.TipBase(priced, currency);
-        var tip = TipCalculator.Amount(draft.Tip ?? TipRequest.None, tipBase);
-        var allocations = TipCalculator.Split(tip, draft.TipSplit, priced);
-        return new PricedInvoice(currency, priced, promo, tipBase, tip, allocations);
+        var (tip, tipRefusal) = TipCalculator.Amount(draft.Tip ?? TipRequest.None, tipBase);
+        if (tipRefusal is not null)
+        {
+            return Refuse(tipRefusal);
+        }
+
+        var (allocations, splitRefusal) = TipCalculator.Split(tip, draft.TipSplit, priced);
+        if (splitRefusal is not null)
+        {
+            return Refuse(splitRefusal);
+        }
+
+        return (new PricedInvoice(currency, priced, promo, tipBase, tip, allocations), null);
     }
 
+    private static (PricedInvoice?, Refusal?) Refuse(Refusal refusal) => (null, refusal);
+
     /// <summary>Computes a discount once on the covered lines' sum and spreads it by largest remainder.</summary>
-    private static Money[] Spread(Discount discount, Money[] remaining, bool[] covered, string currency, string field)
+    private static (Money[] Parts, Refusal? Refusal) Spread(Discount discount, Money[] remaining, bool[] covered, string currency, string field)
     {
         var result = Enumerable.Repeat(Money.Zero(currency), remaining.Length).ToArray();
         var weights = remaining.Select((r, i) => covered[i] ? r.Amount : 0L).ToArray();
         var coveredSum = new Money(weights.Sum(), currency);
-        var amount = LinePricing.DiscountAmount(discount, coveredSum, field);
-        if (amount.IsZero)
+        var (amount, refusal) = LinePricing.DiscountAmount(discount, coveredSum, field);
+        if (refusal is not null)
         {
-            return result;
+            return (result, refusal);
         }
 
-        return amount.Allocate(weights);
+        return (amount.IsZero ? result : amount.Allocate(weights), null);
     }
 }

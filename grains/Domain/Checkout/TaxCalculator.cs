@@ -41,27 +41,28 @@ public static class TaxCalculator
         return clinicRates.Where(r => r.Categories.Contains(taxCategory, StringComparer.Ordinal)).ToArray();
     }
 
-    /// <summary>Tax on an amount (after discounts) at the given rates, inclusive or exclusive.</summary>
-    public static LineTaxResult Calculate(Money amount, bool inclusive, IReadOnlyList<TaxRate> rates)
+    /// <summary>Tax on an amount (after discounts) at the given rates, inclusive or exclusive; refused for a
+    /// negative amount or rate.</summary>
+    public static (LineTaxResult? Tax, Refusal? Refusal) Calculate(Money amount, bool inclusive, IReadOnlyList<TaxRate> rates)
     {
         ArgumentNullException.ThrowIfNull(rates);
         if (amount.IsNegative)
         {
-            throw new CheckoutRuleException("amount", "Tax is calculated on amounts of zero or more.");
+            return (null, Refusal.Invalid("amount", "Tax is calculated on amounts of zero or more."));
         }
 
         foreach (var rate in rates)
         {
             if (rate.Percent < 0)
             {
-                throw new CheckoutRuleException("taxRates", $"Tax rate '{rate.Id}' is negative.");
+                return (null, Refusal.Invalid("taxRates", $"Tax rate '{rate.Id}' is negative."));
             }
         }
 
         var currency = amount.Currency;
         if (rates.Count == 0)
         {
-            return new LineTaxResult(amount, [], Money.Zero(currency), amount);
+            return (new LineTaxResult(amount, [], Money.Zero(currency), amount), null);
         }
 
         if (!inclusive)
@@ -70,7 +71,7 @@ public static class TaxCalculator
                 .Select(r => new LineTax(r.Id, new Money(ExactMath.PercentOf(amount.Amount, r.Percent), currency)))
                 .ToArray();
             var tax = Money.Sum(taxes.Select(t => t.Amount), currency);
-            return new LineTaxResult(amount, taxes, tax, amount + tax);
+            return (new LineTaxResult(amount, taxes, tax, amount + tax), null);
         }
 
         // Inclusive: net = round(P × 100 / (100 + Σ%)), exactly, then tax = P − net.
@@ -83,6 +84,6 @@ public static class TaxCalculator
             ? Enumerable.Repeat(Money.Zero(currency), rates.Count).ToArray()
             : totalTax.Allocate(weights);
         var split = rates.Select((r, i) => new LineTax(r.Id, parts[i])).ToArray();
-        return new LineTaxResult(new Money(net, currency), split, totalTax, amount);
+        return (new LineTaxResult(new Money(net, currency), split, totalTax, amount), null);
     }
 }

@@ -21,39 +21,39 @@ public static class TipCalculator
         Money.Sum(lines.Where(l => CountsTowardTipBase(l.Kind)).Select(l => l.NetExcludingTax), currency);
 
     /// <summary>The tip for a request on a given base: a percentage of it, or the amount asked for.</summary>
-    public static Money Amount(TipRequest request, Money tipBase)
+    public static (Money Tip, Refusal? Refusal) Amount(TipRequest request, Money tipBase)
     {
         ArgumentNullException.ThrowIfNull(request);
         switch (request.Kind)
         {
             case TipKind.None:
-                return Money.Zero(tipBase.Currency);
+                return (Money.Zero(tipBase.Currency), null);
             case TipKind.Percent:
                 if (request.Percent is < 0 or > 100)
                 {
-                    throw new CheckoutRuleException("tip.percent", "A tip percentage is between 0 and 100.");
+                    return (default, Refusal.Invalid("tip.percent", "A tip percentage is between 0 and 100."));
                 }
 
-                return new Money(ExactMath.PercentOf(tipBase.Amount, request.Percent), tipBase.Currency);
+                return (new Money(ExactMath.PercentOf(tipBase.Amount, request.Percent), tipBase.Currency), null);
             case TipKind.Amount:
                 if (request.Amount is not { } amount || amount.Currency is null)
                 {
-                    throw new CheckoutRuleException("tip.amount", "A tip amount is required.");
+                    return (default, Refusal.Invalid("tip.amount", "A tip amount is required."));
                 }
 
                 if (amount.Currency != tipBase.Currency)
                 {
-                    throw new CheckoutRuleException("tip.amount", $"The tip is in {amount.Currency}, the invoice in {tipBase.Currency}.");
+                    return (default, Refusal.Invalid("tip.amount", $"The tip is in {amount.Currency}, the invoice in {tipBase.Currency}."));
                 }
 
                 if (amount.IsNegative)
                 {
-                    throw new CheckoutRuleException("tip.amount", "A tip must not be negative.");
+                    return (default, Refusal.Invalid("tip.amount", "A tip must not be negative."));
                 }
 
-                return amount;
+                return (amount, null);
             default:
-                throw new CheckoutRuleException("tip.kind", "Unknown tip kind.");
+                return (default, Refusal.Invalid("tip.kind", "Unknown tip kind."));
         }
     }
 
@@ -64,17 +64,17 @@ public static class TipCalculator
     /// is zero for everyone (e.g. 100 % discounted services) it falls back to equal parts. A zero tip gives no
     /// allocations.
     /// </summary>
-    public static IReadOnlyList<TipAllocation> Split(Money tip, TipSplit? split, IReadOnlyList<PricedLine> lines)
+    public static (IReadOnlyList<TipAllocation> Allocations, Refusal? Refusal) Split(Money tip, TipSplit? split, IReadOnlyList<PricedLine> lines)
     {
         ArgumentNullException.ThrowIfNull(lines);
         if (tip.IsNegative)
         {
-            throw new CheckoutRuleException("tip", "A tip must not be negative.");
+            return Refuse("tip", "A tip must not be negative.");
         }
 
         if (tip.IsZero)
         {
-            return [];
+            return ([], null);
         }
 
         var serviceProviders = lines
@@ -89,21 +89,29 @@ public static class TipCalculator
             case TipSplitKind.SingleProvider:
                 if (split.ProviderId is not { } single || single == Guid.Empty)
                 {
-                    throw new CheckoutRuleException("tipSplit.providerId", "Name the provider who receives the tip.");
+                    return Refuse("tipSplit.providerId", "Name the provider who receives the tip.");
                 }
 
-                return [new TipAllocation(single, tip)];
+                return ([new TipAllocation(single, tip)], null);
 
             case TipSplitKind.Equal:
                 {
                     var providers = split.Providers is { Count: > 0 } named ? named.ToArray() : serviceProviders;
-                    RequireDistinctProviders(providers, "tipSplit.providers");
+                    if (RequireDistinctProviders(providers, "tipSplit.providers") is { } refusal)
+                    {
+                        return ([], refusal);
+                    }
+
                     return Allocate(tip, providers, providers.Select(_ => 1L).ToArray());
                 }
 
             case TipSplitKind.ByServiceRevenue:
                 {
-                    RequireDistinctProviders(serviceProviders, "tipSplit");
+                    if (RequireDistinctProviders(serviceProviders, "tipSplit") is { } refusal)
+                    {
+                        return ([], refusal);
+                    }
+
                     var weights = serviceProviders
                         .Select(p => lines
                             .Where(l => CountsTowardTipBase(l.Kind) && l.Line.ProviderId == p)
@@ -121,41 +129,49 @@ public static class TipCalculator
                 {
                     var shares = split.Shares ?? [];
                     var providers = shares.Select(s => s.ProviderId).ToArray();
-                    RequireDistinctProviders(providers, "tipSplit.shares");
+                    if (RequireDistinctProviders(providers, "tipSplit.shares") is { } refusal)
+                    {
+                        return ([], refusal);
+                    }
+
                     if (shares.Any(s => s.Percent < 0))
                     {
-                        throw new CheckoutRuleException("tipSplit.shares", "A share must not be negative.");
+                        return Refuse("tipSplit.shares", "A share must not be negative.");
                     }
 
                     if (shares.Sum(s => s.Percent) != 100m)
                     {
-                        throw new CheckoutRuleException("tipSplit.shares", "Custom shares must add up to exactly 100 %.");
+                        return Refuse("tipSplit.shares", "Custom shares must add up to exactly 100 %.");
                     }
 
                     return Allocate(tip, providers, ExactMath.ToIntegerWeights(shares.Select(s => s.Percent).ToArray()));
                 }
 
             default:
-                throw new CheckoutRuleException("tipSplit.kind", "Unknown tip split.");
+                return Refuse("tipSplit.kind", "Unknown tip split.");
         }
     }
 
-    private static TipAllocation[] Allocate(Money tip, IReadOnlyList<Guid> providers, long[] weights)
+    private static (IReadOnlyList<TipAllocation>, Refusal?) Allocate(Money tip, IReadOnlyList<Guid> providers, long[] weights)
     {
         var parts = tip.Allocate(weights);
-        return providers.Select((p, i) => new TipAllocation(p, parts[i])).ToArray();
+        return (providers.Select((p, i) => new TipAllocation(p, parts[i])).ToArray(), null);
     }
 
-    private static void RequireDistinctProviders(IReadOnlyList<Guid> providers, string field)
+    private static (IReadOnlyList<TipAllocation>, Refusal?) Refuse(string field, string message) => ([], Refusal.Invalid(field, message));
+
+    private static Refusal? RequireDistinctProviders(IReadOnlyList<Guid> providers, string field)
     {
         if (providers.Count == 0)
         {
-            throw new CheckoutRuleException(field, "A tip needs at least one provider to go to.");
+            return Refusal.Invalid(field, "A tip needs at least one provider to go to.");
         }
 
         if (providers.Any(p => p == Guid.Empty) || providers.Distinct().Count() != providers.Count)
         {
-            throw new CheckoutRuleException(field, "Tip providers must be distinct, non-empty ids.");
+            return Refusal.Invalid(field, "Tip providers must be distinct, non-empty ids.");
         }
+
+        return null;
     }
 }

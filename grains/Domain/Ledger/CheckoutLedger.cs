@@ -131,17 +131,17 @@ public static class CheckoutLedger
 
     /// <summary>Money put on a patient's wallet (account credit): Dr how it was paid, Cr the wallet liability.
     /// Spending it is a <see cref="TenderKind.Wallet"/> tender.</summary>
-    public static JournalEntry WalletTopUp(string operationId, string patientReference, Money amount, TenderKind paidWith)
+    public static (JournalEntry? Entry, Refusal? Refusal) WalletTopUp(string operationId, string patientReference, Money amount, TenderKind paidWith)
     {
         if (paidWith == TenderKind.Wallet)
         {
-            throw new CheckoutRuleException("paidWith", "A wallet cannot be topped up from itself.");
+            return (null, Refusal.Invalid("paidWith", "A wallet cannot be topped up from itself."));
         }
 
-        return new JournalEntryBuilder()
+        return (new JournalEntryBuilder()
             .Debit(TenderAccount(paidWith), amount)
             .Credit(LedgerAccount.PatientWallet, amount)
-            .Build(operationId, JournalEntryKind.WalletTopUp, patientReference);
+            .Build(operationId, JournalEntryKind.WalletTopUp, patientReference), null);
     }
 
     /// <summary>A package sold outside an invoice: Dr how it was paid (net + tax), Cr the package liability (net)
@@ -167,12 +167,14 @@ public static class CheckoutLedger
     /// The caller checks the tender has that much left (<see cref="TenderRules.ValidateRefund"/>); this refuses a
     /// reversal beyond the invoice total.
     /// </summary>
-    public static JournalEntry Refund(string operationId, string invoiceReference, PricedInvoice invoice, Tender tender, Money reversedBefore, Money amount)
+    public static (JournalEntry? Entry, Refusal? Refusal) Refund(
+        string operationId, string invoiceReference, PricedInvoice invoice, Tender tender, Money reversedBefore, Money amount)
     {
         ArgumentNullException.ThrowIfNull(tender);
-        return ReverseSale(invoice, reversedBefore, amount, AccountKind.Refunds)
-            .Credit(TenderAccount(tender.Kind), amount)
-            .Build(operationId, JournalEntryKind.Refund, invoiceReference);
+        var (reversal, refusal) = ReverseSale(invoice, reversedBefore, amount, AccountKind.Refunds);
+        return reversal is null
+            ? (null, refusal)
+            : (reversal.Credit(TenderAccount(tender.Kind), amount).Build(operationId, JournalEntryKind.Refund, invoiceReference), null);
     }
 
     /// <summary>
@@ -182,29 +184,33 @@ public static class CheckoutLedger
     /// <see cref="JournalEntryKind.WriteOff"/> (owner/admin) or <see cref="JournalEntryKind.Void"/> (cancelling an
     /// invoice whose payments were all refunded).
     /// </summary>
-    public static JournalEntry WriteOff(string operationId, string invoiceReference, PricedInvoice invoice, Money reversedBefore, Money amount,
-        JournalEntryKind kind, string? memo) =>
-        ReverseSale(invoice, reversedBefore, amount, AccountKind.WriteOffs)
-            .Credit(LedgerAccount.AccountsReceivable, amount)
-            .Build(operationId, kind, invoiceReference, memo);
+    public static (JournalEntry? Entry, Refusal? Refusal) WriteOff(string operationId, string invoiceReference, PricedInvoice invoice,
+        Money reversedBefore, Money amount, JournalEntryKind kind, string? memo)
+    {
+        var (reversal, refusal) = ReverseSale(invoice, reversedBefore, amount, AccountKind.WriteOffs);
+        return reversal is null
+            ? (null, refusal)
+            : (reversal.Credit(LedgerAccount.AccountsReceivable, amount).Build(operationId, kind, invoiceReference, memo), null);
+    }
 
     /// <summary>
     /// The money side of a tip lowered after a card payment: the sale has already been reposted with the lower tip
     /// (receivable went below zero by the difference: the clinic owes the patient), and this entry gives the
     /// difference back on the card: Dr receivable, Cr the tender's account.
     /// </summary>
-    public static JournalEntry TipRefund(string operationId, string invoiceReference, Tender tender, Money amount, string? memo)
+    public static (JournalEntry? Entry, Refusal? Refusal) TipRefund(
+        string operationId, string invoiceReference, Tender tender, Money amount, string? memo)
     {
         ArgumentNullException.ThrowIfNull(tender);
         if (!amount.IsPositive)
         {
-            throw new CheckoutRuleException("amount", "A tip refund must be positive.");
+            return (null, Refusal.Invalid("amount", "A tip refund must be positive."));
         }
 
-        return new JournalEntryBuilder()
+        return (new JournalEntryBuilder()
             .Debit(LedgerAccount.AccountsReceivable, amount)
             .Credit(TenderAccount(tender.Kind), amount)
-            .Build(operationId, JournalEntryKind.TipAdjustment, invoiceReference, memo);
+            .Build(operationId, JournalEntryKind.TipAdjustment, invoiceReference, memo), null);
     }
 
     /// <summary>
@@ -213,18 +219,19 @@ public static class CheckoutLedger
     /// the earlier reversals' share subtracted, so reversing everything, in any number of pieces and any mix of refunds
     /// and write-offs, reverses tax and tips to the cent. The caller adds the credit side.
     /// </summary>
-    private static JournalEntryBuilder ReverseSale(PricedInvoice invoice, Money reversedBefore, Money amount, AccountKind revenueContra)
+    private static (JournalEntryBuilder? Reversal, Refusal? Refusal) ReverseSale(
+        PricedInvoice invoice, Money reversedBefore, Money amount, AccountKind revenueContra)
     {
         ArgumentNullException.ThrowIfNull(invoice);
         if (!amount.IsPositive || reversedBefore.IsNegative)
         {
-            throw new CheckoutRuleException("amount", "A refund amount must be positive.");
+            return (null, Refusal.Invalid("amount", "A refund amount must be positive."));
         }
 
         var after = reversedBefore + amount;
         if (after > invoice.Total)
         {
-            throw new CheckoutRuleException("amount", $"Refunds and write-offs ({after}) would exceed the invoice total ({invoice.Total}).");
+            return (null, Refusal.Invalid("amount", $"Refunds and write-offs ({after}) would exceed the invoice total ({invoice.Total})."));
         }
 
         var components = RefundComponents(invoice);
@@ -245,7 +252,7 @@ public static class CheckoutLedger
             b.Debit(account, cumulativeAfter[i] - cumulativeBefore[i]);
         }
 
-        return b;
+        return (b, null);
     }
 
     /// <summary>Voiding an unpaid finalised invoice: the sale entry reversed.</summary>

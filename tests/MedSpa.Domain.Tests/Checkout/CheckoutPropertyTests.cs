@@ -198,7 +198,7 @@ public class CheckoutPropertyTests
         var draft = new InvoiceDraft(UsdCode, lines,
             random.Next(4) == 0 ? RandomDiscount(random) : null,
             random.Next(6) switch { 0 => "TOX", 1 => "FIVE", 2 => "UNKNOWN", _ => null });
-        var priced = InvoicePricer.Price(draft, rates, new InjectablePromo());
+        var priced = InvoicePricer.Price(draft, rates, new InjectablePromo()).Ok();
         if (priced.Lines.Any(l => TipCalculator.CountsTowardTipBase(l.Kind)) && random.Next(3) > 0)
         {
             var tip = random.Next(3) switch
@@ -214,7 +214,7 @@ public class CheckoutPropertyTests
                 2 => TipSplit.Custom(new TipShare(ProviderA, 12.5m), new TipShare(ProviderB, 33.33m), new TipShare(ProviderC, 54.17m)),
                 _ => (TipSplit?)null,
             };
-            priced = InvoicePricer.Price(draft with { Tip = tip, TipSplit = split }, rates, new InjectablePromo());
+            priced = InvoicePricer.Price(draft with { Tip = tip, TipSplit = split }, rates, new InjectablePromo()).Ok();
         }
 
         var reference = InvoiceNumber.Format(2026, n + 1);
@@ -300,7 +300,7 @@ public class CheckoutPropertyTests
                 var refund = new TenderRefund(Guid.NewGuid(), tender.Id, amount);
                 Assert.Null(TenderRules.ValidateRefund(tender, refunds, refund));
                 var before = Money.Sum(refunds.Select(r => r.Amount), UsdCode);
-                entries.Add(CheckoutLedger.Refund($"{reference}/refund/{refund.Id:N}", reference, priced, tender, before, amount));
+                entries.Add(CheckoutLedger.Refund($"{reference}/refund/{refund.Id:N}", reference, priced, tender, before, amount).Ok());
                 refunds.Add(refund);
             }
         }
@@ -327,10 +327,10 @@ public class CheckoutPropertyTests
         {
             var size = new[] { 0.5m, 1.0m, 1.5m }[random.Next(3)];
             var volume = random.Next(1, 40) / 10m;
-            var syringes = LinePricing.BilledSyringes(new FillerDetails(volume, size));
+            var syringes = LinePricing.BilledSyringes(new FillerDetails(volume, size)).Ok();
             var adjustment = new[] { -0.5m, 0m, 0m, 0.5m }[random.Next(4)];
             filler = new FillerDetails(volume, size, syringes + adjustment >= 0 ? adjustment : 0m);
-            quantity = LinePricing.BilledSyringes(filler);
+            quantity = LinePricing.BilledSyringes(filler).Ok();
         }
 
         var discount = kind != InvoiceLineKind.GiftCardSale && random.Next(3) == 0 ? RandomDiscount(random) : null;

@@ -12,7 +12,7 @@ public sealed class TenderIntakeTests
     private static readonly CardsOnFile Cards = new("cus_1", "pm_default", new HashSet<string> { "pm_default", "pm_saved" });
 
     private static InvoiceTotals Open(long cents) =>
-        InvoiceTotalsCalculator.Compute(InvoicePricer.Price(new InvoiceDraft(UsdCode, [Service(cents)]), []), InvoiceLifecycle.Opened, [], []);
+        InvoiceTotalsCalculator.Compute(InvoicePricer.Price(new InvoiceDraft(UsdCode, [Service(cents)]), []).Ok(), InvoiceLifecycle.Opened, [], []);
 
     private static (IReadOnlyList<IntakeTender> Tenders, Refusal? Refusal) Take(InvoiceTotals totals, params TenderInput[] inputs) =>
         TenderIntake.Take(inputs, totals, Guid.NewGuid(), Cards, (_, _) => null);

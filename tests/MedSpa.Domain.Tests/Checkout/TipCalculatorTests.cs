@@ -1,3 +1,4 @@
+using MedSpa.GrainInterfaces;
 using MedSpa.GrainInterfaces.Checkout;
 using MedSpa.Grains.Domain.Checkout;
 using static MedSpa.Domain.Tests.Checkout.CheckoutFixtures;
@@ -7,7 +8,9 @@ namespace MedSpa.Domain.Tests.Checkout;
 public class TipCalculatorTests
 {
     /// <summary>Service $100 −10 % (A), toxin 20 U × $14 (B), retail, gift card, package, membership, adjustment.</summary>
-    private static PricedInvoice Mixed(TipRequest tip, TipSplit? split = null) =>
+    private static PricedInvoice Mixed(TipRequest tip, TipSplit? split = null) => TryMixed(tip, split).Ok();
+
+    private static (PricedInvoice? Priced, Refusal? Refusal) TryMixed(TipRequest tip, TipSplit? split = null) =>
         InvoicePricer.Price(new InvoiceDraft(UsdCode,
             [
                 Service(10000, ProviderA, Discount.OfPercent(10m)),
@@ -51,9 +54,9 @@ public class TipCalculatorTests
         var priced = Mixed(TipRequest.OfAmount(Usd(2000)));
         Assert.Equal(Usd(2000), priced.Tip);
         Assert.Equal(Mixed(TipRequest.None).Tax, priced.Tax);
-        Assert.Throws<CheckoutRuleException>(() => Mixed(TipRequest.OfAmount(Usd(-1))));
-        Assert.Throws<CheckoutRuleException>(() => Mixed(TipRequest.OfAmount(new MedSpa.GrainInterfaces.Money(1, "EUR"))));
-        Assert.Throws<CheckoutRuleException>(() => Mixed(TipRequest.OfPercent(101m)));
+        TryMixed(TipRequest.OfAmount(Usd(-1))).Refused();
+        TryMixed(TipRequest.OfAmount(new MedSpa.GrainInterfaces.Money(1, "EUR"))).Refused();
+        TryMixed(TipRequest.OfPercent(101m)).Refused();
     }
 
     [Fact]
@@ -80,12 +83,12 @@ public class TipCalculatorTests
             TipSplit.Custom(new TipShare(ProviderA, 33.33m), new TipShare(ProviderB, 33.33m), new TipShare(ProviderC, 33.34m)));
         Assert.Equal([333L, 333L, 334L], priced.TipAllocations.Select(a => a.Amount.Amount));
 
-        Assert.Equal("tipSplit.shares", Assert.Throws<CheckoutRuleException>(() => Mixed(TipRequest.OfAmount(Usd(1000)),
-            TipSplit.Custom(new TipShare(ProviderA, 50m), new TipShare(ProviderB, 49.99m)))).Field);
-        Assert.Throws<CheckoutRuleException>(() => Mixed(TipRequest.OfAmount(Usd(1000)),
-            TipSplit.Custom(new TipShare(ProviderA, 50m), new TipShare(ProviderA, 50m))));
-        Assert.Throws<CheckoutRuleException>(() => Mixed(TipRequest.OfAmount(Usd(1000)),
-            TipSplit.Custom(new TipShare(ProviderA, 150m), new TipShare(ProviderB, -50m))));
+        Assert.Equal("tipSplit.shares", TryMixed(TipRequest.OfAmount(Usd(1000)),
+            TipSplit.Custom(new TipShare(ProviderA, 50m), new TipShare(ProviderB, 49.99m))).Refused().Field);
+        TryMixed(TipRequest.OfAmount(Usd(1000)),
+            TipSplit.Custom(new TipShare(ProviderA, 50m), new TipShare(ProviderA, 50m))).Refused();
+        TryMixed(TipRequest.OfAmount(Usd(1000)),
+            TipSplit.Custom(new TipShare(ProviderA, 150m), new TipShare(ProviderB, -50m))).Refused();
     }
 
     [Fact]
@@ -94,7 +97,7 @@ public class TipCalculatorTests
         var priced = Mixed(TipRequest.OfAmount(Usd(777)), TipSplit.To(ProviderC));
         Assert.Equal([(ProviderC, 777L)], priced.TipAllocations.Select(a => (a.ProviderId, a.Amount.Amount)));
 
-        var lone = InvoicePricer.Price(new InvoiceDraft(UsdCode, [Service(10000, ProviderB)], Tip: TipRequest.OfPercent(20m)), []);
+        var lone = InvoicePricer.Price(new InvoiceDraft(UsdCode, [Service(10000, ProviderB)], Tip: TipRequest.OfPercent(20m)), []).Ok();
         Assert.Equal([(ProviderB, 2000L)], lone.TipAllocations.Select(a => (a.ProviderId, a.Amount.Amount)));
     }
 
@@ -103,15 +106,15 @@ public class TipCalculatorTests
     {
         var priced = InvoicePricer.Price(new InvoiceDraft(UsdCode,
             [Service(10000, ProviderA, Discount.OfPercent(100m)), Service(5000, ProviderB, Discount.OfPercent(100m))],
-            Tip: TipRequest.OfAmount(Usd(501)), TipSplit: TipSplit.ByServiceRevenue()), []);
+            Tip: TipRequest.OfAmount(Usd(501)), TipSplit: TipSplit.ByServiceRevenue()), []).Ok();
         Assert.Equal([251L, 250L], priced.TipAllocations.Select(a => a.Amount.Amount));
     }
 
     [Fact]
     public void A_tip_with_nobody_to_receive_it_is_refused()
     {
-        var ex = Assert.Throws<CheckoutRuleException>(() => InvoicePricer.Price(new InvoiceDraft(UsdCode,
-            [Line(InvoiceLineKind.RetailProduct, 1000)], Tip: TipRequest.OfAmount(Usd(100))), []));
+        var ex = InvoicePricer.Price(new InvoiceDraft(UsdCode,
+            [Line(InvoiceLineKind.RetailProduct, 1000)], Tip: TipRequest.OfAmount(Usd(100))), []).Refused();
         Assert.StartsWith("tipSplit", ex.Field);
     }
 
@@ -124,10 +127,10 @@ public class TipCalculatorTests
             var tip = Usd(random.Next(1, 100_000));
             var providers = Enumerable.Range(0, random.Next(1, 6)).Select(_ => Guid.NewGuid()).ToArray();
             var lines = providers.Select(p => (PricedLine)InvoicePricer.Price(
-                new InvoiceDraft(UsdCode, [Service(random.Next(0, 50_000), p)]), []).Lines[0]).ToArray();
+                new InvoiceDraft(UsdCode, [Service(random.Next(0, 50_000), p)]), []).Ok().Lines[0]).ToArray();
             foreach (var split in new[] { TipSplit.Equally(providers), TipSplit.ByServiceRevenue(), TipSplit.To(providers[0]) })
             {
-                var parts = TipCalculator.Split(tip, split, lines);
+                var parts = TipCalculator.Split(tip, split, lines).Ok();
                 Assert.Equal(tip.Amount, parts.Sum(p => p.Amount.Amount));
                 Assert.All(parts, p => Assert.False(p.Amount.IsNegative));
             }

@@ -33,7 +33,7 @@ public class TotalsAndTendersTests
             Line(InvoiceLineKind.RetailProduct, 4000, hsa: true),                                      // eligible, taxed
             Line(InvoiceLineKind.RetailProduct, 3000, inclusive: true, discount: Discount.OfPercent(10m)), // not eligible
         ],
-        Discount.OfAmount(M(1000)), Tip: TipRequest.OfPercent(20m)), SingleRate8875);
+        Discount.OfAmount(M(1000)), Tip: TipRequest.OfPercent(20m)), SingleRate8875).Ok();
 
     [Fact]
     public void Totals_satisfy_their_identities()
@@ -94,7 +94,7 @@ public class TotalsAndTendersTests
     [Fact]
     public void Cash_over_the_balance_is_change_not_payment()
     {
-        var invoice = InvoicePricer.Price(new InvoiceDraft(UsdCode, [Line(InvoiceLineKind.RetailProduct, 8340)]), []);
+        var invoice = InvoicePricer.Price(new InvoiceDraft(UsdCode, [Line(InvoiceLineKind.RetailProduct, 8340)]), []).Ok();
         var open = InvoiceTotalsCalculator.Compute(invoice, InvoiceLifecycle.Opened, [], []);
         var cash = TenderRules.Cash(Guid.NewGuid(), M(10000), open.BalanceDue).Tender!;
         Assert.Equal(M(8340), cash.Amount);
@@ -111,7 +111,7 @@ public class TotalsAndTendersTests
     [Fact]
     public void Payments_are_refused_when_they_overpay_are_empty_or_the_invoice_is_not_payable()
     {
-        var invoice = InvoicePricer.Price(new InvoiceDraft(UsdCode, [Line(InvoiceLineKind.RetailProduct, 1000)]), []);
+        var invoice = InvoicePricer.Price(new InvoiceDraft(UsdCode, [Line(InvoiceLineKind.RetailProduct, 1000)]), []).Ok();
         var open = InvoiceTotalsCalculator.Compute(invoice, InvoiceLifecycle.Opened, [], []);
         Assert.NotNull(TenderRules.ValidatePayment(open, [new Tender(Guid.NewGuid(), TenderKind.Credit, M(1001))]));
         Assert.NotNull(TenderRules.ValidatePayment(open,
@@ -143,7 +143,7 @@ public class TotalsAndTendersTests
     [Fact]
     public void Partial_refund_of_a_paid_invoice_keeps_it_paid_with_no_balance_to_collect()
     {
-        var invoice = InvoicePricer.Price(new InvoiceDraft(UsdCode, [Line(InvoiceLineKind.RetailProduct, 1000)]), []);
+        var invoice = InvoicePricer.Price(new InvoiceDraft(UsdCode, [Line(InvoiceLineKind.RetailProduct, 1000)]), []).Ok();
         var card = new Tender(Guid.NewGuid(), TenderKind.Credit, M(1000));
         var t = InvoiceTotalsCalculator.Compute(invoice, InvoiceLifecycle.Opened, [card], [new TenderRefund(Guid.NewGuid(), card.Id, M(250))]);
         Assert.Equal((InvoiceStatus.Paid, true, M(0), M(250)), (t.Status, t.IsPartiallyRefunded, t.BalanceDue, t.Refunded));
@@ -154,7 +154,7 @@ public class TotalsAndTendersTests
     [Fact]
     public void An_invoice_is_voided_only_while_it_holds_no_money()
     {
-        var invoice = InvoicePricer.Price(new InvoiceDraft(UsdCode, [Line(InvoiceLineKind.RetailProduct, 1000)]), []);
+        var invoice = InvoicePricer.Price(new InvoiceDraft(UsdCode, [Line(InvoiceLineKind.RetailProduct, 1000)]), []).Ok();
         Assert.Null(InvoiceTotalsCalculator.CheckVoid(InvoiceTotalsCalculator.Compute(invoice, InvoiceLifecycle.Opened, [], [])));
         var card = new Tender(Guid.NewGuid(), TenderKind.Credit, M(10));
         var holding = InvoiceTotalsCalculator.Compute(invoice, InvoiceLifecycle.Opened, [card], []);

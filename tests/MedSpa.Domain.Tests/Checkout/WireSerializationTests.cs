@@ -39,7 +39,7 @@ public sealed class WireSerializationTests : IDisposable
     {
         var line = Line(InvoiceLineKind.Filler, 65000, 1.5m, provider: ProviderA, inclusive: true, discount: Discount.OfPercent(12.5m),
             filler: new FillerDetails(1.2m, 1.0m, -0.5m)) with { Lot = new ProductLot("LOT-42", new DateOnly(2027, 3, 31)) };
-        var priced = InvoicePricer.Price(new InvoiceDraft(UsdCode, [line], Tip: TipRequest.OfPercent(18m)), NycRates);
+        var priced = InvoicePricer.Price(new InvoiceDraft(UsdCode, [line], Tip: TipRequest.OfPercent(18m)), NycRates).Ok();
         var quote = new InvoiceQuote(priced.Lines, priced.TipAllocations,
             InvoiceTotalsCalculator.Compute(priced, InvoiceLifecycle.Opened, [], []));
 

@@ -18,7 +18,7 @@ public static class SampleReceipts
     public static InvoiceView Invoice(IReadOnlyList<InvoiceLine> lines, IReadOnlyList<Tender> tenders, TipRequest? tip = null,
         TipSplit? split = null, Discount? invoiceDiscount = null, IReadOnlyList<TenderRefund>? refunds = null)
     {
-        var priced = InvoicePricer.Price(new InvoiceDraft("USD", lines, invoiceDiscount, null, tip, split), [StateTax]);
+        var priced = InvoicePricer.Price(new InvoiceDraft("USD", lines, invoiceDiscount, null, tip, split), [StateTax]).Value("The sample invoice");
         var totals = InvoiceTotalsCalculator.Compute(priced, InvoiceLifecycle.Opened, tenders, refunds ?? []);
         var at = new DateTimeOffset(2026, 11, 24, 15, 30, 0, TimeSpan.Zero);
         return new InvoiceView(Guid.NewGuid(), Guid.NewGuid(), Guid.NewGuid(), "INV-2026-0042", totals.Status, "USD", priced.Lines,
