@@ -353,7 +353,9 @@ public sealed partial class ClinicBoardGrain(
         // Who is connected matters to the screens; how many tabs each has does not: a wall of identical connections
         // joining must not send anything after the first.
         var before = _presence.Connected.ToDictionary(e => new PresenceKey(e.UserId, e.DeviceId), PresenceShown);
-        var upserted = entries.Where(e => !before.TryGetValue(new PresenceKey(e.UserId, e.DeviceId), out var shown) || shown != PresenceShown(e)).ToImmutableArray();
+        var upserted = entries
+            .Where(e => !before.TryGetValue(new PresenceKey(e.UserId, e.DeviceId), out var shown) || shown != PresenceShown(e))
+            .ToImmutableArray();
         var after = entries.Select(e => new PresenceKey(e.UserId, e.DeviceId)).ToHashSet();
         var removed = before.Keys.Where(k => !after.Contains(k)).ToImmutableArray();
         if (upserted.IsEmpty && removed.IsEmpty)
@@ -374,7 +376,9 @@ public sealed partial class ClinicBoardGrain(
         GrainFactory.GetGrain<IProviderGrain>(BoardKeys.For(_tenantId, providerId))
             .SetDeviceConnectionAsync(deviceId, connection)
             .ContinueWith(
-                t => logger.LogWarning(t.Exception, "Board {Board}: could not tell provider {Provider} that device {Device} is {Connection}", _key, providerId, deviceId, connection),
+                t => logger.LogWarning(t.Exception,
+                    "Board {Board}: could not tell provider {Provider} that device {Device} is {Connection}",
+                    _key, providerId, deviceId, connection),
                 CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Current);
 
     private static (string, string) PresenceShown(PresenceEntry e) => (e.Name, e.Role);

@@ -234,7 +234,8 @@ public sealed class InvoiceGrain(
 
         var now = time.GetUtcNow();
         var year = TimeZoneInfo.ConvertTime(now, ClinicClock.Zone(S.TimeZone)).Year;
-        var sequence = await store.AssignNumberAsync(_tenantId, _invoiceId, _outbox.Header(_book.View()), year, seq => InvoiceNumber.Format(year, seq));
+        var sequence = await store.AssignNumberAsync(
+            _tenantId, _invoiceId, _outbox.Header(_book.View()), year, seq => InvoiceNumber.Format(year, seq));
         _book.Open(InvoiceNumber.Format(year, sequence), priced!, now);
         return await CommitAsync();
     }

@@ -56,7 +56,8 @@ public sealed class InvoiceOutbox(IPersistentState<InvoiceState> state, IInvoice
         catch (Exception e) when (e is DbException or TimeoutException)
         {
             // The change is committed in grain state; the outbox keeps the rows for the next call or activation.
-            logger.LogWarning(e, "Invoice {InvoiceId}: projection to PostgreSQL deferred ({Pending} journal entries pending)", invoiceId, S.Outbox.Count);
+            logger.LogWarning(e, "Invoice {InvoiceId}: projection to PostgreSQL deferred ({Pending} journal entries pending)",
+                invoiceId, S.Outbox.Count);
             return false;
         }
     }

@@ -123,7 +123,8 @@ internal sealed class InvoicePayments(
         }
     }
 
-    private async Task<InvoiceResult> CommitPaymentAsync(string opKey, IReadOnlyList<PendingTender> tenders, TipAdjustmentCommand? tipAdjustment = null)
+    private async Task<InvoiceResult> CommitPaymentAsync(
+        string opKey, IReadOnlyList<PendingTender> tenders, TipAdjustmentCommand? tipAdjustment = null)
     {
         var now = time.GetUtcNow();
         if (tipAdjustment is not null)
@@ -189,7 +190,12 @@ internal sealed class InvoicePayments(
         }
 
         // Saved before the gateway call: a crash after the gateway refunded is finished on activation, same key.
-        S.PendingRefund = new PendingRefund { OperationId = command.OperationId, Refund = refund, IdempotencyKey = GatewayKeys.ForRefund(invoiceId, command.OperationId) };
+        S.PendingRefund = new PendingRefund
+        {
+            OperationId = command.OperationId,
+            Refund = refund,
+            IdempotencyKey = GatewayKeys.ForRefund(invoiceId, command.OperationId),
+        };
         await state.WriteStateAsync();
         return await ContinueRefundAsync(S.PendingRefund) ?? Fail(PaymentOrchestrator.GatewayUnavailable(null,
             "The refund could not be confirmed with the gateway yet; it is retried with the same key and applied when confirmed."));
@@ -206,7 +212,8 @@ internal sealed class InvoicePayments(
         }
         catch (PaymentGatewayException e)
         {
-            logger.LogWarning(e, "Invoice {InvoiceId}: card refund {RefundId} not confirmed by the gateway; will retry", invoiceId, pending.Refund.Id);
+            logger.LogWarning(e, "Invoice {InvoiceId}: card refund {RefundId} not confirmed by the gateway; will retry",
+                invoiceId, pending.Refund.Id);
             ensureRetryTimer();
             return null;
         }
@@ -248,12 +255,14 @@ internal sealed class InvoicePayments(
                 }
 
                 logger.LogWarning("Invoice {InvoiceId}: undoing payment {OperationId} interrupted while reserving", invoiceId, payment.OperationId);
-                var undone = await Orchestrator().UndoAsync(payment, PaymentOrchestrator.GatewayUnavailable(null, "The payment was interrupted before every tender was reserved."));
+                var undone = await Orchestrator().UndoAsync(payment,
+                    PaymentOrchestrator.GatewayUnavailable(null, "The payment was interrupted before every tender was reserved."));
                 await FinishPaymentAsync(payment, undone);
             }
             else
             {
-                logger.LogWarning("Invoice {InvoiceId}: finishing payment {OperationId} left at {Stage}", invoiceId, payment.OperationId, payment.Stage);
+                logger.LogWarning("Invoice {InvoiceId}: finishing payment {OperationId} left at {Stage}",
+                    invoiceId, payment.OperationId, payment.Stage);
                 await FinishPaymentAsync(payment, await Orchestrator().RunAsync(payment));
             }
 
@@ -319,7 +328,8 @@ internal sealed class InvoicePayments(
             return Fail(early);
         }
 
-        (var difference, refused) = InvoiceLifecycleRules.PlanTipAdjustment(totals, after!.Tip, tender, refundedOnTender, tenderDate, book.BusinessDate(now));
+        (var difference, refused) = InvoiceLifecycleRules.PlanTipAdjustment(
+            totals, after!.Tip, tender, refundedOnTender, tenderDate, book.BusinessDate(now));
         if (refused is not null)
         {
             return Fail(refused);

@@ -42,7 +42,8 @@ public interface IPaymentGateway
     /// <summary>Releases a reservation (nothing is charged).</summary>
     Task<PaymentResult> CancelAsync(string paymentId, string idempotencyKey, CancellationToken cancellationToken = default);
 
-    Task<RefundResult> RefundAsync(string paymentId, Money amount, string idempotencyKey, string? reason, CancellationToken cancellationToken = default);
+    Task<RefundResult> RefundAsync(
+        string paymentId, Money amount, string idempotencyKey, string? reason, CancellationToken cancellationToken = default);
 }
 
 /// <param name="TenantId">Stored as metadata on the processor's object, so a webhook can find its tenant.</param>

@@ -93,7 +93,8 @@ public sealed class SandboxPaymentGateway : IPaymentGateway
         }));
     }
 
-    public Task<SavedCard> AttachCardAsync(string customerId, string paymentMethodId, string idempotencyKey, CancellationToken cancellationToken = default)
+    public Task<SavedCard> AttachCardAsync(
+        string customerId, string paymentMethodId, string idempotencyKey, CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
         return Task.FromResult(Idempotent(idempotencyKey, Fingerprint("payment_methods.attach", customerId, paymentMethodId), () =>
@@ -186,7 +187,9 @@ public sealed class SandboxPaymentGateway : IPaymentGateway
     {
         ArgumentNullException.ThrowIfNull(request);
         cancellationToken.ThrowIfCancellationRequested();
-        var metadata = string.Join(";", (request.Metadata ?? new Dictionary<string, string>()).OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key}={p.Value}"));
+        var metadata = string.Join(";", (request.Metadata ?? new Dictionary<string, string>())
+            .OrderBy(p => p.Key, StringComparer.Ordinal)
+            .Select(p => $"{p.Key}={p.Value}"));
         var fingerprint = Fingerprint("payment_intents.create", request.Amount.Amount, request.Amount.Currency, request.PaymentMethod,
             request.CustomerId, request.CaptureLater, request.OffSession, request.Description, metadata);
         return Task.FromResult(Idempotent(request.IdempotencyKey, fingerprint, () => CreatePayment(request)));
@@ -235,7 +238,8 @@ public sealed class SandboxPaymentGateway : IPaymentGateway
         }));
     }
 
-    public Task<RefundResult> RefundAsync(string paymentId, Money amount, string idempotencyKey, string? reason, CancellationToken cancellationToken = default)
+    public Task<RefundResult> RefundAsync(
+        string paymentId, Money amount, string idempotencyKey, string? reason, CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
         return Task.FromResult(Idempotent(idempotencyKey, Fingerprint("refunds.create", paymentId, amount.Amount, amount.Currency, reason), () =>
@@ -406,7 +410,9 @@ public sealed class SandboxPaymentGateway : IPaymentGateway
             {
                 if (!string.Equals(previous.Fingerprint, fingerprint, StringComparison.Ordinal))
                 {
-                    throw Invalid($"Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '{idempotencyKey}' if you meant to execute a different request.");
+                    throw Invalid(
+                        "Keys for idempotent requests can only be used with the same parameters they were first used with. "
+                        + $"Try using a key other than '{idempotencyKey}' if you meant to execute a different request.");
                 }
 
                 return (T)previous.Answer;

@@ -47,7 +47,8 @@ public static class SandboxTestCards
     public static readonly SandboxCardProfile GenericDecline =
         new("visa", CardFunding.Credit, "0002", ErrorCode: "card_declined", DeclineCode: "generic_decline", Message: Declined);
     public static readonly SandboxCardProfile InsufficientFunds =
-        new("visa", CardFunding.Credit, "9995", ErrorCode: "card_declined", DeclineCode: "insufficient_funds", Message: "Your card has insufficient funds.");
+        new("visa", CardFunding.Credit, "9995", ErrorCode: "card_declined", DeclineCode: "insufficient_funds",
+            Message: "Your card has insufficient funds.");
     public static readonly SandboxCardProfile LostCard =
         new("visa", CardFunding.Credit, "9987", ErrorCode: "card_declined", DeclineCode: "lost_card", Message: Declined);
     public static readonly SandboxCardProfile StolenCard =
@@ -55,9 +56,11 @@ public static class SandboxTestCards
     public static readonly SandboxCardProfile ExpiredCard =
         new("visa", CardFunding.Credit, "0069", ErrorCode: "expired_card", Message: "Your card has expired.");
     public static readonly SandboxCardProfile IncorrectCvc =
-        new("visa", CardFunding.Credit, "0127", CvcCheck: CardCheckResult.Fail, ErrorCode: "incorrect_cvc", Message: "Your card's security code is incorrect.");
+        new("visa", CardFunding.Credit, "0127", CvcCheck: CardCheckResult.Fail, ErrorCode: "incorrect_cvc",
+            Message: "Your card's security code is incorrect.");
     public static readonly SandboxCardProfile ProcessingError =
-        new("visa", CardFunding.Credit, "0119", ErrorCode: "processing_error", Message: "An error occurred while processing your card. Try again in a little bit.");
+        new("visa", CardFunding.Credit, "0119", ErrorCode: "processing_error",
+            Message: "An error occurred while processing your card. Try again in a little bit.");
 
     /// <summary>Charges succeed; the CVC check fails (Stripe's default Radar rules would block it, test mode does not).</summary>
     public static readonly SandboxCardProfile CvcCheckFail = new("visa", CardFunding.Credit, "0101", CvcCheck: CardCheckResult.Fail);

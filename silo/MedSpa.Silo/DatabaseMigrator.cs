@@ -19,7 +19,8 @@ public static class DatabaseMigrator
     public static async Task<IReadOnlyList<string>> MigrateAsync(string connectionString, ILogger? logger = null, CancellationToken ct = default)
     {
         // Unpooled: a session-level lock must never go back to a pool that does not reset connections.
-        await using var lockConnection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(connectionString) { Pooling = false }.ConnectionString);
+        await using var lockConnection = new NpgsqlConnection(
+            new NpgsqlConnectionStringBuilder(connectionString) { Pooling = false }.ConnectionString);
         await lockConnection.OpenAsync(ct);
         await using (var cmd = new NpgsqlCommand("SELECT pg_advisory_lock(@k)", lockConnection))
         {
@@ -41,7 +42,8 @@ public static class DatabaseMigrator
             var result = upgrader.PerformUpgrade();
             if (!result.Successful)
             {
-                throw new InvalidOperationException($"Database migration failed in script '{result.ErrorScript?.Name}': {result.Error?.Message}", result.Error);
+                throw new InvalidOperationException(
+                    $"Database migration failed in script '{result.ErrorScript?.Name}': {result.Error?.Message}", result.Error);
             }
 
             return result.Scripts.Select(s => s.Name).ToList();
@@ -56,11 +58,17 @@ public static class DatabaseMigrator
 
     private sealed class DbUpLogger(ILogger? logger) : DbUp.Engine.Output.IUpgradeLog
     {
-        public void LogTrace(string format, params object[] args) => logger?.LogTrace("{DbUp}", string.Format(System.Globalization.CultureInfo.InvariantCulture, format, args));
-        public void LogDebug(string format, params object[] args) => logger?.LogDebug("{DbUp}", string.Format(System.Globalization.CultureInfo.InvariantCulture, format, args));
-        public void LogInformation(string format, params object[] args) => logger?.LogInformation("{DbUp}", string.Format(System.Globalization.CultureInfo.InvariantCulture, format, args));
-        public void LogWarning(string format, params object[] args) => logger?.LogWarning("{DbUp}", string.Format(System.Globalization.CultureInfo.InvariantCulture, format, args));
-        public void LogError(string format, params object[] args) => logger?.LogError("{DbUp}", string.Format(System.Globalization.CultureInfo.InvariantCulture, format, args));
-        public void LogError(Exception ex, string format, params object[] args) => logger?.LogError(ex, "{DbUp}", string.Format(System.Globalization.CultureInfo.InvariantCulture, format, args));
+        public void LogTrace(string format, params object[] args) =>
+            logger?.LogTrace("{DbUp}", string.Format(System.Globalization.CultureInfo.InvariantCulture, format, args));
+        public void LogDebug(string format, params object[] args) =>
+            logger?.LogDebug("{DbUp}", string.Format(System.Globalization.CultureInfo.InvariantCulture, format, args));
+        public void LogInformation(string format, params object[] args) =>
+            logger?.LogInformation("{DbUp}", string.Format(System.Globalization.CultureInfo.InvariantCulture, format, args));
+        public void LogWarning(string format, params object[] args) =>
+            logger?.LogWarning("{DbUp}", string.Format(System.Globalization.CultureInfo.InvariantCulture, format, args));
+        public void LogError(string format, params object[] args) =>
+            logger?.LogError("{DbUp}", string.Format(System.Globalization.CultureInfo.InvariantCulture, format, args));
+        public void LogError(Exception ex, string format, params object[] args) =>
+            logger?.LogError(ex, "{DbUp}", string.Format(System.Globalization.CultureInfo.InvariantCulture, format, args));
     }
 }

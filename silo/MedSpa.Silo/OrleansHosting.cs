@@ -82,7 +82,8 @@ public static class OrleansHostingExtensions
 
         silo.Services.TryAddSingleton(TimeProvider.System);
         silo.Services.AddOptions<HousekeepingOptions>().BindConfiguration(HousekeepingOptions.Section)
-            .Validate(o => o.Period > TimeSpan.Zero && o.TaskTimeout > TimeSpan.Zero, "Housekeeping:Period and Housekeeping:TaskTimeout must be positive.")
+            .Validate(o => o.Period > TimeSpan.Zero && o.TaskTimeout > TimeSpan.Zero,
+                "Housekeeping:Period and Housekeeping:TaskTimeout must be positive.")
             .ValidateOnStart();
         // Grains can only be called once the silo is active, so the reminder is ensured by a silo startup task
         // rather than a hosted service or database startup task.

@@ -51,7 +51,11 @@ public static class CheckoutBenchmark
             using var http = new HttpClient(handler) { BaseAddress = server.BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
             var world = await CheckoutWorld.CreateAsync(http, settings);
             // The same client code drives the baseline: same requests, same HTTP client settings, its own connections.
-            using var baselineHandler = new SocketsHttpHandler { MaxConnectionsPerServer = 1000, PooledConnectionLifetime = Timeout.InfiniteTimeSpan };
+            using var baselineHandler = new SocketsHttpHandler
+            {
+                MaxConnectionsPerServer = 1000,
+                PooledConnectionLifetime = Timeout.InfiniteTimeSpan,
+            };
             HttpClient? baselineHttp = null;
             CheckoutWorld? baselineWorld = null;
             if (settings.Baseline)
@@ -61,12 +65,17 @@ public static class CheckoutBenchmark
                 baselineWorld = await CheckoutWorld.ForBaselineAsync(baselineHttp, baseline);
             }
 
-            Console.WriteLine($"# Checkout benchmark — {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, .NET {Environment.Version}, load average {LoadAverage()}");
-            Console.WriteLine($"server {server.BaseAddress}; PostgreSQL pool {settings.DbPool}; GC {(System.Runtime.GCSettings.IsServerGC ? "server" : "workstation")}; "
-                              + $"mix per checkout: create, 3 × add line, open, pay ({world.TenderDescription}); warm-up {settings.Warmup.TotalSeconds:F0} s, then {settings.Duration.TotalSeconds:F0} s per run");
+            Console.WriteLine($"# Checkout benchmark — {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores, "
+                              + $"{System.Runtime.InteropServices.RuntimeInformation.OSDescription}, .NET {Environment.Version}, "
+                              + $"load average {LoadAverage()}");
+            Console.WriteLine($"server {server.BaseAddress}; PostgreSQL pool {settings.DbPool}; "
+                              + $"GC {(System.Runtime.GCSettings.IsServerGC ? "server" : "workstation")}; "
+                              + $"mix per checkout: create, 3 × add line, open, pay ({world.TenderDescription}); "
+                              + $"warm-up {settings.Warmup.TotalSeconds:F0} s, then {settings.Duration.TotalSeconds:F0} s per run");
             Console.WriteLine(baseline is null
                 ? $"baseline: off{(settings.BaselineOffReason is { } why ? $" ({why})" : "")}"
-                : $"baseline: {baseline.BaseAddress} — plain ASP.NET Core + PostgreSQL, row locks (SELECT … FOR UPDATE in a transaction), no Orleans; the same four calls and client, "
+                : $"baseline: {baseline.BaseAddress} — plain ASP.NET Core + PostgreSQL, row locks (SELECT … FOR UPDATE in a transaction), "
+                  + "no Orleans; the same four calls and client, "
                   + "each row measured right before MedSpa's row of the same run (tests/MedSpa.Benchmarks/Baseline/CheckoutBaselineServer.cs)");
             Console.WriteLine();
             Console.WriteLine("| run | checkouts | requests | errors | req/s | p50 ms | p99 ms | max ms | pay p50 ms | pay p99 ms | server CPU |");
@@ -77,7 +86,8 @@ public static class CheckoutBenchmark
             await ClosedLoopAsync(world, 20, settings.Warmup);
             if (settings.SqlTrace > 0)
             {
-                Console.WriteLine(await SqlTrace.RunAsync(cs, settings.SqlTrace, () => world.CheckoutAsync(new RunResult(), Stopwatch.GetTimestamp())));
+                Console.WriteLine(await SqlTrace.RunAsync(
+                    cs, settings.SqlTrace, () => world.CheckoutAsync(new RunResult(), Stopwatch.GetTimestamp())));
             }
 
             // Each run: the baseline's row first, then MedSpa's, back to back, so both meet the same machine.
@@ -113,9 +123,11 @@ public static class CheckoutBenchmark
             if (ratios.Count > 0)
             {
                 Console.WriteLine();
-                Console.WriteLine("Ratio to the baseline row before it (same run and load; plain ASP.NET Core + PostgreSQL with row locks, no Orleans):");
+                Console.WriteLine("Ratio to the baseline row before it (same run and load; plain ASP.NET Core + PostgreSQL with row locks, "
+                                  + "no Orleans):");
                 Console.WriteLine();
-                Console.WriteLine("| run | req/s (MedSpa / baseline) | req/s ÷ baseline | p50 ms (MedSpa / baseline) | p50 ÷ baseline | p99 ms (MedSpa / baseline) | p99 ÷ baseline | pay p99 ÷ baseline |");
+                Console.WriteLine("| run | req/s (MedSpa / baseline) | req/s ÷ baseline | p50 ms (MedSpa / baseline) | p50 ÷ baseline "
+                                  + "| p99 ms (MedSpa / baseline) | p99 ÷ baseline | pay p99 ÷ baseline |");
                 Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|");
                 foreach (var line in ratios) Console.WriteLine(line);
             }
@@ -262,7 +274,9 @@ public static class CheckoutBenchmark
             var seconds = Stopwatch.GetElapsedTime(_start, _end).TotalSeconds;
             var cpu = (_cpu1 - _cpu0).TotalSeconds / seconds * 100;
             var row = string.Create(CultureInfo.InvariantCulture,
-                $"| {name} | {Checkouts} | {all.Count} | {Errors} | {all.Count / seconds:F0} | {Pct(all, 50):F2} | {Pct(all, 99):F2} | {(all.Count > 0 ? all[^1] : double.NaN):F2} | {Pct(pay, 50):F2} | {Pct(pay, 99):F2} | {cpu:F0} % |");
+                    $"| {name} | {Checkouts} | {all.Count} | {Errors} | {all.Count / seconds:F0} | {Pct(all, 50):F2} | {Pct(all, 99):F2} ")
+                + string.Create(CultureInfo.InvariantCulture,
+                    $"| {(all.Count > 0 ? all[^1] : double.NaN):F2} | {Pct(pay, 50):F2} | {Pct(pay, 99):F2} | {cpu:F0} % |");
             var notes = new List<string>
             {
                 "  per step p50/p99 ms: " + string.Join(", ", Steps.Select(s =>
@@ -274,7 +288,10 @@ public static class CheckoutBenchmark
             if (_offeredEnd != 0)
             {
                 notes.Add(string.Create(CultureInfo.InvariantCulture,
-                    $"  open loop: {NotStarted} scheduled checkouts not started (over {Checkouts + NotStarted + Errors} scheduled: too many in flight); completed requests over the scheduling window + drain: {all.Count / seconds:F0}/s"));
+                    $"  open loop: {NotStarted} scheduled checkouts not started (over {Checkouts + NotStarted + Errors} scheduled: ")
+                    + "too many in flight); "
+                    + string.Create(CultureInfo.InvariantCulture,
+                        $"completed requests over the scheduling window + drain: {all.Count / seconds:F0}/s"));
             }
 
             if (Database is not null) notes.Add("  " + Database);
@@ -288,7 +305,9 @@ public static class CheckoutBenchmark
             var (rate, p50, p99, payP99) = Figures();
             var (bRate, bP50, bP99, bPayP99) = baseline.Figures();
             return string.Create(CultureInfo.InvariantCulture,
-                $"| {name} | {rate:F0} / {bRate:F0} | {rate / bRate:F2} | {p50:F2} / {bP50:F2} | {p50 / bP50:F2} | {p99:F2} / {bP99:F2} | {p99 / bP99:F2} | {payP99 / bPayP99:F2} |");
+                    $"| {name} | {rate:F0} / {bRate:F0} | {rate / bRate:F2} | {p50:F2} / {bP50:F2} | {p50 / bP50:F2} ")
+                + string.Create(CultureInfo.InvariantCulture,
+                    $"| {p99:F2} / {bP99:F2} | {p99 / bP99:F2} | {payP99 / bPayP99:F2} |");
         }
 
         private (double RequestsPerSecond, double P50, double P99, double PayP99) Figures()
@@ -345,21 +364,25 @@ public static class CheckoutBenchmark
 
             var deskEmail = $"desk@{slug}.example.test";
             await SendAsync(http, owner, HttpMethod.Post, "/api/users",
-                new { email = deskEmail, displayName = "Front desk", role = "front-desk", password, clinicIds = new[] { clinicId } }, HttpStatusCode.Created);
+                new { email = deskEmail, displayName = "Front desk", role = "front-desk", password, clinicIds = new[] { clinicId } },
+                HttpStatusCode.Created);
             var login = await SendAsync(http, null, HttpMethod.Post, "/api/auth/login", new { email = deskEmail, password }, HttpStatusCode.OK);
             var desk = login.GetProperty("accessToken").GetString()!;
 
             var service = await SendAsync(http, owner, HttpMethod.Post, "/api/services", new
             {
-                name = "Botox forehead", category = "injectables", durationMinutes = 30, price = Usd(ServicePrice), taxCategory = "medical", incomeCategory = "injectables",
+                name = "Botox forehead", category = "injectables", durationMinutes = 30, price = Usd(ServicePrice),
+                taxCategory = "medical", incomeCategory = "injectables",
             }, HttpStatusCode.Created);
             var retail = await SendAsync(http, owner, HttpMethod.Post, "/api/products", new
             {
-                name = "SPF 50 sunscreen", brand = "Bench", sku = "SPF50-" + slug, kind = "retail", unit = "each", unitsPerPackage = 1, pricePerUnit = Usd(RetailPrice), taxCategory = "retail", incomeCategory = "skin-care",
+                name = "SPF 50 sunscreen", brand = "Bench", sku = "SPF50-" + slug, kind = "retail", unit = "each", unitsPerPackage = 1,
+                pricePerUnit = Usd(RetailPrice), taxCategory = "retail", incomeCategory = "skin-care",
             }, HttpStatusCode.Created);
             var injectable = await SendAsync(http, owner, HttpMethod.Post, "/api/products", new
             {
-                name = "Botox 100U", brand = "Allergan", sku = "BTX100-" + slug, kind = "neurotoxin", unit = "units", unitsPerPackage = 100, pricePerUnit = Usd(InjectableUnitPrice), taxCategory = "medical", incomeCategory = "injectables",
+                name = "Botox 100U", brand = "Allergan", sku = "BTX100-" + slug, kind = "neurotoxin", unit = "units", unitsPerPackage = 100,
+                pricePerUnit = Usd(InjectableUnitPrice), taxCategory = "medical", incomeCategory = "injectables",
             }, HttpStatusCode.Created);
             await SendAsync(http, owner, HttpMethod.Post, $"/api/clinics/{clinicId}/tax-rates",
                 new { name = "Retail sales tax", ratePercent = 8.875m, taxCategory = "retail", inclusive = false }, HttpStatusCode.Created);
@@ -367,7 +390,8 @@ public static class CheckoutBenchmark
             var world = new CheckoutWorld(http)
             {
                 TenantId = tenantId, ClinicId = clinicId, OwnerToken = owner, DeskToken = desk,
-                ServiceId = service.GetProperty("id").GetGuid(), RetailId = retail.GetProperty("id").GetGuid(), InjectableId = injectable.GetProperty("id").GetGuid(),
+                ServiceId = service.GetProperty("id").GetGuid(), RetailId = retail.GetProperty("id").GetGuid(),
+                InjectableId = injectable.GetProperty("id").GetGuid(),
             };
             world.WithCard = settings.Card switch
             {
@@ -403,9 +427,11 @@ public static class CheckoutBenchmark
                 return true;
             }
 
-            Console.WriteLine($"(card tender not accepted by this server — HTTP {(int)response.StatusCode}: {text[..Math.Min(text.Length, 200)]}; paying with cash + check)");
+            Console.WriteLine($"(card tender not accepted by this server — HTTP {(int)response.StatusCode}: "
+                              + $"{text[..Math.Min(text.Length, 200)]}; paying with cash + check)");
             // Settle the probe invoice with cash + check so the money check still covers it.
-            using var settle = await SendRawAsync(HttpMethod.Post, $"/api/invoices/{id}/payments", new { tenders = Tenders(total, withCard: false) }, Guid.NewGuid().ToString("N"));
+            using var settle = await SendRawAsync(HttpMethod.Post, $"/api/invoices/{id}/payments",
+                new { tenders = Tenders(total, withCard: false) }, Guid.NewGuid().ToString("N"));
             settle.EnsureSuccessStatusCode();
             Tendered(total, withCard: false);
             return false;
@@ -433,27 +459,39 @@ public static class CheckoutBenchmark
         /// <summary>Create, 3 lines, open: the invoice and its total, or null after a failed step (recorded).</summary>
         private async Task<(Guid? Invoice, long Total)> PrepareAsync(RunResult result, long firstDue)
         {
-            var created = await StepAsync(result, "create", firstDue, HttpMethod.Post, "/api/invoices", new { clinicId = ClinicId }, HttpStatusCode.Created);
+            var created = await StepAsync(result, "create", firstDue, HttpMethod.Post, "/api/invoices",
+                new { clinicId = ClinicId }, HttpStatusCode.Created);
             if (created is not { } invoice) return (null, 0);
             var id = invoice.GetProperty("id").GetGuid();
             object[] lines =
             [
                 new { kind = "service", description = "Botox forehead", quantity = 1, unitPrice = Usd(ServicePrice), catalogItemId = ServiceId },
-                new { kind = "retail-product", description = "SPF 50 sunscreen", quantity = 1, unitPrice = Usd(RetailPrice), catalogItemId = RetailId },
-                new { kind = "injectable", description = "Botox 100U", quantity = InjectableUnits, unitPrice = Usd(InjectableUnitPrice), catalogItemId = InjectableId,
+                new
+                {
+                    kind = "retail-product", description = "SPF 50 sunscreen", quantity = 1, unitPrice = Usd(RetailPrice),
+                    catalogItemId = RetailId,
+                },
+                new { kind = "injectable", description = "Botox 100U", quantity = InjectableUnits, unitPrice = Usd(InjectableUnitPrice),
+                    catalogItemId = InjectableId,
                     lot = new { lotNumber = "C1234A", expiry = "2027-06-30" } },
             ];
             foreach (var line in lines)
             {
-                if (await StepAsync(result, "line", Stopwatch.GetTimestamp(), HttpMethod.Post, $"/api/invoices/{id}/lines", line, HttpStatusCode.OK) is null) return (null, 0);
+                if (await StepAsync(result, "line", Stopwatch.GetTimestamp(), HttpMethod.Post, $"/api/invoices/{id}/lines", line,
+                        HttpStatusCode.OK) is null)
+                {
+                    return (null, 0);
+                }
             }
 
-            var opened = await StepAsync(result, "open", Stopwatch.GetTimestamp(), HttpMethod.Post, $"/api/invoices/{id}/open", null, HttpStatusCode.OK);
+            var opened = await StepAsync(result, "open", Stopwatch.GetTimestamp(), HttpMethod.Post, $"/api/invoices/{id}/open", null,
+                HttpStatusCode.OK);
             if (opened is not { } open) return (null, 0);
             return (id, open.GetProperty("totals").GetProperty("total").GetProperty("amount").GetInt64());
         }
 
-        private async Task<JsonElement?> StepAsync(RunResult result, string step, long from, HttpMethod method, string url, object? body, HttpStatusCode expected)
+        private async Task<JsonElement?> StepAsync(
+            RunResult result, string step, long from, HttpMethod method, string url, object? body, HttpStatusCode expected)
         {
             using var response = await SendRawAsync(method, url, body, null);
             var text = await response.Content.ReadAsStringAsync();
@@ -512,9 +550,11 @@ public static class CheckoutBenchmark
             do
             {
                 invoices = await conn.QuerySingleAsync<(long, long, long)>(
-                    "SELECT coalesce(sum(paid), 0)::bigint, coalesce(sum(total), 0)::bigint, count(*) FROM invoices WHERE tenant_id = @TenantId AND status = 'paid'",
+                    "SELECT coalesce(sum(paid), 0)::bigint, coalesce(sum(total), 0)::bigint, count(*) FROM invoices "
+                    + "WHERE tenant_id = @TenantId AND status = 'paid'",
                     new { TenantId });
-                tb = await SendAsync(_http, OwnerToken, HttpMethod.Get, $"/api/reports/trial-balance?clinicId={ClinicId}&date={date}", null, HttpStatusCode.OK);
+                tb = await SendAsync(_http, OwnerToken, HttpMethod.Get, $"/api/reports/trial-balance?clinicId={ClinicId}&date={date}", null,
+                    HttpStatusCode.OK);
                 if (Settled()) break;
                 await Task.Delay(200);
             }
@@ -523,12 +563,22 @@ public static class CheckoutBenchmark
             var tendered = _cashTendered + _checkTendered + _cardTendered;
             var ok = Settled() && tb.GetProperty("balanced").GetBoolean() && invoices.Paid == tendered && invoices.Total == tendered
                      && (!WithCard || Closing(tb, "card-clearing") == _cardTendered);
+            // One line each: the money check, the trial balance, the invoices.
             return string.Create(CultureInfo.InvariantCulture,
-                $"""
-                Money check {(ok ? "PASSED" : "FAILED")}: {_paidInvoices} paid checkouts; tendered cash {_cashTendered}, check {_checkTendered}, card {_cardTendered} (cents).
-                - trial balance {date}: balanced = {tb.GetProperty("balanced").GetBoolean()}, debits {tb.GetProperty("totalDebits").GetInt64()} = credits {tb.GetProperty("totalCredits").GetInt64()}, {tb.GetProperty("entries").GetInt32()} entries; cash-drawer {Closing(tb, "cash-drawer")}, check-clearing {Closing(tb, "check-clearing")}, card-clearing {Closing(tb, "card-clearing")}
-                - invoices with status paid: {invoices.Count}, sum of totals {invoices.Total}, sum paid {invoices.Paid}; sum of tenders sent {tendered}
-                """);
+                    $"Money check {(ok ? "PASSED" : "FAILED")}: {_paidInvoices} paid checkouts; ")
+                + string.Create(CultureInfo.InvariantCulture,
+                    $"tendered cash {_cashTendered}, check {_checkTendered}, card {_cardTendered} (cents).\n")
+                + string.Create(CultureInfo.InvariantCulture,
+                    $"- trial balance {date}: balanced = {tb.GetProperty("balanced").GetBoolean()}, ")
+                + string.Create(CultureInfo.InvariantCulture,
+                    $"debits {tb.GetProperty("totalDebits").GetInt64()} = credits {tb.GetProperty("totalCredits").GetInt64()}, ")
+                + string.Create(CultureInfo.InvariantCulture,
+                    $"{tb.GetProperty("entries").GetInt32()} entries; cash-drawer {Closing(tb, "cash-drawer")}, ")
+                + string.Create(CultureInfo.InvariantCulture,
+                    $"check-clearing {Closing(tb, "check-clearing")}, card-clearing {Closing(tb, "card-clearing")}\n")
+                + string.Create(CultureInfo.InvariantCulture,
+                    $"- invoices with status paid: {invoices.Count}, sum of totals {invoices.Total}, sum paid {invoices.Paid}; ")
+                + string.Create(CultureInfo.InvariantCulture, $"sum of tenders sent {tendered}");
         }
 
         private static long Closing(JsonElement tb, string account) =>
@@ -540,14 +590,19 @@ public static class CheckoutBenchmark
 
     private static object Usd(long cents) => new { amount = cents, currency = "USD" };
 
-    private static async Task<JsonElement> SendAsync(HttpClient http, string? token, HttpMethod method, string url, object? body, HttpStatusCode expected)
+    private static async Task<JsonElement> SendAsync(
+        HttpClient http, string? token, HttpMethod method, string url, object? body, HttpStatusCode expected)
     {
         using var request = new HttpRequestMessage(method, url);
         if (token is not null) request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
         if (body is not null) request.Content = JsonContent.Create(body);
         using var response = await http.SendAsync(request);
         var text = await response.Content.ReadAsStringAsync();
-        if (response.StatusCode != expected) throw new InvalidOperationException($"{method} {url}: expected {(int)expected}, got {(int)response.StatusCode}: {text}");
+        if (response.StatusCode != expected)
+        {
+            throw new InvalidOperationException($"{method} {url}: expected {(int)expected}, got {(int)response.StatusCode}: {text}");
+        }
+
         return text.Length == 0 ? default : JsonDocument.Parse(text).RootElement.Clone();
     }
 }
@@ -591,7 +646,9 @@ static class SqlTrace
             if (d < 0) continue;
             var rest = line[(d + 10)..];
             var ms = double.Parse(rest[..rest.IndexOf(' ', StringComparison.Ordinal)], CultureInfo.InvariantCulture);
-            var kind = rest.IndexOf("  execute ", StringComparison.Ordinal) is var e and >= 0 ? e : rest.IndexOf("  statement: ", StringComparison.Ordinal);
+            var kind = rest.IndexOf("  execute ", StringComparison.Ordinal) is var e and >= 0
+                ? e
+                : rest.IndexOf("  statement: ", StringComparison.Ordinal);
             if (kind < 0) continue;
             var sql = rest[(rest.IndexOf(": ", kind, StringComparison.Ordinal) + 2)..].Trim();
             sql = System.Text.RegularExpressions.Regex.Replace(sql, @"\s+", " ");
@@ -603,13 +660,19 @@ static class SqlTrace
         var lines = new List<string>
         {
             string.Create(CultureInfo.InvariantCulture,
-                $"SQL of {checkouts} checkouts run one at a time ({elapsed / checkouts:F1} ms each): {tally.Values.Sum(t => t.Count) / (double)checkouts:F1} statements, {tally.Values.Sum(t => t.Ms) / checkouts:F1} ms of statement time per checkout (as PostgreSQL logs it; multi-line statements show their first line)"),
+                $"SQL of {checkouts} checkouts run one at a time ({elapsed / checkouts:F1} ms each): ")
+            + string.Create(CultureInfo.InvariantCulture,
+                $"{tally.Values.Sum(t => t.Count) / (double)checkouts:F1} statements, ")
+            + string.Create(CultureInfo.InvariantCulture, $"{tally.Values.Sum(t => t.Ms) / checkouts:F1} ms of statement time ")
+            + "per checkout (as PostgreSQL logs it; multi-line statements show their first line)",
             "",
             "| per checkout | statements | ms | statement |",
             "|---:|---:|---:|---|",
         };
-        lines.AddRange(tally.OrderByDescending(t => t.Value.Count).ThenByDescending(t => t.Value.Ms).Take(25).Select(t => string.Create(CultureInfo.InvariantCulture,
-            $"| {t.Value.Count / (double)checkouts:F1} | {t.Value.Count} | {t.Value.Ms / checkouts:F2} | `{t.Key.Replace("|", "\\|", StringComparison.Ordinal)}` |")));
+        lines.AddRange(tally.OrderByDescending(t => t.Value.Count).ThenByDescending(t => t.Value.Ms).Take(25).Select(t =>
+            string.Create(CultureInfo.InvariantCulture,
+                $"| {t.Value.Count / (double)checkouts:F1} | {t.Value.Count} | {t.Value.Ms / checkouts:F2} | ")
+            + $"`{t.Key.Replace("|", "\\|", StringComparison.Ordinal)}` |"));
         return string.Join(Environment.NewLine, lines) + Environment.NewLine;
     }
 }
@@ -624,14 +687,18 @@ sealed record DatabaseStats(long Commits, long Inserted, long Updated, long Dele
         // fresh snapshot is forced so the figures are current.
         await conn.ExecuteAsync("SELECT pg_stat_clear_snapshot()");
         return await conn.QuerySingleAsync<DatabaseStats>(
-            "SELECT xact_commit AS Commits, tup_inserted AS Inserted, tup_updated AS Updated, tup_deleted AS Deleted, tup_returned AS Returned FROM pg_stat_database WHERE datname = current_database()");
+            "SELECT xact_commit AS Commits, tup_inserted AS Inserted, tup_updated AS Updated, tup_deleted AS Deleted, "
+            + "tup_returned AS Returned FROM pg_stat_database WHERE datname = current_database()");
     }
 
     public string Describe(DatabaseStats before, int checkouts)
     {
         double Per(long a, long b) => checkouts == 0 ? double.NaN : (a - b) / (double)checkouts;
         return string.Create(CultureInfo.InvariantCulture,
-            $"PostgreSQL per checkout (≈, whole database): {Per(Commits, before.Commits):F1} commits, {Per(Inserted, before.Inserted):F1} rows inserted, {Per(Updated, before.Updated):F1} updated, {Per(Deleted, before.Deleted):F1} deleted");
+                $"PostgreSQL per checkout (≈, whole database): {Per(Commits, before.Commits):F1} commits, ")
+            + string.Create(CultureInfo.InvariantCulture,
+                $"{Per(Inserted, before.Inserted):F1} rows inserted, {Per(Updated, before.Updated):F1} updated, ")
+            + string.Create(CultureInfo.InvariantCulture, $"{Per(Deleted, before.Deleted):F1} deleted");
     }
 }
 
@@ -648,7 +715,12 @@ sealed record CheckoutSettings(int[] ClosedLoopClients, int[] OpenLoopRates, Tim
 
     public Dictionary<string, string> ServerSettings { get; init; } = [];
 
-    public const string Usage = "checkout --clients 50,200 --rate 500 --duration 20 --warmup 10 --db-pool 50 --max-inflight 400 --sql-trace N (log and tally the SQL of N checkouts run one at a time) --card auto|on|off --baseline on|off (default on: each run first measures the same mix on a plain ASP.NET Core + PostgreSQL server with row locks and prints MedSpa's figures as ratios to it; it pays cash + check only, so --card auto means off while it is on) --set Config:Key=value";
+    public const string Usage =
+        "checkout --clients 50,200 --rate 500 --duration 20 --warmup 10 --db-pool 50 --max-inflight 400 "
+        + "--sql-trace N (log and tally the SQL of N checkouts run one at a time) --card auto|on|off "
+        + "--baseline on|off (default on: each run first measures the same mix on a plain ASP.NET Core + PostgreSQL server with row locks "
+        + "and prints MedSpa's figures as ratios to it; it pays cash + check only, so --card auto means off while it is on) "
+        + "--set Config:Key=value";
 
     public static CheckoutSettings Parse(string[] args)
     {
@@ -668,7 +740,13 @@ sealed record CheckoutSettings(int[] ClosedLoopClients, int[] OpenLoopRates, Tim
                 "--sql-trace" => s with { SqlTrace = int.Parse(v, CultureInfo.InvariantCulture) },
                 "--card" => s with { Card = v is "auto" or "on" or "off" ? v : throw new ArgumentException("--card auto|on|off") },
                 "--baseline" => s with { Baseline = v is "on" || (v is "off" ? false : throw new ArgumentException("--baseline on|off")) },
-                "--set" when v.Contains('=', StringComparison.Ordinal) => s with { ServerSettings = new(s.ServerSettings) { [v[..v.IndexOf('=', StringComparison.Ordinal)]] = v[(v.IndexOf('=', StringComparison.Ordinal) + 1)..] } },
+                "--set" when v.Contains('=', StringComparison.Ordinal) => s with
+                {
+                    ServerSettings = new(s.ServerSettings)
+                    {
+                        [v[..v.IndexOf('=', StringComparison.Ordinal)]] = v[(v.IndexOf('=', StringComparison.Ordinal) + 1)..],
+                    },
+                },
                 _ => throw new ArgumentException($"Unknown option {args[i]} ({Usage})"),
             };
         }
@@ -680,5 +758,6 @@ sealed record CheckoutSettings(int[] ClosedLoopClients, int[] OpenLoopRates, Tim
         return s;
     }
 
-    private static int[] Ints(string v) => v.Length == 0 || v == "none" ? [] : [.. v.Split(',').Select(x => int.Parse(x, CultureInfo.InvariantCulture))];
+    private static int[] Ints(string v) =>
+        v.Length == 0 || v == "none" ? [] : [.. v.Split(',').Select(x => int.Parse(x, CultureInfo.InvariantCulture))];
 }

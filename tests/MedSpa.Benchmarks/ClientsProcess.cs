@@ -187,7 +187,8 @@ sealed class ChildProcessClients : IClientGroup
     /// SCHED_IDLE and runs only on CPU time the server leaves unused, as if the screens had their own machines.
     /// </summary>
     public static async Task<ChildProcessClients> StartAsync(
-        Uri baseAddress, string token, Guid clinicId, int count, string kind, IReadOnlyDictionary<string, string> environment, bool idlePriority = false)
+        Uri baseAddress, string token, Guid clinicId, int count, string kind, IReadOnlyDictionary<string, string> environment,
+        bool idlePriority = false)
     {
         var host = Environment.ProcessPath ?? throw new InvalidOperationException("no process path");
         var start = new ProcessStartInfo(idlePriority ? "chrt" : host)
@@ -211,7 +212,11 @@ sealed class ChildProcessClients : IClientGroup
             start.ArgumentList.Add(typeof(ChildProcessClients).Assembly.Location);
         }
 
-        foreach (var a in new[] { "--clients-mode", "--url", baseAddress.ToString(), "--token", token, "--clinic", clinicId.ToString(), "--count", count.ToString(CultureInfo.InvariantCulture), "--client", kind })
+        foreach (var a in new[]
+        {
+            "--clients-mode", "--url", baseAddress.ToString(), "--token", token, "--clinic", clinicId.ToString(),
+            "--count", count.ToString(CultureInfo.InvariantCulture), "--client", kind,
+        })
         {
             start.ArgumentList.Add(a);
         }
@@ -242,7 +247,8 @@ sealed class ChildProcessClients : IClientGroup
             if (frequency != Stopwatch.Frequency || child < before || child > after)
             {
                 throw new InvalidOperationException(
-                    $"clock check failed: child timestamp {child} (frequency {frequency}) not within [{before}, {after}] (frequency {Stopwatch.Frequency})");
+                    $"clock check failed: child timestamp {child} (frequency {frequency}) not within [{before}, {after}] "
+                    + $"(frequency {Stopwatch.Frequency})");
             }
 
             var window = Stopwatch.GetElapsedTime(before, after);
@@ -258,7 +264,9 @@ sealed class ChildProcessClients : IClientGroup
     public async Task<string> StampsAsync()
     {
         var reply = await CommandAsync("stamps");
-        return reply.StartsWith("stamps ", StringComparison.Ordinal) ? reply["stamps ".Length..] : throw new InvalidOperationException($"clients process: expected 'stamps …', got '{reply}'");
+        return reply.StartsWith("stamps ", StringComparison.Ordinal)
+            ? reply["stamps ".Length..]
+            : throw new InvalidOperationException($"clients process: expected 'stamps …', got '{reply}'");
     }
 
     public async Task WaitForAsync(IReadOnlyCollection<long> seqs, TimeSpan timeout)

@@ -55,7 +55,8 @@ public sealed class EpollBoardClient : IBenchClient, IPingingClient
 
     public Task ConnectAsync(Uri baseAddress, string token, Guid clinicId) =>
         // Blocking I/O on its own thread: the connect phase must not register the socket with .NET's own epoll engine.
-        Task.Factory.StartNew(() => Connect(baseAddress, token, clinicId), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        Task.Factory.StartNew(
+            () => Connect(baseAddress, token, clinicId), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
 
     private void Connect(Uri baseAddress, string token, Guid clinicId)
     {
@@ -64,7 +65,8 @@ public sealed class EpollBoardClient : IBenchClient, IPingingClient
         var query = "access_token=" + Uri.EscapeDataString(token);
         if (Stateful)
         {
-            using var negotiate = new HttpRequestMessage(HttpMethod.Post, new Uri(baseAddress, "/hubs/clinic/negotiate?negotiateVersion=1&useStatefulReconnect=true"));
+            using var negotiate = new HttpRequestMessage(
+                HttpMethod.Post, new Uri(baseAddress, "/hubs/clinic/negotiate?negotiateVersion=1&useStatefulReconnect=true"));
             negotiate.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
             using var response = Negotiator.Send(negotiate);
             response.EnsureSuccessStatusCode();
@@ -74,7 +76,12 @@ public sealed class EpollBoardClient : IBenchClient, IPingingClient
             query += "&id=" + Uri.EscapeDataString(body.RootElement.GetProperty("connectionToken").GetString()!);
         }
 
-        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true, ReceiveTimeout = 60_000, SendTimeout = 60_000 };
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp)
+        {
+            NoDelay = true,
+            ReceiveTimeout = 60_000,
+            SendTimeout = 60_000,
+        };
         _socket = socket;
         socket.Connect(new IPEndPoint(IPAddress.Parse(baseAddress.Host), baseAddress.Port));
         _fd = (int)socket.Handle;
@@ -86,7 +93,9 @@ public sealed class EpollBoardClient : IBenchClient, IPingingClient
         ReadUpgradeResponse(key);
 
         SendText("{\"protocol\":\"json\",\"version\":1}\u001e"u8);
-        SendText(Encoding.UTF8.GetBytes($"{{\"type\":1,\"invocationId\":\"join\",\"target\":\"JoinBoard\",\"arguments\":[\"{clinicId}\",null]}}\u001e"));
+        SendText(Encoding.UTF8.GetBytes(
+            $"{{\"type\":1,\"invocationId\":\"join\",\"target\":\"JoinBoard\","
+            + $"\"arguments\":[\"{clinicId}\",null]}}\u001e"));
         while (!_joined && _joinError is null)
         {
             EnsureSpace();
@@ -114,7 +123,11 @@ public sealed class EpollBoardClient : IBenchClient, IPingingClient
             var end = _in.AsSpan(0, _filled).IndexOf("\r\n\r\n"u8);
             if (end < 0) continue;
             var head = Encoding.ASCII.GetString(_in, 0, end);
-            if (!head.StartsWith("HTTP/1.1 101", StringComparison.Ordinal)) throw new InvalidOperationException("WebSocket upgrade refused: " + head.Split("\r\n")[0]);
+            if (!head.StartsWith("HTTP/1.1 101", StringComparison.Ordinal))
+            {
+                throw new InvalidOperationException("WebSocket upgrade refused: " + head.Split("\r\n")[0]);
+            }
+
 #pragma warning disable CA5350 // RFC 6455 defines Sec-WebSocket-Accept with SHA-1; it is a handshake check, not security
             var accept = Convert.ToBase64String(SHA1.HashData(Encoding.ASCII.GetBytes(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11")));
 #pragma warning restore CA5350
@@ -282,7 +295,8 @@ public sealed class EpollBoardClient : IBenchClient, IPingingClient
         var sequenced = Interlocked.Read(ref _sequenced);
         if (!Stateful || _closed || sequenced == _acked) return;
         _acked = sequenced;
-        SendText(Encoding.UTF8.GetBytes(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{{\"type\":8,\"sequenceId\":{sequenced}}}\u001e")));
+        SendText(Encoding.UTF8.GetBytes(
+            string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{{\"type\":8,\"sequenceId\":{sequenced}}}\u001e")));
     }
 
     private void SendText(ReadOnlySpan<byte> payload) => SendFrame(0x1, payload);
@@ -291,7 +305,11 @@ public sealed class EpollBoardClient : IBenchClient, IPingingClient
     private void SendFrame(byte opcode, ReadOnlySpan<byte> payload)
     {
         var header = payload.Length < 126 ? 2 : 4;
-        if (payload.Length > ushort.MaxValue) throw new ArgumentOutOfRangeException(nameof(payload), "frames over 64 KiB are not sent by this client");
+        if (payload.Length > ushort.MaxValue)
+        {
+            throw new ArgumentOutOfRangeException(nameof(payload), "frames over 64 KiB are not sent by this client");
+        }
+
         var frame = new byte[header + 4 + payload.Length];
         frame[0] = (byte)(0x80 | opcode);
         if (header == 2)
@@ -378,7 +396,9 @@ public sealed class EpollBoardClient : IBenchClient, IPingingClient
 
         /// <summary>One per core, or MEDSPA_BENCH_EPOLL_READERS (the clients' process inherits --clients-env).</summary>
         private static int ReaderCount() =>
-            int.TryParse(Environment.GetEnvironmentVariable("MEDSPA_BENCH_EPOLL_READERS"), out var n) && n > 0 ? n : Math.Max(1, Environment.ProcessorCount);
+            int.TryParse(Environment.GetEnvironmentVariable("MEDSPA_BENCH_EPOLL_READERS"), out var n) && n > 0
+                ? n
+                : Math.Max(1, Environment.ProcessorCount);
 
         public static EpollReader Next() => Readers[(int)((uint)Interlocked.Increment(ref _next) % Readers.Length)];
 
@@ -505,7 +525,10 @@ public sealed class EpollBoardClient : IBenchClient, IPingingClient
             for (var i = 0; i < 50; i++)
             {
                 var before = Stopwatch.GetTimestamp();
-                if (Native.clock_gettime(ClockRealtime, ts) != 0) throw new InvalidOperationException($"clock_gettime failed (errno {Marshal.GetLastPInvokeError()})");
+                if (Native.clock_gettime(ClockRealtime, ts) != 0)
+                {
+                    throw new InvalidOperationException($"clock_gettime failed (errno {Marshal.GetLastPInvokeError()})");
+                }
                 var after = Stopwatch.GetTimestamp();
                 if (after - before >= best) continue;
                 best = after - before;
@@ -560,7 +583,8 @@ public sealed class EpollBoardClient : IBenchClient, IPingingClient
                     Interlocked.Increment(ref _stamped);
                     Interlocked.Add(ref _gapTicks, read - arrival);
                     long max;
-                    while ((max = Volatile.Read(ref _maxGapTicks)) < read - arrival && Interlocked.CompareExchange(ref _maxGapTicks, read - arrival, max) != max)
+                    while ((max = Volatile.Read(ref _maxGapTicks)) < read - arrival
+                           && Interlocked.CompareExchange(ref _maxGapTicks, read - arrival, max) != max)
                     {
                     }
 
@@ -580,7 +604,11 @@ public sealed class EpollBoardClient : IBenchClient, IPingingClient
             var stamped = Interlocked.Read(ref _stamped);
             var mean = stamped == 0 ? 0 : Interlocked.Read(ref _gapTicks) / (double)stamped / 1e6;
             return string.Create(CultureInfo.InvariantCulture,
-                $"{stamped} reads stamped, {Interlocked.Read(ref _unstamped)} without a stamp, {Interlocked.Read(ref _afterRead)} with a stamp after the read (read time kept); arrival before read by {mean:F2} ms on average, {Interlocked.Read(ref _maxGapTicks) / 1e6:F2} ms at most");
+                    $"{stamped} reads stamped, {Interlocked.Read(ref _unstamped)} without a stamp, ")
+                + string.Create(CultureInfo.InvariantCulture,
+                    $"{Interlocked.Read(ref _afterRead)} with a stamp after the read (read time kept); ")
+                + string.Create(CultureInfo.InvariantCulture,
+                    $"arrival before read by {mean:F2} ms on average, {Interlocked.Read(ref _maxGapTicks) / 1e6:F2} ms at most");
         }
     }
 }

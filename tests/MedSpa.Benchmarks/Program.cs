@@ -56,15 +56,36 @@ public static class BoardPushBenchmark
         }
 
         // MEDSPA_BENCH_PG_OPTIONS: extra connection-string settings for the server (e.g. "Max Auto Prepare=0").
-        var cs = new NpgsqlConnectionStringBuilder(adminCs + ";" + Environment.GetEnvironmentVariable("MEDSPA_BENCH_PG_OPTIONS")) { Database = dbName, MaxPoolSize = 50 }.ConnectionString;
+        var cs = new NpgsqlConnectionStringBuilder(adminCs + ";" + Environment.GetEnvironmentVariable("MEDSPA_BENCH_PG_OPTIONS"))
+        {
+            Database = dbName,
+            MaxPoolSize = 50,
+        }.ConnectionString;
         await using var server = new BenchServer(cs, settings.ServerSettings);
         server.Start();
-        Console.WriteLine($"# Live board push benchmark — {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, .NET {Environment.Version}");
-        Console.WriteLine($"server {server.BaseAddress}; rate {settings.Rate}/s; {settings.Events} events per run; warm-up {settings.Warmup}{(settings.SettleJit > 0 ? $" and on until ≤ {settings.SettleJit} methods JIT-compiled per 100 events (at most {settings.WarmupMax})" : "")}; clients: {settings.Client}, {(settings.ClientsInProcess ? "in the server's process" : "in a separate process")}{(settings.IdleClients ? " at idle priority (SCHED_IDLE)" : "")}; receipt = {(settings.ArrivalStamps ? "arrival at the client's socket (kernel stamp)" : "when the client read it")}");
-        Console.WriteLine($"screen queue limit: {server.ScreenQueueLimit}; server settings: {(settings.ServerSettings.Count == 0 ? "defaults" : string.Join(", ", settings.ServerSettings.Select(kv => $"{kv.Key}={kv.Value}")))}; "
-                          + $"GC: {(System.Runtime.GCSettings.IsServerGC ? "server" : "workstation")}; env: {BenchEnvironment.Describe()}; clients env: {(settings.ClientsEnvironment.Count == 0 ? "(inherited)" : string.Join(", ", settings.ClientsEnvironment.Select(kv => $"{kv.Key}={kv.Value}")))}");
+        Console.WriteLine($"# Live board push benchmark — {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores, "
+                          + $"{System.Runtime.InteropServices.RuntimeInformation.OSDescription}, .NET {Environment.Version}");
+        Console.WriteLine($"server {server.BaseAddress}; rate {settings.Rate}/s; {settings.Events} events per run; warm-up {settings.Warmup}"
+                          + (settings.SettleJit > 0
+                              ? $" and on until ≤ {settings.SettleJit} methods JIT-compiled per 100 events (at most {settings.WarmupMax})"
+                              : "")
+                          + "; "
+                          + $"clients: {settings.Client}, {(settings.ClientsInProcess ? "in the server's process" : "in a separate process")}"
+                          + $"{(settings.IdleClients ? " at idle priority (SCHED_IDLE)" : "")}; "
+                          + $"receipt = {(settings.ArrivalStamps ? "arrival at the client's socket (kernel stamp)" : "when the client read it")}");
+        Console.WriteLine($"screen queue limit: {server.ScreenQueueLimit}; server settings: "
+                          + (settings.ServerSettings.Count == 0
+                              ? "defaults"
+                              : string.Join(", ", settings.ServerSettings.Select(kv => $"{kv.Key}={kv.Value}")))
+                          + $"; GC: {(System.Runtime.GCSettings.IsServerGC ? "server" : "workstation")}; env: {BenchEnvironment.Describe()}; "
+                          + "clients env: "
+                          + (settings.ClientsEnvironment.Count == 0
+                              ? "(inherited)"
+                              : string.Join(", ", settings.ClientsEnvironment.Select(kv => $"{kv.Key}={kv.Value}"))));
         Console.WriteLine();
-        Console.WriteLine("| path | clients | events | deliveries | lost | p50 ms | p99 ms | max ms | publish p50 ms | first / last delivery p50 ms | server CPU (usr+sys) | clients CPU (usr+sys) | server GCs gen0/1/2, pause, allocated | server JIT: methods, ms (warm-up events) |");
+        Console.WriteLine("| path | clients | events | deliveries | lost | p50 ms | p99 ms | max ms | publish p50 ms "
+                          + "| first / last delivery p50 ms | server CPU (usr+sys) | clients CPU (usr+sys) "
+                          + "| server GCs gen0/1/2, pause, allocated | server JIT: methods, ms (warm-up events) |");
         Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
 
         var idle = new List<string>();
@@ -75,12 +96,15 @@ public static class BoardPushBenchmark
             _roomOutOfService = false; // a fresh room, in service
             await using var group = settings.ClientsInProcess
                 ? await InProcessClients.StartAsync(server.BaseAddress, tenant.Token, tenant.ClinicId, clients, settings.Client)
-                : (IClientGroup)await ChildProcessClients.StartAsync(server.BaseAddress, tenant.Token, tenant.ClinicId, clients, settings.Client, settings.ClientsEnvironment, settings.IdleClients);
+                : (IClientGroup)await ChildProcessClients.StartAsync(server.BaseAddress, tenant.Token, tenant.ClinicId, clients, settings.Client,
+                    settings.ClientsEnvironment, settings.IdleClients);
             if (group is ChildProcessClients child)
             {
                 var window = await child.CheckClockAsync();
                 clockChecks.Add(string.Create(CultureInfo.InvariantCulture,
-                    $"{clients} clients in process {child.ProcessId}: its Stopwatch timestamp lay within this process's before/after readings (narrowest window {window.TotalMicroseconds:F0} µs, same frequency {Stopwatch.Frequency})"));
+                    $"{clients} clients in process {child.ProcessId}: its Stopwatch timestamp lay within this process's before/after readings ")
+                    + string.Create(CultureInfo.InvariantCulture,
+                        $"(narrowest window {window.TotalMicroseconds:F0} µs, same frequency {Stopwatch.Frequency})"));
             }
 
             var room = tenant.RoomId;
@@ -98,7 +122,8 @@ public static class BoardPushBenchmark
                         {
                             for (var k = 0; k < count; k++)
                             {
-                                stalled.Add(await StalledBoardClient.ConnectAsync(http, server.BaseAddress, tenant.Token, tenant.ClinicId, $"stalled-{k}"));
+                                stalled.Add(await StalledBoardClient.ConnectAsync(
+                                    http, server.BaseAddress, tenant.Token, tenant.ClinicId, $"stalled-{k}"));
                             }
                         }
 
@@ -137,7 +162,8 @@ public static class BoardPushBenchmark
                     var took = await storm.Task;
                     var presence = joiners.Sum(j => j.PresenceMessages);
                     Console.WriteLine(result + string.Create(CultureInfo.InvariantCulture,
-                        $" ({settings.JoinStorm} joins in {took.TotalSeconds:F1} s; presence messages received by the joiners: {presence}, {(double)presence / settings.JoinStorm:F1} per joiner)"));
+                        $" ({settings.JoinStorm} joins in {took.TotalSeconds:F1} s; presence messages received by the joiners: {presence}, ")
+                        + string.Create(CultureInfo.InvariantCulture, $"{(double)presence / settings.JoinStorm:F1} per joiner)"));
                     foreach (var joiner in joiners) await joiner.DisposeAsync();
                 }
             }
@@ -172,7 +198,8 @@ public static class BoardPushBenchmark
         if (StampChecks.Count > 0)
         {
             Console.WriteLine();
-            Console.WriteLine("Receipts are arrival stamps (--stamp arrival: the kernel's SO_TIMESTAMPNS stamp of the data at each client's socket, CLOCK_REALTIME mapped onto CLOCK_MONOTONIC); the clients' check per run:");
+            Console.WriteLine("Receipts are arrival stamps (--stamp arrival: the kernel's SO_TIMESTAMPNS stamp of the data at each client's socket, "
+                              + "CLOCK_REALTIME mapped onto CLOCK_MONOTONIC); the clients' check per run:");
             foreach (var line in StampChecks) Console.WriteLine("- " + line);
         }
 
@@ -193,7 +220,8 @@ public static class BoardPushBenchmark
         return 0;
     }
 
-    private static async Task<string> RunAsync(BenchServer server, BenchTenant tenant, IClientGroup clients, Guid room, string path, Settings settings,
+    private static async Task<string> RunAsync(
+        BenchServer server, BenchTenant tenant, IClientGroup clients, Guid room, string path, Settings settings,
         string? note = null, Func<Task>? whileMeasuring = null)
     {
         Task? alongside = null;
@@ -293,7 +321,9 @@ public static class BoardPushBenchmark
                 seq = ++baselineSeq;
                 var variant = variants[i % variants.Length];
                 variantOf[seq] = variant;
-                object payload = variant == "baseline-small" ? new { seq } : new BoardEnvelope(BoardEventNames.RoomUpdated, seq, DateTimeOffset.UtcNow, card);
+                object payload = variant == "baseline-small"
+                    ? new { seq }
+                    : new BoardEnvelope(BoardEventNames.RoomUpdated, seq, DateTimeOffset.UtcNow, card);
                 feed.SendToScreens(tenant.TenantId, tenant.ClinicId, ClinicHub.EventMethod, payload);
             }
             else
@@ -316,11 +346,17 @@ public static class BoardPushBenchmark
         var serverCpu = CpuShare((self.UserProcessorTime, self.PrivilegedProcessorTime), serverCpu0, publishWall);
         var clientsCpu = clients.ClientsProcessorTimes is { } c1 && clientsCpu0 is { } c0 ? CpuShare(c1, c0, publishWall) : "—";
         var gc = string.Create(CultureInfo.InvariantCulture,
-            $"{GC.CollectionCount(0) - gc0.G0}/{GC.CollectionCount(1) - gc0.G1}/{GC.CollectionCount(2) - gc0.G2}, {(GC.GetTotalPauseDuration() - gc0.Pause).TotalMilliseconds:F0} ms, {(GC.GetTotalAllocatedBytes() - allocated0) / 1e6:F0} MB allocated");
+                $"{GC.CollectionCount(0) - gc0.G0}/{GC.CollectionCount(1) - gc0.G1}/{GC.CollectionCount(2) - gc0.G2}, ")
+            + string.Create(CultureInfo.InvariantCulture,
+                $"{(GC.GetTotalPauseDuration() - gc0.Pause).TotalMilliseconds:F0} ms, ")
+            + string.Create(CultureInfo.InvariantCulture, $"{(GC.GetTotalAllocatedBytes() - allocated0) / 1e6:F0} MB allocated");
         if (GC.CollectionCount(2) > gc0.G2)
         {
             static string Describe(GCMemoryInfo i) => string.Create(CultureInfo.InvariantCulture,
-                $"#{i.Index} gen{i.Generation}{(i.Compacted ? " compacting" : "")}{(i.Concurrent ? " concurrent" : "")}, pauses {string.Join(" + ", i.PauseDurations.ToArray().Where(d => d > TimeSpan.Zero).Select(d => $"{d.TotalMilliseconds:F1} ms"))}, heap {i.HeapSizeBytes / 1e6:F0} MB, promoted {i.PromotedBytes / 1e6:F1} MB");
+                    $"#{i.Index} gen{i.Generation}{(i.Compacted ? " compacting" : "")}{(i.Concurrent ? " concurrent" : "")}, pauses ")
+                + string.Join(" + ", i.PauseDurations.ToArray().Where(d => d > TimeSpan.Zero)
+                    .Select(d => $"{d.TotalMilliseconds:F1} ms"))
+                + string.Create(CultureInfo.InvariantCulture, $", heap {i.HeapSizeBytes / 1e6:F0} MB, promoted {i.PromotedBytes / 1e6:F1} MB");
             // The last of each kind, if it happened while measuring.
             var kinds = new[] { ("full blocking", GC.GetGCMemoryInfo(GCKind.FullBlocking)), ("background", GC.GetGCMemoryInfo(GCKind.Background)) }
                 .Where(k => k.Item2.Index > gcIndex0).Select(k => $"{k.Item1} {Describe(k.Item2)}");
@@ -330,7 +366,9 @@ public static class BoardPushBenchmark
         // Methods compiled (or recompiled at a higher tier) by the JIT while the measured events were published: the
         // server's code is not yet in its steady state while this is large.
         var jit = string.Create(CultureInfo.InvariantCulture,
-            $"{System.Runtime.JitInfo.GetCompiledMethodCount() - jit0.Methods}, {(System.Runtime.JitInfo.GetCompilationTime() - jit0.Time).TotalMilliseconds:F0} ms (warm-up {warmup})");
+                $"{System.Runtime.JitInfo.GetCompiledMethodCount() - jit0.Methods}, ")
+            + string.Create(CultureInfo.InvariantCulture,
+                $"{(System.Runtime.JitInfo.GetCompilationTime() - jit0.Time).TotalMilliseconds:F0} ms (warm-up {warmup})");
 
         if (path == "http")
         {
@@ -338,7 +376,8 @@ public static class BoardPushBenchmark
             var roomEvents = catchUp.Events.Where(e => e.Event == BoardEventNames.RoomUpdated && e.Data is RoomCard c && c.RoomId == room).ToList();
             if (catchUp.SnapshotNeeded || roomEvents.Count != httpCalls.Count - warmup)
             {
-                throw new InvalidOperationException($"http path: {httpCalls.Count - warmup} measured calls but {roomEvents.Count} room.updated events");
+                throw new InvalidOperationException(
+                    $"http path: {httpCalls.Count - warmup} measured calls but {roomEvents.Count} room.updated events");
             }
 
             for (var i = warmup; i < httpCalls.Count; i++)
@@ -353,7 +392,11 @@ public static class BoardPushBenchmark
         // Wait (bounded) for the last deliveries.
         await clients.WaitForAsync(sentAt.Keys.ToList(), TimeSpan.FromSeconds(10));
         var snapshot = await clients.SnapshotAsync();
-        if (settings.ArrivalStamps && clients is ChildProcessClients child) StampChecks.Add($"{path}, {clients.Count} clients: {await child.StampsAsync()}");
+        if (settings.ArrivalStamps && clients is ChildProcessClients child)
+        {
+            StampChecks.Add($"{path}, {clients.Count} clients: {await child.StampsAsync()}");
+        }
+
         var rows = new List<string>();
         foreach (var variant in variants)
         {
@@ -385,7 +428,8 @@ public static class BoardPushBenchmark
                 // Per measured event, for looking at the tail: when it was published (ms since the first), first and last delivery.
                 var origin = mine.Min(kv => kv.Value);
                 await File.AppendAllLinesAsync(csv, mine.OrderBy(kv => kv.Value).Select(kv => string.Create(CultureInfo.InvariantCulture,
-                    $"{path}:{variant},{clients.Count},{kv.Key},{Stopwatch.GetElapsedTime(origin, kv.Value).TotalMilliseconds:F3},{first[kv.Key]:F3},{last[kv.Key]:F3}")));
+                    $"{path}:{variant},{clients.Count},{kv.Key},{Stopwatch.GetElapsedTime(origin, kv.Value).TotalMilliseconds:F3},")
+                    + string.Create(CultureInfo.InvariantCulture, $"{first[kv.Key]:F3},{last[kv.Key]:F3}")));
             }
 
             // Per event: its first and its last delivery (the start and the end of the sweep over the screens).
@@ -398,7 +442,11 @@ public static class BoardPushBenchmark
             var name = (variants.Length == 1 ? path : $"{variant} (alternating: {path})") + (note is null ? "" : " " + note);
             Percentiles.Add((clients.Count, name, Pct(latencies, 50), Pct(latencies, 99)));
             rows.Add(string.Create(CultureInfo.InvariantCulture,
-                $"| {name} | {clients.Count} | {mine.Count} | {latencies.Count} | {lost} | {Pct(latencies, 50):F2} | {Pct(latencies, 99):F2} | {(latencies.Count > 0 ? latencies[^1] : double.NaN):F2} | {Pct(publish, 50):F2} | {Pct(firsts, 50):F2} / {Pct(lasts, 50):F2} | {serverCpu} | {clientsCpu} | {gc} | {jit} |"));
+                    $"| {name} | {clients.Count} | {mine.Count} | {latencies.Count} | {lost} | {Pct(latencies, 50):F2} | {Pct(latencies, 99):F2} ")
+                + string.Create(CultureInfo.InvariantCulture,
+                    $"| {(latencies.Count > 0 ? latencies[^1] : double.NaN):F2} | {Pct(publish, 50):F2} ")
+                + string.Create(CultureInfo.InvariantCulture, $"| {Pct(firsts, 50):F2} / {Pct(lasts, 50):F2} ")
+                + string.Create(CultureInfo.InvariantCulture, $"| {serverCpu} | {clientsCpu} | {gc} | {jit} |"));
         }
 
         return string.Join(Environment.NewLine, rows);
@@ -424,12 +472,14 @@ public static class BoardPushBenchmark
         {
             if (row.Path == "baseline") baselines[row.Clients] = (row.P50, row.P99);
             else if (baselines.TryGetValue(row.Clients, out var b))
-                lines.Add(string.Create(CultureInfo.InvariantCulture, $"| {row.Path} | {row.Clients} | {row.P50 / b.P50:F2} | {row.P99 / b.P99:F2} |"));
+                lines.Add(string.Create(CultureInfo.InvariantCulture,
+                    $"| {row.Path} | {row.Clients} | {row.P50 / b.P50:F2} | {row.P99 / b.P99:F2} |"));
         }
 
         if (lines.Count == 0) return;
         Console.WriteLine();
-        Console.WriteLine("Ratio to the baseline row before it (same run and clients; the feed's fan-out called from the same process, no Orleans, no database):");
+        Console.WriteLine("Ratio to the baseline row before it (same run and clients; the feed's fan-out called from the same process, "
+                          + "no Orleans, no database):");
         Console.WriteLine();
         Console.WriteLine("| path | clients | p50 ÷ baseline | p99 ÷ baseline |");
         Console.WriteLine("|---|---:|---:|---:|");
@@ -513,10 +563,13 @@ sealed record Settings(int[] Clients, double Rate, int Events, int Warmup, int I
     };
 
     public const string Usage =
-        "--clients 100,1000 --rate 20 --events 400 --warmup 200 --settle-jit 20 --warmup-max 2400 --idle 30 --client epoll|raw|signalr --clients-in-process "
-        + "--paths baseline,baseline-small,board,http (a~b: alternate a and b event by event in one run) --repeat N --set Config:Key=value (server configuration, repeatable) "
+        "--clients 100,1000 --rate 20 --events 400 --warmup 200 --settle-jit 20 --warmup-max 2400 --idle 30 "
+        + "--client epoll|raw|signalr --clients-in-process "
+        + "--paths baseline,baseline-small,board,http (a~b: alternate a and b event by event in one run) --repeat N "
+        + "--set Config:Key=value (server configuration, repeatable) "
         + "--clients-env NAME=value (environment of the clients' process, repeatable) --stamp read|arrival --clients-priority normal|idle "
-        + "--stalled 0,1,10 (% of the clients added as screens that never read) --join-storm 1000 (screens with distinct device ids joining within 10 s during a board run)";
+        + "--stalled 0,1,10 (% of the clients added as screens that never read) "
+        + "--join-storm 1000 (screens with distinct device ids joining within 10 s during a board run)";
 
     public static Settings Parse(string[] args)
     {
@@ -550,22 +603,33 @@ sealed record Settings(int[] Clients, double Rate, int Events, int Warmup, int I
                 "--stamp" => v is "read" or "arrival"
                     ? s with { ClientsEnvironment = new(s.ClientsEnvironment) { ["MEDSPA_BENCH_STAMP"] = v } }
                     : throw new ArgumentException("--stamp read|arrival"),
-                "--clients-priority" => v is "normal" or "idle" ? s with { ClientsPriority = v == "idle" } : throw new ArgumentException("--clients-priority normal|idle"),
+                "--clients-priority" => v is "normal" or "idle"
+                    ? s with { ClientsPriority = v == "idle" }
+                    : throw new ArgumentException("--clients-priority normal|idle"),
                 "--clients-env" => s with { ClientsEnvironment = new(s.ClientsEnvironment) { [KeyOf(v)] = ValueOf(v) } },
                 _ => throw new ArgumentException($"Unknown option {args[i]} ({Usage})"),
             };
         }
 
         // The defaults: the screens stood in for as closely as one machine allows (see RESULTS.md, run 10).
-        if (!s.ClientsEnvironment.ContainsKey("MEDSPA_BENCH_STAMP") && s.Client == "epoll" && !s.ClientsInProcess) s = s with { ClientsEnvironment = new(s.ClientsEnvironment) { ["MEDSPA_BENCH_STAMP"] = "arrival" } };
-        if (s.ArrivalStamps && (s.Client != "epoll" || s.ClientsInProcess)) throw new ArgumentException("--stamp arrival needs --client epoll in a separate process");
+        if (!s.ClientsEnvironment.ContainsKey("MEDSPA_BENCH_STAMP") && s.Client == "epoll" && !s.ClientsInProcess)
+        {
+            s = s with { ClientsEnvironment = new(s.ClientsEnvironment) { ["MEDSPA_BENCH_STAMP"] = "arrival" } };
+        }
+
+        if (s.ArrivalStamps && (s.Client != "epoll" || s.ClientsInProcess))
+        {
+            throw new ArgumentException("--stamp arrival needs --client epoll in a separate process");
+        }
         if (s.IdleClients && s.ClientsInProcess) throw new ArgumentException("--clients-priority idle needs the clients in a separate process");
         var unknown = s.Paths.SelectMany(p => p.Split('~')).Except(["baseline", "baseline-small", "board", "http"]).ToList();
         if (unknown.Count > 0) throw new ArgumentException($"unknown path(s) {string.Join(',', unknown)}");
         return s;
     }
 
-    private static string KeyOf(string pair) => pair.Contains('=', StringComparison.Ordinal) ? pair[..pair.IndexOf('=', StringComparison.Ordinal)] : throw new ArgumentException($"expected NAME=value, got {pair}");
+    private static string KeyOf(string pair) => pair.Contains('=', StringComparison.Ordinal)
+        ? pair[..pair.IndexOf('=', StringComparison.Ordinal)]
+        : throw new ArgumentException($"expected NAME=value, got {pair}");
 
     private static string ValueOf(string pair) => pair[(pair.IndexOf('=', StringComparison.Ordinal) + 1)..];
 }
@@ -581,7 +645,9 @@ static class BenchEnvironment
 
     public static string Describe()
     {
-        var set = Names.Where(n => Environment.GetEnvironmentVariable(n) is not null).Select(n => $"{n}={Environment.GetEnvironmentVariable(n)}").ToList();
+        var set = Names.Where(n => Environment.GetEnvironmentVariable(n) is not null)
+            .Select(n => $"{n}={Environment.GetEnvironmentVariable(n)}")
+            .ToList();
         ThreadPool.GetMinThreads(out var workers, out _);
         set.Add($"min worker threads {workers}");
         return string.Join(", ", set);
@@ -683,7 +749,8 @@ sealed class BenchServer(string connectionString, IReadOnlyDictionary<string, st
             INSERT INTO clinics (tenant_id, id, name, time_zone, currency) VALUES (@tenantId, @clinicId, 'Bench clinic', 'UTC', 'USD');
             INSERT INTO users (tenant_id, id, email, display_name, role, password_hash) VALUES (@tenantId, @userId, @email, 'Wall', 'display', '!');
             INSERT INTO user_clinics (tenant_id, user_id, clinic_id) VALUES (@tenantId, @userId, @clinicId);
-            INSERT INTO users (tenant_id, id, email, display_name, role, password_hash) VALUES (@tenantId, @deskId, @deskEmail, 'Desk', 'front-desk', '!');
+            INSERT INTO users (tenant_id, id, email, display_name, role, password_hash)
+                VALUES (@tenantId, @deskId, @deskEmail, 'Desk', 'front-desk', '!');
             INSERT INTO user_clinics (tenant_id, user_id, clinic_id) VALUES (@tenantId, @deskId, @clinicId);
             INSERT INTO rooms (tenant_id, id, clinic_id, number, name, kind) VALUES (@tenantId, @roomId, @clinicId, '1', 'Room 1', 'treatment');
             """,
@@ -694,7 +761,8 @@ sealed class BenchServer(string connectionString, IReadOnlyDictionary<string, st
             });
         var issuer = Services.GetRequiredService<AccessTokenIssuer>();
         var (token, _) = issuer.Issue(new TokenSubject(userId, tenantId, Roles.Display, "bench@example.test", "Wall", [clinicId], Guid.NewGuid()));
-        var (deskToken, _) = issuer.Issue(new TokenSubject(deskId, tenantId, Roles.FrontDesk, "desk@example.test", "Desk", [clinicId], Guid.NewGuid()));
+        var (deskToken, _) = issuer.Issue(
+            new TokenSubject(deskId, tenantId, Roles.FrontDesk, "desk@example.test", "Desk", [clinicId], Guid.NewGuid()));
         return new BenchTenant(tenantId, clinicId, token, deskToken, roomId);
     }
 

@@ -21,7 +21,8 @@ public sealed class StalledBoardClient : IAsyncDisposable
     public static async Task<StalledBoardClient> ConnectAsync(HttpClient http, Uri baseAddress, string token, Guid clinicId, string device)
     {
         var client = new StalledBoardClient();
-        using var negotiate = new HttpRequestMessage(HttpMethod.Post, new Uri(baseAddress, "/hubs/clinic/negotiate?negotiateVersion=1&useStatefulReconnect=true"));
+        using var negotiate = new HttpRequestMessage(
+            HttpMethod.Post, new Uri(baseAddress, "/hubs/clinic/negotiate?negotiateVersion=1&useStatefulReconnect=true"));
         negotiate.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
         using var response = await http.SendAsync(negotiate);
         response.EnsureSuccessStatusCode();

@@ -84,7 +84,8 @@ public sealed class SignInThrottle(NpgsqlDataSource db, IOptions<AuthOptions> op
         return await CountFailureAsync(conn, email, scopes, user, ct);
     }
 
-    private async Task<DateTimeOffset?> CountFailureAsync(NpgsqlConnection conn, string email, List<(Scope Scope, byte[] Key)> scopes, UserAccount? user, CancellationToken ct)
+    private async Task<DateTimeOffset?> CountFailureAsync(
+        NpgsqlConnection conn, string email, List<(Scope Scope, byte[] Key)> scopes, UserAccount? user, CancellationToken ct)
     {
         var now = time.GetUtcNow();
         await using var tx = await conn.BeginTransactionAsync(ct);

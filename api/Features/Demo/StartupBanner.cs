@@ -57,7 +57,8 @@ public sealed class StartupBanner(
 
         if (demo.Logins.Count > 0)
         {
-            sb.AppendLine(CultureInfo.InvariantCulture, $"    Demo organisation  {DemoSeed.OrganisationName} — sign in with POST {address}/api/auth/login");
+            sb.AppendLine(CultureInfo.InvariantCulture,
+                $"    Demo organisation  {DemoSeed.OrganisationName} — sign in with POST {address}/api/auth/login");
             foreach (var login in demo.Logins)
             {
                 sb.AppendLine(CultureInfo.InvariantCulture, $"      {login.Role,-11} {login.Email,-40} {login.Name}");

@@ -110,7 +110,8 @@ public static partial class InvoicesApi
         await using (var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct))
         {
             var clinicId = await conn.ExecuteScalarAsync<Guid?>(new CommandDefinition(
-                "SELECT clinic_id FROM appointments WHERE tenant_id = @TenantId AND id = @visitId", new { user.TenantId, visitId }, cancellationToken: ct));
+                "SELECT clinic_id FROM appointments WHERE tenant_id = @TenantId AND id = @visitId",
+                new { user.TenantId, visitId }, cancellationToken: ct));
             if (clinicId is not { } c || !user.CanAccessClinic(c))
             {
                 return ApiProblems.NotFound("Visit");
@@ -263,7 +264,8 @@ public static partial class InvoicesApi
 
                 if (itemCurrency != currency)
                 {
-                    return (null, ApiProblems.Validation("catalogItemId", $"The catalog item is priced in {itemCurrency}, the invoice is in {currency}."));
+                    return (null, ApiProblems.Validation("catalogItemId",
+                        $"The catalog item is priced in {itemCurrency}, the invoice is in {currency}."));
                 }
 
                 catalogPrice = new Money(amount, currency);
@@ -298,7 +300,8 @@ public static partial class InvoicesApi
     }
 
     /// <summary>The field of the first provider id that is not one of the tenant's providers, or null.</summary>
-    private static async Task<string?> UnknownProviderAsync(NpgsqlConnection conn, Guid tenantId, IReadOnlyList<(string Field, Guid Id)> ids, CancellationToken ct)
+    private static async Task<string?> UnknownProviderAsync(
+        NpgsqlConnection conn, Guid tenantId, IReadOnlyList<(string Field, Guid Id)> ids, CancellationToken ct)
     {
         if (ids.Count == 0)
         {
@@ -374,8 +377,10 @@ public static partial class InvoicesApi
             var splitKind = KebabEnum.ParseOrDefault<TipSplitKind>(s.Kind);
             // Checked here, not only when pricing: on an invoice without tip-eligible lines the tip is zero and the
             // split would go unchecked until a later line edit failed on it.
-            v.When(splitKind == TipSplitKind.SingleProvider && s.ProviderId is null, "split.providerId", "providerId is required for a single-provider split.");
-            v.When(splitKind == TipSplitKind.Custom && (s.Shares is null || s.Shares.Count == 0), "split.shares", "shares are required for a custom split.");
+            v.When(splitKind == TipSplitKind.SingleProvider && s.ProviderId is null,
+                "split.providerId", "providerId is required for a single-provider split.");
+            v.When(splitKind == TipSplitKind.Custom && (s.Shares is null || s.Shares.Count == 0),
+                "split.shares", "shares are required for a custom split.");
             v.When(s.Providers is { Count: > 50 } || s.Shares is { Count: > 50 }, "split", "At most 50 providers share a tip.");
             if (s.ProviderId is { } single)
             {
@@ -585,7 +590,8 @@ public static partial class InvoicesApi
     /// <summary>Pricing names a line's fields by its place in the invoice (<c>lines[2].quantity</c>); a request
     /// that carries one line names them as the request does (<c>quantity</c>).</summary>
     private static InvoiceResult ForLineRequest(InvoiceResult result) =>
-        result.Refusal is { Field: { } f } r && f.StartsWith("lines[", StringComparison.Ordinal) && f.IndexOf("].", StringComparison.Ordinal) is var end and > 0
+        result.Refusal is { Field: { } f } r && f.StartsWith("lines[", StringComparison.Ordinal)
+            && f.IndexOf("].", StringComparison.Ordinal) is var end and > 0
             ? result with { Refusal = r with { Field = f[(end + 2)..] } }
             : result;
 
@@ -622,7 +628,8 @@ public static partial class InvoicesApi
     /// <summary>Tax categories a line may name: the catalog's, and the checkout core's well-known ones. Anything else
     /// is a typo that would silently leave the line untaxed.</summary>
     private static readonly IReadOnlyList<string> KnownTaxCategories =
-        [.. Catalog.CatalogVocabulary.TaxCategories.Union([TaxCategories.Standard, TaxCategories.Medical, TaxCategories.ZeroRated, TaxCategories.Exempt])];
+        [.. Catalog.CatalogVocabulary.TaxCategories.Union(
+            [TaxCategories.Standard, TaxCategories.Medical, TaxCategories.ZeroRated, TaxCategories.Exempt])];
 
     private static InvoiceLine? ToLine(Guid lineId, InvoiceLineRequest r, string currency, Money? catalogPrice, out ValidationProblem? problem)
     {
@@ -682,7 +689,8 @@ public static partial class InvoicesApi
     };
 
     private const string SummaryColumns =
-        "id, clinic_id, patient_id, number, status, currency, subtotal, discounts, tax, tips, total, paid, refunded, balance_due, created_at, opened_at, updated_at";
+        "id, clinic_id, patient_id, number, status, currency, subtotal, discounts, tax, tips, total, paid, refunded, "
+        + "balance_due, created_at, opened_at, updated_at";
 
     private sealed class SummaryRow
     {

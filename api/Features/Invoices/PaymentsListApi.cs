@@ -65,15 +65,19 @@ public static class PaymentsListApi
             return ApiProblems.NotFound("Clinic");
         }
 
-        const string where = "WHERE tenant_id = @TenantId AND clinic_id = @clinicId AND business_date = @date AND (@kind::text IS NULL OR kind = @kind)";
+        const string where = "WHERE tenant_id = @TenantId AND clinic_id = @clinicId AND business_date = @date "
+            + "AND (@kind::text IS NULL OR kind = @kind)";
         var args = new { user.TenantId, clinicId, date, kind, paging.PageSize, paging.Offset };
         var list = await conn.QueryPageAsync(paging, "card_transactions",
-            "operation_id, kind, status, invoice_id, invoice_number, tender_id, tender_kind, gateway, payment_id, gateway_refund_id, currency, amount, card_brand, card_last4, business_date, occurred_at",
+            "operation_id, kind, status, invoice_id, invoice_number, tender_id, tender_kind, gateway, payment_id, gateway_refund_id, "
+            + "currency, amount, card_brand, card_last4, business_date, occurred_at",
             where, "occurred_at, operation_id", args, (Row r) => r.ToView(), ct);
         var sums = (await conn.QueryAsync<(string Kind, int Count, long Amount)>(new CommandDefinition(
             "SELECT kind, count(*)::int, coalesce(sum(amount), 0)::bigint FROM card_transactions " + where + " GROUP BY kind",
             args, cancellationToken: ct))).ToDictionary(x => x.Kind);
-        var totals = Kinds.Select(k => new CardTransactionKindTotal(k, sums.GetValueOrDefault(k).Count, new Money(sums.GetValueOrDefault(k).Amount, currency)))
+        var totals = Kinds
+            .Select(k => new CardTransactionKindTotal(
+                k, sums.GetValueOrDefault(k).Count, new Money(sums.GetValueOrDefault(k).Amount, currency)))
             .ToList();
         var net = new Money(sums.GetValueOrDefault("charge").Amount - sums.GetValueOrDefault("refund").Amount, currency);
         return TypedResults.Ok(new CardTransactionsPage(list.Items, list.Page, list.PageSize, list.Total, clinicId, date!.Value, totals, net));

@@ -362,7 +362,9 @@ public static class ReceiptEmail
             <p>Thank you for visiting {WebUtility.HtmlEncode(clinic.Name)} on {WebUtility.HtmlEncode(date)}. Your receipt for invoice
             <strong>{WebUtility.HtmlEncode(d.InvoiceNumber)}</strong> (total {WebUtility.HtmlEncode(total)}) is attached as a PDF.</p>
             {(d.PublicUrl is { } link ? $"<p><a href=\"{WebUtility.HtmlEncode(link)}\">View your receipt online</a></p>" : "")}
-            {(clinic.FooterText is { Length: > 0 } footer ? $"<p>{WebUtility.HtmlEncode(footer).Replace("\n", "<br>", StringComparison.Ordinal)}</p>" : "")}
+            {(clinic.FooterText is { Length: > 0 } footer
+                ? $"<p>{WebUtility.HtmlEncode(footer).Replace("\n", "<br>", StringComparison.Ordinal)}</p>"
+                : "")}
             """;
         return new EmailMessage(
             new EmailAddress(to, d.PatientName),

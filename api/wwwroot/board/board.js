@@ -98,7 +98,9 @@
       // acknowledged); only if that fails does the automatic reconnect + catch-up by seq below take over.
       .withStatefulReconnect()
       // A refused reconnect (revoked or expired token) stops here: start() below renews the token or says it ended.
-      .withAutomaticReconnect({ nextRetryDelayInMilliseconds: (ctx) => isRefused(ctx.retryReason) ? null : Math.min(500 * 2 ** ctx.previousRetryCount, 5000) })
+      .withAutomaticReconnect({
+        nextRetryDelayInMilliseconds: (ctx) => isRefused(ctx.retryReason) ? null : Math.min(500 * 2 ** ctx.previousRetryCount, 5000),
+      })
       .withKeepAliveInterval(5000)
       .withServerTimeout(15000)
       .configureLogging(signalR.LogLevel.Warning)
@@ -206,7 +208,11 @@
   // ---- rendering --------------------------------------------------------------------------------------------------
   const label = (s) => (s || "").replace(/-/g, " ");
   const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
-  const mmss = (ms) => { const t = Math.max(0, Math.floor(ms / 1000)); const m = Math.floor(t / 60), s = t % 60; return m + ":" + String(s).padStart(2, "0"); };
+  const mmss = (ms) => {
+    const t = Math.max(0, Math.floor(ms / 1000));
+    const m = Math.floor(t / 60), s = t % 60;
+    return m + ":" + String(s).padStart(2, "0");
+  };
 
   // Same thresholds as TreatmentPhases on the server: < 15 % just started, ≥ 85 % almost done.
   function phaseOf(room, now) {

@@ -147,12 +147,14 @@ internal sealed class CardTenderSource(IPaymentGateway gateway, TenderMetadata m
 
         return result.Status is RefundStatus.Succeeded or RefundStatus.Pending
             ? new TenderStep(TenderStepStatus.Done, GatewayRefundId: result.RefundId)
-            : new TenderStep(TenderStepStatus.Failed, Code: "refund_failed", Message: result.FailureReason ?? $"The gateway answered the refund with {result.Status}.");
+            : new TenderStep(TenderStepStatus.Failed, Code: "refund_failed",
+                Message: result.FailureReason ?? $"The gateway answered the refund with {result.Status}.");
     }
 
     private async Task<TenderStep> RefundAllAsync(PendingTender tender, string paymentId, CancellationToken cancellationToken)
     {
-        var result = await gateway!.RefundAsync(paymentId, tender.Tender.Amount, tender.IdempotencyKey + ":unwind-refund", "payment undone", cancellationToken);
+        var result = await gateway!.RefundAsync(
+            paymentId, tender.Tender.Amount, tender.IdempotencyKey + ":unwind-refund", "payment undone", cancellationToken);
         return result.Status is RefundStatus.Succeeded or RefundStatus.Pending
             ? TenderStep.Done
             : new TenderStep(TenderStepStatus.Failed, Code: "refund_failed", Message: result.FailureReason);

@@ -48,7 +48,8 @@ public sealed class PaymentOrchestrator(TenderSources sources, Func<Task> persis
                 }
                 catch (PaymentGatewayException e)
                 {
-                    logger.LogWarning(e, "Invoice {InvoiceId}: reserving tender {Index} failed at the gateway; undoing the payment", invoiceId, tender.Index);
+                    logger.LogWarning(e, "Invoice {InvoiceId}: reserving tender {Index} failed at the gateway; undoing the payment",
+                        invoiceId, tender.Index);
                     return await UndoAsync(payment, GatewayUnavailable(tender.Index, e.Message), cancellationToken);
                 }
 
@@ -176,5 +177,6 @@ public sealed class PaymentOrchestrator(TenderSources sources, Func<Task> persis
 
     private static Refusal CaptureFailed(int index, string message) =>
         CheckoutRefusals.ForTender(CheckoutRefusals.CaptureFailed, $"tenders[{index}]",
-            $"Capturing the card failed after every tender was reserved; every reservation was released and anything captured refunded. {message}", index);
+            "Capturing the card failed after every tender was reserved; every reservation was released and anything "
+            + $"captured refunded. {message}", index);
 }

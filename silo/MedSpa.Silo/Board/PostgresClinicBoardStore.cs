@@ -66,7 +66,8 @@ public sealed class PostgresClinicBoardStore(NpgsqlDataSource dataSource, Serial
             found.Name);
     }
 
-    public async Task SaveAsync(Guid tenantId, Guid clinicId, long expectedSeq, StoredBoardState state, IReadOnlyList<BoardEnvelope> newEvents, int keepEvents)
+    public async Task SaveAsync(
+        Guid tenantId, Guid clinicId, long expectedSeq, StoredBoardState state, IReadOnlyList<BoardEnvelope> newEvents, int keepEvents)
     {
         ArgumentOutOfRangeException.ThrowIfZero(newEvents.Count);
         // One statement, so one round trip and its own transaction: the state row is the guard (it only moves from the
@@ -74,8 +75,10 @@ public sealed class PostgresClinicBoardStore(NpgsqlDataSource dataSource, Serial
         // ones pruned only when the guard matched. No row inserted = the guard did not match; a duplicate seq = another
         // activation already stored these events. Either way nothing changed.
         var guard = expectedSeq == 0
-            ? "INSERT INTO board_states (tenant_id, clinic_id, last_seq, state) VALUES ($1, $2, $4, $5) ON CONFLICT DO NOTHING RETURNING 1"
-            : "UPDATE board_states SET last_seq = $4, state = $5, updated_at = now() WHERE tenant_id = $1 AND clinic_id = $2 AND last_seq = $3 RETURNING 1";
+            ? "INSERT INTO board_states (tenant_id, clinic_id, last_seq, state) VALUES ($1, $2, $4, $5) "
+                + "ON CONFLICT DO NOTHING RETURNING 1"
+            : "UPDATE board_states SET last_seq = $4, state = $5, updated_at = now() "
+                + "WHERE tenant_id = $1 AND clinic_id = $2 AND last_seq = $3 RETURNING 1";
         var prune = state.LastSeq / PruneEvery != expectedSeq / PruneEvery && state.LastSeq > keepEvents;
         var sql = $"""
             WITH guard AS ({guard}){(prune ? """

@@ -272,7 +272,8 @@ public sealed class PostgresInvoiceStore(NpgsqlDataSource db) : IInvoiceStore
         WITH e AS (
             INSERT INTO journal_entries (tenant_id, operation_id, clinic_id, invoice_id, kind, reference, business_date, occurred_at, memo)
             SELECT @TenantId, x.op, @ClinicId, @Id, x.kind, x.ref, x.business_date, x.occurred_at, x.memo
-            FROM unnest(@EntryOps::text[], @EntryKinds::text[], @EntryRefs::text[], @EntryDates::date[], @EntryTimes::timestamptz[], @EntryMemos::text[])
+            FROM unnest(@EntryOps::text[], @EntryKinds::text[], @EntryRefs::text[],
+                        @EntryDates::date[], @EntryTimes::timestamptz[], @EntryMemos::text[])
                  AS x(op, kind, ref, business_date, occurred_at, memo)
             ON CONFLICT (tenant_id, operation_id) DO NOTHING
             RETURNING operation_id

@@ -126,9 +126,14 @@ public sealed class CheckoutBaselineServer : IAsyncDisposable
                 (@TenantId, @ServiceId, 'service', 'Botox forehead', @servicePrice, 'medical'),
                 (@TenantId, @RetailId, 'retail-product', 'SPF 50 sunscreen', @retailPrice, 'retail'),
                 (@TenantId, @InjectableId, 'injectable', 'Botox 100U', @injectableUnitPrice, 'medical');
-            INSERT INTO baseline.tax_rates (tenant_id, clinic_id, tax_category, rate_percent) VALUES (@TenantId, @ClinicId, 'retail', @retailTaxPercent);
+            INSERT INTO baseline.tax_rates (tenant_id, clinic_id, tax_category, rate_percent)
+                VALUES (@TenantId, @ClinicId, 'retail', @retailTaxPercent);
             """,
-            new { t.TenantId, t.ClinicId, t.ServiceId, t.RetailId, t.InjectableId, servicePrice, retailPrice, injectableUnitPrice, retailTaxPercent });
+            new
+            {
+                t.TenantId, t.ClinicId, t.ServiceId, t.RetailId, t.InjectableId,
+                servicePrice, retailPrice, injectableUnitPrice, retailTaxPercent,
+            });
         var token = new JsonWebTokenHandler().CreateToken(new SecurityTokenDescriptor
         {
             Issuer = Issuer,
@@ -149,7 +154,8 @@ public sealed class CheckoutBaselineServer : IAsyncDisposable
     {
         await using var conn = await _db.OpenConnectionAsync();
         var (count, total, paid) = await conn.QuerySingleAsync<(long, long, long)>(
-            "SELECT count(*), coalesce(sum(total), 0)::bigint, coalesce(sum(paid), 0)::bigint FROM baseline.invoices WHERE tenant_id = @tenantId AND status = 'paid'",
+            "SELECT count(*), coalesce(sum(total), 0)::bigint, coalesce(sum(paid), 0)::bigint FROM baseline.invoices "
+            + "WHERE tenant_id = @tenantId AND status = 'paid'",
             new { tenantId });
         var (debits, credits, drawer, clearing, entries) = await conn.QuerySingleAsync<(long, long, long, long, long)>(
             """
@@ -161,7 +167,10 @@ public sealed class CheckoutBaselineServer : IAsyncDisposable
             """, new { tenantId });
         var ok = count == paidInvoices && total == cash + check && paid == total && debits == credits && drawer == cash && clearing == check;
         return string.Create(CultureInfo.InvariantCulture,
-            $"Baseline money check {(ok ? "PASSED" : "FAILED")}: {paidInvoices} paid checkouts; tendered cash {cash}, check {check} (cents); invoices paid {count}, sum of totals {total}, sum paid {paid}; journal {entries} entries, debits {debits} = credits {credits}; cash-drawer {drawer}, check-clearing {clearing}");
+                $"Baseline money check {(ok ? "PASSED" : "FAILED")}: {paidInvoices} paid checkouts; tendered cash {cash}, check {check} (cents); ")
+            + string.Create(CultureInfo.InvariantCulture,
+                $"invoices paid {count}, sum of totals {total}, sum paid {paid}; journal {entries} entries, debits {debits} = credits {credits}; ")
+            + string.Create(CultureInfo.InvariantCulture, $"cash-drawer {drawer}, check-clearing {clearing}");
     }
 
     public async ValueTask DisposeAsync()
@@ -194,22 +203,42 @@ public sealed class CheckoutBaselineServer : IAsyncDisposable
     {
         var errors = new Dictionary<string, string[]>();
         if (body.Kind is null || !LineKinds.Contains(body.Kind)) errors["kind"] = [$"kind must be one of {string.Join(", ", LineKinds)}."];
-        if (string.IsNullOrWhiteSpace(body.Description) || body.Description.Length > 200) errors["description"] = ["description is required (at most 200 characters)."];
+        if (string.IsNullOrWhiteSpace(body.Description) || body.Description.Length > 200)
+        {
+            errors["description"] = ["description is required (at most 200 characters)."];
+        }
+
         if (body.Quantity is not (> 0 and <= 10_000)) errors["quantity"] = ["quantity must be between 0 and 10,000."];
-        if (body.UnitPrice is not { Amount: >= 0, Currency.Length: 3 }) errors["unitPrice"] = ["unitPrice needs a non-negative amount and a currency."];
+        if (body.UnitPrice is not { Amount: >= 0, Currency.Length: 3 })
+        {
+            errors["unitPrice"] = ["unitPrice needs a non-negative amount and a currency."];
+        }
+
         if (body.CatalogItemId is null) errors["catalogItemId"] = ["catalogItemId is required."];
-        if (body.Kind == "injectable" && (body.Lot is not { LotNumber.Length: > 0 and <= 40, Expiry: { } expiry } || expiry < DateOnly.FromDateTime(DateTime.UtcNow)))
+        if (body.Kind == "injectable"
+            && (body.Lot is not { LotNumber.Length: > 0 and <= 40, Expiry: { } expiry } || expiry < DateOnly.FromDateTime(DateTime.UtcNow)))
         {
             errors["lot"] = ["An injectable needs its lot number and an expiry that has not passed."];
         }
 
-        if (errors.Count > 0) return Results.ValidationProblem(errors, extensions: new Dictionary<string, object?> { ["code"] = "validation_failed" });
+        if (errors.Count > 0)
+        {
+            return Results.ValidationProblem(errors, extensions: new Dictionary<string, object?> { ["code"] = "validation_failed" });
+        }
+
         var caller = Caller.From(user);
         await using var conn = await _db.OpenConnectionAsync(ct);
         await using var tx = await conn.BeginTransactionAsync(ct);
         if (await LockAsync(conn, tx, caller, invoiceId, ct) is not { } invoice) return NotFound("Invoice");
-        if (invoice.Status != "draft") return Refuse(StatusCodes.Status409Conflict, "invoice_not_draft", "Lines can be added to a draft invoice only.");
-        if (!string.Equals(body.UnitPrice!.Currency, invoice.Currency, StringComparison.Ordinal)) return Invalid("unitPrice", $"The invoice is in {invoice.Currency}.");
+        if (invoice.Status != "draft")
+        {
+            return Refuse(StatusCodes.Status409Conflict, "invoice_not_draft", "Lines can be added to a draft invoice only.");
+        }
+
+        if (!string.Equals(body.UnitPrice!.Currency, invoice.Currency, StringComparison.Ordinal))
+        {
+            return Invalid("unitPrice", $"The invoice is in {invoice.Currency}.");
+        }
 
         // The catalog's price and the clinic's tax rate for the item's category, in one round trip.
         var item = await conn.QuerySingleOrDefaultAsync<(string Kind, long Price, string TaxCategory, decimal? RatePercent)>(new CommandDefinition(
@@ -223,7 +252,8 @@ public sealed class CheckoutBaselineServer : IAsyncDisposable
         if (item.Kind != body.Kind) return Invalid("kind", $"The catalog item is a {item.Kind}.");
         if (body.UnitPrice.Amount != item.Price && string.IsNullOrWhiteSpace(body.PriceOverrideReason))
         {
-            return Refuse(StatusCodes.Status422UnprocessableEntity, "price_differs_from_catalog", "The unit price differs from the catalog's; give priceOverrideReason.");
+            return Refuse(StatusCodes.Status422UnprocessableEntity, "price_differs_from_catalog",
+                "The unit price differs from the catalog's; give priceOverrideReason.");
         }
 
         var amount = (long)Math.Round(body.Quantity!.Value * body.UnitPrice.Amount!.Value, MidpointRounding.ToEven);
@@ -232,12 +262,15 @@ public sealed class CheckoutBaselineServer : IAsyncDisposable
         // Insert the line, move the header's totals, answer the invoice with its lines: one round trip.
         using var multi = await conn.QueryMultipleAsync(new CommandDefinition(
             """
-            INSERT INTO baseline.invoice_lines (tenant_id, invoice_id, id, kind, description, catalog_item_id, quantity, unit_price, amount, tax, tax_category, lot_number, lot_expiry)
-            VALUES (@TenantId, @invoiceId, @lineId, @Kind, @Description, @CatalogItemId, @Quantity, @UnitPrice, @amount, @tax, @TaxCategory, @LotNumber, @LotExpiry);
+            INSERT INTO baseline.invoice_lines (tenant_id, invoice_id, id, kind, description, catalog_item_id, quantity, unit_price,
+                                                amount, tax, tax_category, lot_number, lot_expiry)
+            VALUES (@TenantId, @invoiceId, @lineId, @Kind, @Description, @CatalogItemId, @Quantity, @UnitPrice,
+                    @amount, @tax, @TaxCategory, @LotNumber, @LotExpiry);
             UPDATE baseline.invoices SET subtotal = subtotal + @amount, tax = tax + @tax, total = total + @amount + @tax, updated_at = now()
             WHERE tenant_id = @TenantId AND id = @invoiceId
             RETURNING id, clinic_id, number, status, currency, subtotal, tax, total, paid, created_at;
-            SELECT id, kind, description, catalog_item_id, quantity, unit_price, amount, tax, lot_number, to_char(lot_expiry, 'YYYY-MM-DD') AS lot_expiry
+            SELECT id, kind, description, catalog_item_id, quantity, unit_price, amount, tax, lot_number,
+                   to_char(lot_expiry, 'YYYY-MM-DD') AS lot_expiry
             FROM baseline.invoice_lines WHERE tenant_id = @TenantId AND invoice_id = @invoiceId ORDER BY created_at, id;
             """,
             new
@@ -258,7 +291,10 @@ public sealed class CheckoutBaselineServer : IAsyncDisposable
         await using var tx = await conn.BeginTransactionAsync(ct);
         if (await LockAsync(conn, tx, caller, invoiceId, ct) is not { } invoice) return NotFound("Invoice");
         if (invoice.Status != "draft") return Refuse(StatusCodes.Status409Conflict, "invoice_not_draft", "Only a draft invoice can be opened.");
-        if (invoice.Total <= 0) return Refuse(StatusCodes.Status422UnprocessableEntity, "invoice_empty", "An invoice needs a line before it is opened.");
+        if (invoice.Total <= 0)
+        {
+            return Refuse(StatusCodes.Status422UnprocessableEntity, "invoice_empty", "An invoice needs a line before it is opened.");
+        }
 
         var year = DateTime.UtcNow.Year;
         var entryId = Guid.NewGuid();
@@ -272,16 +308,20 @@ public sealed class CheckoutBaselineServer : IAsyncDisposable
                 (@TenantId, @entryId, 'accounts-receivable', @Total, 0),
                 (@TenantId, @entryId, 'revenue', 0, @Subtotal),
                 (@TenantId, @entryId, 'sales-tax-payable', 0, @Tax);
-            SELECT id, kind, description, catalog_item_id, quantity, unit_price, amount, tax, lot_number, to_char(lot_expiry, 'YYYY-MM-DD') AS lot_expiry
+            SELECT id, kind, description, catalog_item_id, quantity, unit_price, amount, tax, lot_number,
+                   to_char(lot_expiry, 'YYYY-MM-DD') AS lot_expiry
             FROM baseline.invoice_lines WHERE tenant_id = @TenantId AND invoice_id = @invoiceId ORDER BY created_at, id;
             WITH n AS (
                 INSERT INTO baseline.invoice_number_counters (tenant_id, clinic_id, year, last_sequence) VALUES (@TenantId, @ClinicId, @year, 1)
                 ON CONFLICT (tenant_id, clinic_id, year) DO UPDATE SET last_sequence = baseline.invoice_number_counters.last_sequence + 1
                 RETURNING last_sequence)
-            UPDATE baseline.invoices i SET status = 'open', number = @year || '-' || lpad(n.last_sequence::text, 6, '0'), opened_at = now(), updated_at = now()
+            UPDATE baseline.invoices i
+            SET status = 'open', number = @year || '-' || lpad(n.last_sequence::text, 6, '0'), opened_at = now(), updated_at = now()
             FROM n WHERE i.tenant_id = @TenantId AND i.id = @invoiceId
             RETURNING i.id, i.clinic_id, i.number, i.status, i.currency, i.subtotal, i.tax, i.total, i.paid, i.created_at;
-            """, new { caller.TenantId, invoice.ClinicId, year, invoiceId, entryId, invoice.Total, invoice.Subtotal, invoice.Tax }, tx, cancellationToken: ct));
+            """,
+            new { caller.TenantId, invoice.ClinicId, year, invoiceId, entryId, invoice.Total, invoice.Subtotal, invoice.Tax },
+            tx, cancellationToken: ct));
         var lines = (await multi.ReadAsync<LineRow>()).ToList();
         var header = await multi.ReadSingleAsync<InvoiceRow>();
         await tx.CommitAsync(ct);
@@ -300,11 +340,19 @@ public sealed class CheckoutBaselineServer : IAsyncDisposable
         for (var i = 0; i < (body.Tenders?.Count ?? 0); i++)
         {
             var t = body.Tenders![i];
-            if (t?.Kind is null || !TenderKinds.Contains(t.Kind)) errors[$"tenders[{i}].kind"] = [$"kind must be one of {string.Join(", ", TenderKinds)}."];
+            if (t?.Kind is null || !TenderKinds.Contains(t.Kind))
+            {
+                errors[$"tenders[{i}].kind"] = [$"kind must be one of {string.Join(", ", TenderKinds)}."];
+            }
+
             if (t?.Amount is not { Amount: > 0, Currency.Length: 3 }) errors[$"tenders[{i}].amount"] = ["A positive amount with its currency."];
         }
 
-        if (errors.Count > 0) return Results.ValidationProblem(errors, extensions: new Dictionary<string, object?> { ["code"] = "validation_failed" });
+        if (errors.Count > 0)
+        {
+            return Results.ValidationProblem(errors, extensions: new Dictionary<string, object?> { ["code"] = "validation_failed" });
+        }
+
         var caller = Caller.From(user);
         var requestHash = Convert.ToHexString(SHA256.HashData(JsonSerializer.SerializeToUtf8Bytes(body)));
         await using var conn = await _db.OpenConnectionAsync(ct);
@@ -319,14 +367,25 @@ public sealed class CheckoutBaselineServer : IAsyncDisposable
             var earlier = await conn.QuerySingleAsync<(string Hash, int? Status, string? Response)>(new CommandDefinition(
                 "SELECT request_hash, status_code, response FROM baseline.idempotency_keys WHERE tenant_id = @TenantId AND key = @key",
                 new { caller.TenantId, key }, tx, cancellationToken: ct));
-            if (earlier.Hash != requestHash) return Refuse(StatusCodes.Status422UnprocessableEntity, "idempotency_key_reused", "This Idempotency-Key was used with another request.");
-            return earlier.Status is { } status ? Results.Text(earlier.Response, "application/json", Encoding.UTF8, status) : Refuse(StatusCodes.Status409Conflict, "request_in_progress", "The same request is still running.");
+            if (earlier.Hash != requestHash)
+            {
+                return Refuse(StatusCodes.Status422UnprocessableEntity, "idempotency_key_reused",
+                    "This Idempotency-Key was used with another request.");
+            }
+
+            return earlier.Status is { } status
+                ? Results.Text(earlier.Response, "application/json", Encoding.UTF8, status)
+                : Refuse(StatusCodes.Status409Conflict, "request_in_progress", "The same request is still running.");
         }
 
         if (await LockAsync(conn, tx, caller, invoiceId, ct) is not { } invoice) return NotFound("Invoice");
         if (invoice.Status != "open") return Refuse(StatusCodes.Status409Conflict, "invoice_not_open", "Only an open invoice can be paid.");
         var tenders = body.Tenders!;
-        if (tenders.Any(t => !string.Equals(t.Amount!.Currency, invoice.Currency, StringComparison.Ordinal))) return Invalid("tenders", $"The invoice is in {invoice.Currency}.");
+        if (tenders.Any(t => !string.Equals(t.Amount!.Currency, invoice.Currency, StringComparison.Ordinal)))
+        {
+            return Invalid("tenders", $"The invoice is in {invoice.Currency}.");
+        }
+
         var sum = tenders.Sum(t => t.Amount!.Amount!.Value);
         var due = invoice.Total - invoice.Paid;
         if (sum > due) return Refuse(StatusCodes.Status422UnprocessableEntity, "overpayment", $"The tenders ({sum}) exceed the balance due ({due}).");
@@ -341,7 +400,8 @@ public sealed class CheckoutBaselineServer : IAsyncDisposable
         using var multi = await conn.QueryMultipleAsync(new CommandDefinition(
             """
             INSERT INTO baseline.payments (tenant_id, id, invoice_id, kind, amount, reference)
-            SELECT @TenantId, p.id, @invoiceId, p.kind, p.amount, p.reference FROM unnest(@ids, @kinds, @amounts, @references) AS p(id, kind, amount, reference);
+            SELECT @TenantId, p.id, @invoiceId, p.kind, p.amount, p.reference
+            FROM unnest(@ids, @kinds, @amounts, @references) AS p(id, kind, amount, reference);
             INSERT INTO baseline.journal_entries (tenant_id, id, invoice_id, memo) VALUES (@TenantId, @entryId, @invoiceId, 'payment');
             INSERT INTO baseline.journal_postings (tenant_id, entry_id, account, debit, credit)
             SELECT @TenantId, @entryId, p.account, p.amount, 0 FROM unnest(@accounts, @amounts) AS p(account, amount)
@@ -349,7 +409,8 @@ public sealed class CheckoutBaselineServer : IAsyncDisposable
             UPDATE baseline.invoices SET paid = paid + @sum, status = CASE WHEN paid + @sum = total THEN 'paid' ELSE status END, updated_at = now()
             WHERE tenant_id = @TenantId AND id = @invoiceId
             RETURNING id, clinic_id, number, status, currency, subtotal, tax, total, paid, created_at;
-            SELECT id, kind, description, catalog_item_id, quantity, unit_price, amount, tax, lot_number, to_char(lot_expiry, 'YYYY-MM-DD') AS lot_expiry
+            SELECT id, kind, description, catalog_item_id, quantity, unit_price, amount, tax, lot_number,
+                   to_char(lot_expiry, 'YYYY-MM-DD') AS lot_expiry
             FROM baseline.invoice_lines WHERE tenant_id = @TenantId AND invoice_id = @invoiceId ORDER BY created_at, id;
             SELECT id, kind, amount, reference FROM baseline.payments WHERE tenant_id = @TenantId AND invoice_id = @invoiceId ORDER BY created_at, id;
             """, new { caller.TenantId, invoiceId, ids, kinds, amounts, references, entryId, accounts, sum }, tx, cancellationToken: ct));
@@ -368,7 +429,8 @@ public sealed class CheckoutBaselineServer : IAsyncDisposable
     private static async Task<InvoiceRow?> LockAsync(NpgsqlConnection conn, NpgsqlTransaction tx, Caller caller, Guid invoiceId, CancellationToken ct)
     {
         var row = await conn.QuerySingleOrDefaultAsync<InvoiceRow>(new CommandDefinition(
-            "SELECT id, clinic_id, number, status, currency, subtotal, tax, total, paid, created_at FROM baseline.invoices WHERE tenant_id = @TenantId AND id = @invoiceId FOR UPDATE",
+            "SELECT id, clinic_id, number, status, currency, subtotal, tax, total, paid, created_at FROM baseline.invoices "
+            + "WHERE tenant_id = @TenantId AND id = @invoiceId FOR UPDATE",
             new { caller.TenantId, invoiceId }, tx, cancellationToken: ct));
         return row is not null && caller.Clinics.Contains(row.ClinicId) ? row : null;
     }
@@ -397,7 +459,8 @@ public sealed class CheckoutBaselineServer : IAsyncDisposable
     }
 
     private static IResult Invalid(string field, string message) =>
-        Results.ValidationProblem(new Dictionary<string, string[]> { [field] = [message] }, extensions: new Dictionary<string, object?> { ["code"] = "validation_failed" });
+        Results.ValidationProblem(new Dictionary<string, string[]> { [field] = [message] },
+            extensions: new Dictionary<string, object?> { ["code"] = "validation_failed" });
 
     private static IResult NotFound(string what) => Refuse(StatusCodes.Status404NotFound, "not_found", $"{what} not found.");
 
@@ -417,15 +480,19 @@ public sealed class CheckoutBaselineServer : IAsyncDisposable
 
     public sealed record LotBody(string? LotNumber, DateOnly? Expiry);
 
-    public sealed record LineBody(string? Kind, string? Description, decimal? Quantity, MoneyBody? UnitPrice, Guid? CatalogItemId, LotBody? Lot, string? PriceOverrideReason);
+    public sealed record LineBody(
+        string? Kind, string? Description, decimal? Quantity, MoneyBody? UnitPrice, Guid? CatalogItemId, LotBody? Lot, string? PriceOverrideReason);
 
     public sealed record TenderBody(string? Kind, MoneyBody? Amount, string? Reference);
 
     public sealed record PayBody(IReadOnlyList<TenderBody>? Tenders);
 
-    private sealed record InvoiceRow(Guid Id, Guid ClinicId, string? Number, string Status, string Currency, long Subtotal, long Tax, long Total, long Paid, DateTime CreatedAt);
+    private sealed record InvoiceRow(
+        Guid Id, Guid ClinicId, string? Number, string Status, string Currency, long Subtotal, long Tax, long Total, long Paid, DateTime CreatedAt);
 
-    private sealed record LineRow(Guid Id, string Kind, string Description, Guid? CatalogItemId, decimal Quantity, long UnitPrice, long Amount, long Tax, string? LotNumber, string? LotExpiry);
+    private sealed record LineRow(
+        Guid Id, string Kind, string Description, Guid? CatalogItemId, decimal Quantity, long UnitPrice, long Amount, long Tax,
+        string? LotNumber, string? LotExpiry);
 
     private sealed record PaymentRow(Guid Id, string Kind, long Amount, string? Reference);
 
@@ -441,7 +508,8 @@ public sealed class CheckoutBaselineServer : IAsyncDisposable
             tenant_id uuid NOT NULL, clinic_id uuid NOT NULL, tax_category text NOT NULL, rate_percent numeric(7, 4) NOT NULL,
             PRIMARY KEY (tenant_id, clinic_id, tax_category), FOREIGN KEY (tenant_id, clinic_id) REFERENCES baseline.clinics);
         CREATE TABLE IF NOT EXISTS baseline.invoices (
-            tenant_id uuid NOT NULL, id uuid NOT NULL, clinic_id uuid NOT NULL, number text, status text NOT NULL CHECK (status IN ('draft', 'open', 'paid')),
+            tenant_id uuid NOT NULL, id uuid NOT NULL, clinic_id uuid NOT NULL, number text,
+            status text NOT NULL CHECK (status IN ('draft', 'open', 'paid')),
             currency char(3) NOT NULL, subtotal bigint NOT NULL DEFAULT 0, tax bigint NOT NULL DEFAULT 0, total bigint NOT NULL DEFAULT 0,
             paid bigint NOT NULL DEFAULT 0 CHECK (paid >= 0 AND paid <= total), created_by uuid NOT NULL,
             created_at timestamptz NOT NULL DEFAULT now(), opened_at timestamptz, updated_at timestamptz NOT NULL DEFAULT now(),
@@ -449,11 +517,13 @@ public sealed class CheckoutBaselineServer : IAsyncDisposable
         CREATE TABLE IF NOT EXISTS baseline.invoice_lines (
             tenant_id uuid NOT NULL, invoice_id uuid NOT NULL, id uuid NOT NULL, kind text NOT NULL, description text NOT NULL,
             catalog_item_id uuid, quantity numeric(12, 3) NOT NULL CHECK (quantity > 0), unit_price bigint NOT NULL, amount bigint NOT NULL,
-            tax bigint NOT NULL, tax_category text NOT NULL, lot_number text, lot_expiry date, created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+            tax bigint NOT NULL, tax_category text NOT NULL, lot_number text, lot_expiry date,
+            created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
             PRIMARY KEY (tenant_id, invoice_id, id), FOREIGN KEY (tenant_id, invoice_id) REFERENCES baseline.invoices,
             FOREIGN KEY (tenant_id, catalog_item_id) REFERENCES baseline.catalog_items);
         CREATE TABLE IF NOT EXISTS baseline.invoice_number_counters (
-            tenant_id uuid NOT NULL, clinic_id uuid NOT NULL, year int NOT NULL, last_sequence bigint NOT NULL, PRIMARY KEY (tenant_id, clinic_id, year));
+            tenant_id uuid NOT NULL, clinic_id uuid NOT NULL, year int NOT NULL, last_sequence bigint NOT NULL,
+            PRIMARY KEY (tenant_id, clinic_id, year));
         CREATE TABLE IF NOT EXISTS baseline.payments (
             tenant_id uuid NOT NULL, id uuid NOT NULL, invoice_id uuid NOT NULL, kind text NOT NULL, amount bigint NOT NULL CHECK (amount > 0),
             reference text, created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
@@ -462,7 +532,8 @@ public sealed class CheckoutBaselineServer : IAsyncDisposable
             tenant_id uuid NOT NULL, id uuid NOT NULL, invoice_id uuid NOT NULL, memo text NOT NULL, created_at timestamptz NOT NULL DEFAULT now(),
             PRIMARY KEY (tenant_id, id), FOREIGN KEY (tenant_id, invoice_id) REFERENCES baseline.invoices);
         CREATE TABLE IF NOT EXISTS baseline.journal_postings (
-            tenant_id uuid NOT NULL, entry_id uuid NOT NULL, account text NOT NULL, debit bigint NOT NULL CHECK (debit >= 0), credit bigint NOT NULL CHECK (credit >= 0),
+            tenant_id uuid NOT NULL, entry_id uuid NOT NULL, account text NOT NULL,
+            debit bigint NOT NULL CHECK (debit >= 0), credit bigint NOT NULL CHECK (credit >= 0),
             FOREIGN KEY (tenant_id, entry_id) REFERENCES baseline.journal_entries);
         CREATE INDEX IF NOT EXISTS journal_postings_entry ON baseline.journal_postings (tenant_id, entry_id);
         CREATE TABLE IF NOT EXISTS baseline.idempotency_keys (

@@ -207,6 +207,8 @@ public sealed class LockoutAndMfaTests(FakeClockApiFactory factory) : IClassFixt
     {
         var now = factory.Clock.GetUtcNow();
         var valid = new[] { -30, 0, 30 }.Select(s => CodeAt(secret, now.AddSeconds(s))).ToHashSet();
-        return Enumerable.Range(0, 1000).Select(i => i.ToString("D6", System.Globalization.CultureInfo.InvariantCulture)).First(c => !valid.Contains(c));
+        return Enumerable.Range(0, 1000)
+            .Select(i => i.ToString("D6", System.Globalization.CultureInfo.InvariantCulture))
+            .First(c => !valid.Contains(c));
     }
 }

@@ -288,7 +288,8 @@ public sealed class RevocationTests(RevocationHosts hosts) : IClassFixture<Revoc
         var list = new RevokedAccessList(
             First.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<AuthOptions>>(), TimeProvider.System,
             new RevokedConnections(Microsoft.Extensions.Logging.Abstractions.NullLogger<RevokedConnections>.Instance));
-        await using var conn = await First.Services.GetRequiredService<NpgsqlDataSource>().OpenUnscopedConnectionAsync("the deny list of all tenants");
+        await using var conn = await First.Services.GetRequiredService<NpgsqlDataSource>()
+            .OpenUnscopedConnectionAsync("the deny list of all tenants");
         list.Apply(await AccessRevocationStore.SinceAsync(conn, DateTimeOffset.UtcNow - list.Horizon, default));
         Assert.True(list.IsRevoked(tenant.TenantId, user.UserId, login.GetProperty("sessionId").GetGuid(), 0));
         Assert.False(list.IsRevoked(tenant.TenantId, user.UserId, Guid.NewGuid(), 0));

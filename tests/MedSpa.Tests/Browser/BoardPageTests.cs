@@ -93,7 +93,8 @@ public sealed class BoardPageTests(LiveServerFactory factory) : IClassFixture<Li
         down = false;
         await Assertions.Expect(banner).ToHaveAttributeAsync("data-state", "restored", new() { Timeout = 20_000 });
         await Assertions.Expect(card).ToHaveAttributeAsync("data-status", "ready");
-        await Assertions.Expect(page.Locator("body")).ToHaveAttributeAsync("data-seq", last.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        await Assertions.Expect(page.Locator("body"))
+            .ToHaveAttributeAsync("data-seq", last.ToString(System.Globalization.CultureInfo.InvariantCulture));
     }
 
     [Fact]
@@ -123,7 +124,8 @@ public sealed class BoardPageTests(LiveServerFactory factory) : IClassFixture<Li
         var tenant = await TestTenant.CreateAsync(factory);
         var roomId = await tenant.AddRoomAsync("8", "Room 8");
         using var admin = tenant.ClientFor(tenant.Owner);
-        var created = await admin.PostAsync($"/api/clinics/{tenant.ClinicId}/display-links", System.Net.Http.Json.JsonContent.Create(new { name = "Lobby TV" }));
+        var created = await admin.PostAsync($"/api/clinics/{tenant.ClinicId}/display-links",
+            System.Net.Http.Json.JsonContent.Create(new { name = "Lobby TV" }));
         var link = await created.ReadJsonAsync<MedSpa.Api.Features.Board.Live.DisplayLinkResponse>();
         var page = await _browser!.NewPageAsync(new BrowserNewPageOptions { BaseURL = factory.BaseAddress.ToString() });
         var exchanges = 0;
@@ -135,7 +137,8 @@ public sealed class BoardPageTests(LiveServerFactory factory) : IClassFixture<Li
         await page.GotoAsync(link.Url!);
         await Assertions.Expect(page.Locator($".room[data-room-id='{roomId}']")).ToHaveAttributeAsync("data-status", "empty");
 
-        Assert.Equal(System.Net.HttpStatusCode.NoContent, (await admin.DeleteAsync($"/api/clinics/{tenant.ClinicId}/display-links/{link.Id}")).StatusCode);
+        Assert.Equal(System.Net.HttpStatusCode.NoContent,
+            (await admin.DeleteAsync($"/api/clinics/{tenant.ClinicId}/display-links/{link.Id}")).StatusCode);
 
         // The server closes the screen's connection; the page's reconnect is refused, and it says why instead of
         // "reconnecting…" for ever.
@@ -167,7 +170,9 @@ public sealed class BoardPageTests(LiveServerFactory factory) : IClassFixture<Li
         var desk = await MedSpa.Tests.Auth.AuthCalls.LoginOkAsync(factory.CreateClient(), frontDesk.Email, frontDesk.Password!, deviceId: "desk");
         using var deskClient = factory.CreateClient(desk.GetProperty("accessToken").GetString()!);
         var sessions = await deskClient.GetFromJsonAsync<System.Text.Json.JsonElement>("/api/auth/sessions");
-        var wallSession = sessions.GetProperty("items").EnumerateArray().Single(s => s.GetProperty("deviceId").GetString() != "desk").GetProperty("id").GetGuid();
+        var wallSession = sessions.GetProperty("items").EnumerateArray()
+            .Single(s => s.GetProperty("deviceId").GetString() != "desk")
+            .GetProperty("id").GetGuid();
         Assert.Equal(System.Net.HttpStatusCode.NoContent, (await deskClient.DeleteAsync($"/api/auth/sessions/{wallSession}")).StatusCode);
 
         var banner = page.Locator("#banner");

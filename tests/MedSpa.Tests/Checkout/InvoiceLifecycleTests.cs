@@ -67,7 +67,13 @@ public sealed class InvoiceLifecycleTests(MedSpaApiFactory factory) : IClassFixt
 
         // Cash reconciliation: the drawer should hold 190 − 50 = $140; $139.50 counted is 50¢ short.
         var recon = await desk.SendAsync(HttpMethod.Post, "/api/reports/cash-reconciliation",
-            new { clinicId = tenant.ClinicId, date = day.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture), counted = Usd(13950) }, HttpStatusCode.Created);
+            new
+            {
+                clinicId = tenant.ClinicId,
+                date = day.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture),
+                counted = Usd(13950),
+            },
+            HttpStatusCode.Created);
         Assert.Equal(14000, recon.Amount("expected"));
         Assert.Equal(-50, recon.Amount("difference"));
 

@@ -150,6 +150,8 @@ public sealed class ReminderTableTests(ReminderTableFixture fixture) : IClassFix
 
         var etags = await Task.WhenAll(Enumerable.Range(0, 10).Select(_ => table.UpsertRow(reminder, CancellationToken.None)));
 
-        Assert.Equal(Enumerable.Range(0, 10).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)), etags.Select(e => e!).OrderBy(int.Parse));
+        Assert.Equal(
+            Enumerable.Range(0, 10).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+            etags.Select(e => e!).OrderBy(int.Parse));
     }
 }

@@ -74,7 +74,10 @@ public sealed class StripeWebhookTests(WebhookApiFactory factory) : IClassFixtur
           "paid": true,
           "payment_intent": "{{paymentIntentId}}",
           "payment_method": "pm_1QabcDEF",
-          "payment_method_details": { "type": "card", "card": { "brand": "visa", "last4": "4242", "exp_month": 12, "exp_year": 2030, "funding": "credit" } },
+          "payment_method_details": {
+            "type": "card",
+            "card": { "brand": "visa", "last4": "4242", "exp_month": 12, "exp_year": 2030, "funding": "credit" }
+          },
           "refunded": {{(amountRefunded == 12500 ? "true" : "false")}},
           "status": "succeeded"
         }
@@ -241,7 +244,13 @@ public sealed class StripeWebhookTests(WebhookApiFactory factory) : IClassFixtur
         Assert.True(body.GetProperty("applied").GetBoolean());
         Assert.False(body.GetProperty("duplicate").GetBoolean());
         await DeliverOkAsync(Event(NewId("evt"), "payment_intent.payment_failed", PaymentIntent(declined, "requires_payment_method",
-            lastPaymentError: """{ "code": "card_declined", "decline_code": "insufficient_funds", "doc_url": "https://stripe.com/docs/error-codes/card-declined", "message": "Your card has insufficient funds.", "type": "card_error" }""")));
+            lastPaymentError: """
+                {
+                  "code": "card_declined", "decline_code": "insufficient_funds",
+                  "doc_url": "https://stripe.com/docs/error-codes/card-declined",
+                  "message": "Your card has insufficient funds.", "type": "card_error"
+                }
+                """)));
         await DeliverOkAsync(Event(NewId("evt"), "payment_intent.canceled", PaymentIntent(canceled, "canceled", cancellationReason: "abandoned")));
 
         var s = await PaymentAsync(succeeded);
@@ -253,7 +262,9 @@ public sealed class StripeWebhookTests(WebhookApiFactory factory) : IClassFixtur
 
         // Stripe does not promise order: a failure reported after success does not undo it.
         await DeliverOkAsync(Event(NewId("evt"), "payment_intent.payment_failed", PaymentIntent(succeeded, "requires_payment_method",
-            lastPaymentError: """{ "code": "processing_error", "message": "An error occurred while processing your card.", "type": "card_error" }""")));
+            lastPaymentError: """
+                { "code": "processing_error", "message": "An error occurred while processing your card.", "type": "card_error" }
+                """)));
         Assert.Equal("succeeded", (await PaymentAsync(succeeded)).Status);
 
         Assert.Equal(tenant.TenantId, await factory.ScalarAsync<Guid>(
@@ -267,7 +278,9 @@ public sealed class StripeWebhookTests(WebhookApiFactory factory) : IClassFixtur
         var paymentId = await CardPaymentAsync(tenant);
         var eventId = NewId("evt");
         var payload = Event(eventId, "payment_intent.payment_failed", PaymentIntent(paymentId, "requires_payment_method",
-            lastPaymentError: """{ "code": "card_declined", "decline_code": "generic_decline", "message": "Your card was declined.", "type": "card_error" }"""));
+            lastPaymentError: """
+                { "code": "card_declined", "decline_code": "generic_decline", "message": "Your card was declined.", "type": "card_error" }
+                """));
 
         await DeliverOkAsync(payload);
         Assert.Equal("declined", (await PaymentAsync(paymentId)).Status);

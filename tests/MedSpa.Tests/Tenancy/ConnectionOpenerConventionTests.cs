@@ -30,7 +30,9 @@ public sealed partial class ConnectionOpenerConventionTests
         var offenders = SourceFiles()
             .Where(f => !Allowed.ContainsKey(f.Path))
             .SelectMany(f => f.Lines.Select((line, i) => (f.Path, Line: i + 1, Text: line.Trim())))
-            .Where(l => RawOpen().IsMatch(l.Text) && !l.Text.StartsWith("//", StringComparison.Ordinal) && !l.Text.StartsWith("///", StringComparison.Ordinal))
+            .Where(l => RawOpen().IsMatch(l.Text)
+                        && !l.Text.StartsWith("//", StringComparison.Ordinal)
+                        && !l.Text.StartsWith("///", StringComparison.Ordinal))
             .Select(l => $"{l.Path}:{l.Line}: {l.Text}")
             .ToList();
         Assert.Empty(offenders);
@@ -57,7 +59,8 @@ public sealed partial class ConnectionOpenerConventionTests
         var files = SourceFiles().Select(f => f.Path).ToList();
         Assert.Contains("silo/MedSpa.Silo/Data/TenantConnections.cs", files);
         Assert.Contains(files, f => f.StartsWith("api/Features/", StringComparison.Ordinal));
-        Assert.Contains(SourceFiles(), f => f.Lines.Any(l => l.Contains("OpenTenantConnectionAsync(", StringComparison.Ordinal)) && f.Path.StartsWith("api/", StringComparison.Ordinal));
+        Assert.Contains(SourceFiles(), f => f.Lines.Any(l => l.Contains("OpenTenantConnectionAsync(", StringComparison.Ordinal))
+                                            && f.Path.StartsWith("api/", StringComparison.Ordinal));
         foreach (var path in Allowed.Keys)
         {
             Assert.Contains(path, files);

@@ -127,7 +127,8 @@ public sealed class RowLevelSecurityTests(TwoTenantsFactory factory) : IClassFix
 
             await using (var b = await _runtime.OpenTenantConnectionAsync(factory.B.TenantId))
             {
-                var aRows = await b.ExecuteScalarAsync<long>($"SELECT count(*) FROM \"{table}\" WHERE tenant_id = @A", new { A = factory.A.TenantId });
+                var aRows = await b.ExecuteScalarAsync<long>(
+                    $"SELECT count(*) FROM \"{table}\" WHERE tenant_id = @A", new { A = factory.A.TenantId });
                 var all = await b.ExecuteScalarAsync<long>($"SELECT count(*) FROM \"{table}\"");
                 if (aRows != 0)
                 {
@@ -143,7 +144,8 @@ public sealed class RowLevelSecurityTests(TwoTenantsFactory factory) : IClassFix
             // The same query in A's own context does see A's rows: the check above could have failed.
             await using (var a = await _runtime.OpenTenantConnectionAsync(factory.A.TenantId))
             {
-                var aRows = await a.ExecuteScalarAsync<long>($"SELECT count(*) FROM \"{table}\" WHERE tenant_id = @A", new { A = factory.A.TenantId });
+                var aRows = await a.ExecuteScalarAsync<long>(
+                    $"SELECT count(*) FROM \"{table}\" WHERE tenant_id = @A", new { A = factory.A.TenantId });
                 if (aRows != ownerA)
                 {
                     failures.Add($"{table}: tenant A's connection sees {aRows} of its {ownerA} rows");
@@ -258,7 +260,8 @@ public sealed class RowLevelSecurityTests(TwoTenantsFactory factory) : IClassFix
         await using var unscoped = await _runtime.OpenUnscopedConnectionAsync("test: what an unscoped connection sees");
         foreach (var table in await TenantTablesAsync())
         {
-            var seen = await unscoped.ExecuteScalarAsync<long>($"SELECT count(*) FROM \"{table}\" WHERE tenant_id = @A", new { A = factory.A.TenantId });
+            var seen = await unscoped.ExecuteScalarAsync<long>(
+                $"SELECT count(*) FROM \"{table}\" WHERE tenant_id = @A", new { A = factory.A.TenantId });
             if (globalReads.Contains(table) ? seen == 0 : seen != 0)
             {
                 failures.Add($"{table}: an unscoped connection sees {seen} of tenant A's rows");

@@ -94,7 +94,8 @@ public sealed record TenantSeed(TestTenant Tenant)
                                            payment_id, currency, amount, business_date, occurred_at)
             VALUES (@TenantId, 'op-' || @Suffix, @ClinicId, @InvoiceId, gen_random_uuid(), 'card', 'charge', 'succeeded', 'stripe',
                     'pi_' || @Suffix, 'USD', 1000, current_date, now());
-            INSERT INTO gateway_events (gateway, event_id, event_type, tenant_id) VALUES ('stripe', 'evt_' || @Suffix, 'payment_intent.succeeded', @TenantId);
+            INSERT INTO gateway_events (gateway, event_id, event_type, tenant_id)
+            VALUES ('stripe', 'evt_' || @Suffix, 'payment_intent.succeeded', @TenantId);
             INSERT INTO notifications (tenant_id, id, clinic_id, kind, subject_type, subject_id, message, dedupe_key)
             VALUES (@TenantId, gen_random_uuid(), @ClinicId, 'card-expiring', 'saved-card', 'pm_' || @Suffix, 'Card expires.', 'seed:' || @Suffix);
             """,

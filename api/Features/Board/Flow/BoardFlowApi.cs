@@ -28,12 +28,18 @@ public static class BoardFlowApi
     {
         var rooms = app.MapGroup("/api/rooms/{roomId:guid}").RequireAuthorization(Policies.Staff).WithTags("Live rooms");
         rooms.MapGet("/status", GetRoom).WithName("GetRoomStatus");
-        rooms.MapPost("/clean", (Guid roomId, [FromBody] RoomCommandRequest? body, HttpContext http, CurrentUser user, IGrainFactory grains, RoomClinics roomClinics, TimeProvider time, CancellationToken ct) =>
-            RoomCommand(roomId, body, http, user, grains, roomClinics, time, (g, c, _) => g.MarkCleanAsync(c), ct)).WithName("MarkRoomClean").WithIdempotency();
-        rooms.MapPost("/out-of-service", (Guid roomId, [FromBody] RoomCommandRequest? body, HttpContext http, CurrentUser user, IGrainFactory grains, RoomClinics roomClinics, TimeProvider time, CancellationToken ct) =>
-            RoomCommand(roomId, body, http, user, grains, roomClinics, time, (g, c, r) => g.TakeOutOfServiceAsync(r, c), ct)).WithName("TakeRoomOutOfService").WithIdempotency();
-        rooms.MapPost("/in-service", (Guid roomId, [FromBody] RoomCommandRequest? body, HttpContext http, CurrentUser user, IGrainFactory grains, RoomClinics roomClinics, TimeProvider time, CancellationToken ct) =>
-            RoomCommand(roomId, body, http, user, grains, roomClinics, time, (g, c, _) => g.ReturnToServiceAsync(c), ct)).WithName("ReturnRoomToService").WithIdempotency();
+        rooms.MapPost("/clean", (Guid roomId, [FromBody] RoomCommandRequest? body, HttpContext http, CurrentUser user,
+                IGrainFactory grains, RoomClinics roomClinics, TimeProvider time, CancellationToken ct) =>
+            RoomCommand(roomId, body, http, user, grains, roomClinics, time, (g, c, _) => g.MarkCleanAsync(c), ct))
+            .WithName("MarkRoomClean").WithIdempotency();
+        rooms.MapPost("/out-of-service", (Guid roomId, [FromBody] RoomCommandRequest? body, HttpContext http, CurrentUser user,
+                IGrainFactory grains, RoomClinics roomClinics, TimeProvider time, CancellationToken ct) =>
+            RoomCommand(roomId, body, http, user, grains, roomClinics, time, (g, c, r) => g.TakeOutOfServiceAsync(r, c), ct))
+            .WithName("TakeRoomOutOfService").WithIdempotency();
+        rooms.MapPost("/in-service", (Guid roomId, [FromBody] RoomCommandRequest? body, HttpContext http, CurrentUser user,
+                IGrainFactory grains, RoomClinics roomClinics, TimeProvider time, CancellationToken ct) =>
+            RoomCommand(roomId, body, http, user, grains, roomClinics, time, (g, c, _) => g.ReturnToServiceAsync(c), ct))
+            .WithName("ReturnRoomToService").WithIdempotency();
 
         var providers = app.MapGroup("/api/providers/{providerId:guid}").RequireAuthorization(Policies.Staff).WithTags("Live providers");
         providers.MapGet("/status", GetProvider).WithName("GetProviderStatus");
@@ -49,7 +55,8 @@ public static class BoardFlowApi
 
     private static void MapProviderCommand(RouteGroupBuilder group, string route, string name,
         Func<IProviderGrain, ChangeContext, Task<ProviderCommandResult>> call) =>
-        group.MapPost(route, (Guid providerId, [FromBody] ProviderCommandRequest? body, HttpContext http, CurrentUser user, IGrainFactory grains, NpgsqlDataSource db, TimeProvider time, CancellationToken ct) =>
+        group.MapPost(route, (Guid providerId, [FromBody] ProviderCommandRequest? body, HttpContext http, CurrentUser user,
+                IGrainFactory grains, NpgsqlDataSource db, TimeProvider time, CancellationToken ct) =>
             ProviderCommand(providerId, body, http, user, grains, db, time, call, ct)).WithName(name).WithIdempotency();
 
     private static async Task<Results<Ok<RoomCard>, ProblemHttpResult>> GetRoom(
@@ -100,7 +107,8 @@ public static class BoardFlowApi
             return ApiProblems.NotFound("Provider");
         }
 
-        var card = await retry.ExecuteAsync(async _ => await grains.GetGrain<IProviderGrain>(BoardKeys.For(user.TenantId, providerId)).GetCardAsync(), ct);
+        var card = await retry.ExecuteAsync(
+            async _ => await grains.GetGrain<IProviderGrain>(BoardKeys.For(user.TenantId, providerId)).GetCardAsync(), ct);
         return card is null ? ApiProblems.NotFound("Provider") : TypedResults.Ok(card);
     }
 
@@ -150,7 +158,8 @@ public static class BoardFlowApi
             }
         }
 
-        var queue = await retry.ExecuteAsync(async _ => await grains.GetGrain<IWaitingRoomGrain>(BoardKeys.For(user.TenantId, clinicId)).GetQueueAsync(), ct);
+        var queue = await retry.ExecuteAsync(
+            async _ => await grains.GetGrain<IWaitingRoomGrain>(BoardKeys.For(user.TenantId, clinicId)).GetQueueAsync(), ct);
         return TypedResults.Ok(queue);
     }
 
@@ -158,7 +167,8 @@ public static class BoardFlowApi
         await rooms.ClinicOfAsync(user.TenantId, roomId, ct) is { } clinicId && user.CanAccessClinic(clinicId);
 
     /// <summary>The provider's login (if any) when the provider exists in the caller's tenant and shares a clinic with them.</summary>
-    private static async Task<(Guid? UserId, bool Found)?> ProviderAccessAsync(NpgsqlDataSource db, CurrentUser user, Guid providerId, CancellationToken ct)
+    private static async Task<(Guid? UserId, bool Found)?> ProviderAccessAsync(
+        NpgsqlDataSource db, CurrentUser user, Guid providerId, CancellationToken ct)
     {
         await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         var row = await conn.QuerySingleOrDefaultAsync<ProviderAccessRow>(new CommandDefinition(

@@ -22,13 +22,18 @@ public sealed class BoardJoinRequirement : IAuthorizationRequirement
     public const string Policy = "board-join";
 
     public static readonly IReadOnlySet<string> Roles =
-        new HashSet<string> { Infrastructure.Roles.Owner, Infrastructure.Roles.Admin, Infrastructure.Roles.Provider, Infrastructure.Roles.FrontDesk, Infrastructure.Roles.Display };
+        new HashSet<string>
+        {
+            Infrastructure.Roles.Owner, Infrastructure.Roles.Admin, Infrastructure.Roles.Provider,
+            Infrastructure.Roles.FrontDesk, Infrastructure.Roles.Display,
+        };
 }
 
 public sealed class BoardJoinHandler(NpgsqlDataSource db, ILogger<BoardJoinHandler> logger)
     : AuthorizationHandler<BoardJoinRequirement, HubInvocationContext>
 {
-    protected override async Task HandleRequirementAsync(AuthorizationHandlerContext context, BoardJoinRequirement requirement, HubInvocationContext invocation)
+    protected override async Task HandleRequirementAsync(
+        AuthorizationHandlerContext context, BoardJoinRequirement requirement, HubInvocationContext invocation)
     {
         var user = CurrentUser.From(context.User);
         var clinicId = invocation.HubMethodArguments.Count > 0 && invocation.HubMethodArguments[0] is Guid id ? id : Guid.Empty;

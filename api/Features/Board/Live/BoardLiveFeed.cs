@@ -521,7 +521,9 @@ public sealed class BoardLiveFeed(
             var catchUp = await owner.Board(Key).Cast<IClinicBoardGrain>().GetSinceAsync(_forwarded);
             if (catchUp.SnapshotNeeded)
             {
-                owner._logger.LogWarning("Board {Board}: host fell behind beyond the event log ({Forwarded} → {Last}); clients resync", Key, _forwarded, catchUp.LastSeq);
+                owner._logger.LogWarning(
+                    "Board {Board}: host fell behind beyond the event log ({Forwarded} → {Last}); clients resync",
+                    Key, _forwarded, catchUp.LastSeq);
                 _forwarded = catchUp.LastSeq;
                 Send(ClinicHub.ResyncMethod);
                 return;

@@ -13,7 +13,8 @@ public static class BoardLiveRegistration
     public static IHostApplicationBuilder AddMedSpaBoardLive(this IHostApplicationBuilder builder)
     {
         builder.Services.AddOptions<BoardLiveOptions>().BindConfiguration(BoardLiveOptions.Section)
-            .Validate(o => o.RenewEvery > TimeSpan.Zero && o.RenewEvery < TimeSpan.FromSeconds(40), "BoardLive:RenewEvery must be under the board's 45 s lease.")
+            .Validate(o => o.RenewEvery > TimeSpan.Zero && o.RenewEvery < TimeSpan.FromSeconds(40),
+                "BoardLive:RenewEvery must be under the board's 45 s lease.")
             .Validate(o => o.ClientTimeout >= TimeSpan.FromSeconds(4), "BoardLive:ClientTimeout must be at least 4 s.")
             .Validate(o => o.ScreenQueueLimit is >= 16 and <= 1_000_000, "BoardLive:ScreenQueueLimit must be 16 to 1,000,000.");
         // Kestrel's socket transport. By default a connection's writes reach its socket on the thread that flushes them
@@ -29,7 +30,8 @@ public static class BoardLiveRegistration
         builder.Services.AddSingleton<BoardLiveFeed>();
         // SignalR's default bookkeeping plus a lookup of each connection, through which the feed writes to each screen.
         builder.Services.AddSingleton<ClinicHubConnections>();
-        builder.Services.AddSingleton<Microsoft.AspNetCore.SignalR.HubLifetimeManager<ClinicHub>>(sp => sp.GetRequiredService<ClinicHubConnections>());
+        builder.Services.AddSingleton<Microsoft.AspNetCore.SignalR.HubLifetimeManager<ClinicHub>>(
+            sp => sp.GetRequiredService<ClinicHubConnections>());
         builder.Services.AddSingleton<Microsoft.AspNetCore.Authorization.IAuthorizationHandler, BoardJoinHandler>();
         builder.Services.AddAuthorizationBuilder()
             .AddPolicy(BoardJoinRequirement.Policy, p => p.RequireAuthenticatedUser().AddRequirements(new BoardJoinRequirement()));

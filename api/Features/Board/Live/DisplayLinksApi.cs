@@ -68,7 +68,11 @@ public static class DisplayLinksApi
             INSERT INTO display_links (tenant_id, id, clinic_id, user_id, name, secret_hash, created_by)
             VALUES (@TenantId, @linkId, @clinicId, @displayUserId, @name, @hash, @UserId);
             """,
-            new { user.TenantId, user.UserId, displayUserId, email = $"display-{linkId:N}@display.invalid", name, clinicId, linkId, hash = Hash(secret) },
+            new
+            {
+                user.TenantId, user.UserId, displayUserId, email = $"display-{linkId:N}@display.invalid",
+                name, clinicId, linkId, hash = Hash(secret),
+            },
             tx, cancellationToken: ct));
         await tx.CommitAsync(ct);
         var response = new DisplayLinkResponse(linkId, clinicId, name, DateTimeOffset.UtcNow, null, null, secret, $"/board#display={secret}");
@@ -132,10 +136,14 @@ public static class DisplayLinksApi
     private static async Task<Results<Ok<DisplayTokenResponse>, ValidationProblem, ProblemHttpResult>> ExchangeAsync(
         DisplayTokenRequest? request, NpgsqlDataSource db, AccessTokenIssuer issuer, CancellationToken ct)
     {
-        if (string.IsNullOrWhiteSpace(request?.Key) || request.Key.Length > 100) return ApiProblems.Validation("key", "A display link key is required.");
+        if (string.IsNullOrWhiteSpace(request?.Key) || request.Key.Length > 100)
+        {
+            return ApiProblems.Validation("key", "A display link key is required.");
+        }
 
         await using var conn = await db.OpenUnscopedConnectionAsync("a display link key is exchanged before its tenant is known", ct);
-        var link = await conn.QuerySingleOrDefaultAsync<(Guid TenantId, Guid Id, Guid ClinicId, Guid UserId, string Name, string Email, int TokenEpoch)?>(new CommandDefinition(
+        var link = await conn.QuerySingleOrDefaultAsync<
+            (Guid TenantId, Guid Id, Guid ClinicId, Guid UserId, string Name, string Email, int TokenEpoch)?>(new CommandDefinition(
             """
             UPDATE display_links l SET last_used_at = now()
             FROM users u
@@ -149,7 +157,8 @@ public static class DisplayLinksApi
             return ApiProblems.Problem(StatusCodes.Status401Unauthorized, ErrorCodes.Unauthorized, "Unknown or revoked display link.");
         }
 
-        var (token, expiresAt) = issuer.Issue(new TokenSubject(l.UserId, l.TenantId, Roles.Display, l.Email, l.Name, [l.ClinicId], l.Id, l.TokenEpoch));
+        var (token, expiresAt) = issuer.Issue(
+            new TokenSubject(l.UserId, l.TenantId, Roles.Display, l.Email, l.Name, [l.ClinicId], l.Id, l.TokenEpoch));
         return TypedResults.Ok(new DisplayTokenResponse(token, expiresAt, l.TenantId, l.ClinicId));
     }
 

@@ -248,7 +248,8 @@ public sealed class VisitFlowTests(FlowApiFactory factory) : IClassFixture<FlowA
         var appointment = await world.BookAsync(desk, world.Booking());
 
         // Every 400 has the shape of the API's validation failures; every 409 that shape without errors, plus the state.
-        var validation = await desk.Visit(appointment, "seat", new { roomId = Guid.NewGuid() }).ProblemAsync(HttpStatusCode.BadRequest, "validation_failed");
+        var validation = await desk.Visit(appointment, "seat", new { roomId = Guid.NewGuid() })
+            .ProblemAsync(HttpStatusCode.BadRequest, "validation_failed");
         var input = Keys(validation);
         var problem = input.Where(k => k != "errors").ToArray();
         Assert.Contains("errors", input);
@@ -266,7 +267,8 @@ public sealed class VisitFlowTests(FlowApiFactory factory) : IClassFixture<FlowA
         var room400 = await desk.PostJson($"/api/rooms/{room}/out-of-service", new { }).ProblemAsync(HttpStatusCode.BadRequest, "reason_required");
         Assert.Equal(input, Keys(room400));
 
-        var provider409 = await desk.PostJson($"/api/providers/{world.Providers[0]}/off-duty", new { }).ProblemAsync(HttpStatusCode.Conflict, "invalid_transition");
+        var provider409 = await desk.PostJson($"/api/providers/{world.Providers[0]}/off-duty", new { })
+            .ProblemAsync(HttpStatusCode.Conflict, "invalid_transition");
         Assert.Equal(With(problem, "currentStatus"), Keys(provider409));
         Assert.Equal("offline", provider409.GetProperty("currentStatus").GetString());
 

@@ -108,7 +108,10 @@ public sealed class JoinAnswerTests(LiveServerFactory factory) : IClassFixture<L
             var publishing = Task.Run(async () =>
             {
                 long last = 0;
-                for (var i = 0; i < 40; i++) last = await board.PublishAsync([BoardTestData.RoomChange(room, i % 2 == 0 ? RoomStatus.Waiting : RoomStatus.Empty)]);
+                for (var i = 0; i < 40; i++)
+                {
+                    last = await board.PublishAsync([BoardTestData.RoomChange(room, i % 2 == 0 ? RoomStatus.Waiting : RoomStatus.Empty)]);
+                }
                 return last;
             });
             var joined = await Task.WhenAll(clients.Select(c => c.JoinAsync(tenant.ClinicId)));
@@ -123,7 +126,9 @@ public sealed class JoinAnswerTests(LiveServerFactory factory) : IClassFixture<L
                 var from = joined[i].Seq;
                 await Eventually.TrueAsync(() => client.Received.Any(e => e.Seq == last), "the last event reaches every screen");
                 // Everything after the seq its answer stood at, in order, none missing.
-                Assert.Equal([.. Enumerable.Range(1, (int)(last - from)).Select(n => from + n)], client.Applied.Where(e => e.Seq > from).Select(e => e.Seq));
+                Assert.Equal(
+                    [.. Enumerable.Range(1, (int)(last - from)).Select(n => from + n)],
+                    client.Applied.Where(e => e.Seq > from).Select(e => e.Seq));
             }
         }
         finally

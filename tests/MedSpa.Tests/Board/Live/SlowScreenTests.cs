@@ -97,7 +97,8 @@ public sealed class SlowScreenTests(SlowScreenServerFactory factory) : IClassFix
         // trace — neither by the server's own code nor by SignalR, whose HubConnectionContext reports the write it held
         // for the frozen screen, cancelled by the cut, as "Failed writing message. Aborting connection." at Error.
         Assert.DoesNotContain(factory.Logs.Entries, e => e.Level >= LogLevel.Error);
-        Assert.DoesNotContain(factory.Logs.Entries, e => e.Level >= LogLevel.Warning && e.Message.Contains("Failed writing message", StringComparison.Ordinal));
+        Assert.DoesNotContain(factory.Logs.Entries,
+            e => e.Level >= LogLevel.Warning && e.Message.Contains("Failed writing message", StringComparison.Ordinal));
     }
 
     [Fact]

@@ -95,7 +95,8 @@ public sealed class IdempotencyProbeFactory : MedSpaApiFactory
 
         var id = Guid.NewGuid();
         await using var conn = await db.OpenTenantConnectionAsync(user.TenantId);
-        await conn.ExecuteAsync("INSERT INTO ops_probe_orders (tenant_id, id, note) VALUES (@TenantId, @id, @Note)", new { user.TenantId, id, order.Note });
+        await conn.ExecuteAsync("INSERT INTO ops_probe_orders (tenant_id, id, note) VALUES (@TenantId, @id, @Note)",
+            new { user.TenantId, id, order.Note });
         var executions = await conn.ExecuteScalarAsync<int>(
             "SELECT count(*) FROM ops_probe_orders WHERE tenant_id = @TenantId AND note = @Note", new { user.TenantId, order.Note });
         return TypedResults.Created($"/probe/orders/{id}", new ProbeOrderCreated(id, order.Note, executions));
