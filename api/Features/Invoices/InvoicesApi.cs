@@ -301,7 +301,7 @@ public static partial class InvoicesApi
 
     /// <summary>The field of the first provider id that is not one of the tenant's providers, or null.</summary>
     private static async Task<string?> UnknownProviderAsync(
-        NpgsqlConnection conn, Guid tenantId, IReadOnlyList<(string Field, Guid Id)> ids, CancellationToken ct)
+        NpgsqlConnection conn, Guid tenantId, List<(string Field, Guid Id)> ids, CancellationToken ct)
     {
         if (ids.Count == 0)
         {

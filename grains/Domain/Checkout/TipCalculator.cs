@@ -160,14 +160,14 @@ public static class TipCalculator
 
     private static (IReadOnlyList<TipAllocation>, Refusal?) Refuse(string field, string message) => ([], Refusal.Invalid(field, message));
 
-    private static Refusal? RequireDistinctProviders(IReadOnlyList<Guid> providers, string field)
+    private static Refusal? RequireDistinctProviders(Guid[] providers, string field)
     {
-        if (providers.Count == 0)
+        if (providers.Length == 0)
         {
             return Refusal.Invalid(field, "A tip needs at least one provider to go to.");
         }
 
-        if (providers.Any(p => p == Guid.Empty) || providers.Distinct().Count() != providers.Count)
+        if (providers.Any(p => p == Guid.Empty) || providers.Distinct().Count() != providers.Length)
         {
             return Refusal.Invalid(field, "Tip providers must be distinct, non-empty ids.");
         }
