@@ -193,7 +193,8 @@ public sealed class InvoiceBook(IPersistentState<InvoiceState> state, InvoiceOut
     /// <summary>How much of the sale refunds and write-offs have reversed so far (tip-adjustment refunds reverse
     /// nothing: the sale was reposted instead).</summary>
     private Money SaleReversed() =>
-        Money.Sum(S.Refunds.Where(r => !r.TipAdjustment).Select(r => r.Amount), S.Currency) + Money.Sum(S.WriteOffs.Select(w => w.Amount), S.Currency);
+        Money.Sum(S.Refunds.Where(r => !r.TipAdjustment).Select(r => r.Amount), S.Currency)
+        + Money.Sum(S.WriteOffs.Select(w => w.Amount), S.Currency);
 
     private string SaleOperation(int revision) => $"{invoiceId:N}:sale:{revision}";
 }

@@ -88,12 +88,16 @@ public static class InvoiceLifecycleRules
 
         if (Held(totals).IsPositive)
         {
-            return new Refusal(CheckoutRefusals.Conflict, $"{Held(totals)} paid on this invoice is still held: refund it before voiding, or pay or write off the rest.", "status");
+            return new Refusal(
+                CheckoutRefusals.Conflict,
+                $"{Held(totals)} paid on this invoice is still held: refund it before voiding, or pay or write off the rest.",
+                "status");
         }
 
         if (totals.BalanceDue.IsZero && (totals.Refunded.IsPositive || totals.WrittenOff.IsPositive))
         {
-            return new Refusal(CheckoutRefusals.Conflict, $"The invoice is {Kebab(totals.Status)} and owes nothing: there is nothing left to void.", "status");
+            return new Refusal(
+                CheckoutRefusals.Conflict, $"The invoice is {Kebab(totals.Status)} and owes nothing: there is nothing left to void.", "status");
         }
 
         return null;
@@ -146,7 +150,9 @@ public static class InvoiceLifecycleRules
             && (totals.Paid.IsPositive || totals.Refunded.IsPositive || totals.WrittenOff.IsPositive || totals.Status != InvoiceStatus.Open))
         {
             return new Refusal(CheckoutRefusals.Conflict,
-                $"An invoice that is {Kebab(totals.Status)} cannot be changed; corrections are refunds, a write-off, a tip adjustment or a new invoice.", "status");
+                $"An invoice that is {Kebab(totals.Status)} cannot be changed; "
+                + "corrections are refunds, a write-off, a tip adjustment or a new invoice.",
+                "status");
         }
 
         return null;
@@ -191,7 +197,9 @@ public static class InvoiceLifecycleRules
         if (tenderBusinessDate != today)
         {
             return (default, new Refusal(CheckoutRefusals.Conflict,
-                $"The card was charged on {tenderBusinessDate:yyyy-MM-dd}; a tip is adjusted only the same business day ({today:yyyy-MM-dd}).", "tenderId"));
+                $"The card was charged on {tenderBusinessDate:yyyy-MM-dd}; "
+                + $"a tip is adjusted only the same business day ({today:yyyy-MM-dd}).",
+                "tenderId"));
         }
 
         if (newTip.IsNegative || newTip.Currency != totals.Tips.Currency)

@@ -120,7 +120,9 @@ public static class InvoicePricer
             promo = promoRule.Apply(draft.PromoCode, views);
             if (promo is not null)
             {
-                var covered = lines.Select(l => LinePricing.IsDiscountable(l.Kind) && (promo.LineIds is null || promo.LineIds.Contains(l.Id))).ToArray();
+                var covered = lines
+                    .Select(l => LinePricing.IsDiscountable(l.Kind) && (promo.LineIds is null || promo.LineIds.Contains(l.Id)))
+                    .ToArray();
                 (promoDiscount, var refusal) = Spread(promo.Discount, remaining, covered, currency, "promoCode");
                 if (refusal is not null)
                 {

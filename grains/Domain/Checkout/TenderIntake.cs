@@ -109,7 +109,8 @@ public static class TenderIntake
 
     /// <summary>Picks the card a card tender charges: the patient's default saved card, one of their saved cards
     /// (charged on their gateway customer), or a fresh token from Stripe.js.</summary>
-    private static ((string Method, string? CustomerId)? Card, Refusal? Error) ResolveCard(int i, TenderInput input, CardsOnFile cards, Guid? patientId)
+    private static ((string Method, string? CustomerId)? Card, Refusal? Error) ResolveCard(
+        int i, TenderInput input, CardsOnFile cards, Guid? patientId)
     {
         if (input.Tendered is not null)
         {
@@ -143,7 +144,8 @@ public static class TenderIntake
         if ((input.SavedCard || input.OffSession) && !saved)
         {
             return (null, new Refusal(CheckoutRefusals.CardNotOnFile,
-                "This payment method is not one of the patient's saved cards" + (input.OffSession ? " (an off-session charge needs a saved card)." : "."),
+                "This payment method is not one of the patient's saved cards"
+                + (input.OffSession ? " (an off-session charge needs a saved card)." : "."),
                 $"tenders[{i}].paymentMethodId"));
         }
 

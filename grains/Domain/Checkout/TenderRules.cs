@@ -97,7 +97,8 @@ public static class TenderRules
         var hsa = Money.Sum(tenders.Where(t => t.IsHsaFsa).Select(t => t.Amount), currency);
         if (hsa > current.HsaFsaAvailable)
         {
-            return new Refusal(CheckoutRefusals.HsaFsaLimit, $"HSA/FSA cards can pay only the eligible items: at most {current.HsaFsaAvailable}.", "tenders");
+            return new Refusal(
+                CheckoutRefusals.HsaFsaLimit, $"HSA/FSA cards can pay only the eligible items: at most {current.HsaFsaAvailable}.", "tenders");
         }
 
         return null;

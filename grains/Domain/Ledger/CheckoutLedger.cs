@@ -118,7 +118,8 @@ public static class CheckoutLedger
         Tender(operationId, invoiceReference, new Tender(tenderId, TenderKind.GiftCard, amount, Reference: giftCardCode));
 
     /// <summary>Redeeming package value (a session's value) against an invoice.</summary>
-    public static JournalEntry PackageRedemption(string operationId, string invoiceReference, Guid tenderId, Money amount, string packagePurchaseId) =>
+    public static JournalEntry PackageRedemption(
+        string operationId, string invoiceReference, Guid tenderId, Money amount, string packagePurchaseId) =>
         Tender(operationId, invoiceReference, new Tender(tenderId, TenderKind.Package, amount, Reference: packagePurchaseId));
 
     /// <summary>A gift card sold outside an invoice (e.g. the online store): Dr how it was paid, Cr the liability.
@@ -146,7 +147,8 @@ public static class CheckoutLedger
 
     /// <summary>A package sold outside an invoice: Dr how it was paid (net + tax), Cr the package liability (net)
     /// and tax payable per rate.</summary>
-    public static JournalEntry PackageSale(string operationId, string packagePurchaseId, Money netExcludingTax, IReadOnlyList<LineTax> taxes, TenderKind paidWith)
+    public static JournalEntry PackageSale(
+        string operationId, string packagePurchaseId, Money netExcludingTax, IReadOnlyList<LineTax> taxes, TenderKind paidWith)
     {
         ArgumentNullException.ThrowIfNull(taxes);
         var tax = Money.Sum(taxes.Select(t => t.Amount), netExcludingTax.Currency);

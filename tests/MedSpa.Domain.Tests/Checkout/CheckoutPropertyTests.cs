@@ -262,7 +262,9 @@ public class CheckoutPropertyTests
 
                 var amount = random.Next(3) == 0 ? cap : Usd(random.NextInt64(1, cap.Amount + 1));
                 var tender = kind == TenderKind.Cash
-                    ? TenderRules.Cash(Guid.NewGuid(), TenderRules.CashQuickAmounts(amount)[random.Next(TenderRules.CashQuickAmounts(amount).Count)], amount).Tender!
+                    ? TenderRules.Cash(
+                        Guid.NewGuid(), TenderRules.CashQuickAmounts(amount)[random.Next(TenderRules.CashQuickAmounts(amount).Count)], amount)
+                        .Tender!
                     : new Tender(Guid.NewGuid(), kind, amount);
                 batch.Add(tender);
                 due -= tender.Amount;

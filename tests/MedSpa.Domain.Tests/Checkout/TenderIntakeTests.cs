@@ -31,7 +31,8 @@ public sealed class TenderIntakeTests
     public void A_card_resolves_to_the_default_card_or_a_saved_card_on_the_patients_customer()
     {
         var (tenders, _) = Take(Open(5000), new TenderInput(TenderKind.Credit, Usd(2000), UseDefaultCard: true),
-            new TenderInput(TenderKind.Debit, Usd(2000), PaymentMethodId: "pm_saved"), new TenderInput(TenderKind.Credit, Usd(1000), PaymentMethodId: "tok_new"));
+            new TenderInput(TenderKind.Debit, Usd(2000), PaymentMethodId: "pm_saved"),
+            new TenderInput(TenderKind.Credit, Usd(1000), PaymentMethodId: "tok_new"));
         Assert.Equal([("pm_default", "cus_1"), ("pm_saved", "cus_1"), ("tok_new", null)], tenders.Select(t => (t.PaymentMethod!, t.CustomerId)));
     }
 
@@ -40,14 +41,25 @@ public sealed class TenderIntakeTests
     {
         var totals = Open(5000);
         Assert.Equal(("validation_failed", "tenders"), Codes(TenderIntake.Take([], totals, null, Cards, (_, _) => null)));
-        Assert.Equal(("validation_failed", "tenders[1].amount"), Codes(Take(totals, new TenderInput(TenderKind.Cash, Usd(100)), new TenderInput(TenderKind.Cash, null))));
-        Assert.Equal(("validation_failed", "tenders[0].paymentMethodId"), Codes(Take(totals, new TenderInput(TenderKind.Cash, Usd(100), PaymentMethodId: "pm_saved"))));
-        Assert.Equal(("validation_failed", "tenders[0].tendered"), Codes(Take(totals, new TenderInput(TenderKind.Credit, Usd(100), Usd(200), PaymentMethodId: "pm_saved"))));
-        Assert.Equal(("card_not_on_file", "tenders[0].paymentMethodId"), Codes(Take(totals, new TenderInput(TenderKind.Credit, Usd(100), PaymentMethodId: "tok_x", OffSession: true))));
+        Assert.Equal(
+            ("validation_failed", "tenders[1].amount"),
+            Codes(Take(totals, new TenderInput(TenderKind.Cash, Usd(100)), new TenderInput(TenderKind.Cash, null))));
+        Assert.Equal(
+            ("validation_failed", "tenders[0].paymentMethodId"),
+            Codes(Take(totals, new TenderInput(TenderKind.Cash, Usd(100), PaymentMethodId: "pm_saved"))));
+        Assert.Equal(
+            ("validation_failed", "tenders[0].tendered"),
+            Codes(Take(totals, new TenderInput(TenderKind.Credit, Usd(100), Usd(200), PaymentMethodId: "pm_saved"))));
+        Assert.Equal(
+            ("card_not_on_file", "tenders[0].paymentMethodId"),
+            Codes(Take(totals, new TenderInput(TenderKind.Credit, Usd(100), PaymentMethodId: "tok_x", OffSession: true))));
         Assert.Equal(("no_default_card", "tenders[0].useDefaultCard"),
-            Codes(TenderIntake.Take([new TenderInput(TenderKind.Credit, Usd(100), UseDefaultCard: true)], totals, null, CardsOnFile.None, (_, _) => null)));
+            Codes(TenderIntake.Take(
+                [new TenderInput(TenderKind.Credit, Usd(100), UseDefaultCard: true)], totals, null, CardsOnFile.None, (_, _) => null)));
         // The tenders together: more than the balance due.
-        Assert.Equal(("validation_failed", "tenders"), Codes(Take(totals, new TenderInput(TenderKind.Cash, Usd(3000)), new TenderInput(TenderKind.Check, Usd(2001)))));
+        Assert.Equal(
+            ("validation_failed", "tenders"),
+            Codes(Take(totals, new TenderInput(TenderKind.Cash, Usd(3000)), new TenderInput(TenderKind.Check, Usd(2001)))));
         // A kind that is not available names the tender's kind and index.
         var unwired = TenderIntake.Take([new TenderInput(TenderKind.GiftCard, Usd(100))], totals, null, Cards,
             (i, _) => new Refusal("tender_not_supported", "Not yet.").With("tenderIndex", i));

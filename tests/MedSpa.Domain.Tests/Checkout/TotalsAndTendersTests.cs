@@ -160,7 +160,8 @@ public class TotalsAndTendersTests
         var holding = InvoiceTotalsCalculator.Compute(invoice, InvoiceLifecycle.Opened, [card], []);
         Assert.Equal("conflict", InvoiceTotalsCalculator.CheckVoid(holding)?.Code);
         // Every payment refunded: nothing held, $9.90 still due → the void cancels the rest.
-        var refundedInFull = InvoiceTotalsCalculator.Compute(invoice, InvoiceLifecycle.Opened, [card], [new TenderRefund(Guid.NewGuid(), card.Id, M(10))]);
+        var refundedInFull = InvoiceTotalsCalculator.Compute(
+            invoice, InvoiceLifecycle.Opened, [card], [new TenderRefund(Guid.NewGuid(), card.Id, M(10))]);
         Assert.Equal((InvoiceStatus.Open, M(990)), (refundedInFull.Status, refundedInFull.BalanceDue));
         Assert.Null(InvoiceTotalsCalculator.CheckVoid(refundedInFull));
         Assert.NotNull(InvoiceTotalsCalculator.CheckVoid(
