@@ -80,13 +80,7 @@ public static class PlatformOperator
                     ValidAlgorithms = [SecurityAlgorithms.HmacSha256],
                     RoleClaimType = MedSpaClaims.Role,
                     ClockSkew = TimeSpan.FromSeconds(30),
-                    LifetimeValidator = (notBefore, expires, _, parameters) =>
-                    {
-                        var now = time.GetUtcNow().UtcDateTime;
-                        return expires is { } exp
-                            && exp > now - parameters.ClockSkew
-                            && (notBefore is not { } nbf || nbf <= now + parameters.ClockSkew);
-                    },
+                    LifetimeValidator = AuthSetup.LifetimeOn(time),
                 };
                 jwt.Events = new JwtBearerEvents
                 {

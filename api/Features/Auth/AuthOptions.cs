@@ -73,6 +73,18 @@ public sealed class AuthOptions
 
 public static class AuthSetup
 {
+    /// <summary>
+    /// Judges a token's lifetime by the same clock that issues tokens (a fake one in tests), with the parameters' skew.
+    /// Shared by tenant and operator tokens.
+    /// </summary>
+    public static LifetimeValidator LifetimeOn(TimeProvider time) => (notBefore, expires, _, parameters) =>
+    {
+        var now = time.GetUtcNow().UtcDateTime;
+        return expires is { } exp
+               && exp > now - parameters.ClockSkew
+               && (notBefore is not { } nbf || nbf <= now + parameters.ClockSkew);
+    };
+
     public static IHostApplicationBuilder AddMedSpaAuth(this IHostApplicationBuilder builder)
     {
         builder.Services.AddOptions<AuthOptions>().BindConfiguration(AuthOptions.Section)
@@ -94,14 +106,7 @@ public static class AuthSetup
                     NameClaimType = MedSpaClaims.Name,
                     RoleClaimType = MedSpaClaims.Role,
                     ClockSkew = TimeSpan.FromSeconds(30),
-                    // The same clock that issues tokens judges their lifetime (a fake one in tests).
-                    LifetimeValidator = (notBefore, expires, _, parameters) =>
-                    {
-                        var now = time.GetUtcNow().UtcDateTime;
-                        return expires is { } exp
-                               && exp > now - parameters.ClockSkew
-                               && (notBefore is not { } nbf || nbf <= now + parameters.ClockSkew);
-                    },
+                    LifetimeValidator = LifetimeOn(time),
                 };
                 // Browsers cannot set headers on WebSocket requests: SignalR sends the token in the query string.
                 jwt.Events = new JwtBearerEvents

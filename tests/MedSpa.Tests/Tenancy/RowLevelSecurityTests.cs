@@ -184,20 +184,7 @@ public sealed class RowLevelSecurityTests(TwoTenantsFactory factory) : IClassFix
     private async Task<string?> TryInsertAsync(string table, Guid context, Guid rowTenant)
     {
         await using var conn = await _runtime.OpenTenantConnectionAsync(context);
-        await using var tx = await conn.BeginTransactionAsync();
-        try
-        {
-            await conn.ExecuteAsync($"INSERT INTO \"{table}\" (tenant_id) VALUES (@rowTenant)", new { rowTenant }, tx);
-            return null;
-        }
-        catch (PostgresException e)
-        {
-            return e.SqlState;
-        }
-        finally
-        {
-            await tx.RollbackAsync();
-        }
+        return await TryInsertBareAsync(conn, table, rowTenant);
     }
 
     [Fact]
