@@ -2,6 +2,7 @@ using System.Collections.Frozen;
 using MedSpa.GrainInterfaces;
 using MedSpa.GrainInterfaces.Board;
 using MedSpa.GrainInterfaces.Checkout;
+using MedSpa.GrainInterfaces.Packages;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace MedSpa.Api.Infrastructure;
@@ -41,6 +42,26 @@ public static class Refusals
         [CheckoutRefusals.GatewayUnavailable] = (StatusCodes.Status503ServiceUnavailable, "The payment gateway is unavailable."),
         [CheckoutRefusals.CaptureFailed] = (StatusCodes.Status502BadGateway, "The payment gateway failed."),
         [CheckoutRefusals.RefundFailed] = (StatusCodes.Status502BadGateway, "The payment gateway failed."),
+
+        // Packages, the wallet and memberships (grain-interfaces/Packages/IPackageBalanceGrain.cs, PackageRefusals):
+        // 404 for what the caller cannot see, 409 for the package's state, 422 for a redemption its rules refuse.
+        [PackageRefusals.NotFound] = (StatusCodes.Status404NotFound, "Not found."),
+        [PackageRefusals.NotActive] = (StatusCodes.Status409Conflict, "The package is not active."),
+        [PackageRefusals.OperationConflict] = (StatusCodes.Status409Conflict, "Conflict."),
+        [PackageRefusals.NotEligible] = (StatusCodes.Status422UnprocessableEntity, "The package cannot be redeemed."),
+        [PackageRefusals.InsufficientBalance] = (StatusCodes.Status422UnprocessableEntity, "The balance is too low."),
+        [PackageRefusals.Expired] = (StatusCodes.Status422UnprocessableEntity, "The package has expired."),
+        [PackageRefusals.RestrictedBlackout] = (StatusCodes.Status422UnprocessableEntity, "The package cannot be redeemed."),
+        [PackageRefusals.RestrictedProvider] = (StatusCodes.Status422UnprocessableEntity, "The package cannot be redeemed."),
+        [PackageRefusals.RestrictedTime] = (StatusCodes.Status422UnprocessableEntity, "The package cannot be redeemed."),
+        [PackageRefusals.RestrictedClinic] = (StatusCodes.Status422UnprocessableEntity, "The package cannot be redeemed."),
+        [PackageRefusals.RestrictedNotice] = (StatusCodes.Status422UnprocessableEntity, "The package cannot be redeemed."),
+        [PackageRefusals.RestrictedWeeklyLimit] = (StatusCodes.Status422UnprocessableEntity, "The package cannot be redeemed."),
+        [PackageRefusals.RestrictedPerVisit] = (StatusCodes.Status422UnprocessableEntity, "The package cannot be redeemed."),
+        [PackageRefusals.NotMember] = (StatusCodes.Status422UnprocessableEntity, "The package cannot be redeemed."),
+        [PackageRefusals.MemberLimit] = (StatusCodes.Status422UnprocessableEntity, "The package cannot be redeemed."),
+        [PackageRefusals.SharingNotAllowed] = (StatusCodes.Status422UnprocessableEntity, "The request cannot be processed."),
+        [PackageRefusals.PartialNotAllowed] = (StatusCodes.Status422UnprocessableEntity, "The package cannot be redeemed."),
     }.ToFrozenDictionary(StringComparer.Ordinal);
 
     /// <summary>The HTTP status a refusal code answers with (400 when the table does not name it).</summary>

@@ -99,6 +99,7 @@ public static class OrleansHostingExtensions
         MedSpa.Silo.Board.BoardHosting.AddMedSpaBoard(silo.Services);
         silo.Services.TryAddSingleton<MedSpa.Grains.Checkout.IInvoiceStore, MedSpa.Silo.Checkout.PostgresInvoiceStore>();
         MedSpa.Silo.Payments.PaymentsHosting.AddMedSpaPayments(silo.Services, silo.Configuration);
+        MedSpa.Silo.Packages.PackagesHosting.AddMedSpaPackages(silo.Services);
     }
 
     private static void ConfigureStorage(OptionsBuilder<AdoNetGrainStorageOptions> builder, string connectionString) =>

@@ -98,6 +98,8 @@ public sealed record TenantSeed(TestTenant Tenant)
             VALUES ('stripe', 'evt_' || @Suffix, 'payment_intent.succeeded', @TenantId);
             INSERT INTO notifications (tenant_id, id, clinic_id, kind, subject_type, subject_id, message, dedupe_key)
             VALUES (@TenantId, gen_random_uuid(), @ClinicId, 'card-expiring', 'saved-card', 'pm_' || @Suffix, 'Card expires.', 'seed:' || @Suffix);
+            INSERT INTO package_definitions (tenant_id, id, name, type, price_amount, price_currency, terms)
+            VALUES (@TenantId, gen_random_uuid(), 'Seed package ' || @Suffix, 'standard', 90000, 'USD', '{}');
             """,
             args);
     }

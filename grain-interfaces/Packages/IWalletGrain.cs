@@ -1,0 +1,71 @@
+namespace MedSpa.GrainInterfaces.Packages;
+
+/// <summary>
+/// A patient's wallet (account credit), keyed <c>"{tenantId:N}/{patientId:N}"</c> (<see cref="PackageKeys"/>): dollar
+/// credit from a wallet package, an overpayment, a refund to credit, or a gift-card transfer, spendable as a
+/// checkout tender. Single writer, durable before acknowledgement, idempotent by operation id; history rows and
+/// ledger entries reach PostgreSQL through the grain's outbox. Refusals are values.
+/// </summary>
+[Alias("medspa.packages.wallet-grain.v1")]
+public interface IWalletGrain : IGrainWithStringKey
+{
+    [Alias("get")] Task<WalletAnswer> GetAsync();
+
+    /// <summary>Adds credit. <see cref="WalletCredit.Source"/> decides the ledger entry (see the implementation).</summary>
+    [Alias("credit")] Task<WalletAnswer> CreditAsync(WalletCredit credit);
+
+    /// <summary>Holds an amount for a checkout tender; refused with <c>insufficient_balance</c> beyond what is free.</summary>
+    [Alias("reserve")] Task<WalletAnswer> ReserveAsync(WalletHold hold);
+
+    [Alias("commit")] Task<WalletAnswer> CommitAsync(string operationId);
+
+    /// <summary>Gives back a hold, or credits back a committed spend being refunded. Unknown operation: no-op.</summary>
+    [Alias("release")] Task<WalletAnswer> ReleaseAsync(string operationId);
+
+    [Alias("flush")] Task<int> FlushProjectionAsync();
+}
+
+/// <summary>Where wallet credit came from (JSON kebab-case).</summary>
+[GenerateSerializer, Alias("medspa.packages.wallet-source.v1")]
+public enum WalletCreditSource
+{
+    WalletPackage = 0,
+    Overpayment = 1,
+    RefundToCredit = 2,
+    GiftCardTransfer = 3,
+    Adjustment = 4,
+}
+
+[GenerateSerializer, Immutable, Alias("medspa.packages.wallet-credit.v1")]
+public sealed record WalletCredit(
+    [property: Id(0)] string OperationId,
+    [property: Id(1)] Money Amount,
+    [property: Id(2)] WalletCreditSource Source,
+    [property: Id(3)] string? Reference,
+    [property: Id(4)] Guid By,
+    [property: Id(5)] Guid ClinicId,
+    [property: Id(6)] string? Note = null);
+
+[GenerateSerializer, Immutable, Alias("medspa.packages.wallet-hold.v1")]
+public sealed record WalletHold(
+    [property: Id(0)] string OperationId,
+    [property: Id(1)] Money Amount,
+    [property: Id(2)] Guid? InvoiceId,
+    [property: Id(3)] Guid ClinicId,
+    [property: Id(4)] Guid By);
+
+[GenerateSerializer, Immutable, Alias("medspa.packages.wallet-view.v1")]
+public sealed record WalletView(
+    [property: Id(0)] Guid PatientId,
+    [property: Id(1)] Money Balance,
+    [property: Id(2)] Money Reserved,
+    [property: Id(3)] Money Available,
+    [property: Id(4)] long Version);
+
+[GenerateSerializer, Immutable, Alias("medspa.packages.wallet-answer.v1")]
+public sealed record WalletAnswer(
+    [property: Id(0)] WalletView? Wallet,
+    [property: Id(1)] Refusal? Refusal = null)
+{
+    public bool Refused => Refusal is not null;
+}

@@ -1,0 +1,14 @@
+using MedSpa.Grains.Packages;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+
+namespace MedSpa.Silo.Packages;
+
+/// <summary>The services of packages, the wallet and memberships (issue 14) that grains take in their constructors.</summary>
+public static class PackagesHosting
+{
+    public static void AddMedSpaPackages(IServiceCollection services)
+    {
+        services.TryAddSingleton<IPackageCatalog, PostgresPackageCatalog>();
+    }
+}
