@@ -4,6 +4,7 @@ using MedSpa.Grains.Checkout;
 using MedSpa.Grains.Domain.Checkout;
 using MedSpa.Grains.Domain.Ledger;
 using MedSpa.Silo.Data;
+using MedSpa.Silo.Ledger;
 using Npgsql;
 
 namespace MedSpa.Silo.Checkout;
@@ -156,29 +157,12 @@ public sealed class PostgresInvoiceStore(NpgsqlDataSource db) : IInvoiceStore
     {
         ArgumentNullException.ThrowIfNull(header);
         ArgumentNullException.ThrowIfNull(outbox);
-        var postings = outbox.SelectMany(o => o.Entry.Postings.Select((p, i) => (o.Entry.OperationId, LineNo: i + 1, Posting: p))).ToList();
         var args = new DynamicParameters(header);
-        args.AddDynamicParams(new
-        {
-            EntryOps = outbox.Select(o => o.Entry.OperationId).ToArray(),
-            EntryKinds = outbox.Select(o => KindCode(o.Entry.Kind)).ToArray(),
-            EntryRefs = outbox.Select(o => o.Entry.Reference).ToArray(),
-            EntryMemos = outbox.Select(o => o.Entry.Memo).ToArray(),
-            EntryDates = outbox.Select(o => o.BusinessDate).ToArray(),
-            EntryTimes = outbox.Select(o => o.OccurredAt.UtcDateTime).ToArray(),
-            PostingOps = postings.Select(p => p.OperationId).ToArray(),
-            PostingLines = postings.Select(p => p.LineNo).ToArray(),
-            PostingAccounts = postings.Select(p => p.Posting.Account.Code).ToArray(),
-            PostingKinds = postings.Select(p => p.Posting.Account.Code.Split(':')[0]).ToArray(),
-            PostingQualifiers = postings.Select(p => p.Posting.Account.Qualifier).ToArray(),
-            PostingSides = postings.Select(p => p.Posting.Side == PostingSide.Debit ? "debit" : "credit").ToArray(),
-            PostingAmounts = postings.Select(p => p.Posting.Amount.Amount).ToArray(),
-            PostingCurrencies = postings.Select(p => p.Posting.Amount.Currency).ToArray(),
-        });
+        args.AddDynamicParams(JournalSql.Parameters(outbox));
         var sql = new System.Text.StringBuilder(UpsertHeader);
         if (outbox.Count > 0)
         {
-            sql.Append(";\n").Append(InsertJournal);
+            sql.Append(";\n").Append(JournalSql.Insert);
         }
 
         if (cardPayments is { Count: > 0 } cards)
@@ -265,27 +249,6 @@ public sealed class PostgresInvoiceStore(NpgsqlDataSource db) : IInvoiceStore
         WHERE invoices.version < EXCLUDED.version
         """;
 
-    // Entries already written by an earlier flush (whose outbox trim was not saved) conflict and return nothing, so
-    // their postings are skipped; the postings' foreign key is checked at the end of the statement.
-    private const string InsertJournal =
-        """
-        WITH e AS (
-            INSERT INTO journal_entries (tenant_id, operation_id, clinic_id, invoice_id, kind, reference, business_date, occurred_at, memo)
-            SELECT @TenantId, x.op, @ClinicId, @Id, x.kind, x.ref, x.business_date, x.occurred_at, x.memo
-            FROM unnest(@EntryOps::text[], @EntryKinds::text[], @EntryRefs::text[],
-                        @EntryDates::date[], @EntryTimes::timestamptz[], @EntryMemos::text[])
-                 AS x(op, kind, ref, business_date, occurred_at, memo)
-            ON CONFLICT (tenant_id, operation_id) DO NOTHING
-            RETURNING operation_id
-        )
-        INSERT INTO journal_postings (tenant_id, operation_id, line_no, account, account_kind, qualifier, side, amount, currency)
-        SELECT @TenantId, p.op, p.line_no, p.account, p.account_kind, p.qualifier, p.side, p.amount, p.currency
-        FROM unnest(@PostingOps::text[], @PostingLines::int[], @PostingAccounts::text[], @PostingKinds::text[],
-                    @PostingQualifiers::text[], @PostingSides::text[], @PostingAmounts::bigint[], @PostingCurrencies::text[])
-             AS p(op, line_no, account, account_kind, qualifier, side, amount, currency)
-        JOIN e ON e.operation_id = p.op
-        """;
-
     // Refunds only grow: a refund made in the processor's dashboard and reported by the webhook may already be larger
     // than what the invoice knows. A tender's payment id is its own, so no row is upserted twice in one statement.
     private const string UpsertCardPayments =
@@ -316,23 +279,6 @@ public sealed class PostgresInvoiceStore(NpgsqlDataSource db) : IInvoiceStore
             postal_code_check = COALESCE(EXCLUDED.postal_code_check, card_payments.postal_code_check),
             updated_at = now()
         """;
-
-    public static string KindCode(JournalEntryKind kind) => kind switch
-    {
-        JournalEntryKind.Sale => "sale",
-        JournalEntryKind.Tender => "tender",
-        JournalEntryKind.Refund => "refund",
-        JournalEntryKind.Void => "void",
-        JournalEntryKind.GiftCardSale => "gift-card-sale",
-        JournalEntryKind.GiftCardRedemption => "gift-card-redemption",
-        JournalEntryKind.PackageSale => "package-sale",
-        JournalEntryKind.PackageRedemption => "package-redemption",
-        JournalEntryKind.Reversal => "reversal",
-        JournalEntryKind.WalletTopUp => "wallet-top-up",
-        JournalEntryKind.WriteOff => "write-off",
-        JournalEntryKind.TipAdjustment => "tip-adjustment",
-        _ => kind.ToString().ToLowerInvariant(),
-    };
 
     private const string InsertHeaderIfMissing =
         """
