@@ -15,7 +15,7 @@ public sealed class PackageBalanceConcurrencyTests(MedSpaApiFactory factory) : I
     public async Task A_thousand_concurrent_redemptions_with_replays_against_300_sessions_take_exactly_300()
     {
         var world = await PackageWorld.CreateAsync(factory);
-        var grain = await world.SellAsync(world.Terms(PackageType.Standard, quantity: 300, sessionValue: 1000), netPaid: 270000);
+        var grain = await world.SellAsync(world.Terms(PackageType.Standard, quantity: 300, sessionValue: 900), netPaid: 300000);
         var purchaseId = PurchaseIdOf(grain);
 
         // 1,000 distinct operations plus a replay of every fifth one, all started at once from many tasks.
@@ -55,7 +55,7 @@ public sealed class PackageBalanceConcurrencyTests(MedSpaApiFactory factory) : I
         var (accounts, entries, unbalanced) = await world.JournalAsync(purchaseId);
         Assert.Equal(300, entries);
         Assert.Equal(0, unbalanced);
-        Assert.Equal(270000, accounts["package-liability"]); // exactly what was paid, no more and no less
+        Assert.Equal(300000, accounts["package-liability"]); // exactly what was paid, no more and no less (the last session draws the rest)
         Assert.Equal(0, accounts.Values.Sum());
         Assert.Equal(0, await conn.ExecuteScalarAsync<int>(
             "SELECT sessions_left FROM package_purchases WHERE tenant_id = @TenantId AND id = @purchaseId", new { world.Tenant.TenantId, purchaseId }));
@@ -65,7 +65,7 @@ public sealed class PackageBalanceConcurrencyTests(MedSpaApiFactory factory) : I
     public async Task A_failed_storage_write_answers_unavailable_keeps_nothing_and_the_retry_applies_once()
     {
         var world = await PackageWorld.CreateAsync(factory);
-        var grain = await world.SellAsync(world.Terms(PackageType.Standard, quantity: 10), netPaid: 90000);
+        var grain = await world.SellAsync(world.Terms(PackageType.Standard, quantity: 10, sessionValue: 9000), netPaid: 90000);
         var purchaseId = PurchaseIdOf(grain);
         Assert.Null((await grain.RedeemAsync(world.Redemption("before"))).Refusal);
 
