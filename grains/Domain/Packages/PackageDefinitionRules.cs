@@ -446,7 +446,8 @@ public static partial class PackageDefinitionRules
             return Refusal.Invalid($"{field}.currency", $"{field}.currency must be a three-letter ISO 4217 currency code such as USD.");
         }
 
-        if (currency is not null && !string.Equals(value.Currency, currency, StringComparison.Ordinal))
+        // Compared only against a valid package currency: a broken one is refused once, at price.currency.
+        if (currency is not null && CurrencyPattern().IsMatch(currency) && !string.Equals(value.Currency, currency, StringComparison.Ordinal))
         {
             return Refusal.Invalid($"{field}.currency", $"{field}.currency must be {currency}, the package's currency.");
         }
