@@ -1,3 +1,5 @@
+using System.Security.Cryptography;
+using System.Text;
 using MedSpa.Api.Infrastructure;
 using MedSpa.Api.Infrastructure.Idempotency;
 using MedSpa.GrainInterfaces;
@@ -154,9 +156,9 @@ public static class PackagesApi
             return bad;
         }
 
-        // Sessions unless an amount is given (a wallet package); the grain refuses what the package type does not take.
+        // Sessions; a wallet package takes the amount (default: the service's session value per session).
         var request = new PackageRedemptionRequest(
-            operationId!, body.ServiceId!.Value, body.Quantity ?? (amount is null ? 1 : 0), amount, patientId, body.ClinicId.Value,
+            operationId!, body.ServiceId!.Value, body.Quantity ?? 1, amount, patientId, body.ClinicId.Value,
             body.ProviderId, body.VisitId, body.At ?? DateTimeOffset.UtcNow, body.BookedAt, user.UserId);
         var answer = await grain.RedeemAsync(request);
         return answer is { Package: { } after, Redemption: { } redemption, Refusal: null }
@@ -182,7 +184,8 @@ public static class PackagesApi
         }
 
         // Reversing one redemption is one operation whatever the key: a retry without a key still reverses once.
-        var reversalId = idempotencyKey ?? $"reversal-of:{operationId}";
+        var reversalId = idempotencyKey
+            ?? "reversal:" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(operationId)))[..32];
         var answer = await Grain(grains, user, purchaseId).ReverseAsync(new PackageReversal(reversalId, operationId, user.UserId, body?.Reason?.Trim()));
         return answer is { Package: { } after, Redemption: { } redemption, Refusal: null }
             ? TypedResults.Ok(PackageRedemptionResult.Of(after, redemption))
@@ -245,7 +248,7 @@ public static class PackagesApi
         foreach (var candidate in AutoRedeemChooser.Rank(packages, ask))
         {
             var answer = await Grain(grains, user, candidate.Package.PurchaseId).RedeemAsync(new PackageRedemptionRequest(
-                operationId!, ask.ServiceId, candidate.Amount is null ? candidate.Quantity : 0, candidate.Amount, patientId,
+                operationId!, ask.ServiceId, candidate.Quantity, candidate.Amount, patientId,
                 ask.ClinicId, ask.ProviderId, body.VisitId, at, body.BookedAt, user.UserId));
             if (answer is { Package: { } after, Redemption: { } redemption, Refusal: null })
             {
@@ -393,15 +396,23 @@ public static class PackagesApi
         }
 
         // The header wins: it is what the HTTP layer replays by, so the grain must key the operation by it too.
+        if (idempotencyKey is not null && ValidateOperationId(idempotencyKey) is { } keyProblem)
+        {
+            v.Add(IdempotencyOptions.HeaderName, keyProblem.Replace("operationId", IdempotencyOptions.HeaderName, StringComparison.Ordinal));
+            return null;
+        }
+
         var id = idempotencyKey ?? bodyOperationId;
         v.When(id is null, "operationId",
             $"Send an {IdempotencyOptions.HeaderName} header (or operationId in the body): the same value when retrying, so a retry never redeems twice.");
         return id;
     }
 
+    /// <summary>Operation ids key the grain's replays and the history rows (at most
+    /// <see cref="PackageBalanceRules.MaxOperationIdLength"/> characters there).</summary>
     private static string? ValidateOperationId(string value) =>
-        value.Length is 0 or > IdempotencyOptions.MaxKeyLength || value.Any(c => c is < (char)0x21 or > (char)0x7E)
-            ? $"operationId must be 1 to {IdempotencyOptions.MaxKeyLength} printable characters without spaces."
+        value.Length is 0 or > PackageBalanceRules.MaxOperationIdLength || value.Any(c => c is < (char)0x21 or > (char)0x7E)
+            ? $"operationId must be 1 to {PackageBalanceRules.MaxOperationIdLength} printable characters without spaces."
             : null;
 
     private static (PackageStatus? Status, ValidationProblem? Problem) ParseStatus(string? status)

@@ -96,9 +96,13 @@ public static class AutoRedeemChooser
 
         if (package.Status != PackageStatus.Active)
         {
-            return package.Status == PackageStatus.Expired
-                ? Refuse(PackageRefusals.Expired, $"{terms.Name} has expired.")
-                : Refuse(PackageRefusals.NotActive, $"{terms.Name} is {package.Status.ToString().ToLowerInvariant()}.");
+            // The same codes the balance grain answers (PackageBalanceRules.StatusRefusal).
+            return package.Status switch
+            {
+                PackageStatus.Expired => Refuse(PackageRefusals.Expired, $"{terms.Name} has expired."),
+                PackageStatus.Depleted => Refuse(PackageRefusals.InsufficientBalance, $"{terms.Name} is used up."),
+                _ => Refuse(PackageRefusals.NotActive, $"{terms.Name} is {package.Status.ToString().ToLowerInvariant()}."),
+            };
         }
 
         if (package.ExpiresAt is { } expires && request.At >= expires)

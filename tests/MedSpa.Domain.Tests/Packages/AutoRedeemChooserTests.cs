@@ -134,7 +134,7 @@ public class AutoRedeemChooserTests
 
     [Theory]
     [InlineData(PackageStatus.Expired, PackageRefusals.Expired)]
-    [InlineData(PackageStatus.Depleted, PackageRefusals.NotActive)]
+    [InlineData(PackageStatus.Depleted, PackageRefusals.InsufficientBalance)]
     [InlineData(PackageStatus.Refunded, PackageRefusals.NotActive)]
     public void Each_package_says_why_it_cannot_be_used(PackageStatus status, string code)
     {

@@ -80,10 +80,10 @@ public sealed class PackageSharingAndAutoRedeemApiTests(MedSpaApiFactory factory
         Assert.Equal("not_eligible", none.Body.GetProperty("code").GetString());
         Assert.False(string.IsNullOrWhiteSpace(none.Body.GetProperty("detail").GetString()));
 
-        // The bank pays Botox at its session value.
+        // The bank pays Botox at its session value ($400 of $1,000 credit bought for $900: $360 of liability).
         var botox = await world.Desk.SendAsync(HttpMethod.Post, url,
             new { serviceId = world.Botox, clinicId = world.ClinicId }, HttpStatusCode.Created, Key());
-        Assert.Equal(40000, botox.GetProperty("redemption").Amount("value"));
+        Assert.Equal(36000, botox.GetProperty("redemption").Amount("value"));
         Assert.Equal(60000, botox.GetProperty("remaining").Amount("creditLeft"));
     }
 
