@@ -232,10 +232,15 @@ public sealed class PackageDefinitionValidationTests(MedSpaApiFactory factory) :
         { "time not a time", "/restrictions", """{"restrictions":{"timeWindows":[{"day":"monday","from":"9am","to":"noon"}]}}""" },
         { "day unknown", "/restrictions", """{"restrictions":{"timeWindows":[{"day":"funday","from":"09:00:00","to":"10:00:00"}]}}""" },
         { "day as number", "/restrictions", """{"restrictions":{"timeWindows":[{"day":1,"from":"09:00:00","to":"10:00:00"}]}}""" },
-        { "many blackout dates", "/restrictions", $$"""{"restrictions":{"blackoutDates":[{{string.Join(",", Enumerable.Range(0, 400).Select(i => $"\"{new DateOnly(2027, 1, 1).AddDays(i):yyyy-MM-dd}\""))}}]}}""" },
+        { "many blackout dates", "/restrictions", ManyBlackoutDates() },
         { "whole edit empty", "", "{}" },
         { "status as number", "/status", """{"status":0}""" },
     };
+
+    private static string ManyBlackoutDates() =>
+        "{\"restrictions\":{\"blackoutDates\":["
+        + string.Join(",", Enumerable.Range(0, 400).Select(i => "\"" + new DateOnly(2027, 1, 1).AddDays(i).ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture) + "\""))
+        + "]}}";
 
     [Theory]
     [MemberData(nameof(Malformed))]

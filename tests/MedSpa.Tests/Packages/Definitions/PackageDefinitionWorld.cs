@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text.Json;
+using MedSpa.Tests.ReferenceData;
 using MedSpa.Tests.TestHost;
 using static MedSpa.Tests.ReferenceData.ReferenceDataRequests;
 
@@ -24,8 +25,8 @@ public sealed record PackageDefinitionWorld(TestTenant Tenant, HttpClient Owner,
             incomeCategory = "facials",
         });
         var botox = await owner.CreateAsync("/api/services", Service("Botox", price: 14_00));
-        var taxRate = await owner.CreateAsync($"/api/clinics/{tenant.ClinicId}/tax-rates", TaxRate());
-        var provider = await owner.CreateAsync("/api/providers", Provider(tenant.ClinicId));
+        var taxRate = await owner.CreateAsync($"/api/clinics/{tenant.ClinicId}/tax-rates", ReferenceDataRequests.TaxRate());
+        var provider = await owner.CreateAsync("/api/providers", ReferenceDataRequests.Provider(tenant.ClinicId));
         return new PackageDefinitionWorld(tenant, owner, hydra, botox, taxRate, provider);
     }
 
