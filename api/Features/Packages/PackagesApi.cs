@@ -76,8 +76,9 @@ public static class PackagesApi
 
         var ids = await PackageQueries.PackagesOfPatientAsync(conn, user.TenantId, patientId, MaxPackagesPerPatient, ct);
         var packages = await LoadAsync(grains, user, ids);
-        return TypedResults.Ok<IReadOnlyList<PackageView>>(
-            [.. packages.Where(p => (filter is null || p.Status == filter) && VisibleToStaff(user, p))]);
+        // The grain is the record: a member removed a moment ago may still have a row the projection has not updated.
+        return TypedResults.Ok<IReadOnlyList<PackageView>>([.. packages.Where(p =>
+            (filter is null || p.Status == filter) && VisibleToStaff(user, p) && (p.OwnerPatientId == patientId || IsMember(p, patientId)))]);
     }
 
     private static async Task<Results<Ok<IReadOnlyList<PackageView>>, ValidationProblem, ProblemHttpResult>> ListMine(

@@ -81,9 +81,9 @@ public sealed class PackageApiWorld
             restrictions ?? PackageRestrictions.None, sharing, 2, [], null);
 
     /// <summary>A "Botox bank": $1,000 of credit for $900, spent by amount on Botox.</summary>
-    public PackageTerms BotoxBank(long credit = 100000, long price = 90000) =>
+    public PackageTerms BotoxBank(long credit = 100000, long price = 90000, bool partial = true) =>
         new(Guid.NewGuid(), 1, "Botox bank", null, PackageType.Wallet, Usd(price), Usd(credit), false, false, [], "injectables", 0, 0,
-            Usd(credit), 365, null, true, true, [new PackageServiceTerms(Botox, "Botox", Usd(40000), 0, Usd(0), Usd(0))],
+            Usd(credit), 365, null, true, partial, [new PackageServiceTerms(Botox, "Botox", Usd(40000), 0, Usd(0), Usd(0))],
             PackageRestrictions.None, true, 2, [], null);
 
     public IPackageBalanceGrain Grain(Guid purchaseId) =>

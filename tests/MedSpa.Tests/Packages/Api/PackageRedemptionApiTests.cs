@@ -99,6 +99,15 @@ public sealed class PackageRedemptionApiTests(MedSpaApiFactory factory) : IClass
         await AssertRefusedAsync(world, providerOnly, world.Redemption(providerId: world.ProviderId), PackageRefusals.RestrictedProvider);
         Assert.Equal(HttpStatusCode.Created, (await RedeemAsync(world.Desk, providerOnly, world.Redemption(providerId: otherProvider), Key())).Status);
 
+        var notToday = (DayOfWeek)(((int)today.DayOfWeek + 3) % 7);
+        var windowed = await world.SellAsync(world.Facials(
+            restrictions: new PackageRestrictions([], [new PackageTimeWindow(notToday, new TimeOnly(0, 0), new TimeOnly(23, 59))], [])));
+        await AssertRefusedAsync(world, windowed, world.Redemption(), PackageRefusals.RestrictedTime);
+
+        // Sold 60 days ago, valid for 30: expired even before the expiry reminder flips its status.
+        var lapsed = await world.SellAsync(world.Facials(expiresAfterDays: 30), purchasedAt: DateTimeOffset.UtcNow.AddDays(-60));
+        await AssertRefusedAsync(world, lapsed, world.Redemption(), PackageRefusals.Expired);
+
         // A stranger to the package (another patient of the organisation who is no member).
         await AssertRefusedAsync(world, three, world.Redemption(patientId: world.Relative), PackageRefusals.NotMember);
         Assert.Equal(3, (await world.Desk.SendAsync(HttpMethod.Get, $"/api/packages/{three}", null)).GetProperty("sessionsLeft").GetInt32());

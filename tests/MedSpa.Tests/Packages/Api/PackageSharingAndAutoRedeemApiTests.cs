@@ -88,6 +88,25 @@ public sealed class PackageSharingAndAutoRedeemApiTests(MedSpaApiFactory factory
     }
 
     [Fact]
+    public async Task Auto_redeem_of_several_sessions_from_a_bank_takes_their_full_value()
+    {
+        var world = await CreateAsync(factory);
+        var bank = await world.SellAsync(world.BotoxBank(partial: false));
+
+        var two = await world.Desk.SendAsync(HttpMethod.Post, $"/api/patients/{world.Owner}/packages/auto-redeem",
+            new { serviceId = world.Botox, clinicId = world.ClinicId, quantity = 2 }, HttpStatusCode.Created, Key());
+
+        Assert.Equal(bank, two.GetProperty("purchaseId").GetGuid());
+        Assert.Equal(2, two.GetProperty("redemption").GetProperty("quantity").GetInt32());
+        Assert.Equal(20000, two.GetProperty("remaining").Amount("creditLeft"));
+        // $200 left is less than a whole Botox session, and the bank takes no part payments: nothing to auto-redeem.
+        var none = await world.Desk.TrySendAsync(HttpMethod.Post, $"/api/patients/{world.Owner}/packages/auto-redeem",
+            new { serviceId = world.Botox, clinicId = world.ClinicId }, Key());
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, none.Status);
+        Assert.Equal("insufficient_balance", none.Body.GetProperty("reason").GetString());
+    }
+
+    [Fact]
     public async Task Auto_redeem_checks_its_input_and_the_patient()
     {
         var world = await CreateAsync(factory);
