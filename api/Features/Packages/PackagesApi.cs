@@ -239,14 +239,14 @@ public static class PackagesApi
         var ask = new AutoRedeemRequest(
             patientId, body.ServiceId!.Value, body.Quantity ?? 1, body.ClinicId.Value, body.ProviderId, at, body.BookedAt, timeZone,
             body.Online ?? false);
-        var (first, refusal) = AutoRedeemChooser.Choose(packages, ask);
-        if (first is null)
+        var ranked = AutoRedeemChooser.Rank(packages, ask);
+        if (ranked.IsEmpty)
         {
-            return refusal!.ToProblem();
+            return AutoRedeemChooser.Choose(packages, ask).Refusal!.ToProblem();
         }
 
         PackageAnswer? lastRefused = null;
-        foreach (var candidate in AutoRedeemChooser.Rank(packages, ask))
+        foreach (var candidate in ranked)
         {
             var answer = await Grain(grains, user, candidate.Package.PurchaseId).RedeemAsync(new PackageRedemptionRequest(
                 operationId!, ask.ServiceId, candidate.Quantity, candidate.Amount, patientId,
