@@ -85,6 +85,8 @@ public sealed class PackageAccessApiTests(MedSpaApiFactory factory) : IClassFixt
         await world.Desk.SendAsync(HttpMethod.Get, $"/api/packages/{otherId}/history", null, HttpStatusCode.NotFound);
         Assert.Equal(HttpStatusCode.NotFound, (await RedeemAsync(world.Desk, otherId, world.Redemption(), Key())).Status);
         await world.Desk.SendAsync(HttpMethod.Post, $"/api/packages/{otherId}/members", new { patientId = world.Relative }, HttpStatusCode.NotFound);
+        await world.Desk.SendAsync(HttpMethod.Delete, $"/api/packages/{otherId}/members/{other.Relative}", null, HttpStatusCode.NotFound);
+        await world.Desk.SendAsync(HttpMethod.Post, $"/api/packages/{otherId}/redemptions/{Key()}/reversal", null, HttpStatusCode.NotFound);
         await world.Desk.SendAsync(HttpMethod.Get, $"/api/patients/{other.Owner}/packages", null, HttpStatusCode.NotFound);
         Assert.Equal(3, (await other.Desk.SendAsync(HttpMethod.Get, $"/api/packages/{otherId}", null)).GetProperty("sessionsLeft").GetInt32());
 

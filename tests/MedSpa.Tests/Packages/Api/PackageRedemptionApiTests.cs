@@ -78,6 +78,19 @@ public sealed class PackageRedemptionApiTests(MedSpaApiFactory factory) : IClass
     }
 
     [Fact]
+    public async Task A_key_longer_than_an_operation_id_may_be_is_400_naming_the_header()
+    {
+        var world = await CreateAsync(factory);
+        var id = await world.SellAsync(world.Facials());
+
+        var (status, body) = await RedeemAsync(world.Desk, id, world.Redemption(), new string('k', 101));
+
+        Assert.Equal(HttpStatusCode.BadRequest, status);
+        Assert.True(body.GetProperty("errors").TryGetProperty("Idempotency-Key", out _), body.ToString());
+        Assert.Equal(3, (await world.Desk.SendAsync(HttpMethod.Get, $"/api/packages/{id}", null)).GetProperty("sessionsLeft").GetInt32());
+    }
+
+    [Fact]
     public async Task Refusals_carry_a_stable_code_and_a_sentence_to_read_aloud()
     {
         var world = await CreateAsync(factory);
