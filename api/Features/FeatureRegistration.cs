@@ -8,6 +8,7 @@ using MedSpa.Api.Features.Cluster;
 using MedSpa.Api.Features.Demo;
 using MedSpa.Api.Features.Invoices;
 using MedSpa.Api.Features.Notifications;
+using MedSpa.Api.Features.Packages;
 using MedSpa.Api.Features.Packages.Definitions;
 using MedSpa.Api.Features.Patients;
 using MedSpa.Api.Features.Payments;
@@ -66,6 +67,7 @@ public static class FeatureRegistration
         api.MapNotificationsApi();
         api.MapReceiptsApi();
         api.MapPackageDefinitionsApi();
+        api.MapPackagesApi();
         return app;
     }
 }

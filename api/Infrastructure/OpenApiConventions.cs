@@ -42,7 +42,8 @@ public static class OpenApiConventions
             + "and voids."),
         ("Packages",
             "Package definitions (prepaid sessions, wallets, buy-get-free, bundles, thresholds, pay-as-you-go): the step-by-step creation flow, "
-            + "publishing, versions, status, the patient's-eye preview and the template library."),
+            + "publishing, versions, status, the patient's-eye preview and the template library; sold packages: a patient's packages with "
+            + "balances, usage history, redemption (by package or auto-redeem), reversal, family sharing and each definition's redemption rate."),
         ("Saved cards", "A patient's cards on file with the payment processor (setup intents; no card number ever reaches this server)."),
         ("Receipts", "Receipt PDFs, emailing them, the public receipt link `/r/{token}`, and each clinic's receipt settings and logo."),
         ("Reports", "What an owner reads: sales, tips and provider figures per clinic and business day."),
