@@ -46,7 +46,7 @@ public static class RedemptionBenchmark
         {
             server.Start();
             classic = await ClassicRedemptionStore.CreateAsync(cs, settings.DbPool);
-            var world = await RedemptionWorld.CreateAsync(server, classic, settings.InitialSessions);
+            var world = await RedemptionWorld.CreateAsync(server, classic, settings.InitialSessions, settings.Paths);
             using var handler = new SocketsHttpHandler { MaxConnectionsPerServer = 1000, PooledConnectionLifetime = Timeout.InfiniteTimeSpan };
             using var http = new HttpClient(handler) { BaseAddress = server.BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
             http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", world.Tenant.DeskToken);
@@ -290,7 +290,7 @@ sealed class RedemptionWorld
     public Guid HttpPackage { get; private set; }
     public Guid ClassicPackage { get; private set; }
 
-    public static async Task<RedemptionWorld> CreateAsync(BenchServer server, ClassicRedemptionStore classic, long initial)
+    public static async Task<RedemptionWorld> CreateAsync(BenchServer server, ClassicRedemptionStore classic, long initial, string[] paths)
     {
         var tenant = await server.CreateTenantAsync();
         var patientId = Guid.NewGuid();
@@ -307,8 +307,8 @@ sealed class RedemptionWorld
         }
 
         var world = new RedemptionWorld(server, classic, tenant, patientId, serviceId, initial);
-        world.GrainPackage = await world.CreateGrainPackageAsync();
-        world.HttpPackage = await world.CreateGrainPackageAsync();
+        if (paths.Contains("grain")) world.GrainPackage = await world.CreateGrainPackageAsync();
+        if (paths.Contains("http")) world.HttpPackage = await world.CreateGrainPackageAsync();
         world.ClassicPackage = await classic.CreatePackageAsync(initial);
         return world;
     }
@@ -401,6 +401,7 @@ sealed class RedemptionWorld
                              $"= {left + _classicAcknowledged} (initial {Initial}); history: {rows} rows, {redeemed} sessions"));
         foreach (var (name, id, acknowledged) in new[] { ("grain", GrainPackage, _grainAcknowledged), ("http", HttpPackage, _httpAcknowledged) })
         {
+            if (id == Guid.Empty) continue;
             var grain = Grain(id);
             await grain.FlushProjectionAsync();
             var view = (await grain.GetAsync()).Package ?? throw new InvalidOperationException($"the {name} package is gone");
