@@ -429,7 +429,7 @@ static class PackageHistory
         var table = await conn.ExecuteScalarAsync<string?>("SELECT to_regclass('package_redemptions')::text");
         if (table is null) return null;
         return await conn.ExecuteScalarAsync<long>(
-            "SELECT count(*) FROM package_redemptions WHERE tenant_id = @tenantId AND package_id = @packageId",
+            "SELECT count(*) FROM package_redemptions WHERE tenant_id = @tenantId AND purchase_id = @packageId AND state = 'committed'",
             new { tenantId, packageId });
     }
 }
