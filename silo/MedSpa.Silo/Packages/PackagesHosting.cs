@@ -10,5 +10,8 @@ public static class PackagesHosting
     public static void AddMedSpaPackages(IServiceCollection services)
     {
         services.TryAddSingleton<IPackageCatalog, PostgresPackageCatalog>();
+        services.TryAddSingleton<IPackageStore, PostgresPackageStore>();
+        services.TryAddSingleton<IPackageExpiryNotifier, EmailPackageExpiryNotifier>();
+        services.AddOptions<PackageExpiryOptions>().BindConfiguration(PackageExpiryOptions.Section);
     }
 }
