@@ -71,8 +71,8 @@ public static class RedemptionBenchmark
                               + $"GC {(System.Runtime.GCSettings.IsServerGC ? "server" : "workstation")}; paths {string.Join(", ", paths)}");
             Console.WriteLine();
             Console.WriteLine("| design | callers | redemptions | refused/errors | redemptions/s | p50 ms | p99 ms | max ms "
-                              + "| PG commits / redemption | WAL syncs / redemption | grain-state writes / redemption | process CPU |");
-            Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+                              + "| PG commits / redemption | WAL syncs / redemption | grain-state writes / redemption | package state after, KB | process CPU |");
+            Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
 
             foreach (var path in paths)
             {
@@ -224,12 +224,12 @@ public static class RedemptionBenchmark
         {
             var cpu = (_cpu1 - _cpu0).TotalSeconds / Seconds * 100;
             double Per(long n) => Count == 0 ? double.NaN : n / (double)Count;
-            var c = Counters ?? new PgCounters(0, 0, 0);
+            var c = Counters ?? new PgCounters(0, 0, 0, 0);
             var row = string.Create(CultureInfo.InvariantCulture,
                           $"| {path} | {callers} | {Count} | {Errors} | {Throughput:F0} | {P50:F2} | {P99:F2} ")
                       + string.Create(CultureInfo.InvariantCulture,
                           $"| {(Count > 0 ? _latencies[^1] : double.NaN):F2} | {Per(c.Commits):F2} | {Per(c.WalSyncs):F3} ")
-                      + string.Create(CultureInfo.InvariantCulture, $"| {Per(c.GrainStateWrites):F3} | {cpu:F0} % |");
+                      + string.Create(CultureInfo.InvariantCulture, $"| {Per(c.GrainStateWrites):F3} | {c.LargestPackageState / 1024.0:F0} | {cpu:F0} % |");
             return _errorSamples.Count == 0 ? row : row + Environment.NewLine + string.Join(Environment.NewLine, _errorSamples.Select(e => "  error: " + e));
         }
 
@@ -243,9 +243,10 @@ public static class RedemptionBenchmark
 
 /// <summary>
 /// PostgreSQL counters over one row: commits of the benchmark's database, WAL flushes to disk of the whole server
-/// (pg_stat_wal.wal_sync: what fsync on costs), and rows written to the Orleans grain-state table.
+/// (pg_stat_wal.wal_sync: what fsync on costs), rows written to the Orleans grain-state table, and the largest stored
+/// package grain state at the end (bytes: what each of its writes carries).
 /// </summary>
-sealed record PgCounters(long Commits, long WalSyncs, long GrainStateWrites)
+sealed record PgCounters(long Commits, long WalSyncs, long GrainStateWrites, long LargestPackageState)
 {
     public static async Task<PgCounters> ReadAsync(string cs)
     {
@@ -255,12 +256,13 @@ sealed record PgCounters(long Commits, long WalSyncs, long GrainStateWrites)
             """
             SELECT (SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()) AS Commits,
                    (SELECT wal_sync FROM pg_stat_wal) AS WalSyncs,
-                   coalesce((SELECT n_tup_upd + n_tup_ins FROM pg_stat_user_tables WHERE relname = 'orleans_grain_state'), 0) AS GrainStateWrites
+                   coalesce((SELECT n_tup_upd + n_tup_ins FROM pg_stat_user_tables WHERE relname = 'orleans_grain_state'), 0) AS GrainStateWrites,
+                   coalesce((SELECT max(octet_length(payload)) FROM orleans_grain_state WHERE grain_type LIKE '%package%'), 0)::bigint AS LargestPackageState
             """);
     }
 
     public PgCounters Minus(PgCounters before) =>
-        new(Commits - before.Commits, WalSyncs - before.WalSyncs, GrainStateWrites - before.GrainStateWrites);
+        new(Commits - before.Commits, WalSyncs - before.WalSyncs, GrainStateWrites - before.GrainStateWrites, LargestPackageState);
 }
 
 /// <summary>The tenant, patient, service and the hot packages of each design; counts what each acknowledged.</summary>
