@@ -8,6 +8,8 @@ using MedSpa.Api.Features.Cluster;
 using MedSpa.Api.Features.Demo;
 using MedSpa.Api.Features.Invoices;
 using MedSpa.Api.Features.Notifications;
+using MedSpa.Api.Features.Packages;
+using MedSpa.Api.Features.Packages.Definitions;
 using MedSpa.Api.Features.Patients;
 using MedSpa.Api.Features.Payments;
 using MedSpa.Api.Features.Providers;
@@ -64,6 +66,8 @@ public static class FeatureRegistration
         api.MapStripeWebhookApi();
         api.MapNotificationsApi();
         api.MapReceiptsApi();
+        api.MapPackageDefinitionsApi();
+        api.MapPackagesApi();
         return app;
     }
 }

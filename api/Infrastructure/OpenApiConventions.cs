@@ -40,6 +40,10 @@ public static class OpenApiConventions
         ("Invoices",
             "Checkout: an invoice from a visit or from scratch, lines, discounts, tips, payments (cash, check, card, gift card, package), refunds "
             + "and voids."),
+        ("Packages",
+            "Package definitions (prepaid sessions, wallets, buy-get-free, bundles, thresholds, pay-as-you-go): the step-by-step creation flow, "
+            + "publishing, versions, status, the patient's-eye preview and the template library; sold packages: a patient's packages with "
+            + "balances, usage history, redemption (by package or auto-redeem), reversal, family sharing and each definition's redemption rate."),
         ("Saved cards", "A patient's cards on file with the payment processor (setup intents; no card number ever reaches this server)."),
         ("Receipts", "Receipt PDFs, emailing them, the public receipt link `/r/{token}`, and each clinic's receipt settings and logo."),
         ("Reports", "What an owner reads: sales, tips and provider figures per clinic and business day."),
@@ -68,6 +72,7 @@ public static class OpenApiConventions
         ["TenantsApi"] = [StatusCodes.Status409Conflict],
         ["VisitsApi"] = [StatusCodes.Status409Conflict],
         ["InvoicesApi"] = [StatusCodes.Status409Conflict, StatusCodes.Status422UnprocessableEntity],
+        ["PackageDefinitionsApi"] = [StatusCodes.Status409Conflict],
         ["SavedCardsApi"] =
             [StatusCodes.Status409Conflict, StatusCodes.Status422UnprocessableEntity, StatusCodes.Status502BadGateway,
                 StatusCodes.Status503ServiceUnavailable],

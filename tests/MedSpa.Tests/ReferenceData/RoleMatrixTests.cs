@@ -51,6 +51,12 @@ public sealed class RoleMatrixTests(MedSpaApiFactory factory) : IClassFixture<Me
         new("patients",
             new(HttpMethod.Get, _ => "/api/patients?q=mart"), Staff,
             new(HttpMethod.Post, _ => "/api/patients", _ => Patient()), FrontDeskAndAbove),
+        new("package-definitions",
+            new(HttpMethod.Get, _ => "/api/package-definitions"), Staff,
+            new(HttpMethod.Post, _ => "/api/package-definitions", _ => new { name = "HydraFacial x3", type = "standard" }), Admins),
+        new("package-templates",
+            new(HttpMethod.Get, _ => "/api/package-templates"), Staff,
+            new(HttpMethod.Post, _ => "/api/package-templates/hydrafacial-x3/copy", _ => new { }), Admins),
     ];
 
     public static TheoryData<string, string, string> Cases()
