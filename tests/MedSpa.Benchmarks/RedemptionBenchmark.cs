@@ -52,10 +52,10 @@ public static class RedemptionBenchmark
             http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", world.Tenant.DeskToken);
 
             var paths = settings.Paths.ToList();
-            if (paths.Contains("http") && !await world.HttpAvailableAsync(http))
+            if (paths.Contains("http") && await world.HttpUnavailableAsync(http) is { } why)
             {
                 paths.Remove("http");
-                Console.Error.WriteLine("POST /api/packages/{id}/redemptions is not served by this server: the http rows are left out.");
+                Console.Error.WriteLine($"POST /api/packages/{{id}}/redemptions answered 404 ({why}): the http rows are left out.");
             }
 
             var pg = await ServerSettingsAsync(cs);
@@ -374,17 +374,18 @@ sealed class RedemptionWorld
         return http.SendAsync(request);
     }
 
-    /// <summary>True when the server serves the redemption endpoint (one real redemption, counted like the others).</summary>
-    public async Task<bool> HttpAvailableAsync(HttpClient http)
+    /// <summary>Null when the server serves the redemption endpoint (one real redemption, counted like the others);
+    /// the 404's body when it does not (a server from before the endpoint).</summary>
+    public async Task<string?> HttpUnavailableAsync(HttpClient http)
     {
         using var response = await SendRedemptionAsync(http, Guid.NewGuid().ToString("N"));
         if (response.StatusCode is HttpStatusCode.OK or HttpStatusCode.Created)
         {
             Interlocked.Increment(ref _httpAcknowledged);
-            return true;
+            return null;
         }
 
-        if (response.StatusCode is HttpStatusCode.NotFound or HttpStatusCode.MethodNotAllowed) return false;
+        if (response.StatusCode is HttpStatusCode.NotFound) return await response.Content.ReadAsStringAsync();
         throw new InvalidOperationException(
             $"POST /api/packages/{{id}}/redemptions answered {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
     }
