@@ -88,6 +88,11 @@ public sealed class KilledHostRedemptionTests(FailoverClusterFactory factory, IT
         var retry = GrainCallRetry.Create(
             new GrainCallRetryOptions { MaxRetryAttempts = 50, BaseDelay = TimeSpan.FromMilliseconds(200), MaxDelay = TimeSpan.FromSeconds(2) },
             NullLogger.Instance);
+        // What the stored state holds beyond the answered operations was made durable by the dead host without being
+        // acknowledged: those retries must be answered as replays, not taken again (the totals below prove it).
+        var reactivated = await retry.ExecuteAsync(async _ => await package.GetAsync());
+        output.WriteLine($"after re-activation: {Initial - reactivated.Package!.SessionsLeft} sessions taken for {answers.Count} answers "
+                         + $"({Initial - reactivated.Package.SessionsLeft - answers.Count} durable but unacknowledged)");
         foreach (var op in unanswered)
         {
             var answer = await retry.ExecuteAsync(async _ => await package.RedeemAsync(requests[op]));
