@@ -43,6 +43,7 @@ public static class BoardPushBenchmark
         RuntimeTuning.Apply(); // as the api's Program does, before anything uses the shared array pool
         if (args.Length > 0 && args[0] == "--clients-mode") return await ClientsMode.RunAsync(args);
         if (args.Length > 0 && args[0] == "checkout") return await CheckoutBenchmark.RunAsync(args);
+        if (args.Length > 0 && args[0] == "redemption") return await RedemptionBenchmark.RunAsync(args);
 
         // WebApplicationFactory finds the api's content root through MvcTestingAppManifest.json in the working directory.
         Directory.SetCurrentDirectory(AppContext.BaseDirectory);
