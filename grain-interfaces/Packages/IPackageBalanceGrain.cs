@@ -246,4 +246,10 @@ public static class PackageRefusals
     public const string SharingNotAllowed = "sharing_not_allowed";
     public const string PartialNotAllowed = "partial_not_allowed";
     public const string OperationConflict = "operation_conflict";
+
+    /// <summary>A wallet tender or a refund to credit on an invoice without a patient (there is no wallet to use).</summary>
+    public const string PatientRequired = "patient_required";
+
+    /// <summary>A wallet operation in another currency than the wallet's.</summary>
+    public const string CurrencyMismatch = "currency_mismatch";
 }

@@ -28,6 +28,9 @@ public enum JournalEntryKind
 
     /// <summary>Money given back on a card because the tip was lowered after payment (the sale was reposted).</summary>
     TipAdjustment = 11,
+
+    /// <summary>Wallet credit added or taken away by an owner/admin, with a reason (WalletLedger).</summary>
+    WalletAdjustment = 12,
 }
 
 /// <summary>One side of a journal entry: a strictly positive amount debited or credited to an account.</summary>
