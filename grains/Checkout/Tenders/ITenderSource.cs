@@ -74,11 +74,15 @@ public sealed class TenderSources
     private readonly ITenderSource _recorded = new RecordedTenderSource();
     private readonly ITenderSource _card;
     private readonly Dictionary<TenderKind, ITenderSource> _unwired;
+    private readonly ITenderSource? _wallet;
 
     /// <param name="gateway">The silo's payment gateway (the sandbox unless Stripe is configured: there is always one).</param>
-    public TenderSources(IPaymentGateway gateway, TenderMetadata metadata)
+    /// <param name="grains">Reaches the wallet grain (null: wallet tenders stay unwired).</param>
+    /// <param name="parties">The invoice's patient, clinic and creator, read when a wallet tender needs them.</param>
+    public TenderSources(IPaymentGateway gateway, TenderMetadata metadata, IGrainFactory? grains = null, Func<InvoiceParties>? parties = null)
     {
         _card = new CardTenderSource(gateway, metadata);
+        _wallet = grains is null || parties is null ? null : new WalletTenderSource(grains, metadata.TenantId, metadata.InvoiceId, parties);
         _unwired = new[] { TenderKind.GiftCard, TenderKind.Package, TenderKind.Membership, TenderKind.Wallet }
             .ToDictionary(k => k, k => (ITenderSource)new UnwiredTenderSource(k));
     }
@@ -87,6 +91,7 @@ public sealed class TenderSources
     {
         TenderKind.Cash or TenderKind.Check or TenderKind.Other => _recorded,
         _ when Tender.IsCardKind(kind) => _card,
+        TenderKind.Wallet when _wallet is not null => _wallet,
         _ => _unwired.TryGetValue(kind, out var s) ? s : throw new ArgumentOutOfRangeException(nameof(kind)),
     };
 }
