@@ -145,7 +145,7 @@ public sealed class InvoiceBook(IPersistentState<InvoiceState> state, InvoiceOut
         }
 
         S.Refunds.Add(refund);
-        if (tender.Card is { } card)
+        if (tender.Card is { } card && !refund.ToWallet)
         {
             outbox.AddCard(operation, "refund", "succeeded", tender, card, refund.Amount, refund.GatewayRefundId, now);
         }
@@ -187,7 +187,8 @@ public sealed class InvoiceBook(IPersistentState<InvoiceState> state, InvoiceOut
     private (JournalEntry? Entry, Refusal? Refusal) RefundEntry(TenderRefund refund)
     {
         var tender = S.Tenders.First(t => t.Id == refund.TenderId);
-        return CheckoutLedger.Refund($"{invoiceId:N}:refund:{refund.Id:N}", S.Number!, Price(), tender, SaleReversed(), refund.Amount);
+        return CheckoutLedger.Refund(
+            $"{invoiceId:N}:refund:{refund.Id:N}", S.Number!, Price(), tender, SaleReversed(), refund.Amount, refund.ToWallet);
     }
 
     /// <summary>How much of the sale refunds and write-offs have reversed so far (tip-adjustment refunds reverse

@@ -77,6 +77,11 @@ public sealed class InvoiceState
     /// <summary>Card movements (charges, released authorisations, refunds) waiting to be written to the payments
     /// list in PostgreSQL, with the journal outbox and as idempotently (keyed by operation id).</summary>
     [Id(31)] public List<CardTransaction> CardOutbox { get; set; } = [];
+
+    /// <summary>Credits owed to the patient's wallet (a refund to credit, cash change kept as credit), saved with the
+    /// change that caused them and delivered to the wallet grain after (idempotent by operation id, retried until
+    /// answered). Id 40: leaves room for other issue-14 fields.</summary>
+    [Id(40)] public List<MedSpa.GrainInterfaces.Packages.WalletCredit> WalletCredits { get; set; } = [];
 }
 
 /// <summary>One movement on a card as the processor's batch shows it: a <c>charge</c> (captured), an

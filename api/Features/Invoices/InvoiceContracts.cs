@@ -41,8 +41,8 @@ public sealed record TipSplitRequest(string? Kind, Guid? ProviderId, IReadOnlyLi
 /// <param name="Kind">none, percent or amount.</param>
 public sealed record TipRequestBody(string? Kind, decimal? Percent, MoneyRequest? Amount, TipSplitRequest? Split);
 
-/// <param name="Kind">cash, check, other, credit, debit, hsa, fsa (gift-card, package, membership and wallet tenders
-/// are refused with 422 tender_not_supported until their services are wired).</param>
+/// <param name="Kind">cash, check, other, credit, debit, hsa, fsa, wallet (the invoice's patient's wallet credit;
+/// gift-card, package and membership tenders are refused with 422 tender_not_supported until their services are wired).</param>
 /// <param name="Tendered">Cash only: what was handed over; the difference is change.</param>
 /// <param name="PaymentMethodId">Cards: a token made by Stripe.js (<c>tok_...</c>/<c>pm_...</c>) or one of the
 /// patient's saved cards (<c>pm_...</c>). Never a card number.</param>
@@ -53,9 +53,12 @@ public sealed record TenderRequest(
     string? Kind, MoneyRequest? Amount, MoneyRequest? Tendered, string? Reference, string? PaymentMethodId = null,
     bool? SavedCard = null, bool? UseDefaultCard = null, bool? OffSession = null);
 
-public sealed record PayRequest(IReadOnlyList<TenderRequest>? Tenders);
+/// <param name="ChangeToWallet">Cash handed over beyond the balance due is kept as credit on the patient's wallet
+/// instead of being given back as change (the invoice needs a patient).</param>
+public sealed record PayRequest(IReadOnlyList<TenderRequest>? Tenders, bool? ChangeToWallet = null);
 
-public sealed record RefundRequest(Guid? TenderId, MoneyRequest? Amount, string? Reason);
+/// <param name="ToWallet">Refund to credit: the amount goes to the patient's wallet instead of back to the tender.</param>
+public sealed record RefundRequest(Guid? TenderId, MoneyRequest? Amount, string? Reason, bool? ToWallet = null);
 
 public sealed record VoidRequest(string? Reason);
 

@@ -169,14 +169,18 @@ public static class CheckoutLedger
     /// The caller checks the tender has that much left (<see cref="TenderRules.ValidateRefund"/>); this refuses a
     /// reversal beyond the invoice total.
     /// </summary>
+    /// <paramref name="toWallet"/>: refunded as wallet credit, so the patient-wallet liability is credited instead of
+    /// the tender's account (the wallet grain posts nothing for it: see WalletLedger).
     public static (JournalEntry? Entry, Refusal? Refusal) Refund(
-        string operationId, string invoiceReference, PricedInvoice invoice, Tender tender, Money reversedBefore, Money amount)
+        string operationId, string invoiceReference, PricedInvoice invoice, Tender tender, Money reversedBefore, Money amount,
+        bool toWallet = false)
     {
         ArgumentNullException.ThrowIfNull(tender);
         var (reversal, refusal) = ReverseSale(invoice, reversedBefore, amount, AccountKind.Refunds);
+        var account = toWallet ? LedgerAccount.PatientWallet : TenderAccount(tender.Kind);
         return reversal is null
             ? (null, refusal)
-            : (reversal.Credit(TenderAccount(tender.Kind), amount).Build(operationId, JournalEntryKind.Refund, invoiceReference), null);
+            : (reversal.Credit(account, amount).Build(operationId, JournalEntryKind.Refund, invoiceReference), null);
     }
 
     /// <summary>
