@@ -1,7 +1,11 @@
 using System.Net;
 using Dapper;
+using MedSpa.GrainInterfaces;
+using MedSpa.GrainInterfaces.Packages;
 using MedSpa.Tests.TestHost;
+using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
+using Orleans.Runtime;
 using static MedSpa.Tests.Checkout.CheckoutRequests;
 using static MedSpa.Tests.Packages.Wallet.WalletRequests;
 
@@ -143,5 +147,25 @@ public sealed class WalletApiTests(MedSpaApiFactory factory) : IClassFixture<Med
         // A patient user not linked to a patient has no wallet; staff have no /api/me/wallet.
         await tenant.ClientFor(await tenant.CreateUserAsync("patient")).SendAsync(HttpMethod.Get, "/api/me/wallet", null, HttpStatusCode.NotFound);
         await owner.SendAsync(HttpMethod.Get, "/api/me/wallet", null, HttpStatusCode.Forbidden);
+    }
+
+    [Fact]
+    public async Task The_wallet_survives_deactivation_from_stored_state_and_still_answers_replays()
+    {
+        var tenant = await TestTenant.CreateAsync(factory);
+        var patient = await tenant.CreatePatientAsync();
+        await tenant.ClientFor(tenant.Owner).AdjustAsync(patient, 4000, tenant.ClinicId);
+        var grains = factory.Services.GetRequiredService<IGrainFactory>();
+        var wallet = grains.GetGrain<IWalletGrain>(PackageKeys.For(tenant.TenantId, patient));
+        var hold = new WalletHold("desk-1", new Money(1500, "USD"), null, tenant.ClinicId, tenant.Owner.UserId);
+        var held = await wallet.ReserveAsync(hold);
+
+        await grains.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero);
+
+        Assert.Equal(held.Wallet, (await wallet.ReserveAsync(hold)).Wallet);
+        var view = (await wallet.GetAsync()).Wallet!;
+        Assert.Equal((4000L, 1500L, 2500L), (view.Balance.Amount, view.Reserved.Amount, view.Available.Amount));
+        Assert.Equal("operation_conflict", (await wallet.ReserveAsync(hold with { Amount = new Money(1600, "USD") })).Refusal!.Code);
+        Assert.Equal(["adjustment", "hold"], (await HistoryRowsAsync(factory, tenant.TenantId, patient)).Select(r => r.Kind).ToList());
     }
 }
