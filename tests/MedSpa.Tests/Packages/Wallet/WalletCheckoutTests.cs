@@ -160,9 +160,9 @@ public sealed class WalletCheckoutTests(MedSpaApiFactory factory) : IClassFixtur
         Assert.Equal("patient_required", refused.GetProperty("code").GetString());
         Assert.Equal(1000, (await desk.GetInvoiceAsync(anonymous)).Total("balanceDue"));
 
-        // The cash drawer holds all 200.00 taken in; the wallet owes 20.00 of it.
+        // The drawer keeps the first 100.00 handed over (20.00 of it owed by the wallet) and 80.00 of the second.
         await using var conn = new NpgsqlConnection(factory.ConnectionString);
-        Assert.Equal(20000, await conn.ExecuteScalarAsync<long>(
+        Assert.Equal(18000, await conn.ExecuteScalarAsync<long>(
             "SELECT coalesce(sum(CASE WHEN side = 'debit' THEN amount ELSE -amount END), 0)::bigint FROM journal_postings "
             + "WHERE tenant_id = @TenantId AND account = 'cash-drawer'", new { tenant.TenantId }));
         await AssertLedgerMatchesWalletsAsync(tenant, desk, patient);
