@@ -144,9 +144,14 @@ internal sealed class InvoicePayments(
             book.ApplyTip(tipAdjustment, now);
         }
 
-        book.RecordTenders(tenders.Select(p => p.Tender), now);
         var change = Money.Sum(tenders.Select(p => p.Tender.ChangeDue), S.Currency);
-        if (changeToWallet && change.IsPositive)
+        var keepChange = changeToWallet && change.IsPositive;
+        // Change kept as credit is not handed back: the tender records no change due (the invoice's changeDue is 0)
+        // and says where the excess went.
+        book.RecordTenders(tenders.Select(p => keepChange && p.Tender.ChangeDue.IsPositive
+            ? p.Tender with { Tendered = p.Tender.Amount, Reference = p.Tender.Reference ?? $"{p.Tender.Tendered} tendered, {p.Tender.ChangeDue} kept as wallet credit" }
+            : p.Tender), now);
+        if (keepChange)
         {
             // The cash drawer keeps the change; the wallet owes it to the patient. Queued with this commit and delivered
             // after it (the wallet posts Dr cash drawer, Cr patient-wallet for it: WalletLedger), so it is never lost.

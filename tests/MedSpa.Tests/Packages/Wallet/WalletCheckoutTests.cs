@@ -145,11 +145,12 @@ public sealed class WalletCheckoutTests(MedSpaApiFactory factory) : IClassFixtur
             new { tenders = new[] { new { kind = "cash", tendered = Usd(10000) } }, changeToWallet = true },
             idempotencyKey: Guid.NewGuid().ToString("N"));
         Assert.Equal("paid", paid.GetProperty("status").GetString());
+        Assert.Equal(0, paid.Total("changeDue")); // nothing to hand back
         Assert.Equal(2000, (await desk.WalletAsync(patient)).Amount("balance"));
         Assert.Equal("overpayment", (await HistoryRowsAsync(factory, tenant.TenantId, patient)).Single().Source);
 
         var other = await desk.OpenInvoiceForAsync(tenant.ClinicId, patient, 8000);
-        await desk.PayAsync(other, new[] { new { kind = "cash", tendered = Usd(10000) } });
+        Assert.Equal(2000, (await desk.PayAsync(other, new[] { new { kind = "cash", tendered = Usd(10000) } })).Total("changeDue"));
         Assert.Equal(2000, (await desk.WalletAsync(patient)).Amount("balance"));
 
         // No patient, no wallet: asking to keep the change is refused before anything is taken.
