@@ -1,3 +1,4 @@
+using MedSpa.Grains.Checkout.Tenders;
 using MedSpa.Grains.Packages;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -10,5 +11,6 @@ public static class PackagesHosting
     public static void AddMedSpaPackages(IServiceCollection services)
     {
         services.TryAddSingleton<IPackageCatalog, PostgresPackageCatalog>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<ITenderSourceFactory, PackageTenderSourceFactory>());
     }
 }
