@@ -28,6 +28,9 @@ public enum JournalEntryKind
 
     /// <summary>Money given back on a card because the tip was lowered after payment (the sale was reposted).</summary>
     TipAdjustment = 11,
+
+    /// <summary>Prepaid package value the patient will never use (expired or cancelled): liability to breakage revenue.</summary>
+    PackageBreakage = 12,
 }
 
 /// <summary>One side of a journal entry: a strictly positive amount debited or credited to an account.</summary>

@@ -12,5 +12,8 @@ public static class PackagesHosting
     {
         services.TryAddSingleton<IPackageCatalog, PostgresPackageCatalog>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<ITenderSourceFactory, PackageTenderSourceFactory>());
+        services.TryAddSingleton<IPackageStore, PostgresPackageStore>();
+        services.TryAddSingleton<IPackageExpiryNotifier, EmailPackageExpiryNotifier>();
+        services.AddOptions<PackageExpiryOptions>().BindConfiguration(PackageExpiryOptions.Section);
     }
 }
