@@ -177,7 +177,8 @@ internal sealed class InvoicePackages(
                     .With("unused", package.LiabilityLeft));
             }
 
-            shares.Add(new PackageRefundShare(lines[i].LineId, purchaseId, parts[i], package.LiabilityLeft - parts[i], terms.IncomeCategory));
+            shares.Add(new PackageRefundShare(lines[i].LineId, purchaseId, parts[i], package.LiabilityLeft - parts[i],
+                MedSpa.Grains.Domain.Packages.PackageBalanceRules.BreakageCategory));
         }
 
         return (shares, null);

@@ -20,7 +20,7 @@ namespace MedSpa.Grains.Domain.Ledger;
 /// Refunding it (always whole: the sessions go back) credits the same accounts back.</item>
 /// <item><b>Package sale refunded</b>: the refund reverses its share of the package liability like any refund; the
 /// sold package is closed (refunded), and whatever unused value the refund did not give back leaves the liability as
-/// revenue of the package's income category in the same entry (the patient gave it up).</item>
+/// revenue (<c>revenue:breakage</c>, as expiry posts it) in the same entry.</item>
 /// <item><b>Refund</b> of part of a tender: Cr that tender's account (money goes back where it came from) and Dr the
 /// sale's components in proportion: refunds (contra) by income category, the package/gift-card liabilities sold,
 /// tax payable per rate and tips payable per provider. The proportion is taken on the <i>cumulative</i> refunded
@@ -218,7 +218,7 @@ public static class CheckoutLedger
         foreach (var forfeit in forfeits ?? [])
         {
             // A sold package closed by this refund with more unused value than the refund gave back: the rest leaves
-            // the liability as revenue of the package's income category (the patient gave it up).
+            // the liability as breakage revenue (the patient gave it up), as an expiry would post it.
             reversal.Debit(LedgerAccount.PackageLiability, forfeit.Amount);
             reversal.Credit(LedgerAccount.Revenue(forfeit.IncomeCategory), forfeit.Amount);
         }
