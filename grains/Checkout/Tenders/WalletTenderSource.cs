@@ -5,8 +5,17 @@ using MedSpa.Grains.Payments;
 
 namespace MedSpa.Grains.Checkout.Tenders;
 
-/// <summary>Who an invoice is for and where: what a wallet tender needs to find the wallet and label its hold.</summary>
-public sealed record InvoiceParties(Guid? PatientId, Guid ClinicId, Guid By);
+/// <summary>Plugs the wallet tender into every invoice (registered in the silo's PackagesHosting).</summary>
+public sealed class WalletTenderSourceFactory : ITenderSourceFactory
+{
+    public TenderKind Kind => TenderKind.Wallet;
+
+    public ITenderSource Create(TenderContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        return new WalletTenderSource(context.Grains, context.TenantId, context.InvoiceId, context.Invoice);
+    }
+}
 
 /// <summary>
 /// The patient's wallet as a tender: reserve holds the amount on the invoice's patient's wallet (refused with
@@ -15,7 +24,7 @@ public sealed record InvoiceParties(Guid? PatientId, Guid ClinicId, Guid By);
 /// operation id is the tender's idempotency key, so every step repeated after a crash is answered, not applied twice.
 /// Posts nothing: the invoice's tender and refund entries move the <c>patient-wallet</c> account (WalletLedger).
 /// </summary>
-internal sealed class WalletTenderSource(IGrainFactory grains, Guid tenantId, Guid invoiceId, Func<InvoiceParties> parties) : ITenderSource
+internal sealed class WalletTenderSource(IGrainFactory grains, Guid tenantId, Guid invoiceId, Func<TenderInvoice> parties) : ITenderSource
 {
     public bool Reserves => true;
 
@@ -27,11 +36,11 @@ internal sealed class WalletTenderSource(IGrainFactory grains, Guid tenantId, Gu
     public async Task<TenderStep> ReserveAsync(PendingTender tender, CancellationToken cancellationToken)
     {
         var p = parties();
-        var answer = await CallAsync(w => w.ReserveAsync(new WalletHold(tender.IdempotencyKey, tender.Tender.Amount, invoiceId, p.ClinicId, p.By)));
+        var answer = await CallAsync(w => w.ReserveAsync(new WalletHold(tender.IdempotencyKey, tender.Tender.Amount, invoiceId, p.ClinicId, p.CreatedBy)));
         if (answer.Refusal is { } refused)
         {
             // Insufficient balance and the like: the payment is undone like a decline, with the wallet's own code.
-            return new TenderStep(TenderStepStatus.Failed, Code: refused.Code, Message: refused.Message);
+            return new TenderStep(TenderStepStatus.Failed, Code: refused.Code, Message: refused.Message, Field: "amount");
         }
 
         return new TenderStep(TenderStepStatus.Done);
@@ -58,7 +67,7 @@ internal sealed class WalletTenderSource(IGrainFactory grains, Guid tenantId, Gu
     {
         var p = parties();
         var answer = await CallAsync(w => w.CreditAsync(new WalletCredit(
-            idempotencyKey, refund.Amount, WalletCreditSource.RefundToCredit, $"refund of a wallet tender", p.By, p.ClinicId,
+            idempotencyKey, refund.Amount, WalletCreditSource.RefundToCredit, "refund of a wallet tender", p.CreatedBy, p.ClinicId,
             refund.Reason, InvoiceId: invoiceId)));
         return answer.Refusal is { } refused
             ? new TenderStep(TenderStepStatus.Failed, Code: refused.Code, Message: refused.Message)

@@ -102,6 +102,7 @@ public static class JournalSql
         JournalEntryKind.WalletTopUp => "wallet-top-up",
         JournalEntryKind.WriteOff => "write-off",
         JournalEntryKind.TipAdjustment => "tip-adjustment",
+        JournalEntryKind.PackageBreakage => "package-breakage",
         JournalEntryKind.WalletAdjustment => "wallet-adjustment",
         _ => kind.ToString().ToLowerInvariant(),
     };

@@ -69,6 +69,7 @@ public sealed class WalletCheckoutTests(MedSpaApiFactory factory) : IClassFixtur
 
         var refused = await desk.PayAsync(invoiceId, new[] { WalletTender(3001) }, expected: HttpStatusCode.UnprocessableEntity);
         Assert.Equal("insufficient_balance", refused.GetProperty("code").GetString());
+        Assert.Equal("tenders[0].amount", refused.GetProperty("field").GetString());
         Assert.Equal(5000, (await desk.GetInvoiceAsync(invoiceId)).Total("balanceDue"));
         Assert.Equal(3000, (await desk.WalletAsync(patient)).Amount("available"));
 
