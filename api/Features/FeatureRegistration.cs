@@ -68,6 +68,7 @@ public static class FeatureRegistration
         api.MapReceiptsApi();
         api.MapPackageDefinitionsApi();
         api.MapPackagesApi();
+        api.MapWalletApi();
         return app;
     }
 }

@@ -45,6 +45,9 @@ public static class OpenApiConventions
             + "publishing, versions, status, the patient's-eye preview and the template library; sold packages: a patient's packages with "
             + "balances, usage history, redemption (by package or auto-redeem), reversal, family sharing and each definition's redemption rate."),
         ("Saved cards", "A patient's cards on file with the payment processor (setup intents; no card number ever reaches this server)."),
+        ("Wallet",
+            "A patient's account credit: balance, reserved and available, its history, owner/admin adjustments, and `/api/me/wallet` for the "
+            + "patient. Spent as a `wallet` tender; refunds may go to it (`toWallet`) and cash change may be kept on it (`changeToWallet`)."),
         ("Receipts", "Receipt PDFs, emailing them, the public receipt link `/r/{token}`, and each clinic's receipt settings and logo."),
         ("Reports", "What an owner reads: sales, tips and provider figures per clinic and business day."),
         ("Notifications", "Notices for staff, e.g. saved cards about to expire."),

@@ -30,8 +30,11 @@ public enum JournalEntryKind
     TipAdjustment = 11,
 
     /// <summary>Prepaid package value the patient will never use (expired or cancelled): liability to breakage revenue
-    /// (numbers from 20: packages' own range, so the wallet and memberships can add theirs without colliding).</summary>
+    /// (numbers from 20: packages' own range; the wallet's from 30, memberships' from 40, so none collide).</summary>
     PackageBreakage = 20,
+
+    /// <summary>Wallet credit added or taken away by an owner/admin, with a reason (WalletLedger).</summary>
+    WalletAdjustment = 30,
 }
 
 /// <summary>One side of a journal entry: a strictly positive amount debited or credited to an account.</summary>
