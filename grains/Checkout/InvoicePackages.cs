@@ -55,11 +55,22 @@ internal sealed class InvoicePackages(
         }
 
         S.PackagesIssued = true;
-        foreach (var line in priced.Lines.Where(l => S.PackageTerms.ContainsKey(l.LineId)))
+        var lines = priced.Lines.Where(l => S.PackageTerms.ContainsKey(l.LineId)).ToArray();
+        // Refunds of a partial payment or a write-off before the invoice was paid may already have reversed part of the
+        // package liability the sale posted: a package is worth what its line still holds in the ledger.
+        var reversed = CheckoutLedger.ReversedShare(priced, Money.Zero(S.Currency), book.SaleReversed(), LedgerAccount.PackageLiability);
+        var reversedParts = reversed.Allocate(lines.Select(l => l.NetExcludingTax.Amount).ToArray());
+        for (var i = 0; i < lines.Length; i++)
         {
+            var netPaid = lines[i].NetExcludingTax - reversedParts[i];
+            if (netPaid.IsNegative || netPaid.IsZero && lines[i].NetExcludingTax.IsPositive)
+            {
+                continue; // everything this line sold was reversed before it was paid: there is no package to issue
+            }
+
             var purchase = new PackagePurchase(
-                S.PatientId!.Value, S.ClinicId, S.PackageTerms[line.LineId], line.NetExcludingTax, now, S.TimeZone, invoiceId, line.LineId, S.CreatedBy);
-            S.PackagesToCreate.Add(new PackagePurchaseIntent(PackagePurchaseIds.ForInvoiceLine(invoiceId, line.LineId), purchase));
+                S.PatientId!.Value, S.ClinicId, S.PackageTerms[lines[i].LineId], netPaid, now, S.TimeZone, invoiceId, lines[i].LineId, S.CreatedBy);
+            S.PackagesToCreate.Add(new PackagePurchaseIntent(PackagePurchaseIds.ForInvoiceLine(invoiceId, lines[i].LineId), purchase));
         }
     }
 

@@ -216,7 +216,10 @@ public sealed class InvoiceLifecycleTests(MedSpaApiFactory factory) : IClassFixt
         await ExpectField(HttpMethod.Post, $"/api/invoices/{invoiceId}/payments",
             new { tenders = new[] { new { kind = "check", amount = new { amount = 100, currency = "CAD" } } } }, "tenders[0].amount.currency",
             key: k());
-        // Gift cards and packages are understood but not wired yet: 422, not a silent success.
+        // Packages are real tenders now (tests/MedSpa.Tests/Packages/Checkout): one names the package it draws on.
+        await ExpectField(HttpMethod.Post, $"/api/invoices/{invoiceId}/payments",
+            new { tenders = new[] { new { kind = "package", amount = Usd(100) } } }, "tenders[0].purchaseId", key: k());
+        // Gift cards are understood but not wired yet: 422, not a silent success.
         var (giftCard, giftCardProblem) = await desk.TrySendAsync(HttpMethod.Post, $"/api/invoices/{invoiceId}/payments",
             new { tenders = new[] { new { kind = "gift-card", amount = Usd(100) } } }, k());
         Assert.Equal(HttpStatusCode.UnprocessableEntity, giftCard);
