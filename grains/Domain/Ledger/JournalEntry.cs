@@ -28,6 +28,12 @@ public enum JournalEntryKind
 
     /// <summary>Money given back on a card because the tip was lowered after payment (the sale was reposted).</summary>
     TipAdjustment = 11,
+
+    /// <summary>A membership period's fee charged on the saved card (numbers from 40: memberships' own range).</summary>
+    MembershipFee = 40,
+
+    /// <summary>Membership benefits a period left unused, released from the liability.</summary>
+    MembershipBreakage = 41,
 }
 
 /// <summary>One side of a journal entry: a strictly positive amount debited or credited to an account.</summary>
