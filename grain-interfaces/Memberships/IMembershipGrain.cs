@@ -7,7 +7,7 @@ namespace MedSpa.GrainInterfaces.Memberships;
 /// and, after the last retry, the period is skipped (never billed later). Refusals are values, never exceptions.
 /// </summary>
 [Alias("medspa.memberships.membership-grain.v1")]
-public interface IMembershipGrain : IGrainWithStringKey, IRemindable
+public interface IMembershipGrain : IGrainWithStringKey
 {
     /// <summary>Enrols the patient and charges the first period now. Idempotent: the same command again answers the
     /// membership made the first time.</summary>
@@ -144,6 +144,7 @@ public static class MembershipRefusals
     public const string AlreadyMember = "already_member";
     public const string BenefitInsufficient = "membership_benefit_insufficient";
     public const string ClinicNotHonoured = "membership_clinic_not_honoured";
+    public const string OtherPatient = "membership_other_patient";
     public const string NoSavedCard = "no_saved_card";
 
     public static Refusal Of(string code, string message, string? field = null) => new(code, message, field);

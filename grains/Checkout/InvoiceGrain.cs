@@ -50,7 +50,7 @@ public sealed class InvoiceGrain(
 
         _outbox = new InvoiceOutbox(state, store, logger, _tenantId, _invoiceId);
         _book = new InvoiceBook(state, _outbox, _invoiceId);
-        var sources = new TenderSources(gateway, new TenderMetadata(_tenantId, _invoiceId, () => S.Number));
+        var sources = new TenderSources(gateway, new TenderMetadata(_tenantId, _invoiceId, () => S.Number), GrainFactory, () => _book.View());
         _payments = new InvoicePayments(state, _book, sources, store, gateway.Name, time, logger, _tenantId, _invoiceId,
             CommitAsync, () => TryFlushAsync(), EnsureRetryTimer);
 

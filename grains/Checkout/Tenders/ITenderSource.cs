@@ -76,11 +76,17 @@ public sealed class TenderSources
     private readonly Dictionary<TenderKind, ITenderSource> _unwired;
 
     /// <param name="gateway">The silo's payment gateway (the sandbox unless Stripe is configured: there is always one).</param>
-    public TenderSources(IPaymentGateway gateway, TenderMetadata metadata)
+    /// <param name="grains">Reaches the grains that hold balances (memberships ...); null leaves those kinds unwired.</param>
+    /// <param name="invoice">The invoice as it stands (lines a membership session may pay, its clinic and patient).</param>
+    public TenderSources(IPaymentGateway gateway, TenderMetadata metadata, IGrainFactory? grains = null, Func<InvoiceView>? invoice = null)
     {
         _card = new CardTenderSource(gateway, metadata);
         _unwired = new[] { TenderKind.GiftCard, TenderKind.Package, TenderKind.Membership, TenderKind.Wallet }
             .ToDictionary(k => k, k => (ITenderSource)new UnwiredTenderSource(k));
+        if (grains is not null && invoice is not null)
+        {
+            _unwired[TenderKind.Membership] = new MembershipTenderSource(grains, metadata, invoice);
+        }
     }
 
     public ITenderSource For(TenderKind kind) => kind switch

@@ -10,5 +10,6 @@ public static class PackagesHosting
     public static void AddMedSpaPackages(IServiceCollection services)
     {
         services.TryAddSingleton<IPackageCatalog, PostgresPackageCatalog>();
+        Memberships.MembershipsHosting.AddMedSpaMemberships(services);
     }
 }
