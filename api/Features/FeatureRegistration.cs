@@ -7,6 +7,7 @@ using MedSpa.Api.Features.Clinics;
 using MedSpa.Api.Features.Cluster;
 using MedSpa.Api.Features.Demo;
 using MedSpa.Api.Features.Invoices;
+using MedSpa.Api.Features.Memberships;
 using MedSpa.Api.Features.Notifications;
 using MedSpa.Api.Features.Patients;
 using MedSpa.Api.Features.Payments;
@@ -64,6 +65,8 @@ public static class FeatureRegistration
         api.MapStripeWebhookApi();
         api.MapNotificationsApi();
         api.MapReceiptsApi();
+        api.MapMembershipPlansApi();
+        api.MapMembershipsApi();
         return app;
     }
 }
