@@ -49,6 +49,7 @@ public static class Refusals
         [PackageRefusals.NotFound] = (StatusCodes.Status404NotFound, "Not found."),
         [PackageRefusals.NotActive] = (StatusCodes.Status409Conflict, "The package is not active."),
         [PackageRefusals.OperationConflict] = (StatusCodes.Status409Conflict, "Conflict."),
+        [PackageRefusals.Unavailable] = (StatusCodes.Status503ServiceUnavailable, "The package is unavailable."),
         [PackageRefusals.NotEligible] = (StatusCodes.Status422UnprocessableEntity, "The package cannot be redeemed."),
         [PackageRefusals.InsufficientBalance] = (StatusCodes.Status422UnprocessableEntity, "The balance is too low."),
         [PackageRefusals.Expired] = (StatusCodes.Status422UnprocessableEntity, "The package has expired."),

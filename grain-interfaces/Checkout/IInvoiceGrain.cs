@@ -82,7 +82,10 @@ public sealed record CreateInvoiceCommand(
 /// min(tendered, what is left of the balance) and the rest is change.</summary>
 /// <remarks>Card kinds (credit, debit, HSA, FSA) name the card: <see cref="PaymentMethodId"/> is a token made by
 /// Stripe.js (<c>tok_...</c>/<c>pm_...</c>) or one of the patient's saved cards; <see cref="UseDefaultCard"/> takes the
-/// patient's default saved card; <see cref="SavedCard"/> insists the method is one of the patient's saved cards.</remarks>
+/// patient's default saved card; <see cref="SavedCard"/> insists the method is one of the patient's saved cards.
+/// A package tender names the package (<see cref="PurchaseId"/>) and the service line it pays for
+/// (<see cref="ServiceLineId"/>; omitted: the first catalog service line no package tender covers yet); its amount
+/// defaults to that line's charged amount.</remarks>
 [GenerateSerializer, Immutable, Alias("medspa.checkout.tender-input.v1")]
 public sealed record TenderInput(
     [property: Id(0)] TenderKind Kind,
@@ -92,7 +95,9 @@ public sealed record TenderInput(
     [property: Id(4)] string? PaymentMethodId = null,
     [property: Id(5)] bool UseDefaultCard = false,
     [property: Id(6)] bool SavedCard = false,
-    [property: Id(7)] bool OffSession = false);
+    [property: Id(7)] bool OffSession = false,
+    [property: Id(8)] Guid? PurchaseId = null,
+    [property: Id(9)] Guid? ServiceLineId = null);
 
 [GenerateSerializer, Immutable, Alias("medspa.checkout.pay-command.v1")]
 public sealed record PayCommand(
@@ -155,4 +160,5 @@ public sealed record InvoiceView(
     [property: Id(16)] DateTimeOffset UpdatedAt,
     [property: Id(17)] long Version,
     [property: Id(18)] Guid? VisitId = null,
-    [property: Id(19)] IReadOnlyList<InvoiceWriteOff>? WriteOffs = null);
+    [property: Id(19)] IReadOnlyList<InvoiceWriteOff>? WriteOffs = null,
+    [property: Id(20)] IReadOnlyList<SoldPackage>? Packages = null);

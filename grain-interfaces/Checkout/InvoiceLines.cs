@@ -69,7 +69,8 @@ public sealed record ProductLot(
 /// One line of an invoice as entered. <see cref="Quantity"/> is the billed quantity: sessions or items (whole),
 /// toxin units (up to 3 decimals), or filler syringes (0.5 steps; must equal what <see cref="Filler"/> gives when
 /// that is present). <see cref="UnitPrice"/> is never negative. When <see cref="PriceIncludesTax"/> the price is
-/// tax-inclusive and tax is extracted from it; otherwise tax is added on top.
+/// tax-inclusive and tax is extracted from it; otherwise tax is added on top. <see cref="TaxRateIds"/>, when set,
+/// names exactly which of the clinic's rates tax the line (a package definition's tax rates) instead of its category.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("medspa.checkout.invoice-line.v1")]
 public sealed record InvoiceLine(
@@ -87,7 +88,8 @@ public sealed record InvoiceLine(
     [property: Id(11)] Guid? CatalogItemId = null,
     [property: Id(12)] FillerDetails? Filler = null,
     [property: Id(13)] ProductLot? Lot = null,
-    [property: Id(14)] PriceOverride? PriceOverride = null);
+    [property: Id(14)] PriceOverride? PriceOverride = null,
+    [property: Id(15)] IReadOnlyList<string>? TaxRateIds = null);
 
 /// <summary>A catalog line sold at another price than the catalog's: who allowed it, why, and what the catalog
 /// said. Only roles with the price-override permission (owner/admin) may make one.</summary>

@@ -26,6 +26,9 @@ public enum TenderKind
 /// <see cref="Tendered"/> is what was handed over and the difference is change given back.
 /// <see cref="Reference"/> names the card payment, gift card code or package purchase it came from.
 /// <see cref="Card"/> is set for tenders taken through the payment gateway (credit, debit, HSA, FSA).
+/// A package tender pays the service line <see cref="LineId"/>; <see cref="Redeemed"/> is the value the package
+/// gave for it (its session value × sessions, or the amount), which may differ from <see cref="Amount"/>: the ledger
+/// posts the difference (CheckoutLedger).
 /// </summary>
 [GenerateSerializer, Immutable, Alias("medspa.checkout.tender.v1")]
 public sealed record Tender(
@@ -34,7 +37,9 @@ public sealed record Tender(
     [property: Id(2)] Money Amount,
     [property: Id(3)] Money? Tendered = null,
     [property: Id(4)] string? Reference = null,
-    [property: Id(5)] TenderCardPayment? Card = null)
+    [property: Id(5)] TenderCardPayment? Card = null,
+    [property: Id(6)] Guid? LineId = null,
+    [property: Id(7)] Money? Redeemed = null)
 {
     /// <summary>Kinds charged through the payment gateway (a card of some sort).</summary>
     public static bool IsCardKind(TenderKind kind) => kind is TenderKind.Credit or TenderKind.Debit or TenderKind.Hsa or TenderKind.Fsa;
@@ -47,7 +52,8 @@ public sealed record Tender(
 
 /// <summary>A refund of (part of) one tender, back to where it came from. <see cref="TipAdjustment"/>: money given
 /// back because the tip was lowered after the payment (the sale was already reposted with the lower tip, so this
-/// refund reverses no sale; it only returns the overpayment).</summary>
+/// refund reverses no sale; it only returns the overpayment). <see cref="Packages"/>: the sold packages this refund
+/// closed (its share of their liability, and the unused value forfeited).</summary>
 [GenerateSerializer, Immutable, Alias("medspa.checkout.tender-refund.v1")]
 public sealed record TenderRefund(
     [property: Id(0)] Guid Id,
@@ -55,7 +61,8 @@ public sealed record TenderRefund(
     [property: Id(2)] Money Amount,
     [property: Id(3)] string? Reason = null,
     [property: Id(4)] string? GatewayRefundId = null,
-    [property: Id(5)] bool TipAdjustment = false);
+    [property: Id(5)] bool TipAdjustment = false,
+    [property: Id(6)] IReadOnlyList<PackageRefundShare>? Packages = null);
 
 /// <summary>
 /// The rest of an invoice's balance closed without payment: a <see cref="Cancellation"/> (void of an invoice whose

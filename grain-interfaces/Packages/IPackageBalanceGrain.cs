@@ -192,7 +192,8 @@ public sealed record PackageServiceBalance(
 /// <see cref="SessionsTotal"/> (buy-get-free: <see cref="FreeSessionsLeft"/> of them free); wallet: <see cref="CreditLeft"/>;
 /// threshold: <see cref="ThresholdProgress"/> of the target and <see cref="RewardsAvailable"/>. <see cref="LiabilityLeft"/>
 /// is the unused value still owed to the patient (what a refund or expiry reverses). <see cref="Reserved"/>: held by
-/// checkouts in progress.
+/// checkouts in progress. <see cref="LiabilityClosed"/>: what closing the package (refund, cancellation, expiry) took out
+/// of the liability — for a refund, the unused value the invoice refund reverses.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("medspa.packages.view.v1")]
 public sealed record PackageView(
@@ -213,7 +214,8 @@ public sealed record PackageView(
     [property: Id(14)] Money LiabilityLeft,
     [property: Id(15)] Money Reserved,
     [property: Id(16)] ImmutableArray<PackageMember> Members,
-    [property: Id(17)] long Version);
+    [property: Id(17)] long Version,
+    [property: Id(18)] Money? LiabilityClosed = null);
 
 /// <summary>Every package grain answer: the package after the call and, for a redemption, what it took — or a refusal
 /// (<c>not_eligible</c>, <c>insufficient_balance</c>, <c>expired</c>, <c>restricted_blackout</c>, ...).</summary>
@@ -246,4 +248,7 @@ public static class PackageRefusals
     public const string SharingNotAllowed = "sharing_not_allowed";
     public const string PartialNotAllowed = "partial_not_allowed";
     public const string OperationConflict = "operation_conflict";
+
+    /// <summary>The package's storage write failed: nothing of the request was kept; retry with the same operation id.</summary>
+    public const string Unavailable = "package_unavailable";
 }

@@ -52,8 +52,15 @@ public sealed class InvoiceBook(IPersistentState<InvoiceState> state, InvoiceOut
         return new InvoiceView(
             invoiceId, S.ClinicId, S.PatientId, S.Number, totals.Status, S.Currency, priced.Lines, S.InvoiceDiscount, S.Tip,
             S.TipSplit, priced.TipAllocations, [.. S.Tenders], [.. S.Refunds], totals, S.CreatedAt, S.OpenedAt, S.UpdatedAt, S.Version,
-            S.VisitId, [.. S.WriteOffs]);
+            S.VisitId, [.. S.WriteOffs], Sold());
     }
+
+    /// <summary>The packages the invoice's lines sell (each the purchase it becomes once the invoice is paid).</summary>
+    public IReadOnlyList<SoldPackage> Sold() => S.Lines
+        .Where(l => S.PackageTerms.ContainsKey(l.Id))
+        .Select(l => new SoldPackage(l.Id, PackagePurchaseIds.ForInvoiceLine(invoiceId, l.Id), S.PackageTerms[l.Id].DefinitionId,
+            S.PackageTerms[l.Id].Name))
+        .ToArray();
 
     /// <summary>The status as messages name it (<c>partially-paid</c>).</summary>
     public string Status() => InvoiceOutbox.StatusCode(View().Status);
@@ -145,6 +152,14 @@ public sealed class InvoiceBook(IPersistentState<InvoiceState> state, InvoiceOut
         }
 
         S.Refunds.Add(refund);
+        foreach (var package in refund.Packages ?? [])
+        {
+            // Closed after the commit (InvoicePackages), with an operation id of this refund: delivered once.
+            S.PackagesToClose.Add(new PackageClosingIntent(package.PurchaseId, new GrainInterfaces.Packages.PackageClosing(
+                $"invoice:{invoiceId:N}:refund:{refund.Id:N}", GrainInterfaces.Packages.PackageClosingKind.Refunded, Guid.Empty,
+                $"invoice {S.Number} refunded", now)));
+        }
+
         if (tender.Card is { } card)
         {
             outbox.AddCard(operation, "refund", "succeeded", tender, card, refund.Amount, refund.GatewayRefundId, now);
@@ -187,12 +202,13 @@ public sealed class InvoiceBook(IPersistentState<InvoiceState> state, InvoiceOut
     private (JournalEntry? Entry, Refusal? Refusal) RefundEntry(TenderRefund refund)
     {
         var tender = S.Tenders.First(t => t.Id == refund.TenderId);
-        return CheckoutLedger.Refund($"{invoiceId:N}:refund:{refund.Id:N}", S.Number!, Price(), tender, SaleReversed(), refund.Amount);
+        return CheckoutLedger.Refund($"{invoiceId:N}:refund:{refund.Id:N}", S.Number!, Price(), tender, SaleReversed(), refund.Amount,
+            refund.Packages?.Select(p => (p.Forfeited, p.IncomeCategory)).ToArray());
     }
 
     /// <summary>How much of the sale refunds and write-offs have reversed so far (tip-adjustment refunds reverse
     /// nothing: the sale was reposted instead).</summary>
-    private Money SaleReversed() =>
+    public Money SaleReversed() =>
         Money.Sum(S.Refunds.Where(r => !r.TipAdjustment).Select(r => r.Amount), S.Currency)
         + Money.Sum(S.WriteOffs.Select(w => w.Amount), S.Currency);
 

@@ -1,8 +1,10 @@
 using MedSpa.GrainInterfaces;
 using MedSpa.GrainInterfaces.Board;
 using MedSpa.GrainInterfaces.Checkout;
+using MedSpa.GrainInterfaces.Packages;
 using MedSpa.Grains.Checkout.Tenders;
 using MedSpa.Grains.Domain.Checkout;
+using MedSpa.Grains.Packages;
 using MedSpa.Grains.Payments;
 using Microsoft.Extensions.Logging;
 
@@ -25,6 +27,8 @@ public sealed class InvoiceGrain(
     [PersistentState("invoice", GrainStorage.Name)] IPersistentState<InvoiceState> state,
     IInvoiceStore store,
     IPaymentGateway gateway,
+    IPackageCatalog packageCatalog,
+    IEnumerable<ITenderSourceFactory> balanceTenders,
     TimeProvider time,
     ILogger<InvoiceGrain> logger) : Grain, IInvoiceGrain
 {
@@ -35,6 +39,7 @@ public sealed class InvoiceGrain(
     private InvoiceOutbox _outbox = null!;
     private InvoiceBook _book = null!;
     private InvoicePayments _payments = null!;
+    private InvoicePackages _packages = null!;
     private IGrainTimer? _retryTimer;
     private Guid _tenantId;
     private Guid _invoiceId;
@@ -50,11 +55,15 @@ public sealed class InvoiceGrain(
 
         _outbox = new InvoiceOutbox(state, store, logger, _tenantId, _invoiceId);
         _book = new InvoiceBook(state, _outbox, _invoiceId);
-        var sources = new TenderSources(gateway, new TenderMetadata(_tenantId, _invoiceId, () => S.Number), GrainFactory, () => _book.View());
-        _payments = new InvoicePayments(state, _book, sources, store, gateway.Name, time, logger, _tenantId, _invoiceId,
+        _packages = new InvoicePackages(state, _book, packageCatalog, GrainFactory, logger, _tenantId, _invoiceId);
+        var context = new TenderContext(GrainFactory, _tenantId, _invoiceId, time,
+            () => new TenderInvoice(S.ClinicId, S.PatientId, S.VisitId, S.CreatedBy, S.Lines));
+        var sources = new TenderSources(gateway, new TenderMetadata(_tenantId, _invoiceId, () => S.Number), balanceTenders, context);
+        _payments = new InvoicePayments(state, _book, sources, _packages, store, gateway.Name, time, logger, _tenantId, _invoiceId,
             CommitAsync, () => TryFlushAsync(), EnsureRetryTimer);
 
         await TryFlushAsync();
+        await TryCompletePackagesAsync();
         if (S.PendingPayment is not null || S.PendingRefund is not null)
         {
             // A crash left a payment or refund half-done: finish it now, not when someone next touches the invoice.
@@ -161,25 +170,38 @@ public sealed class InvoiceGrain(
         return InvoiceResult.Ok(_book.View());
     }
 
-    public Task<InvoiceResult> AddLineAsync(InvoiceLine line, bool? priceIncludesTax)
+    public async Task<InvoiceResult> AddLineAsync(InvoiceLine line, bool? priceIncludesTax)
     {
         ArgumentNullException.ThrowIfNull(line);
-        return EditAsync(d =>
+        var (resolved, terms, refused) = await ResolveLineAsync(line, priceIncludesTax);
+        if (refused is not null)
+        {
+            return Fail(refused);
+        }
+
+        return await EditAsync(d =>
         {
             if (d.Lines.Any(l => l.Id == line.Id))
             {
                 return CheckoutRefusals.ConflictOn("id", "A line with this id already exists.");
             }
 
-            d.Lines.Add(_book.Resolve(line, priceIncludesTax));
+            d.Lines.Add(resolved!);
+            SetTerms(d, line.Id, terms);
             return null;
         });
     }
 
-    public Task<InvoiceResult> UpdateLineAsync(InvoiceLine line, bool? priceIncludesTax)
+    public async Task<InvoiceResult> UpdateLineAsync(InvoiceLine line, bool? priceIncludesTax)
     {
         ArgumentNullException.ThrowIfNull(line);
-        return EditAsync(d =>
+        var (resolved, terms, refused) = await ResolveLineAsync(line, priceIncludesTax);
+        if (refused is not null)
+        {
+            return Fail(refused);
+        }
+
+        return await EditAsync(d =>
         {
             var index = d.Lines.FindIndex(l => l.Id == line.Id);
             if (index < 0)
@@ -187,9 +209,34 @@ public sealed class InvoiceGrain(
                 return CheckoutRefusals.NotFoundOf("Invoice line");
             }
 
-            d.Lines[index] = _book.Resolve(line, priceIncludesTax);
+            d.Lines[index] = resolved!;
+            SetTerms(d, line.Id, terms);
             return null;
         });
+    }
+
+    /// <summary>A line as the invoice keeps it; a package sale is priced from its definition, whose terms it sells.</summary>
+    private async Task<(InvoiceLine? Line, PackageTerms? Terms, Refusal? Refusal)> ResolveLineAsync(InvoiceLine line, bool? priceIncludesTax)
+    {
+        var resolved = _book.Resolve(line, priceIncludesTax);
+        if (line.Kind != InvoiceLineKind.PackageSale || !S.Created)
+        {
+            return (resolved, null, null);
+        }
+
+        return await _packages.ResolveSaleAsync(resolved);
+    }
+
+    private static void SetTerms(DraftEdit d, Guid lineId, PackageTerms? terms)
+    {
+        if (terms is null)
+        {
+            d.PackageTerms.Remove(lineId);
+        }
+        else
+        {
+            d.PackageTerms[lineId] = terms;
+        }
     }
 
     public Task<InvoiceResult> RemoveLineAsync(Guid lineId) =>
@@ -322,6 +369,7 @@ public sealed class InvoiceGrain(
         public Discount? Discount { get; set; }
         public TipRequest? Tip { get; set; }
         public TipSplit? TipSplit { get; set; }
+        public required Dictionary<Guid, PackageTerms> PackageTerms { get; init; }
     }
 
     /// <summary>
@@ -348,7 +396,10 @@ public sealed class InvoiceGrain(
             await RefreshTaxRatesAsync();
         }
 
-        var draft = new DraftEdit { Lines = [.. S.Lines], Discount = S.InvoiceDiscount, Tip = S.Tip, TipSplit = S.TipSplit };
+        var draft = new DraftEdit
+        {
+            Lines = [.. S.Lines], Discount = S.InvoiceDiscount, Tip = S.Tip, TipSplit = S.TipSplit, PackageTerms = new(S.PackageTerms),
+        };
         var refused = edit(draft) ?? InvoiceLifecycleRules.CheckKeepsALine(S.Lifecycle, draft.Lines.Count);
         var (after, unpriced) = refused is null ? _book.TryPrice(draft.Lines, draft.Discount, draft.Tip, draft.TipSplit) : (null, null);
         if ((refused ?? unpriced) is { } refusal)
@@ -360,6 +411,8 @@ public sealed class InvoiceGrain(
         S.InvoiceDiscount = draft.Discount;
         S.Tip = draft.Tip;
         S.TipSplit = draft.TipSplit;
+        // Terms of lines still on the invoice only (a removed package line sells nothing).
+        S.PackageTerms = draft.PackageTerms.Where(t => draft.Lines.Any(l => l.Id == t.Key)).ToDictionary();
         if (before is not null)
         {
             _book.RepostSale(before, after!, time.GetUtcNow());
@@ -384,11 +437,22 @@ public sealed class InvoiceGrain(
     {
         S.Version++;
         S.UpdatedAt = time.GetUtcNow();
+        _packages.IssueIfPaid(S.UpdatedAt); // saved with the change that made the invoice paid
         await state.WriteStateAsync();
         // Priced once for both the projection and the answer (a flush changes nothing the view shows).
         var view = _book.View();
         await TryFlushAsync(() => view);
+        await TryCompletePackagesAsync();
         return InvoiceResult.Ok(view);
+    }
+
+    /// <summary>Creates (or closes) the packages the last commits queued; retried on the timer while a grain is away.</summary>
+    private async Task TryCompletePackagesAsync()
+    {
+        if (_packages.Pending && !await _packages.TryCompleteAsync())
+        {
+            EnsureRetryTimer();
+        }
     }
 
     private async Task TryFlushAsync(Func<InvoiceView>? view = null)
@@ -416,7 +480,8 @@ public sealed class InvoiceGrain(
             await _payments.ResolvePendingAsync();
         }
 
-        if (_outbox.IsProjected && S.PendingPayment is null && S.PendingRefund is null)
+        await TryCompletePackagesAsync();
+        if (_outbox.IsProjected && S.PendingPayment is null && S.PendingRefund is null && !_packages.Pending)
         {
             _retryTimer?.Dispose();
             _retryTimer = null;

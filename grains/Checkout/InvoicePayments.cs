@@ -21,6 +21,7 @@ internal sealed class InvoicePayments(
     IPersistentState<InvoiceState> state,
     InvoiceBook book,
     TenderSources sources,
+    InvoicePackages packages,
     IInvoiceStore store,
     string gatewayName,
     TimeProvider time,
@@ -57,11 +58,19 @@ internal sealed class InvoicePayments(
         }
 
         // 1. Validate everything before anything is reserved: kinds available, amounts, cards resolved, rules.
-        var totals = book.Totals();
+        var priced = book.Price();
+        var totals = book.Totals(priced);
         var cards = command.Tenders?.Any(t => Tender.IsCardKind(t.Kind)) == true
             ? await store.LoadCardsOnFileAsync(tenantId, S.PatientId, gatewayName)
             : CardsOnFile.None;
-        var (taken, refused) = TenderIntake.Take(command.Tenders, totals, S.PatientId, cards,
+        // Package tenders first learn which service line they pay (and, without an amount, how much).
+        var (inputs, unresolved) = PackageTenderRules.Resolve(command.Tenders, priced.Lines, S.Tenders);
+        if (unresolved is not null)
+        {
+            return Fail(unresolved);
+        }
+
+        var (taken, refused) = TenderIntake.Take(inputs, totals, S.PatientId, cards,
             (i, kind) => sources.For(kind).Unavailable is { } unavailable ? PaymentOrchestrator.Refusal(i, unavailable) : null);
         if (refused is not null)
         {
@@ -173,7 +182,21 @@ internal sealed class InvoicePayments(
         }
 
         var refund = new TenderRefund(Guid.NewGuid(), tender.Id, command.Amount, command.Reason);
-        if ((TenderRules.ValidateRefund(tender, S.Refunds, refund) ?? book.CheckRefundEntry(refund)) is { } refused)
+        if (TenderRules.ValidateRefund(tender, S.Refunds, refund) is { } invalid)
+        {
+            return Fail(invalid);
+        }
+
+        if (tender.Kind == TenderKind.Package && refund.Amount != tender.Amount - book.RefundedOn(tender.Id))
+        {
+            // The package gives back the whole redemption (its sessions), so the tender is refunded whole.
+            return Validation("amount", $"A package tender is refunded whole: {tender.Amount - book.RefundedOn(tender.Id)}.");
+        }
+
+        // A refund that reverses part of a package this invoice sold: within what is unused, and the package closes.
+        var (shares, packageRefusal) = await packages.PlanRefundAsync(refund);
+        refund = refund with { Packages = shares };
+        if ((packageRefusal ?? book.CheckRefundEntry(refund)) is { } refused)
         {
             return Fail(refused);
         }

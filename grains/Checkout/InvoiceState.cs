@@ -1,4 +1,5 @@
 using MedSpa.GrainInterfaces.Checkout;
+using MedSpa.GrainInterfaces.Packages;
 using MedSpa.Grains.Checkout.Tenders;
 using MedSpa.Grains.Domain.Checkout;
 using MedSpa.Grains.Domain.Ledger;
@@ -77,7 +78,32 @@ public sealed class InvoiceState
     /// <summary>Card movements (charges, released authorisations, refunds) waiting to be written to the payments
     /// list in PostgreSQL, with the journal outbox and as idempotently (keyed by operation id).</summary>
     [Id(31)] public List<CardTransaction> CardOutbox { get; set; } = [];
+
+    /// <summary>The package definition's terms each <c>package-sale</c> line sells, as they were when the line was
+    /// added (the snapshot the package keeps: later edits of the definition change nothing sold).</summary>
+    [Id(32)] public Dictionary<Guid, PackageTerms> PackageTerms { get; set; } = [];
+
+    /// <summary>Set in the commit that made the invoice paid, with <see cref="PackagesToCreate"/>: packages are
+    /// issued once, whatever happens to the invoice afterwards.</summary>
+    [Id(33)] public bool PackagesIssued { get; set; }
+
+    /// <summary>Package grains to create (the intent, saved with the payment that made the invoice paid), removed
+    /// once the grain answered; creating one again is a no-op (its purchase id is derived from invoice + line).</summary>
+    [Id(34)] public List<PackagePurchaseIntent> PackagesToCreate { get; set; } = [];
+
+    /// <summary>Sold packages to close as refunded (saved with the refund that reversed them), removed once closed.</summary>
+    [Id(35)] public List<PackageClosingIntent> PackagesToClose { get; set; } = [];
 }
+
+[GenerateSerializer, Immutable, Alias("medspa.checkout.package-purchase-intent.v1")]
+public sealed record PackagePurchaseIntent(
+    [property: Id(0)] Guid PurchaseId,
+    [property: Id(1)] PackagePurchase Purchase);
+
+[GenerateSerializer, Immutable, Alias("medspa.checkout.package-closing-intent.v1")]
+public sealed record PackageClosingIntent(
+    [property: Id(0)] Guid PurchaseId,
+    [property: Id(1)] PackageClosing Closing);
 
 /// <summary>One movement on a card as the processor's batch shows it: a <c>charge</c> (captured), an
 /// <c>authorization</c> that was released uncaptured (a split payment undone), or a <c>refund</c>.</summary>

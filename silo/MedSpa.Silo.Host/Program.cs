@@ -6,6 +6,7 @@ using MedSpa.Silo;
 var builder = WebApplication.CreateBuilder(args);
 builder.AddMedSpaDatabase();
 builder.AddMedSpaOrleans();
+MedSpa.Silo.Email.EmailRegistration.AddMedSpaEmail(builder); // package expiry warnings are emailed from whichever silo holds the reminder
 
 var app = builder.Build();
 app.MapGet("/health/live", () => Results.Ok(new { status = "live" }));

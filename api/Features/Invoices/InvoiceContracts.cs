@@ -16,7 +16,9 @@ public sealed record FillerRequest(decimal? VolumeMl, decimal? SyringeSizeMl, de
 
 public sealed record LotRequest(string? LotNumber, DateOnly? Expiry);
 
-/// <param name="Kind">service, retail-product, injectable, filler, package-sale, gift-card-sale, membership, adjustment.</param>
+/// <param name="Kind">service, retail-product, injectable, filler, package-sale, gift-card-sale, membership, adjustment.
+/// A package-sale names the package definition in <c>catalogItemId</c> and is priced from it (the invoice needs a
+/// patient).</param>
 /// <param name="PriceIncludesTax">Omitted: inclusive when the clinic's rate for the tax category is inclusive.</param>
 public sealed record InvoiceLineRequest(
     string? Kind,
@@ -41,8 +43,11 @@ public sealed record TipSplitRequest(string? Kind, Guid? ProviderId, IReadOnlyLi
 /// <param name="Kind">none, percent or amount.</param>
 public sealed record TipRequestBody(string? Kind, decimal? Percent, MoneyRequest? Amount, TipSplitRequest? Split);
 
-/// <param name="Kind">cash, check, other, credit, debit, hsa, fsa (gift-card, package, membership and wallet tenders
+/// <param name="Kind">cash, check, other, credit, debit, hsa, fsa, package (gift-card, membership and wallet tenders
 /// are refused with 422 tender_not_supported until their services are wired).</param>
+/// <param name="PurchaseId">Package: the sold package (purchase) it draws on.</param>
+/// <param name="ServiceLineId">Package: the invoice's service line it pays (omitted: the first catalog service line
+/// no package pays yet). Without an amount a package tender pays that line's charged amount.</param>
 /// <param name="Tendered">Cash only: what was handed over; the difference is change.</param>
 /// <param name="PaymentMethodId">Cards: a token made by Stripe.js (<c>tok_...</c>/<c>pm_...</c>) or one of the
 /// patient's saved cards (<c>pm_...</c>). Never a card number.</param>
@@ -51,7 +56,7 @@ public sealed record TipRequestBody(string? Kind, decimal? Percent, MoneyRequest
 /// <param name="OffSession">Cards: the patient is not present (saved cards only).</param>
 public sealed record TenderRequest(
     string? Kind, MoneyRequest? Amount, MoneyRequest? Tendered, string? Reference, string? PaymentMethodId = null,
-    bool? SavedCard = null, bool? UseDefaultCard = null, bool? OffSession = null);
+    bool? SavedCard = null, bool? UseDefaultCard = null, bool? OffSession = null, Guid? PurchaseId = null, Guid? ServiceLineId = null);
 
 public sealed record PayRequest(IReadOnlyList<TenderRequest>? Tenders);
 

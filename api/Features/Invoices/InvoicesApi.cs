@@ -237,7 +237,10 @@ public static partial class InvoicesApi
         Guid lineId, InvoiceLineRequest request, string currency, CurrentUser user, NpgsqlDataSource db, CancellationToken ct)
     {
         Money? catalogPrice = null;
-        if (request.ProviderId is not null || request.CatalogItemId is not null)
+        // A package sale's catalog item is a package definition: the invoice grain prices it from the definition.
+        var packageSale = request.Kind == "package-sale";
+        var catalogItemId = packageSale ? null : request.CatalogItemId;
+        if (request.ProviderId is not null || catalogItemId is not null)
         {
             // Both checks in one round trip, and none for a free-form line without a provider.
             await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
@@ -251,13 +254,13 @@ public static partial class InvoicesApi
                     UNION ALL
                     SELECT price_per_unit_amount, price_currency FROM products WHERE tenant_id = @TenantId AND id = @itemId
                     LIMIT 1) AS c ON true
-                """, new { user.TenantId, providerId = request.ProviderId, itemId = request.CatalogItemId }, cancellationToken: ct));
+                """, new { user.TenantId, providerId = request.ProviderId, itemId = catalogItemId }, cancellationToken: ct));
             if (!found.ProviderKnown)
             {
                 return (null, ApiProblems.Validation("providerId", "No such provider in this organisation."));
             }
 
-            if (request.CatalogItemId is not null)
+            if (catalogItemId is not null)
             {
                 if (found.Amount is not { } amount || found.Currency is not { } itemCurrency)
                 {
@@ -274,13 +277,18 @@ public static partial class InvoicesApi
             }
         }
 
+        if (packageSale && request.CatalogItemId is not null && request.UnitPrice is null)
+        {
+            catalogPrice = Money.Zero(currency); // a placeholder: the grain sets the definition's price
+        }
+
         var line = ToLine(lineId, request, currency, catalogPrice, out var problem);
         if (line is null)
         {
             return (null, problem!);
         }
 
-        if (catalogPrice is { } catalog && line.UnitPrice != catalog)
+        if (!packageSale && catalogPrice is { } catalog && line.UnitPrice != catalog)
         {
             if (!InvoiceLifecycleRules.MayOverridePrice(user.Role))
             {
@@ -467,7 +475,7 @@ public static partial class InvoicesApi
             var amount = t.Amount is null ? (Money?)null : ToMoney($"tenders[{i}].amount", t.Amount, invoice.Currency, v);
             var tendered = t.Tendered is null ? (Money?)null : ToMoney($"tenders[{i}].tendered", t.Tendered, invoice.Currency, v);
             tenders.Add(new TenderInput(kind, amount, tendered, t.Reference, string.IsNullOrEmpty(t.PaymentMethodId) ? null : t.PaymentMethodId,
-                t.UseDefaultCard ?? false, t.SavedCard ?? false, t.OffSession ?? false));
+                t.UseDefaultCard ?? false, t.SavedCard ?? false, t.OffSession ?? false, t.PurchaseId, t.ServiceLineId));
         }
 
         if (!v.IsValid)

@@ -1,3 +1,4 @@
+using MedSpa.GrainInterfaces;
 using MedSpa.GrainInterfaces.Checkout;
 using MedSpa.Grains.Payments;
 
@@ -54,14 +55,18 @@ public enum TenderStepStatus
 
 /// <summary>The answer to one step. <see cref="Card"/> is filled by a card reservation; <see cref="Captured"/> says
 /// the processor took the money at reservation already (then there is nothing left to capture);
-/// <see cref="GatewayRefundId"/> is the processor's refund id.</summary>
+/// <see cref="GatewayRefundId"/> is the processor's refund id. A balance tender's reservation answers the value it
+/// drew in <see cref="Redeemed"/>; a refusal may name the request field it is about (<see cref="Field"/>, e.g.
+/// <c>purchaseId</c>).</summary>
 public sealed record TenderStep(
     TenderStepStatus Status,
     TenderCardPayment? Card = null,
     string? Code = null,
     string? Message = null,
     bool Captured = false,
-    string? GatewayRefundId = null)
+    string? GatewayRefundId = null,
+    Money? Redeemed = null,
+    string? Field = null)
 {
     public static TenderStep Done { get; } = new(TenderStepStatus.Done);
 
@@ -76,16 +81,18 @@ public sealed class TenderSources
     private readonly Dictionary<TenderKind, ITenderSource> _unwired;
 
     /// <param name="gateway">The silo's payment gateway (the sandbox unless Stripe is configured: there is always one).</param>
-    /// <param name="grains">Reaches the grains that hold balances (memberships ...); null leaves those kinds unwired.</param>
-    /// <param name="invoice">The invoice as it stands (lines a membership session may pay, its clinic and patient).</param>
-    public TenderSources(IPaymentGateway gateway, TenderMetadata metadata, IGrainFactory? grains = null, Func<InvoiceView>? invoice = null)
+    /// <param name="balances">The silo's balance tender sources (package, wallet, membership ...: one factory per
+    /// kind, registered in the silo's services); a kind without one stays <c>tender_not_supported</c>.</param>
+    /// <param name="context">What those sources need to know about the invoice.</param>
+    public TenderSources(IPaymentGateway gateway, TenderMetadata metadata,
+        IEnumerable<ITenderSourceFactory>? balances = null, TenderContext? context = null)
     {
         _card = new CardTenderSource(gateway, metadata);
         _unwired = new[] { TenderKind.GiftCard, TenderKind.Package, TenderKind.Membership, TenderKind.Wallet }
             .ToDictionary(k => k, k => (ITenderSource)new UnwiredTenderSource(k));
-        if (grains is not null && invoice is not null)
+        foreach (var factory in context is null ? [] : balances ?? [])
         {
-            _unwired[TenderKind.Membership] = new MembershipTenderSource(grains, metadata, invoice);
+            _unwired[factory.Kind] = factory.Create(context!);
         }
     }
 
@@ -96,6 +103,26 @@ public sealed class TenderSources
         _ => _unwired.TryGetValue(kind, out var s) ? s : throw new ArgumentOutOfRangeException(nameof(kind)),
     };
 }
+
+/// <summary>
+/// Makes the tender source of one balance tender kind (package, wallet, membership) for one invoice activation.
+/// Registered in the silo's services (<c>services.AddSingleton&lt;ITenderSourceFactory, ...&gt;()</c>); the invoice
+/// grain takes them all in its constructor, so each kind plugs in the same way.
+/// </summary>
+public interface ITenderSourceFactory
+{
+    TenderKind Kind { get; }
+
+    ITenderSource Create(TenderContext context);
+}
+
+/// <summary>What a balance tender source knows of the invoice it serves: its keys, a grain factory, the clock, and
+/// the invoice's parties and lines as they are now.</summary>
+public sealed record TenderContext(
+    IGrainFactory Grains, Guid TenantId, Guid InvoiceId, TimeProvider Time, Func<TenderInvoice> Invoice);
+
+/// <summary>The invoice as a balance tender needs it.</summary>
+public sealed record TenderInvoice(Guid ClinicId, Guid? PatientId, Guid? VisitId, Guid CreatedBy, IReadOnlyList<InvoiceLine> Lines);
 
 /// <summary>What a card payment carries to the processor so a webhook (or a person in its dashboard) can find it.</summary>
 public sealed record TenderMetadata(Guid TenantId, Guid InvoiceId, Func<string?> InvoiceNumber);

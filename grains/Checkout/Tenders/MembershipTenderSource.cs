@@ -1,93 +1,110 @@
 using MedSpa.GrainInterfaces;
 using MedSpa.GrainInterfaces.Checkout;
 using MedSpa.GrainInterfaces.Memberships;
+using MedSpa.Grains.Domain.Checkout;
+using MedSpa.Grains.Payments;
 
 namespace MedSpa.Grains.Checkout.Tenders;
 
+/// <summary>Plugs membership tenders into every invoice (registered in the silo's services).</summary>
+public sealed class MembershipTenderSourceFactory : ITenderSourceFactory
+{
+    public TenderKind Kind => TenderKind.Membership;
+
+    public ITenderSource Create(TenderContext context) => new MembershipTenderSource(context);
+}
+
 /// <summary>
-/// Membership tenders: the tender's <see cref="Tender.Reference"/> names the membership; its included sessions (one per
-/// unit of a service line of the plan's services, at most the session's value) and credit of the current period pay
-/// the amount. Reserve holds them in the membership grain, capture makes the hold a use, release gives it back. The
-/// hold is keyed by the tender id, so a repeated step after a crash finds the same hold; the invoice posts the tender
-/// (Dr membership liability) when it completes.
+/// Membership tenders: the tender's <see cref="Tender.Reference"/> names the membership; the current period's included
+/// sessions (one per unit of a catalog service line of the plan's services — the tender's line when it names one — at
+/// most the session's value) and credit pay the amount. Reserve holds them in the membership grain, capture makes the
+/// hold a use, release (a failed payment, or a refund of the tender) gives it back. The hold is keyed by invoice and
+/// tender id, so a step repeated after a crash finds the same hold; the invoice posts the tender (Dr membership
+/// liability) when it completes.
 /// </summary>
-internal sealed class MembershipTenderSource(IGrainFactory grains, TenderMetadata metadata, Func<InvoiceView> invoice) : ITenderSource
+public sealed class MembershipTenderSource(TenderContext context) : ITenderSource
 {
     public bool Reserves => true;
 
     public TenderStep? Unavailable => null;
 
+    public static string OperationId(Guid invoiceId, Guid tenderId) => $"invoice:{invoiceId:N}:tender:{tenderId:N}";
+
     public async Task<TenderStep> ReserveAsync(PendingTender tender, CancellationToken cancellationToken)
     {
-        if (!TryMembership(tender.Tender, out var membershipId))
+        if (!Guid.TryParse(tender.Tender.Reference, out var membershipId))
         {
-            return new TenderStep(TenderStepStatus.Failed, Code: Refusal.ValidationFailed,
-                Message: "A membership tender names the membership it draws on in reference (its id).");
+            return Refused(Refusal.ValidationFailed, "A membership tender names the membership it draws on in reference (its id).");
         }
 
-        var view = invoice();
-        var lines = view.Lines
-            .Where(l => l.Line.Kind == InvoiceLineKind.Service && l.Line.CatalogItemId is not null && l.Line.Quantity >= 1)
-            .Select(l => new BenefitLine(l.Line.CatalogItemId, l.Line.Quantity,
-                new Money(l.Charged.Amount / (long)Math.Floor(l.Line.Quantity), l.Charged.Currency)))
+        var invoice = context.Invoice();
+        var lines = invoice.Lines
+            .Where(l => l.Kind == InvoiceLineKind.Service && l.CatalogItemId is not null && l.Quantity >= 1
+                && (tender.Tender.LineId is null || l.Id == tender.Tender.LineId))
+            .Select(l => new BenefitLine(l.CatalogItemId, l.Quantity, UnitNet(l)))
             .ToList();
-        var answer = await Grain(membershipId).ReserveBenefitAsync(
-            new BenefitReservation(OperationId(tender.Tender), metadata.InvoiceId, view.ClinicId, view.PatientId, tender.Tender.Amount, lines));
-        return answer.Refusal is { } refused
-            ? new TenderStep(TenderStepStatus.Declined, Code: refused.Code,
-                Message: refused.Message)
-            : TenderStep.Done;
+        var answer = await Call(() => Grain(membershipId).ReserveBenefitAsync(new BenefitReservation(
+            OperationId(context.InvoiceId, tender.Tender.Id), context.InvoiceId, invoice.ClinicId, invoice.PatientId, tender.Tender.Amount,
+            lines)));
+        return answer.Refusal is { } refused ? Refused(refused.Code, refused.Message) : TenderStep.Done;
     }
 
     public async Task<TenderStep> CaptureAsync(PendingTender tender, CancellationToken cancellationToken)
     {
-        if (!TryMembership(tender.Tender, out var membershipId))
+        if (!Guid.TryParse(tender.Tender.Reference, out var membershipId))
         {
-            throw new InvalidOperationException("Capturing a membership tender that was never reserved.");
+            return Refused(Refusal.ValidationFailed, "The tender names no membership.");
         }
 
-        var answer = await Grain(membershipId).CommitBenefitAsync(OperationId(tender.Tender));
-        return answer.Refusal is { } refused ? new TenderStep(TenderStepStatus.Failed, Code: refused.Code, Message: refused.Message) : TenderStep.Done;
+        var answer = await Call(() => Grain(membershipId).CommitBenefitAsync(OperationId(context.InvoiceId, tender.Tender.Id)));
+        return answer.Refusal is { } refused ? Refused(refused.Code, refused.Message) : TenderStep.Done;
     }
 
-    public async Task<TenderStep> ReleaseAsync(PendingTender tender, CancellationToken cancellationToken)
+    public Task<TenderStep> ReleaseAsync(PendingTender tender, CancellationToken cancellationToken) => GiveBackAsync(tender.Tender);
+
+    /// <summary>A membership tender is refunded whole (a session cannot be part-refunded): its sessions and credit go
+    /// back to the membership (as breakage if their period is over).</summary>
+    public Task<TenderStep> RefundAsync(Tender tender, TenderRefund refund, string idempotencyKey, CancellationToken cancellationToken) =>
+        refund.Amount != tender.Amount
+            ? Task.FromResult(Refused(Refusal.ValidationFailed, $"A membership tender is refunded whole ({tender.Amount})."))
+            : GiveBackAsync(tender);
+
+    private async Task<TenderStep> GiveBackAsync(Tender tender)
     {
-        if (!TryMembership(tender.Tender, out var membershipId))
+        if (!Guid.TryParse(tender.Reference, out var membershipId))
         {
-            return TenderStep.Done; // nothing can have been held
+            return TenderStep.Done; // no membership named: nothing can have been held
         }
 
-        var answer = await Grain(membershipId).ReleaseBenefitAsync(OperationId(tender.Tender));
-        return answer.Refusal is { Code: not MembershipRefusals.NotFound } refused
-            ? new TenderStep(TenderStepStatus.Failed, Code: refused.Code, Message: refused.Message)
-            : TenderStep.Done;
+        var answer = await Call(() => Grain(membershipId).ReleaseBenefitAsync(OperationId(context.InvoiceId, tender.Id)));
+        return answer.Refusal is { Code: not MembershipRefusals.NotFound } refused ? Refused(refused.Code, refused.Message) : TenderStep.Done;
     }
 
-    /// <summary>Benefits are given back whole: a session cannot be part-refunded, so a partial refund is refused.</summary>
-    public async Task<TenderStep> RefundAsync(Tender tender, TenderRefund refund, string idempotencyKey, CancellationToken cancellationToken)
+    /// <summary>What one unit of the line costs after its own discount (before tax): the most a session pays of it.</summary>
+    private static Money UnitNet(InvoiceLine line)
     {
-        if (refund.Amount != tender.Amount)
-        {
-            return new TenderStep(TenderStepStatus.Failed, Code: Refusal.ValidationFailed,
-                Message: $"A membership tender is refunded whole ({tender.Amount}): its sessions and credit go back to the membership.");
-        }
-
-        if (!TryMembership(tender, out var membershipId))
-        {
-            return TenderStep.Done;
-        }
-
-        var answer = await Grain(membershipId).ReleaseBenefitAsync(OperationId(tender));
-        return answer.Refusal is { } refused ? new TenderStep(TenderStepStatus.Failed, Code: refused.Code, Message: refused.Message) : TenderStep.Done;
+        var (gross, _) = LinePricing.Gross(line);
+        var discount = line.Discount is { } d ? LinePricing.DiscountAmount(d, gross, "discount").Amount : Money.Zero(gross.Currency);
+        return new Money((gross - discount).Amount / (long)Math.Floor(line.Quantity), gross.Currency);
     }
 
-    private IMembershipGrain Grain(Guid membershipId) => grains.GetGrain<IMembershipGrain>(MembershipKeys.For(metadata.TenantId, membershipId));
+    private IMembershipGrain Grain(Guid membershipId) =>
+        context.Grains.GetGrain<IMembershipGrain>(MembershipKeys.For(context.TenantId, membershipId));
 
-    private string OperationId(Tender tender) => $"inv_{metadata.InvoiceId:N}_tender_{tender.Id:N}";
-
-    private static bool TryMembership(Tender tender, out Guid membershipId)
+    /// <summary>A membership grain that cannot be reached leaves the outcome unknown, like a gateway timeout: the
+    /// invoice undoes (or retries) the payment with the same operation ids.</summary>
+    private static async Task<MembershipAnswer> Call(Func<Task<MembershipAnswer>> call)
     {
-        membershipId = Guid.Empty;
-        return tender.Reference is { } reference && Guid.TryParse(reference, out membershipId);
+        try
+        {
+            return await call();
+        }
+        catch (Exception e) when (e is TimeoutException or OrleansException)
+        {
+            throw new PaymentGatewayException($"The membership could not be reached: {e.Message}", transient: true, e);
+        }
     }
+
+    private static TenderStep Refused(string code, string message) =>
+        new(TenderStepStatus.Failed, Code: code, Message: message, Field: "reference");
 }

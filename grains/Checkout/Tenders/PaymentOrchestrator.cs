@@ -60,7 +60,10 @@ public sealed class PaymentOrchestrator(TenderSources sources, Func<Task> persis
                     return await UndoAsync(payment, Refusal(tender.Index, step), cancellationToken);
                 }
 
-                tender.Tender = tender.Tender with { Card = step.Card, Reference = tender.Tender.Reference ?? step.Card?.PaymentId };
+                tender.Tender = tender.Tender with
+                {
+                    Card = step.Card, Reference = tender.Tender.Reference ?? step.Card?.PaymentId, Redeemed = step.Redeemed ?? tender.Tender.Redeemed,
+                };
                 tender.Phase = step.Captured ? TenderPhase.Captured : TenderPhase.Reserved;
                 // Saved before the next reservation, so a crash from here on knows this one exists.
                 await persist();
@@ -167,7 +170,7 @@ public sealed class PaymentOrchestrator(TenderSources sources, Func<Task> persis
         TenderStepStatus.Unsupported => CheckoutRefusals.ForTender(step.Code ?? CheckoutRefusals.TenderNotSupported, $"tenders[{index}].kind",
             step.Message ?? "This tender is not available.", index),
         TenderStepStatus.Unavailable => GatewayUnavailable(index, step.Message ?? "The payment gateway is not available."),
-        _ => CheckoutRefusals.ForTender(step.Code ?? CheckoutRefusals.PaymentMethodInvalid, $"tenders[{index}].paymentMethodId",
+        _ => CheckoutRefusals.ForTender(step.Code ?? CheckoutRefusals.PaymentMethodInvalid, $"tenders[{index}].{step.Field ?? "paymentMethodId"}",
             step.Message ?? "The payment method was refused.", index),
     };
 

@@ -151,7 +151,9 @@ public static class InvoicePricer
         for (var i = 0; i < lines.Count; i++)
         {
             var line = lines[i];
-            var rates = TaxCalculator.RatesFor(line.Kind, line.TaxCategory, clinicRates);
+            var rates = line.TaxRateIds is { } ids
+                ? clinicRates.Where(r => ids.Contains(r.Id, StringComparer.OrdinalIgnoreCase)).ToArray()
+                : TaxCalculator.RatesFor(line.Kind, line.TaxCategory, clinicRates);
             var (tax, refusal) = TaxCalculator.Calculate(remaining[i], line.PriceIncludesTax, rates);
             if (tax is null)
             {

@@ -82,7 +82,9 @@ public static class TenderIntake
             }
 
             remaining -= amount;
-            var tender = new Tender(Guid.NewGuid(), input.Kind, amount, input.Tendered, input.Reference);
+            // A package tender's reference is its purchase (PackageTenderRules resolved the line it pays).
+            var tender = new Tender(Guid.NewGuid(), input.Kind, amount, input.Tendered,
+                input.PurchaseId is { } purchase ? purchase.ToString("D") : input.Reference, LineId: input.ServiceLineId);
             if (Tender.IsCardKind(input.Kind))
             {
                 var (card, error) = ResolveCard(i, input, cards, patientId);

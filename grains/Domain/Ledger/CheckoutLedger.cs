@@ -14,6 +14,13 @@ namespace MedSpa.Grains.Domain.Ledger;
 /// <item><b>Tender</b>: Dr the tender's account (cash drawer, card/HSA-FSA/check/other clearing, or the gift-card,
 /// package, membership or wallet liability it draws down — that is the redemption), Cr accounts receivable.
 /// So receivable's balance is always the sum of balances due.</item>
+/// <item><b>Package tender</b> (a package pays a service line): Cr receivable by the amount it pays, Dr package
+/// liability by the value the package gave (session value × sessions, or the amount), and the difference to
+/// <c>discounts:package-redemption</c> (debit when the session was worth less than the line's price, credit when more).
+/// Refunding it (always whole: the sessions go back) credits the same accounts back.</item>
+/// <item><b>Package sale refunded</b>: the refund reverses its share of the package liability like any refund; the
+/// sold package is closed (refunded), and whatever unused value the refund did not give back leaves the liability as
+/// revenue (<c>revenue:breakage</c>, as expiry posts it) in the same entry.</item>
 /// <item><b>Refund</b> of part of a tender: Cr that tender's account (money goes back where it came from) and Dr the
 /// sale's components in proportion: refunds (contra) by income category, the package/gift-card liabilities sold,
 /// tax payable per rate and tips payable per provider. The proportion is taken on the <i>cumulative</i> refunded
@@ -107,10 +114,37 @@ public static class CheckoutLedger
             TenderKind.Package => JournalEntryKind.PackageRedemption,
             _ => JournalEntryKind.Tender,
         };
-        return new JournalEntryBuilder()
-            .Debit(TenderAccount(tender.Kind), tender.Amount)
-            .Credit(LedgerAccount.AccountsReceivable, tender.Amount)
-            .Build(operationId, kind, invoiceReference);
+        var b = new JournalEntryBuilder().Credit(LedgerAccount.AccountsReceivable, tender.Amount);
+        DebitTender(b, tender, tender.Amount);
+        return b.Build(operationId, kind, invoiceReference);
+    }
+
+    /// <summary>Where package redemptions at checkout post the gap between what the tender pays off the invoice and
+    /// the value the package gave: a contra-revenue account, so net revenue is what the patient prepaid.</summary>
+    public const string PackageRedemptionCategory = "package-redemption";
+
+    /// <summary>
+    /// The tender's side of an entry (debited when taken, credited back when refunded). A package tender pays
+    /// <see cref="Tender.Amount"/> off the invoice but draws <see cref="Tender.Redeemed"/> from the package liability;
+    /// the difference goes to <c>discounts:package-redemption</c> (debit when the session was worth less than the
+    /// line's price, credit when worth more), so receivable moves by the amount, the liability by exactly what the
+    /// package gave, and the entry balances. Only a whole package tender is ever refunded (its sessions go back whole).
+    /// </summary>
+    private static void DebitTender(JournalEntryBuilder b, Tender tender, Money amount, bool credit = false)
+    {
+        var account = TenderAccount(tender.Kind);
+        var drawn = tender.Kind == TenderKind.Package && tender.Redeemed is { } redeemed && amount == tender.Amount ? redeemed : amount;
+        var gap = amount - drawn;
+        if (credit)
+        {
+            b.Credit(account, drawn);
+            b.Credit(LedgerAccount.Discounts(PackageRedemptionCategory), gap);
+        }
+        else
+        {
+            b.Debit(account, drawn);
+            b.Debit(LedgerAccount.Discounts(PackageRedemptionCategory), gap);
+        }
     }
 
     /// <summary>Redeeming gift-card value against an invoice.</summary>
@@ -170,13 +204,26 @@ public static class CheckoutLedger
     /// reversal beyond the invoice total.
     /// </summary>
     public static (JournalEntry? Entry, Refusal? Refusal) Refund(
-        string operationId, string invoiceReference, PricedInvoice invoice, Tender tender, Money reversedBefore, Money amount)
+        string operationId, string invoiceReference, PricedInvoice invoice, Tender tender, Money reversedBefore, Money amount,
+        IReadOnlyList<(Money Amount, string IncomeCategory)>? forfeits = null)
     {
         ArgumentNullException.ThrowIfNull(tender);
         var (reversal, refusal) = ReverseSale(invoice, reversedBefore, amount, AccountKind.Refunds);
-        return reversal is null
-            ? (null, refusal)
-            : (reversal.Credit(TenderAccount(tender.Kind), amount).Build(operationId, JournalEntryKind.Refund, invoiceReference), null);
+        if (reversal is null)
+        {
+            return (null, refusal);
+        }
+
+        DebitTender(reversal, tender, amount, credit: true);
+        foreach (var forfeit in forfeits ?? [])
+        {
+            // A sold package closed by this refund with more unused value than the refund gave back: the rest leaves
+            // the liability as breakage revenue (the patient gave it up), as an expiry would post it.
+            reversal.Debit(LedgerAccount.PackageLiability, forfeit.Amount);
+            reversal.Credit(LedgerAccount.Revenue(forfeit.IncomeCategory), forfeit.Amount);
+        }
+
+        return (reversal.Build(operationId, JournalEntryKind.Refund, invoiceReference), null);
     }
 
     /// <summary>
@@ -255,6 +302,24 @@ public static class CheckoutLedger
         }
 
         return (b, null);
+    }
+
+    /// <summary>How much of <paramref name="account"/> (e.g. the package liability) a reversal of
+    /// <paramref name="amount"/> after <paramref name="reversedBefore"/> debits: the same cumulative allocation as
+    /// <see cref="Refund"/> makes, so the answer is exactly the posting it will make.</summary>
+    public static Money ReversedShare(PricedInvoice invoice, Money reversedBefore, Money amount, LedgerAccount account)
+    {
+        ArgumentNullException.ThrowIfNull(invoice);
+        var components = RefundComponents(invoice);
+        var index = components.Select(c => c.Account).ToList().IndexOf(account);
+        var after = reversedBefore + amount;
+        if (index < 0 || !amount.IsPositive || after > invoice.Total)
+        {
+            return Money.Zero(invoice.Currency);
+        }
+
+        var weights = components.Select(c => c.Amount.Amount).ToArray();
+        return after.Allocate(weights)[index] - reversedBefore.Allocate(weights)[index];
     }
 
     /// <summary>Voiding an unpaid finalised invoice: the sale entry reversed.</summary>

@@ -102,6 +102,7 @@ public static class JournalSql
         JournalEntryKind.WalletTopUp => "wallet-top-up",
         JournalEntryKind.WriteOff => "write-off",
         JournalEntryKind.TipAdjustment => "tip-adjustment",
+        JournalEntryKind.PackageBreakage => "package-breakage",
         JournalEntryKind.MembershipFee => "membership-fee",
         JournalEntryKind.MembershipBreakage => "membership-breakage",
         _ => kind.ToString().ToLowerInvariant(),

@@ -1,3 +1,4 @@
+using MedSpa.Grains.Checkout.Tenders;
 using MedSpa.Grains.Memberships;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -17,5 +18,6 @@ public static class MembershipsHosting
         services.TryAddSingleton(sp => new MembershipClock(sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<IOptions<RenewalScheduleOptions>>().Value));
         services.TryAddSingleton<IMembershipStore, PostgresMembershipStore>();
         services.TryAddSingleton<IMembershipNotifier, MembershipNotifications>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<ITenderSourceFactory, MembershipTenderSourceFactory>());
     }
 }

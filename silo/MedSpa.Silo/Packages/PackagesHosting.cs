@@ -1,3 +1,4 @@
+using MedSpa.Grains.Checkout.Tenders;
 using MedSpa.Grains.Packages;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -10,6 +11,10 @@ public static class PackagesHosting
     public static void AddMedSpaPackages(IServiceCollection services)
     {
         services.TryAddSingleton<IPackageCatalog, PostgresPackageCatalog>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<ITenderSourceFactory, PackageTenderSourceFactory>());
+        services.TryAddSingleton<IPackageStore, PostgresPackageStore>();
+        services.TryAddSingleton<IPackageExpiryNotifier, EmailPackageExpiryNotifier>();
+        services.AddOptions<PackageExpiryOptions>().BindConfiguration(PackageExpiryOptions.Section);
         Memberships.MembershipsHosting.AddMedSpaMemberships(services);
     }
 }

@@ -1,4 +1,5 @@
 using MedSpa.GrainInterfaces.Checkout;
+using MedSpa.GrainInterfaces.Packages;
 
 namespace MedSpa.Silo.Receipts;
 
@@ -32,6 +33,34 @@ public sealed class ReceiptService(IGrainFactory grains, ReceiptStore store, Rec
         return result.Invoice;
     }
 
+    /// <summary>What is left on each package the invoice's package tenders drew on, as its grain says now.</summary>
+    public async Task<IReadOnlyList<ReceiptPackageBalance>> PackageBalancesAsync(Guid tenantId, InvoiceView invoice)
+    {
+        ArgumentNullException.ThrowIfNull(invoice);
+        var balances = new List<ReceiptPackageBalance>();
+        var purchases = invoice.Tenders.Where(t => t.Kind == TenderKind.Package).Select(t => Guid.TryParse(t.Reference, out var id) ? id : Guid.Empty)
+            .Where(id => id != Guid.Empty).Distinct();
+        foreach (var purchaseId in purchases)
+        {
+            var answer = await grains.GetGrain<IPackageBalanceGrain>(PackageKeys.For(tenantId, purchaseId)).GetAsync();
+            if (answer.Package is { } package)
+            {
+                balances.Add(new ReceiptPackageBalance(package.Terms.Name, Remaining(package),
+                    package.ExpiresAt is { } expires ? DateOnly.FromDateTime(expires.UtcDateTime) : null));
+            }
+        }
+
+        return balances;
+    }
+
+    /// <summary>"3 of 6 sessions left", or the credit left on a wallet package.</summary>
+    public static string Remaining(PackageView package) => package.Terms.Type switch
+    {
+        PackageType.Wallet => $"{ReceiptDocumentBuilder.Format(package.CreditLeft ?? package.LiabilityLeft)} left",
+        PackageType.Threshold => $"{package.RewardsAvailable} reward(s) available",
+        _ => $"{package.SessionsLeft} of {package.SessionsTotal} sessions left",
+    };
+
     public string PublicUrl(Guid tenantId, Guid invoiceId, string baseUrl) =>
         $"{baseUrl.TrimEnd('/')}/r/{signer.CreateToken(tenantId, invoiceId)}";
 
@@ -53,6 +82,7 @@ public sealed class ReceiptService(IGrainFactory grains, ReceiptStore store, Rec
         }
 
         var patient = parties.Patient;
+        packages ??= await PackageBalancesAsync(tenantId, invoice);
         var document = ReceiptDocumentBuilder.Build(
             invoice, parties.Clinic, parties.ShowPatientName ? patient?.Name : null, parties.ProviderNames,
             PublicUrl(tenantId, invoice.Id, publicBaseUrl), packages);

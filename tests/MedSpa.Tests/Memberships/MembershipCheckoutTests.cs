@@ -97,8 +97,8 @@ public sealed class MembershipCheckoutTests(MembershipFactory factory) : IClassF
         await w.Desk.OpenAsync(second);
         var refused = await w.Desk.TrySendAsync(HttpMethod.Post, $"/api/invoices/{second}/payments",
             new { tenders = new[] { MembershipTender(w.MembershipId, 12750) } }, Guid.NewGuid().ToString("N"));
-        Assert.Equal(HttpStatusCode.PaymentRequired, refused.Status);
-        Assert.Equal("membership_benefit_insufficient", refused.Body.GetProperty("declineCode").GetString());
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, refused.Status);
+        Assert.Equal("membership_benefit_insufficient", refused.Body.GetProperty("code").GetString());
         Assert.Equal("open", (await w.Desk.GetInvoiceAsync(second)).GetProperty("status").GetString());
 
         // Ledger: the fee deferred $150 of benefits; the tender drew $127.50 from it; everything balances.
@@ -150,8 +150,8 @@ public sealed class MembershipCheckoutTests(MembershipFactory factory) : IClassF
         await w.Desk.OpenAsync(invoiceId);
         var refused = await w.Desk.TrySendAsync(HttpMethod.Post, $"/api/invoices/{invoiceId}/payments",
             new { tenders = new[] { MembershipTender(w.MembershipId, 15000) } }, Guid.NewGuid().ToString("N"));
-        Assert.Equal(HttpStatusCode.PaymentRequired, refused.Status);
-        Assert.Equal("membership_other_patient", refused.Body.GetProperty("declineCode").GetString());
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, refused.Status);
+        Assert.Equal("membership_other_patient", refused.Body.GetProperty("code").GetString());
         Assert.Equal(1, await FacialsLeftAsync(w));
 
         var unnamed = await w.Desk.TrySendAsync(HttpMethod.Post, $"/api/invoices/{invoiceId}/payments",

@@ -1,0 +1,188 @@
+using MedSpa.GrainInterfaces;
+using MedSpa.GrainInterfaces.Checkout;
+using MedSpa.GrainInterfaces.Packages;
+using MedSpa.Grains.Domain.Checkout;
+using MedSpa.Grains.Domain.Ledger;
+using MedSpa.Grains.Packages;
+using Microsoft.Extensions.Logging;
+
+namespace MedSpa.Grains.Checkout;
+
+/// <summary>
+/// The packages an invoice sells (issue 14 §2): a <c>package-sale</c> line is priced from its definition and keeps the
+/// definition's terms as sold (<see cref="InvoiceState.PackageTerms"/>); the commit that makes the invoice paid saves
+/// the intent to create one package grain per such line (<see cref="InvoiceState.PackagesToCreate"/>), completed
+/// after the commit and again on activation or the retry timer until each grain answered — the purchase id is derived
+/// from invoice + line, so a repeat creates nothing twice. A refund that reverses a sold package's liability is
+/// checked against what is unused, and the package is closed as refunded the same way (intent, then the call).
+/// </summary>
+internal sealed class InvoicePackages(
+    IPersistentState<InvoiceState> state,
+    InvoiceBook book,
+    IPackageCatalog catalog,
+    IGrainFactory grains,
+    ILogger logger,
+    Guid tenantId,
+    Guid invoiceId)
+{
+    private InvoiceState S => state.State;
+
+    /// <summary>True while a package creation or closing is still to be delivered to its grain.</summary>
+    public bool Pending => S.PackagesToCreate.Count > 0 || S.PackagesToClose.Count > 0;
+
+    /// <summary>A package-sale line priced from its definition (read within the invoice's tenant: another
+    /// organisation's definition is not found), with the terms it sells.</summary>
+    public async Task<(InvoiceLine? Line, PackageTerms? Terms, Refusal? Refusal)> ResolveSaleAsync(InvoiceLine line)
+    {
+        var entry = line.CatalogItemId is { } definitionId ? await catalog.FindAsync(tenantId, definitionId) : null;
+        var (priced, refusal) = PackageSaleRules.Price(line, entry, S.Currency, S.PatientId);
+        return (priced, priced is null ? null : entry!.Terms, refusal);
+    }
+
+    /// <summary>Called before each commit: the first time the invoice is paid in full, queues one package per
+    /// package-sale line (owner: the invoice's patient; value: the line's pre-tax net).</summary>
+    public void IssueIfPaid(DateTimeOffset now)
+    {
+        if (S.PackagesIssued || S.Lifecycle != InvoiceLifecycle.Opened || !S.Lines.Any(l => S.PackageTerms.ContainsKey(l.Id)))
+        {
+            return;
+        }
+
+        var priced = book.Price();
+        if (book.Totals(priced).Status != InvoiceStatus.Paid)
+        {
+            return;
+        }
+
+        S.PackagesIssued = true;
+        foreach (var line in priced.Lines.Where(l => S.PackageTerms.ContainsKey(l.LineId)))
+        {
+            var purchase = new PackagePurchase(
+                S.PatientId!.Value, S.ClinicId, S.PackageTerms[line.LineId], line.NetExcludingTax, now, S.TimeZone, invoiceId, line.LineId, S.CreatedBy);
+            S.PackagesToCreate.Add(new PackagePurchaseIntent(PackagePurchaseIds.ForInvoiceLine(invoiceId, line.LineId), purchase));
+        }
+    }
+
+    /// <summary>
+    /// Delivers the queued creations and closings. Each delivered one leaves the list in memory only (the next state
+    /// write stores that); until then a new activation delivers it again, which the grain answers as the first time.
+    /// False when a grain could not be reached (the caller retries on its timer).
+    /// </summary>
+    public async Task<bool> TryCompleteAsync()
+    {
+        try
+        {
+            while (S.PackagesToCreate.Count > 0)
+            {
+                var next = S.PackagesToCreate[0];
+                var answer = await Grain(next.PurchaseId).CreateAsync(next.Purchase);
+                if (answer.Refusal is { } refused)
+                {
+                    // A refusal is final (the terms snapshot was accepted when the line was added): keep the record in
+                    // the logs for the clinic rather than retrying forever.
+                    logger.LogError("Invoice {InvoiceId}: package {PurchaseId} was refused at creation ({Code}: {Message})",
+                        invoiceId, next.PurchaseId, refused.Code, refused.Message);
+                }
+
+                S.PackagesToCreate.RemoveAt(0);
+            }
+
+            while (S.PackagesToClose.Count > 0)
+            {
+                var next = S.PackagesToClose[0];
+                var answer = await Grain(next.PurchaseId).CloseAsync(next.Closing);
+                if (answer.Refusal is { } refused)
+                {
+                    logger.LogError("Invoice {InvoiceId}: closing package {PurchaseId} was refused ({Code}: {Message})",
+                        invoiceId, next.PurchaseId, refused.Code, refused.Message);
+                }
+
+                S.PackagesToClose.RemoveAt(0);
+            }
+
+            return true;
+        }
+        catch (Exception e) when (e is TimeoutException or OrleansException)
+        {
+            logger.LogWarning(e, "Invoice {InvoiceId}: package creation/closing deferred ({Pending} pending)",
+                invoiceId, S.PackagesToCreate.Count + S.PackagesToClose.Count);
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// What a refund does to the packages the invoice sold: the refund reverses its share of the sale (CheckoutLedger),
+    /// and each package's share of the package liability must not exceed what is unused (<see cref="PackageView.LiabilityLeft"/>);
+    /// the package is then closed, and whatever unused value the refund does not give back is forfeited. Null shares:
+    /// the refund touches no sold package.
+    /// </summary>
+    public async Task<(IReadOnlyList<PackageRefundShare>? Shares, Refusal? Refusal)> PlanRefundAsync(TenderRefund refund)
+    {
+        if (!S.PackagesIssued || refund.TipAdjustment)
+        {
+            return (null, null);
+        }
+
+        var priced = book.Price();
+        var lines = priced.Lines.Where(l => S.PackageTerms.ContainsKey(l.LineId)).ToArray();
+        var total = CheckoutLedger.ReversedShare(priced, book.SaleReversed(), refund.Amount, LedgerAccount.PackageLiability);
+        if (lines.Length == 0 || !total.IsPositive)
+        {
+            return (null, null);
+        }
+
+        if (!await TryCompleteAsync() || S.PackagesToCreate.Count > 0)
+        {
+            return (null, CheckoutRefusals.ConflictOn("tenderId", "The packages this invoice sold are still being issued; try again shortly."));
+        }
+
+        var parts = total.Allocate(lines.Select(l => l.NetExcludingTax.Amount).ToArray());
+        var shares = new List<PackageRefundShare>();
+        for (var i = 0; i < lines.Length; i++)
+        {
+            if (!parts[i].IsPositive)
+            {
+                continue;
+            }
+
+            var purchaseId = PackagePurchaseIds.ForInvoiceLine(invoiceId, lines[i].LineId);
+            var terms = S.PackageTerms[lines[i].LineId];
+            PackageAnswer answer;
+            try
+            {
+                answer = await Grain(purchaseId).GetAsync();
+            }
+            catch (Exception e) when (e is TimeoutException or OrleansException)
+            {
+                logger.LogWarning(e, "Invoice {InvoiceId}: package {PurchaseId} unreachable for a refund", invoiceId, purchaseId);
+                return (null, CheckoutRefusals.ConflictOn("tenderId", $"The package '{terms.Name}' could not be reached; try again shortly."));
+            }
+
+            if (answer.Package is not { } package || package.Status is PackageStatus.Refunded or PackageStatus.Cancelled)
+            {
+                return (null, CheckoutRefusals.ConflictOn("amount",
+                    $"The package '{terms.Name}' sold on this invoice is already refunded or cancelled: this refund would reverse {parts[i]} of it."));
+            }
+
+            if (package.Reserved.IsPositive)
+            {
+                return (null, CheckoutRefusals.ConflictOn("amount",
+                    $"A checkout is using the package '{terms.Name}' right now; refund it once that checkout is finished."));
+            }
+
+            if (parts[i] > package.LiabilityLeft)
+            {
+                return (null, Refusal.Invalid("amount",
+                    $"Only {package.LiabilityLeft} of the package '{terms.Name}' is unused; this refund would give back {parts[i]} of it.")
+                    .With("unused", package.LiabilityLeft));
+            }
+
+            shares.Add(new PackageRefundShare(lines[i].LineId, purchaseId, parts[i], package.LiabilityLeft - parts[i],
+                MedSpa.Grains.Domain.Packages.PackageBalanceRules.BreakageCategory));
+        }
+
+        return (shares, null);
+    }
+
+    private IPackageBalanceGrain Grain(Guid purchaseId) => grains.GetGrain<IPackageBalanceGrain>(PackageKeys.For(tenantId, purchaseId));
+}

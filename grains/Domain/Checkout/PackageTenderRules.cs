@@ -1,0 +1,89 @@
+using MedSpa.GrainInterfaces;
+using MedSpa.GrainInterfaces.Checkout;
+
+namespace MedSpa.Grains.Domain.Checkout;
+
+/// <summary>
+/// Which service line each package tender of a payment pays, and how much: a package pays one catalog service line
+/// (service, injectable or filler with a <see cref="InvoiceLine.CatalogItemId"/>), never one another package tender
+/// already pays; without <see cref="TenderInput.ServiceLineId"/> it takes the first such line still free; without an
+/// amount it pays that line's charged amount. Only package tenders carry <c>purchaseId</c>/<c>serviceLineId</c>.
+/// Pure: the package grain decides afterwards whether the package can pay it (eligibility, balance, restrictions).
+/// </summary>
+public static class PackageTenderRules
+{
+    public static (IReadOnlyList<TenderInput> Inputs, Refusal? Refusal) Resolve(
+        IReadOnlyList<TenderInput>? inputs, IReadOnlyList<PricedLine> lines, IReadOnlyList<Tender> applied)
+    {
+        ArgumentNullException.ThrowIfNull(lines);
+        ArgumentNullException.ThrowIfNull(applied);
+        if (inputs is null)
+        {
+            return ([], null);
+        }
+
+        var covered = applied.Where(t => t.Kind == TenderKind.Package && t.LineId is not null).Select(t => t.LineId!.Value).ToHashSet();
+        var resolved = new List<TenderInput>(inputs.Count);
+        for (var i = 0; i < inputs.Count; i++)
+        {
+            var input = inputs[i];
+            if (input.Kind != TenderKind.Package)
+            {
+                if (input.PurchaseId is not null || input.ServiceLineId is not null)
+                {
+                    return Refuse(input.PurchaseId is not null ? $"tenders[{i}].purchaseId" : $"tenders[{i}].serviceLineId",
+                        "Only package tenders name a package and a service line.");
+                }
+
+                resolved.Add(input);
+                continue;
+            }
+
+            if (input.PurchaseId is null)
+            {
+                return Refuse($"tenders[{i}].purchaseId", "A package tender names the package it draws on (purchaseId).");
+            }
+
+            PricedLine? line;
+            if (input.ServiceLineId is { } lineId)
+            {
+                line = lines.FirstOrDefault(l => l.LineId == lineId);
+                if (line is null || !IsRedeemable(line.Line))
+                {
+                    return Refuse($"tenders[{i}].serviceLineId", line is null
+                        ? "No line with this id is on the invoice."
+                        : "A package pays a catalog service line (a service, injectable or filler of the catalog).");
+                }
+
+                if (covered.Contains(lineId))
+                {
+                    return Refuse($"tenders[{i}].serviceLineId", "Another package tender already pays this line.");
+                }
+            }
+            else
+            {
+                line = lines.FirstOrDefault(l => IsRedeemable(l.Line) && !covered.Contains(l.LineId));
+                if (line is null)
+                {
+                    return Refuse($"tenders[{i}].serviceLineId", "No catalog service line is left for a package to pay.");
+                }
+            }
+
+            covered.Add(line.LineId);
+            resolved.Add(input with { ServiceLineId = line.LineId, Amount = input.Amount ?? line.Charged });
+        }
+
+        return (resolved, null);
+    }
+
+    /// <summary>Lines a package session or credit can pay: treatments of the catalog (the package names services).</summary>
+    public static bool IsRedeemable(InvoiceLine line) =>
+        line.CatalogItemId is not null && line.Kind is InvoiceLineKind.Service or InvoiceLineKind.Injectable or InvoiceLineKind.Filler;
+
+    /// <summary>The whole sessions a line is: its quantity for services; one session for an injectable or filler
+    /// treatment (billed by units or syringes).</summary>
+    public static int Sessions(InvoiceLine line) =>
+        line.Kind == InvoiceLineKind.Service ? (int)decimal.Max(1m, decimal.Truncate(line.Quantity)) : 1;
+
+    private static (IReadOnlyList<TenderInput>, Refusal?) Refuse(string field, string message) => ([], Refusal.Invalid(field, message));
+}

@@ -1,0 +1,887 @@
+using System.Data.Common;
+using MedSpa.GrainInterfaces;
+using MedSpa.GrainInterfaces.Packages;
+using MedSpa.Grains.Checkout;
+using MedSpa.Grains.Domain.Ledger;
+using MedSpa.Grains.Domain.Packages;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Orleans.Concurrency;
+using Orleans.Storage;
+
+namespace MedSpa.Grains.Packages;
+
+/// <summary>
+/// One sold package, the single writer of its balance. The rules (<see cref="PackageBalanceRules"/>) decide; the grain
+/// orders requests, makes them durable and projects them to PostgreSQL.
+/// <para>
+/// Group commit (DESIGN.md §4): the grain is reentrant, so requests keep arriving while a storage write is in flight.
+/// Each request is checked and applied to the in-memory state synchronously (between two awaits nothing else runs on
+/// the activation, so no two requests ever see the same balance), then waits for the write that carries it. One
+/// write is outstanding at a time; whatever arrived meanwhile is written together by the next one. A request is
+/// answered only once the write carrying it succeeded. A failed write rolls the in-memory state back to the last
+/// durable one and answers every request not yet durable with <c>package_unavailable</c> (the requests applied after
+/// the failed batch were decided on its state, so they go too): nothing acknowledged is lost, nothing unacknowledged
+/// remains.
+/// </para>
+/// <para>
+/// Each write stores a copy of the working state: a write in flight serialises an object no request mutates, and the
+/// last written copy is what a failure rolls back to and what reads (<see cref="GetAsync"/>) answer from.
+/// </para>
+/// <para>
+/// Projection to SQL: history rows and journal entries wait in the state's outbox; after a write they are written to
+/// PostgreSQL in the background (one flush at a time, keyed by operation id and version, so a repeat adds nothing)
+/// and trimmed in memory; the trimmed outbox reaches storage with the next write. An activation flushes what it
+/// finds; a failed flush is retried on a timer.
+/// </para>
+/// </summary>
+[Reentrant]
+public sealed class PackageBalanceGrain(
+    [PersistentState("package", GrainStorage.Name)] IPersistentState<PackageBalanceState> state,
+    IPackageStore store,
+    IPackageExpiryNotifier notifier,
+    IOptions<PackageExpiryOptions> expiryOptions,
+    TimeProvider time,
+    ILogger<PackageBalanceGrain> logger) : Grain, IPackageBalanceGrain, IRemindable
+{
+    public const string ExpiryReminder = "package-expiry";
+
+    /// <summary>How soon a failed projection is retried while the grain stays active.</summary>
+    public static readonly TimeSpan ProjectionRetryPeriod = TimeSpan.FromSeconds(15);
+
+    private readonly Dictionary<Guid, string> _categories = [];
+    private PackageBalanceState _working = new();
+    private PackageBalanceState _durable = new();
+
+    /// <summary>Requests applied but not yet handed to a write (the next write carries them).</summary>
+    private Batch? _open;
+
+    /// <summary>The batch whose write is in flight.</summary>
+    private Batch? _inFlight;
+    private bool _writing;
+    private Task? _flush;
+    private long _projectedSequence;
+    private IGrainTimer? _retryTimer;
+    private Guid _tenantId;
+    private Guid _purchaseId;
+
+    private PackageBalanceState W => _working;
+
+    private sealed class Batch
+    {
+        public TaskCompletionSource<bool> Durable { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        if (!PackageKeys.TryParse(this.GetPrimaryKeyString(), out _tenantId, out _purchaseId))
+        {
+            throw new InvalidOperationException($"'{this.GetPrimaryKeyString()}' is not a package grain key.");
+        }
+
+        _durable = state.State;
+        _working = _durable.Clone();
+        StartFlush();
+        await (_flush ?? Task.CompletedTask);
+    }
+
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        // Best effort: what is left stays in the stored outbox for the next activation.
+        if (_flush is { } flush)
+        {
+            await flush;
+        }
+    }
+
+    public async Task<PackageAnswer> CreateAsync(PackagePurchase purchase)
+    {
+        ArgumentNullException.ThrowIfNull(purchase);
+        if (W.Created)
+        {
+            // A repeat of the sale (the invoice retried its completion) answers the package; another sale under
+            // this purchase id is a conflict.
+            if (W.Purchase!.OwnerPatientId != purchase.OwnerPatientId || W.Purchase.Terms.DefinitionId != purchase.Terms.DefinitionId
+                || W.Purchase.InvoiceLineId != purchase.InvoiceLineId)
+            {
+                return Refused(new Refusal(PackageRefusals.OperationConflict, "Another package already has this purchase id.", "purchaseId"));
+            }
+
+            var replay = await AfterPendingAsync(new PackageAnswer(PackageBalanceRules.View(W)));
+            await ScheduleExpiryAsync();
+            return replay;
+        }
+
+        if (PackageBalanceRules.CheckPurchase(purchase) is { } invalid)
+        {
+            return Refused(invalid);
+        }
+
+        PackageBalanceRules.Create(W, _purchaseId, purchase, time.GetUtcNow());
+        Change();
+        var answer = await CommitAsync(new PackageAnswer(PackageBalanceRules.View(W)));
+        if (!answer.Refused)
+        {
+            await ScheduleExpiryAsync();
+        }
+
+        return answer;
+    }
+
+    public Task<PackageAnswer> GetAsync() =>
+        Task.FromResult(_durable.Created ? new PackageAnswer(PackageBalanceRules.View(_durable)) : NotFound());
+
+    public Task<PackageAnswer> RedeemAsync(PackageRedemptionRequest request) => TakeAsync(request, checkout: false);
+
+    public Task<PackageAnswer> ReserveAsync(PackageRedemptionRequest request) => TakeAsync(request, checkout: true);
+
+    private async Task<PackageAnswer> TakeAsync(PackageRedemptionRequest request, bool checkout)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (PackageBalanceRules.CheckOperationId(request.OperationId) is { } badId)
+        {
+            return Refused(badId);
+        }
+
+        if (!W.Created)
+        {
+            return NotFound();
+        }
+
+        var fingerprint = PackageBalanceRules.Fingerprint(checkout ? "reserve" : "redeem", request);
+        if (Replay(request.OperationId, fingerprint) is { } replay)
+        {
+            return await AfterPendingAsync(replay);
+        }
+
+        // A standalone redemption posts revenue in the service's own income category: read once per activation,
+        // before deciding (an await between deciding and applying would let another request in between).
+        var category = checkout ? W.Terms.IncomeCategory : await IncomeCategoryAsync(request.ServiceId);
+        if (category is null)
+        {
+            return Unavailable();
+        }
+
+        if (Replay(request.OperationId, fingerprint) is { } raced)
+        {
+            return await AfterPendingAsync(raced); // the same operation arrived twice and the other one won
+        }
+
+        // From here to CommitAsync nothing awaits: check and apply are one step on the single-threaded activation.
+        var now = time.GetUtcNow();
+        var (take, refusal) = PackageBalanceRules.Plan(W, request, now);
+        if (refusal is not null)
+        {
+            return await RefuseAsync(request.OperationId, fingerprint, refusal);
+        }
+
+        var service = W.Terms.Services.First(s => s.ServiceId == request.ServiceId);
+        var sessions = take!.Bought + take.Free + take.ServiceSessions + take.Rewards;
+        var redemption = new PackageRedemption(
+            request.OperationId, checkout ? PackageRedemptionState.Reserved : PackageRedemptionState.Committed, request.ServiceId,
+            sessions, take.Free, new Money(take.Value, W.Currency), service.AdditionalCharge * sessions, service.StaffCompensation * sessions,
+            request.PatientId, request.ClinicId, request.ProviderId, request.VisitId, request.At, request.By);
+        PackageBalanceRules.Apply(W, request.ServiceId, request.PatientId, take);
+        var version = Change();
+        W.Redemptions[request.OperationId] = new RedemptionRecord(
+            redemption, take, checkout, fingerprint, category, request.InvoiceId, service.ServiceName, now, now, Version: version);
+        if (!checkout)
+        {
+            // A reservation posts nothing: the invoice posts the package tender when it completes.
+            Post(PackageBalanceRules.Redemption(W, JournalKey("redeem", request.OperationId), take.Value, category), request.ClinicId, request.At);
+        }
+
+        Project(request.OperationId);
+        return await CommitAsync(new PackageAnswer(PackageBalanceRules.View(W), redemption));
+    }
+
+    public async Task<PackageAnswer> CommitAsync(string operationId)
+    {
+        if (PackageBalanceRules.CheckOperationId(operationId) is { } badId)
+        {
+            return Refused(badId);
+        }
+
+        if (!W.Created)
+        {
+            return NotFound();
+        }
+
+        if (!W.Redemptions.TryGetValue(operationId, out var record) || !record.Checkout)
+        {
+            return Refused(new Refusal(PackageRefusals.NotFound, "This package holds no reservation with that operation id.", "operationId"));
+        }
+
+        switch (record.Redemption.State)
+        {
+            case PackageRedemptionState.Committed:
+                return await AfterPendingAsync(new PackageAnswer(PackageBalanceRules.View(W), record.Redemption));
+            case PackageRedemptionState.Reserved:
+                var version = Change();
+                var committed = record.Redemption with { State = PackageRedemptionState.Committed };
+                W.Redemptions[operationId] = record with { Redemption = committed, UpdatedAt = time.GetUtcNow(), Version = version };
+                Project(operationId);
+                return await CommitAsync(new PackageAnswer(PackageBalanceRules.View(W), committed));
+            default:
+                return Refused(new Refusal(PackageRefusals.OperationConflict, "This reservation was already released.", "operationId"),
+                    PackageBalanceRules.View(W));
+        }
+    }
+
+    public async Task<PackageAnswer> ReleaseAsync(string operationId)
+    {
+        if (PackageBalanceRules.CheckOperationId(operationId) is { } badId)
+        {
+            return Refused(badId);
+        }
+
+        if (!W.Created)
+        {
+            return NotFound();
+        }
+
+        if (!W.Redemptions.TryGetValue(operationId, out var record))
+        {
+            // Nothing was taken under this id (the reservation never reached the package): nothing to give back.
+            return await AfterPendingAsync(new PackageAnswer(PackageBalanceRules.View(W)));
+        }
+
+        if (!record.Checkout)
+        {
+            return Refused(new Refusal(PackageRefusals.OperationConflict, "A front-desk redemption is undone by reversing it.", "operationId"),
+                PackageBalanceRules.View(W));
+        }
+
+        if (record.Redemption.State == PackageRedemptionState.Released)
+        {
+            return await AfterPendingAsync(new PackageAnswer(PackageBalanceRules.View(W), record.Redemption));
+        }
+
+        var now = time.GetUtcNow();
+        PackageBalanceRules.Restore(W, record.Redemption.ServiceId, record.Redemption.PatientId, record.Take);
+        if (W.Status is PackageStatus.Expired or PackageStatus.Cancelled && record.Take.Value > 0)
+        {
+            // The package closed while this was held: what comes back is breakage now, like the rest was.
+            W.LiabilityClosed += record.Take.Value;
+            W.LiabilityDrawn += record.Take.Value;
+            Post(PackageBalanceRules.Breakage(W, JournalKey("release", operationId), record.Take.Value, "Released after the package closed."),
+                W.Purchase!.ClinicId, now);
+        }
+        else if (W.Status == PackageStatus.Refunded)
+        {
+            W.LiabilityClosed += record.Take.Value;
+            W.LiabilityDrawn += record.Take.Value;
+        }
+
+        var version = Change();
+        var released = record.Redemption with { State = PackageRedemptionState.Released };
+        W.Redemptions[operationId] = record with { Redemption = released, UpdatedAt = now, Version = version };
+        Project(operationId);
+        return await CommitAsync(new PackageAnswer(PackageBalanceRules.View(W), released));
+    }
+
+    public async Task<PackageAnswer> ReverseAsync(PackageReversal reversal)
+    {
+        ArgumentNullException.ThrowIfNull(reversal);
+        if ((PackageBalanceRules.CheckOperationId(reversal.OperationId) ?? PackageBalanceRules.CheckOperationId(reversal.RedemptionOperationId)) is { } badId)
+        {
+            return Refused(badId);
+        }
+
+        if (!W.Created)
+        {
+            return NotFound();
+        }
+
+        var fingerprint = $"reverse|{reversal.RedemptionOperationId}";
+        if (Replay(reversal.OperationId, fingerprint) is { } replay)
+        {
+            return await AfterPendingAsync(replay);
+        }
+
+        if (!W.Redemptions.TryGetValue(reversal.RedemptionOperationId, out var record))
+        {
+            return await RefuseAsync(reversal.OperationId, fingerprint,
+                new Refusal(PackageRefusals.NotFound, "This package has no redemption with that operation id.", "redemptionOperationId"));
+        }
+
+        var refusal = record switch
+        {
+            { Checkout: true } => new Refusal(PackageRefusals.OperationConflict, "A checkout redemption is undone by refunding or releasing it.",
+                "redemptionOperationId"),
+            { Redemption.State: PackageRedemptionState.Reversed } => new Refusal(PackageRefusals.OperationConflict,
+                "This redemption was already reversed.", "redemptionOperationId"),
+            _ when W.Status is not (PackageStatus.Active or PackageStatus.Depleted) => new Refusal(PackageRefusals.NotActive,
+                $"{W.Terms.Name} is {W.Status.ToString().ToLowerInvariant()}: nothing can be restored to it."),
+            _ => null,
+        };
+        if (refusal is not null)
+        {
+            return await RefuseAsync(reversal.OperationId, fingerprint, refusal);
+        }
+
+        var now = time.GetUtcNow();
+        PackageBalanceRules.Restore(W, record.Redemption.ServiceId, record.Redemption.PatientId, record.Take);
+        var version = Change();
+        var reversed = record.Redemption with { State = PackageRedemptionState.Reversed };
+        W.Redemptions[record.Redemption.OperationId] = record with
+        {
+            Redemption = reversed, UpdatedAt = now, Version = version, ReversalOperationId = reversal.OperationId, ReversedBy = reversal.By,
+            ReversalReason = reversal.Reason,
+        };
+        // The exact mirror of what the redemption posted (nothing, when it drew nothing).
+        var posted = PackageBalanceRules.Redemption(W, JournalKey("redeem", record.Redemption.OperationId), record.Take.Value, record.IncomeCategory);
+        Post(posted?.Reverse(JournalKey("reverse", reversal.OperationId)), record.Redemption.ClinicId, now);
+        Remember(reversal.OperationId, new OperationRecord(fingerprint, null, record.Redemption.OperationId));
+        Project(record.Redemption.OperationId);
+        return await CommitAsync(new PackageAnswer(PackageBalanceRules.View(W), reversed));
+    }
+
+    public async Task<PackageAnswer> AddMemberAsync(PackageMemberChange change)
+    {
+        ArgumentNullException.ThrowIfNull(change);
+        if (PackageBalanceRules.CheckOperationId(change.OperationId) is { } badId)
+        {
+            return Refused(badId);
+        }
+
+        if (change.SessionLimit < 0 || change.AmountLimit is { IsNegative: true })
+        {
+            return Refused(Refusal.Invalid(change.SessionLimit < 0 ? "sessionLimit" : "amountLimit", "A member's limit cannot be negative."));
+        }
+
+        if (!W.Created)
+        {
+            return NotFound();
+        }
+
+        var fingerprint = $"add-member|{change.PatientId:N}|{change.SessionLimit}|{change.AmountLimit?.Amount}";
+        if (Replay(change.OperationId, fingerprint) is { } replay)
+        {
+            return await AfterPendingAsync(replay);
+        }
+
+        var t = W.Terms;
+        var index = W.Members.FindIndex(m => m.PatientId == change.PatientId);
+        var active = W.Members.Count(m => m.RemovedAt is null);
+        var refusal =
+            !t.FamilySharing ? new Refusal(PackageRefusals.SharingNotAllowed, $"{t.Name} cannot be shared.")
+            : W.Status is not (PackageStatus.Active or PackageStatus.Depleted) ? new Refusal(PackageRefusals.NotActive, $"{t.Name} is not active.")
+            : change.PatientId == W.Purchase!.OwnerPatientId ? Refusal.Invalid("patientId", "The owner is not a member of their own package.")
+            : change.AmountLimit is { } cap && cap.Currency != W.Currency ? Refusal.Invalid("amountLimit", $"The limit must be in {W.Currency}.")
+            : (index < 0 || W.Members[index].RemovedAt is not null) && t.MaxMembers > 0 && active >= t.MaxMembers
+                ? new Refusal(PackageRefusals.MemberLimit, $"{t.Name} can be shared with at most {t.MaxMembers} member{(t.MaxMembers == 1 ? "" : "s")}.")
+            : null;
+        if (refusal is not null)
+        {
+            return await RefuseAsync(change.OperationId, fingerprint, refusal);
+        }
+
+        var now = time.GetUtcNow();
+        var member = index >= 0
+            ? W.Members[index] with { SessionLimit = change.SessionLimit, AmountLimit = change.AmountLimit?.Amount, RemovedAt = null }
+            : new PackageMemberState(change.PatientId, change.SessionLimit, change.AmountLimit?.Amount, 0, 0, now, null, change.By);
+        if (index >= 0)
+        {
+            W.Members[index] = member;
+        }
+        else
+        {
+            W.Members.Add(member);
+        }
+
+        Change();
+        Remember(change.OperationId, new OperationRecord(fingerprint, null));
+        ProjectMember(change.PatientId);
+        return await CommitAsync(new PackageAnswer(PackageBalanceRules.View(W)));
+    }
+
+    public async Task<PackageAnswer> RemoveMemberAsync(PackageMemberChange change)
+    {
+        ArgumentNullException.ThrowIfNull(change);
+        if (PackageBalanceRules.CheckOperationId(change.OperationId) is { } badId)
+        {
+            return Refused(badId);
+        }
+
+        if (!W.Created)
+        {
+            return NotFound();
+        }
+
+        var fingerprint = $"remove-member|{change.PatientId:N}";
+        if (Replay(change.OperationId, fingerprint) is { } replay)
+        {
+            return await AfterPendingAsync(replay);
+        }
+
+        var index = W.Members.FindIndex(m => m.PatientId == change.PatientId && m.RemovedAt is null);
+        if (index < 0)
+        {
+            return await RefuseAsync(change.OperationId, fingerprint,
+                new Refusal(PackageRefusals.NotMember, "This patient is not a member of the package.", "patientId"));
+        }
+
+        // The member keeps their usage (history, and their limit if they are added back).
+        W.Members[index] = W.Members[index] with { RemovedAt = time.GetUtcNow() };
+        Change();
+        Remember(change.OperationId, new OperationRecord(fingerprint, null));
+        ProjectMember(change.PatientId);
+        return await CommitAsync(new PackageAnswer(PackageBalanceRules.View(W)));
+    }
+
+    public async Task<PackageAnswer> AccrueAsync(PackageAccrual accrual)
+    {
+        ArgumentNullException.ThrowIfNull(accrual);
+        if (PackageBalanceRules.CheckOperationId(accrual.OperationId) is { } badId)
+        {
+            return Refused(badId);
+        }
+
+        if (!W.Created)
+        {
+            return NotFound();
+        }
+
+        var fingerprint = $"accrue|{accrual.Spend.Amount}|{accrual.Spend.Currency}|{accrual.Visits}";
+        if (Replay(accrual.OperationId, fingerprint) is { } replay)
+        {
+            return await AfterPendingAsync(replay);
+        }
+
+        if (PackageBalanceRules.Accrue(W, accrual) is { } refusal)
+        {
+            return refusal.Code == Refusal.ValidationFailed ? Refused(refusal, PackageBalanceRules.View(W))
+                : await RefuseAsync(accrual.OperationId, fingerprint, refusal);
+        }
+
+        Change();
+        Remember(accrual.OperationId, new OperationRecord(fingerprint, null));
+        return await CommitAsync(new PackageAnswer(PackageBalanceRules.View(W)));
+    }
+
+    public async Task<PackageAnswer> CloseAsync(PackageClosing closing)
+    {
+        ArgumentNullException.ThrowIfNull(closing);
+        if (PackageBalanceRules.CheckOperationId(closing.OperationId) is { } badId)
+        {
+            return Refused(badId);
+        }
+
+        if (!W.Created)
+        {
+            return NotFound();
+        }
+
+        var fingerprint = $"close|{closing.Kind}";
+        if (Replay(closing.OperationId, fingerprint) is { } replay)
+        {
+            return await AfterPendingAsync(replay);
+        }
+
+        if (W.Status is PackageStatus.Expired or PackageStatus.Cancelled or PackageStatus.Refunded)
+        {
+            var same = W.Closing?.Kind == closing.Kind;
+            return same
+                ? await AfterPendingAsync(new PackageAnswer(PackageBalanceRules.View(W)))
+                : Refused(new Refusal(PackageRefusals.NotActive, $"{W.Terms.Name} is already {W.Status.ToString().ToLowerInvariant()}."),
+                    PackageBalanceRules.View(W));
+        }
+
+        Post(PackageBalanceRules.Close(W, closing, JournalKey("close", closing.OperationId)), W.Purchase!.ClinicId, closing.At);
+        Change();
+        Remember(closing.OperationId, new OperationRecord(fingerprint, null));
+        return await CommitAsync(new PackageAnswer(PackageBalanceRules.View(W)));
+    }
+
+    public async Task<int> FlushProjectionAsync()
+    {
+        await WaitForDurableAsync();
+        var pending = _durable.Outbox.Count(i => i.Sequence > _projectedSequence);
+        if (_flush is { } running)
+        {
+            await running;
+        }
+
+        // Once more, now surfacing a failure to the caller who asked for it.
+        await FlushOnceAsync();
+        return pending;
+    }
+
+    /// <summary>The expiry reminder: at the expiry date the package expires (breakage posted); before it, the warnings
+    /// due are sent. Tests call it directly (through <see cref="IRemindable"/>) instead of waiting for time to pass.</summary>
+    public async Task ReceiveReminder(string reminderName, TickStatus status)
+    {
+        if (reminderName != ExpiryReminder)
+        {
+            return;
+        }
+
+        if (!W.Created)
+        {
+            await UnscheduleExpiryAsync();
+            return;
+        }
+
+        var now = time.GetUtcNow();
+        if (W.ExpiresAt is { } expires && now >= expires)
+        {
+            if (W.Status == PackageStatus.Active)
+            {
+                var answer = await CloseAsync(new PackageClosing("expiry", PackageClosingKind.Expired, Guid.Empty, "Expired.", expires));
+                if (answer.Refusal?.Code == PackageRefusals.Unavailable)
+                {
+                    return; // the reminder ticks again
+                }
+            }
+
+            await UnscheduleExpiryAsync();
+            return;
+        }
+
+        var due = PackageBalanceRules.DueWarnings(W, expiryOptions.Value.WarningDays, now);
+        if (due.Count > 0)
+        {
+            var view = PackageBalanceRules.View(W);
+            var notice = new PackageExpiryNotice(_tenantId, _purchaseId, W.Purchase!.OwnerPatientId, W.Purchase.ClinicId, W.Terms.Name,
+                W.ExpiresAt!.Value, Math.Max(0, (int)Math.Ceiling((W.ExpiresAt.Value - now).TotalDays)), Remaining(view));
+            await notifier.NotifyExpiringAsync(notice);
+            // Every warning already due counts as given: a package sold a week before expiry gets one warning, not three.
+            W.WarningsSent.AddRange(due.Where(d => !W.WarningsSent.Contains(d)));
+            Change();
+            await CommitAsync(new PackageAnswer(view));
+        }
+
+        await ScheduleExpiryAsync();
+    }
+
+    private static string Remaining(PackageView v) => v.CreditLeft is { } credit
+        ? $"{credit} of credit"
+        : $"{v.SessionsLeft} session{(v.SessionsLeft == 1 ? "" : "s")}";
+
+    private async Task ScheduleExpiryAsync()
+    {
+        if (PackageBalanceRules.NextExpiryEvent(W, expiryOptions.Value.WarningDays) is not { } next)
+        {
+            await UnscheduleExpiryAsync();
+            return;
+        }
+
+        // Reminders take a period; one day is the coarsest the warnings need. A far-off event is approached in steps
+        // of at most 30 days (each tick reschedules), which keeps the due time well inside what timers accept.
+        var due = next - time.GetUtcNow();
+        due = due < TimeSpan.FromSeconds(1) ? TimeSpan.FromSeconds(1) : due > TimeSpan.FromDays(30) ? TimeSpan.FromDays(30) : due;
+        try
+        {
+            await this.RegisterOrUpdateReminder(ExpiryReminder, due, TimeSpan.FromDays(1));
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // The package is saved; the expiry is also enforced on every redemption (StatusRefusal), and a repeat of
+            // the sale or the next tick schedules again.
+            logger.LogWarning(e, "Package {PurchaseId}: expiry reminder not registered", _purchaseId);
+        }
+    }
+
+    private async Task UnscheduleExpiryAsync()
+    {
+        if (await this.GetReminder(ExpiryReminder) is { } reminder)
+        {
+            await this.UnregisterReminder(reminder);
+        }
+    }
+
+    /// <summary>Marks a change: the version every projected row of it carries.</summary>
+    private long Change()
+    {
+        W.Version++;
+        W.UpdatedAt = time.GetUtcNow();
+        return W.Version;
+    }
+
+    private string JournalKey(string kind, string operationId) => $"pkg:{_purchaseId:N}:{kind}:{operationId}";
+
+    private void Post(JournalEntry? entry, Guid clinicId, DateTimeOffset at)
+    {
+        if (entry is not null)
+        {
+            var outboxEntry = new OutboxEntry(entry, ClinicClock.BusinessDate(W.Purchase!.TimeZone, at), at);
+            W.Outbox.Add(new PackageOutboxItem(++W.OutboxSequence, null, null, outboxEntry, clinicId));
+        }
+    }
+
+    private void Project(string redemptionOperationId) =>
+        W.Outbox.Add(new PackageOutboxItem(++W.OutboxSequence, redemptionOperationId, null, null, Guid.Empty));
+
+    private void ProjectMember(Guid patientId) => W.Outbox.Add(new PackageOutboxItem(++W.OutboxSequence, null, patientId, null, Guid.Empty));
+
+    /// <summary>Keeps an operation's first answer, forgetting the oldest beyond the bound.</summary>
+    private void Remember(string operationId, OperationRecord record)
+    {
+        if (W.Operations.TryAdd(operationId, record))
+        {
+            W.OperationOrder.Enqueue(operationId);
+        }
+
+        while (W.OperationOrder.Count > PackageBalanceRules.RememberedOperations)
+        {
+            W.Operations.Remove(W.OperationOrder.Dequeue());
+        }
+    }
+
+    /// <summary>The first answer to an operation seen before: the redemption it made (as first answered) or the
+    /// refusal it got, with the package as it is now; a different request under the same id is a conflict.</summary>
+    private PackageAnswer? Replay(string operationId, string fingerprint)
+    {
+        if (W.Redemptions.TryGetValue(operationId, out var record))
+        {
+            if (record.Fingerprint != fingerprint)
+            {
+                return new PackageAnswer(PackageBalanceRules.View(W), null, ConflictOn(operationId));
+            }
+
+            var first = record.Redemption with { State = record.Checkout ? PackageRedemptionState.Reserved : PackageRedemptionState.Committed };
+            return new PackageAnswer(PackageBalanceRules.View(W), first);
+        }
+
+        if (W.Operations.TryGetValue(operationId, out var op))
+        {
+            if (op.Fingerprint != fingerprint)
+            {
+                return new PackageAnswer(PackageBalanceRules.View(W), null, ConflictOn(operationId));
+            }
+
+            var redemption = op.RedemptionOperationId is { } id && W.Redemptions.TryGetValue(id, out var r) ? r.Redemption : null;
+            return new PackageAnswer(PackageBalanceRules.View(W), redemption, op.Refusal);
+        }
+
+        return null;
+    }
+
+    private static Refusal ConflictOn(string operationId) =>
+        new(PackageRefusals.OperationConflict, $"The operation id '{operationId}' was already used for a different request.", "operationId");
+
+    /// <summary>A refusal decided on the package's state is remembered (a replay gets it again) and, like a change,
+    /// answered once durable: it may rest on changes still in flight.</summary>
+    private Task<PackageAnswer> RefuseAsync(string operationId, string fingerprint, Refusal refusal)
+    {
+        Remember(operationId, new OperationRecord(fingerprint, refusal));
+        Change();
+        return CommitAsync(new PackageAnswer(PackageBalanceRules.View(W), null, refusal));
+    }
+
+    /// <summary>Joins the next write and answers once it is durable (see the class comment).</summary>
+    private async Task<PackageAnswer> CommitAsync(PackageAnswer answer)
+    {
+        var batch = _open ??= new Batch();
+        if (!_writing)
+        {
+            _ = WriteLoopAsync();
+        }
+
+        return await batch.Durable.Task ? answer : Unavailable();
+    }
+
+    /// <summary>A replay or read of something possibly not yet durable waits for the writes already under way.</summary>
+    private async Task<PackageAnswer> AfterPendingAsync(PackageAnswer answer)
+    {
+        if ((_open ?? _inFlight) is { } pending && !await pending.Durable.Task)
+        {
+            return Unavailable();
+        }
+
+        return answer;
+    }
+
+    private async Task WaitForDurableAsync()
+    {
+        if ((_open ?? _inFlight) is { } pending)
+        {
+            await pending.Durable.Task;
+        }
+    }
+
+    /// <summary>The single writer loop: one storage write outstanding; each write carries every request applied since
+    /// the previous one began.</summary>
+    private async Task WriteLoopAsync()
+    {
+        _writing = true;
+        try
+        {
+            while (_open is { } batch)
+            {
+                _open = null;
+                _inFlight = batch;
+                var snapshot = _working.Clone();
+                state.State = snapshot;
+                try
+                {
+                    await state.WriteStateAsync();
+                }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    logger.LogError(e, "Package {PurchaseId}: state write failed; rolled back to version {Version}", _purchaseId, _durable.Version);
+                    // Back to the last durable state: the failed batch, and everything applied on top of it since.
+                    _working = _durable.Clone();
+                    state.State = _durable;
+                    var later = _open;
+                    _open = null;
+                    _inFlight = null;
+                    batch.Durable.TrySetResult(false);
+                    later?.Durable.TrySetResult(false);
+                    if (e is InconsistentStateException)
+                    {
+                        // Storage holds a version this activation does not know: start over from storage.
+                        DeactivateOnIdle();
+                    }
+
+                    continue;
+                }
+
+                _durable = snapshot;
+                _inFlight = null;
+                batch.Durable.TrySetResult(true);
+                StartFlush();
+            }
+        }
+        finally
+        {
+            _writing = false;
+        }
+    }
+
+    private void StartFlush()
+    {
+        if (_flush is null || _flush.IsCompleted)
+        {
+            _flush = FlushLoopAsync();
+        }
+    }
+
+    private async Task FlushLoopAsync()
+    {
+        try
+        {
+            while (NeedsProjection(_durable))
+            {
+                await FlushOnceAsync();
+            }
+        }
+        catch (Exception e) when (e is DbException or TimeoutException)
+        {
+            // Committed in grain state; the outbox keeps the rows for the retry timer or the next activation.
+            logger.LogWarning(e, "Package {PurchaseId}: projection to PostgreSQL deferred", _purchaseId);
+            EnsureRetryTimer();
+        }
+    }
+
+    private bool NeedsProjection(PackageBalanceState d) =>
+        d.Created && (d.ProjectedVersion < d.Version || d.Outbox.Any(i => i.Sequence > _projectedSequence));
+
+    /// <summary>Writes the projection of the last durable state (never of unacknowledged changes), then trims the
+    /// working outbox in memory.</summary>
+    private async Task FlushOnceAsync()
+    {
+        var d = _durable;
+        if (!NeedsProjection(d))
+        {
+            return;
+        }
+
+        var items = d.Outbox.Where(i => i.Sequence > _projectedSequence).ToList();
+        var view = PackageBalanceRules.View(d);
+        var p = d.Purchase!;
+        var t = p.Terms;
+        var purchase = new PackagePurchaseRow(
+            _purchaseId, t.DefinitionId, t.DefinitionVersion, t.Name, TypeCode(t.Type), p.OwnerPatientId, p.ClinicId, p.InvoiceId,
+            view.Status.ToString().ToLowerInvariant(), d.Currency, p.NetPaid.Amount, view.SessionsTotal, view.SessionsLeft, view.FreeSessionsLeft,
+            view.CreditLeft?.Amount, view.ThresholdProgress, view.RewardsAvailable, view.LiabilityLeft.Amount, view.Reserved.Amount, p.PurchasedAt,
+            d.ExpiresAt, d.Version, d.UpdatedAt);
+        var redemptions = items.Where(i => i.RedemptionOperationId is not null).Select(i => i.RedemptionOperationId!).Distinct()
+            .Select(id => d.Redemptions[id]).Select(r => RedemptionRow(d, r)).ToList();
+        var members = items.Where(i => i.MemberPatientId is not null).Select(i => i.MemberPatientId!.Value).Distinct()
+            .Select(id => d.Members.First(m => m.PatientId == id))
+            .Select(m => new PackageMemberRow(_purchaseId, m.PatientId, m.SessionLimit, m.AmountLimit, m.SessionsUsed, m.AmountUsed, m.AddedAt,
+                m.RemovedAt, m.By, d.Version))
+            .ToList();
+        var journal = items.Where(i => i.Journal is not null).Select(i => (i.ClinicId, (Guid?)null, i.Journal!)).ToList();
+        await store.WriteAsync(_tenantId, new PackageProjection(purchase, redemptions, members, journal));
+
+        var last = items.Count > 0 ? items[^1].Sequence : _projectedSequence;
+        _projectedSequence = Math.Max(_projectedSequence, last);
+        // In memory only: the next state write stores the trimmed outbox; until then storage keeps these items, and
+        // an activation that finds them writes them again as no-ops.
+        _working.Outbox.RemoveAll(i => i.Sequence <= _projectedSequence);
+        _working.ProjectedVersion = Math.Max(_working.ProjectedVersion, d.Version);
+        d.ProjectedVersion = Math.Max(d.ProjectedVersion, d.Version);
+    }
+
+    private PackageRedemptionRow RedemptionRow(PackageBalanceState d, RedemptionRecord r)
+    {
+        var x = r.Redemption;
+        return new PackageRedemptionRow(
+            _purchaseId, x.OperationId, r.Checkout ? "checkout" : "front-desk", x.State.ToString().ToLowerInvariant(), x.ServiceId, r.ServiceName,
+            x.Quantity, x.FreeSessions, x.Value.Amount, x.AdditionalCharge.Amount, x.StaffCompensation.Amount, d.Currency, x.PatientId, x.ClinicId,
+            x.ProviderId, x.VisitId, r.InvoiceId, x.At, x.By, r.RecordedAt, r.UpdatedAt, r.ReversalOperationId, r.ReversedBy, r.ReversalReason,
+            r.Version);
+    }
+
+    public static string TypeCode(PackageType type) => type switch
+    {
+        PackageType.Standard => "standard",
+        PackageType.Wallet => "wallet",
+        PackageType.BuyGetFree => "buy-get-free",
+        PackageType.MultiService => "multi-service",
+        PackageType.Threshold => "threshold",
+        PackageType.NoUpfront => "no-upfront",
+        _ => throw new ArgumentOutOfRangeException(nameof(type)),
+    };
+
+    private void EnsureRetryTimer() =>
+        _retryTimer ??= this.RegisterGrainTimer(RetryProjectionAsync, new GrainTimerCreationOptions
+        {
+            DueTime = ProjectionRetryPeriod, Period = ProjectionRetryPeriod, KeepAlive = true, Interleave = true,
+        });
+
+    private async Task RetryProjectionAsync(CancellationToken cancellationToken)
+    {
+        StartFlush();
+        await _flush!;
+        if (!NeedsProjection(_durable))
+        {
+            _retryTimer?.Dispose();
+            _retryTimer = null;
+        }
+    }
+
+    /// <summary>The service's income category (cached for the activation), the package's own when the catalog has
+    /// none; null when the catalog cannot be read now.</summary>
+    private async Task<string?> IncomeCategoryAsync(Guid serviceId)
+    {
+        if (_categories.TryGetValue(serviceId, out var known))
+        {
+            return known;
+        }
+
+        try
+        {
+            var category = await store.LoadIncomeCategoryAsync(_tenantId, serviceId);
+            var resolved = string.IsNullOrWhiteSpace(category) ? W.Terms.IncomeCategory : category;
+            resolved = string.IsNullOrWhiteSpace(resolved) ? "packages" : resolved;
+            _categories[serviceId] = resolved;
+            return resolved;
+        }
+        catch (Exception e) when (e is DbException or TimeoutException)
+        {
+            logger.LogWarning(e, "Package {PurchaseId}: income category of service {ServiceId} not read", _purchaseId, serviceId);
+            return null;
+        }
+    }
+
+    private static PackageAnswer Refused(Refusal refusal, PackageView? view = null) => new(view, null, refusal);
+
+    private static PackageAnswer NotFound() => Refused(new Refusal(PackageRefusals.NotFound, "Package was not found."));
+
+    private static PackageAnswer Unavailable() => Refused(new Refusal(PackageRefusals.Unavailable,
+        "The package could not be saved just now; nothing was taken. Try again with the same operation id."));
+}
