@@ -7,6 +7,7 @@ using MedSpa.Api.Features.Clinics;
 using MedSpa.Api.Features.Cluster;
 using MedSpa.Api.Features.Demo;
 using MedSpa.Api.Features.Invoices;
+using MedSpa.Api.Features.Memberships;
 using MedSpa.Api.Features.Notifications;
 using MedSpa.Api.Features.Packages;
 using MedSpa.Api.Features.Packages.Definitions;
@@ -69,6 +70,8 @@ public static class FeatureRegistration
         api.MapPackageDefinitionsApi();
         api.MapPackagesApi();
         api.MapWalletApi();
+        api.MapMembershipPlansApi();
+        api.MapMembershipsApi();
         return app;
     }
 }

@@ -2,6 +2,7 @@ using System.Collections.Frozen;
 using MedSpa.GrainInterfaces;
 using MedSpa.GrainInterfaces.Board;
 using MedSpa.GrainInterfaces.Checkout;
+using MedSpa.GrainInterfaces.Memberships;
 using MedSpa.GrainInterfaces.Packages;
 using Microsoft.AspNetCore.Http.HttpResults;
 
@@ -65,6 +66,18 @@ public static class Refusals
         [PackageRefusals.PartialNotAllowed] = (StatusCodes.Status422UnprocessableEntity, "The package cannot be redeemed."),
         [PackageRefusals.PatientRequired] = (StatusCodes.Status422UnprocessableEntity, "The request cannot be processed."),
         [PackageRefusals.CurrencyMismatch] = (StatusCodes.Status422UnprocessableEntity, "The request cannot be processed."),
+
+        // Memberships (grain-interfaces/Memberships/IMembershipGrain.cs, MembershipRefusals).
+        [MembershipRefusals.NotFound] = (StatusCodes.Status404NotFound, "Not found."),
+        [MembershipRefusals.PlanNotFound] = (StatusCodes.Status400BadRequest, "One or more fields are invalid."),
+        [MembershipRefusals.PlanNotActive] = (StatusCodes.Status422UnprocessableEntity, "The request cannot be processed."),
+        [MembershipRefusals.ClinicNotHonoured] = (StatusCodes.Status422UnprocessableEntity, "The request cannot be processed."),
+        [MembershipRefusals.NoSavedCard] = (StatusCodes.Status422UnprocessableEntity, "The request cannot be processed."),
+        [MembershipRefusals.AlreadyMember] = (StatusCodes.Status409Conflict, "Conflict."),
+        [MembershipRefusals.NotActive] = (StatusCodes.Status409Conflict, "The membership is not active."),
+        [MembershipRefusals.InvalidTransition] = (StatusCodes.Status409Conflict, "The change is not allowed now."),
+        [MembershipRefusals.BenefitInsufficient] = (StatusCodes.Status422UnprocessableEntity, "The membership cannot pay this."),
+        [MembershipRefusals.OtherPatient] = (StatusCodes.Status422UnprocessableEntity, "The membership cannot pay this."),
     }.ToFrozenDictionary(StringComparer.Ordinal);
 
     /// <summary>The HTTP status a refusal code answers with (400 when the table does not name it).</summary>

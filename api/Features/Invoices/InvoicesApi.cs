@@ -210,7 +210,8 @@ public static partial class InvoicesApi
         }
 
         var (line, problem) = await ResolveLineAsync(Guid.NewGuid(), request, invoice.Currency, user, db, ct);
-        return line is null ? problem! : Respond(user, ForLineRequest(await grain.AddLineAsync(line, request.PriceIncludesTax)));
+        return line is null ? problem! : Respond(user, ForLineRequest(await grain.AddLineAsync(
+            await Memberships.MemberPricing.ApplyAsync(line, invoice, user.TenantId, db, ct), request.PriceIncludesTax)));
     }
 
     private static async Task<Results<Ok<InvoiceView>, ValidationProblem, ProblemHttpResult>> UpdateLine(
@@ -223,7 +224,8 @@ public static partial class InvoicesApi
         }
 
         var (line, problem) = await ResolveLineAsync(lineId, request, invoice.Currency, user, db, ct);
-        return line is null ? problem! : Respond(user, ForLineRequest(await grain.UpdateLineAsync(line, request.PriceIncludesTax)));
+        return line is null ? problem! : Respond(user, ForLineRequest(await grain.UpdateLineAsync(
+            await Memberships.MemberPricing.ApplyAsync(line, invoice, user.TenantId, db, ct), request.PriceIncludesTax)));
     }
 
     /// <summary>

@@ -35,6 +35,12 @@ public enum JournalEntryKind
 
     /// <summary>Wallet credit added or taken away by an owner/admin, with a reason (WalletLedger).</summary>
     WalletAdjustment = 30,
+
+    /// <summary>A membership period's fee charged on the saved card (numbers from 40: memberships' own range).</summary>
+    MembershipFee = 40,
+
+    /// <summary>Membership benefits a period left unused, released from the liability.</summary>
+    MembershipBreakage = 41,
 }
 
 /// <summary>One side of a journal entry: a strictly positive amount debited or credited to an account.</summary>

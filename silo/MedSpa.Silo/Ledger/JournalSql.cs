@@ -104,6 +104,8 @@ public static class JournalSql
         JournalEntryKind.TipAdjustment => "tip-adjustment",
         JournalEntryKind.PackageBreakage => "package-breakage",
         JournalEntryKind.WalletAdjustment => "wallet-adjustment",
+        JournalEntryKind.MembershipFee => "membership-fee",
+        JournalEntryKind.MembershipBreakage => "membership-breakage",
         _ => kind.ToString().ToLowerInvariant(),
     };
 }

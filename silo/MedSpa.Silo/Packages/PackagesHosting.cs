@@ -17,5 +17,6 @@ public static class PackagesHosting
         services.AddOptions<PackageExpiryOptions>().BindConfiguration(PackageExpiryOptions.Section);
         services.TryAddSingleton<IWalletStore, PostgresWalletStore>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<ITenderSourceFactory, WalletTenderSourceFactory>());
+        Memberships.MembershipsHosting.AddMedSpaMemberships(services);
     }
 }

@@ -76,6 +76,8 @@ public sealed record TenantSeed(TestTenant Tenant)
             UserId = userId,
             PatientId = world.Patients[0],
             InvoiceId = Guid.NewGuid(),
+            MembershipPlanId = Guid.NewGuid(),
+            MembershipId = Guid.NewGuid(),
             Suffix = tenant.TenantId.ToString("N"),
             Hash = System.Security.Cryptography.RandomNumberGenerator.GetBytes(32),
         };
@@ -121,6 +123,16 @@ public sealed record TenantSeed(TestTenant Tenant)
                                              redeemed_at, redeemed_by, recorded_at, updated_at, version)
             VALUES (@TenantId, @InvoiceId, 'seed-' || @Suffix, 'front-desk', 'committed', gen_random_uuid(), 'Seed service', 1, 0, 30000, 0, 0,
                     'USD', @PatientId, @ClinicId, now(), @UserId, now(), now(), 2);
+            INSERT INTO membership_plans (tenant_id, id, name, billing_interval, price_amount, price_currency)
+            VALUES (@TenantId, @MembershipPlanId, 'Seed plan ' || @Suffix, 'monthly', 9900, 'USD');
+            INSERT INTO memberships (tenant_id, id, patient_id, plan_id, clinic_id, plan_name, status, billing_interval, price_amount,
+                                     currency, services_discount_percent, products_discount_percent, start_date, version, created_at, updated_at)
+            VALUES (@TenantId, @MembershipId, @PatientId, @MembershipPlanId, @ClinicId, 'Seed plan', 'active', 'monthly', 9900,
+                    'USD', 0, 10, current_date, 1, now(), now());
+            INSERT INTO membership_charges (tenant_id, operation_id, membership_id, period, attempt, period_start, status, amount, currency, attempted_at)
+            VALUES (@TenantId, 'mbr-' || @Suffix, @MembershipId, 0, 0, current_date, 'succeeded', 9900, 'USD', now());
+            INSERT INTO membership_benefit_usage (tenant_id, operation_id, membership_id, period, invoice_id, kind, amount, currency, occurred_at)
+            VALUES (@TenantId, 'use-' || @Suffix, @MembershipId, 0, @InvoiceId, 'used', 100, 'USD', now());
             """,
             args);
     }

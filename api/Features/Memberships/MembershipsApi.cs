@@ -1,0 +1,183 @@
+using Dapper;
+using MedSpa.Api.Infrastructure;
+using MedSpa.Api.Infrastructure.Idempotency;
+using MedSpa.GrainInterfaces.Memberships;
+using MedSpa.Silo.Data;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Npgsql;
+using static MedSpa.Api.Infrastructure.ReferenceDataSql;
+
+namespace MedSpa.Api.Features.Memberships;
+
+/// <param name="PaymentMethodId">One of the patient's saved cards; omitted: their default saved card.</param>
+/// <param name="StartDate">The first day of the first period (clinic calendar); omitted: today.</param>
+public sealed record EnrolMembershipRequest(Guid? PatientId, Guid? PlanId, Guid? ClinicId, string? PaymentMethodId, DateOnly? StartDate);
+
+public sealed record CancelMembershipRequest(string? Reason);
+
+/// <summary>One charge attempt of a membership (or the skip of a period whose retries all failed).</summary>
+public sealed record MembershipChargeResponse(
+    string OperationId, int Period, int Attempt, DateOnly PeriodStart, string Status, long Amount, string Currency, string? Gateway,
+    string? PaymentId, string? DeclineCode, string? Message, DateTimeOffset AttemptedAt);
+
+/// <summary>
+/// Memberships (issue 14 §5). The front desk enrols a patient (the first period is charged on their saved card at
+/// once; <c>Idempotency-Key</c> required), pauses, resumes and cancels; staff read; a patient reads their own. Every
+/// change goes through the membership grain, keyed by the caller's tenant, so another organisation's membership is
+/// simply not found.
+/// </summary>
+public static class MembershipsApi
+{
+    public static IEndpointRouteBuilder MapMembershipsApi(this IEndpointRouteBuilder app)
+    {
+        var desk = app.MapGroup("/api/memberships").WithTags("Memberships").RequireAuthorization(Policies.FrontDesk);
+        desk.MapPost("", Enrol).WithName("EnrolMembership").WithIdempotency(required: true);
+        desk.MapPost("/{membershipId:guid}/pause", Pause).WithName("PauseMembership");
+        desk.MapPost("/{membershipId:guid}/resume", Resume).WithName("ResumeMembership");
+        desk.MapPost("/{membershipId:guid}/cancel", Cancel).WithName("CancelMembership");
+
+        var readers = app.MapGroup("/api/memberships").WithTags("Memberships").RequireAuthorization(p => p.RequireAuthenticatedUser()
+            .RequireClaim(MedSpaClaims.Role, Roles.Owner, Roles.Admin, Roles.FrontDesk, Roles.Provider, Roles.Patient));
+        readers.MapGet("/{membershipId:guid}", Get).WithName("GetMembership");
+        readers.MapGet("/{membershipId:guid}/charges", Charges).WithName("ListMembershipCharges");
+
+        app.MapGet("/api/patients/{patientId:guid}/memberships", ListForPatient).WithTags("Memberships").WithName("ListPatientMemberships")
+            .RequireAuthorization(Policies.Staff);
+        app.MapGet("/api/me/memberships", ListMine).WithTags("Memberships").WithName("ListMyMemberships")
+            .RequireAuthorization(p => p.RequireAuthenticatedUser().RequireClaim(MedSpaClaims.Role, Roles.Patient));
+        return app;
+    }
+
+    private static IMembershipGrain Grain(IGrainFactory grains, CurrentUser user, Guid id) =>
+        grains.GetGrain<IMembershipGrain>(MembershipKeys.For(user.TenantId, id));
+
+    private static Results<Ok<MembershipView>, ValidationProblem, ProblemHttpResult> Respond(MembershipAnswer answer) =>
+        answer.Membership is { } view ? TypedResults.Ok(view) : answer.Refusal!.ToProblem();
+
+    private static async Task<Results<Created<MembershipView>, ValidationProblem, ProblemHttpResult>> Enrol(
+        EnrolMembershipRequest request, CurrentUser user, IGrainFactory grains, CancellationToken ct)
+    {
+        var v = new Validation()
+            .NotEmpty("patientId", request.PatientId)
+            .NotEmpty("planId", request.PlanId)
+            .NotEmpty("clinicId", request.ClinicId)
+            .Optional("paymentMethodId", request.PaymentMethodId, 255);
+        if (!v.IsValid)
+        {
+            return v.ToProblem();
+        }
+
+        if (!user.CanAccessClinic(request.ClinicId!.Value))
+        {
+            return ApiProblems.Validation("clinicId", "No such clinic among yours.");
+        }
+
+        var id = Guid.NewGuid();
+        var answer = await Grain(grains, user, id).EnrolAsync(new EnrolMembershipCommand(
+            request.PatientId!.Value, request.PlanId!.Value, request.ClinicId.Value, Clean(request.PaymentMethodId), request.StartDate, user.UserId));
+        return answer.Membership is { } view ? TypedResults.Created($"/api/memberships/{id}", view) : answer.Refusal!.ToProblem();
+    }
+
+    private static async Task<Results<Ok<MembershipView>, ValidationProblem, ProblemHttpResult>> Get(
+        Guid membershipId, CurrentUser user, IGrainFactory grains, NpgsqlDataSource db, CancellationToken ct)
+    {
+        var answer = await Grain(grains, user, membershipId).GetAsync();
+        return answer.Membership is { } view && !await VisibleAsync(view.PatientId, user, db, ct)
+            ? NotFound()
+            : Respond(answer);
+    }
+
+    private static async Task<Results<Ok<MembershipView>, ValidationProblem, ProblemHttpResult>> Pause(
+        Guid membershipId, CurrentUser user, IGrainFactory grains) =>
+        Respond(await Grain(grains, user, membershipId).PauseAsync(user.UserId));
+
+    private static async Task<Results<Ok<MembershipView>, ValidationProblem, ProblemHttpResult>> Resume(
+        Guid membershipId, CurrentUser user, IGrainFactory grains) =>
+        Respond(await Grain(grains, user, membershipId).ResumeAsync(user.UserId));
+
+    private static async Task<Results<Ok<MembershipView>, ValidationProblem, ProblemHttpResult>> Cancel(
+        Guid membershipId, CancelMembershipRequest? request, CurrentUser user, IGrainFactory grains)
+    {
+        var v = new Validation().Optional("reason", request?.Reason, 500);
+        if (!v.IsValid)
+        {
+            return v.ToProblem();
+        }
+
+        return Respond(await Grain(grains, user, membershipId).CancelAsync(new CancelMembershipCommand(user.UserId, Clean(request?.Reason))));
+    }
+
+    private static async Task<Results<Ok<IReadOnlyList<MembershipChargeResponse>>, ProblemHttpResult>> Charges(
+        Guid membershipId, CurrentUser user, IGrainFactory grains, NpgsqlDataSource db, CancellationToken ct)
+    {
+        // Through the grain first: it flushes pending rows, and answers not-found for another tenant's id.
+        var answer = await Grain(grains, user, membershipId).GetAsync();
+        if (answer.Membership is not { } view || !await VisibleAsync(view.PatientId, user, db, ct))
+        {
+            return NotFound();
+        }
+
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
+        var rows = await conn.QueryAsync<ChargeRow>(new CommandDefinition(
+            """
+            SELECT operation_id, period, attempt, period_start, status, amount, currency, gateway, payment_id, decline_code, message, attempted_at
+            FROM membership_charges WHERE tenant_id = @TenantId AND membership_id = @membershipId
+            ORDER BY attempted_at, period, attempt, operation_id
+            """, new { user.TenantId, membershipId }, cancellationToken: ct));
+        return TypedResults.Ok<IReadOnlyList<MembershipChargeResponse>>([.. rows.Select(r => r.ToResponse())]);
+    }
+
+    private static async Task<Results<Ok<IReadOnlyList<MembershipView>>, ProblemHttpResult>> ListForPatient(
+        Guid patientId, CurrentUser user, IGrainFactory grains, NpgsqlDataSource db, CancellationToken ct) =>
+        TypedResults.Ok(await ListAsync(patientId, user, grains, db, ct));
+
+    private static async Task<Results<Ok<IReadOnlyList<MembershipView>>, ProblemHttpResult>> ListMine(
+        CurrentUser user, IGrainFactory grains, NpgsqlDataSource db, CancellationToken ct)
+    {
+        var patientId = await PatientLink.PatientOfAsync(db, user, ct);
+        return patientId is { } own ? TypedResults.Ok(await ListAsync(own, user, grains, db, ct)) : TypedResults.Ok<IReadOnlyList<MembershipView>>([]);
+    }
+
+    /// <summary>The patient's memberships, newest first: ids from PostgreSQL, each as its grain has it now.</summary>
+    private static async Task<IReadOnlyList<MembershipView>> ListAsync(
+        Guid patientId, CurrentUser user, IGrainFactory grains, NpgsqlDataSource db, CancellationToken ct)
+    {
+        IEnumerable<Guid> ids;
+        await using (var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct))
+        {
+            ids = await conn.QueryAsync<Guid>(new CommandDefinition(
+                "SELECT id FROM memberships WHERE tenant_id = @TenantId AND patient_id = @patientId ORDER BY created_at DESC, id LIMIT 100",
+                new { user.TenantId, patientId }, cancellationToken: ct));
+        }
+
+        var views = await Task.WhenAll(ids.Select(id => Grain(grains, user, id).GetAsync()));
+        return [.. views.Where(a => a.Membership is not null).Select(a => a.Membership!)];
+    }
+
+    /// <summary>Staff see every membership of their organisation; a patient only their own (others are not found).</summary>
+    private static async Task<bool> VisibleAsync(Guid patientId, CurrentUser user, NpgsqlDataSource db, CancellationToken ct) =>
+        user.Role != Roles.Patient || await PatientLink.PatientOfAsync(db, user, ct) == patientId;
+
+    private static ProblemHttpResult NotFound() =>
+        new GrainInterfaces.Refusal(MembershipRefusals.NotFound, "No such membership in this organisation.").ToProblem();
+
+    private sealed class ChargeRow
+    {
+        public string OperationId { get; init; } = "";
+        public int Period { get; init; }
+        public int Attempt { get; init; }
+        public DateTime PeriodStart { get; init; }
+        public string Status { get; init; } = "";
+        public long Amount { get; init; }
+        public string Currency { get; init; } = "";
+        public string? Gateway { get; init; }
+        public string? PaymentId { get; init; }
+        public string? DeclineCode { get; init; }
+        public string? Message { get; init; }
+        public DateTime AttemptedAt { get; init; }
+
+        public MembershipChargeResponse ToResponse() => new(
+            OperationId, Period, Attempt, DateOnly.FromDateTime(PeriodStart), Status, Amount, Currency, Gateway, PaymentId, DeclineCode,
+            Message, Utc(AttemptedAt));
+    }
+}
