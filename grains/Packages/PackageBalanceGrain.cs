@@ -790,23 +790,7 @@ public sealed class PackageBalanceGrain(
         }
 
         var items = d.Outbox.Where(i => i.Sequence > _projectedSequence).ToList();
-        var view = PackageBalanceRules.View(d);
-        var p = d.Purchase!;
-        var t = p.Terms;
-        var purchase = new PackagePurchaseRow(
-            _purchaseId, t.DefinitionId, t.DefinitionVersion, t.Name, TypeCode(t.Type), p.OwnerPatientId, p.ClinicId, p.InvoiceId,
-            view.Status.ToString().ToLowerInvariant(), d.Currency, p.NetPaid.Amount, view.SessionsTotal, view.SessionsLeft, view.FreeSessionsLeft,
-            view.CreditLeft?.Amount, view.ThresholdProgress, view.RewardsAvailable, view.LiabilityLeft.Amount, view.Reserved.Amount, p.PurchasedAt,
-            d.ExpiresAt, d.Version, d.UpdatedAt);
-        var redemptions = items.Where(i => i.RedemptionOperationId is not null).Select(i => i.RedemptionOperationId!).Distinct()
-            .Select(id => d.Redemptions[id]).Select(r => RedemptionRow(d, r)).ToList();
-        var members = items.Where(i => i.MemberPatientId is not null).Select(i => i.MemberPatientId!.Value).Distinct()
-            .Select(id => d.Members.First(m => m.PatientId == id))
-            .Select(m => new PackageMemberRow(_purchaseId, m.PatientId, m.SessionLimit, m.AmountLimit, m.SessionsUsed, m.AmountUsed, m.AddedAt,
-                m.RemovedAt, m.By, d.Version))
-            .ToList();
-        var journal = items.Where(i => i.Journal is not null).Select(i => (i.ClinicId, (Guid?)null, i.Journal!)).ToList();
-        await store.WriteAsync(_tenantId, new PackageProjection(purchase, redemptions, members, journal));
+        await store.WriteAsync(_tenantId, PackageProjectionRows.Build(_purchaseId, d, items));
 
         var last = items.Count > 0 ? items[^1].Sequence : _projectedSequence;
         _projectedSequence = Math.Max(_projectedSequence, last);
@@ -816,27 +800,6 @@ public sealed class PackageBalanceGrain(
         _working.ProjectedVersion = Math.Max(_working.ProjectedVersion, d.Version);
         d.ProjectedVersion = Math.Max(d.ProjectedVersion, d.Version);
     }
-
-    private PackageRedemptionRow RedemptionRow(PackageBalanceState d, RedemptionRecord r)
-    {
-        var x = r.Redemption;
-        return new PackageRedemptionRow(
-            _purchaseId, x.OperationId, r.Checkout ? "checkout" : "front-desk", x.State.ToString().ToLowerInvariant(), x.ServiceId, r.ServiceName,
-            x.Quantity, x.FreeSessions, x.Value.Amount, x.AdditionalCharge.Amount, x.StaffCompensation.Amount, d.Currency, x.PatientId, x.ClinicId,
-            x.ProviderId, x.VisitId, r.InvoiceId, x.At, x.By, r.RecordedAt, r.UpdatedAt, r.ReversalOperationId, r.ReversedBy, r.ReversalReason,
-            r.Version);
-    }
-
-    public static string TypeCode(PackageType type) => type switch
-    {
-        PackageType.Standard => "standard",
-        PackageType.Wallet => "wallet",
-        PackageType.BuyGetFree => "buy-get-free",
-        PackageType.MultiService => "multi-service",
-        PackageType.Threshold => "threshold",
-        PackageType.NoUpfront => "no-upfront",
-        _ => throw new ArgumentOutOfRangeException(nameof(type)),
-    };
 
     private void EnsureRetryTimer() =>
         _retryTimer ??= this.RegisterGrainTimer(RetryProjectionAsync, new GrainTimerCreationOptions
