@@ -62,7 +62,7 @@ public sealed record TenderRefund(
     [property: Id(3)] string? Reason = null,
     [property: Id(4)] string? GatewayRefundId = null,
     [property: Id(5)] bool TipAdjustment = false,
-    [property: Id(7)] IReadOnlyList<PackageRefundShare>? Packages = null);
+    [property: Id(6)] IReadOnlyList<PackageRefundShare>? Packages = null);
 
 /// <summary>
 /// The rest of an invoice's balance closed without payment: a <see cref="Cancellation"/> (void of an invoice whose
