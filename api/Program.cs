@@ -10,12 +10,14 @@ var builder = WebApplication.CreateBuilder(args);
 builder.AddMedSpaDatabase();        // Npgsql data source; migrations run before the silo starts
 builder.AddMedSpaOrleans();         // co-hosted silo (default) or client of an external cluster
 builder.AddMedSpaApiConventions();  // JSON, ProblemDetails with stable codes, OpenAPI
+builder.AddMedSpaForwardedHeaders(); // the client's address behind the proxies named in ForwardedHeaders:*
 builder.AddMedSpaAuth();            // JWT bearer + role policies
 builder.AddMedSpaObservability();   // OpenTelemetry, /metrics, health probes, Orleans Dashboard
 builder.AddMedSpaFeatures();
 
 var app = builder.Build();
 
+app.UseMedSpaForwardedHeaders();  // first: everything after it sees the client's address
 app.UseMedSpaApiConventions();
 app.UseMedSpaPanGuard();         // 400 pan_not_accepted for anything that looks like a card number
 app.UseAuthentication();

@@ -8,6 +8,7 @@ using MedSpa.Api.Features.Cluster;
 using MedSpa.Api.Features.Demo;
 using MedSpa.Api.Features.Invoices;
 using MedSpa.Api.Features.Notifications;
+using MedSpa.Api.Features.Packages;
 using MedSpa.Api.Features.Patients;
 using MedSpa.Api.Features.Payments;
 using MedSpa.Api.Features.Providers;
@@ -64,6 +65,7 @@ public static class FeatureRegistration
         api.MapStripeWebhookApi();
         api.MapNotificationsApi();
         api.MapReceiptsApi();
+        api.MapWalletApi();
         return app;
     }
 }

@@ -41,6 +41,9 @@ public static class OpenApiConventions
             "Checkout: an invoice from a visit or from scratch, lines, discounts, tips, payments (cash, check, card, gift card, package), refunds "
             + "and voids."),
         ("Saved cards", "A patient's cards on file with the payment processor (setup intents; no card number ever reaches this server)."),
+        ("Wallet",
+            "A patient's account credit: balance, reserved and available, its history, owner/admin adjustments, and `/api/me/wallet` for the "
+            + "patient. Spent as a `wallet` tender; refunds may go to it (`toWallet`) and cash change may be kept on it (`changeToWallet`)."),
         ("Receipts", "Receipt PDFs, emailing them, the public receipt link `/r/{token}`, and each clinic's receipt settings and logo."),
         ("Reports", "What an owner reads: sales, tips and provider figures per clinic and business day."),
         ("Notifications", "Notices for staff, e.g. saved cards about to expire."),

@@ -63,6 +63,8 @@ public static class Refusals
         [PackageRefusals.MemberLimit] = (StatusCodes.Status422UnprocessableEntity, "The package cannot be redeemed."),
         [PackageRefusals.SharingNotAllowed] = (StatusCodes.Status422UnprocessableEntity, "The request cannot be processed."),
         [PackageRefusals.PartialNotAllowed] = (StatusCodes.Status422UnprocessableEntity, "The package cannot be redeemed."),
+        [PackageRefusals.PatientRequired] = (StatusCodes.Status422UnprocessableEntity, "The request cannot be processed."),
+        [PackageRefusals.CurrencyMismatch] = (StatusCodes.Status422UnprocessableEntity, "The request cannot be processed."),
     }.ToFrozenDictionary(StringComparer.Ordinal);
 
     /// <summary>The HTTP status a refusal code answers with (400 when the table does not name it).</summary>

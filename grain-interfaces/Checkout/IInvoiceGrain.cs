@@ -99,17 +99,22 @@ public sealed record TenderInput(
     [property: Id(8)] Guid? PurchaseId = null,
     [property: Id(9)] Guid? ServiceLineId = null);
 
+/// <param name="ChangeToWallet">Cash handed over beyond the balance due is kept as credit on the patient's wallet
+/// instead of being given back as change.</param>
 [GenerateSerializer, Immutable, Alias("medspa.checkout.pay-command.v1")]
 public sealed record PayCommand(
     [property: Id(0)] string OperationId,
-    [property: Id(1)] IReadOnlyList<TenderInput> Tenders);
+    [property: Id(1)] IReadOnlyList<TenderInput> Tenders,
+    [property: Id(2)] bool ChangeToWallet = false);
 
+/// <param name="ToWallet">The refund goes to the patient's wallet as credit instead of back to the tender.</param>
 [GenerateSerializer, Immutable, Alias("medspa.checkout.refund-command.v1")]
 public sealed record RefundCommand(
     [property: Id(0)] string OperationId,
     [property: Id(1)] Guid TenderId,
     [property: Id(2)] Money Amount,
-    [property: Id(3)] string? Reason = null);
+    [property: Id(3)] string? Reason = null,
+    [property: Id(4)] bool ToWallet = false);
 
 /// <param name="Role">The caller's role: the grain checks the write-off permission too (defence in depth).</param>
 [GenerateSerializer, Immutable, Alias("medspa.checkout.write-off-command.v1")]

@@ -53,7 +53,8 @@ public sealed record Tender(
 /// <summary>A refund of (part of) one tender, back to where it came from. <see cref="TipAdjustment"/>: money given
 /// back because the tip was lowered after the payment (the sale was already reposted with the lower tip, so this
 /// refund reverses no sale; it only returns the overpayment). <see cref="Packages"/>: the sold packages this refund
-/// closed (its share of their liability, and the unused value forfeited).</summary>
+/// closed (its share of their liability, and the unused value forfeited). <see cref="ToWallet"/>: the money went to the
+/// patient's wallet as credit, not back to the tender (nothing went to the card processor).</summary>
 [GenerateSerializer, Immutable, Alias("medspa.checkout.tender-refund.v1")]
 public sealed record TenderRefund(
     [property: Id(0)] Guid Id,
@@ -62,7 +63,8 @@ public sealed record TenderRefund(
     [property: Id(3)] string? Reason = null,
     [property: Id(4)] string? GatewayRefundId = null,
     [property: Id(5)] bool TipAdjustment = false,
-    [property: Id(6)] IReadOnlyList<PackageRefundShare>? Packages = null);
+    [property: Id(6)] IReadOnlyList<PackageRefundShare>? Packages = null,
+    [property: Id(7)] bool ToWallet = false);
 
 /// <summary>
 /// The rest of an invoice's balance closed without payment: a <see cref="Cancellation"/> (void of an invoice whose

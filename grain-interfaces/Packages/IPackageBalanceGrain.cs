@@ -251,4 +251,10 @@ public static class PackageRefusals
 
     /// <summary>The package's storage write failed: nothing of the request was kept; retry with the same operation id.</summary>
     public const string Unavailable = "package_unavailable";
+
+    /// <summary>A wallet tender or a refund to credit on an invoice without a patient (there is no wallet to use).</summary>
+    public const string PatientRequired = "patient_required";
+
+    /// <summary>A wallet operation in another currency than the wallet's.</summary>
+    public const string CurrencyMismatch = "currency_mismatch";
 }

@@ -11,7 +11,8 @@ public interface IWalletGrain : IGrainWithStringKey
 {
     [Alias("get")] Task<WalletAnswer> GetAsync();
 
-    /// <summary>Adds credit. <see cref="WalletCredit.Source"/> decides the ledger entry (see the implementation).</summary>
+    /// <summary>Adds credit (an <see cref="WalletCreditSource.Adjustment"/> may also be negative: it takes credit away).
+    /// <see cref="WalletCredit.Source"/> decides the ledger entry (see WalletLedger in grains/Domain/Packages).</summary>
     [Alias("credit")] Task<WalletAnswer> CreditAsync(WalletCredit credit);
 
     /// <summary>Holds an amount for a checkout tender; refused with <c>insufficient_balance</c> beyond what is free.</summary>
@@ -36,6 +37,8 @@ public enum WalletCreditSource
     Adjustment = 4,
 }
 
+/// <summary>Credit put on (or, for an adjustment, taken off) a wallet. <see cref="PaidWith"/>: how an overpayment
+/// was paid (its excess is debited to that tender's account); <see cref="InvoiceId"/>: the invoice it came from.</summary>
 [GenerateSerializer, Immutable, Alias("medspa.packages.wallet-credit.v1")]
 public sealed record WalletCredit(
     [property: Id(0)] string OperationId,
@@ -44,7 +47,9 @@ public sealed record WalletCredit(
     [property: Id(3)] string? Reference,
     [property: Id(4)] Guid By,
     [property: Id(5)] Guid ClinicId,
-    [property: Id(6)] string? Note = null);
+    [property: Id(6)] string? Note = null,
+    [property: Id(7)] MedSpa.GrainInterfaces.Checkout.TenderKind? PaidWith = null,
+    [property: Id(8)] Guid? InvoiceId = null);
 
 [GenerateSerializer, Immutable, Alias("medspa.packages.wallet-hold.v1")]
 public sealed record WalletHold(

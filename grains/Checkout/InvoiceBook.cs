@@ -160,7 +160,7 @@ public sealed class InvoiceBook(IPersistentState<InvoiceState> state, InvoiceOut
                 $"invoice {S.Number} refunded", now)));
         }
 
-        if (tender.Card is { } card)
+        if (tender.Card is { } card && !refund.ToWallet)
         {
             outbox.AddCard(operation, "refund", "succeeded", tender, card, refund.Amount, refund.GatewayRefundId, now);
         }
@@ -203,7 +203,7 @@ public sealed class InvoiceBook(IPersistentState<InvoiceState> state, InvoiceOut
     {
         var tender = S.Tenders.First(t => t.Id == refund.TenderId);
         return CheckoutLedger.Refund($"{invoiceId:N}:refund:{refund.Id:N}", S.Number!, Price(), tender, SaleReversed(), refund.Amount,
-            refund.Packages?.Select(p => (p.Forfeited, p.IncomeCategory)).ToArray());
+            refund.Packages?.Select(p => (p.Forfeited, p.IncomeCategory)).ToArray(), refund.ToWallet);
     }
 
     /// <summary>How much of the sale refunds and write-offs have reversed so far (tip-adjustment refunds reverse

@@ -457,7 +457,8 @@ public sealed class InvoiceGrain(
 
     private async Task TryFlushAsync(Func<InvoiceView>? view = null)
     {
-        if (!await _outbox.TryFlushAsync(view ?? _book.View))
+        var projected = await _outbox.TryFlushAsync(view ?? _book.View);
+        if (!projected | !await DeliverWalletCreditsAsync())
         {
             // Keep the activation (and its outbox) alive and retry on a timer, so pending rows don't wait for the
             // next call on this invoice. A silo crash meanwhile loses nothing: the next activation flushes.
@@ -481,11 +482,50 @@ public sealed class InvoiceGrain(
         }
 
         await TryCompletePackagesAsync();
-        if (_outbox.IsProjected && S.PendingPayment is null && S.PendingRefund is null && !_packages.Pending)
+        if (_outbox.IsProjected && S.PendingPayment is null && S.PendingRefund is null && !_packages.Pending
+            && S.WalletCredits.Count == 0)
         {
             _retryTimer?.Dispose();
             _retryTimer = null;
         }
+    }
+
+    /// <summary>
+    /// Delivers the wallet credits this invoice owes (refunds to credit, change kept as credit) to the patient's wallet.
+    /// Each was saved with the change that caused it; the wallet answers a repeat of its operation id as a replay, so
+    /// the list is trimmed in memory only (stored trimmed with the next write, like the outbox). False: some are left
+    /// for the retry timer.
+    /// </summary>
+    private async Task<bool> DeliverWalletCreditsAsync()
+    {
+        if (S.WalletCredits.Count == 0 || S.PatientId is not { } patientId)
+        {
+            return true;
+        }
+
+        var wallet = GrainFactory.GetGrain<IWalletGrain>(PackageKeys.For(_tenantId, patientId));
+        while (S.WalletCredits.Count > 0)
+        {
+            var credit = S.WalletCredits[0];
+            try
+            {
+                if ((await wallet.CreditAsync(credit)).Refusal is { } refused)
+                {
+                    logger.LogError("Invoice {InvoiceId}: the wallet refused credit {OperationId} ({Code}: {Message}); kept and retried",
+                        _invoiceId, credit.OperationId, refused.Code, refused.Message);
+                    return false;
+                }
+            }
+            catch (Exception e) when (e is TimeoutException or OrleansException)
+            {
+                logger.LogWarning(e, "Invoice {InvoiceId}: wallet credit {OperationId} deferred", _invoiceId, credit.OperationId);
+                return false;
+            }
+
+            S.WalletCredits.RemoveAt(0);
+        }
+
+        return true;
     }
 
     private static InvoiceResult Fail(Refusal refusal) => InvoiceResult.Fail(refusal);

@@ -106,7 +106,8 @@ public sealed class InvoiceOutbox(IPersistentState<InvoiceState> state, IInvoice
     private List<CardPaymentRow> CardPayments() =>
         S.Tenders.Where(t => t.Card is not null).Select(t =>
         {
-            var refunded = Money.Sum(S.Refunds.Where(r => r.TenderId == t.Id).Select(r => r.Amount), S.Currency);
+            // A refund to the wallet left the card untouched.
+            var refunded = Money.Sum(S.Refunds.Where(r => r.TenderId == t.Id && !r.ToWallet).Select(r => r.Amount), S.Currency);
             var card = t.Card!;
             return new CardPaymentRow(
                 tenantId, card.PaymentId, card.Gateway, S.ClinicId, invoiceId, t.Id, S.PatientId, KebabKind(t.Kind),

@@ -1,5 +1,6 @@
 using MedSpa.GrainInterfaces;
 using MedSpa.GrainInterfaces.Checkout;
+using MedSpa.GrainInterfaces.Packages;
 using MedSpa.Grains.Checkout.Tenders;
 using MedSpa.Grains.Domain.Checkout;
 using MedSpa.Grains.Payments;
@@ -77,6 +78,12 @@ internal sealed class InvoicePayments(
             return Fail(refused);
         }
 
+        if (command.ChangeToWallet && S.PatientId is null)
+        {
+            return Fail(new Refusal(PackageRefusals.PatientRequired, "The invoice has no patient, so change cannot be kept as wallet credit.",
+                "changeToWallet"));
+        }
+
         var attempt = S.PayAttempts.GetValueOrDefault(opKey) + 1;
         var pending = taken.Select(t => new PendingTender
         {
@@ -86,11 +93,14 @@ internal sealed class InvoicePayments(
         if (!pending.Any(p => sources.For(p.Tender.Kind).Reserves))
         {
             // Only tenders the invoice records itself: nothing to reserve, one commit.
-            return await CommitPaymentAsync(opKey, pending);
+            return await CommitPaymentAsync(opKey, pending, changeToWallet: command.ChangeToWallet);
         }
 
         // 2. The intent is saved before the gateway hears of it, so a crash never leaves money held without a record.
-        var payment = new PendingPayment { OperationId = command.OperationId, Attempt = attempt, Tenders = pending, StartedAt = time.GetUtcNow() };
+        var payment = new PendingPayment
+        {
+            OperationId = command.OperationId, Attempt = attempt, Tenders = pending, StartedAt = time.GetUtcNow(), ChangeToWallet = command.ChangeToWallet,
+        };
         S.PayAttempts[opKey] = attempt;
         S.PendingPayment = payment;
         await state.WriteStateAsync();
@@ -108,7 +118,7 @@ internal sealed class InvoicePayments(
         {
             case PaymentRunResult.Completed:
                 S.PendingPayment = null;
-                return await CommitPaymentAsync(opKey, payment.Tenders, payment.TipAdjustment);
+                return await CommitPaymentAsync(opKey, payment.Tenders, payment.TipAdjustment, payment.ChangeToWallet);
             case PaymentRunResult.Undone:
                 S.PendingPayment = null;
                 book.RecordReleasedAuthorizations(payment, time.GetUtcNow());
@@ -133,7 +143,7 @@ internal sealed class InvoicePayments(
     }
 
     private async Task<InvoiceResult> CommitPaymentAsync(
-        string opKey, IReadOnlyList<PendingTender> tenders, TipAdjustmentCommand? tipAdjustment = null)
+        string opKey, IReadOnlyList<PendingTender> tenders, TipAdjustmentCommand? tipAdjustment = null, bool changeToWallet = false)
     {
         var now = time.GetUtcNow();
         if (tipAdjustment is not null)
@@ -143,7 +153,21 @@ internal sealed class InvoicePayments(
             book.ApplyTip(tipAdjustment, now);
         }
 
-        book.RecordTenders(tenders.Select(p => p.Tender), now);
+        var change = Money.Sum(tenders.Select(p => p.Tender.ChangeDue), S.Currency);
+        var keepChange = changeToWallet && change.IsPositive;
+        // Change kept as credit is not handed back: the tender records no change due (the invoice's changeDue is 0)
+        // and says where the excess went.
+        book.RecordTenders(tenders.Select(p => keepChange && p.Tender.ChangeDue.IsPositive
+            ? p.Tender with { Tendered = p.Tender.Amount, Reference = p.Tender.Reference ?? $"{p.Tender.Tendered} tendered, {p.Tender.ChangeDue} kept as wallet credit" }
+            : p.Tender), now);
+        if (keepChange)
+        {
+            // The cash drawer keeps the change; the wallet owes it to the patient. Queued with this commit and delivered
+            // after it (the wallet posts Dr cash drawer, Cr patient-wallet for it: WalletLedger), so it is never lost.
+            S.WalletCredits.Add(new WalletCredit($"{invoiceId:N}:change:{Guid.NewGuid():N}", change, WalletCreditSource.Overpayment, S.Number,
+                S.CreatedBy, S.ClinicId, "cash change kept as credit", TenderKind.Cash, invoiceId));
+        }
+
         S.AppliedOperations.Add(opKey);
         return await commit();
     }
@@ -181,7 +205,17 @@ internal sealed class InvoicePayments(
             return Validation("amount", $"The invoice is in {S.Currency}.");
         }
 
-        var refund = new TenderRefund(Guid.NewGuid(), tender.Id, command.Amount, command.Reason);
+        if (command.ToWallet && S.PatientId is null)
+        {
+            return Fail(new Refusal(PackageRefusals.PatientRequired, "The invoice has no patient, so there is no wallet to refund to.", "toWallet"));
+        }
+
+        if (command.ToWallet && tender.Kind == TenderKind.Package)
+        {
+            return Validation("toWallet", "A package tender is refunded to its package, not to the wallet.");
+        }
+
+        var refund = new TenderRefund(Guid.NewGuid(), tender.Id, command.Amount, command.Reason, ToWallet: command.ToWallet);
         if (TenderRules.ValidateRefund(tender, S.Refunds, refund) is { } invalid)
         {
             return Fail(invalid);
@@ -199,6 +233,15 @@ internal sealed class InvoicePayments(
         if ((packageRefusal ?? book.CheckRefundEntry(refund)) is { } refused)
         {
             return Fail(refused);
+        }
+
+        if (refund.ToWallet)
+        {
+            // Refund to credit: nothing goes back to the tender (no processor call); the refund entry credits the wallet
+            // liability and the wallet grain only raises the balance, delivered after this commit.
+            S.WalletCredits.Add(new WalletCredit($"{invoiceId:N}:refund:{refund.Id:N}", refund.Amount, WalletCreditSource.RefundToCredit,
+                S.Number, S.CreatedBy, S.ClinicId, command.Reason, InvoiceId: invoiceId));
+            return await CommitRefundAsync(opKey, refund);
         }
 
         var source = sources.For(tender.Kind);

@@ -93,6 +93,11 @@ public sealed class InvoiceState
 
     /// <summary>Sold packages to close as refunded (saved with the refund that reversed them), removed once closed.</summary>
     [Id(35)] public List<PackageClosingIntent> PackagesToClose { get; set; } = [];
+
+    /// <summary>Credits owed to the patient's wallet (a refund to credit, cash change kept as credit), saved with the
+    /// change that caused them and delivered to the wallet grain after (idempotent by operation id, retried until
+    /// answered). Id 40: leaves room for other issue-14 fields.</summary>
+    [Id(40)] public List<MedSpa.GrainInterfaces.Packages.WalletCredit> WalletCredits { get; set; } = [];
 }
 
 [GenerateSerializer, Immutable, Alias("medspa.checkout.package-purchase-intent.v1")]

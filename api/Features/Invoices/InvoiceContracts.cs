@@ -43,8 +43,8 @@ public sealed record TipSplitRequest(string? Kind, Guid? ProviderId, IReadOnlyLi
 /// <param name="Kind">none, percent or amount.</param>
 public sealed record TipRequestBody(string? Kind, decimal? Percent, MoneyRequest? Amount, TipSplitRequest? Split);
 
-/// <param name="Kind">cash, check, other, credit, debit, hsa, fsa, package (gift-card, membership and wallet tenders
-/// are refused with 422 tender_not_supported until their services are wired).</param>
+/// <param name="Kind">cash, check, other, credit, debit, hsa, fsa, package, wallet (the invoice's patient's wallet
+/// credit; gift-card and membership tenders are refused with 422 tender_not_supported until their services are wired).</param>
 /// <param name="PurchaseId">Package: the sold package (purchase) it draws on.</param>
 /// <param name="ServiceLineId">Package: the invoice's service line it pays (omitted: the first catalog service line
 /// no package pays yet). Without an amount a package tender pays that line's charged amount.</param>
@@ -58,9 +58,12 @@ public sealed record TenderRequest(
     string? Kind, MoneyRequest? Amount, MoneyRequest? Tendered, string? Reference, string? PaymentMethodId = null,
     bool? SavedCard = null, bool? UseDefaultCard = null, bool? OffSession = null, Guid? PurchaseId = null, Guid? ServiceLineId = null);
 
-public sealed record PayRequest(IReadOnlyList<TenderRequest>? Tenders);
+/// <param name="ChangeToWallet">Cash handed over beyond the balance due is kept as credit on the patient's wallet
+/// instead of being given back as change (the invoice needs a patient).</param>
+public sealed record PayRequest(IReadOnlyList<TenderRequest>? Tenders, bool? ChangeToWallet = null);
 
-public sealed record RefundRequest(Guid? TenderId, MoneyRequest? Amount, string? Reason);
+/// <param name="ToWallet">Refund to credit: the amount goes to the patient's wallet instead of back to the tender.</param>
+public sealed record RefundRequest(Guid? TenderId, MoneyRequest? Amount, string? Reason, bool? ToWallet = null);
 
 public sealed record VoidRequest(string? Reason);
 

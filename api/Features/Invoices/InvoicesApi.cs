@@ -481,7 +481,8 @@ public static partial class InvoicesApi
             return v.ToProblem();
         }
 
-        return Respond(user, await grain.PayAsync(new PayCommand(idempotencyKey ?? Guid.NewGuid().ToString("N"), tenders)));
+        return Respond(user, await grain.PayAsync(new PayCommand(
+            idempotencyKey ?? Guid.NewGuid().ToString("N"), tenders, request.ChangeToWallet ?? false)));
     }
 
     private static async Task<Results<Ok<InvoiceView>, ValidationProblem, ProblemHttpResult>> Refund(
@@ -504,7 +505,7 @@ public static partial class InvoicesApi
         }
 
         return Respond(user, await grain.RefundAsync(new RefundCommand(
-            idempotencyKey ?? Guid.NewGuid().ToString("N"), request.TenderId!.Value, amount.Value, request.Reason)));
+            idempotencyKey ?? Guid.NewGuid().ToString("N"), request.TenderId!.Value, amount.Value, request.Reason, request.ToWallet ?? false)));
     }
 
     private static async Task<Results<Ok<InvoiceView>, ValidationProblem, ProblemHttpResult>> Void(

@@ -72,6 +72,9 @@ public sealed class PendingPayment
     /// <summary>Set when this payment charges a tip raised after the invoice was paid: the new tip is applied (and the
     /// sale reposted) in the same commit as the charge, also when a crash makes activation finish it.</summary>
     [Id(6)] public TipAdjustmentCommand? TipAdjustment { get; set; }
+
+    /// <summary>Cash change beyond the balance is kept as wallet credit when the payment commits.</summary>
+    [Id(7)] public bool ChangeToWallet { get; set; }
 }
 
 /// <summary>A card refund sent (or about to be sent) to the processor and not yet committed to the invoice.</summary>

@@ -203,9 +203,11 @@ public static class CheckoutLedger
     /// The caller checks the tender has that much left (<see cref="TenderRules.ValidateRefund"/>); this refuses a
     /// reversal beyond the invoice total.
     /// </summary>
+    /// <paramref name="toWallet"/>: refunded as wallet credit, so the patient-wallet liability is credited instead of
+    /// the tender's account (the wallet grain posts nothing for it: see WalletLedger).
     public static (JournalEntry? Entry, Refusal? Refusal) Refund(
         string operationId, string invoiceReference, PricedInvoice invoice, Tender tender, Money reversedBefore, Money amount,
-        IReadOnlyList<(Money Amount, string IncomeCategory)>? forfeits = null)
+        IReadOnlyList<(Money Amount, string IncomeCategory)>? forfeits = null, bool toWallet = false)
     {
         ArgumentNullException.ThrowIfNull(tender);
         var (reversal, refusal) = ReverseSale(invoice, reversedBefore, amount, AccountKind.Refunds);
@@ -214,7 +216,14 @@ public static class CheckoutLedger
             return (null, refusal);
         }
 
-        DebitTender(reversal, tender, amount, credit: true);
+        if (toWallet)
+        {
+            reversal.Credit(LedgerAccount.PatientWallet, amount);
+        }
+        else
+        {
+            DebitTender(reversal, tender, amount, credit: true);
+        }
         foreach (var forfeit in forfeits ?? [])
         {
             // A sold package closed by this refund with more unused value than the refund gave back: the rest leaves

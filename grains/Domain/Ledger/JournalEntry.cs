@@ -31,6 +31,9 @@ public enum JournalEntryKind
 
     /// <summary>Prepaid package value the patient will never use (expired or cancelled): liability to breakage revenue.</summary>
     PackageBreakage = 12,
+
+    /// <summary>Wallet credit added or taken away by an owner/admin, with a reason (WalletLedger; numbers from 20: the wallet's own range).</summary>
+    WalletAdjustment = 20,
 }
 
 /// <summary>One side of a journal entry: a strictly positive amount debited or credited to an account.</summary>

@@ -103,6 +103,7 @@ public static class JournalSql
         JournalEntryKind.WriteOff => "write-off",
         JournalEntryKind.TipAdjustment => "tip-adjustment",
         JournalEntryKind.PackageBreakage => "package-breakage",
+        JournalEntryKind.WalletAdjustment => "wallet-adjustment",
         _ => kind.ToString().ToLowerInvariant(),
     };
 }

@@ -15,5 +15,7 @@ public static class PackagesHosting
         services.TryAddSingleton<IPackageStore, PostgresPackageStore>();
         services.TryAddSingleton<IPackageExpiryNotifier, EmailPackageExpiryNotifier>();
         services.AddOptions<PackageExpiryOptions>().BindConfiguration(PackageExpiryOptions.Section);
+        services.TryAddSingleton<IWalletStore, PostgresWalletStore>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<ITenderSourceFactory, WalletTenderSourceFactory>());
     }
 }

@@ -10,7 +10,7 @@ using Microsoft.Extensions.Time.Testing;
 namespace MedSpa.Tests.Auth;
 
 /// <summary>The server on a real socket with a clock the test moves, so that clients can come from distinct loopback addresses.</summary>
-public sealed class ThrottleServerFactory : LiveServerFactory
+public class ThrottleServerFactory : LiveServerFactory
 {
     public FakeTimeProvider Clock { get; } = new(DateTimeOffset.UtcNow);
 

@@ -53,6 +53,15 @@ public sealed record TenantSeed(TestTenant Tenant)
             "/api/board/display-token", new { key = (await created.ReadJsonAsync()).Str("secret") }, MedSpaApiFactory.Json);
         Assert.Equal(HttpStatusCode.OK, exchange.StatusCode);
 
+        // A wallet adjustment (wallet_transactions and its journal entry).
+        using (var adjust = new HttpRequestMessage(HttpMethod.Post, $"/api/patients/{world.Patients[0]}/wallet/adjustments"))
+        {
+            adjust.Content = JsonContent.Create(
+                new { amount = new { amount = 500, currency = "USD" }, reason = "seed", clinicId = tenant.ClinicId }, options: MedSpaApiFactory.Json);
+            adjust.Headers.Add("Idempotency-Key", "rls-wallet-" + Guid.NewGuid().ToString("N"));
+            Assert.Equal(HttpStatusCode.OK, (await owner.SendAsync(adjust)).StatusCode);
+        }
+
         await InsertAsOwnerAsync(factory, tenant, world, staff.UserId);
         return new TenantSeed(tenant);
     }
