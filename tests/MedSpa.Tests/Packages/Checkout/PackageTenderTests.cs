@@ -1,6 +1,7 @@
 using System.Net;
 using MedSpa.Tests.Checkout;
 using MedSpa.Tests.Receipts;
+using static MedSpa.Tests.Packages.Wallet.WalletRequests;
 using MedSpa.Tests.TestHost;
 using static MedSpa.Tests.Checkout.CheckoutRequests;
 using static MedSpa.Tests.Packages.Checkout.PackageCheckout;
@@ -143,5 +144,53 @@ public sealed class PackageTenderTests(CardCheckoutFactory factory) : IClassFixt
         Assert.Equal("paid", paid.GetProperty("status").GetString());
         Assert.Equal(2, (await world.PackageAsync(purchaseId))!.SessionsLeft);
         Assert.Equal(0, (await world.TrialBalanceAsync()).Closing("accounts-receivable"));
+    }
+
+    [Fact]
+    public async Task A_split_payment_of_a_package_the_wallet_and_a_declined_card_releases_everything_and_posts_nothing()
+    {
+        var world = await CreateAsync(factory);
+        var (_, purchaseId, _) = await world.SellAsync(await world.DefineAsync(world.Standard("HydraFacial x3", 27_000, 3, 9_000)));
+        var owner = world.Tenant.ClientFor(world.Tenant.Owner);
+        await owner.AdjustAsync(world.PatientId, 3_000, world.Tenant.ClinicId);
+        var invoiceId = await world.CreateInvoiceAsync();
+        await world.Desk.AddLineAsync(invoiceId, world.ServiceLine());
+        await world.Desk.AddLineAsync(invoiceId, Line(5_000, kind: "retail-product"));
+        await world.Desk.OpenAsync(invoiceId);
+        var before = await world.TrialBalanceAsync();
+
+        var declined = await world.Desk.PayAsync(invoiceId, new object[]
+        {
+            new { kind = "package", purchaseId }, WalletTender(3_000), CardTender(2_000, "pm_card_chargeDeclined"),
+        }, expected: HttpStatusCode.PaymentRequired);
+        Assert.Equal("payment_declined", declined.GetProperty("code").GetString());
+
+        // Package and wallet both held, then both released: balances back, nothing held, nothing posted.
+        var package = await world.PackageAsync(purchaseId);
+        Assert.Equal((3, 0L, 27_000L), (package!.SessionsLeft, package.Reserved.Amount, package.LiabilityLeft.Amount));
+        var wallet = await world.Desk.WalletAsync(world.PatientId);
+        Assert.Equal((3_000L, 0L), (wallet.Amount("balance"), wallet.Amount("reserved")));
+        var invoice = await world.Desk.GetInvoiceAsync(invoiceId);
+        Assert.Equal("open", invoice.GetProperty("status").GetString());
+        Assert.Empty(invoice.GetProperty("tenders").EnumerateArray());
+        Assert.Equal(new Dictionary<string, int> { ["sale"] = 1 }, await JournalCountsAsync(factory, world.Tenant.TenantId, invoiceId));
+        var after = await world.TrialBalanceAsync();
+        foreach (var account in new[] { "package-liability", "patient-wallet", "card-clearing", "accounts-receivable" })
+        {
+            Assert.Equal(before.Closing(account), after.Closing(account));
+        }
+
+        // With a card that works the same split goes through, and the ledger still balances with receivable at zero.
+        var paid = await world.Desk.PayAsync(invoiceId, new object[]
+        {
+            new { kind = "package", purchaseId }, WalletTender(3_000), CardTender(2_000),
+        });
+        Assert.Equal("paid", paid.GetProperty("status").GetString());
+        Assert.Equal(2, (await world.PackageAsync(purchaseId))!.SessionsLeft);
+        Assert.Equal(0, (await world.Desk.WalletAsync(world.PatientId)).Amount("balance"));
+        var end = await world.TrialBalanceAsync();
+        Assert.Equal(0, end.Closing("accounts-receivable"));
+        Assert.Equal(-18_000, end.Closing("package-liability"));
+        Assert.Equal(2_000, end.Closing("card-clearing"));
     }
 }
