@@ -49,7 +49,7 @@ public sealed class PackageBalanceGrain(
     /// <summary>How soon a failed projection is retried while the grain stays active.</summary>
     public static readonly TimeSpan ProjectionRetryPeriod = TimeSpan.FromSeconds(15);
 
-    private readonly Dictionary<Guid, string> _categories = [];
+    private readonly Dictionary<Guid, Task<string?>> _categories = [];
     private PackageBalanceState _working = new();
     private PackageBalanceState _durable = new();
 
@@ -767,9 +767,10 @@ public sealed class PackageBalanceGrain(
                 await FlushOnceAsync();
             }
         }
-        catch (Exception e) when (e is DbException or TimeoutException)
+        catch (Exception e) when (e is not OutOfMemoryException)
         {
-            // Committed in grain state; the outbox keeps the rows for the retry timer or the next activation.
+            // Committed in grain state; the outbox keeps the rows for the retry timer or the next activation. Any
+            // failure: this runs in the background, nobody else would observe it.
             logger.LogWarning(e, "Package {PurchaseId}: projection to PostgreSQL deferred", _purchaseId);
             EnsureRetryTimer();
         }
@@ -854,22 +855,32 @@ public sealed class PackageBalanceGrain(
         }
     }
 
-    /// <summary>The service's income category (cached for the activation), the package's own when the catalog has
-    /// none; null when the catalog cannot be read now.</summary>
+    /// <summary>The service's income category (cached for the activation: concurrent first redemptions share one
+    /// read), the package's own when the catalog has none; null when the catalog cannot be read now.</summary>
     private async Task<string?> IncomeCategoryAsync(Guid serviceId)
     {
-        if (_categories.TryGetValue(serviceId, out var known))
+        if (!_categories.TryGetValue(serviceId, out var lookup))
         {
-            return known;
+            lookup = LoadIncomeCategoryAsync(serviceId);
+            _categories[serviceId] = lookup;
         }
 
+        var category = await lookup;
+        if (category is null && _categories.GetValueOrDefault(serviceId) == lookup)
+        {
+            _categories.Remove(serviceId); // read again next time
+        }
+
+        return category;
+    }
+
+    private async Task<string?> LoadIncomeCategoryAsync(Guid serviceId)
+    {
         try
         {
             var category = await store.LoadIncomeCategoryAsync(_tenantId, serviceId);
             var resolved = string.IsNullOrWhiteSpace(category) ? W.Terms.IncomeCategory : category;
-            resolved = string.IsNullOrWhiteSpace(resolved) ? "packages" : resolved;
-            _categories[serviceId] = resolved;
-            return resolved;
+            return string.IsNullOrWhiteSpace(resolved) ? "packages" : resolved;
         }
         catch (Exception e) when (e is DbException or TimeoutException)
         {

@@ -29,8 +29,9 @@ public enum JournalEntryKind
     /// <summary>Money given back on a card because the tip was lowered after payment (the sale was reposted).</summary>
     TipAdjustment = 11,
 
-    /// <summary>Prepaid package value the patient will never use (expired or cancelled): liability to breakage revenue.</summary>
-    PackageBreakage = 12,
+    /// <summary>Prepaid package value the patient will never use (expired or cancelled): liability to breakage revenue
+    /// (numbers from 20: packages' own range, so the wallet and memberships can add theirs without colliding).</summary>
+    PackageBreakage = 20,
 
     /// <summary>A membership period's fee charged on the saved card (numbers from 40: memberships' own range).</summary>
     MembershipFee = 40,

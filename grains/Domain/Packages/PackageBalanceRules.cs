@@ -120,17 +120,7 @@ public static class PackageBalanceRules
         ArgumentNullException.ThrowIfNull(s);
         ArgumentNullException.ThrowIfNull(r);
         var t = s.Terms;
-        if (StatusRefusal(s, now) is { } inactive)
-        {
-            return (null, inactive);
-        }
-
-        var service = t.Services.IsDefaultOrEmpty ? null : t.Services.FirstOrDefault(x => x.ServiceId == r.ServiceId);
-        if (service is null)
-        {
-            return (null, new Refusal(PackageRefusals.NotEligible, $"{t.Name} does not include this service.", "serviceId"));
-        }
-
+        // Malformed input is refused first (400), whatever the package's state.
         var isWalletLike = t.Type == PackageType.Wallet || (t.Type == PackageType.Threshold && t.Threshold?.Reward == ThresholdRewardKind.Credit);
         if (!isWalletLike && r.Quantity < 1)
         {
@@ -140,6 +130,17 @@ public static class PackageBalanceRules
         if (r.Amount is { } given && (given.Currency != s.Currency || !given.IsPositive))
         {
             return (null, Refusal.Invalid("amount", $"The amount must be positive, in {s.Currency}."));
+        }
+
+        if (StatusRefusal(s, now) is { } inactive)
+        {
+            return (null, inactive);
+        }
+
+        var service = t.Services.IsDefaultOrEmpty ? null : t.Services.FirstOrDefault(x => x.ServiceId == r.ServiceId);
+        if (service is null)
+        {
+            return (null, new Refusal(PackageRefusals.NotEligible, $"{t.Name} does not include this service.", "serviceId"));
         }
 
         PackageMemberState? member = null;

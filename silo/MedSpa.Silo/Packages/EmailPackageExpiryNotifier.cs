@@ -9,7 +9,7 @@ namespace MedSpa.Silo.Packages;
 
 /// <summary>
 /// Package expiry warnings: a <c>package-expiring</c> notification for the front desk (once per package and warning,
-/// like card-expiry notifications) and an email to the patient when they have an address, through the configured
+/// like card-expiry notifications) and, with it, an email to the patient when they have an address, through the configured
 /// <see cref="IEmailSender"/>. A failed or unconfigured email is logged (never the address): the warning is a courtesy.
 /// </summary>
 public sealed class EmailPackageExpiryNotifier(NpgsqlDataSource db, IEmailSender email, ILogger<EmailPackageExpiryNotifier> logger)
@@ -21,6 +21,7 @@ public sealed class EmailPackageExpiryNotifier(NpgsqlDataSource db, IEmailSender
     {
         ArgumentNullException.ThrowIfNull(notice);
         (string? Email, string FirstName, string? ClinicName, string? ClinicEmail) to;
+        int added;
         await using (var connection = await db.OpenTenantConnectionAsync(notice.TenantId, cancellationToken))
         {
             to = await connection.QuerySingleOrDefaultAsync<(string?, string, string?, string?)>(new CommandDefinition(
@@ -32,7 +33,7 @@ public sealed class EmailPackageExpiryNotifier(NpgsqlDataSource db, IEmailSender
                 new { notice.TenantId, notice.PatientId, notice.ClinicId }, cancellationToken: cancellationToken));
             var message = $"{notice.PackageName} of {(to.FirstName is null ? "a patient" : to.FirstName)} expires on {notice.ExpiresAt:MMMM d, yyyy} "
                 + $"with {notice.Remaining} left.";
-            await connection.ExecuteAsync(new CommandDefinition(
+            added = await connection.ExecuteAsync(new CommandDefinition(
                 """
                 INSERT INTO notifications (tenant_id, id, clinic_id, kind, subject_type, subject_id, message, dedupe_key)
                 SELECT @TenantId, gen_random_uuid(), @ClinicId, @Kind, 'package', @Subject, @message, @dedupe
@@ -47,7 +48,9 @@ public sealed class EmailPackageExpiryNotifier(NpgsqlDataSource db, IEmailSender
                 cancellationToken: cancellationToken));
         }
 
-        if (string.IsNullOrWhiteSpace(to.Email))
+        // The notification row is the once-per-warning record: a repeated or concurrent tick adds none and sends no
+        // second email.
+        if (added == 0 || string.IsNullOrWhiteSpace(to.Email))
         {
             return true;
         }

@@ -102,6 +102,18 @@ public sealed record TenantSeed(TestTenant Tenant)
             VALUES (@TenantId, gen_random_uuid(), @ClinicId, 'card-expiring', 'saved-card', 'pm_' || @Suffix, 'Card expires.', 'seed:' || @Suffix);
             INSERT INTO package_definitions (tenant_id, id, name, type, price_amount, price_currency, terms)
             VALUES (@TenantId, gen_random_uuid(), 'Seed package ' || @Suffix, 'standard', 90000, 'USD', '{}');
+            INSERT INTO package_purchases (tenant_id, id, definition_id, definition_version, name, type, owner_patient_id, clinic_id, status,
+                                           currency, net_paid, sessions_total, sessions_left, free_sessions_left, threshold_progress,
+                                           rewards_available, liability_left, reserved, purchased_at, version, updated_at)
+            VALUES (@TenantId, @InvoiceId, gen_random_uuid(), 1, 'Seed package', 'standard', @PatientId, @ClinicId, 'active', 'USD', 90000,
+                    3, 3, 0, 0, 0, 90000, 0, now(), 1, now());
+            INSERT INTO package_members (tenant_id, purchase_id, patient_id, sessions_used, amount_used, added_at, added_by, version)
+            VALUES (@TenantId, @InvoiceId, gen_random_uuid(), 0, 0, now(), @UserId, 1);
+            INSERT INTO package_redemptions (tenant_id, purchase_id, operation_id, origin, state, service_id, service_name, quantity,
+                                             free_sessions, value, additional_charge, staff_compensation, currency, patient_id, clinic_id,
+                                             redeemed_at, redeemed_by, recorded_at, updated_at, version)
+            VALUES (@TenantId, @InvoiceId, 'seed-' || @Suffix, 'front-desk', 'committed', gen_random_uuid(), 'Seed service', 1, 0, 30000, 0, 0,
+                    'USD', @PatientId, @ClinicId, now(), @UserId, now(), now(), 2);
             INSERT INTO membership_plans (tenant_id, id, name, billing_interval, price_amount, price_currency)
             VALUES (@TenantId, @MembershipPlanId, 'Seed plan ' || @Suffix, 'monthly', 9900, 'USD');
             INSERT INTO memberships (tenant_id, id, patient_id, plan_id, clinic_id, plan_name, status, billing_interval, price_amount,
