@@ -43,8 +43,10 @@ public sealed record TipSplitRequest(string? Kind, Guid? ProviderId, IReadOnlyLi
 /// <param name="Kind">none, percent or amount.</param>
 public sealed record TipRequestBody(string? Kind, decimal? Percent, MoneyRequest? Amount, TipSplitRequest? Split);
 
-/// <param name="Kind">cash, check, other, credit, debit, hsa, fsa, package, wallet (the invoice's patient's wallet
-/// credit; gift-card and membership tenders are refused with 422 tender_not_supported until their services are wired).</param>
+/// <param name="Kind">cash, check, other, credit, debit, hsa, fsa, package, membership, wallet (the invoice's patient's
+/// wallet credit; gift-card tenders are refused with 422 tender_not_supported until gift cards are built).</param>
+/// <param name="Reference">Membership: the membership (id) whose current period's included sessions and credit pay
+/// the amount (a session pays one unit of a catalog service line of the plan, at most its value).</param>
 /// <param name="PurchaseId">Package: the sold package (purchase) it draws on.</param>
 /// <param name="ServiceLineId">Package: the invoice's service line it pays (omitted: the first catalog service line
 /// no package pays yet). Without an amount a package tender pays that line's charged amount.</param>
