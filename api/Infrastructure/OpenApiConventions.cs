@@ -48,6 +48,10 @@ public static class OpenApiConventions
         ("Wallet",
             "A patient's account credit: balance, reserved and available, its history, owner/admin adjustments, and `/api/me/wallet` for the "
             + "patient. Spent as a `wallet` tender; refunds may go to it (`toWallet`) and cash change may be kept on it (`changeToWallet`)."),
+        ("Memberships",
+            "Recurring membership plans (monthly or annual price, included sessions or credit per period, member pricing) and patients' "
+            + "memberships: enrol, pause, resume, cancel (minimum term and notice), renewal charges on the saved card with retries, and "
+            + "`/api/me/memberships`. Used as a `membership` tender; member pricing is applied to invoice lines automatically."),
         ("Receipts", "Receipt PDFs, emailing them, the public receipt link `/r/{token}`, and each clinic's receipt settings and logo."),
         ("Reports", "What an owner reads: sales, tips and provider figures per clinic and business day."),
         ("Notifications", "Notices for staff, e.g. saved cards about to expire."),
