@@ -204,13 +204,19 @@ public static class MembershipPlansApi
         for (var i = 0; i < sessions.Count && i < 20; i++)
         {
             var s = sessions[i];
+            if (s is null)
+            {
+                v.Add($"sessions[{i}]", "An included service is required here (null given).");
+                continue;
+            }
+
             v.NotEmpty($"sessions[{i}].serviceId", s.ServiceId);
             v.Range($"sessions[{i}].quantity", s.Quantity, 1, 100);
             v.Money($"sessions[{i}].value", s.Value, required: false, max: 10_000_000);
             v.When(s.Value is { Amount: 0 }, $"sessions[{i}].value.amount", "A session's value must be positive.");
             v.When(s.Value is { } sv && currency is not null && sv.Currency != currency, $"sessions[{i}].value.currency",
                 $"The plan is priced in {currency}.");
-            v.When(s.ServiceId is { } sid && sessions.Take(i).Any(o => o.ServiceId == sid), $"sessions[{i}].serviceId",
+            v.When(s.ServiceId is { } sid && sessions.Take(i).Any(o => o?.ServiceId == sid), $"sessions[{i}].serviceId",
                 "A service is listed once (give it a quantity).");
         }
 
