@@ -114,9 +114,9 @@ public static class CheckoutLedger
             TenderKind.Package => JournalEntryKind.PackageRedemption,
             _ => JournalEntryKind.Tender,
         };
-        var b = new JournalEntryBuilder().Credit(LedgerAccount.AccountsReceivable, tender.Amount);
+        var b = new JournalEntryBuilder();
         DebitTender(b, tender, tender.Amount);
-        return b.Build(operationId, kind, invoiceReference);
+        return b.Credit(LedgerAccount.AccountsReceivable, tender.Amount).Build(operationId, kind, invoiceReference);
     }
 
     /// <summary>Where package redemptions at checkout post the gap between what the tender pays off the invoice and
