@@ -50,7 +50,7 @@ public interface IInvoiceGrain : IGrainWithStringKey
 
 public static class InvoiceGrainKey
 {
-    public static string For(Guid tenantId, Guid invoiceId) => $"{tenantId:N}/{invoiceId:N}";
+    public static string For(Guid tenantId, Guid invoiceId) => TenantKeys.For(tenantId, invoiceId);
 
     /// <summary>The one invoice id of a visit: a name-based id (SHA-256 of tenant and visit, RFC 9562 version 8
     /// layout), so every API host derives the same invoice for the same visit without a lookup table.</summary>
@@ -63,12 +63,8 @@ public static class InvoiceGrainKey
         return new Guid(bytes, bigEndian: true);
     }
 
-    public static bool TryParse(string key, out Guid tenantId, out Guid invoiceId)
-    {
-        tenantId = invoiceId = Guid.Empty;
-        var parts = key?.Split('/') ?? [];
-        return parts.Length == 2 && Guid.TryParseExact(parts[0], "N", out tenantId) && Guid.TryParseExact(parts[1], "N", out invoiceId);
-    }
+    public static bool TryParse(string key, out Guid tenantId, out Guid invoiceId) =>
+        TenantKeys.TryParse(key, out tenantId, out invoiceId);
 }
 
 [GenerateSerializer, Immutable, Alias("medspa.checkout.create-invoice.v1")]

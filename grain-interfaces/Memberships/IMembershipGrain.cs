@@ -44,14 +44,10 @@ public interface IMembershipGrain : IGrainWithStringKey
 
 public static class MembershipKeys
 {
-    public static string For(Guid tenantId, Guid id) => $"{tenantId:N}/{id:N}";
+    public static string For(Guid tenantId, Guid id) => TenantKeys.For(tenantId, id);
 
-    public static bool TryParse(string key, out Guid tenantId, out Guid id)
-    {
-        tenantId = id = Guid.Empty;
-        var parts = key?.Split('/') ?? [];
-        return parts.Length == 2 && Guid.TryParseExact(parts[0], "N", out tenantId) && Guid.TryParseExact(parts[1], "N", out id);
-    }
+    public static bool TryParse(string key, out Guid tenantId, out Guid id) =>
+        TenantKeys.TryParse(key, out tenantId, out id);
 }
 
 /// <param name="PaymentMethodId">One of the patient's saved cards; null: their default saved card.</param>

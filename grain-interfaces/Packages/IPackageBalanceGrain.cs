@@ -51,14 +51,10 @@ public interface IPackageBalanceGrain : IGrainWithStringKey
 
 public static class PackageKeys
 {
-    public static string For(Guid tenantId, Guid id) => $"{tenantId:N}/{id:N}";
+    public static string For(Guid tenantId, Guid id) => TenantKeys.For(tenantId, id);
 
-    public static bool TryParse(string key, out Guid tenantId, out Guid id)
-    {
-        tenantId = id = Guid.Empty;
-        var parts = key?.Split('/') ?? [];
-        return parts.Length == 2 && Guid.TryParseExact(parts[0], "N", out tenantId) && Guid.TryParseExact(parts[1], "N", out id);
-    }
+    public static bool TryParse(string key, out Guid tenantId, out Guid id) =>
+        TenantKeys.TryParse(key, out tenantId, out id);
 }
 
 /// <summary>A paid package sale. <see cref="NetPaid"/> is the liability it created (pre-tax net after discounts);
