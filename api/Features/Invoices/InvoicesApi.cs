@@ -119,8 +119,34 @@ public static partial class InvoicesApi
         }
 
         var invoiceId = InvoiceGrainKey.ForVisit(user.TenantId, visitId);
-        var result = await Grain(grains, user, invoiceId).CreateFromVisitAsync(visitId, user.UserId);
-        return Respond(user, result);
+        var grain = Grain(grains, user, invoiceId);
+        var result = await grain.CreateFromVisitAsync(visitId, user.UserId);
+        return Respond(user, await WithMemberPricingAsync(grain, result, user, db, ct));
+    }
+
+    /// <summary>
+    /// Member pricing for the visit's line, the same rule as a line the desk adds (<see cref="Memberships.MemberPricing"/>).
+    /// Only on the invoice as the visit made it (version 1, still a draft): a repeat call after the desk changed or
+    /// removed the discount does not put it back. Two desks racing both apply the same discount: harmless.
+    /// </summary>
+    private static async Task<InvoiceResult> WithMemberPricingAsync(
+        IInvoiceGrain grain, InvoiceResult result, CurrentUser user, NpgsqlDataSource db, CancellationToken ct)
+    {
+        if (result.Invoice is not { Version: 1, Status: InvoiceStatus.Draft } invoice)
+        {
+            return result;
+        }
+
+        foreach (var priced in invoice.Lines)
+        {
+            var line = await Memberships.MemberPricing.ApplyAsync(priced.Line, invoice, user.TenantId, db, ct);
+            if (!ReferenceEquals(line, priced.Line))
+            {
+                result = await grain.UpdateLineAsync(line, line.PriceIncludesTax);
+            }
+        }
+
+        return result;
     }
 
     private static async Task<Results<Ok<Paged<InvoiceSummary>>, ValidationProblem, ProblemHttpResult>> List(
@@ -484,7 +510,7 @@ public static partial class InvoicesApi
         }
 
         return Respond(user, await grain.PayAsync(new PayCommand(
-            idempotencyKey ?? Guid.NewGuid().ToString("N"), tenders, request.ChangeToWallet ?? false)));
+            idempotencyKey ?? Guid.NewGuid().ToString("N"), tenders, request.ChangeToWallet ?? false, request.OverpaymentToWallet ?? false)));
     }
 
     private static async Task<Results<Ok<InvoiceView>, ValidationProblem, ProblemHttpResult>> Refund(
