@@ -97,11 +97,14 @@ public sealed record TenderInput(
 
 /// <param name="ChangeToWallet">Cash handed over beyond the balance due is kept as credit on the patient's wallet
 /// instead of being given back as change.</param>
+/// <param name="OverpaymentToWallet">A credit or debit card may pay more than the balance due: the card is charged its
+/// whole amount and the excess is kept as credit on the patient's wallet.</param>
 [GenerateSerializer, Immutable, Alias("medspa.checkout.pay-command.v1")]
 public sealed record PayCommand(
     [property: Id(0)] string OperationId,
     [property: Id(1)] IReadOnlyList<TenderInput> Tenders,
-    [property: Id(2)] bool ChangeToWallet = false);
+    [property: Id(2)] bool ChangeToWallet = false,
+    [property: Id(3)] bool OverpaymentToWallet = false);
 
 /// <param name="ToWallet">The refund goes to the patient's wallet as credit instead of back to the tender.</param>
 [GenerateSerializer, Immutable, Alias("medspa.checkout.refund-command.v1")]

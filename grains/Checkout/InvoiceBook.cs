@@ -106,8 +106,10 @@ public sealed class InvoiceBook(IPersistentState<InvoiceState> state, InvoiceOut
         outbox.Add(CheckoutLedger.Sale(SaleOperation(S.SaleRevision), S.Number!, after), now);
     }
 
-    /// <summary>Tenders taken (all captured): each debits its account and, for a card, is a charge on the payments list.</summary>
-    public void RecordTenders(IEnumerable<Tender> tenders, DateTimeOffset now)
+    /// <summary>Tenders taken (all captured): each debits its account and, for a card, is a charge on the payments list
+    /// (for the amount in <paramref name="charged"/> when the card was charged more than it applies: an overpayment
+    /// kept as wallet credit).</summary>
+    public void RecordTenders(IEnumerable<Tender> tenders, DateTimeOffset now, IReadOnlyDictionary<Guid, Money>? charged = null)
     {
         foreach (var tender in tenders)
         {
@@ -117,7 +119,8 @@ public sealed class InvoiceBook(IPersistentState<InvoiceState> state, InvoiceOut
             outbox.Add(CheckoutLedger.Tender(operation, S.Number!, tender), now);
             if (tender.Card is { } card)
             {
-                outbox.AddCard(operation, "charge", "succeeded", tender, card, tender.Amount, null, now);
+                outbox.AddCard(operation, "charge", "succeeded", tender, card,
+                    charged is not null && charged.TryGetValue(tender.Id, out var whole) ? whole : tender.Amount, null, now);
             }
         }
     }

@@ -71,8 +71,15 @@ internal sealed class InvoicePayments(
             return Fail(unresolved);
         }
 
+        if (command.OverpaymentToWallet && S.PatientId is null)
+        {
+            return Fail(new Refusal(PackageRefusals.PatientRequired,
+                "The invoice has no patient, so a card overpayment cannot be kept as wallet credit.", "overpaymentToWallet"));
+        }
+
         var (taken, refused) = TenderIntake.Take(inputs, totals, S.PatientId, cards,
-            (i, kind) => sources.For(kind).Unavailable is { } unavailable ? PaymentOrchestrator.Refusal(i, unavailable) : null);
+            (i, kind) => sources.For(kind).Unavailable is { } unavailable ? PaymentOrchestrator.Refusal(i, unavailable) : null,
+            command.OverpaymentToWallet);
         if (refused is not null)
         {
             return Fail(refused);
@@ -88,7 +95,7 @@ internal sealed class InvoicePayments(
         var pending = taken.Select(t => new PendingTender
         {
             Index = t.Index, Tender = t.Tender, IdempotencyKey = GatewayKeys.ForTender(invoiceId, command.OperationId, attempt, t.Index),
-            PaymentMethod = t.PaymentMethod, CustomerId = t.CustomerId, OffSession = t.OffSession,
+            PaymentMethod = t.PaymentMethod, CustomerId = t.CustomerId, OffSession = t.OffSession, ToWallet = t.ToWallet,
         }).ToList();
         if (!pending.Any(p => sources.For(p.Tender.Kind).Reserves))
         {
@@ -156,10 +163,21 @@ internal sealed class InvoicePayments(
         var change = Money.Sum(tenders.Select(p => p.Tender.ChangeDue), S.Currency);
         var keepChange = changeToWallet && change.IsPositive;
         // Change kept as credit is not handed back: the tender records no change due (the invoice's changeDue is 0)
-        // and says where the excess went.
+        // and says where the excess went. A card overpayment likewise records what it applies to the invoice; the card
+        // was charged the whole amount (its payments-list row says so) and the excess is the wallet's.
+        var overpaid = tenders.Where(p => p.ToWallet is { IsPositive: true }).ToList();
         book.RecordTenders(tenders.Select(p => keepChange && p.Tender.ChangeDue.IsPositive
             ? p.Tender with { Tendered = p.Tender.Amount, Reference = p.Tender.Reference ?? $"{p.Tender.Tendered} tendered, {p.Tender.ChangeDue} kept as wallet credit" }
-            : p.Tender), now);
+            : p.ToWallet is { IsPositive: true } excess
+            ? p.Tender with { Amount = p.Tender.Amount - excess }
+            : p.Tender), now, overpaid.ToDictionary(p => p.Tender.Id, p => p.Tender.Amount));
+        foreach (var p in overpaid)
+        {
+            // Queued with this commit like kept change: the wallet posts Dr card clearing, Cr patient-wallet for it.
+            S.WalletCredits.Add(new WalletCredit($"{invoiceId:N}:overpayment:{p.Tender.Id:N}", p.ToWallet!.Value, WalletCreditSource.Overpayment,
+                S.Number, S.CreatedBy, S.ClinicId, $"card overpayment of {p.ToWallet} kept as credit", p.Tender.Kind, invoiceId));
+        }
+
         if (keepChange)
         {
             // The cash drawer keeps the change; the wallet owes it to the patient. Queued with this commit and delivered

@@ -62,7 +62,9 @@ public sealed record TenderRequest(
 
 /// <param name="ChangeToWallet">Cash handed over beyond the balance due is kept as credit on the patient's wallet
 /// instead of being given back as change (the invoice needs a patient).</param>
-public sealed record PayRequest(IReadOnlyList<TenderRequest>? Tenders, bool? ChangeToWallet = null);
+/// <param name="OverpaymentToWallet">A credit or debit card may pay more than the balance due: the card is charged its
+/// whole amount and the excess is kept as credit on the patient's wallet (the invoice needs a patient).</param>
+public sealed record PayRequest(IReadOnlyList<TenderRequest>? Tenders, bool? ChangeToWallet = null, bool? OverpaymentToWallet = null);
 
 /// <param name="ToWallet">Refund to credit: the amount goes to the patient's wallet instead of back to the tender.</param>
 public sealed record RefundRequest(Guid? TenderId, MoneyRequest? Amount, string? Reason, bool? ToWallet = null);

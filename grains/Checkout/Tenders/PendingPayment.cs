@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using MedSpa.GrainInterfaces;
 using MedSpa.GrainInterfaces.Checkout;
 
 namespace MedSpa.Grains.Checkout.Tenders;
@@ -54,6 +55,10 @@ public sealed class PendingTender
     /// payment then repeats the request (same key, so the processor answers the same payment) to cancel it.</summary>
     [Id(7)] public bool Attempted { get; set; }
     [Id(8)] public string? DeclineCode { get; set; }
+
+    /// <summary>A card overpayment: the part of <see cref="Tender"/>'s amount (charged whole at the gateway) beyond the
+    /// balance due, kept as wallet credit when the payment commits.</summary>
+    [Id(9)] public Money? ToWallet { get; set; }
 }
 
 /// <summary>A payment between its first reservation and its commit (grain state), or being undone.</summary>

@@ -10,8 +10,11 @@ public sealed record CardsOnFile(string? CustomerId, string? DefaultCard, IReadO
 }
 
 /// <summary>One tender of a payment as intake made it: the amount it applies and, for a card, which card it charges
-/// (<see cref="CustomerId"/>: the patient's gateway customer when the card is one of their saved cards).</summary>
-public sealed record IntakeTender(int Index, Tender Tender, string? PaymentMethod = null, string? CustomerId = null, bool OffSession = false);
+/// (<see cref="CustomerId"/>: the patient's gateway customer when the card is one of their saved cards).
+/// <see cref="ToWallet"/>: the part of a card's amount beyond the balance due, charged with the rest and kept as wallet
+/// credit (the invoice applies <c>Amount − ToWallet</c>).</summary>
+public sealed record IntakeTender(int Index, Tender Tender, string? PaymentMethod = null, string? CustomerId = null, bool OffSession = false,
+    Money? ToWallet = null);
 
 /// <summary>
 /// The one place a payment's tenders are checked (the API only parses the request): each tender's kind is available,
@@ -24,9 +27,11 @@ public static class TenderIntake
 {
     /// <param name="unavailable">Why the tender at an index cannot be taken now (its kind is not wired, no gateway),
     /// or null.</param>
+    /// <param name="overpaymentToWallet">The desk asked that a card paying more than the balance due keep the excess
+    /// as wallet credit (see <see cref="TakeOverpayment"/>); otherwise tenders beyond the balance are refused.</param>
     public static (IReadOnlyList<IntakeTender> Tenders, Refusal? Refusal) Take(
         IReadOnlyList<TenderInput>? inputs, InvoiceTotals totals, Guid? patientId, CardsOnFile cards,
-        Func<int, TenderKind, Refusal?> unavailable)
+        Func<int, TenderKind, Refusal?> unavailable, bool overpaymentToWallet = false)
     {
         ArgumentNullException.ThrowIfNull(totals);
         ArgumentNullException.ThrowIfNull(cards);
@@ -105,8 +110,50 @@ public static class TenderIntake
             }
         }
 
-        // Then the tenders together against the invoice (status, sum within the balance, HSA/FSA within the eligible items).
-        return TenderRules.ValidatePayment(totals, [.. taken.Select(t => t.Tender)]) is { } refusal ? ([], refusal) : (taken, null);
+        if (overpaymentToWallet)
+        {
+            (taken, var overpaid) = TakeOverpayment(taken, totals.BalanceDue);
+            if (overpaid is not null)
+            {
+                return ([], overpaid);
+            }
+        }
+
+        // Then the tenders together against the invoice (status, sum within the balance, HSA/FSA within the eligible
+        // items), each card at what it applies to the invoice (its excess goes to the wallet).
+        var applied = taken.Select(t => t.ToWallet is { } excess ? t.Tender with { Amount = t.Tender.Amount - excess } : t.Tender).ToList();
+        return TenderRules.ValidatePayment(totals, applied) is { } refusal ? ([], refusal) : (taken, null);
+    }
+
+    /// <summary>
+    /// A card overpayment kept as wallet credit: what the tenders give beyond the balance due is charged on the last
+    /// credit or debit card of the payment (never an HSA/FSA card: that money may only pay eligible care) and
+    /// credited to the patient's wallet. The card must still apply something to the invoice, so the excess is less
+    /// than its amount. Nothing beyond the balance: nothing changes.
+    /// </summary>
+    public static (List<IntakeTender> Tenders, Refusal? Refusal) TakeOverpayment(List<IntakeTender> taken, Money balanceDue)
+    {
+        ArgumentNullException.ThrowIfNull(taken);
+        var excess = Money.Sum(taken.Select(t => t.Tender.Amount), balanceDue.Currency) - balanceDue.ClampAtZero();
+        if (!excess.IsPositive)
+        {
+            return (taken, null);
+        }
+
+        var card = taken.LastOrDefault(t => t.Tender.Kind is TenderKind.Credit or TenderKind.Debit);
+        if (card is null)
+        {
+            return ([], Refusal.Invalid("overpaymentToWallet",
+                $"The tenders exceed the balance due ({balanceDue}) by {excess}; only a credit or debit card may pay more than the balance (cash gives change)."));
+        }
+
+        if (excess >= card.Tender.Amount)
+        {
+            return ([], Refusal.Invalid($"tenders[{card.Index}].amount",
+                $"The tenders exceed the balance due ({balanceDue}) by {excess}: more than the card pays ({card.Tender.Amount}); the card must apply part of its amount to the invoice."));
+        }
+
+        return ([.. taken.Select(t => ReferenceEquals(t, card) ? t with { ToWallet = excess } : t)], null);
     }
 
     /// <summary>Picks the card a card tender charges: the patient's default saved card, one of their saved cards
