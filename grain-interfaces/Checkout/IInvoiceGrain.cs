@@ -46,7 +46,20 @@ public interface IInvoiceGrain : IGrainWithStringKey
 
     /// <summary>Writes any pending projection (header row, outbox journal entries) to PostgreSQL now.</summary>
     [Alias("flush")] Task<int> FlushProjectionAsync();
+
+    /// <summary>Applies an unlocked %-off reward of the patient's threshold package to a service line: the package
+    /// grain gives the reward up (reserve, then commit once the discount is on the line; released if the line cannot
+    /// take it). Idempotent by <see cref="PackageRewardCommand.OperationId"/>.</summary>
+    [Alias("apply-package-reward")] Task<InvoiceResult> ApplyPackageRewardAsync(PackageRewardCommand command);
 }
+
+/// <summary>Apply the %-off reward of threshold package <see cref="PurchaseId"/> to the invoice's line <see cref="LineId"/>.</summary>
+[GenerateSerializer, Immutable, Alias("medspa.checkout.package-reward-command.v1")]
+public sealed record PackageRewardCommand(
+    [property: Id(0)] string OperationId,
+    [property: Id(1)] Guid LineId,
+    [property: Id(2)] Guid PurchaseId,
+    [property: Id(3)] Guid By);
 
 public static class InvoiceGrainKey
 {

@@ -28,7 +28,8 @@ public enum TenderKind
 /// <see cref="Card"/> is set for tenders taken through the payment gateway (credit, debit, HSA, FSA).
 /// A package tender pays the service line <see cref="LineId"/>; <see cref="Redeemed"/> is the value the package
 /// gave for it (its session value × sessions, or the amount), which may differ from <see cref="Amount"/>: the ledger
-/// posts the difference (CheckoutLedger).
+/// posts the difference (CheckoutLedger). <see cref="AdditionalCharge"/>: what the package asks on top per session
+/// (its terms' additional charge), added to the invoice as its own line when the payment commits.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("medspa.checkout.tender.v1")]
 public sealed record Tender(
@@ -39,7 +40,8 @@ public sealed record Tender(
     [property: Id(4)] string? Reference = null,
     [property: Id(5)] TenderCardPayment? Card = null,
     [property: Id(6)] Guid? LineId = null,
-    [property: Id(7)] Money? Redeemed = null)
+    [property: Id(7)] Money? Redeemed = null,
+    [property: Id(8)] Money? AdditionalCharge = null)
 {
     /// <summary>Kinds charged through the payment gateway (a card of some sort).</summary>
     public static bool IsCardKind(TenderKind kind) => kind is TenderKind.Credit or TenderKind.Debit or TenderKind.Hsa or TenderKind.Fsa;

@@ -125,6 +125,68 @@ public sealed class InvoiceBook(IPersistentState<InvoiceState> state, InvoiceOut
         }
     }
 
+    /// <summary>
+    /// The additional charges the package tenders of a payment ask (the package's answer when it reserved them): each
+    /// becomes a line of the invoice (<see cref="PackageTenderRules.AdditionalChargeLine"/>) and the sale is reposted
+    /// with them, in the commit that records the tenders. A line already there (a repeated commit) is not added again;
+    /// a payment that was undone never gets here, so a released package adds nothing.
+    /// </summary>
+    public void AddAdditionalCharges(IEnumerable<Tender> tenders, DateTimeOffset now)
+    {
+        var charges = tenders
+            .Where(t => t.Kind == TenderKind.Package && t.AdditionalCharge is { IsPositive: true })
+            .Select(t => (Tender: t, Service: S.Lines.FirstOrDefault(l => l.Id == t.LineId)))
+            .Where(x => x.Service is not null && S.Lines.All(l => l.Id != PackageTenderRules.AdditionalChargeLineId(x.Tender.Id)))
+            .ToList();
+        if (charges.Count == 0)
+        {
+            return;
+        }
+
+        var before = Price();
+        foreach (var (tender, service) in charges)
+        {
+            S.Lines.Add(PackageTenderRules.AdditionalChargeLine(tender.Id, service!, tender.AdditionalCharge!.Value));
+        }
+
+        RepostSale(before, Price(), now);
+    }
+
+    /// <summary>
+    /// A package tender given back (refunded whole: its sessions return to the package) no longer owes the additional
+    /// charge it added: what is still due of that line is cancelled like the rest of a voided sale (reversed out of
+    /// revenue and receivable, listed as a cancellation). Whatever of it was already paid stays paid: the desk refunds
+    /// that tender if it should go back too.
+    /// </summary>
+    public void CancelAdditionalCharge(TenderRefund refund, DateTimeOffset now)
+    {
+        var tender = S.Tenders.First(t => t.Id == refund.TenderId);
+        if (tender.Kind != TenderKind.Package || tender.AdditionalCharge is not { IsPositive: true })
+        {
+            return;
+        }
+
+        var priced = Price();
+        var lineId = PackageTenderRules.AdditionalChargeLineId(tender.Id);
+        // A package tender is refunded whole, once (TenderRules), so this runs once per tender.
+        if (priced.Lines.FirstOrDefault(l => l.LineId == lineId) is not { } line)
+        {
+            return;
+        }
+
+        var amount = Money.Min(line.Charged, Totals(priced).BalanceDue);
+        if (!amount.IsPositive)
+        {
+            return;
+        }
+
+        var reason = $"{line.Line.Description} cancelled: the package session was given back";
+        var entry = CheckoutLedger.WriteOff($"{invoiceId:N}:additional-charge-cancelled:{tender.Id:N}", S.Number!, priced, SaleReversed(), amount,
+            JournalEntryKind.Void, reason);
+        outbox.Add(entry.Value("The additional charge's cancellation"), now);
+        S.WriteOffs.Add(new InvoiceWriteOff(Guid.NewGuid(), amount, reason, Guid.Empty, now, Cancellation: true));
+    }
+
     /// <summary>Card reservations of an undone payment that were authorised and then released: the patient saw a
     /// hold that went away; the payments list shows it so the desk can explain it.</summary>
     public void RecordReleasedAuthorizations(PendingPayment payment, DateTimeOffset now)

@@ -355,6 +355,74 @@ public sealed class InvoiceGrain(
         return await CommitAsync();
     }
 
+    /// <summary>
+    /// A threshold package's %-off reward on one line. The package grain gives the reward up in two steps around the
+    /// edit: reserved first (it checks owner/member, eligibility, restrictions and that a reward is unlocked), the
+    /// discount put on the line (refused edits — an invoice with money taken, a line that has a discount — release
+    /// the reservation), then committed. One operation id per line, so a retry is answered the package's first answer
+    /// and finds the discount already there; the reward is given up once.
+    /// </summary>
+    public async Task<InvoiceResult> ApplyPackageRewardAsync(PackageRewardCommand command)
+    {
+        ArgumentNullException.ThrowIfNull(command);
+        if (!S.Created)
+        {
+            return NotFound();
+        }
+
+        if (S.Lines.FirstOrDefault(l => l.Id == command.LineId) is not { } line)
+        {
+            return Fail(CheckoutRefusals.NotFoundOf("Invoice line"));
+        }
+
+        if (S.PatientId is not { } patientId)
+        {
+            return Fail(new Refusal(PackageRefusals.PatientRequired, "The invoice has no patient: a package reward is used by its owner or a member.", "purchaseId"));
+        }
+
+        var package = GrainFactory.GetGrain<IPackageBalanceGrain>(PackageKeys.For(_tenantId, command.PurchaseId));
+        if ((await package.GetAsync()).Package is not { } view)
+        {
+            return Validation("purchaseId", "No such package in this organisation.");
+        }
+
+        var operationId = $"invoice:{_invoiceId:N}:reward:{command.LineId:N}";
+        var (discount, refused) = PackageTenderRules.RewardDiscount(view, line);
+        if (refused is not null)
+        {
+            // A retry after the reward went on the line is answered as the first time was.
+            return line.Discount is { } applied && applied.Reason == $"{view.Terms.Name} reward" ? InvoiceResult.Ok(_book.View()) : Fail(refused);
+        }
+
+        var reserved = await package.ReserveAsync(new PackageRedemptionRequest(operationId, line.CatalogItemId!.Value, 1, null, patientId, S.ClinicId,
+            line.ProviderId, S.VisitId, time.GetUtcNow(), null, command.By, _invoiceId));
+        if (reserved.Refusal is { } packageRefusal)
+        {
+            return Fail(packageRefusal with { Field = packageRefusal.Field ?? "purchaseId" });
+        }
+
+        var result = await EditAsync(d =>
+        {
+            var index = d.Lines.FindIndex(l => l.Id == command.LineId);
+            d.Lines[index] = d.Lines[index] with { Discount = discount };
+            return null;
+        });
+        if (result.Refusal is not null)
+        {
+            await package.ReleaseAsync(operationId);
+            return result;
+        }
+
+        if ((await package.CommitAsync(operationId)).Refusal is { } notCommitted)
+        {
+            // The discount is saved; the reservation still holds the reward, so it cannot be used twice.
+            logger.LogError("Invoice {InvoiceId}: reward {OperationId} applied but not committed ({Code}: {Message})",
+                _invoiceId, operationId, notCommitted.Code, notCommitted.Message);
+        }
+
+        return result;
+    }
+
     public async Task<int> FlushProjectionAsync()
     {
         var pending = _outbox.Pending;

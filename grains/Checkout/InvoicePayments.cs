@@ -165,6 +165,8 @@ internal sealed class InvoicePayments(
         // Change kept as credit is not handed back: the tender records no change due (the invoice's changeDue is 0)
         // and says where the excess went. A card overpayment likewise records what it applies to the invoice; the card
         // was charged the whole amount (its payments-list row says so) and the excess is the wallet's.
+        // A package that asks an additional charge per session puts it on the invoice with the tender that used it.
+        book.AddAdditionalCharges(tenders.Select(p => p.Tender), now);
         var overpaid = tenders.Where(p => p.ToWallet is { IsPositive: true }).ToList();
         book.RecordTenders(tenders.Select(p => keepChange && p.Tender.ChangeDue.IsPositive
             ? p.Tender with { Tendered = p.Tender.Amount, Reference = p.Tender.Reference ?? $"{p.Tender.Tendered} tendered, {p.Tender.ChangeDue} kept as wallet credit" }
@@ -316,6 +318,7 @@ internal sealed class InvoicePayments(
     private async Task<InvoiceResult> CommitRefundAsync(string opKey, TenderRefund refund, TipAdjustmentCommand? tipAdjustment = null)
     {
         book.RecordRefund(refund, tipAdjustment, time.GetUtcNow());
+        book.CancelAdditionalCharge(refund, time.GetUtcNow());
         S.AppliedOperations.Add(opKey);
         return await commit();
     }

@@ -108,3 +108,7 @@ public static class KebabEnum
         return false;
     }
 }
+
+/// <param name="PurchaseId">The threshold package (owned or shared with the invoice's patient) whose unlocked %-off
+/// reward becomes the line's discount.</param>
+public sealed record PackageRewardRequest(Guid? PurchaseId);

@@ -34,6 +34,8 @@ public static partial class InvoicesApi
         invoices.MapPost("/{invoiceId:guid}/lines", AddLine).WithName("AddInvoiceLine");
         invoices.MapPut("/{invoiceId:guid}/lines/{lineId:guid}", UpdateLine).WithName("UpdateInvoiceLine");
         invoices.MapDelete("/{invoiceId:guid}/lines/{lineId:guid}", RemoveLine).WithName("RemoveInvoiceLine");
+        invoices.MapPost("/{invoiceId:guid}/lines/{lineId:guid}/package-reward", ApplyPackageReward).WithName("ApplyPackageReward")
+            .WithIdempotency();
         invoices.MapPut("/{invoiceId:guid}/discount", SetDiscount).WithName("SetInvoiceDiscount");
         invoices.MapDelete("/{invoiceId:guid}/discount", ClearDiscount).WithName("ClearInvoiceDiscount");
         invoices.MapPut("/{invoiceId:guid}/tip", SetTip).WithName("SetInvoiceTip");
@@ -355,6 +357,26 @@ public static partial class InvoicesApi
     {
         var grain = Grain(grains, user, invoiceId);
         return await Visible(grain, user) is null ? ApiProblems.NotFound("Invoice") : Respond(user, await grain.RemoveLineAsync(lineId));
+    }
+
+    /// <summary>The patient's unlocked %-off reward of a threshold package, as the line's discount; the package gives
+    /// the reward up (one per line: a retry is answered the same invoice).</summary>
+    private static async Task<Results<Ok<InvoiceView>, ValidationProblem, ProblemHttpResult>> ApplyPackageReward(
+        Guid invoiceId, Guid lineId, PackageRewardRequest? request, CurrentUser user, IGrainFactory grains)
+    {
+        var grain = Grain(grains, user, invoiceId);
+        if (await Visible(grain, user) is null)
+        {
+            return ApiProblems.NotFound("Invoice");
+        }
+
+        if (request?.PurchaseId is not { } purchaseId)
+        {
+            return ApiProblems.Validation("purchaseId", "purchaseId (the threshold package whose reward applies) is required.");
+        }
+
+        return Respond(user, await grain.ApplyPackageRewardAsync(
+            new PackageRewardCommand($"reward:{lineId:N}", lineId, purchaseId, user.UserId)));
     }
 
     private static async Task<Results<Ok<InvoiceView>, ValidationProblem, ProblemHttpResult>> SetDiscount(

@@ -56,8 +56,8 @@ public enum TenderStepStatus
 /// <summary>The answer to one step. <see cref="Card"/> is filled by a card reservation; <see cref="Captured"/> says
 /// the processor took the money at reservation already (then there is nothing left to capture);
 /// <see cref="GatewayRefundId"/> is the processor's refund id. A balance tender's reservation answers the value it
-/// drew in <see cref="Redeemed"/>; a refusal may name the request field it is about (<see cref="Field"/>, e.g.
-/// <c>purchaseId</c>).</summary>
+/// drew in <see cref="Redeemed"/> (and a package the additional charge it asks, <see cref="AdditionalCharge"/>); a
+/// refusal may name the request field it is about (<see cref="Field"/>, e.g. <c>purchaseId</c>).</summary>
 public sealed record TenderStep(
     TenderStepStatus Status,
     TenderCardPayment? Card = null,
@@ -66,7 +66,8 @@ public sealed record TenderStep(
     bool Captured = false,
     string? GatewayRefundId = null,
     Money? Redeemed = null,
-    string? Field = null)
+    string? Field = null,
+    Money? AdditionalCharge = null)
 {
     public static TenderStep Done { get; } = new(TenderStepStatus.Done);
 

@@ -72,7 +72,8 @@ public sealed class PackageTenderSource(TenderContext context) : ITenderSource
                 : Refused(refusal.Code, "purchaseId", refusal.Message);
         }
 
-        return new TenderStep(TenderStepStatus.Done, Redeemed: answer.Redemption?.Value ?? tender.Tender.Amount);
+        return new TenderStep(TenderStepStatus.Done, Redeemed: answer.Redemption?.Value ?? tender.Tender.Amount,
+            AdditionalCharge: answer.Redemption?.AdditionalCharge is { IsPositive: true } charge ? charge : null);
     }
 
     public async Task<TenderStep> CaptureAsync(PendingTender tender, CancellationToken cancellationToken)

@@ -63,6 +63,7 @@ public sealed class PaymentOrchestrator(TenderSources sources, Func<Task> persis
                 tender.Tender = tender.Tender with
                 {
                     Card = step.Card, Reference = tender.Tender.Reference ?? step.Card?.PaymentId, Redeemed = step.Redeemed ?? tender.Tender.Redeemed,
+                    AdditionalCharge = step.AdditionalCharge ?? tender.Tender.AdditionalCharge,
                 };
                 tender.Phase = step.Captured ? TenderPhase.Captured : TenderPhase.Reserved;
                 // Saved before the next reservation, so a crash from here on knows this one exists.

@@ -85,5 +85,58 @@ public static class PackageTenderRules
     public static int Sessions(InvoiceLine line) =>
         line.Kind == InvoiceLineKind.Service ? (int)decimal.Max(1m, decimal.Truncate(line.Quantity)) : 1;
 
+    /// <summary>
+    /// The line a package's additional charge per session adds to the invoice when its tender commits: priced at the
+    /// charge (a service line: a charge per session, also with an injectable or filler) and taxed and earned like the
+    /// treatment it goes with (same tax and income category, tax-inclusive or not,
+    /// provider, HSA/FSA flag), without a catalog item so no package pays it. Its id is derived from the tender's, so
+    /// a commit repeated after a crash finds it instead of adding a second one.
+    /// </summary>
+    public static InvoiceLine AdditionalChargeLine(Guid tenderId, InvoiceLine service, Money charge)
+    {
+        ArgumentNullException.ThrowIfNull(service);
+        return new InvoiceLine(AdditionalChargeLineId(tenderId), InvoiceLineKind.Service,
+            $"Additional charge — {service.Description}", 1m, charge, service.ProviderId, service.TaxCategory, service.IncomeCategory,
+            service.HsaFsaEligible, service.PriceIncludesTax, TaxRateIds: service.TaxRateIds);
+    }
+
+    /// <summary>
+    /// The line discount a threshold package's %-off reward gives a line: the package must be a threshold package whose
+    /// reward is a percentage, with a reward unlocked, and the line a catalog treatment it names; a line that already
+    /// has a discount keeps it (the desk removes that first: two discounts never stack). The package grain decides the
+    /// rest when it gives the reward up (owner or member, restrictions, clinic).
+    /// </summary>
+    public static (Discount? Discount, Refusal? Refusal) RewardDiscount(MedSpa.GrainInterfaces.Packages.PackageView package, InvoiceLine line)
+    {
+        ArgumentNullException.ThrowIfNull(package);
+        ArgumentNullException.ThrowIfNull(line);
+        if (package.Terms is not { Type: MedSpa.GrainInterfaces.Packages.PackageType.Threshold, Threshold: { Reward: MedSpa.GrainInterfaces.Packages.ThresholdRewardKind.PercentOff, RewardPercent: { } percent } })
+        {
+            return (null, Refusal.Invalid("purchaseId", $"{package.Terms.Name} has no %-off reward: only a threshold package rewarding a percentage off applies to a line."));
+        }
+
+        if (!IsRedeemable(line))
+        {
+            return (null, Refusal.Invalid("lineId", "A %-off reward applies to a catalog service line (a service, injectable or filler of the catalog)."));
+        }
+
+        if (line.Discount is not null)
+        {
+            return (null, CheckoutRefusals.ConflictOn("lineId", $"The line already has a discount ({line.Discount.Reason ?? "no reason"}); remove it before applying the reward."));
+        }
+
+        return (Discount.OfPercent(percent, $"{package.Terms.Name} reward"), null);
+    }
+
+    /// <summary>The id of the additional-charge line of a package tender (a name-based UUID of the tender id).</summary>
+    public static Guid AdditionalChargeLineId(Guid tenderId)
+    {
+        var hash = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes($"medspa:additional-charge:{tenderId:N}"));
+        var bytes = hash.AsSpan(0, 16).ToArray();
+        bytes[6] = (byte)((bytes[6] & 0x0F) | 0x80); // version 8 (custom)
+        bytes[8] = (byte)((bytes[8] & 0x3F) | 0x80); // RFC variant
+        return new Guid(bytes, bigEndian: true);
+    }
+
     private static (IReadOnlyList<TenderInput>, Refusal?) Refuse(string field, string message) => ([], Refusal.Invalid(field, message));
 }
