@@ -23,7 +23,8 @@ public enum TenderKind
 
 /// <summary>
 /// A tender applied to an invoice. <see cref="Amount"/> is what it pays off the invoice; for cash,
-/// <see cref="Tendered"/> is what was handed over and the difference is change given back.
+/// <see cref="Tendered"/> is what was handed over and the difference is change given back; for a card that paid more
+/// than the balance with the excess kept as wallet credit, <see cref="Tendered"/> is what the card was charged.
 /// <see cref="Reference"/> names the card payment, gift card code or package purchase it came from.
 /// <see cref="Card"/> is set for tenders taken through the payment gateway (credit, debit, HSA, FSA).
 /// A package tender pays the service line <see cref="LineId"/>; <see cref="Redeemed"/> is the value the package

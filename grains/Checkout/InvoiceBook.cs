@@ -107,9 +107,9 @@ public sealed class InvoiceBook(IPersistentState<InvoiceState> state, InvoiceOut
     }
 
     /// <summary>Tenders taken (all captured): each debits its account and, for a card, is a charge on the payments list
-    /// (for the amount in <paramref name="charged"/> when the card was charged more than it applies: an overpayment
-    /// kept as wallet credit).</summary>
-    public void RecordTenders(IEnumerable<Tender> tenders, DateTimeOffset now, IReadOnlyDictionary<Guid, Money>? charged = null)
+    /// (for what the card was charged: more than it applies when the excess was kept as wallet credit, see
+    /// <see cref="Tender.Tendered"/>).</summary>
+    public void RecordTenders(IEnumerable<Tender> tenders, DateTimeOffset now)
     {
         foreach (var tender in tenders)
         {
@@ -119,8 +119,7 @@ public sealed class InvoiceBook(IPersistentState<InvoiceState> state, InvoiceOut
             outbox.Add(CheckoutLedger.Tender(operation, S.Number!, tender), now);
             if (tender.Card is { } card)
             {
-                outbox.AddCard(operation, "charge", "succeeded", tender, card,
-                    charged is not null && charged.TryGetValue(tender.Id, out var whole) ? whole : tender.Amount, null, now);
+                outbox.AddCard(operation, "charge", "succeeded", tender, card, tender.Tendered ?? tender.Amount, null, now);
             }
         }
     }

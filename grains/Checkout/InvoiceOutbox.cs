@@ -109,10 +109,12 @@ public sealed class InvoiceOutbox(IPersistentState<InvoiceState> state, IInvoice
             // A refund to the wallet left the card untouched.
             var refunded = Money.Sum(S.Refunds.Where(r => r.TenderId == t.Id && !r.ToWallet).Select(r => r.Amount), S.Currency);
             var card = t.Card!;
+            // A card overpayment kept as wallet credit was charged more than it applies to the invoice (Tendered).
+            var charged = t.Tendered ?? t.Amount;
             return new CardPaymentRow(
                 tenantId, card.PaymentId, card.Gateway, S.ClinicId, invoiceId, t.Id, S.PatientId, KebabKind(t.Kind),
-                refunded == t.Amount ? "refunded" : refunded.IsPositive ? "partially-refunded" : "succeeded",
-                S.Currency, t.Amount.Amount, t.Amount.Amount, refunded.Amount, card.PaymentMethodId, card.Card?.Brand,
+                refunded == charged ? "refunded" : refunded.IsPositive ? "partially-refunded" : "succeeded",
+                S.Currency, charged.Amount, charged.Amount, refunded.Amount, card.PaymentMethodId, card.Card?.Brand,
                 card.Card?.Funding.ToString().ToLowerInvariant(), card.Card?.Last4, card.Card?.ExpMonth, card.Card?.ExpYear,
                 card.Card?.CvcCheck.ToString().ToLowerInvariant(), card.Card?.PostalCodeCheck.ToString().ToLowerInvariant());
         }).ToList();

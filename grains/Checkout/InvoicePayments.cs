@@ -163,16 +163,16 @@ internal sealed class InvoicePayments(
         var change = Money.Sum(tenders.Select(p => p.Tender.ChangeDue), S.Currency);
         var keepChange = changeToWallet && change.IsPositive;
         // Change kept as credit is not handed back: the tender records no change due (the invoice's changeDue is 0)
-        // and says where the excess went. A card overpayment likewise records what it applies to the invoice; the card
-        // was charged the whole amount (its payments-list row says so) and the excess is the wallet's.
+        // and says where the excess went. A card overpayment likewise records what it applies to the invoice (Amount)
+        // and what the card was charged (Tendered, as cash records what was handed over); the excess is the wallet's.
         // A package that asks an additional charge per session puts it on the invoice with the tender that used it.
         book.AddAdditionalCharges(tenders.Select(p => p.Tender), now);
         var overpaid = tenders.Where(p => p.ToWallet is { IsPositive: true }).ToList();
         book.RecordTenders(tenders.Select(p => keepChange && p.Tender.ChangeDue.IsPositive
             ? p.Tender with { Tendered = p.Tender.Amount, Reference = p.Tender.Reference ?? $"{p.Tender.Tendered} tendered, {p.Tender.ChangeDue} kept as wallet credit" }
             : p.ToWallet is { IsPositive: true } excess
-            ? p.Tender with { Amount = p.Tender.Amount - excess }
-            : p.Tender), now, overpaid.ToDictionary(p => p.Tender.Id, p => p.Tender.Amount));
+            ? p.Tender with { Amount = p.Tender.Amount - excess, Tendered = p.Tender.Amount }
+            : p.Tender), now);
         foreach (var p in overpaid)
         {
             // Queued with this commit like kept change: the wallet posts Dr card clearing, Cr patient-wallet for it.

@@ -13,7 +13,7 @@ namespace MedSpa.Api.Features.Packages;
 /// </summary>
 public sealed record RedemptionBody(
     string? OperationId, Guid? ServiceId, int? Quantity, MoneyRequest? Amount, Guid? PatientId, Guid? ClinicId,
-    Guid? ProviderId, Guid? VisitId, DateTimeOffset? At, DateTimeOffset? BookedAt);
+    Guid? ProviderId, Guid? VisitId, DateTimeOffset? At, DateTimeOffset? BookedAt, Guid? InvoiceId = null);
 
 /// <summary>Auto-redeem: the service, where, with whom and when; the server picks the package (soonest-expiring,
 /// lowest balance, best value). <c>online</c>: an online booking, which only uses packages that allow it.</summary>
@@ -38,11 +38,12 @@ public sealed record PackageRemaining(
 
 /// <summary>
 /// The answer to a redemption: what was redeemed (<see cref="Redemption"/>), what to add to the visit's invoice
-/// (<see cref="AdditionalCharge"/>), the staff compensation recorded, and what is left.
+/// (<see cref="AdditionalCharge"/>), the staff compensation recorded, and what is left. <see cref="InvoiceLineId"/>:
+/// the invoice line the additional charge became, when the redemption named an invoice that could take it.
 /// </summary>
 public sealed record PackageRedemptionResult(
     Guid PurchaseId, string PackageName, PackageRedemption Redemption, Money AdditionalCharge, Money StaffCompensation,
-    PackageRemaining Remaining)
+    PackageRemaining Remaining, Guid? InvoiceLineId = null)
 {
     public static PackageRedemptionResult Of(PackageView package, PackageRedemption redemption) =>
         new(package.PurchaseId, package.Terms.Name, redemption, redemption.AdditionalCharge, redemption.StaffCompensation,

@@ -157,14 +157,25 @@ public static class PackagesApi
             return bad;
         }
 
+        // The invoice its additional charge goes on, checked before anything is redeemed.
+        var (invoice, invoiceProblem) = await RedemptionInvoiceLink.ResolveAsync(grains, user, body.InvoiceId, body.VisitId, patientId);
+        if (invoiceProblem is not null)
+        {
+            return invoiceProblem;
+        }
+
         // Sessions; a wallet package takes the amount (default: the service's session value per session).
         var request = new PackageRedemptionRequest(
             operationId!, body.ServiceId!.Value, body.Quantity ?? 1, amount, patientId, body.ClinicId.Value,
-            body.ProviderId, body.VisitId, body.At ?? DateTimeOffset.UtcNow, body.BookedAt, user.UserId);
+            body.ProviderId, body.VisitId, body.At ?? DateTimeOffset.UtcNow, body.BookedAt, user.UserId, invoice is null ? null : body.InvoiceId);
         var answer = await grain.RedeemAsync(request);
-        return answer is { Package: { } after, Redemption: { } redemption, Refusal: null }
-            ? TypedResults.Created($"/api/packages/{purchaseId}", PackageRedemptionResult.Of(after, redemption))
-            : RefusalOf(answer);
+        if (answer is not { Package: { } after, Redemption: { } redemption, Refusal: null })
+        {
+            return RefusalOf(answer);
+        }
+
+        var lineId = invoice is null ? null : await RedemptionInvoiceLink.AddChargeAsync(invoice, user, db, purchaseId, redemption, ct);
+        return TypedResults.Created($"/api/packages/{purchaseId}", PackageRedemptionResult.Of(after, redemption) with { InvoiceLineId = lineId });
     }
 
     private static async Task<Results<Ok<PackageRedemptionResult>, ValidationProblem, ProblemHttpResult>> Reverse(

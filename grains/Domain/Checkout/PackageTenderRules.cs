@@ -92,10 +92,14 @@ public static class PackageTenderRules
     /// provider, HSA/FSA flag), without a catalog item so no package pays it. Its id is derived from the tender's, so
     /// a commit repeated after a crash finds it instead of adding a second one.
     /// </summary>
-    public static InvoiceLine AdditionalChargeLine(Guid tenderId, InvoiceLine service, Money charge)
+    public static InvoiceLine AdditionalChargeLine(Guid tenderId, InvoiceLine service, Money charge) =>
+        AdditionalChargeLineWithId(AdditionalChargeLineId(tenderId), service, charge);
+
+    /// <summary>The additional-charge line with a given id (a front-desk redemption's: derived from its operation id).</summary>
+    public static InvoiceLine AdditionalChargeLineWithId(Guid lineId, InvoiceLine service, Money charge)
     {
         ArgumentNullException.ThrowIfNull(service);
-        return new InvoiceLine(AdditionalChargeLineId(tenderId), InvoiceLineKind.Service,
+        return new InvoiceLine(lineId, InvoiceLineKind.Service,
             $"Additional charge — {service.Description}", 1m, charge, service.ProviderId, service.TaxCategory, service.IncomeCategory,
             service.HsaFsaEligible, service.PriceIncludesTax, TaxRateIds: service.TaxRateIds);
     }
@@ -129,9 +133,13 @@ public static class PackageTenderRules
     }
 
     /// <summary>The id of the additional-charge line of a package tender (a name-based UUID of the tender id).</summary>
-    public static Guid AdditionalChargeLineId(Guid tenderId)
+    public static Guid AdditionalChargeLineId(Guid tenderId) => AdditionalChargeLineId($"tender:{tenderId:N}");
+
+    /// <summary>The id of the additional-charge line of a redemption (a name-based UUID of what caused it): the same
+    /// redemption always names the same line, so adding it again finds it.</summary>
+    public static Guid AdditionalChargeLineId(string cause)
     {
-        var hash = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes($"medspa:additional-charge:{tenderId:N}"));
+        var hash = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes($"medspa:additional-charge:{cause}"));
         var bytes = hash.AsSpan(0, 16).ToArray();
         bytes[6] = (byte)((bytes[6] & 0x0F) | 0x80); // version 8 (custom)
         bytes[8] = (byte)((bytes[8] & 0x3F) | 0x80); // RFC variant

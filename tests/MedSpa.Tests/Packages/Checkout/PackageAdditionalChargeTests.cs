@@ -122,4 +122,51 @@ public sealed class PackageAdditionalChargeTests(CardCheckoutFactory factory) : 
         Assert.Equal(-45_000, tb.Closing("package-liability"));
         Assert.Equal(0, tb.Closing("accounts-receivable"));
     }
+
+    [Fact]
+    public async Task A_front_desk_redemption_naming_an_open_invoice_adds_the_charge_there_once()
+    {
+        var (world, purchaseId) = await PackageWithChargeAsync(factory);
+        var invoiceId = await world.CreateInvoiceAsync();
+        var url = $"/api/packages/{purchaseId}/redemptions";
+        var key = Guid.NewGuid().ToString("N");
+        var body = new { serviceId = world.ServiceId, clinicId = world.Tenant.ClinicId, invoiceId };
+
+        var redeemed = await world.Desk.SendAsync(HttpMethod.Post, url, body, HttpStatusCode.Created, key);
+        var replay = await world.Desk.SendAsync(HttpMethod.Post, url, body, HttpStatusCode.Created, key);
+        Assert.Equal(Charge, redeemed.Amount("additionalCharge"));
+        var lineId = redeemed.GetProperty("invoiceLineId").GetGuid();
+        Assert.Equal(lineId, replay.GetProperty("invoiceLineId").GetGuid());
+        var invoice = await world.Desk.GetInvoiceAsync(invoiceId);
+        var line = Assert.Single(invoice.GetProperty("lines").EnumerateArray()).GetProperty("line");
+        Assert.Equal((lineId, "Additional charge — HydraFacial", Charge),
+            (line.GetProperty("id").GetGuid(), line.GetProperty("description").GetString(), line.Amount("unitPrice")));
+        Assert.Equal("services", line.GetProperty("incomeCategory").GetString());
+        Assert.Equal(4, (await world.PackageAsync(purchaseId))!.SessionsLeft);
+
+        // The desk collects it with the invoice; the ledger balances.
+        await world.Desk.OpenAsync(invoiceId);
+        Assert.Equal("paid", (await world.Desk.PayAsync(invoiceId, new[] { new { kind = "cash", amount = Usd(Charge) } })).GetProperty("status").GetString());
+        var tb = await world.TrialBalanceAsync();
+        Assert.Equal(0, tb.Closing("accounts-receivable"));
+        Assert.Equal(-36_000, tb.Closing("package-liability"));
+
+        // Without an invoice the answer reports the charge and adds it nowhere.
+        var alone = await world.Desk.SendAsync(HttpMethod.Post, url, new { serviceId = world.ServiceId, clinicId = world.Tenant.ClinicId },
+            HttpStatusCode.Created, Guid.NewGuid().ToString("N"));
+        Assert.Equal(Charge, alone.Amount("additionalCharge"));
+        Assert.Equal(JsonValueKind.Null, alone.GetProperty("invoiceLineId").ValueKind);
+
+        // An invoice of no one in this organisation, or of another patient, is refused before anything is redeemed.
+        var unknown = await world.Desk.TrySendAsync(HttpMethod.Post, url,
+            new { serviceId = world.ServiceId, clinicId = world.Tenant.ClinicId, invoiceId = Guid.NewGuid() }, Guid.NewGuid().ToString("N"));
+        Assert.Equal(HttpStatusCode.BadRequest, unknown.Status);
+        Assert.True(unknown.Body.GetProperty("errors").TryGetProperty("invoiceId", out _), unknown.Body.ToString());
+        var someoneElse = await world.Desk.SendAsync(HttpMethod.Post, "/api/invoices", new { clinicId = world.Tenant.ClinicId }, HttpStatusCode.Created);
+        var foreign = await world.Desk.TrySendAsync(HttpMethod.Post, url,
+            new { serviceId = world.ServiceId, clinicId = world.Tenant.ClinicId, invoiceId = someoneElse.GetProperty("id").GetGuid() },
+            Guid.NewGuid().ToString("N"));
+        Assert.Equal(HttpStatusCode.BadRequest, foreign.Status);
+        Assert.Equal(3, (await world.PackageAsync(purchaseId))!.SessionsLeft);
+    }
 }
