@@ -53,7 +53,8 @@ public interface IInvoiceGrain : IGrainWithStringKey
     [Alias("apply-package-reward")] Task<InvoiceResult> ApplyPackageRewardAsync(PackageRewardCommand command);
 }
 
-/// <summary>Apply the %-off reward of threshold package <see cref="PurchaseId"/> to the invoice's line <see cref="LineId"/>.</summary>
+/// <summary>Apply the %-off reward of threshold package <see cref="PurchaseId"/> to the invoice's line <see cref="LineId"/>.
+/// <see cref="OperationId"/> is the client's request key; the reward goes on a line once whatever the key.</summary>
 [GenerateSerializer, Immutable, Alias("medspa.checkout.package-reward-command.v1")]
 public sealed record PackageRewardCommand(
     [property: Id(0)] string OperationId,

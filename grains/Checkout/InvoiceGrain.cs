@@ -303,8 +303,9 @@ public sealed class InvoiceGrain(
 
         if (S.Lifecycle == InvoiceLifecycle.Draft)
         {
-            // A draft was never posted: voiding it discards it, with nothing to reverse.
+            // A draft was never posted: voiding it discards it, with nothing to reverse (rewards go back).
             S.Lifecycle = InvoiceLifecycle.Voided;
+            _packages.DropRewards([]);
             return await CommitAsync();
         }
 
@@ -321,6 +322,7 @@ public sealed class InvoiceGrain(
         }
 
         _book.Void(priced, totals, reason, time.GetUtcNow());
+        _packages.DropRewards([]);
         return await CommitAsync();
     }
 
@@ -360,7 +362,8 @@ public sealed class InvoiceGrain(
     /// edit: reserved first (it checks owner/member, eligibility, restrictions and that a reward is unlocked), the
     /// discount put on the line (refused edits — an invoice with money taken, a line that has a discount — release
     /// the reservation), then committed. One operation id per line, so a retry is answered the package's first answer
-    /// and finds the discount already there; the reward is given up once.
+    /// and finds the discount already there; the reward is given up once. Removing the line, changing its discount or
+    /// voiding the invoice gives it back (<see cref="InvoicePackages.DropRewards"/>).
     /// </summary>
     public async Task<InvoiceResult> ApplyPackageRewardAsync(PackageRewardCommand command)
     {
@@ -386,12 +389,15 @@ public sealed class InvoiceGrain(
             return Validation("purchaseId", "No such package in this organisation.");
         }
 
-        var operationId = $"invoice:{_invoiceId:N}:reward:{command.LineId:N}";
+        // Per line and invoice version: a retry of an application that never committed reuses it (the package answers
+        // its first answer), while applying again after the reward was given back is a new package operation.
+        var operationId = $"invoice:{_invoiceId:N}:reward:{command.LineId:N}:{S.Version}";
         var (discount, refused) = PackageTenderRules.RewardDiscount(view, line);
         if (refused is not null)
         {
             // A retry after the reward went on the line is answered as the first time was.
-            return line.Discount is { } applied && applied.Reason == $"{view.Terms.Name} reward" ? InvoiceResult.Ok(_book.View()) : Fail(refused);
+            return S.PackageRewards.TryGetValue(command.LineId, out var use) && use.PurchaseId == command.PurchaseId
+                ? InvoiceResult.Ok(_book.View()) : Fail(refused);
         }
 
         var reserved = await package.ReserveAsync(new PackageRedemptionRequest(operationId, line.CatalogItemId!.Value, 1, null, patientId, S.ClinicId,
@@ -401,6 +407,8 @@ public sealed class InvoiceGrain(
             return Fail(packageRefusal with { Field = packageRefusal.Field ?? "purchaseId" });
         }
 
+        // Remembered with the edit (a later edit that drops the discount, or a void, gives the reward back).
+        S.PackageRewards[command.LineId] = new PackageRewardUse(command.PurchaseId, operationId, discount!);
         var result = await EditAsync(d =>
         {
             var index = d.Lines.FindIndex(l => l.Id == command.LineId);
@@ -409,6 +417,7 @@ public sealed class InvoiceGrain(
         });
         if (result.Refusal is not null)
         {
+            S.PackageRewards.Remove(command.LineId);
             await package.ReleaseAsync(operationId);
             return result;
         }
@@ -481,6 +490,7 @@ public sealed class InvoiceGrain(
         S.TipSplit = draft.TipSplit;
         // Terms of lines still on the invoice only (a removed package line sells nothing).
         S.PackageTerms = draft.PackageTerms.Where(t => draft.Lines.Any(l => l.Id == t.Key)).ToDictionary();
+        _packages.DropRewards(draft.Lines);
         if (before is not null)
         {
             _book.RepostSale(before, after!, time.GetUtcNow());

@@ -28,7 +28,21 @@ internal sealed class InvoicePackages(
     private InvoiceState S => state.State;
 
     /// <summary>True while a package creation or closing is still to be delivered to its grain.</summary>
-    public bool Pending => S.PackagesToCreate.Count > 0 || S.PackagesToClose.Count > 0;
+    public bool Pending => S.PackagesToCreate.Count > 0 || S.PackagesToClose.Count > 0 || S.RewardsToRelease.Count > 0;
+
+    /// <summary>Called with an accepted edit's lines (or with none when the invoice is voided): a reward whose line is
+    /// gone, or no longer carries the reward's discount, is queued to go back to its package with this commit.</summary>
+    public void DropRewards(IReadOnlyList<InvoiceLine> lines)
+    {
+        foreach (var (lineId, use) in S.PackageRewards.ToList())
+        {
+            if (lines.FirstOrDefault(l => l.Id == lineId)?.Discount != use.Discount)
+            {
+                S.PackageRewards.Remove(lineId);
+                S.RewardsToRelease.Add(use);
+            }
+        }
+    }
 
     /// <summary>A package-sale line priced from its definition (read within the invoice's tenant: another
     /// organisation's definition is not found), with the terms it sells.</summary>
@@ -111,12 +125,24 @@ internal sealed class InvoicePackages(
                 S.PackagesToClose.RemoveAt(0);
             }
 
+            while (S.RewardsToRelease.Count > 0)
+            {
+                var next = S.RewardsToRelease[0];
+                if ((await Grain(next.PurchaseId).ReleaseAsync(next.OperationId)).Refusal is { Code: not PackageRefusals.NotFound } refused)
+                {
+                    logger.LogError("Invoice {InvoiceId}: giving reward {OperationId} back to package {PurchaseId} was refused ({Code}: {Message})",
+                        invoiceId, next.OperationId, next.PurchaseId, refused.Code, refused.Message);
+                }
+
+                S.RewardsToRelease.RemoveAt(0);
+            }
+
             return true;
         }
         catch (Exception e) when (e is TimeoutException or OrleansException)
         {
             logger.LogWarning(e, "Invoice {InvoiceId}: package creation/closing deferred ({Pending} pending)",
-                invoiceId, S.PackagesToCreate.Count + S.PackagesToClose.Count);
+                invoiceId, S.PackagesToCreate.Count + S.PackagesToClose.Count + S.RewardsToRelease.Count);
             return false;
         }
     }

@@ -94,6 +94,14 @@ public sealed class InvoiceState
     /// <summary>Sold packages to close as refunded (saved with the refund that reversed them), removed once closed.</summary>
     [Id(35)] public List<PackageClosingIntent> PackagesToClose { get; set; } = [];
 
+    /// <summary>Threshold-package %-off rewards on lines of this invoice (line → the package and the discount it
+    /// gave): a line removed, or its discount changed, gives the reward back (<see cref="RewardsToRelease"/>).</summary>
+    [Id(36)] public Dictionary<Guid, PackageRewardUse> PackageRewards { get; set; } = [];
+
+    /// <summary>Rewards to give back to their packages (saved with the change that dropped them), removed once the
+    /// package answered; releasing again is a no-op for the package.</summary>
+    [Id(37)] public List<PackageRewardUse> RewardsToRelease { get; set; } = [];
+
     /// <summary>Credits owed to the patient's wallet (a refund to credit, cash change kept as credit), saved with the
     /// change that caused them and delivered to the wallet grain after (idempotent by operation id, retried until
     /// answered). Id 40: leaves room for other issue-14 fields.</summary>
@@ -104,6 +112,14 @@ public sealed class InvoiceState
 public sealed record PackagePurchaseIntent(
     [property: Id(0)] Guid PurchaseId,
     [property: Id(1)] PackagePurchase Purchase);
+
+/// <summary>A threshold package's reward used on a line: the package, the package operation that took it, and the
+/// line discount it gave.</summary>
+[GenerateSerializer, Immutable, Alias("medspa.checkout.package-reward-use.v1")]
+public sealed record PackageRewardUse(
+    [property: Id(0)] Guid PurchaseId,
+    [property: Id(1)] string OperationId,
+    [property: Id(2)] Discount Discount);
 
 [GenerateSerializer, Immutable, Alias("medspa.checkout.package-closing-intent.v1")]
 public sealed record PackageClosingIntent(

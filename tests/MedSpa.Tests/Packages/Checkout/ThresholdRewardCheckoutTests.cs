@@ -106,4 +106,31 @@ public sealed class ThresholdRewardCheckoutTests(CardCheckoutFactory factory) : 
             HttpStatusCode.BadRequest, "purchaseId");
         Assert.Equal(1, (await world.PackageAsync(purchaseId))!.RewardsAvailable);
     }
+
+    [Fact]
+    public async Task Removing_the_line_or_voiding_the_invoice_gives_the_reward_back()
+    {
+        var (world, purchaseId) = await UnlockedAsync();
+        var (invoiceId, lineId) = await ServiceInvoiceAsync(world);
+        var (status, _) = await ApplyAsync(world, invoiceId, lineId, purchaseId);
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Equal(0, (await world.PackageAsync(purchaseId))!.RewardsAvailable);
+
+        // The desk removes the line: the reward goes back to the package.
+        await world.Desk.SendAsync(HttpMethod.Delete, $"/api/invoices/{invoiceId}/lines/{lineId}", null);
+        Assert.Equal(1, (await world.PackageAsync(purchaseId))!.RewardsAvailable);
+
+        // Applied again on another line, then the draft is voided: back again, and usable on a new invoice.
+        var again = await world.Desk.AddLineAsync(invoiceId, world.ServiceLine());
+        var secondLine = again.GetProperty("lines")[0].GetProperty("line").GetProperty("id").GetGuid();
+        Assert.Equal(HttpStatusCode.OK, (await ApplyAsync(world, invoiceId, secondLine, purchaseId)).Item1);
+        Assert.Equal(0, (await world.PackageAsync(purchaseId))!.RewardsAvailable);
+        await world.Desk.SendAsync(HttpMethod.Post, $"/api/invoices/{invoiceId}/void", new { reason = "patient left" });
+        Assert.Equal(1, (await world.PackageAsync(purchaseId))!.RewardsAvailable);
+
+        var (next, nextLine) = await ServiceInvoiceAsync(world);
+        Assert.Equal(HttpStatusCode.OK, (await ApplyAsync(world, next, nextLine, purchaseId)).Item1);
+        var package = await world.PackageAsync(purchaseId);
+        Assert.Equal((0, 0L), (package!.RewardsAvailable, package.Reserved.Amount));
+    }
 }
