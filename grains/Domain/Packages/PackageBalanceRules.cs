@@ -26,7 +26,7 @@ public static class PackageBalanceRules
     public const int RememberedOperations = 4096;
 
     /// <summary>Settled redemptions kept in memory for quick replays; older ones are read back from their rows.</summary>
-    public const int SettledRedemptionsKept = 128;
+    public const int SettledRedemptionsKept = 32;
 
     public const int MaxOperationIdLength = 100;
 
