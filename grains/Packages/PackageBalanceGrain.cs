@@ -222,6 +222,11 @@ public sealed class PackageBalanceGrain(
 
         // From here to CommitAsync nothing awaits: check and apply are one step on the single-threaded activation.
         var now = time.GetUtcNow();
+        if (PackageBalanceRules.RefundHeld(W, now) is { } held0)
+        {
+            return Refused(held0, PackageBalanceRules.View(W)); // not remembered: the same request may go ahead shortly
+        }
+
         var (take, refusal) = PackageBalanceRules.Plan(W, request, now);
         if (refusal is not null)
         {
@@ -323,6 +328,11 @@ public sealed class PackageBalanceGrain(
         }
 
         var now = time.GetUtcNow();
+        if (PackageBalanceRules.RefundHeld(W, now) is { } refunding)
+        {
+            return Refused(refunding, PackageBalanceRules.View(W));
+        }
+
         PackageBalanceRules.Restore(W, record.Redemption.ServiceId, record.Redemption.PatientId, record.Take);
         if (W.Status is PackageStatus.Expired or PackageStatus.Cancelled && record.Take.Value > 0)
         {
@@ -393,6 +403,11 @@ public sealed class PackageBalanceGrain(
                 $"{W.Terms.Name} is {W.Status.ToString().ToLowerInvariant()}: nothing can be restored to it."),
             _ => null,
         };
+        if (refusal is null && PackageBalanceRules.RefundHeld(W, time.GetUtcNow()) is { } refunding)
+        {
+            return Refused(refunding, PackageBalanceRules.View(W)); // not remembered: it may go ahead once the refund is done
+        }
+
         if (refusal is not null)
         {
             return await RefuseAsync(reversal.OperationId, fingerprint, refusal);
@@ -567,8 +582,63 @@ public sealed class PackageBalanceGrain(
         }
 
         Post(PackageBalanceRules.Close(W, closing, JournalKey("close", closing.OperationId)), W.Purchase!.ClinicId, closing.At);
+        if (W.RefundHold?.OperationId == closing.OperationId)
+        {
+            W.RefundHold = null; // the refund that held the package closed it
+        }
+
         Change();
         Remember(closing.OperationId, new OperationRecord(fingerprint, null));
+        return await CommitAsync(new PackageAnswer(PackageBalanceRules.View(W)));
+    }
+
+    public async Task<PackageAnswer> HoldForRefundAsync(string operationId, Money amount)
+    {
+        if (PackageBalanceRules.CheckOperationId(operationId) is { } badId)
+        {
+            return Refused(badId);
+        }
+
+        if (!W.Created)
+        {
+            return NotFound();
+        }
+
+        if (amount.Currency != W.Currency || amount.IsNegative)
+        {
+            return Refused(Refusal.Invalid("amount", $"A refund of this package is a positive amount in {W.Currency}."));
+        }
+
+        if (W.RefundHold?.OperationId == operationId && W.Status is not (PackageStatus.Refunded or PackageStatus.Cancelled))
+        {
+            return await AfterPendingAsync(new PackageAnswer(PackageBalanceRules.View(W)));
+        }
+
+        var now = time.GetUtcNow();
+        if (PackageBalanceRules.CheckRefundHold(W, operationId, amount.Amount, now) is { } refusal)
+        {
+            return Refused(refusal, PackageBalanceRules.View(W));
+        }
+
+        W.RefundHold = new PackageRefundHold(operationId, amount.Amount, now + PackageBalanceRules.RefundHoldTimeout);
+        Change();
+        return await CommitAsync(new PackageAnswer(PackageBalanceRules.View(W)));
+    }
+
+    public async Task<PackageAnswer> ReleaseRefundHoldAsync(string operationId)
+    {
+        if (!W.Created)
+        {
+            return NotFound();
+        }
+
+        if (W.RefundHold?.OperationId != operationId)
+        {
+            return await AfterPendingAsync(new PackageAnswer(PackageBalanceRules.View(W)));
+        }
+
+        W.RefundHold = null;
+        Change();
         return await CommitAsync(new PackageAnswer(PackageBalanceRules.View(W)));
     }
 

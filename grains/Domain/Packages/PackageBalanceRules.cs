@@ -25,8 +25,35 @@ public static class PackageBalanceRules
     /// retries within seconds or minutes; thousands of operations later, an id is no longer a retry.</summary>
     public const int RememberedOperations = 4096;
 
+    /// <summary>How long a refund's hold keeps the package still if the refund never finishes (its invoice died
+    /// between holding and saving the refund): then redemptions go on, and the refund, if it ever closes, closes
+    /// what is there.</summary>
+    public static readonly TimeSpan RefundHoldTimeout = TimeSpan.FromMinutes(10);
+
+    /// <summary>The refusal while a refund holds the package (null when none does, or it lapsed).</summary>
+    public static Refusal? RefundHeld(PackageBalanceState s, DateTimeOffset now) =>
+        s.RefundHold is { } hold && hold.Until > now
+            ? new Refusal(PackageRefusals.OperationConflict, $"{s.Terms.Name} is being refunded right now; try again in a moment.")
+            : null;
+
+    /// <summary>Why a refund giving back <paramref name="amount"/> may not hold the package now (null: it may).</summary>
+    public static Refusal? CheckRefundHold(PackageBalanceState s, string operationId, long amount, DateTimeOffset now)
+    {
+        ArgumentNullException.ThrowIfNull(s);
+        var view = View(s);
+        return s.Status is PackageStatus.Refunded or PackageStatus.Cancelled
+            ? new Refusal(PackageRefusals.NotActive, $"{s.Terms.Name} is already {s.Status.ToString().ToLowerInvariant()}.")
+            : s.RefundHold is { } other && other.OperationId != operationId && other.Until > now
+                ? new Refusal(PackageRefusals.OperationConflict, $"Another refund of {s.Terms.Name} is in progress.")
+            : view.Reserved.IsPositive
+                ? new Refusal(PackageRefusals.OperationConflict, $"A checkout is using {s.Terms.Name} right now.")
+            : amount > view.LiabilityLeft.Amount
+                ? new Refusal(PackageRefusals.InsufficientBalance, $"Only {view.LiabilityLeft} of {s.Terms.Name} is unused.", "amount")
+            : null;
+    }
+
     /// <summary>Settled redemptions kept in memory for quick replays; older ones are read back from their rows.</summary>
-    public const int SettledRedemptionsKept = 128;
+    public const int SettledRedemptionsKept = 32;
 
     public const int MaxOperationIdLength = 100;
 

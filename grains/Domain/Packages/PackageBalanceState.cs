@@ -77,6 +77,10 @@ public sealed class PackageBalanceState
     /// before rows did, set on activation); older ones never leave memory.</summary>
     [Id(29)] public long? ReplayableFrom { get; set; }
 
+    /// <summary>A refund of the sale in progress (IPackageBalanceGrain.HoldForRefundAsync): nothing moves until it
+    /// closes the package, lets go, or lapses.</summary>
+    [Id(30)] public PackageRefundHold? RefundHold { get; set; }
+
     public PackageTerms Terms => Purchase?.Terms ?? throw new InvalidOperationException("The package was not created.");
 
     public string Currency => Purchase?.NetPaid.Currency ?? throw new InvalidOperationException("The package was not created.");
@@ -101,6 +105,13 @@ public sealed class PackageBalanceState
         return copy;
     }
 }
+
+/// <summary>A refund's hold on the package: its operation id (the closing's), what it gives back, until when.</summary>
+[GenerateSerializer, Immutable, Alias("medspa.packages.refund-hold.v1")]
+public sealed record PackageRefundHold(
+    [property: Id(0)] string OperationId,
+    [property: Id(1)] long Amount,
+    [property: Id(2)] DateTimeOffset Until);
 
 /// <summary>Exactly what one redemption took, so giving it back restores exactly that.</summary>
 [GenerateSerializer, Immutable, Alias("medspa.packages.take.v1")]
