@@ -102,9 +102,6 @@ public sealed class GiftCardState
     /// <summary>The issue's operation id: a retried issue answers again (without the code).</summary>
     [Id(25)] public string IssueOperationId { get; set; } = "";
 
-    /// <summary>The code drawn (and claimed) but not yet committed: a crash between claim and state write re-uses it
-    /// instead of leaving an orphan claim. Cleared once issued; the raw code is never kept after that.</summary>
-    [Id(26)] public string? PendingCode { get; set; }
     [Id(27)] public TenderKind? PaidWith { get; set; }
 
     public long Reserved => Holds.Values.Where(h => h.State == GiftCardHoldState.Held).Sum(h => h.Amount);
