@@ -133,8 +133,10 @@ public sealed class GiftCardApiTests(MedSpaApiFactory factory) : IClassFixture<M
             var guess = i % 2 == 0 ? $"GC-AAAA-AAAA-AA{(char)('A' + i)}{(char)('B' + i)}" : "not a code";
             var (status, body) = await guesser.LookupAsync(guess);
             Assert.Equal(HttpStatusCode.NotFound, status);
-            firstBody ??= body.GetRawText();
-            Assert.Equal(firstBody, body.GetRawText());
+            // Everything but the request's own trace id is the same, whatever the guess.
+            var text = string.Join("|", body.EnumerateObject().Where(p => p.Name != "traceId").Select(p => p.ToString()));
+            firstBody ??= text;
+            Assert.Equal(firstBody, text);
         }
 
         using var request = new HttpRequestMessage(HttpMethod.Post, "/api/gift-cards/lookup")
