@@ -52,6 +52,7 @@ public static partial class GiftCardsApi
         var desk = app.MapGroup("/api/gift-cards").WithTags("Gift cards").RequireAuthorization(Policies.FrontDesk);
         desk.MapPost("/{cardId:guid}/reload", Reload).WithName("ReloadGiftCard");
         desk.MapPost("/{cardId:guid}/transfer", Transfer).WithName("TransferGiftCard");
+        desk.MapPost("/{cardId:guid}/reveal-code", RevealCode).WithName("RevealGiftCardCode");
 
         var admin = app.MapGroup("").WithTags("Gift cards").RequireAuthorization(Policies.Admin);
         admin.MapPost("/api/gift-cards/{cardId:guid}/cancel", Cancel).WithName("CancelGiftCard");
@@ -206,7 +207,8 @@ public static partial class GiftCardsApi
     }
 
     private static async Task<Results<Ok<Paged<GiftCardView>>, ValidationProblem>> List(
-        string? status, Guid? patientId, Guid? orderId, DateTimeOffset? issuedFrom, DateTimeOffset? issuedTo, Guid? clinicId, int? page, int? pageSize,
+        string? status, Guid? patientId, Guid? orderId, Guid? invoiceId, DateTimeOffset? issuedFrom, DateTimeOffset? issuedTo, Guid? clinicId,
+        int? page, int? pageSize,
         CurrentUser user, NpgsqlDataSource db, CancellationToken ct)
     {
         var v = new Validation();
@@ -234,6 +236,11 @@ public static partial class GiftCardsApi
             where.Append(" AND order_id = @orderId");
         }
 
+        if (invoiceId is not null)
+        {
+            where.Append(" AND invoice_id = @invoiceId");
+        }
+
         if (issuedFrom is not null)
         {
             where.Append(" AND issued_at >= @issuedFrom");
@@ -258,7 +265,7 @@ public static partial class GiftCardsApi
         return TypedResults.Ok(await conn.QueryPageAsync(paging, "gift_cards", CardColumns, where.ToString(), "issued_at DESC, id",
             new
             {
-                user.TenantId, status, patientId, orderId, issuedFrom = issuedFrom?.UtcDateTime, issuedTo = issuedTo?.UtcDateTime, clinicId,
+                user.TenantId, status, patientId, orderId, invoiceId, issuedFrom = issuedFrom?.UtcDateTime, issuedTo = issuedTo?.UtcDateTime, clinicId,
                 clinics = user.ClinicIds.ToArray(), paging.PageSize, paging.Offset,
             },
             (CardRow r) => r.ToView(), ct));
@@ -554,6 +561,19 @@ public static partial class GiftCardsApi
             return new Refusal(CheckoutRefusals.RefundFailed, $"The card is cancelled but the refund could not be made yet ({e.Message}); cancel again to retry.")
                 .ToProblem();
         }
+    }
+
+    /// <summary>The code of a card sold on an invoice, once (the desk hands it to the purchaser); then 409.</summary>
+    private static async Task<Results<Ok<GiftCardIssued>, ProblemHttpResult>> RevealCode(Guid cardId, CurrentUser user, IGrainFactory grains)
+    {
+        var grain = Card(grains, user, cardId);
+        if ((await grain.GetAsync()).Card is not { } card || !user.CanAccessClinic(card.ClinicId))
+        {
+            return ApiProblems.NotFound("Gift card");
+        }
+
+        var answer = await grain.RevealCodeAsync(user.UserId);
+        return answer.Refusal is { } refused ? refused.ToProblem() : TypedResults.Ok(new GiftCardIssued(answer.Card!, answer.Code));
     }
 
     // --- settings --------------------------------------------------------------------------------------------------
