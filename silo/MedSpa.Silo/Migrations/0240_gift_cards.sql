@@ -60,8 +60,9 @@ CREATE INDEX gift_cards_status ON gift_cards (tenant_id, status, issued_at DESC)
 CREATE INDEX gift_cards_purchaser ON gift_cards (tenant_id, purchaser_patient_id) WHERE purchaser_patient_id IS NOT NULL;
 CREATE INDEX gift_cards_recipient ON gift_cards (tenant_id, recipient_patient_id) WHERE recipient_patient_id IS NOT NULL;
 CREATE INDEX gift_cards_order ON gift_cards (tenant_id, order_id) WHERE order_id IS NOT NULL;
--- A paid invoice line issues one card, however often the payment is replayed.
-CREATE UNIQUE INDEX gift_cards_invoice_line ON gift_cards (tenant_id, invoice_line_id) WHERE invoice_line_id IS NOT NULL;
+-- The cards an invoice sold (one per unit of a gift-card-sale line; each card id is derived from invoice + line + unit,
+-- so a replayed payment issues none twice).
+CREATE INDEX gift_cards_invoice ON gift_cards (tenant_id, invoice_id) WHERE invoice_id IS NOT NULL;
 
 -- A card's history: one row per change of the grain; `sequence` is the card version it produced.
 CREATE TABLE gift_card_transactions (
