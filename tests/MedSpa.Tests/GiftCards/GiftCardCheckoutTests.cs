@@ -3,6 +3,7 @@ using MedSpa.Tests.TestHost;
 using static MedSpa.Tests.Checkout.CheckoutRequests;
 using static MedSpa.Tests.GiftCards.GiftCardRequests;
 using static MedSpa.Tests.Packages.Wallet.WalletRequests;
+using static MedSpa.Tests.Receipts.ReceiptRequests;
 
 namespace MedSpa.Tests.GiftCards;
 
@@ -52,6 +53,13 @@ public sealed class GiftCardCheckoutTests(MedSpaApiFactory factory) : IClassFixt
         Assert.Equal("paid", paid.GetProperty("status").GetString());
         Assert.Equal(0, (await desk.CardAsync(cardId)).Amount("balance"));
         Assert.Equal("depleted", (await desk.CardAsync(cardId)).GetProperty("status").GetString());
+
+        // The receipt names the card by its last 4 and what is left on it, never by its code or id.
+        var receipt = MedSpa.Tests.Receipts.SampleReceipts.Text(await desk.GetPdfAsync($"/api/invoices/{other}/receipt.pdf"));
+        Assert.Contains($"Gift card •••• {code[^4..]}", receipt, StringComparison.Ordinal);
+        Assert.Contains("$0.00 left", receipt, StringComparison.Ordinal);
+        Assert.DoesNotContain(code, receipt, StringComparison.Ordinal);
+        Assert.DoesNotContain(cardId.ToString("D"), receipt, StringComparison.Ordinal);
 
         var (imbalance, liability) = await GiftCardLedgerAsync(factory, tenant.TenantId);
         Assert.Equal(0, imbalance);
