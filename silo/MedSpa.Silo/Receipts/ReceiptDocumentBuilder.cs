@@ -128,7 +128,8 @@ public static class ReceiptDocumentBuilder
             return $"{BrandName(card.Brand)} •••• {card.Last4}";
         }
 
-        return string.IsNullOrWhiteSpace(t.Reference) ? null : t.Reference;
+        // A gift card tender's reference is the card id: the card's last 4 are in the balances section instead.
+        return string.IsNullOrWhiteSpace(t.Reference) || t.Kind == TenderKind.GiftCard ? null : t.Reference;
     }
 
     private static string BrandName(string brand) => brand.ToLowerInvariant() switch

@@ -50,6 +50,18 @@ public sealed class ReceiptService(IGrainFactory grains, ReceiptStore store, Rec
             }
         }
 
+        // Gift card tenders name the card (never its code): the receipt shows its last 4 and what is left on it.
+        var cards = invoice.Tenders.Where(t => t.Kind == TenderKind.GiftCard).Select(t => Guid.TryParse(t.Reference, out var id) ? id : Guid.Empty)
+            .Where(id => id != Guid.Empty).Distinct();
+        foreach (var cardId in cards)
+        {
+            if ((await grains.GetGrain<MedSpa.GrainInterfaces.GiftCards.IGiftCardGrain>(MedSpa.GrainInterfaces.TenantKeys.For(tenantId, cardId)).GetAsync()).Card is { } card)
+            {
+                balances.Add(new ReceiptPackageBalance($"Gift card •••• {card.Last4}", $"{ReceiptDocumentBuilder.Format(card.Balance)} left",
+                    card.ExpiresAt is { } expires ? DateOnly.FromDateTime(expires.UtcDateTime) : null));
+            }
+        }
+
         return balances;
     }
 
