@@ -6,6 +6,7 @@ using MedSpa.Api.Features.Catalog;
 using MedSpa.Api.Features.Clinics;
 using MedSpa.Api.Features.Cluster;
 using MedSpa.Api.Features.Demo;
+using MedSpa.Api.Features.GiftCards;
 using MedSpa.Api.Features.Invoices;
 using MedSpa.Api.Features.Memberships;
 using MedSpa.Api.Features.Notifications;
@@ -39,6 +40,7 @@ public static class FeatureRegistration
         builder.AddMedSpaDemoSeed();
         builder.AddMedSpaSavedCards();
         builder.AddMedSpaReceiptsFeature();
+        MedSpa.Silo.GiftCards.GiftCardDeliveryHosting.AddMedSpaGiftCardDelivery(builder.Services); // also in client mode (no co-hosted silo)
         return builder;
     }
 
@@ -72,6 +74,7 @@ public static class FeatureRegistration
         api.MapWalletApi();
         api.MapMembershipPlansApi();
         api.MapMembershipsApi();
+        api.MapGiftCardDeliveryApi();
         return app;
     }
 }
