@@ -1,8 +1,6 @@
 using MedSpa.Grains.GiftCards;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
-using Microsoft.Extensions.Hosting;
 
 namespace MedSpa.Silo.GiftCards;
 
@@ -20,12 +18,6 @@ public static class GiftCardDeliveryHosting
         services.TryAddSingleton<PostgresGiftCardDeliveryStore>();
         services.TryAddSingleton<IGiftCardDeliveryStore>(sp => sp.GetRequiredService<PostgresGiftCardDeliveryStore>());
         services.TryAddSingleton<IGiftCardDeliverySender, EmailGiftCardDeliverySender>();
-        // The card's own registration (h/gc-core) may come first or later; both build it from the same settings.
-        services.TryAddSingleton<IGiftCardCodeProtector>(sp =>
-        {
-            var config = sp.GetRequiredService<IConfiguration>();
-            return GiftCardCodeProtector.FromSettings(config[$"{GiftCardCodeOptions.Section}:CodeKey"], config["Auth:SigningKey"],
-                sp.GetRequiredService<IHostEnvironment>().IsProduction(), out _);
-        });
+        GiftCardsHosting.AddCodeProtector(services); // the card's (h/gc-core): one protector per process
     }
 }

@@ -133,6 +133,10 @@ public sealed record TenantSeed(TestTenant Tenant)
             VALUES (@TenantId, 'mbr-' || @Suffix, @MembershipId, 0, 0, current_date, 'succeeded', 9900, 'USD', now());
             INSERT INTO membership_benefit_usage (tenant_id, operation_id, membership_id, period, invoice_id, kind, amount, currency, occurred_at)
             VALUES (@TenantId, 'use-' || @Suffix, @MembershipId, 0, @InvoiceId, 'used', 100, 'USD', now());
+            INSERT INTO gift_card_deliveries (tenant_id, card_id, status, recipient_name, recipient_email, design, attempts, version)
+            VALUES (@TenantId, gen_random_uuid(), 'scheduled', 'Seed recipient', 'seed@recipients.example', 'standard', 0, 1);
+            INSERT INTO gift_card_designs (tenant_id, id, name, content_type, content, width, height)
+            VALUES (@TenantId, gen_random_uuid(), 'Seed design', 'image/png', '\x89504e47', 1, 1);
             """,
             args);
     }
