@@ -22,17 +22,29 @@ namespace MedSpa.Tests.GiftCards.Delivery;
 /// Both servers run the delivery grains on a fake clock (the first frozen before the send time, the second after it);
 /// Orleans keeps real time, with a 2-second reminder period so the test does not wait a minute.
 /// </summary>
-public sealed class GiftCardDeliveryRestartTests : IAsyncLifetime
+public sealed class GiftCardDeliveryRestartTests : IAsyncLifetime, IAsyncDisposable
 {
     private readonly string _serviceId = "restart-" + Guid.NewGuid().ToString("N")[..8];
     private readonly string _codeKey = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
-    private readonly LoopbackSmtpServer _smtp = new();
+    private LoopbackSmtpServer _smtp = null!;
     private TestDatabase? _database;
+    private int _disposed;
 
-    public async Task InitializeAsync() => _database = await TestDatabase.CreateAsync();
-
-    public async Task DisposeAsync()
+    public async Task InitializeAsync()
     {
+        _smtp = new LoopbackSmtpServer();
+        _database = await TestDatabase.CreateAsync();
+    }
+
+    public async Task DisposeAsync() => await ((IAsyncDisposable)this).DisposeAsync();
+
+    async ValueTask IAsyncDisposable.DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         await _smtp.DisposeAsync();
         if (_database is not null)
         {
@@ -43,15 +55,18 @@ public sealed class GiftCardDeliveryRestartTests : IAsyncLifetime
     [Fact]
     public async Task A_send_time_that_passed_while_the_server_was_down_is_sent_when_the_next_server_starts()
     {
-        var t0 = DateTimeOffset.UtcNow;
         var tenantId = Guid.NewGuid();
         var clinicId = Guid.NewGuid();
         var cardId = Guid.NewGuid();
         var to = Unique("late");
-        var sendAt = t0 + TimeSpan.FromSeconds(3);
-
-        var first = new Server(this, new FakeTimeProvider(t0));
+        var firstClock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var first = new Server(this, firstClock);
         await ((IAsyncLifetime)first).InitializeAsync();
+        // The first server's delivery clock stands still before the send time; the reminder (real time) is due about as
+        // far ahead, so it comes due only after this server has stopped.
+        var t0 = DateTimeOffset.UtcNow;
+        firstClock.SetUtcNow(t0);
+        var sendAt = t0 + TimeSpan.FromSeconds(20);
         try
         {
             await using (var conn = new NpgsqlConnection(_database!.ConnectionString))
