@@ -40,6 +40,7 @@ public static class FeatureRegistration
         builder.AddMedSpaDemoSeed();
         builder.AddMedSpaSavedCards();
         builder.AddMedSpaReceiptsFeature();
+        builder.AddMedSpaGiftCards();
         MedSpa.Silo.GiftCards.GiftCardDeliveryHosting.AddMedSpaGiftCardDelivery(builder.Services); // also in client mode (no co-hosted silo)
         return builder;
     }
@@ -74,6 +75,7 @@ public static class FeatureRegistration
         api.MapWalletApi();
         api.MapMembershipPlansApi();
         api.MapMembershipsApi();
+        api.MapGiftCardsApi();
         api.MapGiftCardDeliveryApi();
         return app;
     }

@@ -2,6 +2,7 @@ using System.Collections.Frozen;
 using MedSpa.GrainInterfaces;
 using MedSpa.GrainInterfaces.Board;
 using MedSpa.GrainInterfaces.Checkout;
+using MedSpa.GrainInterfaces.GiftCards;
 using MedSpa.GrainInterfaces.Memberships;
 using MedSpa.GrainInterfaces.Packages;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -78,6 +79,14 @@ public static class Refusals
         [MembershipRefusals.InvalidTransition] = (StatusCodes.Status409Conflict, "The change is not allowed now."),
         [MembershipRefusals.BenefitInsufficient] = (StatusCodes.Status422UnprocessableEntity, "The membership cannot pay this."),
         [MembershipRefusals.OtherPatient] = (StatusCodes.Status422UnprocessableEntity, "The membership cannot pay this."),
+
+        // Gift cards (grain-interfaces/GiftCards/IGiftCardGrain.cs, GiftCardRefusals; insufficient_balance,
+        // operation_conflict and currency_mismatch are the packages' codes above, with the same statuses).
+        [GiftCardRefusals.NotFound] = (StatusCodes.Status404NotFound, "Not found."),
+        [GiftCardRefusals.NotActive] = (StatusCodes.Status409Conflict, "The gift card is not active."),
+        [GiftCardRefusals.AmountOutOfRange] = (StatusCodes.Status400BadRequest, "One or more fields are invalid."),
+        [GiftCardRefusals.Unavailable] = (StatusCodes.Status503ServiceUnavailable, "The gift card is unavailable."),
+        [GiftCardRefusals.TooManyAttempts] = (StatusCodes.Status429TooManyRequests, "Too many attempts."),
     }.ToFrozenDictionary(StringComparer.Ordinal);
 
     /// <summary>The HTTP status a refusal code answers with (400 when the table does not name it).</summary>

@@ -50,6 +50,10 @@ public interface IGiftCardGrain : IGrainWithStringKey
 
     /// <summary>Writes any pending transaction/ledger rows (the outbox) to PostgreSQL now.</summary>
     [Alias("flush")] Task<int> FlushProjectionAsync();
+
+    /// <summary>Gives out the code of a card sold on an invoice without delivery, once (the desk shows or prints it for
+    /// the purchaser): until then the card keeps it encrypted by the code protector; afterwards it is gone.</summary>
+    [Alias("reveal-code")] Task<GiftCardAnswer> RevealCodeAsync(Guid by);
 }
 
 /// <summary>

@@ -94,6 +94,12 @@ public sealed class GiftCardGrain(
         }
 
         var answer = GiftCardRules.Issue(_cardId, S, issue, settings, hash, GiftCardCodes.Last4(code), Clock(settings.TimeZone));
+        if (issue.Source == GiftCardSource.InvoiceLine && issue.Delivery is null)
+        {
+            // The invoice's answer is the invoice: the desk reveals the code once, later (RevealCodeAsync).
+            S.ProtectedCode = protector.Protect(code);
+        }
+
         await state.WriteStateAsync();
         await TryFlushAsync();
         await ScheduleExpiryAsync();
@@ -195,6 +201,25 @@ public sealed class GiftCardGrain(
 
     public async Task<GiftCardAnswer> ActivateAsync(string operationId, DateTimeOffset at) =>
         await ApplyAsync(GiftCardRules.Activate(_cardId, S, operationId, await ClockAsync()));
+
+    public async Task<GiftCardAnswer> RevealCodeAsync(Guid by)
+    {
+        if (!S.Issued)
+        {
+            return NotFound();
+        }
+
+        if (protector.Unprotect(S.ProtectedCode) is not { } code)
+        {
+            return new GiftCardAnswer(GiftCardRules.View(_cardId, S), new Refusal(GiftCardRefusals.OperationConflict,
+                "The code of this card was already given out (it is shown once)."));
+        }
+
+        S.ProtectedCode = null;
+        await state.WriteStateAsync();
+        logger.LogInformation("Gift card {CardId}: code revealed by user {UserId}", _cardId, by);
+        return new GiftCardAnswer(GiftCardRules.View(_cardId, S), Code: code);
+    }
 
     public async Task<int> FlushProjectionAsync()
     {

@@ -104,6 +104,10 @@ public sealed class GiftCardState
 
     [Id(27)] public TenderKind? PaidWith { get; set; }
 
+    /// <summary>The code, encrypted with the code protector's key (not in the database), kept only for a card sold on
+    /// an invoice without delivery until the desk reveals it once (<see cref="IGiftCardGrain.RevealCodeAsync"/>).</summary>
+    [Id(28)] public string? ProtectedCode { get; set; }
+
     public long Reserved => Holds.Values.Where(h => h.State == GiftCardHoldState.Held).Sum(h => h.Amount);
 
     public long Available => Balance - Reserved;
