@@ -98,6 +98,14 @@ public sealed class EmailGiftCardDeliverySender(
         var configured = !string.IsNullOrWhiteSpace(options.Value.PublicBaseUrl)
             ? options.Value.PublicBaseUrl
             : configuration[$"{ReceiptOptions.Section}:PublicBaseUrl"];
-        return string.IsNullOrWhiteSpace(configured) ? "http://localhost:5000" : configured.TrimEnd('/');
+        // Neither set (development): the address this host listens on, as `./medspa run` serves it. Production sets one
+        // of the two: a QR code pointing at an internal address would be useless on paper.
+        if (string.IsNullOrWhiteSpace(configured))
+        {
+            configured = configuration["urls"]?.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).FirstOrDefault()
+                ?? "http://localhost:5080";
+        }
+
+        return configured.TrimEnd('/');
     }
 }
