@@ -41,6 +41,7 @@ public static class FeatureRegistration
         builder.AddMedSpaSavedCards();
         builder.AddMedSpaReceiptsFeature();
         builder.AddMedSpaGiftCards();
+        MedSpa.Silo.GiftCards.GiftCardDeliveryHosting.AddMedSpaGiftCardDelivery(builder.Services); // also in client mode (no co-hosted silo)
         return builder;
     }
 
@@ -75,6 +76,7 @@ public static class FeatureRegistration
         api.MapMembershipPlansApi();
         api.MapMembershipsApi();
         api.MapGiftCardsApi();
+        api.MapGiftCardDeliveryApi();
         return app;
     }
 }

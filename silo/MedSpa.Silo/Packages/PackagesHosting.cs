@@ -18,5 +18,6 @@ public static class PackagesHosting
         services.TryAddSingleton<IWalletStore, PostgresWalletStore>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<ITenderSourceFactory, WalletTenderSourceFactory>());
         Memberships.MembershipsHosting.AddMedSpaMemberships(services);
+        GiftCards.GiftCardDeliveryHosting.AddMedSpaGiftCardDelivery(services);
     }
 }

@@ -144,6 +144,10 @@ public sealed record TenantSeed(TestTenant Tenant)
             INSERT INTO gift_card_lookup_failures (tenant_id, scope, key, failed_at) VALUES (@TenantId, 'caller', sha256(@Suffix::bytea), now());
             INSERT INTO gift_card_security_events (tenant_id, id, kind, scope, failures, blocked_until)
             VALUES (@TenantId, gen_random_uuid(), 'lookup-throttled', 'caller', 10, now());
+            INSERT INTO gift_card_deliveries (tenant_id, card_id, status, recipient_name, recipient_email, design, attempts, version)
+            VALUES (@TenantId, gen_random_uuid(), 'scheduled', 'Seed recipient', 'seed@recipients.example', 'standard', 0, 1);
+            INSERT INTO gift_card_designs (tenant_id, id, name, content_type, content, width, height)
+            VALUES (@TenantId, gen_random_uuid(), 'Seed design', 'image/png', '\x89504e47', 1, 1);
             """,
             args);
     }
