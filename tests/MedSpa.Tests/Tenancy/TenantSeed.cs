@@ -133,6 +133,11 @@ public sealed record TenantSeed(TestTenant Tenant)
             VALUES (@TenantId, 'mbr-' || @Suffix, @MembershipId, 0, 0, current_date, 'succeeded', 9900, 'USD', now());
             INSERT INTO membership_benefit_usage (tenant_id, operation_id, membership_id, period, invoice_id, kind, amount, currency, occurred_at)
             VALUES (@TenantId, 'use-' || @Suffix, @MembershipId, 0, @InvoiceId, 'used', 100, 'USD', now());
+            INSERT INTO corporate_gift_card_orders (tenant_id, id, clinic_id, status, company, contact_name, contact_email, design, currency,
+                                                    subtotal, bonus_percent, bonus, row_count, created_by)
+            VALUES (@TenantId, @InvoiceId, @ClinicId, 'placed', 'Seed Corp', 'Seed', 'seed@example.com', 'standard', 'USD', 10000, 0, 0, 1, @UserId);
+            INSERT INTO corporate_gift_card_order_rows (tenant_id, order_id, row_number, recipient_name, recipient_email, amount, bonus, card_id)
+            VALUES (@TenantId, @InvoiceId, 1, 'Seed', 'seed@example.com', 10000, 0, gen_random_uuid());
             """,
             args);
     }
