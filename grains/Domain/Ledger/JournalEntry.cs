@@ -41,6 +41,21 @@ public enum JournalEntryKind
 
     /// <summary>Membership benefits a period left unused, released from the liability.</summary>
     MembershipBreakage = 41,
+
+    /// <summary>Paid value added to a gift card outside an invoice (online); numbers 50–55: gift cards' own range.</summary>
+    GiftCardReload = 50,
+
+    /// <summary>Value moved from one gift card to another (both sides gift-card liability, kept for the audit trail).</summary>
+    GiftCardTransfer = 51,
+
+    /// <summary>A cancelled online-sold card's remaining value refunded to the card it was paid with.</summary>
+    GiftCardRefund = 52,
+
+    /// <summary>Gift card value that will never be spent (expired, or cancelled without refund): liability to breakage.</summary>
+    GiftCardBreakage = 53,
+
+    /// <summary>Extra value given on a card (corporate volume bonus): a promotional cost, Cr gift-card liability.</summary>
+    GiftCardBonus = 54,
 }
 
 /// <summary>One side of a journal entry: a strictly positive amount debited or credited to an account.</summary>

@@ -106,6 +106,11 @@ public static class JournalSql
         JournalEntryKind.WalletAdjustment => "wallet-adjustment",
         JournalEntryKind.MembershipFee => "membership-fee",
         JournalEntryKind.MembershipBreakage => "membership-breakage",
+        JournalEntryKind.GiftCardReload => "gift-card-reload",
+        JournalEntryKind.GiftCardTransfer => "gift-card-transfer",
+        JournalEntryKind.GiftCardRefund => "gift-card-refund",
+        JournalEntryKind.GiftCardBreakage => "gift-card-breakage",
+        JournalEntryKind.GiftCardBonus => "gift-card-bonus",
         _ => kind.ToString().ToLowerInvariant(),
     };
 }
