@@ -125,7 +125,12 @@ public sealed record CorporateOrderView(
     [property: Id(18)] DateTimeOffset? PaidAt,
     [property: Id(19)] DateTimeOffset? IssuedAt,
     [property: Id(20)] DateTimeOffset? CodesExportedAt,
-    [property: Id(21)] ImmutableArray<CorporateOrderRowView> Rows);
+    [property: Id(21)] ImmutableArray<CorporateOrderRowView> Rows,
+    [property: Id(22)] ImmutableArray<CorporateRowProblem> OrderProblems = default)
+{
+    /// <summary>A dry run's verdict: would the order be accepted as it is.</summary>
+    public bool Valid => InvalidRows == 0 && OrderProblems.IsDefaultOrEmpty;
+}
 
 [GenerateSerializer, Immutable, Alias("medspa.giftcards.corporate-order-answer.v1")]
 public sealed record CorporateOrderAnswer(
