@@ -18,5 +18,6 @@ public static class PackagesHosting
         services.TryAddSingleton<IWalletStore, PostgresWalletStore>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<ITenderSourceFactory, WalletTenderSourceFactory>());
         Memberships.MembershipsHosting.AddMedSpaMemberships(services);
+        services.TryAddSingleton<MedSpa.Grains.GiftCards.ICorporateOrderStore, GiftCards.PostgresCorporateOrderStore>();
     }
 }
