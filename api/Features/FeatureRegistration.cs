@@ -6,6 +6,7 @@ using MedSpa.Api.Features.Catalog;
 using MedSpa.Api.Features.Clinics;
 using MedSpa.Api.Features.Cluster;
 using MedSpa.Api.Features.Demo;
+using MedSpa.Api.Features.GiftCards;
 using MedSpa.Api.Features.Invoices;
 using MedSpa.Api.Features.Memberships;
 using MedSpa.Api.Features.Notifications;
@@ -72,6 +73,7 @@ public static class FeatureRegistration
         api.MapWalletApi();
         api.MapMembershipPlansApi();
         api.MapMembershipsApi();
+        api.MapCorporateOrdersApi();
         return app;
     }
 }

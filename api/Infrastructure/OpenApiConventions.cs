@@ -94,6 +94,9 @@ public static class OpenApiConventions
             [StatusCodes.Status409Conflict, StatusCodes.Status422UnprocessableEntity, StatusCodes.Status502BadGateway,
                 StatusCodes.Status503ServiceUnavailable],
         ["ReceiptsApi.PutLogo"] = [StatusCodes.Status413PayloadTooLarge, StatusCodes.Status415UnsupportedMediaType],
+        ["CorporateOrdersApi"] =
+            [StatusCodes.Status402PaymentRequired, StatusCodes.Status409Conflict, StatusCodes.Status413PayloadTooLarge,
+                StatusCodes.Status415UnsupportedMediaType, StatusCodes.Status422UnprocessableEntity, StatusCodes.Status503ServiceUnavailable],
         ["StripeWebhookApi.Receive"] =
             [StatusCodes.Status400BadRequest, StatusCodes.Status413PayloadTooLarge, StatusCodes.Status503ServiceUnavailable],
     };

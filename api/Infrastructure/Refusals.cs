@@ -2,6 +2,7 @@ using System.Collections.Frozen;
 using MedSpa.GrainInterfaces;
 using MedSpa.GrainInterfaces.Board;
 using MedSpa.GrainInterfaces.Checkout;
+using MedSpa.GrainInterfaces.GiftCards;
 using MedSpa.GrainInterfaces.Memberships;
 using MedSpa.GrainInterfaces.Packages;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -78,6 +79,12 @@ public static class Refusals
         [MembershipRefusals.InvalidTransition] = (StatusCodes.Status409Conflict, "The change is not allowed now."),
         [MembershipRefusals.BenefitInsufficient] = (StatusCodes.Status422UnprocessableEntity, "The membership cannot pay this."),
         [MembershipRefusals.OtherPatient] = (StatusCodes.Status422UnprocessableEntity, "The membership cannot pay this."),
+
+        // Corporate gift card orders (grain-interfaces/GiftCards/ICorporateOrderGrain.cs, CorporateOrderRefusals).
+        [CorporateOrderRefusals.InvalidRows] = (StatusCodes.Status400BadRequest, "Some rows of the order are invalid."),
+        [CorporateOrderRefusals.NotFound] = (StatusCodes.Status404NotFound, "Not found."),
+        [CorporateOrderRefusals.NotIssued] = (StatusCodes.Status409Conflict, "The order is not issued yet."),
+        [CorporateOrderRefusals.AlreadyPlaced] = (StatusCodes.Status409Conflict, "Conflict."),
     }.ToFrozenDictionary(StringComparer.Ordinal);
 
     /// <summary>The HTTP status a refusal code answers with (400 when the table does not name it).</summary>

@@ -89,7 +89,8 @@ public sealed class CorporateOrderGrain(
 
         if (!plan.Valid)
         {
-            return new CorporateOrderAnswer(null, CorporateOrderRules.Refuse(plan));
+            // The dry run's report goes with the refusal, so the API can show every row's problems.
+            return new CorporateOrderAnswer(DryRunView(request, plan), CorporateOrderRules.Refuse(plan));
         }
 
         if (string.IsNullOrWhiteSpace(request.PaymentMethod))
