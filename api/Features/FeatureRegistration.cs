@@ -40,6 +40,7 @@ public static class FeatureRegistration
         builder.AddMedSpaDemoSeed();
         builder.AddMedSpaSavedCards();
         builder.AddMedSpaReceiptsFeature();
+        builder.AddMedSpaGiftCards();
         return builder;
     }
 
@@ -73,7 +74,11 @@ public static class FeatureRegistration
         api.MapWalletApi();
         api.MapMembershipPlansApi();
         api.MapMembershipsApi();
+<<<<<<< HEAD
         api.MapCorporateOrdersApi();
+=======
+        api.MapGiftCardsApi();
+>>>>>>> h/gc-core
         return app;
     }
 }

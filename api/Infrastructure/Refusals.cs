@@ -80,6 +80,14 @@ public static class Refusals
         [MembershipRefusals.BenefitInsufficient] = (StatusCodes.Status422UnprocessableEntity, "The membership cannot pay this."),
         [MembershipRefusals.OtherPatient] = (StatusCodes.Status422UnprocessableEntity, "The membership cannot pay this."),
 
+        // Gift cards (grain-interfaces/GiftCards/IGiftCardGrain.cs, GiftCardRefusals; insufficient_balance,
+        // operation_conflict and currency_mismatch are the packages' codes above, with the same statuses).
+        [GiftCardRefusals.NotFound] = (StatusCodes.Status404NotFound, "Not found."),
+        [GiftCardRefusals.NotActive] = (StatusCodes.Status409Conflict, "The gift card is not active."),
+        [GiftCardRefusals.AmountOutOfRange] = (StatusCodes.Status400BadRequest, "One or more fields are invalid."),
+        [GiftCardRefusals.Unavailable] = (StatusCodes.Status503ServiceUnavailable, "The gift card is unavailable."),
+        [GiftCardRefusals.TooManyAttempts] = (StatusCodes.Status429TooManyRequests, "Too many attempts."),
+
         // Corporate gift card orders (grain-interfaces/GiftCards/ICorporateOrderGrain.cs, CorporateOrderRefusals).
         [CorporateOrderRefusals.InvalidRows] = (StatusCodes.Status400BadRequest, "Some rows of the order are invalid."),
         [CorporateOrderRefusals.NotFound] = (StatusCodes.Status404NotFound, "Not found."),

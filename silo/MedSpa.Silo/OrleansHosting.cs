@@ -100,6 +100,7 @@ public static class OrleansHostingExtensions
         silo.Services.TryAddSingleton<MedSpa.Grains.Checkout.IInvoiceStore, MedSpa.Silo.Checkout.PostgresInvoiceStore>();
         MedSpa.Silo.Payments.PaymentsHosting.AddMedSpaPayments(silo.Services, silo.Configuration);
         MedSpa.Silo.Packages.PackagesHosting.AddMedSpaPackages(silo.Services);
+        MedSpa.Silo.GiftCards.GiftCardsHosting.AddMedSpaGiftCards(silo.Services);
     }
 
     private static void ConfigureStorage(OptionsBuilder<AdoNetGrainStorageOptions> builder, string connectionString) =>
