@@ -41,6 +41,7 @@ public static class FeatureRegistration
         builder.AddMedSpaSavedCards();
         builder.AddMedSpaReceiptsFeature();
         builder.AddMedSpaGiftCards();
+        MedSpa.Silo.GiftCards.GiftCardDeliveryHosting.AddMedSpaGiftCardDelivery(builder.Services); // also in client mode (no co-hosted silo)
         return builder;
     }
 
@@ -74,11 +75,9 @@ public static class FeatureRegistration
         api.MapWalletApi();
         api.MapMembershipPlansApi();
         api.MapMembershipsApi();
-<<<<<<< HEAD
-        api.MapCorporateOrdersApi();
-=======
         api.MapGiftCardsApi();
->>>>>>> h/gc-core
+        api.MapGiftCardDeliveryApi();
+        api.MapCorporateOrdersApi();
         return app;
     }
 }

@@ -15,7 +15,8 @@ public sealed record EmailMessage(
     string? HtmlBody,
     IReadOnlyList<EmailAttachment> Attachments,
     string? FromName = null,
-    EmailAddress? ReplyTo = null);
+    EmailAddress? ReplyTo = null,
+    IReadOnlyDictionary<string, string>? Tags = null);
 
 /// <summary>What a sender did: which transport took the message and the id it was given.</summary>
 public sealed record EmailSendResult(string Transport, string MessageId);

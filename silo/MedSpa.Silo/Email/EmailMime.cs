@@ -19,6 +19,11 @@ public static class EmailMime
 
         mime.Subject = message.Subject;
         mime.MessageId = MimeKit.Utils.MimeUtils.GenerateMessageId(options.From.Split('@') is [_, var domain] ? domain : "medspa.localhost");
+        if (message.Tags is { Count: > 0 } tags)
+        {
+            mime.Headers.Add("X-SMTPAPI", System.Text.Json.JsonSerializer.Serialize(new { unique_args = tags }));
+        }
+
         var body = new BodyBuilder { TextBody = message.TextBody, HtmlBody = message.HtmlBody };
         foreach (var attachment in message.Attachments)
         {

@@ -29,6 +29,11 @@ public sealed class SendGridEmailSender(IOptions<EmailOptions> options, ILogger<
             mail.ReplyTo = new SendGrid.Helpers.Mail.EmailAddress(replyTo.Address, replyTo.Name);
         }
 
+        foreach (var (key, value) in message.Tags ?? new Dictionary<string, string>())
+        {
+            mail.AddCustomArg(key, value);
+        }
+
         foreach (var a in message.Attachments)
         {
             mail.AddAttachment(a.FileName, Convert.ToBase64String(a.Content), a.ContentType, "attachment");

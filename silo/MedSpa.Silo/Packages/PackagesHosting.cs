@@ -18,6 +18,7 @@ public static class PackagesHosting
         services.TryAddSingleton<IWalletStore, PostgresWalletStore>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<ITenderSourceFactory, WalletTenderSourceFactory>());
         Memberships.MembershipsHosting.AddMedSpaMemberships(services);
+        GiftCards.GiftCardDeliveryHosting.AddMedSpaGiftCardDelivery(services);
         services.TryAddSingleton<MedSpa.Grains.GiftCards.ICorporateOrderStore, GiftCards.PostgresCorporateOrderStore>();
     }
 }

@@ -1,0 +1,103 @@
+using System.Globalization;
+using MedSpa.GrainInterfaces.GiftCards;
+using MedSpa.Grains.GiftCards;
+using MedSpa.Silo.Email;
+using MedSpa.Silo.Receipts;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace MedSpa.Silo.GiftCards;
+
+/// <summary>
+/// Emails a gift card through the configured <see cref="IEmailSender"/> (SMTP or SendGrid) with the card as a PDF
+/// attachment. The raw code exists only here, in memory, for the length of one send: it is decrypted from the
+/// delivery's protected code, printed on the PDF and in the message, and never logged.
+/// The QR code encodes <c>{PublicBaseUrl}/gift-cards/redeem?clinic={id}#code={code}</c>: the code is in the URL's
+/// fragment, which a browser never sends to the server, so it cannot reach a web server's or proxy's access log.
+/// </summary>
+public sealed class EmailGiftCardDeliverySender(
+    IEmailSender email,
+    IGiftCardCodeProtector protector,
+    PostgresGiftCardDeliveryStore store,
+    IOptions<GiftCardDeliveryOptions> options,
+    IConfiguration configuration,
+    TimeProvider time,
+    ILogger<EmailGiftCardDeliverySender> logger) : IGiftCardDeliverySender
+{
+    /// <summary>The tags (SendGrid custom args) the event webhook reads back.</summary>
+    public const string TenantTag = "medspa_tenant";
+    public const string CardTag = "medspa_gift_card";
+    public const string SendTag = "medspa_send";
+
+    public async Task<GiftCardSendResult> SendAsync(GiftCardDeliveryEnvelope envelope, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(envelope);
+        if (protector.Unprotect(envelope.ProtectedCode) is not { } code)
+        {
+            // Not a token of the configured key (the key was changed): no retry can read it.
+            return GiftCardSendResult.Failed("the card's code could not be read with the configured GiftCards:CodeKey", permanent: true);
+        }
+
+        var card = envelope.Card;
+        var request = envelope.Request;
+        var clinic = await store.ClinicAsync(envelope.TenantId, card.ClinicId, cancellationToken);
+        byte[]? image = null;
+        if (request.Design == GiftCardDesign.Custom && request.CustomDesignImageId is { } imageId)
+        {
+            image = (await store.GetDesignAsync(envelope.TenantId, imageId, cancellationToken))?.Content;
+        }
+
+        var clinicName = clinic?.Name ?? "Your clinic";
+        var amount = ReceiptDocumentBuilder.Format(card.InitialValue);
+        var url = RedeemUrl(card.ClinicId, code);
+        var pdf = GiftCardPdf.Render(
+            new GiftCardPdfContent(clinicName, card.InitialValue, code, request.RecipientName, request.PurchaserName, request.Message,
+                request.Design, url, image, card.ExpiresAt),
+            time.GetUtcNow());
+
+        var from = string.IsNullOrWhiteSpace(request.PurchaserName) ? clinicName : request.PurchaserName;
+        var text = $"Hello {request.RecipientName},\n\n{from} sent you a {amount} gift card for {clinicName}."
+            + (string.IsNullOrWhiteSpace(request.Message) ? "" : $"\n\n\"{request.Message.Trim()}\"")
+            + $"\n\nYour gift card code: {code}\nRedeem or check the balance: {url}\n\nThe card is attached as a PDF; show it or the code at the front desk."
+            + "\nKeep the code safe: whoever has it can spend the card.\n";
+        var message = new EmailMessage(
+            new Email.EmailAddress(envelope.RecipientEmail, request.RecipientName),
+            $"{from} sent you a {amount} gift card for {clinicName}",
+            text,
+            null,
+            [new EmailAttachment("gift-card.pdf", "application/pdf", pdf)],
+            FromName: clinicName,
+            ReplyTo: clinic?.Email is { Length: > 0 } reply ? new Email.EmailAddress(reply, clinicName) : null,
+            Tags: new Dictionary<string, string>
+            {
+                [TenantTag] = envelope.TenantId.ToString("N"),
+                [CardTag] = envelope.CardId.ToString("N"),
+                [SendTag] = envelope.SendId,
+            });
+        try
+        {
+            var sent = await email.SendAsync(message, cancellationToken);
+            logger.LogInformation("Gift card {CardId} emailed ({Transport}, message {MessageId})", envelope.CardId, sent.Transport, sent.MessageId);
+            return GiftCardSendResult.Ok(sent.MessageId);
+        }
+        catch (Exception e) when (e is EmailDeliveryException or EmailNotConfiguredException or InvalidOperationException)
+        {
+            // The transports retry transient failures themselves; the grain retries the whole send later (1, 5, 30 min).
+            logger.LogWarning("Gift card {CardId} email failed: {Error}", envelope.CardId, e.Message);
+            return GiftCardSendResult.Failed(e is EmailNotConfiguredException ? "email is not configured" : "the email server did not accept the message");
+        }
+    }
+
+    /// <summary>The redemption link: the code rides in the fragment (never sent to a server, so never in a log).</summary>
+    public string RedeemUrl(Guid clinicId, string code) =>
+        $"{PublicBaseUrl()}/gift-cards/redeem?clinic={clinicId.ToString("N", CultureInfo.InvariantCulture)}#code={Uri.EscapeDataString(code)}";
+
+    private string PublicBaseUrl()
+    {
+        var configured = !string.IsNullOrWhiteSpace(options.Value.PublicBaseUrl)
+            ? options.Value.PublicBaseUrl
+            : configuration[$"{ReceiptOptions.Section}:PublicBaseUrl"];
+        return string.IsNullOrWhiteSpace(configured) ? "http://localhost:5000" : configured.TrimEnd('/');
+    }
+}
