@@ -112,7 +112,12 @@ public sealed class CorporateOrderGrain(
 
     public Task<CorporateOrderAnswer> GetAsync() => Task.FromResult(_order is null ? NotFound() : new CorporateOrderAnswer(View(_order)));
 
-    public async Task<CorporateOrderAnswer> ResumeAsync(Guid by) => _order is null ? NotFound() : await ContinueAsync(by);
+    public async Task<CorporateOrderAnswer> ResumeAsync(Guid by)
+    {
+        // The rows in PostgreSQL are the truth: read them again before finishing whatever they say is unfinished.
+        _order = await store.LoadAsync(_tenantId, _orderId);
+        return _order is null ? NotFound() : await ContinueAsync(by);
+    }
 
     public async Task<CorporateOrderExportAnswer> ExportAsync(Guid by)
     {
