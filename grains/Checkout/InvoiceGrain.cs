@@ -40,6 +40,7 @@ public sealed class InvoiceGrain(
     private InvoiceBook _book = null!;
     private InvoicePayments _payments = null!;
     private InvoicePackages _packages = null!;
+    private InvoiceGiftCards _giftCards = null!;
     private IGrainTimer? _retryTimer;
     private Guid _tenantId;
     private Guid _invoiceId;
@@ -56,6 +57,7 @@ public sealed class InvoiceGrain(
         _outbox = new InvoiceOutbox(state, store, logger, _tenantId, _invoiceId);
         _book = new InvoiceBook(state, _outbox, _invoiceId);
         _packages = new InvoicePackages(state, _book, packageCatalog, GrainFactory, logger, _tenantId, _invoiceId);
+        _giftCards = new InvoiceGiftCards(state, _book, GrainFactory, logger, _tenantId, _invoiceId);
         var context = new TenderContext(GrainFactory, _tenantId, _invoiceId, time,
             () => new TenderInvoice(S.ClinicId, S.PatientId, S.VisitId, S.CreatedBy, S.Lines));
         var sources = new TenderSources(gateway, new TenderMetadata(_tenantId, _invoiceId, () => S.Number), balanceTenders, context);
@@ -438,6 +440,7 @@ public sealed class InvoiceGrain(
         S.Version++;
         S.UpdatedAt = time.GetUtcNow();
         _packages.IssueIfPaid(S.UpdatedAt); // saved with the change that made the invoice paid
+        _giftCards.IssueIfPaid(S.UpdatedAt);
         await state.WriteStateAsync();
         // Priced once for both the projection and the answer (a flush changes nothing the view shows).
         var view = _book.View();
@@ -450,6 +453,11 @@ public sealed class InvoiceGrain(
     private async Task TryCompletePackagesAsync()
     {
         if (_packages.Pending && !await _packages.TryCompleteAsync())
+        {
+            EnsureRetryTimer();
+        }
+
+        if (_giftCards.Pending && !await _giftCards.TryCompleteAsync())
         {
             EnsureRetryTimer();
         }
@@ -482,7 +490,7 @@ public sealed class InvoiceGrain(
         }
 
         await TryCompletePackagesAsync();
-        if (_outbox.IsProjected && S.PendingPayment is null && S.PendingRefund is null && !_packages.Pending
+        if (_outbox.IsProjected && S.PendingPayment is null && S.PendingRefund is null && !_packages.Pending && !_giftCards.Pending
             && S.WalletCredits.Count == 0)
         {
             _retryTimer?.Dispose();

@@ -98,6 +98,14 @@ public sealed class InvoiceState
     /// change that caused them and delivered to the wallet grain after (idempotent by operation id, retried until
     /// answered). Id 40: leaves room for other issue-14 fields.</summary>
     [Id(40)] public List<MedSpa.GrainInterfaces.Packages.WalletCredit> WalletCredits { get; set; } = [];
+
+    /// <summary>Set in the commit that made the invoice paid, with <see cref="GiftCardsToIssue"/>: the gift cards of
+    /// its gift-card-sale lines are issued once (ids from 150: gift cards' own range, so merges do not collide).</summary>
+    [Id(150)] public bool GiftCardsIssued { get; set; }
+
+    /// <summary>Gift cards to issue (the intent, saved with the payment that made the invoice paid), removed once the
+    /// card grain answered (InvoiceGiftCards).</summary>
+    [Id(151)] public List<GiftCardIssueIntent> GiftCardsToIssue { get; set; } = [];
 }
 
 [GenerateSerializer, Immutable, Alias("medspa.checkout.package-purchase-intent.v1")]

@@ -31,6 +31,7 @@ public static partial class GiftCardsApi
             .Validate(o => o.MaxFailures > 0 && o.Window > TimeSpan.Zero, "GiftCards:Lookup:MaxFailures and Window must be positive.")
             .ValidateOnStart();
         builder.Services.AddSingleton<GiftCardLookupThrottle>();
+        builder.Services.AddSingleton<GiftCardTenders>();
         MedSpa.Silo.GiftCards.GiftCardsHosting.AddCodeProtector(builder.Services);
         return builder;
     }

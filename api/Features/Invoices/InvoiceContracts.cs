@@ -44,7 +44,7 @@ public sealed record TipSplitRequest(string? Kind, Guid? ProviderId, IReadOnlyLi
 public sealed record TipRequestBody(string? Kind, decimal? Percent, MoneyRequest? Amount, TipSplitRequest? Split);
 
 /// <param name="Kind">cash, check, other, credit, debit, hsa, fsa, package, membership, wallet (the invoice's patient's
-/// wallet credit; gift-card tenders are refused with 422 tender_not_supported until gift cards are built).</param>
+/// wallet credit), gift-card (names the card by <c>giftCardCode</c>, as the holder gives it, or <c>giftCardId</c>).</param>
 /// <param name="Reference">Membership: the membership (id) whose current period's included sessions and credit pay
 /// the amount (a session pays one unit of a catalog service line of the plan, at most its value).</param>
 /// <param name="PurchaseId">Package: the sold package (purchase) it draws on.</param>
@@ -56,9 +56,13 @@ public sealed record TipRequestBody(string? Kind, decimal? Percent, MoneyRequest
 /// <param name="SavedCard">Cards: the payment method must be one of the patient's saved cards.</param>
 /// <param name="UseDefaultCard">Cards: charge the patient's default saved card (instead of paymentMethodId).</param>
 /// <param name="OffSession">Cards: the patient is not present (saved cards only).</param>
+/// <param name="GiftCardCode">Gift card: the code as the holder gives it (case, spaces and dashes do not matter). Wrong
+/// codes count toward the gift card guessing limit; the code itself is never stored (the tender keeps the card id).</param>
+/// <param name="GiftCardId">Gift card: the card's id, for staff who looked it up already.</param>
 public sealed record TenderRequest(
     string? Kind, MoneyRequest? Amount, MoneyRequest? Tendered, string? Reference, string? PaymentMethodId = null,
-    bool? SavedCard = null, bool? UseDefaultCard = null, bool? OffSession = null, Guid? PurchaseId = null, Guid? ServiceLineId = null);
+    bool? SavedCard = null, bool? UseDefaultCard = null, bool? OffSession = null, Guid? PurchaseId = null, Guid? ServiceLineId = null,
+    string? GiftCardCode = null, Guid? GiftCardId = null);
 
 /// <param name="ChangeToWallet">Cash handed over beyond the balance due is kept as credit on the patient's wallet
 /// instead of being given back as change (the invoice needs a patient).</param>

@@ -1,6 +1,7 @@
 using Dapper;
 using MedSpa.Api.Infrastructure;
 using MedSpa.Api.Infrastructure.Idempotency;
+using MedSpa.Api.Features.GiftCards;
 using MedSpa.GrainInterfaces;
 using MedSpa.GrainInterfaces.Checkout;
 using MedSpa.Grains.Domain.Checkout;
@@ -444,7 +445,7 @@ public static partial class InvoicesApi
 
     private static async Task<Results<Ok<InvoiceView>, ValidationProblem, ProblemHttpResult>> Pay(
         Guid invoiceId, PayRequest request, CurrentUser user, IGrainFactory grains,
-        [FromHeader(Name = "Idempotency-Key")] string? idempotencyKey)
+        [FromHeader(Name = "Idempotency-Key")] string? idempotencyKey, GiftCardTenders giftCards, HttpContext http, CancellationToken ct)
     {
         var grain = Grain(grains, user, invoiceId);
         if (await Visible(grain, user) is not { } invoice)
@@ -476,11 +477,34 @@ public static partial class InvoicesApi
             var tendered = t.Tendered is null ? (Money?)null : ToMoney($"tenders[{i}].tendered", t.Tendered, invoice.Currency, v);
             tenders.Add(new TenderInput(kind, amount, tendered, t.Reference, string.IsNullOrEmpty(t.PaymentMethodId) ? null : t.PaymentMethodId,
                 t.UseDefaultCard ?? false, t.SavedCard ?? false, t.OffSession ?? false, t.PurchaseId, t.ServiceLineId));
+            if (kind == TenderKind.GiftCard && t.Kind is not null)
+            {
+                v.When(t.GiftCardCode is null && t.GiftCardId is null, $"tenders[{i}].giftCardCode",
+                    "A gift card tender names the card: giftCardCode (as the holder gives it) or giftCardId.");
+                v.Optional($"tenders[{i}].giftCardCode", t.GiftCardCode, 64);
+            }
         }
 
         if (!v.IsValid)
         {
             return v.ToProblem();
+        }
+
+        // A gift card tender carries the card's id, never the code: the code is turned into the id here (through its
+        // keyed hash, counted by the guessing limit) so neither the invoice nor its journal nor its receipt holds it.
+        for (var i = 0; i < tenders.Count; i++)
+        {
+            if (tenders[i].Kind == TenderKind.GiftCard)
+            {
+                var (cardId, refused) = await giftCards.ResolveAsync(request.Tenders![i].GiftCardCode, request.Tenders[i].GiftCardId,
+                    $"tenders[{i}].giftCardCode", user, http, ct);
+                if (refused is not null)
+                {
+                    return refused;
+                }
+
+                tenders[i] = tenders[i] with { Reference = cardId!.Value.ToString("D") };
+            }
         }
 
         return Respond(user, await grain.PayAsync(new PayCommand(

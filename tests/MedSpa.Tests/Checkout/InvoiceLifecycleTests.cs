@@ -219,11 +219,14 @@ public sealed class InvoiceLifecycleTests(MedSpaApiFactory factory) : IClassFixt
         // Packages are real tenders now (tests/MedSpa.Tests/Packages/Checkout): one names the package it draws on.
         await ExpectField(HttpMethod.Post, $"/api/invoices/{invoiceId}/payments",
             new { tenders = new[] { new { kind = "package", amount = Usd(100) } } }, "tenders[0].purchaseId", key: k());
-        // Gift cards are understood but not wired yet: 422, not a silent success.
+        // Gift cards are real tenders now (tests/MedSpa.Tests/GiftCards): one names the card it draws on (was 422
+        // tender_not_supported before issue 15), and an unknown code is a 404 naming the field.
+        await ExpectField(HttpMethod.Post, $"/api/invoices/{invoiceId}/payments",
+            new { tenders = new[] { new { kind = "gift-card", amount = Usd(100) } } }, "tenders[0].giftCardCode", key: k());
         var (giftCard, giftCardProblem) = await desk.TrySendAsync(HttpMethod.Post, $"/api/invoices/{invoiceId}/payments",
-            new { tenders = new[] { new { kind = "gift-card", amount = Usd(100) } } }, k());
-        Assert.Equal(HttpStatusCode.UnprocessableEntity, giftCard);
-        Assert.Equal("tender_not_supported", giftCardProblem.GetProperty("code").GetString());
+            new { tenders = new[] { new { kind = "gift-card", amount = Usd(100), giftCardCode = "GC-AAAA-BBBB-CCCC" } } }, k());
+        Assert.Equal(HttpStatusCode.NotFound, giftCard);
+        Assert.Equal("gift_card_not_found", giftCardProblem.GetProperty("code").GetString());
         // A card tender names its card.
         await ExpectField(HttpMethod.Post, $"/api/invoices/{invoiceId}/payments",
             new { tenders = new[] { new { kind = "credit", amount = Usd(100) } } }, "tenders[0].paymentMethodId", key: k());

@@ -133,6 +133,17 @@ public sealed record TenantSeed(TestTenant Tenant)
             VALUES (@TenantId, 'mbr-' || @Suffix, @MembershipId, 0, 0, current_date, 'succeeded', 9900, 'USD', now());
             INSERT INTO membership_benefit_usage (tenant_id, operation_id, membership_id, period, invoice_id, kind, amount, currency, occurred_at)
             VALUES (@TenantId, 'use-' || @Suffix, @MembershipId, 0, @InvoiceId, 'used', 100, 'USD', now());
+            INSERT INTO gift_card_settings (tenant_id, clinic_id) VALUES (@TenantId, @ClinicId) ON CONFLICT DO NOTHING;
+            INSERT INTO gift_card_codes (tenant_id, code_hash, card_id) VALUES (@TenantId, md5(@Suffix) || md5(@Suffix || 'x'), @InvoiceId);
+            INSERT INTO gift_cards (tenant_id, id, code_hash, last4, status, currency, initial_value, paid_amount, bonus_amount, balance, reserved,
+                                    source, clinic_id, issued_at, version)
+            VALUES (@TenantId, @InvoiceId, md5(@Suffix) || md5(@Suffix || 'x'), 'ABCD', 'active', 'USD', 5000, 5000, 0, 5000, 0, 'online-sale',
+                    @ClinicId, now(), 1);
+            INSERT INTO gift_card_transactions (tenant_id, card_id, sequence, operation_id, kind, amount, balance_after, currency, occurred_at)
+            VALUES (@TenantId, @InvoiceId, 1, 'seed-' || @Suffix, 'issue', 5000, 5000, 'USD', now());
+            INSERT INTO gift_card_lookup_failures (tenant_id, scope, key, failed_at) VALUES (@TenantId, 'caller', sha256(@Suffix::bytea), now());
+            INSERT INTO gift_card_security_events (tenant_id, id, kind, scope, failures, blocked_until)
+            VALUES (@TenantId, gen_random_uuid(), 'lookup-throttled', 'caller', 10, now());
             INSERT INTO corporate_gift_card_orders (tenant_id, id, clinic_id, status, company, contact_name, contact_email, design, currency,
                                                     subtotal, bonus_percent, bonus, row_count, created_by)
             VALUES (@TenantId, @InvoiceId, @ClinicId, 'placed', 'Seed Corp', 'Seed', 'seed@example.com', 'standard', 'USD', 10000, 0, 0, 1, @UserId);

@@ -23,6 +23,8 @@ public class MedSpaApiFactory : WebApplicationFactory<Program>, IAsyncLifetime
     public int GatewayPort { get; } = FreePorts.Next();
     public string ClusterId { get; } = "test-" + Guid.NewGuid().ToString("N")[..8];
     public string SigningKey { get; } = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(48));
+    /// <summary>GiftCards:CodeKey: the key of gift card code hashes and their encryption.</summary>
+    public string GiftCardCodeKey { get; } = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
     /// <summary>The platform operator's key (Operator:Key): cluster-wide views, no tenant.</summary>
     public string OperatorKey { get; } = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(33));
 
@@ -57,6 +59,7 @@ public class MedSpaApiFactory : WebApplicationFactory<Program>, IAsyncLifetime
             ["Orleans:GatewayPort"] = GatewayPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["Auth:SigningKey"] = SigningKey,
             ["Operator:Key"] = OperatorKey,
+            ["GiftCards:CodeKey"] = GiftCardCodeKey,
             ["Seed:Demo"] = "false",
             // Test output stays readable; failures still show warnings and errors.
             ["Logging:LogLevel:Default"] = "Warning",
