@@ -3,6 +3,7 @@ using System.Text;
 using MedSpa.GrainInterfaces;
 using MedSpa.GrainInterfaces.Checkout;
 using MedSpa.GrainInterfaces.GiftCards;
+using MedSpa.Grains.Domain.Checkout;
 using Microsoft.Extensions.Logging;
 
 namespace MedSpa.Grains.Checkout;

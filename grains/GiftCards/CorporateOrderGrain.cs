@@ -300,7 +300,7 @@ public sealed class CorporateOrderGrain(
         return new CorporateOrderView(
             o.Id, o.ClinicId, o.Status, o.Purchaser, subtotal, o.BonusPercent, bonus, subtotal + bonus, o.Rows.Length, 0,
             o.Rows.Count(r => r.IssuedAt is not null), o.Design, o.LogoImageId, o.Message, o.Gateway, o.PaymentId, o.DeclineCode,
-            o.CreatedAt, o.PaidAt, o.IssuedAt, o.CodesExportedAt, [.. rows]);
+            o.CreatedAt, o.PaidAt, o.IssuedAt, o.CodesExportedAt, [.. rows], []);
     }
 
     private CorporateOrderView DryRunView(CorporateOrderRequest request, CorporateOrderPlan plan)
