@@ -126,7 +126,7 @@ public sealed record CorporateOrderView(
     [property: Id(19)] DateTimeOffset? IssuedAt,
     [property: Id(20)] DateTimeOffset? CodesExportedAt,
     [property: Id(21)] ImmutableArray<CorporateOrderRowView> Rows,
-    [property: Id(22)] ImmutableArray<CorporateRowProblem> OrderProblems = default)
+    [property: Id(22)] ImmutableArray<CorporateRowProblem> OrderProblems)
 {
     /// <summary>A dry run's verdict: would the order be accepted as it is.</summary>
     public bool Valid => InvalidRows == 0 && OrderProblems.IsDefaultOrEmpty;
