@@ -77,6 +77,7 @@ public static class FeatureRegistration
         api.MapMembershipsApi();
         api.MapGiftCardsApi();
         api.MapGiftCardDeliveryApi();
+        api.MapCorporateOrdersApi();
         return app;
     }
 }

@@ -52,6 +52,11 @@ public static class OpenApiConventions
             "Recurring membership plans (monthly or annual price, included sessions or credit per period, member pricing) and patients' "
             + "memberships: enrol, pause, resume, cancel (minimum term and notice), renewal charges on the saved card with retries, and "
             + "`/api/me/memberships`. Used as a `membership` tender; member pricing is applied to invoice lines automatically."),
+        ("Gift cards",
+            "Gift cards: online purchase, lookup by code (in the body; rate-limited), balance, history, reload, transfer, cancel, "
+            + "`/api/me/gift-cards`; spent as a `gift-card` tender. Corporate bulk orders: recipients from JSON or CSV with a per-row report "
+            + "and a dry run, the volume bonus (5 / 10 / 15 %), the purchaser's card charged once, one card per row, the one export "
+            + "with the codes, and a usage report."),
         ("Receipts", "Receipt PDFs, emailing them, the public receipt link `/r/{token}`, and each clinic's receipt settings and logo."),
         ("Reports", "What an owner reads: sales, tips and provider figures per clinic and business day."),
         ("Notifications", "Notices for staff, e.g. saved cards about to expire."),
@@ -94,6 +99,9 @@ public static class OpenApiConventions
             [StatusCodes.Status409Conflict, StatusCodes.Status422UnprocessableEntity, StatusCodes.Status502BadGateway,
                 StatusCodes.Status503ServiceUnavailable],
         ["ReceiptsApi.PutLogo"] = [StatusCodes.Status413PayloadTooLarge, StatusCodes.Status415UnsupportedMediaType],
+        ["CorporateOrdersApi"] =
+            [StatusCodes.Status402PaymentRequired, StatusCodes.Status409Conflict, StatusCodes.Status413PayloadTooLarge,
+                StatusCodes.Status415UnsupportedMediaType, StatusCodes.Status422UnprocessableEntity, StatusCodes.Status503ServiceUnavailable],
         ["StripeWebhookApi.Receive"] =
             [StatusCodes.Status400BadRequest, StatusCodes.Status413PayloadTooLarge, StatusCodes.Status503ServiceUnavailable],
     };

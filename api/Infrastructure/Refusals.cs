@@ -87,6 +87,12 @@ public static class Refusals
         [GiftCardRefusals.AmountOutOfRange] = (StatusCodes.Status400BadRequest, "One or more fields are invalid."),
         [GiftCardRefusals.Unavailable] = (StatusCodes.Status503ServiceUnavailable, "The gift card is unavailable."),
         [GiftCardRefusals.TooManyAttempts] = (StatusCodes.Status429TooManyRequests, "Too many attempts."),
+
+        // Corporate gift card orders (grain-interfaces/GiftCards/ICorporateOrderGrain.cs, CorporateOrderRefusals).
+        [CorporateOrderRefusals.InvalidRows] = (StatusCodes.Status400BadRequest, "Some rows of the order are invalid."),
+        [CorporateOrderRefusals.NotFound] = (StatusCodes.Status404NotFound, "Not found."),
+        [CorporateOrderRefusals.NotIssued] = (StatusCodes.Status409Conflict, "The order is not issued yet."),
+        [CorporateOrderRefusals.AlreadyPlaced] = (StatusCodes.Status409Conflict, "Conflict."),
     }.ToFrozenDictionary(StringComparer.Ordinal);
 
     /// <summary>The HTTP status a refusal code answers with (400 when the table does not name it).</summary>

@@ -144,7 +144,7 @@ public static class RedemptionBenchmark
     }
 
     /// <summary><paramref name="callers"/> callers, each redeeming back to back for <paramref name="duration"/>.</summary>
-    private static async Task<RunResult> ClosedLoopAsync(Func<string, Task<bool>> redeem, int callers, TimeSpan duration)
+    internal static async Task<RunResult> ClosedLoopAsync(Func<string, Task<bool>> redeem, int callers, TimeSpan duration)
     {
         var result = new RunResult();
         var stopAt = Stopwatch.GetTimestamp() + (long)(duration.TotalSeconds * Stopwatch.Frequency);
@@ -173,7 +173,7 @@ public static class RedemptionBenchmark
         return result;
     }
 
-    private sealed class RunResult
+    internal sealed class RunResult
     {
         private readonly object _lock = new();
         private readonly List<double> _latencies = [];

@@ -19,5 +19,6 @@ public static class PackagesHosting
         services.TryAddEnumerable(ServiceDescriptor.Singleton<ITenderSourceFactory, WalletTenderSourceFactory>());
         Memberships.MembershipsHosting.AddMedSpaMemberships(services);
         GiftCards.GiftCardDeliveryHosting.AddMedSpaGiftCardDelivery(services);
+        services.TryAddSingleton<MedSpa.Grains.GiftCards.ICorporateOrderStore, GiftCards.PostgresCorporateOrderStore>();
     }
 }

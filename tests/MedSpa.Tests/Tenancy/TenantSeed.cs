@@ -148,6 +148,11 @@ public sealed record TenantSeed(TestTenant Tenant)
             VALUES (@TenantId, gen_random_uuid(), 'scheduled', 'Seed recipient', 'seed@recipients.example', 'standard', 0, 1);
             INSERT INTO gift_card_designs (tenant_id, id, name, content_type, content, width, height)
             VALUES (@TenantId, gen_random_uuid(), 'Seed design', 'image/png', '\x89504e47', 1, 1);
+            INSERT INTO corporate_gift_card_orders (tenant_id, id, clinic_id, status, company, contact_name, contact_email, design, currency,
+                                                    subtotal, bonus_percent, bonus, row_count, created_by)
+            VALUES (@TenantId, @InvoiceId, @ClinicId, 'placed', 'Seed Corp', 'Seed', 'seed@example.com', 'standard', 'USD', 10000, 0, 0, 1, @UserId);
+            INSERT INTO corporate_gift_card_order_rows (tenant_id, order_id, row_number, recipient_name, recipient_email, amount, bonus, card_id)
+            VALUES (@TenantId, @InvoiceId, 1, 'Seed', 'seed@example.com', 10000, 0, gen_random_uuid());
             """,
             args);
     }
