@@ -166,7 +166,7 @@ public sealed class WalletGrain(
 
         var package = GrainFactory.GetGrain<IPackageBalanceGrain>(PackageKeys.For(_tenantId, intent.PurchaseId));
         var closed = await package.CloseAsync(new PackageClosing(
-            $"to-wallet:{operationId}", PackageClosingKind.Refunded, intent.By,
+            WalletRules.PackageClosingId(operationId), PackageClosingKind.Refunded, intent.By,
             string.IsNullOrWhiteSpace(intent.Reason) ? "credit moved to the wallet" : $"credit moved to the wallet: {intent.Reason}", intent.At));
         if (closed.Refusal?.Code == PackageRefusals.Unavailable)
         {

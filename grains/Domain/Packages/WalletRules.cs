@@ -283,6 +283,12 @@ public static class WalletRules
         return (new WalletAnswer(View(patientId, s)), true);
     }
 
+    /// <summary>The operation id of the package close a transfer makes: derived from the transfer's (a long one hashed
+    /// to fit the package's 100 characters), so a repeat of the transfer repeats the same close.</summary>
+    public static string PackageClosingId(string operationId) =>
+        "to-wallet:" + (operationId.Length <= 80 ? operationId
+            : Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(operationId))));
+
     /// <summary>What identifies a transfer request, to tell its replay from another request under the same id.</summary>
     public static string TransferFingerprint(Guid purchaseId) => $"transfer|{purchaseId:N}";
 
