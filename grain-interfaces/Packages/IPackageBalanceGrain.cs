@@ -47,6 +47,15 @@ public interface IPackageBalanceGrain : IGrainWithStringKey
 
     /// <summary>Writes any pending history/ledger rows (the outbox) to PostgreSQL now.</summary>
     [Alias("flush")] Task<int> FlushProjectionAsync();
+
+    /// <summary>Holds the package for a refund of its sale that gives back <paramref name="amount"/> of what is unused:
+    /// refused unless that much is unused and no checkout holds any of it; then nothing is redeemed, reversed or
+    /// released until <see cref="CloseAsync"/> with the same operation id closes it, <see cref="ReleaseRefundHoldAsync"/>
+    /// lets it go (the refund failed), or the hold lapses (<c>PackageBalanceRules.RefundHoldTimeout</c>). What the
+    /// refund planned on is then what the closing finds. Idempotent.</summary>
+    [Alias("hold-for-refund")] Task<PackageAnswer> HoldForRefundAsync(string operationId, Money amount);
+
+    [Alias("release-refund-hold")] Task<PackageAnswer> ReleaseRefundHoldAsync(string operationId);
 }
 
 public static class PackageKeys

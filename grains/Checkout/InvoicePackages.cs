@@ -161,38 +161,61 @@ internal sealed class InvoicePackages(
             PackageAnswer answer;
             try
             {
-                answer = await Grain(purchaseId).GetAsync();
+                // Held, not just read: until this refund closes the package (or lets go), nothing is redeemed from it,
+                // so what the refund plans on is what the closing finds.
+                answer = await Grain(purchaseId).HoldForRefundAsync(RefundOperationId(refund), parts[i]);
             }
             catch (Exception e) when (e is TimeoutException or OrleansException)
             {
                 logger.LogWarning(e, "Invoice {InvoiceId}: package {PurchaseId} unreachable for a refund", invoiceId, purchaseId);
+                await ReleaseRefundHoldsAsync(refund, shares);
                 return (null, CheckoutRefusals.ConflictOn("tenderId", $"The package '{terms.Name}' could not be reached; try again shortly."));
             }
 
-            if (answer.Package is not { } package || package.Status is PackageStatus.Refunded or PackageStatus.Cancelled)
+            var refusal = answer switch
             {
-                return (null, CheckoutRefusals.ConflictOn("amount",
-                    $"The package '{terms.Name}' sold on this invoice is already refunded or cancelled: this refund would reverse {parts[i]} of it."));
+                { Package: null } or { Refusal.Code: PackageRefusals.NotActive } or { Refusal.Code: PackageRefusals.NotFound } =>
+                    CheckoutRefusals.ConflictOn("amount",
+                        $"The package '{terms.Name}' sold on this invoice is already refunded or cancelled: this refund would reverse {parts[i]} of it."),
+                { Refusal.Code: PackageRefusals.InsufficientBalance } => Refusal.Invalid("amount",
+                        $"Only {answer.Package.LiabilityLeft} of the package '{terms.Name}' is unused; this refund would give back {parts[i]} of it.")
+                    .With("unused", answer.Package.LiabilityLeft),
+                { Refusal: { } other } when answer.Package.Reserved.IsPositive => CheckoutRefusals.ConflictOn("amount",
+                    $"A checkout is using the package '{terms.Name}' right now; refund it once that checkout is finished."),
+                { Refusal: { } other } => CheckoutRefusals.ConflictOn("amount", other.Message),
+                _ => null,
+            };
+            if (refusal is not null)
+            {
+                await ReleaseRefundHoldsAsync(refund, shares);
+                return (null, refusal);
             }
 
-            if (package.Reserved.IsPositive)
-            {
-                return (null, CheckoutRefusals.ConflictOn("amount",
-                    $"A checkout is using the package '{terms.Name}' right now; refund it once that checkout is finished."));
-            }
-
-            if (parts[i] > package.LiabilityLeft)
-            {
-                return (null, Refusal.Invalid("amount",
-                    $"Only {package.LiabilityLeft} of the package '{terms.Name}' is unused; this refund would give back {parts[i]} of it.")
-                    .With("unused", package.LiabilityLeft));
-            }
-
+            var package = answer.Package!;
             shares.Add(new PackageRefundShare(lines[i].LineId, purchaseId, parts[i], package.LiabilityLeft - parts[i],
                 MedSpa.Grains.Domain.Packages.PackageBalanceRules.BreakageCategory));
         }
 
         return (shares, null);
+    }
+
+    /// <summary>The refund's operation on its packages: the hold, and the closing after the commit.</summary>
+    public string RefundOperationId(TenderRefund refund) => $"invoice:{invoiceId:N}:refund:{refund.Id:N}";
+
+    /// <summary>The refund did not happen: its packages go on (best effort — a hold not let go lapses by itself).</summary>
+    public async Task ReleaseRefundHoldsAsync(TenderRefund refund, IEnumerable<PackageRefundShare>? shares = null)
+    {
+        foreach (var share in shares ?? refund.Packages ?? [])
+        {
+            try
+            {
+                await Grain(share.PurchaseId).ReleaseRefundHoldAsync(RefundOperationId(refund));
+            }
+            catch (Exception e) when (e is TimeoutException or OrleansException)
+            {
+                logger.LogWarning(e, "Invoice {InvoiceId}: package {PurchaseId} refund hold not released; it lapses", invoiceId, share.PurchaseId);
+            }
+        }
     }
 
     private IPackageBalanceGrain Grain(Guid purchaseId) => grains.GetGrain<IPackageBalanceGrain>(PackageKeys.For(tenantId, purchaseId));

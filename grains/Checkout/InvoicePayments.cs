@@ -232,6 +232,7 @@ internal sealed class InvoicePayments(
         refund = refund with { Packages = shares };
         if ((packageRefusal ?? book.CheckRefundEntry(refund)) is { } refused)
         {
+            await packages.ReleaseRefundHoldsAsync(refund);
             return Fail(refused);
         }
 
@@ -252,6 +253,7 @@ internal sealed class InvoicePayments(
 
         if (source.Unavailable is { } unavailable)
         {
+            await packages.ReleaseRefundHoldsAsync(refund);
             return Fail(PaymentOrchestrator.Refusal(0, unavailable) with { Field = "tenderId", Details = null });
         }
 
@@ -288,6 +290,7 @@ internal sealed class InvoicePayments(
         if (!step.IsDone)
         {
             await state.WriteStateAsync();
+            await packages.ReleaseRefundHoldsAsync(pending.Refund);
             return Fail(new Refusal(step.Code ?? CheckoutRefusals.RefundFailed, step.Message ?? "The gateway refused the refund.", "tenderId"));
         }
 

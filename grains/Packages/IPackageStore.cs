@@ -16,6 +16,11 @@ public interface IPackageStore
     /// <summary>Writes the projection in one transaction: rows are upserted unless a newer version is there, journal
     /// entries inserted once by operation id.</summary>
     Task WriteAsync(Guid tenantId, PackageProjection projection, CancellationToken cancellationToken = default);
+
+    /// <summary>The rows of this package's redemptions made under, or reversed under, any of these operation ids (a
+    /// redemption that left the grain's memory is read back through this).</summary>
+    Task<IReadOnlyList<PackageRedemptionRow>> FindRedemptionsAsync(
+        Guid tenantId, Guid purchaseId, IReadOnlyCollection<string> operationIds, CancellationToken cancellationToken = default);
 }
 
 /// <summary>One flush of a package's outbox.</summary>
@@ -32,12 +37,15 @@ public sealed record PackagePurchaseRow(
     long ThresholdProgress, int RewardsAvailable, long LiabilityLeft, long Reserved, DateTimeOffset PurchasedAt, DateTimeOffset? ExpiresAt,
     long Version, DateTimeOffset UpdatedAt);
 
-/// <summary>One <c>package_redemptions</c> row: who, what, when, where, by whom, and its state now.</summary>
+/// <summary>One <c>package_redemptions</c> row: who, what, when, where, by whom, and its state now; and what the grain
+/// needs to replay or undo it once it has left memory (<see cref="Fingerprint"/>, <see cref="Take"/>,
+/// <see cref="IncomeCategory"/>; null on rows written before they existed).</summary>
 public sealed record PackageRedemptionRow(
     Guid PurchaseId, string OperationId, string Origin, string State, Guid ServiceId, string ServiceName, int Quantity, int FreeSessions,
     long Value, long AdditionalCharge, long StaffCompensation, string Currency, Guid PatientId, Guid ClinicId, Guid? ProviderId, Guid? VisitId,
     Guid? InvoiceId, DateTimeOffset RedeemedAt, Guid RedeemedBy, DateTimeOffset RecordedAt, DateTimeOffset UpdatedAt,
-    string? ReversalOperationId, Guid? ReversedBy, string? ReversalReason, long Version);
+    string? ReversalOperationId, Guid? ReversedBy, string? ReversalReason, long Version, string? Fingerprint = null, long[]? Take = null,
+    string? IncomeCategory = null);
 
 /// <summary>One <c>package_members</c> row (members see shared packages in their own list through it).</summary>
 public sealed record PackageMemberRow(

@@ -34,6 +34,13 @@ namespace MedSpa.Grains.Packages;
 /// and trimmed in memory; the trimmed outbox reaches storage with the next write. An activation flushes what it
 /// finds; a failed flush is retried on a timer.
 /// </para>
+/// <para>
+/// Bounded state: a settled redemption whose row is durable leaves memory (<see cref="PackageBalanceRules.Trim"/>), so
+/// a write carries the recent and unsettled redemptions, not the package's whole history. Once any has left, an
+/// operation id the grain does not hold is looked for in the rows before it is taken as new: concurrent requests share
+/// one read (one outstanding, like the writes). A read holds a floor: nothing changed after it began leaves memory until
+/// its requests have acted on what it found, so "neither in memory nor in the rows" always means new.
+/// </para>
 /// </summary>
 [Reentrant]
 public sealed class PackageBalanceGrain(
@@ -72,6 +79,38 @@ public sealed class PackageBalanceGrain(
         public TaskCompletionSource<bool> Durable { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
+    /// <summary>One read of rows for the operation ids gathered while the previous read was in flight.</summary>
+    private sealed class Lookup(long floor)
+    {
+        /// <summary>The version when the read was opened: redemptions changed after it stay in memory while it is held.</summary>
+        public long Floor { get; } = floor;
+        public HashSet<string> Ids { get; } = new(StringComparer.Ordinal);
+        public TaskCompletionSource<IReadOnlyList<RedemptionRecord>?> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public int Holders { get; set; }
+    }
+
+    /// <summary>What a read found, held until the request has acted on it (see the class comment).</summary>
+    private sealed class ReadBack(PackageBalanceGrain grain, Lookup? lookup, IReadOnlyList<RedemptionRecord>? rows) : IDisposable
+    {
+        private Lookup? _lookup = lookup;
+
+        /// <summary>Null when the rows could not be read.</summary>
+        public IReadOnlyList<RedemptionRecord>? Rows { get; } = rows;
+
+        public void Dispose()
+        {
+            if (_lookup is { } held)
+            {
+                _lookup = null;
+                grain.Release(held);
+            }
+        }
+    }
+
+    private Lookup? _lookupOpen;
+    private bool _lookingUp;
+    private readonly List<Lookup> _lookupsHeld = [];
+
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         if (!PackageKeys.TryParse(this.GetPrimaryKeyString(), out _tenantId, out _purchaseId))
@@ -81,6 +120,12 @@ public sealed class PackageBalanceGrain(
 
         _durable = state.State;
         _working = _durable.Clone();
+        if (_working.Created && _working.ReplayableFrom is null)
+        {
+            // State from before rows carried what a replay needs: what changes from now on may leave memory.
+            _working.ReplayableFrom = _working.Version + 1;
+        }
+
         StartFlush();
         await (_flush ?? Task.CompletedTask);
     }
@@ -162,13 +207,26 @@ public sealed class PackageBalanceGrain(
             return Unavailable();
         }
 
-        if (Replay(request.OperationId, fingerprint) is { } raced)
+        // The same operation may have arrived twice (the other one won), or be an old one whose row is all that is left.
+        var (seen, read) = await FindAsync(request.OperationId, fingerprint);
+        using var held = read;
+        if (seen is not null)
         {
-            return await AfterPendingAsync(raced); // the same operation arrived twice and the other one won
+            return await AfterPendingAsync(seen);
+        }
+
+        if (read.Rows is null)
+        {
+            return Unavailable();
         }
 
         // From here to CommitAsync nothing awaits: check and apply are one step on the single-threaded activation.
         var now = time.GetUtcNow();
+        if (PackageBalanceRules.RefundHeld(W, now) is { } held0)
+        {
+            return Refused(held0, PackageBalanceRules.View(W)); // not remembered: the same request may go ahead shortly
+        }
+
         var (take, refusal) = PackageBalanceRules.Plan(W, request, now);
         if (refusal is not null)
         {
@@ -180,7 +238,7 @@ public sealed class PackageBalanceGrain(
         var redemption = new PackageRedemption(
             request.OperationId, checkout ? PackageRedemptionState.Reserved : PackageRedemptionState.Committed, request.ServiceId,
             sessions, take.Free, new Money(take.Value, W.Currency), service.AdditionalCharge * sessions, service.StaffCompensation * sessions,
-            request.PatientId, request.ClinicId, request.ProviderId, request.VisitId, request.At, request.By);
+            request.PatientId, request.ClinicId, request.ProviderId, request.VisitId, Microseconds(request.At), request.By);
         PackageBalanceRules.Apply(W, request.ServiceId, request.PatientId, take);
         var version = Change();
         W.Redemptions[request.OperationId] = new RedemptionRecord(
@@ -205,6 +263,12 @@ public sealed class PackageBalanceGrain(
         if (!W.Created)
         {
             return NotFound();
+        }
+
+        using var held = await BringBackAsync(operationId);
+        if (held.Rows is null)
+        {
+            return Unavailable();
         }
 
         if (!W.Redemptions.TryGetValue(operationId, out var record) || !record.Checkout)
@@ -240,6 +304,12 @@ public sealed class PackageBalanceGrain(
             return NotFound();
         }
 
+        using var held = await BringBackAsync(operationId);
+        if (held.Rows is null)
+        {
+            return Unavailable();
+        }
+
         if (!W.Redemptions.TryGetValue(operationId, out var record))
         {
             // Nothing was taken under this id (the reservation never reached the package): nothing to give back.
@@ -258,6 +328,11 @@ public sealed class PackageBalanceGrain(
         }
 
         var now = time.GetUtcNow();
+        if (PackageBalanceRules.RefundHeld(W, now) is { } refunding)
+        {
+            return Refused(refunding, PackageBalanceRules.View(W));
+        }
+
         PackageBalanceRules.Restore(W, record.Redemption.ServiceId, record.Redemption.PatientId, record.Take);
         if (W.Status is PackageStatus.Expired or PackageStatus.Cancelled && record.Take.Value > 0)
         {
@@ -294,9 +369,22 @@ public sealed class PackageBalanceGrain(
         }
 
         var fingerprint = $"reverse|{reversal.RedemptionOperationId}";
-        if (Replay(reversal.OperationId, fingerprint) is { } replay)
+        var (seen, readReversal) = await FindAsync(reversal.OperationId, fingerprint);
+        using var heldReversal = readReversal;
+        if (seen is not null)
         {
-            return await AfterPendingAsync(replay);
+            return await AfterPendingAsync(seen);
+        }
+
+        using var held = await BringBackAsync(reversal.RedemptionOperationId);
+        if (readReversal.Rows is null || held.Rows is null)
+        {
+            return Unavailable();
+        }
+
+        if (Replay(reversal.OperationId, fingerprint) is { } raced)
+        {
+            return await AfterPendingAsync(raced); // the same reversal arrived twice while the rows were read
         }
 
         if (!W.Redemptions.TryGetValue(reversal.RedemptionOperationId, out var record))
@@ -315,6 +403,11 @@ public sealed class PackageBalanceGrain(
                 $"{W.Terms.Name} is {W.Status.ToString().ToLowerInvariant()}: nothing can be restored to it."),
             _ => null,
         };
+        if (refusal is null && PackageBalanceRules.RefundHeld(W, time.GetUtcNow()) is { } refunding)
+        {
+            return Refused(refunding, PackageBalanceRules.View(W)); // not remembered: it may go ahead once the refund is done
+        }
+
         if (refusal is not null)
         {
             return await RefuseAsync(reversal.OperationId, fingerprint, refusal);
@@ -489,8 +582,63 @@ public sealed class PackageBalanceGrain(
         }
 
         Post(PackageBalanceRules.Close(W, closing, JournalKey("close", closing.OperationId)), W.Purchase!.ClinicId, closing.At);
+        if (W.RefundHold?.OperationId == closing.OperationId)
+        {
+            W.RefundHold = null; // the refund that held the package closed it
+        }
+
         Change();
         Remember(closing.OperationId, new OperationRecord(fingerprint, null));
+        return await CommitAsync(new PackageAnswer(PackageBalanceRules.View(W)));
+    }
+
+    public async Task<PackageAnswer> HoldForRefundAsync(string operationId, Money amount)
+    {
+        if (PackageBalanceRules.CheckOperationId(operationId) is { } badId)
+        {
+            return Refused(badId);
+        }
+
+        if (!W.Created)
+        {
+            return NotFound();
+        }
+
+        if (amount.Currency != W.Currency || amount.IsNegative)
+        {
+            return Refused(Refusal.Invalid("amount", $"A refund of this package is a positive amount in {W.Currency}."));
+        }
+
+        if (W.RefundHold?.OperationId == operationId && W.Status is not (PackageStatus.Refunded or PackageStatus.Cancelled))
+        {
+            return await AfterPendingAsync(new PackageAnswer(PackageBalanceRules.View(W)));
+        }
+
+        var now = time.GetUtcNow();
+        if (PackageBalanceRules.CheckRefundHold(W, operationId, amount.Amount, now) is { } refusal)
+        {
+            return Refused(refusal, PackageBalanceRules.View(W));
+        }
+
+        W.RefundHold = new PackageRefundHold(operationId, amount.Amount, now + PackageBalanceRules.RefundHoldTimeout);
+        Change();
+        return await CommitAsync(new PackageAnswer(PackageBalanceRules.View(W)));
+    }
+
+    public async Task<PackageAnswer> ReleaseRefundHoldAsync(string operationId)
+    {
+        if (!W.Created)
+        {
+            return NotFound();
+        }
+
+        if (W.RefundHold?.OperationId != operationId)
+        {
+            return await AfterPendingAsync(new PackageAnswer(PackageBalanceRules.View(W)));
+        }
+
+        W.RefundHold = null;
+        Change();
         return await CommitAsync(new PackageAnswer(PackageBalanceRules.View(W)));
     }
 
@@ -658,6 +806,153 @@ public sealed class PackageBalanceGrain(
         return null;
     }
 
+    /// <summary>
+    /// An operation seen before — in memory (<see cref="Replay"/>) or, once redemptions have left memory, in the rows —
+    /// as its first answer; null when it is new. The read is held (dispose it once the request has acted); its
+    /// <see cref="ReadBack.Rows"/> is null when the rows could not be read (then nothing may be decided).
+    /// </summary>
+    private async Task<(PackageAnswer? Seen, ReadBack Read)> FindAsync(string operationId, string fingerprint)
+    {
+        if (Replay(operationId, fingerprint) is { } answer)
+        {
+            if (answer is { Redemption: null, Refusal: null } && W.Trimmed > 0
+                && W.Operations.GetValueOrDefault(operationId)?.RedemptionOperationId is { } redemptionId)
+            {
+                // A reversal replayed after its redemption left memory: answer the redemption from its row.
+                using var undone = await ReadAsync(redemptionId);
+                var row = undone.Rows?.FirstOrDefault(r => r.Redemption.OperationId == redemptionId);
+                answer = answer with { Redemption = W.Redemptions.GetValueOrDefault(redemptionId)?.Redemption ?? row?.Redemption };
+            }
+
+            return (answer, Nothing());
+        }
+
+        if (W.Trimmed == 0)
+        {
+            return (null, Nothing());
+        }
+
+        var read = await ReadAsync(operationId);
+        var raced = Replay(operationId, fingerprint);
+        if (raced is not null || read.Rows is null)
+        {
+            return (raced, read); // arrived twice while the rows were read; or they could not be read
+        }
+
+        if (read.Rows.FirstOrDefault(r => r.Redemption.OperationId == operationId) is { } made)
+        {
+            var first = made.Redemption with { State = made.Checkout ? PackageRedemptionState.Reserved : PackageRedemptionState.Committed };
+            return (made.Fingerprint != fingerprint
+                ? new PackageAnswer(PackageBalanceRules.View(W), null, ConflictOn(operationId))
+                : new PackageAnswer(PackageBalanceRules.View(W), first), read);
+        }
+
+        if (read.Rows.FirstOrDefault(r => r.ReversalOperationId == operationId) is { } reversed)
+        {
+            return (fingerprint != $"reverse|{reversed.Redemption.OperationId}"
+                ? new PackageAnswer(PackageBalanceRules.View(W), null, ConflictOn(operationId))
+                : new PackageAnswer(PackageBalanceRules.View(W), reversed.Redemption), read);
+        }
+
+        return (null, read);
+    }
+
+    /// <summary>Makes sure the redemption made under this id is in memory if it exists, reading it back from its row
+    /// when it had left (it then counts as changed, so it stays while the read is held). Dispose the read once the
+    /// request has acted; <see cref="ReadBack.Rows"/> null: the rows could not be read.</summary>
+    private async Task<ReadBack> BringBackAsync(string operationId)
+    {
+        if (W.Redemptions.ContainsKey(operationId) || W.Trimmed == 0)
+        {
+            return Nothing();
+        }
+
+        var read = await ReadAsync(operationId);
+        if (!W.Redemptions.ContainsKey(operationId) && read.Rows?.FirstOrDefault(r => r.Redemption.OperationId == operationId) is { } row)
+        {
+            PackageBalanceRules.BringBack(W, row);
+            var version = Change();
+            W.Redemptions[operationId] = row with { Version = version };
+            Project(operationId);
+        }
+
+        return read;
+    }
+
+    private ReadBack Nothing() => new(this, null, []);
+
+    /// <summary>Joins the next read of rows (one outstanding; the ids gathered meanwhile go together).</summary>
+    private async Task<ReadBack> ReadAsync(string operationId)
+    {
+        if (_lookupOpen is null)
+        {
+            _lookupOpen = new Lookup(W.Version);
+            _lookupsHeld.Add(_lookupOpen);
+        }
+
+        var lookup = _lookupOpen;
+        lookup.Ids.Add(operationId);
+        lookup.Holders++;
+        if (!_lookingUp)
+        {
+            _ = LookupLoopAsync();
+        }
+
+        return new ReadBack(this, lookup, await lookup.Done.Task);
+    }
+
+    private void Release(Lookup lookup)
+    {
+        if (--lookup.Holders == 0)
+        {
+            _lookupsHeld.Remove(lookup);
+        }
+    }
+
+    /// <summary>What may leave memory now: changed no later than the last durable write, and before every read still
+    /// held began.</summary>
+    private long TrimFloor(long durable)
+    {
+        foreach (var held in _lookupsHeld)
+        {
+            durable = Math.Min(durable, held.Floor - 1);
+        }
+
+        return durable;
+    }
+
+    private async Task LookupLoopAsync()
+    {
+        _lookingUp = true;
+        try
+        {
+            while (_lookupOpen is { } lookup)
+            {
+                _lookupOpen = null;
+                IReadOnlyList<RedemptionRecord>? found;
+                try
+                {
+                    var rows = await store.FindRedemptionsAsync(_tenantId, _purchaseId, lookup.Ids);
+                    found = [.. rows.Select(r => PackageProjectionRows.Record(r, W.Currency)).OfType<RedemptionRecord>()];
+                }
+                catch (Exception e) when (e is DbException or TimeoutException or OperationCanceledException)
+                {
+                    logger.LogWarning(e, "Package {PurchaseId}: redemption rows not read", _purchaseId);
+                    found = null;
+                }
+
+                lookup.Done.TrySetResult(found);
+            }
+        }
+        finally
+        {
+            _lookingUp = false;
+        }
+    }
+
+    /// <summary>PostgreSQL keeps microseconds: the redemption answers the instant its row will give back to a replay.</summary>
+    private static DateTimeOffset Microseconds(DateTimeOffset at) => at.AddTicks(-(at.Ticks % 10));
+
     private static Refusal ConflictOn(string operationId) =>
         new(PackageRefusals.OperationConflict, $"The operation id '{operationId}' was already used for a different request.", "operationId");
 
@@ -799,6 +1094,8 @@ public sealed class PackageBalanceGrain(
         _working.Outbox.RemoveAll(i => i.Sequence <= _projectedSequence);
         _working.ProjectedVersion = Math.Max(_working.ProjectedVersion, d.Version);
         d.ProjectedVersion = Math.Max(d.ProjectedVersion, d.Version);
+        // Every redemption changed up to d.Version now has its row at that version: settled ones may leave memory.
+        PackageBalanceRules.Trim(_working, TrimFloor(d.Version));
     }
 
     private void EnsureRetryTimer() =>

@@ -1,3 +1,4 @@
+using MedSpa.GrainInterfaces;
 using MedSpa.GrainInterfaces.Packages;
 using MedSpa.Grains.Domain.Packages;
 
@@ -41,8 +42,38 @@ public static class PackageProjectionRows
             purchaseId, x.OperationId, r.Checkout ? "checkout" : "front-desk", x.State.ToString().ToLowerInvariant(), x.ServiceId, r.ServiceName,
             x.Quantity, x.FreeSessions, x.Value.Amount, x.AdditionalCharge.Amount, x.StaffCompensation.Amount, d.Currency, x.PatientId, x.ClinicId,
             x.ProviderId, x.VisitId, r.InvoiceId, x.At, x.By, r.RecordedAt, r.UpdatedAt, r.ReversalOperationId, r.ReversedBy, r.ReversalReason,
-            r.Version);
+            r.Version, r.Fingerprint, TakeArray(r.Take), r.IncomeCategory);
     }
+
+    /// <summary>A redemption as the grain keeps it, read back from its row (the inverse of the projection); null for
+    /// a row written before rows carried what a replay needs.</summary>
+    public static RedemptionRecord? Record(PackageRedemptionRow row, string currency)
+    {
+        ArgumentNullException.ThrowIfNull(row);
+        if (row.Fingerprint is null || row.Take is not { Length: 9 } t || row.IncomeCategory is null)
+        {
+            return null;
+        }
+
+        var state = row.State switch
+        {
+            "reserved" => PackageRedemptionState.Reserved,
+            "committed" => PackageRedemptionState.Committed,
+            "released" => PackageRedemptionState.Released,
+            _ => PackageRedemptionState.Reversed,
+        };
+        var redemption = new PackageRedemption(
+            row.OperationId, state, row.ServiceId, row.Quantity, row.FreeSessions, new Money(row.Value, currency),
+            new Money(row.AdditionalCharge, currency), new Money(row.StaffCompensation, currency), row.PatientId, row.ClinicId, row.ProviderId,
+            row.VisitId, row.RedeemedAt, row.RedeemedBy);
+        var take = new PackageTake((int)t[0], (int)t[1], (int)t[2], t[3], t[4], (int)t[5], t[6], (int)t[7], t[8]);
+        return new RedemptionRecord(
+            redemption, take, row.Origin == "checkout", row.Fingerprint, row.IncomeCategory, row.InvoiceId, row.ServiceName, row.RecordedAt,
+            row.UpdatedAt, row.ReversalOperationId, row.ReversedBy, row.ReversalReason, row.Version);
+    }
+
+    private static long[] TakeArray(PackageTake t) =>
+        [t.Bought, t.Free, t.ServiceSessions, t.Credit, t.Value, t.Rewards, t.RewardCredit, t.MemberSessions, t.MemberAmount];
 
     /// <summary>The type as <c>package_definitions.type</c> and <c>package_purchases.type</c> spell it.</summary>
     public static string TypeCode(PackageType type) => type switch

@@ -42,10 +42,10 @@ public static class PackagesApi
         patients.MapGet("/me/packages", ListMine).WithName("ListMyPackages");
         readers.MapGet("/packages/{purchaseId:guid}", Get).WithName("GetPackage");
         readers.MapGet("/packages/{purchaseId:guid}/history", History).WithName("GetPackageHistory");
-        staff.MapPost("/packages/{purchaseId:guid}/redemptions", Redeem).WithName("RedeemPackage").WithIdempotency()
+        staff.MapPost("/packages/{purchaseId:guid}/redemptions", Redeem).WithName("RedeemPackage").WithIdempotency(handlerReplays: true)
             .ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status422UnprocessableEntity);
         staff.MapPost("/packages/{purchaseId:guid}/redemptions/{operationId}/reversal", Reverse).WithName("ReversePackageRedemption")
-            .WithIdempotency().ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status422UnprocessableEntity);
+            .WithIdempotency(handlerReplays: true).ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status422UnprocessableEntity);
         staff.MapPost("/patients/{patientId:guid}/packages/auto-redeem", AutoRedeem).WithName("AutoRedeemPackage").WithIdempotency()
             .ProducesProblem(StatusCodes.Status422UnprocessableEntity);
         desk.MapPost("/packages/{purchaseId:guid}/members", AddMember).WithName("AddPackageMember").WithIdempotency()

@@ -22,8 +22,10 @@ public abstract record Reservation
     public sealed record KeyReused(string Method, string Path) : Reservation;
 }
 
-/// <summary>The request a key is being used for: scope, and a hash of what makes it "the same request".</summary>
-public sealed record IdempotentRequest(Guid TenantId, Guid UserId, string Key, byte[] Hash, string Method, string Path);
+/// <summary>The request a key is being used for: scope, and a hash of what makes it "the same request".
+/// <see cref="Durable"/> false: the handler replays by the key itself, so the record's commits need not wait for the
+/// disk (see IdempotencyEndpoints.WithIdempotency).</summary>
+public sealed record IdempotentRequest(Guid TenantId, Guid UserId, string Key, byte[] Hash, string Method, string Path, bool Durable = true);
 
 /// <summary>
 /// PostgreSQL-backed idempotency records (table <c>idempotency_records</c>, migration 0140). The reservation is an
@@ -66,18 +68,21 @@ public sealed class IdempotencyStore(NpgsqlDataSource dataSource)
         for (var round = 0; round < 5; round++)
         {
             await using var conn = await dataSource.OpenTenantConnectionAsync(request.TenantId, ct);
+            await using var transaction = await LightTransactionAsync(conn, request, ct);
             var acquired = await conn.QuerySingleOrDefaultAsync<Guid?>(new CommandDefinition(reserve, new
             {
                 request.TenantId, request.Key, request.Hash, request.Method, request.Path, request.UserId, AttemptId = attemptId,
                 Now = now, ExpiresAt = now + options.Retention, AbandonedBefore = now - options.AbandonedAfter,
-            }, cancellationToken: ct));
+            }, transaction, cancellationToken: ct));
             if (acquired == attemptId)
             {
+                await CommitAsync(transaction, ct);
                 return new Reservation.Acquired(attemptId);
             }
 
             var row = await conn.QuerySingleOrDefaultAsync<ExistingRow>(
-                new CommandDefinition(existing, new { request.TenantId, request.Key }, cancellationToken: ct));
+                new CommandDefinition(existing, new { request.TenantId, request.Key }, transaction, cancellationToken: ct));
+            await CommitAsync(transaction, ct);
             if (row is null)
             {
                 continue;
@@ -101,6 +106,7 @@ public sealed class IdempotencyStore(NpgsqlDataSource dataSource)
     public async Task<bool> CompleteAsync(IdempotentRequest request, Guid attemptId, StoredResponse response, DateTimeOffset now)
     {
         await using var conn = await dataSource.OpenTenantConnectionAsync(request.TenantId, CancellationToken.None);
+        await using var transaction = await LightTransactionAsync(conn, request, CancellationToken.None);
         var updated = await conn.ExecuteAsync(
             """
             UPDATE idempotency_records
@@ -109,9 +115,27 @@ public sealed class IdempotencyStore(NpgsqlDataSource dataSource)
             WHERE tenant_id = @TenantId AND idempotency_key = @Key AND attempt_id = @AttemptId AND state = 'in-progress'
             """,
             new { request.TenantId, request.Key, AttemptId = attemptId, response.Status, response.ContentType, response.Location, response.Body,
-                Now = now });
+                Now = now }, transaction);
+        await CommitAsync(transaction, CancellationToken.None);
         return updated == 1;
     }
+
+    /// <summary>For a handler that replays by the key itself: a transaction whose commit does not wait for the disk.
+    /// Null (autocommit, flushed) otherwise.</summary>
+    private static async Task<NpgsqlTransaction?> LightTransactionAsync(NpgsqlConnection conn, IdempotentRequest request, CancellationToken ct)
+    {
+        if (request.Durable)
+        {
+            return null;
+        }
+
+        var transaction = await conn.BeginTransactionAsync(ct);
+        await conn.ExecuteAsync(new CommandDefinition("SET LOCAL synchronous_commit TO OFF", transaction: transaction, cancellationToken: ct));
+        return transaction;
+    }
+
+    private static Task CommitAsync(NpgsqlTransaction? transaction, CancellationToken ct) =>
+        transaction?.CommitAsync(ct) ?? Task.CompletedTask;
 
     /// <summary>Frees the key after a failed attempt (5xx, exception, client gone) so a retry executes afresh.</summary>
     public async Task ReleaseAsync(IdempotentRequest request, Guid attemptId)

@@ -25,6 +25,36 @@ public static class PackageBalanceRules
     /// retries within seconds or minutes; thousands of operations later, an id is no longer a retry.</summary>
     public const int RememberedOperations = 4096;
 
+    /// <summary>How long a refund's hold keeps the package still if the refund never finishes (its invoice died
+    /// between holding and saving the refund): then redemptions go on, and the refund, if it ever closes, closes
+    /// what is there.</summary>
+    public static readonly TimeSpan RefundHoldTimeout = TimeSpan.FromMinutes(10);
+
+    /// <summary>The refusal while a refund holds the package (null when none does, or it lapsed).</summary>
+    public static Refusal? RefundHeld(PackageBalanceState s, DateTimeOffset now) =>
+        s.RefundHold is { } hold && hold.Until > now
+            ? new Refusal(PackageRefusals.OperationConflict, $"{s.Terms.Name} is being refunded right now; try again in a moment.")
+            : null;
+
+    /// <summary>Why a refund giving back <paramref name="amount"/> may not hold the package now (null: it may).</summary>
+    public static Refusal? CheckRefundHold(PackageBalanceState s, string operationId, long amount, DateTimeOffset now)
+    {
+        ArgumentNullException.ThrowIfNull(s);
+        var view = View(s);
+        return s.Status is PackageStatus.Refunded or PackageStatus.Cancelled
+            ? new Refusal(PackageRefusals.NotActive, $"{s.Terms.Name} is already {s.Status.ToString().ToLowerInvariant()}.")
+            : s.RefundHold is { } other && other.OperationId != operationId && other.Until > now
+                ? new Refusal(PackageRefusals.OperationConflict, $"Another refund of {s.Terms.Name} is in progress.")
+            : view.Reserved.IsPositive
+                ? new Refusal(PackageRefusals.OperationConflict, $"A checkout is using {s.Terms.Name} right now.")
+            : amount > view.LiabilityLeft.Amount
+                ? new Refusal(PackageRefusals.InsufficientBalance, $"Only {view.LiabilityLeft} of {s.Terms.Name} is unused.", "amount")
+            : null;
+    }
+
+    /// <summary>Settled redemptions kept in memory for quick replays; older ones are read back from their rows.</summary>
+    public const int SettledRedemptionsKept = 32;
+
     public const int MaxOperationIdLength = 100;
 
     public static Refusal? CheckOperationId(string? operationId) =>
@@ -80,6 +110,7 @@ public static class PackageBalanceRules
         s.PurchaseId = purchaseId;
         s.Purchase = purchase;
         s.Status = PackageStatus.Active;
+        s.ReplayableFrom = 0;
         s.ExpiresAt = ExpiresAt(purchase);
         s.UpdatedAt = now;
         if (NothingLeft(s))
@@ -154,7 +185,9 @@ public static class PackageBalanceRules
         }
 
         var context = new RedemptionContext(r.ClinicId, r.ProviderId, r.At, r.BookedAt, s.Purchase.TimeZone,
-            BookingsInWeek(s, r.At), r.VisitId is { } visit ? s.Redemptions.Values.Count(x => Holds(x) && x.Redemption.VisitId == visit) : 0);
+            BookingsInWeek(s, r.At), r.VisitId is { } visit
+                ? s.Redemptions.Values.Count(x => Holds(x) && x.Redemption.VisitId == visit) + s.TrimmedHeldByVisit.GetValueOrDefault(visit)
+                : 0);
         if (PackageRestrictionRules.Check(t, context) is { } restricted)
         {
             return (null, restricted);
@@ -538,7 +571,79 @@ public static class PackageBalanceRules
         }
 
         var week = PackageRestrictionRules.WeekOf(at, s.Purchase!.TimeZone);
-        return s.Redemptions.Values.Count(x => Holds(x) && PackageRestrictionRules.WeekOf(x.Redemption.At, s.Purchase.TimeZone) == week);
+        return s.Redemptions.Values.Count(x => Holds(x) && PackageRestrictionRules.WeekOf(x.Redemption.At, s.Purchase.TimeZone) == week)
+            + s.TrimmedHeldByWeek.GetValueOrDefault(week);
+    }
+
+    /// <summary>
+    /// Lets settled redemptions leave the in-memory state once their rows are durable: of the redemptions that are not
+    /// reservations and whose version is at most <paramref name="durableUpTo"/> (their row in PostgreSQL is at that
+    /// version), all but the newest <see cref="SettledRedemptionsKept"/> are removed. What the restrictions count of
+    /// them moves to the per-week and per-visit counters. Returns how many left.
+    /// </summary>
+    public static int Trim(PackageBalanceState s, long durableUpTo)
+    {
+        ArgumentNullException.ThrowIfNull(s);
+        var settled = s.Redemptions.Values.Count(x => x.Redemption.State != PackageRedemptionState.Reserved);
+        if (settled <= SettledRedemptionsKept)
+        {
+            return 0;
+        }
+
+        var leaving = s.Redemptions.Values
+            .Where(x => x.Redemption.State != PackageRedemptionState.Reserved && x.Version <= durableUpTo
+                && x.Version >= (s.ReplayableFrom ?? long.MaxValue))
+            .OrderBy(x => x.Version)
+            .Take(settled - SettledRedemptionsKept)
+            .ToList();
+        foreach (var r in leaving)
+        {
+            s.Redemptions.Remove(r.Redemption.OperationId);
+            CountTrimmed(s, r, +1);
+        }
+
+        s.Trimmed += leaving.Count;
+        return leaving.Count;
+    }
+
+    /// <summary>Brings a redemption read back from its row into memory (to be replayed, released or reversed): it
+    /// counts among the in-memory ones again, not among the trimmed.</summary>
+    public static void BringBack(PackageBalanceState s, RedemptionRecord stored)
+    {
+        ArgumentNullException.ThrowIfNull(s);
+        ArgumentNullException.ThrowIfNull(stored);
+        if (s.Redemptions.TryAdd(stored.Redemption.OperationId, stored))
+        {
+            CountTrimmed(s, stored, -1);
+        }
+    }
+
+    private static void CountTrimmed(PackageBalanceState s, RedemptionRecord r, int delta)
+    {
+        if (!Holds(r))
+        {
+            return;
+        }
+
+        Bump(s.TrimmedHeldByWeek, PackageRestrictionRules.WeekOf(r.Redemption.At, s.Purchase!.TimeZone), delta);
+        if (r.Redemption.VisitId is { } visit)
+        {
+            Bump(s.TrimmedHeldByVisit, visit, delta);
+        }
+    }
+
+    private static void Bump<TKey>(Dictionary<TKey, int> counts, TKey key, int delta)
+        where TKey : notnull
+    {
+        var next = counts.GetValueOrDefault(key) + delta;
+        if (next > 0)
+        {
+            counts[key] = next;
+        }
+        else
+        {
+            counts.Remove(key);
+        }
     }
 
     public static PackageView View(PackageBalanceState s)

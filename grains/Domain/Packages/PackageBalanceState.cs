@@ -35,8 +35,12 @@ public sealed class PackageBalanceState
     [Id(13)] public long RewardCreditUsed { get; set; }
     [Id(14)] public List<PackageMemberState> Members { get; set; } = [];
 
-    /// <summary>Every redemption and reservation by operation id: the answer to a replay, and what a release or
-    /// reversal gives back. Bounded by the balance itself (each holds at least one session or one cent).</summary>
+    /// <summary>The redemptions and reservations the grain keeps in memory, by operation id: the answer to a replay,
+    /// and what a release or reversal gives back. Every reservation stays here until it is settled; a settled
+    /// redemption whose <c>package_redemptions</c> row is durable leaves once more than
+    /// <see cref="PackageBalanceRules.SettledRedemptionsKept"/> are settled (<see cref="PackageBalanceRules.Trim"/>), so
+    /// the state every write carries does not grow with the package's history; the grain reads such a redemption back
+    /// from its row when it is replayed or undone.</summary>
     [Id(15)] public Dictionary<string, RedemptionRecord> Redemptions { get; set; } = new(StringComparer.Ordinal);
 
     /// <summary>The other operations (and refused redemptions) by operation id, for replays; the oldest are forgotten
@@ -60,6 +64,23 @@ public sealed class PackageBalanceState
     [Id(24)] public PackageClosing? Closing { get; set; }
     [Id(25)] public DateTimeOffset UpdatedAt { get; set; }
 
+    /// <summary>How many redemptions left <see cref="Redemptions"/> for their rows (0: every one ever made is in memory,
+    /// so an unknown operation id is new without asking PostgreSQL).</summary>
+    [Id(26)] public long Trimmed { get; set; }
+
+    /// <summary>Of the redemptions that left memory, those still holding value, per clinic-local week and per visit:
+    /// what the weekly and per-visit restrictions count beside the ones in memory.</summary>
+    [Id(27)] public Dictionary<DateOnly, int> TrimmedHeldByWeek { get; set; } = [];
+    [Id(28)] public Dictionary<Guid, int> TrimmedHeldByVisit { get; set; } = [];
+
+    /// <summary>Redemptions changed at or after this version have rows that carry what a replay needs (null: state from
+    /// before rows did, set on activation); older ones never leave memory.</summary>
+    [Id(29)] public long? ReplayableFrom { get; set; }
+
+    /// <summary>A refund of the sale in progress (IPackageBalanceGrain.HoldForRefundAsync): nothing moves until it
+    /// closes the package, lets go, or lapses.</summary>
+    [Id(30)] public PackageRefundHold? RefundHold { get; set; }
+
     public PackageTerms Terms => Purchase?.Terms ?? throw new InvalidOperationException("The package was not created.");
 
     public string Currency => Purchase?.NetPaid.Currency ?? throw new InvalidOperationException("The package was not created.");
@@ -79,9 +100,18 @@ public sealed class PackageBalanceState
         copy.OperationOrder = new Queue<string>(OperationOrder);
         copy.Outbox = [.. Outbox];
         copy.WarningsSent = [.. WarningsSent];
+        copy.TrimmedHeldByWeek = new Dictionary<DateOnly, int>(TrimmedHeldByWeek);
+        copy.TrimmedHeldByVisit = new Dictionary<Guid, int>(TrimmedHeldByVisit);
         return copy;
     }
 }
+
+/// <summary>A refund's hold on the package: its operation id (the closing's), what it gives back, until when.</summary>
+[GenerateSerializer, Immutable, Alias("medspa.packages.refund-hold.v1")]
+public sealed record PackageRefundHold(
+    [property: Id(0)] string OperationId,
+    [property: Id(1)] long Amount,
+    [property: Id(2)] DateTimeOffset Until);
 
 /// <summary>Exactly what one redemption took, so giving it back restores exactly that.</summary>
 [GenerateSerializer, Immutable, Alias("medspa.packages.take.v1")]

@@ -53,16 +53,25 @@ public sealed class PostgresPackageStore(NpgsqlDataSource db) : IPackageStore
                 """
                 INSERT INTO package_redemptions (tenant_id, purchase_id, operation_id, origin, state, service_id, service_name, quantity,
                     free_sessions, value, additional_charge, staff_compensation, currency, patient_id, clinic_id, provider_id, visit_id,
-                    invoice_id, redeemed_at, redeemed_by, recorded_at, updated_at, reversal_operation_id, reversed_by, reversal_reason, version)
-                SELECT @TenantId, @PurchaseId, x.*
+                    invoice_id, redeemed_at, redeemed_by, recorded_at, updated_at, reversal_operation_id, reversed_by, reversal_reason, version,
+                    fingerprint, take, income_category)
+                SELECT @TenantId, @PurchaseId, x.op, x.origin, x.state, x.service, x.service_name, x.quantity, x.free, x.value, x.charge,
+                    x.compensation, x.currency, x.patient, x.clinic, x.provider, x.visit, x.invoice, x.redeemed_at, x.redeemed_by, x.recorded_at,
+                    x.updated_at, x.reversal_op, x.reversed_by, x.reversal_reason, x.version, x.fingerprint,
+                    (@Takes::bigint[])[(x.ord - 1) * 9 + 1 : x.ord * 9], x.income_category
                 FROM unnest(@Ops::text[], @Origins::text[], @States::text[], @Services::uuid[], @ServiceNames::text[], @Quantities::int[],
                             @Free::int[], @Values::bigint[], @Charges::bigint[], @Compensations::bigint[], @Currencies::text[],
                             @Patients::uuid[], @Clinics::uuid[], @Providers::uuid[], @Visits::uuid[], @Invoices::uuid[],
                             @RedeemedAt::timestamptz[], @RedeemedBy::uuid[], @RecordedAt::timestamptz[], @UpdatedAt::timestamptz[],
-                            @ReversalOps::text[], @ReversedBy::uuid[], @ReversalReasons::text[], @Versions::bigint[]) AS x
+                            @ReversalOps::text[], @ReversedBy::uuid[], @ReversalReasons::text[], @Versions::bigint[],
+                            @Fingerprints::text[], @Categories::text[])
+                     WITH ORDINALITY AS x (op, origin, state, service, service_name, quantity, free, value, charge, compensation, currency,
+                            patient, clinic, provider, visit, invoice, redeemed_at, redeemed_by, recorded_at, updated_at, reversal_op,
+                            reversed_by, reversal_reason, version, fingerprint, income_category, ord)
                 ON CONFLICT (tenant_id, purchase_id, operation_id) DO UPDATE SET
                     state = EXCLUDED.state, updated_at = EXCLUDED.updated_at, reversal_operation_id = EXCLUDED.reversal_operation_id,
-                    reversed_by = EXCLUDED.reversed_by, reversal_reason = EXCLUDED.reversal_reason, version = EXCLUDED.version
+                    reversed_by = EXCLUDED.reversed_by, reversal_reason = EXCLUDED.reversal_reason, version = EXCLUDED.version,
+                    fingerprint = EXCLUDED.fingerprint, take = EXCLUDED.take, income_category = EXCLUDED.income_category
                 WHERE package_redemptions.version < EXCLUDED.version
                 """,
                 RedemptionArrays(tenantId, p.Id, projection.Redemptions), transaction, cancellationToken: cancellationToken));
@@ -128,5 +137,48 @@ public sealed class PostgresPackageStore(NpgsqlDataSource db) : IPackageStore
         ReversedBy = rows.Select(r => r.ReversedBy).ToArray(),
         ReversalReasons = rows.Select(r => r.ReversalReason).ToArray(),
         Versions = rows.Select(r => r.Version).ToArray(),
+        Fingerprints = rows.Select(r => r.Fingerprint).ToArray(),
+        Categories = rows.Select(r => r.IncomeCategory).ToArray(),
+        Takes = Flat(rows),
     };
+
+    /// <summary>The takes, nine numbers per row, in one flat array (PostgreSQL has no arrays of arrays): row i's take is
+    /// the slice [9i + 1 : 9i + 9].</summary>
+    private static long[] Flat(IReadOnlyList<PackageRedemptionRow> rows) =>
+        rows.SelectMany(r => r.Take ?? new long[9]).ToArray();
+
+    public async Task<IReadOnlyList<PackageRedemptionRow>> FindRedemptionsAsync(
+        Guid tenantId, Guid purchaseId, IReadOnlyCollection<string> operationIds, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(operationIds);
+        await using var connection = await db.OpenTenantConnectionAsync(tenantId, cancellationToken);
+        await using var command = new NpgsqlCommand(
+            """
+            SELECT purchase_id, operation_id, origin, state, service_id, service_name, quantity, free_sessions, value, additional_charge,
+                   staff_compensation, currency, patient_id, clinic_id, provider_id, visit_id, invoice_id, redeemed_at, redeemed_by,
+                   recorded_at, updated_at, reversal_operation_id, reversed_by, reversal_reason, version, fingerprint, take, income_category
+            FROM package_redemptions
+            WHERE tenant_id = @tenantId AND purchase_id = @purchaseId
+              AND (operation_id = ANY(@ids) OR reversal_operation_id = ANY(@ids))
+            """, connection);
+        command.Parameters.AddWithValue("tenantId", tenantId);
+        command.Parameters.AddWithValue("purchaseId", purchaseId);
+        command.Parameters.AddWithValue("ids", operationIds.ToArray());
+        var rows = new List<PackageRedemptionRow>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            T? Maybe<T>(int i) where T : struct => reader.IsDBNull(i) ? null : reader.GetFieldValue<T>(i);
+            string? Text(int i) => reader.IsDBNull(i) ? null : reader.GetString(i);
+            rows.Add(new PackageRedemptionRow(
+                reader.GetGuid(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetGuid(4), reader.GetString(5),
+                reader.GetInt32(6), reader.GetInt32(7), reader.GetInt64(8), reader.GetInt64(9), reader.GetInt64(10), reader.GetString(11),
+                reader.GetGuid(12), reader.GetGuid(13), Maybe<Guid>(14), Maybe<Guid>(15), Maybe<Guid>(16),
+                reader.GetFieldValue<DateTimeOffset>(17), reader.GetGuid(18), reader.GetFieldValue<DateTimeOffset>(19),
+                reader.GetFieldValue<DateTimeOffset>(20), Text(21), Maybe<Guid>(22), Text(23), reader.GetInt64(24), Text(25),
+                reader.IsDBNull(26) ? null : reader.GetFieldValue<long[]>(26), Text(27)));
+        }
+
+        return rows;
+    }
 }

@@ -288,4 +288,69 @@ public sealed class PackageBalanceRulesTests
         Assert.Equal("terms.threshold", PackageBalanceRules.CheckPurchase(Purchase(Terms(PackageType.Threshold)))!.Field);
         Assert.Equal("terms.services", PackageBalanceRules.CheckPurchase(Purchase(Terms(PackageType.Standard) with { Services = [] }))!.Field);
     }
+
+    [Fact]
+    public void Trimming_keeps_reservations_and_the_newest_settled_and_moves_what_restrictions_count_to_counters()
+    {
+        var kept = PackageBalanceRules.SettledRedemptionsKept;
+        var visit = Guid.NewGuid();
+        var restrictions = new PackageRestrictions([], [], [], MaxBookingsPerWeek: 10 * kept, MaxRedemptionsPerVisit: 10 * kept);
+        var s = Sold(Terms(PackageType.Standard, quantity: 10 * kept, value: 100, restrictions: restrictions), 10 * kept * 100);
+        var version = 0L;
+        for (var i = 0; i < 2 * kept; i++)
+        {
+            var r = Request(Botox, visit: i % 2 == 0 ? visit : null);
+            Assert.Null(Redeem(s, r).Refusal);
+            s.Redemptions[r.OperationId] = s.Redemptions[r.OperationId] with { Version = ++version };
+        }
+
+        var reservation = s.Redemptions.Values.First();
+        s.Redemptions[reservation.Redemption.OperationId] = reservation with
+        {
+            Redemption = reservation.Redemption with { State = PackageRedemptionState.Reserved },
+        };
+        var weekBefore = Counts(s, visit);
+
+        // Only what is durable may leave: nothing above version 10.
+        Assert.Equal(10 - 1, PackageBalanceRules.Trim(s, durableUpTo: 10)); // the reservation (version 1) stays
+        Assert.Equal(weekBefore, Counts(s, visit));
+        var left = PackageBalanceRules.Trim(s, durableUpTo: version);
+        Assert.Equal(2 * kept - 1 - kept - 9, left);
+        Assert.Equal(kept + 1, s.Redemptions.Count); // the newest settled ones and the reservation
+        Assert.Contains(reservation.Redemption.OperationId, s.Redemptions.Keys);
+        Assert.Equal(2 * kept - 1 - kept, s.Trimmed);
+        Assert.Equal(weekBefore, Counts(s, visit)); // what the weekly and per-visit limits see did not change
+
+        // Brought back, a trimmed one counts once, in memory.
+        var trimmedVisit = s.TrimmedHeldByVisit[visit];
+        var back = new RedemptionRecord(
+            new PackageRedemption("back", PackageRedemptionState.Committed, Botox, 1, 0, Usd(100), Usd(0), Usd(0), Owner, Clinic, null, visit, Now,
+                Guid.NewGuid()), new PackageTake(1, 0, 0, 0, 100, 0, 0, 0, 0), false, "", "injectables", null, "Botox", Now, Now, Version: 3);
+        PackageBalanceRules.BringBack(s, back);
+        Assert.Equal(trimmedVisit - 1, s.TrimmedHeldByVisit[visit]);
+        Assert.Equal(weekBefore, Counts(s, visit));
+    }
+
+    [Fact]
+    public void State_from_before_replayable_rows_never_leaves_memory()
+    {
+        var s = Sold(Terms(PackageType.Standard, quantity: 1000, value: 100), 100000);
+        for (var i = 0; i < PackageBalanceRules.SettledRedemptionsKept * 2; i++)
+        {
+            Assert.Null(Redeem(s, Request(Botox)).Refusal);
+        }
+
+        s.ReplayableFrom = null;
+        Assert.Equal(0, PackageBalanceRules.Trim(s, long.MaxValue));
+        s.ReplayableFrom = 0;
+        Assert.Equal(PackageBalanceRules.SettledRedemptionsKept, PackageBalanceRules.Trim(s, long.MaxValue));
+    }
+
+    /// <summary>What the weekly and per-visit limits count for a new redemption now (held in memory + trimmed).</summary>
+    private static (int Week, int Visit) Counts(PackageBalanceState s, Guid visit)
+    {
+        var week = PackageRestrictionRules.WeekOf(Now, "America/New_York");
+        return (s.Redemptions.Values.Count(x => PackageBalanceRules.Holds(x)) + s.TrimmedHeldByWeek.GetValueOrDefault(week),
+            s.Redemptions.Values.Count(x => PackageBalanceRules.Holds(x) && x.Redemption.VisitId == visit) + s.TrimmedHeldByVisit.GetValueOrDefault(visit));
+    }
 }

@@ -1,3 +1,5 @@
+using Npgsql;
+using Dapper;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
@@ -61,6 +63,34 @@ public sealed class PackageRedemptionApiTests(MedSpaApiFactory factory) : IClass
 
         var package = await world.Desk.SendAsync(HttpMethod.Get, $"/api/packages/{id}", null);
         Assert.Equal(1, package.GetProperty("sessionsLeft").GetInt32());
+    }
+
+    [Fact]
+    public async Task A_key_whose_record_was_lost_still_answers_the_first_redemption_and_takes_nothing_more()
+    {
+        // The redemption route stores its key record without waiting for the disk (the grain replays by the key
+        // itself): lose the record, as a database crash could, and the retry must still take nothing more.
+        var world = await CreateAsync(factory);
+        var id = await world.SellAsync(world.Facials());
+        var key = Key();
+        var first = await RedeemAsync(world.Desk, id, world.Redemption(), key);
+        Assert.Equal(HttpStatusCode.Created, first.Status);
+        await using (var conn = new NpgsqlConnection(world.Factory.ConnectionString))
+        {
+            Assert.Equal(1, await conn.ExecuteAsync(
+                "DELETE FROM idempotency_records WHERE tenant_id = @TenantId AND idempotency_key = @key AND state = 'completed'",
+                new { world.Tenant.TenantId, key }));
+        }
+
+        var retried = await RedeemAsync(world.Desk, id, world.Redemption(), key);
+        Assert.Equal(HttpStatusCode.Created, retried.Status);
+        Assert.Equal(first.Body.GetProperty("redemption").GetRawText(), retried.Body.GetProperty("redemption").GetRawText());
+        var package = await world.Desk.SendAsync(HttpMethod.Get, $"/api/packages/{id}", null);
+        Assert.Equal(first.Body.GetProperty("remaining").GetProperty("sessionsLeft").GetInt32(), package.GetProperty("sessionsLeft").GetInt32());
+
+        // And the key keeps its other promise: reused for another request it is refused.
+        var reused = await RedeemAsync(world.Desk, id, world.Redemption(quantity: 2), key);
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, reused.Status);
     }
 
     [Fact]
