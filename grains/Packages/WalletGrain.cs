@@ -165,6 +165,37 @@ public sealed class WalletGrain(
         }
 
         var package = GrainFactory.GetGrain<IPackageBalanceGrain>(PackageKeys.For(_tenantId, intent.PurchaseId));
+        if (!intent.Held)
+        {
+            // The package's refund hold (amount 0: whatever is unused when it closes) keeps redemptions, reservations and
+            // an invoice refund of the sale out until this transfer closes it; refused when one of them got there first.
+            var held = await package.HoldForRefundAsync(WalletRules.PackageClosingId(operationId), Money.Zero(intent.Currency));
+            if (held.Refusal?.Code == PackageRefusals.Unavailable)
+            {
+                return Unavailable();
+            }
+
+            if (!W.Transfers.TryGetValue(operationId, out var current))
+            {
+                return W.Operations.TryGetValue(operationId, out var done) ? await AfterPendingAsync(done.Answer) : Unavailable();
+            }
+
+            if (held.Refusal is { } notHeld)
+            {
+                return await CommitAsync((WalletRules.AbandonTransfer(_patientId, W, operationId, notHeld), true));
+            }
+
+            if (!current.Held)
+            {
+                WalletRules.MarkHeld(W, operationId);
+                var saved = await CommitAsync((new WalletAnswer(WalletRules.View(_patientId, W)), true));
+                if (saved.Refused)
+                {
+                    return saved;
+                }
+            }
+        }
+
         var closed = await package.CloseAsync(new PackageClosing(
             WalletRules.PackageClosingId(operationId), PackageClosingKind.Refunded, intent.By,
             string.IsNullOrWhiteSpace(intent.Reason) ? "credit moved to the wallet" : $"credit moved to the wallet: {intent.Reason}", intent.At));

@@ -102,7 +102,9 @@ public sealed record WalletTransferIntent(
     [property: Id(0)] Guid PurchaseId,
     [property: Id(1)] Guid By,
     [property: Id(2)] string? Reason,
-    [property: Id(3)] DateTimeOffset At);
+    [property: Id(3)] DateTimeOffset At,
+    [property: Id(4)] bool Held = false,
+    [property: Id(5)] string Currency = "USD");
 
 /// <summary>When a change happens: the instant, and the clinic-local business day its journal entry belongs to.</summary>
 public readonly record struct WalletClock(DateTimeOffset At, DateOnly BusinessDate);
@@ -357,7 +359,8 @@ public static class WalletRules
             return (Refused(patientId, s, mismatch), false);
         }
 
-        s.Transfers[transfer.OperationId] = new WalletTransferIntent(transfer.PurchaseId, transfer.By, transfer.Reason, at);
+        s.Transfers[transfer.OperationId] = new WalletTransferIntent(transfer.PurchaseId, transfer.By, transfer.Reason, at,
+            Currency: package.LiabilityLeft.Currency);
         s.Version++;
         return (null, true);
     }
@@ -389,6 +392,15 @@ public static class WalletRules
 
         s.Operations[operationId] = new WalletOperationRecord(TransferFingerprint(intent.PurchaseId), answer);
         return answer;
+    }
+
+    /// <summary>The package is held for the transfer (saved before it is closed: only a held package is closed, so a
+    /// close answered on a retry is this transfer's, never another refund's).</summary>
+    public static void MarkHeld(WalletState s, string operationId)
+    {
+        ArgumentNullException.ThrowIfNull(s);
+        s.Transfers[operationId] = s.Transfers[operationId] with { Held = true };
+        s.Version++;
     }
 
     /// <summary>The package refused to close (it stopped being active meanwhile): the intent is dropped, nothing moved.</summary>
