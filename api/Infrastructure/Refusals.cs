@@ -67,6 +67,9 @@ public static class Refusals
         [PackageRefusals.PartialNotAllowed] = (StatusCodes.Status422UnprocessableEntity, "The package cannot be redeemed."),
         [PackageRefusals.PatientRequired] = (StatusCodes.Status422UnprocessableEntity, "The request cannot be processed."),
         [PackageRefusals.CurrencyMismatch] = (StatusCodes.Status422UnprocessableEntity, "The request cannot be processed."),
+        [WalletRefusals.Unavailable] = (StatusCodes.Status503ServiceUnavailable, "The wallet is unavailable."),
+        [WalletRefusals.NotWalletPackage] = (StatusCodes.Status422UnprocessableEntity, "The request cannot be processed."),
+        [WalletRefusals.PackageReserved] = (StatusCodes.Status409Conflict, "The package is held by a checkout."),
 
         // Memberships (grain-interfaces/Memberships/IMembershipGrain.cs, MembershipRefusals).
         [MembershipRefusals.NotFound] = (StatusCodes.Status404NotFound, "Not found."),

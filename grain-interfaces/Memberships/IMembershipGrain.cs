@@ -40,7 +40,21 @@ public interface IMembershipGrain : IGrainWithStringKey
 
     /// <summary>Writes pending rows (membership, charges, usage, ledger) to PostgreSQL now.</summary>
     [Alias("flush")] Task<int> FlushProjectionAsync();
+
+    /// <summary>Bills the membership to another of its patient's saved cards from now on. With
+    /// <see cref="ChangeMembershipCardCommand.ChargeNow"/>, a membership in retry (its renewal was declined and the
+    /// period not yet skipped) is charged the missed period at once on the new card; a membership with nothing due is
+    /// charged nothing, so repeating the request charges nothing twice.</summary>
+    [Alias("change-card")] Task<MembershipAnswer> ChangeCardAsync(ChangeMembershipCardCommand command);
 }
+
+/// <param name="PaymentMethodId">One of the membership's patient's saved cards (not removed) in this organisation.</param>
+/// <param name="ChargeNow">Charge the period in retry now on this card (the clinic's decision).</param>
+[GenerateSerializer, Immutable, Alias("medspa.memberships.change-card-command.v1")]
+public sealed record ChangeMembershipCardCommand(
+    [property: Id(0)] string PaymentMethodId,
+    [property: Id(1)] bool ChargeNow,
+    [property: Id(2)] Guid By);
 
 public static class MembershipKeys
 {

@@ -24,6 +24,33 @@ public interface IWalletGrain : IGrainWithStringKey
     [Alias("release")] Task<WalletAnswer> ReleaseAsync(string operationId);
 
     [Alias("flush")] Task<int> FlushProjectionAsync();
+
+    /// <summary>Moves what is left of one of the patient's <c>wallet</c> packages into the wallet (an owner/admin
+    /// decision): the package is closed (status refunded: its unused value was refunded to account credit) and the
+    /// wallet credited with the value the package still owed, in one ledger entry (Dr package-liability, Cr
+    /// patient-wallet). Exactly once per operation id, even across a crash between the two steps.</summary>
+    [Alias("transfer-from-package")] Task<WalletAnswer> TransferFromPackageAsync(WalletPackageTransfer transfer);
+}
+
+/// <summary>A wallet package's credit moved into its owner's wallet (see <see cref="IWalletGrain.TransferFromPackageAsync"/>).</summary>
+[GenerateSerializer, Immutable, Alias("medspa.packages.wallet-package-transfer.v1")]
+public sealed record WalletPackageTransfer(
+    [property: Id(0)] string OperationId,
+    [property: Id(1)] Guid PurchaseId,
+    [property: Id(2)] Guid By,
+    [property: Id(3)] string? Reason);
+
+/// <summary>Refusal codes of the wallet beyond the package ones it shares (mapped in api/Infrastructure/Refusals.cs).</summary>
+public static class WalletRefusals
+{
+    /// <summary>The wallet's storage write failed: nothing of the request was kept; retry with the same operation id.</summary>
+    public const string Unavailable = "wallet_unavailable";
+
+    /// <summary>Only a <c>wallet</c> (bank) package holds dollar credit that can move into the wallet.</summary>
+    public const string NotWalletPackage = "not_wallet_package";
+
+    /// <summary>A checkout holds part of the package: its credit moves once that checkout finished or was released.</summary>
+    public const string PackageReserved = "package_reserved";
 }
 
 /// <summary>Where wallet credit came from (JSON kebab-case).</summary>

@@ -352,6 +352,68 @@ public sealed class MembershipGrain(
         return MembershipAnswer.Ok(View());
     }
 
+    public async Task<MembershipAnswer> ChangeCardAsync(ChangeMembershipCardCommand command)
+    {
+        ArgumentNullException.ThrowIfNull(command);
+        if (!S.Created)
+        {
+            return NotFound();
+        }
+
+        if (S.Status == MembershipStatus.Ended)
+        {
+            return Fail(new Refusal(MembershipRefusals.NotActive, "The membership has ended; it bills no card.").WithStatus(S.Status));
+        }
+
+        // Within the grain's tenant and for the membership's own patient only: another patient's or another
+        // organisation's card is simply not found.
+        var card = await store.LoadCardAsync(_tenantId, S.PatientId, gateway.Name, command.PaymentMethodId);
+        if (card is null)
+        {
+            return Fail(Refusal.Invalid("paymentMethodId", "This payment method is not one of the membership's patient's saved cards."));
+        }
+
+        if (S.PaymentMethodId != card.PaymentMethodId || S.CardLast4 != card.Last4)
+        {
+            S.PaymentMethodId = card.PaymentMethodId;
+            S.CardLast4 = card.Last4;
+            await CommitAsync();
+        }
+
+        if (command.ChargeNow && S.Pending is null && InRetry())
+        {
+            // The missed period, now, on the new card. The key is new for each such charge (the charges so far number
+            // it) and saved before the call, so a crash repeats it instead of charging twice.
+            var period = S.DuePeriod;
+            var pending = new PendingCharge(period, S.FailedAttempts, $"mbr_{_id:N}_p{period}_now{S.Charges.Count}", Manual: true);
+            S.Pending = pending;
+            await state.WriteStateAsync();
+            var applied = await ApplyChargeAsync(pending);
+            await ScheduleAsync();
+            if (!applied)
+            {
+                return Fail(new Refusal(CheckoutRefusals.GatewayUnavailable,
+                    "The card was saved; the payment gateway could not be reached, so the charge is repeated automatically."));
+            }
+
+            if (S.DuePeriod == period)
+            {
+                var declined = S.Charges[^1];
+                return Fail(new Refusal(CheckoutRefusals.PaymentDeclined,
+                        $"The card was saved, but charging it was declined: {declined.Message ?? "the card was declined."} The scheduled retries go on.",
+                        "paymentMethodId")
+                    .With("declineCode", declined.DeclineCode));
+            }
+        }
+
+        return MembershipAnswer.Ok(View());
+    }
+
+    /// <summary>A renewal was declined and its period is still being retried (not skipped, not paused or ended).</summary>
+    private bool InRetry() =>
+        S.FailedAttempts > 0 && S.Status is not (MembershipStatus.Paused or MembershipStatus.Ended) && IsBilled(S.DuePeriod)
+        && PeriodStart(S.DuePeriod) <= Today();
+
     public async Task ReceiveReminder(string reminderName, TickStatus status)
     {
         if (reminderName == ReminderName)
@@ -474,6 +536,13 @@ public sealed class MembershipGrain(
         var now = clock.Now;
         S.Charges.Add(Record(new ChargeRecord(pending.IdempotencyKey, pending.Period, pending.Attempt, PeriodStart(pending.Period),
             "declined", Plan.Price, outcome.Result?.Gateway ?? gateway.Name, outcome.Result?.PaymentId, outcome.DeclineCode, outcome.Message, now)));
+        if (pending.Manual)
+        {
+            // The desk asked and is told at once; the scheduled retries keep their days (this one used none of them).
+            await CommitAsync();
+            return true;
+        }
+
         S.FailedAttempts = pending.Attempt + 1;
         if (S.Status == MembershipStatus.Active)
         {

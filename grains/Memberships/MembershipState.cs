@@ -6,12 +6,15 @@ using MedSpa.Grains.Domain.Memberships;
 namespace MedSpa.Grains.Memberships;
 
 /// <summary>A charge sent (or about to be sent) to the gateway and not yet applied: saved before the call, so after a
-/// crash the same key is sent again and the gateway answers the first result instead of charging twice.</summary>
+/// crash the same key is sent again and the gateway answers the first result instead of charging twice.
+/// <see cref="Manual"/>: asked by the clinic with a new card (ChangeCardAsync), outside the retry schedule — its
+/// decline does not use up one of the period's scheduled attempts.</summary>
 [GenerateSerializer, Alias("medspa.memberships.pending-charge.v1")]
 public sealed record PendingCharge(
     [property: Id(0)] int Period,
     [property: Id(1)] int Attempt,
-    [property: Id(2)] string IdempotencyKey);
+    [property: Id(2)] string IdempotencyKey,
+    [property: Id(3)] bool Manual = false);
 
 /// <summary>One charge attempt (or the skip of a period), as the history lists it.</summary>
 [GenerateSerializer, Immutable, Alias("medspa.memberships.charge-record.v1")]

@@ -4,17 +4,31 @@ using MedSpa.GrainInterfaces.Packages;
 using MedSpa.Grains.Checkout;
 using MedSpa.Grains.Domain.Packages;
 using Microsoft.Extensions.Logging;
+using Orleans.Concurrency;
+using Orleans.Storage;
 
 namespace MedSpa.Grains.Packages;
 
 /// <summary>
 /// A patient's wallet (account credit), keyed <c>"{tenantId:N}/{patientId:N}"</c>. The grain orchestrates; the rules are
-/// <see cref="WalletRules"/> and the ledger model <see cref="WalletLedger"/>. Not reentrant: one call at a time is the
-/// single writer, so two checkouts holding at once are decided one after the other against what is available. Each
-/// change is written to grain state (the commit point, with its history rows and journal entries as an outbox) before
-/// it is answered; the outbox is then written to PostgreSQL through <see cref="IWalletStore"/> and trimmed, like the
-/// invoice's (InvoiceOutbox): a crash between the two writes re-writes rows keyed by sequence/operation, adding nothing.
+/// <see cref="WalletRules"/> and the ledger model <see cref="WalletLedger"/>.
+/// <para>
+/// Group commit, like <see cref="PackageBalanceGrain"/> (DESIGN.md §4): the grain is reentrant, and each request is
+/// decided and applied to the in-memory working state in one synchronous step (between two awaits nothing else runs on
+/// the activation, so two checkouts holding at once are still decided one after the other against what is available).
+/// It then waits for the storage write that carries it: one write is outstanding at a time, and whatever arrived
+/// meanwhile is written together by the next one. A request is answered only once that write succeeded; a failed write
+/// rolls the working state back to the last durable one and answers every request not yet durable with
+/// <c>wallet_unavailable</c> (nothing of them was kept; a retry with the same operation id is decided afresh).
+/// </para>
+/// <para>
+/// Each durable state carries its history rows and journal entries as an outbox; it is then written to PostgreSQL
+/// through <see cref="IWalletStore"/> (one flush at a time, rows keyed by sequence/operation so a repeat adds nothing)
+/// and trimmed in memory, like the invoice's (InvoiceOutbox). A request also waits for that flush, so the history and
+/// the ledger show what it was answered; a failed flush is only deferred (timer, next call or activation).
+/// </para>
 /// </summary>
+[Reentrant]
 public sealed class WalletGrain(
     [PersistentState("wallet", GrainStorage.Name)] IPersistentState<WalletState> state,
     IWalletStore store,
@@ -24,11 +38,27 @@ public sealed class WalletGrain(
     private static readonly TimeSpan ProjectionRetryPeriod = TimeSpan.FromSeconds(15);
 
     private readonly Dictionary<Guid, string> _timeZones = [];
+    private WalletState _working = new();
+    private WalletState _durable = new();
+
+    /// <summary>Requests applied but not yet handed to a write (the next write carries them).</summary>
+    private Batch? _open;
+
+    /// <summary>The batch whose write is in flight.</summary>
+    private Batch? _inFlight;
+    private bool _writing;
+    private Task<bool>? _flush;
+    private long _projectedSequence;
     private IGrainTimer? _retryTimer;
     private Guid _tenantId;
     private Guid _patientId;
 
-    private WalletState S => state.State;
+    private WalletState W => _working;
+
+    private sealed class Batch
+    {
+        public TaskCompletionSource<bool> Durable { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -37,10 +67,27 @@ public sealed class WalletGrain(
             throw new InvalidOperationException($"'{this.GetPrimaryKeyString()}' is not a wallet grain key.");
         }
 
-        await TryFlushAsync();
+        _durable = state.State;
+        _working = _durable.Clone();
+        await ProjectAsync(_durable.Version);
+        if (_durable.Transfers.Count > 0)
+        {
+            // Transfers begun before a crash are finished now, even if nobody asks again (their packages are closed or
+            // about to be: the credit must reach the wallet). Not awaited: activation must not wait on other grains.
+            _ = FinishTransfersAsync();
+        }
     }
 
-    public Task<WalletAnswer> GetAsync() => Task.FromResult(new WalletAnswer(WalletRules.View(_patientId, S)));
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        // Best effort: what is left stays in the stored outbox for the next activation.
+        if (_flush is { } flush)
+        {
+            await flush;
+        }
+    }
+
+    public Task<WalletAnswer> GetAsync() => Task.FromResult(new WalletAnswer(WalletRules.View(_patientId, _durable)));
 
     public async Task<WalletAnswer> CreditAsync(WalletCredit credit)
     {
@@ -50,7 +97,7 @@ public sealed class WalletGrain(
             return UnknownClinic();
         }
 
-        return await ApplyAsync(WalletRules.Credit(_patientId, S, credit, clock));
+        return await CommitAsync(WalletRules.Credit(_patientId, W, credit, clock));
     }
 
     public async Task<WalletAnswer> ReserveAsync(WalletHold hold)
@@ -61,31 +108,303 @@ public sealed class WalletGrain(
             return UnknownClinic();
         }
 
-        return await ApplyAsync(WalletRules.Reserve(_patientId, S, hold, clock));
+        return await CommitAsync(WalletRules.Reserve(_patientId, W, hold, clock));
     }
 
     // Commit and release post no journal entry (the invoice does): the business day of their history rows is UTC's.
-    public Task<WalletAnswer> CommitAsync(string operationId) => ApplyAsync(WalletRules.Commit(_patientId, S, operationId, UtcClock()));
+    public Task<WalletAnswer> CommitAsync(string operationId) => CommitAsync(WalletRules.Commit(_patientId, W, operationId, UtcClock()));
 
-    public Task<WalletAnswer> ReleaseAsync(string operationId) => ApplyAsync(WalletRules.Release(_patientId, S, operationId, UtcClock()));
+    public Task<WalletAnswer> ReleaseAsync(string operationId) => CommitAsync(WalletRules.Release(_patientId, W, operationId, UtcClock()));
+
+    public async Task<WalletAnswer> TransferFromPackageAsync(WalletPackageTransfer transfer)
+    {
+        ArgumentNullException.ThrowIfNull(transfer);
+        var package = GrainFactory.GetGrain<IPackageBalanceGrain>(PackageKeys.For(_tenantId, transfer.PurchaseId));
+        var view = (await package.GetAsync()).Package;
+        var (answer, changed) = WalletRules.BeginTransfer(_patientId, W, transfer, view, time.GetUtcNow());
+        if (answer is not null)
+        {
+            return await AfterPendingAsync(answer);
+        }
+
+        if (changed)
+        {
+            // The intent is durable before the package is touched: whatever happens next, it is finished exactly once.
+            var saved = await CommitAsync((new WalletAnswer(WalletRules.View(_patientId, W)), true));
+            if (saved.Refused)
+            {
+                return saved;
+            }
+        }
+
+        return await FinishTransferAsync(transfer.OperationId);
+    }
 
     public async Task<int> FlushProjectionAsync()
     {
-        var pending = S.Outbox.Count;
-        await FlushAsync();
+        await WaitForDurableAsync();
+        var pending = _durable.Outbox.Count(i => i.Row.Sequence > _projectedSequence);
+        if (_flush is { } running)
+        {
+            await running;
+        }
+
+        // Once more, now surfacing a failure to the caller who asked for it.
+        await FlushOnceAsync();
         return pending;
     }
 
-    /// <summary>The commit point: a change is saved before it is answered, then projected.</summary>
-    private async Task<WalletAnswer> ApplyAsync((WalletAnswer Answer, bool Changed) result)
+    /// <summary>Closes the package of a saved transfer intent (the close is idempotent by its operation id, so a
+    /// repeat answers the first close) and credits the wallet with what the close took out of its liability.</summary>
+    private async Task<WalletAnswer> FinishTransferAsync(string operationId)
     {
-        if (result.Changed)
+        if (!W.Transfers.TryGetValue(operationId, out var intent))
         {
-            await state.WriteStateAsync();
-            await TryFlushAsync();
+            // Finished meanwhile by another call (a replay racing the activation's own finish): answer what it answered.
+            return W.Operations.TryGetValue(operationId, out var done) ? await AfterPendingAsync(done.Answer) : Unavailable();
         }
 
+        var package = GrainFactory.GetGrain<IPackageBalanceGrain>(PackageKeys.For(_tenantId, intent.PurchaseId));
+        if (!intent.Held)
+        {
+            // The package's refund hold (amount 0: whatever is unused when it closes) keeps redemptions, reservations and
+            // an invoice refund of the sale out until this transfer closes it; refused when one of them got there first.
+            var held = await package.HoldForRefundAsync(WalletRules.PackageClosingId(operationId), Money.Zero(intent.Currency));
+            if (held.Refusal?.Code == PackageRefusals.Unavailable)
+            {
+                return Unavailable();
+            }
+
+            if (!W.Transfers.TryGetValue(operationId, out var current))
+            {
+                return W.Operations.TryGetValue(operationId, out var done) ? await AfterPendingAsync(done.Answer) : Unavailable();
+            }
+
+            if (held.Refusal is { } notHeld)
+            {
+                return await CommitAsync((WalletRules.AbandonTransfer(_patientId, W, operationId, notHeld), true));
+            }
+
+            if (!current.Held)
+            {
+                WalletRules.MarkHeld(W, operationId);
+                var saved = await CommitAsync((new WalletAnswer(WalletRules.View(_patientId, W)), true));
+                if (saved.Refused)
+                {
+                    return saved;
+                }
+            }
+        }
+
+        var closed = await package.CloseAsync(new PackageClosing(
+            WalletRules.PackageClosingId(operationId), PackageClosingKind.Refunded, intent.By,
+            string.IsNullOrWhiteSpace(intent.Reason) ? "credit moved to the wallet" : $"credit moved to the wallet: {intent.Reason}", intent.At));
+        if (closed.Refusal?.Code == PackageRefusals.Unavailable)
+        {
+            // Nothing was closed: the intent stays, and a retry with the same id (or the next activation) goes on.
+            return Unavailable();
+        }
+
+        if (!W.Transfers.ContainsKey(operationId))
+        {
+            return W.Operations.TryGetValue(operationId, out var done) ? await AfterPendingAsync(done.Answer) : Unavailable();
+        }
+
+        if (closed.Refusal is { } refused || closed.Package is not { } view)
+        {
+            return await CommitAsync((WalletRules.AbandonTransfer(_patientId, W, operationId,
+                closed.Refusal ?? new Refusal(PackageRefusals.NotFound, "Package was not found.", "purchaseId")), true));
+        }
+
+        if (await ClockAsync(view.ClinicId) is not { } clock)
+        {
+            return UnknownClinic();
+        }
+
+        if (!W.Transfers.ContainsKey(operationId))
+        {
+            return W.Operations.TryGetValue(operationId, out var done) ? await AfterPendingAsync(done.Answer) : Unavailable();
+        }
+
+        var moved = view.LiabilityClosed ?? Money.Zero(view.LiabilityLeft.Currency);
+        return await CommitAsync((WalletRules.CompleteTransfer(_patientId, W, operationId, moved, view.ClinicId, clock), true));
+    }
+
+    private async Task FinishTransfersAsync()
+    {
+        foreach (var operationId in W.Transfers.Keys.ToList())
+        {
+            try
+            {
+                await FinishTransferAsync(operationId);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // The intent stays saved: the next activation or a retry of the request finishes it.
+                logger.LogWarning(e, "Wallet {PatientId}: a transfer from a package could not be finished yet", _patientId);
+            }
+        }
+    }
+
+    /// <summary>Joins the next write when the request changed the working state and answers once it is durable (and
+    /// projected, best effort); an answer that changed nothing waits for the writes it may rest on.</summary>
+    private async Task<WalletAnswer> CommitAsync((WalletAnswer Answer, bool Changed) result)
+    {
+        if (!result.Changed)
+        {
+            return await AfterPendingAsync(result.Answer);
+        }
+
+        var version = W.Version;
+        var batch = _open ??= new Batch();
+        if (!_writing)
+        {
+            _ = WriteLoopAsync();
+        }
+
+        if (!await batch.Durable.Task)
+        {
+            return Unavailable();
+        }
+
+        await ProjectAsync(version);
         return result.Answer;
+    }
+
+    /// <summary>A replay, a read or a refusal decided on changes not yet durable waits for the writes under way.</summary>
+    private async Task<WalletAnswer> AfterPendingAsync(WalletAnswer answer)
+    {
+        if ((_open ?? _inFlight) is { } pending && !await pending.Durable.Task)
+        {
+            return Unavailable();
+        }
+
+        return answer;
+    }
+
+    private async Task WaitForDurableAsync()
+    {
+        if ((_open ?? _inFlight) is { } pending)
+        {
+            await pending.Durable.Task;
+        }
+    }
+
+    /// <summary>The single writer loop: one storage write outstanding; each write carries every request applied since
+    /// the previous one began.</summary>
+    private async Task WriteLoopAsync()
+    {
+        _writing = true;
+        try
+        {
+            while (_open is { } batch)
+            {
+                _open = null;
+                _inFlight = batch;
+                var snapshot = _working.Clone();
+                state.State = snapshot;
+                try
+                {
+                    await state.WriteStateAsync();
+                }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    logger.LogError(e, "Wallet {PatientId}: state write failed; rolled back to version {Version}", _patientId, _durable.Version);
+                    // Back to the last durable state: the failed batch, and everything applied on top of it since.
+                    _working = _durable.Clone();
+                    state.State = _durable;
+                    var later = _open;
+                    _open = null;
+                    _inFlight = null;
+                    batch.Durable.TrySetResult(false);
+                    later?.Durable.TrySetResult(false);
+                    if (e is InconsistentStateException)
+                    {
+                        // Storage holds a version this activation does not know: start over from storage.
+                        DeactivateOnIdle();
+                    }
+
+                    continue;
+                }
+
+                _durable = snapshot;
+                _inFlight = null;
+                batch.Durable.TrySetResult(true);
+            }
+        }
+        finally
+        {
+            _writing = false;
+        }
+    }
+
+    /// <summary>Projects the durable changes up to <paramref name="version"/> to PostgreSQL, best effort: a pass already
+    /// running may have started before they were durable, so at most one more (bounded: a hot wallet's requests never
+    /// wait on a projection that keeps growing). A failure leaves them for the retry timer.</summary>
+    private async Task ProjectAsync(long version)
+    {
+        for (var pass = 0; pass < 2 && NeedsProjection(version); pass++)
+        {
+            if (_flush is null || _flush.IsCompleted)
+            {
+                _flush = FlushPassAsync();
+            }
+
+            if (!await _flush)
+            {
+                return;
+            }
+        }
+    }
+
+    private bool NeedsProjection(long version) =>
+        _durable.Outbox.Any(i => i.Row.Sequence > _projectedSequence && i.Row.Sequence <= version);
+
+    private async Task<bool> FlushPassAsync()
+    {
+        try
+        {
+            await FlushOnceAsync();
+            return true;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // Committed in grain state; the outbox keeps the rows for the timer, the next call or activation.
+            logger.LogWarning(e, "Wallet {PatientId}: projection to PostgreSQL deferred", _patientId);
+            _retryTimer ??= this.RegisterGrainTimer(RetryAsync, new GrainTimerCreationOptions
+            {
+                DueTime = ProjectionRetryPeriod, Period = ProjectionRetryPeriod, KeepAlive = true, Interleave = true,
+            });
+            return false;
+        }
+    }
+
+    /// <summary>Writes the outbox of the last durable state (never unacknowledged changes), then trims it in memory: the
+    /// next state write stores the trimmed outbox (see InvoiceOutbox for why that is safe; a repeat adds nothing).</summary>
+    private async Task FlushOnceAsync()
+    {
+        var d = _durable;
+        var items = d.Outbox.Where(i => i.Row.Sequence > _projectedSequence).ToList();
+        if (items.Count == 0)
+        {
+            return;
+        }
+
+        await store.WriteAsync(_tenantId, _patientId, items);
+        _projectedSequence = Math.Max(_projectedSequence, items[^1].Row.Sequence);
+        // Never the object a write in flight serialises: _durable is replaced, not written, while one is under way.
+        _durable.Outbox.RemoveAll(i => i.Row.Sequence <= _projectedSequence);
+        _working.Outbox.RemoveAll(i => i.Row.Sequence <= _projectedSequence);
+    }
+
+    private async Task RetryAsync(CancellationToken cancellationToken)
+    {
+        await ProjectAsync(_durable.Version);
+        if (!NeedsProjection(long.MaxValue))
+        {
+            _retryTimer?.Dispose();
+            _retryTimer = null;
+        }
     }
 
     private async Task<WalletClock?> ClockAsync(Guid clinicId)
@@ -112,45 +431,8 @@ public sealed class WalletGrain(
         return new WalletClock(now, DateOnly.FromDateTime(now.UtcDateTime));
     }
 
-    private WalletAnswer UnknownClinic() => new(WalletRules.View(_patientId, S), Refusal.Invalid("clinicId", "Clinic was not found."));
+    private WalletAnswer UnknownClinic() => new(WalletRules.View(_patientId, _durable), Refusal.Invalid("clinicId", "Clinic was not found."));
 
-    private async Task TryFlushAsync()
-    {
-        try
-        {
-            await FlushAsync();
-        }
-        catch (Exception e) when (e is DbException or TimeoutException)
-        {
-            // Committed in grain state already; the outbox keeps the rows for the timer, the next call or activation.
-            logger.LogWarning(e, "Wallet {PatientId}: projection to PostgreSQL deferred ({Pending} rows pending)", _patientId, S.Outbox.Count);
-            _retryTimer ??= this.RegisterGrainTimer(RetryAsync, new GrainTimerCreationOptions
-            {
-                DueTime = ProjectionRetryPeriod, Period = ProjectionRetryPeriod, KeepAlive = true,
-            });
-        }
-    }
-
-    private async Task FlushAsync()
-    {
-        if (S.Outbox.Count == 0)
-        {
-            return;
-        }
-
-        var batch = S.Outbox.ToList();
-        await store.WriteAsync(_tenantId, _patientId, batch);
-        // In memory only: the next state write stores the trimmed outbox (see InvoiceOutbox for why that is safe).
-        S.Outbox.RemoveRange(0, batch.Count);
-    }
-
-    private async Task RetryAsync(CancellationToken cancellationToken)
-    {
-        await TryFlushAsync();
-        if (S.Outbox.Count == 0)
-        {
-            _retryTimer?.Dispose();
-            _retryTimer = null;
-        }
-    }
+    private WalletAnswer Unavailable() => new(WalletRules.View(_patientId, _durable), new Refusal(WalletRefusals.Unavailable,
+        "The wallet could not be saved just now; nothing was changed. Try again with the same operation id."));
 }

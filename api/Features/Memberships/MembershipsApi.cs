@@ -15,6 +15,11 @@ public sealed record EnrolMembershipRequest(Guid? PatientId, Guid? PlanId, Guid?
 
 public sealed record CancelMembershipRequest(string? Reason);
 
+/// <param name="PaymentMethodId">One of the membership's patient's saved cards.</param>
+/// <param name="ChargeNow">Front desk and above: a membership whose renewal was declined (in retry) is charged the
+/// missed period at once on the new card. Nothing is charged when nothing is due, so a repeat charges nothing.</param>
+public sealed record ChangeMembershipCardRequest(string? PaymentMethodId, bool? ChargeNow);
+
 /// <summary>One charge attempt of a membership (or the skip of a period whose retries all failed).</summary>
 public sealed record MembershipChargeResponse(
     string OperationId, int Period, int Attempt, DateOnly PeriodStart, string Status, long Amount, string Currency, string? Gateway,
@@ -40,6 +45,13 @@ public static class MembershipsApi
             .RequireClaim(MedSpaClaims.Role, Roles.Owner, Roles.Admin, Roles.FrontDesk, Roles.Provider, Roles.Patient));
         readers.MapGet("/{membershipId:guid}", Get).WithName("GetMembership");
         readers.MapGet("/{membershipId:guid}/charges", Charges).WithName("ListMembershipCharges");
+
+        // The front desk, or the patient for their own membership (who cannot ask for the immediate charge).
+        app.MapPut("/api/memberships/{membershipId:guid}/card", ChangeCard).WithTags("Memberships").WithName("ChangeMembershipCard")
+            .WithIdempotency()
+            .RequireAuthorization(p => p.RequireAuthenticatedUser()
+                .RequireClaim(MedSpaClaims.Role, Roles.Owner, Roles.Admin, Roles.FrontDesk, Roles.Patient))
+            .ProducesProblem(StatusCodes.Status402PaymentRequired);
 
         app.MapGet("/api/patients/{patientId:guid}/memberships", ListForPatient).WithTags("Memberships").WithName("ListPatientMemberships")
             .RequireAuthorization(Policies.Staff);
@@ -105,6 +117,31 @@ public static class MembershipsApi
         }
 
         return Respond(await Grain(grains, user, membershipId).CancelAsync(new CancelMembershipCommand(user.UserId, Clean(request?.Reason))));
+    }
+
+    private static async Task<Results<Ok<MembershipView>, ValidationProblem, ProblemHttpResult>> ChangeCard(
+        Guid membershipId, ChangeMembershipCardRequest request, CurrentUser user, IGrainFactory grains, NpgsqlDataSource db, CancellationToken ct)
+    {
+        var v = new Validation().Required("paymentMethodId", request.PaymentMethodId, 255);
+        if (!v.IsValid)
+        {
+            return v.ToProblem();
+        }
+
+        var grain = Grain(grains, user, membershipId);
+        var current = await grain.GetAsync();
+        if (current.Membership is not { } view || !await VisibleAsync(view.PatientId, user, db, ct))
+        {
+            return NotFound();
+        }
+
+        if (request.ChargeNow == true && user.Role == Roles.Patient)
+        {
+            return new GrainInterfaces.Refusal(ErrorCodes.Forbidden,
+                "Only the clinic can charge a missed period now; change the card and the next scheduled attempt uses it.", "chargeNow").ToProblem();
+        }
+
+        return Respond(await grain.ChangeCardAsync(new ChangeMembershipCardCommand(request.PaymentMethodId!.Trim(), request.ChargeNow == true, user.UserId)));
     }
 
     private static async Task<Results<Ok<IReadOnlyList<MembershipChargeResponse>>, ProblemHttpResult>> Charges(

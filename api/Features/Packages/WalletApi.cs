@@ -15,6 +15,13 @@ namespace MedSpa.Api.Features.Packages;
 /// <see cref="ClinicId"/> is the clinic whose books carry it.</summary>
 public sealed record WalletAdjustmentRequest(MoneyRequest? Amount, string? Reason, Guid? ClinicId);
 
+/// <summary>Moving a wallet package's credit into its owner's wallet: <see cref="Reason"/> is kept in the history and
+/// the ledger memo.</summary>
+public sealed record PackageToWalletRequest(string? Reason);
+
+/// <summary>The wallet credited and the package closed by a move of its credit into the wallet.</summary>
+public sealed record PackageToWalletResponse(WalletView Wallet, PackageView Package);
+
 /// <summary>One row of a wallet's history. <see cref="Amount"/> is what the balance moved (negative for a spend or
 /// a debit adjustment; zero for a hold and its release, which move <see cref="ReservedAfter"/>).</summary>
 /// <param name="Kind">credit, adjustment, hold, release, spend, spend-undone.</param>
@@ -38,6 +45,10 @@ public static class WalletApi
         desk.MapGet("/transactions", Transactions).WithName("ListWalletTransactions");
         app.MapGroup("/api/patients/{patientId:guid}/wallet").WithTags("Wallet").RequireAuthorization(Policies.Admin)
             .MapPost("/adjustments", Adjust).WithName("AdjustPatientWallet").WithIdempotency(required: true)
+            .ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status422UnprocessableEntity);
+        // Owner/admin only: the credit becomes spendable on anything, outside the package's services and restrictions.
+        app.MapPost("/api/packages/{purchaseId:guid}/wallet-transfer", TransferFromPackage).WithTags("Wallet")
+            .WithName("MovePackageCreditToWallet").RequireAuthorization(Policies.Admin).WithIdempotency(required: true)
             .ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status422UnprocessableEntity);
         var me = app.MapGroup("/api/me/wallet").WithTags("Wallet").RequireAuthorization(p => p.RequireAuthenticatedUser()
             .RequireClaim(MedSpaClaims.Role, Roles.Patient));
@@ -146,6 +157,40 @@ public static class WalletApi
             idempotencyKey ?? Guid.NewGuid().ToString("N"), new Money(request.Amount.Amount!.Value, request.Amount.Currency!),
             WalletCreditSource.Adjustment, "adjustment", user.UserId, request.ClinicId.Value, request.Reason!.Trim()));
         return answer.Refusal is { } refused ? refused.ToProblem() : TypedResults.Ok(answer.Wallet!);
+    }
+
+    /// <summary>
+    /// Moves what is left of a <c>wallet</c> (bank) package into its owner's wallet. An explicit owner/admin action
+    /// rather than a definition setting: a clinic sells a bank to keep the credit for its services (with its expiry and
+    /// restrictions), so turning it into credit for anything is a decision taken case by case (the patient moves, the
+    /// bank is retired). The wallet gets what the package still owed — what the patient paid for the unused credit,
+    /// as a refund to credit would give — so the liability moves in one balanced entry and no bonus is created.
+    /// </summary>
+    private static async Task<Results<Ok<PackageToWalletResponse>, ValidationProblem, ProblemHttpResult>> TransferFromPackage(
+        Guid purchaseId, PackageToWalletRequest? request, CurrentUser user, IGrainFactory grains,
+        [FromHeader(Name = "Idempotency-Key")] string? idempotencyKey, CancellationToken ct)
+    {
+        var v = new Validation().Optional("reason", request?.Reason, 500);
+        if (!v.IsValid)
+        {
+            return v.ToProblem();
+        }
+
+        // Keyed by the caller's tenant: another organisation's package is not found.
+        var package = grains.GetGrain<IPackageBalanceGrain>(PackageKeys.For(user.TenantId, purchaseId));
+        if ((await package.GetAsync()).Package is not { } view || !user.CanAccessClinic(view.ClinicId))
+        {
+            return new Refusal(PackageRefusals.NotFound, "Package was not found.").ToProblem();
+        }
+
+        var answer = await Wallet(grains, user, view.OwnerPatientId).TransferFromPackageAsync(new WalletPackageTransfer(
+            idempotencyKey!, purchaseId, user.UserId, string.IsNullOrWhiteSpace(request?.Reason) ? null : request.Reason.Trim()));
+        if (answer.Refusal is { } refused)
+        {
+            return refused.ToProblem();
+        }
+
+        return TypedResults.Ok(new PackageToWalletResponse(answer.Wallet!, (await package.GetAsync()).Package!));
     }
 
     private static async Task<Paged<WalletTransactionView>> HistoryAsync(

@@ -81,7 +81,14 @@ internal sealed class WalletTenderSource(IGrainFactory grains, Guid tenantId, Gu
         var patientId = parties().PatientId ?? throw new InvalidOperationException("A wallet tender on an invoice without a patient.");
         try
         {
-            return await call(grains.GetGrain<IWalletGrain>(PackageKeys.For(tenantId, patientId)));
+            var answer = await call(grains.GetGrain<IWalletGrain>(PackageKeys.For(tenantId, patientId)));
+            if (answer.Refusal?.Code == WalletRefusals.Unavailable)
+            {
+                // The wallet's storage write failed: nothing was kept, so it is retried (or undone) with the same keys.
+                throw new PaymentGatewayException(answer.Refusal.Message, transient: true);
+            }
+
+            return answer;
         }
         catch (Exception e) when (e is TimeoutException or OrleansException)
         {

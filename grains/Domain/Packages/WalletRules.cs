@@ -23,6 +23,8 @@ public sealed class WalletHoldRecord
     [Id(2)] public Guid? InvoiceId { get; set; }
     [Id(3)] public Guid ClinicId { get; set; }
     [Id(4)] public Guid By { get; set; }
+
+    public WalletHoldRecord Copy() => (WalletHoldRecord)MemberwiseClone();
 }
 
 /// <summary>A credit or hold already answered: what it asked (to tell a replay from a different request under the
@@ -72,10 +74,37 @@ public sealed class WalletState
     [Id(4)] public List<WalletOutboxItem> Outbox { get; set; } = [];
     [Id(5)] public long Version { get; set; }
 
+    /// <summary>Moves of a wallet package's credit into this wallet that were asked for and not yet finished, by
+    /// operation id: saved before the package is closed, so a crash in between is finished (never repeated) by the
+    /// retry or the next activation.</summary>
+    [Id(6)] public Dictionary<string, WalletTransferIntent> Transfers { get; set; } = new(StringComparer.Ordinal);
+
     public long Reserved => Holds.Values.Where(h => h.State == WalletHoldState.Held).Sum(h => h.Amount);
 
     public long Available => Balance - Reserved;
+
+    /// <summary>A copy no later change touches: what a storage write serialises while requests keep changing the
+    /// working state (the records it shares are immutable; holds are copied).</summary>
+    public WalletState Clone()
+    {
+        var copy = (WalletState)MemberwiseClone();
+        copy.Holds = Holds.ToDictionary(h => h.Key, h => h.Value.Copy(), StringComparer.Ordinal);
+        copy.Operations = new Dictionary<string, WalletOperationRecord>(Operations, StringComparer.Ordinal);
+        copy.Outbox = [.. Outbox];
+        copy.Transfers = new Dictionary<string, WalletTransferIntent>(Transfers, StringComparer.Ordinal);
+        return copy;
+    }
 }
+
+/// <summary>A wallet package's credit on its way into the wallet (see <see cref="WalletState.Transfers"/>).</summary>
+[GenerateSerializer, Immutable, Alias("medspa.packages.wallet-transfer-intent.v1")]
+public sealed record WalletTransferIntent(
+    [property: Id(0)] Guid PurchaseId,
+    [property: Id(1)] Guid By,
+    [property: Id(2)] string? Reason,
+    [property: Id(3)] DateTimeOffset At,
+    [property: Id(4)] bool Held = false,
+    [property: Id(5)] string Currency = "USD");
 
 /// <summary>When a change happens: the instant, and the clinic-local business day its journal entry belongs to.</summary>
 public readonly record struct WalletClock(DateTimeOffset At, DateOnly BusinessDate);
@@ -254,6 +283,133 @@ public static class WalletRules
             new Money(was == WalletHoldState.Committed ? hold.Amount : 0, s.Currency), null, null, hold.InvoiceId, hold.ClinicId,
             hold.By, clock, null, null);
         return (new WalletAnswer(View(patientId, s)), true);
+    }
+
+    /// <summary>The operation id of the package close a transfer makes: derived from the transfer's (a long one hashed
+    /// to fit the package's 100 characters), so a repeat of the transfer repeats the same close.</summary>
+    public static string PackageClosingId(string operationId) =>
+        "to-wallet:" + (operationId.Length <= 80 ? operationId
+            : Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(operationId))));
+
+    /// <summary>What identifies a transfer request, to tell its replay from another request under the same id.</summary>
+    public static string TransferFingerprint(Guid purchaseId) => $"transfer|{purchaseId:N}";
+
+    /// <summary>
+    /// Checks a move of a wallet package's credit into the wallet against the package as it is now and, when it may go
+    /// ahead, records the intent (saved before the package is touched). Only an active <c>wallet</c> package of this
+    /// patient, with something left and no checkout holding part of it, in the wallet's currency. Answers a replay's
+    /// first answer, or null (with <c>Changed</c>) when the grain should go on and close the package.
+    /// </summary>
+    public static (WalletAnswer? Answer, bool Changed) BeginTransfer(Guid patientId, WalletState s, WalletPackageTransfer transfer,
+        PackageView? package, DateTimeOffset at)
+    {
+        ArgumentNullException.ThrowIfNull(s);
+        ArgumentNullException.ThrowIfNull(transfer);
+        if (Answered(s, transfer.OperationId, TransferFingerprint(transfer.PurchaseId)) is { } replay)
+        {
+            return (replay, false);
+        }
+
+        if (CheckOperationId(transfer.OperationId) is { } badId)
+        {
+            return (Refused(patientId, s, badId), false);
+        }
+
+        if (s.Transfers.TryGetValue(transfer.OperationId, out var intent))
+        {
+            // Begun before (a crash or an unavailable package since): finish it; the package answers its close again.
+            return intent.PurchaseId == transfer.PurchaseId
+                ? (null, false)
+                : (Refused(patientId, s, new Refusal(PackageRefusals.OperationConflict,
+                    "This operation id was already used for a different request.", "operationId")), false);
+        }
+
+        if (package is null || package.OwnerPatientId != patientId)
+        {
+            return (Refused(patientId, s, new Refusal(PackageRefusals.NotFound, "Package was not found.", "purchaseId")), false);
+        }
+
+        if (package.Terms.Type != PackageType.Wallet)
+        {
+            return (Refused(patientId, s, new Refusal(WalletRefusals.NotWalletPackage,
+                $"{package.Terms.Name} holds sessions, not dollar credit: only a wallet (bank) package's credit moves into the wallet.",
+                "purchaseId")), false);
+        }
+
+        if (package.Status is not (PackageStatus.Active or PackageStatus.Depleted))
+        {
+            return (Refused(patientId, s, new Refusal(PackageRefusals.NotActive,
+                $"{package.Terms.Name} is {package.Status.ToString().ToLowerInvariant()}; nothing of it can move into the wallet.")), false);
+        }
+
+        if (package.Reserved.IsPositive)
+        {
+            return (Refused(patientId, s, new Refusal(WalletRefusals.PackageReserved,
+                $"A checkout holds {package.Reserved} of {package.Terms.Name}; finish or cancel that payment first.")), false);
+        }
+
+        if (!package.LiabilityLeft.IsPositive)
+        {
+            return (Refused(patientId, s, new Refusal(PackageRefusals.InsufficientBalance,
+                $"Nothing is left on {package.Terms.Name} to move into the wallet.")), false);
+        }
+
+        if (CheckCurrency(s, package.LiabilityLeft, "purchaseId") is { } mismatch)
+        {
+            return (Refused(patientId, s, mismatch), false);
+        }
+
+        s.Transfers[transfer.OperationId] = new WalletTransferIntent(transfer.PurchaseId, transfer.By, transfer.Reason, at,
+            Currency: package.LiabilityLeft.Currency);
+        s.Version++;
+        return (null, true);
+    }
+
+    /// <summary>
+    /// Finishes a transfer once its package is closed: the wallet is credited with what the package still owed
+    /// (<paramref name="moved"/>: the liability its close took out — what the patient paid for the unused credit) as a
+    /// <c>wallet-package</c> credit, whose one journal entry moves it from package-liability to patient-wallet; the
+    /// intent is dropped and the answer remembered under the transfer's id. A close that moved nothing (the package
+    /// was used up meanwhile) credits nothing and is answered <c>insufficient_balance</c>.
+    /// </summary>
+    public static WalletAnswer CompleteTransfer(Guid patientId, WalletState s, string operationId, Money moved, Guid clinicId, WalletClock clock)
+    {
+        ArgumentNullException.ThrowIfNull(s);
+        var intent = s.Transfers[operationId];
+        s.Transfers.Remove(operationId);
+        s.Version++;
+        WalletAnswer answer;
+        if (!moved.IsPositive)
+        {
+            answer = Refused(patientId, s, new Refusal(PackageRefusals.InsufficientBalance, "Nothing was left on the package to move into the wallet."));
+        }
+        else
+        {
+            var note = "Credit of a wallet package moved to the wallet" + (string.IsNullOrWhiteSpace(intent.Reason) ? "." : $": {intent.Reason}");
+            (answer, _) = Credit(patientId, s, new WalletCredit(operationId, moved, WalletCreditSource.WalletPackage,
+                intent.PurchaseId.ToString("D"), intent.By, clinicId, note), clock);
+        }
+
+        s.Operations[operationId] = new WalletOperationRecord(TransferFingerprint(intent.PurchaseId), answer);
+        return answer;
+    }
+
+    /// <summary>The package is held for the transfer (saved before it is closed: only a held package is closed, so a
+    /// close answered on a retry is this transfer's, never another refund's).</summary>
+    public static void MarkHeld(WalletState s, string operationId)
+    {
+        ArgumentNullException.ThrowIfNull(s);
+        s.Transfers[operationId] = s.Transfers[operationId] with { Held = true };
+        s.Version++;
+    }
+
+    /// <summary>The package refused to close (it stopped being active meanwhile): the intent is dropped, nothing moved.</summary>
+    public static WalletAnswer AbandonTransfer(Guid patientId, WalletState s, string operationId, Refusal refusal)
+    {
+        ArgumentNullException.ThrowIfNull(s);
+        s.Transfers.Remove(operationId);
+        s.Version++;
+        return Refused(patientId, s, refusal);
     }
 
     public static string SourceCode(WalletCreditSource source) => source switch
