@@ -574,7 +574,9 @@ public sealed class PackageBalanceGrain(
 
         if (W.Status is PackageStatus.Expired or PackageStatus.Cancelled or PackageStatus.Refunded)
         {
-            var same = W.Closing?.Kind == closing.Kind;
+            // The same closing again (its record forgotten) answers the package; any other closing is refused, so a
+            // caller that closes to move what was unused (a refund, a wallet transfer) never takes what another took.
+            var same = W.Closing?.OperationId == closing.OperationId && W.Closing.Kind == closing.Kind;
             return same
                 ? await AfterPendingAsync(new PackageAnswer(PackageBalanceRules.View(W)))
                 : Refused(new Refusal(PackageRefusals.NotActive, $"{W.Terms.Name} is already {W.Status.ToString().ToLowerInvariant()}."),
@@ -674,6 +676,11 @@ public sealed class PackageBalanceGrain(
         var now = time.GetUtcNow();
         if (W.ExpiresAt is { } expires && now >= expires)
         {
+            if (W.Status == PackageStatus.Active && PackageBalanceRules.RefundHeld(W, now) is not null)
+            {
+                return; // a refund or transfer holds it: the reminder ticks again, and finds it closed or free
+            }
+
             if (W.Status == PackageStatus.Active)
             {
                 var answer = await CloseAsync(new PackageClosing("expiry", PackageClosingKind.Expired, Guid.Empty, "Expired.", expires));
