@@ -625,8 +625,15 @@ public static class PackageBalanceRules
             return;
         }
 
-        Bump(s.TrimmedHeldByWeek, PackageRestrictionRules.WeekOf(r.Redemption.At, s.Purchase!.TimeZone), delta);
-        if (r.Redemption.VisitId is { } visit)
+        // Counted only where the package's terms (a snapshot: they never change) have the limit that reads them, so a
+        // package without a per-visit limit keeps nothing per visit, however many visits used it.
+        var restrictions = s.Terms.Restrictions;
+        if (restrictions?.MaxBookingsPerWeek is not null)
+        {
+            Bump(s.TrimmedHeldByWeek, PackageRestrictionRules.WeekOf(r.Redemption.At, s.Purchase!.TimeZone), delta);
+        }
+
+        if (restrictions?.MaxRedemptionsPerVisit is not null && r.Redemption.VisitId is { } visit)
         {
             Bump(s.TrimmedHeldByVisit, visit, delta);
         }
