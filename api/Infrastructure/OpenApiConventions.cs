@@ -57,10 +57,14 @@ public static class OpenApiConventions
             + "`/api/me/gift-cards`; spent as a `gift-card` tender. Corporate bulk orders: recipients from JSON or CSV with a per-row report "
             + "and a dry run, the volume bonus (5 / 10 / 15 %), the purchaser's card charged once, one card per row, the one export "
             + "with the codes, and a usage report."),
+        ("Gift card delivery",
+            "A card's email: now or at a clinic-local date and time, a PDF of the card (design, amount, message, code, QR link), "
+            + "status (scheduled, sent, delivered, bounced, failed) with retries and resend, custom design images, and the email "
+            + "provider's event webhook."),
         ("Receipts", "Receipt PDFs, emailing them, the public receipt link `/r/{token}`, and each clinic's receipt settings and logo."),
         ("Reports", "What an owner reads: sales, tips and provider figures per clinic and business day."),
         ("Notifications", "Notices for staff, e.g. saved cards about to expire."),
-        ("Webhooks", "Called by the payment processor (Stripe), not by front ends; signed requests only."),
+        ("Webhooks", "Called by outside services (Stripe's payment events, SendGrid's email events), not by front ends; signed requests only."),
         ("Operations",
             "For the platform operator only, who belongs to no organisation (`Operator:Key`): sign-in and the cluster status. Every tenant role "
             + "gets 404."),
