@@ -31,69 +31,115 @@ public sealed class GiftCardLookupThrottle(NpgsqlDataSource db, Microsoft.Extens
 {
     private GiftCardLookupOptions O => options.Value;
 
-    /// <summary>Until when the caller must wait, or null.</summary>
-    public async Task<DateTimeOffset?> BlockedUntilAsync(CurrentUser user, string? address, CancellationToken ct)
-    {
-        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
-        return await BlockedUntilAsync(conn, user, Scopes(user, address), time.GetUtcNow(), ct);
-    }
+    /// <summary>One lookup's place in the count, taken before its code is checked. <see cref="BlockedUntil"/>: the
+    /// caller must wait (nothing was counted). <see cref="Starts"/>: per scope, whether this attempt, if wrong, is the
+    /// one that reaches the limit (the block's audit event).</summary>
+    public sealed record Attempt(DateTimeOffset? BlockedUntil, (string Scope, byte[] Key)[] Scopes, DateTimeOffset At, bool[] Starts);
 
-    /// <summary>Counts a wrong code in both scopes; answers until when the next lookup must wait, if it must.</summary>
-    public async Task<DateTimeOffset?> RecordFailureAsync(CurrentUser user, string? address, CancellationToken ct)
+    /// <summary>
+    /// Takes a place in both scopes' counts before the code is checked, or answers until when the caller must wait.
+    /// Check and count are one step under a per-scope lock: concurrent guessers can never have more codes checked than
+    /// the limit (they could when the count was only taken after a wrong answer).
+    /// </summary>
+    public async Task<Attempt> BeginAsync(CurrentUser user, string? address, CancellationToken ct)
     {
         var now = time.GetUtcNow();
+        now = now.AddTicks(-(now.Ticks % 10)); // PostgreSQL keeps microseconds: the row is found again by this instant
         var scopes = Scopes(user, address);
         await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         await using var tx = await conn.BeginTransactionAsync(ct);
-        foreach (var (scope, key) in scopes)
+        foreach (var (_, key) in scopes)
         {
-            await conn.ExecuteAsync(new CommandDefinition(
+            await conn.ExecuteAsync(new CommandDefinition("SELECT pg_advisory_xact_lock(@id)", new { id = BitConverter.ToInt64(key, 0) }, tx,
+                cancellationToken: ct));
+        }
+
+        if (await BlockedUntilAsync(conn, tx, user, scopes, now, ct) is { } blocked)
+        {
+            await tx.CommitAsync(ct);
+            return new Attempt(blocked, scopes, now, [false, false]);
+        }
+
+        var starts = new bool[scopes.Length];
+        for (var i = 0; i < scopes.Length; i++)
+        {
+            var (scope, key) = scopes[i];
+            var before = await conn.ExecuteScalarAsync<int>(new CommandDefinition(
                 """
                 DELETE FROM gift_card_lookup_failures WHERE tenant_id = @TenantId AND scope = @scope AND key = @key AND failed_at <= @windowStart;
                 INSERT INTO gift_card_lookup_failures (tenant_id, scope, key, failed_at) VALUES (@TenantId, @scope, @key, @now);
+                SELECT count(*)::int - 1 FROM gift_card_lookup_failures
+                WHERE tenant_id = @TenantId AND scope = @scope AND key = @key AND failed_at > @windowStart;
                 """,
                 new { user.TenantId, scope, key, now, windowStart = now - O.Window }, tx, cancellationToken: ct));
+            starts[i] = before == O.MaxFailures - 1;
         }
 
-        DateTimeOffset? blocked = null;
-        foreach (var (scope, key) in scopes)
+        await tx.CommitAsync(ct);
+        return new Attempt(null, scopes, now, starts);
+    }
+
+    /// <summary>The code was wrong: the attempt stays counted; if it is the one that reached the limit, the block
+    /// starts here and is recorded once (audit event and a log line, without any code).</summary>
+    public async Task FailedAsync(CurrentUser user, Attempt attempt, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(attempt);
+        if (!attempt.Starts.Any(s => s))
         {
-            var count = await conn.ExecuteScalarAsync<int>(new CommandDefinition(
-                "SELECT count(*) FROM gift_card_lookup_failures WHERE tenant_id = @TenantId AND scope = @scope AND key = @key AND failed_at > @windowStart",
-                new { user.TenantId, scope, key, windowStart = now - O.Window }, tx, cancellationToken: ct));
-            if (count < O.MaxFailures)
+            return;
+        }
+
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
+        for (var i = 0; i < attempt.Scopes.Length; i++)
+        {
+            if (!attempt.Starts[i])
             {
                 continue;
             }
 
-            var until = await UntilAsync(conn, tx, user, scope, key, now, ct);
-            blocked = blocked is { } b && b > until ? b : until;
-            if (count == O.MaxFailures)
-            {
-                // The failure that starts a block is the audit event (later refusals only extend it).
-                await conn.ExecuteAsync(new CommandDefinition(
-                    """
-                    INSERT INTO gift_card_security_events (tenant_id, id, kind, scope, user_id, address_hash, failures, blocked_until, occurred_at)
-                    VALUES (@TenantId, @id, 'lookup-throttled', @scope, @UserId, @addressHash, @count, @until, @now)
-                    """,
-                    new { user.TenantId, id = Guid.NewGuid(), scope, user.UserId, addressHash = scope == "address" ? key : null, count, until, now },
-                    tx, cancellationToken: ct));
-                logger.LogWarning("Gift card lookups throttled ({Scope}) for user {UserId} of tenant {TenantId} after {Failures} wrong codes, until {Until}",
-                    scope, user.UserId, user.TenantId, count, until);
-            }
+            var (scope, key) = attempt.Scopes[i];
+            var until = await UntilAsync(conn, null, user, scope, key, attempt.At, ct) ?? attempt.At + O.Window;
+            await conn.ExecuteAsync(new CommandDefinition(
+                """
+                INSERT INTO gift_card_security_events (tenant_id, id, kind, scope, user_id, address_hash, failures, blocked_until, occurred_at)
+                VALUES (@TenantId, @id, 'lookup-throttled', @scope, @UserId, @addressHash, @count, @until, @now)
+                """,
+                new
+                {
+                    user.TenantId, id = Guid.NewGuid(), scope, user.UserId, addressHash = scope == "address" ? key : null, count = O.MaxFailures,
+                    until, now = attempt.At,
+                },
+                cancellationToken: ct));
+            logger.LogWarning("Gift card lookups throttled ({Scope}) for user {UserId} of tenant {TenantId} after {Failures} wrong codes, until {Until}",
+                scope, user.UserId, user.TenantId, O.MaxFailures, until);
         }
-
-        await tx.CommitAsync(ct);
-        return blocked;
     }
 
-    private async Task<DateTimeOffset?> BlockedUntilAsync(NpgsqlConnection conn, CurrentUser user, (string Scope, byte[] Key)[] scopes, DateTimeOffset now,
-        CancellationToken ct)
+    /// <summary>The code was right: its place in the count is given back (a right code is not a wrong one; it does
+    /// not reset the others either, or one real card would launder unlimited guesses).</summary>
+    public async Task SucceededAsync(CurrentUser user, Attempt attempt, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(attempt);
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
+        foreach (var (scope, key) in attempt.Scopes)
+        {
+            await conn.ExecuteAsync(new CommandDefinition(
+                """
+                DELETE FROM gift_card_lookup_failures WHERE ctid IN (
+                    SELECT ctid FROM gift_card_lookup_failures
+                    WHERE tenant_id = @TenantId AND scope = @scope AND key = @key AND failed_at = @at LIMIT 1)
+                """,
+                new { user.TenantId, scope, key, at = attempt.At }, cancellationToken: ct));
+        }
+    }
+
+    private async Task<DateTimeOffset?> BlockedUntilAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, CurrentUser user,
+        (string Scope, byte[] Key)[] scopes, DateTimeOffset now, CancellationToken ct)
     {
         DateTimeOffset? blocked = null;
         foreach (var (scope, key) in scopes)
         {
-            if (await UntilAsync(conn, null, user, scope, key, now, ct) is { } until && until > now)
+            if (await UntilAsync(conn, tx, user, scope, key, now, ct) is { } until && until > now)
             {
                 blocked = blocked is { } b && b > until ? b : until;
             }

@@ -344,14 +344,15 @@ public static partial class GiftCardsApi
     /// <summary>
     /// The card a typed code names, or the refusal: 429 while the caller or its address is blocked, else one and the
     /// same 404 for a code that is malformed, unknown or another organisation's (each counted as a wrong code), so
-    /// the answer says nothing about which codes exist. Both paths make one database round trip before answering.
+    /// the answer says nothing about which codes exist. Each lookup takes its place in the count before its code is checked.
     /// </summary>
     internal static async Task<(GiftCardView? Card, ProblemHttpResult? Refused)> FindByCodeAsync(
         string? typed, CurrentUser user, HttpContext http, IGrainFactory grains, IGiftCardCodeProtector protector, GiftCardLookupThrottle throttle,
         NpgsqlDataSource db, TimeProvider time, CancellationToken ct)
     {
         var address = http.Connection.RemoteIpAddress?.ToString();
-        if (await throttle.BlockedUntilAsync(user, address, ct) is { } blocked)
+        var attempt = await throttle.BeginAsync(user, address, ct);
+        if (attempt.BlockedUntil is { } blocked)
         {
             return (null, TooManyAttempts(http, time, blocked));
         }
@@ -368,10 +369,11 @@ public static partial class GiftCardsApi
         var card = cardId is { } id ? (await Card(grains, user, id).GetAsync()).Card : null;
         if (card is null)
         {
-            await throttle.RecordFailureAsync(user, address, ct);
+            await throttle.FailedAsync(user, attempt, ct);
             return (null, ApiProblems.NotFound("Gift card"));
         }
 
+        await throttle.SucceededAsync(user, attempt, ct);
         return (card, null);
     }
 

@@ -169,6 +169,41 @@ public sealed class GiftCardApiTests(MedSpaApiFactory factory) : IClassFixture<M
     }
 
     [Fact]
+    public async Task Concurrent_guessers_never_get_more_codes_checked_than_the_limit()
+    {
+        // Checked and counted in one step: 30 wrong codes at once from one caller, exactly 10 are looked at.
+        var tenant = await TestTenant.CreateAsync(factory);
+        var guesser = tenant.ClientFor(await tenant.CreateUserAsync("front-desk", tenant.ClinicId));
+        var answers = await Task.WhenAll(Enumerable.Range(0, 30).Select(i => guesser.LookupAsync($"GC-AAAA-AAAA-{(char)('A' + i % 20)}{(char)('B' + i % 20)}Z{(char)('C' + i / 20)}")));
+        Assert.Equal(10, answers.Count(a => a.Status == HttpStatusCode.NotFound));
+        Assert.Equal(20, answers.Count(a => a.Status == HttpStatusCode.TooManyRequests));
+
+        await using var conn = new NpgsqlConnection(factory.ConnectionString);
+        Assert.Equal(1, await conn.ExecuteScalarAsync<int>(
+            "SELECT count(*)::int FROM gift_card_security_events WHERE tenant_id = @TenantId AND scope = 'caller'", new { tenant.TenantId }));
+    }
+
+    [Fact]
+    public async Task A_right_code_does_not_count_as_a_wrong_one()
+    {
+        var tenant = await TestTenant.CreateAsync(factory);
+        var owner = tenant.ClientFor(tenant.Owner);
+        var (_, code, _) = await owner.BuyAsync(tenant.ClinicId, 5000);
+        var desk = tenant.ClientFor(await tenant.CreateUserAsync("front-desk", tenant.ClinicId));
+        for (var i = 0; i < 12; i++)
+        {
+            Assert.Equal(HttpStatusCode.OK, (await desk.LookupAsync(code)).Status);
+        }
+
+        for (var i = 0; i < 10; i++)
+        {
+            Assert.Equal(HttpStatusCode.NotFound, (await desk.LookupAsync($"GC-AAAA-AAAA-AAA{(char)('B' + i)}")).Status);
+        }
+
+        Assert.Equal(HttpStatusCode.TooManyRequests, (await desk.LookupAsync(code)).Status);
+    }
+
+    [Fact]
     public async Task Reload_transfer_to_a_card_and_to_the_wallet_conserve_value_and_the_ledger_matches_the_balances()
     {
         var tenant = await TestTenant.CreateAsync(factory);
