@@ -57,27 +57,16 @@ public sealed class PackageBalanceGrain(
     public static readonly TimeSpan ProjectionRetryPeriod = TimeSpan.FromSeconds(15);
 
     private readonly Dictionary<Guid, Task<string?>> _categories = [];
-    private PackageBalanceState _working = new();
-    private PackageBalanceState _durable = new();
-
-    /// <summary>Requests applied but not yet handed to a write (the next write carries them).</summary>
-    private Batch? _open;
-
-    /// <summary>The batch whose write is in flight.</summary>
-    private Batch? _inFlight;
-    private bool _writing;
+    private GroupCommit<PackageBalanceState> _commit = null!;
     private Task? _flush;
     private long _projectedSequence;
     private IGrainTimer? _retryTimer;
     private Guid _tenantId;
     private Guid _purchaseId;
 
-    private PackageBalanceState W => _working;
+    private PackageBalanceState W => _commit.Working;
 
-    private sealed class Batch
-    {
-        public TaskCompletionSource<bool> Durable { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    }
+    private PackageBalanceState Durable => _commit.Durable;
 
     /// <summary>One read of rows for the operation ids gathered while the previous read was in flight.</summary>
     private sealed class Lookup(long floor)
@@ -118,12 +107,12 @@ public sealed class PackageBalanceGrain(
             throw new InvalidOperationException($"'{this.GetPrimaryKeyString()}' is not a package grain key.");
         }
 
-        _durable = state.State;
-        _working = _durable.Clone();
-        if (_working.Created && _working.ReplayableFrom is null)
+        _commit = new GroupCommit<PackageBalanceState>(state, s => s.Clone(), WriteFailed, StartFlush);
+        _commit.Load();
+        if (W.Created && W.ReplayableFrom is null)
         {
             // State from before rows carried what a replay needs: what changes from now on may leave memory.
-            _working.ReplayableFrom = _working.Version + 1;
+            W.ReplayableFrom = W.Version + 1;
         }
 
         StartFlush();
@@ -174,7 +163,7 @@ public sealed class PackageBalanceGrain(
     }
 
     public Task<PackageAnswer> GetAsync() =>
-        Task.FromResult(_durable.Created ? new PackageAnswer(PackageBalanceRules.View(_durable)) : NotFound());
+        Task.FromResult(Durable.Created ? new PackageAnswer(PackageBalanceRules.View(Durable)) : NotFound());
 
     public Task<PackageAnswer> RedeemAsync(PackageRedemptionRequest request) => TakeAsync(request, checkout: false);
 
@@ -647,7 +636,7 @@ public sealed class PackageBalanceGrain(
     public async Task<int> FlushProjectionAsync()
     {
         await WaitForDurableAsync();
-        var pending = _durable.Outbox.Count(i => i.Sequence > _projectedSequence);
+        var pending = Durable.Outbox.Count(i => i.Sequence > _projectedSequence);
         if (_flush is { } running)
         {
             await running;
@@ -975,19 +964,13 @@ public sealed class PackageBalanceGrain(
     /// <summary>Joins the next write and answers once it is durable (see the class comment).</summary>
     private async Task<PackageAnswer> CommitAsync(PackageAnswer answer)
     {
-        var batch = _open ??= new Batch();
-        if (!_writing)
-        {
-            _ = WriteLoopAsync();
-        }
-
-        return await batch.Durable.Task ? answer : Unavailable();
+        return await _commit.CommitAsync() ? answer : Unavailable();
     }
 
     /// <summary>A replay or read of something possibly not yet durable waits for the writes already under way.</summary>
     private async Task<PackageAnswer> AfterPendingAsync(PackageAnswer answer)
     {
-        if ((_open ?? _inFlight) is { } pending && !await pending.Durable.Task)
+        if (!await _commit.PendingAsync())
         {
             return Unavailable();
         }
@@ -997,58 +980,16 @@ public sealed class PackageBalanceGrain(
 
     private async Task WaitForDurableAsync()
     {
-        if ((_open ?? _inFlight) is { } pending)
-        {
-            await pending.Durable.Task;
-        }
+        await _commit.PendingAsync();
     }
 
-    /// <summary>The single writer loop: one storage write outstanding; each write carries every request applied since
-    /// the previous one began.</summary>
-    private async Task WriteLoopAsync()
+    private void WriteFailed(Exception e)
     {
-        _writing = true;
-        try
+        logger.LogError(e, "Package {PurchaseId}: state write failed; rolled back to version {Version}", _purchaseId, Durable.Version);
+        if (e is InconsistentStateException)
         {
-            while (_open is { } batch)
-            {
-                _open = null;
-                _inFlight = batch;
-                var snapshot = _working.Clone();
-                state.State = snapshot;
-                try
-                {
-                    await state.WriteStateAsync();
-                }
-                catch (Exception e) when (e is not OutOfMemoryException)
-                {
-                    logger.LogError(e, "Package {PurchaseId}: state write failed; rolled back to version {Version}", _purchaseId, _durable.Version);
-                    // Back to the last durable state: the failed batch, and everything applied on top of it since.
-                    _working = _durable.Clone();
-                    state.State = _durable;
-                    var later = _open;
-                    _open = null;
-                    _inFlight = null;
-                    batch.Durable.TrySetResult(false);
-                    later?.Durable.TrySetResult(false);
-                    if (e is InconsistentStateException)
-                    {
-                        // Storage holds a version this activation does not know: start over from storage.
-                        DeactivateOnIdle();
-                    }
-
-                    continue;
-                }
-
-                _durable = snapshot;
-                _inFlight = null;
-                batch.Durable.TrySetResult(true);
-                StartFlush();
-            }
-        }
-        finally
-        {
-            _writing = false;
+            // Storage holds a version this activation does not know: start over from storage.
+            DeactivateOnIdle();
         }
     }
 
@@ -1064,7 +1005,7 @@ public sealed class PackageBalanceGrain(
     {
         try
         {
-            while (NeedsProjection(_durable))
+            while (NeedsProjection(Durable))
             {
                 await FlushOnceAsync();
             }
@@ -1085,7 +1026,7 @@ public sealed class PackageBalanceGrain(
     /// working outbox in memory.</summary>
     private async Task FlushOnceAsync()
     {
-        var d = _durable;
+        var d = Durable;
         if (!NeedsProjection(d))
         {
             return;
@@ -1098,11 +1039,11 @@ public sealed class PackageBalanceGrain(
         _projectedSequence = Math.Max(_projectedSequence, last);
         // In memory only: the next state write stores the trimmed outbox; until then storage keeps these items, and
         // an activation that finds them writes them again as no-ops.
-        _working.Outbox.RemoveAll(i => i.Sequence <= _projectedSequence);
-        _working.ProjectedVersion = Math.Max(_working.ProjectedVersion, d.Version);
+        W.Outbox.RemoveAll(i => i.Sequence <= _projectedSequence);
+        W.ProjectedVersion = Math.Max(W.ProjectedVersion, d.Version);
         d.ProjectedVersion = Math.Max(d.ProjectedVersion, d.Version);
         // Every redemption changed up to d.Version now has its row at that version: settled ones may leave memory.
-        PackageBalanceRules.Trim(_working, TrimFloor(d.Version));
+        PackageBalanceRules.Trim(W, TrimFloor(d.Version));
     }
 
     private void EnsureRetryTimer() =>
@@ -1115,7 +1056,7 @@ public sealed class PackageBalanceGrain(
     {
         StartFlush();
         await _flush!;
-        if (!NeedsProjection(_durable))
+        if (!NeedsProjection(Durable))
         {
             _retryTimer?.Dispose();
             _retryTimer = null;

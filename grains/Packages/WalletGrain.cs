@@ -38,27 +38,16 @@ public sealed class WalletGrain(
     private static readonly TimeSpan ProjectionRetryPeriod = TimeSpan.FromSeconds(15);
 
     private readonly Dictionary<Guid, string> _timeZones = [];
-    private WalletState _working = new();
-    private WalletState _durable = new();
-
-    /// <summary>Requests applied but not yet handed to a write (the next write carries them).</summary>
-    private Batch? _open;
-
-    /// <summary>The batch whose write is in flight.</summary>
-    private Batch? _inFlight;
-    private bool _writing;
+    private GroupCommit<WalletState> _commit = null!;
     private Task<bool>? _flush;
     private long _projectedSequence;
     private IGrainTimer? _retryTimer;
     private Guid _tenantId;
     private Guid _patientId;
 
-    private WalletState W => _working;
+    private WalletState W => _commit.Working;
 
-    private sealed class Batch
-    {
-        public TaskCompletionSource<bool> Durable { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    }
+    private WalletState Durable => _commit.Durable;
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -67,10 +56,10 @@ public sealed class WalletGrain(
             throw new InvalidOperationException($"'{this.GetPrimaryKeyString()}' is not a wallet grain key.");
         }
 
-        _durable = state.State;
-        _working = _durable.Clone();
-        await ProjectAsync(_durable.Version);
-        if (_durable.Transfers.Count > 0)
+        _commit = new GroupCommit<WalletState>(state, s => s.Clone(), WriteFailed, () => { });
+        _commit.Load();
+        await ProjectAsync(Durable.Version);
+        if (Durable.Transfers.Count > 0)
         {
             // Transfers begun before a crash are finished now, even if nobody asks again (their packages are closed or
             // about to be: the credit must reach the wallet). Not awaited: activation must not wait on other grains.
@@ -87,7 +76,7 @@ public sealed class WalletGrain(
         }
     }
 
-    public Task<WalletAnswer> GetAsync() => Task.FromResult(new WalletAnswer(WalletRules.View(_patientId, _durable)));
+    public Task<WalletAnswer> GetAsync() => Task.FromResult(new WalletAnswer(WalletRules.View(_patientId, Durable)));
 
     public async Task<WalletAnswer> CreditAsync(WalletCredit credit)
     {
@@ -143,7 +132,7 @@ public sealed class WalletGrain(
     public async Task<int> FlushProjectionAsync()
     {
         await WaitForDurableAsync();
-        var pending = _durable.Outbox.Count(i => i.Row.Sequence > _projectedSequence);
+        var pending = Durable.Outbox.Count(i => i.Row.Sequence > _projectedSequence);
         if (_flush is { } running)
         {
             await running;
@@ -256,13 +245,7 @@ public sealed class WalletGrain(
         }
 
         var version = W.Version;
-        var batch = _open ??= new Batch();
-        if (!_writing)
-        {
-            _ = WriteLoopAsync();
-        }
-
-        if (!await batch.Durable.Task)
+        if (!await _commit.CommitAsync())
         {
             return Unavailable();
         }
@@ -274,7 +257,7 @@ public sealed class WalletGrain(
     /// <summary>A replay, a read or a refusal decided on changes not yet durable waits for the writes under way.</summary>
     private async Task<WalletAnswer> AfterPendingAsync(WalletAnswer answer)
     {
-        if ((_open ?? _inFlight) is { } pending && !await pending.Durable.Task)
+        if (!await _commit.PendingAsync())
         {
             return Unavailable();
         }
@@ -284,57 +267,16 @@ public sealed class WalletGrain(
 
     private async Task WaitForDurableAsync()
     {
-        if ((_open ?? _inFlight) is { } pending)
-        {
-            await pending.Durable.Task;
-        }
+        await _commit.PendingAsync();
     }
 
-    /// <summary>The single writer loop: one storage write outstanding; each write carries every request applied since
-    /// the previous one began.</summary>
-    private async Task WriteLoopAsync()
+    private void WriteFailed(Exception e)
     {
-        _writing = true;
-        try
+        logger.LogError(e, "Wallet {PatientId}: state write failed; rolled back to version {Version}", _patientId, Durable.Version);
+        if (e is InconsistentStateException)
         {
-            while (_open is { } batch)
-            {
-                _open = null;
-                _inFlight = batch;
-                var snapshot = _working.Clone();
-                state.State = snapshot;
-                try
-                {
-                    await state.WriteStateAsync();
-                }
-                catch (Exception e) when (e is not OutOfMemoryException)
-                {
-                    logger.LogError(e, "Wallet {PatientId}: state write failed; rolled back to version {Version}", _patientId, _durable.Version);
-                    // Back to the last durable state: the failed batch, and everything applied on top of it since.
-                    _working = _durable.Clone();
-                    state.State = _durable;
-                    var later = _open;
-                    _open = null;
-                    _inFlight = null;
-                    batch.Durable.TrySetResult(false);
-                    later?.Durable.TrySetResult(false);
-                    if (e is InconsistentStateException)
-                    {
-                        // Storage holds a version this activation does not know: start over from storage.
-                        DeactivateOnIdle();
-                    }
-
-                    continue;
-                }
-
-                _durable = snapshot;
-                _inFlight = null;
-                batch.Durable.TrySetResult(true);
-            }
-        }
-        finally
-        {
-            _writing = false;
+            // Storage holds a version this activation does not know: start over from storage.
+            DeactivateOnIdle();
         }
     }
 
@@ -358,7 +300,7 @@ public sealed class WalletGrain(
     }
 
     private bool NeedsProjection(long version) =>
-        _durable.Outbox.Any(i => i.Row.Sequence > _projectedSequence && i.Row.Sequence <= version);
+        Durable.Outbox.Any(i => i.Row.Sequence > _projectedSequence && i.Row.Sequence <= version);
 
     private async Task<bool> FlushPassAsync()
     {
@@ -383,7 +325,7 @@ public sealed class WalletGrain(
     /// next state write stores the trimmed outbox (see InvoiceOutbox for why that is safe; a repeat adds nothing).</summary>
     private async Task FlushOnceAsync()
     {
-        var d = _durable;
+        var d = Durable;
         var items = d.Outbox.Where(i => i.Row.Sequence > _projectedSequence).ToList();
         if (items.Count == 0)
         {
@@ -392,14 +334,14 @@ public sealed class WalletGrain(
 
         await store.WriteAsync(_tenantId, _patientId, items);
         _projectedSequence = Math.Max(_projectedSequence, items[^1].Row.Sequence);
-        // Never the object a write in flight serialises: _durable is replaced, not written, while one is under way.
-        _durable.Outbox.RemoveAll(i => i.Row.Sequence <= _projectedSequence);
-        _working.Outbox.RemoveAll(i => i.Row.Sequence <= _projectedSequence);
+        // Never the object a write in flight serialises: Durable is replaced, not written, while one is under way.
+        Durable.Outbox.RemoveAll(i => i.Row.Sequence <= _projectedSequence);
+        W.Outbox.RemoveAll(i => i.Row.Sequence <= _projectedSequence);
     }
 
     private async Task RetryAsync(CancellationToken cancellationToken)
     {
-        await ProjectAsync(_durable.Version);
+        await ProjectAsync(Durable.Version);
         if (!NeedsProjection(long.MaxValue))
         {
             _retryTimer?.Dispose();
@@ -431,8 +373,8 @@ public sealed class WalletGrain(
         return new WalletClock(now, DateOnly.FromDateTime(now.UtcDateTime));
     }
 
-    private WalletAnswer UnknownClinic() => new(WalletRules.View(_patientId, _durable), Refusal.Invalid("clinicId", "Clinic was not found."));
+    private WalletAnswer UnknownClinic() => new(WalletRules.View(_patientId, Durable), Refusal.Invalid("clinicId", "Clinic was not found."));
 
-    private WalletAnswer Unavailable() => new(WalletRules.View(_patientId, _durable), new Refusal(WalletRefusals.Unavailable,
+    private WalletAnswer Unavailable() => new(WalletRules.View(_patientId, Durable), new Refusal(WalletRefusals.Unavailable,
         "The wallet could not be saved just now; nothing was changed. Try again with the same operation id."));
 }
