@@ -27,21 +27,38 @@ namespace MedSpa.Grains.Packages;
 /// and trimmed in memory, like the invoice's (InvoiceOutbox). A request also waits for that flush, so the history and
 /// the ledger show what it was answered; a failed flush is only deferred (timer, next call or activation).
 /// </para>
+/// <para>
+/// A transfer from a wallet package is finished by the grain itself, never only by a client's retry: a durable reminder
+/// is registered before its intent is saved (so a silo that dies between the wallet and the package wakes the wallet
+/// again elsewhere), and while the activation lives a timer retries an intent the package could not finish. The
+/// reminder goes once no intent is left.
+/// </para>
 /// </summary>
 [Reentrant]
 public sealed class WalletGrain(
     [PersistentState("wallet", GrainStorage.Name)] IPersistentState<WalletState> state,
     IWalletStore store,
     TimeProvider time,
-    ILogger<WalletGrain> logger) : Grain, IWalletGrain
+    ILogger<WalletGrain> logger) : Grain, IWalletGrain, IRemindable
 {
     private static readonly TimeSpan ProjectionRetryPeriod = TimeSpan.FromSeconds(15);
+
+    /// <summary>The durable reminder that finishes saved transfers after a crash (see the class comment).</summary>
+    public const string TransferReminder = "wallet-transfers";
+
+    /// <summary>How soon an unfinished transfer is tried again while the activation lives. Not shorter: the package it
+    /// waits for is usually unavailable for a reason (a storage outage) that takes seconds to pass.</summary>
+    public static readonly TimeSpan TransferRetryPeriod = TimeSpan.FromSeconds(10);
+
+    /// <summary>How often the reminder wakes a wallet whose transfer is unfinished (Orleans' minimum period).</summary>
+    public static readonly TimeSpan TransferReminderPeriod = TimeSpan.FromMinutes(1);
 
     private readonly Dictionary<Guid, string> _timeZones = [];
     private GroupCommit<WalletState> _commit = null!;
     private Task<bool>? _flush;
     private long _projectedSequence;
     private IGrainTimer? _retryTimer;
+    private IGrainTimer? _transferTimer;
     private Guid _tenantId;
     private Guid _patientId;
 
@@ -63,7 +80,7 @@ public sealed class WalletGrain(
         {
             // Transfers begun before a crash are finished now, even if nobody asks again (their packages are closed or
             // about to be: the credit must reach the wallet). Not awaited: activation must not wait on other grains.
-            _ = FinishTransfersAsync();
+            _ = RetryTransfersAsync(CancellationToken.None);
         }
     }
 
@@ -110,24 +127,51 @@ public sealed class WalletGrain(
         ArgumentNullException.ThrowIfNull(transfer);
         var package = GrainFactory.GetGrain<IPackageBalanceGrain>(PackageKeys.For(_tenantId, transfer.PurchaseId));
         var view = (await package.GetAsync()).Package;
-        var (answer, changed) = WalletRules.BeginTransfer(_patientId, W, transfer, view, time.GetUtcNow());
+        var now = time.GetUtcNow();
+        // Decided on a copy first: a new intent needs its reminder registered before the intent can reach storage (any
+        // write carries the working state), so a crash after it is saved always wakes this wallet again.
+        var (answer, changed) = WalletRules.BeginTransfer(_patientId, W.Clone(), transfer, view, now);
         if (answer is not null)
         {
             return await AfterPendingAsync(answer);
         }
 
-        if (changed)
+        try
         {
-            // The intent is durable before the package is touched: whatever happens next, it is finished exactly once.
-            var saved = await CommitAsync((new WalletAnswer(WalletRules.View(_patientId, W)), true));
-            if (saved.Refused)
+            if (changed)
             {
-                return saved;
+                await EnsureTransferReminderAsync();
+                // Decided again on the working state: other requests may have changed it during the await.
+                (answer, changed) = WalletRules.BeginTransfer(_patientId, W, transfer, view, now);
+                if (answer is not null)
+                {
+                    return await AfterPendingAsync(answer);
+                }
             }
-        }
 
-        return await FinishTransferAsync(transfer.OperationId);
+            if (changed)
+            {
+                // The intent is durable before the package is touched: whatever happens next, it is finished exactly once.
+                var saved = await CommitAsync((new WalletAnswer(WalletRules.View(_patientId, W)), true));
+                if (saved.Refused)
+                {
+                    return saved;
+                }
+            }
+
+            return await FinishTransferAsync(transfer.OperationId);
+        }
+        finally
+        {
+            // Not finished (the package unavailable or unreachable): the grain goes on by itself, not only on a retry;
+            // finished, the reminder goes.
+            await AfterTransferAttemptAsync();
+        }
     }
+
+    /// <summary>The transfer reminder (after a crash, the first call of a new activation): finishes what is saved.</summary>
+    public Task ReceiveReminder(string reminderName, TickStatus status) =>
+        reminderName == TransferReminder ? RetryTransfersAsync(CancellationToken.None) : Task.CompletedTask;
 
     public async Task<int> FlushProjectionAsync()
     {
@@ -219,9 +263,10 @@ public sealed class WalletGrain(
         return await CommitAsync((WalletRules.CompleteTransfer(_patientId, W, operationId, moved, view.ClinicId, clock), true));
     }
 
-    private async Task FinishTransfersAsync()
+    /// <summary>Finishes every saved transfer it can (timer, reminder, activation); what is left is tried again.</summary>
+    private async Task RetryTransfersAsync(CancellationToken cancellationToken)
     {
-        foreach (var operationId in W.Transfers.Keys.ToList())
+        foreach (var operationId in Durable.Transfers.Keys.ToList())
         {
             try
             {
@@ -229,9 +274,60 @@ public sealed class WalletGrain(
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
-                // The intent stays saved: the next activation or a retry of the request finishes it.
+                // The intent stays saved: the timer, the reminder or a retry of the request finishes it.
                 logger.LogWarning(e, "Wallet {PatientId}: a transfer from a package could not be finished yet", _patientId);
             }
+        }
+
+        await AfterTransferAttemptAsync();
+    }
+
+    /// <summary>Keeps retrying while an intent is saved (timer now, reminder after a crash); stops both once none is.</summary>
+    private async Task AfterTransferAttemptAsync()
+    {
+        if (Durable.Transfers.Count > 0 || W.Transfers.Count > 0)
+        {
+            _transferTimer ??= this.RegisterGrainTimer(RetryTransfersAsync, new GrainTimerCreationOptions
+            {
+                DueTime = TransferRetryPeriod, Period = TransferRetryPeriod, KeepAlive = true, Interleave = true,
+            });
+            if (Durable.Transfers.Count > 0)
+            {
+                await EnsureTransferReminderAsync(); // an intent saved before reminders were registered for it
+            }
+
+            return;
+        }
+
+        _transferTimer?.Dispose();
+        _transferTimer = null;
+        try
+        {
+            if (await this.GetReminder(TransferReminder) is { } reminder)
+            {
+                await this.UnregisterReminder(reminder);
+            }
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // A reminder left behind only wakes the wallet to find nothing to do, and is removed then.
+            logger.LogWarning(e, "Wallet {PatientId}: transfer reminder not removed", _patientId);
+        }
+    }
+
+    private async Task EnsureTransferReminderAsync()
+    {
+        try
+        {
+            if (await this.GetReminder(TransferReminder) is null)
+            {
+                await this.RegisterOrUpdateReminder(TransferReminder, TransferReminderPeriod, TransferReminderPeriod);
+            }
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // The timer still finishes it while the activation lives; the next attempt registers the reminder again.
+            logger.LogWarning(e, "Wallet {PatientId}: transfer reminder not registered", _patientId);
         }
     }
 

@@ -4,6 +4,7 @@ using Dapper;
 using MedSpa.GrainInterfaces;
 using MedSpa.GrainInterfaces.Packages;
 using MedSpa.Tests.Checkout;
+using MedSpa.Tests.OrleansCluster;
 using MedSpa.Tests.Packages.Checkout;
 using MedSpa.Tests.TestHost;
 using Npgsql;
@@ -174,5 +175,73 @@ public sealed class WalletPackageTransferTests(CardCheckoutFactory factory) : IC
         var accounts = await AccountsAsync(factory, world.Tenant.TenantId);
         Assert.Equal((0L, -90000L), (accounts["package-liability"], accounts["patient-wallet"]));
         Assert.Equal(1, (await JournalCountsAsync(factory, world.Tenant.TenantId))["wallet-top-up"]);
+    }
+
+    /// <summary>
+    /// The package fails between the two grains (its state writes refused): the request answers 503, the intent stays
+    /// saved with a durable reminder, and once the package is back the wallet finishes the move by itself — no client
+    /// retry — exactly once; the reminder goes with the intent. Value is conserved: what left the package liability is
+    /// what the wallet holds.
+    /// </summary>
+    [Fact]
+    public async Task A_transfer_interrupted_between_the_wallet_and_its_package_finishes_without_a_client_retry_exactly_once()
+    {
+        var world = await PackageCheckout.CreateAsync(factory);
+        using var owner = world.Tenant.ClientFor(world.Tenant.Owner);
+        var (_, bank, _) = await world.SellAsync(await world.DefineAsync(Bank(world)));
+
+        var suffix = bank.ToString("N");
+        await using var conn = new NpgsqlConnection(factory.ConnectionString);
+        await conn.ExecuteAsync(
+            $"""
+            CREATE FUNCTION package_outage_{suffix}() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF NEW.grain_type ILIKE '%package%' AND NEW.grain_id_extension LIKE '%{suffix}%' THEN RAISE EXCEPTION 'simulated outage'; END IF;
+                RETURN NEW;
+            END; $$;
+            CREATE TRIGGER package_outage_{suffix} BEFORE INSERT OR UPDATE ON orleans_grain_state FOR EACH ROW EXECUTE FUNCTION package_outage_{suffix}();
+            """);
+        var key = Guid.NewGuid().ToString("N");
+        var patient = world.PatientId.ToString("N");
+        long remindersDuringOutage;
+        (HttpStatusCode Status, JsonElement Body) during;
+        try
+        {
+            during = await TransferAsync(owner, bank, key);
+            // The saved intent has its durable reminder (what wakes the wallet again after a silo restart).
+            remindersDuringOutage = await conn.ExecuteScalarAsync<long>(
+                "SELECT count(*) FROM orleans_reminders WHERE reminder_name = 'wallet-transfers' AND grain_id LIKE '%' || @patient || '%'",
+                new { patient });
+        }
+        finally
+        {
+            await conn.ExecuteAsync($"DROP TRIGGER package_outage_{suffix} ON orleans_grain_state; DROP FUNCTION package_outage_{suffix}();");
+        }
+
+        Assert.Equal((HttpStatusCode.ServiceUnavailable, "wallet_unavailable"), (during.Status, during.Body.GetProperty("code").GetString()));
+        Assert.Equal(1, remindersDuringOutage);
+
+        // No request from here on but reads: the wallet finishes the saved move by itself.
+        var wallet = await Eventually.WaitForAsync(() => owner.WalletAsync(world.PatientId), w => w.Amount("balance") == 90000,
+            TimeSpan.FromSeconds(90), "the wallet to finish the transfer by itself");
+        Assert.Equal(90000, wallet.Amount("balance"));
+        Assert.Equal(PackageStatus.Refunded, (await world.PackageAsync(bank))!.Status);
+        await Eventually.WaitForAsync(() => conn.ExecuteScalarAsync<long>(
+                "SELECT count(*) FROM orleans_reminders WHERE reminder_name = 'wallet-transfers' AND grain_id LIKE '%' || @patient || '%'",
+                new { patient }), n => n == 0, TimeSpan.FromSeconds(30), "the transfer reminder to go");
+
+        // The client's late retry is answered as done and moves nothing more.
+        var retried = await TransferAsync(owner, bank, key);
+        Assert.Equal(HttpStatusCode.OK, retried.Status);
+        Assert.Equal(90000, retried.Body.GetProperty("wallet").Amount("balance"));
+        Assert.Equal(90000, (await owner.WalletAsync(world.PatientId)).Amount("balance"));
+
+        var accounts = await Eventually.WaitForAsync(() => AccountsAsync(factory, world.Tenant.TenantId),
+            a => a.GetValueOrDefault("patient-wallet") == -90000, TimeSpan.FromSeconds(30), "the move to reach the ledger");
+        Assert.Equal((0L, -90000L), (accounts["package-liability"], accounts["patient-wallet"]));
+        Assert.Equal(0, accounts.Values.Sum());
+        Assert.Equal(0, await UnbalancedEntriesAsync(factory, world.Tenant.TenantId));
+        Assert.Equal(1, (await JournalCountsAsync(factory, world.Tenant.TenantId))["wallet-top-up"]);
+        Assert.Equal(("credit", 90000L, 90000L, "wallet-package"), Assert.Single(await HistoryRowsAsync(factory, world.Tenant.TenantId, world.PatientId)));
     }
 }
