@@ -41,6 +41,12 @@ public interface IPackageBalanceGrain : IGrainWithStringKey
     /// <summary>Counts spend or a visit toward a threshold package (after an invoice is paid). Idempotent.</summary>
     [Alias("accrue")] Task<PackageAnswer> AccrueAsync(PackageAccrual accrual);
 
+    /// <summary>Takes back (part of) what an accrual counted, because its invoice was refunded: after this call the share
+    /// <see cref="PackageAccrualReversal.Part"/>/<see cref="PackageAccrualReversal.Whole"/> of what it counted is taken
+    /// back (cumulative, so a repeat or a smaller share takes nothing more). A reward already used stays used: what it
+    /// rested on is owed back by later accruals. An accrual this package never counted: nothing to take back. Idempotent.</summary>
+    [Alias("take-back-accrual")] Task<PackageAnswer> TakeBackAccrualAsync(PackageAccrualReversal reversal);
+
     /// <summary>The sale was refunded (whole, or pro rata for what is unused) or the package cancelled: the unused
     /// liability is reversed and the status becomes refunded/cancelled. Idempotent.</summary>
     [Alias("close")] Task<PackageAnswer> CloseAsync(PackageClosing closing);
@@ -153,6 +159,16 @@ public sealed record PackageAccrual(
     [property: Id(1)] Money Spend,
     [property: Id(2)] int Visits,
     [property: Id(3)] Guid? InvoiceId,
+    [property: Id(4)] DateTimeOffset At);
+
+/// <summary>A refund of the invoice behind accrual <see cref="AccrualOperationId"/>: the refunded share so far is
+/// <see cref="Part"/> of <see cref="Whole"/> (the invoice refunded whole: Part = Whole).</summary>
+[GenerateSerializer, Immutable, Alias("medspa.packages.accrual-reversal.v1")]
+public sealed record PackageAccrualReversal(
+    [property: Id(0)] string OperationId,
+    [property: Id(1)] string AccrualOperationId,
+    [property: Id(2)] long Part,
+    [property: Id(3)] long Whole,
     [property: Id(4)] DateTimeOffset At);
 
 [GenerateSerializer, Alias("medspa.packages.closing-kind.v1")]

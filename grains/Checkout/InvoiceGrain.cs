@@ -41,6 +41,7 @@ public sealed class InvoiceGrain(
     private InvoicePayments _payments = null!;
     private InvoicePackages _packages = null!;
     private InvoiceGiftCards _giftCards = null!;
+    private InvoiceThresholds _thresholds = null!;
     private IGrainTimer? _retryTimer;
     private Guid _tenantId;
     private Guid _invoiceId;
@@ -58,6 +59,7 @@ public sealed class InvoiceGrain(
         _book = new InvoiceBook(state, _outbox, _invoiceId);
         _packages = new InvoicePackages(state, _book, packageCatalog, GrainFactory, logger, _tenantId, _invoiceId);
         _giftCards = new InvoiceGiftCards(state, _book, GrainFactory, logger, _tenantId, _invoiceId);
+        _thresholds = new InvoiceThresholds(state, _book, packageCatalog, GrainFactory, logger, _tenantId, _invoiceId);
         var context = new TenderContext(GrainFactory, _tenantId, _invoiceId, time,
             () => new TenderInvoice(S.ClinicId, S.PatientId, S.VisitId, S.CreatedBy, S.Lines));
         var sources = new TenderSources(gateway, new TenderMetadata(_tenantId, _invoiceId, () => S.Number), balanceTenders, context);
@@ -519,6 +521,7 @@ public sealed class InvoiceGrain(
         S.UpdatedAt = time.GetUtcNow();
         _packages.IssueIfPaid(S.UpdatedAt); // saved with the change that made the invoice paid
         _giftCards.IssueIfPaid(S.UpdatedAt);
+        _thresholds.QueueIfPaidOrRefunded(S.UpdatedAt);
         await state.WriteStateAsync();
         // Priced once for both the projection and the answer (a flush changes nothing the view shows).
         var view = _book.View();
@@ -527,7 +530,8 @@ public sealed class InvoiceGrain(
         return InvoiceResult.Ok(view);
     }
 
-    /// <summary>Creates (or closes) the packages the last commits queued; retried on the timer while a grain is away.</summary>
+    /// <summary>Creates (or closes) the packages the last commits queued, issues gift cards and counts threshold accruals;
+    /// retried on the timer while a grain is away.</summary>
     private async Task TryCompletePackagesAsync()
     {
         if (_packages.Pending && !await _packages.TryCompleteAsync())
@@ -536,6 +540,12 @@ public sealed class InvoiceGrain(
         }
 
         if (_giftCards.Pending && !await _giftCards.TryCompleteAsync())
+        {
+            EnsureRetryTimer();
+        }
+
+        // After the packages this invoice sold exist: a threshold package sold here counts the invoice too.
+        if (_thresholds.Pending && (_packages.Pending || !await _thresholds.TryCompleteAsync()))
         {
             EnsureRetryTimer();
         }
@@ -568,7 +578,7 @@ public sealed class InvoiceGrain(
         }
 
         await TryCompletePackagesAsync();
-        if (_outbox.IsProjected && S.PendingPayment is null && S.PendingRefund is null && !_packages.Pending && !_giftCards.Pending
+        if (_outbox.IsProjected && S.PendingPayment is null && S.PendingRefund is null && !_packages.Pending && !_giftCards.Pending && !_thresholds.Pending
             && S.WalletCredits.Count == 0)
         {
             _retryTimer?.Dispose();

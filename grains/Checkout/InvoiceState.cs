@@ -102,6 +102,14 @@ public sealed class InvoiceState
     /// package answered; releasing again is a no-op for the package.</summary>
     [Id(37)] public List<PackageRewardUse> RewardsToRelease { get; set; } = [];
 
+    /// <summary>Set in the commit that made the invoice paid (with a patient): what its accrual to the patient's
+    /// threshold packages rests on, and how much of it refunds have taken back so far (InvoiceThresholds).</summary>
+    [Id(38)] public ThresholdAccrualMark? ThresholdAccrual { get; set; }
+
+    /// <summary>Accruals and take-backs to deliver to the patient's threshold packages (saved with the change that
+    /// caused them), removed once every package answered; a repeat is answered as the first by each package.</summary>
+    [Id(39)] public List<ThresholdAccrualIntent> ThresholdAccruals { get; set; } = [];
+
     /// <summary>Credits owed to the patient's wallet (a refund to credit, cash change kept as credit), saved with the
     /// change that caused them and delivered to the wallet grain after (idempotent by operation id, retried until
     /// answered). Id 40: leaves room for other issue-14 fields.</summary>
@@ -128,6 +136,26 @@ public sealed record PackageRewardUse(
     [property: Id(0)] Guid PurchaseId,
     [property: Id(1)] string OperationId,
     [property: Id(2)] Discount Discount);
+
+/// <summary>An invoice's accrual: when it was paid (which packages it counts toward), the total a refund's share is
+/// taken of, and the share of it refunds have taken back so far.</summary>
+[GenerateSerializer, Immutable, Alias("medspa.checkout.threshold-accrual-mark.v1")]
+public sealed record ThresholdAccrualMark(
+    [property: Id(0)] DateTimeOffset PaidAt,
+    [property: Id(1)] long Whole,
+    [property: Id(2)] long TakenBack);
+
+/// <summary>One delivery to the patient's threshold packages: the accrual itself (<see cref="Part"/> 0), or a take-back
+/// bringing the refunded share to <see cref="Part"/> of <see cref="Whole"/>.</summary>
+[GenerateSerializer, Immutable, Alias("medspa.checkout.threshold-accrual-intent.v1")]
+public sealed record ThresholdAccrualIntent(
+    [property: Id(0)] string OperationId,
+    [property: Id(1)] Guid PatientId,
+    [property: Id(2)] DateTimeOffset PaidAt,
+    [property: Id(3)] bool TakeBack,
+    [property: Id(4)] long Part,
+    [property: Id(5)] long Whole,
+    [property: Id(6)] DateTimeOffset At);
 
 [GenerateSerializer, Immutable, Alias("medspa.checkout.package-closing-intent.v1")]
 public sealed record PackageClosingIntent(

@@ -11,6 +11,11 @@ public interface IPackageCatalog
     /// <summary>The definition's current terms (with its version stamped in), or null when the tenant has no such
     /// definition.</summary>
     Task<PackageCatalogEntry?> FindAsync(Guid tenantId, Guid definitionId, CancellationToken cancellationToken = default);
+
+    /// <summary>The threshold packages a paid invoice of <paramref name="patientId"/> counts toward: sold no later than
+    /// <paramref name="at"/> (when the invoice was paid) and owned by the patient, or shared with them as a family
+    /// member at that moment. Purchase ids, from the sold packages' rows.</summary>
+    Task<IReadOnlyList<Guid>> FindThresholdPackagesAsync(Guid tenantId, Guid patientId, DateTimeOffset at, CancellationToken cancellationToken = default);
 }
 
 /// <summary>A definition as sold today; <see cref="Sellable"/> is false for inactive, archived and draft definitions.</summary>

@@ -157,6 +157,12 @@ public sealed class PackageBalanceGrain(
         if (!answer.Refused)
         {
             await ScheduleExpiryAsync();
+            if (W.Terms.Type == PackageType.Threshold && _flush is { } flush)
+            {
+                // Paid invoices find the threshold packages they count toward by their rows: the sale waits for its
+                // row (best effort: a failed flush is retried on the timer), so the next invoice of the patient finds it.
+                await flush;
+            }
         }
 
         return answer;
@@ -539,6 +545,42 @@ public sealed class PackageBalanceGrain(
 
         Change();
         Remember(accrual.OperationId, new OperationRecord(fingerprint, null));
+        return await CommitAsync(new PackageAnswer(PackageBalanceRules.View(W)));
+    }
+
+    public async Task<PackageAnswer> TakeBackAccrualAsync(PackageAccrualReversal reversal)
+    {
+        ArgumentNullException.ThrowIfNull(reversal);
+        if ((PackageBalanceRules.CheckOperationId(reversal.OperationId) ?? PackageBalanceRules.CheckOperationId(reversal.AccrualOperationId)) is { } badId)
+        {
+            return Refused(badId);
+        }
+
+        if (!W.Created)
+        {
+            return NotFound();
+        }
+
+        var fingerprint = $"take-back|{reversal.AccrualOperationId}|{reversal.Part}|{reversal.Whole}";
+        if (Replay(reversal.OperationId, fingerprint) is { } replay)
+        {
+            return await AfterPendingAsync(replay);
+        }
+
+        var (changed, refusal) = PackageBalanceRules.TakeBackAccrual(W, reversal);
+        if (refusal is not null)
+        {
+            return Refused(refusal, PackageBalanceRules.View(W));
+        }
+
+        if (!changed)
+        {
+            // Nothing to take back (never counted here, or already taken): the answer rests on what may still be in flight.
+            return await AfterPendingAsync(new PackageAnswer(PackageBalanceRules.View(W)));
+        }
+
+        Change();
+        Remember(reversal.OperationId, new OperationRecord(fingerprint, null));
         return await CommitAsync(new PackageAnswer(PackageBalanceRules.View(W)));
     }
 

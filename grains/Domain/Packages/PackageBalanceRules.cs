@@ -460,6 +460,14 @@ public static class PackageBalanceRules
             return null; // a one-off reward was already unlocked: nothing more to count
         }
 
+        // What this accrual counts: all of it on a repeating threshold; on a one-off, up to the target (the rest is
+        // never counted, so a refund does not take it back either).
+        var counted = threshold.Repeats ? amount : Math.Min(amount, Math.Max(0, threshold.Target - s.ThresholdProgress));
+        if (counted > 0)
+        {
+            s.Accruals[accrual.OperationId] = new ThresholdAccrualRecord(counted, 0);
+        }
+
         s.ThresholdProgress = checked(s.ThresholdProgress + amount);
         if (s.ThresholdProgress >= threshold.Target)
         {
@@ -476,6 +484,59 @@ public static class PackageBalanceRules
         }
 
         return null;
+    }
+
+    /// <summary>
+    /// Takes back the refunded share of what an accrual counted (<see cref="PackageAccrualReversal.Part"/> of
+    /// <see cref="PackageAccrualReversal.Whole"/>, cumulative: only what was not taken back yet). The count drops by it;
+    /// a reward it no longer reaches is withdrawn — unless it is used or held by a checkout: the terms say nothing of a
+    /// used reward, so the clinic-friendly rule applies (the patient keeps it, nothing is charged) and the shortfall is
+    /// owed: the count goes below zero and later accruals repay it before they count toward the next reward. Answers
+    /// whether anything changed; a refusal only for malformed input.
+    /// </summary>
+    public static (bool Changed, Refusal? Refusal) TakeBackAccrual(PackageBalanceState s, PackageAccrualReversal reversal)
+    {
+        ArgumentNullException.ThrowIfNull(s);
+        ArgumentNullException.ThrowIfNull(reversal);
+        if (reversal.Whole <= 0 || reversal.Part < 0 || reversal.Part > reversal.Whole)
+        {
+            return (false, Refusal.Invalid("part", "The refunded share must be between 0 and the whole, and the whole positive."));
+        }
+
+        if (s.Terms.Threshold is not { } threshold || !s.Accruals.TryGetValue(reversal.AccrualOperationId, out var record))
+        {
+            return (false, null); // this package never counted that accrual: nothing to take back
+        }
+
+        var due = (long)((Int128)record.Counted * reversal.Part / reversal.Whole);
+        var amount = due - record.TakenBack;
+        if (amount <= 0)
+        {
+            return (false, null);
+        }
+
+        s.Accruals[reversal.AccrualOperationId] = record with { TakenBack = due };
+        // Rewards in use (redeemed, or held by a checkout) can no longer be withdrawn.
+        var inUse = threshold.Reward == ThresholdRewardKind.Credit
+            ? threshold.RewardCredit is { Amount: > 0 } credit ? (int)((s.RewardCreditUsed + credit.Amount - 1) / credit.Amount) : 0
+            : s.RewardsUsed;
+        if (threshold.Repeats)
+        {
+            var total = (long)s.RewardsEarned * threshold.Target + s.ThresholdProgress - amount;
+            var earned = Math.Max(inUse, (int)Math.Max(0, total / threshold.Target));
+            s.RewardsEarned = earned;
+            s.ThresholdProgress = total - (long)earned * threshold.Target;
+        }
+        else
+        {
+            s.ThresholdProgress -= amount;
+            if (s.RewardsEarned > 0 && s.ThresholdProgress < threshold.Target && inUse == 0)
+            {
+                s.RewardsEarned = 0;
+            }
+        }
+
+        return (true, null);
     }
 
     /// <summary>Closes the package: the liability left (not held by reservations) is what the closing takes —

@@ -81,6 +81,10 @@ public sealed class PackageBalanceState
     /// closes the package, lets go, or lapses.</summary>
     [Id(30)] public PackageRefundHold? RefundHold { get; set; }
 
+    /// <summary>threshold: what each accrual (by operation id) counted and how much of it a refund took back since, so
+    /// a refund of its invoice takes back exactly its share. Only accruals that counted something.</summary>
+    [Id(31)] public Dictionary<string, ThresholdAccrualRecord> Accruals { get; set; } = new(StringComparer.Ordinal);
+
     public PackageTerms Terms => Purchase?.Terms ?? throw new InvalidOperationException("The package was not created.");
 
     public string Currency => Purchase?.NetPaid.Currency ?? throw new InvalidOperationException("The package was not created.");
@@ -102,9 +106,16 @@ public sealed class PackageBalanceState
         copy.WarningsSent = [.. WarningsSent];
         copy.TrimmedHeldByWeek = new Dictionary<DateOnly, int>(TrimmedHeldByWeek);
         copy.TrimmedHeldByVisit = new Dictionary<Guid, int>(TrimmedHeldByVisit);
+        copy.Accruals = new Dictionary<string, ThresholdAccrualRecord>(Accruals, StringComparer.Ordinal);
         return copy;
     }
 }
+
+/// <summary>What one accrual counted toward a threshold (cents or visits) and what refunds took back of it.</summary>
+[GenerateSerializer, Immutable, Alias("medspa.packages.threshold-accrual.v1")]
+public sealed record ThresholdAccrualRecord(
+    [property: Id(0)] long Counted,
+    [property: Id(1)] long TakenBack);
 
 /// <summary>A refund's hold on the package: its operation id (the closing's), what it gives back, until when.</summary>
 [GenerateSerializer, Immutable, Alias("medspa.packages.refund-hold.v1")]

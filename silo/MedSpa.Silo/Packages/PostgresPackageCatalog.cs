@@ -6,7 +6,8 @@ using Npgsql;
 
 namespace MedSpa.Silo.Packages;
 
-/// <summary><see cref="IPackageCatalog"/> over <c>package_definitions</c>.</summary>
+/// <summary><see cref="IPackageCatalog"/> over <c>package_definitions</c> (and, for accruals, <c>package_purchases</c> and
+/// <c>package_members</c>).</summary>
 public sealed class PostgresPackageCatalog(NpgsqlDataSource db) : IPackageCatalog
 {
     public async Task<PackageCatalogEntry?> FindAsync(Guid tenantId, Guid definitionId, CancellationToken cancellationToken = default)
@@ -29,5 +30,23 @@ public sealed class PostgresPackageCatalog(NpgsqlDataSource db) : IPackageCatalo
             _ => PackageDefinitionStatus.Archived,
         };
         return new PackageCatalogEntry(terms, status, row.DraftStep is not null);
+    }
+
+    public async Task<IReadOnlyList<Guid>> FindThresholdPackagesAsync(Guid tenantId, Guid patientId, DateTimeOffset at,
+        CancellationToken cancellationToken = default)
+    {
+        await using var connection = await db.OpenTenantConnectionAsync(tenantId, cancellationToken);
+        var ids = await connection.QueryAsync<Guid>(new CommandDefinition(
+            """
+            SELECT p.id FROM package_purchases p
+            WHERE p.tenant_id = @tenantId AND p.type = 'threshold' AND p.purchased_at <= @at
+              AND (p.owner_patient_id = @patientId
+                   OR EXISTS (SELECT 1 FROM package_members m
+                              WHERE m.tenant_id = p.tenant_id AND m.purchase_id = p.id AND m.patient_id = @patientId
+                                AND m.added_at <= @at AND (m.removed_at IS NULL OR m.removed_at > @at)))
+            ORDER BY p.purchased_at, p.id
+            """,
+            new { tenantId, patientId, at }, cancellationToken: cancellationToken));
+        return [.. ids];
     }
 }
