@@ -181,4 +181,39 @@ public sealed class ThresholdAccrualTests(CardCheckoutFactory factory) : IClassF
         await RefundAsync(world, memberVisit, ServicePrice / 2, Guid.NewGuid().ToString("N"));
         Assert.Equal((1L, 0), await ProgressAsync(world, purchaseId));
     }
+
+    [Fact]
+    public async Task An_accrual_the_package_could_not_save_is_delivered_later_by_the_invoice_itself_once()
+    {
+        var world = await CreateAsync(factory);
+        var (_, purchaseId, _) = await world.SellAsync(await world.DefineAsync(Spend(world, 30_000, repeats: true)));
+
+        // The package's state writes fail while the invoice is paid: the payment goes through, the accrual waits.
+        var suffix = purchaseId.ToString("N");
+        await using var conn = new NpgsqlConnection(world.Factory.ConnectionString);
+        await conn.ExecuteAsync(
+            $"""
+            CREATE FUNCTION package_outage_{suffix}() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF NEW.grain_type ILIKE '%package%' AND NEW.grain_id_extension LIKE '%{suffix}%' THEN RAISE EXCEPTION 'simulated outage'; END IF;
+                RETURN NEW;
+            END; $$;
+            CREATE TRIGGER package_outage_{suffix} BEFORE INSERT OR UPDATE ON orleans_grain_state FOR EACH ROW EXECUTE FUNCTION package_outage_{suffix}();
+            """);
+        try
+        {
+            await PayForAsync(world, world.PatientId, null, world.ServiceId);
+            Assert.Equal((0L, 0), await ProgressAsync(world, purchaseId));
+        }
+        finally
+        {
+            await conn.ExecuteAsync($"DROP TRIGGER package_outage_{suffix} ON orleans_grain_state; DROP FUNCTION package_outage_{suffix}();");
+        }
+
+        // No request but reads from here: the invoice delivers the accrual on its own, and only once.
+        await Eventually.WaitForAsync(() => ProgressAsync(world, purchaseId), p => p.Progress > 0, TimeSpan.FromSeconds(60),
+            "the deferred accrual");
+        await PayForAsync(world, world.PatientId, null, world.ServiceId);
+        Assert.Equal((2 * ServicePrice, 0), await ProgressAsync(world, purchaseId));
+    }
 }
