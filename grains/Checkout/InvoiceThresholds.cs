@@ -44,7 +44,9 @@ internal sealed class InvoiceThresholds(
     /// after, each refund that raises the refunded share queues its take-back.</summary>
     public void QueueIfPaidOrRefunded(DateTimeOffset now)
     {
-        if (S.PatientId is not { } patientId || S.Lifecycle != InvoiceLifecycle.Opened)
+        // Cheap checks first: every commit of every invoice passes here, and only a payment or a refund can change this.
+        if (S.PatientId is not { } patientId || S.Lifecycle != InvoiceLifecycle.Opened
+            || (S.ThresholdAccrual is null ? S.Tenders.Count == 0 || S.Refunds.Count > 0 : S.Refunds.Count == 0))
         {
             return;
         }
