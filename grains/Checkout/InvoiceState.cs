@@ -114,6 +114,10 @@ public sealed class InvoiceState
     /// <summary>Gift cards to issue (the intent, saved with the payment that made the invoice paid), removed once the
     /// card grain answered (InvoiceGiftCards).</summary>
     [Id(151)] public List<GiftCardIssueIntent> GiftCardsToIssue { get; set; } = [];
+
+    /// <summary>Cards of paid gift-card-sale lines whose issue the card refused (shown on the invoice; see
+    /// <see cref="MedSpa.GrainInterfaces.GiftCards.GiftCardIssueFailure"/>).</summary>
+    [Id(152)] public List<MedSpa.GrainInterfaces.GiftCards.GiftCardIssueFailure> GiftCardIssueFailures { get; set; } = [];
 }
 
 [GenerateSerializer, Immutable, Alias("medspa.checkout.package-purchase-intent.v1")]
