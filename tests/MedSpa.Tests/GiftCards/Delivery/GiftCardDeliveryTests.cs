@@ -41,7 +41,7 @@ public sealed class GiftCardDeliveryTests(GiftCardDeliveryFactory factory) : ICl
         Assert.Contains("From Bea Purchaser", text);
 
         // The QR code is the redemption link, the code in its fragment (never sent to a server, so never in an access log).
-        var url = $"{GiftCardDeliveryFactory.PublicBaseUrl}/gift-cards/redeem?clinic={tenant.ClinicId:N}#code={code}";
+        var url = $"{GiftCardDeliveryFactory.PublicBaseUrl}/gift-cards/redeem?org={tenant.TenantId:N}&clinic={tenant.ClinicId:N}#code={code}";
         AssertQrEncodes(pdf, url);
         Assert.Contains(url, mime.TextBody);
 
