@@ -19,6 +19,8 @@ public sealed class GiftCardRedeemPageFactory : LiveServerFactory
     protected override IDictionary<string, string?> ExtraSettings => new Dictionary<string, string?>(base.ExtraSettings)
     {
         ["Logging:LogLevel:Default"] = "Debug",
+        // appsettings.json quiets ASP.NET Core; here its request lines ("Request starting GET /gift-cards/redeem?...") are wanted.
+        ["Logging:LogLevel:Microsoft.AspNetCore"] = "Debug",
     };
 
     protected override void ConfigureWebHost(IWebHostBuilder builder)

@@ -5,6 +5,8 @@ using System.Text.Json.Nodes;
 using MedSpa.Grains.Domain.GiftCards;
 using MedSpa.Tests.TestHost;
 using static MedSpa.Tests.Checkout.CheckoutRequests;
+using static MedSpa.Tests.GiftCards.GiftCardRequests;
+using static MedSpa.Tests.Packages.Wallet.WalletRequests;
 using World = MedSpa.Tests.GiftCards.Delivery.GiftCardDeliveryWorld;
 
 namespace MedSpa.Tests.GiftCards.Delivery;
