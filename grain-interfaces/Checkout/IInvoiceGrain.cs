@@ -179,4 +179,5 @@ public sealed record InvoiceView(
     [property: Id(17)] long Version,
     [property: Id(18)] Guid? VisitId = null,
     [property: Id(19)] IReadOnlyList<InvoiceWriteOff>? WriteOffs = null,
-    [property: Id(20)] IReadOnlyList<SoldPackage>? Packages = null);
+    [property: Id(20)] IReadOnlyList<SoldPackage>? Packages = null,
+    [property: Id(21)] IReadOnlyList<GiftCards.GiftCardIssueFailure>? GiftCardIssueFailures = null);

@@ -71,6 +71,8 @@ public sealed record ProductLot(
 /// that is present). <see cref="UnitPrice"/> is never negative. When <see cref="PriceIncludesTax"/> the price is
 /// tax-inclusive and tax is extracted from it; otherwise tax is added on top. <see cref="TaxRateIds"/>, when set,
 /// names exactly which of the clinic's rates tax the line (a package definition's tax rates) instead of its category.
+/// <see cref="GiftCardDelivery"/>: a <c>gift-card-sale</c> line's email to its recipient (quantity 1), handed to the
+/// card's delivery when the invoice is paid.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("medspa.checkout.invoice-line.v1")]
 public sealed record InvoiceLine(
@@ -89,7 +91,8 @@ public sealed record InvoiceLine(
     [property: Id(12)] FillerDetails? Filler = null,
     [property: Id(13)] ProductLot? Lot = null,
     [property: Id(14)] PriceOverride? PriceOverride = null,
-    [property: Id(15)] IReadOnlyList<string>? TaxRateIds = null);
+    [property: Id(15)] IReadOnlyList<string>? TaxRateIds = null,
+    [property: Id(16)] GiftCards.GiftCardDeliveryRequest? GiftCardDelivery = null);
 
 /// <summary>A catalog line sold at another price than the catalog's: who allowed it, why, and what the catalog
 /// said. Only roles with the price-override permission (owner/admin) may make one.</summary>

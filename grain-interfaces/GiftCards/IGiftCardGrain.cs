@@ -82,8 +82,10 @@ public interface IGiftCardDeliveryGrain : IGrainWithStringKey
     /// <summary>Sends again (to the same or a corrected email address).</summary>
     [Alias("resend")] Task<GiftCardDeliveryView> ResendAsync(string operationId, string? email, Guid by);
 
-    /// <summary>A provider event (webhook): delivered or bounced.</summary>
-    [Alias("event")] Task<GiftCardDeliveryView> RecordEventAsync(GiftCardDeliveryStatus status, string? detail, DateTimeOffset at);
+    /// <summary>A provider event (webhook): delivered or bounced, of the send numbered <paramref name="sendNumber"/> (the
+    /// number the send was tagged with). An event of a superseded send (an earlier one than the last) is kept as history
+    /// only: a late "delivered" of a send to a mistyped address must not mark the resent card delivered.</summary>
+    [Alias("event")] Task<GiftCardDeliveryView> RecordEventAsync(GiftCardDeliveryStatus status, string? detail, DateTimeOffset at, int sendNumber);
 }
 
 [GenerateSerializer, Alias("medspa.giftcards.status.v1")]
@@ -272,6 +274,18 @@ public sealed record GiftCardDeliveryEvent(
     [property: Id(0)] GiftCardDeliveryStatus Status,
     [property: Id(1)] DateTimeOffset At,
     [property: Id(2)] string? Detail);
+
+/// <summary>A card a paid invoice's <c>gift-card-sale</c> line should have issued and whose issue was refused (the card
+/// grain's refusal, e.g. the clinic's currency changed after the line was added). The invoice shows it so the desk
+/// sees that the sale has no card behind it and refunds the line; nothing is retried (the refusal is final).</summary>
+[GenerateSerializer, Immutable, Alias("medspa.giftcards.issue-failure.v1")]
+public sealed record GiftCardIssueFailure(
+    [property: Id(0)] Guid LineId,
+    [property: Id(1)] Guid CardId,
+    [property: Id(2)] Money Amount,
+    [property: Id(3)] string Code,
+    [property: Id(4)] string Message,
+    [property: Id(5)] DateTimeOffset At);
 
 /// <summary>The stable refusal codes of gift cards (mapped to HTTP in api/Infrastructure/Refusals.cs).</summary>
 public static class GiftCardRefusals

@@ -52,7 +52,7 @@ public sealed class InvoiceBook(IPersistentState<InvoiceState> state, InvoiceOut
         return new InvoiceView(
             invoiceId, S.ClinicId, S.PatientId, S.Number, totals.Status, S.Currency, priced.Lines, S.InvoiceDiscount, S.Tip,
             S.TipSplit, priced.TipAllocations, [.. S.Tenders], [.. S.Refunds], totals, S.CreatedAt, S.OpenedAt, S.UpdatedAt, S.Version,
-            S.VisitId, [.. S.WriteOffs], Sold());
+            S.VisitId, [.. S.WriteOffs], Sold(), S.GiftCardIssueFailures.Count == 0 ? null : [.. S.GiftCardIssueFailures]);
     }
 
     /// <summary>The packages the invoice's lines sell (each the purchase it becomes once the invoice is paid).</summary>

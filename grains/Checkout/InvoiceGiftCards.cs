@@ -73,32 +73,45 @@ internal sealed class InvoiceGiftCards(IPersistentState<InvoiceState> state, Inv
                     continue; // reversed before it was paid: no card to issue
                 }
 
+                // The line's delivery (one recipient: such a line sells one card) goes with the card to its delivery grain.
                 var issue = new GiftCardIssue($"invoice:{invoiceId:N}:line:{line.LineId:N}:{unit}", GiftCardSource.InvoiceLine, values[unit],
-                    Money.Zero(S.Currency), S.ClinicId, S.TimeZone, S.PatientId, null, null, null, invoiceId, line.LineId, null, S.Number,
-                    S.CreatedBy, now);
+                    Money.Zero(S.Currency), S.ClinicId, S.TimeZone, S.PatientId, null, line.Line.GiftCardDelivery, null, invoiceId, line.LineId,
+                    null, S.Number, S.CreatedBy, now);
                 S.GiftCardsToIssue.Add(new GiftCardIssueIntent(CardIdFor(invoiceId, line.LineId, unit), issue));
             }
         }
     }
 
-    /// <summary>Delivers the queued issues (each leaves the list in memory only; the next state write stores that).
-    /// False when a card grain could not be reached (the caller retries on its timer).</summary>
+    /// <summary>Delivers the queued issues (each leaves the list in memory only; the next state write stores that,
+    /// except a refusal, which is written at once). False when a card grain could not be reached (the caller retries on
+    /// its timer).</summary>
     public async Task<bool> TryCompleteAsync()
     {
         try
         {
+            var refusedAny = false;
             while (S.GiftCardsToIssue.Count > 0)
             {
                 var next = S.GiftCardsToIssue[0];
                 var answer = await Card(next.CardId).IssueAsync(next.Issue);
                 if (answer.Refusal is { } refused)
                 {
-                    // Final (the line was checked when it was added): kept in the logs for the clinic, not retried forever.
+                    // Final (the line was checked when it was added; a refusal now means the clinic changed since, e.g.
+                    // its currency): the sale was paid and has no card behind it, so the invoice shows it to the desk
+                    // (GiftCardIssueFailures), who refunds the line. Retrying could not change the answer.
                     logger.LogError("Invoice {InvoiceId}: gift card {CardId} was refused at issue ({Code}: {Message})",
                         invoiceId, next.CardId, refused.Code, refused.Message);
+                    S.GiftCardIssueFailures.Add(new GiftCardIssueFailure(next.Issue.InvoiceLineId ?? Guid.Empty, next.CardId, next.Issue.Paid,
+                        refused.Code, refused.Message, next.Issue.At));
+                    refusedAny = true;
                 }
 
                 S.GiftCardsToIssue.RemoveAt(0);
+            }
+
+            if (refusedAny)
+            {
+                await state.WriteStateAsync(); // the desk must see it even if this activation goes away before the next write
             }
 
             while (S.GiftCardsToRefund.Count > 0)

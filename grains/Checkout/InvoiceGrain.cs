@@ -526,8 +526,10 @@ public sealed class InvoiceGrain(
         // Priced once for both the projection and the answer (a flush changes nothing the view shows).
         var view = _book.View();
         await TryFlushAsync(() => view);
+        var refusedCards = S.GiftCardIssueFailures.Count;
         await TryCompletePackagesAsync();
-        return InvoiceResult.Ok(view);
+        // A gift card refused at issue is part of the answer to the payment that made the invoice paid.
+        return InvoiceResult.Ok(S.GiftCardIssueFailures.Count == refusedCards ? view : _book.View());
     }
 
     /// <summary>Creates (or closes) the packages the last commits queued, issues gift cards and counts threshold accruals;

@@ -123,6 +123,10 @@ public sealed class InvoiceState
     /// card grain answered (InvoiceGiftCards).</summary>
     [Id(151)] public List<GiftCardIssueIntent> GiftCardsToIssue { get; set; } = [];
 
+    /// <summary>Cards of paid gift-card-sale lines whose issue the card refused (shown on the invoice; see
+    /// <see cref="MedSpa.GrainInterfaces.GiftCards.GiftCardIssueFailure"/>).</summary>
+    [Id(152)] public List<MedSpa.GrainInterfaces.GiftCards.GiftCardIssueFailure> GiftCardIssueFailures { get; set; } = [];
+
     /// <summary>Refund holds on sold gift cards to commit (a refund's <see cref="GrainInterfaces.Checkout.GiftCardRefundShare"/>s),
     /// saved with the refund and delivered after it (InvoiceGiftCards), removed once the card answered.</summary>
     [Id(155)] public List<GiftCardRefundIntent> GiftCardsToRefund { get; set; } = [];

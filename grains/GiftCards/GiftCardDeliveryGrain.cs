@@ -113,14 +113,17 @@ public sealed class GiftCardDeliveryGrain(
         return View();
     }
 
-    public async Task<GiftCardDeliveryView> RecordEventAsync(GiftCardDeliveryStatus status, string? detail, DateTimeOffset at)
+    public async Task<GiftCardDeliveryView> RecordEventAsync(GiftCardDeliveryStatus status, string? detail, DateTimeOffset at, int sendNumber)
     {
-        if (!S.Created || status is not (GiftCardDeliveryStatus.Delivered or GiftCardDeliveryStatus.Bounced))
+        if (!S.Created || status is not (GiftCardDeliveryStatus.Delivered or GiftCardDeliveryStatus.Bounced) || sendNumber < 1 || sendNumber > S.SendNumber)
         {
-            return View();
+            return View(); // not a send of ours (a number this card never sent is a forged or foreign tag)
         }
 
-        var recorded = new GiftCardDeliveryEvent(status, at, detail);
+        // The provider reports each send on its own schedule: a late event of an earlier send (the bounce of a mistyped
+        // address, or its "delivered" hours later) says nothing about the current one, so it is history only.
+        var superseded = sendNumber < S.SendNumber;
+        var recorded = new GiftCardDeliveryEvent(status, at, superseded ? $"{detail} (superseded by send {S.SendNumber}: status unchanged)" : detail);
         if (S.Events.Contains(recorded))
         {
             return View(); // the provider posts an event again when our answer was slow: once is enough
@@ -128,9 +131,9 @@ public sealed class GiftCardDeliveryGrain(
 
         S.Events.Add(recorded);
 
-        // An event of an earlier send arriving while a resend is scheduled is history only; otherwise the latest event
+        // An event arriving while a resend is scheduled is history only; otherwise the latest event of the current send
         // decides (a delivered message can still bounce later, asynchronously).
-        if (S.Status is GiftCardDeliveryStatus.Sent or GiftCardDeliveryStatus.Delivered or GiftCardDeliveryStatus.Bounced)
+        if (!superseded && S.Status is (GiftCardDeliveryStatus.Sent or GiftCardDeliveryStatus.Delivered or GiftCardDeliveryStatus.Bounced))
         {
             S.Status = status;
             S.LastDetail = status == GiftCardDeliveryStatus.Bounced ? detail : null;

@@ -389,7 +389,8 @@ public static class GiftCardDeliveryApi
                 || !Guid.TryParseExact(Text(e, EmailGiftCardDeliverySender.TenantTag), "N", out var tenantId)
                 || !Guid.TryParseExact(Text(e, EmailGiftCardDeliverySender.CardTag), "N", out var cardId)
                 || Text(e, EmailGiftCardDeliverySender.SendTag) is not { } send
-                || !send.StartsWith(cardId.ToString("N"), StringComparison.Ordinal))
+                || !send.StartsWith(cardId.ToString("N") + ".", StringComparison.Ordinal)
+                || !int.TryParse(send.AsSpan(33), NumberStyles.None, CultureInfo.InvariantCulture, out var sendNumber))
             {
                 continue; // not a gift card email, or an event we do not track (processed, open, click, ...)
             }
@@ -405,7 +406,7 @@ public static class GiftCardDeliveryApi
                 continue; // a card this deployment does not know: acknowledged so the provider stops retrying
             }
 
-            await grain.RecordEventAsync(status, detail, at);
+            await grain.RecordEventAsync(status, detail, at, sendNumber); // the send it reports: a superseded one changes no status
             applied++;
         }
 

@@ -63,6 +63,7 @@ public static partial class GiftCardsApi
         app.MapGroup("/api/me/gift-cards").WithTags("Gift cards")
             .RequireAuthorization(p => p.RequireAuthenticatedUser().RequireClaim(MedSpaClaims.Role, Roles.Patient))
             .MapGet("", Mine).WithName("ListMyGiftCards");
+        app.MapGiftCardRedeemPage(); // the page the QR code of a card opens, and its two anonymous routes
         return app;
     }
 

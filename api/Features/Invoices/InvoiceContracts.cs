@@ -20,6 +20,9 @@ public sealed record LotRequest(string? LotNumber, DateOnly? Expiry);
 /// A package-sale names the package definition in <c>catalogItemId</c> and is priced from it (the invoice needs a
 /// patient).</param>
 /// <param name="PriceIncludesTax">Omitted: inclusive when the clinic's rate for the tax category is inclusive.</param>
+/// <param name="Delivery">A gift-card-sale line (quantity 1) only: the card's email to its recipient (name, email, design,
+/// message, sendDate/sendTime on the clinic's wall clock; both absent: when the invoice is paid). The line's unit price
+/// is the card's value: it must be within the clinic's gift card range, checked when the line is added.</param>
 public sealed record InvoiceLineRequest(
     string? Kind,
     string? Description,
@@ -34,7 +37,8 @@ public sealed record InvoiceLineRequest(
     Guid? CatalogItemId,
     FillerRequest? Filler,
     LotRequest? Lot,
-    string? PriceOverrideReason = null);
+    string? PriceOverrideReason = null,
+    MedSpa.Api.Features.GiftCards.GiftCardDeliveryBody? Delivery = null);
 
 public sealed record TipShareRequest(Guid? ProviderId, decimal? Percent);
 

@@ -230,7 +230,7 @@ public static partial class InvoicesApi
     }
 
     private static async Task<Results<Ok<InvoiceView>, ValidationProblem, ProblemHttpResult>> AddLine(
-        Guid invoiceId, InvoiceLineRequest request, CurrentUser user, IGrainFactory grains, NpgsqlDataSource db, CancellationToken ct)
+        Guid invoiceId, InvoiceLineRequest request, CurrentUser user, IGrainFactory grains, NpgsqlDataSource db, TimeProvider time, CancellationToken ct)
     {
         var grain = Grain(grains, user, invoiceId);
         if (await Visible(grain, user) is not { } invoice)
@@ -238,13 +238,14 @@ public static partial class InvoicesApi
             return ApiProblems.NotFound("Invoice");
         }
 
-        var (line, problem) = await ResolveLineAsync(Guid.NewGuid(), request, invoice.Currency, user, db, ct);
+        var (line, problem) = await ResolveLineAsync(Guid.NewGuid(), request, invoice, user, db, time, ct);
         return line is null ? problem! : Respond(user, ForLineRequest(await grain.AddLineAsync(
             await Memberships.MemberPricing.ApplyAsync(line, invoice, user.TenantId, db, ct), request.PriceIncludesTax)));
     }
 
     private static async Task<Results<Ok<InvoiceView>, ValidationProblem, ProblemHttpResult>> UpdateLine(
-        Guid invoiceId, Guid lineId, InvoiceLineRequest request, CurrentUser user, IGrainFactory grains, NpgsqlDataSource db, CancellationToken ct)
+        Guid invoiceId, Guid lineId, InvoiceLineRequest request, CurrentUser user, IGrainFactory grains, NpgsqlDataSource db, TimeProvider time,
+        CancellationToken ct)
     {
         var grain = Grain(grains, user, invoiceId);
         if (await Visible(grain, user) is not { } invoice)
@@ -252,7 +253,7 @@ public static partial class InvoicesApi
             return ApiProblems.NotFound("Invoice");
         }
 
-        var (line, problem) = await ResolveLineAsync(lineId, request, invoice.Currency, user, db, ct);
+        var (line, problem) = await ResolveLineAsync(lineId, request, invoice, user, db, time, ct);
         return line is null ? problem! : Respond(user, ForLineRequest(await grain.UpdateLineAsync(
             await Memberships.MemberPricing.ApplyAsync(line, invoice, user.TenantId, db, ct), request.PriceIncludesTax)));
     }
@@ -263,8 +264,9 @@ public static partial class InvoicesApi
     /// price-override permission (owner/admin) and a reason, and is recorded on the line (and in the sale's ledger memo).
     /// </summary>
     private static async Task<(InvoiceLine? Line, Results<Ok<InvoiceView>, ValidationProblem, ProblemHttpResult>? Problem)> ResolveLineAsync(
-        Guid lineId, InvoiceLineRequest request, string currency, CurrentUser user, NpgsqlDataSource db, CancellationToken ct)
+        Guid lineId, InvoiceLineRequest request, InvoiceView invoice, CurrentUser user, NpgsqlDataSource db, TimeProvider time, CancellationToken ct)
     {
+        var currency = invoice.Currency;
         Money? catalogPrice = null;
         // A package sale's catalog item is a package definition: the invoice grain prices it from the definition.
         var packageSale = request.Kind == "package-sale";
@@ -316,6 +318,15 @@ public static partial class InvoicesApi
         {
             return (null, problem!);
         }
+
+        // A gift card sale is checked against the clinic's gift card rules now, before anything is paid (and takes its delivery).
+        var (giftCardLine, giftCardProblem) = await InvoiceGiftCardLines.CheckAsync(line, request.Delivery, invoice.ClinicId, user, db, time, ct);
+        if (giftCardLine is null)
+        {
+            return (null, giftCardProblem!);
+        }
+
+        line = giftCardLine;
 
         if (!packageSale && catalogPrice is { } catalog && line.UnitPrice != catalog)
         {

@@ -58,7 +58,9 @@ public static class GiftCardRules
             return new Refusal(GiftCardRefusals.CurrencyMismatch, $"The clinic sells gift cards in {settings.Currency}.", "amount");
         }
 
-        if (issue.Paid.Amount < settings.MinAmount || issue.Paid.Amount > settings.MaxAmount)
+        // An invoice line's amount was checked against the range when the line was added and has been paid since:
+        // refusing the card now (the clinic narrowed its range meanwhile) would keep the money and give no card.
+        if (issue.Source != GiftCardSource.InvoiceLine && (issue.Paid.Amount < settings.MinAmount || issue.Paid.Amount > settings.MaxAmount))
         {
             return AmountOutOfRange(settings, "amount");
         }

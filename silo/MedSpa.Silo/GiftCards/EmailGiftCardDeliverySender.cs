@@ -13,7 +13,8 @@ namespace MedSpa.Silo.GiftCards;
 /// Emails a gift card through the configured <see cref="IEmailSender"/> (SMTP or SendGrid) with the card as a PDF
 /// attachment. The raw code exists only here, in memory, for the length of one send: it is decrypted from the
 /// delivery's protected code, printed on the PDF and in the message, and never logged.
-/// The QR code encodes <c>{PublicBaseUrl}/gift-cards/redeem?clinic={id}#code={code}</c>: the code is in the URL's
+/// The QR code encodes <c>{PublicBaseUrl}/gift-cards/redeem?org={tenant}&amp;clinic={id}#code={code}</c> (the page of
+/// GiftCardRedeemPage in the api): the code is in the URL's
 /// fragment, which a browser never sends to the server, so it cannot reach a web server's or proxy's access log.
 /// </summary>
 public sealed class EmailGiftCardDeliverySender(
@@ -50,7 +51,7 @@ public sealed class EmailGiftCardDeliverySender(
 
         var clinicName = clinic?.Name ?? "Your clinic";
         var amount = ReceiptDocumentBuilder.Format(card.InitialValue);
-        var url = RedeemUrl(card.ClinicId, code);
+        var url = RedeemUrl(envelope.TenantId, card.ClinicId, code);
         var pdf = GiftCardPdf.Render(
             new GiftCardPdfContent(clinicName, card.InitialValue, code, request.RecipientName, request.PurchaserName, request.Message,
                 request.Design, url, image, card.ExpiresAt),
@@ -89,9 +90,11 @@ public sealed class EmailGiftCardDeliverySender(
         }
     }
 
-    /// <summary>The redemption link: the code rides in the fragment (never sent to a server, so never in a log).</summary>
-    public string RedeemUrl(Guid clinicId, string code) =>
-        $"{PublicBaseUrl()}/gift-cards/redeem?clinic={clinicId.ToString("N", CultureInfo.InvariantCulture)}#code={Uri.EscapeDataString(code)}";
+    /// <summary>The redemption link: the code rides in the fragment (never sent to a server, so never in a log).
+    /// The organisation and clinic ride in the query (not secret: the page needs them to ask the right organisation).</summary>
+    public string RedeemUrl(Guid tenantId, Guid clinicId, string code) =>
+        $"{PublicBaseUrl()}/gift-cards/redeem?org={tenantId.ToString("N", CultureInfo.InvariantCulture)}&clinic={clinicId.ToString("N", CultureInfo.InvariantCulture)}"
+        + $"#code={Uri.EscapeDataString(code)}";
 
     private string PublicBaseUrl()
     {

@@ -41,6 +41,17 @@ public class GiftCardRulesTests
     }
 
     [Fact]
+    public void A_paid_invoice_lines_card_is_issued_even_if_the_range_changed_since_the_line_was_added()
+    {
+        // The line was checked when it was added and the invoice is paid: refusing now would keep the money and give no card.
+        var sold = Online(2000) with { Source = GiftCardSource.InvoiceLine, InvoiceId = Guid.NewGuid(), InvoiceLineId = Guid.NewGuid() };
+        Assert.Null(GiftCardRules.CheckIssue(new GiftCardState(), sold, Settings));
+        // The currency is still checked: a card in another currency than the clinic's cannot be issued.
+        var other = sold with { Paid = new MedSpa.GrainInterfaces.Money(2000, "EUR") };
+        Assert.Equal(GiftCardRefusals.CurrencyMismatch, GiftCardRules.CheckIssue(new GiftCardState(), other, Settings)!.Code);
+    }
+
+    [Fact]
     public void Holds_never_take_more_than_is_available()
     {
         var s = Issued(10000);

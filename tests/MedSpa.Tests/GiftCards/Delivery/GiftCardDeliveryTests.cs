@@ -41,7 +41,7 @@ public sealed class GiftCardDeliveryTests(GiftCardDeliveryFactory factory) : ICl
         Assert.Contains("From Bea Purchaser", text);
 
         // The QR code is the redemption link, the code in its fragment (never sent to a server, so never in an access log).
-        var url = $"{GiftCardDeliveryFactory.PublicBaseUrl}/gift-cards/redeem?clinic={tenant.ClinicId:N}#code={code}";
+        var url = $"{GiftCardDeliveryFactory.PublicBaseUrl}/gift-cards/redeem?org={tenant.TenantId:N}&clinic={tenant.ClinicId:N}#code={code}";
         AssertQrEncodes(pdf, url);
         Assert.Contains(url, mime.TextBody);
 
@@ -213,6 +213,74 @@ public sealed class GiftCardDeliveryTests(GiftCardDeliveryFactory factory) : ICl
         var invalid = await desk.SendAsync(HttpMethod.Post, $"/api/gift-cards/{cardId}/delivery/resend", new { email = "not-an-address" }, HttpStatusCode.BadRequest);
         Assert.True(invalid.GetProperty("errors").TryGetProperty("email", out _));
         Assert.DoesNotContain(code, factory.Logs.Text(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_late_event_of_an_earlier_send_does_not_mark_a_resent_card_delivered_or_bounced()
+    {
+        var tenant = await TestTenant.CreateAsync(factory);
+        var first = Unique("first");
+        var (cardId, _) = await factory.IssueAsync(tenant, 60_00, Request(first));
+        var (mime1, _, _) = await ReadAsync(await factory.Smtp.WaitForMailAsync(first));
+        var send1 = JsonDocument.Parse(mime1.Headers["X-SMTPAPI"]!).RootElement.GetProperty("unique_args");
+        var desk = tenant.ClientFor(await tenant.CreateUserAsync("front-desk"));
+        await StatusAsync(desk, cardId, v => v.GetProperty("status").GetString() == "sent");
+
+        // The holder asks for the card again at another address: send 2 goes out.
+        var second = Unique("second");
+        await desk.SendAsync(HttpMethod.Post, $"/api/gift-cards/{cardId}/delivery/resend", new { email = second });
+        var (mime2, _, _) = await ReadAsync(await factory.Smtp.WaitForMailAsync(second));
+        var send2 = JsonDocument.Parse(mime2.Headers["X-SMTPAPI"]!).RootElement.GetProperty("unique_args");
+        Assert.NotEqual(send1.GetProperty("medspa_send").GetString(), send2.GetProperty("medspa_send").GetString());
+        await StatusAsync(desk, cardId, v => v.GetProperty("status").GetString() == "sent" && v.GetProperty("attempts").GetInt32() == 2);
+
+        async Task PostAsync(string kind, string email, JsonElement args)
+        {
+            var body = JsonSerializer.Serialize(new[]
+            {
+                new Dictionary<string, object?>
+                {
+                    ["email"] = email, ["timestamp"] = DateTimeOffset.UtcNow.ToUnixTimeSeconds(), ["event"] = kind,
+                    ["reason"] = kind == "bounce" ? "550 5.1.1 mailbox unavailable" : null, ["sg_message_id"] = "sg-" + Guid.NewGuid().ToString("N"),
+                    ["medspa_tenant"] = args.GetProperty("medspa_tenant").GetString(),
+                    ["medspa_gift_card"] = args.GetProperty("medspa_gift_card").GetString(),
+                    ["medspa_send"] = args.GetProperty("medspa_send").GetString(),
+                },
+            });
+            var (signature, timestamp) = factory.Sign(body);
+            using var response = await PostWebhookAsync(body, signature, timestamp);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        async Task<JsonElement> DeliveryAsync() => await desk.SendAsync(HttpMethod.Get, $"/api/gift-cards/{cardId}/delivery", null);
+
+        // Send 1's "delivered" arrives late (after send 2 went out): kept as history, the status is send 2's.
+        await PostAsync("delivered", first, send1);
+        var afterLate = await DeliveryAsync();
+        Assert.Equal("sent", afterLate.GetProperty("status").GetString());
+        Assert.Contains(afterLate.GetProperty("events").EnumerateArray(),
+            e => e.GetProperty("status").GetString() == "delivered" && e.GetProperty("detail").GetString()!.Contains("superseded", StringComparison.Ordinal));
+
+        // Send 2 is delivered; a late bounce of send 1 does not turn it bounced either.
+        await PostAsync("delivered", second, send2);
+        Assert.Equal("delivered", (await DeliveryAsync()).GetProperty("status").GetString());
+        await PostAsync("bounce", first, send1);
+        var final = await DeliveryAsync();
+        Assert.Equal("delivered", final.GetProperty("status").GetString());
+        Assert.Equal(JsonValueKind.Null, final.GetProperty("lastDetail").ValueKind);
+
+        // A send number this card never used (a foreign or forged tag) changes nothing and is not recorded.
+        var events = final.GetProperty("events").GetArrayLength();
+        var forged = JsonSerializer.SerializeToElement(new Dictionary<string, string?>
+        {
+            ["medspa_tenant"] = send2.GetProperty("medspa_tenant").GetString(),
+            ["medspa_gift_card"] = send2.GetProperty("medspa_gift_card").GetString(),
+            ["medspa_send"] = $"{cardId:N}.9",
+        });
+        await PostAsync("bounce", second, forged);
+        var unchanged = await DeliveryAsync();
+        Assert.Equal("delivered", unchanged.GetProperty("status").GetString());
+        Assert.Equal(events, unchanged.GetProperty("events").GetArrayLength());
     }
 
     [Fact]
