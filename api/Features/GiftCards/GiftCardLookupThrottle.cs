@@ -57,7 +57,7 @@ public sealed class GiftCardLookupThrottle(NpgsqlDataSource db, Microsoft.Extens
         if (await BlockedUntilAsync(conn, tx, user, scopes, now, ct) is { } blocked)
         {
             await tx.CommitAsync(ct);
-            return new Attempt(blocked, scopes, now, [false, false]);
+            return new Attempt(blocked, scopes, now, new bool[scopes.Length]);
         }
 
         var starts = new bool[scopes.Length];
@@ -162,9 +162,15 @@ public sealed class GiftCardLookupThrottle(NpgsqlDataSource db, Microsoft.Extens
         return at is { } t ? new DateTimeOffset(DateTime.SpecifyKind(t, DateTimeKind.Utc)) + O.Window : null;
     }
 
-    private static (string Scope, byte[] Key)[] Scopes(CurrentUser user, string? address) =>
-    [
-        ("caller", SHA256.HashData(Encoding.UTF8.GetBytes($"gift-card-lookup|caller|{user.TenantId:N}|{user.UserId:N}"))),
-        ("address", SHA256.HashData(Encoding.UTF8.GetBytes($"gift-card-lookup|address|{user.TenantId:N}|{address ?? "unknown"}"))),
-    ];
+    /// <summary>The counts an attempt joins: the signed-in caller's and the client address's. A holder of a redemption
+    /// link has no account (user id empty) and is counted by address only: one shared count for every anonymous holder
+    /// would let anyone lock every holder of the organisation out with ten wrong codes, and guessing a code of 60 random
+    /// bits is not helped by spreading guesses over addresses at ten per address per window.</summary>
+    private static (string Scope, byte[] Key)[] Scopes(CurrentUser user, string? address)
+    {
+        var byAddress = ("address", SHA256.HashData(Encoding.UTF8.GetBytes($"gift-card-lookup|address|{user.TenantId:N}|{address ?? "unknown"}")));
+        return user.UserId == Guid.Empty
+            ? [byAddress]
+            : [("caller", SHA256.HashData(Encoding.UTF8.GetBytes($"gift-card-lookup|caller|{user.TenantId:N}|{user.UserId:N}"))), byAddress];
+    }
 }

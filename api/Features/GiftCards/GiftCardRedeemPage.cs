@@ -23,8 +23,8 @@ public sealed record GiftCardRedeemBalance(string Last4, GiftCardStatus Status, 
 /// The holder has no account: these two routes are anonymous. The organisation comes from the link (not from a token,
 /// as everywhere else), so they answer only public facts (a clinic's name and contacts) or what the code itself
 /// proves (that card's balance), and every lookup goes through the same guessing limit as the staff lookup
-/// (<see cref="GiftCardLookupThrottle"/>): per client address, and one shared "anonymous caller" count per
-/// organisation, so all anonymous guessers together get at most the limit of wrong codes per window. A wrong,
+/// (<see cref="GiftCardLookupThrottle"/>), counted per client address (an anonymous holder has no account to count by;
+/// a count shared by all of them would let one guesser lock every holder out). A wrong,
 /// malformed or unknown code, an unknown organisation or clinic: the same 404.
 /// </para>
 /// </summary>
@@ -66,7 +66,7 @@ public static class GiftCardRedeemPage
         }
 
         // The anonymous holder of the link: no role, no clinic, no rights; only the guessing limit and the card lookup
-        // of this organisation read it. UserId Guid.Empty is the organisation's one shared anonymous caller count.
+        // of this organisation read it. UserId Guid.Empty: counted by address only (GiftCardLookupThrottle).
         var holder = new CurrentUser(Guid.Empty, tenantId, "anonymous", new HashSet<Guid>(), null);
         var (card, refused) = await GiftCardsApi.FindByCodeAsync(request?.Code, holder, http, grains, protector, throttle, db, time, ct);
         if (card is null)

@@ -1,6 +1,7 @@
 using System.Net;
 using Dapper;
 using MedSpa.Tests.TestHost;
+using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 using static MedSpa.Tests.Checkout.CheckoutRequests;
 using static MedSpa.Tests.GiftCards.GiftCardRequests;
@@ -166,6 +167,24 @@ public sealed class GiftCardApiTests(MedSpaApiFactory factory) : IClassFixture<M
         // Another organisation's caller is not held up by this one's guesser.
         var other = await TestTenant.CreateAsync(factory);
         Assert.Equal(HttpStatusCode.NotFound, (await other.ClientFor(other.Owner).LookupAsync(code)).Status);
+    }
+
+    [Fact]
+    public async Task Anonymous_link_holders_are_counted_per_address_so_one_guesser_cannot_lock_out_the_others()
+    {
+        var tenant = await TestTenant.CreateAsync(factory);
+        var throttle = factory.Services.GetRequiredService<MedSpa.Api.Features.GiftCards.GiftCardLookupThrottle>();
+        // The holder of a redemption link (GiftCardRedeemPage): no account, so no caller to count by.
+        var holder = new MedSpa.Api.Infrastructure.CurrentUser(Guid.Empty, tenant.TenantId, "anonymous", new HashSet<Guid>(), null);
+        for (var i = 0; i < 10; i++)
+        {
+            var attempt = await throttle.BeginAsync(holder, "203.0.113.7", CancellationToken.None);
+            Assert.Null(attempt.BlockedUntil);
+            await throttle.FailedAsync(holder, attempt, CancellationToken.None);
+        }
+
+        Assert.NotNull((await throttle.BeginAsync(holder, "203.0.113.7", CancellationToken.None)).BlockedUntil);
+        Assert.Null((await throttle.BeginAsync(holder, "198.51.100.9", CancellationToken.None)).BlockedUntil);
     }
 
     [Fact]
