@@ -393,7 +393,7 @@ public static class InventoryEndpoints
         }
 
         await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
-        var rows = await conn.QueryAsync<LotDbRow>(new CommandDefinition(LotSelect +
+        var rows = await conn.QueryAsync<LotDbRow>(new CommandDefinition(LotSelect + "\n" +
             """
             WHERE l.tenant_id = @TenantId
               AND (@All OR l.clinic_id = ANY(@Clinics))
