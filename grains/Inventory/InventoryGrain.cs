@@ -41,7 +41,7 @@ public sealed class InventoryGrain(
 
     public void Dispose() => _gate.Dispose();
 
-    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
         if (!InventoryKeys.TryParse(this.GetPrimaryKeyString(), out _tenantId, out _clinicId, out _productId))
         {
@@ -53,6 +53,8 @@ public sealed class InventoryGrain(
             // Left by a crash: rows not yet projected, transfers not yet acknowledged by their receiver.
             EnsureRetryTimer(TimeSpan.Zero);
         }
+
+        return Task.CompletedTask;
     }
 
     public async Task<InventoryAnswer> GetAsync()
@@ -258,7 +260,19 @@ public sealed class InventoryGrain(
         try
         {
             var before = S.Clone();
-            var (answer, changed) = rule(S);
+            T answer;
+            bool changed;
+            try
+            {
+                (answer, changed) = rule(S);
+            }
+            catch
+            {
+                // A rule that throws (a bug) must not leave half a change in memory for the next write to store.
+                state.State = before;
+                throw;
+            }
+
             if (!changed)
             {
                 return answer;
@@ -376,9 +390,10 @@ public sealed class InventoryGrain(
         return new Context(_product, new InventoryClock(now, ClinicClock.BusinessDate(_timeZone, now)));
     }
 
-    private async Task<Refusal> MissingAsync()
+    private Task<Refusal> MissingAsync() => Task.FromResult(Missing());
+
+    private Refusal Missing()
     {
-        await Task.CompletedTask;
         return _product is null
             ? new Refusal(InventoryRefusals.ProductNotFound, "Product was not found.", "productId")
             : new Refusal(InventoryRefusals.ClinicNotFound, "Clinic was not found.", "clinicId");

@@ -128,6 +128,7 @@ public static class InventoryRules
         var invalid = CheckOperationId(r.OperationId) ?? CheckLotNumber(lotNumber) ?? CheckQuantity(r.Quantity, "quantity")
             ?? CheckCurrency(s, product, r.UnitCost, "unitCost")
             ?? (r.UnitCost.Amount < 0 ? Refusal.Invalid("unitCost", "Unit cost cannot be negative.") : null)
+            ?? (r.Supplier is { Length: > 200 } ? Refusal.Invalid("supplier", "The supplier is at most 200 characters.") : null)
             ?? (r.Status is LotStatus.Available or LotStatus.Quarantine ? null : Refusal.Invalid("status", "A lot is received available or in quarantine."));
         if (invalid is not null)
         {
@@ -219,7 +220,7 @@ public static class InventoryRules
             {
                 foreach (var vial in stale)
                 {
-                    c.CloseVial(vial, WasteReason.StabilityExceeded, "past its stability window when used", Guid.Empty, $"{u.OperationId}:stale:{vial.Id:N}");
+                    c.CloseVial(vial, WasteReason.StabilityExceeded, "past its stability window when used", Guid.Empty, $"stale:{vial.Id:N}");
                 }
 
                 c.Commit();
@@ -240,7 +241,7 @@ public static class InventoryRules
             // First-expiring-first-out. Vials past their window are closed as waste on the way (they are not offered).
             foreach (var vial in s.Vials.Values.Where(v => !v.Closed && !Stable(v, clock)).ToList())
             {
-                c.CloseVial(vial, WasteReason.StabilityExceeded, "past its stability window", Guid.Empty, $"{u.OperationId}:stale:{vial.Id:N}");
+                c.CloseVial(vial, WasteReason.StabilityExceeded, "past its stability window", Guid.Empty, $"stale:{vial.Id:N}");
                 closedStale = true;
             }
 
@@ -394,7 +395,8 @@ public static class InventoryRules
         var invalid = CheckOperationId(o.OperationId)
             ?? (o.ReconstitutedAt > clock.Now.AddMinutes(5) ? Refusal.Invalid("reconstitutedAt", "A vial cannot be reconstituted in the future.") : null)
             ?? (o.DiluentMl is { } ml && (ml <= 0 || ml > 100) ? Refusal.Invalid("diluentMl", "Diluent must be more than 0 and at most 100 ml.") : null)
-            ?? (o.UnitsPerMl is { } upm && (upm <= 0 || upm > 100_000) ? Refusal.Invalid("unitsPerMl", "Units per ml must be positive.") : null);
+            ?? (o.UnitsPerMl is { } upm && (upm <= 0 || upm > 100_000) ? Refusal.Invalid("unitsPerMl", "Units per ml must be positive.") : null)
+            ?? (o.Diluent is { Length: > 100 } ? Refusal.Invalid("diluent", "The diluent is at most 100 characters.") : null);
         if (invalid is not null)
         {
             return (Refused(clinicId, product, s, invalid, clock), false);
