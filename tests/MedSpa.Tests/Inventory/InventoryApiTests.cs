@@ -356,6 +356,12 @@ public sealed class InventoryApiTests(MedSpaApiFactory factory) : IClassFixture<
         Assert.Equal(HttpStatusCode.NotFound, recallTheirs);
         Assert.Equal(0, (await other.Owner.SendAsync(HttpMethod.Get, "/api/inventory/lots", null)).GetArrayLength());
         Assert.Equal(HttpStatusCode.OK, (await w.UseAsync(w.Tenant.ClinicId, w.Botox, 1m, "MINE-1")).Status);
+        // A transfer to their clinic: 404, and nothing left my stock.
+        var (toTheirs, refused) = await w.Owner.TrySendAsync(HttpMethod.Post, InventoryWorld.Stock(w.Tenant.ClinicId, w.Botox) + "/transfers",
+            new { toClinicId = other.Tenant.ClinicId, lotNumber = "MINE-1", quantity = 10m });
+        Assert.Equal(HttpStatusCode.NotFound, toTheirs);
+        Assert.Equal("inventory_clinic_not_found", refused.GetProperty("code").GetString());
+        Assert.Equal(99m, (await w.Owner.SendAsync(HttpMethod.Get, InventoryWorld.Stock(w.Tenant.ClinicId, w.Botox), null)).GetProperty("onHand").GetDecimal());
 
         // Front desk reads but does not receive or use; a provider uses.
         using var desk = w.Tenant.ClientFor(await w.Tenant.CreateUserAsync("front-desk"));
