@@ -7,6 +7,7 @@ using MedSpa.Api.Features.Clinics;
 using MedSpa.Api.Features.Cluster;
 using MedSpa.Api.Features.Demo;
 using MedSpa.Api.Features.GiftCards;
+using MedSpa.Api.Features.Inventory;
 using MedSpa.Api.Features.Invoices;
 using MedSpa.Api.Features.Memberships;
 using MedSpa.Api.Features.Notifications;
@@ -78,6 +79,7 @@ public static class FeatureRegistration
         api.MapGiftCardsApi();
         api.MapGiftCardDeliveryApi();
         api.MapCorporateOrdersApi();
+        api.MapInventoryApi();
         return app;
     }
 }

@@ -3,6 +3,7 @@ using MedSpa.GrainInterfaces;
 using MedSpa.GrainInterfaces.Board;
 using MedSpa.GrainInterfaces.Checkout;
 using MedSpa.GrainInterfaces.GiftCards;
+using MedSpa.GrainInterfaces.Inventory;
 using MedSpa.GrainInterfaces.Memberships;
 using MedSpa.GrainInterfaces.Packages;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -70,6 +71,21 @@ public static class Refusals
         [WalletRefusals.Unavailable] = (StatusCodes.Status503ServiceUnavailable, "The wallet is unavailable."),
         [WalletRefusals.NotWalletPackage] = (StatusCodes.Status422UnprocessableEntity, "The request cannot be processed."),
         [WalletRefusals.PackageReserved] = (StatusCodes.Status409Conflict, "The package is held by a checkout."),
+
+        // Inventory (grain-interfaces/Inventory/IInventoryGrain.cs, InventoryRefusals): 404 for what the caller cannot see,
+        // 409 for a lot's state or an operation id reused, 422 for stock that cannot be used.
+        [InventoryRefusals.ProductNotFound] = (StatusCodes.Status404NotFound, "Not found."),
+        [InventoryRefusals.ClinicNotFound] = (StatusCodes.Status404NotFound, "Not found."),
+        [InventoryRefusals.VialNotFound] = (StatusCodes.Status404NotFound, "Not found."),
+        [InventoryRefusals.UseNotFound] = (StatusCodes.Status404NotFound, "Not found."),
+        [InventoryRefusals.LotExpired] = (StatusCodes.Status422UnprocessableEntity, "The lot cannot be used."),
+        [InventoryRefusals.LotRecalled] = (StatusCodes.Status422UnprocessableEntity, "The lot cannot be used."),
+        [InventoryRefusals.LotUnavailable] = (StatusCodes.Status422UnprocessableEntity, "The lot cannot be used."),
+        [InventoryRefusals.InsufficientStock] = (StatusCodes.Status422UnprocessableEntity, "Not enough stock."),
+        [InventoryRefusals.VialStabilityExceeded] = (StatusCodes.Status422UnprocessableEntity, "The vial cannot be used."),
+        [InventoryRefusals.OperationConflict] = (StatusCodes.Status409Conflict, "Conflict."),
+        [InventoryRefusals.LotConflict] = (StatusCodes.Status409Conflict, "Conflict."),
+        [InventoryRefusals.Unavailable] = (StatusCodes.Status503ServiceUnavailable, "The inventory is unavailable."),
 
         // Memberships (grain-interfaces/Memberships/IMembershipGrain.cs, MembershipRefusals).
         [MembershipRefusals.NotFound] = (StatusCodes.Status404NotFound, "Not found."),

@@ -153,6 +153,18 @@ public sealed record TenantSeed(TestTenant Tenant)
             VALUES (@TenantId, @InvoiceId, @ClinicId, 'placed', 'Seed Corp', 'Seed', 'seed@example.com', 'standard', 'USD', 10000, 0, 0, 1, @UserId);
             INSERT INTO corporate_gift_card_order_rows (tenant_id, order_id, row_number, recipient_name, recipient_email, amount, bonus, card_id)
             VALUES (@TenantId, @InvoiceId, 1, 'Seed', 'seed@example.com', 10000, 0, gen_random_uuid());
+            INSERT INTO products (tenant_id, id, name, kind, unit, units_per_package, price_per_unit_amount, price_currency, tax_category, income_category)
+            VALUES (@TenantId, @MembershipPlanId, 'Seed toxin', 'injectable', 'units', 100, 1400, 'USD', 'medical', 'injectables');
+            INSERT INTO inventory_lots (tenant_id, clinic_id, product_id, lot_number, expires_on, status, quantity_received, quantity_on_hand,
+                                        unit_cost_amount, cost_on_hand, currency, received_at, version)
+            VALUES (@TenantId, @ClinicId, @MembershipPlanId, 'SEED1', current_date + 90, 'available', 100, 100, 420, 42000, 'USD', now(), 1);
+            INSERT INTO inventory_movements (tenant_id, clinic_id, product_id, sequence, operation_id, kind, lot_number, quantity, cost, currency, occurred_at)
+            VALUES (@TenantId, @ClinicId, @MembershipPlanId, 1, 'seed-' || @Suffix, 'receive', 'SEED1', 100, 42000, 'USD', now());
+            INSERT INTO inventory_vials (tenant_id, clinic_id, product_id, id, lot_number, reconstituted_at, quantity_opened, quantity_left, version)
+            VALUES (@TenantId, @ClinicId, @MembershipPlanId, gen_random_uuid(), 'SEED1', now(), 100, 100, 1);
+            INSERT INTO inventory_recalls (tenant_id, product_id, lot_number) VALUES (@TenantId, @MembershipPlanId, 'SEED0');
+            INSERT INTO inventory_settings (tenant_id, clinic_id, product_id, low_stock_threshold, version)
+            VALUES (@TenantId, @ClinicId, @MembershipPlanId, 50, 1);
             """,
             args);
     }
