@@ -14,4 +14,16 @@ public static class TenantKeys
         var parts = key?.Split('/') ?? [];
         return parts.Length == 2 && Guid.TryParseExact(parts[0], "N", out tenantId) && Guid.TryParseExact(parts[1], "N", out id);
     }
+
+    /// <summary>A grain keyed by tenant + two objects, e.g. a clinic's stock of one product (inventory):
+    /// <c>"{tenantId:N}/{firstId:N}/{secondId:N}"</c>.</summary>
+    public static string For(Guid tenantId, Guid firstId, Guid secondId) => $"{tenantId:N}/{firstId:N}/{secondId:N}";
+
+    public static bool TryParse(string? key, out Guid tenantId, out Guid firstId, out Guid secondId)
+    {
+        tenantId = firstId = secondId = Guid.Empty;
+        var parts = key?.Split('/') ?? [];
+        return parts.Length == 3 && Guid.TryParseExact(parts[0], "N", out tenantId)
+            && Guid.TryParseExact(parts[1], "N", out firstId) && Guid.TryParseExact(parts[2], "N", out secondId);
+    }
 }
