@@ -23,7 +23,7 @@ public interface IChartStore
 public interface IChartInventory
 {
     /// <summary>Null when the lot may be charted at this clinic; otherwise why not (<see cref="ChartRefusals.LotUnusable"/>).</summary>
-    Task<Refusal?> CheckLotAsync(Guid tenantId, Guid clinicId, Guid productId, string lotNumber);
+    Task<Refusal?> CheckLotAsync(Guid tenantId, Guid clinicId, Guid productId, string lotNumber, decimal quantity);
 
     /// <summary>Deducts what a point used; true once inventory has recorded it (also on a repeat of the same id).</summary>
     Task<bool> UseAsync(Guid tenantId, Guid clinicId, ChartInventoryMove move);

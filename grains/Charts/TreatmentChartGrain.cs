@@ -99,15 +99,19 @@ public sealed class TreatmentChartGrain(
             return new ChartAnswer(state.Chart, outcome.Refusal);
         }
 
-        // A lot is checked when a point starts using it (add, or an update that names another lot/product); a move
-        // or a changed dose of the same lot does not re-check it.
+        // A lot is checked when a point starts using it or uses more of it (add, another lot/product, a larger dose);
+        // a move or a smaller dose takes nothing new from stock.
         if (outcome.After is { } after && (outcome.Before is null || outcome.Before.LotNumber != after.LotNumber ||
-                                           outcome.Before.ProductId != after.ProductId))
+                                           outcome.Before.ProductId != after.ProductId || Quantity(outcome.Before) < Quantity(after)))
         {
             Refusal? lot;
             try
             {
-                lot = await inventory.CheckLotAsync(_tenantId, chart.ClinicId, after.ProductId, after.LotNumber);
+                // Same lot with more product: only the extra must be in stock (the earlier amount is returned first).
+                var needed = outcome.Before is { } b && b.LotNumber == after.LotNumber && b.ProductId == after.ProductId
+                    ? Quantity(after) - Quantity(b)
+                    : Quantity(after);
+                lot = await inventory.CheckLotAsync(_tenantId, chart.ClinicId, after.ProductId, after.LotNumber, needed);
             }
             catch (Exception e) when (e is TimeoutException or OrleansException)
             {

@@ -20,5 +20,6 @@ public static class PackagesHosting
         Memberships.MembershipsHosting.AddMedSpaMemberships(services);
         GiftCards.GiftCardDeliveryHosting.AddMedSpaGiftCardDelivery(services);
         services.TryAddSingleton<MedSpa.Grains.GiftCards.ICorporateOrderStore, GiftCards.PostgresCorporateOrderStore>();
+        Charts.ChartsHosting.AddMedSpaCharts(services);
     }
 }
