@@ -3,6 +3,7 @@ using MedSpa.Api.Features.Auth;
 using MedSpa.Api.Features.Board.Flow;
 using MedSpa.Api.Features.Board.Live;
 using MedSpa.Api.Features.Catalog;
+using MedSpa.Api.Features.Charts;
 using MedSpa.Api.Features.Clinics;
 using MedSpa.Api.Features.Cluster;
 using MedSpa.Api.Features.Demo;
@@ -78,6 +79,9 @@ public static class FeatureRegistration
         api.MapGiftCardsApi();
         api.MapGiftCardDeliveryApi();
         api.MapCorporateOrdersApi();
+        api.MapChartsApi();
+        api.MapRecallApi();
+        api.MapChartHistoryApi();
         return app;
     }
 }

@@ -1,6 +1,7 @@
 using System.Collections.Frozen;
 using MedSpa.GrainInterfaces;
 using MedSpa.GrainInterfaces.Board;
+using MedSpa.GrainInterfaces.Charts;
 using MedSpa.GrainInterfaces.Checkout;
 using MedSpa.GrainInterfaces.GiftCards;
 using MedSpa.GrainInterfaces.Memberships;
@@ -70,6 +71,16 @@ public static class Refusals
         [WalletRefusals.Unavailable] = (StatusCodes.Status503ServiceUnavailable, "The wallet is unavailable."),
         [WalletRefusals.NotWalletPackage] = (StatusCodes.Status422UnprocessableEntity, "The request cannot be processed."),
         [WalletRefusals.PackageReserved] = (StatusCodes.Status409Conflict, "The package is held by a checkout."),
+
+        // The treatment chart (grain-interfaces/Charts/ITreatmentChartGrain.cs, ChartRefusals).
+        [ChartRefusals.PointConflict] = (StatusCodes.Status409Conflict, "The chart changed meanwhile."),
+        [ChartRefusals.PointNotFound] = (StatusCodes.Status404NotFound, "Not found."),
+        [ChartRefusals.OperationConflict] = (StatusCodes.Status409Conflict, "Conflict."),
+        [ChartRefusals.NotEditable] = (StatusCodes.Status409Conflict, "The chart cannot be changed now."),
+        [ChartRefusals.LotUnusable] = (StatusCodes.Status422UnprocessableEntity, "The lot cannot be used."),
+        [ChartRefusals.InvoiceNotDraft] = (StatusCodes.Status409Conflict, "The invoice cannot be changed."),
+        [ChartRefusals.AdjustmentNotAllowed] = (StatusCodes.Status403Forbidden, "Not allowed."),
+        [ChartRefusals.InventoryUnavailable] = (StatusCodes.Status503ServiceUnavailable, "Inventory is unavailable."),
 
         // Memberships (grain-interfaces/Memberships/IMembershipGrain.cs, MembershipRefusals).
         [MembershipRefusals.NotFound] = (StatusCodes.Status404NotFound, "Not found."),
