@@ -82,6 +82,7 @@ public static class FeatureRegistration
         api.MapChartsApi();
         api.MapRecallApi();
         api.MapChartHistoryApi();
+        api.MapChartBillingApi();
         return app;
     }
 }

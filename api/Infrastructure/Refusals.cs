@@ -80,6 +80,7 @@ public static class Refusals
         [ChartRefusals.LotUnusable] = (StatusCodes.Status422UnprocessableEntity, "The lot cannot be used."),
         [ChartRefusals.InvoiceNotDraft] = (StatusCodes.Status409Conflict, "The invoice cannot be changed."),
         [ChartRefusals.AdjustmentNotAllowed] = (StatusCodes.Status403Forbidden, "Not allowed."),
+        [ChartRefusals.ProductUnavailable] = (StatusCodes.Status409Conflict, "Conflict."),
         [ChartRefusals.InventoryUnavailable] = (StatusCodes.Status503ServiceUnavailable, "Inventory is unavailable."),
 
         // Memberships (grain-interfaces/Memberships/IMembershipGrain.cs, MembershipRefusals).

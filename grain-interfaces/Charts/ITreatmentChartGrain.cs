@@ -191,6 +191,8 @@ public static class ChartRefusals
     public const string InvoiceNotDraft = "chart_invoice_not_draft";
     /// <summary>403: the caller's role may not adjust syringes.</summary>
     public const string AdjustmentNotAllowed = "chart_adjustment_not_allowed";
+    /// <summary>409: a product charted on the visit was deleted or deactivated since, so it cannot be priced.</summary>
+    public const string ProductUnavailable = "chart_product_unavailable";
     /// <summary>503: inventory could not be reached; nothing was changed.</summary>
     public const string InventoryUnavailable = "chart_inventory_unavailable";
 }
