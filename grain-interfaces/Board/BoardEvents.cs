@@ -28,6 +28,7 @@ public static class BoardEventNames
 [JsonDerivedType(typeof(ProviderCard))]
 [JsonDerivedType(typeof(WaitingQueueView))]
 [JsonDerivedType(typeof(VisitFlowEvent))]
+[JsonDerivedType(typeof(Inventory.InventoryEvent))]
 [JsonDerivedType(typeof(Charts.ChartBoardEvent))]
 public abstract record BoardEventData;
 

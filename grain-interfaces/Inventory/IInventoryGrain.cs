@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using Orleans.Concurrency;
 
 namespace MedSpa.GrainInterfaces.Inventory;
 
@@ -56,7 +57,9 @@ public interface IInventoryGrain : IGrainWithStringKey
     /// once: the intent is durable first, then the receiver is called with the same operation id (retried until it answered).</summary>
     [Alias("transfer-out")] Task<InventoryAnswer> TransferOutAsync(TransferOut transfer);
 
-    /// <summary>The receiving side of a transfer. Idempotent by the transfer's operation id.</summary>
+    /// <summary>The receiving side of a transfer. Idempotent by the transfer's operation id. Interleaves (the grain
+    /// serialises its own writes) so two clinics sending to each other at once never wait on each other.</summary>
+    [AlwaysInterleave]
     [Alias("receive-transfer")] Task<InventoryAnswer> ReceiveTransferAsync(TransferIn transfer);
 
     /// <summary>The low-stock threshold of this clinic and product (null: none).</summary>
@@ -95,6 +98,8 @@ public static class InventoryRefusals
     public const string OperationConflict = "inventory_operation_conflict";
     /// <summary>The product is unknown, inactive, or not of this tenant.</summary>
     public const string ProductNotFound = "inventory_product_not_found";
+    /// <summary>The clinic (of the grain, or a transfer's receiver) is not one of this tenant's.</summary>
+    public const string ClinicNotFound = "inventory_clinic_not_found";
     /// <summary>A lot number already held with another expiry (or a status change not allowed, e.g. out of recalled).</summary>
     public const string LotConflict = "inventory_lot_conflict";
     /// <summary>The storage write failed: nothing of the request was kept; retry with the same operation id.</summary>
@@ -328,3 +333,14 @@ public sealed record LotCheckAnswer(
 {
     public bool Refused => Refusal is not null;
 }
+
+/// <summary>Data of the inventory admin events on the clinic's board stream (<c>inventory.auto_deducted</c>,
+/// <c>inventory.low_stock</c>, <c>inventory.expiring</c>, <c>inventory.recalled</c>).</summary>
+[GenerateSerializer, Immutable, Alias("medspa.inventory.board-event.v1")]
+public sealed record InventoryEvent(
+    [property: Id(0)] Guid ClinicId,
+    [property: Id(1)] Guid ProductId,
+    [property: Id(2)] string? LotNumber,
+    [property: Id(3)] decimal Quantity,
+    [property: Id(4)] string Message,
+    [property: Id(5)] DateTimeOffset At) : Board.BoardEventData;

@@ -14,6 +14,9 @@ public enum AccountType
 
     /// <summary>Debit-normal reductions of revenue (discounts given, sales returned).</summary>
     ContraRevenue,
+
+    /// <summary>Debit-normal costs (cost of goods sold, waste, shrinkage).</summary>
+    Expense,
 }
 
 /// <summary>The accounts every clinic has. Some are qualified (revenue by income category, tax by rate, tips by
@@ -51,6 +54,24 @@ public enum AccountKind
 
     /// <summary>Sales cancelled or written off unpaid (void after refunds, owner/admin write-off), by income category.</summary>
     WriteOffs = 15,
+
+    /// <summary>Injectable stock at cost, qualified by product id (numbers from 70: inventory's own range).</summary>
+    Inventory = 70,
+
+    /// <summary>What the clinic owes suppliers for stock received.</summary>
+    AccountsPayable = 71,
+
+    /// <summary>Cost of product used on patients, qualified by product id.</summary>
+    CostOfGoodsSold = 72,
+
+    /// <summary>Product wasted (vial past its window, expired, contaminated ...), qualified by product id.</summary>
+    InventoryWaste = 73,
+
+    /// <summary>Counts and adjustments (stock found or lost), qualified by product id.</summary>
+    InventoryShrinkage = 74,
+
+    /// <summary>Stock sent to another clinic and not yet received there (a clearing account).</summary>
+    InventoryInTransit = 75,
 }
 
 /// <summary>A ledger account: a kind plus an optional qualifier. <see cref="Code"/> is its stable text form,
@@ -76,18 +97,26 @@ public readonly record struct LedgerAccount(
     public static LedgerAccount Discounts(string incomeCategory) => new(AccountKind.Discounts, incomeCategory);
     public static LedgerAccount Refunds(string incomeCategory) => new(AccountKind.Refunds, incomeCategory);
     public static LedgerAccount WriteOffs(string incomeCategory) => new(AccountKind.WriteOffs, incomeCategory);
+    public static LedgerAccount Inventory(Guid productId) => new(AccountKind.Inventory, productId.ToString("D"));
+    public static LedgerAccount AccountsPayable => new(AccountKind.AccountsPayable);
+    public static LedgerAccount CostOfGoodsSold(Guid productId) => new(AccountKind.CostOfGoodsSold, productId.ToString("D"));
+    public static LedgerAccount InventoryWaste(Guid productId) => new(AccountKind.InventoryWaste, productId.ToString("D"));
+    public static LedgerAccount InventoryShrinkage(Guid productId) => new(AccountKind.InventoryShrinkage, productId.ToString("D"));
+    public static LedgerAccount InventoryInTransit => new(AccountKind.InventoryInTransit);
 
     public AccountType Type => Kind switch
     {
         AccountKind.CashDrawer or AccountKind.CardClearing or AccountKind.HsaFsaClearing or AccountKind.CheckClearing
             or AccountKind.OtherClearing or AccountKind.AccountsReceivable => AccountType.Asset,
+        AccountKind.Inventory or AccountKind.InventoryInTransit => AccountType.Asset,
+        AccountKind.CostOfGoodsSold or AccountKind.InventoryWaste or AccountKind.InventoryShrinkage => AccountType.Expense,
         AccountKind.Revenue => AccountType.Revenue,
         AccountKind.Discounts or AccountKind.Refunds or AccountKind.WriteOffs => AccountType.ContraRevenue,
         _ => AccountType.Liability,
     };
 
     /// <summary>Assets and contra-revenue grow with debits; liabilities and revenue with credits.</summary>
-    public bool IsDebitNormal => Type is AccountType.Asset or AccountType.ContraRevenue;
+    public bool IsDebitNormal => Type is AccountType.Asset or AccountType.ContraRevenue or AccountType.Expense;
 
     public string Code => string.IsNullOrEmpty(Qualifier) ? KindCode(Kind) : $"{KindCode(Kind)}:{Qualifier}";
 
@@ -111,6 +140,12 @@ public readonly record struct LedgerAccount(
         AccountKind.Discounts => "discounts",
         AccountKind.Refunds => "refunds",
         AccountKind.WriteOffs => "write-offs",
+        AccountKind.Inventory => "inventory",
+        AccountKind.AccountsPayable => "accounts-payable",
+        AccountKind.CostOfGoodsSold => "cost-of-goods-sold",
+        AccountKind.InventoryWaste => "inventory-waste",
+        AccountKind.InventoryShrinkage => "inventory-shrinkage",
+        AccountKind.InventoryInTransit => "inventory-in-transit",
         _ => throw new ArgumentOutOfRangeException(nameof(kind)),
     };
 }

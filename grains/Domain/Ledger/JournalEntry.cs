@@ -56,6 +56,21 @@ public enum JournalEntryKind
 
     /// <summary>Extra value given on a card (corporate volume bonus): a promotional cost, Cr gift-card liability.</summary>
     GiftCardBonus = 54,
+
+    /// <summary>Stock received: Dr inventory, Cr accounts payable (numbers 70–74: inventory's own range).</summary>
+    InventoryReceipt = 70,
+
+    /// <summary>Product used on a patient (or a use undone, reversed): Dr cost of goods sold, Cr inventory, at FIFO cost.</summary>
+    InventoryUsage = 71,
+
+    /// <summary>Product wasted: Dr inventory waste, Cr inventory.</summary>
+    InventoryWaste = 72,
+
+    /// <summary>A count or adjustment: inventory against shrinkage.</summary>
+    InventoryAdjustment = 73,
+
+    /// <summary>Stock moved between clinics through the in-transit clearing account.</summary>
+    InventoryTransfer = 74,
 }
 
 /// <summary>One side of a journal entry: a strictly positive amount debited or credited to an account.</summary>

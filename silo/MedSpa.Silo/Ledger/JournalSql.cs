@@ -111,6 +111,11 @@ public static class JournalSql
         JournalEntryKind.GiftCardRefund => "gift-card-refund",
         JournalEntryKind.GiftCardBreakage => "gift-card-breakage",
         JournalEntryKind.GiftCardBonus => "gift-card-bonus",
+        JournalEntryKind.InventoryReceipt => "inventory-receipt",
+        JournalEntryKind.InventoryUsage => "inventory-usage",
+        JournalEntryKind.InventoryWaste => "inventory-waste",
+        JournalEntryKind.InventoryAdjustment => "inventory-adjustment",
+        JournalEntryKind.InventoryTransfer => "inventory-transfer",
         _ => kind.ToString().ToLowerInvariant(),
     };
 }

@@ -20,6 +20,7 @@ public static class PackagesHosting
         Memberships.MembershipsHosting.AddMedSpaMemberships(services);
         GiftCards.GiftCardDeliveryHosting.AddMedSpaGiftCardDelivery(services);
         services.TryAddSingleton<MedSpa.Grains.GiftCards.ICorporateOrderStore, GiftCards.PostgresCorporateOrderStore>();
+        Inventory.InventoryHosting.AddMedSpaInventory(services);
         Charts.ChartsHosting.AddMedSpaCharts(services);
     }
 }
