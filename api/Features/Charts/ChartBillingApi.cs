@@ -96,7 +96,7 @@ public static class ChartBillingApi
         {
             return new Refusal(ChartRefusals.InvoiceNotDraft,
                     $"The visit's invoice is {invoice.Status}: billing from the chart changes only a draft invoice.")
-                .With("invoiceId", invoice.Id).With("invoiceStatus", invoice.Status.ToString()).ToProblem();
+                .With("invoiceId", invoice.Id).With("invoiceStatus", System.Text.Json.JsonNamingPolicy.KebabCaseLower.ConvertName(invoice.Status.ToString())).ToProblem();
         }
 
         IReadOnlyDictionary<Guid, BillingProduct> products;

@@ -49,7 +49,10 @@ public static class RecallApi
     private static readonly string ByLot = RecallSql.Replace("/*filter*/", "cp.lot_number = @lotNumber", StringComparison.Ordinal);
 
     private static readonly string ByProduct = RecallSql.Replace("/*filter*/",
-        "cp.product_id = @productId AND cp.visit_date >= @from AND cp.visit_date < @to", StringComparison.Ordinal);
+        """
+        cp.product_id = @productId AND cp.visit_date >= @from AND cp.visit_date < @to
+            AND (cp.visit_date AT TIME ZONE c.time_zone)::date BETWEEN @fromDay::date AND @toDay::date
+        """, StringComparison.Ordinal);
 
     public static IEndpointRouteBuilder MapRecallApi(this IEndpointRouteBuilder app)
     {
@@ -86,7 +89,12 @@ public static class RecallApi
         return app;
     }
 
-    internal sealed record RecallQuery(string? Lot, Guid? ProductId, DateTimeOffset From, DateTimeOffset To, Refusal? Refusal);
+    internal sealed record RecallQuery(string? Lot, Guid? ProductId, DateOnly FromDay, DateOnly ToDay, Refusal? Refusal)
+    {
+        // The index range: a day either side of the clinic-local dates covers every time zone; the exact filter is local.
+        public DateTimeOffset From => new(FromDay.AddDays(-1).ToDateTime(TimeOnly.MinValue), TimeSpan.Zero);
+        public DateTimeOffset To => new(ToDay.AddDays(2).ToDateTime(TimeOnly.MinValue), TimeSpan.Zero);
+    }
 
     internal static RecallQuery Query(string? lotNumber, Guid? productId, DateOnly? from, DateOnly? to)
     {
@@ -112,17 +120,15 @@ public static class RecallApi
             return Refuse("to", "to is on or after from, at most ten years later.");
         }
 
-        // Visit dates are instants; a day range is taken in UTC, widened by a day each side so that a clinic's local
-        // date never drops a visit (a recall errs towards telling more patients, not fewer).
-        return new RecallQuery(null, productId, new DateTimeOffset(from.Value.AddDays(-1).ToDateTime(TimeOnly.MinValue), TimeSpan.Zero),
-            new DateTimeOffset(to.Value.AddDays(2).ToDateTime(TimeOnly.MinValue), TimeSpan.Zero), null);
+        // Dates are the clinic's local dates of the visits (inclusive).
+        return new RecallQuery(null, productId, from.Value, to.Value, null);
     }
 
     internal static async Task<IReadOnlyList<RecallRow>> FindAsync(NpgsqlDataSource db, Guid tenantId, RecallQuery q, CancellationToken ct)
     {
         await using var conn = await db.OpenTenantConnectionAsync(tenantId, ct);
         var rows = await conn.QueryAsync<Row>(new CommandDefinition(q.Lot is not null ? ByLot : ByProduct,
-            new { tenantId, lotNumber = q.Lot, productId = q.ProductId, from = q.From, to = q.To }, cancellationToken: ct));
+            new { tenantId, lotNumber = q.Lot, productId = q.ProductId, from = q.From, to = q.To, fromDay = q.FromDay.ToDateTime(TimeOnly.MinValue), toDay = q.ToDay.ToDateTime(TimeOnly.MinValue) }, cancellationToken: ct));
         return [.. rows.Select(r => new RecallRow(r.PatientId, r.PatientName, r.PatientEmail, r.VisitId,
             new DateTimeOffset(DateTime.SpecifyKind(r.VisitDate, DateTimeKind.Utc)), r.ProviderId, r.ProviderName, r.ClinicId, r.ClinicName,
             r.ProductId, r.ProductName, r.LotNumber, r.Units, r.VolumeMl, r.Points))];
