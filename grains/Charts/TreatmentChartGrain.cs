@@ -27,6 +27,8 @@ public sealed record TreatmentChartGrainState
     /// <summary>The chart version the SQL rows are known to hold.</summary>
     [Id(4)] public long ProjectedVersion { get; init; }
     [Id(5)] public Guid? RoomId { get; init; }
+    /// <summary>The inventory use each point holds now (its operation id), so a change or removal returns exactly it.</summary>
+    [Id(6)] public ImmutableDictionary<Guid, string> PointUses { get; init; } = ImmutableDictionary<Guid, string>.Empty;
 }
 
 /// <summary>
@@ -127,7 +129,7 @@ public sealed class TreatmentChartGrain(
         }
 
         var next = outcome.Chart;
-        var moves = InventoryMoves(visit, outcome.Before, outcome.After);
+        var (moves, uses) = InventoryMoves(visit, state.PointUses, outcome.Before, outcome.After);
         var events = BoardEvents(visit, next, operation, outcome.Before, outcome.After, actor.At);
         store.State = state with
         {
@@ -135,6 +137,7 @@ public sealed class TreatmentChartGrain(
             Operations = state.Operations.SetItem(operation.OperationId, new AppliedChartOperation(fingerprint, next.Version)),
             UndeliveredBoard = state.UndeliveredBoard.AddRange(events),
             PendingInventory = state.PendingInventory.AddRange(moves),
+            PointUses = uses,
             RoomId = visit.RoomId ?? state.RoomId,
         };
         await store.WriteStateAsync();
@@ -156,29 +159,42 @@ public sealed class TreatmentChartGrain(
         return await rows.ProductAsync(_tenantId, input.ProductId);
     }
 
-    private static ImmutableArray<ChartInventoryMove> InventoryMoves(ChartVisit visit, ChartPoint? before, ChartPoint? after)
+    /// <summary>
+    /// What a point change takes from or gives back to inventory: a changed product, lot or quantity returns the
+    /// point's current use and makes a new one (named after the point's new version); a removal returns it.
+    /// </summary>
+    private static (ImmutableArray<ChartInventoryMove> Moves, ImmutableDictionary<Guid, string> Uses) InventoryMoves(
+        ChartVisit visit, ImmutableDictionary<Guid, string> uses, ChartPoint? before, ChartPoint? after)
     {
+        var changed = before is null || after is null || Quantity(before) != Quantity(after) || before.LotNumber != after.LotNumber ||
+                      before.ProductId != after.ProductId;
+        if (!changed)
+        {
+            return ([], uses);
+        }
+
         var moves = ImmutableArray.CreateBuilder<ChartInventoryMove>();
-        if (before is not null && (after is null || Quantity(before) != Quantity(after) || before.LotNumber != after.LotNumber ||
-                                   before.ProductId != after.ProductId))
+        if (before is not null && uses.TryGetValue(before.Id, out var used))
         {
-            moves.Add(Move(visit, before, isReturn: true));
+            moves.Add(Move(visit, before, used, isReturn: true));
+            uses = uses.Remove(before.Id);
         }
 
-        if (after is not null && (before is null || Quantity(before) != Quantity(after) || before.LotNumber != after.LotNumber ||
-                                  before.ProductId != after.ProductId))
+        if (after is not null)
         {
-            moves.Add(Move(visit, after, isReturn: false));
+            var id = UseOperationId(visit.VisitId, after.Id, after.Version);
+            moves.Add(Move(visit, after, id, isReturn: false));
+            uses = uses.SetItem(after.Id, id);
         }
 
-        return moves.ToImmutable();
+        return (moves.ToImmutable(), uses);
     }
 
     /// <summary>The use of a point at a version has one id forever: a retry re-sends it, inventory records it once.</summary>
     public static string UseOperationId(Guid visitId, Guid pointId, long pointVersion) => $"chart:{visitId:N}:{pointId:N}:v{pointVersion}";
 
-    private static ChartInventoryMove Move(ChartVisit visit, ChartPoint point, bool isReturn) =>
-        new(UseOperationId(visit.VisitId, point.Id, point.Version), isReturn, point.ProductId, point.LotNumber, Quantity(point),
+    private static ChartInventoryMove Move(ChartVisit visit, ChartPoint point, string operationId, bool isReturn) =>
+        new(operationId, isReturn, point.ProductId, point.LotNumber, Quantity(point),
             visit.VisitId, point.Id, visit.ProviderId, visit.PatientId);
 
     private static decimal Quantity(ChartPoint p) => p.Units ?? p.VolumeMl ?? 0m;

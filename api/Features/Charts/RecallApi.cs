@@ -128,7 +128,13 @@ public static class RecallApi
     {
         await using var conn = await db.OpenTenantConnectionAsync(tenantId, ct);
         var rows = await conn.QueryAsync<Row>(new CommandDefinition(q.Lot is not null ? ByLot : ByProduct,
-            new { tenantId, lotNumber = q.Lot, productId = q.ProductId, from = q.From, to = q.To, fromDay = q.FromDay.ToDateTime(TimeOnly.MinValue), toDay = q.ToDay.ToDateTime(TimeOnly.MinValue) }, cancellationToken: ct));
+            q.Lot is not null
+                ? new { tenantId, lotNumber = q.Lot }
+                : (object)new
+                {
+                    tenantId, productId = q.ProductId, from = q.From, to = q.To, fromDay = q.FromDay.ToDateTime(TimeOnly.MinValue),
+                    toDay = q.ToDay.ToDateTime(TimeOnly.MinValue),
+                }, cancellationToken: ct));
         return [.. rows.Select(r => new RecallRow(r.PatientId, r.PatientName, r.PatientEmail, r.VisitId,
             new DateTimeOffset(DateTime.SpecifyKind(r.VisitDate, DateTimeKind.Utc)), r.ProviderId, r.ProviderName, r.ClinicId, r.ClinicName,
             r.ProductId, r.ProductName, r.LotNumber, r.Units, r.VolumeMl, r.Points))];
