@@ -29,6 +29,8 @@ public sealed record TreatmentChartGrainState
     [Id(5)] public Guid? RoomId { get; init; }
     /// <summary>The inventory use each point holds now (its operation id), so a change or removal returns exactly it.</summary>
     [Id(6)] public ImmutableDictionary<Guid, string> PointUses { get; init; } = ImmutableDictionary<Guid, string>.Empty;
+    /// <summary>The chart's activity has not yet been shown on its room's card.</summary>
+    [Id(7)] public bool ActivityPending { get; init; }
 }
 
 /// <summary>
@@ -138,6 +140,7 @@ public sealed class TreatmentChartGrain(
             UndeliveredBoard = state.UndeliveredBoard.AddRange(events),
             PendingInventory = state.PendingInventory.AddRange(moves),
             PointUses = uses,
+            ActivityPending = state.ActivityPending || next.Activity != chart.Activity || state.Chart is null,
             RoomId = visit.RoomId ?? state.RoomId,
         };
         await store.WriteStateAsync();
@@ -231,7 +234,8 @@ public sealed class TreatmentChartGrain(
     }
 
     private static bool HasPending(TreatmentChartGrainState s) =>
-        s.Chart is not null && (s.ProjectedVersion < s.Chart.Version || !s.UndeliveredBoard.IsEmpty || !s.PendingInventory.IsEmpty);
+        s.Chart is not null && (s.ProjectedVersion < s.Chart.Version || !s.UndeliveredBoard.IsEmpty || !s.PendingInventory.IsEmpty ||
+                                (s.ActivityPending && s.RoomId is not null));
 
     /// <summary>Delivers the follow-ups in order; true when nothing is left pending.</summary>
     private async Task<bool> DeliverAsync()
@@ -245,6 +249,7 @@ public sealed class TreatmentChartGrain(
         var projected = state.ProjectedVersion;
         var moves = state.PendingInventory;
         var events = state.UndeliveredBoard;
+        var activityPending = state.ActivityPending && state.RoomId is not null;
         try
         {
             if (projected < chart.Version)
@@ -267,6 +272,12 @@ public sealed class TreatmentChartGrain(
                 moves = moves.RemoveAt(0);
             }
 
+            if (activityPending)
+            {
+                await GrainFactory.GetGrain<IRoomGrain>(BoardKeys.For(_tenantId, state.RoomId!.Value)).SetActivityAsync(chart.VisitId, chart.Activity);
+                activityPending = false;
+            }
+
             if (!events.IsEmpty)
             {
                 await board.PublishAsync(_tenantId, chart.ClinicId, [.. events]);
@@ -278,7 +289,8 @@ public sealed class TreatmentChartGrain(
             logger.LogWarning(e, "Delivering a chart's follow-ups failed; retrying");
         }
 
-        if (projected == state.ProjectedVersion && moves.Count == state.PendingInventory.Count && events.Count == state.UndeliveredBoard.Count)
+        if (projected == state.ProjectedVersion && moves.Count == state.PendingInventory.Count && events.Count == state.UndeliveredBoard.Count
+            && activityPending == (state.ActivityPending && state.RoomId is not null))
         {
             return !HasPending(state);
         }
@@ -289,6 +301,7 @@ public sealed class TreatmentChartGrain(
             ProjectedVersion = projected,
             PendingInventory = moves,
             UndeliveredBoard = events,
+            ActivityPending = activityPending,
         };
         try
         {

@@ -56,7 +56,7 @@ public sealed class ChartPointTests(ChartApiFactory factory) : IClassFixture<Cha
             HttpStatusCode.NotFound, "chart_point_not_found");
 
         var read = await world.Desk().SendAsync(HttpMethod.Get, ChartWorld.Chart(visit), null);
-        Assert.Equal(5, read.GetProperty("version").GetInt64());
+        Assert.Equal(4, read.GetProperty("version").GetInt64());
     }
 
     [Fact]

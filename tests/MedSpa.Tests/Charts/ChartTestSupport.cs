@@ -53,9 +53,9 @@ public sealed class ChartWorld
     public const string RecalledLot = "BTX-RECALL";
     public const string VolumaLot = "VOL-GOOD";
 
-    private ChartWorld(ChartApiFactory factory, FlowWorld flow) { Factory = factory; Flow = flow; }
+    private ChartWorld(MedSpaApiFactory factory, FlowWorld flow) { Factory = factory; Flow = flow; }
 
-    public ChartApiFactory Factory { get; }
+    public MedSpaApiFactory Factory { get; }
     public FlowWorld Flow { get; }
     public Guid TenantId => Flow.TenantId;
     public Guid ClinicId => Flow.ClinicId;
@@ -69,7 +69,7 @@ public sealed class ChartWorld
     public HttpClient ProviderClient() => Flow.Tenant.ClientFor(Provider);
     public HttpClient Provider2Client() => Flow.Tenant.ClientFor(Provider2);
 
-    public static async Task<ChartWorld> CreateAsync(ChartApiFactory factory, int patients = 3, decimal botoxUnits = 1000m)
+    public static async Task<ChartWorld> CreateAsync(MedSpaApiFactory factory, int patients = 3, decimal botoxUnits = 1000m)
     {
         var world = new ChartWorld(factory, await FlowWorld.CreateAsync(factory, patients: patients));
         world.Provider = await world.Flow.Tenant.CreateUserAsync("provider");
@@ -97,7 +97,7 @@ public sealed class ChartWorld
         return world;
     }
 
-    public IInventoryGrain Inventory(Guid productId) => Factory.Grains.GetGrain<IInventoryGrain>(InventoryKeys.For(TenantId, ClinicId, productId));
+    public IInventoryGrain Inventory(Guid productId) => Factory.Services.GetRequiredService<IGrainFactory>().GetGrain<IInventoryGrain>(InventoryKeys.For(TenantId, ClinicId, productId));
 
     public async Task ReceiveAsync(Guid productId, string lot, DateOnly expires, decimal quantity)
     {
