@@ -8,6 +8,7 @@ using MedSpa.Api.Features.Auth;
 using MedSpa.Api.Infrastructure;
 using MedSpa.GrainInterfaces;
 using MedSpa.GrainInterfaces.Inventory;
+using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 
 namespace MedSpa.Benchmarks;
@@ -236,21 +237,19 @@ public static class ChartBenchmark
         }
 
         var received = await server.Grains.GetGrain<IInventoryGrain>(InventoryKeys.For(tenant.TenantId, tenant.ClinicId, botox)).ReceiveLotAsync(
-            new ReceiveLot("bench-lot", "BENCH-1", new DateOnly(2035, 1, 1), 100_000_000m, new Money(420, "USD"), "Allergan", ownerUser, DateTimeOffset.UtcNow));
+            new ReceiveLot("bench-lot", "BENCH-1", new DateOnly(2035, 1, 1), 1_000_000m, new Money(420, "USD"), "Allergan", ownerUser, DateTimeOffset.UtcNow));
         if (received.Refused) throw new InvalidOperationException("The bench lot was refused: " + received.Refusal!.Message);
         var issuer = server.Services.GetRequiredService<AccessTokenIssuer>();
         var (providerToken, _) = issuer.Issue(new TokenSubject(providerUser, tenant.TenantId, Roles.Provider, "p@example.test", "Provider",
             [tenant.ClinicId], Guid.NewGuid()));
         var (ownerToken, _) = issuer.Issue(new TokenSubject(ownerUser, tenant.TenantId, Roles.Owner, "o@example.test", "Owner", [tenant.ClinicId], Guid.NewGuid()));
-        var visits = Enumerable.Range(0, 100).Select(i => MdUuid($"{tenant.TenantId}bv{i}")).ToArray();
-        return new ChartWorld(providerId, providerToken, ownerToken, botox, voluma, visits);
-    }
+        Guid[] visits;
+        await using (var conn = new NpgsqlConnection(server.ConnectionString))
+        {
+            visits = [.. await conn.QueryAsync<Guid>("SELECT id FROM appointments WHERE tenant_id = @TenantId ORDER BY starts_at", new { tenant.TenantId })];
+        }
 
-    /// <summary>PostgreSQL's md5(text)::uuid, so the bench knows the visit ids it seeded.</summary>
-    private static Guid MdUuid(string text)
-    {
-        var hex = Convert.ToHexString(System.Security.Cryptography.MD5.HashData(System.Text.Encoding.UTF8.GetBytes(text))).ToLowerInvariant();
-        return Guid.Parse(hex);
+        return new ChartWorld(providerId, providerToken, ownerToken, botox, voluma, visits);
     }
 
     /// <summary>The clinic-year of the tests (tests/MedSpa.Tests/Charts/RecallTests.cs, ChartYear), written with SQL.</summary>
