@@ -102,6 +102,7 @@ public static class Refusals
         [GiftCardRefusals.AmountOutOfRange] = (StatusCodes.Status400BadRequest, "One or more fields are invalid."),
         [GiftCardRefusals.Unavailable] = (StatusCodes.Status503ServiceUnavailable, "The gift card is unavailable."),
         [GiftCardRefusals.TooManyAttempts] = (StatusCodes.Status429TooManyRequests, "Too many attempts."),
+        [GiftCardRefusals.RefundThroughInvoice] = (StatusCodes.Status409Conflict, "The gift card is refunded through its invoice."),
 
         // Corporate gift card orders (grain-interfaces/GiftCards/ICorporateOrderGrain.cs, CorporateOrderRefusals).
         [CorporateOrderRefusals.InvalidRows] = (StatusCodes.Status400BadRequest, "Some rows of the order are invalid."),

@@ -57,7 +57,9 @@ public sealed record Tender(
 /// back because the tip was lowered after the payment (the sale was already reposted with the lower tip, so this
 /// refund reverses no sale; it only returns the overpayment). <see cref="Packages"/>: the sold packages this refund
 /// closed (its share of their liability, and the unused value forfeited). <see cref="ToWallet"/>: the money went to the
-/// patient's wallet as credit, not back to the tender (nothing went to the card processor).</summary>
+/// patient's wallet as credit, not back to the tender (nothing went to the card processor). <see cref="GiftCards"/>: the
+/// cards this invoice sold whose value the refund takes back (its share of their liability, held on each card until the
+/// refund is committed, then taken off the card).</summary>
 [GenerateSerializer, Immutable, Alias("medspa.checkout.tender-refund.v1")]
 public sealed record TenderRefund(
     [property: Id(0)] Guid Id,
@@ -67,7 +69,15 @@ public sealed record TenderRefund(
     [property: Id(4)] string? GatewayRefundId = null,
     [property: Id(5)] bool TipAdjustment = false,
     [property: Id(6)] IReadOnlyList<PackageRefundShare>? Packages = null,
-    [property: Id(7)] bool ToWallet = false);
+    [property: Id(7)] bool ToWallet = false,
+    [property: Id(8)] IReadOnlyList<GiftCardRefundShare>? GiftCards = null);
+
+/// <summary>What a refund takes back from one gift card the invoice sold (held on the card under the refund's
+/// operation id, then committed: the card's balance goes down by it and, at zero, the card is cancelled).</summary>
+[GenerateSerializer, Immutable, Alias("medspa.checkout.gift-card-refund-share.v1")]
+public sealed record GiftCardRefundShare(
+    [property: Id(0)] Guid CardId,
+    [property: Id(1)] Money Amount);
 
 /// <summary>
 /// The rest of an invoice's balance closed without payment: a <see cref="Cancellation"/> (void of an invoice whose

@@ -41,8 +41,16 @@ public interface IGiftCardGrain : IGrainWithStringKey
     /// <summary>The receiving side of a card-to-card transfer. Idempotent by the transfer's operation id.</summary>
     [Alias("receive")] Task<GiftCardAnswer> ReceiveAsync(GiftCardTransferIn transfer);
 
+    /// <summary>Holds value of a card sold on an invoice for a refund of that invoice (the refund's share of the gift-card
+    /// liability): a pending, active or partly spent card; nothing spends it until <see cref="CommitAsync"/> with the same
+    /// operation id takes it off the card (at zero the card is cancelled) or <see cref="ReleaseAsync"/> lets it go. A hold
+    /// neither committed nor released lapses after <c>GiftCardRules.RefundHoldLapse</c> (a refund that crashed midway).</summary>
+    [Alias("hold-for-refund")] Task<GiftCardAnswer> HoldForRefundAsync(GiftCardHold hold);
+
     /// <summary>Cancels/voids the card: what is left is refunded to the original tender (by the caller, from the
-    /// answer) or written off; status <c>cancelled</c>.</summary>
+    /// answer) or written off; status <c>cancelled</c>. A card sold on an invoice is refunded through that invoice's
+    /// refund instead (refused with <see cref="GiftCardRefusals.RefundThroughInvoice"/>), which takes the value off the
+    /// card in the same step, so a card can never be both refunded and spendable.</summary>
     [Alias("cancel")] Task<GiftCardAnswer> CancelAsync(GiftCardCancel cancel);
 
     /// <summary>The delivery went out: a <c>pending</c> card becomes <c>active</c>. Idempotent.</summary>
@@ -276,4 +284,5 @@ public static class GiftCardRefusals
     public const string Unavailable = "gift_card_unavailable";
     public const string TooManyAttempts = "too_many_attempts";
     public const string CurrencyMismatch = "currency_mismatch";
+    public const string RefundThroughInvoice = "gift_card_refund_through_invoice";
 }

@@ -224,6 +224,12 @@ public sealed class InvoiceBook(IPersistentState<InvoiceState> state, InvoiceOut
                 $"invoice {S.Number} refunded", now)));
         }
 
+        foreach (var giftCard in refund.GiftCards ?? [])
+        {
+            // Its hold is committed after the commit (InvoiceGiftCards): the value leaves the card once.
+            S.GiftCardsToRefund.Add(new GiftCardRefundIntent(giftCard.CardId, $"invoice:{invoiceId:N}:refund:{refund.Id:N}"));
+        }
+
         if (tender.Card is { } card && !refund.ToWallet)
         {
             outbox.AddCard(operation, "refund", "succeeded", tender, card, refund.Amount, refund.GatewayRefundId, now);

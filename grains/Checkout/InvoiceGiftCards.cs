@@ -4,6 +4,7 @@ using MedSpa.GrainInterfaces;
 using MedSpa.GrainInterfaces.Checkout;
 using MedSpa.GrainInterfaces.GiftCards;
 using MedSpa.Grains.Domain.Checkout;
+using MedSpa.Grains.Domain.Ledger;
 using Microsoft.Extensions.Logging;
 
 namespace MedSpa.Grains.Checkout;
@@ -27,7 +28,7 @@ internal sealed class InvoiceGiftCards(IPersistentState<InvoiceState> state, Inv
 {
     private InvoiceState S => state.State;
 
-    public bool Pending => S.GiftCardsToIssue.Count > 0;
+    public bool Pending => S.GiftCardsToIssue.Count > 0 || S.GiftCardsToRefund.Count > 0;
 
     /// <summary>The card a unit of a line issues (stable: the same invoice, line and unit always name the same card).</summary>
     public static Guid CardIdFor(Guid invoiceId, Guid lineId, int unit)
@@ -53,15 +54,25 @@ internal sealed class InvoiceGiftCards(IPersistentState<InvoiceState> state, Inv
         }
 
         S.GiftCardsIssued = true;
-        foreach (var line in priced.Lines.Where(l => l.Kind == InvoiceLineKind.GiftCardSale && l.NetExcludingTax.IsPositive))
+        var lines = priced.Lines.Where(l => l.Kind == InvoiceLineKind.GiftCardSale && l.NetExcludingTax.IsPositive).ToArray();
+        // Refunds of a partial payment or a write-off before the invoice was paid may already have reversed part of the
+        // gift-card liability the sale posted: the cards are worth what their lines still hold in the ledger.
+        var reversed = lines.Length == 0
+            ? Money.Zero(S.Currency)
+            : CheckoutLedger.ReversedShare(priced, Money.Zero(S.Currency), book.SaleReversed(), LedgerAccount.GiftCardLiability);
+        var reversedParts = lines.Length == 0 ? [] : reversed.Allocate(lines.Select(l => l.NetExcludingTax.Amount).ToArray());
+        for (var i = 0; i < lines.Length; i++)
         {
-            // One card per whole unit (2 × $50 is two $50 cards); a fractional quantity sells one card of the line's value.
-            var units = line.Line.Quantity >= 1 && line.Line.Quantity == decimal.Truncate(line.Line.Quantity) && line.Line.Quantity <= 50
-                ? (int)line.Line.Quantity
-                : 1;
-            var values = line.NetExcludingTax.Allocate(units);
+            var line = lines[i];
+            var units = Units(line.Line);
+            var values = (line.NetExcludingTax - reversedParts[i]).Allocate(units);
             for (var unit = 0; unit < units; unit++)
             {
+                if (!values[unit].IsPositive)
+                {
+                    continue; // reversed before it was paid: no card to issue
+                }
+
                 var issue = new GiftCardIssue($"invoice:{invoiceId:N}:line:{line.LineId:N}:{unit}", GiftCardSource.InvoiceLine, values[unit],
                     Money.Zero(S.Currency), S.ClinicId, S.TimeZone, S.PatientId, null, null, null, invoiceId, line.LineId, null, S.Number,
                     S.CreatedBy, now);
@@ -79,7 +90,7 @@ internal sealed class InvoiceGiftCards(IPersistentState<InvoiceState> state, Inv
             while (S.GiftCardsToIssue.Count > 0)
             {
                 var next = S.GiftCardsToIssue[0];
-                var answer = await grains.GetGrain<IGiftCardGrain>(TenantKeys.For(tenantId, next.CardId)).IssueAsync(next.Issue);
+                var answer = await Card(next.CardId).IssueAsync(next.Issue);
                 if (answer.Refusal is { } refused)
                 {
                     // Final (the line was checked when it was added): kept in the logs for the clinic, not retried forever.
@@ -90,12 +101,131 @@ internal sealed class InvoiceGiftCards(IPersistentState<InvoiceState> state, Inv
                 S.GiftCardsToIssue.RemoveAt(0);
             }
 
+            while (S.GiftCardsToRefund.Count > 0)
+            {
+                var next = S.GiftCardsToRefund[0];
+                if ((await Card(next.CardId).CommitAsync(next.OperationId)).Refusal is { } refused)
+                {
+                    logger.LogError("Invoice {InvoiceId}: taking a refund off gift card {CardId} was refused ({Code}: {Message})",
+                        invoiceId, next.CardId, refused.Code, refused.Message);
+                }
+
+                S.GiftCardsToRefund.RemoveAt(0);
+            }
+
             return true;
         }
         catch (Exception e) when (e is TimeoutException or OrleansException)
         {
-            logger.LogWarning(e, "Invoice {InvoiceId}: gift card issue deferred ({Pending} pending)", invoiceId, S.GiftCardsToIssue.Count);
+            logger.LogWarning(e, "Invoice {InvoiceId}: gift card issue/refund deferred ({Pending} pending)", invoiceId,
+                S.GiftCardsToIssue.Count + S.GiftCardsToRefund.Count);
             return false;
         }
     }
+
+    /// <summary>
+    /// What a refund takes back from the cards this invoice sold: its share of the gift-card liability (the same
+    /// allocation the refund entry posts) must come off the cards, or they would stay spendable for money given back.
+    /// It is taken from the cards in line order, each up to what is unspent on it, and held on each card under the
+    /// refund's operation id (nothing spends it meanwhile); the holds are committed after the refund's commit, or let go
+    /// if the refund does not happen. More than is unspent on the cards is refused, naming what is. Null shares: the
+    /// refund touches no sold card.
+    /// </summary>
+    public async Task<(IReadOnlyList<GiftCardRefundShare>? Shares, Refusal? Refusal)> PlanRefundAsync(TenderRefund refund)
+    {
+        if (!S.GiftCardsIssued || refund.TipAdjustment)
+        {
+            return (null, null);
+        }
+
+        var priced = book.Price();
+        var total = CheckoutLedger.ReversedShare(priced, book.SaleReversed(), refund.Amount, LedgerAccount.GiftCardLiability);
+        if (!total.IsPositive)
+        {
+            return (null, null);
+        }
+
+        if (!await TryCompleteAsync() || S.GiftCardsToIssue.Count > 0)
+        {
+            return (null, CheckoutRefusals.ConflictOn("tenderId", "The gift cards this invoice sold are still being issued; try again shortly."));
+        }
+
+        var operationId = RefundOperationId(refund);
+        var shares = new List<GiftCardRefundShare>();
+        try
+        {
+            var cards = new List<GiftCardView>();
+            foreach (var line in priced.Lines.Where(l => l.Kind == InvoiceLineKind.GiftCardSale))
+            {
+                for (var unit = 0; unit < Units(line.Line); unit++)
+                {
+                    if ((await Card(CardIdFor(invoiceId, line.LineId, unit)).GetAsync()).Card is { } card)
+                    {
+                        cards.Add(card);
+                    }
+                }
+            }
+
+            var unspent = cards.Aggregate(Money.Zero(S.Currency), (sum, c) => sum + c.Available);
+            if (total > unspent)
+            {
+                return (null, Refusal.Invalid("amount",
+                        $"Only {unspent} of the gift cards sold on this invoice is unspent; this refund would take back {total} of them.")
+                    .With("unused", unspent));
+            }
+
+            var left = total;
+            foreach (var card in cards.Where(c => c.Available.IsPositive))
+            {
+                var part = card.Available < left ? card.Available : left;
+                var answer = await Card(card.CardId).HoldForRefundAsync(new GiftCardHold(operationId, part, invoiceId, S.ClinicId, S.CreatedBy));
+                if (answer.Refusal is { } refused)
+                {
+                    await ReleaseRefundHoldsAsync(refund, shares);
+                    return (null, CheckoutRefusals.ConflictOn("amount",
+                        $"The gift card ending {card.Last4} sold on this invoice changed meanwhile ({refused.Message}); try again."));
+                }
+
+                shares.Add(new GiftCardRefundShare(card.CardId, part));
+                left -= part;
+                if (!left.IsPositive)
+                {
+                    break;
+                }
+            }
+
+            return (shares, null);
+        }
+        catch (Exception e) when (e is TimeoutException or OrleansException)
+        {
+            logger.LogWarning(e, "Invoice {InvoiceId}: a gift card it sold was unreachable for a refund", invoiceId);
+            await ReleaseRefundHoldsAsync(refund, shares);
+            return (null, CheckoutRefusals.ConflictOn("tenderId", "A gift card sold on this invoice could not be reached; try again shortly."));
+        }
+    }
+
+    /// <summary>The refund did not happen: its cards go on (best effort — a hold not let go lapses by itself).</summary>
+    public async Task ReleaseRefundHoldsAsync(TenderRefund refund, IEnumerable<GiftCardRefundShare>? shares = null)
+    {
+        foreach (var share in shares ?? refund.GiftCards ?? [])
+        {
+            try
+            {
+                await Card(share.CardId).ReleaseAsync(RefundOperationId(refund));
+            }
+            catch (Exception e) when (e is TimeoutException or OrleansException)
+            {
+                logger.LogWarning(e, "Invoice {InvoiceId}: gift card {CardId} refund hold not released; it lapses", invoiceId, share.CardId);
+            }
+        }
+    }
+
+    /// <summary>The refund's operation on the cards: the hold, then its commit after the refund's commit.</summary>
+    public string RefundOperationId(TenderRefund refund) => $"invoice:{invoiceId:N}:refund:{refund.Id:N}";
+
+    /// <summary>One card per whole unit (2 × $50 is two $50 cards); a fractional quantity sells one card of the line's value.</summary>
+    private static int Units(InvoiceLine line) =>
+        line.Quantity >= 1 && line.Quantity == decimal.Truncate(line.Quantity) && line.Quantity <= 50 ? (int)line.Quantity : 1;
+
+    private IGiftCardGrain Card(Guid cardId) => grains.GetGrain<IGiftCardGrain>(TenantKeys.For(tenantId, cardId));
 }

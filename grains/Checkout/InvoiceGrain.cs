@@ -61,7 +61,7 @@ public sealed class InvoiceGrain(
         var context = new TenderContext(GrainFactory, _tenantId, _invoiceId, time,
             () => new TenderInvoice(S.ClinicId, S.PatientId, S.VisitId, S.CreatedBy, S.Lines));
         var sources = new TenderSources(gateway, new TenderMetadata(_tenantId, _invoiceId, () => S.Number), balanceTenders, context);
-        _payments = new InvoicePayments(state, _book, sources, _packages, store, gateway.Name, time, logger, _tenantId, _invoiceId,
+        _payments = new InvoicePayments(state, _book, sources, _packages, _giftCards, store, gateway.Name, time, logger, _tenantId, _invoiceId,
             CommitAsync, () => TryFlushAsync(), EnsureRetryTimer);
 
         await TryFlushAsync();

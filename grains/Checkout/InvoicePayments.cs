@@ -23,6 +23,7 @@ internal sealed class InvoicePayments(
     InvoiceBook book,
     TenderSources sources,
     InvoicePackages packages,
+    InvoiceGiftCards giftCards,
     IInvoiceStore store,
     string gatewayName,
     TimeProvider time,
@@ -250,9 +251,12 @@ internal sealed class InvoicePayments(
         // A refund that reverses part of a package this invoice sold: within what is unused, and the package closes.
         var (shares, packageRefusal) = await packages.PlanRefundAsync(refund);
         refund = refund with { Packages = shares };
-        if ((packageRefusal ?? book.CheckRefundEntry(refund)) is { } refused)
+        // And part of the gift cards it sold: held on the cards until the commit, so a refunded card is never spendable.
+        var (cards, cardRefusal) = packageRefusal is null ? await giftCards.PlanRefundAsync(refund) : (null, null);
+        refund = refund with { GiftCards = cards };
+        if ((packageRefusal ?? cardRefusal ?? book.CheckRefundEntry(refund)) is { } refused)
         {
-            await packages.ReleaseRefundHoldsAsync(refund);
+            await ReleaseRefundHoldsAsync(refund);
             return Fail(refused);
         }
 
@@ -273,7 +277,7 @@ internal sealed class InvoicePayments(
 
         if (source.Unavailable is { } unavailable)
         {
-            await packages.ReleaseRefundHoldsAsync(refund);
+            await ReleaseRefundHoldsAsync(refund);
             return Fail(PaymentOrchestrator.Refusal(0, unavailable) with { Field = "tenderId", Details = null });
         }
 
@@ -287,6 +291,13 @@ internal sealed class InvoicePayments(
         await state.WriteStateAsync();
         return await ContinueRefundAsync(S.PendingRefund) ?? Fail(PaymentOrchestrator.GatewayUnavailable(null,
             "The refund could not be confirmed with the gateway yet; it is retried with the same key and applied when confirmed."));
+    }
+
+    /// <summary>The refund did not happen: the packages and gift cards it held go on.</summary>
+    private async Task ReleaseRefundHoldsAsync(TenderRefund refund)
+    {
+        await packages.ReleaseRefundHoldsAsync(refund);
+        await giftCards.ReleaseRefundHoldsAsync(refund);
     }
 
     /// <summary>Sends (or repeats) a pending card refund. Null: the gateway could not be reached, the refund stays pending.</summary>
@@ -310,7 +321,7 @@ internal sealed class InvoicePayments(
         if (!step.IsDone)
         {
             await state.WriteStateAsync();
-            await packages.ReleaseRefundHoldsAsync(pending.Refund);
+            await ReleaseRefundHoldsAsync(pending.Refund);
             return Fail(new Refusal(step.Code ?? CheckoutRefusals.RefundFailed, step.Message ?? "The gateway refused the refund.", "tenderId"));
         }
 

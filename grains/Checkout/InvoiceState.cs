@@ -114,7 +114,17 @@ public sealed class InvoiceState
     /// <summary>Gift cards to issue (the intent, saved with the payment that made the invoice paid), removed once the
     /// card grain answered (InvoiceGiftCards).</summary>
     [Id(151)] public List<GiftCardIssueIntent> GiftCardsToIssue { get; set; } = [];
+
+    /// <summary>Refund holds on sold gift cards to commit (a refund's <see cref="GrainInterfaces.Checkout.GiftCardRefundShare"/>s),
+    /// saved with the refund and delivered after it (InvoiceGiftCards), removed once the card answered.</summary>
+    [Id(155)] public List<GiftCardRefundIntent> GiftCardsToRefund { get; set; } = [];
 }
+
+/// <summary>A card's refund hold to commit: the card and the refund's operation id on it.</summary>
+[GenerateSerializer, Immutable, Alias("medspa.checkout.gift-card-refund-intent.v1")]
+public sealed record GiftCardRefundIntent(
+    [property: Id(0)] Guid CardId,
+    [property: Id(1)] string OperationId);
 
 [GenerateSerializer, Immutable, Alias("medspa.checkout.package-purchase-intent.v1")]
 public sealed record PackagePurchaseIntent(

@@ -122,6 +122,13 @@ public sealed class GiftCardGrain(
         return await ApplyAsync(GiftCardRules.Reserve(_cardId, S, hold, await ClockAsync()));
     }
 
+    public async Task<GiftCardAnswer> HoldForRefundAsync(GiftCardHold hold)
+    {
+        ArgumentNullException.ThrowIfNull(hold);
+        await ExpireIfDueAsync();
+        return await ApplyAsync(GiftCardRules.HoldForRefund(_cardId, S, hold, await ClockAsync()));
+    }
+
     public async Task<GiftCardAnswer> CommitAsync(string operationId) => await ApplyAsync(GiftCardRules.Commit(_cardId, S, operationId, await ClockAsync()));
 
     public async Task<GiftCardAnswer> ReleaseAsync(string operationId) => await ApplyAsync(GiftCardRules.Release(_cardId, S, operationId, await ClockAsync()));

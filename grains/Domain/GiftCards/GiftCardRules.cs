@@ -150,25 +150,26 @@ public static class GiftCardRules
             return (Refused(cardId, s, refused), false);
         }
 
+        var lapsed = LapseRefundHolds(s, clock);
         if (s.Holds.ContainsKey(hold.OperationId))
         {
             return (Refused(cardId, s, new Refusal(GiftCardRefusals.OperationConflict,
-                "This operation was already released; a new hold needs a new operation id.", "operationId")), false);
+                "This operation was already released; a new hold needs a new operation id.", "operationId")), lapsed);
         }
 
         if (!hold.Amount.IsPositive)
         {
-            return (Refused(cardId, s, Refusal.Invalid("amount", "A hold must be positive.")), false);
+            return (Refused(cardId, s, Refusal.Invalid("amount", "A hold must be positive.")), lapsed);
         }
 
         if (hold.Amount.Currency != s.Currency)
         {
-            return (Refused(cardId, s, new Refusal(GiftCardRefusals.CurrencyMismatch, $"The card is in {s.Currency}.", "amount")), false);
+            return (Refused(cardId, s, new Refusal(GiftCardRefusals.CurrencyMismatch, $"The card is in {s.Currency}.", "amount")), lapsed);
         }
 
         if (hold.Amount.Amount > s.Available)
         {
-            return (Refused(cardId, s, InsufficientBalance(s, hold.Amount.Amount)), false);
+            return (Refused(cardId, s, InsufficientBalance(s, hold.Amount.Amount)), lapsed);
         }
 
         s.Holds[hold.OperationId] = new GiftCardHoldRecord
@@ -189,6 +190,11 @@ public static class GiftCardRules
             return (Refused(cardId, s, new Refusal(GiftCardRefusals.OperationConflict, "No hold with this operation id.", "operationId")), false);
         }
 
+        if (hold.ForRefund)
+        {
+            return CommitRefund(cardId, s, operationId!, hold, clock);
+        }
+
         switch (hold.State)
         {
             case GiftCardHoldState.Committed:
@@ -203,6 +209,122 @@ public static class GiftCardRules
         SettleStatus(s);
         Add(s, operationId!, "redeem", new Money(-hold.Amount, s.Currency), hold.InvoiceId, hold.ClinicId, hold.By, clock, null, null);
         return (new GiftCardAnswer(View(cardId, s), Amount: new Money(hold.Amount, s.Currency)), true);
+    }
+
+    /// <summary>How long a refund hold waits for its refund to be committed or released before it lets go by itself
+    /// (only a refund interrupted by a crash leaves one: the invoice commits or releases it within its own call).</summary>
+    public static readonly TimeSpan RefundHoldLapse = TimeSpan.FromMinutes(10);
+
+    /// <summary>
+    /// Holds value for a refund of the invoice that sold this card (issue 15 §1 "cancel/void, refund to the original
+    /// tender"): the refund reverses its share of the gift-card liability, so that much must come off the card, or the
+    /// card would stay spendable for money the clinic gave back. Held first (nothing spends it meanwhile, so what the
+    /// refund plans on is what the commit takes), committed after the refund is made; a pending (not yet delivered),
+    /// active or partly spent card can be held, within what is available.
+    /// </summary>
+    public static (GiftCardAnswer Answer, bool Changed) HoldForRefund(Guid cardId, GiftCardState s, GiftCardHold hold, GiftCardClock clock)
+    {
+        ArgumentNullException.ThrowIfNull(hold);
+        var fingerprint = $"refund-hold|{hold.Amount.Amount}|{hold.Amount.Currency}|{hold.InvoiceId:N}";
+        if (Answered(s, hold.OperationId, fingerprint) is { } replay)
+        {
+            return (replay, false);
+        }
+
+        if (CheckOperationId(hold.OperationId) is { } badId)
+        {
+            return (Refused(cardId, s, badId), false);
+        }
+
+        if (!s.Issued)
+        {
+            return (Refused(cardId, s, new Refusal(GiftCardRefusals.NotFound, "No such gift card.")), false);
+        }
+
+        if (hold.InvoiceId is null || s.InvoiceId != hold.InvoiceId)
+        {
+            return (Refused(cardId, s, Refusal.Invalid("invoiceId", "This card was not sold on that invoice.")), false);
+        }
+
+        if (s.Status is GiftCardStatus.Cancelled or GiftCardStatus.Expired || s.ExpiresAt is { } at && at <= clock.At)
+        {
+            return (Refused(cardId, s, NotActive(s)), false);
+        }
+
+        var lapsed = LapseRefundHolds(s, clock);
+        if (s.Holds.ContainsKey(hold.OperationId))
+        {
+            return (Refused(cardId, s, new Refusal(GiftCardRefusals.OperationConflict,
+                "This operation was already released; a new hold needs a new operation id.", "operationId")), lapsed);
+        }
+
+        if (!hold.Amount.IsPositive || hold.Amount.Currency != s.Currency)
+        {
+            return (Refused(cardId, s, Refusal.Invalid("amount", $"A refund hold must be a positive amount in {s.Currency}.")), lapsed);
+        }
+
+        if (hold.Amount.Amount > s.Available)
+        {
+            return (Refused(cardId, s, InsufficientBalance(s, hold.Amount.Amount)), lapsed);
+        }
+
+        s.Holds[hold.OperationId] = new GiftCardHoldRecord
+        {
+            Amount = hold.Amount.Amount, State = GiftCardHoldState.Held, InvoiceId = hold.InvoiceId, ClinicId = hold.ClinicId, By = hold.By,
+            ForRefund = true, HeldAt = clock.At,
+        };
+        Add(s, hold.OperationId, "refund-hold", Money.Zero(s.Currency), hold.InvoiceId, hold.ClinicId, hold.By, clock, null, null);
+        var answer = new GiftCardAnswer(View(cardId, s), Amount: hold.Amount);
+        s.Operations[hold.OperationId] = new GiftCardOperationRecord(fingerprint, answer);
+        return (answer, true);
+    }
+
+    /// <summary>Commits a refund hold: the value leaves the card (the invoice's refund entry debits the gift-card
+    /// liability, so nothing is posted here); a card left at zero is cancelled. A hold that lapsed is taken again if the
+    /// value is still there (the refund was made: the card must follow), else refused for the clinic to see.</summary>
+    private static (GiftCardAnswer Answer, bool Changed) CommitRefund(Guid cardId, GiftCardState s, string operationId, GiftCardHoldRecord hold,
+        GiftCardClock clock)
+    {
+        if (hold.State == GiftCardHoldState.Committed)
+        {
+            return (new GiftCardAnswer(View(cardId, s), Amount: new Money(hold.Amount, s.Currency)), false);
+        }
+
+        if (hold.State == GiftCardHoldState.Released
+            && (s.Status is GiftCardStatus.Cancelled or GiftCardStatus.Expired || hold.Amount > s.Available))
+        {
+            return (Refused(cardId, s, new Refusal(GiftCardRefusals.OperationConflict,
+                $"The refund's hold on this card lapsed and {new Money(hold.Amount, s.Currency)} is no longer on it.", "operationId")), false);
+        }
+
+        hold.State = GiftCardHoldState.Committed;
+        s.Balance -= hold.Amount;
+        if (s.Balance == 0 && s.Status is GiftCardStatus.Active or GiftCardStatus.Pending or GiftCardStatus.Depleted)
+        {
+            s.Status = GiftCardStatus.Cancelled;
+        }
+
+        Add(s, operationId, "refund", new Money(-hold.Amount, s.Currency), hold.InvoiceId, hold.ClinicId, hold.By, clock,
+            "refunded on the invoice that sold it", null);
+        return (new GiftCardAnswer(View(cardId, s), Amount: new Money(hold.Amount, s.Currency)), true);
+    }
+
+    /// <summary>Lets go of refund holds whose refund never came back to commit or release them (a crash midway), so a
+    /// card is not frozen forever. Answers whether anything changed.</summary>
+    public static bool LapseRefundHolds(GiftCardState s, GiftCardClock clock)
+    {
+        var changed = false;
+        foreach (var (operationId, hold) in s.Holds)
+        {
+            if (hold.ForRefund && hold.State == GiftCardHoldState.Held && hold.HeldAt + RefundHoldLapse <= clock.At)
+            {
+                hold.State = GiftCardHoldState.Released;
+                Add(s, operationId, "refund-hold-lapsed", Money.Zero(s.Currency), hold.InvoiceId, hold.ClinicId, hold.By, clock, null, null);
+                changed = true;
+            }
+        }
+
+        return changed;
     }
 
     /// <summary>Gives back a hold, or puts back a spent one (its payment undone, or the tender refunded). Releasing an
@@ -222,8 +344,9 @@ public static class GiftCardRules
         }
 
         var was = hold.State;
-        if (was == GiftCardHoldState.Released)
+        if (was == GiftCardHoldState.Released || hold.ForRefund && was == GiftCardHoldState.Committed)
         {
+            // A refund made is final: the money went back to the purchaser, so its value never returns to the card.
             return (new GiftCardAnswer(View(cardId, s)), false);
         }
 
@@ -320,6 +443,7 @@ public static class GiftCardRules
             return (Refused(cardId, s, Refusal.Invalid("toCardId", "A card cannot transfer to itself.")), null);
         }
 
+        LapseRefundHolds(s, clock); // written with this transfer, or re-derived by the next change if it is refused
         var amount = transfer.Amount ?? new Money(s.Available, s.Currency);
         if (amount.Currency != s.Currency)
         {
@@ -435,10 +559,21 @@ public static class GiftCardRules
             return (Refused(cardId, s, NotActive(s)), false);
         }
 
+        var lapsed = LapseRefundHolds(s, clock);
         if (s.Reserved > 0)
         {
             return (Refused(cardId, s, new Refusal(GiftCardRefusals.NotActive,
-                "A checkout is using this card right now; cancel it once that checkout is finished.")), false);
+                "A checkout or a refund is using this card right now; cancel it once that is finished.")), lapsed);
+        }
+
+        if (cancel.RefundToOriginalTender && s.InvoiceId is { } invoiceId && Math.Min(s.Balance, s.Paid) > 0)
+        {
+            // The sale's money is on the invoice's tenders: only the invoice's refund can give it back, and that refund
+            // takes the value off this card in the same step (HoldForRefund), so nothing is refunded twice or kept spendable.
+            return (Refused(cardId, s, new Refusal(GiftCardRefusals.RefundThroughInvoice,
+                    "This card was sold on an invoice: refund that invoice's payment instead; the refund takes the card's value off it " +
+                    "(and cancels it at zero). To cancel without a refund, send refund: false.", "refund")
+                .With("invoiceId", invoiceId)), lapsed);
         }
 
         if (string.IsNullOrWhiteSpace(cancel.Reason))
@@ -486,10 +621,15 @@ public static class GiftCardRules
     /// tries again later). Answers whether anything changed.</summary>
     public static bool Expire(Guid cardId, GiftCardState s, GiftCardClock clock)
     {
-        if (!s.Issued || s.ExpiresAt is not { } at || at > clock.At || s.Status is GiftCardStatus.Cancelled or GiftCardStatus.Expired
-            || s.Reserved > 0)
+        if (!s.Issued || s.ExpiresAt is not { } at || at > clock.At || s.Status is GiftCardStatus.Cancelled or GiftCardStatus.Expired)
         {
             return false;
+        }
+
+        var lapsed = LapseRefundHolds(s, clock);
+        if (s.Reserved > 0)
+        {
+            return lapsed;
         }
 
         var left = s.Balance;

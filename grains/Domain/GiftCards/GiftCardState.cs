@@ -22,6 +22,13 @@ public sealed class GiftCardHoldRecord
     [Id(2)] public Guid? InvoiceId { get; set; }
     [Id(3)] public Guid ClinicId { get; set; }
     [Id(4)] public Guid By { get; set; }
+
+    /// <summary>A refund of the invoice that sold the card holds this (GiftCardRules.HoldForRefund): committed, it is
+    /// taken off the card as a refund, never put back.</summary>
+    [Id(5)] public bool ForRefund { get; set; }
+
+    /// <summary>When a refund hold was taken (it lapses after GiftCardRules.RefundHoldLapse).</summary>
+    [Id(6)] public DateTimeOffset HeldAt { get; set; }
 }
 
 /// <summary>An operation already answered: what it asked (to tell a replay from another request under the same id)

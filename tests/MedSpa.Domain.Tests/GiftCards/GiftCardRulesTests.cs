@@ -136,4 +136,58 @@ public class GiftCardRulesTests
         Assert.Equal(10000, entry.TotalDebits("USD"));
         Assert.False(GiftCardRules.Expire(Card, s, Clock));
     }
+
+    [Fact]
+    public void A_refund_hold_keeps_its_value_from_checkouts_and_its_commit_takes_it_off_for_good()
+    {
+        var invoice = Guid.NewGuid();
+        var s = Issued(10000);
+        s.InvoiceId = invoice;
+        var (held, _) = GiftCardRules.HoldForRefund(Card, s, new GiftCardHold("refund-1", Usd(10000), invoice, Clinic, Staff), Clock);
+        Assert.Null(held.Refusal);
+        var (spend, _) = GiftCardRules.Reserve(Card, s, new GiftCardHold("desk", Usd(100), null, Clinic, Staff), Clock);
+        Assert.Equal(GiftCardRefusals.InsufficientBalance, spend.Refusal?.Code);
+
+        var (committed, _) = GiftCardRules.Commit(Card, s, "refund-1", Clock);
+        Assert.Null(committed.Refusal);
+        Assert.Equal(0, s.Balance);
+        Assert.Equal(GiftCardStatus.Cancelled, s.Status);
+        GiftCardRules.Release(Card, s, "refund-1", Clock); // a late release of a refund made puts nothing back
+        Assert.Equal(0, s.Balance);
+        Assert.Equal(GiftCardStatus.Cancelled, s.Status);
+    }
+
+    [Fact]
+    public void A_refund_hold_is_refused_for_another_invoice_and_lapses_if_its_refund_never_comes_back()
+    {
+        var invoice = Guid.NewGuid();
+        var s = Issued(10000);
+        s.InvoiceId = invoice;
+        var (other, _) = GiftCardRules.HoldForRefund(Card, s, new GiftCardHold("r", Usd(100), Guid.NewGuid(), Clinic, Staff), Clock);
+        Assert.Equal("invoiceId", other.Refusal?.Field);
+
+        GiftCardRules.HoldForRefund(Card, s, new GiftCardHold("r2", Usd(6000), invoice, Clinic, Staff), Clock);
+        Assert.Equal(4000, s.Available);
+        var later = Clock with { At = Clock.At + GiftCardRules.RefundHoldLapse };
+        var (spend, _) = GiftCardRules.Reserve(Card, s, new GiftCardHold("desk", Usd(9000), null, Clinic, Staff), later);
+        Assert.Null(spend.Refusal);
+
+        // The refund commits after its hold lapsed and the value was spent meanwhile: refused, nothing taken twice.
+        var (late, _) = GiftCardRules.Commit(Card, s, "r2", later);
+        Assert.Equal(GiftCardRefusals.OperationConflict, late.Refusal?.Code);
+        Assert.Equal(10000, s.Balance);
+    }
+
+    [Fact]
+    public void A_card_sold_on_an_invoice_cannot_be_cancelled_with_a_refund_at_the_card()
+    {
+        var s = Issued(10000);
+        s.InvoiceId = Guid.NewGuid();
+        var (refused, _) = GiftCardRules.Cancel(Card, s, new GiftCardCancel("c", "asked", true, Staff), Clock);
+        Assert.Equal(GiftCardRefusals.RefundThroughInvoice, refused.Refusal?.Code);
+        Assert.Equal(GiftCardStatus.Active, s.Status);
+        var (written, _) = GiftCardRules.Cancel(Card, s, new GiftCardCancel("c2", "lost", false, Staff), Clock);
+        Assert.Null(written.Refusal);
+        Assert.Equal(GiftCardStatus.Cancelled, s.Status);
+    }
 }
