@@ -284,14 +284,3 @@ public static class ChartRules
     private static ChartOutcome Changed(TreatmentChart chart, ChartActor actor, ChartPoint? before, ChartPoint? after) =>
         new(chart with { Version = chart.Version + 1, UpdatedAt = actor.At }, null, before, after);
 }
-
-/// <summary>Totals of a patient's charts (history): units and millilitres per zone and per product.</summary>
-public static class ChartTotals
-{
-    public static ImmutableArray<(string Zone, decimal Units, decimal VolumeMl)> PerZone(IEnumerable<ChartPoint> points) =>
-    [
-        .. points.GroupBy(p => p.Zone, StringComparer.OrdinalIgnoreCase)
-            .Select(g => (g.First().Zone, g.Sum(p => p.Units ?? 0m), g.Sum(p => p.VolumeMl ?? 0m)))
-            .OrderBy(t => t.Item1, StringComparer.Ordinal),
-    ];
-}
