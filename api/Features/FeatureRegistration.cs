@@ -3,6 +3,7 @@ using MedSpa.Api.Features.Auth;
 using MedSpa.Api.Features.Board.Flow;
 using MedSpa.Api.Features.Board.Live;
 using MedSpa.Api.Features.Catalog;
+using MedSpa.Api.Features.Charts;
 using MedSpa.Api.Features.Clinics;
 using MedSpa.Api.Features.Cluster;
 using MedSpa.Api.Features.Demo;
@@ -80,6 +81,10 @@ public static class FeatureRegistration
         api.MapGiftCardDeliveryApi();
         api.MapCorporateOrdersApi();
         api.MapInventoryApi();
+        api.MapChartsApi();
+        api.MapRecallApi();
+        api.MapChartHistoryApi();
+        api.MapChartBillingApi();
         return app;
     }
 }

@@ -1,6 +1,7 @@
 using System.Collections.Frozen;
 using MedSpa.GrainInterfaces;
 using MedSpa.GrainInterfaces.Board;
+using MedSpa.GrainInterfaces.Charts;
 using MedSpa.GrainInterfaces.Checkout;
 using MedSpa.GrainInterfaces.GiftCards;
 using MedSpa.GrainInterfaces.Inventory;
@@ -86,6 +87,16 @@ public static class Refusals
         [InventoryRefusals.OperationConflict] = (StatusCodes.Status409Conflict, "Conflict."),
         [InventoryRefusals.LotConflict] = (StatusCodes.Status409Conflict, "Conflict."),
         [InventoryRefusals.Unavailable] = (StatusCodes.Status503ServiceUnavailable, "The inventory is unavailable."),
+        // The treatment chart (grain-interfaces/Charts/ITreatmentChartGrain.cs, ChartRefusals).
+        [ChartRefusals.PointConflict] = (StatusCodes.Status409Conflict, "The chart changed meanwhile."),
+        [ChartRefusals.PointNotFound] = (StatusCodes.Status404NotFound, "Not found."),
+        [ChartRefusals.OperationConflict] = (StatusCodes.Status409Conflict, "Conflict."),
+        [ChartRefusals.NotEditable] = (StatusCodes.Status409Conflict, "The chart cannot be changed now."),
+        [ChartRefusals.LotUnusable] = (StatusCodes.Status422UnprocessableEntity, "The lot cannot be used."),
+        [ChartRefusals.InvoiceNotDraft] = (StatusCodes.Status409Conflict, "The invoice cannot be changed."),
+        [ChartRefusals.AdjustmentNotAllowed] = (StatusCodes.Status403Forbidden, "Not allowed."),
+        [ChartRefusals.ProductUnavailable] = (StatusCodes.Status409Conflict, "Conflict."),
+        [ChartRefusals.InventoryUnavailable] = (StatusCodes.Status503ServiceUnavailable, "Inventory is unavailable."),
 
         // Memberships (grain-interfaces/Memberships/IMembershipGrain.cs, MembershipRefusals).
         [MembershipRefusals.NotFound] = (StatusCodes.Status404NotFound, "Not found."),

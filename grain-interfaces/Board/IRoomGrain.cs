@@ -15,6 +15,10 @@ public interface IRoomGrain : IGrainWithStringKey
     /// <summary>The occupant's visit moved on (started, documenting, ready, completed → turnover). Idempotent per version.</summary>
     Task ApplyVisitAsync(VisitState visit);
 
+    /// <summary>The treatment chart of <paramref name="visitId"/> is doing <paramref name="activity"/> (injection, notes,
+    /// review): shown on the card while that visit is the occupant; ignored for a visit not in this room. Idempotent.</summary>
+    Task SetActivityAsync(Guid visitId, string? activity);
+
     Task<RoomCommandResult> MarkCleanAsync(ChangeContext context);
 
     Task<RoomCommandResult> TakeOutOfServiceAsync(string? reason, ChangeContext context);

@@ -52,4 +52,6 @@ public sealed record RoomCard(
     [property: Id(11)] bool Overdue,
     [property: Id(12)] DateTimeOffset? Since,
     [property: Id(13)] string? OutOfServiceReason,
-    [property: Id(14)] DateTimeOffset AsOf) : BoardEventData;
+    [property: Id(14)] DateTimeOffset AsOf,
+    // What the treatment chart of the visit in the room is doing now: injection, notes or review (issue 16).
+    [property: Id(15)] string? Activity = null) : BoardEventData;

@@ -18,6 +18,9 @@ public sealed record RoomGrainState : IBoardViewState<RoomGrainState>
     [Id(3)] public long PublishedRevision { get; init; }
     /// <summary>Archived through the rooms API: off the board, and every command answers not found.</summary>
     [Id(4)] public bool Archived { get; init; }
+    /// <summary>The chart activity of <see cref="ActivityVisitId"/> (injection, notes, review), shown while it is the occupant.</summary>
+    [Id(5)] public Guid? ActivityVisitId { get; init; }
+    [Id(6)] public string? Activity { get; init; }
 
     public RoomGrainState WithRevisions(long revision, long publishedRevision) =>
         this with { Revision = revision, PublishedRevision = publishedRevision };
@@ -132,6 +135,23 @@ public sealed class RoomGrain(
         await _view.SaveAsync(store.State with { Occupant = visit });
     }
 
+    public async Task SetActivityAsync(Guid visitId, string? activity)
+    {
+        if (Gone || store.State.Room!.CurrentVisitId != visitId)
+        {
+            // Not (or no longer) this room's patient: the chart of a visit elsewhere does not paint this card.
+            return;
+        }
+
+        if (store.State.ActivityVisitId == visitId && store.State.Activity == activity)
+        {
+            await _view.CatchUpAsync();
+            return;
+        }
+
+        await _view.SaveAsync(store.State with { ActivityVisitId = visitId, Activity = activity });
+    }
+
     public Task<RoomCommandResult> MarkCleanAsync(ChangeContext context) =>
         ChangeAsync(room => RoomRules.MarkClean(room, context));
 
@@ -207,6 +227,7 @@ public sealed class RoomGrain(
     {
         var state = store.State;
         var occupant = state.Occupant is { } visit && visit.VisitId == state.Room!.CurrentVisitId ? visit : null;
-        return RoomRules.Card(state.Room!, occupant, _display, time.GetUtcNow());
+        var card = RoomRules.Card(state.Room!, occupant, _display, time.GetUtcNow());
+        return card.VisitId is { } shown && shown == state.ActivityVisitId ? card with { Activity = state.Activity } : card;
     }
 }

@@ -21,5 +21,6 @@ public static class PackagesHosting
         GiftCards.GiftCardDeliveryHosting.AddMedSpaGiftCardDelivery(services);
         services.TryAddSingleton<MedSpa.Grains.GiftCards.ICorporateOrderStore, GiftCards.PostgresCorporateOrderStore>();
         Inventory.InventoryHosting.AddMedSpaInventory(services);
+        Charts.ChartsHosting.AddMedSpaCharts(services);
     }
 }

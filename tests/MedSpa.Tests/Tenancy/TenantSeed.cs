@@ -165,6 +165,18 @@ public sealed record TenantSeed(TestTenant Tenant)
             INSERT INTO inventory_recalls (tenant_id, product_id, lot_number) VALUES (@TenantId, @MembershipPlanId, 'SEED0');
             INSERT INTO inventory_settings (tenant_id, clinic_id, product_id, low_stock_threshold, version)
             VALUES (@TenantId, @ClinicId, @MembershipPlanId, 50, 1);
+            INSERT INTO treatment_charts (tenant_id, visit_id, clinic_id, patient_id, status, version, visit_date, created_at, updated_at)
+            VALUES (@TenantId, @InvoiceId, @ClinicId, @PatientId, 'in-progress', 1, now(), now(), now());
+            INSERT INTO chart_points (tenant_id, visit_id, point_id, clinic_id, patient_id, visit_date, zone, x, y, product_id, product_name,
+                                      product_kind, lot_number, units, version)
+            VALUES (@TenantId, @InvoiceId, gen_random_uuid(), @ClinicId, @PatientId, now(), 'forehead', 50, 40, gen_random_uuid(), 'Seed toxin',
+                    'neurotoxin', 'SEED-' || @Suffix, 4, 1);
+            INSERT INTO chart_zones (tenant_id, clinic_id, name, kind, default_units, position) VALUES (@TenantId, @ClinicId, 'forehead', 'toxin', 20, 0)
+            ON CONFLICT DO NOTHING;
+            INSERT INTO chart_recall_notices (tenant_id, recall_key, patient_id, email, sent_by)
+            VALUES (@TenantId, 'lot:SEED-' || @Suffix, @PatientId, 'seed@example.com', @UserId);
+            INSERT INTO chart_billing_adjustments (tenant_id, visit_id, product_id, lot_number, syringes, adjusted_by)
+            VALUES (@TenantId, @InvoiceId, gen_random_uuid(), 'SEED-' || @Suffix, 0.5, @UserId);
             """,
             args);
     }

@@ -1,0 +1,46 @@
+using MedSpa.GrainInterfaces;
+using MedSpa.GrainInterfaces.Charts;
+
+namespace MedSpa.Grains.Charts;
+
+/// <summary>
+/// The SQL copy of a chart (treatment_charts + chart_points), written after the grain's state is durable. It is what
+/// recall and patient history query. Idempotent and monotonic: a chart version at or below the stored one changes
+/// nothing, so a replay or a late retry never moves the rows back.
+/// </summary>
+public interface IChartStore
+{
+    Task ProjectAsync(Guid tenantId, TreatmentChart chart);
+
+    /// <summary>An active product of the tenant as a point snapshots it, or null.</summary>
+    Task<ChartProduct?> ProductAsync(Guid tenantId, Guid productId);
+}
+
+/// <summary>
+/// What the chart asks of inventory: may this lot be used here, take product out for a point, put it back. Every
+/// use is keyed by an operation id derived from the point and its version, so a retry never deducts twice.
+/// </summary>
+public interface IChartInventory
+{
+    /// <summary>Null when the lot may be charted at this clinic; otherwise why not (<see cref="ChartRefusals.LotUnusable"/>).</summary>
+    Task<Refusal?> CheckLotAsync(Guid tenantId, Guid clinicId, Guid productId, string lotNumber, decimal quantity);
+
+    /// <summary>Deducts what a point used; true once inventory has recorded it (also on a repeat of the same id).</summary>
+    Task<bool> UseAsync(Guid tenantId, Guid clinicId, ChartInventoryMove move);
+
+    /// <summary>Puts back what the use <paramref name="useOperationId"/> took; true once recorded (also on a repeat).</summary>
+    Task<bool> ReturnAsync(Guid tenantId, Guid clinicId, Guid productId, string useOperationId);
+}
+
+/// <summary>One pending inventory move of the chart's outbox: a use (quantity > 0) or the return of an earlier use.</summary>
+[GenerateSerializer, Immutable, Alias("medspa.charts.inventory-move.v1")]
+public sealed record ChartInventoryMove(
+    [property: Id(0)] string OperationId,
+    [property: Id(1)] bool IsReturn,
+    [property: Id(2)] Guid ProductId,
+    [property: Id(3)] string LotNumber,
+    [property: Id(4)] decimal Quantity,
+    [property: Id(5)] Guid VisitId,
+    [property: Id(6)] Guid PointId,
+    [property: Id(7)] Guid? ProviderId,
+    [property: Id(8)] Guid PatientId);

@@ -1,0 +1,317 @@
+using System.Collections.Immutable;
+using MedSpa.GrainInterfaces;
+using MedSpa.GrainInterfaces.Board;
+using MedSpa.GrainInterfaces.Charts;
+using MedSpa.Grains.Board;
+using MedSpa.Grains.Domain.Charts;
+using Microsoft.Extensions.Logging;
+
+namespace MedSpa.Grains.Charts;
+
+/// <summary>An operation already applied: what it asked (to tell a retry from a reused id) and the chart version it made.</summary>
+[GenerateSerializer, Immutable, Alias("medspa.charts.applied-operation.v1")]
+public sealed record AppliedChartOperation(
+    [property: Id(0)] string Fingerprint,
+    [property: Id(1)] long ChartVersion);
+
+[GenerateSerializer, Alias("medspa.charts.grain-state.v1")]
+public sealed record TreatmentChartGrainState
+{
+    [Id(0)] public TreatmentChart? Chart { get; init; }
+    [Id(1)] public ImmutableDictionary<string, AppliedChartOperation> Operations { get; init; } =
+        ImmutableDictionary<string, AppliedChartOperation>.Empty;
+    /// <summary>Board events not yet confirmed delivered (at least once; the board tolerates a repeat).</summary>
+    [Id(2)] public ImmutableList<BoardChange> UndeliveredBoard { get; init; } = [];
+    /// <summary>Inventory uses and returns not yet confirmed (each idempotent by its operation id).</summary>
+    [Id(3)] public ImmutableList<ChartInventoryMove> PendingInventory { get; init; } = [];
+    /// <summary>The chart version the SQL rows are known to hold.</summary>
+    [Id(4)] public long ProjectedVersion { get; init; }
+    [Id(5)] public Guid? RoomId { get; init; }
+    /// <summary>The inventory use each point holds now (its operation id), so a change or removal returns exactly it.</summary>
+    [Id(6)] public ImmutableDictionary<Guid, string> PointUses { get; init; } = ImmutableDictionary<Guid, string>.Empty;
+    /// <summary>The chart's activity has not yet been shown on its room's card.</summary>
+    [Id(7)] public bool ActivityPending { get; init; }
+}
+
+/// <summary>
+/// The chart of one visit. Order of work for an operation: replay answer for a known operation id; decide with
+/// ChartRules (nothing written on a refusal); check the lot with inventory; persist the chart together with its
+/// follow-ups (the point of no return); then deliver them: SQL rows for recall and history, inventory moves, board
+/// events. A follow-up that fails is retried on a grain timer and on the next activation, because it is part of the
+/// written state; each one is idempotent.
+/// </summary>
+public sealed class TreatmentChartGrain(
+    [PersistentState("chart", GrainStorage.Name)] IPersistentState<TreatmentChartGrainState> store,
+    IChartStore rows,
+    IChartInventory inventory,
+    IBoardPublisher board,
+    ILogger<TreatmentChartGrain> logger) : Grain, ITreatmentChartGrain
+{
+    private BoardRetry _retry = null!;
+    private Guid _tenantId;
+
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        (_tenantId, _) = TenantKeys.TryParse(this.GetPrimaryKeyString(), out var tenant, out var visit)
+            ? (tenant, visit)
+            : throw new ArgumentException("A chart grain is keyed by tenant and visit.");
+        _retry = new BoardRetry(this, DeliverAsync);
+        if (HasPending(store.State))
+        {
+            await _retry.RunAsync();
+        }
+    }
+
+    public Task<TreatmentChart?> GetAsync() => Task.FromResult(store.State.Chart);
+
+    public async Task<ChartAnswer> ApplyAsync(ChartVisit visit, ChartOperation operation, ChartActor actor)
+    {
+        var state = store.State;
+        var chart = state.Chart ?? ChartRules.NewChart(visit, actor.At);
+        var fingerprint = ChartRules.Fingerprint(operation);
+        if (state.Operations.TryGetValue(operation.OperationId, out var applied))
+        {
+            return applied.Fingerprint == fingerprint
+                ? new ChartAnswer(state.Chart, null, Replayed: true)
+                : new ChartAnswer(state.Chart, new Refusal(ChartRefusals.OperationConflict,
+                    "This operation id was already used for a different change; use a new id.", "operationId"));
+        }
+
+        if (ChartRules.ValidateShape(operation) is { } shape)
+        {
+            return new ChartAnswer(state.Chart, shape);
+        }
+
+        ChartProduct? product = null;
+        if (operation.Point is { } input && operation.Kind is ChartOperationKind.AddPoint or ChartOperationKind.UpdatePoint)
+        {
+            product = await ProductOf(operation, input);
+            if (product is null)
+            {
+                return new ChartAnswer(state.Chart, Refusal.Invalid("productId", "productId does not name an active product."));
+            }
+
+            if (ChartRules.ValidatePoint(input, product) is { } invalid)
+            {
+                return new ChartAnswer(state.Chart, invalid);
+            }
+        }
+
+        var outcome = ChartRules.Apply(chart, operation, product, actor);
+        if (!outcome.Accepted)
+        {
+            return new ChartAnswer(state.Chart, outcome.Refusal);
+        }
+
+        // A lot is checked when a point starts using it or uses more of it (add, another lot/product, a larger dose);
+        // a move or a smaller dose takes nothing new from stock.
+        if (outcome.After is { } after && (outcome.Before is null || outcome.Before.LotNumber != after.LotNumber ||
+                                           outcome.Before.ProductId != after.ProductId || Quantity(outcome.Before) < Quantity(after)))
+        {
+            Refusal? lot;
+            try
+            {
+                // Same lot with more product: only the extra must be in stock (the earlier amount is returned first).
+                var needed = outcome.Before is { } b && b.LotNumber == after.LotNumber && b.ProductId == after.ProductId
+                    ? Quantity(after) - Quantity(b)
+                    : Quantity(after);
+                lot = await inventory.CheckLotAsync(_tenantId, chart.ClinicId, after.ProductId, after.LotNumber, needed);
+            }
+            catch (Exception e) when (e is TimeoutException or OrleansException)
+            {
+                logger.LogWarning(e, "Inventory could not be asked about a lot for a chart");
+                return new ChartAnswer(state.Chart, new Refusal(ChartRefusals.InventoryUnavailable,
+                    "Inventory could not be reached to check the lot; nothing was charted. Try again."));
+            }
+
+            if (lot is not null)
+            {
+                return new ChartAnswer(state.Chart, lot);
+            }
+        }
+
+        var next = outcome.Chart;
+        var (moves, uses) = InventoryMoves(visit, state.PointUses, outcome.Before, outcome.After);
+        var events = BoardEvents(visit, next, operation, outcome.Before, outcome.After, actor.At);
+        store.State = state with
+        {
+            Chart = next,
+            Operations = state.Operations.SetItem(operation.OperationId, new AppliedChartOperation(fingerprint, next.Version)),
+            UndeliveredBoard = state.UndeliveredBoard.AddRange(events),
+            PendingInventory = state.PendingInventory.AddRange(moves),
+            PointUses = uses,
+            ActivityPending = state.ActivityPending || next.Activity != chart.Activity || state.Chart is null,
+            RoomId = visit.RoomId ?? state.RoomId,
+        };
+        await store.WriteStateAsync();
+        await _retry.RunAsync();
+        return new ChartAnswer(next, null);
+    }
+
+    private async Task<ChartProduct?> ProductOf(ChartOperation operation, ChartPointInput input)
+    {
+        // The product is looked up once per point change: name and kind are snapshotted into the point, so a later
+        // rename in the catalog does not rewrite what was charted.
+        var current = operation.PointId is { } id ? store.State.Chart?.Points.FirstOrDefault(p => p.Id == id) : null;
+        if (current is not null && current.ProductId == input.ProductId)
+        {
+            return new ChartProduct(current.ProductId, current.ProductName, current.ProductKind,
+                current.ProductKind == ChartRules.ToxinKind ? "units" : "syringe");
+        }
+
+        return await rows.ProductAsync(_tenantId, input.ProductId);
+    }
+
+    /// <summary>
+    /// What a point change takes from or gives back to inventory: a changed product, lot or quantity returns the
+    /// point's current use and makes a new one (named after the point's new version); a removal returns it.
+    /// </summary>
+    private static (ImmutableArray<ChartInventoryMove> Moves, ImmutableDictionary<Guid, string> Uses) InventoryMoves(
+        ChartVisit visit, ImmutableDictionary<Guid, string> uses, ChartPoint? before, ChartPoint? after)
+    {
+        var changed = before is null || after is null || Quantity(before) != Quantity(after) || before.LotNumber != after.LotNumber ||
+                      before.ProductId != after.ProductId;
+        if (!changed)
+        {
+            return ([], uses);
+        }
+
+        var moves = ImmutableArray.CreateBuilder<ChartInventoryMove>();
+        if (before is not null && uses.TryGetValue(before.Id, out var used))
+        {
+            moves.Add(Move(visit, before, used, isReturn: true));
+            uses = uses.Remove(before.Id);
+        }
+
+        if (after is not null)
+        {
+            var id = UseOperationId(visit.VisitId, after.Id, after.Version);
+            moves.Add(Move(visit, after, id, isReturn: false));
+            uses = uses.SetItem(after.Id, id);
+        }
+
+        return (moves.ToImmutable(), uses);
+    }
+
+    /// <summary>The use of a point at a version has one id forever: a retry re-sends it, inventory records it once.</summary>
+    public static string UseOperationId(Guid visitId, Guid pointId, long pointVersion) => $"chart:{visitId:N}:{pointId:N}:v{pointVersion}";
+
+    private static ChartInventoryMove Move(ChartVisit visit, ChartPoint point, string operationId, bool isReturn) =>
+        new(operationId, isReturn, point.ProductId, point.LotNumber, Quantity(point),
+            visit.VisitId, point.Id, visit.ProviderId, visit.PatientId);
+
+    private static decimal Quantity(ChartPoint p) => p.Units ?? p.VolumeMl ?? 0m;
+
+    private static ImmutableArray<BoardChange> BoardEvents(
+        ChartVisit visit, TreatmentChart chart, ChartOperation op, ChartPoint? before, ChartPoint? after, DateTimeOffset at)
+    {
+        ChartBoardEvent Data(ChartPoint? p) => new(chart.VisitId, visit.RoomId, visit.ProviderId, chart.Activity, p?.Id, p?.Zone,
+            p?.ProductId, p?.ProductName, p?.LotNumber, p?.Units, p?.VolumeMl, chart.Version, at);
+
+        var events = ImmutableArray.CreateBuilder<BoardChange>();
+        switch (op.Kind)
+        {
+            case ChartOperationKind.AddPoint:
+            case ChartOperationKind.UpdatePoint:
+            case ChartOperationKind.MovePoint:
+                events.Add(new BoardChange(ChartBoardEvents.ZoneDocumented, Data(after)));
+                if (op.Kind != ChartOperationKind.MovePoint)
+                {
+                    events.Add(new BoardChange(ChartBoardEvents.ProductUsed, Data(after)));
+                }
+
+                break;
+            case ChartOperationKind.RemovePoint:
+                events.Add(new BoardChange(ChartBoardEvents.ZoneDocumented, Data(before) with { Units = 0m, VolumeMl = before!.VolumeMl is null ? null : 0m }));
+                break;
+            case ChartOperationKind.UpdateNotes:
+            case ChartOperationKind.SetStatus:
+                events.Add(new BoardChange(ChartBoardEvents.NotesUpdated, Data(null)));
+                break;
+        }
+
+        return events.ToImmutable();
+    }
+
+    private static bool HasPending(TreatmentChartGrainState s) =>
+        s.Chart is not null && (s.ProjectedVersion < s.Chart.Version || !s.UndeliveredBoard.IsEmpty || !s.PendingInventory.IsEmpty ||
+                                (s.ActivityPending && s.RoomId is not null));
+
+    /// <summary>Delivers the follow-ups in order; true when nothing is left pending.</summary>
+    private async Task<bool> DeliverAsync()
+    {
+        var state = store.State;
+        if (state.Chart is not { } chart)
+        {
+            return true;
+        }
+
+        var projected = state.ProjectedVersion;
+        var moves = state.PendingInventory;
+        var events = state.UndeliveredBoard;
+        var activityPending = state.ActivityPending && state.RoomId is not null;
+        try
+        {
+            if (projected < chart.Version)
+            {
+                await rows.ProjectAsync(_tenantId, chart);
+                projected = chart.Version;
+            }
+
+            while (!moves.IsEmpty)
+            {
+                var move = moves[0];
+                var done = move.IsReturn
+                    ? await inventory.ReturnAsync(_tenantId, chart.ClinicId, move.ProductId, move.OperationId)
+                    : await inventory.UseAsync(_tenantId, chart.ClinicId, move);
+                if (!done)
+                {
+                    break;
+                }
+
+                moves = moves.RemoveAt(0);
+            }
+
+            if (activityPending)
+            {
+                await GrainFactory.GetGrain<IRoomGrain>(BoardKeys.For(_tenantId, state.RoomId!.Value)).SetActivityAsync(chart.VisitId, chart.Activity);
+                activityPending = false;
+            }
+
+            if (!events.IsEmpty)
+            {
+                await board.PublishAsync(_tenantId, chart.ClinicId, [.. events]);
+                events = [];
+            }
+        }
+        catch (Exception e)
+        {
+            logger.LogWarning(e, "Delivering a chart's follow-ups failed; retrying");
+        }
+
+        if (projected == state.ProjectedVersion && moves.Count == state.PendingInventory.Count && events.Count == state.UndeliveredBoard.Count
+            && activityPending == (state.ActivityPending && state.RoomId is not null))
+        {
+            return !HasPending(state);
+        }
+
+        // Only what was confirmed is removed; anything added meanwhile (none: timers do not interleave) stays.
+        store.State = state with
+        {
+            ProjectedVersion = projected,
+            PendingInventory = moves,
+            UndeliveredBoard = events,
+            ActivityPending = activityPending,
+        };
+        try
+        {
+            await store.WriteStateAsync();
+        }
+        catch (Exception e)
+        {
+            logger.LogWarning(e, "Recording a chart's delivered follow-ups failed; they will be delivered again (idempotent)");
+        }
+
+        return !HasPending(store.State);
+    }
+}

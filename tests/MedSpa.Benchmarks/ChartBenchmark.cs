@@ -1,0 +1,298 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using Dapper;
+using MedSpa.Api.Features.Auth;
+using MedSpa.Api.Infrastructure;
+using MedSpa.GrainInterfaces;
+using MedSpa.GrainInterfaces.Inventory;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+
+namespace MedSpa.Benchmarks;
+
+// Treatment chart benchmark (issue 16 §6): `./medspa bench chart [--seconds N] [--callers 1,8,32]`.
+//   chart ops — providers chart through the HTTP API, closed loop: each caller repeats add a toxin point → change its
+//               units → remove it (three timed operations, each with its operation id and expected version, each also
+//               a use/return in inventory). "one chart": every caller on the same visit's chart (the single writer's
+//               ceiling); "100 charts": each caller picks one of 100 visits at random per cycle.
+//   recall    — one clinic-year of charts (365 days x 40 treatments x 8 points = 116,800 points) seeded with SQL, then the
+//               recall by lot over HTTP (GET /api/recalls/injectables?lotNumber=...) and the same query alone in SQL,
+//               each 50 times over random lots: p50/p99 (target < 100 ms). Every answer's row count is checked.
+public static class ChartBenchmark
+{
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var seconds = Arg(args, "--seconds", 10);
+        var callers = (ArgText(args, "--callers") ?? "1,8,32").Split(',').Select(c => int.Parse(c, CultureInfo.InvariantCulture)).ToArray();
+        Directory.SetCurrentDirectory(AppContext.BaseDirectory);
+        var adminCs = Environment.GetEnvironmentVariable("MEDSPA_TEST_PG")
+                      ?? throw new InvalidOperationException("MEDSPA_TEST_PG is not set: run through ./medspa bench chart.");
+        var dbName = "bench_" + Guid.NewGuid().ToString("N")[..12];
+        await using (var admin = new NpgsqlConnection(adminCs))
+        {
+            await admin.ExecuteAsync($"CREATE DATABASE \"{dbName}\"");
+        }
+
+        var cs = new NpgsqlConnectionStringBuilder(adminCs) { Database = dbName, MaxPoolSize = 64 }.ConnectionString;
+        var server = new BenchServer(cs, new Dictionary<string, string>());
+        try
+        {
+            server.Start();
+            var tenant = await server.CreateTenantAsync();
+            var world = await SeedWorldAsync(server, tenant);
+            using var handler = new SocketsHttpHandler { MaxConnectionsPerServer = 1000, PooledConnectionLifetime = Timeout.InfiniteTimeSpan };
+            using var http = new HttpClient(handler) { BaseAddress = server.BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
+            http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", world.ProviderToken);
+
+            Console.WriteLine($"# Chart benchmark — {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores, "
+                              + $"{System.Runtime.InteropServices.RuntimeInformation.OSDescription}, .NET {Environment.Version}, "
+                              + $"load average {File.ReadAllText("/proc/loadavg").Split(' ').Take(3).Aggregate((a, b) => a + " " + b)}");
+            Console.WriteLine($"closed loop, {seconds} s per row after a 3 s warm-up; one op = one HTTP call (add, update units or remove a point)");
+            Console.WriteLine();
+            Console.WriteLine("| charts | callers | ops | errors | ops/s | p50 ms | p99 ms |");
+            Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|");
+            await OpsAsync(http, world.Visits.Take(1).ToArray(), world.Botox, 4, TimeSpan.FromSeconds(3));
+            foreach (var (label, visits) in new[] { ("one chart", world.Visits.Take(1).ToArray()), ("100 charts", world.Visits) })
+            {
+                foreach (var c in callers)
+                {
+                    var r = await OpsAsync(http, visits, world.Botox, c, TimeSpan.FromSeconds(seconds));
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"| {label} | {c} | {r.Count} | {r.Errors} | {r.Count / r.Seconds:F1} | {Pct(r.Latencies, 50):F2} | {Pct(r.Latencies, 99):F2} |"));
+                }
+            }
+
+            // Recall over a clinic-year.
+            var seed = Stopwatch.StartNew();
+            await SeedYearAsync(cs, tenant.TenantId, tenant.ClinicId, world.ProviderId, world.Botox, world.Voluma);
+            Console.WriteLine();
+            Console.WriteLine($"recall: 116,800 points seeded in {seed.Elapsed.TotalSeconds:F1} s; 50 queries per row over random lots BTX-0..BTX-11 (1,200 visits each)");
+            Console.WriteLine();
+            Console.WriteLine("| recall by lot | queries | rows per answer | p50 ms | p99 ms | target |");
+            Console.WriteLine("|---|---:|---:|---:|---:|---|");
+            var owner = new HttpClient(handler, disposeHandler: false) { BaseAddress = server.BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
+            owner.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", world.OwnerToken);
+            var random = new Random(16);
+            var httpTimes = new List<double>();
+            var sqlTimes = new List<double>();
+            var rowsOk = true;
+            for (var i = 0; i < 55; i++)
+            {
+                var lot = random.Next(0, 12);
+                const int expected = 30 * 40;
+                var start = Stopwatch.GetTimestamp();
+                var answer = await owner.GetFromJsonAsync<System.Text.Json.JsonElement>($"/api/recalls/injectables?lotNumber=BTX-{lot}");
+                var elapsed = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+                rowsOk &= answer.GetProperty("rows").GetArrayLength() == expected;
+                if (i >= 5) httpTimes.Add(elapsed);
+            }
+
+            var sql = MedSpa.Api.Features.Charts.RecallApi.RecallSql.Replace("/*filter*/", "cp.lot_number = @lotNumber", StringComparison.Ordinal);
+            await using (var conn = new NpgsqlConnection(cs))
+            {
+                await conn.OpenAsync();
+                for (var i = 0; i < 55; i++)
+                {
+                    var lot = random.Next(0, 12);
+                    var start = Stopwatch.GetTimestamp();
+                    var rows = (await conn.QueryAsync(sql, new { tenantId = tenant.TenantId, lotNumber = $"BTX-{lot}" })).Count();
+                    var elapsed = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+                    rowsOk &= rows == 30 * 40;
+                    if (i >= 5) sqlTimes.Add(elapsed);
+                }
+            }
+
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"| HTTP (query + JSON) | {httpTimes.Count} | 1200 | {Pct(httpTimes, 50):F2} | {Pct(httpTimes, 99):F2} | < 100 ms |"));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"| SQL alone | {sqlTimes.Count} | 1200 | {Pct(sqlTimes, 50):F2} | {Pct(sqlTimes, 99):F2} | < 100 ms |"));
+            Console.WriteLine();
+            Console.WriteLine($"Row check {(rowsOk ? "PASSED" : "FAILED")}: every recall answered exactly the lot's 1,200 visits");
+            return rowsOk ? 0 : 1;
+        }
+        finally
+        {
+            await server.DisposeAsync();
+            await using var admin = new NpgsqlConnection(adminCs);
+            NpgsqlConnection.ClearAllPools();
+            await admin.ExecuteAsync($"DROP DATABASE IF EXISTS \"{dbName}\" WITH (FORCE)");
+        }
+    }
+
+    private sealed record ChartWorld(Guid ProviderId, string ProviderToken, string OwnerToken, Guid Botox, Guid Voluma, Guid[] Visits);
+
+    private sealed class OpsResult
+    {
+        public List<double> Latencies { get; } = [];
+        public int Errors;
+        public double Seconds;
+        public int Count => Latencies.Count;
+    }
+
+    /// <summary>Closed loop: each caller repeats add → update → remove on a chart (one of <paramref name="visits"/>).</summary>
+    private static async Task<OpsResult> OpsAsync(HttpClient http, Guid[] visits, Guid botox, int callers, TimeSpan duration)
+    {
+        var result = new OpsResult();
+        var stopAt = Stopwatch.GetTimestamp() + (long)(duration.TotalSeconds * Stopwatch.Frequency);
+        var begin = Stopwatch.GetTimestamp();
+        await Task.WhenAll(Enumerable.Range(0, callers).Select(caller => Task.Run(async () =>
+        {
+            var random = new Random(caller);
+            var latencies = new List<double>(4096);
+            var errors = 0;
+            async Task<bool> TimedAsync(Func<Task<HttpResponseMessage>> call)
+            {
+                var start = Stopwatch.GetTimestamp();
+                try
+                {
+                    using var response = await call();
+                    if (response.StatusCode != HttpStatusCode.OK)
+                    {
+                        errors++;
+                        return false;
+                    }
+
+                    latencies.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+                    return true;
+                }
+                catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+                {
+                    errors++;
+                    return false;
+                }
+            }
+
+            while (Stopwatch.GetTimestamp() < stopAt)
+            {
+                var visit = visits[random.Next(visits.Length)];
+                var point = Guid.NewGuid();
+                var url = $"/api/visits/{visit}/chart/points";
+                if (!await TimedAsync(() => http.PostAsJsonAsync(url, new
+                    {
+                        operationId = Guid.NewGuid().ToString("N"), pointId = point, zone = "forehead", x = 50, y = 30, productId = botox,
+                        lotNumber = "BENCH-1", units = 2,
+                    })))
+                {
+                    continue;
+                }
+
+                await TimedAsync(() => http.PutAsJsonAsync($"{url}/{point}", new
+                {
+                    operationId = Guid.NewGuid().ToString("N"), expectedVersion = 1, zone = "forehead", x = 50, y = 30, productId = botox,
+                    lotNumber = "BENCH-1", units = 2.5,
+                }));
+                await TimedAsync(() => http.DeleteAsync($"{url}/{point}?operationId={Guid.NewGuid():N}&expectedVersion=2"));
+            }
+
+            lock (result)
+            {
+                result.Latencies.AddRange(latencies);
+                result.Errors += errors;
+            }
+        })));
+        result.Seconds = Stopwatch.GetElapsedTime(begin).TotalSeconds;
+        return result;
+    }
+
+    private static async Task<ChartWorld> SeedWorldAsync(BenchServer server, BenchTenant tenant)
+    {
+        var providerId = Guid.NewGuid();
+        var providerUser = Guid.NewGuid();
+        var ownerUser = Guid.NewGuid();
+        var serviceId = Guid.NewGuid();
+        var botox = Guid.NewGuid();
+        var voluma = Guid.NewGuid();
+        await using (var conn = new NpgsqlConnection(server.ConnectionString))
+        {
+            await conn.ExecuteAsync(
+                """
+                INSERT INTO users (tenant_id, id, email, display_name, role, password_hash) VALUES
+                    (@TenantId, @providerUser, @providerEmail, 'Provider', 'provider', '!'),
+                    (@TenantId, @ownerUser, @ownerEmail, 'Owner', 'owner', '!');
+                INSERT INTO user_clinics (tenant_id, user_id, clinic_id) VALUES (@TenantId, @providerUser, @ClinicId);
+                INSERT INTO providers (tenant_id, id, first_name, last_name, display_name, title, color, clinic_ids)
+                VALUES (@TenantId, @providerId, 'Ana', 'Rivera', 'Ana Rivera', 'np', '#7c3aed', ARRAY[@ClinicId]);
+                INSERT INTO services (tenant_id, id, name, category, duration_minutes, price_amount, price_currency, tax_category, income_category)
+                VALUES (@TenantId, @serviceId, 'Botox', 'neurotoxin', 30, 0, 'USD', 'medical', 'injectables');
+                INSERT INTO products (tenant_id, id, name, kind, unit, units_per_package, price_per_unit_amount, price_currency, stability_hours,
+                                      syringe_size_ml, tax_category, income_category)
+                VALUES (@TenantId, @botox, 'Botox Cosmetic', 'neurotoxin', 'units', 100, 1400, 'USD', 24, NULL, 'medical', 'injectables'),
+                       (@TenantId, @voluma, 'Juvederm Voluma XC', 'filler', 'syringe', 1, 85000, 'USD', NULL, 1.0, 'medical', 'injectables');
+                INSERT INTO patients (tenant_id, id, first_name, last_name)
+                SELECT @TenantId, md5(@TenantId::text || 'bp' || i)::uuid, 'Bench', 'Patient ' || i FROM generate_series(0, 99) AS i;
+                INSERT INTO appointments (tenant_id, id, clinic_id, patient_id, provider_id, service_id, starts_at, duration_minutes, ends_at, created_by)
+                SELECT @TenantId, md5(@TenantId::text || 'bv' || i)::uuid, @ClinicId, md5(@TenantId::text || 'bp' || i)::uuid, @providerId, @serviceId,
+                       timestamptz '2030-01-01 09:00+00' + make_interval(hours => i), 30,
+                       timestamptz '2030-01-01 09:00+00' + make_interval(hours => i, mins => 30), @ownerUser
+                FROM generate_series(0, 99) AS i;
+                """,
+                new
+                {
+                    tenant.TenantId, tenant.ClinicId, providerId, providerUser, ownerUser, serviceId, botox, voluma,
+                    providerEmail = $"p-{providerUser:N}@example.test", ownerEmail = $"o-{ownerUser:N}@example.test",
+                });
+        }
+
+        var received = await server.Grains.GetGrain<IInventoryGrain>(InventoryKeys.For(tenant.TenantId, tenant.ClinicId, botox)).ReceiveLotAsync(
+            new ReceiveLot("bench-lot", "BENCH-1", new DateOnly(2035, 1, 1), 1_000_000m, new Money(420, "USD"), "Allergan", ownerUser, DateTimeOffset.UtcNow));
+        if (received.Refused) throw new InvalidOperationException("The bench lot was refused: " + received.Refusal!.Message);
+        var issuer = server.Services.GetRequiredService<AccessTokenIssuer>();
+        var (providerToken, _) = issuer.Issue(new TokenSubject(providerUser, tenant.TenantId, Roles.Provider, "p@example.test", "Provider",
+            [tenant.ClinicId], Guid.NewGuid()));
+        var (ownerToken, _) = issuer.Issue(new TokenSubject(ownerUser, tenant.TenantId, Roles.Owner, "o@example.test", "Owner", [tenant.ClinicId], Guid.NewGuid()));
+        Guid[] visits;
+        await using (var conn = new NpgsqlConnection(server.ConnectionString))
+        {
+            visits = [.. await conn.QueryAsync<Guid>("SELECT id FROM appointments WHERE tenant_id = @TenantId ORDER BY starts_at", new { tenant.TenantId })];
+        }
+
+        return new ChartWorld(providerId, providerToken, ownerToken, botox, voluma, visits);
+    }
+
+    /// <summary>The clinic-year of the tests (tests/MedSpa.Tests/Charts/RecallTests.cs, ChartYear), written with SQL.</summary>
+    private static async Task SeedYearAsync(string cs, Guid tenantId, Guid clinicId, Guid providerId, Guid botox, Guid voluma)
+    {
+        await using var conn = new NpgsqlConnection(cs);
+        await conn.ExecuteAsync(
+            """
+            INSERT INTO patients (tenant_id, id, first_name, last_name, email)
+            SELECT @tenantId, md5(@tenantId::text || 'patient' || i)::uuid, 'Patient', 'No ' || i, 'p' || i || '@patients.example'
+            FROM generate_series(0, 1999) AS i;
+            INSERT INTO treatment_charts (tenant_id, visit_id, clinic_id, patient_id, provider_id, status, version, visit_date, created_at, updated_at)
+            SELECT @tenantId, md5(@tenantId::text || 'visit' || d || '/' || t)::uuid, @clinicId,
+                   md5(@tenantId::text || 'patient' || ((d * 40 + t) % 2000))::uuid, @providerId, 'ready-for-review', 8,
+                   timestamptz '2025-01-01 00:00+00' + make_interval(days => d, hours => 14 + t / 6), now(), now()
+            FROM generate_series(0, 364) AS d, generate_series(0, 39) AS t;
+            INSERT INTO chart_points (tenant_id, visit_id, point_id, clinic_id, patient_id, provider_id, visit_date, zone, x, y, product_id,
+                                      product_name, product_kind, lot_number, units, volume_ml, version)
+            SELECT c.tenant_id, c.visit_id, md5(c.visit_id::text || k)::uuid, c.clinic_id, c.patient_id, c.provider_id, c.visit_date,
+                   'zone ' || k, 10 + k, 20 + k, CASE WHEN k < 6 THEN @botox ELSE @voluma END,
+                   CASE WHEN k < 6 THEN 'Botox Cosmetic' ELSE 'Juvederm Voluma XC' END, CASE WHEN k < 6 THEN 'neurotoxin' ELSE 'filler' END,
+                   CASE WHEN k < 6 THEN 'BTX-' || (((c.visit_date AT TIME ZONE 'UTC')::date - DATE '2025-01-01') / 30)
+                        ELSE 'VOL-' || (((c.visit_date AT TIME ZONE 'UTC')::date - DATE '2025-01-01') / 60) END,
+                   CASE WHEN k < 6 THEN 4 END, CASE WHEN k >= 6 THEN 0.5 END, 1
+            FROM treatment_charts c, generate_series(0, 7) AS k
+            WHERE c.tenant_id = @tenantId AND c.visit_date < timestamptz '2026-01-01 00:00+00';
+            ANALYZE chart_points;
+            """, new { tenantId, clinicId, providerId, botox, voluma }, commandTimeout: 600);
+    }
+
+    private static double Pct(List<double> values, int p)
+    {
+        if (values.Count == 0) return 0;
+        var sorted = values.Order().ToList();
+        return sorted[Math.Clamp((int)Math.Ceiling(p / 100.0 * sorted.Count) - 1, 0, sorted.Count - 1)];
+    }
+
+    private static int Arg(string[] args, string name, int fallback) =>
+        ArgText(args, name) is { } text ? int.Parse(text, CultureInfo.InvariantCulture) : fallback;
+
+    private static string? ArgText(string[] args, string name)
+    {
+        var i = Array.IndexOf(args, name);
+        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+    }
+}
