@@ -42,6 +42,7 @@ public static class FeatureRegistration
         builder.AddMedSpaReceiptsFeature();
         builder.AddMedSpaGiftCards();
         MedSpa.Silo.GiftCards.GiftCardDeliveryHosting.AddMedSpaGiftCardDelivery(builder.Services); // also in client mode (no co-hosted silo)
+        MedSpa.Silo.Notifications.NotificationsHosting.AddMedSpaNotifications(builder.Services); // patient messaging (issue 18 §2)
         return builder;
     }
 
@@ -78,6 +79,8 @@ public static class FeatureRegistration
         api.MapGiftCardsApi();
         api.MapGiftCardDeliveryApi();
         api.MapCorporateOrdersApi();
+        api.MapPatientMessagesApi();
+        api.MapTwilioWebhookApi();
         return app;
     }
 }

@@ -153,6 +153,10 @@ public sealed record TenantSeed(TestTenant Tenant)
             VALUES (@TenantId, @InvoiceId, @ClinicId, 'placed', 'Seed Corp', 'Seed', 'seed@example.com', 'standard', 'USD', 10000, 0, 0, 1, @UserId);
             INSERT INTO corporate_gift_card_order_rows (tenant_id, order_id, row_number, recipient_name, recipient_email, amount, bonus, card_id)
             VALUES (@TenantId, @InvoiceId, 1, 'Seed', 'seed@example.com', 10000, 0, gen_random_uuid());
+            INSERT INTO notification_messages (tenant_id, id, clinic_id, patient_id, channel, purpose, kind, to_address, body, status)
+            VALUES (@TenantId, gen_random_uuid(), @ClinicId, @PatientId, 'sms', 'transactional', 'message', '+15550100', 'Seed', 'sent');
+            INSERT INTO notification_opt_outs (tenant_id, patient_id, channel, source)
+            VALUES (@TenantId, @PatientId, 'sms', 'staff');
             """,
             args);
     }
