@@ -81,6 +81,7 @@ public static class FeatureRegistration
         api.MapCorporateOrdersApi();
         api.MapPatientMessagesApi();
         api.MapTwilioWebhookApi();
+        api.MapUnsubscribeApi();
         return app;
     }
 }

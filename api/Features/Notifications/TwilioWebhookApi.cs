@@ -27,6 +27,12 @@ public static class TwilioWebhookApi
     public static readonly IReadOnlySet<string> OptInKeywords = new HashSet<string>(StringComparer.OrdinalIgnoreCase)
         { "START", "YES", "UNSTOP", "OPTIN" };
 
+    /// <summary>"C" (the reminder says "reply C to confirm") confirms the patient's next appointment.</summary>
+    public static readonly IReadOnlySet<string> ConfirmKeywords = new HashSet<string>(StringComparer.OrdinalIgnoreCase) { "C", "CONFIRM" };
+
+    /// <summary>The device id board events of an SMS confirmation carry.</summary>
+    public const string SmsDevice = "sms:twilio";
+
     private const int MaxFormBytes = 64 * 1024;
 
     public static IEndpointRouteBuilder MapTwilioWebhookApi(this IEndpointRouteBuilder app)
@@ -72,7 +78,8 @@ public static class TwilioWebhookApi
     }
 
     private static async Task<Results<ContentHttpResult, ProblemHttpResult>> Inbound(
-        Guid tenantId, HttpContext http, IOptions<TwilioOptions> options, NpgsqlDataSource db, ILoggerFactory logs, CancellationToken ct)
+        Guid tenantId, HttpContext http, IOptions<TwilioOptions> options, NpgsqlDataSource db, IGrainFactory grains, TimeProvider time,
+        ILoggerFactory logs, CancellationToken ct)
     {
         var (form, problem) = await VerifiedFormAsync(http, options.Value, ct);
         if (problem is not null)
@@ -111,8 +118,46 @@ public static class TwilioWebhookApi
                 optOut ? "opt-out" : "opt-in", PhoneMask.Mask(from), changed, optOut ? "out" : "back in");
         }
 
+        if (key.Length >= 7 && ConfirmKeywords.Contains(keyword))
+        {
+            await ConfirmNextAppointmentAsync(tenantId, key, db, grains, time, logs, ct);
+        }
+
         // An empty TwiML answer: Twilio itself sends the carrier-mandated STOP/START confirmations.
         return TypedResults.Content("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response></Response>", "text/xml");
+    }
+
+    /// <summary>
+    /// The next scheduled (not yet confirmed) appointment of a patient with this number, confirmed through its visit
+    /// grain as the front desk's confirm is, so the board and the appointment row follow. A number shared by several
+    /// patients confirms the earliest of their appointments; no appointment ahead changes nothing.
+    /// </summary>
+    private static async Task ConfirmNextAppointmentAsync(
+        Guid tenantId, string key, NpgsqlDataSource db, IGrainFactory grains, TimeProvider time, ILoggerFactory logs, CancellationToken ct)
+    {
+        Guid? appointmentId;
+        await using (var conn = await db.OpenTenantConnectionAsync(tenantId, ct))
+        {
+            appointmentId = await conn.QueryFirstOrDefaultAsync<Guid?>(new CommandDefinition(
+                """
+                SELECT a.id FROM appointments a
+                JOIN patients p ON p.tenant_id = a.tenant_id AND p.id = a.patient_id
+                WHERE a.tenant_id = @tenantId AND right(p.phone_digits, 10) = @key AND a.status = 'scheduled' AND a.starts_at > @now
+                ORDER BY a.starts_at, a.id LIMIT 1
+                """,
+                new { tenantId, key, now = time.GetUtcNow() }, cancellationToken: ct));
+        }
+
+        var log = logs.CreateLogger(typeof(TwilioWebhookApi));
+        if (appointmentId is not { } id)
+        {
+            log.LogInformation("Inbound confirmation with no scheduled appointment ahead");
+            return;
+        }
+
+        var result = await grains.GetGrain<MedSpa.GrainInterfaces.Board.IVisitGrain>(MedSpa.GrainInterfaces.Board.BoardKeys.For(tenantId, id))
+            .ExecuteAsync(MedSpa.GrainInterfaces.Board.VisitCommand.Confirm(), new MedSpa.GrainInterfaces.Board.ChangeContext(Guid.Empty, SmsDevice, time.GetUtcNow()));
+        log.LogInformation("Inbound confirmation of appointment {AppointmentId}: {Outcome}", id, result.Refusal?.Code ?? "confirmed");
     }
 
     /// <summary>The form fields when the signature verifies; otherwise the problem to answer (nothing is read further).</summary>

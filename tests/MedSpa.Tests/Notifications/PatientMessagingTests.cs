@@ -1,7 +1,14 @@
 using System.Net;
 using System.Text.Json;
+using MedSpa.Api.Features.Auth;
+using MedSpa.Api.Features.Notifications;
 using MedSpa.Silo.Notifications;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using Dapper;
+using MedSpa.Tests.Board.Flow;
 using MedSpa.Tests.Checkout;
+using Npgsql;
 using MedSpa.Tests.TestHost;
 
 namespace MedSpa.Tests.Notifications;
@@ -249,5 +256,59 @@ public sealed class PatientMessagingTests(MessagingApiFactory factory) : IClassF
         using var anonymous = factory.CreateClient();
         using var response = await anonymous.GetAsync($"/api/patients/{patientId}/messages");
         Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+    }
+
+    [Fact]
+    public async Task The_signed_unsubscribe_link_opts_out_of_its_channel_on_post_only()
+    {
+        var (tenant, desk, patientId, _) = await PatientAsync(marketingConsent: true);
+        var auth = factory.Services.GetRequiredService<IOptions<AuthOptions>>().Value;
+        var token = UnsubscribeApi.CreateToken(auth, tenant.TenantId, patientId, "email");
+        using var anonymous = factory.CreateClient();
+
+        // GET (a mail scanner following the link) changes nothing.
+        var described = await anonymous.SendAsync(HttpMethod.Get, $"/api/unsubscribe?token={token}", null);
+        Assert.False(described.GetProperty("optedOut").GetBoolean());
+        await desk.SendAsync(HttpMethod.Post, $"/api/patients/{patientId}/messages",
+            new { channel = "email", body = "Still subscribed", purpose = "marketing" }, HttpStatusCode.Created);
+
+        // A link changed to another patient or channel does not verify.
+        var forged = token.Replace(".email.", ".sms.", StringComparison.Ordinal);
+        var (status, problem) = await anonymous.TrySendAsync(HttpMethod.Post, $"/api/unsubscribe?token={forged}", null);
+        Assert.Equal(HttpStatusCode.Forbidden, status);
+        Assert.Equal("notification_bad_signature", problem.GetProperty("code").GetString());
+
+        var done = await anonymous.SendAsync(HttpMethod.Post, $"/api/unsubscribe?token={token}", null);
+        Assert.True(done.GetProperty("optedOut").GetBoolean());
+        (status, problem) = await desk.TrySendAsync(HttpMethod.Post, $"/api/patients/{patientId}/messages",
+            new { channel = "email", body = "Anything", purpose = "transactional" });
+        Assert.Equal(HttpStatusCode.Conflict, status);
+        Assert.Equal("notification_opted_out", problem.GetProperty("code").GetString());
+        // SMS is another channel: still open.
+        await desk.SendAsync(HttpMethod.Post, $"/api/patients/{patientId}/messages",
+            new { channel = "sms", body = "Your appointment", clinicId = tenant.ClinicId }, HttpStatusCode.Created);
+    }
+
+    [Fact]
+    public async Task Replying_C_confirms_the_patients_next_appointment_only()
+    {
+        var world = await FlowWorld.CreateAsync(factory, patients: 1, providers: 1, rooms: 0);
+        var phone = $"(646) 5{Random.Shared.Next(0, 100):D2}-{Random.Shared.Next(0, 10000):D4}";
+        await using (var conn = new NpgsqlConnection(factory.ConnectionString))
+        {
+            await conn.ExecuteAsync("UPDATE patients SET phone = @phone WHERE tenant_id = @TenantId AND id = @id",
+                new { phone, world.TenantId, id = world.Patients[0] });
+        }
+
+        var desk = world.Desk();
+        var next = await world.BookAsync(desk, world.Booking(start: FlowWorld.Day));
+        var later = await world.BookAsync(desk, world.Booking(start: FlowWorld.Day.AddDays(7)));
+
+        Assert.Equal(HttpStatusCode.OK, await TwilioPostsAsync($"/api/webhooks/twilio/{world.TenantId:N}/sms",
+            new() { ["From"] = E164(phone), ["To"] = "+15005550006", ["Body"] = "c", ["MessageSid"] = "SMin3" }));
+
+        // The visit grain writes the appointment row before it answers (as the front desk's confirm does).
+        Assert.Equal("confirmed", await world.SqlStatusAsync(next));
+        Assert.Equal("scheduled", await world.SqlStatusAsync(later));
     }
 }
