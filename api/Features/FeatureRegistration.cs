@@ -82,6 +82,7 @@ public static class FeatureRegistration
         api.MapPatientMessagesApi();
         api.MapTwilioWebhookApi();
         api.MapUnsubscribeApi();
+        api.MapMessageTemplatesApi();
         return app;
     }
 }

@@ -157,6 +157,8 @@ public sealed record TenantSeed(TestTenant Tenant)
             VALUES (@TenantId, gen_random_uuid(), @ClinicId, @PatientId, 'sms', 'transactional', 'message', '+15550100', 'Seed', 'sent');
             INSERT INTO notification_opt_outs (tenant_id, patient_id, channel, source)
             VALUES (@TenantId, @PatientId, 'sms', 'staff');
+            INSERT INTO notification_templates (tenant_id, clinic_id, kind, subject, body)
+            VALUES (@TenantId, @ClinicId, 'receipt', 'Seed', 'Seed {{patient.firstName}}');
             """,
             args);
     }
