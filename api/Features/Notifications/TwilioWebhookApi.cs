@@ -135,28 +135,33 @@ public static class TwilioWebhookApi
     private static async Task ConfirmNextAppointmentAsync(
         Guid tenantId, string key, NpgsqlDataSource db, IGrainFactory grains, TimeProvider time, ILoggerFactory logs, CancellationToken ct)
     {
-        Guid? appointmentId;
+        (Guid AppointmentId, Guid PatientId)? next;
         await using (var conn = await db.OpenTenantConnectionAsync(tenantId, ct))
         {
-            appointmentId = await conn.QueryFirstOrDefaultAsync<Guid?>(new CommandDefinition(
+            next = (await conn.QueryAsync<(Guid AppointmentId, Guid PatientId)>(new CommandDefinition(
                 """
-                SELECT a.id FROM appointments a
+                SELECT a.id, a.patient_id FROM appointments a
                 JOIN patients p ON p.tenant_id = a.tenant_id AND p.id = a.patient_id
                 WHERE a.tenant_id = @tenantId AND right(p.phone_digits, 10) = @key AND a.status = 'scheduled' AND a.starts_at > @now
                 ORDER BY a.starts_at, a.id LIMIT 1
                 """,
-                new { tenantId, key, now = time.GetUtcNow() }, cancellationToken: ct));
+                new { tenantId, key, now = time.GetUtcNow() }, cancellationToken: ct)))
+                .Select(r => ((Guid AppointmentId, Guid PatientId)?)r).FirstOrDefault();
         }
 
         var log = logs.CreateLogger(typeof(TwilioWebhookApi));
-        if (appointmentId is not { } id)
+        if (next is not { } found)
         {
             log.LogInformation("Inbound confirmation with no scheduled appointment ahead");
             return;
         }
 
+        var id = found.AppointmentId;
+        // The patient made this change: their id stands as the change's user (the board's events keep it, with the
+        // device "sms:twilio" saying how it came).
         var result = await grains.GetGrain<MedSpa.GrainInterfaces.Board.IVisitGrain>(MedSpa.GrainInterfaces.Board.BoardKeys.For(tenantId, id))
-            .ExecuteAsync(MedSpa.GrainInterfaces.Board.VisitCommand.Confirm(), new MedSpa.GrainInterfaces.Board.ChangeContext(Guid.Empty, SmsDevice, time.GetUtcNow()));
+            .ExecuteAsync(MedSpa.GrainInterfaces.Board.VisitCommand.Confirm(),
+                new MedSpa.GrainInterfaces.Board.ChangeContext(found.PatientId, SmsDevice, time.GetUtcNow()));
         log.LogInformation("Inbound confirmation of appointment {AppointmentId}: {Outcome}", id, result.Refusal?.Code ?? "confirmed");
     }
 
