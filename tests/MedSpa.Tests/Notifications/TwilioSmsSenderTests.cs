@@ -1,6 +1,8 @@
 using System.Text;
 using MedSpa.Grains.Notifications;
 using MedSpa.Silo.Notifications;
+using MedSpa.Tests.Payments;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace MedSpa.Tests.Notifications;
@@ -134,5 +136,32 @@ public sealed class TwilioSmsSenderTests : IAsyncLifetime
         Assert.Equal("0/KCTR6DLpKmkAf8muzZqo1nDgQ=", signature);
         Assert.True(TwilioSignature.IsValid("12345", "https://mycompany.com/myapp.php?foo=1&bar=2", form, signature));
         Assert.False(TwilioSignature.IsValid("12346", "https://mycompany.com/myapp.php?foo=1&bar=2", form, signature));
+    }
+
+    [Fact]
+    public async Task Logs_show_neither_the_auth_token_nor_the_whole_phone_number()
+    {
+        _twilio.Enqueue(MessagesPath, new CannedAnswer(503, """{"code":20503,"message":"Service unavailable","status":503}"""));
+        _twilio.Enqueue(MessagesPath, new CannedAnswer(201, """{"sid":"SM4444","status":"queued"}"""));
+        _twilio.Enqueue(MessagesPath, new CannedAnswer(400, """{"code":21610,"message":"Attempt to send to unsubscribed recipient","status":400}"""));
+        using var logs = new CapturedLogs();
+        using var loggerFactory = new LoggerFactory([logs]);
+        var sender = new TwilioSmsSender(new HttpClient(), Microsoft.Extensions.Options.Options.Create(new TwilioOptions
+        {
+            AccountSid = Sid, AuthToken = Token, From = "+15005550006", BaseUrl = _twilio.Url, MaxRetries = 2, RetryDelay = TimeSpan.FromMilliseconds(5),
+        }), loggerFactory.CreateLogger<TwilioSmsSender>());
+
+        Assert.True((await sender.SendAsync(new SmsMessage("+12125550101", "Hi"))).Sent);
+        Assert.Equal("21610", (await sender.SendAsync(new SmsMessage("+12125550101", "Hi"))).ErrorCode);
+
+        Assert.True(logs.Entries.Count >= 3); // the retry, the accepted send and the refusal were logged
+        var basic = Convert.ToBase64String(Encoding.UTF8.GetBytes($"{Sid}:{Token}"));
+        Assert.All(logs.Entries, e =>
+        {
+            Assert.DoesNotContain(Token, e.Message, StringComparison.Ordinal);
+            Assert.DoesNotContain(basic, e.Message, StringComparison.Ordinal);
+            Assert.DoesNotContain("2125550101", e.Message, StringComparison.Ordinal);
+        });
+        Assert.Contains(logs.Entries, e => e.Message.Contains("0101", StringComparison.Ordinal));
     }
 }
