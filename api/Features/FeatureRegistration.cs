@@ -44,6 +44,7 @@ public static class FeatureRegistration
         builder.AddMedSpaReceiptsFeature();
         builder.AddMedSpaGiftCards();
         MedSpa.Silo.GiftCards.GiftCardDeliveryHosting.AddMedSpaGiftCardDelivery(builder.Services); // also in client mode (no co-hosted silo)
+        MedSpa.Silo.Notifications.NotificationsHosting.AddMedSpaNotifications(builder.Services); // patient messaging (issue 18 §2)
         return builder;
     }
 
@@ -85,6 +86,10 @@ public static class FeatureRegistration
         api.MapRecallApi();
         api.MapChartHistoryApi();
         api.MapChartBillingApi();
+        api.MapPatientMessagesApi();
+        api.MapTwilioWebhookApi();
+        api.MapUnsubscribeApi();
+        api.MapMessageTemplatesApi();
         return app;
     }
 }

@@ -63,8 +63,13 @@ public static class OpenApiConventions
             + "provider's event webhook."),
         ("Receipts", "Receipt PDFs, emailing them, the public receipt link `/r/{token}`, and each clinic's receipt settings and logo."),
         ("Reports", "What an owner reads: sales, tips and provider figures per clinic and business day."),
+        ("Patient messages",
+            "Messages to patients by email, SMS (Twilio) and push (FCM): a patient's history with delivery status, sending one (opt-outs, "
+            + "marketing consent and rate limits apply), the signed unsubscribe link, and each clinic's message templates."),
         ("Notifications", "Notices for staff, e.g. saved cards about to expire."),
-        ("Webhooks", "Called by outside services (Stripe's payment events, SendGrid's email events), not by front ends; signed requests only."),
+        ("Webhooks",
+            "Called by outside services (Stripe's payment events, SendGrid's email events, Twilio's SMS status and inbound texts), not by "
+            + "front ends; signed requests only."),
         ("Operations",
             "For the platform operator only, who belongs to no organisation (`Operator:Key`): sign-in and the cluster status. Every tenant role "
             + "gets 404."),
@@ -106,6 +111,12 @@ public static class OpenApiConventions
         ["CorporateOrdersApi"] =
             [StatusCodes.Status402PaymentRequired, StatusCodes.Status409Conflict, StatusCodes.Status413PayloadTooLarge,
                 StatusCodes.Status415UnsupportedMediaType, StatusCodes.Status422UnprocessableEntity, StatusCodes.Status503ServiceUnavailable],
+        ["PatientMessagesApi.Send"] =
+            [StatusCodes.Status409Conflict, StatusCodes.Status422UnprocessableEntity, StatusCodes.Status429TooManyRequests,
+                StatusCodes.Status502BadGateway, StatusCodes.Status503ServiceUnavailable],
+        ["TwilioWebhookApi"] = [StatusCodes.Status400BadRequest, StatusCodes.Status403Forbidden, StatusCodes.Status503ServiceUnavailable],
+        ["UnsubscribeApi.Describe"] = [StatusCodes.Status403Forbidden],
+        ["UnsubscribeApi.Unsubscribe"] = [StatusCodes.Status403Forbidden],
         ["StripeWebhookApi.Receive"] =
             [StatusCodes.Status400BadRequest, StatusCodes.Status413PayloadTooLarge, StatusCodes.Status503ServiceUnavailable],
     };

@@ -6,6 +6,7 @@ using MedSpa.GrainInterfaces.Checkout;
 using MedSpa.GrainInterfaces.GiftCards;
 using MedSpa.GrainInterfaces.Inventory;
 using MedSpa.GrainInterfaces.Memberships;
+using MedSpa.GrainInterfaces.Notifications;
 using MedSpa.GrainInterfaces.Packages;
 using Microsoft.AspNetCore.Http.HttpResults;
 
@@ -46,6 +47,14 @@ public static class Refusals
         [CheckoutRefusals.GatewayUnavailable] = (StatusCodes.Status503ServiceUnavailable, "The payment gateway is unavailable."),
         [CheckoutRefusals.CaptureFailed] = (StatusCodes.Status502BadGateway, "The payment gateway failed."),
         [CheckoutRefusals.RefundFailed] = (StatusCodes.Status502BadGateway, "The payment gateway failed."),
+
+        // Patient messaging (grain-interfaces/Notifications/NotificationRefusals.cs).
+        [NotificationRefusals.OptedOut] = (StatusCodes.Status409Conflict, "The patient does not accept these messages."),
+        [NotificationRefusals.NoAddress] = (StatusCodes.Status422UnprocessableEntity, "The patient cannot be reached on this channel."),
+        [NotificationRefusals.RateLimited] = (StatusCodes.Status429TooManyRequests, "Too many messages."),
+        [NotificationRefusals.ChannelNotConfigured] = (StatusCodes.Status503ServiceUnavailable, "The channel is not configured."),
+        [NotificationRefusals.DeliveryFailed] = (StatusCodes.Status502BadGateway, "The message could not be delivered."),
+        [NotificationRefusals.BadSignature] = (StatusCodes.Status403Forbidden, "The webhook signature is invalid."),
 
         // Packages, the wallet and memberships (grain-interfaces/Packages/IPackageBalanceGrain.cs, PackageRefusals):
         // 404 for what the caller cannot see, 409 for the package's state, 422 for a redemption its rules refuse.

@@ -177,6 +177,12 @@ public sealed record TenantSeed(TestTenant Tenant)
             VALUES (@TenantId, 'lot:SEED-' || @Suffix, @PatientId, 'seed@example.com', @UserId);
             INSERT INTO chart_billing_adjustments (tenant_id, visit_id, product_id, lot_number, syringes, adjusted_by)
             VALUES (@TenantId, @InvoiceId, gen_random_uuid(), 'SEED-' || @Suffix, 0.5, @UserId);
+            INSERT INTO notification_messages (tenant_id, id, clinic_id, patient_id, channel, purpose, kind, to_address, body, status)
+            VALUES (@TenantId, gen_random_uuid(), @ClinicId, @PatientId, 'sms', 'transactional', 'message', '+15550100', 'Seed', 'sent');
+            INSERT INTO notification_opt_outs (tenant_id, patient_id, channel, source)
+            VALUES (@TenantId, @PatientId, 'sms', 'staff');
+            INSERT INTO notification_templates (tenant_id, clinic_id, kind, subject, body)
+            VALUES (@TenantId, @ClinicId, 'receipt', 'Seed', 'Seed {{patient.firstName}}');
             """,
             args);
     }

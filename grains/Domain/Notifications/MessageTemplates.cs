@@ -1,0 +1,132 @@
+using System.Globalization;
+using System.Text;
+using System.Text.RegularExpressions;
+using MedSpa.GrainInterfaces;
+
+namespace MedSpa.Grains.Domain.Notifications;
+
+/// <summary>A template's text: the subject (email and push title) and the body (every channel).</summary>
+public sealed record MessageTemplate(string Subject, string Body);
+
+/// <summary>
+/// Message templates per kind (issue 18 §2): the built-in defaults a clinic starts with, the placeholders each kind
+/// may use, and rendering. Placeholders are <c>{{name}}</c>; a date or time value is shown in the clinic's time zone,
+/// so "10:00 AM" in a New York clinic is 10:00 there whatever the server's zone. Pure: no clock, no I/O.
+/// </summary>
+public static partial class MessageTemplates
+{
+    public const string AppointmentReminder = "appointment-reminder";
+    public const string ConfirmationRequest = "confirmation-request";
+    public const string PackageExpiring = "package-expiring";
+    public const string CardExpiring = "card-expiring";
+    public const string Receipt = "receipt";
+
+    public const int MaxSubject = 200;
+    public const int MaxBody = 1600; // ten SMS segments
+
+    private static readonly string[] Common = ["patient.firstName", "patient.lastName", "clinic.name", "clinic.phone"];
+
+    /// <summary>Each kind's placeholders (beyond the patient and clinic ones every kind has).</summary>
+    public static readonly IReadOnlyDictionary<string, string[]> Placeholders = new Dictionary<string, string[]>(StringComparer.Ordinal)
+    {
+        [AppointmentReminder] = [.. Common, "appointment.date", "appointment.time", "appointment.service", "appointment.provider"],
+        [ConfirmationRequest] = [.. Common, "appointment.date", "appointment.time", "appointment.service", "appointment.provider"],
+        [PackageExpiring] = [.. Common, "package.name", "package.expiresOn", "package.sessionsLeft"],
+        [CardExpiring] = [.. Common, "card.brand", "card.last4", "card.expires"],
+        [Receipt] = [.. Common, "invoice.number", "invoice.total", "invoice.date"],
+    };
+
+    public static readonly IReadOnlyList<string> Kinds = [AppointmentReminder, ConfirmationRequest, PackageExpiring, CardExpiring, Receipt];
+
+    public static readonly IReadOnlyDictionary<string, MessageTemplate> Defaults = new Dictionary<string, MessageTemplate>(StringComparer.Ordinal)
+    {
+        [AppointmentReminder] = new("Your appointment at {{clinic.name}}",
+            "Hi {{patient.firstName}}, this is a reminder of your {{appointment.service}} at {{clinic.name}} on {{appointment.date}} at {{appointment.time}}."),
+        [ConfirmationRequest] = new("Please confirm your appointment",
+            "Hi {{patient.firstName}}, please confirm your {{appointment.service}} at {{clinic.name}} on {{appointment.date}} at {{appointment.time}}: reply C to confirm."),
+        [PackageExpiring] = new("Your package is expiring",
+            "Hi {{patient.firstName}}, your {{package.name}} at {{clinic.name}} expires on {{package.expiresOn}} with {{package.sessionsLeft}} session(s) left."),
+        [CardExpiring] = new("Your card on file is expiring",
+            "Hi {{patient.firstName}}, the {{card.brand}} card ending {{card.last4}} that {{clinic.name}} keeps on file expires {{card.expires}}. Please update it at your next visit."),
+        [Receipt] = new("Your receipt from {{clinic.name}}",
+            "Thank you, {{patient.firstName}}. Receipt {{invoice.number}} for {{invoice.total}} on {{invoice.date}}."),
+    };
+
+    /// <summary>A clinic's template for a kind: the refusal names the field and the unknown placeholder.</summary>
+    public static Refusal? Validate(string kind, string? subject, string? body)
+    {
+        if (!Placeholders.TryGetValue(kind, out var allowed))
+        {
+            return Refusal.Invalid("kind", $"kind must be one of: {string.Join(", ", Placeholders.Keys)}.");
+        }
+
+        foreach (var (field, text, max) in new[] { ("subject", subject, MaxSubject), ("body", body, MaxBody) })
+        {
+            if (string.IsNullOrWhiteSpace(text))
+            {
+                return Refusal.Invalid(field, $"{field} is required.");
+            }
+
+            if (text.Length > max)
+            {
+                return Refusal.Invalid(field, $"{field} must be at most {max} characters.");
+            }
+
+            foreach (Match m in Placeholder().Matches(text))
+            {
+                var name = m.Groups[1].Value.Trim();
+                if (!allowed.Contains(name))
+                {
+                    return Refusal.Invalid(field, $"{{{{{name}}}}} is not a placeholder of {kind}; use one of: {string.Join(", ", allowed.Select(a => "{{" + a + "}}"))}.");
+                }
+            }
+
+            if (Unclosed().IsMatch(text))
+            {
+                return Refusal.Invalid(field, $"{field} has a '{{{{' without its placeholder name and '}}}}'.");
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// The text with each placeholder replaced: strings as given, <see cref="DateTimeOffset"/> values as the clinic's
+    /// local date (<c>*.date</c>, <c>*.expiresOn</c>: "Monday, December 2, 2030") or time (<c>*.time</c>: "10:00 AM"),
+    /// <see cref="Money"/> in its currency. A placeholder without a value renders empty.
+    /// </summary>
+    public static string Render(string text, IReadOnlyDictionary<string, object?> values, TimeZoneInfo clinicZone, CultureInfo culture) =>
+        Placeholder().Replace(text, m =>
+        {
+            var name = m.Groups[1].Value.Trim();
+            return values.TryGetValue(name, out var value) ? Format(name, value, clinicZone, culture) : "";
+        });
+
+    private static string Format(string name, object? value, TimeZoneInfo zone, CultureInfo culture) => value switch
+    {
+        null => "",
+        DateTimeOffset at when name.EndsWith(".time", StringComparison.Ordinal) =>
+            // ICU 72+ puts a narrow no-break space before AM/PM; SMS encodings and patients' phones expect a plain one.
+            TimeZoneInfo.ConvertTime(at, zone).ToString(culture.DateTimeFormat.ShortTimePattern.Replace('\u202F', ' '), culture),
+        DateTimeOffset at => TimeZoneInfo.ConvertTime(at, zone).ToString("D", culture),
+        DateOnly day => day.ToString("D", culture),
+        Money money => FormatMoney(money, culture),
+        IFormattable f => f.ToString(null, culture),
+        _ => value.ToString() ?? "",
+    };
+
+    private static string FormatMoney(Money money, CultureInfo culture)
+    {
+        var amount = money.Amount / 100m;
+        var text = new StringBuilder();
+        text.Append(money.Currency == "USD" ? "$" : money.Currency + " ");
+        text.Append(amount.ToString("N2", culture));
+        return text.ToString();
+    }
+
+    [GeneratedRegex(@"\{\{([^{}]*)\}\}")]
+    private static partial Regex Placeholder();
+
+    [GeneratedRegex(@"\{\{(?![^{}]*\}\})")]
+    private static partial Regex Unclosed();
+}

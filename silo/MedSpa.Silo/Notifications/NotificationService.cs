@@ -1,0 +1,250 @@
+using System.Collections.Immutable;
+using Dapper;
+using MedSpa.GrainInterfaces;
+using MedSpa.GrainInterfaces.Notifications;
+using MedSpa.Grains.Notifications;
+using MedSpa.Silo.Data;
+using MedSpa.Silo.Email;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace MedSpa.Silo.Notifications;
+
+/// <summary>
+/// <see cref="INotificationSender"/> over PostgreSQL and the channel senders. The consent check, the rate-limit count
+/// and the <c>queued</c> row are one transaction under advisory locks on the clinic and the patient, so concurrent
+/// sends cannot both slip under a limit; the provider is called after that commit (a slow provider holds no lock), and
+/// the row then records what it answered.
+/// </summary>
+public sealed class NotificationService(
+    NpgsqlDataSource db,
+    IEmailSender email,
+    ISmsSender sms,
+    IPushSender push,
+    IOptions<NotificationOptions> options,
+    IOptions<TwilioOptions> twilio,
+    TimeProvider time,
+    ILogger<NotificationService> logger) : INotificationSender
+{
+    private readonly NotificationOptions _options = options.Value;
+
+    public async Task<NotificationResult> SendAsync(NotificationRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (!NotificationChannels.All.Contains(request.Channel))
+        {
+            return NotificationResult.Refused(Refusal.Invalid("channel", "The channel must be email, sms or push."));
+        }
+
+        if (request.Purpose is not (NotificationPurposes.Transactional or NotificationPurposes.Marketing))
+        {
+            return NotificationResult.Refused(Refusal.Invalid("purpose", "The purpose must be transactional or marketing."));
+        }
+
+        var id = Guid.CreateVersion7();
+        string to;
+        await using (var conn = await db.OpenTenantConnectionAsync(request.TenantId, cancellationToken))
+        await using (var tx = await conn.BeginTransactionAsync(cancellationToken))
+        {
+            var args = new { request.TenantId, request.PatientId, request.ClinicId, request.Channel };
+            // Lock order clinic, then patient: every sender takes them in this order, so two never wait on each other.
+            if (request.ClinicId is { } clinicId)
+            {
+                await conn.ExecuteAsync(new CommandDefinition("SELECT pg_advisory_xact_lock(hashtextextended('notify-clinic:' || @k, 0))",
+                    new { k = $"{request.TenantId:N}/{clinicId:N}" }, tx, cancellationToken: cancellationToken));
+            }
+
+            await conn.ExecuteAsync(new CommandDefinition("SELECT pg_advisory_xact_lock(hashtextextended('notify-patient:' || @k, 0))",
+                new { k = $"{request.TenantId:N}/{request.PatientId:N}" }, tx, cancellationToken: cancellationToken));
+            var patient = await conn.QuerySingleOrDefaultAsync<PatientContact>(new CommandDefinition(
+                """
+                SELECT p.email, p.phone, p.marketing_consent AS MarketingConsent,
+                       EXISTS (SELECT 1 FROM notification_opt_outs o
+                               WHERE o.tenant_id = p.tenant_id AND o.patient_id = p.id AND o.channel = @Channel) AS OptedOut
+                FROM patients p WHERE p.tenant_id = @TenantId AND p.id = @PatientId
+                """, args, tx, cancellationToken: cancellationToken));
+            if (patient is null)
+            {
+                return NotificationResult.Refused(new Refusal("not_found", "No such patient."));
+            }
+
+            if (patient.OptedOut)
+            {
+                return NotificationResult.Refused(new Refusal(NotificationRefusals.OptedOut,
+                    $"The patient opted out of {request.Channel} messages.").With("channel", request.Channel));
+            }
+
+            if (request.Purpose == NotificationPurposes.Marketing && !patient.MarketingConsent)
+            {
+                return NotificationResult.Refused(new Refusal(NotificationRefusals.OptedOut,
+                    "The patient has not agreed to marketing messages.").With("channel", request.Channel));
+            }
+
+            var address = AddressFor(request.Channel, patient);
+            if (address is null)
+            {
+                return NotificationResult.Refused(new Refusal(NotificationRefusals.NoAddress,
+                    $"The patient has no {(request.Channel == NotificationChannels.Sms ? "usable mobile number" : request.Channel == NotificationChannels.Email ? "email address" : "registered device")}.")
+                    .With("channel", request.Channel));
+            }
+
+            to = address;
+            var now = time.GetUtcNow();
+            var counts = await conn.QuerySingleAsync<(long Patient, long Clinic)>(new CommandDefinition(
+                """
+                SELECT (SELECT count(*) FROM notification_messages
+                        WHERE tenant_id = @TenantId AND patient_id = @PatientId AND created_at > @PatientSince),
+                       (SELECT count(*) FROM notification_messages
+                        WHERE tenant_id = @TenantId AND clinic_id = @ClinicId AND created_at > @ClinicSince)
+                """,
+                new { request.TenantId, request.PatientId, request.ClinicId, PatientSince = now - _options.PatientWindow, ClinicSince = now - _options.ClinicWindow },
+                tx, cancellationToken: cancellationToken));
+            if (counts.Patient >= _options.PatientLimit)
+            {
+                return NotificationResult.Refused(new Refusal(NotificationRefusals.RateLimited,
+                    $"This patient was sent {counts.Patient} messages in the last {Describe(_options.PatientWindow)}; the limit is {_options.PatientLimit}.")
+                    .With("scope", "patient").With("limit", _options.PatientLimit));
+            }
+
+            if (request.ClinicId is not null && counts.Clinic >= _options.ClinicLimit)
+            {
+                return NotificationResult.Refused(new Refusal(NotificationRefusals.RateLimited,
+                    $"The clinic sent {counts.Clinic} messages in the last {Describe(_options.ClinicWindow)}; the limit is {_options.ClinicLimit}.")
+                    .With("scope", "clinic").With("limit", _options.ClinicLimit));
+            }
+
+            await conn.ExecuteAsync(new CommandDefinition(
+                """
+                INSERT INTO notification_messages (tenant_id, id, clinic_id, patient_id, channel, purpose, kind, to_address, body, status, sent_by, created_at, updated_at)
+                VALUES (@TenantId, @id, @ClinicId, @PatientId, @Channel, @Purpose, @Kind, @to, @Body, 'queued', @SentBy, @now, @now)
+                """,
+                new { request.TenantId, id, request.ClinicId, request.PatientId, request.Channel, request.Purpose, request.Kind, to, request.Body, request.SentBy, now },
+                tx, cancellationToken: cancellationToken));
+            await tx.CommitAsync(cancellationToken);
+        }
+
+        var result = await DeliverAsync(request, id, to, cancellationToken);
+        await using (var conn = await db.OpenTenantConnectionAsync(request.TenantId, CancellationToken.None))
+        {
+            // The status callback may already have moved the row on (it can beat the API's answer): never move it back.
+            await conn.ExecuteAsync(new CommandDefinition(
+                """
+                UPDATE notification_messages
+                SET status = CASE WHEN status = 'queued' THEN @Status ELSE status END,
+                    provider_id = @ProviderId, error_code = @ErrorCode, error = left(@Error, 1000),
+                    sent_at = CASE WHEN @Sent THEN coalesce(sent_at, @now) END, updated_at = @now
+                WHERE tenant_id = @TenantId AND id = @id
+                """,
+                new { request.TenantId, id, Status = result.Sent ? Normalise(result.Status) : NotificationStatuses.Failed, result.ProviderId,
+                      result.ErrorCode, result.Error, result.Sent, now = time.GetUtcNow() }));
+        }
+
+        if (result.Sent)
+        {
+            return new NotificationResult(id, Normalise(result.Status), result.ProviderId, null);
+        }
+
+        logger.LogWarning("Message {MessageId} ({Channel}) to {To} failed: {Code} {Error}", id, request.Channel, PhoneMask.Mask(to), result.ErrorCode, result.Error);
+        var refusal = result.ErrorCode == "not_configured"
+            ? new Refusal(NotificationRefusals.ChannelNotConfigured, result.Error ?? "The channel is not configured.")
+            : new Refusal(NotificationRefusals.DeliveryFailed, result.Error ?? "The provider did not take the message.")
+                .With("providerCode", result.ErrorCode);
+        return new NotificationResult(id, NotificationStatuses.Failed, null, refusal.With("messageId", id.ToString()));
+    }
+
+    private async Task<ChannelSendResult> DeliverAsync(NotificationRequest request, Guid id, string to, CancellationToken ct)
+    {
+        switch (request.Channel)
+        {
+            case NotificationChannels.Sms:
+                var callback = string.IsNullOrWhiteSpace(twilio.Value.WebhookBaseUrl)
+                    ? null
+                    : $"{twilio.Value.WebhookBaseUrl.TrimEnd('/')}{TwilioPaths.Status(request.TenantId)}";
+                return await sms.SendAsync(new SmsMessage(to, request.Body, callback), ct);
+            case NotificationChannels.Push:
+                return await push.SendAsync(new PushMessage(to, request.Subject ?? "", request.Body,
+                    new Dictionary<string, string> { ["messageId"] = id.ToString() }), ct);
+            default:
+                try
+                {
+                    var sent = await email.SendAsync(new EmailMessage(new EmailAddress(to), request.Subject ?? "A message from your clinic",
+                        request.Body, null, [], Tags: new Dictionary<string, string> { ["medspa_message_id"] = id.ToString() }), ct);
+                    return ChannelSendResult.Ok(sent.MessageId, NotificationStatuses.Sent);
+                }
+                catch (EmailNotConfiguredException)
+                {
+                    return ChannelSendResult.NotConfigured("email");
+                }
+                catch (EmailDeliveryException e)
+                {
+                    return ChannelSendResult.Failed(null, e.Message, permanent: false);
+                }
+        }
+    }
+
+    private static string? AddressFor(string channel, PatientContact patient) => channel switch
+    {
+        NotificationChannels.Sms => PhoneNumbers.ToE164(patient.Phone),
+        NotificationChannels.Email => string.IsNullOrWhiteSpace(patient.Email) ? null : patient.Email.Trim(),
+        // Device registrations are not stored yet: push has no address for a patient (the sender itself works).
+        _ => null,
+    };
+
+    /// <summary>Twilio's statuses onto the log's five (accepted/scheduled are still queued, sending is sent).</summary>
+    public static string Normalise(string providerStatus) => providerStatus switch
+    {
+        "accepted" or "scheduled" or "queued" => NotificationStatuses.Queued,
+        "sending" or "sent" => NotificationStatuses.Sent,
+        "delivered" or "read" => NotificationStatuses.Delivered,
+        "undelivered" => NotificationStatuses.Undelivered,
+        "failed" or "canceled" => NotificationStatuses.Failed,
+        _ => NotificationStatuses.Sent,
+    };
+
+    private static string Describe(TimeSpan window) =>
+        window.TotalHours >= 1 && window.TotalHours == Math.Floor(window.TotalHours) ? $"{window.TotalHours:0} h" : $"{window.TotalMinutes:0} min";
+
+    private sealed record PatientContact(string? Email, string? Phone, bool MarketingConsent, bool OptedOut);
+}
+
+/// <summary>Twilio webhook paths (the API maps them; the service puts the status one into each SMS).</summary>
+public static class TwilioPaths
+{
+    public static string Status(Guid tenantId) => $"/api/webhooks/twilio/{tenantId:N}/status";
+
+    public static string Inbound(Guid tenantId) => $"/api/webhooks/twilio/{tenantId:N}/sms";
+}
+
+/// <summary>Phone numbers as the patients directory stores them ("(212) 555-0101") into E.164 for Twilio.</summary>
+public static class PhoneNumbers
+{
+    /// <summary>"+" and 8–15 digits as given; 10 digits are taken as North American (+1); 11 starting with 1 likewise.</summary>
+    public static string? ToE164(string? phone)
+    {
+        if (string.IsNullOrWhiteSpace(phone))
+        {
+            return null;
+        }
+
+        var digits = new string(phone.Where(char.IsAsciiDigit).ToArray());
+        if (phone.TrimStart().StartsWith('+'))
+        {
+            return digits.Length is >= 8 and <= 15 ? "+" + digits : null;
+        }
+
+        return digits.Length switch
+        {
+            10 => "+1" + digits,
+            11 when digits[0] == '1' => "+" + digits,
+            _ => null,
+        };
+    }
+
+    /// <summary>The last ten digits: how an inbound number is matched to the directory's numbers.</summary>
+    public static string MatchKey(string phone)
+    {
+        var digits = new string(phone.Where(char.IsAsciiDigit).ToArray());
+        return digits.Length > 10 ? digits[^10..] : digits;
+    }
+}
