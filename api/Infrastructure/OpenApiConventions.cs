@@ -61,6 +61,14 @@ public static class OpenApiConventions
             "A card's email: now or at a clinic-local date and time, a PDF of the card (design, amount, message, code, QR link), "
             + "status (scheduled, sent, delivered, bounced, failed) with retries and resend, custom design images, and the email "
             + "provider's event webhook."),
+        ("Inventory",
+            "Injectable stock per clinic and product: lots received (lot number, expiry, cost, supplier), first-expiring-first-out use, "
+            + "open vials with their stability window and waste, counts and adjustments, transfers between clinics, lot status and recalls "
+            + "(a recalled lot is blocked in every clinic), low-stock thresholds, stock levels, FIFO valuation and usage."),
+        ("Charts",
+            "The treatment chart of a visit: injection points (zone, position, product, lot, units or ml, depth, technique, gauge), SOAP "
+            + "notes, status; the clinic's zone list; a patient's chart history with totals; billing a chart onto the visit's draft invoice; "
+            + "and the recall of a lot or product: every patient treated with it, as JSON or CSV, and emailing them."),
         ("Receipts", "Receipt PDFs, emailing them, the public receipt link `/r/{token}`, and each clinic's receipt settings and logo."),
         ("Reports", "What an owner reads: sales, tips and provider figures per clinic and business day."),
         ("Patient messages",
