@@ -66,7 +66,7 @@ public sealed class SlowScreenTests(SlowScreenServerFactory factory) : IClassFix
 
         // 1. Enough to block every write to the frozen screen, and some more that wait in its queue: the walls get all
         //    of them while the frozen screen is still connected and blocked.
-        var last = await PublishAsync(board, room, fillBuffer + SlowScreenServerFactory.ScreenQueueLimit / 2);
+        var last = await PublishAsync(board, room, fillBuffer + SlowScreenServerFactory.ScreenQueueLimit / 2, wall1, wall2);
         // Sampled while waiting (not once afterwards): on a loaded machine SignalR's own ack timeout may already have
         // closed the frozen screen by the time the last event reaches the walls.
         var queued = 0;
@@ -77,10 +77,10 @@ public sealed class SlowScreenTests(SlowScreenServerFactory factory) : IClassFix
         }, "the walls get every event while the frozen screen is blocked with messages waiting for it");
 
         // 2. It falls further behind than its queue allows: it is cut loose, the walls carry on.
-        last = await PublishAsync(board, room, SlowScreenServerFactory.ScreenQueueLimit + 20);
+        last = await PublishAsync(board, room, SlowScreenServerFactory.ScreenQueueLimit + 20, wall1, wall2);
         await Eventually.TrueAsync(
             () => !Feed.ScreenConnectionIds(tenant.TenantId, tenant.ClinicId).Contains(frozen.ConnectionId), "the frozen screen is cut loose");
-        last = await PublishAsync(board, room, 5);
+        last = await PublishAsync(board, room, 5, wall1, wall2);
         await Eventually.TrueAsync(() => HasAll(wall1, start, last) && HasAll(wall2, start, last), "the walls get every event after the cut");
         Assert.Equal([.. Enumerable.Range(1, (int)(last - start)).Select(i => start + i)], wall1.Applied.Select(e => e.Seq));
 
@@ -178,12 +178,18 @@ public sealed class SlowScreenTests(SlowScreenServerFactory factory) : IClassFix
         Assert.NotNull((await client.JoinAsync(tenant.ClinicId)).Snapshot);
     }
 
-    private static async Task<long> PublishAsync(IClinicBoardGrain board, Guid room, int count)
+    /// <summary>Publishes ten events at a time, each ten once the walls have the previous ones: the pace of screens that
+    /// read. Without it a wall starved of CPU for a moment on a loaded machine could fall 100 behind within one burst and be
+    /// cut loose like the frozen screen (the limit here is 100, not the default 1,024); only the frozen screen's queue may
+    /// grow.</summary>
+    private static async Task<long> PublishAsync(IClinicBoardGrain board, Guid room, int count, params BoardClient[] walls)
     {
         long last = 0;
         for (var done = 0; done < count; done += 10)
         {
             last = await board.PublishAsync(BoardTestData.RoomChanges(room, Math.Min(10, count - done)));
+            var published = last;
+            await Eventually.TrueAsync(() => walls.All(w => w.Received.Any(e => e.Seq == published)), "the walls get each ten events");
         }
 
         return last;
