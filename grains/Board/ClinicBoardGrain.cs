@@ -161,14 +161,14 @@ public sealed partial class ClinicBoardGrain(
         }
 
         host.Connections[connection.ConnectionId] = connection;
-        await PresenceChangedAsync();
+        await PresenceChangedAsync(devicesMayChange: _providerByUser.ContainsKey(connection.UserId));
     }
 
     public async Task DisconnectedAsync(string hostId, string connectionId)
     {
-        if (_hosts.TryGetValue(hostId, out var host) && host.Connections.Remove(connectionId))
+        if (_hosts.TryGetValue(hostId, out var host) && host.Connections.Remove(connectionId, out var gone))
         {
-            await PresenceChangedAsync();
+            await PresenceChangedAsync(devicesMayChange: _providerByUser.ContainsKey(gone.UserId));
         }
     }
 
@@ -287,9 +287,12 @@ public sealed partial class ClinicBoardGrain(
     /// Schedules a presence push (coalesced, see <see cref="PresenceInterval"/>) and tells provider grains which of their
     /// devices came or went (at once: the provider grain owns tablet state).
     /// </summary>
-    private Task PresenceChangedAsync()
+    /// <param name="devicesMayChange">
+    /// False when the connection that came or went is not a provider's: the providers' devices are then as they were,
+    /// and a wall of screens joining does not cost a walk over every connection per join (O(n²) for the wall).
+    /// </param>
+    private Task PresenceChangedAsync(bool devicesMayChange = true)
     {
-        var connections = _hosts.Values.SelectMany(h => h.Connections.Values).ToList();
         _presenceDirty = true;
         var wait = _presencePushedAt + PresenceInterval - time.GetUtcNow();
         if (wait <= TimeSpan.Zero && _presenceTimer is null)
@@ -301,11 +304,13 @@ public sealed partial class ClinicBoardGrain(
             _presenceTimer ??= this.RegisterGrainTimer(PushPresenceDueAsync, wait > TimeSpan.Zero ? wait : TimeSpan.Zero, PresenceInterval);
         }
 
+        if (!devicesMayChange) return Task.CompletedTask;
+
         // The provider grain owns tablet state (ProviderRules.DeriveConnection) and publishes the provider's card.
         // Tell it about each (provider, device) that came or went. Not awaited: the provider grain publishes back to
         // this non-reentrant board, so awaiting it here would deadlock; a lost call is repaired when the host renews
         // (the board re-derives from scratch after a re-activation) or the device reconnects.
-        var devices = connections
+        var devices = _hosts.Values.SelectMany(h => h.Connections.Values)
             .Where(c => _providerByUser.ContainsKey(c.UserId))
             .Select(c => (Provider: _providerByUser[c.UserId], Device: c.DeviceId ?? "browser"))
             .ToImmutableHashSet();

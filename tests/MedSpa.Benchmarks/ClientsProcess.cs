@@ -260,6 +260,23 @@ sealed class ChildProcessClients : IClientGroup
 
     public async Task ResetAsync() => Expect("ok", await CommandAsync("reset"));
 
+    /// <summary>Starts <paramref name="count"/> more screens joining over <paramref name="seconds"/> in the child (see ClientsMode).</summary>
+    public async Task StartStormAsync(int count, double seconds) =>
+        Expect("ok", await CommandAsync(string.Create(CultureInfo.InvariantCulture, $"storm {count} {seconds}")));
+
+    /// <summary>Waits until every joiner of the storm has joined: how long the joins took and the presence messages they got.</summary>
+    public async Task<(TimeSpan Took, long PresenceMessages, int Failed)> WaitStormAsync(TimeSpan timeout)
+    {
+        var reply = await CommandAsync(string.Create(CultureInfo.InvariantCulture, $"stormwait {(long)timeout.TotalMilliseconds}"),
+            timeout + TimeSpan.FromSeconds(30));
+        var parts = reply.Split(' ');
+        if (parts.Length != 5 || parts[0] != "storm") throw new InvalidOperationException($"clients process: expected 'storm …', got '{reply}'");
+        return (TimeSpan.FromSeconds(double.Parse(parts[1], CultureInfo.InvariantCulture)), long.Parse(parts[2], CultureInfo.InvariantCulture),
+            int.Parse(parts[4], CultureInfo.InvariantCulture));
+    }
+
+    public async Task EndStormAsync() => Expect("ok", await CommandAsync("stormend", TimeSpan.FromMinutes(2)));
+
     /// <summary>The child's arrival-stamp checks since the last reset (see EpollBoardClient.ArrivalClock), or "off".</summary>
     public async Task<string> StampsAsync()
     {
@@ -339,6 +356,9 @@ sealed class ChildProcessClients : IClientGroup
 /// <c>clock</c> → "clock &lt;timestamp&gt; &lt;frequency&gt;"; <c>reset</c> → "ok"; <c>stamps</c> → "stamps &lt;the arrival
 /// stamps' checks since the last reset&gt;" (or "stamps off");
 /// <c>await &lt;timeout ms&gt; &lt;seq&gt;…</c> → "ok" once every client has every seq (or at the timeout);
+/// <c>storm &lt;n&gt; &lt;seconds&gt;</c> → "ok", and n more screens (raw clients, each with its own device id) start joining
+/// at an even pace over that many seconds; <c>stormwait &lt;timeout ms&gt;</c> → "storm &lt;seconds the joins took&gt;
+/// &lt;presence messages the joiners received&gt; &lt;n&gt; &lt;joins that failed&gt;" once all have joined or failed; <c>stormend</c> → "ok" once they are closed.
 /// <c>report &lt;path&gt;</c> → writes, little-endian, int32 clients, then per client int32 n and n × (int64 seq,
 /// int64 receipt timestamp), and answers "ok". Nothing else is written to stdout.
 /// </summary>
@@ -387,6 +407,7 @@ static class ClientsMode
         await stdout.WriteLineAsync($"ready {clients.Count}");
         await stdout.FlushAsync();
 
+        JoinStorm? storm = null;
         string? line;
         while ((line = await Console.In.ReadLineAsync()) is not null && line != "quit")
         {
@@ -417,6 +438,23 @@ static class ClientsMode
                         await WriteReportAsync(clients, line["report ".Length..]);
                         reply = "ok";
                         break;
+                    case "storm":
+                        if (storm is not null) throw new InvalidOperationException("a storm is already running");
+                        storm = JoinStorm.Start(url, token, clinic,
+                            int.Parse(parts[1], CultureInfo.InvariantCulture), double.Parse(parts[2], CultureInfo.InvariantCulture));
+                        reply = "ok";
+                        break;
+                    case "stormwait":
+                        var running = storm ?? throw new InvalidOperationException("no storm running");
+                        await running.Joined.WaitAsync(TimeSpan.FromMilliseconds(long.Parse(parts[1], CultureInfo.InvariantCulture)));
+                        reply = string.Create(CultureInfo.InvariantCulture,
+                            $"storm {running.Took.TotalSeconds:F3} {running.PresenceMessages} {running.Count} {running.Failed}");
+                        break;
+                    case "stormend":
+                        if (storm is not null) await storm.DisposeAsync();
+                        storm = null;
+                        reply = "ok";
+                        break;
                     default:
                         reply = "error unknown command " + parts[0];
                         break;
@@ -433,6 +471,7 @@ static class ClientsMode
 
         await stop.CancelAsync();
         await pinger;
+        if (storm is not null) await storm.DisposeAsync();
         await Task.WhenAll(clients.Select(c => c.DisposeAsync().AsTask()));
         return 0;
     }
@@ -452,5 +491,91 @@ static class ClientsMode
                 writer.Write(at);
             }
         }
+    }
+}
+
+/// <summary>
+/// Screens joining one clinic's board at an even pace while the measured ones receive (the --join-storm row), each with
+/// its own device id, as a wall of tablets and TVs reconnecting after a restart. They run in the clients' process
+/// (since run 17): in the benchmark's own process, which hosts the server, their sockets, buffers and JSON handling
+/// were counted as the server's CPU and allocations and competed with it in one thread pool and one GC.
+/// </summary>
+sealed class JoinStorm : IAsyncDisposable
+{
+    private readonly List<RawBoardClient> _joiners = [];
+    private readonly CancellationTokenSource _stop = new();
+    private Task? _pinger;
+
+    private JoinStorm(int count) => Count = count;
+
+    public int Count { get; }
+
+    /// <summary>Completes once every joiner has joined.</summary>
+    public Task Joined { get; private set; } = Task.CompletedTask;
+
+    public TimeSpan Took { get; private set; }
+
+    /// <summary>Joins that failed (refused, or no answer within a minute).</summary>
+    public int Failed => Volatile.Read(ref _failed);
+
+    private int _failed;
+
+    public long PresenceMessages { get { lock (_joiners) return _joiners.Sum(j => (long)j.PresenceMessages); } }
+
+    public static JoinStorm Start(Uri url, string token, Guid clinic, int count, double seconds)
+    {
+        var storm = new JoinStorm(count);
+        async Task JoinAsync(RawBoardClient joiner)
+        {
+            try
+            {
+                await joiner.ConnectAsync(url, token, clinic);
+            }
+            catch (Exception)
+            {
+                // Counted and reported (a join that took over a minute, or was refused), not fatal to the row.
+                Interlocked.Increment(ref storm._failed);
+            }
+        }
+
+        storm.Joined = Task.Run(async () =>
+        {
+            var began = Stopwatch.GetTimestamp();
+            var joins = new List<Task>(count);
+            for (var k = 0; k < count; k++)
+            {
+                var due = began + (long)(k * seconds / count * Stopwatch.Frequency);
+                var wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), due);
+                if (wait > TimeSpan.Zero) await Task.Delay(wait);
+                var joiner = new RawBoardClient { Device = $"joiner-{k}" };
+                lock (storm._joiners) storm._joiners.Add(joiner);
+                joins.Add(JoinAsync(joiner));
+            }
+
+            await Task.WhenAll(joins);
+            storm.Took = Stopwatch.GetElapsedTime(began);
+            // They stay connected until the row ends: ping like the page, or the server times them out after 20 s.
+            storm._pinger = BenchClients.PingUntilAsync([.. storm._joiners], storm._stop.Token);
+        });
+        return storm;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        try
+        {
+            await Joined;
+        }
+        catch (Exception)
+        {
+            // A join that failed is reported by stormwait; closing the rest goes on.
+        }
+
+        if (_pinger is not null) await _pinger;
+        RawBoardClient[] joiners;
+        lock (_joiners) joiners = [.. _joiners];
+        await Task.WhenAll(joiners.Select(j => j.DisposeAsync().AsTask()));
+        _stop.Dispose();
     }
 }

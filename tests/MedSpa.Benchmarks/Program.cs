@@ -139,7 +139,23 @@ public static class BoardPushBenchmark
                     }
                 }
 
-                if (settings.JoinStorm > 0)
+                if (settings.JoinStorm > 0 && group is ChildProcessClients childStorm && !settings.StormInProcess)
+                {
+                    // The joiners live in the clients' process (since run 17; see JoinStorm).
+                    Task Storm() => childStorm.StartStormAsync(settings.JoinStorm, 10);
+                    var result = await RunAsync(server, tenant, group, room, "board", settings, $"+ {settings.JoinStorm} joining", Storm);
+                    var (took, presence, failed) = await childStorm.WaitStormAsync(TimeSpan.FromMinutes(3));
+                    Console.WriteLine(result + string.Create(CultureInfo.InvariantCulture,
+                        $" ({settings.JoinStorm} joins in {took.TotalSeconds:F1} s, {failed} failed, joiners in the clients' process; presence messages received by the joiners: {presence}, ")
+                        + string.Create(CultureInfo.InvariantCulture, $"{(double)presence / settings.JoinStorm:F1} per joiner)"));
+                    // The same screens once the storm is over (the joiners stay connected and receive): the storm row's
+                    // reference. Every event of the storm row's last seconds went to all of them, so what the joining
+                    // itself costs is the storm row against this one, not against the row of the measured screens alone.
+                    Console.WriteLine(await RunAsync(server, tenant, group, room, "board", settings,
+                        $"+ {settings.JoinStorm} joined (after the storm, still connected)"));
+                    await childStorm.EndStormAsync();
+                }
+                else if (settings.JoinStorm > 0)
                 {
                     var joiners = new System.Collections.Concurrent.ConcurrentBag<RawBoardClient>();
                     var storm = new TaskCompletionSource<TimeSpan>();
@@ -196,6 +212,13 @@ public static class BoardPushBenchmark
             Console.WriteLine();
             Console.WriteLine("Gen2 collections while measuring (the server's process):");
             foreach (var line in Gen2Notes) Console.WriteLine("- " + line);
+        }
+
+        if (AllocationNotes.Count > 0)
+        {
+            Console.WriteLine();
+            Console.WriteLine("Allocated while measuring, by type (the server's process, sampled by the runtime's allocation ticks):");
+            foreach (var line in AllocationNotes) Console.WriteLine("- " + line);
         }
 
         if (StampChecks.Count > 0)
@@ -290,6 +313,7 @@ public static class BoardPushBenchmark
                 allocated0 = GC.GetTotalAllocatedBytes();
                 gcIndex0 = GC.GetGCMemoryInfo(GCKind.Any).Index;
                 measuredFrom = Stopwatch.GetTimestamp();
+                AllocationSampler.Instance?.Start();
                 alongside = whileMeasuring?.Invoke();
             }
 
@@ -353,6 +377,7 @@ public static class BoardPushBenchmark
             + string.Create(CultureInfo.InvariantCulture,
                 $"{(GC.GetTotalPauseDuration() - gc0.Pause).TotalMilliseconds:F0} ms, ")
             + string.Create(CultureInfo.InvariantCulture, $"{(GC.GetTotalAllocatedBytes() - allocated0) / 1e6:F0} MB allocated");
+        if (AllocationSampler.Instance?.Stop() is { } types) AllocationNotes.Add($"{path}{(note is null ? "" : " " + note)}, {clients.Count} clients: {types}");
         if (GC.CollectionCount(2) > gc0.G2)
         {
             static string Describe(GCMemoryInfo i) => string.Create(CultureInfo.InvariantCulture,
@@ -463,6 +488,9 @@ public static class BoardPushBenchmark
     /// <summary>Per run with a gen2 collection while measuring: what kind it was (full blocking or background).</summary>
     private static readonly List<string> Gen2Notes = [];
 
+    /// <summary>The largest allocated types per row (MEDSPA_BENCH_ALLOC_TYPES, see AllocationSampler).</summary>
+    private static readonly List<string> AllocationNotes = [];
+
     /// <summary>Every row's (clients, path, p50, p99), for the ratios against the baseline printed at the end.</summary>
     private static readonly List<(int Clients, string Path, double P50, double P99)> Percentiles = [];
 
@@ -531,6 +559,9 @@ sealed record Settings(int[] Clients, double Rate, int Events, int Warmup, int I
     /// <summary>--join-storm N: a board row while N more screens with distinct device ids join within 10 s (0: none).</summary>
     public int JoinStorm { get; init; }
 
+    /// <summary>--storm-in-process: the join storm's screens in the benchmark's (the server's) process, as runs 13–16.</summary>
+    public bool StormInProcess { get; init; }
+
     /// <summary>--settle-jit N: after --warmup, warm up further until at most N methods were JIT-compiled over the last 100
     /// events (0: a fixed warm-up of --warmup events, as runs 1–11 did).</summary>
     public int SettleJit { get; init; } = 20;
@@ -572,13 +603,21 @@ sealed record Settings(int[] Clients, double Rate, int Events, int Warmup, int I
         + "--set Config:Key=value (server configuration, repeatable) "
         + "--clients-env NAME=value (environment of the clients' process, repeatable) --stamp read|arrival --clients-priority normal|idle "
         + "--stalled 0,1,10 (% of the clients added as screens that never read) "
-        + "--join-storm 1000 (screens with distinct device ids joining within 10 s during a board run)";
+        + "--join-storm 1000 (screens with distinct device ids joining within 10 s during a board run; --storm-in-process: "
+        + "those screens in the server's process, as runs 13-16)";
 
     public static Settings Parse(string[] args)
     {
         var s = new Settings([100, 1000], 20, 400, 200, 30, "epoll", false);
         for (var i = 0; i < args.Length; i += 2)
         {
+            if (args[i] == "--storm-in-process")
+            {
+                s = s with { StormInProcess = true };
+                i--;
+                continue;
+            }
+
             if (args[i] == "--clients-in-process")
             {
                 s = s with { ClientsInProcess = true };
