@@ -21,6 +21,10 @@ public interface IPackageStore
     /// redemption that left the grain's memory is read back through this).</summary>
     Task<IReadOnlyList<PackageRedemptionRow>> FindRedemptionsAsync(
         Guid tenantId, Guid purchaseId, IReadOnlyCollection<string> operationIds, CancellationToken cancellationToken = default);
+
+    /// <summary>Every operation id of this package's redemption rows: those they were made under and those they were
+    /// reversed under (what <see cref="FindRedemptionsAsync"/> can find).</summary>
+    Task<IReadOnlyCollection<string>> RedemptionOperationIdsAsync(Guid tenantId, Guid purchaseId, CancellationToken cancellationToken = default);
 }
 
 /// <summary>One flush of a package's outbox.</summary>

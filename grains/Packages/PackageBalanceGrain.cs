@@ -41,6 +41,12 @@ namespace MedSpa.Grains.Packages;
 /// one read (one outstanding, like the writes). A read holds a floor: nothing changed after it began leaves memory until
 /// its requests have acted on what it found, so "neither in memory nor in the rows" always means new.
 /// </para>
+/// <para>
+/// Most ids are new, and a new id's read finds nothing: it cost each redemption a round trip before its write. So the
+/// activation keeps the ids that can be in the rows but not in memory (<see cref="_leftMemory"/>: read from the rows
+/// when it starts with redemptions already gone, then every id that leaves memory); an id in neither is new without a
+/// read. If that read fails, the activation looks every unknown id up as before.
+/// </para>
 /// </summary>
 [Reentrant]
 public sealed class PackageBalanceGrain(
@@ -96,6 +102,9 @@ public sealed class PackageBalanceGrain(
         }
     }
 
+    // The operation ids that may be found in the rows and not in memory (see the class comment); null: not known, look
+    // every id up.
+    private HashSet<string>? _leftMemory;
     private Lookup? _lookupOpen;
     private bool _lookingUp;
     private readonly List<Lookup> _lookupsHeld = [];
@@ -115,8 +124,28 @@ public sealed class PackageBalanceGrain(
             W.ReplayableFrom = W.Version + 1;
         }
 
+        await LoadLeftMemoryAsync(cancellationToken);
         StartFlush();
         await (_flush ?? Task.CompletedTask);
+    }
+
+    private async Task LoadLeftMemoryAsync(CancellationToken cancellationToken)
+    {
+        if (W.Trimmed == 0)
+        {
+            _leftMemory = new HashSet<string>(StringComparer.Ordinal);
+            return;
+        }
+
+        try
+        {
+            _leftMemory = new HashSet<string>(await store.RedemptionOperationIdsAsync(_tenantId, _purchaseId, cancellationToken), StringComparer.Ordinal);
+        }
+        catch (Exception e) when (e is DbException or TimeoutException or OperationCanceledException)
+        {
+            logger.LogWarning(e, "Package {PurchaseId}: operation ids not read; every unknown id is looked up", _purchaseId);
+            _leftMemory = null;
+        }
     }
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
@@ -865,9 +894,9 @@ public sealed class PackageBalanceGrain(
             return (answer, Nothing());
         }
 
-        if (W.Trimmed == 0)
+        if (W.Trimmed == 0 || _leftMemory?.Contains(operationId) == false)
         {
-            return (null, Nothing());
+            return (null, Nothing()); // never left memory, and not there: new
         }
 
         var read = await ReadAsync(operationId);
@@ -1085,7 +1114,15 @@ public sealed class PackageBalanceGrain(
         W.ProjectedVersion = Math.Max(W.ProjectedVersion, d.Version);
         d.ProjectedVersion = Math.Max(d.ProjectedVersion, d.Version);
         // Every redemption changed up to d.Version now has its row at that version: settled ones may leave memory.
-        PackageBalanceRules.Trim(W, TrimFloor(d.Version));
+        var before = _leftMemory is null ? null : W.Redemptions.Values.ToList();
+        if (PackageBalanceRules.Trim(W, TrimFloor(d.Version)) > 0 && before is not null)
+        {
+            foreach (var record in before.Where(r => !W.Redemptions.ContainsKey(r.Redemption.OperationId)))
+            {
+                _leftMemory!.Add(record.Redemption.OperationId);
+                if (record.ReversalOperationId is { } reversal) _leftMemory.Add(reversal);
+            }
+        }
     }
 
     private void EnsureRetryTimer() =>

@@ -147,6 +147,28 @@ public sealed class PostgresPackageStore(NpgsqlDataSource db) : IPackageStore
     private static long[] Flat(IReadOnlyList<PackageRedemptionRow> rows) =>
         rows.SelectMany(r => r.Take ?? new long[9]).ToArray();
 
+    public async Task<IReadOnlyCollection<string>> RedemptionOperationIdsAsync(Guid tenantId, Guid purchaseId, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await db.OpenTenantConnectionAsync(tenantId, cancellationToken);
+        await using var command = new NpgsqlCommand(
+            """
+            SELECT operation_id FROM package_redemptions WHERE tenant_id = @tenantId AND purchase_id = @purchaseId
+            UNION ALL
+            SELECT reversal_operation_id FROM package_redemptions
+            WHERE tenant_id = @tenantId AND purchase_id = @purchaseId AND reversal_operation_id IS NOT NULL
+            """, connection);
+        command.Parameters.AddWithValue("tenantId", tenantId);
+        command.Parameters.AddWithValue("purchaseId", purchaseId);
+        var ids = new HashSet<string>(StringComparer.Ordinal);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            ids.Add(reader.GetString(0));
+        }
+
+        return ids;
+    }
+
     public async Task<IReadOnlyList<PackageRedemptionRow>> FindRedemptionsAsync(
         Guid tenantId, Guid purchaseId, IReadOnlyCollection<string> operationIds, CancellationToken cancellationToken = default)
     {

@@ -127,6 +127,60 @@ public sealed class PackageTrimmedHistoryTests(MedSpaApiFactory factory) : IClas
         Assert.Equal(PackageRefusals.RestrictedWeeklyLimit, (await grain.RedeemAsync(world.Redemption("and-no-more"))).Refusal?.Code);
     }
 
+    [Fact]
+    public async Task A_new_operation_id_is_decided_without_reading_the_rows_and_an_old_one_is_never_guessed()
+    {
+        var world = await PackageWorld.CreateAsync(factory);
+        const int quantity = Many + 50;
+        var grain = await world.SellAsync(world.Terms(PackageType.Standard, quantity: quantity, sessionValue: 100), netPaid: quantity * 100);
+        var purchaseId = PurchaseIdOf(grain);
+        const int burst = PackageBalanceRules.SettledRedemptionsKept;
+        for (var i = 0; i < Many; i += burst)
+        {
+            var answers = await Task.WhenAll(Enumerable.Range(i, burst).Select(k => grain.RedeemAsync(world.Redemption($"old-{k}"))));
+            Assert.All(answers, a => Assert.Null(a.Refusal));
+            await grain.FlushProjectionAsync();
+        }
+
+        // The rows cannot be read (the grain's own storage still works). A new id needs no row: it is neither in memory
+        // nor among the ids that left it (before: every unknown id was looked up first, and this answered
+        // package_unavailable). An id that left memory cannot be answered without its row: refused, nothing taken.
+        await world.ScalarAsync<int>("ALTER TABLE package_redemptions RENAME TO package_redemptions_away; SELECT 1");
+        try
+        {
+            var fresh = await grain.RedeemAsync(world.Redemption("new-while-the-rows-are-away"));
+            Assert.Null(fresh.Refusal);
+            Assert.Equal(quantity - Many - 1, fresh.Package!.SessionsLeft);
+            var old = await grain.RedeemAsync(world.Redemption("old-0"));
+            Assert.Equal(PackageRefusals.Unavailable, old.Refusal?.Code);
+
+            // Deactivated while the rows are away: the ids that left memory cannot be read at activation, so it falls
+            // back to looking every unknown id up (refused, not guessed new).
+            await world.Grains.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero);
+            Assert.Equal(PackageRefusals.Unavailable, (await grain.RedeemAsync(world.Redemption("old-1"))).Refusal?.Code);
+            Assert.Equal(PackageRefusals.Unavailable, (await grain.RedeemAsync(world.Redemption("new-after-restart"))).Refusal?.Code);
+        }
+        finally
+        {
+            await world.ScalarAsync<int>("ALTER TABLE package_redemptions_away RENAME TO package_redemptions; SELECT 1");
+        }
+
+        // Back: the old id replays its first answer, the new ones go ahead, each exactly once in the rows and the books.
+        await world.Grains.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero);
+        var replay = await grain.RedeemAsync(world.Redemption("old-0"));
+        Assert.Null(replay.Refusal);
+        Assert.Null((await grain.RedeemAsync(world.Redemption("new-after-restart"))).Refusal);
+        Assert.Equal(quantity - Many - 2, (await grain.GetAsync()).Package!.SessionsLeft);
+        await grain.FlushProjectionAsync();
+        var rows = await world.ScalarAsync<int>(
+            "SELECT count(*)::int FROM package_redemptions WHERE tenant_id = @TenantId AND purchase_id = @purchaseId",
+            new { world.Tenant.TenantId, purchaseId });
+        Assert.Equal(Many + 2, rows);
+        var (accounts, _, unbalanced) = await world.JournalAsync(purchaseId);
+        Assert.Equal(0, unbalanced);
+        Assert.Equal((Many + 2) * 100L, accounts["package-liability"]);
+    }
+
     /// <summary>The stored state once the history is settled: after a flush (which lets settled redemptions go), one
     /// refused request writes the state again (it takes nothing, so the books are untouched).</summary>
     private static async Task<int> SettledStateSizeAsync(PackageWorld world, IPackageBalanceGrain grain, Guid purchaseId, string tick)

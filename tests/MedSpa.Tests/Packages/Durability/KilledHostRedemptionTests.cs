@@ -23,8 +23,10 @@ namespace MedSpa.Tests.Packages.Durability;
 /// </summary>
 public sealed class KilledHostRedemptionTests(FailoverClusterFactory factory, ITestOutputHelper output) : IClassFixture<FailoverClusterFactory>
 {
-    private const int Initial = 1_000;
-    private const int Burst = 400;
+    private const int Initial = 2_000;
+    // Large enough that the kill lands mid-burst: the callers go on while the host is being killed, and a redemption
+    // answered in one round trip (no lookup of new operation ids) finished a burst of 400 before the kill took effect.
+    private const int Burst = 1_600;
     private const int Callers = 48;
     private static readonly Money SessionValue = new(5_000, "USD");
 
@@ -44,7 +46,7 @@ public sealed class KilledHostRedemptionTests(FailoverClusterFactory factory, IT
         Assert.NotNull(location);
         var host = factory.StandaloneSilos.Single(s => s.SiloPort == location.Endpoint.Port);
 
-        // The burst: callers take operations from one queue; the host is killed once a quarter of the burst has been
+        // The burst: callers take operations from one queue; the host is killed once an eighth of the burst has been
         // acknowledged, so redemptions are queued in the grain and a group-commit write is likely in flight.
         // Each operation's request is fixed once: a retry sends exactly the same request (same id, same moment).
         var requests = Enumerable.Range(0, Burst)
@@ -53,7 +55,7 @@ public sealed class KilledHostRedemptionTests(FailoverClusterFactory factory, IT
         var operations = new ConcurrentQueue<string>(requests.Keys);
         var answers = new ConcurrentDictionary<string, PackageAnswer>();
         var unanswered = new ConcurrentBag<string>();
-        var killAt = Burst / 4;
+        var killAt = Burst / 8;
         var killed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
 
         async Task CallerAsync()
@@ -75,7 +77,7 @@ public sealed class KilledHostRedemptionTests(FailoverClusterFactory factory, IT
 
         var burst = Task.WhenAll(Enumerable.Range(0, Callers).Select(_ => Task.Run(CallerAsync)));
         await Task.WhenAny(killed.Task, burst);
-        Assert.True(killed.Task.IsCompleted, "the burst ended before a quarter of it was acknowledged: " + string.Join("; ", unanswered.Take(3)));
+        Assert.True(killed.Task.IsCompleted, "the burst ended before an eighth of it was acknowledged: " + string.Join("; ", unanswered.Take(3)));
         var acknowledgedBeforeKill = answers.Count;
         host.Kill();
         await burst;
