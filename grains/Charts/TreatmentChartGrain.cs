@@ -169,7 +169,8 @@ public sealed class TreatmentChartGrain(
 
         if (!moves.IsEmpty && await TakeFromInventoryAsync(next.ClinicId, moves.Length) is { } refused)
         {
-            // Back to the chart as it was: nothing of this operation was delivered (the moves go first).
+            // Back to the chart as it was: nothing of this operation was delivered (its move is the last).
+            var written = store.State;
             store.State = state;
             try
             {
@@ -179,7 +180,7 @@ public sealed class TreatmentChartGrain(
             {
                 // The point is stored with a move inventory refuses: kept (and logged) when the move is retried.
                 logger.LogError(e, "A chart operation refused by inventory could not be taken back");
-                store.State = state with { Chart = next };
+                store.State = written;
                 DeactivateOnIdle();
                 return new ChartAnswer(next, new Refusal(ChartRefusals.InventoryUnavailable,
                     "Inventory refused the product and the chart could not be put back just now; reload the chart."));

@@ -410,8 +410,8 @@ public sealed class InventoryGrain(
         await RecallReceivedAsync(items);
         _projected = Math.Max(_projected, items[^1].Sequence);
         S.Outbox.RemoveAll(i => i.Sequence <= _projected);
-        // The rows are written: their requests are answered now; the alerts (board events, notices) are best effort.
-        ReleaseWaiters(all: false, true);
+        // Raised before the requests are answered (a client sees its use's board event and notice after the answer):
+        // one raise per batch, best effort.
         var raised = items.SelectMany(i => i.Alerts).ToList();
         if (raised.Count > 0)
         {
