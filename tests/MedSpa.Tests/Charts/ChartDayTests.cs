@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using Dapper;
 using MedSpa.Tests.Board.Flow;
 using MedSpa.Tests.Checkout;
@@ -72,7 +73,7 @@ public sealed class ChartDayTests(ChartApiFactory factory) : IClassFixture<Chart
                 var id = Guid.NewGuid();
                 var chart = await client.AddPointAsync(visit, toxin
                     ? ChartWorld.Toxin("zone " + step, quantity, lot.Product, lot: lot.Number, pointId: id)
-                    : WithPoint(ChartWorld.Filler("zone " + step, quantity, lot.Product, lot: lot.Number), id));
+                    : (object)WithPoint(ChartWorld.Filler("zone " + step, quantity, lot.Product, lot: lot.Number), id));
                 live.Add(new LivePoint(visit, id, lot, quantity, chart.Point(id).GetProperty("version").GetInt64(), toxin));
             }
             else if (roll < 8)
@@ -156,7 +157,7 @@ public sealed class ChartDayTests(ChartApiFactory factory) : IClassFixture<Chart
         Assert.True(live.Count > 5 && paid > 0, $"the day charted {live.Count} points and paid {paid} invoices");
     }
 
-    private static object WithPoint(object filler, Guid id)
+    private static JsonObject WithPoint(object filler, Guid id)
     {
         var json = JsonSerializer.SerializeToNode(filler)!.AsObject();
         json["pointId"] = id;
