@@ -106,6 +106,7 @@ public static class Refusals
         [ChartRefusals.AdjustmentNotAllowed] = (StatusCodes.Status403Forbidden, "Not allowed."),
         [ChartRefusals.ProductUnavailable] = (StatusCodes.Status409Conflict, "Conflict."),
         [ChartRefusals.InventoryUnavailable] = (StatusCodes.Status503ServiceUnavailable, "Inventory is unavailable."),
+        [ChartRefusals.InsufficientStock] = (StatusCodes.Status409Conflict, "Not enough stock."),
 
         // Memberships (grain-interfaces/Memberships/IMembershipGrain.cs, MembershipRefusals).
         [MembershipRefusals.NotFound] = (StatusCodes.Status404NotFound, "Not found."),

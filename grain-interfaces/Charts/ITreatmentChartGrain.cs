@@ -195,6 +195,8 @@ public static class ChartRefusals
     public const string ProductUnavailable = "chart_product_unavailable";
     /// <summary>503: inventory could not be reached; nothing was changed.</summary>
     public const string InventoryUnavailable = "chart_inventory_unavailable";
+    /// <summary>409: not enough of the lot is left at this clinic (another chart took the last of it); nothing was charted.</summary>
+    public const string InsufficientStock = "chart_insufficient_stock";
 }
 
 /// <summary>The chart's statuses and activities (strings on the wire).</summary>

@@ -159,7 +159,9 @@ public sealed record ReceiveLot(
     [property: Id(7)] DateTimeOffset ReceivedAt,
     [property: Id(8)] LotStatus Status = LotStatus.Available);
 
-/// <summary>Product used on a patient. <see cref="LotNumber"/> null: first-expiring-first-out.</summary>
+/// <summary>Product used on a patient. <see cref="LotNumber"/> null: first-expiring-first-out.
+/// <see cref="ReplacesOperationId"/>: an earlier use this one replaces (a charted point changed): it is given back in
+/// the same change, and a refusal of the new use leaves it as it was.</summary>
 [GenerateSerializer, Immutable, Alias("medspa.inventory.use-request.v1")]
 public sealed record UseRequest(
     [property: Id(0)] string OperationId,
@@ -170,7 +172,8 @@ public sealed record UseRequest(
     [property: Id(5)] Guid ProviderId,
     [property: Id(6)] Guid PatientId,
     [property: Id(7)] DateTimeOffset? At = null,
-    [property: Id(8)] Guid? By = null);
+    [property: Id(8)] Guid? By = null,
+    [property: Id(9)] string? ReplacesOperationId = null);
 
 /// <summary>One part of a use taken from one lot (and vial, if one was open).</summary>
 [GenerateSerializer, Immutable, Alias("medspa.inventory.lot-pick.v1")]

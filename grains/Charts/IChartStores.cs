@@ -10,7 +10,9 @@ namespace MedSpa.Grains.Charts;
 /// </summary>
 public interface IChartStore
 {
-    Task ProjectAsync(Guid tenantId, TreatmentChart chart);
+    /// <summary>Writes the chart row and the rows of <paramref name="changedPoints"/> (upserted while on the chart,
+    /// deleted once removed); null: every point is rewritten.</summary>
+    Task ProjectAsync(Guid tenantId, TreatmentChart chart, IReadOnlyCollection<Guid>? changedPoints = null);
 
     /// <summary>An active product of the tenant as a point snapshots it, or null.</summary>
     Task<ChartProduct?> ProductAsync(Guid tenantId, Guid productId);
@@ -25,11 +27,18 @@ public interface IChartInventory
     /// <summary>Null when the lot may be charted at this clinic; otherwise why not (<see cref="ChartRefusals.LotUnusable"/>).</summary>
     Task<Refusal?> CheckLotAsync(Guid tenantId, Guid clinicId, Guid productId, string lotNumber, decimal quantity);
 
-    /// <summary>Deducts what a point used; true once inventory has recorded it (also on a repeat of the same id).</summary>
-    Task<bool> UseAsync(Guid tenantId, Guid clinicId, ChartInventoryMove move);
+    /// <summary>Makes a move of the chart's outbox: a use (giving back <see cref="ChartInventoryMove.Replaces"/> at
+    /// once), or a return. Recorded (also on a repeat of the same id); not yet (inventory unavailable: retry); or
+    /// refused with the chart refusal to answer (the lot ran out or became unusable meanwhile).</summary>
+    Task<InventoryMoveResult> MoveAsync(Guid tenantId, Guid clinicId, ChartInventoryMove move);
+}
 
-    /// <summary>Puts back what the use <paramref name="useOperationId"/> took; true once recorded (also on a repeat).</summary>
-    Task<bool> ReturnAsync(Guid tenantId, Guid clinicId, Guid productId, string useOperationId);
+/// <summary>What became of an inventory move: <see cref="Recorded"/>, or refused (<see cref="Refusal"/>), or neither
+/// (inventory could not record it just now).</summary>
+public sealed record InventoryMoveResult(bool Recorded, Refusal? Refusal = null)
+{
+    public static readonly InventoryMoveResult Done = new(true);
+    public static readonly InventoryMoveResult NotYet = new(false);
 }
 
 /// <summary>One pending inventory move of the chart's outbox: a use (quantity > 0) or the return of an earlier use.</summary>
@@ -43,4 +52,5 @@ public sealed record ChartInventoryMove(
     [property: Id(5)] Guid VisitId,
     [property: Id(6)] Guid PointId,
     [property: Id(7)] Guid? ProviderId,
-    [property: Id(8)] Guid PatientId);
+    [property: Id(8)] Guid PatientId,
+    [property: Id(9)] string? Replaces = null);

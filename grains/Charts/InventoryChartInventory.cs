@@ -7,61 +7,78 @@ namespace MedSpa.Grains.Charts;
 
 /// <summary>
 /// The chart's view of inventory: the clinic's <see cref="IInventoryGrain"/> of the point's product decides whether a
-/// lot may be used and records each use and return. A refusal of a use that the lot check let through (the last units
-/// went to another room meanwhile) is final: the injection happened, so the point stays and the shortfall is logged
-/// for the clinic's count to correct; retrying it would never succeed.
+/// lot may be used and records each use and return. A changed point is one use that gives back the point's earlier use
+/// at once (<see cref="UseRequest.ReplacesOperationId"/>), so a refusal leaves the earlier use in place.
 /// </summary>
 public sealed class InventoryChartInventory(IGrainFactory grains, ILogger<InventoryChartInventory> logger) : IChartInventory
 {
     public async Task<Refusal?> CheckLotAsync(Guid tenantId, Guid clinicId, Guid productId, string lotNumber, decimal quantity)
     {
         var answer = await Grain(tenantId, clinicId, productId).CheckLotAsync(lotNumber, quantity);
-        if (!answer.Refused)
+        return answer.Refused ? Unusable(lotNumber, answer.Refusal!) : null;
+    }
+
+    public async Task<InventoryMoveResult> MoveAsync(Guid tenantId, Guid clinicId, ChartInventoryMove move)
+    {
+        var grain = Grain(tenantId, clinicId, move.ProductId);
+        if (move.IsReturn)
         {
-            return null;
+            var returned = await grain.ReturnAsync(move.OperationId);
+            // A use that inventory never recorded has nothing to give back.
+            return returned.Refusal is { Code: not InventoryRefusals.UseNotFound } r ? Settled(r, move.OperationId, "return") : InventoryMoveResult.Done;
         }
 
-        var reason = answer.Refusal!.Code;
-        var why = reason switch
+        var used = await grain.UseAsync(new UseRequest(move.OperationId, move.LotNumber, move.Quantity, move.VisitId, move.VisitId,
+            move.ProviderId ?? Guid.Empty, move.PatientId, ReplacesOperationId: move.Replaces));
+        if (used.Refusal is not { } refusal)
+        {
+            return InventoryMoveResult.Done;
+        }
+
+        return refusal.Code is InventoryRefusals.InsufficientStock or InventoryRefusals.LotExpired or InventoryRefusals.LotRecalled
+            or InventoryRefusals.LotUnavailable or InventoryRefusals.VialStabilityExceeded
+            ? new InventoryMoveResult(false, Unusable(move.LotNumber, refusal))
+            : Settled(refusal, move.OperationId, "use");
+    }
+
+    /// <summary>Why a lot cannot be charted: not enough of it left is a conflict with another chart (409), anything
+    /// else about the lot is 422.</summary>
+    private static Refusal Unusable(string lotNumber, Refusal refusal)
+    {
+        // A lot used up is "not enough left" too (its status turned depleted with the last units).
+        if (refusal.Code == InventoryRefusals.InsufficientStock
+            || refusal.Details?.GetValueOrDefault("lotStatus") is "depleted")
+        {
+            var available = refusal.Details?.GetValueOrDefault("available");
+            return new Refusal(ChartRefusals.InsufficientStock,
+                $"Lot {lotNumber} does not have enough stock left at this clinic{(available is null ? "" : $" ({available} usable)")}: " +
+                "it was taken by another chart meanwhile. Nothing was charted.", "lotNumber")
+                .With("reason", refusal.Code)
+                .With("lotNumber", lotNumber)
+                .With("available", available);
+        }
+
+        var why = refusal.Code switch
         {
             InventoryRefusals.LotRecalled => "has been recalled",
             InventoryRefusals.LotExpired => "has expired",
-            InventoryRefusals.InsufficientStock => "does not have enough stock at this clinic",
+            InventoryRefusals.VialStabilityExceeded => "has an open vial past its stability window (closed as waste; open a new vial)",
             _ => "is not available at this clinic",
         };
         return new Refusal(ChartRefusals.LotUnusable, $"Lot {lotNumber} {why}: it cannot be charted.", "lotNumber")
-            .With("reason", reason)
+            .With("reason", refusal.Code)
             .With("lotNumber", lotNumber);
     }
 
-    public async Task<bool> UseAsync(Guid tenantId, Guid clinicId, ChartInventoryMove move)
+    private InventoryMoveResult Settled(Refusal refusal, string operationId, string what)
     {
-        var answer = await Grain(tenantId, clinicId, move.ProductId).UseAsync(new UseRequest(
-            move.OperationId, move.LotNumber, move.Quantity, move.VisitId, move.VisitId, move.ProviderId ?? Guid.Empty, move.PatientId));
-        return Settled(answer, move.OperationId, "use");
-    }
-
-    public async Task<bool> ReturnAsync(Guid tenantId, Guid clinicId, Guid productId, string useOperationId)
-    {
-        var answer = await Grain(tenantId, clinicId, productId).ReturnAsync(useOperationId);
-        // A use that inventory never recorded (refused at the time) has nothing to give back.
-        return answer.Refusal?.Code == InventoryRefusals.UseNotFound || Settled(answer, useOperationId, "return");
-    }
-
-    private bool Settled(UseAnswer answer, string operationId, string what)
-    {
-        if (answer.Refusal is not { } refusal)
-        {
-            return true;
-        }
-
         if (refusal.Code == InventoryRefusals.Unavailable)
         {
-            return false;
+            return InventoryMoveResult.NotYet;
         }
 
         logger.LogWarning("Inventory refused the chart's {What} {OperationId}: {Code}", what, operationId, refusal.Code);
-        return true;
+        return InventoryMoveResult.Done;
     }
 
     private IInventoryGrain Grain(Guid tenantId, Guid clinicId, Guid productId) =>

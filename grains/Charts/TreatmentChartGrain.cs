@@ -1,4 +1,6 @@
 using System.Collections.Immutable;
+using System.Security.Cryptography;
+using System.Text;
 using MedSpa.GrainInterfaces;
 using MedSpa.GrainInterfaces.Board;
 using MedSpa.GrainInterfaces.Charts;
@@ -31,14 +33,28 @@ public sealed record TreatmentChartGrainState
     [Id(6)] public ImmutableDictionary<Guid, string> PointUses { get; init; } = ImmutableDictionary<Guid, string>.Empty;
     /// <summary>The chart's activity has not yet been shown on its room's card.</summary>
     [Id(7)] public bool ActivityPending { get; init; }
+    /// <summary>Points changed since the SQL rows were written (their rows are upserted or deleted by the next
+    /// projection); null: not known (state from before this was kept), the next projection rewrites every point.</summary>
+    [Id(8)] public ImmutableHashSet<Guid>? UnprojectedPoints { get; init; }
 }
 
 /// <summary>
 /// The chart of one visit. Order of work for an operation: replay answer for a known operation id; decide with
 /// ChartRules (nothing written on a refusal); check the lot with inventory; persist the chart together with its
-/// follow-ups (the point of no return); then deliver them: SQL rows for recall and history, inventory moves, board
-/// events. A follow-up that fails is retried on a grain timer and on the next activation, because it is part of the
-/// written state; each one is idempotent.
+/// follow-ups; take the point's product from inventory; then deliver the rest: SQL rows for recall and history (only
+/// the points changed), board events. A follow-up that fails is retried on a grain timer and on the next activation,
+/// because it is part of the written state; each one is idempotent.
+/// <para>
+/// The inventory move of the operation is made before it is answered: when inventory refuses it although the lot
+/// check passed (the last units went to another room meanwhile), the chart goes back to what it was (written again)
+/// and the operation is refused <c>chart_insufficient_stock</c> (409): a point stays on the chart only with its
+/// product taken from stock. Only a move that could not be delivered at all (inventory unreachable) is left to the
+/// retry; a refusal met then is logged for the clinic's count (the point is kept: it was answered as charted).
+/// </para>
+/// <para>
+/// One state write per operation: what the follow-ups delivered is removed from the state in memory and reaches
+/// storage with the next write (or on deactivation); after a crash they are delivered again, harmlessly.
+/// </para>
 /// </summary>
 public sealed class TreatmentChartGrain(
     [PersistentState("chart", GrainStorage.Name)] IPersistentState<TreatmentChartGrainState> store,
@@ -68,10 +84,12 @@ public sealed class TreatmentChartGrain(
     {
         var state = store.State;
         var chart = state.Chart ?? ChartRules.NewChart(visit, actor.At);
-        var fingerprint = ChartRules.Fingerprint(operation);
+        var longFingerprint = ChartRules.Fingerprint(operation);
+        var fingerprint = Hash(longFingerprint);
         if (state.Operations.TryGetValue(operation.OperationId, out var applied))
         {
-            return applied.Fingerprint == fingerprint
+            // Stored before the fingerprint was hashed: the whole text.
+            return applied.Fingerprint == fingerprint || applied.Fingerprint == longFingerprint
                 ? new ChartAnswer(state.Chart, null, Replayed: true)
                 : new ChartAnswer(state.Chart, new Refusal(ChartRefusals.OperationConflict,
                     "This operation id was already used for a different change; use a new id.", "operationId"));
@@ -133,6 +151,8 @@ public sealed class TreatmentChartGrain(
         var next = outcome.Chart;
         var (moves, uses) = InventoryMoves(visit, state.PointUses, outcome.Before, outcome.After);
         var events = BoardEvents(visit, next, operation, outcome.Before, outcome.After, actor.At);
+        var point = outcome.After?.Id ?? outcome.Before?.Id;
+        var unprojected = state.UnprojectedPoints ?? (state.Chart is null || state.ProjectedVersion >= state.Chart.Version ? [] : null);
         store.State = state with
         {
             Chart = next,
@@ -142,11 +162,105 @@ public sealed class TreatmentChartGrain(
             PointUses = uses,
             ActivityPending = state.ActivityPending || next.Activity != chart.Activity || state.Chart is null,
             RoomId = visit.RoomId ?? state.RoomId,
+            UnprojectedPoints = point is { } changed ? unprojected?.Add(changed) : unprojected,
         };
         await store.WriteStateAsync();
+        _unsaved = false;
+
+        if (!moves.IsEmpty && await TakeFromInventoryAsync(next.ClinicId, moves.Length) is { } refused)
+        {
+            // Back to the chart as it was: nothing of this operation was delivered (its move is the last).
+            var written = store.State;
+            store.State = state;
+            try
+            {
+                await store.WriteStateAsync();
+            }
+            catch (Exception e)
+            {
+                // The point is stored with a move inventory refuses: kept (and logged) when the move is retried.
+                logger.LogError(e, "A chart operation refused by inventory could not be taken back");
+                store.State = written;
+                DeactivateOnIdle();
+                return new ChartAnswer(next, new Refusal(ChartRefusals.InventoryUnavailable,
+                    "Inventory refused the product and the chart could not be put back just now; reload the chart."));
+            }
+
+            return new ChartAnswer(state.Chart, refused);
+        }
+
         await _retry.RunAsync();
         return new ChartAnswer(next, null);
     }
+
+    /// <summary>Whether follow-ups were delivered since the state was last written (their removal is not yet stored).</summary>
+    private bool _unsaved;
+
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        if (_unsaved)
+        {
+            try
+            {
+                await store.WriteStateAsync(cancellationToken);
+            }
+            catch (Exception e)
+            {
+                // Best effort: they are delivered again on the next activation (idempotent).
+                logger.LogWarning(e, "Recording a chart's delivered follow-ups failed on deactivation");
+            }
+        }
+    }
+
+    /// <summary>
+    /// Delivers the pending inventory moves (this operation's are last) before answering. Null when they are all
+    /// recorded, or when inventory could not be reached (left to the retry). A refusal of this operation's move: the
+    /// chart refusal to answer; the moves are then dropped from the state in memory (the caller puts it back).
+    /// </summary>
+    private async Task<Refusal?> TakeFromInventoryAsync(Guid clinicId, int own)
+    {
+        var moves = store.State.PendingInventory;
+        var earlier = moves.Count - own;
+        while (!moves.IsEmpty)
+        {
+            InventoryMoveResult result;
+            try
+            {
+                result = await inventory.MoveAsync(_tenantId, clinicId, moves[0]);
+            }
+            catch (Exception e) when (e is TimeoutException or OrleansException)
+            {
+                logger.LogWarning(e, "Inventory could not be reached for a chart's move; retrying");
+                return null;
+            }
+
+            if (result.Refusal is { } refusal)
+            {
+                if (earlier <= 0)
+                {
+                    return refusal;
+                }
+
+                // An earlier operation's move, answered long ago: kept, logged for the clinic's count.
+                logger.LogWarning("Inventory refused the chart's move {OperationId}: {Code}", moves[0].OperationId, refusal.Code);
+            }
+            else if (!result.Recorded)
+            {
+                return null;
+            }
+
+            moves = moves.RemoveAt(0);
+            earlier--;
+            store.State = store.State with { PendingInventory = moves };
+            _unsaved = true;
+        }
+
+        return null;
+    }
+
+    /// <summary>A short, fixed-size fingerprint: the chart keeps one per operation for ever.</summary>
+    private static string Hash(string fingerprint) =>
+        Convert.ToBase64String(SHA256.HashData(Encoding.UTF8.GetBytes(fingerprint)).AsSpan(0, 18));
 
     private async Task<ChartProduct?> ProductOf(ChartOperation operation, ChartPointInput input)
     {
@@ -176,21 +290,22 @@ public sealed class TreatmentChartGrain(
             return ([], uses);
         }
 
-        var moves = ImmutableArray.CreateBuilder<ChartInventoryMove>();
-        if (before is not null && uses.TryGetValue(before.Id, out var used))
+        string? used = null;
+        if (before is not null && uses.TryGetValue(before.Id, out var held))
         {
-            moves.Add(Move(visit, before, used, isReturn: true));
+            used = held;
             uses = uses.Remove(before.Id);
         }
 
         if (after is not null)
         {
+            // A changed point: one move that returns the old use and takes the new one at once (refused as a whole).
             var id = UseOperationId(visit.VisitId, after.Id, after.Version);
-            moves.Add(Move(visit, after, id, isReturn: false));
             uses = uses.SetItem(after.Id, id);
+            return ([Move(visit, after, id, isReturn: false) with { Replaces = used }], uses);
         }
 
-        return (moves.ToImmutable(), uses);
+        return (used is null ? [] : [Move(visit, before!, used, isReturn: true)], uses);
     }
 
     /// <summary>The use of a point at a version has one id forever: a retry re-sends it, inventory records it once.</summary>
@@ -254,17 +369,21 @@ public sealed class TreatmentChartGrain(
         {
             if (projected < chart.Version)
             {
-                await rows.ProjectAsync(_tenantId, chart);
+                await rows.ProjectAsync(_tenantId, chart, state.UnprojectedPoints);
                 projected = chart.Version;
             }
 
             while (!moves.IsEmpty)
             {
                 var move = moves[0];
-                var done = move.IsReturn
-                    ? await inventory.ReturnAsync(_tenantId, chart.ClinicId, move.ProductId, move.OperationId)
-                    : await inventory.UseAsync(_tenantId, chart.ClinicId, move);
-                if (!done)
+                var result = await inventory.MoveAsync(_tenantId, chart.ClinicId, move);
+                if (result.Refusal is { } refused)
+                {
+                    // Too late to refuse the operation (it was answered): the point stays, the clinic's count corrects it.
+                    logger.LogWarning("Inventory refused the chart's move {OperationId}: {Code}", move.OperationId,
+                        refused.Details?.GetValueOrDefault("reason") ?? refused.Code);
+                }
+                else if (!result.Recorded)
                 {
                     break;
                 }
@@ -295,23 +414,17 @@ public sealed class TreatmentChartGrain(
             return !HasPending(state);
         }
 
-        // Only what was confirmed is removed; anything added meanwhile (none: timers do not interleave) stays.
+        // Only what was confirmed is removed; anything added meanwhile (none: timers do not interleave) stays. Stored
+        // with the next write or on deactivation (see the class comment).
         store.State = state with
         {
             ProjectedVersion = projected,
             PendingInventory = moves,
             UndeliveredBoard = events,
             ActivityPending = activityPending,
+            UnprojectedPoints = projected == chart.Version ? [] : state.UnprojectedPoints,
         };
-        try
-        {
-            await store.WriteStateAsync();
-        }
-        catch (Exception e)
-        {
-            logger.LogWarning(e, "Recording a chart's delivered follow-ups failed; they will be delivered again (idempotent)");
-        }
-
+        _unsaved = true;
         return !HasPending(store.State);
     }
 }

@@ -2,7 +2,9 @@ using MedSpa.GrainInterfaces;
 using MedSpa.GrainInterfaces.Inventory;
 using MedSpa.Grains.Checkout;
 using MedSpa.Grains.Domain.Inventory;
+using MedSpa.Grains.Packages;
 using Microsoft.Extensions.Logging;
+using Orleans.Concurrency;
 using Orleans.Storage;
 
 namespace MedSpa.Grains.Inventory;
@@ -13,23 +15,39 @@ namespace MedSpa.Grains.Inventory;
 /// state (the commit point, with its movements, lot/vial rows, journal entries and alerts as an outbox) before it is
 /// answered; a failed write puts the state back and answers <c>inventory_unavailable</c> (nothing was kept). The outbox
 /// then goes to PostgreSQL through <see cref="IInventoryStore"/> (keyed, so a repeat adds nothing) and the alerts to
-/// <see cref="IInventoryAlertSink"/>.
+/// <see cref="IInventoryAlertSink"/>; a change is answered once its rows are written (or their write was deferred to
+/// the retry timer), so a client reading the rows after the answer sees its change.
 /// <para>
-/// Not reentrant, except <see cref="ReceiveTransferAsync"/>: two clinics transferring to each other at once each call
-/// the other's receive while their own request waits, so receive interleaves. Every change therefore runs under
-/// <see cref="_gate"/> (apply and write as one step), and no change holds it while calling another grain.
+/// Group commit (DESIGN.md §4, <see cref="GroupCommit{TState}"/>, as the package balance grain): every chart point of
+/// every room of the clinic is a use here, so one write per request made this grain the clinic's bottleneck. The grain
+/// is reentrant; a request applies its rule to the working state synchronously (no await between deciding and
+/// applying, so two requests never decide on the same stock), then waits for the one storage write that carries every
+/// change applied meanwhile, and for the one projection that writes their rows. Nothing is acknowledged before it is
+/// durable; a failed write rolls back the batch and everything decided on top of it (each answers
+/// <c>inventory_unavailable</c>).
+/// </para>
+/// <para>
+/// A recall racing a receive: the recall records the lot number, then marks the clinics whose rows hold the lot. A
+/// receive checks the recalled lot numbers before it applies and again after its rows are written, so either the
+/// recall's clinic list sees the lot's row or the second check sees the recall (the lot is then marked recalled before
+/// the receive is answered).
 /// </para>
 /// </summary>
+[Reentrant]
 public sealed class InventoryGrain(
     [PersistentState("inventory", GrainStorage.Name)] IPersistentState<InventoryState> state,
     IInventoryStore store,
     IInventoryAlertSink alerts,
     TimeProvider time,
-    ILogger<InventoryGrain> logger) : Grain, IInventoryGrain, IDisposable
+    ILogger<InventoryGrain> logger) : Grain, IInventoryGrain
 {
     private static readonly TimeSpan RetryPeriod = TimeSpan.FromSeconds(15);
 
-    private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly List<(long Version, TaskCompletionSource<bool> Done)> _projectionWaiters = [];
+    private GroupCommit<InventoryState> _commit = null!;
+    private Task? _flush;
+    /// <summary>The last outbox item (by version) this activation has written to PostgreSQL.</summary>
+    private long _projected;
     private IGrainTimer? _retryTimer;
     private InventoryProduct? _product;
     private string? _timeZone;
@@ -37,9 +55,8 @@ public sealed class InventoryGrain(
     private Guid _clinicId;
     private Guid _productId;
 
-    private InventoryState S => state.State;
-
-    public void Dispose() => _gate.Dispose();
+    /// <summary>The working state: every change applied, some perhaps not yet durable.</summary>
+    private InventoryState S => _commit.Working;
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -48,6 +65,8 @@ public sealed class InventoryGrain(
             throw new InvalidOperationException($"'{this.GetPrimaryKeyString()}' is not an inventory grain key.");
         }
 
+        _commit = new GroupCommit<InventoryState>(state, s => s.Clone(), WriteFailed, () => { });
+        _commit.Load();
         if (S.Outbox.Count > 0 || S.Transfers.Count > 0)
         {
             // Left by a crash: rows not yet projected, transfers not yet acknowledged by their receiver.
@@ -64,7 +83,10 @@ public sealed class InventoryGrain(
             return new InventoryAnswer(null, await MissingAsync());
         }
 
-        return new InventoryAnswer(InventoryRules.View(_clinicId, ctx.Product, S, ctx.Clock));
+        // What is durable: a change still in flight is shown once it is.
+        return await _commit.PendingAsync()
+            ? new InventoryAnswer(InventoryRules.View(_clinicId, ctx.Product, _commit.Durable, ctx.Clock))
+            : Unavailable();
     }
 
     public async Task<LotCheckAnswer> CheckLotAsync(string lotNumber, decimal quantity = 0)
@@ -74,6 +96,7 @@ public sealed class InventoryGrain(
             return new LotCheckAnswer(null, 0, await MissingAsync());
         }
 
+        // Advisory and immediate (the working state): the use itself decides, on the state it applies to.
         return InventoryRules.CheckLot(S, ctx.Product, lotNumber, quantity, ctx.Clock);
     }
 
@@ -98,8 +121,26 @@ public sealed class InventoryGrain(
             return new UseAnswer(null, await MissingAsync());
         }
 
-        return await ApplyAsync(s => InventoryRules.Use(_clinicId, ctx.Product, s, use, ctx.Clock),
+        return await ApplyAsync(s => use.ReplacesOperationId is { } replaced && !s.Operations.ContainsKey(use.OperationId ?? "")
+                ? ReplaceUse(ctx, s, replaced, use)
+                : InventoryRules.Use(_clinicId, ctx.Product, s, use, ctx.Clock),
             () => new UseAnswer(null, UnavailableRefusal()));
+    }
+
+    /// <summary>Gives back <paramref name="replaced"/> and makes the new use as one change: when the new use is
+    /// refused, the earlier one is as it was (a changed chart point keeps its product, or takes the new amount).</summary>
+    private (UseAnswer Answer, bool Changed) ReplaceUse(Context ctx, InventoryState s, string replaced, UseRequest use)
+    {
+        var before = s.Clone();
+        var (_, returned) = InventoryRules.Return(_clinicId, ctx.Product, s, replaced, Guid.Empty, ctx.Clock);
+        var (answer, used) = InventoryRules.Use(_clinicId, ctx.Product, s, use, ctx.Clock);
+        if (answer.Refused)
+        {
+            s.RestoreFrom(before);
+            return (answer, false);
+        }
+
+        return (answer, returned || used);
     }
 
     public async Task<UseAnswer> ReturnAsync(string operationId)
@@ -194,15 +235,12 @@ public sealed class InventoryGrain(
 
     public async Task<int> FlushProjectionAsync()
     {
-        var pending = S.Outbox.Count;
-        await _gate.WaitAsync();
-        try
+        await _commit.PendingAsync();
+        var durable = _commit.Durable;
+        var pending = durable.Outbox.Count(i => i.Sequence > _projected);
+        if (pending > 0 && !await ProjectedAsync(durable.Version))
         {
-            await FlushOnceAsync();
-        }
-        finally
-        {
-            _gate.Release();
+            throw new InvalidOperationException("The inventory's rows could not be written to PostgreSQL just now; they stay in its outbox.");
         }
 
         return pending;
@@ -252,83 +290,128 @@ public sealed class InventoryGrain(
         return await ApplyAsync(s => rule(ctx.Product, s, ctx.Clock), Unavailable);
     }
 
-    /// <summary>Applies a rule and, when it changed something, writes the state before answering (the outbox is then
-    /// projected, best effort). A failed write puts back the state as it was: the request left nothing behind.</summary>
+    /// <summary>Applies a rule to the working state (synchronously: nothing interleaves between deciding and applying)
+    /// and, when it changed something, answers once the write that carries it is durable and its rows are written
+    /// (best effort: a deferred projection is retried by the timer). A failed write rolls the change back: the request
+    /// left nothing behind. An answer that changed nothing may rest on changes in flight (a replay of one, or stock
+    /// one took): it waits for them too.</summary>
     private async Task<T> ApplyAsync<T>(Func<InventoryState, (T Answer, bool Changed)> rule, Func<T> unavailable)
     {
-        await _gate.WaitAsync();
+        var before = S.Clone();
+        T answer;
+        bool changed;
         try
         {
-            var before = S.Clone();
-            T answer;
-            bool changed;
-            try
-            {
-                (answer, changed) = rule(S);
-            }
-            catch
-            {
-                // A rule that throws (a bug) must not leave half a change in memory for the next write to store.
-                state.State = before;
-                throw;
-            }
-
-            if (!changed)
-            {
-                return answer;
-            }
-
-            try
-            {
-                await state.WriteStateAsync();
-            }
-            catch (Exception e) when (e is not OutOfMemoryException)
-            {
-                logger.LogError(e, "Inventory {ClinicId}/{ProductId}: state write failed; nothing of the request was kept", _clinicId, _productId);
-                state.State = before;
-                if (e is InconsistentStateException)
-                {
-                    DeactivateOnIdle();
-                }
-
-                return unavailable();
-            }
-
-            await TryFlushAsync();
-            return answer;
+            (answer, changed) = rule(S);
         }
-        finally
+        catch
         {
-            _gate.Release();
+            // A rule that throws (a bug) must not leave half a change in memory for the next write to store.
+            S.RestoreFrom(before);
+            throw;
+        }
+
+        if (!changed)
+        {
+            return await _commit.PendingAsync() ? answer : unavailable();
+        }
+
+        var version = S.Version;
+        if (!await _commit.CommitAsync())
+        {
+            return unavailable();
+        }
+
+        await ProjectedAsync(version);
+        return answer;
+    }
+
+    private void WriteFailed(Exception e)
+    {
+        logger.LogError(e, "Inventory {ClinicId}/{ProductId}: state write failed; nothing of the batch was kept", _clinicId, _productId);
+        if (e is InconsistentStateException)
+        {
+            // Storage holds a version this activation does not know: start over from storage.
+            DeactivateOnIdle();
         }
     }
 
-    private async Task TryFlushAsync()
+    /// <summary>Waits until the rows of outbox items up to <paramref name="version"/> are written: true, or false when
+    /// the write was deferred (the retry timer takes it over).</summary>
+    private Task<bool> ProjectedAsync(long version)
+    {
+        if (version <= _projected)
+        {
+            return Task.FromResult(true);
+        }
+
+        var done = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _projectionWaiters.Add((version, done));
+        StartFlush();
+        return done.Task;
+    }
+
+    private void StartFlush()
+    {
+        if (_flush is null || _flush.IsCompleted)
+        {
+            _flush = FlushLoopAsync();
+        }
+    }
+
+    /// <summary>One projection at a time, each carrying every durable item not yet written (group commit of rows).</summary>
+    private async Task FlushLoopAsync()
     {
         try
         {
-            await FlushOnceAsync();
+            while (_commit.Durable.Outbox.Any(i => i.Sequence > _projected))
+            {
+                await FlushOnceAsync();
+                ReleaseWaiters(all: false, true);
+            }
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             // Committed in grain state; the outbox keeps the rows for the timer, the next change or activation.
             logger.LogWarning(e, "Inventory {ClinicId}/{ProductId}: projection to PostgreSQL deferred", _clinicId, _productId);
             EnsureRetryTimer(RetryPeriod);
+            ReleaseWaiters(all: true, false);
+            return;
+        }
+
+        // Nothing durable is left to write: whoever still waits has nothing pending.
+        ReleaseWaiters(all: true, true);
+    }
+
+    private void ReleaseWaiters(bool all, bool projected)
+    {
+        for (var i = _projectionWaiters.Count - 1; i >= 0; i--)
+        {
+            if (all || _projectionWaiters[i].Version <= _projected)
+            {
+                _projectionWaiters[i].Done.TrySetResult(projected);
+                _projectionWaiters.RemoveAt(i);
+            }
         }
     }
 
-    /// <summary>Writes the outbox, then raises its alerts and trims it in memory (the next state write stores the trimmed
-    /// outbox; rows written again after a crash conflict and add nothing).</summary>
+    /// <summary>Writes the durable outbox items not yet written, checks the lots they received against the tenant's
+    /// recalls (see the class comment), then trims the working outbox in memory (the next write stores it trimmed;
+    /// rows written again after a crash conflict and add nothing) and raises the items' alerts.</summary>
     private async Task FlushOnceAsync()
     {
-        var items = S.Outbox.ToList();
+        var items = _commit.Durable.Outbox.Where(i => i.Sequence > _projected).ToList();
         if (items.Count == 0)
         {
             return;
         }
 
         await store.WriteAsync(_tenantId, _clinicId, _productId, items);
-        S.Outbox.RemoveAll(i => i.Sequence <= items[^1].Sequence);
+        await RecallReceivedAsync(items);
+        _projected = Math.Max(_projected, items[^1].Sequence);
+        S.Outbox.RemoveAll(i => i.Sequence <= _projected);
+        // Raised before the requests are answered (a client sees its use's board event and notice after the answer):
+        // one raise per batch, best effort.
         var raised = items.SelectMany(i => i.Alerts).ToList();
         if (raised.Count > 0)
         {
@@ -343,6 +426,33 @@ public sealed class InventoryGrain(
         }
     }
 
+    /// <summary>The second recall check of a receive, after its rows are written: a lot received here whose number the
+    /// tenant has recalled meanwhile is marked recalled now (durably, before the receive is answered). Throws when that
+    /// write fails, so the items are projected and checked again by the retry.</summary>
+    private async Task RecallReceivedAsync(List<InventoryOutboxItem> items)
+    {
+        var received = items.SelectMany(i => i.Movements)
+            .Where(m => m.Kind is MovementKind.Receive or MovementKind.TransferIn)
+            .Select(m => m.LotNumber).Distinct(StringComparer.Ordinal).ToList();
+        foreach (var lotNumber in received)
+        {
+            if (!S.Lots.TryGetValue(lotNumber, out var lot) || lot.Status == LotStatus.Recalled
+                || !await store.IsRecalledAsync(_tenantId, _productId, lotNumber)
+                || await ContextAsync() is not { } ctx)
+            {
+                continue;
+            }
+
+            var change = new LotStatusChange($"recall-on-receipt:{lotNumber}", lotNumber, LotStatus.Recalled,
+                "recalled while it was being received", Guid.Empty);
+            var (_, changed) = InventoryRules.SetStatus(_clinicId, ctx.Product, S, change, ctx.Clock);
+            if (changed && !await _commit.CommitAsync())
+            {
+                throw new InvalidOperationException($"Lot {lotNumber} was recalled while received, and marking it failed; retrying.");
+            }
+        }
+    }
+
     private void EnsureRetryTimer(TimeSpan due)
     {
         _retryTimer ??= this.RegisterGrainTimer(RetryAsync, new GrainTimerCreationOptions
@@ -353,15 +463,8 @@ public sealed class InventoryGrain(
 
     private async Task RetryAsync(CancellationToken cancellationToken)
     {
-        await _gate.WaitAsync(cancellationToken);
-        try
-        {
-            await TryFlushAsync();
-        }
-        finally
-        {
-            _gate.Release();
-        }
+        await _commit.PendingAsync();
+        await ProjectedAsync(_commit.Durable.Version);
 
         foreach (var operationId in S.Transfers.Keys.ToList())
         {

@@ -13,7 +13,7 @@ using Npgsql;
 
 namespace MedSpa.Benchmarks;
 
-// Treatment chart benchmark (issue 16 §6): `./medspa bench chart [--seconds N] [--callers 1,8,32]`.
+// Treatment chart benchmark (issue 16 §6): `./medspa bench chart [--seconds N] [--callers 1,8,32] [--recall off]`.
 //   chart ops — providers chart through the HTTP API, closed loop: each caller repeats add a toxin point → change its
 //               units → remove it (three timed operations, each with its operation id and expected version, each also
 //               a use/return in inventory). "one chart": every caller on the same visit's chart (the single writer's
@@ -63,6 +63,11 @@ public static class ChartBenchmark
                     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                         $"| {label} | {c} | {r.Count} | {r.Errors} | {r.Count / r.Seconds:F1} | {Pct(r.Latencies, 50):F2} | {Pct(r.Latencies, 99):F2} |"));
                 }
+            }
+
+            if (ArgText(args, "--recall") == "off")
+            {
+                return 0;
             }
 
             // Recall over a clinic-year.

@@ -134,6 +134,23 @@ public sealed class InventoryState
     [Id(8)] public long Version { get; set; }
     [Id(9)] public long Sequence { get; set; }
 
+    /// <summary>Puts this state back to <paramref name="other"/> in place (the grain's working state is one object:
+    /// a rule that threw, or a composite change refused half-way, is undone here).</summary>
+    public void RestoreFrom(InventoryState other)
+    {
+        ArgumentNullException.ThrowIfNull(other);
+        Currency = other.Currency;
+        Lots = other.Lots;
+        Vials = other.Vials;
+        Operations = other.Operations;
+        Transfers = other.Transfers;
+        LowStockThreshold = other.LowStockThreshold;
+        LowStockRaised = other.LowStockRaised;
+        Outbox = other.Outbox;
+        Version = other.Version;
+        Sequence = other.Sequence;
+    }
+
     /// <summary>A deep copy: the rules mutate the working copy; a failed write goes back to this one.</summary>
     public InventoryState Clone()
     {

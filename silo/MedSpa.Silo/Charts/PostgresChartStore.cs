@@ -9,11 +9,13 @@ namespace MedSpa.Silo.Charts;
 
 /// <summary>
 /// The chart grain's SQL copy. One transaction per projection: the chart row moves forward only (version guard), and
-/// only then are its points replaced, so a late or repeated projection of an older version writes nothing.
+/// only then are the points the grain changed since the last projection written (upserted by point id, guarded by
+/// the point's version; deleted once removed), so a late or repeated projection of an older version writes nothing
+/// and an operation costs the rows it touched, not the whole chart.
 /// </summary>
 public sealed class PostgresChartStore(NpgsqlDataSource db) : IChartStore
 {
-    public async Task ProjectAsync(Guid tenantId, TreatmentChart chart)
+    public async Task ProjectAsync(Guid tenantId, TreatmentChart chart, IReadOnlyCollection<Guid>? changedPoints = null)
     {
         await using var conn = await db.OpenTenantConnectionAsync(tenantId);
         await using var tx = await conn.BeginTransactionAsync();
@@ -38,17 +40,33 @@ public sealed class PostgresChartStore(NpgsqlDataSource db) : IChartStore
             return;
         }
 
-        await conn.ExecuteAsync("DELETE FROM chart_points WHERE tenant_id = @tenantId AND visit_id = @VisitId", new { tenantId, chart.VisitId }, tx);
-        var p = chart.Points;
+        var p = changedPoints is null ? chart.Points : [.. chart.Points.Where(x => changedPoints.Contains(x.Id))];
+        await conn.ExecuteAsync(
+            changedPoints is null
+                ? "DELETE FROM chart_points WHERE tenant_id = @tenantId AND visit_id = @VisitId"
+                : "DELETE FROM chart_points WHERE tenant_id = @tenantId AND visit_id = @VisitId AND point_id = ANY(@removed)",
+            new { tenantId, chart.VisitId, removed = changedPoints?.Except(p.Select(x => x.Id)).ToArray() ?? [] }, tx);
+        if (p.Count == 0)
+        {
+            await tx.CommitAsync();
+            return;
+        }
+
         await conn.ExecuteAsync(
             """
-            INSERT INTO chart_points (tenant_id, visit_id, point_id, clinic_id, patient_id, provider_id, visit_date, zone, x, y, product_id,
+            INSERT INTO chart_points AS cp (tenant_id, visit_id, point_id, clinic_id, patient_id, provider_id, visit_date, zone, x, y, product_id,
                                       product_name, product_kind, lot_number, units, volume_ml, depth, technique, needle_gauge, notes, version)
             SELECT @tenantId, @VisitId, u.point_id, @ClinicId, @PatientId, @ProviderId, @VisitDate, u.zone, u.x, u.y, u.product_id,
                    u.product_name, u.product_kind, u.lot_number, u.units, u.volume_ml, u.depth, u.technique, u.needle_gauge, u.notes, u.version
             FROM unnest(@ids, @zones, @xs, @ys, @products, @names, @kinds, @lots, @units, @volumes, @depths, @techniques, @gauges, @notes, @versions)
                 AS u(point_id, zone, x, y, product_id, product_name, product_kind, lot_number, units, volume_ml, depth, technique,
                      needle_gauge, notes, version)
+            ON CONFLICT (tenant_id, visit_id, point_id) DO UPDATE
+            SET provider_id = excluded.provider_id, zone = excluded.zone, x = excluded.x, y = excluded.y, product_id = excluded.product_id,
+                product_name = excluded.product_name, product_kind = excluded.product_kind, lot_number = excluded.lot_number,
+                units = excluded.units, volume_ml = excluded.volume_ml, depth = excluded.depth, technique = excluded.technique,
+                needle_gauge = excluded.needle_gauge, notes = excluded.notes, version = excluded.version
+            WHERE cp.version <= excluded.version
             """,
             new
             {
