@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Net;
 using System.Text.Json;
 using MedSpa.Tests.Payments;
@@ -34,7 +35,7 @@ public sealed class PaymentPlanTests(PaymentPlanFactory factory) : IClassFixture
         return new World(tenant, owner, desk, invoiceId, patientId);
     }
 
-    private async Task<(Guid Id, JsonElement Plan)> CreateAsync(World w, object terms, string? key = null)
+    private static async Task<(Guid Id, JsonElement Plan)> CreateAsync(World w, object terms, string? key = null)
     {
         var plan = await w.Desk.SendAsync(HttpMethod.Post, "/api/payment-plans", terms, HttpStatusCode.Created, key ?? Guid.NewGuid().ToString("N"));
         return (plan.GetProperty("id").GetGuid(), plan);
@@ -64,7 +65,7 @@ public sealed class PaymentPlanTests(PaymentPlanFactory factory) : IClassFixture
         var terms = Terms(w.InvoiceId, first, installments: 3, percent: 20m);
         var preview = await w.Desk.SendAsync(HttpMethod.Post, "/api/payment-plans/preview", terms);
         Assert.Equal(20000, preview.Amount("downPayment"));
-        Assert.Equal([0L, 26666L, 26666L, 26668L],
+        Assert.Equal([20000L, 26666L, 26666L, 26668L],
             preview.GetProperty("installments").EnumerateArray().Select(i => i.Amount("amount")));
         Assert.Equal(first.AddMonths(2), preview.DueDate(3));
         // The preview charged and saved nothing.
@@ -289,10 +290,10 @@ public sealed class PaymentPlanTests(PaymentPlanFactory factory) : IClassFixture
         var today = factory.Clock.ClinicToday();
         foreach (var (terms, field) in new (object, string)[]
         {
-            (new { invoiceId = w.InvoiceId, installments = 3, frequency = "fortnightly", firstDate = today.AddDays(3).ToString("O") }, "frequency"),
-            (new { invoiceId = w.InvoiceId, installments = 0, frequency = "monthly", firstDate = today.AddDays(3).ToString("O") }, "installments"),
-            (new { invoiceId = w.InvoiceId, installments = 3, frequency = "monthly", firstDate = today.ToString("O") }, "firstDate"),
-            (new { invoiceId = w.InvoiceId, installments = 3, frequency = "monthly", firstDate = today.AddDays(3).ToString("O"),
+            (new { invoiceId = w.InvoiceId, installments = 3, frequency = "fortnightly", firstDate = today.AddDays(3).ToString("O", CultureInfo.InvariantCulture) }, "frequency"),
+            (new { invoiceId = w.InvoiceId, installments = 0, frequency = "monthly", firstDate = today.AddDays(3).ToString("O", CultureInfo.InvariantCulture) }, "installments"),
+            (new { invoiceId = w.InvoiceId, installments = 3, frequency = "monthly", firstDate = today.ToString("O", CultureInfo.InvariantCulture) }, "firstDate"),
+            (new { invoiceId = w.InvoiceId, installments = 3, frequency = "monthly", firstDate = today.AddDays(3).ToString("O", CultureInfo.InvariantCulture),
                 downPayment = Usd(100_00) }, "downPayment"),
         })
         {
