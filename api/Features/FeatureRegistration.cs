@@ -11,6 +11,7 @@ using MedSpa.Api.Features.GiftCards;
 using MedSpa.Api.Features.Inventory;
 using MedSpa.Api.Features.Invoices;
 using MedSpa.Api.Features.Memberships;
+using MedSpa.Api.Features.PaymentPlans;
 using MedSpa.Api.Features.Notifications;
 using MedSpa.Api.Features.Packages;
 using MedSpa.Api.Features.Packages.Definitions;
@@ -90,6 +91,7 @@ public static class FeatureRegistration
         api.MapTwilioWebhookApi();
         api.MapUnsubscribeApi();
         api.MapMessageTemplatesApi();
+        api.MapPaymentPlansApi();
         return app;
     }
 }

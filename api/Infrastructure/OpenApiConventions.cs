@@ -78,6 +78,10 @@ public static class OpenApiConventions
         ("Webhooks",
             "Called by outside services (Stripe's payment events, SendGrid's email events, Twilio's SMS status and inbound texts), not by "
             + "front ends; signed requests only."),
+        ("Payment plans",
+            "An open invoice's balance on installments: the schedule previewed (down payment, weekly / every two weeks / monthly, exact "
+            + "cents), the down payment charged at acceptance, each installment charged off-session on the saved card on its day, retries "
+            + "after a decline (1, 3, 7 days), past-due, pay now, card change, early payoff, cancel and write-off."),
         ("Operations",
             "For the platform operator only, who belongs to no organisation (`Operator:Key`): sign-in and the cluster status. Every tenant role "
             + "gets 404."),
@@ -127,6 +131,9 @@ public static class OpenApiConventions
         ["UnsubscribeApi.Unsubscribe"] = [StatusCodes.Status403Forbidden],
         ["StripeWebhookApi.Receive"] =
             [StatusCodes.Status400BadRequest, StatusCodes.Status413PayloadTooLarge, StatusCodes.Status503ServiceUnavailable],
+        ["PaymentPlansApi"] =
+            [StatusCodes.Status402PaymentRequired, StatusCodes.Status409Conflict, StatusCodes.Status422UnprocessableEntity,
+                StatusCodes.Status502BadGateway, StatusCodes.Status503ServiceUnavailable],
     };
 
     public static void AddMedSpaOpenApiConventions(this OpenApiOptions options)

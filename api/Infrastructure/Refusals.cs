@@ -6,6 +6,7 @@ using MedSpa.GrainInterfaces.Checkout;
 using MedSpa.GrainInterfaces.GiftCards;
 using MedSpa.GrainInterfaces.Inventory;
 using MedSpa.GrainInterfaces.Memberships;
+using MedSpa.GrainInterfaces.PaymentPlans;
 using MedSpa.GrainInterfaces.Notifications;
 using MedSpa.GrainInterfaces.Packages;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -134,6 +135,13 @@ public static class Refusals
         [CorporateOrderRefusals.NotFound] = (StatusCodes.Status404NotFound, "Not found."),
         [CorporateOrderRefusals.NotIssued] = (StatusCodes.Status409Conflict, "The order is not issued yet."),
         [CorporateOrderRefusals.AlreadyPlaced] = (StatusCodes.Status409Conflict, "Conflict."),
+
+        // Payment plans (grain-interfaces/PaymentPlans/IPaymentPlanGrain.cs, PaymentPlanRefusals).
+        [PaymentPlanRefusals.NotFound] = (StatusCodes.Status404NotFound, "Not found."),
+        [PaymentPlanRefusals.InvalidTransition] = (StatusCodes.Status409Conflict, "The change is not allowed now."),
+        [PaymentPlanRefusals.InvoiceNotPayable] = (StatusCodes.Status409Conflict, "The invoice cannot be put on a payment plan."),
+        [PaymentPlanRefusals.AlreadyPlanned] = (StatusCodes.Status409Conflict, "Conflict."),
+        [PaymentPlanRefusals.NoSavedCard] = (StatusCodes.Status422UnprocessableEntity, "The request cannot be processed."),
     }.ToFrozenDictionary(StringComparer.Ordinal);
 
     /// <summary>The HTTP status a refusal code answers with (400 when the table does not name it).</summary>

@@ -20,6 +20,7 @@ public static partial class MessageTemplates
     public const string PackageExpiring = "package-expiring";
     public const string CardExpiring = "card-expiring";
     public const string Receipt = "receipt";
+    public const string InstallmentFailed = "installment-failed";
 
     public const int MaxSubject = 200;
     public const int MaxBody = 1600; // ten SMS segments
@@ -34,9 +35,10 @@ public static partial class MessageTemplates
         [PackageExpiring] = [.. Common, "package.name", "package.expiresOn", "package.sessionsLeft"],
         [CardExpiring] = [.. Common, "card.brand", "card.last4", "card.expires"],
         [Receipt] = [.. Common, "invoice.number", "invoice.total", "invoice.date"],
+        [InstallmentFailed] = [.. Common, "installment.amount", "installment.date", "installment.retryDate"],
     };
 
-    public static readonly IReadOnlyList<string> Kinds = [AppointmentReminder, ConfirmationRequest, PackageExpiring, CardExpiring, Receipt];
+    public static readonly IReadOnlyList<string> Kinds = [AppointmentReminder, ConfirmationRequest, PackageExpiring, CardExpiring, Receipt, InstallmentFailed];
 
     public static readonly IReadOnlyDictionary<string, MessageTemplate> Defaults = new Dictionary<string, MessageTemplate>(StringComparer.Ordinal)
     {
@@ -50,6 +52,8 @@ public static partial class MessageTemplates
             "Hi {{patient.firstName}}, the {{card.brand}} card ending {{card.last4}} that {{clinic.name}} keeps on file expires {{card.expires}}. Please update it at your next visit."),
         [Receipt] = new("Your receipt from {{clinic.name}}",
             "Thank you, {{patient.firstName}}. Receipt {{invoice.number}} for {{invoice.total}} on {{invoice.date}}."),
+        [InstallmentFailed] = new("Your payment plan installment did not go through",
+            "Hi {{patient.firstName}}, we could not charge {{installment.amount}} for your payment plan installment due {{installment.date}} at {{clinic.name}}. We will try again on {{installment.retryDate}}; you can update your card with the clinic at any time."),
     };
 
     /// <summary>A clinic's template for a kind: the refusal names the field and the unknown placeholder.</summary>

@@ -22,5 +22,6 @@ public static class PackagesHosting
         services.TryAddSingleton<MedSpa.Grains.GiftCards.ICorporateOrderStore, GiftCards.PostgresCorporateOrderStore>();
         Inventory.InventoryHosting.AddMedSpaInventory(services);
         Charts.ChartsHosting.AddMedSpaCharts(services);
+        PaymentPlans.PaymentPlansHosting.AddMedSpaPaymentPlans(services);
     }
 }

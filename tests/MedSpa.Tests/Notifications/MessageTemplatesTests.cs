@@ -8,7 +8,7 @@ namespace MedSpa.Tests.Notifications;
 /// checked), reset, and a preview rendered in the clinic's time zone.</summary>
 public sealed class MessageTemplatesTests(MessagingApiFactory factory) : IClassFixture<MessagingApiFactory>
 {
-    private static readonly string[] Kinds = ["appointment-reminder", "confirmation-request", "package-expiring", "card-expiring", "receipt"];
+    private static readonly string[] Kinds = ["appointment-reminder", "confirmation-request", "package-expiring", "card-expiring", "receipt", "installment-failed"];
 
     [Fact]
     public async Task Every_kind_starts_with_its_default_and_an_admin_can_reword_and_reset_it()
@@ -79,7 +79,7 @@ public sealed class MessageTemplatesTests(MessagingApiFactory factory) : IClassF
         var desk = tenant.ClientFor(await tenant.CreateUserAsync("front-desk"));
         (status, _) = await desk.TrySendAsync(HttpMethod.Put, $"{url}/receipt", new { subject = "Receipt", body = "Thanks" });
         Assert.Equal(HttpStatusCode.Forbidden, status);
-        Assert.Equal(5, (await desk.SendAsync(HttpMethod.Get, url, null)).GetArrayLength());
+        Assert.Equal(Kinds.Length, (await desk.SendAsync(HttpMethod.Get, url, null)).GetArrayLength());
 
         var list = await owner.SendAsync(HttpMethod.Get, url, null);
         Assert.All(list.EnumerateArray(), t => Assert.True(t.GetProperty("isDefault").GetBoolean()));

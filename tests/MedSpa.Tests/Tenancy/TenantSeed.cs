@@ -183,6 +183,11 @@ public sealed record TenantSeed(TestTenant Tenant)
             VALUES (@TenantId, @PatientId, 'sms', 'staff');
             INSERT INTO notification_templates (tenant_id, clinic_id, kind, subject, body)
             VALUES (@TenantId, @ClinicId, 'receipt', 'Seed', 'Seed {{patient.firstName}}');
+            INSERT INTO payment_plans (tenant_id, id, invoice_id, patient_id, clinic_id, status, frequency, total_amount, paid_amount, currency,
+                                       installments, version, created_at, updated_at)
+            VALUES (@TenantId, @MembershipId, @InvoiceId, @PatientId, @ClinicId, 'active', 'monthly', 30000, 10000, 'USD', 3, 1, now(), now());
+            INSERT INTO payment_plan_charges (tenant_id, operation_id, plan_id, installment, attempt, status, amount, currency, attempted_at)
+            VALUES (@TenantId, 'plan-' || @Suffix, @MembershipId, 0, 0, 'succeeded', 10000, 'USD', now());
             """,
             args);
     }
