@@ -90,6 +90,7 @@ public static class FeatureRegistration
         api.MapTwilioWebhookApi();
         api.MapUnsubscribeApi();
         api.MapMessageTemplatesApi();
+        api.MapNotificationSettingsApi();
         return app;
     }
 }

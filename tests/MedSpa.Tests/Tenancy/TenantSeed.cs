@@ -183,6 +183,8 @@ public sealed record TenantSeed(TestTenant Tenant)
             VALUES (@TenantId, @PatientId, 'sms', 'staff');
             INSERT INTO notification_templates (tenant_id, clinic_id, kind, subject, body)
             VALUES (@TenantId, @ClinicId, 'receipt', 'Seed', 'Seed {{patient.firstName}}');
+            INSERT INTO notification_clinic_settings (tenant_id, clinic_id, reminder_offset_minutes, quiet_start, quiet_end)
+            VALUES (@TenantId, @ClinicId, '{1440}', '21:00', '08:00');
             """,
             args);
     }
