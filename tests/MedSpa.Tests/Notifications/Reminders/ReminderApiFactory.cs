@@ -8,7 +8,6 @@ using MedSpa.Tests.TestHost;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Time.Testing;
 
 namespace MedSpa.Tests.Notifications.Reminders;
 
@@ -24,7 +23,7 @@ public class ReminderApiFactory(ReminderApiFactory? previous = null, DateTimeOff
 
     private readonly ReminderApiFactory? _previous = previous;
 
-    public FakeTimeProvider Clock { get; } = new(startClock ?? DateTimeOffset.UtcNow);
+    public SettableClock Clock { get; } = new(startClock ?? DateTimeOffset.UtcNow);
 
     public ProviderStandIn Twilio { get; private set; } = null!;
 
@@ -111,4 +110,15 @@ public sealed class RemindersFixture : ReminderApiFactory
         await base.DisposeAsync();
         await Twilio.DisposeAsync();
     }
+}
+
+/// <summary>A clock the tests set to any moment, earlier ones included (each test books its own appointment on the same
+/// calendar day, so the shared clock goes back between tests).</summary>
+public sealed class SettableClock(DateTimeOffset now) : TimeProvider
+{
+    private long _ticks = now.UtcTicks;
+
+    public void SetUtcNow(DateTimeOffset value) => Interlocked.Exchange(ref _ticks, value.UtcTicks);
+
+    public override DateTimeOffset GetUtcNow() => new(Interlocked.Read(ref _ticks), TimeSpan.Zero);
 }
