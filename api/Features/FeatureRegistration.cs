@@ -91,6 +91,7 @@ public static class FeatureRegistration
         api.MapUnsubscribeApi();
         api.MapMessageTemplatesApi();
         api.MapNotificationSettingsApi();
+        api.MapPatientConsentApi();
         return app;
     }
 }

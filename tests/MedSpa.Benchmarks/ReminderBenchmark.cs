@@ -93,7 +93,7 @@ public static class ReminderBenchmark
                               + $"in {armed.TotalSeconds:F1} s ({parallel} at a time); all due at {due:HH:mm:ss} UTC ({margin.TotalSeconds:F0} s later)");
 
             // Idle until the due moment (the reminders fire on their own), then watch the stand-ins fill.
-            await Task.Delay(margin - TimeSpan.FromMilliseconds(200));
+            await Task.Delay(margin > TimeSpan.FromMilliseconds(200) ? margin - TimeSpan.FromMilliseconds(200) : TimeSpan.Zero);
             var process = Process.GetCurrentProcess();
             process.Refresh();
             var cpu0 = process.TotalProcessorTime;

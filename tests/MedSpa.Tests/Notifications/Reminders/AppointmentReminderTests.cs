@@ -67,7 +67,7 @@ public sealed class AppointmentReminderTests(RemindersFixture factory) : IClassF
         factory.Clock.SetUtcNow(Day.AddDays(-5));
         var desk = world.Desk();
         var appointment = await world.BookAsync(desk, world.Booking(start: Day));
-        var moved = Day.AddDays(1).AddHours(4); // Tuesday 14:00
+        var moved = Day.AddDays(3).AddHours(4); // Thursday 14:00: its 48-hour reminder comes after the old 2-hour one
         await desk.SendAsync(HttpMethod.Post, $"/api/appointments/{appointment}/reschedule", new { start = moved });
 
         await TickAtAsync(world, appointment, Day.AddHours(-48));
@@ -76,7 +76,7 @@ public sealed class AppointmentReminderTests(RemindersFixture factory) : IClassF
 
         await TickAtAsync(world, appointment, moved.AddHours(-48));
         var text = Assert.Single(factory.TextsTo(phone));
-        Assert.Contains("Tuesday, December 3, 2030 at 2:00 PM", text, StringComparison.Ordinal);
+        Assert.Contains("Thursday, December 5, 2030 at 2:00 PM", text, StringComparison.Ordinal);
         await TickAtAsync(world, appointment, moved.AddHours(-2));
         Assert.Equal(2, factory.TextsTo(phone).Count);
     }
@@ -177,5 +177,57 @@ public sealed class AppointmentReminderTests(RemindersFixture factory) : IClassF
         using var forbidden = await desk.PutAsJsonAsync(url, new { reminderOffsetMinutes = new[] { 60 } }, MedSpaApiFactory.Json);
         Assert.Equal(HttpStatusCode.Forbidden, forbidden.StatusCode);
         Assert.True((await admin.SendAsync(HttpMethod.Delete, url, null)).GetProperty("isDefault").GetBoolean());
+    }
+}
+
+/// <summary>Issue 18 §2 consent per channel: staff read and change a patient's consent through the API, and nothing is
+/// sent on a channel the patient is opted out of (each channel), transactional or marketing.</summary>
+public sealed class PatientConsentTests(RemindersFixture factory) : IClassFixture<RemindersFixture>
+{
+    [Fact]
+    public async Task Staff_opt_a_patient_out_per_channel_and_nothing_is_sent_on_it()
+    {
+        var (world, phone) = await factory.WorldAsync();
+        var patient = world.Patients[0];
+        using var desk = world.Desk();
+        var url = $"/api/patients/{patient}/consent";
+        var consent = await desk.SendAsync(HttpMethod.Get, url, null);
+        Assert.False(consent.GetProperty("marketing").GetBoolean());
+        Assert.All(consent.GetProperty("channels").EnumerateArray(), c => Assert.True(c.GetProperty("allowed").GetBoolean()));
+
+        consent = await desk.SendAsync(HttpMethod.Put, url, new { marketing = true, channels = new { sms = false, email = false, push = false } });
+        Assert.True(consent.GetProperty("marketing").GetBoolean());
+        Assert.All(consent.GetProperty("channels").EnumerateArray(), c =>
+        {
+            Assert.False(c.GetProperty("allowed").GetBoolean());
+            Assert.Equal("staff", c.GetProperty("source").GetString());
+        });
+
+        foreach (var channel in new[] { "sms", "email", "push" })
+        {
+            foreach (var purpose in new[] { "transactional", "marketing" })
+            {
+                var refused = await desk.PostAsJsonAsync($"/api/patients/{patient}/messages",
+                    new { channel, purpose, subject = "Hello", body = "A message", clinicId = world.ClinicId }, MedSpaApiFactory.Json)
+                    .ProblemAsync(HttpStatusCode.Conflict, "notification_opted_out");
+                Assert.Equal(channel, refused.GetProperty("channel").GetString());
+            }
+        }
+
+        Assert.Empty(factory.TextsTo(phone));
+        Assert.Equal(0L, await factory.ScalarAsync<long>(
+            "SELECT count(*) FROM notification_messages WHERE tenant_id = @TenantId AND patient_id = @patient", new { world.TenantId, patient }));
+
+        consent = await desk.SendAsync(HttpMethod.Put, url, new { channels = new { sms = true } });
+        Assert.True(consent.GetProperty("channels").EnumerateArray().Single(c => c.GetProperty("channel").GetString() == "sms").GetProperty("allowed").GetBoolean());
+        await desk.SendAsync(HttpMethod.Post, $"/api/patients/{patient}/messages",
+            new { channel = "sms", body = "Back in", clinicId = world.ClinicId }, HttpStatusCode.Created);
+        Assert.Equal(["Back in"], factory.TextsTo(phone));
+
+        await desk.PutAsJsonAsync(url, new { channels = new { fax = false } }, MedSpaApiFactory.Json).ProblemAsync(HttpStatusCode.BadRequest, "validation_failed");
+        var other = await FlowWorld.CreateAsync(factory, patients: 1, providers: 0, rooms: 0);
+        using var stranger = other.Desk();
+        using var notFound = await stranger.GetAsync(url);
+        Assert.Equal(HttpStatusCode.NotFound, notFound.StatusCode);
     }
 }
