@@ -40,6 +40,7 @@ public sealed class AppointmentReminderGrain(
     IAppointmentReminderStore store,
     INotificationSender sender,
     AppointmentReminderClock clock,
+    AppointmentReminderGate gate,
     IOptions<AppointmentReminderOptions> options,
     ILogger<AppointmentReminderGrain> logger) : Grain, IAppointmentReminderGrain, IRemindable
 {
@@ -103,7 +104,12 @@ public sealed class AppointmentReminderGrain(
     {
         if (reminderName == ReminderName)
         {
-            await RunDueAsync();
+            // Thousands of appointments share a start time: their ticks queue for a slot rather than all taking
+            // database connections at once.
+            using (await gate.EnterAsync())
+            {
+                await RunDueAsync();
+            }
         }
     }
 

@@ -51,4 +51,35 @@ public sealed class AppointmentReminderOptions
     /// <summary>The Orleans reminder's period: a safety net re-running a tick whose work failed (every tick does only
     /// what is due). The due time is always the next reminder's own moment.</summary>
     public TimeSpan ReminderPeriod { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>At most this many reminder ticks of one silo do their work at once (each takes several database
+    /// connections in turn): thousands due in the same minute queue here instead of exhausting the connection pool.</summary>
+    public int MaxConcurrentTicks { get; set; } = 16;
+}
+
+/// <summary>The per-silo bound on concurrent reminder ticks (<see cref="AppointmentReminderOptions.MaxConcurrentTicks"/>).</summary>
+public sealed class AppointmentReminderGate(Microsoft.Extensions.Options.IOptions<AppointmentReminderOptions> options) : IDisposable
+{
+    private readonly SemaphoreSlim _slots = new(Math.Max(1, options.Value.MaxConcurrentTicks));
+
+    public async Task<IDisposable> EnterAsync()
+    {
+        await _slots.WaitAsync();
+        return new Slot(_slots);
+    }
+
+    public void Dispose() => _slots.Dispose();
+
+    private sealed class Slot(SemaphoreSlim slots) : IDisposable
+    {
+        private int _released;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _released, 1) == 0)
+            {
+                slots.Release();
+            }
+        }
+    }
 }

@@ -10,7 +10,7 @@ using Npgsql;
 
 namespace MedSpa.Benchmarks;
 
-// Appointment reminder benchmark (issue 18 §5): `./medspa bench reminders [--reminders 10000] [--clinics 500] [--lead 120]`.
+// Appointment reminder benchmark (issue 18 §5): `./medspa bench reminders [--reminders 10000] [--clinics 500] [--lead 180]`.
 // N appointments across C clinics (one tenant, clinics in UTC, quiet hours off, one 2-hour reminder each), all starting
 // at the same moment, so all N reminders come due in the same second. Half the patients have a mobile number (SMS to a
 // Twilio stand-in on loopback: its Messages API, form-encoded), half only an email (SMTP to a loopback SMTP server).
@@ -23,7 +23,7 @@ public static class ReminderBenchmark
     {
         var count = Arg(args, "--reminders", 10_000);
         var clinics = Arg(args, "--clinics", 500);
-        var lead = TimeSpan.FromSeconds(Arg(args, "--lead", 120));
+        var lead = TimeSpan.FromSeconds(Arg(args, "--lead", 180));
         var parallel = Arg(args, "--parallel", 64);
         Directory.SetCurrentDirectory(AppContext.BaseDirectory);
         var adminCs = Environment.GetEnvironmentVariable("MEDSPA_TEST_PG")

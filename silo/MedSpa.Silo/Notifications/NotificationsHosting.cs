@@ -28,5 +28,6 @@ public static class NotificationsHosting
         services.AddOptions<AppointmentReminderOptions>().BindConfiguration(AppointmentReminderOptions.Section);
         services.TryAddSingleton(sp => new AppointmentReminderClock(sp.GetRequiredService<TimeProvider>()));
         services.TryAddSingleton<IAppointmentReminderStore, PostgresAppointmentReminderStore>();
+        services.TryAddSingleton<AppointmentReminderGate>();
     }
 }
