@@ -98,7 +98,7 @@ public static class ReminderBenchmark
             process.Refresh();
             var cpu0 = process.TotalProcessorTime;
             double? first = null, half = null;
-            var timeout = DateTimeOffset.UtcNow + TimeSpan.FromMinutes(10);
+            var timeout = DateTimeOffset.UtcNow + TimeSpan.FromSeconds(Arg(args, "--timeout", 600));
             int Handed() => twilio.Requests.Count + smtp.Messages.Count;
             while (Handed() < count && DateTimeOffset.UtcNow < timeout)
             {
