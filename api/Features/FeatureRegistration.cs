@@ -92,6 +92,8 @@ public static class FeatureRegistration
         api.MapUnsubscribeApi();
         api.MapMessageTemplatesApi();
         api.MapPaymentPlansApi();
+        api.MapNotificationSettingsApi();
+        api.MapPatientConsentApi();
         return app;
     }
 }

@@ -7,6 +7,8 @@ namespace MedSpa.Grains.Notifications;
 /// <param name="Purpose"><c>transactional</c> or <c>marketing</c>.</param>
 /// <param name="Kind">What the message is (<c>message</c> for a staff reply, <c>appointment-reminder</c> ...).</param>
 /// <param name="ClinicId">The clinic it is sent for: its rate limit applies.</param>
+/// <param name="DedupeKey">Sends with the same key are one message: a repeat answers the logged one and sends nothing
+/// (an appointment reminder's tick run twice, or again after a crash).</param>
 public sealed record NotificationRequest(
     Guid TenantId,
     Guid? ClinicId,
@@ -16,7 +18,8 @@ public sealed record NotificationRequest(
     string Kind,
     string Body,
     string? Subject = null,
-    Guid? SentBy = null);
+    Guid? SentBy = null,
+    string? DedupeKey = null);
 
 /// <summary>The logged message (its id and status once handed to the provider) or why nothing was sent.</summary>
 public sealed record NotificationResult(Guid? MessageId, string? Status, string? ProviderId, Refusal? Refusal)

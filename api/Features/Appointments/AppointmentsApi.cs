@@ -1,5 +1,6 @@
 using System.Globalization;
 using Dapper;
+using MedSpa.Api.Features.Notifications;
 using MedSpa.Api.Features.Visits;
 using MedSpa.Api.Infrastructure;
 using MedSpa.Api.Infrastructure.Idempotency;
@@ -169,7 +170,8 @@ public static class AppointmentsApi
     }
 
     private static async Task<Results<Created<AppointmentResponse>, ValidationProblem, ProblemHttpResult>> Create(
-        AppointmentRequest request, CurrentUser user, NpgsqlDataSource db, CancellationToken ct)
+        AppointmentRequest request, CurrentUser user, NpgsqlDataSource db, IGrainFactory grains,
+        [FromKeyedServices(GrainCallRetry.Key)] ResiliencePipeline retry, CancellationToken ct)
     {
         var v = new Validation()
             .Range("durationMinutes", request.DurationMinutes, 5, 720, required: false)
@@ -238,6 +240,7 @@ public static class AppointmentsApi
                 },
                 transaction: tx, cancellationToken: ct));
             await tx.CommitAsync(ct);
+            await AppointmentReminderHooks.BookedAsync(grains, retry, user.TenantId, id, row.ClinicId, row.PatientId, row.StartsAtOffset, ct);
             return TypedResults.Created($"/api/appointments/{id}", row.ToResponse());
         }
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.ExclusionViolation)
@@ -321,6 +324,7 @@ public static class AppointmentsApi
 
         await retry.ExecuteAsync(
             async _ => await grains.GetGrain<IVisitGrain>(BoardKeys.For(user.TenantId, appointmentId)).RefreshBookingAsync(), ct);
+        await AppointmentReminderHooks.BookedAsync(grains, retry, user.TenantId, appointmentId, row.ClinicId, row.PatientId, row.StartsAtOffset, ct);
         return TypedResults.Ok(row.ToResponse());
     }
 
@@ -358,6 +362,7 @@ public static class AppointmentsApi
         }
 
         var visit = ((Ok<VisitResponse>)outcome.Result).Value!;
+        await AppointmentReminderHooks.CancelledAsync(grains, retry, user.TenantId, appointmentId, ct);
         await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         var row = await LoadAsync(conn, user, appointmentId, ct);
         if (row is null)

@@ -57,6 +57,18 @@ public sealed class NotificationService(
 
             await conn.ExecuteAsync(new CommandDefinition("SELECT pg_advisory_xact_lock(hashtextextended('notify-patient:' || @k, 0))",
                 new { k = $"{request.TenantId:N}/{request.PatientId:N}" }, tx, cancellationToken: cancellationToken));
+            if (request.DedupeKey is not null)
+            {
+                // Under the patient's lock: a concurrent or repeated send with this key waits, then finds it here.
+                var logged = await conn.QuerySingleOrDefaultAsync<LoggedMessage>(new CommandDefinition(
+                    "SELECT id, status, provider_id AS ProviderId FROM notification_messages WHERE tenant_id = @TenantId AND dedupe_key = @DedupeKey",
+                    new { request.TenantId, request.DedupeKey }, tx, cancellationToken: cancellationToken));
+                if (logged is not null)
+                {
+                    return new NotificationResult(logged.Id, logged.Status, logged.ProviderId, null);
+                }
+            }
+
             var patient = await conn.QuerySingleOrDefaultAsync<PatientContact>(new CommandDefinition(
                 """
                 SELECT p.email, p.phone, p.marketing_consent AS MarketingConsent,
@@ -116,10 +128,10 @@ public sealed class NotificationService(
 
             await conn.ExecuteAsync(new CommandDefinition(
                 """
-                INSERT INTO notification_messages (tenant_id, id, clinic_id, patient_id, channel, purpose, kind, to_address, body, status, sent_by, created_at, updated_at)
-                VALUES (@TenantId, @id, @ClinicId, @PatientId, @Channel, @Purpose, @Kind, @to, @Body, 'queued', @SentBy, @now, @now)
+                INSERT INTO notification_messages (tenant_id, id, clinic_id, patient_id, channel, purpose, kind, to_address, body, status, sent_by, created_at, updated_at, dedupe_key)
+                VALUES (@TenantId, @id, @ClinicId, @PatientId, @Channel, @Purpose, @Kind, @to, @Body, 'queued', @SentBy, @now, @now, @DedupeKey)
                 """,
-                new { request.TenantId, id, request.ClinicId, request.PatientId, request.Channel, request.Purpose, request.Kind, to, request.Body, request.SentBy, now },
+                new { request.TenantId, id, request.ClinicId, request.PatientId, request.Channel, request.Purpose, request.Kind, to, request.Body, request.SentBy, now, request.DedupeKey },
                 tx, cancellationToken: cancellationToken));
             await tx.CommitAsync(cancellationToken);
         }
@@ -206,6 +218,8 @@ public sealed class NotificationService(
         window.TotalHours >= 1 && window.TotalHours == Math.Floor(window.TotalHours) ? $"{window.TotalHours:0} h" : $"{window.TotalMinutes:0} min";
 
     private sealed record PatientContact(string? Email, string? Phone, bool MarketingConsent, bool OptedOut);
+
+    private sealed record LoggedMessage(Guid Id, string Status, string? ProviderId);
 }
 
 /// <summary>Twilio webhook paths (the API maps them; the service puts the status one into each SMS).</summary>

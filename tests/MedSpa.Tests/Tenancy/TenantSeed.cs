@@ -188,6 +188,8 @@ public sealed record TenantSeed(TestTenant Tenant)
             VALUES (@TenantId, @MembershipId, @InvoiceId, @PatientId, @ClinicId, 'active', 'monthly', 30000, 10000, 'USD', 3, 1, now(), now());
             INSERT INTO payment_plan_charges (tenant_id, operation_id, plan_id, installment, attempt, status, amount, currency, attempted_at)
             VALUES (@TenantId, 'plan-' || @Suffix, @MembershipId, 0, 0, 'succeeded', 10000, 'USD', now());
+            INSERT INTO notification_clinic_settings (tenant_id, clinic_id, reminder_offset_minutes, quiet_start, quiet_end)
+            VALUES (@TenantId, @ClinicId, '{1440}', '21:00', '08:00');
             """,
             args);
     }
