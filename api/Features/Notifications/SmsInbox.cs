@@ -9,7 +9,8 @@ namespace MedSpa.Api.Features.Notifications;
 /// <summary>The clock inbound texts are read by ("today" for <c>HERE</c>); its own type so tests can set the day.</summary>
 public sealed class InboxClock(TimeProvider time)
 {
-    public DateTimeOffset Now => time.GetUtcNow();
+    // UTC whatever the provider was made with (PostgreSQL takes timestamptz parameters in UTC only).
+    public DateTimeOffset Now => time.GetUtcNow().ToUniversalTime();
 }
 
 /// <summary>One inbound text as Twilio posts it (signature already checked).</summary>

@@ -33,7 +33,7 @@ public sealed class InboxServerFactory : LiveServerFactory
 
     public ProviderStandIn Twilio { get; private set; } = null!;
 
-    public FakeTimeProvider Clock { get; } = new(FlowWorld.Day.AddMinutes(-30));
+    public FakeTimeProvider Clock { get; } = new(FlowWorld.Day.AddMinutes(-30).ToUniversalTime());
 
     public string MessagesPath => $"/2010-04-01/Accounts/{AccountSid}/Messages.json";
 
