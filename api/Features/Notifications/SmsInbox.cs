@@ -73,9 +73,12 @@ public static class SmsInbox
 
     /// <summary>Handles a text that is no opt-out, opt-in or confirmation; answers what became of it (<c>in-car</c>, <c>inbox</c>, <c>no-clinic</c>).</summary>
     public static async Task<string> ReceiveAsync(
-        Guid tenantId, InboundText text, NpgsqlDataSource db, IGrainFactory grains, InboxClock clock, ILogger log, CancellationToken ct)
+        Guid tenantId, InboundText text, NpgsqlDataSource db, IGrainFactory grains, InboxClock clock, TimeProvider time, ILogger log,
+        CancellationToken ct)
     {
+        // "Today" (and the visit's change) by the inbox's clock; the rows' time stamps by the server's, like the replies'.
         var now = clock.Now;
+        var stamp = time.GetUtcNow();
         var key = PhoneMatchKey(text.From);
         Sender sender;
         await using (var conn = await db.OpenTenantConnectionAsync(tenantId, ct))
@@ -119,14 +122,14 @@ public static class SmsInbox
                     patient_id = coalesce(EXCLUDED.patient_id, t.patient_id)
                 RETURNING id, patient_id
                 """,
-                new { tenantId, id = Guid.CreateVersion7(), clinicId, phone = text.From, key, sender.PatientId, now }, tx, cancellationToken: ct));
+                new { tenantId, id = Guid.CreateVersion7(), clinicId, phone = text.From, key, sender.PatientId, now = stamp }, tx, cancellationToken: ct));
             var messageId = Guid.CreateVersion7();
             await conn.ExecuteAsync(new CommandDefinition(
                 """
                 INSERT INTO inbox_messages (tenant_id, id, thread_id, direction, body, provider_sid, created_at)
                 VALUES (@tenantId, @messageId, @threadId, 'inbound', @body, @sid, @now)
                 """,
-                new { tenantId, messageId, threadId = thread.Id, body = text.Body.Length > 2000 ? text.Body[..2000] : text.Body, sid = text.MessageSid, now },
+                new { tenantId, messageId, threadId = thread.Id, body = text.Body.Length > 2000 ? text.Body[..2000] : text.Body, sid = text.MessageSid, now = stamp },
                 tx, cancellationToken: ct));
             var who = await conn.ExecuteScalarAsync<string?>(new CommandDefinition(
                 "SELECT first_name || ' ' || left(last_name, 1) || '.' FROM patients WHERE tenant_id = @tenantId AND id = @patientId",
@@ -143,7 +146,7 @@ public static class SmsInbox
                 {
                     tenantId, id = Guid.CreateVersion7(), clinicId, kind = NotificationsApi.MessageReceived, subjectType = InboxThreadSubject,
                     threadId = thread.Id.ToString("D"), message = $"Text from {who}: {preview}",
-                    dedupe = $"{NotificationsApi.MessageReceived}:{messageId:N}", now,
+                    dedupe = $"{NotificationsApi.MessageReceived}:{messageId:N}", now = stamp,
                 }, tx, cancellationToken: ct));
             await tx.CommitAsync(ct);
         }

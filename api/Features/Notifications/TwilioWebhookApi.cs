@@ -175,7 +175,7 @@ public static class TwilioWebhookApi
 
         // HERE, and everything else: the clinic's inbox (issue 18 §3).
         return await SmsInbox.ReceiveAsync(tenantId, new InboundText(from, form.GetValueOrDefault("To"), form.GetValueOrDefault("Body") ?? "",
-            form.GetValueOrDefault("MessageSid")), db, grains, inboxClock, logs.CreateLogger(typeof(SmsInbox)), ct);
+            form.GetValueOrDefault("MessageSid")), db, grains, inboxClock, time, logs.CreateLogger(typeof(SmsInbox)), ct);
     }
 
     /// <summary>
