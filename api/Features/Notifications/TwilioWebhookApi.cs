@@ -93,6 +93,11 @@ public static class TwilioWebhookApi
             return Refusal.Invalid("From", "From is required.").ToProblem();
         }
 
+        if (from.Length > 40)
+        {
+            return Refusal.Invalid("From", "From is at most 40 characters.").ToProblem();
+        }
+
         // Twilio retries with the same MessageSid: a repeat is answered and lands nothing (issue 18 §3).
         var sid = form!.GetValueOrDefault("MessageSid");
         if (sid is { Length: > 64 })

@@ -337,6 +337,11 @@ public sealed class SmsInboxTests(InboxServerFactory factory) : IClassFixture<In
         Assert.Equal(0, (await ThreadsAsync(world.Desk(), world.ClinicId)).GetProperty("total").GetInt64());
         Assert.Equal(HttpStatusCode.OK, await factory.TwilioPostsAsync(path, form));
         Assert.Equal(1, (await ThreadsAsync(world.Desk(), world.ClinicId)).GetProperty("total").GetInt64());
+
+        // Signed but malformed: 400 naming the field, nothing lands.
+        Assert.Equal(HttpStatusCode.BadRequest, await factory.TwilioPostsAsync(path, new(form) { ["From"] = new string('1', 41), ["MessageSid"] = NewSid() }));
+        Assert.Equal(HttpStatusCode.BadRequest, await factory.TwilioPostsAsync(path, new(form) { ["MessageSid"] = new string('S', 65) }));
+        Assert.Equal(1, (await ThreadsAsync(world.Desk(), world.ClinicId)).GetProperty("total").GetInt64());
     }
 }
 
