@@ -46,6 +46,8 @@ public static class FeatureRegistration
         builder.AddMedSpaGiftCards();
         MedSpa.Silo.GiftCards.GiftCardDeliveryHosting.AddMedSpaGiftCardDelivery(builder.Services); // also in client mode (no co-hosted silo)
         MedSpa.Silo.Notifications.NotificationsHosting.AddMedSpaNotifications(builder.Services); // patient messaging (issue 18 §2)
+        builder.Services.AddSingleton<InboxClock>(); // two-way SMS (issue 18 §3)
+        builder.Services.AddHostedService<StaffNotificationPush>(); // live staff notifications (issue 18 §4)
         return builder;
     }
 
@@ -94,6 +96,7 @@ public static class FeatureRegistration
         api.MapPaymentPlansApi();
         api.MapNotificationSettingsApi();
         api.MapPatientConsentApi();
+        api.MapInboxApi();
         return app;
     }
 }

@@ -74,7 +74,11 @@ public static class OpenApiConventions
         ("Patient messages",
             "Messages to patients by email, SMS (Twilio) and push (FCM): a patient's history with delivery status, sending one (opt-outs, "
             + "marketing consent and rate limits apply), the signed unsubscribe link, and each clinic's message templates."),
-        ("Notifications", "Notices for staff, e.g. saved cards about to expire."),
+        ("Notifications", "Notices for staff (saved cards about to expire, payment failures, low stock, texts in the inbox), read and unread "
+            + "per user; new ones are also pushed live over the clinic hub as `notification.received`."),
+        ("Inbox",
+            "Each clinic's SMS inbox: inbound texts that are not a keyword, one thread per number, read/unread and assignment, and staff "
+            + "replies by SMS with their delivery status."),
         ("Webhooks",
             "Called by outside services (Stripe's payment events, SendGrid's email events, Twilio's SMS status and inbound texts), not by "
             + "front ends; signed requests only."),
@@ -133,6 +137,10 @@ public static class OpenApiConventions
             [StatusCodes.Status400BadRequest, StatusCodes.Status413PayloadTooLarge, StatusCodes.Status503ServiceUnavailable],
         ["PaymentPlansApi"] =
             [StatusCodes.Status402PaymentRequired, StatusCodes.Status409Conflict, StatusCodes.Status422UnprocessableEntity,
+        ["TwilioWebhookApi.Inbound"] =
+            [StatusCodes.Status400BadRequest, StatusCodes.Status403Forbidden, StatusCodes.Status404NotFound, StatusCodes.Status503ServiceUnavailable],
+        ["InboxApi.Reply"] =
+            [StatusCodes.Status409Conflict, StatusCodes.Status422UnprocessableEntity, StatusCodes.Status429TooManyRequests,
                 StatusCodes.Status502BadGateway, StatusCodes.Status503ServiceUnavailable],
     };
 

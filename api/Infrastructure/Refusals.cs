@@ -56,6 +56,7 @@ public static class Refusals
         [NotificationRefusals.ChannelNotConfigured] = (StatusCodes.Status503ServiceUnavailable, "The channel is not configured."),
         [NotificationRefusals.DeliveryFailed] = (StatusCodes.Status502BadGateway, "The message could not be delivered."),
         [NotificationRefusals.BadSignature] = (StatusCodes.Status403Forbidden, "The webhook signature is invalid."),
+        [MedSpa.Api.Features.Notifications.InboxRefusals.NoPatient] = (StatusCodes.Status409Conflict, "The thread's number belongs to no patient."),
 
         // Packages, the wallet and memberships (grain-interfaces/Packages/IPackageBalanceGrain.cs, PackageRefusals):
         // 404 for what the caller cannot see, 409 for the package's state, 422 for a redemption its rules refuse.

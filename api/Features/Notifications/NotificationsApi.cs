@@ -20,23 +20,35 @@ public sealed record NotificationResponse(
     DateTimeOffset CreatedAt,
     DateTimeOffset? ReadAt);
 
+/// <param name="Marked">How many notifications were unread and are now read.</param>
+public sealed record MarkAllReadResponse(int Marked);
+
 /// <summary>
-/// Things staff should know about (a saved card expiring next month, a dispute opened), written once each by
-/// housekeeping and the payment webhook. Any staff member reads those of their tenant that concern no clinic or a
-/// clinic they work at; unread first, newest first.
+/// Things staff should know about (a saved card expiring next month, a dispute opened, low stock, a text in the inbox),
+/// written once each by whatever noticed them. A staff member reads those of their tenant that concern their role
+/// (<c>notification_audience(kind)</c>, migration 0281) and no clinic or a clinic they work at; unread first, newest
+/// first. Read or unread is per user. New ones are also pushed live over the clinic hub (<see cref="StaffNotificationPush"/>).
 /// </summary>
 public static class NotificationsApi
 {
     public const string CardExpiring = MedSpa.Silo.Housekeeping.CardExpiryNotifications.Kind;
     public const string PaymentDisputed = "payment-disputed";
 
-    private const string Columns = "id, clinic_id, kind, subject_type, subject_id, message, created_at, read_at";
+    public const string MessageReceived = "message-received";
+
+    // The caller's own read time; a read_at on the notification itself predates per-user reads (0281) and counts for all.
+    private const string Columns =
+        "n.id, n.clinic_id, n.kind, n.subject_type, n.subject_id, n.message, n.created_at, coalesce(r.read_at, n.read_at) AS read_at";
+
+    private const string Source =
+        "notifications n LEFT JOIN notification_reads r ON r.tenant_id = n.tenant_id AND r.notification_id = n.id AND r.user_id = @UserId";
 
     public static IEndpointRouteBuilder MapNotificationsApi(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/api/notifications").RequireAuthorization(Policies.Staff).WithTags("Notifications");
         group.MapGet("", List).WithName("ListNotifications");
         group.MapPost("/{notificationId:guid}/read", MarkRead).WithName("MarkNotificationRead");
+        group.MapPost("/read", MarkAllRead).WithName("MarkAllNotificationsRead");
         return app;
     }
 
@@ -53,6 +65,8 @@ public static class NotificationsApi
         var args = new
         {
             user.TenantId,
+            user.UserId,
+            user.Role,
             all = user.IsAdmin,
             clinics = user.ClinicIds.ToArray(),
             unread = unreadOnly == true,
@@ -62,27 +76,54 @@ public static class NotificationsApi
         };
         await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         return TypedResults.Ok(await conn.QueryPageAsync(
-            paging, "notifications", Columns, VisibleTo + " AND (NOT @unread OR read_at IS NULL) AND (@kind::text IS NULL OR kind = @kind)",
-            "(read_at IS NULL) DESC, created_at DESC, id", args, (NotificationRow r) => r.ToResponse(), ct));
+            paging, Source, Columns,
+            VisibleTo + " AND (NOT @unread OR coalesce(r.read_at, n.read_at) IS NULL) AND (@kind::text IS NULL OR n.kind = @kind)",
+            "(coalesce(r.read_at, n.read_at) IS NULL) DESC, n.created_at DESC, n.id", args, (NotificationRow r) => r.ToResponse(), ct));
     }
 
     /// <summary>Marking an already read notification again keeps its first read time.</summary>
     private static async Task<Results<Ok<NotificationResponse>, ProblemHttpResult>> MarkRead(
         Guid notificationId, CurrentUser user, NpgsqlDataSource db, CancellationToken ct)
     {
+        var args = new { user.TenantId, user.UserId, user.Role, all = user.IsAdmin, clinics = user.ClinicIds.ToArray(), notificationId };
         await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
-        var row = await conn.QuerySingleOrDefaultAsync<NotificationRow>(new CommandDefinition(
+        await conn.ExecuteAsync(new CommandDefinition(
             $"""
-            UPDATE notifications SET read_at = coalesce(read_at, now())
-            {VisibleTo} AND id = @notificationId
-            RETURNING {Columns}
-            """,
-            new { user.TenantId, all = user.IsAdmin, clinics = user.ClinicIds.ToArray(), notificationId }, cancellationToken: ct));
+            INSERT INTO notification_reads (tenant_id, notification_id, user_id)
+            SELECT n.tenant_id, n.id, @UserId FROM notifications n {VisibleTo} AND n.id = @notificationId
+            ON CONFLICT DO NOTHING
+            """, args, cancellationToken: ct));
+        var row = await conn.QuerySingleOrDefaultAsync<NotificationRow>(new CommandDefinition(
+            $"SELECT {Columns} FROM {Source} {VisibleTo} AND n.id = @notificationId", args, cancellationToken: ct));
         return row is null ? ApiProblems.NotFound("Notification") : TypedResults.Ok(row.ToResponse());
     }
 
-    // A notification about another clinic looks absent, as every clinic-scoped object does.
-    private const string VisibleTo = "WHERE tenant_id = @TenantId AND (@all OR clinic_id IS NULL OR clinic_id = ANY(@clinics))";
+    /// <summary>Marks every notification the caller sees as read by them; answers how many were unread.</summary>
+    private static async Task<Ok<MarkAllReadResponse>> MarkAllRead(CurrentUser user, NpgsqlDataSource db, CancellationToken ct)
+    {
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
+        var marked = await conn.ExecuteAsync(new CommandDefinition(
+            $"""
+            INSERT INTO notification_reads (tenant_id, notification_id, user_id)
+            SELECT n.tenant_id, n.id, @UserId FROM notifications n {VisibleTo} AND n.read_at IS NULL
+            ON CONFLICT DO NOTHING
+            """,
+            new { user.TenantId, user.UserId, user.Role, all = user.IsAdmin, clinics = user.ClinicIds.ToArray() }, cancellationToken: ct));
+        return TypedResults.Ok(new MarkAllReadResponse(marked));
+    }
+
+    // A notification for another role, or about another clinic, looks absent, as every clinic-scoped object does.
+    private const string VisibleTo =
+        "WHERE n.tenant_id = @TenantId AND @Role = ANY(notification_audience(n.kind)) AND (@all OR n.clinic_id IS NULL OR n.clinic_id = ANY(@clinics))";
+
+    /// <summary>A notification as a newly concerned user sees it (unread), for the live push.</summary>
+    public static async Task<NotificationResponse?> ReadNewAsync(NpgsqlConnection conn, Guid tenantId, Guid notificationId, CancellationToken ct)
+    {
+        var row = await conn.QuerySingleOrDefaultAsync<NotificationRow>(new CommandDefinition(
+            $"SELECT {Columns.Replace("r.read_at", "NULL::timestamptz", StringComparison.Ordinal)} FROM notifications n WHERE n.tenant_id = @tenantId AND n.id = @notificationId",
+            new { tenantId, notificationId }, cancellationToken: ct));
+        return row?.ToResponse();
+    }
 
     private sealed class NotificationRow
     {

@@ -79,7 +79,7 @@ public static class TwilioWebhookApi
 
     private static async Task<Results<ContentHttpResult, ProblemHttpResult>> Inbound(
         Guid tenantId, HttpContext http, IOptions<TwilioOptions> options, NpgsqlDataSource db, IGrainFactory grains, TimeProvider time,
-        ILoggerFactory logs, CancellationToken ct)
+        InboxClock inboxClock, ILoggerFactory logs, CancellationToken ct)
     {
         var (form, problem) = await VerifiedFormAsync(http, options.Value, ct);
         if (problem is not null)
@@ -93,7 +93,56 @@ public static class TwilioWebhookApi
             return Refusal.Invalid("From", "From is required.").ToProblem();
         }
 
-        var keyword = (form!.GetValueOrDefault("Body") ?? "").Trim();
+        if (from.Length > 40)
+        {
+            return Refusal.Invalid("From", "From is at most 40 characters.").ToProblem();
+        }
+
+        // Twilio retries with the same MessageSid: a repeat is answered and lands nothing (issue 18 §3).
+        var sid = form!.GetValueOrDefault("MessageSid");
+        if (sid is { Length: > 64 })
+        {
+            return Refusal.Invalid("MessageSid", "MessageSid is at most 64 characters.").ToProblem();
+        }
+
+        if (!string.IsNullOrEmpty(sid))
+        {
+            switch (await SmsInbox.ClaimAsync(db, tenantId, sid, ct))
+            {
+                case null:
+                    return ApiProblems.NotFound("The organisation");
+                case false:
+                    return TypedResults.Content(EmptyTwiml, "text/xml");
+            }
+        }
+
+        try
+        {
+            var outcome = await HandleInboundAsync(tenantId, form!, from, db, grains, time, inboxClock, logs, ct);
+            if (!string.IsNullOrEmpty(sid))
+            {
+                await SmsInbox.SettleAsync(db, tenantId, sid, outcome, CancellationToken.None);
+            }
+        }
+        catch (Exception) when (!string.IsNullOrEmpty(sid))
+        {
+            // Not handled: forget the MessageSid so that Twilio's retry is handled instead of dropped as a repeat.
+            await SmsInbox.ReleaseAsync(db, tenantId, sid);
+            throw;
+        }
+
+        // An empty TwiML answer: Twilio itself sends the carrier-mandated STOP/START confirmations.
+        return TypedResults.Content(EmptyTwiml, "text/xml");
+    }
+
+    private const string EmptyTwiml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response></Response>";
+
+    /// <summary>Opt-out/opt-in and confirmation keywords; anything else goes to <see cref="SmsInbox"/>. Answers the outcome.</summary>
+    private static async Task<string> HandleInboundAsync(
+        Guid tenantId, Dictionary<string, string> form, string from, NpgsqlDataSource db, IGrainFactory grains, TimeProvider time,
+        InboxClock inboxClock, ILoggerFactory logs, CancellationToken ct)
+    {
+        var keyword = (form.GetValueOrDefault("Body") ?? "").Trim();
         var key = PhoneNumbers.MatchKey(from);
         if (key.Length >= 7 && (OptOutKeywords.Contains(keyword) || OptInKeywords.Contains(keyword)))
         {
@@ -121,10 +170,17 @@ public static class TwilioWebhookApi
         if (key.Length >= 7 && ConfirmKeywords.Contains(keyword))
         {
             await ConfirmNextAppointmentAsync(tenantId, key, db, grains, time, logs, ct);
+            return "confirm";
         }
 
-        // An empty TwiML answer: Twilio itself sends the carrier-mandated STOP/START confirmations.
-        return TypedResults.Content("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response></Response>", "text/xml");
+        if (OptOutKeywords.Contains(keyword) || OptInKeywords.Contains(keyword))
+        {
+            return "opt";
+        }
+
+        // HERE, and everything else: the clinic's inbox (issue 18 §3).
+        return await SmsInbox.ReceiveAsync(tenantId, new InboundText(from, form.GetValueOrDefault("To"), form.GetValueOrDefault("Body") ?? "",
+            form.GetValueOrDefault("MessageSid")), db, grains, inboxClock, time, logs.CreateLogger(typeof(SmsInbox)), ct);
     }
 
     /// <summary>

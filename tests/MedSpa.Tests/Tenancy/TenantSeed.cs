@@ -190,6 +190,13 @@ public sealed record TenantSeed(TestTenant Tenant)
             VALUES (@TenantId, 'plan-' || @Suffix, @MembershipId, 0, 0, 'succeeded', 10000, 'USD', now());
             INSERT INTO notification_clinic_settings (tenant_id, clinic_id, reminder_offset_minutes, quiet_start, quiet_end)
             VALUES (@TenantId, @ClinicId, '{1440}', '21:00', '08:00');
+            INSERT INTO inbox_inbound_receipts (tenant_id, message_sid, outcome) VALUES (@TenantId, 'SMseed' || @Suffix, 'inbox');
+            INSERT INTO inbox_threads (tenant_id, id, clinic_id, phone, phone_key, patient_id, unread_count, last_message_at)
+            VALUES (@TenantId, @InvoiceId, @ClinicId, '+15550100', '5550100', @PatientId, 1, now());
+            INSERT INTO inbox_messages (tenant_id, id, thread_id, direction, body, provider_sid)
+            VALUES (@TenantId, gen_random_uuid(), @InvoiceId, 'inbound', 'Seed', 'SMseed' || @Suffix);
+            INSERT INTO notification_reads (tenant_id, notification_id, user_id)
+            SELECT tenant_id, id, @UserId FROM notifications WHERE tenant_id = @TenantId;
             """,
             args);
     }

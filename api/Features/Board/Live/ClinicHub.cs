@@ -24,6 +24,9 @@ public sealed record BoardJoinResult(
 /// <c>presence</c> (<see cref="BoardPresence"/>, the whole list, sent only when a host missed a change),
 /// <c>boardResync</c> (the server could not fill a gap: join again without a seq).
 /// Devices name themselves with the <c>device</c> query-string parameter (tablet presence).
+/// Staff connections (not wall screens, not patients) also get <c>notification.received</c>
+/// (<see cref="Notifications.NotificationResponse"/>): each staff notification that concerns them, as it is written
+/// (<see cref="Notifications.StaffNotificationPush"/>), without joining a board.
 /// </summary>
 [Authorize(Policy = Policies.SignedIn)]
 public sealed class ClinicHub(BoardLiveFeed feed, TimeProvider time) : Hub
@@ -33,6 +36,10 @@ public sealed class ClinicHub(BoardLiveFeed feed, TimeProvider time) : Hub
     public const string PresenceMethod = "presence";
     public const string PresenceChangedMethod = "presenceChanged";
     public const string ResyncMethod = "boardResync";
+    public const string NotificationMethod = "notification.received";
+
+    /// <summary>The group of one staff member's connections on this host (the staff notifications' audience).</summary>
+    public static string StaffGroup(Guid tenantId, Guid userId) => $"staff:{tenantId:N}:{userId:N}";
 
     private const string JoinedClinicItem = "board.clinic";
 
@@ -65,6 +72,17 @@ public sealed class ClinicHub(BoardLiveFeed feed, TimeProvider time) : Hub
         await feed.JoinAsync(user.TenantId, clinicId, connection, Context.ConnectionAborted);
         // Written on the wire as a BoardJoinResult, from a snapshot and presence list serialized once per version.
         return await feed.AnswerJoinAsync(user.TenantId, clinicId, lastSeq);
+    }
+
+    /// <summary>A staff member's connection joins their own group; display links and patients join none.</summary>
+    public override async Task OnConnectedAsync()
+    {
+        if (CurrentUser.From(Context.User!) is { Role: Roles.Owner or Roles.Admin or Roles.Provider or Roles.FrontDesk } staff)
+        {
+            await Groups.AddToGroupAsync(Context.ConnectionId, StaffGroup(staff.TenantId, staff.UserId));
+        }
+
+        await base.OnConnectedAsync();
     }
 
     public override async Task OnDisconnectedAsync(Exception? exception)
