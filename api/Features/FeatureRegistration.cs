@@ -1,4 +1,5 @@
 using MedSpa.Api.Features.Appointments;
+using MedSpa.Api.Features.Audit;
 using MedSpa.Api.Features.Auth;
 using MedSpa.Api.Features.Board.Flow;
 using MedSpa.Api.Features.Board.Live;
@@ -16,6 +17,7 @@ using MedSpa.Api.Features.Packages;
 using MedSpa.Api.Features.Packages.Definitions;
 using MedSpa.Api.Features.Patients;
 using MedSpa.Api.Features.Payments;
+using MedSpa.Api.Features.Photos;
 using MedSpa.Api.Features.Providers;
 using MedSpa.Api.Features.Receipts;
 using MedSpa.Api.Features.Reports;
@@ -45,6 +47,7 @@ public static class FeatureRegistration
         builder.AddMedSpaGiftCards();
         MedSpa.Silo.GiftCards.GiftCardDeliveryHosting.AddMedSpaGiftCardDelivery(builder.Services); // also in client mode (no co-hosted silo)
         MedSpa.Silo.Notifications.NotificationsHosting.AddMedSpaNotifications(builder.Services); // patient messaging (issue 18 §2)
+        builder.AddMedSpaPhotosFeature(); // photos and the audit trail (issue 17 §3, §5); also in client mode
         return builder;
     }
 
@@ -90,6 +93,8 @@ public static class FeatureRegistration
         api.MapTwilioWebhookApi();
         api.MapUnsubscribeApi();
         api.MapMessageTemplatesApi();
+        api.MapPhotosApi();
+        api.MapAuditApi();
         return app;
     }
 }

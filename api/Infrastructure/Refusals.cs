@@ -8,6 +8,7 @@ using MedSpa.GrainInterfaces.Inventory;
 using MedSpa.GrainInterfaces.Memberships;
 using MedSpa.GrainInterfaces.Notifications;
 using MedSpa.GrainInterfaces.Packages;
+using MedSpa.Api.Features.Photos;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace MedSpa.Api.Infrastructure;
@@ -133,6 +134,14 @@ public static class Refusals
         [CorporateOrderRefusals.NotFound] = (StatusCodes.Status404NotFound, "Not found."),
         [CorporateOrderRefusals.NotIssued] = (StatusCodes.Status409Conflict, "The order is not issued yet."),
         [CorporateOrderRefusals.AlreadyPlaced] = (StatusCodes.Status409Conflict, "Conflict."),
+
+        // Photos and photo consent (api/Features/Photos/PhotosApi.cs, PhotoRefusals).
+        [PhotoRefusals.TooLarge] = (StatusCodes.Status413PayloadTooLarge, "The photo is too large."),
+        [PhotoRefusals.UnsupportedType] = (StatusCodes.Status415UnsupportedMediaType, "The file is not a supported image."),
+        [PhotoRefusals.ConsentRequired] = (StatusCodes.Status409Conflict, "The patient's photo consent is not on record."),
+        [PhotoRefusals.StorageNotConfigured] = (StatusCodes.Status503ServiceUnavailable, "Photo storage is not configured."),
+        [PhotoRefusals.LinkInvalid] = (StatusCodes.Status404NotFound, "Not found."),
+        [PhotoRefusals.LinkExpired] = (StatusCodes.Status410Gone, "The link has expired."),
     }.ToFrozenDictionary(StringComparer.Ordinal);
 
     /// <summary>The HTTP status a refusal code answers with (400 when the table does not name it).</summary>

@@ -29,6 +29,13 @@ public sealed class PhotoStore(NpgsqlDataSource db)
             "SELECT EXISTS (SELECT 1 FROM patients WHERE tenant_id = @tenantId AND id = @patientId)", new { tenantId, patientId }, cancellationToken: ct));
     }
 
+    public async Task<bool> ClinicExistsAsync(Guid tenantId, Guid clinicId, CancellationToken ct)
+    {
+        await using var conn = await db.OpenTenantConnectionAsync(tenantId, ct);
+        return await conn.ExecuteScalarAsync<bool>(new CommandDefinition(
+            "SELECT EXISTS (SELECT 1 FROM clinics WHERE tenant_id = @tenantId AND id = @clinicId)", new { tenantId, clinicId }, cancellationToken: ct));
+    }
+
     /// <summary>The newest consent record of the patient (a withdrawal is a record with granted = false), or null.</summary>
     public async Task<PhotoConsent?> CurrentConsentAsync(Guid tenantId, Guid patientId, CancellationToken ct)
     {
