@@ -19,7 +19,14 @@ public sealed class S3BlobStore : IBlobStore, IDisposable
     public S3BlobStore(IOptions<BlobOptions> options)
     {
         var o = options.Value.S3;
-        var config = new AmazonS3Config { ForcePathStyle = o.ForcePathStyle };
+        // Checksums only where S3 requires them and a plainly signed body (its SHA-256, not the SDK's default streaming
+        // trailer): the body is a seekable spool file, and S3-compatible servers (s3rver, MinIO versions) accept this form.
+        var config = new AmazonS3Config
+        {
+            ForcePathStyle = o.ForcePathStyle,
+            RequestChecksumCalculation = RequestChecksumCalculation.WHEN_REQUIRED,
+            ResponseChecksumValidation = ResponseChecksumValidation.WHEN_REQUIRED,
+        };
         if (!string.IsNullOrWhiteSpace(o.ServiceUrl))
         {
             config.ServiceURL = o.ServiceUrl;
@@ -48,7 +55,7 @@ public sealed class S3BlobStore : IBlobStore, IDisposable
         spool.Position = 0;
         await _client.PutObjectAsync(new PutObjectRequest
         {
-            BucketName = _bucket, Key = key, InputStream = spool, AutoCloseStream = false,
+            BucketName = _bucket, Key = key, InputStream = spool, AutoCloseStream = false, UseChunkEncoding = false,
             ContentType = "application/octet-stream",
         }, ct);
     }

@@ -29,7 +29,11 @@ public sealed class PhotoS3StoreTests(S3PhotoApiFactory factory) : IClassFixture
 
         // Read the bucket as any S3 client would: the object and its thumbnail are there, and they are ciphertext.
         using var s3 = new AmazonS3Client(new BasicAWSCredentials("S3RVER", "S3RVER"),
-            new AmazonS3Config { ServiceURL = factory.S3.Url, ForcePathStyle = true, AuthenticationRegion = "us-east-1" });
+            new AmazonS3Config
+            {
+                ServiceURL = factory.S3.Url, ForcePathStyle = true, AuthenticationRegion = "us-east-1",
+                RequestChecksumCalculation = RequestChecksumCalculation.WHEN_REQUIRED, ResponseChecksumValidation = ResponseChecksumValidation.WHEN_REQUIRED,
+            });
         var listed = await s3.ListObjectsV2Async(new ListObjectsV2Request { BucketName = factory.S3.Bucket, Prefix = key });
         Assert.Equal([key, key + ".thumb"], listed.S3Objects.Select(o => o.Key).Order(StringComparer.Ordinal));
         using (var stored = await s3.GetObjectAsync(factory.S3.Bucket, key))
