@@ -192,56 +192,59 @@ public static class PhotosApi
         var length = 0L;
         try
         {
-            var reader = new MultipartReader(boundary, request.Body);
-            while (await reader.ReadNextSectionAsync(ct) is { } section)
+            try
             {
-                var disposition = section.GetContentDispositionHeader();
-                var name = disposition?.Name.Value?.Trim('"') ?? "";
-                if (disposition is not null && disposition.IsFileDisposition())
+                var reader = new MultipartReader(boundary, request.Body);
+                while (await reader.ReadNextSectionAsync(ct) is { } section)
                 {
-                    if (buffer is not null)
+                    var disposition = section.GetContentDispositionHeader();
+                    var name = disposition?.Name.Value?.Trim('"') ?? "";
+                    if (disposition is not null && disposition.IsFileDisposition())
                     {
-                        return Refusal.Invalid("file", "One photo per upload.").ToProblem();
-                    }
+                        if (buffer is not null)
+                        {
+                            return Refusal.Invalid("file", "One photo per upload.").ToProblem();
+                        }
 
-                    // One buffer for the plaintext: Skia needs the whole image for the thumbnail anyway, and it never
-                    // touches the disk unencrypted. Rented, so 20 MB buffers are reused between uploads.
-                    buffer = ArrayPool<byte>.Shared.Rent((int)Math.Min(PhotoImages.MaxBytes + 1, Math.Max(request.ContentLength ?? 0, 1024 * 1024)));
-                    (buffer, length) = await ReadCappedAsync(section.Body, buffer, PhotoImages.MaxBytes + 1, ct);
-                    if (length > PhotoImages.MaxBytes)
-                    {
-                        return TooLarge();
+                        // One buffer for the plaintext: Skia needs the whole image for the thumbnail anyway, and it never
+                        // touches the disk unencrypted. Rented, so 20 MB buffers are reused between uploads.
+                        buffer = ArrayPool<byte>.Shared.Rent((int)Math.Min(PhotoImages.MaxBytes + 1, Math.Max(request.ContentLength ?? 0, 1024 * 1024)));
+                        (buffer, length) = await ReadCappedAsync(section.Body, buffer, PhotoImages.MaxBytes + 1, ct);
+                        if (length > PhotoImages.MaxBytes)
+                        {
+                            return TooLarge();
+                        }
                     }
-                }
-                else
-                {
-                    using var text = new StreamReader(section.Body);
-                    var chars = new char[201];
-                    var read = await text.ReadBlockAsync(chars, ct);
-                    if (read > 200)
+                    else
                     {
-                        return Refusal.Invalid(name, $"{name} must be at most 200 characters.").ToProblem();
-                    }
+                        using var text = new StreamReader(section.Body);
+                        var chars = new char[201];
+                        var read = await text.ReadBlockAsync(chars, ct);
+                        if (read > 200)
+                        {
+                            return Refusal.Invalid(name, $"{name} must be at most 200 characters.").ToProblem();
+                        }
 
-                    var value = new string(chars, 0, read);
-                    // The pan guard leaves this body to the handler (see PanGuardOwnBodyScan): the text fields get its check here.
-                    if (PanDetector.FindLast4(value) is not null)
-                    {
-                        return new Refusal(PanGuardMiddleware.ErrorCode, "Card numbers are not accepted.", name).ToProblem();
-                    }
+                        var value = new string(chars, 0, read);
+                        // The pan guard leaves this body to the handler (see PanGuardOwnBodyScan): the text fields get its check here.
+                        if (PanDetector.FindLast4(value) is not null)
+                        {
+                            return new Refusal(PanGuardMiddleware.ErrorCode, "Card numbers are not accepted.", name).ToProblem();
+                        }
 
-                    fields[name] = value;
+                        fields[name] = value;
+                    }
                 }
             }
-        }
-        catch (Exception e) when (e is InvalidDataException or IOException && e is not BadHttpRequestException)
-        {
-            Return(buffer);
-            return Refusal.Invalid("file", "The multipart body is malformed.").ToProblem();
-        }
+            catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
+            {
+                return TooLarge();
+            }
+            catch (Exception e) when (e is InvalidDataException or IOException && e is not BadHttpRequestException)
+            {
+                return Refusal.Invalid("file", "The multipart body is malformed.").ToProblem();
+            }
 
-        try
-        {
             if (buffer is null || length == 0)
             {
                 return Refusal.Invalid("file", "A non-empty part named 'file' is required.").ToProblem();
@@ -315,6 +318,7 @@ public static class PhotosApi
         }
         finally
         {
+            // Every way out, early refusals included, wipes and returns the plaintext buffer.
             Return(buffer);
         }
     }

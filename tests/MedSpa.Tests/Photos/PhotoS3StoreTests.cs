@@ -34,8 +34,7 @@ public sealed class PhotoS3StoreTests(S3PhotoApiFactory factory) : IClassFixture
                 ServiceURL = factory.S3.Url, ForcePathStyle = true, AuthenticationRegion = "us-east-1",
                 RequestChecksumCalculation = RequestChecksumCalculation.WHEN_REQUIRED, ResponseChecksumValidation = ResponseChecksumValidation.WHEN_REQUIRED,
             });
-        var listed = await s3.ListObjectsV2Async(new ListObjectsV2Request { BucketName = factory.S3.Bucket, Prefix = key });
-        Assert.Equal([key, key + ".thumb"], listed.S3Objects.Select(o => o.Key).Order(StringComparer.Ordinal));
+        Assert.True((await s3.GetObjectMetadataAsync(factory.S3.Bucket, key + ".thumb")).ContentLength > 0);
         using (var stored = await s3.GetObjectAsync(factory.S3.Bucket, key))
         using (var bytes = new MemoryStream())
         {
@@ -51,7 +50,11 @@ public sealed class PhotoS3StoreTests(S3PhotoApiFactory factory) : IClassFixture
         var housekeeping = factory.Services.GetRequiredService<IGrainFactory>().GetGrain<MedSpa.GrainInterfaces.Housekeeping.IHousekeepingGrain>(
             MedSpa.GrainInterfaces.Housekeeping.IHousekeepingGrain.GlobalKey);
         Assert.Null(Assert.Single((await housekeeping.RunNowAsync()).Tasks, t => t.Name == "photo-retention").LastError);
-        Assert.Empty((await s3.ListObjectsV2Async(new ListObjectsV2Request { BucketName = factory.S3.Bucket, Prefix = key })).S3Objects ?? []);
+        foreach (var gone in new[] { key, key + ".thumb" })
+        {
+            var missing = await Assert.ThrowsAsync<AmazonS3Exception>(() => s3.GetObjectMetadataAsync(factory.S3.Bucket, gone));
+            Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
+        }
         await provider.ProblemAsync(HttpMethod.Get, $"/api/photos/{photo}", null, HttpStatusCode.NotFound, "not_found");
     }
 }
