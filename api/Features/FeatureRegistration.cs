@@ -1,4 +1,5 @@
 using MedSpa.Api.Features.Appointments;
+using MedSpa.Api.Features.Audit;
 using MedSpa.Api.Features.Auth;
 using MedSpa.Api.Features.Board.Flow;
 using MedSpa.Api.Features.Board.Live;
@@ -17,6 +18,7 @@ using MedSpa.Api.Features.Packages;
 using MedSpa.Api.Features.Packages.Definitions;
 using MedSpa.Api.Features.Patients;
 using MedSpa.Api.Features.Payments;
+using MedSpa.Api.Features.Photos;
 using MedSpa.Api.Features.Providers;
 using MedSpa.Api.Features.Receipts;
 using MedSpa.Api.Features.Reports;
@@ -48,6 +50,7 @@ public static class FeatureRegistration
         MedSpa.Silo.Notifications.NotificationsHosting.AddMedSpaNotifications(builder.Services); // patient messaging (issue 18 §2)
         builder.Services.AddSingleton<InboxClock>(); // two-way SMS (issue 18 §3)
         builder.Services.AddHostedService<StaffNotificationPush>(); // live staff notifications (issue 18 §4)
+        builder.AddMedSpaPhotosFeature(); // photos and the audit trail (issue 17 §3, §5); also in client mode
         return builder;
     }
 
@@ -97,6 +100,8 @@ public static class FeatureRegistration
         api.MapNotificationSettingsApi();
         api.MapPatientConsentApi();
         api.MapInboxApi();
+        api.MapPhotosApi();
+        api.MapAuditApi();
         return app;
     }
 }

@@ -69,6 +69,13 @@ public static class OpenApiConventions
             "The treatment chart of a visit: injection points (zone, position, product, lot, units or ml, depth, technique, gauge), SOAP "
             + "notes, status; the clinic's zone list; a patient's chart history with totals; billing a chart onto the visit's draft invoice; "
             + "and the recall of a lot or product: every patient treated with it, as JSON or CSV, and emailing them."),
+        ("Photos",
+            "Photos and documents of a visit's chart (JPEG, PNG, WebP, HEIC up to 20 MB, judged by content): the patient's photo consent "
+            + "first, before/after pairs per zone, encrypted at rest, thumbnails, short-lived signed download links, legal hold, and each "
+            + "clinic's retention."),
+        ("Audit",
+            "The tamper-evident audit trail of charts and photos (who, when, device, what; hash-chained per organisation): verifying the "
+            + "chain and a patient's events."),
         ("Receipts", "Receipt PDFs, emailing them, the public receipt link `/r/{token}`, and each clinic's receipt settings and logo."),
         ("Reports", "What an owner reads: sales, tips and provider figures per clinic and business day."),
         ("Patient messages",
@@ -133,6 +140,11 @@ public static class OpenApiConventions
         ["TwilioWebhookApi"] = [StatusCodes.Status400BadRequest, StatusCodes.Status403Forbidden, StatusCodes.Status503ServiceUnavailable],
         ["UnsubscribeApi.Describe"] = [StatusCodes.Status403Forbidden],
         ["UnsubscribeApi.Unsubscribe"] = [StatusCodes.Status403Forbidden],
+        ["PhotosApi"] = [StatusCodes.Status409Conflict, StatusCodes.Status503ServiceUnavailable],
+        ["PhotosApi.UploadAsync"] =
+            [StatusCodes.Status409Conflict, StatusCodes.Status413PayloadTooLarge, StatusCodes.Status415UnsupportedMediaType,
+                StatusCodes.Status503ServiceUnavailable],
+        ["PhotosApi.DownloadAsync"] = [StatusCodes.Status404NotFound, StatusCodes.Status410Gone],
         ["StripeWebhookApi.Receive"] =
             [StatusCodes.Status400BadRequest, StatusCodes.Status413PayloadTooLarge, StatusCodes.Status503ServiceUnavailable],
         ["PaymentPlansApi"] =

@@ -145,7 +145,8 @@ public sealed partial class PanGuardMiddleware(RequestDelegate next, ILogger<Pan
             return;
         }
 
-        var found = FindInPathAndQuery(request) ?? await FindInBodyAsync(request, context.RequestAborted);
+        var found = FindInPathAndQuery(request)
+                    ?? (context.GetEndpoint()?.Metadata.GetMetadata<PanGuardOwnBodyScan>() is not null ? null : await FindInBodyAsync(request, context.RequestAborted));
         if (found is not { } hit)
         {
             await next(context);
@@ -319,6 +320,12 @@ public sealed partial class PanGuardMiddleware(RequestDelegate next, ILogger<Pan
             "Refused {Method} {Path}: the {Location} field {Field} carries what looks like a card number ending {Last4} (not logged, not stored)")]
     private static partial void LogRefused(ILogger logger, string method, string? path, string location, string field, string last4);
 }
+
+/// <summary>
+/// Endpoint metadata: the handler streams its body itself and checks its text fields with <see cref="PanDetector"/>
+/// (a photo upload: buffering 20 MB of image here would write the patient's photo, unencrypted, to a temporary file).
+/// </summary>
+public sealed record PanGuardOwnBodyScan;
 
 public static class PanGuardExtensions
 {

@@ -9,6 +9,7 @@ using MedSpa.GrainInterfaces.Memberships;
 using MedSpa.GrainInterfaces.PaymentPlans;
 using MedSpa.GrainInterfaces.Notifications;
 using MedSpa.GrainInterfaces.Packages;
+using MedSpa.Api.Features.Photos;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace MedSpa.Api.Infrastructure;
@@ -143,6 +144,13 @@ public static class Refusals
         [PaymentPlanRefusals.InvoiceNotPayable] = (StatusCodes.Status409Conflict, "The invoice cannot be put on a payment plan."),
         [PaymentPlanRefusals.AlreadyPlanned] = (StatusCodes.Status409Conflict, "Conflict."),
         [PaymentPlanRefusals.NoSavedCard] = (StatusCodes.Status422UnprocessableEntity, "The request cannot be processed."),
+        // Photos and photo consent (api/Features/Photos/PhotosApi.cs, PhotoRefusals).
+        [PhotoRefusals.TooLarge] = (StatusCodes.Status413PayloadTooLarge, "The photo is too large."),
+        [PhotoRefusals.UnsupportedType] = (StatusCodes.Status415UnsupportedMediaType, "The file is not a supported image."),
+        [PhotoRefusals.ConsentRequired] = (StatusCodes.Status409Conflict, "The patient's photo consent is not on record."),
+        [PhotoRefusals.StorageNotConfigured] = (StatusCodes.Status503ServiceUnavailable, "Photo storage is not configured."),
+        [PhotoRefusals.LinkInvalid] = (StatusCodes.Status404NotFound, "Not found."),
+        [PhotoRefusals.LinkExpired] = (StatusCodes.Status410Gone, "The link has expired."),
     }.ToFrozenDictionary(StringComparer.Ordinal);
 
     /// <summary>The HTTP status a refusal code answers with (400 when the table does not name it).</summary>

@@ -101,6 +101,7 @@ public static class OrleansHostingExtensions
         MedSpa.Silo.Payments.PaymentsHosting.AddMedSpaPayments(silo.Services, silo.Configuration);
         MedSpa.Silo.Packages.PackagesHosting.AddMedSpaPackages(silo.Services);
         MedSpa.Silo.GiftCards.GiftCardsHosting.AddMedSpaGiftCards(silo.Services);
+        MedSpa.Silo.Photos.PhotosHosting.AddMedSpaPhotos(silo.Services, silo.Configuration, withHousekeeping: true);
     }
 
     private static void ConfigureStorage(OptionsBuilder<AdoNetGrainStorageOptions> builder, string connectionString) =>

@@ -48,7 +48,7 @@ public static class ChartHistoryApi
     public static IEndpointRouteBuilder MapChartHistoryApi(this IEndpointRouteBuilder app)
     {
         app.MapGet("/api/patients/{patientId:guid}/charts", HistoryAsync).RequireAuthorization(Policies.Staff).WithTags("Charts")
-            .WithName("PatientChartHistory");
+            .WithName("PatientChartHistory").AddEndpointFilter(Audit.AuditRecorder.ChartFilter); // audited read (issue 17 §5)
         var zones = app.MapGroup("/api/clinics/{clinicId:guid}/chart-zones").WithTags("Charts");
         zones.MapGet("", GetZonesAsync).RequireAuthorization(Policies.Staff).WithName("GetChartZones");
         zones.MapPut("", PutZonesAsync).RequireAuthorization(Policies.Admin).WithName("SetChartZones");

@@ -49,6 +49,7 @@ public static class ChartsApi
     public static IEndpointRouteBuilder MapChartsApi(this IEndpointRouteBuilder app)
     {
         var chart = app.MapGroup("/api/visits/{visitId:guid}/chart").RequireAuthorization(Policies.Staff).WithTags("Charts");
+        chart.AddEndpointFilter(Audit.AuditRecorder.ChartFilter); // every read and change goes to the audit trail (issue 17 §5)
         chart.MapGet("", Get).WithName("GetChart");
         chart.MapPost("/points", (Guid visitId, [FromBody] ChartPointRequest? r, CurrentUser user, IGrainFactory grains, TimeProvider time, [FromKeyedServices(GrainCallRetry.Key)] ResiliencePipeline retry, CancellationToken ct) =>
                 ApplyAsync(visitId, new Deps(user, grains, time, retry), r is null ? null : new ChartOperation(r.OperationId ?? "", ChartOperationKind.AddPoint,

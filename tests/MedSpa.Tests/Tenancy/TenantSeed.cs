@@ -197,6 +197,16 @@ public sealed record TenantSeed(TestTenant Tenant)
             VALUES (@TenantId, gen_random_uuid(), @InvoiceId, 'inbound', 'Seed', 'SMseed' || @Suffix);
             INSERT INTO notification_reads (tenant_id, notification_id, user_id)
             SELECT tenant_id, id, @UserId FROM notifications WHERE tenant_id = @TenantId;
+            INSERT INTO photo_consents (tenant_id, id, patient_id, granted, method, recorded_by, recorded_at)
+            VALUES (@TenantId, gen_random_uuid(), @PatientId, true, 'verbal', @UserId, now());
+            INSERT INTO chart_photos (tenant_id, id, visit_id, clinic_id, patient_id, visit_date, content_type, byte_size, sha256, object_key,
+                                      key_id, uploaded_by, uploaded_at)
+            VALUES (@TenantId, gen_random_uuid(), @InvoiceId, @ClinicId, @PatientId, now(), 'image/jpeg', 1, '\x00', 'seed' || @Suffix, 'k1',
+                    @UserId, now());
+            INSERT INTO photo_retention (tenant_id, clinic_id, retention_years, updated_by, updated_at)
+            VALUES (@TenantId, @ClinicId, 7, @UserId, now());
+            INSERT INTO audit_events (tenant_id, seq, id, occurred_at, action, prev_hash, hash)
+            VALUES (@TenantId, 1, gen_random_uuid(), now(), 'seed', decode(repeat('00', 32), 'hex'), decode(repeat('00', 32), 'hex'));
             """,
             args);
     }
