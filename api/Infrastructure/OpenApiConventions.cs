@@ -149,6 +149,7 @@ public static class OpenApiConventions
             [StatusCodes.Status400BadRequest, StatusCodes.Status413PayloadTooLarge, StatusCodes.Status503ServiceUnavailable],
         ["PaymentPlansApi"] =
             [StatusCodes.Status402PaymentRequired, StatusCodes.Status409Conflict, StatusCodes.Status422UnprocessableEntity,
+                StatusCodes.Status502BadGateway, StatusCodes.Status503ServiceUnavailable],
         ["TwilioWebhookApi.Inbound"] =
             [StatusCodes.Status400BadRequest, StatusCodes.Status403Forbidden, StatusCodes.Status404NotFound, StatusCodes.Status503ServiceUnavailable],
         ["InboxApi.Reply"] =
