@@ -168,6 +168,14 @@ public static class PhotosApi
             return TooLarge();
         }
 
+        // A request that is not an upload at all is the caller's mistake whatever this server's configuration: 400 first.
+        if (!MediaTypeHeaderValue.TryParse(request.ContentType, out var media)
+            || !media.MediaType.Equals("multipart/form-data", StringComparison.OrdinalIgnoreCase)
+            || HeaderUtilities.RemoveQuotes(media.Boundary).Value is not { Length: > 0 and <= 200 } boundary)
+        {
+            return Refusal.Invalid("file", "Send the photo as multipart/form-data with a part named 'file'.").ToProblem();
+        }
+
         if (!keys.IsConfigured)
         {
             return new Refusal(PhotoRefusals.StorageNotConfigured, "Photo encryption keys are not configured (Photos:Keys, Photos:CurrentKeyId).").ToProblem();
@@ -178,13 +186,6 @@ public static class PhotosApi
             return new Refusal(PhotoRefusals.ConsentRequired,
                 "The patient's photo consent must be recorded first (POST /api/patients/{patientId}/photo-consent).")
                 .With("patientId", visit.PatientId).ToProblem();
-        }
-
-        if (!MediaTypeHeaderValue.TryParse(request.ContentType, out var media)
-            || !media.MediaType.Equals("multipart/form-data", StringComparison.OrdinalIgnoreCase)
-            || HeaderUtilities.RemoveQuotes(media.Boundary).Value is not { Length: > 0 and <= 200 } boundary)
-        {
-            return Refusal.Invalid("file", "Send the photo as multipart/form-data with a part named 'file'.").ToProblem();
         }
 
         var fields = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
