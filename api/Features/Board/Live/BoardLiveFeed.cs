@@ -237,14 +237,53 @@ public sealed class BoardLiveFeed(
         public sealed record CatchUp(long LastSeq) : FeedWork;
     }
 
+    /// <summary>
+    /// An immutable view of a clinic's screens: the first <c>Count</c> slots of a shared array. Only the writer (under the
+    /// clinic's membership lock) appends, and only past every published view's end.
+    /// </summary>
+    private sealed class ScreenView(ScreenOutbox[] slots, int count)
+    {
+        public static readonly ScreenView Empty = new([], 0);
+
+        public ArraySegment<ScreenOutbox> Items => new(slots, 0, count);
+
+        public ScreenView Add(ScreenOutbox outbox)
+        {
+            var target = slots;
+            if (count == slots.Length)
+            {
+                target = new ScreenOutbox[Math.Max(8, slots.Length * 2)];
+                Array.Copy(slots, target, count);
+            }
+
+            target[count] = outbox;
+            return new ScreenView(target, count + 1);
+        }
+
+        public ScreenView Remove(ScreenOutbox outbox)
+        {
+            var rest = new ScreenOutbox[Math.Max(8, slots.Length)];
+            var kept = 0;
+            for (var i = 0; i < count; i++)
+            {
+                if (slots[i] != outbox) rest[kept++] = slots[i];
+            }
+
+            return new ScreenView(rest, kept);
+        }
+    }
+
     /// <summary>One clinic's subscription on this host; a single reader forwards in order.</summary>
     private sealed class ClinicFeed(BoardLiveFeed owner, string key)
     {
         private readonly Channel<FeedWork> _work = Channel.CreateUnbounded<FeedWork>(new UnboundedChannelOptions { SingleReader = true });
         private readonly object _membership = new();
         private readonly Dictionary<string, (PresenceConnection Connection, ScreenOutbox Outbox)> _connections = new(StringComparer.Ordinal);
-        // The screens the reader writes to: replaced (never mutated) on every join and leave, read without a lock.
-        private ScreenOutbox[] _outboxes = [];
+        // The screens the reader writes to, read without a lock. A join appends into spare capacity and publishes a new
+        // (array, count) view: a view already handed out never sees the slot change, and a storm of 1,000 joins costs
+        // O(n) copies in all instead of a whole-array copy per join (O(n²), 11 MB of a 95 MB storm measured). A leave
+        // copies the rest into a new array, so a slot inside a published view is never overwritten.
+        private ScreenView _outboxes = ScreenView.Empty;
         private Task? _reader;
         private bool _released;
         private long _forwarded = -1;
@@ -260,7 +299,7 @@ public sealed class BoardLiveFeed(
 
         public bool IsSubscribed => _reader is not null && !Volatile.Read(ref _released);
 
-        public ScreenOutbox[] Outboxes => Volatile.Read(ref _outboxes);
+        public ArraySegment<ScreenOutbox> Outboxes => Volatile.Read(ref _outboxes).Items;
 
         public void Post(FeedWork work) => _work.Writer.TryWrite(work);
 
@@ -278,7 +317,7 @@ public sealed class BoardLiveFeed(
 
                 var outbox = new ScreenOutbox(context, owner._screenQueueLimit, owner._logger, Key);
                 _connections[connection.ConnectionId] = (connection, outbox);
-                Volatile.Write(ref _outboxes, [.. _outboxes, outbox]);
+                Volatile.Write(ref _outboxes, _outboxes.Add(outbox));
                 return true;
             }
         }
@@ -291,7 +330,7 @@ public sealed class BoardLiveFeed(
                 wasLast = false;
                 if (!_connections.Remove(connectionId, out var removed)) return false;
                 removed.Outbox.Dispose();
-                Volatile.Write(ref _outboxes, Array.FindAll(_outboxes, o => o != removed.Outbox));
+                Volatile.Write(ref _outboxes, _outboxes.Remove(removed.Outbox));
                 if (_connections.Count == 0)
                 {
                     _released = true;
@@ -383,9 +422,9 @@ public sealed class BoardLiveFeed(
         /// <summary>Serializes the message once and hands it to every screen; waits for none of them.</summary>
         public void Send(string method, params object?[] args) => SendTo(Outboxes, method, args);
 
-        private static void SendTo(ScreenOutbox[] outboxes, string method, params object?[] args)
+        private static void SendTo(ArraySegment<ScreenOutbox> outboxes, string method, params object?[] args)
         {
-            if (outboxes.Length == 0) return;
+            if (outboxes.Count == 0) return;
             var message = new SerializedHubMessage(new InvocationMessage(method, args));
             foreach (var outbox in outboxes)
             {
@@ -449,12 +488,12 @@ public sealed class BoardLiveFeed(
         /// </summary>
         private void ForwardPresence(string method, object message, long version, BoardPresence? whole)
         {
-            ScreenOutbox[] outboxes;
+            ArraySegment<ScreenOutbox> outboxes;
             lock (_membership)
             {
                 _presenceVersion = version;
                 if (whole is not null) Remember(whole);
-                outboxes = _outboxes;
+                outboxes = _outboxes.Items;
             }
 
             SendTo(outboxes, method, message);
