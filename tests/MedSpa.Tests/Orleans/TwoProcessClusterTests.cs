@@ -30,7 +30,9 @@ public abstract class StandaloneSiloClusterFactory : MedSpaApiFactory
             _silos.Add(StandaloneSiloProcess.Start(ConnectionString, ClusterId));
         }
 
-        await Task.WhenAll(_silos.Select(s => s.WaitUntilActiveAsync(ConnectionString, ClusterId, TimeSpan.FromSeconds(60))));
+        // A bound for a hung start, not a speed check: a cold silo process (JIT, migrations check, membership) on a loaded
+        // 2-core machine took over a minute once while the rest of the suite ran beside it.
+        await Task.WhenAll(_silos.Select(s => s.WaitUntilActiveAsync(ConnectionString, ClusterId, TimeSpan.FromMinutes(3))));
     }
 
     public IGrainFactory Grains => Services.GetRequiredService<IGrainFactory>();
