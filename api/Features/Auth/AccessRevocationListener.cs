@@ -37,87 +37,28 @@ public sealed class AccessRevocationListener(
         await base.StartAsync(cancellationToken);
     }
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        var retry = TimeSpan.FromMilliseconds(250);
-        while (!stoppingToken.IsCancellationRequested)
-        {
-            try
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        PostgresListener.RunAsync(
+            db,
+            AccessRevocation.Channel,
+            "every host listens to the revocations of all tenants",
+            payload =>
             {
-                await ListenAsync(stoppingToken);
-            }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception e) when (e is NpgsqlException or TimeoutException or InvalidOperationException)
-            {
-                logger.LogWarning("Revocation listener lost its PostgreSQL connection ({Error}); reconnecting in {Delay}", e.Message, retry);
-                try
+                if (AccessRevocation.Parse(payload) is { } r)
                 {
-                    await Task.Delay(retry, stoppingToken);
+                    revoked.Apply([r]);
                 }
-                catch (OperationCanceledException)
-                {
-                    return;
-                }
-
-                retry = TimeSpan.FromTicks(Math.Min(retry.Ticks * 2, TimeSpan.FromSeconds(10).Ticks));
-            }
-        }
-    }
-
-    private async Task ListenAsync(CancellationToken ct)
-    {
-        await using var conn = await db.OpenUnscopedConnectionAsync("every host listens to the revocations of all tenants", ct);
-        conn.Notification += (_, e) =>
-        {
-            if (AccessRevocation.Parse(e.Payload) is { } r)
+            },
+            logger,
+            stoppingToken,
+            // After every LISTEN (nothing falls between) and every RevocationResync as the backstop.
+            catchUp: async ct =>
             {
-                revoked.Apply([r]);
-            }
-        };
-        await using (var listen = new NpgsqlCommand($"LISTEN {AccessRevocation.Channel}", conn))
-        {
-            await listen.ExecuteNonQueryAsync(ct);
-        }
-
-        try
-        {
-            await CatchUpAsync(ct);
-            var period = options.Value.RevocationResync;
-            var nextResync = time.GetUtcNow() + period;
-            while (!ct.IsCancellationRequested)
-            {
-                // Notifications are raised from inside WaitAsync. The backstop re-read runs on its own deadline, not
-                // only after a quiet period: a busy host (a notification every few seconds) would otherwise never
-                // re-read, and a revocation whose notification it missed would stay unknown.
-                var wait = nextResync - time.GetUtcNow();
-                if (wait <= TimeSpan.Zero || !await conn.WaitAsync(wait, ct))
-                {
-                    await CatchUpAsync(ct);
-                    revoked.Prune();
-                    nextResync = time.GetUtcNow() + period;
-                }
-            }
-        }
-        finally
-        {
-            // The connection goes back to a pool that does not reset connections: leave it listening to nothing.
-            if (conn.State == System.Data.ConnectionState.Open)
-            {
-                try
-                {
-                    await using var unlisten = new NpgsqlCommand("UNLISTEN *", conn);
-                    await unlisten.ExecuteNonQueryAsync(CancellationToken.None);
-                }
-                catch (NpgsqlException)
-                {
-                    // A broken connection is not returned to the pool; nothing is left listening.
-                }
-            }
-        }
-    }
+                await CatchUpAsync(ct);
+                revoked.Prune();
+            },
+            resyncEvery: () => options.Value.RevocationResync,
+            time: time);
 
     private async Task CatchUpAsync(CancellationToken ct)
     {

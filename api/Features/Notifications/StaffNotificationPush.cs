@@ -39,76 +39,21 @@ public sealed class StaffNotificationPush(
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
         Task.WhenAll(ListenLoopAsync(stoppingToken), DeliverLoopAsync(stoppingToken));
 
-    private async Task ListenLoopAsync(CancellationToken ct)
-    {
-        var retry = TimeSpan.FromMilliseconds(250);
-        while (!ct.IsCancellationRequested)
-        {
-            try
+    private Task ListenLoopAsync(CancellationToken ct) =>
+        PostgresListener.RunAsync(
+            db,
+            Channel,
+            "every host pushes the staff notifications of all tenants",
+            payload =>
             {
-                await ListenAsync(ct);
-            }
-            catch (OperationCanceledException) when (ct.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception e) when (e is NpgsqlException or TimeoutException or InvalidOperationException)
-            {
-                logger.LogWarning("Staff notification listener lost its PostgreSQL connection ({Error}); reconnecting in {Delay}", e.Message, retry);
-                try
+                var parts = payload.Split('|');
+                if (parts.Length == 2 && Guid.TryParse(parts[0], out var tenantId) && Guid.TryParse(parts[1], out var id))
                 {
-                    await Task.Delay(retry, ct);
+                    _announced.Writer.TryWrite((tenantId, id));
                 }
-                catch (OperationCanceledException)
-                {
-                    return;
-                }
-
-                retry = TimeSpan.FromTicks(Math.Min(retry.Ticks * 2, TimeSpan.FromSeconds(10).Ticks));
-            }
-        }
-    }
-
-    private async Task ListenAsync(CancellationToken ct)
-    {
-        await using var conn = await db.OpenUnscopedConnectionAsync("every host pushes the staff notifications of all tenants", ct);
-        conn.Notification += (_, e) =>
-        {
-            var parts = e.Payload.Split('|');
-            if (parts.Length == 2 && Guid.TryParse(parts[0], out var tenantId) && Guid.TryParse(parts[1], out var id))
-            {
-                _announced.Writer.TryWrite((tenantId, id));
-            }
-        };
-        await using (var listen = new NpgsqlCommand($"LISTEN {Channel}", conn))
-        {
-            await listen.ExecuteNonQueryAsync(ct);
-        }
-
-        try
-        {
-            while (!ct.IsCancellationRequested)
-            {
-                await conn.WaitAsync(ct);
-            }
-        }
-        finally
-        {
-            // The connection goes back to a pool that does not reset connections: leave it listening to nothing.
-            if (conn.State == System.Data.ConnectionState.Open)
-            {
-                try
-                {
-                    await using var unlisten = new NpgsqlCommand("UNLISTEN *", conn);
-                    await unlisten.ExecuteNonQueryAsync(CancellationToken.None);
-                }
-                catch (NpgsqlException)
-                {
-                    // A broken connection is not returned to the pool; nothing is left listening.
-                }
-            }
-        }
-    }
+            },
+            logger,
+            ct);
 
     private async Task DeliverLoopAsync(CancellationToken ct)
     {
