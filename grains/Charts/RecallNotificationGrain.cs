@@ -228,7 +228,8 @@ public sealed class RecallNotificationGrain(
                    "Please contact the clinic so that we can advise you on the next steps.\n" +
                    (string.IsNullOrWhiteSpace(note) ? "" : $"\n{note}\n") +
                    $"\n{patient.ClinicName}";
-        return ($"Important: a product recall notice from {patient.ClinicName}", body);
+        // The message log keeps at most 2,000 characters of a body (0260); the API bounds the note so that this holds.
+        return ($"Important: a product recall notice from {patient.ClinicName}", body.Length <= 2000 ? body : body[..2000]);
     }
 
     /// <summary>The text message: short (one or two segments), the same facts, no note.</summary>

@@ -184,9 +184,9 @@ public static class RecallApi
             return Refusal.Invalid("body", "A JSON body is required.").ToProblem();
         }
 
-        if (request.Message is { Length: > 4000 })
+        if (request.Message is { Length: > 1500 })
         {
-            return Refusal.Invalid("message", "message is at most 4000 characters.").ToProblem();
+            return Refusal.Invalid("message", "message is at most 1500 characters (it goes into the message logged per patient).").ToProblem();
         }
 
         var query = Query(request.LotNumber, request.ProductId, request.From, request.To);
