@@ -129,14 +129,15 @@ public sealed class LotRecallGrain(
             return clinic with { Attempts = clinic.Attempts + 1, RefusalCode = unavailable.Code, At = now };
         }
 
-        if (answer.Refusal is { } refusal)
+        var lot = answer.Inventory?.Lots.FirstOrDefault(l => l.LotNumber == start.LotNumber);
+        if (answer.Refusal is { } refusal && lot?.Status != LotStatus.Recalled)
         {
             // Not something a retry mends (the lot is not at this clinic any more, the product is gone): recorded.
             logger.LogWarning("Lot recall {RecallId}: clinic {ClinicId} refused: {Code}", _recallId, clinic.ClinicId, refusal.Code);
             return clinic with { Status = Refused, Attempts = clinic.Attempts + 1, RefusalCode = refusal.Code, At = now };
         }
 
-        var lot = answer.Inventory?.Lots.FirstOrDefault(l => l.LotNumber == start.LotNumber);
+        // Marked now, or already recalled (by this recall's earlier try, or by a status change of its own).
         return clinic with
         {
             Status = Recalled, QuantityOnHand = lot?.OnHand ?? 0, LotStatus = lot is null ? "recalled" : LotStatusName(lot.Status),

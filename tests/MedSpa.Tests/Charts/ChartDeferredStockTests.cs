@@ -60,7 +60,8 @@ public sealed class ChartDeferredStockTests(ChartApiFactory factory) : IClassFix
             p => p.Count(x => x.TryGetProperty("stockIssue", out var issue) && issue.ValueKind == JsonValueKind.String) == 1,
             TimeSpan.FromSeconds(30), "one point to be marked");
         var marked = charts.Single(x => x.GetProperty("stockIssue").ValueKind == JsonValueKind.String);
-        Assert.Equal("inventory_insufficient_stock", marked.GetProperty("stockIssue").GetString());
+        // The winner took the last units: the lot is depleted, which inventory answers as unavailable.
+        Assert.Equal("inventory_lot_unavailable", marked.GetProperty("stockIssue").GetString());
         // Both points stay on their charts (they were injected); the stock gave its 10 units once.
         Assert.All(charts, p => Assert.Equal(10m, p.GetProperty("units").GetDecimal()));
         Assert.Equal(0m, await world.OnHandAsync(world.Botox, lot));
