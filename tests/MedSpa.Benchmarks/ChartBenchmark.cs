@@ -306,14 +306,16 @@ public static class ChartBenchmark
         var db = server.Services.GetRequiredService<NpgsqlDataSource>();
         var inventory = server.Grains.GetGrain<IInventoryGrain>(InventoryKeys.For(tenant.TenantId, tenant.ClinicId, world.Botox));
         var visit = world.Visits[0];
+        var patient = Guid.NewGuid();
+        var row = 0; // a use and its return share an id, unique per row (a reused id would be a replay)
         AuditEntry Entry() => new(world.ProviderId, "provider", "bench", "bench", "chart.changed", null, visit, "chart", visit, "bench part");
         var parts = new (string Label, Func<int, long, Task<bool>> Op)[]
         {
             ("inventory grain (use, return)", async (caller, n) =>
             {
-                var op = $"bench-part:{caller}:{n / 2}";
+                var op = $"bench-part:{row}:{caller}:{n / 2}";
                 var answer = n % 2 == 0
-                    ? await inventory.UseAsync(new UseRequest(op, "BENCH-1", 0.5m, visit, visit, world.ProviderId, Guid.Empty))
+                    ? await inventory.UseAsync(new UseRequest(op, "BENCH-1", 0.5m, visit, visit, world.ProviderId, patient))
                     : await inventory.ReturnAsync(op);
                 return answer.Refusal is null;
             }),
@@ -338,6 +340,7 @@ public static class ChartBenchmark
         {
             foreach (var c in callers)
             {
+                row++;
                 var r = new OpsResult();
                 var stopAt = Stopwatch.GetTimestamp() + (long)(duration.TotalSeconds * Stopwatch.Frequency);
                 var begin = Stopwatch.GetTimestamp();
