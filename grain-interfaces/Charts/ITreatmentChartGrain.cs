@@ -109,7 +109,8 @@ public sealed record ChartPoint(
     [property: Id(15)] Guid CreatedBy,
     [property: Id(16)] DateTimeOffset CreatedAt,
     [property: Id(17)] Guid UpdatedBy,
-    [property: Id(18)] DateTimeOffset UpdatedAt);
+    [property: Id(18)] DateTimeOffset UpdatedAt,
+    [property: Id(19)] string? StockIssue = null);
 
 /// <summary>SOAP notes plus free treatment notes.</summary>
 [GenerateSerializer, Immutable, Alias("medspa.charts.notes.v1")]

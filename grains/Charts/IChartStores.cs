@@ -31,6 +31,11 @@ public interface IChartInventory
     /// once), or a return. Recorded (also on a repeat of the same id); not yet (inventory unavailable: retry); or
     /// refused with the chart refusal to answer (the lot ran out or became unusable meanwhile).</summary>
     Task<InventoryMoveResult> MoveAsync(Guid tenantId, Guid clinicId, ChartInventoryMove move);
+
+    /// <summary>Inventory refused a point's use after the chart operation had been answered (it was deferred while
+    /// inventory was unreachable): tells the clinic's staff (a notification, once per use) and the admin board. Throws
+    /// when that could not be done: the chart keeps the move and tries again.</summary>
+    Task ReportRefusedAsync(Guid tenantId, Guid clinicId, ChartInventoryMove move, string reason);
 }
 
 /// <summary>What became of an inventory move: <see cref="Recorded"/>, or refused (<see cref="Refusal"/>), or neither

@@ -1,6 +1,8 @@
 using MedSpa.GrainInterfaces;
 using MedSpa.GrainInterfaces.Charts;
 using MedSpa.GrainInterfaces.Inventory;
+using MedSpa.Grains.Domain.Inventory;
+using MedSpa.Grains.Inventory;
 using Microsoft.Extensions.Logging;
 
 namespace MedSpa.Grains.Charts;
@@ -10,8 +12,12 @@ namespace MedSpa.Grains.Charts;
 /// lot may be used and records each use and return. A changed point is one use that gives back the point's earlier use
 /// at once (<see cref="UseRequest.ReplacesOperationId"/>), so a refusal leaves the earlier use in place.
 /// </summary>
-public sealed class InventoryChartInventory(IGrainFactory grains, ILogger<InventoryChartInventory> logger) : IChartInventory
+public sealed class InventoryChartInventory(IGrainFactory grains, IInventoryAlertSink alerts, TimeProvider time, ILogger<InventoryChartInventory> logger)
+    : IChartInventory
 {
+    /// <summary>The board event (and, as <c>inventory-chart-use-refused</c>, the notification kind) of a use refused late.</summary>
+    public const string UseRefusedEvent = "inventory.chart_use_refused";
+
     public async Task<Refusal?> CheckLotAsync(Guid tenantId, Guid clinicId, Guid productId, string lotNumber, decimal quantity)
     {
         var answer = await Grain(tenantId, clinicId, productId).CheckLotAsync(lotNumber, quantity);
@@ -39,6 +45,17 @@ public sealed class InventoryChartInventory(IGrainFactory grains, ILogger<Invent
             or InventoryRefusals.LotUnavailable or InventoryRefusals.VialStabilityExceeded
             ? new InventoryMoveResult(false, Unusable(move.LotNumber, refusal))
             : Settled(refusal, move.OperationId, "use");
+    }
+
+    public Task ReportRefusedAsync(Guid tenantId, Guid clinicId, ChartInventoryMove move, string reason)
+    {
+        ArgumentNullException.ThrowIfNull(move);
+        // Keyed by the use: a retry after a failed report (or a repeat after a crash) raises it once.
+        var alert = new InventoryAlert(UseRefusedEvent, $"chart-use-refused:{move.OperationId}",
+            $"A charted point took {move.Quantity} of lot {move.LotNumber} while inventory could not be reached, and inventory refused it " +
+            $"afterwards ({reason}). The point stays on the chart (it was injected) marked for review: count the lot and correct the stock.",
+            move.LotNumber, move.Quantity, time.GetUtcNow(), Notify: true);
+        return alerts.RaiseAsync(tenantId, clinicId, move.ProductId, [alert]);
     }
 
     /// <summary>Why a lot cannot be charted: not enough of it left is a conflict with another chart (409), anything

@@ -150,6 +150,12 @@ public sealed class TreatmentChartGrain(
 
         var next = outcome.Chart;
         var (moves, uses) = InventoryMoves(visit, state.PointUses, outcome.Before, outcome.After);
+        if (outcome.After is { StockIssue: not null } marked && moves.Any(m => !m.IsReturn && m.PointId == marked.Id))
+        {
+            // A new use of the point settles the stock question the mark raised.
+            next = next with { Points = next.Points.Replace(marked, marked with { StockIssue = null }) };
+        }
+
         var events = BoardEvents(visit, next, operation, outcome.Before, outcome.After, actor.At);
         var point = outcome.After?.Id ?? outcome.Before?.Id;
         var unprojected = state.UnprojectedPoints ?? (state.Chart is null || state.ProjectedVersion >= state.Chart.Version ? [] : null);
@@ -241,8 +247,18 @@ public sealed class TreatmentChartGrain(
                     return refusal;
                 }
 
-                // An earlier operation's move, answered long ago: kept, logged for the clinic's count.
-                logger.LogWarning("Inventory refused the chart's move {OperationId}: {Code}", moves[0].OperationId, refusal.Code);
+                // An earlier operation's move, answered long ago: the point stays, marked, and the staff are told.
+                try
+                {
+                    await inventory.ReportRefusedAsync(_tenantId, clinicId, moves[0], Reason(refusal));
+                }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    logger.LogWarning(e, "A refused inventory move of a chart could not be reported yet; retrying");
+                    return null;
+                }
+
+                store.State = MarkStockIssue(store.State, moves[0], Reason(refusal));
             }
             else if (!result.Recorded)
             {
@@ -256,6 +272,32 @@ public sealed class TreatmentChartGrain(
         }
 
         return null;
+    }
+
+    private static string Reason(Refusal refusal) => refusal.Details?.GetValueOrDefault("reason") as string ?? refusal.Code;
+
+    /// <summary>
+    /// A point whose use inventory refused after the operation was answered (the move was deferred while inventory
+    /// was unreachable, and meanwhile the lot ran out or became unusable). The point stays: it records what was
+    /// injected into the patient, and a chart is not rewritten behind its author. It is marked (<see cref="ChartPoint.StockIssue"/>,
+    /// without a new version: a system annotation must not make the author's next change a conflict), it holds no
+    /// use any more, and the staff were told; a later change of its product, lot or dose makes a new use and clears it.
+    /// </summary>
+    private static TreatmentChartGrainState MarkStockIssue(TreatmentChartGrainState state, ChartInventoryMove move, string reason)
+    {
+        if (state.Chart is not { } chart || !state.PointUses.TryGetValue(move.PointId, out var held) || held != move.OperationId)
+        {
+            return state; // the point changed (or went) since: its current use is another move
+        }
+
+        var index = chart.Points.FindIndex(p => p.Id == move.PointId);
+        return index < 0
+            ? state
+            : state with
+            {
+                Chart = chart with { Points = chart.Points.SetItem(index, chart.Points[index] with { StockIssue = reason }) },
+                PointUses = state.PointUses.Remove(move.PointId),
+            };
     }
 
     /// <summary>A short, fixed-size fingerprint: the chart keeps one per operation for ever.</summary>
@@ -365,6 +407,7 @@ public sealed class TreatmentChartGrain(
         var moves = state.PendingInventory;
         var events = state.UndeliveredBoard;
         var activityPending = state.ActivityPending && state.RoomId is not null;
+        var stockIssues = new List<(ChartInventoryMove Move, string Reason)>();
         try
         {
             if (projected < chart.Version)
@@ -379,9 +422,11 @@ public sealed class TreatmentChartGrain(
                 var result = await inventory.MoveAsync(_tenantId, chart.ClinicId, move);
                 if (result.Refusal is { } refused)
                 {
-                    // Too late to refuse the operation (it was answered): the point stays, the clinic's count corrects it.
-                    logger.LogWarning("Inventory refused the chart's move {OperationId}: {Code}", move.OperationId,
-                        refused.Details?.GetValueOrDefault("reason") ?? refused.Code);
+                    // Too late to refuse the operation (it was answered): the point stays (it was injected), marked, and
+                    // the staff are told (before the move is dropped: a failed report keeps it for the retry).
+                    logger.LogWarning("Inventory refused the chart's move {OperationId}: {Code}", move.OperationId, Reason(refused));
+                    await inventory.ReportRefusedAsync(_tenantId, chart.ClinicId, move, Reason(refused));
+                    stockIssues.Add((move, Reason(refused)));
                 }
                 else if (!result.Recorded)
                 {
@@ -416,7 +461,7 @@ public sealed class TreatmentChartGrain(
 
         // Only what was confirmed is removed; anything added meanwhile (none: timers do not interleave) stays. Stored
         // with the next write or on deactivation (see the class comment).
-        store.State = state with
+        var delivered = state with
         {
             ProjectedVersion = projected,
             PendingInventory = moves,
@@ -424,7 +469,19 @@ public sealed class TreatmentChartGrain(
             ActivityPending = activityPending,
             UnprojectedPoints = projected == chart.Version ? [] : state.UnprojectedPoints,
         };
+        foreach (var (move, reason) in stockIssues)
+        {
+            delivered = MarkStockIssue(delivered, move, reason);
+        }
+
+        store.State = delivered;
         _unsaved = true;
+        if (stockIssues.Count > 0)
+        {
+            // The mark is part of the chart a reader sees: stored now rather than with the next operation.
+            await store.WriteStateAsync();
+            _unsaved = false;
+        }
         return !HasPending(store.State);
     }
 }

@@ -8,12 +8,15 @@ using MedSpa.Api.Features.Auth;
 using MedSpa.Api.Infrastructure;
 using MedSpa.GrainInterfaces;
 using MedSpa.GrainInterfaces.Inventory;
+using MedSpa.Silo.Audit;
+using MedSpa.Silo.Data;
 using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 
 namespace MedSpa.Benchmarks;
 
-// Treatment chart benchmark (issue 16 §6): `./medspa bench chart [--seconds N] [--callers 1,8,32] [--recall off]`.
+// Treatment chart benchmark (issue 16 §6): `./medspa bench chart [--seconds N] [--callers 1,8,32] [--recall off] [--parts on]`.
+//   parts     — the clinic-wide serial points of the chart path, each alone (see PartsAsync).
 //   chart ops — providers chart through the HTTP API, closed loop: each caller repeats add a toxin point → change its
 //               units → remove it (three timed operations, each with its operation id and expected version, each also
 //               a use/return in inventory). "one chart": every caller on the same visit's chart (the single writer's
@@ -63,6 +66,11 @@ public static class ChartBenchmark
                     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                         $"| {label} | {c} | {r.Count} | {r.Errors} | {r.Count / r.Seconds:F1} | {Pct(r.Latencies, 50):F2} | {Pct(r.Latencies, 99):F2} |"));
                 }
+            }
+
+            if (ArgText(args, "--parts") == "on")
+            {
+                await PartsAsync(server, tenant, world, callers, TimeSpan.FromSeconds(seconds));
             }
 
             if (ArgText(args, "--recall") == "off")
@@ -283,6 +291,84 @@ public static class ChartBenchmark
             WHERE c.tenant_id = @tenantId AND c.visit_date < timestamptz '2026-01-01 00:00+00';
             ANALYZE chart_points;
             """, new { tenantId, clinicId, providerId, botox, voluma }, commandTimeout: 600);
+    }
+
+    /// <summary>
+    /// The serial points of one clinic's chart path, each alone at the same callers (`--parts on`): the clinic's
+    /// inventory grain of the product (one use or one return per op, as a chart op makes), and the organisation's audit
+    /// chain — one append per op, as the chart filter makes it: first one transaction and advisory lock per append (how
+    /// every append went before the group commit, still the path of an append inside a caller's transaction), then the
+    /// group-committed append the chart filter uses now.
+    /// </summary>
+    private static async Task PartsAsync(BenchServer server, BenchTenant tenant, ChartWorld world, int[] callers, TimeSpan duration)
+    {
+        var audit = server.Services.GetRequiredService<AuditTrail>();
+        var db = server.Services.GetRequiredService<NpgsqlDataSource>();
+        var inventory = server.Grains.GetGrain<IInventoryGrain>(InventoryKeys.For(tenant.TenantId, tenant.ClinicId, world.Botox));
+        var visit = world.Visits[0];
+        var patient = Guid.NewGuid();
+        var row = 0; // a use and its return share an id, unique per row (a reused id would be a replay)
+        AuditEntry Entry() => new(world.ProviderId, "provider", "bench", "bench", "chart.changed", null, visit, "chart", visit, "bench part");
+        var parts = new (string Label, Func<int, long, Task<bool>> Op)[]
+        {
+            ("inventory grain (use, return)", async (caller, n) =>
+            {
+                var op = $"bench-part:{row}:{caller}:{n / 2}";
+                var answer = n % 2 == 0
+                    ? await inventory.UseAsync(new UseRequest(op, "BENCH-1", 0.5m, visit, visit, world.ProviderId, patient))
+                    : await inventory.ReturnAsync(op);
+                return answer.Refusal is null;
+            }),
+            ("audit: a lock per append (before)", async (_, _) =>
+            {
+                await using var conn = await db.OpenTenantConnectionAsync(tenant.TenantId, CancellationToken.None);
+                await using var tx = await conn.BeginTransactionAsync();
+                await audit.AppendAsync(conn, tx, tenant.TenantId, Entry(), CancellationToken.None);
+                await tx.CommitAsync();
+                return true;
+            }),
+            ("audit: group commit (now)", async (_, _) =>
+            {
+                await audit.AppendAsync(tenant.TenantId, Entry(), CancellationToken.None);
+                return true;
+            }),
+        };
+        Console.WriteLine();
+        Console.WriteLine("| part alone | callers | ops | errors | ops/s | p50 ms | p99 ms |");
+        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|");
+        foreach (var (label, op) in parts)
+        {
+            foreach (var c in callers)
+            {
+                row++;
+                var r = new OpsResult();
+                var stopAt = Stopwatch.GetTimestamp() + (long)(duration.TotalSeconds * Stopwatch.Frequency);
+                var begin = Stopwatch.GetTimestamp();
+                await Task.WhenAll(Enumerable.Range(0, c).Select(caller => Task.Run(async () =>
+                {
+                    var latencies = new List<double>(4096);
+                    var errors = 0;
+                    for (long n = 0; Stopwatch.GetTimestamp() < stopAt || n % 2 == 1; n++)
+                    {
+                        var start = Stopwatch.GetTimestamp();
+                        if (await op(caller, n)) latencies.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+                        else errors++;
+                    }
+
+                    lock (r)
+                    {
+                        r.Latencies.AddRange(latencies);
+                        r.Errors += errors;
+                    }
+                })));
+                r.Seconds = Stopwatch.GetElapsedTime(begin).TotalSeconds;
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"| {label} | {c} | {r.Count} | {r.Errors} | {r.Count / r.Seconds:F1} | {Pct(r.Latencies, 50):F2} | {Pct(r.Latencies, 99):F2} |"));
+            }
+        }
+
+        var verified = await audit.VerifyAsync(tenant.TenantId, CancellationToken.None);
+        Console.WriteLine($"Audit chain check {(verified.Valid ? "PASSED" : "FAILED")}: {verified.EventsChecked} rows verified");
     }
 
     private static double Pct(List<double> values, int p)

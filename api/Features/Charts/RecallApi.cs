@@ -1,10 +1,11 @@
+using System.Collections.Immutable;
 using System.Globalization;
 using CsvHelper;
 using Dapper;
 using MedSpa.Api.Infrastructure;
 using MedSpa.GrainInterfaces;
+using MedSpa.GrainInterfaces.Charts;
 using MedSpa.Silo.Data;
-using MedSpa.Silo.Email;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Npgsql;
@@ -21,12 +22,10 @@ public sealed record RecallResponse(string? LotNumber, Guid? ProductId, DateOnly
 
 public sealed record RecallNotifyRequest(string? LotNumber, Guid? ProductId, DateOnly? From, DateOnly? To, string? Message);
 
-public sealed record RecallNotifyResponse(string RecallKey, int Patients, int Sent, int AlreadyNotified, int WithoutEmail, int Failed);
-
 /// <summary>
 /// Recall of injectables (issue 16 §4): by lot number, or by product and a date range, every patient, visit, date,
 /// provider, clinic and quantity that used it, in one SQL query over chart_points (indexed by lot and by product and
-/// date); the same rows as CSV; and "notify these patients": one email per patient, at most once per recall.
+/// date); the same rows as CSV; and "notify these patients", handed to the recall's grain (<see cref="IRecallNotificationGrain"/>).
 /// Owners and admins only: the answer lists patients across every clinic of the tenant.
 /// </summary>
 public static class RecallApi
@@ -85,7 +84,9 @@ public static class RecallApi
             })
             .WithName("RecallInjectablesCsv");
         recalls.MapPost("/notify", NotifyAsync).WithName("NotifyRecallPatients")
-            .WithSummary("Emails every patient of the recall once; a repeat sends only to patients not yet notified.");
+            .WithSummary("Starts telling every patient of the recall (email, or a text when they only have a phone): 202 with the status resource; a repeat tells only patients not yet on it.");
+        recalls.MapGet("/{id:guid}", StatusAsync).WithName("GetRecallNotification")
+            .WithSummary("Progress of a recall's messaging: who was told, on which channel, who is pending, what failed.");
         return app;
     }
 
@@ -169,18 +170,23 @@ public static class RecallApi
 
     private static string Safe(string lot) => new([.. lot.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' ? c : '_')]);
 
-    private static async Task<Results<Ok<RecallNotifyResponse>, ProblemHttpResult>> NotifyAsync(
-        [FromBody] RecallNotifyRequest? request, CurrentUser user, NpgsqlDataSource db, IEmailSender email, ILoggerFactory logs,
-        CancellationToken ct)
+    /// <summary>
+    /// "Notify these patients": the request finds the patients (one query) and hands them to the recall's grain, which
+    /// tells them on its own time (email; a text when the patient only has a phone) and records its progress; the answer
+    /// is 202 with the status resource. The recall's id follows from what is recalled: asking again is the same recall,
+    /// patients charted since are added and nobody is told twice.
+    /// </summary>
+    private static async Task<Results<Accepted<RecallNotificationView>, ProblemHttpResult>> NotifyAsync(
+        [FromBody] RecallNotifyRequest? request, CurrentUser user, NpgsqlDataSource db, IGrainFactory grains, CancellationToken ct)
     {
         if (request is null)
         {
             return Refusal.Invalid("body", "A JSON body is required.").ToProblem();
         }
 
-        if (request.Message is { Length: > 4000 })
+        if (request.Message is { Length: > 1500 })
         {
-            return Refusal.Invalid("message", "message is at most 4000 characters.").ToProblem();
+            return Refusal.Invalid("message", "message is at most 1500 characters (it goes into the message logged per patient).").ToProblem();
         }
 
         var query = Query(request.LotNumber, request.ProductId, request.From, request.To);
@@ -190,60 +196,22 @@ public static class RecallApi
         }
 
         var rows = await FindAsync(db, user.TenantId, query, ct);
-        // One recall, one key: a repeat of the same action (or a second admin pressing it) notifies nobody twice.
         var key = query.Lot is { } lot ? $"lot:{lot}" : $"product:{query.ProductId:N}:{request.From:yyyy-MM-dd}:{request.To:yyyy-MM-dd}";
-        var log = logs.CreateLogger("MedSpa.Charts.Recall");
-        int sent = 0, already = 0, withoutEmail = 0, failed = 0;
-        foreach (var patient in rows.GroupBy(r => r.PatientId))
+        var patients = rows.GroupBy(r => r.PatientId).Select(p =>
         {
-            var first = patient.First();
-            if (string.IsNullOrWhiteSpace(first.PatientEmail))
-            {
-                withoutEmail++;
-                continue;
-            }
-
-            await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
-            await using var tx = await conn.BeginTransactionAsync(ct);
-            // The row is claimed first and committed only after the message was handed over: a crash or a failed send
-            // leaves no row, so the next attempt sends it; a concurrent attempt waits on the row and then sees it.
-            var claimed = await conn.ExecuteAsync(new CommandDefinition(
-                """
-                INSERT INTO chart_recall_notices (tenant_id, recall_key, patient_id, email, sent_by)
-                VALUES (@TenantId, @key, @patientId, @email, @UserId) ON CONFLICT DO NOTHING
-                """, new { user.TenantId, key, patientId = patient.Key, email = first.PatientEmail, user.UserId }, tx, cancellationToken: ct));
-            if (claimed == 0)
-            {
-                already++;
-                continue;
-            }
-
-            try
-            {
-                await email.SendAsync(Message(first, patient.ToList(), request.Message), ct);
-                await tx.CommitAsync(ct);
-                sent++;
-            }
-            catch (Exception e) when (e is EmailDeliveryException or EmailNotConfiguredException)
-            {
-                await tx.RollbackAsync(ct);
-                log.LogWarning("A recall notice to patient {PatientId} could not be sent: {Reason}", patient.Key, e.GetType().Name);
-                failed++;
-            }
-        }
-
-        return TypedResults.Ok(new RecallNotifyResponse(key, rows.Select(r => r.PatientId).Distinct().Count(), sent, already, withoutEmail, failed));
+            var first = p.First();
+            return new RecallPatient(p.Key, first.PatientName, first.ClinicId, first.ClinicName, first.ProductName,
+                [.. p.Select(r => r.VisitDate).Distinct()]);
+        }).ToImmutableArray();
+        var id = RecallIds.For(key);
+        var view = await grains.GetGrain<IRecallNotificationGrain>(TenantKeys.For(user.TenantId, id))
+            .StartAsync(new RecallNotice(key, string.IsNullOrWhiteSpace(request.Message) ? null : request.Message.Trim(), user.UserId, patients));
+        return TypedResults.Accepted($"/api/recalls/injectables/{id}", view);
     }
 
-    private static EmailMessage Message(RecallRow first, IReadOnlyList<RecallRow> visits, string? note)
-    {
-        var dates = string.Join(", ", visits.Select(v => v.VisitDate.ToString("MMMM d, yyyy", CultureInfo.InvariantCulture)).Distinct());
-        var text = $"Dear {first.PatientName},\n\n" +
-                   $"The manufacturer of {first.ProductName} has recalled a lot that was used in your treatment at {first.ClinicName} on {dates}. " +
-                   "Please contact the clinic so that we can advise you on the next steps.\n" +
-                   (string.IsNullOrWhiteSpace(note) ? "" : $"\n{note}\n") +
-                   $"\n{first.ClinicName}";
-        return new EmailMessage(new EmailAddress(first.PatientEmail!, first.PatientName), $"Important: a product recall notice from {first.ClinicName}",
-            text, null, [], first.ClinicName, Tags: new Dictionary<string, string> { ["kind"] = "injectable-recall" });
-    }
+    private static async Task<Results<Ok<RecallNotificationView>, ProblemHttpResult>> StatusAsync(Guid id, CurrentUser user, IGrainFactory grains) =>
+        await grains.GetGrain<IRecallNotificationGrain>(TenantKeys.For(user.TenantId, id)).GetAsync() is { } view
+            ? TypedResults.Ok(view)
+            : ApiProblems.NotFound("Recall");
+
 }

@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using Dapper;
 using MedSpa.Api.Infrastructure;
 using MedSpa.GrainInterfaces;
+using MedSpa.GrainInterfaces.Charts;
 using MedSpa.GrainInterfaces.Inventory;
 using MedSpa.Silo.Data;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -46,7 +47,9 @@ public sealed record LotDetail(LotRow Lot, ImmutableArray<MovementRow> Movements
 
 public sealed record RecallClinic(Guid ClinicId, decimal QuantityOnHand, string Status);
 
-public sealed record RecallResponse(Guid ProductId, string LotNumber, ImmutableArray<RecallClinic> Clinics);
+/// <param name="Status"><c>completed</c>: every clinic holding the lot marked it; <c>running</c>: some clinic's inventory
+/// could not be reached yet (its status is <c>pending</c>) and the recall's grain keeps trying (<c>GET /api/inventory/recalls/{RecallId}</c>).</param>
+public sealed record RecallResponse(Guid ProductId, string LotNumber, ImmutableArray<RecallClinic> Clinics, Guid RecallId, string Status);
 
 public sealed record StockLevel(Guid ClinicId, Guid ProductId, string ProductName, string Unit, decimal OnHand, decimal Usable, Money Value,
     decimal? LowStockThreshold, bool Low);
@@ -93,6 +96,7 @@ public static class InventoryEndpoints
         admin.MapPost("/clinics/{clinicId:guid}/products/{productId:guid}/lots/{lotNumber}/status", SetStatus).WithName("SetLotStatus");
         admin.MapPut("/clinics/{clinicId:guid}/products/{productId:guid}/low-stock", SetLowStock).WithName("SetLowStockThreshold");
         admin.MapPost("/recalls", Recall).WithName("RecallLot");
+        admin.MapGet("/recalls/{recallId:guid}", RecallStatus).WithName("GetLotRecall");
         return app;
     }
 
@@ -323,7 +327,7 @@ public static class InventoryEndpoints
     /// arrives recalled), then every clinic whose inventory holds it marks it recalled; from then on any use of it is
     /// refused <c>inventory_lot_recalled</c>. Repeating the recall changes nothing.
     /// </summary>
-    private static async Task<Results<Ok<RecallResponse>, ValidationProblem, ProblemHttpResult>> Recall(
+    private static async Task<Results<Ok<RecallResponse>, Accepted<RecallResponse>, ValidationProblem, ProblemHttpResult>> Recall(
         RecallRequest request, CurrentUser user, IGrainFactory grains, NpgsqlDataSource db, CancellationToken ct)
     {
         var v = new Validation();
@@ -357,23 +361,27 @@ public static class InventoryEndpoints
                 new { user.TenantId, request.ProductId, lotNumber }, cancellationToken: ct))).ToList();
         }
 
-        var results = ImmutableArray.CreateBuilder<RecallClinic>();
-        foreach (var clinicId in clinics)
-        {
-            var answer = await Grain(grains, user, clinicId, request.ProductId!.Value).SetLotStatusAsync(
-                new LotStatusChange($"recall:{lotNumber}", lotNumber, LotStatus.Recalled, request.Reason ?? "recalled", user.UserId));
-            if (answer.Refusal is { Code: InventoryRefusals.Unavailable } unavailable)
-            {
-                // The recall row stands; repeating the request marks the clinics still missing.
-                return unavailable.ToProblem();
-            }
-
-            var lot = answer.Inventory?.Lots.FirstOrDefault(l => l.LotNumber == lotNumber);
-            results.Add(new RecallClinic(clinicId, lot?.OnHand ?? 0, lot is null ? "recalled" : InventoryStatus(lot.Status)));
-        }
-
-        return TypedResults.Ok(new RecallResponse(request.ProductId!.Value, lotNumber, results.ToImmutable()));
+        // The fan-out is the recall grain's: a clinic whose inventory is briefly unavailable is retried by it (an Orleans
+        // reminder) rather than answered 503 for the caller to repeat. The recall row above already blocks the lot for
+        // any receipt; the clinics still pending are listed and the answer is 202 with the recall's status resource.
+        var recallId = RecallIds.ForLot(request.ProductId!.Value, lotNumber);
+        var view = await grains.GetGrain<ILotRecallGrain>(TenantKeys.For(user.TenantId, recallId)).StartAsync(new LotRecallStart(
+            request.ProductId!.Value, lotNumber, request.Reason ?? "recalled", user.UserId, [.. clinics]));
+        var response = LotRecall(view);
+        return response.Status == "completed"
+            ? TypedResults.Ok(response)
+            : TypedResults.Accepted($"/api/inventory/recalls/{recallId}", response);
     }
+
+    private static RecallResponse LotRecall(LotRecallView view) =>
+        new(view.ProductId, view.LotNumber, [.. view.Clinics.Select(c => new RecallClinic(c.ClinicId, c.QuantityOnHand,
+            c.Status == "recalled" ? c.LotStatus ?? "recalled" : c.Status))], view.RecallId, view.Status);
+
+    private static async Task<Results<Ok<RecallResponse>, ProblemHttpResult>> RecallStatus(Guid recallId, CurrentUser user, IGrainFactory grains) =>
+        await grains.GetGrain<ILotRecallGrain>(TenantKeys.For(user.TenantId, recallId)).GetAsync() is { } view
+            ? TypedResults.Ok(LotRecall(view))
+            : ApiProblems.NotFound("Recall");
+
 
     private static async Task<Results<Ok<ImmutableArray<LotRow>>, ValidationProblem, ProblemHttpResult>> ListLots(
         Guid? clinicId, Guid? productId, string? status, string? lotNumber, int? expiringWithinDays, CurrentUser user, NpgsqlDataSource db,

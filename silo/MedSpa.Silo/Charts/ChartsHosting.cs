@@ -11,5 +11,6 @@ public static class ChartsHosting
     {
         services.TryAddSingleton<IChartStore, PostgresChartStore>();
         services.TryAddSingleton<IChartInventory, InventoryChartInventory>();
+        services.AddOptions<RecallOptions>().BindConfiguration(RecallOptions.Section);
     }
 }

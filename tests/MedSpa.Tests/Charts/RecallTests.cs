@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Text;
+using System.Text.Json;
 using Dapper;
 using MedSpa.Tests.Checkout;
 using MedSpa.Tests.TestHost;
@@ -138,14 +139,26 @@ public sealed class RecallTests(ChartApiFactory factory) : IClassFixture<ChartAp
         Assert.Equal(6m, rows.Single(r => r.GetProperty("visitId").GetGuid() == v1).GetProperty("units").GetDecimal());
 
         var before = factory.Smtp.Messages.Count;
-        var notified = await world.Owner().SendAsync(HttpMethod.Post, "/api/recalls/injectables/notify",
-            new { lotNumber = ChartWorld.BotoxLot, message = "Please call us." });
-        Assert.Equal(2, notified.GetProperty("sent").GetInt32());
+        // Answered at once (202) with the status resource; the recall's grain tells the patients afterwards.
+        var accepted = await world.Owner().SendAsync(HttpMethod.Post, "/api/recalls/injectables/notify",
+            new { lotNumber = ChartWorld.BotoxLot, message = "Please call us." }, HttpStatusCode.Accepted);
+        Assert.Equal(2, accepted.GetProperty("patients").GetInt32());
+        var status = $"/api/recalls/injectables/{accepted.GetProperty("recallId").GetGuid()}";
         var emails = new[] { world.Flow.Patients[0], world.Flow.Patients[1] }.Select(p => $"patient-{p}@patients.example").ToList();
         var deadline = Stopwatch.StartNew();
+        JsonElement done;
+        while ((done = await world.Owner().SendAsync(HttpMethod.Get, status, null)).GetProperty("status").GetString() != "completed")
+        {
+            Assert.True(deadline.Elapsed < TimeSpan.FromSeconds(60), "The recall never completed: " + done);
+            await Task.Delay(100);
+        }
+
+        Assert.Equal(2, done.GetProperty("notified").GetInt32());
+        Assert.Equal(2, done.GetProperty("byEmail").GetInt32());
+        Assert.All(done.GetProperty("progress").EnumerateArray(), p => Assert.Equal("email", p.GetProperty("channel").GetString()));
         while (factory.Smtp.Messages.Skip(before).Count(m => m.Recipients.Any(emails.Contains)) < 2)
         {
-            Assert.True(deadline.Elapsed < TimeSpan.FromSeconds(30), "The recall emails never arrived.");
+            Assert.True(deadline.Elapsed < TimeSpan.FromSeconds(60), "The recall emails never arrived.");
             await Task.Delay(50);
         }
 
@@ -153,9 +166,15 @@ public sealed class RecallTests(ChartApiFactory factory) : IClassFixture<ChartAp
         Assert.Equal(2, received.Count);
         Assert.Contains("recalled", Encoding.UTF8.GetString(received[0].Data), StringComparison.OrdinalIgnoreCase);
 
-        var again = await world.Owner().SendAsync(HttpMethod.Post, "/api/recalls/injectables/notify", new { lotNumber = ChartWorld.BotoxLot });
-        Assert.Equal(0, again.GetProperty("sent").GetInt32());
-        Assert.Equal(2, again.GetProperty("alreadyNotified").GetInt32());
+        // The same recall again: the same resource, nobody is told twice.
+        var again = await world.Owner().SendAsync(HttpMethod.Post, "/api/recalls/injectables/notify", new { lotNumber = ChartWorld.BotoxLot },
+            HttpStatusCode.Accepted);
+        Assert.Equal(status, $"/api/recalls/injectables/{again.GetProperty("recallId").GetGuid()}");
+        Assert.Equal("completed", again.GetProperty("status").GetString());
+        Assert.Equal(2, again.GetProperty("notified").GetInt32());
+        // Another organisation does not see this recall.
+        var (theirs, _) = await (await ChartWorld.CreateAsync(factory)).Owner().TrySendAsync(HttpMethod.Get, status, null);
+        Assert.Equal(HttpStatusCode.NotFound, theirs);
         Assert.Equal(2, factory.Smtp.Messages.Skip(before).Count(m => m.Recipients.Any(emails.Contains)));
     }
 }

@@ -73,6 +73,29 @@ public sealed class AuditTrailTests(PhotoApiFactory factory) : IClassFixture<Pho
     }
 
     [Fact]
+    public async Task Concurrent_chart_calls_are_appended_in_group_commits_and_the_chain_stays_exact()
+    {
+        var world = await PhotoWorld.CreateAsync(factory);
+        var visit = await world.BookVisitAsync();
+        var provider = world.ProviderClient();
+
+        // 64 chart reads at once: each is one audit row, the rows arriving together share a transaction (a batch under
+        // one advisory lock and one commit) instead of one transaction and lock each.
+        await Task.WhenAll(Enumerable.Range(0, 64).Select(_ => provider.SendAsync(HttpMethod.Get, $"/api/visits/{visit}/chart", null)));
+        var verified = await world.Owner().SendAsync(HttpMethod.Get, "/api/audit/verify", null);
+        Assert.True(verified.GetProperty("valid").GetBoolean(), verified.ToString());
+        Assert.Equal(64, verified.GetProperty("eventsChecked").GetInt64());
+        await using var db = new NpgsqlConnection(factory.ConnectionString);
+        Assert.Equal(Enumerable.Range(1, 64).Select(i => (long)i),
+            await db.QueryAsync<long>("SELECT seq FROM audit_events WHERE tenant_id = @TenantId ORDER BY seq", new { world.TenantId }));
+        var transactions = await db.ExecuteScalarAsync<long>(
+            "SELECT count(DISTINCT xmin::text) FROM audit_events WHERE tenant_id = @TenantId", new { world.TenantId });
+        Assert.True(transactions < 64, $"64 appends in {transactions} transactions: none was batched");
+        Assert.Equal(64, await db.ExecuteScalarAsync<long>(
+            "SELECT count(*) FROM audit_events WHERE tenant_id = @TenantId AND action = 'chart.read' AND visit_id = @visit", new { world.TenantId, visit }));
+    }
+
+    [Fact]
     public async Task Concurrent_appends_make_one_unbroken_chain_and_an_edit_with_sql_is_named_by_verification()
     {
         var world = await PhotoWorld.CreateAsync(factory);

@@ -1,0 +1,129 @@
+using System.Collections.Immutable;
+using System.Security.Cryptography;
+using System.Text;
+
+namespace MedSpa.GrainInterfaces.Charts;
+
+/// <summary>One patient of a recall and what the message tells them (the visits that used the recalled product).</summary>
+[GenerateSerializer, Immutable, Alias("medspa.charts.recall-patient.v1")]
+public sealed record RecallPatient(
+    [property: Id(0)] Guid PatientId,
+    [property: Id(1)] string PatientName,
+    [property: Id(2)] Guid ClinicId,
+    [property: Id(3)] string ClinicName,
+    [property: Id(4)] string ProductName,
+    [property: Id(5)] ImmutableArray<DateTimeOffset> VisitDates);
+
+/// <summary>"Notify these patients" of one recall: its key (<c>lot:...</c> or <c>product:...</c>), the optional note
+/// of the clinic, who asked and the patients the recall query found.</summary>
+[GenerateSerializer, Immutable, Alias("medspa.charts.recall-notice.v1")]
+public sealed record RecallNotice(
+    [property: Id(0)] string Key,
+    [property: Id(1)] string? Message,
+    [property: Id(2)] Guid RequestedBy,
+    [property: Id(3)] ImmutableArray<RecallPatient> Patients);
+
+/// <summary>Where one patient of a recall stands: <c>pending</c>, <c>notified</c> (on <see cref="Channel"/>, the logged
+/// message <see cref="MessageId"/>) or <c>failed</c> (<see cref="RefusalCode"/>: no address on any channel, opted out of
+/// every channel, or the provider kept failing).</summary>
+[GenerateSerializer, Immutable, Alias("medspa.charts.recall-patient-progress.v1")]
+public sealed record RecallPatientProgress(
+    [property: Id(0)] Guid PatientId,
+    [property: Id(1)] string Status,
+    [property: Id(2)] string? Channel,
+    [property: Id(3)] Guid? MessageId,
+    [property: Id(4)] string? RefusalCode,
+    [property: Id(5)] int Attempts,
+    [property: Id(6)] DateTimeOffset? At);
+
+/// <summary>The status resource of a recall's messaging (<c>GET /api/recalls/injectables/{id}</c>).</summary>
+[GenerateSerializer, Immutable, Alias("medspa.charts.recall-notification-view.v1")]
+public sealed record RecallNotificationView(
+    [property: Id(0)] Guid RecallId,
+    [property: Id(1)] string Key,
+    [property: Id(2)] string Status,
+    [property: Id(3)] DateTimeOffset RequestedAt,
+    [property: Id(4)] DateTimeOffset? CompletedAt,
+    [property: Id(5)] int Patients,
+    [property: Id(6)] int Notified,
+    [property: Id(7)] int ByEmail,
+    [property: Id(8)] int BySms,
+    [property: Id(9)] int Pending,
+    [property: Id(10)] int Failed,
+    [property: Id(11)] ImmutableArray<RecallPatientProgress> Progress);
+
+/// <summary>
+/// The messaging of one recall (issue 16 §4), keyed <c>TenantKeys.For(tenant, RecallIds.For(key))</c>: the request
+/// hands it the patients and is answered at once; the grain works through them on an Orleans reminder (durable, so a
+/// restart resumes), recording per patient who was told, on which channel, and what failed.
+/// </summary>
+[Alias("medspa.charts.recall-notification-grain.v1")]
+public interface IRecallNotificationGrain : IGrainWithStringKey
+{
+    /// <summary>Starts the recall, or adds the patients not yet on it (a repeat tells nobody twice).</summary>
+    Task<RecallNotificationView> StartAsync(RecallNotice notice);
+
+    /// <summary>Null when this recall was never started.</summary>
+    Task<RecallNotificationView?> GetAsync();
+
+    /// <summary>What the reminder runs: tells the patients still pending. Harmless when nothing is.</summary>
+    Task<RecallNotificationView?> RunDueAsync();
+}
+
+/// <summary>One clinic of a lot recall: <c>recalled</c> (its inventory marked the lot), <c>pending</c> (its inventory
+/// could not be reached yet: the recall grain retries) or <c>refused</c> (its inventory refused, <see cref="RefusalCode"/>).</summary>
+[GenerateSerializer, Immutable, Alias("medspa.charts.lot-recall-clinic.v1")]
+public sealed record LotRecallClinic(
+    [property: Id(0)] Guid ClinicId,
+    [property: Id(1)] string Status,
+    [property: Id(2)] decimal QuantityOnHand,
+    [property: Id(3)] string? LotStatus,
+    [property: Id(4)] int Attempts,
+    [property: Id(5)] string? RefusalCode,
+    [property: Id(6)] DateTimeOffset? At);
+
+/// <summary>Marking a lot recalled in every clinic that holds it.</summary>
+[GenerateSerializer, Immutable, Alias("medspa.charts.lot-recall-start.v1")]
+public sealed record LotRecallStart(
+    [property: Id(0)] Guid ProductId,
+    [property: Id(1)] string LotNumber,
+    [property: Id(2)] string Reason,
+    [property: Id(3)] Guid RequestedBy,
+    [property: Id(4)] ImmutableArray<Guid> Clinics);
+
+[GenerateSerializer, Immutable, Alias("medspa.charts.lot-recall-view.v1")]
+public sealed record LotRecallView(
+    [property: Id(0)] Guid RecallId,
+    [property: Id(1)] Guid ProductId,
+    [property: Id(2)] string LotNumber,
+    [property: Id(3)] string Status,
+    [property: Id(4)] ImmutableArray<LotRecallClinic> Clinics);
+
+/// <summary>
+/// The fan-out of one lot recall to the clinics' inventory grains, keyed <c>TenantKeys.For(tenant, RecallIds.ForLot(product, lot))</c>.
+/// Each clinic is tried at once; one that is briefly unavailable stays <c>pending</c> and is retried on an Orleans reminder
+/// until its inventory has marked the lot (the request is not answered 503 and nobody has to repeat it).
+/// </summary>
+[Alias("medspa.charts.lot-recall-grain.v1")]
+public interface ILotRecallGrain : IGrainWithStringKey
+{
+    Task<LotRecallView> StartAsync(LotRecallStart start);
+
+    Task<LotRecallView?> GetAsync();
+
+    Task<LotRecallView?> RunDueAsync();
+}
+
+/// <summary>Recall ids: derived from what is recalled, so the same recall asked twice is the same grain and resource.</summary>
+public static class RecallIds
+{
+    public static Guid For(string key) => Derive("injectable-recall:" + key);
+
+    public static Guid ForLot(Guid productId, string lotNumber) => Derive($"lot-recall:{productId:N}:{lotNumber}");
+
+    private static Guid Derive(string text)
+    {
+        var hash = SHA256.HashData(Encoding.UTF8.GetBytes(text));
+        return new Guid(hash.AsSpan(0, 16));
+    }
+}
