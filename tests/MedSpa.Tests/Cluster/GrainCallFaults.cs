@@ -15,11 +15,23 @@ public sealed class GrainCallFaults : Orleans.IOutgoingGrainCallFilter
 {
     private readonly ConcurrentDictionary<(string Tenant, string Method), ConcurrentQueue<Exception>> _pending = new();
     private readonly ConcurrentDictionary<(string Tenant, string Method), int> _passed = new();
+    private readonly ConcurrentDictionary<(string Tenant, string Method), ConcurrentQueue<Exception>> _lostAnswers = new();
 
     /// <summary>The next calls of <paramref name="method"/> on a grain of <paramref name="tenantId"/> fail with these, in order.</summary>
     public void FailNext(Guid tenantId, string method, params Exception[] failures)
     {
         var queue = _pending.GetOrAdd((tenantId.ToString("N"), method), _ => new ConcurrentQueue<Exception>());
+        foreach (var failure in failures)
+        {
+            queue.Enqueue(failure);
+        }
+    }
+
+    /// <summary>The next calls of <paramref name="method"/> are delivered and executed, then their answers are lost: the
+    /// caller gets these exceptions (a silo died between the grain's work and its answer).</summary>
+    public void LoseNextAnswers(Guid tenantId, string method, params Exception[] failures)
+    {
+        var queue = _lostAnswers.GetOrAdd((tenantId.ToString("N"), method), _ => new ConcurrentQueue<Exception>());
         foreach (var failure in failures)
         {
             queue.Enqueue(failure);
@@ -54,9 +66,14 @@ public sealed class GrainCallFaults : Orleans.IOutgoingGrainCallFilter
         }
 
         await context.Invoke();
-        if (_pending.ContainsKey((tenant, method)))
+        if (_pending.ContainsKey((tenant, method)) || _lostAnswers.ContainsKey((tenant, method)))
         {
             _passed.AddOrUpdate((tenant, method), 1, (_, n) => n + 1);
+        }
+
+        if (_lostAnswers.TryGetValue((tenant, method), out var lost) && lost.TryDequeue(out var afterwards))
+        {
+            throw afterwards;
         }
     }
 }
