@@ -25,7 +25,7 @@ public interface IVisitGrain : IGrainWithStringKey
     /// because this visit holds it, so a holder whose seat was interrupted converges even if nobody else calls it.
     /// One-way: the room does not wait for it.
     /// </summary>
-    [OneWay]
+    [Orleans.Concurrency.OneWay]
     Task ResolveSeatAsync();
 }
 

@@ -30,7 +30,7 @@ public sealed record VisitGrainState
 [GenerateSerializer, Alias("medspa.board.pending-seat.v1")]
 public sealed record PendingSeat(
     [property: Id(0)] VisitState Target,
-    [property: Id(1)] ImmutableList<VisitFlowEvent> Events,
+    [property: Id(1)] ImmutableArray<VisitFlowEvent> Events,
     [property: Id(2)] ChangeContext Context);
 
 /// <summary>
@@ -224,7 +224,7 @@ public sealed class VisitGrain(
         catch (Exception e) when (e is not OperationCanceledException)
         {
             logger.LogWarning(e, "Visit {VisitKey}: an interrupted seat is not resolved yet; will retry", this.GetPrimaryKeyString());
-            if (e is InconsistentStateException)
+            if (e is Orleans.Storage.InconsistentStateException)
             {
                 // Another activation wrote since: the next activation reads the stored truth and resolves from there.
                 this.DeactivateOnIdle();

@@ -12,7 +12,7 @@ namespace MedSpa.Tests.Cluster;
 /// </summary>
 public sealed class DyingSiloRequestTests(FaultInjectionFactory factory) : IClassFixture<FaultInjectionFactory>
 {
-    private static Exception SiloDied() => new SiloUnavailableException("The silo hosting the grain was declared dead (injected).");
+    private static SiloUnavailableException SiloDied() => new SiloUnavailableException("The silo hosting the grain was declared dead (injected).");
 
     /// <summary>Orleans makes this one only itself (its constructor is internal), as a message to a dead silo is rejected.</summary>
     private static Exception MessageRejected() => (Exception)Activator.CreateInstance(typeof(OrleansMessageRejectionException),

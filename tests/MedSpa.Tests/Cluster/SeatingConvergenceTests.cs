@@ -12,7 +12,7 @@ namespace MedSpa.Tests.Cluster;
 /// </summary>
 public sealed class SeatingConvergenceTests(FaultInjectionFactory factory) : IClassFixture<FaultInjectionFactory>
 {
-    private static Exception SiloDied() => new SiloUnavailableException("The silo between room and visit died (injected).");
+    private static SiloUnavailableException SiloDied() => new SiloUnavailableException("The silo between room and visit died (injected).");
 
     private static async Task EventuallyAsync(Func<Task<bool>> condition, string what)
     {
