@@ -63,6 +63,8 @@ public static partial class ApiConventions
     {
         app.UseExceptionHandler();
         app.UseStatusCodePages();
+        // Inside the exception handler: a grain the cluster cannot reach right now is a retry or a 503, not a 500.
+        app.UseMedSpaClusterFailures();
         return app;
     }
 

@@ -19,6 +19,12 @@ public sealed class GrainCallRetryOptions
     /// together don't retry together.</summary>
     public TimeSpan BaseDelay { get; set; } = TimeSpan.FromMilliseconds(200);
     public TimeSpan MaxDelay { get; set; } = TimeSpan.FromSeconds(2);
+    /// <summary>How long a whole request that is safe to repeat (a read, a write with an Idempotency-Key) is executed
+    /// again while the cluster cannot reach a grain (<see cref="ClusterFailures"/>): the ~5 s the cluster takes to declare
+    /// a killed silo dead, twice over.</summary>
+    public TimeSpan RequestBudget { get; set; } = TimeSpan.FromSeconds(10);
+    /// <summary>The Retry-After of a 503 cluster_unavailable: about the time a killed silo takes to be replaced.</summary>
+    public TimeSpan RetryAfter { get; set; } = TimeSpan.FromSeconds(5);
 }
 
 /// <summary>
@@ -36,7 +42,8 @@ public static class GrainCallRetry
     public static IServiceCollection AddGrainCallRetry(this IServiceCollection services)
     {
         services.AddOptions<GrainCallRetryOptions>().BindConfiguration(GrainCallRetryOptions.Section)
-            .Validate(o => o.MaxRetryAttempts is >= 1 and <= 50 && o.BaseDelay > TimeSpan.Zero && o.MaxDelay >= o.BaseDelay,
+            .Validate(o => o.MaxRetryAttempts is >= 1 and <= 50 && o.BaseDelay > TimeSpan.Zero && o.MaxDelay >= o.BaseDelay
+                && o.RequestBudget >= TimeSpan.Zero && o.RetryAfter >= TimeSpan.FromSeconds(1),
                 "GrainCallRetry settings are out of range.");
         services.TryAddKeyedSingleton(Key, (sp, _) => Create(
             sp.GetRequiredService<IOptions<GrainCallRetryOptions>>().Value,

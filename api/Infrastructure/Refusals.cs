@@ -151,6 +151,8 @@ public static class Refusals
         [PhotoRefusals.StorageNotConfigured] = (StatusCodes.Status503ServiceUnavailable, "Photo storage is not configured."),
         [PhotoRefusals.LinkInvalid] = (StatusCodes.Status404NotFound, "Not found."),
         [PhotoRefusals.LinkExpired] = (StatusCodes.Status410Gone, "The link has expired."),
+        // A grain the cluster could not reach while a silo was being replaced (api/Infrastructure/ClusterFailures.cs).
+        [ClusterFailures.Unavailable] = (StatusCodes.Status503ServiceUnavailable, "The service is briefly unavailable."),
     }.ToFrozenDictionary(StringComparer.Ordinal);
 
     /// <summary>The HTTP status a refusal code answers with (400 when the table does not name it).</summary>

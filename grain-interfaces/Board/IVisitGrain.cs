@@ -18,6 +18,15 @@ public interface IVisitGrain : IGrainWithStringKey
     /// Only a visit that has not started flowing (scheduled or confirmed) takes the new booking.
     /// </summary>
     Task<VisitState?> RefreshBookingAsync();
+
+    /// <summary>
+    /// Finishes a seat whose room claim's answer was lost (a silo died between the room and the visit): completed when
+    /// the room takes or holds the visit, undone when the room went to another. Sent by a room that refuses a seat
+    /// because this visit holds it, so a holder whose seat was interrupted converges even if nobody else calls it.
+    /// One-way: the room does not wait for it.
+    /// </summary>
+    [Orleans.Concurrency.OneWay]
+    Task ResolveSeatAsync();
 }
 
 /// <summary>The answer to a visit command. <see cref="Found"/> false: no such appointment in the tenant.</summary>

@@ -20,7 +20,8 @@ internal sealed class BoardRetry(Grain grain, Func<Task<bool>> attempt)
         }
     }
 
-    private void Schedule()
+    /// <summary>Attempts the work on the timer only (the caller just saw it fail).</summary>
+    public void Schedule()
     {
         _timer ??= grain.RegisterGrainTimer(async _ =>
         {

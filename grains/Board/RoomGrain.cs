@@ -91,6 +91,13 @@ public sealed class RoomGrain(
         var outcome = RoomRules.Occupy(room, visit.VisitId, context);
         if (!outcome.Accepted)
         {
+            if (room.CurrentVisitId is { } holder && holder != visit.VisitId)
+            {
+                // The holder's own seat may have been interrupted (its silo died before it heard this room's answer):
+                // nudge it to finish or undo that seat, so the room does not stay held by a visit that is not in it.
+                await GrainFactory.GetGrain<IVisitGrain>(BoardKeys.For(_tenantId, holder)).ResolveSeatAsync();
+            }
+
             return new RoomCommandResult(true, Card(), outcome.Refusal);
         }
 

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using System.Globalization;
 using System.Text;
 using MedSpa.GrainInterfaces;
@@ -10,11 +11,13 @@ namespace MedSpa.Grains.Payments;
 /// moves money. Every result says <c>sandbox</c>.
 /// </summary>
 /// <remarks>
-/// <para>Register it as a singleton: customers, saved cards, payments and idempotency keys live in this instance and
-/// are lost on restart, which is acceptable for a sandbox (a payment id from before a restart is then unknown, like a
-/// live-mode id in test mode). One lock guards all state, so it is safe under concurrent grain calls. State is per
-/// process: with the api as an Orleans client of standalone silos, a card saved through the api's instance is unknown
-/// to a silo's instance, so such deployments should use Stripe's test mode (a <c>sk_test_</c> key) instead.</para>
+/// <para>Customers, saved cards, payments and idempotency answers live in an <see cref="ISandboxGatewayStore"/>: in
+/// PostgreSQL when the hosts register it (every api host and silo then sees one sandbox, as they would see one Stripe
+/// account, so a card saved through one host is charged by a grain on any silo), in this process otherwise. Each call is
+/// one unit of work of one tenant: the tenant comes from the customer (<see cref="CustomerRequest.TenantId"/>), is
+/// written into every id the sandbox makes (<c>cus_sandbox_{tenant}_…</c>) and read back from it, and for a charge of a
+/// fresh test card without a customer comes from the <c>tenant_id</c> metadata every caller sends. Test cards added with
+/// <see cref="RegisterTestCard"/> are known to this instance only (a card made from one is stored with its profile).</para>
 /// <para>Stripe behaviours it follows: test payment methods (<c>pm_card_visa</c>, <c>tok_chargeDeclined</c>, …, see
 /// <see cref="SandboxTestCards"/>) create a new <c>pm_sandbox_…</c> method each time they are attached or charged;
 /// an unknown id is refused like Stripe's <c>resource_missing</c>; a decline still creates a payment (status
@@ -27,23 +30,26 @@ namespace MedSpa.Grains.Payments;
 public sealed class SandboxPaymentGateway : IPaymentGateway
 {
     private static readonly TimeSpan IdempotencyKeyLifetime = TimeSpan.FromHours(24);
+    private static readonly JsonSerializerOptions AnswerJson = new(JsonSerializerDefaults.Web);
 
+    private readonly ISandboxGatewayStore _store;
     private readonly TimeProvider _time;
     private readonly Lock _gate = new();
     private readonly Dictionary<string, SandboxCardProfile> _testMethods = new(SandboxTestCards.ById, StringComparer.Ordinal);
-    private readonly Dictionary<string, Customer> _customers = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, StoredMethod> _methods = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, Payment> _payments = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, IdempotentAnswer> _answers = new(StringComparer.Ordinal);
-    private readonly Queue<(string Key, DateTimeOffset At)> _answerAges = new();
 
     public SandboxPaymentGateway() : this(TimeProvider.System)
     {
     }
 
-    public SandboxPaymentGateway(TimeProvider time)
+    public SandboxPaymentGateway(TimeProvider time) : this(new InMemorySandboxGatewayStore(), time)
     {
+    }
+
+    public SandboxPaymentGateway(ISandboxGatewayStore store, TimeProvider time)
+    {
+        ArgumentNullException.ThrowIfNull(store);
         ArgumentNullException.ThrowIfNull(time);
+        _store = store;
         _time = time;
     }
 
@@ -71,36 +77,35 @@ public sealed class SandboxPaymentGateway : IPaymentGateway
     public Task<string> CreateCustomerAsync(CustomerRequest request, string idempotencyKey, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
-        cancellationToken.ThrowIfCancellationRequested();
         var fingerprint = Fingerprint("customers.create", request.TenantId, request.PatientId, request.Name, request.Email, request.Phone);
-        return Task.FromResult(Idempotent(idempotencyKey, fingerprint, () =>
+        return Idempotent(request.TenantId, idempotencyKey, fingerprint, async s =>
         {
-            var id = NewId("cus");
-            _customers[id] = new Customer(id, request.TenantId, request.PatientId);
-            return id;
-        }));
+            var customer = new SandboxCustomerRecord(NewId("cus", request.TenantId), request.TenantId, request.PatientId, null, 0);
+            await s.SaveCustomerAsync(customer);
+            return customer.Id;
+        }, cancellationToken);
     }
 
     public Task<SetupIntentResult> CreateSetupIntentAsync(string customerId, string idempotencyKey, CancellationToken cancellationToken = default)
     {
-        cancellationToken.ThrowIfCancellationRequested();
-        return Task.FromResult(Idempotent(idempotencyKey, Fingerprint("setup_intents.create", customerId), () =>
+        var tenant = TenantOf(customerId, "customer");
+        return Idempotent(tenant, idempotencyKey, Fingerprint("setup_intents.create", customerId), async s =>
         {
-            RequireCustomer(customerId);
-            var id = NewId("seti");
+            await RequireCustomer(s, customerId);
+            var id = NewId("seti", tenant);
             // Stripe's client secret is the intent id, "_secret_", and a random part.
             return new SetupIntentResult(id, $"{id}_secret_{Guid.NewGuid():N}", Name);
-        }));
+        }, cancellationToken);
     }
 
     public Task<SavedCard> AttachCardAsync(
         string customerId, string paymentMethodId, string idempotencyKey, CancellationToken cancellationToken = default)
     {
-        cancellationToken.ThrowIfCancellationRequested();
-        return Task.FromResult(Idempotent(idempotencyKey, Fingerprint("payment_methods.attach", customerId, paymentMethodId), () =>
+        var tenant = TenantOf(customerId, "customer");
+        return Idempotent(tenant, idempotencyKey, Fingerprint("payment_methods.attach", customerId, paymentMethodId), async s =>
         {
-            var customer = RequireCustomer(customerId);
-            var method = ResolveMethod(paymentMethodId);
+            var customer = await RequireCustomer(s, customerId);
+            var method = await ResolveMethod(s, tenant, paymentMethodId);
             if (method.Detached)
             {
                 throw Invalid($"The PaymentMethod {paymentMethodId} was previously detached from a customer and cannot be attached again.");
@@ -113,53 +118,52 @@ public sealed class SandboxPaymentGateway : IPaymentGateway
 
             if (method.CustomerId is null)
             {
-                method.CustomerId = customerId;
-                method.AttachedAt = customer.NextAttachSequence++;
+                method = method with { CustomerId = customerId, AttachedAt = customer.NextAttachSequence };
+                customer = customer with { NextAttachSequence = customer.NextAttachSequence + 1 };
+                await s.SaveMethodAsync(method);
+                await s.SaveCustomerAsync(customer);
             }
 
             return ToSavedCard(method, customer);
-        }));
+        }, cancellationToken);
     }
 
     public Task<IReadOnlyList<SavedCard>> ListCardsAsync(string customerId, CancellationToken cancellationToken = default)
     {
-        cancellationToken.ThrowIfCancellationRequested();
-        lock (_gate)
+        var tenant = TenantOf(customerId, "customer");
+        return _store.RunAsync<IReadOnlyList<SavedCard>>(tenant, async s =>
         {
-            var customer = RequireCustomer(customerId);
+            var customer = await RequireCustomer(s, customerId);
             // Newest first, as Stripe lists them.
-            IReadOnlyList<SavedCard> cards = _methods.Values
-                .Where(m => m.CustomerId == customerId)
+            return (await s.MethodsOfAsync(customerId))
                 .OrderByDescending(m => m.AttachedAt)
                 .Select(m => ToSavedCard(m, customer))
                 .ToList();
-            return Task.FromResult(cards);
-        }
+        }, cancellationToken);
     }
 
     public Task SetDefaultCardAsync(string customerId, string paymentMethodId, string idempotencyKey, CancellationToken cancellationToken = default)
     {
-        cancellationToken.ThrowIfCancellationRequested();
-        Idempotent(idempotencyKey, Fingerprint("customers.update.default_payment_method", customerId, paymentMethodId), () =>
+        var tenant = TenantOf(customerId, "customer");
+        return Idempotent(tenant, idempotencyKey, Fingerprint("customers.update.default_payment_method", customerId, paymentMethodId), async s =>
         {
-            var customer = RequireCustomer(customerId);
-            if (!_methods.TryGetValue(paymentMethodId, out var method) || method.CustomerId != customerId)
+            var customer = await RequireCustomer(s, customerId);
+            if (await s.FindMethodAsync(paymentMethodId) is not { } method || method.CustomerId != customerId)
             {
                 throw Invalid($"No such PaymentMethod: '{paymentMethodId}' on customer '{customerId}'.");
             }
 
-            customer.DefaultPaymentMethodId = paymentMethodId;
-            return Done.Value;
-        });
-        return Task.CompletedTask;
+            await s.SaveCustomerAsync(customer with { DefaultPaymentMethodId = paymentMethodId });
+            return true;
+        }, cancellationToken);
     }
 
     public Task RemoveCardAsync(string paymentMethodId, string idempotencyKey, CancellationToken cancellationToken = default)
     {
-        cancellationToken.ThrowIfCancellationRequested();
-        Idempotent(idempotencyKey, Fingerprint("payment_methods.detach", paymentMethodId), () =>
+        var tenant = TenantOf(paymentMethodId, "PaymentMethod");
+        return Idempotent(tenant, idempotencyKey, Fingerprint("payment_methods.detach", paymentMethodId), async s =>
         {
-            if (!_methods.TryGetValue(paymentMethodId, out var method))
+            if (await s.FindMethodAsync(paymentMethodId) is not { } method)
             {
                 throw Invalid($"No such PaymentMethod: '{paymentMethodId}'");
             }
@@ -170,37 +174,37 @@ public sealed class SandboxPaymentGateway : IPaymentGateway
             }
 
             // Like Stripe, a detached default stops being the customer's default.
-            var customer = _customers[customerId];
-            if (customer.DefaultPaymentMethodId == paymentMethodId)
+            if (await s.FindCustomerAsync(customerId) is { } customer && customer.DefaultPaymentMethodId == paymentMethodId)
             {
-                customer.DefaultPaymentMethodId = null;
+                await s.SaveCustomerAsync(customer with { DefaultPaymentMethodId = null });
             }
 
-            method.CustomerId = null;
-            method.Detached = true;
-            return Done.Value;
-        });
-        return Task.CompletedTask;
+            await s.SaveMethodAsync(method with { CustomerId = null, Detached = true });
+            return true;
+        }, cancellationToken);
     }
 
     public Task<PaymentResult> CreatePaymentAsync(PaymentRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
-        cancellationToken.ThrowIfCancellationRequested();
         var metadata = string.Join(";", (request.Metadata ?? new Dictionary<string, string>())
             .OrderBy(p => p.Key, StringComparer.Ordinal)
             .Select(p => $"{p.Key}={p.Value}"));
         var fingerprint = Fingerprint("payment_intents.create", request.Amount.Amount, request.Amount.Currency, request.PaymentMethod,
             request.CustomerId, request.CaptureLater, request.OffSession, request.Description, metadata);
-        return Task.FromResult(Idempotent(request.IdempotencyKey, fingerprint, () => CreatePayment(request)));
+        var tenant = request.CustomerId is not null ? TenantOf(request.CustomerId, "customer")
+            : ParseTenant(request.PaymentMethod) is { } ofMethod ? ofMethod
+            : request.Metadata?.GetValueOrDefault("tenant_id") is { } given && Guid.TryParse(given, out var ofMetadata) ? ofMetadata
+            : Guid.Empty;
+        return Idempotent(tenant, request.IdempotencyKey, fingerprint, s => CreatePayment(s, tenant, request), cancellationToken);
     }
 
     public Task<PaymentResult> CaptureAsync(string paymentId, Money? amount, string idempotencyKey, CancellationToken cancellationToken = default)
     {
-        cancellationToken.ThrowIfCancellationRequested();
-        return Task.FromResult(Idempotent(idempotencyKey, Fingerprint("payment_intents.capture", paymentId, amount?.Amount, amount?.Currency), () =>
+        var tenant = TenantOf(paymentId, "payment_intent");
+        return Idempotent(tenant, idempotencyKey, Fingerprint("payment_intents.capture", paymentId, amount?.Amount, amount?.Currency), async s =>
         {
-            var payment = RequirePayment(paymentId);
+            var payment = await RequirePayment(s, paymentId);
             if (payment.Status != PaymentStatus.RequiresCapture)
             {
                 throw UnexpectedState(payment, "captured");
@@ -214,37 +218,36 @@ public sealed class SandboxPaymentGateway : IPaymentGateway
             }
 
             // The rest of the reservation is released, as with Stripe's partial capture.
-            payment.Captured = toCapture;
-            payment.Status = PaymentStatus.Succeeded;
-            return payment.ToResult(Name);
-        }));
+            payment = payment with { Captured = toCapture, Status = PaymentStatus.Succeeded };
+            await s.SavePaymentAsync(payment);
+            return ToResult(payment);
+        }, cancellationToken);
     }
 
     public Task<PaymentResult> CancelAsync(string paymentId, string idempotencyKey, CancellationToken cancellationToken = default)
     {
-        cancellationToken.ThrowIfCancellationRequested();
-        return Task.FromResult(Idempotent(idempotencyKey, Fingerprint("payment_intents.cancel", paymentId), () =>
+        var tenant = TenantOf(paymentId, "payment_intent");
+        return Idempotent(tenant, idempotencyKey, Fingerprint("payment_intents.cancel", paymentId), async s =>
         {
-            var payment = RequirePayment(paymentId);
+            var payment = await RequirePayment(s, paymentId);
             if (payment.Status is not (PaymentStatus.RequiresCapture or PaymentStatus.RequiresAction or PaymentStatus.Declined))
             {
                 throw UnexpectedState(payment, "canceled");
             }
 
-            payment.Status = PaymentStatus.Canceled;
-            payment.DeclineCode = null;
-            payment.Message = null;
-            return payment.ToResult(Name);
-        }));
+            payment = payment with { Status = PaymentStatus.Canceled, DeclineCode = null, Message = null };
+            await s.SavePaymentAsync(payment);
+            return ToResult(payment);
+        }, cancellationToken);
     }
 
     public Task<RefundResult> RefundAsync(
         string paymentId, Money amount, string idempotencyKey, string? reason, CancellationToken cancellationToken = default)
     {
-        cancellationToken.ThrowIfCancellationRequested();
-        return Task.FromResult(Idempotent(idempotencyKey, Fingerprint("refunds.create", paymentId, amount.Amount, amount.Currency, reason), () =>
+        var tenant = TenantOf(paymentId, "payment_intent");
+        return Idempotent(tenant, idempotencyKey, Fingerprint("refunds.create", paymentId, amount.Amount, amount.Currency, reason), async s =>
         {
-            var payment = RequirePayment(paymentId);
+            var payment = await RequirePayment(s, paymentId);
             if (payment.Status != PaymentStatus.Succeeded)
             {
                 throw Invalid($"PaymentIntent {paymentId} has no captured charge to refund (status {payment.Status}).");
@@ -262,12 +265,12 @@ public sealed class SandboxPaymentGateway : IPaymentGateway
                 throw Invalid($"Refund amount ({amount}) is greater than unrefunded amount on charge ({refundable}).");
             }
 
-            payment.Refunded += amount;
-            return new RefundResult(Name, NewId("re"), paymentId, amount, RefundStatus.Succeeded);
-        }));
+            await s.SavePaymentAsync(payment with { Refunded = payment.Refunded + amount });
+            return new RefundResult(Name, NewId("re", tenant), paymentId, amount, RefundStatus.Succeeded);
+        }, cancellationToken);
     }
 
-    private PaymentResult CreatePayment(PaymentRequest request)
+    private async Task<PaymentResult> CreatePayment(ISandboxSession s, Guid tenant, PaymentRequest request)
     {
         if (request.Amount.Currency is null || request.Amount.Amount <= 0)
         {
@@ -281,10 +284,10 @@ public sealed class SandboxPaymentGateway : IPaymentGateway
 
         if (request.CustomerId is not null)
         {
-            RequireCustomer(request.CustomerId);
+            await RequireCustomer(s, request.CustomerId);
         }
 
-        var method = ResolveMethod(request.PaymentMethod);
+        var method = await ResolveMethod(s, tenant, request.PaymentMethod);
         if (method.CustomerId is { } owner && owner != request.CustomerId)
         {
             throw Invalid(request.CustomerId is null
@@ -297,82 +300,80 @@ public sealed class SandboxPaymentGateway : IPaymentGateway
             throw Invalid($"The PaymentMethod {method.Id} was detached from its customer and cannot be used again.");
         }
 
-        var payment = new Payment(NewId("pi"), request.Amount, method.Id, Card(method.Profile));
+        var zero = Money.Zero(request.Amount.Currency);
         var profile = method.Profile;
+        var payment = new SandboxPaymentRecord(NewId("pi", tenant), request.Amount, method.Id, Card(profile), PaymentStatus.Succeeded,
+            zero, zero, null, null);
         if (profile.Declines)
         {
-            payment.Status = PaymentStatus.Declined;
-            payment.DeclineCode = profile.EffectiveDeclineCode;
-            payment.Message = profile.Message;
+            payment = payment with { Status = PaymentStatus.Declined, DeclineCode = profile.EffectiveDeclineCode, Message = profile.Message };
         }
         else if (profile.RequiresAuthentication)
         {
             // Off-session Stripe declines with authentication_required; on-session it asks the patient for 3-D Secure.
-            payment.Status = PaymentStatus.RequiresAction;
-            payment.DeclineCode = request.OffSession ? "authentication_required" : null;
-            payment.Message = request.OffSession
-                ? "Your card was declined. This transaction requires authentication."
-                : "The card requires authentication (3-D Secure) by the cardholder.";
+            payment = payment with
+            {
+                Status = PaymentStatus.RequiresAction,
+                DeclineCode = request.OffSession ? "authentication_required" : null,
+                Message = request.OffSession
+                    ? "Your card was declined. This transaction requires authentication."
+                    : "The card requires authentication (3-D Secure) by the cardholder.",
+            };
         }
         else if (request.CaptureLater)
         {
-            payment.Status = PaymentStatus.RequiresCapture;
+            payment = payment with { Status = PaymentStatus.RequiresCapture };
         }
         else
         {
-            payment.Status = PaymentStatus.Succeeded;
-            payment.Captured = request.Amount;
+            payment = payment with { Captured = request.Amount };
         }
 
-        _payments[payment.Id] = payment;
-        return payment.ToResult(Name);
+        await s.SavePaymentAsync(payment);
+        return ToResult(payment);
     }
 
     /// <summary>A test id makes a new method, like Stripe does for <c>pm_card_*</c> and tokens; a <c>pm_sandbox_</c>
     /// id is the method made earlier.</summary>
-    private StoredMethod ResolveMethod(string paymentMethodId)
+    private async Task<SandboxMethodRecord> ResolveMethod(ISandboxSession s, Guid tenant, string paymentMethodId)
     {
         if (string.IsNullOrWhiteSpace(paymentMethodId))
         {
             throw Invalid("A payment method is required.");
         }
 
-        if (_methods.TryGetValue(paymentMethodId, out var existing))
+        if (await s.FindMethodAsync(paymentMethodId) is { } existing)
         {
             return existing;
         }
 
-        if (_testMethods.TryGetValue(paymentMethodId, out var profile))
+        SandboxCardProfile? profile;
+        lock (_gate)
         {
-            var method = new StoredMethod(NewId("pm"), profile);
-            _methods[method.Id] = method;
+            _testMethods.TryGetValue(paymentMethodId, out profile);
+        }
+
+        if (profile is not null)
+        {
+            var method = new SandboxMethodRecord(NewId("pm", tenant), profile, null, 0, false);
+            await s.SaveMethodAsync(method);
             return method;
         }
 
         throw Invalid($"No such PaymentMethod: '{paymentMethodId}'");
     }
 
-    private Customer RequireCustomer(string customerId)
-    {
-        if (customerId is null || !_customers.TryGetValue(customerId, out var customer))
-        {
-            throw Invalid($"No such customer: '{customerId}'");
-        }
+    private static async Task<SandboxCustomerRecord> RequireCustomer(ISandboxSession s, string customerId) =>
+        customerId is not null && await s.FindCustomerAsync(customerId) is { } customer
+            ? customer
+            : throw Invalid($"No such customer: '{customerId}'");
 
-        return customer;
-    }
+    private static async Task<SandboxPaymentRecord> RequirePayment(ISandboxSession s, string paymentId) =>
+        paymentId is not null && await s.FindPaymentAsync(paymentId) is { } payment
+            ? payment
+            : throw Invalid($"No such payment_intent: '{paymentId}'");
 
-    private Payment RequirePayment(string paymentId)
-    {
-        if (paymentId is null || !_payments.TryGetValue(paymentId, out var payment))
-        {
-            throw Invalid($"No such payment_intent: '{paymentId}'");
-        }
-
-        return payment;
-    }
-
-    private static void RequireSameCurrency(Payment payment, Money amount)
+    private static void RequireSameCurrency(SandboxPaymentRecord payment, Money amount)
     {
         if (!string.Equals(amount.Currency, payment.Amount.Currency, StringComparison.Ordinal))
         {
@@ -380,7 +381,7 @@ public sealed class SandboxPaymentGateway : IPaymentGateway
         }
     }
 
-    private static PaymentGatewayException UnexpectedState(Payment payment, string verb) =>
+    private static PaymentGatewayException UnexpectedState(SandboxPaymentRecord payment, string verb) =>
         Invalid($"This PaymentIntent could not be {verb} because it has a status of {payment.Status}.");
 
     private static PaymentGatewayException Invalid(string message) => new(message, transient: false);
@@ -394,19 +395,24 @@ public sealed class SandboxPaymentGateway : IPaymentGateway
         profile.CvcCheck,
         profile.PostalCodeCheck);
 
-    private SavedCard ToSavedCard(StoredMethod method, Customer customer) =>
+    private SavedCard ToSavedCard(SandboxMethodRecord method, SandboxCustomerRecord customer) =>
         new(method.Id, Card(method.Profile), customer.DefaultPaymentMethodId == method.Id);
 
-    /// <summary>Runs <paramref name="action"/> once per key under the lock; a repeat answers the stored answer.
+    private PaymentResult ToResult(SandboxPaymentRecord p) =>
+        new(Name, p.Id, p.Status, p.Amount, p.Captured, p.Card, p.PaymentMethodId, p.DeclineCode, p.Message);
+
+    /// <summary>Runs <paramref name="action"/> once per key and tenant; a repeat answers the stored answer.
     /// A refusal (exception) is not stored, like Stripe, which saves no result for a request that failed validation.</summary>
-    private T Idempotent<T>(string idempotencyKey, string fingerprint, Func<T> action)
+    private Task<T> Idempotent<T>(Guid tenant, string idempotencyKey, string fingerprint, Func<ISandboxSession, Task<T>> action,
+        CancellationToken cancellationToken)
         where T : notnull
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(idempotencyKey);
-        lock (_gate)
+        cancellationToken.ThrowIfCancellationRequested();
+        return _store.RunAsync(tenant, async s =>
         {
-            ForgetExpiredAnswers();
-            if (_answers.TryGetValue(idempotencyKey, out var previous))
+            var now = _time.GetUtcNow();
+            if (await s.FindAnswerAsync(idempotencyKey, now - IdempotencyKeyLifetime) is { } previous)
             {
                 if (!string.Equals(previous.Fingerprint, fingerprint, StringComparison.Ordinal))
                 {
@@ -415,24 +421,26 @@ public sealed class SandboxPaymentGateway : IPaymentGateway
                         + $"Try using a key other than '{idempotencyKey}' if you meant to execute a different request.");
                 }
 
-                return (T)previous.Answer;
+                return JsonSerializer.Deserialize<T>(previous.AnswerJson, AnswerJson)!;
             }
 
-            var answer = action();
-            _answers[idempotencyKey] = new IdempotentAnswer(fingerprint, answer);
-            _answerAges.Enqueue((idempotencyKey, _time.GetUtcNow()));
+            var answer = await action(s);
+            await s.SaveAnswerAsync(new SandboxAnswerRecord(idempotencyKey, fingerprint, JsonSerializer.Serialize(answer, AnswerJson), now),
+                now - IdempotencyKeyLifetime);
             return answer;
-        }
+        }, cancellationToken);
     }
 
-    private void ForgetExpiredAnswers()
+    /// <summary>The tenant written into a sandbox id; an id without one was not made by this sandbox.</summary>
+    private static Guid TenantOf(string id, string what) =>
+        ParseTenant(id) ?? throw Invalid($"No such {what}: '{id}'");
+
+    private static Guid? ParseTenant(string? id)
     {
-        var cutoff = _time.GetUtcNow() - IdempotencyKeyLifetime;
-        while (_answerAges.TryPeek(out var oldest) && oldest.At < cutoff)
-        {
-            _answerAges.Dequeue();
-            _answers.Remove(oldest.Key);
-        }
+        const string marker = "_sandbox_";
+        var at = id?.IndexOf(marker, StringComparison.Ordinal) ?? -1;
+        return at > 0 && id!.Length >= at + marker.Length + 32
+            && Guid.TryParseExact(id.AsSpan(at + marker.Length, 32), "N", out var tenant) ? tenant : null;
     }
 
     private static string Fingerprint(params object?[] parts)
@@ -448,46 +456,5 @@ public sealed class SandboxPaymentGateway : IPaymentGateway
         return text.ToString();
     }
 
-    private static string NewId(string prefix) => $"{prefix}_sandbox_{Guid.NewGuid():N}";
-
-    private sealed record IdempotentAnswer(string Fingerprint, object Answer);
-
-    private sealed class Done
-    {
-        public static readonly Done Value = new();
-    }
-
-    private sealed class Customer(string id, Guid tenantId, Guid patientId)
-    {
-        public string Id { get; } = id;
-        public Guid TenantId { get; } = tenantId;
-        public Guid PatientId { get; } = patientId;
-        public string? DefaultPaymentMethodId { get; set; }
-        public long NextAttachSequence { get; set; }
-    }
-
-    private sealed class StoredMethod(string id, SandboxCardProfile profile)
-    {
-        public string Id { get; } = id;
-        public SandboxCardProfile Profile { get; } = profile;
-        public string? CustomerId { get; set; }
-        public long AttachedAt { get; set; }
-        public bool Detached { get; set; }
-    }
-
-    private sealed class Payment(string id, Money amount, string paymentMethodId, CardSummary card)
-    {
-        public string Id { get; } = id;
-        public Money Amount { get; } = amount;
-        public string PaymentMethodId { get; } = paymentMethodId;
-        public CardSummary Card { get; } = card;
-        public PaymentStatus Status { get; set; }
-        public Money Captured { get; set; } = Money.Zero(amount.Currency);
-        public Money Refunded { get; set; } = Money.Zero(amount.Currency);
-        public string? DeclineCode { get; set; }
-        public string? Message { get; set; }
-
-        public PaymentResult ToResult(string gateway) =>
-            new(gateway, Id, Status, Amount, Captured, Card, PaymentMethodId, DeclineCode, Message);
-    }
+    private static string NewId(string prefix, Guid tenant) => $"{prefix}_sandbox_{tenant:N}_{Guid.NewGuid():N}";
 }

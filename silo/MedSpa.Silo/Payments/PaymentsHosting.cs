@@ -10,7 +10,7 @@ public static class PaymentsHosting
 {
     /// <summary>
     /// Registers <see cref="IPaymentGateway"/>: Stripe when <c>Payments:Stripe:SecretKey</c> is set, otherwise the
-    /// in-memory sandbox. Idempotent (the silo's ConfigureSilo and the api both call it; only the first call adds).
+    /// sandbox (its records in PostgreSQL). Idempotent (the silo's ConfigureSilo and the api both call it; only the first call adds).
     /// </summary>
     public static IServiceCollection AddMedSpaPayments(this IServiceCollection services, IConfiguration configuration)
     {
@@ -26,7 +26,9 @@ public static class PaymentsHosting
             .Validate(o => o.MaxRetries >= 0 && o.RequestTimeout > TimeSpan.Zero && o.TotalTimeout > TimeSpan.Zero,
                 "Payments:Stripe:MaxRetries must not be negative and the timeouts must be positive.");
         services.TryAddSingleton(TimeProvider.System);
-        services.TryAddSingleton(sp => new SandboxPaymentGateway(sp.GetRequiredService<TimeProvider>()));
+        // The sandbox keeps its records in PostgreSQL, so every api host and silo sees the same customers and cards.
+        services.TryAddSingleton<ISandboxGatewayStore, PostgresSandboxGatewayStore>();
+        services.TryAddSingleton(sp => new SandboxPaymentGateway(sp.GetRequiredService<ISandboxGatewayStore>(), sp.GetRequiredService<TimeProvider>()));
         services.AddHttpClient(StripePaymentGateway.HttpClientName)
             .ConfigureHttpClient((sp, http) => http.Timeout = sp.GetRequiredService<IOptions<StripeOptions>>().Value.RequestTimeout);
         services.TryAddSingleton<StripePaymentGateway>();

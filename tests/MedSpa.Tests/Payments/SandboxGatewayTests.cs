@@ -24,10 +24,13 @@ public sealed class SandboxGatewayTests
     private static PaymentRequest Charge(
         string method, long cents, bool captureLater = false, bool offSession = false, string? customer = null, string? key = null) =>
         new(Usd(cents), method, customer, captureLater, offSession, key ?? Key(), "Botox 20 units",
-            new Dictionary<string, string> { ["tenant_id"] = "t1", ["invoice_id"] = "i1" });
+            new Dictionary<string, string> { ["tenant_id"] = Tenant.ToString("D"), ["invoice_id"] = "i1" });
+
+    /// <summary>One tenant per test, as every caller sends (idempotency keys are the tenant's, like a Stripe account's).</summary>
+    private static readonly Guid Tenant = Guid.NewGuid();
 
     private async Task<string> NewCustomer() =>
-        await _gateway.CreateCustomerAsync(new CustomerRequest(Guid.NewGuid(), Guid.NewGuid(), "Ada Lovelace", "ada@example.com", null), Key());
+        await _gateway.CreateCustomerAsync(new CustomerRequest(Tenant, Guid.NewGuid(), "Ada Lovelace", "ada@example.com", null), Key());
 
     [Theory]
     [InlineData("pm_card_visa", "visa", CardFunding.Credit, "4242")]
@@ -327,6 +330,8 @@ public sealed class SandboxGatewayTests
     {
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>()).Build();
         var services = new ServiceCollection();
+        // Every host registers the database (the sandbox keeps its records there); this one is never opened.
+        services.AddSingleton(Npgsql.NpgsqlDataSource.Create("Host=127.0.0.1;Database=unused"));
 
         services.AddMedSpaPayments(configuration);
         services.AddMedSpaPayments(configuration);

@@ -210,6 +210,11 @@ public sealed record TenantSeed(TestTenant Tenant)
             VALUES (@TenantId, @ClinicId, 7, @UserId, now());
             INSERT INTO audit_events (tenant_id, seq, id, occurred_at, action, prev_hash, hash)
             VALUES (@TenantId, 1, gen_random_uuid(), now(), 'seed', decode(repeat('00', 32), 'hex'), decode(repeat('00', 32), 'hex'));
+            INSERT INTO sandbox_customers (tenant_id, id, patient_id) VALUES (@TenantId, 'cus_sandbox_' || @Suffix, @PatientId);
+            INSERT INTO sandbox_payment_methods (tenant_id, id, profile, customer_id) VALUES (@TenantId, 'pm_sandbox_' || @Suffix, '{}', 'cus_sandbox_' || @Suffix);
+            INSERT INTO sandbox_payments (tenant_id, id, payment_method_id, currency, amount, captured, refunded, status, card)
+            VALUES (@TenantId, 'pi_sandbox_' || @Suffix, 'pm_sandbox_' || @Suffix, 'USD', 1000, 1000, 0, 1, '{}');
+            INSERT INTO sandbox_idempotency_keys (tenant_id, key, fingerprint, answer, answered_at) VALUES (@TenantId, 'seed-' || @Suffix, 'f', '{}', now());
             """,
             args);
     }
