@@ -67,6 +67,7 @@ public static class Refusals
         [PackageRefusals.Unavailable] = (StatusCodes.Status503ServiceUnavailable, "The package is unavailable."),
         [PackageRefusals.NotEligible] = (StatusCodes.Status422UnprocessableEntity, "The package cannot be redeemed."),
         [PackageRefusals.InsufficientBalance] = (StatusCodes.Status422UnprocessableEntity, "The balance is too low."),
+        [PackageRefusals.PlanUnpaid] = (StatusCodes.Status422UnprocessableEntity, "The payment plan has not paid for this yet."),
         [PackageRefusals.Expired] = (StatusCodes.Status422UnprocessableEntity, "The package has expired."),
         [PackageRefusals.RestrictedBlackout] = (StatusCodes.Status422UnprocessableEntity, "The package cannot be redeemed."),
         [PackageRefusals.RestrictedProvider] = (StatusCodes.Status422UnprocessableEntity, "The package cannot be redeemed."),
