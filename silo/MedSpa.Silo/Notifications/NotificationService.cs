@@ -44,6 +44,7 @@ public sealed class NotificationService(
 
         var id = Guid.CreateVersion7();
         string to;
+        var body = request.Body;
         await using (var conn = await db.OpenTenantConnectionAsync(request.TenantId, cancellationToken))
         await using (var tx = await conn.BeginTransactionAsync(cancellationToken))
         {
@@ -61,11 +62,36 @@ public sealed class NotificationService(
             {
                 // Under the patient's lock: a concurrent or repeated send with this key waits, then finds it here.
                 var logged = await conn.QuerySingleOrDefaultAsync<LoggedMessage>(new CommandDefinition(
-                    "SELECT id, status, provider_id AS ProviderId FROM notification_messages WHERE tenant_id = @TenantId AND dedupe_key = @DedupeKey",
+                    """
+                    SELECT id, status, provider_id AS ProviderId, to_address AS ToAddress, body, updated_at AS UpdatedAt
+                    FROM notification_messages WHERE tenant_id = @TenantId AND dedupe_key = @DedupeKey
+                    """,
                     new { request.TenantId, request.DedupeKey }, tx, cancellationToken: cancellationToken));
                 if (logged is not null)
                 {
-                    return new NotificationResult(logged.Id, logged.Status, logged.ProviderId, null);
+                    // The row is the message's outbox entry: still queued with no provider id, it was written and then
+                    // never handed over (the server died in between) or is being handed over right now. Past the lease,
+                    // it is abandoned: claimed again (under the patient's lock) and resent as it was written. Within it,
+                    // the caller is told it is in flight and comes back later; it is never answered as sent.
+                    var now0 = time.GetUtcNow();
+                    if (logged.Status != NotificationStatuses.Queued || logged.ProviderId is not null)
+                    {
+                        return new NotificationResult(logged.Id, logged.Status, logged.ProviderId, null);
+                    }
+
+                    if (logged.UpdatedAt > now0 - _options.ResendQueuedAfter)
+                    {
+                        return new NotificationResult(logged.Id, logged.Status, null, new Refusal(NotificationRefusals.InFlight,
+                            "This message is being handed to its provider; ask again later.").With("messageId", logged.Id.ToString()));
+                    }
+
+                    await conn.ExecuteAsync(new CommandDefinition(
+                        "UPDATE notification_messages SET updated_at = @now0 WHERE tenant_id = @TenantId AND id = @Id",
+                        new { request.TenantId, logged.Id, now0 }, tx, cancellationToken: cancellationToken));
+                    await tx.CommitAsync(cancellationToken);
+                    logger.LogWarning("Message {MessageId} ({Channel}) was queued and never handed over: resending it", logged.Id, request.Channel);
+                    (id, to, body) = (logged.Id, logged.ToAddress, logged.Body);
+                    goto deliver;
                 }
             }
 
@@ -136,7 +162,8 @@ public sealed class NotificationService(
             await tx.CommitAsync(cancellationToken);
         }
 
-        var result = await DeliverAsync(request, id, to, cancellationToken);
+        deliver:
+        var result = await DeliverAsync(request with { Body = body }, id, to, cancellationToken);
         await using (var conn = await db.OpenTenantConnectionAsync(request.TenantId, CancellationToken.None))
         {
             // The status callback may already have moved the row on (it can beat the API's answer): never move it back.
@@ -219,7 +246,7 @@ public sealed class NotificationService(
 
     private sealed record PatientContact(string? Email, string? Phone, bool MarketingConsent, bool OptedOut);
 
-    private sealed record LoggedMessage(Guid Id, string Status, string? ProviderId);
+    private sealed record LoggedMessage(Guid Id, string Status, string? ProviderId, string ToAddress, string Body, DateTimeOffset UpdatedAt);
 }
 
 /// <summary>Twilio webhook paths (the API maps them; the service puts the status one into each SMS).</summary>
