@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using Dapper;
 using MedSpa.GrainInterfaces;
 using MedSpa.GrainInterfaces.Notifications;
+using MedSpa.Grains.Domain.Notifications;
 using MedSpa.Grains.Notifications;
 using MedSpa.Silo.Data;
 using MedSpa.Silo.Email;
@@ -119,6 +120,13 @@ public sealed class NotificationService(
                     "The patient has not agreed to marketing messages.").With("channel", request.Channel));
             }
 
+            if (request.Purpose == NotificationPurposes.Marketing && request.ClinicId is not null
+                && await MarketingQuietUntilAsync(conn, tx, request, cancellationToken) is { } sendAfter)
+            {
+                return NotificationResult.Refused(new Refusal(NotificationRefusals.QuietHours,
+                    "It is the clinic's quiet hours: marketing messages wait until they end.").With("sendAfter", sendAfter));
+            }
+
             var address = AddressFor(request.Channel, patient);
             if (address is null)
             {
@@ -190,6 +198,40 @@ public sealed class NotificationService(
             : new Refusal(NotificationRefusals.DeliveryFailed, result.Error ?? "The provider did not take the message.")
                 .With("providerCode", result.ErrorCode);
         return new NotificationResult(id, NotificationStatuses.Failed, null, refusal.With("messageId", id.ToString()));
+    }
+
+    /// <summary>Marketing is not sent in the clinic's quiet hours (its notification settings, 21:00–08:00 by default, in
+    /// its time zone): the end of the quiet hours when now is inside them, else null. Transactional messages are not held
+    /// (an appointment reminder is deferred by its own plan).</summary>
+    private async Task<DateTimeOffset?> MarketingQuietUntilAsync(NpgsqlConnection conn, NpgsqlTransaction tx, NotificationRequest request,
+        CancellationToken cancellationToken)
+    {
+        var row = await conn.QuerySingleOrDefaultAsync<QuietRow>(new CommandDefinition(
+            """
+            SELECT c.time_zone AS TimeZone, (st.clinic_id IS NOT NULL) AS HasSettings, st.quiet_start AS QuietStart, st.quiet_end AS QuietEnd
+            FROM clinics c
+            LEFT JOIN notification_clinic_settings st ON st.tenant_id = c.tenant_id AND st.clinic_id = c.id
+            WHERE c.tenant_id = @TenantId AND c.id = @ClinicId
+            """, new { request.TenantId, request.ClinicId }, tx, cancellationToken: cancellationToken));
+        if (row is null)
+        {
+            return null;
+        }
+
+        var quiet = !row.HasSettings ? ReminderPlan.DefaultQuietHours
+            : row.QuietStart is { } qs && row.QuietEnd is { } qe ? new QuietHours(TimeOnly.FromTimeSpan(qs), TimeOnly.FromTimeSpan(qe))
+            : null;
+        var now = time.GetUtcNow();
+        var until = quiet?.Defer(now, MedSpa.Grains.Checkout.ClinicClock.Zone(row.TimeZone));
+        return until > now ? until : null;
+    }
+
+    private sealed record QuietRow
+    {
+        public string TimeZone { get; init; } = "UTC";
+        public bool HasSettings { get; init; }
+        public TimeSpan? QuietStart { get; init; }
+        public TimeSpan? QuietEnd { get; init; }
     }
 
     private async Task<ChannelSendResult> DeliverAsync(NotificationRequest request, Guid id, string to, CancellationToken ct)
