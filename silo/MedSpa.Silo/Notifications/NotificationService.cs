@@ -30,6 +30,9 @@ public sealed class NotificationService(
 {
     private readonly NotificationOptions _options = options.Value;
 
+    /// <summary>The email tag (SendGrid custom arg) naming the message, which the email event webhook reads back.</summary>
+    public const string MessageTag = "medspa_message_id";
+
     public async Task<NotificationResult> SendAsync(NotificationRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
@@ -250,7 +253,10 @@ public sealed class NotificationService(
                 try
                 {
                     var sent = await email.SendAsync(new EmailMessage(new EmailAddress(to), request.Subject ?? "A message from your clinic",
-                        request.Body, null, [], Tags: new Dictionary<string, string> { ["medspa_message_id"] = id.ToString() }), ct);
+                        request.Body, null, [], Tags: new Dictionary<string, string>
+                        {
+                            [MessageTag] = id.ToString(), ["medspa_tenant"] = request.TenantId.ToString("N"),
+                        }), ct);
                     return ChannelSendResult.Ok(sent.MessageId, NotificationStatuses.Sent);
                 }
                 catch (EmailNotConfiguredException)
