@@ -83,7 +83,7 @@ public sealed class NotificationService(
                         return new NotificationResult(logged.Id, logged.Status, logged.ProviderId, null);
                     }
 
-                    if (logged.UpdatedAt > now0 - _options.ResendQueuedAfter)
+                    if (new DateTimeOffset(DateTime.SpecifyKind(logged.UpdatedAt, DateTimeKind.Utc)) > now0 - _options.ResendQueuedAfter)
                     {
                         return new NotificationResult(logged.Id, logged.Status, null, new Refusal(NotificationRefusals.InFlight,
                             "This message is being handed to its provider; ask again later.").With("messageId", logged.Id.ToString()));
@@ -294,7 +294,15 @@ public sealed class NotificationService(
 
     private sealed record PatientContact(string? Email, string? Phone, bool MarketingConsent, bool OptedOut);
 
-    private sealed record LoggedMessage(Guid Id, string Status, string? ProviderId, string ToAddress, string Body, DateTimeOffset UpdatedAt);
+    private sealed record LoggedMessage
+    {
+        public Guid Id { get; init; }
+        public string Status { get; init; } = "";
+        public string? ProviderId { get; init; }
+        public string ToAddress { get; init; } = "";
+        public string Body { get; init; } = "";
+        public DateTime UpdatedAt { get; init; }
+    }
 }
 
 /// <summary>Twilio webhook paths (the API maps them; the service puts the status one into each SMS).</summary>

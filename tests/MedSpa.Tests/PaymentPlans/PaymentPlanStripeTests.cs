@@ -83,7 +83,11 @@ public sealed class PaymentPlanStripeTests(PaymentPlanStripeFactory factory) : I
         Assert.Equal(2, firstCreates.Count);
         Assert.Single(firstCreates.Select(r => r.IdempotencyKey).Distinct());
     }
+}
 
+/// <summary>Its own server and Stripe mock: what Stripe recorded is asserted whole by the tests above.</summary>
+public sealed class PaymentPlanStripeWebhookTests(PaymentPlanStripeFactory factory) : IClassFixture<PaymentPlanStripeFactory>
+{
     /// <summary>Stripe captures an installment and sends <c>payment_intent.succeeded</c> while its answer to the capture
     /// is still on the way: the webhook lands first (acknowledged, once), then the answer. The installment is charged
     /// once, the payment ends succeeded (the late answer does not move it back), and later ticks charge nothing.</summary>
