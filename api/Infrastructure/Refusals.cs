@@ -57,6 +57,8 @@ public static class Refusals
         [NotificationRefusals.ChannelNotConfigured] = (StatusCodes.Status503ServiceUnavailable, "The channel is not configured."),
         [NotificationRefusals.DeliveryFailed] = (StatusCodes.Status502BadGateway, "The message could not be delivered."),
         [NotificationRefusals.BadSignature] = (StatusCodes.Status403Forbidden, "The webhook signature is invalid."),
+        [NotificationRefusals.InFlight] = (StatusCodes.Status409Conflict, "The message is being sent."),
+        [NotificationRefusals.QuietHours] = (StatusCodes.Status409Conflict, "It is the clinic's quiet hours."),
         [MedSpa.Api.Features.Notifications.InboxRefusals.NoPatient] = (StatusCodes.Status409Conflict, "The thread's number belongs to no patient."),
 
         // Packages, the wallet and memberships (grain-interfaces/Packages/IPackageBalanceGrain.cs, PackageRefusals):
@@ -67,6 +69,7 @@ public static class Refusals
         [PackageRefusals.Unavailable] = (StatusCodes.Status503ServiceUnavailable, "The package is unavailable."),
         [PackageRefusals.NotEligible] = (StatusCodes.Status422UnprocessableEntity, "The package cannot be redeemed."),
         [PackageRefusals.InsufficientBalance] = (StatusCodes.Status422UnprocessableEntity, "The balance is too low."),
+        [PackageRefusals.PlanUnpaid] = (StatusCodes.Status422UnprocessableEntity, "The payment plan has not paid for this yet."),
         [PackageRefusals.Expired] = (StatusCodes.Status422UnprocessableEntity, "The package has expired."),
         [PackageRefusals.RestrictedBlackout] = (StatusCodes.Status422UnprocessableEntity, "The package cannot be redeemed."),
         [PackageRefusals.RestrictedProvider] = (StatusCodes.Status422UnprocessableEntity, "The package cannot be redeemed."),

@@ -51,7 +51,19 @@ public interface IInvoiceGrain : IGrainWithStringKey
     /// grain gives the reward up (reserve, then commit once the discount is on the line; released if the line cannot
     /// take it). Idempotent by <see cref="PackageRewardCommand.OperationId"/>.</summary>
     [Alias("apply-package-reward")] Task<InvoiceResult> ApplyPackageRewardAsync(PackageRewardCommand command);
+
+    /// <summary>The invoice was put on payment plan <see cref="PackagePlanIssue.PlanId"/> (accepted): the packages it
+    /// sells are issued now rather than when it is paid, each redeemable up to what has been paid of it so far plus
+    /// the plan's allowance; every later payment (or write-off) pushes the new share into the package grains.
+    /// Idempotent; an invoice that sells no package answers itself unchanged.</summary>
+    [Alias("issue-packages-on-plan")] Task<InvoiceResult> IssuePackagesOnPlanAsync(PackagePlanIssue command);
 }
+
+/// <param name="AllowancePercent">How much more than paid may be redeemed, as a percentage of the package's value.</param>
+[GenerateSerializer, Immutable, Alias("medspa.checkout.package-plan-issue.v1")]
+public sealed record PackagePlanIssue(
+    [property: Id(0)] Guid PlanId,
+    [property: Id(1)] decimal AllowancePercent);
 
 /// <summary>Apply the %-off reward of threshold package <see cref="PurchaseId"/> to the invoice's line <see cref="LineId"/>.
 /// <see cref="OperationId"/> is the client's request key; the reward goes on a line once whatever the key.</summary>

@@ -20,6 +20,12 @@ public static class NotificationRefusals
 
     /// <summary>A webhook's signature is missing or wrong.</summary>
     public const string BadSignature = "notification_bad_signature";
+
+    /// <summary>A message with this dedupe key is being handed to its provider right now: ask again later (not sent twice).</summary>
+    public const string InFlight = "notification_in_flight";
+
+    /// <summary>A marketing message in the clinic's quiet hours: refused, with <c>sendAfter</c> (when they end).</summary>
+    public const string QuietHours = "notification_quiet_hours";
 }
 
 /// <summary>The channels a patient can be reached on; the strings are what the API and the message log use.</summary>

@@ -62,7 +62,21 @@ public interface IPackageBalanceGrain : IGrainWithStringKey
     [Alias("hold-for-refund")] Task<PackageAnswer> HoldForRefundAsync(string operationId, Money amount);
 
     [Alias("release-refund-hold")] Task<PackageAnswer> ReleaseRefundHoldAsync(string operationId);
+
+    /// <summary>A package sold on a payment plan: how much of it may be redeemed now (what its invoice has been paid,
+    /// plus the plan's allowance), pushed by the invoice whenever a payment changes it — so a redemption reads nothing
+    /// more than the grain's own state. Ordered by <see cref="PackagePaidShare.Sequence"/>: an older push is ignored.</summary>
+    [Alias("paid-share")] Task<PackageAnswer> UpdatePaidShareAsync(PackagePaidShare share);
 }
+
+/// <summary>What a package sold on a payment plan may be redeemed up to (null: paid in full, no limit) and how much of
+/// its value a write-off of the unpaid rest took out of the package liability (<see cref="ValueCut"/>, cumulative).
+/// <see cref="Sequence"/> is the invoice's version when it was computed.</summary>
+[GenerateSerializer, Immutable, Alias("medspa.packages.paid-share.v1")]
+public sealed record PackagePaidShare(
+    [property: Id(0)] long Sequence,
+    [property: Id(1)] Money? RedeemableUpTo,
+    [property: Id(2)] Money ValueCut);
 
 public static class PackageKeys
 {
@@ -84,7 +98,8 @@ public sealed record PackagePurchase(
     [property: Id(5)] string TimeZone,
     [property: Id(6)] Guid? InvoiceId,
     [property: Id(7)] Guid? InvoiceLineId,
-    [property: Id(8)] Guid SoldBy);
+    [property: Id(8)] Guid SoldBy,
+    [property: Id(9)] PackagePaidShare? PaidShare = null);
 
 /// <summary>
 /// A redemption. Sessions: <see cref="Quantity"/> of <see cref="ServiceId"/>; a <c>wallet</c> package redeems
@@ -236,7 +251,8 @@ public sealed record PackageView(
     [property: Id(15)] Money Reserved,
     [property: Id(16)] ImmutableArray<PackageMember> Members,
     [property: Id(17)] long Version,
-    [property: Id(18)] Money? LiabilityClosed = null);
+    [property: Id(18)] Money? LiabilityClosed = null,
+    [property: Id(19)] Money? RedeemableUpTo = null);
 
 /// <summary>Every package grain answer: the package after the call and, for a redemption, what it took — or a refusal
 /// (<c>not_eligible</c>, <c>insufficient_balance</c>, <c>expired</c>, <c>restricted_blackout</c>, ...).</summary>
@@ -278,4 +294,8 @@ public static class PackageRefusals
 
     /// <summary>A wallet operation in another currency than the wallet's.</summary>
     public const string CurrencyMismatch = "currency_mismatch";
+
+    /// <summary>A package sold on a payment plan: this redemption would take more than the plan has paid so far (plus
+    /// its allowance). 422 with <c>redeemableLeft</c>.</summary>
+    public const string PlanUnpaid = "package_plan_unpaid";
 }

@@ -361,6 +361,26 @@ public sealed class InvoiceGrain(
         return await CommitAsync();
     }
 
+    public async Task<InvoiceResult> IssuePackagesOnPlanAsync(PackagePlanIssue command)
+    {
+        ArgumentNullException.ThrowIfNull(command);
+        if (!S.Created)
+        {
+            return NotFound();
+        }
+
+        if (S.PackagesIssued || S.Lifecycle != InvoiceLifecycle.Opened || S.PatientId is null || S.PackageTerms.Count == 0)
+        {
+            // Already issued (paid, or an earlier call), or nothing to issue: the packages follow the usual rule.
+            await TryCompletePackagesAsync();
+            return InvoiceResult.Ok(_book.View());
+        }
+
+        S.PackagePlanId = command.PlanId;
+        S.PackagePlanAllowancePercent = Math.Clamp(command.AllowancePercent, 0m, 100m);
+        return await CommitAsync();
+    }
+
     /// <summary>
     /// A threshold package's %-off reward on one line. The package grain gives the reward up in two steps around the
     /// edit: reserved first (it checks owner/member, eligibility, restrictions and that a reward is unlocked), the
@@ -520,6 +540,7 @@ public sealed class InvoiceGrain(
         S.Version++;
         S.UpdatedAt = time.GetUtcNow();
         _packages.IssueIfPaid(S.UpdatedAt); // saved with the change that made the invoice paid
+        _packages.QueuePaidShares();
         _giftCards.IssueIfPaid(S.UpdatedAt);
         _thresholds.QueueIfPaidOrRefunded(S.UpdatedAt);
         await state.WriteStateAsync();

@@ -3,6 +3,7 @@ using MedSpa.GrainInterfaces.Checkout;
 using MedSpa.GrainInterfaces.Packages;
 using MedSpa.Grains.Domain.Checkout;
 using MedSpa.Grains.Domain.Ledger;
+using MedSpa.Grains.Domain.PaymentPlans;
 using MedSpa.Grains.Packages;
 using Microsoft.Extensions.Logging;
 
@@ -28,7 +29,8 @@ internal sealed class InvoicePackages(
     private InvoiceState S => state.State;
 
     /// <summary>True while a package creation or closing is still to be delivered to its grain.</summary>
-    public bool Pending => S.PackagesToCreate.Count > 0 || S.PackagesToClose.Count > 0 || S.RewardsToRelease.Count > 0;
+    public bool Pending => S.PackagesToCreate.Count > 0 || S.PackagesToClose.Count > 0 || S.RewardsToRelease.Count > 0
+        || S.PaidSharesToPush.Count > 0;
 
     /// <summary>Called with an accepted edit's lines (or with none when the invoice is voided): a reward whose line is
     /// gone, or no longer carries the reward's discount, is queued to go back to its package with this commit.</summary>
@@ -63,7 +65,9 @@ internal sealed class InvoicePackages(
         }
 
         var priced = book.Price();
-        if (book.Totals(priced).Status != InvoiceStatus.Paid)
+        var totals = book.Totals(priced);
+        // On a payment plan the packages are issued at acceptance, each limited to its paid share (QueuePaidShares).
+        if (totals.Status != InvoiceStatus.Paid && S.PackagePlanId is null)
         {
             return;
         }
@@ -82,9 +86,60 @@ internal sealed class InvoicePackages(
                 continue; // everything this line sold was reversed before it was paid: there is no package to issue
             }
 
+            PackagePaidShare? share = null;
+            if (S.PackagePlanId is not null && totals.Status != InvoiceStatus.Paid)
+            {
+                S.PlanPackageValues[lines[i].LineId] = netPaid.Amount;
+                share = new PackagePaidShare(S.Version, PlanPackageShare.RedeemableUpTo(netPaid, Money.Zero(S.Currency), totals,
+                    S.PackagePlanAllowancePercent), Money.Zero(S.Currency));
+            }
+
             var purchase = new PackagePurchase(
-                S.PatientId!.Value, S.ClinicId, S.PackageTerms[lines[i].LineId], netPaid, now, S.TimeZone, invoiceId, lines[i].LineId, S.CreatedBy);
+                S.PatientId!.Value, S.ClinicId, S.PackageTerms[lines[i].LineId], netPaid, now, S.TimeZone, invoiceId, lines[i].LineId, S.CreatedBy,
+                share);
             S.PackagesToCreate.Add(new PackagePurchaseIntent(PackagePurchaseIds.ForInvoiceLine(invoiceId, lines[i].LineId), purchase));
+        }
+    }
+
+    /// <summary>Called before each commit, after <see cref="IssueIfPaid"/>: when packages were issued on a payment plan and
+    /// what the invoice has been paid (or written off) changed, queues each package's new paid share with this commit,
+    /// so the redemption path checks its own state and never asks the invoice.</summary>
+    public void QueuePaidShares()
+    {
+        if (S.PlanPackageValues.Count == 0)
+        {
+            return;
+        }
+
+        var priced = book.Price();
+        var totals = book.Totals(priced);
+        var reversedSale = book.SaleReversed();
+        var basis = $"{totals.Total.Amount}/{totals.BalanceDue.Amount}/{totals.WrittenOff.Amount}/{reversedSale.Amount}/{totals.Status}";
+        if (basis == S.PaidShareBasis)
+        {
+            return;
+        }
+
+        var first = S.PaidShareBasis is null;
+        S.PaidShareBasis = basis;
+        if (first)
+        {
+            return; // the issue itself carried the share
+        }
+
+        var lines = priced.Lines.Where(l => S.PlanPackageValues.ContainsKey(l.LineId)).ToArray();
+        // A write-off of the unpaid rest reverses its share of the package liability (CheckoutLedger): that much of each
+        // package is no longer owed to the patient, and leaves the package too.
+        var reversed = CheckoutLedger.ReversedShare(priced, Money.Zero(S.Currency), reversedSale, LedgerAccount.PackageLiability);
+        var parts = reversed.Allocate(lines.Select(l => l.NetExcludingTax.Amount).ToArray());
+        for (var i = 0; i < lines.Length; i++)
+        {
+            var value = new Money(S.PlanPackageValues[lines[i].LineId], S.Currency);
+            var reversedAtIssue = lines[i].NetExcludingTax - value;
+            var cut = parts[i] - reversedAtIssue;
+            cut = cut.IsNegative ? Money.Zero(S.Currency) : cut;
+            S.PaidSharesToPush.Add(new PackagePaidShareIntent(PackagePurchaseIds.ForInvoiceLine(invoiceId, lines[i].LineId),
+                new PackagePaidShare(S.Version, PlanPackageShare.RedeemableUpTo(value, cut, totals, S.PackagePlanAllowancePercent), cut)));
         }
     }
 
@@ -110,6 +165,18 @@ internal sealed class InvoicePackages(
                 }
 
                 S.PackagesToCreate.RemoveAt(0);
+            }
+
+            while (S.PaidSharesToPush.Count > 0)
+            {
+                var next = S.PaidSharesToPush[0];
+                if ((await Grain(next.PurchaseId).UpdatePaidShareAsync(next.Share)).Refusal is { } refused)
+                {
+                    logger.LogError("Invoice {InvoiceId}: package {PurchaseId} refused its paid share ({Code}: {Message})",
+                        invoiceId, next.PurchaseId, refused.Code, refused.Message);
+                }
+
+                S.PaidSharesToPush.RemoveAt(0);
             }
 
             while (S.PackagesToClose.Count > 0)

@@ -130,7 +130,28 @@ public sealed class InvoiceState
     /// <summary>Refund holds on sold gift cards to commit (a refund's <see cref="GrainInterfaces.Checkout.GiftCardRefundShare"/>s),
     /// saved with the refund and delivered after it (InvoiceGiftCards), removed once the card answered.</summary>
     [Id(155)] public List<GiftCardRefundIntent> GiftCardsToRefund { get; set; } = [];
+
+    /// <summary>The payment plan this invoice's packages were issued on (before it was paid), and its allowance in % of
+    /// a package's value (InvoicePackages.IssueIfPaid).</summary>
+    [Id(180)] public Guid? PackagePlanId { get; set; }
+    [Id(181)] public decimal PackagePlanAllowancePercent { get; set; }
+
+    /// <summary>Packages issued on a plan: each one's value when issued, by line (what a later write-off cuts from).</summary>
+    [Id(182)] public Dictionary<Guid, long> PlanPackageValues { get; set; } = [];
+
+    /// <summary>What the paid shares were last computed from (paid, written off, status), so a commit that changes none
+    /// of it pushes nothing.</summary>
+    [Id(183)] public string? PaidShareBasis { get; set; }
+
+    /// <summary>Paid shares to push into the plan's package grains (saved with the commit that changed them), removed
+    /// once the grain answered; each carries the invoice version, so a late or repeated push changes nothing.</summary>
+    [Id(184)] public List<PackagePaidShareIntent> PaidSharesToPush { get; set; } = [];
 }
+
+[GenerateSerializer, Immutable, Alias("medspa.checkout.package-paid-share-intent.v1")]
+public sealed record PackagePaidShareIntent(
+    [property: Id(0)] Guid PurchaseId,
+    [property: Id(1)] PackagePaidShare Share);
 
 /// <summary>A card's refund hold to commit: the card and the refund's operation id on it.</summary>
 [GenerateSerializer, Immutable, Alias("medspa.checkout.gift-card-refund-intent.v1")]

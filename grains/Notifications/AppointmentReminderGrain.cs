@@ -52,6 +52,9 @@ public sealed class AppointmentReminderGrain(
 
     private static readonly TimeSpan MaxReminderDue = TimeSpan.FromDays(1);
 
+    /// <summary>How soon a reminder whose message is still being handed over (in flight) is asked about again.</summary>
+    private static readonly TimeSpan InFlightRetry = TimeSpan.FromMinutes(1);
+
     private Guid _tenantId;
     private Guid _appointmentId;
 
@@ -142,14 +145,24 @@ public sealed class AppointmentReminderGrain(
             S.Done.Add(skipped.Key(startsAt));
         }
 
+        TimeSpan? retryIn = null;
         if (send is not null)
         {
             var sent = await SendAsync(context, send, now);
-            S.Done.Add(send.Key(startsAt));
-            S.Sent.Add(sent);
+            if (sent.RefusalCode == NotificationRefusals.InFlight)
+            {
+                // Its message row exists but was not handed over yet (another tick is at it, or a dead server left it):
+                // not done; asked again once the sender's lease may have lapsed, when an abandoned one is resent.
+                retryIn = InFlightRetry;
+            }
+            else
+            {
+                S.Done.Add(send.Key(startsAt));
+                S.Sent.Add(sent);
+            }
         }
 
-        await PlanAsync(context);
+        await PlanAsync(context, retryIn);
         return View();
     }
 
@@ -210,7 +223,7 @@ public sealed class AppointmentReminderGrain(
     }
 
     /// <summary>Arms the Orleans reminder for the next pending offset, or removes it when none is left.</summary>
-    private async Task PlanAsync(AppointmentReminderContext? context)
+    private async Task PlanAsync(AppointmentReminderContext? context, TimeSpan? notBefore = null)
     {
         if (context is null || !context.Active)
         {
@@ -230,6 +243,7 @@ public sealed class AppointmentReminderGrain(
 
         var due = next.DueAt - clock.Now;
         due = due < TimeSpan.FromSeconds(1) ? TimeSpan.FromSeconds(1) : due > MaxReminderDue ? MaxReminderDue : due;
+        due = notBefore is { } wait && due < wait ? wait : due;
         var period = options.Value.ReminderPeriod > TimeSpan.Zero ? options.Value.ReminderPeriod : TimeSpan.FromHours(1);
         await this.RegisterOrUpdateReminder(ReminderName, due, period);
     }

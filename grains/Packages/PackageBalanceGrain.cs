@@ -257,6 +257,11 @@ public sealed class PackageBalanceGrain(
             return await RefuseAsync(request.OperationId, fingerprint, refusal);
         }
 
+        if (PackageBalanceRules.CheckPaidShare(W, take!, W.Terms.Services.First(s => s.ServiceId == request.ServiceId).SessionValue) is { } unpaid)
+        {
+            return Refused(unpaid, PackageBalanceRules.View(W)); // not remembered: the next installment may allow it
+        }
+
         var service = W.Terms.Services.First(s => s.ServiceId == request.ServiceId);
         var sessions = take!.Bought + take.Free + take.ServiceSessions + take.Rewards;
         var redemption = new PackageRedemption(
@@ -700,6 +705,28 @@ public sealed class PackageBalanceGrain(
         }
 
         W.RefundHold = null;
+        Change();
+        return await CommitAsync(new PackageAnswer(PackageBalanceRules.View(W)));
+    }
+
+    public async Task<PackageAnswer> UpdatePaidShareAsync(PackagePaidShare share)
+    {
+        ArgumentNullException.ThrowIfNull(share);
+        if (!W.Created)
+        {
+            return NotFound();
+        }
+
+        if (share.RedeemableUpTo is { } cap && cap.Currency != W.Currency || share.ValueCut.Currency != W.Currency || share.ValueCut.IsNegative)
+        {
+            return Refused(Refusal.Invalid("paidShare", $"A paid share is in {W.Currency}."));
+        }
+
+        if (!PackageBalanceRules.ApplyPaidShare(W, share))
+        {
+            return await AfterPendingAsync(new PackageAnswer(PackageBalanceRules.View(W)));
+        }
+
         Change();
         return await CommitAsync(new PackageAnswer(PackageBalanceRules.View(W)));
     }

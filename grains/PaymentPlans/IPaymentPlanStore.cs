@@ -54,6 +54,9 @@ public sealed class PaymentPlanClock(TimeProvider time, PaymentPlanOptions? opti
 
     /// <summary>How long a plan may stay past due before it is cancelled (its unpaid rest stays due on the invoice).</summary>
     public TimeSpan PastDueGrace { get; } = TimeSpan.FromDays(options?.CancelPastDueAfterDays ?? PaymentPlanOptions.DefaultCancelPastDueAfterDays);
+
+    /// <summary>How much more of a package sold on a plan than has been paid may be redeemed (% of its value).</summary>
+    public decimal PackageAllowancePercent { get; } = Math.Clamp(options?.PackageAllowancePercent ?? 0m, 0m, 100m);
 }
 
 public sealed class PaymentPlanOptions
@@ -68,4 +71,8 @@ public sealed class PaymentPlanOptions
     /// <summary>Days a plan stays past due (waiting for the patient to update the card and pay) before it is cancelled
     /// automatically, so every plan ends closed; the unpaid rest stays due on the invoice.</summary>
     public int? CancelPastDueAfterDays { get; set; }
+
+    /// <summary>A package sold on a plan is redeemable up to the value paid so far plus this percentage of its value
+    /// (default 0: exactly what was paid).</summary>
+    public decimal? PackageAllowancePercent { get; set; }
 }

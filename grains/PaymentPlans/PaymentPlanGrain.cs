@@ -59,6 +59,7 @@ public sealed class PaymentPlanGrain(
         }
 
         await TryFlushAsync();
+        await IssuePackagesAsync();
     }
 
     public async Task<PaymentPlanPreviewAnswer> PreviewAsync(CreatePaymentPlanCommand command)
@@ -164,6 +165,7 @@ public sealed class PaymentPlanGrain(
         S.Created = true;
         await CommitAsync();
         await ScheduleAsync();
+        await IssuePackagesAsync();
         return Ok();
     }
 
@@ -178,6 +180,7 @@ public sealed class PaymentPlanGrain(
             ApplyPaid(pending, outcome.Charged!.Value);
             await CommitAsync();
             await ScheduleAsync();
+            await IssuePackagesAsync();
             return Ok();
         }
 
@@ -377,6 +380,7 @@ public sealed class PaymentPlanGrain(
             return NotFound();
         }
 
+        await IssuePackagesAsync();
         await RunDueCoreAsync();
         await ScheduleAsync();
         return Ok();
@@ -387,6 +391,39 @@ public sealed class PaymentPlanGrain(
         var pending = S.ChargeOutbox.Count;
         await TryFlushAsync();
         return pending;
+    }
+
+    /// <summary>
+    /// Once the plan is accepted, the packages its invoice sells are issued at once, each redeemable up to what has been
+    /// paid of it (plus the allowance); the invoice pushes the new share into each package grain with every payment.
+    /// Saved as done only once the invoice answered, so a crash in between repeats the (idempotent) call on the next
+    /// activation or tick. A closed plan issues nothing: its invoice's packages follow the usual rule (issued when paid).
+    /// </summary>
+    private async Task IssuePackagesAsync()
+    {
+        if (!S.Created || S.PackagesIssued || Closed() is not null)
+        {
+            return;
+        }
+
+        try
+        {
+            var answer = await Invoice(S.InvoiceId).IssuePackagesOnPlanAsync(new PackagePlanIssue(_id, clock.PackageAllowancePercent));
+            if (answer.Refusal is { } refused)
+            {
+                logger.LogWarning("Payment plan {PlanId}: the invoice refused to issue its packages ({Code}: {Message})", _id, refused.Code,
+                    refused.Message);
+                return;
+            }
+        }
+        catch (Exception e) when (e is TimeoutException or OrleansException)
+        {
+            logger.LogWarning(e, "Payment plan {PlanId}: issuing the invoice's packages deferred", _id);
+            return;
+        }
+
+        S.PackagesIssued = true;
+        await state.WriteStateAsync();
     }
 
     /// <summary>Applies a charge left unconfirmed (same operation id) before anything else is decided.</summary>

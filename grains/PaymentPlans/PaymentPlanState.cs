@@ -79,4 +79,7 @@ public sealed class PaymentPlanState
 
     /// <summary>When the plan went past due (its retries used up); it is cancelled after the configured days.</summary>
     [Id(23)] public DateTimeOffset? PastDueSince { get; set; }
+
+    /// <summary>The invoice was told to issue its packages on this plan (InvoiceGrain.IssuePackagesOnPlanAsync).</summary>
+    [Id(24)] public bool PackagesIssued { get; set; }
 }

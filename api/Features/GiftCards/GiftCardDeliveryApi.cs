@@ -10,6 +10,7 @@ using MedSpa.Grains.Domain.GiftCards;
 using MedSpa.Grains.GiftCards;
 using MedSpa.Silo.Data;
 using MedSpa.Silo.GiftCards;
+using MedSpa.Silo.Notifications;
 using MedSpa.Silo.Receipts;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
@@ -335,7 +336,7 @@ public static class GiftCardDeliveryApi
     /// </summary>
     private static async Task<Results<Ok<SendGridWebhookResponse>, ProblemHttpResult>> Webhook(
         HttpContext http, IOptions<GiftCardDeliveryOptions> options, IGrainFactory grains, TimeProvider time, ILoggerFactory logs,
-        CancellationToken ct)
+        NpgsqlDataSource db, CancellationToken ct)
     {
         var log = logs.CreateLogger(typeof(GiftCardDeliveryApi));
         var o = options.Value;
@@ -383,6 +384,12 @@ public static class GiftCardDeliveryApi
         foreach (var e in events.EnumerateArray())
         {
             received++;
+            if (e.ValueKind == JsonValueKind.Object && await PatientMessageEventAsync(e, db, time, ct))
+            {
+                applied++;
+                continue;
+            }
+
             if (e.ValueKind != JsonValueKind.Object
                 || Text(e, "event") is not { } kind
                 || kind switch { "delivered" => GiftCardDeliveryStatus.Delivered, "bounce" or "dropped" => GiftCardDeliveryStatus.Bounced, _ => (GiftCardDeliveryStatus?)null } is not { } status
@@ -411,6 +418,33 @@ public static class GiftCardDeliveryApi
         }
 
         return TypedResults.Ok(new SendGridWebhookResponse(received, applied));
+    }
+
+    /// <summary>
+    /// An event about a patient message sent by email (issue 18 §2; tagged by NotificationService with the tenant and
+    /// the message id): <c>delivered</c> → delivered, <c>bounce</c> → undelivered, <c>dropped</c> → failed, on the
+    /// message's row in that tenant. Events arrive out of order, so a status only moves forward (a late delivered does
+    /// not undo a bounce). False: not such an event (or one we do not track), or no such message.
+    /// </summary>
+    private static async Task<bool> PatientMessageEventAsync(JsonElement e, NpgsqlDataSource db, TimeProvider time, CancellationToken ct)
+    {
+        if (Text(e, "event") is not { } kind
+            || kind switch { "delivered" => "delivered", "bounce" => "undelivered", "dropped" => "failed", _ => null } is not { } status
+            || !Guid.TryParseExact(Text(e, EmailGiftCardDeliverySender.TenantTag), "N", out var tenantId)
+            || !Guid.TryParse(Text(e, NotificationService.MessageTag), out var messageId))
+        {
+            return false;
+        }
+
+        var reason = Text(e, "reason") ?? Text(e, "response") ?? Text(e, "type");
+        await using var conn = await db.OpenTenantConnectionAsync(tenantId, ct);
+        return await conn.ExecuteAsync(new CommandDefinition(
+            """
+            UPDATE notification_messages
+            SET status = @status, error = CASE WHEN @status = 'delivered' THEN error ELSE left(@reason, 1000) END, updated_at = @now
+            WHERE tenant_id = @tenantId AND id = @messageId AND channel = 'email' AND status NOT IN ('delivered', 'undelivered', 'failed')
+            """,
+            new { tenantId, messageId, status, reason, now = time.GetUtcNow() }, cancellationToken: ct)) > 0;
     }
 
     /// <summary>SendGrid's signed event webhook: ECDSA (P-256, SHA-256) over the timestamp header followed by the raw

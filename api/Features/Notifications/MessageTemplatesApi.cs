@@ -133,6 +133,8 @@ public static class MessageTemplatesApi
             ["package.name"] = "Filler package", ["package.expiresOn"] = at, ["package.sessionsLeft"] = 2,
             ["card.brand"] = "Visa", ["card.last4"] = "4242", ["card.expires"] = "12/2030",
             ["invoice.number"] = "INV-2030-0001", ["invoice.total"] = new Money(12500, "USD"), ["invoice.date"] = at,
+            ["recipient.name"] = "Ana", ["giftCard.from"] = "Bea", ["giftCard.amount"] = new Money(15000, "USD"),
+            ["giftCard.message"] = "\n\n\"Happy birthday!\"",
         };
         foreach (var (name, value) in request?.Values ?? new Dictionary<string, string>())
         {

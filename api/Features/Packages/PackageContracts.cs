@@ -30,10 +30,11 @@ public sealed record MemberBody(Guid? PatientId, int? SessionLimit, MoneyRequest
 /// <summary>What is left after a redemption or reversal.</summary>
 public sealed record PackageRemaining(
     PackageStatus Status, int SessionsLeft, int FreeSessionsLeft, ImmutableArray<PackageServiceBalance> Services, Money? CreditLeft,
-    int RewardsAvailable, Money LiabilityLeft)
+    int RewardsAvailable, Money LiabilityLeft, Money? RedeemableLeft = null)
 {
+    /// <summary><c>redeemableLeft</c>: a package sold on a payment plan, what more may be redeemed until the next payment.</summary>
     public static PackageRemaining Of(PackageView p) =>
-        new(p.Status, p.SessionsLeft, p.FreeSessionsLeft, p.Services, p.CreditLeft, p.RewardsAvailable, p.LiabilityLeft);
+        new(p.Status, p.SessionsLeft, p.FreeSessionsLeft, p.Services, p.CreditLeft, p.RewardsAvailable, p.LiabilityLeft, p.RedeemableUpTo);
 }
 
 /// <summary>

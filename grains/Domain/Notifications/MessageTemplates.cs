@@ -21,6 +21,7 @@ public static partial class MessageTemplates
     public const string CardExpiring = "card-expiring";
     public const string Receipt = "receipt";
     public const string InstallmentFailed = "installment-failed";
+    public const string GiftCardDelivered = "gift-card-delivered";
 
     public const int MaxSubject = 200;
     public const int MaxBody = 1600; // ten SMS segments
@@ -36,9 +37,13 @@ public static partial class MessageTemplates
         [CardExpiring] = [.. Common, "card.brand", "card.last4", "card.expires"],
         [Receipt] = [.. Common, "invoice.number", "invoice.total", "invoice.date"],
         [InstallmentFailed] = [.. Common, "installment.amount", "installment.date", "installment.retryDate"],
+        // Sent to a gift card's recipient, who need not be a patient: no patient placeholders. The code, the redemption
+        // link and the PDF are always added by the sender, whatever the clinic's wording.
+        [GiftCardDelivered] = ["clinic.name", "clinic.phone", "recipient.name", "giftCard.from", "giftCard.amount", "giftCard.message"],
     };
 
-    public static readonly IReadOnlyList<string> Kinds = [AppointmentReminder, ConfirmationRequest, PackageExpiring, CardExpiring, Receipt, InstallmentFailed];
+    public static readonly IReadOnlyList<string> Kinds = [AppointmentReminder, ConfirmationRequest, PackageExpiring, CardExpiring, Receipt, InstallmentFailed,
+        GiftCardDelivered];
 
     public static readonly IReadOnlyDictionary<string, MessageTemplate> Defaults = new Dictionary<string, MessageTemplate>(StringComparer.Ordinal)
     {
@@ -54,6 +59,8 @@ public static partial class MessageTemplates
             "Thank you, {{patient.firstName}}. Receipt {{invoice.number}} for {{invoice.total}} on {{invoice.date}}."),
         [InstallmentFailed] = new("Your payment plan installment did not go through",
             "Hi {{patient.firstName}}, we could not charge {{installment.amount}} for your payment plan installment due {{installment.date}} at {{clinic.name}}. We will try again on {{installment.retryDate}}; you can update your card with the clinic at any time."),
+        [GiftCardDelivered] = new("{{giftCard.from}} sent you a {{giftCard.amount}} gift card for {{clinic.name}}",
+            "Hello {{recipient.name}},\n\n{{giftCard.from}} sent you a {{giftCard.amount}} gift card for {{clinic.name}}.{{giftCard.message}}"),
     };
 
     /// <summary>A clinic's template for a kind: the refusal names the field and the unknown placeholder.</summary>

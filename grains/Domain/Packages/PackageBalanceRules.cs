@@ -113,6 +113,11 @@ public static class PackageBalanceRules
         s.ReplayableFrom = 0;
         s.ExpiresAt = ExpiresAt(purchase);
         s.UpdatedAt = now;
+        if (purchase.PaidShare is { } share)
+        {
+            ApplyPaidShare(s, share);
+        }
+
         if (NothingLeft(s))
         {
             s.Status = PackageStatus.Depleted;
@@ -761,6 +766,43 @@ public static class PackageBalanceRules
         return new PackageView(
             s.PurchaseId, t, s.Status, p.OwnerPatientId, p.ClinicId, p.PurchasedAt, s.ExpiresAt, total, left, freeLeft, services, credit,
             s.ThresholdProgress, s.RewardsEarned - s.RewardsUsed, new Money(Math.Max(0, s.LiabilityLeft), currency), new Money(reserved, currency),
-            members, s.Version, new Money(s.LiabilityClosed, currency));
+            members, s.Version, new Money(s.LiabilityClosed, currency),
+            s.RedeemableUpTo is { } cap ? new Money(Math.Max(0, cap - s.LiabilityDrawn), currency) : null);
+    }
+
+    /// <summary>A package sold on a payment plan (issue 18 §1): a redemption may draw value only up to what the plan has
+    /// paid so far plus its allowance (<see cref="PackageBalanceState.RedeemableUpTo"/>, pushed by the invoice). Checked
+    /// on the grain's own state, in the same step as the take, so the hot path reads nothing more.</summary>
+    /// <remarks>Paid sessions count at their session value even when the liability left is smaller (a session drawn once
+    /// the liability is used up would otherwise cost nothing and pass any limit).</remarks>
+    public static Refusal? CheckPaidShare(PackageBalanceState s, PackageTake take, Money sessionValue)
+    {
+        ArgumentNullException.ThrowIfNull(take);
+        var value = Math.Max(take.Value, (take.Bought + take.ServiceSessions) * sessionValue.Amount);
+        if (s.RedeemableUpTo is not { } cap || s.LiabilityDrawn + value <= cap)
+        {
+            return null;
+        }
+
+        var left = new Money(Math.Max(0, cap - s.LiabilityDrawn), s.Currency);
+        return new Refusal(PackageRefusals.PlanUnpaid,
+            $"{s.Terms.Name} is being paid on a payment plan: only {left} more of it can be redeemed until the next installment is paid.")
+            .With("redeemableLeft", left);
+    }
+
+    /// <summary>Takes the newest paid share of a package sold on a plan (an older or repeated push changes nothing).
+    /// The value cut (a write-off of the plan's unpaid rest) only grows: it is what left the package liability.</summary>
+    public static bool ApplyPaidShare(PackageBalanceState s, PackagePaidShare share)
+    {
+        ArgumentNullException.ThrowIfNull(share);
+        if (share.Sequence <= s.PaidShareSequence)
+        {
+            return false;
+        }
+
+        s.PaidShareSequence = share.Sequence;
+        s.RedeemableUpTo = share.RedeemableUpTo?.Amount;
+        s.ValueCut = Math.Max(s.ValueCut, share.ValueCut.Amount);
+        return true;
     }
 }

@@ -85,11 +85,21 @@ public sealed class PackageBalanceState
     /// a refund of its invoice takes back exactly its share. Only accruals that counted something.</summary>
     [Id(31)] public Dictionary<string, ThresholdAccrualRecord> Accruals { get; set; } = new(StringComparer.Ordinal);
 
+    /// <summary>Sold on a payment plan and not yet paid in full: the liability redemptions may draw in total (what the
+    /// invoice has been paid of the package plus the plan's allowance); null: no such limit.</summary>
+    [Id(32)] public long? RedeemableUpTo { get; set; }
+
+    /// <summary>The invoice version of the last paid share applied (older pushes are ignored).</summary>
+    [Id(33)] public long PaidShareSequence { get; set; }
+
+    /// <summary>What a write-off of the plan's unpaid rest took out of this package's liability: no longer owed.</summary>
+    [Id(34)] public long ValueCut { get; set; }
+
     public PackageTerms Terms => Purchase?.Terms ?? throw new InvalidOperationException("The package was not created.");
 
     public string Currency => Purchase?.NetPaid.Currency ?? throw new InvalidOperationException("The package was not created.");
 
-    public long LiabilityLeft => (Purchase?.NetPaid.Amount ?? 0) - LiabilityDrawn;
+    public long LiabilityLeft => (Purchase?.NetPaid.Amount ?? 0) - LiabilityDrawn - ValueCut;
 
     /// <summary>A copy that shares nothing mutable with this one (the records inside are immutable): the grain
     /// writes a copy so that requests applied while a write is in flight cannot leak into it, and keeps the last

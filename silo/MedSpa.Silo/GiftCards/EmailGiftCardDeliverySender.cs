@@ -1,5 +1,6 @@
 using System.Globalization;
 using MedSpa.GrainInterfaces.GiftCards;
+using MedSpa.Grains.Domain.Notifications;
 using MedSpa.Grains.GiftCards;
 using MedSpa.Silo.Email;
 using MedSpa.Silo.Receipts;
@@ -58,13 +59,27 @@ public sealed class EmailGiftCardDeliverySender(
             time.GetUtcNow());
 
         var from = string.IsNullOrWhiteSpace(request.PurchaserName) ? clinicName : request.PurchaserName;
-        var text = $"Hello {request.RecipientName},\n\n{from} sent you a {amount} gift card for {clinicName}."
-            + (string.IsNullOrWhiteSpace(request.Message) ? "" : $"\n\n\"{request.Message.Trim()}\"")
+        // The clinic's wording (template gift-card-delivered) or the default; the code, link and instructions always
+        // follow it, so no wording can leave them out (the code is never a placeholder: templates are stored text).
+        var template = await store.TemplateAsync(envelope.TenantId, card.ClinicId, MessageTemplates.GiftCardDelivered, cancellationToken)
+            ?? MessageTemplates.Defaults[MessageTemplates.GiftCardDelivered];
+        var values = new Dictionary<string, object?>(StringComparer.Ordinal)
+        {
+            ["clinic.name"] = clinicName,
+            ["clinic.phone"] = clinic?.Phone,
+            ["recipient.name"] = request.RecipientName,
+            ["giftCard.from"] = from,
+            ["giftCard.amount"] = amount,
+            ["giftCard.message"] = string.IsNullOrWhiteSpace(request.Message) ? "" : $"\n\n\"{request.Message.Trim()}\"",
+        };
+        var zone = TimeZoneInfo.Utc;
+        var culture = CultureInfo.GetCultureInfo("en-US");
+        var text = MessageTemplates.Render(template.Body, values, zone, culture)
             + $"\n\nYour gift card code: {code}\nRedeem or check the balance: {url}\n\nThe card is attached as a PDF; show it or the code at the front desk."
             + "\nKeep the code safe: whoever has it can spend the card.\n";
         var message = new EmailMessage(
             new Email.EmailAddress(envelope.RecipientEmail, request.RecipientName),
-            $"{from} sent you a {amount} gift card for {clinicName}",
+            MessageTemplates.Render(template.Subject, values, zone, culture).ReplaceLineEndings(" "),
             text,
             null,
             [new EmailAttachment("gift-card.pdf", "application/pdf", pdf)],

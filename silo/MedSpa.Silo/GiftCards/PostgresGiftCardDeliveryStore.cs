@@ -1,5 +1,6 @@
 using Dapper;
 using MedSpa.GrainInterfaces.GiftCards;
+using MedSpa.Grains.Domain.Notifications;
 using MedSpa.Grains.GiftCards;
 using MedSpa.Silo.Data;
 using Npgsql;
@@ -90,21 +91,33 @@ public sealed class PostgresGiftCardDeliveryStore(NpgsqlDataSource db) : IGiftCa
     }
 
     /// <summary>The clinic's display name and reply-to address, as the email and the PDF show them.</summary>
-    public async Task<(string Name, string? Email)?> ClinicAsync(Guid tenantId, Guid clinicId, CancellationToken cancellationToken = default)
+    public async Task<(string Name, string? Email, string? Phone)?> ClinicAsync(Guid tenantId, Guid clinicId, CancellationToken cancellationToken = default)
     {
         await using var connection = await db.OpenTenantConnectionAsync(tenantId, cancellationToken);
         var row = await connection.QuerySingleOrDefaultAsync<ClinicRow>(new CommandDefinition(
-            "SELECT name AS Name, email AS Email FROM clinics WHERE tenant_id = @tenantId AND id = @clinicId",
+            "SELECT name AS Name, email AS Email, phone AS Phone FROM clinics WHERE tenant_id = @tenantId AND id = @clinicId",
             new { tenantId, clinicId }, cancellationToken: cancellationToken));
-        return row is null ? null : (row.Name, row.Email);
+        return row is null ? null : (row.Name, row.Email, row.Phone);
     }
+
+    /// <summary>The clinic's own wording of a message kind (notification_templates), or null for the built-in default.</summary>
+    public async Task<MessageTemplate?> TemplateAsync(Guid tenantId, Guid clinicId, string kind, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await db.OpenTenantConnectionAsync(tenantId, cancellationToken);
+        var row = await connection.QuerySingleOrDefaultAsync<TemplateRow>(new CommandDefinition(
+            "SELECT subject AS Subject, body AS Body FROM notification_templates WHERE tenant_id = @tenantId AND clinic_id = @clinicId AND kind = @kind",
+            new { tenantId, clinicId, kind }, cancellationToken: cancellationToken));
+        return row is null ? null : new MessageTemplate(row.Subject, row.Body);
+    }
+
+    private sealed record TemplateRow(string Subject, string Body);
 
     private static DateTimeOffset? Utc(DateTime? at) => at is { } t ? new DateTimeOffset(DateTime.SpecifyKind(t, DateTimeKind.Utc)) : null;
 
     private sealed record ListRow(Guid CardId, string Status, string RecipientName, string RecipientEmail, string Design, DateTime? SendAt,
         DateTime? SentAt, int Attempts, string? LastDetail, Guid? OrderId, DateTime UpdatedAt);
 
-    private sealed record ClinicRow(string Name, string? Email);
+    private sealed record ClinicRow(string Name, string? Email, string? Phone);
 
     private sealed record DesignRow(Guid Id, string Name, string ContentType, byte[] Content, int Width, int Height, DateTime CreatedAt);
 

@@ -15,4 +15,8 @@ public sealed class NotificationOptions
     public int ClinicLimit { get; set; } = 600;
 
     public TimeSpan ClinicWindow { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>A message logged <c>queued</c> with a dedupe key and not handed to its provider within this time is taken
+    /// as abandoned (the server died between its row and the provider call): the next send with its key resends it.</summary>
+    public TimeSpan ResendQueuedAfter { get; set; } = TimeSpan.FromMinutes(2);
 }

@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using Dapper;
 using MedSpa.GrainInterfaces;
 using MedSpa.GrainInterfaces.Notifications;
+using MedSpa.Grains.Domain.Notifications;
 using MedSpa.Grains.Notifications;
 using MedSpa.Silo.Data;
 using MedSpa.Silo.Email;
@@ -29,6 +30,9 @@ public sealed class NotificationService(
 {
     private readonly NotificationOptions _options = options.Value;
 
+    /// <summary>The email tag (SendGrid custom arg) naming the message, which the email event webhook reads back.</summary>
+    public const string MessageTag = "medspa_message_id";
+
     public async Task<NotificationResult> SendAsync(NotificationRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
@@ -44,6 +48,7 @@ public sealed class NotificationService(
 
         var id = Guid.CreateVersion7();
         string to;
+        var body = request.Body;
         await using (var conn = await db.OpenTenantConnectionAsync(request.TenantId, cancellationToken))
         await using (var tx = await conn.BeginTransactionAsync(cancellationToken))
         {
@@ -61,11 +66,36 @@ public sealed class NotificationService(
             {
                 // Under the patient's lock: a concurrent or repeated send with this key waits, then finds it here.
                 var logged = await conn.QuerySingleOrDefaultAsync<LoggedMessage>(new CommandDefinition(
-                    "SELECT id, status, provider_id AS ProviderId FROM notification_messages WHERE tenant_id = @TenantId AND dedupe_key = @DedupeKey",
+                    """
+                    SELECT id, status, provider_id AS ProviderId, to_address AS ToAddress, body, updated_at AS UpdatedAt
+                    FROM notification_messages WHERE tenant_id = @TenantId AND dedupe_key = @DedupeKey
+                    """,
                     new { request.TenantId, request.DedupeKey }, tx, cancellationToken: cancellationToken));
                 if (logged is not null)
                 {
-                    return new NotificationResult(logged.Id, logged.Status, logged.ProviderId, null);
+                    // The row is the message's outbox entry: still queued with no provider id, it was written and then
+                    // never handed over (the server died in between) or is being handed over right now. Past the lease,
+                    // it is abandoned: claimed again (under the patient's lock) and resent as it was written. Within it,
+                    // the caller is told it is in flight and comes back later; it is never answered as sent.
+                    var now0 = time.GetUtcNow();
+                    if (logged.Status != NotificationStatuses.Queued || logged.ProviderId is not null)
+                    {
+                        return new NotificationResult(logged.Id, logged.Status, logged.ProviderId, null);
+                    }
+
+                    if (new DateTimeOffset(DateTime.SpecifyKind(logged.UpdatedAt, DateTimeKind.Utc)) > now0 - _options.ResendQueuedAfter)
+                    {
+                        return new NotificationResult(logged.Id, logged.Status, null, new Refusal(NotificationRefusals.InFlight,
+                            "This message is being handed to its provider; ask again later.").With("messageId", logged.Id.ToString()));
+                    }
+
+                    await conn.ExecuteAsync(new CommandDefinition(
+                        "UPDATE notification_messages SET updated_at = @now0 WHERE tenant_id = @TenantId AND id = @Id",
+                        new { request.TenantId, logged.Id, now0 }, tx, cancellationToken: cancellationToken));
+                    await tx.CommitAsync(cancellationToken);
+                    logger.LogWarning("Message {MessageId} ({Channel}) was queued and never handed over: resending it", logged.Id, request.Channel);
+                    (id, to, body) = (logged.Id, logged.ToAddress, logged.Body);
+                    goto deliver;
                 }
             }
 
@@ -91,6 +121,13 @@ public sealed class NotificationService(
             {
                 return NotificationResult.Refused(new Refusal(NotificationRefusals.OptedOut,
                     "The patient has not agreed to marketing messages.").With("channel", request.Channel));
+            }
+
+            if (request.Purpose == NotificationPurposes.Marketing && request.ClinicId is not null
+                && await MarketingQuietUntilAsync(conn, tx, request, cancellationToken) is { } sendAfter)
+            {
+                return NotificationResult.Refused(new Refusal(NotificationRefusals.QuietHours,
+                    "It is the clinic's quiet hours: marketing messages wait until they end.").With("sendAfter", sendAfter));
             }
 
             var address = AddressFor(request.Channel, patient);
@@ -136,7 +173,8 @@ public sealed class NotificationService(
             await tx.CommitAsync(cancellationToken);
         }
 
-        var result = await DeliverAsync(request, id, to, cancellationToken);
+        deliver:
+        var result = await DeliverAsync(request with { Body = body }, id, to, cancellationToken);
         await using (var conn = await db.OpenTenantConnectionAsync(request.TenantId, CancellationToken.None))
         {
             // The status callback may already have moved the row on (it can beat the API's answer): never move it back.
@@ -165,6 +203,40 @@ public sealed class NotificationService(
         return new NotificationResult(id, NotificationStatuses.Failed, null, refusal.With("messageId", id.ToString()));
     }
 
+    /// <summary>Marketing is not sent in the clinic's quiet hours (its notification settings, 21:00–08:00 by default, in
+    /// its time zone): the end of the quiet hours when now is inside them, else null. Transactional messages are not held
+    /// (an appointment reminder is deferred by its own plan).</summary>
+    private async Task<DateTimeOffset?> MarketingQuietUntilAsync(NpgsqlConnection conn, NpgsqlTransaction tx, NotificationRequest request,
+        CancellationToken cancellationToken)
+    {
+        var row = await conn.QuerySingleOrDefaultAsync<QuietRow>(new CommandDefinition(
+            """
+            SELECT c.time_zone AS TimeZone, (st.clinic_id IS NOT NULL) AS HasSettings, st.quiet_start AS QuietStart, st.quiet_end AS QuietEnd
+            FROM clinics c
+            LEFT JOIN notification_clinic_settings st ON st.tenant_id = c.tenant_id AND st.clinic_id = c.id
+            WHERE c.tenant_id = @TenantId AND c.id = @ClinicId
+            """, new { request.TenantId, request.ClinicId }, tx, cancellationToken: cancellationToken));
+        if (row is null)
+        {
+            return null;
+        }
+
+        var quiet = !row.HasSettings ? ReminderPlan.DefaultQuietHours
+            : row.QuietStart is { } qs && row.QuietEnd is { } qe ? new QuietHours(TimeOnly.FromTimeSpan(qs), TimeOnly.FromTimeSpan(qe))
+            : null;
+        var now = time.GetUtcNow();
+        var until = quiet?.Defer(now, MedSpa.Grains.Checkout.ClinicClock.Zone(row.TimeZone));
+        return until > now ? until : null;
+    }
+
+    private sealed record QuietRow
+    {
+        public string TimeZone { get; init; } = "UTC";
+        public bool HasSettings { get; init; }
+        public TimeSpan? QuietStart { get; init; }
+        public TimeSpan? QuietEnd { get; init; }
+    }
+
     private async Task<ChannelSendResult> DeliverAsync(NotificationRequest request, Guid id, string to, CancellationToken ct)
     {
         switch (request.Channel)
@@ -181,7 +253,10 @@ public sealed class NotificationService(
                 try
                 {
                     var sent = await email.SendAsync(new EmailMessage(new EmailAddress(to), request.Subject ?? "A message from your clinic",
-                        request.Body, null, [], Tags: new Dictionary<string, string> { ["medspa_message_id"] = id.ToString() }), ct);
+                        request.Body, null, [], Tags: new Dictionary<string, string>
+                        {
+                            [MessageTag] = id.ToString(), ["medspa_tenant"] = request.TenantId.ToString("N"),
+                        }), ct);
                     return ChannelSendResult.Ok(sent.MessageId, NotificationStatuses.Sent);
                 }
                 catch (EmailNotConfiguredException)
@@ -219,7 +294,15 @@ public sealed class NotificationService(
 
     private sealed record PatientContact(string? Email, string? Phone, bool MarketingConsent, bool OptedOut);
 
-    private sealed record LoggedMessage(Guid Id, string Status, string? ProviderId);
+    private sealed record LoggedMessage
+    {
+        public Guid Id { get; init; }
+        public string Status { get; init; } = "";
+        public string? ProviderId { get; init; }
+        public string ToAddress { get; init; } = "";
+        public string Body { get; init; } = "";
+        public DateTime UpdatedAt { get; init; }
+    }
 }
 
 /// <summary>Twilio webhook paths (the API maps them; the service puts the status one into each SMS).</summary>

@@ -8,7 +8,7 @@ namespace MedSpa.Tests.Notifications;
 /// checked), reset, and a preview rendered in the clinic's time zone.</summary>
 public sealed class MessageTemplatesTests(MessagingApiFactory factory) : IClassFixture<MessagingApiFactory>
 {
-    private static readonly string[] Kinds = ["appointment-reminder", "confirmation-request", "package-expiring", "card-expiring", "receipt", "installment-failed"];
+    private static readonly string[] Kinds = ["appointment-reminder", "confirmation-request", "package-expiring", "card-expiring", "receipt", "installment-failed", "gift-card-delivered"];
 
     [Fact]
     public async Task Every_kind_starts_with_its_default_and_an_admin_can_reword_and_reset_it()

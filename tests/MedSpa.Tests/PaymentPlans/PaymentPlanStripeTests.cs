@@ -7,6 +7,11 @@ using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 using System.Net;
+using System.Text;
+using System.Text.Json.Nodes;
+using Dapper;
+using MedSpa.Tests.Payments;
+using Npgsql;
 using static MedSpa.Tests.Checkout.CheckoutRequests;
 using static MedSpa.Tests.PaymentPlans.PaymentPlanRequests;
 
@@ -77,5 +82,76 @@ public sealed class PaymentPlanStripeTests(PaymentPlanStripeFactory factory) : I
             .ToList();
         Assert.Equal(2, firstCreates.Count);
         Assert.Single(firstCreates.Select(r => r.IdempotencyKey).Distinct());
+    }
+}
+
+/// <summary>Its own server and Stripe mock: what Stripe recorded is asserted whole by the tests above.</summary>
+public sealed class PaymentPlanStripeWebhookTests(PaymentPlanStripeFactory factory) : IClassFixture<PaymentPlanStripeFactory>
+{
+    /// <summary>Stripe captures an installment and sends <c>payment_intent.succeeded</c> while its answer to the capture
+    /// is still on the way: the webhook lands first (acknowledged, once), then the answer. The installment is charged
+    /// once, the payment ends succeeded (the late answer does not move it back), and later ticks charge nothing.</summary>
+    [Fact]
+    public async Task A_webhook_arriving_before_the_charges_answer_never_charges_an_installment_twice()
+    {
+        var tenant = await TestTenant.CreateAsync(factory);
+        using var desk = tenant.ClientFor(tenant.Owner);
+        var (invoiceId, _) = await tenant.OpenInvoiceWithCardAsync(desk, 90_00);
+        var first = factory.Clock.ClinicToday().AddDays(1);
+        var plan = await desk.SendAsync(HttpMethod.Post, "/api/payment-plans", Terms(invoiceId, first, installments: 2, frequency: "weekly"),
+            HttpStatusCode.Created, Guid.NewGuid().ToString("N"));
+        var grain = factory.Plan(tenant.TenantId, plan.GetProperty("id").GetGuid());
+
+        factory.Clock.MoveTo(LocalMidnight(first, TimeSpan.FromHours(1)));
+        var hold = factory.Stripe.HoldNextAnswer("/capture");
+        var tick = grain.RunDueAsync();
+        var captured = JsonNode.Parse(await hold.Processed.Task.WaitAsync(TimeSpan.FromSeconds(60)))!;
+        var paymentIntentId = captured["id"]!.GetValue<string>();
+        Assert.Equal("succeeded", captured["status"]!.GetValue<string>());
+        Assert.False(tick.IsCompleted); // the plan is still waiting for Stripe's answer
+
+        // Stripe's event, signed as Stripe signs it, delivered while the capture's answer is held (and redelivered).
+        var payload = $$"""
+            {"id":"evt_{{Guid.NewGuid():N}}","object":"event","api_version":"2025-10-29.clover","created":{{DateTimeOffset.UtcNow.ToUnixTimeSeconds()}},
+             "data":{"object":{{factory.Stripe.Find(paymentIntentId)!.ToJsonString()}}},"livemode":false,"pending_webhooks":1,
+             "request":{"id":null,"idempotency_key":null},"type":"payment_intent.succeeded"}
+            """;
+        var delivered = await DeliverAsync(payload);
+        Assert.Equal(HttpStatusCode.OK, delivered.Status);
+        Assert.False(delivered.Body.GetProperty("duplicate").GetBoolean());
+        hold.Release();
+        var answer = await tick.WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Null(answer.Refusal);
+        var redelivered = await DeliverAsync(payload);
+        Assert.True(redelivered.Body.GetProperty("duplicate").GetBoolean());
+
+        // Later ticks (the reminder firing again) and a flush change nothing.
+        await grain.RunDueAsync();
+        await grain.RunDueAsync();
+        var view = (await grain.GetAsync()).Plan!;
+        Assert.Equal(["paid", "scheduled"], view.Installments.Select(i => i.Status));
+        Assert.Equal(45_00, view.Paid.Amount);
+        var captures = factory.Stripe.Requests.Where(r => r.Path.EndsWith("/capture", StringComparison.Ordinal) && r.StatusCode == 200)
+            .Select(r => r.Path.Split('/')[3]).Distinct().ToList();
+        Assert.Equal([paymentIntentId], captures);
+        Assert.Equal(45_00, factory.Stripe.Find(paymentIntentId)!["amount_received"]!.GetValue<long>());
+        var invoice = await desk.GetInvoiceAsync(invoiceId);
+        Assert.Equal(45_00, invoice.Total("balanceDue"));
+        Assert.Equal(1, invoice.GetProperty("tenders").GetArrayLength());
+        await using var conn = new NpgsqlConnection(factory.ConnectionString);
+        var statuses = (await conn.QueryAsync<string>(
+            "SELECT status FROM card_payments WHERE tenant_id = @TenantId AND invoice_id = @invoiceId", new { tenant.TenantId, invoiceId })).ToList();
+        Assert.Equal(["succeeded"], statuses);
+    }
+
+    private async Task<(HttpStatusCode Status, System.Text.Json.JsonElement Body)> DeliverAsync(string payload)
+    {
+        using var client = factory.CreateClient();
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/api/webhooks/stripe") { Content = new StringContent(payload, Encoding.UTF8, "application/json") };
+        request.Headers.TryAddWithoutValidation("Stripe-Signature", PaymentApiTestSupport.StripeSignature(payload, factory.WebhookSecret, DateTimeOffset.UtcNow));
+        using var response = await client.SendAsync(request);
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.OK, $"{(int)response.StatusCode}: {text}");
+        return (response.StatusCode, System.Text.Json.JsonDocument.Parse(text).RootElement.Clone());
     }
 }

@@ -98,6 +98,22 @@ public sealed class StripeMockServer : IAsyncDisposable, IDisposable
         }
     }
 
+    private readonly List<StripeMockHold> _holds = [];
+
+    /// <summary>The next POST whose path ends with <paramref name="pathSuffix"/> is processed at once (Stripe has done
+    /// it, and sends its webhooks) but its answer is held until <see cref="StripeMockHold.Release"/>: the client is
+    /// still waiting for the answer while the test delivers what Stripe would have sent meanwhile.</summary>
+    public StripeMockHold HoldNextAnswer(string pathSuffix)
+    {
+        var hold = new StripeMockHold(pathSuffix);
+        lock (_gate)
+        {
+            _holds.Add(hold);
+        }
+
+        return hold;
+    }
+
     /// <summary>The next <paramref name="count"/> requests fail this way (queued after earlier FailNext calls).</summary>
     public void FailNext(int count, StripeMockFailure failure = StripeMockFailure.ServerError)
     {
@@ -233,7 +249,24 @@ public sealed class StripeMockServer : IAsyncDisposable, IDisposable
             return;
         }
 
+        StripeMockHold? held;
+        lock (_gate)
+        {
+            held = _holds.FirstOrDefault(h => method == "POST" && path.EndsWith(h.PathSuffix, StringComparison.Ordinal));
+            if (held is not null)
+            {
+                _holds.Remove(held);
+            }
+        }
+
         Record(wasReplayed ? "replayed" : "processed", answerStatus);
+        if (held is not null)
+        {
+            held.Processed.TrySetResult(body);
+            // Bounded, so a test that forgets to release cannot hang; the client's own timeout may end it sooner.
+            await held.Released.Task.WaitAsync(TimeSpan.FromMinutes(1), context.RequestAborted);
+        }
+
         await WriteAsync(context, answerStatus, body, wasReplayed);
     }
 
@@ -938,4 +971,17 @@ public sealed class StripeMockServer : IAsyncDisposable, IDisposable
         public string? CancellationReason { get; set; }
         public long Created { get; } = Now();
     }
+}
+
+/// <summary>An answer held back (<see cref="StripeMockServer.HoldNextAnswer"/>): <see cref="Processed"/> completes with
+/// the answer's body once Stripe has processed the request; the answer goes out on <see cref="Release"/>.</summary>
+public sealed class StripeMockHold(string pathSuffix)
+{
+    public string PathSuffix { get; } = pathSuffix;
+
+    public TaskCompletionSource<string> Processed { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    internal TaskCompletionSource Released { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public void Release() => Released.TrySetResult();
 }
