@@ -9,6 +9,7 @@ using MedSpa.GrainInterfaces.Charts;
 using MedSpa.Grains.Domain.Charts;
 using MedSpa.Silo.Audit;
 using MedSpa.Silo.Charts;
+using MedSpa.Silo.Blobs;
 using MedSpa.Silo.Photos;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
@@ -54,6 +55,9 @@ public static class ChartSigningApi
         chart.MapPost("/addenda", (Guid visitId, [FromBody] ChartSignRequest? r, HttpContext http, CurrentUser user, Deps d, CancellationToken ct) =>
                 SignAsync(visitId, r, ChartSignaturePurposes.Addendum, http, user, d, ct))
             .WithName("AddChartAddendum").WithSummary("A signed addendum to a signed chart.");
+
+        app.MapGet("/api/charts/{visitId:guid}/record.pdf", RecordPdfAsync).RequireAuthorization(Policies.Staff).WithTags("Charts")
+            .WithName("GetChartRecordPdf").WithSummary("The legal record of a signed chart as PDF (409 chart_not_signed before it is signed).");
 
         var settings = app.MapGroup("/api/clinics/{clinicId:guid}/chart-signing").RequireAuthorization(Policies.Admin).WithTags("Charts");
         settings.MapGet("", GetSettingsAsync).WithName("GetChartSigningSettings");
@@ -225,6 +229,91 @@ public static class ChartSigningApi
 
         static Refusal TooLarge() => new Refusal(ChartSigningRefusals.SignatureTooLarge,
             $"A drawn signature is at most {MaxImageBytes} bytes.", "image").With("maxBytes", MaxImageBytes);
+    }
+
+    /// <summary>At most this many photo thumbnails go into the record (each photo is listed by its hash either way).</summary>
+    private const int MaxRecordPhotos = 24;
+
+    /// <summary>
+    /// The legal record (issue 17 §6) of a signed chart: read from the chart grain (the signed state), with the names
+    /// from SQL, the photos' thumbnails decrypted from the blob store and the drawn signatures' images. Every read is
+    /// in the audit trail.
+    /// </summary>
+    private static async Task<Results<FileContentHttpResult, ProblemHttpResult>> RecordPdfAsync(
+        Guid visitId, HttpContext http, CurrentUser user, Deps d, IBlobStore blobs, BlobKeyRing keys, ILoggerFactory loggers, CancellationToken ct)
+    {
+        var visit = await VisitsApi.ReadAsync(d.Grains, d.Retry, user, visitId, ct);
+        if (visit is null)
+        {
+            return ApiProblems.NotFound("Visit");
+        }
+
+        var chart = await d.Retry.ExecuteAsync(async _ => await d.Grains.GetGrain<ITreatmentChartGrain>(TenantKeys.For(user.TenantId, visitId)).GetAsync(), ct);
+        if (chart is not { IsSigned: true })
+        {
+            return new Refusal(ChartSigningRefusals.NotSigned, "The legal record exists once the chart is signed.")
+                .With("chartStatus", chart?.Status ?? ChartVocabulary.InProgress).ToProblem();
+        }
+
+        var context = await d.Signing.RecordContextAsync(user.TenantId, chart.ClinicId, chart.PatientId, chart.ProviderId,
+            [.. chart.ProductsUsed.Select(u => (u.ProductId, u.LotNumber))], ct);
+        if (context is null)
+        {
+            return ApiProblems.NotFound("Visit");
+        }
+
+        var photos = new List<ChartRecordPhoto>();
+        foreach (var p in (await d.Photos.ListForVisitAsync(user.TenantId, visitId, ct)).Take(MaxRecordPhotos))
+        {
+            photos.Add(new ChartRecordPhoto(p.Id, p.Zone, p.Pairing, p.UploadedAt, Convert.ToHexStringLower(p.Sha256),
+                await ThumbnailAsync(p, blobs, keys, loggers, ct)));
+        }
+
+        var address = context.ClinicAddressJson is { Length: > 0 } json
+            ? System.Text.Json.JsonSerializer.Deserialize<PostalAddress>(json, System.Text.Json.JsonSerializerOptions.Web)
+            : null;
+        var provider = context.ProviderName
+                       ?? chart.Signatures.FirstOrDefault(s => s.Purpose == ChartSignaturePurposes.Provider)?.SignerName ?? "-";
+        var document = new ChartRecordDocument(chart, context.ClinicName,
+            address is null ? null : string.Join(", ", new[] { address.Line1, address.Line2, address.City, address.Region, address.PostalCode }
+                .Where(x => !string.IsNullOrWhiteSpace(x))),
+            TimeZoneInfo.TryFindSystemTimeZoneById(context.TimeZone, out var zone) ? zone : TimeZoneInfo.Utc,
+            context.PatientName, context.PatientBirthDate, provider, context.LotExpiry, photos,
+            await d.Signing.ImagesAsync(user.TenantId, visitId, ct), d.Time.GetUtcNow());
+        var pdf = ChartRecordPdf.Render(document);
+        await d.Audit.RecordAsync(http, user, "chart.record_read", chart.PatientId, chart.VisitId, "chart", chart.VisitId,
+            $"record.pdf {chart.RecordHash}", CancellationToken.None);
+        http.Response.Headers.CacheControl = "private, no-store";
+        return TypedResults.File(pdf, "application/pdf", $"treatment-record-{visitId}.pdf");
+    }
+
+    /// <summary>The photo's thumbnail decrypted from the blob store; null (the record says so) when it has none or
+    /// it cannot be read here (no keys configured, object gone).</summary>
+    private static async Task<byte[]?> ThumbnailAsync(PhotoRecord photo, IBlobStore blobs, BlobKeyRing keys, ILoggerFactory loggers, CancellationToken ct)
+    {
+        if (photo.ThumbnailKey is not { } key || !keys.IsConfigured)
+        {
+            return null;
+        }
+
+        try
+        {
+            await using var encrypted = await blobs.OpenReadAsync(key, ct);
+            if (encrypted is null)
+            {
+                return null;
+            }
+
+            await using var plain = await BlobCipher.OpenDecryptingAsync(encrypted, keys, ct);
+            using var buffer = new MemoryStream();
+            await plain.CopyToAsync(buffer, ct);
+            return buffer.ToArray();
+        }
+        catch (Exception e) when (e is IOException or System.Security.Cryptography.CryptographicException or InvalidDataException)
+        {
+            loggers.CreateLogger(typeof(ChartSigningApi)).LogWarning(e, "A photo thumbnail could not be read for a chart record");
+            return null;
+        }
     }
 
     private static async Task<Results<Ok<ChartSigningSettings>, ProblemHttpResult>> GetSettingsAsync(

@@ -11,6 +11,11 @@ public sealed record ChartSigningSettings(Guid ClinicId, bool CosignRequired, Gu
     public static ChartSigningSettings Default(Guid clinicId) => new(clinicId, false, [], null, null);
 }
 
+/// <summary>What the legal record names, read from SQL (clinic, patient, provider, each lot's expiry).</summary>
+public sealed record ChartRecordContext(
+    string ClinicName, string? ClinicAddressJson, string TimeZone, string PatientName, DateOnly? PatientBirthDate, string? ProviderName,
+    IReadOnlyDictionary<(Guid ProductId, string Lot), DateOnly> LotExpiry);
+
 /// <summary>
 /// Signature images (written by the chart grain, read for the legal record) and each clinic's signing settings
 /// (migration 0310).
@@ -85,6 +90,47 @@ public sealed class PostgresChartSignatureStore(NpgsqlDataSource db) : IChartSig
             SELECT id FROM users WHERE tenant_id = @tenantId AND id = ANY(@userIds) AND is_active AND role IN ('provider', 'admin', 'owner')
             """, new { tenantId, userIds }, cancellationToken: ct))).ToHashSet();
         return userIds.Where(id => !known.Contains(id)).Select(id => (Guid?)id).FirstOrDefault();
+    }
+
+    /// <summary>The names the legal record prints: clinic (name, address, time zone), patient, provider; null when the
+    /// clinic or patient is not the tenant's.</summary>
+    public async Task<ChartRecordContext?> RecordContextAsync(Guid tenantId, Guid clinicId, Guid patientId, Guid? providerId,
+        IReadOnlyCollection<(Guid ProductId, string Lot)> lots, CancellationToken ct)
+    {
+        await using var conn = await db.OpenTenantConnectionAsync(tenantId, ct);
+        var head = await conn.QuerySingleOrDefaultAsync<ContextRow>(new CommandDefinition(
+            """
+            SELECT c.name AS clinic_name, c.time_zone, c.address::text AS clinic_address,
+                   p.first_name || ' ' || p.last_name AS patient_name, p.date_of_birth AS birth_date,
+                   (SELECT pr.display_name || coalesce(', ' || pr.credentials, '') FROM providers pr
+                    WHERE pr.tenant_id = @tenantId AND pr.id = @providerId) AS provider_name
+            FROM clinics c JOIN patients p ON p.tenant_id = c.tenant_id AND p.id = @patientId
+            WHERE c.tenant_id = @tenantId AND c.id = @clinicId
+            """, new { tenantId, clinicId, patientId, providerId }, cancellationToken: ct));
+        if (head is null)
+        {
+            return null;
+        }
+
+        var expiries = await conn.QueryAsync<(Guid ProductId, string LotNumber, DateTime ExpiresOn)>(new CommandDefinition(
+            """
+            SELECT product_id, lot_number, expires_on FROM inventory_lots
+            WHERE tenant_id = @tenantId AND clinic_id = @clinicId AND product_id = ANY(@products) AND lot_number = ANY(@numbers)
+            """, new { tenantId, clinicId, products = lots.Select(l => l.ProductId).Distinct().ToArray(), numbers = lots.Select(l => l.Lot).Distinct().ToArray() },
+            cancellationToken: ct));
+        return new ChartRecordContext(head.ClinicName, head.ClinicAddress, head.TimeZone, head.PatientName,
+            head.BirthDate is { } dob ? DateOnly.FromDateTime(dob) : null, head.ProviderName,
+            expiries.ToDictionary(e => (e.ProductId, e.LotNumber), e => DateOnly.FromDateTime(e.ExpiresOn)));
+    }
+
+    private sealed class ContextRow
+    {
+        public string ClinicName { get; init; } = "";
+        public string TimeZone { get; init; } = "UTC";
+        public string? ClinicAddress { get; init; }
+        public string PatientName { get; init; } = "";
+        public DateTime? BirthDate { get; init; }
+        public string? ProviderName { get; init; }
     }
 
     private sealed class SettingsRow
