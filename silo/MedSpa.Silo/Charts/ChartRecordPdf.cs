@@ -163,13 +163,13 @@ public static class ChartRecordPdf
                 return;
             }
 
-            float[] cols = [0, 22, 120, 250, 320, 385, 455];
+            float[] cols = [0, 18, 100, 215, 285, 335, 420];
             Columns(_bold, cols, "#", "Zone", "Product", "Lot", "Amount", "Depth", "Technique / gauge");
             var n = 0;
             foreach (var p in Chart.Points)
             {
                 n++;
-                Columns(_body, cols, n.ToString(CultureInfo.InvariantCulture), p.Zone, p.ProductName, p.LotNumber, Amount(p), p.Depth ?? "-",
+                Columns(_small, cols, n.ToString(CultureInfo.InvariantCulture), p.Zone, p.ProductName, p.LotNumber, Amount(p), p.Depth ?? "-",
                     $"{p.Technique ?? "-"} / {p.NeedleGauge ?? "-"}");
                 if (p.Notes is { Length: > 0 } notes)
                 {

@@ -39,3 +39,8 @@ CREATE POLICY tenant_isolation ON chart_signing_settings
     WITH CHECK (tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid);
 
 REVOKE UPDATE, DELETE, TRUNCATE ON chart_signature_images FROM medspa_app;
+
+-- The chart's SQL copy carries the signing statuses too (pending-review: signed, awaiting the co-signature).
+ALTER TABLE treatment_charts DROP CONSTRAINT treatment_charts_status_check;
+ALTER TABLE treatment_charts ADD CONSTRAINT treatment_charts_status_check
+    CHECK (status IN ('in-progress', 'ready-for-review', 'pending-review', 'signed'));
