@@ -5,6 +5,7 @@ using MedSpa.Api.Features.Charts;
 using MedSpa.Api.Features.Visits;
 using MedSpa.Api.Infrastructure;
 using MedSpa.GrainInterfaces;
+using MedSpa.GrainInterfaces.Charts;
 using MedSpa.Silo.Audit;
 using MedSpa.Silo.Blobs;
 using MedSpa.Silo.Photos;
@@ -160,6 +161,13 @@ public static class PhotosApi
         if (visit is null)
         {
             return ApiProblems.NotFound("Visit");
+        }
+
+        // The photos are part of the signed record (by their hash): a signed chart takes none (issue 17 §4).
+        var chart = await retry.ExecuteAsync(async _ => await grains.GetGrain<ITreatmentChartGrain>(TenantKeys.For(user.TenantId, visitId)).GetAsync(), ct);
+        if (chart is not null && MedSpa.Grains.Domain.Charts.ChartSigningRules.RefuseIfSigned(chart) is { } signed)
+        {
+            return signed.ToProblem();
         }
 
         // Multipart framing adds a little; anything announced well beyond the limit is refused before it is read.

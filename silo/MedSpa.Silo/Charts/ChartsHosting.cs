@@ -12,5 +12,7 @@ public static class ChartsHosting
         services.TryAddSingleton<IChartStore, PostgresChartStore>();
         services.TryAddSingleton<IChartInventory, InventoryChartInventory>();
         services.AddOptions<RecallOptions>().BindConfiguration(RecallOptions.Section);
+        services.TryAddSingleton<PostgresChartSignatureStore>();
+        services.TryAddSingleton<IChartSignatureStore>(sp => sp.GetRequiredService<PostgresChartSignatureStore>());
     }
 }

@@ -67,5 +67,17 @@ public sealed class ChartBoardTests(LiveServerFactory factory) : IClassFixture<L
         await using var late = factory.Client(world.Flow.FrontDesk.AccessToken);
         var joined = await late.JoinAsync(world.ClinicId);
         Assert.Equal("review", joined.Snapshot!.Rooms.Single(r => r.RoomId == room).Activity);
+
+        // Signing shows on the board too (issue 17 §4): what was signed, by whom, and the chart's status now.
+        var signedChart = await world.ProviderClient().SendAsync(HttpMethod.Post, ChartWorld.Chart(visit) + "/sign",
+            new { operationId = "sign-1", method = "typed", typedName = "Ana Rivera NP" });
+        // Over a real socket the signature records the caller's address.
+        var ip = signedChart.GetProperty("signatures")[0].GetProperty("ip").GetString();
+        Assert.True(System.Net.IPAddress.TryParse(ip, out var address) && System.Net.IPAddress.IsLoopback(address), $"ip: {ip}");
+        var signed = await WaitForAsync(screen, e => Is(e, "treatment.chart_signed"), "treatment.chart_signed");
+        Assert.Equal(visit, signed.GetProperty("data").GetProperty("visitId").GetGuid());
+        Assert.Equal(room, signed.GetProperty("data").GetProperty("roomId").GetGuid());
+        Assert.Equal("provider", signed.GetProperty("data").GetProperty("purpose").GetString());
+        Assert.Equal("signed", signed.GetProperty("data").GetProperty("status").GetString());
     }
 }

@@ -215,6 +215,10 @@ public sealed record TenantSeed(TestTenant Tenant)
             INSERT INTO sandbox_payments (tenant_id, id, payment_method_id, currency, amount, captured, refunded, status, card)
             VALUES (@TenantId, 'pi_sandbox_' || @Suffix, 'pm_sandbox_' || @Suffix, 'USD', 1000, 1000, 0, 1, '{}');
             INSERT INTO sandbox_idempotency_keys (tenant_id, key, fingerprint, answer, answered_at) VALUES (@TenantId, 'seed-' || @Suffix, 'f', '{}', now());
+            INSERT INTO chart_signature_images (tenant_id, signature_id, visit_id, png, sha256)
+            VALUES (@TenantId, gen_random_uuid(), @InvoiceId, '\x89504e470d0a1a0a', repeat('0', 64));
+            INSERT INTO chart_signing_settings (tenant_id, clinic_id, cosign_required, updated_by, updated_at)
+            VALUES (@TenantId, @ClinicId, true, @UserId, now());
             """,
             args);
     }
