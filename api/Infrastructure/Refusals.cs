@@ -110,6 +110,10 @@ public static class Refusals
         [ChartRefusals.ProductUnavailable] = (StatusCodes.Status409Conflict, "Conflict."),
         [ChartRefusals.InventoryUnavailable] = (StatusCodes.Status503ServiceUnavailable, "Inventory is unavailable."),
         [ChartRefusals.InsufficientStock] = (StatusCodes.Status409Conflict, "Not enough stock."),
+        // Offline chart operations (grain-interfaces/Charts/ChartSync.cs, ChartSyncRefusals).
+        [ChartSyncRefusals.ChartSigned] = (StatusCodes.Status409Conflict, "The chart is signed."),
+        [ChartSyncRefusals.SequenceConflict] = (StatusCodes.Status409Conflict, "Conflict."),
+        [ChartSyncRefusals.PhotoNotFound] = (StatusCodes.Status404NotFound, "Not found."),
 
         // Memberships (grain-interfaces/Memberships/IMembershipGrain.cs, MembershipRefusals).
         [MembershipRefusals.NotFound] = (StatusCodes.Status404NotFound, "Not found."),

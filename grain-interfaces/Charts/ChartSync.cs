@@ -2,6 +2,19 @@ using System.Collections.Immutable;
 
 namespace MedSpa.GrainInterfaces.Charts;
 
+/// <summary>
+/// The offline door of the visit's chart grain (the same grain as <see cref="ITreatmentChartGrain"/>, same key): a
+/// tablet's queued operations, merged per point and per field by a Lamport clock (issue 17 §1).
+/// </summary>
+public interface IChartSyncGrain : IGrainWithStringKey
+{
+    /// <summary>Applies a batch in order: each operation once (a resend answers as before and changes nothing).</summary>
+    Task<ChartSyncAnswer> ApplySyncAsync(ChartVisit visit, ImmutableArray<ChartSyncOperation> operations, ChartActor actor);
+
+    /// <summary>The chart with its sync clock and version (what a tablet reads before it starts).</summary>
+    Task<ChartSyncAnswer> GetSyncAsync();
+}
+
 /// <summary>What an offline tablet's operation does (issue 17 §1). Signing is not an operation here: it has its own door.</summary>
 [GenerateSerializer, Alias("medspa.charts.sync-kind.v1")]
 public enum ChartSyncKind
@@ -116,7 +129,7 @@ public static class ChartSyncEvents
 public static class ChartSyncRefusals
 {
     /// <summary>409: the chart is signed; later changes are addenda.</summary>
-    public const string Signed = "chart_signed";
+    public const string ChartSigned = "chart_signed";
     /// <summary>409: the device sequence was already used by another operation id.</summary>
     public const string SequenceConflict = "chart_sequence_conflict";
     /// <summary>404: the photo is not one of this patient's (or belongs to another visit).</summary>
