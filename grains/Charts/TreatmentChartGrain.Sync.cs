@@ -100,8 +100,10 @@ public sealed partial class TreatmentChartGrain : IChartSyncGrain
                 (dose, var invalid) = ChartSyncRules.Dose(op, product, i);
                 if (invalid is not null)
                 {
-                    results.Add(Refused(op, invalid));
-                    continue;
+                    // Malformed input (units for a filler...): a client's bug, so the whole batch is refused, as the API
+                    // refuses any other malformed field; nothing is written yet. A product gone meanwhile (above) is not the
+                    // tablet's fault and is refused alone, so the rest of its queue still goes through.
+                    return Answer(state.Chart, state.Sync ?? ChartMerge.Seed(state.Chart), [], invalid);
                 }
             }
 
