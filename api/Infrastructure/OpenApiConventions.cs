@@ -155,6 +155,7 @@ public static class OpenApiConventions
         ["InboxApi.Reply"] =
             [StatusCodes.Status409Conflict, StatusCodes.Status422UnprocessableEntity, StatusCodes.Status429TooManyRequests,
                 StatusCodes.Status502BadGateway, StatusCodes.Status503ServiceUnavailable],
+        ["ChartSyncApi.PostAsync"] = [StatusCodes.Status409Conflict, StatusCodes.Status503ServiceUnavailable],
     };
 
     public static void AddMedSpaOpenApiConventions(this OpenApiOptions options)

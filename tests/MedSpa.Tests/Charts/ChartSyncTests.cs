@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text.Json;
 using Dapper;
+using MedSpa.Tests.Board.Live;
 using MedSpa.Tests.Checkout;
 using MedSpa.Tests.TestHost;
 using Npgsql;
