@@ -92,6 +92,7 @@ public static class FeatureRegistration
         api.MapRecallApi();
         api.MapChartHistoryApi();
         api.MapChartBillingApi();
+        api.MapChartSigningApi(); // signatures, co-signature, consents, addenda, the legal record (issue 17 §4, §6)
         api.MapPatientMessagesApi();
         api.MapTwilioWebhookApi();
         api.MapUnsubscribeApi();

@@ -155,6 +155,9 @@ public static class OpenApiConventions
         ["InboxApi.Reply"] =
             [StatusCodes.Status409Conflict, StatusCodes.Status422UnprocessableEntity, StatusCodes.Status429TooManyRequests,
                 StatusCodes.Status502BadGateway, StatusCodes.Status503ServiceUnavailable],
+        ["ChartSigningApi"] =
+            [StatusCodes.Status403Forbidden, StatusCodes.Status409Conflict, StatusCodes.Status413PayloadTooLarge,
+                StatusCodes.Status415UnsupportedMediaType],
         ["ChartSyncApi.PostAsync"] = [StatusCodes.Status409Conflict, StatusCodes.Status503ServiceUnavailable],
     };
 

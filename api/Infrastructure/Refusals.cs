@@ -110,8 +110,15 @@ public static class Refusals
         [ChartRefusals.ProductUnavailable] = (StatusCodes.Status409Conflict, "Conflict."),
         [ChartRefusals.InventoryUnavailable] = (StatusCodes.Status503ServiceUnavailable, "Inventory is unavailable."),
         [ChartRefusals.InsufficientStock] = (StatusCodes.Status409Conflict, "Not enough stock."),
+        // Signing the chart (grain-interfaces/Charts/ChartSigning.cs, ChartSigningRefusals).
+        [ChartSigningRefusals.ChartSigned] = (StatusCodes.Status409Conflict, "The chart is signed."),
+        [ChartSigningRefusals.NotSigned] = (StatusCodes.Status409Conflict, "The chart is not signed."),
+        [ChartSigningRefusals.NothingToSign] = (StatusCodes.Status409Conflict, "Nothing to sign."),
+        [ChartSigningRefusals.NotPendingReview] = (StatusCodes.Status409Conflict, "The chart does not await a co-signature."),
+        [ChartSigningRefusals.CosignerNotAllowed] = (StatusCodes.Status403Forbidden, "Not allowed."),
+        [ChartSigningRefusals.SignatureTooLarge] = (StatusCodes.Status413PayloadTooLarge, "The signature image is too large."),
+        [ChartSigningRefusals.SignatureUnsupported] = (StatusCodes.Status415UnsupportedMediaType, "The signature is not a PNG image."),
         // Offline chart operations (grain-interfaces/Charts/ChartSync.cs, ChartSyncRefusals).
-        [ChartSyncRefusals.ChartSigned] = (StatusCodes.Status409Conflict, "The chart is signed."),
         [ChartSyncRefusals.SequenceConflict] = (StatusCodes.Status409Conflict, "Conflict."),
         [ChartSyncRefusals.PhotoNotFound] = (StatusCodes.Status404NotFound, "Not found."),
 

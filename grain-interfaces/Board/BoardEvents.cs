@@ -30,6 +30,7 @@ public static class BoardEventNames
 [JsonDerivedType(typeof(VisitFlowEvent))]
 [JsonDerivedType(typeof(Inventory.InventoryEvent))]
 [JsonDerivedType(typeof(Charts.ChartBoardEvent))]
+[JsonDerivedType(typeof(Charts.ChartSignedEvent))]
 [JsonDerivedType(typeof(Charts.ChartSyncConflict))]
 public abstract record BoardEventData;
 

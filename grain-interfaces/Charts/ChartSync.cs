@@ -128,8 +128,6 @@ public static class ChartSyncEvents
 /// <summary>Refusal codes of offline operations (api/Infrastructure/Refusals.cs maps them).</summary>
 public static class ChartSyncRefusals
 {
-    /// <summary>409: the chart is signed; later changes are addenda.</summary>
-    public const string ChartSigned = "chart_signed";
     /// <summary>409: the device sequence was already used by another operation id.</summary>
     public const string SequenceConflict = "chart_sequence_conflict";
     /// <summary>404: the photo is not one of this patient's (or belongs to another visit).</summary>

@@ -17,6 +17,10 @@ public interface ITreatmentChartGrain : IGrainWithStringKey
 
     /// <summary>Applies one operation for the visit <paramref name="visit"/> describes (its clinic, patient and room).</summary>
     Task<ChartAnswer> ApplyAsync(ChartVisit visit, ChartOperation operation, ChartActor actor);
+
+    /// <summary>Signs the chart, co-signs it, records a patient's consent signature or a signed addendum (issue 17 §4);
+    /// idempotent by <see cref="ChartSigning.OperationId"/> like <see cref="ApplyAsync"/>.</summary>
+    Task<ChartAnswer> SignAsync(ChartVisit visit, ChartSigning signing, ChartActor actor);
 }
 
 /// <summary>Who charts, and when (the API's clock).</summary>
@@ -135,8 +139,9 @@ public sealed record ChartProductUsed(
     [property: Id(6)] int Points);
 
 /// <summary>
-/// The chart of a visit. <see cref="Status"/> is <c>in-progress</c> or <c>ready-for-review</c> (signing, issue 17,
-/// adds its statuses after these). <see cref="Activity"/> is what the room card shows: <c>injection</c>, <c>notes</c>
+/// The chart of a visit. <see cref="Status"/> is <c>in-progress</c> or <c>ready-for-review</c> while it is charted,
+/// then <c>pending-review</c> (signed, awaiting the supervising physician's co-signature) or <c>signed</c>; a chart in
+/// either of these no longer changes (every change is refused <c>chart_signed</c>) and takes addenda instead. <see cref="Activity"/> is what the room card shows: <c>injection</c>, <c>notes</c>
 /// or <c>review</c>.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("medspa.charts.chart.v1")]
@@ -155,6 +160,17 @@ public sealed record TreatmentChart(
     [property: Id(11)] DateTimeOffset UpdatedAt,
     [property: Id(12)] DateTimeOffset VisitDate)
 {
+    // Signing's fields (issue 17 §4) are body properties with ids from 30 so other additions do not collide; null in
+    // a state written before signing existed (the serializer does not run initialisers), hence the accessors below.
+    [Id(30)] public ImmutableList<ChartSignature>? SignatureList { get; init; }
+    [Id(31)] public ImmutableList<ChartAddendum>? AddendumList { get; init; }
+    /// <summary>SHA-256 (hex) of the canonical JSON of the record as the provider signed it; null until signed.</summary>
+    [Id(32)] public string? RecordHash { get; init; }
+
+    public ImmutableList<ChartSignature> Signatures => SignatureList ?? [];
+    public ImmutableList<ChartAddendum> Addenda => AddendumList ?? [];
+    public bool IsSigned => Status is ChartVocabulary.PendingReview or ChartVocabulary.SignedStatus;
+
     public ImmutableArray<ChartProductUsed> ProductsUsed =>
     [
         .. Points.GroupBy(p => (p.ProductId, p.LotNumber))
@@ -205,6 +221,10 @@ public static class ChartVocabulary
     public const string InProgress = "in-progress";
     public const string ReadyForReview = "ready-for-review";
     public static readonly ImmutableArray<string> Statuses = [InProgress, ReadyForReview];
+    /// <summary>Signed by the provider, awaiting the supervising physician's co-signature (set by signing only).</summary>
+    public const string PendingReview = "pending-review";
+    /// <summary>Signed (and co-signed where the clinic requires it): immutable (set by signing only).</summary>
+    public const string SignedStatus = "signed";
 
     public const string ActivityInjection = "injection";
     public const string ActivityNotes = "notes";
@@ -242,4 +262,18 @@ public static class ChartBoardEvents
     public const string ZoneDocumented = "treatment.zone_documented";
     public const string ProductUsed = "treatment.product_used";
     public const string NotesUpdated = "treatment.notes_updated";
+    /// <summary>A signature on the chart (provider, co-signature, consent, addendum): data is <see cref="ChartSignedEvent"/>.</summary>
+    public const string ChartSigned = "treatment.chart_signed";
 }
+
+/// <summary>Data of <c>treatment.chart_signed</c>: which visit, what was signed, by whom, and the chart's status now.</summary>
+[GenerateSerializer, Immutable, Alias("medspa.charts.signed-event.v1")]
+public sealed record ChartSignedEvent(
+    [property: Id(0)] Guid VisitId,
+    [property: Id(1)] Guid? RoomId,
+    [property: Id(2)] Guid? ProviderId,
+    [property: Id(3)] string Purpose,
+    [property: Id(4)] string SignerKind,
+    [property: Id(5)] string Status,
+    [property: Id(6)] long ChartVersion,
+    [property: Id(7)] DateTimeOffset At) : Board.BoardEventData;

@@ -39,11 +39,10 @@ public sealed partial class TreatmentChartGrain : IChartSyncGrain
             return Answer(state.Chart, replica, [.. operations.Select(op => Replay(replica, op))]);
         }
 
-        if (ChartSyncRules.IsSigned(current.Status))
+        // Signed (issue 17 §4): immutable; a later change is an addendum. The same refusal as the per-point endpoints.
+        if (ChartSigningRules.RefuseIfSigned(current) is { } signed)
         {
-            return Answer(state.Chart, replica, [], new Refusal(ChartSyncRefusals.ChartSigned,
-                    $"The chart is {current.Status}: it takes no more changes (a later change is an addendum).")
-                .With("chartStatus", current.Status));
+            return Answer(state.Chart, replica, [], signed);
         }
 
         if (current.Status != ChartVocabulary.InProgress)

@@ -65,6 +65,7 @@ public sealed partial class TreatmentChartGrain(
     IChartStore rows,
     IChartInventory inventory,
     IBoardPublisher board,
+    IChartSignatureStore signatureImages,
     ILogger<TreatmentChartGrain> logger) : Grain, ITreatmentChartGrain
 {
     private BoardRetry _retry = null!;
@@ -194,6 +195,60 @@ public sealed partial class TreatmentChartGrain(
             return new ChartAnswer(state.Chart, refused);
         }
 
+        await _retry.RunAsync();
+        return new ChartAnswer(next, null);
+    }
+
+    /// <summary>
+    /// Signing (issue 17 §4), through the same replay record as the operations. The drawn image is stored before the
+    /// signature that names it (keyed by the signature id derived from the operation id: a retry writes nothing new);
+    /// the chart's SQL row then carries its new status, and the board hears <c>treatment.chart_signed</c>.
+    /// </summary>
+    public async Task<ChartAnswer> SignAsync(ChartVisit visit, ChartSigning signing, ChartActor actor)
+    {
+        var state = store.State;
+        var chart = state.Chart ?? ChartRules.NewChart(visit, actor.At);
+        var imageSha = signing.Image is { Length: > 0 } png ? ChartRecord.Sha256Hex(png) : null;
+        var fingerprint = Hash(ChartSigningRules.Fingerprint(signing, imageSha));
+        if (state.Operations.TryGetValue(signing.OperationId ?? "", out var applied))
+        {
+            return applied.Fingerprint == fingerprint
+                ? new ChartAnswer(state.Chart, null, Replayed: true)
+                : new ChartAnswer(state.Chart, new Refusal(ChartRefusals.OperationConflict,
+                    "This operation id was already used for a different change; use a new id.", "operationId"));
+        }
+
+        if (ChartSigningRules.Validate(signing) is { } invalid)
+        {
+            return new ChartAnswer(state.Chart, invalid);
+        }
+
+        var outcome = ChartSigningRules.Sign(chart, signing, actor, imageSha);
+        if (!outcome.Accepted)
+        {
+            return new ChartAnswer(state.Chart, outcome.Refusal);
+        }
+
+        var signature = outcome.Signature!;
+        if (signing.Image is { Length: > 0 } image)
+        {
+            await signatureImages.SaveImageAsync(_tenantId, chart.VisitId, signature.Id, image, imageSha!);
+        }
+
+        var next = outcome.Chart;
+        var signed = new BoardChange(ChartBoardEvents.ChartSigned, new ChartSignedEvent(next.VisitId, visit.RoomId ?? state.RoomId,
+            visit.ProviderId, signature.Purpose, signature.SignerKind, next.Status, next.Version, actor.At));
+        store.State = state with
+        {
+            Chart = next,
+            Operations = state.Operations.SetItem(signing.OperationId!, new AppliedChartOperation(fingerprint, next.Version)),
+            UndeliveredBoard = state.UndeliveredBoard.Add(signed),
+            RoomId = visit.RoomId ?? state.RoomId,
+            // No point changed: the next projection writes the chart row (its status) and the points already pending.
+            UnprojectedPoints = state.UnprojectedPoints ?? (state.Chart is null || state.ProjectedVersion >= state.Chart.Version ? [] : null),
+        };
+        await store.WriteStateAsync();
+        _unsaved = false;
         await _retry.RunAsync();
         return new ChartAnswer(next, null);
     }

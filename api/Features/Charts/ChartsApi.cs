@@ -35,7 +35,16 @@ public sealed record ChartResponse(
 {
     public static ChartResponse From(TreatmentChart c, bool replayed = false) => new(
         c.VisitId, c.ClinicId, c.PatientId, c.ProviderId, c.Status, c.Version, c.Activity, c.Points, c.Notes, c.NotesVersion,
-        c.ProductsUsed, c.VisitDate, c.Version == 0 ? null : c.UpdatedAt, replayed);
+        c.ProductsUsed, c.VisitDate, c.Version == 0 ? null : c.UpdatedAt, replayed)
+    {
+        Signatures = c.Signatures, Addenda = c.Addenda, RecordHash = c.RecordHash,
+    };
+
+    /// <summary>Signatures (provider, co-signature, consents, addenda) with their time, IP and user agent (issue 17 §4).</summary>
+    public IReadOnlyList<ChartSignature> Signatures { get; init; } = [];
+    public IReadOnlyList<ChartAddendum> Addenda { get; init; } = [];
+    /// <summary>SHA-256 of the canonical JSON of the record as signed; null until the provider signs.</summary>
+    public string? RecordHash { get; init; }
 }
 
 /// <summary>

@@ -184,6 +184,11 @@ public static class ChartRules
     /// <summary>Applies an operation already validated for its input; refuses on the chart's state.</summary>
     public static ChartOutcome Apply(TreatmentChart chart, ChartOperation op, ChartProduct? product, ChartActor actor)
     {
+        if (ChartSigningRules.RefuseIfSigned(chart) is { } signed)
+        {
+            return Refuse(chart, signed);
+        }
+
         if (op.Kind is not ChartOperationKind.SetStatus && chart.Status != ChartVocabulary.InProgress)
         {
             return Refuse(chart, new Refusal(ChartRefusals.NotEditable,

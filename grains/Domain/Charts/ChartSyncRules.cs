@@ -9,9 +9,6 @@ public static class ChartSyncRules
     /// <summary>At most this many operations in one batch (a tablet sends a longer queue in several).</summary>
     public const int MaxBatch = 1000;
 
-    /// <summary>The statuses before signing; any other status is one of signing's (issue 17 §4), where the chart is closed.</summary>
-    public static bool IsSigned(string status) => status != ChartVocabulary.InProgress && status != ChartVocabulary.ReadyForReview;
-
     /// <summary>The first broken rule of one operation, its field named as <c>operations[i].field</c>.</summary>
     public static Refusal? ValidateShape(ChartSyncOperation op, int index)
     {

@@ -11,5 +11,7 @@ public static class ChartsHosting
     {
         services.TryAddSingleton<IChartStore, PostgresChartStore>();
         services.TryAddSingleton<IChartInventory, InventoryChartInventory>();
+        services.TryAddSingleton<PostgresChartSignatureStore>();
+        services.TryAddSingleton<IChartSignatureStore>(sp => sp.GetRequiredService<PostgresChartSignatureStore>());
     }
 }

@@ -142,6 +142,41 @@ public sealed class ChartSyncTests(ChartApiFactory factory) : IClassFixture<Char
     }
 
     [Fact]
+    public async Task A_signed_chart_refuses_offline_operations_with_chart_signed_and_answers_a_resend_as_before()
+    {
+        var world = await ChartWorld.CreateAsync(factory);
+        var visit = await world.BookVisitAsync();
+        var provider = world.ProviderClient();
+        var batch = new
+        {
+            deviceId = "tablet-s",
+            operations = new object[]
+            {
+                new { operationId = "s-add", sequence = 1, clock = 1, kind = "add-point", pointId = Guid.NewGuid(), zone = "glabella", x = 50m, y = 30m, productId = world.Botox, lotNumber = ChartWorld.BotoxLot, units = 10m },
+            },
+        };
+        await provider.SendAsync(HttpMethod.Post, Ops(visit), batch);
+        var signed = await provider.SendAsync(HttpMethod.Post, ChartWorld.Chart(visit) + "/sign",
+            new { operationId = "sign-1", method = "typed", typedName = "Ana Rivera NP" });
+        Assert.Equal("signed", signed.GetProperty("status").GetString());
+
+        // A queue that reaches the server after the signature is refused whole; nothing of it is charted or taken.
+        var refused = await provider.ProblemAsync(HttpMethod.Post, Ops(visit), new
+        {
+            deviceId = "tablet-s",
+            operations = new object[] { new { operationId = "s-late", sequence = 2, clock = 2, kind = "set-note-field", field = "plan", value = "late" } },
+        }, HttpStatusCode.Conflict, "chart_signed");
+        Assert.Equal("signed", refused.GetProperty("chartStatus").GetString());
+        // The batch received before signing, sent again (its answer was lost): answered as before.
+        var again = await provider.SendAsync(HttpMethod.Post, Ops(visit), batch);
+        Assert.Equal(("applied", true), (again.GetProperty("results")[0].GetProperty("outcome").GetString(),
+            again.GetProperty("results")[0].GetProperty("replayed").GetBoolean()));
+        Assert.Equal(signed.GetProperty("version").GetInt64(), again.GetProperty("chart").GetProperty("version").GetInt64());
+        Assert.Null(again.GetProperty("chart").GetProperty("notes").GetProperty("plan").GetString());
+        Assert.Equal(990m, await world.OnHandAsync(world.Botox, ChartWorld.BotoxLot));
+    }
+
+    [Fact]
     public async Task A_point_charted_through_the_endpoints_and_then_edited_offline_keeps_one_use_of_stock()
     {
         var world = await ChartWorld.CreateAsync(factory);

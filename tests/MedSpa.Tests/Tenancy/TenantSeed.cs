@@ -210,6 +210,10 @@ public sealed record TenantSeed(TestTenant Tenant)
             VALUES (@TenantId, @ClinicId, 7, @UserId, now());
             INSERT INTO audit_events (tenant_id, seq, id, occurred_at, action, prev_hash, hash)
             VALUES (@TenantId, 1, gen_random_uuid(), now(), 'seed', decode(repeat('00', 32), 'hex'), decode(repeat('00', 32), 'hex'));
+            INSERT INTO chart_signature_images (tenant_id, signature_id, visit_id, png, sha256)
+            VALUES (@TenantId, gen_random_uuid(), @InvoiceId, '\x89504e470d0a1a0a', repeat('0', 64));
+            INSERT INTO chart_signing_settings (tenant_id, clinic_id, cosign_required, updated_by, updated_at)
+            VALUES (@TenantId, @ClinicId, true, @UserId, now());
             """,
             args);
     }
