@@ -60,7 +60,7 @@ public sealed class ChartSyncHubTests(LiveServerFactory factory) : IClassFixture
         var world = await ChartWorld.CreateAsync(factory);
         var providerId = await world.Flow.Tenant.AddProviderAsync("Dr. Sync", world.Provider.UserId);
         var first = await world.BookVisitAsync(patient: 0);
-        var second = await world.BookVisitAsync(patient: 1);
+        var second = await world.BookVisitAsync(patient: 1, provider: 1);
         var scenario = new ChartSyncScenario(world);
 
         await using var wall = factory.Client(world.Flow.FrontDesk.AccessToken);

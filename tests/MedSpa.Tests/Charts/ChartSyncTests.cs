@@ -26,7 +26,7 @@ public sealed class ChartSyncTests(ChartApiFactory factory) : IClassFixture<Char
     {
         var world = await ChartWorld.CreateAsync(factory);
         var first = await world.BookVisitAsync(patient: 0);
-        var second = await world.BookVisitAsync(patient: 1);
+        var second = await world.BookVisitAsync(patient: 1, provider: 1);
         var a = world.ProviderClient();
         var b = world.Provider2Client();
         var scenario = new ChartSyncScenario(world);
