@@ -13,8 +13,11 @@ public sealed class ChartSigningRulesTests
     private static ChartPoint Point(Guid id, decimal units) => new(id, "glabella", 50m, 30m, Guid.Parse("22222222-2222-2222-2222-222222222222"),
         "Botox Cosmetic", "neurotoxin", "BTX-1", units, null, "intramuscular", null, "30G", null, 1, Provider.UserId, At, Provider.UserId, At);
 
+    private static readonly ChartVisit Visit = new(Guid.Parse("33333333-3333-3333-3333-333333333333"),
+        Guid.Parse("44444444-4444-4444-4444-444444444444"), Guid.Parse("55555555-5555-5555-5555-555555555555"), null, null, At);
+
     private static TreatmentChart Chart(params ChartPoint[] points) =>
-        ChartRules.NewChart(new ChartVisit(Guid.Parse("33333333-3333-3333-3333-333333333333"), Guid.NewGuid(), Guid.NewGuid(), null, null, At), At)
+        ChartRules.NewChart(Visit, At)
             with { Points = [.. points], Version = points.Length };
 
     private static ChartSigning Sign(string op = "sign-1", bool cosign = false) =>

@@ -67,5 +67,14 @@ public sealed class ChartBoardTests(LiveServerFactory factory) : IClassFixture<L
         await using var late = factory.Client(world.Flow.FrontDesk.AccessToken);
         var joined = await late.JoinAsync(world.ClinicId);
         Assert.Equal("review", joined.Snapshot!.Rooms.Single(r => r.RoomId == room).Activity);
+
+        // Signing shows on the board too (issue 17 §4): what was signed, by whom, and the chart's status now.
+        await world.ProviderClient().SendAsync(HttpMethod.Post, ChartWorld.Chart(visit) + "/sign",
+            new { operationId = "sign-1", method = "typed", typedName = "Ana Rivera NP" });
+        var signed = await WaitForAsync(screen, e => Is(e, "treatment.chart_signed"), "treatment.chart_signed");
+        Assert.Equal(visit, signed.GetProperty("data").GetProperty("visitId").GetGuid());
+        Assert.Equal(room, signed.GetProperty("data").GetProperty("roomId").GetGuid());
+        Assert.Equal("provider", signed.GetProperty("data").GetProperty("purpose").GetString());
+        Assert.Equal("signed", signed.GetProperty("data").GetProperty("status").GetString());
     }
 }
