@@ -4,6 +4,7 @@ using MedSpa.Api.Features.Charts;
 using MedSpa.GrainInterfaces.Board;
 using MedSpa.Tests.Board.Live;
 using MedSpa.Tests.Checkout;
+using MedSpa.Tests.TestHost;
 using Microsoft.AspNetCore.SignalR.Client;
 
 namespace MedSpa.Tests.Charts;
@@ -55,10 +56,9 @@ public sealed class ChartSyncHubTests(LiveServerFactory factory) : IClassFixture
         e.Data is ProviderCard card && card.ProviderId == providerId && card.Connection == connection && card.PendingOperations == pending;
 
     [Fact]
-    public async Task Two_tablets_over_the_hub_converge_in_either_order_and_the_board_shows_their_conflicts_and_sync_state()
+    public async Task Two_tablets_over_the_hub_converge_in_either_order_and_the_board_shows_their_conflicts()
     {
         var world = await ChartWorld.CreateAsync(factory);
-        var providerId = await world.Flow.Tenant.AddProviderAsync("Dr. Sync", world.Provider.UserId);
         var first = await world.BookVisitAsync(patient: 0);
         var second = await world.BookVisitAsync(patient: 1, provider: 1);
         var scenario = new ChartSyncScenario(world);
@@ -67,12 +67,6 @@ public sealed class ChartSyncHubTests(LiveServerFactory factory) : IClassFixture
         await wall.JoinAsync(world.ClinicId);
         await using var a = factory.Client(world.Provider.AccessToken, device: "tablet-a");
         await a.JoinAsync(world.ClinicId);
-        await Eventually.TrueAsync(() => wall.Received.Any(e => Card(e, providerId, DeviceConnection.Connected, 0)), "tablet A connected");
-
-        // Back online with four operations queued: the card says syncing, and how many.
-        await a.Connection.InvokeAsync("ReportSyncState", 4);
-        await Eventually.TrueAsync(() => wall.Received.Any(e => Card(e, providerId, DeviceConnection.Syncing, 4)), "tablet A syncing 4");
-
         await using var b = factory.Client(world.Provider2.AccessToken, device: "tablet-b");
         await b.JoinAsync(world.ClinicId);
         await SendAsync(a, first, scenario.Initial());
@@ -87,9 +81,6 @@ public sealed class ChartSyncHubTests(LiveServerFactory factory) : IClassFixture
         Assert.All(resent.Answer!.Results, r => Assert.True(r.Replayed));
         Assert.Equal(last.Answer.Chart.Version, resent.Answer.Chart.Version);
 
-        await a.Connection.InvokeAsync("ReportSyncState", 0);
-        await Eventually.TrueAsync(() => wall.Received.LastOrDefault(e => e.Data is ProviderCard c && c.ProviderId == providerId) is { } e
-                                         && Card(e, providerId, DeviceConnection.Connected, 0), "tablet A connected, nothing pending");
 
         var chart1 = await world.Desk().SendAsync(HttpMethod.Get, ChartWorld.Chart(first), null);
         var chart2 = await world.Desk().SendAsync(HttpMethod.Get, ChartWorld.Chart(second), null);
@@ -115,10 +106,33 @@ public sealed class ChartSyncHubTests(LiveServerFactory factory) : IClassFixture
         var refused = await a.Connection.InvokeAsync<ChartSyncHubAnswer>("ApplyChartOperations", first,
             new ChartSyncBatchRequest("tablet-a", 0, []));
         Assert.Equal((400, "validation_failed", "operations"), (refused.Status, refused.Code, refused.Field));
+    }
+
+    [Fact]
+    public async Task A_tablet_shows_syncing_with_its_pending_count_then_connected_then_disconnected_on_the_provider_card()
+    {
+        var tenant = await TestTenant.CreateAsync(factory);
+        var providerUser = await tenant.CreateUserAsync("provider");
+        var providerId = await tenant.AddProviderAsync("Dr. Sync", providerUser.UserId);
+        await using var wall = factory.Client(tenant.Owner.AccessToken);
+        await wall.JoinAsync(tenant.ClinicId);
+        var tablet = factory.Client(providerUser.AccessToken, device: "tablet-a");
+        await tablet.JoinAsync(tenant.ClinicId);
+        await Eventually.TrueAsync(() => wall.Received.Any(e => Card(e, providerId, DeviceConnection.Connected, 0)), "tablet A connected",
+            TimeSpan.FromSeconds(60));
+
+        // Back online with four operations queued: the card says syncing, and how many.
+        await tablet.Connection.InvokeAsync("ReportSyncState", 4);
+        await Eventually.TrueAsync(() => wall.Received.Any(e => Card(e, providerId, DeviceConnection.Syncing, 4)), "tablet A syncing 4",
+            TimeSpan.FromSeconds(60));
+        await tablet.Connection.InvokeAsync("ReportSyncState", 0);
+        await Eventually.TrueAsync(() => wall.Received.LastOrDefault(e => e.Data is ProviderCard c && c.ProviderId == providerId) is { } e
+                                         && Card(e, providerId, DeviceConnection.Connected, 0), "tablet A connected, nothing pending",
+            TimeSpan.FromSeconds(60));
 
         // The tablet's connection going away is "disconnected" on the card.
-        await a.DisposeAsync();
+        await tablet.DisposeAsync();
         await Eventually.TrueAsync(() => wall.Received.LastOrDefault(e => e.Data is ProviderCard c && c.ProviderId == providerId) is { } e
-                                         && Card(e, providerId, DeviceConnection.Disconnected, 0), "tablet A disconnected");
+                                         && Card(e, providerId, DeviceConnection.Disconnected, 0), "tablet A disconnected", TimeSpan.FromSeconds(60));
     }
 }
