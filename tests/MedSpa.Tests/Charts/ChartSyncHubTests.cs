@@ -81,7 +81,6 @@ public sealed class ChartSyncHubTests(LiveServerFactory factory) : IClassFixture
         Assert.All(resent.Answer!.Results, r => Assert.True(r.Replayed));
         Assert.Equal(last.Answer.Chart.Version, resent.Answer.Chart.Version);
 
-
         var chart1 = await world.Desk().SendAsync(HttpMethod.Get, ChartWorld.Chart(first), null);
         var chart2 = await world.Desk().SendAsync(HttpMethod.Get, ChartWorld.Chart(second), null);
         scenario.AssertFinal(chart1);
