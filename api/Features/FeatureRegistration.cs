@@ -103,6 +103,7 @@ public static class FeatureRegistration
         api.MapInboxApi();
         api.MapPhotosApi();
         api.MapAuditApi();
+        api.MapChartSyncApi(); // offline chart operations (issue 17 §1)
         return app;
     }
 }

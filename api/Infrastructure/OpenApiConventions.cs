@@ -158,6 +158,7 @@ public static class OpenApiConventions
         ["ChartSigningApi"] =
             [StatusCodes.Status403Forbidden, StatusCodes.Status409Conflict, StatusCodes.Status413PayloadTooLarge,
                 StatusCodes.Status415UnsupportedMediaType],
+        ["ChartSyncApi.PostAsync"] = [StatusCodes.Status409Conflict, StatusCodes.Status503ServiceUnavailable],
     };
 
     public static void AddMedSpaOpenApiConventions(this OpenApiOptions options)

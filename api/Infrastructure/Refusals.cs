@@ -121,6 +121,9 @@ public static class Refusals
         [ChartSigningRefusals.CosignerNotAllowed] = (StatusCodes.Status403Forbidden, "Not allowed."),
         [ChartSigningRefusals.SignatureTooLarge] = (StatusCodes.Status413PayloadTooLarge, "The signature image is too large."),
         [ChartSigningRefusals.SignatureUnsupported] = (StatusCodes.Status415UnsupportedMediaType, "The signature is not a PNG image."),
+        // Offline chart operations (grain-interfaces/Charts/ChartSync.cs, ChartSyncRefusals).
+        [ChartSyncRefusals.SequenceConflict] = (StatusCodes.Status409Conflict, "Conflict."),
+        [ChartSyncRefusals.PhotoNotFound] = (StatusCodes.Status404NotFound, "Not found."),
 
         // Memberships (grain-interfaces/Memberships/IMembershipGrain.cs, MembershipRefusals).
         [MembershipRefusals.NotFound] = (StatusCodes.Status404NotFound, "Not found."),

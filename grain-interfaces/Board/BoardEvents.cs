@@ -31,6 +31,7 @@ public static class BoardEventNames
 [JsonDerivedType(typeof(Inventory.InventoryEvent))]
 [JsonDerivedType(typeof(Charts.ChartBoardEvent))]
 [JsonDerivedType(typeof(Charts.ChartSignedEvent))]
+[JsonDerivedType(typeof(Charts.ChartSyncConflict))]
 public abstract record BoardEventData;
 
 /// <summary>What clients receive: <c>{ event, seq, at, data }</c>; seq is per clinic, strictly increasing, no gaps.</summary>

@@ -104,4 +104,8 @@ public interface IClinicBoardFeed : IGrainWithStringKey
     Task DisconnectedAsync(string hostId, string connectionId);
 
     Task<BoardPresence> GetPresenceAsync();
+
+    /// <summary>A connected tablet's queue of offline chart operations (issue 17 §1): told to its provider's grain, which
+    /// shows <c>syncing</c> and the count on the card while operations wait, <c>connected</c> once none do.</summary>
+    Task ReportDeviceSyncAsync(Guid userId, string deviceId, int pending);
 }

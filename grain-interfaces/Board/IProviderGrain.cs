@@ -25,6 +25,9 @@ public interface IProviderGrain : IGrainWithStringKey
     /// Publishes provider.status_changed only when the derived tablet connection changes.
     /// </summary>
     Task SetDeviceConnectionAsync(string deviceId, DeviceConnection connection);
+
+    /// <summary>A device's count of chart operations waiting to be sent (issue 17 §1); publishes only when the card changes.</summary>
+    Task ReportDeviceSyncAsync(string deviceId, int pending);
 }
 
 /// <summary>The answer to a provider command. <see cref="Found"/> false: no such provider in the tenant.</summary>

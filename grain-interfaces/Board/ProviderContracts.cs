@@ -20,7 +20,8 @@ public sealed record ProviderBreak(
 public sealed record ProviderDevice(
     [property: Id(0)] string DeviceId,
     [property: Id(1)] DeviceConnection Connection,
-    [property: Id(2)] DateTimeOffset Since);
+    [property: Id(2)] DateTimeOffset Since,
+    [property: Id(3)] int Pending = 0);
 
 /// <summary>
 /// What the provider grain owns. Status and tablet connection are derived
@@ -65,4 +66,5 @@ public sealed record ProviderCard(
     [property: Id(4)] Guid? RoomId,
     [property: Id(5)] Guid? VisitId,
     [property: Id(6)] DateTimeOffset? BreakStartedAt,
-    [property: Id(7)] DateTimeOffset? Since) : BoardEventData;
+    [property: Id(7)] DateTimeOffset? Since,
+    [property: Id(8)] int PendingOperations = 0) : BoardEventData;

@@ -174,6 +174,22 @@ public sealed partial class ClinicBoardGrain(
 
     public Task<BoardPresence> GetPresenceAsync() => Task.FromResult(_presence);
 
+    public Task ReportDeviceSyncAsync(Guid userId, string deviceId, int pending)
+    {
+        // Not awaited, as TellProvider: the provider grain publishes back to this non-reentrant board.
+        if (_providerByUser.TryGetValue(userId, out var providerId))
+        {
+            GrainFactory.GetGrain<IProviderGrain>(BoardKeys.For(_tenantId, providerId))
+                .ReportDeviceSyncAsync(deviceId, pending)
+                .ContinueWith(
+                    t => logger.LogWarning(t.Exception, "Board {Board}: could not tell provider {Provider} that device {Device} has {Pending} pending",
+                        _key, providerId, deviceId, pending),
+                    CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Current);
+        }
+
+        return Task.CompletedTask;
+    }
+
     private BoardSnapshot Snapshot() =>
         new(_clinicId, _ring.LastSeq, time.GetUtcNow(), _rooms, _providers, _queue) { ClinicName = _clinicName };
 

@@ -105,6 +105,24 @@ public sealed class ProviderGrain(
         await _view.SaveAsync(store.State with { Provider = after }, visible ? BoardNews.Now : BoardNews.None);
     }
 
+    public async Task ReportDeviceSyncAsync(string deviceId, int pending)
+    {
+        if (_missing)
+        {
+            return;
+        }
+
+        var before = store.State.Provider!;
+        var after = ProviderRules.ReportSync(before, deviceId, pending, time.GetUtcNow());
+        if (ReferenceEquals(before, after))
+        {
+            return;
+        }
+
+        await _view.SaveAsync(store.State with { Provider = after },
+            ProviderRules.Card(before) != ProviderRules.Card(after) ? BoardNews.Now : BoardNews.None);
+    }
+
     private async Task<ProviderCommandResult> ChangeAsync(Func<ProviderState, ProviderChangeOutcome> rule)
     {
         if (_missing)

@@ -36,6 +36,10 @@ public sealed record TreatmentChartGrainState
     /// <summary>Points changed since the SQL rows were written (their rows are upserted or deleted by the next
     /// projection); null: not known (state from before this was kept), the next projection rewrites every point.</summary>
     [Id(8)] public ImmutableHashSet<Guid>? UnprojectedPoints { get; init; }
+    /// <summary>The merge state of offline operations (issue 17 §1); null until a tablet first sends one.</summary>
+    [Id(20)] public ChartReplica? Sync { get; init; }
+    /// <summary>The last version each point ever had (kept after a removal), so a point that comes back gets a new use id.</summary>
+    [Id(21)] public ImmutableDictionary<Guid, long> PointVersions { get; init; } = ImmutableDictionary<Guid, long>.Empty;
 }
 
 /// <summary>
@@ -56,7 +60,7 @@ public sealed record TreatmentChartGrainState
 /// storage with the next write (or on deactivation); after a crash they are delivered again, harmlessly.
 /// </para>
 /// </summary>
-public sealed class TreatmentChartGrain(
+public sealed partial class TreatmentChartGrain(
     [PersistentState("chart", GrainStorage.Name)] IPersistentState<TreatmentChartGrainState> store,
     IChartStore rows,
     IChartInventory inventory,
@@ -170,6 +174,7 @@ public sealed class TreatmentChartGrain(
             ActivityPending = state.ActivityPending || next.Activity != chart.Activity || state.Chart is null,
             RoomId = visit.RoomId ?? state.RoomId,
             UnprojectedPoints = point is { } changed ? unprojected?.Add(changed) : unprojected,
+            Sync = ObserveInSync(state.Sync, operation, outcome),
         };
         await store.WriteStateAsync();
         _unsaved = false;

@@ -15,12 +15,16 @@ using Npgsql;
 
 namespace MedSpa.Benchmarks;
 
-// Treatment chart benchmark (issue 16 §6): `./medspa bench chart [--seconds N] [--callers 1,8,32] [--recall off] [--parts on]`.
+// Treatment chart benchmark (issue 16 §6, issue 17 §7): `./medspa bench chart [--seconds N] [--callers 1,8,32] [--sync off] [--recall off] [--parts on]`.
 //   parts     — the clinic-wide serial points of the chart path, each alone (see PartsAsync).
 //   chart ops — providers chart through the HTTP API, closed loop: each caller repeats add a toxin point → change its
 //               units → remove it (three timed operations, each with its operation id and expected version, each also
 //               a use/return in inventory). "one chart": every caller on the same visit's chart (the single writer's
 //               ceiling); "100 charts": each caller picks one of 100 visits at random per cycle.
+//   sync      — offline operations (issue 17 §1) through POST /api/visits/{id}/chart/operations: two tablets merging on one
+//               chart, closed loop, each sending batches of 1 or 20 operations (adds, moves, dose changes, note fields)
+//               over a shared pool of 40 points, raising its Lamport clock from each answer (ops/s, batch p50/p99); then a
+//               queue of 500 operations applied on reconnect (one batch, 5 fresh charts: ms), and the same batch resent.
 //   recall    — one clinic-year of charts (365 days x 40 treatments x 8 points = 116,800 points) seeded with SQL, then the
 //               recall by lot over HTTP (GET /api/recalls/injectables?lotNumber=...) and the same query alone in SQL,
 //               each 50 times over random lots: p50/p99 (target < 100 ms). Every answer's row count is checked.
@@ -71,6 +75,11 @@ public static class ChartBenchmark
             if (ArgText(args, "--parts") == "on")
             {
                 await PartsAsync(server, tenant, world, callers, TimeSpan.FromSeconds(seconds));
+            }
+
+            if (ArgText(args, "--sync") != "off")
+            {
+                await SyncAsync(http, world, seconds);
             }
 
             if (ArgText(args, "--recall") == "off")
@@ -133,6 +142,118 @@ public static class ChartBenchmark
             NpgsqlConnection.ClearAllPools();
             await admin.ExecuteAsync($"DROP DATABASE IF EXISTS \"{dbName}\" WITH (FORCE)");
         }
+    }
+
+    /// <summary>Two devices merging on one chart, then 500 queued operations on reconnect.</summary>
+    private static async Task SyncAsync(HttpClient http, ChartWorld world, int seconds)
+    {
+        Console.WriteLine();
+        Console.WriteLine($"sync: two tablets on one chart, closed loop, {seconds} s per row; a pool of 40 points; ops = operations in the batches");
+        Console.WriteLine();
+        Console.WriteLine("| devices | ops per batch | batches | ops | errors | ops/s | batch p50 ms | batch p99 ms | superseded | conflicts seen |");
+        Console.WriteLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        var visit = world.Visits[1];
+        var points = Enumerable.Range(0, 40).Select(_ => Guid.NewGuid()).ToArray();
+        foreach (var size in new[] { 1, 20 })
+        {
+            var result = new OpsResult();
+            var ops = 0;
+            var superseded = 0;
+            var stopAt = Stopwatch.GetTimestamp() + (long)(seconds * Stopwatch.Frequency);
+            var begin = Stopwatch.GetTimestamp();
+            await Task.WhenAll(new[] { "bench-a", "bench-b" }.Select(device => Task.Run(async () =>
+            {
+                var random = new Random(device.GetHashCode(StringComparison.Ordinal));
+                long sequence = size == 1 ? 0 : 1_000_000, clock = 0, seen = 0;
+                while (Stopwatch.GetTimestamp() < stopAt)
+                {
+                    var batch = Enumerable.Range(0, size).Select(_ => SyncOp(random, points, world.Botox, ++sequence, ++clock, device)).ToArray();
+                    var start = Stopwatch.GetTimestamp();
+                    using var response = await http.PostAsJsonAsync($"/api/visits/{visit}/chart/operations",
+                        new { deviceId = device, seenVersion = seen, operations = batch });
+                    if (response.StatusCode != HttpStatusCode.OK)
+                    {
+                        lock (result) result.Errors++;
+                        continue;
+                    }
+
+                    var elapsed = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+                    var answer = await response.Content.ReadFromJsonAsync<System.Text.Json.JsonElement>();
+                    clock = Math.Max(clock, answer.GetProperty("clock").GetInt64());
+                    seen = answer.GetProperty("syncVersion").GetInt64();
+                    var lost = answer.GetProperty("results").EnumerateArray().Count(r => r.GetProperty("outcome").GetString() == "superseded");
+                    lock (result)
+                    {
+                        result.Latencies.Add(elapsed);
+                        ops += size;
+                        superseded += lost;
+                    }
+                }
+            })));
+            result.Seconds = Stopwatch.GetElapsedTime(begin).TotalSeconds;
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"| 2 | {size} | {result.Count} | {ops} | {result.Errors} | {ops / result.Seconds:F1} | {Pct(result.Latencies, 50):F2} | {Pct(result.Latencies, 99):F2} | {superseded} | {(superseded > 0 ? "yes" : "no")} |"));
+        }
+
+        // A tablet back online with 500 queued operations: 200 adds, 150 moves, 100 dose changes, 50 note fields.
+        Console.WriteLine();
+        Console.WriteLine("| 500 queued operations, one batch | run | apply ms | resend ms | points after | applied |");
+        Console.WriteLine("|---|---:|---:|---:|---:|---:|");
+        var applies = new List<double>();
+        for (var run = 0; run < 5; run++)
+        {
+            var chart = world.Visits[50 + run];
+            var random = new Random(run);
+            var own = Enumerable.Range(0, 200).Select(_ => Guid.NewGuid()).ToArray();
+            var queue = new List<object>();
+            long seq = 0;
+            foreach (var p in own) queue.Add(AddOp(p, world.Botox, ++seq, seq, "bench-offline", random));
+            for (var i = 0; i < 150; i++) queue.Add(new { operationId = Guid.NewGuid().ToString("N"), sequence = ++seq, clock = seq, kind = "move-point", pointId = own[random.Next(own.Length)], x = random.Next(101), y = random.Next(101) });
+            for (var i = 0; i < 100; i++) queue.Add(new { operationId = Guid.NewGuid().ToString("N"), sequence = ++seq, clock = seq, kind = "update-point", pointId = own[random.Next(own.Length)], productId = world.Botox, lotNumber = "BENCH-1", units = 1 + random.Next(8) });
+            for (var i = 0; i < 50; i++) queue.Add(new { operationId = Guid.NewGuid().ToString("N"), sequence = ++seq, clock = seq, kind = "set-note-field", field = "treatmentNotes", value = $"note {i}" });
+            var body = new { deviceId = "bench-offline", seenVersion = 0, operations = queue };
+            var start = Stopwatch.GetTimestamp();
+            using var response = await http.PostAsJsonAsync($"/api/visits/{chart}/chart/operations", body);
+            var apply = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+            var answer = await response.Content.ReadFromJsonAsync<System.Text.Json.JsonElement>();
+            if (response.StatusCode != HttpStatusCode.OK)
+            {
+                Console.WriteLine($"| refused | {run} | {(int)response.StatusCode} | {answer} | | |");
+                continue;
+            }
+
+            start = Stopwatch.GetTimestamp();
+            using var again = await http.PostAsJsonAsync($"/api/visits/{chart}/chart/operations", body);
+            var resend = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+            applies.Add(apply);
+            var applied = answer.GetProperty("results").EnumerateArray().Count(r => r.GetProperty("outcome").GetString() == "applied");
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"| | {run} | {apply:F0} | {resend:F0} | {answer.GetProperty("chart").GetProperty("points").GetArrayLength()} | {applied} |"));
+        }
+
+        if (applies.Count > 0)
+        {
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"500-operation batch: median {Pct(applies, 50):F0} ms, max {applies.Max():F0} ms"));
+        }
+    }
+
+    private static object AddOp(Guid point, Guid botox, long sequence, long clock, string device, Random random) => new
+    {
+        operationId = $"{device}-{Guid.NewGuid():N}", sequence, clock, kind = "add-point", pointId = point, zone = "forehead",
+        x = random.Next(101), y = random.Next(101), productId = botox, lotNumber = "BENCH-1", units = 1 + random.Next(8),
+    };
+
+    /// <summary>One tablet operation on the shared pool: an add (or re-add), a move, a dose change or a note field.</summary>
+    private static object SyncOp(Random random, Guid[] points, Guid botox, long sequence, long clock, string device)
+    {
+        var point = points[random.Next(points.Length)];
+        return random.Next(4) switch
+        {
+            0 => AddOp(point, botox, sequence, clock, device, random),
+            1 => new { operationId = $"{device}-{Guid.NewGuid():N}", sequence, clock, kind = "move-point", pointId = point, x = random.Next(101), y = random.Next(101) },
+            2 => new { operationId = $"{device}-{Guid.NewGuid():N}", sequence, clock, kind = "update-point", pointId = point, productId = botox, lotNumber = "BENCH-1", units = 1 + random.Next(8) },
+            _ => new { operationId = $"{device}-{Guid.NewGuid():N}", sequence, clock, kind = "set-note-field", field = "plan", value = $"{device} {sequence}" },
+        };
     }
 
     private sealed record ChartWorld(Guid ProviderId, string ProviderToken, string OwnerToken, Guid Botox, Guid Voluma, Guid[] Visits);

@@ -245,7 +245,8 @@
   function renderProviders() {
     $("providers").innerHTML = [...state.providers.values()].map((p) =>
       `<li data-provider-id="${esc(p.providerId)}" data-status="${esc(p.status)}" data-connection="${esc(p.connection)}">
-        <span><span class="dot ${esc(p.connection)}" title="tablet ${esc(p.connection)}"></span>${esc(p.name)}</span>
+        <span><span class="dot ${esc(p.connection)}" title="tablet ${esc(p.connection)}"></span>${esc(p.name)}${p.pendingOperations > 0
+          ? ` <span class="pending" data-pending="${esc(String(p.pendingOperations))}" title="chart operations waiting to sync">${esc(String(p.pendingOperations))} to sync</span>` : ""}</span>
         <span class="pstatus">${esc(label(p.status))}</span></li>`).join("");
   }
 

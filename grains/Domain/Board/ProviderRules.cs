@@ -131,10 +131,30 @@ public static class ProviderRules
         DateTimeOffset at)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(deviceId);
-        if (state.Devices.TryGetValue(deviceId, out var known) && known.Connection == connection) return state;
+        var pending = state.Devices.TryGetValue(deviceId, out var known) ? known.Pending : 0;
+        // A tablet that comes back with operations queued is syncing until it reports its queue empty.
+        if (connection == DeviceConnection.Connected && pending > 0) connection = DeviceConnection.Syncing;
+        if (known is not null && known.Connection == connection) return state;
         return state with
         {
-            Devices = state.Devices.SetItem(deviceId, new ProviderDevice(deviceId, connection, at)),
+            Devices = state.Devices.SetItem(deviceId, new ProviderDevice(deviceId, connection, at, pending)),
+            Version = state.Version + 1,
+        };
+    }
+
+    /// <summary>
+    /// A connected device's count of chart operations waiting to be sent (issue 17 §1): <c>syncing</c> while any wait,
+    /// <c>connected</c> when none do. The count stays when the device drops (what it last said it held).
+    /// </summary>
+    public static ProviderState ReportSync(ProviderState state, string deviceId, int pending, DateTimeOffset at)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(deviceId);
+        ArgumentOutOfRangeException.ThrowIfNegative(pending);
+        var connection = pending > 0 ? DeviceConnection.Syncing : DeviceConnection.Connected;
+        if (state.Devices.TryGetValue(deviceId, out var known) && known.Connection == connection && known.Pending == pending) return state;
+        return state with
+        {
+            Devices = state.Devices.SetItem(deviceId, new ProviderDevice(deviceId, connection, known?.Connection == connection ? known.Since : at, pending)),
             Version = state.Version + 1,
         };
     }
@@ -143,7 +163,7 @@ public static class ProviderRules
     {
         var current = CurrentVisit(state);
         return new ProviderCard(state.ProviderId, state.Name, DeriveStatus(state), DeriveConnection(state),
-            current?.RoomId, current?.VisitId, state.BreakStartedAt, state.Since);
+            current?.RoomId, current?.VisitId, state.BreakStartedAt, state.Since, state.Devices.Values.Sum(d => d.Pending));
     }
 
     private static bool HasVisitIn(ProviderState state, VisitStatus status) =>

@@ -215,6 +215,25 @@ public sealed class ProviderRulesTests
     }
 
     [Fact]
+    public void A_tablet_with_queued_operations_shows_syncing_and_its_count_until_it_reports_none()
+    {
+        var state = ProviderRules.SetDeviceConnection(OnDuty(), "tablet-7", DeviceConnection.Connected, Nine);
+        state = ProviderRules.ReportSync(state, "tablet-7", 12, Nine.AddMinutes(1));
+        Assert.Equal((DeviceConnection.Syncing, 12), (ProviderRules.Card(state).Connection, ProviderRules.Card(state).PendingOperations));
+        Assert.Same(state, ProviderRules.ReportSync(state, "tablet-7", 12, Nine.AddMinutes(2)));
+
+        // Dropping keeps the last count; coming back with it queued is syncing, not merely connected.
+        state = ProviderRules.SetDeviceConnection(state, "tablet-7", DeviceConnection.Disconnected, Nine.AddMinutes(3));
+        Assert.Equal((DeviceConnection.Disconnected, 12), (ProviderRules.Card(state).Connection, ProviderRules.Card(state).PendingOperations));
+        state = ProviderRules.SetDeviceConnection(state, "tablet-7", DeviceConnection.Connected, Nine.AddMinutes(4));
+        Assert.Equal(DeviceConnection.Syncing, ProviderRules.Card(state).Connection);
+
+        state = ProviderRules.ReportSync(state, "tablet-7", 0, Nine.AddMinutes(5));
+        Assert.Equal((DeviceConnection.Connected, 0), (ProviderRules.Card(state).Connection, ProviderRules.Card(state).PendingOperations));
+        Assert.Throws<ArgumentOutOfRangeException>(() => ProviderRules.ReportSync(state, "tablet-7", -1, Nine));
+    }
+
+    [Fact]
     public void Card_shows_the_visit_that_explains_the_status()
     {
         var state = With(With(OnDuty(), VisitB, VisitStatus.Ready, minute: 1), VisitA, VisitStatus.InProgress, minute: 5);

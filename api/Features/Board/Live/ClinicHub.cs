@@ -2,6 +2,11 @@ using MedSpa.Api.Infrastructure;
 using MedSpa.GrainInterfaces.Board;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.SignalR;
+using MedSpa.Api.Features.Charts;
+using MedSpa.Silo.Audit;
+using MedSpa.Silo.Photos;
+using Npgsql;
+using Polly;
 
 namespace MedSpa.Api.Features.Board.Live;
 
@@ -72,6 +77,45 @@ public sealed class ClinicHub(BoardLiveFeed feed, TimeProvider time) : Hub
         await feed.JoinAsync(user.TenantId, clinicId, connection, Context.ConnectionAborted);
         // Written on the wire as a BoardJoinResult, from a snapshot and presence list serialized once per version.
         return await feed.AnswerJoinAsync(user.TenantId, clinicId, lastSeq);
+    }
+
+    /// <summary>
+    /// A connected tablet's queued chart operations (issue 17 §1): the same as <c>POST /api/visits/{visitId}/chart/operations</c>,
+    /// answered with the response or the refusal (status, code, message, field) the endpoint would give.
+    /// </summary>
+    public async Task<ChartSyncHubAnswer> ApplyChartOperations(
+        Guid visitId, ChartSyncBatchRequest batch, IGrainFactory grains, PhotoStore photos, AuditTrail audit, NpgsqlDataSource db,
+        [FromKeyedServices(GrainCallRetry.Key)] ResiliencePipeline retry)
+    {
+        var user = CurrentUser.From(Context.User!) ?? throw new HubException("Not signed in.");
+        var (answer, refusal) = await ChartSyncApi.ApplyAsync(new ChartSyncApi.Deps(user, grains, time, retry, photos, audit, db, Context.GetHttpContext()),
+            visitId, batch, Context.ConnectionAborted);
+        return refusal is null
+            ? new ChartSyncHubAnswer(answer, StatusCodes.Status200OK, null, null, null)
+            : new ChartSyncHubAnswer(null, Refusals.StatusOf(refusal.Code), refusal.Code, refusal.Message, refusal.Field);
+    }
+
+    /// <summary>
+    /// The tablet's count of operations still queued: its provider's card shows <c>syncing</c> and the count while
+    /// any wait, <c>connected</c> at 0 (disconnected comes from the connection going away). Join the board first.
+    /// </summary>
+    public async Task ReportSyncState(int pending, IGrainFactory grains)
+    {
+        var user = CurrentUser.From(Context.User!) ?? throw new HubException("Not signed in.");
+        if (pending is < 0 or > 100_000)
+        {
+            throw new HubException("pending is a count of queued operations: 0 to 100000.");
+        }
+
+        if (!Context.Items.TryGetValue(JoinedClinicItem, out var joined) || joined is not Guid clinicId)
+        {
+            throw new HubException("Join the clinic's board first.");
+        }
+
+        var device = Context.GetHttpContext()?.Request.Query["device"].ToString();
+        // The same device name presence uses, so the card counts one tablet once.
+        device = string.IsNullOrWhiteSpace(device) ? "browser" : device[..Math.Min(device.Length, 100)];
+        await grains.GetGrain<IClinicBoardFeed>(BoardKeys.For(user.TenantId, clinicId)).ReportDeviceSyncAsync(user.UserId, device, pending);
     }
 
     /// <summary>A staff member's connection joins their own group; display links and patients join none.</summary>

@@ -1,0 +1,216 @@
+using System.Net;
+using System.Text.Json;
+using Dapper;
+using MedSpa.Tests.Board.Live;
+using MedSpa.Tests.Checkout;
+using MedSpa.Tests.TestHost;
+using Npgsql;
+
+namespace MedSpa.Tests.Charts;
+
+/// <summary>Offline chart operations through the batch endpoint (issue 17 §1): merge, exactly once, inventory and audit follow.</summary>
+public sealed class ChartSyncTests(ChartApiFactory factory) : IClassFixture<ChartApiFactory>
+{
+    private static string Ops(Guid visit) => ChartWorld.Chart(visit) + "/operations";
+
+    private async Task<long> AuditRowsAsync(ChartWorld world, Guid visit)
+    {
+        await using var conn = new NpgsqlConnection(factory.ConnectionString);
+        return await conn.ExecuteScalarAsync<long>(
+            "SELECT count(*) FROM audit_events WHERE tenant_id = @TenantId AND visit_id = @visit AND action IN ('chart.changed', 'chart.sync_superseded')",
+            new { world.TenantId, visit });
+    }
+
+    [Fact]
+    public async Task Two_tablets_batches_in_either_order_give_the_same_chart_exactly_once_and_stock_and_audit_follow_the_merge()
+    {
+        var world = await ChartWorld.CreateAsync(factory);
+        var first = await world.BookVisitAsync(patient: 0);
+        var second = await world.BookVisitAsync(patient: 1, provider: 1);
+        var a = world.ProviderClient();
+        var b = world.Provider2Client();
+        var scenario = new ChartSyncScenario(world);
+
+        // The first visit hears tablet A first, the second visit tablet B first.
+        var initial1 = await a.SendAsync(HttpMethod.Post, Ops(first), scenario.Initial());
+        Assert.Equal(1, initial1.GetProperty("syncVersion").GetInt64());
+        var a1 = await a.SendAsync(HttpMethod.Post, Ops(first), scenario.OfflineA());
+        var b1 = await b.SendAsync(HttpMethod.Post, Ops(first), scenario.OfflineB());
+        await a.SendAsync(HttpMethod.Post, Ops(second), scenario.Initial());
+        var b2 = await b.SendAsync(HttpMethod.Post, Ops(second), scenario.OfflineB());
+        var a2 = await a.SendAsync(HttpMethod.Post, Ops(second), scenario.OfflineA());
+
+        Assert.All(ChartSyncScenario.Results(a1), r => Assert.Equal("applied", r.Outcome));
+        Assert.Equal(["superseded", "applied", "applied", "applied"], ChartSyncScenario.Results(b1).Select(r => r.Outcome));
+        Assert.All(ChartSyncScenario.Results(b2), r => Assert.Equal("applied", r.Outcome));
+        // Arriving after B's later dose, A's 24 units lose: nothing changes, nothing is taken from stock for them.
+        Assert.Equal(["superseded", "applied", "applied"], ChartSyncScenario.Results(a2).Select(r => r.Outcome));
+
+        var chart1 = await world.Desk().SendAsync(HttpMethod.Get, ChartWorld.Chart(first), null);
+        var chart2 = await world.Desk().SendAsync(HttpMethod.Get, ChartWorld.Chart(second), null);
+        scenario.AssertFinal(chart1);
+        Assert.Equal(ChartSyncScenario.Content(chart1), ChartSyncScenario.Content(chart2));
+        Assert.Equal(7, b1.GetProperty("clock").GetInt64());
+        Assert.Equal(ChartSyncScenario.OperationCount, a2.GetProperty("syncVersion").GetInt64());
+
+        // Stock follows the merged chart: 16 + 10 units and 1 ml per visit, whatever was charted and then merged away.
+        Assert.Equal(1000m - 2 * 26m, await world.OnHandAsync(world.Botox, ChartWorld.BotoxLot));
+        Assert.Equal(20m - 2 * 1m, await world.OnHandAsync(world.Voluma, ChartWorld.VolumaLot));
+        Assert.Equal(ChartSyncScenario.OperationCount, await AuditRowsAsync(world, first));
+
+        // Every batch again (a tablet that lost the answers): the same answers, marked replayed; nothing changes.
+        var again = await b.SendAsync(HttpMethod.Post, Ops(first), scenario.OfflineB());
+        Assert.Equal(ChartSyncScenario.Results(b1).Select(r => (r.Id, r.Outcome, true)), ChartSyncScenario.Results(again));
+        await a.SendAsync(HttpMethod.Post, Ops(first), scenario.Initial());
+        await a.SendAsync(HttpMethod.Post, Ops(first), scenario.OfflineA());
+        var reread = await world.Desk().SendAsync(HttpMethod.Get, ChartWorld.Chart(first), null);
+        Assert.Equal(chart1.GetProperty("version").GetInt64(), reread.GetProperty("version").GetInt64());
+        Assert.Equal(ChartSyncScenario.Content(chart1), ChartSyncScenario.Content(reread));
+        Assert.Equal(1000m - 2 * 26m, await world.OnHandAsync(world.Botox, ChartWorld.BotoxLot));
+        Assert.Equal(ChartSyncScenario.OperationCount, await AuditRowsAsync(world, first));
+
+        // The SQL copy (recall, history) holds the merged points once each.
+        await using var conn = new NpgsqlConnection(factory.ConnectionString);
+        await Eventually.TrueAsync(async () => await conn.ExecuteScalarAsync<decimal>(
+                "SELECT coalesce(sum(units), 0) FROM chart_points WHERE tenant_id = @TenantId AND visit_id = @first", new { world.TenantId, first }) == 26m,
+            "chart_points holds the merged units");
+    }
+
+    [Fact]
+    public async Task Bad_batches_are_refused_whole_and_state_refusals_are_per_operation_changing_nothing()
+    {
+        var world = await ChartWorld.CreateAsync(factory);
+        var other = await ChartWorld.CreateAsync(factory, patients: 1);
+        var visit = await world.BookVisitAsync();
+        var otherVisit = await other.BookVisitAsync();
+        var provider = world.ProviderClient();
+        object Batch(params object[] ops) => new { deviceId = "tablet-x", operations = ops };
+        object Add(string id, long seq, string lot = ChartWorld.BotoxLot, decimal? units = 10m, decimal? volumeMl = null) => new
+        {
+            operationId = id, sequence = seq, clock = seq, kind = "add-point", pointId = Guid.NewGuid(), zone = "forehead", x = 10m, y = 10m,
+            productId = world.Botox, lotNumber = lot, units, volumeMl,
+        };
+
+        var units = await provider.ProblemAsync(HttpMethod.Post, Ops(visit), Batch(Add("ok-1", 1), Add("bad-2", 2, units: null, volumeMl: 1m)),
+            HttpStatusCode.BadRequest, "validation_failed");
+        Assert.True(units.GetProperty("errors").TryGetProperty("operations[1].units", out _), units.ToString());
+        var kind = await provider.ProblemAsync(HttpMethod.Post, Ops(visit), Batch(new { operationId = "s", sequence = 1, clock = 1, kind = "sign" }),
+            HttpStatusCode.BadRequest, "validation_failed");
+        Assert.True(kind.GetProperty("errors").TryGetProperty("operations[0].kind", out _), kind.ToString());
+        var device = await provider.ProblemAsync(HttpMethod.Post, Ops(visit), new { operations = new[] { Add("d", 1) } },
+            HttpStatusCode.BadRequest, "validation_failed");
+        Assert.True(device.GetProperty("errors").TryGetProperty("deviceId", out _), device.ToString());
+        await provider.ProblemAsync(HttpMethod.Post, Ops(visit), new { deviceId = "tablet-x", operations = Array.Empty<object>() },
+            HttpStatusCode.BadRequest, "validation_failed");
+        await world.Desk().ProblemAsync(HttpMethod.Post, Ops(visit), Batch(Add("desk", 1)), HttpStatusCode.Forbidden, "forbidden");
+        await provider.ProblemAsync(HttpMethod.Post, Ops(otherVisit), Batch(Add("foreign", 1)), HttpStatusCode.NotFound, "not_found");
+        var photo = await provider.ProblemAsync(HttpMethod.Post, Ops(visit),
+            Batch(new { operationId = "p", sequence = 1, clock = 1, kind = "attach-photo", photoId = Guid.NewGuid() }),
+            HttpStatusCode.NotFound, "chart_photo_not_found");
+        Assert.Equal("operations[0].photoId", photo.GetProperty("field").GetString());
+        // Another organisation's product is no product here.
+        var foreign = await provider.SendAsync(HttpMethod.Post, Ops(visit), Batch(new
+        {
+            operationId = "fp", sequence = 1, clock = 1, kind = "add-point", pointId = Guid.NewGuid(), zone = "chin", x = 1m, y = 1m,
+            productId = other.Botox, lotNumber = ChartWorld.BotoxLot, units = 5m,
+        }));
+        Assert.Equal("validation_failed", foreign.GetProperty("results")[0].GetProperty("code").GetString());
+
+        var read = await provider.SendAsync(HttpMethod.Get, ChartWorld.Chart(visit), null);
+        Assert.Equal(0, read.GetProperty("version").GetInt64());
+        Assert.Equal(1000m, await world.OnHandAsync(world.Botox, ChartWorld.BotoxLot));
+
+        // State refusals answer per operation: an expired lot, a sequence number reused for another operation.
+        var mixed = await provider.SendAsync(HttpMethod.Post, Ops(visit), Batch(Add("good", 1), Add("expired", 2, lot: ChartWorld.ExpiredLot), Add("reused", 1)));
+        var results = mixed.GetProperty("results").EnumerateArray().ToArray();
+        Assert.Equal("applied", results[0].GetProperty("outcome").GetString());
+        Assert.Equal(("refused", "chart_lot_unusable"), (results[1].GetProperty("outcome").GetString(), results[1].GetProperty("code").GetString()));
+        Assert.Equal("operations[1].lotNumber", results[1].GetProperty("field").GetString());
+        Assert.Equal(("refused", "chart_sequence_conflict"), (results[2].GetProperty("outcome").GetString(), results[2].GetProperty("code").GetString()));
+        Assert.Equal(1, mixed.GetProperty("chart").GetProperty("points").GetArrayLength());
+        Assert.Equal(990m, await world.OnHandAsync(world.Botox, ChartWorld.BotoxLot));
+        Assert.Equal(100m, await world.OnHandAsync(world.Botox, ChartWorld.ExpiredLot));
+
+        // A chart sent for review takes no offline operation until it is set back.
+        await provider.SendAsync(HttpMethod.Put, ChartWorld.Chart(visit) + "/status", new { operationId = "review", status = "ready-for-review" });
+        await provider.ProblemAsync(HttpMethod.Post, Ops(visit), Batch(Add("late", 3)), HttpStatusCode.Conflict, "chart_not_editable");
+        // The same operation id for another change is refused, not taken for a resend.
+        await provider.SendAsync(HttpMethod.Put, ChartWorld.Chart(visit) + "/status", new { operationId = "back", status = "in-progress" });
+        var reusedId = await provider.SendAsync(HttpMethod.Post, Ops(visit), Batch(Add("good", 9, units: 3m)));
+        Assert.Equal("chart_operation_conflict", reusedId.GetProperty("results")[0].GetProperty("code").GetString());
+        Assert.Equal(990m, await world.OnHandAsync(world.Botox, ChartWorld.BotoxLot));
+    }
+
+    [Fact]
+    public async Task A_signed_chart_refuses_offline_operations_with_chart_signed_and_answers_a_resend_as_before()
+    {
+        var world = await ChartWorld.CreateAsync(factory);
+        var visit = await world.BookVisitAsync();
+        var provider = world.ProviderClient();
+        var batch = new
+        {
+            deviceId = "tablet-s",
+            operations = new object[]
+            {
+                new { operationId = "s-add", sequence = 1, clock = 1, kind = "add-point", pointId = Guid.NewGuid(), zone = "glabella", x = 50m, y = 30m, productId = world.Botox, lotNumber = ChartWorld.BotoxLot, units = 10m },
+            },
+        };
+        await provider.SendAsync(HttpMethod.Post, Ops(visit), batch);
+        var signed = await provider.SendAsync(HttpMethod.Post, ChartWorld.Chart(visit) + "/sign",
+            new { operationId = "sign-1", method = "typed", typedName = "Ana Rivera NP" });
+        Assert.Equal("signed", signed.GetProperty("status").GetString());
+
+        // A queue that reaches the server after the signature is refused whole; nothing of it is charted or taken.
+        var refused = await provider.ProblemAsync(HttpMethod.Post, Ops(visit), new
+        {
+            deviceId = "tablet-s",
+            operations = new object[] { new { operationId = "s-late", sequence = 2, clock = 2, kind = "set-note-field", field = "plan", value = "late" } },
+        }, HttpStatusCode.Conflict, "chart_signed");
+        Assert.Equal("signed", refused.GetProperty("chartStatus").GetString());
+        // The batch received before signing, sent again (its answer was lost): answered as before.
+        var again = await provider.SendAsync(HttpMethod.Post, Ops(visit), batch);
+        Assert.Equal(("applied", true), (again.GetProperty("results")[0].GetProperty("outcome").GetString(),
+            again.GetProperty("results")[0].GetProperty("replayed").GetBoolean()));
+        Assert.Equal(signed.GetProperty("version").GetInt64(), again.GetProperty("chart").GetProperty("version").GetInt64());
+        Assert.Null(again.GetProperty("chart").GetProperty("notes").GetProperty("plan").GetString());
+        Assert.Equal(990m, await world.OnHandAsync(world.Botox, ChartWorld.BotoxLot));
+    }
+
+    [Fact]
+    public async Task A_point_charted_through_the_endpoints_and_then_edited_offline_keeps_one_use_of_stock()
+    {
+        var world = await ChartWorld.CreateAsync(factory);
+        var visit = await world.BookVisitAsync();
+        var provider = world.ProviderClient();
+        var pointId = Guid.NewGuid();
+        await provider.AddPointAsync(visit, ChartWorld.Toxin("glabella", 20, world.Botox, op: "online-add", pointId: pointId));
+        var sync = await provider.SendAsync(HttpMethod.Get, ChartWorld.Chart(visit) + "/sync", null);
+        Assert.Equal(1, sync.GetProperty("chart").GetProperty("points").GetArrayLength());
+
+        var moved = await provider.SendAsync(HttpMethod.Post, Ops(visit), new
+        {
+            deviceId = "tablet-x", seenVersion = sync.GetProperty("syncVersion").GetInt64(),
+            operations = new object[]
+            {
+                new { operationId = "m1", sequence = 1, clock = sync.GetProperty("clock").GetInt64() + 1, kind = "move-point", pointId, x = 12.5m, y = 40m },
+                new { operationId = "u1", sequence = 2, clock = sync.GetProperty("clock").GetInt64() + 2, kind = "update-point", pointId, productId = world.Botox, lotNumber = ChartWorld.BotoxLot, units = 25m },
+            },
+        });
+        var point = moved.GetProperty("chart").Point(pointId);
+        Assert.Equal((12.5m, 25m), (point.GetProperty("x").GetDecimal(), point.GetProperty("units").GetDecimal()));
+        Assert.Equal(975m, await world.OnHandAsync(world.Botox, ChartWorld.BotoxLot));
+
+        // The per-point endpoint still works on it, at the version the merge gave it; its change is seen by later merges.
+        var version = point.GetProperty("version").GetInt64();
+        await provider.SendAsync(HttpMethod.Delete, $"{ChartWorld.Chart(visit)}/points/{pointId}?operationId=rm&expectedVersion={version}", null);
+        Assert.Equal(1000m, await world.OnHandAsync(world.Botox, ChartWorld.BotoxLot));
+        var stale = await provider.SendAsync(HttpMethod.Post, Ops(visit), new
+        {
+            deviceId = "tablet-y",
+            operations = new object[] { new { operationId = "old-edit", sequence = 1, clock = 1, kind = "move-point", pointId, x = 1m, y = 1m } },
+        });
+        Assert.Equal("superseded", stale.GetProperty("results")[0].GetProperty("outcome").GetString());
+        Assert.Equal(0, stale.GetProperty("chart").GetProperty("points").GetArrayLength());
+        Assert.Equal(1000m, await world.OnHandAsync(world.Botox, ChartWorld.BotoxLot));
+    }
+}
