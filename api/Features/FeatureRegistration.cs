@@ -28,6 +28,7 @@ using MedSpa.Api.Features.Users;
 using MedSpa.Api.Features.Visits;
 using MedSpa.Api.Infrastructure;
 using MedSpa.Api.Infrastructure.Idempotency;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace MedSpa.Api.Features;
 
@@ -51,6 +52,8 @@ public static class FeatureRegistration
         builder.Services.AddSingleton<InboxClock>(); // two-way SMS (issue 18 §3)
         builder.Services.AddHostedService<StaffNotificationPush>(); // live staff notifications (issue 18 §4)
         builder.AddMedSpaPhotosFeature(); // photos and the audit trail (issue 17 §3, §5); also in client mode
+        // The chart signing endpoints read signature images and clinic settings themselves; also in client mode.
+        builder.Services.TryAddSingleton<MedSpa.Silo.Charts.PostgresChartSignatureStore>();
         return builder;
     }
 
