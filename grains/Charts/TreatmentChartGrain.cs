@@ -126,6 +126,14 @@ public sealed partial class TreatmentChartGrain(
             return new ChartAnswer(state.Chart, outcome.Refusal);
         }
 
+        // A point id added again after its removal continues its versions: its stock use is named after the version, and
+        // a repeat of the first use's id would be recorded by inventory as already done, taking nothing from stock.
+        if (outcome is { Before: null, After: { } added } && state.PointVersions.TryGetValue(added.Id, out var last) && last >= added.Version)
+        {
+            var revived = added with { Version = last + 1 };
+            outcome = outcome with { After = revived, Chart = outcome.Chart with { Points = outcome.Chart.Points.Replace(added, revived) } };
+        }
+
         // A lot is checked when a point starts using it or uses more of it (add, another lot/product, a larger dose);
         // a move or a smaller dose takes nothing new from stock.
         if (outcome.After is { } after && (outcome.Before is null || outcome.Before.LotNumber != after.LotNumber ||
@@ -171,6 +179,7 @@ public sealed partial class TreatmentChartGrain(
             UndeliveredBoard = state.UndeliveredBoard.AddRange(events),
             PendingInventory = state.PendingInventory.AddRange(moves),
             PointUses = uses,
+            PointVersions = outcome.After is { } kept ? state.PointVersions.SetItem(kept.Id, kept.Version) : state.PointVersions,
             ActivityPending = state.ActivityPending || next.Activity != chart.Activity || state.Chart is null,
             RoomId = visit.RoomId ?? state.RoomId,
             UnprojectedPoints = point is { } changed ? unprojected?.Add(changed) : unprojected,

@@ -60,6 +60,31 @@ public sealed class ChartPointTests(ChartApiFactory factory) : IClassFixture<Cha
     }
 
     [Fact]
+    public async Task A_point_added_again_with_its_old_id_after_its_removal_takes_its_product_from_stock_again()
+    {
+        var world = await ChartWorld.CreateAsync(factory);
+        var visit = await world.BookVisitAsync();
+        var provider = world.ProviderClient();
+        var pointId = Guid.NewGuid();
+
+        await provider.AddPointAsync(visit, ChartWorld.Toxin("glabella", 20, world.Botox, op: "first-add", pointId: pointId));
+        await provider.SendAsync(HttpMethod.Delete, $"{ChartWorld.Chart(visit)}/points/{pointId}?operationId=first-remove&expectedVersion=1", null);
+        Assert.Equal(1000m, await world.OnHandAsync(world.Botox, ChartWorld.BotoxLot));
+
+        // Before the fix the point came back at version 1, its use was named like the first (returned) one, and inventory
+        // took it for a repeat: 10 units injected, none deducted.
+        var again = await provider.AddPointAsync(visit, ChartWorld.Toxin("glabella", 10, world.Botox, op: "second-add", pointId: pointId));
+        Assert.Equal(2, again.Point(pointId).GetProperty("version").GetInt64());
+        Assert.Equal(990m, await world.OnHandAsync(world.Botox, ChartWorld.BotoxLot));
+
+        await provider.SendAsync(HttpMethod.Delete, $"{ChartWorld.Chart(visit)}/points/{pointId}?operationId=second-remove&expectedVersion=2", null);
+        Assert.Equal(1000m, await world.OnHandAsync(world.Botox, ChartWorld.BotoxLot));
+        var third = await provider.AddPointAsync(visit, ChartWorld.Toxin("forehead", 5, world.Botox, op: "third-add", pointId: pointId));
+        Assert.Equal(3, third.Point(pointId).GetProperty("version").GetInt64());
+        Assert.Equal(995m, await world.OnHandAsync(world.Botox, ChartWorld.BotoxLot));
+    }
+
+    [Fact]
     public async Task The_front_desk_reads_but_does_not_chart_and_another_organisations_ids_are_not_found()
     {
         var world = await ChartWorld.CreateAsync(factory);
