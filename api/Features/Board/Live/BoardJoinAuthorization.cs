@@ -32,6 +32,15 @@ public sealed class BoardJoinRequirement : IAuthorizationRequirement
 public sealed class BoardJoinHandler(NpgsqlDataSource db, ILogger<BoardJoinHandler> logger)
     : AuthorizationHandler<BoardJoinRequirement, HubInvocationContext>
 {
+    /// <summary>How many (tenant, clinic) pairs <see cref="_existing"/> holds before it starts over.</summary>
+    internal const int KnownClinicsLimit = 10_000;
+
+    // Clinics found to exist in their tenant. A clinic is never deleted (closing one keeps its row), so a pair once
+    // found stays true and a join need not ask the database again: a wall of screens reconnecting after a deploy costs
+    // one query per clinic, not one per screen. The role and clinic-assignment checks (from the token) still run on
+    // every join; an unknown pair is always asked.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(Guid Tenant, Guid Clinic), byte> _existing = new();
+
     protected override async Task HandleRequirementAsync(
         AuthorizationHandlerContext context, BoardJoinRequirement requirement, HubInvocationContext invocation)
     {
@@ -39,9 +48,17 @@ public sealed class BoardJoinHandler(NpgsqlDataSource db, ILogger<BoardJoinHandl
         var clinicId = invocation.HubMethodArguments.Count > 0 && invocation.HubMethodArguments[0] is Guid id ? id : Guid.Empty;
         if (user is not null && clinicId != Guid.Empty && BoardJoinRequirement.Roles.Contains(user.Role) && user.CanAccessClinic(clinicId))
         {
+            if (_existing.ContainsKey((user.TenantId, clinicId)))
+            {
+                context.Succeed(requirement);
+                return;
+            }
+
             await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, invocation.Context.ConnectionAborted);
             if (await ClinicAccess.IsVisibleAsync(conn, user, clinicId, invocation.Context.ConnectionAborted))
             {
+                if (_existing.Count >= KnownClinicsLimit) _existing.Clear();
+                _existing.TryAdd((user.TenantId, clinicId), 0);
                 context.Succeed(requirement);
                 return;
             }

@@ -205,6 +205,11 @@ internal sealed class ScreenOutbox : IDisposable
         }
     }
 
+    /// <summary>Whether the screen left the clinic's board on this host (<see cref="Dispose"/>).</summary>
+    public bool IsRemoved => Volatile.Read(ref _removed);
+
+    private bool _removed;
+
     /// <summary>The screen left the clinic's board on this host: stop writing to it.</summary>
     public void Dispose()
     {
@@ -214,5 +219,7 @@ internal sealed class ScreenOutbox : IDisposable
             _closed = true;
             _queue.Clear();
         }
+
+        Volatile.Write(ref _removed, true);
     }
 }

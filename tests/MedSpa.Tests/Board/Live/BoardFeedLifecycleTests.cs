@@ -124,6 +124,58 @@ public sealed class BoardFeedLifecycleTests(LiveServerFactory factory) : IClassF
             await Task.Delay(20);
         }
     }
+
+    [Fact]
+    public async Task When_most_of_a_wall_leaves_at_once_the_screens_that_stay_and_the_ones_that_return_get_every_event_once()
+    {
+        // Screens that leave keep their slot in the host's list until half of it is gone (no copy per leave): the ones
+        // that stay must neither miss nor repeat an event, and a returning screen must not be written to twice.
+        var tenant = await TestTenant.CreateAsync(factory);
+        var room = await tenant.AddRoomAsync("1", "Room 1");
+        var board = factory.Grains.Board(tenant);
+        var wall = Enumerable.Range(0, 12).Select(i => factory.Client(tenant.Owner.AccessToken, device: $"tv-{i}")).ToList();
+        var staying = wall.Take(3).ToList();
+        var returning = new List<BoardClient>();
+        try
+        {
+            foreach (var screen in wall) await screen.JoinAsync(tenant.ClinicId);
+            var first = await board.PublishAsync([BoardTestData.RoomChange(room, RoomStatus.Waiting, "A B")]);
+
+            // Nine of twelve drop together, then four come back (new connections) while events flow.
+            await Task.WhenAll(wall.Skip(3).Select(s => s.DisposeAsync().AsTask()));
+            await Eventually.TrueAsync(
+                () => Feed.ScreenConnectionIds(tenant.TenantId, tenant.ClinicId).Count == 3, "the host lists only the screens that stayed");
+            var second = await board.PublishAsync([BoardTestData.RoomChange(room, RoomStatus.InProgress, "A B")]);
+            for (var i = 0; i < 4; i++)
+            {
+                var back = factory.Client(tenant.Owner.AccessToken, device: $"tv-{3 + i}");
+                returning.Add(back);
+                await back.JoinAsync(tenant.ClinicId, second);
+            }
+
+            Assert.Equal(7, Feed.ScreenConnectionIds(tenant.TenantId, tenant.ClinicId).Count);
+            var third = await board.PublishAsync([BoardTestData.RoomChange(room, RoomStatus.Documenting, "A B")]);
+            var last = await board.PublishAsync(BoardTestData.RoomChanges(room, 2));
+
+            foreach (var screen in staying)
+            {
+                var expected = Enumerable.Range((int)first, (int)(last - first + 1)).Select(n => (long)n).ToList();
+                await Eventually.TrueAsync(() => screen.Received.Count >= expected.Count, "a screen that stayed gets every event");
+                Assert.Equal(expected, screen.Received.Select(e => e.Seq));
+            }
+
+            foreach (var screen in returning)
+            {
+                var expected = Enumerable.Range((int)third, (int)(last - third + 1)).Select(n => (long)n).ToList();
+                await Eventually.TrueAsync(() => screen.Received.Count >= expected.Count, "a returning screen gets every later event");
+                Assert.Equal(expected, screen.Received.Select(e => e.Seq));
+            }
+        }
+        finally
+        {
+            foreach (var screen in staying.Concat(returning)) await screen.DisposeAsync();
+        }
+    }
 }
 
 /// <summary>A host whose Kestrel goes back to handing socket writes to its I/O queues (the configuration overriding the inline default).</summary>
