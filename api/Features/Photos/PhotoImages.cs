@@ -5,7 +5,7 @@ namespace MedSpa.Api.Features.Photos;
 /// <summary>
 /// What an uploaded file is, from its first bytes (the declared content type is the client's claim, not evidence), and
 /// its thumbnail. HEIC is recognised and stored but has no thumbnail: the SkiaSharp build served here has no HEIF
-/// decoder.
+/// decoder. Thumbnails are turned as the photo's EXIF orientation says.
 /// </summary>
 public static class PhotoImages
 {
@@ -68,6 +68,9 @@ public static class PhotoImages
             return null;
         }
 
+        // A camera stores the sensor's pixels and says in EXIF how to turn them (a phone held upright writes a landscape
+        // frame with "rotate 90°"). The thumbnail is shown as the photo was taken, and its sizes are those seen.
+        var origin = codec.EncodedOrigin;
         var (tw, th) = sw >= sh
             ? (Math.Min(ThumbnailEdge, sw), Math.Max(1, (int)Math.Round((double)sh * Math.Min(ThumbnailEdge, sw) / sw)))
             : (Math.Max(1, (int)Math.Round((double)sw * Math.Min(ThumbnailEdge, sh) / sh)), Math.Min(ThumbnailEdge, sh));
@@ -79,7 +82,45 @@ public static class PhotoImages
             return null;
         }
 
-        using var encoded = resized.Encode(SKEncodedImageFormat.Jpeg, 80);
-        return encoded is null ? null : new Thumbnail(encoded.ToArray(), tw, th, sw, sh);
+        using var upright = Orient(resized, origin);
+        using var encoded = upright.Encode(SKEncodedImageFormat.Jpeg, 80);
+        return encoded is null
+            ? null
+            : SwapsSides(origin)
+                ? new Thumbnail(encoded.ToArray(), th, tw, sh, sw)
+                : new Thumbnail(encoded.ToArray(), tw, th, sw, sh);
+    }
+
+    /// <summary>The EXIF orientations that turn the picture a quarter (its width becomes its height).</summary>
+    private static bool SwapsSides(SKEncodedOrigin origin) =>
+        origin is SKEncodedOrigin.LeftTop or SKEncodedOrigin.RightTop or SKEncodedOrigin.RightBottom or SKEncodedOrigin.LeftBottom;
+
+    /// <summary>
+    /// <paramref name="stored"/> drawn as EXIF <paramref name="origin"/> says it is to be seen (orientations 1–8: mirror,
+    /// half turn, flip, transpose, quarter turn right, transverse, quarter turn left).
+    /// </summary>
+    private static SKBitmap Orient(SKBitmap stored, SKEncodedOrigin origin)
+    {
+        if (origin == SKEncodedOrigin.TopLeft) return stored.Copy();
+        var (w, h) = SwapsSides(origin) ? (stored.Height, stored.Width) : (stored.Width, stored.Height);
+        var upright = new SKBitmap(new SKImageInfo(w, h, SKColorType.Rgba8888, SKAlphaType.Premul));
+        using var canvas = new SKCanvas(upright);
+        // Each maps the stored picture's (x, y) to where it is seen in the w × h result.
+        var matrix = origin switch
+        {
+            SKEncodedOrigin.TopRight => new SKMatrix(-1, 0, w, 0, 1, 0, 0, 0, 1),
+            SKEncodedOrigin.BottomRight => new SKMatrix(-1, 0, w, 0, -1, h, 0, 0, 1),
+            SKEncodedOrigin.BottomLeft => new SKMatrix(1, 0, 0, 0, -1, h, 0, 0, 1),
+            SKEncodedOrigin.LeftTop => new SKMatrix(0, 1, 0, 1, 0, 0, 0, 0, 1),
+            SKEncodedOrigin.RightTop => new SKMatrix(0, -1, w, 1, 0, 0, 0, 0, 1),
+            SKEncodedOrigin.RightBottom => new SKMatrix(0, -1, w, -1, 0, h, 0, 0, 1),
+            SKEncodedOrigin.LeftBottom => new SKMatrix(0, 1, 0, -1, 0, h, 0, 0, 1),
+            _ => SKMatrix.Identity,
+        };
+        canvas.SetMatrix(matrix);
+        using var image = SKImage.FromBitmap(stored);
+        canvas.DrawImage(image, 0, 0, new SKSamplingOptions(SKFilterMode.Nearest), null);
+        canvas.Flush();
+        return upright;
     }
 }
