@@ -69,6 +69,10 @@ public sealed class InventoryGrain(
     private long _projected;
     private IGrainTimer? _retryTimer;
     private InventoryProduct? _product;
+    /// <summary>The tenant's recalls of this product (loaded once per activation, and every recall this grain is asked to
+    /// mark, durable or not): a lot recalled that the state does not say so yet is refused all the same, and marked with
+    /// the next write.</summary>
+    private Dictionary<string, LotStatusChange>? _recalls;
     private string? _timeZone;
     private Guid _tenantId;
     private Guid _clinicId;
@@ -116,7 +120,10 @@ public sealed class InventoryGrain(
         }
 
         // Advisory and immediate (the working state): the use itself decides, on the state it applies to.
-        return InventoryRules.CheckLot(S, ctx.Product, lotNumber, quantity, ctx.Clock);
+        var check = InventoryRules.CheckLot(S, ctx.Product, lotNumber, quantity, ctx.Clock);
+        return check.Refusal is null && RecalledNotStored(lotNumber) is { } recalled
+            ? check with { Usable = 0, Refusal = recalled }
+            : check;
     }
 
     public async Task<InventoryAnswer> ReceiveLotAsync(ReceiveLot receive)
@@ -138,6 +145,12 @@ public sealed class InventoryGrain(
         if (await ContextAsync() is not { } ctx)
         {
             return new UseAnswer(null, await MissingAsync());
+        }
+
+        if (RecalledNotStored(use.LotNumber) is { } recalled)
+        {
+            // Refused even while this clinic's state cannot be written (a recall still pending here).
+            return new UseAnswer(null, recalled);
         }
 
         return await ApplyAsync(s => use.ReplacesOperationId is { } replaced && !s.Operations.ContainsKey(use.OperationId ?? "")
@@ -194,8 +207,47 @@ public sealed class InventoryGrain(
     public Task<InventoryAnswer> CountAsync(InventoryCount count) =>
         ChangeAsync((p, s, clock) => InventoryRules.Count(_clinicId, p, s, count, clock));
 
-    public Task<InventoryAnswer> SetLotStatusAsync(LotStatusChange change) =>
-        ChangeAsync((p, s, clock) => InventoryRules.SetStatus(_clinicId, p, s, change, clock));
+    public async Task<InventoryAnswer> SetLotStatusAsync(LotStatusChange change)
+    {
+        ArgumentNullException.ThrowIfNull(change);
+        if (change.Status == LotStatus.Recalled && !string.IsNullOrWhiteSpace(change.LotNumber) && await ContextAsync() is not null)
+        {
+            // Known at once, whether or not this write goes through: the lot is refused from now on, and marked with
+            // the next write of this grain if not by this one.
+            _recalls![change.LotNumber.Trim()] = change;
+        }
+
+        return await ChangeAsync((p, s, clock) => InventoryRules.SetStatus(_clinicId, p, s, change, clock));
+    }
+
+    /// <summary>The recalled refusal of a lot whose recall this grain knows but its state does not show yet.</summary>
+    private Refusal? RecalledNotStored(string? lotNumber) =>
+        _recalls is { Count: > 0 } && _product is { } product && lotNumber?.Trim() is { } lot && _recalls.ContainsKey(lot)
+        && S.Lots.TryGetValue(lot, out var state) && state.Status != LotStatus.Recalled
+            ? InventoryRules.Recalled(lot, product).With("lotStatus", "recalled")
+            : null;
+
+    /// <summary>Marks the known recalls the state does not show yet (the same operation id as the lot recall's, so its
+    /// own later call is a replay). True when something changed.</summary>
+    private bool MarkKnownRecalls(InventoryState s)
+    {
+        if (_recalls is not { Count: > 0 } || _product is null || _timeZone is null)
+        {
+            return false;
+        }
+
+        var marked = false;
+        foreach (var (lot, change) in _recalls)
+        {
+            if (s.Lots.TryGetValue(lot, out var state) && state.Status != LotStatus.Recalled)
+            {
+                var now = time.GetUtcNow();
+                marked |= InventoryRules.SetStatus(_clinicId, _product, s, change, new InventoryClock(now, ClinicClock.BusinessDate(_timeZone, now))).Changed;
+            }
+        }
+
+        return marked;
+    }
 
     public Task<InventoryAnswer> SetLowStockThresholdAsync(decimal? threshold, Guid by) =>
         ChangeAsync((p, s, clock) => InventoryRules.SetLowStock(_clinicId, p, s, threshold, clock));
@@ -321,7 +373,9 @@ public sealed class InventoryGrain(
         bool changed;
         try
         {
+            var marked = MarkKnownRecalls(S);
             (answer, changed) = rule(S);
+            changed |= marked;
         }
         catch
         {
@@ -609,6 +663,9 @@ public sealed class InventoryGrain(
     {
         _product ??= await store.ProductAsync(_tenantId, _productId);
         _timeZone ??= await store.ClinicTimeZoneAsync(_tenantId, _clinicId);
+        _recalls ??= _product is null ? null
+            : (await store.RecallsAsync(_tenantId, _productId)).ToDictionary(r => r.LotNumber, r => new LotStatusChange(
+                $"recall:{r.LotNumber}", r.LotNumber, LotStatus.Recalled, r.Reason ?? "recalled", r.RecalledBy ?? Guid.Empty), StringComparer.Ordinal);
         if (_product is null || _timeZone is null)
         {
             return null;

@@ -209,19 +209,17 @@ public static class InventoryEndpoints
 
     /// <summary>The grain answers a use or return once it is durable, its rows following (the chart path's pace); a
     /// use made by hand here is answered once its rows are written too, so the stock and usage pages read right after
-    /// show it. A deferred write is not the caller's failure: the use is kept and its rows come with the retry.</summary>
+    /// show it (a refused use may have changed something too: a vial past its window closed as waste). A deferred write
+    /// is not the caller's failure: the change is kept and its rows come with the retry.</summary>
     private static async Task<UseAnswer> WithRowsAsync(IInventoryGrain grain, UseAnswer answer)
     {
-        if (answer.Refusal is null)
+        try
         {
-            try
-            {
-                await grain.FlushProjectionAsync();
-            }
-            catch (InvalidOperationException)
-            {
-                // Deferred (PostgreSQL away): the grain's timer and reminder write the rows.
-            }
+            await grain.FlushProjectionAsync();
+        }
+        catch (InvalidOperationException)
+        {
+            // Deferred (PostgreSQL away): the grain's timer and reminder write the rows.
         }
 
         return answer;
