@@ -206,7 +206,7 @@ public sealed class RecallMessagingTests(RecallFixture factory) : IClassFixture<
         IRecallView shape = (await recall.GetAsync())!;
         Assert.Equal("completed", shape.Status);
         Assert.Equal(new[] { world.ClinicId, clinic2 }.Order(), shape.Targets.Select(t => t.TargetId).Order());
-        Assert.All(shape.Targets, t => Assert.Equal(("recalled", null), (t.Status, t.RefusalCode)));
+        Assert.All(shape.Targets, t => Assert.Equal(("recalled", (string?)null), (t.Status, t.RefusalCode)));
         Assert.True(shape.Targets.Single(t => t.TargetId == clinic2).Attempts >= 2);
         // Another organisation finds no such recall.
         var (theirs, _) = await (await ChartWorld.CreateAsync(factory)).Owner().TrySendAsync(HttpMethod.Get, status, null);
