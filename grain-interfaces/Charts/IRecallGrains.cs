@@ -4,6 +4,52 @@ using System.Text;
 
 namespace MedSpa.GrainInterfaces.Charts;
 
+/// <summary>
+/// The one shape of a recall's progress, whatever it works through (the patients to tell, the clinics whose inventory
+/// marks the lot): per target its status (<c>pending</c> until the recall's reminder gets it done, then its outcome),
+/// the attempts made, the last refusal and when.
+/// </summary>
+public interface IRecallProgress
+{
+    /// <summary>The patient told, or the clinic marked.</summary>
+    Guid TargetId { get; }
+
+    string Status { get; }
+
+    int Attempts { get; }
+
+    string? RefusalCode { get; }
+
+    DateTimeOffset? At { get; }
+}
+
+/// <summary>A recall's status resource: <c>running</c> while any target is pending, else <c>completed</c>, and its
+/// targets' progress.</summary>
+public interface IRecallView
+{
+    Guid RecallId { get; }
+
+    string Status { get; }
+
+    IEnumerable<IRecallProgress> Targets { get; }
+}
+
+/// <summary>
+/// The contract both recall grains share (keyed <c>TenantKeys.For(tenant, recallId)</c>, the id derived from what is
+/// recalled: <see cref="RecallIds"/>): start it, or add targets not yet on it (a repeat does nothing twice); read it
+/// (null: never started); run what is due (what its Orleans reminder calls; harmless when nothing is).
+/// </summary>
+[Alias("medspa.charts.recall-grain`2")]
+public interface IRecallGrain<TStart, TView> : IGrainWithStringKey
+    where TView : class, IRecallView
+{
+    Task<TView> StartAsync(TStart start);
+
+    Task<TView?> GetAsync();
+
+    Task<TView?> RunDueAsync();
+}
+
 /// <summary>One patient of a recall and what the message tells them (the visits that used the recalled product).</summary>
 [GenerateSerializer, Immutable, Alias("medspa.charts.recall-patient.v1")]
 public sealed record RecallPatient(
@@ -34,7 +80,10 @@ public sealed record RecallPatientProgress(
     [property: Id(3)] Guid? MessageId,
     [property: Id(4)] string? RefusalCode,
     [property: Id(5)] int Attempts,
-    [property: Id(6)] DateTimeOffset? At);
+    [property: Id(6)] DateTimeOffset? At) : IRecallProgress
+{
+    Guid IRecallProgress.TargetId => PatientId;
+}
 
 /// <summary>The status resource of a recall's messaging (<c>GET /api/recalls/injectables/{id}</c>).</summary>
 [GenerateSerializer, Immutable, Alias("medspa.charts.recall-notification-view.v1")]
@@ -50,7 +99,10 @@ public sealed record RecallNotificationView(
     [property: Id(8)] int BySms,
     [property: Id(9)] int Pending,
     [property: Id(10)] int Failed,
-    [property: Id(11)] ImmutableArray<RecallPatientProgress> Progress);
+    [property: Id(11)] ImmutableArray<RecallPatientProgress> Progress) : IRecallView
+{
+    IEnumerable<IRecallProgress> IRecallView.Targets => Progress.Cast<IRecallProgress>();
+}
 
 /// <summary>
 /// The messaging of one recall (issue 16 §4), keyed <c>TenantKeys.For(tenant, RecallIds.For(key))</c>: the request
@@ -58,17 +110,7 @@ public sealed record RecallNotificationView(
 /// restart resumes), recording per patient who was told, on which channel, and what failed.
 /// </summary>
 [Alias("medspa.charts.recall-notification-grain.v1")]
-public interface IRecallNotificationGrain : IGrainWithStringKey
-{
-    /// <summary>Starts the recall, or adds the patients not yet on it (a repeat tells nobody twice).</summary>
-    Task<RecallNotificationView> StartAsync(RecallNotice notice);
-
-    /// <summary>Null when this recall was never started.</summary>
-    Task<RecallNotificationView?> GetAsync();
-
-    /// <summary>What the reminder runs: tells the patients still pending. Harmless when nothing is.</summary>
-    Task<RecallNotificationView?> RunDueAsync();
-}
+public interface IRecallNotificationGrain : IRecallGrain<RecallNotice, RecallNotificationView>;
 
 /// <summary>One clinic of a lot recall: <c>recalled</c> (its inventory marked the lot), <c>pending</c> (its inventory
 /// could not be reached yet: the recall grain retries) or <c>refused</c> (its inventory refused, <see cref="RefusalCode"/>).</summary>
@@ -80,7 +122,10 @@ public sealed record LotRecallClinic(
     [property: Id(3)] string? LotStatus,
     [property: Id(4)] int Attempts,
     [property: Id(5)] string? RefusalCode,
-    [property: Id(6)] DateTimeOffset? At);
+    [property: Id(6)] DateTimeOffset? At) : IRecallProgress
+{
+    Guid IRecallProgress.TargetId => ClinicId;
+}
 
 /// <summary>Marking a lot recalled in every clinic that holds it.</summary>
 [GenerateSerializer, Immutable, Alias("medspa.charts.lot-recall-start.v1")]
@@ -97,7 +142,10 @@ public sealed record LotRecallView(
     [property: Id(1)] Guid ProductId,
     [property: Id(2)] string LotNumber,
     [property: Id(3)] string Status,
-    [property: Id(4)] ImmutableArray<LotRecallClinic> Clinics);
+    [property: Id(4)] ImmutableArray<LotRecallClinic> Clinics) : IRecallView
+{
+    IEnumerable<IRecallProgress> IRecallView.Targets => Clinics.Cast<IRecallProgress>();
+}
 
 /// <summary>
 /// The fan-out of one lot recall to the clinics' inventory grains, keyed <c>TenantKeys.For(tenant, RecallIds.ForLot(product, lot))</c>.
@@ -105,14 +153,7 @@ public sealed record LotRecallView(
 /// until its inventory has marked the lot (the request is not answered 503 and nobody has to repeat it).
 /// </summary>
 [Alias("medspa.charts.lot-recall-grain.v1")]
-public interface ILotRecallGrain : IGrainWithStringKey
-{
-    Task<LotRecallView> StartAsync(LotRecallStart start);
-
-    Task<LotRecallView?> GetAsync();
-
-    Task<LotRecallView?> RunDueAsync();
-}
+public interface ILotRecallGrain : IRecallGrain<LotRecallStart, LotRecallView>;
 
 /// <summary>Recall ids: derived from what is recalled, so the same recall asked twice is the same grain and resource.</summary>
 public static class RecallIds

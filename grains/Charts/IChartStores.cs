@@ -1,5 +1,6 @@
 using MedSpa.GrainInterfaces;
 using MedSpa.GrainInterfaces.Charts;
+using MedSpa.GrainInterfaces.Inventory;
 
 namespace MedSpa.Grains.Charts;
 
@@ -27,6 +28,10 @@ public interface IChartInventory
     /// <summary>Null when the lot may be charted at this clinic; otherwise why not (<see cref="ChartRefusals.LotUnusable"/>).</summary>
     Task<Refusal?> CheckLotAsync(Guid tenantId, Guid clinicId, Guid productId, string lotNumber, decimal quantity);
 
+    /// <summary>The lot as it stands now, asked once for many checks (a tablet's batch adds up what its operations take
+    /// from each lot and checks every operation against this, instead of one inventory call per operation).</summary>
+    Task<ChartLotStock> LotStockAsync(Guid tenantId, Guid clinicId, Guid productId, string lotNumber);
+
     /// <summary>Makes a move of the chart's outbox: a use (giving back <see cref="ChartInventoryMove.Replaces"/> at
     /// once), or a return. Recorded (also on a repeat of the same id); not yet (inventory unavailable: retry); or
     /// refused with the chart refusal to answer (the lot ran out or became unusable meanwhile).</summary>
@@ -36,6 +41,16 @@ public interface IChartInventory
     /// inventory was unreachable): tells the clinic's staff (a notification, once per use) and the admin board. Throws
     /// when that could not be done: the chart keeps the move and tries again.</summary>
     Task ReportRefusedAsync(Guid tenantId, Guid clinicId, ChartInventoryMove move, string reason);
+}
+
+/// <summary>
+/// One lot at one moment: why it cannot be charted at all (expired, recalled, not held, used up), else how much of it
+/// is usable. <see cref="Check"/> answers as <see cref="IChartInventory.CheckLotAsync"/> would for that quantity.
+/// </summary>
+public sealed record ChartLotStock(string LotNumber, decimal Usable, Refusal? Unusable)
+{
+    public Refusal? Check(decimal quantity) =>
+        Unusable ?? (quantity > Usable ? InventoryChartInventory.NotEnough(LotNumber, InventoryRefusals.InsufficientStock, Usable) : null);
 }
 
 /// <summary>What became of an inventory move: <see cref="Recorded"/>, or refused (<see cref="Refusal"/>), or neither

@@ -24,6 +24,13 @@ public sealed class InventoryChartInventory(IGrainFactory grains, IInventoryAler
         return answer.Refused ? Unusable(lotNumber, answer.Refusal!) : null;
     }
 
+    public async Task<ChartLotStock> LotStockAsync(Guid tenantId, Guid clinicId, Guid productId, string lotNumber)
+    {
+        // Quantity 0: only the lot's own state refuses; what a quantity needs is compared by ChartLotStock.Check.
+        var answer = await Grain(tenantId, clinicId, productId).CheckLotAsync(lotNumber, 0);
+        return new ChartLotStock(lotNumber, answer.Usable, answer.Refused ? Unusable(lotNumber, answer.Refusal!) : null);
+    }
+
     public async Task<InventoryMoveResult> MoveAsync(Guid tenantId, Guid clinicId, ChartInventoryMove move)
     {
         var grain = Grain(tenantId, clinicId, move.ProductId);
@@ -66,13 +73,7 @@ public sealed class InventoryChartInventory(IGrainFactory grains, IInventoryAler
         if (refusal.Code == InventoryRefusals.InsufficientStock
             || refusal.Details?.GetValueOrDefault("lotStatus") is "depleted")
         {
-            var available = refusal.Details?.GetValueOrDefault("available");
-            return new Refusal(ChartRefusals.InsufficientStock,
-                $"Lot {lotNumber} does not have enough stock left at this clinic{(available is null ? "" : $" ({available} usable)")}: " +
-                "it was taken by another chart meanwhile. Nothing was charted.", "lotNumber")
-                .With("reason", refusal.Code)
-                .With("lotNumber", lotNumber)
-                .With("available", available);
+            return NotEnough(lotNumber, refusal.Code, refusal.Details?.GetValueOrDefault("available"));
         }
 
         var why = refusal.Code switch
@@ -86,6 +87,15 @@ public sealed class InventoryChartInventory(IGrainFactory grains, IInventoryAler
             .With("reason", refusal.Code)
             .With("lotNumber", lotNumber);
     }
+
+    /// <summary>Not enough of the lot left for what is asked (409).</summary>
+    internal static Refusal NotEnough(string lotNumber, string reason, object? available) =>
+        new Refusal(ChartRefusals.InsufficientStock,
+                $"Lot {lotNumber} does not have enough stock left at this clinic{(available is null ? "" : $" ({available} usable)")}: " +
+                "it was taken by another chart meanwhile. Nothing was charted.", "lotNumber")
+            .With("reason", reason)
+            .With("lotNumber", lotNumber)
+            .With("available", available);
 
     private InventoryMoveResult Settled(Refusal refusal, string operationId, string what)
     {

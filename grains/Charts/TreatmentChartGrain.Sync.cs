@@ -15,8 +15,9 @@ namespace MedSpa.Grains.Charts;
 /// takes nothing from stock), and the inventory moves, SQL rows and board events of the whole batch are delivered
 /// after the write, as the per-point endpoints do (each move keyed by the point's version: a resend deducts nothing).
 /// <para>
-/// Lots are checked before the write, adding up what the batch itself takes from each lot; a lot that ran out between
-/// the check and the move (another room took the last units) is logged for the clinic's count, as for a late retry.
+/// Lots are checked before the write, adding up what the batch itself takes from each lot (each lot asked of inventory
+/// once per batch); a lot that ran out between the check and the move (another room took the last units) is logged for
+/// the clinic's count, as for a late retry.
 /// </para>
 /// </summary>
 public sealed partial class TreatmentChartGrain : IChartSyncGrain
@@ -60,6 +61,7 @@ public sealed partial class TreatmentChartGrain : IChartSyncGrain
         var results = ImmutableArray.CreateBuilder<ChartSyncResult>(operations.Length);
         var products = new Dictionary<Guid, ChartProduct?>();
         var taken = new Dictionary<(Guid, string), decimal>();
+        var lots = new Dictionary<(Guid, string), ChartLotStock>();
         var originals = new Dictionary<Guid, ChartPoint?>();
         var notesChanged = false;
         var received = 0;
@@ -136,7 +138,14 @@ public sealed partial class TreatmentChartGrain : IChartSyncGrain
                     Refusal? lot;
                     try
                     {
-                        lot = await inventory.CheckLotAsync(_tenantId, chart.ClinicId, after.ProductId, after.LotNumber, total);
+                        // One inventory call per lot per batch (a 500-operation queue touches a handful of lots): each
+                        // operation is checked against the lot as first asked, with everything the batch took before it.
+                        if (!lots.TryGetValue(key, out var stock))
+                        {
+                            lots[key] = stock = await inventory.LotStockAsync(_tenantId, chart.ClinicId, after.ProductId, after.LotNumber);
+                        }
+
+                        lot = stock.Check(total);
                     }
                     catch (Exception e) when (e is TimeoutException or OrleansException)
                     {

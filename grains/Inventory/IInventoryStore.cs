@@ -19,8 +19,14 @@ public interface IInventoryStore
     /// <summary>Whether the tenant has recalled this lot number of the product (a lot arriving later arrives recalled).</summary>
     Task<bool> IsRecalledAsync(Guid tenantId, Guid productId, string lotNumber, CancellationToken cancellationToken = default);
 
+    /// <summary>The lot numbers of the product the tenant has recalled, with the recall's reason and who asked.</summary>
+    Task<IReadOnlyList<RecordedRecall>> RecallsAsync(Guid tenantId, Guid productId, CancellationToken cancellationToken = default);
+
     Task WriteAsync(Guid tenantId, Guid clinicId, Guid productId, IReadOnlyList<InventoryOutboxItem> items, CancellationToken cancellationToken = default);
 }
+
+/// <summary>A lot number the tenant recalled (<c>inventory_recalls</c>).</summary>
+public sealed record RecordedRecall(string LotNumber, string? Reason, Guid? RecalledBy);
 
 /// <summary>
 /// Raises inventory's admin events (silo: the clinic's board stream, a notification row deduplicated by key, and an

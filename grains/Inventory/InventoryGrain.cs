@@ -4,6 +4,7 @@ using MedSpa.Grains.Checkout;
 using MedSpa.Grains.Domain.Inventory;
 using MedSpa.Grains.Packages;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Orleans.Concurrency;
 using Orleans.Storage;
 
@@ -15,8 +16,16 @@ namespace MedSpa.Grains.Inventory;
 /// state (the commit point, with its movements, lot/vial rows, journal entries and alerts as an outbox) before it is
 /// answered; a failed write puts the state back and answers <c>inventory_unavailable</c> (nothing was kept). The outbox
 /// then goes to PostgreSQL through <see cref="IInventoryStore"/> (keyed, so a repeat adds nothing) and the alerts to
-/// <see cref="IInventoryAlertSink"/>; a change is answered once its rows are written (or their write was deferred to
-/// the retry timer), so a client reading the rows after the answer sees its change.
+/// <see cref="IInventoryAlertSink"/>. A use or a return (every chart point of the clinic makes one) is answered once it
+/// is durable: its rows, journal entries and alerts follow, group-written, as the chart's own SQL copy follows the chart
+/// (the HTTP endpoints that read rows flush first: <see cref="FlushProjectionAsync"/>). Any other change is answered once
+/// its rows are written (or their write was deferred to the retry timer), so a client reading the rows after the answer
+/// sees its change.
+/// <para>
+/// Nothing durable is lost to a crash between the state write and the rows: a change registers the grain's projection
+/// reminder (once per activation, alongside its state write) before it is answered, so after a restart the reminder
+/// activates the grain, which writes the outbox it finds; the reminder is dropped once nothing is left to write.
+/// </para>
 /// <para>
 /// Group commit (DESIGN.md §4, <see cref="GroupCommit{TState}"/>, as the package balance grain): every chart point of
 /// every room of the clinic is a use here, so one write per request made this grain the clinic's bottleneck. The grain
@@ -39,9 +48,19 @@ public sealed class InventoryGrain(
     IInventoryStore store,
     IInventoryAlertSink alerts,
     TimeProvider time,
-    ILogger<InventoryGrain> logger) : Grain, IInventoryGrain
+    IOptions<InventoryOptions> options,
+    ILogger<InventoryGrain> logger) : Grain, IInventoryGrain, IRemindable
 {
+    /// <summary>The Orleans reminder that writes an outbox left behind by a crash.</summary>
+    public const string ProjectionReminder = "inventory-projection";
+
     private static readonly TimeSpan RetryPeriod = TimeSpan.FromSeconds(15);
+
+    /// <summary>The last of the reminder's registrations and drops, which go one at a time (a change arriving while it
+    /// is dropped registers it again after).</summary>
+    private Task _reminderOps = Task.CompletedTask;
+    /// <summary>Whether this activation registered the projection reminder (and has not dropped it since).</summary>
+    private bool _reminded;
 
     private readonly List<(long Version, TaskCompletionSource<bool> Done)> _projectionWaiters = [];
     private GroupCommit<InventoryState> _commit = null!;
@@ -50,6 +69,10 @@ public sealed class InventoryGrain(
     private long _projected;
     private IGrainTimer? _retryTimer;
     private InventoryProduct? _product;
+    /// <summary>The tenant's recalls of this product (loaded once per activation, and every recall this grain is asked to
+    /// mark, durable or not): a lot recalled that the state does not say so yet is refused all the same, and marked with
+    /// the next write.</summary>
+    private Dictionary<string, LotStatusChange>? _recalls;
     private string? _timeZone;
     private Guid _tenantId;
     private Guid _clinicId;
@@ -97,7 +120,10 @@ public sealed class InventoryGrain(
         }
 
         // Advisory and immediate (the working state): the use itself decides, on the state it applies to.
-        return InventoryRules.CheckLot(S, ctx.Product, lotNumber, quantity, ctx.Clock);
+        var check = InventoryRules.CheckLot(S, ctx.Product, lotNumber, quantity, ctx.Clock);
+        return check.Refusal is null && RecalledNotStored(lotNumber) is { } recalled
+            ? check with { Usable = 0, Refusal = recalled }
+            : check;
     }
 
     public async Task<InventoryAnswer> ReceiveLotAsync(ReceiveLot receive)
@@ -121,10 +147,16 @@ public sealed class InventoryGrain(
             return new UseAnswer(null, await MissingAsync());
         }
 
+        if (RecalledNotStored(use.LotNumber) is { } recalled)
+        {
+            // Refused even while this clinic's state cannot be written (a recall still pending here).
+            return new UseAnswer(null, recalled);
+        }
+
         return await ApplyAsync(s => use.ReplacesOperationId is { } replaced && !s.Operations.ContainsKey(use.OperationId ?? "")
                 ? ReplaceUse(ctx, s, replaced, use)
                 : InventoryRules.Use(_clinicId, ctx.Product, s, use, ctx.Clock),
-            () => new UseAnswer(null, UnavailableRefusal()));
+            () => new UseAnswer(null, UnavailableRefusal()), answerWhenDurable: true);
     }
 
     /// <summary>Gives back <paramref name="replaced"/> and makes the new use as one change: when the new use is
@@ -151,7 +183,7 @@ public sealed class InventoryGrain(
         }
 
         return await ApplyAsync(s => InventoryRules.Return(_clinicId, ctx.Product, s, operationId, Guid.Empty, ctx.Clock),
-            () => new UseAnswer(null, UnavailableRefusal()));
+            () => new UseAnswer(null, UnavailableRefusal()), answerWhenDurable: true);
     }
 
     public async Task<InventoryAnswer> OpenVialAsync(OpenVial open)
@@ -175,8 +207,47 @@ public sealed class InventoryGrain(
     public Task<InventoryAnswer> CountAsync(InventoryCount count) =>
         ChangeAsync((p, s, clock) => InventoryRules.Count(_clinicId, p, s, count, clock));
 
-    public Task<InventoryAnswer> SetLotStatusAsync(LotStatusChange change) =>
-        ChangeAsync((p, s, clock) => InventoryRules.SetStatus(_clinicId, p, s, change, clock));
+    public async Task<InventoryAnswer> SetLotStatusAsync(LotStatusChange change)
+    {
+        ArgumentNullException.ThrowIfNull(change);
+        if (change.Status == LotStatus.Recalled && !string.IsNullOrWhiteSpace(change.LotNumber) && await ContextAsync() is not null)
+        {
+            // Known at once, whether or not this write goes through: the lot is refused from now on, and marked with
+            // the next write of this grain if not by this one.
+            _recalls![change.LotNumber.Trim()] = change;
+        }
+
+        return await ChangeAsync((p, s, clock) => InventoryRules.SetStatus(_clinicId, p, s, change, clock));
+    }
+
+    /// <summary>The recalled refusal of a lot whose recall this grain knows but its state does not show yet.</summary>
+    private Refusal? RecalledNotStored(string? lotNumber) =>
+        _recalls is { Count: > 0 } && _product is { } product && lotNumber?.Trim() is { } lot && _recalls.ContainsKey(lot)
+        && S.Lots.TryGetValue(lot, out var state) && state.Status != LotStatus.Recalled
+            ? InventoryRules.Recalled(lot, product).With("lotStatus", "recalled")
+            : null;
+
+    /// <summary>Marks the known recalls the state does not show yet (the same operation id as the lot recall's, so its
+    /// own later call is a replay). True when something changed.</summary>
+    private bool MarkKnownRecalls(InventoryState s)
+    {
+        if (_recalls is not { Count: > 0 } || _product is null || _timeZone is null)
+        {
+            return false;
+        }
+
+        var marked = false;
+        foreach (var (lot, change) in _recalls)
+        {
+            if (s.Lots.TryGetValue(lot, out var state) && state.Status != LotStatus.Recalled)
+            {
+                var now = time.GetUtcNow();
+                marked |= InventoryRules.SetStatus(_clinicId, _product, s, change, new InventoryClock(now, ClinicClock.BusinessDate(_timeZone, now))).Changed;
+            }
+        }
+
+        return marked;
+    }
 
     public Task<InventoryAnswer> SetLowStockThresholdAsync(decimal? threshold, Guid by) =>
         ChangeAsync((p, s, clock) => InventoryRules.SetLowStock(_clinicId, p, s, threshold, clock));
@@ -291,18 +362,20 @@ public sealed class InventoryGrain(
     }
 
     /// <summary>Applies a rule to the working state (synchronously: nothing interleaves between deciding and applying)
-    /// and, when it changed something, answers once the write that carries it is durable and its rows are written
-    /// (best effort: a deferred projection is retried by the timer). A failed write rolls the change back: the request
-    /// left nothing behind. An answer that changed nothing may rest on changes in flight (a replay of one, or stock
-    /// one took): it waits for them too.</summary>
-    private async Task<T> ApplyAsync<T>(Func<InventoryState, (T Answer, bool Changed)> rule, Func<T> unavailable)
+    /// and, when it changed something, answers once the write that carries it is durable and, unless
+    /// <paramref name="answerWhenDurable"/>, its rows are written (best effort: a deferred projection is retried by the
+    /// timer). A failed write rolls the change back: the request left nothing behind. An answer that changed nothing may
+    /// rest on changes in flight (a replay of one, or stock one took): it waits for them too.</summary>
+    private async Task<T> ApplyAsync<T>(Func<InventoryState, (T Answer, bool Changed)> rule, Func<T> unavailable, bool answerWhenDurable = false)
     {
         var before = S.Clone();
         T answer;
         bool changed;
         try
         {
+            var marked = MarkKnownRecalls(S);
             (answer, changed) = rule(S);
+            changed |= marked;
         }
         catch
         {
@@ -317,14 +390,120 @@ public sealed class InventoryGrain(
         }
 
         var version = S.Version;
-        if (!await _commit.CommitAsync())
+        // The reminder goes with the first write of an activation (concurrently: no added wait), so the outbox this write
+        // stores is written by a later activation even if this one dies before writing it.
+        var reminded = RemindAsync();
+        var committed = await _commit.CommitAsync();
+        await reminded;
+        if (!committed)
         {
             return unavailable();
+        }
+
+        if (answerWhenDurable)
+        {
+            StartFlush();
+            return answer;
         }
 
         await ProjectedAsync(version);
         return answer;
     }
+
+    /// <summary>Registers the projection reminder unless this activation already did. A failure is logged, not
+    /// answered: the change is durable and this activation still writes its rows; only a crash before that would leave
+    /// them for the grain's next activation instead of the reminder.</summary>
+    private async Task RemindAsync()
+    {
+        if (_reminded)
+        {
+            return;
+        }
+
+        await OneAtATimeAsync(async () =>
+        {
+            try
+            {
+                if (!_reminded)
+                {
+                    await this.RegisterOrUpdateReminder(ProjectionReminder, ReminderPeriod(), ReminderPeriod());
+                    _reminded = true;
+                }
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                logger.LogWarning(e, "Inventory {ClinicId}/{ProductId}: projection reminder not registered", _clinicId, _productId);
+            }
+        });
+    }
+
+    /// <summary>Runs <paramref name="operation"/> after the reminder operations started before it (the activation runs
+    /// one turn at a time, so taking the place in the chain needs no lock).</summary>
+    private async Task OneAtATimeAsync(Func<Task> operation)
+    {
+        var previous = _reminderOps;
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _reminderOps = done.Task;
+        try
+        {
+            await previous;
+            await operation();
+        }
+        finally
+        {
+            done.SetResult();
+        }
+    }
+
+    public async Task ReceiveReminder(string reminderName, TickStatus status)
+    {
+        if (reminderName != ProjectionReminder)
+        {
+            return;
+        }
+
+        await RetryAsync(CancellationToken.None);
+        await DropReminderIfIdleAsync();
+    }
+
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        await DropReminderIfIdleAsync();
+        await base.OnDeactivateAsync(reason, cancellationToken);
+    }
+
+    /// <summary>Drops the reminder when nothing is left to write or deliver (it is registered again by the next change).
+    /// Checked again in turn: a change applied meanwhile keeps it.</summary>
+    private async Task DropReminderIfIdleAsync()
+    {
+        if (_commit is null || S.Outbox.Count > 0 || S.Transfers.Count > 0)
+        {
+            return;
+        }
+
+        await OneAtATimeAsync(async () =>
+        {
+            try
+            {
+                if (S.Outbox.Count == 0 && S.Transfers.Count == 0)
+                {
+                    _reminded = false;
+                    if (await this.GetReminder(ProjectionReminder) is { } reminder)
+                    {
+                        await this.UnregisterReminder(reminder);
+                    }
+                }
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // Harmless: the next tick finds nothing to write and tries again.
+                logger.LogWarning(e, "Inventory {ClinicId}/{ProductId}: projection reminder not dropped", _clinicId, _productId);
+            }
+        });
+    }
+
+    private TimeSpan ReminderPeriod() =>
+        options.Value.ProjectionReminderPeriod > TimeSpan.Zero ? options.Value.ProjectionReminderPeriod : TimeSpan.FromMinutes(1);
 
     private void WriteFailed(Exception e)
     {
@@ -484,6 +663,9 @@ public sealed class InventoryGrain(
     {
         _product ??= await store.ProductAsync(_tenantId, _productId);
         _timeZone ??= await store.ClinicTimeZoneAsync(_tenantId, _clinicId);
+        _recalls ??= _product is null ? null
+            : (await store.RecallsAsync(_tenantId, _productId)).ToDictionary(r => r.LotNumber, r => new LotStatusChange(
+                $"recall:{r.LotNumber}", r.LotNumber, LotStatus.Recalled, r.Reason ?? "recalled", r.RecalledBy ?? Guid.Empty), StringComparer.Ordinal);
         if (_product is null || _timeZone is null)
         {
             return null;
@@ -506,4 +688,14 @@ public sealed class InventoryGrain(
 
     private static Refusal UnavailableRefusal() => new(InventoryRefusals.Unavailable,
         "The inventory could not be saved just now; nothing was changed. Try again with the same operation id.");
+}
+
+/// <summary>Settings under <c>Inventory:</c>.</summary>
+public sealed class InventoryOptions
+{
+    public const string Section = "Inventory";
+
+    /// <summary>How soon after a crash the rows a grain had not written yet are written (the projection reminder's due
+    /// time and period). Orleans refuses periods under a minute outside tests.</summary>
+    public TimeSpan ProjectionReminderPeriod { get; set; } = TimeSpan.FromMinutes(1);
 }

@@ -197,11 +197,21 @@ public static class RecallApi
 
         var rows = await FindAsync(db, user.TenantId, query, ct);
         var key = query.Lot is { } lot ? $"lot:{lot}" : $"product:{query.ProductId:N}:{request.From:yyyy-MM-dd}:{request.To:yyyy-MM-dd}";
+        // The message names the visit's day as the patient lived it: the clinic's calendar, not UTC's.
+        IReadOnlyDictionary<Guid, TimeZoneInfo> zones;
+        await using (var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct))
+        {
+            zones = (await conn.QueryAsync<(Guid Id, string TimeZone)>(new CommandDefinition(
+                    "SELECT id, time_zone FROM clinics WHERE tenant_id = @TenantId AND id = ANY(@ids)",
+                    new { user.TenantId, ids = rows.Select(r => r.ClinicId).Distinct().ToArray() }, cancellationToken: ct)))
+                .ToDictionary(c => c.Id, c => MedSpa.Grains.Checkout.ClinicClock.Zone(c.TimeZone));
+        }
+
         var patients = rows.GroupBy(r => r.PatientId).Select(p =>
         {
             var first = p.First();
             return new RecallPatient(p.Key, first.PatientName, first.ClinicId, first.ClinicName, first.ProductName,
-                [.. p.Select(r => r.VisitDate).Distinct()]);
+                [.. p.Select(r => TimeZoneInfo.ConvertTime(r.VisitDate, zones.GetValueOrDefault(r.ClinicId, TimeZoneInfo.Utc))).Distinct()]);
         }).ToImmutableArray();
         var id = RecallIds.For(key);
         var view = await grains.GetGrain<IRecallNotificationGrain>(TenantKeys.For(user.TenantId, id))

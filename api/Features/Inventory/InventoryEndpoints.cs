@@ -190,13 +190,40 @@ public static class InventoryEndpoints
             }
         }
 
-        return Answer(await Grain(grains, user, clinicId, productId).UseAsync(new UseRequest(op, request.LotNumber, request.Quantity!.Value,
-            request.VisitId!.Value, request.ChartId, request.ProviderId!.Value, request.PatientId!.Value, null, user.UserId)));
+        var grain = Grain(grains, user, clinicId, productId);
+        return Answer(await WithRowsAsync(grain, await grain.UseAsync(new UseRequest(op, request.LotNumber, request.Quantity!.Value,
+            request.VisitId!.Value, request.ChartId, request.ProviderId!.Value, request.PatientId!.Value, null, user.UserId))));
     }
 
     private static async Task<Results<Ok<UseView>, ValidationProblem, ProblemHttpResult>> Return(
-        Guid clinicId, Guid productId, string operationId, CurrentUser user, IGrainFactory grains) =>
-        !user.CanAccessClinic(clinicId) ? ApiProblems.NotFound("Clinic") : Answer(await Grain(grains, user, clinicId, productId).ReturnAsync(operationId));
+        Guid clinicId, Guid productId, string operationId, CurrentUser user, IGrainFactory grains)
+    {
+        if (!user.CanAccessClinic(clinicId))
+        {
+            return ApiProblems.NotFound("Clinic");
+        }
+
+        var grain = Grain(grains, user, clinicId, productId);
+        return Answer(await WithRowsAsync(grain, await grain.ReturnAsync(operationId)));
+    }
+
+    /// <summary>The grain answers a use or return once it is durable, its rows following (the chart path's pace); a
+    /// use made by hand here is answered once its rows are written too, so the stock and usage pages read right after
+    /// show it (a refused use may have changed something too: a vial past its window closed as waste). A deferred write
+    /// is not the caller's failure: the change is kept and its rows come with the retry.</summary>
+    private static async Task<UseAnswer> WithRowsAsync(IInventoryGrain grain, UseAnswer answer)
+    {
+        try
+        {
+            await grain.FlushProjectionAsync();
+        }
+        catch (InvalidOperationException)
+        {
+            // Deferred (PostgreSQL away): the grain's timer and reminder write the rows.
+        }
+
+        return answer;
+    }
 
     private static async Task<Results<Ok<OpenVialResponse>, ValidationProblem, ProblemHttpResult>> OpenVial(
         Guid clinicId, Guid productId, OpenVialRequest request, CurrentUser user, IGrainFactory grains, HttpContext http)

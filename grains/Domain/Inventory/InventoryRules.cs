@@ -87,13 +87,16 @@ public static class InventoryRules
             : new LotCheckAnswer(view, usable);
     }
 
+    /// <summary>The refusal of a recalled lot (also of one whose recall this clinic has heard of but not yet stored).</summary>
+    public static Refusal Recalled(string lotNumber, InventoryProduct product) =>
+        new(InventoryRefusals.LotRecalled, $"Lot {lotNumber} of {product.Name} has been recalled and must not be used.", "lotNumber");
+
     private static Refusal? LotRefusal(LotState lot, InventoryProduct product, decimal quantity, decimal usable, InventoryClock clock)
     {
         var status = EffectiveStatus(lot, clock);
         Refusal? refused = status switch
         {
-            LotStatus.Recalled => new Refusal(InventoryRefusals.LotRecalled,
-                $"Lot {lot.LotNumber} of {product.Name} has been recalled and must not be used.", "lotNumber"),
+            LotStatus.Recalled => Recalled(lot.LotNumber, product),
             LotStatus.Expired => new Refusal(InventoryRefusals.LotExpired,
                 $"Lot {lot.LotNumber} of {product.Name} expired on {lot.ExpiresOn:yyyy-MM-dd}.", "lotNumber"),
             LotStatus.Available => null,

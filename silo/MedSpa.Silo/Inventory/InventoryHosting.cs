@@ -13,5 +13,6 @@ public static class InventoryHosting
         services.TryAddSingleton<IInventoryStore, PostgresInventoryStore>();
         services.TryAddSingleton<IInventoryAlertSink, InventoryAlertSink>();
         services.AddSingleton<IHousekeepingTask, InventorySweep>();
+        services.AddOptions<InventoryOptions>().BindConfiguration(InventoryOptions.Section);
     }
 }

@@ -103,6 +103,15 @@ public sealed class PostgresInventoryStore(NpgsqlDataSource db) : IInventoryStor
             new { tenantId, productId, lotNumber }, cancellationToken: cancellationToken));
     }
 
+    public async Task<IReadOnlyList<RecordedRecall>> RecallsAsync(Guid tenantId, Guid productId, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await db.OpenTenantConnectionAsync(tenantId, cancellationToken);
+        var rows = await connection.QueryAsync<(string LotNumber, string? Reason, Guid? RecalledBy)>(new CommandDefinition(
+            "SELECT lot_number, reason, recalled_by FROM inventory_recalls WHERE tenant_id = @tenantId AND product_id = @productId",
+            new { tenantId, productId }, cancellationToken: cancellationToken));
+        return [.. rows.Select(r => new RecordedRecall(r.LotNumber, r.Reason, r.RecalledBy))];
+    }
+
     /// <summary>Movements, lot and vial snapshots, settings and journal entries of a batch in one transaction.</summary>
     public async Task WriteAsync(Guid tenantId, Guid clinicId, Guid productId, IReadOnlyList<InventoryOutboxItem> items, CancellationToken cancellationToken = default)
     {

@@ -66,6 +66,8 @@ public sealed class ChartDeferredStockTests(ChartApiFactory factory) : IClassFix
         Assert.All(charts, p => Assert.Equal(10m, p.GetProperty("units").GetDecimal()));
         Assert.Equal(0m, await world.OnHandAsync(world.Botox, lot));
         await using var conn = new NpgsqlConnection(factory.ConnectionString);
+        // The rows follow the grain's durable state: the grain's flush waits for them.
+        await world.Inventory(world.Botox).FlushProjectionAsync();
         Assert.Equal(-10m, await conn.ExecuteScalarAsync<decimal>(
             "SELECT coalesce(sum(quantity), 0) FROM inventory_movements WHERE tenant_id = @TenantId AND lot_number = @lot AND kind IN ('use', 'return')",
             new { world.TenantId, lot }));

@@ -54,6 +54,8 @@ public sealed class ChartStockRaceTests(ChartApiFactory factory) : IClassFixture
 
             // The lot gave its 10 units once, to the winner.
             Assert.Equal(0m, await world.OnHandAsync(world.Botox, $"RACE-{round}"));
+            // The rows follow the grain's durable state: the grain's flush waits for them.
+            await world.Inventory(world.Botox).FlushProjectionAsync();
             Assert.Equal(-10m, await conn.ExecuteScalarAsync<decimal>(
                 """
                 SELECT coalesce(sum(quantity), 0) FROM inventory_movements

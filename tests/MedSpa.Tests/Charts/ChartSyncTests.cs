@@ -1,6 +1,8 @@
 using System.Net;
 using System.Text.Json;
 using Dapper;
+using MedSpa.GrainInterfaces;
+using MedSpa.GrainInterfaces.Inventory;
 using MedSpa.Tests.Board.Live;
 using MedSpa.Tests.Checkout;
 using MedSpa.Tests.TestHost;
@@ -213,4 +215,80 @@ public sealed class ChartSyncTests(ChartApiFactory factory) : IClassFixture<Char
         Assert.Equal(0, stale.GetProperty("chart").GetProperty("points").GetArrayLength());
         Assert.Equal(1000m, await world.OnHandAsync(world.Botox, ChartWorld.BotoxLot));
     }
+
+    [Fact]
+    public async Task A_large_batch_asks_inventory_once_per_lot_and_refuses_exactly_the_operations_a_lot_cannot_cover()
+    {
+        var world = await ChartWorld.CreateAsync(factory, patients: 1, botoxUnits: 300m);
+        var visit = await world.BookVisitAsync();
+        var ops = new List<object>();
+        var botoxPoints = new List<Guid>();
+        object Add(Guid product, string lot, decimal? units, decimal? ml, Guid? id = null) => new
+        {
+            operationId = $"big-{ops.Count}", sequence = ops.Count + 1, clock = ops.Count + 1, kind = "add-point", pointId = id ?? Guid.NewGuid(),
+            zone = "forehead", x = 10m, y = 10m, productId = product, lotNumber = lot, units, volumeMl = ml,
+        };
+        object Dose(Guid id, decimal units) => new
+        {
+            operationId = $"big-{ops.Count}", sequence = ops.Count + 1, clock = ops.Count + 1, kind = "update-point", pointId = id,
+            productId = world.Botox, lotNumber = ChartWorld.BotoxLot, units,
+        };
+
+        // 300 units in the good Botox lot: its first 30 points of 10 fit, the next 30 do not; 20 ml of Voluma, all taken.
+        for (var i = 0; i < 60; i++)
+        {
+            botoxPoints.Add(Guid.NewGuid());
+            ops.Add(Add(world.Botox, ChartWorld.BotoxLot, 10m, null, botoxPoints[i]));
+            if (i % 3 == 0) ops.Add(Add(world.Botox, ChartWorld.ExpiredLot, 5m, null));
+            if (i % 3 == 1) ops.Add(Add(world.Botox, ChartWorld.RecalledLot, 5m, null));
+            if (i % 3 == 2) ops.Add(Add(world.Voluma, ChartWorld.VolumaLot, null, 1m));
+        }
+
+        ops.Add(Add(world.Voluma, ChartWorld.VolumaLot, null, 0.5m));   // 20.5 ml: one too many
+        ops.Add(Dose(botoxPoints[0], 15m));                              // 5 more of a lot already taken whole
+        ops.Add(Dose(botoxPoints[1], 4m));                               // less: nothing to check, applied
+        var checksBefore = LotChecks(world);
+
+        var answer = await world.ProviderClient().SendAsync(HttpMethod.Post, Ops(visit), new { deviceId = "tablet-big", operations = ops });
+
+        // One inventory call per lot the batch touched (three Botox lots, one Voluma lot), not one per operation.
+        Assert.Equal((3, 1), (LotChecks(world).Botox - checksBefore.Botox, LotChecks(world).Voluma - checksBefore.Voluma));
+        var results = answer.GetProperty("results").EnumerateArray().ToArray();
+        Assert.Equal(ops.Count, results.Length);
+        string Code(JsonElement r) => r.TryGetProperty("code", out var c) && c.ValueKind == JsonValueKind.String ? c.GetString()! : "";
+        string Reason(int i) => Code(results[i]);
+        var good = Enumerable.Range(0, results.Length).Where(i => ops[i].ToString()!.Contains(ChartWorld.BotoxLot, StringComparison.Ordinal)).ToArray();
+        Assert.Equal(62, good.Length);
+        // The good lot's adds in order: 30 applied, then 30 refused as short with what the lot holds; the larger dose
+        // refused too; the smaller one applied.
+        Assert.All(good.Take(30), i => Assert.Equal("applied", results[i].GetProperty("outcome").GetString()));
+        Assert.All(good.Skip(30).Take(31), i =>
+        {
+            Assert.Equal(("refused", "chart_insufficient_stock"), (results[i].GetProperty("outcome").GetString(), Reason(i)));
+            Assert.Contains("(300 usable)", results[i].GetProperty("message").GetString(), StringComparison.Ordinal);
+            Assert.Equal($"operations[{i}].lotNumber", results[i].GetProperty("field").GetString());
+        });
+        Assert.Equal("applied", results[^1].GetProperty("outcome").GetString());
+        var expired = Enumerable.Range(0, results.Length).Where(i => ops[i].ToString()!.Contains(ChartWorld.ExpiredLot, StringComparison.Ordinal)).ToArray();
+        var recalled = Enumerable.Range(0, results.Length).Where(i => ops[i].ToString()!.Contains(ChartWorld.RecalledLot, StringComparison.Ordinal)).ToArray();
+        Assert.Equal((20, 20), (expired.Length, recalled.Length));
+        Assert.All(expired, i => Assert.Equal(("chart_lot_unusable", $"Lot {ChartWorld.ExpiredLot} has expired: it cannot be charted."),
+            (Reason(i), results[i].GetProperty("message").GetString())));
+        Assert.All(recalled, i => Assert.Equal(("chart_lot_unusable", $"Lot {ChartWorld.RecalledLot} has been recalled: it cannot be charted."),
+            (Reason(i), results[i].GetProperty("message").GetString())));
+        var voluma = Enumerable.Range(0, results.Length).Where(i => ops[i].ToString()!.Contains(ChartWorld.VolumaLot, StringComparison.Ordinal)).ToArray();
+        Assert.All(voluma.SkipLast(1), i => Assert.Equal("applied", results[i].GetProperty("outcome").GetString()));
+        Assert.Equal("chart_insufficient_stock", Reason(voluma[^1]));
+        Assert.Contains("(20 usable)", results[voluma[^1]].GetProperty("message").GetString(), StringComparison.Ordinal);
+
+        // Stock follows what was applied: 29 points of 10 and one of 4 units; 20 ml.
+        Assert.Equal(50, answer.GetProperty("chart").GetProperty("points").GetArrayLength());
+        Assert.Equal(300m - 294m, await world.OnHandAsync(world.Botox, ChartWorld.BotoxLot));
+        Assert.Equal(0m, await world.OnHandAsync(world.Voluma, ChartWorld.VolumaLot));
+        Assert.Equal((100m, 100m), (await world.OnHandAsync(world.Botox, ChartWorld.ExpiredLot), await world.OnHandAsync(world.Botox, ChartWorld.RecalledLot)));
+    }
+
+    private (int Botox, int Voluma) LotChecks(ChartWorld world) => (
+        factory.Calls.Count(InventoryKeys.For(world.TenantId, world.ClinicId, world.Botox), nameof(IInventoryGrain.CheckLotAsync)),
+        factory.Calls.Count(InventoryKeys.For(world.TenantId, world.ClinicId, world.Voluma), nameof(IInventoryGrain.CheckLotAsync)));
 }

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using System.Net;
 using System.Text.Json;
@@ -7,6 +8,7 @@ using MedSpa.GrainInterfaces.Inventory;
 using MedSpa.Tests.Board.Flow;
 using MedSpa.Tests.Checkout;
 using MedSpa.Tests.TestHost;
+using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 
@@ -18,6 +20,16 @@ public sealed class ChartApiFactory : MedSpaApiFactory
     public LoopbackSmtpServer Smtp { get; } = new();
 
     public IGrainFactory Grains => Services.GetRequiredService<IGrainFactory>();
+
+    /// <summary>Every call the silo's grains received, by grain key and method, counted as it arrives (the calls are the
+    /// real ones: the filter only counts and passes them on).</summary>
+    public GrainCallCounter Calls { get; } = new();
+
+    protected override void ConfigureWebHost(IWebHostBuilder builder)
+    {
+        base.ConfigureWebHost(builder);
+        builder.ConfigureServices(services => services.AddSingleton<IIncomingGrainCallFilter>(Calls));
+    }
 
     protected override IDictionary<string, string?> ExtraSettings => new Dictionary<string, string?>
     {
@@ -38,6 +50,20 @@ public sealed class ChartApiFactory : MedSpaApiFactory
         }
 
         GC.SuppressFinalize(this);
+    }
+}
+
+/// <summary>Counts the grain calls a silo receives, per grain key and method name.</summary>
+public sealed class GrainCallCounter : IIncomingGrainCallFilter
+{
+    private readonly ConcurrentDictionary<(string Key, string Method), int> _calls = new();
+
+    public int Count(string grainKey, string method) => _calls.GetValueOrDefault((grainKey, method));
+
+    public Task Invoke(IIncomingGrainCallContext context)
+    {
+        _calls.AddOrUpdate((context.TargetId.Key.ToString()!, context.MethodName), 1, (_, n) => n + 1);
+        return context.Invoke();
     }
 }
 

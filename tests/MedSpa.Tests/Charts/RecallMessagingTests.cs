@@ -3,6 +3,7 @@ using System.Net;
 using System.Text.Json;
 using Dapper;
 using MedSpa.GrainInterfaces;
+using MedSpa.GrainInterfaces.Charts;
 using MedSpa.GrainInterfaces.Inventory;
 using MedSpa.Tests.Checkout;
 using MedSpa.Tests.Notifications.Reminders;
@@ -122,6 +123,9 @@ public sealed class RecallMessagingTests(RecallFixture factory) : IClassFixture<
 
             var text = Assert.Single(second.TextsTo("+1" + phone));
             Assert.Contains("recalled", text, StringComparison.OrdinalIgnoreCase);
+            // The visit was on March 3 in UTC (03:30) but on the evening of March 2 at the clinic (New York): the message
+            // names the clinic's day.
+            Assert.Contains("Mar 2, 2026", text, StringComparison.Ordinal);
             await using (var conn = new NpgsqlConnection(first.ConnectionString))
             {
                 var logged = await conn.QueryAsync<(Guid, string)>(
@@ -176,6 +180,11 @@ public sealed class RecallMessagingTests(RecallFixture factory) : IClassFixture<
             Assert.Equal("pending", clinics[clinic2]);
             // Blocked at once where it could be marked; the pending clinic is the grain's to finish.
             Assert.Equal(InventoryRefusals.LotRecalled, (await world.Inventory(world.Botox).CheckLotAsync(lot, 1)).Refusal?.Code);
+            // The pending clinic cannot use the lot meanwhile either: its inventory heard of the recall though it could
+            // not store it (a chart's lot check and the use itself are refused as recalled, not taken).
+            Assert.Equal(InventoryRefusals.LotRecalled, (await there.CheckLotAsync(lot, 1)).Refusal?.Code);
+            var use = await there.UseAsync(new UseRequest("pending-use-" + suffix, lot, 1m, Guid.NewGuid(), Guid.NewGuid(), world.Provider.UserId, Guid.NewGuid()));
+            Assert.Equal(InventoryRefusals.LotRecalled, use.Refusal?.Code);
         }
         finally
         {
@@ -190,6 +199,15 @@ public sealed class RecallMessagingTests(RecallFixture factory) : IClassFixture<
         Assert.Equal(30m, done.GetProperty("clinics").EnumerateArray().Single(c => c.GetProperty("clinicId").GetGuid() == clinic2)
             .GetProperty("quantityOnHand").GetDecimal());
         Assert.Equal(InventoryRefusals.LotRecalled, (await there.CheckLotAsync(lot, 1)).Refusal?.Code);
+        // The lot recall's progress has the one shape of every recall's (IRecallGrain, IRecallView, IRecallProgress): a
+        // target per clinic, the second one done by the reminder after its failed first try.
+        IRecallGrain<LotRecallStart, LotRecallView> recall = factory.Grains.GetGrain<ILotRecallGrain>(
+            TenantKeys.For(world.TenantId, accepted.GetProperty("recallId").GetGuid()));
+        IRecallView shape = (await recall.GetAsync())!;
+        Assert.Equal("completed", shape.Status);
+        Assert.Equal(new[] { world.ClinicId, clinic2 }.Order(), shape.Targets.Select(t => t.TargetId).Order());
+        Assert.All(shape.Targets, t => Assert.Equal(("recalled", (string?)null), (t.Status, t.RefusalCode)));
+        Assert.True(shape.Targets.Single(t => t.TargetId == clinic2).Attempts >= 2);
         // Another organisation finds no such recall.
         var (theirs, _) = await (await ChartWorld.CreateAsync(factory)).Owner().TrySendAsync(HttpMethod.Get, status, null);
         Assert.Equal(HttpStatusCode.NotFound, theirs);
@@ -214,7 +232,7 @@ public sealed class RecallMessagingTests(RecallFixture factory) : IClassFixture<
             """
             INSERT INTO treatment_charts (tenant_id, visit_id, clinic_id, patient_id, provider_id, status, version, visit_date, created_at, updated_at)
             SELECT @TenantId, md5(@lot || p.id::text)::uuid, @ClinicId, p.id, @provider, 'ready-for-review', 2,
-                   TIMESTAMPTZ '2026-03-02 14:00:00+00' + make_interval(hours => p.n::int), now(), now()
+                   TIMESTAMPTZ '2026-03-02 23:30:00+00' + make_interval(hours => p.n::int), now(), now()
             FROM unnest(@patients) WITH ORDINALITY AS p(id, n);
             INSERT INTO chart_points (tenant_id, visit_id, point_id, clinic_id, patient_id, provider_id, visit_date, zone, x, y, product_id,
                                       product_name, product_kind, lot_number, units, volume_ml, version)

@@ -188,6 +188,54 @@ public sealed class GiftCardApiTests(MedSpaApiFactory factory) : IClassFixture<M
     }
 
     [Fact]
+    public async Task Right_codes_in_flight_never_block_desks_behind_one_address_and_only_wrong_codes_count()
+    {
+        var tenant = await TestTenant.CreateAsync(factory);
+        var owner = tenant.ClientFor(tenant.Owner);
+        var (_, code, _) = await owner.BuyAsync(tenant.ClinicId, 5000);
+        var throttle = factory.Services.GetRequiredService<MedSpa.Api.Features.GiftCards.GiftCardLookupThrottle>();
+        MedSpa.Api.Infrastructure.CurrentUser Desk() => new(Guid.NewGuid(), tenant.TenantId, "front-desk", new HashSet<Guid> { tenant.ClinicId }, null);
+        const string address = "203.0.113.20";
+
+        // Ten lookups of ten desks in flight at once fill the address's count (the default limit, 10)...
+        var desks = Enumerable.Range(0, 11).Select(_ => Desk()).ToArray();
+        var inFlight = new List<MedSpa.Api.Features.GiftCards.GiftCardLookupThrottle.Attempt>();
+        foreach (var desk in desks.Take(10))
+        {
+            var attempt = await throttle.BeginAsync(desk, address, CancellationToken.None);
+            Assert.Null(attempt.BlockedUntil);
+            inFlight.Add(attempt);
+        }
+
+        // ...so the eleventh waits for them instead of being blocked for the window; their codes were right.
+        var eleventh = throttle.BeginAsync(desks[10], address, CancellationToken.None);
+        await Task.WhenAll(inFlight.Select((a, i) => throttle.SucceededAsync(desks[i], a, CancellationToken.None)));
+        Assert.Null((await eleventh).BlockedUntil);
+
+        // Through HTTP: 20 lookups of a right code at once from four desks on one address, all found.
+        var clients = new List<HttpClient>();
+        for (var i = 0; i < 4; i++)
+        {
+            clients.Add(tenant.ClientFor(await tenant.CreateUserAsync("front-desk", tenant.ClinicId)));
+        }
+
+        var found = await Task.WhenAll(Enumerable.Range(0, 20).Select(i => clients[i % 4].LookupAsync(code)));
+        Assert.All(found, f => Assert.Equal(HttpStatusCode.OK, f.Status));
+
+        // Wrong codes still count: ten from those desks, and the address is blocked, right code or not.
+        for (var i = 0; i < 10; i++)
+        {
+            Assert.Equal(HttpStatusCode.NotFound, (await clients[i % 4].LookupAsync($"GC-AAAA-AAAA-AA{(char)('A' + i)}Q")).Status);
+        }
+
+        Assert.Equal(HttpStatusCode.TooManyRequests, (await clients[0].LookupAsync(code)).Status);
+        await using var conn = new NpgsqlConnection(factory.ConnectionString);
+        var events = await conn.QueryAsync<(string Scope, int Failures)>(
+            "SELECT scope, failures FROM gift_card_security_events WHERE tenant_id = @TenantId", new { tenant.TenantId });
+        Assert.Equal(("address", 10), Assert.Single(events));
+    }
+
+    [Fact]
     public async Task Concurrent_guessers_never_get_more_codes_checked_than_the_limit()
     {
         // Checked and counted in one step: 30 wrong codes at once from one caller, exactly 10 are looked at.
