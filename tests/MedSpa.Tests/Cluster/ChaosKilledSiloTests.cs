@@ -208,7 +208,7 @@ public sealed class ChaosKilledSiloTests(ChaosClusterFactory factory, ITestOutpu
             Assert.Equal(0, invoice.Total("balanceDue"));
         }
 
-        var ledger = await Eventually.WaitForAsync(
+        var ledger = await MedSpa.Tests.OrleansCluster.Eventually.WaitForAsync(
             () => conn.QuerySingleAsync<(long Invoices, long Entries, long CashDebits)>(
                 """
                 SELECT count(DISTINCT e.invoice_id), count(*),
@@ -226,7 +226,7 @@ public sealed class ChaosKilledSiloTests(ChaosClusterFactory factory, ITestOutpu
         // The board client: it recovers as a screen does on reconnect, by asking for what followed its last seq. The
         // board must still hold those events (no snapshot needed), and with them the client has every seq from its
         // join to the board's last, each once, and every room change exactly once, in the order it was acknowledged.
-        var last = await Eventually.WaitForAsync(
+        var last = await MedSpa.Tests.OrleansCluster.Eventually.WaitForAsync(
             async () => (await desk.SendAsync(HttpMethod.Get, $"/api/clinics/{tenant.ClinicId}/board", null)).GetProperty("seq").GetInt64(),
             seq => seq >= joined.Seq + Rooms * TogglesPerRoom, TimeSpan.FromSeconds(30), "the board to carry every room change");
         var live = screen.Applied;
@@ -241,7 +241,7 @@ public sealed class ChaosKilledSiloTests(ChaosClusterFactory factory, ITestOutpu
         foreach (var room in rooms)
         {
             var cards = events.Select(e => e.Data).OfType<RoomCard>().Where(c => c.RoomId == room).ToList();
-            var outs = cards.Where(c => c.Status == RoomStatus.OutOfService).Select(c => c.OutOfServiceReason).ToList();
+            var outs = cards.Where(c => c.Status == RoomStatus.OutOfService).Select(c => c.OutOfServiceReason ?? "").ToList();
             Assert.Equal(roomReasons[room], outs);
             Assert.NotEqual(RoomStatus.OutOfService, cards[^1].Status);
         }

@@ -110,7 +110,7 @@ public sealed class DeployManifestTests
     {
         var dir = PathOf("deploy", "k8s");
         var kustomized = Yaml("deploy", "k8s", "kustomization.yaml").Single().List("resources").Cast<string>().ToList();
-        var files = Directory.GetFiles(dir, "*.yaml").Select(Path.GetFileName).Where(f => f is not ("kustomization.yaml" or "secret.example.yaml"));
+        var files = Directory.GetFiles(dir, "*.yaml").Select(f => Path.GetFileName(f)).Where(f => f is not ("kustomization.yaml" or "secret.example.yaml"));
         Assert.Equal(files.Order(), kustomized.Order()); // every manifest is applied, the example Secret never is
 
         var docs = kustomized.SelectMany(f => Yaml("deploy", "k8s", f)).ToList();
@@ -137,7 +137,7 @@ public sealed class DeployManifestTests
             Assert.True(int.Parse(pod["terminationGracePeriodSeconds"].ToString()!, CultureInfo.InvariantCulture) > shutdown, name);
 
             // Probes: liveness and startup on the process only; readiness on what serving needs; each on a declared port.
-            var ports = container.List("ports").ToDictionary(p => p.Str("name"), p => p["containerPort"].ToString()!);
+            var ports = container.List("ports").ToDictionary(p => p.Str("name"), p => ((Dictionary<object, object>)p)["containerPort"].ToString()!);
             Assert.Equal("8080", ports["http"]);
             foreach (var probe in new[] { "startupProbe", "livenessProbe", "readinessProbe" })
             {
@@ -167,7 +167,7 @@ public sealed class DeployManifestTests
             Assert.Equal("medspa-secrets", volume.Map("secret").Str("secretName"));
             var mount = Assert.Single(container.List("volumeMounts"), m => m.Str("name") == volume.Str("name"));
             Assert.Equal(config.Str("MEDSPA_SECRETS_DIR"), mount.Str("mountPath"));
-            Assert.Equal("true", mount["readOnly"].ToString()!.ToLowerInvariant());
+            Assert.Equal("true", ((Dictionary<object, object>)mount)["readOnly"].ToString()!.ToLowerInvariant());
             Assert.Equal("medspa-config", Assert.Single(container.List("envFrom")).Map("configMapRef").Str("name"));
 
             if (role == "silo")
