@@ -91,8 +91,23 @@ public sealed class DeployEntrypointTests(ITestOutputHelper output) : IAsyncLife
                 await Task.Delay(100);
             }
 
+            // Kestrel starts listening after the silo has joined: the probe the orchestrator sends answers once it does.
             using var http = new HttpClient();
-            Assert.Equal(HttpStatusCode.OK, (await http.GetAsync($"http://127.0.0.1:{httpPort}/health/live")).StatusCode);
+            HttpStatusCode? live = null;
+            while (live != HttpStatusCode.OK)
+            {
+                Assert.False(process.HasExited, "the entrypoint's program exited:\n" + string.Join('\n', log));
+                Assert.True(deadline.Elapsed < TimeSpan.FromMinutes(3), "/health/live did not answer 200 within 3 minutes");
+                try
+                {
+                    using var response = await http.GetAsync($"http://127.0.0.1:{httpPort}/health/live");
+                    live = response.StatusCode;
+                }
+                catch (HttpRequestException)
+                {
+                    await Task.Delay(100); // not listening yet
+                }
+            }
 
             // The script exec'd the program (no shell left in between to swallow SIGTERM): the process is dotnet running
             // exactly the silo host's assembly, from the folder the image would hold it in.

@@ -25,28 +25,28 @@ public sealed class KubernetesHostingTests
     }
 
     [Fact]
-    public void In_kubernetes_mode_the_silo_is_named_after_its_pod_and_outside_a_pod_it_names_what_is_missing()
+    public void In_kubernetes_mode_the_silo_takes_its_pod_identity_and_outside_a_pod_refuses_naming_what_is_missing()
     {
         using var services = SiloServices(new() { ["Orleans:Hosting"] = "kubernetes" });
 
         Assert.NotEmpty(services.GetServices<IValidateOptions<KubernetesHostingOptions>>());
-        var pod = Environment.GetEnvironmentVariable(KubernetesHostingOptions.PodNameEnvironmentVariable) ?? Environment.MachineName;
-        Assert.Equal(pod, services.GetRequiredService<IOptions<SiloOptions>>().Value.SiloName);
-        // Ports still come from the settings table; the pod's IP is advertised and every interface listened on.
+        // Ports still come from the settings table.
         var endpoints = services.GetRequiredService<IOptions<EndpointOptions>>().Value;
         Assert.Equal(11111, endpoints.SiloPort);
         Assert.Equal(30000, endpoints.GatewayPort);
 
         var inPod = Environment.GetEnvironmentVariable(KubernetesHostingOptions.PodNamespaceEnvironmentVariable) is { Length: > 0 }
                     || File.Exists("/var/run/secrets/kubernetes.io/serviceaccount/namespace");
-        if (!inPod)
+        if (inPod)
         {
-            var refused = Assert.Throws<OptionsValidationException>(() => services.GetRequiredService<IOptions<KubernetesHostingOptions>>().Value);
-            Assert.Contains(KubernetesHostingOptions.PodNamespaceEnvironmentVariable, refused.Message, StringComparison.Ordinal);
+            var pod = Environment.GetEnvironmentVariable(KubernetesHostingOptions.PodNameEnvironmentVariable) ?? Environment.MachineName;
+            Assert.Equal(pod, services.GetRequiredService<IOptions<SiloOptions>>().Value.SiloName);
         }
         else
         {
-            Assert.NotNull(services.GetRequiredService<IOptions<KubernetesHostingOptions>>().Value);
+            // The silo's name is its pod's: outside a pod there is none, and the silo refuses to start, saying what to set.
+            var refused = Assert.Throws<OptionsValidationException>(() => services.GetRequiredService<IOptions<SiloOptions>>().Value);
+            Assert.Contains(KubernetesHostingOptions.PodNamespaceEnvironmentVariable, refused.Message, StringComparison.Ordinal);
         }
     }
 
