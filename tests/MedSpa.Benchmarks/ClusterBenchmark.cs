@@ -466,11 +466,13 @@ public static class ClusterBenchmark
                 SELECT count(*), count(*) FILTER (WHERE d IS DISTINCT FROM c) FROM e
                 """, new { TenantId });
             ok &= ledger.Unbalanced == 0;
-            return (ok, string.Create(CultureInfo.InvariantCulture,
-                $"Money check {(ok ? "PASSED" : "FAILED")}: {invoices.Count} paid invoices summing {invoices.Paid} cents; acknowledged checkout payments sum "
-                + $"{expectedTendered} cents (load phases recorded {recordedCheckouts} of them, the rest are probes); "
-                + $"journal: {ledger.Entries} entries, {ledger.Unbalanced} unbalanced. An invoice paid without its answer reaching the desk "
-                + "(a kill between the write and the answer) would show as paid > acknowledged."));
+            var report = string.Create(CultureInfo.InvariantCulture,
+                             $"Money check {(ok ? "PASSED" : "FAILED")}: {invoices.Count} paid invoices summing {invoices.Paid} cents; ")
+                         + string.Create(CultureInfo.InvariantCulture,
+                             $"acknowledged checkout payments sum {expectedTendered} cents (load phases recorded {recordedCheckouts} of them, the rest are probes); ")
+                         + string.Create(CultureInfo.InvariantCulture, $"journal: {ledger.Entries} entries, {ledger.Unbalanced} unbalanced. ")
+                         + "An invoice paid without its answer reaching the desk (a kill between the write and the answer) would show as paid > acknowledged.";
+            return (ok, report);
         }
 
         private async Task<Outcome> ProbeAsync(HttpClient http, HttpMethod method, string url, object? body, string? key) =>
