@@ -43,7 +43,16 @@ public sealed class MedSpaOrleansOptions
     /// <summary>Probes a silo may miss before it is suspected (Orleans' <c>NumMissedProbesLimit</c>, default 3).</summary>
     public int MissedProbesLimit { get; set; } = 3;
 
+    /// <summary>
+    /// <c>kubernetes</c>: the silo runs in a pod (deploy/k8s). Orleans' Kubernetes hosting names the silo after its pod
+    /// (<c>POD_NAME</c>), labels the pod with the cluster and service ids, and declares a silo dead as soon as its pod is
+    /// deleted instead of waiting for missed probes. Membership still lives in PostgreSQL. Empty (default): plain hosting.
+    /// </summary>
+    public string? Hosting { get; set; }
+
     public bool IsClient => string.Equals(Mode, "client", StringComparison.OrdinalIgnoreCase);
+
+    public bool IsKubernetes => string.Equals(Hosting, "kubernetes", StringComparison.OrdinalIgnoreCase);
 }
 
 public static class OrleansHostingExtensions
@@ -93,6 +102,15 @@ public static class OrleansHostingExtensions
             o.ProbeTimeout = options.ProbeTimeout;
             o.NumMissedProbesLimit = options.MissedProbesLimit;
         });
+        if (options.IsKubernetes)
+        {
+            silo.UseKubernetesHosting();
+        }
+        else if (!string.IsNullOrEmpty(options.Hosting))
+        {
+            throw new InvalidOperationException($"Orleans:Hosting must be 'kubernetes' or empty, not '{options.Hosting}'.");
+        }
+
         if (options.MinimumReminderPeriod is { } minimum)
         {
             silo.Configure<ReminderOptions>(o => o.MinimumReminderPeriod = minimum);

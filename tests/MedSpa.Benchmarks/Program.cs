@@ -48,6 +48,7 @@ public static class BoardPushBenchmark
         if (args.Length > 0 && args[0] == "chart") return await ChartBenchmark.RunAsync(args);
         if (args.Length > 0 && args[0] == "reminders") return await ReminderBenchmark.RunAsync(args);
         if (args.Length > 0 && args[0] == "photos") return await PhotoBenchmark.RunAsync(args);
+        if (args.Length > 0 && args[0] == "cluster") return await ClusterBenchmark.RunAsync(args);
 
         // WebApplicationFactory finds the api's content root through MvcTestingAppManifest.json in the working directory.
         Directory.SetCurrentDirectory(AppContext.BaseDirectory);

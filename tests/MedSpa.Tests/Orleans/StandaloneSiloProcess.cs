@@ -153,7 +153,7 @@ public sealed class StandaloneSiloProcess : IDisposable
     /// The silo host's build output for the configuration these tests were built with. The solution builds it
     /// before the tests (a build dependency in MedSpa.Orleans.sln); when run from the test project alone, build it.
     /// </summary>
-    private static string HostAssemblyPath()
+    public static string HostAssemblyPath()
     {
         var testOutput = new DirectoryInfo(AppContext.BaseDirectory);
         // .../tests/MedSpa.Tests/bin/<Configuration>/net10.0/linux-x64/
