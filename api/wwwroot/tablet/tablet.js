@@ -156,17 +156,25 @@
     const items = ((page && page.items) || []).filter((a) => a.status !== "cancelled" && a.status !== "no-show")
       .sort((a, b) => new Date(a.start) - new Date(b.start));
     $("no-visits").hidden = items.length > 0;
+    const names = await Promise.all(items.map((a) => patientName(a.patientId)));
+    items.forEach((a, i) => { a.patientName = names[i]; });
+    await Q.set("visit-titles", Object.fromEntries(items.map((a) => [a.id, `${clinicTime(a.start)} · ${a.patientName}`])));
     $("visit-list").replaceChildren(...items.map((a) => {
       const li = document.createElement("li");
       const b = document.createElement("button");
       b.type = "button"; b.className = "visit"; b.dataset.visitId = a.id;
       b.innerHTML = `<span class="time"></span><span class="what"></span>`;
       b.querySelector(".time").textContent = clinicTime(a.start);
-      b.querySelector(".what").textContent = `${a.durationMinutes} min · ${a.status}`;
+      b.querySelector(".what").textContent = `${a.patientName} · ${a.durationMinutes} min · ${a.status}`;
       b.addEventListener("click", () => { location.hash = "visit=" + a.id; openVisit(a.id); });
       li.append(b);
       return li;
     }));
+  }
+
+  async function patientName(patientId) {
+    const p = await cached("patient:" + patientId, () => call("GET", `/api/patients/${patientId}`)).catch(() => null);
+    return p ? [p.firstName, p.lastName].filter(Boolean).join(" ") : "Patient";
   }
 
   // ---- the chart -----------------------------------------------------------------------------------------------------
@@ -174,7 +182,7 @@
     s.visitId = visitId;
     s.selected = null; s.draft = null; closeEditor();
     show("chart");
-    $("visit-title").textContent = "Visit";
+    $("visit-title").textContent = ((await Q.get("visit-titles")) || {})[visitId] || "Visit";
     const known = await Q.get("chart:" + visitId);
     if (known) adopt(known, false);
     s.pendingOps = await Q.pending(visitId);
@@ -207,6 +215,7 @@
     const chart = s.chart || { points: [], notes: {}, status: "in-progress" };
     const points = new Map(chart.points.map((p) => [p.id, { ...p, pending: false }]));
     const notes = { ...(chart.notes || {}) };
+    let signing = false;
     for (const op of s.pendingOps) {
       const p = points.get(op.pointId);
       switch (op.kind) {
@@ -218,15 +227,17 @@
         case "update-point":
           if (p) {
             for (const k of ["zone", "productId", "lotNumber", "units", "volumeMl", "notes"]) if (op[k] !== undefined) p[k] = op[k];
+            for (const k of op.clear || []) p[k] = null;
             p.pending = true;
           }
           break;
         case "remove-point": points.delete(op.pointId); break;
         case "set-note-field": notes[op.field] = op.value; break;
+        case "sign": signing = true; break;
         default: break;
       }
     }
-    return { status: chart.status, points: [...points.values()], notes };
+    return { status: chart.status, points: [...points.values()], notes, signing };
   }
 
   function productName(productId) { const l = s.lots.find((x) => x.productId === productId); return l ? l.productName : ""; }
@@ -261,7 +272,10 @@
     $("zone-labels").replaceChildren(...labels);
     $("photo-count").textContent = String((s.photos || []).length);
     const signed = v.status === "signed" || v.status === "pending-review";
-    $("sign").disabled = signed;
+    const frozen = signed || v.signing;
+    $("sign").disabled = frozen;
+    $("chart").dataset.frozen = String(frozen);
+    for (const ta of document.querySelectorAll(".notes textarea")) ta.readOnly = frozen;
     if (signed) $("sign-status").textContent = v.status === "signed" ? "Signed." : "Signed; awaiting co-signature.";
   }
 
@@ -286,7 +300,7 @@
   }
 
   $("face").addEventListener("pointerup", async (e) => {
-    if (!s.visitId) return;
+    if (!s.visitId || $("chart").dataset.frozen === "true") return;
     const target = e.target.closest && e.target.closest(".point");
     const { x, y } = pointFromEvent(e);
     if (s.moving && s.selected) {
@@ -343,8 +357,10 @@
     if (s.draft) {
       await record({ kind: "add-point", pointId: uuid(), zone: $("zone").value, x: s.draft.x, y: s.draft.y, ...d, notes: notes || null });
     } else if (s.selected) {
-      // The dose travels whole; an empty notes field is sent as "" so the server clears it.
-      await record({ kind: "update-point", pointId: s.selected, zone: $("zone").value, ...d, notes });
+      // The dose travels whole; emptied notes are cleared (a null in an update would leave them as they are).
+      await record(notes
+        ? { kind: "update-point", pointId: s.selected, zone: $("zone").value, ...d, notes }
+        : { kind: "update-point", pointId: s.selected, zone: $("zone").value, ...d, clear: ["notes"] });
     }
     closeEditor();
   });
@@ -390,7 +406,9 @@
         const ops = await Q.pending(visitId);
         if (ops.length === 0) break;
         await status(true);
-        const batch = ops.slice(0, BATCH);
+        // A signature closes its batch: the server signs what came before it.
+        const signAt = ops.findIndex((o) => o.kind === "sign");
+        const batch = ops.slice(0, signAt >= 0 ? Math.min(signAt + 1, BATCH) : BATCH);
         const body = { deviceId, seenVersion: s.syncVersion, operations: batch.map(wire) };
         let reply;
         try {
@@ -408,6 +426,8 @@
           await Q.remove(batch.map((o) => o.operationId));
         } else {
           const refused = reply.answer.results.filter((r) => r.outcome === "refused");
+          const signature = reply.answer.results.find((r) => batch.some((o) => o.operationId === r.operationId && o.kind === "sign"));
+          if (signature) $("sign-status").textContent = signature.outcome === "refused" ? "Not signed: " + signature.message : "Signed.";
           if (refused.length) say(`${refused.length} change(s) refused: ${refused.map((r) => r.message).join("; ")}`);
           if (visitId === s.visitId) adopt(reply.answer);
           await Q.remove(reply.answer.results.map((r) => r.operationId));
@@ -478,7 +498,7 @@
       .build();
     // Another device (or the desk) changed this visit's chart: read it again.
     connection.on("boardEvent", (e) => {
-      if (e && typeof e.name === "string" && e.name.startsWith("treatment.") && e.data && e.data.visitId === s.visitId && online()) {
+      if (e && typeof e.event === "string" && e.event.startsWith("treatment.") && e.data && e.data.visitId === s.visitId && online()) {
         pull().catch(() => {});
       }
     });
@@ -535,20 +555,14 @@
     }
   });
 
+  // Signing is queued like every other change (offline too): the server signs the chart with everything queued before
+  // it, once (the operation id is the signature's idempotency key). Nothing is charted after it on this tablet.
   $("sign").addEventListener("click", async () => {
     const name = $("sign-name").value.trim();
     if (!name) { $("sign-status").textContent = "Type your full name to sign."; return; }
-    if (!online()) { $("sign-status").textContent = "Signing needs the connection; your chart is kept and will sync."; return; }
-    await flush();
-    if ((await Q.pending(s.visitId)).length) { $("sign-status").textContent = "Changes are still syncing; sign again in a moment."; return; }
-    try {
-      const chart = await call("POST", `/api/visits/${s.visitId}/chart/sign`, { operationId: uuid(), method: "typed", typedName: name });
-      s.chart = chart;
-      render();
-      await pull().catch(() => {});
-    } catch (err) {
-      $("sign-status").textContent = "Not signed: " + err.message;
-    }
+    if (view().signing) return;
+    await record({ kind: "sign", method: "typed", typedName: name });
+    $("sign-status").textContent = online() ? "Signing…" : "Signed on this tablet; it reaches the chart when the tablet is online.";
   });
 
   // ---- start ---------------------------------------------------------------------------------------------------------
