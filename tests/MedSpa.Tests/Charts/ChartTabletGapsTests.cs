@@ -46,7 +46,7 @@ public sealed class ChartTabletGapsTests(PhotoApiFactory factory) : IClassFixtur
         var batch = Batch("tab-s", Add(world, "a1", 1, point),
             new { operationId = "s1", sequence = 2, clock = 2, kind = "sign", method = "typed", typedName = "Ana Rivera" });
         var signed = await provider.SendAsync(HttpMethod.Post, Ops(visit), batch);
-        Assert.Equal([("a1", "applied", false), ("s1", "applied", false)], ChartSyncScenario.Results(signed));
+        Assert.Equal(new[] { ("a1", "applied", false), ("s1", "applied", false) }, ChartSyncScenario.Results(signed));
         var chart = signed.GetProperty("chart");
         Assert.Equal("signed", chart.GetProperty("status").GetString());
         Assert.Equal(point, Assert.Single(chart.GetProperty("points").EnumerateArray()).GetProperty("id").GetGuid());
@@ -57,7 +57,7 @@ public sealed class ChartTabletGapsTests(PhotoApiFactory factory) : IClassFixtur
 
         // The tablet lost the answer and sends the batch again: the same outcomes, replayed; one signature, stock taken once.
         var again = await provider.SendAsync(HttpMethod.Post, Ops(visit), batch);
-        Assert.Equal([("a1", "applied", true), ("s1", "applied", true)], ChartSyncScenario.Results(again));
+        Assert.Equal(new[] { ("a1", "applied", true), ("s1", "applied", true) }, ChartSyncScenario.Results(again));
         var read = await provider.SendAsync(HttpMethod.Get, ChartWorld.Chart(visit), null);
         Assert.Single(read.GetProperty("signatures").EnumerateArray());
         Assert.Equal(chart.GetProperty("version").GetInt64(), read.GetProperty("version").GetInt64());
@@ -84,7 +84,7 @@ public sealed class ChartTabletGapsTests(PhotoApiFactory factory) : IClassFixtur
 
         var answer = await provider.SendAsync(HttpMethod.Post, Ops(visit),
             Batch("tab-c", new { operationId = "c2", sequence = 2, clock = 2, kind = "update-point", pointId = point, clear = new[] { "notes", "depth" } }));
-        Assert.Equal([("c2", "applied", false)], ChartSyncScenario.Results(answer));
+        Assert.Equal(new[] { ("c2", "applied", false) }, ChartSyncScenario.Results(answer));
         var p = (await provider.SendAsync(HttpMethod.Get, ChartWorld.Chart(visit), null)).Point(point);
         Assert.Equal(System.Text.Json.JsonValueKind.Null, p.GetProperty("notes").ValueKind);
         Assert.Equal(System.Text.Json.JsonValueKind.Null, p.GetProperty("depth").ValueKind);
