@@ -132,9 +132,9 @@ public static class ChartSyncApi
 
             if (r.Kind == SignKind)
             {
-                if (SignShape(r, i, list.Count, request.DeviceId) is { } invalid)
+                if (SignShape(r, i, list.Count, request.DeviceId) is { } badSign)
                 {
-                    return (null, invalid);
+                    return (null, badSign);
                 }
 
                 sign = r;

@@ -4,6 +4,7 @@ using System.Net;
 using System.Text.Json;
 using Dapper;
 using MedSpa.Tests.Board.Live;
+using MedSpa.Tests.Checkout;
 using MedSpa.Tests.Charts;
 using MedSpa.Tests.TestHost;
 using Microsoft.Playwright;
@@ -56,7 +57,7 @@ public sealed class TabletPageTests(LiveServerFactory factory) : IClassFixture<L
         return (world, provider, visit);
     }
 
-    private async Task<IPage> SignInAsync(IBrowserContext context, TestUser provider, Guid visit)
+    private static async Task<IPage> SignInAsync(IBrowserContext context, TestUser provider, Guid visit)
     {
         var page = await context.NewPageAsync();
         await page.GotoAsync("/tablet");
