@@ -533,7 +533,7 @@
   window.addEventListener("offline", () => { if (connection) connection.stop().catch(() => {}); status(); });
   window.addEventListener("online", () => { start(); flush(); status(); });
   // Nothing from the server for a while (a quiet tablet next to a busy one): read the chart again now and then.
-  setInterval(() => { if (s.visitId && online() && !s.flushing) pull().catch(() => {}); }, 5000);
+  setInterval(() => { if (s.visitId && online() && !s.flushing) pull().catch(() => {}); }, 3000);
 
   // ---- photos and signing --------------------------------------------------------------------------------------------
   $("photo").addEventListener("change", async () => {
