@@ -447,9 +447,10 @@
     s.retryTimer = setTimeout(flush, 2000);
   }
 
-  // Over the hub when connected (one round trip on the open socket), else the batch endpoint: the same answer.
+  // Over the hub once it has joined the board (one round trip on the open socket; the pending count was reported on it
+  // first, so the provider card shows "syncing"), else the batch endpoint: the same answer.
   async function send(visitId, body) {
-    if (connection && connection.state === signalR.HubConnectionState.Connected) {
+    if (connection && connection.state === signalR.HubConnectionState.Connected && connection.joined) {
       try {
         const a = await connection.invoke("ApplyChartOperations", visitId, body);
         return a.status === 200 ? { answer: a.answer } : { refusal: true, status: a.status, code: a.code, message: a.message };
