@@ -23,6 +23,7 @@ using MedSpa.Api.Features.Providers;
 using MedSpa.Api.Features.Receipts;
 using MedSpa.Api.Features.Reports;
 using MedSpa.Api.Features.Rooms;
+using MedSpa.Api.Features.Tablet;
 using MedSpa.Api.Features.Tenants;
 using MedSpa.Api.Features.Users;
 using MedSpa.Api.Features.Visits;
@@ -107,6 +108,7 @@ public static class FeatureRegistration
         api.MapPhotosApi();
         api.MapAuditApi();
         api.MapChartSyncApi(); // offline chart operations (issue 17 §1)
+        app.MapTabletPage(); // the provider tablet page and its service worker (issue 17 §2)
         return app;
     }
 }

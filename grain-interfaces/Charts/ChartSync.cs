@@ -15,7 +15,8 @@ public interface IChartSyncGrain : IGrainWithStringKey
     Task<ChartSyncAnswer> GetSyncAsync();
 }
 
-/// <summary>What an offline tablet's operation does (issue 17 §1). Signing is not an operation here: it has its own door.</summary>
+/// <summary>What an offline tablet's operation does to the chart (issue 17 §1). A queued <c>sign</c> is not merged: the API
+/// passes it to signing (ITreatmentChartGrain.SignAsync) after the rest of its batch.</summary>
 [GenerateSerializer, Alias("medspa.charts.sync-kind.v1")]
 public enum ChartSyncKind
 {
@@ -33,7 +34,8 @@ public enum ChartSyncKind
 /// device's Lamport counter when it made the operation (greater than every clock it had seen, its own or the server's);
 /// <see cref="SeenVersion"/> is the chart's <c>syncVersion</c> in the last answer the device had read, which tells the
 /// server which other devices' edits this one could not have seen (a conflict is reported only then).
-/// For an update, a null field is left as it is; the dose (product, lot, units or ml) travels whole.
+/// For an update, a null field is left as it is (<see cref="Clear"/> names the optional fields it empties); the dose
+/// (product, lot, units or ml) travels whole.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("medspa.charts.sync-operation.v1")]
 public sealed record ChartSyncOperation(
@@ -57,10 +59,25 @@ public sealed record ChartSyncOperation(
     [property: Id(17)] string? Field = null,
     [property: Id(18)] string? Value = null,
     [property: Id(19)] Guid? PhotoId = null,
-    [property: Id(20)] long SeenVersion = 0)
+    [property: Id(20)] long SeenVersion = 0,
+    [property: Id(21)] ImmutableArray<string> Clear = default)
 {
     /// <summary>Whether the operation names a dose (a full one is required then).</summary>
     public bool HasDose => ProductId is not null || LotNumber is not null || Units is not null || VolumeMl is not null;
+
+    /// <summary>Whether an update empties the optional point field <paramref name="field"/> (see <see cref="ChartPointFields.Clearable"/>).</summary>
+    public bool Clears(string field) => !Clear.IsDefaultOrEmpty && Clear.Contains(field);
+}
+
+/// <summary>The optional fields of a point that an update may empty by naming them in <see cref="ChartSyncOperation.Clear"/>
+/// (a null in an update means "left as it is", so emptying needs its own word).</summary>
+public static class ChartPointFields
+{
+    public const string Depth = "depth";
+    public const string Technique = "technique";
+    public const string NeedleGauge = "needleGauge";
+    public const string Notes = "notes";
+    public static readonly ImmutableArray<string> Clearable = [Depth, Technique, NeedleGauge, Notes];
 }
 
 /// <summary>What became of one operation: it changed the chart, it lost to a later edit (nothing changed), or it was refused.</summary>

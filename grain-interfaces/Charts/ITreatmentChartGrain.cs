@@ -168,7 +168,11 @@ public sealed record TreatmentChart(
     /// <summary>SHA-256 (hex) of the canonical JSON of the record as the provider signed it; null until signed.</summary>
     [Id(32)] public string? RecordHash { get; init; }
 
+    /// <summary>Photos attached to the chart (the tablet's attach-photo operations, issue 17 §1), in the order attached.</summary>
+    [Id(33)] public ImmutableList<ChartPhotoAttachment>? PhotoList { get; init; }
+
     public ImmutableList<ChartSignature> Signatures => SignatureList ?? [];
+    public ImmutableList<ChartPhotoAttachment> Photos => PhotoList ?? [];
     public ImmutableList<ChartAddendum> Addenda => AddendumList ?? [];
     public bool IsSigned => Status is ChartVocabulary.PendingReview or ChartVocabulary.SignedStatus;
 

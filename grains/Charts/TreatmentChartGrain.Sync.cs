@@ -203,6 +203,14 @@ public sealed partial class TreatmentChartGrain : IChartSyncGrain
 
         var changed = chart.Version != current.Version;
         var next = changed ? chart with { Points = points, Activity = activity ?? chart.Activity } : chart;
+        // Attached photos are part of the chart as everyone reads it (not only the tablet's sync answer).
+        var photos = PhotosOf(replica);
+        var photosChanged = !photos.SequenceEqual(current.Photos);
+        if (photosChanged)
+        {
+            next = next with { PhotoList = [.. photos], UpdatedAt = actor.At };
+        }
+
         var events = changed ? BatchEvents(visit, next, originals, notesChanged, actor.At) : [];
         var conflictEvents = conflicts.Select(c => new BoardChange(ChartSyncEvents.Conflict, new ChartSyncConflict(next.VisitId, visit.RoomId,
             visit.ProviderId, c.Conflict.PointId, c.Conflict.Field, c.Conflict.Kept, c.Conflict.KeptDevice, c.Conflict.Discarded,
@@ -210,7 +218,7 @@ public sealed partial class TreatmentChartGrain : IChartSyncGrain
         var unprojected = state.UnprojectedPoints ?? (state.Chart is null || state.ProjectedVersion >= state.Chart.Version ? [] : null);
         store.State = state with
         {
-            Chart = changed || state.Chart is not null ? next : null,
+            Chart = changed || photosChanged || state.Chart is not null ? next : null,
             Sync = replica,
             UndeliveredBoard = state.UndeliveredBoard.AddRange(events).AddRange(conflictEvents),
             PendingInventory = state.PendingInventory.AddRange(moves),
@@ -248,8 +256,14 @@ public sealed partial class TreatmentChartGrain : IChartSyncGrain
         new(op.OperationId, ChartSyncOutcomes.Refused, false, refusal, op.PointId, op.Kind);
 
     private static ChartSyncAnswer Answer(TreatmentChart? chart, ChartReplica replica, ImmutableArray<ChartSyncResult> results, Refusal? refusal = null) =>
-        new(chart, results, replica.Clock, replica.Arrivals, refusal,
-            [.. replica.Photos.OrderBy(p => p.Value).Select(p => new ChartPhotoAttachment(p.Key, p.Value.Device, p.Value.OperationId))]);
+        new(WithPhotos(chart, replica), results, replica.Clock, replica.Arrivals, refusal, PhotosOf(replica));
+
+    private static ImmutableArray<ChartPhotoAttachment> PhotosOf(ChartReplica? replica) =>
+        replica is null ? [] : [.. replica.Photos.OrderBy(p => p.Value).Select(p => new ChartPhotoAttachment(p.Key, p.Value.Device, p.Value.OperationId))];
+
+    /// <summary>A chart written before attached photos were part of it lists them from the merge state.</summary>
+    private static TreatmentChart? WithPhotos(TreatmentChart? chart, ChartReplica? replica) =>
+        chart is { PhotoList: null } && replica is { Photos.Count: > 0 } ? chart with { PhotoList = [.. PhotosOf(replica)] } : chart;
 
     /// <summary>The chart's point for a merged one: the server's bookkeeping (version, who and when) around the merged values.</summary>
     private static ChartPoint Materialize(MergedPoint m, ChartPoint? before, long lastVersion, ChartActor actor) => new(

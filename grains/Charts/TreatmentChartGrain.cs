@@ -83,7 +83,7 @@ public sealed partial class TreatmentChartGrain(
         }
     }
 
-    public Task<TreatmentChart?> GetAsync() => Task.FromResult(store.State.Chart);
+    public Task<TreatmentChart?> GetAsync() => Task.FromResult(WithPhotos(store.State.Chart, store.State.Sync));
 
     public async Task<ChartAnswer> ApplyAsync(ChartVisit visit, ChartOperation operation, ChartActor actor)
     {

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using Dapper;
 using MedSpa.Api.Features.Audit;
 using MedSpa.Api.Features.Photos;
 using MedSpa.Api.Features.Visits;
@@ -9,10 +10,12 @@ using MedSpa.GrainInterfaces.Charts;
 using MedSpa.Grains.Domain.Charts;
 using MedSpa.Silo.Audit;
 using MedSpa.Silo.Charts;
+using MedSpa.Silo.Data;
 using MedSpa.Silo.Blobs;
 using MedSpa.Silo.Photos;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
+using Npgsql;
 using Polly;
 using SkiaSharp;
 
@@ -69,48 +72,73 @@ public static class ChartSigningApi
     /// <summary>What the signing endpoints need, bound once.</summary>
     public sealed record Deps(
         IGrainFactory Grains, TimeProvider Time, ResiliencePipeline Retry,
-        PostgresChartSignatureStore Signing, PhotoStore Photos, AuditTrail Audit)
+        PostgresChartSignatureStore Signing, PhotoStore Photos, AuditTrail Audit, NpgsqlDataSource Db)
     {
         public static ValueTask<Deps?> BindAsync(HttpContext http)
         {
             var s = http.RequestServices;
             return ValueTask.FromResult<Deps?>(new Deps(s.GetRequiredService<IGrainFactory>(), s.GetRequiredService<TimeProvider>(),
                 s.GetRequiredKeyedService<ResiliencePipeline>(GrainCallRetry.Key), s.GetRequiredService<PostgresChartSignatureStore>(),
-                s.GetRequiredService<PhotoStore>(), s.GetRequiredService<AuditTrail>()));
+                s.GetRequiredService<PhotoStore>(), s.GetRequiredService<AuditTrail>(), s.GetRequiredService<NpgsqlDataSource>()));
         }
     }
 
     private static async Task<Results<Ok<ChartResponse>, ProblemHttpResult>> SignAsync(
         Guid visitId, ChartSignRequest? r, string? purpose, HttpContext http, CurrentUser user, Deps d, CancellationToken ct)
     {
+        var (answer, refusal) = await SignCoreAsync(visitId, r, purpose, http, user, d, ct);
+        return refusal is not null ? refusal.ToProblem() : TypedResults.Ok(ChartResponse.From(answer!.Chart!, answer.Replayed));
+    }
+
+    /// <summary>
+    /// Signs as the endpoints do (also for a tablet's queued <c>sign</c> operation, <see cref="ChartSyncApi"/>): the
+    /// grain's answer, or the refusal (nothing changed).
+    /// </summary>
+    public static async Task<(ChartAnswer? Answer, Refusal? Refusal)> SignCoreAsync(
+        Guid visitId, ChartSignRequest? r, string? purpose, HttpContext http, CurrentUser user, Deps d, CancellationToken ct)
+    {
         if (r is null)
         {
-            return Refusal.Invalid("body", "A JSON body is required.").ToProblem();
+            return (null, Refusal.Invalid("body", "A JSON body is required."));
         }
 
         var consent = purpose is ChartSignaturePurposes.TreatmentConsent or ChartSignaturePurposes.PhotoConsent;
         if (!consent && purpose is not (ChartSignaturePurposes.Provider or ChartSignaturePurposes.Cosign or ChartSignaturePurposes.Addendum))
         {
-            return Refusal.Invalid("purpose", $"purpose is one of {string.Join(", ", ChartSignaturePurposes.Consents)}.").ToProblem();
+            return (null, Refusal.Invalid("purpose", $"purpose is one of {string.Join(", ", ChartSignaturePurposes.Consents)}."));
         }
 
         // Patients sign consent on the tablet the staff hands them (any staff may capture it); only clinicians sign,
         // co-sign or amend a chart.
         if (!consent && !ChartsApi.MayChart(user))
         {
-            return new Refusal(ErrorCodes.Forbidden, "Only providers, admins and owners sign charts.").ToProblem();
+            return (null, new Refusal(ErrorCodes.Forbidden, "Only providers, admins and owners sign charts."));
         }
 
         var visit = await VisitsApi.ReadAsync(d.Grains, d.Retry, user, visitId, ct);
         if (visit is null)
         {
-            return ApiProblems.NotFound("Visit");
+            return (null, new Refusal(ErrorCodes.NotFound, "Visit was not found."));
+        }
+
+        // A patient's consent is signed by that patient: the name signed must be theirs as on file.
+        if (consent && !string.IsNullOrWhiteSpace(r.SignerName))
+        {
+            await using var conn = await d.Db.OpenTenantConnectionAsync(user.TenantId, ct);
+            var patient = await conn.QuerySingleOrDefaultAsync<(string First, string Last, string? Preferred)>(new CommandDefinition(
+                "SELECT first_name, last_name, preferred_name FROM patients WHERE tenant_id = @TenantId AND id = @PatientId",
+                new { user.TenantId, visit.PatientId }, cancellationToken: ct));
+            if (patient.First is null || !ChartSigningRules.SignerIsPatient(r.SignerName, patient.First, patient.Last, patient.Preferred))
+            {
+                return (null, Refusal.Invalid("signerName",
+                    "signerName is the patient's name as on file (first or preferred name, and last name): the patient signs their own consent."));
+            }
         }
 
         var (image, bad) = DecodeImage(r);
         if (bad is not null)
         {
-            return bad.ToProblem();
+            return (null, bad);
         }
 
         var settings = purpose is ChartSignaturePurposes.Provider or ChartSignaturePurposes.Cosign
@@ -118,8 +146,8 @@ public static class ChartSigningApi
             : null;
         if (purpose == ChartSignaturePurposes.Cosign && settings!.SupervisorUserIds.Length > 0 && !settings.SupervisorUserIds.Contains(user.UserId))
         {
-            return new Refusal(ChartSigningRefusals.CosignerNotAllowed,
-                "Only the clinic's supervising physicians co-sign its charts.").ToProblem();
+            return (null, new Refusal(ChartSigningRefusals.CosignerNotAllowed,
+                "Only the clinic's supervising physicians co-sign its charts."));
         }
 
         // The photos of the visit are part of what the provider signs (by their content hash).
@@ -135,7 +163,7 @@ public static class ChartSigningApi
             .SignAsync(ChartsApi.Visit(visit), signing, new ChartActor(user.UserId, user.Role, d.Time.GetUtcNow()));
         if (answer.Refusal is { } refusal)
         {
-            return refusal.ToProblem();
+            return (null, refusal);
         }
 
         var chart = answer.Chart!;
@@ -154,7 +182,7 @@ public static class ChartSigningApi
             }
         }
 
-        return TypedResults.Ok(ChartResponse.From(chart, answer.Replayed));
+        return (answer, null);
     }
 
     /// <summary>

@@ -21,11 +21,15 @@ namespace MedSpa.Api.Features.Charts;
 /// </summary>
 public sealed record ChartSyncBatchRequest(string? DeviceId, long? SeenVersion, IReadOnlyList<ChartSyncOperationRequest>? Operations);
 
-/// <summary>One operation: <c>kind</c> is add-point, move-point, update-point, remove-point, set-note-field or attach-photo.</summary>
+/// <summary>One operation: <c>kind</c> is add-point, move-point, update-point, remove-point, set-note-field or attach-photo.
+/// <c>clear</c> (update-point): the optional fields it empties (depth, technique, needleGauge, notes). <c>sign</c> (the provider
+/// signs, <c>method</c> typed with <c>typedName</c> or drawn with <c>image</c>) goes through signing as <c>POST .../chart/sign</c>
+/// does, with the operation id as its idempotency key; it is the last operation of its batch.</summary>
 public sealed record ChartSyncOperationRequest(
     string? OperationId, long? Sequence, long? Clock, string? Kind, Guid? PointId, string? Zone, decimal? X, decimal? Y, Guid? ProductId,
     string? LotNumber, decimal? Units, decimal? VolumeMl, string? Depth, string? Technique, string? NeedleGauge, string? Notes,
-    string? Field, string? Value, Guid? PhotoId, long? SeenVersion);
+    string? Field, string? Value, Guid? PhotoId, long? SeenVersion, IReadOnlyList<string>? Clear = null, string? Method = null,
+    string? TypedName = null, string? Image = null);
 
 /// <summary>What became of one operation: <c>applied</c>, <c>superseded</c> (a later edit won; nothing changed) or
 /// <c>refused</c> (with the refusal's code, message and field). <see cref="Replayed"/>: received before.</summary>
@@ -117,6 +121,7 @@ public static class ChartSyncApi
         }
 
         var operations = ImmutableArray.CreateBuilder<ChartSyncOperation>(list.Count);
+        ChartSyncOperationRequest? sign = null;
         for (var i = 0; i < list.Count; i++)
         {
             var r = list[i];
@@ -125,14 +130,26 @@ public static class ChartSyncApi
                 return (null, Refusal.Invalid($"operations[{i}]", "An operation is required."));
             }
 
+            if (r.Kind == SignKind)
+            {
+                if (SignShape(r, i, list.Count, request.DeviceId) is { } badSign)
+                {
+                    return (null, badSign);
+                }
+
+                sign = r;
+                continue;
+            }
+
             if (r.Kind is null || !Kinds.TryGetValue(r.Kind, out var kind))
             {
-                return (null, Refusal.Invalid($"operations[{i}].kind", $"kind is one of {string.Join(", ", Kinds.Keys.Order(StringComparer.Ordinal))}."));
+                return (null, Refusal.Invalid($"operations[{i}].kind",
+                    $"kind is one of {string.Join(", ", Kinds.Keys.Append(SignKind).Order(StringComparer.Ordinal))}."));
             }
 
             var op = new ChartSyncOperation(r.OperationId ?? "", request.DeviceId?.Trim() ?? "", r.Sequence ?? 0, r.Clock ?? 0, kind, r.PointId,
                 r.Zone, r.X, r.Y, r.ProductId, r.LotNumber, r.Units, r.VolumeMl, r.Depth, r.Technique, r.NeedleGauge, r.Notes, r.Field, r.Value,
-                r.PhotoId, r.SeenVersion ?? request.SeenVersion ?? 0);
+                r.PhotoId, r.SeenVersion ?? request.SeenVersion ?? 0, r.Clear is null ? default : [.. r.Clear]);
             if (ChartSyncRules.ValidateShape(op, i) is { } invalid)
             {
                 return (null, invalid.Field?.EndsWith(".deviceId", StringComparison.Ordinal) == true ? invalid with { Field = "deviceId" } : invalid);
@@ -160,16 +177,66 @@ public static class ChartSyncApi
         }
 
         var chartVisit = ChartsApi.Visit(visit);
-        // Not retried: a timed-out call may have been applied; the tablet's resend is what makes a retry safe.
-        var answer = await d.Grains.GetGrain<IChartSyncGrain>(TenantKeys.For(d.User.TenantId, visitId))
-            .ApplySyncAsync(chartVisit, operations.ToImmutable(), new ChartActor(d.User.UserId, d.User.Role, d.Time.GetUtcNow()));
-        if (answer.Refusal is { } refused)
+        var grain = d.Grains.GetGrain<IChartSyncGrain>(TenantKeys.For(d.User.TenantId, visitId));
+        ChartSyncAnswer? answer = null;
+        if (operations.Count > 0)
         {
-            return (null, refused);
+            // Not retried: a timed-out call may have been applied; the tablet's resend is what makes a retry safe.
+            answer = await grain.ApplySyncAsync(chartVisit, operations.ToImmutable(), new ChartActor(d.User.UserId, d.User.Role, d.Time.GetUtcNow()));
+            if (answer.Refusal is { } refused)
+            {
+                return (null, refused);
+            }
+
+            await AuditAsync(d, visit.PatientId, visitId, operations.ToImmutable(), answer);
         }
 
-        await AuditAsync(d, visit.PatientId, visitId, operations.ToImmutable(), answer);
-        return (Response(answer, chartVisit), null);
+        if (sign is null)
+        {
+            return (Response(answer!, chartVisit), null);
+        }
+
+        // After the batch's other operations: what the provider signs is the chart with everything queued before it.
+        var result = await SignAsync(d, visitId, sign, ct);
+        var after = await grain.GetSyncAsync();
+        var response = Response(after, chartVisit);
+        return (response with { Results = [.. answer is null ? [] : Response(answer, chartVisit).Results, result] }, null);
+    }
+
+    public const string SignKind = "sign";
+
+    /// <summary>A queued signature: a provider signature (typed name or drawn PNG), the last operation of its batch.</summary>
+    private static Refusal? SignShape(ChartSyncOperationRequest r, int index, int count, string? deviceId)
+    {
+        string F(string field) => $"operations[{index}].{field}";
+        if (string.IsNullOrWhiteSpace(deviceId))
+            return Refusal.Invalid("deviceId", "deviceId is required (at most 100 characters, no control characters, not starting with '~').");
+        if (string.IsNullOrWhiteSpace(r.OperationId) || r.OperationId.Length > 100)
+            return Refusal.Invalid(F("operationId"), "operationId is required (at most 100 characters).");
+        if (r.Sequence is not >= 1)
+            return Refusal.Invalid(F("sequence"), "sequence numbers the device's operations from 1.");
+        if (index != count - 1)
+            return Refusal.Invalid(F("kind"), "sign is the last operation of its batch: a signed chart no longer changes.");
+        if (r.Method is null || !ChartSignatureMethods.All.Contains(r.Method))
+            return Refusal.Invalid(F("method"), $"A sign operation needs its method: {string.Join(" or ", ChartSignatureMethods.All)}.");
+        if (r.Method == ChartSignatureMethods.Typed && string.IsNullOrWhiteSpace(r.TypedName))
+            return Refusal.Invalid(F("typedName"), "A typed signature needs typedName, the signer's name as typed.");
+        if (r.Method == ChartSignatureMethods.Drawn && string.IsNullOrWhiteSpace(r.Image))
+            return Refusal.Invalid(F("image"), "A drawn signature needs image, the PNG of the signature (base64).");
+        return null;
+    }
+
+    /// <summary>The provider's signature through the signing door (same checks, audit and idempotency by operation id).</summary>
+    private static async Task<ChartSyncResultResponse> SignAsync(Deps d, Guid visitId, ChartSyncOperationRequest op, CancellationToken ct)
+    {
+        var http = d.Http ?? throw new InvalidOperationException("Signing needs the caller's request (IP and user agent are recorded).");
+        var signing = (await ChartSigningApi.Deps.BindAsync(http))!;
+        var (answer, refusal) = await ChartSigningApi.SignCoreAsync(visitId,
+            new ChartSignRequest(op.OperationId, op.Method, op.TypedName, op.Image, null, null, null), ChartSignaturePurposes.Provider, http, d.User,
+            signing, ct);
+        return refusal is not null
+            ? new ChartSyncResultResponse(op.OperationId!, ChartSyncOutcomes.Refused, false, null, refusal.Code, refusal.Message, refusal.Field)
+            : new ChartSyncResultResponse(op.OperationId!, ChartSyncOutcomes.Applied, answer!.Replayed, null, null, null, null);
     }
 
     /// <summary>

@@ -37,8 +37,11 @@ public sealed record ChartResponse(
         c.VisitId, c.ClinicId, c.PatientId, c.ProviderId, c.Status, c.Version, c.Activity, c.Points, c.Notes, c.NotesVersion,
         c.ProductsUsed, c.VisitDate, c.Version == 0 ? null : c.UpdatedAt, replayed)
     {
-        Signatures = c.Signatures, Addenda = c.Addenda, RecordHash = c.RecordHash,
+        Signatures = c.Signatures, Addenda = c.Addenda, RecordHash = c.RecordHash, Photos = c.Photos,
     };
+
+    /// <summary>Photos attached to the chart (the id of each, and the device and operation that attached it).</summary>
+    public IReadOnlyList<ChartPhotoAttachment> Photos { get; init; } = [];
 
     /// <summary>Signatures (provider, co-signature, consents, addenda) with their time, IP and user agent (issue 17 §4).</summary>
     public IReadOnlyList<ChartSignature> Signatures { get; init; } = [];

@@ -40,6 +40,7 @@ public sealed class StartupBanner(
         sb.AppendLine(CultureInfo.InvariantCulture, $"    API                {address}/api");
         sb.AppendLine(CultureInfo.InvariantCulture, $"    API reference      {address}/docs   (OpenAPI: {address}/openapi/v1.json)");
         sb.AppendLine(CultureInfo.InvariantCulture, $"    Wall board         {address}/board   (sign in as staff, or open a display link)");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"    Provider tablet    {address}/tablet   (sign in as a provider; works offline)");
         sb.AppendLine(CultureInfo.InvariantCulture, $"    Health             {address}/health/live   {address}/health/ready");
         sb.AppendLine(CultureInfo.InvariantCulture, $"    Metrics            {address}/metrics");
         sb.Append(CultureInfo.InvariantCulture, $"    Orleans            mode {orleans.Mode}, cluster '{orleans.ClusterId}', ")

@@ -156,7 +156,7 @@ public static class ChartMerge
     /// <summary>A stable fingerprint of what an operation asks (a resend with the same id must ask the same).</summary>
     public static string Fingerprint(ChartSyncOperation op) => string.Join('|', op.DeviceId, op.Sequence, op.Clock, op.Kind, op.PointId,
         op.Zone, op.X, op.Y, op.ProductId, op.LotNumber, op.Units, op.VolumeMl, op.Depth, op.Technique, op.NeedleGauge, op.Notes,
-        op.Field, op.Value, op.PhotoId);
+        op.Field, op.Value, op.PhotoId) + (op.Clear.IsDefaultOrEmpty ? "" : "|clear:" + string.Join(',', op.Clear));
 
     public static string SequenceKey(ChartSyncOperation op) => $"{op.DeviceId}#{op.Sequence}";
 
@@ -186,10 +186,10 @@ public static class ChartMerge
                     Zone = op.Zone is { } zone ? w.Write(p.Zone, zone.Trim(), "zone", v => v) : p.Zone,
                     Position = op.X is { } x && op.Y is { } y ? w.Write(p.Position, new PointPosition(x, y), "position", v => $"{v.X},{v.Y}") : p.Position,
                     Dose = dose is not null ? w.Write(p.Dose, dose, "dose", Describe) : p.Dose,
-                    Depth = op.Kind == ChartSyncKind.AddPoint || op.Depth is not null ? w.Write(p.Depth, op.Depth, "depth", v => v) : p.Depth,
-                    Technique = op.Kind == ChartSyncKind.AddPoint || op.Technique is not null ? w.Write(p.Technique, op.Technique, "technique", v => v) : p.Technique,
-                    NeedleGauge = op.Kind == ChartSyncKind.AddPoint || op.NeedleGauge is not null ? w.Write(p.NeedleGauge, op.NeedleGauge, "needleGauge", v => v) : p.NeedleGauge,
-                    Notes = op.Kind == ChartSyncKind.AddPoint || op.Notes is not null ? w.Write(p.Notes, op.Notes, "notes", v => v) : p.Notes,
+                    Depth = op.Kind == ChartSyncKind.AddPoint || op.Depth is not null || op.Clears("depth") ? w.Write(p.Depth, op.Depth, "depth", v => v) : p.Depth,
+                    Technique = op.Kind == ChartSyncKind.AddPoint || op.Technique is not null || op.Clears("technique") ? w.Write(p.Technique, op.Technique, "technique", v => v) : p.Technique,
+                    NeedleGauge = op.Kind == ChartSyncKind.AddPoint || op.NeedleGauge is not null || op.Clears("needleGauge") ? w.Write(p.NeedleGauge, op.NeedleGauge, "needleGauge", v => v) : p.NeedleGauge,
+                    Notes = op.Kind == ChartSyncKind.AddPoint || op.Notes is not null || op.Clears("notes") ? w.Write(p.Notes, op.Notes, "notes", v => v) : p.Notes,
                     Added = op.Kind == ChartSyncKind.AddPoint ? Max(p.Added, stamp) : p.Added,
                     LastWrite = Max(p.LastWrite, stamp),
                 };

@@ -164,6 +164,36 @@ public static class ChartSigningRules
     public static Guid DerivedId(Guid visitId, string operationId, string what) =>
         new(SHA256.HashData(Encoding.UTF8.GetBytes($"{visitId:N}|{what}|{operationId}")).AsSpan(0, 16));
 
+    /// <summary>
+    /// Whether a consent's <paramref name="signerName"/> names the patient on file: "first last" or "preferred last",
+    /// compared without case, accents, punctuation or extra spaces ("JOSÉ  o'neil" is "Jose O'Neil"). A consent signed
+    /// under another name is not the patient's consent.
+    /// </summary>
+    public static bool SignerIsPatient(string? signerName, string firstName, string lastName, string? preferredName)
+    {
+        var signer = NameKey(signerName);
+        if (signer.Length == 0)
+        {
+            return false;
+        }
+
+        return signer == NameKey($"{firstName} {lastName}")
+               || (!string.IsNullOrWhiteSpace(preferredName) && signer == NameKey($"{preferredName} {lastName}"));
+    }
+
+    private static string NameKey(string? name)
+    {
+        var text = new StringBuilder();
+        foreach (var c in (name ?? "").Normalize(NormalizationForm.FormD))
+        {
+            if (char.GetUnicodeCategory(c) == System.Globalization.UnicodeCategory.NonSpacingMark) continue;
+            if (char.IsLetterOrDigit(c)) text.Append(char.ToLowerInvariant(c));
+            else if (char.IsWhiteSpace(c) || c is '-') text.Append(' ');
+        }
+
+        return string.Join(' ', text.ToString().Split(' ', StringSplitOptions.RemoveEmptyEntries));
+    }
+
     private static ChartSigningOutcome Changed(TreatmentChart chart, ChartActor actor, ChartSignature signature) =>
         new(chart with { Version = chart.Version + 1, UpdatedAt = actor.At }, null, signature);
 }

@@ -25,6 +25,9 @@ public static class ChartSyncRules
         if (op.SeenVersion < 0)
             return Refusal.Invalid(F("seenVersion"), "seenVersion is the chart's syncVersion last read: 0 or more.");
 
+        if (!op.Clear.IsDefaultOrEmpty && op.Kind != ChartSyncKind.UpdatePoint)
+            return Refusal.Invalid(F("clear"), "clear is for update-point only.");
+
         switch (op.Kind)
         {
             case ChartSyncKind.AddPoint:
@@ -76,8 +79,23 @@ public static class ChartSyncRules
             return Refusal.Invalid(F("needleGauge"), $"needleGauge is one of {string.Join(", ", ChartVocabulary.NeedleGauges)}.");
         if (op.Notes is { Length: > 2000 })
             return Refusal.Invalid(F("notes"), "notes are at most 2000 characters.");
+        if (!op.Clear.IsDefaultOrEmpty)
+        {
+            foreach (var field in op.Clear)
+            {
+                if (field is null || !ChartPointFields.Clearable.Contains(field))
+                    return Refusal.Invalid(F("clear"), $"clear names optional fields of a point: {string.Join(", ", ChartPointFields.Clearable)}.");
+                if (field switch
+                    {
+                        ChartPointFields.Depth => op.Depth, ChartPointFields.Technique => op.Technique, ChartPointFields.NeedleGauge => op.NeedleGauge,
+                        _ => op.Notes,
+                    } is not null)
+                    return Refusal.Invalid(F("clear"), $"{field} is both given a value and cleared.");
+            }
+        }
+
         if (op.Kind == ChartSyncKind.UpdatePoint && op.Zone is null && op.X is null && !op.HasDose && op.Depth is null && op.Technique is null
-            && op.NeedleGauge is null && op.Notes is null)
+            && op.NeedleGauge is null && op.Notes is null && op.Clear.IsDefaultOrEmpty)
             return Refusal.Invalid(F("kind"), "An update changes at least one field.");
         return null;
     }

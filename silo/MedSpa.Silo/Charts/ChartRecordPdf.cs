@@ -33,8 +33,8 @@ public sealed record ChartRecordDocument(
 /// </summary>
 public static class ChartRecordPdf
 {
-    private const float PageWidth = 612f;
-    private const float PageHeight = 792f;
+    private const float PageWidth = PdfTextLayout.LetterWidth;
+    private const float PageHeight = PdfTextLayout.LetterHeight;
     private const float Margin = 48f;
     private const float ContentWidth = PageWidth - 2 * Margin;
     private const float BottomLimit = PageHeight - Margin - 24f;
@@ -390,11 +390,7 @@ public static class ChartRecordPdf
             for (var i = 0; i < cells.Length; i++)
             {
                 var width = (i + 1 < cols.Length ? cols[i + 1] : ContentWidth) - cols[i] - 4;
-                var cell = cells[i];
-                while (cell.Length > 1 && font.MeasureText(cell) > width)
-                {
-                    cell = cell[..^2] + "…";
-                }
+                var cell = PdfTextLayout.Ellipsize(cells[i], font, width);
 
                 Text(cell, Margin + cols[i], _y + 10, _ink, font);
             }
@@ -408,54 +404,10 @@ public static class ChartRecordPdf
             _y += 1;
         }
 
-        private void Text(string text, float x, float y, SKPaint paint, SKFont font, SKTextAlign align = SKTextAlign.Left)
-        {
-            if (text.Length > 0)
-            {
-                _canvas!.DrawText(text, x, y, align, font, paint);
-            }
-        }
+        private void Text(string text, float x, float y, SKPaint paint, SKFont font, SKTextAlign align = SKTextAlign.Left) =>
+            PdfTextLayout.Draw(_canvas!, text, x, y, paint, font, align);
 
-        /// <summary>Greedy word wrap; keeps the text's own line breaks and cuts a word longer than a line.</summary>
-        private static List<string> Wrap(string text, SKFont font, float width)
-        {
-            var result = new List<string>();
-            foreach (var paragraph in text.Replace("\r\n", "\n", StringComparison.Ordinal).Split('\n'))
-            {
-                var line = "";
-                foreach (var word in paragraph.Split(' '))
-                {
-                    var candidate = line.Length == 0 ? word : line + " " + word;
-                    if (font.MeasureText(candidate) <= width)
-                    {
-                        line = candidate;
-                        continue;
-                    }
-
-                    if (line.Length > 0)
-                    {
-                        result.Add(line);
-                    }
-
-                    line = word;
-                    while (line.Length > 1 && font.MeasureText(line) > width)
-                    {
-                        var cut = line.Length - 1;
-                        while (cut > 1 && font.MeasureText(line[..cut]) > width)
-                        {
-                            cut--;
-                        }
-
-                        result.Add(line[..cut]);
-                        line = line[cut..];
-                    }
-                }
-
-                result.Add(line);
-            }
-
-            return result;
-        }
+        private static List<string> Wrap(string text, SKFont font, float width) => PdfTextLayout.Wrap(text, font, width);
 
         public void Dispose()
         {

@@ -12,8 +12,8 @@ namespace MedSpa.Silo.Receipts;
 /// </summary>
 public sealed class ReceiptPdfRenderer
 {
-    private const float PageWidth = 612f;   // 8.5 in × 72 pt
-    private const float PageHeight = 792f;  // 11 in × 72 pt
+    private const float PageWidth = PdfTextLayout.LetterWidth;
+    private const float PageHeight = PdfTextLayout.LetterHeight;
     private const float Margin = 48f;
     private const float ContentWidth = PageWidth - 2 * Margin;
     private const float BottomLimit = PageHeight - Margin - 18f; // room for the page number
@@ -499,95 +499,11 @@ public sealed class ReceiptPdfRenderer
             _y += 1;
         }
 
-        private void Text(string text, float x, float y, SKPaint paint, SKFont font, SKTextAlign align = SKTextAlign.Left)
-        {
-            if (text.Length > 0)
-            {
-                _canvas!.DrawText(text, x, y, align, font, paint);
-            }
-        }
+        private void Text(string text, float x, float y, SKPaint paint, SKFont font, SKTextAlign align = SKTextAlign.Left) =>
+            PdfTextLayout.Draw(_canvas!, text, x, y, paint, font, align);
 
-        /// <summary>
-        /// A link broken only after a <c>/</c> of its path, never inside its last segment: that is the signed token,
-        /// and a token split over two lines breaks when it is copied (the reader joins the lines with a space or
-        /// loses the second). Lines hold as many path segments as fit; the token keeps a line of its own if needed.
-        /// </summary>
-        private static List<string> WrapLink(string url, SKFont font, float width)
-        {
-            if (font.MeasureText(url) <= width)
-            {
-                return [url];
-            }
+        private static List<string> WrapLink(string url, SKFont font, float width) => PdfTextLayout.WrapLink(url, font, width);
 
-            var tokenStart = url.LastIndexOf('/') + 1;
-            var token = url[tokenStart..];
-            var lines = new List<string>();
-            var line = "";
-            var start = 0;
-            while (start < tokenStart)
-            {
-                var slash = url.IndexOf('/', start);
-                var segment = url[start..(slash + 1)];
-                start = slash + 1;
-                if (line.Length > 0 && font.MeasureText(line + segment) > width)
-                {
-                    lines.Add(line);
-                    line = "";
-                }
-
-                line += segment;
-            }
-
-            if (line.Length > 0 && font.MeasureText(line + token) > width)
-            {
-                lines.Add(line);
-                line = "";
-            }
-
-            lines.Add(line + token);
-            return lines;
-        }
-
-        /// <summary>Greedy word wrap to <paramref name="width"/> points; keeps the text's own line breaks and
-        /// breaks a word longer than a line (a URL) wherever it must.</summary>
-        private static List<string> Wrap(string text, SKFont font, float width)
-        {
-            var result = new List<string>();
-            foreach (var paragraph in text.Replace("\r\n", "\n", StringComparison.Ordinal).Split('\n'))
-            {
-                var line = "";
-                foreach (var word in paragraph.Split(' '))
-                {
-                    var candidate = line.Length == 0 ? word : line + " " + word;
-                    if (font.MeasureText(candidate) <= width)
-                    {
-                        line = candidate;
-                        continue;
-                    }
-
-                    if (line.Length > 0)
-                    {
-                        result.Add(line);
-                    }
-
-                    line = word;
-                    while (line.Length > 1 && font.MeasureText(line) > width)
-                    {
-                        var cut = line.Length - 1;
-                        while (cut > 1 && font.MeasureText(line[..cut]) > width)
-                        {
-                            cut--;
-                        }
-
-                        result.Add(line[..cut]);
-                        line = line[cut..];
-                    }
-                }
-
-                result.Add(line);
-            }
-
-            return result;
-        }
+        private static List<string> Wrap(string text, SKFont font, float width) => PdfTextLayout.Wrap(text, font, width);
     }
 }

@@ -96,9 +96,13 @@ public sealed class ChartSyncTests(ChartApiFactory factory) : IClassFixture<Char
         var units = await provider.ProblemAsync(HttpMethod.Post, Ops(visit), Batch(Add("ok-1", 1), Add("bad-2", 2, units: null, volumeMl: 1m)),
             HttpStatusCode.BadRequest, "validation_failed");
         Assert.True(units.GetProperty("errors").TryGetProperty("operations[1].units", out _), units.ToString());
-        var kind = await provider.ProblemAsync(HttpMethod.Post, Ops(visit), Batch(new { operationId = "s", sequence = 1, clock = 1, kind = "sign" }),
+        var kind = await provider.ProblemAsync(HttpMethod.Post, Ops(visit), Batch(new { operationId = "s", sequence = 1, clock = 1, kind = "stamp" }),
             HttpStatusCode.BadRequest, "validation_failed");
         Assert.True(kind.GetProperty("errors").TryGetProperty("operations[0].kind", out _), kind.ToString());
+        // A queued signature without what signing needs is refused whole, naming what is missing (it is wired to signing).
+        var sign = await provider.ProblemAsync(HttpMethod.Post, Ops(visit), Batch(new { operationId = "s", sequence = 1, clock = 1, kind = "sign" }),
+            HttpStatusCode.BadRequest, "validation_failed");
+        Assert.True(sign.GetProperty("errors").TryGetProperty("operations[0].method", out _), sign.ToString());
         var device = await provider.ProblemAsync(HttpMethod.Post, Ops(visit), new { operations = new[] { Add("d", 1) } },
             HttpStatusCode.BadRequest, "validation_failed");
         Assert.True(device.GetProperty("errors").TryGetProperty("deviceId", out _), device.ToString());
