@@ -180,7 +180,7 @@ public sealed class DatabaseOutageTests(DatabaseOutageFactory factory, ITestOutp
     };
 
     private static List<string> Descriptions(JsonElement invoice) =>
-        [.. invoice.GetProperty("lines").EnumerateArray().Select(l => l.GetProperty("description").GetString()!)];
+        [.. invoice.GetProperty("lines").EnumerateArray().Select(l => l.GetProperty("line").GetProperty("description").GetString()!)];
 
     private static string? CheckStatus(JsonElement report, string name) =>
         report.GetProperty("checks").EnumerateArray().Single(c => c.GetProperty("name").GetString() == name).GetProperty("status").GetString();

@@ -119,7 +119,7 @@ public sealed class GracefulSiloStopTests(MedSpaApiFactory factory, ITestOutputH
         for (var w = 0; w < writers; w++)
         {
             var lines = (await desk.GetInvoiceAsync(invoices[w])).GetProperty("lines").EnumerateArray()
-                .Select(l => l.GetProperty("description").GetString()!).ToList();
+                .Select(l => l.GetProperty("line").GetProperty("description").GetString()!).ToList();
             Assert.Equal([.. acknowledged[w]], lines);
         }
     }

@@ -19,6 +19,7 @@ public sealed class PostgresOutageProxy : IAsyncDisposable
     private string? _targetHost;
     private int _targetPort;
     private volatile bool _down;
+    private int _disposed;
 
     public PostgresOutageProxy()
     {
@@ -169,6 +170,11 @@ public sealed class PostgresOutageProxy : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
         await _stop.CancelAsync();
         _listener.Stop();
         GoDown();
