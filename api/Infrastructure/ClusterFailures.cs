@@ -134,6 +134,8 @@ public static class ClusterFailures
         }
         catch (Exception ex) when (IsClusterFailure(ex) && !context.Response.HasStarted)
         {
+            logger.LogWarning("The cluster could not serve {Method} {Path} ({Error}: {Message}); answered 503 {Code}",
+                context.Request.Method, context.Request.Path, ex.GetType().Name, ex.Message, Unavailable);
             await WriteUnavailableAsync(context, options, Unavailable,
                 repeatable
                     ? "The cluster could not serve the request in time (a server is being replaced); nothing was answered. Retry after the time given."
