@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Options;
 using Polly;
 using Polly.Retry;
+using MedSpa.Silo.Data;
 
 namespace MedSpa.Api.Infrastructure;
 
@@ -11,6 +12,9 @@ namespace MedSpa.Api.Infrastructure;
 /// again — a read (GET, HEAD) or a write carrying an <c>Idempotency-Key</c> — is executed again, transparently, within
 /// <see cref="GrainCallRetryOptions.RequestBudget"/>; any other request, or one still failing when the budget is spent,
 /// answers 503 <c>cluster_unavailable</c> with <c>Retry-After</c>, never a 500.
+/// The same holds while PostgreSQL cannot be reached (stopped, restarting; <see cref="DatabaseFailures"/>), whether the
+/// handler's own SQL or a grain's storage failed: repeated within the budget when safe, else 503
+/// <c>database_unavailable</c> with <c>Retry-After</c>.
 /// </summary>
 /// <remarks>
 /// A write with a key is safe to execute again because the idempotency wrapper frees its key when the first
@@ -21,6 +25,7 @@ namespace MedSpa.Api.Infrastructure;
 public static class ClusterFailures
 {
     public const string Unavailable = "cluster_unavailable";
+    public const string DatabaseUnavailable = "database_unavailable";
 
     private static readonly ResiliencePropertyKey<RequestAttempt> Attempt = new("medspa.request-attempt");
 
@@ -54,19 +59,21 @@ public static class ClusterFailures
         var options = app.Services.GetRequiredService<IOptions<GrainCallRetryOptions>>().Value;
         var time = app.Services.GetService<TimeProvider>() ?? TimeProvider.System;
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(ClusterFailures).FullName!);
-        var pipeline = CreateRequestPipeline(options, logger, time);
-        app.Use((context, next) => RunAsync(context, next, pipeline, options, time));
+        var dataSource = app.Services.GetService<Npgsql.NpgsqlDataSource>();
+        var pipeline = CreateRequestPipeline(options, logger, time, dataSource);
+        app.Use((context, next) => RunAsync(context, next, pipeline, options, time, logger));
         return app;
     }
 
     /// <summary>The retry of a whole request: today's grain-call retry (jittered exponential backoff), bounded by
     /// the request's time budget rather than a count.</summary>
-    public static ResiliencePipeline CreateRequestPipeline(GrainCallRetryOptions options, ILogger logger, TimeProvider time) =>
+    public static ResiliencePipeline CreateRequestPipeline(GrainCallRetryOptions options, ILogger logger, TimeProvider time,
+        Npgsql.NpgsqlDataSource? dataSource = null) =>
         new ResiliencePipelineBuilder { TimeProvider = time }
             .AddRetry(new RetryStrategyOptions
             {
                 ShouldHandle = args => ValueTask.FromResult(
-                    args.Outcome.Exception is { } ex && IsClusterFailure(ex)
+                    args.Outcome.Exception is { } ex && (IsClusterFailure(ex) || DatabaseFailures.IsUnavailable(ex))
                     && args.Context.Properties.TryGetValue(Attempt, out var attempt) && attempt.CanRepeat(time, options.RequestBudget)),
                 MaxRetryAttempts = int.MaxValue,
                 Delay = options.BaseDelay,
@@ -82,13 +89,19 @@ public static class ClusterFailures
                         attempt.Reset();
                     }
 
+                    if (args.Outcome.Exception is { } failure && DatabaseFailures.IsUnavailable(failure))
+                    {
+                        // The next execution must not meet the connections the outage broke.
+                        DatabaseFailures.ForgetPooledConnections(dataSource);
+                    }
+
                     return ValueTask.CompletedTask;
                 },
             })
             .Build();
 
     private static async Task RunAsync(HttpContext context, RequestDelegate next, ResiliencePipeline pipeline, GrainCallRetryOptions options,
-        TimeProvider time)
+        TimeProvider time, ILogger logger)
     {
         var repeatable = IsRepeatable(context.Request);
         if (repeatable && !HttpMethods.IsGet(context.Request.Method) && !HttpMethods.IsHead(context.Request.Method))
@@ -107,21 +120,39 @@ public static class ClusterFailures
 
             await pipeline.ExecuteAsync(static async (_, state) => await state.next(state.context), resilience, (next, context));
         }
+        catch (Exception ex) when (!context.Response.HasStarted && DatabaseFailures.IsUnavailable(ex))
+        {
+            DatabaseFailures.ForgetPooledConnections(context.RequestServices.GetService<Npgsql.NpgsqlDataSource>());
+            // Checked first: an Npgsql timeout is also a TimeoutException, and the database is what the client waits for.
+            logger.LogWarning("PostgreSQL could not be reached for {Method} {Path} ({Error}); answered 503 {Code}",
+                context.Request.Method, context.Request.Path, ex.GetBaseException().Message, DatabaseUnavailable);
+            await WriteUnavailableAsync(context, options, DatabaseUnavailable,
+                repeatable
+                    ? "The database could not be reached in time (it is restarting); nothing was answered. Retry after the time given."
+                    : "The database could not be reached (it is restarting); the request may or may not have been applied. Retry after "
+                      + "the time given, with an Idempotency-Key to make the retry safe.");
+        }
         catch (Exception ex) when (IsClusterFailure(ex) && !context.Response.HasStarted)
         {
-            context.Response.Clear();
-            context.Response.Headers.RetryAfter = ((int)Math.Ceiling(options.RetryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
-            await new MedSpa.GrainInterfaces.Refusal(Unavailable,
-                    repeatable
-                        ? "The cluster could not serve the request in time (a server is being replaced); nothing was answered. Retry after the time given."
-                        : "The cluster could not serve the request (a server is being replaced); it may or may not have been applied. Retry after "
-                          + "the time given, with an Idempotency-Key to make the retry safe.")
-                .ToProblem().ExecuteAsync(context);
+            logger.LogWarning("The cluster could not serve {Method} {Path} ({Error}: {Message}); answered 503 {Code}",
+                context.Request.Method, context.Request.Path, ex.GetType().Name, ex.Message, Unavailable);
+            await WriteUnavailableAsync(context, options, Unavailable,
+                repeatable
+                    ? "The cluster could not serve the request in time (a server is being replaced); nothing was answered. Retry after the time given."
+                    : "The cluster could not serve the request (a server is being replaced); it may or may not have been applied. Retry after "
+                      + "the time given, with an Idempotency-Key to make the retry safe.");
         }
         finally
         {
             ResilienceContextPool.Shared.Return(resilience);
         }
+    }
+
+    private static Task WriteUnavailableAsync(HttpContext context, GrainCallRetryOptions options, string code, string message)
+    {
+        context.Response.Clear();
+        context.Response.Headers.RetryAfter = ((int)Math.Ceiling(options.RetryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return new MedSpa.GrainInterfaces.Refusal(code, message).ToProblem().ExecuteAsync(context);
     }
 
     /// <summary>One request's executions: what the next one starts from.</summary>

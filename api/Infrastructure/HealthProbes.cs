@@ -54,6 +54,12 @@ public sealed class PostgresHealthCheck(NpgsqlDataSource dataSource) : IHealthCh
         }
         catch (Exception e) when (e is NpgsqlException or OperationCanceledException or TimeoutException or System.Net.Sockets.SocketException)
         {
+            if (MedSpa.Silo.Data.DatabaseFailures.IsUnavailable(e))
+            {
+                // The next probe opens a fresh connection rather than one the outage broke.
+                MedSpa.Silo.Data.DatabaseFailures.ForgetPooledConnections(dataSource);
+            }
+
             return HealthCheckResult.Unhealthy($"PostgreSQL is unreachable: {e.Message}");
         }
     }

@@ -167,6 +167,8 @@ public static class Refusals
         [PhotoRefusals.LinkExpired] = (StatusCodes.Status410Gone, "The link has expired."),
         // A grain the cluster could not reach while a silo was being replaced (api/Infrastructure/ClusterFailures.cs).
         [ClusterFailures.Unavailable] = (StatusCodes.Status503ServiceUnavailable, "The service is briefly unavailable."),
+        // PostgreSQL could not be reached (stopped, restarting): the same middleware, a 503 with Retry-After.
+        [ClusterFailures.DatabaseUnavailable] = (StatusCodes.Status503ServiceUnavailable, "The database is briefly unavailable."),
     }.ToFrozenDictionary(StringComparer.Ordinal);
 
     /// <summary>The HTTP status a refusal code answers with (400 when the table does not name it).</summary>

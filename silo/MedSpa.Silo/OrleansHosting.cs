@@ -138,6 +138,8 @@ public static class OrleansHostingExtensions
         MedSpa.Silo.Packages.PackagesHosting.AddMedSpaPackages(silo.Services);
         MedSpa.Silo.GiftCards.GiftCardsHosting.AddMedSpaGiftCards(silo.Services);
         MedSpa.Silo.Photos.PhotosHosting.AddMedSpaPhotos(silo.Services, silo.Configuration, withHousekeeping: true);
+        // A call that failed on an unreachable PostgreSQL drops its activation: memory may be ahead of storage.
+        silo.AddIncomingGrainCallFilter<MedSpa.Silo.Data.DatabaseFailureDeactivation>();
     }
 
     private static void ConfigureStorage(OptionsBuilder<AdoNetGrainStorageOptions> builder, string connectionString) =>

@@ -159,7 +159,7 @@ internal static class IdempotentExecution
         {
             context.Features.Set(originalBody);
             // No answer was produced: free the key so a retry executes (the exception handler writes the 500).
-            await store.ReleaseAsync(request, attemptId);
+            await ReleaseAfterFailureAsync(context, store, request, attemptId, time);
             throw;
         }
 
@@ -184,6 +184,50 @@ internal static class IdempotentExecution
         }
 
         await response.Body.WriteAsync(body, context.RequestAborted);
+    }
+
+    /// <summary>
+    /// Frees the key of an attempt that threw. When the throw was PostgreSQL going away, the release cannot reach it
+    /// either: it is retried in the background until the database is back (the attempt's own exception, not the
+    /// release's, is what the caller is answered: 503 database_unavailable), so the client's retry executes afresh
+    /// instead of waiting <see cref="IdempotencyOptions.AbandonedAfter"/> for a key nobody holds.
+    /// </summary>
+    private static async Task ReleaseAfterFailureAsync(HttpContext context, IdempotencyStore store, IdempotentRequest request, Guid attemptId,
+        TimeProvider time)
+    {
+        try
+        {
+            await store.ReleaseAsync(request, attemptId);
+        }
+        catch (Exception e) when (MedSpa.Silo.Data.DatabaseFailures.IsUnavailable(e))
+        {
+            var logger = context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(IdempotencyEndpoints));
+            var giveUpAfter = context.RequestServices.GetRequiredService<IOptions<IdempotencyOptions>>().Value.AbandonedAfter;
+            _ = Task.Run(() => ReleaseWhenBackAsync(store, request, attemptId, time, giveUpAfter, logger));
+        }
+    }
+
+    private static async Task ReleaseWhenBackAsync(IdempotencyStore store, IdempotentRequest request, Guid attemptId, TimeProvider time,
+        TimeSpan giveUpAfter, ILogger logger)
+    {
+        var started = time.GetTimestamp();
+        var delay = TimeSpan.FromMilliseconds(250);
+        while (time.GetElapsedTime(started) < giveUpAfter)
+        {
+            await Task.Delay(delay, time);
+            try
+            {
+                await store.ReleaseAsync(request, attemptId);
+                return;
+            }
+            catch (Exception e) when (MedSpa.Silo.Data.DatabaseFailures.IsUnavailable(e))
+            {
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
+            }
+        }
+
+        // Past AbandonedAfter a retry takes the key over anyway.
+        logger.LogWarning("Idempotency key {Key} of a failed attempt could not be released while PostgreSQL was unreachable", request.Key);
     }
 
     private static async Task ReplayAsync(HttpContext context, StoredResponse stored)
