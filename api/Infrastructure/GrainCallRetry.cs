@@ -54,10 +54,14 @@ public static class GrainCallRetry
 
     /// <summary>
     /// Failures that say "the cluster could not reach the grain right now", not "the grain said no": a dead or
-    /// unreachable silo, a message rejected in transit (e.g. while an activation moves), or no response in time.
+    /// unreachable silo, a message rejected in transit (e.g. while an activation moves), or no response in time. A
+    /// client (an api host without a silo) that cannot open a connection to a gateway of a silo just killed gets
+    /// <see cref="Orleans.Runtime.Messaging.ConnectionFailedException"/>: nothing was sent, and the next try goes to a
+    /// live gateway (the chaos test saw it answered 500).
     /// </summary>
     public static bool IsTransient(Exception exception) =>
-        exception is SiloUnavailableException or OrleansMessageRejectionException or TimeoutException;
+        exception is SiloUnavailableException or OrleansMessageRejectionException or TimeoutException
+            or Orleans.Runtime.Messaging.ConnectionFailedException;
 
     public static ResiliencePipeline Create(GrainCallRetryOptions options, ILogger logger, TimeProvider? timeProvider = null)
     {
