@@ -158,6 +158,7 @@ public static class Refusals
         [PaymentPlanRefusals.InvoiceNotPayable] = (StatusCodes.Status409Conflict, "The invoice cannot be put on a payment plan."),
         [PaymentPlanRefusals.AlreadyPlanned] = (StatusCodes.Status409Conflict, "Conflict."),
         [PaymentPlanRefusals.NoSavedCard] = (StatusCodes.Status422UnprocessableEntity, "The request cannot be processed."),
+        [PaymentPlanRefusals.RefundNotPossible] = (StatusCodes.Status409Conflict, "The plan cannot be cancelled this way."),
         // Photos and photo consent (api/Features/Photos/PhotosApi.cs, PhotoRefusals).
         [PhotoRefusals.TooLarge] = (StatusCodes.Status413PayloadTooLarge, "The photo is too large."),
         [PhotoRefusals.UnsupportedType] = (StatusCodes.Status415UnsupportedMediaType, "The file is not a supported image."),
