@@ -59,6 +59,7 @@ public static class Refusals
         [NotificationRefusals.BadSignature] = (StatusCodes.Status403Forbidden, "The webhook signature is invalid."),
         [NotificationRefusals.InFlight] = (StatusCodes.Status409Conflict, "The message is being sent."),
         [NotificationRefusals.QuietHours] = (StatusCodes.Status409Conflict, "It is the clinic's quiet hours."),
+        [NotificationRefusals.LinkExpired] = (StatusCodes.Status403Forbidden, "The link has expired."),
         [MedSpa.Api.Features.Notifications.InboxRefusals.NoPatient] = (StatusCodes.Status409Conflict, "The thread's number belongs to no patient."),
 
         // Packages, the wallet and memberships (grain-interfaces/Packages/IPackageBalanceGrain.cs, PackageRefusals):

@@ -101,7 +101,10 @@ public sealed class NotificationService(
 
             var patient = await conn.QuerySingleOrDefaultAsync<PatientContact>(new CommandDefinition(
                 """
-                SELECT p.email, p.phone, p.marketing_consent AS MarketingConsent,
+                SELECT p.email, p.phone,
+                       coalesce((SELECT m.allowed FROM notification_marketing_consents m
+                                 WHERE m.tenant_id = p.tenant_id AND m.patient_id = p.id AND m.channel = @Channel),
+                                p.marketing_consent) AS MarketingConsent,
                        EXISTS (SELECT 1 FROM notification_opt_outs o
                                WHERE o.tenant_id = p.tenant_id AND o.patient_id = p.id AND o.channel = @Channel) AS OptedOut
                 FROM patients p WHERE p.tenant_id = @TenantId AND p.id = @PatientId
@@ -120,7 +123,8 @@ public sealed class NotificationService(
             if (request.Purpose == NotificationPurposes.Marketing && !patient.MarketingConsent)
             {
                 return NotificationResult.Refused(new Refusal(NotificationRefusals.OptedOut,
-                    "The patient has not agreed to marketing messages.").With("channel", request.Channel));
+                    $"The patient has not agreed to marketing messages on {request.Channel}.").With("channel", request.Channel)
+                    .With("purpose", NotificationPurposes.Marketing));
             }
 
             if (request.Purpose == NotificationPurposes.Marketing && request.ClinicId is not null

@@ -220,6 +220,7 @@ public sealed record TenantSeed(TestTenant Tenant)
             INSERT INTO chart_signing_settings (tenant_id, clinic_id, cosign_required, updated_by, updated_at)
             VALUES (@TenantId, @ClinicId, true, @UserId, now());
             INSERT INTO payment_plan_clinic_settings (tenant_id, clinic_id, cancel_rule, updated_by) VALUES (@TenantId, @ClinicId, 'refund-unused', @UserId);
+            INSERT INTO notification_marketing_consents (tenant_id, patient_id, channel, allowed, source) VALUES (@TenantId, @PatientId, 'email', true, 'staff');
             """,
             args);
     }
