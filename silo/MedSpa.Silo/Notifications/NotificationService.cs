@@ -26,6 +26,7 @@ public sealed class NotificationService(
     IOptions<NotificationOptions> options,
     IOptions<TwilioOptions> twilio,
     TimeProvider time,
+    IGrainFactory grains,
     ILogger<NotificationService> logger) : INotificationSender
 {
     private readonly NotificationOptions _options = options.Value;
@@ -127,12 +128,10 @@ public sealed class NotificationService(
                     .With("purpose", NotificationPurposes.Marketing));
             }
 
-            if (request.Purpose == NotificationPurposes.Marketing && request.ClinicId is not null
-                && await MarketingQuietUntilAsync(conn, tx, request, cancellationToken) is { } sendAfter)
-            {
-                return NotificationResult.Refused(new Refusal(NotificationRefusals.QuietHours,
-                    "It is the clinic's quiet hours: marketing messages wait until they end.").With("sendAfter", sendAfter));
-            }
+            // Marketing in the clinic's quiet hours is queued (logged now, handed over by a reminder when they end).
+            var sendAfter = request.Purpose == NotificationPurposes.Marketing && request.ClinicId is not null
+                ? await MarketingQuietUntilAsync(conn, tx, request.TenantId, request.ClinicId, cancellationToken)
+                : null;
 
             var address = AddressFor(request.Channel, patient);
             if (address is null)
@@ -169,16 +168,122 @@ public sealed class NotificationService(
 
             await conn.ExecuteAsync(new CommandDefinition(
                 """
-                INSERT INTO notification_messages (tenant_id, id, clinic_id, patient_id, channel, purpose, kind, to_address, body, status, sent_by, created_at, updated_at, dedupe_key)
-                VALUES (@TenantId, @id, @ClinicId, @PatientId, @Channel, @Purpose, @Kind, @to, @Body, 'queued', @SentBy, @now, @now, @DedupeKey)
+                INSERT INTO notification_messages (tenant_id, id, clinic_id, patient_id, channel, purpose, kind, to_address, body, status, sent_by, created_at, updated_at, dedupe_key, send_after, subject)
+                VALUES (@TenantId, @id, @ClinicId, @PatientId, @Channel, @Purpose, @Kind, @to, @Body, 'queued', @SentBy, @now, @now, @DedupeKey, @sendAfter, @Subject)
                 """,
-                new { request.TenantId, id, request.ClinicId, request.PatientId, request.Channel, request.Purpose, request.Kind, to, request.Body, request.SentBy, now, request.DedupeKey },
+                new { request.TenantId, id, request.ClinicId, request.PatientId, request.Channel, request.Purpose, request.Kind, to, request.Body, request.SentBy, now, request.DedupeKey, sendAfter, request.Subject },
                 tx, cancellationToken: cancellationToken));
+            if (sendAfter is { } later)
+            {
+                // Armed before the row commits: a reminder that finds no row does nothing, a row without its reminder
+                // would wait forever.
+                await grains.GetGrain<IQueuedMessageGrain>(TenantKeys.For(request.TenantId, id)).ScheduleAsync(later);
+                await tx.CommitAsync(cancellationToken);
+                logger.LogInformation("Marketing message {MessageId} queued until the clinic's quiet hours end at {SendAfter}", id, later);
+                return new NotificationResult(id, NotificationStatuses.Queued, null, null, later);
+            }
+
             await tx.CommitAsync(cancellationToken);
         }
 
         deliver:
-        var result = await DeliverAsync(request with { Body = body }, id, to, cancellationToken);
+        return await DeliverAndRecordAsync(request with { Body = body }, id, to, cancellationToken);
+    }
+
+    public async Task<NotificationResult> SendQueuedAsync(Guid tenantId, Guid messageId, CancellationToken cancellationToken = default)
+    {
+        NotificationRequest request;
+        string to;
+        await using (var conn = await db.OpenTenantConnectionAsync(tenantId, cancellationToken))
+        await using (var tx = await conn.BeginTransactionAsync(cancellationToken))
+        {
+            var row = await conn.QuerySingleOrDefaultAsync<QueuedRow>(new CommandDefinition(
+                """
+                SELECT clinic_id AS ClinicId, patient_id AS PatientId, channel, purpose, kind, to_address AS ToAddress, body, subject,
+                       status, provider_id AS ProviderId, send_after AS SendAfter, sent_by AS SentBy
+                FROM notification_messages WHERE tenant_id = @tenantId AND id = @messageId
+                """, new { tenantId, messageId }, tx, cancellationToken: cancellationToken));
+            if (row is null)
+            {
+                return NotificationResult.Refused(new Refusal("not_found", "No such message."));
+            }
+
+            // Under the patient's lock, like every send: a second tick (or a STOP arriving now) waits for this one.
+            await conn.ExecuteAsync(new CommandDefinition("SELECT pg_advisory_xact_lock(hashtextextended('notify-patient:' || @k, 0))",
+                new { k = $"{tenantId:N}/{row.PatientId:N}" }, tx, cancellationToken: cancellationToken));
+            var status = await conn.QuerySingleAsync<(string Status, DateTime? SendAfter)>(new CommandDefinition(
+                "SELECT status, send_after FROM notification_messages WHERE tenant_id = @tenantId AND id = @messageId",
+                new { tenantId, messageId }, tx, cancellationToken: cancellationToken));
+            if (status.Status != NotificationStatuses.Queued || status.SendAfter is null)
+            {
+                // Handed over (or being handed over) already: answered as it stands, never sent twice.
+                return new NotificationResult(messageId, status.Status, row.ProviderId, null);
+            }
+
+            request = new NotificationRequest(tenantId, row.ClinicId, row.PatientId, row.Channel, row.Purpose, row.Kind, row.Body, row.Subject, row.SentBy);
+            var consent = await conn.QuerySingleOrDefaultAsync<(bool OptedOut, bool Marketing)>(new CommandDefinition(
+                """
+                SELECT EXISTS (SELECT 1 FROM notification_opt_outs o WHERE o.tenant_id = p.tenant_id AND o.patient_id = p.id AND o.channel = @Channel),
+                       coalesce((SELECT m.allowed FROM notification_marketing_consents m
+                                 WHERE m.tenant_id = p.tenant_id AND m.patient_id = p.id AND m.channel = @Channel), p.marketing_consent)
+                FROM patients p WHERE p.tenant_id = @TenantId AND p.id = @PatientId
+                """, new { request.TenantId, request.PatientId, request.Channel }, tx, cancellationToken: cancellationToken));
+            if (consent.OptedOut || (request.Purpose == NotificationPurposes.Marketing && !consent.Marketing))
+            {
+                // The patient withdrew consent while it waited: it is never sent.
+                await conn.ExecuteAsync(new CommandDefinition(
+                    """
+                    UPDATE notification_messages SET status = 'failed', send_after = NULL, error_code = @code, error = 'The patient withdrew consent before it was sent.',
+                           updated_at = @now
+                    WHERE tenant_id = @tenantId AND id = @messageId
+                    """, new { tenantId, messageId, code = NotificationRefusals.OptedOut, now = time.GetUtcNow() }, tx, cancellationToken: cancellationToken));
+                await tx.CommitAsync(cancellationToken);
+                return new NotificationResult(messageId, NotificationStatuses.Failed, null, new Refusal(NotificationRefusals.OptedOut,
+                    $"The patient no longer accepts {request.Purpose} messages on {request.Channel}.").With("channel", request.Channel));
+            }
+
+            if (request.Purpose == NotificationPurposes.Marketing && request.ClinicId is not null
+                && await MarketingQuietUntilAsync(conn, tx, tenantId, request.ClinicId, cancellationToken) is { } stillQuiet)
+            {
+                await conn.ExecuteAsync(new CommandDefinition(
+                    "UPDATE notification_messages SET send_after = @stillQuiet, updated_at = @now WHERE tenant_id = @tenantId AND id = @messageId",
+                    new { tenantId, messageId, stillQuiet, now = time.GetUtcNow() }, tx, cancellationToken: cancellationToken));
+                await tx.CommitAsync(cancellationToken);
+                return new NotificationResult(messageId, NotificationStatuses.Queued, null, null, stillQuiet);
+            }
+
+            // Claimed: cleared send_after marks it taken, so a repeated tick answers it and sends nothing (a crash before the
+            // provider call leaves it queued and unsent — at most once, like every message without a dedupe key).
+            await conn.ExecuteAsync(new CommandDefinition(
+                "UPDATE notification_messages SET send_after = NULL, updated_at = @now WHERE tenant_id = @tenantId AND id = @messageId",
+                new { tenantId, messageId, now = time.GetUtcNow() }, tx, cancellationToken: cancellationToken));
+            await tx.CommitAsync(cancellationToken);
+            to = row.ToAddress;
+        }
+
+        return await DeliverAndRecordAsync(request, messageId, to, cancellationToken);
+    }
+
+    private sealed record QueuedRow
+    {
+        public Guid? ClinicId { get; init; }
+        public Guid PatientId { get; init; }
+        public string Channel { get; init; } = "";
+        public string Purpose { get; init; } = "";
+        public string Kind { get; init; } = "";
+        public string ToAddress { get; init; } = "";
+        public string Body { get; init; } = "";
+        public string? Subject { get; init; }
+        public string Status { get; init; } = "";
+        public string? ProviderId { get; init; }
+        public DateTime? SendAfter { get; init; }
+        public Guid? SentBy { get; init; }
+    }
+
+    /// <summary>Hands a logged message to its channel after the commit and records what the provider answered.</summary>
+    private async Task<NotificationResult> DeliverAndRecordAsync(NotificationRequest request, Guid id, string to, CancellationToken cancellationToken)
+    {
+        var result = await DeliverAsync(request, id, to, cancellationToken);
         await using (var conn = await db.OpenTenantConnectionAsync(request.TenantId, CancellationToken.None))
         {
             // The status callback may already have moved the row on (it can beat the API's answer): never move it back.
@@ -210,7 +315,7 @@ public sealed class NotificationService(
     /// <summary>Marketing is not sent in the clinic's quiet hours (its notification settings, 21:00–08:00 by default, in
     /// its time zone): the end of the quiet hours when now is inside them, else null. Transactional messages are not held
     /// (an appointment reminder is deferred by its own plan).</summary>
-    private async Task<DateTimeOffset?> MarketingQuietUntilAsync(NpgsqlConnection conn, NpgsqlTransaction tx, NotificationRequest request,
+    private async Task<DateTimeOffset?> MarketingQuietUntilAsync(NpgsqlConnection conn, NpgsqlTransaction tx, Guid tenantId, Guid? clinicId,
         CancellationToken cancellationToken)
     {
         var row = await conn.QuerySingleOrDefaultAsync<QuietRow>(new CommandDefinition(
@@ -219,7 +324,7 @@ public sealed class NotificationService(
             FROM clinics c
             LEFT JOIN notification_clinic_settings st ON st.tenant_id = c.tenant_id AND st.clinic_id = c.id
             WHERE c.tenant_id = @TenantId AND c.id = @ClinicId
-            """, new { request.TenantId, request.ClinicId }, tx, cancellationToken: cancellationToken));
+            """, new { TenantId = tenantId, ClinicId = clinicId }, tx, cancellationToken: cancellationToken));
         if (row is null)
         {
             return null;

@@ -47,7 +47,7 @@ public sealed class ConsentPerPurposeTests(MessagingApiFactory factory) : IClass
     public async Task Marketing_follows_the_patients_choice_for_each_channel_and_transactional_only_the_channels_opt_out()
     {
         var (_, desk, patientId) = await PatientAsync(marketingConsent: true);
-        using var _d = desk;
+        using var deskLease = desk;
         var consent = await desk.SendAsync(HttpMethod.Put, $"/api/patients/{patientId}/consent", new { marketingChannels = new { sms = false } });
         Assert.False(Channel(consent, "sms").GetProperty("marketing").GetBoolean());
         Assert.True(Channel(consent, "sms").GetProperty("allowed").GetBoolean());
@@ -59,7 +59,7 @@ public sealed class ConsentPerPurposeTests(MessagingApiFactory factory) : IClass
 
         // No general marketing consent, but yes for email: email marketing only.
         var (_, desk2, other) = await PatientAsync(marketingConsent: false);
-        using var _d2 = desk2;
+        using var deskLease2 = desk2;
         Assert.Equal(HttpStatusCode.Conflict, await SendAsync(desk2, other, "email", "marketing"));
         await desk2.SendAsync(HttpMethod.Put, $"/api/patients/{other}/consent", new { marketingChannels = new { email = true } });
         Assert.Equal(HttpStatusCode.Created, await SendAsync(desk2, other, "email", "marketing"));
@@ -74,7 +74,7 @@ public sealed class ConsentPerPurposeTests(MessagingApiFactory factory) : IClass
     public async Task The_patients_signed_link_shows_and_changes_their_consents_and_a_forged_or_expired_link_changes_nothing()
     {
         var (tenant, desk, patientId) = await PatientAsync(marketingConsent: true);
-        using var _d = desk;
+        using var deskLease = desk;
         using var anonymous = factory.CreateClient();
         var link = await desk.SendAsync(HttpMethod.Post, $"/api/patients/{patientId}/consent-link", null);
         var url = link.GetProperty("url").GetString()!;
