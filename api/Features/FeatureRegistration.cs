@@ -107,6 +107,7 @@ public static class FeatureRegistration
         api.MapPhotosApi();
         api.MapAuditApi();
         api.MapChartSyncApi(); // offline chart operations (issue 17 §1)
+        api.MapPatientDevicesApi(); // push device registrations (issue 18 §2)
         return app;
     }
 }

@@ -53,7 +53,6 @@ public sealed class NotificationService(
         await using (var conn = await db.OpenTenantConnectionAsync(request.TenantId, cancellationToken))
         await using (var tx = await conn.BeginTransactionAsync(cancellationToken))
         {
-            var args = new { request.TenantId, request.PatientId, request.ClinicId, request.Channel };
             // Lock order clinic, then patient: every sender takes them in this order, so two never wait on each other.
             if (request.ClinicId is { } clinicId)
             {
@@ -106,10 +105,13 @@ public sealed class NotificationService(
                        coalesce((SELECT m.allowed FROM notification_marketing_consents m
                                  WHERE m.tenant_id = p.tenant_id AND m.patient_id = p.id AND m.channel = @Channel),
                                 p.marketing_consent) AS MarketingConsent,
+                       (SELECT string_agg(d.token, E'\n' ORDER BY d.last_seen_at DESC)
+                        FROM (SELECT token, last_seen_at FROM patient_devices
+                              WHERE tenant_id = p.tenant_id AND patient_id = p.id ORDER BY last_seen_at DESC LIMIT @MaxDevices) d) AS Devices,
                        EXISTS (SELECT 1 FROM notification_opt_outs o
                                WHERE o.tenant_id = p.tenant_id AND o.patient_id = p.id AND o.channel = @Channel) AS OptedOut
                 FROM patients p WHERE p.tenant_id = @TenantId AND p.id = @PatientId
-                """, args, tx, cancellationToken: cancellationToken));
+                """, new { request.TenantId, request.PatientId, request.Channel, MaxDevices }, tx, cancellationToken: cancellationToken));
             if (patient is null)
             {
                 return NotificationResult.Refused(new Refusal("not_found", "No such patient."));
@@ -356,8 +358,7 @@ public sealed class NotificationService(
                     : $"{twilio.Value.WebhookBaseUrl.TrimEnd('/')}{TwilioPaths.Status(request.TenantId)}";
                 return await sms.SendAsync(new SmsMessage(to, request.Body, callback), ct);
             case NotificationChannels.Push:
-                return await push.SendAsync(new PushMessage(to, request.Subject ?? "", request.Body,
-                    new Dictionary<string, string> { ["messageId"] = id.ToString() }), ct);
+                return await PushToDevicesAsync(request, id, to, ct);
             default:
                 try
                 {
@@ -379,12 +380,43 @@ public sealed class NotificationService(
         }
     }
 
+    /// <summary>One FCM message per device (FCM v1 sends to one token a request). Sent when any device took it (the first
+    /// one's message name is the provider id); a token FCM answers UNREGISTERED for (the app was removed, the token
+    /// rotated) is deleted from the patient's devices at once, so it is not tried again.</summary>
+    private async Task<ChannelSendResult> PushToDevicesAsync(NotificationRequest request, Guid id, string devices, CancellationToken ct)
+    {
+        ChannelSendResult? sent = null, last = null;
+        foreach (var token in devices.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var result = await push.SendAsync(new PushMessage(token, request.Subject ?? "", request.Body,
+                new Dictionary<string, string> { ["messageId"] = id.ToString() }), ct);
+            if (result.Sent)
+            {
+                sent ??= result;
+                continue;
+            }
+
+            last = result;
+            if (result.ErrorCode == "UNREGISTERED")
+            {
+                await using var conn = await db.OpenTenantConnectionAsync(request.TenantId, CancellationToken.None);
+                await conn.ExecuteAsync(new CommandDefinition(
+                    "DELETE FROM patient_devices WHERE tenant_id = @TenantId AND patient_id = @PatientId AND token = @token",
+                    new { request.TenantId, request.PatientId, token }));
+                logger.LogInformation("Push device …{Token} of patient {PatientId} is unregistered at FCM: removed", token.Length > 6 ? token[^6..] : "",
+                    request.PatientId);
+            }
+        }
+
+        return sent ?? last ?? ChannelSendResult.Failed(null, "The patient has no registered device.", permanent: true);
+    }
+
     private static string? AddressFor(string channel, PatientContact patient) => channel switch
     {
         NotificationChannels.Sms => PhoneNumbers.ToE164(patient.Phone),
         NotificationChannels.Email => string.IsNullOrWhiteSpace(patient.Email) ? null : patient.Email.Trim(),
-        // Device registrations are not stored yet: push has no address for a patient (the sender itself works).
-        _ => null,
+        // The registration tokens of the patient's devices, newest first, one a line (patient_devices).
+        _ => string.IsNullOrEmpty(patient.Devices) ? null : patient.Devices,
     };
 
     /// <summary>Twilio's statuses onto the log's five (accepted/scheduled are still queued, sending is sent).</summary>
@@ -401,7 +433,10 @@ public sealed class NotificationService(
     private static string Describe(TimeSpan window) =>
         window.TotalHours >= 1 && window.TotalHours == Math.Floor(window.TotalHours) ? $"{window.TotalHours:0} h" : $"{window.TotalMinutes:0} min";
 
-    private sealed record PatientContact(string? Email, string? Phone, bool MarketingConsent, bool OptedOut);
+    private sealed record PatientContact(string? Email, string? Phone, bool MarketingConsent, string? Devices, bool OptedOut);
+
+    /// <summary>A push goes to at most this many of the patient's most recently seen devices.</summary>
+    private const int MaxDevices = 5;
 
     private sealed record LoggedMessage
     {
