@@ -67,7 +67,7 @@ public sealed class NotificationService(
                 // Under the patient's lock: a concurrent or repeated send with this key waits, then finds it here.
                 var logged = await conn.QuerySingleOrDefaultAsync<LoggedMessage>(new CommandDefinition(
                     """
-                    SELECT id, status, provider_id AS ProviderId, to_address AS ToAddress, body, updated_at AS UpdatedAt
+                    SELECT id, status, provider_id AS ProviderId, to_address AS ToAddress, body, updated_at AS UpdatedAt, created_at AS CreatedAt
                     FROM notification_messages WHERE tenant_id = @TenantId AND dedupe_key = @DedupeKey
                     """,
                     new { request.TenantId, request.DedupeKey }, tx, cancellationToken: cancellationToken));
@@ -93,8 +93,13 @@ public sealed class NotificationService(
                         "UPDATE notification_messages SET updated_at = @now0 WHERE tenant_id = @TenantId AND id = @Id",
                         new { request.TenantId, logged.Id, now0 }, tx, cancellationToken: cancellationToken));
                     await tx.CommitAsync(cancellationToken);
-                    logger.LogWarning("Message {MessageId} ({Channel}) was queued and never handed over: resending it", logged.Id, request.Channel);
                     (id, to, body) = (logged.Id, logged.ToAddress, logged.Body);
+                    if (request.Channel == NotificationChannels.Sms && await FoundAtTwilioAsync(request.TenantId, logged, cancellationToken) is { } known)
+                    {
+                        return known;
+                    }
+
+                    logger.LogWarning("Message {MessageId} ({Channel}) was queued and never handed over: resending it", logged.Id, request.Channel);
                     goto deliver;
                 }
             }
@@ -446,6 +451,40 @@ public sealed class NotificationService(
         public string ToAddress { get; init; } = "";
         public string Body { get; init; } = "";
         public DateTime UpdatedAt { get; init; }
+        public DateTime CreatedAt { get; init; }
+    }
+
+    /// <summary>
+    /// Before an abandoned SMS is sent again: Twilio has no idempotency key, so a crash after Twilio took the message and
+    /// before its SID was recorded would text the patient twice. Its message list is asked instead: a message to that
+    /// number with that body created since the row was written is that send — its SID is recorded and nothing is resent.
+    /// When Twilio cannot be asked, nothing is resent either (the message stays queued and is asked about again later:
+    /// a late reminder rather than a duplicate). Null: Twilio has no such message, resend.
+    /// </summary>
+    private async Task<NotificationResult?> FoundAtTwilioAsync(Guid tenantId, LoggedMessage logged, CancellationToken ct)
+    {
+        var lookup = await sms.FindSentAsync(logged.ToAddress, logged.Body, new DateTimeOffset(DateTime.SpecifyKind(logged.CreatedAt, DateTimeKind.Utc)), ct);
+        if (!lookup.Checked)
+        {
+            return new NotificationResult(logged.Id, NotificationStatuses.Queued, null, new Refusal(NotificationRefusals.InFlight,
+                "Twilio could not be asked whether it already has this message; it is not sent again until it can.").With("messageId", logged.Id.ToString()));
+        }
+
+        if (lookup.ProviderId is not { } sid)
+        {
+            return null;
+        }
+
+        var status = Normalise(lookup.Status ?? "queued");
+        await using var conn = await db.OpenTenantConnectionAsync(tenantId, CancellationToken.None);
+        await conn.ExecuteAsync(new CommandDefinition(
+            """
+            UPDATE notification_messages SET provider_id = @sid, status = CASE WHEN status = 'queued' THEN @status ELSE status END,
+                   sent_at = coalesce(sent_at, @now), updated_at = @now
+            WHERE tenant_id = @tenantId AND id = @Id AND provider_id IS NULL
+            """, new { tenantId, logged.Id, sid, status, now = time.GetUtcNow() }));
+        logger.LogWarning("Message {MessageId} was queued, but Twilio already has it ({Sid}): recorded, not resent", logged.Id, sid);
+        return new NotificationResult(logged.Id, status, sid, null);
     }
 }
 
