@@ -69,7 +69,7 @@ public static class PatientDevicesApi
     }
 
     private static async Task<Results<Ok<IReadOnlyList<PatientDeviceResponse>>, ValidationProblem, ProblemHttpResult>> Remove(
-        Guid patientId, PatientDeviceRequest? request, CurrentUser user, NpgsqlDataSource db, CancellationToken ct)
+        Guid patientId, [Microsoft.AspNetCore.Mvc.FromBody] PatientDeviceRequest? request, CurrentUser user, NpgsqlDataSource db, CancellationToken ct)
     {
         var v = new Validation().Required("token", request?.Token, 4096);
         if (!v.IsValid)
