@@ -35,7 +35,7 @@ public interface ISmsSender
 
     /// <summary>Asks the provider whether it already holds this message (Twilio has no idempotency key: a send whose
     /// answer was lost in a crash is found only in its message list).</summary>
-    Task<SmsLookup> FindSentAsync(string to, string body, DateTimeOffset since, CancellationToken cancellationToken = default);
+    Task<SmsLookup> FindSentAsync(string phoneNumber, string body, DateTimeOffset since, CancellationToken cancellationToken = default);
 }
 
 /// <summary>Sends push notifications (implemented in the silo over FCM HTTP v1). Never throws for a refused or failed send.</summary>

@@ -144,7 +144,7 @@ public sealed class TwilioSmsSender : ISmsSender
         }
     }
 
-    public async Task<SmsLookup> FindSentAsync(string to, string body, DateTimeOffset since, CancellationToken cancellationToken = default)
+    public async Task<SmsLookup> FindSentAsync(string phoneNumber, string body, DateTimeOffset since, CancellationToken cancellationToken = default)
     {
         if (!IsConfigured)
         {
@@ -152,7 +152,7 @@ public sealed class TwilioSmsSender : ISmsSender
         }
 
         var url = $"{_options.BaseUrl.TrimEnd('/')}/2010-04-01/Accounts/{Uri.EscapeDataString(_options.AccountSid)}/Messages.json"
-            + $"?To={Uri.EscapeDataString(to)}&PageSize=50";
+            + $"?To={Uri.EscapeDataString(phoneNumber)}&PageSize=50";
         var auth = Convert.ToBase64String(Encoding.UTF8.GetBytes($"{_options.AccountSid}:{_options.AuthToken}"));
         try
         {
@@ -165,17 +165,17 @@ public sealed class TwilioSmsSender : ISmsSender
             var json = await response.Content.ReadAsStringAsync(cancellationToken);
             if (!response.IsSuccessStatusCode)
             {
-                _logger.LogWarning("Twilio's message list refused the lookup for {To}: {Status}", PhoneMask.Mask(to), (int)response.StatusCode);
+                _logger.LogWarning("Twilio's message list refused the lookup for {To}: {Status}", PhoneMask.Mask(phoneNumber), (int)response.StatusCode);
                 return new SmsLookup(false, null, null);
             }
 
-            return TwilioMessageList.Find(json, to, body, since) is { } found
+            return TwilioMessageList.Find(json, phoneNumber, body, since) is { } found
                 ? new SmsLookup(true, found.Sid, found.Status)
                 : new SmsLookup(true, null, null);
         }
         catch (Exception e) when (e is HttpRequestException or JsonException || e is TaskCanceledException && !cancellationToken.IsCancellationRequested)
         {
-            _logger.LogWarning("Twilio's message list could not be read for {To}: {Error}", PhoneMask.Mask(to), e.Message);
+            _logger.LogWarning("Twilio's message list could not be read for {To}: {Error}", PhoneMask.Mask(phoneNumber), e.Message);
             return new SmsLookup(false, null, null);
         }
     }
