@@ -2,6 +2,7 @@ using System.Net;
 using System.Security.Cryptography;
 using System.Text.Json;
 using MedSpa.Tests.Checkout;
+using MedSpa.Tests.Payments;
 using MedSpa.Tests.TestHost;
 
 namespace MedSpa.Tests.Notifications;
