@@ -341,7 +341,8 @@ public sealed class NotificationService(
             : row.QuietStart is { } qs && row.QuietEnd is { } qe ? new QuietHours(TimeOnly.FromTimeSpan(qs), TimeOnly.FromTimeSpan(qe))
             : null;
         var now = time.GetUtcNow();
-        var until = quiet?.Defer(now, MedSpa.Grains.Checkout.ClinicClock.Zone(row.TimeZone));
+        // As UTC: the end is computed in the clinic's zone, and timestamptz parameters take offset 0 only.
+        var until = quiet?.Defer(now, MedSpa.Grains.Checkout.ClinicClock.Zone(row.TimeZone))?.ToUniversalTime();
         return until > now ? until : null;
     }
 
