@@ -342,7 +342,7 @@ public sealed class NotificationService(
             : null;
         var now = time.GetUtcNow();
         // As UTC: the end is computed in the clinic's zone, and timestamptz parameters take offset 0 only.
-        var until = quiet?.Defer(now, MedSpa.Grains.Checkout.ClinicClock.Zone(row.TimeZone))?.ToUniversalTime();
+        var until = quiet?.Defer(now, MedSpa.Grains.Checkout.ClinicClock.Zone(row.TimeZone)).ToUniversalTime();
         return until > now ? until : null;
     }
 
