@@ -109,6 +109,7 @@ public static class FeatureRegistration
         api.MapAuditApi();
         api.MapChartSyncApi(); // offline chart operations (issue 17 §1)
         app.MapTabletPage(); // the provider tablet page and its service worker (issue 17 §2)
+        api.MapPatientDevicesApi(); // push device registrations (issue 18 §2)
         return app;
     }
 }

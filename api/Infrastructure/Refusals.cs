@@ -59,6 +59,7 @@ public static class Refusals
         [NotificationRefusals.BadSignature] = (StatusCodes.Status403Forbidden, "The webhook signature is invalid."),
         [NotificationRefusals.InFlight] = (StatusCodes.Status409Conflict, "The message is being sent."),
         [NotificationRefusals.QuietHours] = (StatusCodes.Status409Conflict, "It is the clinic's quiet hours."),
+        [NotificationRefusals.LinkExpired] = (StatusCodes.Status403Forbidden, "The link has expired."),
         [MedSpa.Api.Features.Notifications.InboxRefusals.NoPatient] = (StatusCodes.Status409Conflict, "The thread's number belongs to no patient."),
 
         // Packages, the wallet and memberships (grain-interfaces/Packages/IPackageBalanceGrain.cs, PackageRefusals):
@@ -158,6 +159,7 @@ public static class Refusals
         [PaymentPlanRefusals.InvoiceNotPayable] = (StatusCodes.Status409Conflict, "The invoice cannot be put on a payment plan."),
         [PaymentPlanRefusals.AlreadyPlanned] = (StatusCodes.Status409Conflict, "Conflict."),
         [PaymentPlanRefusals.NoSavedCard] = (StatusCodes.Status422UnprocessableEntity, "The request cannot be processed."),
+        [PaymentPlanRefusals.RefundNotPossible] = (StatusCodes.Status409Conflict, "The plan cannot be cancelled this way."),
         // Photos and photo consent (api/Features/Photos/PhotosApi.cs, PhotoRefusals).
         [PhotoRefusals.TooLarge] = (StatusCodes.Status413PayloadTooLarge, "The photo is too large."),
         [PhotoRefusals.UnsupportedType] = (StatusCodes.Status415UnsupportedMediaType, "The file is not a supported image."),

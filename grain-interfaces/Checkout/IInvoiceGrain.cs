@@ -57,7 +57,18 @@ public interface IInvoiceGrain : IGrainWithStringKey
     /// the plan's allowance; every later payment (or write-off) pushes the new share into the package grains.
     /// Idempotent; an invoice that sells no package answers itself unchanged.</summary>
     [Alias("issue-packages-on-plan")] Task<InvoiceResult> IssuePackagesOnPlanAsync(PackagePlanIssue command);
+
+    /// <summary>A payment plan cancelled under the clinic's "refund of unused value" rule (after its unpaid rest was
+    /// written off): what the packages sold on the plan still hold is refunded on the tenders that paid it (cards through
+    /// the gateway), newest first, one refund per tender, each package closed by the refund that empties it. Idempotent
+    /// by <see cref="RefundUnusedCommand.OperationId"/> (a refund per tender, each its own operation).</summary>
+    [Alias("refund-unused-packages")] Task<InvoiceResult> RefundUnusedPackagesAsync(RefundUnusedCommand command);
 }
+
+[GenerateSerializer, Immutable, Alias("medspa.checkout.refund-unused-command.v1")]
+public sealed record RefundUnusedCommand(
+    [property: Id(0)] string OperationId,
+    [property: Id(1)] string Reason);
 
 /// <param name="AllowancePercent">How much more than paid may be redeemed, as a percentage of the package's value.</param>
 [GenerateSerializer, Immutable, Alias("medspa.checkout.package-plan-issue.v1")]

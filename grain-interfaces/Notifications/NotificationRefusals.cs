@@ -26,6 +26,9 @@ public static class NotificationRefusals
 
     /// <summary>A marketing message in the clinic's quiet hours: refused, with <c>sendAfter</c> (when they end).</summary>
     public const string QuietHours = "notification_quiet_hours";
+
+    /// <summary>A patient's consent link past its expiry (its signature is right): 403, ask the clinic for a new one.</summary>
+    public const string LinkExpired = "notification_link_expired";
 }
 
 /// <summary>The channels a patient can be reached on; the strings are what the API and the message log use.</summary>

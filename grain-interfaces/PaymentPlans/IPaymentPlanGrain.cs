@@ -29,8 +29,11 @@ public interface IPaymentPlanGrain : IGrainWithStringKey
     /// <summary>Early payoff: the whole rest in one charge; the plan completes.</summary>
     [Alias("payoff")] Task<PaymentPlanAnswer> PayoffAsync(Guid by);
 
-    /// <summary>Stops the plan; what is unpaid stays due on the invoice (the clinic collects it at the desk).</summary>
-    [Alias("cancel")] Task<PaymentPlanAnswer> CancelAsync(Guid by, string? reason);
+    /// <summary>Stops the plan by <paramref name="rule"/> (<see cref="PlanCancelRules"/>; null: the clinic's setting):
+    /// <c>balance-stays-due</c> leaves what is unpaid due on the invoice (the clinic collects it at the desk);
+    /// <c>refund-unused</c> writes the unpaid rest off and refunds what the packages sold on the plan still hold of what
+    /// was paid, on the cards that paid it.</summary>
+    [Alias("cancel")] Task<PaymentPlanAnswer> CancelAsync(Guid by, string? reason, string? rule = null);
 
     /// <summary>Writes the unpaid rest off (owner/admin): the invoice's write-off, then the plan is closed.</summary>
     [Alias("write-off")] Task<PaymentPlanAnswer> WriteOffAsync(Guid by, string role, string reason);
@@ -121,7 +124,9 @@ public sealed record PaymentPlanView(
     [property: Id(13)] string TimeZone,
     [property: Id(14)] DateTimeOffset CreatedAt,
     [property: Id(15)] DateTimeOffset? ClosedAt,
-    [property: Id(16)] string? CloseReason);
+    [property: Id(16)] string? CloseReason,
+    [property: Id(17)] string? CancelRule = null,
+    [property: Id(18)] Money? Refunded = null);
 
 [GenerateSerializer, Immutable, Alias("medspa.payment-plans.answer.v1")]
 public sealed record PaymentPlanAnswer([property: Id(0)] PaymentPlanView? Plan, [property: Id(1)] Refusal? Refusal)
@@ -151,6 +156,22 @@ public static class PaymentPlanRefusals
 
     /// <summary>The patient has no such saved card (or no default one): 400 naming paymentMethodId.</summary>
     public const string NoSavedCard = "payment_plan_no_saved_card";
+
+    /// <summary>"Refund of unused value" asked for a plan whose invoice sells more than packages (services are used when
+    /// they are sold, a tip is the provider's): 409; such a plan is cancelled with its balance staying due.</summary>
+    public const string RefundNotPossible = "payment_plan_refund_not_possible";
+}
+
+/// <summary>What cancelling a plan does with its money: the clinic's setting (payment plan settings), or asked per cancel.</summary>
+public static class PlanCancelRules
+{
+    /// <summary>What is unpaid stays due on the invoice (the default).</summary>
+    public const string BalanceStaysDue = "balance-stays-due";
+
+    /// <summary>The unpaid rest is written off and the unused value paid (what the plan's packages still hold) refunded.</summary>
+    public const string RefundUnused = "refund-unused";
+
+    public static readonly IReadOnlyList<string> All = [BalanceStaysDue, RefundUnused];
 }
 
 public static class PaymentPlanStatuses

@@ -216,7 +216,7 @@ public sealed class InvoiceBook(IPersistentState<InvoiceState> state, InvoiceOut
         }
 
         S.Refunds.Add(refund);
-        foreach (var package in refund.Packages ?? [])
+        foreach (var package in (refund.Packages ?? []).Where(p => !p.KeepOpen))
         {
             // Closed after the commit (InvoicePackages), with an operation id of this refund: delivered once.
             S.PackagesToClose.Add(new PackageClosingIntent(package.PurchaseId, new GrainInterfaces.Packages.PackageClosing(
@@ -260,11 +260,14 @@ public sealed class InvoiceBook(IPersistentState<InvoiceState> state, InvoiceOut
     }
 
     /// <summary>Closes the balance due without payment: the rest of the sale reversed, the reason in the memo.</summary>
-    public void WriteOff(PricedInvoice priced, InvoiceTotals totals, WriteOffCommand command, DateTimeOffset now)
+    /// <param name="packageOverdrawn">What the packages this invoice sold on a plan no longer hold of the write-off's
+    /// share (<see cref="InvoicePackages.HoldForWriteOffAsync"/>).</param>
+    public void WriteOff(PricedInvoice priced, InvoiceTotals totals, WriteOffCommand command, DateTimeOffset now,
+        IReadOnlyList<(Money Amount, string IncomeCategory)>? packageOverdrawn = null)
     {
         var writeOff = new InvoiceWriteOff(Guid.NewGuid(), totals.BalanceDue, command.Reason.Trim(), command.By, now, Cancellation: false);
         var entry = CheckoutLedger.WriteOff($"{invoiceId:N}:write-off:{writeOff.Id:N}", S.Number!, priced, SaleReversed(), writeOff.Amount,
-            JournalEntryKind.WriteOff, $"written off by user {command.By:D} ({command.Role}): {writeOff.Reason}");
+            JournalEntryKind.WriteOff, $"written off by user {command.By:D} ({command.Role}): {writeOff.Reason}", packageOverdrawn);
         outbox.Add(entry.Value("The write-off"), now);
         S.WriteOffs.Add(writeOff);
     }

@@ -4,6 +4,7 @@ using MedSpa.GrainInterfaces.Checkout;
 using MedSpa.GrainInterfaces.Packages;
 using MedSpa.Grains.Checkout.Tenders;
 using MedSpa.Grains.Domain.Checkout;
+using MedSpa.Grains.Domain.Ledger;
 using MedSpa.Grains.Packages;
 using MedSpa.Grains.Payments;
 using Microsoft.Extensions.Logging;
@@ -356,9 +357,18 @@ public sealed class InvoiceGrain(
             return Fail(refused);
         }
 
-        _book.WriteOff(priced, totals, command, time.GetUtcNow());
+        // Packages sold on a plan are held (nothing redeemed from them) while the write-off reads what they still hold.
+        var (overdrawn, busyPackages) = await _packages.HoldForWriteOffAsync(priced, totals.BalanceDue);
+        if (busyPackages is not null)
+        {
+            return Fail(busyPackages);
+        }
+
+        _book.WriteOff(priced, totals, command, time.GetUtcNow(), overdrawn);
         S.AppliedOperations.Add(opKey);
-        return await CommitAsync();
+        var result = await CommitAsync();
+        await _packages.ReleaseWriteOffHoldsAsync();
+        return result;
     }
 
     public async Task<InvoiceResult> IssuePackagesOnPlanAsync(PackagePlanIssue command)
@@ -379,6 +389,85 @@ public sealed class InvoiceGrain(
         S.PackagePlanId = command.PlanId;
         S.PackagePlanAllowancePercent = Math.Clamp(command.AllowancePercent, 0m, 100m);
         return await CommitAsync();
+    }
+
+    public async Task<InvoiceResult> RefundUnusedPackagesAsync(RefundUnusedCommand command)
+    {
+        ArgumentNullException.ThrowIfNull(command);
+        if (!S.Created)
+        {
+            return NotFound();
+        }
+
+        // Tenders that paid the invoice, newest first: cards (refunded through the gateway), cash and checks; never the
+        // balance tenders (a package, gift card, wallet or membership pays nothing that could be "unused" here).
+        var used = new HashSet<Guid>();
+        for (var guard = 0; guard < 100; guard++)
+        {
+            if (await _payments.ResolvePendingAsync() is { } busy)
+            {
+                return busy;
+            }
+
+            var unused = Money.Zero(S.Currency);
+            foreach (var lineId in S.PlanPackageValues.Keys)
+            {
+                var package = (await GrainFactory.GetGrain<IPackageBalanceGrain>(
+                    PackageKeys.For(_tenantId, PackagePurchaseIds.ForInvoiceLine(_invoiceId, lineId))).GetAsync()).Package;
+                if (package is { Status: PackageStatus.Active or PackageStatus.Depleted })
+                {
+                    unused += package.LiabilityLeft;
+                }
+            }
+
+            var tender = S.Tenders.LastOrDefault(t => !used.Contains(t.Id)
+                && (Tender.IsCardKind(t.Kind) || t.Kind is TenderKind.Cash or TenderKind.Check)
+                && (t.Amount - _book.RefundedOn(t.Id)).IsPositive);
+            if (!unused.IsPositive || tender is null)
+            {
+                break;
+            }
+
+            used.Add(tender.Id);
+            var amount = RefundReversing(unused, tender.Amount - _book.RefundedOn(tender.Id));
+            if (!amount.IsPositive)
+            {
+                break;
+            }
+
+            var refunded = await _payments.RefundAsync(new RefundCommand($"{command.OperationId}:{tender.Id:N}", tender.Id, amount, command.Reason));
+            if (refunded.Refusal is not null)
+            {
+                return refunded;
+            }
+        }
+
+        return InvoiceResult.Ok(_book.View());
+    }
+
+    /// <summary>The largest refund (at most <paramref name="limit"/>) whose share of the package liability is no more than
+    /// <paramref name="unused"/>: the refund reverses the sale proportionally (with the packages' tax), so on an invoice
+    /// of packages it is the unused value plus its tax, to the cent (the share only grows with the amount).</summary>
+    private Money RefundReversing(Money unused, Money limit)
+    {
+        var priced = _book.Price();
+        var before = _book.SaleReversed();
+        var hi = Math.Min(limit.Amount, (priced.Total - before).Amount);
+        long lo = 0;
+        while (lo < hi)
+        {
+            var mid = lo + ((hi - lo + 1) / 2);
+            if (CheckoutLedger.ReversedShare(priced, before, new Money(mid, S.Currency), LedgerAccount.PackageLiability) <= unused)
+            {
+                lo = mid;
+            }
+            else
+            {
+                hi = mid - 1;
+            }
+        }
+
+        return new Money(lo, S.Currency);
     }
 
     /// <summary>

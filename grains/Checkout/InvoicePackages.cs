@@ -285,12 +285,96 @@ internal sealed class InvoicePackages(
             }
 
             var package = answer.Package!;
-            shares.Add(new PackageRefundShare(lines[i].LineId, purchaseId, parts[i], package.LiabilityLeft - parts[i],
-                MedSpa.Grains.Domain.Packages.PackageBalanceRules.BreakageCategory));
+            // A package on a payment plan gives back part of what it holds and goes on (the refund's share leaves it as
+            // the plan's value cut): a plan cancelled with "refund of unused value" refunds it tender by tender.
+            var keepOpen = S.PlanPackageValues.ContainsKey(lines[i].LineId) && parts[i] < package.LiabilityLeft;
+            shares.Add(new PackageRefundShare(lines[i].LineId, purchaseId, parts[i],
+                keepOpen ? Money.Zero(S.Currency) : package.LiabilityLeft - parts[i],
+                MedSpa.Grains.Domain.Packages.PackageBalanceRules.BreakageCategory, keepOpen));
         }
 
         return (shares, null);
     }
+
+    /// <summary>
+    /// Before a write-off of <paramref name="amount"/>: each package sold on a payment plan is held (amount 0: nothing is
+    /// redeemed from it until <see cref="ReleaseWriteOffHoldsAsync"/>, after the commit that pushes its cut) and asked
+    /// what it still holds. The write-off's share of a package beyond that — value redeemed beyond what was paid, the
+    /// plan's allowance — is answered per income category, for the ledger to post as a bad debt instead of taking it
+    /// out of the package liability (which would go below zero).
+    /// </summary>
+    public async Task<(IReadOnlyList<(Money Amount, string IncomeCategory)>? Overdrawn, Refusal? Refusal)> HoldForWriteOffAsync(
+        PricedInvoice priced, Money amount)
+    {
+        if (S.PlanPackageValues.Count == 0 || !amount.IsPositive)
+        {
+            return (null, null);
+        }
+
+        var lines = priced.Lines.Where(l => S.PlanPackageValues.ContainsKey(l.LineId)).ToArray();
+        var weights = lines.Select(l => l.NetExcludingTax.Amount).ToArray();
+        var zero = Money.Zero(S.Currency);
+        var before = book.SaleReversed();
+        // The same cumulative allocation QueuePaidShares makes, so each line's part is exactly the cut it will push.
+        var partsBefore = CheckoutLedger.ReversedShare(priced, zero, before, LedgerAccount.PackageLiability).Allocate(weights);
+        var partsAfter = CheckoutLedger.ReversedShare(priced, zero, before + amount, LedgerAccount.PackageLiability).Allocate(weights);
+        var overdrawn = new List<(Money, string)>();
+        for (var i = 0; i < lines.Length; i++)
+        {
+            var purchaseId = PackagePurchaseIds.ForInvoiceLine(invoiceId, lines[i].LineId);
+            PackageAnswer answer;
+            try
+            {
+                answer = await Grain(purchaseId).HoldForRefundAsync(WriteOffOperationId(), zero);
+            }
+            catch (Exception e) when (e is TimeoutException or OrleansException)
+            {
+                logger.LogWarning(e, "Invoice {InvoiceId}: package {PurchaseId} unreachable for a write-off", invoiceId, purchaseId);
+                await ReleaseWriteOffHoldsAsync();
+                return (null, CheckoutRefusals.ConflictOn("id", "The packages this invoice sold could not be reached; try again shortly."));
+            }
+
+            if (answer.Package is not { } package)
+            {
+                continue; // never created (refused at issue): it holds nothing, and no cut reaches it
+            }
+
+            if (answer.Refusal is { } refused && package.Status == PackageStatus.Active)
+            {
+                await ReleaseWriteOffHoldsAsync();
+                return (null, CheckoutRefusals.ConflictOn("id", $"The package '{package.Terms.Name}' is busy ({refused.Message}) Try again shortly."));
+            }
+
+            var part = partsAfter[i] - partsBefore[i];
+            var beyond = part - package.LiabilityLeft;
+            if (beyond.IsPositive)
+            {
+                overdrawn.Add((beyond, lines[i].Line.IncomeCategory));
+            }
+        }
+
+        return (overdrawn, null);
+    }
+
+    /// <summary>Lets the write-off's holds go (best effort: a hold not let go lapses by itself).</summary>
+    public async Task ReleaseWriteOffHoldsAsync()
+    {
+        foreach (var lineId in S.PlanPackageValues.Keys)
+        {
+            try
+            {
+                await Grain(PackagePurchaseIds.ForInvoiceLine(invoiceId, lineId)).ReleaseRefundHoldAsync(WriteOffOperationId());
+            }
+            catch (Exception e) when (e is TimeoutException or OrleansException)
+            {
+                logger.LogWarning(e, "Invoice {InvoiceId}: a package's write-off hold not released; it lapses", invoiceId);
+            }
+        }
+    }
+
+    /// <summary>One per invoice (its balance is written off once; a repeated write-off is answered from the invoice) and
+    /// within the package's operation id length.</summary>
+    private string WriteOffOperationId() => $"invoice:{invoiceId:N}:write-off";
 
     /// <summary>The refund's operation on its packages: the hold, and the closing after the commit.</summary>
     public string RefundOperationId(TenderRefund refund) => $"invoice:{invoiceId:N}:refund:{refund.Id:N}";

@@ -334,7 +334,14 @@ internal sealed class InvoicePayments(
         book.RecordRefund(refund, tipAdjustment, time.GetUtcNow());
         book.CancelAdditionalCharge(refund, time.GetUtcNow());
         S.AppliedOperations.Add(opKey);
-        return await commit();
+        var result = await commit();
+        if (refund.Packages?.Where(p => p.KeepOpen).ToList() is { Count: > 0 } open)
+        {
+            // Not closed by this refund: its cut was pushed with the commit, so the package may be used again.
+            await packages.ReleaseRefundHoldsAsync(refund, open);
+        }
+
+        return result;
     }
 
     /// <summary>

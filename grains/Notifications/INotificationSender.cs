@@ -22,7 +22,8 @@ public sealed record NotificationRequest(
     string? DedupeKey = null);
 
 /// <summary>The logged message (its id and status once handed to the provider) or why nothing was sent.</summary>
-public sealed record NotificationResult(Guid? MessageId, string? Status, string? ProviderId, Refusal? Refusal)
+/// <param name="SendAfter">Set when the message was queued rather than sent: when it will go (the clinic's quiet hours end).</param>
+public sealed record NotificationResult(Guid? MessageId, string? Status, string? ProviderId, Refusal? Refusal, DateTimeOffset? SendAfter = null)
 {
     public static NotificationResult Refused(Refusal refusal) => new(null, null, null, refusal);
 }
@@ -35,4 +36,10 @@ public sealed record NotificationResult(Guid? MessageId, string? Status, string?
 public interface INotificationSender
 {
     Task<NotificationResult> SendAsync(NotificationRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>Hands over a message queued for later (<see cref="NotificationResult.SendAfter"/>) if it may go now:
+    /// consent is checked again (an opt-out since then fails it, nothing sent) and so are the quiet hours (still quiet:
+    /// answered queued with the new <see cref="NotificationResult.SendAfter"/>). A message already handed over is
+    /// answered as it stands: never sent twice.</summary>
+    Task<NotificationResult> SendQueuedAsync(Guid tenantId, Guid messageId, CancellationToken cancellationToken = default);
 }

@@ -21,12 +21,21 @@ public sealed record ChannelSendResult(bool Sent, string? ProviderId, string Sta
         new(false, null, "failed", "not_configured", $"The {channel} channel is not configured.", true);
 }
 
+/// <summary>What the provider's own record says of an SMS we may have sent: <see cref="Checked"/> false when it could not
+/// be asked (then nothing may be assumed); <see cref="ProviderId"/> set when it holds a message to that number with that
+/// body created since the given time.</summary>
+public sealed record SmsLookup(bool Checked, string? ProviderId, string? Status);
+
 /// <summary>Sends SMS (implemented in the silo over Twilio's REST API). Never throws for a refused or failed send.</summary>
 public interface ISmsSender
 {
     bool IsConfigured { get; }
 
     Task<ChannelSendResult> SendAsync(SmsMessage message, CancellationToken cancellationToken = default);
+
+    /// <summary>Asks the provider whether it already holds this message (Twilio has no idempotency key: a send whose
+    /// answer was lost in a crash is found only in its message list).</summary>
+    Task<SmsLookup> FindSentAsync(string phoneNumber, string body, DateTimeOffset since, CancellationToken cancellationToken = default);
 }
 
 /// <summary>Sends push notifications (implemented in the silo over FCM HTTP v1). Never throws for a refused or failed send.</summary>

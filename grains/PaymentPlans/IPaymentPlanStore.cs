@@ -29,6 +29,9 @@ public interface IPaymentPlanStore
     /// <summary>Writes the plan row (guarded by version) and charge records in one transaction, each keyed so a repeat
     /// adds nothing.</summary>
     Task WriteAsync(PaymentPlanRow row, IReadOnlyList<PlanChargeRecord> charges, CancellationToken cancellationToken = default);
+
+    /// <summary>The clinic's cancel rule (<c>payment_plan_clinic_settings</c>), <c>balance-stays-due</c> when it set none.</summary>
+    Task<string> LoadCancelRuleAsync(Guid tenantId, Guid clinicId, CancellationToken cancellationToken = default);
 }
 
 /// <summary>Tells the clinic and the patient that an installment was declined (and when it is retried, or that the

@@ -2,6 +2,7 @@ using System.Data.Common;
 using MedSpa.GrainInterfaces;
 using MedSpa.GrainInterfaces.Checkout;
 using MedSpa.GrainInterfaces.PaymentPlans;
+using MedSpa.Grains.Domain.Checkout;
 using MedSpa.Grains.Domain.Memberships;
 using MedSpa.Grains.Domain.PaymentPlans;
 using MedSpa.Grains.Payments;
@@ -309,11 +310,16 @@ public sealed class PaymentPlanGrain(
         };
     }
 
-    public async Task<PaymentPlanAnswer> CancelAsync(Guid by, string? reason)
+    public async Task<PaymentPlanAnswer> CancelAsync(Guid by, string? reason, string? rule = null)
     {
         if (!S.Created)
         {
             return NotFound();
+        }
+
+        if (S.Cancelling is not null)
+        {
+            return await FinishCancellationAsync();
         }
 
         if (Closed() is { } closed)
@@ -321,16 +327,95 @@ public sealed class PaymentPlanGrain(
             return Fail(closed);
         }
 
+        if (rule is not null && !PlanCancelRules.All.Contains(rule))
+        {
+            return Fail(Refusal.Invalid("rule", $"The cancel rule must be one of: {string.Join(", ", PlanCancelRules.All)}."));
+        }
+
+        rule ??= await store.LoadCancelRuleAsync(_tenantId, S.ClinicId);
+        var why = string.IsNullOrWhiteSpace(reason) ? "cancelled" : reason.Trim();
+        if (rule == PlanCancelRules.RefundUnused)
+        {
+            var invoice = (await Invoice(S.InvoiceId).GetAsync()).Invoice;
+            if (invoice is null || invoice.Lines.Any(l => l.Line.Kind != InvoiceLineKind.PackageSale) || invoice.Totals.Tips.IsPositive)
+            {
+                return Fail(new Refusal(PaymentPlanRefusals.RefundNotPossible,
+                    "Only a plan paying for packages alone can be cancelled with a refund of the unused value: services are used when sold. Cancel it with the balance staying due.",
+                    "rule").With("rule", rule));
+            }
+
+            await RunPendingAsync();
+            if (Closed() is not null)
+            {
+                return Ok(); // the pending charge completed the plan
+            }
+
+            // Saved first: from here the plan charges nothing, and a crash anywhere below is finished by the next call or tick.
+            S.Cancelling = new PlanCancellation(by, why, invoice.Totals.Refunded);
+            await state.WriteStateAsync();
+            return await FinishCancellationAsync();
+        }
+
         await RunPendingAsync();
         if (Closed() is null)
         {
             // What is unpaid stays due on the invoice: the clinic collects it at the desk (nothing more is charged here).
-            Close(PaymentPlanStatus.Cancelled, string.IsNullOrWhiteSpace(reason) ? "cancelled" : reason.Trim());
+            Close(PaymentPlanStatus.Cancelled, why);
+            S.CancelRule = PlanCancelRules.BalanceStaysDue;
             await CommitAsync();
         }
 
         await ScheduleAsync();
         return Ok();
+    }
+
+    /// <summary>
+    /// "Refund of unused value": the invoice writes the unpaid rest off (the receivable closed; each package loses the
+    /// unpaid share of its value, what was redeemed beyond the paid share posted as a bad debt), then refunds what the
+    /// packages still hold on the tenders that paid it (cards through the gateway), which closes them; the plan is then
+    /// cancelled. Each step is an idempotent invoice operation keyed by the plan, so repeating this after a crash or an
+    /// unreachable gateway does nothing twice. Money: the receivable and the package liability end at zero, what was
+    /// paid is either used (revenue), refunded, or (a cent of rounding at most) breakage — nothing lost or created.
+    /// </summary>
+    private async Task<PaymentPlanAnswer> FinishCancellationAsync()
+    {
+        var cancelling = S.Cancelling!;
+        var invoice = Invoice(S.InvoiceId);
+        var current = (await invoice.GetAsync()).Invoice;
+        if (current?.Totals.BalanceDue.IsPositive == true)
+        {
+            var written = await invoice.WriteOffAsync(new WriteOffCommand($"plan:{_id:N}:cancel", $"payment plan cancelled: {cancelling.Reason}",
+                cancelling.By, InvoiceLifecycleRules.PlanCancelRuleRole));
+            if (written.Refusal is { } refused)
+            {
+                return await CancellationStalledAsync(refused);
+            }
+        }
+
+        var refunded = await invoice.RefundUnusedPackagesAsync(new RefundUnusedCommand($"plan:{_id:N}:refund-unused",
+            $"payment plan cancelled (refund of unused value): {cancelling.Reason}"));
+        if (refunded.Refusal is { } notRefunded)
+        {
+            return await CancellationStalledAsync(notRefunded);
+        }
+
+        S.Cancelling = null;
+        S.CancelRule = PlanCancelRules.RefundUnused;
+        S.Refunded = refunded.Invoice!.Totals.Refunded - cancelling.RefundedBefore;
+        Close(PaymentPlanStatus.Cancelled, cancelling.Reason);
+        await CommitAsync();
+        await ScheduleAsync();
+        return Ok();
+    }
+
+    /// <summary>A cancel that could not finish (the gateway unreachable, a package busy): it stays begun and the reminder
+    /// finishes it; the caller is told why.</summary>
+    private async Task<PaymentPlanAnswer> CancellationStalledAsync(Refusal refusal)
+    {
+        logger.LogWarning("Payment plan {PlanId}: cancel with refund of unused value not finished yet ({Code}: {Message})", _id, refusal.Code,
+            refusal.Message);
+        await ScheduleAsync();
+        return Fail(refusal);
     }
 
     public async Task<PaymentPlanAnswer> WriteOffAsync(Guid by, string role, string reason)
@@ -436,6 +521,12 @@ public sealed class PaymentPlanGrain(
     /// </summary>
     private async Task RunDueCoreAsync()
     {
+        if (S.Cancelling is not null)
+        {
+            await FinishCancellationAsync();
+            return;
+        }
+
         if (!await RunPendingAsync())
         {
             return;
@@ -612,7 +703,10 @@ public sealed class PaymentPlanGrain(
     private Refusal? Closed() => PaymentPlanStatuses.IsClosed(S.Status)
         ? new Refusal(PaymentPlanRefusals.InvalidTransition, $"The payment plan is {PaymentPlanStatuses.Name(S.Status)}.")
             .With("currentStatus", PaymentPlanStatuses.Name(S.Status))
-        : null;
+        : S.Cancelling is not null
+            ? new Refusal(PaymentPlanRefusals.InvalidTransition, "The payment plan is being cancelled (its unused value refunded).")
+                .With("currentStatus", PaymentPlanStatuses.Name(S.Status))
+            : null;
 
     private IInvoiceGrain Invoice(Guid invoiceId) => GrainFactory.GetGrain<IInvoiceGrain>(InvoiceGrainKey.For(_tenantId, invoiceId));
 
@@ -640,7 +734,8 @@ public sealed class PaymentPlanGrain(
     /// will ever be due (a closed plan). A past-due plan wakes when its grace ends, to be cancelled.</summary>
     private async Task ScheduleAsync()
     {
-        var wake = Closed() is not null ? null
+        var wake = S.Cancelling is not null ? clock.Now + GatewayRetry
+            : Closed() is not null ? null
             : S.Pending is not null ? clock.Now + GatewayRetry
             : S.Status == PaymentPlanStatus.PastDue ? S.PastDueSince + clock.PastDueGrace
             : NextChargeAt();
@@ -733,7 +828,8 @@ public sealed class PaymentPlanGrain(
             i.IsPaid ? "paid" : i.FailedAttempts > 0 ? "failed" : i.DueDate <= today ? "due" : "scheduled", i.Paid, i.FailedAttempts, i.PaidAt)).ToList();
         var paid = Paid();
         return PaymentPlanAnswer.Ok(new PaymentPlanView(_id, S.InvoiceId, S.PatientId, S.ClinicId, S.Status, S.Frequency, S.Total, paid,
-            S.Total - paid, installments, NextChargeAt(), S.PaymentMethodId, S.CardLast4, S.TimeZone, S.CreatedAt, S.ClosedAt, S.CloseReason));
+            S.Total - paid, installments, NextChargeAt(), S.PaymentMethodId, S.CardLast4, S.TimeZone, S.CreatedAt, S.ClosedAt, S.CloseReason,
+            S.CancelRule, S.Refunded));
     }
 
     private static PaymentPlanAnswer NotFound() =>

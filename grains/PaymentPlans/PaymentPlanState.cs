@@ -82,4 +82,19 @@ public sealed class PaymentPlanState
 
     /// <summary>The invoice was told to issue its packages on this plan (InvoiceGrain.IssuePackagesOnPlanAsync).</summary>
     [Id(24)] public bool PackagesIssued { get; set; }
+
+    /// <summary>A cancel under "refund of unused value" begun and not finished (its write-off and refunds are operations
+    /// of the invoice, each idempotent): finished by the next call, tick or activation; nothing is charged meanwhile.</summary>
+    [Id(25)] public PlanCancellation? Cancelling { get; set; }
+
+    /// <summary>The rule the plan was cancelled by, and what that refunded.</summary>
+    [Id(26)] public string? CancelRule { get; set; }
+    [Id(27)] public Money? Refunded { get; set; }
 }
+
+/// <param name="RefundedBefore">What the invoice had refunded before this cancel (what it refunds is the difference).</param>
+[GenerateSerializer, Immutable, Alias("medspa.payment-plans.cancellation.v1")]
+public sealed record PlanCancellation(
+    [property: Id(0)] Guid By,
+    [property: Id(1)] string Reason,
+    [property: Id(2)] Money RefundedBefore);

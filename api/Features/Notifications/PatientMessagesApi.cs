@@ -28,7 +28,8 @@ public sealed record PatientMessageResponse(
     string? ErrorCode,
     string? Error,
     DateTimeOffset CreatedAt,
-    DateTimeOffset? SentAt);
+    DateTimeOffset? SentAt,
+    DateTimeOffset? SendAfter = null);
 
 /// <summary>
 /// A patient's messages (issue 18 §2): the history of everything sent to them on every channel with its delivery
@@ -40,7 +41,7 @@ public static class PatientMessagesApi
     public const string StaffMessageKind = "message";
 
     private const string Columns =
-        "id, clinic_id, patient_id, channel, purpose, kind, to_address, body, status, provider_id, error_code, error, created_at, sent_at";
+        "id, clinic_id, patient_id, channel, purpose, kind, to_address, body, status, provider_id, error_code, error, created_at, sent_at, send_after";
 
     public static IEndpointRouteBuilder MapPatientMessagesApi(this IEndpointRouteBuilder app)
     {
@@ -140,9 +141,10 @@ private sealed class MessageRow
         public string? Error { get; init; }
         public DateTime CreatedAt { get; init; }
         public DateTime? SentAt { get; init; }
+        public DateTime? SendAfter { get; init; }
 
         public PatientMessageResponse ToResponse() => new(
             Id, ClinicId, PatientId, Channel, Purpose, Kind, ToAddress, Body, Status, ProviderId, ErrorCode, Error,
-            Utc(CreatedAt), SentAt is { } at ? Utc(at) : null);
+            Utc(CreatedAt), SentAt is { } at ? Utc(at) : null, SendAfter is { } after ? Utc(after) : null);
     }
 }

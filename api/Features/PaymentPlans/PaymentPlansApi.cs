@@ -21,7 +21,12 @@ public sealed record PaymentPlanRequest(
 
 public sealed record PaymentPlanCardRequest(string? PaymentMethodId, bool? ChargeNow);
 
-public sealed record PaymentPlanCloseRequest(string? Reason);
+/// <param name="Rule">Cancel only: <c>balance-stays-due</c> or <c>refund-unused</c>; omitted: the clinic's setting.</param>
+public sealed record PaymentPlanCloseRequest(string? Reason, string? Rule = null);
+
+/// <param name="CancelRule">What cancelling a plan of this clinic does: <c>balance-stays-due</c> (the default) or
+/// <c>refund-unused</c> (the unpaid rest written off, the unused value of its packages refunded on the cards that paid).</param>
+public sealed record PaymentPlanSettings(string? CancelRule);
 
 /// <summary>One charge attempt of a plan.</summary>
 public sealed record PaymentPlanChargeResponse(
@@ -59,6 +64,10 @@ public static class PaymentPlansApi
             .RequireClaim(MedSpaClaims.Role, Roles.Owner, Roles.Admin, Roles.FrontDesk, Roles.Provider, Roles.Patient));
         readers.MapGet("/{planId:guid}", Get).WithName("GetPaymentPlan");
         readers.MapGet("/{planId:guid}/charges", Charges).WithName("ListPaymentPlanCharges");
+
+        var settings = app.MapGroup("/api/clinics/{clinicId:guid}/payment-plan-settings").WithTags("Payment plans");
+        settings.MapGet("", GetSettings).RequireAuthorization(Policies.Staff).WithName("GetPaymentPlanSettings");
+        settings.MapPut("", SaveSettings).RequireAuthorization(Policies.Admin).WithName("SavePaymentPlanSettings");
 
         app.MapGet("/api/patients/{patientId:guid}/payment-plans", ListForPatient).WithTags("Payment plans").WithName("ListPatientPaymentPlans")
             .RequireAuthorization(Policies.Staff);
@@ -158,9 +167,48 @@ public static class PaymentPlansApi
     private static async Task<Results<Ok<PaymentPlanView>, ValidationProblem, ProblemHttpResult>> Cancel(
         Guid planId, PaymentPlanCloseRequest? request, CurrentUser user, IGrainFactory grains)
     {
-        var v = new Validation().Optional("reason", request?.Reason, 500);
-        return v.IsValid ? Respond(await Grain(grains, user, planId).CancelAsync(user.UserId, Clean(request?.Reason))) : v.ToProblem();
+        var v = new Validation().Optional("reason", request?.Reason, 500).OneOf("rule", request?.Rule, PlanCancelRules.All, required: false);
+        return v.IsValid ? Respond(await Grain(grains, user, planId).CancelAsync(user.UserId, Clean(request?.Reason), request?.Rule)) : v.ToProblem();
     }
+
+    private static async Task<Results<Ok<PaymentPlanSettings>, ProblemHttpResult>> GetSettings(
+        Guid clinicId, CurrentUser user, NpgsqlDataSource db, CancellationToken ct)
+    {
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
+        return await ClinicAccess.IsVisibleAsync(conn, user, clinicId, ct)
+            ? TypedResults.Ok(new PaymentPlanSettings(await ReadCancelRuleAsync(conn, user.TenantId, clinicId, ct)))
+            : ApiProblems.NotFound("The clinic");
+    }
+
+    private static async Task<Results<Ok<PaymentPlanSettings>, ValidationProblem, ProblemHttpResult>> SaveSettings(
+        Guid clinicId, PaymentPlanSettings? request, CurrentUser user, NpgsqlDataSource db, CancellationToken ct)
+    {
+        var v = new Validation().OneOf("cancelRule", request?.CancelRule, PlanCancelRules.All);
+        if (!v.IsValid)
+        {
+            return v.ToProblem();
+        }
+
+        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
+        if (!await ClinicAccess.IsVisibleAsync(conn, user, clinicId, ct))
+        {
+            return ApiProblems.NotFound("The clinic");
+        }
+
+        await conn.ExecuteAsync(new CommandDefinition(
+            """
+            INSERT INTO payment_plan_clinic_settings (tenant_id, clinic_id, cancel_rule, updated_by, updated_at)
+            VALUES (@TenantId, @clinicId, @CancelRule, @UserId, now())
+            ON CONFLICT (tenant_id, clinic_id) DO UPDATE
+            SET cancel_rule = excluded.cancel_rule, updated_by = excluded.updated_by, updated_at = now()
+            """, new { user.TenantId, clinicId, request!.CancelRule, user.UserId }, cancellationToken: ct));
+        return TypedResults.Ok(new PaymentPlanSettings(await ReadCancelRuleAsync(conn, user.TenantId, clinicId, ct)));
+    }
+
+    private static async Task<string> ReadCancelRuleAsync(NpgsqlConnection conn, Guid tenantId, Guid clinicId, CancellationToken ct) =>
+        await conn.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
+            "SELECT cancel_rule FROM payment_plan_clinic_settings WHERE tenant_id = @tenantId AND clinic_id = @clinicId",
+            new { tenantId, clinicId }, cancellationToken: ct)) ?? PlanCancelRules.BalanceStaysDue;
 
     private static async Task<Results<Ok<PaymentPlanView>, ValidationProblem, ProblemHttpResult>> WriteOff(
         Guid planId, PaymentPlanCloseRequest request, CurrentUser user, IGrainFactory grains)

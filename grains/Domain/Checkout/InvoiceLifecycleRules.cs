@@ -13,7 +13,11 @@ namespace MedSpa.Grains.Domain.Checkout;
 public static class InvoiceLifecycleRules
 {
     /// <summary>Roles that may write off an invoice's balance (the money is lost to the clinic, so not front desk).</summary>
-    public static IReadOnlySet<string> WriteOffRoles { get; } = new HashSet<string>(StringComparer.Ordinal) { "owner", "admin" };
+    public static IReadOnlySet<string> WriteOffRoles { get; } = new HashSet<string>(StringComparer.Ordinal) { "owner", "admin", PlanCancelRuleRole };
+
+    /// <summary>Not a user's role: a payment plan cancelled under its clinic's "refund of unused value" rule (set by an
+    /// owner or admin) writes its unpaid rest off by that rule.</summary>
+    public const string PlanCancelRuleRole = "payment-plan-cancel-rule";
 
     /// <summary>Roles that may sell a catalog item at another price than the catalog's (with a reason).</summary>
     public static IReadOnlySet<string> PriceOverrideRoles { get; } = new HashSet<string>(StringComparer.Ordinal) { "owner", "admin" };

@@ -242,13 +242,31 @@ public static class CheckoutLedger
     /// <see cref="JournalEntryKind.WriteOff"/> (owner/admin) or <see cref="JournalEntryKind.Void"/> (cancelling an
     /// invoice whose payments were all refunded).
     /// </summary>
+    /// <param name="packageOverdrawn">The part of the write-off's package-liability share that its packages no longer
+    /// hold: a package on a payment plan redeemed beyond what was paid (the plan's allowance), so the sessions were
+    /// delivered (their redemptions already moved that value to revenue) and what is written off of them is a bad debt,
+    /// not a liability the clinic is released from. It goes to the write-offs contra account of the package line's
+    /// income category instead, so the package liability never goes below zero.</param>
     public static (JournalEntry? Entry, Refusal? Refusal) WriteOff(string operationId, string invoiceReference, PricedInvoice invoice,
-        Money reversedBefore, Money amount, JournalEntryKind kind, string? memo)
+        Money reversedBefore, Money amount, JournalEntryKind kind, string? memo,
+        IReadOnlyList<(Money Amount, string IncomeCategory)>? packageOverdrawn = null)
     {
         var (reversal, refusal) = ReverseSale(invoice, reversedBefore, amount, AccountKind.WriteOffs);
-        return reversal is null
-            ? (null, refusal)
-            : (reversal.Credit(LedgerAccount.AccountsReceivable, amount).Build(operationId, kind, invoiceReference, memo), null);
+        if (reversal is null)
+        {
+            return (null, refusal);
+        }
+
+        foreach (var (overdrawn, category) in packageOverdrawn ?? [])
+        {
+            if (overdrawn.IsPositive)
+            {
+                reversal.Credit(LedgerAccount.PackageLiability, overdrawn); // nets against the share debited above
+                reversal.Debit(LedgerAccount.WriteOffs(category), overdrawn);
+            }
+        }
+
+        return (reversal.Credit(LedgerAccount.AccountsReceivable, amount).Build(operationId, kind, invoiceReference, memo), null);
     }
 
     /// <summary>

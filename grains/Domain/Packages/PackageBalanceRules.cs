@@ -791,7 +791,8 @@ public static class PackageBalanceRules
     }
 
     /// <summary>Takes the newest paid share of a package sold on a plan (an older or repeated push changes nothing).
-    /// The value cut (a write-off of the plan's unpaid rest) only grows: it is what left the package liability.</summary>
+    /// The value cut (a write-off of the plan's unpaid rest) only grows: it is what left the package liability, at most
+    /// what the package still held.</summary>
     public static bool ApplyPaidShare(PackageBalanceState s, PackagePaidShare share)
     {
         ArgumentNullException.ThrowIfNull(share);
@@ -802,7 +803,10 @@ public static class PackageBalanceRules
 
         s.PaidShareSequence = share.Sequence;
         s.RedeemableUpTo = share.RedeemableUpTo?.Amount;
-        s.ValueCut = Math.Max(s.ValueCut, share.ValueCut.Amount);
+        // Never below zero: what was already redeemed beyond what was paid (the plan's allowance) cannot be cut out again;
+        // the invoice's write-off posted that part as a bad debt, not against the package liability.
+        var unused = Math.Max(0, (s.Purchase?.NetPaid.Amount ?? 0) - s.LiabilityDrawn);
+        s.ValueCut = Math.Max(s.ValueCut, Math.Min(share.ValueCut.Amount, unused));
         return true;
     }
 }

@@ -26,6 +26,7 @@ public sealed class NotificationService(
     IOptions<NotificationOptions> options,
     IOptions<TwilioOptions> twilio,
     TimeProvider time,
+    IGrainFactory grains,
     ILogger<NotificationService> logger) : INotificationSender
 {
     private readonly NotificationOptions _options = options.Value;
@@ -52,7 +53,6 @@ public sealed class NotificationService(
         await using (var conn = await db.OpenTenantConnectionAsync(request.TenantId, cancellationToken))
         await using (var tx = await conn.BeginTransactionAsync(cancellationToken))
         {
-            var args = new { request.TenantId, request.PatientId, request.ClinicId, request.Channel };
             // Lock order clinic, then patient: every sender takes them in this order, so two never wait on each other.
             if (request.ClinicId is { } clinicId)
             {
@@ -67,7 +67,7 @@ public sealed class NotificationService(
                 // Under the patient's lock: a concurrent or repeated send with this key waits, then finds it here.
                 var logged = await conn.QuerySingleOrDefaultAsync<LoggedMessage>(new CommandDefinition(
                     """
-                    SELECT id, status, provider_id AS ProviderId, to_address AS ToAddress, body, updated_at AS UpdatedAt
+                    SELECT id, status, provider_id AS ProviderId, to_address AS ToAddress, body, updated_at AS UpdatedAt, created_at AS CreatedAt
                     FROM notification_messages WHERE tenant_id = @TenantId AND dedupe_key = @DedupeKey
                     """,
                     new { request.TenantId, request.DedupeKey }, tx, cancellationToken: cancellationToken));
@@ -93,19 +93,30 @@ public sealed class NotificationService(
                         "UPDATE notification_messages SET updated_at = @now0 WHERE tenant_id = @TenantId AND id = @Id",
                         new { request.TenantId, logged.Id, now0 }, tx, cancellationToken: cancellationToken));
                     await tx.CommitAsync(cancellationToken);
-                    logger.LogWarning("Message {MessageId} ({Channel}) was queued and never handed over: resending it", logged.Id, request.Channel);
                     (id, to, body) = (logged.Id, logged.ToAddress, logged.Body);
+                    if (request.Channel == NotificationChannels.Sms && await FoundAtTwilioAsync(request.TenantId, logged, cancellationToken) is { } known)
+                    {
+                        return known;
+                    }
+
+                    logger.LogWarning("Message {MessageId} ({Channel}) was queued and never handed over: resending it", logged.Id, request.Channel);
                     goto deliver;
                 }
             }
 
             var patient = await conn.QuerySingleOrDefaultAsync<PatientContact>(new CommandDefinition(
                 """
-                SELECT p.email, p.phone, p.marketing_consent AS MarketingConsent,
+                SELECT p.email, p.phone,
+                       coalesce((SELECT m.allowed FROM notification_marketing_consents m
+                                 WHERE m.tenant_id = p.tenant_id AND m.patient_id = p.id AND m.channel = @Channel),
+                                p.marketing_consent) AS MarketingConsent,
+                       (SELECT string_agg(d.token, E'\n' ORDER BY d.last_seen_at DESC)
+                        FROM (SELECT token, last_seen_at FROM patient_devices
+                              WHERE tenant_id = p.tenant_id AND patient_id = p.id ORDER BY last_seen_at DESC LIMIT @MaxDevices) d) AS Devices,
                        EXISTS (SELECT 1 FROM notification_opt_outs o
                                WHERE o.tenant_id = p.tenant_id AND o.patient_id = p.id AND o.channel = @Channel) AS OptedOut
                 FROM patients p WHERE p.tenant_id = @TenantId AND p.id = @PatientId
-                """, args, tx, cancellationToken: cancellationToken));
+                """, new { request.TenantId, request.PatientId, request.Channel, MaxDevices }, tx, cancellationToken: cancellationToken));
             if (patient is null)
             {
                 return NotificationResult.Refused(new Refusal("not_found", "No such patient."));
@@ -120,15 +131,14 @@ public sealed class NotificationService(
             if (request.Purpose == NotificationPurposes.Marketing && !patient.MarketingConsent)
             {
                 return NotificationResult.Refused(new Refusal(NotificationRefusals.OptedOut,
-                    "The patient has not agreed to marketing messages.").With("channel", request.Channel));
+                    $"The patient has not agreed to marketing messages on {request.Channel}.").With("channel", request.Channel)
+                    .With("purpose", NotificationPurposes.Marketing));
             }
 
-            if (request.Purpose == NotificationPurposes.Marketing && request.ClinicId is not null
-                && await MarketingQuietUntilAsync(conn, tx, request, cancellationToken) is { } sendAfter)
-            {
-                return NotificationResult.Refused(new Refusal(NotificationRefusals.QuietHours,
-                    "It is the clinic's quiet hours: marketing messages wait until they end.").With("sendAfter", sendAfter));
-            }
+            // Marketing in the clinic's quiet hours is queued (logged now, handed over by a reminder when they end).
+            var sendAfter = request.Purpose == NotificationPurposes.Marketing && request.ClinicId is not null
+                ? await MarketingQuietUntilAsync(conn, tx, request.TenantId, request.ClinicId, cancellationToken)
+                : null;
 
             var address = AddressFor(request.Channel, patient);
             if (address is null)
@@ -165,16 +175,122 @@ public sealed class NotificationService(
 
             await conn.ExecuteAsync(new CommandDefinition(
                 """
-                INSERT INTO notification_messages (tenant_id, id, clinic_id, patient_id, channel, purpose, kind, to_address, body, status, sent_by, created_at, updated_at, dedupe_key)
-                VALUES (@TenantId, @id, @ClinicId, @PatientId, @Channel, @Purpose, @Kind, @to, @Body, 'queued', @SentBy, @now, @now, @DedupeKey)
+                INSERT INTO notification_messages (tenant_id, id, clinic_id, patient_id, channel, purpose, kind, to_address, body, status, sent_by, created_at, updated_at, dedupe_key, send_after, subject)
+                VALUES (@TenantId, @id, @ClinicId, @PatientId, @Channel, @Purpose, @Kind, @to, @Body, 'queued', @SentBy, @now, @now, @DedupeKey, @sendAfter, @Subject)
                 """,
-                new { request.TenantId, id, request.ClinicId, request.PatientId, request.Channel, request.Purpose, request.Kind, to, request.Body, request.SentBy, now, request.DedupeKey },
+                new { request.TenantId, id, request.ClinicId, request.PatientId, request.Channel, request.Purpose, request.Kind, to, request.Body, request.SentBy, now, request.DedupeKey, sendAfter, request.Subject },
                 tx, cancellationToken: cancellationToken));
+            if (sendAfter is { } later)
+            {
+                // Armed before the row commits: a reminder that finds no row does nothing, a row without its reminder
+                // would wait forever.
+                await grains.GetGrain<IQueuedMessageGrain>(TenantKeys.For(request.TenantId, id)).ScheduleAsync(later);
+                await tx.CommitAsync(cancellationToken);
+                logger.LogInformation("Marketing message {MessageId} queued until the clinic's quiet hours end at {SendAfter}", id, later);
+                return new NotificationResult(id, NotificationStatuses.Queued, null, null, later);
+            }
+
             await tx.CommitAsync(cancellationToken);
         }
 
         deliver:
-        var result = await DeliverAsync(request with { Body = body }, id, to, cancellationToken);
+        return await DeliverAndRecordAsync(request with { Body = body }, id, to, cancellationToken);
+    }
+
+    public async Task<NotificationResult> SendQueuedAsync(Guid tenantId, Guid messageId, CancellationToken cancellationToken = default)
+    {
+        NotificationRequest request;
+        string to;
+        await using (var conn = await db.OpenTenantConnectionAsync(tenantId, cancellationToken))
+        await using (var tx = await conn.BeginTransactionAsync(cancellationToken))
+        {
+            var row = await conn.QuerySingleOrDefaultAsync<QueuedRow>(new CommandDefinition(
+                """
+                SELECT clinic_id AS ClinicId, patient_id AS PatientId, channel, purpose, kind, to_address AS ToAddress, body, subject,
+                       status, provider_id AS ProviderId, send_after AS SendAfter, sent_by AS SentBy
+                FROM notification_messages WHERE tenant_id = @tenantId AND id = @messageId
+                """, new { tenantId, messageId }, tx, cancellationToken: cancellationToken));
+            if (row is null)
+            {
+                return NotificationResult.Refused(new Refusal("not_found", "No such message."));
+            }
+
+            // Under the patient's lock, like every send: a second tick (or a STOP arriving now) waits for this one.
+            await conn.ExecuteAsync(new CommandDefinition("SELECT pg_advisory_xact_lock(hashtextextended('notify-patient:' || @k, 0))",
+                new { k = $"{tenantId:N}/{row.PatientId:N}" }, tx, cancellationToken: cancellationToken));
+            var status = await conn.QuerySingleAsync<(string Status, DateTime? SendAfter)>(new CommandDefinition(
+                "SELECT status, send_after FROM notification_messages WHERE tenant_id = @tenantId AND id = @messageId",
+                new { tenantId, messageId }, tx, cancellationToken: cancellationToken));
+            if (status.Status != NotificationStatuses.Queued || status.SendAfter is null)
+            {
+                // Handed over (or being handed over) already: answered as it stands, never sent twice.
+                return new NotificationResult(messageId, status.Status, row.ProviderId, null);
+            }
+
+            request = new NotificationRequest(tenantId, row.ClinicId, row.PatientId, row.Channel, row.Purpose, row.Kind, row.Body, row.Subject, row.SentBy);
+            var consent = await conn.QuerySingleOrDefaultAsync<(bool OptedOut, bool Marketing)>(new CommandDefinition(
+                """
+                SELECT EXISTS (SELECT 1 FROM notification_opt_outs o WHERE o.tenant_id = p.tenant_id AND o.patient_id = p.id AND o.channel = @Channel),
+                       coalesce((SELECT m.allowed FROM notification_marketing_consents m
+                                 WHERE m.tenant_id = p.tenant_id AND m.patient_id = p.id AND m.channel = @Channel), p.marketing_consent)
+                FROM patients p WHERE p.tenant_id = @TenantId AND p.id = @PatientId
+                """, new { request.TenantId, request.PatientId, request.Channel }, tx, cancellationToken: cancellationToken));
+            if (consent.OptedOut || (request.Purpose == NotificationPurposes.Marketing && !consent.Marketing))
+            {
+                // The patient withdrew consent while it waited: it is never sent.
+                await conn.ExecuteAsync(new CommandDefinition(
+                    """
+                    UPDATE notification_messages SET status = 'failed', send_after = NULL, error_code = @code, error = 'The patient withdrew consent before it was sent.',
+                           updated_at = @now
+                    WHERE tenant_id = @tenantId AND id = @messageId
+                    """, new { tenantId, messageId, code = NotificationRefusals.OptedOut, now = time.GetUtcNow() }, tx, cancellationToken: cancellationToken));
+                await tx.CommitAsync(cancellationToken);
+                return new NotificationResult(messageId, NotificationStatuses.Failed, null, new Refusal(NotificationRefusals.OptedOut,
+                    $"The patient no longer accepts {request.Purpose} messages on {request.Channel}.").With("channel", request.Channel));
+            }
+
+            if (request.Purpose == NotificationPurposes.Marketing && request.ClinicId is not null
+                && await MarketingQuietUntilAsync(conn, tx, tenantId, request.ClinicId, cancellationToken) is { } stillQuiet)
+            {
+                await conn.ExecuteAsync(new CommandDefinition(
+                    "UPDATE notification_messages SET send_after = @stillQuiet, updated_at = @now WHERE tenant_id = @tenantId AND id = @messageId",
+                    new { tenantId, messageId, stillQuiet, now = time.GetUtcNow() }, tx, cancellationToken: cancellationToken));
+                await tx.CommitAsync(cancellationToken);
+                return new NotificationResult(messageId, NotificationStatuses.Queued, null, null, stillQuiet);
+            }
+
+            // Claimed: cleared send_after marks it taken, so a repeated tick answers it and sends nothing (a crash before the
+            // provider call leaves it queued and unsent — at most once, like every message without a dedupe key).
+            await conn.ExecuteAsync(new CommandDefinition(
+                "UPDATE notification_messages SET send_after = NULL, updated_at = @now WHERE tenant_id = @tenantId AND id = @messageId",
+                new { tenantId, messageId, now = time.GetUtcNow() }, tx, cancellationToken: cancellationToken));
+            await tx.CommitAsync(cancellationToken);
+            to = row.ToAddress;
+        }
+
+        return await DeliverAndRecordAsync(request, messageId, to, cancellationToken);
+    }
+
+    private sealed record QueuedRow
+    {
+        public Guid? ClinicId { get; init; }
+        public Guid PatientId { get; init; }
+        public string Channel { get; init; } = "";
+        public string Purpose { get; init; } = "";
+        public string Kind { get; init; } = "";
+        public string ToAddress { get; init; } = "";
+        public string Body { get; init; } = "";
+        public string? Subject { get; init; }
+        public string Status { get; init; } = "";
+        public string? ProviderId { get; init; }
+        public DateTime? SendAfter { get; init; }
+        public Guid? SentBy { get; init; }
+    }
+
+    /// <summary>Hands a logged message to its channel after the commit and records what the provider answered.</summary>
+    private async Task<NotificationResult> DeliverAndRecordAsync(NotificationRequest request, Guid id, string to, CancellationToken cancellationToken)
+    {
+        var result = await DeliverAsync(request, id, to, cancellationToken);
         await using (var conn = await db.OpenTenantConnectionAsync(request.TenantId, CancellationToken.None))
         {
             // The status callback may already have moved the row on (it can beat the API's answer): never move it back.
@@ -206,7 +322,7 @@ public sealed class NotificationService(
     /// <summary>Marketing is not sent in the clinic's quiet hours (its notification settings, 21:00–08:00 by default, in
     /// its time zone): the end of the quiet hours when now is inside them, else null. Transactional messages are not held
     /// (an appointment reminder is deferred by its own plan).</summary>
-    private async Task<DateTimeOffset?> MarketingQuietUntilAsync(NpgsqlConnection conn, NpgsqlTransaction tx, NotificationRequest request,
+    private async Task<DateTimeOffset?> MarketingQuietUntilAsync(NpgsqlConnection conn, NpgsqlTransaction tx, Guid tenantId, Guid? clinicId,
         CancellationToken cancellationToken)
     {
         var row = await conn.QuerySingleOrDefaultAsync<QuietRow>(new CommandDefinition(
@@ -215,7 +331,7 @@ public sealed class NotificationService(
             FROM clinics c
             LEFT JOIN notification_clinic_settings st ON st.tenant_id = c.tenant_id AND st.clinic_id = c.id
             WHERE c.tenant_id = @TenantId AND c.id = @ClinicId
-            """, new { request.TenantId, request.ClinicId }, tx, cancellationToken: cancellationToken));
+            """, new { TenantId = tenantId, ClinicId = clinicId }, tx, cancellationToken: cancellationToken));
         if (row is null)
         {
             return null;
@@ -225,7 +341,8 @@ public sealed class NotificationService(
             : row.QuietStart is { } qs && row.QuietEnd is { } qe ? new QuietHours(TimeOnly.FromTimeSpan(qs), TimeOnly.FromTimeSpan(qe))
             : null;
         var now = time.GetUtcNow();
-        var until = quiet?.Defer(now, MedSpa.Grains.Checkout.ClinicClock.Zone(row.TimeZone));
+        // As UTC: the end is computed in the clinic's zone, and timestamptz parameters take offset 0 only.
+        var until = quiet?.Defer(now, MedSpa.Grains.Checkout.ClinicClock.Zone(row.TimeZone)).ToUniversalTime();
         return until > now ? until : null;
     }
 
@@ -247,8 +364,7 @@ public sealed class NotificationService(
                     : $"{twilio.Value.WebhookBaseUrl.TrimEnd('/')}{TwilioPaths.Status(request.TenantId)}";
                 return await sms.SendAsync(new SmsMessage(to, request.Body, callback), ct);
             case NotificationChannels.Push:
-                return await push.SendAsync(new PushMessage(to, request.Subject ?? "", request.Body,
-                    new Dictionary<string, string> { ["messageId"] = id.ToString() }), ct);
+                return await PushToDevicesAsync(request, id, to, ct);
             default:
                 try
                 {
@@ -270,12 +386,43 @@ public sealed class NotificationService(
         }
     }
 
+    /// <summary>One FCM message per device (FCM v1 sends to one token a request). Sent when any device took it (the first
+    /// one's message name is the provider id); a token FCM answers UNREGISTERED for (the app was removed, the token
+    /// rotated) is deleted from the patient's devices at once, so it is not tried again.</summary>
+    private async Task<ChannelSendResult> PushToDevicesAsync(NotificationRequest request, Guid id, string devices, CancellationToken ct)
+    {
+        ChannelSendResult? sent = null, last = null;
+        foreach (var token in devices.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var result = await push.SendAsync(new PushMessage(token, request.Subject ?? "", request.Body,
+                new Dictionary<string, string> { ["messageId"] = id.ToString() }), ct);
+            if (result.Sent)
+            {
+                sent ??= result;
+                continue;
+            }
+
+            last = result;
+            if (result.ErrorCode == "UNREGISTERED")
+            {
+                await using var conn = await db.OpenTenantConnectionAsync(request.TenantId, CancellationToken.None);
+                await conn.ExecuteAsync(new CommandDefinition(
+                    "DELETE FROM patient_devices WHERE tenant_id = @TenantId AND patient_id = @PatientId AND token = @token",
+                    new { request.TenantId, request.PatientId, token }));
+                logger.LogInformation("Push device …{Token} of patient {PatientId} is unregistered at FCM: removed", token.Length > 6 ? token[^6..] : "",
+                    request.PatientId);
+            }
+        }
+
+        return sent ?? last ?? ChannelSendResult.Failed(null, "The patient has no registered device.", permanent: true);
+    }
+
     private static string? AddressFor(string channel, PatientContact patient) => channel switch
     {
         NotificationChannels.Sms => PhoneNumbers.ToE164(patient.Phone),
         NotificationChannels.Email => string.IsNullOrWhiteSpace(patient.Email) ? null : patient.Email.Trim(),
-        // Device registrations are not stored yet: push has no address for a patient (the sender itself works).
-        _ => null,
+        // The registration tokens of the patient's devices, newest first, one a line (patient_devices).
+        _ => string.IsNullOrEmpty(patient.Devices) ? null : patient.Devices,
     };
 
     /// <summary>Twilio's statuses onto the log's five (accepted/scheduled are still queued, sending is sent).</summary>
@@ -292,7 +439,10 @@ public sealed class NotificationService(
     private static string Describe(TimeSpan window) =>
         window.TotalHours >= 1 && window.TotalHours == Math.Floor(window.TotalHours) ? $"{window.TotalHours:0} h" : $"{window.TotalMinutes:0} min";
 
-    private sealed record PatientContact(string? Email, string? Phone, bool MarketingConsent, bool OptedOut);
+    private sealed record PatientContact(string? Email, string? Phone, bool MarketingConsent, string? Devices, bool OptedOut);
+
+    /// <summary>A push goes to at most this many of the patient's most recently seen devices.</summary>
+    private const int MaxDevices = 5;
 
     private sealed record LoggedMessage
     {
@@ -302,6 +452,40 @@ public sealed class NotificationService(
         public string ToAddress { get; init; } = "";
         public string Body { get; init; } = "";
         public DateTime UpdatedAt { get; init; }
+        public DateTime CreatedAt { get; init; }
+    }
+
+    /// <summary>
+    /// Before an abandoned SMS is sent again: Twilio has no idempotency key, so a crash after Twilio took the message and
+    /// before its SID was recorded would text the patient twice. Its message list is asked instead: a message to that
+    /// number with that body created since the row was written is that send — its SID is recorded and nothing is resent.
+    /// When Twilio cannot be asked, nothing is resent either (the message stays queued and is asked about again later:
+    /// a late reminder rather than a duplicate). Null: Twilio has no such message, resend.
+    /// </summary>
+    private async Task<NotificationResult?> FoundAtTwilioAsync(Guid tenantId, LoggedMessage logged, CancellationToken ct)
+    {
+        var lookup = await sms.FindSentAsync(logged.ToAddress, logged.Body, new DateTimeOffset(DateTime.SpecifyKind(logged.CreatedAt, DateTimeKind.Utc)), ct);
+        if (!lookup.Checked)
+        {
+            return new NotificationResult(logged.Id, NotificationStatuses.Queued, null, new Refusal(NotificationRefusals.InFlight,
+                "Twilio could not be asked whether it already has this message; it is not sent again until it can.").With("messageId", logged.Id.ToString()));
+        }
+
+        if (lookup.ProviderId is not { } sid)
+        {
+            return null;
+        }
+
+        var status = Normalise(lookup.Status ?? "queued");
+        await using var conn = await db.OpenTenantConnectionAsync(tenantId, CancellationToken.None);
+        await conn.ExecuteAsync(new CommandDefinition(
+            """
+            UPDATE notification_messages SET provider_id = @sid, status = CASE WHEN status = 'queued' THEN @status ELSE status END,
+                   sent_at = coalesce(sent_at, @now), updated_at = @now
+            WHERE tenant_id = @tenantId AND id = @Id AND provider_id IS NULL
+            """, new { tenantId, logged.Id, sid, status, now = time.GetUtcNow() }));
+        logger.LogWarning("Message {MessageId} was queued, but Twilio already has it ({Sid}): recorded, not resent", logged.Id, sid);
+        return new NotificationResult(logged.Id, status, sid, null);
     }
 }
 

@@ -143,6 +143,73 @@ public sealed class TwilioSmsSender : ISmsSender
             return ChannelSendResult.Failed(error.Code, error.Message, permanent: !transient);
         }
     }
+
+    public async Task<SmsLookup> FindSentAsync(string phoneNumber, string body, DateTimeOffset since, CancellationToken cancellationToken = default)
+    {
+        if (!IsConfigured)
+        {
+            return new SmsLookup(false, null, null);
+        }
+
+        var url = $"{_options.BaseUrl.TrimEnd('/')}/2010-04-01/Accounts/{Uri.EscapeDataString(_options.AccountSid)}/Messages.json"
+            + $"?To={Uri.EscapeDataString(phoneNumber)}&PageSize=50";
+        var auth = Convert.ToBase64String(Encoding.UTF8.GetBytes($"{_options.AccountSid}:{_options.AuthToken}"));
+        try
+        {
+            using var response = await _retry.ExecuteAsync(async ct =>
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Get, url);
+                request.Headers.Authorization = new AuthenticationHeaderValue("Basic", auth);
+                return await _http.SendAsync(request, ct);
+            }, cancellationToken);
+            var json = await response.Content.ReadAsStringAsync(cancellationToken);
+            if (!response.IsSuccessStatusCode)
+            {
+                _logger.LogWarning("Twilio's message list refused the lookup for {To}: {Status}", PhoneMask.Mask(phoneNumber), (int)response.StatusCode);
+                return new SmsLookup(false, null, null);
+            }
+
+            return TwilioMessageList.Find(json, phoneNumber, body, since) is { } found
+                ? new SmsLookup(true, found.Sid, found.Status)
+                : new SmsLookup(true, null, null);
+        }
+        catch (Exception e) when (e is HttpRequestException or JsonException || e is TaskCanceledException && !cancellationToken.IsCancellationRequested)
+        {
+            _logger.LogWarning("Twilio's message list could not be read for {To}: {Error}", PhoneMask.Mask(phoneNumber), e.Message);
+            return new SmsLookup(false, null, null);
+        }
+    }
+}
+
+/// <summary>Twilio's message list (<c>GET .../Messages.json?To=...</c>, newest first): the lookup that stands in for the
+/// idempotency key Twilio does not have.</summary>
+public static class TwilioMessageList
+{
+    /// <summary>The newest message in a list answer to <paramref name="to"/> whose body is <paramref name="body"/> (a
+    /// trial account's prefix allowed) and created at or after <paramref name="since"/> (a minute's clock skew allowed).</summary>
+    public static (string Sid, string Status)? Find(string json, string to, string body, DateTimeOffset since)
+    {
+        using var doc = JsonDocument.Parse(json);
+        if (!doc.RootElement.TryGetProperty("messages", out var messages) || messages.ValueKind != JsonValueKind.Array)
+        {
+            return null;
+        }
+
+        foreach (var m in messages.EnumerateArray())
+        {
+            var sameTo = m.TryGetProperty("to", out var t) && t.GetString() == to;
+            var sameBody = m.TryGetProperty("body", out var b) && b.GetString() is { } text && text.EndsWith(body, StringComparison.Ordinal);
+            var recent = !m.TryGetProperty("date_created", out var d) || d.GetString() is not { } created
+                || !DateTimeOffset.TryParse(created, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.None, out var at)
+                || at >= since - TimeSpan.FromMinutes(1);
+            if (sameTo && sameBody && recent && m.TryGetProperty("sid", out var sid) && sid.GetString() is { } found)
+            {
+                return (found, m.TryGetProperty("status", out var st) ? st.GetString() ?? "queued" : "queued");
+            }
+        }
+
+        return null;
+    }
 }
 
 /// <summary>Twilio's JSON error object: <c>{"code": 21211, "message": "...", "more_info": "...", "status": 400}</c>.</summary>

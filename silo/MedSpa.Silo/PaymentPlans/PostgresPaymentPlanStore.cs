@@ -27,6 +27,14 @@ public sealed class PostgresPaymentPlanStore(NpgsqlDataSource db) : IPaymentPlan
         return new PaymentPlanFacts(facts.TimeZone, card, facts.OpenPlanId);
     }
 
+    public async Task<string> LoadCancelRuleAsync(Guid tenantId, Guid clinicId, CancellationToken cancellationToken = default)
+    {
+        await using var conn = await db.OpenTenantConnectionAsync(tenantId, cancellationToken);
+        return await conn.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
+            "SELECT cancel_rule FROM payment_plan_clinic_settings WHERE tenant_id = @tenantId AND clinic_id = @clinicId",
+            new { tenantId, clinicId }, cancellationToken: cancellationToken)) ?? GrainInterfaces.PaymentPlans.PlanCancelRules.BalanceStaysDue;
+    }
+
     public async Task<CardOnFile?> LoadCardAsync(Guid tenantId, Guid patientId, string gateway, string paymentMethodId,
         CancellationToken cancellationToken = default)
     {

@@ -11,7 +11,8 @@ using Microsoft.Extensions.Logging;
 namespace MedSpa.Tests.Notifications;
 
 /// <summary>One request a stand-in received: what a provider would have seen on the wire.</summary>
-public sealed record CapturedRequest(string Method, string Path, string? Authorization, string ContentType, string Body, IReadOnlyDictionary<string, string> Form);
+public sealed record CapturedRequest(string Method, string Path, string? Authorization, string ContentType, string Body, IReadOnlyDictionary<string, string> Form,
+    string Query = "");
 
 /// <summary>A canned answer (status and JSON body).</summary>
 public sealed record CannedAnswer(int Status, string Json);
@@ -65,7 +66,7 @@ public sealed class ProviderStandIn : IAsyncDisposable
         }
 
         var captured = new CapturedRequest(http.Request.Method, http.Request.Path.Value ?? "", http.Request.Headers.Authorization.ToString(),
-            http.Request.ContentType ?? "", body, form);
+            http.Request.ContentType ?? "", body, form, http.Request.QueryString.Value ?? "");
         Requests.Enqueue(captured);
         var path = captured.Path;
         var answer = _queued.TryGetValue(path, out var q) && q.TryDequeue(out var next) ? next

@@ -94,8 +94,11 @@ public sealed class PlanGateway : IPaymentGateway
 /// Orleans keep real time) and whose gateway is <see cref="PlanGateway"/>. Tests drive installments by calling the
 /// grain's reminder entry point (<see cref="IPaymentPlanGrain.RunDueAsync"/>) after moving the clock: no sleeps.
 /// </summary>
-public sealed class PaymentPlanFactory : MedSpaApiFactory
+public class PaymentPlanFactory : MedSpaApiFactory
 {
+    /// <summary>The plan settings the server runs with (null: the defaults).</summary>
+    protected virtual PaymentPlanOptions? PlanOptions => null;
+
     public FakeTimeProvider Clock { get; } = new(DateTimeOffset.UtcNow);
 
     public PlanGateway Gateway { get; } = new();
@@ -110,9 +113,17 @@ public sealed class PaymentPlanFactory : MedSpaApiFactory
         builder.ConfigureTestServices(services =>
         {
             services.AddSingleton<IPaymentGateway>(Gateway);
-            services.AddSingleton(new PaymentPlanClock(Clock));
+            services.AddSingleton(new PaymentPlanClock(Clock, PlanOptions));
         });
     }
+}
+
+/// <summary>The same server where a package sold on a plan may be redeemed up to 25% of its value beyond what was paid.</summary>
+public sealed class AllowancePaymentPlanFactory : PaymentPlanFactory
+{
+    public const decimal AllowancePercent = 25m;
+
+    protected override PaymentPlanOptions? PlanOptions => new() { PackageAllowancePercent = AllowancePercent };
 }
 
 /// <summary>Requests the payment plan tests share.</summary>

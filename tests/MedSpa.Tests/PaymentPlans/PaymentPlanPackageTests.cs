@@ -10,20 +10,17 @@ using MedSpa.Tests.TestHost;
 using Npgsql;
 using static MedSpa.Tests.Checkout.CheckoutRequests;
 using static MedSpa.Tests.PaymentPlans.PaymentPlanRequests;
+using static MedSpa.Tests.PaymentPlans.PlanPackageWorld;
 
 namespace MedSpa.Tests.PaymentPlans;
 
-/// <summary>
-/// A package sold on a payment plan (issue 18 §1): issued when the plan is accepted, redeemable only up to what the
-/// plan has paid so far (refused with <c>package_plan_unpaid</c> beyond it), each installment pushing the new share into
-/// the package grain, and without limit once paid off. A write-off of the unpaid rest takes its share out of the
-/// package too, so the package never owes more than the ledger's package liability holds.
-/// </summary>
-public sealed class PaymentPlanPackageTests(PaymentPlanFactory factory) : IClassFixture<PaymentPlanFactory>
+/// <summary>What the tests of packages sold on a plan share: a patient with a saved card and an open invoice selling a
+/// package of four $100 sessions, redemptions, installment ticks and the ledger's package liability.</summary>
+public static class PlanPackageWorld
 {
-    private const long SessionValue = 100_00;
+    public const long SessionValue = 100_00;
 
-    private sealed record World(TestTenant Tenant, HttpClient Owner, HttpClient Desk, Guid InvoiceId, Guid PatientId, Guid ServiceId,
+    public sealed record World(TestTenant Tenant, HttpClient Owner, HttpClient Desk, Guid InvoiceId, Guid PatientId, Guid ServiceId,
         Guid PurchaseId) : IDisposable
     {
         public void Dispose()
@@ -34,7 +31,7 @@ public sealed class PaymentPlanPackageTests(PaymentPlanFactory factory) : IClass
     }
 
     /// <summary>A patient with a saved card and an open invoice selling a package of 4 sessions at $100 ($400, untaxed).</summary>
-    private async Task<World> WorldAsync()
+    public static async Task<World> WorldAsync(this PaymentPlanFactory factory)
     {
         var tenant = await TestTenant.CreateAsync(factory);
         var owner = tenant.ClientFor(tenant.Owner);
@@ -69,18 +66,18 @@ public sealed class PaymentPlanPackageTests(PaymentPlanFactory factory) : IClass
         return new World(tenant, owner, desk, invoiceId, patientId, serviceId, purchaseId);
     }
 
-    private static Task<(HttpStatusCode Status, JsonElement Body)> RedeemAsync(World w, int quantity = 1) =>
+    public static Task<(HttpStatusCode Status, JsonElement Body)> RedeemAsync(World w, int quantity = 1) =>
         w.Desk.TrySendAsync(HttpMethod.Post, $"/api/packages/{w.PurchaseId}/redemptions",
             new { serviceId = w.ServiceId, clinicId = w.Tenant.ClinicId, quantity }, Guid.NewGuid().ToString("N"));
 
-    private static async Task<JsonElement> RedeemedAsync(World w, int quantity = 1)
+    public static async Task<JsonElement> RedeemedAsync(World w, int quantity = 1)
     {
         var (status, body) = await RedeemAsync(w, quantity);
         Assert.True(status == HttpStatusCode.Created, $"expected 201, got {(int)status}: {body}");
         return body;
     }
 
-    private static async Task RefusedUnpaidAsync(World w, long redeemableLeft)
+    public static async Task RefusedUnpaidAsync(World w, long redeemableLeft)
     {
         var (status, problem) = await RedeemAsync(w);
         Assert.True(status == HttpStatusCode.UnprocessableEntity, $"expected 422, got {(int)status}: {problem}");
@@ -88,33 +85,47 @@ public sealed class PaymentPlanPackageTests(PaymentPlanFactory factory) : IClass
         Assert.Equal(redeemableLeft, problem.GetProperty("redeemableLeft").GetProperty("amount").GetInt64());
     }
 
-    private async Task TickAsync(World w, Guid planId, DateOnly day)
+    public static async Task TickAsync(this PaymentPlanFactory factory, World w, Guid planId, DateOnly day)
     {
         factory.Clock.MoveTo(LocalMidnight(day, TimeSpan.FromHours(1)));
         await factory.Plan(w.Tenant.TenantId, planId).RunDueAsync();
     }
 
-    private IPackageBalanceGrain Package(World w) => factory.Grains.GetGrain<IPackageBalanceGrain>(PackageKeys.For(w.Tenant.TenantId, w.PurchaseId));
+    public static IPackageBalanceGrain Package(this PaymentPlanFactory factory, World w) =>
+        factory.Grains.GetGrain<IPackageBalanceGrain>(PackageKeys.For(w.Tenant.TenantId, w.PurchaseId));
 
     /// <summary>The package liability the ledger holds for the tenant (credits − debits), once every outbox is written.</summary>
-    private async Task<long> LedgerPackageLiabilityAsync(World w)
+    public static Task<long> LedgerPackageLiabilityAsync(this PaymentPlanFactory factory, World w) => factory.LedgerAsync(w, "package-liability");
+
+    /// <summary>An account kind's balance in the tenant's ledger, credits − debits, once the invoice's and the package's
+    /// outboxes are written (and every entry is checked to balance).</summary>
+    public static async Task<long> LedgerAsync(this PaymentPlanFactory factory, World w, string accountKind)
     {
         await factory.Grains.GetGrain<IInvoiceGrain>(InvoiceGrainKey.For(w.Tenant.TenantId, w.InvoiceId)).FlushProjectionAsync();
-        await Package(w).FlushProjectionAsync();
+        await factory.Package(w).FlushProjectionAsync();
         Assert.Equal(0, await UnbalancedEntriesAsync(factory, w.Tenant.TenantId));
         await using var conn = new NpgsqlConnection(factory.ConnectionString);
         return await conn.ExecuteScalarAsync<long>(
             """
             SELECT coalesce(sum(CASE WHEN side = 'credit' THEN amount ELSE -amount END), 0)::bigint
-            FROM journal_postings WHERE tenant_id = @TenantId AND account_kind = 'package-liability'
+            FROM journal_postings WHERE tenant_id = @TenantId AND account_kind = @accountKind
             """,
-            new { w.Tenant.TenantId });
+            new { w.Tenant.TenantId, accountKind });
     }
+}
 
+/// <summary>
+/// A package sold on a payment plan (issue 18 §1): issued when the plan is accepted, redeemable only up to what the
+/// plan has paid so far (refused with <c>package_plan_unpaid</c> beyond it), each installment pushing the new share into
+/// the package grain, and without limit once paid off. A write-off of the unpaid rest takes its share out of the
+/// package too, so the package never owes more than the ledger's package liability holds.
+/// </summary>
+public sealed class PaymentPlanPackageTests(PaymentPlanFactory factory) : IClassFixture<PaymentPlanFactory>
+{
     [Fact]
     public async Task A_package_on_a_plan_is_issued_at_acceptance_and_redeemable_up_to_what_each_installment_has_paid()
     {
-        using var w = await WorldAsync();
+        using var w = await factory.WorldAsync();
         // Before any plan the package does not exist (an unpaid sale issues nothing).
         Assert.Equal(HttpStatusCode.NotFound, (await RedeemAsync(w)).Status);
 
@@ -132,10 +143,10 @@ public sealed class PaymentPlanPackageTests(PaymentPlanFactory factory) : IClass
         Assert.Equal(0, one.GetProperty("remaining").Amount("redeemableLeft"));
         await RefusedUnpaidAsync(w, 0);
         // Refused changes nothing: still 3 sessions left.
-        Assert.Equal(3, (await Package(w).GetAsync()).Package!.SessionsLeft);
+        Assert.Equal(3, (await factory.Package(w).GetAsync()).Package!.SessionsLeft);
 
         // The first installment is charged on its day: its share is pushed into the package, one more session redeems.
-        await TickAsync(w, planId, first);
+        await factory.TickAsync(w, planId, first);
         Assert.Equal(200_00, (await w.Desk.SendAsync(HttpMethod.Get, $"/api/payment-plans/{planId}", null)).Amount("paid"));
         await RedeemedAsync(w);
         await RefusedUnpaidAsync(w, 0);
@@ -149,13 +160,13 @@ public sealed class PaymentPlanPackageTests(PaymentPlanFactory factory) : IClass
         Assert.Equal(JsonValueKind.Null, rest.GetProperty("remaining").GetProperty("redeemableLeft").ValueKind);
 
         // The sale credited $400 of package liability and the four sessions drew all of it: nothing left, nothing created.
-        Assert.Equal(0, await LedgerPackageLiabilityAsync(w));
+        Assert.Equal(0, await factory.LedgerPackageLiabilityAsync(w));
     }
 
     [Fact]
     public async Task A_write_off_of_the_plans_unpaid_rest_takes_its_share_out_of_the_package_so_it_never_owes_more_than_the_ledger_holds()
     {
-        using var w = await WorldAsync();
+        using var w = await factory.WorldAsync();
         var first = factory.Clock.ClinicToday().AddDays(10);
         var plan = await w.Desk.SendAsync(HttpMethod.Post, "/api/payment-plans", Terms(w.InvoiceId, first, installments: 2, percent: 50m),
             HttpStatusCode.Created, Guid.NewGuid().ToString("N"));
@@ -164,14 +175,14 @@ public sealed class PaymentPlanPackageTests(PaymentPlanFactory factory) : IClass
 
         // The owner writes the unpaid $200 off: half the sale is reversed, half the package with it.
         await w.Owner.SendAsync(HttpMethod.Post, $"/api/payment-plans/{planId}/write-off", new { reason = "Hardship" });
-        var package = (await Package(w).GetAsync()).Package!;
+        var package = (await factory.Package(w).GetAsync()).Package!;
         Assert.Equal(100_00, package.LiabilityLeft.Amount);
-        Assert.Equal(100_00, await LedgerPackageLiabilityAsync(w));
+        Assert.Equal(100_00, await factory.LedgerPackageLiabilityAsync(w));
 
         // What was paid stays redeemable ($200 = two sessions, one used); nothing beyond it.
         await RedeemedAsync(w);
         await RefusedUnpaidAsync(w, 0);
-        Assert.Equal(0, (await Package(w).GetAsync()).Package!.LiabilityLeft.Amount);
-        Assert.Equal(0, await LedgerPackageLiabilityAsync(w));
+        Assert.Equal(0, (await factory.Package(w).GetAsync()).Package!.LiabilityLeft.Amount);
+        Assert.Equal(0, await factory.LedgerPackageLiabilityAsync(w));
     }
 }

@@ -30,6 +30,24 @@ public sealed class PaymentPlanStripeFactory : StripeMockApiFactory
         base.ConfigureWebHost(builder);
         builder.ConfigureTestServices(services => services.AddSingleton(new PaymentPlanClock(Clock)));
     }
+
+    /// <summary>What both Stripe tests start from: a new tenant, an open invoice of <paramref name="cents"/> for a patient
+    /// with a saved card, put on a plan of two weekly installments from tomorrow (clinic time).</summary>
+    public async Task<WeeklyPlan> WeeklyPlanAsync(long cents)
+    {
+        var tenant = await TestTenant.CreateAsync(this);
+        var desk = tenant.ClientFor(tenant.Owner);
+        var (invoiceId, _) = await tenant.OpenInvoiceWithCardAsync(desk, cents);
+        var first = Clock.ClinicToday().AddDays(1);
+        var plan = await desk.SendAsync(HttpMethod.Post, "/api/payment-plans", Terms(invoiceId, first, installments: 2, frequency: "weekly"),
+            HttpStatusCode.Created, Guid.NewGuid().ToString("N"));
+        return new WeeklyPlan(tenant, desk, invoiceId, first, Plan(tenant.TenantId, plan.GetProperty("id").GetGuid()));
+    }
+}
+
+public sealed record WeeklyPlan(TestTenant Tenant, HttpClient Desk, Guid InvoiceId, DateOnly First, IPaymentPlanGrain Grain) : IDisposable
+{
+    public void Dispose() => Desk.Dispose();
 }
 
 /// <summary>
@@ -41,13 +59,8 @@ public sealed class PaymentPlanStripeTests(PaymentPlanStripeFactory factory) : I
     [Fact]
     public async Task A_lost_answer_and_an_outage_never_charge_an_installment_twice_at_stripe()
     {
-        var tenant = await TestTenant.CreateAsync(factory);
-        using var desk = tenant.ClientFor(tenant.Owner);
-        var (invoiceId, _) = await tenant.OpenInvoiceWithCardAsync(desk, 150_01);
-        var first = factory.Clock.ClinicToday().AddDays(1);
-        var plan = await desk.SendAsync(HttpMethod.Post, "/api/payment-plans", Terms(invoiceId, first, installments: 2, frequency: "weekly"),
-            HttpStatusCode.Created, Guid.NewGuid().ToString("N"));
-        var grain = factory.Plan(tenant.TenantId, plan.GetProperty("id").GetGuid());
+        using var setUp = await factory.WeeklyPlanAsync(150_01);
+        var (_, desk, invoiceId, first, grain) = setUp;
 
         // Installment 1: Stripe creates the PaymentIntent, then the connection drops before the answer arrives; the
         // same key is sent again and Stripe replays its answer. The reminder fires twice.
@@ -94,13 +107,8 @@ public sealed class PaymentPlanStripeWebhookTests(PaymentPlanStripeFactory facto
     [Fact]
     public async Task A_webhook_arriving_before_the_charges_answer_never_charges_an_installment_twice()
     {
-        var tenant = await TestTenant.CreateAsync(factory);
-        using var desk = tenant.ClientFor(tenant.Owner);
-        var (invoiceId, _) = await tenant.OpenInvoiceWithCardAsync(desk, 90_00);
-        var first = factory.Clock.ClinicToday().AddDays(1);
-        var plan = await desk.SendAsync(HttpMethod.Post, "/api/payment-plans", Terms(invoiceId, first, installments: 2, frequency: "weekly"),
-            HttpStatusCode.Created, Guid.NewGuid().ToString("N"));
-        var grain = factory.Plan(tenant.TenantId, plan.GetProperty("id").GetGuid());
+        using var setUp = await factory.WeeklyPlanAsync(90_00);
+        var (tenant, desk, invoiceId, first, grain) = setUp;
 
         factory.Clock.MoveTo(LocalMidnight(first, TimeSpan.FromHours(1)));
         var hold = factory.Stripe.HoldNextAnswer("/capture");

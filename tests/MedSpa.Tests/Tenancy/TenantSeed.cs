@@ -219,6 +219,9 @@ public sealed record TenantSeed(TestTenant Tenant)
             VALUES (@TenantId, gen_random_uuid(), @InvoiceId, '\x89504e470d0a1a0a', repeat('0', 64));
             INSERT INTO chart_signing_settings (tenant_id, clinic_id, cosign_required, updated_by, updated_at)
             VALUES (@TenantId, @ClinicId, true, @UserId, now());
+            INSERT INTO payment_plan_clinic_settings (tenant_id, clinic_id, cancel_rule, updated_by) VALUES (@TenantId, @ClinicId, 'refund-unused', @UserId);
+            INSERT INTO notification_marketing_consents (tenant_id, patient_id, channel, allowed, source) VALUES (@TenantId, @PatientId, 'email', true, 'staff');
+            INSERT INTO patient_devices (tenant_id, patient_id, token, platform) VALUES (@TenantId, @PatientId, 'seed-device-' || @Suffix, 'ios');
             """,
             args);
     }

@@ -38,7 +38,39 @@ public class ReminderApiFactory(ReminderApiFactory? previous = null, DateTimeOff
 
     /// <summary>The texts Twilio was asked to send to a number (E.164).</summary>
     public IReadOnlyList<string> TextsTo(string e164) =>
-        [.. Twilio.To(MessagesPath).Where(r => r.Form["To"] == e164).Select(r => r.Form["Body"])];
+        [.. Twilio.To(MessagesPath).Where(r => r.Method == "POST" && r.Form["To"] == e164).Select(r => r.Form["Body"])];
+
+    /// <summary>What the Twilio stand-in holds (its message list, newest last): every message it accepted.</summary>
+    public System.Collections.Concurrent.ConcurrentQueue<(string Sid, string To, string Body, DateTimeOffset At)> Accepted { get; } =
+        previous?.Accepted ?? new();
+
+    /// <summary>A message Twilio took whose answer never reached the server (it died first): in Twilio's list only.</summary>
+    public string TwilioAcceptedButAnswerLost(string to, string body)
+    {
+        var sid = $"SM{Interlocked.Increment(ref _sids) + 90_000_000:D32}";
+        Accepted.Enqueue((sid, to, body, DateTimeOffset.UtcNow));
+        return sid;
+    }
+
+    /// <summary>Twilio's answers: a POST accepts a message (queued, new SID); a GET lists the accepted ones to the
+    /// <c>To</c> of its query, newest first, in Twilio's list format.</summary>
+    private CannedAnswer TwilioAnswer(CapturedRequest request)
+    {
+        if (request.Method == "GET")
+        {
+            var to = Microsoft.AspNetCore.WebUtilities.QueryHelpers.ParseQuery(request.Query).TryGetValue("To", out var t) ? t.ToString() : null;
+            var list = Accepted.Reverse().Where(m => to is null || m.To == to).Select(m => new Dictionary<string, string>
+            {
+                ["sid"] = m.Sid, ["to"] = m.To, ["body"] = m.Body, ["status"] = "sent",
+                ["date_created"] = m.At.ToString("r", System.Globalization.CultureInfo.InvariantCulture),
+            });
+            return new CannedAnswer(200, JsonSerializer.Serialize(new { messages = list }));
+        }
+
+        var sid = $"SM{Interlocked.Increment(ref _sids):D32}";
+        Accepted.Enqueue((sid, request.Form["To"], request.Form["Body"], DateTimeOffset.UtcNow));
+        return new CannedAnswer(201, $$"""{"sid":"{{sid}}","status":"queued","to":{{JsonSerializer.Serialize(request.Form["To"])}}}""");
+    }
 
     private int _sids;
 
@@ -51,8 +83,7 @@ public class ReminderApiFactory(ReminderApiFactory? previous = null, DateTimeOff
         else
         {
             Twilio = await ProviderStandIn.StartAsync();
-            Twilio.Default(MessagesPath, request => new CannedAnswer(201,
-                $$"""{"sid":"SM{{Interlocked.Increment(ref _sids):D32}}","status":"queued","to":{{JsonSerializer.Serialize(request.Form["To"])}}}"""));
+            Twilio.Default(MessagesPath, TwilioAnswer);
         }
 
         await base.InitializeAsync();

@@ -15,6 +15,9 @@ public sealed class ReminderOutboxTests(RemindersFixture factory) : IClassFixtur
 {
     private static readonly DateTimeOffset Day = FlowWorld.Day;
 
+    /// <summary>The Twilio client's retries (its default): a lookup answered 503 this many times more is given up.</summary>
+    private static readonly int TwilioRetries = new MedSpa.Silo.Notifications.TwilioOptions().MaxRetries;
+
     private async Task TickAtAsync(FlowWorld world, Guid appointmentId, DateTimeOffset at)
     {
         factory.Clock.SetUtcNow(at);
@@ -86,5 +89,48 @@ public sealed class ReminderOutboxTests(RemindersFixture factory) : IClassFixtur
         Assert.Equal([2880, 120], view.Sent.Select(s => s.OffsetMinutes));
         Assert.Null(view.NextDueAt);
         Assert.NotNull((await RowAsync(world, inFlight)).ProviderId);
+    }
+
+    /// <summary>Twilio has no idempotency key: a server that died after Twilio took the message but before its SID was
+    /// recorded would text the patient twice on the resend. Twilio's message list is asked first (a message to the number
+    /// with the row's body, created since the row): found, its SID is recorded and nothing is sent; Twilio unreachable,
+    /// nothing is sent either until it can be asked.</summary>
+    [Fact]
+    public async Task An_abandoned_reminder_twilio_already_took_is_not_sent_again_and_its_sid_is_recorded()
+    {
+        var (world, phone) = await factory.WorldAsync();
+        factory.Clock.SetUtcNow(Day.AddDays(-5));
+        var appointment = await world.BookAsync(world.Desk(), world.Booking(start: Day));
+
+        var abandoned = await LeaveQueuedRowAsync(world, appointment, TimeSpan.FromHours(48), phone, "Taken by Twilio, answer lost", TimeSpan.FromMinutes(10));
+        var sid = factory.TwilioAcceptedButAnswerLost(phone, "Taken by Twilio, answer lost");
+        await TickAtAsync(world, appointment, Day.AddHours(-48));
+        await TickAtAsync(world, appointment, Day.AddHours(-47));
+        Assert.Empty(factory.TextsTo(phone));
+        Assert.Equal(("sent", (string?)sid), await RowAsync(world, abandoned));
+        Assert.Contains(factory.Twilio.To(factory.MessagesPath), r => r.Method == "GET" && r.Query.Contains(Uri.EscapeDataString(phone), StringComparison.Ordinal));
+        Assert.Equal([2880], (await factory.Reminders(world.TenantId, appointment).GetAsync()).Sent.Select(s => s.OffsetMinutes));
+
+        // The 2-hour one was abandoned too, and Twilio's list cannot be read (503 to the lookup and each of its retries).
+        var second = await LeaveQueuedRowAsync(world, appointment, TimeSpan.FromHours(2), phone, "Unknown at Twilio", TimeSpan.FromMinutes(10));
+        for (var i = 0; i <= TwilioRetries; i++)
+        {
+            factory.Twilio.Enqueue(factory.MessagesPath, new CannedAnswer(503, """{"code":20503,"message":"Service unavailable","status":503}"""));
+        }
+
+        await TickAtAsync(world, appointment, Day.AddHours(-2));
+        Assert.Empty(factory.TextsTo(phone));
+        Assert.Equal("queued", (await RowAsync(world, second)).Status);
+
+        // Twilio back (and the lookup's lease over): it never had the message, so it is sent now, once.
+        await using (var conn = new NpgsqlConnection(factory.ConnectionString))
+        {
+            await conn.ExecuteAsync("UPDATE notification_messages SET updated_at = now() - interval '10 minutes' WHERE tenant_id = @TenantId AND id = @second",
+                new { world.TenantId, second });
+        }
+
+        await TickAtAsync(world, appointment, Day.AddHours(-2).AddMinutes(1));
+        await TickAtAsync(world, appointment, Day.AddHours(-1));
+        Assert.Equal(["Unknown at Twilio"], factory.TextsTo(phone));
     }
 }
