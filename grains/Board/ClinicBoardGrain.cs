@@ -37,23 +37,6 @@ public sealed partial class ClinicBoardGrain(
     /// </summary>
     public static readonly TimeSpan PresenceInterval = TimeSpan.FromMilliseconds(250);
 
-    /// <summary>The longest <see cref="PresenceIntervalFor"/> gets, for the largest walls.</summary>
-    public static readonly TimeSpan MaxPresenceInterval = TimeSpan.FromSeconds(2);
-
-    /// <summary>
-    /// The coalescing interval for a board with <paramref name="connections"/> connections: <see cref="PresenceInterval"/>
-    /// up to 250 connections, then a millisecond per connection, up to <see cref="MaxPresenceInterval"/>.
-    /// <para>
-    /// Why it grows: every joiner's entry reaches every screen once whatever the interval (that is what presence is);
-    /// the interval decides how many messages carry the entries, and each message is one write per screen. On a wall
-    /// of 1,000 screens reconnecting at once, four changes a second were a fifth of the clinic's writes, taken from the
-    /// same cores that deliver its board events; one a second carries the same entries in a quarter of the writes. A
-    /// clinic of a few dozen screens keeps the 250 ms.
-    /// </para>
-    /// </summary>
-    public static TimeSpan PresenceIntervalFor(int connections) =>
-        TimeSpan.FromMilliseconds(Math.Clamp(connections, PresenceInterval.TotalMilliseconds, MaxPresenceInterval.TotalMilliseconds));
-
     private readonly Dictionary<string, HostSubscription> _hosts = new(StringComparer.Ordinal);
     private Guid _tenantId;
     private Guid _clinicId;
@@ -72,7 +55,6 @@ public sealed partial class ClinicBoardGrain(
     private bool _presenceDirty;
     private DateTimeOffset _presencePushedAt = DateTimeOffset.MinValue;
     private IGrainTimer? _presenceTimer;
-    private TimeSpan _presenceTimerPeriod;
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -328,16 +310,14 @@ public sealed partial class ClinicBoardGrain(
     private Task PresenceChangedAsync(bool devicesMayChange = true)
     {
         _presenceDirty = true;
-        var interval = PresenceIntervalFor(ConnectionCount());
-        var wait = _presencePushedAt + interval - time.GetUtcNow();
+        var wait = _presencePushedAt + PresenceInterval - time.GetUtcNow();
         if (wait <= TimeSpan.Zero && _presenceTimer is null)
         {
             PushPresence();
         }
-        else if (_presenceTimer is null)
+        else
         {
-            _presenceTimerPeriod = interval;
-            _presenceTimer = this.RegisterGrainTimer(PushPresenceDueAsync, wait > TimeSpan.Zero ? wait : TimeSpan.Zero, interval);
+            _presenceTimer ??= this.RegisterGrainTimer(PushPresenceDueAsync, wait > TimeSpan.Zero ? wait : TimeSpan.Zero, PresenceInterval);
         }
 
         if (!devicesMayChange) return Task.CompletedTask;
@@ -369,13 +349,6 @@ public sealed partial class ClinicBoardGrain(
         if (_presenceDirty)
         {
             PushPresence();
-            // The wall grew or shrank since the timer was set: the next pushes follow its size.
-            var interval = PresenceIntervalFor(ConnectionCount());
-            if (interval != _presenceTimerPeriod && _presenceTimer is not null)
-            {
-                _presenceTimerPeriod = interval;
-                _presenceTimer.Change(interval, interval);
-            }
         }
         else
         {
@@ -418,13 +391,6 @@ public sealed partial class ClinicBoardGrain(
         {
             host.Observer.OnPresence(_key, change).Ignore();
         }
-    }
-
-    private int ConnectionCount()
-    {
-        var count = 0;
-        foreach (var host in _hosts.Values) count += host.Connections.Count;
-        return count;
     }
 
     private void TellProvider(Guid providerId, string deviceId, DeviceConnection connection) =>
