@@ -366,16 +366,12 @@ public sealed partial class ClinicBoardGrain(
         _presenceDirty = false;
         var now = time.GetUtcNow();
         _presencePushedAt = now;
-        var entries = _hosts.Values.SelectMany(h => h.Connections.Values)
-            .GroupBy(c => (c.UserId, c.DeviceId))
-            .Select(g => new PresenceEntry(g.Key.UserId, g.First().Name, g.First().Role, g.Key.DeviceId, g.Count(), g.Min(c => c.ConnectedAt)))
-            .OrderBy(e => e.Name, StringComparer.OrdinalIgnoreCase).ThenBy(e => e.DeviceId, StringComparer.Ordinal)
-            .ToImmutableArray();
-        // Who is connected matters to the screens; how many tabs each has does not: a wall of identical connections
-        // joining must not send anything after the first.
-        var before = _presence.Connected.ToDictionary(e => new PresenceKey(e.UserId, e.DeviceId), PresenceShown);
+        var entries = PresenceList.Entries(_hosts.Values.SelectMany(h => h.Connections.Values));
+        // Who is connected matters to the screens; how many tabs or wall screens each has does not: a wall of screens
+        // joining must not send anything after the first (see PresenceList).
+        var before = _presence.Connected.ToDictionary(e => new PresenceKey(e.UserId, e.DeviceId), PresenceList.Shown);
         var upserted = entries
-            .Where(e => !before.TryGetValue(new PresenceKey(e.UserId, e.DeviceId), out var shown) || shown != PresenceShown(e))
+            .Where(e => !before.TryGetValue(new PresenceKey(e.UserId, e.DeviceId), out var shown) || shown != PresenceList.Shown(e))
             .ToImmutableArray();
         var after = entries.Select(e => new PresenceKey(e.UserId, e.DeviceId)).ToHashSet();
         var removed = before.Keys.Where(k => !after.Contains(k)).ToImmutableArray();
@@ -401,8 +397,6 @@ public sealed partial class ClinicBoardGrain(
                     "Board {Board}: could not tell provider {Provider} that device {Device} is {Connection}",
                     _key, providerId, deviceId, connection),
                 CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Current);
-
-    private static (string, string) PresenceShown(PresenceEntry e) => (e.Name, e.Role);
 
     private RoomCard Mask(RoomCard card) => card.Patient is null ? card : card with { Patient = DisplayName(card.Patient) };
 

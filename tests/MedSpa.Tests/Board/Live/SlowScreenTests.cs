@@ -1,3 +1,4 @@
+using System.Net.Http.Json;
 using System.Net.Http.Headers;
 using System.Net.WebSockets;
 using System.Text;
@@ -135,6 +136,56 @@ public sealed class SlowScreenTests(SlowScreenServerFactory factory) : IClassFix
             await Eventually.TrueAsync(
                 () => clients.Skip(1).All(c => c.Presence!.Connected.Length == screens - 1), "the departure reaches every screen");
             Assert.All(clients.Skip(1), c => Assert.DoesNotContain(c.Presence!.Connected, e => e.DeviceId == "screen-00"));
+        }
+        finally
+        {
+            foreach (var client in clients) await client.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task A_wall_of_display_screens_is_one_presence_entry_so_its_joins_send_no_presence_to_each_other()
+    {
+        // Issue 12 §4: the join storm's screens are TVs of one display link, each with its own device id. Listing each
+        // one sent every joiner's entry to every screen (n² entries for a wall of n); the wall is now one entry.
+        var tenant = await TestTenant.CreateAsync(factory);
+        using var admin = tenant.ClientFor(tenant.Owner);
+        var link = await (await admin.PostAsJsonAsync($"/api/clinics/{tenant.ClinicId}/display-links", new { name = "Lobby TVs" }))
+            .ReadJsonAsync<MedSpa.Api.Features.Board.Live.DisplayLinkResponse>();
+        using var anonymous = factory.CreateClient();
+        var display = await (await anonymous.PostAsJsonAsync("/api/board/display-token", new { key = link.Secret }))
+            .ReadJsonAsync<MedSpa.Api.Features.Board.Live.DisplayTokenResponse>();
+
+        await using var desk = factory.Client(tenant.Owner.AccessToken, device: "desk-pc");
+        await desk.JoinAsync(tenant.ClinicId);
+        const int screens = 30;
+        var clients = new List<BoardClient>();
+        try
+        {
+            for (var i = 0; i < screens; i++)
+            {
+                var client = factory.Client(display.AccessToken, device: $"tv-{i:00}");
+                clients.Add(client);
+                await client.JoinAsync(tenant.ClinicId);
+            }
+
+            // Everyone, the desk included, lists the desk's device and the wall once (no device id: it is many screens).
+            static bool ListsDeskAndWall(BoardClient c) =>
+                c.Presence is { } p && p.Connected.Length == 2
+                && p.Connected.Any(e => e.DeviceId == "desk-pc")
+                && p.Connected.Any(e => e.Role == "display" && e.DeviceId is null && e.Name == "Lobby TVs");
+            await Eventually.TrueAsync(() => ListsDeskAndWall(desk) && clients.All(ListsDeskAndWall), "every screen lists the desk and the wall");
+            Assert.All(clients, c => Assert.Equal(0, c.PresenceGaps));
+
+            // Per screen: its join's list (two entries) and at most the wall's first appearance. Listing each TV would
+            // deliver about screens² entries (900 here).
+            var delivered = clients.Sum(c => c.PresenceEntriesReceived) + desk.PresenceEntriesReceived;
+            Assert.True(delivered <= 4 * (screens + 1), $"{delivered} presence entries delivered for {screens} screens joining");
+
+            // When the screens go, the wall leaves the list.
+            foreach (var client in clients) await client.DisposeAsync();
+            await Eventually.TrueAsync(
+                () => desk.Presence is { } p && p.Connected.Length == 1 && p.Connected[0].DeviceId == "desk-pc", "the wall's departure reaches the desk");
         }
         finally
         {
