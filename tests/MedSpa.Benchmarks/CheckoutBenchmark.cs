@@ -7,6 +7,7 @@ using System.Text.Json;
 using Dapper;
 using MedSpa.Benchmarks.Baseline;
 using Npgsql;
+using static MedSpa.Benchmarks.BenchApi;
 
 namespace MedSpa.Benchmarks;
 
@@ -317,8 +318,7 @@ public static class CheckoutBenchmark
             return (all.Count / Stopwatch.GetElapsedTime(_start, _end).TotalSeconds, Pct(all, 50), Pct(all, 99), Pct(pay, 99));
         }
 
-        private static double Pct(List<double> sorted, double p) =>
-            sorted.Count == 0 ? double.NaN : sorted[Math.Min(sorted.Count - 1, (int)Math.Ceiling(p / 100 * sorted.Count) - 1)];
+        private static double Pct(List<double> sorted, double p) => Stats.Percentile(sorted, p);
     }
 
     /// <summary>The tenant, its catalog and the front desk's client; runs one checkout; checks the money afterwards.</summary>
@@ -349,36 +349,9 @@ public static class CheckoutBenchmark
 
         public static async Task<CheckoutWorld> CreateAsync(HttpClient http, CheckoutSettings settings)
         {
-            var slug = "bench-" + Guid.NewGuid().ToString("N")[..10];
-            var password = "Bench-" + Guid.NewGuid().ToString("N");
-            var signup = await SendAsync(http, null, HttpMethod.Post, "/api/tenants", new
-            {
-                name = "Bench spa",
-                slug,
-                owner = new { email = $"owner@{slug}.example.test", password, displayName = "Owner" },
-                clinic = new { name = "Bench clinic", timeZone = "UTC", currency = "USD" },
-            }, HttpStatusCode.Created);
-            var tenantId = signup.GetProperty("tenantId").GetGuid();
-            var clinicId = signup.GetProperty("clinicId").GetGuid();
-            var owner = signup.GetProperty("tokens").GetProperty("accessToken").GetString()!;
-
-            var deskEmail = $"desk@{slug}.example.test";
-            await SendAsync(http, owner, HttpMethod.Post, "/api/users",
-                new { email = deskEmail, displayName = "Front desk", role = "front-desk", password, clinicIds = new[] { clinicId } },
-                HttpStatusCode.Created);
-            var login = await SendAsync(http, null, HttpMethod.Post, "/api/auth/login", new { email = deskEmail, password }, HttpStatusCode.OK);
-            var desk = login.GetProperty("accessToken").GetString()!;
-
-            var service = await SendAsync(http, owner, HttpMethod.Post, "/api/services", new
-            {
-                name = "Botox forehead", category = "injectables", durationMinutes = 30, price = Usd(ServicePrice),
-                taxCategory = "medical", incomeCategory = "injectables",
-            }, HttpStatusCode.Created);
-            var retail = await SendAsync(http, owner, HttpMethod.Post, "/api/products", new
-            {
-                name = "SPF 50 sunscreen", brand = "Bench", sku = "SPF50-" + slug, kind = "retail", unit = "each", unitsPerPackage = 1,
-                pricePerUnit = Usd(RetailPrice), taxCategory = "retail", incomeCategory = "skin-care",
-            }, HttpStatusCode.Created);
+            var spa = await BenchApi.SignUpAsync(http, "bench", "Bench");
+            var (serviceId, retailId) = await BenchApi.AddCatalogAsync(http, spa, ServicePrice, RetailPrice);
+            var (tenantId, clinicId, slug, owner, desk) = (spa.TenantId, spa.ClinicId, spa.Slug, spa.OwnerToken, spa.DeskToken);
             var injectable = await SendAsync(http, owner, HttpMethod.Post, "/api/products", new
             {
                 name = "Botox 100U", brand = "Allergan", sku = "BTX100-" + slug, kind = "neurotoxin", unit = "units", unitsPerPackage = 100,
@@ -390,7 +363,7 @@ public static class CheckoutBenchmark
             var world = new CheckoutWorld(http)
             {
                 TenantId = tenantId, ClinicId = clinicId, OwnerToken = owner, DeskToken = desk,
-                ServiceId = service.GetProperty("id").GetGuid(), RetailId = retail.GetProperty("id").GetGuid(),
+                ServiceId = serviceId, RetailId = retailId,
                 InjectableId = injectable.GetProperty("id").GetGuid(),
             };
             world.WithCard = settings.Card switch
@@ -588,23 +561,6 @@ public static class CheckoutBenchmark
                 .SingleOrDefault();
     }
 
-    private static object Usd(long cents) => new { amount = cents, currency = "USD" };
-
-    private static async Task<JsonElement> SendAsync(
-        HttpClient http, string? token, HttpMethod method, string url, object? body, HttpStatusCode expected)
-    {
-        using var request = new HttpRequestMessage(method, url);
-        if (token is not null) request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
-        if (body is not null) request.Content = JsonContent.Create(body);
-        using var response = await http.SendAsync(request);
-        var text = await response.Content.ReadAsStringAsync();
-        if (response.StatusCode != expected)
-        {
-            throw new InvalidOperationException($"{method} {url}: expected {(int)expected}, got {(int)response.StatusCode}: {text}");
-        }
-
-        return text.Length == 0 ? default : JsonDocument.Parse(text).RootElement.Clone();
-    }
 }
 
 /// <summary>

@@ -7,6 +7,7 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using Dapper;
 using Npgsql;
+using static MedSpa.Benchmarks.BenchApi;
 
 namespace MedSpa.Benchmarks;
 
@@ -218,9 +219,7 @@ public static class ClusterBenchmark
         public double Percentile(string kind, double p)
         {
             if (!_ms.TryGetValue(kind, out var bag) || bag.IsEmpty) return double.NaN;
-            var sorted = bag.Order().ToArray();
-            var index = (int)Math.Ceiling(p / 100 * sorted.Length) - 1;
-            return sorted[Math.Clamp(index, 0, sorted.Length - 1)];
+            return Stats.Percentile(bag.Order().ToArray(), p);
         }
 
         public void Merge(Recorder other) => Interlocked.Add(ref _acknowledged, other._acknowledged);
@@ -335,39 +334,17 @@ public static class ClusterBenchmark
         public static async Task<World> CreateAsync(Hosts hosts, int appointments)
         {
             var http = hosts.First;
-            var slug = "cluster-" + Guid.NewGuid().ToString("N")[..10];
-            var password = "Bench-" + Guid.NewGuid().ToString("N");
-            var signup = await SendAsync(http, null, HttpMethod.Post, "/api/tenants", new
-            {
-                name = "Cluster spa", slug,
-                owner = new { email = $"owner@{slug}.example.test", password, displayName = "Owner" },
-                clinic = new { name = "Cluster clinic", timeZone = "UTC", currency = "USD" },
-            }, HttpStatusCode.Created);
-            var clinicId = signup.GetProperty("clinicId").GetGuid();
-            var owner = signup.GetProperty("tokens").GetProperty("accessToken").GetString()!;
-            await SendAsync(http, owner, HttpMethod.Post, "/api/users",
-                new { email = $"desk@{slug}.example.test", displayName = "Front desk", role = "front-desk", password, clinicIds = new[] { clinicId } },
-                HttpStatusCode.Created);
-            var desk = (await SendAsync(http, null, HttpMethod.Post, "/api/auth/login", new { email = $"desk@{slug}.example.test", password }, HttpStatusCode.OK))
-                .GetProperty("accessToken").GetString()!;
-            var service = await SendAsync(http, owner, HttpMethod.Post, "/api/services", new
-            {
-                name = "Botox forehead", category = "injectables", durationMinutes = 30, price = Usd(ServicePrice),
-                taxCategory = "medical", incomeCategory = "injectables",
-            }, HttpStatusCode.Created);
-            var retail = await SendAsync(http, owner, HttpMethod.Post, "/api/products", new
-            {
-                name = "SPF 50 sunscreen", brand = "Bench", sku = "SPF50-" + slug, kind = "retail", unit = "each", unitsPerPackage = 1,
-                pricePerUnit = Usd(RetailPrice), taxCategory = "retail", incomeCategory = "skin-care",
-            }, HttpStatusCode.Created);
+            var spa = await BenchApi.SignUpAsync(http, "cluster", "Cluster");
+            var (serviceId, retailId) = await BenchApi.AddCatalogAsync(http, spa, ServicePrice, RetailPrice);
+            var (clinicId, owner, desk) = (spa.ClinicId, spa.OwnerToken, spa.DeskToken);
             var provider = await SendAsync(http, owner, HttpMethod.Post, "/api/providers", new
             {
                 firstName = "Ana", lastName = "Rivera", displayName = "Ana Rivera", title = "np", color = "#7c3aed", clinicIds = new[] { clinicId },
             }, HttpStatusCode.Created);
             var world = new World
             {
-                TenantId = signup.GetProperty("tenantId").GetGuid(), ClinicId = clinicId, OwnerToken = owner, DeskToken = desk,
-                ServiceId = service.GetProperty("id").GetGuid(), RetailId = retail.GetProperty("id").GetGuid(),
+                TenantId = spa.TenantId, ClinicId = clinicId, OwnerToken = owner, DeskToken = desk,
+                ServiceId = serviceId, RetailId = retailId,
             };
             var patients = new List<Guid>();
             string[] names = ["Jane Doe", "John Smith", "Maria Garcia", "Wei Chen", "Amara Okafor"];
@@ -503,20 +480,4 @@ public static class ClusterBenchmark
         }
     }
 
-    private static object Usd(long cents) => new { amount = cents, currency = "USD" };
-
-    private static async Task<JsonElement> SendAsync(HttpClient http, string? token, HttpMethod method, string url, object? body, HttpStatusCode expected)
-    {
-        using var request = new HttpRequestMessage(method, url);
-        if (token is not null) request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
-        if (body is not null) request.Content = JsonContent.Create(body);
-        using var response = await http.SendAsync(request);
-        var text = await response.Content.ReadAsStringAsync();
-        if (response.StatusCode != expected)
-        {
-            throw new InvalidOperationException($"{method} {url}: expected {(int)expected}, got {(int)response.StatusCode}: {text}");
-        }
-
-        return text.Length == 0 ? default : JsonDocument.Parse(text).RootElement.Clone();
-    }
 }

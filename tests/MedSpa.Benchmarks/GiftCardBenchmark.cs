@@ -252,8 +252,7 @@ static class PaymentLatency
         }
     }
 
-    public static double Pct(List<double> sorted, int p) =>
-        sorted.Count == 0 ? double.NaN : sorted[Math.Clamp((int)Math.Ceiling(p / 100.0 * sorted.Count) - 1, 0, sorted.Count - 1)];
+    public static double Pct(List<double> sorted, int p) => Stats.Percentile(sorted, p);
 }
 
 sealed record GiftCardSettings(int[] Desks, int LookupDesks, int Attackers, TimeSpan Duration, TimeSpan Warmup, int DbPool)

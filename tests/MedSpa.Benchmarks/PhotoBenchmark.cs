@@ -204,8 +204,7 @@ public static class PhotoBenchmark
 
     private static string LoadAverage() => string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3));
 
-    private static double Pct(List<double> sorted, int p) =>
-        sorted.Count == 0 ? double.NaN : sorted[Math.Clamp((int)Math.Ceiling(p / 100.0 * sorted.Count) - 1, 0, sorted.Count - 1)];
+    private static double Pct(List<double> sorted, int p) => Stats.Percentile(sorted, p);
 
     private static int Arg(string[] args, string name, int fallback) =>
         ArgText(args, name) is { } v ? int.Parse(v, CultureInfo.InvariantCulture) : fallback;

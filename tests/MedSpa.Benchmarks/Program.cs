@@ -531,8 +531,7 @@ public static class BoardPushBenchmark
     // The bench room's out-of-service flag, carried across its runs so every call is a real change.
     private static bool _roomOutOfService;
 
-    private static double Pct(List<double> sorted, double p) =>
-        sorted.Count == 0 ? double.NaN : sorted[Math.Min(sorted.Count - 1, (int)Math.Ceiling(p / 100 * sorted.Count) - 1)];
+    private static double Pct(List<double> sorted, double p) => Stats.Percentile(sorted, p);
 
     /// <summary>CPU of this (the server's) process and, when the clients have their own, of theirs, in % of one core.</summary>
     private static async Task<(double Server, double? Clients)> MeasureIdleCpuAsync(int seconds, IClientGroup? clients)

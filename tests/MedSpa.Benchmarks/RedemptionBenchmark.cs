@@ -216,9 +216,7 @@ public static class RedemptionBenchmark
             }
         }
 
-        private double Pct(int p) => _latencies.Count == 0
-            ? double.NaN
-            : _latencies[Math.Clamp((int)Math.Ceiling(p / 100.0 * _latencies.Count) - 1, 0, _latencies.Count - 1)];
+        private double Pct(int p) => Stats.Percentile(_latencies, p);
 
         public string Row(string path, int callers)
         {
