@@ -225,10 +225,17 @@ public sealed class ChaosKilledSiloTests(ChaosClusterFactory factory, ITestOutpu
 
         // The board client: it recovers as a screen does on reconnect, by asking for what followed its last seq. The
         // board must still hold those events (no snapshot needed), and with them the client has every seq from its
-        // join to the board's last, each once, and every room change exactly once, in the order it was acknowledged.
-        var last = await MedSpa.Tests.OrleansCluster.Eventually.WaitForAsync(
-            async () => (await desk.SendAsync(HttpMethod.Get, $"/api/clinics/{tenant.ClinicId}/board", null)).GetProperty("seq").GetInt64(),
-            seq => seq >= joined.Seq + Rooms * TogglesPerRoom, TimeSpan.FromSeconds(30), "the board to carry every room change");
+        // join to the board's last, each once, and the room changes in the order they were acknowledged, ending with
+        // each room's last state. First the board must have caught up with every room's last change.
+        var last = (await MedSpa.Tests.OrleansCluster.Eventually.WaitForAsync(
+            async () =>
+            {
+                var snapshot = await desk.SendAsync(HttpMethod.Get, $"/api/clinics/{tenant.ClinicId}/board", null);
+                var caughtUp = snapshot.GetProperty("rooms").EnumerateArray()
+                    .Count(r => rooms.Contains(r.GetProperty("roomId").GetGuid()) && r.GetProperty("status").GetString() == "empty");
+                return (Seq: snapshot.GetProperty("seq").GetInt64(), CaughtUp: caughtUp);
+            },
+            b => b.CaughtUp == Rooms, TimeSpan.FromSeconds(30), "the board to show every room's last change")).Seq;
         var live = screen.Applied;
         var resumeFrom = live.Count == 0 ? joined.Seq : live[^1].Seq;
         var resumed = await screen.JoinAsync(tenant.ClinicId, resumeFrom);
@@ -240,8 +247,11 @@ public sealed class ChaosKilledSiloTests(ChaosClusterFactory factory, ITestOutpu
         Assert.Equal(Enumerable.Range(0, (int)(resumed.Seq - joined.Seq)).Select(i => joined.Seq + 1 + i), events.Select(e => e.Seq));
         // A board event carries the room's whole card, not a delta: when the room's grain comes back on the survivor it
         // may send its last card again (the board cannot know it already had it), which a screen applies as no change.
-        // What must hold is the sequence of states: each acknowledged change once, in order, none lost, none added.
+        // And a room publishes its latest card (BoardView): changes acknowledged while the board itself could not be
+        // reached (its silo dying) reach the board as the state they led to, not one by one. What must hold is the
+        // sequence of states: in the order acknowledged, none added, none out of order, ending with the last one.
         var resent = 0;
+        var coalesced = 0;
         foreach (var room in rooms)
         {
             var states = events.Select(e => e.Data).OfType<RoomCard>().Where(c => c.RoomId == room)
@@ -249,10 +259,20 @@ public sealed class ChaosKilledSiloTests(ChaosClusterFactory factory, ITestOutpu
             var changes = states.Where((state, i) => i == 0 || state != states[i - 1]).ToList();
             resent += states.Count - changes.Count;
             var expected = roomReasons[room].SelectMany(reason => new[] { (Out: true, Reason: reason), (Out: false, Reason: "") }).ToList();
-            Assert.Equal(expected, changes);
+            var at = 0;
+            foreach (var change in changes)
+            {
+                while (at < expected.Count && expected[at] != change) at++;
+                Assert.True(at < expected.Count, $"room {room}: the board showed {change} out of the acknowledged order: {string.Join(", ", changes)}");
+                at++;
+            }
+
+            Assert.Equal(expected[^1], changes[^1]);
+            coalesced += expected.Count - changes.Count;
         }
 
-        output.WriteLine($"room cards sent again with an unchanged state after the failover: {resent}");
+        output.WriteLine($"room cards sent again with an unchanged state after the failover: {resent}; room changes that reached the board "
+                         + $"only as a later state (made while the board was unreachable): {coalesced}");
     }
 
     private static string Key() => Guid.NewGuid().ToString("N");

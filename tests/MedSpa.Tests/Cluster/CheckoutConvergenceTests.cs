@@ -88,7 +88,7 @@ public sealed class CheckoutConvergenceTests(CheckoutConvergenceFactory factory)
         var invoiceId = created.GetProperty("id").GetGuid();
         await desk.AddLineAsync(invoiceId, new { kind = "service", description = "HydraFacial", quantity = 1, catalogItemId = world.Facial });
         var opened = await desk.OpenAsync(invoiceId);
-        var lineId = opened.GetProperty("lines")[0].GetProperty("id").GetGuid();
+        var lineId = opened.GetProperty("lines")[0].GetProperty("line").GetProperty("id").GetGuid();
         return (world, purchaseId, invoiceId, [new { kind = "package", purchaseId, serviceLineId = lineId }]);
     }
 
