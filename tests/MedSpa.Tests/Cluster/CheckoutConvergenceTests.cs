@@ -4,6 +4,7 @@ using System.Text.Json;
 using Dapper;
 using MedSpa.Grains.Checkout.Tenders;
 using MedSpa.Tests.Checkout;
+using MedSpa.Tests.GiftCards;
 using MedSpa.Tests.Packages.Api;
 using MedSpa.Tests.TestHost;
 using Microsoft.AspNetCore.Hosting;
@@ -163,5 +164,40 @@ public sealed class CheckoutConvergenceTests(CheckoutConvergenceFactory factory)
         Assert.Equal(paid.GetProperty("totals").ToString(), again.GetProperty("totals").ToString());
         Assert.Equal(Sessions - 1, await SessionsLeftAsync(world, purchaseId));
         Assert.Equal(0, await CheckoutRequests.UnbalancedEntriesAsync(factory, tenantId));
+    }
+
+    [Fact]
+    public async Task A_gift_card_payment_left_half_done_without_a_retry_gives_the_held_amount_back_and_the_later_retry_pays_once()
+    {
+        var tenant = await TestTenant.CreateAsync(factory);
+        using var desk = tenant.ClientFor(await tenant.CreateUserAsync("front-desk"));
+        var (cardId, code, _) = await desk.BuyAsync(tenant.ClinicId, 10_000);
+        var invoiceId = await desk.CreateInvoiceAsync(tenant.ClinicId);
+        await desk.AddLineAsync(invoiceId, CheckoutRequests.Line(5_000));
+        await desk.OpenAsync(invoiceId);
+        var tenders = new[] { GiftCardRequests.GiftCardTender(5_000, code) };
+        var key = "pay-" + Guid.NewGuid().ToString("N");
+        factory.Faults.FailAfter(tenant.TenantId, p => p.Stage == PaymentStage.Reserving
+            && p.Tenders.Any(t => t.Phase == TenderPhase.Reserved && t.Tender.Kind == MedSpa.GrainInterfaces.Checkout.TenderKind.GiftCard), times: 10_000);
+
+        var (status, body) = await desk.TrySendAsync(HttpMethod.Post, $"/api/invoices/{invoiceId}/payments", new { tenders }, key);
+        factory.Faults.Heal(tenant.TenantId);
+        Assert.True(status == HttpStatusCode.ServiceUnavailable, $"expected 503, got {(int)status}: {body}");
+
+        // Read through the gift card only: nobody calls the invoice, yet the amount it held comes back.
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        JsonElement card;
+        while ((card = await desk.CardAsync(cardId)).Amount("reserved") != 0 || card.Amount("available") != 10_000)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"the interrupted payment still holds the gift card: {card}");
+            await Task.Delay(100);
+        }
+
+        var paid = await desk.PayAsync(invoiceId, tenders, key);
+        Assert.Equal("paid", paid.GetProperty("status").GetString());
+        card = await desk.CardAsync(cardId);
+        Assert.Equal(5_000, card.Amount("balance"));
+        Assert.Equal(0, card.Amount("reserved"));
+        Assert.Equal(0, await CheckoutRequests.UnbalancedEntriesAsync(factory, tenant.TenantId));
     }
 }
