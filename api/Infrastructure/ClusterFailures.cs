@@ -49,10 +49,13 @@ public static class ClusterFailures
         return false;
     }
 
-    /// <summary>Reads and writes with an <c>Idempotency-Key</c>.</summary>
+    /// <summary>Reads, and writes with an <c>Idempotency-Key</c> to an endpoint that honours it (its
+    /// <see cref="Idempotency.IdempotencyMetadata"/>): elsewhere the header is ignored, and a write that timed out may
+    /// have been applied, so executing it again could apply it twice.</summary>
     public static bool IsRepeatable(HttpRequest request) =>
         HttpMethods.IsGet(request.Method) || HttpMethods.IsHead(request.Method)
-        || request.Headers.ContainsKey(Idempotency.IdempotencyOptions.HeaderName);
+        || (request.Headers.ContainsKey(Idempotency.IdempotencyOptions.HeaderName)
+            && request.HttpContext.GetEndpoint()?.Metadata.GetMetadata<Idempotency.IdempotencyMetadata>() is not null);
 
     public static WebApplication UseMedSpaClusterFailures(this WebApplication app)
     {

@@ -37,6 +37,7 @@ public static class Refusals
         [BoardFlowCodes.RoomNotFound] = (StatusCodes.Status400BadRequest, "One or more fields are invalid."),
         [BoardFlowCodes.RoomInOtherClinic] = (StatusCodes.Status400BadRequest, "One or more fields are invalid."),
         [BoardFlowCodes.RoomOccupied] = (StatusCodes.Status409Conflict, "Conflict."),
+        [BoardFlowCodes.OperationReused] = (StatusCodes.Status422UnprocessableEntity, "The request cannot be processed."),
 
         // Checkout (grain-interfaces/Checkout/CheckoutRefusals.cs): payment rules and the payment gateway.
         [CheckoutRefusals.HsaFsaLimit] = (StatusCodes.Status422UnprocessableEntity, "The payment cannot be processed."),

@@ -9,13 +9,18 @@ public interface IProviderGrain : IGrainWithStringKey
     /// <summary>The card, or null when the tenant has no such provider.</summary>
     Task<ProviderCard?> GetCardAsync();
 
-    Task<ProviderCommandResult> GoOnDutyAsync(ChangeContext context);
+    /// <param name="operationId">The caller's operation (its user and Idempotency-Key), or null: a command with an id
+    /// the provider already applied is answered with its first answer, not run again (a resend after a lost answer).</param>
+    Task<ProviderCommandResult> GoOnDutyAsync(ChangeContext context, string? operationId);
 
-    Task<ProviderCommandResult> GoOffDutyAsync(ChangeContext context);
+    /// <inheritdoc cref="GoOnDutyAsync"/>
+    Task<ProviderCommandResult> GoOffDutyAsync(ChangeContext context, string? operationId);
 
-    Task<ProviderCommandResult> StartBreakAsync(ChangeContext context);
+    /// <inheritdoc cref="GoOnDutyAsync"/>
+    Task<ProviderCommandResult> StartBreakAsync(ChangeContext context, string? operationId);
 
-    Task<ProviderCommandResult> EndBreakAsync(ChangeContext context);
+    /// <inheritdoc cref="GoOnDutyAsync"/>
+    Task<ProviderCommandResult> EndBreakAsync(ChangeContext context, string? operationId);
 
     /// <summary>A visit of this provider changed (from its provider.status_changed event). Never refused.</summary>
     Task ApplyVisitAsync(VisitFlowEvent visitEvent);

@@ -19,11 +19,15 @@ public interface IRoomGrain : IGrainWithStringKey
     /// review): shown on the card while that visit is the occupant; ignored for a visit not in this room. Idempotent.</summary>
     Task SetActivityAsync(Guid visitId, string? activity);
 
-    Task<RoomCommandResult> MarkCleanAsync(ChangeContext context);
+    /// <param name="operationId">The caller's operation (its user and Idempotency-Key), or null: a command with an id
+    /// the room already applied is answered with its first answer, not run again (a resend after a lost answer).</param>
+    Task<RoomCommandResult> MarkCleanAsync(ChangeContext context, string? operationId);
 
-    Task<RoomCommandResult> TakeOutOfServiceAsync(string? reason, ChangeContext context);
+    /// <inheritdoc cref="MarkCleanAsync"/>
+    Task<RoomCommandResult> TakeOutOfServiceAsync(string? reason, ChangeContext context, string? operationId);
 
-    Task<RoomCommandResult> ReturnToServiceAsync(ChangeContext context);
+    /// <inheritdoc cref="MarkCleanAsync"/>
+    Task<RoomCommandResult> ReturnToServiceAsync(ChangeContext context, string? operationId);
 
     /// <summary>
     /// The room's reference row changed through the rooms API (created, renamed, archived, reactivated): re-read it

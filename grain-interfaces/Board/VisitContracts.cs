@@ -149,4 +149,6 @@ public static class BoardFlowCodes
     public const string RoomInOtherClinic = "room_in_other_clinic";
     /// <summary>A room with a visit in it cannot be archived (409).</summary>
     public const string RoomOccupied = "room_occupied";
+    /// <summary>An operation id (Idempotency-Key) the room or provider already applied to a different command (422).</summary>
+    public const string OperationReused = "board_operation_reused";
 }

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using MedSpa.GrainInterfaces;
 using MedSpa.GrainInterfaces.Board;
 using MedSpa.Grains.Domain.Board;
 using Microsoft.Extensions.Logging;
@@ -13,10 +14,19 @@ public sealed record ProviderGrainState : IBoardViewState<ProviderGrainState>
     [Id(1)] public ImmutableHashSet<Guid> ClinicIds { get; init; } = [];
     [Id(2)] public long Revision { get; init; }
     [Id(3)] public long PublishedRevision { get; init; }
+    /// <summary>The last keyed commands applied and what they answered (<see cref="RecentOperations"/>), written with the change.</summary>
+    [Id(4)] public ImmutableList<ProviderOperation>? Operations { get; init; }
 
     public ProviderGrainState WithRevisions(long revision, long publishedRevision) =>
         this with { Revision = revision, PublishedRevision = publishedRevision };
 }
+
+/// <summary>A keyed provider command the provider applied: its id, which command, and its answer.</summary>
+[GenerateSerializer, Immutable, Alias("medspa.board.provider-operation.v1")]
+public sealed record ProviderOperation(
+    [property: Id(0)] string OperationId,
+    [property: Id(1)] string Fingerprint,
+    [property: Id(2)] ProviderCommandResult Result);
 
 /// <summary>A provider's live status; publishes its card to the board of every clinic they work at.</summary>
 public sealed class ProviderGrain(
@@ -55,13 +65,17 @@ public sealed class ProviderGrain(
     public Task<ProviderCard?> GetCardAsync() =>
         Task.FromResult(_missing ? null : ProviderRules.Card(store.State.Provider!));
 
-    public Task<ProviderCommandResult> GoOnDutyAsync(ChangeContext context) => ChangeAsync(p => ProviderRules.GoOnDuty(p, context));
+    public Task<ProviderCommandResult> GoOnDutyAsync(ChangeContext context, string? operationId) =>
+        ChangeAsync(operationId, "on-duty", p => ProviderRules.GoOnDuty(p, context));
 
-    public Task<ProviderCommandResult> GoOffDutyAsync(ChangeContext context) => ChangeAsync(p => ProviderRules.GoOffDuty(p, context));
+    public Task<ProviderCommandResult> GoOffDutyAsync(ChangeContext context, string? operationId) =>
+        ChangeAsync(operationId, "off-duty", p => ProviderRules.GoOffDuty(p, context));
 
-    public Task<ProviderCommandResult> StartBreakAsync(ChangeContext context) => ChangeAsync(p => ProviderRules.StartBreak(p, context));
+    public Task<ProviderCommandResult> StartBreakAsync(ChangeContext context, string? operationId) =>
+        ChangeAsync(operationId, "break-start", p => ProviderRules.StartBreak(p, context));
 
-    public Task<ProviderCommandResult> EndBreakAsync(ChangeContext context) => ChangeAsync(p => ProviderRules.EndBreak(p, context));
+    public Task<ProviderCommandResult> EndBreakAsync(ChangeContext context, string? operationId) =>
+        ChangeAsync(operationId, "break-end", p => ProviderRules.EndBreak(p, context));
 
     public async Task ApplyVisitAsync(VisitFlowEvent visitEvent)
     {
@@ -123,21 +137,38 @@ public sealed class ProviderGrain(
             ProviderRules.Card(before) != ProviderRules.Card(after) ? BoardNews.Now : BoardNews.None);
     }
 
-    private async Task<ProviderCommandResult> ChangeAsync(Func<ProviderState, ProviderChangeOutcome> rule)
+    private async Task<ProviderCommandResult> ChangeAsync(string? operationId, string fingerprint, Func<ProviderState, ProviderChangeOutcome> rule)
     {
         if (_missing)
         {
             return ProviderCommandResult.NotFound;
         }
 
+        if (operationId is not null && RecentOperations.Find(store.State.Operations, operationId, o => o.OperationId) is { } done)
+        {
+            // Applied already, its answer lost on the way (e.g. with a silo): the same answer again, nothing run twice.
+            return done.Fingerprint == fingerprint
+                ? done.Result
+                : new ProviderCommandResult(true, ProviderRules.Card(store.State.Provider!), new Refusal(BoardFlowCodes.OperationReused,
+                    "This Idempotency-Key was already used for a different command on this provider. Use a new key for a new operation."));
+        }
+
         var outcome = rule(store.State.Provider!);
         if (!outcome.Accepted)
         {
+            // Not remembered: a refusal changed nothing, so running the resend again answers from the state as it is.
             return new ProviderCommandResult(true, ProviderRules.Card(store.State.Provider!), outcome.Refusal);
         }
 
-        await _view.SaveAsync(store.State with { Provider = outcome.State });
-        return new ProviderCommandResult(true, ProviderRules.Card(outcome.State), null);
+        var result = new ProviderCommandResult(true, ProviderRules.Card(outcome.State), null);
+        var next = store.State with { Provider = outcome.State };
+        if (operationId is not null)
+        {
+            next = next with { Operations = RecentOperations.Remember(next.Operations, new ProviderOperation(operationId, fingerprint, result)) };
+        }
+
+        await _view.SaveAsync(next);
+        return result;
     }
 
     private IEnumerable<(Guid, BoardChange)> View()

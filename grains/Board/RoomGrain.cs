@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using System.Data.Common;
 using MedSpa.GrainInterfaces;
 using MedSpa.GrainInterfaces.Board;
@@ -21,10 +22,20 @@ public sealed record RoomGrainState : IBoardViewState<RoomGrainState>
     /// <summary>The chart activity of <see cref="ActivityVisitId"/> (injection, notes, review), shown while it is the occupant.</summary>
     [Id(5)] public Guid? ActivityVisitId { get; init; }
     [Id(6)] public string? Activity { get; init; }
+    /// <summary>The last keyed commands applied and what they answered (<see cref="RecentOperations"/>): written with the
+    /// change itself, so a resend after a lost answer is recognised even by the activation on another silo.</summary>
+    [Id(7)] public ImmutableList<RoomOperation>? Operations { get; init; }
 
     public RoomGrainState WithRevisions(long revision, long publishedRevision) =>
         this with { Revision = revision, PublishedRevision = publishedRevision };
 }
+
+/// <summary>A keyed room command the room applied: its id, what it asked (to tell a reused id), and its answer.</summary>
+[GenerateSerializer, Immutable, Alias("medspa.board.room-operation.v1")]
+public sealed record RoomOperation(
+    [property: Id(0)] string OperationId,
+    [property: Id(1)] string Fingerprint,
+    [property: Id(2)] RoomCommandResult Result);
 
 /// <summary>
 /// A treatment room. The single writer deciding who gets the room: two visits racing to be seated are serialised
@@ -159,14 +170,14 @@ public sealed class RoomGrain(
         await _view.SaveAsync(store.State with { ActivityVisitId = visitId, Activity = activity });
     }
 
-    public Task<RoomCommandResult> MarkCleanAsync(ChangeContext context) =>
-        ChangeAsync(room => RoomRules.MarkClean(room, context));
+    public Task<RoomCommandResult> MarkCleanAsync(ChangeContext context, string? operationId) =>
+        ChangeAsync(operationId, "clean", room => RoomRules.MarkClean(room, context));
 
-    public Task<RoomCommandResult> TakeOutOfServiceAsync(string? reason, ChangeContext context) =>
-        ChangeAsync(room => RoomRules.TakeOutOfService(room, reason, context));
+    public Task<RoomCommandResult> TakeOutOfServiceAsync(string? reason, ChangeContext context, string? operationId) =>
+        ChangeAsync(operationId, "out-of-service\n" + reason, room => RoomRules.TakeOutOfService(room, reason, context));
 
-    public Task<RoomCommandResult> ReturnToServiceAsync(ChangeContext context) =>
-        ChangeAsync(room => RoomRules.ReturnToService(room, context));
+    public Task<RoomCommandResult> ReturnToServiceAsync(ChangeContext context, string? operationId) =>
+        ChangeAsync(operationId, "in-service", room => RoomRules.ReturnToService(room, context));
 
     public async Task RefreshDetailsAsync()
     {
@@ -189,21 +200,38 @@ public sealed class RoomGrain(
         await _view.SaveAsync(store.State with { Room = store.State.Room! with { Name = row.Name }, Archived = !row.Active });
     }
 
-    private async Task<RoomCommandResult> ChangeAsync(Func<RoomState, RoomChangeOutcome> rule)
+    private async Task<RoomCommandResult> ChangeAsync(string? operationId, string fingerprint, Func<RoomState, RoomChangeOutcome> rule)
     {
         if (Gone)
         {
             return RoomCommandResult.NotFound;
         }
 
+        if (operationId is not null && RecentOperations.Find(store.State.Operations, operationId, o => o.OperationId) is { } done)
+        {
+            // Applied already, its answer lost on the way (e.g. with a silo): the same answer again, nothing run twice.
+            return done.Fingerprint == fingerprint
+                ? done.Result
+                : new RoomCommandResult(true, Card(), new Refusal(BoardFlowCodes.OperationReused,
+                    "This Idempotency-Key was already used for a different command on this room. Use a new key for a new operation."));
+        }
+
         var before = store.State.Room!;
         var outcome = rule(before);
         if (!outcome.Accepted)
         {
+            // Not remembered: a refusal changed nothing, so running the resend again answers from the state as it is.
             return new RoomCommandResult(true, Card(), outcome.Refusal);
         }
 
-        await _view.SaveAsync(store.State with { Room = outcome.State });
+        var next = store.State with { Room = outcome.State };
+        var result = new RoomCommandResult(true, Card(next), null);
+        if (operationId is not null)
+        {
+            next = next with { Operations = RecentOperations.Remember(next.Operations, new RoomOperation(operationId, fingerprint, result)) };
+        }
+
+        await _view.SaveAsync(next);
         if (before.OutOfService != outcome.State.OutOfService)
         {
             try
@@ -217,7 +245,7 @@ public sealed class RoomGrain(
             }
         }
 
-        return new RoomCommandResult(true, Card(), null);
+        return result;
     }
 
     private RoomState NewRoom(RoomDetails row) =>
@@ -230,9 +258,10 @@ public sealed class RoomGrain(
     private IEnumerable<(Guid, BoardChange)> View() =>
         [(store.State.Room!.ClinicId, new BoardChange(store.State.Archived ? BoardEventNames.RoomRemoved : BoardEventNames.RoomUpdated, Card()))];
 
-    private RoomCard Card()
+    private RoomCard Card() => Card(store.State);
+
+    private RoomCard Card(RoomGrainState state)
     {
-        var state = store.State;
         var occupant = state.Occupant is { } visit && visit.VisitId == state.Room!.CurrentVisitId ? visit : null;
         var card = RoomRules.Card(state.Room!, occupant, _display, time.GetUtcNow());
         return card.VisitId is { } shown && shown == state.ActivityVisitId ? card with { Activity = state.Activity } : card;

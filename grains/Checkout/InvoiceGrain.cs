@@ -8,6 +8,8 @@ using MedSpa.Grains.Domain.Ledger;
 using MedSpa.Grains.Packages;
 using MedSpa.Grains.Payments;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Orleans.Configuration;
 
 namespace MedSpa.Grains.Checkout;
 
@@ -30,9 +32,19 @@ public sealed class InvoiceGrain(
     IPaymentGateway gateway,
     IPackageCatalog packageCatalog,
     IEnumerable<ITenderSourceFactory> balanceTenders,
+    IPaymentStepFaults paymentFaults,
+    IOptions<ReminderOptions> reminderOptions,
     TimeProvider time,
-    ILogger<InvoiceGrain> logger) : Grain, IInvoiceGrain
+    ILogger<InvoiceGrain> logger) : Grain, IInvoiceGrain, IRemindable
 {
+    /// <summary>
+    /// Wakes an invoice that holds a half-done payment or card refund (<see cref="InvoiceState.PendingPayment"/>,
+    /// <see cref="InvoiceState.PendingRefund"/>): registered before the intent is written, so if the silo dies mid-way
+    /// the intent is finished or undone by the next activation even when nobody calls the invoice again (the packages,
+    /// gift cards and card holds it reserved are not left held). It unregisters itself once nothing is pending.
+    /// </summary>
+    public const string PendingMoneyReminder = "invoice-pending-money";
+
     /// <summary>How soon a failed projection is retried while the grain stays active.</summary>
     public static readonly TimeSpan ProjectionRetryPeriod = TimeSpan.FromSeconds(15);
 
@@ -44,6 +56,7 @@ public sealed class InvoiceGrain(
     private InvoiceGiftCards _giftCards = null!;
     private InvoiceThresholds _thresholds = null!;
     private IGrainTimer? _retryTimer;
+    private bool _pendingReminderRegistered;
     private Guid _tenantId;
     private Guid _invoiceId;
 
@@ -65,14 +78,81 @@ public sealed class InvoiceGrain(
             () => new TenderInvoice(S.ClinicId, S.PatientId, S.VisitId, S.CreatedBy, S.Lines));
         var sources = new TenderSources(gateway, new TenderMetadata(_tenantId, _invoiceId, () => S.Number), balanceTenders, context);
         _payments = new InvoicePayments(state, _book, sources, _packages, _giftCards, store, gateway.Name, time, logger, _tenantId, _invoiceId,
-            CommitAsync, () => TryFlushAsync(), EnsureRetryTimer);
+            CommitAsync, () => TryFlushAsync(), EnsureRetryTimer, WatchPendingMoneyAsync, paymentFaults);
 
         await TryFlushAsync();
         await TryCompletePackagesAsync();
         if (S.PendingPayment is not null || S.PendingRefund is not null)
         {
             // A crash left a payment or refund half-done: finish it now, not when someone next touches the invoice.
-            await _payments.ResolvePendingAsync();
+            try
+            {
+                await _payments.ResolvePendingAsync();
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // Not a reason to refuse the activation (a package or gift card may be on the silo that just died): the
+                // next money call, the retry timer or the pending-money reminder finishes it.
+                logger.LogWarning(e, "Invoice {InvoiceId}: a half-done payment or refund is not resolved yet; will retry", _invoiceId);
+                EnsureRetryTimer();
+            }
+        }
+    }
+
+    public async Task ReceiveReminder(string reminderName, TickStatus status)
+    {
+        if (reminderName != PendingMoneyReminder)
+        {
+            return;
+        }
+
+        if (S.PendingPayment is not null || S.PendingRefund is not null)
+        {
+            await PendingMoneyAsync(async () =>
+            {
+                await _payments.ResolvePendingAsync();
+                return InvoiceResult.Ok(_book.View());
+            });
+        }
+
+        if (S.PendingPayment is null && S.PendingRefund is null && await this.GetReminder(PendingMoneyReminder) is { } reminder)
+        {
+            await this.UnregisterReminder(reminder);
+            _pendingReminderRegistered = false;
+        }
+    }
+
+    /// <summary>Registers <see cref="PendingMoneyReminder"/> (once per activation) before an intent is written. Its period is
+    /// the shortest reminders allow (a minute in production): a held package session or card hold is given back soon.</summary>
+    private async Task WatchPendingMoneyAsync()
+    {
+        if (_pendingReminderRegistered)
+        {
+            return;
+        }
+
+        var period = reminderOptions.Value.MinimumReminderPeriod;
+        await this.RegisterOrUpdateReminder(PendingMoneyReminder, period, period);
+        _pendingReminderRegistered = true;
+    }
+
+    /// <summary>
+    /// Runs a money operation. If it throws with a payment or refund still pending (a grain call, the state write or a
+    /// silo failing between its steps), this activation's memory of it may be ahead of what was stored: the activation
+    /// is dropped, so the next one (the caller's retry, or the reminder) starts from the stored intent and finishes it.
+    /// </summary>
+    private async Task<InvoiceResult> PendingMoneyAsync(Func<Task<InvoiceResult>> operation)
+    {
+        try
+        {
+            return await operation();
+        }
+        catch (Exception e) when (e is not OperationCanceledException && (S.PendingPayment is not null || S.PendingRefund is not null))
+        {
+            logger.LogWarning("Invoice {InvoiceId}: a payment or refund failed between its steps ({Error}); the stored intent is "
+                + "finished by the next activation", _invoiceId, e.GetType().Name);
+            this.DeactivateOnIdle();
+            throw;
         }
     }
 
@@ -292,12 +372,14 @@ public sealed class InvoiceGrain(
         return await CommitAsync();
     }
 
-    public Task<InvoiceResult> PayAsync(PayCommand command) => S.Created ? _payments.PayAsync(command) : Task.FromResult(NotFound());
+    public Task<InvoiceResult> PayAsync(PayCommand command) =>
+        S.Created ? PendingMoneyAsync(() => _payments.PayAsync(command)) : Task.FromResult(NotFound());
 
-    public Task<InvoiceResult> RefundAsync(RefundCommand command) => S.Created ? _payments.RefundAsync(command) : Task.FromResult(NotFound());
+    public Task<InvoiceResult> RefundAsync(RefundCommand command) =>
+        S.Created ? PendingMoneyAsync(() => _payments.RefundAsync(command)) : Task.FromResult(NotFound());
 
     public Task<InvoiceResult> AdjustTipAsync(TipAdjustmentCommand command) =>
-        S.Created ? _payments.AdjustTipAsync(command) : Task.FromResult(NotFound());
+        S.Created ? PendingMoneyAsync(() => _payments.AdjustTipAsync(command)) : Task.FromResult(NotFound());
 
     public async Task<InvoiceResult> VoidAsync(string? reason)
     {

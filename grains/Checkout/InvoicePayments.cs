@@ -32,7 +32,9 @@ internal sealed class InvoicePayments(
     Guid invoiceId,
     Func<Task<InvoiceResult>> commit,
     Func<Task> tryFlush,
-    Action ensureRetryTimer)
+    Action ensureRetryTimer,
+    Func<Task> watchPending,
+    IPaymentStepFaults faults)
 {
     private InvoiceState S => state.State;
 
@@ -109,6 +111,8 @@ internal sealed class InvoicePayments(
         {
             OperationId = command.OperationId, Attempt = attempt, Tenders = pending, StartedAt = time.GetUtcNow(), ChangeToWallet = command.ChangeToWallet,
         };
+        // Watched before it is written: should this activation die with the intent stored, a reminder brings the next one.
+        await watchPending();
         S.PayAttempts[opKey] = attempt;
         S.PendingPayment = payment;
         await state.WriteStateAsync();
@@ -282,6 +286,7 @@ internal sealed class InvoicePayments(
         }
 
         // Saved before the gateway call: a crash after the gateway refunded is finished on activation, same key.
+        await watchPending();
         S.PendingRefund = new PendingRefund
         {
             OperationId = command.OperationId,
@@ -390,7 +395,14 @@ internal sealed class InvoicePayments(
         return null;
     }
 
-    private PaymentOrchestrator Orchestrator() => new(sources, () => state.WriteStateAsync(), logger, invoiceId);
+    private PaymentOrchestrator Orchestrator() => new(sources, async () =>
+    {
+        await state.WriteStateAsync();
+        if (S.PendingPayment is { } saved)
+        {
+            await faults.AfterSaveAsync(tenantId, invoiceId, saved);
+        }
+    }, logger, invoiceId);
 
     public async Task<InvoiceResult> AdjustTipAsync(TipAdjustmentCommand command)
     {
@@ -467,6 +479,7 @@ internal sealed class InvoicePayments(
                 return Fail(tooMuch);
             }
 
+            await watchPending();
             S.PendingRefund = new PendingRefund
             {
                 OperationId = command.OperationId, Refund = refund, TipAdjustment = command,
@@ -496,6 +509,7 @@ internal sealed class InvoicePayments(
         {
             OperationId = operationId, Attempt = attempt, Tenders = [pending], StartedAt = now, TipAdjustment = command,
         };
+        await watchPending();
         S.PayAttempts[payOpKey] = attempt;
         S.PendingPayment = payment;
         await state.WriteStateAsync();

@@ -134,6 +134,7 @@ public static class OrleansHostingExtensions
         silo.Services.AddSingleton<CardExpiryNotifications>().AddSingleton<IHousekeepingTask>(sp => sp.GetRequiredService<CardExpiryNotifications>());
         MedSpa.Silo.Board.BoardHosting.AddMedSpaBoard(silo.Services);
         silo.Services.TryAddSingleton<MedSpa.Grains.Checkout.IInvoiceStore, MedSpa.Silo.Checkout.PostgresInvoiceStore>();
+        silo.Services.TryAddSingleton<MedSpa.Grains.Checkout.Tenders.IPaymentStepFaults, MedSpa.Grains.Checkout.Tenders.NoPaymentStepFaults>();
         MedSpa.Silo.Payments.PaymentsHosting.AddMedSpaPayments(silo.Services, silo.Configuration);
         MedSpa.Silo.Packages.PackagesHosting.AddMedSpaPackages(silo.Services);
         MedSpa.Silo.GiftCards.GiftCardsHosting.AddMedSpaGiftCards(silo.Services);

@@ -219,8 +219,8 @@ public static class RoomsApi
         var room = grains.GetGrain<IRoomGrain>(BoardKeys.For(user.TenantId, roomId));
         var context = new ChangeContext(user.UserId, DeviceIds.Of(http, null, user), time.GetUtcNow());
         var result = outOfService
-            ? await room.TakeOutOfServiceAsync(string.IsNullOrWhiteSpace(reason) ? "Out of service" : reason.Trim(), context)
-            : await room.ReturnToServiceAsync(context);
+            ? await room.TakeOutOfServiceAsync(string.IsNullOrWhiteSpace(reason) ? "Out of service" : reason.Trim(), context, null)
+            : await room.ReturnToServiceAsync(context, null);
         if (!result.Found)
         {
             return ApiProblems.NotFound("Room");

@@ -57,6 +57,15 @@ public static class IdempotencyEndpoints
         });
         return builder;
     }
+
+    /// <summary>
+    /// The id under which a handler's grain remembers this request's effect, so that a resend after a lost answer (the
+    /// key's stored record is released when the first execution threw) is answered by the grain as done instead of run
+    /// again: the caller and its <c>Idempotency-Key</c> (keys are the caller's own, as in the stored record), or null
+    /// without a key. The key was validated by the idempotency wrapper before the handler runs.
+    /// </summary>
+    public static string? OperationIdOf(HttpContext context, CurrentUser user) =>
+        context.Request.Headers[IdempotencyOptions.HeaderName] is [{ Length: > 0 } key] ? $"{user.UserId:N}/{key}" : null;
 }
 
 internal static class IdempotentExecution

@@ -38,12 +38,17 @@ public sealed class GrainCallFaults : Orleans.IOutgoingGrainCallFilter
         }
     }
 
-    /// <summary>Drops the failures still waiting: the cluster healed.</summary>
+    /// <summary>Drops the failures (and lost answers) still waiting: the cluster healed.</summary>
     public void Heal(Guid tenantId, string method)
     {
         if (_pending.TryGetValue((tenantId.ToString("N"), method), out var queue))
         {
             queue.Clear();
+        }
+
+        if (_lostAnswers.TryGetValue((tenantId.ToString("N"), method), out var lost))
+        {
+            lost.Clear();
         }
     }
 

@@ -30,23 +30,23 @@ public static class BoardFlowApi
         rooms.MapGet("/status", GetRoom).WithName("GetRoomStatus");
         rooms.MapPost("/clean", (Guid roomId, [FromBody] RoomCommandRequest? body, HttpContext http, CurrentUser user,
                 IGrainFactory grains, RoomClinics roomClinics, TimeProvider time, CancellationToken ct) =>
-            RoomCommand(roomId, body, http, user, grains, roomClinics, time, (g, c, _) => g.MarkCleanAsync(c), ct))
+            RoomCommand(roomId, body, http, user, grains, roomClinics, time, (g, c, _, op) => g.MarkCleanAsync(c, op), ct))
             .WithName("MarkRoomClean").WithIdempotency();
         rooms.MapPost("/out-of-service", (Guid roomId, [FromBody] RoomCommandRequest? body, HttpContext http, CurrentUser user,
                 IGrainFactory grains, RoomClinics roomClinics, TimeProvider time, CancellationToken ct) =>
-            RoomCommand(roomId, body, http, user, grains, roomClinics, time, (g, c, r) => g.TakeOutOfServiceAsync(r, c), ct))
+            RoomCommand(roomId, body, http, user, grains, roomClinics, time, (g, c, r, op) => g.TakeOutOfServiceAsync(r, c, op), ct))
             .WithName("TakeRoomOutOfService").WithIdempotency();
         rooms.MapPost("/in-service", (Guid roomId, [FromBody] RoomCommandRequest? body, HttpContext http, CurrentUser user,
                 IGrainFactory grains, RoomClinics roomClinics, TimeProvider time, CancellationToken ct) =>
-            RoomCommand(roomId, body, http, user, grains, roomClinics, time, (g, c, _) => g.ReturnToServiceAsync(c), ct))
+            RoomCommand(roomId, body, http, user, grains, roomClinics, time, (g, c, _, op) => g.ReturnToServiceAsync(c, op), ct))
             .WithName("ReturnRoomToService").WithIdempotency();
 
         var providers = app.MapGroup("/api/providers/{providerId:guid}").RequireAuthorization(Policies.Staff).WithTags("Live providers");
         providers.MapGet("/status", GetProvider).WithName("GetProviderStatus");
-        MapProviderCommand(providers, "/on-duty", "ProviderOnDuty", (g, c) => g.GoOnDutyAsync(c));
-        MapProviderCommand(providers, "/off-duty", "ProviderOffDuty", (g, c) => g.GoOffDutyAsync(c));
-        MapProviderCommand(providers, "/break/start", "ProviderStartBreak", (g, c) => g.StartBreakAsync(c));
-        MapProviderCommand(providers, "/break/end", "ProviderEndBreak", (g, c) => g.EndBreakAsync(c));
+        MapProviderCommand(providers, "/on-duty", "ProviderOnDuty", (g, c, op) => g.GoOnDutyAsync(c, op));
+        MapProviderCommand(providers, "/off-duty", "ProviderOffDuty", (g, c, op) => g.GoOffDutyAsync(c, op));
+        MapProviderCommand(providers, "/break/start", "ProviderStartBreak", (g, c, op) => g.StartBreakAsync(c, op));
+        MapProviderCommand(providers, "/break/end", "ProviderEndBreak", (g, c, op) => g.EndBreakAsync(c, op));
 
         app.MapGet("/api/clinics/{clinicId:guid}/queue", GetQueue).RequireAuthorization(Policies.Staff).WithTags("Live rooms")
             .WithName("GetWaitingQueue").WithSummary("Arrived patients by priority, then arrival, with minutes waited.");
@@ -54,7 +54,7 @@ public static class BoardFlowApi
     }
 
     private static void MapProviderCommand(RouteGroupBuilder group, string route, string name,
-        Func<IProviderGrain, ChangeContext, Task<ProviderCommandResult>> call) =>
+        Func<IProviderGrain, ChangeContext, string?, Task<ProviderCommandResult>> call) =>
         group.MapPost(route, (Guid providerId, [FromBody] ProviderCommandRequest? body, HttpContext http, CurrentUser user,
                 IGrainFactory grains, NpgsqlDataSource db, TimeProvider time, CancellationToken ct) =>
             ProviderCommand(providerId, body, http, user, grains, db, time, call, ct)).WithName(name).WithIdempotency();
@@ -74,7 +74,7 @@ public static class BoardFlowApi
 
     private static async Task<Results<Ok<RoomCard>, ProblemHttpResult, ValidationProblem>> RoomCommand(
         Guid roomId, RoomCommandRequest? body, HttpContext http, CurrentUser user, IGrainFactory grains, RoomClinics roomClinics,
-        TimeProvider time, Func<IRoomGrain, ChangeContext, string?, Task<RoomCommandResult>> call, CancellationToken ct)
+        TimeProvider time, Func<IRoomGrain, ChangeContext, string?, string?, Task<RoomCommandResult>> call, CancellationToken ct)
     {
         var device = DeviceIds.Of(http, body?.DeviceId, user);
         var v = new Validation().Optional("reason", body?.Reason, 500).Optional("deviceId", device, 100);
@@ -89,7 +89,7 @@ public static class BoardFlowApi
         }
 
         var result = await call(grains.GetGrain<IRoomGrain>(BoardKeys.For(user.TenantId, roomId)),
-            new ChangeContext(user.UserId, device, time.GetUtcNow()), body?.Reason);
+            new ChangeContext(user.UserId, device, time.GetUtcNow()), body?.Reason, IdempotencyEndpoints.OperationIdOf(http, user));
         if (!result.Found)
         {
             return ApiProblems.NotFound("Room");
@@ -114,7 +114,7 @@ public static class BoardFlowApi
 
     private static async Task<Results<Ok<ProviderCard>, ProblemHttpResult, ValidationProblem>> ProviderCommand(
         Guid providerId, ProviderCommandRequest? body, HttpContext http, CurrentUser user, IGrainFactory grains, NpgsqlDataSource db,
-        TimeProvider time, Func<IProviderGrain, ChangeContext, Task<ProviderCommandResult>> call, CancellationToken ct)
+        TimeProvider time, Func<IProviderGrain, ChangeContext, string?, Task<ProviderCommandResult>> call, CancellationToken ct)
     {
         var device = DeviceIds.Of(http, body?.DeviceId, user);
         var v = new Validation().Optional("deviceId", device, 100);
@@ -137,7 +137,7 @@ public static class BoardFlowApi
         }
 
         var result = await call(grains.GetGrain<IProviderGrain>(BoardKeys.For(user.TenantId, providerId)),
-            new ChangeContext(user.UserId, device, time.GetUtcNow()));
+            new ChangeContext(user.UserId, device, time.GetUtcNow()), IdempotencyEndpoints.OperationIdOf(http, user));
         if (!result.Found)
         {
             return ApiProblems.NotFound("Provider");

@@ -1,0 +1,141 @@
+using System.Net;
+using System.Text.Json;
+using MedSpa.GrainInterfaces.Board;
+using MedSpa.Tests.Board.Flow;
+using MedSpa.Tests.Checkout;
+using MedSpa.Tests.TestHost;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace MedSpa.Tests.Cluster;
+
+/// <summary>
+/// Issue 19 §1: a command whose effect was applied but whose answer was lost (the silo died between the grain's write and
+/// its answer) leaves no stored idempotency record: the api frees the key of an execution that threw, so the retry
+/// executes afresh. The grain must then recognise the resend by its key and answer it as done, not refuse it against the
+/// state it already produced. And only endpoints that honour the key are executed again at all.
+/// </summary>
+public sealed class LostAnswerReplayTests(FaultInjectionFactory factory) : IClassFixture<FaultInjectionFactory>
+{
+    private static SiloUnavailableException SiloDied() => new("The silo died after the room's write, before its answer (injected).");
+
+    private static async Task<(HttpStatusCode Status, string Body, bool Replayed)> SendAsync(
+        HttpClient client, string url, object body, string key)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, url)
+        {
+            Content = System.Net.Http.Json.JsonContent.Create(body, options: MedSpaApiFactory.Json),
+        };
+        request.Headers.Add("Idempotency-Key", key);
+        using var response = await client.SendAsync(request);
+        return (response.StatusCode, await response.Content.ReadAsStringAsync(), response.Headers.Contains("Idempotency-Replayed"));
+    }
+
+    private static string Code(string body) => JsonDocument.Parse(body).RootElement.GetProperty("code").GetString()!;
+
+    [Fact]
+    public async Task A_room_taken_out_of_service_whose_answer_was_lost_is_answered_as_done_when_executed_again_with_its_key()
+    {
+        var world = await FlowWorld.CreateAsync(factory, patients: 0, providers: 0, rooms: 1);
+        using var desk = world.Desk();
+        var room = world.Rooms[0];
+        var key = "oos-" + Guid.NewGuid().ToString("N");
+        factory.Faults.LoseNextAnswers(world.TenantId, "TakeOutOfServiceAsync", SiloDied());
+
+        // The api executes the keyed request again by itself (the first execution threw): the room already applied it.
+        var (status, body, _) = await SendAsync(desk, $"/api/rooms/{room}/out-of-service", new { reason = "Laser service" }, key);
+
+        Assert.True(status == HttpStatusCode.OK, $"expected 200, got {(int)status}: {body}");
+        var card = JsonDocument.Parse(body).RootElement;
+        Assert.Equal("out-of-service", card.GetProperty("status").GetString());
+        Assert.Equal("Laser service", card.GetProperty("outOfServiceReason").GetString());
+        Assert.Equal(2, factory.Faults.Passed(world.TenantId, "TakeOutOfServiceAsync"));
+
+        // The desk's own resend gets the stored answer; the room is out of service once.
+        var resent = await SendAsync(desk, $"/api/rooms/{room}/out-of-service", new { reason = "Laser service" }, key);
+        Assert.Equal(HttpStatusCode.OK, resent.Status);
+        Assert.True(resent.Replayed);
+        Assert.Equal(body, resent.Body);
+        var now = await desk.GetAsync($"/api/rooms/{room}/status").OkJsonAsync();
+        Assert.Equal("out-of-service", now.GetProperty("status").GetString());
+
+        // A new operation is a new key, and is still judged by the rules.
+        await desk.PostJson($"/api/rooms/{room}/out-of-service", new { reason = "again" }).ProblemAsync(HttpStatusCode.Conflict, "invalid_transition");
+    }
+
+    [Fact]
+    public async Task A_room_change_answered_503_after_its_effect_is_answered_with_the_first_card_when_the_desk_resends_it()
+    {
+        var world = await FlowWorld.CreateAsync(factory, patients: 0, providers: 0, rooms: 1);
+        using var desk = world.Desk();
+        var room = world.Rooms[0];
+        await desk.PostJson($"/api/rooms/{room}/out-of-service", new { reason = "Broken bed" }).OkJsonAsync();
+        var key = "ins-" + Guid.NewGuid().ToString("N");
+
+        // Every answer is lost for longer than the request budget (4 s here): the desk is told 503, the room is back in service.
+        factory.Faults.LoseNextAnswers(world.TenantId, "ReturnToServiceAsync", Enumerable.Range(0, 10_000).Select(_ => (Exception)SiloDied()).ToArray());
+        var failed = await SendAsync(desk, $"/api/rooms/{room}/in-service", new { }, key);
+        factory.Faults.Heal(world.TenantId, "ReturnToServiceAsync");
+        Assert.True(failed.Status == HttpStatusCode.ServiceUnavailable, $"expected 503, got {(int)failed.Status}: {failed.Body}");
+        Assert.Equal("cluster_unavailable", Code(failed.Body));
+        Assert.Equal("empty", (await desk.GetAsync($"/api/rooms/{room}/status").OkJsonAsync()).GetProperty("status").GetString());
+
+        // The desk resends with the same key once the cluster is whole: done, not "not allowed now".
+        var (status, body, replayed) = await SendAsync(desk, $"/api/rooms/{room}/in-service", new { }, key);
+        Assert.True(status == HttpStatusCode.OK, $"expected 200, got {(int)status}: {body}");
+        Assert.False(replayed); // no stored record survived the failure: the room itself recognised the operation
+        Assert.Equal("empty", JsonDocument.Parse(body).RootElement.GetProperty("status").GetString());
+    }
+
+    [Fact]
+    public async Task A_provider_put_on_duty_whose_answer_was_lost_is_answered_as_done_when_executed_again_with_its_key()
+    {
+        var world = await FlowWorld.CreateAsync(factory, patients: 0, providers: 1, rooms: 0);
+        using var desk = world.Desk();
+        var provider = world.Providers[0];
+        var key = "duty-" + Guid.NewGuid().ToString("N");
+        factory.Faults.LoseNextAnswers(world.TenantId, "GoOnDutyAsync", SiloDied());
+
+        var (status, body, _) = await SendAsync(desk, $"/api/providers/{provider}/on-duty", new { }, key);
+
+        Assert.True(status == HttpStatusCode.OK, $"expected 200, got {(int)status}: {body}");
+        Assert.Equal(2, factory.Faults.Passed(world.TenantId, "GoOnDutyAsync"));
+        Assert.Equal("waiting", JsonDocument.Parse(body).RootElement.GetProperty("status").GetString());
+        await desk.PostJson($"/api/providers/{provider}/on-duty", new { }).ProblemAsync(HttpStatusCode.Conflict, "invalid_transition");
+    }
+
+    [Fact]
+    public async Task A_room_refuses_an_operation_id_it_applied_to_a_different_command()
+    {
+        var world = await FlowWorld.CreateAsync(factory, patients: 0, providers: 0, rooms: 1);
+        var grains = factory.Services.GetRequiredService<IGrainFactory>();
+        var room = grains.GetGrain<IRoomGrain>(BoardKeys.For(world.TenantId, world.Rooms[0]));
+        var context = new ChangeContext(Guid.NewGuid(), "test-device", DateTimeOffset.UtcNow);
+        var operation = "user/" + Guid.NewGuid().ToString("N");
+
+        var first = await room.TakeOutOfServiceAsync("Flooded", context, operation);
+        var again = await room.TakeOutOfServiceAsync("Flooded", context, operation);
+        var other = await room.ReturnToServiceAsync(context, operation);
+
+        Assert.True(first.Accepted);
+        Assert.Equal(first, again);
+        Assert.Equal(BoardFlowCodes.OperationReused, other.Refusal?.Code);
+        Assert.Equal(RoomStatus.OutOfService, (await room.GetCardAsync())!.Status);
+    }
+
+    [Fact]
+    public async Task A_keyed_write_to_an_endpoint_that_ignores_the_key_is_not_executed_again_after_a_lost_answer()
+    {
+        var tenant = await TestTenant.CreateAsync(factory);
+        using var desk = tenant.ClientFor(await tenant.CreateUserAsync("front-desk"));
+        var invoiceId = await desk.CreateInvoiceAsync(tenant.ClinicId);
+        factory.Faults.LoseNextAnswers(tenant.TenantId, "AddLineAsync", SiloDied());
+
+        // POST .../lines does not honour Idempotency-Key: the line was added, so executing it again would add a second.
+        var (status, body, _) = await SendAsync(desk, $"/api/invoices/{invoiceId}/lines", CheckoutRequests.Line(40_00), "line-" + Guid.NewGuid().ToString("N"));
+
+        Assert.True(status == HttpStatusCode.ServiceUnavailable, $"expected 503, got {(int)status}: {body}");
+        Assert.Equal("cluster_unavailable", Code(body));
+        Assert.Equal(1, factory.Faults.Passed(tenant.TenantId, "AddLineAsync"));
+        Assert.Equal(1, (await desk.GetInvoiceAsync(invoiceId)).GetProperty("lines").GetArrayLength());
+    }
+}
