@@ -1,5 +1,5 @@
 using MedSpa.Silo;
-using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using MedSpa.Silo.Health;
 using Npgsql;
 using OpenTelemetry;
 using OpenTelemetry.Logs;
@@ -131,9 +131,7 @@ public static class Observability
 
         builder.Services.AddSingleton(options);
         builder.AddMedSpaOperator();
-        builder.Services.AddHealthChecks()
-            .AddCheck<PostgresHealthCheck>("postgresql", tags: [HealthProbes.ReadyTag])
-            .AddCheck<OrleansHealthCheck>("orleans", tags: [HealthProbes.ReadyTag]);
+        builder.Services.AddMedSpaHealthChecks();
         return builder;
     }
 
@@ -143,17 +141,7 @@ public static class Observability
     /// </summary>
     public static WebApplication MapMedSpaOperations(this WebApplication app)
     {
-        app.MapHealthChecks("/health/live", new HealthCheckOptions
-        {
-            // Liveness is "the process answers": dependencies failing must not get a healthy process restarted.
-            Predicate = _ => false,
-            ResponseWriter = HealthProbes.WriteJsonAsync,
-        }).AllowAnonymous();
-        app.MapHealthChecks("/health/ready", new HealthCheckOptions
-        {
-            Predicate = check => check.Tags.Contains(HealthProbes.ReadyTag),
-            ResponseWriter = HealthProbes.WriteJsonAsync,
-        }).AllowAnonymous();
+        app.MapMedSpaHealth(); // shared with the standalone silo host
 
         // Anonymous like any Prometheus target: keep it off the public ingress (see deploy/README.md).
         app.MapPrometheusScrapingEndpoint(MetricsPath).AllowAnonymous();

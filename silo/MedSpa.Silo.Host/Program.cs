@@ -1,4 +1,5 @@
 using MedSpa.Silo;
+using MedSpa.Silo.Health;
 
 // A standalone silo: the same Orleans configuration the api co-hosts, without HTTP endpoints beyond health.
 // Start several (distinct Orleans__SiloPort / Orleans__GatewayPort) against one PostgreSQL to form a cluster;
@@ -7,7 +8,10 @@ var builder = WebApplication.CreateBuilder(args);
 builder.AddMedSpaDatabase();
 builder.AddMedSpaOrleans();
 MedSpa.Silo.Email.EmailRegistration.AddMedSpaEmail(builder); // package expiry warnings are emailed from whichever silo holds the reminder
+// Ready (/health/ready) = Active in the membership, PostgreSQL answers, and not stopping: what Kubernetes and compose probe.
+builder.Services.AddMedSpaHealthChecks();
+builder.Services.AddHostedService<SiloStopsBeforeHttp>();
 
 var app = builder.Build();
-app.MapGet("/health/live", () => Results.Ok(new { status = "live" }));
+app.MapMedSpaHealth();
 app.Run();

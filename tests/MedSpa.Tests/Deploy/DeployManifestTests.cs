@@ -81,6 +81,8 @@ public sealed class DeployManifestTests
                 Assert.Equal(address, env["Orleans__AdvertisedIPAddress"]);
                 Assert.True(advertised.Add(address));
                 Assert.Equal("service_healthy", service.Map("depends_on").Map("postgres").Str("condition"));
+                // The silo's own readiness (Active in the membership, PostgreSQL answers), not merely a live process.
+                Assert.Contains("/health/ready", string.Join(' ', service.Map("healthcheck").List("test")), StringComparison.Ordinal);
             }
             else
             {
@@ -184,7 +186,7 @@ public sealed class DeployManifestTests
                 Assert.Equal(config.Str("Orleans__ClusterId"), labels.Str("orleans/clusterId"));
                 Assert.Equal(config.Str("Orleans__SiloPort"), ports["silo"]);
                 Assert.Equal(config.Str("Orleans__GatewayPort"), ports["gateway"]);
-                Assert.Equal("gateway", container.Map("readinessProbe").Map("tcpSocket").Str("port"));
+                Assert.Equal("/health/ready", container.Map("readinessProbe").Map("httpGet").Str("path"));
 
                 // Its service account may read, watch and label pods, which Orleans' Kubernetes hosting does.
                 var account = pod.Str("serviceAccountName");
@@ -212,11 +214,12 @@ public sealed class DeployManifestTests
     [Fact]
     public void The_probed_paths_are_served_by_the_programs_the_image_runs()
     {
-        // The silo host answers /health/live itself; the api maps both health endpoints in its operations endpoints.
-        Assert.Contains("\"/health/live\"", Text("silo", "MedSpa.Silo.Host", "Program.cs"), StringComparison.Ordinal);
-        var api = Text("api", "Infrastructure", "Observability.cs");
-        Assert.Contains("\"/health/live\"", api, StringComparison.Ordinal);
-        Assert.Contains("\"/health/ready\"", api, StringComparison.Ordinal);
+        // Both programs map the shared health endpoints (SiloReadinessTests requests them from a running silo host).
+        var shared = Text("silo", "MedSpa.Silo", "Health", "HealthProbes.cs");
+        Assert.Contains("\"/health/live\"", shared, StringComparison.Ordinal);
+        Assert.Contains("\"/health/ready\"", shared, StringComparison.Ordinal);
+        Assert.Contains("MapMedSpaHealth()", Text("silo", "MedSpa.Silo.Host", "Program.cs"), StringComparison.Ordinal);
+        Assert.Contains("MapMedSpaHealth()", Text("api", "Infrastructure", "Observability.cs"), StringComparison.Ordinal);
     }
 
     [Fact]

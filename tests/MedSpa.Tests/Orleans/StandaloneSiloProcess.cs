@@ -16,17 +16,21 @@ public sealed class StandaloneSiloProcess : IDisposable
     private readonly Process _process;
     private readonly Queue<string> _output = new();
 
-    private StandaloneSiloProcess(Process process, int siloPort, int gatewayPort)
+    private StandaloneSiloProcess(Process process, int siloPort, int gatewayPort, int httpPort)
     {
         _process = process;
         SiloPort = siloPort;
         GatewayPort = gatewayPort;
+        HttpPort = httpPort;
         AppDomain.CurrentDomain.ProcessExit += (_, _) => Dispose();
     }
 
     public int SiloPort { get; }
     public int GatewayPort { get; }
+    /// <summary>The silo host's HTTP port (<c>/health/live</c>, <c>/health/ready</c>).</summary>
+    public int HttpPort { get; }
     public bool HasExited => _process.HasExited;
+    public int ExitCode => _process.ExitCode;
 
     public string RecentOutput
     {
@@ -43,6 +47,7 @@ public sealed class StandaloneSiloProcess : IDisposable
     {
         var siloPort = FreePorts.Next();
         var gatewayPort = FreePorts.Next();
+        var httpPort = FreePorts.Next();
         var info = new ProcessStartInfo(DotnetHost(), [HostAssemblyPath()])
         {
             RedirectStandardOutput = true,
@@ -54,13 +59,13 @@ public sealed class StandaloneSiloProcess : IDisposable
         info.Environment["Orleans__ServiceId"] = clusterId;
         info.Environment["Orleans__SiloPort"] = siloPort.ToString(System.Globalization.CultureInfo.InvariantCulture);
         info.Environment["Orleans__GatewayPort"] = gatewayPort.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        info.Environment["ASPNETCORE_URLS"] = $"http://127.0.0.1:{FreePorts.Next()}";
+        info.Environment["ASPNETCORE_URLS"] = $"http://127.0.0.1:{httpPort}";
         info.Environment["ASPNETCORE_ENVIRONMENT"] = "Testing";
         info.Environment["Logging__LogLevel__Default"] = "Warning";
         info.Environment["Logging__LogLevel__Microsoft.Hosting.Lifetime"] = "Information";
 
         var process = new Process { StartInfo = info, EnableRaisingEvents = true };
-        var silo = new StandaloneSiloProcess(process, siloPort, gatewayPort);
+        var silo = new StandaloneSiloProcess(process, siloPort, gatewayPort, httpPort);
         process.OutputDataReceived += (_, e) => silo.Record(e.Data);
         process.ErrorDataReceived += (_, e) => silo.Record(e.Data);
         process.Start();
@@ -116,6 +121,35 @@ public sealed class StandaloneSiloProcess : IDisposable
             _process.WaitForExit(10_000);
         }
     }
+
+    /// <summary>SIGTERM, as a rolling restart, <c>docker stop</c> or Kubernetes sends: the host stops gracefully.</summary>
+    public void Terminate()
+    {
+        if (!_process.HasExited && SendSignal(_process.Id, SigTerm) != 0)
+        {
+            throw new InvalidOperationException($"kill(SIGTERM) failed: errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}");
+        }
+    }
+
+    /// <summary>Waits for the process to exit (after <see cref="Terminate"/>); false if it has not within the timeout.</summary>
+    public async Task<bool> WaitForExitAsync(TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            await _process.WaitForExitAsync(cts.Token);
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+    private const int SigTerm = 15;
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int SendSignal(int pid, int signal);
 
     public void Dispose()
     {

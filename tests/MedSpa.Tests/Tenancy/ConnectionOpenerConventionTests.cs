@@ -18,7 +18,7 @@ public sealed partial class ConnectionOpenerConventionTests
     {
         ["silo/MedSpa.Silo/Data/TenantConnections.cs"] = "the opener itself",
         ["silo/MedSpa.Silo/DatabaseMigrator.cs"] = "migrations run as the owner on an unpooled connection holding the migration lock",
-        ["api/Infrastructure/HealthProbes.cs"] = "the readiness probe runs SELECT 1, which reads no table",
+        ["silo/MedSpa.Silo/Health/HealthProbes.cs"] = "the readiness probe runs SELECT 1, which reads no table",
     };
 
     [GeneratedRegex(@"\.OpenConnectionAsync\(|\.OpenConnection\(|new\s+NpgsqlConnection\(|\.CreateCommand\(|\.CreateConnection\(|\.CreateBatch\(")]

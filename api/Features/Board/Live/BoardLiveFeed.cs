@@ -47,6 +47,7 @@ public sealed class BoardLiveFeed(
     ClinicHubConnections connections,
     Microsoft.Extensions.Options.IOptions<BoardLiveOptions> options,
     Microsoft.Extensions.Options.IOptions<JsonHubProtocolOptions> hubJson,
+    BoardResubscribeSignal resubscribe,
     ILogger<BoardLiveFeed> logger) : BackgroundService, IBoardObserver
 {
     private readonly ILogger _logger = logger;
@@ -189,13 +190,27 @@ public sealed class BoardLiveFeed(
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         using var timer = new PeriodicTimer(options.Value.RenewEvery);
+        var tick = timer.WaitForNextTickAsync(stoppingToken).AsTask();
+        var lost = resubscribe.WaitAsync(stoppingToken);
         try
         {
-            while (await timer.WaitForNextTickAsync(stoppingToken))
+            while (true)
             {
-                foreach (var feed in _feeds.Values)
+                var woke = await Task.WhenAny(tick, lost);
+                await woke; // cancellation ends the loop
+                if (woke == tick)
                 {
-                    await feed.RenewAsync();
+                    if (!await tick) return;
+                    tick = timer.WaitForNextTickAsync(stoppingToken).AsTask();
+                    foreach (var feed in _feeds.Values)
+                    {
+                        await feed.RenewAsync();
+                    }
+                }
+                else
+                {
+                    lost = resubscribe.WaitAsync(stoppingToken);
+                    await ResubscribeAfterLossAsync(stoppingToken);
                 }
             }
         }
@@ -203,6 +218,38 @@ public sealed class BoardLiveFeed(
         {
         }
     }
+
+    /// <summary>
+    /// A silo left the cluster (a gateway connection dropped, or the membership declared a silo dead): the boards that
+    /// lived there come back on a survivor without this host's subscription, so renew every feed now instead of at the
+    /// next period, and keep trying the ones that fail (a board on a silo not yet declared dead cannot answer) with a short
+    /// backoff for up to a lease. Each successful renewal catches the screens up from the board's log, so they see no gap.
+    /// </summary>
+    private async Task ResubscribeAfterLossAsync(CancellationToken stoppingToken)
+    {
+        var pending = _feeds.Values.ToList();
+        var delay = TimeSpan.FromMilliseconds(250);
+        var deadline = DateTime.UtcNow + ResubscribePatience;
+        while (pending.Count > 0)
+        {
+            var failed = new List<ClinicFeed>();
+            foreach (var feed in pending)
+            {
+                if (!await feed.RenewAsync()) failed.Add(feed);
+            }
+
+            pending = failed;
+            if (pending.Count == 0 || DateTime.UtcNow > deadline) break;
+            await Task.Delay(delay, stoppingToken);
+            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(2).Ticks));
+        }
+
+        _logger.LogInformation("Resubscribed to {Boards} board(s) after a silo left the cluster ({Failed} still failing; the periodic renewal retries them)",
+            _feeds.Count, pending.Count);
+    }
+
+    /// <summary>How long a resubscription after a lost silo keeps retrying: the board's 45 s lease.</summary>
+    private static readonly TimeSpan ResubscribePatience = TimeSpan.FromSeconds(45);
 
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
@@ -381,21 +428,24 @@ public sealed class BoardLiveFeed(
             }
         }
 
-        public async Task RenewAsync()
+        /// <summary>Renews the subscription (false: the board could not be reached; logged).</summary>
+        public async Task<bool> RenewAsync()
         {
-            if (_reader is null) return;
+            if (_reader is null) return true;
             var gate = owner.SubscriptionLock(Key);
             await gate.WaitAsync();
             try
             {
-                if (Volatile.Read(ref _released)) return;
+                if (Volatile.Read(ref _released)) return true;
                 var subscription = await owner.Board(Key).SubscribeAsync(owner.HostId, owner.Reference, Connections());
                 Post(new FeedWork.CatchUp(subscription.LastSeq));
                 Post(new FeedWork.PresenceState(subscription.Presence));
+                return true;
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
-                owner._logger.LogWarning(ex, "Renewing the subscription to board {Board} failed; retrying next period", Key);
+                owner._logger.LogWarning(ex, "Renewing the subscription to board {Board} failed; retrying", Key);
+                return false;
             }
             finally
             {

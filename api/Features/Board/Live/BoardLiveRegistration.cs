@@ -28,6 +28,9 @@ public static class BoardLiveRegistration
         builder.Services.Configure<Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets.SocketTransportOptions>(
             builder.Configuration.GetSection("Kestrel:Sockets"));
         builder.Services.AddSingleton<BoardLiveFeed>();
+        builder.Services.AddSingleton<BoardResubscribeSignal>();
+        builder.Services.AddSingleton<IClusterConnectionStatusObserver>(sp => sp.GetRequiredService<BoardResubscribeSignal>());
+        builder.Services.AddHostedService<MembershipLossWatcher>();
         // SignalR's default bookkeeping plus a lookup of each connection, through which the feed writes to each screen.
         builder.Services.AddSingleton<ClinicHubConnections>();
         builder.Services.AddSingleton<Microsoft.AspNetCore.SignalR.HubLifetimeManager<ClinicHub>>(

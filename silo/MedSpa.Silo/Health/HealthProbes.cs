@@ -1,10 +1,22 @@
 using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Hosting;
 using Npgsql;
+using Orleans;
 using Orleans.Runtime;
 
-namespace MedSpa.Api.Infrastructure;
+namespace MedSpa.Silo.Health;
 
+/// <summary>
+/// <c>/health/live</c> and <c>/health/ready</c>, the same in the api and in a standalone silo (<c>MedSpa.Silo.Host</c>):
+/// ready means PostgreSQL answers, this process's silo is Active in the membership (a client: the cluster has an active
+/// silo), and the host is not stopping.
+/// </summary>
 public static class HealthProbes
 {
     /// <summary>Checks that must pass before the instance gets traffic.</summary>
@@ -14,6 +26,28 @@ public static class HealthProbes
     public static readonly TimeSpan ProbeTimeout = TimeSpan.FromSeconds(3);
 
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    public static IHealthChecksBuilder AddMedSpaHealthChecks(this IServiceCollection services) =>
+        services.AddHealthChecks()
+            .AddCheck<PostgresHealthCheck>("postgresql", tags: [ReadyTag])
+            .AddCheck<OrleansHealthCheck>("orleans", tags: [ReadyTag])
+            .AddCheck<StoppingHealthCheck>("stopping", tags: [ReadyTag]);
+
+    /// <summary>Maps <c>/health/live</c> and <c>/health/ready</c> (anonymous).</summary>
+    public static void MapMedSpaHealth(this IEndpointRouteBuilder app)
+    {
+        app.MapHealthChecks("/health/live", new HealthCheckOptions
+        {
+            // Liveness is "the process answers": dependencies failing must not get a healthy process restarted.
+            Predicate = _ => false,
+            ResponseWriter = WriteJsonAsync,
+        }).AllowAnonymous();
+        app.MapHealthChecks("/health/ready", new HealthCheckOptions
+        {
+            Predicate = check => check.Tags.Contains(ReadyTag),
+            ResponseWriter = WriteJsonAsync,
+        }).AllowAnonymous();
+    }
 
     /// <summary><c>{ status, totalDurationMs, checks: [{ name, status, description, durationMs }] }</c>.</summary>
     public static Task WriteJsonAsync(HttpContext context, HealthReport report)
@@ -54,10 +88,10 @@ public sealed class PostgresHealthCheck(NpgsqlDataSource dataSource) : IHealthCh
         }
         catch (Exception e) when (e is NpgsqlException or OperationCanceledException or TimeoutException or System.Net.Sockets.SocketException)
         {
-            if (MedSpa.Silo.Data.DatabaseFailures.IsUnavailable(e))
+            if (Data.DatabaseFailures.IsUnavailable(e))
             {
                 // The next probe opens a fresh connection rather than one the outage broke.
-                MedSpa.Silo.Data.DatabaseFailures.ForgetPooledConnections(dataSource);
+                Data.DatabaseFailures.ForgetPooledConnections(dataSource);
             }
 
             return HealthCheckResult.Unhealthy($"PostgreSQL is unreachable: {e.Message}");
@@ -94,4 +128,16 @@ public sealed class OrleansHealthCheck(IServiceProvider services) : IHealthCheck
             return HealthCheckResult.Unhealthy($"The Orleans cluster is unreachable: {e.Message}");
         }
     }
+}
+
+/// <summary>
+/// Unready from the moment a stop begins (SIGTERM, a rolling restart), before the silo leaves the membership: a load
+/// balancer or Kubernetes stops sending new work while the silo hands its grains over.
+/// </summary>
+public sealed class StoppingHealthCheck(IHostApplicationLifetime lifetime) : IHealthCheck
+{
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
+        Task.FromResult(lifetime.ApplicationStopping.IsCancellationRequested
+            ? HealthCheckResult.Unhealthy("The host is stopping.")
+            : HealthCheckResult.Healthy("The host is running."));
 }
