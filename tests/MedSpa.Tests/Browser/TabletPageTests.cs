@@ -17,29 +17,14 @@ namespace MedSpa.Tests.Browser;
 /// browsers) against the real server on a socket: charting offline into IndexedDB, the service worker's cache, and two
 /// tablets on one chart ending with the server's chart.
 /// </summary>
-public sealed class TabletPageTests(LiveServerFactory factory) : IClassFixture<LiveServerFactory>, IAsyncLifetime
+[Collection(BrowserCollection.Name)]
+public sealed class TabletPageTests(LiveServerFactory factory, BrowserFixture browser) : IClassFixture<LiveServerFactory>, IAsyncLifetime
 {
-    private IPlaywright? _playwright;
-    private IBrowser? _browser;
+    private readonly IBrowser _browser = browser.Browser;
 
-    public async Task InitializeAsync()
-    {
-        _playwright = await Playwright.CreateAsync();
-        _browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
-        {
-            ExecutablePath = "/usr/bin/chromium",
-            Headless = true,
-            Args =
-                ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                    "--no-first-run"],
-        });
-    }
+    public Task InitializeAsync() => Task.CompletedTask;
 
-    public async Task DisposeAsync()
-    {
-        if (_browser is not null) await _browser.DisposeAsync();
-        _playwright?.Dispose();
-    }
+    public Task DisposeAsync() => browser.CloseContextsAsync();
 
     /// <summary>A clinic with stock, a provider who can sign in (linked to the schedule's first provider) and a visit of theirs now.</summary>
     private async Task<(ChartWorld World, TestUser Provider, Guid Visit)> TabletWorldAsync()
@@ -71,7 +56,7 @@ public sealed class TabletPageTests(LiveServerFactory factory) : IClassFixture<L
         return page;
     }
 
-    private Task<IBrowserContext> TabletAsync() => _browser!.NewContextAsync(new BrowserNewContextOptions
+    private Task<IBrowserContext> TabletAsync() => _browser.NewContextAsync(new BrowserNewContextOptions
     {
         BaseURL = factory.BaseAddress.ToString(),
         ViewportSize = new ViewportSize { Width = 1280, Height = 800 },
