@@ -154,10 +154,11 @@ public static class ChartSigningApi
             var visitDate = DateOnly.FromDateTime(TimeZoneInfo.ConvertTime(visit.ScheduledStart, zone).DateTime);
             if (patient.BirthDate is { } born && ChartSigningRules.IsMinor(DateOnly.FromDateTime(born), visitDate))
             {
+                var day = visitDate.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
                 return (null, new Refusal(ChartSigningRefusals.GuardianRequired,
-                        $"The patient is under {ChartSigningRules.AgeOfConsent} on the visit's date ({visitDate:yyyy-MM-dd}): a parent or guardian signs "
+                        $"The patient is under {ChartSigningRules.AgeOfConsent} on the visit's date ({day}): a parent or guardian signs "
                         + "the consent (signerRole guardian, signerName the guardian's, guardianRelationship).", "signerRole")
-                    .With("visitDate", visitDate.ToString("yyyy-MM-dd")));
+                    .With("visitDate", day));
             }
         }
 

@@ -592,7 +592,13 @@
   }
 
   window.addEventListener("offline", () => { if (connection) connection.stop().catch(() => {}); status(); });
-  window.addEventListener("online", () => { start(); flush(); status(); });
+  // Back online: the hub first (joined() reports the queue's size, so the provider's card says "syncing N", then
+  // flushes); the HTTP endpoint takes the queue if the hub has not joined within a few seconds.
+  window.addEventListener("online", () => {
+    start();
+    status();
+    setTimeout(() => { if (!(connection && connection.joined)) flush(); }, 3000);
+  });
   // Nothing from the server for a while (a quiet tablet next to a busy one): read the chart again now and then.
   setInterval(() => { if (s.visitId && online() && !s.flushing) pull().catch(() => {}); }, 3000);
 
