@@ -123,6 +123,7 @@ public static class Refusals
         [ChartSigningRefusals.CosignerNotAllowed] = (StatusCodes.Status403Forbidden, "Not allowed."),
         [ChartSigningRefusals.SignatureTooLarge] = (StatusCodes.Status413PayloadTooLarge, "The signature image is too large."),
         [ChartSigningRefusals.SignatureUnsupported] = (StatusCodes.Status415UnsupportedMediaType, "The signature is not a PNG image."),
+        [ChartSigningRefusals.GuardianRequired] = (StatusCodes.Status409Conflict, "A guardian signs this patient's consent."),
         // Offline chart operations (grain-interfaces/Charts/ChartSync.cs, ChartSyncRefusals).
         [ChartSyncRefusals.SequenceConflict] = (StatusCodes.Status409Conflict, "Conflict."),
         [ChartSyncRefusals.PhotoNotFound] = (StatusCodes.Status404NotFound, "Not found."),
@@ -168,6 +169,7 @@ public static class Refusals
         [PhotoRefusals.StorageNotConfigured] = (StatusCodes.Status503ServiceUnavailable, "Photo storage is not configured."),
         [PhotoRefusals.LinkInvalid] = (StatusCodes.Status404NotFound, "Not found."),
         [PhotoRefusals.LinkExpired] = (StatusCodes.Status410Gone, "The link has expired."),
+        [PhotoRefusals.IdempotencyConflict] = (StatusCodes.Status409Conflict, "The Idempotency-Key names another photo."),
         // A grain the cluster could not reach while a silo was being replaced (api/Infrastructure/ClusterFailures.cs).
         [ClusterFailures.Unavailable] = (StatusCodes.Status503ServiceUnavailable, "The service is briefly unavailable."),
         // PostgreSQL could not be reached (stopped, restarting): the same middleware, a 503 with Retry-After.

@@ -31,6 +31,11 @@ public static class ChartSignerKinds
     public const string Provider = "provider";
     public const string Patient = "patient";
     public const string Witness = "witness";
+    /// <summary>A parent or legal guardian signing a consent for the patient (a minor, or a patient who cannot sign).</summary>
+    public const string Guardian = "guardian";
+
+    /// <summary>Who may sign a patient's consent: the patient, or a guardian for them.</summary>
+    public static readonly ImmutableArray<string> ConsentSigners = [Patient, Guardian];
 }
 
 /// <summary>
@@ -50,7 +55,9 @@ public sealed record ChartSigning(
     [property: Id(7)] string? UserAgent,
     [property: Id(8)] bool CosignRequired = false,
     [property: Id(9)] string? AddendumText = null,
-    [property: Id(10)] ImmutableArray<ChartPhotoRef> Photos = default);
+    [property: Id(10)] ImmutableArray<ChartPhotoRef> Photos = default,
+    [property: Id(11)] string? SignerRole = null,
+    [property: Id(12)] string? GuardianRelationship = null);
 
 /// <summary>A photo of the chart as the signed record names it: its id and the SHA-256 of its bytes (hex).</summary>
 [GenerateSerializer, Immutable, Alias("medspa.charts.photo-ref.v1")]
@@ -77,7 +84,8 @@ public sealed record ChartSignature(
     [property: Id(9)] string? Ip,
     [property: Id(10)] string? UserAgent,
     [property: Id(11)] string Signs,
-    [property: Id(12)] Guid? AddendumId);
+    [property: Id(12)] Guid? AddendumId,
+    [property: Id(13)] string? GuardianRelationship = null);
 
 /// <summary>A change written after signing: the chart itself stays as signed; each addendum carries its signature.</summary>
 [GenerateSerializer, Immutable, Alias("medspa.charts.addendum.v1")]
@@ -106,4 +114,6 @@ public static class ChartSigningRefusals
     public const string SignatureTooLarge = "chart_signature_too_large";
     /// <summary>415: the drawn signature is not a PNG image.</summary>
     public const string SignatureUnsupported = "chart_signature_unsupported_type";
+    /// <summary>409: the patient is a minor on the visit's date: a parent or guardian signs the consent (signerRole guardian).</summary>
+    public const string GuardianRequired = "chart_consent_guardian_required";
 }

@@ -30,6 +30,9 @@ public sealed partial class ClinicBoardGrain(
 
     private static readonly TimeSpan ReferenceRefresh = TimeSpan.FromSeconds(60);
 
+    /// <summary>How often at most a provider's connection unknown to the board makes it read the clinic again.</summary>
+    private static readonly TimeSpan UnknownProviderRefresh = TimeSpan.FromSeconds(5);
+
     /// <summary>
     /// Presence changes go out at most this often per clinic: the first change after a quiet period at once, the ones
     /// that follow within the interval together at its end (a wall of screens joining costs each screen a few small
@@ -48,6 +51,7 @@ public sealed partial class ClinicBoardGrain(
     private PatientNameDisplay _nameDisplay = PatientNameDisplay.Initials;
     private string? _clinicName;
     private Dictionary<Guid, Guid> _providerByUser = [];
+    private DateTimeOffset _referenceReadAt;
     private ImmutableHashSet<(Guid Provider, string Device)> _connectedDevices = [];
     // The presence last pushed (what GetPresenceAsync and subscriptions answer, with its version); the live view is
     // computed from _hosts when the next push is due.
@@ -75,6 +79,7 @@ public sealed partial class ClinicBoardGrain(
         // this activation counts on from its start time in microseconds.
         _presence = new BoardPresence([], DateTimeOffset.MinValue, time.GetUtcNow().ToUnixTimeMilliseconds() * 1000);
         ApplyReference(reference);
+        _referenceReadAt = time.GetUtcNow();
         this.RegisterGrainTimer(RefreshReferenceAsync, ReferenceRefresh, ReferenceRefresh);
         this.RegisterGrainTimer(ExpireHostsAsync, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(5));
         await base.OnActivateAsync(cancellationToken);
@@ -141,6 +146,7 @@ public sealed partial class ClinicBoardGrain(
             host.Connections[connection.ConnectionId] = connection;
         }
 
+        await KnowProvidersAsync(host.Connections.Values);
         await PresenceChangedAsync();
         return new BoardSubscription(_ring.LastSeq, _presence);
     }
@@ -161,7 +167,22 @@ public sealed partial class ClinicBoardGrain(
         }
 
         host.Connections[connection.ConnectionId] = connection;
+        await KnowProvidersAsync([connection]);
         await PresenceChangedAsync(devicesMayChange: _providerByUser.ContainsKey(connection.UserId));
+    }
+
+    /// <summary>
+    /// A provider whose account was linked to their provider record after this board read the clinic is unknown to
+    /// it: read the clinic again now (at most every few seconds), not at the next minute's refresh, so their tablet's
+    /// state and queue show on their card from their first connection.
+    /// </summary>
+    private async Task KnowProvidersAsync(IEnumerable<PresenceConnection> connections)
+    {
+        if (connections.Any(c => c.Role == "provider" && !_providerByUser.ContainsKey(c.UserId))
+            && time.GetUtcNow() - _referenceReadAt >= UnknownProviderRefresh)
+        {
+            await RefreshReferenceAsync(CancellationToken.None);
+        }
     }
 
     public async Task DisconnectedAsync(string hostId, string connectionId)
@@ -274,6 +295,7 @@ public sealed partial class ClinicBoardGrain(
     {
         try
         {
+            _referenceReadAt = time.GetUtcNow();
             var reference = await store.LoadReferenceAsync(_tenantId, _clinicId);
             _nameDisplay = reference.NameDisplay;
             _clinicName = reference.ClinicName;

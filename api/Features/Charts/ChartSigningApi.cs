@@ -23,9 +23,12 @@ namespace MedSpa.Api.Features.Charts;
 
 /// <summary>A signature as a client sends it: <c>method</c> <c>drawn</c> with <c>image</c> (a PNG, base64 or a data
 /// URL) or <c>typed</c> with <c>typedName</c>. <c>signerName</c> is the patient's (or guardian's) name on a consent;
-/// staff sign under their account's name. <c>text</c> is an addendum's.</summary>
+/// staff sign under their account's name. <c>text</c> is an addendum's. On a consent, <c>signerRole</c> is
+/// <c>patient</c> (the default) or <c>guardian</c> (a parent or legal guardian, who names their
+/// <c>guardianRelationship</c> to the patient); a patient under 18 on the visit's date needs a guardian.</summary>
 public sealed record ChartSignRequest(
-    string? OperationId, string? Method, string? TypedName, string? Image, string? SignerName, string? Purpose, string? Text);
+    string? OperationId, string? Method, string? TypedName, string? Image, string? SignerName, string? Purpose, string? Text,
+    string? SignerRole = null, string? GuardianRelationship = null);
 
 public sealed record ChartSigningSettingsRequest(bool? CosignRequired, Guid[]? SupervisorUserIds);
 
@@ -121,17 +124,41 @@ public static class ChartSigningApi
             return (null, new Refusal(ErrorCodes.NotFound, "Visit was not found."));
         }
 
-        // A patient's consent is signed by that patient: the name signed must be theirs as on file.
-        if (consent && !string.IsNullOrWhiteSpace(r.SignerName))
+        var signerRole = consent ? r.SignerRole?.Trim().ToLowerInvariant() : null;
+        if (consent && signerRole is not null && !ChartSignerKinds.ConsentSigners.Contains(signerRole))
+        {
+            return (null, Refusal.Invalid("signerRole", $"signerRole is one of {string.Join(", ", ChartSignerKinds.ConsentSigners)}."));
+        }
+
+        // A patient's consent is signed by that patient (the name signed must be theirs as on file) unless they are a
+        // minor on the visit's date in the clinic's time zone: then a parent or guardian signs, under their own name.
+        if (consent && !string.IsNullOrWhiteSpace(r.SignerName) && signerRole != ChartSignerKinds.Guardian)
         {
             await using var conn = await d.Db.OpenTenantConnectionAsync(user.TenantId, ct);
-            var patient = await conn.QuerySingleOrDefaultAsync<(string First, string Last, string? Preferred)>(new CommandDefinition(
-                "SELECT first_name, last_name, preferred_name FROM patients WHERE tenant_id = @TenantId AND id = @PatientId",
-                new { user.TenantId, visit.PatientId }, cancellationToken: ct));
+            var patient = await conn.QuerySingleOrDefaultAsync<(string First, string Last, string? Preferred, DateTime? BirthDate, string? TimeZone)>(
+                new CommandDefinition(
+                    """
+                    SELECT p.first_name, p.last_name, p.preferred_name, p.date_of_birth, c.time_zone
+                    FROM patients p LEFT JOIN clinics c ON c.tenant_id = p.tenant_id AND c.id = @ClinicId
+                    WHERE p.tenant_id = @TenantId AND p.id = @PatientId
+                    """,
+                    new { user.TenantId, visit.PatientId, visit.ClinicId }, cancellationToken: ct));
             if (patient.First is null || !ChartSigningRules.SignerIsPatient(r.SignerName, patient.First, patient.Last, patient.Preferred))
             {
                 return (null, Refusal.Invalid("signerName",
-                    "signerName is the patient's name as on file (first or preferred name, and last name): the patient signs their own consent."));
+                    "signerName is the patient's name as on file (first or preferred name, and last name): the patient signs their own consent, "
+                    + "or a guardian signs for them (signerRole guardian)."));
+            }
+
+            var zone = patient.TimeZone is { } tz && TimeZoneInfo.TryFindSystemTimeZoneById(tz, out var found) ? found : TimeZoneInfo.Utc;
+            var visitDate = DateOnly.FromDateTime(TimeZoneInfo.ConvertTime(visit.ScheduledStart, zone).DateTime);
+            if (patient.BirthDate is { } born && ChartSigningRules.IsMinor(DateOnly.FromDateTime(born), visitDate))
+            {
+                var day = visitDate.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
+                return (null, new Refusal(ChartSigningRefusals.GuardianRequired,
+                        $"The patient is under {ChartSigningRules.AgeOfConsent} on the visit's date ({day}): a parent or guardian signs "
+                        + "the consent (signerRole guardian, signerName the guardian's, guardianRelationship).", "signerRole")
+                    .With("visitDate", day));
             }
         }
 
@@ -156,7 +183,8 @@ public static class ChartSigningApi
             : ImmutableArray<ChartPhotoRef>.Empty;
         var signerName = consent ? r.SignerName ?? "" : StaffName(http, user);
         var signing = new ChartSigning(r.OperationId ?? "", purpose!, r.Method ?? "", signerName, r.TypedName, image,
-            http.Connection.RemoteIpAddress?.ToString(), AuditRecorder.UserAgent(http), settings?.CosignRequired ?? false, r.Text, photos);
+            http.Connection.RemoteIpAddress?.ToString(), AuditRecorder.UserAgent(http), settings?.CosignRequired ?? false, r.Text, photos,
+            signerRole, consent ? r.GuardianRelationship : null);
 
         // Not retried: the operation id makes a client's own retry safe, and a timed-out call may have been applied.
         var answer = await d.Grains.GetGrain<ITreatmentChartGrain>(TenantKeys.For(user.TenantId, visitId))

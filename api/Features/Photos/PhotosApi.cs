@@ -26,6 +26,8 @@ public static class PhotoRefusals
     public const string StorageNotConfigured = "photo_storage_not_configured";
     public const string LinkInvalid = "photo_link_invalid";
     public const string LinkExpired = "photo_link_expired";
+    /// <summary>409: the upload's Idempotency-Key already names another photo of the visit (other bytes).</summary>
+    public const string IdempotencyConflict = "photo_idempotency_key_reused";
 }
 
 public sealed record PhotoResponse(
@@ -64,7 +66,9 @@ public sealed record PhotoRetentionResponse(Guid ClinicId, int? Years);
 /// Photos and documents of a visit's chart (issue 17 §3). An upload is multipart (<c>file</c>, optional <c>zone</c> and
 /// <c>pairing</c> = before/after), at most 20 MB, a JPEG, PNG, WebP or HEIC by its magic bytes; the patient's photo
 /// consent must be on record first. The bytes are encrypted (<see cref="BlobCipher"/>) into the blob store under a
-/// random key; reads go through short-lived signed links. Every read and upload is in the audit trail.
+/// random key; reads go through short-lived signed links. Every read and upload is in the audit trail. An upload with an
+/// <c>Idempotency-Key</c> (the tablet's queued photo) stores the photo once: a resend after a lost answer gets the same
+/// photo back (its id derives from the visit and the key).
 /// </summary>
 public static class PhotosApi
 {
@@ -150,11 +154,17 @@ public static class PhotosApi
     private static async Task<Results<Created<PhotoResponse>, ProblemHttpResult>> UploadAsync(
         Guid visitId, HttpRequest request, CurrentUser user, IGrainFactory grains,
         [FromKeyedServices(GrainCallRetry.Key)] ResiliencePipeline retry, PhotoStore store, IBlobStore blobs, BlobKeyRing keys,
-        AuditTrail audit, TimeProvider time, ILoggerFactory loggers, CancellationToken ct)
+        AuditTrail audit, TimeProvider time, ILoggerFactory loggers, [FromHeader(Name = "Idempotency-Key")] string? idempotencyKey,
+        CancellationToken ct)
     {
         if (!ChartsApi.MayChart(user))
         {
             return new Refusal(ErrorCodes.Forbidden, "Only providers, admins and owners add photos to a chart.").ToProblem();
+        }
+
+        if (idempotencyKey is not null && (string.IsNullOrWhiteSpace(idempotencyKey) || idempotencyKey.Length > 200))
+        {
+            return Refusal.Invalid("Idempotency-Key", "Idempotency-Key is 1 to 200 characters.").ToProblem();
         }
 
         var visit = await VisitsApi.ReadAsync(grains, retry, user, visitId, ct);
@@ -277,6 +287,13 @@ public static class PhotosApi
             }
 
             var plaintext = buffer.AsMemory(0, (int)length);
+            var sha256 = SHA256.HashData(plaintext.Span);
+            var photoId = idempotencyKey is null ? Guid.NewGuid() : MedSpa.Grains.Domain.Charts.ChartSigningRules.DerivedId(visitId, idempotencyKey, "photo");
+            if (idempotencyKey is not null && await ReplayAsync(store, user, visitId, photoId, sha256, ct) is { } replay)
+            {
+                return replay;
+            }
+
             var contentType = PhotoImages.Sniff(plaintext.Span[..(int)Math.Min(length, 32)]);
             if (contentType is null)
             {
@@ -305,13 +322,24 @@ public static class PhotosApi
                     await blobs.PutAsync(thumbnailKey!, (target, token) => BlobCipher.EncryptAsync(new MemoryStream(thumbnail.Jpeg, writable: false), target, keyId, key, token), ct);
                 }
 
-                var record = new PhotoRecord(Guid.NewGuid(), visitId, visit.ClinicId, visit.PatientId, visit.ScheduledStart, zone, pairing, contentType, length,
-                    SHA256.HashData(plaintext.Span), objectKey, keyId, thumbnailKey, thumbnail?.SourceWidth, thumbnail?.SourceHeight, user.UserId,
+                var record = new PhotoRecord(photoId, visitId, visit.ClinicId, visit.PatientId, visit.ScheduledStart, zone, pairing, contentType, length,
+                    sha256, objectKey, keyId, thumbnailKey, thumbnail?.SourceWidth, thumbnail?.SourceHeight, user.UserId,
                     time.GetUtcNow(), LegalHold: false);
                 await store.InsertAsync(user.TenantId, record, ct);
                 await audit.RecordAsync(request.HttpContext, user, "photo.uploaded", visit.PatientId, visitId, "photo", record.Id,
                     $"{contentType}, {length} bytes" + (zone is null ? "" : $", {zone}") + (pairing is null ? "" : $" {pairing}"), CancellationToken.None);
                 return TypedResults.Created($"/api/photos/{record.Id}", PhotoResponse.From(record));
+            }
+            catch (Npgsql.PostgresException e) when (e.SqlState == Npgsql.PostgresErrorCodes.UniqueViolation && idempotencyKey is not null)
+            {
+                // The same upload sent twice at once: the other one stored it; these objects are spare.
+                await DeleteQuietlyAsync(blobs, objectKey, loggers);
+                if (thumbnailKey is not null)
+                {
+                    await DeleteQuietlyAsync(blobs, thumbnailKey, loggers);
+                }
+
+                return await ReplayAsync(store, user, visitId, photoId, sha256, ct) ?? throw new InvalidOperationException("A photo id collided but is not there.");
             }
             catch
             {
@@ -330,6 +358,27 @@ public static class PhotosApi
             // Every way out, early refusals included, wipes and returns the plaintext buffer.
             Return(buffer);
         }
+    }
+
+    /// <summary>
+    /// The photo an earlier upload with the same Idempotency-Key stored (the same bytes for the same visit), answered
+    /// as it was; a refusal when the key named other bytes or another visit; null when there is none yet.
+    /// </summary>
+    private static async Task<Results<Created<PhotoResponse>, ProblemHttpResult>?> ReplayAsync(
+        PhotoStore store, CurrentUser user, Guid visitId, Guid photoId, byte[] sha256, CancellationToken ct)
+    {
+        if (await store.GetAsync(user.TenantId, photoId, ct) is not { } earlier)
+        {
+            return null;
+        }
+
+        if (earlier.VisitId != visitId || !earlier.Sha256.AsSpan().SequenceEqual(sha256))
+        {
+            return new Refusal(PhotoRefusals.IdempotencyConflict, "This Idempotency-Key was already used for another photo: use a new key for a new photo.",
+                "Idempotency-Key").ToProblem();
+        }
+
+        return TypedResults.Created($"/api/photos/{earlier.Id}", PhotoResponse.From(earlier));
     }
 
     private static ProblemHttpResult TooLarge() =>

@@ -60,6 +60,14 @@
     return list.sort((a, b) => a.sequence - b.sequence);
   }
 
+  /** Rewrites a queued operation in place (same id and sequence): a photo's upload answered, its bytes dropped. */
+  async function put(op) {
+    const db = await open();
+    const tx = db.transaction("ops", "readwrite");
+    tx.objectStore("ops").put(op);
+    await done(tx);
+  }
+
   async function count() {
     const db = await open();
     return request(db.transaction("ops", "readonly").objectStore("ops").count());
@@ -86,5 +94,5 @@
     await done(tx);
   }
 
-  window.medspaQueue = { enqueue, pending, count, remove, get, set };
+  window.medspaQueue = { enqueue, pending, put, count, remove, get, set };
 })();

@@ -43,15 +43,15 @@
   function say(text) { $("message").textContent = text || ""; }
 
   // ---- HTTP ----------------------------------------------------------------------------------------------------------
-  async function call(method, url, body, retried) {
-    const headers = {};
+  async function call(method, url, body, retried, extraHeaders) {
+    const headers = { ...(extraHeaders || {}) };
     if (session.token) headers.Authorization = "Bearer " + session.token;
     let payload = body;
     if (body !== undefined && !(body instanceof FormData)) { headers["Content-Type"] = "application/json"; payload = JSON.stringify(body); }
     const res = await fetch(url, { method, headers, body: payload });
     if (res.status === 401 && !retried && session.refreshToken) {
       await refresh();
-      return call(method, url, body, true);
+      return call(method, url, body, true, extraHeaders);
     }
     const json = await res.json().catch(() => ({}));
     if (!res.ok) {
@@ -215,7 +215,7 @@
     const chart = s.chart || { points: [], notes: {}, status: "in-progress" };
     const points = new Map(chart.points.map((p) => [p.id, { ...p, pending: false }]));
     const notes = { ...(chart.notes || {}) };
-    let signing = false;
+    let signing = false, photos = 0;
     for (const op of s.pendingOps) {
       const p = points.get(op.pointId);
       switch (op.kind) {
@@ -234,10 +234,11 @@
         case "remove-point": points.delete(op.pointId); break;
         case "set-note-field": notes[op.field] = op.value; break;
         case "sign": signing = true; break;
+        case "attach-photo": photos++; break;
         default: break;
       }
     }
-    return { status: chart.status, points: [...points.values()], notes, signing };
+    return { status: chart.status, points: [...points.values()], notes, signing, pendingPhotos: photos };
   }
 
   function productName(productId) { const l = s.lots.find((x) => x.productId === productId); return l ? l.productName : ""; }
@@ -270,10 +271,13 @@
       return t;
     });
     $("zone-labels").replaceChildren(...labels);
-    $("photo-count").textContent = String((s.photos || []).length);
+    $("photo-count").textContent = String((s.photos || []).length + v.pendingPhotos);
+    $("photo-count").dataset.pending = String(v.pendingPhotos);
     const signed = v.status === "signed" || v.status === "pending-review";
     const frozen = signed || v.signing;
     $("sign").disabled = frozen;
+    $("sign-pad").dataset.frozen = String(frozen);
+    $("consent-sign").disabled = frozen;
     $("chart").dataset.frozen = String(frozen);
     for (const ta of document.querySelectorAll(".notes textarea")) ta.readOnly = frozen;
     if (signed) $("sign-status").textContent = v.status === "signed" ? "Signed." : "Signed; awaiting co-signature.";
@@ -390,9 +394,52 @@
   }
 
   function wire(op) {
-    const { visitId, ...rest } = op;
+    const { visitId, upload, ...rest } = op;
     return rest;
   }
+
+  // A photo waits in the queue with its bytes until it is uploaded; the upload carries the photo's own key as its
+  // Idempotency-Key, so a resend after a lost answer gets the same photo back rather than a second one. The answer's
+  // id is written into the queued attach-photo operation (bytes dropped), which then goes with the next batch.
+  // Answers "sent", "retry" (no network, server busy) or "stop" (signed out).
+  async function uploadQueued(visitId, op) {
+    const u = op.upload;
+    const form = new FormData();
+    form.append("file", new Blob([u.bytes], { type: u.type || "application/octet-stream" }), u.name || "photo.jpg");
+    if (u.zone) form.append("zone", u.zone);
+    try {
+      $("photo-status").textContent = "Uploading…";
+      const photo = await call("POST", `/api/visits/${visitId}/chart/photos`, form, false, { "Idempotency-Key": u.key });
+      const { upload, ...rest } = op;
+      await Q.put({ ...rest, photoId: photo.id });
+      $("photo-status").textContent = "Photo saved.";
+      return "sent";
+    } catch (err) {
+      if (!err.status || err.status >= 500 || err.status === 429) { $("photo-status").textContent = "Photo queued: it uploads when the tablet is online."; return "retry"; }
+      if (err.status === 401) return "stop";
+      $("photo-status").textContent = err.code === "consent_required" ? "Photo not saved: the patient's photo consent is needed first." : "Photo not saved: " + err.message;
+      await Q.remove([op.operationId]);
+      return "sent";
+    }
+  }
+
+  // A patient's consent goes to its own endpoint, with the operation id as its idempotency key (a resend signs once).
+  async function consentQueued(visitId, op) {
+    const { operationId, purpose, method, typedName, image, signerName, signerRole, guardianRelationship } = op;
+    try {
+      await call("POST", `/api/visits/${visitId}/chart/consents`,
+        { operationId, purpose, method, typedName, image, signerName, signerRole, guardianRelationship });
+      $("consent-status").textContent = "Consent recorded.";
+    } catch (err) {
+      if (!err.status || err.status >= 500 || err.status === 429) return "retry";
+      if (err.status === 401) return "stop";
+      $("consent-status").textContent = "Consent not recorded: " + err.message;
+    }
+    await Q.remove([operationId]);
+    return "sent";
+  }
+
+  const waitsForOwnCall = (o) => o.kind === "consent" || (o.kind === "attach-photo" && !o.photoId);
 
   // Sends the visit's queue, a batch at a time, until it is empty or the tablet is offline.
   async function flush() {
@@ -406,9 +453,21 @@
         const ops = await Q.pending(visitId);
         if (ops.length === 0) break;
         await status(true);
-        // A signature closes its batch: the server signs what came before it.
+        // In queue order: a photo's upload or a consent at the head goes first, on its own call.
+        if (waitsForOwnCall(ops[0])) {
+          const outcome = ops[0].kind === "consent" ? await consentQueued(visitId, ops[0]) : await uploadQueued(visitId, ops[0]);
+          if (outcome === "retry") { retryLater(); break; }
+          if (outcome === "stop") break;
+          if (visitId === s.visitId) s.pendingOps = await Q.pending(visitId);
+          render();
+          s.again = true;
+          continue;
+        }
+        // A signature closes its batch: the server signs what came before it. A batch stops before the next upload or consent.
         const signAt = ops.findIndex((o) => o.kind === "sign");
-        const batch = ops.slice(0, signAt >= 0 ? Math.min(signAt + 1, BATCH) : BATCH);
+        const ownAt = ops.findIndex(waitsForOwnCall);
+        const end = Math.min(signAt >= 0 ? signAt + 1 : BATCH, ownAt >= 0 ? ownAt : BATCH, BATCH);
+        const batch = ops.slice(0, end);
         const body = { deviceId, seenVersion: s.syncVersion, operations: batch.map(wire) };
         let reply;
         try {
@@ -450,7 +509,8 @@
   // Over the hub once it has joined the board (one round trip on the open socket; the pending count was reported on it
   // first, so the provider card shows "syncing"), else the batch endpoint: the same answer.
   async function send(visitId, body) {
-    if (connection && connection.state === signalR.HubConnectionState.Connected && connection.joined) {
+    // A drawn signature can make a batch larger than the hub takes in one message (32 KB): such a batch goes over HTTP.
+    if (connection && connection.state === signalR.HubConnectionState.Connected && connection.joined && JSON.stringify(body).length < 24000) {
       try {
         const a = await connection.invoke("ApplyChartOperations", visitId, body);
         return a.status === 200 ? { answer: a.answer } : { refusal: true, status: a.status, code: a.code, message: a.message };
@@ -532,38 +592,104 @@
   }
 
   window.addEventListener("offline", () => { if (connection) connection.stop().catch(() => {}); status(); });
-  window.addEventListener("online", () => { start(); flush(); status(); });
+  // Back online: the hub first (joined() reports the queue's size, so the provider's card says "syncing N", then
+  // flushes); the HTTP endpoint takes the queue if the hub has not joined within a few seconds.
+  window.addEventListener("online", () => {
+    start();
+    status();
+    setTimeout(() => { if (!(connection && connection.joined)) flush(); }, 3000);
+  });
   // Nothing from the server for a while (a quiet tablet next to a busy one): read the chart again now and then.
   setInterval(() => { if (s.visitId && online() && !s.flushing) pull().catch(() => {}); }, 3000);
 
   // ---- photos and signing --------------------------------------------------------------------------------------------
+  // A photo is queued with its bytes (IndexedDB) like any other change, online or not, and uploaded by flush() in order.
   $("photo").addEventListener("change", async () => {
     const file = $("photo").files[0];
     $("photo").value = "";
     if (!file || !s.visitId) return;
-    if (!online()) { $("photo-status").textContent = "No connection: take the photo again once the tablet is online."; return; }
-    const form = new FormData();
-    form.append("file", file, file.name || "photo.jpg");
-    const zone = $("zone").value;
-    if (zone) form.append("zone", zone);
-    try {
-      $("photo-status").textContent = "Uploading…";
-      const photo = await call("POST", `/api/visits/${s.visitId}/chart/photos`, form);
-      await record({ kind: "attach-photo", photoId: photo.id });
-      $("photo-status").textContent = "Photo saved.";
-    } catch (err) {
-      $("photo-status").textContent = err.code === "consent_required" ? "The patient's photo consent is needed first." : "Upload failed: " + err.message;
-    }
+    const bytes = await file.arrayBuffer();
+    await record({ kind: "attach-photo", photoId: null,
+      upload: { key: uuid(), name: file.name || "photo.jpg", type: file.type || "", zone: $("zone").value || null, bytes } });
+    $("photo-status").textContent = online() ? "Uploading…" : "Photo queued: it uploads when the tablet is online.";
   });
 
   // Signing is queued like every other change (offline too): the server signs the chart with everything queued before
   // it, once (the operation id is the signature's idempotency key). Nothing is charted after it on this tablet.
+  // A signature pad: strokes drawn with a finger, pen or mouse (pointer events), kept at the canvas's own resolution;
+  // its PNG (a data URL) is what a drawn signature sends.
+  function signaturePad(canvas, clearButton) {
+    const ctx = canvas.getContext("2d");
+    let last = null, strokes = 0;
+    const at = (e) => {
+      const r = canvas.getBoundingClientRect();
+      return { x: (e.clientX - r.left) * canvas.width / r.width, y: (e.clientY - r.top) * canvas.height / r.height };
+    };
+    const segment = (a, b) => {
+      ctx.strokeStyle = "#17202a"; ctx.lineWidth = 3; ctx.lineCap = "round"; ctx.lineJoin = "round";
+      ctx.beginPath(); ctx.moveTo(a.x, a.y); ctx.lineTo(b.x, b.y); ctx.stroke();
+    };
+    canvas.addEventListener("pointerdown", (e) => {
+      if (canvas.dataset.frozen === "true") return;
+      e.preventDefault();
+      canvas.setPointerCapture(e.pointerId);
+      last = at(e);
+      segment(last, { x: last.x + 0.1, y: last.y + 0.1 });
+    });
+    canvas.addEventListener("pointermove", (e) => {
+      if (!last) return;
+      const p = at(e);
+      segment(last, p);
+      last = p;
+    });
+    const end = () => {
+      if (!last) return;
+      last = null;
+      strokes++;
+      canvas.dataset.strokes = String(strokes);
+    };
+    canvas.addEventListener("pointerup", end);
+    canvas.addEventListener("pointercancel", end);
+    const clear = () => { ctx.clearRect(0, 0, canvas.width, canvas.height); strokes = 0; last = null; canvas.dataset.strokes = "0"; };
+    clearButton.addEventListener("click", clear);
+    return { empty: () => strokes === 0, png: () => canvas.toDataURL("image/png"), clear };
+  }
+
+  const signPad = signaturePad($("sign-pad"), $("sign-clear"));
+  const consentPad = signaturePad($("consent-pad"), $("consent-clear"));
+
+  // Signing is queued like every other change (offline too): the server signs the chart with everything queued before
+  // it, once (the operation id is the signature's idempotency key). Nothing is charted after it on this tablet.
+  // A drawn signature sends the pad's PNG; without one, the typed name signs.
   $("sign").addEventListener("click", async () => {
     const name = $("sign-name").value.trim();
-    if (!name) { $("sign-status").textContent = "Type your full name to sign."; return; }
+    const drawn = !signPad.empty();
+    if (!drawn && !name) { $("sign-status").textContent = "Draw your signature or type your full name to sign."; return; }
     if (view().signing) return;
-    await record({ kind: "sign", method: "typed", typedName: name });
+    await record(drawn
+      ? { kind: "sign", method: "drawn", image: signPad.png(), ...(name ? { typedName: name } : {}) }
+      : { kind: "sign", method: "typed", typedName: name });
     $("sign-status").textContent = online() ? "Signing…" : "Signed on this tablet; it reaches the chart when the tablet is online.";
+  });
+
+  // The patient's consent (or a parent's or guardian's for a minor or a patient who cannot sign), queued as well.
+  $("consent-role").addEventListener("change", () => {
+    $("consent-relationship-field").hidden = $("consent-role").value !== "guardian";
+  });
+  $("consent-sign").addEventListener("click", async () => {
+    const signerName = $("consent-name").value.trim();
+    const signerRole = $("consent-role").value;
+    const relationship = $("consent-relationship").value.trim();
+    if (!signerName) { $("consent-status").textContent = "Enter the signer's full name."; return; }
+    if (signerRole === "guardian" && !relationship) { $("consent-status").textContent = "Enter the guardian's relationship to the patient."; return; }
+    const drawn = !consentPad.empty();
+    await record({
+      kind: "consent", purpose: $("consent-purpose").value, signerName, signerRole,
+      ...(signerRole === "guardian" ? { guardianRelationship: relationship } : {}),
+      ...(drawn ? { method: "drawn", image: consentPad.png() } : { method: "typed", typedName: signerName }),
+    });
+    consentPad.clear();
+    $("consent-status").textContent = online() ? "Recording consent…" : "Consent queued: it is recorded when the tablet is online.";
   });
 
   // ---- start ---------------------------------------------------------------------------------------------------------

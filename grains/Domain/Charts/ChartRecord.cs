@@ -52,10 +52,20 @@ public static class ChartRecord
 
     public static string Sha256Hex(ReadOnlySpan<byte> bytes) => Convert.ToHexStringLower(SHA256.HashData(bytes));
 
-    private static SortedDictionary<string, object?> Signature(ChartSignature s) => Obj(
-        ("id", s.Id), ("purpose", s.Purpose), ("signerKind", s.SignerKind), ("signerUserId", s.SignerUserId), ("signerName", s.SignerName),
-        ("method", s.Method), ("typedName", s.TypedName), ("imageSha256", s.ImageSha256), ("signedAt", s.SignedAt), ("ip", s.Ip),
-        ("userAgent", s.UserAgent));
+    private static SortedDictionary<string, object?> Signature(ChartSignature s)
+    {
+        var o = Obj(
+            ("id", s.Id), ("purpose", s.Purpose), ("signerKind", s.SignerKind), ("signerUserId", s.SignerUserId), ("signerName", s.SignerName),
+            ("method", s.Method), ("typedName", s.TypedName), ("imageSha256", s.ImageSha256), ("signedAt", s.SignedAt), ("ip", s.Ip),
+            ("userAgent", s.UserAgent));
+        // Only a guardian's consent carries it, so records signed before guardians existed keep their hash.
+        if (s.GuardianRelationship is not null)
+        {
+            o["guardianRelationship"] = s.GuardianRelationship;
+        }
+
+        return o;
+    }
 
     /// <summary>An object whose keys serialise in ordinal order, its values already in canonical text form.</summary>
     private static SortedDictionary<string, object?> Obj(params (string Key, object? Value)[] fields)

@@ -20,6 +20,9 @@ public static class ChartSigningRules
 {
     public const int MaxName = 200;
     public const int MaxAddendum = 10000;
+    public const int MaxRelationship = 100;
+    /// <summary>The age from which a patient signs their own consent.</summary>
+    public const int AgeOfConsent = 18;
 
     /// <summary>The refusal of every change to a signed chart.</summary>
     public static Refusal? RefuseIfSigned(TreatmentChart chart) => chart.IsSigned
@@ -62,6 +65,26 @@ public static class ChartSigningRules
             return Refusal.Invalid("signerName", $"signerName is required (at most {MaxName} characters).");
         }
 
+        if (ChartSignaturePurposes.Consents.Contains(s.Purpose))
+        {
+            if (s.SignerRole is not null && !ChartSignerKinds.ConsentSigners.Contains(s.SignerRole))
+            {
+                return Refusal.Invalid("signerRole", $"signerRole is one of {string.Join(", ", ChartSignerKinds.ConsentSigners)}.");
+            }
+
+            if (s.SignerRole == ChartSignerKinds.Guardian
+                && (string.IsNullOrWhiteSpace(s.GuardianRelationship) || s.GuardianRelationship.Trim().Length > MaxRelationship))
+            {
+                return Refusal.Invalid("guardianRelationship",
+                    $"A guardian's consent names the guardian's relationship to the patient (mother, legal guardian...; at most {MaxRelationship} characters).");
+            }
+
+            if (s.SignerRole != ChartSignerKinds.Guardian && s.GuardianRelationship is not null)
+            {
+                return Refusal.Invalid("guardianRelationship", "guardianRelationship is given only when a guardian signs (signerRole guardian).");
+            }
+        }
+
         if (s.Purpose == ChartSignaturePurposes.Addendum && (string.IsNullOrWhiteSpace(s.AddendumText) || s.AddendumText.Length > MaxAddendum))
         {
             return Refusal.Invalid("text", $"An addendum needs its text (at most {MaxAddendum} characters).");
@@ -78,11 +101,12 @@ public static class ChartSigningRules
         {
             ChartSignaturePurposes.Provider or ChartSignaturePurposes.Addendum => ChartSignerKinds.Provider,
             ChartSignaturePurposes.Cosign => ChartSignerKinds.Witness,
-            _ => ChartSignerKinds.Patient,
+            _ => s.SignerRole == ChartSignerKinds.Guardian ? ChartSignerKinds.Guardian : ChartSignerKinds.Patient,
         };
-        var signature = new ChartSignature(id, s.Purpose, signerKind, signerKind == ChartSignerKinds.Patient ? null : actor.UserId,
+        var bySomeoneElse = signerKind is ChartSignerKinds.Patient or ChartSignerKinds.Guardian;
+        var signature = new ChartSignature(id, s.Purpose, signerKind, bySomeoneElse ? null : actor.UserId,
             s.SignerName.Trim(), s.Method, s.TypedName?.Trim() is { Length: > 0 } typed ? typed : null, imageSha256, actor.At,
-            s.Ip, s.UserAgent, "", null);
+            s.Ip, s.UserAgent, "", null, signerKind == ChartSignerKinds.Guardian ? s.GuardianRelationship!.Trim() : null);
 
         switch (s.Purpose)
         {
@@ -158,7 +182,25 @@ public static class ChartSigningRules
 
     /// <summary>A stable fingerprint of what a signing asks, to tell a retry from a reused operation id.</summary>
     public static string Fingerprint(ChartSigning s, string? imageSha256) =>
-        string.Join('|', "sign", s.Purpose, s.Method, s.SignerName, s.TypedName, imageSha256, s.AddendumText);
+        string.Join('|', "sign", s.Purpose, s.Method, s.SignerName, s.TypedName, imageSha256, s.AddendumText)
+        // A guardian's consent differs from the patient's of the same name; a patient's keeps its old fingerprint.
+        + (s.SignerRole == ChartSignerKinds.Guardian ? $"|guardian|{s.GuardianRelationship}" : "");
+
+    /// <summary>
+    /// Whether a patient born on <paramref name="birthDate"/> is under <see cref="AgeOfConsent"/> on
+    /// <paramref name="visitDate"/> (the visit's date in the clinic's time zone): then a guardian signs their consent.
+    /// Born on 29 February, the birthday of a common year is 1 March.
+    /// </summary>
+    public static bool IsMinor(DateOnly birthDate, DateOnly visitDate)
+    {
+        var age = visitDate.Year - birthDate.Year;
+        if (visitDate.Month < birthDate.Month || (visitDate.Month == birthDate.Month && visitDate.Day < birthDate.Day))
+        {
+            age--;
+        }
+
+        return age < AgeOfConsent;
+    }
 
     /// <summary>Ids derived from the operation id: a retry of a signing whose answer was lost names the same rows.</summary>
     public static Guid DerivedId(Guid visitId, string operationId, string what) =>

@@ -266,7 +266,9 @@ public static class ChartRecordPdf
             {
                 var hasImage = r.SignatureImages.TryGetValue(s.Id, out var png);
                 Ensure(hasImage ? 90 : 48);
-                Line($"{Purpose(s.Purpose)}: {s.SignerName} ({s.SignerKind})", _ink, _bold);
+                Line(s.SignerKind == ChartSignerKinds.Guardian
+                    ? $"{Purpose(s.Purpose)}: {s.SignerName} (guardian, {s.GuardianRelationship ?? "-"}, for the patient)"
+                    : $"{Purpose(s.Purpose)}: {s.SignerName} ({s.SignerKind})", _ink, _bold);
                 Line($"Signed {Local(s.SignedAt).ToString("yyyy-MM-dd HH:mm:ss zzz", CultureInfo.InvariantCulture)} " +
                      $"({s.SignedAt.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture)} UTC), {s.Method}" +
                      (s.TypedName is { } typed ? $": \"{typed}\"" : ""), _ink);

@@ -12,29 +12,14 @@ namespace MedSpa.Tests.Browser;
 /// The wall-screen page in headless Debian Chromium (Playwright drives /usr/bin/chromium; no downloaded browsers)
 /// against the real server on a socket.
 /// </summary>
-public sealed class BoardPageTests(LiveServerFactory factory) : IClassFixture<LiveServerFactory>, IAsyncLifetime
+[Collection(BrowserCollection.Name)]
+public sealed class BoardPageTests(LiveServerFactory factory, BrowserFixture browser) : IClassFixture<LiveServerFactory>, IAsyncLifetime
 {
-    private IPlaywright? _playwright;
-    private IBrowser? _browser;
+    private readonly IBrowser _browser = browser.Browser;
 
-    public async Task InitializeAsync()
-    {
-        _playwright = await Playwright.CreateAsync();
-        _browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
-        {
-            ExecutablePath = "/usr/bin/chromium",
-            Headless = true,
-            Args =
-                ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                    "--no-first-run"],
-        });
-    }
+    public Task InitializeAsync() => Task.CompletedTask;
 
-    public async Task DisposeAsync()
-    {
-        if (_browser is not null) await _browser.DisposeAsync();
-        _playwright?.Dispose();
-    }
+    public Task DisposeAsync() => browser.CloseContextsAsync();
 
     [Fact]
     public async Task The_board_shows_a_room_change_and_catches_up_after_the_connection_is_lost()
@@ -44,7 +29,7 @@ public sealed class BoardPageTests(LiveServerFactory factory) : IClassFixture<Li
         var frontDesk = await tenant.CreateUserWithPasswordAsync("front-desk");
         var board = factory.Grains.Board(tenant);
 
-        var page = await _browser!.NewPageAsync(new BrowserNewPageOptions { BaseURL = factory.BaseAddress.ToString() });
+        var page = await _browser.NewPageAsync(new BrowserNewPageOptions { BaseURL = factory.BaseAddress.ToString() });
         // A switch for "the network is down": hub sockets are closed and new ones refused, negotiation fails.
         var down = false;
         var sockets = new ConcurrentBag<IWebSocketRoute>();
@@ -107,7 +92,7 @@ public sealed class BoardPageTests(LiveServerFactory factory) : IClassFixture<Li
             $"/api/clinics/{tenant.ClinicId}/display-links", System.Net.Http.Json.JsonContent.Create(new { name = "Hall TV" }));
         var link = await created.ReadJsonAsync<MedSpa.Api.Features.Board.Live.DisplayLinkResponse>();
 
-        var page = await _browser!.NewPageAsync(new BrowserNewPageOptions { BaseURL = factory.BaseAddress.ToString() });
+        var page = await _browser.NewPageAsync(new BrowserNewPageOptions { BaseURL = factory.BaseAddress.ToString() });
         await page.GotoAsync(link.Url!);
         var card = page.Locator($".room[data-room-id='{roomId}']");
         await Assertions.Expect(card).ToHaveAttributeAsync("data-status", "empty");
@@ -127,7 +112,7 @@ public sealed class BoardPageTests(LiveServerFactory factory) : IClassFixture<Li
         var created = await admin.PostAsync($"/api/clinics/{tenant.ClinicId}/display-links",
             System.Net.Http.Json.JsonContent.Create(new { name = "Lobby TV" }));
         var link = await created.ReadJsonAsync<MedSpa.Api.Features.Board.Live.DisplayLinkResponse>();
-        var page = await _browser!.NewPageAsync(new BrowserNewPageOptions { BaseURL = factory.BaseAddress.ToString() });
+        var page = await _browser.NewPageAsync(new BrowserNewPageOptions { BaseURL = factory.BaseAddress.ToString() });
         var exchanges = 0;
         await page.RouteAsync("**/api/board/display-token", route =>
         {
@@ -159,7 +144,7 @@ public sealed class BoardPageTests(LiveServerFactory factory) : IClassFixture<Li
         var tenant = await TestTenant.CreateAsync(factory);
         var roomId = await tenant.AddRoomAsync("9", "Room 9");
         var frontDesk = await tenant.CreateUserWithPasswordAsync("front-desk");
-        var page = await _browser!.NewPageAsync(new BrowserNewPageOptions { BaseURL = factory.BaseAddress.ToString() });
+        var page = await _browser.NewPageAsync(new BrowserNewPageOptions { BaseURL = factory.BaseAddress.ToString() });
         await page.GotoAsync("/board");
         await page.FillAsync("#email", frontDesk.Email);
         await page.FillAsync("#password", frontDesk.Password!);
@@ -190,7 +175,7 @@ public sealed class BoardPageTests(LiveServerFactory factory) : IClassFixture<Li
         var link = await (await admin.PostAsync($"/api/clinics/{tenant.ClinicId}/display-links", System.Net.Http.Json.JsonContent.Create(new { })))
             .ReadJsonAsync<MedSpa.Api.Features.Board.Live.DisplayLinkResponse>();
 
-        var page = await _browser!.NewPageAsync(new BrowserNewPageOptions { BaseURL = factory.BaseAddress.ToString() });
+        var page = await _browser.NewPageAsync(new BrowserNewPageOptions { BaseURL = factory.BaseAddress.ToString() });
         var negotiations = new ConcurrentQueue<(string Url, Task<string> Body)>();
         page.Response += (_, response) =>
         {
@@ -225,7 +210,7 @@ public sealed class BoardPageTests(LiveServerFactory factory) : IClassFixture<Li
         var link = await (await admin.PostAsync($"/api/clinics/{world.ClinicId}/display-links", System.Net.Http.Json.JsonContent.Create(new { })))
             .ReadJsonAsync<MedSpa.Api.Features.Board.Live.DisplayLinkResponse>();
 
-        var page = await _browser!.NewPageAsync(new BrowserNewPageOptions { BaseURL = factory.BaseAddress.ToString() });
+        var page = await _browser.NewPageAsync(new BrowserNewPageOptions { BaseURL = factory.BaseAddress.ToString() });
         await page.GotoAsync(link.Url!);
         var card = page.Locator($".room[data-room-id='{world.Rooms[0]}']");
         await Assertions.Expect(card).ToHaveAttributeAsync("data-status", "empty");
@@ -269,7 +254,7 @@ public sealed class BoardPageTests(LiveServerFactory factory) : IClassFixture<Li
                 $"/api/clinics/{tenant.ClinicId}/display-links", System.Net.Http.Json.JsonContent.Create(new { name = "Lobby TV" })))
             .ReadJsonAsync<MedSpa.Api.Features.Board.Live.DisplayLinkResponse>();
 
-        var page = await _browser!.NewPageAsync(new BrowserNewPageOptions
+        var page = await _browser.NewPageAsync(new BrowserNewPageOptions
         {
             BaseURL = factory.BaseAddress.ToString(),
             ViewportSize = new ViewportSize { Width = width, Height = height },

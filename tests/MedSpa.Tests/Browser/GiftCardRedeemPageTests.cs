@@ -35,29 +35,14 @@ public sealed class GiftCardRedeemPageFactory : LiveServerFactory
 /// headless Debian Chromium, which reads the code from the fragment and shows the card's balance and the clinic; a
 /// wrong code shows the same not-found text as any other; the code never reaches a request line or a server log.
 /// </summary>
-public sealed class GiftCardRedeemPageTests(GiftCardRedeemPageFactory factory) : IClassFixture<GiftCardRedeemPageFactory>, IAsyncLifetime
+[Collection(BrowserCollection.Name)]
+public sealed class GiftCardRedeemPageTests(GiftCardRedeemPageFactory factory, BrowserFixture browser) : IClassFixture<GiftCardRedeemPageFactory>, IAsyncLifetime
 {
-    private IPlaywright? _playwright;
-    private IBrowser? _browser;
+    private readonly IBrowser _browser = browser.Browser;
 
-    public async Task InitializeAsync()
-    {
-        _playwright = await Playwright.CreateAsync();
-        _browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
-        {
-            ExecutablePath = "/usr/bin/chromium",
-            Headless = true,
-            Args =
-                ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                    "--no-first-run"],
-        });
-    }
+    public Task InitializeAsync() => Task.CompletedTask;
 
-    public async Task DisposeAsync()
-    {
-        if (_browser is not null) await _browser.DisposeAsync();
-        _playwright?.Dispose();
-    }
+    public Task DisposeAsync() => browser.CloseContextsAsync();
 
     [Fact]
     public async Task The_qr_link_shows_the_cards_balance_and_a_wrong_code_shows_the_same_not_found_text_and_no_code_reaches_the_server_logs()
@@ -70,7 +55,7 @@ public sealed class GiftCardRedeemPageTests(GiftCardRedeemPageFactory factory) :
         await desk.PayAsync(invoice, new object[] { GiftCardRequests.GiftCardTender(23_45, code) });
         Assert.Equal(100_00, (await desk.CardAsync(cardId)).Amount("balance"));
 
-        var page = await _browser!.NewPageAsync(new BrowserNewPageOptions { BaseURL = factory.BaseAddress.ToString() });
+        var page = await _browser.NewPageAsync(new BrowserNewPageOptions { BaseURL = factory.BaseAddress.ToString() });
         var requested = new System.Collections.Concurrent.ConcurrentQueue<string>();
         page.Request += (_, request) => requested.Enqueue(request.Url + "\n" + (request.PostData ?? ""));
         var link = $"/gift-cards/redeem?org={tenant.TenantId:N}&clinic={tenant.ClinicId:N}";

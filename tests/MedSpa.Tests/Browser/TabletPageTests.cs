@@ -17,29 +17,14 @@ namespace MedSpa.Tests.Browser;
 /// browsers) against the real server on a socket: charting offline into IndexedDB, the service worker's cache, and two
 /// tablets on one chart ending with the server's chart.
 /// </summary>
-public sealed class TabletPageTests(LiveServerFactory factory) : IClassFixture<LiveServerFactory>, IAsyncLifetime
+[Collection(BrowserCollection.Name)]
+public sealed class TabletPageTests(TabletServerFactory factory, BrowserFixture browser) : IClassFixture<TabletServerFactory>, IAsyncLifetime
 {
-    private IPlaywright? _playwright;
-    private IBrowser? _browser;
+    private readonly IBrowser _browser = browser.Browser;
 
-    public async Task InitializeAsync()
-    {
-        _playwright = await Playwright.CreateAsync();
-        _browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
-        {
-            ExecutablePath = "/usr/bin/chromium",
-            Headless = true,
-            Args =
-                ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                    "--no-first-run"],
-        });
-    }
+    public Task InitializeAsync() => Task.CompletedTask;
 
-    public async Task DisposeAsync()
-    {
-        if (_browser is not null) await _browser.DisposeAsync();
-        _playwright?.Dispose();
-    }
+    public Task DisposeAsync() => browser.CloseContextsAsync();
 
     /// <summary>A clinic with stock, a provider who can sign in (linked to the schedule's first provider) and a visit of theirs now.</summary>
     private async Task<(ChartWorld World, TestUser Provider, Guid Visit)> TabletWorldAsync()
@@ -71,11 +56,13 @@ public sealed class TabletPageTests(LiveServerFactory factory) : IClassFixture<L
         return page;
     }
 
-    private Task<IBrowserContext> TabletAsync() => _browser!.NewContextAsync(new BrowserNewContextOptions
+    private Task<IBrowserContext> TabletAsync(bool serviceWorkers = true) => _browser.NewContextAsync(new BrowserNewContextOptions
     {
         BaseURL = factory.BaseAddress.ToString(),
         ViewportSize = new ViewportSize { Width = 1280, Height = 800 },
         HasTouch = true,
+        // Requests answered by a service worker bypass Playwright's routes: a test that routes the API blocks the worker.
+        ServiceWorkers = serviceWorkers ? ServiceWorkerPolicy.Allow : ServiceWorkerPolicy.Block,
     });
 
     /// <summary>Taps the face at (x, y) percent of the chart and saves a point of Botox with its units.</summary>
@@ -315,5 +302,179 @@ public sealed class TabletPageTests(LiveServerFactory factory) : IClassFixture<L
         var chart = await desk.SendAsync(HttpMethod.Get, ChartWorld.Chart(visit), null);
         Assert.Equal("signed", chart.GetProperty("status").GetString());
         Assert.Equal("Ana Rivera", Assert.Single(chart.GetProperty("signatures").EnumerateArray()).GetProperty("typedName").GetString());
+    }
+
+    /// <summary>Draws a signature-like zigzag across the pad with the mouse (pointer events), as a finger would.</summary>
+    private static async Task DrawAsync(IPage page, string pad)
+    {
+        await page.Locator(pad).ScrollIntoViewIfNeededAsync();
+        var box = (await page.Locator(pad).BoundingBoxAsync())!;
+        await page.Mouse.MoveAsync(box.X + box.Width * 0.1f, box.Y + box.Height * 0.6f);
+        await page.Mouse.DownAsync();
+        for (var i = 1; i <= 8; i++)
+        {
+            await page.Mouse.MoveAsync(box.X + box.Width * (0.1f + 0.1f * i), box.Y + box.Height * (i % 2 == 0 ? 0.7f : 0.3f), new() { Steps = 4 });
+        }
+
+        await page.Mouse.UpAsync();
+        await Assertions.Expect(page.Locator(pad)).ToHaveAttributeAsync("data-strokes", "1");
+    }
+
+    /// <summary>A stored drawn signature: a PNG that decodes, with enough inked (non-transparent) pixels to be a stroke.</summary>
+    private static void AssertInkedPng(byte[] png)
+    {
+        Assert.Equal("image/png", MedSpa.Api.Features.Photos.PhotoImages.Sniff(png));
+        using var bitmap = SkiaSharp.SKBitmap.Decode(png);
+        Assert.NotNull(bitmap);
+        var inked = 0;
+        for (var y = 0; y < bitmap.Height; y++)
+        {
+            for (var x = 0; x < bitmap.Width; x++)
+            {
+                if (bitmap.GetPixel(x, y).Alpha > 0) inked++;
+            }
+        }
+
+        Assert.True(inked > 500, $"the signature has {inked} inked pixels");
+    }
+
+    [Fact]
+    public async Task Signatures_drawn_offline_on_the_pads_the_patients_consent_and_the_providers_reach_the_server_as_png_images()
+    {
+        var (world, provider, visit) = await TabletWorldAsync();
+        await using var context = await TabletAsync();
+        var page = await SignInAsync(context, provider, visit);
+        await AddPointAsync(page, world, 50, 18, 8m);
+        await Assertions.Expect(page.Locator("#pending")).ToHaveAttributeAsync("data-count", "0", new() { Timeout = 15_000 });
+
+        await context.SetOfflineAsync(true);
+        await Assertions.Expect(page.Locator("#sync")).ToHaveAttributeAsync("data-state", "offline");
+        // The patient signs their treatment consent with a finger, then the provider signs the chart the same way.
+        await page.FillAsync("#consent-name", "Jane Doe");
+        await DrawAsync(page, "#consent-pad");
+        await page.ClickAsync("#consent-sign");
+        await Assertions.Expect(page.Locator("#pending")).ToHaveAttributeAsync("data-count", "1");
+        await DrawAsync(page, "#sign-pad");
+        await page.ClickAsync("#sign");
+        await Assertions.Expect(page.Locator("#pending")).ToHaveAttributeAsync("data-count", "2");
+        await Assertions.Expect(page.Locator("#chart")).ToHaveAttributeAsync("data-frozen", "true");
+        using var desk = world.Desk();
+        Assert.Empty((await desk.SendAsync(HttpMethod.Get, ChartWorld.Chart(visit), null)).GetProperty("signatures").EnumerateArray());
+
+        await context.SetOfflineAsync(false);
+        await Assertions.Expect(page.Locator("#chart")).ToHaveAttributeAsync("data-status", "signed", new() { Timeout = 15_000 });
+        await Assertions.Expect(page.Locator("#pending")).ToHaveAttributeAsync("data-count", "0");
+
+        var chart = await desk.SendAsync(HttpMethod.Get, ChartWorld.Chart(visit), null);
+        Assert.Equal("signed", chart.GetProperty("status").GetString());
+        var signatures = chart.GetProperty("signatures").EnumerateArray().ToList();
+        Assert.Equal(["provider", "treatment-consent"], signatures.Select(s => s.GetProperty("purpose").GetString()).Order(StringComparer.Ordinal));
+        Assert.All(signatures, s => Assert.Equal("drawn", s.GetProperty("method").GetString()));
+        var consent = signatures.Single(s => s.GetProperty("purpose").GetString() == "treatment-consent");
+        Assert.Equal(("patient", "Jane Doe"), (consent.GetProperty("signerKind").GetString(), consent.GetProperty("signerName").GetString()));
+
+        // Each stored image is the PNG the pad drew (its hash is the signature's), with the stroke in it.
+        await using var conn = new NpgsqlConnection(factory.ConnectionString);
+        var images = (await conn.QueryAsync<(Guid Id, byte[] Png)>(
+            "SELECT signature_id, png FROM chart_signature_images WHERE tenant_id = @TenantId AND visit_id = @visit",
+            new { world.TenantId, visit })).ToDictionary(r => r.Id, r => r.Png);
+        Assert.Equal(2, images.Count);
+        foreach (var signature in signatures)
+        {
+            var png = images[signature.GetProperty("id").GetGuid()];
+            Assert.Equal(signature.GetProperty("imageSha256").GetString(), Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(png)));
+            AssertInkedPng(png);
+        }
+    }
+
+    [Fact]
+    public async Task A_photo_taken_offline_is_uploaded_once_when_back_online_even_if_the_first_answer_is_lost_and_is_attached_with_the_point()
+    {
+        var (world, provider, visit) = await TabletWorldAsync();
+        using var desk = world.Desk();
+        await desk.SendAsync(HttpMethod.Post, $"/api/patients/{world.Flow.Patients[0]}/photo-consent", new { method = "written" }, HttpStatusCode.Created);
+        await using var context = await TabletAsync(serviceWorkers: false);
+        var page = await SignInAsync(context, provider, visit);
+        // The first upload reaches the server, but its answer is lost on the way back to the tablet.
+        var uploads = 0;
+        await page.RouteAsync("**/chart/photos", async route =>
+        {
+            if (Interlocked.Increment(ref uploads) == 1)
+            {
+                await route.FetchAsync();
+                await route.AbortAsync();
+            }
+            else
+            {
+                await route.ContinueAsync();
+            }
+        });
+
+        await context.SetOfflineAsync(true);
+        await Assertions.Expect(page.Locator("#sync")).ToHaveAttributeAsync("data-state", "offline");
+        var jpeg = MedSpa.Tests.Photos.PhotoWorld.Jpeg(640, 480, seed: 5);
+        await page.SetInputFilesAsync("#photo", new FilePayload { Name = "face.jpg", MimeType = "image/jpeg", Buffer = jpeg });
+        await Assertions.Expect(page.Locator("#photo-count")).ToHaveAttributeAsync("data-pending", "1");
+        await AddPointAsync(page, world, 50, 18, 8m);
+        await Assertions.Expect(page.Locator("#pending")).ToHaveAttributeAsync("data-count", "2");
+        Assert.Equal(0, Volatile.Read(ref uploads));
+
+        await context.SetOfflineAsync(false);
+        await Assertions.Expect(page.Locator("#pending")).ToHaveAttributeAsync("data-count", "0", new() { Timeout = 20_000 });
+        Assert.True(Volatile.Read(ref uploads) >= 2, $"{uploads} upload(s)");
+
+        // One photo (the resend was recognised), attached to the chart, and the point.
+        await using var conn = new NpgsqlConnection(factory.ConnectionString);
+        var stored = (await conn.QueryAsync<(Guid Id, byte[] Sha256)>(
+            "SELECT id, sha256 FROM chart_photos WHERE tenant_id = @TenantId AND visit_id = @visit", new { world.TenantId, visit })).ToList();
+        var photo = Assert.Single(stored);
+        Assert.Equal(System.Security.Cryptography.SHA256.HashData(jpeg), photo.Sha256);
+        var chart = await desk.SendAsync(HttpMethod.Get, ChartWorld.Chart(visit), null);
+        Assert.Equal(photo.Id, Assert.Single(chart.GetProperty("photos").EnumerateArray()).GetProperty("photoId").GetGuid());
+        Assert.Equal("forehead", Assert.Single(chart.GetProperty("points").EnumerateArray()).GetProperty("zone").GetString());
+        await Assertions.Expect(page.Locator("#photo-count")).ToHaveTextAsync("1");
+    }
+
+    private static bool Card(MedSpa.GrainInterfaces.Board.BoardEnvelope e, Guid providerId, MedSpa.GrainInterfaces.Board.DeviceConnection connection, int pending) =>
+        e.Data is MedSpa.GrainInterfaces.Board.ProviderCard card && card.ProviderId == providerId && card.Connection == connection
+        && card.PendingOperations == pending;
+
+    [Fact]
+    public async Task The_wall_shows_the_tablet_disconnected_while_offline_then_syncing_its_queued_count_then_connected()
+    {
+        var (world, provider, visit) = await TabletWorldAsync();
+        var providerId = world.Flow.Providers[0];
+        await using var wall = factory.Client(world.Flow.Tenant.Owner.AccessToken);
+        await wall.JoinAsync(world.ClinicId);
+        await using var context = await TabletAsync();
+        var page = await SignInAsync(context, provider, visit);
+        MedSpa.GrainInterfaces.Board.ProviderCard? Latest() =>
+            wall.Received.LastOrDefault(e => e.Data is MedSpa.GrainInterfaces.Board.ProviderCard c && c.ProviderId == providerId)?.Data
+                as MedSpa.GrainInterfaces.Board.ProviderCard;
+
+        // The provider's account was linked to their provider record after the board was first read: the card still
+        // follows their tablet from its first connection.
+        await Eventually.TrueAsync(() => Latest() is { Connection: MedSpa.GrainInterfaces.Board.DeviceConnection.Connected, PendingOperations: 0 },
+            "the tablet connected on the provider's card", TimeSpan.FromSeconds(20));
+
+        // Offline, the tablet cannot report anything: the card shows its connection gone (and what it last reported).
+        await context.SetOfflineAsync(true);
+        await Assertions.Expect(page.Locator("#sync")).ToHaveAttributeAsync("data-state", "offline");
+        await Eventually.TrueAsync(() => Latest() is { Connection: MedSpa.GrainInterfaces.Board.DeviceConnection.Disconnected },
+            "the tablet disconnected on the provider's card", TimeSpan.FromSeconds(20));
+        var disconnectedAt = wall.Received.Count;
+        await AddPointAsync(page, world, 50, 18, 8m);
+        await AddPointAsync(page, world, 24, 41, 6m);
+        await AddPointAsync(page, world, 76, 41, 6m);
+        await Assertions.Expect(page.Locator("#pending")).ToHaveAttributeAsync("data-count", "3");
+
+        // Back online: the tablet reports its queue before sending it, so the wall sees "syncing 3", then "connected 0".
+        await context.SetOfflineAsync(false);
+        await Assertions.Expect(page.Locator("#pending")).ToHaveAttributeAsync("data-count", "0", new() { Timeout = 20_000 });
+        await Eventually.TrueAsync(() => Latest() is { Connection: MedSpa.GrainInterfaces.Board.DeviceConnection.Connected, PendingOperations: 0 }
+                                         && wall.Received.Skip(disconnectedAt).Any(e => Card(e, providerId, MedSpa.GrainInterfaces.Board.DeviceConnection.Syncing, 3)),
+            "the card showed syncing 3, then connected with nothing pending", TimeSpan.FromSeconds(20));
+        using var desk = world.Desk();
+        Assert.Equal(3, (await ServerChartAsync(desk, visit)).Count);
     }
 }
