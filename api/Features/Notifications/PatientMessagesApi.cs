@@ -121,6 +121,12 @@ public static class PatientMessagesApi
             "SELECT EXISTS (SELECT 1 FROM patients WHERE tenant_id = @tenantId AND id = @patientId)", new { tenantId, patientId }, cancellationToken: ct));
 
     private static PatientMessageResponse ToResponse(NotificationMessage m) => new(
-        m.Id, m.ClinicId, m.PatientId, m.Channel, m.Purpose, m.Kind, m.ToAddress, m.Body, m.Status, m.ProviderId, m.ErrorCode, m.Error,
+        m.Id, m.ClinicId, m.PatientId, m.Channel, m.Purpose, m.Kind, To(m), m.Body, m.Status, m.ProviderId, m.ErrorCode, m.Error,
         m.CreatedAt, m.SentAt, m.SendAfter, m.Subject);
+
+    /// <summary>A push went to device registration tokens, which let anyone push to those devices: shown masked, like the
+    /// devices list shows them.</summary>
+    private static string To(NotificationMessage m) => m.Channel != NotificationChannels.Push
+        ? m.ToAddress
+        : string.Join(", ", m.ToAddress.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(t => t.Length > 8 ? "…" + t[^6..] : "…"));
 }

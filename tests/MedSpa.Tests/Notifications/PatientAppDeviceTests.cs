@@ -4,6 +4,7 @@ using System.Text.Json;
 using MedSpa.Api.Features.Auth;
 using MedSpa.Api.Features.Notifications;
 using MedSpa.Tests.Checkout;
+using MedSpa.Tests.Payments;
 using MedSpa.Tests.TestHost;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
@@ -170,7 +171,7 @@ public sealed class PatientAppDeviceTests(PushApiFactory factory) : IClassFixtur
     }
 
     [Fact]
-    public async Task The_history_shows_each_message_as_logged_with_its_subject()
+    public async Task The_history_shows_each_message_as_logged_with_its_subject_and_push_tokens_masked()
     {
         var tenant = await TestTenant.CreateAsync(factory);
         using var desk = tenant.ClientFor(await tenant.CreateUserAsync("front-desk"));
@@ -188,7 +189,8 @@ public sealed class PatientAppDeviceTests(PushApiFactory factory) : IClassFixtur
         Assert.Equal(sent.GetProperty("id").GetGuid(), logged.GetProperty("id").GetGuid());
         Assert.Equal("Your clinic", logged.GetProperty("subject").GetString());
         Assert.Equal("sent", logged.GetProperty("status").GetString());
-        Assert.Equal(fcm, logged.GetProperty("to").GetString());
+        // The device token is a secret of the device: masked, as the devices list shows it.
+        Assert.Equal("…" + fcm[^6..], logged.GetProperty("to").GetString());
         Assert.True(logged.GetProperty("sentAt").GetDateTimeOffset() >= logged.GetProperty("createdAt").GetDateTimeOffset());
         Assert.Equal(0, (await desk.SendAsync(HttpMethod.Get, $"/api/patients/{patientId}/messages?channel=sms", null)).GetProperty("total").GetInt64());
     }
