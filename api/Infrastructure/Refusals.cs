@@ -61,6 +61,7 @@ public static class Refusals
         [NotificationRefusals.InFlight] = (StatusCodes.Status409Conflict, "The message is being sent."),
         [NotificationRefusals.QuietHours] = (StatusCodes.Status409Conflict, "It is the clinic's quiet hours."),
         [NotificationRefusals.LinkExpired] = (StatusCodes.Status403Forbidden, "The link has expired."),
+        [NotificationRefusals.DeviceTaken] = (StatusCodes.Status409Conflict, "The device is registered to another patient."),
         [MedSpa.Api.Features.Notifications.InboxRefusals.NoPatient] = (StatusCodes.Status409Conflict, "The thread's number belongs to no patient."),
 
         // Packages, the wallet and memberships (grain-interfaces/Packages/IPackageBalanceGrain.cs, PackageRefusals):

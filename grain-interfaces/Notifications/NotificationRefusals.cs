@@ -29,6 +29,9 @@ public static class NotificationRefusals
 
     /// <summary>A patient's consent link past its expiry (its signature is right): 403, ask the clinic for a new one.</summary>
     public const string LinkExpired = "notification_link_expired";
+
+    /// <summary>A patient's app registered a push device that is another patient's: 409, only staff move a device.</summary>
+    public const string DeviceTaken = "notification_device_taken";
 }
 
 /// <summary>The channels a patient can be reached on; the strings are what the API and the message log use.</summary>

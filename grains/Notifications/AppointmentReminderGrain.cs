@@ -1,4 +1,3 @@
-using System.Globalization;
 using MedSpa.GrainInterfaces;
 using MedSpa.GrainInterfaces.Notifications;
 using MedSpa.Grains.Domain.Notifications;
@@ -186,9 +185,8 @@ public sealed class AppointmentReminderGrain(
             ["appointment.service"] = context.ServiceName,
             ["appointment.provider"] = context.ProviderName,
         };
-        var culture = CultureInfo.GetCultureInfo("en-US");
-        var subject = MessageTemplates.Render(template.Subject, values, context.ClinicZone, culture);
-        var body = MessageTemplates.Render(template.Body, values, context.ClinicZone, culture);
+        var subject = MessageTemplates.Render(template.Subject, values, context.ClinicZone, context.Culture);
+        var body = MessageTemplates.Render(template.Body, values, context.ClinicZone, context.Culture);
         var dedupe = $"appointment-reminder:{_appointmentId:N}:{reminder.Key(startsAt)}";
         var offsetMinutes = (int)reminder.Offset.TotalMinutes;
         NotificationResult? last = null;

@@ -1,12 +1,15 @@
+using System.Globalization;
 using MedSpa.Grains.Domain.Notifications;
 
 namespace MedSpa.Grains.Notifications;
 
 /// <summary>An appointment as its reminders see it: its current booking, who and where, the clinic's reminder settings
-/// (offsets, quiet hours, time zone) and its wording of the two reminder kinds.</summary>
+/// (offsets, quiet hours, time zone, locale) and its wording of the two reminder kinds.</summary>
 /// <param name="Status">The appointment's status (<c>scheduled</c>, <c>confirmed</c>, <c>cancelled</c> ...).</param>
 /// <param name="Offsets">The clinic's offsets, or the built-in ones.</param>
 /// <param name="QuietHours">The clinic's quiet hours, the built-in ones, or null when the clinic turned them off.</param>
+/// <param name="Templates">Per kind, the wording for the clinic's locale (its own or the built-in one in its language).</param>
+/// <param name="Culture">The clinic's locale: the language of the built-in wording and how dates and times read.</param>
 public sealed record AppointmentReminderContext(
     Guid ClinicId,
     Guid PatientId,
@@ -21,13 +24,14 @@ public sealed record AppointmentReminderContext(
     string ProviderName,
     IReadOnlyList<TimeSpan> Offsets,
     QuietHours? QuietHours,
-    IReadOnlyDictionary<string, MessageTemplate> Templates)
+    IReadOnlyDictionary<string, MessageTemplate> Templates,
+    CultureInfo Culture)
 {
     /// <summary>Reminders go only for an appointment still to come.</summary>
     public bool Active => Status is "scheduled" or "confirmed";
 
     public MessageTemplate Template(string kind) =>
-        Templates.TryGetValue(kind, out var own) ? own : MessageTemplates.Defaults[kind];
+        Templates.TryGetValue(kind, out var own) ? own : MessageTemplates.Default(kind, Culture);
 }
 
 /// <summary>Reads what appointment reminders need (implemented in the silo over PostgreSQL, tenant-scoped).</summary>

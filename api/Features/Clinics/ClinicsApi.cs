@@ -1,6 +1,7 @@
 using Dapper;
 using MedSpa.Api.Infrastructure;
 using MedSpa.Api.Infrastructure.Idempotency;
+using MedSpa.Grains.Domain.Notifications;
 using MedSpa.Silo.Data;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
@@ -18,7 +19,8 @@ public sealed record ClinicRequest(
     string? Website,
     bool? ShowFullPatientNames,
     string? ReceiptFooter,
-    bool? Active);
+    bool? Active,
+    string? Locale = null);
 
 public sealed record ClinicResponse(
     Guid Id,
@@ -33,19 +35,21 @@ public sealed record ClinicResponse(
     string? ReceiptFooter,
     bool Active,
     DateTimeOffset CreatedAt,
-    DateTimeOffset UpdatedAt);
+    DateTimeOffset UpdatedAt,
+    string Locale = MessageLocales.Default);
 
 /// <summary>
 /// Clinics (locations) of the caller's tenant. Owners/admins manage them; other staff read only the clinics they are
 /// assigned to, and any other clinic answers 404 exactly like a missing one. DELETE archives (active = false): users,
-/// rooms and history keep pointing at it.
+/// rooms and history keep pointing at it. <c>locale</c> (a .NET culture such as en-US, en-GB, fr-CA, es-US; omitted: en-US
+/// for a new clinic, unchanged on an update) is the language and format of the clinic's messages to patients.
 /// </summary>
 public static class ClinicsApi
 {
     /// <summary>What every read, insert and update returns.</summary>
     private const string Columns =
         "id, name, time_zone, currency, address::text AS address, phone, email, website, show_full_patient_names, "
-        + "receipt_footer, active, created_at, updated_at";
+        + "receipt_footer, active, created_at, updated_at, locale";
 
     /// <summary>The columns a request writes and their <see cref="Parameters"/>, in one order for INSERT and UPDATE.</summary>
     private const string Written =
@@ -114,7 +118,7 @@ public static class ClinicsApi
         await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         var row = await conn.QuerySingleAsync<ClinicRow>(new CommandDefinition(
             $"""
-            INSERT INTO clinics (tenant_id, id, {Written}, active) VALUES (@TenantId, @Id, {WrittenValues}, @Active)
+            INSERT INTO clinics (tenant_id, id, {Written}, active, locale) VALUES (@TenantId, @Id, {WrittenValues}, @Active, coalesce(@Locale, 'en-US'))
             RETURNING {Columns}
             """,
             Parameters(user.TenantId, Guid.NewGuid(), request, active: request.Active ?? true), cancellationToken: ct));
@@ -134,7 +138,7 @@ public static class ClinicsApi
         await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
         var row = await conn.QuerySingleOrDefaultAsync<ClinicRow>(new CommandDefinition(
             $"""
-            UPDATE clinics SET ({Written}) = ({WrittenValues}), active = coalesce(@Active, active), updated_at = now()
+            UPDATE clinics SET ({Written}) = ({WrittenValues}), active = coalesce(@Active, active), locale = coalesce(@Locale, locale), updated_at = now()
             WHERE tenant_id = @TenantId AND id = @Id
             RETURNING {Columns}
             """,
@@ -165,7 +169,9 @@ public static class ClinicsApi
             .Phone("phone", r.Phone)
             .Email("email", r.Email, required: false)
             .Optional("website", r.Website, 500)
-            .Optional("receiptFooter", r.ReceiptFooter, 2000);
+            .Optional("receiptFooter", r.ReceiptFooter, 2000)
+            .When(r.Locale is not null && MessageLocales.Find(r.Locale) is null,
+                "locale", "locale must be a culture with a region that .NET knows, such as en-US, en-GB, fr-CA or es-US.");
 
     private static object Parameters(Guid tenantId, Guid id, ClinicRequest r, bool? active) => new
     {
@@ -181,6 +187,8 @@ public static class ClinicsApi
         ShowFullPatientNames = r.ShowFullPatientNames ?? false,
         ReceiptFooter = Clean(r.ReceiptFooter),
         Active = active,
+        // Omitted: a new clinic speaks en-US and an update keeps the clinic's locale (clients that predate it do not reset it).
+        Locale = r.Locale is null ? null : MessageLocales.Find(r.Locale)!.Name,
     };
 
     private sealed class ClinicRow
@@ -198,9 +206,10 @@ public static class ClinicsApi
         public bool Active { get; init; }
         public DateTime CreatedAt { get; init; }
         public DateTime UpdatedAt { get; init; }
+        public string Locale { get; init; } = MessageLocales.Default;
 
         public ClinicResponse ToResponse() => new(
             Id, Name, TimeZone, Currency, FromJson<PostalAddress>(Address), Phone, Email, Website,
-            ShowFullPatientNames, ReceiptFooter, Active, Utc(CreatedAt), Utc(UpdatedAt));
+            ShowFullPatientNames, ReceiptFooter, Active, Utc(CreatedAt), Utc(UpdatedAt), Locale);
     }
 }

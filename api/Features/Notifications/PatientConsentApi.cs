@@ -1,6 +1,3 @@
-using System.Globalization;
-using System.Security.Cryptography;
-using System.Text;
 using Dapper;
 using MedSpa.Api.Features.Auth;
 using MedSpa.Api.Infrastructure;
@@ -41,8 +38,6 @@ public sealed record ConsentLinkResponse(string Url, string Token, DateTimeOffse
 /// </summary>
 public static class PatientConsentApi
 {
-    private static readonly byte[] LinkLabel = Encoding.UTF8.GetBytes("medspa:consent-link:v1");
-
     /// <summary>How long a consent link works (sent in a message, kept in a mailbox).</summary>
     public static readonly TimeSpan LinkLifetime = TimeSpan.FromDays(30);
 
@@ -60,36 +55,8 @@ public static class PatientConsentApi
     }
 
     /// <summary>The token of a patient's consent link, valid until <paramref name="expiresAt"/>.</summary>
-    public static string CreateLinkToken(AuthOptions auth, Guid tenantId, Guid patientId, DateTimeOffset expiresAt)
-    {
-        ArgumentNullException.ThrowIfNull(auth);
-        var payload = string.Create(CultureInfo.InvariantCulture, $"{tenantId:N}.{patientId:N}.{expiresAt.ToUnixTimeSeconds()}");
-        return $"{payload}.{Sign(auth, payload)}";
-    }
-
-    private static string Sign(AuthOptions auth, string payload)
-    {
-        var key = HKDF.DeriveKey(HashAlgorithmName.SHA256, auth.GetSigningKey().Key, 32, info: LinkLabel);
-        return Convert.ToBase64String(HMACSHA256.HashData(key, Encoding.UTF8.GetBytes(payload))).TrimEnd('=').Replace('+', '-').Replace('/', '_');
-    }
-
-    /// <summary>The link's tenant and patient, or the refusal (forged/cut: bad signature; past its expiry: expired).</summary>
-    private static ((Guid TenantId, Guid PatientId)? Link, Refusal? Refusal) ReadLink(AuthOptions auth, string? token, DateTimeOffset now)
-    {
-        var parts = (token ?? "").Split('.');
-        if (parts.Length != 4 || !Guid.TryParseExact(parts[0], "N", out var tenantId) || !Guid.TryParseExact(parts[1], "N", out var patientId)
-            || !long.TryParse(parts[2], NumberStyles.None, CultureInfo.InvariantCulture, out var expires)
-            || !CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(Sign(auth, $"{parts[0]}.{parts[1]}.{parts[2]}")),
-                Encoding.ASCII.GetBytes(parts[3])))
-        {
-            return (null, new Refusal(NotificationRefusals.BadSignature, "The consent link is not valid (it was changed or cut short)."));
-        }
-
-        // Checked after the signature: an expiry is only believed when it is the one the clinic signed.
-        return DateTimeOffset.FromUnixTimeSeconds(Math.Min(expires, 253402300799)) <= now
-            ? (null, new Refusal(NotificationRefusals.LinkExpired, "The consent link has expired: ask the clinic for a new one."))
-            : ((tenantId, patientId), null);
-    }
+    public static string CreateLinkToken(AuthOptions auth, Guid tenantId, Guid patientId, DateTimeOffset expiresAt) =>
+        PatientLinks.Consent.Create(auth, tenantId, patientId, expiresAt);
 
     private static async Task<Results<Ok<ConsentLinkResponse>, ProblemHttpResult>> CreateLink(
         Guid patientId, CurrentUser user, NpgsqlDataSource db, IOptions<AuthOptions> auth, TimeProvider time, CancellationToken ct)
@@ -108,7 +75,7 @@ public static class PatientConsentApi
     private static async Task<Results<Ok<PatientConsentResponse>, ProblemHttpResult>> GetByLink(
         string? token, IOptions<AuthOptions> auth, TimeProvider time, NpgsqlDataSource db, CancellationToken ct)
     {
-        var (link, refusal) = ReadLink(auth.Value, token, time.GetUtcNow());
+        var (link, refusal) = PatientLinks.Consent.Read(auth.Value, token, time.GetUtcNow());
         if (refusal is not null)
         {
             return refusal.ToProblem();
@@ -123,7 +90,7 @@ public static class PatientConsentApi
     private static async Task<Results<Ok<PatientConsentResponse>, ProblemHttpResult>> SaveByLink(
         string? token, PatientConsentRequest? request, IOptions<AuthOptions> auth, TimeProvider time, NpgsqlDataSource db, CancellationToken ct)
     {
-        var (link, refusal) = ReadLink(auth.Value, token, time.GetUtcNow());
+        var (link, refusal) = PatientLinks.Consent.Read(auth.Value, token, time.GetUtcNow());
         return refusal is not null
             ? refusal.ToProblem()
             : await SaveAsync(link!.Value.TenantId, link.Value.PatientId, request, "link", db, ct);

@@ -5,7 +5,6 @@ using MedSpa.Grains.Notifications;
 using MedSpa.Silo.Data;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
-using static MedSpa.Api.Infrastructure.ReferenceDataSql;
 
 namespace MedSpa.Api.Features.Notifications;
 
@@ -29,7 +28,8 @@ public sealed record PatientMessageResponse(
     string? Error,
     DateTimeOffset CreatedAt,
     DateTimeOffset? SentAt,
-    DateTimeOffset? SendAfter = null);
+    DateTimeOffset? SendAfter = null,
+    string? Subject = null);
 
 /// <summary>
 /// A patient's messages (issue 18 §2): the history of everything sent to them on every channel with its delivery
@@ -40,9 +40,6 @@ public static class PatientMessagesApi
 {
     public const string StaffMessageKind = "message";
 
-    private const string Columns =
-        "id, clinic_id, patient_id, channel, purpose, kind, to_address, body, status, provider_id, error_code, error, created_at, sent_at, send_after";
-
     public static IEndpointRouteBuilder MapPatientMessagesApi(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/api/patients/{patientId:guid}/messages").WithTags("Patient messages");
@@ -52,7 +49,8 @@ public static class PatientMessagesApi
     }
 
     private static async Task<Results<Ok<Paged<PatientMessageResponse>>, ValidationProblem, ProblemHttpResult>> List(
-        Guid patientId, string? channel, int? page, int? pageSize, CurrentUser user, NpgsqlDataSource db, CancellationToken ct)
+        Guid patientId, string? channel, int? page, int? pageSize, CurrentUser user, NpgsqlDataSource db, INotificationMessageStore messages,
+        CancellationToken ct)
     {
         var v = new Validation().OneOf("channel", channel, NotificationChannels.All.ToArray(), required: false);
         var paging = PageRequest.From(page, pageSize, v);
@@ -61,21 +59,21 @@ public static class PatientMessagesApi
             return v.ToProblem();
         }
 
-        await using var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct);
-        if (!await PatientExistsAsync(conn, user.TenantId, patientId, ct))
+        await using (var conn = await db.OpenTenantConnectionAsync(user.TenantId, ct))
         {
-            return ApiProblems.NotFound("The patient");
+            if (!await PatientExistsAsync(conn, user.TenantId, patientId, ct))
+            {
+                return ApiProblems.NotFound("The patient");
+            }
         }
 
-        return TypedResults.Ok(await conn.QueryPageAsync(
-            paging, "notification_messages", Columns,
-            "WHERE tenant_id = @TenantId AND patient_id = @patientId AND (@channel::text IS NULL OR channel = @channel)",
-            "created_at DESC, id DESC", new { user.TenantId, patientId, channel, paging.PageSize, paging.Offset },
-            (MessageRow r) => r.ToResponse(), ct));
+        var (items, total) = await messages.ListForPatientAsync(user.TenantId, patientId, channel, paging.Offset, paging.PageSize, ct);
+        return TypedResults.Ok(paging.Envelope([.. items.Select(ToResponse)], total));
     }
 
     private static async Task<Results<Created<PatientMessageResponse>, ValidationProblem, ProblemHttpResult>> Send(
-        Guid patientId, SendPatientMessageRequest? request, CurrentUser user, NpgsqlDataSource db, INotificationSender sender, CancellationToken ct)
+        Guid patientId, SendPatientMessageRequest? request, CurrentUser user, NpgsqlDataSource db, INotificationSender sender,
+        INotificationMessageStore messages, CancellationToken ct)
     {
         var v = new Validation();
         if (request is null)
@@ -114,37 +112,21 @@ public static class PatientMessagesApi
             return refusal.ToProblem();
         }
 
-        await using var read = await db.OpenTenantConnectionAsync(user.TenantId, ct);
-        var row = await read.QuerySingleAsync<MessageRow>(new CommandDefinition(
-            $"SELECT {Columns} FROM notification_messages WHERE tenant_id = @TenantId AND id = @id",
-            new { user.TenantId, id = result.MessageId!.Value }, cancellationToken: ct));
-        return TypedResults.Created($"/api/patients/{patientId}/messages/{row.Id}", row.ToResponse());
+        var message = (await messages.GetAsync(user.TenantId, result.MessageId!.Value, ct))!;
+        return TypedResults.Created($"/api/patients/{patientId}/messages/{message.Id}", ToResponse(message));
     }
 
     private static Task<bool> PatientExistsAsync(NpgsqlConnection conn, Guid tenantId, Guid patientId, CancellationToken ct) =>
         conn.ExecuteScalarAsync<bool>(new CommandDefinition(
             "SELECT EXISTS (SELECT 1 FROM patients WHERE tenant_id = @tenantId AND id = @patientId)", new { tenantId, patientId }, cancellationToken: ct));
 
-private sealed class MessageRow
-    {
-        public Guid Id { get; init; }
-        public Guid? ClinicId { get; init; }
-        public Guid PatientId { get; init; }
-        public string Channel { get; init; } = "";
-        public string Purpose { get; init; } = "";
-        public string Kind { get; init; } = "";
-        public string ToAddress { get; init; } = "";
-        public string Body { get; init; } = "";
-        public string Status { get; init; } = "";
-        public string? ProviderId { get; init; }
-        public string? ErrorCode { get; init; }
-        public string? Error { get; init; }
-        public DateTime CreatedAt { get; init; }
-        public DateTime? SentAt { get; init; }
-        public DateTime? SendAfter { get; init; }
+    private static PatientMessageResponse ToResponse(NotificationMessage m) => new(
+        m.Id, m.ClinicId, m.PatientId, m.Channel, m.Purpose, m.Kind, To(m), m.Body, m.Status, m.ProviderId, m.ErrorCode, m.Error,
+        m.CreatedAt, m.SentAt, m.SendAfter, m.Subject);
 
-        public PatientMessageResponse ToResponse() => new(
-            Id, ClinicId, PatientId, Channel, Purpose, Kind, ToAddress, Body, Status, ProviderId, ErrorCode, Error,
-            Utc(CreatedAt), SentAt is { } at ? Utc(at) : null, SendAfter is { } after ? Utc(after) : null);
-    }
+    /// <summary>A push went to device registration tokens, which let anyone push to those devices: shown masked, like the
+    /// devices list shows them.</summary>
+    private static string To(NotificationMessage m) => m.Channel != NotificationChannels.Push
+        ? m.ToAddress
+        : string.Join(", ", m.ToAddress.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(t => t.Length > 8 ? "…" + t[^6..] : "…"));
 }

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text;
 using System.Text.RegularExpressions;
 using MedSpa.GrainInterfaces;
 
@@ -103,8 +102,9 @@ public static partial class MessageTemplates
 
     /// <summary>
     /// The text with each placeholder replaced: strings as given, <see cref="DateTimeOffset"/> values as the clinic's
-    /// local date (<c>*.date</c>, <c>*.expiresOn</c>: "Monday, December 2, 2030") or time (<c>*.time</c>: "10:00 AM"),
-    /// <see cref="Money"/> in its currency. A placeholder without a value renders empty.
+    /// local date (<c>*.date</c>, <c>*.expiresOn</c>: "Monday, December 2, 2030" in en-US) or time (<c>*.time</c>:
+    /// "10:00 AM"), <see cref="Money"/> in its currency, all in the clinic's culture (<see cref="MessageLocales"/>).
+    /// A placeholder without a value renders empty.
     /// </summary>
     public static string Render(string text, IReadOnlyDictionary<string, object?> values, TimeZoneInfo clinicZone, CultureInfo culture) =>
         Placeholder().Replace(text, m =>
@@ -116,24 +116,13 @@ public static partial class MessageTemplates
     private static string Format(string name, object? value, TimeZoneInfo zone, CultureInfo culture) => value switch
     {
         null => "",
-        DateTimeOffset at when name.EndsWith(".time", StringComparison.Ordinal) =>
-            // ICU 72+ puts a narrow no-break space before AM/PM; SMS encodings and patients' phones expect a plain one.
-            TimeZoneInfo.ConvertTime(at, zone).ToString(culture.DateTimeFormat.ShortTimePattern.Replace('\u202F', ' '), culture),
-        DateTimeOffset at => TimeZoneInfo.ConvertTime(at, zone).ToString("D", culture),
-        DateOnly day => day.ToString("D", culture),
-        Money money => FormatMoney(money, culture),
+        DateTimeOffset at when name.EndsWith(".time", StringComparison.Ordinal) => MessageLocales.Time(at, zone, culture),
+        DateTimeOffset at => MessageLocales.Date(at, zone, culture),
+        DateOnly day => MessageLocales.Date(day, culture),
+        Money money => MessageLocales.Money(money, culture),
         IFormattable f => f.ToString(null, culture),
         _ => value.ToString() ?? "",
     };
-
-    private static string FormatMoney(Money money, CultureInfo culture)
-    {
-        var amount = money.Amount / 100m;
-        var text = new StringBuilder();
-        text.Append(money.Currency == "USD" ? "$" : money.Currency + " ");
-        text.Append(amount.ToString("N2", culture));
-        return text.ToString();
-    }
 
     [GeneratedRegex(@"\{\{([^{}]*)\}\}")]
     private static partial Regex Placeholder();

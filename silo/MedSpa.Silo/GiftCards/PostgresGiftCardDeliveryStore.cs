@@ -100,17 +100,13 @@ public sealed class PostgresGiftCardDeliveryStore(NpgsqlDataSource db) : IGiftCa
         return row is null ? null : (row.Name, row.Email, row.Phone);
     }
 
-    /// <summary>The clinic's own wording of a message kind (notification_templates), or null for the built-in default.</summary>
-    public async Task<MessageTemplate?> TemplateAsync(Guid tenantId, Guid clinicId, string kind, CancellationToken cancellationToken = default)
+    /// <summary>The clinic's wording of a message kind in its locale (its own or the built-in one), with the culture and
+    /// zone it is rendered in; null when the clinic does not exist.</summary>
+    public async Task<Notifications.ClinicWording?> TemplateAsync(Guid tenantId, Guid clinicId, string kind, CancellationToken cancellationToken = default)
     {
         await using var connection = await db.OpenTenantConnectionAsync(tenantId, cancellationToken);
-        var row = await connection.QuerySingleOrDefaultAsync<TemplateRow>(new CommandDefinition(
-            "SELECT subject AS Subject, body AS Body FROM notification_templates WHERE tenant_id = @tenantId AND clinic_id = @clinicId AND kind = @kind",
-            new { tenantId, clinicId, kind }, cancellationToken: cancellationToken));
-        return row is null ? null : new MessageTemplate(row.Subject, row.Body);
+        return await Notifications.ClinicWordingSql.LoadAsync(connection, tenantId, clinicId, kind, cancellationToken);
     }
-
-    private sealed record TemplateRow(string Subject, string Body);
 
     private static DateTimeOffset? Utc(DateTime? at) => at is { } t ? new DateTimeOffset(DateTime.SpecifyKind(t, DateTimeKind.Utc)) : null;
 

@@ -65,12 +65,7 @@ public sealed class NotificationService(
             if (request.DedupeKey is not null)
             {
                 // Under the patient's lock: a concurrent or repeated send with this key waits, then finds it here.
-                var logged = await conn.QuerySingleOrDefaultAsync<LoggedMessage>(new CommandDefinition(
-                    """
-                    SELECT id, status, provider_id AS ProviderId, to_address AS ToAddress, body, updated_at AS UpdatedAt, created_at AS CreatedAt
-                    FROM notification_messages WHERE tenant_id = @TenantId AND dedupe_key = @DedupeKey
-                    """,
-                    new { request.TenantId, request.DedupeKey }, tx, cancellationToken: cancellationToken));
+                var logged = await PostgresNotificationMessageStore.ReadByDedupeKeyAsync(conn, tx, request.TenantId, request.DedupeKey, cancellationToken);
                 if (logged is not null)
                 {
                     // The row is the message's outbox entry: still queued with no provider id, it was written and then
@@ -83,7 +78,7 @@ public sealed class NotificationService(
                         return new NotificationResult(logged.Id, logged.Status, logged.ProviderId, null);
                     }
 
-                    if (new DateTimeOffset(DateTime.SpecifyKind(logged.UpdatedAt, DateTimeKind.Utc)) > now0 - _options.ResendQueuedAfter)
+                    if (logged.UpdatedAt > now0 - _options.ResendQueuedAfter)
                     {
                         return new NotificationResult(logged.Id, logged.Status, null, new Refusal(NotificationRefusals.InFlight,
                             "This message is being handed to its provider; ask again later.").With("messageId", logged.Id.ToString()));
@@ -204,12 +199,7 @@ public sealed class NotificationService(
         await using (var conn = await db.OpenTenantConnectionAsync(tenantId, cancellationToken))
         await using (var tx = await conn.BeginTransactionAsync(cancellationToken))
         {
-            var row = await conn.QuerySingleOrDefaultAsync<QueuedRow>(new CommandDefinition(
-                """
-                SELECT clinic_id AS ClinicId, patient_id AS PatientId, channel, purpose, kind, to_address AS ToAddress, body, subject,
-                       status, provider_id AS ProviderId, send_after AS SendAfter, sent_by AS SentBy
-                FROM notification_messages WHERE tenant_id = @tenantId AND id = @messageId
-                """, new { tenantId, messageId }, tx, cancellationToken: cancellationToken));
+            var row = await PostgresNotificationMessageStore.ReadAsync(conn, tx, tenantId, messageId, cancellationToken);
             if (row is null)
             {
                 return NotificationResult.Refused(new Refusal("not_found", "No such message."));
@@ -269,22 +259,6 @@ public sealed class NotificationService(
         }
 
         return await DeliverAndRecordAsync(request, messageId, to, cancellationToken);
-    }
-
-    private sealed record QueuedRow
-    {
-        public Guid? ClinicId { get; init; }
-        public Guid PatientId { get; init; }
-        public string Channel { get; init; } = "";
-        public string Purpose { get; init; } = "";
-        public string Kind { get; init; } = "";
-        public string ToAddress { get; init; } = "";
-        public string Body { get; init; } = "";
-        public string? Subject { get; init; }
-        public string Status { get; init; } = "";
-        public string? ProviderId { get; init; }
-        public DateTime? SendAfter { get; init; }
-        public Guid? SentBy { get; init; }
     }
 
     /// <summary>Hands a logged message to its channel after the commit and records what the provider answered.</summary>
@@ -444,17 +418,6 @@ public sealed class NotificationService(
     /// <summary>A push goes to at most this many of the patient's most recently seen devices.</summary>
     private const int MaxDevices = 5;
 
-    private sealed record LoggedMessage
-    {
-        public Guid Id { get; init; }
-        public string Status { get; init; } = "";
-        public string? ProviderId { get; init; }
-        public string ToAddress { get; init; } = "";
-        public string Body { get; init; } = "";
-        public DateTime UpdatedAt { get; init; }
-        public DateTime CreatedAt { get; init; }
-    }
-
     /// <summary>
     /// Before an abandoned SMS is sent again: Twilio has no idempotency key, so a crash after Twilio took the message and
     /// before its SID was recorded would text the patient twice. Its message list is asked instead: a message to that
@@ -462,9 +425,9 @@ public sealed class NotificationService(
     /// When Twilio cannot be asked, nothing is resent either (the message stays queued and is asked about again later:
     /// a late reminder rather than a duplicate). Null: Twilio has no such message, resend.
     /// </summary>
-    private async Task<NotificationResult?> FoundAtTwilioAsync(Guid tenantId, LoggedMessage logged, CancellationToken ct)
+    private async Task<NotificationResult?> FoundAtTwilioAsync(Guid tenantId, NotificationMessage logged, CancellationToken ct)
     {
-        var lookup = await sms.FindSentAsync(logged.ToAddress, logged.Body, new DateTimeOffset(DateTime.SpecifyKind(logged.CreatedAt, DateTimeKind.Utc)), ct);
+        var lookup = await sms.FindSentAsync(logged.ToAddress, logged.Body, logged.CreatedAt, ct);
         if (!lookup.Checked)
         {
             return new NotificationResult(logged.Id, NotificationStatuses.Queued, null, new Refusal(NotificationRefusals.InFlight,

@@ -24,6 +24,7 @@ public static class NotificationsHosting
         services.AddHttpClient<IPushSender, FcmPushSender>(c => c.Timeout = TimeSpan.FromSeconds(30));
         // Transient like the typed HTTP clients it holds (their handlers are recycled by the factory).
         services.TryAddTransient<INotificationSender, NotificationService>();
+        services.TryAddSingleton<INotificationMessageStore, PostgresNotificationMessageStore>();
         // Appointment reminders (issue 18 §2): their store, clock and settings.
         services.AddOptions<AppointmentReminderOptions>().BindConfiguration(AppointmentReminderOptions.Section);
         services.TryAddSingleton(sp => new AppointmentReminderClock(sp.GetRequiredService<TimeProvider>()));

@@ -7,7 +7,7 @@ using Npgsql;
 namespace MedSpa.Silo.Notifications;
 
 /// <summary>An appointment, its clinic's reminder settings (<c>notification_clinic_settings</c>, migration 0263) and
-/// reminder templates, in one tenant-scoped round trip.</summary>
+/// reminder templates in its locale, in one tenant-scoped round trip.</summary>
 public sealed class PostgresAppointmentReminderStore(NpgsqlDataSource db) : IAppointmentReminderStore
 {
     public async Task<AppointmentReminderContext?> LoadAsync(Guid tenantId, Guid appointmentId, CancellationToken cancellationToken = default)
@@ -16,15 +16,17 @@ public sealed class PostgresAppointmentReminderStore(NpgsqlDataSource db) : IApp
         var row = await conn.QuerySingleOrDefaultAsync<Row>(new CommandDefinition(
             """
             SELECT a.clinic_id AS ClinicId, a.patient_id AS PatientId, a.starts_at AS StartsAt, a.status AS Status,
-                   c.name AS ClinicName, c.phone AS ClinicPhone, c.time_zone AS TimeZone,
+                   c.name AS ClinicName, c.phone AS ClinicPhone, c.time_zone AS TimeZone, c.locale AS Locale,
                    p.first_name AS FirstName, p.last_name AS LastName,
                    s.name AS ServiceName, pr.display_name AS ProviderName,
                    (st.clinic_id IS NOT NULL) AS HasSettings, st.reminder_offset_minutes AS OffsetMinutes,
                    st.quiet_start AS QuietStart, st.quiet_end AS QuietEnd,
-                   (SELECT coalesce(jsonb_object_agg(t.kind, jsonb_build_array(t.subject, t.body)), '{}'::jsonb)::text
+                   (SELECT coalesce(jsonb_object_agg(t.locale, jsonb_build_array(t.subject, t.body)), '{}'::jsonb)::text
                     FROM notification_templates t
-                    WHERE t.tenant_id = a.tenant_id AND t.clinic_id = a.clinic_id
-                      AND t.kind IN ('appointment-reminder', 'confirmation-request')) AS Templates
+                    WHERE t.tenant_id = a.tenant_id AND t.clinic_id = a.clinic_id AND t.kind = 'appointment-reminder') AS Reminders,
+                   (SELECT coalesce(jsonb_object_agg(t.locale, jsonb_build_array(t.subject, t.body)), '{}'::jsonb)::text
+                    FROM notification_templates t
+                    WHERE t.tenant_id = a.tenant_id AND t.clinic_id = a.clinic_id AND t.kind = 'confirmation-request') AS Confirmations
             FROM appointments a
             JOIN clinics c ON c.tenant_id = a.tenant_id AND c.id = a.clinic_id
             JOIN patients p ON p.tenant_id = a.tenant_id AND p.id = a.patient_id
@@ -39,14 +41,13 @@ public sealed class PostgresAppointmentReminderStore(NpgsqlDataSource db) : IApp
             return null;
         }
 
-        var templates = new Dictionary<string, MessageTemplate>(StringComparer.Ordinal);
-        using (var json = System.Text.Json.JsonDocument.Parse(row.Templates))
+        // Each kind's wording for the clinic's locale: its own for that locale or language, else the built-in one.
+        var culture = MessageLocales.Culture(row.Locale);
+        var templates = new Dictionary<string, MessageTemplate>(StringComparer.Ordinal)
         {
-            foreach (var t in json.RootElement.EnumerateObject())
-            {
-                templates[t.Name] = new MessageTemplate(t.Value[0].GetString()!, t.Value[1].GetString()!);
-            }
-        }
+            [MessageTemplates.AppointmentReminder] = MessageTemplates.Resolve(MessageTemplates.AppointmentReminder, culture, ClinicWordingSql.ParseTemplates(row.Reminders)).Template,
+            [MessageTemplates.ConfirmationRequest] = MessageTemplates.Resolve(MessageTemplates.ConfirmationRequest, culture, ClinicWordingSql.ParseTemplates(row.Confirmations)).Template,
+        };
 
         var offsets = row.HasSettings
             ? row.OffsetMinutes!.Select(m => TimeSpan.FromMinutes(m)).ToArray()
@@ -56,7 +57,7 @@ public sealed class PostgresAppointmentReminderStore(NpgsqlDataSource db) : IApp
             : null;
         return new AppointmentReminderContext(row.ClinicId, row.PatientId, new DateTimeOffset(DateTime.SpecifyKind(row.StartsAt, DateTimeKind.Utc)),
             row.Status, row.ClinicName, row.ClinicPhone, TimeZoneInfo.FindSystemTimeZoneById(row.TimeZone), row.FirstName, row.LastName,
-            row.ServiceName ?? "appointment", row.ProviderName ?? "", offsets, quiet, templates);
+            row.ServiceName ?? "appointment", row.ProviderName ?? "", offsets, quiet, templates, culture);
     }
 
     private sealed class Row
@@ -76,6 +77,8 @@ public sealed class PostgresAppointmentReminderStore(NpgsqlDataSource db) : IApp
         public int[]? OffsetMinutes { get; init; }
         public TimeSpan? QuietStart { get; init; }
         public TimeSpan? QuietEnd { get; init; }
-        public string Templates { get; init; } = "{}";
+        public string Locale { get; init; } = MessageLocales.Default;
+        public string Reminders { get; init; } = "{}";
+        public string Confirmations { get; init; } = "{}";
     }
 }

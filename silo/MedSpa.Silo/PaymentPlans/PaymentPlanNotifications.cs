@@ -5,6 +5,7 @@ using MedSpa.Grains.Domain.Notifications;
 using MedSpa.Grains.Notifications;
 using MedSpa.Grains.PaymentPlans;
 using MedSpa.Silo.Data;
+using MedSpa.Silo.Notifications;
 using Microsoft.Extensions.Logging;
 using Npgsql;
 
@@ -29,18 +30,19 @@ public sealed class PaymentPlanNotifications(NpgsqlDataSource db, INotificationS
             ? $"It is tried again on {TimeZoneInfo.ConvertTime(next, zone).ToString("yyyy-MM-dd", CultureInfo.InvariantCulture)}."
             : "Every retry failed: the plan is past due until the card is updated and the installment paid.";
         Facts facts;
+        ClinicWording? wording;
         await using (var conn = await db.OpenTenantConnectionAsync(failure.TenantId, cancellationToken))
         {
             facts = await conn.QuerySingleAsync<Facts>(new CommandDefinition(
                 """
-                SELECT p.first_name AS FirstName, p.last_name AS LastName, c.name AS ClinicName, c.phone AS ClinicPhone,
-                       t.subject AS TemplateSubject, t.body AS TemplateBody
+                SELECT p.first_name AS FirstName, p.last_name AS LastName, c.name AS ClinicName, c.phone AS ClinicPhone
                 FROM patients p
                 JOIN clinics c ON c.tenant_id = p.tenant_id AND c.id = @ClinicId
-                LEFT JOIN notification_templates t ON t.tenant_id = p.tenant_id AND t.clinic_id = c.id AND t.kind = @TemplateKind
                 WHERE p.tenant_id = @TenantId AND p.id = @PatientId
-                """, new { failure.TenantId, failure.ClinicId, failure.PatientId, TemplateKind = MessageTemplates.InstallmentFailed },
+                """, new { failure.TenantId, failure.ClinicId, failure.PatientId },
                 cancellationToken: cancellationToken));
+            // The patient's message in the clinic's locale: its own wording for it or the built-in one in its language.
+            wording = await ClinicWordingSql.LoadAsync(conn, failure.TenantId, failure.ClinicId, MessageTemplates.InstallmentFailed, cancellationToken);
             var message = $"Payment plan of {facts.FirstName} {facts.LastName}: installment {failure.Installment} ({failure.Amount}) was declined"
                 + (failure.DeclineCode is null ? ". " : $" ({failure.DeclineCode}). ") + then;
             var added = await conn.ExecuteAsync(new CommandDefinition(
@@ -60,16 +62,14 @@ public sealed class PaymentPlanNotifications(NpgsqlDataSource db, INotificationS
             }
         }
 
-        var template = facts.TemplateBody is null
-            ? MessageTemplates.Defaults[MessageTemplates.InstallmentFailed]
-            : new MessageTemplate(facts.TemplateSubject ?? "", facts.TemplateBody);
+        var template = wording?.Template ?? MessageTemplates.Defaults[MessageTemplates.InstallmentFailed];
+        var culture = wording?.Culture ?? CultureInfo.GetCultureInfo(MessageLocales.Default);
         var values = new Dictionary<string, object?>(StringComparer.Ordinal)
         {
             ["patient.firstName"] = facts.FirstName, ["patient.lastName"] = facts.LastName, ["clinic.name"] = facts.ClinicName,
             ["clinic.phone"] = facts.ClinicPhone, ["installment.amount"] = failure.Amount,
             ["installment.date"] = failure.DueDate, ["installment.retryDate"] = failure.NextAttemptAt,
         };
-        var culture = CultureInfo.GetCultureInfo("en-US");
         var sent = await sender.SendAsync(new NotificationRequest(failure.TenantId, failure.ClinicId, failure.PatientId, NotificationChannels.Email,
             NotificationPurposes.Transactional, MessageTemplates.InstallmentFailed, MessageTemplates.Render(template.Body, values, zone, culture),
             MessageTemplates.Render(template.Subject, values, zone, culture)), cancellationToken);
@@ -86,7 +86,5 @@ public sealed class PaymentPlanNotifications(NpgsqlDataSource db, INotificationS
         public string LastName { get; init; } = "";
         public string ClinicName { get; init; } = "";
         public string? ClinicPhone { get; init; }
-        public string? TemplateSubject { get; init; }
-        public string? TemplateBody { get; init; }
     }
 }
