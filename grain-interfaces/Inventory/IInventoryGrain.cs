@@ -37,6 +37,12 @@ public interface IInventoryGrain : IGrainWithStringKey
     /// <c>inventory_use_not_found</c>.</summary>
     [Alias("return")] Task<UseAnswer> ReturnAsync(string operationId);
 
+    /// <summary>Many uses and returns of this product as one change, in order (a tablet's offline batch makes hundreds of
+    /// them at once): each is decided exactly as <see cref="UseAsync"/> or <see cref="ReturnAsync"/> would decide it, on
+    /// the stock the moves before it left, and answered alone (a refused use changes nothing and does not stop the
+    /// others); all of them are answered once the one state write that carries them is durable. Idempotent per move.</summary>
+    [Alias("apply-moves")] Task<ImmutableArray<UseAnswer>> ApplyMovesAsync(ImmutableArray<InventoryMove> moves);
+
     /// <summary>Opens (reconstitutes) a vial of a lot; its stability window is the product's stability hours from
     /// <see cref="OpenVial.ReconstitutedAt"/>. A vial past its window refuses use and is closed as stability-exceeded waste.</summary>
     [Alias("open-vial")] Task<InventoryAnswer> OpenVialAsync(OpenVial open);
@@ -174,6 +180,18 @@ public sealed record UseRequest(
     [property: Id(7)] DateTimeOffset? At = null,
     [property: Id(8)] Guid? By = null,
     [property: Id(9)] string? ReplacesOperationId = null);
+
+/// <summary>One move of <see cref="IInventoryGrain.ApplyMovesAsync"/>: a use (<see cref="Use"/>), or the return of the use
+/// named <see cref="ReturnOf"/>.</summary>
+[GenerateSerializer, Immutable, Alias("medspa.inventory.move.v1")]
+public sealed record InventoryMove(
+    [property: Id(0)] UseRequest? Use,
+    [property: Id(1)] string? ReturnOf = null)
+{
+    public static InventoryMove Using(UseRequest use) => new(use);
+
+    public static InventoryMove Returning(string operationId) => new(null, operationId);
+}
 
 /// <summary>One part of a use taken from one lot (and vial, if one was open).</summary>
 [GenerateSerializer, Immutable, Alias("medspa.inventory.lot-pick.v1")]

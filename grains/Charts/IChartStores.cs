@@ -37,6 +37,10 @@ public interface IChartInventory
     /// refused with the chart refusal to answer (the lot ran out or became unusable meanwhile).</summary>
     Task<InventoryMoveResult> MoveAsync(Guid tenantId, Guid clinicId, ChartInventoryMove move);
 
+    /// <summary>Makes many moves of one product at once, in order, with one inventory call (and one state write there):
+    /// the result of each, as <see cref="MoveAsync"/> would answer it.</summary>
+    Task<IReadOnlyList<InventoryMoveResult>> MoveManyAsync(Guid tenantId, Guid clinicId, Guid productId, IReadOnlyList<ChartInventoryMove> moves);
+
     /// <summary>Inventory refused a point's use after the chart operation had been answered (it was deferred while
     /// inventory was unreachable): tells the clinic's staff (a notification, once per use) and the admin board. Throws
     /// when that could not be done: the chart keeps the move and tries again.</summary>

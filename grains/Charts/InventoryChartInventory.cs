@@ -34,16 +34,36 @@ public sealed class InventoryChartInventory(IGrainFactory grains, IInventoryAler
     public async Task<InventoryMoveResult> MoveAsync(Guid tenantId, Guid clinicId, ChartInventoryMove move)
     {
         var grain = Grain(tenantId, clinicId, move.ProductId);
-        if (move.IsReturn)
+        return Result(move, move.IsReturn ? await grain.ReturnAsync(move.OperationId) : await grain.UseAsync(Use(move)));
+    }
+
+    public async Task<IReadOnlyList<InventoryMoveResult>> MoveManyAsync(Guid tenantId, Guid clinicId, Guid productId,
+        IReadOnlyList<ChartInventoryMove> moves)
+    {
+        ArgumentNullException.ThrowIfNull(moves);
+        if (moves.Any(m => m.ProductId != productId))
         {
-            var returned = await grain.ReturnAsync(move.OperationId);
-            // A use that inventory never recorded has nothing to give back.
-            return returned.Refusal is { Code: not InventoryRefusals.UseNotFound } r ? Settled(r, move.OperationId, "return") : InventoryMoveResult.Done;
+            throw new ArgumentException("Every move of one call is of the same product.", nameof(moves));
         }
 
-        var used = await grain.UseAsync(new UseRequest(move.OperationId, move.LotNumber, move.Quantity, move.VisitId, move.VisitId,
-            move.ProviderId ?? Guid.Empty, move.PatientId, ReplacesOperationId: move.Replaces));
-        if (used.Refusal is not { } refusal)
+        var answers = await Grain(tenantId, clinicId, productId).ApplyMovesAsync(
+            [.. moves.Select(m => m.IsReturn ? InventoryMove.Returning(m.OperationId) : InventoryMove.Using(Use(m)))]);
+        return [.. moves.Select((m, i) => Result(m, answers[i]))];
+    }
+
+    private static UseRequest Use(ChartInventoryMove move) => new(move.OperationId, move.LotNumber, move.Quantity, move.VisitId, move.VisitId,
+        move.ProviderId ?? Guid.Empty, move.PatientId, ReplacesOperationId: move.Replaces);
+
+    /// <summary>What inventory's answer to a move means to the chart.</summary>
+    private InventoryMoveResult Result(ChartInventoryMove move, UseAnswer answer)
+    {
+        if (move.IsReturn)
+        {
+            // A use that inventory never recorded has nothing to give back.
+            return answer.Refusal is { Code: not InventoryRefusals.UseNotFound } r ? Settled(r, move.OperationId, "return") : InventoryMoveResult.Done;
+        }
+
+        if (answer.Refusal is not { } refusal)
         {
             return InventoryMoveResult.Done;
         }

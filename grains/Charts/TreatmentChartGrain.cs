@@ -343,6 +343,68 @@ public sealed partial class TreatmentChartGrain(
         return null;
     }
 
+    /// <summary>
+    /// Sends pending moves with one inventory call per product (the clinic's grain of that product), each call carrying
+    /// that product's moves in the order they were made; the products are separate grains, asked at once. A tablet's
+    /// batch of 500 operations makes about 300 moves over a product or two: one call each, one state write each, where a
+    /// call per move waited for a write per move. Answers the moves left for the retry (their product's inventory could
+    /// not record them, or a refusal could not be reported yet); refused moves reported to the staff are added to
+    /// <paramref name="stockIssues"/>.
+    /// </summary>
+    private async Task<ImmutableList<ChartInventoryMove>> DeliverMovesAsync(Guid clinicId, ImmutableList<ChartInventoryMove> moves,
+        List<(ChartInventoryMove Move, string Reason)> stockIssues)
+    {
+        var results = new InventoryMoveResult?[moves.Count];
+        await Task.WhenAll(Enumerable.Range(0, moves.Count).GroupBy(i => moves[i].ProductId).Select(async product =>
+        {
+            var indexes = product.ToList();
+            try
+            {
+                var answers = await inventory.MoveManyAsync(_tenantId, clinicId, product.Key, [.. indexes.Select(i => moves[i])]);
+                for (var k = 0; k < indexes.Count; k++)
+                {
+                    results[indexes[k]] = answers[k];
+                }
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                logger.LogWarning(e, "Inventory could not be reached for {Count} moves of a chart; retrying", indexes.Count);
+            }
+        }));
+
+        var left = ImmutableList.CreateBuilder<ChartInventoryMove>();
+        for (var i = 0; i < moves.Count; i++)
+        {
+            var move = moves[i];
+            if (results[i] is not { } result || result is { Recorded: false, Refusal: null })
+            {
+                left.Add(move);
+                continue;
+            }
+
+            if (result.Refusal is { } refused)
+            {
+                // Too late to refuse the operation (it was answered): the point stays (it was injected), marked, and the
+                // staff are told (before the move is dropped: a failed report keeps it for the retry).
+                logger.LogWarning("Inventory refused the chart's move {OperationId}: {Code}", move.OperationId, Reason(refused));
+                try
+                {
+                    await inventory.ReportRefusedAsync(_tenantId, clinicId, move, Reason(refused));
+                }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    logger.LogWarning(e, "A refused inventory move of a chart could not be reported yet; retrying");
+                    left.Add(move);
+                    continue;
+                }
+
+                stockIssues.Add((move, Reason(refused)));
+            }
+        }
+
+        return left.ToImmutable();
+    }
+
     private static string Reason(Refusal refusal) => refusal.Details?.GetValueOrDefault("reason") as string ?? refusal.Code;
 
     /// <summary>
@@ -413,7 +475,13 @@ public sealed partial class TreatmentChartGrain(
             // A changed point: one move that returns the old use and takes the new one at once (refused as a whole).
             var id = UseOperationId(visit.VisitId, after.Id, after.Version);
             uses = uses.SetItem(after.Id, id);
-            return ([Move(visit, after, id, isReturn: false) with { Replaces = used }], uses);
+            var use = Move(visit, after, id, isReturn: false);
+            // Another product is another inventory grain, which does not hold the old use: that one is returned to its
+            // own product, after the new use (a refused use stops the moves before the return, and the point keeps its
+            // product and its use).
+            return before is not null && used is not null && before.ProductId != after.ProductId
+                ? ([use, Move(visit, before, used, isReturn: true)], uses)
+                : ([use with { Replaces = used }], uses);
         }
 
         return (used is null ? [] : [Move(visit, before!, used, isReturn: true)], uses);
@@ -485,24 +553,9 @@ public sealed partial class TreatmentChartGrain(
                 projected = chart.Version;
             }
 
-            while (!moves.IsEmpty)
+            if (!moves.IsEmpty)
             {
-                var move = moves[0];
-                var result = await inventory.MoveAsync(_tenantId, chart.ClinicId, move);
-                if (result.Refusal is { } refused)
-                {
-                    // Too late to refuse the operation (it was answered): the point stays (it was injected), marked, and
-                    // the staff are told (before the move is dropped: a failed report keeps it for the retry).
-                    logger.LogWarning("Inventory refused the chart's move {OperationId}: {Code}", move.OperationId, Reason(refused));
-                    await inventory.ReportRefusedAsync(_tenantId, chart.ClinicId, move, Reason(refused));
-                    stockIssues.Add((move, Reason(refused)));
-                }
-                else if (!result.Recorded)
-                {
-                    break;
-                }
-
-                moves = moves.RemoveAt(0);
+                moves = await DeliverMovesAsync(chart.ClinicId, moves, stockIssues);
             }
 
             if (activityPending)

@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using MedSpa.GrainInterfaces;
 using MedSpa.GrainInterfaces.Inventory;
 using MedSpa.Grains.Checkout;
@@ -153,11 +154,50 @@ public sealed class InventoryGrain(
             return new UseAnswer(null, recalled);
         }
 
-        return await ApplyAsync(s => use.ReplacesOperationId is { } replaced && !s.Operations.ContainsKey(use.OperationId ?? "")
-                ? ReplaceUse(ctx, s, replaced, use)
-                : InventoryRules.Use(_clinicId, ctx.Product, s, use, ctx.Clock),
-            () => new UseAnswer(null, UnavailableRefusal()), answerWhenDurable: true);
+        return await ApplyAsync(s => Use(ctx, s, use), () => new UseAnswer(null, UnavailableRefusal()), answerWhenDurable: true);
     }
+
+    public async Task<ImmutableArray<UseAnswer>> ApplyMovesAsync(ImmutableArray<InventoryMove> moves)
+    {
+        if (moves.IsDefaultOrEmpty)
+        {
+            return [];
+        }
+
+        if (await ContextAsync() is not { } ctx)
+        {
+            var missing = Missing();
+            return [.. moves.Select(_ => new UseAnswer(null, missing))];
+        }
+
+        // One rule over the whole list (synchronously, like a single use): one state write carries every move, where a
+        // call per move waited for a write each (a 500-operation offline batch made about 300 of them, one after another).
+        return await ApplyAsync(s =>
+            {
+                var answers = ImmutableArray.CreateBuilder<UseAnswer>(moves.Length);
+                var changed = false;
+                foreach (var move in moves)
+                {
+                    var (answer, moved) = move switch
+                    {
+                        { Use: { } use } when RecalledNotStored(use.LotNumber) is { } recalled => (new UseAnswer(null, recalled), false),
+                        { Use: { } use } => Use(ctx, s, use),
+                        { ReturnOf: { } returned } => InventoryRules.Return(_clinicId, ctx.Product, s, returned, Guid.Empty, ctx.Clock),
+                        _ => (new UseAnswer(null, Refusal.Invalid("moves", "A move is a use or a return.")), false),
+                    };
+                    answers.Add(answer);
+                    changed |= moved;
+                }
+
+                return (answers.MoveToImmutable(), changed);
+            },
+            () => [.. moves.Select(_ => new UseAnswer(null, UnavailableRefusal()))], answerWhenDurable: true);
+    }
+
+    private (UseAnswer Answer, bool Changed) Use(Context ctx, InventoryState s, UseRequest use) =>
+        use.ReplacesOperationId is { } replaced && !s.Operations.ContainsKey(use.OperationId ?? "")
+            ? ReplaceUse(ctx, s, replaced, use)
+            : InventoryRules.Use(_clinicId, ctx.Product, s, use, ctx.Clock);
 
     /// <summary>Gives back <paramref name="replaced"/> and makes the new use as one change: when the new use is
     /// refused, the earlier one is as it was (a changed chart point keeps its product, or takes the new amount).</summary>

@@ -292,6 +292,122 @@ public sealed class ChartSyncTests(ChartApiFactory factory) : IClassFixture<Char
         Assert.Equal((100m, 100m), (await world.OnHandAsync(world.Botox, ChartWorld.ExpiredLot), await world.OnHandAsync(world.Botox, ChartWorld.RecalledLot)));
     }
 
+    [Fact]
+    public async Task A_large_batch_makes_one_inventory_call_and_one_state_write_per_product_and_its_resend_makes_none()
+    {
+        var world = await ChartWorld.CreateAsync(factory, patients: 1);
+        var visit = await world.BookVisitAsync();
+        var ops = new List<object>();
+        void Op(Func<int, object> make) => ops.Add(make(ops.Count + 1));
+        object Point(int n, string kind, Guid id, Guid product, string lot, decimal? units, decimal? ml) => new
+        {
+            operationId = $"many-{n}", sequence = n, clock = n, kind, pointId = id, zone = "forehead", x = 10m, y = 20m,
+            productId = product, lotNumber = lot, units, volumeMl = ml,
+        };
+
+        var botox = Enumerable.Range(0, 80).Select(_ => Guid.NewGuid()).ToArray();
+        var voluma = Enumerable.Range(0, 10).Select(_ => Guid.NewGuid()).ToArray();
+        foreach (var id in botox) Op(n => Point(n, "add-point", id, world.Botox, ChartWorld.BotoxLot, 5m, null));
+        foreach (var id in voluma) Op(n => Point(n, "add-point", id, world.Voluma, ChartWorld.VolumaLot, null, 1m));
+        foreach (var id in botox[..40]) Op(n => Point(n, "update-point", id, world.Botox, ChartWorld.BotoxLot, 3m, null));
+        foreach (var id in botox[40..60]) Op(n => new { operationId = $"many-{n}", sequence = n, clock = n, kind = "remove-point", pointId = id });
+        foreach (var id in botox[60..]) Op(n => new { operationId = $"many-{n}", sequence = n, clock = n, kind = "move-point", pointId = id, x = 70m, y = 40m });
+        foreach (var id in voluma[..5]) Op(n => new { operationId = $"many-{n}", sequence = n, clock = n, kind = "remove-point", pointId = id });
+        for (var i = 0; i < 10; i++) Op(n => Point(n, "add-point", Guid.NewGuid(), world.Botox, ChartWorld.ExpiredLot, 5m, null));
+        for (var i = 0; i < 5; i++) Op(n => new { operationId = $"many-{n}", sequence = n, clock = n, kind = "set-note-field", field = "plan", value = $"plan {n}" });
+        var body = new { deviceId = "tablet-many", operations = ops };
+        var botoxKey = InventoryKeys.For(world.TenantId, world.ClinicId, world.Botox);
+        var volumaKey = InventoryKeys.For(world.TenantId, world.ClinicId, world.Voluma);
+        var chartKey = TenantKeys.For(world.TenantId, visit);
+        int[] Counts() =>
+        [
+            .. new[] { botoxKey, volumaKey }.SelectMany(key => new[]
+            {
+                factory.Calls.Count(key, nameof(IInventoryGrain.ApplyMovesAsync)),
+                factory.Calls.Count(key, nameof(IInventoryGrain.UseAsync)) + factory.Calls.Count(key, nameof(IInventoryGrain.ReturnAsync)),
+                factory.Writes.Count(key, "inventory"),
+            }),
+            factory.Writes.Count(chartKey, "chart"),
+        ];
+
+        var before = Counts();
+        var answer = await world.ProviderClient().SendAsync(HttpMethod.Post, Ops(visit), body);
+        var after = Counts();
+
+        // 80 + 10 adds, 40 dose changes, 25 removals: 155 inventory moves over two products. One call to each product's
+        // grain with all of its moves, one state write there, and one write of the chart: not one call and write per move.
+        Assert.Equal([1, 0, 1, 1, 0, 1, 1], after.Zip(before, (a, b) => a - b));
+        var results = answer.GetProperty("results").EnumerateArray().ToArray();
+        Assert.Equal(ops.Count, results.Length);
+        var refused = results.Where(r => r.GetProperty("outcome").GetString() == "refused").ToArray();
+        Assert.Equal(10, refused.Length);
+        Assert.All(refused, r => Assert.Equal("chart_lot_unusable", r.GetProperty("code").GetString()));
+        Assert.Equal(ops.Count - 10, results.Count(r => r.GetProperty("outcome").GetString() == "applied"));
+        Assert.Equal(80 - 20 + 10 - 5, answer.GetProperty("chart").GetProperty("points").GetArrayLength());
+        // Stock exact: 40 points of 3 and 20 of 5 units; 5 ml.
+        Assert.Equal(1000m - 40 * 3m - 20 * 5m, await world.OnHandAsync(world.Botox, ChartWorld.BotoxLot));
+        Assert.Equal(20m - 5m, await world.OnHandAsync(world.Voluma, ChartWorld.VolumaLot));
+        Assert.Equal(100m, await world.OnHandAsync(world.Botox, ChartWorld.ExpiredLot));
+
+        // The resend: every applied operation answered as a replay and every refused one refused again, nothing moved in
+        // inventory, nothing written.
+        var again = await world.ProviderClient().SendAsync(HttpMethod.Post, Ops(visit), body);
+        Assert.Equal(results.Select(r => (r.GetProperty("outcome").GetString(), r.GetProperty("outcome").GetString() == "applied")),
+            again.GetProperty("results").EnumerateArray().Select(r => (r.GetProperty("outcome").GetString(), r.GetProperty("replayed").GetBoolean())));
+        Assert.Equal(after, Counts());
+        Assert.Equal(1000m - 220m, await world.OnHandAsync(world.Botox, ChartWorld.BotoxLot));
+        Assert.Equal(15m, await world.OnHandAsync(world.Voluma, ChartWorld.VolumaLot));
+
+        // The rows and the ledger follow the same moves: every use and return of the batch, each once.
+        await world.Inventory(world.Botox).FlushProjectionAsync();
+        await world.Inventory(world.Voluma).FlushProjectionAsync();
+        await using var conn = new NpgsqlConnection(factory.ConnectionString);
+        var moved = (await conn.QueryAsync<(Guid Product, decimal Quantity)>(
+            """
+            SELECT product_id, sum(quantity) FROM inventory_movements
+            WHERE tenant_id = @TenantId AND kind IN ('use', 'return') AND visit_id = @visit GROUP BY product_id
+            """, new { world.TenantId, visit })).ToDictionary(r => r.Product, r => r.Quantity);
+        Assert.Equal((-220m, -5m), (moved[world.Botox], moved[world.Voluma]));
+    }
+
+    [Fact]
+    public async Task A_point_whose_product_changes_gives_the_first_product_back_through_the_endpoint_and_offline()
+    {
+        var world = await ChartWorld.CreateAsync(factory, patients: 1);
+        var visit = await world.BookVisitAsync();
+        var provider = world.ProviderClient();
+        async Task<(decimal Botox, decimal Voluma)> StockAsync() =>
+            (await world.OnHandAsync(world.Botox, ChartWorld.BotoxLot), await world.OnHandAsync(world.Voluma, ChartWorld.VolumaLot));
+
+        // Through the endpoint: 10 units of Botox, then the same point becomes 1 ml of Voluma. The Botox comes back.
+        var point = Guid.NewGuid();
+        await provider.AddPointAsync(visit, ChartWorld.Toxin("glabella", 10, world.Botox, pointId: point));
+        Assert.Equal((990m, 20m), await StockAsync());
+        var changed = await provider.SendAsync(HttpMethod.Put, $"{ChartWorld.Chart(visit)}/points/{point}", ChartWorld.Filler("glabella", 1m, world.Voluma, expectedVersion: 1));
+        Assert.Equal(world.Voluma, changed.Point(point).GetProperty("productId").GetGuid());
+        Assert.Equal((1000m, 19m), await StockAsync());
+
+        // Offline: a Botox point turned into Voluma in the same batch, and the endpoint's point turned back into Botox.
+        var offline = Guid.NewGuid();
+        object Update(int n, Guid id, Guid product, string lot, decimal? units, decimal? ml) => new
+        {
+            operationId = $"swap-{n}", sequence = n, clock = 100 + n, kind = n == 1 ? "add-point" : "update-point", pointId = id,
+            zone = "chin", x = 50m, y = 80m, productId = product, lotNumber = lot, units, volumeMl = ml,
+        };
+        var answer = await provider.SendAsync(HttpMethod.Post, Ops(visit), new
+        {
+            deviceId = "tablet-swap",
+            operations = new[]
+            {
+                Update(1, offline, world.Botox, ChartWorld.BotoxLot, 8m, null),
+                Update(2, offline, world.Voluma, ChartWorld.VolumaLot, null, 2m),
+                Update(3, point, world.Botox, ChartWorld.BotoxLot, 6m, null),
+            },
+        });
+        Assert.All(answer.GetProperty("results").EnumerateArray(), r => Assert.Equal("applied", r.GetProperty("outcome").GetString()));
+        Assert.Equal((1000m - 6m, 20m - 2m), await StockAsync());
+    }
+
     private (int Botox, int Voluma) LotChecks(ChartWorld world) => (
         factory.Calls.Count(InventoryKeys.For(world.TenantId, world.ClinicId, world.Botox), nameof(IInventoryGrain.CheckLotAsync)),
         factory.Calls.Count(InventoryKeys.For(world.TenantId, world.ClinicId, world.Voluma), nameof(IInventoryGrain.CheckLotAsync)));

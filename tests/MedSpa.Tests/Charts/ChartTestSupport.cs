@@ -5,12 +5,15 @@ using System.Text.Json;
 using Dapper;
 using MedSpa.GrainInterfaces;
 using MedSpa.GrainInterfaces.Inventory;
+using MedSpa.Grains;
 using MedSpa.Tests.Board.Flow;
 using MedSpa.Tests.Checkout;
 using MedSpa.Tests.TestHost;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
+using Orleans.Storage;
 
 namespace MedSpa.Tests.Charts;
 
@@ -25,10 +28,14 @@ public sealed class ChartApiFactory : MedSpaApiFactory
     /// real ones: the filter only counts and passes them on).</summary>
     public GrainCallCounter Calls { get; } = new();
 
+    /// <summary>Every grain-state write the silo made, by grain key and state name (the writes are the real ones).</summary>
+    public GrainStateWriteCounter Writes { get; } = new();
+
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
         base.ConfigureWebHost(builder);
         builder.ConfigureServices(services => services.AddSingleton<IIncomingGrainCallFilter>(Calls));
+        builder.ConfigureTestServices(services => Writes.Wrap(services, GrainStorage.Name));
     }
 
     protected override IDictionary<string, string?> ExtraSettings => new Dictionary<string, string?>
@@ -64,6 +71,41 @@ public sealed class GrainCallCounter : IIncomingGrainCallFilter
     {
         _calls.AddOrUpdate((context.TargetId.Key.ToString()!, context.MethodName), 1, (_, n) => n + 1);
         return context.Invoke();
+    }
+}
+
+/// <summary>Counts the grain-state writes of one storage, per grain key and state name: it wraps the storage the silo
+/// registered (the real one does every read and write) and takes its place in the silo's lifecycle.</summary>
+public sealed class GrainStateWriteCounter
+{
+    private readonly ConcurrentDictionary<(string Key, string State), int> _writes = new();
+
+    public int Count(string grainKey, string stateName) => _writes.GetValueOrDefault((grainKey, stateName));
+
+    public void Wrap(IServiceCollection services, string storageName)
+    {
+        var registered = services.Last(d => d.ServiceType == typeof(IGrainStorage) && Equals(d.ServiceKey, storageName));
+        var create = registered.KeyedImplementationFactory
+                     ?? throw new InvalidOperationException($"The grain storage '{storageName}' is not registered through a factory.");
+        services.Remove(registered);
+        services.AddKeyedSingleton<IGrainStorage>(storageName, (sp, key) => new Counting((IGrainStorage)create(sp, key), this));
+    }
+
+    private sealed class Counting(IGrainStorage inner, GrainStateWriteCounter counter) : IGrainStorage, ILifecycleParticipant<ISiloLifecycle>
+    {
+        public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) =>
+            inner.ReadStateAsync(stateName, grainId, grainState);
+
+        public async Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
+        {
+            await inner.WriteStateAsync(stateName, grainId, grainState);
+            counter._writes.AddOrUpdate((grainId.Key.ToString()!, stateName), 1, (_, n) => n + 1);
+        }
+
+        public Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) =>
+            inner.ClearStateAsync(stateName, grainId, grainState);
+
+        public void Participate(ISiloLifecycle lifecycle) => (inner as ILifecycleParticipant<ISiloLifecycle>)?.Participate(lifecycle);
     }
 }
 
