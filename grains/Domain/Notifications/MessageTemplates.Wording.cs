@@ -44,6 +44,17 @@ public static partial class MessageTemplates
             "Hola {{recipient.name}},\n\n{{giftCard.from}} le envió una tarjeta de regalo de {{giftCard.amount}} para {{clinic.name}}.{{giftCard.message}}"),
     };
 
+    /// <summary>
+    /// What <c>{{appointment.service}}</c> says when the appointment names no service, worded so the built-in sentences
+    /// still read: "your appointment at", "votre rendez-vous de soins chez", "su cita de tratamiento en".
+    /// </summary>
+    public static string NoServiceName(CultureInfo culture) => culture.TwoLetterISOLanguageName switch
+    {
+        "fr" => "de soins",
+        "es" => "tratamiento",
+        _ => "appointment",
+    };
+
     /// <summary>The built-in wording of a kind in the culture's language (English when there is none in it).</summary>
     public static MessageTemplate Default(string kind, CultureInfo culture) => culture.TwoLetterISOLanguageName switch
     {

@@ -51,16 +51,18 @@ public sealed class EmailGiftCardDeliverySender(
         }
 
         var clinicName = clinic?.Name ?? "Your clinic";
+        // The clinic's wording (template gift-card-delivered) and culture: the email and the PDF are in its language.
+        var wording = await store.TemplateAsync(envelope.TenantId, card.ClinicId, MessageTemplates.GiftCardDelivered, cancellationToken);
+        var culture = wording?.Culture ?? CultureInfo.GetCultureInfo(MessageLocales.Default);
         var url = RedeemUrl(envelope.TenantId, card.ClinicId, code);
         var pdf = GiftCardPdf.Render(
             new GiftCardPdfContent(clinicName, card.InitialValue, code, request.RecipientName, request.PurchaserName, request.Message,
-                request.Design, url, image, card.ExpiresAt),
+                request.Design, url, image, card.ExpiresAt, culture),
             time.GetUtcNow());
 
         var from = string.IsNullOrWhiteSpace(request.PurchaserName) ? clinicName : request.PurchaserName;
         // The clinic's wording (template gift-card-delivered) or the default; the code, link and instructions always
         // follow it, so no wording can leave them out (the code is never a placeholder: templates are stored text).
-        var wording = await store.TemplateAsync(envelope.TenantId, card.ClinicId, MessageTemplates.GiftCardDelivered, cancellationToken);
         var template = wording?.Template ?? MessageTemplates.Defaults[MessageTemplates.GiftCardDelivered];
         var values = new Dictionary<string, object?>(StringComparer.Ordinal)
         {
@@ -68,14 +70,11 @@ public sealed class EmailGiftCardDeliverySender(
             ["clinic.phone"] = clinic?.Phone,
             ["recipient.name"] = request.RecipientName,
             ["giftCard.from"] = from,
-            ["giftCard.amount"] = card.InitialValue, // in the clinic's locale (the PDF keeps the receipt's format)
+            ["giftCard.amount"] = card.InitialValue, // in the clinic's locale, like the PDF
             ["giftCard.message"] = string.IsNullOrWhiteSpace(request.Message) ? "" : $"\n\n\"{request.Message.Trim()}\"",
         };
         var zone = wording?.Zone ?? TimeZoneInfo.Utc;
-        var culture = wording?.Culture ?? CultureInfo.GetCultureInfo(MessageLocales.Default);
-        var text = MessageTemplates.Render(template.Body, values, zone, culture)
-            + $"\n\nYour gift card code: {code}\nRedeem or check the balance: {url}\n\nThe card is attached as a PDF; show it or the code at the front desk."
-            + "\nKeep the code safe: whoever has it can spend the card.\n";
+        var text = MessageTemplates.Render(template.Body, values, zone, culture) + GiftCardWording.For(culture).EmailFooter(code, url);
         var message = new EmailMessage(
             new Email.EmailAddress(envelope.RecipientEmail, request.RecipientName),
             MessageTemplates.Render(template.Subject, values, zone, culture).ReplaceLineEndings(" "),

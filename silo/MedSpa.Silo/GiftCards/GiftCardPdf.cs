@@ -1,3 +1,5 @@
+using System.Globalization;
+using MedSpa.Grains.Domain.Notifications;
 using MedSpa.GrainInterfaces;
 using MedSpa.GrainInterfaces.GiftCards;
 using MedSpa.Silo.Receipts;
@@ -17,7 +19,14 @@ public sealed record GiftCardPdfContent(
     GiftCardDesign Design,
     string RedeemUrl,
     byte[]? CustomImage = null,
-    DateTimeOffset? ExpiresAt = null);
+    DateTimeOffset? ExpiresAt = null,
+    CultureInfo? Culture = null)
+{
+    /// <summary>The clinic's culture: the card's labels, amount and date are in it (en-US when not given).</summary>
+    public CultureInfo Language => Culture ?? CultureInfo.GetCultureInfo(MessageLocales.Default);
+
+    public GiftCardWording Wording => GiftCardWording.For(Language);
+}
 
 /// <summary>
 /// Renders a gift card as a one-page PDF with Skia's PDF backend and the receipt font (the same stack as receipts:
@@ -44,7 +53,7 @@ public static class GiftCardPdf
         using var output = new MemoryStream();
         var metadata = new SKDocumentPdfMetadata
         {
-            Title = $"Gift card from {content.ClinicName}",
+            Title = content.Wording.Title(content.ClinicName),
             Author = content.ClinicName,
             Creator = "MedSpa.Orleans",
             Producer = "MedSpa.Orleans (Skia PDF)",
@@ -215,17 +224,17 @@ public static class GiftCardPdf
         using var name = new SKFont(ReceiptFonts.Typeface, 13f);
         var left = Card.Left + 28;
         canvas.DrawText(Fit(c.ClinicName, clinic, Card.Width - 56), left, Card.Top + 40, SKTextAlign.Left, clinic, white);
-        canvas.DrawText("GIFT CARD", left, Card.Top + 60, SKTextAlign.Left, label, white);
-        canvas.DrawText(ReceiptDocumentBuilder.Format(c.Amount), left, Card.Top + 150, SKTextAlign.Left, amount, white);
-        canvas.DrawText(Fit($"For {c.RecipientName}", name, Card.Width - 56), left, Card.Bottom - 70, SKTextAlign.Left, name, white);
+        canvas.DrawText(c.Wording.Heading, left, Card.Top + 60, SKTextAlign.Left, label, white);
+        canvas.DrawText(MessageLocales.Money(c.Amount, c.Language), left, Card.Top + 150, SKTextAlign.Left, amount, white);
+        canvas.DrawText(Fit(c.Wording.ForLine(c.RecipientName), name, Card.Width - 56), left, Card.Bottom - 70, SKTextAlign.Left, name, white);
         if (!string.IsNullOrWhiteSpace(c.PurchaserName))
         {
-            canvas.DrawText(Fit($"From {c.PurchaserName}", name, Card.Width - 56), left, Card.Bottom - 50, SKTextAlign.Left, name, white);
+            canvas.DrawText(Fit(c.Wording.FromLine(c.PurchaserName!), name, Card.Width - 56), left, Card.Bottom - 50, SKTextAlign.Left, name, white);
         }
 
         if (c.ExpiresAt is { } expires)
         {
-            canvas.DrawText($"Valid until {expires:MMMM d, yyyy}", left, Card.Bottom - 22, SKTextAlign.Left, label, white);
+            canvas.DrawText(c.Wording.ValidUntil(DateOnly.FromDateTime(expires.DateTime), c.Language), left, Card.Bottom - 22, SKTextAlign.Left, label, white);
         }
     }
 
@@ -251,12 +260,11 @@ public static class GiftCardPdf
             y += 14;
         }
 
-        canvas.DrawText("YOUR GIFT CARD CODE", Margin, y, SKTextAlign.Left, heading, muted);
+        canvas.DrawText(c.Wording.CodeHeading, Margin, y, SKTextAlign.Left, heading, muted);
         y += 30;
         canvas.DrawText(c.Code, Margin, y, SKTextAlign.Left, code, ink);
         y += 26;
-        foreach (var line in Wrap("Show this code or the QR code at the front desk, or scan it to check the balance and redeem. "
-                     + "Keep it safe: whoever has the code can spend the card.", small, textWidth))
+        foreach (var line in Wrap(c.Wording.Instructions, small, textWidth))
         {
             canvas.DrawText(line, Margin, y, SKTextAlign.Left, small, muted);
             y += 13;
@@ -264,7 +272,7 @@ public static class GiftCardPdf
 
         var qrTop = Card.Bottom + 28;
         canvas.DrawImage(qr, SKRect.Create(PageWidth - Margin - qrSize, qrTop, qrSize, qrSize), new SKSamplingOptions(SKFilterMode.Nearest));
-        canvas.DrawText("Scan to redeem", PageWidth - Margin - qrSize / 2, qrTop + qrSize + 12, SKTextAlign.Center, small, muted);
+        canvas.DrawText(c.Wording.ScanToRedeem, PageWidth - Margin - qrSize / 2, qrTop + qrSize + 12, SKTextAlign.Center, small, muted);
     }
 
     private static string Fit(string text, SKFont font, float width)

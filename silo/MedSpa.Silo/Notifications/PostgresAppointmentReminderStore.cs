@@ -57,7 +57,7 @@ public sealed class PostgresAppointmentReminderStore(NpgsqlDataSource db) : IApp
             : null;
         return new AppointmentReminderContext(row.ClinicId, row.PatientId, new DateTimeOffset(DateTime.SpecifyKind(row.StartsAt, DateTimeKind.Utc)),
             row.Status, row.ClinicName, row.ClinicPhone, TimeZoneInfo.FindSystemTimeZoneById(row.TimeZone), row.FirstName, row.LastName,
-            row.ServiceName ?? "appointment", row.ProviderName ?? "", offsets, quiet, templates, culture);
+            row.ServiceName ?? MessageTemplates.NoServiceName(culture), row.ProviderName ?? "", offsets, quiet, templates, culture);
     }
 
     private sealed class Row

@@ -68,6 +68,33 @@ public sealed class GiftCardDeliveryTests(GiftCardDeliveryFactory factory) : ICl
     }
 
     [Fact]
+    public async Task A_french_clinics_card_arrives_with_its_email_and_its_pdf_in_french()
+    {
+        // Issue 18 §2: messages in the clinic's locale. The lines after the clinic's wording (code, link, keep it safe)
+        // and the PDF's labels were English whatever the clinic spoke.
+        var tenant = await TestTenant.CreateAsync(factory, "Clinique Lumière");
+        var owner = tenant.ClientFor(tenant.Owner);
+        await owner.SendAsync(HttpMethod.Put, $"/api/clinics/{tenant.ClinicId}",
+            new { name = "Clinique Lumière", timeZone = "America/Toronto", currency = "USD", locale = "fr-CA" });
+        var to = Unique("amelie");
+        var (_, code) = await factory.IssueAsync(tenant, 150_00, Request(to));
+
+        var (mime, _, text) = await ReadAsync(await factory.Smtp.WaitForMailAsync(to));
+        Assert.Contains("vous offre une carte-cadeau", mime.Subject);
+        Assert.Contains($"Votre code de carte-cadeau : {code}", mime.TextBody);
+        Assert.Contains("Gardez le code en lieu sûr", mime.TextBody);
+        Assert.DoesNotContain("Your gift card code", mime.TextBody);
+        Assert.DoesNotContain("Keep the code safe", mime.TextBody);
+        Assert.Contains("CARTE-CADEAU", text);
+        Assert.Contains("Pour Ana Recipient", text);
+        Assert.Contains("De la part de Bea Purchaser", text);
+        Assert.Contains("VOTRE CODE DE CARTE-CADEAU", text);
+        Assert.Contains("150,00", text);
+        Assert.DoesNotContain("GIFT CARD", text);
+        Assert.DoesNotContain("$150.00", text);
+    }
+
+    [Fact]
     public async Task A_scheduled_card_goes_out_at_the_clinics_local_time_not_before_and_then_becomes_active()
     {
         var tenant = await TestTenant.CreateAsync(factory);
