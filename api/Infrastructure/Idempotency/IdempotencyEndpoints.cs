@@ -18,7 +18,9 @@ public static class IdempotencyEndpoints
 {
     public static IServiceCollection AddMedSpaIdempotency(this IServiceCollection services)
     {
-        services.AddOptions<IdempotencyOptions>().BindConfiguration(IdempotencyOptions.Section);
+        services.AddOptions<IdempotencyOptions>().BindConfiguration(IdempotencyOptions.Section)
+            .Validate(o => o.Lease >= TimeSpan.FromMilliseconds(300), $"{IdempotencyOptions.Section}:Lease must be at least 300 ms (it is renewed every third of it).")
+            .ValidateOnStart();
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<IdempotencyStore>();
         services.ConfigureAll<OpenApiOptions>(o => o.AddOperationTransformer<IdempotencyKeyOperationTransformer>());
@@ -125,8 +127,9 @@ internal static class IdempotentExecution
             user.TenantId, user.UserId, key, await HashRequestAsync(context, user.UserId, path), context.Request.Method, path,
             Durable: !metadata.HandlerReplays);
 
-        // Not cancellable: a reservation committed just as the client went away would otherwise block its key until
-        // AbandonedAfter.
+        // Not cancellable: a reservation committed just as the client went away would otherwise block its key until its
+        // lease lapses. (One whose commit reached PostgreSQL but whose acknowledgement was lost in an outage does that
+        // anyway: this request answers 503 and the client's retry takes the key over once the lease lapses.)
         var reservation = await store.ReserveAsync(request, time.GetUtcNow(), options, CancellationToken.None);
         Activity.Current?.SetTag("medspa.idempotency.outcome", reservation.GetType().Name.ToLowerInvariant());
         switch (reservation)
@@ -154,22 +157,28 @@ internal static class IdempotentExecution
     private static async Task ExecuteAndStoreAsync(
         HttpContext context, RequestDelegate next, IdempotencyStore store, IdempotentRequest request, Guid attemptId, TimeProvider time)
     {
+        var options = context.RequestServices.GetRequiredService<IOptions<IdempotencyOptions>>().Value;
+        var logger = context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(IdempotencyEndpoints));
         // Capture the answer instead of streaming it, so exactly those bytes can be stored and replayed.
         var originalBody = context.Features.Get<IHttpResponseBodyFeature>()!;
         using var buffer = new MemoryStream();
         var capture = new StreamResponseBodyFeature(buffer, originalBody);
         context.Features.Set<IHttpResponseBodyFeature>(capture);
-        try
+        await using (var lease = LeaseRenewal.Start(store, request, attemptId, options, time, logger))
         {
-            await next(context);
-            await capture.CompleteAsync();
-        }
-        catch
-        {
-            context.Features.Set(originalBody);
-            // No answer was produced: free the key so a retry executes (the exception handler writes the 500).
-            await ReleaseAfterFailureAsync(context, store, request, attemptId, time);
-            throw;
+            try
+            {
+                await next(context);
+                await capture.CompleteAsync();
+            }
+            catch
+            {
+                context.Features.Set(originalBody);
+                await lease.StopAsync();
+                // No answer was produced: free the key so a retry executes (the exception handler writes the 500).
+                await ReleaseAfterFailureAsync(store, request, attemptId, logger);
+                throw;
+            }
         }
 
         context.Features.Set(originalBody);
@@ -178,17 +187,27 @@ internal static class IdempotentExecution
         if (response.StatusCode >= 500)
         {
             // A server failure is not an answer worth repeating: the retry deserves a fresh execution.
-            await store.ReleaseAsync(request, attemptId);
+            await ReleaseAfterFailureAsync(store, request, attemptId, logger);
         }
         else
         {
             var stored = new StoredResponse(
                 response.StatusCode, response.ContentType, response.Headers.Location.ToString() is { Length: > 0 } l ? l : null, body);
-            if (!await store.CompleteAsync(request, attemptId, stored, time.GetUtcNow()))
+            try
             {
-                context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(IdempotencyEndpoints))
-                    .LogWarning(
+                if (!await store.CompleteAsync(request, attemptId, stored, time.GetUtcNow()))
+                {
+                    logger.LogWarning(
                         "Idempotency record for key {Key} was taken over before its first attempt finished; its answer was not stored", request.Key);
+                }
+            }
+            catch (Exception e) when (MedSpa.Silo.Data.DatabaseFailures.IsUnavailable(e))
+            {
+                // The operation is done and this is its answer: the caller gets it rather than a 503 that would make it
+                // send the operation again. Only the replay is lost — a resend after the lease lapses executes again,
+                // which the handlers of money and balance movements answer from their grain by the same key.
+                logger.LogWarning(
+                    "Idempotency record for key {Key} could not be stored while PostgreSQL was unreachable; the answer is sent unstored", request.Key);
             }
         }
 
@@ -196,13 +215,12 @@ internal static class IdempotentExecution
     }
 
     /// <summary>
-    /// Frees the key of an attempt that threw. When the throw was PostgreSQL going away, the release cannot reach it
-    /// either: it is retried in the background until the database is back (the attempt's own exception, not the
-    /// release's, is what the caller is answered: 503 database_unavailable), so the client's retry executes afresh
-    /// instead of waiting <see cref="IdempotencyOptions.AbandonedAfter"/> for a key nobody holds.
+    /// Frees the key of an attempt that failed (threw or answered 5xx). When the failure was PostgreSQL going away the
+    /// release cannot reach it either: then the key is left to its lease, which nobody renews any more, so the client's
+    /// retry takes it over within <see cref="IdempotencyOptions.Lease"/> (answered 409 request_in_progress with
+    /// Retry-After until then). The attempt's own answer, not the release's failure, is what the caller gets.
     /// </summary>
-    private static async Task ReleaseAfterFailureAsync(HttpContext context, IdempotencyStore store, IdempotentRequest request, Guid attemptId,
-        TimeProvider time)
+    private static async Task ReleaseAfterFailureAsync(IdempotencyStore store, IdempotentRequest request, Guid attemptId, ILogger logger)
     {
         try
         {
@@ -210,33 +228,8 @@ internal static class IdempotentExecution
         }
         catch (Exception e) when (MedSpa.Silo.Data.DatabaseFailures.IsUnavailable(e))
         {
-            var logger = context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(IdempotencyEndpoints));
-            var giveUpAfter = context.RequestServices.GetRequiredService<IOptions<IdempotencyOptions>>().Value.AbandonedAfter;
-            _ = Task.Run(() => ReleaseWhenBackAsync(store, request, attemptId, time, giveUpAfter, logger));
+            logger.LogInformation("Idempotency key {Key} of a failed attempt is left to its lease: PostgreSQL is unreachable", request.Key);
         }
-    }
-
-    private static async Task ReleaseWhenBackAsync(IdempotencyStore store, IdempotentRequest request, Guid attemptId, TimeProvider time,
-        TimeSpan giveUpAfter, ILogger logger)
-    {
-        var started = time.GetTimestamp();
-        var delay = TimeSpan.FromMilliseconds(250);
-        while (time.GetElapsedTime(started) < giveUpAfter)
-        {
-            await Task.Delay(delay, time);
-            try
-            {
-                await store.ReleaseAsync(request, attemptId);
-                return;
-            }
-            catch (Exception e) when (MedSpa.Silo.Data.DatabaseFailures.IsUnavailable(e))
-            {
-                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
-            }
-        }
-
-        // Past AbandonedAfter a retry takes the key over anyway.
-        logger.LogWarning("Idempotency key {Key} of a failed attempt could not be released while PostgreSQL was unreachable", request.Key);
     }
 
     private static async Task ReplayAsync(HttpContext context, StoredResponse stored)
@@ -308,4 +301,86 @@ internal static class IdempotentExecution
             extensions: new Dictionary<string, object?> { ["code"] = ErrorCodes.IdempotencyKeyInvalid });
 
     private static Task WriteAsync(HttpContext context, IResult result) => result.ExecuteAsync(context);
+}
+
+/// <summary>
+/// Renews an executing attempt's lease every <see cref="IdempotencyOptions.RenewEvery"/> until the attempt is done, so a
+/// live slow request keeps its key while a dead one's key is free again within <see cref="IdempotencyOptions.Lease"/>.
+/// </summary>
+/// <remarks>
+/// A failed renewal (PostgreSQL away) is only logged and tried again at the next tick. If the database stays away
+/// longer than the lease while the attempt is still running, the lease lapses and a retry arriving once the database
+/// is back may take the key over and execute while the first attempt finishes: a double execution. That is accepted
+/// rather than guarded (the attempt cannot be stopped safely halfway): a handler running through an outage almost
+/// always fails on it too; the handlers whose double execution would cost money or balance (payments, refunds,
+/// redemptions, room and provider commands, reversals) key their grain operation by <see cref="IdempotencyEndpoints.OperationIdOf"/>
+/// or the key itself, so the second execution is answered by the grain with the first one's outcome; and the late
+/// finisher cannot overwrite the takeover's stored answer (completion matches on the attempt).
+/// </remarks>
+internal sealed class LeaseRenewal : IAsyncDisposable
+{
+    private readonly CancellationTokenSource _stop = new();
+    private Task _loop = Task.CompletedTask;
+
+    private LeaseRenewal() { }
+
+    public static LeaseRenewal Start(IdempotencyStore store, IdempotentRequest request, Guid attemptId, IdempotencyOptions options, TimeProvider time,
+        ILogger logger)
+    {
+        var renewal = new LeaseRenewal();
+        renewal._loop = Task.Run(() => renewal.RenewAsync(store, request, attemptId, options, time, logger));
+        return renewal;
+    }
+
+    private async Task RenewAsync(IdempotencyStore store, IdempotentRequest request, Guid attemptId, IdempotencyOptions options, TimeProvider time,
+        ILogger logger)
+    {
+        using var timer = new PeriodicTimer(options.RenewEvery, time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(_stop.Token))
+            {
+                try
+                {
+                    if (!await store.RenewAsync(request, attemptId, time.GetUtcNow() + options.Lease, _stop.Token))
+                    {
+                        // Taken over (this attempt's lease lapsed) or finished: nothing left to hold.
+                        logger.LogWarning("Idempotency key {Key}: the lease of the executing attempt was lost; it was not renewed", request.Key);
+                        return;
+                    }
+                }
+                catch (Exception e) when (!_stop.IsCancellationRequested && MedSpa.Silo.Data.DatabaseFailures.IsUnavailable(e))
+                {
+                    logger.LogInformation("Idempotency key {Key}: lease renewal failed, PostgreSQL is unreachable; trying again", request.Key);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+        {
+        }
+    }
+
+    /// <summary>Stops renewing and waits for a renewal in flight, so none lands after the key is completed or released.</summary>
+    public async Task StopAsync()
+    {
+        if (!_stop.IsCancellationRequested)
+        {
+            await _stop.CancelAsync();
+        }
+
+        try
+        {
+            await _loop;
+        }
+        catch (Exception)
+        {
+            // A renewal's unexpected failure must not replace the request's own outcome; the lease simply lapses.
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync();
+        _stop.Dispose();
+    }
 }

@@ -12,9 +12,15 @@ public sealed class IdempotencyOptions
     public TimeSpan Retention { get; set; } = TimeSpan.FromHours(24);
 
     /// <summary>
-    /// A reservation older than this whose request never finished (the process died mid-request) may be taken over
-    /// by a retry with the same request. Far longer than any handler should run, so a slow first attempt is not
-    /// executed twice.
+    /// How long a reservation holds its key without being renewed. The request executing it renews it every third of
+    /// this while its handler runs (<see cref="RenewEvery"/>), so a live slow attempt keeps its key however long it
+    /// takes; a retry may take the key over only once the lease has lapsed — the attempt's process died, or it failed
+    /// and its release could not reach PostgreSQL (an outage). Short, so such a key is free again within seconds of the
+    /// database returning; long enough that a renewal delayed by a busy host or a brief database hiccup (two in a row
+    /// may fail) does not let a live attempt's key go. Hosts' clocks are compared, so they must agree well within it.
     /// </summary>
-    public TimeSpan AbandonedAfter { get; set; } = TimeSpan.FromMinutes(5);
+    public TimeSpan Lease { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How often an executing request renews its lease: a third of <see cref="Lease"/>.</summary>
+    public TimeSpan RenewEvery => Lease / 3;
 }

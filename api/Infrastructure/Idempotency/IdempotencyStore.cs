@@ -28,7 +28,7 @@ public abstract record Reservation
 public sealed record IdempotentRequest(Guid TenantId, Guid UserId, string Key, byte[] Hash, string Method, string Path, bool Durable = true);
 
 /// <summary>
-/// PostgreSQL-backed idempotency records (table <c>idempotency_records</c>, migration 0140). The reservation is an
+/// PostgreSQL-backed idempotency records (table <c>idempotency_records</c>, migrations 0140 and 0430: the lease). The reservation is an
 /// INSERT on the (tenant, key) primary key, so of any number of concurrent duplicates exactly one acquires it.
 /// </summary>
 public sealed class IdempotencyStore(NpgsqlDataSource dataSource)
@@ -36,22 +36,26 @@ public sealed class IdempotencyStore(NpgsqlDataSource dataSource)
     public async Task<Reservation> ReserveAsync(IdempotentRequest request, DateTimeOffset now, IdempotencyOptions options, CancellationToken ct)
     {
         var attemptId = Guid.NewGuid();
-        // A key can be re-acquired in two cases only: its record has expired (not yet purged), or the same request
-        // was reserved long ago and never finished (its process died). Either way the upsert's row lock makes the
-        // takeover race-safe: concurrent retries serialise on the row and only one sees the WHERE hold.
+        // A key can be re-acquired in two cases only: its record has expired (not yet purged), or the same request's
+        // reservation was not renewed within its lease (its process died, or it failed and could not release the key
+        // because PostgreSQL was away — or its commit reached the server but the acknowledgement was lost, so nobody
+        // knows it holds the key). Either way the upsert's row lock makes the takeover race-safe: concurrent retries
+        // serialise on the row and only one sees the WHERE hold.
         const string reserve =
             """
             INSERT INTO idempotency_records
-                (tenant_id, idempotency_key, request_hash, request_method, request_path, user_id, attempt_id, state, created_at, expires_at)
-            VALUES (@TenantId, @Key, @Hash, @Method, @Path, @UserId, @AttemptId, 'in-progress', @Now, @ExpiresAt)
+                (tenant_id, idempotency_key, request_hash, request_method, request_path, user_id, attempt_id, state, created_at, expires_at,
+                 lease_until)
+            VALUES (@TenantId, @Key, @Hash, @Method, @Path, @UserId, @AttemptId, 'in-progress', @Now, @ExpiresAt, @LeaseUntil)
             ON CONFLICT (tenant_id, idempotency_key) DO UPDATE SET
                 request_hash = EXCLUDED.request_hash, request_method = EXCLUDED.request_method,
                 request_path = EXCLUDED.request_path, user_id = EXCLUDED.user_id, attempt_id = EXCLUDED.attempt_id,
                 state = 'in-progress', response_status = NULL, response_content_type = NULL, response_location = NULL,
-                response_body = NULL, created_at = EXCLUDED.created_at, completed_at = NULL, expires_at = EXCLUDED.expires_at
+                response_body = NULL, created_at = EXCLUDED.created_at, completed_at = NULL, expires_at = EXCLUDED.expires_at,
+                lease_until = EXCLUDED.lease_until
             WHERE idempotency_records.expires_at <= @Now
                OR (idempotency_records.state = 'in-progress'
-                   AND idempotency_records.created_at <= @AbandonedBefore
+                   AND idempotency_records.lease_until <= @Now
                    AND idempotency_records.request_hash = EXCLUDED.request_hash)
             RETURNING attempt_id
             """;
@@ -72,7 +76,7 @@ public sealed class IdempotencyStore(NpgsqlDataSource dataSource)
             var acquired = await conn.QuerySingleOrDefaultAsync<Guid?>(new CommandDefinition(reserve, new
             {
                 request.TenantId, request.Key, request.Hash, request.Method, request.Path, request.UserId, AttemptId = attemptId,
-                Now = now, ExpiresAt = now + options.Retention, AbandonedBefore = now - options.AbandonedAfter,
+                Now = now, ExpiresAt = now + options.Retention, LeaseUntil = now + options.Lease,
             }, transaction, cancellationToken: ct));
             if (acquired == attemptId)
             {
@@ -111,12 +115,32 @@ public sealed class IdempotencyStore(NpgsqlDataSource dataSource)
             """
             UPDATE idempotency_records
             SET state = 'completed', response_status = @Status, response_content_type = @ContentType,
-                response_location = @Location, response_body = @Body, completed_at = @Now
+                response_location = @Location, response_body = @Body, completed_at = @Now, lease_until = NULL
             WHERE tenant_id = @TenantId AND idempotency_key = @Key AND attempt_id = @AttemptId AND state = 'in-progress'
             """,
             new { request.TenantId, request.Key, AttemptId = attemptId, response.Status, response.ContentType, response.Location, response.Body,
                 Now = now }, transaction);
         await CommitAsync(transaction, CancellationToken.None);
+        return updated == 1;
+    }
+
+    /// <summary>
+    /// Extends the lease of a reservation this attempt still holds, to <paramref name="leaseUntil"/>. False when the
+    /// attempt no longer holds it (taken over after its lease lapsed, or already completed or released). The commit
+    /// never waits for the disk: a renewal lost in a database crash only shortens the lease to what it was.
+    /// </summary>
+    public async Task<bool> RenewAsync(IdempotentRequest request, Guid attemptId, DateTimeOffset leaseUntil, CancellationToken ct)
+    {
+        await using var conn = await dataSource.OpenTenantConnectionAsync(request.TenantId, ct);
+        await using var transaction = await conn.BeginTransactionAsync(ct);
+        await conn.ExecuteAsync(new CommandDefinition("SET LOCAL synchronous_commit TO OFF", transaction: transaction, cancellationToken: ct));
+        var updated = await conn.ExecuteAsync(new CommandDefinition(
+            """
+            UPDATE idempotency_records SET lease_until = greatest(lease_until, @LeaseUntil)
+            WHERE tenant_id = @TenantId AND idempotency_key = @Key AND attempt_id = @AttemptId AND state = 'in-progress'
+            """,
+            new { request.TenantId, request.Key, AttemptId = attemptId, LeaseUntil = leaseUntil }, transaction, cancellationToken: ct));
+        await transaction.CommitAsync(ct);
         return updated == 1;
     }
 

@@ -22,6 +22,34 @@ public sealed class IdempotencyProbeFactory : MedSpaApiFactory
 {
     public ProbeControl Control { get; } = new();
 
+    /// <summary>A short lease, so a test sees a held request renew it several times and a dead one's lapse, within seconds.</summary>
+    public static readonly TimeSpan Lease = TimeSpan.FromMilliseconds(1500);
+
+    protected override IDictionary<string, string?> ExtraSettings => new Dictionary<string, string?>
+    {
+        ["Idempotency:Lease"] = Lease.ToString("c", System.Globalization.CultureInfo.InvariantCulture),
+    };
+
+    /// <summary>The key's reservation as stored: who holds it, since when and until when.</summary>
+    public async Task<(Guid AttemptId, string State, DateTimeOffset CreatedAt, DateTimeOffset? LeaseUntil)?> RecordAsync(Guid tenantId, string key)
+    {
+        await using var conn = new NpgsqlConnection(ConnectionString);
+        var rows = await conn.QueryAsync<(Guid, string, DateTime, DateTime?)>(
+            "SELECT attempt_id, state, created_at, lease_until FROM idempotency_records WHERE tenant_id = @tenantId AND idempotency_key = @key",
+            new { tenantId, key });
+        return rows.Select(r => ((Guid, string, DateTimeOffset, DateTimeOffset?)?)(r.Item1, r.Item2, new DateTimeOffset(r.Item3, TimeSpan.Zero),
+            r.Item4 is { } l ? new DateTimeOffset(l, TimeSpan.Zero) : null)).SingleOrDefault();
+    }
+
+    /// <summary>Makes the executing attempt lose its reservation as a dead process's would: nobody renews it any more.</summary>
+    public async Task OrphanAsync(Guid tenantId, string key)
+    {
+        await using var conn = new NpgsqlConnection(ConnectionString);
+        await conn.ExecuteAsync(
+            "UPDATE idempotency_records SET attempt_id = gen_random_uuid() WHERE tenant_id = @tenantId AND idempotency_key = @key",
+            new { tenantId, key });
+    }
+
     public override async Task InitializeAsync()
     {
         await base.InitializeAsync();

@@ -68,19 +68,51 @@ public sealed class IdempotencyStoreTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task An_abandoned_reservation_is_taken_over_and_the_late_finisher_cannot_overwrite_it()
+    public async Task An_unrenewed_reservation_is_taken_over_once_its_lease_lapses_not_before_and_the_late_finisher_cannot_overwrite_it()
     {
         var store = new IdempotencyStore(_dataSource);
         var request = Request(Guid.NewGuid(), "crashed");
         var first = Assert.IsType<Reservation.Acquired>(await store.ReserveAsync(request, Now, _options, default));
 
-        var soon = await store.ReserveAsync(request, Now + TimeSpan.FromMinutes(1), _options, default);
-        var later = await store.ReserveAsync(request, Now + _options.AbandonedAfter, _options, default);
-        var lateWrite = await store.CompleteAsync(request, first.AttemptId, new StoredResponse(201, null, null, [1]), Now + _options.AbandonedAfter);
+        var withinLease = await store.ReserveAsync(request, Now + _options.Lease - TimeSpan.FromMilliseconds(1), _options, default);
+        var anotherRequest = await store.ReserveAsync(Request(request.TenantId, "crashed", body: "other"), Now + _options.Lease, _options, default);
+        var afterLease = await store.ReserveAsync(request, Now + _options.Lease, _options, default);
+        var lateRenewal = await store.RenewAsync(request, first.AttemptId, Now + _options.Lease * 2, default);
+        var lateWrite = await store.CompleteAsync(request, first.AttemptId, new StoredResponse(201, null, null, [1]), Now + _options.Lease);
 
-        Assert.IsType<Reservation.InProgress>(soon);
-        Assert.IsType<Reservation.Acquired>(later);
+        Assert.IsType<Reservation.InProgress>(withinLease);
+        // Only the same request may take a key over: another one is refused as before.
+        Assert.IsType<Reservation.KeyReused>(anotherRequest);
+        var takeover = Assert.IsType<Reservation.Acquired>(afterLease);
+        Assert.NotEqual(first.AttemptId, takeover.AttemptId);
+        Assert.False(lateRenewal);
         Assert.False(lateWrite);
+        // The takeover holds a fresh lease of its own.
+        Assert.IsType<Reservation.InProgress>(await store.ReserveAsync(request, Now + _options.Lease * 2 - TimeSpan.FromMilliseconds(1), _options, default));
+    }
+
+    [Fact]
+    public async Task A_renewed_reservation_keeps_its_key_past_its_first_lease_and_completes()
+    {
+        var store = new IdempotencyStore(_dataSource);
+        var request = Request(Guid.NewGuid(), "slow");
+        var attempt = Assert.IsType<Reservation.Acquired>(await store.ReserveAsync(request, Now, _options, default));
+
+        // The executing request renews every third of the lease; three renewals take it well past its first lease.
+        var at = Now;
+        for (var i = 0; i < 3; i++)
+        {
+            at += _options.RenewEvery;
+            Assert.True(await store.RenewAsync(request, attempt.AttemptId, at + _options.Lease, default));
+            Assert.IsType<Reservation.InProgress>(await store.ReserveAsync(request, Now + _options.Lease + TimeSpan.FromMilliseconds(1), _options, default));
+        }
+
+        Assert.IsType<Reservation.InProgress>(await store.ReserveAsync(request, at + _options.Lease - TimeSpan.FromMilliseconds(1), _options, default));
+        Assert.True(await store.CompleteAsync(request, attempt.AttemptId, new StoredResponse(201, null, null, [7]), at));
+        // Completed: replayed, and never taken over however old its lease is.
+        var replay = Assert.IsType<Reservation.Completed>(await store.ReserveAsync(request, at + _options.Lease * 10, _options, default));
+        Assert.Equal([7], replay.Response.Body);
+        Assert.False(await store.RenewAsync(request, attempt.AttemptId, at + _options.Lease * 20, default));
     }
 
     private static IdempotentRequest Request(Guid tenant, string key, string body = "body") =>

@@ -199,6 +199,79 @@ public sealed class IdempotencyTests(IdempotencyProbeFactory factory) : IClassFi
         Assert.Equal(1, await factory.CountOrdersAsync(tenant.TenantId, note));
     }
 
+    [Fact]
+    public async Task A_slow_attempt_renews_its_lease_and_keeps_its_key_long_after_the_first_lease()
+    {
+        var tenant = await TestTenant.CreateAsync(factory);
+        var client = tenant.ClientFor(tenant.Owner);
+        var key = NewKey();
+        var note = "slow-" + key;
+
+        var firstTask = PostAsync(client, Required, new ProbeOrder(note, Hold: true), key);
+        await factory.Control.Entered(note).WaitAsync(TimeSpan.FromSeconds(30));
+        var reserved = (await factory.RecordAsync(tenant.TenantId, key))!.Value;
+        // Renewed while held, past the point where its first lease would have lapsed (twice the lease after reserving).
+        var renewed = await MedSpa.Tests.OrleansCluster.Eventually.WaitForAsync(
+            () => factory.RecordAsync(tenant.TenantId, key),
+            r => r is { LeaseUntil: { } until } && until >= reserved.CreatedAt + 2 * IdempotencyProbeFactory.Lease,
+            TimeSpan.FromSeconds(20), "the held attempt to renew its lease past its first one");
+        Assert.Equal(reserved.AttemptId, renewed!.Value.AttemptId);
+        var duplicate = await PostAsync(client, Required, new ProbeOrder(note, Hold: true), key);
+        factory.Control.Release(note);
+        var first = await firstTask;
+
+        Assert.Equal(HttpStatusCode.Conflict, duplicate.StatusCode);
+        Assert.Equal("request_in_progress", (await duplicate.ReadJsonAsync()).GetProperty("code").GetString());
+        Assert.Equal(HttpStatusCode.Created, first.StatusCode);
+        Assert.Equal(1, factory.Control.Attempts(tenant.TenantId, note));
+        Assert.Equal(1, await factory.CountOrdersAsync(tenant.TenantId, note));
+        var stored = (await factory.RecordAsync(tenant.TenantId, key))!.Value;
+        Assert.Equal(("completed", (DateTimeOffset?)null), (stored.State, stored.LeaseUntil));
+        var repeat = await PostAsync(client, Required, new ProbeOrder(note, Hold: true), key);
+        Assert.True(repeat.Headers.Contains(IdempotencyOptions.ReplayedHeaderName));
+        Assert.Equal(await first.Content.ReadAsStringAsync(), await repeat.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task A_reservation_nobody_renews_is_refused_within_its_lease_and_taken_over_after_it()
+    {
+        var tenant = await TestTenant.CreateAsync(factory);
+        var client = tenant.ClientFor(tenant.Owner);
+        var key = NewKey();
+        var note = "orphan-" + key;
+
+        // A held attempt loses its reservation as one whose process died (or whose release PostgreSQL never got) does:
+        // the row stays in progress and nobody renews it.
+        var firstTask = PostAsync(client, Required, new ProbeOrder(note, Hold: true), key);
+        await factory.Control.Entered(note).WaitAsync(TimeSpan.FromSeconds(30));
+        await factory.OrphanAsync(tenant.TenantId, key);
+        var orphaned = (await factory.RecordAsync(tenant.TenantId, key))!.Value;
+        factory.Control.Release(note);
+        Assert.Equal(HttpStatusCode.Created, (await firstTask).StatusCode);
+        Assert.Equal(orphaned, await factory.RecordAsync(tenant.TenantId, key));
+
+        // A resend is answered 409 with Retry-After until the lease lapses, then executes: as a client honouring
+        // Retry-After does, bounded.
+        var refusedBefore = 0;
+        HttpResponseMessage resend;
+        // A bound for a stuck key, not a speed check.
+        var bound = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        while ((resend = await PostAsync(client, Required, new ProbeOrder(note, Hold: true), key)).StatusCode == HttpStatusCode.Conflict)
+        {
+            Assert.Equal("request_in_progress", (await resend.ReadJsonAsync()).GetProperty("code").GetString());
+            Assert.True(DateTime.UtcNow < bound, "the orphaned key was never taken over");
+            refusedBefore++;
+            await Task.Delay(100);
+        }
+
+        Assert.Equal(HttpStatusCode.Created, resend.StatusCode);
+        Assert.False(resend.Headers.Contains(IdempotencyOptions.ReplayedHeaderName));
+        // Same clock as the server's: its takeover happened at or after the lease's end, so this moment is later still.
+        Assert.True(DateTimeOffset.UtcNow >= orphaned.LeaseUntil!.Value, "the key was taken over before its lease lapsed");
+        Assert.True(refusedBefore > 0);
+        Assert.Equal(2, factory.Control.Attempts(tenant.TenantId, note));
+    }
+
     private static string NewKey() => Guid.NewGuid().ToString();
 
     private static Task<HttpResponseMessage> PostAsync(HttpClient client, string path, ProbeOrder order, string? key)
