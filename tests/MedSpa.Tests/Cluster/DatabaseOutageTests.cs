@@ -3,9 +3,18 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using Dapper;
+using MedSpa.GrainInterfaces.Board;
+using MedSpa.Tests.Board.Live;
 using MedSpa.Tests.Checkout;
+using MedSpa.Tests.Packages.Api;
 using MedSpa.Tests.TestHost;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
 using Xunit.Abstractions;
+using static MedSpa.Tests.Checkout.CheckoutRequests;
 
 namespace MedSpa.Tests.Cluster;
 
@@ -171,6 +180,270 @@ public sealed class DatabaseOutageTests(DatabaseOutageFactory factory, ITestOutp
         }
     }
 
+    /// <summary>
+    /// Issue 19 §3, the database version of <see cref="ChaosKilledSiloTests"/>: PostgreSQL stops for a few seconds in the
+    /// middle of a burst of room changes, package redemptions and checkout payments, each sent over HTTP with its own
+    /// Idempotency-Key and sent again with the same key, after the Retry-After it was given, while it is answered 503
+    /// (database_unavailable) or 409 request_in_progress (a reservation of its key orphaned by the outage, held until its
+    /// lease lapses). Afterwards: no 500 was ever answered, every operation was acknowledged and is there exactly once,
+    /// every journal entry balances, <c>/health/ready</c> said 503 while the database was away and 200 after, and a real
+    /// SignalR board client that catches up by <c>lastSeq</c> has every event from its join to the board's last one.
+    /// </summary>
+    [Fact]
+    public async Task PostgreSQL_stopped_mid_burst_loses_no_acknowledged_room_change_redemption_or_payment_applies_none_twice_and_no_board_client_has_a_gap()
+    {
+        const int Rooms = 3, PairsPerRoom = 4, Redemptions = 24, RedeemCallers = 3, Checkouts = 12, PayCallers = 2;
+        const long ServicePrice = 35_000, Cash = 5_000;
+        // A bound for a system that does not recover, not a speed check.
+        var patience = TimeSpan.FromSeconds(60);
+
+        var world = await PackageApiWorld.CreateAsync(factory);
+        var tenant = world.Tenant;
+        using var desk = world.Desk;
+        using var anonymous = factory.CreateClient();
+        var rooms = new List<Guid>();
+        for (var i = 0; i < Rooms; i++) rooms.Add(await tenant.AddRoomAsync($"{i + 1}", $"Room {i + 1}"));
+        var purchaseId = await world.SellAsync(world.Facials(quantity: Redemptions + 10, expiresAfterDays: null));
+        var invoices = new List<(Guid Id, long Total)>();
+        for (var i = 0; i < Checkouts; i++)
+        {
+            var id = await desk.CreateInvoiceAsync(tenant.ClinicId);
+            await desk.AddLineAsync(id, Line(ServicePrice));
+            invoices.Add((id, (await desk.OpenAsync(id)).Total("total")));
+        }
+
+        await using var screen = new BoardClient(factory.BaseAddress, tenant.Owner.AccessToken, "db-chaos-screen");
+        var joined = await screen.JoinAsync(tenant.ClinicId);
+        Assert.NotNull(joined.Snapshot);
+
+        var total = Rooms * PairsPerRoom * 2 + Redemptions + Checkouts;
+        var acknowledged = 0;
+        var answers = new ConcurrentDictionary<string, int>();
+        var unexpected = new ConcurrentQueue<string>();
+        var goDownNow = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var refusedWhileDown = new ConcurrentDictionary<string, int>();
+        var down = 0;
+        var clock = Stopwatch.StartNew();
+
+        // Sends one operation until it is acknowledged (2xx), with the same key every time, waiting what Retry-After
+        // says (at most 5 s) between attempts. Any other answer is recorded and ends the operation.
+        async Task<JsonElement?> UntilAnsweredAsync(string kind, string what, HttpMethod method, string url, object body, string key)
+        {
+            while (clock.Elapsed < patience)
+            {
+                var (status, text, retryAfter) = await SendAsync(desk, method, url, body, key);
+                var code = Code(text);
+                answers.AddOrUpdate($"{(int)status} {code}", 1, (_, n) => n + 1);
+                if ((int)status is >= 200 and < 300)
+                {
+                    if (Interlocked.Increment(ref acknowledged) >= total / 4) goDownNow.TrySetResult();
+                    return JsonDocument.Parse(text).RootElement.Clone();
+                }
+
+                var retryable = status == HttpStatusCode.ServiceUnavailable && code is "database_unavailable" or "cluster_unavailable"
+                    || status == HttpStatusCode.Conflict && code == "request_in_progress";
+                if (!retryable || retryAfter is not { } wait || wait < TimeSpan.FromSeconds(1))
+                {
+                    unexpected.Enqueue($"{what}: {(int)status} (Retry-After {retryAfter}) {text}");
+                    return null;
+                }
+
+                if (Volatile.Read(ref down) == 1) refusedWhileDown.AddOrUpdate(kind, 1, (_, n) => n + 1);
+                await Task.Delay(wait < TimeSpan.FromSeconds(5) ? wait : TimeSpan.FromSeconds(5));
+            }
+
+            unexpected.Enqueue($"{what}: still unanswered after {patience}");
+            return null;
+        }
+
+        var roomReasons = rooms.ToDictionary(r => r, r => Enumerable.Range(0, PairsPerRoom).Select(n => $"db chaos {r:N} #{n}").ToList());
+        var roomChanges = new ConcurrentBag<string>();
+        async Task RoomWorkerAsync(Guid room)
+        {
+            foreach (var reason in roomReasons[room])
+            {
+                if (await UntilAnsweredAsync("room", $"room {room} out ({reason})", HttpMethod.Post, $"/api/rooms/{room}/out-of-service", new { reason }, Key()) is null) return;
+                roomChanges.Add($"{room} out {reason}");
+                if (await UntilAnsweredAsync("room", $"room {room} in ({reason})", HttpMethod.Post, $"/api/rooms/{room}/in-service", new { }, Key()) is null) return;
+                roomChanges.Add($"{room} in {reason}");
+            }
+        }
+
+        var redemptionOps = new ConcurrentQueue<string>(Enumerable.Range(0, Redemptions).Select(i => $"db-chaos-redeem-{i:D3}-{Key()}"));
+        var redeemed = new ConcurrentBag<string>();
+        async Task RedeemWorkerAsync()
+        {
+            while (redemptionOps.TryDequeue(out var op))
+            {
+                if (await UntilAnsweredAsync("redemption", $"redeem {op}", HttpMethod.Post, $"/api/packages/{purchaseId}/redemptions",
+                        world.Redemption(quantity: 1), op) is not { } result) return;
+                Assert.Equal(op, result.GetProperty("redemption").GetProperty("operationId").GetString());
+                redeemed.Add(op);
+            }
+        }
+
+        var toPay = new ConcurrentQueue<(Guid Id, long Total)>(invoices);
+        var paid = new ConcurrentBag<Guid>();
+        async Task PayWorkerAsync()
+        {
+            while (toPay.TryDequeue(out var invoice))
+            {
+                var tenders = new object[]
+                {
+                    new { kind = "cash", amount = Usd(Cash) },
+                    new { kind = "check", amount = Usd(invoice.Total - Cash), reference = "chk " + invoice.Id.ToString("N")[..6] },
+                };
+                if (await UntilAnsweredAsync("payment", $"pay {invoice.Id}", HttpMethod.Post, $"/api/invoices/{invoice.Id}/payments", new { tenders },
+                        Key()) is not { } result) return;
+                Assert.Equal("paid", result.GetProperty("status").GetString());
+                paid.Add(invoice.Id);
+            }
+        }
+
+        // Workers still sending, per kind: a kind whose work is all done before the outage cannot be refused in it.
+        var working = new ConcurrentDictionary<string, int>();
+        Task Worker(string kind, Func<Task> work)
+        {
+            working.AddOrUpdate(kind, 1, (_, n) => n + 1);
+            return Task.Run(async () =>
+            {
+                try { await work(); }
+                finally { working.AddOrUpdate(kind, 0, (_, n) => n - 1); }
+            });
+        }
+
+        var burst = Task.WhenAll(
+            rooms.Select(r => Worker("room", () => RoomWorkerAsync(r)))
+                .Concat(Enumerable.Range(0, RedeemCallers).Select(_ => Worker("redemption", RedeemWorkerAsync)))
+                .Concat(Enumerable.Range(0, PayCallers).Select(_ => Worker("payment", PayWorkerAsync))));
+        await Task.WhenAny(goDownNow.Task, burst);
+        Assert.True(goDownNow.Task.IsCompleted, "the burst ended before a quarter of it was acknowledged");
+        var beforeOutage = Volatile.Read(ref acknowledged);
+        var readyWhileDown = HttpStatusCode.OK;
+        Volatile.Write(ref down, 1);
+        factory.Proxy.GoDown();
+        try
+        {
+            // Down for a few seconds: until readiness says so and every kind of operation was refused at least once.
+            await EventuallyAsync(async () =>
+            {
+                using var ready = await anonymous.GetAsync("/health/ready");
+                readyWhileDown = ready.StatusCode;
+                return readyWhileDown == HttpStatusCode.ServiceUnavailable
+                    && new[] { "room", "redemption", "payment" }.All(k => refusedWhileDown.ContainsKey(k) || working[k] == 0);
+            }, "/health/ready answers 503 and every kind of operation is refused while PostgreSQL is down");
+        }
+        finally
+        {
+            Volatile.Write(ref down, 0);
+            factory.Proxy.ComeBack();
+        }
+
+        var downFor = clock.Elapsed;
+        await burst;
+        await EventuallyAsync(async () => (await anonymous.GetAsync("/health/ready")).StatusCode == HttpStatusCode.OK, "/health/ready answers 200 again");
+        output.WriteLine($"PostgreSQL went down after {beforeOutage} of {total} acknowledgements, for {downFor.TotalSeconds:F1} s into the test; burst over "
+                         + $"after {clock.Elapsed.TotalSeconds:F1} s. Refused while down: {string.Join(", ", refusedWhileDown.Select(p => $"{p.Key} × {p.Value}"))}. "
+                         + $"Answers: {string.Join(", ", answers.OrderBy(p => p.Key).Select(p => $"{p.Key} × {p.Value}"))}");
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, readyWhileDown);
+        Assert.True(unexpected.IsEmpty, "Answers other than 2xx, or 503/409 request_in_progress with Retry-After:\n" + string.Join("\n", unexpected.Take(10)));
+        Assert.DoesNotContain(answers.Keys, a => a.StartsWith("500", StringComparison.Ordinal));
+        Assert.Equal(Rooms * PairsPerRoom * 2, roomChanges.Count);
+
+        // Rooms: each ends in service, as its last acknowledged operation left it.
+        foreach (var room in rooms)
+        {
+            var status = await desk.SendAsync(HttpMethod.Get, $"/api/rooms/{room}/status", null);
+            Assert.Equal("empty", status.GetProperty("status").GetString());
+        }
+
+        // Redemptions: each acknowledged operation once in the package's history; the balance took exactly that many.
+        Assert.Equal(Redemptions, redeemed.Distinct().Count());
+        await world.FlushAsync(purchaseId);
+        var package = await desk.SendAsync(HttpMethod.Get, $"/api/packages/{purchaseId}", null);
+        Assert.Equal(10, package.GetProperty("sessionsLeft").GetInt32());
+        await using var conn = new NpgsqlConnection(factory.ConnectionString);
+        var history = (await conn.QueryAsync<(string Op, string State)>(
+            "SELECT operation_id, state FROM package_redemptions WHERE tenant_id = @TenantId AND purchase_id = @purchaseId",
+            new { tenant.TenantId, purchaseId })).ToList();
+        Assert.Equal(redeemed.Order(StringComparer.Ordinal), history.Select(h => h.Op).Order(StringComparer.Ordinal));
+        Assert.All(history, h => Assert.Equal("committed", h.State));
+
+        // Payments: every invoice paid once, for its total; one balanced ledger entry per tender; the cash drawer took
+        // each cash tender once.
+        Assert.Equal(Checkouts, paid.Distinct().Count());
+        foreach (var (id, invoiceTotal) in invoices)
+        {
+            var invoice = await desk.GetInvoiceAsync(id);
+            Assert.Equal("paid", invoice.GetProperty("status").GetString());
+            Assert.Equal(invoiceTotal, invoice.Total("paid"));
+            Assert.Equal(0, invoice.Total("balanceDue"));
+        }
+
+        var ledger = await MedSpa.Tests.OrleansCluster.Eventually.WaitForAsync(
+            () => conn.QuerySingleAsync<(long Invoices, long Entries, long CashDebits)>(
+                """
+                SELECT count(DISTINCT e.invoice_id), count(*),
+                       coalesce((SELECT sum(p.amount) FROM journal_postings p JOIN journal_entries x
+                                 ON x.tenant_id = p.tenant_id AND x.operation_id = p.operation_id
+                                 WHERE p.tenant_id = @TenantId AND x.kind = 'tender' AND p.account_kind = 'cash-drawer' AND p.side = 'debit'), 0)::bigint
+                FROM journal_entries e WHERE e.tenant_id = @TenantId AND e.kind = 'tender'
+                """, new { tenant.TenantId }),
+            l => l.Entries >= 2 * Checkouts, TimeSpan.FromSeconds(30), "a tender entry for each tender of every paid invoice");
+        Assert.Equal(Checkouts, ledger.Invoices);
+        Assert.Equal(2 * Checkouts, ledger.Entries);
+        Assert.Equal(Checkouts * Cash, ledger.CashDebits);
+        Assert.Equal(0, await UnbalancedEntriesAsync(factory, tenant.TenantId));
+
+        // The board client catches up as a screen does on reconnect, by asking for what followed its last seq: with
+        // it, it has every seq from its join to the board's last, each once, and each room's changes in the order
+        // they were acknowledged, ending with the room in service.
+        await MedSpa.Tests.OrleansCluster.Eventually.WaitForAsync(
+            async () => (await desk.SendAsync(HttpMethod.Get, $"/api/clinics/{tenant.ClinicId}/board", null)).GetProperty("rooms").EnumerateArray()
+                .Count(r => rooms.Contains(r.GetProperty("roomId").GetGuid()) && r.GetProperty("status").GetString() == "empty"),
+            caughtUp => caughtUp == Rooms, TimeSpan.FromSeconds(30), "the board to show every room's last change");
+        var live = screen.Applied;
+        var resumeFrom = live.Count == 0 ? joined.Seq : live[^1].Seq;
+        var resumed = await screen.JoinAsync(tenant.ClinicId, resumeFrom);
+        Assert.Null(resumed.Snapshot);
+        var events = live.Concat(resumed.Events ?? []).DistinctBy(e => e.Seq).OrderBy(e => e.Seq).ToList();
+        output.WriteLine($"board: joined at seq {joined.Seq}, {live.Count} events live ({live.Zip(live.Skip(1)).Count(p => p.Second.Seq != p.First.Seq + 1)} "
+                         + $"holes), {resumed.Events?.Count ?? 0} on resuming from {resumeFrom}; board at seq {resumed.Seq}");
+        Assert.Equal(Enumerable.Range(0, (int)(resumed.Seq - joined.Seq)).Select(i => joined.Seq + 1 + i), events.Select(e => e.Seq));
+        foreach (var room in rooms)
+        {
+            var states = events.Select(e => e.Data).OfType<RoomCard>().Where(c => c.RoomId == room)
+                .Select(c => (Out: c.Status == RoomStatus.OutOfService, Reason: c.OutOfServiceReason ?? "")).ToList();
+            var changes = states.Where((state, i) => i == 0 || state != states[i - 1]).ToList();
+            var expected = roomReasons[room].SelectMany(reason => new[] { (Out: true, Reason: reason), (Out: false, Reason: "") }).ToList();
+            var at = 0;
+            foreach (var change in changes)
+            {
+                while (at < expected.Count && expected[at] != change) at++;
+                Assert.True(at < expected.Count, $"room {room}: the board showed {change} out of the acknowledged order: {string.Join(", ", changes)}");
+                at++;
+            }
+
+            Assert.Equal(expected[^1], changes[^1]);
+        }
+    }
+
+    private static string Key() => Guid.NewGuid().ToString("N");
+
+    private static string? Code(string body)
+    {
+        try
+        {
+            using var json = JsonDocument.Parse(body);
+            return json.RootElement.ValueKind == JsonValueKind.Object && json.RootElement.TryGetProperty("code", out var code) ? code.GetString() : null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
     private static object LineNamed(string description, long cents) => new
     {
         kind = "service",
@@ -232,10 +505,17 @@ public sealed class DatabaseOutageTests(DatabaseOutageFactory factory, ITestOutp
 }
 
 /// <summary>The api with its co-hosted silo reaching PostgreSQL only through a <see cref="PostgresOutageProxy"/>; a
-/// short request budget so a refused request answers within seconds.</summary>
+/// short request budget so a refused request answers within seconds. On a real Kestrel socket, so a board client is a
+/// real SignalR client over WebSockets.</summary>
 public sealed class DatabaseOutageFactory : MedSpaApiFactory
 {
+    public DatabaseOutageFactory() => UseKestrel(0);
+
     public PostgresOutageProxy Proxy { get; } = new();
+
+    public Uri BaseAddress => new(Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+
+    protected override void StartHost() => StartServer();
 
     protected override IDictionary<string, string?> ExtraSettings => new Dictionary<string, string?>
     {
