@@ -321,6 +321,7 @@ public sealed class DatabaseOutageTests(DatabaseOutageFactory factory, ITestOutp
         var beforeOutage = Volatile.Read(ref acknowledged);
         var readyWhileDown = HttpStatusCode.OK;
         Volatile.Write(ref down, 1);
+        var outage = Stopwatch.StartNew();
         factory.Proxy.GoDown();
         try
         {
@@ -339,11 +340,12 @@ public sealed class DatabaseOutageTests(DatabaseOutageFactory factory, ITestOutp
             factory.Proxy.ComeBack();
         }
 
-        var downFor = clock.Elapsed;
+        var downFor = outage.Elapsed;
         await burst;
+        var burstAfterBack = outage.Elapsed - downFor;
         await EventuallyAsync(async () => (await anonymous.GetAsync("/health/ready")).StatusCode == HttpStatusCode.OK, "/health/ready answers 200 again");
-        output.WriteLine($"PostgreSQL went down after {beforeOutage} of {total} acknowledgements, for {downFor.TotalSeconds:F1} s into the test; burst over "
-                         + $"after {clock.Elapsed.TotalSeconds:F1} s. Refused while down: {string.Join(", ", refusedWhileDown.Select(p => $"{p.Key} × {p.Value}"))}. "
+        output.WriteLine($"PostgreSQL went down after {beforeOutage} of {total} acknowledgements, for {downFor.TotalSeconds:F1} s; the burst was over "
+                         + $"{burstAfterBack.TotalSeconds:F1} s after it came back, {clock.Elapsed.TotalSeconds:F1} s after it started. Refused while down: {string.Join(", ", refusedWhileDown.Select(p => $"{p.Key} × {p.Value}"))}. "
                          + $"Answers: {string.Join(", ", answers.OrderBy(p => p.Key).Select(p => $"{p.Key} × {p.Value}"))}");
 
         Assert.Equal(HttpStatusCode.ServiceUnavailable, readyWhileDown);
