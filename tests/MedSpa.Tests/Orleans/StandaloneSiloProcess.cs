@@ -43,12 +43,16 @@ public sealed class StandaloneSiloProcess : IDisposable
         }
     }
 
-    public static StandaloneSiloProcess Start(string connectionString, string clusterId)
+    /// <param name="assemblyPath">The executable to run: the standalone silo host (default), or <see cref="ApiAssemblyPath"/>
+    /// for an api process co-hosting a silo.</param>
+    /// <param name="environment">Settings added to (or overriding) the ones every process here gets.</param>
+    public static StandaloneSiloProcess Start(string connectionString, string clusterId, string? assemblyPath = null,
+        IReadOnlyDictionary<string, string>? environment = null)
     {
         var siloPort = FreePorts.Next();
         var gatewayPort = FreePorts.Next();
         var httpPort = FreePorts.Next();
-        var info = new ProcessStartInfo(DotnetHost(), [HostAssemblyPath()])
+        var info = new ProcessStartInfo(DotnetHost(), [assemblyPath ?? HostAssemblyPath()])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -63,6 +67,10 @@ public sealed class StandaloneSiloProcess : IDisposable
         info.Environment["ASPNETCORE_ENVIRONMENT"] = "Testing";
         info.Environment["Logging__LogLevel__Default"] = "Warning";
         info.Environment["Logging__LogLevel__Microsoft.Hosting.Lifetime"] = "Information";
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>())
+        {
+            info.Environment[key] = value;
+        }
 
         var process = new Process { StartInfo = info, EnableRaisingEvents = true };
         var silo = new StandaloneSiloProcess(process, siloPort, gatewayPort, httpPort);
@@ -187,30 +195,37 @@ public sealed class StandaloneSiloProcess : IDisposable
     /// The silo host's build output for the configuration these tests were built with. The solution builds it
     /// before the tests (a build dependency in MedSpa.Orleans.sln); when run from the test project alone, build it.
     /// </summary>
-    public static string HostAssemblyPath()
+    public static string HostAssemblyPath() => BuildOutput(Path.Combine("silo", "MedSpa.Silo.Host"), "MedSpa.Silo.Host.dll");
+
+    /// <summary>The api's build output (<c>api/MedSpa.Api</c>), built like <see cref="HostAssemblyPath"/>.</summary>
+    public static string ApiAssemblyPath() => BuildOutput("api", "MedSpa.Api.dll");
+
+    /// <summary>The api project's directory: an api process's content root (wwwroot, appsettings.json).</summary>
+    public static string ApiContentRoot() => Path.Combine(RepositoryRoot(), "api");
+
+    private static string BuildOutput(string projectDirectory, string dllName)
     {
-        var testOutput = new DirectoryInfo(AppContext.BaseDirectory);
         // .../tests/MedSpa.Tests/bin/<Configuration>/net10.0/linux-x64/
-        var configuration = testOutput.Parent?.Parent?.Name ?? "Release";
-        var root = testOutput;
-        while (root is not null && !File.Exists(Path.Combine(root.FullName, "MedSpa.Orleans.sln")))
-        {
-            root = root.Parent;
-        }
-
-        if (root is null)
-        {
-            throw new InvalidOperationException($"MedSpa.Orleans.sln not found above {AppContext.BaseDirectory}.");
-        }
-
-        var project = Path.Combine(root.FullName, "silo", "MedSpa.Silo.Host");
-        var dll = Path.Combine(project, "bin", configuration, "net10.0", "linux-x64", "MedSpa.Silo.Host.dll");
+        var configuration = new DirectoryInfo(AppContext.BaseDirectory).Parent?.Parent?.Name ?? "Release";
+        var project = Path.Combine(RepositoryRoot(), projectDirectory);
+        var dll = Path.Combine(project, "bin", configuration, "net10.0", "linux-x64", dllName);
         if (!File.Exists(dll))
         {
             BuildHost(project, configuration);
         }
 
         return dll;
+    }
+
+    private static string RepositoryRoot()
+    {
+        var root = new DirectoryInfo(AppContext.BaseDirectory);
+        while (root is not null && !File.Exists(Path.Combine(root.FullName, "MedSpa.Orleans.sln")))
+        {
+            root = root.Parent;
+        }
+
+        return root?.FullName ?? throw new InvalidOperationException($"MedSpa.Orleans.sln not found above {AppContext.BaseDirectory}.");
     }
 
     private static readonly Lock BuildLock = new();
