@@ -39,10 +39,25 @@ public sealed class InvoiceGrain(
 {
     /// <summary>
     /// Wakes an invoice that holds a half-done payment or card refund (<see cref="InvoiceState.PendingPayment"/>,
-    /// <see cref="InvoiceState.PendingRefund"/>): registered before the intent is written, so if the silo dies mid-way
-    /// the intent is finished or undone by the next activation even when nobody calls the invoice again (the packages,
-    /// gift cards and card holds it reserved are not left held). It unregisters itself once nothing is pending.
+    /// <see cref="InvoiceState.PendingRefund"/>), so the intent is finished or undone by the next activation even when
+    /// nobody calls the invoice again (the packages, gift cards and card holds it reserved are not left held). It
+    /// unregisters itself once nothing is pending.
     /// </summary>
+    /// <remarks>
+    /// Registered only when a money operation leaves its intent pending: a step threw (a grain call, a state write, a
+    /// silo lost mid-way: <see cref="PendingMoneyAsync"/>), a reservation could not be released, a card refund was not
+    /// confirmed, or an activation could not resolve what it found. A payment whose steps finish within the call, the
+    /// usual case, writes no reminder row (it used to write one and later delete it on every reserving payment).
+    /// <para>
+    /// What covers a silo that dies after the intent was written and before anything registered the reminder (or a
+    /// registration that fails because the database is away too): the stored intent is resolved first by the next
+    /// activation (<see cref="OnActivateAsync"/>) and by every money operation, void and write-off, and that activation
+    /// registers the reminder if it cannot finish. The next activation comes from the api's retry of the same call
+    /// (the grain-call retry re-sends a keyed payment on another silo), the desk's retry with its Idempotency-Key, or
+    /// any later call on the invoice. Not covered: the api process dying with the silo (co-hosted) and nobody touching
+    /// the invoice again; then what the payment reserved stays held until the invoice is next called.
+    /// </para>
+    /// </remarks>
     public const string PendingMoneyReminder = "invoice-pending-money";
 
     /// <summary>How soon a failed projection is retried while the grain stays active.</summary>
@@ -95,6 +110,7 @@ public sealed class InvoiceGrain(
                 // next money call, the retry timer or the pending-money reminder finishes it.
                 logger.LogWarning(e, "Invoice {InvoiceId}: a half-done payment or refund is not resolved yet; will retry", _invoiceId);
                 EnsureRetryTimer();
+                await WatchPendingMoneyAsync();
             }
         }
     }
@@ -122,8 +138,10 @@ public sealed class InvoiceGrain(
         }
     }
 
-    /// <summary>Registers <see cref="PendingMoneyReminder"/> (once per activation) before an intent is written. Its period is
-    /// the shortest reminders allow (a minute in production): a held package session or card hold is given back soon.</summary>
+    /// <summary>Registers <see cref="PendingMoneyReminder"/> (once per activation) when an intent is left pending. Its period
+    /// is the shortest reminders allow (a minute in production): a held package session or card hold is given back soon.
+    /// Never throws: it runs on paths that already failed, and a registration refused (the database away) is made up by
+    /// the next activation or money call, which resolves the stored intent first and registers again if it cannot.</summary>
     private async Task WatchPendingMoneyAsync()
     {
         if (_pendingReminderRegistered)
@@ -131,15 +149,25 @@ public sealed class InvoiceGrain(
             return;
         }
 
-        var period = reminderOptions.Value.MinimumReminderPeriod;
-        await this.RegisterOrUpdateReminder(PendingMoneyReminder, period, period);
-        _pendingReminderRegistered = true;
+        try
+        {
+            var period = reminderOptions.Value.MinimumReminderPeriod;
+            await this.RegisterOrUpdateReminder(PendingMoneyReminder, period, period);
+            _pendingReminderRegistered = true;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            logger.LogWarning("Invoice {InvoiceId}: the pending-money reminder could not be registered ({Error}); the next "
+                + "activation or money call resolves the stored intent", _invoiceId, e.GetType().Name);
+        }
     }
 
     /// <summary>
     /// Runs a money operation. If it throws with a payment or refund still pending (a grain call, the state write or a
-    /// silo failing between its steps), this activation's memory of it may be ahead of what was stored: the activation
-    /// is dropped, so the next one (the caller's retry, or the reminder) starts from the stored intent and finishes it.
+    /// silo failing between its steps), the pending-money reminder is registered (this is the failed step that needs it)
+    /// and, since this activation's memory of the intent may be ahead of what was stored, the activation is dropped, so
+    /// the next one (the caller's retry, or the reminder) starts from the stored intent and finishes it. Should the
+    /// intent never have reached storage, the reminder's first tick finds nothing pending and unregisters itself.
     /// </summary>
     private async Task<InvoiceResult> PendingMoneyAsync(Func<Task<InvoiceResult>> operation)
     {
@@ -151,6 +179,7 @@ public sealed class InvoiceGrain(
         {
             logger.LogWarning("Invoice {InvoiceId}: a payment or refund failed between its steps ({Error}); the stored intent is "
                 + "finished by the next activation", _invoiceId, e.GetType().Name);
+            await WatchPendingMoneyAsync();
             this.DeactivateOnIdle();
             throw;
         }

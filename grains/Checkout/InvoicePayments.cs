@@ -111,8 +111,9 @@ internal sealed class InvoicePayments(
         {
             OperationId = command.OperationId, Attempt = attempt, Tenders = pending, StartedAt = time.GetUtcNow(), ChangeToWallet = command.ChangeToWallet,
         };
-        // Watched before it is written: should this activation die with the intent stored, a reminder brings the next one.
-        await watchPending();
+        // No reminder is registered here (that was a reminder write, and its removal, on every such payment): the steps
+        // usually finish within this call. One that fails, or cannot finish, registers it (watchPending below and in the
+        // grain's PendingMoneyAsync).
         S.PayAttempts[opKey] = attempt;
         S.PendingPayment = payment;
         await state.WriteStateAsync();
@@ -149,6 +150,8 @@ internal sealed class InvoicePayments(
                 // activation or the retry timer. Nothing is applied to the invoice.
                 await state.WriteStateAsync();
                 ensureRetryTimer();
+                // The timer lives as long as this activation; the reminder outlives it (a silo stopping or dying).
+                await watchPending();
                 return Fail(PaymentOrchestrator.GatewayUnavailable(null,
                     "A reservation could not be released yet; it is retried automatically and the invoice is unchanged."));
         }
@@ -286,7 +289,6 @@ internal sealed class InvoicePayments(
         }
 
         // Saved before the gateway call: a crash after the gateway refunded is finished on activation, same key.
-        await watchPending();
         S.PendingRefund = new PendingRefund
         {
             OperationId = command.OperationId,
@@ -319,6 +321,7 @@ internal sealed class InvoicePayments(
             logger.LogWarning(e, "Invoice {InvoiceId}: card refund {RefundId} not confirmed by the gateway; will retry",
                 invoiceId, pending.Refund.Id);
             ensureRetryTimer();
+            await watchPending();
             return null;
         }
 
@@ -479,7 +482,6 @@ internal sealed class InvoicePayments(
                 return Fail(tooMuch);
             }
 
-            await watchPending();
             S.PendingRefund = new PendingRefund
             {
                 OperationId = command.OperationId, Refund = refund, TipAdjustment = command,
@@ -509,7 +511,6 @@ internal sealed class InvoicePayments(
         {
             OperationId = operationId, Attempt = attempt, Tenders = [pending], StartedAt = now, TipAdjustment = command,
         };
-        await watchPending();
         S.PayAttempts[payOpKey] = attempt;
         S.PendingPayment = payment;
         await state.WriteStateAsync();

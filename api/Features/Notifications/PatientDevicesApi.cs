@@ -47,6 +47,14 @@ public static class PatientDevicesApi
 
     private static readonly string[] Platforms = ["ios", "android", "web"];
 
+    /// <summary>
+    /// The largest body the patient's app may send: a device token (at most 4096 characters) and two flags fit many
+    /// times over. These routes take requests without a staff sign-in, so a bigger body is refused (413) rather than
+    /// read: Kestrel stops reading past it (the request size limit below); a host without that limit (the in-memory test
+    /// server) is refused by its Content-Length before the handler runs.
+    /// </summary>
+    public const int MaxAppBodyBytes = 16 * 1024;
+
     public static IEndpointRouteBuilder MapPatientDevicesApi(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/api/patients/{patientId:guid}/devices").WithTags("Patient messages");
@@ -55,7 +63,13 @@ public static class PatientDevicesApi
         group.MapDelete("", Remove).RequireAuthorization(Policies.FrontDesk).WithName("RemovePatientDevice");
         app.MapPost("/api/patients/{patientId:guid}/app-token", CreateAppToken).WithTags("Patient messages")
             .RequireAuthorization(Policies.FrontDesk).WithName("CreatePatientAppToken");
-        var own = app.MapGroup("/api/patient-app/devices").AllowAnonymous().WithTags("Patient messages");
+        var own = app.MapGroup("/api/patient-app/devices").AllowAnonymous().WithTags("Patient messages")
+            .WithMetadata(new RequestSizeLimitAttribute(MaxAppBodyBytes))
+            .AddEndpointFilter(async (context, next) => context.HttpContext.Request.ContentLength > MaxAppBodyBytes
+                ? TypedResults.Problem(statusCode: StatusCodes.Status413PayloadTooLarge, title: "The request body is too large.",
+                    detail: $"The app's requests are at most {MaxAppBodyBytes} bytes.")
+                : await next(context))
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge);
         own.MapGet("", ListOwn).WithName("ListOwnDevices");
         own.MapPost("", RegisterOwn).WithName("RegisterOwnDevice").DisableAntiforgery();
         own.MapDelete("", RemoveOwn).WithName("RemoveOwnDevice").DisableAntiforgery();

@@ -7,6 +7,21 @@
 
   const Q = window.medspaQueue;
   const $ = (id) => document.getElementById(id);
+
+  // The signature pads (the patient's consent, the chart's signature) are one template (index.html), copied in place
+  // of each data-signature-pad slot before anything looks them up: <name>-pad, <name>-clear, <name>-status, and the
+  // action button with the slot's id and label.
+  for (const slot of document.querySelectorAll("[data-signature-pad]")) {
+    const name = slot.dataset.signaturePad;
+    const pad = $("signature-pad").content.cloneNode(true);
+    pad.querySelector("canvas").id = name + "-pad";
+    pad.querySelector("[data-part=clear]").id = name + "-clear";
+    const action = pad.querySelector("[data-part=action]");
+    action.id = slot.dataset.actionId;
+    action.textContent = slot.dataset.actionLabel;
+    pad.querySelector("[data-part=status]").id = name + "-status";
+    slot.replaceWith(pad);
+  }
   const BATCH = 200;
   const ZONE_SPOTS = {
     "forehead": [50, 18], "glabella": [50, 31], "crow's feet left": [24, 41], "crow's feet right": [76, 41],
@@ -614,8 +629,6 @@
     $("photo-status").textContent = online() ? "Uploading…" : "Photo queued: it uploads when the tablet is online.";
   });
 
-  // Signing is queued like every other change (offline too): the server signs the chart with everything queued before
-  // it, once (the operation id is the signature's idempotency key). Nothing is charted after it on this tablet.
   // A signature pad: strokes drawn with a finger, pen or mouse (pointer events), kept at the canvas's own resolution;
   // its PNG (a data URL) is what a drawn signature sends.
   function signaturePad(canvas, clearButton) {

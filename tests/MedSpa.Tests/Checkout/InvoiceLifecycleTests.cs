@@ -1,5 +1,10 @@
 using System.Net;
+using MedSpa.GrainInterfaces.Checkout;
+using MedSpa.Grains.Checkout;
+using MedSpa.Tests.Packages.Api;
+using MedSpa.Tests.Packages.Wallet;
 using MedSpa.Tests.TestHost;
+using Microsoft.Extensions.DependencyInjection;
 using static MedSpa.Tests.Checkout.CheckoutRequests;
 
 namespace MedSpa.Tests.Checkout;
@@ -243,5 +248,44 @@ public sealed class InvoiceLifecycleTests(MedSpaApiFactory factory) : IClassFixt
         Assert.Equal("open", invoice.GetProperty("status").GetString());
         Assert.Empty(invoice.GetProperty("tenders").EnumerateArray());
         Assert.Equal(new Dictionary<string, int> { ["sale"] = 1 }, await JournalCountsAsync(factory, tenant.TenantId));
+    }
+
+    /// <summary>
+    /// A payment whose package and wallet tenders reserve and complete within the call writes no pending-money reminder:
+    /// the reminder is for a payment whose steps failed (CheckoutConvergenceTests), not a row written (and later
+    /// deleted) on every such payment. Read from the silo's reminder table right after the answer.
+    /// </summary>
+    [Fact]
+    public async Task A_package_or_wallet_payment_that_completes_registers_no_pending_money_reminder()
+    {
+        var world = await PackageApiWorld.CreateAsync(factory);
+        var purchaseId = await world.SellAsync(world.Facials(quantity: 3, expiresAfterDays: null));
+        using var desk = world.Desk;
+        var created = await desk.SendAsync(HttpMethod.Post, "/api/invoices", new { clinicId = world.ClinicId, patientId = world.Owner },
+            HttpStatusCode.Created);
+        var packageInvoice = created.GetProperty("id").GetGuid();
+        await desk.AddLineAsync(packageInvoice, new { kind = "service", description = "HydraFacial", quantity = 1, catalogItemId = world.Facial });
+        var lineId = (await desk.OpenAsync(packageInvoice)).GetProperty("lines")[0].GetProperty("line").GetProperty("id").GetGuid();
+
+        var paid = await desk.PayAsync(packageInvoice, new[] { new { kind = "package", purchaseId, serviceLineId = lineId } },
+            "pay-" + Guid.NewGuid().ToString("N"));
+        Assert.Equal("paid", paid.GetProperty("status").GetString());
+        Assert.Equal(2, (await world.Grain(purchaseId).GetAsync()).Package!.SessionsLeft);
+        Assert.Equal(0, await PendingMoneyRemindersAsync(world.Tenant.TenantId, packageInvoice));
+
+        using var admin = world.Admin;
+        await admin.AdjustAsync(world.Owner, 5_000, world.ClinicId, "welcome credit");
+        var walletInvoice = await desk.OpenInvoiceForAsync(world.ClinicId, world.Owner, 3_000);
+        paid = await desk.PayAsync(walletInvoice, new[] { WalletRequests.WalletTender(3_000) }, "pay-" + Guid.NewGuid().ToString("N"));
+        Assert.Equal("paid", paid.GetProperty("status").GetString());
+        Assert.Equal(0, await PendingMoneyRemindersAsync(world.Tenant.TenantId, walletInvoice));
+    }
+
+    private async Task<int> PendingMoneyRemindersAsync(Guid tenantId, Guid invoiceId)
+    {
+        var grainId = factory.Services.GetRequiredService<IGrainFactory>().GetGrain<IInvoiceGrain>(InvoiceGrainKey.For(tenantId, invoiceId))
+            .GetGrainId();
+        var rows = await factory.Services.GetRequiredService<IReminderTable>().ReadRows(grainId);
+        return rows.Reminders.Count(r => r.ReminderName == InvoiceGrain.PendingMoneyReminder);
     }
 }

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http.Json;
+using System.Text;
 using System.Text.Json;
 using MedSpa.Api.Features.Auth;
 using MedSpa.Api.Features.Notifications;
@@ -7,7 +8,9 @@ using MedSpa.Tests.Checkout;
 using MedSpa.Tests.Payments;
 using MedSpa.Tests.TestHost;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using CapturingLoggerProvider = MedSpa.Tests.Infrastructure.CapturingLoggerProvider;
 
 namespace MedSpa.Tests.Notifications;
 
@@ -193,5 +196,87 @@ public sealed class PatientAppDeviceTests(PushApiFactory factory) : IClassFixtur
         Assert.Equal("…" + fcm[^6..], logged.GetProperty("to").GetString());
         Assert.True(logged.GetProperty("sentAt").GetDateTimeOffset() >= logged.GetProperty("createdAt").GetDateTimeOffset());
         Assert.Equal(0, (await desk.SendAsync(HttpMethod.Get, $"/api/patients/{patientId}/messages?channel=sms", null)).GetProperty("total").GetInt64());
+    }
+
+    /// <summary>
+    /// Every log entry of the running server from now on, at Debug for every category, in memory. The shared host logs
+    /// at Warning (MedSpaApiFactory), so rather than start a server of its own the capture is added to the host's logger
+    /// factory with a rule for this provider alone: provider-specific rules win over the host's (Default: Warning and the
+    /// categories appsettings.json quietens), and AddProvider applies the rules to every logger already created.
+    /// </summary>
+    private CapturingLoggerProvider CaptureLogsAtDebug()
+    {
+        var logs = new CapturingLoggerProvider();
+        factory.Services.GetRequiredService<IOptionsMonitor<LoggerFilterOptions>>().CurrentValue.Rules
+            .Add(new LoggerFilterRule(typeof(CapturingLoggerProvider).FullName, null, LogLevel.Debug, null));
+        factory.Services.GetRequiredService<ILoggerFactory>().AddProvider(logs);
+        return logs;
+    }
+
+    [Fact]
+    public async Task The_app_token_a_device_registers_with_and_the_device_token_never_reach_the_logs_at_debug()
+    {
+        var logs = CaptureLogsAtDebug();
+        var tenant = await TestTenant.CreateAsync(factory);
+        using var desk = tenant.ClientFor(await tenant.CreateUserAsync("front-desk"));
+        using var app = factory.CreateClient();
+        var patientId = await tenant.CreatePatientAsync();
+        var patientToken = await AppTokenAsync(desk, patientId);
+        var fcm = "fcm-log-probe-" + Guid.NewGuid().ToString("N");
+
+        Assert.Equal(HttpStatusCode.Created, (await AppAsync(app, HttpMethod.Post, patientToken, new { token = fcm, platform = "android" })).Status);
+        Assert.Equal(HttpStatusCode.OK, (await AppAsync(app, HttpMethod.Get, patientToken, null)).Status);
+        // Refused requests log too (a bad body, a cut token): neither may echo the token it came with.
+        Assert.Equal(HttpStatusCode.BadRequest, (await AppAsync(app, HttpMethod.Post, patientToken, new { token = "", platform = "ios" })).Status);
+        Assert.Equal(HttpStatusCode.Forbidden, (await AppAsync(app, HttpMethod.Post, patientToken[..^3], new { token = fcm, platform = "ios" })).Status);
+        Assert.Equal(HttpStatusCode.OK, (await AppAsync(app, HttpMethod.Delete, patientToken, new { token = fcm })).Status);
+
+        // The capture saw these requests, at Debug: an absence below means something.
+        var text = logs.Text();
+        Assert.Contains(Devices, text, StringComparison.Ordinal);
+        Assert.Contains(logs.Lines, l => l.StartsWith("Debug ", StringComparison.Ordinal));
+        // The token's signature (its last part) is what makes it a credential: neither it nor the whole token is logged.
+        Assert.DoesNotContain(patientToken, text, StringComparison.Ordinal);
+        Assert.DoesNotContain(patientToken.Split('.')[^1], text, StringComparison.Ordinal);
+        Assert.DoesNotContain(fcm, text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_huge_or_deeply_nested_body_is_a_4xx_problem_and_registers_nothing()
+    {
+        var tenant = await TestTenant.CreateAsync(factory);
+        using var desk = tenant.ClientFor(await tenant.CreateUserAsync("front-desk"));
+        using var app = factory.CreateClient();
+        var patientId = await tenant.CreatePatientAsync();
+        var patientToken = await AppTokenAsync(desk, patientId);
+
+        var bodies = new (string What, string Json)[]
+        {
+            // 8 MB of device token.
+            ("8 MB token", $$"""{"token":"fcm-{{new string('x', 8 * 1024 * 1024)}}","platform":"ios"}"""),
+            // 8 MB of fields nobody reads, after a valid registration.
+            ("8 MB of extra fields", """{"token":"fcm-padded","platform":"ios","padding":[""" + string.Join(',', Enumerable.Repeat("\"" + new string('y', 1000) + "\"", 8 * 1024)) + "]}"),
+            ("deeply nested token", """{"token":""" + new string('[', 10_000) + new string(']', 10_000) + ""","platform":"ios"}"""),
+            ("deeply nested object", string.Concat(Enumerable.Repeat("""{"token":""", 5_000)) + "\"x\"" + new string('}', 5_000)),
+        };
+        foreach (var (what, json) in bodies)
+        {
+            foreach (var method in new[] { HttpMethod.Post, HttpMethod.Delete })
+            {
+                using var request = new HttpRequestMessage(method, Devices) { Content = new StringContent(json, Encoding.UTF8, "application/json") };
+                request.Headers.Add(PatientDevicesApi.AppTokenHeader, patientToken);
+                using var response = await app.SendAsync(request);
+                var status = (int)response.StatusCode;
+                var text = await response.Content.ReadAsStringAsync();
+                Assert.True(status is 400 or 413, $"{method} {what}: {status} {text[..Math.Min(text.Length, 300)]}");
+                Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+                Assert.Equal(status, JsonDocument.Parse(text).RootElement.GetProperty("status").GetInt32());
+            }
+        }
+
+        Assert.Empty((await desk.SendAsync(HttpMethod.Get, $"/api/patients/{patientId}/devices", null)).EnumerateArray());
+        var (listed, own) = await AppAsync(app, HttpMethod.Get, patientToken, null);
+        Assert.Equal(HttpStatusCode.OK, listed);
+        Assert.Empty(own.GetProperty("devices").EnumerateArray());
     }
 }

@@ -13,17 +13,15 @@ namespace MedSpa.Tests.Photos;
 /// <summary>The real server with photo keys configured and the blob store in a directory of its own.</summary>
 public class PhotoApiFactory : MedSpaApiFactory
 {
-    public string BlobDirectory { get; } = Path.Combine(Path.GetTempPath(), "medspa-test-blobs-" + Guid.NewGuid().ToString("N"));
+    private readonly TemporaryBlobDirectory _blobs = new("medspa-test-blobs");
+
+    public string BlobDirectory => _blobs.Path;
 
     /// <summary>Two keys: k1 (older objects) and k2, the current one; both decrypt.</summary>
     public static readonly string OldKey = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
     public static readonly string CurrentKey = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
 
-    protected virtual IDictionary<string, string?> StoreSettings => new Dictionary<string, string?>
-    {
-        ["Photos:Store"] = "filesystem",
-        ["Photos:LocalPath"] = BlobDirectory,
-    };
+    protected virtual IDictionary<string, string?> StoreSettings => _blobs.StoreSettings;
 
     protected override IDictionary<string, string?> ExtraSettings
     {
@@ -44,16 +42,10 @@ public class PhotoApiFactory : MedSpaApiFactory
         }
     }
 
-    private int _disposed;
-
     public override async ValueTask DisposeAsync()
     {
         await base.DisposeAsync();
-        if (Interlocked.Exchange(ref _disposed, 1) == 0 && Directory.Exists(BlobDirectory))
-        {
-            Directory.Delete(BlobDirectory, recursive: true);
-        }
-
+        _blobs.Dispose();
         GC.SuppressFinalize(this);
     }
 }
