@@ -60,22 +60,10 @@ public sealed class ChaosKilledSiloTests(ChaosClusterFactory factory, ITestOutpu
     [Fact]
     public async Task A_silo_killed_mid_burst_loses_no_acknowledged_room_change_redemption_or_payment_and_applies_none_twice_and_no_board_client_has_a_gap()
     {
-        var world = await PackageApiWorld.CreateAsync(factory);
-        var tenant = world.Tenant;
-        using var desk = world.Desk;
-        var rooms = new List<Guid>();
-        for (var i = 0; i < Rooms; i++) rooms.Add(await tenant.AddRoomAsync($"{i + 1}", $"Room {i + 1}"));
-        var purchaseId = await world.SellAsync(world.Facials(quantity: Redemptions + 20, expiresAfterDays: null));
-
         // Checkouts are prepared before the burst (create, a line, open); the burst pays them: the multi-grain step.
-        var invoices = new List<(Guid Id, long Total)>();
-        for (var i = 0; i < Checkouts; i++)
-        {
-            var id = await desk.CreateInvoiceAsync(tenant.ClinicId);
-            await desk.AddLineAsync(id, Line(ServicePrice));
-            var open = await desk.OpenAsync(id);
-            invoices.Add((id, open.Total("total")));
-        }
+        var chaos = await ChaosBurstWorld.CreateAsync(factory, Rooms, sessions: Redemptions + 20, Checkouts, ServicePrice);
+        var (world, tenant, rooms, purchaseId, invoices) = (chaos.World, chaos.Tenant, chaos.Rooms, chaos.PurchaseId, chaos.Invoices);
+        using var desk = world.Desk;
 
         await using var screen = new BoardClient(factory.BaseAddress, tenant.Owner.AccessToken, "chaos-screen");
         var joined = await screen.JoinAsync(tenant.ClinicId);
@@ -178,50 +166,8 @@ public sealed class ChaosKilledSiloTests(ChaosClusterFactory factory, ITestOutpu
                          + $"{deadline.Elapsed.TotalSeconds:F1} s with {retried.Count} retries: "
                          + string.Join(", ", retried.GroupBy(r => r.Split(':')[1].Trim()).Select(g => $"{g.Key} × {g.Count()}")));
 
-        // Rooms: each ends in service, as its last acknowledged operation left it.
-        foreach (var room in rooms)
-        {
-            var status = await desk.SendAsync(HttpMethod.Get, $"/api/rooms/{room}/status", null);
-            Assert.Equal("empty", status.GetProperty("status").GetString());
-        }
-
-        // Redemptions: each acknowledged operation once in the package's history; the balance took exactly that many.
         Assert.Equal(Redemptions, redeemed.Distinct().Count());
-        await world.FlushAsync(purchaseId);
-        var package = await desk.SendAsync(HttpMethod.Get, $"/api/packages/{purchaseId}", null);
-        Assert.Equal(20, package.GetProperty("sessionsLeft").GetInt32());
-        await using var conn = new NpgsqlConnection(factory.ConnectionString);
-        var history = (await conn.QueryAsync<(string Op, string State)>(
-            "SELECT operation_id, state FROM package_redemptions WHERE tenant_id = @TenantId AND purchase_id = @purchaseId",
-            new { tenant.TenantId, purchaseId })).ToList();
-        Assert.Equal(redeemed.Order(StringComparer.Ordinal), history.Select(h => h.Op).Order(StringComparer.Ordinal));
-        Assert.All(history, h => Assert.Equal("committed", h.State));
-
-        // Payments: every invoice paid once, for its total (a second application would show as paid > total or extra
-        // tender entries); the ledger has one balanced entry per tender and the cash drawer took each cash tender once.
-        Assert.Equal(Checkouts, paid.Distinct().Count());
-        foreach (var (id, invoiceTotal) in invoices)
-        {
-            var invoice = await desk.GetInvoiceAsync(id);
-            Assert.Equal("paid", invoice.GetProperty("status").GetString());
-            Assert.Equal(invoiceTotal, invoice.Total("paid"));
-            Assert.Equal(0, invoice.Total("balanceDue"));
-        }
-
-        var ledger = await MedSpa.Tests.OrleansCluster.Eventually.WaitForAsync(
-            () => conn.QuerySingleAsync<(long Invoices, long Entries, long CashDebits)>(
-                """
-                SELECT count(DISTINCT e.invoice_id), count(*),
-                       coalesce((SELECT sum(p.amount) FROM journal_postings p JOIN journal_entries x
-                                 ON x.tenant_id = p.tenant_id AND x.operation_id = p.operation_id
-                                 WHERE p.tenant_id = @TenantId AND x.kind = 'tender' AND p.account_kind = 'cash-drawer' AND p.side = 'debit'), 0)::bigint
-                FROM journal_entries e WHERE e.tenant_id = @TenantId AND e.kind = 'tender'
-                """, new { tenant.TenantId }),
-            l => l.Entries >= 2 * Checkouts, TimeSpan.FromSeconds(30), "a tender entry for each tender of every paid invoice");
-        Assert.Equal(Checkouts, ledger.Invoices);
-        Assert.Equal(2 * Checkouts, ledger.Entries); // cash and check, once each
-        Assert.Equal(Checkouts * Cash, ledger.CashDebits);
-        Assert.Equal(0, await UnbalancedEntriesAsync(factory, tenant.TenantId));
+        await chaos.AssertEachAcknowledgedOnceAsync(factory, redeemed, paid, Cash);
 
         // The board client: it recovers as a screen does on reconnect, by asking for what followed its last seq. The
         // board must still hold those events (no snapshot needed), and with them the client has every seq from its

@@ -197,20 +197,10 @@ public sealed class DatabaseOutageTests(DatabaseOutageFactory factory, ITestOutp
         // A bound for a system that does not recover, not a speed check.
         var patience = TimeSpan.FromSeconds(60);
 
-        var world = await PackageApiWorld.CreateAsync(factory);
-        var tenant = world.Tenant;
+        var chaos = await ChaosBurstWorld.CreateAsync(factory, Rooms, sessions: Redemptions + 10, Checkouts, ServicePrice);
+        var (world, tenant, rooms, purchaseId, invoices) = (chaos.World, chaos.Tenant, chaos.Rooms, chaos.PurchaseId, chaos.Invoices);
         using var desk = world.Desk;
         using var anonymous = factory.CreateClient();
-        var rooms = new List<Guid>();
-        for (var i = 0; i < Rooms; i++) rooms.Add(await tenant.AddRoomAsync($"{i + 1}", $"Room {i + 1}"));
-        var purchaseId = await world.SellAsync(world.Facials(quantity: Redemptions + 10, expiresAfterDays: null));
-        var invoices = new List<(Guid Id, long Total)>();
-        for (var i = 0; i < Checkouts; i++)
-        {
-            var id = await desk.CreateInvoiceAsync(tenant.ClinicId);
-            await desk.AddLineAsync(id, Line(ServicePrice));
-            invoices.Add((id, (await desk.OpenAsync(id)).Total("total")));
-        }
 
         await using var screen = new BoardClient(factory.BaseAddress, tenant.Owner.AccessToken, "db-chaos-screen");
         var joined = await screen.JoinAsync(tenant.ClinicId);
@@ -353,50 +343,8 @@ public sealed class DatabaseOutageTests(DatabaseOutageFactory factory, ITestOutp
         Assert.DoesNotContain(answers.Keys, a => a.StartsWith("500", StringComparison.Ordinal));
         Assert.Equal(Rooms * PairsPerRoom * 2, roomChanges.Count);
 
-        // Rooms: each ends in service, as its last acknowledged operation left it.
-        foreach (var room in rooms)
-        {
-            var status = await desk.SendAsync(HttpMethod.Get, $"/api/rooms/{room}/status", null);
-            Assert.Equal("empty", status.GetProperty("status").GetString());
-        }
-
-        // Redemptions: each acknowledged operation once in the package's history; the balance took exactly that many.
         Assert.Equal(Redemptions, redeemed.Distinct().Count());
-        await world.FlushAsync(purchaseId);
-        var package = await desk.SendAsync(HttpMethod.Get, $"/api/packages/{purchaseId}", null);
-        Assert.Equal(10, package.GetProperty("sessionsLeft").GetInt32());
-        await using var conn = new NpgsqlConnection(factory.ConnectionString);
-        var history = (await conn.QueryAsync<(string Op, string State)>(
-            "SELECT operation_id, state FROM package_redemptions WHERE tenant_id = @TenantId AND purchase_id = @purchaseId",
-            new { tenant.TenantId, purchaseId })).ToList();
-        Assert.Equal(redeemed.Order(StringComparer.Ordinal), history.Select(h => h.Op).Order(StringComparer.Ordinal));
-        Assert.All(history, h => Assert.Equal("committed", h.State));
-
-        // Payments: every invoice paid once, for its total; one balanced ledger entry per tender; the cash drawer took
-        // each cash tender once.
-        Assert.Equal(Checkouts, paid.Distinct().Count());
-        foreach (var (id, invoiceTotal) in invoices)
-        {
-            var invoice = await desk.GetInvoiceAsync(id);
-            Assert.Equal("paid", invoice.GetProperty("status").GetString());
-            Assert.Equal(invoiceTotal, invoice.Total("paid"));
-            Assert.Equal(0, invoice.Total("balanceDue"));
-        }
-
-        var ledger = await MedSpa.Tests.OrleansCluster.Eventually.WaitForAsync(
-            () => conn.QuerySingleAsync<(long Invoices, long Entries, long CashDebits)>(
-                """
-                SELECT count(DISTINCT e.invoice_id), count(*),
-                       coalesce((SELECT sum(p.amount) FROM journal_postings p JOIN journal_entries x
-                                 ON x.tenant_id = p.tenant_id AND x.operation_id = p.operation_id
-                                 WHERE p.tenant_id = @TenantId AND x.kind = 'tender' AND p.account_kind = 'cash-drawer' AND p.side = 'debit'), 0)::bigint
-                FROM journal_entries e WHERE e.tenant_id = @TenantId AND e.kind = 'tender'
-                """, new { tenant.TenantId }),
-            l => l.Entries >= 2 * Checkouts, TimeSpan.FromSeconds(30), "a tender entry for each tender of every paid invoice");
-        Assert.Equal(Checkouts, ledger.Invoices);
-        Assert.Equal(2 * Checkouts, ledger.Entries);
-        Assert.Equal(Checkouts * Cash, ledger.CashDebits);
-        Assert.Equal(0, await UnbalancedEntriesAsync(factory, tenant.TenantId));
+        await chaos.AssertEachAcknowledgedOnceAsync(factory, redeemed, paid, Cash);
 
         // The board client catches up as a screen does on reconnect, by asking for what followed its last seq: with
         // it, it has every seq from its join to the board's last, each once, and each room's changes in the order
