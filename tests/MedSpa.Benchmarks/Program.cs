@@ -145,7 +145,13 @@ public static class BoardPushBenchmark
                 if (settings.JoinStorm > 0 && group is ChildProcessClients childStorm && !settings.StormInProcess)
                 {
                     // The joiners live in the clients' process (since run 17; see JoinStorm).
-                    Task Storm() => childStorm.StartStormAsync(settings.JoinStorm, 10);
+                    Task Storm()
+                    {
+                        // A line to start a profiler on (e.g. dotnet-trace collect -p <pid> --duration 00:00:00:10).
+                        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  (join storm starting; the server's process is {Environment.ProcessId})"));
+                        return childStorm.StartStormAsync(settings.JoinStorm, 10);
+                    }
+
                     var result = await RunAsync(server, tenant, group, room, "board", settings, $"+ {settings.JoinStorm} joining", Storm);
                     var (took, presence, failed) = await childStorm.WaitStormAsync(TimeSpan.FromMinutes(3));
                     Console.WriteLine(result + string.Create(CultureInfo.InvariantCulture,
