@@ -290,6 +290,12 @@ public sealed class CoHostedGracefulStopTests(CoHostedStopClusterFactory factory
                     probes.Add("refused");
                     break; // the listener is closed for good
                 }
+                catch (HttpRequestException e) when (e.InnerException is SocketException { SocketErrorCode: SocketError.ConnectionReset })
+                {
+                    // A probe connected just as the listener closed: reset unanswered, a failed probe to a load balancer
+                    // (seen once in 4 runs), not a 200.
+                    probes.Add("reset");
+                }
                 catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
                 {
                     probes.Add($"{e.GetType().Name}: {e.Message}");
@@ -326,10 +332,11 @@ public sealed class CoHostedGracefulStopTests(CoHostedStopClusterFactory factory
         // The stopping process's desks were moved by a refused connection, not by an error.
         Assert.True(refusedThenRedirected >= 1, "no desk saw the stopping process refuse a connection");
 
-        // Readiness: 503 or a refused connection once the stop was seen, never 200 again; nothing else.
+        // Readiness: 503, a refused connection (or one reset as the listener closed) once the stop was seen, never 200
+        // again; nothing else.
         var firstNotReady = probes.FindIndex(p => p != "200");
         Assert.True(firstNotReady >= 0, "every readiness probe answered 200 until the exit");
-        Assert.All(probes.Skip(firstNotReady), p => Assert.Contains(p, new[] { "503", "refused" }));
+        Assert.All(probes.Skip(firstNotReady), p => Assert.Contains(p, new[] { "503", "refused", "reset" }));
 
         // Every acknowledged write is there once: each desk's lines (plus at most the ones answered 503, whose fate is
         // unknown), each room as its desk last saw it, each invoice created.
