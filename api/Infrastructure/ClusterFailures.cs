@@ -9,7 +9,8 @@ namespace MedSpa.Api.Infrastructure;
 /// What a request answers while a silo is dying: the grain calls it makes fail with <see cref="SiloUnavailableException"/>,
 /// <see cref="OrleansMessageRejectionException"/> or a timeout until the cluster declares the silo dead and the grains
 /// activate elsewhere (about 5 s with the membership settings of OrleansHosting). A request that is safe to execute
-/// again — a read (GET, HEAD) or a write carrying an <c>Idempotency-Key</c> — is executed again, transparently, within
+/// again — a read (GET, HEAD), a write carrying an <c>Idempotency-Key</c>, or a write whose grain recognises its
+/// re-execution (<see cref="RequestOperation"/>) — is executed again, transparently, within
 /// <see cref="GrainCallRetryOptions.RequestBudget"/>; any other request, or one still failing when the budget is spent,
 /// answers 503 <c>cluster_unavailable</c> with <c>Retry-After</c>, never a 500.
 /// The same holds while PostgreSQL cannot be reached (stopped, restarting; <see cref="DatabaseFailures"/>), whether the
@@ -19,8 +20,9 @@ namespace MedSpa.Api.Infrastructure;
 /// <remarks>
 /// A write with a key is safe to execute again because the idempotency wrapper frees its key when the first
 /// execution threw (no answer was given) and a handler that passes the key on to its grain is answered the first
-/// answer by the grain. A write without a key is not repeated: a call that timed out may still have run, so the
-/// client decides (it can repeat it with a key).
+/// answer by the grain. A room or provider command without a key is safe for the same reason: its request is given an
+/// operation id of its own, the same in every execution (<see cref="RequestOperation"/>). Any other write without a key
+/// is not repeated: a call that timed out may still have run, so the client decides (it can repeat it with a key).
 /// </remarks>
 public static class ClusterFailures
 {
@@ -49,10 +51,17 @@ public static class ClusterFailures
         return false;
     }
 
-    /// <summary>Reads, and writes with an <c>Idempotency-Key</c> to an endpoint that honours it (its
-    /// <see cref="Idempotency.IdempotencyMetadata"/>): elsewhere the header is ignored, and a write that timed out may
-    /// have been applied, so executing it again could apply it twice.</summary>
+    /// <summary>Reads, writes with an <c>Idempotency-Key</c> to an endpoint that honours it (its
+    /// <see cref="Idempotency.IdempotencyMetadata"/>), and any write to an endpoint whose grain recognises a re-execution
+    /// of the request by its operation id (<see cref="RequestOperation"/>: room and provider commands). Elsewhere the
+    /// header is ignored, and a write that timed out may have been applied, so executing it again could apply it twice.</summary>
     public static bool IsRepeatable(HttpRequest request) =>
+        ClientMayResend(request) || RequestOperation.IsRecognisedByGrain(request.HttpContext);
+
+    /// <summary>Whether the client's own resend of this request is safe: a read, or a keyed write to an endpoint that
+    /// honours the key. A keyless room command is repeatable by the api (its id lives as long as the HTTP request) but a
+    /// client's resend is a new operation, so its 503 says "may or may not have been applied".</summary>
+    private static bool ClientMayResend(HttpRequest request) =>
         HttpMethods.IsGet(request.Method) || HttpMethods.IsHead(request.Method)
         || (request.Headers.ContainsKey(Idempotency.IdempotencyOptions.HeaderName)
             && request.HttpContext.GetEndpoint()?.Metadata.GetMetadata<Idempotency.IdempotencyMetadata>() is not null);
@@ -107,10 +116,17 @@ public static class ClusterFailures
         TimeProvider time, ILogger logger)
     {
         var repeatable = IsRepeatable(context.Request);
+        var safeToResend = ClientMayResend(context.Request);
         if (repeatable && !HttpMethods.IsGet(context.Request.Method) && !HttpMethods.IsHead(context.Request.Method))
         {
             // The body is read again by the next execution (and hashed again by the idempotency wrapper).
             context.Request.EnableBuffering();
+        }
+
+        if (repeatable && RequestOperation.IsRecognisedByGrain(context))
+        {
+            // Before the first execution, so the id is among the items every re-execution starts from (RequestAttempt).
+            RequestOperation.Assign(context);
         }
 
         var resilience = ResilienceContextPool.Shared.Get(context.RequestAborted);
@@ -130,7 +146,7 @@ public static class ClusterFailures
             logger.LogWarning("PostgreSQL could not be reached for {Method} {Path} ({Error}); answered 503 {Code}",
                 context.Request.Method, context.Request.Path, ex.GetBaseException().Message, DatabaseUnavailable);
             await WriteUnavailableAsync(context, options, DatabaseUnavailable,
-                repeatable
+                safeToResend
                     ? "The database could not be reached in time (it is restarting); nothing was answered. Retry after the time given."
                     : "The database could not be reached (it is restarting); the request may or may not have been applied. Retry after "
                       + "the time given, with an Idempotency-Key to make the retry safe.");
@@ -140,7 +156,7 @@ public static class ClusterFailures
             logger.LogWarning("The cluster could not serve {Method} {Path} ({Error}: {Message}); answered 503 {Code}",
                 context.Request.Method, context.Request.Path, ex.GetType().Name, ex.Message, Unavailable);
             await WriteUnavailableAsync(context, options, Unavailable,
-                repeatable
+                safeToResend
                     ? "The cluster could not serve the request in time (a server is being replaced); nothing was answered. Retry after the time given."
                     : "The cluster could not serve the request (a server is being replaced); it may or may not have been applied. Retry after "
                       + "the time given, with an Idempotency-Key to make the retry safe.");

@@ -57,11 +57,28 @@ public static class GrainCallRetry
     /// unreachable silo, a message rejected in transit (e.g. while an activation moves), or no response in time. A
     /// client (an api host without a silo) that cannot open a connection to a gateway of a silo just killed gets
     /// <see cref="Orleans.Runtime.Messaging.ConnectionFailedException"/>: nothing was sent, and the next try goes to a
-    /// live gateway (the chaos test saw it answered 500).
+    /// live gateway (the chaos test saw it answered 500). And a placement that found no active silo able to host the
+    /// grain (<see cref="IsNoCompatibleSilo"/>).
     /// </summary>
     public static bool IsTransient(Exception exception) =>
         exception is SiloUnavailableException or OrleansMessageRejectionException or TimeoutException
-            or Orleans.Runtime.Messaging.ConnectionFailedException;
+            or Orleans.Runtime.Messaging.ConnectionFailedException
+        || IsNoCompatibleSilo(exception);
+
+    private const string NoCompatibleSiloMessage = "No active nodes are compatible with grain ";
+
+    /// <summary>
+    /// Orleans' placement found no <i>active</i> silo that hosts the grain's type: while the membership changes (a silo
+    /// stopping has left the active set, its replacement has not joined it, or a host's view lags), a placement can
+    /// momentarily see none, and nothing was sent (GracefulSiloStopTests saw it answered 500 at load 25). Orleans 10
+    /// throws it as a plain <see cref="OrleansException"/> from <c>PlacementService.GetCompatibleSilos</c>, with no
+    /// dedicated type or code, so it is recognised by that exact type and the start of its message. A grain type that no
+    /// silo of the deployment hosts at all fails the same way: then the request answers 503 after its budget instead of
+    /// 500, with the message logged, which is still no silent success.
+    /// </summary>
+    public static bool IsNoCompatibleSilo(Exception exception) =>
+        exception.GetType() == typeof(OrleansException)
+        && exception.Message.StartsWith(NoCompatibleSiloMessage, StringComparison.Ordinal);
 
     public static ResiliencePipeline Create(GrainCallRetryOptions options, ILogger logger, TimeProvider? timeProvider = null)
     {

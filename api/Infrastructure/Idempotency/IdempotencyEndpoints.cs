@@ -63,11 +63,21 @@ public static class IdempotencyEndpoints
     /// <summary>
     /// The id under which a handler's grain remembers this request's effect, so that a resend after a lost answer (the
     /// key's stored record is released when the first execution threw) is answered by the grain as done instead of run
-    /// again: the caller and its <c>Idempotency-Key</c> (keys are the caller's own, as in the stored record), or null
-    /// without a key. The key was validated by the idempotency wrapper before the handler runs.
+    /// again: the caller and its <c>Idempotency-Key</c> (keys are the caller's own, as in the stored record). Without a
+    /// key, on an endpoint marked <see cref="RequestOperation.RecognisedByGrainWhenExecutedAgain{TBuilder}"/>: the caller
+    /// and the id generated for this HTTP request (<see cref="RequestOperation"/>), the same in every execution of it, so
+    /// the api's own re-execution after a lost answer is recognised too. Otherwise null. The key was validated by the
+    /// idempotency wrapper before the handler runs.
     /// </summary>
+    /// <remarks>
+    /// The two forms cannot meet: a user id in the "N" format is always 32 hex digits, followed by <c>/</c> for a client's
+    /// key and by <c>#</c> for a generated id, so no key a client sends produces a generated id (and a generated id is a
+    /// fresh GUID per request, so two requests never share one).
+    /// </remarks>
     public static string? OperationIdOf(HttpContext context, CurrentUser user) =>
-        context.Request.Headers[IdempotencyOptions.HeaderName] is [{ Length: > 0 } key] ? $"{user.UserId:N}/{key}" : null;
+        context.Request.Headers[IdempotencyOptions.HeaderName] is [{ Length: > 0 } key] ? $"{user.UserId:N}/{key}"
+        : RequestOperation.Of(context) is { } generated ? $"{user.UserId:N}#request:{generated:N}"
+        : null;
 }
 
 internal static class IdempotentExecution

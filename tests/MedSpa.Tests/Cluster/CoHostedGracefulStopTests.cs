@@ -114,10 +114,12 @@ public sealed class CoHostedStopClusterFactory : MedSpaApiFactory
 /// Every request the stopping process accepted is answered 2xx (its web host drains before its silo stops), every read
 /// on the survivor is 2xx, <c>/health/ready</c> never says 200 again once the stop began, the stopped process exits 0,
 /// and every acknowledged write is there exactly once.
-/// Known gap (README "Hosting modes"): a keyless write on the SURVIVOR whose grain lived on the stopping silo is
-/// sometimes answered 503 <c>cluster_unavailable</c> with <c>Retry-After</c> (Orleans gave up the call with
-/// <c>SiloUnavailableException</c> when the stopping silo left; whether it ran is unknown, so it is not repeated). The
-/// test accepts exactly that answer for such a write, counts it, and checks the write's effect as "at most once".
+/// Room commands are keyless here too, and every one must be 2xx: a room command on the SURVIVOR whose grain call failed
+/// when the stopping silo left (<c>SiloUnavailableException</c>, in 2 of 7 runs before) is executed again by the api under
+/// the request's own operation id, which the room recognises (README "Hosting modes"). A keyless invoice line or invoice
+/// creation has no such id, so on the survivor it may still be answered 503 <c>cluster_unavailable</c> with
+/// <c>Retry-After</c> (not seen so far): the test accepts exactly that answer for those, counts it, and checks the
+/// effect as "at most once".
 /// </summary>
 public sealed class CoHostedGracefulStopTests(CoHostedStopClusterFactory factory, ITestOutputHelper output)
     : IClassFixture<CoHostedStopClusterFactory>
@@ -204,10 +206,12 @@ public sealed class CoHostedGracefulStopTests(CoHostedStopClusterFactory factory
 
             if ((int)reply.Status is < 200 or >= 300)
             {
-                if (client == toSurvivor && method != HttpMethod.Get && reply.Status == HttpStatusCode.ServiceUnavailable && reply.RetryAfter
+                if (client == toSurvivor && method != HttpMethod.Get && !url.StartsWith("/api/rooms/", StringComparison.Ordinal)
+                    && reply.Status == HttpStatusCode.ServiceUnavailable && reply.RetryAfter
                     && reply.Body.ValueKind == JsonValueKind.Object && reply.Body.GetProperty("code").GetString() == "cluster_unavailable")
                 {
-                    // The known gap (see the class comment): an honest "may or may not have been applied", never a 500.
+                    // A keyless write the api cannot repeat (see the class comment): an honest "may or may not have been
+                    // applied", never a 500. Room commands are not excused: they must be 2xx.
                     unknownOutcomes.Enqueue(what);
                     return Answer.Unknown;
                 }
@@ -229,10 +233,6 @@ public sealed class CoHostedGracefulStopTests(CoHostedStopClusterFactory factory
             return new Answer(reply.Body);
         }
 
-        async Task<bool> IsOutOfServiceAsync(int i, int round) =>
-            (await SendAsync(i, $"desk {i} room look {round}", HttpMethod.Get, $"/api/rooms/{rooms[i]}/status", null)).Body is { } status
-            && status.GetProperty("status").GetString() == "out-of-service";
-
         async Task DeskAsync(int i)
         {
             var (room, invoice) = (rooms[i], invoices[i]);
@@ -247,20 +247,19 @@ public sealed class CoHostedGracefulStopTests(CoHostedStopClusterFactory factory
                 if (line.IsUnknown) Interlocked.Increment(ref linesUnknown[i]);
 
                 await SendAsync(i, $"desk {i} invoice read {round}", HttpMethod.Get, $"/api/invoices/{invoice}", null);
-                // Out of service and back, as the desk knows its room: after an answer of unknown outcome it looks first.
+                // Out of service and back, as the desk knows its room (a failed command is a failure of the test, so the
+                // desk's view stays what the room acknowledged).
                 if (!outOfService[i])
                 {
                     var taken = await SendAsync(i, $"desk {i} room out {round}", HttpMethod.Post, $"/api/rooms/{room}/out-of-service",
                         new { reason = $"stop #{round}" });
                     if (taken.Acknowledged) outOfService[i] = true;
-                    else if (taken.IsUnknown) outOfService[i] = await IsOutOfServiceAsync(i, round);
                 }
 
                 if (outOfService[i])
                 {
                     var returned = await SendAsync(i, $"desk {i} room in {round}", HttpMethod.Post, $"/api/rooms/{room}/in-service", new { });
                     if (returned.Acknowledged) outOfService[i] = false;
-                    else if (returned.IsUnknown) outOfService[i] = await IsOutOfServiceAsync(i, round);
                 }
 
                 await SendAsync(i, $"desk {i} board read {round}", HttpMethod.Get, $"/api/clinics/{tenant.ClinicId}/board", null);
@@ -291,6 +290,12 @@ public sealed class CoHostedGracefulStopTests(CoHostedStopClusterFactory factory
                     probes.Add("refused");
                     break; // the listener is closed for good
                 }
+                catch (HttpRequestException e) when (e.InnerException is SocketException { SocketErrorCode: SocketError.ConnectionReset })
+                {
+                    // A probe connected just as the listener closed: reset unanswered, a failed probe to a load balancer
+                    // (seen once in 4 runs), not a 200.
+                    probes.Add("reset");
+                }
                 catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
                 {
                     probes.Add($"{e.GetType().Name}: {e.Message}");
@@ -319,7 +324,7 @@ public sealed class CoHostedGracefulStopTests(CoHostedStopClusterFactory factory
                          + $"it exited {(exitedAt - stoppedAt).TotalSeconds:F1} s later (code {(exitedInTime ? victim.ExitCode : -1)}); "
                          + $"{answeredByVictimAfterSigterm} answered 2xx by it after SIGTERM, {refusedThenRedirected} refused and sent to the survivor; "
                          + $"{acknowledged} answers in {clock.Elapsed.TotalSeconds:F1} s, {failures.Count} failed, "
-                         + $"{unknownOutcomes.Count} keyless write(s) on the survivor answered 503 cluster_unavailable [{string.Join("; ", unknownOutcomes)}]; readiness probes: {string.Join(" ", Compress(probes))}");
+                         + $"{unknownOutcomes.Count} keyless invoice write(s) on the survivor answered 503 cluster_unavailable [{string.Join("; ", unknownOutcomes)}]; readiness probes: {string.Join(" ", Compress(probes))}");
         Assert.True(exitedInTime, "the api process did not exit within the patience after SIGTERM:\n" + victim.RecentOutput);
         Assert.True(failures.IsEmpty, $"{failures.Count} request(s) failed during the graceful stop:\n" + string.Join("\n", failures)
                                       + "\n-- the survivor's log:\n" + survivor.RecentOutput + "\n-- the stopped process's log:\n" + victim.RecentOutput);
@@ -327,10 +332,11 @@ public sealed class CoHostedGracefulStopTests(CoHostedStopClusterFactory factory
         // The stopping process's desks were moved by a refused connection, not by an error.
         Assert.True(refusedThenRedirected >= 1, "no desk saw the stopping process refuse a connection");
 
-        // Readiness: 503 or a refused connection once the stop was seen, never 200 again; nothing else.
+        // Readiness: 503, a refused connection (or one reset as the listener closed) once the stop was seen, never 200
+        // again; nothing else.
         var firstNotReady = probes.FindIndex(p => p != "200");
         Assert.True(firstNotReady >= 0, "every readiness probe answered 200 until the exit");
-        Assert.All(probes.Skip(firstNotReady), p => Assert.Contains(p, new[] { "503", "refused" }));
+        Assert.All(probes.Skip(firstNotReady), p => Assert.Contains(p, new[] { "503", "refused", "reset" }));
 
         // Every acknowledged write is there once: each desk's lines (plus at most the ones answered 503, whose fate is
         // unknown), each room as its desk last saw it, each invoice created.

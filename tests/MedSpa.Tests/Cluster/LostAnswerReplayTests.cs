@@ -12,7 +12,9 @@ namespace MedSpa.Tests.Cluster;
 /// Issue 19 §1: a command whose effect was applied but whose answer was lost (the silo died between the grain's write and
 /// its answer) leaves no stored idempotency record: the api frees the key of an execution that threw, so the retry
 /// executes afresh. The grain must then recognise the resend by its key and answer it as done, not refuse it against the
-/// state it already produced. And only endpoints that honour the key are executed again at all.
+/// state it already produced. Room and provider commands without a key are recognised the same way, by the operation id
+/// the api gives the request (the same in each of its executions). Other keyless writes, and keyed ones to endpoints that
+/// ignore the key, are not executed again at all.
 /// </summary>
 public sealed class LostAnswerReplayTests(FaultInjectionFactory factory) : IClassFixture<FaultInjectionFactory>
 {
@@ -100,6 +102,57 @@ public sealed class LostAnswerReplayTests(FaultInjectionFactory factory) : IClas
         Assert.True(status == HttpStatusCode.OK, $"expected 200, got {(int)status}: {body}");
         Assert.Equal(2, factory.Faults.Passed(world.TenantId, "GoOnDutyAsync"));
         Assert.Equal("waiting", JsonDocument.Parse(body).RootElement.GetProperty("status").GetString());
+        await desk.PostJson($"/api/providers/{provider}/on-duty", new { }).ProblemAsync(HttpStatusCode.Conflict, "invalid_transition");
+    }
+
+    private static async Task<(HttpStatusCode Status, string Body)> SendKeylessAsync(HttpClient client, string url, object body)
+    {
+        using var response = await client.PostAsync(url, System.Net.Http.Json.JsonContent.Create(body, options: MedSpaApiFactory.Json));
+        Assert.False(response.Headers.Contains("Idempotency-Replayed"));
+        return (response.StatusCode, await response.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task A_keyless_room_command_whose_answer_was_lost_is_answered_once_and_applied_once()
+    {
+        var world = await FlowWorld.CreateAsync(factory, patients: 0, providers: 0, rooms: 1);
+        using var desk = world.Desk();
+        var room = world.Rooms[0];
+        await desk.PostJson($"/api/rooms/{room}/out-of-service", new { reason = "Broken bed" }).OkJsonAsync();
+        factory.Faults.LoseNextAnswers(world.TenantId, "ReturnToServiceAsync", SiloDied());
+
+        // No Idempotency-Key: the request's own operation id, the same in the api's re-execution, lets the room recognise
+        // the change it applied before its answer was lost — answered 200 with the first card, not 503 nor 409.
+        var (status, body) = await SendKeylessAsync(desk, $"/api/rooms/{room}/in-service", new { });
+
+        Assert.True(status == HttpStatusCode.OK, $"expected 200, got {(int)status}: {body}");
+        Assert.Equal("empty", JsonDocument.Parse(body).RootElement.GetProperty("status").GetString());
+        Assert.Equal(2, factory.Faults.Passed(world.TenantId, "ReturnToServiceAsync"));
+        Assert.Equal("empty", (await desk.GetAsync($"/api/rooms/{room}/status").OkJsonAsync()).GetProperty("status").GetString());
+
+        // A new keyless request is a new operation: judged by the rules against the room as it is, applied once.
+        await desk.PostJson($"/api/rooms/{room}/in-service", new { }).ProblemAsync(HttpStatusCode.Conflict, "invalid_transition");
+        Assert.Equal(3, factory.Faults.Passed(world.TenantId, "ReturnToServiceAsync"));
+        await desk.PostJson($"/api/rooms/{room}/out-of-service", new { reason = "Again" }).OkJsonAsync();
+        Assert.Equal("out-of-service", (await desk.GetAsync($"/api/rooms/{room}/status").OkJsonAsync()).GetProperty("status").GetString());
+    }
+
+    [Fact]
+    public async Task A_keyless_provider_command_that_failed_before_reaching_the_grain_is_executed_again_and_applied_once()
+    {
+        var world = await FlowWorld.CreateAsync(factory, patients: 0, providers: 1, rooms: 0);
+        using var desk = world.Desk();
+        var provider = world.Providers[0];
+        factory.Faults.FailNext(world.TenantId, "GoOnDutyAsync", SiloDied());
+        factory.Faults.LoseNextAnswers(world.TenantId, "GoOnDutyAsync", SiloDied());
+
+        // Refused in transit once, then applied with its answer lost: the third execution is answered by the provider.
+        var (status, body) = await SendKeylessAsync(desk, $"/api/providers/{provider}/on-duty", new { });
+
+        Assert.True(status == HttpStatusCode.OK, $"expected 200, got {(int)status}: {body}");
+        Assert.Equal("waiting", JsonDocument.Parse(body).RootElement.GetProperty("status").GetString());
+        Assert.Equal(0, factory.Faults.Pending(world.TenantId, "GoOnDutyAsync"));
+        Assert.Equal(2, factory.Faults.Passed(world.TenantId, "GoOnDutyAsync"));
         await desk.PostJson($"/api/providers/{provider}/on-duty", new { }).ProblemAsync(HttpStatusCode.Conflict, "invalid_transition");
     }
 

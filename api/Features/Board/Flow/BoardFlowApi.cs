@@ -21,6 +21,10 @@ public sealed record ProviderCommandRequest(string? DeviceId);
 /// <c>/api/providers/{providerId}/{status|on-duty|off-duty|break/start|break/end}</c>, <c>/api/clinics/{clinicId}/queue</c>.
 /// Refusals answer through the API's one table (<see cref="Refusals"/>): 409 <c>invalid_transition</c> with the card's
 /// <c>currentStatus</c>, 400 naming the field for a missing reason.
+/// Every command passes its grain an operation id (<see cref="IdempotencyEndpoints.OperationIdOf"/>): the caller's
+/// <c>Idempotency-Key</c>, or one generated for the request. The grain answers a repeat of an id with its first answer,
+/// so the commands are marked <see cref="RequestOperation.RecognisedByGrainWhenExecutedAgain{TBuilder}"/>: when the
+/// cluster loses a grain call's answer (a silo stopping), the api executes the request again instead of answering 503.
 /// </summary>
 public static class BoardFlowApi
 {
@@ -31,15 +35,15 @@ public static class BoardFlowApi
         rooms.MapPost("/clean", (Guid roomId, [FromBody] RoomCommandRequest? body, HttpContext http, CurrentUser user,
                 IGrainFactory grains, RoomClinics roomClinics, TimeProvider time, CancellationToken ct) =>
             RoomCommand(roomId, body, http, user, grains, roomClinics, time, (g, c, _, op) => g.MarkCleanAsync(c, op), ct))
-            .WithName("MarkRoomClean").WithIdempotency();
+            .WithName("MarkRoomClean").WithIdempotency().RecognisedByGrainWhenExecutedAgain();
         rooms.MapPost("/out-of-service", (Guid roomId, [FromBody] RoomCommandRequest? body, HttpContext http, CurrentUser user,
                 IGrainFactory grains, RoomClinics roomClinics, TimeProvider time, CancellationToken ct) =>
             RoomCommand(roomId, body, http, user, grains, roomClinics, time, (g, c, r, op) => g.TakeOutOfServiceAsync(r, c, op), ct))
-            .WithName("TakeRoomOutOfService").WithIdempotency();
+            .WithName("TakeRoomOutOfService").WithIdempotency().RecognisedByGrainWhenExecutedAgain();
         rooms.MapPost("/in-service", (Guid roomId, [FromBody] RoomCommandRequest? body, HttpContext http, CurrentUser user,
                 IGrainFactory grains, RoomClinics roomClinics, TimeProvider time, CancellationToken ct) =>
             RoomCommand(roomId, body, http, user, grains, roomClinics, time, (g, c, _, op) => g.ReturnToServiceAsync(c, op), ct))
-            .WithName("ReturnRoomToService").WithIdempotency();
+            .WithName("ReturnRoomToService").WithIdempotency().RecognisedByGrainWhenExecutedAgain();
 
         var providers = app.MapGroup("/api/providers/{providerId:guid}").RequireAuthorization(Policies.Staff).WithTags("Live providers");
         providers.MapGet("/status", GetProvider).WithName("GetProviderStatus");
@@ -57,7 +61,7 @@ public static class BoardFlowApi
         Func<IProviderGrain, ChangeContext, string?, Task<ProviderCommandResult>> call) =>
         group.MapPost(route, (Guid providerId, [FromBody] ProviderCommandRequest? body, HttpContext http, CurrentUser user,
                 IGrainFactory grains, NpgsqlDataSource db, TimeProvider time, CancellationToken ct) =>
-            ProviderCommand(providerId, body, http, user, grains, db, time, call, ct)).WithName(name).WithIdempotency();
+            ProviderCommand(providerId, body, http, user, grains, db, time, call, ct)).WithName(name).WithIdempotency().RecognisedByGrainWhenExecutedAgain();
 
     private static async Task<Results<Ok<RoomCard>, ProblemHttpResult>> GetRoom(
         Guid roomId, CurrentUser user, IGrainFactory grains, RoomClinics roomClinics,
