@@ -119,7 +119,9 @@ public sealed class CoHostedStopClusterFactory : MedSpaApiFactory
 /// the request's own operation id, which the room recognises (README "Hosting modes"). A keyless invoice line or invoice
 /// creation has no such id, so on the survivor it may still be answered 503 <c>cluster_unavailable</c> with
 /// <c>Retry-After</c> (not seen so far): the test accepts exactly that answer for those, counts it, and checks the
-/// effect as "at most once".
+/// effect as "at most once". A request the stopping process drops unanswered (it closed a kept-alive connection as the
+/// request went out on it: seen once in 6 runs) has an unknown outcome too, as a load balancer would report it: the desk
+/// moves to the survivor and, for a room command, reads its room before going on.
 /// </summary>
 public sealed class CoHostedGracefulStopTests(CoHostedStopClusterFactory factory, ITestOutputHelper output)
     : IClassFixture<CoHostedStopClusterFactory>
@@ -160,6 +162,7 @@ public sealed class CoHostedGracefulStopTests(CoHostedStopClusterFactory factory
         var failures = new ConcurrentQueue<string>();
         var acknowledged = 0;
         var refusedThenRedirected = 0;
+        var droppedByStopping = 0;
         var answeredByVictimAfterSigterm = 0;
         var linesAcknowledged = new int[desks];
         var linesUnknown = new int[desks];
@@ -198,6 +201,18 @@ public sealed class CoHostedGracefulStopTests(CoHostedStopClusterFactory factory
                     return Answer.Failed;
                 }
             }
+            catch (HttpRequestException e) when (client == toVictim && terminated.Task.IsCompleted)
+            {
+                // No answer from the stopping process: it closed a kept-alive connection as this request went out on it
+                // (Kestrel closes its idle connections when it stops; one it had read a request from is answered first).
+                // HTTP cannot tell the client whether such a request was read, so its outcome is unknown, as a load
+                // balancer would report it (502): the desk moves to the survivor, and the exactly-once checks below still
+                // catch a write applied twice (lines within acknowledged + unknown, rooms as the server has them).
+                Interlocked.Increment(ref droppedByStopping);
+                target[desk] = toSurvivor;
+                unknownOutcomes.Enqueue($"{what} (connection dropped by the stopping process: {e.Message})");
+                return Answer.Unknown;
+            }
             catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
             {
                 failures.Enqueue($"{what} ({(client == toVictim ? "stopping process" : "survivor")}): {e.GetType().Name} {e.Message}");
@@ -233,6 +248,10 @@ public sealed class CoHostedGracefulStopTests(CoHostedStopClusterFactory factory
             return new Answer(reply.Body);
         }
 
+        // After a command of unknown outcome the desk looks at its room, as a front desk would, before going on.
+        async Task<bool> IsOutOfServiceAsync(Guid room) =>
+            (await toSurvivor.SendAsync(HttpMethod.Get, $"/api/rooms/{room}/status", null)).GetProperty("status").GetString() == "out-of-service";
+
         async Task DeskAsync(int i)
         {
             var (room, invoice) = (rooms[i], invoices[i]);
@@ -254,12 +273,14 @@ public sealed class CoHostedGracefulStopTests(CoHostedStopClusterFactory factory
                     var taken = await SendAsync(i, $"desk {i} room out {round}", HttpMethod.Post, $"/api/rooms/{room}/out-of-service",
                         new { reason = $"stop #{round}" });
                     if (taken.Acknowledged) outOfService[i] = true;
+                    if (taken.IsUnknown) outOfService[i] = await IsOutOfServiceAsync(room);
                 }
 
                 if (outOfService[i])
                 {
                     var returned = await SendAsync(i, $"desk {i} room in {round}", HttpMethod.Post, $"/api/rooms/{room}/in-service", new { });
                     if (returned.Acknowledged) outOfService[i] = false;
+                    if (returned.IsUnknown) outOfService[i] = await IsOutOfServiceAsync(room);
                 }
 
                 await SendAsync(i, $"desk {i} board read {round}", HttpMethod.Get, $"/api/clinics/{tenant.ClinicId}/board", null);
@@ -322,9 +343,9 @@ public sealed class CoHostedGracefulStopTests(CoHostedStopClusterFactory factory
 
         output.WriteLine($"SIGTERM to the board's api process (silo port {victim.SiloPort}) after {beforeStop} answers at {stoppedAt.TotalSeconds:F1} s; "
                          + $"it exited {(exitedAt - stoppedAt).TotalSeconds:F1} s later (code {(exitedInTime ? victim.ExitCode : -1)}); "
-                         + $"{answeredByVictimAfterSigterm} answered 2xx by it after SIGTERM, {refusedThenRedirected} refused and sent to the survivor; "
+                         + $"{answeredByVictimAfterSigterm} answered 2xx by it after SIGTERM, {refusedThenRedirected} refused and sent to the survivor, {droppedByStopping} dropped by it unanswered; "
                          + $"{acknowledged} answers in {clock.Elapsed.TotalSeconds:F1} s, {failures.Count} failed, "
-                         + $"{unknownOutcomes.Count} keyless invoice write(s) on the survivor answered 503 cluster_unavailable [{string.Join("; ", unknownOutcomes)}]; readiness probes: {string.Join(" ", Compress(probes))}");
+                         + $"{unknownOutcomes.Count} outcome(s) unknown (keyless invoice writes answered 503 cluster_unavailable, requests dropped by the stopping process) [{string.Join("; ", unknownOutcomes)}]; readiness probes: {string.Join(" ", Compress(probes))}");
         Assert.True(exitedInTime, "the api process did not exit within the patience after SIGTERM:\n" + victim.RecentOutput);
         Assert.True(failures.IsEmpty, $"{failures.Count} request(s) failed during the graceful stop:\n" + string.Join("\n", failures)
                                       + "\n-- the survivor's log:\n" + survivor.RecentOutput + "\n-- the stopped process's log:\n" + victim.RecentOutput);
