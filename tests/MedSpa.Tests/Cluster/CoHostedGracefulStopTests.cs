@@ -350,8 +350,9 @@ public sealed class CoHostedGracefulStopTests(CoHostedStopClusterFactory factory
         Assert.True(failures.IsEmpty, $"{failures.Count} request(s) failed during the graceful stop:\n" + string.Join("\n", failures)
                                       + "\n-- the survivor's log:\n" + survivor.RecentOutput + "\n-- the stopped process's log:\n" + victim.RecentOutput);
         Assert.Equal(0, victim.ExitCode);
-        // The stopping process's desks were moved by a refused connection, not by an error.
-        Assert.True(refusedThenRedirected >= 1, "no desk saw the stopping process refuse a connection");
+        // The stopping process's desks were moved by its stop — a refused connection, or a kept-alive one it closed as a
+        // request went out on it (on a quiet machine both of its desks often meet the latter) — not by an error.
+        Assert.True(refusedThenRedirected + droppedByStopping >= 1, "no desk saw the stopping process refuse or close a connection");
 
         // Readiness: 503, a refused connection (or one reset as the listener closed) once the stop was seen, never 200
         // again; nothing else.
