@@ -45,6 +45,17 @@ public static partial class ApiConventions
             }
 
             ctx.ProblemDetails.Extensions["traceId"] = ctx.HttpContext.TraceIdentifier;
+
+            // A refusal's "briefly unavailable" 503 (see Refusals.IsBrieflyUnavailable) says when to retry, as every 503
+            // worth retrying does (the database chaos test saw a redemption's package_unavailable without it).
+            if (ctx.ProblemDetails.Status == StatusCodes.Status503ServiceUnavailable
+                && ctx.ProblemDetails.Extensions.TryGetValue("code", out var code) && code is string refusalCode && Refusals.IsBrieflyUnavailable(refusalCode)
+                && !ctx.HttpContext.Response.HasStarted && !ctx.HttpContext.Response.Headers.ContainsKey(Microsoft.Net.Http.Headers.HeaderNames.RetryAfter))
+            {
+                var retry = ctx.HttpContext.RequestServices.GetRequiredService<Microsoft.Extensions.Options.IOptions<GrainCallRetryOptions>>().Value;
+                ctx.HttpContext.Response.Headers.RetryAfter =
+                    ((int)Math.Ceiling(retry.RetryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            }
         });
         builder.Services.AddExceptionHandler<BadRequestExceptionHandler>();
         // Without this, minimal APIs answer unreadable bodies and unparsable query values with a bare 400 outside

@@ -188,6 +188,20 @@ public static class Refusals
         StatusOf(refusal.Code) == StatusCodes.Status400BadRequest ? refusal : state(refusal);
 
     /// <summary>
+    /// Refusals that say "briefly unavailable, nothing was done": a grain could not save its state (PostgreSQL away) or
+    /// the card processor did not answer. Their 503 carries <c>Retry-After</c> like ClusterFailures' own 503s, so a
+    /// client that honours it retries them (with the same key or operation id) instead of treating them as final. The
+    /// other 503s (a channel or photo storage not configured) are not retried and carry none.
+    /// </summary>
+    private static readonly HashSet<string> BrieflyUnavailable =
+    [
+        PackageRefusals.Unavailable, WalletRefusals.Unavailable, GiftCardRefusals.Unavailable, InventoryRefusals.Unavailable,
+        ChartRefusals.InventoryUnavailable, CheckoutRefusals.GatewayUnavailable,
+    ];
+
+    public static bool IsBrieflyUnavailable(string code) => BrieflyUnavailable.Contains(code);
+
+    /// <summary>
     /// The ProblemDetails of a refusal. A 400 names its field under <c>errors</c> (the validation shape every 400 of
     /// the API has); every problem carries <c>code</c>, <c>field</c> when there is one, and the refusal's details.
     /// One result type, so endpoints declare <c>ProblemHttpResult</c> and never cast back.

@@ -230,7 +230,9 @@ public sealed class DatabaseOutageTests(DatabaseOutageFactory factory, ITestOutp
                     return JsonDocument.Parse(text).RootElement.Clone();
                 }
 
-                var retryable = status == HttpStatusCode.ServiceUnavailable && code is "database_unavailable" or "cluster_unavailable"
+                // package_unavailable: the package grain could not save the redemption while the database was away (nothing
+                // taken); it is answered with Retry-After like the others, and resent with the same operation id.
+                var retryable = status == HttpStatusCode.ServiceUnavailable && code is "database_unavailable" or "cluster_unavailable" or "package_unavailable"
                     || status == HttpStatusCode.Conflict && code == "request_in_progress";
                 if (!retryable || retryAfter is not { } wait || wait < TimeSpan.FromSeconds(1))
                 {
