@@ -338,7 +338,9 @@ internal sealed class LeaseRenewal : IAsyncDisposable
         ILogger logger)
     {
         var renewal = new LeaseRenewal();
-        renewal._loop = Task.Run(() => renewal.RenewAsync(store, request, attemptId, options, time, logger));
+        // Called directly, not through Task.Run: the loop runs only until it awaits its first tick, so starting it costs
+        // every idempotent request (every payment and redemption) a timer, not a thread-pool hop.
+        renewal._loop = renewal.RenewAsync(store, request, attemptId, options, time, logger);
         return renewal;
     }
 
