@@ -43,6 +43,7 @@ public static class Refusals
         [CheckoutRefusals.HsaFsaLimit] = (StatusCodes.Status422UnprocessableEntity, "The payment cannot be processed."),
         [CheckoutRefusals.PaymentMethodInvalid] = (StatusCodes.Status422UnprocessableEntity, "The payment cannot be processed."),
         [CheckoutRefusals.TenderNotSupported] = (StatusCodes.Status422UnprocessableEntity, "The request cannot be processed."),
+        [CheckoutRefusals.OperationReused] = (StatusCodes.Status422UnprocessableEntity, "The request cannot be processed."),
         [CheckoutRefusals.NoDefaultCard] = (StatusCodes.Status422UnprocessableEntity, "The request cannot be processed."),
         [CheckoutRefusals.CardNotOnFile] = (StatusCodes.Status422UnprocessableEntity, "The request cannot be processed."),
         // Nothing of the payment was applied: the decline names the tender and the network's decline code.

@@ -37,6 +37,9 @@ public static class CheckoutRefusals
     /// <summary>The gateway refused a card refund (502).</summary>
     public const string RefundFailed = "refund_failed";
 
+    /// <summary>An operation id (Idempotency-Key) the invoice already applied to a different command (422).</summary>
+    public const string OperationReused = "invoice_operation_reused";
+
     /// <summary>Trouble with the gateway rather than a refusal of the payment: a retry of the operation may succeed,
     /// so it is not remembered as the operation's answer.</summary>
     public static bool IsGatewayTrouble(string code) => code is GatewayUnavailable or CaptureFailed or RefundFailed;

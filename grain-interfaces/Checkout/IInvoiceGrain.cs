@@ -6,6 +6,15 @@ namespace MedSpa.GrainInterfaces.Checkout;
 /// from it. Every method answers an <see cref="InvoiceResult"/>: refusals are values, not exceptions, so the API can
 /// map them to 4xx without depending on exception serialisation.
 /// </summary>
+/// <remarks>
+/// The draft edits, open, void and create take an optional operation id (<see cref="CreateInvoiceCommand.OperationId"/>):
+/// the caller and its Idempotency-Key, or the id the api gave a keyless request for as long as it executes it. The
+/// grain remembers the last ones it applied in the same state write as the change and answers an id it already applied
+/// to the same command with the invoice as it is (the change is in it), without applying it again; the same id on
+/// another command is refused with <see cref="CheckoutRefusals.OperationReused"/>. Null: no memory, as before. The
+/// parameters were appended to existing aliased methods, so callers of the former signature (and their messages in a
+/// mixed-version cluster) pass null.
+/// </remarks>
 [Alias("medspa.checkout.invoice-grain.v1")]
 public interface IInvoiceGrain : IGrainWithStringKey
 {
@@ -17,25 +26,25 @@ public interface IInvoiceGrain : IGrainWithStringKey
 
     [Alias("get")] Task<InvoiceResult> GetAsync();
 
-    [Alias("add-line")] Task<InvoiceResult> AddLineAsync(InvoiceLine line, bool? priceIncludesTax);
+    [Alias("add-line")] Task<InvoiceResult> AddLineAsync(InvoiceLine line, bool? priceIncludesTax, string? operationId = null);
 
-    [Alias("update-line")] Task<InvoiceResult> UpdateLineAsync(InvoiceLine line, bool? priceIncludesTax);
+    [Alias("update-line")] Task<InvoiceResult> UpdateLineAsync(InvoiceLine line, bool? priceIncludesTax, string? operationId = null);
 
-    [Alias("remove-line")] Task<InvoiceResult> RemoveLineAsync(Guid lineId);
+    [Alias("remove-line")] Task<InvoiceResult> RemoveLineAsync(Guid lineId, string? operationId = null);
 
-    [Alias("set-discount")] Task<InvoiceResult> SetInvoiceDiscountAsync(Discount? discount);
+    [Alias("set-discount")] Task<InvoiceResult> SetInvoiceDiscountAsync(Discount? discount, string? operationId = null);
 
-    [Alias("set-tip")] Task<InvoiceResult> SetTipAsync(TipRequest tip, TipSplit? split);
+    [Alias("set-tip")] Task<InvoiceResult> SetTipAsync(TipRequest tip, TipSplit? split, string? operationId = null);
 
     /// <summary>Finalises the invoice: numbers it, freezes its tax rates and posts the sale.</summary>
-    [Alias("open")] Task<InvoiceResult> OpenAsync();
+    [Alias("open")] Task<InvoiceResult> OpenAsync(string? operationId = null);
 
     /// <summary>Applies tenders; <see cref="PayCommand.OperationId"/> makes a repeat a no-op.</summary>
     [Alias("pay")] Task<InvoiceResult> PayAsync(PayCommand command);
 
     [Alias("refund")] Task<InvoiceResult> RefundAsync(RefundCommand command);
 
-    [Alias("void")] Task<InvoiceResult> VoidAsync(string? reason);
+    [Alias("void")] Task<InvoiceResult> VoidAsync(string? reason, string? operationId = null);
 
     /// <summary>Closes what is left of the balance without payment (owner/admin): the sale's remainder is reversed.</summary>
     [Alias("write-off")] Task<InvoiceResult> WriteOffAsync(WriteOffCommand command);
@@ -91,9 +100,19 @@ public static class InvoiceGrainKey
 
     /// <summary>The one invoice id of a visit: a name-based id (SHA-256 of tenant and visit, RFC 9562 version 8
     /// layout), so every API host derives the same invoice for the same visit without a lookup table.</summary>
-    public static Guid ForVisit(Guid tenantId, Guid visitId)
+    public static Guid ForVisit(Guid tenantId, Guid visitId) => NameBased($"medspa:visit-invoice:{tenantId:N}/{visitId:N}");
+
+    /// <summary>The invoice a create request makes, derived from its operation id (the caller's key, or the id the api
+    /// gave the keyless request), so every execution of the request creates, or finds, the same invoice.</summary>
+    public static Guid ForOperation(Guid tenantId, string operationId) => NameBased($"medspa:operation-invoice:{tenantId:N}/{operationId}");
+
+    /// <summary>The line an add-line request adds, derived from the invoice and the request's operation id: the same in
+    /// every execution of the request.</summary>
+    public static Guid LineForOperation(Guid invoiceId, string operationId) => NameBased($"medspa:operation-line:{invoiceId:N}/{operationId}");
+
+    private static Guid NameBased(string name)
     {
-        var hash = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes($"medspa:visit-invoice:{tenantId:N}/{visitId:N}"));
+        var hash = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(name));
         var bytes = hash.AsSpan(0, 16).ToArray();
         bytes[6] = (byte)((bytes[6] & 0x0F) | 0x80); // version 8 (custom)
         bytes[8] = (byte)((bytes[8] & 0x3F) | 0x80); // RFC variant
@@ -104,12 +123,15 @@ public static class InvoiceGrainKey
         TenantKeys.TryParse(key, out tenantId, out invoiceId);
 }
 
+/// <param name="OperationId">The request's operation id (see <see cref="IInvoiceGrain"/>): a create executed again on
+/// an invoice this operation created is answered with the invoice, not refused as existing.</param>
 [GenerateSerializer, Immutable, Alias("medspa.checkout.create-invoice.v1")]
 public sealed record CreateInvoiceCommand(
     [property: Id(0)] Guid ClinicId,
     [property: Id(1)] Guid? PatientId,
     [property: Id(2)] Guid CreatedBy,
-    [property: Id(3)] Guid? VisitId = null);
+    [property: Id(3)] Guid? VisitId = null,
+    [property: Id(4)] string? OperationId = null);
 
 /// <summary>One tender of a payment as asked for. Cash may give only <see cref="Tendered"/>: it then pays
 /// min(tendered, what is left of the balance) and the rest is change.</summary>

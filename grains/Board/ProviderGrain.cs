@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using MedSpa.GrainInterfaces;
 using MedSpa.GrainInterfaces.Board;
+using MedSpa.Grains.Domain;
 using MedSpa.Grains.Domain.Board;
 using Microsoft.Extensions.Logging;
 

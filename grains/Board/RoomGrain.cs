@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using System.Data.Common;
 using MedSpa.GrainInterfaces;
 using MedSpa.GrainInterfaces.Board;
+using MedSpa.Grains.Domain;
 using MedSpa.Grains.Domain.Board;
 using Microsoft.Extensions.Logging;
 

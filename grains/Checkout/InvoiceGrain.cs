@@ -3,6 +3,7 @@ using MedSpa.GrainInterfaces.Board;
 using MedSpa.GrainInterfaces.Checkout;
 using MedSpa.GrainInterfaces.Packages;
 using MedSpa.Grains.Checkout.Tenders;
+using MedSpa.Grains.Domain;
 using MedSpa.Grains.Domain.Checkout;
 using MedSpa.Grains.Domain.Ledger;
 using MedSpa.Grains.Packages;
@@ -188,9 +189,13 @@ public sealed class InvoiceGrain(
     public async Task<InvoiceResult> CreateAsync(CreateInvoiceCommand command)
     {
         ArgumentNullException.ThrowIfNull(command);
+        // The clinic and patient are part of what was asked: a key reused for another invoice is not this one.
+        var asked = $"create:{command.ClinicId:N}:{command.PatientId?.ToString("N") ?? "-"}";
         if (S.Created)
         {
-            return Conflict("id", "The invoice already exists.");
+            // The request's invoice id is derived from its operation id: executed again after its answer was lost, it
+            // finds the invoice it made.
+            return Replay(command.OperationId, asked) ?? Conflict("id", "The invoice already exists.");
         }
 
         // The clinic is looked up within the grain's own tenant: another tenant's clinic is simply not found. Its
@@ -202,6 +207,7 @@ public sealed class InvoiceGrain(
         }
 
         Initialise(command, clinic, rates);
+        Remember(command.OperationId, asked);
         return await CommitAsync();
     }
 
@@ -284,9 +290,15 @@ public sealed class InvoiceGrain(
         return InvoiceResult.Ok(_book.View());
     }
 
-    public async Task<InvoiceResult> AddLineAsync(InvoiceLine line, bool? priceIncludesTax)
+    public async Task<InvoiceResult> AddLineAsync(InvoiceLine line, bool? priceIncludesTax, string? operationId = null)
     {
         ArgumentNullException.ThrowIfNull(line);
+        var asked = $"add-line:{line.Id:N}";
+        if (Replay(operationId, asked) is { } replay)
+        {
+            return replay;
+        }
+
         var (resolved, terms, refused) = await ResolveLineAsync(line, priceIncludesTax);
         if (refused is not null)
         {
@@ -303,12 +315,18 @@ public sealed class InvoiceGrain(
             d.Lines.Add(resolved!);
             SetTerms(d, line.Id, terms);
             return null;
-        });
+        }, operationId, asked);
     }
 
-    public async Task<InvoiceResult> UpdateLineAsync(InvoiceLine line, bool? priceIncludesTax)
+    public async Task<InvoiceResult> UpdateLineAsync(InvoiceLine line, bool? priceIncludesTax, string? operationId = null)
     {
         ArgumentNullException.ThrowIfNull(line);
+        var asked = $"update-line:{line.Id:N}";
+        if (Replay(operationId, asked) is { } replay)
+        {
+            return replay;
+        }
+
         var (resolved, terms, refused) = await ResolveLineAsync(line, priceIncludesTax);
         if (refused is not null)
         {
@@ -326,7 +344,7 @@ public sealed class InvoiceGrain(
             d.Lines[index] = resolved!;
             SetTerms(d, line.Id, terms);
             return null;
-        });
+        }, operationId, asked);
     }
 
     /// <summary>A line as the invoice keeps it; a package sale is priced from its definition, whose terms it sells.</summary>
@@ -353,27 +371,40 @@ public sealed class InvoiceGrain(
         }
     }
 
-    public Task<InvoiceResult> RemoveLineAsync(Guid lineId) =>
-        EditAsync(d => d.Lines.RemoveAll(l => l.Id == lineId) == 0 ? CheckoutRefusals.NotFoundOf("Invoice line") : null);
+    /// <summary>Removes a line. Executed again with the same operation id after its answer was lost, it is answered
+    /// with the invoice (the line is gone), not "line not found".</summary>
+    public Task<InvoiceResult> RemoveLineAsync(Guid lineId, string? operationId = null) =>
+        Replay(operationId, $"remove-line:{lineId:N}") is { } replay ? Task.FromResult(replay)
+        : EditAsync(d => d.Lines.RemoveAll(l => l.Id == lineId) == 0 ? CheckoutRefusals.NotFoundOf("Invoice line") : null,
+            operationId, $"remove-line:{lineId:N}");
 
-    public Task<InvoiceResult> SetInvoiceDiscountAsync(Discount? discount) => EditAsync(d =>
-    {
-        d.Discount = discount;
-        return null;
-    });
+    // Setting a discount or tip twice would change nothing but the version, yet on an opened invoice each edit reverses
+    // and reposts the sale: the operation id keeps an execution again out of the journal.
+    public Task<InvoiceResult> SetInvoiceDiscountAsync(Discount? discount, string? operationId = null) =>
+        Replay(operationId, "set-discount") is { } replay ? Task.FromResult(replay) : EditAsync(d =>
+        {
+            d.Discount = discount;
+            return null;
+        }, operationId, "set-discount");
 
-    public Task<InvoiceResult> SetTipAsync(TipRequest tip, TipSplit? split) => EditAsync(d =>
-    {
-        d.Tip = tip;
-        d.TipSplit = split;
-        return null;
-    });
+    public Task<InvoiceResult> SetTipAsync(TipRequest tip, TipSplit? split, string? operationId = null) =>
+        Replay(operationId, "set-tip") is { } replay ? Task.FromResult(replay) : EditAsync(d =>
+        {
+            d.Tip = tip;
+            d.TipSplit = split;
+            return null;
+        }, operationId, "set-tip");
 
-    public async Task<InvoiceResult> OpenAsync()
+    public async Task<InvoiceResult> OpenAsync(string? operationId = null)
     {
         if (!S.Created)
         {
             return NotFound();
+        }
+
+        if (Replay(operationId, "open") is { } replay)
+        {
+            return replay; // opened by this operation: not "already opened"
         }
 
         if (S.Lifecycle != InvoiceLifecycle.Draft)
@@ -398,6 +429,7 @@ public sealed class InvoiceGrain(
         var sequence = await store.AssignNumberAsync(
             _tenantId, _invoiceId, _outbox.Header(_book.View()), year, seq => InvoiceNumber.Format(year, seq));
         _book.Open(InvoiceNumber.Format(year, sequence), priced!, now);
+        Remember(operationId, "open");
         return await CommitAsync();
     }
 
@@ -410,11 +442,16 @@ public sealed class InvoiceGrain(
     public Task<InvoiceResult> AdjustTipAsync(TipAdjustmentCommand command) =>
         S.Created ? PendingMoneyAsync(() => _payments.AdjustTipAsync(command)) : Task.FromResult(NotFound());
 
-    public async Task<InvoiceResult> VoidAsync(string? reason)
+    public async Task<InvoiceResult> VoidAsync(string? reason, string? operationId = null)
     {
         if (!S.Created)
         {
             return NotFound();
+        }
+
+        if (Replay(operationId, "void") is { } replay)
+        {
+            return replay; // voided by this operation: not "already voided"
         }
 
         if (S.Lifecycle == InvoiceLifecycle.Draft)
@@ -422,6 +459,7 @@ public sealed class InvoiceGrain(
             // A draft was never posted: voiding it discards it, with nothing to reverse (rewards go back).
             S.Lifecycle = InvoiceLifecycle.Voided;
             _packages.DropRewards([]);
+            Remember(operationId, "void");
             return await CommitAsync();
         }
 
@@ -439,6 +477,7 @@ public sealed class InvoiceGrain(
 
         _book.Void(priced, totals, reason, time.GetUtcNow());
         _packages.DropRewards([]);
+        Remember(operationId, "void");
         return await CommitAsync();
     }
 
@@ -678,7 +717,7 @@ public sealed class InvoiceGrain(
     /// reversed and the new one posted (append-only ledger). Once money has been taken the invoice is frozen —
     /// corrections are refunds or a new invoice.
     /// </summary>
-    private async Task<InvoiceResult> EditAsync(Func<DraftEdit, Refusal?> edit)
+    private async Task<InvoiceResult> EditAsync(Func<DraftEdit, Refusal?> edit, string? operationId = null, string? asked = null)
     {
         if (!S.Created)
         {
@@ -720,7 +759,42 @@ public sealed class InvoiceGrain(
             _book.RepostSale(before, after!, time.GetUtcNow());
         }
 
+        if (asked is not null)
+        {
+            Remember(operationId, asked);
+        }
+
         return await CommitAsync();
+    }
+
+    /// <summary>
+    /// The answer to an operation this invoice already applied (<see cref="InvoiceState.Operations"/>): the invoice as
+    /// it is now, which holds the change (the first answer, unless the invoice was changed since: a whole view per
+    /// remembered operation would multiply what every edit writes), or a refusal when the id was used for another
+    /// command. Null: not applied yet (or no id), so the operation runs. A refusal is never remembered: it changed
+    /// nothing, and running the operation again answers from the invoice as it is.
+    /// </summary>
+    private InvoiceResult? Replay(string? operationId, string asked)
+    {
+        if (operationId is null || RecentOperations.Find(S.Operations, operationId, o => o.OperationId) is not { } done)
+        {
+            return null;
+        }
+
+        return done.Command == asked
+            ? InvoiceResult.Ok(_book.View())
+            : Fail(new Refusal(CheckoutRefusals.OperationReused,
+                "This Idempotency-Key was already used for a different change of this invoice. Use a new key for a new operation."));
+    }
+
+    /// <summary>Remembers the operation in the state the next <see cref="CommitAsync"/> writes: applied and remembered
+    /// are one write. Call it just before that commit, once the change is accepted.</summary>
+    private void Remember(string? operationId, string asked)
+    {
+        if (operationId is not null)
+        {
+            S.Operations = RecentOperations.Remember(S.Operations, new InvoiceOperation(operationId, asked, S.Version + 1));
+        }
     }
 
     /// <summary>A draft follows the clinic's tax rates (see <see cref="TaxRateCache"/>); an opened invoice keeps the

@@ -1,6 +1,8 @@
+using System.Collections.Immutable;
 using MedSpa.GrainInterfaces.Checkout;
 using MedSpa.GrainInterfaces.Packages;
 using MedSpa.Grains.Checkout.Tenders;
+using MedSpa.Grains.Domain;
 using MedSpa.Grains.Domain.Checkout;
 using MedSpa.Grains.Domain.Ledger;
 
@@ -146,7 +148,22 @@ public sealed class InvoiceState
     /// <summary>Paid shares to push into the plan's package grains (saved with the commit that changed them), removed
     /// once the grain answered; each carries the invoice version, so a late or repeated push changes nothing.</summary>
     [Id(184)] public List<PackagePaidShareIntent> PaidSharesToPush { get; set; } = [];
+
+    /// <summary>The last operations (by operation id) that created or edited the invoice, written with the change they
+    /// made (<see cref="RecentOperations"/>), so a request executed again after its answer was lost is answered, not
+    /// applied twice. Payments, refunds and write-offs keep theirs in <see cref="AppliedOperations"/>. Ids from 190.</summary>
+    [Id(190)] public ImmutableList<InvoiceOperation>? Operations { get; set; }
 }
+
+/// <summary>An operation the invoice applied: its id and the command it was (to tell an id reused for another command).</summary>
+/// <param name="Command">What was asked, e.g. <c>add-line:{lineId}</c>; not the whole request: an execution again
+/// re-reads prices and member discounts, and is still the same operation.</param>
+/// <param name="Version">The invoice version the operation's commit wrote.</param>
+[GenerateSerializer, Immutable, Alias("medspa.checkout.invoice-operation.v1")]
+public sealed record InvoiceOperation(
+    [property: Id(0)] string OperationId,
+    [property: Id(1)] string Command,
+    [property: Id(2)] long Version);
 
 [GenerateSerializer, Immutable, Alias("medspa.checkout.package-paid-share-intent.v1")]
 public sealed record PackagePaidShareIntent(

@@ -27,26 +27,37 @@ public static partial class InvoicesApi
         // Reading is also open to patients, each limited to their own invoices in the handlers.
         var readers = app.MapGroup("/api/invoices").WithTags("Invoices").RequireAuthorization(p => p.RequireAuthenticatedUser()
             .RequireClaim(MedSpaClaims.Role, Roles.Owner, Roles.Admin, Roles.FrontDesk, Roles.Patient));
-        invoices.MapPost("", Create).WithName("CreateInvoice").WithIdempotency();
-        invoices.MapPost("/from-visit", CreateFromVisit).WithName("CreateInvoiceFromVisit");
+        // Draft edits, open, void and create are marked RecognisedByGrainWhenExecutedAgain: each passes the invoice grain
+        // its operation id (OperationIdOf: the caller's Idempotency-Key, or the id the api gave the keyless request),
+        // which the grain remembers with the change, so the api executes a request again when the cluster failed its
+        // grain call (its answer may have been lost after the change) and the grain answers it as done. Create derives
+        // the invoice id, add-line the line id, from that id, so every execution names the same invoice and line.
+        invoices.MapPost("", Create).WithName("CreateInvoice").WithIdempotency().RecognisedByGrainWhenExecutedAgain();
+        // The visit's invoice id is derived from the visit: executed again, it finds the invoice it made (and its member
+        // pricing applied, which is done only on version 1).
+        invoices.MapPost("/from-visit", CreateFromVisit).WithName("CreateInvoiceFromVisit").RecognisedByGrainWhenExecutedAgain();
         readers.MapGet("", List).WithName("ListInvoices");
         readers.MapGet("/{invoiceId:guid}", Get).WithName("GetInvoice");
         invoices.MapGet("/{invoiceId:guid}/quote", Quote).WithName("QuoteInvoice");
-        invoices.MapPost("/{invoiceId:guid}/lines", AddLine).WithName("AddInvoiceLine");
-        invoices.MapPut("/{invoiceId:guid}/lines/{lineId:guid}", UpdateLine).WithName("UpdateInvoiceLine");
-        invoices.MapDelete("/{invoiceId:guid}/lines/{lineId:guid}", RemoveLine).WithName("RemoveInvoiceLine");
+        invoices.MapPost("/{invoiceId:guid}/lines", AddLine).WithName("AddInvoiceLine").WithIdempotency().RecognisedByGrainWhenExecutedAgain();
+        invoices.MapPut("/{invoiceId:guid}/lines/{lineId:guid}", UpdateLine).WithName("UpdateInvoiceLine").WithIdempotency()
+            .RecognisedByGrainWhenExecutedAgain();
+        invoices.MapDelete("/{invoiceId:guid}/lines/{lineId:guid}", RemoveLine).WithName("RemoveInvoiceLine").WithIdempotency()
+            .RecognisedByGrainWhenExecutedAgain();
         invoices.MapPost("/{invoiceId:guid}/lines/{lineId:guid}/package-reward", ApplyPackageReward).WithName("ApplyPackageReward")
             .WithIdempotency();
-        invoices.MapPut("/{invoiceId:guid}/discount", SetDiscount).WithName("SetInvoiceDiscount");
-        invoices.MapDelete("/{invoiceId:guid}/discount", ClearDiscount).WithName("ClearInvoiceDiscount");
-        invoices.MapPut("/{invoiceId:guid}/tip", SetTip).WithName("SetInvoiceTip");
-        invoices.MapPost("/{invoiceId:guid}/open", Open).WithName("OpenInvoice");
+        invoices.MapPut("/{invoiceId:guid}/discount", SetDiscount).WithName("SetInvoiceDiscount").WithIdempotency()
+            .RecognisedByGrainWhenExecutedAgain();
+        invoices.MapDelete("/{invoiceId:guid}/discount", ClearDiscount).WithName("ClearInvoiceDiscount").WithIdempotency()
+            .RecognisedByGrainWhenExecutedAgain();
+        invoices.MapPut("/{invoiceId:guid}/tip", SetTip).WithName("SetInvoiceTip").WithIdempotency().RecognisedByGrainWhenExecutedAgain();
+        invoices.MapPost("/{invoiceId:guid}/open", Open).WithName("OpenInvoice").WithIdempotency().RecognisedByGrainWhenExecutedAgain();
         invoices.MapPost("/{invoiceId:guid}/payments", Pay).WithName("PayInvoice").WithIdempotency(required: true)
             .ProducesProblem(StatusCodes.Status402PaymentRequired).ProducesProblem(StatusCodes.Status422UnprocessableEntity)
             .ProducesProblem(StatusCodes.Status502BadGateway).ProducesProblem(StatusCodes.Status503ServiceUnavailable);
         invoices.MapPost("/{invoiceId:guid}/refunds", Refund).WithName("RefundInvoice").WithIdempotency(required: true)
             .ProducesProblem(StatusCodes.Status502BadGateway).ProducesProblem(StatusCodes.Status503ServiceUnavailable);
-        invoices.MapPost("/{invoiceId:guid}/void", Void).WithName("VoidInvoice");
+        invoices.MapPost("/{invoiceId:guid}/void", Void).WithName("VoidInvoice").WithIdempotency().RecognisedByGrainWhenExecutedAgain();
         invoices.MapPost("/{invoiceId:guid}/write-off", WriteOff).WithName("WriteOffInvoice").WithIdempotency(required: true)
             .ProducesProblem(StatusCodes.Status403Forbidden).ProducesProblem(StatusCodes.Status409Conflict);
         invoices.MapPost("/{invoiceId:guid}/tip-adjustments", AdjustTip).WithName("AdjustInvoiceTip").WithIdempotency(required: true)
@@ -61,7 +72,7 @@ public static partial class InvoicesApi
         grains.GetGrain<IInvoiceGrain>(InvoiceGrainKey.For(user.TenantId, invoiceId));
 
     private static async Task<Results<Created<InvoiceView>, ValidationProblem, ProblemHttpResult>> Create(
-        CreateInvoiceRequest request, CurrentUser user, NpgsqlDataSource db, IGrainFactory grains, CancellationToken ct)
+        CreateInvoiceRequest request, CurrentUser user, NpgsqlDataSource db, IGrainFactory grains, HttpContext http, CancellationToken ct)
     {
         if (request.ClinicId is not { } clinicId)
         {
@@ -93,8 +104,12 @@ public static partial class InvoicesApi
             }
         }
 
-        var invoiceId = Guid.NewGuid();
-        var result = await Grain(grains, user, invoiceId).CreateAsync(new CreateInvoiceCommand(clinicId, request.PatientId, user.UserId));
+        // Derived from the operation id, so an execution again (the api's, after the cluster failed the call, or the
+        // client's resend with its key) reaches the invoice the first one made, and the grain answers it as made.
+        var operationId = IdempotencyEndpoints.OperationIdOf(http, user);
+        var invoiceId = operationId is null ? Guid.NewGuid() : InvoiceGrainKey.ForOperation(user.TenantId, operationId);
+        var result = await Grain(grains, user, invoiceId).CreateAsync(
+            new CreateInvoiceCommand(clinicId, request.PatientId, user.UserId, OperationId: operationId));
         return result.Invoice is { } invoice
             ? TypedResults.Created($"/api/invoices/{invoice.Id}", invoice)
             : result.Refusal!.ToProblem();
@@ -230,7 +245,8 @@ public static partial class InvoicesApi
     }
 
     private static async Task<Results<Ok<InvoiceView>, ValidationProblem, ProblemHttpResult>> AddLine(
-        Guid invoiceId, InvoiceLineRequest request, CurrentUser user, IGrainFactory grains, NpgsqlDataSource db, TimeProvider time, CancellationToken ct)
+        Guid invoiceId, InvoiceLineRequest request, CurrentUser user, IGrainFactory grains, NpgsqlDataSource db, TimeProvider time,
+        HttpContext http, CancellationToken ct)
     {
         var grain = Grain(grains, user, invoiceId);
         if (await Visible(grain, user) is not { } invoice)
@@ -238,14 +254,17 @@ public static partial class InvoicesApi
             return ApiProblems.NotFound("Invoice");
         }
 
-        var (line, problem) = await ResolveLineAsync(Guid.NewGuid(), request, invoice, user, db, time, ct);
+        // The line id is the operation's, the same in every execution of the request.
+        var operationId = IdempotencyEndpoints.OperationIdOf(http, user);
+        var lineId = operationId is null ? Guid.NewGuid() : InvoiceGrainKey.LineForOperation(invoiceId, operationId);
+        var (line, problem) = await ResolveLineAsync(lineId, request, invoice, user, db, time, ct);
         return line is null ? problem! : Respond(user, ForLineRequest(await grain.AddLineAsync(
-            await Memberships.MemberPricing.ApplyAsync(line, invoice, user.TenantId, db, ct), request.PriceIncludesTax)));
+            await Memberships.MemberPricing.ApplyAsync(line, invoice, user.TenantId, db, ct), request.PriceIncludesTax, operationId)));
     }
 
     private static async Task<Results<Ok<InvoiceView>, ValidationProblem, ProblemHttpResult>> UpdateLine(
         Guid invoiceId, Guid lineId, InvoiceLineRequest request, CurrentUser user, IGrainFactory grains, NpgsqlDataSource db, TimeProvider time,
-        CancellationToken ct)
+        HttpContext http, CancellationToken ct)
     {
         var grain = Grain(grains, user, invoiceId);
         if (await Visible(grain, user) is not { } invoice)
@@ -255,7 +274,8 @@ public static partial class InvoicesApi
 
         var (line, problem) = await ResolveLineAsync(lineId, request, invoice, user, db, time, ct);
         return line is null ? problem! : Respond(user, ForLineRequest(await grain.UpdateLineAsync(
-            await Memberships.MemberPricing.ApplyAsync(line, invoice, user.TenantId, db, ct), request.PriceIncludesTax)));
+            await Memberships.MemberPricing.ApplyAsync(line, invoice, user.TenantId, db, ct), request.PriceIncludesTax,
+            IdempotencyEndpoints.OperationIdOf(http, user))));
     }
 
     /// <summary>
@@ -365,10 +385,11 @@ public static partial class InvoicesApi
     }
 
     private static async Task<Results<Ok<InvoiceView>, ValidationProblem, ProblemHttpResult>> RemoveLine(
-        Guid invoiceId, Guid lineId, CurrentUser user, IGrainFactory grains)
+        Guid invoiceId, Guid lineId, CurrentUser user, IGrainFactory grains, HttpContext http)
     {
         var grain = Grain(grains, user, invoiceId);
-        return await Visible(grain, user) is null ? ApiProblems.NotFound("Invoice") : Respond(user, await grain.RemoveLineAsync(lineId));
+        return await Visible(grain, user) is null ? ApiProblems.NotFound("Invoice")
+            : Respond(user, await grain.RemoveLineAsync(lineId, IdempotencyEndpoints.OperationIdOf(http, user)));
     }
 
     /// <summary>The patient's unlocked %-off reward of a threshold package, as the line's discount; the package gives
@@ -392,7 +413,7 @@ public static partial class InvoicesApi
     }
 
     private static async Task<Results<Ok<InvoiceView>, ValidationProblem, ProblemHttpResult>> SetDiscount(
-        Guid invoiceId, DiscountRequest request, CurrentUser user, IGrainFactory grains)
+        Guid invoiceId, DiscountRequest request, CurrentUser user, IGrainFactory grains, HttpContext http)
     {
         var grain = Grain(grains, user, invoiceId);
         if (await Visible(grain, user) is not { } invoice)
@@ -402,18 +423,19 @@ public static partial class InvoicesApi
 
         var v = new Validation();
         var discount = ToDiscount("", request, invoice.Currency, v);
-        return !v.IsValid ? v.ToProblem() : Respond(user, await grain.SetInvoiceDiscountAsync(discount));
+        return !v.IsValid ? v.ToProblem() : Respond(user, await grain.SetInvoiceDiscountAsync(discount, IdempotencyEndpoints.OperationIdOf(http, user)));
     }
 
     private static async Task<Results<Ok<InvoiceView>, ValidationProblem, ProblemHttpResult>> ClearDiscount(
-        Guid invoiceId, CurrentUser user, IGrainFactory grains)
+        Guid invoiceId, CurrentUser user, IGrainFactory grains, HttpContext http)
     {
         var grain = Grain(grains, user, invoiceId);
-        return await Visible(grain, user) is null ? ApiProblems.NotFound("Invoice") : Respond(user, await grain.SetInvoiceDiscountAsync(null));
+        return await Visible(grain, user) is null ? ApiProblems.NotFound("Invoice")
+            : Respond(user, await grain.SetInvoiceDiscountAsync(null, IdempotencyEndpoints.OperationIdOf(http, user)));
     }
 
     private static async Task<Results<Ok<InvoiceView>, ValidationProblem, ProblemHttpResult>> SetTip(
-        Guid invoiceId, TipRequestBody request, CurrentUser user, IGrainFactory grains, NpgsqlDataSource db, CancellationToken ct)
+        Guid invoiceId, TipRequestBody request, CurrentUser user, IGrainFactory grains, NpgsqlDataSource db, HttpContext http, CancellationToken ct)
     {
         var grain = Grain(grains, user, invoiceId);
         if (await Visible(grain, user) is not { } invoice)
@@ -422,7 +444,7 @@ public static partial class InvoicesApi
         }
 
         var (tip, split, problem) = await ParseTipAsync(request, invoice.Currency, user, db, ct);
-        return problem is not null ? problem : Respond(user, await grain.SetTipAsync(tip, split));
+        return problem is not null ? problem : Respond(user, await grain.SetTipAsync(tip, split, IdempotencyEndpoints.OperationIdOf(http, user)));
     }
 
     /// <summary>A tip request as the grain takes it; every provider it names must be one of the tenant's providers.</summary>
@@ -496,10 +518,11 @@ public static partial class InvoicesApi
     }
 
     private static async Task<Results<Ok<InvoiceView>, ValidationProblem, ProblemHttpResult>> Open(
-        Guid invoiceId, CurrentUser user, IGrainFactory grains)
+        Guid invoiceId, CurrentUser user, IGrainFactory grains, HttpContext http)
     {
         var grain = Grain(grains, user, invoiceId);
-        return await Visible(grain, user) is null ? ApiProblems.NotFound("Invoice") : Respond(user, await grain.OpenAsync());
+        return await Visible(grain, user) is null ? ApiProblems.NotFound("Invoice")
+            : Respond(user, await grain.OpenAsync(IdempotencyEndpoints.OperationIdOf(http, user)));
     }
 
     private static async Task<Results<Ok<InvoiceView>, ValidationProblem, ProblemHttpResult>> Pay(
@@ -594,7 +617,7 @@ public static partial class InvoicesApi
     }
 
     private static async Task<Results<Ok<InvoiceView>, ValidationProblem, ProblemHttpResult>> Void(
-        Guid invoiceId, VoidRequest? request, CurrentUser user, IGrainFactory grains)
+        Guid invoiceId, VoidRequest? request, CurrentUser user, IGrainFactory grains, HttpContext http)
     {
         var grain = Grain(grains, user, invoiceId);
         if (await Visible(grain, user) is null)
@@ -607,7 +630,7 @@ public static partial class InvoicesApi
             return ApiProblems.Validation("reason", "reason must be at most 500 characters.");
         }
 
-        return Respond(user, await grain.VoidAsync(request?.Reason));
+        return Respond(user, await grain.VoidAsync(request?.Reason, IdempotencyEndpoints.OperationIdOf(http, user)));
     }
 
     /// <summary>Closes the balance due without payment (owner/admin, with a reason): see grains/Domain/Checkout/README.md.</summary>

@@ -1,9 +1,9 @@
 using System.Collections.Immutable;
-using MedSpa.Grains.Domain.Board;
+using MedSpa.Grains.Domain;
 
-namespace MedSpa.Domain.Tests.Board;
+namespace MedSpa.Domain.Tests;
 
-/// <summary>The bounded memory of applied operations a room or provider answers a resend from.</summary>
+/// <summary>The bounded memory of applied operations a room, provider or invoice answers a resend from.</summary>
 public sealed class RecentOperationsTests
 {
     private sealed record Op(string Id, int Answer);

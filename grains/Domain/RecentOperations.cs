@@ -1,13 +1,14 @@
 using System.Collections.Immutable;
 
-namespace MedSpa.Grains.Domain.Board;
+namespace MedSpa.Grains.Domain;
 
 /// <summary>
-/// The last operations a live grain (room, provider) applied, by operation id (the caller and its Idempotency-Key), so
-/// a command resent after its answer was lost (a silo died between the write and the answer) is answered with what it
-/// answered the first time instead of being run again against the state it already produced. Written in the same state
-/// write as the effect, so "applied" and "remembered" are one durable fact. Bounded: a desk resends within seconds or
-/// minutes, not after dozens of later changes to the same room.
+/// The last operations a grain (room, provider, invoice) applied, by operation id (the caller and its Idempotency-Key, or
+/// the id the api gave a keyless request, <c>RequestOperation</c>), so a command executed again after its answer was lost
+/// (a silo died between the write and the answer) is answered as the first time instead of being run again against the
+/// state it already produced. Written in the same state write as the effect, so "applied" and "remembered" are one
+/// durable fact. Bounded: a desk resends within seconds or minutes, not after dozens of later changes to the same room
+/// or invoice.
 /// </summary>
 public static class RecentOperations
 {
