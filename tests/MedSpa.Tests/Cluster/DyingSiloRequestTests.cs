@@ -1,5 +1,6 @@
 using System.Net;
 using System.Reflection;
+using MedSpa.Tests.Board.Flow;
 using MedSpa.Tests.Checkout;
 using MedSpa.Tests.TestHost;
 
@@ -7,8 +8,9 @@ namespace MedSpa.Tests.Cluster;
 
 /// <summary>
 /// While a silo is dying, no request answers 500: the grain calls fail as they do then (injected at the grain-call
-/// boundary by <see cref="GrainCallFaults"/>); reads and writes with an Idempotency-Key are executed again transparently,
-/// other writes answer 503 cluster_unavailable with Retry-After and are not applied.
+/// boundary by <see cref="GrainCallFaults"/>); reads, writes with an Idempotency-Key and writes whose grain recognises
+/// their execution again (room, provider and invoice commands: <c>RequestOperation</c>) are executed again
+/// transparently; other writes answer 503 cluster_unavailable with Retry-After and are not applied.
 /// </summary>
 public sealed class DyingSiloRequestTests(FaultInjectionFactory factory) : IClassFixture<FaultInjectionFactory>
 {
@@ -41,14 +43,13 @@ public sealed class DyingSiloRequestTests(FaultInjectionFactory factory) : IClas
     [Fact]
     public async Task A_write_without_an_idempotency_key_answers_503_with_retry_after_and_is_not_applied()
     {
-        var (tenant, desk, invoiceId) = await InvoiceAsync();
-        factory.Faults.FailNext(tenant.TenantId, "AddLineAsync", SiloDied());
+        // A visit command without a key stays non-repeatable: the visit grain keeps no operation ids of keyless commands.
+        var world = await FlowWorld.CreateAsync(factory, patients: 1, providers: 1, rooms: 0);
+        using var desk = world.Desk();
+        var visit = await world.BookAsync(desk, world.Booking());
+        factory.Faults.FailNext(world.TenantId, "ExecuteAsync", SiloDied());
 
-        using var request = new HttpRequestMessage(HttpMethod.Post, $"/api/invoices/{invoiceId}/lines")
-        {
-            Content = System.Net.Http.Json.JsonContent.Create(CheckoutRequests.Line(50_00), options: MedSpaApiFactory.Json),
-        };
-        using var response = await desk.SendAsync(request);
+        using var response = await desk.Visit(visit, "check-in");
         var body = await response.Content.ReadAsStringAsync();
 
         Assert.True(response.StatusCode == HttpStatusCode.ServiceUnavailable, $"expected 503, got {(int)response.StatusCode}: {body}");
@@ -57,11 +58,27 @@ public sealed class DyingSiloRequestTests(FaultInjectionFactory factory) : IClas
         var retryAfter = response.Headers.RetryAfter?.Delta;
         Assert.NotNull(retryAfter);
         Assert.InRange(retryAfter.Value, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(30));
-        Assert.Equal(0, factory.Faults.Passed(tenant.TenantId, "AddLineAsync"));
-        Assert.Equal(0, (await desk.GetInvoiceAsync(invoiceId)).GetProperty("lines").GetArrayLength());
+        Assert.Equal(0, factory.Faults.Passed(world.TenantId, "ExecuteAsync"));
+        Assert.Equal(0, factory.Faults.Pending(world.TenantId, "ExecuteAsync"));
+        Assert.Equal("scheduled", (await desk.GetAsync($"/api/visits/{visit}").OkJsonAsync()).GetProperty("status").GetString());
 
         // The client's retry (the cluster healed) applies it once.
-        await desk.AddLineAsync(invoiceId, CheckoutRequests.Line(50_00));
+        await desk.Visit(visit, "check-in").OkJsonAsync();
+        Assert.Equal("arrived", (await desk.GetAsync($"/api/visits/{visit}").OkJsonAsync()).GetProperty("status").GetString());
+    }
+
+    [Fact]
+    public async Task A_keyless_invoice_line_whose_grain_call_failed_is_executed_again_and_added_once()
+    {
+        var (tenant, desk, invoiceId) = await InvoiceAsync();
+        factory.Faults.FailNext(tenant.TenantId, "AddLineAsync", SiloDied(), MessageRejected());
+
+        // No Idempotency-Key: the invoice grain recognises the request's own operation id, so the api executes it again.
+        var invoice = await desk.AddLineAsync(invoiceId, CheckoutRequests.Line(50_00));
+
+        Assert.Equal(1, invoice.GetProperty("lines").GetArrayLength());
+        Assert.Equal(0, factory.Faults.Pending(tenant.TenantId, "AddLineAsync"));
+        Assert.Equal(1, factory.Faults.Passed(tenant.TenantId, "AddLineAsync"));
         Assert.Equal(1, (await desk.GetInvoiceAsync(invoiceId)).GetProperty("lines").GetArrayLength());
     }
 
