@@ -12,8 +12,9 @@ public sealed record GrainRecognisesReExecutionMetadata;
 /// a re-execution, so every execution within <see cref="GrainCallRetryOptions.RequestBudget"/> passes the grain the same id.
 /// </summary>
 /// <remarks>
-/// Opt-in per endpoint, never global: a handler whose grain keeps no operation ids (invoice lines, for one) would apply
-/// a re-executed request twice, so such a request stays non-repeatable and answers 503 when the cluster fails it.
+/// Opt-in per endpoint, never global: a handler whose grain keeps no operation ids (visit commands and chart billing, for
+/// two) would apply a re-executed request twice, so such a request stays non-repeatable and answers 503 when the cluster
+/// fails it. Marked today: room and provider commands, and the invoice's create, line, discount, tip, open and void.
 /// The id lives only as long as the HTTP request: a client that resends after a 503 sends a new request, which gets a new
 /// id — only an <c>Idempotency-Key</c> makes the client's own resend safe.
 /// </remarks>

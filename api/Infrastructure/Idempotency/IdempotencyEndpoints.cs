@@ -323,7 +323,7 @@ internal static class IdempotentExecution
 /// is back may take the key over and execute while the first attempt finishes: a double execution. That is accepted
 /// rather than guarded (the attempt cannot be stopped safely halfway): a handler running through an outage almost
 /// always fails on it too; the handlers whose double execution would cost money or balance (payments, refunds,
-/// redemptions, room and provider commands, reversals) key their grain operation by <see cref="IdempotencyEndpoints.OperationIdOf"/>
+/// redemptions, room, provider and invoice commands, reversals) key their grain operation by <see cref="IdempotencyEndpoints.OperationIdOf"/>
 /// or the key itself, so the second execution is answered by the grain with the first one's outcome; and the late
 /// finisher cannot overwrite the takeover's stored answer (completion matches on the attempt).
 /// </remarks>

@@ -114,14 +114,13 @@ public sealed class CoHostedStopClusterFactory : MedSpaApiFactory
 /// Every request the stopping process accepted is answered 2xx (its web host drains before its silo stops), every read
 /// on the survivor is 2xx, <c>/health/ready</c> never says 200 again once the stop began, the stopped process exits 0,
 /// and every acknowledged write is there exactly once.
-/// Room commands are keyless here too, and every one must be 2xx: a room command on the SURVIVOR whose grain call failed
-/// when the stopping silo left (<c>SiloUnavailableException</c>, in 2 of 7 runs before) is executed again by the api under
-/// the request's own operation id, which the room recognises (README "Hosting modes"). A keyless invoice line or invoice
-/// creation has no such id, so on the survivor it may still be answered 503 <c>cluster_unavailable</c> with
-/// <c>Retry-After</c> (not seen so far): the test accepts exactly that answer for those, counts it, and checks the
-/// effect as "at most once". A request the stopping process drops unanswered (it closed a kept-alive connection as the
-/// request went out on it: seen once in 6 runs) has an unknown outcome too, as a load balancer would report it: the desk
-/// moves to the survivor and, for a room command, reads its room before going on.
+/// Room commands, invoice lines and invoice creation are keyless here too, and every one must be 2xx: such a write on
+/// the SURVIVOR whose grain call failed when the stopping silo left (<c>SiloUnavailableException</c>, in 2 of 7 runs
+/// before, each a room's return to service) is executed again by the api under the request's own operation id, which
+/// the room or invoice recognises (README "Hosting modes"). A request the stopping process drops unanswered (it closed a
+/// kept-alive connection as the request went out on it: seen once in 6 runs) has an unknown outcome, as a load balancer
+/// would report it: the desk moves to the survivor and, for a room command, reads its room before going on; a line's
+/// effect is then checked as "at most once".
 /// </summary>
 public sealed class CoHostedGracefulStopTests(CoHostedStopClusterFactory factory, ITestOutputHelper output)
     : IClassFixture<CoHostedStopClusterFactory>
@@ -221,16 +220,7 @@ public sealed class CoHostedGracefulStopTests(CoHostedStopClusterFactory factory
 
             if ((int)reply.Status is < 200 or >= 300)
             {
-                if (client == toSurvivor && method != HttpMethod.Get && !url.StartsWith("/api/rooms/", StringComparison.Ordinal)
-                    && reply.Status == HttpStatusCode.ServiceUnavailable && reply.RetryAfter
-                    && reply.Body.ValueKind == JsonValueKind.Object && reply.Body.GetProperty("code").GetString() == "cluster_unavailable")
-                {
-                    // A keyless write the api cannot repeat (see the class comment): an honest "may or may not have been
-                    // applied", never a 500. Room commands are not excused: they must be 2xx.
-                    unknownOutcomes.Enqueue(what);
-                    return Answer.Unknown;
-                }
-
+                // Every write here is repeatable by the api (see the class comment): a 503 is a failure too.
                 failures.Enqueue($"{what} ({(client == toVictim ? "stopping process" : "survivor")}): {(int)reply.Status} {reply.Body}");
                 return Answer.Failed;
             }
@@ -345,7 +335,7 @@ public sealed class CoHostedGracefulStopTests(CoHostedStopClusterFactory factory
                          + $"it exited {(exitedAt - stoppedAt).TotalSeconds:F1} s later (code {(exitedInTime ? victim.ExitCode : -1)}); "
                          + $"{answeredByVictimAfterSigterm} answered 2xx by it after SIGTERM, {refusedThenRedirected} refused and sent to the survivor, {droppedByStopping} dropped by it unanswered; "
                          + $"{acknowledged} answers in {clock.Elapsed.TotalSeconds:F1} s, {failures.Count} failed, "
-                         + $"{unknownOutcomes.Count} outcome(s) unknown (keyless invoice writes answered 503 cluster_unavailable, requests dropped by the stopping process) [{string.Join("; ", unknownOutcomes)}]; readiness probes: {string.Join(" ", Compress(probes))}");
+                         + $"{unknownOutcomes.Count} outcome(s) unknown (requests dropped by the stopping process) [{string.Join("; ", unknownOutcomes)}]; readiness probes: {string.Join(" ", Compress(probes))}");
         Assert.True(exitedInTime, "the api process did not exit within the patience after SIGTERM:\n" + victim.RecentOutput);
         Assert.True(failures.IsEmpty, $"{failures.Count} request(s) failed during the graceful stop:\n" + string.Join("\n", failures)
                                       + "\n-- the survivor's log:\n" + survivor.RecentOutput + "\n-- the stopped process's log:\n" + victim.RecentOutput);

@@ -22,7 +22,8 @@ public sealed class GracefulStopClusterFactory : StandaloneSiloClusterFactory
 
 /// <summary>
 /// Issue 19 §1: a graceful stop (SIGTERM, a rolling restart) of a silo causes no failed request at all. Desks send a
-/// burst of reads and writes WITHOUT Idempotency-Keys (so the api may not repeat a write whose fate it cannot know);
+/// burst of reads and writes WITHOUT Idempotency-Keys (the api repeats such a write only because its grain recognises
+/// the request's operation id: room commands, invoice lines and creation);
 /// the silo holding the clinic's board gets SIGTERM mid-burst and the burst goes on past its exit. Every request is
 /// answered 2xx, the stopped silo exits cleanly, and every acknowledged write is there exactly once.
 /// </summary>
