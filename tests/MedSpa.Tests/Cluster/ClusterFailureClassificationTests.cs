@@ -56,7 +56,7 @@ public sealed class ClusterFailureClassificationTests
     public void A_keyless_write_is_repeatable_only_where_the_endpoint_says_its_grain_recognises_a_re_execution()
     {
         Assert.True(ClusterFailures.IsRepeatable(Request("POST", new GrainRecognisesReExecutionMetadata()).Request));
-        // Invoice lines and the like: no operation id reaches their grain, so a lost answer must not be executed again.
+        // Visit commands, chart billing and the like: no operation id reaches their grain, so a lost answer must not be executed again.
         Assert.False(ClusterFailures.IsRepeatable(Request("POST", null).Request));
         Assert.False(ClusterFailures.IsRepeatable(Request("POST", new IdempotencyMetadata(Required: false)).Request));
         Assert.True(ClusterFailures.IsRepeatable(Request("POST", new IdempotencyMetadata(Required: false), "k-1").Request));
