@@ -198,6 +198,9 @@ sealed class ChildProcessClients : IClientGroup
             RedirectStandardError = false,
             UseShellExecute = false,
         };
+        // The server's GC knobs (set in this process's environment to try them on the server it hosts) must not reach
+        // the instrument: the clients' process keeps the runtime's defaults plus what --clients-env gives it.
+        foreach (var name in BenchEnvironment.ServerOnly) start.Environment.Remove(name);
         foreach (var (name, value) in environment) start.Environment[name] = value;
         if (idlePriority)
         {

@@ -691,7 +691,12 @@ static class BenchEnvironment
     [
         "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS", "DOTNET_gcServer", "DOTNET_GCgen0size", "DOTNET_TieredPGO",
         "DOTNET_TieredCompilation", "DOTNET_ReadyToRun", "DOTNET_ThreadPool_ForceMinWorkerThreads", "DOTNET_GCDynamicAdaptationMode",
+        "DOTNET_GCGen0MaxBudget", "DOTNET_GCGen1MaxBudget",
     ];
+
+    /// <summary>GC knobs meant for the server this process hosts, removed from the clients' process's environment.</summary>
+    public static readonly string[] ServerOnly =
+        ["DOTNET_GCgen0size", "DOTNET_GCGen0MaxBudget", "DOTNET_GCGen1MaxBudget", "DOTNET_GCDynamicAdaptationMode"];
 
     public static string Describe()
     {
@@ -700,6 +705,10 @@ static class BenchEnvironment
             .ToList();
         ThreadPool.GetMinThreads(out var workers, out _);
         set.Add($"min worker threads {workers}");
+        // What the GC made of its settings (heap count, DATAS, gen0 budget cap), not only what was asked.
+        var gc = GC.GetConfigurationVariables();
+        set.AddRange(new[] { "HeapCount", "GCDynamicAdaptationMode", "GCGen0MaxBudget" }
+            .Where(gc.ContainsKey).Select(k => $"GC {k} {gc[k]}"));
         return string.Join(", ", set);
     }
 }
