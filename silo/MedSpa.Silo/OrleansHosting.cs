@@ -50,6 +50,24 @@ public sealed class MedSpaOrleansOptions
     /// </summary>
     public string? Hosting { get; set; }
 
+    /// <summary>
+    /// Client mode only: how long a grain call that was in flight when a silo was lost (a gateway connection closed, or a
+    /// gateway left the cluster's list) may still take before it fails as <c>SiloUnavailableException</c> instead of
+    /// waiting Orleans' 30 s response timeout (<see cref="SiloLossGuard"/>). Its message was most likely lost with the silo;
+    /// the request layer executes a repeatable request again or answers 503 within <c>GrainCallRetry:RequestBudget</c>
+    /// (10 s), so this must leave room in it. Long enough for calls to live silos to finish (milliseconds); a re-execution
+    /// sent before the dead silo is declared dead (about 2–5 s) fails fast (connection refused) and is retried.
+    /// </summary>
+    public TimeSpan SiloLossGrace { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// Client mode only: how often the client reads the cluster's gateway list (Orleans' <c>GatewayListRefreshPeriod</c>,
+    /// default 1 minute). A gateway that left the list (its silo declared dead) is dropped and its connection closed, and
+    /// <see cref="SiloLossGuard"/> counts it as a silo loss: this is what covers a machine lost without its sockets being
+    /// closed, and a client that had no connection to the lost silo's gateway. One small query of the membership table.
+    /// </summary>
+    public TimeSpan GatewayListRefreshPeriod { get; set; } = TimeSpan.FromSeconds(2);
+
     public bool IsClient => string.Equals(Mode, "client", StringComparison.OrdinalIgnoreCase);
 
     public bool IsKubernetes => string.Equals(Hosting, "kubernetes", StringComparison.OrdinalIgnoreCase);
@@ -77,10 +95,21 @@ public static class OrleansHostingExtensions
 
         if (options.IsClient)
         {
+            if (options.SiloLossGrace <= TimeSpan.Zero || options.GatewayListRefreshPeriod <= TimeSpan.Zero)
+            {
+                throw new InvalidOperationException("Orleans:SiloLossGrace and Orleans:GatewayListRefreshPeriod must be positive.");
+            }
+
             builder.UseOrleansClient(client =>
             {
                 client.Configure<ClusterOptions>(o => { o.ClusterId = options.ClusterId; o.ServiceId = options.ServiceId; });
                 client.UseAdoNetClustering(o => { o.Invariant = Invariant; o.ConnectionString = connectionString; });
+                client.Configure<GatewayOptions>(o => o.GatewayListRefreshPeriod = options.GatewayListRefreshPeriod);
+                // A call in flight to a silo killed without warning must not wait Orleans' 30 s response timeout.
+                client.Services.AddSingleton(sp => new SiloLossGuard(options.SiloLossGrace, sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<SiloLossGuard>>()));
+                client.Services.AddSingleton<IClusterConnectionStatusObserver>(sp => sp.GetRequiredService<SiloLossGuard>());
+                client.Services.AddSingleton<IOutgoingGrainCallFilter>(sp => sp.GetRequiredService<SiloLossGuard>());
+                SiloLossGuard.WatchGatewayList(client.Services);
             });
             return builder;
         }

@@ -154,7 +154,18 @@ public sealed class StandaloneSiloProcess : IDisposable
         }
     }
 
+    /// <summary>SIGSTOP: the process stays, its sockets stay open, and it reads nothing — a silo hung, or a message on its
+    /// way to it that will be lost when it is then killed (<see cref="Kill"/> works on a stopped process).</summary>
+    public void Suspend()
+    {
+        if (!_process.HasExited && SendSignal(_process.Id, SigStop) != 0)
+        {
+            throw new InvalidOperationException($"kill(SIGSTOP) failed: errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}");
+        }
+    }
+
     private const int SigTerm = 15;
+    private const int SigStop = 19;
 
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static extern int SendSignal(int pid, int signal);
