@@ -20,7 +20,7 @@ namespace MedSpa.Api.Infrastructure;
 /// <remarks>
 /// A write with a key is safe to execute again because the idempotency wrapper frees its key when the first
 /// execution threw (no answer was given) and a handler that passes the key on to its grain is answered the first
-/// answer by the grain. A room or provider command without a key is safe for the same reason: its request is given an
+/// answer by the grain. A room, provider or invoice command without a key is safe for the same reason: its request is given an
 /// operation id of its own, the same in every execution (<see cref="RequestOperation"/>). Any other write without a key
 /// is not repeated: a call that timed out may still have run, so the client decides (it can repeat it with a key).
 /// </remarks>
@@ -53,7 +53,7 @@ public static class ClusterFailures
 
     /// <summary>Reads, writes with an <c>Idempotency-Key</c> to an endpoint that honours it (its
     /// <see cref="Idempotency.IdempotencyMetadata"/>), and any write to an endpoint whose grain recognises a re-execution
-    /// of the request by its operation id (<see cref="RequestOperation"/>: room and provider commands). Elsewhere the
+    /// of the request by its operation id (<see cref="RequestOperation"/>: room, provider and invoice commands). Elsewhere the
     /// header is ignored, and a write that timed out may have been applied, so executing it again could apply it twice.</summary>
     public static bool IsRepeatable(HttpRequest request) =>
         ClientMayResend(request) || RequestOperation.IsRecognisedByGrain(request.HttpContext);
