@@ -136,7 +136,14 @@ public static class AuthSetup
                             else if (revoked.IsRevoked(token.TenantId, token.UserId, token.SessionId, token.TokenEpoch))
                             {
                                 ctx.Fail("The access token was revoked.");
+                                return Task.CompletedTask;
                             }
+                        }
+
+                        if (ctx.Principal is { Identity: System.Security.Claims.ClaimsIdentity identity }
+                            && ctx.Request.Path.StartsWithSegments("/hubs", StringComparison.Ordinal))
+                        {
+                            ctx.Principal = ConnectionPrincipal.Compact(identity);
                         }
 
                         return Task.CompletedTask;
