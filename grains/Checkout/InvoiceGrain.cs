@@ -294,6 +294,7 @@ public sealed class InvoiceGrain(
     {
         ArgumentNullException.ThrowIfNull(line);
         var asked = $"add-line:{line.Id:N}";
+        // Before the line is resolved (EditAsync checks too): a repeat is answered even if the catalog has changed since.
         if (Replay(operationId, asked) is { } replay)
         {
             return replay;
@@ -322,6 +323,7 @@ public sealed class InvoiceGrain(
     {
         ArgumentNullException.ThrowIfNull(line);
         var asked = $"update-line:{line.Id:N}";
+        // Before the line is resolved (EditAsync checks too): a repeat is answered even if the catalog has changed since.
         if (Replay(operationId, asked) is { } replay)
         {
             return replay;
@@ -374,21 +376,20 @@ public sealed class InvoiceGrain(
     /// <summary>Removes a line. Executed again with the same operation id after its answer was lost, it is answered
     /// with the invoice (the line is gone), not "line not found".</summary>
     public Task<InvoiceResult> RemoveLineAsync(Guid lineId, string? operationId = null) =>
-        Replay(operationId, $"remove-line:{lineId:N}") is { } replay ? Task.FromResult(replay)
-        : EditAsync(d => d.Lines.RemoveAll(l => l.Id == lineId) == 0 ? CheckoutRefusals.NotFoundOf("Invoice line") : null,
+        EditAsync(d => d.Lines.RemoveAll(l => l.Id == lineId) == 0 ? CheckoutRefusals.NotFoundOf("Invoice line") : null,
             operationId, $"remove-line:{lineId:N}");
 
     // Setting a discount or tip twice would change nothing but the version, yet on an opened invoice each edit reverses
     // and reposts the sale: the operation id keeps an execution again out of the journal.
     public Task<InvoiceResult> SetInvoiceDiscountAsync(Discount? discount, string? operationId = null) =>
-        Replay(operationId, "set-discount") is { } replay ? Task.FromResult(replay) : EditAsync(d =>
+        EditAsync(d =>
         {
             d.Discount = discount;
             return null;
         }, operationId, "set-discount");
 
     public Task<InvoiceResult> SetTipAsync(TipRequest tip, TipSplit? split, string? operationId = null) =>
-        Replay(operationId, "set-tip") is { } replay ? Task.FromResult(replay) : EditAsync(d =>
+        EditAsync(d =>
         {
             d.Tip = tip;
             d.TipSplit = split;
@@ -724,6 +725,11 @@ public sealed class InvoiceGrain(
             return NotFound();
         }
 
+        if (asked is not null && Replay(operationId, asked) is { } replay)
+        {
+            return replay;
+        }
+
         var (current, unpriceable) = _book.TryPrice(S.Lines, S.InvoiceDiscount, S.Tip, S.TipSplit);
         if ((unpriceable ?? InvoiceLifecycleRules.CheckEdit(_book.Totals(current!))) is { } frozen)
         {
@@ -793,7 +799,7 @@ public sealed class InvoiceGrain(
     {
         if (operationId is not null)
         {
-            S.Operations = RecentOperations.Remember(S.Operations, new InvoiceOperation(operationId, asked, S.Version + 1));
+            S.Operations = RecentOperations.Remember(S.Operations, new InvoiceOperation(operationId, asked));
         }
     }
 

@@ -158,12 +158,10 @@ public sealed class InvoiceState
 /// <summary>An operation the invoice applied: its id and the command it was (to tell an id reused for another command).</summary>
 /// <param name="Command">What was asked, e.g. <c>add-line:{lineId}</c>; not the whole request: an execution again
 /// re-reads prices and member discounts, and is still the same operation.</param>
-/// <param name="Version">The invoice version the operation's commit wrote.</param>
 [GenerateSerializer, Immutable, Alias("medspa.checkout.invoice-operation.v1")]
 public sealed record InvoiceOperation(
     [property: Id(0)] string OperationId,
-    [property: Id(1)] string Command,
-    [property: Id(2)] long Version);
+    [property: Id(1)] string Command);
 
 [GenerateSerializer, Immutable, Alias("medspa.checkout.package-paid-share-intent.v1")]
 public sealed record PackagePaidShareIntent(
