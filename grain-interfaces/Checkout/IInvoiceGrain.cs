@@ -72,6 +72,27 @@ public interface IInvoiceGrain : IGrainWithStringKey
     /// the gateway), newest first, one refund per tender, each package closed by the refund that empties it. Idempotent
     /// by <see cref="RefundUnusedCommand.OperationId"/> (a refund per tender, each its own operation).</summary>
     [Alias("refund-unused-packages")] Task<InvoiceResult> RefundUnusedPackagesAsync(RefundUnusedCommand command);
+
+    /// <summary>Finishes or undoes a payment or card refund the invoice left half-done, if it holds one: what the
+    /// stale-reservation sweep asks an invoice whose package sessions, gift-card or wallet hold have been reserved too
+    /// long (a silo died between the payment's intent and its reminder, and nobody called the invoice since). Never
+    /// throws for an intent it cannot finish yet: it answers <see cref="PendingMoneyOutcome.StillPending"/> and keeps
+    /// its pending-money reminder.</summary>
+    [Alias("resolve-pending-money")] Task<PendingMoneyOutcome> ResolvePendingMoneyAsync();
+}
+
+/// <summary>What <see cref="IInvoiceGrain.ResolvePendingMoneyAsync"/> found.</summary>
+[GenerateSerializer, Alias("medspa.checkout.pending-money-outcome.v1")]
+public enum PendingMoneyOutcome
+{
+    /// <summary>No payment or refund was pending (its reservations, if any, are not this invoice's to give back).</summary>
+    NothingPending = 0,
+
+    /// <summary>A pending payment or refund was finished or undone by this call or by the activation it caused.</summary>
+    Resolved = 1,
+
+    /// <summary>Still pending (a tender's grain or the gateway unreachable): the invoice's reminder retries it.</summary>
+    StillPending = 2,
 }
 
 [GenerateSerializer, Immutable, Alias("medspa.checkout.refund-unused-command.v1")]

@@ -55,8 +55,9 @@ public sealed class InvoiceGrain(
     /// activation (<see cref="OnActivateAsync"/>) and by every money operation, void and write-off, and that activation
     /// registers the reminder if it cannot finish. The next activation comes from the api's retry of the same call
     /// (the grain-call retry re-sends a keyed payment on another silo), the desk's retry with its Idempotency-Key, or
-    /// any later call on the invoice. Not covered: the api process dying with the silo (co-hosted) and nobody touching
-    /// the invoice again; then what the payment reserved stays held until the invoice is next called.
+    /// any later call on the invoice. When nothing calls it again (the api process died with the silo, co-hosted), the
+    /// reserving side does: the stale-reservation sweep (silo <c>StaleReservationSweep</c>) and a membership holding
+    /// benefits too long call <see cref="ResolvePendingMoneyAsync"/>.
     /// </para>
     /// </remarks>
     public const string PendingMoneyReminder = "invoice-pending-money";
@@ -73,6 +74,7 @@ public sealed class InvoiceGrain(
     private InvoiceThresholds _thresholds = null!;
     private IGrainTimer? _retryTimer;
     private bool _pendingReminderRegistered;
+    private bool _resolvedOnActivation;
     private Guid _tenantId;
     private Guid _invoiceId;
 
@@ -104,6 +106,7 @@ public sealed class InvoiceGrain(
             try
             {
                 await _payments.ResolvePendingAsync();
+                _resolvedOnActivation = S.PendingPayment is null && S.PendingRefund is null;
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
@@ -694,6 +697,35 @@ public sealed class InvoiceGrain(
         }
 
         return result;
+    }
+
+    public async Task<PendingMoneyOutcome> ResolvePendingMoneyAsync()
+    {
+        if (S.PendingPayment is null && S.PendingRefund is null)
+        {
+            // The activation this call caused may have finished it already (the usual case after a silo died).
+            var outcome = _resolvedOnActivation ? PendingMoneyOutcome.Resolved : PendingMoneyOutcome.NothingPending;
+            _resolvedOnActivation = false;
+            return outcome;
+        }
+
+        try
+        {
+            await PendingMoneyAsync(async () => await _payments.ResolvePendingAsync() ?? InvoiceResult.Ok(_book.View()));
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // PendingMoneyAsync registered the reminder and dropped this activation: the intent is not lost.
+            return PendingMoneyOutcome.StillPending;
+        }
+
+        if (S.PendingPayment is not null || S.PendingRefund is not null)
+        {
+            await WatchPendingMoneyAsync();
+            return PendingMoneyOutcome.StillPending;
+        }
+
+        return PendingMoneyOutcome.Resolved;
     }
 
     public async Task<int> FlushProjectionAsync()

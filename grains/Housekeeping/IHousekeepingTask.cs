@@ -25,4 +25,9 @@ public sealed class HousekeepingOptions
 
     /// <summary>How long one task may run before its token is cancelled.</summary>
     public TimeSpan TaskTimeout { get; set; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>How long a checkout reservation (package sessions, a gift-card or wallet hold) may stay held before the
+    /// stale-reservation sweep asks its invoice to finish or undo the payment. A payment settles within seconds, so
+    /// this only has to be well past the longest payment; the sweep runs on the housekeeping tick.</summary>
+    public TimeSpan StaleReservationAge { get; set; } = TimeSpan.FromMinutes(10);
 }

@@ -47,6 +47,10 @@ public sealed class BenefitHold
     [Id(1)] public Guid InvoiceId { get; set; }
     [Id(2)] public required BenefitAllocation Allocation { get; set; }
     [Id(3)] public HoldStatus Status { get; set; }
+
+    /// <summary>When the benefits were reserved (null in holds saved before it was recorded): a hold still
+    /// <see cref="HoldStatus.Reserved"/> long after is a payment its invoice left half-done.</summary>
+    [Id(4)] public DateTimeOffset? HeldAt { get; set; }
 }
 
 /// <summary>A use (or its release) waiting to be written to <c>membership_benefit_usage</c>.</summary>

@@ -147,8 +147,8 @@ public static class OrleansHostingExtensions
 
         silo.Services.TryAddSingleton(TimeProvider.System);
         silo.Services.AddOptions<HousekeepingOptions>().BindConfiguration(HousekeepingOptions.Section)
-            .Validate(o => o.Period > TimeSpan.Zero && o.TaskTimeout > TimeSpan.Zero,
-                "Housekeeping:Period and Housekeeping:TaskTimeout must be positive.")
+            .Validate(o => o.Period > TimeSpan.Zero && o.TaskTimeout > TimeSpan.Zero && o.StaleReservationAge > TimeSpan.Zero,
+                "Housekeeping:Period, Housekeeping:TaskTimeout and Housekeeping:StaleReservationAge must be positive.")
             .ValidateOnStart();
         // Grains can only be called once the silo is active, so the reminder is ensured by a silo startup task
         // rather than a hosted service or database startup task.
@@ -161,6 +161,8 @@ public static class OrleansHostingExtensions
         silo.Services.AddSingleton<ExpiredIdempotencyRecordsPurge>();
         silo.Services.AddSingleton<IHousekeepingTask>(sp => sp.GetRequiredService<ExpiredIdempotencyRecordsPurge>());
         silo.Services.AddSingleton<CardExpiryNotifications>().AddSingleton<IHousekeepingTask>(sp => sp.GetRequiredService<CardExpiryNotifications>());
+        silo.Services.AddSingleton<MedSpa.Silo.Checkout.StaleReservationSweep>()
+            .AddSingleton<IHousekeepingTask>(sp => sp.GetRequiredService<MedSpa.Silo.Checkout.StaleReservationSweep>());
         MedSpa.Silo.Board.BoardHosting.AddMedSpaBoard(silo.Services);
         silo.Services.TryAddSingleton<MedSpa.Grains.Checkout.IInvoiceStore, MedSpa.Silo.Checkout.PostgresInvoiceStore>();
         silo.Services.TryAddSingleton<MedSpa.Grains.Checkout.Tenders.IPaymentStepFaults, MedSpa.Grains.Checkout.Tenders.NoPaymentStepFaults>();

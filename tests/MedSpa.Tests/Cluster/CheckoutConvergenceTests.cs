@@ -2,10 +2,14 @@ using System.Collections.Concurrent;
 using System.Net;
 using System.Text.Json;
 using Dapper;
+using MedSpa.GrainInterfaces.Checkout;
 using MedSpa.Grains.Checkout.Tenders;
 using MedSpa.Tests.Checkout;
 using MedSpa.Tests.GiftCards;
+using MedSpa.Grains.Housekeeping;
+using MedSpa.Silo.Checkout;
 using MedSpa.Tests.Packages.Api;
+using MedSpa.Tests.Packages.Wallet;
 using MedSpa.Tests.TestHost;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.TestHost;
@@ -41,6 +45,48 @@ public sealed class ScriptedPaymentFaults : IPaymentStepFaults
         }
 
         return Task.CompletedTask;
+    }
+}
+
+/// <summary>
+/// The reminders table refuses every row of one grain (a trigger on <c>orleans_reminders</c>, dropped on dispose), as a
+/// database away at that moment would: an invoice whose payment fails between its steps then registers no
+/// pending-money reminder, which is the window a silo dying right after the payment's intent leaves open.
+/// </summary>
+public sealed class RemindersRefused : IAsyncDisposable
+{
+    private readonly string _connectionString;
+    private readonly string _name;
+
+    private RemindersRefused(string connectionString, string name) => (_connectionString, _name) = (connectionString, name);
+
+    public static async Task<RemindersRefused> ForAsync(string connectionString, Guid grainKeyPart)
+    {
+        var name = $"refuse_reminders_{grainKeyPart:N}";
+        await using var conn = new NpgsqlConnection(connectionString);
+        await conn.ExecuteAsync($"""
+            CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $f$
+            BEGIN
+                IF NEW.grain_id LIKE '%{grainKeyPart:N}%' THEN RAISE EXCEPTION 'reminders unavailable (injected)'; END IF;
+                RETURN NEW;
+            END $f$;
+            CREATE TRIGGER {name} BEFORE INSERT OR UPDATE ON orleans_reminders FOR EACH ROW EXECUTE FUNCTION {name}();
+            """);
+        return new RemindersRefused(connectionString, name);
+    }
+
+    /// <summary>How many reminder rows the grain has.</summary>
+    public static async Task<int> CountAsync(string connectionString, Guid grainKeyPart)
+    {
+        await using var conn = new NpgsqlConnection(connectionString);
+        return await conn.ExecuteScalarAsync<int>("SELECT count(*) FROM orleans_reminders WHERE grain_id LIKE @pattern",
+            new { pattern = $"%{grainKeyPart:N}%" });
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await using var conn = new NpgsqlConnection(_connectionString);
+        await conn.ExecuteAsync($"DROP TRIGGER {_name} ON orleans_reminders; DROP FUNCTION {_name}();");
     }
 }
 
@@ -199,5 +245,75 @@ public sealed class CheckoutConvergenceTests(CheckoutConvergenceFactory factory)
         Assert.Equal(5_000, card.Amount("balance"));
         Assert.Equal(0, card.Amount("reserved"));
         Assert.Equal(0, await CheckoutRequests.UnbalancedEntriesAsync(factory, tenant.TenantId));
+    }
+
+    /// <summary>
+    /// The window the invoice alone cannot cover: its silo dies after the payment's intent was saved and the tenders
+    /// reserved, and before any pending-money reminder was registered (here the reminders table refuses this invoice's
+    /// row, as a database away at that moment would), and nobody calls the invoice again. The package session, the
+    /// gift-card hold and the wallet hold stay held until the stale-reservation sweep, starting from those
+    /// reservations, asks the invoice, which undoes the payment. The test reads only the package, card and wallet
+    /// until then, so nothing but the sweep calls the invoice.
+    /// </summary>
+    [Fact]
+    public async Task A_payment_whose_silo_died_before_its_reminder_is_undone_by_the_stale_reservation_sweep_from_what_it_reserved()
+    {
+        var world = await PackageApiWorld.CreateAsync(factory);
+        var purchaseId = await world.SellAsync(world.Facials(quantity: Sessions, expiresAfterDays: null));
+        var tenantId = world.Tenant.TenantId;
+        using var desk = world.Desk;
+        using var admin = world.Admin;
+        await admin.AdjustAsync(world.Owner, 5_000, world.ClinicId);
+        var (cardId, code, _) = await desk.BuyAsync(world.ClinicId, 10_000);
+        var invoiceId = (await desk.SendAsync(HttpMethod.Post, "/api/invoices", new { clinicId = world.ClinicId, patientId = world.Owner },
+            HttpStatusCode.Created)).GetProperty("id").GetGuid();
+        await desk.AddLineAsync(invoiceId, new { kind = "service", description = "HydraFacial", quantity = 1, catalogItemId = world.Facial });
+        await desk.AddLineAsync(invoiceId, CheckoutRequests.Line(8_000));
+        var lineId = (await desk.OpenAsync(invoiceId)).GetProperty("lines")[0].GetProperty("line").GetProperty("id").GetGuid();
+        object[] tenders = [new { kind = "package", purchaseId, serviceLineId = lineId }, GiftCardRequests.GiftCardTender(3_000, code),
+            WalletRequests.WalletTender(2_000)];
+        var key = "pay-" + Guid.NewGuid().ToString("N");
+
+        await using (await RemindersRefused.ForAsync(factory.ConnectionString, invoiceId))
+        {
+            // Every attempt dies once all three tenders are reserved, before capturing.
+            factory.Faults.FailAfter(tenantId, p => p.Stage == PaymentStage.Reserving && p.Tenders.All(t => t.Phase == TenderPhase.Reserved),
+                times: 10_000);
+            var (status, body) = await desk.TrySendAsync(HttpMethod.Post, $"/api/invoices/{invoiceId}/payments", new { tenders }, key);
+            factory.Faults.Heal(tenantId);
+            Assert.True(status == HttpStatusCode.ServiceUnavailable, $"expected 503, got {(int)status}: {body}");
+        }
+
+        Assert.Equal(0, await RemindersRefused.CountAsync(factory.ConnectionString, invoiceId));
+        await world.FlushAsync(purchaseId);
+        Assert.Equal(Sessions - 1, await SessionsLeftAsync(world, purchaseId));
+        Assert.Equal(3_000, (await desk.CardAsync(cardId)).Amount("reserved"));
+        Assert.Equal(2_000, (await desk.WalletAsync(world.Owner)).Amount("reserved"));
+
+        var sweep = factory.Services.GetServices<IHousekeepingTask>().OfType<StaleReservationSweep>().Single();
+        // Not yet stale: a payment in progress is never disturbed.
+        await sweep.RunAsync(DateTimeOffset.UtcNow, CancellationToken.None);
+        Assert.Equal(Sessions - 1, await SessionsLeftAsync(world, purchaseId));
+        Assert.Equal(3_000, (await desk.CardAsync(cardId)).Amount("reserved"));
+
+        // Past Housekeeping:StaleReservationAge: the invoice is asked and undoes the payment; everything held comes back.
+        Assert.True(await sweep.RunAsync(DateTimeOffset.UtcNow + TimeSpan.FromMinutes(11), CancellationToken.None) >= 1);
+        Assert.Equal(Sessions, await SessionsLeftAsync(world, purchaseId));
+        Assert.All(await RedemptionStatesAsync(world, purchaseId), s => Assert.Equal("released", s));
+        var card = await desk.CardAsync(cardId);
+        Assert.Equal((0L, 10_000L), (card.Amount("reserved"), card.Amount("available")));
+        var wallet = await desk.WalletAsync(world.Owner);
+        Assert.Equal((0L, 5_000L), (wallet.Amount("reserved"), wallet.Amount("available")));
+        Assert.Equal("open", await ProjectedStatusAsync(tenantId, invoiceId));
+
+        // Nothing is left for a second sweep, and the desk's retry of the same payment pays it once.
+        Assert.Equal(PendingMoneyOutcome.NothingPending,
+            await factory.Services.GetRequiredService<IGrainFactory>().GetGrain<IInvoiceGrain>(InvoiceGrainKey.For(tenantId, invoiceId)).ResolvePendingMoneyAsync());
+        var paid = await desk.PayAsync(invoiceId, tenders, key);
+        Assert.Equal(Sessions - 1, await SessionsLeftAsync(world, purchaseId));
+        Assert.Equal(7_000, (await desk.CardAsync(cardId)).Amount("balance"));
+        Assert.Equal(3_000, (await desk.WalletAsync(world.Owner)).Amount("balance"));
+        Assert.Equal(paid.GetProperty("totals").ToString(), (await desk.PayAsync(invoiceId, tenders, key)).GetProperty("totals").ToString());
+        Assert.Equal(0, await CheckoutRequests.UnbalancedEntriesAsync(factory, tenantId));
     }
 }

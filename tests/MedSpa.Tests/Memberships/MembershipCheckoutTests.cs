@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text.Json;
 using Dapper;
+using MedSpa.Grains.Checkout.Tenders;
 using MedSpa.Tests.Payments;
 using MedSpa.Tests.TestHost;
 using Npgsql;
@@ -110,6 +111,46 @@ public sealed class MembershipCheckoutTests(MembershipFactory factory) : IClassF
         var usage = await conn.QuerySingleAsync<(string Kind, long Amount, Guid InvoiceId)>(
             "SELECT kind, amount, invoice_id FROM membership_benefit_usage WHERE tenant_id = @TenantId", new { w.Tenant.TenantId });
         Assert.Equal(("used", 12750L, invoiceId), usage);
+    }
+
+    /// <summary>
+    /// A membership payment whose silo died after the session was reserved and before the invoice's reminder was
+    /// registered, on an invoice nobody calls again: benefit holds are in no projection the stale-reservation sweep
+    /// reads, so the membership itself, read once the hold is older than <c>StaleHoldAge</c>, asks the invoice, which
+    /// undoes the payment; the session comes back and the desk's retry pays once.
+    /// </summary>
+    [Fact]
+    public async Task A_session_held_by_a_payment_whose_silo_died_before_its_reminder_comes_back_when_the_membership_is_read()
+    {
+        using var w = await WorldAsync();
+        var invoiceId = await InvoiceAsync(w, w.PatientId, withSerum: false);
+        await w.Desk.OpenAsync(invoiceId);
+        var tenders = new[] { MembershipTender(w.MembershipId, 12750) };
+        var key = Guid.NewGuid().ToString("N");
+        await using (await MedSpa.Tests.Cluster.RemindersRefused.ForAsync(factory.ConnectionString, invoiceId))
+        {
+            factory.Faults.FailAfter(w.Tenant.TenantId, p => p.Stage == PaymentStage.Reserving && p.Tenders.All(t => t.Phase == TenderPhase.Reserved),
+                times: 10_000);
+            var (status, body) = await w.Desk.TrySendAsync(HttpMethod.Post, $"/api/invoices/{invoiceId}/payments", new { tenders }, key);
+            factory.Faults.Heal(w.Tenant.TenantId);
+            Assert.True(status == HttpStatusCode.ServiceUnavailable, $"expected 503, got {(int)status}: {body}");
+        }
+
+        Assert.Equal(0, await MedSpa.Tests.Cluster.RemindersRefused.CountAsync(factory.ConnectionString, invoiceId));
+        Assert.Equal(0, await FacialsLeftAsync(w)); // held, and read while still young: nobody is asked
+
+        factory.Clock.Advance(MedSpa.Grains.Memberships.MembershipGrain.StaleHoldAge + TimeSpan.FromMinutes(1));
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (await FacialsLeftAsync(w) != 1)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the session is still held by the interrupted payment");
+            await Task.Delay(100);
+        }
+
+        Assert.Equal("open", (await w.Desk.GetInvoiceAsync(invoiceId)).GetProperty("status").GetString());
+        await w.Desk.PayAsync(invoiceId, tenders, key);
+        Assert.Equal(0, await FacialsLeftAsync(w));
+        Assert.Equal(0, await UnbalancedEntriesAsync(factory, w.Tenant.TenantId));
     }
 
     [Fact]

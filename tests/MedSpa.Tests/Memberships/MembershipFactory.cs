@@ -97,6 +97,9 @@ public sealed class MembershipFactory : MedSpaApiFactory
 
     public MembershipGateway Gateway { get; } = new();
 
+    /// <summary>Payments interrupted between their steps, as a dying silo would (nothing armed unless a test arms it).</summary>
+    public MedSpa.Tests.Cluster.ScriptedPaymentFaults Faults { get; } = new();
+
     public IGrainFactory Grains => Services.GetRequiredService<IGrainFactory>();
 
     public IMembershipGrain Membership(Guid tenantId, Guid id) => Grains.GetGrain<IMembershipGrain>(MembershipKeys.For(tenantId, id));
@@ -108,6 +111,7 @@ public sealed class MembershipFactory : MedSpaApiFactory
         {
             services.AddSingleton<IPaymentGateway>(Gateway);
             services.AddSingleton(new MembershipClock(Clock));
+            services.AddSingleton<MedSpa.Grains.Checkout.Tenders.IPaymentStepFaults>(Faults);
         });
     }
 }

@@ -1,0 +1,7 @@
+-- The stale-reservation sweep (silo/MedSpa.Silo/Checkout/StaleReservationSweep.cs) looks each housekeeping tick for
+-- checkout reservations held too long. These partial indexes keep that scan to the few rows it can match: package
+-- redemptions still reserved, and the holds of gift cards and wallets by time (a hold's close is found by its card's
+-- or patient's primary key).
+CREATE INDEX package_redemptions_reserved ON package_redemptions (tenant_id, updated_at) WHERE state = 'reserved';
+CREATE INDEX gift_card_transactions_holds ON gift_card_transactions (tenant_id, occurred_at) WHERE kind = 'hold';
+CREATE INDEX wallet_transactions_holds ON wallet_transactions (tenant_id, occurred_at) WHERE kind = 'hold';
