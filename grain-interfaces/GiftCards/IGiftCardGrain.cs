@@ -62,6 +62,12 @@ public interface IGiftCardGrain : IGrainWithStringKey
     /// <summary>Gives out the code of a card sold on an invoice without delivery, once (the desk shows or prints it for
     /// the purchaser): until then the card keeps it encrypted by the code protector; afterwards it is gone.</summary>
     [Alias("reveal-code")] Task<GiftCardAnswer> RevealCodeAsync(Guid by);
+
+    /// <summary>Delivers the transfers this card recorded but could not hand to their receiver yet (the receiving grain
+    /// was out of reach, or this card's silo died in between) and answers how many are still undelivered. What the
+    /// stale-reservation sweep asks a card whose transfer-out has no transfer-in after a while; throws, like
+    /// <see cref="TransferAsync"/>, while a receiver is still out of reach.</summary>
+    [Alias("deliver-transfers")] Task<int> DeliverPendingTransfersAsync();
 }
 
 /// <summary>

@@ -178,6 +178,14 @@ public sealed class GiftCardGrain(
         var (answer, intent) = GiftCardRules.TransferOut(_cardId, S, transfer, await ClockAsync());
         if (intent is null)
         {
+            if (S.Transfers.Any(t => !t.Delivered && t.OperationId == transfer.OperationId))
+            {
+                // The repeat of a transfer whose delivery failed (the receiver's silo was dying): it is answered as
+                // done only once the value has reached the receiver, so the retry finishes it.
+                await DeliverTransfersAsync();
+                return S.Operations[transfer.OperationId!].Answer;
+            }
+
             return answer;
         }
 
@@ -301,6 +309,16 @@ public sealed class GiftCardGrain(
 
         // Delivered intents are only needed until they are saved as such.
         S.Transfers.RemoveAll(t => t.Delivered);
+    }
+
+    public async Task<int> DeliverPendingTransfersAsync()
+    {
+        if (S.Transfers.Any(t => !t.Delivered))
+        {
+            await DeliverTransfersAsync();
+        }
+
+        return S.Transfers.Count(t => !t.Delivered);
     }
 
     private async Task TryDeliverTransfersAsync()

@@ -1,5 +1,7 @@
 using Dapper;
+using MedSpa.GrainInterfaces;
 using MedSpa.GrainInterfaces.Checkout;
+using MedSpa.GrainInterfaces.GiftCards;
 using MedSpa.Grains.Housekeeping;
 using MedSpa.Silo.Data;
 using Microsoft.Extensions.Logging;
@@ -12,7 +14,8 @@ namespace MedSpa.Silo.Checkout;
 /// Housekeeping: the invoices whose checkout reservations have been held longer than
 /// <see cref="HousekeepingOptions.StaleReservationAge"/> (package sessions still <c>reserved</c>, gift-card and wallet
 /// holds neither redeemed nor released) are asked to finish or undo the payment that made them
-/// (<see cref="IInvoiceGrain.ResolvePendingMoneyAsync"/>).
+/// (<see cref="IInvoiceGrain.ResolvePendingMoneyAsync"/>), and the gift cards whose transfer out has not been received
+/// after that long are asked to deliver it (<see cref="IGiftCardGrain.DeliverPendingTransfersAsync"/>).
 /// </summary>
 /// <remarks>
 /// Why it exists: a payment saves its intent before reserving, and finishes (or undoes) it within the call. When a step
@@ -43,7 +46,8 @@ public sealed class StaleReservationSweep(
 
     public string Name => "stale-checkout-reservations";
 
-    /// <summary>Returns how many invoices finished or undid a payment because they were asked.</summary>
+    /// <summary>Returns how many invoices finished or undid a payment because they were asked (cards asked to deliver a
+    /// transfer are logged, not counted).</summary>
     public async Task<int> RunAsync(DateTimeOffset now, CancellationToken cancellationToken)
     {
         IEnumerable<Guid> tenants;
@@ -63,9 +67,26 @@ public sealed class StaleReservationSweep(
         return resolved;
     }
 
+    /// <summary>What one tenant has held too long at <paramref name="now"/>: the invoices to ask about their payment, the
+    /// gift cards to ask about their transfers.</summary>
+    public async Task<(List<Guid> Invoices, List<Guid> Cards)> FindStaleAsync(Guid tenantId, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var before = (now - options.Value.StaleReservationAge).UtcDateTime;
+        var since = (now - Lookback).UtcDateTime;
+        return await FindStaleAsync(tenantId, before, since, cancellationToken);
+    }
+
     private async Task<int> SweepTenantAsync(Guid tenantId, DateTime before, DateTime since, CancellationToken cancellationToken)
     {
+        var (invoices, cards) = await FindStaleAsync(tenantId, before, since, cancellationToken);
+        return await AskAsync(tenantId, invoices, cards, cancellationToken);
+    }
+
+    private async Task<(List<Guid> Invoices, List<Guid> Cards)> FindStaleAsync(Guid tenantId, DateTime before, DateTime since,
+        CancellationToken cancellationToken)
+    {
         List<Guid> invoices;
+        List<Guid> cards;
         await using (var conn = await db.OpenTenantConnectionAsync(tenantId, cancellationToken))
         {
             // A gift-card or wallet hold is closed by a redeem/spend or release under the hold's own operation id.
@@ -91,6 +112,42 @@ public sealed class StaleReservationSweep(
                 LIMIT @limit
                 """,
                 new { tenantId, before, since, limit = InvoicesPerTenant }, cancellationToken: cancellationToken))];
+            // A card-to-card transfer is received under the transfer's operation id; one to a wallet is credited under
+            // the card's journal operation (GiftCardRules.JournalOperation: ids over 120 characters are hashed there, so
+            // such a transfer is asked about once more for nothing, which delivers nothing twice).
+            cards = [.. await conn.QueryAsync<Guid>(new CommandDefinition(
+                """
+                SELECT DISTINCT o.card_id FROM gift_card_transactions o
+                WHERE o.tenant_id = @tenantId AND o.kind = 'transfer-out' AND o.occurred_at < @before AND o.occurred_at >= @since
+                  AND NOT EXISTS (SELECT 1 FROM gift_card_transactions i
+                                  WHERE i.tenant_id = o.tenant_id AND i.operation_id = o.operation_id AND i.kind = 'transfer-in')
+                  AND NOT EXISTS (SELECT 1 FROM wallet_transactions w
+                                  WHERE w.tenant_id = o.tenant_id AND w.source = 'gift-card-transfer'
+                                    AND w.operation_id = 'gift-card:' || replace(o.card_id::text, '-', '') || ':' || o.operation_id)
+                LIMIT @limit
+                """,
+                new { tenantId, before, since, limit = InvoicesPerTenant }, cancellationToken: cancellationToken))];
+        }
+
+        return (invoices, cards);
+    }
+
+    private async Task<int> AskAsync(Guid tenantId, List<Guid> invoices, List<Guid> cards, CancellationToken cancellationToken)
+    {
+        foreach (var cardId in cards)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            try
+            {
+                var undelivered = await grains.GetGrain<IGiftCardGrain>(TenantKeys.For(tenantId, cardId)).DeliverPendingTransfersAsync();
+                logger.LogWarning("Stale reservation sweep: gift card {CardId} of tenant {TenantId} had a transfer not received after "
+                    + "{Age}; {Undelivered} still undelivered", cardId, tenantId, options.Value.StaleReservationAge, undelivered);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                logger.LogWarning("Stale reservation sweep: gift card {CardId} of tenant {TenantId} could not deliver its transfers "
+                    + "yet ({Error}); the next tick asks again", cardId, tenantId, e.GetType().Name);
+            }
         }
 
         var resolved = 0;

@@ -2,7 +2,12 @@ using System.Net;
 using System.Reflection;
 using MedSpa.Tests.Board.Flow;
 using MedSpa.Tests.Checkout;
+using MedSpa.Grains.Housekeeping;
+using MedSpa.Silo.Checkout;
+using MedSpa.Tests.GiftCards;
+using MedSpa.Tests.Packages.Wallet;
 using MedSpa.Tests.TestHost;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace MedSpa.Tests.Cluster;
 
@@ -112,5 +117,63 @@ public sealed class DyingSiloRequestTests(FaultInjectionFactory factory) : IClas
         Assert.Equal("cluster_unavailable", body.GetProperty("code").GetString());
         Assert.Equal(0, factory.Faults.Passed(tenant.TenantId, "GetAsync"));
         Assert.Equal(invoiceId, (await desk.GetInvoiceAsync(invoiceId)).GetProperty("id").GetGuid());
+    }
+
+    /// <summary>
+    /// A gift-card transfer is two grains: the card records the transfer out (its intent), then hands the value to the
+    /// receiving card. When the receiver's silo is dying the value is out of the first card and not yet on the second.
+    /// The desk's retry with the same key finishes the delivery before answering it as done; without any retry, the
+    /// stale-reservation sweep finds the transfer out with no transfer in and has the card deliver it. A transfer to a
+    /// wallet that arrived is not taken for a lost one.
+    /// </summary>
+    [Fact]
+    public async Task A_gift_card_transfer_whose_receiver_was_unreachable_is_delivered_by_its_retry_or_by_the_sweep_and_only_once()
+    {
+        var tenant = await TestTenant.CreateAsync(factory);
+        using var desk = tenant.ClientFor(await tenant.CreateUserAsync("front-desk", tenant.ClinicId));
+        var (a, _, _) = await desk.BuyAsync(tenant.ClinicId, 10_000);
+        var (b, _, _) = await desk.BuyAsync(tenant.ClinicId, 5_000);
+        var (c, _, _) = await desk.BuyAsync(tenant.ClinicId, 2_500);
+        var patient = await WalletRequests.CreatePatientAsync(tenant);
+        await desk.SendAsync(HttpMethod.Post, $"/api/gift-cards/{c}/transfer", new { toPatientId = patient }, idempotencyKey: Guid.NewGuid().ToString("N"));
+        var silosDying = Enumerable.Range(0, 10_000).Select(_ => SiloDied()).ToArray();
+        async Task<string> TransferWhileReceiverDiesAsync(long cents)
+        {
+            var key = Guid.NewGuid().ToString("N");
+            factory.Faults.FailNext(tenant.TenantId, "ReceiveAsync", silosDying);
+            var (status, body) = await desk.TrySendAsync(HttpMethod.Post, $"/api/gift-cards/{a}/transfer", new { toCardId = b, amount = CheckoutRequests.Usd(cents) }, key);
+            factory.Faults.Heal(tenant.TenantId, "ReceiveAsync");
+            Assert.True(status == HttpStatusCode.ServiceUnavailable, $"expected 503, got {(int)status}: {body}");
+            return key;
+        }
+
+        // 1. Nobody retries: the value is in flight until the sweep finds the transfer out that no card received.
+        var first = await TransferWhileReceiverDiesAsync(3_000);
+        Assert.Equal((7_000L, 5_000L), ((await desk.CardAsync(a)).Amount("balance"), (await desk.CardAsync(b)).Amount("balance")));
+        var sweep = factory.Services.GetServices<IHousekeepingTask>().OfType<StaleReservationSweep>().Single();
+        var later = DateTimeOffset.UtcNow + TimeSpan.FromMinutes(11);
+        Assert.Empty((await sweep.FindStaleAsync(tenant.TenantId, DateTimeOffset.UtcNow, CancellationToken.None)).Cards);
+        Assert.Equal([a], (await sweep.FindStaleAsync(tenant.TenantId, later, CancellationToken.None)).Cards); // not c: its wallet got it
+        await sweep.RunAsync(later, CancellationToken.None);
+        Assert.Equal(8_000, (await desk.CardAsync(b)).Amount("balance"));
+        Assert.Empty((await sweep.FindStaleAsync(tenant.TenantId, later, CancellationToken.None)).Cards);
+
+        // The desk's late retry of that transfer answers it, and moves nothing again.
+        await desk.SendAsync(HttpMethod.Post, $"/api/gift-cards/{a}/transfer", new { toCardId = b, amount = CheckoutRequests.Usd(3_000) }, idempotencyKey: first);
+        Assert.Equal((7_000L, 8_000L), ((await desk.CardAsync(a)).Amount("balance"), (await desk.CardAsync(b)).Amount("balance")));
+
+        // 2. The desk retries with the same key once the receiver is back: the retry delivers before answering.
+        var second = await TransferWhileReceiverDiesAsync(2_000);
+        Assert.Equal(8_000, (await desk.CardAsync(b)).Amount("balance"));
+        var moved = await desk.SendAsync(HttpMethod.Post, $"/api/gift-cards/{a}/transfer", new { toCardId = b, amount = CheckoutRequests.Usd(2_000) },
+            idempotencyKey: second);
+        Assert.Equal(5_000, moved.Amount("balance"));
+        Assert.Equal(10_000, (await desk.CardAsync(b)).Amount("balance"));
+
+        // Value in: 17,500 sold; all of it is on A, B and in the wallet, and the ledger says the same.
+        Assert.Equal(17_500, (await desk.CardAsync(a)).Amount("balance") + (await desk.CardAsync(b)).Amount("balance")
+            + (await desk.WalletAsync(patient)).Amount("balance"));
+        var (imbalance, liability) = await GiftCardRequests.GiftCardLedgerAsync(factory, tenant.TenantId);
+        Assert.Equal((0L, 15_000L), (imbalance, liability));
     }
 }
