@@ -118,7 +118,7 @@ public sealed class CheckoutConvergenceFactory : MedSpaApiFactory
 /// (b) without any retry the invoice undoes it by itself (the pending-money reminder brings the invoice back), so the
 /// package does not stay held by a payment nobody finishes; the desk's later retry then pays once.
 /// </summary>
-public sealed class CheckoutConvergenceTests(CheckoutConvergenceFactory factory) : IClassFixture<CheckoutConvergenceFactory>
+public sealed partial class CheckoutConvergenceTests(CheckoutConvergenceFactory factory) : IClassFixture<CheckoutConvergenceFactory>
 {
     private const int Sessions = 5;
 

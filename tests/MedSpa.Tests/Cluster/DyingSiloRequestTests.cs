@@ -17,7 +17,7 @@ namespace MedSpa.Tests.Cluster;
 /// their execution again (room, provider and invoice commands: <c>RequestOperation</c>) are executed again
 /// transparently; other writes answer 503 cluster_unavailable with Retry-After and are not applied.
 /// </summary>
-public sealed class DyingSiloRequestTests(FaultInjectionFactory factory) : IClassFixture<FaultInjectionFactory>
+public sealed partial class DyingSiloRequestTests(FaultInjectionFactory factory) : IClassFixture<FaultInjectionFactory>
 {
     private static SiloUnavailableException SiloDied() => new SiloUnavailableException("The silo hosting the grain was declared dead (injected).");
 

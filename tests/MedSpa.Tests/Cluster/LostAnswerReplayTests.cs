@@ -18,7 +18,7 @@ namespace MedSpa.Tests.Cluster;
 /// operation id the api gives the request (the same in each of its executions). Other keyless writes, and keyed ones to
 /// endpoints that ignore the key, are not executed again at all.
 /// </summary>
-public sealed class LostAnswerReplayTests(FaultInjectionFactory factory) : IClassFixture<FaultInjectionFactory>
+public sealed partial class LostAnswerReplayTests(FaultInjectionFactory factory) : IClassFixture<FaultInjectionFactory>
 {
     private static SiloUnavailableException SiloDied() => new("The silo died after the room's write, before its answer (injected).");
 

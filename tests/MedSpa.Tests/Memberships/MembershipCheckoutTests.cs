@@ -12,7 +12,7 @@ namespace MedSpa.Tests.Memberships;
 
 /// <summary>Member pricing applied to invoice lines, and the membership tender paying a service with an included
 /// session: reserved, committed, released when a split payment's card declines; the ledger balances.</summary>
-public sealed class MembershipCheckoutTests(MembershipFactory factory) : IClassFixture<MembershipFactory>
+public sealed partial class MembershipCheckoutTests(MembershipFactory factory) : IClassFixture<MembershipFactory>
 {
     private sealed record World(
         TestTenant Tenant, HttpClient Owner, HttpClient Desk, Guid Facial, Guid Serum, Guid PatientId, string Card, Guid MembershipId) : IDisposable

@@ -15,7 +15,7 @@ namespace MedSpa.Tests.PaymentPlans;
 /// retried after 1, 3 and 7 days then past-due, pay now with a new card, payoff, cancel, write-off, and every plan
 /// ending closed with no reminder left.
 /// </summary>
-public sealed class PaymentPlanTests(PaymentPlanFactory factory) : IClassFixture<PaymentPlanFactory>
+public sealed partial class PaymentPlanTests(PaymentPlanFactory factory) : IClassFixture<PaymentPlanFactory>
 {
     private sealed record World(TestTenant Tenant, HttpClient Owner, HttpClient Desk, Guid InvoiceId, Guid PatientId) : IDisposable
     {
