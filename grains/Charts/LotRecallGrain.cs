@@ -57,11 +57,17 @@ public sealed class LotRecallGrain(
 
         if (added)
         {
+            // The reminder before the write: should this silo die during the fan-out below, the reminder marks the
+            // clinics not reached yet (a clinic's inventory keeps taking the lot until it is marked). A reminder whose
+            // recall never got stored finds nothing and unregisters itself (RunDueAsync).
+            await this.RegisterOrUpdateReminder(ReminderName, Period(), Period());
             await state.WriteStateAsync();
         }
 
         return await RunAsync();
     }
+
+    private TimeSpan Period() => options.Value.ReminderPeriod > TimeSpan.Zero ? options.Value.ReminderPeriod : TimeSpan.FromMinutes(1);
 
     public Task<LotRecallView?> GetAsync() => Task.FromResult(S.Start is null ? null : View());
 
@@ -73,7 +79,20 @@ public sealed class LotRecallGrain(
         }
     }
 
-    public async Task<LotRecallView?> RunDueAsync() => S.Start is null ? null : await RunAsync();
+    public async Task<LotRecallView?> RunDueAsync()
+    {
+        if (S.Start is null)
+        {
+            if (await this.GetReminder(ReminderName) is { } orphan)
+            {
+                await this.UnregisterReminder(orphan);
+            }
+
+            return null;
+        }
+
+        return await RunAsync();
+    }
 
     private async Task<LotRecallView> RunAsync()
     {
@@ -96,8 +115,7 @@ public sealed class LotRecallGrain(
 
         if (S.Clinics.Values.Any(c => c.Status == Pending))
         {
-            var period = options.Value.ReminderPeriod > TimeSpan.Zero ? options.Value.ReminderPeriod : TimeSpan.FromMinutes(1);
-            await this.RegisterOrUpdateReminder(ReminderName, period, period);
+            await this.RegisterOrUpdateReminder(ReminderName, Period(), Period());
         }
         else if (await this.GetReminder(ReminderName) is { } reminder)
         {

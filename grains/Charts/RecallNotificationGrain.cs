@@ -99,12 +99,14 @@ public sealed class RecallNotificationGrain(
             S.CompletedAt = time.GetUtcNow();
         }
 
-        await state.WriteStateAsync();
         if (S.CompletedAt is null)
         {
+            // Before the write: a silo dying right after it must not leave a stored recall that nothing sends. A reminder
+            // whose notice never got stored finds none and unregisters itself (RunDueAsync).
             await this.RegisterOrUpdateReminder(ReminderName, options.Value.FirstRunDelay, Period());
         }
 
+        await state.WriteStateAsync();
         return View();
     }
 

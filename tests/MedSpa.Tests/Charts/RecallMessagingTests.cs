@@ -62,7 +62,7 @@ public sealed class RecallFixture : RecallApiFactory
 /// told, on which channel and what failed, and a restart part-way resumes without telling anyone twice. And the lot
 /// recall's fan-out: a clinic whose inventory is briefly unavailable is retried by the recall's grain (no 503).
 /// </summary>
-public sealed class RecallMessagingTests(RecallFixture factory) : IClassFixture<RecallFixture>
+public sealed partial class RecallMessagingTests(RecallFixture factory) : IClassFixture<RecallFixture>
 {
     [Fact]
     public async Task A_recall_stopped_part_way_by_a_restart_is_finished_by_the_next_server_and_tells_nobody_twice()
