@@ -97,7 +97,8 @@ public sealed partial class PaymentPlanTests
 
         Assert.Equal(HttpStatusCode.ServiceUnavailable, status);
         Assert.Equal(0, await BalanceAsync(w));
-        // The plan's tick finishes the write-off it saved first (without it, the zero balance would "complete" the plan).
+        // The plan's tick finishes the write-off it saved first (without it the plan stays active, its installments
+        // settled by the zero balance, and it ends "completed").
         await TickAsync(w, id, factory.Clock.ClinicToday().AddDays(10));
         var plan = await GetAsync(w, id);
         Assert.Equal("written-off", plan.Status());
