@@ -62,6 +62,9 @@ public static class MembershipKeys
 
     public static bool TryParse(string key, out Guid tenantId, out Guid id) =>
         TenantKeys.TryParse(key, out tenantId, out id);
+
+    /// <summary>The membership an enrol request makes: the same in every execution of the request (<see cref="OperationKeys"/>).</summary>
+    public static Guid ForOperation(Guid tenantId, string operationId) => OperationKeys.For("membership", tenantId, operationId);
 }
 
 /// <param name="PaymentMethodId">One of the patient's saved cards; null: their default saved card.</param>

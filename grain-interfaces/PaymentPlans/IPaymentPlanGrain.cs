@@ -50,6 +50,9 @@ public static class PaymentPlanKeys
     public static string For(Guid tenantId, Guid id) => TenantKeys.For(tenantId, id);
 
     public static bool TryParse(string key, out Guid tenantId, out Guid id) => TenantKeys.TryParse(key, out tenantId, out id);
+
+    /// <summary>The plan a create request makes: the same in every execution of the request (<see cref="OperationKeys"/>).</summary>
+    public static Guid ForOperation(Guid tenantId, string operationId) => OperationKeys.For("payment-plan", tenantId, operationId);
 }
 
 [GenerateSerializer, Alias("medspa.payment-plans.frequency.v1")]

@@ -66,8 +66,23 @@ public sealed class MembershipGrain(
         ArgumentNullException.ThrowIfNull(command);
         if (S.Created)
         {
+            if (S.PatientId != command.PatientId || S.Plan?.PlanId != command.PlanId)
+            {
+                return Fail(new Refusal(CheckoutRefusals.Conflict, "The membership already exists.", "id"));
+            }
+
+            // The same enrolment again (the api's re-execution after a lost answer, the desk's resend): answered as made.
+            // Its reminder is registered again, in case the first execution died between its commit and its schedule.
+            await ScheduleAsync();
+            return MembershipAnswer.Ok(View());
+        }
+
+        if (S.Enrolling && S.Pending is { } unfinished)
+        {
+            // The first execution died after saving its first charge's gateway key: repeat that key (the gateway answers
+            // the first result), never a new one, so the first period is charged at most once.
             return S.PatientId == command.PatientId && S.Plan?.PlanId == command.PlanId
-                ? MembershipAnswer.Ok(View())
+                ? await FinishEnrolmentAsync(unfinished)
                 : Fail(new Refusal(CheckoutRefusals.Conflict, "The membership already exists.", "id"));
         }
 
@@ -124,6 +139,11 @@ public sealed class MembershipGrain(
             return Fail(Refusal.Invalid("startDate", "The start date must be between today and 90 days from today (clinic calendar)."));
         }
 
+        // Registered before anything is saved or charged (one reminder write more per enrolment, which is rare): a silo
+        // dying after the first charge's key is saved, or between the commit and the real schedule, leaves a reminder
+        // whose tick finishes (or forgets) the enrolment and schedules the renewals. Refused (the reminder table
+        // unreachable), the enrolment fails with nothing saved or charged.
+        await this.RegisterOrUpdateReminder(ReminderName, GatewayRetry, TimeSpan.FromDays(1));
         _zone = zone;
         state.State = new MembershipState
         {
@@ -166,6 +186,7 @@ public sealed class MembershipGrain(
         var attempts = S.EnrolAttempts;
         state.State = new MembershipState { EnrolAttempts = attempts };
         await state.WriteStateAsync();
+        await ForgetReminderAsync();
         return outcome.Unreachable
             ? Fail(new Refusal(CheckoutRefusals.GatewayUnavailable, "The payment gateway could not be reached; nothing was charged."))
             : Fail(new Refusal(CheckoutRefusals.PaymentDeclined, outcome.Message ?? "The card was declined.", "paymentMethodId")
@@ -471,6 +492,13 @@ public sealed class MembershipGrain(
     {
         if (!S.Created)
         {
+            if (S.Enrolling && S.Pending is { } unfinished)
+            {
+                // The reminder registered before the enrolment: its silo died before the first charge's result was
+                // applied. Repeat the same key, then create the membership (and schedule it) or forget it.
+                return await FinishEnrolmentAsync(unfinished);
+            }
+
             // A reminder left behind by a forgotten enrolment: nothing will ever be due.
             await UnregisterAsync();
             return NotFound();
@@ -826,6 +854,19 @@ public sealed class MembershipGrain(
         if (await this.GetReminder(ReminderName) is { } reminder)
         {
             await this.UnregisterReminder(reminder);
+        }
+    }
+
+    /// <summary>Removes the reminder of a forgotten enrolment; if that fails, its tick finds nothing and removes it.</summary>
+    private async Task ForgetReminderAsync()
+    {
+        try
+        {
+            await UnregisterAsync();
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            logger.LogWarning(e, "Membership {MembershipId}: the reminder of a forgotten enrolment is left to remove itself", _id);
         }
     }
 

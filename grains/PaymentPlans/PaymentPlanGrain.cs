@@ -122,8 +122,23 @@ public sealed class PaymentPlanGrain(
         ArgumentNullException.ThrowIfNull(command);
         if (S.Created)
         {
+            if (S.InvoiceId != command.InvoiceId)
+            {
+                return Fail(new Refusal(CheckoutRefusals.Conflict, "The payment plan already exists.", "id"));
+            }
+
+            // The same acceptance again (the api's re-execution after a lost answer, the desk's resend): answered as made.
+            // Its reminder is registered again, in case the first execution died between its commit and its schedule.
+            await ScheduleAsync();
+            return Ok();
+        }
+
+        if (S.Creating && S.Pending is { } unfinished)
+        {
+            // The first execution died after saving its down payment's operation: repeat that operation (the invoice
+            // answers the first result), never a new one, so the down payment is charged at most once.
             return S.InvoiceId == command.InvoiceId
-                ? Ok()
+                ? await FinishCreationAsync(unfinished)
                 : Fail(new Refusal(CheckoutRefusals.Conflict, "The payment plan already exists.", "id"));
         }
 
@@ -134,6 +149,12 @@ public sealed class PaymentPlanGrain(
         }
 
         var p = prepared!;
+
+        // Registered before anything is saved or charged (one reminder write more per acceptance, which is rare): a silo
+        // dying after the down payment's operation is saved, or between the commit and the real schedule, leaves a
+        // reminder whose tick finishes (or forgets) the acceptance and schedules the installments. Refused (the
+        // reminder table unreachable), the acceptance fails with nothing saved or charged.
+        await this.RegisterOrUpdateReminder(ReminderName, GatewayRetry, TimeSpan.FromDays(1));
         _zone = p.Zone;
         state.State = new PaymentPlanState
         {
@@ -189,6 +210,7 @@ public sealed class PaymentPlanGrain(
         var attempts = S.CreateAttempts;
         state.State = new PaymentPlanState { CreateAttempts = attempts };
         await state.WriteStateAsync();
+        await ForgetReminderAsync();
         return Fail(outcome.Unreachable
             ? new Refusal(CheckoutRefusals.GatewayUnavailable, "The payment gateway could not be reached; nothing was charged.")
             : outcome.Refusal!);
@@ -425,25 +447,49 @@ public sealed class PaymentPlanGrain(
             return NotFound();
         }
 
+        if (S.WritingOff is not null)
+        {
+            // Begun by an earlier call that did not finish: finish it (the invoice's write-off is idempotent by its id).
+            return await FinishWriteOffAsync();
+        }
+
         if (Closed() is { } closed)
         {
             return Fail(closed);
         }
 
         await RunPendingAsync();
-        if (Closed() is null)
+        if (Closed() is not null)
         {
-            // The invoice writes its balance off (and posts it); the plan only records that it is over.
-            var written = await Invoice(S.InvoiceId).WriteOffAsync(new WriteOffCommand($"plan:{_id:N}:write-off", reason, by, role));
-            if (written.Refusal is { } refused)
-            {
-                return Fail(refused);
-            }
-
-            Close(PaymentPlanStatus.WrittenOff, reason);
-            await CommitAsync();
+            await ScheduleAsync();
+            return Ok(); // the pending charge completed the plan
         }
 
+        // Saved first: from here the plan charges nothing, and a crash between the invoice's write-off and the plan's
+        // close is finished by the next call or tick, so the plan ends written off, never "completed".
+        S.WritingOff = new PlanWriteOff(by, role, reason);
+        await state.WriteStateAsync();
+        return await FinishWriteOffAsync();
+    }
+
+    /// <summary>The invoice writes its balance off (and posts it), then the plan records that it is over. A refusal of
+    /// the invoice (e.g. nothing left to write off) drops the intent: the plan goes on as before and the caller is told.</summary>
+    private async Task<PaymentPlanAnswer> FinishWriteOffAsync()
+    {
+        var writeOff = S.WritingOff!;
+        var written = await Invoice(S.InvoiceId).WriteOffAsync(
+            new WriteOffCommand($"plan:{_id:N}:write-off", writeOff.Reason, writeOff.By, writeOff.Role));
+        if (written.Refusal is { } refused)
+        {
+            S.WritingOff = null;
+            await state.WriteStateAsync();
+            await ScheduleAsync();
+            return Fail(refused);
+        }
+
+        S.WritingOff = null;
+        Close(PaymentPlanStatus.WrittenOff, writeOff.Reason);
+        await CommitAsync();
         await ScheduleAsync();
         return Ok();
     }
@@ -460,6 +506,13 @@ public sealed class PaymentPlanGrain(
     {
         if (!S.Created)
         {
+            if (S.Creating && S.Pending is { } unfinished)
+            {
+                // The reminder registered before the acceptance: its silo died before the down payment's result was
+                // applied. Repeat the same operation, then accept the plan (and schedule it) or forget it.
+                return await FinishCreationAsync(unfinished);
+            }
+
             // A reminder left behind by a forgotten acceptance: nothing will ever be due.
             await UnregisterAsync();
             return NotFound();
@@ -524,6 +577,12 @@ public sealed class PaymentPlanGrain(
         if (S.Cancelling is not null)
         {
             await FinishCancellationAsync();
+            return;
+        }
+
+        if (S.WritingOff is not null)
+        {
+            await FinishWriteOffAsync();
             return;
         }
 
@@ -706,6 +765,9 @@ public sealed class PaymentPlanGrain(
         : S.Cancelling is not null
             ? new Refusal(PaymentPlanRefusals.InvalidTransition, "The payment plan is being cancelled (its unused value refunded).")
                 .With("currentStatus", PaymentPlanStatuses.Name(S.Status))
+        : S.WritingOff is not null
+            ? new Refusal(PaymentPlanRefusals.InvalidTransition, "The payment plan is being written off.")
+                .With("currentStatus", PaymentPlanStatuses.Name(S.Status))
             : null;
 
     private IInvoiceGrain Invoice(Guid invoiceId) => GrainFactory.GetGrain<IInvoiceGrain>(InvoiceGrainKey.For(_tenantId, invoiceId));
@@ -734,7 +796,7 @@ public sealed class PaymentPlanGrain(
     /// will ever be due (a closed plan). A past-due plan wakes when its grace ends, to be cancelled.</summary>
     private async Task ScheduleAsync()
     {
-        var wake = S.Cancelling is not null ? clock.Now + GatewayRetry
+        var wake = S.Cancelling is not null || S.WritingOff is not null ? clock.Now + GatewayRetry
             : Closed() is not null ? null
             : S.Pending is not null ? clock.Now + GatewayRetry
             : S.Status == PaymentPlanStatus.PastDue ? S.PastDueSince + clock.PastDueGrace
@@ -755,6 +817,19 @@ public sealed class PaymentPlanGrain(
         if (await this.GetReminder(ReminderName) is { } reminder)
         {
             await this.UnregisterReminder(reminder);
+        }
+    }
+
+    /// <summary>Removes the reminder of a forgotten acceptance; if that fails, its tick finds nothing and removes it.</summary>
+    private async Task ForgetReminderAsync()
+    {
+        try
+        {
+            await UnregisterAsync();
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            logger.LogWarning(e, "Payment plan {PlanId}: the reminder of a forgotten acceptance is left to remove itself", _id);
         }
     }
 

@@ -90,7 +90,17 @@ public sealed class PaymentPlanState
     /// <summary>The rule the plan was cancelled by, and what that refunded.</summary>
     [Id(26)] public string? CancelRule { get; set; }
     [Id(27)] public Money? Refunded { get; set; }
+
+    /// <summary>A write-off begun and not finished (the invoice's write-off is idempotent by the plan's operation id):
+    /// finished by the next call or tick; nothing is charged meanwhile.</summary>
+    [Id(28)] public PlanWriteOff? WritingOff { get; set; }
 }
+
+[GenerateSerializer, Immutable, Alias("medspa.payment-plans.write-off.v1")]
+public sealed record PlanWriteOff(
+    [property: Id(0)] Guid By,
+    [property: Id(1)] string Role,
+    [property: Id(2)] string Reason);
 
 /// <param name="RefundedBefore">What the invoice had refunded before this cancel (what it refunds is the difference).</param>
 [GenerateSerializer, Immutable, Alias("medspa.payment-plans.cancellation.v1")]

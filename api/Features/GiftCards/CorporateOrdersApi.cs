@@ -130,7 +130,11 @@ public static class CorporateOrdersApi
             rows = [.. request.Rows!.Select((r, i) => FromJson(i + 1, r, currency))];
         }
 
-        var id = Guid.NewGuid();
+        // A real order's id is derived from the operation id (its required Idempotency-Key): the api's re-execution after
+        // a lost answer, or the desk's resend, reaches the order the first execution placed (which finishes it, same
+        // gateway key) instead of placing and charging a second one. A dry run keeps nothing: a fresh id.
+        var operationId = dry ? null : IdempotencyEndpoints.OperationIdOf(http, user);
+        var id = operationId is null ? Guid.NewGuid() : OperationKeys.For("corporate-gift-card-order", user.TenantId, operationId);
         var answer = await Grain(grains, user, id).PlaceAsync(new CorporateOrderRequest(
             clinicId, new CorporatePurchaser(request.Company!.Trim(), request.ContactName!.Trim(), request.ContactEmail!.Trim()),
             request.PaymentMethod?.Trim(), request.Design ?? GiftCardDesign.Standard, request.LogoImageId, request.Message, rows, dry, user.UserId));

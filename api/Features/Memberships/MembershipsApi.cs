@@ -67,7 +67,7 @@ public static class MembershipsApi
         answer.Membership is { } view ? TypedResults.Ok(view) : answer.Refusal!.ToProblem();
 
     private static async Task<Results<Created<MembershipView>, ValidationProblem, ProblemHttpResult>> Enrol(
-        EnrolMembershipRequest request, CurrentUser user, IGrainFactory grains, CancellationToken ct)
+        EnrolMembershipRequest request, HttpContext http, CurrentUser user, IGrainFactory grains, CancellationToken ct)
     {
         var v = new Validation()
             .NotEmpty("patientId", request.PatientId)
@@ -84,7 +84,11 @@ public static class MembershipsApi
             return ApiProblems.Validation("clinicId", "No such clinic among yours.");
         }
 
-        var id = Guid.NewGuid();
+        // Derived from the operation id (the Idempotency-Key): the api's re-execution after a lost answer, or the desk's
+        // resend, reaches the membership the first execution made (which answers it, or finishes its first charge with
+        // the same gateway key) instead of enrolling the patient again and charging a second first period.
+        var operationId = IdempotencyEndpoints.OperationIdOf(http, user);
+        var id = operationId is null ? Guid.NewGuid() : MembershipKeys.ForOperation(user.TenantId, operationId);
         var answer = await Grain(grains, user, id).EnrolAsync(new EnrolMembershipCommand(
             request.PatientId!.Value, request.PlanId!.Value, request.ClinicId.Value, Clean(request.PaymentMethodId), request.StartDate, user.UserId));
         return answer.Membership is { } view ? TypedResults.Created($"/api/memberships/{id}", view) : answer.Refusal!.ToProblem();

@@ -125,7 +125,7 @@ public static class PaymentPlansApi
     }
 
     private static async Task<Results<Created<PaymentPlanView>, ValidationProblem, ProblemHttpResult>> Create(
-        PaymentPlanRequest request, CurrentUser user, IGrainFactory grains)
+        PaymentPlanRequest request, HttpContext http, CurrentUser user, IGrainFactory grains)
     {
         var (command, problem) = Parse(request, user);
         if (problem is not null)
@@ -133,7 +133,11 @@ public static class PaymentPlansApi
             return problem;
         }
 
-        var id = Guid.NewGuid();
+        // Derived from the operation id (the Idempotency-Key): the api's re-execution after a lost answer, or the desk's
+        // resend, reaches the plan the first execution made (which answers it, or finishes its down payment with the
+        // same operation) instead of making a second plan and charging a second down payment.
+        var operationId = IdempotencyEndpoints.OperationIdOf(http, user);
+        var id = operationId is null ? Guid.NewGuid() : PaymentPlanKeys.ForOperation(user.TenantId, operationId);
         var answer = await Grain(grains, user, id).CreateAsync(command!);
         return answer.Plan is { } view ? TypedResults.Created($"/api/payment-plans/{id}", view) : answer.Refusal!.ToProblem();
     }

@@ -100,6 +100,9 @@ public sealed class MembershipFactory : MedSpaApiFactory
     /// <summary>Payments interrupted between their steps, as a dying silo would (nothing armed unless a test arms it).</summary>
     public MedSpa.Tests.Cluster.ScriptedPaymentFaults Faults { get; } = new();
 
+    /// <summary>Grain calls failing or losing their answers as a dying silo's do (nothing armed unless a test arms it).</summary>
+    public MedSpa.Tests.Cluster.GrainCallFaults GrainCalls { get; } = new();
+
     public IGrainFactory Grains => Services.GetRequiredService<IGrainFactory>();
 
     public IMembershipGrain Membership(Guid tenantId, Guid id) => Grains.GetGrain<IMembershipGrain>(MembershipKeys.For(tenantId, id));
@@ -112,6 +115,7 @@ public sealed class MembershipFactory : MedSpaApiFactory
             services.AddSingleton<IPaymentGateway>(Gateway);
             services.AddSingleton(new MembershipClock(Clock));
             services.AddSingleton<MedSpa.Grains.Checkout.Tenders.IPaymentStepFaults>(Faults);
+            services.AddSingleton<Orleans.IOutgoingGrainCallFilter>(GrainCalls);
         });
     }
 }

@@ -14,7 +14,7 @@ namespace MedSpa.Tests.Memberships;
 /// Enrolment, renewal through the reminder entry point, failure → retries → skip, pause/resume and cancellation, over
 /// the HTTP API and the membership grain, on a fake membership clock.
 /// </summary>
-public sealed class MembershipRenewalTests(MembershipFactory factory) : IClassFixture<MembershipFactory>
+public sealed partial class MembershipRenewalTests(MembershipFactory factory) : IClassFixture<MembershipFactory>
 {
     private sealed record World(TestTenant Tenant, HttpClient Owner, HttpClient Desk, Guid PatientId, string Card, Guid PlanId) : IDisposable
     {

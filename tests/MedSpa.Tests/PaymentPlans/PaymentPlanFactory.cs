@@ -103,6 +103,9 @@ public class PaymentPlanFactory : MedSpaApiFactory
 
     public PlanGateway Gateway { get; } = new();
 
+    /// <summary>Grain calls failing or losing their answers as a dying silo's do (nothing armed unless a test arms it).</summary>
+    public MedSpa.Tests.Cluster.GrainCallFaults GrainCalls { get; } = new();
+
     public IGrainFactory Grains => Services.GetRequiredService<IGrainFactory>();
 
     public IPaymentPlanGrain Plan(Guid tenantId, Guid id) => Grains.GetGrain<IPaymentPlanGrain>(PaymentPlanKeys.For(tenantId, id));
@@ -114,6 +117,7 @@ public class PaymentPlanFactory : MedSpaApiFactory
         {
             services.AddSingleton<IPaymentGateway>(Gateway);
             services.AddSingleton(new PaymentPlanClock(Clock, PlanOptions));
+            services.AddSingleton<Orleans.IOutgoingGrainCallFilter>(GrainCalls);
         });
     }
 }
