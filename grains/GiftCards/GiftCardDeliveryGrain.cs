@@ -88,7 +88,11 @@ public sealed class GiftCardDeliveryGrain(
             throw;
         }
 
-        await WakeAsync(); // the timer of a send due now (the reminder is already there)
+        if (S.NextAttemptAt <= now)
+        {
+            ArmTimer(); // a send due now (the reminder, already there, is the safety net)
+        }
+
         return View();
     }
 
@@ -367,18 +371,24 @@ public sealed class GiftCardDeliveryGrain(
 
         var period = options.Value.ReminderPeriod > TimeSpan.Zero ? options.Value.ReminderPeriod : TimeSpan.FromMinutes(1);
         var dueIn = sendDue is { } at && at > now ? at - now : TimeSpan.Zero;
-        if (startTimer && dueIn == TimeSpan.Zero && _now is null)
+        if (startTimer && dueIn == TimeSpan.Zero)
         {
-            _now = this.RegisterGrainTimer(async () =>
-            {
-                _now?.Dispose();
-                _now = null;
-                await RunDueAsync();
-            }, new GrainTimerCreationOptions { DueTime = TimeSpan.Zero, Period = Timeout.InfiniteTimeSpan });
+            ArmTimer();
         }
 
         var reminderDue = dueIn == TimeSpan.Zero ? period : dueIn > MaxReminderDue ? MaxReminderDue : dueIn;
         await this.RegisterOrUpdateReminder(ReminderName, reminderDue, period);
+    }
+
+    /// <summary>Runs what is due as a call of its own, now (once: a timer already waiting is enough).</summary>
+    private void ArmTimer()
+    {
+        _now ??= this.RegisterGrainTimer(async () =>
+        {
+            _now?.Dispose();
+            _now = null;
+            await RunDueAsync();
+        }, new GrainTimerCreationOptions { DueTime = TimeSpan.Zero, Period = Timeout.InfiniteTimeSpan });
     }
 
     private async Task UnregisterAsync()
