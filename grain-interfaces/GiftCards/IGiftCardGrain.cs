@@ -92,6 +92,10 @@ public interface IGiftCardDeliveryGrain : IGrainWithStringKey
     /// number the send was tagged with). An event of a superseded send (an earlier one than the last) is kept as history
     /// only: a late "delivered" of a send to a mistyped address must not mark the resent card delivered.</summary>
     [Alias("event")] Task<GiftCardDeliveryView> RecordEventAsync(GiftCardDeliveryStatus status, string? detail, DateTimeOffset at, int sendNumber);
+
+    /// <summary>Does what is due now and arranges the next run: for a delivery left <c>scheduled</c> past its time (the
+    /// stale corporate order sweep asks). False when the card has no delivery.</summary>
+    [Alias("wake")] Task<bool> WakeIfBehindAsync();
 }
 
 [GenerateSerializer, Alias("medspa.giftcards.status.v1")]

@@ -57,6 +57,9 @@ public sealed class GiftCardDeliveryGrain(
         ArgumentException.ThrowIfNullOrWhiteSpace(protectedCode);
         if (S.Created)
         {
+            // A repeat is the card retrying a schedule whose answer it did not get: the first one may have saved the
+            // delivery and died before arranging its run, so the repeat arranges it (a no-op when nothing is due).
+            await WakeAsync();
             return View();
         }
 
@@ -69,9 +72,55 @@ public sealed class GiftCardDeliveryGrain(
         S.NextAttemptAt = request.SendAt is { } at && at > now ? at : now;
         S.Events.Add(new GiftCardDeliveryEvent(GiftCardDeliveryStatus.Scheduled, now,
             request.SendAt is { } when && when > now ? $"to be sent at {when:O}" : "to be sent now"));
-        await SaveAsync();
-        await WakeAsync();
+
+        // The durable reminder before the state it serves: a crash between the two leaves a reminder that finds no
+        // delivery and unregisters itself (RunDueAsync), never a saved delivery that nothing runs. A refused reminder
+        // fails the schedule before anything is saved, and the card's retry schedules afresh.
+        var version = S.Version;
+        try
+        {
+            await WakeAsync(startTimer: false);
+            await SaveAsync();
+        }
+        catch
+        {
+            ForgetUnsaved(version);
+            throw;
+        }
+
+        if (S.NextAttemptAt <= now)
+        {
+            ArmTimer(); // a send due now (the reminder, already there, is the safety net)
+        }
+
         return View();
+    }
+
+    /// <summary>Back to "no delivery" in memory after a schedule that was not saved, so this activation does not send
+    /// (or answer) what storage does not hold.</summary>
+    private void ForgetUnsaved(long version)
+    {
+        S.Version = version;
+        S.Created = false;
+        S.Request = null;
+        S.ProtectedCode = "";
+        S.RecipientEmail = "";
+        S.Status = default;
+        S.NextAttemptAt = null;
+        S.Events.Clear();
+    }
+
+    /// <summary>The housekeeping sweep's call for a delivery still <c>scheduled</c> well past its time (its reminder was
+    /// lost): does what is due and arranges the next run. Harmless when nothing is due.</summary>
+    public async Task<bool> WakeIfBehindAsync()
+    {
+        if (!S.Created)
+        {
+            return false;
+        }
+
+        await RunDueAsync();
+        return true;
     }
 
     public Task<GiftCardDeliveryView?> GetAsync() => Task.FromResult(S.Created ? View() : null);
@@ -309,7 +358,7 @@ public sealed class GiftCardDeliveryGrain(
 
     /// <summary>Arranges the next run: a timer now when something is due now, and the reminder (durable) whenever
     /// anything is left to do — the safety net if this activation or silo goes away before the timer fires.</summary>
-    private async Task WakeAsync()
+    private async Task WakeAsync(bool startTimer = true)
     {
         var now = clock.Now;
         var sendDue = S.Status == GiftCardDeliveryStatus.Scheduled ? S.NextAttemptAt : null;
@@ -322,18 +371,24 @@ public sealed class GiftCardDeliveryGrain(
 
         var period = options.Value.ReminderPeriod > TimeSpan.Zero ? options.Value.ReminderPeriod : TimeSpan.FromMinutes(1);
         var dueIn = sendDue is { } at && at > now ? at - now : TimeSpan.Zero;
-        if (dueIn == TimeSpan.Zero && _now is null)
+        if (startTimer && dueIn == TimeSpan.Zero)
         {
-            _now = this.RegisterGrainTimer(async () =>
-            {
-                _now?.Dispose();
-                _now = null;
-                await RunDueAsync();
-            }, new GrainTimerCreationOptions { DueTime = TimeSpan.Zero, Period = Timeout.InfiniteTimeSpan });
+            ArmTimer();
         }
 
         var reminderDue = dueIn == TimeSpan.Zero ? period : dueIn > MaxReminderDue ? MaxReminderDue : dueIn;
         await this.RegisterOrUpdateReminder(ReminderName, reminderDue, period);
+    }
+
+    /// <summary>Runs what is due as a call of its own, now (once: a timer already waiting is enough).</summary>
+    private void ArmTimer()
+    {
+        _now ??= this.RegisterGrainTimer(async () =>
+        {
+            _now?.Dispose();
+            _now = null;
+            await RunDueAsync();
+        }, new GrainTimerCreationOptions { DueTime = TimeSpan.Zero, Period = Timeout.InfiniteTimeSpan });
     }
 
     private async Task UnregisterAsync()

@@ -46,6 +46,11 @@ public sealed class GiftCardGrain(
         {
             await TryDeliverTransfersAsync();
         }
+
+        if (S.DeliveryToSchedule is not null)
+        {
+            await TryHandOverDeliveryAsync();
+        }
     }
 
     public Task<GiftCardAnswer> GetAsync() => Task.FromResult(S.Issued
@@ -58,10 +63,16 @@ public sealed class GiftCardGrain(
         if (S.Issued && S.Operations.TryGetValue(issue.OperationId ?? "", out var earlier))
         {
             // A retried issue answers the card again, never the code (it was given out once).
-            return earlier.Fingerprint == GiftCardRules.IssueFingerprint(issue)
-                ? earlier.Answer
-                : new GiftCardAnswer(null, new Refusal(GiftCardRefusals.OperationConflict,
+            if (earlier.Fingerprint != GiftCardRules.IssueFingerprint(issue))
+            {
+                return new GiftCardAnswer(null, new Refusal(GiftCardRefusals.OperationConflict,
                     "This operation id was already used for a different request.", "operationId"));
+            }
+
+            // The first execution saved the card and died (or failed) before the delivery grain had it: the retry
+            // finishes that before it is answered as done (a failure again is the caller's to retry).
+            await HandOverDeliveryAsync();
+            return earlier.Answer;
         }
 
         if (await SettingsAsync(issue.ClinicId) is not { } settings)
@@ -100,19 +111,59 @@ public sealed class GiftCardGrain(
             S.ProtectedCode = protector.Protect(code);
         }
 
+        if (issue.Delivery is { } delivery)
+        {
+            // Recorded in the issue's own write (the intent), handed over after it: see DeliveryToSchedule.
+            S.DeliveryToSchedule = delivery with { OrderId = delivery.OrderId ?? issue.OrderId };
+            S.DeliveryCode = protector.Protect(code);
+        }
+
         await state.WriteStateAsync();
         await TryFlushAsync();
         await ScheduleExpiryAsync();
-        if (issue.Delivery is { } delivery)
+
+        // The delivery grain keeps the encrypted code for the email and any resend. A failure here is surfaced to the
+        // caller, whose retry of the issue (same operation id) hands the delivery over before it is answered; the next
+        // activation of this card does the same if nobody retries.
+        await HandOverDeliveryAsync();
+        return answer with { Code = code };
+    }
+
+    /// <summary>Gives the saved delivery (if any) to the card's delivery grain, then forgets it. Idempotent on both sides:
+    /// the delivery grain answers a second schedule of the same card without changing it.</summary>
+    private async Task HandOverDeliveryAsync()
+    {
+        if (S.DeliveryToSchedule is not { } delivery || S.DeliveryCode is not { } protectedCode)
         {
-            // The delivery grain keeps the encrypted code for the email and any resend; a card whose delivery call
-            // fails stays pending and the caller's retry of the issue (same operation id) does not reach here again,
-            // so the failure is surfaced to the caller instead of being swallowed.
-            await GrainFactory.GetGrain<IGiftCardDeliveryGrain>(this.GetPrimaryKeyString())
-                .ScheduleAsync(delivery with { OrderId = delivery.OrderId ?? issue.OrderId }, protector.Protect(code));
+            return;
         }
 
-        return answer with { Code = code };
+        await GrainFactory.GetGrain<IGiftCardDeliveryGrain>(this.GetPrimaryKeyString()).ScheduleAsync(delivery, protectedCode);
+        S.DeliveryToSchedule = null;
+        S.DeliveryCode = null;
+        try
+        {
+            // One more write on the issue of a delivered card: without it the encrypted code would stay in the card's
+            // state. If it fails, the next activation schedules again (answered unchanged) and clears it then.
+            await state.WriteStateAsync();
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            logger.LogWarning(e, "Gift card {CardId}: delivery handed over, its marker not cleared yet", _cardId);
+        }
+    }
+
+    private async Task TryHandOverDeliveryAsync()
+    {
+        try
+        {
+            await HandOverDeliveryAsync();
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // The retried issue (invoice, corporate order or its sweep) or the next activation hands it over.
+            logger.LogWarning(e, "Gift card {CardId}: delivery not handed over yet; deferred", _cardId);
+        }
     }
 
     public async Task<GiftCardAnswer> ReserveAsync(GiftCardHold hold)

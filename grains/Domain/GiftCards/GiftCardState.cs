@@ -115,6 +115,15 @@ public sealed class GiftCardState
     /// an invoice without delivery until the desk reveals it once (<see cref="IGiftCardGrain.RevealCodeAsync"/>).</summary>
     [Id(28)] public string? ProtectedCode { get; set; }
 
+    /// <summary>The delivery the issue asked for, saved with the issue (the commit point) and cleared once the delivery
+    /// grain has it: a silo dying between the two would otherwise leave a paid card whose code nobody can ever get (the
+    /// retried issue is answered from <see cref="Operations"/>). The retried issue and the next activation hand it over
+    /// again (<see cref="IGiftCardDeliveryGrain.ScheduleAsync"/> is idempotent).</summary>
+    [Id(29)] public GiftCardDeliveryRequest? DeliveryToSchedule { get; set; }
+
+    /// <summary>The code of <see cref="DeliveryToSchedule"/>, encrypted with the code protector's key; cleared with it.</summary>
+    [Id(30)] public string? DeliveryCode { get; set; }
+
     public long Reserved => Holds.Values.Where(h => h.State == GiftCardHoldState.Held).Sum(h => h.Amount);
 
     public long Available => Balance - Reserved;

@@ -17,6 +17,8 @@ public static class GiftCardsHosting
         services.TryAddEnumerable(ServiceDescriptor.Singleton<MedSpa.Grains.Checkout.Tenders.ITenderSourceFactory,
             MedSpa.Grains.Checkout.Tenders.GiftCardTenderSourceFactory>());
         AddCodeProtector(services);
+        // Corporate orders paid and not fully issued, and deliveries left scheduled, are finished by housekeeping (issue 19).
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<MedSpa.Grains.Housekeeping.IHousekeepingTask, StaleCorporateOrderSweep>());
     }
 
     /// <summary>

@@ -35,6 +35,9 @@ public class GiftCardDeliveryFactory : MedSpaApiFactory
 
     public CapturingLoggerProvider Logs { get; } = new();
 
+    /// <summary>Failures injected at the grain-call boundary (a dying silo), for the issue/delivery convergence tests.</summary>
+    public MedSpa.Tests.Cluster.GrainCallFaults Faults { get; } = new();
+
     public IGrainFactory Grains => Services.GetRequiredService<IGrainFactory>();
 
     protected override IDictionary<string, string?> ExtraSettings => new Dictionary<string, string?>
@@ -56,7 +59,11 @@ public class GiftCardDeliveryFactory : MedSpaApiFactory
     {
         base.ConfigureWebHost(builder);
         builder.ConfigureLogging(logging => logging.AddProvider(Logs));
-        builder.ConfigureTestServices(services => services.AddSingleton(new GiftCardDeliveryClock(Clock)));
+        builder.ConfigureTestServices(services =>
+        {
+            services.AddSingleton(new GiftCardDeliveryClock(Clock));
+            services.AddSingleton<Orleans.IOutgoingGrainCallFilter>(Faults);
+        });
     }
 
     public IGiftCardGrain Card(Guid tenantId, Guid cardId) => Grains.GetGrain<IGiftCardGrain>(TenantKeys.For(tenantId, cardId));

@@ -21,7 +21,7 @@ namespace MedSpa.Tests.GiftCards.Delivery;
 /// webhook flips the status; resend; failed sends retried 1, 5, 30 minutes later then failed; custom designs;
 /// another organisation's card ids refused; no raw code in any log line.
 /// </summary>
-public sealed class GiftCardDeliveryTests(GiftCardDeliveryFactory factory) : IClassFixture<GiftCardDeliveryFactory>
+public sealed partial class GiftCardDeliveryTests(GiftCardDeliveryFactory factory) : IClassFixture<GiftCardDeliveryFactory>
 {
     [Fact]
     public async Task A_card_sent_now_arrives_by_smtp_with_a_pdf_holding_the_amount_message_code_and_a_qr_of_the_redemption_link()
