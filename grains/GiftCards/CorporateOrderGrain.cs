@@ -56,8 +56,8 @@ public sealed class CorporateOrderGrain(
         ArgumentNullException.ThrowIfNull(request);
         if (_order is not null)
         {
-            // The id is drawn per request; a second place of it is a retry of the first (Idempotency-Key replays the
-            // answer before it gets here), so it finishes the order rather than placing another.
+            // The id is derived from the request's operation id (OperationKeys): a second place of it is the api's or
+            // the desk's re-execution of the same request, so it finishes the order rather than placing another.
             return request.DryRun
                 ? new CorporateOrderAnswer(null, new Refusal(CorporateOrderRefusals.AlreadyPlaced, "This order is already placed."))
                 : await ContinueAsync(request.By);
