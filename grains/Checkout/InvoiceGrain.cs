@@ -77,7 +77,7 @@ public sealed class InvoiceGrain(
     private IGrainTimer? _retryTimer;
     private bool _pendingReminderRegistered;
     private bool _resolvedOnActivation;
-    private bool _rewardsCommittedOnActivation;
+    private bool _deliveredOnActivation;
     private Guid _tenantId;
     private Guid _invoiceId;
 
@@ -102,9 +102,9 @@ public sealed class InvoiceGrain(
             CommitAsync, () => TryFlushAsync(), EnsureRetryTimer, WatchPendingMoneyAsync, paymentFaults);
 
         await TryFlushAsync();
-        var uncommittedRewards = _packages.UncommittedRewards;
+        var undelivered = _packages.Pending || _giftCards.Pending;
         await TryCompletePackagesAsync();
-        _rewardsCommittedOnActivation = uncommittedRewards > 0 && _packages.UncommittedRewards == 0;
+        _deliveredOnActivation = undelivered && !_packages.Pending && !_giftCards.Pending;
         if (S.PendingPayment is not null || S.PendingRefund is not null)
         {
             // A crash left a payment or refund half-done: finish it now, not when someone next touches the invoice.
@@ -709,23 +709,23 @@ public sealed class InvoiceGrain(
     {
         if (S.PendingPayment is null && S.PendingRefund is null)
         {
-            // A package reward reserved for a line and never committed is one of the reservations the sweep finds.
-            var uncommitted = _packages.UncommittedRewards;
-            if (uncommitted > 0)
+            // What the sweep also finds: a line's package reward reserved and never committed, a gift card's refund hold
+            // whose refund was not taken off it. Delivered here when this activation has not done it already.
+            var undelivered = _packages.Pending || _giftCards.Pending;
+            if (undelivered)
             {
                 await TryCompletePackagesAsync();
-            }
-
-            if (_packages.UncommittedRewards > 0)
-            {
-                return PendingMoneyOutcome.StillPending; // the reminder retries it (DeferDeliveryAsync)
+                if (_packages.Pending || _giftCards.Pending)
+                {
+                    return PendingMoneyOutcome.StillPending; // the timer and the reminder retry it (DeferDeliveryAsync)
+                }
             }
 
             // The activation this call caused may have finished it already (the usual case after a silo died).
-            var outcome = _resolvedOnActivation || uncommitted > 0 || _rewardsCommittedOnActivation
+            var outcome = _resolvedOnActivation || _deliveredOnActivation || undelivered
                 ? PendingMoneyOutcome.Resolved : PendingMoneyOutcome.NothingPending;
             _resolvedOnActivation = false;
-            _rewardsCommittedOnActivation = false;
+            _deliveredOnActivation = false;
             return outcome;
         }
 

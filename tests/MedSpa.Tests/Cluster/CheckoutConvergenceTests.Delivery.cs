@@ -2,11 +2,15 @@ using System.Net;
 using Dapper;
 using MedSpa.GrainInterfaces;
 using MedSpa.GrainInterfaces.Checkout;
+using MedSpa.GrainInterfaces.GiftCards;
 using MedSpa.GrainInterfaces.Packages;
 using MedSpa.Grains.Housekeeping;
 using MedSpa.Silo.Checkout;
 using MedSpa.Tests.Checkout;
+using MedSpa.Tests.GiftCards;
 using MedSpa.Tests.Packages.Api;
+using MedSpa.Tests.Packages.Wallet;
+using MedSpa.Tests.TestHost;
 using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 using Orleans.Core.Internal;
@@ -106,6 +110,38 @@ public sealed partial class CheckoutConvergenceTests
         await using var conn = new NpgsqlConnection(factory.ConnectionString);
         Assert.Equal(1, await conn.ExecuteScalarAsync<int>(
             "SELECT count(*) FROM package_purchases WHERE tenant_id = @tenantId AND invoice_id = @invoiceId", new { tenantId, invoiceId }));
+        await PollAsync(async () => await RemindersRefused.CountAsync(factory.ConnectionString, invoiceId) == 0,
+            "the invoice's reminder stayed registered with nothing pending");
+    }
+
+    [Fact]
+    public async Task A_refund_whose_gift_card_refund_failed_and_whose_silo_died_takes_the_value_off_the_card_by_the_invoice_reminder()
+    {
+        var tenant = await TestTenant.CreateAsync(factory);
+        var tenantId = tenant.TenantId;
+        using var desk = tenant.ClientFor(await tenant.CreateUserAsync("front-desk"));
+        var invoiceId = (await desk.SendAsync(HttpMethod.Post, "/api/invoices", new { clinicId = tenant.ClinicId, patientId = await tenant.CreatePatientAsync() },
+            HttpStatusCode.Created)).GetProperty("id").GetGuid();
+        await desk.AddLineAsync(invoiceId, new { kind = "gift-card-sale", description = "Gift card", quantity = 1, unitPrice = CheckoutRequests.Usd(6_000) });
+        await desk.OpenAsync(invoiceId);
+        var paid = await desk.PayAsync(invoiceId, new[] { new { kind = "cash", amount = CheckoutRequests.Usd(6_000) } });
+        var tenderId = paid.GetProperty("tenders")[0].GetProperty("id").GetGuid();
+        var cardId = (await desk.SendAsync(HttpMethod.Get, $"/api/gift-cards?invoiceId={invoiceId}", null)).GetProperty("items").EnumerateArray()
+            .Single().GetProperty("cardId").GetGuid();
+        Assert.Equal(6_000, (await desk.CardAsync(cardId)).Amount("available"));
+
+        // The refund is committed and answered; taking its hold off the card fails as if the card's silo were going away.
+        factory.Calls.FailNext(tenantId, nameof(IGiftCardGrain.CommitAsync), new SiloUnavailableException("gift card silo lost (injected)"));
+        var refunded = await desk.SendAsync(HttpMethod.Post, $"/api/invoices/{invoiceId}/refunds",
+            new { tenderId, amount = CheckoutRequests.Usd(6_000) }, idempotencyKey: Guid.NewGuid().ToString("N"));
+        Assert.Equal("refunded", refunded.GetProperty("status").GetString());
+        Assert.Equal(0, factory.Calls.Pending(tenantId, nameof(IGiftCardGrain.CommitAsync)));
+        Assert.Equal(6_000, (await desk.CardAsync(cardId)).Amount("balance"));
+        await DropInvoiceActivationAsync(tenantId, invoiceId);
+
+        // Nobody calls the invoice: the card loses the refunded value before its refund hold lapses.
+        await PollAsync(async () => (await desk.CardAsync(cardId)).Amount("balance") == 0, "the refunded gift card kept its value");
+        Assert.Equal(0, (await desk.CardAsync(cardId)).Amount("available"));
         await PollAsync(async () => await RemindersRefused.CountAsync(factory.ConnectionString, invoiceId) == 0,
             "the invoice's reminder stayed registered with nothing pending");
     }
