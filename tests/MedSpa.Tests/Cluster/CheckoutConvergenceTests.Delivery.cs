@@ -146,6 +146,49 @@ public sealed partial class CheckoutConvergenceTests
             "the invoice's reminder stayed registered with nothing pending");
     }
 
+    /// <summary>The gift-card refund of <see cref="A_refund_whose_gift_card_refund_failed_and_whose_silo_died_takes_the_value_off_the_card_by_the_invoice_reminder"/>
+    /// with the reminder's row refused too: the card's refund hold, neither refunded nor released, is what the
+    /// stale-reservation sweep finds, and its question to the invoice delivers the refund.</summary>
+    [Fact]
+    public async Task A_gift_card_refund_left_undelivered_without_a_reminder_is_delivered_when_the_stale_reservation_sweep_asks_the_invoice()
+    {
+        var tenant = await TestTenant.CreateAsync(factory);
+        var tenantId = tenant.TenantId;
+        using var desk = tenant.ClientFor(await tenant.CreateUserAsync("front-desk"));
+        var invoiceId = (await desk.SendAsync(HttpMethod.Post, "/api/invoices", new { clinicId = tenant.ClinicId, patientId = await tenant.CreatePatientAsync() },
+            HttpStatusCode.Created)).GetProperty("id").GetGuid();
+        await desk.AddLineAsync(invoiceId, new { kind = "gift-card-sale", description = "Gift card", quantity = 1, unitPrice = CheckoutRequests.Usd(4_000) });
+        await desk.OpenAsync(invoiceId);
+        var paid = await desk.PayAsync(invoiceId, new[] { new { kind = "cash", amount = CheckoutRequests.Usd(4_000) } });
+        var tenderId = paid.GetProperty("tenders")[0].GetProperty("id").GetGuid();
+        var cardId = (await desk.SendAsync(HttpMethod.Get, $"/api/gift-cards?invoiceId={invoiceId}", null)).GetProperty("items").EnumerateArray()
+            .Single().GetProperty("cardId").GetGuid();
+        // The payment registered the reminder before the commit that queued the card's issue; finding nothing left,
+        // it goes.
+        await PollAsync(async () => await RemindersRefused.CountAsync(factory.ConnectionString, invoiceId) == 0,
+            "the payment's reminder stayed registered with nothing pending");
+
+        await using (await RemindersRefused.ForAsync(factory.ConnectionString, invoiceId))
+        {
+            factory.Calls.FailNext(tenantId, nameof(IGiftCardGrain.CommitAsync), new SiloUnavailableException("gift card silo lost (injected)"));
+            var refunded = await desk.SendAsync(HttpMethod.Post, $"/api/invoices/{invoiceId}/refunds",
+                new { tenderId, amount = CheckoutRequests.Usd(4_000) }, idempotencyKey: Guid.NewGuid().ToString("N"));
+            Assert.Equal("refunded", refunded.GetProperty("status").GetString());
+            await DropInvoiceActivationAsync(tenantId, invoiceId);
+        }
+
+        Assert.Equal(0, await RemindersRefused.CountAsync(factory.ConnectionString, invoiceId));
+        Assert.Equal(4_000, (await desk.CardAsync(cardId)).Amount("balance"));
+        var sweep = factory.Services.GetServices<IHousekeepingTask>().OfType<StaleReservationSweep>().Single();
+        var later = DateTimeOffset.UtcNow + TimeSpan.FromMinutes(11);
+        Assert.Contains(invoiceId, (await sweep.FindStaleAsync(tenantId, later, CancellationToken.None)).Invoices);
+
+        Assert.True(await sweep.RunAsync(later, CancellationToken.None) >= 1);
+        var card = await desk.CardAsync(cardId);
+        Assert.Equal((0L, "cancelled"), (card.Amount("balance"), card.GetProperty("status").GetString()));
+        Assert.DoesNotContain(invoiceId, (await sweep.FindStaleAsync(tenantId, later, CancellationToken.None)).Invoices);
+    }
+
     /// <summary>
     /// Issue 19 §1 for a line's package reward: the package reserves it, the edit saves the discount, and the commit on
     /// the package fails. Here the reminder's row is refused too and the activation goes away, so only the
