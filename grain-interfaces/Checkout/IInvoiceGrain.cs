@@ -75,7 +75,9 @@ public interface IInvoiceGrain : IGrainWithStringKey
 
     /// <summary>Finishes or undoes a payment or card refund the invoice left half-done, if it holds one: what the
     /// stale-reservation sweep asks an invoice whose package sessions, gift-card or wallet hold have been reserved too
-    /// long (a silo died between the payment's intent and its reminder, and nobody called the invoice since). Never
+    /// long (a silo died between the payment's intent and its reminder, and nobody called the invoice since), and
+    /// delivers what its commits queued for other grains and have not been delivered (a line's package reward saved and
+    /// not committed, a refund not taken off a gift card). Never
     /// throws for an intent it cannot finish yet: it answers <see cref="PendingMoneyOutcome.StillPending"/> and keeps
     /// its pending-money reminder.</summary>
     [Alias("resolve-pending-money")] Task<PendingMoneyOutcome> ResolvePendingMoneyAsync();
@@ -88,7 +90,8 @@ public enum PendingMoneyOutcome
     /// <summary>No payment or refund was pending (its reservations, if any, are not this invoice's to give back).</summary>
     NothingPending = 0,
 
-    /// <summary>A pending payment or refund was finished or undone by this call or by the activation it caused.</summary>
+    /// <summary>A pending payment or refund was finished or undone, or work a commit queued for other grains (a line's
+    /// package reward to commit, a gift card's refund) was delivered, by this call or by the activation it caused.</summary>
     Resolved = 1,
 
     /// <summary>Still pending (a tender's grain or the gateway unreachable): the invoice's reminder retries it.</summary>

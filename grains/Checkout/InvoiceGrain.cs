@@ -42,7 +42,9 @@ public sealed class InvoiceGrain(
     /// Wakes an invoice that holds a half-done payment or card refund (<see cref="InvoiceState.PendingPayment"/>,
     /// <see cref="InvoiceState.PendingRefund"/>), so the intent is finished or undone by the next activation even when
     /// nobody calls the invoice again (the packages, gift cards and card holds it reserved are not left held). It
-    /// unregisters itself once nothing is pending.
+    /// unregisters itself once nothing is pending. It also brings back an invoice whose commit queued work for other
+    /// grains that is not delivered yet (<see cref="AnythingPending"/>): packages to create or close, gift cards to
+    /// issue or take a refund off, paid shares, wallet credits, threshold accruals, rewards to commit or give back.
     /// </summary>
     /// <remarks>
     /// Registered only when a money operation leaves its intent pending: a step threw (a grain call, a state write, a
@@ -75,6 +77,7 @@ public sealed class InvoiceGrain(
     private IGrainTimer? _retryTimer;
     private bool _pendingReminderRegistered;
     private bool _resolvedOnActivation;
+    private bool _deliveredOnActivation;
     private Guid _tenantId;
     private Guid _invoiceId;
 
@@ -99,7 +102,9 @@ public sealed class InvoiceGrain(
             CommitAsync, () => TryFlushAsync(), EnsureRetryTimer, WatchPendingMoneyAsync, paymentFaults);
 
         await TryFlushAsync();
+        var undelivered = _packages.Pending || _giftCards.Pending;
         await TryCompletePackagesAsync();
+        _deliveredOnActivation = undelivered && !_packages.Pending && !_giftCards.Pending;
         if (S.PendingPayment is not null || S.PendingRefund is not null)
         {
             // A crash left a payment or refund half-done: finish it now, not when someone next touches the invoice.
@@ -135,7 +140,11 @@ public sealed class InvoiceGrain(
             });
         }
 
-        if (S.PendingPayment is null && S.PendingRefund is null && await this.GetReminder(PendingMoneyReminder) is { } reminder)
+        // The activation this tick caused has delivered already (OnActivateAsync); an activation that stayed alive is
+        // delivered to here. Either way the reminder stays until nothing is left to deliver.
+        await TryFlushAsync();
+        await TryCompletePackagesAsync();
+        if (!AnythingPending && await this.GetReminder(PendingMoneyReminder) is { } reminder)
         {
             await this.UnregisterReminder(reminder);
             _pendingReminderRegistered = false;
@@ -689,13 +698,10 @@ public sealed class InvoiceGrain(
             return result;
         }
 
-        if ((await package.CommitAsync(operationId)).Refusal is { } notCommitted)
-        {
-            // The discount is saved; the reservation still holds the reward, so it cannot be used twice.
-            logger.LogError("Invoice {InvoiceId}: reward {OperationId} applied but not committed ({Code}: {Message})",
-                _invoiceId, operationId, notCommitted.Code, notCommitted.Message);
-        }
-
+        // The edit's commit has committed the reward on the package (InvoicePackages.TryCompleteAsync, after the write
+        // that saved the discount with the reward marked uncommitted). Should that call have failed, the reservation
+        // still holds the reward, so it cannot be used twice, and the timer, the next activation or the pending-money
+        // reminder commits it; so does the stale-reservation sweep, which asks this invoice about a reward reserved too long.
         return result;
     }
 
@@ -703,9 +709,23 @@ public sealed class InvoiceGrain(
     {
         if (S.PendingPayment is null && S.PendingRefund is null)
         {
+            // What the sweep also finds: a line's package reward reserved and never committed, a gift card's refund hold
+            // whose refund was not taken off it. Delivered here when this activation has not done it already.
+            var undelivered = _packages.Pending || _giftCards.Pending;
+            if (undelivered)
+            {
+                await TryCompletePackagesAsync();
+                if (_packages.Pending || _giftCards.Pending)
+                {
+                    return PendingMoneyOutcome.StillPending; // the timer and the reminder retry it (DeferDeliveryAsync)
+                }
+            }
+
             // The activation this call caused may have finished it already (the usual case after a silo died).
-            var outcome = _resolvedOnActivation ? PendingMoneyOutcome.Resolved : PendingMoneyOutcome.NothingPending;
+            var outcome = _resolvedOnActivation || _deliveredOnActivation || undelivered
+                ? PendingMoneyOutcome.Resolved : PendingMoneyOutcome.NothingPending;
             _resolvedOnActivation = false;
+            _deliveredOnActivation = false;
             return outcome;
         }
 
@@ -855,6 +875,14 @@ public sealed class InvoiceGrain(
         _packages.QueuePaidShares();
         _giftCards.IssueIfPaid(S.UpdatedAt);
         _thresholds.QueueIfPaidOrRefunded(S.UpdatedAt);
+        if (QueuesMoneyDelivery)
+        {
+            // Before the write that queues it: should the silo die between this commit and the delivery below, nobody
+            // may call the invoice again, and a refunded package's (or card's) refund hold lapses after ten minutes,
+            // leaving it usable. The reminder brings the invoice back; finding nothing left, it unregisters itself.
+            await WatchPendingMoneyAsync();
+        }
+
         await state.WriteStateAsync();
         // Priced once for both the projection and the answer (a flush changes nothing the view shows).
         var view = _book.View();
@@ -871,29 +899,59 @@ public sealed class InvoiceGrain(
     {
         if (_packages.Pending && !await _packages.TryCompleteAsync())
         {
-            EnsureRetryTimer();
+            await DeferDeliveryAsync();
         }
 
         if (_giftCards.Pending && !await _giftCards.TryCompleteAsync())
         {
-            EnsureRetryTimer();
+            await DeferDeliveryAsync();
         }
 
         // After the packages this invoice sold exist: a threshold package sold here counts the invoice too.
         if (_thresholds.Pending && (_packages.Pending || !await _thresholds.TryCompleteAsync()))
         {
-            EnsureRetryTimer();
+            await DeferDeliveryAsync();
         }
     }
+
+    /// <summary>A delivery to another grain failed: retried on the timer while this activation lives, and by the
+    /// pending-money reminder should it not (the silo dying before the timer's turn: the call may already have been
+    /// answered, and nobody would call this invoice again).</summary>
+    private async Task DeferDeliveryAsync()
+    {
+        EnsureRetryTimer();
+        await WatchPendingMoneyAsync();
+    }
+
+    /// <summary>True while a payment or refund is half-done or a commit's work for other grains is not delivered.</summary>
+    private bool AnythingPending => S.PendingPayment is not null || S.PendingRefund is not null || _packages.Pending || _giftCards.Pending
+        || _thresholds.Pending || S.WalletCredits.Count > 0;
+
+    /// <summary>
+    /// The commit about to be written queues delivery the reminder is registered for first (<see cref="CommitAsync"/>):
+    /// a refund's package closings and gift-card refunds, a paid share cut, the packages and gift cards a paid invoice
+    /// issues and wallet credits. All rare next to invoices paid: the usual paid invoice queues only its threshold
+    /// accrual, which is left to the failure path, the next activation and the timer (one reminder row written and
+    /// deleted per paid invoice would be the price otherwise, for a loyalty count that is late, not money lost).
+    /// </summary>
+    private bool QueuesMoneyDelivery => S.PackagesToClose.Count > 0 || S.GiftCardsToRefund.Count > 0 || S.PaidSharesToPush.Count > 0
+        || S.PackagesToCreate.Count > 0 || S.GiftCardsToIssue.Count > 0 || S.WalletCredits.Count > 0;
 
     private async Task TryFlushAsync(Func<InvoiceView>? view = null)
     {
         var projected = await _outbox.TryFlushAsync(view ?? _book.View);
-        if (!projected | !await DeliverWalletCreditsAsync())
+        var credited = await DeliverWalletCreditsAsync();
+        if (!projected | !credited)
         {
             // Keep the activation (and its outbox) alive and retry on a timer, so pending rows don't wait for the
             // next call on this invoice. A silo crash meanwhile loses nothing: the next activation flushes.
             EnsureRetryTimer();
+        }
+
+        if (!credited)
+        {
+            // Money owed to the patient: the reminder brings the invoice back if the silo dies before the timer's turn.
+            await WatchPendingMoneyAsync();
         }
     }
 

@@ -30,7 +30,10 @@ internal sealed class InvoicePackages(
 
     /// <summary>True while a package creation or closing is still to be delivered to its grain.</summary>
     public bool Pending => S.PackagesToCreate.Count > 0 || S.PackagesToClose.Count > 0 || S.RewardsToRelease.Count > 0
-        || S.PaidSharesToPush.Count > 0;
+        || S.PaidSharesToPush.Count > 0 || UncommittedRewards > 0;
+
+    /// <summary>Rewards on the invoice's lines the package holds reserved but has not committed yet.</summary>
+    public int UncommittedRewards => S.PackageRewards.Values.Count(u => !u.Committed);
 
     /// <summary>Called with an accepted edit's lines (or with none when the invoice is voided): a reward whose line is
     /// gone, or no longer carries the reward's discount, is queued to go back to its package with this commit.</summary>
@@ -190,6 +193,20 @@ internal sealed class InvoicePackages(
                 }
 
                 S.PackagesToClose.RemoveAt(0);
+            }
+
+            foreach (var (lineId, use) in S.PackageRewards.Where(r => !r.Value.Committed).ToList())
+            {
+                // The discount is saved on the line: the package commits the reward it reserved for it (a repeat of
+                // the same operation id is answered as the first commit was). Like the deliveries above, marked in
+                // memory only; the next state write stores it, and until then an activation commits it again.
+                if ((await Grain(use.PurchaseId).CommitAsync(use.OperationId)).Refusal is { } refused)
+                {
+                    logger.LogError("Invoice {InvoiceId}: reward {OperationId} applied but not committed by package {PurchaseId} ({Code}: {Message})",
+                        invoiceId, use.OperationId, use.PurchaseId, refused.Code, refused.Message);
+                }
+
+                S.PackageRewards[lineId] = use with { Committed = true };
             }
 
             while (S.RewardsToRelease.Count > 0)

@@ -179,13 +179,16 @@ public sealed record PackagePurchaseIntent(
     [property: Id(0)] Guid PurchaseId,
     [property: Id(1)] PackagePurchase Purchase);
 
-/// <summary>A threshold package's reward used on a line: the package, the package operation that took it, and the
-/// line discount it gave.</summary>
+/// <summary>A threshold package's reward used on a line: the package, the package operation that took it, the line
+/// discount it gave, and whether the package has committed it (false from the edit that saved the discount until the
+/// package answers the commit: until then the package only holds it reserved, and <see cref="InvoicePackages"/>
+/// commits it after the edit, on activation, on the timer or the reminder).</summary>
 [GenerateSerializer, Immutable, Alias("medspa.checkout.package-reward-use.v1")]
 public sealed record PackageRewardUse(
     [property: Id(0)] Guid PurchaseId,
     [property: Id(1)] string OperationId,
-    [property: Id(2)] Discount Discount);
+    [property: Id(2)] Discount Discount,
+    [property: Id(3)] bool Committed = false);
 
 /// <summary>An invoice's accrual: when it was paid (which packages it counts toward), the total a refund's share is
 /// taken of, and the share of it refunds have taken back so far.</summary>

@@ -12,8 +12,9 @@ namespace MedSpa.Silo.Checkout;
 
 /// <summary>
 /// Housekeeping: the invoices whose checkout reservations have been held longer than
-/// <see cref="HousekeepingOptions.StaleReservationAge"/> (package sessions still <c>reserved</c>, gift-card and wallet
-/// holds neither redeemed nor released) are asked to finish or undo the payment that made them
+/// <see cref="HousekeepingOptions.StaleReservationAge"/> (package sessions or line rewards still <c>reserved</c>, gift-card
+/// and wallet holds neither redeemed nor released, gift-card refund holds neither refunded, released nor lapsed) are asked
+/// to finish or undo the payment that made them, or deliver what their commit queued
 /// (<see cref="IInvoiceGrain.ResolvePendingMoneyAsync"/>), and the gift cards whose transfer out has not been received
 /// after that long are asked to deliver it (<see cref="IGiftCardGrain.DeliverPendingTransfersAsync"/>).
 /// </summary>
@@ -89,7 +90,11 @@ public sealed class StaleReservationSweep(
         List<Guid> cards;
         await using (var conn = await db.OpenTenantConnectionAsync(tenantId, cancellationToken))
         {
-            // A gift-card or wallet hold is closed by a redeem/spend or release under the hold's own operation id.
+            // A gift-card or wallet hold is closed by a redeem/spend or release under the hold's own operation id. A
+            // gift card's refund hold is closed by the refund taken off the card (the invoice committed the refund and
+            // delivered it), its release (no refund) or its lapse: once lapsed, asking every tick could not tell a
+            // refund never saved from one never delivered, and the invoice's own reminder is what delivers the latter.
+            // A line's package reward left reserved is a package row 'reserved' like a payment's session.
             invoices = [.. await conn.QueryAsync<Guid>(new CommandDefinition(
                 """
                 SELECT invoice_id FROM package_redemptions
@@ -102,6 +107,13 @@ public sealed class StaleReservationSweep(
                   AND NOT EXISTS (SELECT 1 FROM gift_card_transactions c
                                   WHERE c.tenant_id = h.tenant_id AND c.card_id = h.card_id AND c.operation_id = h.operation_id
                                     AND c.kind IN ('redeem', 'release'))
+                UNION
+                SELECT h.invoice_id FROM gift_card_transactions h
+                WHERE h.tenant_id = @tenantId AND h.kind = 'refund-hold' AND h.invoice_id IS NOT NULL
+                  AND h.occurred_at < @before AND h.occurred_at >= @since
+                  AND NOT EXISTS (SELECT 1 FROM gift_card_transactions c
+                                  WHERE c.tenant_id = h.tenant_id AND c.card_id = h.card_id AND c.operation_id = h.operation_id
+                                    AND c.kind IN ('refund', 'release', 'refund-hold-lapsed'))
                 UNION
                 SELECT h.invoice_id FROM wallet_transactions h
                 WHERE h.tenant_id = @tenantId AND h.kind = 'hold' AND h.invoice_id IS NOT NULL

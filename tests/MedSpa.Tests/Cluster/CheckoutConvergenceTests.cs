@@ -90,11 +90,14 @@ public sealed class RemindersRefused : IAsyncDisposable
     }
 }
 
-/// <summary>The api with its co-hosted silo, <see cref="ScriptedPaymentFaults"/>, a short request budget and reminders as often as
-/// every second (production: a minute), so a payment left half-done is seen to converge within a test.</summary>
+/// <summary>The api with its co-hosted silo, <see cref="ScriptedPaymentFaults"/>, <see cref="GrainCallFaults"/> (<see cref="Calls"/>),
+/// a short request budget and reminders as often as every second (production: a minute), so a payment left half-done, or
+/// a commit's delivery to another grain that failed, is seen to converge within a test.</summary>
 public sealed class CheckoutConvergenceFactory : MedSpaApiFactory
 {
     public ScriptedPaymentFaults Faults { get; } = new();
+
+    public GrainCallFaults Calls { get; } = new();
 
     protected override IDictionary<string, string?> ExtraSettings => new Dictionary<string, string?>
     {
@@ -107,7 +110,11 @@ public sealed class CheckoutConvergenceFactory : MedSpaApiFactory
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
         base.ConfigureWebHost(builder);
-        builder.ConfigureTestServices(services => services.AddSingleton<IPaymentStepFaults>(Faults));
+        builder.ConfigureTestServices(services =>
+        {
+            services.AddSingleton<IPaymentStepFaults>(Faults);
+            services.AddSingleton<Orleans.IOutgoingGrainCallFilter>(Calls);
+        });
     }
 }
 
