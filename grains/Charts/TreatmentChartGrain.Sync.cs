@@ -230,7 +230,7 @@ public sealed partial class TreatmentChartGrain : IChartSyncGrain
         };
         await store.WriteStateAsync();
         _unsaved = false;
-        await _retry.RunAsync();
+        await FollowUpAsync();
         return Answer(store.State.Chart, replica, results.ToImmutable());
     }
 

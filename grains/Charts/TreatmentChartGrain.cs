@@ -7,6 +7,8 @@ using MedSpa.GrainInterfaces.Charts;
 using MedSpa.Grains.Board;
 using MedSpa.Grains.Domain.Charts;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Orleans.Configuration;
 
 namespace MedSpa.Grains.Charts;
 
@@ -66,8 +68,21 @@ public sealed partial class TreatmentChartGrain(
     IChartInventory inventory,
     IBoardPublisher board,
     IChartSignatureStore signatureImages,
-    ILogger<TreatmentChartGrain> logger) : Grain, ITreatmentChartGrain
+    ILogger<TreatmentChartGrain> logger,
+    IOptions<ReminderOptions> reminderOptions) : Grain, ITreatmentChartGrain, IRemindable
 {
+    /// <summary>
+    /// Brings a chart back whose follow-ups (the inventory uses of its points above all, then its rows, room activity
+    /// and board events) did not go through when it was written: the grain timer that retries them dies with the silo,
+    /// and a chart nobody opens again would leave its stock never taken. Registered only on that failure path (charting
+    /// writes follow-ups on every point; a reminder row for each would double its writes), unregistered once nothing is
+    /// pending. A silo dying between the chart's write and its follow-ups is covered by the tablet, which repeats an
+    /// operation until it is answered: the repeat activates the chart, which delivers first.
+    /// </summary>
+    public const string FollowUpsReminder = "chart-follow-ups";
+
+    private bool _followUpsWatched;
+
     private BoardRetry _retry = null!;
     private Guid _tenantId;
 
@@ -79,7 +94,7 @@ public sealed partial class TreatmentChartGrain(
         _retry = new BoardRetry(this, DeliverAsync);
         if (HasPending(store.State))
         {
-            await _retry.RunAsync();
+            await FollowUpAsync();
         }
     }
 
@@ -210,7 +225,7 @@ public sealed partial class TreatmentChartGrain(
             return new ChartAnswer(state.Chart, refused);
         }
 
-        await _retry.RunAsync();
+        await FollowUpAsync();
         return new ChartAnswer(next, null);
     }
 
@@ -264,12 +279,72 @@ public sealed partial class TreatmentChartGrain(
         };
         await store.WriteStateAsync();
         _unsaved = false;
-        await _retry.RunAsync();
+        await FollowUpAsync();
         return new ChartAnswer(next, null);
     }
 
     /// <summary>Whether follow-ups were delivered since the state was last written (their removal is not yet stored).</summary>
     private bool _unsaved;
+
+    /// <summary>Delivers the follow-ups now; when they do not go through, the grain timer retries them and the durable
+    /// reminder (<see cref="FollowUpsReminder"/>) stands behind it.</summary>
+    private async Task FollowUpAsync()
+    {
+        if (!await DeliverAsync())
+        {
+            _retry.Schedule();
+            await WatchFollowUpsAsync();
+        }
+    }
+
+    /// <summary>Registers <see cref="FollowUpsReminder"/> once per activation. Never throws: it runs on a path that
+    /// already failed, and the timer and the next activation still deliver.</summary>
+    private async Task WatchFollowUpsAsync()
+    {
+        if (_followUpsWatched)
+        {
+            return;
+        }
+
+        try
+        {
+            var period = reminderOptions.Value.MinimumReminderPeriod;
+            await this.RegisterOrUpdateReminder(FollowUpsReminder, period, period);
+            _followUpsWatched = true;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            logger.LogWarning("A chart's follow-ups reminder could not be registered ({Error}); its timer and next activation deliver them",
+                e.GetType().Name);
+        }
+    }
+
+    public async Task ReceiveReminder(string reminderName, TickStatus status)
+    {
+        if (reminderName != FollowUpsReminder)
+        {
+            return;
+        }
+
+        if (HasPending(store.State) && !await DeliverAsync())
+        {
+            _retry.Schedule();
+            return;
+        }
+
+        if (_unsaved)
+        {
+            // Delivered: stored now, so a later activation does not deliver it again (harmless, but not free).
+            await store.WriteStateAsync();
+            _unsaved = false;
+        }
+
+        if (await this.GetReminder(FollowUpsReminder) is { } reminder)
+        {
+            await this.UnregisterReminder(reminder);
+            _followUpsWatched = false;
+        }
+    }
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {

@@ -16,7 +16,7 @@ namespace MedSpa.Tests.Charts;
 /// marked (<c>stockIssue</c>), the clinic's staff get a notification (<c>inventory-chart-use-refused</c>, once) and
 /// the stock is taken exactly once.
 /// </summary>
-public sealed class ChartDeferredStockTests(ChartApiFactory factory) : IClassFixture<ChartApiFactory>
+public sealed partial class ChartDeferredStockTests(ChartApiFactory factory) : IClassFixture<ChartApiFactory>
 {
     [Fact]
     public async Task A_deferred_use_refused_later_marks_the_point_and_notifies_the_staff_once()
