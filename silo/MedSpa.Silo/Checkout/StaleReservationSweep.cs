@@ -51,18 +51,13 @@ public sealed class StaleReservationSweep(
     /// transfer are logged, not counted).</summary>
     public async Task<int> RunAsync(DateTimeOffset now, CancellationToken cancellationToken)
     {
-        IEnumerable<Guid> tenants;
-        await using (var global = await db.OpenUnscopedConnectionAsync("housekeeping walks every tenant", cancellationToken))
-        {
-            tenants = await global.QueryAsync<Guid>(new CommandDefinition("SELECT id FROM tenants", cancellationToken: cancellationToken));
-        }
+        var tenants = await db.TenantIdsAsync("housekeeping walks every tenant", cancellationToken);
 
-        var before = (now - options.Value.StaleReservationAge).UtcDateTime;
-        var since = (now - Lookback).UtcDateTime;
         var resolved = 0;
         foreach (var tenantId in tenants)
         {
-            resolved += await SweepTenantAsync(tenantId, before, since, cancellationToken);
+            var (invoices, cards) = await FindStaleAsync(tenantId, now, cancellationToken);
+            resolved += await AskAsync(tenantId, invoices, cards, cancellationToken);
         }
 
         return resolved;
@@ -74,18 +69,6 @@ public sealed class StaleReservationSweep(
     {
         var before = (now - options.Value.StaleReservationAge).UtcDateTime;
         var since = (now - Lookback).UtcDateTime;
-        return await FindStaleAsync(tenantId, before, since, cancellationToken);
-    }
-
-    private async Task<int> SweepTenantAsync(Guid tenantId, DateTime before, DateTime since, CancellationToken cancellationToken)
-    {
-        var (invoices, cards) = await FindStaleAsync(tenantId, before, since, cancellationToken);
-        return await AskAsync(tenantId, invoices, cards, cancellationToken);
-    }
-
-    private async Task<(List<Guid> Invoices, List<Guid> Cards)> FindStaleAsync(Guid tenantId, DateTime before, DateTime since,
-        CancellationToken cancellationToken)
-    {
         List<Guid> invoices;
         List<Guid> cards;
         await using (var conn = await db.OpenTenantConnectionAsync(tenantId, cancellationToken))

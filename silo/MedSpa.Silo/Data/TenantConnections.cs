@@ -57,6 +57,19 @@ public static class TenantConnections
     }
 
     /// <summary>
+    /// Every tenant's id, for housekeeping that works across tenants one tenant-scoped connection at a time (the tenant
+    /// rows it touches are under row-level security; the tenants table is global). <paramref name="reason"/> as for
+    /// <see cref="OpenUnscopedConnectionAsync"/>.
+    /// </summary>
+    public static async Task<IReadOnlyList<Guid>> TenantIdsAsync(
+        this NpgsqlDataSource dataSource, string reason, CancellationToken cancellationToken = default)
+    {
+        await using var global = await dataSource.OpenUnscopedConnectionAsync(reason, cancellationToken);
+        return [.. await Dapper.SqlMapper.QueryAsync<Guid>(global,
+            new Dapper.CommandDefinition("SELECT id FROM tenants", cancellationToken: cancellationToken))];
+    }
+
+    /// <summary>
     /// A connection with no tenant: it sees only the tables that are global by nature and the rows the named
     /// <c>global_*</c> policies of migration 0210 open to it. <paramref name="reason"/> names why the caller needs it
     /// (read by whoever reviews the call, kept out of logs).

@@ -43,11 +43,7 @@ public sealed class StaleCorporateOrderSweep(
     /// <summary>Returns how many orders were resumed to <c>issued</c> (woken deliveries are logged, not counted).</summary>
     public async Task<int> RunAsync(DateTimeOffset now, CancellationToken cancellationToken)
     {
-        IEnumerable<Guid> tenants;
-        await using (var global = await db.OpenUnscopedConnectionAsync("housekeeping walks every tenant", cancellationToken))
-        {
-            tenants = await global.QueryAsync<Guid>(new CommandDefinition("SELECT id FROM tenants", cancellationToken: cancellationToken));
-        }
+        var tenants = await db.TenantIdsAsync("housekeeping walks every tenant", cancellationToken);
 
         var resumed = 0;
         foreach (var tenantId in tenants)

@@ -24,11 +24,7 @@ public sealed class CardExpiryNotifications(NpgsqlDataSource db) : IHousekeeping
         var next = now.UtcDateTime.AddMonths(1);
         // Spans every tenant by design, one tenant at a time: notifications and cards are tenant rows (row-level
         // security), and no global policy lets a connection write them. The tenants table is global.
-        IEnumerable<Guid> tenants;
-        await using (var global = await db.OpenUnscopedConnectionAsync("housekeeping walks every tenant", cancellationToken))
-        {
-            tenants = await global.QueryAsync<Guid>(new CommandDefinition("SELECT id FROM tenants", cancellationToken: cancellationToken));
-        }
+        var tenants = await db.TenantIdsAsync("housekeeping walks every tenant", cancellationToken);
 
         var added = 0;
         foreach (var tenantId in tenants)

@@ -97,11 +97,7 @@ public sealed class InventorySweep(NpgsqlDataSource db, IGrainFactory grains) : 
 
     public async Task<int> RunAsync(DateTimeOffset now, CancellationToken cancellationToken)
     {
-        IEnumerable<Guid> tenants;
-        await using (var global = await db.OpenUnscopedConnectionAsync("housekeeping walks every tenant", cancellationToken))
-        {
-            tenants = await global.QueryAsync<Guid>(new CommandDefinition("SELECT id FROM tenants", cancellationToken: cancellationToken));
-        }
+        var tenants = await db.TenantIdsAsync("housekeeping walks every tenant", cancellationToken);
 
         var swept = 0;
         foreach (var tenantId in tenants)

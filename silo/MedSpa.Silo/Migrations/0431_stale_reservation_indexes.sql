@@ -10,3 +10,5 @@ CREATE INDEX wallet_transactions_holds ON wallet_transactions (tenant_id, occurr
 CREATE INDEX gift_card_transactions_transfers_out ON gift_card_transactions (tenant_id, occurred_at) WHERE kind = 'transfer-out';
 CREATE INDEX gift_card_transactions_transfers_in ON gift_card_transactions (tenant_id, operation_id) WHERE kind = 'transfer-in';
 CREATE INDEX wallet_transactions_gift_card_transfers ON wallet_transactions (tenant_id, operation_id) WHERE source = 'gift-card-transfer';
+-- A gift card's refund holds (a refund of the invoice that sold the card), whose close is found like a hold's.
+CREATE INDEX gift_card_transactions_refund_holds ON gift_card_transactions (tenant_id, occurred_at) WHERE kind = 'refund-hold';

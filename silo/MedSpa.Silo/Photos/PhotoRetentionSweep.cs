@@ -26,11 +26,7 @@ public sealed class PhotoRetentionSweep(NpgsqlDataSource db, PhotoStore photos, 
     public async Task<int> RunAsync(DateTimeOffset now, CancellationToken cancellationToken)
     {
         // Across tenants by design, one tenant at a time: photos are tenant rows (row-level security).
-        IEnumerable<Guid> tenants;
-        await using (var global = await db.OpenUnscopedConnectionAsync("photo retention walks every tenant", cancellationToken))
-        {
-            tenants = (await global.QueryAsync<Guid>(new CommandDefinition("SELECT id FROM tenants", cancellationToken: cancellationToken))).ToList();
-        }
+        var tenants = await db.TenantIdsAsync("photo retention walks every tenant", cancellationToken);
 
         var removed = 0;
         foreach (var tenantId in tenants)
