@@ -5,6 +5,7 @@ using MedSpa.Tests.Board.Flow;
 using MedSpa.Tests.Checkout;
 using MedSpa.Tests.OrleansCluster;
 using MedSpa.Tests.Payments;
+using MedSpa.Tests.TestHost;
 using Npgsql;
 
 namespace MedSpa.Tests.Charts;
@@ -27,23 +28,11 @@ public sealed partial class ChartDeferredStockTests(ChartApiFactory factory) : I
         var a = await world.BookVisitAsync(patient: 0, provider: 0, start: FlowWorld.Day.AddHours(1));
         var b = await world.BookVisitAsync(patient: 1, provider: 1, start: FlowWorld.Day.AddHours(1));
 
-        var suffix = world.Botox.ToString("N");
-        await factory.ExecuteAsync($"""
-            CREATE FUNCTION inv_outage_{suffix}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
-                IF NEW.grain_type = 'inventory' AND NEW.grain_id_extension LIKE '%{suffix}%' THEN RAISE EXCEPTION 'simulated outage'; END IF;
-                RETURN NEW;
-            END; $$;
-            CREATE TRIGGER inv_outage_{suffix} BEFORE INSERT OR UPDATE ON orleans_grain_state FOR EACH ROW EXECUTE FUNCTION inv_outage_{suffix}();
-            """);
-        try
+        await using (await GrainStateOutage.StartAsync(factory, "inventory", world.Botox))
         {
             // Both rooms chart all 10 units: the lot check passes for both (nothing was taken), the uses are deferred.
             await world.ProviderClient().AddPointAsync(a, ChartWorld.Toxin("forehead", 10, world.Botox, lot: lot));
             await world.Provider2Client().AddPointAsync(b, ChartWorld.Toxin("glabella", 10, world.Botox, lot: lot));
-        }
-        finally
-        {
-            await factory.ExecuteAsync($"DROP TRIGGER inv_outage_{suffix} ON orleans_grain_state; DROP FUNCTION inv_outage_{suffix}();");
         }
 
         // Inventory is back: the charts' retries deliver their uses; one is recorded, the other refused.

@@ -3,7 +3,7 @@ using MedSpa.GrainInterfaces;
 using MedSpa.GrainInterfaces.Charts;
 using MedSpa.Grains.Charts;
 using MedSpa.Tests.Board.Flow;
-using MedSpa.Tests.Payments;
+using MedSpa.Tests.TestHost;
 using Npgsql;
 using Orleans.Core.Internal;
 
@@ -25,25 +25,13 @@ public sealed partial class ChartDeferredStockTests
         var lot = "RMD-" + Guid.NewGuid().ToString("N")[..8];
         await world.ReceiveAsync(world.Botox, lot, new DateOnly(2031, 1, 31), 30m);
         var visit = await world.BookVisitAsync(start: FlowWorld.Day.AddHours(2));
-        var suffix = world.Botox.ToString("N");
-        await factory.ExecuteAsync($"""
-            CREATE FUNCTION inv_gone_{suffix}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
-                IF NEW.grain_type = 'inventory' AND NEW.grain_id_extension LIKE '%{suffix}%' THEN RAISE EXCEPTION 'simulated outage'; END IF;
-                RETURN NEW;
-            END; $$;
-            CREATE TRIGGER inv_gone_{suffix} BEFORE INSERT OR UPDATE ON orleans_grain_state FOR EACH ROW EXECUTE FUNCTION inv_gone_{suffix}();
-            """);
         var chart = factory.Grains.GetGrain<ITreatmentChartGrain>(TenantKeys.For(world.TenantId, visit));
-        try
+        await using (await GrainStateOutage.StartAsync(factory, "inventory", world.Botox))
         {
             await world.ProviderClient().AddPointAsync(visit, ChartWorld.Toxin("forehead", 12, world.Botox, lot: lot));
             Assert.Equal(1, await FollowUpRemindersAsync(visit));
             // The silo dies: the activation and its retry timer are gone; nobody opens the chart again.
             await chart.AsReference<IGrainManagementExtension>().DeactivateOnIdle();
-        }
-        finally
-        {
-            await factory.ExecuteAsync($"DROP TRIGGER inv_gone_{suffix} ON orleans_grain_state; DROP FUNCTION inv_gone_{suffix}();");
         }
 
         Assert.Equal(30m, await world.OnHandAsync(world.Botox, lot));

@@ -2,7 +2,7 @@ using System.Net;
 using MedSpa.GrainInterfaces.Inventory;
 using MedSpa.Tests.Checkout;
 using MedSpa.Tests.OrleansCluster;
-using MedSpa.Tests.Payments;
+using MedSpa.Tests.TestHost;
 
 namespace MedSpa.Tests.Charts;
 
@@ -21,25 +21,13 @@ public sealed partial class RecallMessagingTests
         var world = await ChartWorld.CreateAsync(factory);
         var lot = "DIE-" + Guid.NewGuid().ToString("N")[..8];
         await world.ReceiveAsync(world.Botox, lot, new DateOnly(2031, 6, 30), 40);
-        var tenant = world.TenantId.ToString("N");
         // The recall's first write (the insert of its row) succeeds; its next one, after the clinic is marked, fails as a
         // database gone would (57P01), so the activation and what it held in memory are dropped, as with a dead silo.
-        await factory.ExecuteAsync($"""
-            CREATE FUNCTION recall_dies_{tenant}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
-                IF NEW.grain_type = 'lot-recall' AND NEW.grain_id_extension LIKE '%{tenant}%' THEN RAISE EXCEPTION 'the recall died mid-way (injected)' USING ERRCODE = '57P01'; END IF;
-                RETURN NEW;
-            END; $$;
-            CREATE TRIGGER recall_dies_{tenant} BEFORE UPDATE ON orleans_grain_state FOR EACH ROW EXECUTE FUNCTION recall_dies_{tenant}();
-            """);
-        try
+        await using (await GrainStateOutage.StartAsync(factory, "lot-recall", world.TenantId, updatesOnly: true, sqlState: "57P01"))
         {
             var (status, body) = await world.Owner().TrySendAsync(HttpMethod.Post, "/api/inventory/recalls",
                 new { productId = world.Botox, lotNumber = lot, reason = "Manufacturer recall" });
             Assert.True((int)status >= 500, $"the recall was meant to die part-way, got {(int)status}: {body}");
-        }
-        finally
-        {
-            await factory.ExecuteAsync($"DROP TRIGGER recall_dies_{tenant} ON orleans_grain_state; DROP FUNCTION recall_dies_{tenant}();");
         }
 
         // Nobody repeats the request: the reminder registered before the recall was stored finishes it.
