@@ -209,9 +209,13 @@
   // A sync answer (GET .../chart/sync or a batch's): the server's chart, clock and version.
   function adopt(answer, persist = true) {
     if (!answer || !answer.chart || answer.chart.visitId !== s.visitId) return;
-    s.chart = answer.chart;
+    // A pull answered after a newer batch reply (both in flight at once) must not put back the older chart: it would
+    // show a change just synced as gone until the next push.
+    const older = s.chart && s.chart.visitId === answer.chart.visitId && answer.chart.version < s.chart.version;
     s.serverClock = Math.max(s.serverClock, answer.clock || 0);
     s.syncVersion = Math.max(s.syncVersion, answer.syncVersion || 0);
+    if (older) return;
+    s.chart = answer.chart;
     s.photos = answer.photos || [];
     if (persist) Q.set("chart:" + s.visitId, { chart: answer.chart, clock: s.serverClock, syncVersion: s.syncVersion, photos: s.photos });
   }

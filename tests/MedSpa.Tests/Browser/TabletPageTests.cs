@@ -86,6 +86,15 @@ public sealed class TabletPageTests(TabletServerFactory factory, BrowserFixture 
     {
         await page.FillAsync($"#note-{field}", text);
         await page.Locator($"#note-{field}").DispatchEventAsync("change");
+        // The page records the change asynchronously (IndexedDB): wait until it is queued or already on the server's
+        // chart, so a test that then waits for the tablets to agree cannot see them agree before the note was made.
+        await page.WaitForFunctionAsync("""
+            ([field, text]) => {
+              const s = window.medspaTablet.state;
+              return s.pendingOps.some((o) => o.kind === "set-note-field" && o.field === field && o.value === text)
+                || (s.chart && s.chart.notes && s.chart.notes[field] === text);
+            }
+            """, new[] { field, text }, new() { Timeout = 15_000 });
     }
 
     /// <summary>The chart's points and notes as the server has them (GET through the API), in a comparable form.</summary>

@@ -13,16 +13,31 @@ using static MedSpa.Tests.Checkout.CheckoutRequests;
 
 namespace MedSpa.Tests.Cluster;
 
-/// <summary>Grain calls the api host has sent and not yet seen answered, by grain key and method (test-only filter).</summary>
+/// <summary>
+/// Grain calls the api host has sent and not yet seen answered, by grain key and method (test-only filter). A call can be
+/// held before it leaves (<see cref="Hold"/>): the test lets it go only once the silo it is bound for has stopped, so
+/// the call is in flight to that silo whatever the machine's load did to the request before it, and the survivors
+/// cannot have declared that silo dead yet (that takes seconds of missed probes).
+/// </summary>
 public sealed class InFlightGrainCalls : IOutgoingGrainCallFilter
 {
     private readonly ConcurrentDictionary<(string Key, string Method), int> _inFlight = new();
+    private readonly ConcurrentDictionary<(string Key, string Method), HeldCall> _held = new();
 
     public bool IsInFlight(string key, string method) => _inFlight.GetValueOrDefault((key, method)) > 0;
+
+    /// <summary>Holds the next call of <paramref name="method"/> on <paramref name="key"/> before it is sent.</summary>
+    public HeldCall Hold(string key, string method) => _held[(key, method)] = new HeldCall();
 
     public async Task Invoke(IOutgoingGrainCallContext context)
     {
         var call = (context.TargetId.Key.ToString()!, context.MethodName);
+        if (_held.TryRemove(call, out var held))
+        {
+            held.Arrived.TrySetResult();
+            await held.Released.Task;
+        }
+
         _inFlight.AddOrUpdate(call, 1, (_, n) => n + 1);
         try
         {
@@ -32,6 +47,17 @@ public sealed class InFlightGrainCalls : IOutgoingGrainCallFilter
         {
             _inFlight.AddOrUpdate(call, 0, (_, n) => n - 1);
         }
+    }
+
+    public sealed class HeldCall
+    {
+        internal TaskCompletionSource Arrived { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        internal TaskCompletionSource Released { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>The request has reached its grain call, which waits here.</summary>
+        public Task ArrivedAsync => Arrived.Task;
+
+        public void Release() => Released.TrySetResult();
     }
 }
 
@@ -176,15 +202,24 @@ public sealed class KilledSiloInFlightTests(SiloLossClusterFactory factory, ITes
         var (readRoom, writeRoom) = (rooms[0], rooms[^1]);
         var (lossesBefore, abandonedBefore) = (factory.Guard.Losses, factory.Guard.AbandonedCalls);
 
-        // The victim stops reading: both calls reach it (or a gateway that forwards to it) and wait there unanswered.
-        victim.Suspend();
+        // Both requests are sent and held at their grain calls (their path before it, authentication and the database,
+        // may take seconds on a loaded machine). Then the victim stops reading, and the calls go: they reach it (or a
+        // gateway that forwards to it) and wait there unanswered.
+        var readKey = BoardKeys.For(tenant.TenantId, readRoom);
+        var writeKey = BoardKeys.For(tenant.TenantId, writeRoom);
+        var heldRead = factory.InFlight.Hold(readKey, nameof(IRoomGrain.GetCardAsync));
+        var heldWrite = factory.InFlight.Hold(writeKey, nameof(IRoomGrain.TakeOutOfServiceAsync));
         var key = Guid.NewGuid().ToString("N");
-        var sent = System.Diagnostics.Stopwatch.StartNew();
         var read = desk.TrySendAsync(HttpMethod.Get, $"/api/rooms/{readRoom}/status", null);
         var write = desk.TrySendAsync(HttpMethod.Post, $"/api/rooms/{writeRoom}/out-of-service", new { reason = "lost in flight" }, key);
+        await Task.WhenAll(heldRead.ArrivedAsync, heldWrite.ArrivedAsync).WaitAsync(Patience);
+        victim.Suspend();
+        var sent = System.Diagnostics.Stopwatch.StartNew();
+        heldRead.Release();
+        heldWrite.Release();
         await MedSpa.Tests.OrleansCluster.Eventually.WaitForAsync(
-            () => Task.FromResult(factory.InFlight.IsInFlight(BoardKeys.For(tenant.TenantId, readRoom), nameof(IRoomGrain.GetCardAsync))
-                                  && factory.InFlight.IsInFlight(BoardKeys.For(tenant.TenantId, writeRoom), nameof(IRoomGrain.TakeOutOfServiceAsync))),
+            () => Task.FromResult(factory.InFlight.IsInFlight(readKey, nameof(IRoomGrain.GetCardAsync))
+                                  && factory.InFlight.IsInFlight(writeKey, nameof(IRoomGrain.TakeOutOfServiceAsync))),
             inFlight => inFlight, TimeSpan.FromSeconds(30), "both grain calls in flight to the stopped silo");
         Assert.False(read.IsCompleted || write.IsCompleted, "a request was answered by a stopped silo");
         return new InFlightWorld(factory, output, tenant, desk, victim, readRoom, writeRoom, key, read, write, sent, lossesBefore, abandonedBefore);
