@@ -223,6 +223,13 @@ public static class BoardPushBenchmark
             foreach (var line in Gen2Notes) Console.WriteLine("- " + line);
         }
 
+        if (PoolNotes.Count > 0)
+        {
+            Console.WriteLine();
+            Console.WriteLine("The server's thread pool while measuring (sampled every 5 ms):");
+            foreach (var line in PoolNotes) Console.WriteLine("- " + line);
+        }
+
         if (AllocationNotes.Count > 0)
         {
             Console.WriteLine();
@@ -323,6 +330,7 @@ public static class BoardPushBenchmark
                 gcIndex0 = GC.GetGCMemoryInfo(GCKind.Any).Index;
                 measuredFrom = Stopwatch.GetTimestamp();
                 AllocationSampler.Instance?.Start();
+                PoolSampler.Instance?.Start(measuredFrom);
                 alongside = whileMeasuring?.Invoke();
             }
 
@@ -386,6 +394,7 @@ public static class BoardPushBenchmark
             + string.Create(CultureInfo.InvariantCulture,
                 $"{(GC.GetTotalPauseDuration() - gc0.Pause).TotalMilliseconds:F0} ms, ")
             + string.Create(CultureInfo.InvariantCulture, $"{(GC.GetTotalAllocatedBytes() - allocated0) / 1e6:F0} MB allocated");
+        if (PoolSampler.Instance is { } pool) PoolNotes.Add(pool.Stop($"{path}{(note is null ? "" : " " + note)}, {clients.Count} clients"));
         if (AllocationSampler.Instance?.Stop() is { } types) AllocationNotes.Add($"{path}{(note is null ? "" : " " + note)}, {clients.Count} clients: {types}");
         if (GC.CollectionCount(2) > gc0.G2)
         {
@@ -462,11 +471,12 @@ public static class BoardPushBenchmark
 
             if (Environment.GetEnvironmentVariable("MEDSPA_BENCH_EVENTS_CSV") is { Length: > 0 } csv)
             {
-                // Per measured event, for looking at the tail: when it was published (ms since the first), first and last delivery.
+                // Per measured event, for looking at the tail: when it was published (ms since the first), first and last delivery,
+                // and how long the publish call took (the board grain and its write; the rest of a delivery is the fan-out).
                 var origin = mine.Min(kv => kv.Value);
                 await File.AppendAllLinesAsync(csv, mine.OrderBy(kv => kv.Value).Select(kv => string.Create(CultureInfo.InvariantCulture,
                     $"{path}:{variant},{clients.Count},{kv.Key},{Stopwatch.GetElapsedTime(origin, kv.Value).TotalMilliseconds:F3},")
-                    + string.Create(CultureInfo.InvariantCulture, $"{first[kv.Key]:F3},{last[kv.Key]:F3}")));
+                    + string.Create(CultureInfo.InvariantCulture, $"{first[kv.Key]:F3},{last[kv.Key]:F3},{publishOf.GetValueOrDefault(kv.Key, double.NaN):F3}")));
             }
 
             // Per event: its first and its last delivery (the start and the end of the sweep over the screens).
@@ -496,6 +506,9 @@ public static class BoardPushBenchmark
 
     /// <summary>Per run with a gen2 collection while measuring: what kind it was (full blocking or background).</summary>
     private static readonly List<string> Gen2Notes = [];
+
+    /// <summary>The server's thread pool per row (MEDSPA_BENCH_POOL, see PoolSampler).</summary>
+    private static readonly List<string> PoolNotes = [];
 
     /// <summary>The largest allocated types per row (MEDSPA_BENCH_ALLOC_TYPES, see AllocationSampler).</summary>
     private static readonly List<string> AllocationNotes = [];

@@ -1,0 +1,100 @@
+using System.Diagnostics;
+using System.Globalization;
+
+namespace MedSpa.Benchmarks;
+
+/// <summary>
+/// The server process's thread pool while a row is measured (<c>MEDSPA_BENCH_POOL=1</c>): a dedicated thread reads the
+/// pool's thread count and its queued work items every 5 ms. A row whose tail has no collection in it can still have a
+/// stall; this tells whether the pool was starved (work items piling up while the pool injects threads, the signature
+/// of a thread blocked on something synchronous) or not. <c>MEDSPA_BENCH_POOL_CSV=file</c> appends every sample
+/// (row, ms since the row's first measured event, threads, queued) to line up with <c>MEDSPA_BENCH_EVENTS_CSV</c>.
+/// Reads two counters per sample; costs nothing measurable beside 2,000 screens.
+/// </summary>
+sealed class PoolSampler
+{
+    private static readonly string? Csv = Environment.GetEnvironmentVariable("MEDSPA_BENCH_POOL_CSV") is { Length: > 0 } f ? f : null;
+
+    public static PoolSampler? Instance { get; } =
+        Environment.GetEnvironmentVariable("MEDSPA_BENCH_POOL") == "1" || Csv is not null ? new PoolSampler() : null;
+
+    private readonly List<(long At, int Threads, long Queued)> _samples = new(8192);
+    private volatile bool _recording;
+    private long _origin;
+
+    private PoolSampler()
+    {
+        new Thread(Run) { IsBackground = true, Name = "bench pool sampler", Priority = ThreadPriority.AboveNormal }.Start();
+    }
+
+    /// <param name="origin">The Stopwatch timestamp the CSV's times count from (the row's first measured event).</param>
+    public void Start(long origin)
+    {
+        lock (_samples)
+        {
+            _samples.Clear();
+            _origin = origin;
+        }
+
+        _recording = true;
+    }
+
+    /// <summary>Stops and describes the row: threads at start → most, most queued, and the longest run of a queue over 100.</summary>
+    public string Stop(string row)
+    {
+        _recording = false;
+        List<(long At, int Threads, long Queued)> samples;
+        long origin;
+        lock (_samples)
+        {
+            samples = [.. _samples];
+            origin = _origin;
+        }
+
+        if (samples.Count == 0) return $"{row}: no samples";
+        if (Csv is not null)
+        {
+            File.AppendAllLines(Csv, samples.Select(s => string.Create(CultureInfo.InvariantCulture,
+                $"{row},{Stopwatch.GetElapsedTime(origin, s.At).TotalMilliseconds:F1},{s.Threads},{s.Queued}")));
+        }
+
+        // The longest stretch of consecutive samples with more than 100 work items queued.
+        TimeSpan longest = TimeSpan.Zero;
+        long? since = null;
+        foreach (var s in samples)
+        {
+            if (s.Queued > 100)
+            {
+                since ??= s.At;
+                var run = Stopwatch.GetElapsedTime(since.Value, s.At);
+                if (run > longest) longest = run;
+            }
+            else
+            {
+                since = null;
+            }
+        }
+
+        return string.Create(CultureInfo.InvariantCulture,
+            $"{row}: pool threads {samples[0].Threads} → at most {samples.Max(s => s.Threads)}, queued at most {samples.Max(s => s.Queued)} "
+            + $"(median {samples.Select(s => s.Queued).Order().ElementAt(samples.Count / 2)}), longest run over 100 queued {longest.TotalMilliseconds:F0} ms, "
+            + $"{samples.Count} samples");
+    }
+
+    private void Run()
+    {
+        while (true)
+        {
+            if (_recording)
+            {
+                var sample = (Stopwatch.GetTimestamp(), ThreadPool.ThreadCount, ThreadPool.PendingWorkItemCount);
+                lock (_samples)
+                {
+                    if (_samples.Count < 200_000) _samples.Add(sample);
+                }
+            }
+
+            Thread.Sleep(5);
+        }
+    }
+}
