@@ -37,7 +37,15 @@ public sealed class EpollBoardClient : IBenchClient, IPingingClient
 
     private readonly object _lock = new();
     private readonly object _sendLock = new();
-    private Dictionary<long, long> _received = [];
+    // Sized once for a whole row (warm-up included) and cleared between rows: a table grown from empty in every row, for
+    // every screen at the same moments, made this process allocate enough to collect in the middle of a row. Its threads
+    // then stopped reading for 50–150 ms, and the kernel merged each socket's unread packets into one with the newest
+    // packet's arrival stamp (tcp_try_coalesce), so the events published during the pause all looked that late
+    // (RESULTS.md, run 25).
+    private readonly Dictionary<long, long> _received = new(ReceiptCapacity);
+
+    /// <summary>Receipts a client keeps per row without growing its table: warm-up (at most 2,400) and measured events.</summary>
+    private const int ReceiptCapacity = 4096;
     private Socket? _socket;
     private int _fd = -1;
     private byte[] _in = new byte[16 * 1024];
@@ -355,7 +363,7 @@ public sealed class EpollBoardClient : IBenchClient, IPingingClient
         _reader?.Remove(_fd);
     }
 
-    public void Reset() { lock (_lock) _received = []; }
+    public void Reset() { lock (_lock) _received.Clear(); }
 
     public bool HasAll(HashSet<long> seqs) { lock (_lock) return seqs.All(_received.ContainsKey); }
 
@@ -541,7 +549,10 @@ public sealed class EpollBoardClient : IBenchClient, IPingingClient
             Interlocked.Exchange(ref _afterRead, 0);
             Interlocked.Exchange(ref _gapTicks, 0);
             Interlocked.Exchange(ref _maxGapTicks, 0);
+            _gcAtReset = (GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2), GC.GetTotalPauseDuration());
         }
+
+        private static (int G0, int G1, int G2, TimeSpan Pause) _gcAtReset;
 
         /// <summary>One non-blocking recvmsg; <paramref name="at"/> = the kernel's arrival stamp on the Stopwatch clock.</summary>
         public static nint Receive(int fd, byte* buffer, int length, out long at)
@@ -608,7 +619,12 @@ public sealed class EpollBoardClient : IBenchClient, IPingingClient
                 + string.Create(CultureInfo.InvariantCulture,
                     $"{Interlocked.Read(ref _afterRead)} with a stamp after the read (read time kept); ")
                 + string.Create(CultureInfo.InvariantCulture,
-                    $"arrival before read by {mean:F2} ms on average, {Interlocked.Read(ref _maxGapTicks) / 1e6:F2} ms at most");
+                    $"arrival before read by {mean:F2} ms on average, {Interlocked.Read(ref _maxGapTicks) / 1e6:F2} ms at most; ")
+                // A collection here stops the reads; packets that wait unread on a socket are merged by the kernel under the
+                // newest one's stamp, so the events behind a long pause look as late as the last of them.
+                + string.Create(CultureInfo.InvariantCulture,
+                    $"the clients' own collections {GC.CollectionCount(0) - _gcAtReset.G0}/{GC.CollectionCount(1) - _gcAtReset.G1}/{GC.CollectionCount(2) - _gcAtReset.G2}, ")
+                + string.Create(CultureInfo.InvariantCulture, $"{(GC.GetTotalPauseDuration() - _gcAtReset.Pause).TotalMilliseconds:F0} ms paused");
         }
     }
 }

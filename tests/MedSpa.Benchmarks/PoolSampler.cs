@@ -98,3 +98,63 @@ sealed class PoolSampler
         }
     }
 }
+
+/// <summary>
+/// The runtime's stops of every managed thread (execution-engine suspensions) while a row is measured, with their
+/// reason: a collection, or something else (tiered compilation installing code, a debugger, a profiler). Enabled with
+/// <see cref="PoolSampler"/>. A suspension stops the feed's sweep wherever it is, so it shows as a stall in the middle
+/// of an event's fan-out without any collection counted.
+/// </summary>
+sealed class SuspensionListener : System.Diagnostics.Tracing.EventListener
+{
+    private static readonly string[] Reasons =
+        ["other", "GC", "AppDomain shutdown", "code pitching", "shutdown", "debugger", "GC prep", "debugger sweep", "profiler", "profiler", "rejit", "profiler", "GC"];
+
+    public static SuspensionListener? Instance { get; } = PoolSampler.Instance is not null ? new SuspensionListener() : null;
+
+    private readonly DateTime _utc0 = DateTime.UtcNow;
+    private readonly long _ticks0 = Stopwatch.GetTimestamp();
+    private readonly List<(long At, TimeSpan Took, string Reason)> _done = [];
+    private (DateTime At, string Reason)? _open;
+
+    protected override void OnEventSourceCreated(System.Diagnostics.Tracing.EventSource source)
+    {
+        if (source.Name == "Microsoft-Windows-DotNETRuntime")
+        {
+            EnableEvents(source, System.Diagnostics.Tracing.EventLevel.Informational, (System.Diagnostics.Tracing.EventKeywords)0x1);
+        }
+    }
+
+    protected override void OnEventWritten(System.Diagnostics.Tracing.EventWrittenEventArgs e)
+    {
+        // GCSuspendEEBegin_V1 (9) opens a suspension; GCRestartEEEnd_V1 (3) closes it.
+        if (e.EventId == 9)
+        {
+            var reason = e.PayloadNames?.IndexOf("Reason") is int i and >= 0 ? Convert.ToInt32(e.Payload![i], CultureInfo.InvariantCulture) : 0;
+            lock (_done) _open = (e.TimeStamp, reason >= 0 && reason < Reasons.Length ? Reasons[reason] : $"reason {reason}");
+        }
+        else if (e.EventId == 3)
+        {
+            lock (_done)
+            {
+                if (_open is not { } open) return;
+                _open = null;
+                var at = _ticks0 + (long)((open.At.ToUniversalTime() - _utc0).TotalSeconds * Stopwatch.Frequency);
+                _done.Add((at, e.TimeStamp - open.At, open.Reason));
+            }
+        }
+    }
+
+    /// <summary>The suspensions between <paramref name="from"/> and now (Stopwatch timestamps), described.</summary>
+    public string Describe(long from, long processStarted)
+    {
+        List<(long At, TimeSpan Took, string Reason)> mine;
+        lock (_done) mine = [.. _done.Where(d => d.At >= from)];
+        if (mine.Count == 0) return "no suspension";
+        var byReason = mine.GroupBy(d => d.Reason).Select(g => string.Create(CultureInfo.InvariantCulture,
+            $"{g.Count()} for {g.Key} ({g.Sum(d => d.Took.TotalMilliseconds):F1} ms, longest {g.Max(d => d.Took.TotalMilliseconds):F1} ms)"));
+        var longOnes = mine.Where(d => d.Took.TotalMilliseconds >= 5).Select(d => string.Create(CultureInfo.InvariantCulture,
+            $"{d.Reason} {d.Took.TotalMilliseconds:F1} ms at process {Stopwatch.GetElapsedTime(processStarted, d.At).TotalSeconds:F2} s"));
+        return string.Join(", ", byReason) + (longOnes.Any() ? "; ≥ 5 ms: " + string.Join(", ", longOnes) : "");
+    }
+}

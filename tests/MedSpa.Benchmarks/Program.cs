@@ -38,8 +38,13 @@ namespace MedSpa.Benchmarks;
 // measure as runs 1–9 did (when the client process read it, at normal priority).
 public static class BoardPushBenchmark
 {
+    /// <summary>When this process started, for the CSVs' process-time column (things periodic in the server line up there).</summary>
+    private static readonly long ProcessStarted = Stopwatch.GetTimestamp();
+
     public static async Task<int> Main(string[] args)
     {
+        _ = ProcessStarted;
+        _ = SuspensionListener.Instance; // listening from the start (MEDSPA_BENCH_POOL)
         RuntimeTuning.Apply(); // as the api's Program does, before anything uses the shared array pool
         if (args.Length > 0 && args[0] == "--clients-mode") return await ClientsMode.RunAsync(args);
         if (args.Length > 0 && args[0] == "checkout") return await CheckoutBenchmark.RunAsync(args);
@@ -142,9 +147,14 @@ public static class BoardPushBenchmark
                     }
                 }
 
-                if (settings.JoinStorm > 0 && group is ChildProcessClients childStorm && !settings.StormInProcess)
+                if (settings.JoinStorm > 0 && group is ChildProcessClients && !settings.StormInProcess)
                 {
-                    // The joiners live in the clients' process (since run 17; see JoinStorm).
+                    // The joiners live in a process of their own (since run 25; runs 17–24: in the measured screens' process,
+                    // where their allocations made that process collect and stop reading the measured screens' sockets,
+                    // which the kernel's merging of unread packets turned into late arrival stamps; see RESULTS.md run 25).
+                    // It has the measured screens' settings (idle priority, environment) and no screens of its own.
+                    await using var childStorm = await ChildProcessClients.StartAsync(server.BaseAddress, tenant.Token, tenant.ClinicId, 0,
+                        settings.Client, settings.ClientsEnvironment, settings.IdleClients);
                     Task Storm()
                     {
                         // A line to start a profiler on (e.g. dotnet-trace collect -p <pid> --duration 00:00:00:10).
@@ -155,7 +165,7 @@ public static class BoardPushBenchmark
                     var result = await RunAsync(server, tenant, group, room, "board", settings, $"+ {settings.JoinStorm} joining", Storm);
                     var (took, presence, failed) = await childStorm.WaitStormAsync(TimeSpan.FromMinutes(3));
                     Console.WriteLine(result + string.Create(CultureInfo.InvariantCulture,
-                        $" ({settings.JoinStorm} joins in {took.TotalSeconds:F1} s, {failed} failed, joiners in the clients' process; presence messages received by the joiners: {presence}, ")
+                        $" ({settings.JoinStorm} joins in {took.TotalSeconds:F1} s, {failed} failed, joiners in their own process; presence messages received by the joiners: {presence}, ")
                         + string.Create(CultureInfo.InvariantCulture, $"{(double)presence / settings.JoinStorm:F1} per joiner)"));
                     // The same screens once the storm is over (the joiners stay connected and receive): the storm row's
                     // reference. Every event of the storm row's last seconds went to all of them, so what the joining
@@ -394,7 +404,11 @@ public static class BoardPushBenchmark
             + string.Create(CultureInfo.InvariantCulture,
                 $"{(GC.GetTotalPauseDuration() - gc0.Pause).TotalMilliseconds:F0} ms, ")
             + string.Create(CultureInfo.InvariantCulture, $"{(GC.GetTotalAllocatedBytes() - allocated0) / 1e6:F0} MB allocated");
-        if (PoolSampler.Instance is { } pool) PoolNotes.Add(pool.Stop($"{path}{(note is null ? "" : " " + note)}, {clients.Count} clients"));
+        if (PoolSampler.Instance is { } pool)
+        {
+            PoolNotes.Add(pool.Stop($"{path}{(note is null ? "" : " " + note)}, {clients.Count} clients")
+                          + "; runtime suspensions: " + SuspensionListener.Instance!.Describe(measuredFrom, ProcessStarted));
+        }
         if (AllocationSampler.Instance?.Stop() is { } types) AllocationNotes.Add($"{path}{(note is null ? "" : " " + note)}, {clients.Count} clients: {types}");
         if (GC.CollectionCount(2) > gc0.G2)
         {
@@ -476,7 +490,19 @@ public static class BoardPushBenchmark
                 var origin = mine.Min(kv => kv.Value);
                 await File.AppendAllLinesAsync(csv, mine.OrderBy(kv => kv.Value).Select(kv => string.Create(CultureInfo.InvariantCulture,
                     $"{path}:{variant},{clients.Count},{kv.Key},{Stopwatch.GetElapsedTime(origin, kv.Value).TotalMilliseconds:F3},")
-                    + string.Create(CultureInfo.InvariantCulture, $"{first[kv.Key]:F3},{last[kv.Key]:F3},{publishOf.GetValueOrDefault(kv.Key, double.NaN):F3}")));
+                    + string.Create(CultureInfo.InvariantCulture, $"{first[kv.Key]:F3},{last[kv.Key]:F3},{publishOf.GetValueOrDefault(kv.Key, double.NaN):F3},")
+                    + string.Create(CultureInfo.InvariantCulture, $"{Stopwatch.GetElapsedTime(ProcessStarted, kv.Value).TotalMilliseconds:F1}")));
+            }
+
+            if (Environment.GetEnvironmentVariable("MEDSPA_BENCH_LATE_CSV") is { Length: > 0 } lateCsv)
+            {
+                // Per event whose last delivery took over 40 ms: every client's latency, in client order (which screens were
+                // late: all, a contiguous range, every other one...).
+                await File.AppendAllLinesAsync(lateCsv, mine.Where(kv => last[kv.Key] > 40).OrderBy(kv => kv.Value).Select(kv =>
+                    string.Create(CultureInfo.InvariantCulture, $"{path}:{variant},{kv.Key},{Stopwatch.GetElapsedTime(ProcessStarted, kv.Value).TotalMilliseconds:F1},{kv.Value},")
+                    + string.Join(",", snapshot.Select(r => r.TryGetValue(kv.Key, out var t)
+                        ? Stopwatch.GetElapsedTime(kv.Value, t).TotalMilliseconds.ToString("F1", CultureInfo.InvariantCulture)
+                        : ""))));
             }
 
             // Per event: its first and its last delivery (the start and the end of the sweep over the screens).

@@ -18,7 +18,8 @@ public sealed class RawBoardClient : IBenchClient, IPingingClient
     private readonly ClientWebSocket _socket = new();
     private readonly object _lock = new();
     private readonly CancellationTokenSource _stop = new();
-    private Dictionary<long, long> _received = [];
+    // Sized once and cleared between rows, as EpollBoardClient's (a table grown from empty per row made the process collect).
+    private readonly Dictionary<long, long> _received = new(4096);
     private TaskCompletionSource _joined = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Task? _reader;
 
@@ -45,7 +46,7 @@ public sealed class RawBoardClient : IBenchClient, IPingingClient
         ? _socket.SendAsync(Ping, WebSocketMessageType.Text, true, CancellationToken.None)
         : Task.CompletedTask;
 
-    public void Reset() { lock (_lock) _received = []; }
+    public void Reset() { lock (_lock) _received.Clear(); }
 
     public bool HasAll(HashSet<long> seqs) { lock (_lock) return seqs.All(_received.ContainsKey); }
 
