@@ -94,6 +94,8 @@ sealed class PoolSampler
                 }
             }
 
+            // The sampling interval, not a wait for anything: a dedicated thread on a fixed period, because a timer's
+            // callback would run on the very thread pool this samples and be delayed when it is busy.
             Thread.Sleep(5);
         }
     }
