@@ -43,6 +43,8 @@ public static class BoardPushBenchmark
 
     public static async Task<int> Main(string[] args)
     {
+        // Read here so they start now: a static field without a static constructor is initialized at its first use.
+        _ = ProcessStarted;
         _ = SuspensionListener.Instance; // listening from the start (MEDSPA_BENCH_POOL)
         RuntimeTuning.Apply(); // as the api's Program does, before anything uses the shared array pool
         if (args.Length > 0 && args[0] == "--clients-mode") return await ClientsMode.RunAsync(args);
